@@ -1,0 +1,110 @@
+# callmesh — one Makefile for libs, services, tests and the local runtime.
+# make deps | build | test | bench | run | up | down | clean
+# make SANITIZE=address,undefined test   (or SANITIZE=thread)
+
+CC       ?= cc
+BUILD    ?= build
+SANITIZE ?=
+
+LIBS_ORDER := httpd db bus event core
+SERVICES   := api-gateway room-manager sip-bridge twilio-dialer agent-worker
+PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wvla -Wformat=2 -Wwrite-strings
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Ilibs -Itests $(PKG_CFLAGS) -MMD -MP -pthread
+LDLIBS  += $(PKG_LIBS) -pthread -lm
+
+ifneq ($(SANITIZE),)
+  BUILD   := build/san-$(subst $(comma),-,$(SANITIZE))
+  CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+comma := ,
+
+OBJ  = $(BUILD)/obj
+BIN  = $(BUILD)/bin
+LIBD = $(BUILD)/lib
+
+lib_srcs  = $(wildcard libs/$(1)/*.c)
+lib_objs  = $(patsubst %.c,$(OBJ)/%.o,$(call lib_srcs,$(1)))
+LIB_ARS  := $(foreach l,$(LIBS_ORDER),$(LIBD)/libcm_$(l).a)
+
+SVC_BINS := $(foreach s,$(SERVICES),$(BIN)/$(s))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+INTEG_SRCS := $(wildcard tests/integration/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS) $(INTEG_SRCS))
+HARNESS_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/harness/*.c))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRCS))
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_BINS := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_SRCS))
+
+.PHONY: all build deps test unit integration bench run up down clean fuzz-replay tools
+.DEFAULT_GOAL := build
+all: build
+build: $(SVC_BINS) $(TOOL_BINS)
+tools: $(TOOL_BINS)
+
+deps:
+	@scripts/deps.sh
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+define lib_rule
+$(LIBD)/libcm_$(1).a: $(call lib_objs,$(1))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LIBS_ORDER),$(eval $(call lib_rule,$(l))))
+
+define svc_rule
+$(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c)) $(LIB_ARS)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIB_ARS) $(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
+
+$(BIN)/%: $(OBJ)/tools/%.o $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB_ARS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(HARNESS_OBJS) $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(LIB_ARS) $(LDLIBS)
+
+# Fuzz targets built with a replay main (no libFuzzer needed) for make test;
+# `make fuzz` builds real libFuzzer binaries with clang.
+$(BUILD)/fuzz/%-replay: $(OBJ)/tests/fuzz/%.o $(OBJ)/tests/fuzz/replay_main.o $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_ARS) $(LDLIBS)
+
+$(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB_ARS) $(LDLIBS)
+
+test: build $(TEST_BINS) $(FUZZ_REPLAY)
+	@BUILD=$(BUILD) tests/run.sh
+
+bench: build $(BENCH_BINS)
+	@BUILD=$(BUILD) bench/run.sh
+
+up: build
+	@BUILD=$(BUILD) scripts/stack.sh up
+down:
+	@BUILD=$(BUILD) scripts/stack.sh down
+run: deps build
+	@BUILD=$(BUILD) scripts/stack.sh run
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

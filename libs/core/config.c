@@ -1,0 +1,181 @@
+/* Configuration from the environment through a declarative table. */
+#include "core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct cfg_var core_cfg_vars[] = {
+	{ "NATS_URL", CFG_URL, "nats://127.0.0.1:4222", true, false, 0, 0, "nats|tls",
+	  offsetof(struct core_cfg, nats_url), "NATS server URL(s), comma-separated" },
+	{ "LOG_LEVEL", CFG_ENUM, "info", true, false, 0, 0, "debug|info|warn|error",
+	  offsetof(struct core_cfg, log_level), "minimum level logged" },
+	{ "LOG_FORMAT", CFG_ENUM, "json", true, false, 0, 0, "json|kv",
+	  offsetof(struct core_cfg, log_format), "JSON lines or key=value" },
+	{ "HEALTH_ADDR", CFG_ADDR, NULL, true, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, health_addr), "/healthz /readyz /metrics listener" },
+	{ "INSTANCE", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, instance), "instance name in event sources (default: hostname-pid)" },
+	{ 0 }
+};
+
+static bool in_choices(const char *choices, const char *s, size_t len)
+{
+	const char *p = choices;
+	while (p && *p) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		if (n == len && strncmp(p, s, n) == 0)
+			return true;
+		p = bar ? bar + 1 : NULL;
+	}
+	return false;
+}
+
+static int parse_long(long *vp, const char *s)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0')
+		return EINVAL;
+	*vp = v;
+	return 0;
+}
+
+static int check_addr(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return EINVAL;
+	long port;
+	if (parse_long(&port, colon + 1) || port < 1 || port > 65535)
+		return EINVAL;
+	return 0;
+}
+
+static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen)
+{
+	const char *s = getenv(v->name);
+	if (!s || !*s)
+		s = v->def;
+	if (!s || !*s) {
+		if (v->required) {
+			snprintf(err, errlen, "%s: is required and not set", v->name);
+			return EINVAL;
+		}
+		s = NULL;
+	}
+	char *field = (char *)out + v->offset;
+
+	switch (v->type) {
+	case CFG_STR:
+		*(const char **)field = s;
+		return 0;
+	case CFG_ENUM:
+		if (s && !in_choices(v->choices, s, strlen(s))) {
+			snprintf(err, errlen, "%s: \"%s\" is not one of %s", v->name, s, v->choices);
+			return EINVAL;
+		}
+		*(const char **)field = s;
+		return 0;
+	case CFG_ADDR:
+		if (s && check_addr(s)) {
+			snprintf(err, errlen, "%s: \"%s\" is not host:port (port 1..65535)", v->name, s);
+			return EINVAL;
+		}
+		*(const char **)field = s;
+		return 0;
+	case CFG_URL:
+		if (s) {
+			const char *sep = strstr(s, "://");
+			if (!sep || (v->choices && !in_choices(v->choices, s, (size_t)(sep - s))) ||
+			    !sep[3]) {
+				snprintf(err, errlen, "%s: \"%s\" is not a URL with scheme %s", v->name,
+					 v->secret ? "<redacted>" : s, v->choices ? v->choices : "any");
+				return EINVAL;
+			}
+		}
+		*(const char **)field = s;
+		return 0;
+	case CFG_INT: {
+		long val = 0;
+		if (s && (parse_long(&val, s) || val < v->min || val > v->max)) {
+			snprintf(err, errlen, "%s: \"%s\" is not an integer in %ld..%ld", v->name, s,
+				 v->min, v->max);
+			return EINVAL;
+		}
+		*(long *)field = val;
+		return 0;
+	}
+	case CFG_BOOL: {
+		bool b = false;
+		if (s) {
+			if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes"))
+				b = true;
+			else if (strcmp(s, "false") && strcmp(s, "0") && strcmp(s, "no")) {
+				snprintf(err, errlen, "%s: \"%s\" is not a boolean (true/false)", v->name, s);
+				return EINVAL;
+			}
+		}
+		*(bool *)field = b;
+		return 0;
+	}
+	}
+	snprintf(err, errlen, "%s: unknown type", v->name);
+	return EINVAL;
+}
+
+int cfg_load(void *out, const struct cfg_var *table, char *err, size_t errlen)
+{
+	for (const struct cfg_var *v = table; v && v->name; v++) {
+		int e = load_one(out, v, err, errlen);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+void cfg_log(const void *cfg, const struct cfg_var *table)
+{
+	for (const struct cfg_var *v = table; v && v->name; v++) {
+		const char *field = (const char *)cfg + v->offset;
+		switch (v->type) {
+		case CFG_INT:
+			log_info("config", "%s=%ld", v->name, *(const long *)field);
+			break;
+		case CFG_BOOL:
+			log_info("config", "%s=%s", v->name, *(const bool *)field ? "true" : "false");
+			break;
+		default: {
+			const char *s = *(const char *const *)field;
+			log_info("config", "%s=%s", v->name, !s ? "" : v->secret ? "<redacted>" : s);
+		}
+		}
+	}
+}
+
+int core_init(const char *service, void *cfg, const struct cfg_var *svc_vars,
+	      const char *default_health_addr)
+{
+	char err[512];
+	struct core_cfg *core = cfg;
+
+	if (!getenv("HEALTH_ADDR") || !*getenv("HEALTH_ADDR"))
+		setenv("HEALTH_ADDR", default_health_addr, 1);
+	int e = cfg_load(cfg, core_cfg_vars, err, sizeof(err));
+	if (!e)
+		e = cfg_load(cfg, svc_vars, err, sizeof(err));
+	if (e) {
+		fprintf(stderr, "%s: config: %s\n", service, err);
+		return e;
+	}
+	enum log_level level = LOG_INFO;
+	if (log_level_parse(&level, core->log_level))
+		return EINVAL;
+	log_setup(service, level, strcmp(core->log_format, "json") == 0);
+	cfg_log(cfg, core_cfg_vars);
+	cfg_log(cfg, svc_vars);
+	return 0;
+}

@@ -1,0 +1,217 @@
+/* Real processes for integration tests: nats-server, PostgreSQL, services. */
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int test_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+char *test_tmpdir(const char *prefix)
+{
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char tmpl[512];
+	snprintf(tmpl, sizeof(tmpl), "%s/callmesh-%s-XXXXXX", base, prefix);
+	char *d = mkdtemp(tmpl);
+	return d ? strdup(d) : NULL;
+}
+
+void test_rmtree(const char *dir)
+{
+	if (!dir || !*dir || strcmp(dir, "/") == 0)
+		return;
+	const char *argv[] = { "rm", "-rf", (char *)dir, NULL };
+	char *out = NULL;
+	test_run_cmd(&out, argv, NULL, 30000);
+	free(out);
+}
+
+static int wait_port(int port, int timeout_ms)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
+			return ETIMEDOUT;
+		struct timespec nap = { 0, 20 * 1000000 };
+		nanosleep(&nap, NULL);
+	}
+}
+
+static int nats_spawn(struct test_nats *n)
+{
+	char port[16], store[512], log[512];
+	snprintf(port, sizeof(port), "%d", n->port);
+	snprintf(store, sizeof(store), "%s/js", n->dir);
+	snprintf(log, sizeof(log), "%s/nats.log", n->dir);
+	pid_t pid = fork();
+	if (pid < 0)
+		return errno;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd",
+		       store, (char *)NULL);
+		_exit(127);
+	}
+	n->pid = pid;
+	return wait_port(n->port, 10000);
+}
+
+int test_nats_start(struct test_nats *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->port = test_free_port();
+	n->dir = test_tmpdir("nats");
+	if (n->port < 0 || !n->dir)
+		return EIO;
+	snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
+	return nats_spawn(n);
+}
+
+void test_nats_stop(struct test_nats *n)
+{
+	if (n->pid > 0) {
+		kill(n->pid, SIGTERM);
+		waitpid(n->pid, NULL, 0);
+		n->pid = 0;
+	}
+}
+
+int test_nats_restart(struct test_nats *n)
+{
+	test_nats_stop(n);
+	return nats_spawn(n);
+}
+
+void test_nats_destroy(struct test_nats *n)
+{
+	test_nats_stop(n);
+	test_rmtree(n->dir);
+	free(n->dir);
+	n->dir = NULL;
+}
+
+int test_pg_start(struct test_pg *pg)
+{
+	memset(pg, 0, sizeof(*pg));
+	pg->port = test_free_port();
+	pg->dir = test_tmpdir("pg");
+	if (pg->port < 0 || !pg->dir)
+		return EIO;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", pg->port);
+	const char *argv[] = { "scripts/pg.sh", "start", pg->dir, port, NULL };
+	char *out = NULL;
+	int st = test_run_cmd(&out, argv, NULL, 120000);
+	if (st != 0) {
+		fprintf(stdout, "    pg.sh start failed (%d): %s\n", st, out ? out : "");
+		free(out);
+		return EIO;
+	}
+	free(out);
+	snprintf(pg->url, sizeof(pg->url),
+		 "postgresql://callmesh@127.0.0.1:%d/callmesh?connect_timeout=5", pg->port);
+	return 0;
+}
+
+void test_pg_destroy(struct test_pg *pg)
+{
+	if (!pg->dir)
+		return;
+	const char *argv[] = { "scripts/pg.sh", "stop", pg->dir, NULL };
+	char *out = NULL;
+	test_run_cmd(&out, argv, NULL, 60000);
+	free(out);
+	test_rmtree(pg->dir);
+	free(pg->dir);
+	pg->dir = NULL;
+}
+
+int test_run_cmd(char **outputp, const char *const argv[], const char *const envp[], int timeout_ms)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		for (const char *const *e = envp; e && *e; e++)
+			putenv((char *)*e);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bool killed = false;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			killed = true;
+			break;
+		}
+		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		if (len + 1024 > cap && cap < (1u << 22)) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+		ssize_t r = read(fds[0], buf + len, cap - len - 1 > 1024 ? 1024 : cap - len - 1);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fds[0]);
+	buf[len] = '\0';
+	int status = 0;
+	waitpid(pid, &status, 0);
+	if (outputp)
+		*outputp = buf;
+	else
+		free(buf);
+	if (killed)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

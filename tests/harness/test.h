@@ -1,0 +1,122 @@
+/*
+ * The in-repo test harness: each tests/<kind>/test_<mod>.c holds a table of
+ * tests and ends with TEST_MAIN(table). A test returns 0 on success; the
+ * assertion macros log the failing expression and jump to the test's `out:`
+ * label, so cleanup below it always runs. Each binary ends with the line
+ * "N passed, M failed"; tests/run.sh sums them.
+ *
+ *   static int test_roundtrip(void)
+ *   {
+ *           int err = 0;
+ *           char *s = make();
+ *           TEST_ASSERT(s != NULL);
+ *           TEST_EQ_STR(s, "x");
+ *   out:
+ *           free(s);
+ *           return err;
+ *   }
+ */
+#ifndef CALLMESH_TEST_H
+#define CALLMESH_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct test {
+	const char *name;
+	int (*fn)(void);
+};
+
+void test_failed(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int test_run(const char *suite, const struct test *tests, size_t n, int argc, char **argv);
+
+#define TEST_MAIN(table)                                                              \
+	int main(int argc, char **argv)                                               \
+	{                                                                             \
+		return test_run(__FILE__, table, sizeof(table) / sizeof(table[0]), argc, argv); \
+	}
+
+#define TEST_ASSERT(cond)                                                             \
+	do {                                                                          \
+		if (!(cond)) {                                                        \
+			test_failed(__FILE__, __LINE__, "assertion failed: %s", #cond); \
+			err = 1;                                                      \
+			goto out;                                                     \
+		}                                                                     \
+	} while (0)
+
+#define TEST_EQ_INT(a, b)                                                             \
+	do {                                                                          \
+		long long a_ = (long long)(a), b_ = (long long)(b);                   \
+		if (a_ != b_) {                                                       \
+			test_failed(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_); \
+			err = 1;                                                      \
+			goto out;                                                     \
+		}                                                                     \
+	} while (0)
+
+#define TEST_EQ_STR(a, b)                                                             \
+	do {                                                                          \
+		const char *a_ = (a), *b_ = (b);                                      \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                              \
+			test_failed(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b, \
+				    a_ ? a_ : "(null)", b_ ? b_ : "(null)");          \
+			err = 1;                                                      \
+			goto out;                                                     \
+		}                                                                     \
+	} while (0)
+
+/* A substring check, for error messages and rendered output. */
+#define TEST_CONTAINS(hay, needle)                                                    \
+	do {                                                                          \
+		const char *h_ = (hay), *n_ = (needle);                               \
+		if (!h_ || !strstr(h_, n_)) {                                         \
+			test_failed(__FILE__, __LINE__, "%s contains \"%s\": got \"%s\"", #hay, n_, \
+				    h_ ? h_ : "(null)");                              \
+			err = 1;                                                      \
+			goto out;                                                     \
+		}                                                                     \
+	} while (0)
+
+/* ---- real processes for integration tests (tests/harness/procs.c) ------- */
+
+/* A free TCP port on 127.0.0.1 (bound then released). */
+int test_free_port(void);
+/* A fresh temporary directory under $TMPDIR; caller frees. */
+char *test_tmpdir(const char *prefix);
+/* Removes a directory tree (rm -rf). */
+void test_rmtree(const char *dir);
+
+struct test_nats {
+	int port;
+	int pid;
+	char url[64];
+	char *dir; /* JetStream store; kept across restart */
+};
+/* Starts nats-server with JetStream on a free port; waits until it accepts. */
+int test_nats_start(struct test_nats *n);
+/* Stops it (SIGTERM, wait); the store stays for a restart. */
+void test_nats_stop(struct test_nats *n);
+/* Starts it again on the same port and store. */
+int test_nats_restart(struct test_nats *n);
+/* Stops it and removes its store. */
+void test_nats_destroy(struct test_nats *n);
+
+struct test_pg {
+	int port;
+	char *dir;
+	char url[256];
+};
+/* A throw-away PostgreSQL cluster (scripts/pg.sh) on a free port. */
+int test_pg_start(struct test_pg *pg);
+void test_pg_destroy(struct test_pg *pg);
+
+/* Runs `argv` with extra environment `envp` (NAME=VALUE, NULL-terminated),
+ * capturing stdout+stderr (caller frees *outputp) and waiting at most
+ * timeout_ms; returns the exit status, or -1 when it had to be killed. */
+int test_run_cmd(char **outputp, const char *const argv[], const char *const envp[], int timeout_ms);
+
+#endif

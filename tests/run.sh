@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test binary, the fuzz corpus replays and the JS schema checks;
+# sums their "N passed, M failed" lines into the suite's closing line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export CALLMESH_BUILD="$BUILD"
+export PATH="$PWD/$BUILD/bin:$PATH"
+log_dir="$BUILD/test-logs"; mkdir -p "$log_dir"
+total_pass=0; total_fail=0; failed_suites=()
+
+tally() { # name logfile exitcode
+  local line p f
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
+  if [ -z "$line" ]; then p=0; f=1; else p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}; fi
+  [ "$3" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+  [ "$f" -ne 0 ] && failed_suites+=("$1")
+}
+
+run_suite() { # name cmd...
+  local name=$1; shift
+  local logf="$log_dir/${name//\//_}.log"
+  "$@" >"$logf" 2>&1; local rc=$?
+  cat "$logf"
+  tally "$name" "$logf" "$rc"
+}
+
+for t in "$BUILD"/tests/unit/test_* "$BUILD"/tests/integration/test_*; do
+  [ -x "$t" ] || continue
+  case "$t" in *.d|*.o) continue ;; esac
+  run_suite "${t#"$BUILD"/tests/}" timeout 600 "$t"
+done
+
+for r in "$BUILD"/fuzz/*-replay; do
+  [ -x "$r" ] || continue
+  name=$(basename "$r" -replay)
+  run_suite "fuzz/$name" timeout 300 "$r" "tests/fuzz/corpus/${name#fuzz_}"
+done
+
+if [ -f tests/js/package.json ]; then
+  run_suite js/schemas node tests/js/run.mjs
+fi
+
+echo
+if [ ${#failed_suites[@]} -gt 0 ]; then echo "failed suites: ${failed_suites[*]}"; fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
