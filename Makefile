@@ -6,7 +6,7 @@ CC       ?= cc
 BUILD    ?= build
 SANITIZE ?=
 
-LIBS_ORDER := httpd db bus event core
+LIBS_ORDER := service httpd db bus event core
 SERVICES   := api-gateway room-manager sip-bridge twilio-dialer agent-worker
 PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto
 
@@ -19,12 +19,12 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Ilibs -Itests $(PKG_CFLAGS) -MMD -MP -pthread
 LDLIBS  += $(PKG_LIBS) -pthread -lm
 
+comma := ,
 ifneq ($(SANITIZE),)
   BUILD   := build/san-$(subst $(comma),-,$(SANITIZE))
   CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=$(SANITIZE)
 endif
-comma := ,
 
 OBJ  = $(BUILD)/obj
 BIN  = $(BUILD)/bin
@@ -57,39 +57,45 @@ deps:
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 define lib_rule
 $(LIBD)/libcm_$(1).a: $(call lib_objs,$(1))
 	@mkdir -p $$(dir $$@)
-	rm -f $$@ && ar rcs $$@ $$^
+	@rm -f $$@ && ar rcs $$@ $$^
 endef
 $(foreach l,$(LIBS_ORDER),$(eval $(call lib_rule,$(l))))
 
 define svc_rule
 $(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c)) $(LIB_ARS)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIB_ARS) $(LDLIBS)
+	@echo "  LD    $$@"
+	@$(CC) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIB_ARS) $(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
 
 $(BIN)/%: $(OBJ)/tools/%.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB_ARS) $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(LIB_ARS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(HARNESS_OBJS) $(LIB_ARS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(LIB_ARS) $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(LIB_ARS) $(LDLIBS)
 
 # Fuzz targets built with a replay main (no libFuzzer needed) for make test;
 # `make fuzz` builds real libFuzzer binaries with clang.
 $(BUILD)/fuzz/%-replay: $(OBJ)/tests/fuzz/%.o $(OBJ)/tests/fuzz/replay_main.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_ARS) $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIB_ARS) $(LDLIBS)
 
 $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB_ARS) $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(LIB_ARS) $(LDLIBS)
 
 test: build $(TEST_BINS) $(FUZZ_REPLAY)
 	@BUILD=$(BUILD) tests/run.sh
@@ -107,4 +113,16 @@ run: deps build
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- libFuzzer binaries (`make fuzz`, needs clang): build/san-fuzzer-no-link-address-undefined/fuzz/fuzz_<x>
+# Run one with: <bin> -max_total_time=60 tests/fuzz/corpus/<x>
+FUZZ_SAN := fuzzer-no-link,address,undefined
+.PHONY: fuzz fuzz-bins
+fuzz:
+	$(MAKE) CC=clang SANITIZE=$(FUZZ_SAN) fuzz-bins
+fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+$(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_ARS) $(LDLIBS)
+.SECONDARY:

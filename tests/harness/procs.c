@@ -215,3 +215,56 @@ int test_run_cmd(char **outputp, const char *const argv[], const char *const env
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+int test_spawn(int *pidp, const char *const argv[], const char *const envp[], const char *logpath)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return errno;
+	if (pid == 0) {
+		int fd = open(logpath ? logpath : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		for (const char *const *e = envp; e && *e; e++)
+			putenv((char *)*e);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	*pidp = pid;
+	return 0;
+}
+
+int test_wait_exit(int pid, int timeout_ms, int *exitp)
+{
+	for (int waited = 0;; waited += 10) {
+		int status = 0;
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid) {
+			*exitp = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			return 0;
+		}
+		if (r < 0)
+			return errno;
+		if (waited >= timeout_ms)
+			return ETIMEDOUT;
+		struct timespec nap = { 0, 10 * 1000000 };
+		nanosleep(&nap, NULL);
+	}
+}
+
+void test_kill(int pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+const char *test_bin(char *buf, size_t len, const char *name)
+{
+	const char *build = getenv("CALLMESH_BUILD");
+	snprintf(buf, len, "%s/bin/%s", build && *build ? build : "build", name);
+	return buf;
+}

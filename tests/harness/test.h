@@ -119,4 +119,23 @@ void test_pg_destroy(struct test_pg *pg);
  * timeout_ms; returns the exit status, or -1 when it had to be killed. */
 int test_run_cmd(char **outputp, const char *const argv[], const char *const envp[], int timeout_ms);
 
+/* Starts `argv` in the background with extra environment `envp`, output
+ * appended to `logpath`; *pidp is its pid. */
+int test_spawn(int *pidp, const char *const argv[], const char *const envp[], const char *logpath);
+/* Waits up to timeout_ms for pid to exit; *exitp = exit code, or 128+signal.
+ * ETIMEDOUT when it is still running. */
+int test_wait_exit(int pid, int timeout_ms, int *exitp);
+/* SIGKILL + reap, for cleanup after a failed assertion. */
+void test_kill(int pid);
+
+/* GET (body NULL) or POST a URL with libcurl; *statusp = HTTP status, *bodyp
+ * (may be NULL) = response body, caller frees. 0 or EIO on transport error. */
+int test_http(long *statusp, char **bodyp, const char *method, const char *url,
+	      const char *bearer, const char *body);
+/* Polls GET url until it answers `want_status`, up to timeout_ms. */
+int test_http_wait(const char *url, long want_status, int timeout_ms);
+
+/* The build directory (CALLMESH_BUILD, default "build") + "/bin/" + name. */
+const char *test_bin(char *buf, size_t len, const char *name);
+
 #endif

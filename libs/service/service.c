@@ -1,0 +1,166 @@
+/* Config, NATS, streams, health and signals for every service binary. */
+#include "service.h"
+
+#include "httpd/httpd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct service {
+	const char *name;
+	char source[EVENT_SOURCE_MAX + 1];
+	struct bus *bus;
+	struct httpd *health;
+	service_ready_h *ready;
+	void *ready_arg;
+	atomic_bool streams_ok;
+	struct metric *up;
+};
+
+static bool health_ready(char *why, size_t whylen, void *arg)
+{
+	struct service *svc = arg;
+	if (!bus_connected(svc->bus)) {
+		snprintf(why, whylen, "nats: not connected");
+		return false;
+	}
+	if (!atomic_load(&svc->streams_ok)) {
+		snprintf(why, whylen, "nats: JetStream streams not ready");
+		return false;
+	}
+	if (svc->ready && !svc->ready(why, whylen, svc->ready_arg))
+		return false;
+	return true;
+}
+
+/* Streams are created on first connection and re-checked after a reconnect
+ * (a fresh server may have lost them). */
+static void ensure_streams(struct service *svc)
+{
+	bool connected = bus_connected(svc->bus);
+	if (!connected) {
+		atomic_store(&svc->streams_ok, false);
+		return;
+	}
+	if (atomic_load(&svc->streams_ok))
+		return;
+	int err = bus_ensure_streams(svc->bus);
+	if (err == 0) {
+		atomic_store(&svc->streams_ok, true);
+		log_info("streams_ready", "CALLS and DIALS streams present");
+	}
+}
+
+int service_start(struct service **svcp, const struct service_def *def, void *cfg)
+{
+	struct core_cfg *core = cfg;
+	struct service *svc = NULL;
+	const char *name = def->name;
+	int err = core_init(name, cfg, def->vars, def->default_health_addr);
+	if (err)
+		return err;
+	if (def->check) {
+		char msg[512] = "";
+		err = def->check(cfg, msg, sizeof(msg));
+		if (err) {
+			fprintf(stderr, "%s: config: %s\n", name, msg);
+			return err;
+		}
+	}
+	lifecycle_install();
+
+	svc = calloc(1, sizeof(*svc));
+	if (!svc)
+		return ENOMEM;
+	svc->name = name;
+	if (core->instance && *core->instance) {
+		snprintf(svc->source, sizeof(svc->source), "%s/%s", name, core->instance);
+	} else {
+		char host[64] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		snprintf(svc->source, sizeof(svc->source), "%s/%.64s-%ld", name, host, (long)getpid());
+	}
+	svc->up = metric_gauge("service_up", "1 while the service runs");
+	metric_set(svc->up, 1);
+
+	err = bus_connect(&svc->bus, core->nats_url, svc->source);
+	if (err) {
+		log_error("nats_connect_failed", "%s: %s", core->nats_url, cm_strerror(err));
+		goto out;
+	}
+	ensure_streams(svc);
+	err = httpd_health_start(&svc->health, core->health_addr, health_ready, svc);
+	if (err) {
+		log_error("health_listen_failed", "HEALTH_ADDR %s: %s", core->health_addr,
+			  cm_strerror(err));
+		goto out;
+	}
+	log_info("started", "%s up; health on http://%s", svc->source, core->health_addr);
+out:
+	if (err)
+		svc = service_stop(svc);
+	*svcp = svc;
+	return err;
+}
+
+void service_set_ready_check(struct service *svc, service_ready_h *ready, void *arg)
+{
+	svc->ready = ready;
+	svc->ready_arg = arg;
+}
+
+struct bus *service_bus(struct service *svc)
+{
+	return svc->bus;
+}
+
+const char *service_name(const struct service *svc)
+{
+	return svc->name;
+}
+
+const char *service_source(const struct service *svc)
+{
+	return svc->source;
+}
+
+bool service_bus_ready(struct service *svc)
+{
+	return bus_connected(svc->bus) && atomic_load(&svc->streams_ok);
+}
+
+void service_wait(struct service *svc, void (*tick)(void *arg), void *arg)
+{
+	while (!lifecycle_wait(1000)) {
+		ensure_streams(svc);
+		if (tick)
+			tick(arg);
+	}
+	log_info("stopping", "stop signal received");
+}
+
+struct service *service_stop(struct service *svc)
+{
+	if (!svc)
+		return NULL;
+	svc->health = httpd_stop(svc->health);
+	svc->bus = bus_close(svc->bus);
+	log_info("stopped", "%s stopped", svc->source);
+	free(svc);
+	return NULL;
+}
+
+int service_run(const struct service_def *def, void *cfg)
+{
+	struct service *svc = NULL;
+	if (service_start(&svc, def, cfg))
+		return 1;
+	service_wait(svc, NULL, NULL);
+	service_stop(svc);
+	return 0;
+}
