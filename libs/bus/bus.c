@@ -1,0 +1,372 @@
+/* The connection, core publish/subscribe and request/reply over nats.c. */
+#include "bus_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUS_PING_INTERVAL_MS 2000
+#define BUS_MAX_PINGS_OUT    2
+#define BUS_RECONNECT_WAIT   250
+#define BUS_RECONNECT_BUF    (8 * 1024 * 1024)
+#define BUS_CONNECT_TIMEOUT  2000
+#define BUS_JS_API_WAIT_MS   5000
+#define BUS_CLOSE_WAIT_MS    5000
+#define BUS_UNSUB_DRAIN_MS   2000
+#define BUS_JS_ASYNC_MAX_PENDING 4096
+#define BUS_JS_ASYNC_STALL_MS    5000
+
+int bus_status_err(natsStatus s)
+{
+	switch (s) {
+	case NATS_OK:
+		return 0;
+	case NATS_TIMEOUT:
+		return ETIMEDOUT;
+	case NATS_NO_RESPONDERS:
+	case NATS_NOT_FOUND:
+		return ENOENT;
+	case NATS_NO_MEMORY:
+		return ENOMEM;
+	case NATS_INVALID_ARG:
+	case NATS_INVALID_SUBJECT:
+	case NATS_INVALID_QUEUE_NAME:
+	case NATS_INVALID_TIMEOUT:
+		return EINVAL;
+	case NATS_MAX_PAYLOAD:
+		return EMSGSIZE;
+	case NATS_CONNECTION_CLOSED:
+	case NATS_CONNECTION_DISCONNECTED:
+	case NATS_NOT_YET_CONNECTED:
+	case NATS_NO_SERVER:
+	case NATS_IO_ERROR:
+	case NATS_STALE_CONNECTION:
+	case NATS_DRAINING:
+		return EAGAIN;
+	default:
+		return EIO;
+	}
+}
+
+/* ---- connection callbacks (nats.c's async callback thread) ------------ */
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+	struct bus *bus = closure;
+	char url[256] = "";
+	(void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	log_info("bus_connected", "name=%s url=%s", bus->name, url);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	struct bus *bus = closure;
+	(void)nc;
+	pthread_mutex_lock(&bus->mu);
+	bool closing = bus->closing;
+	pthread_mutex_unlock(&bus->mu);
+	if (!closing)
+		log_warn("bus_disconnected", "name=%s reconnecting", bus->name);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	struct bus *bus = closure;
+	char url[256] = "";
+	(void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	log_info("bus_reconnected", "name=%s url=%s", bus->name, url);
+}
+
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct bus *bus = closure;
+	(void)nc;
+	pthread_mutex_lock(&bus->mu);
+	if (!bus->closing)
+		log_warn("bus_closed", "name=%s connection closed", bus->name);
+	bus->closed = true;
+	pthread_cond_broadcast(&bus->cond);
+	pthread_mutex_unlock(&bus->mu);
+}
+
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+	struct bus *bus = closure;
+	const char *subj = sub ? "subscription" : "connection";
+	(void)nc;
+	log_warn("bus_async_error", "name=%s %s: %s", bus->name, subj, natsStatus_GetText(err));
+}
+
+static void on_js_async_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+	struct bus *bus = closure;
+	const char *id = NULL;
+	(void)js;
+	(void)natsMsgHeader_Get(pae->Msg, "Nats-Msg-Id", &id);
+	atomic_fetch_add(&bus->js_async_failed, 1);
+	log_warn("bus_js_async_publish_failed", "subject=%s msg_id=%s: %s (js error %d)",
+		 natsMsg_GetSubject(pae->Msg), id ? id : "", natsStatus_GetText(pae->Err),
+		 (int)pae->ErrCode);
+}
+
+/* ---- connect / close ---------------------------------------------------- */
+
+int bus_connect(struct bus **busp, const char *url, const char *name)
+{
+	struct bus *bus = NULL;
+	natsOptions *opts = NULL;
+	natsStatus s;
+	int err = 0;
+
+	if (!busp || !url || !*url)
+		return EINVAL;
+	bus = calloc(1, sizeof(*bus));
+	if (!bus)
+		return ENOMEM;
+	pthread_mutex_init(&bus->mu, NULL);
+	pthread_cond_init(&bus->cond, NULL);
+	snprintf(bus->name, sizeof(bus->name), "%s", name ? name : "callmesh");
+
+	s = natsOptions_Create(&opts);
+	if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
+	if (s == NATS_OK) s = natsOptions_SetName(opts, bus->name);
+	if (s == NATS_OK) s = natsOptions_SetTimeout(opts, BUS_CONNECT_TIMEOUT);
+	if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+	if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, BUS_RECONNECT_WAIT);
+	if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, BUS_RECONNECT_BUF);
+	if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, BUS_PING_INTERVAL_MS);
+	if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, BUS_MAX_PINGS_OUT);
+	/* Events are small and latency matters more than batching: write each
+	 * publish at once instead of waiting for the flusher thread (~1 ms). */
+	if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
+	if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, bus);
+	if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, bus);
+	if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, bus);
+	if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, on_closed, bus);
+	if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, bus);
+	if (s != NATS_OK) {
+		log_error("bus_options_failed", "%s", natsStatus_GetText(s));
+		err = bus_status_err(s);
+		goto out;
+	}
+
+	s = natsConnection_Connect(&bus->nc, opts);
+	if (s == NATS_NOT_YET_CONNECTED) {
+		log_warn("bus_not_yet_connected", "name=%s url=%s: retrying in the background",
+			 bus->name, url);
+	} else if (s != NATS_OK) {
+		log_error("bus_connect_failed", "name=%s url=%s: %s", bus->name, url,
+			  natsStatus_GetText(s));
+		err = s == NATS_ADDRESS_MISSING ? EINVAL : bus_status_err(s);
+		goto out;
+	} else {
+		log_info("bus_connected", "name=%s url=%s", bus->name, url);
+	}
+
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = BUS_JS_API_WAIT_MS;
+	jo.PublishAsync.MaxPending = BUS_JS_ASYNC_MAX_PENDING;
+	jo.PublishAsync.ErrHandler = on_js_async_error;
+	jo.PublishAsync.ErrHandlerClosure = bus;
+	jo.PublishAsync.StallWait = BUS_JS_ASYNC_STALL_MS;
+	s = natsConnection_JetStream(&bus->js, bus->nc, &jo);
+	if (s != NATS_OK) {
+		log_error("bus_jetstream_failed", "%s", natsStatus_GetText(s));
+		err = bus_status_err(s);
+		goto out;
+	}
+
+out:
+	natsOptions_Destroy(opts);
+	if (err) {
+		bus_close(bus);
+		return err;
+	}
+	*busp = bus;
+	return 0;
+}
+
+bool bus_connected(struct bus *bus)
+{
+	return bus && bus->nc && natsConnection_Status(bus->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+struct bus *bus_close(struct bus *bus)
+{
+	if (!bus)
+		return NULL;
+	if (bus->nc) {
+		if (bus_connected(bus))
+			(void)natsConnection_FlushTimeout(bus->nc, 1000);
+		pthread_mutex_lock(&bus->mu);
+		bus->closing = true;
+		pthread_mutex_unlock(&bus->mu);
+		natsConnection_Close(bus->nc);
+		/* The closed callback is the last one that touches `bus`. */
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += BUS_CLOSE_WAIT_MS / 1000;
+		pthread_mutex_lock(&bus->mu);
+		while (!bus->closed) {
+			if (pthread_cond_timedwait(&bus->cond, &bus->mu, &deadline) == ETIMEDOUT)
+				break;
+		}
+		pthread_mutex_unlock(&bus->mu);
+	}
+	jsCtx_Destroy(bus->js);
+	natsConnection_Destroy(bus->nc);
+	pthread_cond_destroy(&bus->cond);
+	pthread_mutex_destroy(&bus->mu);
+	free(bus);
+	return NULL;
+}
+
+void bus_library_shutdown(int timeout_ms)
+{
+	(void)nats_CloseAndWait(timeout_ms);
+}
+
+/* ---- core publish / subscribe ------------------------------------------ */
+
+int bus_publish(struct bus *bus, const char *subject, const void *data, size_t len)
+{
+	if (!bus || !subject || (!data && len) || len > INT32_MAX)
+		return EINVAL;
+	natsStatus s = natsConnection_Publish(bus->nc, subject, data, (int)len);
+	if (s != NATS_OK) {
+		int err = bus_status_err(s);
+		if (err != EAGAIN)
+			log_warn("bus_publish_failed", "subject=%s: %s", subject, natsStatus_GetText(s));
+		return err;
+	}
+	return 0;
+}
+
+void bus_msg_fill(struct bus_msg *m, natsMsg *nm)
+{
+	const char *id = NULL;
+	memset(m, 0, sizeof(*m));
+	m->subject = natsMsg_GetSubject(nm);
+	m->reply = natsMsg_GetReply(nm);
+	if (m->reply && !*m->reply)
+		m->reply = NULL;
+	m->data = natsMsg_GetData(nm);
+	m->len = natsMsg_GetDataLength(nm);
+	if (natsMsgHeader_Get(nm, "Nats-Msg-Id", &id) == NATS_OK)
+		m->msg_id = id;
+}
+
+static void on_msg(natsConnection *nc, natsSubscription *ns, natsMsg *nm, void *closure)
+{
+	struct bus_sub *sub = closure;
+	struct bus_msg m;
+	(void)nc;
+	(void)ns;
+	bus_msg_fill(&m, nm);
+	sub->h(&m, sub->arg);
+	natsMsg_Destroy(nm);
+}
+
+int bus_subscribe(struct bus *bus, struct bus_sub **subp, const char *subject,
+		  const char *queue, bus_msg_h *h, void *arg)
+{
+	struct bus_sub *sub;
+	natsStatus s;
+
+	if (!bus || !subp || !subject || !h)
+		return EINVAL;
+	sub = calloc(1, sizeof(*sub));
+	if (!sub)
+		return ENOMEM;
+	sub->bus = bus;
+	sub->h = h;
+	sub->arg = arg;
+	if (queue)
+		s = natsConnection_QueueSubscribe(&sub->ns, bus->nc, subject, queue, on_msg, sub);
+	else
+		s = natsConnection_Subscribe(&sub->ns, bus->nc, subject, on_msg, sub);
+	if (s != NATS_OK) {
+		log_error("bus_subscribe_failed", "subject=%s queue=%s: %s", subject,
+			  queue ? queue : "", natsStatus_GetText(s));
+		free(sub);
+		return bus_status_err(s);
+	}
+	/* One round trip, so that the server routes to us once we return (a
+	 * responder that announces itself must already be reachable). */
+	if (bus_connected(bus))
+		(void)natsConnection_FlushTimeout(bus->nc, 2000);
+	*subp = sub;
+	return 0;
+}
+
+struct bus_sub *bus_unsubscribe(struct bus_sub *sub)
+{
+	if (!sub)
+		return NULL;
+	if (sub->pull) {
+		/* Destroy only: the durable consumer stays on the server. */
+		natsSubscription_Destroy(sub->ns);
+		free(sub);
+		return NULL;
+	}
+	/* Drain so that no handler runs once we return; when the connection is
+	 * down, drain fails and a plain unsubscribe has to do. */
+	natsStatus s = NATS_ERR;
+	if (bus_connected(sub->bus))
+		s = natsSubscription_DrainTimeout(sub->ns, BUS_UNSUB_DRAIN_MS);
+	if (s == NATS_OK)
+		s = natsSubscription_WaitForDrainCompletion(sub->ns, BUS_UNSUB_DRAIN_MS + 500);
+	else
+		(void)natsSubscription_Unsubscribe(sub->ns);
+	natsSubscription_Destroy(sub->ns);
+	free(sub);
+	return NULL;
+}
+
+/* ---- request / reply ---------------------------------------------------- */
+
+int bus_request(struct bus *bus, char **replyp, size_t *lenp, const char *subject,
+		const void *data, size_t len, int timeout_ms)
+{
+	natsMsg *reply = NULL;
+	natsStatus s;
+	int err = 0;
+
+	if (!bus || !replyp || !subject || (!data && len) || len > INT32_MAX || timeout_ms <= 0)
+		return EINVAL;
+	if (!bus_connected(bus))
+		return EAGAIN;
+	s = natsConnection_Request(&reply, bus->nc, subject, data, (int)len, timeout_ms);
+	if (s != NATS_OK) {
+		err = bus_status_err(s);
+		if (err != ENOENT && err != EAGAIN)
+			log_warn("bus_request_failed", "subject=%s: %s", subject, natsStatus_GetText(s));
+		goto out;
+	}
+	int n = natsMsg_GetDataLength(reply);
+	char *buf = malloc((size_t)n + 1);
+	if (!buf) {
+		err = ENOMEM;
+		goto out;
+	}
+	if (n > 0)
+		memcpy(buf, natsMsg_GetData(reply), (size_t)n);
+	buf[n] = '\0';
+	*replyp = buf;
+	if (lenp)
+		*lenp = (size_t)n;
+out:
+	natsMsg_Destroy(reply);
+	return err;
+}
+
+int bus_respond(struct bus *bus, const struct bus_msg *msg, const void *data, size_t len)
+{
+	if (!bus || !msg)
+		return EINVAL;
+	if (!msg->reply || !*msg->reply)
+		return EINVAL;
+	return bus_publish(bus, msg->reply, data, len);
+}

@@ -1,0 +1,313 @@
+/* JetStream: the CALLS and DIALS streams, publish with dedupe, durable pull
+ * consumers with explicit acks. */
+#include "bus_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_S           1000000000LL
+#define CALLS_DUP_WINDOW   (120 * NS_PER_S)
+#define PULL_ACK_WAIT      (30 * NS_PER_S)
+
+static int ensure_stream(struct bus *bus, const char *name, const char *subject,
+			 jsRetentionPolicy retention, int64_t dup_window)
+{
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	const char *subjects[] = { subject };
+	natsStatus s;
+
+	jsStreamConfig_Init(&sc);
+	sc.Name = name;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.Retention = retention;
+	sc.Storage = js_FileStorage;
+	if (dup_window > 0)
+		sc.Duplicates = dup_window;
+
+	s = js_AddStream(&si, bus->js, &sc, NULL, &jerr);
+	if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+		jerr = 0;
+		s = js_UpdateStream(&si, bus->js, &sc, NULL, &jerr);
+	}
+	jsStreamInfo_Destroy(si);
+	if (s != NATS_OK) {
+		int err = bus_status_err(s);
+		if (err == ENOENT) /* no responders: JetStream not up yet */
+			err = EAGAIN;
+		log_error("bus_stream_failed", "stream=%s: %s (js error %d)", name,
+			  natsStatus_GetText(s), (int)jerr);
+		return err == EAGAIN || err == ETIMEDOUT ? err : EIO;
+	}
+	return 0;
+}
+
+int bus_ensure_streams(struct bus *bus)
+{
+	int err;
+	if (!bus)
+		return EINVAL;
+	if (!bus_connected(bus))
+		return EAGAIN;
+	err = ensure_stream(bus, "CALLS", "calls.>", js_LimitsPolicy, CALLS_DUP_WINDOW);
+	if (!err)
+		err = ensure_stream(bus, "DIALS", "dial.>", js_WorkQueuePolicy, 0);
+	return err;
+}
+
+int bus_js_publish(struct bus *bus, const char *subject, const char *msg_id,
+		   const void *data, size_t len, int timeout_ms)
+{
+	jsPubOptions po;
+	jsPubAck *pa = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	if (!bus || !subject || (!data && len) || len > INT32_MAX || timeout_ms <= 0)
+		return EINVAL;
+	/* Not buffered while disconnected: the caller retries with the same id. */
+	if (!bus_connected(bus))
+		return EAGAIN;
+	jsPubOptions_Init(&po);
+	po.MsgId = msg_id;
+	po.MaxWait = timeout_ms;
+	s = js_Publish(&pa, bus->js, subject, data, (int)len, &po, &jerr);
+	jsPubAck_Destroy(pa);
+	if (s == NATS_OK)
+		return 0;
+	switch (s) {
+	case NATS_TIMEOUT:
+		log_warn("bus_js_publish_timeout", "subject=%s msg_id=%s: no ack within %d ms",
+			 subject, msg_id ? msg_id : "", timeout_ms);
+		return ETIMEDOUT;
+	case NATS_NO_RESPONDERS: /* JetStream (or the stream) not available yet */
+		return EAGAIN;
+	default: {
+		int err = bus_status_err(s);
+		if (err == EAGAIN)
+			return EAGAIN;
+		log_error("bus_js_publish_failed", "subject=%s msg_id=%s: %s (js error %d)", subject,
+			  msg_id ? msg_id : "", natsStatus_GetText(s), (int)jerr);
+		return err == ENOMEM || err == EINVAL || err == EMSGSIZE ? err : EIO;
+	}
+	}
+}
+
+int bus_js_publish_async(struct bus *bus, const char *subject, const char *msg_id,
+			 const void *data, size_t len, int timeout_ms)
+{
+	jsPubOptions po;
+	natsStatus s;
+
+	if (!bus || !subject || (!data && len) || len > INT32_MAX || timeout_ms <= 0)
+		return EINVAL;
+	if (!bus_connected(bus))
+		return EAGAIN;
+	jsPubOptions_Init(&po);
+	po.MsgId = msg_id;
+	po.MaxWait = timeout_ms;
+	s = js_PublishAsync(bus->js, subject, data, (int)len, &po);
+	if (s == NATS_OK)
+		return 0;
+	if (s == NATS_TIMEOUT) /* stalled: too many acks outstanding */
+		return EAGAIN;
+	int err = bus_status_err(s);
+	if (err == EAGAIN || err == ENOMEM || err == EINVAL || err == EMSGSIZE)
+		return err;
+	log_error("bus_js_publish_async_failed", "subject=%s: %s", subject, natsStatus_GetText(s));
+	return EIO;
+}
+
+int bus_js_publish_async_wait(struct bus *bus, int timeout_ms, uint64_t *failedp)
+{
+	jsPubOptions po;
+	natsStatus s;
+
+	if (!bus || timeout_ms <= 0)
+		return EINVAL;
+	jsPubOptions_Init(&po);
+	po.MaxWait = timeout_ms;
+	s = js_PublishAsyncComplete(bus->js, &po);
+	if (failedp)
+		*failedp = atomic_exchange(&bus->js_async_failed, 0);
+	if (s == NATS_OK)
+		return 0;
+	if (s == NATS_TIMEOUT)
+		return ETIMEDOUT;
+	log_warn("bus_js_publish_async_wait_failed", "%s", natsStatus_GetText(s));
+	return bus_status_err(s) == EAGAIN ? EAGAIN : EIO;
+}
+
+int bus_js_stream_msgs(struct bus *bus, const char *stream, uint64_t *msgsp)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	if (!bus || !stream || !msgsp)
+		return EINVAL;
+	if (!bus_connected(bus))
+		return EAGAIN;
+	s = js_GetStreamInfo(&si, bus->js, stream, NULL, &jerr);
+	if (s != NATS_OK) {
+		if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
+			return ENOENT;
+		if (s == NATS_NO_RESPONDERS)
+			return EAGAIN;
+		log_warn("bus_stream_info_failed", "stream=%s: %s", stream, natsStatus_GetText(s));
+		return s == NATS_TIMEOUT ? ETIMEDOUT : EIO;
+	}
+	*msgsp = si->State.Msgs;
+	jsStreamInfo_Destroy(si);
+	return 0;
+}
+
+/* ---- durable pull consumers -------------------------------------------- */
+
+int bus_js_pull_sub(struct bus *bus, struct bus_sub **subp, const char *stream,
+		    const char *durable, const char *filter_subject)
+{
+	struct bus_sub *sub = NULL;
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	natsStatus s;
+	int err = 0;
+
+	if (!bus || !subp || !stream || !durable || !*durable || !filter_subject)
+		return EINVAL;
+	if (!bus_connected(bus))
+		return EAGAIN;
+
+	/* Create the consumer ourselves and bind to it, so that nats.c never
+	 * deletes it on unsubscribe. An existing consumer is used as it is. */
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = durable;
+	cc.AckPolicy = js_AckExplicit;
+	cc.AckWait = PULL_ACK_WAIT;
+	cc.FilterSubject = filter_subject;
+	cc.DeliverPolicy = js_DeliverAll;
+	s = js_AddConsumer(&ci, bus->js, stream, &cc, NULL, &jerr);
+	jsConsumerInfo_Destroy(ci);
+	if (s != NATS_OK && jerr != JSConsumerNameExistErr && jerr != JSConsumerExistingActiveErr) {
+		log_error("bus_consumer_failed", "stream=%s durable=%s filter=%s: %s (js error %d)",
+			  stream, durable, filter_subject, natsStatus_GetText(s), (int)jerr);
+		err = jerr == JSStreamNotFoundErr ? ENOENT : s == NATS_TIMEOUT ? ETIMEDOUT : EIO;
+		goto out;
+	}
+
+	sub = calloc(1, sizeof(*sub));
+	if (!sub) {
+		err = ENOMEM;
+		goto out;
+	}
+	sub->bus = bus;
+	sub->pull = true;
+	jsSubOptions_Init(&so);
+	so.Stream = stream;
+	so.Consumer = durable;
+	jerr = 0;
+	s = js_PullSubscribe(&sub->ns, bus->js, filter_subject, durable, NULL, &so, &jerr);
+	if (s != NATS_OK) {
+		log_error("bus_pull_subscribe_failed", "stream=%s durable=%s: %s (js error %d)",
+			  stream, durable, natsStatus_GetText(s), (int)jerr);
+		err = bus_status_err(s);
+		if (err != EAGAIN && err != ENOMEM)
+			err = EIO;
+		goto out;
+	}
+	*subp = sub;
+	sub = NULL;
+out:
+	free(sub);
+	return err;
+}
+
+static natsStatus do_ack(natsMsg *nm, enum bus_ack how)
+{
+	switch (how) {
+	case BUS_ACK:
+		return natsMsg_Ack(nm, NULL);
+	case BUS_ACK_SYNC:
+		return natsMsg_AckSync(nm, NULL, NULL);
+	case BUS_NAK:
+		return natsMsg_Nak(nm, NULL);
+	case BUS_TERM:
+		return natsMsg_Term(nm, NULL);
+	}
+	return NATS_INVALID_ARG;
+}
+
+int bus_js_ack(const struct bus_msg *msg, enum bus_ack how)
+{
+	struct bus_js_msg *jm;
+	natsStatus s;
+
+	if (!msg || !msg->priv)
+		return EINVAL;
+	jm = msg->priv;
+	if (jm->acked)
+		return EINVAL;
+	jm->acked = true;
+	s = do_ack(jm->nm, how);
+	if (s != NATS_OK) {
+		int err = bus_status_err(s);
+		log_warn("bus_ack_failed", "subject=%s seq=%llu how=%d: %s", msg->subject,
+			 (unsigned long long)msg->seq, (int)how, natsStatus_GetText(s));
+		return err == ETIMEDOUT || err == EAGAIN ? err : EIO;
+	}
+	return 0;
+}
+
+int bus_js_fetch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_msg_h *h, void *arg,
+		 int *countp)
+{
+	natsMsgList list = { 0 };
+	jsErrCode jerr = 0;
+	natsStatus s;
+	int n = 0;
+
+	if (countp)
+		*countp = 0;
+	if (!sub || !sub->pull || batch <= 0 || timeout_ms <= 0 || !h)
+		return EINVAL;
+	if (!bus_connected(sub->bus))
+		return EAGAIN;
+	s = natsSubscription_Fetch(&list, sub->ns, batch, timeout_ms, &jerr);
+	for (int i = 0; i < list.Count; i++) {
+		natsMsg *nm = list.Msgs[i];
+		struct bus_js_msg jm = { .nm = nm };
+		struct bus_msg m;
+		jsMsgMetaData *meta = NULL;
+
+		bus_msg_fill(&m, nm);
+		m.priv = &jm;
+		if (natsMsg_GetMetaData(&meta, nm) == NATS_OK) {
+			m.seq = meta->Sequence.Stream;
+			m.delivered = meta->NumDelivered;
+		}
+		enum bus_ack how = h(&m, arg);
+		if (!jm.acked) {
+			int aerr = bus_js_ack(&m, how); /* logged there; redelivered after AckWait */
+			(void)aerr;
+		}
+		jsMsgMetaData_Destroy(meta);
+		n++;
+	}
+	natsMsgList_Destroy(&list);
+	if (countp)
+		*countp = n;
+	if (n > 0)
+		return 0;
+	if (s == NATS_OK || s == NATS_TIMEOUT)
+		return ETIMEDOUT;
+	int err = bus_status_err(s);
+	if (err == EAGAIN || err == ENOMEM)
+		return err;
+	log_warn("bus_fetch_failed", "%s (js error %d)", natsStatus_GetText(s), (int)jerr);
+	return EIO;
+}

@@ -1,0 +1,43 @@
+/* Private to libs/bus: the structs behind struct bus and struct bus_sub. */
+#ifndef CALLMESH_BUS_PRIV_H
+#define CALLMESH_BUS_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include <nats/nats.h>
+
+#include "bus.h"
+
+struct bus {
+	natsConnection *nc;
+	jsCtx *js;
+	char name[64];
+	pthread_mutex_t mu;  /* guards closing/closed */
+	pthread_cond_t cond; /* signalled by the closed callback */
+	bool closing;
+	bool closed;
+	atomic_ullong js_async_failed; /* since the last bus_js_publish_async_wait() */
+};
+
+struct bus_sub {
+	struct bus *bus;      /* borrowed */
+	natsSubscription *ns; /* owned */
+	bus_msg_h *h;
+	void *arg;
+	bool pull;            /* JetStream pull subscription (bus_js_pull_sub) */
+};
+
+/* A message handed to a bus_js_fetch() handler; bus_msg.priv points here. */
+struct bus_js_msg {
+	natsMsg *nm; /* borrowed from the fetched list */
+	bool acked;
+};
+
+/* natsStatus → errno value (see bus.h). */
+int bus_status_err(natsStatus s);
+/* Fills *m from nm; every pointer borrows from nm. */
+void bus_msg_fill(struct bus_msg *m, natsMsg *nm);
+
+#endif

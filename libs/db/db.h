@@ -1,0 +1,82 @@
+/*
+ * db — the one place callmesh talks to PostgreSQL (libpq).
+ *
+ * A struct db is one connection and belongs to one thread: libpq connections
+ * are not safe to share, so a service that queries from several threads
+ * opens one struct db per thread.
+ *
+ * Every statement goes through PQexecParams with text parameters; SQL is
+ * never assembled from values. Errors come back as errno values:
+ *   EEXIST  unique violation (23505)
+ *   ENOENT  foreign key violation (23503): the referenced row is missing
+ *   EINVAL  other data exceptions and integrity violations (22xxx, 23xxx),
+ *           or bad arguments
+ *   EAGAIN  serialization failure or deadlock (40001, 40P01): retry the txn
+ *   ETIMEDOUT statement timeout / cancel (57014)
+ *   EIO     connection lost or any other server error
+ * The SQLSTATE and server message are logged once, where the error starts.
+ */
+#ifndef CALLMESH_DB_H
+#define CALLMESH_DB_H
+
+#include "core/core.h"
+
+struct db;
+struct db_result;
+
+/* Opens a connection to `url` (libpq URI or key=value string; not kept). On success *dbp is the caller's; close it with db_close(). */
+int db_connect(struct db **dbp, const char *url) CM_MUST_USE;
+/* Closes the connection. NULL-safe; returns NULL (db = db_close(db)). */
+struct db *db_close(struct db *db);
+
+/* 0 when the connection answers a trivial query. A lost connection is
+ * re-established once (PQreset) before giving up with EIO. */
+int db_ping(struct db *db) CM_MUST_USE;
+
+/* Runs one statement with `nparams` text parameters ($1…; a NULL entry is
+ * SQL NULL). When resp is not NULL and the statement succeeds, *resp is a
+ * result the caller frees with db_result_free(); on error *resp is NULL.
+ *
+ * A connection already known to be dead is re-established before sending.
+ * A statement sent on a connection that turns out to have died before it
+ * ran (the send failed, or the server's reply is its 57P0x "terminating
+ * connection" notice) is retried once after PQreset — only outside a
+ * transaction and never for COMMIT. Inside a transaction, or when the
+ * server may have executed the statement (bare EOF), it is EIO; after a
+ * loss inside a transaction, statements fail with EIO until db_rollback(). */
+int db_exec(struct db *db, struct db_result **resp, const char *sql, int nparams,
+	    const char *const *params) CM_MUST_USE;
+
+/* Transactions on this connection. db_commit() of a transaction that
+ * already failed (the server answers ROLLBACK) returns EIO. db_rollback()
+ * is a no-op when no transaction is open, so `out:` paths may call it
+ * unconditionally; it is not CM_MUST_USE for that reason. */
+int db_begin(struct db *db) CM_MUST_USE;
+int db_commit(struct db *db) CM_MUST_USE;
+int db_rollback(struct db *db);
+
+/* Result accessors. Strings are borrowed from the result and live until
+ * db_result_free(). A SQL NULL, an unknown column or a row/column out of
+ * range reads as NULL. */
+int db_result_rows(const struct db_result *res);
+int db_result_cols(const struct db_result *res);
+/* Rows touched by INSERT/UPDATE/DELETE (0 for other statements). */
+int db_result_affected(const struct db_result *res);
+const char *db_result_get(const struct db_result *res, int row, int col);
+const char *db_result_by_name(const struct db_result *res, int row, const char *col);
+/* NULL-safe; returns NULL. */
+struct db_result *db_result_free(struct db_result *res);
+
+/* Applies the migrations in `dir`: files named NNN_name.sql (digits, '_',
+ * letters/digits/'_'/'-', ".sql"), in numeric order, each in its own
+ * transaction together with its row in schema_migrations(version, name,
+ * applied_at). Hidden files (leading '.') are ignored; any other name, or
+ * two files with the same number, is EINVAL and logged naming the file.
+ * Already-recorded versions are skipped, so running it again is a no-op.
+ * Every step holds pg_advisory_xact_lock, so processes starting together
+ * apply each file once. A migration file is trusted SQL shipped with the
+ * service and may hold several statements, but no BEGIN/COMMIT of its own.
+ * *appliedp (may be NULL) = number of files newly applied, also on error. */
+int db_migrate(struct db *db, const char *dir, int *appliedp) CM_MUST_USE;
+
+#endif

@@ -1,0 +1,26 @@
+/* Internals shared by db.c and migrate.c; not for other modules. */
+#ifndef CALLMESH_DB_PRIV_H
+#define CALLMESH_DB_PRIV_H
+
+#include "db/db.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+struct db {
+	PGconn *conn;
+	bool in_txn; /* a transaction was open after the last statement */
+};
+
+struct db_result {
+	PGresult *r;
+};
+
+/* db_exec without the wrapper: *resultp is the caller's PGresult on success. */
+int db_exec_raw(struct db *db, PGresult **resultp, const char *sql, int nparams,
+		const char *const *params);
+/* Logs a failed result (r may be NULL) once; returns the errno value. */
+int db_result_error(struct db *db, const PGresult *r, const char *what);
+int db_errno_from_sqlstate(const char *state);
+
+#endif

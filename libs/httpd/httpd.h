@@ -1,0 +1,130 @@
+/*
+ * httpd — callmesh's HTTP server (libmicrohttpd underneath): a routing
+ * table, bearer auth, capped JSON bodies and the JSON envelope
+ *   {"success":bool,"message":str,"data":…[,"error":{"code":…,"field":…}]}
+ * plus the /healthz /readyz /metrics listener every service runs.
+ *
+ * Handlers run on MHD's pool threads, several at once: whatever `arg`
+ * points at must be safe to use from them concurrently.
+ */
+#ifndef CALLMESH_HTTPD_H
+#define CALLMESH_HTTPD_H
+
+#include "core/core.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct httpd;
+struct httpd_req;
+
+typedef void(httpd_route_h)(struct httpd_req *req, void *arg);
+
+struct httpd_route {
+	const char *method;  /* "GET", "POST", …; a GET route also answers HEAD */
+	const char *pattern; /* "/assistants", "/calls/{id}/hangup" */
+	httpd_route_h *h;
+	bool public;         /* served without a bearer token */
+};
+
+/* Returns true when `bearer_token` (NULL when the request had none) may
+ * call non-public routes. Called on pool threads. */
+typedef bool(httpd_auth_h)(const char *bearer_token, void *arg);
+
+struct httpd_opts {
+	size_t max_body;     /* request body cap; 0 = 1 MiB */
+	httpd_auth_h *auth;  /* NULL: every non-public route answers 401 */
+	void *auth_arg;
+	unsigned threads;    /* MHD thread pool size; 0 = 4 */
+};
+
+/* Serves `routes` (borrowed: must outlive the server; nroutes ≥ 1) on
+ * `addr` = "host:port", host an IPv4 literal or "localhost". `arg` goes to
+ * every handler; opts may be NULL for defaults. EINVAL for a bad address
+ * or pattern, EADDRINUSE when the listener cannot bind. */
+int httpd_start(struct httpd **hp, const char *addr, const struct httpd_route *routes,
+		size_t nroutes, void *arg, const struct httpd_opts *opts) CM_MUST_USE;
+/* Stops listening, waits for running handlers, frees. NULL-safe; NULL. */
+struct httpd *httpd_stop(struct httpd *h);
+
+/* ---- request accessors: strings are borrowed and live until the reply
+ * has been sent; call them only from the handler. */
+const char *httpd_req_method(const struct httpd_req *req);
+const char *httpd_req_path(const struct httpd_req *req);   /* raw, without query */
+const char *httpd_req_param(const struct httpd_req *req, const char *name); /* {name}, decoded */
+/* Query argument, percent-decoded; NULL when absent or badly encoded. */
+const char *httpd_req_query(struct httpd_req *req, const char *name);
+const char *httpd_req_header(const struct httpd_req *req, const char *name);
+/* The body (NUL-terminated for convenience) or NULL when there was none. */
+const char *httpd_req_body(const struct httpd_req *req, size_t *lenp);
+/* The parsed body of a POST/PUT/PATCH (always an object), else NULL. */
+cJSON *httpd_req_json(const struct httpd_req *req);
+
+/* ---- replies: exactly one per request, from the handler before it
+ * returns; later ones are logged and dropped. A handler that returns
+ * without replying gets a 500. */
+/* {"success":true,"message":…,"data":…}; takes ownership of data (may be NULL). */
+void httpd_reply_ok(struct httpd_req *req, unsigned status, const char *message, cJSON *data);
+/* {"success":false,"message":…,"data":null,"error":{"code":…,"field":…}};
+ * code is machine-readable ("invalid_field"), field may be NULL. */
+void httpd_reply_error(struct httpd_req *req, unsigned status, const char *code,
+		       const char *field, const char *message);
+/* Any body; copied. */
+void httpd_reply_raw(struct httpd_req *req, unsigned status, const char *content_type,
+		     const char *body, size_t len);
+
+/* The envelopes as strings (caller frees; NULL on ENOMEM). httpd_envelope_ok
+ * takes ownership of data. Used by the replies above; exported for tests. */
+char *httpd_envelope_ok(const char *message, cJSON *data);
+char *httpd_envelope_error(const char *code, const char *field, const char *message);
+/* False when objects/arrays in the JSON text s[0..len) nest deeper than max
+ * (strings are skipped); checked before parsing. */
+bool httpd_json_depth_ok(const char *s, size_t len, int max);
+
+/* ---- routing, a pure function (exported for unit tests and fuzzing) ---- */
+#define HTTPD_PATH_MAX 2048     /* longer paths: HTTPD_MATCH_TOO_LONG (414) */
+#define HTTPD_SEGMENTS_MAX 16
+#define HTTPD_PARAMS_MAX 8
+#define HTTPD_PARAM_MAX 256     /* a decoded capture, NUL included */
+#define HTTPD_JSON_DEPTH_MAX 32 /* nesting of objects/arrays in a body */
+
+enum {
+	HTTPD_MATCH_NOT_FOUND = -1, /* no pattern fits the path: 404 */
+	HTTPD_MATCH_METHOD = -2,    /* a pattern fits, not the method: 405, see allow */
+	HTTPD_MATCH_BAD_PATH = -3,  /* bad percent-encoding, %00, control bytes: 400 */
+	HTTPD_MATCH_TOO_LONG = -4,  /* over HTTPD_PATH_MAX: 414 */
+};
+
+struct httpd_params {
+	size_t n;
+	struct {
+		const char *name; /* borrowed from the pattern, not NUL-terminated */
+		size_t name_len;
+		char value[HTTPD_PARAM_MAX];
+	} p[HTTPD_PARAMS_MAX];
+	char allow[64]; /* "GET, POST" after HTTPD_MATCH_METHOD */
+};
+
+/* Matches `method` and the raw (still percent-encoded) `path` against the
+ * table; the first route in table order that fits wins. Segments are
+ * compared after percent-decoding; "{name}" captures one non-empty segment.
+ * One trailing slash is ignored ("/assistants/" = "/assistants"); an empty
+ * inner segment ("/a//b") matches nothing. Returns the route index or a
+ * HTTPD_MATCH_* value; params (required) receives captures or Allow. */
+int httpd_route_match(const struct httpd_route *routes, size_t n, const char *method,
+		      const char *path, struct httpd_params *params);
+/* A capture by name, or NULL. */
+const char *httpd_params_get(const struct httpd_params *params, const char *name);
+
+/* ---- health listener ---------------------------------------------------- */
+/* true when ready; otherwise false and a reason in why. Pool threads. */
+typedef bool(httpd_ready_h)(char *why, size_t whylen, void *arg);
+
+/* GET /healthz → 200 {"status":"ok"}; /readyz → 200 {"status":"ready"} or
+ * 503 {"status":"not_ready","reason":…}; /metrics → metrics_render() as
+ * text/plain; version=0.0.4. No auth. Stop it with httpd_stop(). */
+int httpd_health_start(struct httpd **hp, const char *addr, httpd_ready_h *ready,
+		       void *arg) CM_MUST_USE;
+
+#endif
