@@ -6,9 +6,10 @@ CC       ?= cc
 BUILD    ?= build
 SANITIZE ?=
 
-LIBS_ORDER := service httpd db bus event core
+# every libs/<mod> with sources; linked as one group so order does not matter
+LIBS_ORDER := $(sort $(patsubst libs/%/,%,$(dir $(wildcard libs/*/*.c))))
 SERVICES   := api-gateway room-manager sip-bridge twilio-dialer agent-worker
-PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto
+PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto sofia-sip-ua
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -33,6 +34,7 @@ LIBD = $(BUILD)/lib
 lib_srcs  = $(wildcard libs/$(1)/*.c)
 lib_objs  = $(patsubst %.c,$(OBJ)/%.o,$(call lib_srcs,$(1)))
 LIB_ARS  := $(foreach l,$(LIBS_ORDER),$(LIBD)/libcm_$(l).a)
+LINK_LIBS = -Wl,--start-group $(LIB_ARS) -Wl,--end-group
 
 SVC_BINS := $(foreach s,$(SERVICES),$(BIN)/$(s))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -71,31 +73,31 @@ define svc_rule
 $(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c)) $(LIB_ARS)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD    $$@"
-	@$(CC) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIB_ARS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LINK_LIBS) $(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
 
 $(BIN)/%: $(OBJ)/tools/%.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $< $(LIB_ARS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(HARNESS_OBJS) $(LIB_ARS)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(LIB_ARS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(LINK_LIBS) $(LDLIBS)
 
 # Fuzz targets built with a replay main (no libFuzzer needed) for make test;
 # `make fuzz` builds real libFuzzer binaries with clang.
 $(BUILD)/fuzz/%-replay: $(OBJ)/tests/fuzz/%.o $(OBJ)/tests/fuzz/replay_main.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIB_ARS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $< $(LIB_ARS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS) $(LDLIBS)
 
 test: build $(TEST_BINS) $(FUZZ_REPLAY)
 	@BUILD=$(BUILD) tests/run.sh
@@ -124,5 +126,5 @@ fuzz:
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_ARS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_LIBS) $(LDLIBS)
 .SECONDARY:
