@@ -1,18 +1,9 @@
 /* sip-bridge: Exotel legs over SIP (sofia-sip), RTP relayed to the room. */
-#include "service/service.h"
+#include "bridge.h"
 
 #include <errno.h>
 #include <stdio.h>
-
-struct bridge_cfg {
-	struct core_cfg core;
-	const char *sip_bind;
-	long rtp_port_min;
-	long rtp_port_max;
-	long max_calls;
-	long ring_timeout_s;
-	long media_timeout_s;
-};
+#include <string.h>
 
 static const struct cfg_var bridge_cfg_vars[] = {
 	{ "SIP_BIND", CFG_ADDR, "127.0.0.1:5060", true, false, 0, 0, NULL,
@@ -39,6 +30,11 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 			 cfg->rtp_port_min, cfg->rtp_port_max, cfg->max_calls);
 		return EINVAL;
 	}
+	const char *colon = strrchr(cfg->sip_bind, ':');
+	if (!colon || colon == cfg->sip_bind) {
+		snprintf(err, errlen, "SIP_BIND: \"%s\" is not host:port", cfg->sip_bind);
+		return EINVAL;
+	}
 	return 0;
 }
 
@@ -49,5 +45,18 @@ static const struct service_def bridge_def = {
 int main(void)
 {
 	struct bridge_cfg cfg = { 0 };
-	return service_run(&bridge_def, &cfg);
+	struct bridge br = { .cfg = &cfg, .efd = -1 };
+	if (service_start(&br.svc, &bridge_def, &cfg))
+		return 1;
+	int err = bridge_start(&br);
+	if (err) {
+		log_error("bridge_start_failed", "%s", cm_strerror(err));
+		bridge_stop(&br);
+		service_stop(br.svc);
+		return 1;
+	}
+	service_wait(br.svc, NULL, NULL);
+	bridge_stop(&br);
+	service_stop(br.svc);
+	return 0;
 }

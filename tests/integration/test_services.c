@@ -64,7 +64,7 @@ out:
 struct running {
 	int pid;
 	int health_port;
-	char env_nats[96], env_health[64], env_db[300], env_api[64], env_mig[300];
+	char env_nats[96], env_health[64], env_db[300], env_api[64], env_mig[300], env_sip[64];
 };
 
 static int start_service(struct running *r, const char *svc, const char *nats_url,
@@ -77,10 +77,11 @@ static int start_service(struct running *r, const char *svc, const char *nats_ur
 	snprintf(r->env_db, sizeof(r->env_db), "DATABASE_URL=%s", db_url ? db_url : "postgresql://x@127.0.0.1:1/x");
 	snprintf(r->env_api, sizeof(r->env_api), "API_ADDR=127.0.0.1:%d", test_free_port());
 	snprintf(r->env_mig, sizeof(r->env_mig), "MIGRATIONS_DIR=services/api-gateway/migrations");
+	snprintf(r->env_sip, sizeof(r->env_sip), "SIP_BIND=127.0.0.1:%d", test_free_port());
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, svc);
 	const char *argv[] = { test_bin(bin, sizeof(bin), svc), NULL };
 	const char *envp[] = { r->env_nats, r->env_health, r->env_db, r->env_api, r->env_mig,
-			       "API_KEYS=test-key", "LOG_FORMAT=kv", NULL };
+			       r->env_sip, "API_KEYS=test-key-0001", "LOG_FORMAT=kv", NULL };
 	return test_spawn(&r->pid, argv, envp, logpath);
 }
 

@@ -1,0 +1,93 @@
+/*
+ * sdp — the pure SDP functions of the SIP bridge: read the audio stream of an
+ * offer or answer, classify hold (RFC 3264 §5.1/§8.4, RFC 2543 c=0.0.0.0),
+ * and write our offer and our answer. No allocation, no I/O, no globals: the
+ * parser slices its input (pointer + length, need not be NUL-terminated).
+ *
+ * Hold classification of the first m=audio stream (first m= line when no
+ * audio stream exists):
+ *   direction attribute: the media-level a=sendonly|recvonly|inactive|sendrecv
+ *     overrides the session-level one; sendrecv when neither is present
+ *     (the last one wins when a level carries several);
+ *   connection address: the media-level c= overrides the session-level c=;
+ *   then, in this order of precedence:
+ *     m= port 0                      → hold, method port_zero, effective inactive
+ *     direction sendonly | inactive  → hold, method attribute, effective = it
+ *     c=IN IP4 0.0.0.0               → hold, method connection_address,
+ *                                      effective sendonly (recvonly + 0.0.0.0:
+ *                                      inactive)
+ *     otherwise                      → not on hold, effective = direction
+ *   `effective` is what the far end wants: sendonly = it sends but will not
+ *   receive, and so on. Our answer mirrors it (sdp_dir_mirror()).
+ */
+#ifndef CALLMESH_SDP_H
+#define CALLMESH_SDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define SDP_MAX       16384 /* larger bodies are refused (EMSGSIZE) */
+#define SDP_FMT_MAX   32    /* formats kept per m= line */
+#define SDP_ADDR_MAX  64
+
+enum sdp_dir { SDP_SENDRECV, SDP_SENDONLY, SDP_RECVONLY, SDP_INACTIVE };
+
+enum sdp_hold_method {
+	SDP_HOLD_NONE,
+	SDP_HOLD_ATTRIBUTE,          /* a=sendonly / a=inactive */
+	SDP_HOLD_CONNECTION_ADDRESS, /* c=IN IP4 0.0.0.0 (RFC 2543) */
+	SDP_HOLD_PORT_ZERO,          /* m=audio 0 */
+};
+
+/* The audio stream of one SDP body. Strings are copies (NUL-terminated). */
+struct sdp_audio {
+	uint16_t port;             /* m= port; 0 = stream disabled */
+	char addr[SDP_ADDR_MAX];   /* effective c= address ("" when none) */
+	enum sdp_dir direction;    /* the direction attribute in effect */
+	enum sdp_dir effective;    /* after c=0.0.0.0 / port 0 */
+	enum sdp_hold_method method;
+	bool hold;                 /* the far end does not want our media */
+	int nfmt;
+	int fmt[SDP_FMT_MAX];      /* payload types, in offered order */
+	int pcmu_pt, pcma_pt;      /* -1 when not offered */
+	int te_pt;                 /* telephone-event/8000, -1 when not offered */
+	int ptime;                 /* a=ptime, 0 when absent */
+};
+
+/* Parses `len` bytes of `sdp`. 0, EINVAL (not SDP: no v= line first, a line
+ * that is not "<letter>=<value>", no m= line, a bad m= or c= line),
+ * EMSGSIZE (len > SDP_MAX). *out is written only on success. */
+int sdp_audio_parse(struct sdp_audio *out, const char *sdp, size_t len) CM_MUST_USE;
+
+/* RFC 3264 §6.1: sendonly→recvonly, recvonly→sendonly, inactive→inactive,
+ * sendrecv→sendrecv. */
+enum sdp_dir sdp_dir_mirror(enum sdp_dir dir);
+/* "sendrecv", "sendonly", "recvonly", "inactive". */
+const char *sdp_dir_name(enum sdp_dir dir);
+/* "none", "attribute", "connection_address", "port_zero". */
+const char *sdp_hold_method_name(enum sdp_hold_method m);
+
+/* What we put in our SDP: our RTP address and port and the o= line's ids. */
+struct sdp_local {
+	const char *addr;      /* IPv4 literal, borrowed */
+	uint16_t port;
+	uint64_t sess_id;
+	uint64_t sess_version; /* increment for each new SDP of the session */
+};
+
+/* Our offer: PCMU, PCMA, telephone-event/8000 (PT 101, 0-16), ptime 20,
+ * sendrecv. Writes a NUL-terminated body into buf; 0 or ENOSPC. */
+int sdp_offer_build(char *buf, size_t len, const struct sdp_local *local) CM_MUST_USE;
+
+/* Our answer to `offer`: the offered PCMU/PCMA formats in the offer's order
+ * plus its telephone-event format, ptime 20, direction
+ * sdp_dir_mirror(offer->effective). A disabled stream (port 0) is answered
+ * with port 0 and a=inactive. 0, ENOTSUP (no PCMU/PCMA offered: answer 488),
+ * ENOSPC. */
+int sdp_answer_build(char *buf, size_t len, const struct sdp_local *local,
+		     const struct sdp_audio *offer) CM_MUST_USE;
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * sip-bridge internals. Three threads of our own:
+ *   sofia thread  owns the struct sip_ua and every struct call (call.c,
+ *                 hold.c); it learns of work only through the inbox (an
+ *                 eventfd watched by the stack);
+ *   dial puller   takes dial.exotel jobs from DIALS while below MAX_CALLS,
+ *                 acks each before it is dialed, hands it to the inbox (dial.c);
+ *   publisher     sends events and heartbeats to NATS in order, so a slow
+ *                 JetStream ack never stalls SIP (publish.c).
+ * nats.c's own thread runs the hangup subscription, which only enqueues.
+ */
+#ifndef SIP_BRIDGE_H
+#define SIP_BRIDGE_H
+
+#include "event/event.h"
+#include "service/service.h"
+#include "sip/sip.h"
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bridge_cfg {
+	struct core_cfg core;
+	const char *sip_bind;
+	long rtp_port_min;
+	long rtp_port_max;
+	long max_calls;
+	long ring_timeout_s;
+	long media_timeout_s;
+};
+
+#define JOB_STR_MAX   256
+#define JOB_ADDRS_MAX 4
+
+/* One dial.exotel job, validated (dial.c). */
+struct dial_job {
+	char call_id[ID_UUID_LEN + 1];
+	char room[EVENT_ROOM_MAX + 1];
+	char to_number[32];
+	char from_number[32];
+	long ring_timeout_s;
+	long max_duration_s;
+	char sip_host[JOB_STR_MAX];
+	long sip_port;
+	char transport[8];       /* tcp | udp | tls */
+	char sip_domain[JOB_STR_MAX];
+	char username[JOB_STR_MAX];
+	char password[JOB_STR_MAX];
+	int naddrs;              /* the trunk's addresses, resolved by the puller */
+	struct sockaddr_storage addrs[JOB_ADDRS_MAX];
+};
+
+/* Parses and validates a job; on error writes "field: problem" into err.
+ * *callidp gets the call id when it was readable (for the failure event). */
+int dial_job_parse(struct dial_job *job, const char *json, size_t len, char *err, size_t errlen,
+		   char callid[ID_UUID_LEN + 1]) CM_MUST_USE;
+
+/* ---- publisher (publish.c) ---- */
+struct publisher;
+int publisher_start(struct publisher **pubp, struct bus *bus) CM_MUST_USE;
+/* Takes ownership of ev. */
+void publisher_event(struct publisher *pub, struct event *ev);
+/* Core publish of a copy of data. */
+void publisher_raw(struct publisher *pub, const char *subject, const char *data, size_t len);
+/* Sends what is queued (at most timeout_ms), stops, frees. NULL-safe. */
+struct publisher *publisher_stop(struct publisher *pub, int timeout_ms);
+
+/* ---- inbox: other threads → sofia thread ---- */
+enum inbox_kind { INBOX_DIAL, INBOX_HANGUP };
+struct inbox_item {
+	struct inbox_item *next;
+	enum inbox_kind kind;
+	struct dial_job *job;              /* INBOX_DIAL, owned */
+	char call_id[ID_UUID_LEN + 1];     /* INBOX_HANGUP */
+	char reason[64];
+};
+
+struct call;
+
+struct bridge {
+	const struct bridge_cfg *cfg;
+	struct service *svc;
+	struct bus *bus;
+	struct publisher *pub;
+	const char *source;
+	char rtp_host[64];
+
+	/* inbox */
+	pthread_mutex_t mu;
+	struct inbox_item *head, *tail;
+	int efd;
+
+	atomic_bool stopping;
+	atomic_bool sip_up;
+	atomic_int active;       /* jobs taken and not finished */
+
+	pthread_t sofia_thread, puller_thread;
+	bool sofia_started, puller_started;
+	struct bus_sub *hangup_sub;
+
+	/* sofia thread only */
+	struct sip_ua *ua;
+	struct call *calls;
+	int ncalls;
+	long next_rtp_port;
+	int64_t next_tick_ms, next_heartbeat_ms;
+	uint64_t sess_seq;
+
+	struct metric *m_dials, *m_answered, *m_failed, *m_holds, *m_active;
+};
+
+int bridge_start(struct bridge *br) CM_MUST_USE;
+void bridge_stop(struct bridge *br);
+/* Hands an item to the sofia thread (takes ownership). */
+void bridge_post(struct bridge *br, struct inbox_item *item);
+
+/* ---- calls (call.c, sofia thread) ---- */
+void call_start(struct bridge *br, struct dial_job *job);  /* takes job */
+void call_hangup(struct bridge *br, const char *call_id, const char *reason);
+void calls_tick(struct bridge *br, int64_t now_ms);
+void calls_heartbeat(struct bridge *br);
+bool calls_peer_allowed(struct bridge *br, const struct sockaddr *sa, socklen_t len);
+/* Fails a job that will never be dialed (shutdown, bad job). */
+void call_fail_job(struct bridge *br, const char *call_id, const char *room, const char *status,
+		   int sip_code, const char *reason);
+
+/* An event for call_id/room from this bridge; NULL when out of memory. */
+struct event *bridge_event(struct bridge *br, enum event_type type, const char *call_id,
+			   const char *room);
+
+/* ---- RTP ports (rtp.c, sofia thread) ---- */
+/* Binds a UDP socket on an even port in RTP_PORT_MIN..MAX (RTCP = +1 kept
+ * free by stepping 2). *fdp, *portp on success; EADDRNOTAVAIL when none is free. */
+int rtp_port_open(struct bridge *br, int *fdp, uint16_t *portp) CM_MUST_USE;
+
+/* ---- hold (hold.c, sofia thread) ---- */
+struct call_media {
+	uint64_t sess_id, sess_version;
+	uint16_t port;
+	bool on_hold;
+	int64_t hold_since_ms;
+	int64_t hold_total_ms;
+	int holds;
+};
+/* Answers a re-INVITE/UPDATE offer on `leg` and publishes call_hold /
+ * call_resume when the hold state changes. */
+void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m, const char *call_id,
+		   const char *room, const char *sdp, size_t sdp_len, const char *method);
+
+#endif

@@ -1,0 +1,313 @@
+/* One outgoing call, on the sofia thread: dial, ring, answer, fail, end,
+ * ring timeout, maximum duration, hangup commands, owner heartbeat. */
+#include "bridge.h"
+#include "sdp/sdp.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CANCEL_GRACE_MS 5000 /* a CANCEL that gets no final answer */
+
+enum phase { PH_DIALING, PH_RINGING, PH_ANSWERED };
+
+struct call {
+	struct call *next;
+	struct bridge *br;
+	struct dial_job *job;
+	struct sip_leg *leg;
+	enum phase phase;
+	int rtp_fd;
+	struct call_media media;
+	int64_t ring_deadline_ms, max_deadline_ms, cancel_deadline_ms;
+	int64_t answered_ms;
+	bool terminal;              /* call_failed / call_ended published */
+	const char *cancel_status;  /* status for a CANCEL we sent: timeout | cancelled */
+	char end_reason[64];
+	const char *end_by;         /* local | agent | system */
+};
+
+static void publish(struct call *c, struct event *ev)
+{
+	if (ev)
+		publisher_event(c->br->pub, ev);
+}
+
+static struct event *call_event(struct call *c, enum event_type type)
+{
+	return bridge_event(c->br, type, c->job->call_id, c->job->room);
+}
+
+static void publish_failed(struct call *c, const char *status, int code, const char *reason)
+{
+	if (c->terminal)
+		return;
+	c->terminal = true;
+	call_fail_job(c->br, c->job->call_id, c->job->room, status, code, reason);
+	log_info("call_failed", "%s: %s (%d %s)", c->job->call_id, status, code, reason);
+}
+
+static void publish_ended(struct call *c, const char *reason, const char *by)
+{
+	if (c->terminal)
+		return;
+	c->terminal = true;
+	struct event *ev = call_event(c, EV_CALL_ENDED);
+	int64_t dur = c->answered_ms ? time_mono_ms() - c->answered_ms : 0;
+	if (ev && (event_set_str(ev, "reason", reason) || event_set_str(ev, "by", by) ||
+		   event_set_int(ev, "duration_ms", dur)))
+		ev = event_free(ev);
+	publish(c, ev);
+	log_info("call_ended", "%s: %s by %s after %lld ms", c->job->call_id, reason, by, (long long)dur);
+}
+
+static void call_free(struct call *c)
+{
+	struct bridge *br = c->br;
+	for (struct call **pp = &br->calls; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	br->ncalls--;
+	metric_set(br->m_active, br->ncalls);
+	if (c->rtp_fd >= 0)
+		close(c->rtp_fd);
+	free(c->job);
+	free(c);
+	atomic_fetch_sub(&br->active, 1);
+}
+
+static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *arg)
+{
+	struct call *c = arg;
+	(void)leg;
+	switch (info->ev) {
+	case SIP_LEG_PROGRESS:
+		if (c->phase == PH_DIALING && info->code >= 180) {
+			c->phase = PH_RINGING;
+			struct event *ev = call_event(c, EV_CALL_RINGING);
+			if (ev && event_set_int(ev, "sip_code", info->code))
+				ev = event_free(ev);
+			publish(c, ev);
+		}
+		break;
+	case SIP_LEG_ANSWERED: {
+		c->phase = PH_ANSWERED;
+		c->answered_ms = time_mono_ms();
+		c->max_deadline_ms = c->answered_ms + c->job->max_duration_s * 1000;
+		metric_add(c->br->m_answered, 1);
+		if (c->cancel_status) {
+			/* our CANCEL crossed the 200 OK; the leg sends BYE */
+			publish_failed(c, c->cancel_status, 487, "cancelled after answer");
+			break;
+		}
+		struct sdp_audio remote;
+		if (!info->sdp || sdp_audio_parse(&remote, info->sdp, info->sdp_len) != 0)
+			log_warn("answer_sdp_unusable", "%s: no usable SDP in the 200 OK", c->job->call_id);
+		struct event *ev = call_event(c, EV_CALL_ANSWERED);
+		if (ev && sip_leg_call_id(c->leg)[0] && event_set_str(ev, "sip_call_id", sip_leg_call_id(c->leg)))
+			ev = event_free(ev);
+		publish(c, ev);
+		log_info("call_answered", "%s", c->job->call_id);
+		break;
+	}
+	case SIP_LEG_FAILED:
+		if (c->cancel_status)
+			publish_failed(c, c->cancel_status, info->code, info->reason);
+		else
+			publish_failed(c, call_status_name(call_status_from_sip(info->code)), info->code,
+				       info->reason);
+		break;
+	case SIP_LEG_OFFER:
+		hold_on_offer(c->br, c->leg, &c->media, c->job->call_id, c->job->room, info->sdp,
+			      info->sdp_len, info->method);
+		break;
+	case SIP_LEG_BYE:
+		publish_ended(c, "hangup", "remote");
+		break;
+	case SIP_LEG_GONE:
+		c->leg = NULL;
+		if (c->phase == PH_ANSWERED)
+			publish_ended(c, c->end_reason[0] ? c->end_reason : "hangup",
+				      c->end_by ? c->end_by : "system");
+		else
+			publish_failed(c, c->cancel_status ? c->cancel_status : "failed", 0, "call setup ended");
+		call_free(c);
+		break;
+	}
+}
+
+static void uri_host(char *out, size_t len, const char *host)
+{
+	/* a bare IPv6 address needs brackets in a URI */
+	if (strchr(host, ':') && host[0] != '[')
+		snprintf(out, len, "[%s]", host);
+	else
+		snprintf(out, len, "%s", host);
+}
+
+void call_start(struct bridge *br, struct dial_job *job)
+{
+	struct call *c = calloc(1, sizeof(*c));
+	char sdp[1024], ruri[600], from[600], to[600], host[300], domain[300];
+	if (!c) {
+		call_fail_job(br, job->call_id, job->room, "failed", 0, "out of memory");
+		free(job);
+		atomic_fetch_sub(&br->active, 1);
+		return;
+	}
+	c->br = br;
+	c->job = job;
+	c->rtp_fd = -1;
+	c->next = br->calls;
+	br->calls = c;
+	br->ncalls++;
+	metric_set(br->m_active, br->ncalls);
+
+	int err = rtp_port_open(br, &c->rtp_fd, &c->media.port);
+	if (err) {
+		publish_failed(c, "failed", 0, "no free RTP port");
+		call_free(c);
+		return;
+	}
+	c->media.sess_id = (uint64_t)time_now_ms() * 1000 + (++br->sess_seq % 1000);
+	c->media.sess_version = 1;
+	struct sdp_local local = { br->rtp_host, c->media.port, c->media.sess_id, c->media.sess_version };
+	uri_host(host, sizeof(host), job->sip_host);
+	uri_host(domain, sizeof(domain), job->sip_domain[0] ? job->sip_domain : job->sip_host);
+	bool tls = strcmp(job->transport, "tls") == 0;
+	snprintf(ruri, sizeof(ruri), "%s:%s@%s:%ld;transport=%s", tls ? "sips" : "sip", job->to_number,
+		 host, job->sip_port, job->transport);
+	snprintf(from, sizeof(from), "<sip:%s@%s>", job->from_number, domain);
+	snprintf(to, sizeof(to), "<sip:%s@%s>", job->to_number, domain);
+	if (sdp_offer_build(sdp, sizeof(sdp), &local)) {
+		publish_failed(c, "failed", 0, "offer too large");
+		call_free(c);
+		return;
+	}
+	struct sip_dial d = { ruri, from, to, job->username[0] ? job->username : NULL,
+			      job->password[0] ? job->password : NULL, sdp };
+	int64_t now = time_mono_ms();
+	long ring_s = job->ring_timeout_s > 0 ? job->ring_timeout_s : c->br->cfg->ring_timeout_s;
+	c->ring_deadline_ms = now + ring_s * 1000;
+	err = sip_leg_invite(&c->leg, br->ua, &d, on_leg, c);
+	if (err) {
+		publish_failed(c, "failed", 0, "cannot send INVITE");
+		call_free(c);
+		return;
+	}
+	struct event *ev = call_event(c, EV_CALL_DIALING);
+	if (ev && event_set_str(ev, "provider", "exotel"))
+		ev = event_free(ev);
+	publish(c, ev);
+	log_info("call_dialing", "%s: %s -> %s via %s", job->call_id, job->from_number, job->to_number, ruri);
+}
+
+static struct call *find(struct bridge *br, const char *call_id)
+{
+	for (struct call *c = br->calls; c; c = c->next)
+		if (strcmp(c->job->call_id, call_id) == 0)
+			return c;
+	return NULL;
+}
+
+static void end_call(struct call *c, const char *reason, const char *by, const char *cancel_status)
+{
+	if (!c->leg || c->terminal)
+		return;
+	if (c->phase == PH_ANSWERED) {
+		if (!c->end_reason[0]) {
+			snprintf(c->end_reason, sizeof(c->end_reason), "%s", reason);
+			c->end_by = by;
+		}
+	} else if (!c->cancel_status) {
+		c->cancel_status = cancel_status;
+		c->cancel_deadline_ms = time_mono_ms() + CANCEL_GRACE_MS;
+	}
+	sip_leg_hangup(c->leg);
+}
+
+void call_hangup(struct bridge *br, const char *call_id, const char *reason)
+{
+	struct call *c = find(br, call_id);
+	if (!c)
+		return;
+	const char *by = strncmp(reason, "agent", 5) == 0 ? "agent" : "local";
+	log_info("call_hangup", "%s: %s", call_id, reason);
+	end_call(c, reason, by, "cancelled");
+}
+
+void calls_tick(struct bridge *br, int64_t now_ms)
+{
+	for (struct call *c = br->calls; c; c = c->next) {
+		if (c->terminal)
+			continue;
+		if (c->phase != PH_ANSWERED && !c->cancel_status && now_ms >= c->ring_deadline_ms) {
+			log_info("call_ring_timeout", "%s: no answer in time, CANCEL", c->job->call_id);
+			end_call(c, "timeout", "system", "timeout");
+		} else if (c->phase != PH_ANSWERED && c->cancel_status && now_ms >= c->cancel_deadline_ms) {
+			/* the far end never confirmed the CANCEL: the call is over for us */
+			publish_failed(c, c->cancel_status, 0, "no response to CANCEL");
+		} else if (c->phase == PH_ANSWERED && now_ms >= c->max_deadline_ms) {
+			end_call(c, "max_duration", "system", NULL);
+		}
+	}
+}
+
+void calls_heartbeat(struct bridge *br)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *calls = cJSON_CreateArray();
+	char ts[TIME_ISO_LEN + 1];
+	time_iso8601(ts, time_now_ms());
+	if (!root || !calls) {
+		cJSON_Delete(root);
+		cJSON_Delete(calls);
+		return;
+	}
+	cJSON_AddItemToObject(root, "v", cJSON_CreateNumber(1));
+	cJSON_AddItemToObject(root, "source", cJSON_CreateString(br->source));
+	cJSON_AddItemToObject(root, "calls", calls);
+	for (struct call *c = br->calls; c; c = c->next)
+		if (!c->terminal)
+			cJSON_AddItemToArray(calls, cJSON_CreateString(c->job->call_id));
+	cJSON_AddItemToObject(root, "ts", cJSON_CreateString(ts));
+	char *json = cJSON_PrintUnformatted(root);
+	if (json)
+		publisher_raw(br->pub, "owners.heartbeat", json, strlen(json));
+	free(json);
+	cJSON_Delete(root);
+}
+
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family == AF_INET && b->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6 && b->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+	/* IPv4-mapped IPv6 source against an IPv4 trunk */
+	if (a->ss_family == AF_INET && b->sa_family == AF_INET6) {
+		const struct in6_addr *s6 = &((const struct sockaddr_in6 *)b)->sin6_addr;
+		return IN6_IS_ADDR_V4MAPPED(s6) &&
+		       memcmp(&s6->s6_addr[12], &((const struct sockaddr_in *)a)->sin_addr, 4) == 0;
+	}
+	return false;
+}
+
+bool calls_peer_allowed(struct bridge *br, const struct sockaddr *sa, socklen_t len)
+{
+	(void)len;
+	for (struct call *c = br->calls; c; c = c->next)
+		for (int i = 0; i < c->job->naddrs; i++)
+			if (same_ip(&c->job->addrs[i], sa))
+				return true;
+	return false;
+}

@@ -1,0 +1,291 @@
+/* dial.exotel jobs: validation, and the puller that takes them from DIALS
+ * only while below MAX_CALLS, acking each before it is dialed (at most once). */
+#include "bridge.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FETCH_BATCH_MAX 16
+#define FETCH_WAIT_MS   500
+#define JOB_JSON_MAX    16384
+
+static int get_str(char *out, size_t outlen, const cJSON *obj, const char *name, bool required,
+		   char *err, size_t errlen)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (!it || cJSON_IsNull(it)) {
+		if (!required) {
+			out[0] = '\0';
+			return 0;
+		}
+		snprintf(err, errlen, "%s: required", name);
+		return EINVAL;
+	}
+	if (!cJSON_IsString(it) || !it->valuestring) {
+		snprintf(err, errlen, "%s: must be a string", name);
+		return EINVAL;
+	}
+	size_t n = strlen(it->valuestring);
+	if (n >= outlen || (required && n == 0)) {
+		snprintf(err, errlen, "%s: must be 1..%zu characters", name, outlen - 1);
+		return EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)it->valuestring[i];
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '<' || c == '>') {
+			snprintf(err, errlen, "%s: contains a forbidden character", name);
+			return EINVAL;
+		}
+	}
+	memcpy(out, it->valuestring, n + 1);
+	return 0;
+}
+
+static int get_int(long *out, const cJSON *obj, const char *name, long def, long min, long max,
+		   char *err, size_t errlen)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (!it || cJSON_IsNull(it)) {
+		*out = def;
+		return 0;
+	}
+	if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long)it->valuedouble ||
+	    it->valuedouble < (double)min || it->valuedouble > (double)max) {
+		snprintf(err, errlen, "%s: must be an integer %ld..%ld", name, min, max);
+		return EINVAL;
+	}
+	*out = (long)it->valuedouble;
+	return 0;
+}
+
+static bool is_e164(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 3 || n > 16 || s[0] != '+')
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static bool is_host(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+			return false;
+	}
+	return true;
+}
+
+int dial_job_parse(struct dial_job *job, const char *json, size_t len, char *err, size_t errlen,
+		   char callid[ID_UUID_LEN + 1])
+{
+	int rc = EINVAL;
+	cJSON *root = NULL;
+	callid[0] = '\0';
+	memset(job, 0, sizeof(*job));
+	if (len > JOB_JSON_MAX) {
+		snprintf(err, errlen, "job: larger than %d bytes", JOB_JSON_MAX);
+		goto out;
+	}
+	root = cJSON_ParseWithLength(json, len);
+	if (!cJSON_IsObject(root)) {
+		snprintf(err, errlen, "job: not a JSON object");
+		goto out;
+	}
+	long v;
+	if (get_int(&v, root, "v", 0, 1, 1, err, errlen) || v != 1) {
+		snprintf(err, errlen, "v: must be 1");
+		goto out;
+	}
+	if (get_str(job->call_id, sizeof(job->call_id), root, "call_id", true, err, errlen))
+		goto out;
+	if (!id_is_uuid(job->call_id)) {
+		snprintf(err, errlen, "call_id: not a UUID");
+		goto out;
+	}
+	memcpy(callid, job->call_id, sizeof(job->call_id));
+	const cJSON *trunk = cJSON_GetObjectItemCaseSensitive(root, "trunk");
+	if (get_str(job->room, sizeof(job->room), root, "room", true, err, errlen) ||
+	    get_str(job->to_number, sizeof(job->to_number), root, "to_number", true, err, errlen) ||
+	    get_str(job->from_number, sizeof(job->from_number), root, "from_number", true, err, errlen) ||
+	    get_int(&job->ring_timeout_s, root, "ring_timeout_s", 0, 1, 600, err, errlen) ||
+	    get_int(&job->max_duration_s, root, "max_duration_s", 3600, 1, 86400, err, errlen))
+		goto out;
+	for (const char *p = job->room; *p; p++) {
+		if (*p <= 0x20 || *p >= 0x7f) {
+			snprintf(err, errlen, "room: must be printable ASCII without spaces");
+			goto out;
+		}
+	}
+	if (!is_e164(job->to_number)) {
+		snprintf(err, errlen, "to_number: not E.164");
+		goto out;
+	}
+	if (!is_e164(job->from_number)) {
+		snprintf(err, errlen, "from_number: not E.164");
+		goto out;
+	}
+	if (!cJSON_IsObject(trunk)) {
+		snprintf(err, errlen, "trunk: required object");
+		goto out;
+	}
+	char provider[16];
+	if (get_str(provider, sizeof(provider), trunk, "provider", false, err, errlen) ||
+	    (provider[0] && strcmp(provider, "exotel") != 0)) {
+		snprintf(err, errlen, "trunk.provider: must be exotel");
+		goto out;
+	}
+	if (get_str(job->sip_host, sizeof(job->sip_host), trunk, "sip_host", true, err, errlen) ||
+	    get_int(&job->sip_port, trunk, "sip_port", 5060, 1, 65535, err, errlen) ||
+	    get_str(job->transport, sizeof(job->transport), trunk, "transport", false, err, errlen) ||
+	    get_str(job->sip_domain, sizeof(job->sip_domain), trunk, "sip_domain", false, err, errlen) ||
+	    get_str(job->username, sizeof(job->username), trunk, "username", false, err, errlen) ||
+	    get_str(job->password, sizeof(job->password), trunk, "password", false, err, errlen)) {
+		char inner[200];
+		snprintf(inner, sizeof(inner), "%s", err);
+		snprintf(err, errlen, "trunk.%s", inner);
+		goto out;
+	}
+	if (!is_host(job->sip_host)) {
+		snprintf(err, errlen, "trunk.sip_host: not a host name or address");
+		goto out;
+	}
+	if (job->sip_domain[0] && !is_host(job->sip_domain)) {
+		snprintf(err, errlen, "trunk.sip_domain: not a host name");
+		goto out;
+	}
+	if (!job->transport[0])
+		snprintf(job->transport, sizeof(job->transport), "tcp");
+	if (strcmp(job->transport, "tcp") && strcmp(job->transport, "udp") && strcmp(job->transport, "tls")) {
+		snprintf(err, errlen, "trunk.transport: must be tcp, tls or udp");
+		goto out;
+	}
+	if (strchr(job->username, ':')) {
+		snprintf(err, errlen, "trunk.username: contains ':'");
+		goto out;
+	}
+	rc = 0;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* Blocking DNS happens here, never on the sofia thread. */
+static int resolve(struct dial_job *job)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	const char *host = job->sip_host;
+	char bare[JOB_STR_MAX];
+	size_t n = strlen(host);
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+		snprintf(bare, sizeof(bare), "%.*s", (int)(n - 2), host + 1);
+		host = bare;
+	}
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return ENOENT;
+	for (struct addrinfo *ai = res; ai && job->naddrs < JOB_ADDRS_MAX; ai = ai->ai_next) {
+		if (ai->ai_addrlen <= sizeof(job->addrs[0]))
+			memcpy(&job->addrs[job->naddrs++], ai->ai_addr, ai->ai_addrlen);
+	}
+	freeaddrinfo(res);
+	return job->naddrs ? 0 : ENOENT;
+}
+
+static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
+{
+	struct bridge *br = arg;
+	char err[256] = "", callid[ID_UUID_LEN + 1];
+	struct dial_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return BUS_NAK;
+	if (dial_job_parse(job, msg->data, (size_t)msg->len, err, sizeof(err), callid)) {
+		log_warn("dial_job_invalid", "%s: %s", callid[0] ? callid : "?", err);
+		if (callid[0])
+			call_fail_job(br, callid, job->room[0] ? job->room : "unknown", "failed", 0,
+				      "invalid dial job");
+		free(job);
+		return BUS_TERM;
+	}
+	/* At most once: the ack is confirmed before anything is dialed. */
+	int rc = bus_js_ack(msg, BUS_ACK_SYNC);
+	if (rc) {
+		log_warn("dial_job_ack_failed", "%s: %s; not dialing", job->call_id, cm_strerror(rc));
+		free(job);
+		return BUS_ACK;
+	}
+	atomic_fetch_add(&br->active, 1);
+	metric_add(br->m_dials, 1);
+	if (resolve(job)) {
+		log_warn("dial_resolve_failed", "%s: cannot resolve %s", job->call_id, job->sip_host);
+		call_fail_job(br, job->call_id, job->room, "unreachable", 0, "trunk host does not resolve");
+		atomic_fetch_sub(&br->active, 1);
+		free(job);
+		return BUS_ACK;
+	}
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it) {
+		call_fail_job(br, job->call_id, job->room, "failed", 0, "out of memory");
+		atomic_fetch_sub(&br->active, 1);
+		free(job);
+		return BUS_ACK;
+	}
+	it->kind = INBOX_DIAL;
+	it->job = job;
+	bridge_post(br, it);
+	return BUS_ACK;
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+void *dial_puller_main(void *arg);
+
+void *dial_puller_main(void *arg)
+{
+	struct bridge *br = arg;
+	struct bus_sub *sub = NULL;
+	while (!atomic_load(&br->stopping)) {
+		if (!atomic_load(&br->sip_up) || !service_bus_ready(br->svc)) {
+			nap_ms(100);
+			continue;
+		}
+		if (!sub) {
+			int err = bus_js_pull_sub(br->bus, &sub, "DIALS", "sip-bridge", "dial.exotel");
+			if (err) {
+				log_warn("dials_consumer_failed", "%s", cm_strerror(err));
+				sub = NULL;
+				nap_ms(500);
+				continue;
+			}
+			log_info("dials_consumer_ready", "taking dial.exotel jobs (max %ld calls)",
+				 br->cfg->max_calls);
+		}
+		int free_slots = (int)br->cfg->max_calls - atomic_load(&br->active);
+		if (free_slots <= 0) {
+			nap_ms(20);
+			continue;
+		}
+		int count = 0;
+		int err = bus_js_fetch(sub, free_slots < FETCH_BATCH_MAX ? free_slots : FETCH_BATCH_MAX, FETCH_WAIT_MS,
+				       on_job, br, &count);
+		if (err && err != ETIMEDOUT)
+			nap_ms(200);
+	}
+	sub = bus_unsubscribe(sub);
+	return NULL;
+}

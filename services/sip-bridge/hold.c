@@ -1,0 +1,65 @@
+/* Remote hold and resume: every re-INVITE/UPDATE offer is classified with
+ * libs/sdp, answered 200 OK with the mirrored direction (RFC 3264 §6.1), and
+ * call_hold / call_resume is published only when the hold state changes. */
+#include "bridge.h"
+#include "sdp/sdp.h"
+
+#include <errno.h>
+
+static void publish_change(struct bridge *br, struct call_media *m, const char *call_id,
+			   const char *room, const struct sdp_audio *offer)
+{
+	int64_t now = time_mono_ms();
+	struct event *ev = bridge_event(br, offer->hold ? EV_CALL_HOLD : EV_CALL_RESUME, call_id, room);
+	if (ev && event_set_str(ev, "direction", sdp_dir_name(offer->effective)))
+		ev = event_free(ev);
+	if (ev && offer->hold && event_set_str(ev, "method", sdp_hold_method_name(offer->method)))
+		ev = event_free(ev);
+	if (offer->hold) {
+		m->hold_since_ms = now;
+		m->holds++;
+		metric_add(br->m_holds, 1);
+	} else {
+		m->hold_total_ms += now - m->hold_since_ms;
+	}
+	m->on_hold = offer->hold;
+	publisher_event(br->pub, ev);
+	log_info(offer->hold ? "call_hold" : "call_resume", "%s: %s (%s)", call_id,
+		 sdp_dir_name(offer->effective), sdp_hold_method_name(offer->method));
+}
+
+void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m, const char *call_id,
+		   const char *room, const char *sdp, size_t sdp_len, const char *method)
+{
+	char answer[2048];
+	struct sdp_local local = { br->rtp_host, m->port, m->sess_id, m->sess_version + 1 };
+	struct sdp_audio offer;
+	int err;
+
+	if (!sdp) {
+		/* offerless re-INVITE: we offer (sendrecv), the ACK answers */
+		if (sdp_offer_build(answer, sizeof(answer), &local) || sip_leg_answer(leg, 200, answer))
+			return;
+		m->sess_version++;
+		return;
+	}
+	err = sdp_audio_parse(&offer, sdp, sdp_len);
+	if (err) {
+		log_warn("offer_unreadable", "%s: %s offer: %s", call_id, method, cm_strerror(err));
+		if (sip_leg_answer(leg, 488, NULL))
+			log_warn("offer_reject_failed", "%s", call_id);
+		return;
+	}
+	err = sdp_answer_build(answer, sizeof(answer), &local, &offer);
+	if (err) {
+		log_warn("offer_unanswerable", "%s: %s offer: %s", call_id, method, cm_strerror(err));
+		if (sip_leg_answer(leg, 488, NULL))
+			log_warn("offer_reject_failed", "%s", call_id);
+		return;
+	}
+	if (sip_leg_answer(leg, 200, answer))
+		return;
+	m->sess_version++;
+	if (offer.hold != m->on_hold)
+		publish_change(br, m, call_id, room, &offer);
+}

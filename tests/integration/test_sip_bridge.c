@@ -1,0 +1,814 @@
+/* sip-bridge against real peers: nats-server, the real build/bin/sip-bridge,
+ * and sipp (the scenarios in tests/sip) as the carrier over TCP on 127.0.0.1. Each test
+ * publishes dial jobs into DIALS and waits, with bounded deadlines, for the
+ * events on calls.>; sipp logs the direction of each of our SDP answers. */
+#include "bus/bus.h"
+#include "harness/test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_MS 15000
+#define EVENTS_MAX 512
+
+struct captured {
+	char subject[128];
+	char *data;
+};
+
+struct fx {
+	struct test_nats nats;
+	int bridge_pid;
+	int sip_port, health_port;
+	char *dir;
+	struct bus *bus;
+	struct bus_sub *sub, *hb_sub;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int nev;
+	struct captured ev[EVENTS_MAX];
+	int heartbeats;
+	char last_heartbeat[1024];
+	char env[8][128];
+};
+
+static void on_event(const struct bus_msg *msg, void *arg)
+{
+	struct fx *f = arg;
+	pthread_mutex_lock(&f->mu);
+	if (f->nev < EVENTS_MAX) {
+		struct captured *c = &f->ev[f->nev];
+		snprintf(c->subject, sizeof(c->subject), "%s", msg->subject);
+		c->data = malloc((size_t)msg->len + 1);
+		if (c->data) {
+			memcpy(c->data, msg->data, (size_t)msg->len);
+			c->data[msg->len] = '\0';
+			f->nev++;
+		}
+	}
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void on_heartbeat(const struct bus_msg *msg, void *arg)
+{
+	struct fx *f = arg;
+	pthread_mutex_lock(&f->mu);
+	f->heartbeats++;
+	snprintf(f->last_heartbeat, sizeof(f->last_heartbeat), "%.*s", msg->len, msg->data);
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Waits for the event calls.<call_id>.<type>; returns a copy of its JSON
+ * (caller frees) or NULL after timeout_ms. */
+static char *await_event(struct fx *f, const char *call_id, const char *type, int timeout_ms)
+{
+	char subject[128];
+	snprintf(subject, sizeof(subject), "calls.%s.%s", call_id, type);
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	char *found = NULL;
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		for (int i = 0; i < f->nev && !found; i++)
+			if (strcmp(f->ev[i].subject, subject) == 0)
+				found = strdup(f->ev[i].data);
+		if (found || pthread_cond_timedwait(&f->cv, &f->mu, &dl) == ETIMEDOUT)
+			break;
+	}
+	if (!found) {
+		for (int i = 0; i < f->nev && !found; i++)
+			if (strcmp(f->ev[i].subject, subject) == 0)
+				found = strdup(f->ev[i].data);
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (!found)
+		fprintf(stdout, "    no %s within %d ms\n", subject, timeout_ms);
+	return found;
+}
+
+static int count_events(struct fx *f, const char *call_id, const char *type)
+{
+	char subject[128];
+	int n = 0;
+	snprintf(subject, sizeof(subject), "calls.%s.%s", call_id, type);
+	pthread_mutex_lock(&f->mu);
+	for (int i = 0; i < f->nev; i++)
+		n += strcmp(f->ev[i].subject, subject) == 0;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+/* Index of the event in arrival order, -1 when absent. */
+static int event_index(struct fx *f, const char *call_id, const char *type)
+{
+	char subject[128];
+	int at = -1;
+	snprintf(subject, sizeof(subject), "calls.%s.%s", call_id, type);
+	pthread_mutex_lock(&f->mu);
+	for (int i = 0; i < f->nev && at < 0; i++)
+		if (strcmp(f->ev[i].subject, subject) == 0)
+			at = i;
+	pthread_mutex_unlock(&f->mu);
+	return at;
+}
+
+static int fx_start(struct fx *f, const char *max_calls)
+{
+	int err = 0;
+	char bin[256], url[128], logpath[512];
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	f->dir = test_tmpdir("sip-bridge");
+	TEST_ASSERT(f->dir != NULL);
+	TEST_EQ_INT(test_nats_start(&f->nats), 0);
+	f->sip_port = test_free_port();
+	f->health_port = test_free_port();
+	int rtp = 20000 + (int)(getpid() % 200) * 100;
+	snprintf(f->env[0], sizeof(f->env[0]), "NATS_URL=%s", f->nats.url);
+	snprintf(f->env[1], sizeof(f->env[1]), "HEALTH_ADDR=127.0.0.1:%d", f->health_port);
+	snprintf(f->env[2], sizeof(f->env[2]), "SIP_BIND=127.0.0.1:%d", f->sip_port);
+	snprintf(f->env[3], sizeof(f->env[3]), "RTP_PORT_MIN=%d", rtp);
+	snprintf(f->env[4], sizeof(f->env[4]), "RTP_PORT_MAX=%d", rtp + 99);
+	snprintf(f->env[5], sizeof(f->env[5]), "MAX_CALLS=%s", max_calls);
+	snprintf(logpath, sizeof(logpath), "%s/sip-bridge.log", f->dir);
+	const char *argv[] = { test_bin(bin, sizeof(bin), "sip-bridge"), NULL };
+	const char *envp[] = { f->env[0], f->env[1], f->env[2], f->env[3], f->env[4], f->env[5],
+			       "LOG_FORMAT=kv", "LOG_LEVEL=debug", "INSTANCE=test", NULL };
+	TEST_EQ_INT(test_spawn(&f->bridge_pid, argv, envp, logpath), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", f->health_port);
+	TEST_EQ_INT(test_http_wait(url, 200, WAIT_MS), 0);
+	TEST_EQ_INT(bus_connect(&f->bus, f->nats.url, "test-sip-bridge"), 0);
+	TEST_EQ_INT(bus_ensure_streams(f->bus), 0);
+	TEST_EQ_INT(bus_subscribe(f->bus, &f->sub, "calls.>", NULL, on_event, f), 0);
+	TEST_EQ_INT(bus_subscribe(f->bus, &f->hb_sub, "owners.heartbeat", NULL, on_heartbeat, f), 0);
+out:
+	if (err)
+		fprintf(stdout, "    bridge log: %s/sip-bridge.log\n", f->dir ? f->dir : "?");
+	return err;
+}
+
+/* Stops everything; 1 when the bridge did not exit 0 on SIGTERM (a crash, a
+ * sanitizer report, a hang). */
+static int fx_stop(struct fx *f, bool keep_logs)
+{
+	int err = 0;
+	f->sub = bus_unsubscribe(f->sub);
+	f->hb_sub = bus_unsubscribe(f->hb_sub);
+	f->bus = bus_close(f->bus);
+	if (f->bridge_pid > 0) {
+		int code = -1;
+		kill(f->bridge_pid, SIGTERM);
+		if (test_wait_exit(f->bridge_pid, 10000, &code) != 0)
+			test_kill(f->bridge_pid);
+		if (code != 0) {
+			test_failed(__FILE__, __LINE__, "sip-bridge exited %d on SIGTERM", code);
+			err = 1;
+			keep_logs = true;
+		}
+	}
+	test_nats_destroy(&f->nats);
+	for (int i = 0; i < f->nev; i++)
+		free(f->ev[i].data);
+	if (keep_logs)
+		fprintf(stdout, "    logs kept in %s\n", f->dir);
+	else
+		test_rmtree(f->dir);
+	free(f->dir);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	return err;
+}
+
+/* Waits until something accepts TCP connections on 127.0.0.1:port. */
+static int wait_tcp(int port, int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	for (;;) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return 0;
+		if (time_mono_ms() > end)
+			return ETIMEDOUT;
+		struct timespec nap = { 0, 10 * 1000000L };
+		nanosleep(&nap, NULL);
+	}
+}
+
+struct sipp {
+	int pid;
+	int port;
+	char logfile[512];
+};
+
+/* Starts sipp as the carrier with `scenario` and -key pairs (NULL-ended). */
+static int sipp_start(struct fx *f, struct sipp *s, const char *scenario, const char *const keys[])
+{
+	char sf[256], port[16], logpath[512], msgfile[512], errfile[512];
+	const char *argv[64];
+	int n = 0;
+	static int seq;
+	seq++;
+	s->port = test_free_port();
+	if (strchr(scenario, '/'))
+		snprintf(sf, sizeof(sf), "%s", scenario);
+	else
+		snprintf(sf, sizeof(sf), "tests/sip/%s", scenario);
+	snprintf(port, sizeof(port), "%d", s->port);
+	snprintf(s->logfile, sizeof(s->logfile), "%s/sipp-%d.log", f->dir, seq);
+	snprintf(msgfile, sizeof(msgfile), "%s/sipp-%d-messages.log", f->dir, seq);
+	snprintf(errfile, sizeof(errfile), "%s/sipp-%d-errors.log", f->dir, seq);
+	snprintf(logpath, sizeof(logpath), "%s/sipp-%d.out", f->dir, seq);
+	const char *fixed[] = { "sipp", "-sf", sf, "-t", "t1", "-i", "127.0.0.1", "-p", port,
+				"-m", "1", "-nostdin", "-trace_logs", "-log_file", s->logfile,
+				"-trace_msg", "-message_file", msgfile, "-trace_err", "-error_file",
+				errfile, "-timeout", "30", "-timeout_error", "-mp", "6000" };
+	for (size_t i = 0; i < CM_ARRAY_LEN(fixed); i++)
+		argv[n++] = fixed[i];
+	for (int i = 0; keys && keys[i] && keys[i + 1] && n < 60; i += 2) {
+		argv[n++] = "-key";
+		argv[n++] = keys[i];
+		argv[n++] = keys[i + 1];
+	}
+	argv[n] = NULL;
+	int err = test_spawn(&s->pid, argv, NULL, logpath);
+	if (err)
+		return err;
+	return wait_tcp(s->port, WAIT_MS);
+}
+
+static int sipp_wait(struct sipp *s)
+{
+	int code = -1;
+	if (test_wait_exit(s->pid, 40000, &code) != 0) {
+		test_kill(s->pid);
+		s->pid = 0;
+		return -1;
+	}
+	s->pid = 0;
+	return code;
+}
+
+static char *read_all(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		return NULL;
+	char *buf = calloc(1, 65536);
+	if (buf)
+		fread(buf, 1, 65535, fp);
+	fclose(fp);
+	return buf;
+}
+
+/* sipp reads status codes when it loads a scenario, before -key values:
+ * writes a copy of tests/sip/<name> with @CODE@ replaced into the fixture's
+ * directory; *pathp names it. */
+static int scenario_with_code(struct fx *f, char *path, size_t len, const char *name, const char *code,
+			      const char *verify)
+{
+	char src[256];
+	snprintf(src, sizeof(src), "tests/sip/%s", name);
+	char *text = read_all(src);
+	if (!text)
+		return ENOENT;
+	snprintf(path, len, "%s/%s-%s.xml", f->dir, name, code);
+	FILE *out = fopen(path, "w");
+	if (!out) {
+		free(text);
+		return EIO;
+	}
+	for (const char *p = text; *p;) {
+		const char *hit = strchr(p, '@');
+		size_t n = hit ? (size_t)(hit - p) : strlen(p);
+		fwrite(p, 1, n, out);
+		if (!hit)
+			break;
+		if (strncmp(hit, "@CODE@", 6) == 0) {
+			fputs(code, out);
+			p = hit + 6;
+		} else if (strncmp(hit, "@VERIFY@", 8) == 0) {
+			fputs(verify ? verify : "", out);
+			p = hit + 8;
+		} else {
+			fputc('@', out);
+			p = hit + 1;
+		}
+	}
+	fclose(out);
+	free(text);
+	return 0;
+}
+
+static int publish_job(struct fx *f, const char *call_id, int sip_port, int ring_timeout_s,
+		       const char *user, const char *pass)
+{
+	char json[1024], msgid[64];
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
+		 "\"from_number\":\"+918044319240\",\"ring_timeout_s\":%d,\"max_duration_s\":600,"
+		 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
+		 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"tcp\","
+		 "\"sip_domain\":\"exotel.test\",\"username\":\"%s\",\"password\":\"%s\"}}",
+		 call_id, call_id, ring_timeout_s, sip_port, user, pass);
+	snprintf(msgid, sizeof(msgid), "dial-%s", call_id);
+	return bus_js_publish(f->bus, "dial.exotel", msgid, json, strlen(json), 5000);
+}
+
+/* Checks the events of an answered call up to call_answered, in order. */
+static int expect_setup(struct fx *f, const char *id, bool ringing)
+{
+	int err = 0;
+	char *dialing = await_event(f, id, "call_dialing", WAIT_MS);
+	char *answered = await_event(f, id, "call_answered", WAIT_MS);
+	TEST_ASSERT(dialing && answered);
+	TEST_CONTAINS(dialing, "\"provider\":\"exotel\"");
+	TEST_CONTAINS(dialing, "\"source\":\"sip-bridge/test\"");
+	TEST_ASSERT(event_index(f, id, "call_dialing") < event_index(f, id, "call_answered"));
+	if (ringing) {
+		TEST_ASSERT(event_index(f, id, "call_ringing") >= 0);
+		TEST_ASSERT(event_index(f, id, "call_ringing") < event_index(f, id, "call_answered"));
+	}
+out:
+	free(dialing);
+	free(answered);
+	return err;
+}
+
+/* ---- hold and resume, every way a carrier signals it ------------------- */
+
+struct hold_variant {
+	const char *name;
+	const char *c_sess, *sess_attr, *port, *c_media, *media_attr;
+	const char *answer, *direction, *method;
+};
+
+#define C_OK "c=IN IP4 127.0.0.1"
+#define C_ZERO "c=IN IP4 0.0.0.0"
+static const struct hold_variant holds[] = {
+	{ "media a=sendonly", C_OK, "a=x-none", "6000", "a=x-none", "a=sendonly", "recvonly", "sendonly", "attribute" },
+	{ "media a=inactive", C_OK, "a=x-none", "6000", "a=x-none", "a=inactive", "inactive", "inactive", "attribute" },
+	{ "session a=sendonly", C_OK, "a=sendonly", "6000", "a=x-none", "a=x-none", "recvonly", "sendonly", "attribute" },
+	{ "session a=inactive", C_OK, "a=inactive", "6000", "a=x-none", "a=x-none", "inactive", "inactive", "attribute" },
+	{ "session c=0.0.0.0", C_ZERO, "a=x-none", "6000", "a=x-none", "a=sendrecv", "recvonly", "sendonly", "connection_address" },
+	{ "media c=0.0.0.0", C_OK, "a=x-none", "6000", C_ZERO, "a=x-none", "recvonly", "sendonly", "connection_address" },
+	{ "m= port 0", C_OK, "a=x-none", "0", "a=x-none", "a=x-none", "inactive", "inactive", "port_zero" },
+};
+
+static int run_hold(struct fx *f, const struct hold_variant *v)
+{
+	int err = 0;
+	struct sipp s = { 0 };
+	char id[ID_UUID_LEN + 1], want[128];
+	char *hold = NULL, *resume = NULL, *ended = NULL, *log = NULL;
+	const char *keys[] = { "hold_c_sess", v->c_sess, "hold_sess_attr", v->sess_attr, "hold_port", v->port,
+			       "hold_c_media", v->c_media, "hold_media_attr", v->media_attr, NULL };
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(sipp_start(f, &s, "uas_hold.xml", keys), 0);
+	TEST_EQ_INT(publish_job(f, id, s.port, 30, "u", "p"), 0);
+	TEST_EQ_INT(expect_setup(f, id, true), 0);
+	hold = await_event(f, id, "call_hold", WAIT_MS);
+	resume = await_event(f, id, "call_resume", WAIT_MS);
+	ended = await_event(f, id, "call_ended", WAIT_MS);
+	TEST_ASSERT(hold && resume && ended);
+	snprintf(want, sizeof(want), "\"direction\":\"%s\"", v->direction);
+	TEST_CONTAINS(hold, want);
+	snprintf(want, sizeof(want), "\"method\":\"%s\"", v->method);
+	TEST_CONTAINS(hold, want);
+	TEST_CONTAINS(resume, "\"direction\":\"sendrecv\"");
+	TEST_CONTAINS(ended, "\"by\":\"remote\"");
+	TEST_CONTAINS(ended, "\"duration_ms\":");
+	/* the refresh re-INVITE published nothing */
+	TEST_EQ_INT(count_events(f, id, "call_hold"), 1);
+	TEST_EQ_INT(count_events(f, id, "call_resume"), 1);
+	TEST_ASSERT(event_index(f, id, "call_hold") < event_index(f, id, "call_resume"));
+	TEST_EQ_INT(sipp_wait(&s), 0);
+	log = read_all(s.logfile);
+	snprintf(want, sizeof(want), "hold_answer=a=%s", v->answer);
+	TEST_CONTAINS(log, want);
+	snprintf(want, sizeof(want), "refresh_answer=a=%s", v->answer);
+	TEST_CONTAINS(log, want);
+	TEST_CONTAINS(log, "resume_answer=a=sendrecv");
+	TEST_CONTAINS(log, "offer_dir=a=sendrecv");
+out:
+	if (err)
+		fprintf(stdout, "    variant: %s (sipp log %s)\n", v->name, s.logfile);
+	if (s.pid)
+		test_kill(s.pid);
+	free(hold);
+	free(resume);
+	free(ended);
+	free(log);
+	return err;
+}
+
+static int test_hold_and_resume(void)
+{
+	int err = 0;
+	struct fx f;
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	for (size_t i = 0; i < CM_ARRAY_LEN(holds); i++)
+		TEST_EQ_INT(run_hold(&f, &holds[i]), 0);
+out:
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* ---- every failure status ------------------------------------------------ */
+
+static int test_failure_statuses(void)
+{
+	int err = 0;
+	struct fx f;
+	static const struct { const char *code, *reason, *status; } cases[] = {
+		{ "486", "Busy Here", "busy" }, { "600", "Busy Everywhere", "busy" },
+		{ "408", "Request Timeout", "no_answer" }, { "480", "Temporarily Unavailable", "no_answer" },
+		{ "603", "Decline", "rejected" }, { "403", "Forbidden", "rejected" },
+		{ "487", "Request Terminated", "cancelled" }, { "404", "Not Found", "unreachable" },
+		{ "410", "Gone", "unreachable" }, { "484", "Address Incomplete", "unreachable" },
+		{ "500", "Server Internal Error", "failed" }, { "503", "Service Unavailable", "failed" },
+	};
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	for (size_t i = 0; i < CM_ARRAY_LEN(cases); i++) {
+		struct sipp s = { 0 };
+		char id[ID_UUID_LEN + 1], want[128];
+		const char *keys[] = { "reason", cases[i].reason, NULL };
+		TEST_EQ_INT(id_uuid4(id), 0);
+		char sc[512];
+		TEST_EQ_INT(scenario_with_code(&f, sc, sizeof(sc), "uas_fail.xml", cases[i].code, NULL), 0);
+		TEST_EQ_INT(sipp_start(&f, &s, sc, keys), 0);
+		TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
+		char *failed = await_event(&f, id, "call_failed", WAIT_MS);
+		int rc = sipp_wait(&s);
+		if (!failed || rc != 0) {
+			test_failed(__FILE__, __LINE__, "%s: no call_failed or sipp exit %d", cases[i].code, rc);
+			free(failed);
+			err = 1;
+			goto out;
+		}
+		snprintf(want, sizeof(want), "\"status\":\"%s\",\"sip_code\":%s,\"sip_reason\":\"%s\"",
+			 cases[i].status, cases[i].code, cases[i].reason);
+		bool ok = strstr(failed, want) != NULL;
+		if (!ok)
+			test_failed(__FILE__, __LINE__, "want %s in %s", want, failed);
+		free(failed);
+		TEST_ASSERT(ok);
+		TEST_ASSERT(event_index(&f, id, "call_ringing") >= 0);
+		TEST_ASSERT(event_index(&f, id, "call_ringing") < event_index(&f, id, "call_failed"));
+		TEST_EQ_INT(count_events(&f, id, "call_answered"), 0);
+	}
+out:
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* ---- digest authentication --------------------------------------------- */
+
+static int run_auth(struct fx *f, const char *code, const char *hdr, const char *pass, bool good)
+{
+	int err = 0;
+	struct sipp s = { 0 };
+	char id[ID_UUID_LEN + 1];
+	char *ev = NULL, *log = NULL;
+	const char *keys[] = { "auth_hdr", hdr, "user", "exo-user", "pass", "s3cret", NULL };
+	TEST_EQ_INT(id_uuid4(id), 0);
+	char sc[512];
+	const char *verify = strcmp(code, "401") == 0 ?
+		"<verifyauth assign_to=\"authvalid\" username=\"[user]\" password=\"[pass]\"/>" :
+		"<ereg regexp=\"Proxy-Authorization: Digest username=.exo-user., realm=.exotel.test.\" "
+		"search_in=\"msg\" assign_to=\"authvalid\"/>";
+	TEST_EQ_INT(scenario_with_code(f, sc, sizeof(sc), "uas_auth.xml", code, verify), 0);
+	TEST_EQ_INT(sipp_start(f, &s, sc, keys), 0);
+	TEST_EQ_INT(publish_job(f, id, s.port, 30, "exo-user", pass), 0);
+	if (good) {
+		TEST_EQ_INT(expect_setup(f, id, false), 0);
+		ev = await_event(f, id, "call_ended", WAIT_MS);
+		TEST_ASSERT(ev != NULL);
+		TEST_CONTAINS(ev, "\"by\":\"remote\"");
+	} else {
+		ev = await_event(f, id, "call_failed", WAIT_MS);
+		TEST_ASSERT(ev != NULL);
+		TEST_CONTAINS(ev, "\"status\":\"rejected\",\"sip_code\":403");
+	}
+	TEST_EQ_INT(sipp_wait(&s), 0);
+	log = read_all(s.logfile);
+	TEST_CONTAINS(log, good ? "auth=valid" : "auth=invalid");
+out:
+	if (s.pid)
+		test_kill(s.pid);
+	free(ev);
+	free(log);
+	return err;
+}
+
+static int test_digest_auth(void)
+{
+	int err = 0;
+	struct fx f;
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	TEST_EQ_INT(run_auth(&f, "401", "WWW-Authenticate", "s3cret", true), 0);
+	TEST_EQ_INT(run_auth(&f, "407", "Proxy-Authenticate", "s3cret", true), 0);
+	TEST_EQ_INT(run_auth(&f, "401", "WWW-Authenticate", "wrong", false), 0);
+out:
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* ---- CANCEL: hangup before answer, ring timeout ------------------------- */
+
+static int hangup(struct fx *f, const char *id, const char *reason)
+{
+	char subject[96], body[96];
+	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
+	snprintf(body, sizeof(body), "{\"v\":1,\"reason\":\"%s\"}", reason);
+	return bus_publish(f->bus, subject, body, strlen(body));
+}
+
+static int test_cancel_before_answer(void)
+{
+	int err = 0;
+	struct fx f;
+	struct sipp s = { 0 };
+	char id[ID_UUID_LEN + 1];
+	char *ringing = NULL, *failed = NULL;
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	/* hangup command while ringing */
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(sipp_start(&f, &s, "uas_ring.xml", NULL), 0);
+	TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
+	ringing = await_event(&f, id, "call_ringing", WAIT_MS);
+	TEST_ASSERT(ringing != NULL);
+	TEST_CONTAINS(ringing, "\"sip_code\":183");
+	TEST_EQ_INT(hangup(&f, id, "api"), 0);
+	failed = await_event(&f, id, "call_failed", WAIT_MS);
+	TEST_ASSERT(failed != NULL);
+	TEST_CONTAINS(failed, "\"status\":\"cancelled\"");
+	TEST_EQ_INT(sipp_wait(&s), 0);
+	free(ringing);
+	free(failed);
+	ringing = failed = NULL;
+	/* ring timeout (1 s in the job) */
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(sipp_start(&f, &s, "uas_ring.xml", NULL), 0);
+	TEST_EQ_INT(publish_job(&f, id, s.port, 1, "u", "p"), 0);
+	failed = await_event(&f, id, "call_failed", WAIT_MS);
+	TEST_ASSERT(failed != NULL);
+	TEST_CONTAINS(failed, "\"status\":\"timeout\"");
+	TEST_EQ_INT(sipp_wait(&s), 0);
+out:
+	if (s.pid)
+		test_kill(s.pid);
+	free(ringing);
+	free(failed);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* ---- BYE from our side, owner heartbeat --------------------------------- */
+
+static bool heartbeat_lists(struct fx *f, const char *id, int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	bool found = false;
+	pthread_mutex_lock(&f->mu);
+	while (!(found = strstr(f->last_heartbeat, id) != NULL) && time_mono_ms() < end) {
+		struct timespec dl;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += 1;
+		pthread_cond_timedwait(&f->cv, &f->mu, &dl);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return found;
+}
+
+static int test_local_bye_and_heartbeat(void)
+{
+	int err = 0;
+	struct fx f;
+	struct sipp s = { 0 };
+	char id[ID_UUID_LEN + 1];
+	char *ended = NULL;
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(sipp_start(&f, &s, "uas_answer.xml", NULL), 0);
+	TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
+	TEST_EQ_INT(expect_setup(&f, id, false), 0);
+	TEST_ASSERT(heartbeat_lists(&f, id, 5000));
+	TEST_CONTAINS(f.last_heartbeat, "\"source\":\"sip-bridge/test\"");
+	TEST_EQ_INT(hangup(&f, id, "api"), 0);
+	ended = await_event(&f, id, "call_ended", WAIT_MS);
+	TEST_ASSERT(ended != NULL);
+	TEST_CONTAINS(ended, "\"reason\":\"api\",\"by\":\"local\"");
+	TEST_EQ_INT(sipp_wait(&s), 0);
+out:
+	if (s.pid)
+		test_kill(s.pid);
+	free(ended);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* ---- raw SIP over UDP: OPTIONS, 403 for strangers, 481, torture --------- */
+
+/* Sends one datagram to the bridge and returns its first response line (or
+ * "" when none came within timeout_ms). */
+static void udp_exchange(char *line, size_t linelen, int port, const char *msg, size_t len, int timeout_ms)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	line[0] = '\0';
+	if (fd < 0)
+		return;
+	bind(fd, (struct sockaddr *)&me, sizeof(me));
+	sendto(fd, msg, len, 0, (struct sockaddr *)&sa, sizeof(sa));
+	struct pollfd p = { fd, POLLIN, 0 };
+	char buf[4096];
+	int64_t end = time_mono_ms() + timeout_ms;
+	/* skip provisional responses: the first final one counts */
+	for (int i = 0; i < 8; i++) {
+		int left = (int)(end - time_mono_ms());
+		if (left <= 0 || poll(&p, 1, left) != 1)
+			break;
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		char *eol = strstr(buf, "\r\n");
+		if (eol)
+			*eol = '\0';
+		snprintf(line, linelen, "%.200s", buf);
+		if (strncmp(buf, "SIP/2.0 1", 9) != 0)
+			break;
+	}
+	close(fd);
+}
+
+static const char options_msg[] =
+	"OPTIONS sip:bridge@127.0.0.1 SIP/2.0\r\n"
+	"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-opt-%d;rport\r\n"
+	"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p%d\r\nTo: <sip:bridge@127.0.0.1>\r\n"
+	"Call-ID: opt-%d@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
+static void options(char *line, size_t len, int port, int n)
+{
+	char msg[1024];
+	int m = snprintf(msg, sizeof(msg), options_msg, n, n, n);
+	udp_exchange(line, len, port, msg, (size_t)m, 3000);
+}
+
+static int test_options_strangers_unknown_dialogs(void)
+{
+	int err = 0;
+	struct fx f;
+	struct sipp s = { 0 };
+	char id[ID_UUID_LEN + 1], line[256];
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	/* no active trunk: 403 */
+	options(line, sizeof(line), f.sip_port, 1);
+	TEST_CONTAINS(line, "SIP/2.0 403");
+	/* an INVITE out of the blue: 403 */
+	static const char invite[] =
+		"INVITE sip:bridge@127.0.0.1 SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-inv-1;rport\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=i1\r\nTo: <sip:bridge@127.0.0.1>\r\n"
+		"Call-ID: inv-1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:probe@127.0.0.1:5999>\r\n"
+		"Content-Length: 0\r\n\r\n";
+	udp_exchange(line, sizeof(line), f.sip_port, invite, sizeof(invite) - 1, 3000);
+	TEST_CONTAINS(line, "SIP/2.0 403");
+	/* a trunk with an active call: OPTIONS 200 */
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(sipp_start(&f, &s, "uas_answer.xml", NULL), 0);
+	TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
+	TEST_EQ_INT(expect_setup(&f, id, false), 0);
+	options(line, sizeof(line), f.sip_port, 2);
+	TEST_CONTAINS(line, "SIP/2.0 200");
+	/* requests in dialogs we do not have: 481 */
+	static const char bye[] =
+		"BYE sip:bridge@127.0.0.1 SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-bye-1;rport\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=b1\r\nTo: <sip:bridge@127.0.0.1>;tag=nope\r\n"
+		"Call-ID: no-such-dialog@test\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+	udp_exchange(line, sizeof(line), f.sip_port, bye, sizeof(bye) - 1, 3000);
+	TEST_CONTAINS(line, "SIP/2.0 481");
+	static const char reinvite[] =
+		"INVITE sip:bridge@127.0.0.1 SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-reinv-1;rport\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=r1\r\nTo: <sip:bridge@127.0.0.1>;tag=nope\r\n"
+		"Call-ID: no-such-dialog-2@test\r\nCSeq: 2 INVITE\r\nContact: <sip:probe@127.0.0.1:5999>\r\n"
+		"Content-Length: 0\r\n\r\n";
+	udp_exchange(line, sizeof(line), f.sip_port, reinvite, sizeof(reinvite) - 1, 3000);
+	TEST_CONTAINS(line, "SIP/2.0 481");
+	TEST_EQ_INT(hangup(&f, id, "api"), 0);
+	TEST_EQ_INT(sipp_wait(&s), 0);
+out:
+	if (s.pid)
+		test_kill(s.pid);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* RFC 4475 §3.1.2 messages (and a few of our own): the bridge answers 400 or
+ * drops them, and still serves OPTIONS afterwards. */
+static int test_torture_messages(void)
+{
+	int err = 0;
+	struct fx f;
+	char line[256];
+	static const char *const torture[] = {
+		/* 3.1.2.1 extraneous header separators / bad Content-Length */
+		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t1\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t1\r\nCSeq: 1 INVITE\r\n"
+		"Content-Length: 9999\r\n\r\nv=0\r\n",
+		/* 3.1.2.2 negative Content-Length */
+		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t2\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t2\r\nCSeq: 1 INVITE\r\n"
+		"Content-Length: -999\r\n\r\n",
+		/* 3.1.2.3 request scalar fields with overlarge values */
+		"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t3\r\n"
+		"Max-Forwards: 300\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t3\r\n"
+		"CSeq: 36893488147419103232 REGISTER\r\nExpires: 10000000000000000000\r\nContent-Length: 0\r\n\r\n",
+		/* 3.1.2.5 unterminated quoted string in display name */
+		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t5\r\n"
+		"Max-Forwards: 70\r\nFrom: \"Bob <sip:bob@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t5\r\nCSeq: 1 INVITE\r\n"
+		"Content-Length: 0\r\n\r\n",
+		/* 3.1.2.6 <> enclosing Request-URI */
+		"INVITE <sip:user@example.com> SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t6\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t6\r\nCSeq: 1 INVITE\r\n"
+		"Content-Length: 0\r\n\r\n",
+		/* 3.1.2.8 malformed SIP-Version */
+		"INVITE sip:user@example.com SIP/7.0\r\nVia: SIP/7.0/UDP 127.0.0.1;branch=z9hG4bK-t8\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t8\r\nCSeq: 1 INVITE\r\n"
+		"Content-Length: 0\r\n\r\n",
+		/* 3.1.2.10 method mismatch */
+		"OPTIONS sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t10\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t10\r\nCSeq: 1 INVITE\r\n"
+		"Content-Length: 0\r\n\r\n",
+		/* 3.1.2.13 failure to enclose name-addr URI in <> */
+		"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t13\r\n"
+		"Max-Forwards: 70\r\nFrom: sip:a@b;tag=1\r\nTo: sip:c@d\r\nCall-ID: t13\r\nCSeq: 1 REGISTER\r\n"
+		"Contact: sip:user@host?Subject=foo&Call-Info=<http://www.foo.com>\r\nContent-Length: 0\r\n\r\n",
+		/* 3.1.2.17 response with bad status code */
+		"SIP/2.0 4294967301 better not break the receiver\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t17\r\n"
+		"Call-ID: t17\r\nCSeq: 1 INVITE\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nContent-Length: 0\r\n\r\n",
+		/* garbage, NULs, a huge header, an SDP body that is not SDP */
+		"\x00\x01\x02\xff\xfe garbage\r\n\r\n",
+		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t20\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=x\r\nCall-ID: t20\r\nCSeq: 1 INVITE\r\n"
+		"Content-Type: application/sdp\r\nContent-Length: 11\r\n\r\nv=0\r\nm=\r\n\x01",
+		"",
+	};
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	for (size_t i = 0; i < CM_ARRAY_LEN(torture); i++) {
+		size_t len = strlen(torture[i]);
+		if (i == 9)
+			len = 18; /* the garbage one carries a NUL */
+		udp_exchange(line, sizeof(line), f.sip_port, torture[i], len, 300);
+		if (line[0] && strncmp(line, "SIP/2.0 4", 9) != 0) {
+			test_failed(__FILE__, __LINE__, "torture %zu answered %s", i, line);
+			err = 1;
+			goto out;
+		}
+	}
+	/* still alive and serving */
+	options(line, sizeof(line), f.sip_port, 3);
+	TEST_CONTAINS(line, "SIP/2.0 403");
+	TEST_EQ_INT(kill(f.bridge_pid, 0), 0);
+out:
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+static const struct test tests[] = {
+	{ "hold_and_resume", test_hold_and_resume },
+	{ "failure_statuses", test_failure_statuses },
+	{ "digest_auth", test_digest_auth },
+	{ "cancel_before_answer", test_cancel_before_answer },
+	{ "local_bye_and_heartbeat", test_local_bye_and_heartbeat },
+	{ "options_strangers_unknown_dialogs", test_options_strangers_unknown_dialogs },
+	{ "torture_messages", test_torture_messages },
+};
+TEST_MAIN(tests)
