@@ -9,7 +9,7 @@ SANITIZE ?=
 # every libs/<mod> with sources; linked as one group so order does not matter
 LIBS_ORDER := $(sort $(patsubst libs/%/,%,$(dir $(wildcard libs/*/*.c))))
 SERVICES   := api-gateway room-manager sip-bridge twilio-dialer agent-worker
-PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto sofia-sip-ua
+PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto sofia-sip-ua espeak-ng pocketsphinx libwebsockets opus speexdsp libsrtp2
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -17,14 +17,14 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wformat=2 -Wwrite-strings
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Ilibs -Itests $(PKG_CFLAGS) -MMD -MP -pthread
-LDLIBS  += $(PKG_LIBS) -pthread -lm
+override CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Ilibs -Itests $(PKG_CFLAGS) -MMD -MP -pthread
+override LDLIBS  += $(PKG_LIBS) -pthread -lm
 
 comma := ,
 ifneq ($(SANITIZE),)
   BUILD   := build/san-$(subst $(comma),-,$(SANITIZE))
-  CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  LDFLAGS += -fsanitize=$(SANITIZE)
+  override CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  override LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 OBJ  = $(BUILD)/obj
@@ -128,3 +128,31 @@ $(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_LIBS) $(LDLIBS)
 .SECONDARY:
+
+# ---- api-gateway internals linked into their own tests (persister, lifecycle,
+# end-of-call webhooks, LiveKit webhook receiver, owner liveness; issue #3).
+GW_DIR       := services/api-gateway
+# every object of the service but main.o (record.c pulls in the REST code)
+GW_CORE_OBJS  = $(patsubst %.c,$(OBJ)/%.o,$(filter-out $(GW_DIR)/main.c,$(wildcard $(GW_DIR)/*.c)))
+GW_TESTS      = $(BUILD)/tests/integration/test_persist $(BUILD)/tests/integration/test_webhook
+$(BUILD)/tests/unit/test_lifecycle: $(OBJ)/tests/unit/test_lifecycle.o $(OBJ)/$(GW_DIR)/lifecycle.o $(HARNESS_OBJS) $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
+$(GW_TESTS): $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(GW_CORE_OBJS) $(HARNESS_OBJS) $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
+
+# ---- agent-worker tests (issue #6): test_agent* link the agent-worker's
+# objects (session logic, providers, the recording room backend) but not its main.o.
+AGENT_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(filter-out services/agent-worker/main.c,$(wildcard services/agent-worker/*.c)))
+$(BUILD)/tests/unit/test_agent_%: $(OBJ)/tests/unit/test_agent_%.o $(AGENT_OBJS) $(HARNESS_OBJS) $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(AGENT_OBJS) $(HARNESS_OBJS) $(LINK_LIBS) $(LDLIBS)
+$(BUILD)/tests/integration/test_agent%: $(OBJ)/tests/integration/test_agent%.o $(AGENT_OBJS) $(HARNESS_OBJS) $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(AGENT_OBJS) $(HARNESS_OBJS) $(LINK_LIBS) $(LDLIBS)
+$(OBJ)/tests/unit/test_agent_%.o $(OBJ)/tests/integration/test_agent%.o: override CFLAGS += -Iservices

@@ -79,4 +79,26 @@ struct db_result *db_result_free(struct db_result *res);
  * *appliedp (may be NULL) = number of files newly applied, also on error. */
 int db_migrate(struct db *db, const char *dir, int *appliedp) CM_MUST_USE;
 
+/* ---- pool: connections shared by a fixed set of threads ------------------
+ * A mutex-guarded set of `size` connections for servers whose handlers run
+ * on several threads (libmicrohttpd's pool): a handler borrows one with
+ * db_pool_get(), uses it alone, and hands it back with db_pool_put().
+ * Connections are opened lazily on first use and reopened after a failed
+ * connect, so the pool can be created while PostgreSQL is still down. */
+struct db_pool;
+
+/* `url` is copied. `size` 1..256. Connects nothing yet. EINVAL, ENOMEM.
+ * Caller frees with db_pool_free(). */
+int db_pool_new(struct db_pool **poolp, const char *url, int size) CM_MUST_USE;
+/* Borrows a connection, waiting at most timeout_ms (≥ 0) for one to be free
+ * and connecting it when needed. NULL with errno = ETIMEDOUT (none free in
+ * time), ECONNREFUSED (cannot connect) or EINVAL. The connection belongs to
+ * the calling thread until db_pool_put(). */
+struct db *db_pool_get(struct db_pool *pool, int timeout_ms);
+/* Hands a connection back (NULL-safe). A transaction left open is rolled
+ * back first, so the next borrower starts clean. */
+void db_pool_put(struct db_pool *pool, struct db *db);
+/* Closes every connection; all must have been put back. NULL-safe; NULL. */
+struct db_pool *db_pool_free(struct db_pool *pool);
+
 #endif

@@ -322,7 +322,7 @@ int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 			     NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1),
 			     NUTAG_APPL_METHOD("OPTIONS"), NUTAG_APPL_METHOD("UPDATE"),
 			     NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
-			     NUTAG_SUPPORTED("timer"), NUTAG_SESSION_TIMER(0), NUTAG_MIN_SE(90),
+			     NUTAG_SUPPORTED("timer"), NUTAG_SESSION_TIMER(0), NUTAG_MIN_SE(cfg->min_se ? cfg->min_se : 90),
 			     NUTAG_UPDATE_REFRESH(1),
 			     SIPTAG_USER_AGENT_STR(cfg->user_agent ? cfg->user_agent : "callmesh"),
 			     TAG_END());

@@ -19,6 +19,12 @@
  * requests for unknown dialogs (by the stack). Unparsable messages get 400
  * or are dropped by the stack.
  *
+ * Session timers (RFC 4028): "timer" is supported, never asked for; when
+ * the far end's 2xx (or its re-INVITE/UPDATE) names a Session-Expires, the
+ * stack keeps the session alive by itself — as refresher it sends an UPDATE
+ * without a body at half the interval (a re-INVITE when the far end does not
+ * allow UPDATE), otherwise it sends BYE shortly before the session expires.
+ *
  * Ownership: the ua owns its legs; a leg pointer stays valid until its
  * handler has returned from SIP_LEG_GONE.
  */
@@ -65,6 +71,7 @@ struct sip_ua_cfg {
 	const char *user_agent;          /* User-Agent / Server header */
 	sip_peer_allowed_h *peer_allowed;
 	void *arg;
+	unsigned min_se;                 /* RFC 4028 Min-SE in seconds; 0 = 90 */
 };
 
 /* Creates the stack on the calling thread and binds the listener. EADDRINUSE,

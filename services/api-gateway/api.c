@@ -1,20 +1,16 @@
-/* Routes of the REST API. Resource handlers arrive with the API issue (#3);
- * health, readiness and metrics are public here as on every HEALTH_ADDR. */
-#include "api.h"
+/* Routes of the REST API (DESIGN §6). Health, readiness and metrics are
+ * public here as on every HEALTH_ADDR; everything else needs a bearer key. */
+#include "api_priv.h"
 
-#include "httpd/httpd.h"
+#include "assistants.h"
+#include "calls.h"
+#include "outbound.h"
+#include "trunks.h"
+#include "webcall.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct api {
-	struct httpd *httpd;
-	const struct auth *auth;
-	service_ready_h *ready;
-	void *ready_arg;
-	struct service *svc;
-};
 
 static void on_healthz(struct httpd_req *req, void *arg)
 {
@@ -54,10 +50,33 @@ static void on_metrics(struct httpd_req *req, void *arg)
 	free(text);
 }
 
+/* LiveKit signs its webhooks itself: public route, lkwebhook verifies. */
+static void on_livekit_webhook(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	lkwebhook_handle(req, api->lk);
+}
+
 static const struct httpd_route api_routes[] = {
 	{ "GET", "/healthz", on_healthz, true },
 	{ "GET", "/readyz", on_readyz, true },
 	{ "GET", "/metrics", on_metrics, true },
+	{ "POST", "/livekit/webhook", on_livekit_webhook, true },
+	{ "POST", "/assistants", assistants_create, false },
+	{ "GET", "/assistants", assistants_list, false },
+	{ "GET", "/assistants/{id}", assistants_get, false },
+	{ "PATCH", "/assistants/{id}", assistants_patch, false },
+	{ "DELETE", "/assistants/{id}", assistants_delete, false },
+	{ "POST", "/trunks", trunks_create, false },
+	{ "GET", "/trunks", trunks_list, false },
+	{ "GET", "/trunks/{id}", trunks_get, false },
+	{ "PATCH", "/trunks/{id}", trunks_patch, false },
+	{ "DELETE", "/trunks/{id}", trunks_delete, false },
+	{ "POST", "/web_call/get_token", webcall_get_token, false },
+	{ "POST", "/call/outbound", outbound_call, false },
+	{ "GET", "/calls", calls_list, false },
+	{ "GET", "/calls/{id}", calls_get, false },
+	{ "POST", "/calls/{id}/hangup", calls_hangup, false },
 };
 
 static bool api_auth(const char *bearer, void *arg)
@@ -66,8 +85,9 @@ static bool api_auth(const char *bearer, void *arg)
 	return auth_check(api->auth, bearer);
 }
 
-int api_start(struct api **apip, const char *addr, const struct auth *auth,
-	      service_ready_h *ready, void *ready_arg, struct service *svc)
+int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
+	      struct db_pool *pool, struct lkwebhook *lk, service_ready_h *ready, void *ready_arg,
+	      struct service *svc)
 {
 	struct api *api = calloc(1, sizeof(*api));
 	if (!api)
@@ -76,7 +96,16 @@ int api_start(struct api **apip, const char *addr, const struct auth *auth,
 	api->ready = ready;
 	api->ready_arg = ready_arg;
 	api->svc = svc;
-	struct httpd_opts opts = { .max_body = 1 << 20, .auth = api_auth, .auth_arg = api };
+	api->bus = service_bus(svc);
+	api->pool = pool;
+	api->lk = lk;
+	api->source = service_source(svc);
+	api->m_outbound = metric_counter("api_outbound_calls_total", "outbound calls queued");
+	api->m_web = metric_counter("api_web_calls_total", "web calls started");
+	api->m_launch_failed = metric_counter("api_call_start_failures_total",
+					      "calls marked failed while starting");
+	struct httpd_opts opts = { .max_body = API_BODY_MAX, .auth = api_auth, .auth_arg = api,
+				   .threads = threads };
 	int err = httpd_start(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api, &opts);
 	if (err) {
 		log_error("api_listen_failed", "API_ADDR %s: %s", addr, cm_strerror(err));

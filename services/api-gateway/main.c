@@ -4,6 +4,12 @@
 #include "api.h"
 #include "auth.h"
 #include "db/db.h"
+#include "lkwebhook.h"
+#include "owners.h"
+#include "persist.h"
+#include "webhook.h"
+
+#include <curl/curl.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +21,12 @@ struct gw_cfg {
 	const char *api_keys;
 	const char *database_url;
 	const char *migrations_dir;
+	long api_threads;
+	const char *livekit_api_key;
+	const char *livekit_api_secret;
+	long webhook_settle_s;
+	long webhook_timeout_s;
+	long owner_timeout_s;
 };
 
 static const struct cfg_var gw_cfg_vars[] = {
@@ -26,6 +38,22 @@ static const struct cfg_var gw_cfg_vars[] = {
 	  offsetof(struct gw_cfg, database_url), "PostgreSQL connection URL" },
 	{ "MIGRATIONS_DIR", CFG_STR, "services/api-gateway/migrations", true, false, 0, 0, NULL,
 	  offsetof(struct gw_cfg, migrations_dir), "ordered NNN_name.sql files applied at start" },
+	{ "API_THREADS", CFG_INT, "8", true, false, 1, 64, NULL,
+	  offsetof(struct gw_cfg, api_threads),
+	  "REST handler threads, each with its own PostgreSQL connection" },
+	{ "LIVEKIT_API_KEY", CFG_STR, "", false, false, 0, 0, NULL,
+	  offsetof(struct gw_cfg, livekit_api_key),
+	  "verifies POST /livekit/webhook (unset: every webhook is refused)" },
+	{ "LIVEKIT_API_SECRET", CFG_STR, "", false, true, 0, 0, NULL,
+	  offsetof(struct gw_cfg, livekit_api_secret), "LiveKit API secret (webhook signatures)" },
+	{ "WEBHOOK_SETTLE_S", CFG_INT, "10", true, false, 1, 600, NULL,
+	  offsetof(struct gw_cfg, webhook_settle_s),
+	  "end-of-call webhook: longest wait for recording/transcript after the end" },
+	{ "WEBHOOK_TIMEOUT_S", CFG_INT, "10", true, false, 1, 120, NULL,
+	  offsetof(struct gw_cfg, webhook_timeout_s), "end-of-call webhook: per attempt" },
+	{ "OWNER_TIMEOUT_S", CFG_INT, "10", true, false, 2, 600, NULL,
+	  offsetof(struct gw_cfg, owner_timeout_s),
+	  "a call its owner stops listing for this long ends failed (owner_lost)" },
 	{ 0 }
 };
 
@@ -34,6 +62,11 @@ struct gateway {
 	struct service *svc;
 	struct auth *auth;
 	struct db *db;       /* main thread only */
+	struct db_pool *pool; /* the API handlers' connections */
+	struct lkwebhook *lk;
+	struct persist *persist;   /* started once migrations are applied */
+	struct webhook *webhook;
+	struct owners *owners;
 	bool migrated;
 	atomic_bool db_ok;
 	struct api *api;
@@ -62,6 +95,28 @@ static bool gw_ready(char *why, size_t whylen, void *arg)
 	return true;
 }
 
+/* The workers that need the schema: the CALLS persister, end-of-call
+ * webhooks and owner liveness. Each retries its own connections. A worker
+ * that cannot start at all (out of memory, no thread) stops the service. */
+static void gw_start_workers(struct gateway *gw)
+{
+	const char *url = gw->cfg.database_url, *src = service_source(gw->svc);
+	struct bus *bus = service_bus(gw->svc);
+	struct webhook_opts wo = { .settle_s = (int)gw->cfg.webhook_settle_s,
+				   .timeout_s = (int)gw->cfg.webhook_timeout_s };
+	struct owners_opts oo = { .timeout_s = (int)gw->cfg.owner_timeout_s };
+	int err = persist_start(&gw->persist, bus, url, src);
+	if (!err)
+		err = webhook_start(&gw->webhook, bus, url, src, &wo);
+	if (!err)
+		err = owners_start(&gw->owners, bus, url, src, &oo);
+	if (err) {
+		log_error("workers_failed", "persister/webhooks/owners: %s; stopping",
+			  cm_strerror(err));
+		lifecycle_request_stop();
+	}
+}
+
 /* Runs on the main thread about once a second: (re)connects to Postgres,
  * applies migrations once, and keeps db_ok current for /readyz. A migration
  * that fails is fatal: serving on a half-migrated schema loses data. */
@@ -88,6 +143,7 @@ static void gw_tick(void *arg)
 		log_info("migrations_applied", "%d new migration(s) from %s", applied,
 			 gw->cfg.migrations_dir);
 		gw->migrated = true;
+		gw_start_workers(gw);
 	}
 	atomic_store(&gw->db_ok, db_ping(gw->db) == 0);
 }
@@ -98,20 +154,35 @@ int main(void)
 	char err[256] = "";
 	int rc = 1;
 
+	/* before any thread of ours uses libcurl (end-of-call webhooks) */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
 	if (service_start(&gw.svc, &gw_def, &gw.cfg))
 		return 1;
 	if (auth_alloc(&gw.auth, gw.cfg.api_keys, err, sizeof(err)))
 		goto out;
 	service_set_ready_check(gw.svc, gw_ready, &gw);
-	if (api_start(&gw.api, gw.cfg.api_addr, gw.auth, gw_ready, &gw, gw.svc))
+	if (db_pool_new(&gw.pool, gw.cfg.database_url, (int)gw.cfg.api_threads))
+		goto out;
+	if (lkwebhook_new(&gw.lk, service_bus(gw.svc), gw.cfg.livekit_api_key,
+			  gw.cfg.livekit_api_secret, service_source(gw.svc)))
+		goto out;
+	if (api_start(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
+		      gw.lk, gw_ready, &gw, gw.svc))
 		goto out;
 	gw_tick(&gw);
 	service_wait(gw.svc, gw_tick, &gw);
 	rc = gw.migrated ? 0 : 1;
 out:
 	gw.api = api_stop(gw.api);
+	gw.owners = owners_stop(gw.owners);
+	gw.webhook = webhook_stop(gw.webhook);
+	gw.persist = persist_stop(gw.persist);
+	gw.lk = lkwebhook_free(gw.lk);
+	gw.pool = db_pool_free(gw.pool);
 	gw.svc = service_stop(gw.svc);
 	gw.db = db_close(gw.db);
 	gw.auth = auth_free(gw.auth);
+	curl_global_cleanup();
 	return rc;
 }

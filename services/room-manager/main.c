@@ -1,20 +1,9 @@
 /* room-manager: rooms on LiveKit (Twirp) or the embedded local room backend. */
-#include "service/service.h"
+#include "room.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-struct room_cfg {
-	struct core_cfg core;
-	const char *room_backend;
-	const char *livekit_url;
-	const char *livekit_api_key;
-	const char *livekit_api_secret;
-	const char *recordings_dir;
-	long rtp_port_min;
-	long rtp_port_max;
-};
 
 static const struct cfg_var room_cfg_vars[] = {
 	{ "ROOM_BACKEND", CFG_ENUM, NULL, false, false, 0, 0, "local|livekit",
@@ -25,6 +14,32 @@ static const struct cfg_var room_cfg_vars[] = {
 	  offsetof(struct room_cfg, livekit_api_key), "LiveKit API key" },
 	{ "LIVEKIT_API_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,
 	  offsetof(struct room_cfg, livekit_api_secret), "LiveKit API secret" },
+	{ "LIVEKIT_TIMEOUT_MS", CFG_INT, "10000", true, false, 100, 120000, NULL,
+	  offsetof(struct room_cfg, livekit_timeout_ms), "timeout of one LiveKit API call" },
+	{ "ROOM_EMPTY_TIMEOUT_S", CFG_INT, "300", true, false, 0, 86400, NULL,
+	  offsetof(struct room_cfg, room_empty_timeout_s),
+	  "a room nobody joins closes after this (rooms.create may override)" },
+	{ "ROOM_MAX_PARTICIPANTS", CFG_INT, "0", true, false, 0, 1000, NULL,
+	  offsetof(struct room_cfg, room_max_participants), "0 = no limit (rooms.create may override)" },
+	{ "EGRESS_FILE_PREFIX", CFG_STR, "recordings/", true, false, 0, 0, NULL,
+	  offsetof(struct room_cfg, egress_file_prefix),
+	  "LiveKit egress: object key / path prefix of call recordings (<prefix><call_id>-<ms>.ogg)" },
+	{ "EGRESS_S3_BUCKET", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct room_cfg, egress_s3_bucket),
+	  "LiveKit egress: S3-compatible bucket (unset: the file stays on the egress node)" },
+	{ "EGRESS_S3_REGION", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct room_cfg, egress_s3_region), "LiveKit egress: S3 region" },
+	{ "EGRESS_S3_ENDPOINT", CFG_URL, NULL, false, false, 0, 0, "http|https",
+	  offsetof(struct room_cfg, egress_s3_endpoint), "LiveKit egress: S3-compatible endpoint" },
+	{ "EGRESS_S3_ACCESS_KEY", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct room_cfg, egress_s3_access_key), "LiveKit egress: S3 access key" },
+	{ "EGRESS_S3_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,
+	  offsetof(struct room_cfg, egress_s3_secret), "LiveKit egress: S3 secret key" },
+	{ "EGRESS_S3_FORCE_PATH_STYLE", CFG_BOOL, "false", true, false, 0, 0, NULL,
+	  offsetof(struct room_cfg, egress_s3_force_path_style),
+	  "LiveKit egress: path-style S3 URLs (MinIO and most S3-compatible stores)" },
+	{ "ROOM_WORKERS", CFG_INT, "8", true, false, 1, 64, NULL,
+	  offsetof(struct room_cfg, workers), "threads serving commands" },
 	{ "RECORDINGS_DIR", CFG_STR, "var/recordings", true, false, 0, 0, NULL,
 	  offsetof(struct room_cfg, recordings_dir), "where local recordings are written" },
 	{ "RTP_PORT_MIN", CFG_INT, "40000", true, false, 1024, 65535, NULL,
@@ -50,6 +65,13 @@ static int room_cfg_check(void *arg, char *err, size_t errlen)
 			return EINVAL;
 		}
 	}
+	if (cfg->egress_s3_bucket &&
+	    (!cfg->egress_s3_access_key != !cfg->egress_s3_secret)) {
+		snprintf(err, errlen, "%s: is required with EGRESS_S3_%s",
+			 cfg->egress_s3_access_key ? "EGRESS_S3_SECRET" : "EGRESS_S3_ACCESS_KEY",
+			 cfg->egress_s3_access_key ? "ACCESS_KEY" : "SECRET");
+		return EINVAL;
+	}
 	if (cfg->rtp_port_min > cfg->rtp_port_max) {
 		snprintf(err, errlen, "RTP_PORT_MIN: %ld is above RTP_PORT_MAX %ld",
 			 cfg->rtp_port_min, cfg->rtp_port_max);
@@ -65,5 +87,14 @@ static const struct service_def room_def = {
 int main(void)
 {
 	struct room_cfg cfg = { 0 };
-	return service_run(&room_def, &cfg);
+	struct service *svc = NULL;
+	struct rooms *rooms = NULL;
+	if (service_start(&svc, &room_def, &cfg))
+		return 1;
+	int err = rooms_start(&rooms, &cfg, svc);
+	if (!err)
+		service_wait(svc, NULL, NULL);
+	rooms = rooms_stop(rooms);
+	svc = service_stop(svc);
+	return err ? 1 : 0;
 }

@@ -101,7 +101,8 @@ static bool peer_allowed(const struct sockaddr *sa, socklen_t len, void *arg)
 static void *sofia_main(void *arg)
 {
 	struct bridge *br = arg;
-	struct sip_ua_cfg ucfg = { br->cfg->sip_bind, "callmesh-sip-bridge", peer_allowed, br };
+	struct sip_ua_cfg ucfg = { br->cfg->sip_bind, "callmesh-sip-bridge", peer_allowed, br,
+				   (unsigned)br->cfg->session_min_se_s };
 	int err;
 	while (!atomic_load(&br->stopping)) {
 		err = sip_ua_alloc(&br->ua, &ucfg);
@@ -195,6 +196,9 @@ int bridge_start(struct bridge *br)
 	br->m_failed = metric_counter("sip_bridge_failed_total", "calls failed");
 	br->m_holds = metric_counter("sip_bridge_holds_total", "remote holds detected");
 	br->m_active = metric_gauge("sip_bridge_active_calls", "calls in progress");
+	err = taken_alloc(&br->taken);
+	if (err)
+		return err;
 	err = publisher_start(&br->pub, br->bus);
 	if (err)
 		return err;
@@ -237,6 +241,7 @@ void bridge_stop(struct bridge *br)
 		it = next;
 	}
 	br->pub = publisher_stop(br->pub, 5000);
+	br->taken = taken_free(br->taken);
 	if (br->efd >= 0)
 		close(br->efd);
 	pthread_mutex_destroy(&br->mu);

@@ -30,6 +30,7 @@ struct bridge_cfg {
 	long max_calls;
 	long ring_timeout_s;
 	long media_timeout_s;
+	long session_min_se_s;
 };
 
 #define JOB_STR_MAX   256
@@ -57,6 +58,18 @@ struct dial_job {
  * *callidp gets the call id when it was readable (for the failure event). */
 int dial_job_parse(struct dial_job *job, const char *json, size_t len, char *err, size_t errlen,
 		   char callid[ID_UUID_LEN + 1]) CM_MUST_USE;
+
+/* ---- call ids already taken (dial.c, puller thread only) ----
+ * Remembers at least the last TAKEN_REMEMBERED call ids this process took,
+ * so a job delivered twice (a re-enqueue with another Nats-Msg-Id, a
+ * redelivery racing its ack) is dialed once. */
+#define TAKEN_REMEMBERED 4096
+struct taken_ids;
+int taken_alloc(struct taken_ids **tp) CM_MUST_USE;
+struct taken_ids *taken_free(struct taken_ids *t);
+/* call_id is a UUID (dial_job_parse checked it). */
+bool taken_has(const struct taken_ids *t, const char *call_id);
+void taken_add(struct taken_ids *t, const char *call_id);
 
 /* ---- publisher (publish.c) ---- */
 struct publisher;
@@ -100,6 +113,7 @@ struct bridge {
 	pthread_t sofia_thread, puller_thread;
 	bool sofia_started, puller_started;
 	struct bus_sub *hangup_sub;
+	struct taken_ids *taken;     /* puller thread */
 
 	/* sofia thread only */
 	struct sip_ua *ua;

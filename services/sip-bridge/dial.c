@@ -218,6 +218,14 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 		free(job);
 		return BUS_TERM;
 	}
+	/* The same call delivered again (re-enqueued under another message id,
+	 * or redelivered while its first copy was being acked): dialed once. */
+	if (taken_has(br->taken, job->call_id)) {
+		log_warn("dial_job_duplicate", "%s: already taken (delivery %llu); not dialing again",
+			 job->call_id, (unsigned long long)msg->delivered);
+		free(job);
+		return BUS_TERM;
+	}
 	/* At most once: the ack is confirmed before anything is dialed. */
 	int rc = bus_js_ack(msg, BUS_ACK_SYNC);
 	if (rc) {
@@ -225,6 +233,10 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 		free(job);
 		return BUS_ACK;
 	}
+	taken_add(br->taken, job->call_id);
+	if (msg->delivered > 1)
+		log_info("dial_job_redelivered", "%s: delivery %llu, never acked before: dialing", job->call_id,
+			 (unsigned long long)msg->delivered);
 	atomic_fetch_add(&br->active, 1);
 	metric_add(br->m_dials, 1);
 	if (resolve(job)) {

@@ -5,6 +5,7 @@
 #include "sdp/sdp.h"
 
 #include <errno.h>
+#include <string.h>
 
 static void publish_change(struct bridge *br, struct call_media *m, const char *call_id,
 			   const char *room, const struct sdp_audio *offer)
@@ -28,6 +29,16 @@ static void publish_change(struct bridge *br, struct call_media *m, const char *
 		 sdp_dir_name(offer->effective), sdp_hold_method_name(offer->method));
 }
 
+/* The direction attribute of an SDP body we wrote, for the debug log. */
+static const char *answer_direction(const char *sdp)
+{
+	static const char *const dirs[] = { "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive" };
+	for (size_t i = 0; i < CM_ARRAY_LEN(dirs); i++)
+		if (strstr(sdp, dirs[i]))
+			return dirs[i];
+	return "no direction";
+}
+
 void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m, const char *call_id,
 		   const char *room, const char *sdp, size_t sdp_len, const char *method)
 {
@@ -36,6 +47,12 @@ void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m,
 	struct sdp_audio offer;
 	int err;
 
+	if (!sdp && strcmp(method, "UPDATE") == 0) {
+		/* a session refresh (RFC 4028): no offer, so no answer either */
+		if (sip_leg_answer(leg, 200, NULL) == 0)
+			log_debug("offer_answered", "%s: UPDATE without offer answered 200 without SDP", call_id);
+		return;
+	}
 	if (!sdp) {
 		/* offerless re-INVITE: we offer (sendrecv), the ACK answers */
 		if (sdp_offer_build(answer, sizeof(answer), &local) || sip_leg_answer(leg, 200, answer))
@@ -59,6 +76,8 @@ void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m,
 	}
 	if (sip_leg_answer(leg, 200, answer))
 		return;
+	log_debug("offer_answered", "%s: %s offer %s (%s) answered 200 with %s", call_id, method,
+		  sdp_dir_name(offer.effective), sdp_hold_method_name(offer.method), answer_direction(answer));
 	m->sess_version++;
 	if (offer.hold != m->on_hold)
 		publish_change(br, m, call_id, room, &offer);

@@ -18,6 +18,9 @@ static const struct cfg_var bridge_cfg_vars[] = {
 	  offsetof(struct bridge_cfg, ring_timeout_s), "give up (CANCEL) without a final answer" },
 	{ "MEDIA_TIMEOUT_S", CFG_INT, "30", true, false, 1, 3600, NULL,
 	  offsetof(struct bridge_cfg, media_timeout_s), "end a call with no RTP for this long (paused on hold)" },
+	{ "SESSION_MIN_SE_S", CFG_INT, "90", true, false, 1, 86400, NULL,
+	  offsetof(struct bridge_cfg, session_min_se_s),
+	  "shortest session-timer interval (RFC 4028 Min-SE) accepted from a carrier" },
 	{ 0 }
 };
 

@@ -1,16 +1,8 @@
 /* twilio-dialer: Twilio legs placed through LiveKit's SIP API. */
-#include "service/service.h"
+#include "dialer.h"
 
 #include <errno.h>
 #include <stdio.h>
-
-struct dialer_cfg {
-	struct core_cfg core;
-	const char *livekit_url;
-	const char *livekit_api_key;
-	const char *livekit_api_secret;
-	long max_calls;
-};
 
 static const struct cfg_var dialer_cfg_vars[] = {
 	{ "LIVEKIT_URL", CFG_URL, NULL, false, false, 0, 0, "http|https|ws|wss",
@@ -21,6 +13,17 @@ static const struct cfg_var dialer_cfg_vars[] = {
 	  offsetof(struct dialer_cfg, livekit_api_secret), "LiveKit API secret" },
 	{ "MAX_CALLS", CFG_INT, "50", true, false, 1, 10000, NULL,
 	  offsetof(struct dialer_cfg, max_calls), "dial jobs in flight at once" },
+	{ "LIVEKIT_TIMEOUT_MS", CFG_INT, "10000", true, false, 100, 120000, NULL,
+	  offsetof(struct dialer_cfg, livekit_timeout_ms),
+	  "timeout of LiveKit calls other than dialing (hangup, trunks)" },
+	{ "SIP_DIAL_TIMEOUT_S", CFG_INT, "0", true, false, 0, 3600, NULL,
+	  offsetof(struct dialer_cfg, sip_dial_timeout_s),
+	  "HTTP timeout of CreateSIPParticipant (0: max(ring timeout, 80 s) + 20 s)" },
+	{ "DIAL_ATTEMPTS", CFG_INT, "3", true, false, 1, 10, NULL,
+	  offsetof(struct dialer_cfg, dial_attempts),
+	  "tries of one dial while LiveKit refuses connections (never after it got the request)" },
+	{ "DIAL_RETRY_BACKOFF_MS", CFG_INT, "1000", true, false, 10, 60000, NULL,
+	  offsetof(struct dialer_cfg, dial_backoff_ms), "wait before try n+1: n × this" },
 	{ 0 }
 };
 
@@ -42,5 +45,14 @@ static const struct service_def dialer_def = {
 int main(void)
 {
 	struct dialer_cfg cfg = { 0 };
-	return service_run(&dialer_def, &cfg);
+	struct service *svc = NULL;
+	struct dialer *d = NULL;
+	if (service_start(&svc, &dialer_def, &cfg))
+		return 1;
+	int err = dialer_start(&d, &cfg, svc);
+	if (!err)
+		service_wait(svc, dialer_tick, d);
+	d = dialer_stop(d);
+	svc = service_stop(svc);
+	return err ? 1 : 0;
 }

@@ -1,0 +1,64 @@
+/* What the REST handlers share: the API context and the replies every
+ * resource uses. Private to api-gateway. */
+#ifndef CALLMESH_GATEWAY_API_PRIV_H
+#define CALLMESH_GATEWAY_API_PRIV_H
+
+#include "api.h"
+#include "bus/bus.h"
+#include "db/db.h"
+#include "httpd/httpd.h"
+#include "validate.h"
+
+/* One per process; handlers run on MHD's pool threads at once, so every
+ * member is either immutable after start or thread-safe itself (bus, pool,
+ * metrics). */
+struct api {
+	struct httpd *httpd;
+	const struct auth *auth;
+	service_ready_h *ready;
+	void *ready_arg;
+	struct service *svc;
+	struct bus *bus;        /* borrowed from svc */
+	struct db_pool *pool;   /* borrowed */
+	struct lkwebhook *lk;   /* borrowed: POST /livekit/webhook */
+	const char *source;     /* "api-gateway/<instance>", events' source */
+	struct metric *m_outbound, *m_web, *m_launch_failed;
+};
+
+#define API_BODY_MAX (1 << 20)  /* request bodies; larger → 413 */
+#define API_DB_WAIT_MS 2000      /* longest wait for a free connection */
+#define API_CMD_TIMEOUT_MS 5000  /* rooms.* and agents.dispatch requests */
+#define API_JS_TIMEOUT_MS 5000   /* JetStream acks (dial jobs) */
+
+/* Borrows a connection for this request; when none can be had replies 503
+ * database_unavailable and returns NULL. Hand it back with api_db_put(). */
+struct db *api_db_get(struct api *api, struct httpd_req *req);
+void api_db_put(struct api *api, struct db *db);
+
+/* 400 with the validation error's code and field. */
+void api_reply_verr(struct httpd_req *req, const struct verr *e);
+/* A database error as HTTP: EIO/ETIMEDOUT/ECONNREFUSED → 503
+ * database_unavailable, ENOMEM → 503, anything else → 500. */
+void api_reply_db_error(struct httpd_req *req, int err);
+/* The {id} path capture as a UUID (lower-cased into out). Replies 400
+ * invalid_id (field `field`) and returns false when malformed. */
+bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *field);
+/* The request's JSON body; when there was none replies 400 missing_body
+ * and returns NULL. */
+const cJSON *api_body(struct httpd_req *req);
+/* A JSON value from a jsonb/json column text (NULL → JSON null; text that
+ * does not parse → null). Caller owns the result. */
+cJSON *api_json_column(const char *text);
+/* Adds `s` as a string, or null when s is NULL. False on ENOMEM. */
+bool api_add_str(cJSON *o, const char *name, const char *s);
+/* Adds the decimal text `s` as a number, or null when NULL. */
+bool api_add_num(cJSON *o, const char *name, const char *s);
+/* Adds the SQL boolean text "t"/"f" as a JSON bool. */
+bool api_add_bool(cJSON *o, const char *name, const char *s);
+
+/* SQL: a timestamptz column as RFC 3339 UTC with milliseconds. */
+#define API_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/* SQL: a timestamptz column as whole microseconds since the epoch (cursors). */
+#define API_SQL_US(col) "(extract(epoch from " col ") * 1000000)::bigint"
+
+#endif

@@ -1,0 +1,397 @@
+/* /assistants: the AI assistant a call runs — prompt, mode, interaction
+ * settings and STT/LLM/TTS providers. DELETE is soft (active = false) so
+ * calls that used an assistant keep pointing at it. */
+#include "assistants.h"
+
+#include "api_priv.h"
+#include "page.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROVIDERS "local|openai"
+
+static const struct vfield interaction_fields[] = {
+	{ "speaks_first", V_BOOL, false, false, 0, 0, NULL, NULL },
+	{ "silence_timeout_s", V_INT, false, false, 1, 600, NULL, NULL },
+	{ "max_reprompts", V_INT, false, false, 0, 10, NULL, NULL },
+	{ "fillers_enabled", V_BOOL, false, false, 0, 0, NULL, NULL },
+	{ "filler_delay_ms", V_INT, false, false, 0, 10000, NULL, NULL },
+	{ "answer_timeout_s", V_INT, false, false, 1, 600, NULL, NULL },
+	{ "max_duration_s", V_INT, false, false, 10, 86400, NULL, NULL },
+	{ "reprompt_message", V_STR, false, false, 0, 1000, NULL, NULL },
+	{ "goodbye_message", V_STR, false, false, 0, 1000, NULL, NULL },
+	{ 0 },
+};
+
+static const struct vfield stt_fields[] = {
+	{ "provider", V_ENUM, true, false, 0, 0, PROVIDERS, NULL },
+	{ "model", V_STR, false, false, 1, 100, NULL, NULL },
+	{ "language", V_STR, false, false, 2, 16, NULL, NULL },
+	{ "base_url", V_URL, false, false, 0, 2048, NULL, NULL },
+	{ 0 },
+};
+
+static const struct vfield script_fields[] = {
+	{ "match", V_STR, true, false, 1, 500, NULL, NULL },
+	{ "reply", V_STR, true, false, 1, 4000, NULL, NULL },
+	{ 0 },
+};
+
+static const struct vfield llm_fields[] = {
+	{ "provider", V_ENUM, true, false, 0, 0, PROVIDERS, NULL },
+	{ "model", V_STR, false, false, 1, 100, NULL, NULL },
+	{ "temperature", V_NUM, false, false, 0, 2, NULL, NULL },
+	{ "max_tokens", V_INT, false, false, 1, 32768, NULL, NULL },
+	{ "script", V_OBJ_LIST, false, false, 0, 200, NULL, script_fields },
+	{ "base_url", V_URL, false, false, 0, 2048, NULL, NULL },
+	{ 0 },
+};
+
+static const struct vfield tts_fields[] = {
+	{ "provider", V_ENUM, true, false, 0, 0, PROVIDERS, NULL },
+	{ "model", V_STR, false, false, 1, 100, NULL, NULL },
+	{ "voice", V_STR, false, false, 1, 100, NULL, NULL },
+	{ "speed", V_NUM, false, false, 0, 4, NULL, NULL },
+	{ "language", V_STR, false, false, 2, 16, NULL, NULL },
+	{ "base_url", V_URL, false, false, 0, 2048, NULL, NULL },
+	{ 0 },
+};
+
+static const struct vfield assistant_fields[] = {
+	{ "assistant_name", V_STR, true, false, 1, 200, NULL, NULL },
+	{ "assistant_prompt", V_STR, true, false, 1, 32768, NULL, NULL },
+	{ "assistant_mode", V_ENUM, false, false, 0, 0, "pipeline|realtime", NULL },
+	{ "assistant_start_instruction", V_STR, false, false, 0, 4096, NULL, NULL },
+	{ "assistant_interaction_config", V_OBJ, false, false, 0, 0, NULL, interaction_fields },
+	{ "assistant_stt_config", V_OBJ, false, false, 0, 0, NULL, stt_fields },
+	{ "assistant_llm_config", V_OBJ, false, false, 0, 0, NULL, llm_fields },
+	{ "assistant_tts_config", V_OBJ, false, false, 0, 0, NULL, tts_fields },
+	{ "assistant_end_call_url", V_URL, false, true, 0, 2048, NULL, NULL },
+	{ 0 },
+};
+
+#define ASSISTANT_COLS                                                                        \
+	" a.id AS assistant_id, a.name, a.prompt, a.mode, a.start_instruction,"               \
+	" a.interaction_config::text AS interaction_config, a.stt_config::text AS stt_config," \
+	" a.llm_config::text AS llm_config, a.tts_config::text AS tts_config, a.end_call_url," \
+	" a.active, " API_SQL_TS("a.created_at") " AS created_at,"                          \
+	" " API_SQL_TS("a.updated_at") " AS updated_at, " API_SQL_US("a.created_at") " AS created_us"
+
+/* column → API name, and how to render it */
+static const struct {
+	const char *col, *name;
+	char kind; /* s string, j json, b bool */
+} assistant_out[] = {
+	{ "assistant_id", "assistant_id", 's' },
+	{ "name", "assistant_name", 's' },
+	{ "prompt", "assistant_prompt", 's' },
+	{ "mode", "assistant_mode", 's' },
+	{ "start_instruction", "assistant_start_instruction", 's' },
+	{ "interaction_config", "assistant_interaction_config", 'j' },
+	{ "stt_config", "assistant_stt_config", 'j' },
+	{ "llm_config", "assistant_llm_config", 'j' },
+	{ "tts_config", "assistant_tts_config", 'j' },
+	{ "end_call_url", "assistant_end_call_url", 's' },
+	{ "active", "active", 'b' },
+	{ "created_at", "created_at", 's' },
+	{ "updated_at", "updated_at", 's' },
+};
+
+static int row_json(cJSON **objp, const struct db_result *res, int row)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+	for (size_t i = 0; ok && i < CM_ARRAY_LEN(assistant_out); i++) {
+		const char *v = db_result_by_name(res, row, assistant_out[i].col);
+		if (assistant_out[i].kind == 's') {
+			ok = api_add_str(o, assistant_out[i].name, v);
+		} else if (assistant_out[i].kind == 'b') {
+			ok = api_add_bool(o, assistant_out[i].name, v);
+		} else {
+			cJSON *j = api_json_column(v);
+			ok = j && cJSON_AddItemToObject(o, assistant_out[i].name, j);
+			if (!ok)
+				cJSON_Delete(j);
+		}
+	}
+	if (!ok) {
+		cJSON_Delete(o);
+		return ENOMEM;
+	}
+	*objp = o;
+	return 0;
+}
+
+int assistants_load(struct db *db, cJSON **ap, const char *id)
+{
+	struct db_result *res = NULL;
+	const char *params[] = { id };
+	int err = db_exec(db, &res,
+			  "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.id = $1 AND a.active", 1,
+			  params);
+	if (!err && db_result_rows(res) == 0)
+		err = ENOENT;
+	if (!err)
+		err = row_json(ap, res, 0);
+	db_result_free(res);
+	return err;
+}
+
+/* A config object of the body as jsonb text, or `def` when absent. Caller
+ * frees unless it is def. */
+static char *config_text(const cJSON *body, const char *name, const char *def, bool *allocp)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+	*allocp = false;
+	if (!v)
+		return (char *)def;
+	*allocp = true;
+	return cJSON_PrintUnformatted(v);
+}
+
+static const char *str_or(const cJSON *body, const char *name, const char *def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+	return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+/* The six text fields and four configs of a body; NULL where absent and
+ * def is NULL (PATCH keeps the column). */
+struct assistant_params {
+	const char *p[12];
+	char *owned[4];
+};
+
+static const char *const config_names[4] = {
+	"assistant_interaction_config", "assistant_stt_config", "assistant_llm_config",
+	"assistant_tts_config",
+};
+
+static int params_build(struct assistant_params *ap, const char *id, const cJSON *body,
+			bool create)
+{
+	static const char local[] = "{\"provider\":\"local\"}";
+	const char *defs[4] = { "{}", local, local, local };
+	memset(ap, 0, sizeof(*ap));
+	ap->p[0] = id;
+	ap->p[1] = str_or(body, "assistant_name", NULL);
+	ap->p[2] = str_or(body, "assistant_prompt", create ? "" : NULL);
+	ap->p[3] = str_or(body, "assistant_mode", create ? "pipeline" : NULL);
+	ap->p[4] = str_or(body, "assistant_start_instruction", create ? "" : NULL);
+	for (int i = 0; i < 4; i++) {
+		bool alloc = false;
+		char *t = config_text(body, config_names[i], create ? defs[i] : NULL, &alloc);
+		if (alloc) {
+			if (!t)
+				return ENOMEM;
+			ap->owned[i] = t;
+		}
+		ap->p[5 + i] = t;
+	}
+	const cJSON *url = cJSON_GetObjectItemCaseSensitive(body, "assistant_end_call_url");
+	ap->p[9] = cJSON_IsString(url) ? url->valuestring : NULL;
+	ap->p[10] = url ? "true" : "false"; /* PATCH: present (even null) = set it */
+	return 0;
+}
+
+static void params_free(struct assistant_params *ap)
+{
+	for (int i = 0; i < 4; i++)
+		free(ap->owned[i]);
+}
+
+static void reply_row(struct httpd_req *req, unsigned status, const char *msg,
+		      const struct db_result *res)
+{
+	cJSON *o = NULL;
+	if (row_json(&o, res, 0))
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+	else
+		httpd_reply_ok(req, status, msg, o);
+}
+
+void assistants_create(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct verr ve;
+	struct assistant_params ap = { 0 };
+	struct db_result *res = NULL;
+	char id[ID_UUID_LEN + 1];
+
+	const cJSON *body = api_body(req);
+	if (!body)
+		return;
+	if (validate_object(body, assistant_fields, false, NULL, &ve)) {
+		api_reply_verr(req, &ve);
+		return;
+	}
+	if (id_uuid4(id) || params_build(&ap, id, body, true)) {
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		goto out;
+	}
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		goto out;
+	int err = db_exec(db, &res,
+			  "INSERT INTO assistants AS a (id, name, prompt, mode, start_instruction,"
+			  " interaction_config, stt_config, llm_config, tts_config, end_call_url)"
+			  " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10)"
+			  " RETURNING" ASSISTANT_COLS,
+			  10, ap.p);
+	api_db_put(api, db);
+	if (err) {
+		api_reply_db_error(req, err);
+		goto out;
+	}
+	log_info("assistant_created", "assistant %s", id);
+	reply_row(req, 201, "assistant created", res);
+out:
+	params_free(&ap);
+	db_result_free(res);
+}
+
+void assistants_list(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct page pg;
+	struct db_result *res = NULL;
+	cJSON *data = NULL, *arr = NULL;
+
+	if (!page_parse(req, &pg))
+		return;
+	const char *params[] = { pg.has_cursor ? pg.cur_us : NULL,
+				 pg.has_cursor ? pg.cur.id : NULL, pg.fetch };
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	int err = db_exec(db, &res,
+			  "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.active"
+			  " AND ($1::bigint IS NULL OR (a.created_at, a.id) <"
+			  "      (to_timestamp(0) + $1::bigint * interval '1 microsecond', $2::uuid))"
+			  " ORDER BY a.created_at DESC, a.id DESC LIMIT $3::int",
+			  3, params);
+	api_db_put(api, db);
+	if (err)
+		goto out;
+	data = cJSON_CreateObject();
+	arr = data ? cJSON_AddArrayToObject(data, "assistants") : NULL;
+	err = arr ? 0 : ENOMEM;
+	for (int i = 0; !err && i < page_rows(res, &pg); i++) {
+		cJSON *o = NULL;
+		err = row_json(&o, res, i);
+		if (!err)
+			cJSON_AddItemToArray(arr, o);
+	}
+	if (!err)
+		err = page_finish(data, res, &pg, "assistant_id");
+out:
+	if (err) {
+		api_reply_db_error(req, err);
+		cJSON_Delete(data);
+	} else {
+		httpd_reply_ok(req, 200, "assistants", data);
+	}
+	db_result_free(res);
+}
+
+void assistants_get(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	char id[ID_UUID_LEN + 1];
+	cJSON *o = NULL;
+
+	if (!api_path_id(req, id, "assistant_id"))
+		return;
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	int err = assistants_load(db, &o, id);
+	api_db_put(api, db);
+	if (err == ENOENT)
+		httpd_reply_error(req, 404, "not_found", "assistant_id", "no such assistant");
+	else if (err)
+		api_reply_db_error(req, err);
+	else
+		httpd_reply_ok(req, 200, "assistant", o);
+}
+
+void assistants_patch(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct verr ve;
+	struct assistant_params ap = { 0 };
+	struct db_result *res = NULL;
+	char id[ID_UUID_LEN + 1];
+
+	if (!api_path_id(req, id, "assistant_id"))
+		return;
+	const cJSON *body = api_body(req);
+	if (!body)
+		return;
+	if (validate_object(body, assistant_fields, true, NULL, &ve)) {
+		api_reply_verr(req, &ve);
+		return;
+	}
+	if (params_build(&ap, id, body, false)) {
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		goto out;
+	}
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		goto out;
+	int err = db_exec(db, &res,
+			  "UPDATE assistants a SET name = coalesce($2, a.name),"
+			  " prompt = coalesce($3, a.prompt), mode = coalesce($4, a.mode),"
+			  " start_instruction = coalesce($5, a.start_instruction),"
+			  " interaction_config = coalesce($6::jsonb, a.interaction_config),"
+			  " stt_config = coalesce($7::jsonb, a.stt_config),"
+			  " llm_config = coalesce($8::jsonb, a.llm_config),"
+			  " tts_config = coalesce($9::jsonb, a.tts_config),"
+			  " end_call_url = CASE WHEN $11::boolean THEN $10::text ELSE a.end_call_url END,"
+			  " updated_at = now()"
+			  " WHERE a.id = $1 AND a.active RETURNING" ASSISTANT_COLS,
+			  11, ap.p);
+	api_db_put(api, db);
+	if (err)
+		api_reply_db_error(req, err);
+	else if (db_result_rows(res) == 0)
+		httpd_reply_error(req, 404, "not_found", "assistant_id", "no such assistant");
+	else
+		reply_row(req, 200, "assistant updated", res);
+out:
+	params_free(&ap);
+	db_result_free(res);
+}
+
+void assistants_delete(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	char id[ID_UUID_LEN + 1];
+	struct db_result *res = NULL;
+
+	if (!api_path_id(req, id, "assistant_id"))
+		return;
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	const char *params[] = { id };
+	int err = db_exec(db, &res,
+			  "UPDATE assistants SET active = false, updated_at = now()"
+			  " WHERE id = $1 AND active",
+			  1, params);
+	api_db_put(api, db);
+	if (err) {
+		api_reply_db_error(req, err);
+	} else if (db_result_affected(res) == 0) {
+		httpd_reply_error(req, 404, "not_found", "assistant_id", "no such assistant");
+	} else {
+		cJSON *d = cJSON_CreateObject();
+		if (d && !cJSON_AddStringToObject(d, "assistant_id", id))
+			d = (cJSON_Delete(d), NULL);
+		log_info("assistant_deleted", "assistant %s", id);
+		httpd_reply_ok(req, 200, "assistant deleted", d);
+	}
+	db_result_free(res);
+}

@@ -1,0 +1,256 @@
+/* GET /calls/{id}, GET /calls (filters, keyset pagination), and
+ * POST /calls/{id}/hangup. */
+#include "calls.h"
+
+#include "api_priv.h"
+#include "page.h"
+#include "record.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int calls_row_json(cJSON **objp, const struct db_result *res, int row)
+{
+	static const char *const strs[] = {
+		"call_id", "kind", "provider", "assistant_id", "trunk_id", "from_number",
+		"to_number", "room", "status",
+	};
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+	for (size_t i = 0; ok && i < CM_ARRAY_LEN(strs); i++)
+		ok = api_add_str(o, strs[i], db_result_by_name(res, row, strs[i]));
+	ok = ok && api_add_num(o, "sip_code", db_result_by_name(res, row, "sip_code")) &&
+	     api_add_str(o, "sip_reason", db_result_by_name(res, row, "sip_reason")) &&
+	     api_add_str(o, "created_at", db_result_by_name(res, row, "created_at")) &&
+	     api_add_str(o, "answered_at", db_result_by_name(res, row, "answered_at")) &&
+	     api_add_str(o, "agent_ready_at", db_result_by_name(res, row, "agent_ready_at")) &&
+	     api_add_str(o, "ended_at", db_result_by_name(res, row, "ended_at")) &&
+	     api_add_str(o, "end_reason", db_result_by_name(res, row, "end_reason")) &&
+	     api_add_num(o, "hold_count", db_result_by_name(res, row, "hold_count")) &&
+	     api_add_num(o, "hold_ms", db_result_by_name(res, row, "hold_ms")) &&
+	     api_add_str(o, "recording_path", db_result_by_name(res, row, "recording_path"));
+	if (ok) {
+		cJSON *meta = api_json_column(db_result_by_name(res, row, "metadata"));
+		ok = meta && cJSON_AddItemToObject(o, "metadata", meta);
+		if (!ok)
+			cJSON_Delete(meta);
+	}
+	ok = ok && api_add_num(o, "duration_ms", db_result_by_name(res, row, "duration_ms"));
+	if (!ok) {
+		cJSON_Delete(o);
+		return ENOMEM;
+	}
+	*objp = o;
+	return 0;
+}
+
+void calls_get(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	char id[ID_UUID_LEN + 1];
+	cJSON *rec = NULL;
+
+	if (!api_path_id(req, id, "call_id"))
+		return;
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	int err = record_load(db, &rec, id);
+	api_db_put(api, db);
+	if (err == ENOENT)
+		httpd_reply_error(req, 404, "not_found", "call_id", "no such call");
+	else if (err)
+		api_reply_db_error(req, err);
+	else
+		httpd_reply_ok(req, 200, "call", rec);
+}
+
+static const char list_sql[] =
+	"SELECT " CALLS_SQL_COLS " FROM calls c"
+	" WHERE ($1::text IS NULL OR c.status = $1)"
+	"   AND ($2::uuid IS NULL OR c.assistant_id = $2::uuid)"
+	"   AND ($3::timestamptz IS NULL OR c.created_at >= $3::timestamptz)"
+	"   AND ($4::timestamptz IS NULL OR c.created_at < $4::timestamptz)"
+	"   AND ($5::bigint IS NULL OR (c.created_at, c.id) <"
+	"        (to_timestamp(0) + $5::bigint * interval '1 microsecond', $6::uuid))"
+	" ORDER BY c.created_at DESC, c.id DESC LIMIT $7::int";
+
+/* A query argument as a timestamp, normalised for PostgreSQL. */
+static bool query_time(struct httpd_req *req, const char *name, char out[TIME_ISO_LEN + 1],
+		       bool *setp)
+{
+	const char *s = httpd_req_query(req, name);
+	int64_t ms = 0;
+	*setp = false;
+	if (!s)
+		return true;
+	if (time_parse_iso8601(&ms, s)) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "%s: must be an RFC 3339 timestamp", name);
+		httpd_reply_error(req, 400, "invalid_field", name, msg);
+		return false;
+	}
+	time_iso8601(out, ms);
+	*setp = true;
+	return true;
+}
+
+struct list_args {
+	const char *status;
+	const char *assistant_id;
+	char after[TIME_ISO_LEN + 1], before[TIME_ISO_LEN + 1];
+	bool has_after, has_before;
+	struct page pg;
+};
+
+/* Filters and page of GET /calls; false when already answered (400). */
+static bool list_args_parse(struct httpd_req *req, struct list_args *a)
+{
+	enum call_status st;
+	memset(a, 0, sizeof(*a));
+	a->status = httpd_req_query(req, "status");
+	if (a->status && call_status_parse(&st, a->status)) {
+		httpd_reply_error(req, 400, "invalid_field", "status",
+				  "status: not a call status (queued, dialing, ringing, in_progress, "
+				  "on_hold, completed, busy, no_answer, rejected, cancelled, "
+				  "unreachable, timeout, failed)");
+		return false;
+	}
+	a->assistant_id = httpd_req_query(req, "assistant_id");
+	if (a->assistant_id && !id_is_uuid(a->assistant_id)) {
+		httpd_reply_error(req, 400, "invalid_field", "assistant_id",
+				  "assistant_id: must be a UUID");
+		return false;
+	}
+	return query_time(req, "created_after", a->after, &a->has_after) &&
+	       query_time(req, "created_before", a->before, &a->has_before) &&
+	       page_parse(req, &a->pg);
+}
+
+/* {"calls":[…],"next_cursor":…} */
+static int list_page(cJSON **datap, const struct db_result *res, const struct page *pg)
+{
+	cJSON *data = cJSON_CreateObject();
+	cJSON *arr = data ? cJSON_AddArrayToObject(data, "calls") : NULL;
+	int err = 0;
+	if (!arr) {
+		err = ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < page_rows(res, pg); i++) {
+		cJSON *o = NULL;
+		err = calls_row_json(&o, res, i);
+		if (err)
+			goto out;
+		cJSON_AddItemToArray(arr, o);
+	}
+	err = page_finish(data, res, pg, "call_id");
+	if (err)
+		goto out;
+	*datap = data;
+	data = NULL;
+out:
+	cJSON_Delete(data);
+	return err;
+}
+
+void calls_list(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct list_args a;
+	struct db_result *res = NULL;
+	cJSON *data = NULL;
+
+	if (!list_args_parse(req, &a))
+		return;
+	const char *params[] = {
+		a.status, a.assistant_id, a.has_after ? a.after : NULL,
+		a.has_before ? a.before : NULL, a.pg.has_cursor ? a.pg.cur_us : NULL,
+		a.pg.has_cursor ? a.pg.cur.id : NULL, a.pg.fetch,
+	};
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	int err = db_exec(db, &res, list_sql, (int)CM_ARRAY_LEN(params), params);
+	api_db_put(api, db);
+	if (!err)
+		err = list_page(&data, res, &a.pg);
+	db_result_free(res);
+	if (err)
+		api_reply_db_error(req, err);
+	else
+		httpd_reply_ok(req, 200, "calls", data);
+}
+
+static const struct vfield hangup_fields[] = {
+	{ "reason", V_STR, false, false, 1, 64, NULL, NULL },
+	{ 0 },
+};
+
+void calls_hangup(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	char id[ID_UUID_LEN + 1], subject[96], *payload = NULL;
+	struct db_result *res = NULL;
+	struct verr ve;
+	cJSON *cmd = NULL, *data = NULL;
+	enum call_status st;
+
+	if (!api_path_id(req, id, "call_id"))
+		return;
+	const cJSON *body = httpd_req_json(req);
+	if (body && validate_object(body, hangup_fields, false, NULL, &ve)) {
+		api_reply_verr(req, &ve);
+		return;
+	}
+	const cJSON *reason = body ? cJSON_GetObjectItemCaseSensitive(body, "reason") : NULL;
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	const char *params[] = { id };
+	int err = db_exec(db, &res, "SELECT status FROM calls WHERE id = $1", 1, params);
+	api_db_put(api, db);
+	if (err) {
+		api_reply_db_error(req, err);
+		goto out;
+	}
+	if (db_result_rows(res) == 0) {
+		httpd_reply_error(req, 404, "not_found", "call_id", "no such call");
+		goto out;
+	}
+	const char *status = db_result_get(res, 0, 0);
+	if (call_status_parse(&st, status) == 0 && call_status_is_terminal(st)) {
+		httpd_reply_error(req, 409, "call_ended", "call_id", "the call has already ended");
+		goto out;
+	}
+	if (!bus_connected(api->bus)) {
+		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
+		goto out;
+	}
+	cmd = cJSON_CreateObject();
+	if (!cmd || !cJSON_AddNumberToObject(cmd, "v", 1) ||
+	    !cJSON_AddStringToObject(cmd, "reason",
+				     cJSON_IsString(reason) ? reason->valuestring : "api") ||
+	    !(payload = cJSON_PrintUnformatted(cmd))) {
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		goto out;
+	}
+	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
+	err = bus_publish(api->bus, subject, payload, strlen(payload));
+	if (err) {
+		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
+		goto out;
+	}
+	log_info("call_hangup_requested", "call %s (%s)", id, status);
+	data = cJSON_CreateObject();
+	if (data && (!cJSON_AddStringToObject(data, "call_id", id) ||
+		     !cJSON_AddStringToObject(data, "status", status)))
+		data = (cJSON_Delete(data), NULL);
+	httpd_reply_ok(req, 202, "hangup requested", data);
+out:
+	free(payload);
+	cJSON_Delete(cmd);
+	db_result_free(res);
+}

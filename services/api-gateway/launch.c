@@ -1,0 +1,227 @@
+/* The shared steps of starting a call, and the one way a start fails. */
+#include "launch.h"
+
+#include "template.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROOM_EMPTY_TIMEOUT_S 300
+#define ROOM_MAX_PARTICIPANTS 4
+#define ROOM_DELETE_TIMEOUT_MS 1000
+
+int launch_init(struct launch *l)
+{
+	int err = id_uuid4(l->call_id);
+	if (!err)
+		snprintf(l->room, sizeof(l->room), "call-%s", l->call_id);
+	return err;
+}
+
+int launch_insert(struct db *db, const struct launch *l)
+{
+	char *meta = l->metadata ? cJSON_PrintUnformatted(l->metadata) : NULL;
+	if (l->metadata && !meta)
+		return ENOMEM;
+	const cJSON *aid = cJSON_GetObjectItemCaseSensitive(l->assistant, "assistant_id");
+	const char *params[] = {
+		l->call_id, l->kind, l->provider, cJSON_IsString(aid) ? aid->valuestring : NULL,
+		l->trunk_id, l->from_number, l->to_number, l->room, meta ? meta : "{}",
+	};
+	int err = db_exec(db, NULL,
+			  "INSERT INTO calls (id, kind, provider, assistant_id, trunk_id, from_number,"
+			  " to_number, room, status, metadata)"
+			  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb)",
+			  (int)CM_ARRAY_LEN(params), params);
+	free(meta);
+	return err;
+}
+
+static int publish(struct api *api, const struct launch *l, enum event_type type,
+		   const char *reason)
+{
+	struct event *ev = NULL;
+	int err = event_new(&ev, type, l->call_id, l->room, api->source);
+	if (!err && type == EV_CALL_FAILED)
+		err = event_set_str(ev, "status", "failed");
+	if (!err && reason)
+		err = event_set_str(ev, "reason", reason);
+	if (!err && type == EV_CALL_QUEUED) {
+		err = event_set_str(ev, "kind", l->kind);
+		if (!err && l->provider)
+			err = event_set_str(ev, "provider", l->provider);
+	}
+	if (!err)
+		err = bus_connected(api->bus) ? bus_publish_event(api->bus, ev) : EAGAIN;
+	event_free(ev);
+	return err;
+}
+
+int launch_queued(struct api *api, const struct launch *l)
+{
+	return publish(api, l, EV_CALL_QUEUED, NULL);
+}
+
+int launch_room(struct api *api, const struct launch *l, char **urlp, struct cmd_error *ce)
+{
+	cJSON *req = cJSON_CreateObject(), *reply = NULL;
+	int err = ENOMEM;
+	const cJSON *aid = cJSON_GetObjectItemCaseSensitive(l->assistant, "assistant_id");
+
+	*urlp = NULL;
+	if (!req || !cJSON_AddNumberToObject(req, "v", 1) ||
+	    !cJSON_AddStringToObject(req, "call_id", l->call_id) ||
+	    !cJSON_AddStringToObject(req, "room", l->room) ||
+	    !cJSON_AddStringToObject(req, "assistant_id", aid->valuestring) ||
+	    !cJSON_AddItemToObject(req, "metadata",
+				   l->metadata ? cJSON_Duplicate(l->metadata, true)
+					       : cJSON_CreateObject()) ||
+	    !cJSON_AddNumberToObject(req, "empty_timeout_s", ROOM_EMPTY_TIMEOUT_S) ||
+	    !cJSON_AddNumberToObject(req, "max_participants", ROOM_MAX_PARTICIPANTS)) {
+		snprintf(ce->code, sizeof(ce->code), "unavailable");
+		snprintf(ce->message, sizeof(ce->message), "out of memory");
+		err = EAGAIN;
+		goto out;
+	}
+	err = cmd_request(api->bus, &reply, "rooms.create", req, API_CMD_TIMEOUT_MS, ce);
+	if (err)
+		goto out;
+	const cJSON *url = cJSON_GetObjectItemCaseSensitive(reply, "url");
+	if (cJSON_IsString(url))
+		*urlp = strdup(url->valuestring);
+out:
+	cJSON_Delete(reply);
+	cJSON_Delete(req);
+	return err;
+}
+
+int launch_snapshot(cJSON **snapp, const struct launch *l)
+{
+	static const struct {
+		const char *from, *to;
+	} copy[] = {
+		{ "assistant_id", "id" },
+		{ "assistant_name", "name" },
+		{ "assistant_mode", "mode" },
+		{ "assistant_interaction_config", "interaction_config" },
+		{ "assistant_stt_config", "stt_config" },
+		{ "assistant_llm_config", "llm_config" },
+		{ "assistant_tts_config", "tts_config" },
+		{ "assistant_end_call_url", "end_call_url" },
+	};
+	char *prompt = NULL, *start = NULL;
+	cJSON *s = cJSON_CreateObject();
+	int err = s ? 0 : ENOMEM;
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(l->assistant, "assistant_prompt");
+	const cJSON *si = cJSON_GetObjectItemCaseSensitive(l->assistant, "assistant_start_instruction");
+	if (!err)
+		err = template_fill(&prompt, cJSON_IsString(p) ? p->valuestring : "", l->metadata);
+	if (!err)
+		err = template_fill(&start, cJSON_IsString(si) ? si->valuestring : "", l->metadata);
+	for (size_t i = 0; !err && i < CM_ARRAY_LEN(copy); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(l->assistant, copy[i].from);
+		cJSON *dup = v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
+		if (!dup || !cJSON_AddItemToObject(s, copy[i].to, dup)) {
+			cJSON_Delete(dup);
+			err = ENOMEM;
+		}
+	}
+	if (!err && (!cJSON_AddStringToObject(s, "prompt", prompt) ||
+		     !cJSON_AddStringToObject(s, "start_instruction", start)))
+		err = ENOMEM;
+	free(prompt);
+	free(start);
+	if (err) {
+		cJSON_Delete(s);
+		return err;
+	}
+	*snapp = s;
+	return 0;
+}
+
+int launch_dispatch(struct api *api, const struct launch *l, const cJSON *snapshot,
+		    bool wait_for_answer, struct cmd_error *ce)
+{
+	cJSON *req = cJSON_CreateObject(), *reply = NULL;
+	cJSON *snap = cJSON_Duplicate(snapshot, true);
+	int err = 0;
+	if (!req || !snap || !cJSON_AddNumberToObject(req, "v", 1) ||
+	    !cJSON_AddStringToObject(req, "call_id", l->call_id) ||
+	    !cJSON_AddStringToObject(req, "room", l->room) ||
+	    !cJSON_AddStringToObject(req, "kind", l->kind) ||
+	    !(l->provider ? cJSON_AddStringToObject(req, "provider", l->provider)
+			  : cJSON_AddNullToObject(req, "provider")) ||
+	    !cJSON_AddBoolToObject(req, "wait_for_answer", wait_for_answer) ||
+	    !cJSON_AddItemToObject(req, "assistant", snap)) {
+		err = ENOMEM;
+		goto fail;
+	}
+	snap = NULL;
+	if (!cJSON_AddItemToObject(req, "metadata",
+				   l->metadata ? cJSON_Duplicate(l->metadata, true)
+					       : cJSON_CreateObject())) {
+		err = ENOMEM;
+		goto fail;
+	}
+	err = cmd_request(api->bus, &reply, "agents.dispatch", req, API_CMD_TIMEOUT_MS, ce);
+	goto out;
+fail:
+	snprintf(ce->code, sizeof(ce->code), "unavailable");
+	snprintf(ce->message, sizeof(ce->message), "out of memory");
+	err = EAGAIN;
+out:
+	cJSON_Delete(reply);
+	cJSON_Delete(snap);
+	cJSON_Delete(req);
+	return err;
+}
+
+static void room_delete(struct api *api, const struct launch *l)
+{
+	char body[96], *reply = NULL;
+	int n = snprintf(body, sizeof(body), "{\"v\":1,\"room\":\"%s\"}", l->room);
+	if (n > 0 && (size_t)n < sizeof(body) &&
+	    bus_request(api->bus, &reply, NULL, "rooms.delete", body, (size_t)n,
+			ROOM_DELETE_TIMEOUT_MS) != 0)
+		log_warn("room_delete_failed", "call %s: room %s left to its empty timeout",
+			 l->call_id, l->room);
+	free(reply);
+}
+
+void launch_fail(struct api *api, struct db *db, struct httpd_req *req, const struct launch *l,
+		 bool room_created, unsigned status, const char *code, const char *end_reason)
+{
+	const char *params[] = { l->call_id, end_reason };
+	int err = db_exec(db, NULL,
+			  "UPDATE calls SET status = 'failed', end_reason = $2, ended_at = now(),"
+			  " updated_at = now() WHERE id = $1 AND status = 'queued'",
+			  2, params);
+	if (err)
+		log_error("call_left_queued", "call %s: cannot mark it failed (%s): %s", l->call_id,
+			  end_reason, cm_strerror(err));
+	else
+		log_warn("call_start_failed", "call %s (%s): %s", l->call_id, l->kind, end_reason);
+	metric_add(api->m_launch_failed, 1);
+	if (publish(api, l, EV_CALL_FAILED, end_reason))
+		log_warn("call_failed_unpublished", "call %s: call_failed not published (NATS down)",
+			 l->call_id);
+	if (room_created)
+		room_delete(api, l);
+	httpd_reply_error(req, status, code, NULL, end_reason);
+}
+
+void launch_fail_cmd(struct api *api, struct db *db, struct httpd_req *req, const struct launch *l,
+		     bool room_created, const char *step, int err, const struct cmd_error *ce)
+{
+	char code[48], reason[320];
+	if (err == EAGAIN) {
+		snprintf(code, sizeof(code), "%s_unavailable", step);
+		launch_fail(api, db, req, l, room_created, 503, code, code);
+		return;
+	}
+	snprintf(code, sizeof(code), "%s_failed", step);
+	snprintf(reason, sizeof(reason), "%s: %s: %.180s", code, ce->code, ce->message);
+	launch_fail(api, db, req, l, room_created, 502, code, reason);
+}

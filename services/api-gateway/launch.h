@@ -1,0 +1,56 @@
+/* Starting a call, the steps web and outbound calls share: the call row,
+ * call_queued, the room, the agent — and, when a step fails, marking the
+ * call failed so that nothing is left `queued` (DESIGN §1, §4;
+ * proto/COMMANDS.md). */
+#ifndef CALLMESH_GATEWAY_LAUNCH_H
+#define CALLMESH_GATEWAY_LAUNCH_H
+
+#include "api_priv.h"
+#include "command/command.h"
+
+#include <cjson/cJSON.h>
+
+#define LAUNCH_ROOM_MAX 48 /* "call-" + uuid + NUL */
+
+/* One call being started. Strings and JSON are borrowed. */
+struct launch {
+	char call_id[ID_UUID_LEN + 1];
+	char room[LAUNCH_ROOM_MAX];
+	const char *kind;          /* "web" | "outbound" */
+	const char *provider;      /* "twilio" | "exotel"; NULL for web */
+	const char *trunk_id, *from_number, *to_number; /* NULL for web */
+	const cJSON *metadata;     /* the request's metadata object, or NULL */
+	const cJSON *assistant;    /* assistants_load() view of the assistant */
+};
+
+/* New call id and room name (call-<id>). */
+int launch_init(struct launch *l) CM_MUST_USE;
+/* Inserts the call as `queued`. db errors. */
+int launch_insert(struct db *db, const struct launch *l) CM_MUST_USE;
+/* Publishes call_queued to CALLS. EAGAIN etc. from the bus. */
+int launch_queued(struct api *api, const struct launch *l) CM_MUST_USE;
+/* rooms.create; *urlp = the reply's url (caller frees; may be NULL). */
+int launch_room(struct api *api, const struct launch *l, char **urlp, struct cmd_error *ce) CM_MUST_USE;
+/* The assistant as agent-worker needs it (proto/COMMANDS.md
+ * agents.dispatch `assistant`), prompt and start instruction filled from
+ * l->metadata (template.h). E2BIG when filling makes a text too long,
+ * ENOMEM. Caller frees *snapp. Pure: run it before anything is written. */
+int launch_snapshot(cJSON **snapp, const struct launch *l) CM_MUST_USE;
+/* agents.dispatch carrying `snapshot` (borrowed). */
+int launch_dispatch(struct api *api, const struct launch *l, const cJSON *snapshot,
+		    bool wait_for_answer, struct cmd_error *ce) CM_MUST_USE;
+
+/* A step failed after the row was inserted: marks the call `failed` with
+ * end_reason, publishes call_failed (data.status "failed", data.reason =
+ * end_reason; best effort), asks room-manager to delete the room when
+ * `room_created`, then replies `status` {code, message}. Logged once. */
+void launch_fail(struct api *api, struct db *db, struct httpd_req *req, const struct launch *l,
+		 bool room_created, unsigned status, const char *code, const char *end_reason);
+
+/* The HTTP answer and end_reason for a failed command step: unavailable →
+ * 503 "<step>_unavailable", refused → 502 "<step>_failed" with the
+ * responder's error in end_reason. */
+void launch_fail_cmd(struct api *api, struct db *db, struct httpd_req *req, const struct launch *l,
+		     bool room_created, const char *step, int err, const struct cmd_error *ce);
+
+#endif

@@ -1,0 +1,273 @@
+/* POST /call/outbound. Everything that can be refused is refused before a
+ * row exists; once the call is `queued`, every later failure marks it
+ * `failed` with the step in end_reason (launch_fail). */
+#include "outbound.h"
+
+#include "assistants.h"
+#include "launch.h"
+#include "trunks.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RING_TIMEOUT_S 60
+#define MAX_DURATION_S 3600
+
+static const struct vfield outbound_fields[] = {
+	{ "assistant_id", V_UUID, true, false, 0, 0, NULL, NULL },
+	{ "trunk_id", V_UUID, true, false, 0, 0, NULL, NULL },
+	{ "to_number", V_E164, true, false, 0, 0, NULL, NULL },
+	{ "call_service", V_ENUM, true, false, 0, 0, "twilio|exotel", NULL },
+	{ "from_number", V_E164, false, false, 0, 0, NULL, NULL },
+	{ "metadata", V_ANY_OBJ, false, true, 0, VALIDATE_KEYS_MAX, NULL, NULL },
+	{ 0 },
+};
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool copy_item(cJSON *to, const cJSON *from, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
+	if (!v)
+		return true;
+	cJSON *dup = cJSON_Duplicate(v, true);
+	if (dup && cJSON_AddItemToObject(to, name, dup))
+		return true;
+	cJSON_Delete(dup);
+	return false;
+}
+
+/* The trunk part of the dial job (proto/COMMANDS.md), secrets included. */
+static cJSON *dial_trunk(const cJSON *trunk)
+{
+	static const char *const exotel[] = { "sip_host", "sip_port", "transport", "sip_domain",
+					      "username" };
+	static const char *const twilio[] = { "livekit_sip_trunk_id", "krisp_enabled", "address",
+					      "username" };
+	const char *provider = jstr(trunk, "provider");
+	const cJSON *config = cJSON_GetObjectItemCaseSensitive(trunk, "config");
+	const cJSON *secrets = cJSON_GetObjectItemCaseSensitive(trunk, "secrets");
+	bool is_exotel = provider && strcmp(provider, "exotel") == 0;
+	const char *const *keys = is_exotel ? exotel : twilio;
+	size_t nkeys = is_exotel ? CM_ARRAY_LEN(exotel) : CM_ARRAY_LEN(twilio);
+	cJSON *t = cJSON_CreateObject();
+	bool ok = t && cJSON_AddStringToObject(t, "trunk_id", jstr(trunk, "trunk_id")) &&
+		  cJSON_AddStringToObject(t, "provider", provider);
+	for (size_t i = 0; ok && i < nkeys; i++)
+		ok = copy_item(t, config, keys[i]);
+	ok = ok && copy_item(t, secrets, "password");
+	if (!ok) {
+		cJSON_Delete(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* Serialised dial job; caller wipes and frees (it carries the password). */
+static char *dial_job(const struct launch *l, const cJSON *trunk, const cJSON *snapshot)
+{
+	char now[TIME_ISO_LEN + 1], identity[64], *out = NULL;
+	long max_s = MAX_DURATION_S;
+	const cJSON *ic = cJSON_GetObjectItemCaseSensitive(snapshot, "interaction_config");
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(ic, "max_duration_s");
+	if (cJSON_IsNumber(md))
+		max_s = (long)md->valuedouble;
+	time_iso8601(now, time_now_ms());
+	snprintf(identity, sizeof(identity), "sip-%s", l->call_id);
+	cJSON *job = cJSON_CreateObject(), *t = dial_trunk(trunk);
+	bool ok = job && t && cJSON_AddNumberToObject(job, "v", 1) &&
+		  cJSON_AddStringToObject(job, "call_id", l->call_id) &&
+		  cJSON_AddStringToObject(job, "room", l->room) &&
+		  cJSON_AddStringToObject(job, "to_number", l->to_number) &&
+		  cJSON_AddStringToObject(job, "from_number", l->from_number) &&
+		  cJSON_AddNumberToObject(job, "ring_timeout_s", RING_TIMEOUT_S) &&
+		  cJSON_AddNumberToObject(job, "max_duration_s", (double)max_s) &&
+		  cJSON_AddStringToObject(job, "created_at", now) &&
+		  (strcmp(l->provider, "twilio") != 0 ||
+		   cJSON_AddStringToObject(job, "participant_identity", identity));
+	if (ok && cJSON_AddItemToObject(job, "trunk", t)) {
+		t = NULL;
+		out = cJSON_PrintUnformatted(job);
+	}
+	cJSON_Delete(t);
+	cJSON_Delete(job); /* the password's copies in cJSON go with it */
+	return out;
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		memset(s, 0, strlen(s));
+		free(s);
+	}
+}
+
+/* Checks that need the database; replies and returns false on a refusal.
+ * On success *assistantp and *trunkp are the caller's. */
+static bool load_refs(struct httpd_req *req, struct db *db, const cJSON *body,
+		      cJSON **assistantp, cJSON **trunkp, const char **fromp)
+{
+	cJSON *a = NULL, *t = NULL;
+	int err = assistants_load(db, &a, jstr(body, "assistant_id"));
+	if (err) {
+		if (err == ENOENT)
+			httpd_reply_error(req, 404, "not_found", "assistant_id",
+					  "no such assistant (or it was deleted)");
+		else
+			api_reply_db_error(req, err);
+		goto refuse;
+	}
+	err = trunks_load_for_dial(db, &t, jstr(body, "trunk_id"));
+	if (err) {
+		if (err == ENOENT)
+			httpd_reply_error(req, 404, "not_found", "trunk_id",
+					  "no such trunk (or it was deleted)");
+		else
+			api_reply_db_error(req, err);
+		goto refuse;
+	}
+	const char *service = jstr(body, "call_service"), *provider = jstr(t, "provider");
+	if (!provider || strcmp(service, provider) != 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "call_service: %s, but the trunk is a %s trunk", service,
+			 provider ? provider : "?");
+		httpd_reply_error(req, 400, "provider_mismatch", "call_service", msg);
+		goto refuse;
+	}
+	const cJSON *numbers = cJSON_GetObjectItemCaseSensitive(t, "numbers");
+	const char *from = jstr(body, "from_number");
+	if (!from) {
+		const cJSON *first = cJSON_GetArrayItem(numbers, 0);
+		if (!cJSON_IsString(first)) {
+			httpd_reply_error(req, 400, "invalid_field", "trunk_id",
+					  "trunk_id: the trunk has no caller number");
+			goto refuse;
+		}
+		from = first->valuestring;
+	} else {
+		const cJSON *n = numbers ? numbers->child : NULL;
+		while (n && !(cJSON_IsString(n) && strcmp(n->valuestring, from) == 0))
+			n = n->next;
+		if (!n) {
+			httpd_reply_error(req, 400, "number_not_on_trunk", "from_number",
+					  "from_number: not one of the trunk's numbers");
+			goto refuse;
+		}
+	}
+	*fromp = from;
+	*assistantp = a;
+	*trunkp = t;
+	return true;
+refuse:
+	cJSON_Delete(a);
+	cJSON_Delete(t);
+	return false;
+}
+
+static cJSON *accepted(const struct launch *l)
+{
+	cJSON *d = cJSON_CreateObject();
+	if (d && (!cJSON_AddStringToObject(d, "call_id", l->call_id) ||
+		  !cJSON_AddStringToObject(d, "room_name", l->room) ||
+		  !cJSON_AddStringToObject(d, "status", "queued")))
+		d = (cJSON_Delete(d), NULL);
+	return d;
+}
+
+void outbound_call(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct verr ve;
+	struct launch l = { 0 };
+	struct cmd_error ce;
+	cJSON *assistant = NULL, *trunk = NULL, *snap = NULL;
+	char *job = NULL, *url = NULL, msg_id[64], subject[32];
+	struct db *db = NULL;
+	int err;
+
+	const cJSON *body = api_body(req);
+	if (!body)
+		return;
+	if (validate_object(body, outbound_fields, false, NULL, &ve)) {
+		api_reply_verr(req, &ve);
+		return;
+	}
+	db = api_db_get(api, req);
+	if (!db)
+		return;
+	if (!load_refs(req, db, body, &assistant, &trunk, &l.from_number))
+		goto out;
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+	l.kind = "outbound";
+	l.provider = jstr(trunk, "provider");
+	l.trunk_id = jstr(trunk, "trunk_id");
+	l.to_number = jstr(body, "to_number");
+	l.metadata = cJSON_IsObject(meta) ? meta : NULL;
+	l.assistant = assistant;
+	if (launch_init(&l)) {
+		httpd_reply_error(req, 503, "internal_error", NULL, "no randomness for an id");
+		goto out;
+	}
+	err = launch_snapshot(&snap, &l);
+	if (err) {
+		if (err == E2BIG)
+			httpd_reply_error(req, 400, "invalid_field", "metadata",
+					  "metadata: makes the prompt longer than allowed");
+		else
+			httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		goto out;
+	}
+	/* Known now, refused now: no row for a call that cannot start. */
+	if (!bus_connected(api->bus)) {
+		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
+		goto out;
+	}
+	err = launch_insert(db, &l);
+	if (err) {
+		api_reply_db_error(req, err);
+		goto out;
+	}
+	if (launch_queued(api, &l)) {
+		launch_fail(api, db, req, &l, false, 503, "nats_unavailable",
+			    "call_queued_publish_failed");
+		goto out;
+	}
+	err = launch_room(api, &l, &url, &ce);
+	if (err) {
+		launch_fail_cmd(api, db, req, &l, false, "room", err, &ce);
+		goto out;
+	}
+	err = launch_dispatch(api, &l, snap, true, &ce);
+	if (err) {
+		launch_fail_cmd(api, db, req, &l, true, "agent", err, &ce);
+		goto out;
+	}
+	job = dial_job(&l, trunk, snap);
+	snprintf(msg_id, sizeof(msg_id), "dial-%s", l.call_id);
+	snprintf(subject, sizeof(subject), "dial.%s", l.provider);
+	err = job ? bus_js_publish(api->bus, subject, msg_id, job, strlen(job), API_JS_TIMEOUT_MS)
+		  : ENOMEM;
+	if (err == ETIMEDOUT) /* maybe stored: the same msg id is stored at most once */
+		err = bus_js_publish(api->bus, subject, msg_id, job, strlen(job), API_JS_TIMEOUT_MS);
+	if (err) {
+		launch_fail(api, db, req, &l, true, 503, "nats_unavailable", "dial_enqueue_failed");
+		goto out;
+	}
+	metric_add(api->m_outbound, 1);
+	log_info("call_queued", "call %s outbound via %s trunk %s", l.call_id, l.provider,
+		 l.trunk_id);
+	httpd_reply_ok(req, 202, "call queued", accepted(&l));
+out:
+	api_db_put(api, db);
+	wipe_free(job);
+	free(url);
+	cJSON_Delete(snap);
+	cJSON_Delete(trunk);
+	cJSON_Delete(assistant);
+}

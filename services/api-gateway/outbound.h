@@ -1,0 +1,10 @@
+/* POST /call/outbound: validate, record the call as queued, create the
+ * room, dispatch the agent, enqueue the dial job on DIALS → 202. */
+#ifndef CALLMESH_GATEWAY_OUTBOUND_H
+#define CALLMESH_GATEWAY_OUTBOUND_H
+
+#include "httpd/httpd.h"
+
+void outbound_call(struct httpd_req *req, void *arg);
+
+#endif

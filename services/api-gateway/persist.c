@@ -1,0 +1,507 @@
+/* The CALLS persister: events → call_events, calls, transcript_segments. */
+#include "persist.h"
+
+#include "db/db.h"
+#include "lifecycle.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FETCH_BATCH      64
+#define FETCH_WAIT_MS    1000
+#define BACKOFF_MIN_MS   250
+#define BACKOFF_MAX_MS   5000
+#define TXN_ATTEMPTS     3
+#define HOLD_EVENTS_MAX  4096
+
+struct persist {
+	struct bus *bus;
+	char *url;
+	char *source;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+
+	/* persister thread only */
+	struct db *db;
+	struct bus_sub *sub;
+	bool db_down; /* set by a message handler: nak the rest, back off */
+
+	atomic_uint_fast64_t stored, duplicates, invalid;
+};
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+int persist_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t attr;
+	int err = pthread_condattr_init(&attr);
+	if (err)
+		return err;
+	err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!err)
+		err = pthread_cond_init(cv, &attr);
+	pthread_condattr_destroy(&attr);
+	return err;
+}
+
+bool persist_wait(pthread_mutex_t *mu, pthread_cond_t *cv, const bool *stop, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(mu);
+	/* bounded: returns at the deadline at the latest */
+	while (!*stop) {
+		if (pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	bool stop_now = *stop;
+	pthread_mutex_unlock(mu);
+	return stop_now;
+}
+
+int persist_event_id(char out[ID_UUID_LEN + 1], const char *scope, const char *key)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int err = 0;
+
+	if (!out || !scope || !key)
+		return EINVAL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return ENOMEM;
+	if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, "callmesh", 9) != 1 ||
+	    EVP_DigestUpdate(ctx, scope, strlen(scope) + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, key, strlen(key)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < 16) {
+		err = EIO;
+		goto out;
+	}
+	md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
+	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+	size_t o = 0;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[md[i] >> 4];
+		out[o++] = hex[md[i] & 0x0f];
+	}
+	out[o] = '\0';
+out:
+	EVP_MD_CTX_free(ctx);
+	return err;
+}
+
+/* ---- row <-> struct lc_call ------------------------------------------- */
+
+static int64_t col_ms(const struct db_result *res, int col)
+{
+	const char *v = db_result_get(res, 0, col);
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static void col_str(char *dst, size_t cap, const struct db_result *res, int col)
+{
+	const char *v = db_result_get(res, 0, col);
+	size_t n = v ? strnlen(v, cap - 1) : 0;
+	if (n)
+		memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+#define MS(col) "(extract(epoch from " col ") * 1000)::bigint"
+
+static const char select_call_sql[] =
+	"SELECT status, sip_code, sip_reason, " MS("answered_at") ", " MS("agent_ready_at") ", "
+	MS("ended_at") ", end_reason, end_event, hold_count, hold_ms, " MS("hold_started_at")
+	", recording_path FROM calls WHERE id = $1 FOR UPDATE";
+
+static int row_to_call(struct lc_call *c, const struct db_result *res)
+{
+	const char *st = db_result_get(res, 0, 0);
+	const char *ee = db_result_get(res, 0, 7);
+	lifecycle_init(c);
+	if (!st || call_status_parse(&c->status, st) != 0)
+		return EINVAL;
+	c->sip_code = (int)col_ms(res, 1);
+	col_str(c->sip_reason, sizeof(c->sip_reason), res, 2);
+	c->answered_at = col_ms(res, 3);
+	c->agent_ready_at = col_ms(res, 4);
+	c->ended_at = col_ms(res, 5);
+	col_str(c->end_reason, sizeof(c->end_reason), res, 6);
+	c->end_event = !ee ? LC_END_NONE : strcmp(ee, "call_ended") == 0 ? LC_END_ENDED
+									  : LC_END_FAILED;
+	c->hold_count = (int)col_ms(res, 8);
+	c->hold_ms = col_ms(res, 9);
+	c->hold_started_at = col_ms(res, 10);
+	col_str(c->recording_path, sizeof(c->recording_path), res, 11);
+	return 0;
+}
+
+static const char *ts_param(char buf[TIME_ISO_LEN + 1], int64_t ms)
+{
+	if (!ms)
+		return NULL;
+	time_iso8601(buf, ms);
+	return buf;
+}
+
+static int update_call(struct db *db, const char *call_id, const struct lc_call *c)
+{
+	static const char sql[] =
+		"UPDATE calls SET status = $2, sip_code = $3::int, sip_reason = $4,"
+		" answered_at = $5::timestamptz, agent_ready_at = $6::timestamptz,"
+		" ended_at = $7::timestamptz, end_reason = $8, end_event = $9,"
+		" hold_count = $10::int, hold_ms = $11::bigint,"
+		" hold_started_at = $12::timestamptz, recording_path = $13, updated_at = now()"
+		" WHERE id = $1";
+	char code[16], count[16], hold_ms[24];
+	char t_ans[TIME_ISO_LEN + 1], t_ready[TIME_ISO_LEN + 1], t_end[TIME_ISO_LEN + 1],
+		t_hold[TIME_ISO_LEN + 1];
+	snprintf(code, sizeof(code), "%d", c->sip_code);
+	snprintf(count, sizeof(count), "%d", c->hold_count);
+	snprintf(hold_ms, sizeof(hold_ms), "%lld", (long long)c->hold_ms);
+	const char *params[] = {
+		call_id,
+		call_status_name(c->status),
+		c->sip_code ? code : NULL,
+		c->sip_reason[0] ? c->sip_reason : NULL,
+		ts_param(t_ans, c->answered_at),
+		ts_param(t_ready, c->agent_ready_at),
+		ts_param(t_end, c->ended_at),
+		c->end_reason[0] ? c->end_reason : NULL,
+		c->end_event == LC_END_ENDED ? "call_ended"
+		: c->end_event == LC_END_FAILED ? "call_failed" : NULL,
+		count,
+		hold_ms,
+		ts_param(t_hold, c->hold_started_at),
+		c->recording_path[0] ? c->recording_path : NULL,
+	};
+	return db_exec(db, NULL, sql, (int)CM_ARRAY_LEN(params), params);
+}
+
+/* Hold accounting from every stored hold/resume event of the call. */
+static int recompute_holds(struct db *db, const char *call_id, struct lc_call *c)
+{
+	static const char sql[] =
+		"SELECT type, " MS("ts") " FROM call_events"
+		" WHERE call_id = $1 AND type IN ('call_hold', 'call_resume')"
+		" ORDER BY ts, received_at LIMIT 4096";
+	struct db_result *res = NULL;
+	struct lc_event *evs = NULL;
+	const char *params[] = { call_id };
+	int err = db_exec(db, &res, sql, 1, params);
+	if (err)
+		return err;
+	int n = db_result_rows(res);
+	if (n > HOLD_EVENTS_MAX)
+		n = HOLD_EVENTS_MAX;
+	if (n > 0) {
+		evs = calloc((size_t)n, sizeof(*evs));
+		if (!evs) {
+			err = ENOMEM;
+			goto out;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		const char *type = db_result_get(res, i, 0);
+		const char *ts = db_result_get(res, i, 1);
+		evs[i].type = type && strcmp(type, "call_hold") == 0 ? EV_CALL_HOLD : EV_CALL_RESUME;
+		evs[i].ts = ts ? strtoll(ts, NULL, 10) : 0;
+	}
+	struct lc_holds h;
+	lifecycle_holds(&h, evs, (size_t)n,
+			call_status_is_terminal(c->status) ? c->ended_at : 0);
+	(void)lifecycle_set_holds(c, &h);
+out:
+	free(evs);
+	db_result_free(res);
+	return err;
+}
+
+static bool affects_holds(enum event_type t)
+{
+	return t == EV_CALL_HOLD || t == EV_CALL_RESUME || t == EV_CALL_ENDED ||
+	       t == EV_CALL_FAILED || t == EV_CALL_ANSWERED;
+}
+
+static int store_transcript(struct db *db, const struct event *ev)
+{
+	static const char sql[] =
+		"INSERT INTO transcript_segments (call_id, seq, speaker, text, started_at, event_id)"
+		" SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4::timestamptz, $5"
+		" FROM transcript_segments WHERE call_id = $1"
+		" ON CONFLICT (event_id) DO NOTHING";
+	bool final = false;
+	if (event_get_bool(&final, ev, "final") != 0 || !final)
+		return 0; /* partial results are kept in call_events only */
+	const char *params[] = {
+		ev->call_id, event_get_str(ev, "speaker"), event_get_str(ev, "text"),
+		event_get_str(ev, "started_at"), ev->id,
+	};
+	return db_exec(db, NULL, sql, (int)CM_ARRAY_LEN(params), params);
+}
+
+/* One event in one transaction. *newp: the event was not stored before. */
+static int store_event(struct db *db, const struct event *ev, bool *newp)
+{
+	static const char insert_sql[] =
+		"INSERT INTO call_events (id, call_id, type, ts, source, data)"
+		" VALUES ($1, $2, $3, $4::timestamptz, $5, $6::jsonb) ON CONFLICT (id) DO NOTHING";
+	struct db_result *res = NULL;
+	char ts[TIME_ISO_LEN + 1];
+	char *data = NULL;
+	int err;
+
+	*newp = false;
+	data = cJSON_PrintUnformatted(ev->data);
+	if (!data)
+		return ENOMEM;
+	time_iso8601(ts, ev->ts_ms);
+	err = db_begin(db);
+	if (err)
+		goto out;
+	const char *params[] = { ev->id, ev->call_id, event_type_name(ev->type), ts, ev->source,
+				 data };
+	err = db_exec(db, &res, insert_sql, (int)CM_ARRAY_LEN(params), params);
+	if (err)
+		goto out;
+	if (db_result_affected(res) == 0) /* delivered before */
+		goto commit;
+	*newp = true;
+	res = db_result_free(res);
+
+	bool relevant = lifecycle_relevant(ev->type);
+	if (relevant || ev->type == EV_TRANSCRIPT) {
+		/* the row lock orders concurrent persisters per call */
+		const char *idp[] = { ev->call_id };
+		err = db_exec(db, &res, select_call_sql, 1, idp);
+		if (err)
+			goto out;
+	}
+	if (ev->type == EV_TRANSCRIPT) {
+		err = store_transcript(db, ev);
+		if (err)
+			goto out;
+	}
+	if (relevant && db_result_rows(res) == 1) {
+		struct lc_call before, c;
+		struct lc_event le;
+		if (row_to_call(&before, res) != 0) {
+			log_warn("persist_bad_row", "call %s: unknown status %s", ev->call_id,
+				 db_result_get(res, 0, 0));
+			goto commit;
+		}
+		c = before;
+		lifecycle_event_from(&le, ev);
+		(void)lifecycle_apply(&c, &le);
+		if (affects_holds(ev->type)) {
+			err = recompute_holds(db, ev->call_id, &c);
+			if (err)
+				goto out;
+		}
+		if (!lifecycle_equal(&before, &c)) {
+			err = update_call(db, ev->call_id, &c);
+			if (err)
+				goto out;
+			if (c.status != before.status)
+				log_info("call_status", "call %s: %s -> %s (%s)", ev->call_id,
+					 call_status_name(before.status), call_status_name(c.status),
+					 event_type_name(ev->type));
+		}
+	}
+commit:
+	err = db_commit(db);
+out:
+	if (err)
+		db_rollback(db);
+	db_result_free(res);
+	free(data);
+	return err;
+}
+
+static enum bus_ack on_msg(const struct bus_msg *msg, void *arg)
+{
+	struct persist *p = arg;
+	struct event *ev = NULL;
+	char why[256] = "";
+	enum bus_ack how = BUS_ACK;
+	int err;
+
+	if (p->db_down)
+		return BUS_NAK;
+	err = event_decode(&ev, msg->data, msg->len > 0 ? (size_t)msg->len : 0, why, sizeof(why));
+	if (err == ENOMEM)
+		return BUS_NAK;
+	if (err) {
+		log_warn("persist_invalid_event", "subject=%s seq=%llu: %s; terminated", msg->subject,
+			 (unsigned long long)msg->seq, why);
+		atomic_fetch_add(&p->invalid, 1);
+		return BUS_TERM;
+	}
+	bool fresh = false;
+	for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+		err = store_event(p->db, ev, &fresh);
+		/* serialization failure, or a transcript seq taken concurrently */
+		if (err != EAGAIN && err != EEXIST)
+			break;
+	}
+	if (!err) {
+		atomic_fetch_add(fresh ? &p->stored : &p->duplicates, 1);
+	} else if (err == EINVAL || err == EEXIST || err == ENOENT) {
+		log_error("persist_event_refused", "event %s (%s, call %s): %s; terminated", ev->id,
+			  event_type_name(ev->type), ev->call_id, cm_strerror(err));
+		atomic_fetch_add(&p->invalid, 1);
+		how = BUS_TERM;
+	} else {
+		log_warn("persist_db_unavailable", "event %s: %s; redelivering later", ev->id,
+			 cm_strerror(err));
+		p->db_down = true;
+		how = BUS_NAK;
+	}
+	event_free(ev);
+	return how;
+}
+
+static bool stopping(struct persist *p)
+{
+	pthread_mutex_lock(&p->mu);
+	bool s = p->stop;
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+static void *persist_main(void *arg)
+{
+	struct persist *p = arg;
+	int backoff = BACKOFF_MIN_MS;
+
+	while (!stopping(p)) {
+		int err;
+		if (!p->db) {
+			err = db_connect(&p->db, p->url);
+			if (err) {
+				persist_wait(&p->mu, &p->cv, &p->stop, backoff);
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				continue;
+			}
+		}
+		if (!p->sub) {
+			err = bus_js_pull_sub(p->bus, &p->sub, "CALLS", PERSIST_DURABLE, "calls.>");
+			if (err) {
+				persist_wait(&p->mu, &p->cv, &p->stop, backoff);
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				continue;
+			}
+			log_info("persist_consuming", "durable %s on CALLS", PERSIST_DURABLE);
+		}
+		p->db_down = false;
+		err = bus_js_fetch(p->sub, FETCH_BATCH, FETCH_WAIT_MS, on_msg, p, NULL);
+		if (p->db_down) {
+			/* The nak'ed messages come back once PostgreSQL answers. */
+			p->db = db_close(p->db);
+			persist_wait(&p->mu, &p->cv, &p->stop, backoff);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		if (err == EAGAIN) {
+			persist_wait(&p->mu, &p->cv, &p->stop, BACKOFF_MIN_MS);
+		} else if (err && err != ETIMEDOUT) {
+			p->sub = bus_unsubscribe(p->sub);
+			persist_wait(&p->mu, &p->cv, &p->stop, backoff);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		} else {
+			backoff = BACKOFF_MIN_MS;
+		}
+	}
+	p->sub = bus_unsubscribe(p->sub);
+	p->db = db_close(p->db);
+	return NULL;
+}
+
+int persist_start(struct persist **pp, struct bus *bus, const char *database_url,
+		  const char *source)
+{
+	struct persist *p = NULL;
+	int err = 0;
+
+	if (!pp || !bus || !database_url || !source)
+		return EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return ENOMEM;
+	p->bus = bus;
+	p->url = strdup(database_url);
+	p->source = strdup(source);
+	if (!p->url || !p->source) {
+		err = ENOMEM;
+		goto out;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	err = persist_cond_init(&p->cv);
+	if (err) {
+		pthread_mutex_destroy(&p->mu);
+		goto out;
+	}
+	err = pthread_create(&p->thread, NULL, persist_main, p);
+	if (err) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		goto out;
+	}
+	p->started = true;
+	*pp = p;
+	p = NULL;
+out:
+	if (p) {
+		free(p->url);
+		free(p->source);
+		free(p);
+	}
+	return err;
+}
+
+struct persist *persist_stop(struct persist *p)
+{
+	if (!p)
+		return NULL;
+	if (p->started) {
+		pthread_mutex_lock(&p->mu);
+		p->stop = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->thread, NULL);
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+	}
+	free(p->url);
+	free(p->source);
+	free(p);
+	return NULL;
+}
+
+void persist_stats(const struct persist *p, struct persist_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!p)
+		return;
+	st->stored = atomic_load(&p->stored);
+	st->duplicates = atomic_load(&p->duplicates);
+	st->invalid = atomic_load(&p->invalid);
+}

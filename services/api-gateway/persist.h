@@ -1,0 +1,59 @@
+/*
+ * persist — the CALLS persister (DESIGN §4, §5): a durable JetStream pull
+ * consumer "api-gateway-persister" on calls.> that writes every event to
+ * call_events (idempotent by event id) and keeps the calls row current
+ * through lifecycle.h, plus final transcript segments.
+ *
+ * Per message, one transaction: insert the event (ON CONFLICT DO NOTHING);
+ * only when it is new, lock the call row (FOR UPDATE), apply the event and
+ * recompute hold accounting from the stored hold/resume events, so
+ * redelivered or reordered events leave one correct record. The message is
+ * acked after COMMIT. An event that does not decode, or that PostgreSQL
+ * refuses as data, is logged and terminated (never redelivered); while
+ * PostgreSQL is down messages are nak'ed and the consumer backs off until
+ * the database answers again (nothing is lost). Events of calls that have no
+ * row are stored in call_events all the same.
+ *
+ * Threads: one thread of its own with its own database connection.
+ */
+#ifndef CALLMESH_GATEWAY_PERSIST_H
+#define CALLMESH_GATEWAY_PERSIST_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "core/core.h"
+
+#define PERSIST_DURABLE "api-gateway-persister"
+
+struct persist;
+
+/* Starts the persister thread. Borrows bus (must outlive the persister);
+ * database_url and source are copied. The thread connects to PostgreSQL and
+ * binds the consumer itself, retrying while either is down. */
+int persist_start(struct persist **pp, struct bus *bus, const char *database_url,
+		  const char *source) CM_MUST_USE;
+/* Stops the thread (within about a second) and frees. NULL-safe; NULL. */
+struct persist *persist_stop(struct persist *p);
+
+/* Events handled since start: stored (new), duplicates, terminated
+ * (invalid). For metrics and tests. */
+struct persist_stats {
+	uint64_t stored, duplicates, invalid;
+};
+void persist_stats(const struct persist *p, struct persist_stats *st);
+
+/* A deterministic event id (UUID version 5 layout over SHA-1 of
+ * "callmesh\0<scope>\0<key>"), so a retried publisher reuses its id and
+ * JetStream (Nats-Msg-Id) and call_events dedupe it. */
+int persist_event_id(char out[ID_UUID_LEN + 1], const char *scope, const char *key) CM_MUST_USE;
+
+/* Waits on `cv` until *stop or timeout_ms; mu is held by the caller. Shared
+ * by the api-gateway worker threads. Returns *stop. */
+bool persist_wait(pthread_mutex_t *mu, pthread_cond_t *cv, const bool *stop, int timeout_ms);
+/* A condition variable on CLOCK_MONOTONIC, for persist_wait(). */
+int persist_cond_init(pthread_cond_t *cv) CM_MUST_USE;
+
+#endif

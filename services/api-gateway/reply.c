@@ -1,0 +1,92 @@
+/* Replies and request helpers shared by every resource handler. */
+#include "api_priv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct db *api_db_get(struct api *api, struct httpd_req *req)
+{
+	struct db *db = db_pool_get(api->pool, API_DB_WAIT_MS);
+	if (!db)
+		httpd_reply_error(req, 503, "database_unavailable", NULL,
+				  errno == ETIMEDOUT ? "database busy, retry" : "database unavailable");
+	return db;
+}
+
+void api_db_put(struct api *api, struct db *db)
+{
+	db_pool_put(api->pool, db);
+}
+
+void api_reply_verr(struct httpd_req *req, const struct verr *e)
+{
+	httpd_reply_error(req, 400, e->code ? e->code : "invalid_field",
+			  e->field[0] ? e->field : NULL, e->message);
+}
+
+void api_reply_db_error(struct httpd_req *req, int err)
+{
+	switch (err) {
+	case EIO:
+	case ETIMEDOUT:
+	case ECONNREFUSED:
+	case EAGAIN:
+	case ENOMEM:
+		httpd_reply_error(req, 503, "database_unavailable", NULL, "database unavailable");
+		return;
+	default:
+		httpd_reply_error(req, 500, "internal_error", NULL, "internal error");
+		return;
+	}
+}
+
+bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *field)
+{
+	const char *id = httpd_req_param(req, "id");
+	if (!id_is_uuid(id)) {
+		httpd_reply_error(req, 400, "invalid_id", field, "id must be a UUID");
+		return false;
+	}
+	for (int i = 0; i <= ID_UUID_LEN; i++)
+		out[i] = (char)tolower((unsigned char)id[i]);
+	return true;
+}
+
+const cJSON *api_body(struct httpd_req *req)
+{
+	const cJSON *body = httpd_req_json(req);
+	if (!body)
+		httpd_reply_error(req, 400, "missing_body", NULL, "a JSON object body is required");
+	return body;
+}
+
+cJSON *api_json_column(const char *text)
+{
+	cJSON *v = text ? cJSON_Parse(text) : NULL;
+	return v ? v : cJSON_CreateNull();
+}
+
+bool api_add_str(cJSON *o, const char *name, const char *s)
+{
+	return s ? cJSON_AddStringToObject(o, name, s) != NULL : cJSON_AddNullToObject(o, name) != NULL;
+}
+
+bool api_add_num(cJSON *o, const char *name, const char *s)
+{
+	if (!s)
+		return cJSON_AddNullToObject(o, name) != NULL;
+	char *end = NULL;
+	double d = strtod(s, &end);
+	if (end == s)
+		return cJSON_AddNullToObject(o, name) != NULL;
+	return cJSON_AddNumberToObject(o, name, d) != NULL;
+}
+
+bool api_add_bool(cJSON *o, const char *name, const char *s)
+{
+	if (!s)
+		return cJSON_AddNullToObject(o, name) != NULL;
+	return cJSON_AddBoolToObject(o, name, s[0] == 't') != NULL;
+}

@@ -1,0 +1,507 @@
+/* /trunks. A trunk row holds the non-secret SIP settings (config) and the
+ * write-only ones (secrets); its caller numbers live in phone_numbers, one
+ * owner per number (a number held by another trunk is a 409). DELETE is
+ * soft and releases the numbers. */
+#include "trunks.h"
+
+#include "api_priv.h"
+#include "page.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NUMBERS_MAX 100
+
+static const struct vfield exotel_fields[] = {
+	{ "sip_host", V_HOST, true, false, 0, 0, NULL, NULL },
+	{ "sip_port", V_INT, false, false, 1, 65535, NULL, NULL },
+	{ "transport", V_ENUM, false, false, 0, 0, "tcp|tls|udp", NULL },
+	{ "sip_domain", V_HOST, false, false, 0, 0, NULL, NULL },
+	{ "username", V_STR, true, false, 1, 128, NULL, NULL },
+	{ "password", V_STR, false, false, 1, 256, NULL, NULL }, /* required on create */
+	{ "numbers", V_E164_LIST, true, false, 1, NUMBERS_MAX, NULL, NULL },
+	{ 0 },
+};
+
+static const struct vfield twilio_fields[] = {
+	{ "livekit_sip_trunk_id", V_STR, false, false, 1, 128, NULL, NULL },
+	{ "address", V_HOST, false, false, 0, 0, NULL, NULL },
+	{ "username", V_STR, false, false, 1, 128, NULL, NULL },
+	{ "password", V_STR, false, false, 1, 256, NULL, NULL },
+	{ "krisp_enabled", V_BOOL, false, false, 0, 0, NULL, NULL },
+	{ "numbers", V_E164_LIST, true, false, 1, NUMBERS_MAX, NULL, NULL },
+	{ 0 },
+};
+
+static const struct vfield trunk_fields[] = {
+	{ "trunk_name", V_STR, true, false, 1, 200, NULL, NULL },
+	{ "trunk_type", V_ENUM, true, false, 0, 0, "twilio|exotel", NULL },
+	{ "trunk_config", V_ANY_OBJ, true, false, 0, VALIDATE_KEYS_MAX, NULL, NULL },
+	{ 0 },
+};
+
+#define TRUNK_COLS                                                                            \
+	" t.id AS trunk_id, t.name, t.provider, t.config::text AS config,"                    \
+	" (SELECT coalesce(json_agg(p.number ORDER BY p.position), '[]'::json)"               \
+	"  FROM phone_numbers p WHERE p.trunk_id = t.id)::text AS numbers,"                    \
+	" (t.secrets ? 'password') AS password_set, t.active,"                               \
+	" " API_SQL_TS("t.created_at") " AS created_at, " API_SQL_TS("t.updated_at")         \
+	" AS updated_at, " API_SQL_US("t.created_at") " AS created_us"
+
+/* The API's view: secrets are never part of it. */
+static int row_json(cJSON **objp, const struct db_result *res, int row)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *config = api_json_column(db_result_by_name(res, row, "config"));
+	cJSON *numbers = api_json_column(db_result_by_name(res, row, "numbers"));
+	bool ok = o && config && numbers && cJSON_IsObject(config);
+	ok = ok && api_add_str(o, "trunk_id", db_result_by_name(res, row, "trunk_id")) &&
+	     api_add_str(o, "trunk_name", db_result_by_name(res, row, "name")) &&
+	     api_add_str(o, "trunk_type", db_result_by_name(res, row, "provider"));
+	if (ok) {
+		cJSON_DeleteItemFromObjectCaseSensitive(config, "password"); /* never stored there; belt and braces */
+		ok = cJSON_AddItemToObject(config, "numbers", numbers);
+		numbers = ok ? NULL : numbers;
+		ok = ok && cJSON_AddItemToObject(o, "trunk_config", config);
+		config = ok ? NULL : config;
+	}
+	ok = ok && api_add_bool(o, "trunk_password_set", db_result_by_name(res, row, "password_set")) &&
+	     api_add_bool(o, "active", db_result_by_name(res, row, "active")) &&
+	     api_add_str(o, "created_at", db_result_by_name(res, row, "created_at")) &&
+	     api_add_str(o, "updated_at", db_result_by_name(res, row, "updated_at"));
+	cJSON_Delete(config);
+	cJSON_Delete(numbers);
+	if (!ok) {
+		cJSON_Delete(o);
+		return ENOMEM;
+	}
+	*objp = o;
+	return 0;
+}
+
+static int trunk_select(struct db *db, cJSON **objp, const char *id)
+{
+	struct db_result *res = NULL;
+	const char *params[] = { id };
+	int err = db_exec(db, &res, "SELECT" TRUNK_COLS " FROM trunks t WHERE t.id = $1 AND t.active",
+			  1, params);
+	if (!err && db_result_rows(res) == 0)
+		err = ENOENT;
+	if (!err)
+		err = row_json(objp, res, 0);
+	db_result_free(res);
+	return err;
+}
+
+int trunks_load_for_dial(struct db *db, cJSON **tp, const char *id)
+{
+	struct db_result *res = NULL;
+	cJSON *t = NULL;
+	const char *params[] = { id };
+	int err = db_exec(db, &res,
+			  "SELECT t.id, t.provider, t.config::text, t.secrets::text,"
+			  " (SELECT coalesce(json_agg(p.number ORDER BY p.position), '[]'::json)"
+			  "  FROM phone_numbers p WHERE p.trunk_id = t.id)::text"
+			  " FROM trunks t WHERE t.id = $1 AND t.active",
+			  1, params);
+	if (err)
+		goto out;
+	if (db_result_rows(res) == 0) {
+		err = ENOENT;
+		goto out;
+	}
+	t = cJSON_CreateObject();
+	const char *names[] = { "config", "secrets", "numbers" };
+	bool ok = t && api_add_str(t, "trunk_id", db_result_get(res, 0, 0)) &&
+		  api_add_str(t, "provider", db_result_get(res, 0, 1));
+	for (int i = 0; ok && i < 3; i++) {
+		cJSON *v = api_json_column(db_result_get(res, 0, 2 + i));
+		ok = v && cJSON_AddItemToObject(t, names[i], v);
+		if (!ok)
+			cJSON_Delete(v);
+	}
+	if (!ok) {
+		err = ENOMEM;
+		goto out;
+	}
+	*tp = t;
+	t = NULL;
+out:
+	cJSON_Delete(t);
+	db_result_free(res);
+	return err;
+}
+
+/* Provider rules a table cannot say. `have_password`: the stored trunk
+ * already has one (PATCH without a new password keeps it). */
+static int config_check(const cJSON *config, const char *type, bool have_password,
+			struct verr *e)
+{
+	bool exotel = strcmp(type, "exotel") == 0;
+	if (validate_object(config, exotel ? exotel_fields : twilio_fields, false, "trunk_config", e))
+		return EINVAL;
+	bool has_pw = cJSON_GetObjectItemCaseSensitive(config, "password") != NULL;
+	if (exotel) {
+		if (!has_pw && !have_password)
+			return verr_set(e, "missing_field", "trunk_config.password",
+					"trunk_config.password: required");
+		return 0;
+	}
+	bool lk = cJSON_GetObjectItemCaseSensitive(config, "livekit_sip_trunk_id") != NULL;
+	bool addr = cJSON_GetObjectItemCaseSensitive(config, "address") != NULL;
+	if (lk == addr)
+		return verr_set(e, lk ? "invalid_field" : "missing_field",
+				"trunk_config.livekit_sip_trunk_id",
+				"trunk_config: give livekit_sip_trunk_id or address, not both");
+	if (lk && (has_pw || cJSON_GetObjectItemCaseSensitive(config, "username")))
+		return verr_set(e, "invalid_field", "trunk_config.username",
+				"trunk_config: username/password go with address, not with "
+				"livekit_sip_trunk_id");
+	return 0;
+}
+
+/* Splits a checked config into the stored config (no numbers, no
+ * password, defaults filled) and secrets. Both caller frees. */
+static int config_split(char **configp, char **secretsp, const cJSON *config, const char *type)
+{
+	int err = ENOMEM;
+	char *ctext = NULL, *stext = NULL;
+	cJSON *c = cJSON_Duplicate(config, true), *s = cJSON_CreateObject();
+	if (!c || !s)
+		goto out;
+	cJSON_DeleteItemFromObjectCaseSensitive(c, "numbers");
+	cJSON *pw = cJSON_DetachItemFromObjectCaseSensitive(c, "password");
+	if (pw)
+		cJSON_AddItemToObject(s, "password", pw);
+	if (strcmp(type, "exotel") == 0) {
+		const cJSON *host = cJSON_GetObjectItemCaseSensitive(c, "sip_host");
+		if ((!cJSON_GetObjectItemCaseSensitive(c, "sip_port") &&
+		     !cJSON_AddNumberToObject(c, "sip_port", 5060)) ||
+		    (!cJSON_GetObjectItemCaseSensitive(c, "transport") &&
+		     !cJSON_AddStringToObject(c, "transport", "tcp")) ||
+		    (!cJSON_GetObjectItemCaseSensitive(c, "sip_domain") &&
+		     !cJSON_AddStringToObject(c, "sip_domain", host->valuestring)))
+			goto out;
+	} else if (!cJSON_GetObjectItemCaseSensitive(c, "krisp_enabled") &&
+		   !cJSON_AddFalseToObject(c, "krisp_enabled")) {
+		goto out;
+	}
+	ctext = cJSON_PrintUnformatted(c);
+	stext = pw ? cJSON_PrintUnformatted(s) : NULL;
+	if (!ctext || (pw && !stext))
+		goto out;
+	*configp = ctext;
+	*secretsp = stext;
+	ctext = stext = NULL;
+	err = 0;
+out:
+	free(ctext);
+	if (stext) {
+		memset(stext, 0, strlen(stext));
+		free(stext);
+	}
+	cJSON_Delete(c);
+	cJSON_Delete(s);
+	return err;
+}
+
+static void secret_free(char *s)
+{
+	if (s) {
+		memset(s, 0, strlen(s));
+		free(s);
+	}
+}
+
+/* Inserts the numbers for trunk `id` in order. EEXIST with *badp = the
+ * index of a number another trunk holds. Inside the caller's transaction. */
+static int numbers_insert(struct db *db, const char *id, const cJSON *numbers, int *badp)
+{
+	int i = 0;
+	for (const cJSON *n = numbers ? numbers->child : NULL; n; n = n->next, i++) {
+		char pos[16];
+		snprintf(pos, sizeof(pos), "%d", i);
+		const char *params[] = { n->valuestring, id, pos };
+		int err = db_exec(db, NULL,
+				  "INSERT INTO phone_numbers (number, trunk_id, position)"
+				  " VALUES ($1, $2, $3::int)",
+				  3, params);
+		if (err) {
+			*badp = i;
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void reply_numbers_conflict(struct httpd_req *req, const cJSON *numbers, int bad)
+{
+	char field[64], msg[160];
+	const cJSON *n = cJSON_GetArrayItem(numbers, bad);
+	snprintf(field, sizeof(field), "trunk_config.numbers[%d]", bad);
+	snprintf(msg, sizeof(msg), "%s belongs to another trunk",
+		 cJSON_IsString(n) ? n->valuestring : "number");
+	httpd_reply_error(req, 409, "number_taken", field, msg);
+}
+
+static void reply_trunk(struct httpd_req *req, struct db *db, const char *id, unsigned status,
+			const char *msg)
+{
+	cJSON *o = NULL;
+	int err = trunk_select(db, &o, id);
+	if (err == ENOENT)
+		httpd_reply_error(req, 404, "not_found", "trunk_id", "no such trunk");
+	else if (err)
+		api_reply_db_error(req, err);
+	else
+		httpd_reply_ok(req, status, msg, o);
+}
+
+void trunks_create(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct verr ve;
+	char id[ID_UUID_LEN + 1], *config = NULL, *secrets = NULL;
+	int bad = -1, err;
+	struct db *db = NULL;
+
+	const cJSON *body = api_body(req);
+	if (!body)
+		return;
+	if (validate_object(body, trunk_fields, false, NULL, &ve)) {
+		api_reply_verr(req, &ve);
+		return;
+	}
+	const char *type = cJSON_GetObjectItemCaseSensitive(body, "trunk_type")->valuestring;
+	const char *name = cJSON_GetObjectItemCaseSensitive(body, "trunk_name")->valuestring;
+	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(body, "trunk_config");
+	if (config_check(cfg, type, false, &ve)) {
+		api_reply_verr(req, &ve);
+		return;
+	}
+	if (id_uuid4(id) || config_split(&config, &secrets, cfg, type)) {
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		goto out;
+	}
+	db = api_db_get(api, req);
+	if (!db)
+		goto out;
+	const char *params[] = { id, name, type, config, secrets ? secrets : "{}" };
+	err = db_begin(db);
+	if (!err)
+		err = db_exec(db, NULL,
+			      "INSERT INTO trunks (id, name, provider, config, secrets)"
+			      " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)",
+			      5, params);
+	if (!err)
+		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), &bad);
+	if (!err)
+		err = db_commit(db);
+	if (err) {
+		db_rollback(db);
+		if (err == EEXIST && bad >= 0)
+			reply_numbers_conflict(req, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), bad);
+		else
+			api_reply_db_error(req, err);
+		goto out;
+	}
+	log_info("trunk_created", "trunk %s (%s)", id, type);
+	reply_trunk(req, db, id, 201, "trunk created");
+out:
+	api_db_put(api, db);
+	free(config);
+	secret_free(secrets);
+}
+
+void trunks_list(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct page pg;
+	struct db_result *res = NULL;
+	cJSON *data = NULL, *arr = NULL;
+
+	if (!page_parse(req, &pg))
+		return;
+	const char *params[] = { pg.has_cursor ? pg.cur_us : NULL,
+				 pg.has_cursor ? pg.cur.id : NULL, pg.fetch };
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	int err = db_exec(db, &res,
+			  "SELECT" TRUNK_COLS " FROM trunks t WHERE t.active"
+			  " AND ($1::bigint IS NULL OR (t.created_at, t.id) <"
+			  "      (to_timestamp(0) + $1::bigint * interval '1 microsecond', $2::uuid))"
+			  " ORDER BY t.created_at DESC, t.id DESC LIMIT $3::int",
+			  3, params);
+	api_db_put(api, db);
+	if (err)
+		goto out;
+	data = cJSON_CreateObject();
+	arr = data ? cJSON_AddArrayToObject(data, "trunks") : NULL;
+	err = arr ? 0 : ENOMEM;
+	for (int i = 0; !err && i < page_rows(res, &pg); i++) {
+		cJSON *o = NULL;
+		err = row_json(&o, res, i);
+		if (!err)
+			cJSON_AddItemToArray(arr, o);
+	}
+	if (!err)
+		err = page_finish(data, res, &pg, "trunk_id");
+out:
+	if (err) {
+		api_reply_db_error(req, err);
+		cJSON_Delete(data);
+	} else {
+		httpd_reply_ok(req, 200, "trunks", data);
+	}
+	db_result_free(res);
+}
+
+void trunks_get(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	char id[ID_UUID_LEN + 1];
+
+	if (!api_path_id(req, id, "trunk_id"))
+		return;
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	reply_trunk(req, db, id, 200, "trunk");
+	api_db_put(api, db);
+}
+
+void trunks_patch(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct verr ve;
+	struct db_result *res = NULL;
+	char id[ID_UUID_LEN + 1], *config = NULL, *secrets = NULL;
+	int bad = -1, err;
+	struct db *db = NULL;
+
+	if (!api_path_id(req, id, "trunk_id"))
+		return;
+	const cJSON *body = api_body(req);
+	if (!body)
+		return;
+	if (validate_object(body, trunk_fields, true, NULL, &ve)) {
+		api_reply_verr(req, &ve);
+		return;
+	}
+	const cJSON *jname = cJSON_GetObjectItemCaseSensitive(body, "trunk_name");
+	const cJSON *jtype = cJSON_GetObjectItemCaseSensitive(body, "trunk_type");
+	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(body, "trunk_config");
+	if (jtype && !cfg) {
+		httpd_reply_error(req, 400, "missing_field", "trunk_config",
+				  "trunk_config: required when trunk_type changes");
+		return;
+	}
+	db = api_db_get(api, req);
+	if (!db)
+		return;
+	const char *idp[] = { id };
+	err = db_begin(db);
+	if (!err)
+		err = db_exec(db, &res,
+			      "SELECT provider, (secrets ? 'password') FROM trunks"
+			      " WHERE id = $1 AND active FOR UPDATE",
+			      1, idp);
+	if (err)
+		goto db_failed;
+	if (db_result_rows(res) == 0) {
+		httpd_reply_error(req, 404, "not_found", "trunk_id", "no such trunk");
+		goto out;
+	}
+	const char *old_type = db_result_get(res, 0, 0);
+	const char *type = jtype ? jtype->valuestring : old_type;
+	bool same_type = old_type && strcmp(type, old_type) == 0;
+	bool had_pw = same_type && db_result_get(res, 0, 1) && db_result_get(res, 0, 1)[0] == 't';
+	if (cfg) {
+		if (config_check(cfg, type, had_pw, &ve)) {
+			api_reply_verr(req, &ve);
+			goto out;
+		}
+		if (config_split(&config, &secrets, cfg, type)) {
+			httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+			goto out;
+		}
+	}
+	/* a new config without a password keeps the stored one (same type),
+	 * and a type change drops secrets the new config does not give */
+	const char *params[] = { id, jname ? jname->valuestring : NULL, jtype ? type : NULL, config,
+				 secrets, (cfg && !secrets && !had_pw) ? "true" : "false" };
+	err = db_exec(db, NULL,
+		      "UPDATE trunks SET name = coalesce($2, name), provider = coalesce($3, provider),"
+		      " config = coalesce($4::jsonb, config),"
+		      " secrets = CASE WHEN $6::boolean THEN '{}'::jsonb"
+		      "           ELSE coalesce($5::jsonb, secrets) END,"
+		      " updated_at = now() WHERE id = $1",
+		      6, params);
+	if (!err && cfg)
+		err = db_exec(db, NULL, "DELETE FROM phone_numbers WHERE trunk_id = $1", 1, idp);
+	if (!err && cfg)
+		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), &bad);
+	if (!err)
+		err = db_commit(db);
+	if (err) {
+		db_rollback(db);
+		if (err == EEXIST && bad >= 0) {
+			reply_numbers_conflict(req, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), bad);
+			goto out;
+		}
+		goto db_failed;
+	}
+	log_info("trunk_updated", "trunk %s", id);
+	reply_trunk(req, db, id, 200, "trunk updated");
+	goto out;
+db_failed:
+	db_rollback(db);
+	api_reply_db_error(req, err);
+out:
+	db_rollback(db);
+	api_db_put(api, db);
+	db_result_free(res);
+	free(config);
+	secret_free(secrets);
+}
+
+void trunks_delete(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	char id[ID_UUID_LEN + 1];
+	struct db_result *res = NULL;
+
+	if (!api_path_id(req, id, "trunk_id"))
+		return;
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	const char *params[] = { id };
+	int err = db_begin(db);
+	if (!err)
+		err = db_exec(db, &res,
+			      "UPDATE trunks SET active = false, updated_at = now()"
+			      " WHERE id = $1 AND active",
+			      1, params);
+	if (!err && db_result_affected(res) > 0)
+		err = db_exec(db, NULL, "DELETE FROM phone_numbers WHERE trunk_id = $1", 1, params);
+	if (!err)
+		err = db_commit(db);
+	if (err) {
+		db_rollback(db);
+		api_reply_db_error(req, err);
+	} else if (db_result_affected(res) == 0) {
+		httpd_reply_error(req, 404, "not_found", "trunk_id", "no such trunk");
+	} else {
+		cJSON *d = cJSON_CreateObject();
+		if (d && !cJSON_AddStringToObject(d, "trunk_id", id))
+			d = (cJSON_Delete(d), NULL);
+		log_info("trunk_deleted", "trunk %s", id);
+		httpd_reply_ok(req, 200, "trunk deleted", d);
+	}
+	api_db_put(api, db);
+	db_result_free(res);
+}

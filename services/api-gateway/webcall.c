@@ -1,0 +1,156 @@
+/* POST /web_call/get_token: the call row (kind web), call_queued, the room,
+ * a participant token for web-<call_id> from room-manager (rooms.token),
+ * then the agent. Failures after the row mark the call failed. */
+#include "webcall.h"
+
+#include "assistants.h"
+#include "launch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WEB_TOKEN_TTL_S 3600
+
+static const struct vfield webcall_fields[] = {
+	{ "assistant_id", V_UUID, true, false, 0, 0, NULL, NULL },
+	{ "metadata", V_ANY_OBJ, false, true, 0, VALIDATE_KEYS_MAX, NULL, NULL },
+	{ 0 },
+};
+
+/* rooms.token for the browser participant; *replyp = {token, url}. */
+static int web_token(struct api *api, const struct launch *l, cJSON **replyp, struct cmd_error *ce)
+{
+	char identity[64], *meta = NULL;
+	int err = EAGAIN;
+	snprintf(identity, sizeof(identity), "web-%s", l->call_id);
+	meta = l->metadata ? cJSON_PrintUnformatted(l->metadata) : strdup("{}");
+	cJSON *req = cJSON_CreateObject();
+	if (!meta || !req || !cJSON_AddNumberToObject(req, "v", 1) ||
+	    !cJSON_AddStringToObject(req, "room", l->room) ||
+	    !cJSON_AddStringToObject(req, "identity", identity) ||
+	    !cJSON_AddStringToObject(req, "name", "Caller") ||
+	    !cJSON_AddStringToObject(req, "metadata", meta) ||
+	    !cJSON_AddNumberToObject(req, "ttl_s", WEB_TOKEN_TTL_S) ||
+	    !cJSON_AddTrueToObject(req, "can_publish") ||
+	    !cJSON_AddTrueToObject(req, "can_subscribe") ||
+	    !cJSON_AddTrueToObject(req, "can_publish_data")) {
+		snprintf(ce->code, sizeof(ce->code), "unavailable");
+		snprintf(ce->message, sizeof(ce->message), "out of memory");
+		goto out;
+	}
+	err = cmd_request(api->bus, replyp, "rooms.token", req, API_CMD_TIMEOUT_MS, ce);
+	if (!err && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(*replyp, "token"))) {
+		*replyp = (cJSON_Delete(*replyp), NULL);
+		snprintf(ce->code, sizeof(ce->code), "internal");
+		snprintf(ce->message, sizeof(ce->message), "rooms.token replied without a token");
+		err = EIO;
+	}
+out:
+	cJSON_Delete(req);
+	free(meta);
+	return err;
+}
+
+static cJSON *token_reply(const struct launch *l, const cJSON *tok, const char *room_url)
+{
+	const cJSON *token = cJSON_GetObjectItemCaseSensitive(tok, "token");
+	const cJSON *url = cJSON_GetObjectItemCaseSensitive(tok, "url");
+	const char *u = cJSON_IsString(url) ? url->valuestring : room_url;
+	cJSON *d = cJSON_CreateObject();
+	if (d && (!cJSON_AddStringToObject(d, "room_name", l->room) ||
+		  !cJSON_AddStringToObject(d, "token", token->valuestring) ||
+		  !(u ? cJSON_AddStringToObject(d, "url", u) : cJSON_AddNullToObject(d, "url")) ||
+		  !cJSON_AddStringToObject(d, "call_id", l->call_id)))
+		d = (cJSON_Delete(d), NULL);
+	return d;
+}
+
+void webcall_get_token(struct httpd_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct verr ve;
+	struct launch l = { 0 };
+	struct cmd_error ce;
+	cJSON *assistant = NULL, *snap = NULL, *tok = NULL;
+	char *url = NULL;
+	struct db *db = NULL;
+	int err;
+
+	const cJSON *body = api_body(req);
+	if (!body)
+		return;
+	if (validate_object(body, webcall_fields, false, NULL, &ve)) {
+		api_reply_verr(req, &ve);
+		return;
+	}
+	db = api_db_get(api, req);
+	if (!db)
+		return;
+	const cJSON *aid = cJSON_GetObjectItemCaseSensitive(body, "assistant_id");
+	err = assistants_load(db, &assistant, aid->valuestring);
+	if (err) {
+		if (err == ENOENT)
+			httpd_reply_error(req, 404, "not_found", "assistant_id",
+					  "no such assistant (or it was deleted)");
+		else
+			api_reply_db_error(req, err);
+		goto out;
+	}
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+	l.kind = "web";
+	l.metadata = cJSON_IsObject(meta) ? meta : NULL;
+	l.assistant = assistant;
+	if (launch_init(&l)) {
+		httpd_reply_error(req, 503, "internal_error", NULL, "no randomness for an id");
+		goto out;
+	}
+	err = launch_snapshot(&snap, &l);
+	if (err) {
+		if (err == E2BIG)
+			httpd_reply_error(req, 400, "invalid_field", "metadata",
+					  "metadata: makes the prompt longer than allowed");
+		else
+			httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		goto out;
+	}
+	if (!bus_connected(api->bus)) {
+		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
+		goto out;
+	}
+	err = launch_insert(db, &l);
+	if (err) {
+		api_reply_db_error(req, err);
+		goto out;
+	}
+	if (launch_queued(api, &l)) {
+		launch_fail(api, db, req, &l, false, 503, "nats_unavailable",
+			    "call_queued_publish_failed");
+		goto out;
+	}
+	err = launch_room(api, &l, &url, &ce);
+	if (err) {
+		launch_fail_cmd(api, db, req, &l, false, "room", err, &ce);
+		goto out;
+	}
+	err = web_token(api, &l, &tok, &ce);
+	if (err) {
+		launch_fail_cmd(api, db, req, &l, true, "token", err, &ce);
+		goto out;
+	}
+	err = launch_dispatch(api, &l, snap, false, &ce);
+	if (err) {
+		launch_fail_cmd(api, db, req, &l, true, "agent", err, &ce);
+		goto out;
+	}
+	metric_add(api->m_web, 1);
+	log_info("web_call_started", "call %s room %s", l.call_id, l.room);
+	httpd_reply_ok(req, 200, "web call ready", token_reply(&l, tok, url));
+out:
+	api_db_put(api, db);
+	free(url);
+	cJSON_Delete(tok);
+	cJSON_Delete(snap);
+	cJSON_Delete(assistant);
+}

@@ -1,0 +1,425 @@
+/* End-of-call webhooks: claim a settled terminal call, POST its record. */
+#include "webhook.h"
+
+#include "db/db.h"
+#include "persist.h"
+#include "record.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_MS         1000
+#define WORKERS_MAX     16
+#define PUBLISH_TRIES   3
+#define URL_MAX         2048
+
+struct webhook;
+
+struct wh_worker {
+	struct webhook *wh;
+	int index;
+	pthread_t thread;
+	bool started;
+	struct db *db;
+};
+
+struct webhook {
+	struct bus *bus;
+	char *url;
+	char *source;
+	struct webhook_opts opts;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	bool kicked;
+	int nworkers;
+	struct wh_worker workers[WORKERS_MAX];
+};
+
+#define TERMINAL_SQL "('completed','busy','no_answer','rejected','cancelled','unreachable','timeout','failed')"
+
+static const char claim_sql[] =
+	"UPDATE calls c SET webhook_claimed_at = now()"
+	"  FROM assistants a"
+	" WHERE a.id = c.assistant_id AND c.id = ("
+	"  SELECT c2.id FROM calls c2 JOIN assistants a2 ON a2.id = c2.assistant_id"
+	"   WHERE c2.webhook_claimed_at IS NULL AND c2.status IN " TERMINAL_SQL
+	"     AND a2.end_call_url IS NOT NULL AND a2.end_call_url <> ''"
+	"     AND ((c2.kind = 'outbound' AND c2.answered_at IS NULL)"
+	"       OR coalesce(c2.ended_at, c2.updated_at) <= now() - make_interval(secs => $1::int)"
+	"       OR EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = c2.id"
+	"                   AND e.type = 'recording_ready')"
+	"       OR (SELECT e.type FROM call_events e WHERE e.call_id = c2.id"
+	"            AND e.type IN ('recording_started', 'recording_failed')"
+	"            ORDER BY e.ts DESC, e.received_at DESC LIMIT 1) = 'recording_failed')"
+	"   ORDER BY c2.ended_at NULLS FIRST LIMIT 1"
+	"   FOR UPDATE OF c2 SKIP LOCKED)"
+	" RETURNING c.id, c.room, a.end_call_url";
+
+static const char skip_sql[] =
+	"UPDATE calls c SET webhook_claimed_at = now(), webhook_status = 'skipped'"
+	" WHERE c.webhook_claimed_at IS NULL AND c.status IN " TERMINAL_SQL
+	"   AND NOT EXISTS (SELECT 1 FROM assistants a WHERE a.id = c.assistant_id"
+	"                    AND a.end_call_url IS NOT NULL AND a.end_call_url <> '')";
+
+static const char done_sql[] =
+	"UPDATE calls SET webhook_status = $2, webhook_attempts = $3::int, webhook_done_at = now()"
+	" WHERE id = $1";
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * nmemb;
+}
+
+int webhook_post(long *statusp, const char *url, const char *body, size_t len, int timeout_s,
+		 char *err, size_t errlen)
+{
+	char cerr[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	int rc = 0;
+
+	*statusp = 0;
+	if (err && errlen)
+		err[0] = '\0';
+	CURL *c = curl_easy_init();
+	if (!c)
+		return ENOMEM;
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (hdrs)
+		hdrs = curl_slist_append(hdrs, "Expect:");
+	if (!hdrs) {
+		rc = ENOMEM;
+		goto out;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "callmesh-webhook/1");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_s * 1000L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_s * 1000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	CURLcode cc = curl_easy_perform(c);
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, statusp);
+	} else {
+		if (err && errlen)
+			snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
+		rc = cc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT
+		   : cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ? ECONNREFUSED
+		   : EIO;
+	}
+out:
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+static bool wh_stopping(struct webhook *wh)
+{
+	pthread_mutex_lock(&wh->mu);
+	bool s = wh->stop;
+	pthread_mutex_unlock(&wh->mu);
+	return s;
+}
+
+/* Waits until kicked, stopped or timeout_ms; consumes a kick. */
+static void wh_idle(struct webhook *wh, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&wh->mu);
+	while (!wh->stop && !wh->kicked) {
+		if (pthread_cond_timedwait(&wh->cv, &wh->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	wh->kicked = false;
+	pthread_mutex_unlock(&wh->mu);
+}
+
+static void publish_outcome(struct webhook *wh, const char *call_id, const char *room,
+			    const char *url, bool delivered, long status, int attempts,
+			    const char *error)
+{
+	struct event *ev = NULL;
+	int err = event_new(&ev, delivered ? EV_WEBHOOK_DELIVERED : EV_WEBHOOK_FAILED, call_id,
+			    room, wh->source);
+	if (!err)
+		err = persist_event_id(ev->id, "webhook", call_id);
+	if (!err)
+		err = event_set_str(ev, "url", url);
+	if (!err && status >= 100 && status <= 599)
+		err = event_set_int(ev, "status_code", status);
+	if (!err)
+		err = event_set_int(ev, "attempts", attempts);
+	if (!err && !delivered)
+		err = event_set_str(ev, "error", error && *error ? error : "failed");
+	for (int i = 0; !err && i < PUBLISH_TRIES; i++) {
+		err = bus_publish_event(wh->bus, ev);
+		if (err != EAGAIN && err != ETIMEDOUT)
+			break;
+		if (i + 1 < PUBLISH_TRIES && persist_wait(&wh->mu, &wh->cv, &wh->stop, 500))
+			break;
+	}
+	if (err)
+		log_warn("webhook_event_failed", "call %s: %s event not published: %s", call_id,
+			 delivered ? "webhook_delivered" : "webhook_failed", cm_strerror(err));
+	event_free(ev);
+}
+
+static bool url_ok(const char *url)
+{
+	return url && strlen(url) < URL_MAX &&
+	       (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
+}
+
+/* Delivers one claimed call. */
+static void deliver(struct wh_worker *w, const char *call_id, const char *room, const char *url)
+{
+	struct webhook *wh = w->wh;
+	cJSON *rec = NULL;
+	char *body = NULL;
+	char error[256] = "";
+	long status = 0;
+	int attempts = 0, err = 0;
+	bool delivered = false;
+
+	if (!url_ok(url)) {
+		snprintf(error, sizeof(error), "end_call_url is not an http(s) URL");
+		goto done;
+	}
+	err = record_load(w->db, &rec, call_id);
+	if (!err) {
+		body = cJSON_PrintUnformatted(rec);
+		if (!body)
+			err = ENOMEM;
+	}
+	if (err) {
+		snprintf(error, sizeof(error), "record not loaded: %s", cm_strerror(err));
+		goto done;
+	}
+	int delay = wh->opts.backoff_ms;
+	while (attempts < wh->opts.attempts) {
+		attempts++;
+		err = webhook_post(&status, url, body, strlen(body), wh->opts.timeout_s, error,
+				   sizeof(error));
+		if (!err && status >= 200 && status < 300) {
+			delivered = true;
+			break;
+		}
+		if (!err) {
+			snprintf(error, sizeof(error), "HTTP %ld", status);
+			if (status != 429 && status < 500)
+				break; /* the receiver refused it: final */
+		}
+		log_warn("webhook_attempt_failed", "call %s attempt %d: %s", call_id, attempts,
+			 error);
+		if (attempts >= wh->opts.attempts)
+			break;
+		if (persist_wait(&wh->mu, &wh->cv, &wh->stop, delay)) {
+			snprintf(error, sizeof(error), "stopped while retrying (last: HTTP %ld)",
+				 status);
+			break;
+		}
+		delay *= 2;
+	}
+done:
+	if (delivered)
+		log_info("webhook_delivered", "call %s: HTTP %ld after %d attempt(s)", call_id, status,
+			 attempts);
+	else
+		log_warn("webhook_failed", "call %s: %s after %d attempt(s)", call_id, error,
+			 attempts);
+	char att[16];
+	snprintf(att, sizeof(att), "%d", attempts);
+	const char *params[] = { call_id, delivered ? "delivered" : "failed", att };
+	int derr = db_exec(w->db, NULL, done_sql, 3, params);
+	if (derr)
+		log_warn("webhook_record_failed", "call %s: %s", call_id, cm_strerror(derr));
+	if (url_ok(url))
+		publish_outcome(wh, call_id, room, url, delivered, status, attempts > 0 ? attempts : 1,
+				error);
+	cJSON_Delete(rec);
+	cJSON_free(body);
+}
+
+/* Claims one settled call; ENOENT when there is none. Strings copied out. */
+static int claim(struct wh_worker *w, char id[ID_UUID_LEN + 1], char room[EVENT_ROOM_MAX + 1],
+		 char **urlp)
+{
+	struct db_result *res = NULL;
+	char settle[16];
+	snprintf(settle, sizeof(settle), "%d", w->wh->opts.settle_s);
+	const char *params[] = { settle };
+	int err = db_exec(w->db, &res, claim_sql, 1, params);
+	if (err)
+		return err;
+	if (db_result_rows(res) != 1) {
+		err = ENOENT;
+		goto out;
+	}
+	const char *cid = db_result_get(res, 0, 0), *r = db_result_get(res, 0, 1),
+		   *url = db_result_get(res, 0, 2);
+	if (!cid || strlen(cid) != ID_UUID_LEN || !r || !url) {
+		err = EINVAL;
+		goto out;
+	}
+	memcpy(id, cid, ID_UUID_LEN + 1);
+	snprintf(room, EVENT_ROOM_MAX + 1, "%s", r);
+	*urlp = strdup(url);
+	if (!*urlp)
+		err = ENOMEM;
+out:
+	db_result_free(res);
+	return err;
+}
+
+static void *worker_main(void *arg)
+{
+	struct wh_worker *w = arg;
+	struct webhook *wh = w->wh;
+	int backoff = 250;
+
+	while (!wh_stopping(wh)) {
+		if (!w->db && db_connect(&w->db, wh->url) != 0) {
+			persist_wait(&wh->mu, &wh->cv, &wh->stop, backoff);
+			backoff = backoff >= 5000 ? 5000 : backoff * 2;
+			continue;
+		}
+		if (w->index == 0) {
+			int serr = db_exec(w->db, NULL, skip_sql, 0, NULL);
+			if (serr == EIO) {
+				w->db = db_close(w->db);
+				continue;
+			}
+		}
+		char id[ID_UUID_LEN + 1], room[EVENT_ROOM_MAX + 1];
+		char *url = NULL;
+		int err = claim(w, id, room, &url);
+		if (err == ENOENT) {
+			backoff = 250;
+			wh_idle(wh, POLL_MS);
+			continue;
+		}
+		if (err) {
+			if (err == EIO)
+				w->db = db_close(w->db);
+			persist_wait(&wh->mu, &wh->cv, &wh->stop, backoff);
+			backoff = backoff >= 5000 ? 5000 : backoff * 2;
+			continue;
+		}
+		deliver(w, id, room, url);
+		free(url);
+	}
+	w->db = db_close(w->db);
+	return NULL;
+}
+
+int webhook_start(struct webhook **whp, struct bus *bus, const char *database_url,
+		  const char *source, const struct webhook_opts *opts)
+{
+	struct webhook *wh = NULL;
+	int err = 0;
+
+	if (!whp || !bus || !database_url || !source)
+		return EINVAL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return EIO;
+	wh = calloc(1, sizeof(*wh));
+	if (!wh)
+		return ENOMEM;
+	wh->bus = bus;
+	if (opts)
+		wh->opts = *opts;
+	if (wh->opts.settle_s <= 0)
+		wh->opts.settle_s = 10;
+	if (wh->opts.timeout_s <= 0)
+		wh->opts.timeout_s = 10;
+	if (wh->opts.workers <= 0)
+		wh->opts.workers = 2;
+	if (wh->opts.workers > WORKERS_MAX)
+		wh->opts.workers = WORKERS_MAX;
+	if (wh->opts.attempts <= 0)
+		wh->opts.attempts = 4;
+	if (wh->opts.backoff_ms <= 0)
+		wh->opts.backoff_ms = 1000;
+	wh->url = strdup(database_url);
+	wh->source = strdup(source);
+	if (!wh->url || !wh->source) {
+		free(wh->url);
+		free(wh->source);
+		free(wh);
+		return ENOMEM;
+	}
+	pthread_mutex_init(&wh->mu, NULL);
+	err = persist_cond_init(&wh->cv);
+	if (err) {
+		pthread_mutex_destroy(&wh->mu);
+		free(wh->url);
+		free(wh->source);
+		free(wh);
+		return err;
+	}
+	for (int i = 0; i < wh->opts.workers; i++) {
+		struct wh_worker *w = &wh->workers[i];
+		w->wh = wh;
+		w->index = i;
+		err = pthread_create(&w->thread, NULL, worker_main, w);
+		if (err)
+			break;
+		w->started = true;
+		wh->nworkers++;
+	}
+	if (err) {
+		webhook_stop(wh);
+		return err;
+	}
+	*whp = wh;
+	return 0;
+}
+
+void webhook_kick(struct webhook *wh)
+{
+	if (!wh)
+		return;
+	pthread_mutex_lock(&wh->mu);
+	wh->kicked = true;
+	pthread_cond_broadcast(&wh->cv);
+	pthread_mutex_unlock(&wh->mu);
+}
+
+struct webhook *webhook_stop(struct webhook *wh)
+{
+	if (!wh)
+		return NULL;
+	pthread_mutex_lock(&wh->mu);
+	wh->stop = true;
+	pthread_cond_broadcast(&wh->cv);
+	pthread_mutex_unlock(&wh->mu);
+	for (int i = 0; i < wh->nworkers; i++)
+		if (wh->workers[i].started)
+			pthread_join(wh->workers[i].thread, NULL);
+	pthread_cond_destroy(&wh->cv);
+	pthread_mutex_destroy(&wh->mu);
+	free(wh->url);
+	free(wh->source);
+	free(wh);
+	return NULL;
+}

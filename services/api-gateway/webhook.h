@@ -1,0 +1,55 @@
+/*
+ * webhook — the end-of-call webhook (issue #3): once a call is terminal and
+ * settled, POST its full record (record_load(), the GET /calls/{id} data) to
+ * its assistant's end_call_url, and publish webhook_delivered or
+ * webhook_failed.
+ *
+ * Settled: the call never rang through (an unanswered outbound call has
+ * nothing to record), or a recording_ready arrived, or the latest recording
+ * event is a recording_failed, or settle_s passed since ended_at.
+ *
+ * Delivery: Content-Type application/json, at most `attempts` tries, each
+ * bounded by timeout_s; 2xx is delivered; 429, 5xx and transport errors are
+ * retried after backoff_ms, doubling (1 s, 2 s, 4 s); any other status is
+ * final. At most once per call, across instances and restarts: a worker
+ * claims the call (calls.webhook_claimed_at, committed) before the first
+ * attempt; the outcome goes to webhook_status / webhook_attempts /
+ * webhook_done_at. Calls whose assistant has no URL are marked "skipped".
+ *
+ * Threads: `workers` threads, each with its own database connection and
+ * libcurl handles; they poll for work about once a second.
+ */
+#ifndef CALLMESH_GATEWAY_WEBHOOK_H
+#define CALLMESH_GATEWAY_WEBHOOK_H
+
+#include "bus/bus.h"
+#include "core/core.h"
+
+struct webhook_opts {
+	int settle_s;   /* WEBHOOK_SETTLE_S; 0 → 10 */
+	int timeout_s;  /* WEBHOOK_TIMEOUT_S, per attempt; 0 → 10 */
+	int workers;    /* 0 → 2 */
+	int attempts;   /* 0 → 4 (the first and three retries) */
+	int backoff_ms; /* first retry delay; 0 → 1000 */
+};
+
+struct webhook;
+
+/* Starts the workers. Borrows bus (must outlive the webhook); database_url
+ * and source are copied; opts may be NULL for the defaults. Calls
+ * curl_global_init() (do it from main before other threads use libcurl). */
+int webhook_start(struct webhook **whp, struct bus *bus, const char *database_url,
+		  const char *source, const struct webhook_opts *opts) CM_MUST_USE;
+/* Wakes the workers to look for settled calls now. Any thread. */
+void webhook_kick(struct webhook *wh);
+/* Stops the workers (an attempt in flight finishes, bounded by timeout_s;
+ * a delivery still retrying is recorded as failed) and frees. NULL-safe. */
+struct webhook *webhook_stop(struct webhook *wh);
+
+/* One POST: *statusp = the HTTP status (0 when none came). 0, or ETIMEDOUT /
+ * ECONNREFUSED / EIO on transport errors, with curl's message in err.
+ * Exported for tests. */
+int webhook_post(long *statusp, const char *url, const char *body, size_t len, int timeout_s,
+		 char *err, size_t errlen) CM_MUST_USE;
+
+#endif

@@ -1,0 +1,201 @@
+/* The dialer: pulls dial.twilio jobs while it has capacity (acking each
+ * before dialing: at most once), owner heartbeats, shutdown. */
+#include "dialer_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DURABLE       "twilio-dialer"
+#define FILTER        "dial.twilio"
+#define FETCH_MAX     16
+#define FETCH_WAIT_MS 1000
+#define HEARTBEAT_MS  2000
+#define STOP_WAIT_MS  5000
+
+static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
+{
+	struct dialer *d = arg;
+	/* at most once: the ack is confirmed before the call is placed */
+	int err = bus_js_ack(msg, BUS_ACK_SYNC);
+	if (err) {
+		log_warn("job_ack_failed", "seq=%llu: %s; not dialing (redelivered later)",
+			 (unsigned long long)msg->seq, cm_strerror(err));
+		return BUS_NAK;
+	}
+	calls_take_job(d, msg->data, (size_t)msg->len);
+	return BUS_ACK;
+}
+
+static void *puller(void *arg)
+{
+	struct dialer *d = arg;
+	while (!lifecycle_stopping()) {
+		if (!service_bus_ready(d->svc)) {
+			lifecycle_wait(200);
+			continue;
+		}
+		if (!d->pull_sub) {
+			int err = bus_js_pull_sub(d->bus, &d->pull_sub, "DIALS", DURABLE, FILTER);
+			if (err) {
+				log_warn("pull_sub_failed", "%s", cm_strerror(err));
+				lifecycle_wait(500);
+				continue;
+			}
+			log_info("pulling", "DIALS %s as %s, up to %ld calls", FILTER, DURABLE,
+				 d->cfg->max_calls);
+		}
+		pthread_mutex_lock(&d->lock);
+		long room = d->cfg->max_calls - d->ncalls;
+		if (room <= 0 && !d->stopping) {
+			/* full: wait for a call to end (re-checked every second) */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&d->changed, &d->lock, &ts);
+		}
+		bool stopping = d->stopping;
+		pthread_mutex_unlock(&d->lock);
+		if (stopping)
+			break;
+		if (room <= 0)
+			continue;
+		int n = 0;
+		int err = bus_js_fetch(d->pull_sub, room < FETCH_MAX ? (int)room : FETCH_MAX,
+				       FETCH_WAIT_MS, on_job, d, &n);
+		if (err && err != ETIMEDOUT)
+			lifecycle_wait(200);
+	}
+	return NULL;
+}
+
+void dialer_tick(void *arg)
+{
+	struct dialer *d = arg;
+	int64_t now = time_mono_ms();
+	if (now - d->last_heartbeat_ms < HEARTBEAT_MS - 100)
+		return;
+	d->last_heartbeat_ms = now;
+	char ts[TIME_ISO_LEN + 1];
+	time_iso8601(ts, time_now_ms());
+	cJSON *hb = cJSON_CreateObject(), *calls = calls_owned(d);
+	char *json = NULL;
+	if (hb && calls && cJSON_AddNumberToObject(hb, "v", 1) &&
+	    cJSON_AddStringToObject(hb, "source", service_source(d->svc)) &&
+	    cJSON_AddItemToObject(hb, "calls", calls)) {
+		calls = NULL;
+		if (cJSON_AddStringToObject(hb, "ts", ts))
+			json = cJSON_PrintUnformatted(hb);
+	}
+	if (json) {
+		int err = bus_publish(d->bus, "owners.heartbeat", json, strlen(json));
+		if (err)
+			log_debug("heartbeat_failed", "%s", cm_strerror(err));
+	}
+	free(json);
+	cJSON_Delete(calls);
+	cJSON_Delete(hb);
+}
+
+int dialer_start(struct dialer **dp, const struct dialer_cfg *cfg, struct service *svc)
+{
+	struct dialer *d = calloc(1, sizeof(*d));
+	int err = 0;
+	if (!d)
+		return ENOMEM;
+	d->cfg = cfg;
+	d->svc = svc;
+	d->bus = service_bus(svc);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->changed, NULL);
+	d->m_jobs = metric_counter("dial_jobs_total", "dial.twilio jobs taken");
+	d->m_answered = metric_counter("dial_answered_total", "calls answered");
+	d->m_failed = metric_counter("dial_failed_total", "calls that failed");
+	d->m_hangups = metric_counter("dial_hangups_total", "hangup commands acted on");
+	d->m_active = metric_gauge("dial_calls_active", "calls owned now");
+	d->last_heartbeat_ms = time_mono_ms() - HEARTBEAT_MS;
+
+	if (!cfg->livekit_url) {
+		log_warn("dialing_off", "LIVEKIT_URL is unset: no Twilio calls are placed");
+	} else {
+		err = livekit_client_new(&d->lk, cfg->livekit_url, cfg->livekit_api_key,
+					 cfg->livekit_api_secret);
+		if (err) {
+			log_error("livekit_client_failed", "%s", cm_strerror(err));
+			goto out;
+		}
+	}
+	err = bus_subscribe(d->bus, &d->trunk_sub, "sip.trunks.create", "twilio-dialer",
+			    trunks_on_create, d);
+	if (!err && d->lk)
+		err = bus_subscribe(d->bus, &d->hangup_sub, "cmd.calls.*.hangup", NULL,
+				    calls_on_hangup, d);
+	if (!err && d->lk)
+		err = bus_subscribe(d->bus, &d->ended_sub, "calls.*.call_ended", NULL, calls_on_ended, d);
+	if (!err && d->lk)
+		err = bus_subscribe(d->bus, &d->failed_sub, "calls.*.call_failed", NULL,
+				    calls_on_ended, d);
+	if (err) {
+		log_error("subscribe_failed", "%s", cm_strerror(err));
+		goto out;
+	}
+	if (d->lk) {
+		err = pthread_create(&d->puller, NULL, puller, d);
+		if (err)
+			goto out;
+		d->puller_running = true;
+	}
+out:
+	if (err)
+		d = dialer_stop(d);
+	*dp = d;
+	return err;
+}
+
+struct dialer *dialer_stop(struct dialer *d)
+{
+	if (!d)
+		return NULL;
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	pthread_cond_broadcast(&d->changed);
+	for (struct call *c = d->calls; c; c = c->next)
+		pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&d->lock);
+	if (d->puller_running)
+		pthread_join(d->puller, NULL);
+	d->pull_sub = bus_unsubscribe(d->pull_sub);
+	d->trunk_sub = bus_unsubscribe(d->trunk_sub);
+	d->hangup_sub = bus_unsubscribe(d->hangup_sub);
+	d->ended_sub = bus_unsubscribe(d->ended_sub);
+	d->failed_sub = bus_unsubscribe(d->failed_sub);
+	livekit_client_cancel(d->lk);
+
+	/* every call thread returns promptly now: waits are woken, LiveKit calls
+	 * abort with ECANCELED */
+	int64_t deadline = time_mono_ms() + STOP_WAIT_MS;
+	pthread_mutex_lock(&d->lock);
+	while (d->nthreads > 0 && time_mono_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->changed, &d->lock, &ts);
+	}
+	long left = d->nthreads;
+	pthread_mutex_unlock(&d->lock);
+	if (left > 0) {
+		/* threads still inside libcurl own d: leak it rather than free under them */
+		log_error("stop_incomplete", "%ld call threads still running", left);
+		return NULL;
+	}
+	d->lk = livekit_client_free(d->lk);
+	pthread_cond_destroy(&d->changed);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	return NULL;
+}

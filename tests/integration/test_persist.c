@@ -1,0 +1,625 @@
+/* api-gateway's persister, owner liveness and LiveKit webhook receiver
+ * against a real nats-server and PostgreSQL, driven in-process. */
+#include "../services/api-gateway/lkwebhook.h"
+#include "../services/api-gateway/owners.h"
+#include "../services/api-gateway/persist.h"
+#include "bus/bus.h"
+#include "db/db.h"
+#include "harness/test.h"
+#include "httpd/httpd.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define MIGRATIONS "services/api-gateway/migrations"
+#define SOURCE "api-gateway/test"
+#define WAIT_MS 15000
+
+struct env {
+	struct test_nats n;
+	struct test_pg pg;
+	struct bus *bus;
+	struct db *db;
+	struct persist *p;
+	bool nats_up, pg_up;
+};
+
+static int env_up(struct env *e)
+{
+	int err;
+	memset(e, 0, sizeof(*e));
+	if ((err = test_nats_start(&e->n)) != 0)
+		return err;
+	e->nats_up = true;
+	if ((err = test_pg_start(&e->pg)) != 0)
+		return err;
+	e->pg_up = true;
+	if ((err = bus_connect(&e->bus, e->n.url, "test-persist")) != 0 ||
+	    (err = bus_ensure_streams(e->bus)) != 0 || (err = db_connect(&e->db, e->pg.url)) != 0 ||
+	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0)
+		return err;
+	return persist_start(&e->p, e->bus, e->pg.url, SOURCE);
+}
+
+static void env_down(struct env *e)
+{
+	e->p = persist_stop(e->p);
+	e->bus = bus_close(e->bus);
+	e->db = db_close(e->db);
+	if (e->pg_up)
+		test_pg_destroy(&e->pg);
+	if (e->nats_up)
+		test_nats_destroy(&e->n);
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* First column of the first row of `sql` ($1 = arg), "" for no row or NULL;
+ * caller frees. */
+static char *query1(struct db *db, const char *sql, const char *arg)
+{
+	struct db_result *res = NULL;
+	const char *params[] = { arg };
+	if (db_exec(db, &res, sql, arg ? 1 : 0, arg ? params : NULL) != 0)
+		return NULL;
+	const char *v = db_result_rows(res) > 0 ? db_result_get(res, 0, 0) : NULL;
+	char *out = strdup(v ? v : "");
+	db_result_free(res);
+	return out;
+}
+
+/* Polls `sql` until it returns `want`, up to timeout_ms. 0 or ETIMEDOUT. */
+static int wait_value(struct db *db, const char *sql, const char *arg, const char *want,
+		      int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	for (;;) {
+		char *v = query1(db, sql, arg);
+		bool ok = v && strcmp(v, want) == 0;
+		free(v);
+		if (ok)
+			return 0;
+		if (time_mono_ms() >= end)
+			return ETIMEDOUT;
+		nap_ms(25);
+	}
+}
+
+/* Polls the persister until it handled `n` messages in all. */
+static int wait_handled(struct persist *p, uint64_t n)
+{
+	int64_t end = time_mono_ms() + WAIT_MS;
+	for (;;) {
+		struct persist_stats st;
+		persist_stats(p, &st);
+		if (st.stored + st.duplicates + st.invalid >= n)
+			return 0;
+		if (time_mono_ms() >= end)
+			return ETIMEDOUT;
+		nap_ms(20);
+	}
+}
+
+static int seed_call(struct db *db, char call_id[ID_UUID_LEN + 1], const char *url,
+		     const char *kind)
+{
+	char aid[ID_UUID_LEN + 1], room[64];
+	int err = id_uuid4(aid);
+	if (!err)
+		err = id_uuid4(call_id);
+	if (err)
+		return err;
+	snprintf(room, sizeof(room), "call-%s", call_id);
+	const char *pa[] = { aid, url };
+	err = db_exec(db, NULL, "INSERT INTO assistants (id, name, end_call_url) VALUES ($1, 'A', $2)",
+		      2, pa);
+	if (err)
+		return err;
+	const char *pc[] = { call_id, aid, room, kind };
+	return db_exec(db, NULL,
+		       "INSERT INTO calls (id, kind, provider, assistant_id, room, status)"
+		       " VALUES ($1, $4, 'exotel', $2, $3, 'queued')",
+		       4, pc);
+}
+
+/* An event of call_id at ts_ms; *evp caller frees. */
+static struct event *mk(enum event_type type, const char *call_id, int64_t ts_ms)
+{
+	struct event *ev = NULL;
+	char room[64];
+	snprintf(room, sizeof(room), "call-%s", call_id);
+	if (event_new(&ev, type, call_id, room, "sip-bridge/test") != 0)
+		return NULL;
+	ev->ts_ms = ts_ms;
+	return ev;
+}
+
+/* Publishes ev (id as msg id) or, with dup, a second copy under a fresh
+ * msg id so JetStream stores it twice: a real duplicate delivery. */
+static int publish(struct bus *bus, const struct event *ev, bool dup)
+{
+	if (!dup)
+		return bus_publish_event(bus, ev);
+	char *json = NULL, subject[EVENT_SUBJECT_MAX], mid[ID_UUID_LEN + 1];
+	int err = event_encode(&json, ev);
+	if (!err)
+		err = event_subject(subject, sizeof(subject), ev);
+	if (!err)
+		err = id_uuid4(mid);
+	if (!err)
+		err = bus_js_publish(bus, subject, mid, json, strlen(json), 5000);
+	free(json);
+	return err;
+}
+
+#define T0 1795000000000LL
+
+static const char row_sql[] =
+	"SELECT concat_ws('|', status, coalesce(sip_code::text, '-'), coalesce(sip_reason, '-'),"
+	" coalesce(((extract(epoch from answered_at) * 1000)::bigint - 1795000000000)::text, ''),"
+	" coalesce(((extract(epoch from agent_ready_at) * 1000)::bigint - 1795000000000)::text, ''),"
+	" coalesce(((extract(epoch from ended_at) * 1000)::bigint - 1795000000000)::text, ''),"
+	" coalesce(end_reason, '-'), hold_count, hold_ms, coalesce(recording_path, '-'))"
+	" FROM calls WHERE id = $1";
+
+static int test_out_of_order_and_duplicates(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1];
+	struct event *evs[16] = { 0 };
+	size_t n = 0;
+	char *v = NULL;
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+
+	struct event *dialing = mk(EV_CALL_DIALING, cid, T0);
+	struct event *ringing = mk(EV_CALL_RINGING, cid, T0 + 1000);
+	struct event *answered = mk(EV_CALL_ANSWERED, cid, T0 + 2000);
+	struct event *ready = mk(EV_AGENT_READY, cid, T0 + 2100);
+	struct event *hold = mk(EV_CALL_HOLD, cid, T0 + 5000);
+	struct event *resume = mk(EV_CALL_RESUME, cid, T0 + 8500);
+	struct event *ended = mk(EV_CALL_ENDED, cid, T0 + 20000);
+	struct event *rec = mk(EV_RECORDING_READY, cid, T0 + 21000);
+	struct event *tr1 = mk(EV_TRANSCRIPT, cid, T0 + 3000);
+	struct event *tr2 = mk(EV_TRANSCRIPT, cid, T0 + 4000);
+	struct event *partial = mk(EV_TRANSCRIPT, cid, T0 + 3500);
+	evs[n++] = dialing, evs[n++] = ringing, evs[n++] = answered, evs[n++] = ready;
+	evs[n++] = hold, evs[n++] = resume, evs[n++] = ended, evs[n++] = rec;
+	evs[n++] = tr1, evs[n++] = tr2, evs[n++] = partial;
+	for (size_t i = 0; i < n; i++)
+		TEST_ASSERT(evs[i] != NULL);
+	TEST_EQ_INT(event_set_str(ended, "reason", "remote_hangup"), 0);
+	TEST_EQ_INT(event_set_str(ended, "by", "remote"), 0);
+	TEST_EQ_INT(event_set_int(ended, "duration_ms", 18000), 0);
+	TEST_EQ_INT(event_set_str(rec, "path", "/rec/x.ogg"), 0);
+	const struct { struct event *ev; const char *speaker, *text; bool final; } trs[] = {
+		{ tr1, "agent", "Hello, this is the clinic.", true },
+		{ tr2, "user", "What are your hours?", true },
+		{ partial, "user", "What are", false },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(trs); i++) {
+		TEST_EQ_INT(event_set_str(trs[i].ev, "speaker", trs[i].speaker), 0);
+		TEST_EQ_INT(event_set_str(trs[i].ev, "text", trs[i].text), 0);
+		TEST_EQ_INT(event_set_bool(trs[i].ev, "final", trs[i].final), 0);
+		TEST_EQ_INT(event_set_time(trs[i].ev, "started_at", trs[i].ev->ts_ms), 0);
+	}
+
+	/* The end first, the resume before its hold, every kind duplicated. */
+	const struct { struct event *ev; bool dup; } order[] = {
+		{ ended, false }, { resume, false }, { tr1, false }, { answered, false },
+		{ ringing, false }, { hold, false }, { tr1, true }, { dialing, false },
+		{ ringing, true }, { ready, false }, { partial, false }, { resume, true },
+		{ hold, true }, { tr2, false }, { rec, false }, { ended, true }, { answered, true },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(order); i++)
+		TEST_EQ_INT(publish(e.bus, order[i].ev, order[i].dup), 0);
+	TEST_EQ_INT(wait_handled(e.p, CM_ARRAY_LEN(order)), 0);
+	struct persist_stats st;
+	persist_stats(e.p, &st);
+	TEST_EQ_INT(st.stored, 11);
+	TEST_EQ_INT(st.duplicates, 6);
+	TEST_EQ_INT(st.invalid, 0);
+
+	v = query1(e.db, row_sql, cid);
+	TEST_EQ_STR(v, "completed|-|-|2000|2100|20000|remote_hangup|1|3500|/rec/x.ogg");
+	free(v);
+	v = query1(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1", cid);
+	TEST_EQ_STR(v, "11");
+	free(v);
+	v = query1(e.db,
+		   "SELECT string_agg(seq || ':' || speaker || ':' || text, ',' ORDER BY seq)"
+		   " FROM transcript_segments WHERE call_id = $1",
+		   cid);
+	TEST_EQ_STR(v, "1:agent:Hello, this is the clinic.,2:user:What are your hours?");
+	free(v);
+	v = query1(e.db, "SELECT end_event FROM calls WHERE id = $1", cid);
+	TEST_EQ_STR(v, "call_ended");
+out:
+	free(v);
+	for (size_t i = 0; i < n; i++)
+		event_free(evs[i]);
+	env_down(&e);
+	return err;
+}
+
+static int test_hold_pair(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1];
+	struct event *a = NULL, *h = NULL, *r = NULL;
+	char *v = NULL;
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	a = mk(EV_CALL_ANSWERED, cid, T0);
+	h = mk(EV_CALL_HOLD, cid, T0 + 4000);
+	r = mk(EV_CALL_RESUME, cid, T0 + 4000 + 12345);
+	TEST_ASSERT(a && h && r);
+	TEST_EQ_INT(event_set_str(h, "direction", "sendonly"), 0);
+	TEST_EQ_INT(publish(e.bus, a, false), 0);
+	TEST_EQ_INT(publish(e.bus, h, false), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "on_hold",
+			       WAIT_MS), 0);
+	TEST_EQ_INT(publish(e.bus, r, false), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "in_progress",
+			       WAIT_MS), 0);
+	v = query1(e.db, "SELECT hold_count || '|' || hold_ms || '|' || (hold_started_at IS NULL)"
+		   " FROM calls WHERE id = $1", cid);
+	TEST_EQ_STR(v, "1|12345|true");
+out:
+	free(v);
+	event_free(a);
+	event_free(h);
+	event_free(r);
+	env_down(&e);
+	return err;
+}
+
+static int test_invalid_events_do_not_block(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], other[ID_UUID_LEN + 1];
+	struct event *d = NULL, *f = NULL, *u = NULL;
+	char *v = NULL;
+	static const char garbage[] = "{not json";
+	static const char bad_env[] =
+		"{\"v\":1,\"id\":\"x\",\"type\":\"call_hold\",\"call_id\":\"y\",\"room\":\"r\","
+		"\"ts\":\"2026-11-23T19:00:00.123Z\",\"source\":\"s\",\"data\":{}}";
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	TEST_EQ_INT(bus_js_publish(e.bus, "calls.x.call_hold", "g1", garbage, strlen(garbage), 5000),
+		    0);
+	TEST_EQ_INT(bus_js_publish(e.bus, "calls.y.call_hold", "g2", bad_env, strlen(bad_env), 5000),
+		    0);
+	d = mk(EV_CALL_DIALING, cid, T0);
+	f = mk(EV_CALL_FAILED, cid, T0 + 3000);
+	TEST_ASSERT(d && f);
+	TEST_EQ_INT(event_set_str(f, "status", "busy"), 0);
+	TEST_EQ_INT(event_set_int(f, "sip_code", 486), 0);
+	TEST_EQ_INT(event_set_str(f, "sip_reason", "Busy Here"), 0);
+	/* an event of a call that has no row is stored all the same */
+	TEST_EQ_INT(id_uuid4(other), 0);
+	u = mk(EV_CALL_HOLD, other, T0);
+	TEST_ASSERT(u != NULL);
+	TEST_EQ_INT(publish(e.bus, d, false), 0);
+	TEST_EQ_INT(publish(e.bus, u, false), 0);
+	TEST_EQ_INT(publish(e.bus, f, false), 0);
+	TEST_EQ_INT(wait_handled(e.p, 5), 0);
+	struct persist_stats st;
+	persist_stats(e.p, &st);
+	TEST_EQ_INT(st.invalid, 2);
+	TEST_EQ_INT(st.stored, 3);
+	v = query1(e.db, row_sql, cid);
+	TEST_EQ_STR(v, "busy|486|Busy Here|||3000|busy|0|0|-");
+	free(v);
+	v = query1(e.db, "SELECT type FROM call_events WHERE call_id = $1", other);
+	TEST_EQ_STR(v, "call_hold");
+out:
+	free(v);
+	event_free(d);
+	event_free(f);
+	event_free(u);
+	env_down(&e);
+	return err;
+}
+
+/* PostgreSQL stops while events arrive; they are persisted once it is back. */
+static int test_db_down_loses_nothing(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1];
+	struct event *d = NULL, *r = NULL;
+	char *v = NULL, *out = NULL;
+	char port[16];
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	d = mk(EV_CALL_DIALING, cid, T0);
+	r = mk(EV_CALL_RINGING, cid, T0 + 1000);
+	TEST_ASSERT(d && r);
+	TEST_EQ_INT(publish(e.bus, d, false), 0);
+	TEST_EQ_INT(wait_handled(e.p, 1), 0);
+	const char *stop[] = { "scripts/pg.sh", "stop", e.pg.dir, NULL };
+	TEST_EQ_INT(test_run_cmd(&out, stop, NULL, 60000), 0);
+	free(out);
+	out = NULL;
+	TEST_EQ_INT(publish(e.bus, r, false), 0);
+	snprintf(port, sizeof(port), "%d", e.pg.port);
+	const char *start[] = { "scripts/pg.sh", "start", e.pg.dir, port, NULL };
+	TEST_EQ_INT(test_run_cmd(&out, start, NULL, 60000), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "ringing",
+			       WAIT_MS * 2), 0);
+	v = query1(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1", cid);
+	TEST_EQ_STR(v, "2");
+out:
+	free(v);
+	free(out);
+	event_free(d);
+	event_free(r);
+	env_down(&e);
+	return err;
+}
+
+static int heartbeat(struct bus *bus, const char *call_id)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf),
+			 "{\"v\":1,\"source\":\"sip-bridge/t\",\"calls\":[\"%s\"],\"ts\":\"x\"}",
+			 call_id);
+	return bus_publish(bus, OWNERS_SUBJECT, buf, (size_t)n);
+}
+
+static int test_owner_lost(void)
+{
+	int err = 0;
+	struct env e;
+	struct owners *o = NULL;
+	char kept[ID_UUID_LEN + 1], lost[ID_UUID_LEN + 1];
+	struct event *d1 = NULL, *d2 = NULL;
+	char *v = NULL;
+	struct owners_opts opts = { .timeout_s = 2, .scan_ms = 100 };
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, kept, NULL, "outbound"), 0);
+	TEST_EQ_INT(seed_call(e.db, lost, NULL, "outbound"), 0);
+	/* dialed long ago: only the start-up grace keeps it alive at first */
+	d1 = mk(EV_CALL_DIALING, kept, time_now_ms() - 60000);
+	d2 = mk(EV_CALL_DIALING, lost, time_now_ms() - 60000);
+	TEST_ASSERT(d1 && d2);
+	TEST_EQ_INT(publish(e.bus, d1, false), 0);
+	TEST_EQ_INT(publish(e.bus, d2, false), 0);
+	TEST_EQ_INT(wait_handled(e.p, 2), 0);
+
+	int64_t t_start = time_mono_ms();
+	TEST_EQ_INT(owners_start(&o, e.bus, e.pg.url, SOURCE, &opts), 0);
+	/* Heartbeats list `kept` only; `lost` fails once 2 s have passed. */
+	int64_t end = t_start + WAIT_MS;
+	bool lost_failed = false;
+	while (time_mono_ms() < end) {
+		TEST_EQ_INT(heartbeat(e.bus, kept), 0);
+		v = query1(e.db, "SELECT status FROM calls WHERE id = $1", lost);
+		lost_failed = v && strcmp(v, "failed") == 0;
+		free(v);
+		v = NULL;
+		if (lost_failed)
+			break;
+		nap_ms(200);
+	}
+	TEST_ASSERT(lost_failed);
+	TEST_ASSERT(time_mono_ms() - t_start >= 2000); /* never before a full timeout */
+	v = query1(e.db, "SELECT status || '|' || sip_reason || '|' || end_reason FROM calls"
+		   " WHERE id = $1", lost);
+	TEST_EQ_STR(v, "failed|owner lost|owner_lost");
+	free(v);
+	v = query1(e.db, "SELECT status FROM calls WHERE id = $1", kept);
+	TEST_EQ_STR(v, "dialing");
+	free(v);
+	v = NULL;
+	TEST_EQ_INT(owners_failed_count(o), 1);
+	/* the owner stops listing it: failed 2 s later */
+	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", kept, "failed",
+			       WAIT_MS), 0);
+	TEST_EQ_INT(owners_failed_count(o), 2);
+	/* a malformed heartbeat is refused */
+	TEST_EQ_INT(owners_heartbeat(o, "{\"calls\":3}", 11, time_now_ms()), EINVAL);
+out:
+	free(v);
+	o = owners_stop(o);
+	event_free(d1);
+	event_free(d2);
+	env_down(&e);
+	return err;
+}
+
+/* ---- LiveKit webhooks, signed the way LiveKit signs them ---------------- */
+
+static void b64url(char *out, size_t cap, const unsigned char *in, size_t len)
+{
+	unsigned char tmp[512];
+	int n = EVP_EncodeBlock(tmp, in, (int)len);
+	size_t o = 0;
+	for (int i = 0; i < n && o + 1 < cap; i++) {
+		char c = (char)tmp[i];
+		if (c == '=')
+			break;
+		out[o++] = c == '+' ? '-' : c == '/' ? '_' : c;
+	}
+	out[o] = '\0';
+}
+
+/* Authorization header value: HS256 JWT {iss, nbf, exp, sha256}. */
+static void lk_sign(char *out, size_t cap, const char *body, const char *key, const char *secret)
+{
+	unsigned char sha[32], mac[32];
+	unsigned int maclen = 0;
+	char sha64[64], claims[512], h64[128], c64[700], s64[64], signing[900];
+	static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	long now = (long)(time_now_ms() / 1000);
+
+	EVP_Digest(body, strlen(body), sha, NULL, EVP_sha256(), NULL);
+	EVP_EncodeBlock((unsigned char *)sha64, sha, 32); /* standard, padded */
+	snprintf(claims, sizeof(claims),
+		 "{\"iss\":\"%s\",\"nbf\":%ld,\"exp\":%ld,\"sha256\":\"%s\"}", key, now - 5,
+		 now + 300, sha64);
+	b64url(h64, sizeof(h64), (const unsigned char *)header, strlen(header));
+	b64url(c64, sizeof(c64), (const unsigned char *)claims, strlen(claims));
+	snprintf(signing, sizeof(signing), "%s.%s", h64, c64);
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)signing,
+	     strlen(signing), mac, &maclen);
+	b64url(s64, sizeof(s64), mac, maclen);
+	snprintf(out, cap, "%s.%s", signing, s64);
+}
+
+static long lk_post(const char *url, const char *auth, const char *body)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char hdr[1200];
+	long status = 0;
+	if (!c)
+		return 0;
+	h = curl_slist_append(h, "Content-Type: application/webhook+json");
+	if (auth) {
+		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
+		h = curl_slist_append(h, hdr);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	FILE *devnull = fopen("/dev/null", "w");
+	if (devnull)
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (devnull)
+		fclose(devnull);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+static const struct httpd_route lk_routes[] = {
+	{ "POST", "/livekit/webhook", lkwebhook_handle, true },
+};
+
+static int test_livekit_webhook(void)
+{
+	int err = 0;
+	struct env e;
+	struct lkwebhook *lk = NULL;
+	struct httpd *h = NULL;
+	char cid[ID_UUID_LEN + 1], addr[64], url[128], body[1024], auth[1200], bad[1200];
+	struct event *a = NULL;
+	char *v = NULL;
+	static const char KEY[] = "APIkey123", SECRET[] = "s3cret-s3cret-s3cret-s3cret-s3cret";
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	TEST_EQ_INT(lkwebhook_new(&lk, e.bus, KEY, SECRET, SOURCE), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
+	TEST_EQ_INT(httpd_start(&h, addr, lk_routes, 1, lk, NULL), 0);
+	snprintf(url, sizeof(url), "http://%s/livekit/webhook", addr);
+	a = mk(EV_CALL_ANSWERED, cid, time_now_ms() - 5000);
+	TEST_ASSERT(a != NULL);
+	TEST_EQ_INT(publish(e.bus, a, false), 0);
+	TEST_EQ_INT(wait_handled(e.p, 1), 0);
+
+	/* the SIP participant leaves: the call ends, once however often it is sent */
+	snprintf(body, sizeof(body),
+		 "{\"event\":\"participant_left\",\"room\":{\"sid\":\"RM_1\",\"name\":\"call-%s\"},"
+		 "\"participant\":{\"sid\":\"PA_1\",\"identity\":\"sip-%s\",\"joinedAt\":\"%lld\"},"
+		 "\"id\":\"EV_left1\",\"createdAt\":\"%lld\"}",
+		 cid, cid, (long long)(time_now_ms() / 1000 - 5), (long long)(time_now_ms() / 1000));
+	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
+	TEST_EQ_INT(lk_post(url, auth, body), 200);
+	TEST_EQ_INT(lk_post(url, auth, body), 200); /* LiveKit's retry */
+	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "completed",
+			       WAIT_MS), 0);
+	v = query1(e.db, "SELECT end_reason FROM calls WHERE id = $1", cid);
+	TEST_EQ_STR(v, "remote_hangup");
+	free(v);
+	v = query1(e.db, "SELECT count(*) || '|' || min(data->>'by') FROM call_events"
+		   " WHERE call_id = $1 AND type = 'call_ended'", cid);
+	TEST_EQ_STR(v, "1|remote");
+	free(v);
+	v = NULL;
+
+	/* refused: wrong secret, tampered body, no header, wrong issuer */
+	lk_sign(bad, sizeof(bad), body, KEY, "another-secret-another-secret");
+	TEST_EQ_INT(lk_post(url, bad, body), 401);
+	char tampered[1100];
+	snprintf(tampered, sizeof(tampered), "%s", body);
+	tampered[strlen(tampered) - 3] = '9';
+	TEST_EQ_INT(lk_post(url, auth, tampered), 401);
+	TEST_EQ_INT(lk_post(url, NULL, body), 401);
+	lk_sign(bad, sizeof(bad), body, "OTHERKEY", SECRET);
+	TEST_EQ_INT(lk_post(url, bad, body), 401);
+
+	/* egress_ended → recording path; room_finished after the end changes nothing */
+	snprintf(body, sizeof(body),
+		 "{\"event\":\"egress_ended\",\"egressInfo\":{\"egressId\":\"EG_1\","
+		 "\"roomName\":\"call-%s\",\"status\":\"EGRESS_COMPLETE\",\"fileResults\":"
+		 "[{\"filename\":\"rec/%s.ogg\",\"location\":\"s3://bucket/rec/%s.ogg\"}]},"
+		 "\"id\":\"EV_eg1\",\"createdAt\":\"1\"}",
+		 cid, cid, cid);
+	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
+	TEST_EQ_INT(lk_post(url, auth, body), 200);
+	snprintf(body, sizeof(body),
+		 "{\"event\":\"room_finished\",\"room\":{\"name\":\"call-%s\",\"creationTime\":\"1\"},"
+		 "\"id\":\"EV_fin1\"}", cid);
+	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
+	TEST_EQ_INT(lk_post(url, auth, body), 200);
+	/* an egress that failed, and an event we do not map */
+	snprintf(body, sizeof(body),
+		 "{\"event\":\"egress_ended\",\"egressInfo\":{\"egressId\":\"EG_2\","
+		 "\"roomName\":\"call-%s\",\"status\":\"EGRESS_FAILED\",\"error\":\"s3 denied\"},"
+		 "\"id\":\"EV_eg2\"}", cid);
+	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
+	TEST_EQ_INT(lk_post(url, auth, body), 200);
+	snprintf(body, sizeof(body), "{\"event\":\"track_published\",\"id\":\"EV_t\"}");
+	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
+	TEST_EQ_INT(lk_post(url, auth, body), 200);
+	TEST_EQ_INT(wait_value(e.db,
+			       "SELECT count(*) FROM call_events WHERE call_id = $1"
+			       " AND type IN ('recording_ready', 'recording_failed', 'call_ended')",
+			       cid, "4", WAIT_MS), 0);
+	v = query1(e.db, "SELECT status || '|' || end_reason || '|' || recording_path FROM calls"
+		   " WHERE id = $1", cid);
+	snprintf(body, sizeof(body), "completed|remote_hangup|s3://bucket/rec/%s.ogg", cid);
+	TEST_EQ_STR(v, body);
+out:
+	free(v);
+	event_free(a);
+	h = httpd_stop(h);
+	lk = lkwebhook_free(lk);
+	env_down(&e);
+	return err;
+}
+
+static const struct test tests[] = {
+	{ "out_of_order_and_duplicates", test_out_of_order_and_duplicates },
+	{ "hold_pair", test_hold_pair },
+	{ "invalid_events_do_not_block", test_invalid_events_do_not_block },
+	{ "db_down_loses_nothing", test_db_down_loses_nothing },
+	{ "owner_lost", test_owner_lost },
+	{ "livekit_webhook", test_livekit_webhook },
+};
+
+TEST_MAIN(tests)

@@ -1,0 +1,624 @@
+/* The sip-bridge test fixture, shared by tests/integration/test_sip_bridge*.c
+ * and test_sip_baresip.c: a nats-server, the real $CALLMESH_BUILD/bin/sip-bridge
+ * (which can be killed and started again on the same NATS), a capture of
+ * calls.> and owners.heartbeat, sipp as the carrier, and a bare TCP "sink"
+ * that counts the INVITEs it is sent. Every wait has a deadline. Included once
+ * per test binary; what a binary does not use is marked unused. */
+#ifndef TEST_SIP_BRIDGE_FX_H
+#define TEST_SIP_BRIDGE_FX_H
+
+#include "bus/bus.h"
+#include "harness/test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FX_FN static __attribute__((unused))
+
+#define WAIT_MS 15000
+#define EVENTS_MAX 512
+#define FX_ENV_MAX 12
+
+struct captured {
+	char subject[128];
+	char *data;
+};
+
+struct fx {
+	struct test_nats nats;
+	int bridge_pid;
+	int bridge_starts;
+	int sip_port, health_port;
+	char *dir;
+	struct bus *bus;
+	struct bus_sub *sub, *hb_sub;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int nev;
+	struct captured ev[EVENTS_MAX];
+	int heartbeats;
+	char last_heartbeat[1024];
+	char env[FX_ENV_MAX][256];
+	int nenv;
+};
+
+static void on_event(const struct bus_msg *msg, void *arg)
+{
+	struct fx *f = arg;
+	pthread_mutex_lock(&f->mu);
+	if (f->nev < EVENTS_MAX) {
+		struct captured *c = &f->ev[f->nev];
+		snprintf(c->subject, sizeof(c->subject), "%s", msg->subject);
+		c->data = malloc((size_t)msg->len + 1);
+		if (c->data) {
+			memcpy(c->data, msg->data, (size_t)msg->len);
+			c->data[msg->len] = '\0';
+			f->nev++;
+		}
+	}
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void on_heartbeat(const struct bus_msg *msg, void *arg)
+{
+	struct fx *f = arg;
+	pthread_mutex_lock(&f->mu);
+	f->heartbeats++;
+	snprintf(f->last_heartbeat, sizeof(f->last_heartbeat), "%.*s", msg->len, msg->data);
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void deadline_in(struct timespec *dl, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, dl);
+	dl->tv_sec += timeout_ms / 1000;
+	dl->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl->tv_nsec >= 1000000000L) {
+		dl->tv_sec++;
+		dl->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Waits for the event calls.<call_id>.<type>; returns a copy of its JSON
+ * (caller frees) or NULL after timeout_ms. */
+FX_FN char *await_event(struct fx *f, const char *call_id, const char *type, int timeout_ms)
+{
+	char subject[128];
+	snprintf(subject, sizeof(subject), "calls.%s.%s", call_id, type);
+	struct timespec dl;
+	deadline_in(&dl, timeout_ms);
+	char *found = NULL;
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		for (int i = 0; i < f->nev && !found; i++)
+			if (strcmp(f->ev[i].subject, subject) == 0)
+				found = strdup(f->ev[i].data);
+		if (found || pthread_cond_timedwait(&f->cv, &f->mu, &dl) == ETIMEDOUT)
+			break;
+	}
+	if (!found) {
+		for (int i = 0; i < f->nev && !found; i++)
+			if (strcmp(f->ev[i].subject, subject) == 0)
+				found = strdup(f->ev[i].data);
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (!found)
+		fprintf(stdout, "    no %s within %d ms\n", subject, timeout_ms);
+	return found;
+}
+
+/* Number of captured events whose subject ends in ".<type>" (any call). */
+static int count_type_locked(struct fx *f, const char *type)
+{
+	int n = 0;
+	size_t tl = strlen(type);
+	for (int i = 0; i < f->nev; i++) {
+		size_t sl = strlen(f->ev[i].subject);
+		n += sl > tl + 1 && f->ev[i].subject[sl - tl - 1] == '.' &&
+		     strcmp(f->ev[i].subject + sl - tl, type) == 0;
+	}
+	return n;
+}
+
+/* Waits until at least `want` events of `type` (any call) arrived. */
+FX_FN bool await_type_count(struct fx *f, const char *type, int want, int timeout_ms)
+{
+	struct timespec dl;
+	deadline_in(&dl, timeout_ms);
+	bool ok;
+	pthread_mutex_lock(&f->mu);
+	while (!(ok = count_type_locked(f, type) >= want))
+		if (pthread_cond_timedwait(&f->cv, &f->mu, &dl) == ETIMEDOUT)
+			break;
+	ok = count_type_locked(f, type) >= want;
+	pthread_mutex_unlock(&f->mu);
+	if (!ok)
+		fprintf(stdout, "    fewer than %d %s within %d ms\n", want, type, timeout_ms);
+	return ok;
+}
+
+FX_FN int count_events(struct fx *f, const char *call_id, const char *type)
+{
+	char subject[128];
+	int n = 0;
+	snprintf(subject, sizeof(subject), "calls.%s.%s", call_id, type);
+	pthread_mutex_lock(&f->mu);
+	for (int i = 0; i < f->nev; i++)
+		n += strcmp(f->ev[i].subject, subject) == 0;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+/* Index of the event in arrival order, -1 when absent. */
+FX_FN int event_index(struct fx *f, const char *call_id, const char *type)
+{
+	char subject[128];
+	int at = -1;
+	snprintf(subject, sizeof(subject), "calls.%s.%s", call_id, type);
+	pthread_mutex_lock(&f->mu);
+	for (int i = 0; i < f->nev && at < 0; i++)
+		if (strcmp(f->ev[i].subject, subject) == 0)
+			at = i;
+	pthread_mutex_unlock(&f->mu);
+	return at;
+}
+
+/* Adds NAME=VALUE to the bridge's environment (before fx_bridge_start). */
+FX_FN void fx_setenv(struct fx *f, const char *name, const char *value)
+{
+	if (f->nenv < FX_ENV_MAX)
+		snprintf(f->env[f->nenv++], sizeof(f->env[0]), "%s=%s", name, value);
+}
+
+/* Starts (or starts again, on the same ports and NATS) the bridge and waits
+ * until /readyz answers 200. */
+FX_FN int fx_bridge_start(struct fx *f)
+{
+	int err = 0;
+	char bin[256], url[128], logpath[512];
+	const char *envp[FX_ENV_MAX + 4];
+	int n = 0;
+	f->bridge_starts++;
+	snprintf(logpath, sizeof(logpath), "%s/sip-bridge-%d.log", f->dir, f->bridge_starts);
+	for (int i = 0; i < f->nenv; i++)
+		envp[n++] = f->env[i];
+	envp[n++] = "LOG_FORMAT=kv";
+	envp[n++] = "LOG_LEVEL=debug";
+	envp[n++] = "INSTANCE=test";
+	envp[n] = NULL;
+	const char *argv[] = { test_bin(bin, sizeof(bin), "sip-bridge"), NULL };
+	TEST_EQ_INT(test_spawn(&f->bridge_pid, argv, envp, logpath), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", f->health_port);
+	TEST_EQ_INT(test_http_wait(url, 200, WAIT_MS), 0);
+out:
+	return err;
+}
+
+/* kill -9, reaped. */
+FX_FN void fx_bridge_kill9(struct fx *f)
+{
+	test_kill(f->bridge_pid);
+	f->bridge_pid = 0;
+}
+
+/* NATS, the capture, and the environment of the bridge; the bridge is
+ * started too unless max_calls is NULL (then call fx_bridge_start()). */
+FX_FN int fx_start(struct fx *f, const char *max_calls)
+{
+	int err = 0;
+	char v[64];
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	f->dir = test_tmpdir("sip-bridge");
+	TEST_ASSERT(f->dir != NULL);
+	TEST_EQ_INT(test_nats_start(&f->nats), 0);
+	f->sip_port = test_free_port();
+	f->health_port = test_free_port();
+	int rtp = 20000 + (int)(getpid() % 200) * 100;
+	fx_setenv(f, "NATS_URL", f->nats.url);
+	snprintf(v, sizeof(v), "127.0.0.1:%d", f->health_port);
+	fx_setenv(f, "HEALTH_ADDR", v);
+	snprintf(v, sizeof(v), "127.0.0.1:%d", f->sip_port);
+	fx_setenv(f, "SIP_BIND", v);
+	snprintf(v, sizeof(v), "%d", rtp);
+	fx_setenv(f, "RTP_PORT_MIN", v);
+	snprintf(v, sizeof(v), "%d", rtp + 99);
+	fx_setenv(f, "RTP_PORT_MAX", v);
+	TEST_EQ_INT(bus_connect(&f->bus, f->nats.url, "test-sip-bridge"), 0);
+	TEST_EQ_INT(bus_ensure_streams(f->bus), 0);
+	TEST_EQ_INT(bus_subscribe(f->bus, &f->sub, "calls.>", NULL, on_event, f), 0);
+	TEST_EQ_INT(bus_subscribe(f->bus, &f->hb_sub, "owners.heartbeat", NULL, on_heartbeat, f), 0);
+	if (max_calls) {
+		fx_setenv(f, "MAX_CALLS", max_calls);
+		TEST_EQ_INT(fx_bridge_start(f), 0);
+	}
+out:
+	if (err)
+		fprintf(stdout, "    bridge logs in %s\n", f->dir ? f->dir : "?");
+	return err;
+}
+
+/* Stops everything; 1 when the bridge did not exit 0 on SIGTERM (a crash, a
+ * sanitizer report, a hang). */
+FX_FN int fx_stop(struct fx *f, bool keep_logs)
+{
+	int err = 0;
+	f->sub = bus_unsubscribe(f->sub);
+	f->hb_sub = bus_unsubscribe(f->hb_sub);
+	f->bus = bus_close(f->bus);
+	if (f->bridge_pid > 0) {
+		int code = -1;
+		kill(f->bridge_pid, SIGTERM);
+		if (test_wait_exit(f->bridge_pid, 10000, &code) != 0)
+			test_kill(f->bridge_pid);
+		if (code != 0) {
+			test_failed(__FILE__, __LINE__, "sip-bridge exited %d on SIGTERM", code);
+			err = 1;
+			keep_logs = true;
+		}
+	}
+	test_nats_destroy(&f->nats);
+	for (int i = 0; i < f->nev; i++)
+		free(f->ev[i].data);
+	if (keep_logs)
+		fprintf(stdout, "    logs kept in %s\n", f->dir);
+	else if (f->dir)
+		test_rmtree(f->dir);
+	free(f->dir);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	return err;
+}
+
+/* Waits until something accepts TCP connections on 127.0.0.1:port. */
+FX_FN int wait_tcp(int port, int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	for (;;) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return 0;
+		if (time_mono_ms() > end)
+			return ETIMEDOUT;
+		struct timespec nap = { 0, 10 * 1000000L };
+		nanosleep(&nap, NULL);
+	}
+}
+
+struct sipp {
+	int pid;
+	int port;
+	char logfile[512];
+	char msgfile[512];
+};
+
+/* sipp options beyond the scenario and its -key pairs. */
+struct sipp_opts {
+	const char *transport;  /* -t value, "t1" when NULL */
+	int calls;              /* -m, 1 when 0 */
+	const char *const *extra; /* more arguments, NULL-ended */
+};
+
+/* Starts sipp as the carrier with `scenario` and -key pairs (NULL-ended). */
+FX_FN int sipp_start_opts(struct fx *f, struct sipp *s, const char *scenario, const char *const keys[],
+			  const struct sipp_opts *o)
+{
+	char sf[512], port[16], calls[16], logpath[512], errfile[512];
+	const char *argv[96];
+	int n = 0;
+	static int seq;
+	seq++;
+	s->port = test_free_port();
+	if (strchr(scenario, '/'))
+		snprintf(sf, sizeof(sf), "%s", scenario);
+	else
+		snprintf(sf, sizeof(sf), "tests/sip/%s", scenario);
+	snprintf(port, sizeof(port), "%d", s->port);
+	snprintf(calls, sizeof(calls), "%d", o && o->calls > 0 ? o->calls : 1);
+	snprintf(s->logfile, sizeof(s->logfile), "%s/sipp-%d.log", f->dir, seq);
+	snprintf(s->msgfile, sizeof(s->msgfile), "%s/sipp-%d-messages.log", f->dir, seq);
+	snprintf(errfile, sizeof(errfile), "%s/sipp-%d-errors.log", f->dir, seq);
+	snprintf(logpath, sizeof(logpath), "%s/sipp-%d.out", f->dir, seq);
+	const char *fixed[] = { "sipp", "-sf", sf, "-t", o && o->transport ? o->transport : "t1",
+				"-i", "127.0.0.1", "-p", port, "-m", calls, "-nostdin", "-trace_logs",
+				"-log_file", s->logfile, "-trace_msg", "-message_file", s->msgfile,
+				"-trace_err", "-error_file", errfile, "-timeout", "30", "-timeout_error",
+				"-mp", "6000" };
+	for (size_t i = 0; i < CM_ARRAY_LEN(fixed); i++)
+		argv[n++] = fixed[i];
+	for (int i = 0; o && o->extra && o->extra[i] && n < 60; i++)
+		argv[n++] = o->extra[i];
+	for (int i = 0; keys && keys[i] && keys[i + 1] && n < 90; i += 2) {
+		argv[n++] = "-key";
+		argv[n++] = keys[i];
+		argv[n++] = keys[i + 1];
+	}
+	argv[n] = NULL;
+	int err = test_spawn(&s->pid, argv, NULL, logpath);
+	if (err)
+		return err;
+	return wait_tcp(s->port, WAIT_MS);
+}
+
+FX_FN int sipp_start(struct fx *f, struct sipp *s, const char *scenario, const char *const keys[])
+{
+	return sipp_start_opts(f, s, scenario, keys, NULL);
+}
+
+FX_FN int sipp_wait(struct sipp *s)
+{
+	int code = -1;
+	if (test_wait_exit(s->pid, 40000, &code) != 0) {
+		test_kill(s->pid);
+		s->pid = 0;
+		return -1;
+	}
+	s->pid = 0;
+	return code;
+}
+
+FX_FN char *read_all(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		return NULL;
+	char *buf = calloc(1, 262144);
+	if (buf && fread(buf, 1, 262143, fp) == 0 && ferror(fp))
+		buf[0] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+/* sipp reads status codes when it loads a scenario, before -key values:
+ * writes a copy of tests/sip/<name> with @CODE@ replaced into the fixture's
+ * directory; *pathp names it. */
+FX_FN int scenario_with_code(struct fx *f, char *path, size_t len, const char *name, const char *code,
+			     const char *verify)
+{
+	char src[256];
+	snprintf(src, sizeof(src), "tests/sip/%s", name);
+	char *text = read_all(src);
+	if (!text)
+		return ENOENT;
+	snprintf(path, len, "%s/%s-%s.xml", f->dir, name, code);
+	FILE *out = fopen(path, "w");
+	if (!out) {
+		free(text);
+		return EIO;
+	}
+	for (const char *p = text; *p;) {
+		const char *hit = strchr(p, '@');
+		size_t n = hit ? (size_t)(hit - p) : strlen(p);
+		fwrite(p, 1, n, out);
+		if (!hit)
+			break;
+		if (strncmp(hit, "@CODE@", 6) == 0) {
+			fputs(code, out);
+			p = hit + 6;
+		} else if (strncmp(hit, "@VERIFY@", 8) == 0) {
+			fputs(verify ? verify : "", out);
+			p = hit + 8;
+		} else {
+			fputc('@', out);
+			p = hit + 1;
+		}
+	}
+	fclose(out);
+	free(text);
+	return 0;
+}
+
+/* One dial job; msg_id NULL = "dial-<call_id>". */
+struct job_opts {
+	const char *to_number;  /* "+918044319241" when NULL */
+	const char *transport;  /* "tcp" when NULL */
+	const char *msg_id;
+	int ring_timeout_s;
+	const char *user, *pass;
+};
+
+FX_FN int publish_job_opts(struct fx *f, const char *call_id, int sip_port, const struct job_opts *o)
+{
+	char json[1024], msgid[64];
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"%s\","
+		 "\"from_number\":\"+918044319240\",\"ring_timeout_s\":%d,\"max_duration_s\":600,"
+		 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
+		 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"%s\","
+		 "\"sip_domain\":\"exotel.test\",\"username\":\"%s\",\"password\":\"%s\"}}",
+		 call_id, call_id, o->to_number ? o->to_number : "+918044319241",
+		 o->ring_timeout_s > 0 ? o->ring_timeout_s : 30, sip_port,
+		 o->transport ? o->transport : "tcp", o->user ? o->user : "u", o->pass ? o->pass : "p");
+	snprintf(msgid, sizeof(msgid), "dial-%s", call_id);
+	return bus_js_publish(f->bus, "dial.exotel", o->msg_id ? o->msg_id : msgid, json, strlen(json), 5000);
+}
+
+FX_FN int publish_job(struct fx *f, const char *call_id, int sip_port, int ring_timeout_s,
+		      const char *user, const char *pass)
+{
+	struct job_opts o = { .ring_timeout_s = ring_timeout_s, .user = user, .pass = pass };
+	return publish_job_opts(f, call_id, sip_port, &o);
+}
+
+/* Checks the events of an answered call up to call_answered, in order. */
+FX_FN int expect_setup(struct fx *f, const char *id, bool ringing)
+{
+	int err = 0;
+	char *dialing = await_event(f, id, "call_dialing", WAIT_MS);
+	char *answered = await_event(f, id, "call_answered", WAIT_MS);
+	TEST_ASSERT(dialing && answered);
+	TEST_CONTAINS(dialing, "\"provider\":\"exotel\"");
+	TEST_CONTAINS(dialing, "\"source\":\"sip-bridge/test\"");
+	TEST_ASSERT(event_index(f, id, "call_dialing") < event_index(f, id, "call_answered"));
+	if (ringing) {
+		TEST_ASSERT(event_index(f, id, "call_ringing") >= 0);
+		TEST_ASSERT(event_index(f, id, "call_ringing") < event_index(f, id, "call_answered"));
+	}
+out:
+	free(dialing);
+	free(answered);
+	return err;
+}
+
+FX_FN int hangup(struct fx *f, const char *id, const char *reason)
+{
+	char subject[96], body[96];
+	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
+	snprintf(body, sizeof(body), "{\"v\":1,\"reason\":\"%s\"}", reason);
+	return bus_publish(f->bus, subject, body, strlen(body));
+}
+
+/* ---- the sink: a far end that only listens (TCP), counting INVITEs ------- */
+
+#define SINK_CONNS 16
+#define SINK_TEXT_MAX (256 * 1024)
+
+struct sink {
+	int port;
+	int lfd;
+	pthread_t thread;
+	atomic_bool stop;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *text;  /* everything received, every connection appended */
+	size_t len;
+};
+
+static void *sink_main(void *arg)
+{
+	struct sink *k = arg;
+	struct pollfd p[SINK_CONNS + 1];
+	int n = 1;
+	p[0].fd = k->lfd;
+	p[0].events = POLLIN;
+	while (!atomic_load(&k->stop)) {
+		if (poll(p, (nfds_t)n, 50) <= 0)
+			continue;
+		if ((p[0].revents & POLLIN) && n <= SINK_CONNS) {
+			int fd = accept(k->lfd, NULL, NULL);
+			if (fd >= 0) {
+				p[n].fd = fd;
+				p[n].events = POLLIN;
+				p[n].revents = 0;
+				n++;
+			}
+		}
+		for (int i = 1; i < n; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			char buf[4096];
+			ssize_t r = recv(p[i].fd, buf, sizeof(buf), 0);
+			if (r <= 0) {
+				close(p[i].fd);
+				p[i] = p[n - 1];
+				n--;
+				i--;
+				continue;
+			}
+			pthread_mutex_lock(&k->mu);
+			if (k->len + (size_t)r < SINK_TEXT_MAX) {
+				memcpy(k->text + k->len, buf, (size_t)r);
+				k->len += (size_t)r;
+				k->text[k->len] = '\0';
+			}
+			pthread_cond_broadcast(&k->cv);
+			pthread_mutex_unlock(&k->mu);
+		}
+	}
+	for (int i = 1; i < n; i++)
+		close(p[i].fd);
+	return NULL;
+}
+
+FX_FN int sink_start(struct sink *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->lfd = -1;
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
+	k->text = calloc(1, SINK_TEXT_MAX + 1);
+	if (!k->text)
+		return ENOMEM;
+	k->port = test_free_port();
+	k->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(k->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)k->port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (k->lfd < 0 || bind(k->lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(k->lfd, 16))
+		return errno ? errno : EIO;
+	int err = pthread_create(&k->thread, NULL, sink_main, k);
+	k->started = err == 0;
+	return err;
+}
+
+static int sink_count_locked(struct sink *k, const char *to_number)
+{
+	char needle[96];
+	int n = 0;
+	snprintf(needle, sizeof(needle), "INVITE sip:%s@", to_number);
+	for (const char *p = k->text; (p = strstr(p, needle)) != NULL; p++)
+		n += p == k->text || p[-1] == '\n';
+	return n;
+}
+
+/* INVITEs for to_number seen so far. */
+FX_FN int sink_invites(struct sink *k, const char *to_number)
+{
+	pthread_mutex_lock(&k->mu);
+	int n = sink_count_locked(k, to_number);
+	pthread_mutex_unlock(&k->mu);
+	return n;
+}
+
+/* Waits until the sink saw at least `want` INVITEs for to_number. */
+FX_FN bool sink_await(struct sink *k, const char *to_number, int want, int timeout_ms)
+{
+	struct timespec dl;
+	deadline_in(&dl, timeout_ms);
+	pthread_mutex_lock(&k->mu);
+	while (sink_count_locked(k, to_number) < want)
+		if (pthread_cond_timedwait(&k->cv, &k->mu, &dl) == ETIMEDOUT)
+			break;
+	bool ok = sink_count_locked(k, to_number) >= want;
+	pthread_mutex_unlock(&k->mu);
+	if (!ok)
+		fprintf(stdout, "    the sink saw no INVITE for %s within %d ms\n", to_number, timeout_ms);
+	return ok;
+}
+
+FX_FN void sink_stop(struct sink *k)
+{
+	if (!k->text)
+		return;
+	atomic_store(&k->stop, true);
+	if (k->started)
+		pthread_join(k->thread, NULL);
+	if (k->lfd >= 0)
+		close(k->lfd);
+	free(k->text);
+	k->text = NULL;
+	pthread_mutex_destroy(&k->mu);
+	pthread_cond_destroy(&k->cv);
+}
+
+#endif

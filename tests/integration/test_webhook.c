@@ -1,0 +1,344 @@
+/* api-gateway's end-of-call webhook against a real nats-server, PostgreSQL
+ * and a scripted HTTP receiver (libs/httpd), driven in-process. */
+#include "../services/api-gateway/persist.h"
+#include "../services/api-gateway/webhook.h"
+#include "bus/bus.h"
+#include "db/db.h"
+#include "harness/test.h"
+#include "httpd/httpd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define MIGRATIONS "services/api-gateway/migrations"
+#define SOURCE "api-gateway/test"
+#define WAIT_MS 20000
+
+/* The receiver answers statuses from its script, then 200. */
+struct receiver {
+	pthread_mutex_t mu;
+	unsigned script[8];
+	int nscript;
+	int requests;
+	int ok;
+	char *last_body;
+};
+
+static void on_hook(struct httpd_req *req, void *arg)
+{
+	struct receiver *r = arg;
+	size_t len = 0;
+	const char *body = httpd_req_body(req, &len);
+	pthread_mutex_lock(&r->mu);
+	unsigned status = r->requests < r->nscript ? r->script[r->requests] : 200;
+	r->requests++;
+	if (status == 200)
+		r->ok++;
+	free(r->last_body);
+	r->last_body = body ? strndup(body, len) : NULL;
+	pthread_mutex_unlock(&r->mu);
+	httpd_reply_raw(req, status, "application/json", "{}", 2);
+}
+
+static const struct httpd_route hook_routes[] = {
+	{ "POST", "/hook", on_hook, true },
+};
+
+struct env {
+	struct test_nats n;
+	struct test_pg pg;
+	struct bus *bus;
+	struct db *db;
+	struct persist *p;
+	struct webhook *wh;
+	struct httpd *h;
+	struct receiver r;
+	char hook_url[128];
+	bool nats_up, pg_up;
+};
+
+static int env_up(struct env *e, const struct webhook_opts *opts)
+{
+	int err;
+	char addr[64];
+	memset(e, 0, sizeof(*e));
+	pthread_mutex_init(&e->r.mu, NULL);
+	if ((err = test_nats_start(&e->n)) != 0)
+		return err;
+	e->nats_up = true;
+	if ((err = test_pg_start(&e->pg)) != 0)
+		return err;
+	e->pg_up = true;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
+	snprintf(e->hook_url, sizeof(e->hook_url), "http://%s/hook", addr);
+	if ((err = httpd_start(&e->h, addr, hook_routes, 1, &e->r, NULL)) != 0 ||
+	    (err = bus_connect(&e->bus, e->n.url, "test-webhook")) != 0 ||
+	    (err = bus_ensure_streams(e->bus)) != 0 || (err = db_connect(&e->db, e->pg.url)) != 0 ||
+	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0 ||
+	    (err = persist_start(&e->p, e->bus, e->pg.url, SOURCE)) != 0)
+		return err;
+	return webhook_start(&e->wh, e->bus, e->pg.url, SOURCE, opts);
+}
+
+static void env_down(struct env *e)
+{
+	e->wh = webhook_stop(e->wh);
+	e->p = persist_stop(e->p);
+	e->h = httpd_stop(e->h);
+	e->bus = bus_close(e->bus);
+	e->db = db_close(e->db);
+	if (e->pg_up)
+		test_pg_destroy(&e->pg);
+	if (e->nats_up)
+		test_nats_destroy(&e->n);
+	free(e->r.last_body);
+	pthread_mutex_destroy(&e->r.mu);
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static char *query1(struct db *db, const char *sql, const char *arg)
+{
+	struct db_result *res = NULL;
+	const char *params[] = { arg };
+	if (db_exec(db, &res, sql, 1, params) != 0)
+		return NULL;
+	const char *v = db_result_rows(res) > 0 ? db_result_get(res, 0, 0) : NULL;
+	char *out = strdup(v ? v : "");
+	db_result_free(res);
+	return out;
+}
+
+static int wait_value(struct db *db, const char *sql, const char *arg, const char *want,
+		      int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	for (;;) {
+		char *v = query1(db, sql, arg);
+		bool ok = v && strcmp(v, want) == 0;
+		free(v);
+		if (ok)
+			return 0;
+		if (time_mono_ms() >= end)
+			return ETIMEDOUT;
+		nap_ms(25);
+	}
+}
+
+static int seed_call(struct db *db, char call_id[ID_UUID_LEN + 1], const char *url)
+{
+	char aid[ID_UUID_LEN + 1], room[64];
+	int err = id_uuid4(aid);
+	if (!err)
+		err = id_uuid4(call_id);
+	if (err)
+		return err;
+	snprintf(room, sizeof(room), "call-%s", call_id);
+	const char *pa[] = { aid, url };
+	err = db_exec(db, NULL, "INSERT INTO assistants (id, name, end_call_url) VALUES ($1, 'A', $2)",
+		      2, pa);
+	if (err)
+		return err;
+	const char *pc[] = { call_id, aid, room };
+	return db_exec(db, NULL,
+		       "INSERT INTO calls (id, kind, provider, assistant_id, room, status)"
+		       " VALUES ($1, 'outbound', 'exotel', $2, $3, 'queued')",
+		       3, pc);
+}
+
+static int emit(struct bus *bus, enum event_type type, const char *call_id,
+		const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	struct event *ev = NULL;
+	char room[64];
+	snprintf(room, sizeof(room), "call-%s", call_id);
+	int err = event_new(&ev, type, call_id, room, "sip-bridge/test");
+	if (!err && k1)
+		err = event_set_str(ev, k1, v1);
+	if (!err && k2)
+		err = event_set_str(ev, k2, v2);
+	if (!err && type == EV_CALL_ENDED)
+		err = event_set_int(ev, "duration_ms", 1000);
+	if (!err)
+		err = bus_publish_event(bus, ev);
+	event_free(ev);
+	return err;
+}
+
+static int receiver_counts(struct receiver *r, int *requests, int *ok)
+{
+	pthread_mutex_lock(&r->mu);
+	*requests = r->requests;
+	*ok = r->ok;
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+static const char outcome_sql[] =
+	"SELECT type || '|' || coalesce(data->>'status_code', '-') || '|' ||"
+	" coalesce(data->>'attempts', '-') || '|' || (data->>'url')"
+	" FROM call_events WHERE call_id = $1 AND type LIKE 'webhook_%'";
+
+static int test_retried_then_delivered_once(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], want[256];
+	char *v = NULL;
+	int requests = 0, ok = 0;
+
+	TEST_EQ_INT(env_up(&e, NULL), 0);
+	e.r.script[0] = 503;
+	e.r.nscript = 1;
+	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_DIALING, cid, NULL, NULL, NULL, NULL), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "busy", "sip_reason", "Busy Here"),
+		    0);
+	/* unanswered: settled at once; 503, then 200 one second later */
+	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+			       " AND type LIKE 'webhook_%'", cid, "1", WAIT_MS), 0);
+	v = query1(e.db, outcome_sql, cid);
+	snprintf(want, sizeof(want), "webhook_delivered|200|2|%s", e.hook_url);
+	TEST_EQ_STR(v, want);
+	free(v);
+	v = query1(e.db, "SELECT webhook_status || '|' || webhook_attempts FROM calls WHERE id = $1",
+		   cid);
+	TEST_EQ_STR(v, "delivered|2");
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	TEST_EQ_INT(requests, 2);
+	TEST_EQ_INT(ok, 1);
+	pthread_mutex_lock(&e.r.mu);
+	cJSON *rec = e.r.last_body ? cJSON_Parse(e.r.last_body) : NULL;
+	pthread_mutex_unlock(&e.r.mu);
+	TEST_ASSERT(rec != NULL);
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, "status");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "call_id");
+	bool shape = cJSON_IsString(st) && strcmp(st->valuestring, "busy") == 0 &&
+		     cJSON_IsString(id) && strcmp(id->valuestring, cid) == 0 &&
+		     cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(rec, "events"));
+	cJSON_Delete(rec);
+	TEST_ASSERT(shape);
+
+	/* a restarted webhook module never sends it again */
+	e.wh = webhook_stop(e.wh);
+	TEST_EQ_INT(webhook_start(&e.wh, e.bus, e.pg.url, SOURCE, NULL), 0);
+	webhook_kick(e.wh);
+	int64_t until = time_mono_ms() + 2500; /* two poll rounds */
+	while (time_mono_ms() < until)
+		nap_ms(100);
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	TEST_EQ_INT(requests, 2);
+out:
+	free(v);
+	env_down(&e);
+	return err;
+}
+
+static int test_client_error_is_final(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], want[256];
+	char *v = NULL;
+	int requests = 0, ok = 0;
+
+	TEST_EQ_INT(env_up(&e, NULL), 0);
+	e.r.script[0] = 400;
+	e.r.nscript = 1;
+	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "no_answer", NULL, NULL), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+			       " AND type LIKE 'webhook_%'", cid, "1", WAIT_MS), 0);
+	v = query1(e.db, outcome_sql, cid);
+	snprintf(want, sizeof(want), "webhook_failed|400|1|%s", e.hook_url);
+	TEST_EQ_STR(v, want);
+	free(v);
+	v = query1(e.db, "SELECT data->>'error' FROM call_events WHERE call_id = $1"
+		   " AND type = 'webhook_failed'", cid);
+	TEST_EQ_STR(v, "HTTP 400");
+	free(v);
+	v = query1(e.db, "SELECT webhook_status FROM calls WHERE id = $1", cid);
+	TEST_EQ_STR(v, "failed");
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	TEST_EQ_INT(requests, 1);
+out:
+	free(v);
+	env_down(&e);
+	return err;
+}
+
+/* An answered call waits for its recording; a call without URL is skipped;
+ * an unreachable receiver is retried, then given up. */
+static int test_settle_skip_and_unreachable(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], nourl[ID_UUID_LEN + 1], dead[ID_UUID_LEN + 1], dead_url[64];
+	char *v = NULL;
+	int requests = 0, ok = 0;
+	struct webhook_opts opts = { .settle_s = 60, .backoff_ms = 100, .timeout_s = 2 };
+
+	TEST_EQ_INT(env_up(&e, &opts), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
+	TEST_EQ_INT(seed_call(e.db, nourl, NULL), 0);
+	snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%d/hook", test_free_port());
+	TEST_EQ_INT(seed_call(e.db, dead, dead_url), 0);
+
+	TEST_EQ_INT(emit(e.bus, EV_CALL_ANSWERED, cid, NULL, NULL, NULL, NULL), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_ENDED, cid, "reason", "remote_hangup", "by", "remote"), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, nourl, "status", "busy", NULL, NULL), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, dead, "status", "busy", NULL, NULL), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
+			       nourl, "skipped", WAIT_MS), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT coalesce(webhook_status, '') || webhook_attempts"
+			       " FROM calls WHERE id = $1", dead, "failed4", WAIT_MS), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "completed",
+			       WAIT_MS), 0);
+	/* the recording is not in yet: nothing sent */
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	TEST_EQ_INT(requests, 0);
+	TEST_EQ_INT(emit(e.bus, EV_RECORDING_READY, cid, "path", "/rec/z.ogg", NULL, NULL), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
+			       cid, "delivered", WAIT_MS), 0);
+	pthread_mutex_lock(&e.r.mu);
+	bool has_path = e.r.last_body && strstr(e.r.last_body, "/rec/z.ogg");
+	pthread_mutex_unlock(&e.r.mu);
+	TEST_ASSERT(has_path);
+	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+			       " AND type = 'webhook_failed'", dead, "1", WAIT_MS), 0);
+out:
+	free(v);
+	env_down(&e);
+	return err;
+}
+
+static int test_post_transport_errors(void)
+{
+	int err = 0;
+	long status = 7;
+	char why[256];
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", test_free_port());
+	TEST_EQ_INT(webhook_post(&status, url, "{}", 2, 2, why, sizeof(why)), ECONNREFUSED);
+	TEST_EQ_INT(status, 0);
+	TEST_ASSERT(why[0] != '\0');
+	TEST_ASSERT(webhook_post(&status, "ftp://127.0.0.1/x", "{}", 2, 2, why, sizeof(why)) != 0);
+out:
+	return err;
+}
+
+static const struct test tests[] = {
+	{ "retried_then_delivered_once", test_retried_then_delivered_once },
+	{ "client_error_is_final", test_client_error_is_final },
+	{ "settle_skip_and_unreachable", test_settle_skip_and_unreachable },
+	{ "post_transport_errors", test_post_transport_errors },
+};
+
+TEST_MAIN(tests)

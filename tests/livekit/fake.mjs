@@ -1,0 +1,387 @@
+// A strict fake of LiveKit's server API (Twirp, JSON) for callmesh's tests.
+//
+//   node tests/livekit/fake.mjs --port 7880 --key devkey --secret devsecret
+//
+// Every Twirp route callmesh uses is parsed with the official @livekit/protocol
+// message definitions, strictly (an unknown field is a 400 "malformed" where the
+// real server would ignore it: a misspelt field must fail our tests). The bearer
+// token is verified with livekit-server-sdk's TokenVerifier (401
+// "unauthenticated") and the grant each method needs is checked (403
+// "permission_denied"). Replies are the response messages' protojson (snake_case,
+// defaults included), as the real server sends them.
+//
+// Test hooks (not Twirp; no auth):
+//   GET  /__health                 200 "ok"
+//   GET  /__requests               every Twirp request so far, oldest first:
+//                                  [{seq, service, method, status, claims, body, raw, at}]
+//   POST /__reset                  forgets requests, scripts and state
+//   POST /__script {method, error:{code, msg, meta}, delay_ms, drop, times}
+//                                  the next `times` (default 1, -1 = always) calls of
+//                                  `method` wait delay_ms, then fail with the Twirp
+//                                  error (when given), or close the connection
+//                                  without a reply (drop: true), or else succeed
+//   POST /__verify {token}         verifies a token with TokenVerifier → 200 claims | 401
+//   POST /__webhook_send {url, event, key?, secret?}
+//                                  sends `event` (a WebhookEvent in protojson, parsed
+//                                  strictly) to url the way LiveKit does: POST,
+//                                  application/webhook+json, Authorization = raw JWT
+//                                  with the body's sha256 → {status, body}
+//   POST /__webhook_sign {body}    → {authorization} for that exact body string
+import http from "node:http";
+import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+// The tools live in tests/js/node_modules (npm ci there).
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(join(resolve(here, "..", "js"), "package.json"));
+const proto = await import(require.resolve("@livekit/protocol"));
+const sdk = await import(require.resolve("livekit-server-sdk"));
+const { TokenVerifier, AccessToken } = sdk;
+
+function arg(name, def) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
+}
+const port = Number(arg("port", process.env.PORT || "7880"));
+const apiKey = arg("key", process.env.LIVEKIT_API_KEY || "devkey");
+const apiSecret = arg("secret", process.env.LIVEKIT_API_SECRET || "devsecret");
+const verifier = new TokenVerifier(apiKey, apiSecret);
+const BODY_MAX = 1 << 20;
+
+const twirpStatus = {
+  canceled: 408, unknown: 500, invalid_argument: 400, malformed: 400, deadline_exceeded: 408,
+  not_found: 404, bad_route: 404, already_exists: 409, permission_denied: 403,
+  unauthenticated: 401, resource_exhausted: 429, failed_precondition: 412, aborted: 409,
+  out_of_range: 400, unimplemented: 501, internal: 500, unavailable: 503, dataloss: 500,
+};
+
+class TwirpError extends Error {
+  constructor(code, msg, meta) {
+    super(msg);
+    this.code = code;
+    this.meta = meta;
+  }
+}
+
+const id = (prefix) => `${prefix}_${randomBytes(6).toString("hex")}`;
+const nowS = () => BigInt(Math.floor(Date.now() / 1000));
+
+// ---- state ------------------------------------------------------------------
+let state;
+function resetState() {
+  state = {
+    seq: 0,
+    requests: [],
+    scripts: new Map(), // method → [{error, delay_ms, drop, times}]
+    rooms: new Map(), // name → {room, participants: Map identity → ParticipantInfo}
+    egress: new Map(), // egress_id → EgressInfo
+    trunks: new Map(), // sip_trunk_id → SIPOutboundTrunkInfo
+  };
+}
+resetState();
+
+function roomOf(name) {
+  const r = state.rooms.get(name);
+  if (!r) throw new TwirpError("not_found", `room ${name} does not exist`);
+  return r;
+}
+
+function ensureRoom(name, fields = {}) {
+  let r = state.rooms.get(name);
+  if (!r) {
+    const room = new proto.Room({
+      sid: id("RM"), name, emptyTimeout: 300, maxParticipants: 0, creationTime: nowS(),
+      creationTimeMs: BigInt(Date.now()), ...fields,
+    });
+    r = { room, participants: new Map() };
+    state.rooms.set(name, r);
+  }
+  return r;
+}
+
+// ---- grants -----------------------------------------------------------------
+const needRoomCreate = (c) => c.video?.roomCreate === true;
+const needRoomAdmin = (c, req) => c.video?.roomAdmin === true && c.video?.room === req.room;
+const needRoomRecord = (c) => c.video?.roomRecord === true;
+const needSipCall = (c) => c.sip?.call === true;
+const needSipAdmin = (c) => c.sip?.admin === true;
+
+function required(req, ...names) {
+  for (const n of names)
+    if (req[n] === undefined || req[n] === "" || req[n] === null)
+      throw new TwirpError("invalid_argument", `${n} is required`);
+}
+
+// ---- routes: service/method → {Req, grant, grantName, handle(req) → response message}
+const routes = {
+  "livekit.RoomService/CreateRoom": {
+    Req: proto.CreateRoomRequest, grant: needRoomCreate, grantName: "video.roomCreate",
+    handle(req) {
+      required(req, "name");
+      const r = ensureRoom(req.name, {
+        emptyTimeout: req.emptyTimeout || 300, departureTimeout: req.departureTimeout,
+        maxParticipants: req.maxParticipants, metadata: req.metadata,
+      });
+      return r.room;
+    },
+  },
+  "livekit.RoomService/DeleteRoom": {
+    Req: proto.DeleteRoomRequest, grant: needRoomCreate, grantName: "video.roomCreate",
+    handle(req) {
+      required(req, "room");
+      roomOf(req.room);
+      state.rooms.delete(req.room);
+      return new proto.DeleteRoomResponse();
+    },
+  },
+  "livekit.RoomService/ListParticipants": {
+    Req: proto.ListParticipantsRequest, grant: needRoomAdmin, grantName: "video.roomAdmin + video.room",
+    handle(req) {
+      required(req, "room");
+      const r = roomOf(req.room);
+      return new proto.ListParticipantsResponse({ participants: [...r.participants.values()] });
+    },
+  },
+  "livekit.RoomService/RemoveParticipant": {
+    Req: proto.RoomParticipantIdentity, grant: needRoomAdmin, grantName: "video.roomAdmin + video.room",
+    handle(req) {
+      required(req, "room", "identity");
+      const r = roomOf(req.room);
+      if (!r.participants.has(req.identity))
+        throw new TwirpError("not_found", `participant ${req.identity} is not in the room`);
+      r.participants.delete(req.identity);
+      return new proto.RemoveParticipantResponse();
+    },
+  },
+  "livekit.RoomService/SendData": {
+    Req: proto.SendDataRequest, grant: needRoomAdmin, grantName: "video.roomAdmin + video.room",
+    handle(req) {
+      required(req, "room");
+      roomOf(req.room);
+      if (!req.data || req.data.length === 0) throw new TwirpError("invalid_argument", "data is required");
+      return new proto.SendDataResponse();
+    },
+  },
+  "livekit.Egress/StartRoomCompositeEgress": {
+    Req: proto.RoomCompositeEgressRequest, grant: needRoomRecord, grantName: "video.roomRecord",
+    handle(req) {
+      required(req, "roomName");
+      const outputs = req.fileOutputs.length + req.streamOutputs.length + req.segmentOutputs.length +
+        req.imageOutputs.length + (req.output.case ? 1 : 0);
+      if (outputs === 0) throw new TwirpError("invalid_argument", "no outputs");
+      const info = new proto.EgressInfo({
+        egressId: id("EG"), roomId: state.rooms.get(req.roomName)?.room.sid ?? "",
+        roomName: req.roomName, status: proto.EgressStatus.EGRESS_STARTING,
+        startedAt: BigInt(Date.now()) * 1000000n,
+        request: { case: "roomComposite", value: req },
+        fileResults: req.fileOutputs.map((f) => new proto.FileInfo({ filename: f.filepath })),
+      });
+      state.egress.set(info.egressId, info);
+      return info;
+    },
+  },
+  "livekit.Egress/StopEgress": {
+    Req: proto.StopEgressRequest, grant: needRoomRecord, grantName: "video.roomRecord",
+    handle(req) {
+      required(req, "egressId");
+      const info = state.egress.get(req.egressId);
+      if (!info) throw new TwirpError("not_found", `egress ${req.egressId} does not exist`);
+      if (info.status === proto.EgressStatus.EGRESS_ENDING)
+        throw new TwirpError("failed_precondition", "egress already ending");
+      info.status = proto.EgressStatus.EGRESS_ENDING;
+      return info;
+    },
+  },
+  "livekit.SIP/CreateSIPParticipant": {
+    Req: proto.CreateSIPParticipantRequest, grant: needSipCall, grantName: "sip.call",
+    handle(req) {
+      required(req, "sipTrunkId", "sipCallTo", "roomName");
+      const r = ensureRoom(req.roomName);
+      const identity = req.participantIdentity || `sip_${req.sipCallTo}`;
+      const p = new proto.ParticipantInfo({
+        sid: id("PA"), identity, name: req.participantName, metadata: req.participantMetadata,
+        kind: proto.ParticipantInfo_Kind.SIP, state: proto.ParticipantInfo_State.ACTIVE,
+        joinedAt: nowS(),
+        attributes: { "sip.callStatus": "active", "sip.trunkID": req.sipTrunkId,
+          "sip.phoneNumber": req.sipCallTo, "sip.callID": id("SCL") },
+      });
+      r.participants.set(identity, p);
+      return new proto.SIPParticipantInfo({
+        participantId: p.sid, participantIdentity: identity, roomName: req.roomName,
+        sipCallId: p.attributes["sip.callID"],
+      });
+    },
+  },
+  "livekit.SIP/CreateSIPOutboundTrunk": {
+    Req: proto.CreateSIPOutboundTrunkRequest, grant: needSipAdmin, grantName: "sip.admin",
+    handle(req) {
+      if (!req.trunk) throw new TwirpError("invalid_argument", "trunk is required");
+      required(req.trunk, "address");
+      if (req.trunk.numbers.length === 0) throw new TwirpError("invalid_argument", "numbers are required");
+      const trunk = req.trunk.clone();
+      trunk.sipTrunkId = id("ST");
+      state.trunks.set(trunk.sipTrunkId, trunk);
+      return trunk;
+    },
+  },
+};
+
+// ---- HTTP plumbing ----------------------------------------------------------
+function readBody(req) {
+  return new Promise((ok, fail) => {
+    const chunks = [];
+    let len = 0;
+    req.on("data", (c) => {
+      len += c.length;
+      if (len > BODY_MAX) {
+        fail(new TwirpError("malformed", "body too large"));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on("end", () => ok(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", fail);
+  });
+}
+
+function send(res, status, obj, type = "application/json") {
+  const body = typeof obj === "string" ? obj : JSON.stringify(obj);
+  res.writeHead(status, { "Content-Type": type, "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sendTwirpError(res, e) {
+  const out = { code: e.code, msg: e.message };
+  if (e.meta && Object.keys(e.meta).length) out.meta = e.meta;
+  send(res, twirpStatus[e.code] ?? 500, out);
+  return twirpStatus[e.code] ?? 500;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function takeScript(method) {
+  const list = state.scripts.get(method);
+  if (!list || list.length === 0) return null;
+  const s = list[0];
+  if (s.times > 0 && --s.times === 0) list.shift();
+  return s;
+}
+
+async function twirp(req, res, route, path) {
+  const [service, method] = path.split("/");
+  const rec = { seq: ++state.seq, service, method, status: 0, claims: null, body: null, raw: "",
+    at: new Date().toISOString() };
+  state.requests.push(rec);
+  try {
+    const raw = await readBody(req);
+    rec.raw = raw;
+    if (!(req.headers["content-type"] || "").startsWith("application/json"))
+      throw new TwirpError("bad_route", `unexpected Content-Type: ${req.headers["content-type"]}`);
+    const auth = req.headers.authorization || "";
+    if (!auth.startsWith("Bearer ")) throw new TwirpError("unauthenticated", "no bearer token");
+    try {
+      rec.claims = await verifier.verify(auth.slice(7));
+    } catch (e) {
+      throw new TwirpError("unauthenticated", `invalid token: ${e.message}`);
+    }
+    let json;
+    try {
+      json = JSON.parse(raw);
+      rec.body = json;
+    } catch (e) {
+      throw new TwirpError("malformed", `body is not JSON: ${e.message}`);
+    }
+    let msg;
+    try {
+      msg = route.Req.fromJson(json, { ignoreUnknownFields: false });
+    } catch (e) {
+      throw new TwirpError("malformed", e.message);
+    }
+    if (!route.grant(rec.claims, msg))
+      throw new TwirpError("permission_denied", `${method} needs ${route.grantName}`);
+    const script = takeScript(method);
+    if (script?.delay_ms) await sleep(script.delay_ms);
+    if (script?.drop) {
+      rec.status = -1;
+      req.socket.destroy();
+      return;
+    }
+    if (script?.error) throw new TwirpError(script.error.code, script.error.msg ?? "", script.error.meta);
+    const out = route.handle(msg);
+    rec.status = 200;
+    send(res, 200, out.toJson({ useProtoFieldName: true, emitDefaultValues: true }));
+  } catch (e) {
+    if (!(e instanceof TwirpError)) e = new TwirpError("internal", String(e?.stack || e));
+    rec.status = sendTwirpError(res, e);
+    rec.error = { code: e.code, msg: e.message };
+  }
+}
+
+async function signBody(body, key = apiKey, secret = apiSecret) {
+  const at = new AccessToken(key, secret, { ttl: "5m" });
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body));
+  at.sha256 = Buffer.from(hash).toString("base64");
+  return at.toJwt();
+}
+
+async function hook(req, res, path) {
+  if (path === "/__health" && req.method === "GET") return send(res, 200, "ok", "text/plain");
+  if (path === "/__requests" && req.method === "GET") return send(res, 200, state.requests);
+  if (req.method !== "POST") return send(res, 405, { error: "method" });
+  const raw = await readBody(req);
+  const body = raw ? JSON.parse(raw) : {};
+  switch (path) {
+    case "/__reset":
+      resetState();
+      return send(res, 200, {});
+    case "/__script": {
+      if (!body.method) return send(res, 400, { error: "method required" });
+      const list = state.scripts.get(body.method) || [];
+      list.push({ error: body.error, delay_ms: body.delay_ms || 0, drop: !!body.drop,
+        times: body.times ?? 1 });
+      state.scripts.set(body.method, list);
+      return send(res, 200, {});
+    }
+    case "/__verify":
+      try {
+        return send(res, 200, await verifier.verify(body.token || ""));
+      } catch (e) {
+        return send(res, 401, { error: e.message });
+      }
+    case "/__webhook_sign":
+      return send(res, 200, { authorization: await signBody(body.body ?? "") });
+    case "/__webhook_send": {
+      const ev = proto.WebhookEvent.fromJson(body.event, { ignoreUnknownFields: false });
+      if (!ev.id) ev.id = id("EV");
+      if (!ev.createdAt) ev.createdAt = nowS();
+      const payload = JSON.stringify(ev.toJson());
+      const auth = await signBody(payload, body.key, body.secret);
+      const r = await fetch(body.url, { method: "POST", body: payload,
+        headers: { "Content-Type": "application/webhook+json", Authorization: auth } });
+      return send(res, 200, { status: r.status, body: await r.text(), sent: payload });
+    }
+    default:
+      return send(res, 404, { error: "no such hook" });
+  }
+}
+
+const server = http.createServer((req, res) => {
+  const path = new URL(req.url, "http://x").pathname;
+  const done = (p) => p.catch((e) => {
+    if (!res.headersSent) send(res, 500, { error: String(e?.message || e) });
+  });
+  if (path.startsWith("/__")) return done(hook(req, res, path));
+  const m = path.match(/^\/twirp\/([A-Za-z.]+\/[A-Za-z]+)$/);
+  const route = m && routes[m[1]];
+  if (!route || req.method !== "POST") {
+    return done(readBody(req).then(() => sendTwirpError(res,
+      new TwirpError("bad_route", `no handler for ${req.method} ${path}`))));
+  }
+  return done(twirp(req, res, route, m[1]));
+});
+server.keepAliveTimeout = 1000;
+server.listen(port, "127.0.0.1", () => {
+  console.log(`fake livekit listening on http://127.0.0.1:${port} key=${apiKey}`);
+});
+for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => process.exit(0));

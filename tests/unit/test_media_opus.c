@@ -1,0 +1,160 @@
+/* libs/media Opus: encode → decode keeps a speech-like energy envelope,
+ * inband FEC is present with loss configured, PLC and FEC render a frame,
+ * corrupt packets are refused. */
+#include "media/media.h"
+#include "harness/test.h"
+
+#include <errno.h>
+#include <math.h>
+
+#define FRAMES 100 /* 2 s */
+
+/* A voiced-speech stand-in: 140 Hz fundamental with decaying harmonics,
+ * syllable-rate (4 Hz) amplitude modulation and pauses. */
+static void speechlike(int16_t *x, size_t n, uint32_t rate)
+{
+	for (size_t i = 0; i < n; i++) {
+		double t = (double)i / rate;
+		double env = sin(2 * M_PI * 2.0 * t);
+		env = env > 0 ? env : 0;
+		double v = 0;
+		for (int h = 1; h <= 12; h++) {
+			double f = 140.0 * h;
+			if (f < rate / 2.2)
+				v += sin(2 * M_PI * f * t + h) / h;
+		}
+		x[i] = (int16_t)lrint(6000.0 * env * v);
+	}
+}
+
+static void frame_rms(double *out, const int16_t *x, size_t frames, size_t len)
+{
+	for (size_t f = 0; f < frames; f++) {
+		double e = 0;
+		for (size_t i = 0; i < len; i++)
+			e += (double)x[f * len + i] * x[f * len + i];
+		out[f] = sqrt(e / (double)len);
+	}
+}
+
+static double correlation(const double *a, const double *b, size_t n)
+{
+	double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+	for (size_t i = 0; i < n; i++) {
+		ma += a[i];
+		mb += b[i];
+	}
+	ma /= (double)n;
+	mb /= (double)n;
+	for (size_t i = 0; i < n; i++) {
+		sab += (a[i] - ma) * (b[i] - mb);
+		saa += (a[i] - ma) * (a[i] - ma);
+		sbb += (b[i] - mb) * (b[i] - mb);
+	}
+	return sab / sqrt(saa * sbb);
+}
+
+static int test_envelope(void)
+{
+	int err = 0;
+	struct media_opus_enc *enc = NULL;
+	struct media_opus_dec *dec = NULL;
+	static int16_t in[FRAMES * MEDIA_OPUS_FRAME], out[FRAMES * MEDIA_OPUS_FRAME];
+	double rin[FRAMES], rout[FRAMES];
+	speechlike(in, CM_ARRAY_LEN(in), MEDIA_OPUS_RATE);
+	TEST_EQ_INT(media_opus_enc_alloc(&enc, NULL), 0);
+	TEST_EQ_INT(media_opus_dec_alloc(&dec), 0);
+	size_t fec_packets = 0;
+	for (size_t f = 0; f < FRAMES; f++) {
+		uint8_t pkt[MEDIA_OPUS_PACKET_MAX];
+		size_t len = 0, n = 0;
+		TEST_EQ_INT(media_opus_encode(enc, pkt, sizeof(pkt), &len, in + f * MEDIA_OPUS_FRAME), 0);
+		TEST_ASSERT(len > 0 && len < 200); /* ~24 kbit/s = 60 bytes */
+		fec_packets += media_opus_has_fec(pkt, len);
+		TEST_EQ_INT(media_opus_decode(dec, out + f * MEDIA_OPUS_FRAME, MEDIA_OPUS_FRAME, &n, pkt, len), 0);
+		TEST_EQ_INT(n, MEDIA_OPUS_FRAME);
+	}
+	/* the codec delays by its lookahead (6.5 ms); 20 ms frames smooth it out */
+	frame_rms(rin, in, FRAMES, MEDIA_OPUS_FRAME);
+	frame_rms(rout, out, FRAMES, MEDIA_OPUS_FRAME);
+	double c = correlation(rin + 5, rout + 5, FRAMES - 5);
+	TEST_ASSERT(c > 0.9);
+	double ein = 0, eout = 0;
+	for (size_t f = 5; f < FRAMES; f++) {
+		ein += rin[f] * rin[f];
+		eout += rout[f] * rout[f];
+	}
+	TEST_ASSERT(eout / ein > 0.6 && eout / ein < 1.4);
+	TEST_ASSERT(fec_packets > FRAMES / 4);
+out:
+	media_opus_enc_free(enc);
+	media_opus_dec_free(dec);
+	return err;
+}
+
+static int test_conceal(void)
+{
+	int err = 0;
+	struct media_opus_enc *enc = NULL;
+	struct media_opus_dec *dec = NULL;
+	static int16_t in[10 * MEDIA_OPUS_FRAME];
+	int16_t pcm[MEDIA_OPUS_FRAME];
+	uint8_t pkts[10][MEDIA_OPUS_PACKET_MAX];
+	size_t lens[10];
+	struct media_opus_enc_cfg cfg = { .bitrate = 24000, .loss_pct = 20, .complexity = 5,
+					  .max_bandwidth = MEDIA_OPUS_NB };
+	speechlike(in, CM_ARRAY_LEN(in), MEDIA_OPUS_RATE);
+	TEST_EQ_INT(media_opus_enc_alloc(&enc, &cfg), 0);
+	TEST_EQ_INT(media_opus_enc_set_loss(enc, 30), 0);
+	TEST_EQ_INT(media_opus_enc_set_loss(enc, 101), EINVAL);
+	TEST_EQ_INT(media_opus_dec_alloc(&dec), 0);
+	for (int f = 0; f < 10; f++)
+		TEST_EQ_INT(media_opus_encode(enc, pkts[f], sizeof(pkts[f]), &lens[f], in + f * MEDIA_OPUS_FRAME), 0);
+	size_t n;
+	TEST_EQ_INT(media_opus_decode(dec, pcm, MEDIA_OPUS_FRAME, &n, pkts[0], lens[0]), 0);
+	TEST_EQ_INT(media_opus_decode(dec, pcm, MEDIA_OPUS_FRAME, &n, pkts[1], lens[1]), 0);
+	/* frame 2 lost: packet 3 carries its FEC */
+	TEST_ASSERT(media_opus_has_fec(pkts[3], lens[3]));
+	TEST_EQ_INT(media_opus_conceal(dec, pcm, MEDIA_OPUS_FRAME, pkts[3], lens[3]), 0);
+	TEST_EQ_INT(media_opus_decode(dec, pcm, MEDIA_OPUS_FRAME, &n, pkts[3], lens[3]), 0);
+	/* frames 4 and 5 lost: plain PLC */
+	TEST_EQ_INT(media_opus_conceal(dec, pcm, MEDIA_OPUS_FRAME, NULL, 0), 0);
+	TEST_EQ_INT(media_opus_conceal(dec, pcm, MEDIA_OPUS_FRAME, NULL, 0), 0);
+	TEST_EQ_INT(media_opus_decode(dec, pcm, MEDIA_OPUS_FRAME, &n, pkts[6], lens[6]), 0);
+	TEST_EQ_INT(media_opus_conceal(dec, pcm, 100, NULL, 0), EINVAL);
+	/* corrupt: code 3 with a frame count of 0 */
+	const uint8_t bad[2] = { 0x03, 0x00 };
+	TEST_EQ_INT(media_opus_decode(dec, pcm, MEDIA_OPUS_FRAME, &n, bad, sizeof(bad)), EBADMSG);
+	TEST_ASSERT(!media_opus_has_fec(bad, sizeof(bad)));
+	/* too small an output buffer for the packet */
+	TEST_EQ_INT(media_opus_decode(dec, pcm, 480, &n, pkts[7], lens[7]), EMSGSIZE);
+	uint8_t tiny[2];
+	size_t len;
+	TEST_EQ_INT(media_opus_encode(enc, tiny, sizeof(tiny), &len, in), EINVAL);
+out:
+	media_opus_enc_free(enc);
+	media_opus_dec_free(dec);
+	return err;
+}
+
+static int test_bad_config(void)
+{
+	int err = 0;
+	struct media_opus_enc *enc = NULL;
+	struct media_opus_enc_cfg cfg = { .bitrate = 1000 };
+	TEST_EQ_INT(media_opus_enc_alloc(&enc, &cfg), EINVAL);
+	cfg = (struct media_opus_enc_cfg){ .bitrate = 0, .loss_pct = -1 };
+	TEST_EQ_INT(media_opus_enc_alloc(&enc, &cfg), EINVAL);
+	TEST_ASSERT(enc == NULL);
+out:
+	media_opus_enc_free(enc);
+	return err;
+}
+
+static const struct test tests[] = {
+	{ "envelope", test_envelope },
+	{ "conceal", test_conceal },
+	{ "bad_config", test_bad_config },
+};
+
+TEST_MAIN(tests)
