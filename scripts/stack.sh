@@ -15,6 +15,7 @@ RUN="$VAR/run"
 LOGS="$VAR/log"
 
 NATS_PORT=${NATS_PORT:-4222}
+export PHONE_PORT=${PHONE_PORT:-5070}
 PG_PORT=${PG_PORT:-55432}
 export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 export DATABASE_URL=${DATABASE_URL:-postgresql://callmesh@127.0.0.1:$PG_PORT/callmesh}
@@ -82,6 +83,14 @@ up() {
       || { say "postgres failed to start:"; tail -n 20 "$LOGS/postgres-setup.log" "$VAR/pg/postgres.log" 2>/dev/null; exit 1; }
   fi
 
+  if alive "$RUN/phone.pid"; then
+    say "phone simulator already running"
+  else
+    tcp_open "$PHONE_PORT" && { say "port $PHONE_PORT is taken by another process; set PHONE_PORT"; exit 1; }
+    PHONE_LOG_DIR="$LOGS" start_bg phone "$LOGS/phone-sim.log" deploy/local/phone.sh "$PHONE_PORT"
+    wait_until 20 "phone simulator on :$PHONE_PORT" tcp_open "$PHONE_PORT"
+  fi
+
   for s in "${SERVICES[@]}"; do
     if alive "$RUN/$s.pid"; then say "$s already running"; continue; fi
     HEALTH_ADDR=${HEALTH[$s]} start_bg "$s" "$LOGS/$s.log" "$BIN/$s"
@@ -102,6 +111,7 @@ stack: all services ready
   API          http://$API_ADDR   (Authorization: Bearer $API_KEYS)
   NATS         $NATS_URL          (watch events: nats sub 'calls.>'  or  $BUILD/bin/callmesh-events)
   Postgres     $DATABASE_URL
+  phone sim    sip:127.0.0.1:$PHONE_PORT (TCP; answers, holds, resumes, hangs up)
   health       $(for s in "${SERVICES[@]}"; do printf '%s=http://%s ' "$s" "${HEALTH[$s]}"; done)
   logs         $LOGS/
   stop with    make down
@@ -128,6 +138,7 @@ stop_pid() { # name
 
 down() {
   for s in agent-worker sip-bridge twilio-dialer room-manager api-gateway; do stop_pid "$s"; done
+  stop_pid phone
   stop_pid nats-server
   if [ -f "$VAR/pg/data/postmaster.pid" ]; then
     scripts/pg.sh stop "$VAR/pg" && say "stopped postgres"
