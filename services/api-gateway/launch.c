@@ -225,3 +225,44 @@ void launch_fail_cmd(struct api *api, struct db *db, struct httpd_req *req, cons
 	snprintf(reason, sizeof(reason), "%s: %s: %.180s", code, ce->code, ce->message);
 	launch_fail(api, db, req, l, room_created, 502, code, reason);
 }
+
+int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct launch *l,
+		 cJSON **snapp, char **urlp)
+{
+	struct cmd_error ce;
+	int err;
+	*snapp = NULL;
+	*urlp = NULL;
+	if (launch_init(l)) {
+		httpd_reply_error(req, 503, "internal_error", NULL, "no randomness for an id");
+		return EIO;
+	}
+	err = launch_snapshot(snapp, l);
+	if (err) {
+		if (err == E2BIG)
+			httpd_reply_error(req, 400, "invalid_field", "metadata",
+					  "metadata: makes the prompt longer than allowed");
+		else
+			httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		return err;
+	}
+	/* Known now, refused now: no row for a call that cannot start. */
+	if (!bus_connected(api->bus)) {
+		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
+		return EAGAIN;
+	}
+	err = launch_insert(db, l);
+	if (err) {
+		api_reply_db_error(req, err);
+		return err;
+	}
+	if (launch_queued(api, l)) {
+		launch_fail(api, db, req, l, false, 503, "nats_unavailable",
+			    "call_queued_publish_failed");
+		return EAGAIN;
+	}
+	err = launch_room(api, l, urlp, &ce);
+	if (err)
+		launch_fail_cmd(api, db, req, l, false, "room", err, &ce);
+	return err;
+}

@@ -40,6 +40,13 @@ int launch_snapshot(cJSON **snapp, const struct launch *l) CM_MUST_USE;
 int launch_dispatch(struct api *api, const struct launch *l, const cJSON *snapshot,
 		    bool wait_for_answer, struct cmd_error *ce) CM_MUST_USE;
 
+/* The steps both kinds share, in order: id, snapshot (before anything is
+ * written), NATS check, call row, call_queued, room. On failure it has
+ * replied (and marked the call failed when the row exists) and returns
+ * non-zero. On success the caller owns *snapp and *urlp. */
+int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct launch *l,
+		 cJSON **snapp, char **urlp) CM_MUST_USE;
+
 /* A step failed after the row was inserted: marks the call `failed` with
  * end_reason, publishes call_failed (data.status "failed", data.reason =
  * end_reason; best effort), asks room-manager to delete the room when

@@ -102,38 +102,8 @@ void webcall_get_token(struct httpd_req *req, void *arg)
 	l.kind = "web";
 	l.metadata = cJSON_IsObject(meta) ? meta : NULL;
 	l.assistant = assistant;
-	if (launch_init(&l)) {
-		httpd_reply_error(req, 503, "internal_error", NULL, "no randomness for an id");
+	if (launch_start(api, db, req, &l, &snap, &url))
 		goto out;
-	}
-	err = launch_snapshot(&snap, &l);
-	if (err) {
-		if (err == E2BIG)
-			httpd_reply_error(req, 400, "invalid_field", "metadata",
-					  "metadata: makes the prompt longer than allowed");
-		else
-			httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
-		goto out;
-	}
-	if (!bus_connected(api->bus)) {
-		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
-		goto out;
-	}
-	err = launch_insert(db, &l);
-	if (err) {
-		api_reply_db_error(req, err);
-		goto out;
-	}
-	if (launch_queued(api, &l)) {
-		launch_fail(api, db, req, &l, false, 503, "nats_unavailable",
-			    "call_queued_publish_failed");
-		goto out;
-	}
-	err = launch_room(api, &l, &url, &ce);
-	if (err) {
-		launch_fail_cmd(api, db, req, &l, false, "room", err, &ce);
-		goto out;
-	}
 	err = web_token(api, &l, &tok, &ce);
 	if (err) {
 		launch_fail_cmd(api, db, req, &l, true, "token", err, &ce);
