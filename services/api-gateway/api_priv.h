@@ -28,6 +28,7 @@ struct api {
 #define API_BODY_MAX (1 << 20)  /* request bodies; larger → 413 */
 #define API_DB_WAIT_MS 2000      /* longest wait for a free connection */
 #define API_CMD_TIMEOUT_MS 5000  /* rooms.* and agents.dispatch requests */
+#define API_TRUNK_TIMEOUT_MS 15000 /* sip.trunks.create: LiveKit behind it */
 #define API_JS_TIMEOUT_MS 5000   /* JetStream acks (dial jobs) */
 
 /* Borrows a connection for this request; when none can be had replies 503

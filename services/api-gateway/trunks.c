@@ -5,6 +5,7 @@
 #include "trunks.h"
 
 #include "api_priv.h"
+#include "command/command.h"
 #include "page.h"
 
 #include <errno.h>
@@ -259,12 +260,81 @@ static void reply_trunk(struct httpd_req *req, struct db *db, const char *id, un
 		httpd_reply_ok(req, status, msg, o);
 }
 
+/* A Twilio trunk given by address/username/password is created in LiveKit
+ * (SIP/CreateSIPOutboundTrunk, through twilio-dialer's sip.trunks.create,
+ * which holds the LiveKit credentials) and the returned id is stored as
+ * config.livekit_sip_trunk_id, inside the caller's transaction so that a
+ * refusal leaves nothing behind. `stored_pw` is used when the request does
+ * not repeat the password (PATCH). On failure it has replied and sets
+ * *repliedp. */
+static int provision_twilio(struct api *api, struct db *db, struct httpd_req *req, const char *id,
+			    const char *name, const cJSON *cfg, const char *stored_pw, bool *repliedp)
+{
+	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(cfg, "address");
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(cfg, "username");
+	const cJSON *pw = cJSON_GetObjectItemCaseSensitive(cfg, "password");
+	struct cmd_error ce;
+	cJSON *req_json = NULL, *data = NULL;
+	int err = ENOMEM;
+	if (!cJSON_IsString(addr))
+		return 0;
+	req_json = cJSON_CreateObject();
+	if (!req_json || !cJSON_AddNumberToObject(req_json, "v", 1) ||
+	    !cJSON_AddStringToObject(req_json, "name", name ? name : id) ||
+	    !cJSON_AddStringToObject(req_json, "address", addr->valuestring))
+		goto out;
+	cJSON *numbers = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), true);
+	if (!numbers || !cJSON_AddItemToObject(req_json, "numbers", numbers))
+		goto out;
+	if (cJSON_IsString(user) && !cJSON_AddStringToObject(req_json, "username", user->valuestring))
+		goto out;
+	const char *password = cJSON_IsString(pw) ? pw->valuestring : stored_pw;
+	if (password && !cJSON_AddStringToObject(req_json, "password", password))
+		goto out;
+	err = cmd_request(api->bus, &data, "sip.trunks.create", req_json, API_TRUNK_TIMEOUT_MS, &ce);
+	if (err) {
+		if (err == EAGAIN)
+			httpd_reply_error(req, 503, "livekit_unavailable", "trunk_config.address",
+					  "cannot create the LiveKit SIP trunk: twilio-dialer (with LiveKit) "
+					  "is not reachable");
+		else
+			httpd_reply_error(req, 502, "trunk_provision_failed", "trunk_config.address",
+					  ce.message);
+		*repliedp = true;
+		goto out;
+	}
+	const char *lk_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "sip_trunk_id"));
+	if (!lk_id) {
+		httpd_reply_error(req, 502, "trunk_provision_failed", "trunk_config.address",
+				  "LiveKit returned no sip_trunk_id");
+		*repliedp = true;
+		err = EIO;
+		goto out;
+	}
+	const char *params[] = { id, lk_id };
+	err = db_exec(db, NULL,
+		      "UPDATE trunks SET config = config || jsonb_build_object('livekit_sip_trunk_id', $2::text)"
+		      " WHERE id = $1",
+		      2, params);
+	if (!err)
+		log_info("trunk_provisioned", "trunk %s is LiveKit SIP trunk %s", id, lk_id);
+out:
+	if (err == ENOMEM && !*repliedp) {
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		*repliedp = true;
+	}
+	cJSON_Delete(req_json);
+	cJSON_Delete(data);
+	return err;
+}
+
 void trunks_create(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
 	struct verr ve;
 	char id[ID_UUID_LEN + 1], *config = NULL, *secrets = NULL;
 	int bad = -1, err;
+	bool replied = false;
 	struct db *db = NULL;
 
 	const cJSON *body = api_body(req);
@@ -297,10 +367,14 @@ void trunks_create(struct httpd_req *req, void *arg)
 			      5, params);
 	if (!err)
 		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), &bad);
+	if (!err && strcmp(type, "twilio") == 0)
+		err = provision_twilio(api, db, req, id, name, cfg, NULL, &replied);
 	if (!err)
 		err = db_commit(db);
 	if (err) {
 		db_rollback(db);
+		if (replied)
+			goto out;
 		if (err == EEXIST && bad >= 0)
 			reply_numbers_conflict(req, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), bad);
 		else
@@ -380,6 +454,7 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	struct db_result *res = NULL;
 	char id[ID_UUID_LEN + 1], *config = NULL, *secrets = NULL;
 	int bad = -1, err;
+	bool replied = false;
 	struct db *db = NULL;
 
 	if (!api_path_id(req, id, "trunk_id"))
@@ -406,7 +481,7 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	err = db_begin(db);
 	if (!err)
 		err = db_exec(db, &res,
-			      "SELECT provider, (secrets ? 'password') FROM trunks"
+			      "SELECT provider, (secrets ? 'password'), name, secrets->>'password' FROM trunks"
 			      " WHERE id = $1 AND active FOR UPDATE",
 			      1, idp);
 	if (err)
@@ -444,10 +519,16 @@ void trunks_patch(struct httpd_req *req, void *arg)
 		err = db_exec(db, NULL, "DELETE FROM phone_numbers WHERE trunk_id = $1", 1, idp);
 	if (!err && cfg)
 		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), &bad);
+	if (!err && cfg && strcmp(type, "twilio") == 0)
+		err = provision_twilio(api, db, req, id,
+				       jname ? jname->valuestring : db_result_get(res, 0, 2), cfg,
+				       had_pw ? db_result_get(res, 0, 3) : NULL, &replied);
 	if (!err)
 		err = db_commit(db);
 	if (err) {
 		db_rollback(db);
+		if (replied)
+			goto out;
 		if (err == EEXIST && bad >= 0) {
 			reply_numbers_conflict(req, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), bad);
 			goto out;

@@ -24,10 +24,11 @@
 
 /* ---- what the stand-in services saw ------------------------------------- */
 
-enum { F_ROOMS_CREATE, F_ROOMS_TOKEN, F_ROOMS_DELETE, F_DISPATCH, F_HANGUP, F_EVENT, F_N };
+enum { F_ROOMS_CREATE, F_ROOMS_TOKEN, F_ROOMS_DELETE, F_DISPATCH, F_HANGUP, F_EVENT,
+       F_SIP_TRUNKS, F_N };
 static const char *const fake_subjects[F_N] = {
 	"rooms.create", "rooms.token", "rooms.delete", "agents.dispatch", "cmd.calls.*.hangup",
-	"calls.>",
+	"calls.>", "sip.trunks.create",
 };
 
 #define SEEN_MAX 512
@@ -82,6 +83,9 @@ static void on_fake(const struct bus_msg *msg, void *arg)
 		break;
 	case F_DISPATCH:
 		r = "{\"ok\":true,\"data\":{\"worker\":\"agent-worker/test\"}}";
+		break;
+	case F_SIP_TRUNKS:
+		r = "{\"ok\":true,\"data\":{\"sip_trunk_id\":\"ST_fromlivekit\"}}";
 		break;
 	default:
 		return;
@@ -501,7 +505,7 @@ static int test_trunks_crud_and_secrets(void)
 	int err = 0;
 	long status = 0;
 	cJSON *j = NULL;
-	char *text = NULL, id[ID_UUID_LEN + 1], id2[ID_UUID_LEN + 1], path[128], first[32];
+	char *text = NULL, *seen = NULL, id[ID_UUID_LEN + 1], id2[ID_UUID_LEN + 1], path[128], first[32];
 	struct db_result *res = NULL;
 	TEST_EQ_INT(env_up(), 0);
 	TEST_EQ_INT(new_exotel_trunk(id, 4319240, first), 0);
@@ -573,7 +577,30 @@ static int test_trunks_crud_and_secrets(void)
 	free(text);
 	text = cJSON_PrintUnformatted(j);
 	TEST_ASSERT(text && !strstr(text, TWILIO_PASSWORD));
+	/* ... after twilio-dialer created it in LiveKit, whose id is stored */
+	TEST_CONTAINS(text, "\"livekit_sip_trunk_id\":\"ST_fromlivekit\"");
+	free(seen);
+	seen = fake_wait(F_SIP_TRUNKS, "example.pstn.twilio.com", 5000);
+	TEST_ASSERT(seen);
+	TEST_CONTAINS(seen, TWILIO_PASSWORD);
+	TEST_CONTAINS(seen, "+15550100001");
+
+	/* nobody to create it in LiveKit: refused, nothing stored */
+	fake.subs[F_SIP_TRUNKS] = bus_unsubscribe(fake.subs[F_SIP_TRUNKS]);
+	TEST_EQ_INT(expect_error("POST", "/trunks",
+				 "{\"trunk_name\":\"Twilio AU\",\"trunk_type\":\"twilio\",\"trunk_config\":{"
+				 "\"address\":\"au.pstn.twilio.com\",\"username\":\"u\",\"password\":\"p\","
+				 "\"numbers\":[\"+15550100002\"]}}",
+				 503, "livekit_unavailable", "trunk_config.address"), 0);
+	db_result_free(res);
+	res = NULL;
+	TEST_EQ_INT(db_exec(E.db, &res, "SELECT count(*) FROM phone_numbers WHERE number = '+15550100002'",
+			    0, NULL), 0);
+	TEST_EQ_STR(db_result_get(res, 0, 0), "0");
 out:
+	if (!fake.subs[F_SIP_TRUNKS] && fake_sub(F_SIP_TRUNKS))
+		err = 1;
+	free(seen);
 	db_result_free(res);
 	free(text);
 	cJSON_Delete(j);
