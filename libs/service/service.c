@@ -19,6 +19,7 @@ struct service {
 	service_ready_h *ready;
 	void *ready_arg;
 	atomic_bool streams_ok;
+	atomic_bool serving; /* main reached service_wait(): its subscriptions exist */
 	struct metric *up;
 };
 
@@ -31,6 +32,10 @@ static bool health_ready(char *why, size_t whylen, void *arg)
 	}
 	if (!atomic_load(&svc->streams_ok)) {
 		snprintf(why, whylen, "nats: JetStream streams not ready");
+		return false;
+	}
+	if (!atomic_load(&svc->serving)) {
+		snprintf(why, whylen, "starting");
 		return false;
 	}
 	if (svc->ready && !svc->ready(why, whylen, svc->ready_arg))
@@ -136,6 +141,7 @@ bool service_bus_ready(struct service *svc)
 
 void service_wait(struct service *svc, void (*tick)(void *arg), void *arg)
 {
+	atomic_store(&svc->serving, true);
 	while (!lifecycle_wait(1000)) {
 		ensure_streams(svc);
 		if (tick)

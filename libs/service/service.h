@@ -53,7 +53,9 @@ const char *service_source(const struct service *svc);
 /* True once NATS is connected and the CALLS/DIALS streams exist. */
 bool service_bus_ready(struct service *svc);
 
-/* Blocks until a stop signal, calling `tick` (may be NULL) about once a
+/* Readiness waits for this call: a service calls it once everything it
+ * serves (subscriptions, listeners) is set up.
+ * Blocks until a stop signal, calling `tick` (may be NULL) about once a
  * second from this thread (for work that belongs to the main thread, such
  * as a per-thread database connection's health). */
 void service_wait(struct service *svc, void (*tick)(void *arg), void *arg);

@@ -1,13 +1,19 @@
-/* ROOM_BACKEND=local: the embedded backend's room registry and recordings.
- * The audio forwarder (rooms.join, DESIGN §3) builds on this registry. */
+/* ROOM_BACKEND=local: the embedded backend's room registry, members
+ * (rooms.join / rooms.leave) and recordings. The audio itself goes through
+ * the forwarder thread (forwarder.c); the registry lock is held while an
+ * operation is handed to it, so the forwarder sees joins, deletions and
+ * recordings in the order the registry accepted them. */
 #include "room.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "forwarder.h"
 
 #define LOCAL_ROOMS_MAX 4096
 
@@ -25,18 +31,28 @@ struct local_backend {
 	struct local_room *rooms; /* unordered; removal swaps in the last */
 	size_t count;
 	struct rec_table *recs;
+	struct fwd *fwd;
 };
 
-int backend_local_new(void **stp, const struct room_cfg *cfg)
+int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, const char *source)
 {
 	struct local_backend *b = calloc(1, sizeof(*b));
 	if (!b)
 		return ENOMEM;
 	b->rooms = calloc(LOCAL_ROOMS_MAX, sizeof(*b->rooms));
 	if (!b->rooms || rec_table_new(&b->recs)) {
+		rec_table_free(b->recs);
 		free(b->rooms);
 		free(b);
 		return ENOMEM;
+	}
+	struct fwd_cfg fc = { (uint16_t)cfg->rtp_port_min, (uint16_t)cfg->rtp_port_max, bus, source };
+	int err = fwd_start(&b->fwd, &fc);
+	if (err) {
+		rec_table_free(b->recs);
+		free(b->rooms);
+		free(b);
+		return err;
 	}
 	pthread_mutex_init(&b->lock, NULL);
 	b->cfg = cfg;
@@ -51,6 +67,7 @@ static void local_free(void *st)
 	struct local_backend *b = st;
 	if (!b)
 		return;
+	b->fwd = fwd_stop(b->fwd);
 	pthread_mutex_destroy(&b->lock);
 	rec_table_free(b->recs);
 	free(b->rooms);
@@ -125,8 +142,81 @@ static int local_remove(void *st, const char *room, struct cmd_error *e)
 	if (i >= 0) {
 		b->rooms[i] = b->rooms[b->count - 1];
 		b->count--;
+		fwd_room_delete(b->fwd, room);
 		log_info("room_deleted", "room=%s backend=local", room);
 	}
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+/* "a.b.c.d:port" on the loopback network: the relay sockets are bound to
+ * 127.0.0.1 and can reach nothing else. */
+static int parse_rtp_addr(struct sockaddr_in *sa, const char *s)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon = strrchr(s, ':');
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	char *end = NULL;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
+		return EINVAL;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1 || (ntohl(sa->sin_addr.s_addr) >> 24) != 127)
+		return EINVAL;
+	return 0;
+}
+
+static int local_join(void *st, cJSON *out, const cJSON *req, struct cmd_error *e)
+{
+	struct local_backend *b = st;
+	const char *room = cmd_str(req, "room");
+	const char *identity = cmd_str(req, "identity");
+	struct sockaddr_in addr;
+	struct fwd_member m = { 0 };
+	int err = 0;
+	if (parse_rtp_addr(&addr, cmd_str(req, "rtp_addr"))) {
+		cmd_error_set(e, "invalid_field", "rtp_addr", "rtp_addr: must be 127.x.x.x:port");
+		return EINVAL;
+	}
+	pthread_mutex_lock(&b->lock);
+	long i = find(b, room);
+	if (i < 0) {
+		cmd_error_set(e, "not_found", "room", "room %s does not exist", room);
+		err = ENOENT;
+	} else {
+		err = fwd_join(b->fwd, &m, room, b->rooms[i].call_id, identity, &addr,
+			       b->rooms[i].max_participants);
+		if (err == ENOSPC)
+			cmd_error_set(e, "unavailable", NULL, "room %s is full or no relay port is free",
+				      room);
+		else if (err)
+			cmd_error_set(e, "internal", NULL, "join: %s", cm_strerror(err));
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (err)
+		return err == ENOSPC ? EAGAIN : err;
+	if (!cJSON_AddStringToObject(out, "relay_addr", m.relay_addr) ||
+	    !cJSON_AddNumberToObject(out, "ssrc", m.ssrc)) {
+		cmd_error_set(e, "internal", NULL, "out of memory");
+		return ENOMEM;
+	}
+	return 0;
+}
+
+/* Idempotent, like rooms.delete: leaving twice or a deleted room is fine. */
+static int local_leave(void *st, const char *room, const char *identity, struct cmd_error *e)
+{
+	struct local_backend *b = st;
+	(void)e;
+	pthread_mutex_lock(&b->lock);
+	if (fwd_leave(b->fwd, room, identity) == 0)
+		log_debug("room_leave", "room=%s identity=%s", room, identity);
 	pthread_mutex_unlock(&b->lock);
 	return 0;
 }
@@ -158,21 +248,35 @@ static int local_rec_start(void *st, cJSON *out, const char *call_id, const char
 			   struct cmd_error *e)
 {
 	struct local_backend *b = st;
-	char rec_id[64], path[640], uuid[ID_UUID_LEN + 1];
-	if (!exists(b, room)) {
-		cmd_error_set(e, "not_found", "room", "room %s does not exist", room);
-		return ENOENT;
-	}
+	char rec_id[REC_ID_MAX + 1], path[REC_PATH_MAX + 1], uuid[ID_UUID_LEN + 1];
+	int err = 0;
 	if (id_uuid4(uuid)) {
 		cmd_error_set(e, "internal", NULL, "no random id");
 		return EIO;
 	}
 	snprintf(rec_id, sizeof(rec_id), "rec-%s", uuid);
-	snprintf(path, sizeof(path), "%s/%s.ogg", b->cfg->recordings_dir, call_id);
-	if (rec_table_put(b->recs, call_id, rec_id, path)) {
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.wav", b->cfg->recordings_dir, call_id) >=
+	    sizeof(path)) {
 		cmd_error_set(e, "internal", NULL, "recording path too long");
 		return EINVAL;
 	}
+	pthread_mutex_lock(&b->lock);
+	if (find(b, room) < 0) {
+		cmd_error_set(e, "not_found", "room", "room %s does not exist", room);
+		err = ENOENT;
+	} else {
+		/* a second start while recording answers with the recording in progress */
+		err = fwd_rec_start(b->fwd, room, call_id, rec_id, path, rec_id, path);
+		if (err == EALREADY)
+			err = 0;
+		else if (!err)
+			err = rec_table_put(b->recs, call_id, rec_id, path);
+		if (err)
+			cmd_error_set(e, "internal", NULL, "%s: %s", path, cm_strerror(err));
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (err)
+		return err;
 	if (!cJSON_AddStringToObject(out, "recording_id", rec_id) ||
 	    !cJSON_AddStringToObject(out, "path", path)) {
 		cmd_error_set(e, "internal", NULL, "out of memory");
@@ -185,14 +289,26 @@ static int local_rec_stop(void *st, cJSON *out, const char *call_id, const char 
 			  const char *recording_id, struct cmd_error *e)
 {
 	struct local_backend *b = st;
-	char rec_id[128], path[640];
-	(void)room;
+	char rec_id[128], path[REC_PATH_MAX + 1];
+	int err = 0;
+	/* the file is complete when this answers (recording_ready published);
+	 * a recording that room deletion already closed is still named */
+	pthread_mutex_lock(&b->lock);
 	if (rec_table_get(b->recs, call_id, recording_id, rec_id, sizeof(rec_id), path,
 			  sizeof(path), true)) {
 		cmd_error_set(e, "not_found", recording_id ? "recording_id" : "call_id",
 			      "no recording in progress for call %s", call_id);
-		return ENOENT;
+		err = ENOENT;
+	} else {
+		err = fwd_rec_stop(b->fwd, room, rec_id, path);
+		if (err == ENOENT)
+			err = 0;
+		else if (err)
+			cmd_error_set(e, "internal", NULL, "recording %s: %s", path, cm_strerror(err));
 	}
+	pthread_mutex_unlock(&b->lock);
+	if (err)
+		return err;
 	if (!cJSON_AddStringToObject(out, "recording_id", rec_id) ||
 	    !cJSON_AddStringToObject(out, "path", path)) {
 		cmd_error_set(e, "internal", NULL, "out of memory");
@@ -209,6 +325,8 @@ const struct room_backend backend_local = {
 	.token = local_token,
 	.rec_start = local_rec_start,
 	.rec_stop = local_rec_stop,
+	.join = local_join,
+	.leave = local_leave,
 	.cancel = NULL,
 	.free = local_free,
 };

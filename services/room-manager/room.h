@@ -44,6 +44,10 @@ struct room_backend {
 			 struct cmd_error *e);
 	int (*rec_stop)(void *st, cJSON *out, const char *call_id, const char *room,
 			const char *recording_id, struct cmd_error *e);
+	/* rooms.join / rooms.leave (the local backend's RTP forwarder); NULL
+	 * when the backend has no such thing (LiveKit: join over WebRTC). */
+	int (*join)(void *st, cJSON *out, const cJSON *req, struct cmd_error *e);
+	int (*leave)(void *st, const char *room, const char *identity, struct cmd_error *e);
 	/* Aborts in-flight upstream calls (shutdown). May be NULL. */
 	void (*cancel)(void *st);
 	void (*free)(void *st);
@@ -51,9 +55,11 @@ struct room_backend {
 
 extern const struct room_backend backend_livekit;
 extern const struct room_backend backend_local;
-/* Each borrows cfg for its lifetime; *stp is freed with the table's free(). */
+/* Each borrows cfg (and bus, source: recording_ready events) for its
+ * lifetime; *stp is freed with the table's free(). */
 int backend_livekit_new(void **stp, const struct room_cfg *cfg) CM_MUST_USE;
-int backend_local_new(void **stp, const struct room_cfg *cfg) CM_MUST_USE;
+int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus,
+		      const char *source) CM_MUST_USE;
 
 /* Recordings remembered per call (so recordings.stop may omit
  * recording_id); bounded, the oldest forgotten first. Thread-safe. */

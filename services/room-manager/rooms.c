@@ -23,7 +23,7 @@ static const char *const relayed_types[] = {
 
 static const char *const commands[] = {
 	"rooms.create", "rooms.delete", "rooms.send_data", "rooms.token",
-	"recordings.start", "recordings.stop",
+	"recordings.start", "recordings.stop", "rooms.join", "rooms.leave",
 };
 
 struct rooms {
@@ -79,6 +79,19 @@ static const struct cmd_field rec_stop_fields[] = {
 	{ 0 }
 };
 
+/* identities of local members are as long as room names at most */
+static const struct cmd_field join_fields[] = {
+	{ "room", CMD_NAME, true, 1, EVENT_ROOM_MAX },
+	{ "identity", CMD_NAME, true, 1, EVENT_ROOM_MAX },
+	{ "rtp_addr", CMD_NAME, true, 9, 21 },
+	{ 0 }
+};
+static const struct cmd_field leave_fields[] = {
+	{ "room", CMD_NAME, true, 1, EVENT_ROOM_MAX },
+	{ "identity", CMD_NAME, true, 1, EVENT_ROOM_MAX },
+	{ 0 }
+};
+
 /* One command: validate, run on the backend, reply. */
 static void serve(const struct workq_job *job, void *arg)
 {
@@ -101,6 +114,10 @@ static void serve(const struct workq_job *job, void *arg)
 		fields = rec_start_fields;
 	else if (strcmp(s, "recordings.stop") == 0)
 		fields = rec_stop_fields;
+	else if (strcmp(s, "rooms.join") == 0)
+		fields = join_fields;
+	else if (strcmp(s, "rooms.leave") == 0)
+		fields = leave_fields;
 	metric_add(r->m_cmds, 1);
 	if (!out) {
 		cmd_error_set(&e, "internal", NULL, "out of memory");
@@ -128,6 +145,13 @@ static void serve(const struct workq_job *job, void *arg)
 		err = r->be->token(r->be_state, out, req, &e);
 	else if (fields == rec_start_fields)
 		err = r->be->rec_start(r->be_state, out, call_id, room, &e);
+	else if ((fields == join_fields && !r->be->join) || (fields == leave_fields && !r->be->leave)) {
+		cmd_error_set(&e, "unavailable", NULL, "the %s room backend has no %s", r->be->name, s);
+		err = EAGAIN;
+	} else if (fields == join_fields)
+		err = r->be->join(r->be_state, out, req, &e);
+	else if (fields == leave_fields)
+		err = r->be->leave(r->be_state, room, cmd_str(req, "identity"), &e);
 	else
 		err = r->be->rec_stop(r->be_state, out, call_id, room, cmd_str(req, "recording_id"), &e);
 out:
@@ -216,7 +240,8 @@ int rooms_start(struct rooms **rp, const struct room_cfg *cfg, struct service *s
 					   "call events that could not be sent into rooms");
 	bool lk = strcmp(cfg->room_backend, "livekit") == 0;
 	r->be = lk ? &backend_livekit : &backend_local;
-	err = lk ? backend_livekit_new(&r->be_state, cfg) : backend_local_new(&r->be_state, cfg);
+	err = lk ? backend_livekit_new(&r->be_state, cfg)
+		 : backend_local_new(&r->be_state, cfg, r->bus, service_source(svc));
 	if (err) {
 		log_error("backend_failed", "%s: %s", r->be->name, cm_strerror(err));
 		r->be = NULL;

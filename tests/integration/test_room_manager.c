@@ -554,7 +554,7 @@ static int test_local_backend(void)
 	cJSON_Delete(r);
 	r = request(&v, "recordings.start", rec);
 	TEST_ASSERT(reply_ok(r));
-	snprintf(want, sizeof(want), "%s/rec/" CALL ".ogg", v.logdir);
+	snprintf(want, sizeof(want), "%s/rec/" CALL ".wav", v.logdir);
 	TEST_EQ_STR(fake_lk_str(r, "data.path"), want);
 	TEST_ASSERT(strncmp(fake_lk_str(r, "data.recording_id"), "rec-", 4) == 0);
 	cJSON_Delete(r);

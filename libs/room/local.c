@@ -1,0 +1,463 @@
+/* The local room backend's member side: Opus RTP to and from room-manager's
+ * forwarder over one connected UDP socket on 127.0.0.1, a receive thread
+ * that demultiplexes senders by SSRC (jitter buffer + decoder each) and
+ * plays them out every 20 ms. */
+#include "room/room.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "command/command.h"
+#include "event/event.h"
+#include "media/media.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_BITRATE    32000
+#define RECV_BATCH         64         /* datagrams read per wake-up */
+#define SENDER_IDLE_US     (10 * 1000000LL) /* forget a silent sender */
+#define TICK_US            (ROOM_FRAME_MS * 1000LL)
+#define RESYNC_US          (200 * 1000LL) /* behind the clock by more: restart it */
+
+struct sender {
+	bool used;
+	uint32_t ssrc;
+	char identity[ROOM_IDENTITY_MAX + 1];
+	struct jbuf *jb;            /* NULL until its first RTP packet */
+	struct media_opus_dec *dec;
+	int64_t last_us;
+};
+
+struct room {
+	const struct room_local_ctx *ctx;
+	char name[EVENT_ROOM_MAX + 1];
+	char identity[ROOM_IDENTITY_MAX + 1];
+	room_frame_h *on_frame;
+	void *arg;
+	int fd, evfd;
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool stop;
+
+	pthread_mutex_t send_lock;  /* encoder, seq, ts */
+	struct media_opus_enc *enc;
+	uint32_t ssrc;
+	uint16_t seq;
+	uint32_t ts;
+	bool sent_first;
+
+	struct sender senders[ROOM_SENDERS_MAX]; /* receive thread only */
+
+	atomic_uint_fast64_t frames_sent, send_errors, pkts_received, pkts_dropped,
+		frames_received, frames_concealed;
+};
+
+bool room_is_rtcp(const uint8_t *pkt, size_t len)
+{
+	return len >= 2 && pkt[1] >= 192 && pkt[1] <= 223;
+}
+
+static int timeout_ms(const struct room_local_ctx *ctx)
+{
+	return ctx->timeout_ms > 0 ? ctx->timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+/* ---- senders (receive thread) ---------------------------------------- */
+
+static struct sender *sender_find(struct room *r, uint32_t ssrc)
+{
+	for (size_t i = 0; i < ROOM_SENDERS_MAX; i++)
+		if (r->senders[i].used && r->senders[i].ssrc == ssrc)
+			return &r->senders[i];
+	return NULL;
+}
+
+static void sender_clear(struct sender *s)
+{
+	s->jb = jbuf_free(s->jb);
+	s->dec = media_opus_dec_free(s->dec);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The entry of `ssrc`, created when missing (NULL when the table is full). */
+static struct sender *sender_get(struct room *r, uint32_t ssrc, int64_t now_us)
+{
+	struct sender *s = sender_find(r, ssrc);
+	if (s)
+		return s;
+	for (size_t i = 0; i < ROOM_SENDERS_MAX; i++) {
+		if (!r->senders[i].used) {
+			s = &r->senders[i];
+			s->used = true;
+			s->ssrc = ssrc;
+			s->last_us = now_us;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static int sender_ready(struct sender *s)
+{
+	static const struct jbuf_cfg cfg = {
+		.clock_rate = MEDIA_OPUS_RATE, .frame_ms = ROOM_FRAME_MS,
+		.min_ms = 20, .max_ms = 200, .capacity = 64,
+	};
+	int err = 0;
+	if (!s->jb)
+		err = jbuf_alloc(&s->jb, &cfg);
+	if (!err && !s->dec)
+		err = media_opus_dec_alloc(&s->dec);
+	return err;
+}
+
+/* ---- receive ---------------------------------------------------------- */
+
+static void on_rtcp(struct room *r, const uint8_t *buf, size_t len, int64_t now_us)
+{
+	struct rtcp_iter it;
+	struct rtcp_pkt p;
+	rtcp_iter_init(&it, buf, len);
+	for (int k = 0; k < 32 && rtcp_iter_next(&it, &p) == 0; k++) {
+		if (p.type == RTCP_SDES) {
+			uint32_t ssrc;
+			const uint8_t *cname;
+			size_t clen;
+			if (rtcp_parse_sdes_cname(&ssrc, &cname, &clen, &p) || ssrc == r->ssrc)
+				continue;
+			struct sender *s = sender_get(r, ssrc, now_us);
+			if (!s)
+				continue;
+			if (clen > ROOM_IDENTITY_MAX)
+				clen = ROOM_IDENTITY_MAX;
+			memcpy(s->identity, cname, clen);
+			s->identity[clen] = '\0';
+		} else if (p.type == RTCP_BYE) {
+			uint32_t ssrcs[RTCP_RC_MAX];
+			size_t n = 0;
+			if (rtcp_parse_bye(ssrcs, CM_ARRAY_LEN(ssrcs), &n, &p))
+				continue;
+			for (size_t i = 0; i < n; i++) {
+				struct sender *s = sender_find(r, ssrcs[i]);
+				if (s)
+					sender_clear(s);
+			}
+		}
+	}
+}
+
+static void on_rtp(struct room *r, const uint8_t *buf, size_t len, int64_t now_us)
+{
+	struct rtp_packet pkt;
+	if (rtp_parse(&pkt, buf, len) || pkt.hdr.pt != ROOM_OPUS_PT || pkt.hdr.ssrc == r->ssrc) {
+		atomic_fetch_add(&r->pkts_dropped, 1);
+		return;
+	}
+	struct sender *s = sender_get(r, pkt.hdr.ssrc, now_us);
+	if (!s || sender_ready(s)) {
+		atomic_fetch_add(&r->pkts_dropped, 1);
+		return;
+	}
+	s->last_us = now_us;
+	int err = jbuf_put(s->jb, &pkt, now_us);
+	if (err && err != EEXIST && err != ESTALE) {
+		atomic_fetch_add(&r->pkts_dropped, 1);
+		return;
+	}
+	atomic_fetch_add(&r->pkts_received, 1);
+}
+
+static void drain_socket(struct room *r)
+{
+	uint8_t buf[RTP_PACKET_MAX];
+	for (int i = 0; i < RECV_BATCH; i++) {
+		ssize_t n = recv(r->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0)
+			return; /* EAGAIN, or an ICMP error reported on the connected socket */
+		int64_t now = time_mono_us();
+		if (room_is_rtcp(buf, (size_t)n))
+			on_rtcp(r, buf, (size_t)n, now);
+		else
+			on_rtp(r, buf, (size_t)n, now);
+	}
+}
+
+/* One 20 ms play-out: one frame per sender that has audio. */
+static void play_tick(struct room *r, int64_t now_us)
+{
+	int16_t pcm[MEDIA_OPUS_MAX_FRAME];
+	struct jbuf_frame f;
+	for (size_t i = 0; i < ROOM_SENDERS_MAX; i++) {
+		struct sender *s = &r->senders[i];
+		if (!s->used)
+			continue;
+		if (now_us - s->last_us > SENDER_IDLE_US) {
+			sender_clear(s);
+			continue;
+		}
+		if (!s->jb)
+			continue;
+		jbuf_get(s->jb, &f);
+		size_t n = 0;
+		bool concealed = false;
+		if (f.status == JBUF_FRAME) {
+			if (media_opus_decode(s->dec, pcm, CM_ARRAY_LEN(pcm), &n, f.data, f.len))
+				n = 0;
+		} else if (f.status == JBUF_LOSS) {
+			concealed = true;
+			if (media_opus_conceal(s->dec, pcm, ROOM_FRAME_SAMPLES, f.fec_data, f.fec_len) == 0)
+				n = ROOM_FRAME_SAMPLES;
+		}
+		if (n == 0)
+			continue;
+		/* our members send 20 ms; a longer packet is cut to this tick's frame */
+		if (n < ROOM_FRAME_SAMPLES)
+			memset(pcm + n, 0, (ROOM_FRAME_SAMPLES - n) * sizeof(pcm[0]));
+		struct room_frame rf = {
+			.identity = s->identity, .ssrc = s->ssrc, .pcm = pcm, .concealed = concealed,
+		};
+		atomic_fetch_add(concealed ? &r->frames_concealed : &r->frames_received, 1);
+		r->on_frame(&rf, r->arg);
+	}
+}
+
+static void *recv_main(void *arg)
+{
+	struct room *r = arg;
+	int64_t next = time_mono_us() + TICK_US;
+	while (!atomic_load(&r->stop)) {
+		int64_t now = time_mono_us();
+		if (now >= next) {
+			play_tick(r, now);
+			next += TICK_US;
+			if (now - next > RESYNC_US)
+				next = now + TICK_US;
+			continue;
+		}
+		struct pollfd pf[2] = { { r->fd, POLLIN, 0 }, { r->evfd, POLLIN, 0 } };
+		int64_t wait_us = next - now;
+		struct timespec ts = { wait_us / 1000000, (long)(wait_us % 1000000) * 1000 };
+		int n = ppoll(pf, 2, &ts, NULL);
+		if (n > 0 && (pf[0].revents & (POLLIN | POLLERR)))
+			drain_socket(r);
+	}
+	return NULL;
+}
+
+/* ---- join / send / leave ---------------------------------------------- */
+
+static int parse_addr(struct sockaddr_in *sa, const char *s)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon = s ? strrchr(s, ':') : NULL;
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	char *end = NULL;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
+		return EINVAL;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : EINVAL;
+}
+
+/* Sends rooms.join or rooms.leave; *datap (may be NULL) gets the reply. */
+static int request(const struct room *r, cJSON **datap, const char *subject, const char *rtp_addr)
+{
+	struct cmd_error ce = { 0 };
+	cJSON *data = NULL, *req = cJSON_CreateObject();
+	int err = ENOMEM;
+	if (!req || !cJSON_AddNumberToObject(req, "v", 1) ||
+	    !cJSON_AddStringToObject(req, "room", r->name) ||
+	    !cJSON_AddStringToObject(req, "identity", r->identity) ||
+	    (rtp_addr && !cJSON_AddStringToObject(req, "rtp_addr", rtp_addr)))
+		goto out;
+	err = cmd_request(r->ctx->bus, &data, subject, req, timeout_ms(r->ctx), &ce);
+	if (err) {
+		log_warn("room_request_failed", "%s room=%s identity=%s: %s: %s", subject, r->name,
+			 r->identity, ce.code, ce.message);
+		goto out;
+	}
+	if (datap) {
+		*datap = data;
+		data = NULL;
+	}
+out:
+	cJSON_Delete(req);
+	cJSON_Delete(data);
+	return err;
+}
+
+static void local_leave(struct room *r);
+
+static int local_join(struct room **roomp, void *ctxp, const char *room, const char *identity,
+		      room_frame_h *on_frame, void *arg)
+{
+	const struct room_local_ctx *ctx = ctxp;
+	struct room *r = NULL;
+	cJSON *data = NULL;
+	struct sockaddr_in local = { .sin_family = AF_INET }, relay;
+	socklen_t slen = sizeof(local);
+	char rtp_addr[32];
+	int err = 0;
+	if (!roomp || !ctx || !ctx->bus || !room || !identity || !on_frame || !*room || !*identity ||
+	    strlen(room) > EVENT_ROOM_MAX || strlen(identity) > ROOM_IDENTITY_MAX)
+		return EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	r->fd = r->evfd = -1;
+	r->ctx = ctx;
+	r->on_frame = on_frame;
+	r->arg = arg;
+	snprintf(r->name, sizeof(r->name), "%s", room);
+	snprintf(r->identity, sizeof(r->identity), "%s", identity);
+	pthread_mutex_init(&r->send_lock, NULL);
+	struct media_opus_enc_cfg ecfg = {
+		.bitrate = ctx->opus_bitrate > 0 ? ctx->opus_bitrate : DEFAULT_BITRATE,
+		.loss_pct = 5, .complexity = 5, .max_bandwidth = MEDIA_OPUS_FB, .dtx = false,
+	};
+	err = media_opus_enc_alloc(&r->enc, &ecfg);
+	if (err)
+		goto out;
+
+	local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->fd < 0 || r->evfd < 0 || bind(r->fd, (struct sockaddr *)&local, sizeof(local)) ||
+	    getsockname(r->fd, (struct sockaddr *)&local, &slen)) {
+		err = errno;
+		log_error("room_socket_failed", "room=%s: %s", room, strerror(err));
+		goto out;
+	}
+	snprintf(rtp_addr, sizeof(rtp_addr), "127.0.0.1:%u", ntohs(local.sin_port));
+
+	err = request(r, &data, "rooms.join", rtp_addr);
+	if (err)
+		goto out;
+	const cJSON *ra = cJSON_GetObjectItemCaseSensitive(data, "relay_addr");
+	const cJSON *ss = cJSON_GetObjectItemCaseSensitive(data, "ssrc");
+	if (!cJSON_IsString(ra) || parse_addr(&relay, ra->valuestring) || !cJSON_IsNumber(ss) ||
+	    ss->valuedouble < 0 || ss->valuedouble > 4294967295.0) {
+		log_error("room_join_bad_reply", "room=%s: no relay_addr/ssrc in the reply", room);
+		err = EIO;
+		goto out;
+	}
+	r->ssrc = (uint32_t)ss->valuedouble;
+	if (connect(r->fd, (struct sockaddr *)&relay, sizeof(relay))) {
+		err = errno;
+		log_error("room_connect_failed", "room=%s relay=%s: %s", room, ra->valuestring,
+			  strerror(err));
+		goto out;
+	}
+	r->seq = (uint16_t)rtp_ssrc_random();
+	r->ts = rtp_ssrc_random();
+	err = pthread_create(&r->thread, NULL, recv_main, r);
+	if (err)
+		goto out;
+	r->thread_started = true;
+	log_info("room_joined", "room=%s identity=%s rtp=%s relay=%s ssrc=%u", room, identity,
+		 rtp_addr, ra->valuestring, r->ssrc);
+out:
+	cJSON_Delete(data);
+	if (err) {
+		/* a join room-manager accepted is undone */
+		if (r && r->ssrc)
+			local_leave(r);
+		else if (r) {
+			if (r->fd >= 0)
+				close(r->fd);
+			if (r->evfd >= 0)
+				close(r->evfd);
+			media_opus_enc_free(r->enc);
+			pthread_mutex_destroy(&r->send_lock);
+			free(r);
+		}
+		return err;
+	}
+	*roomp = r;
+	return 0;
+}
+
+static int local_send_frame(struct room *r, const int16_t pcm[ROOM_FRAME_SAMPLES])
+{
+	uint8_t opus[MEDIA_OPUS_PACKET_MAX], pkt[RTP_PACKET_MAX];
+	size_t olen = 0, plen = 0;
+	int err;
+	if (!r || !pcm)
+		return EINVAL;
+	pthread_mutex_lock(&r->send_lock);
+	err = media_opus_encode(r->enc, opus, sizeof(opus), &olen, pcm);
+	if (!err) {
+		struct rtp_hdr h = {
+			.marker = !r->sent_first, .pt = ROOM_OPUS_PT, .seq = r->seq, .ts = r->ts,
+			.ssrc = r->ssrc,
+		};
+		err = rtp_build(&plen, pkt, sizeof(pkt), &h, opus, olen);
+	}
+	/* the media clock advances even when a frame could not be sent */
+	r->seq++;
+	r->ts += ROOM_FRAME_SAMPLES;
+	if (!err && send(r->fd, pkt, plen, MSG_DONTWAIT) != (ssize_t)plen)
+		err = EIO;
+	if (!err)
+		r->sent_first = true;
+	pthread_mutex_unlock(&r->send_lock);
+	atomic_fetch_add(err ? &r->send_errors : &r->frames_sent, 1);
+	return err ? EIO : 0;
+}
+
+static void local_leave(struct room *r)
+{
+	if (!r)
+		return;
+	if (r->thread_started) {
+		uint64_t one = 1;
+		atomic_store(&r->stop, true);
+		if (write(r->evfd, &one, sizeof(one)) < 0)
+			log_debug("room_wake_failed", "%s", strerror(errno));
+		pthread_join(r->thread, NULL);
+	}
+	if (r->ssrc && request(r, NULL, "rooms.leave", NULL) == 0)
+		log_info("room_left", "room=%s identity=%s", r->name, r->identity);
+	for (size_t i = 0; i < ROOM_SENDERS_MAX; i++)
+		sender_clear(&r->senders[i]);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->evfd >= 0)
+		close(r->evfd);
+	media_opus_enc_free(r->enc);
+	pthread_mutex_destroy(&r->send_lock);
+	free(r);
+}
+
+static void local_stats(struct room *r, struct room_stats *st)
+{
+	st->frames_sent = atomic_load(&r->frames_sent);
+	st->send_errors = atomic_load(&r->send_errors);
+	st->packets_received = atomic_load(&r->pkts_received);
+	st->packets_dropped = atomic_load(&r->pkts_dropped);
+	st->frames_received = atomic_load(&r->frames_received);
+	st->frames_concealed = atomic_load(&r->frames_concealed);
+}
+
+const struct room_ops room_local = {
+	.name = "local",
+	.join = local_join,
+	.send_frame = local_send_frame,
+	.leave = local_leave,
+	.stats = local_stats,
+};

@@ -1,0 +1,166 @@
+/*
+ * room — how the code above the media plane (sip-bridge, agent-worker) meets
+ * the other participants of a call's room (DESIGN.md §3): join, send one
+ * audio frame, receive the others' frames, leave. Backends sit behind one
+ * table of const function pointers (struct room_ops); the local backend
+ * (room_local, ROOM_BACKEND=local) is here, LiveKit plugs in later behind
+ * the same table.
+ *
+ * Audio on this interface, both directions: 20 ms frames of mono signed
+ * 16-bit native-endian PCM at 48 kHz (ROOM_FRAME_SAMPLES = 960 samples).
+ * The backend encodes what is sent (Opus) and decodes what is received;
+ * callers at other rates (8 kHz telephony, 16 kHz speech recognition)
+ * resample at their edge (libs/media resampler_*).
+ *
+ * Pacing: send_frame() sends at once; the caller calls it once per 20 ms of
+ * audio on its own media clock (e.g. a timerfd or the caller's RTP clock).
+ * The backend neither buffers nor paces what is sent. Received audio is
+ * paced by the backend: per sender, a jitter buffer is pulled every 20 ms
+ * on the receive thread, and on_frame() gets one frame per sender per tick
+ * (concealed by Opus PLC/FEC when a packet is lost; nothing at all while the
+ * sender is silent).
+ *
+ * Threads and ownership:
+ *   - join() blocks (one request/reply to room-manager); *roomp is set only
+ *     on success and is owned by the caller until leave().
+ *   - send_frame() may be called from any thread (calls are serialised
+ *     inside); it never waits on the network (one non-blocking UDP send).
+ *     pcm is borrowed for the call.
+ *   - on_frame() runs on the room's receive thread; the struct room_frame
+ *     and everything it points to are borrowed for the call only. It must
+ *     return quickly (copy and hand off) and must not call leave() on its
+ *     own room.
+ *   - leave() stops the receive thread (when it returns, on_frame() is not
+ *     running and will not be called again), tells room-manager, and frees
+ *     the room. NULL-safe. Not concurrently with send_frame() on that room.
+ *   - ctx (the backend's context, e.g. struct room_local_ctx) and the
+ *     on_frame `arg` are borrowed and must outlive the room.
+ */
+#ifndef CALLMESH_ROOM_H
+#define CALLMESH_ROOM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "core/core.h"
+
+#define ROOM_RATE          48000
+#define ROOM_FRAME_MS      20
+#define ROOM_FRAME_SAMPLES (ROOM_RATE * ROOM_FRAME_MS / 1000) /* 960 */
+#define ROOM_IDENTITY_MAX  128      /* bytes, like a room name */
+#define ROOM_SENDERS_MAX   16       /* senders one member decodes at once */
+
+struct room; /* one membership of one room */
+
+struct room_frame {
+	const char *identity;   /* the sender's identity; "" until room-manager
+				 * has told us who sent this SSRC */
+	uint32_t ssrc;          /* the sender's RTP SSRC (stable per membership) */
+	const int16_t *pcm;     /* ROOM_FRAME_SAMPLES samples */
+	bool concealed;         /* made up by PLC or FEC for a lost packet */
+};
+
+typedef void (room_frame_h)(const struct room_frame *f, void *arg);
+
+struct room_stats {
+	uint64_t frames_sent;       /* send_frame() calls that reached the socket */
+	uint64_t send_errors;
+	uint64_t packets_received;  /* RTP packets accepted from the relay */
+	uint64_t packets_dropped;   /* malformed, wrong payload type, too many senders */
+	uint64_t frames_received;   /* on_frame() calls with decoded audio */
+	uint64_t frames_concealed;  /* on_frame() calls with concealed audio */
+};
+
+struct room_ops {
+	const char *name;
+	/* Joins `room` as `identity` (borrowed, copied). Frames from the others
+	 * go to on_frame(f, arg) until leave(). 0 or an errno value: EINVAL bad
+	 * argument, EAGAIN room-manager unavailable (retry later), EIO refused
+	 * (e.g. the room does not exist), ENOMEM. */
+	int (*join)(struct room **roomp, void *ctx, const char *room, const char *identity,
+		    room_frame_h *on_frame, void *arg);
+	/* Encodes and sends one 20 ms frame. 0, or EIO when the send failed. */
+	int (*send_frame)(struct room *r, const int16_t pcm[ROOM_FRAME_SAMPLES]);
+	/* See above. NULL-safe. */
+	void (*leave)(struct room *r);
+	/* Counters so far (any thread). */
+	void (*stats)(struct room *r, struct room_stats *st);
+};
+
+/* ======================================================================
+ * The local backend: RTP over UDP through room-manager's forwarder.
+ *
+ * join binds a UDP socket on 127.0.0.1 (an ephemeral port), sends
+ * `rooms.join {v, room, identity, rtp_addr}` and gets {relay_addr, ssrc};
+ * then it sends Opus 48 kHz RTP (PT ROOM_OPUS_PT, 20 ms, SSRC = the one
+ * assigned) to relay_addr and receives the others' RTP from it (the socket
+ * is connected to relay_addr: the kernel drops anything from elsewhere).
+ * leave sends `rooms.leave {v, room, identity}` (best effort). An identity
+ * is one member of a room: joining again with it (e.g. after a restart)
+ * takes over the relay port and SSRC with the new address. Recordings of
+ * the room put identities starting with "agent-" on the agent channel and
+ * everyone else on the caller channel (proto/COMMANDS.md names).
+ *
+ * Forwarder → member RTCP on the same port (RFC 5761 demultiplexing): an
+ * empty RR followed by SDES CNAME = identity for each other member's SSRC
+ * (when someone joins, and every ROOM_SDES_INTERVAL_MS), and RR + BYE when
+ * a member leaves (its decoder state is freed).
+ * ==================================================================== */
+#define ROOM_OPUS_PT          111
+#define ROOM_SDES_INTERVAL_MS 2000
+
+struct room_local_ctx {
+	struct bus *bus;        /* borrowed; the connection to NATS */
+	int timeout_ms;         /* rooms.join / rooms.leave; <= 0: 5000 */
+	int opus_bitrate;       /* bit/s; 0: 32000 */
+};
+
+extern const struct room_ops room_local;
+
+/* True when a datagram on an RTP port is RTCP (RFC 5761 §4: second octet
+ * 192..223). */
+bool room_is_rtcp(const uint8_t *pkt, size_t len);
+
+/* ======================================================================
+ * Pieces the local backend's server side (room-manager) is built from;
+ * pure, no I/O but the WAV file.
+ * ==================================================================== */
+
+/* UDP relay ports in [min, max], handed out round robin (a port just
+ * released is the last to be reused, so late packets of a past member do
+ * not reach a new one). Not thread-safe (one owner thread). */
+struct room_ports;
+/* EINVAL when min is 0 or min > max. Caller frees. */
+int room_ports_alloc(struct room_ports **pp, uint16_t min, uint16_t max) CM_MUST_USE;
+struct room_ports *room_ports_free(struct room_ports *p);
+/* The next free port; ENOSPC when every port is taken. */
+int room_ports_take(struct room_ports *p, uint16_t *portp) CM_MUST_USE;
+/* Returns a port; ports outside the range or not taken are ignored. */
+void room_ports_release(struct room_ports *p, uint16_t port);
+size_t room_ports_in_use(const struct room_ports *p);
+
+/* A WAV (RIFF, PCM 16-bit little-endian) writer: the header is written at
+ * open with zero sizes and patched with the real sizes at close, so a file
+ * is valid once closed (and a crash leaves a file readers can recover).
+ * Not thread-safe. */
+#define ROOM_WAV_HEADER_LEN 44
+struct room_wav;
+/* Creates (truncates) `path` (borrowed). rate 8000..192000, channels 1..8.
+ * Caller closes with room_wav_close(). errno value on failure. */
+int room_wav_open(struct room_wav **wp, const char *path, uint32_t rate, uint16_t channels) CM_MUST_USE;
+/* Appends `frames` frames of interleaved native-endian samples. EFBIG
+ * when the file would pass the 4 GiB RIFF limit (nothing written); errno
+ * of the write otherwise. */
+int room_wav_write(struct room_wav *w, const int16_t *samples, size_t frames) CM_MUST_USE;
+/* Frames written so far. */
+uint64_t room_wav_frames(const struct room_wav *w);
+/* Patches the header, closes and frees (NULL-safe: returns 0). Returns the
+ * first error of any write, the patch or the close. */
+int room_wav_close(struct room_wav *w) CM_MUST_USE;
+/* The 44-byte header for `data_bytes` of samples. */
+void room_wav_header(uint8_t out[ROOM_WAV_HEADER_LEN], uint32_t rate, uint16_t channels,
+		     uint32_t data_bytes);
+
+#endif
