@@ -28,6 +28,7 @@ struct sip_watch;
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_tag.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport_tag.h>
 #pragma GCC diagnostic pop
 
 #define CRED_MAX 512
@@ -70,6 +71,7 @@ struct sip_ua {
 	struct sip_watch watch[WATCH_MAX];
 	int nwatch;
 	bool shutdown_done;
+	char tls_contact[200];   /* <sip:host:port;transport=tls>, "" without TLS */
 };
 
 static const char *reason_or(const char *phrase, int status)
@@ -297,13 +299,19 @@ static int split_bind(char *host, size_t hostlen, char *port, size_t portlen, co
 
 int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 {
-	char host[128], port[16], url[200];
+	char host[128], port[16], url[200], tls_host[128], tls_port[16], sips_url[200] = "";
 	struct sip_ua *ua = NULL;
 	int err = 0;
 
 	if (!uap || !cfg || split_bind(host, sizeof(host), port, sizeof(port), cfg->bind))
 		return EINVAL;
 	snprintf(url, sizeof(url), "sip:%s:%s", host, port);
+	if (cfg->tls_bind && *cfg->tls_bind) {
+		if (!cfg->tls_cert_dir ||
+		    split_bind(tls_host, sizeof(tls_host), tls_port, sizeof(tls_port), cfg->tls_bind))
+			return EINVAL;
+		snprintf(sips_url, sizeof(sips_url), "sips:%s:%s", tls_host, tls_port);
+	}
 	su_init();
 	su_log_set_level(NULL, 0);
 	ua = calloc(1, sizeof(*ua));
@@ -318,6 +326,9 @@ int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 		err = EIO;
 		goto out;
 	}
+	/* The stack runs on this thread: without this nua_create() starts a
+	 * thread of its own and every event crosses a socketpair to reach us. */
+	su_root_threading(ua->root, 0);
 	ua->nua = nua_create(ua->root, on_nua_event, ua, NUTAG_URL(url),
 			     NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1),
 			     NUTAG_APPL_METHOD("OPTIONS"), NUTAG_APPL_METHOD("UPDATE"),
@@ -325,13 +336,21 @@ int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 			     NUTAG_SUPPORTED("timer"), NUTAG_SESSION_TIMER(0), NUTAG_MIN_SE(cfg->min_se ? cfg->min_se : 90),
 			     NUTAG_UPDATE_REFRESH(1),
 			     SIPTAG_USER_AGENT_STR(cfg->user_agent ? cfg->user_agent : "callmesh"),
+			     TAG_IF(sips_url[0], NUTAG_SIPS_URL(sips_url)),
+			     TAG_IF(sips_url[0], TPTAG_CERTIFICATE(cfg->tls_cert_dir)),
+			     TAG_IF(sips_url[0], TPTAG_TLS_VERIFY_POLICY(cfg->tls_verify ? TPTLS_VERIFY_OUT
+										     : TPTLS_VERIFY_NONE)),
 			     TAG_END());
 	if (!ua->nua) {
 		log_error("sip_listen_failed", "SIP_BIND %s: cannot bind", cfg->bind);
 		err = EADDRINUSE;
 		goto out;
 	}
-	log_info("sip_listening", "SIP on %s (TCP and UDP)", url);
+	if (sips_url[0])
+		snprintf(ua->tls_contact, sizeof(ua->tls_contact), "<sip:%s:%s;transport=tls>", tls_host,
+			 tls_port);
+	log_info("sip_listening", "SIP on %s (TCP and UDP)%s%s", url, sips_url[0] ? ", TLS on " : "",
+		 sips_url);
 out:
 	if (err && ua) {
 		if (ua->root)
@@ -425,7 +444,11 @@ int sip_leg_invite(struct sip_leg **legp, struct sip_ua *ua, const struct sip_di
 		free(leg);
 		return ENOMEM;
 	}
-	leg->nh = nua_handle(ua->nua, leg, SIPTAG_FROM_STR(d->from), SIPTAG_TO_STR(d->to), TAG_END());
+	/* Over TLS the stack's own Contact is a sips: URI, which many peers
+	 * (libre/baresip among them) will not send requests to. */
+	bool tls = ua->tls_contact[0] && strstr(d->request_uri, ";transport=tls") != NULL;
+	leg->nh = nua_handle(ua->nua, leg, SIPTAG_FROM_STR(d->from), SIPTAG_TO_STR(d->to),
+			     TAG_IF(tls, SIPTAG_CONTACT_STR(ua->tls_contact)), TAG_END());
 	if (!leg->nh) {
 		free(leg->username);
 		free(leg->password);

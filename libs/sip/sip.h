@@ -22,8 +22,10 @@
  * Session timers (RFC 4028): "timer" is supported, never asked for; when
  * the far end's 2xx (or its re-INVITE/UPDATE) names a Session-Expires, the
  * stack keeps the session alive by itself — as refresher it sends an UPDATE
- * without a body at half the interval (a re-INVITE when the far end does not
- * allow UPDATE), otherwise it sends BYE shortly before the session expires.
+ * without a body at half the interval (NUTAG_UPDATE_REFRESH; tested against
+ * a far end that allows UPDATE), otherwise it sends BYE shortly before the
+ * session expires. Intervals below cfg.min_se are raised to it. A far end's
+ * UPDATE without SDP is a refresh: answered 200 without a body.
  *
  * Ownership: the ua owns its legs; a leg pointer stays valid until its
  * handler has returned from SIP_LEG_GONE.
@@ -72,10 +74,14 @@ struct sip_ua_cfg {
 	sip_peer_allowed_h *peer_allowed;
 	void *arg;
 	unsigned min_se;                 /* RFC 4028 Min-SE in seconds; 0 = 90 */
+	const char *tls_bind;            /* "host:port" for SIP over TLS; NULL = none */
+	const char *tls_cert_dir;        /* agent.pem (key + certificate), cafile.pem */
+	bool tls_verify;                 /* check the peer's certificate on our connections */
 };
 
-/* Creates the stack on the calling thread and binds the listener. EADDRINUSE,
- * EINVAL (bad bind), EIO. Caller frees with sip_ua_free() on this thread. */
+/* Creates the stack on the calling thread and binds the listener (and the
+ * TLS one when tls_bind is set: a request URI with transport=tls or a sips:
+ * URI then goes over TLS). EADDRINUSE, EINVAL (bad bind), EIO. Caller frees with sip_ua_free() on this thread. */
 int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg) CM_MUST_USE;
 /* Ends every leg (BYE/CANCEL, their handlers get SIP_LEG_GONE), shuts the
  * stack down waiting at most timeout_ms, frees. NULL-safe; returns NULL. */

@@ -1,5 +1,11 @@
 /* agent-worker: the AI assistant that joins each call's room. */
+#include "agent.h"
+#include "room/room.h"
 #include "service/service.h"
+
+#include <string.h>
+
+#include <curl/curl.h>
 
 struct agent_cfg {
 	struct core_cfg core;
@@ -7,6 +13,7 @@ struct agent_cfg {
 	long answer_timeout_s;
 	const char *openai_base_url;
 	const char *openai_api_key;
+	const char *room_backend;
 };
 
 static const struct cfg_var agent_cfg_vars[] = {
@@ -18,6 +25,9 @@ static const struct cfg_var agent_cfg_vars[] = {
 	  offsetof(struct agent_cfg, openai_base_url), "OpenAI-compatible API for the openai providers" },
 	{ "OPENAI_API_KEY", CFG_STR, NULL, false, true, 0, 0, NULL,
 	  offsetof(struct agent_cfg, openai_api_key), "key for the openai providers" },
+	{ "ROOM_BACKEND", CFG_ENUM, "local", true, false, 0, 0, "local|record",
+	  offsetof(struct agent_cfg, room_backend),
+	  "how the agent joins rooms: local (rooms.join + RTP) or record (in memory, no media)" },
 	{ 0 }
 };
 
@@ -25,8 +35,46 @@ static const struct service_def agent_def = {
 	"agent-worker", agent_cfg_vars, "127.0.0.1:9104", NULL
 };
 
+static void tick(void *arg)
+{
+	agent_reap(arg);
+}
+
 int main(void)
 {
 	struct agent_cfg cfg = { 0 };
-	return service_run(&agent_def, &cfg);
+	struct service *svc = NULL;
+	struct agent *agent = NULL;
+	struct room_record_hub *hub = NULL;
+	int rc = 1;
+	if (service_start(&svc, &agent_def, &cfg))
+		return 1;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto out;
+	struct room_local_ctx local = { .bus = service_bus(svc), .timeout_ms = 3000 };
+	bool record = strcmp(cfg.room_backend, "record") == 0;
+	if (record && room_record_hub_alloc(&hub))
+		goto out;
+	struct agent_opts opts = {
+		.bus = service_bus(svc),
+		.source = service_source(svc),
+		.room = record ? &room_record_backend : &room_local_backend,
+		.room_ctx = record ? (void *)hub : (void *)&local,
+		.max_sessions = (int)cfg.max_sessions,
+		.answer_timeout_ms = (int)cfg.answer_timeout_s * 1000,
+		.env = { cfg.openai_base_url, cfg.openai_api_key },
+		.recording_attempts = 3,
+		.recording_backoff_ms = 250,
+		.recording_timeout_ms = 2000,
+	};
+	if (agent_alloc(&agent, &opts))
+		goto out;
+	service_wait(svc, tick, agent);
+	rc = 0;
+out:
+	agent = agent_free(agent);
+	hub = room_record_hub_free(hub);
+	svc = service_stop(svc);
+	curl_global_cleanup();
+	return rc;
 }

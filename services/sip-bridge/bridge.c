@@ -101,8 +101,10 @@ static bool peer_allowed(const struct sockaddr *sa, socklen_t len, void *arg)
 static void *sofia_main(void *arg)
 {
 	struct bridge *br = arg;
+	pthread_setname_np(pthread_self(), "sb-sofia");
 	struct sip_ua_cfg ucfg = { br->cfg->sip_bind, "callmesh-sip-bridge", peer_allowed, br,
-				   (unsigned)br->cfg->session_min_se_s };
+				   (unsigned)br->cfg->session_min_se_s, br->cfg->sip_tls_bind,
+				   br->cfg->sip_tls_cert_dir, br->cfg->sip_tls_verify };
 	int err;
 	while (!atomic_load(&br->stopping)) {
 		err = sip_ua_alloc(&br->ua, &ucfg);

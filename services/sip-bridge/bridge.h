@@ -31,6 +31,9 @@ struct bridge_cfg {
 	long ring_timeout_s;
 	long media_timeout_s;
 	long session_min_se_s;
+	const char *sip_tls_bind;     /* NULL: no TLS */
+	const char *sip_tls_cert_dir;
+	bool sip_tls_verify;
 };
 
 #define JOB_STR_MAX   256

@@ -181,9 +181,10 @@ void call_start(struct bridge *br, struct dial_job *job)
 	struct sdp_local local = { br->rtp_host, c->media.port, c->media.sess_id, c->media.sess_version };
 	uri_host(host, sizeof(host), job->sip_host);
 	uri_host(domain, sizeof(domain), job->sip_domain[0] ? job->sip_domain : job->sip_host);
-	bool tls = strcmp(job->transport, "tls") == 0;
-	snprintf(ruri, sizeof(ruri), "%s:%s@%s:%ld;transport=%s", tls ? "sips" : "sip", job->to_number,
-		 host, job->sip_port, job->transport);
+	/* sip: with transport=tls rather than sips: — many carriers and UAs
+	 * (libre/baresip) do not take requests to a sips: Contact */
+	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%ld;transport=%s", job->to_number, host, job->sip_port,
+		 job->transport);
 	snprintf(from, sizeof(from), "<sip:%s@%s>", job->from_number, domain);
 	snprintf(to, sizeof(to), "<sip:%s@%s>", job->to_number, domain);
 	if (sdp_offer_build(sdp, sizeof(sdp), &local)) {

@@ -271,6 +271,7 @@ void *dial_puller_main(void *arg)
 {
 	struct bridge *br = arg;
 	struct bus_sub *sub = NULL;
+	pthread_setname_np(pthread_self(), "sb-dials");
 	while (!atomic_load(&br->stopping)) {
 		if (!atomic_load(&br->sip_up) || !service_bus_ready(br->svc)) {
 			nap_ms(100);

@@ -18,6 +18,15 @@ static const struct cfg_var bridge_cfg_vars[] = {
 	  offsetof(struct bridge_cfg, ring_timeout_s), "give up (CANCEL) without a final answer" },
 	{ "MEDIA_TIMEOUT_S", CFG_INT, "30", true, false, 1, 3600, NULL,
 	  offsetof(struct bridge_cfg, media_timeout_s), "end a call with no RTP for this long (paused on hold)" },
+	{ "SIP_TLS_BIND", CFG_ADDR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct bridge_cfg, sip_tls_bind),
+	  "SIP over TLS listen address; unset = no TLS (trunks with transport tls fail)" },
+	{ "SIP_TLS_CERT_DIR", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct bridge_cfg, sip_tls_cert_dir),
+	  "directory with agent.pem (our key and certificate) and cafile.pem (trusted carrier CAs)" },
+	{ "SIP_TLS_VERIFY", CFG_BOOL, "true", false, false, 0, 0, NULL,
+	  offsetof(struct bridge_cfg, sip_tls_verify),
+	  "verify the carrier's certificate against cafile.pem" },
 	{ "SESSION_MIN_SE_S", CFG_INT, "90", true, false, 1, 86400, NULL,
 	  offsetof(struct bridge_cfg, session_min_se_s),
 	  "shortest session-timer interval (RFC 4028 Min-SE) accepted from a carrier" },
@@ -31,6 +40,10 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 	if (cfg->rtp_port_max - cfg->rtp_port_min + 1 < 2 * cfg->max_calls) {
 		snprintf(err, errlen, "RTP_PORT_MAX: range %ld..%ld holds fewer than 2 x MAX_CALLS (%ld) ports",
 			 cfg->rtp_port_min, cfg->rtp_port_max, cfg->max_calls);
+		return EINVAL;
+	}
+	if (cfg->sip_tls_bind && !cfg->sip_tls_cert_dir) {
+		snprintf(err, errlen, "SIP_TLS_CERT_DIR: required with SIP_TLS_BIND");
 		return EINVAL;
 	}
 	const char *colon = strrchr(cfg->sip_bind, ':');

@@ -1,14 +1,17 @@
 /* The publisher thread: events and heartbeats go out in the order they were
- * queued; the sofia thread never waits for a JetStream ack. */
+ * queued, in batches; the sofia thread never waits for a JetStream ack. */
 #include "bridge.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define PUB_RETRIES 3
 #define PUB_QUEUE_MAX 100000
+#define PUB_BATCH_MAX 512          /* below the bus's 4096 outstanding acks */
+#define PUB_ACK_TIMEOUT_MS 5000
 
 struct pub_item {
 	struct pub_item *next;
@@ -38,43 +41,92 @@ static void item_free(struct pub_item *it)
 	free(it);
 }
 
-static void send_item(struct publisher *pub, struct pub_item *it)
+/* Core publishes go out at once; events are published asynchronously and
+ * confirmed as a batch (one wait for every ack instead of a round trip per
+ * event). A batch not wholly confirmed is published again, event by event
+ * and synchronously: the stream drops what it already holds (Nats-Msg-Id =
+ * event id), and order is kept because nothing later was sent yet. */
+static void send_event_sync(struct publisher *pub, const struct event *ev)
 {
-	if (!it->ev) {
-		if (bus_publish(pub->bus, it->subject, it->data, it->len) != 0)
-			metric_add(pub->m_failed, 1);
-		return;
-	}
 	int err = 0;
 	for (int attempt = 0; attempt < PUB_RETRIES; attempt++) {
-		err = bus_publish_event(pub->bus, it->ev);
+		err = bus_publish_event(pub->bus, ev);
 		if (err == 0)
 			return;
 		struct timespec nap = { 0, 200 * 1000000L };
 		nanosleep(&nap, NULL);
 	}
 	metric_add(pub->m_failed, 1);
-	log_error("event_publish_failed", "%s %s: %s", event_type_name(it->ev->type), it->ev->call_id,
+	log_error("event_publish_failed", "%s %s: %s", event_type_name(ev->type), ev->call_id,
 		  cm_strerror(err));
+}
+
+static int send_event_async(struct publisher *pub, const struct event *ev)
+{
+	char subject[EVENT_SUBJECT_MAX];
+	char *json = NULL;
+	int err = event_subject(subject, sizeof(subject), ev);
+	if (!err)
+		err = event_encode(&json, ev);
+	if (!err)
+		err = bus_js_publish_async(pub->bus, subject, ev->id, json, strlen(json), PUB_ACK_TIMEOUT_MS);
+	free(json);
+	return err;
+}
+
+static void send_batch(struct publisher *pub, struct pub_item *batch)
+{
+	bool async_ok = true;
+	int events = 0;
+	for (struct pub_item *it = batch; it; it = it->next) {
+		if (!it->ev) {
+			if (bus_publish(pub->bus, it->subject, it->data, it->len) != 0)
+				metric_add(pub->m_failed, 1);
+		} else if (async_ok) {
+			async_ok = send_event_async(pub, it->ev) == 0;
+			events++;
+		}
+	}
+	if (!events)
+		return;
+	uint64_t failed = 0;
+	if (async_ok && bus_js_publish_async_wait(pub->bus, PUB_ACK_TIMEOUT_MS, &failed) == 0 && failed == 0)
+		return;
+	log_warn("event_batch_unconfirmed", "%d events: publishing them again one by one", events);
+	for (struct pub_item *it = batch; it; it = it->next)
+		if (it->ev)
+			send_event_sync(pub, it->ev);
 }
 
 static void *publisher_main(void *arg)
 {
 	struct publisher *pub = arg;
+	pthread_setname_np(pthread_self(), "sb-publisher");
 	pthread_mutex_lock(&pub->mu);
 	for (;;) {
 		while (!pub->head && !pub->stop)
 			pthread_cond_wait(&pub->cv, &pub->mu);
 		if (!pub->head || (pub->stop && time_mono_ms() > pub->stop_deadline_ms))
 			break;
-		struct pub_item *it = pub->head;
-		pub->head = it->next;
+		/* everything queued so far, at most PUB_BATCH_MAX items */
+		struct pub_item *batch = pub->head, *last = batch;
+		int n = 1;
+		while (last->next && n < PUB_BATCH_MAX) {
+			last = last->next;
+			n++;
+		}
+		pub->head = last->next;
 		if (!pub->head)
 			pub->tail = NULL;
-		pub->queued--;
+		last->next = NULL;
+		pub->queued -= n;
 		pthread_mutex_unlock(&pub->mu);
-		send_item(pub, it);
-		item_free(it);
+		send_batch(pub, batch);
+		while (batch) {
+			struct pub_item *next = batch->next;
+			item_free(batch);
+			batch = next;
+		}
 		pthread_mutex_lock(&pub->mu);
 	}
 	pthread_mutex_unlock(&pub->mu);

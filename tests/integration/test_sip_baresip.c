@@ -6,6 +6,7 @@
  * (its debug log names the direction of every answer it writes). */
 #include "test_sip_bridge_fx.h"
 
+#include <limits.h>
 #include <sys/stat.h>
 
 struct baresip {
@@ -29,22 +30,27 @@ static int write_file(const char *dir, const char *name, const char *text)
 	return fclose(fp) == 0 ? 0 : EIO;
 }
 
-static int baresip_start(struct fx *f, struct baresip *b)
+/* tls_pem: a PEM file with baresip's certificate and key; baresip then
+ * listens for SIP over TLS on sip_port + 1 and its account uses TLS. */
+static int baresip_start(struct fx *f, struct baresip *b, const char *tls_pem)
 {
 	int err = 0;
-	char cfg[2048], acc[256];
+	char cfg[2048], acc[256], certline[700] = "";
 	memset(b, 0, sizeof(*b));
 	b->ctrl_fd = -1;
 	b->sip_port = test_free_port();
 	b->ctrl_port = test_free_port();
 	int rtp = 40000 + (int)(getpid() % 100) * 100;
-	snprintf(b->dir, sizeof(b->dir), "%s/baresip", f->dir);
+	snprintf(b->dir, sizeof(b->dir), "%s/baresip%s", f->dir, tls_pem ? "-tls" : "");
+	if (tls_pem)
+		snprintf(certline, sizeof(certline), "sip_certificate\t\t%s\n", tls_pem);
 	snprintf(b->log, sizeof(b->log), "%s/baresip.log", f->dir);
 	TEST_EQ_INT(mkdir(b->dir, 0700), 0);
 	snprintf(cfg, sizeof(cfg),
 		 "poll_method\t\tepoll\n"
 		 "sip_listen\t\t127.0.0.1:%d\n"
-		 "sip_trans_def\t\ttcp\n"
+		 "sip_trans_def\t\t%s\n"
+		 "%s"
 		 "audio_player\t\taubridge,callmesh\n"
 		 "audio_source\t\taubridge,callmesh\n"
 		 "audio_alert\t\taubridge,callmesh\n"
@@ -57,18 +63,18 @@ static int baresip_start(struct fx *f, struct baresip *b)
 		 "module_app\t\tmenu.so\n"
 		 "module_app\t\tctrl_tcp.so\n"
 		 "ctrl_tcp_listen\t\t127.0.0.1:%d\n",
-		 b->sip_port, rtp, rtp + 99, b->ctrl_port);
+		 b->sip_port, tls_pem ? "tls" : "tcp", certline, rtp, rtp + 99, b->ctrl_port);
 	TEST_EQ_INT(write_file(b->dir, "config", cfg), 0);
 	snprintf(acc, sizeof(acc),
-		 "<sip:+918044319241@127.0.0.1;transport=tcp>;regint=0;answermode=auto;"
-		 "audio_codecs=PCMU,PCMA\n");
+		 "<sip:+918044319241@127.0.0.1;transport=%s>;regint=0;answermode=auto;"
+		 "audio_codecs=PCMU,PCMA\n", tls_pem ? "tls" : "tcp");
 	TEST_EQ_INT(write_file(b->dir, "accounts", acc), 0);
 	TEST_EQ_INT(write_file(b->dir, "contacts", ""), 0);
 	/* -s: SIP trace in the log, for whoever reads a failure */
 	const char *argv[] = { "baresip", "-f", b->dir, "-s", NULL };
 	TEST_EQ_INT(test_spawn(&b->pid, argv, NULL, b->log), 0);
 	TEST_EQ_INT(wait_tcp(b->ctrl_port, WAIT_MS), 0);
-	TEST_EQ_INT(wait_tcp(b->sip_port, WAIT_MS), 0);
+	TEST_EQ_INT(wait_tcp(tls_pem ? b->sip_port + 1 : b->sip_port, WAIT_MS), 0);
 	b->ctrl_fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)b->ctrl_port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -156,7 +162,7 @@ static int test_baresip_answer_hold_resume_hangup(void)
 	size_t at = 0;
 	struct job_opts jo = { .ring_timeout_s = 30, .user = "", .pass = "" };
 	TEST_EQ_INT(fx_start(&f, "10"), 0);
-	TEST_EQ_INT(baresip_start(&f, &b), 0);
+	TEST_EQ_INT(baresip_start(&f, &b, NULL), 0);
 	TEST_EQ_INT(id_uuid4(id), 0);
 	TEST_EQ_INT(publish_job_opts(&f, id, b.sip_port, &jo), 0);
 	TEST_EQ_INT(expect_setup(&f, id, false), 0);
@@ -196,7 +202,164 @@ out:
 	return err;
 }
 
+/* Runs a command to completion (openssl); 0 when it exited 0. */
+static int run(const char *const argv[])
+{
+	char *output = NULL;
+	int rc = test_run_cmd(&output, argv, NULL, 30000);
+	if (rc != 0)
+		fprintf(stdout, "    %s exited %d: %s\n", argv[0], rc, output ? output : "");
+	free(output);
+	return rc;
+}
+
+/* A self-signed certificate for 127.0.0.1: <dir>/<name>.key and .crt. */
+static int make_cert(const char *dir, const char *name)
+{
+	char key[600], crt[600];
+	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
+	const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+			       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt,
+			       "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+			       "subjectAltName=IP:127.0.0.1", NULL };
+	return run(argv);
+}
+
+/* Concatenates files into `out`. */
+static int cat_files(const char *out, const char *a, const char *b)
+{
+	int err = 0;
+	FILE *o = fopen(out, "w");
+	const char *in[] = { a, b };
+	if (!o)
+		return errno;
+	for (int i = 0; i < 2 && in[i]; i++) {
+		char *text = read_all(in[i]);
+		if (!text || !*text)
+			err = ENOENT;
+		else
+			fputs(text, o);
+		free(text);
+	}
+	if (fclose(o) != 0)
+		err = EIO;
+	return err;
+}
+
+/* Certificates in <f->dir>/tls: far.pem (baresip's), agent.pem (the
+ * bridge's), cafile.pem = the far end's certificate when trust_far, else the
+ * bridge's own (so the far end is not trusted); the bridge is started with
+ * TLS on. *pemp names far.pem. */
+static int tls_bridge_start(struct fx *f, char *pem, size_t pemlen, bool trust_far)
+{
+	int err = 0;
+	char tls[600], p1[700], p2[700], p3[700], bind[64];
+	snprintf(tls, sizeof(tls), "%s/tls", f->dir);
+	TEST_EQ_INT(mkdir(tls, 0700), 0);
+	TEST_EQ_INT(make_cert(tls, "far"), 0);
+	TEST_EQ_INT(make_cert(tls, "bridge"), 0);
+	snprintf(p1, sizeof(p1), "%s/far.crt", tls);
+	snprintf(p2, sizeof(p2), "%s/far.key", tls);
+	snprintf(pem, pemlen, "%s/far.pem", tls);
+	TEST_EQ_INT(cat_files(pem, p1, p2), 0);
+	snprintf(p3, sizeof(p3), "%s/cafile.pem", tls);
+	snprintf(p2, sizeof(p2), "%s/bridge.crt", tls);
+	TEST_EQ_INT(cat_files(p3, trust_far ? p1 : p2, NULL), 0);
+	snprintf(p1, sizeof(p1), "%s/bridge.key", tls);
+	snprintf(p3, sizeof(p3), "%s/agent.pem", tls);
+	TEST_EQ_INT(cat_files(p3, p1, p2), 0);
+	snprintf(bind, sizeof(bind), "127.0.0.1:%d", test_free_port());
+	fx_setenv(f, "MAX_CALLS", "10");
+	fx_setenv(f, "SIP_TLS_BIND", bind);
+	fx_setenv(f, "SIP_TLS_CERT_DIR", tls);
+	/* sanitizer builds: sofia's own TLS leaks (see the file) */
+	char supp[PATH_MAX + 64], *abs = realpath("tests/sip/lsan-sofia-tls.supp", NULL);
+	TEST_ASSERT(abs != NULL);
+	snprintf(supp, sizeof(supp), "suppressions=%s:print_suppressions=0", abs);
+	free(abs);
+	fx_setenv(f, "LSAN_OPTIONS", supp);
+	fx_setenv(f, "ASAN_OPTIONS", "fast_unwind_on_malloc=0");
+	TEST_EQ_INT(fx_bridge_start(f), 0);
+out:
+	return err;
+}
+
+/* A trunk with transport "tls": the bridge (SIP_TLS_BIND, its own
+ * certificate, verifying the far end's against cafile.pem) dials baresip over
+ * TLS; baresip answers; hold is detected; the far end hangs up. */
+static int test_baresip_over_tls(void)
+{
+	int err = 0;
+	struct fx f;
+	struct baresip b = { .ctrl_fd = -1 };
+	char id[ID_UUID_LEN + 1], pem[700];
+	char *hold = NULL, *ended = NULL, *trace = NULL;
+	size_t at = 0;
+	struct job_opts jo = { .ring_timeout_s = 30, .user = "", .pass = "", .transport = "tls" };
+	TEST_EQ_INT(fx_start(&f, NULL), 0);
+	TEST_EQ_INT(tls_bridge_start(&f, pem, sizeof(pem), true), 0);
+	TEST_EQ_INT(baresip_start(&f, &b, pem), 0);
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(publish_job_opts(&f, id, b.sip_port + 1, &jo), 0);
+	TEST_EQ_INT(expect_setup(&f, id, false), 0);
+	TEST_ASSERT(baresip_await(&b, "CALL_ESTABLISHED", &at, WAIT_MS));
+	TEST_EQ_INT(baresip_cmd(&b, "hold"), 0);
+	hold = await_event(&f, id, "call_hold", WAIT_MS);
+	TEST_ASSERT(hold != NULL);
+	TEST_CONTAINS(hold, "\"direction\":\"sendonly\"");
+	TEST_EQ_INT(baresip_cmd(&b, "hangup"), 0);
+	ended = await_event(&f, id, "call_ended", WAIT_MS);
+	TEST_ASSERT(ended != NULL);
+	TEST_CONTAINS(ended, "\"by\":\"remote\"");
+	/* it really went over TLS: baresip's trace names the transport */
+	trace = read_all(b.log);
+	TEST_CONTAINS(trace, "TLS 127.0.0.1:");
+out:
+	if (err)
+		fprintf(stdout, "    baresip log: %s\n", b.log);
+	baresip_stop(&b);
+	free(hold);
+	free(ended);
+	free(trace);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* The far end's certificate is not in cafile.pem: no INVITE reaches it, the
+ * call fails (sofia reports no transport error for a refused certificate: the
+ * INVITE times out, here at the job's 5 s ring timeout). */
+static int test_tls_untrusted_carrier_fails(void)
+{
+	int err = 0;
+	struct fx f;
+	struct baresip b = { .ctrl_fd = -1 };
+	char id[ID_UUID_LEN + 1], pem[700];
+	char *failed = NULL, *trace = NULL;
+	struct job_opts jo = { .ring_timeout_s = 5, .user = "", .pass = "", .transport = "tls" };
+	TEST_EQ_INT(fx_start(&f, NULL), 0);
+	TEST_EQ_INT(tls_bridge_start(&f, pem, sizeof(pem), false), 0);
+	TEST_EQ_INT(baresip_start(&f, &b, pem), 0);
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(publish_job_opts(&f, id, b.sip_port + 1, &jo), 0);
+	failed = await_event(&f, id, "call_failed", 3 * WAIT_MS);
+	TEST_ASSERT(failed != NULL);
+	TEST_EQ_INT(count_events(&f, id, "call_answered"), 0);
+	trace = read_all(b.log);
+	TEST_ASSERT(trace && !strstr(trace, "INVITE sip:"));
+out:
+	if (err)
+		fprintf(stdout, "    baresip log: %s\n", b.log);
+	baresip_stop(&b);
+	free(failed);
+	free(trace);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "baresip_over_tls", test_baresip_over_tls },
+	{ "tls_untrusted_carrier_fails", test_tls_untrusted_carrier_fails },
 	{ "baresip_answer_hold_resume_hangup", test_baresip_answer_hold_resume_hangup },
 };
 TEST_MAIN(tests)

@@ -441,7 +441,50 @@ out:
 	return err;
 }
 
+/* ---- session timers (RFC 4028) ------------------------------------------ */
+
+/* The carrier answers with Session-Expires: 6;refresher=uac (the bridge
+ * accepts intervals down to 2 s here): the bridge refreshes with an UPDATE
+ * before the 6 s are over; the carrier's own refreshes (a re-INVITE with the
+ * same SDP, an UPDATE without one) are answered and publish nothing. */
+static int test_session_timer(void)
+{
+	int err = 0;
+	struct fx f;
+	struct sipp s = { 0 };
+	char id[ID_UUID_LEN + 1];
+	char *ended = NULL, *log = NULL;
+	TEST_EQ_INT(fx_start(&f, NULL), 0);
+	fx_setenv(&f, "MAX_CALLS", "10");
+	fx_setenv(&f, "SESSION_MIN_SE_S", "2");
+	TEST_EQ_INT(fx_bridge_start(&f), 0);
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(sipp_start(&f, &s, "uas_timer.xml", NULL), 0);
+	TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
+	TEST_EQ_INT(expect_setup(&f, id, false), 0);
+	ended = await_event(&f, id, "call_ended", 2 * WAIT_MS);
+	TEST_ASSERT(ended != NULL);
+	TEST_CONTAINS(ended, "\"by\":\"remote\"");
+	TEST_EQ_INT(sipp_wait(&s), 0);
+	log = read_all(s.logfile);
+	TEST_CONTAINS(log, "invite_supported=timer");
+	TEST_CONTAINS(log, "reinvite_answer=a=sendrecv");
+	TEST_CONTAINS(log, "update_answer_body=Content-Length: 0");
+	TEST_CONTAINS(log, "refresh=UPDATE se=6;refresher=uac");
+	TEST_EQ_INT(count_events(&f, id, "call_hold"), 0);
+	TEST_EQ_INT(count_events(&f, id, "call_resume"), 0);
+	TEST_EQ_INT(count_events(&f, id, "call_failed"), 0);
+out:
+	if (s.pid)
+		test_kill(s.pid);
+	free(ended);
+	free(log);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "session_timer", test_session_timer },
 	{ "hold_and_resume", test_hold_and_resume },
 	{ "failure_statuses", test_failure_statuses },
 	{ "digest_auth", test_digest_auth },

@@ -115,8 +115,10 @@ static int test_crash_after_dial_never_redials(void)
 	TEST_ASSERT(sink_await(&k, jb.to_number, 1, 3 * WAIT_MS));
 	TEST_EQ_INT(sink_invites(&k, ja.to_number), 1);
 	TEST_EQ_INT(sink_invites(&k, jb.to_number), 1);
-	TEST_EQ_INT(count_events(&f, a, "call_dialing"), 1);
+	free(await_event(&f, b, "call_dialing", WAIT_MS));
 	TEST_EQ_INT(count_events(&f, b, "call_dialing"), 1);
+	/* a's call_dialing may have died with the process, never twice */
+	TEST_ASSERT(count_events(&f, a, "call_dialing") <= 1);
 	TEST_EQ_INT(hangup(&f, b, "api"), 0);
 	free(await_event(&f, b, "call_failed", WAIT_MS));
 out:
@@ -167,6 +169,7 @@ static int test_redelivered_and_duplicate_jobs_dialed_once(void)
 	TEST_EQ_INT(publish_job_opts(&f, b, k.port, &jb), 0);
 	TEST_ASSERT(sink_await(&k, jb.to_number, 1, WAIT_MS));
 	TEST_EQ_INT(sink_invites(&k, ja.to_number), 1);
+	free(await_event(&f, b, "call_dialing", WAIT_MS));
 	TEST_EQ_INT(count_events(&f, a, "call_dialing"), 1);
 	TEST_EQ_INT(count_events(&f, a, "call_failed"), 0);
 	snprintf(path, sizeof(path), "%s/sip-bridge-1.log", f.dir);

@@ -49,7 +49,7 @@ struct fx {
 	struct captured ev[EVENTS_MAX];
 	int heartbeats;
 	char last_heartbeat[1024];
-	char env[FX_ENV_MAX][256];
+	char env[FX_ENV_MAX][640];
 	int nenv;
 };
 
@@ -179,8 +179,9 @@ FX_FN int event_index(struct fx *f, const char *call_id, const char *type)
 /* Adds NAME=VALUE to the bridge's environment (before fx_bridge_start). */
 FX_FN void fx_setenv(struct fx *f, const char *name, const char *value)
 {
-	if (f->nenv < FX_ENV_MAX)
-		snprintf(f->env[f->nenv++], sizeof(f->env[0]), "%s=%s", name, value);
+	if (f->nenv < FX_ENV_MAX &&
+	    snprintf(f->env[f->nenv], sizeof(f->env[0]), "%s=%s", name, value) < (int)sizeof(f->env[0]))
+		f->nenv++;
 }
 
 /* Starts (or starts again, on the same ports and NATS) the bridge and waits

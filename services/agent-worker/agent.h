@@ -1,0 +1,215 @@
+/*
+ * agent-worker internals: the worker (dispatch.c) that takes agents.dispatch
+ * and runs one session (session.c) per call, and the small parts a session is
+ * made of — voice activity and barge-in (bargein.c), the silence watchdog
+ * (watchdog.c), fillers (filler.c), transcripts (transcript.c), the managed
+ * recording retry (recording.c) and the provider thread (turn.c).
+ *
+ * Threads: each session runs on its own thread, which owns all of its state
+ * and is the only one that sends audio. NATS handlers and the room backend
+ * only enqueue into the session (and set its hold flag, so that speech stops
+ * before the session thread even wakes). Each session has one provider
+ * thread for STT → LLM → TTS work, so slow providers never stall the 20 ms
+ * audio clock.
+ */
+#ifndef AGENT_AGENT_H
+#define AGENT_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "assistant.h"
+#include "bus/bus.h"
+#include "core/core.h"
+#include "provider.h"
+#include "room.h"
+
+/* ---- the worker ------------------------------------------------------------ */
+
+enum session_state {
+	SESSION_WAITING_FOR_ANSWER, SESSION_READY, SESSION_ACTIVE, SESSION_ON_HOLD,
+	SESSION_ENDING, SESSION_ENDED,
+};
+
+
+struct agent_opts {
+	struct bus *bus;                   /* borrowed; outlives the agent */
+	const char *source;                /* "agent-worker/<instance>", borrowed */
+	const struct room_backend *room;   /* how sessions join rooms */
+	void *room_ctx;                    /* the backend's context, borrowed */
+	int max_sessions;                  /* MAX_SESSIONS */
+	int answer_timeout_ms;             /* ANSWER_TIMEOUT_S, in ms */
+	struct provider_env env;           /* borrowed strings */
+	int recording_attempts;            /* recordings.start tries [3] */
+	int recording_backoff_ms;          /* delay before the 2nd try, doubling [250] */
+	int recording_timeout_ms;          /* per request [2000] */
+};
+
+struct agent;
+
+/* Subscribes to agents.dispatch in queue group "agent-worker". Caller frees
+ * with agent_free(). */
+int agent_alloc(struct agent **agentp, const struct agent_opts *opts) CM_MUST_USE;
+/* Sessions that have not ended yet. */
+int agent_sessions(struct agent *agent);
+/* The state of the newest session of `call_id` not yet reaped; ENOENT when
+ * there is none. */
+int agent_session_state(struct agent *agent, const char *call_id, enum session_state *statep) CM_MUST_USE;
+/* Frees the sessions that ended (joins their threads). */
+void agent_reap(struct agent *agent);
+/* Stops taking dispatches, ends every session (reason "shutdown"), frees.
+ * NULL-safe; returns NULL. */
+struct agent *agent_free(struct agent *agent);
+
+/* ---- sessions ---------------------------------------------------------------- */
+
+const char *session_state_name(enum session_state st);
+
+struct session;
+
+struct session_params {
+	char call_id[ID_UUID_LEN + 1];
+	char room[EVENT_ROOM_MAX + 1];
+	bool web;              /* kind "web": starts at once */
+	bool wait_for_answer;  /* gate on call_answered */
+	struct assistant *assistant; /* ownership passes to the session */
+};
+
+/* Joins the room, subscribes to calls.<call_id>.>, publishes agent_joined and
+ * starts the session thread. On failure the assistant is freed too. */
+int session_start(struct session **sp, const struct agent_opts *opts, struct session_params *p) CM_MUST_USE;
+bool session_done(struct session *s);
+enum session_state session_state(struct session *s); /* any thread */
+const char *session_call_id(const struct session *s);
+/* Asks the session to end (reason borrowed, copied). */
+void session_stop(struct session *s, const char *reason);
+/* Joins the session thread and frees. NULL-safe; returns NULL. */
+struct session *session_free(struct session *s);
+
+/* ---- voice activity and barge-in (bargein.c) -------------------------------- */
+
+#define VAD_SEGMENT_MAX_MS 15000
+
+enum vad_result {
+	VAD_NONE,
+	VAD_BARGE_IN,      /* caller has spoken barge_in_min_ms over the agent */
+	VAD_SEGMENT,       /* a caller turn ended: segment holds it */
+	VAD_DROPPED,       /* a short sound over the agent ("mm-hmm") or a click */
+};
+
+struct vad {
+	int threshold, barge_in_min_ms, end_of_speech_ms;
+	bool in_speech, barged, over_agent;
+	int voiced_ms, silence_ms;
+	int64_t started_at; /* wall clock ms of the first voiced frame */
+	int16_t *segment;   /* VAD_SEGMENT_MAX_MS of samples */
+	size_t nsegment;
+};
+
+int vad_init(struct vad *v, int threshold, int barge_in_min_ms, int end_of_speech_ms) CM_MUST_USE;
+void vad_fini(struct vad *v);
+/* Forgets a segment in progress (hold, gating). */
+void vad_reset(struct vad *v);
+/* One 20 ms frame. `agent_speaking`: the agent's audio is going out now. */
+enum vad_result vad_feed(struct vad *v, const int16_t pcm[AGENT_FRAME_SAMPLES], bool agent_speaking,
+			 int64_t now_wall_ms);
+int32_t vad_rms(const int16_t *pcm, size_t n);
+
+/* ---- silence watchdog (watchdog.c) ------------------------------------------ */
+
+enum watchdog_action { WD_NONE, WD_REPROMPT, WD_GOODBYE };
+
+struct watchdog {
+	bool running;
+	int64_t quiet_since; /* monotonic ms when the line last went quiet */
+	int reprompts;       /* spoken since the caller last spoke */
+	int timeout_ms, max_reprompts;
+};
+
+void watchdog_init(struct watchdog *w, int timeout_ms, int max_reprompts);
+/* Starts (or restarts) counting from now; the reprompt count is kept. */
+void watchdog_start(struct watchdog *w, int64_t now);
+void watchdog_stop(struct watchdog *w);
+/* The caller spoke: reprompts start over. */
+void watchdog_caller_spoke(struct watchdog *w, int64_t now);
+/* Called often. `quiet`: nobody speaks and nothing is being prepared. */
+enum watchdog_action watchdog_tick(struct watchdog *w, int64_t now, bool quiet);
+
+/* ---- fillers (filler.c) ------------------------------------------------------ */
+
+struct filler {
+	bool enabled, stopped;  /* stopped: on hold */
+	int after_ms;
+	int last;               /* index spoken last, -1 none */
+	int n;
+	uint32_t rnd;
+	bool used_this_turn;
+};
+
+void filler_init(struct filler *f, bool enabled, int after_ms, int n, uint32_t seed);
+/* A new caller turn started waiting for its reply. */
+void filler_turn(struct filler *f);
+/* Index of the filler to speak now, or -1: only when enabled, not stopped,
+ * the reply has been late for after_ms, the agent is silent and this turn
+ * had none yet; never the same index twice in a row. */
+int filler_due(struct filler *f, int64_t waited_ms, bool agent_speaking);
+
+/* ---- transcripts (transcript.c) --------------------------------------------- */
+
+/* Both publish to CALLS and log a failure (the call goes on without it). */
+void transcript_publish(struct bus *bus, const char *source, const char *call_id, const char *room,
+			const char *speaker, const char *text, int64_t started_at_ms);
+/* An event with no data fields (agent_ready, agent_speaking, …). */
+void agent_publish_simple(struct bus *bus, const char *source, const char *call_id, const char *room,
+			  enum event_type type);
+
+/* ---- recording (recording.c) ------------------------------------------------- */
+
+struct recording;
+/* Result of the managed retry: started (true) or given up. */
+typedef void (recording_done_h)(bool started, void *arg);
+/* Starts the retry on its own thread: recordings.start up to `attempts`
+ * times, waiting backoff_ms, 2×, 4×… between them; publishes
+ * recording_started, or recording_failed {attempt, error} per failed try. */
+int recording_start(struct recording **rp, const struct agent_opts *opts, const char *call_id,
+		    const char *room, recording_done_h *done, void *arg) CM_MUST_USE;
+/* Cancels the remaining tries, joins the thread, frees. NULL-safe; returns NULL. */
+struct recording *recording_free(struct recording *r);
+
+/* ---- the provider thread (turn.c) -------------------------------------------- */
+
+/* SAY_NONE: a transcription job (nothing to say). */
+enum say_purpose { SAY_GREETING, SAY_REPLY, SAY_REPROMPT, SAY_FILLER, SAY_END, SAY_NONE };
+
+/* What the provider thread hands back to the session (ownership passes). */
+struct turn_out {
+	enum { TURN_AUDIO, TURN_TRANSCRIPT, TURN_JOB_DONE, TURN_FILLER,
+	       TURN_AGENT_TEXT,  /* realtime: what the agent said */
+	       TURN_SPEECH_START /* realtime: the server heard the caller begin */ } kind;
+	uint64_t gen;              /* the session generation the job belongs to */
+	enum say_purpose purpose;
+	char *text;                /* sentence spoken / caller transcript */
+	int16_t *pcm;              /* TURN_AUDIO, TURN_FILLER */
+	size_t npcm;
+	int index;                 /* TURN_FILLER: which filler */
+	int64_t started_at;        /* TURN_TRANSCRIPT: wall ms the caller began */
+};
+typedef void (turn_out_h)(struct turn_out *out, void *arg);
+
+struct turn;
+/* Opens the providers on the new thread (reporting failures to the log);
+ * synthesises the fillers first. `current_gen` is read to skip stale jobs. */
+int turn_start(struct turn **tp, const struct agent_opts *opts, const struct assistant *a,
+	       const _Atomic uint64_t *current_gen, turn_out_h *h, void *arg) CM_MUST_USE;
+/* Queue work. Texts are borrowed (copied); pcm ownership passes. Each job
+ * ends with a TURN_JOB_DONE. */
+int turn_transcribe(struct turn *t, uint64_t gen, int16_t *pcm, size_t n, int64_t started_at) CM_MUST_USE;
+int turn_reply(struct turn *t, uint64_t gen, const char *user_text) CM_MUST_USE;
+int turn_say(struct turn *t, uint64_t gen, enum say_purpose purpose, const char *text) CM_MUST_USE;
+/* The opening through the LLM (start_mode "generate"). */
+int turn_generate(struct turn *t, uint64_t gen, const char *instruction) CM_MUST_USE;
+/* Stops the thread (the job in progress finishes), frees. NULL-safe. */
+struct turn *turn_free(struct turn *t);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * provider — the speech and language providers behind a session, each a
+ * struct of const function pointers chosen per assistant by the "provider"
+ * field of stt_config / llm_config / tts_config:
+ *   "local"  (provider_local.c)  pocketsphinx STT, espeak-ng TTS and a scripted
+ *            responder from llm_config.script — fully offline
+ *   "openai" (provider_openai.c) an OpenAI-compatible HTTP API through libcurl
+ *
+ * A provider context belongs to one session's turn thread: no call is made
+ * on one context from two threads. Audio is mono 16-bit PCM at AGENT_RATE
+ * (16 kHz), both ways.
+ */
+#ifndef AGENT_PROVIDER_H
+#define AGENT_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "assistant.h"
+#include "core/core.h"
+
+struct provider_env {
+	const char *openai_base_url; /* "https://api.openai.com/v1" */
+	const char *openai_api_key;  /* may be NULL */
+};
+
+struct provider_args {
+	const cJSON *cfg;                 /* stt_config / llm_config / tts_config, borrowed */
+	const struct assistant *assistant;
+	const struct provider_env *env;
+};
+
+struct llm_msg {
+	const char *role; /* "system", "user", "assistant" */
+	const char *text;
+};
+
+/* One complete sentence of a streamed reply (borrowed). Non-zero stops the stream. */
+typedef int (llm_sentence_h)(const char *sentence, void *arg);
+
+struct stt_provider {
+	const char *name;
+	int (*open)(void **ctxp, const struct provider_args *args);
+	/* *textp (caller frees) is the transcript, "" when nothing was heard. */
+	int (*transcribe)(void *ctx, char **textp, const int16_t *pcm, size_t nsamples);
+	void (*close)(void *ctx);
+};
+
+struct llm_provider {
+	const char *name;
+	int (*open)(void **ctxp, const struct provider_args *args);
+	/* Streams the reply to `msgs` sentence by sentence into h(). */
+	int (*reply)(void *ctx, const struct llm_msg *msgs, size_t nmsgs, llm_sentence_h *h, void *arg);
+	void (*close)(void *ctx);
+};
+
+struct tts_provider {
+	const char *name;
+	int (*open)(void **ctxp, const struct provider_args *args);
+	/* *pcmp (caller frees) holds *np samples at AGENT_RATE. */
+	int (*synth)(void *ctx, int16_t **pcmp, size_t *np, const char *text);
+	void (*close)(void *ctx);
+};
+
+/* Speech to speech (assistant mode "realtime"): the OpenAI Realtime API over
+ * a WebSocket. Handlers run on the provider's own thread and must only copy
+ * and enqueue. */
+struct realtime_handlers {
+	/* Agent audio at AGENT_RATE; ownership of pcm passes. */
+	void (*audio)(int16_t *pcm, size_t n, void *arg);
+	/* A finished transcript line: the agent's (agent true) or the caller's. */
+	void (*transcript)(bool agent, const char *text, void *arg);
+	/* A response finished (done, cancelled or failed). */
+	void (*response_done)(void *arg);
+	/* The server heard the caller start speaking. */
+	void (*speech_started)(void *arg);
+};
+
+struct realtime_provider {
+	const char *name;
+	/* Connects in the background; calls made before the session is up are
+	 * queued. `h` and `arg` must outlive the context. */
+	int (*open)(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h,
+		    void *arg);
+	/* input_audio_buffer.append of caller audio at AGENT_RATE (borrowed). */
+	int (*append)(void *ctx, const int16_t *pcm, size_t n);
+	/* response.create, with instructions for this response (may be NULL). */
+	int (*respond)(void *ctx, const char *instructions);
+	/* response.cancel; audio of the cancelled response is dropped. */
+	int (*cancel)(void *ctx);
+	void (*close)(void *ctx);
+};
+
+extern const struct realtime_provider realtime_openai;
+
+extern const struct stt_provider stt_local, stt_openai;
+extern const struct llm_provider llm_local, llm_openai;
+extern const struct tts_provider tts_local, tts_openai;
+
+/* By name; NULL when unknown. */
+const struct stt_provider *provider_stt(const char *name);
+const struct llm_provider *provider_llm(const char *name);
+const struct tts_provider *provider_tts(const char *name);
+
+/* ---- helpers shared by providers ----------------------------------------- */
+
+/* Length of the first complete sentence of s[0..len) — up to and including
+ * '.', '!' or '?' followed by white space, or a letter and one of them ending
+ * the input — or 0 when none is complete yet. */
+size_t provider_sentence_len(const char *s, size_t len);
+
+/* Linear-interpolation resampling; *outp (caller frees) holds *outnp samples. */
+int provider_resample(int16_t **outp, size_t *outnp, const int16_t *in, size_t n,
+		      int from_rate, int to_rate) CM_MUST_USE;
+
+/* Lower-cases ASCII and turns everything but letters, digits and apostrophes
+ * into single spaces, into out (at most outlen-1 bytes). */
+void provider_normalize(char *out, size_t outlen, const char *in);
+/* True when normalized `phrase` occurs in normalized `text` on word boundaries. */
+bool provider_phrase_in(const char *text, const char *phrase);
+
+#endif

@@ -1,0 +1,509 @@
+/*
+ * The OpenAI Realtime API over a WebSocket (libwebsockets), speech to speech:
+ *   → session.update {instructions, voice, input/output pcm16, server VAD,
+ *     input transcription}, input_audio_buffer.append {audio: base64 pcm16
+ *     24 kHz}, response.create {response:{instructions}}, response.cancel
+ *   ← response.created, response.audio.delta, response.audio_transcript.done,
+ *     response.done, input_audio_buffer.speech_started,
+ *     conversation.item.input_audio_transcription.completed, error
+ * Config (llm_config): "base_url" (ws://, wss://, http:// or https://; else
+ * OPENAI_BASE_URL), "model" ["gpt-4o-realtime-preview"], "voice" ["alloy"],
+ * "transcription_model" ["whisper-1"].
+ *
+ * One lws context and service thread per session. Other threads only queue
+ * messages and wake the service loop (lws_cancel_service); every lws call on
+ * the connection is made on the service thread.
+ */
+#include "provider.h"
+#include "room.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#define RT_RATE       24000
+#define RX_MAX        (4u << 20)
+#define TXQ_MAX       512
+#define ID_MAX        64
+
+struct txmsg {
+	struct txmsg *next;
+	size_t len;
+	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the text */
+};
+
+struct rt {
+	const struct realtime_handlers *h;
+	void *arg;
+	struct lws_context *ctx;
+	struct lws *wsi;
+	pthread_t thread;
+	atomic_bool stop;
+	pthread_mutex_t mu;
+	struct txmsg *head, *tail;
+	int nq;
+	bool connected, failed;
+	char *rx;
+	size_t rxlen;
+	bool rx_overflow;
+	/* under mu: which response is playing and which one was cancelled */
+	char active_id[ID_MAX], cancelled_id[ID_MAX];
+	bool cancel_next;
+	/* the connection */
+	char host[256], path[512], auth[300];
+	int port;
+	bool tls;
+};
+
+static int queue_json(struct rt *r, cJSON *j)
+{
+	char *text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	if (!text)
+		return ENOMEM;
+	size_t n = strlen(text);
+	struct txmsg *m = malloc(sizeof(*m) + LWS_PRE + n);
+	if (!m) {
+		free(text);
+		return ENOMEM;
+	}
+	m->next = NULL;
+	m->len = n;
+	memcpy(m->buf + LWS_PRE, text, n);
+	free(text);
+	int err = 0;
+	pthread_mutex_lock(&r->mu);
+	if (r->nq >= TXQ_MAX || r->failed) {
+		err = r->failed ? EIO : EAGAIN;
+		free(m);
+	} else {
+		if (r->tail)
+			r->tail->next = m;
+		else
+			r->head = m;
+		r->tail = m;
+		r->nq++;
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (!err)
+		lws_cancel_service(r->ctx);
+	return err;
+}
+
+static cJSON *msg_new(const char *type)
+{
+	cJSON *j = cJSON_CreateObject();
+	if (j && !cJSON_AddStringToObject(j, "type", type)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* ---- what the server says ------------------------------------------------ */
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool cancelled(struct rt *r, const char *rid)
+{
+	pthread_mutex_lock(&r->mu);
+	bool c = rid && r->cancelled_id[0] && strcmp(rid, r->cancelled_id) == 0;
+	pthread_mutex_unlock(&r->mu);
+	return c;
+}
+
+static void on_audio_delta(struct rt *r, const cJSON *j)
+{
+	const char *b64 = jstr(j, "delta");
+	if (!b64 || cancelled(r, jstr(j, "response_id")))
+		return;
+	size_t cap = strlen(b64) * 3 / 4 + 4;
+	char *raw = malloc(cap);
+	int16_t *pcm24 = NULL, *pcm16 = NULL;
+	size_t n16 = 0;
+	if (!raw)
+		return;
+	int n = lws_b64_decode_string_len(b64, (int)strlen(b64), raw, (int)cap);
+	if (n > 1) {
+		size_t ns = (size_t)n / 2;
+		pcm24 = malloc(ns * sizeof(int16_t));
+		if (pcm24) {
+			for (size_t i = 0; i < ns; i++)
+				pcm24[i] = (int16_t)((uint16_t)(unsigned char)raw[2 * i] |
+						     (uint16_t)((unsigned char)raw[2 * i + 1] << 8));
+			if (provider_resample(&pcm16, &n16, pcm24, ns, RT_RATE, AGENT_RATE) == 0)
+				r->h->audio(pcm16, n16, r->arg);
+		}
+	}
+	free(pcm24);
+	free(raw);
+}
+
+static void on_message(struct rt *r, const char *data, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(data, len);
+	const char *type = jstr(j, "type");
+	if (!type)
+		goto out;
+	if (strcmp(type, "response.created") == 0) {
+		const char *id = jstr(cJSON_GetObjectItemCaseSensitive(j, "response"), "id");
+		pthread_mutex_lock(&r->mu);
+		snprintf(r->active_id, sizeof(r->active_id), "%s", id ? id : "");
+		bool cancel_now = r->cancel_next;
+		if (cancel_now) {
+			r->cancel_next = false;
+			snprintf(r->cancelled_id, sizeof(r->cancelled_id), "%s", r->active_id);
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (cancel_now) {
+			cJSON *c = msg_new("response.cancel");
+			if (c && queue_json(r, c) != 0)
+				lwsl_warn("realtime: cancel not queued\n");
+		}
+	} else if (strcmp(type, "response.audio.delta") == 0) {
+		on_audio_delta(r, j);
+	} else if (strcmp(type, "response.audio_transcript.done") == 0) {
+		const char *t = jstr(j, "transcript");
+		if (t && t[0] && !cancelled(r, jstr(j, "response_id")))
+			r->h->transcript(true, t, r->arg);
+	} else if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0) {
+		const char *t = jstr(j, "transcript");
+		if (t && t[0])
+			r->h->transcript(false, t, r->arg);
+	} else if (strcmp(type, "response.done") == 0) {
+		pthread_mutex_lock(&r->mu);
+		r->active_id[0] = '\0';
+		pthread_mutex_unlock(&r->mu);
+		r->h->response_done(r->arg);
+	} else if (strcmp(type, "input_audio_buffer.speech_started") == 0) {
+		r->h->speech_started(r->arg);
+	} else if (strcmp(type, "error") == 0) {
+		const char *m = jstr(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+		log_warn("realtime_error", "%s", m ? m : "(no message)");
+	}
+out:
+	cJSON_Delete(j);
+}
+
+/* ---- lws ------------------------------------------------------------------- */
+
+static int rt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct rt *r = lws_context_user(lws_get_context(wsi));
+	(void)user;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		unsigned char **p = in, *end = *p + len;
+		if (r->auth[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
+				(const unsigned char *)r->auth, (int)strlen(r->auth), p, end))
+			return -1;
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)"OpenAI-Beta:",
+				(const unsigned char *)"realtime=v1", 11, p, end))
+			return -1;
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		pthread_mutex_lock(&r->mu);
+		r->connected = true;
+		pthread_mutex_unlock(&r->mu);
+		log_info("realtime_connected", "%s:%d%s", r->host, r->port, r->path);
+		lws_callback_on_writable(wsi);
+		break;
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		log_warn("realtime_connect_failed", "%s:%d: %s", r->host, r->port, in ? (const char *)in : "");
+		/* fall through */
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		pthread_mutex_lock(&r->mu);
+		r->connected = false;
+		r->failed = true;
+		r->wsi = NULL;
+		pthread_mutex_unlock(&r->mu);
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (r->rxlen + len + 1 > RX_MAX) {
+			r->rx_overflow = true;
+		} else if (!r->rx_overflow) {
+			char *nb = realloc(r->rx, r->rxlen + len + 1);
+			if (!nb) {
+				r->rx_overflow = true;
+			} else {
+				r->rx = nb;
+				memcpy(r->rx + r->rxlen, in, len);
+				r->rxlen += len;
+			}
+		}
+		if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+			if (!r->rx_overflow && r->rx)
+				on_message(r, r->rx, r->rxlen);
+			else
+				log_warn("realtime_rx", "message over %u bytes dropped", RX_MAX);
+			r->rxlen = 0;
+			r->rx_overflow = false;
+		}
+		break;
+	case LWS_CALLBACK_CLIENT_WRITEABLE: {
+		pthread_mutex_lock(&r->mu);
+		struct txmsg *m = r->head;
+		if (m) {
+			r->head = m->next;
+			if (!r->head)
+				r->tail = NULL;
+			r->nq--;
+		}
+		bool more = r->head != NULL;
+		pthread_mutex_unlock(&r->mu);
+		if (m) {
+			int w = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+			free(m);
+			if (w < 0)
+				return -1;
+		}
+		if (more)
+			lws_callback_on_writable(wsi);
+		break;
+	}
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		pthread_mutex_lock(&r->mu);
+		if (r->connected && r->wsi && r->head)
+			lws_callback_on_writable(r->wsi);
+		pthread_mutex_unlock(&r->mu);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols rt_protocols[] = {
+	{ "callmesh-realtime", rt_callback, 0, 65536, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void *rt_thread(void *arg)
+{
+	struct rt *r = arg;
+	for (int n = 0; n >= 0 && !atomic_load(&r->stop);)
+		n = lws_service(r->ctx, 0);
+	return NULL;
+}
+
+/* base_url → host, port, path, tls. */
+static int parse_url(struct rt *r, const char *url, const char *model)
+{
+	const char *rest;
+	if (strncmp(url, "wss://", 6) == 0 || strncmp(url, "https://", 8) == 0) {
+		r->tls = true;
+		r->port = 443;
+		rest = strstr(url, "://") + 3;
+	} else if (strncmp(url, "ws://", 5) == 0 || strncmp(url, "http://", 7) == 0) {
+		r->port = 80;
+		rest = strstr(url, "://") + 3;
+	} else {
+		return EINVAL;
+	}
+	const char *slash = strchr(rest, '/');
+	size_t hl = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (hl == 0 || hl >= sizeof(r->host))
+		return EINVAL;
+	memcpy(r->host, rest, hl);
+	r->host[hl] = '\0';
+	char *colon = strrchr(r->host, ':');
+	if (colon) {
+		char *end = NULL;
+		long p = strtol(colon + 1, &end, 10);
+		if (!end || *end || p < 1 || p > 65535)
+			return EINVAL;
+		r->port = (int)p;
+		*colon = '\0';
+	}
+	const char *base_path = slash ? slash : "";
+	size_t bl = strlen(base_path);
+	while (bl > 0 && base_path[bl - 1] == '/')
+		bl--;
+	int k = snprintf(r->path, sizeof(r->path), "%.*s/realtime?model=%s", (int)bl, base_path, model);
+	return k > 0 && (size_t)k < sizeof(r->path) ? 0 : EINVAL;
+}
+
+static pthread_once_t lws_log_once = PTHREAD_ONCE_INIT;
+
+static void lws_quiet(void)
+{
+	lws_set_log_level(LLL_ERR, NULL);
+}
+
+static void rt_close(void *ctx);
+
+static int rt_open(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h, void *arg)
+{
+	const cJSON *cfg = args->cfg;
+	const char *base = jstr(cfg, "base_url") ? jstr(cfg, "base_url") : args->env->openai_base_url;
+	const char *model = jstr(cfg, "model") ? jstr(cfg, "model") : "gpt-4o-realtime-preview";
+	const char *voice = jstr(cfg, "voice") ? jstr(cfg, "voice") : "alloy";
+	const char *tmodel = jstr(cfg, "transcription_model") ? jstr(cfg, "transcription_model") : "whisper-1";
+	int err = 0;
+	if (!base)
+		return EINVAL;
+	pthread_once(&lws_log_once, lws_quiet);
+	struct rt *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	r->h = h;
+	r->arg = arg;
+	if ((err = parse_url(r, base, model))) {
+		log_error("realtime_open", "base URL not usable: %s", base);
+		goto fail;
+	}
+	if (args->env->openai_api_key && args->env->openai_api_key[0])
+		snprintf(r->auth, sizeof(r->auth), "Bearer %s", args->env->openai_api_key);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = rt_protocols;
+	info.user = r;
+	if (r->tls)
+		info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (!(r->ctx = lws_create_context(&info))) {
+		err = EIO;
+		goto fail;
+	}
+	/* The session configuration goes first. */
+	cJSON *m = msg_new("session.update"), *s = m ? cJSON_AddObjectToObject(m, "session") : NULL;
+	cJSON *td = s ? cJSON_AddObjectToObject(s, "turn_detection") : NULL;
+	cJSON *tr = s ? cJSON_AddObjectToObject(s, "input_audio_transcription") : NULL;
+	cJSON *mods = s ? cJSON_AddArrayToObject(s, "modalities") : NULL;
+	if (!td || !tr || !mods ||
+	    !cJSON_AddStringToObject(s, "instructions", args->assistant->prompt) ||
+	    !cJSON_AddStringToObject(s, "voice", voice) ||
+	    !cJSON_AddStringToObject(s, "input_audio_format", "pcm16") ||
+	    !cJSON_AddStringToObject(s, "output_audio_format", "pcm16") ||
+	    !cJSON_AddStringToObject(td, "type", "server_vad") ||
+	    !cJSON_AddStringToObject(tr, "model", tmodel)) {
+		cJSON_Delete(m);
+		err = ENOMEM;
+		goto fail;
+	}
+	cJSON_AddItemToArray(mods, cJSON_CreateString("audio"));
+	cJSON_AddItemToArray(mods, cJSON_CreateString("text"));
+	if ((err = queue_json(r, m)))
+		goto fail;
+
+	struct lws_client_connect_info ci;
+	memset(&ci, 0, sizeof(ci));
+	ci.context = r->ctx;
+	ci.address = r->host;
+	ci.port = r->port;
+	ci.path = r->path;
+	ci.host = r->host;
+	ci.origin = r->host;
+	ci.ssl_connection = r->tls ? LCCSCF_USE_SSL : 0;
+	ci.local_protocol_name = rt_protocols[0].name;
+	ci.pwsi = &r->wsi;
+	if (!lws_client_connect_via_info(&ci)) {
+		log_warn("realtime_open", "cannot connect to %s:%d", r->host, r->port);
+		err = EIO;
+		goto fail;
+	}
+	if ((err = pthread_create(&r->thread, NULL, rt_thread, r)))
+		goto fail;
+	*ctxp = r;
+	return 0;
+fail:
+	if (r->ctx)
+		lws_context_destroy(r->ctx);
+	r->ctx = NULL;
+	rt_close(r);
+	return err;
+}
+
+static int rt_append(void *ctx, const int16_t *pcm, size_t n)
+{
+	struct rt *r = ctx;
+	int16_t *up = NULL;
+	size_t nup = 0;
+	int err = provider_resample(&up, &nup, pcm, n, AGENT_RATE, RT_RATE);
+	if (err)
+		return err;
+	size_t bytes = nup * 2;
+	unsigned char *raw = malloc(bytes ? bytes : 1);
+	char *b64 = malloc(bytes * 4 / 3 + 8);
+	err = ENOMEM;
+	if (raw && b64) {
+		for (size_t i = 0; i < nup; i++) {
+			raw[2 * i] = (unsigned char)((uint16_t)up[i] & 0xff);
+			raw[2 * i + 1] = (unsigned char)((uint16_t)up[i] >> 8);
+		}
+		if (lws_b64_encode_string((const char *)raw, (int)bytes, b64, (int)(bytes * 4 / 3 + 8)) < 0) {
+			err = EIO;
+		} else {
+			cJSON *m = msg_new("input_audio_buffer.append");
+			err = m && cJSON_AddStringToObject(m, "audio", b64) ? queue_json(r, m) : ENOMEM;
+			if (err == ENOMEM)
+				cJSON_Delete(m);
+		}
+	}
+	free(raw);
+	free(b64);
+	free(up);
+	return err;
+}
+
+static int rt_respond(void *ctx, const char *instructions)
+{
+	struct rt *r = ctx;
+	cJSON *m = msg_new("response.create");
+	cJSON *resp = m ? cJSON_AddObjectToObject(m, "response") : NULL;
+	if (!resp || (instructions && !cJSON_AddStringToObject(resp, "instructions", instructions))) {
+		cJSON_Delete(m);
+		return ENOMEM;
+	}
+	return queue_json(r, m);
+}
+
+static int rt_cancel(void *ctx)
+{
+	struct rt *r = ctx;
+	pthread_mutex_lock(&r->mu);
+	if (r->active_id[0])
+		snprintf(r->cancelled_id, sizeof(r->cancelled_id), "%s", r->active_id);
+	else
+		r->cancel_next = true;
+	pthread_mutex_unlock(&r->mu);
+	cJSON *m = msg_new("response.cancel");
+	return m ? queue_json(r, m) : ENOMEM;
+}
+
+static void rt_close(void *ctx)
+{
+	struct rt *r = ctx;
+	if (!r)
+		return;
+	if (r->ctx) {
+		atomic_store(&r->stop, true);
+		lws_cancel_service(r->ctx);
+		pthread_join(r->thread, NULL);
+		lws_context_destroy(r->ctx);
+	}
+	while (r->head) {
+		struct txmsg *m = r->head;
+		r->head = m->next;
+		free(m);
+	}
+	free(r->rx);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+const struct realtime_provider realtime_openai = {
+	"openai", rt_open, rt_append, rt_respond, rt_cancel, rt_close,
+};

@@ -1,0 +1,176 @@
+/* The managed recording retry: recordings.start to room-manager, bounded
+ * attempts with doubling backoff, one recording_failed {attempt, error} per
+ * failed try and recording_started on success. Runs on its own thread so the
+ * session's greeting waits for it only as long as it chooses. */
+#include "agent.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ATTEMPTS_MAX 10
+
+struct recording {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool cancel;
+	const struct agent_opts *opts;
+	char call_id[ID_UUID_LEN + 1];
+	char room[EVENT_ROOM_MAX + 1];
+	recording_done_h *done;
+	void *arg;
+};
+
+/* One try; on failure writes the reason into why. */
+static int try_start(struct recording *r, char *why, size_t whylen, cJSON **datap)
+{
+	char *reply = NULL, *body = NULL;
+	size_t len = 0;
+	cJSON *j = cJSON_CreateObject();
+	int err = ENOMEM;
+	if (j && cJSON_AddNumberToObject(j, "v", 1) && cJSON_AddStringToObject(j, "call_id", r->call_id) &&
+	    cJSON_AddStringToObject(j, "room", r->room) && (body = cJSON_PrintUnformatted(j)))
+		err = bus_request(r->opts->bus, &reply, &len, "recordings.start", body, strlen(body),
+				  r->opts->recording_timeout_ms > 0 ? r->opts->recording_timeout_ms : 2000);
+	cJSON_Delete(j);
+	j = NULL;
+	free(body);
+	if (err) {
+		snprintf(why, whylen, "recordings.start: %s",
+			 err == ENOENT ? "no responder" : err == ETIMEDOUT ? "timed out" : cm_strerror(err));
+		return err;
+	}
+	j = cJSON_ParseWithLength(reply, len);
+	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
+	if (!cJSON_IsTrue(ok)) {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+		snprintf(why, whylen, "recordings.start: %s: %s",
+			 cJSON_IsString(code) ? code->valuestring : "bad reply",
+			 cJSON_IsString(msg) ? msg->valuestring : "");
+		err = EIO;
+	} else {
+		*datap = cJSON_DetachItemFromObjectCaseSensitive(j, "data");
+	}
+	cJSON_Delete(j);
+	free(reply);
+	return err;
+}
+
+static void publish_result(struct recording *r, bool ok, int attempt, const char *why, const cJSON *data)
+{
+	struct event *ev = NULL;
+	int err = event_new(&ev, ok ? EV_RECORDING_STARTED : EV_RECORDING_FAILED, r->call_id, r->room,
+			    r->opts->source);
+	if (!err && ok) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "recording_id");
+		const cJSON *path = cJSON_GetObjectItemCaseSensitive(data, "path");
+		if (cJSON_IsString(id) && id->valuestring[0])
+			err = event_set_str(ev, "recording_id", id->valuestring);
+		if (!err && cJSON_IsString(path) && path->valuestring[0])
+			err = event_set_str(ev, "path", path->valuestring);
+	} else if (!err) {
+		err = event_set_int(ev, "attempt", attempt);
+		if (!err)
+			err = event_set_str(ev, "error", why);
+	}
+	if (!err)
+		err = bus_publish_event(r->opts->bus, ev);
+	if (err)
+		log_warn("recording_event", "call %s: %s", r->call_id, cm_strerror(err));
+	event_free(ev);
+}
+
+/* Waits ms unless cancelled; true when cancelled. */
+static bool wait_cancel(struct recording *r, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->mu);
+	while (!r->cancel && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
+		;
+	bool c = r->cancel;
+	pthread_mutex_unlock(&r->mu);
+	return c;
+}
+
+static void *recording_thread(void *arg)
+{
+	struct recording *r = arg;
+	int attempts = r->opts->recording_attempts > 0 ? r->opts->recording_attempts : 3;
+	int backoff = r->opts->recording_backoff_ms > 0 ? r->opts->recording_backoff_ms : 250;
+	bool started = false;
+	if (attempts > ATTEMPTS_MAX)
+		attempts = ATTEMPTS_MAX;
+	for (int attempt = 1; attempt <= attempts; attempt++) {
+		char why[256];
+		cJSON *data = NULL;
+		if (try_start(r, why, sizeof(why), &data) == 0) {
+			publish_result(r, true, attempt, NULL, data);
+			log_info("recording_started", "call %s attempt %d", r->call_id, attempt);
+			cJSON_Delete(data);
+			started = true;
+			break;
+		}
+		log_warn("recording_failed", "call %s attempt %d: %s", r->call_id, attempt, why);
+		publish_result(r, false, attempt, why, NULL);
+		if (attempt == attempts || wait_cancel(r, backoff))
+			break;
+		backoff *= 2;
+	}
+	r->done(started, r->arg);
+	return NULL;
+}
+
+int recording_start(struct recording **rp, const struct agent_opts *opts, const char *call_id,
+		    const char *room, recording_done_h *done, void *arg)
+{
+	struct recording *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&r->mu, NULL);
+	r->opts = opts;
+	snprintf(r->call_id, sizeof(r->call_id), "%s", call_id);
+	snprintf(r->room, sizeof(r->room), "%s", room);
+	r->done = done;
+	r->arg = arg;
+	int err = pthread_create(&r->thread, NULL, recording_thread, r);
+	if (err) {
+		pthread_cond_destroy(&r->cv);
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return err;
+	}
+	*rp = r;
+	return 0;
+}
+
+struct recording *recording_free(struct recording *r)
+{
+	if (!r)
+		return NULL;
+	pthread_mutex_lock(&r->mu);
+	r->cancel = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+	return NULL;
+}

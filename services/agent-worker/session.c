@@ -1,0 +1,918 @@
+/*
+ * One agent session (DESIGN.md §7): waiting_for_answer → ready → active ⇄
+ * on_hold → ending → ended, on a thread of its own that owns every piece of
+ * state below "session thread only" and is the only sender of audio.
+ *
+ * Inputs arrive through the inbox (call events from NATS, provider results,
+ * the recording outcome) and the caller-audio ring (room frames). Outgoing
+ * speech is a queue of utterances sent one 20 ms frame per tick. A call_hold
+ * sets hold_flag on the NATS thread before it is even queued: the sender
+ * checks it before every frame, so at most the frame being sent at that
+ * instant leaves after the hold.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define AUDIO_RING_FRAMES 512   /* ~10 s of caller audio waiting for the session */
+#define INBOX_MAX         1024
+#define IDLE_TICK_MS      10
+#define CATCH_UP_FRAMES   3     /* frames sent at most per wake when late */
+#define ENDING_MAX_MS     15000 /* the goodbye may take this long at most */
+#define REASON_MAX        64
+
+enum inbox_kind { IN_EVENT, IN_TURN, IN_RECORDING, IN_STOP };
+
+struct inbox_item {
+	struct inbox_item *next;
+	enum inbox_kind kind;
+	enum event_type type;
+	char reason[REASON_MAX];
+	struct turn_out *out;
+	bool started;
+};
+
+struct utterance {
+	struct utterance *next;
+	int16_t *pcm;
+	size_t n, pos;
+	bool owned;      /* fillers are borrowed from filler_pcm */
+	char *text;
+	enum say_purpose purpose;
+};
+
+struct session {
+	const struct agent_opts *opts;
+	struct session_params p;
+	char identity[ID_UUID_LEN + 16];
+	pthread_t thread;
+
+	/* shared with NATS, room and provider threads */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct inbox_item *in_head, *in_tail;
+	int nin;
+	int16_t *ring;
+	size_t ring_head, ring_count;
+	uint64_t ring_dropped;
+	atomic_bool hold_flag;
+	atomic_bool done;
+	atomic_int pub_state; /* the state, for other threads */
+	_Atomic uint64_t gen;
+
+	struct agent_room *room;
+	struct bus_sub *sub;
+	struct turn *turn;            /* pipeline mode */
+	const struct realtime_provider *rtp; /* realtime mode */
+	void *rt;
+	struct realtime_handlers rt_h;
+	int16_t rt_buf[5 * AGENT_FRAME_SAMPLES]; /* caller audio batched per append */
+	size_t rt_nbuf;
+	struct recording *rec;
+
+	/* session thread only */
+	enum session_state state, held_from;
+	char end_reason[REASON_MAX];
+	int64_t answer_deadline, started_at, greet_deadline, ending_deadline;
+	bool recording_done;
+	struct utterance *q_head, *q_tail;
+	bool speaking;
+	int64_t next_frame_at;
+	bool turn_pending;
+	uint64_t turn_gen;
+	int64_t turn_since;
+	int jobs_pending;      /* say/reply/generate jobs not done yet */
+	bool end_say_pending;
+	uint64_t end_gen;
+	struct vad vad;
+	struct watchdog wd;
+	struct filler filler;
+	int16_t *filler_pcm[ASSISTANT_LIST_MAX];
+	size_t filler_n[ASSISTANT_LIST_MAX];
+	char *filler_text[ASSISTANT_LIST_MAX];
+};
+
+static const char *const state_names[] = {
+	"waiting_for_answer", "ready", "active", "on_hold", "ending", "ended",
+};
+
+const char *session_state_name(enum session_state st)
+{
+	return (unsigned)st < CM_ARRAY_LEN(state_names) ? state_names[st] : "unknown";
+}
+
+/* ---- inputs (any thread) ---------------------------------------------------- */
+
+static void inbox_push(struct session *s, struct inbox_item *it)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->nin >= INBOX_MAX && it->kind != IN_STOP) {
+		pthread_mutex_unlock(&s->mu);
+		log_warn("session_inbox_full", "call %s: input dropped", s->p.call_id);
+		if (it->out) {
+			free(it->out->text);
+			free(it->out->pcm);
+			free(it->out);
+		}
+		free(it);
+		return;
+	}
+	if (s->in_tail)
+		s->in_tail->next = it;
+	else
+		s->in_head = it;
+	s->in_tail = it;
+	s->nin++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void on_call_event(const struct bus_msg *msg, void *arg)
+{
+	struct session *s = arg;
+	struct event *ev = NULL;
+	if (event_decode(&ev, msg->data, (size_t)msg->len, NULL, 0) != 0)
+		return;
+	switch (ev->type) {
+	case EV_CALL_HOLD:
+		atomic_store(&s->hold_flag, true); /* speech stops now, not when the session wakes */
+		break;
+	case EV_CALL_RESUME:
+		atomic_store(&s->hold_flag, false);
+		break;
+	case EV_CALL_ANSWERED: case EV_CALL_ENDED: case EV_CALL_FAILED:
+		break;
+	default:
+		event_free(ev);
+		return;
+	}
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (it) {
+		it->kind = IN_EVENT;
+		it->type = ev->type;
+		const char *reason = event_get_str(ev, ev->type == EV_CALL_FAILED ? "status" : "reason");
+		snprintf(it->reason, sizeof(it->reason), "%s", reason ? reason : "remote");
+		inbox_push(s, it);
+	}
+	event_free(ev);
+}
+
+static void on_room_frame(const int16_t pcm[AGENT_FRAME_SAMPLES], void *arg)
+{
+	struct session *s = arg;
+	if (atomic_load(&s->hold_flag))
+		return; /* caller audio during hold is not kept, not even queued */
+	pthread_mutex_lock(&s->mu);
+	if (s->ring_count == AUDIO_RING_FRAMES) {
+		s->ring_dropped++;
+	} else {
+		size_t slot = (s->ring_head + s->ring_count) % AUDIO_RING_FRAMES;
+		memcpy(s->ring + slot * AGENT_FRAME_SAMPLES, pcm, AGENT_FRAME_SAMPLES * sizeof(int16_t));
+		s->ring_count++;
+		pthread_cond_signal(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void on_turn_out(struct turn_out *out, void *arg)
+{
+	struct session *s = arg;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it) {
+		free(out->text);
+		free(out->pcm);
+		free(out);
+		return;
+	}
+	it->kind = IN_TURN;
+	it->out = out;
+	inbox_push(s, it);
+}
+
+static void rt_emit(struct session *s, int kind, const char *text, int16_t *pcm, size_t n)
+{
+	struct turn_out *o = calloc(1, sizeof(*o));
+	if (!o || (text && !(o->text = strdup(text)))) {
+		free(o);
+		free(pcm);
+		return;
+	}
+	o->kind = kind;
+	o->gen = atomic_load(&s->gen);
+	o->purpose = SAY_REPLY;
+	o->pcm = pcm;
+	o->npcm = n;
+	o->index = -1;
+	o->started_at = time_now_ms();
+	on_turn_out(o, s);
+}
+
+static void rt_on_audio(int16_t *pcm, size_t n, void *arg)
+{
+	rt_emit(arg, TURN_AUDIO, NULL, pcm, n);
+}
+
+static void rt_on_transcript(bool agent, const char *text, void *arg)
+{
+	rt_emit(arg, agent ? TURN_AGENT_TEXT : TURN_TRANSCRIPT, text, NULL, 0);
+}
+
+static void rt_on_done(void *arg)
+{
+	rt_emit(arg, TURN_JOB_DONE, NULL, NULL, 0);
+}
+
+static void rt_on_speech(void *arg)
+{
+	rt_emit(arg, TURN_SPEECH_START, NULL, NULL, 0);
+}
+
+static void on_recording_done(bool started, void *arg)
+{
+	struct session *s = arg;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->kind = IN_RECORDING;
+	it->started = started;
+	inbox_push(s, it);
+}
+
+void session_stop(struct session *s, const char *reason)
+{
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->kind = IN_STOP;
+	snprintf(it->reason, sizeof(it->reason), "%s", reason);
+	inbox_push(s, it);
+}
+
+/* ---- speech out ------------------------------------------------------------- */
+
+static void publish(struct session *s, enum event_type type)
+{
+	agent_publish_simple(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, type);
+}
+
+static void utterance_free(struct utterance *u)
+{
+	if (u->owned)
+		free(u->pcm);
+	free(u->text);
+	free(u);
+}
+
+/* Drops every queued utterance; the agent falls silent at once. */
+static void speech_stop(struct session *s)
+{
+	while (s->q_head) {
+		struct utterance *u = s->q_head;
+		s->q_head = u->next;
+		utterance_free(u);
+	}
+	s->q_tail = NULL;
+	if (s->speaking) {
+		s->speaking = false;
+		publish(s, EV_AGENT_LISTENING);
+	}
+}
+
+static void speech_queue(struct session *s, int16_t *pcm, size_t n, bool owned, const char *text,
+			 enum say_purpose purpose)
+{
+	struct utterance *u = calloc(1, sizeof(*u));
+	if (!u || !n) {
+		if (owned)
+			free(pcm);
+		free(u);
+		return;
+	}
+	u->pcm = pcm;
+	u->n = n;
+	u->owned = owned;
+	u->text = text ? strdup(text) : NULL;
+	u->purpose = purpose;
+	if (s->q_tail)
+		s->q_tail->next = u;
+	else
+		s->q_head = u;
+	s->q_tail = u;
+}
+
+/* Sends the frames that are due. */
+static void speech_pump(struct session *s, int64_t now)
+{
+	if (!s->q_head)
+		return;
+	if (!s->speaking) {
+		s->speaking = true;
+		s->next_frame_at = now;
+		publish(s, EV_AGENT_SPEAKING);
+	}
+	if (now - s->next_frame_at > CATCH_UP_FRAMES * AGENT_FRAME_MS)
+		s->next_frame_at = now;
+	for (int i = 0; i < CATCH_UP_FRAMES && s->q_head && now >= s->next_frame_at; i++) {
+		struct utterance *u = s->q_head;
+		int16_t frame[AGENT_FRAME_SAMPLES];
+		if (atomic_load(&s->hold_flag))
+			return; /* the hold is being processed: not one more frame */
+		if (u->pos == 0 && u->text)
+			transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room,
+						 "agent", u->text, time_now_ms());
+		size_t n = u->n - u->pos < AGENT_FRAME_SAMPLES ? u->n - u->pos : AGENT_FRAME_SAMPLES;
+		memset(frame, 0, sizeof(frame));
+		memcpy(frame, u->pcm + u->pos, n * sizeof(int16_t));
+		if (atomic_load(&s->hold_flag))
+			return; /* it may have come while the transcript was published */
+		int err = s->opts->room->send_frame(s->room, frame);
+		if (err)
+			log_warn("room_send", "call %s: %s", s->p.call_id, cm_strerror(err));
+		u->pos += n;
+		s->next_frame_at += AGENT_FRAME_MS;
+		if (u->pos >= u->n) {
+			s->q_head = u->next;
+			if (!s->q_head)
+				s->q_tail = NULL;
+			utterance_free(u);
+		}
+	}
+	if (!s->q_head) {
+		s->speaking = false;
+		publish(s, EV_AGENT_LISTENING);
+	}
+}
+
+/* ---- what the agent says: pipeline or realtime ------------------------------ */
+
+static int say(struct session *s, uint64_t gen, enum say_purpose purpose, const char *text)
+{
+	if (s->turn)
+		return turn_say(s->turn, gen, purpose, text);
+	if (!s->rt)
+		return EIO;
+	char *instr = NULL;
+	if (asprintf(&instr, "Say exactly this and nothing else: %s", text) < 0)
+		return ENOMEM;
+	int err = s->rtp->respond(s->rt, instr);
+	free(instr);
+	return err;
+}
+
+static void cancel_response(struct session *s)
+{
+	if (s->rt && s->rtp->cancel(s->rt))
+		log_warn("realtime_cancel", "call %s: not sent", s->p.call_id);
+	s->rt_nbuf = 0;
+}
+
+/* ---- state changes ------------------------------------------------------------ */
+
+static void hangup(struct session *s, const char *reason)
+{
+	char subject[96], *body = NULL;
+	cJSON *j = cJSON_CreateObject();
+	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", s->p.call_id);
+	if (j && cJSON_AddNumberToObject(j, "v", 1) && cJSON_AddStringToObject(j, "reason", reason) &&
+	    (body = cJSON_PrintUnformatted(j))) {
+		int err = bus_publish(s->opts->bus, subject, body, strlen(body));
+		if (err)
+			log_warn("hangup_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
+	}
+	cJSON_Delete(j);
+	free(body);
+}
+
+static void set_state(struct session *s, enum session_state st)
+{
+	if (s->state == st)
+		return;
+	log_info("session_state", "call %s: %s -> %s", s->p.call_id, session_state_name(s->state),
+		 session_state_name(st));
+	s->state = st;
+	atomic_store(&s->pub_state, (int)st);
+}
+
+static void end_now(struct session *s, const char *reason, bool send_hangup)
+{
+	atomic_fetch_add(&s->gen, 1);
+	speech_stop(s);
+	if (send_hangup)
+		hangup(s, reason);
+	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
+	log_info("session_end", "call %s: reason %s", s->p.call_id, reason);
+	set_state(s, SESSION_ENDED);
+}
+
+/* Says `message`, then hangs up with `reason`. */
+static void begin_ending(struct session *s, const char *reason, const char *message)
+{
+	uint64_t g = atomic_fetch_add(&s->gen, 1) + 1;
+	speech_stop(s);
+	watchdog_stop(&s->wd);
+	s->filler.stopped = true;
+	s->turn_pending = false;
+	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
+	s->end_gen = g;
+	cancel_response(s);
+	s->end_say_pending = message && message[0] && say(s, g, SAY_END, message) == 0;
+	if (s->end_say_pending)
+		s->jobs_pending++;
+	s->ending_deadline = time_mono_ms() + ENDING_MAX_MS;
+	set_state(s, SESSION_ENDING);
+}
+
+static void enter_ready(struct session *s, int64_t now)
+{
+	set_state(s, SESSION_READY);
+	s->started_at = now;
+	publish(s, EV_AGENT_READY);
+	s->greet_deadline = now + s->p.assistant->recording_wait_ms;
+	s->recording_done = true;
+	if (s->p.assistant->recording) {
+		if (recording_start(&s->rec, s->opts, s->p.call_id, s->p.room, on_recording_done, s) == 0)
+			s->recording_done = false;
+		else
+			log_warn("recording_start", "call %s: cannot start the retry thread", s->p.call_id);
+	}
+}
+
+static void deliver_greeting(struct session *s, int64_t now)
+{
+	const struct assistant *a = s->p.assistant;
+	uint64_t g = atomic_load(&s->gen);
+	if (a->speaks_first && a->start_instruction[0]) {
+		int err;
+		if (!a->start_generate)
+			err = say(s, g, SAY_GREETING, a->start_instruction);
+		else if (s->turn)
+			err = turn_generate(s->turn, g, a->start_instruction);
+		else
+			err = s->rt ? s->rtp->respond(s->rt, a->start_instruction) : EIO;
+		if (err)
+			log_warn("greeting", "call %s: %s", s->p.call_id, cm_strerror(err));
+		else
+			s->jobs_pending++;
+	}
+	set_state(s, SESSION_ACTIVE);
+	watchdog_start(&s->wd, now);
+}
+
+static void enter_hold(struct session *s)
+{
+	if (s->state == SESSION_WAITING_FOR_ANSWER) {
+		atomic_store(&s->hold_flag, false); /* no media yet: nothing to hold */
+		return;
+	}
+	if (s->state != SESSION_READY && s->state != SESSION_ACTIVE)
+		return;
+	atomic_fetch_add(&s->gen, 1); /* replies in the making are not spoken */
+	speech_stop(s);
+	cancel_response(s);
+	vad_reset(&s->vad);
+	watchdog_stop(&s->wd);
+	s->filler.stopped = true;
+	s->turn_pending = false;
+	s->held_from = s->state;
+	set_state(s, SESSION_ON_HOLD);
+}
+
+static void leave_hold(struct session *s, int64_t now)
+{
+	if (s->state != SESSION_ON_HOLD)
+		return;
+	atomic_store(&s->hold_flag, false);
+	vad_reset(&s->vad);
+	s->filler.stopped = false;
+	set_state(s, s->held_from);
+	if (s->state == SESSION_ACTIVE)
+		watchdog_start(&s->wd, now);
+}
+
+/* ---- inputs on the session thread ------------------------------------------- */
+
+static void handle_event(struct session *s, const struct inbox_item *it, int64_t now)
+{
+	switch (it->type) {
+	case EV_CALL_ANSWERED:
+		if (s->state == SESSION_WAITING_FOR_ANSWER)
+			enter_ready(s, now);
+		break;
+	case EV_CALL_HOLD:
+		enter_hold(s);
+		break;
+	case EV_CALL_RESUME:
+		leave_hold(s, now);
+		break;
+	case EV_CALL_ENDED: case EV_CALL_FAILED:
+		end_now(s, it->reason, false);
+		break;
+	default:
+		break;
+	}
+}
+
+static void handle_transcript(struct session *s, struct turn_out *o)
+{
+	bool current = o->gen == atomic_load(&s->gen) &&
+		       (s->state == SESSION_ACTIVE || s->state == SESSION_READY);
+	if (!current || !o->text || !o->text[0]) {
+		if (o->gen == s->turn_gen)
+			s->turn_pending = false;
+		return;
+	}
+	log_info("caller_said", "call %s: \"%s\"", s->p.call_id, o->text);
+	transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, "user", o->text,
+				 o->started_at);
+	const struct assistant *a = s->p.assistant;
+	for (int i = 0; i < a->nend_call_phrases; i++) {
+		if (provider_phrase_in(o->text, a->end_call_phrases[i])) {
+			begin_ending(s, "end_call_phrase", a->end_call_message);
+			return;
+		}
+	}
+	if (!s->turn)
+		return; /* realtime: the server answers by itself */
+	if (turn_reply(s->turn, o->gen, o->text))
+		s->turn_pending = false;
+	else
+		s->jobs_pending++;
+}
+
+static void handle_turn(struct session *s, struct turn_out *o)
+{
+	switch (o->kind) {
+	case TURN_FILLER:
+		if (o->index >= 0 && o->index < ASSISTANT_LIST_MAX && !s->filler_pcm[o->index]) {
+			s->filler_pcm[o->index] = o->pcm;
+			s->filler_n[o->index] = o->npcm;
+			s->filler_text[o->index] = o->text;
+			o->pcm = NULL;
+			o->text = NULL;
+		}
+		break;
+	case TURN_TRANSCRIPT:
+		handle_transcript(s, o);
+		break;
+	case TURN_AUDIO:
+		if (o->gen != atomic_load(&s->gen) || s->state == SESSION_ON_HOLD || s->state == SESSION_ENDED)
+			break;
+		if (s->state == SESSION_ENDING && o->purpose != SAY_END)
+			break;
+		if (o->purpose == SAY_REPLY && o->gen == s->turn_gen)
+			s->turn_pending = false;
+		speech_queue(s, o->pcm, o->npcm, true, o->text, o->purpose);
+		o->pcm = NULL;
+		break;
+	case TURN_AGENT_TEXT:
+		if (s->state == SESSION_ACTIVE || s->state == SESSION_READY || s->state == SESSION_ENDING)
+			transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, "agent",
+					   o->text, o->started_at);
+		break;
+	case TURN_SPEECH_START:
+		if (s->speaking && s->state == SESSION_ACTIVE) {
+			log_info("barge_in", "call %s: the server heard the caller", s->p.call_id);
+			atomic_fetch_add(&s->gen, 1);
+			speech_stop(s);
+			cancel_response(s);
+		}
+		break;
+	case TURN_JOB_DONE:
+		if (o->purpose != SAY_NONE && s->jobs_pending > 0)
+			s->jobs_pending--;
+		if (s->state == SESSION_ENDING && o->gen == s->end_gen)
+			s->end_say_pending = false;
+		break;
+	}
+	free(o->text);
+	free(o->pcm);
+	free(o);
+}
+
+static void handle_audio(struct session *s, const int16_t *frame, int64_t now)
+{
+	if (s->state != SESSION_ACTIVE && s->state != SESSION_READY)
+		return; /* gating, hold, ending: caller audio is not speech */
+	if (s->rt) {
+		memcpy(s->rt_buf + s->rt_nbuf, frame, AGENT_FRAME_SAMPLES * sizeof(int16_t));
+		s->rt_nbuf += AGENT_FRAME_SAMPLES;
+		if (s->rt_nbuf == CM_ARRAY_LEN(s->rt_buf)) {
+			if (s->rtp->append(s->rt, s->rt_buf, s->rt_nbuf))
+				log_warn("realtime_append", "call %s: audio dropped", s->p.call_id);
+			s->rt_nbuf = 0;
+		}
+	}
+	switch (vad_feed(&s->vad, frame, s->speaking, time_now_ms())) {
+	case VAD_BARGE_IN:
+		log_info("barge_in", "call %s", s->p.call_id);
+		atomic_fetch_add(&s->gen, 1);
+		speech_stop(s);
+		cancel_response(s);
+		s->turn_pending = false;
+		break;
+	case VAD_SEGMENT: {
+		if (!s->turn) {
+			watchdog_caller_spoke(&s->wd, now);
+			break;
+		}
+		int16_t *pcm = malloc(s->vad.nsegment * sizeof(int16_t));
+		if (!pcm)
+			break;
+		memcpy(pcm, s->vad.segment, s->vad.nsegment * sizeof(int16_t));
+		watchdog_caller_spoke(&s->wd, now);
+		uint64_t g = atomic_load(&s->gen);
+		if (turn_transcribe(s->turn, g, pcm, s->vad.nsegment, s->vad.started_at) == 0) {
+			s->turn_pending = true;
+			s->turn_gen = g;
+			s->turn_since = now;
+			filler_turn(&s->filler);
+		}
+		break;
+	}
+	case VAD_NONE: case VAD_DROPPED:
+		break;
+	}
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+static void timers(struct session *s, int64_t now)
+{
+	const struct assistant *a = s->p.assistant;
+	switch (s->state) {
+	case SESSION_WAITING_FOR_ANSWER:
+		if (now >= s->answer_deadline)
+			end_now(s, "no_answer", true);
+		break;
+	case SESSION_READY:
+		if (s->recording_done || now >= s->greet_deadline)
+			deliver_greeting(s, now);
+		break;
+	case SESSION_ACTIVE: {
+		if (now - s->started_at >= a->max_duration_ms) {
+			begin_ending(s, "max_duration", a->end_call_message);
+			break;
+		}
+		if (s->turn_pending) {
+			int i = filler_due(&s->filler, now - s->turn_since, s->speaking || s->q_head);
+			if (i >= 0 && s->filler_pcm[i])
+				speech_queue(s, s->filler_pcm[i], s->filler_n[i], false, s->filler_text[i], SAY_FILLER);
+		}
+		bool quiet = !s->speaking && !s->q_head && !s->turn_pending && !s->jobs_pending &&
+			     !s->vad.in_speech;
+		switch (watchdog_tick(&s->wd, now, quiet)) {
+		case WD_REPROMPT:
+			if (say(s, atomic_load(&s->gen), SAY_REPROMPT, a->reprompt_message) == 0)
+				s->jobs_pending++;
+			break;
+		case WD_GOODBYE:
+			begin_ending(s, "silence_timeout", a->goodbye_message);
+			break;
+		case WD_NONE:
+			break;
+		}
+		break;
+	}
+	case SESSION_ON_HOLD:
+		if (now - s->started_at >= a->max_duration_ms)
+			end_now(s, "max_duration", true);
+		break;
+	case SESSION_ENDING:
+		if ((!s->end_say_pending && !s->q_head) || now >= s->ending_deadline)
+			end_now(s, s->end_reason, true);
+		break;
+	case SESSION_ENDED:
+		break;
+	}
+}
+
+/* ---- the thread ---------------------------------------------------------------- */
+
+static void wait_for_work(struct session *s, int64_t now)
+{
+	int64_t wake = now + IDLE_TICK_MS;
+	if (s->q_head && s->speaking && s->next_frame_at < wake)
+		wake = s->next_frame_at;
+	if (s->q_head && !s->speaking)
+		wake = now;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t delta_ms = wake - now;
+	if (delta_ms <= 0)
+		return;
+	ts.tv_nsec += (long)(delta_ms * 1000000L);
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&s->mu);
+	if (!s->in_head && !s->ring_count)
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void drain_audio(struct session *s)
+{
+	int16_t frames[32][AGENT_FRAME_SAMPLES];
+	for (int guard = 0; guard < AUDIO_RING_FRAMES / 32 + 1; guard++) {
+		size_t n = 0;
+		pthread_mutex_lock(&s->mu);
+		while (n < 32 && s->ring_count) {
+			memcpy(frames[n++], s->ring + s->ring_head * AGENT_FRAME_SAMPLES,
+			       AGENT_FRAME_SAMPLES * sizeof(int16_t));
+			s->ring_head = (s->ring_head + 1) % AUDIO_RING_FRAMES;
+			s->ring_count--;
+		}
+		pthread_mutex_unlock(&s->mu);
+		for (size_t i = 0; i < n; i++)
+			handle_audio(s, frames[i], time_mono_ms());
+		if (n < 32)
+			break;
+	}
+}
+
+/* Caller audio first: what is in the ring arrived before the events now in
+ * the inbox were handled (audio arriving during hold is not queued at all). */
+static void drain_inputs(struct session *s)
+{
+	drain_audio(s);
+	pthread_mutex_lock(&s->mu);
+	struct inbox_item *list = s->in_head;
+	s->in_head = s->in_tail = NULL;
+	s->nin = 0;
+	pthread_mutex_unlock(&s->mu);
+	while (list) {
+		struct inbox_item *it = list;
+		list = it->next;
+		int64_t now = time_mono_ms();
+		if (s->state == SESSION_ENDED) {
+			if (it->out) {
+				free(it->out->text);
+				free(it->out->pcm);
+				free(it->out);
+			}
+		} else if (it->kind == IN_EVENT) {
+			handle_event(s, it, now);
+		} else if (it->kind == IN_TURN) {
+			handle_turn(s, it->out);
+		} else if (it->kind == IN_RECORDING) {
+			s->recording_done = true;
+		} else if (it->kind == IN_STOP) {
+			end_now(s, it->reason, false);
+		}
+		free(it);
+	}
+}
+
+static void *session_thread(void *arg)
+{
+	struct session *s = arg;
+	int64_t now = time_mono_ms();
+	if (s->p.wait_for_answer && !s->p.web) {
+		set_state(s, SESSION_WAITING_FOR_ANSWER);
+		s->answer_deadline = now + s->opts->answer_timeout_ms;
+	} else {
+		enter_ready(s, now);
+	}
+	while (s->state != SESSION_ENDED) {
+		wait_for_work(s, time_mono_ms());
+		drain_inputs(s);
+		if (s->state == SESSION_ENDED)
+			break;
+		now = time_mono_ms();
+		timers(s, now);
+		if (s->state != SESSION_ENDED)
+			speech_pump(s, time_mono_ms());
+	}
+	s->sub = bus_unsubscribe(s->sub);
+	s->rec = recording_free(s->rec);
+	s->turn = turn_free(s->turn);
+	if (s->rt)
+		s->rtp->close(s->rt);
+	s->rt = NULL;
+	s->opts->room->leave(s->room);
+	s->room = NULL;
+	speech_stop(s);
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+static void session_release(struct session *s)
+{
+	while (s->in_head) {
+		struct inbox_item *it = s->in_head;
+		s->in_head = it->next;
+		if (it->out) {
+			free(it->out->text);
+			free(it->out->pcm);
+			free(it->out);
+		}
+		free(it);
+	}
+	for (int i = 0; i < ASSISTANT_LIST_MAX; i++) {
+		free(s->filler_pcm[i]);
+		free(s->filler_text[i]);
+	}
+	vad_fini(&s->vad);
+	free(s->ring);
+	assistant_free(s->p.assistant);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+int session_start(struct session **sp, const struct agent_opts *opts, struct session_params *p)
+{
+	int err = ENOMEM;
+	char subject[EVENT_SUBJECT_MAX];
+	struct event *ev = NULL;
+	struct session *s = calloc(1, sizeof(*s));
+	if (!s) {
+		assistant_free(p->assistant);
+		return ENOMEM;
+	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&s->mu, NULL);
+	s->opts = opts;
+	s->state = SESSION_ENDED; /* until the thread enters the first state */
+	atomic_store(&s->pub_state, (int)SESSION_READY);
+	s->p = *p;
+	p->assistant = NULL;
+	const struct assistant *a = s->p.assistant;
+	snprintf(s->identity, sizeof(s->identity), "agent-%s", s->p.call_id);
+	watchdog_init(&s->wd, a->silence_timeout_ms, a->max_reprompts);
+	filler_init(&s->filler, a->fillers_enabled, a->filler_after_ms, a->nfillers,
+		    (uint32_t)time_mono_us());
+	if (!(s->ring = malloc((size_t)AUDIO_RING_FRAMES * AGENT_FRAME_SAMPLES * sizeof(int16_t))) ||
+	    vad_init(&s->vad, a->vad_threshold, a->barge_in_min_ms, a->end_of_speech_ms))
+		goto fail;
+	if ((err = opts->room->join(&s->room, opts->room_ctx, s->p.room, s->identity, on_room_frame, s))) {
+		log_error("room_join", "call %s: %s: %s", s->p.call_id, opts->room->name, cm_strerror(err));
+		goto fail;
+	}
+	snprintf(subject, sizeof(subject), "calls.%s.>", s->p.call_id);
+	if ((err = bus_subscribe(opts->bus, &s->sub, subject, NULL, on_call_event, s)))
+		goto fail;
+	if (a->realtime) {
+		struct provider_args pa = { a->llm_config, a, &opts->env };
+		s->rtp = &realtime_openai;
+		s->rt_h = (struct realtime_handlers){ rt_on_audio, rt_on_transcript, rt_on_done, rt_on_speech };
+		if ((err = s->rtp->open(&s->rt, &pa, &s->rt_h, s)))
+			goto fail;
+	} else if ((err = turn_start(&s->turn, opts, a, &s->gen, on_turn_out, s))) {
+		goto fail;
+	}
+	if (event_new(&ev, EV_AGENT_JOINED, s->p.call_id, s->p.room, opts->source) == 0 &&
+	    event_set_str(ev, "identity", s->identity) == 0 && bus_publish_event(opts->bus, ev) != 0)
+		log_warn("agent_joined", "call %s: not published", s->p.call_id);
+	event_free(ev);
+	if ((err = pthread_create(&s->thread, NULL, session_thread, s)))
+		goto fail;
+	log_info("session_start", "call %s room %s kind %s", s->p.call_id, s->p.room, s->p.web ? "web" : "outbound");
+	*sp = s;
+	return 0;
+fail:
+	s->sub = bus_unsubscribe(s->sub);
+	s->turn = turn_free(s->turn);
+	if (s->rt)
+		s->rtp->close(s->rt);
+	if (s->room)
+		opts->room->leave(s->room);
+	session_release(s);
+	return err;
+}
+
+enum session_state session_state(struct session *s)
+{
+	return (enum session_state)atomic_load(&s->pub_state);
+}
+
+bool session_done(struct session *s)
+{
+	return atomic_load(&s->done);
+}
+
+const char *session_call_id(const struct session *s)
+{
+	return s->p.call_id;
+}
+
+struct session *session_free(struct session *s)
+{
+	if (!s)
+		return NULL;
+	if (!atomic_load(&s->done))
+		session_stop(s, "shutdown");
+	pthread_join(s->thread, NULL);
+	session_release(s);
+	return NULL;
+}

@@ -1,0 +1,327 @@
+/*
+ * Realtime mode (speech to speech) against tests/agent/fake_realtime.mjs, a
+ * WebSocket server that checks the client's events and answers like the
+ * OpenAI Realtime API: session configuration, the greeting through
+ * response.create, caller audio appended and answered, and response.cancel
+ * with no further audio on hold and on barge-in — on a real nats-server.
+ */
+#include "agent-worker/agent.h"
+#include "harness/test.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WAIT_MS 15000
+
+struct h {
+	int fake_pid, fake_port;
+	char base[64];
+	struct test_nats nats;
+	struct bus *bus, *tbus;
+	struct bus_sub *sub;
+	struct room_record_hub *hub;
+	struct agent *agent;
+	pthread_mutex_t mu;
+	char agent_lines[16][160];
+	int nagent;
+	char user_line[160];
+	int nuser;
+	char call_id[ID_UUID_LEN + 1];
+	char room[64];
+};
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static void on_event(const struct bus_msg *msg, void *arg)
+{
+	struct h *h = arg;
+	struct event *ev = NULL;
+	if (event_decode(&ev, msg->data, (size_t)msg->len, NULL, 0))
+		return;
+	if (ev->type == EV_TRANSCRIPT) {
+		const char *sp = event_get_str(ev, "speaker"), *tx = event_get_str(ev, "text");
+		pthread_mutex_lock(&h->mu);
+		if (sp && tx && strcmp(sp, "agent") == 0 && h->nagent < 16)
+			snprintf(h->agent_lines[h->nagent++], sizeof(h->agent_lines[0]), "%s", tx);
+		else if (sp && tx && strcmp(sp, "user") == 0) {
+			snprintf(h->user_line, sizeof(h->user_line), "%s", tx);
+			h->nuser++;
+		}
+		pthread_mutex_unlock(&h->mu);
+	}
+	event_free(ev);
+}
+
+static int h_start(struct h *h)
+{
+	char port[16], url[96];
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->mu, NULL);
+	h->fake_port = test_free_port();
+	snprintf(port, sizeof(port), "%d", h->fake_port);
+	snprintf(h->base, sizeof(h->base), "ws://127.0.0.1:%d/v1", h->fake_port);
+	const char *argv[] = { "node", "tests/agent/fake_realtime.mjs", port, "test-key", NULL };
+	if (test_spawn(&h->fake_pid, argv, NULL, NULL))
+		return 1;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_health", h->fake_port);
+	if (test_http_wait(url, 200, 10000) || test_nats_start(&h->nats) ||
+	    bus_connect(&h->bus, h->nats.url, "agent") || bus_connect(&h->tbus, h->nats.url, "test") ||
+	    bus_ensure_streams(h->bus) || room_record_hub_alloc(&h->hub) ||
+	    bus_subscribe(h->tbus, &h->sub, "calls.>", NULL, on_event, h))
+		return 1;
+	struct agent_opts opts = {
+		.bus = h->bus, .source = "agent-worker/test", .room = &room_record_backend, .room_ctx = h->hub,
+		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", "test-key" },
+		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
+	};
+	if (agent_alloc(&h->agent, &opts) || id_uuid4(h->call_id))
+		return 1;
+	snprintf(h->room, sizeof(h->room), "call-%s", h->call_id);
+	return 0;
+}
+
+static void h_stop(struct h *h)
+{
+	h->agent = agent_free(h->agent);
+	h->sub = bus_unsubscribe(h->sub);
+	h->bus = bus_close(h->bus);
+	h->tbus = bus_close(h->tbus);
+	h->hub = room_record_hub_free(h->hub);
+	test_nats_destroy(&h->nats);
+	if (h->fake_pid > 0) {
+		int code;
+		kill(h->fake_pid, SIGTERM);
+		if (test_wait_exit(h->fake_pid, 5000, &code))
+			test_kill(h->fake_pid);
+	}
+	pthread_mutex_destroy(&h->mu);
+}
+
+static int dispatch(struct h *h, bool wait, const char *start)
+{
+	char *body = NULL, *reply = NULL;
+	int err;
+	if (asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"%s\",\"wait_for_answer\":%s,"
+		     "\"assistant\":{\"mode\":\"realtime\",\"prompt\":\"You are the clinic.\","
+		     "\"start_instruction\":\"%s\",\"interaction_config\":{\"silence_timeout_s\":60,"
+		     "\"recording\":false},\"llm_config\":{\"provider\":\"openai\",\"base_url\":\"%s\","
+		     "\"model\":\"gpt-realtime-test\"}},\"metadata\":{}}", h->call_id, h->room,
+		     wait ? "outbound" : "web", wait ? "true" : "false", start, h->base) < 0)
+		return ENOMEM;
+	err = bus_request(h->tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000);
+	if (!err && !strstr(reply, "\"ok\":true"))
+		err = EINVAL;
+	free(body);
+	free(reply);
+	return err;
+}
+
+static int publish(struct h *h, enum event_type type)
+{
+	struct event *ev = NULL;
+	int err = event_new(&ev, type, h->call_id, h->room, "sip-bridge/test");
+	if (!err)
+		err = bus_publish_event(h->tbus, ev);
+	event_free(ev);
+	return err;
+}
+
+static cJSON *fake_log(struct h *h)
+{
+	char url[96], *body = NULL;
+	long status = 0;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_log", h->fake_port);
+	if (test_http(&status, &body, "GET", url, NULL, NULL) || status != 200) {
+		free(body);
+		return NULL;
+	}
+	cJSON *j = cJSON_Parse(body);
+	free(body);
+	return j;
+}
+
+static int log_int(struct h *h, const char *name)
+{
+	cJSON *j = fake_log(h);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+	int n = cJSON_IsNumber(v) ? v->valueint : -1;
+	cJSON_Delete(j);
+	return n;
+}
+
+static bool wait_lines(struct h *h, int nagent, int nuser, int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	for (;;) {
+		pthread_mutex_lock(&h->mu);
+		bool ok = h->nagent >= nagent && h->nuser >= nuser;
+		pthread_mutex_unlock(&h->mu);
+		if (ok)
+			return true;
+		if (time_mono_ms() > end)
+			return false;
+		nap_ms(5);
+	}
+}
+
+static bool wait_frames(struct h *h, size_t n, int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	while (room_record_count(h->hub, h->room) < n) {
+		if (time_mono_ms() > end)
+			return false;
+		nap_ms(2);
+	}
+	return true;
+}
+
+static size_t frames_after(struct h *h, int64_t t_us)
+{
+	static struct room_record_frame f[ROOM_RECORD_PCM_MAX];
+	size_t n = room_record_frames(h->hub, h->room, 0, f, CM_ARRAY_LEN(f)), k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (f[i].t_us > t_us)
+			k++;
+	return k;
+}
+
+static bool wait_state(struct h *h, enum session_state want, int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	for (;;) {
+		enum session_state st;
+		if (agent_session_state(h->agent, h->call_id, &st) == 0 && st == want)
+			return true;
+		if (time_mono_ms() > end)
+			return false;
+		nap_ms(2);
+	}
+}
+
+/* One second of loud caller audio, then a second of silence. */
+static int inject_caller(struct h *h)
+{
+	static int16_t pcm[AGENT_RATE * 2];
+	for (int i = 0; i < AGENT_RATE; i++)
+		pcm[i] = (int16_t)(6000 * sin(2 * M_PI * 200.0 * i / AGENT_RATE));
+	return room_record_inject(h->hub, h->room, pcm, CM_ARRAY_LEN(pcm));
+}
+
+#define GREETING "Hello Ada, this is the clinic."
+
+static int test_realtime_conversation(void)
+{
+	int err = 0;
+	struct h h;
+	cJSON *log = NULL;
+	TEST_EQ_INT(h_start(&h), 0);
+	TEST_EQ_INT(dispatch(&h, true, GREETING), 0);
+	TEST_ASSERT(wait_state(&h, SESSION_WAITING_FOR_ANSWER, WAIT_MS));
+	TEST_EQ_INT(publish(&h, EV_CALL_ANSWERED), 0);
+	TEST_ASSERT(wait_lines(&h, 1, 0, WAIT_MS));
+	TEST_EQ_STR(h.agent_lines[0], GREETING);
+	/* 80 ms per character of greeting went out as 20 ms frames */
+	TEST_ASSERT(wait_frames(&h, 30 * 4, WAIT_MS));
+	log = fake_log(&h);
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(log, "session");
+	TEST_EQ_STR(cJSON_GetObjectItemCaseSensitive(s, "instructions")->valuestring, "You are the clinic.");
+	const cJSON *creates = cJSON_GetObjectItemCaseSensitive(log, "creates");
+	TEST_CONTAINS(cJSON_GetArrayItem(creates, 0)->valuestring, GREETING);
+	TEST_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(log, "errors")), 0);
+	cJSON_Delete(log);
+	log = NULL;
+	/* the caller speaks: appended, heard, answered */
+	nap_ms(100);
+	size_t before = room_record_count(h.hub, h.room);
+	TEST_EQ_INT(inject_caller(&h), 0);
+	TEST_ASSERT(wait_lines(&h, 2, 1, WAIT_MS));
+	TEST_EQ_STR(h.user_line, "what are your hours");
+	TEST_EQ_STR(h.agent_lines[1], "We are open nine to five.");
+	TEST_ASSERT(wait_frames(&h, before + 80, WAIT_MS)); /* 2 s of reply audio */
+	log = fake_log(&h);
+	TEST_ASSERT(cJSON_GetObjectItemCaseSensitive(log, "appends")->valueint >= 15);
+	/* 100 ms per append at 24 kHz, 16 bit */
+	TEST_EQ_INT(cJSON_GetObjectItemCaseSensitive(log, "append_bytes")->valueint %
+		    4800, 0);
+	TEST_EQ_INT(cJSON_GetObjectItemCaseSensitive(log, "odd_appends")->valueint, 0);
+	TEST_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(log, "errors")), 0);
+out:
+	cJSON_Delete(log);
+	h_stop(&h);
+	return err;
+}
+
+#define LONG_GREETING "Hello Ada, this is the clinic calling about your appointment next week, " \
+	"we wanted to confirm the time and the address with you."
+
+/* Hold: response.cancel, not a frame after it, nothing appended while on hold. */
+static int test_realtime_hold(void)
+{
+	int err = 0;
+	struct h h;
+	TEST_EQ_INT(h_start(&h), 0);
+	TEST_EQ_INT(dispatch(&h, false, LONG_GREETING), 0);
+	TEST_ASSERT(wait_frames(&h, 25, WAIT_MS));
+	int64_t before = time_mono_us();
+	TEST_EQ_INT(publish(&h, EV_CALL_HOLD), 0);
+	int64_t published = time_mono_us();
+	TEST_ASSERT(wait_state(&h, SESSION_ON_HOLD, WAIT_MS));
+	TEST_ASSERT(frames_after(&h, before) <= 1);
+	TEST_EQ_INT(frames_after(&h, published + 20000), 0);
+	int64_t end = time_mono_ms() + WAIT_MS;
+	while (log_int(&h, "cancels") < 1 && time_mono_ms() < end)
+		nap_ms(10);
+	TEST_EQ_INT(log_int(&h, "cancels"), 1);
+	int appends = log_int(&h, "appends");
+	TEST_EQ_INT(inject_caller(&h), 0);
+	nap_ms(800); /* the window in which nothing may happen */
+	TEST_EQ_INT(log_int(&h, "appends"), appends);
+	TEST_EQ_INT(frames_after(&h, published + 20000), 0);
+	TEST_EQ_INT(h.nuser, 0);
+	TEST_EQ_INT(publish(&h, EV_CALL_RESUME), 0);
+	TEST_ASSERT(wait_state(&h, SESSION_ACTIVE, WAIT_MS));
+	TEST_EQ_INT(inject_caller(&h), 0);
+	TEST_ASSERT(wait_lines(&h, 1, 1, WAIT_MS)); /* heard again and answered */
+out:
+	h_stop(&h);
+	return err;
+}
+
+/* Barge-in: the caller talks over the greeting; it is cancelled and stops. */
+static int test_realtime_barge_in(void)
+{
+	int err = 0;
+	struct h h;
+	TEST_EQ_INT(h_start(&h), 0);
+	TEST_EQ_INT(dispatch(&h, false, LONG_GREETING), 0);
+	TEST_ASSERT(wait_frames(&h, 25, WAIT_MS));
+	TEST_EQ_INT(inject_caller(&h), 0);
+	int64_t end = time_mono_ms() + WAIT_MS;
+	while (log_int(&h, "cancels") < 1 && time_mono_ms() < end)
+		nap_ms(10);
+	TEST_ASSERT(log_int(&h, "cancels") >= 1);
+	/* then the answer to what the caller said */
+	TEST_ASSERT(wait_lines(&h, 1, 1, WAIT_MS));
+	TEST_EQ_STR(h.agent_lines[0], "We are open nine to five.");
+	/* the greeting was cut: far fewer frames than its 80 ms per character */
+	TEST_ASSERT(frames_after(&h, 0) < (sizeof(LONG_GREETING) - 1) * 4 + 100);
+out:
+	h_stop(&h);
+	return err;
+}
+
+static const struct test tests[] = {
+	{ "realtime_conversation", test_realtime_conversation },
+	{ "realtime_hold", test_realtime_hold },
+	{ "realtime_barge_in", test_realtime_barge_in },
+};
+TEST_MAIN(tests)

@@ -1,0 +1,276 @@
+/* agent-worker parts in isolation: voice activity and barge-in, the silence
+ * watchdog, fillers, the assistant snapshot, provider helpers, the scripted
+ * responder and the offline speech round trip (espeak-ng → pocketsphinx). */
+#include "agent-worker/agent.h"
+#include "harness/test.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void tone(int16_t *pcm, size_t n, int amp)
+{
+	for (size_t i = 0; i < n; i++)
+		pcm[i] = (int16_t)(amp * sin(2 * M_PI * 300.0 * (double)i / AGENT_RATE));
+}
+
+/* Feeds ms of tone (or silence) into v; returns the first result that is not NONE. */
+static enum vad_result feed(struct vad *v, int ms, int amp, bool agent_speaking)
+{
+	int16_t frame[AGENT_FRAME_SAMPLES];
+	enum vad_result r = VAD_NONE;
+	for (int t = 0; t < ms; t += AGENT_FRAME_MS) {
+		tone(frame, AGENT_FRAME_SAMPLES, amp);
+		enum vad_result x = vad_feed(v, frame, agent_speaking, 0);
+		if (x != VAD_NONE && r == VAD_NONE)
+			r = x;
+	}
+	return r;
+}
+
+static int test_vad_turns_and_barge_in(void)
+{
+	int err = 0;
+	struct vad v = { 0 };
+	TEST_EQ_INT(vad_init(&v, 500, 400, 600), 0);
+	TEST_EQ_INT(feed(&v, 1000, 0, false), VAD_NONE);           /* silence */
+	TEST_EQ_INT(feed(&v, 800, 8000, false), VAD_NONE);         /* speech, no agent */
+	TEST_EQ_INT(feed(&v, 600, 0, false), VAD_SEGMENT);         /* ends after 600 ms */
+	TEST_EQ_INT((int)v.nsegment, (800 + 600) * AGENT_RATE / 1000);
+	/* over the agent: a long utterance barges in after 400 ms of voice */
+	TEST_EQ_INT(feed(&v, 380, 8000, true), VAD_NONE);
+	TEST_EQ_INT(feed(&v, 20, 8000, true), VAD_BARGE_IN);
+	TEST_EQ_INT(feed(&v, 600, 0, false), VAD_SEGMENT);
+	/* "mm-hmm": 200 ms over the agent neither barges in nor becomes a turn */
+	TEST_EQ_INT(feed(&v, 200, 8000, true), VAD_NONE);
+	TEST_EQ_INT(feed(&v, 600, 0, true), VAD_DROPPED);
+	/* a click is no turn either */
+	TEST_EQ_INT(feed(&v, 40, 8000, false), VAD_NONE);
+	TEST_EQ_INT(feed(&v, 600, 0, false), VAD_DROPPED);
+	/* below the threshold is silence */
+	TEST_EQ_INT(feed(&v, 1000, 300, false), VAD_NONE);
+out:
+	vad_fini(&v);
+	return err;
+}
+
+static int test_watchdog(void)
+{
+	int err = 0;
+	struct watchdog w;
+	watchdog_init(&w, 1000, 2);
+	TEST_EQ_INT(watchdog_tick(&w, 5000, true), WD_NONE); /* not started */
+	watchdog_start(&w, 0);
+	TEST_EQ_INT(watchdog_tick(&w, 999, true), WD_NONE);
+	TEST_EQ_INT(watchdog_tick(&w, 1000, true), WD_REPROMPT);
+	TEST_EQ_INT(watchdog_tick(&w, 1500, false), WD_NONE); /* the reprompt is spoken */
+	TEST_EQ_INT(watchdog_tick(&w, 2499, true), WD_NONE);
+	TEST_EQ_INT(watchdog_tick(&w, 2500, true), WD_REPROMPT);
+	TEST_EQ_INT(watchdog_tick(&w, 3500, true), WD_GOODBYE);
+	/* the caller speaks: reprompts start over */
+	watchdog_caller_spoke(&w, 4000);
+	TEST_EQ_INT(watchdog_tick(&w, 5000, true), WD_REPROMPT);
+	/* stopped (hold): nothing however long */
+	watchdog_stop(&w);
+	TEST_EQ_INT(watchdog_tick(&w, 100000, true), WD_NONE);
+	watchdog_start(&w, 100000);
+	TEST_EQ_INT(watchdog_tick(&w, 100500, true), WD_NONE);
+	TEST_EQ_INT(watchdog_tick(&w, 101000, true), WD_REPROMPT);
+out:
+	return err;
+}
+
+static int test_fillers(void)
+{
+	int err = 0;
+	struct filler f;
+	filler_init(&f, true, 300, 3, 42);
+	filler_turn(&f);
+	TEST_EQ_INT(filler_due(&f, 299, false), -1);  /* not late yet */
+	TEST_EQ_INT(filler_due(&f, 5000, true), -1);  /* never over agent speech */
+	int last = filler_due(&f, 300, false);
+	TEST_ASSERT(last >= 0 && last < 3);
+	TEST_EQ_INT(filler_due(&f, 5000, false), -1); /* one per turn */
+	for (int i = 0; i < 200; i++) {
+		filler_turn(&f);
+		int k = filler_due(&f, 1000, false);
+		TEST_ASSERT(k >= 0 && k != last);     /* never twice in a row */
+		last = k;
+	}
+	f.stopped = true;                             /* on hold */
+	filler_turn(&f);
+	TEST_EQ_INT(filler_due(&f, 100000, false), -1);
+	filler_init(&f, false, 300, 3, 1);
+	filler_turn(&f);
+	TEST_EQ_INT(filler_due(&f, 100000, false), -1);
+out:
+	return err;
+}
+
+static int test_assistant_parse(void)
+{
+	int err = 0;
+	char why[160] = "";
+	struct assistant *a = NULL;
+	cJSON *j = cJSON_Parse("{\"id\":\"a\",\"prompt\":\"p\",\"start_instruction\":\"Hello Ada.\","
+			       "\"interaction_config\":{\"silence_timeout_s\":0.25,\"max_reprompts\":1,"
+			       "\"end_call_phrases\":[\"bye\"]},\"llm_config\":{\"provider\":\"local\"}}");
+	TEST_ASSERT(j);
+	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
+	TEST_EQ_INT(a->silence_timeout_ms, 250);
+	TEST_EQ_INT(a->max_reprompts, 1);
+	TEST_EQ_INT(a->nend_call_phrases, 1);
+	TEST_EQ_INT(a->nfillers, 3);
+	TEST_ASSERT(a->speaks_first && a->fillers_enabled && a->recording && !a->realtime);
+	TEST_EQ_STR(a->start_instruction, "Hello Ada.");
+	TEST_EQ_STR(assistant_provider(a->llm_config), "local");
+	TEST_EQ_STR(assistant_provider(a->tts_config), "local");
+	a = assistant_free(a);
+	cJSON_Delete(j);
+	j = cJSON_Parse("{\"interaction_config\":{\"max_reprompts\":\"two\"}}");
+	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), EINVAL);
+	TEST_CONTAINS(why, "max_reprompts");
+	cJSON_Delete(j);
+	j = cJSON_Parse("{\"mode\":\"telepathy\"}");
+	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), EINVAL);
+	TEST_CONTAINS(why, "mode");
+out:
+	cJSON_Delete(j);
+	assistant_free(a);
+	return err;
+}
+
+static int test_provider_helpers(void)
+{
+	int err = 0;
+	int16_t in[480], *out = NULL;
+	size_t n = 0;
+	TEST_EQ_INT(provider_sentence_len("Hello there. How", 16), 12);
+	TEST_EQ_INT(provider_sentence_len("Hello there", 11), 0);
+	TEST_EQ_INT(provider_sentence_len("3.5 percent", 11), 0);
+	TEST_EQ_INT(provider_sentence_len("open nine to five.", 18), 18);
+	TEST_EQ_INT(provider_sentence_len("costs 3.", 8), 0);
+	TEST_ASSERT(provider_phrase_in("What are your HOURS?", "hours"));
+	TEST_ASSERT(!provider_phrase_in("what are your hoursly", "hours"));
+	TEST_ASSERT(provider_phrase_in("ok bye bye", "bye"));
+	TEST_ASSERT(!provider_phrase_in("maybe", "bye"));
+	for (int i = 0; i < 480; i++)
+		in[i] = (int16_t)i;
+	TEST_EQ_INT(provider_resample(&out, &n, in, 480, 48000, 16000), 0);
+	TEST_EQ_INT(n, 160);
+	TEST_EQ_INT(out[1], 3);
+out:
+	free(out);
+	return err;
+}
+
+struct said {
+	char text[512];
+	int n;
+};
+
+static int on_sentence(const char *s, void *arg)
+{
+	struct said *w = arg;
+	size_t l = strlen(w->text);
+	snprintf(w->text + l, sizeof(w->text) - l, "%s|", s);
+	w->n++;
+	return 0;
+}
+
+static int test_scripted_responder(void)
+{
+	int err = 0;
+	char why[160];
+	struct assistant *a = NULL;
+	void *ctx = NULL;
+	struct provider_env env = { "http://127.0.0.1:1", NULL };
+	cJSON *j = cJSON_Parse("{\"llm_config\":{\"provider\":\"local\",\"default\":\"Pardon?\","
+			       "\"script\":[{\"match\":\"hours\",\"reply\":\"We are open nine to five. Anything else?\"},"
+			       "{\"match\":\"book an appointment\",\"reply\":\"Sure.\"}]}}");
+	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
+	struct provider_args pa = { a->llm_config, a, &env };
+	TEST_EQ_INT(llm_local.open(&ctx, &pa), 0);
+	struct llm_msg m1[] = { { "system", "be nice" }, { "user", "what are your hours" } };
+	struct said w = { "", 0 };
+	TEST_EQ_INT(llm_local.reply(ctx, m1, 2, on_sentence, &w), 0);
+	TEST_EQ_STR(w.text, "We are open nine to five.|Anything else?|");
+	struct llm_msg m2[] = { { "user", "i would like to book an appointment please" } };
+	memset(&w, 0, sizeof(w));
+	TEST_EQ_INT(llm_local.reply(ctx, m2, 1, on_sentence, &w), 0);
+	TEST_EQ_STR(w.text, "Sure.|");
+	struct llm_msg m3[] = { { "user", "tell me a joke" } };
+	memset(&w, 0, sizeof(w));
+	TEST_EQ_INT(llm_local.reply(ctx, m3, 1, on_sentence, &w), 0);
+	TEST_EQ_STR(w.text, "Pardon?|");
+	struct llm_msg m4[] = { { "system", "Hello Ada, this is the clinic." } };
+	memset(&w, 0, sizeof(w));
+	TEST_EQ_INT(llm_local.reply(ctx, m4, 1, on_sentence, &w), 0);
+	TEST_EQ_STR(w.text, "Hello Ada, this is the clinic.|");
+out:
+	if (ctx)
+		llm_local.close(ctx);
+	cJSON_Delete(j);
+	assistant_free(a);
+	return err;
+}
+
+/* espeak-ng speaks a scripted phrase, pocketsphinx hears it back. */
+static int test_offline_speech_round_trip(void)
+{
+	int err = 0;
+	char why[160];
+	struct assistant *a = NULL;
+	void *tts = NULL, *stt = NULL;
+	int16_t *pcm = NULL;
+	size_t n = 0;
+	char *text = NULL;
+	struct provider_env env = { "http://127.0.0.1:1", NULL };
+	cJSON *j = cJSON_Parse("{\"interaction_config\":{\"end_call_phrases\":[\"bye\"]},"
+			       "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"x\"},"
+			       "{\"match\":\"book an appointment\",\"reply\":\"y\"}]}}");
+	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
+	struct provider_args ta = { a->tts_config, a, &env };
+	struct provider_args sa = { a->stt_config, a, &env };
+	TEST_EQ_INT(tts_local.open(&tts, &ta), 0);
+	TEST_EQ_INT(stt_local.open(&stt, &sa), 0);
+	static const struct { const char *say, *hear; } cases[] = {
+		{ "what are your hours", "hours" },
+		{ "yes please", "yes" },
+		{ "bye bye", "bye" },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(cases); i++) {
+		TEST_EQ_INT(tts_local.synth(tts, &pcm, &n, cases[i].say), 0);
+		TEST_ASSERT(n > AGENT_RATE / 4 && n < AGENT_RATE * 5);
+		TEST_ASSERT(vad_rms(pcm, n) > 500);
+		TEST_EQ_INT(stt_local.transcribe(stt, &text, pcm, n), 0);
+		printf("# said \"%s\", heard \"%s\"\n", cases[i].say, text);
+		TEST_ASSERT(provider_phrase_in(text, cases[i].hear));
+		free(text);
+		text = NULL;
+		free(pcm);
+		pcm = NULL;
+	}
+out:
+	free(text);
+	free(pcm);
+	if (tts)
+		tts_local.close(tts);
+	if (stt)
+		stt_local.close(stt);
+	cJSON_Delete(j);
+	assistant_free(a);
+	return err;
+}
+
+static const struct test tests[] = {
+	{ "vad_turns_and_barge_in", test_vad_turns_and_barge_in },
+	{ "watchdog", test_watchdog },
+	{ "fillers", test_fillers },
+	{ "assistant_parse", test_assistant_parse },
+	{ "provider_helpers", test_provider_helpers },
+	{ "scripted_responder", test_scripted_responder },
+	{ "offline_speech_round_trip", test_offline_speech_round_trip },
+};
+TEST_MAIN(tests)
