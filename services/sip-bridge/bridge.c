@@ -79,6 +79,8 @@ static void inbox_drain(struct bridge *br, bool stopping)
 			}
 		} else if (it->kind == INBOX_HANGUP) {
 			call_hangup(br, it->call_id, it->reason);
+		} else if (it->kind == INBOX_MEDIA_TIMEOUT) {
+			call_media_timeout(br, it->call_id);
 		}
 		free(it);
 		it = next;
@@ -204,6 +206,9 @@ int bridge_start(struct bridge *br)
 	err = publisher_start(&br->pub, br->bus);
 	if (err)
 		return err;
+	err = relay_start(&br->relay, br);
+	if (err)
+		return err;
 	service_set_ready_check(br->svc, ready_check, br);
 	err = bus_subscribe(br->bus, &br->hangup_sub, "cmd.calls.*.hangup", NULL, on_hangup, br);
 	if (err)
@@ -242,6 +247,8 @@ void bridge_stop(struct bridge *br)
 		free(it);
 		it = next;
 	}
+	/* after the sofia thread: it no longer hands legs over */
+	br->relay = relay_stop(br->relay);
 	br->pub = publisher_stop(br->pub, 5000);
 	br->taken = taken_free(br->taken);
 	if (br->efd >= 0)

@@ -6,7 +6,10 @@
  *   dial puller   takes dial.exotel jobs from DIALS while below MAX_CALLS,
  *                 acks each before it is dialed, hands it to the inbox (dial.c);
  *   publisher     sends events and heartbeats to NATS in order, so a slow
- *                 JetStream ack never stalls SIP (publish.c).
+ *                 JetStream ack never stalls SIP (publish.c);
+ *   media, room   the relay between carrier RTP and the call's room
+ *                 (relay.c): one epoll thread for every call's media, one
+ *                 thread for the blocking room joins and leaves.
  * nats.c's own thread runs the hangup subscription, which only enqueues.
  */
 #ifndef SIP_BRIDGE_H
@@ -14,6 +17,7 @@
 
 #include "event/event.h"
 #include "service/service.h"
+#include "sdp/sdp.h"
 #include "sip/sip.h"
 
 #include <netinet/in.h>
@@ -85,22 +89,24 @@ void publisher_raw(struct publisher *pub, const char *subject, const char *data,
 struct publisher *publisher_stop(struct publisher *pub, int timeout_ms);
 
 /* ---- inbox: other threads → sofia thread ---- */
-enum inbox_kind { INBOX_DIAL, INBOX_HANGUP };
+enum inbox_kind { INBOX_DIAL, INBOX_HANGUP, INBOX_MEDIA_TIMEOUT };
 struct inbox_item {
 	struct inbox_item *next;
 	enum inbox_kind kind;
 	struct dial_job *job;              /* INBOX_DIAL, owned */
-	char call_id[ID_UUID_LEN + 1];     /* INBOX_HANGUP */
+	char call_id[ID_UUID_LEN + 1];     /* INBOX_HANGUP, INBOX_MEDIA_TIMEOUT */
 	char reason[64];
 };
 
 struct call;
+struct relay;
 
 struct bridge {
 	const struct bridge_cfg *cfg;
 	struct service *svc;
 	struct bus *bus;
 	struct publisher *pub;
+	struct relay *relay;
 	const char *source;
 	char rtp_host[64];
 
@@ -137,6 +143,8 @@ void bridge_post(struct bridge *br, struct inbox_item *item);
 /* ---- calls (call.c, sofia thread) ---- */
 void call_start(struct bridge *br, struct dial_job *job);  /* takes job */
 void call_hangup(struct bridge *br, const char *call_id, const char *reason);
+/* The relay saw no RTP for MEDIA_TIMEOUT_S: BYE, call_ended media_timeout. */
+void call_media_timeout(struct bridge *br, const char *call_id);
 void calls_tick(struct bridge *br, int64_t now_ms);
 void calls_heartbeat(struct bridge *br);
 bool calls_peer_allowed(struct bridge *br, const struct sockaddr *sa, socklen_t len);
@@ -163,8 +171,30 @@ struct call_media {
 	int holds;
 };
 /* Answers a re-INVITE/UPDATE offer on `leg` and publishes call_hold /
- * call_resume when the hold state changes. */
-void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m, const char *call_id,
-		   const char *room, const char *sdp, size_t sdp_len, const char *method);
+ * call_resume when the hold state changes. Returns true when an SDP offer
+ * was answered 200 OK; *offer is then what the far end now wants. */
+bool hold_on_offer(struct sdp_audio *offer, struct bridge *br, struct sip_leg *leg,
+		   struct call_media *m, const char *call_id, const char *room, const char *sdp,
+		   size_t sdp_len, const char *method);
+
+/* ---- the media relay (relay.c) ----
+ * Carrier RTP (G.711, RFC 4733) ⇄ the call's room (libs/room, local
+ * backend) on a media thread of its own; see relay.c. */
+struct relay_leg;
+int relay_start(struct relay **rp, struct bridge *br) CM_MUST_USE;
+/* Stops both threads, leaves every room still joined, frees. NULL-safe.
+ * After the sofia thread is gone. */
+struct relay *relay_stop(struct relay *r);
+/* Sofia thread, on the answer: relays the call's RTP socket `fd` (the
+ * relay takes ownership on success only) as the far end's `answer` asks,
+ * and joins `room` (borrowed, copied) as "sip-<call_id>" in the
+ * background. */
+int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room,
+		    int fd, const struct sdp_audio *answer) CM_MUST_USE;
+/* Sofia thread: the far end's new offer (direction, address, codec). */
+void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer);
+/* Sofia thread: the leg is over (no more RTP either way; the room is left in
+ * the background). The pointer is dead afterwards; returns NULL. NULL-safe. */
+struct relay_leg *relay_leg_stop(struct relay_leg *l);
 
 #endif

@@ -21,7 +21,8 @@ struct call {
 	struct dial_job *job;
 	struct sip_leg *leg;
 	enum phase phase;
-	int rtp_fd;
+	int rtp_fd;                 /* until the relay takes it */
+	struct relay_leg *relay;    /* answered: RTP ⇄ room */
 	struct call_media media;
 	int64_t ring_deadline_ms, max_deadline_ms, cancel_deadline_ms;
 	int64_t answered_ms;
@@ -76,6 +77,7 @@ static void call_free(struct call *c)
 	}
 	br->ncalls--;
 	metric_set(br->m_active, br->ncalls);
+	c->relay = relay_leg_stop(c->relay);
 	if (c->rtp_fd >= 0)
 		close(c->rtp_fd);
 	free(c->job);
@@ -110,6 +112,11 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 		struct sdp_audio remote;
 		if (!info->sdp || sdp_audio_parse(&remote, info->sdp, info->sdp_len) != 0)
 			log_warn("answer_sdp_unusable", "%s: no usable SDP in the 200 OK", c->job->call_id);
+		else if (relay_leg_start(&c->relay, c->br->relay, c->job->call_id, c->job->room, c->rtp_fd,
+					 &remote) == 0)
+			c->rtp_fd = -1;
+		else
+			log_error("relay_start_failed", "%s: the call has no media", c->job->call_id);
 		struct event *ev = call_event(c, EV_CALL_ANSWERED);
 		if (ev && sip_leg_call_id(c->leg)[0] && event_set_str(ev, "sip_call_id", sip_leg_call_id(c->leg)))
 			ev = event_free(ev);
@@ -124,11 +131,15 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 			publish_failed(c, call_status_name(call_status_from_sip(info->code)), info->code,
 				       info->reason);
 		break;
-	case SIP_LEG_OFFER:
-		hold_on_offer(c->br, c->leg, &c->media, c->job->call_id, c->job->room, info->sdp,
-			      info->sdp_len, info->method);
+	case SIP_LEG_OFFER: {
+		struct sdp_audio offer;
+		if (hold_on_offer(&offer, c->br, c->leg, &c->media, c->job->call_id, c->job->room, info->sdp,
+				  info->sdp_len, info->method))
+			relay_leg_update(c->relay, &offer);
 		break;
+	}
 	case SIP_LEG_BYE:
+		c->relay = relay_leg_stop(c->relay);
 		publish_ended(c, "hangup", "remote");
 		break;
 	case SIP_LEG_GONE:
@@ -223,6 +234,7 @@ static void end_call(struct call *c, const char *reason, const char *by, const c
 	if (!c->leg || c->terminal)
 		return;
 	if (c->phase == PH_ANSWERED) {
+		c->relay = relay_leg_stop(c->relay);
 		if (!c->end_reason[0]) {
 			snprintf(c->end_reason, sizeof(c->end_reason), "%s", reason);
 			c->end_by = by;
@@ -242,6 +254,15 @@ void call_hangup(struct bridge *br, const char *call_id, const char *reason)
 	const char *by = strncmp(reason, "agent", 5) == 0 ? "agent" : "local";
 	log_info("call_hangup", "%s: %s", call_id, reason);
 	end_call(c, reason, by, "cancelled");
+}
+
+void call_media_timeout(struct bridge *br, const char *call_id)
+{
+	struct call *c = find(br, call_id);
+	if (!c || c->phase != PH_ANSWERED)
+		return;
+	log_info("call_media_timeout", "%s: no RTP for %ld s, BYE", call_id, br->cfg->media_timeout_s);
+	end_call(c, "media_timeout", "local", NULL);
 }
 
 void calls_tick(struct bridge *br, int64_t now_ms)

@@ -39,8 +39,9 @@ static const char *answer_direction(const char *sdp)
 	return "no direction";
 }
 
-void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m, const char *call_id,
-		   const char *room, const char *sdp, size_t sdp_len, const char *method)
+bool hold_on_offer(struct sdp_audio *offerp, struct bridge *br, struct sip_leg *leg,
+		   struct call_media *m, const char *call_id, const char *room, const char *sdp,
+		   size_t sdp_len, const char *method)
 {
 	char answer[2048];
 	struct sdp_local local = { br->rtp_host, m->port, m->sess_id, m->sess_version + 1 };
@@ -51,34 +52,36 @@ void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m,
 		/* a session refresh (RFC 4028): no offer, so no answer either */
 		if (sip_leg_answer(leg, 200, NULL) == 0)
 			log_debug("offer_answered", "%s: UPDATE without offer answered 200 without SDP", call_id);
-		return;
+		return false;
 	}
 	if (!sdp) {
 		/* offerless re-INVITE: we offer (sendrecv), the ACK answers */
 		if (sdp_offer_build(answer, sizeof(answer), &local) || sip_leg_answer(leg, 200, answer))
-			return;
+			return false;
 		m->sess_version++;
-		return;
+		return false;
 	}
 	err = sdp_audio_parse(&offer, sdp, sdp_len);
 	if (err) {
 		log_warn("offer_unreadable", "%s: %s offer: %s", call_id, method, cm_strerror(err));
 		if (sip_leg_answer(leg, 488, NULL))
 			log_warn("offer_reject_failed", "%s", call_id);
-		return;
+		return false;
 	}
 	err = sdp_answer_build(answer, sizeof(answer), &local, &offer);
 	if (err) {
 		log_warn("offer_unanswerable", "%s: %s offer: %s", call_id, method, cm_strerror(err));
 		if (sip_leg_answer(leg, 488, NULL))
 			log_warn("offer_reject_failed", "%s", call_id);
-		return;
+		return false;
 	}
 	if (sip_leg_answer(leg, 200, answer))
-		return;
+		return false;
 	log_debug("offer_answered", "%s: %s offer %s (%s) answered 200 with %s", call_id, method,
 		  sdp_dir_name(offer.effective), sdp_hold_method_name(offer.method), answer_direction(answer));
 	m->sess_version++;
 	if (offer.hold != m->on_hold)
 		publish_change(br, m, call_id, room, &offer);
+	*offerp = offer;
+	return true;
 }

@@ -1,6 +1,6 @@
 /* RTP ports towards the carrier: an even port in RTP_PORT_MIN..MAX, bound
- * now so the offer never names a port someone else holds. The relay to the
- * room reads this socket (a later issue). */
+ * now so the offer never names a port someone else holds. On the answer the
+ * socket goes to the relay (relay.c), which reads and writes it. */
 #include "bridge.h"
 
 #include <arpa/inet.h>
