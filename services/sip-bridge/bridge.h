@@ -170,11 +170,12 @@ struct call_media {
 	int64_t hold_total_ms;
 	int holds;
 };
-/* Answers a re-INVITE/UPDATE offer on `leg` and publishes call_hold /
- * call_resume when the hold state changes. Returns true when an SDP offer
- * was answered 200 OK; *offer is then what the far end now wants. */
-bool hold_on_offer(struct sdp_audio *offer, struct bridge *br, struct sip_leg *leg,
-		   struct call_media *m, const char *call_id, const char *room, const char *sdp,
+struct relay_leg;
+/* Answers a re-INVITE/UPDATE offer on `leg`, points the call's media relay
+ * (NULL: none) at what the offer asks, and publishes call_hold / call_resume
+ * when the hold state changes. */
+void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m,
+		   struct relay_leg *relay, const char *call_id, const char *room, const char *sdp,
 		   size_t sdp_len, const char *method);
 
 /* ---- the media relay (relay.c) ----
@@ -191,7 +192,10 @@ struct relay *relay_stop(struct relay *r);
  * background. */
 int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room,
 		    int fd, const struct sdp_audio *answer) CM_MUST_USE;
-/* Sofia thread: the far end's new offer (direction, address, codec). */
+/* Sofia thread: the far end's new offer (direction, address, codec). Whether
+ * we may send takes effect before this returns (no packet leaves after it
+ * when the far end stopped receiving); the rest on the next media tick.
+ * NULL-safe. */
 void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer);
 /* Sofia thread: the leg is over (no more RTP either way; the room is left in
  * the background). The pointer is dead afterwards; returns NULL. NULL-safe. */

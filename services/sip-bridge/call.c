@@ -131,13 +131,10 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 			publish_failed(c, call_status_name(call_status_from_sip(info->code)), info->code,
 				       info->reason);
 		break;
-	case SIP_LEG_OFFER: {
-		struct sdp_audio offer;
-		if (hold_on_offer(&offer, c->br, c->leg, &c->media, c->job->call_id, c->job->room, info->sdp,
-				  info->sdp_len, info->method))
-			relay_leg_update(c->relay, &offer);
+	case SIP_LEG_OFFER:
+		hold_on_offer(c->br, c->leg, &c->media, c->relay, c->job->call_id, c->job->room, info->sdp,
+			      info->sdp_len, info->method);
 		break;
-	}
 	case SIP_LEG_BYE:
 		c->relay = relay_leg_stop(c->relay);
 		publish_ended(c, "hangup", "remote");

@@ -1,6 +1,7 @@
 /* Remote hold and resume: every re-INVITE/UPDATE offer is classified with
- * libs/sdp, answered 200 OK with the mirrored direction (RFC 3264 §6.1), and
- * call_hold / call_resume is published only when the hold state changes. */
+ * libs/sdp, handed to the media relay, answered 200 OK with the mirrored
+ * direction (RFC 3264 §6.1), and call_hold / call_resume is published only
+ * when the hold state changes. */
 #include "bridge.h"
 #include "sdp/sdp.h"
 
@@ -39,8 +40,8 @@ static const char *answer_direction(const char *sdp)
 	return "no direction";
 }
 
-bool hold_on_offer(struct sdp_audio *offerp, struct bridge *br, struct sip_leg *leg,
-		   struct call_media *m, const char *call_id, const char *room, const char *sdp,
+void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m,
+		   struct relay_leg *relay, const char *call_id, const char *room, const char *sdp,
 		   size_t sdp_len, const char *method)
 {
 	char answer[2048];
@@ -52,36 +53,37 @@ bool hold_on_offer(struct sdp_audio *offerp, struct bridge *br, struct sip_leg *
 		/* a session refresh (RFC 4028): no offer, so no answer either */
 		if (sip_leg_answer(leg, 200, NULL) == 0)
 			log_debug("offer_answered", "%s: UPDATE without offer answered 200 without SDP", call_id);
-		return false;
+		return;
 	}
 	if (!sdp) {
 		/* offerless re-INVITE: we offer (sendrecv), the ACK answers */
 		if (sdp_offer_build(answer, sizeof(answer), &local) || sip_leg_answer(leg, 200, answer))
-			return false;
+			return;
 		m->sess_version++;
-		return false;
+		return;
 	}
 	err = sdp_audio_parse(&offer, sdp, sdp_len);
 	if (err) {
 		log_warn("offer_unreadable", "%s: %s offer: %s", call_id, method, cm_strerror(err));
 		if (sip_leg_answer(leg, 488, NULL))
 			log_warn("offer_reject_failed", "%s", call_id);
-		return false;
+		return;
 	}
 	err = sdp_answer_build(answer, sizeof(answer), &local, &offer);
 	if (err) {
 		log_warn("offer_unanswerable", "%s: %s offer: %s", call_id, method, cm_strerror(err));
 		if (sip_leg_answer(leg, 488, NULL))
 			log_warn("offer_reject_failed", "%s", call_id);
-		return false;
+		return;
 	}
+	/* media follows the new direction before the far end reads our answer,
+	 * and before call_hold / call_resume is out */
+	relay_leg_update(relay, &offer);
 	if (sip_leg_answer(leg, 200, answer))
-		return false;
+		return;
 	log_debug("offer_answered", "%s: %s offer %s (%s) answered 200 with %s", call_id, method,
 		  sdp_dir_name(offer.effective), sdp_hold_method_name(offer.method), answer_direction(answer));
 	m->sess_version++;
 	if (offer.hold != m->on_hold)
 		publish_change(br, m, call_id, room, &offer);
-	*offerp = offer;
-	return true;
 }
