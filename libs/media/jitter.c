@@ -181,7 +181,15 @@ int jbuf_put(struct jbuf *jb, const struct rtp_packet *pkt, int64_t arrival_us)
 		jb->st.duplicate++;
 		return EEXIST;
 	}
-	estimate_jitter(jb, h->ts, arrival_us);
+	if (h->marker) {
+		/* A talkspurt begins: the gap before it was the sender's silence,
+		 * not the network's jitter; start the estimate's baseline here. */
+		jb->last_ts = h->ts;
+		jb->last_arrival_us = arrival_us;
+		jb->have_last = true;
+	} else {
+		estimate_jitter(jb, h->ts, arrival_us);
+	}
 	update_target(jb);
 	s->used = true;
 	s->seq = h->seq;

@@ -54,6 +54,7 @@ struct room {
 	uint16_t seq;
 	uint32_t ts;
 	bool sent_first;
+	int64_t last_send_us; /* when the previous frame was sent (monotonic) */
 
 	struct sender senders[ROOM_SENDERS_MAX]; /* receive thread only */
 
@@ -400,10 +401,22 @@ static int local_send_frame(struct room *r, const int16_t pcm[ROOM_FRAME_SAMPLES
 	if (!r || !pcm)
 		return EINVAL;
 	pthread_mutex_lock(&r->send_lock);
+	/* A sender that goes quiet stops calling us. The first frame after such
+	 * a pause starts a talkspurt (RFC 3551 §4.1): marker set, and the
+	 * timestamp advanced by the pause, so that receivers see a silence and
+	 * not network jitter. */
+	int64_t now = time_mono_us();
+	bool talkspurt = !r->sent_first;
+	if (r->sent_first && now - r->last_send_us > 3 * ROOM_FRAME_MS * 1000) {
+		int64_t missed = (now - r->last_send_us) / (ROOM_FRAME_MS * 1000) - 1;
+		r->ts += (uint32_t)(missed * ROOM_FRAME_SAMPLES);
+		talkspurt = true;
+	}
+	r->last_send_us = now;
 	err = media_opus_encode(r->enc, opus, sizeof(opus), &olen, pcm);
 	if (!err) {
 		struct rtp_hdr h = {
-			.marker = !r->sent_first, .pt = ROOM_OPUS_PT, .seq = r->seq, .ts = r->ts,
+			.marker = talkspurt, .pt = ROOM_OPUS_PT, .seq = r->seq, .ts = r->ts,
 			.ssrc = r->ssrc,
 		};
 		err = rtp_build(&plen, pkt, sizeof(pkt), &h, opus, olen);

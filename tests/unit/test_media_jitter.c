@@ -253,7 +253,50 @@ out:
 	return err;
 }
 
+/* Talkspurts: a sender silent for 2 s whose next packet carries the marker
+ * (RFC 3551 §4.1) has paused; that gap is not jitter and must not deepen
+ * the buffer (even when its timestamps did not move on over the pause),
+ * while the same gap without the marker does count. */
+static int talkspurts(bool marker, uint32_t *targetp)
+{
+	int err = 0;
+	struct jbuf *jb = NULL;
+	struct jbuf_frame f;
+	uint16_t seq = 0;
+	uint32_t ts = 0;
+	int64_t t = 0;
+	TEST_EQ_INT(jbuf_alloc(&jb, NULL), 0);
+	for (int burst = 0; burst < 5; burst++) {
+		for (int i = 0; i < 50; i++, seq++, ts += 160, t += 20000) {
+			uint8_t payload[2] = { 1, 2 };
+			struct rtp_packet p = { .hdr = { .marker = marker && i == 0, .seq = seq, .ts = ts,
+							 .ssrc = SSRC },
+						.payload = payload, .payload_len = sizeof(payload) };
+			TEST_EQ_INT(jbuf_put(jb, &p, t), 0);
+			jbuf_get(jb, &f);
+		}
+		t += 2000000; /* 2 s of silence, timestamps contiguous across it */
+	}
+	*targetp = jbuf_target_ms(jb);
+out:
+	jbuf_free(jb);
+	return err;
+}
+
+static int test_talkspurt_gap_is_not_jitter(void)
+{
+	int err = 0;
+	uint32_t with_marker = 0, without = 0;
+	TEST_EQ_INT(talkspurts(true, &with_marker), 0);
+	TEST_EQ_INT(talkspurts(false, &without), 0);
+	TEST_ASSERT(with_marker <= 60);
+	TEST_ASSERT(without > with_marker);
+out:
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "talkspurt_gap_is_not_jitter", test_talkspurt_gap_is_not_jitter },
 	{ "in_order", test_in_order },
 	{ "reorder_loss_duplicate_late", test_reorder_loss_duplicate_late },
 	{ "loss_without_fec", test_loss_without_fec },
