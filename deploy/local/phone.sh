@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The bundled far end for `make run`: sipp as an Exotel-like carrier on
-# 127.0.0.1 over TCP that answers every call, holds (a=sendonly), resumes and
-# hangs up (deploy/local/phone.xml).
+# 127.0.0.1 over TCP that answers every call, speaks a sentence, holds
+# (a=sendonly), resumes and hangs up (deploy/local/phone.xml).
 #   deploy/local/phone.sh [PORT]     (default 5070, or PHONE_PORT)
+# PHONE_DIR (default var/phone) receives the caller's audio and the
+# scenario; PHONE_MEDIA_PORT (default 6000) is sipp's RTP port.
+# The caller's audio is made here, not checked in: espeak-ng speaks a line
+# the demo assistant's script answers, sox turns it into raw 8 kHz A-law
+# behind 3 s of silence (the agent greets first). Without either tool the
+# caller is silent (A-law silence), and the call still runs.
 # Runs in the foreground until killed; stack.sh starts it in the background
 # and stops it by pid. Point the dev Exotel trunk at it:
 #   {"sip_host":"127.0.0.1","sip_port":5070,"transport":"tcp","sip_domain":"127.0.0.1",
@@ -11,8 +17,29 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 port=${1:-${PHONE_PORT:-5070}}
 logdir=${PHONE_LOG_DIR:-var/log}
-mkdir -p "$logdir"
-exec sipp -sf deploy/local/phone.xml -t t1 -i 127.0.0.1 -p "$port" -nostdin \
-  -key hold_c_sess "c=IN IP4 127.0.0.1" -key hold_sess_attr "a=x-none" -key hold_port 6000 \
+dir=${PHONE_DIR:-var/phone}
+media_port=${PHONE_MEDIA_PORT:-6000}
+text=${PHONE_SAYS:-"Hello. What are your opening hours?"}
+mkdir -p "$logdir" "$dir"
+
+audio="$dir/caller.alaw"
+if [ ! -s "$audio" ]; then
+  tmp="$dir/caller.$$"
+  if command -v espeak-ng >/dev/null && command -v sox >/dev/null &&
+     espeak-ng -w "$tmp.wav" "$text" 2>>"$logdir/phone.log" &&
+     sox "$tmp.wav" -r 8000 -c 1 -e a-law -t raw "$tmp.alaw" pad 3 0 2>>"$logdir/phone.log"; then
+    mv -f "$tmp.alaw" "$audio"
+  else
+    # 5 s of A-law silence (0xD5)
+    head -c 40000 /dev/zero | tr '\0' '\325' >"$tmp.alaw" && mv -f "$tmp.alaw" "$audio"
+  fi
+  rm -f "$tmp.wav"
+fi
+# rtp_stream names its file in the scenario: a copy that points at ours
+case $audio in /*) abs=$audio ;; *) abs=$PWD/$audio ;; esac
+sed "s|@AUDIO@|$abs|" deploy/local/phone.xml >"$dir/phone.xml"
+
+exec sipp -sf "$dir/phone.xml" -t t1 -i 127.0.0.1 -p "$port" -mp "$media_port" -nostdin \
+  -key hold_c_sess "c=IN IP4 127.0.0.1" -key hold_sess_attr "a=x-none" -key hold_port "$media_port" \
   -key hold_c_media "a=x-none" -key hold_media_attr "a=sendonly" \
   -trace_err -error_file "$logdir/phone-errors.log" >>"$logdir/phone.log" 2>&1

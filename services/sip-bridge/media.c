@@ -1,0 +1,275 @@
+/* One call's media on the relay's media thread (relay.c runs the threads):
+ * the carrier's RTP into the jitter buffer and RFC 4733 digits out as
+ * call_dtmf; every 20 ms one G.711 frame → 48 kHz → the room, and one room
+ * frame (or silence) → 8 kHz → G.711 → the carrier, as the negotiated
+ * direction allows; the media timeout. Also the room's receive thread side:
+ * frames queued (and mixed) for the carrier. */
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* ---- the far end's wishes ------------------------------------------------ */
+
+void relay_params_from_sdp(struct relay_params *p, const struct sdp_audio *a)
+{
+	memset(p, 0, sizeof(*p));
+	p->pt = -1;
+	for (int i = 0; i < a->nfmt && p->pt < 0; i++)
+		if (a->fmt[i] == 0 || a->fmt[i] == 8)
+			p->pt = a->fmt[i];
+	p->te_pt = a->te_pt;
+	/* a->effective is what the far end does: sendonly = it sends, will not
+	 * receive (RFC 3264 §6.1, we answered recvonly) */
+	p->send = a->effective == SDP_SENDRECV || a->effective == SDP_RECVONLY;
+	p->recv = a->effective == SDP_SENDRECV || a->effective == SDP_SENDONLY;
+	p->timer = a->effective == SDP_SENDRECV && !a->hold;
+	p->dir = sdp_dir_name(a->effective);
+	p->remote.sin_family = AF_INET;
+	p->remote.sin_port = htons(a->port);
+	p->have_remote = a->port != 0 && inet_pton(AF_INET, a->addr, &p->remote.sin_addr) == 1 &&
+			 p->remote.sin_addr.s_addr != htonl(INADDR_ANY);
+}
+
+/* Index of a sender's SSRC among those this leg heard; ROOM_SENDERS_MAX
+ * when the table is full (its audio is then dropped). Under l->mu. */
+static size_t sender_index(struct relay_leg *l, uint32_t ssrc)
+{
+	for (size_t i = 0; i < l->nsenders; i++)
+		if (l->sender_ssrc[i] == ssrc)
+			return i;
+	if (l->nsenders == ROOM_SENDERS_MAX)
+		return ROOM_SENDERS_MAX;
+	l->sender_ssrc[l->nsenders] = ssrc;
+	return l->nsenders++;
+}
+
+/* Room receive thread: copy and hand off. A sender's frame is mixed into
+ * the oldest queued slot it is not yet in, so two people talking at once
+ * are heard together at the pace of one. */
+void relay_on_room_frame(const struct room_frame *f, void *arg)
+{
+	struct relay_leg *l = arg;
+	pthread_mutex_lock(&l->mu);
+	size_t si = sender_index(l, f->ssrc);
+	if (si == ROOM_SENDERS_MAX) {
+		l->q_dropped++;
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
+	uint32_t bit = 1u << si;
+	for (size_t i = 0; i < l->q_n; i++) {
+		struct relay_slot *sl = &l->q[(l->q_head + i) % RELAY_QUEUE_FRAMES];
+		if (sl->senders & bit)
+			continue;
+		for (size_t k = 0; k < ROOM_FRAME_SAMPLES; k++) {
+			int32_t v = (int32_t)sl->pcm[k] + f->pcm[k];
+			sl->pcm[k] = (int16_t)(v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v);
+		}
+		sl->senders |= bit;
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
+	if (l->q_n == RELAY_QUEUE_FRAMES) {
+		/* the oldest goes: the carrier hears the latest audio */
+		l->q_head = (l->q_head + 1) % RELAY_QUEUE_FRAMES;
+		l->q_n--;
+		l->q_dropped++;
+	}
+	struct relay_slot *sl = &l->q[(l->q_head + l->q_n) % RELAY_QUEUE_FRAMES];
+	memcpy(sl->pcm, f->pcm, sizeof(sl->pcm));
+	sl->senders = bit;
+	l->q_n++;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- the media thread ---------------------------------------------------- */
+
+static void publish_dtmf(struct relay_leg *l, const struct dtmf_event *e)
+{
+	if (e->digit == '!')
+		return; /* flash: not a call_dtmf digit */
+	char digit[2] = { e->digit, '\0' };
+	struct event *ev = bridge_event(l->relay->br, EV_CALL_DTMF, l->call_id, l->room_name);
+	if (ev && (event_set_str(ev, "digit", digit) || event_set_int(ev, "duration_ms", e->duration_ms)))
+		ev = event_free(ev);
+	if (ev)
+		publisher_event(l->relay->br->pub, ev);
+	l->dtmf_events++;
+	log_info("call_dtmf", "%s: %c (%u ms)", l->call_id, e->digit, (unsigned)e->duration_ms);
+}
+
+void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
+{
+	uint8_t buf[RTP_PACKET_MAX];
+	for (int i = 0; i < RELAY_RX_BURST; i++) {
+		ssize_t n = recv(l->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0)
+			break;
+		struct rtp_packet pkt;
+		if (room_is_rtcp(buf, (size_t)n) || rtp_parse(&pkt, buf, (size_t)n))
+			continue;
+		/* inactive, or the far end only receives: its packets are not media */
+		if (!l->p.recv)
+			continue;
+		if (l->p.te_pt >= 0 && pkt.hdr.pt == l->p.te_pt) {
+			struct dtmf_event ev[DTMF_RX_OUT_MAX];
+			size_t nev = 0;
+			if (dtmf_rx_input(&l->dtmf, ev, &nev, pkt.hdr.ts, pkt.payload, pkt.payload_len) == 0)
+				for (size_t k = 0; k < nev; k++)
+					publish_dtmf(l, &ev[k]);
+		} else if (pkt.hdr.pt == 0 || pkt.hdr.pt == 8) {
+			l->law = pkt.hdr.pt == 8 ? G711_ALAW : G711_ULAW;
+			int err = jbuf_put(l->jb, &pkt, time_mono_us());
+			if (err && err != EEXIST && err != ESTALE)
+				continue;
+		} else {
+			continue;
+		}
+		l->pkts_in++;
+		l->last_rx_ms = now_ms;
+		l->flowed = true;
+	}
+}
+
+/* Carrier → room: one jitter-buffer frame per tick. */
+static void leg_uplink(struct relay_leg *l)
+{
+	struct jbuf_frame fr;
+	int16_t pcm8[G711_BUF];
+	int16_t pcm48[ROOM_FRAME_SAMPLES * 3 + 64];
+	size_t n8 = 0, n48 = CM_ARRAY_LEN(pcm48);
+	jbuf_get(l->jb, &fr);
+	if (fr.status == JBUF_FRAME) {
+		n8 = fr.len < G711_BUF ? fr.len : G711_BUF;
+		g711_decode(l->law, pcm8, fr.data, n8);
+	} else if (fr.status == JBUF_LOSS) {
+		n8 = G711_FRAME_SAMPLES;
+		memset(pcm8, 0, n8 * sizeof(int16_t));
+	}
+	if (n8 == 0 || resampler_process(l->up, pcm48, &n48, pcm8, n8))
+		return;
+	if (l->up_n + n48 > CM_ARRAY_LEN(l->up_buf))
+		l->up_n = 0; /* never overrun; only reachable with odd ptimes */
+	memcpy(l->up_buf + l->up_n, pcm48, n48 * sizeof(int16_t));
+	l->up_n += n48;
+	while (l->up_n >= ROOM_FRAME_SAMPLES) {
+		pthread_mutex_lock(&l->mu);
+		if (l->room && room_local.send_frame(l->room, l->up_buf) == 0)
+			l->frames_up++;
+		pthread_mutex_unlock(&l->mu);
+		l->up_n -= ROOM_FRAME_SAMPLES;
+		memmove(l->up_buf, l->up_buf + ROOM_FRAME_SAMPLES, l->up_n * sizeof(int16_t));
+	}
+}
+
+static void send_rtp(struct relay_leg *l, const int16_t pcm[G711_FRAME_SAMPLES])
+{
+	uint8_t payload[G711_FRAME_SAMPLES], pkt[RTP_HDR_LEN + G711_FRAME_SAMPLES];
+	size_t len = 0;
+	struct rtp_hdr h = { .marker = l->marker, .pt = (uint8_t)l->p.pt, .seq = l->seq, .ts = l->ts,
+			     .ssrc = l->ssrc };
+	g711_encode(l->p.pt == 8 ? G711_ALAW : G711_ULAW, payload, pcm, G711_FRAME_SAMPLES);
+	l->seq++;
+	l->ts += G711_FRAME_SAMPLES;
+	if (rtp_build(&len, pkt, sizeof(pkt), &h, payload, sizeof(payload)) || !atomic_load(&l->may_send))
+		return;
+	if (sendto(l->fd, pkt, len, MSG_DONTWAIT, (const struct sockaddr *)&l->p.remote,
+		   sizeof(l->p.remote)) == (ssize_t)len) {
+		l->pkts_out++;
+		l->marker = false;
+	}
+}
+
+/* Room → carrier: one 20 ms packet per tick (silence when the room is
+ * quiet), nothing at all while the far end does not receive. */
+static void leg_downlink(struct relay_leg *l)
+{
+	int16_t pcm48[ROOM_FRAME_SAMPLES];
+	int16_t pcm8[G711_BUF];
+	size_t n8 = CM_ARRAY_LEN(pcm8);
+	bool have = false;
+	bool send = l->p.send && atomic_load(&l->may_send) && l->p.have_remote &&
+		    (l->p.pt == 0 || l->p.pt == 8);
+	pthread_mutex_lock(&l->mu);
+	if (l->q_n == 0)
+		l->q_playing = false;
+	else if (l->q_n >= RELAY_PREBUFFER)
+		l->q_playing = true;
+	if (l->q_playing && send) {
+		memcpy(pcm48, l->q[l->q_head].pcm, sizeof(pcm48));
+		l->q_head = (l->q_head + 1) % RELAY_QUEUE_FRAMES;
+		l->q_n--;
+		have = true;
+	} else if (!send) {
+		l->q_n = 0; /* held audio is not played late after resume */
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (!send)
+		return;
+	if (!have)
+		memset(pcm48, 0, sizeof(pcm48));
+	else
+		l->frames_down++;
+	if (resampler_process(l->down, pcm8, &n8, pcm48, ROOM_FRAME_SAMPLES))
+		return;
+	if (l->dn_n + n8 > CM_ARRAY_LEN(l->dn_buf))
+		l->dn_n = 0;
+	memcpy(l->dn_buf + l->dn_n, pcm8, n8 * sizeof(int16_t));
+	l->dn_n += n8;
+	if (l->dn_n >= G711_FRAME_SAMPLES) {
+		send_rtp(l, l->dn_buf);
+		l->dn_n -= G711_FRAME_SAMPLES;
+		memmove(l->dn_buf, l->dn_buf + G711_FRAME_SAMPLES, l->dn_n * sizeof(int16_t));
+	}
+}
+
+static void leg_check_timeout(struct relay_leg *l, int64_t now_ms)
+{
+	if (!l->p.timer || !l->flowed || l->timed_out || now_ms - l->last_rx_ms < l->relay->timeout_ms)
+		return;
+	l->timed_out = true;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it) {
+		l->timed_out = false; /* try again on the next tick */
+		return;
+	}
+	it->kind = INBOX_MEDIA_TIMEOUT;
+	snprintf(it->call_id, sizeof(it->call_id), "%s", l->call_id);
+	snprintf(it->reason, sizeof(it->reason), "media_timeout");
+	log_info("media_timeout", "%s: no RTP for %lld ms", l->call_id, (long long)(now_ms - l->last_rx_ms));
+	bridge_post(l->relay->br, it);
+}
+
+void relay_leg_tick(struct relay_leg *l, int64_t now_ms)
+{
+	leg_uplink(l);
+	leg_downlink(l);
+	leg_check_timeout(l, now_ms);
+}
+
+void relay_leg_apply(struct relay_leg *l, const struct relay_params *p, int64_t now_ms)
+{
+	bool was_sending = l->p.send, timer_was = l->p.timer;
+	struct sockaddr_in remote = l->p.remote;
+	bool have_remote = l->p.have_remote;
+	int pt = l->p.pt;
+	l->p = *p;
+	if (!p->have_remote) {
+		l->p.remote = remote;
+		l->p.have_remote = have_remote;
+	}
+	if (p->pt < 0)
+		l->p.pt = pt;
+	if (l->p.send && !was_sending)
+		l->marker = true;
+	if (l->p.timer && !timer_was)
+		l->last_rx_ms = now_ms; /* the timeout counts from the resume */
+	log_debug("relay_updated", "%s: far end %s, send %d recv %d timer %d", l->call_id, p->dir,
+		  l->p.send, l->p.recv, l->p.timer);
+}
+

@@ -1,0 +1,373 @@
+/* The relay between the carrier's RTP and the call's room, for every call of
+ * this bridge. Two threads of its own:
+ *   media thread  one epoll over every leg's RTP socket, a command eventfd and
+ *                 a 20 ms timerfd; carrier G.711 → jitter buffer → 8k→48k →
+ *                 room, and room 48k → 8k → G.711 → carrier, paced by the
+ *                 timerfd; RFC 4733 digits → call_dtmf; the media timeout;
+ *   room thread   join and leave (each a blocking request to room-manager),
+ *                 so neither SIP nor media ever waits on NATS.
+ * A leg is created by the sofia thread (relay_leg_start), changed by it
+ * (relay_leg_update) and handed back once (relay_leg_stop). Commands reach the
+ * media thread in order; the media thread, done with a leg, hands it to the
+ * room thread, which leaves the room and frees it. Every leg's JOIN is queued
+ * to the room thread before its LEAVE can be, so a leg is freed exactly once,
+ * by the room thread, after the room's receive thread stopped. What a leg
+ * does with its media is media.c. */
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+/* ---- queues -------------------------------------------------------------- */
+
+static void wake(int fd)
+{
+	uint64_t one = 1;
+	if (write(fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("relay_wake_failed", "%s", strerror(errno));
+}
+
+static void post_cmd(struct relay *r, struct relay_cmd *c)
+{
+	c->next = NULL;
+	pthread_mutex_lock(&r->mu);
+	if (r->tail)
+		r->tail->next = c;
+	else
+		r->head = c;
+	r->tail = c;
+	pthread_mutex_unlock(&r->mu);
+	wake(r->efd);
+}
+
+static void post_job(struct relay *r, struct room_job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&r->jmu);
+	if (r->jtail)
+		r->jtail->next = j;
+	else
+		r->jhead = j;
+	r->jtail = j;
+	pthread_cond_signal(&r->jcv);
+	pthread_mutex_unlock(&r->jmu);
+}
+
+/* ---- legs ---------------------------------------------------------------- */
+
+static void leg_free(struct relay_leg *l)
+{
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	jbuf_free(l->jb);
+	resampler_free(l->up);
+	resampler_free(l->down);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room,
+		    int fd, const struct sdp_audio *answer)
+{
+	int err;
+	struct relay_leg *l = calloc(1, sizeof(*l));
+	struct jbuf_cfg jc = { 8000, RELAY_TICK_MS, 20, 200, 64 };
+	if (!l)
+		return ENOMEM;
+	pthread_mutex_init(&l->mu, NULL);
+	l->relay = r;
+	l->fd = -1;
+	snprintf(l->call_id, sizeof(l->call_id), "%s", call_id);
+	snprintf(l->room_name, sizeof(l->room_name), "%s", room);
+	snprintf(l->identity, sizeof(l->identity), "sip-%s", call_id);
+	relay_params_from_sdp(&l->p, answer);
+	atomic_store(&l->may_send, l->p.send);
+	l->law = l->p.pt == 8 ? G711_ALAW : G711_ULAW;
+	l->ssrc = rtp_ssrc_random();
+	l->seq = (uint16_t)(l->ssrc >> 7);
+	l->ts = l->ssrc * 2654435761u;
+	l->marker = true;
+	dtmf_rx_init(&l->dtmf, 8000);
+	if ((err = jbuf_alloc(&l->jb, &jc)) ||
+	    (err = resampler_alloc(&l->up, 8000, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
+	    (err = resampler_alloc(&l->down, ROOM_RATE, 8000, RESAMPLER_QUALITY_VOIP)))
+		goto out;
+	l->start_cmd = (struct relay_cmd){ .kind = CMD_START, .leg = l };
+	l->stop_cmd = (struct relay_cmd){ .kind = CMD_STOP, .leg = l };
+	l->join_job = (struct room_job){ .kind = JOB_JOIN, .leg = l };
+	l->leave_job = (struct room_job){ .kind = JOB_LEAVE, .leg = l };
+	/* from here the leg belongs to the relay, the fd with it */
+	l->fd = fd;
+	post_cmd(r, &l->start_cmd);
+	post_job(r, &l->join_job);
+	char addr[INET_ADDRSTRLEN] = "no address";
+	if (l->p.have_remote)
+		inet_ntop(AF_INET, &l->p.remote.sin_addr, addr, sizeof(addr));
+	log_info("relay_started", "%s: to %s:%u PT %d te %d, far end %s, room %s", call_id, addr,
+		 (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir, room);
+	*legp = l;
+	return 0;
+out:
+	leg_free(l);
+	return err;
+}
+
+void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer)
+{
+	struct relay_params p;
+	if (!l)
+		return;
+	relay_params_from_sdp(&p, offer);
+	atomic_store(&l->may_send, p.send);
+	struct relay_cmd *c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_error("relay_update_lost", "%s: out of memory (sending follows the offer, the rest not)",
+			  l->call_id);
+		return;
+	}
+	c->kind = CMD_UPDATE;
+	c->leg = l;
+	c->p = p;
+	post_cmd(l->relay, c);
+}
+
+struct relay_leg *relay_leg_stop(struct relay_leg *l)
+{
+	if (!l)
+		return NULL;
+	atomic_store(&l->may_send, false);
+	post_cmd(l->relay, &l->stop_cmd);
+	return NULL;
+}
+
+/* ---- the media thread ---------------------------------------------------- */
+
+static void leg_retire(struct relay *r, struct relay_leg *l)
+{
+	for (struct relay_leg **pp = &r->legs; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	}
+	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, l->fd, NULL))
+		log_warn("relay_epoll_del_failed", "%s: %s", l->call_id, strerror(errno));
+	close(l->fd);
+	l->fd = -1;
+	log_info("relay_stopped", "%s: rtp in %llu out %llu, frames to room %llu from room %llu "
+		 "(dropped %llu), dtmf %llu", l->call_id, (unsigned long long)l->pkts_in,
+		 (unsigned long long)l->pkts_out, (unsigned long long)l->frames_up,
+		 (unsigned long long)l->frames_down, (unsigned long long)l->q_dropped,
+		 (unsigned long long)l->dtmf_events);
+	post_job(r, &l->leave_job);
+}
+
+static void run_commands(struct relay *r, int64_t now_ms)
+{
+	pthread_mutex_lock(&r->mu);
+	struct relay_cmd *c = r->head;
+	r->head = r->tail = NULL;
+	pthread_mutex_unlock(&r->mu);
+	while (c) {
+		struct relay_cmd *next = c->next;
+		struct relay_leg *l = c->leg;
+		enum relay_cmd_kind kind = c->kind; /* after CMD_STOP, c may be gone with its leg */
+		switch (kind) {
+		case CMD_START: {
+			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+			if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, l->fd, &ev))
+				log_error("relay_epoll_add_failed", "%s: %s", l->call_id, strerror(errno));
+			l->next = r->legs;
+			r->legs = l;
+			l->last_rx_ms = now_ms;
+			break;
+		}
+		case CMD_UPDATE:
+			relay_leg_apply(l, &c->p, now_ms);
+			break;
+		case CMD_STOP:
+			leg_retire(r, l);
+			break;
+		}
+		if (kind == CMD_UPDATE)
+			free(c);
+		c = next;
+	}
+}
+
+static void *media_main(void *arg)
+{
+	struct relay *r = arg;
+	struct epoll_event evs[RELAY_EVENTS];
+	pthread_setname_np(pthread_self(), "sb-media");
+	while (!atomic_load(&r->stopping)) {
+		int n = epoll_wait(r->epfd, evs, RELAY_EVENTS, 200);
+		int64_t now = time_mono_ms();
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &r->efd) {
+				uint64_t v;
+				if (read(r->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					log_warn("relay_wake_read_failed", "%s", strerror(errno));
+				run_commands(r, now);
+			} else if (p == &r->tfd) {
+				uint64_t ticks = 0;
+				if (read(r->tfd, &ticks, sizeof(ticks)) != sizeof(ticks))
+					continue;
+				if (ticks > RELAY_CATCHUP)
+					ticks = RELAY_CATCHUP;
+				for (uint64_t t = 0; t < ticks; t++)
+					for (struct relay_leg *l = r->legs; l; l = l->next)
+						relay_leg_tick(l, now);
+			}
+		}
+		/* sockets after commands and ticks: a STOP earlier in this batch
+		 * may have retired a leg that still has an entry in evs */
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &r->efd || p == &r->tfd)
+				continue;
+			for (struct relay_leg *l = r->legs; l; l = l->next)
+				if (l == p) {
+					relay_leg_receive(l, now);
+					break;
+				}
+		}
+	}
+	run_commands(r, time_mono_ms());
+	while (r->legs)
+		leg_retire(r, r->legs);
+	return NULL;
+}
+
+/* ---- room thread --------------------------------------------------------- */
+
+static void *room_main(void *arg)
+{
+	struct relay *r = arg;
+	pthread_setname_np(pthread_self(), "sb-room");
+	for (;;) {
+		pthread_mutex_lock(&r->jmu);
+		while (!r->jhead && !r->jstop)
+			pthread_cond_wait(&r->jcv, &r->jmu);
+		struct room_job *j = r->jhead;
+		if (j) {
+			r->jhead = j->next;
+			if (!r->jhead)
+				r->jtail = NULL;
+		}
+		pthread_mutex_unlock(&r->jmu);
+		if (!j)
+			break;
+		struct relay_leg *l = j->leg;
+		if (j->kind == JOB_JOIN && !atomic_load(&r->stopping)) {
+			struct room *room = NULL;
+			int err = room_local.join(&room, &r->ctx, l->room_name, l->identity, relay_on_room_frame, l);
+			if (err) {
+				log_warn("room_join_failed", "%s: room %s as %s: %s", l->call_id, l->room_name,
+					 l->identity, cm_strerror(err));
+			} else {
+				pthread_mutex_lock(&l->mu);
+				l->room = room;
+				pthread_mutex_unlock(&l->mu);
+				log_info("room_joined", "%s: room %s as %s", l->call_id, l->room_name, l->identity);
+			}
+		} else if (j->kind == JOB_LEAVE) {
+			pthread_mutex_lock(&l->mu);
+			struct room *room = l->room;
+			l->room = NULL;
+			pthread_mutex_unlock(&l->mu);
+			if (room) {
+				room_local.leave(room); /* on_room_frame no longer runs */
+				log_info("room_left", "%s: room %s", l->call_id, l->room_name);
+			}
+			leg_free(l); /* and the job, part of the leg */
+		}
+	}
+	return NULL;
+}
+
+/* ---- the relay ----------------------------------------------------------- */
+
+int relay_start(struct relay **rp, struct bridge *br)
+{
+	int err = 0;
+	struct relay *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	r->br = br;
+	r->ctx.bus = br->bus;
+	r->ctx.timeout_ms = 5000;
+	r->timeout_ms = br->cfg->media_timeout_s * 1000;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->jmu, NULL);
+	pthread_cond_init(&r->jcv, NULL);
+	if (r->epfd < 0 || r->efd < 0 || r->tfd < 0) {
+		err = errno;
+		goto out;
+	}
+	struct itimerspec its = { { 0, RELAY_TICK_MS * 1000000L }, { 0, RELAY_TICK_MS * 1000000L } };
+	struct epoll_event ev_e = { .events = EPOLLIN, .data.ptr = &r->efd };
+	struct epoll_event ev_t = { .events = EPOLLIN, .data.ptr = &r->tfd };
+	if (timerfd_settime(r->tfd, 0, &its, NULL) || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd, &ev_e) ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->tfd, &ev_t)) {
+		err = errno;
+		goto out;
+	}
+	if ((err = pthread_create(&r->room_thread, NULL, room_main, r)))
+		goto out;
+	r->room_started = true;
+	if ((err = pthread_create(&r->media_thread, NULL, media_main, r)))
+		goto out;
+	r->media_started = true;
+out:
+	if (err) {
+		log_error("relay_start_failed", "%s", cm_strerror(err));
+		relay_stop(r);
+		return err;
+	}
+	*rp = r;
+	return 0;
+}
+
+struct relay *relay_stop(struct relay *r)
+{
+	if (!r)
+		return NULL;
+	atomic_store(&r->stopping, true);
+	if (r->media_started) {
+		wake(r->efd);
+		pthread_join(r->media_thread, NULL);
+	}
+	/* every leg is now a LEAVE job; pending JOINs are skipped */
+	pthread_mutex_lock(&r->jmu);
+	r->jstop = true;
+	pthread_cond_signal(&r->jcv);
+	pthread_mutex_unlock(&r->jmu);
+	if (r->room_started)
+		pthread_join(r->room_thread, NULL);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	if (r->efd >= 0)
+		close(r->efd);
+	if (r->tfd >= 0)
+		close(r->tfd);
+	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->jmu);
+	pthread_cond_destroy(&r->jcv);
+	free(r);
+	return NULL;
+}
+
