@@ -32,15 +32,19 @@ async function findOrCreate(listPath, nameField, name, create) {
   return found || create();
 }
 
-const assistant = await findOrCreate('/assistants', 'assistant_name', 'Demo front desk', () =>
+const assistant = await findOrCreate('/assistants', 'assistant_name', 'Demo clinic front desk', () =>
   call('POST', '/assistants', {
-    assistant_name: 'Demo front desk',
+    assistant_name: 'Demo clinic front desk',
     assistant_prompt: 'You are the front desk of a small clinic. Be brief and polite.',
     assistant_mode: 'pipeline',
     assistant_start_instruction: 'Hello {{name}}, this is the clinic calling about your appointment.',
     assistant_interaction_config: { speaks_first: true, silence_timeout_s: 10, max_reprompts: 2, fillers_enabled: true },
     assistant_stt_config: { provider: 'local' },
-    assistant_llm_config: { provider: 'local', script: [{ match: 'hours', reply: 'We are open nine to five.' }] },
+    // The phone simulator asks "What are your hours?"; over 8 kHz G.711 the
+    // offline recogniser may hear only part of it, so both rules answer it.
+    assistant_llm_config: { provider: 'local', script: [
+      { match: 'hours', reply: 'We are open nine to five.' },
+      { match: 'what are your', reply: 'We are open nine to five.' }] },
     assistant_tts_config: { provider: 'local' },
     assistant_end_call_url: null,
   }));

@@ -7,7 +7,7 @@
 # scenario; PHONE_MEDIA_PORT (default 6000) is sipp's RTP port.
 # The caller's audio is made here, not checked in: espeak-ng speaks a line
 # the demo assistant's script answers, sox turns it into raw 8 kHz A-law
-# behind 3 s of silence (the agent greets first). Without either tool the
+# behind 5 s of silence (the agent greets first, about 3 s). Without either tool the
 # caller is silent (A-law silence), and the call still runs.
 # Runs in the foreground until killed; stack.sh starts it in the background
 # and stops it by pid. Point the dev Exotel trunk at it:
@@ -19,7 +19,7 @@ port=${1:-${PHONE_PORT:-5070}}
 logdir=${PHONE_LOG_DIR:-var/log}
 dir=${PHONE_DIR:-var/phone}
 media_port=${PHONE_MEDIA_PORT:-6000}
-text=${PHONE_SAYS:-"Hello. What are your opening hours?"}
+text=${PHONE_SAYS:-"What are your hours?"}
 mkdir -p "$logdir" "$dir"
 
 audio="$dir/caller.alaw"
@@ -27,7 +27,7 @@ if [ ! -s "$audio" ]; then
   tmp="$dir/caller.$$"
   if command -v espeak-ng >/dev/null && command -v sox >/dev/null &&
      espeak-ng -w "$tmp.wav" "$text" 2>>"$logdir/phone.log" &&
-     sox "$tmp.wav" -r 8000 -c 1 -e a-law -t raw "$tmp.alaw" pad 3 0 2>>"$logdir/phone.log"; then
+     sox "$tmp.wav" -r 8000 -c 1 -e a-law -t raw "$tmp.alaw" pad 5 0 2>>"$logdir/phone.log"; then
     mv -f "$tmp.alaw" "$audio"
   else
     # 5 s of A-law silence (0xD5)

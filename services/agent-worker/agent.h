@@ -174,7 +174,9 @@ typedef void (recording_done_h)(bool started, void *arg);
  * recording_started, or recording_failed {attempt, error} per failed try. */
 int recording_start(struct recording **rp, const struct agent_opts *opts, const char *call_id,
 		    const char *room, recording_done_h *done, void *arg) CM_MUST_USE;
-/* Cancels the remaining tries, joins the thread, frees. NULL-safe; returns NULL. */
+/* Cancels the remaining tries, joins the thread, stops a recording that
+ * started (recordings.stop, so the file is closed and recording_ready
+ * published), frees. NULL-safe; returns NULL. */
 struct recording *recording_free(struct recording *r);
 
 /* ---- the provider thread (turn.c) -------------------------------------------- */

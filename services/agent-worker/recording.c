@@ -22,6 +22,8 @@ struct recording {
 	char room[EVENT_ROOM_MAX + 1];
 	recording_done_h *done;
 	void *arg;
+	bool started;           /* set by the thread before it ends */
+	char recording_id[128]; /* what recordings.start returned */
 };
 
 /* One try; on failure writes the reason into why. */
@@ -116,6 +118,8 @@ static void *recording_thread(void *arg)
 		char why[256];
 		cJSON *data = NULL;
 		if (try_start(r, why, sizeof(why), &data) == 0) {
+			const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "recording_id"));
+			snprintf(r->recording_id, sizeof(r->recording_id), "%s", rid ? rid : "");
 			publish_result(r, true, attempt, NULL, data);
 			log_info("recording_started", "call %s attempt %d", r->call_id, attempt);
 			cJSON_Delete(data);
@@ -128,8 +132,37 @@ static void *recording_thread(void *arg)
 			break;
 		backoff *= 2;
 	}
+	r->started = started;
 	r->done(started, r->arg);
 	return NULL;
+}
+
+/* The session is over: the recording it started is stopped, so that the
+ * file is closed and recording_ready published now rather than when the
+ * room goes away. Best effort: a failure is logged. */
+static void stop_recording(struct recording *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *body = NULL, *reply = NULL;
+	size_t len = 0;
+	if (!o || !cJSON_AddNumberToObject(o, "v", 1) ||
+	    !cJSON_AddStringToObject(o, "call_id", r->call_id) ||
+	    !cJSON_AddStringToObject(o, "room", r->room) ||
+	    (r->recording_id[0] && !cJSON_AddStringToObject(o, "recording_id", r->recording_id)) ||
+	    !(body = cJSON_PrintUnformatted(o))) {
+		log_warn("recording_stop", "call %s: out of memory", r->call_id);
+		goto out;
+	}
+	int timeout = r->opts->recording_timeout_ms > 0 ? r->opts->recording_timeout_ms : 2000;
+	int err = bus_request(r->opts->bus, &reply, &len, "recordings.stop", body, strlen(body), timeout);
+	if (err)
+		log_warn("recording_stop", "call %s: recordings.stop: %s", r->call_id, cm_strerror(err));
+	else if (!strstr(reply, "\"ok\":true"))
+		log_warn("recording_stop", "call %s: recordings.stop refused: %.200s", r->call_id, reply);
+out:
+	cJSON_Delete(o);
+	free(body);
+	free(reply);
 }
 
 int recording_start(struct recording **rp, const struct agent_opts *opts, const char *call_id,
@@ -169,6 +202,8 @@ struct recording *recording_free(struct recording *r)
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->thread, NULL);
+	if (r->started)
+		stop_recording(r);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r);

@@ -60,6 +60,8 @@ struct session {
 	int16_t *ring;
 	size_t ring_head, ring_count;
 	uint64_t ring_dropped;
+	uint64_t frames_in;     /* caller frames received from the room */
+	int64_t last_audio_ms;  /* when the last caller frame was handled (monotonic) */
 	atomic_bool hold_flag;
 	atomic_bool done;
 	atomic_int pub_state; /* the state, for other threads */
@@ -168,6 +170,7 @@ static void on_room_frame(const int16_t pcm[AGENT_FRAME_SAMPLES], void *arg)
 	if (atomic_load(&s->hold_flag))
 		return; /* caller audio during hold is not kept, not even queued */
 	pthread_mutex_lock(&s->mu);
+	s->frames_in++;
 	if (s->ring_count == AUDIO_RING_FRAMES) {
 		s->ring_dropped++;
 	} else {
@@ -616,6 +619,8 @@ static void handle_audio(struct session *s, const int16_t *frame, int64_t now)
 		s->turn_pending = false;
 		break;
 	case VAD_SEGMENT: {
+		log_debug("caller_speech", "call %s: %zu ms segment", s->p.call_id,
+			  s->vad.nsegment * 1000 / AGENT_RATE);
 		if (!s->turn) {
 			watchdog_caller_spoke(&s->wd, now);
 			break;
@@ -691,6 +696,20 @@ static void timers(struct session *s, int64_t now)
 	}
 }
 
+/* A caller stream can simply stop — WebRTC's DTX, a far end that played
+ * its sentence and sends nothing more — and then no silent frames arrive to
+ * end the utterance. While speech is open, each 20 ms without a frame counts
+ * as a silent one, so the end of speech still comes on time. */
+static void fill_silence(struct session *s, int64_t now)
+{
+	static const int16_t silence[AGENT_FRAME_SAMPLES];
+	for (int i = 0; s->vad.in_speech && i < 8 && now - s->last_audio_ms >= 3 * AGENT_FRAME_MS;
+	     i++) {
+		s->last_audio_ms += AGENT_FRAME_MS;
+		handle_audio(s, silence, now);
+	}
+}
+
 /* ---- the thread ---------------------------------------------------------------- */
 
 static void wait_for_work(struct session *s, int64_t now)
@@ -729,6 +748,8 @@ static void drain_audio(struct session *s)
 		pthread_mutex_unlock(&s->mu);
 		for (size_t i = 0; i < n; i++)
 			handle_audio(s, frames[i], time_mono_ms());
+		if (n)
+			s->last_audio_ms = time_mono_ms();
 		if (n < 32)
 			break;
 	}
@@ -783,10 +804,13 @@ static void *session_thread(void *arg)
 		if (s->state == SESSION_ENDED)
 			break;
 		now = time_mono_ms();
+		fill_silence(s, now);
 		timers(s, now);
 		if (s->state != SESSION_ENDED)
 			speech_pump(s, time_mono_ms());
 	}
+	log_info("session_audio", "call %s: %llu caller frames received, %llu dropped", s->p.call_id,
+		 (unsigned long long)s->frames_in, (unsigned long long)s->ring_dropped);
 	s->sub = bus_unsubscribe(s->sub);
 	s->rec = recording_free(s->rec);
 	s->turn = turn_free(s->turn);

@@ -200,6 +200,8 @@ static void run_job(struct turn *t, struct job *j)
 			log_warn("stt_failed", "%s: %s", t->stt->name, cm_strerror(err));
 			break;
 		}
+		log_debug("stt_result", "%s: %zu ms of speech → \"%s\"", t->stt->name,
+			  j->npcm * 1000 / AGENT_RATE, text ? text : "");
 		emit(t, TURN_TRANSCRIPT, j->gen, SAY_REPLY, text, NULL, 0, -1, j->started_at);
 		break;
 	}

@@ -35,7 +35,9 @@ struct h {
 	struct room_record_hub *hub;
 	struct agent *agent;
 	struct agent_opts opts;
-	struct bus_sub *ev_sub, *hangup_sub, *rec_sub;
+	struct bus_sub *ev_sub, *hangup_sub, *rec_sub, *rec_stop_sub;
+	atomic_int rec_stops;
+	char rec_stop_body[512];
 	pthread_mutex_t mu;
 	struct cap caps[CAPS_MAX];
 	int ncaps;
@@ -117,6 +119,18 @@ static void on_recordings_start(const struct bus_msg *msg, void *arg)
 		fprintf(stderr, "# cannot answer recordings.start\n");
 }
 
+static void on_recordings_stop(const struct bus_msg *msg, void *arg)
+{
+	struct h *h = arg;
+	static const char body[] = "{\"ok\":true,\"data\":{}}";
+	pthread_mutex_lock(&h->mu);
+	snprintf(h->rec_stop_body, sizeof(h->rec_stop_body), "%.*s", msg->len, msg->data);
+	pthread_mutex_unlock(&h->mu);
+	atomic_fetch_add(&h->rec_stops, 1);
+	if (bus_respond(h->tbus, msg, body, sizeof(body) - 1))
+		fprintf(stderr, "# cannot answer recordings.stop\n");
+}
+
 /* ---- set-up ------------------------------------------------------------- */
 
 struct setup {
@@ -140,7 +154,8 @@ static int h_start(struct h *h, const struct setup *su)
 		return 1;
 	if (bus_subscribe(h->tbus, &h->ev_sub, "calls.>", NULL, on_event, h) ||
 	    bus_subscribe(h->tbus, &h->hangup_sub, "cmd.calls.*.hangup", NULL, on_hangup, h) ||
-	    bus_subscribe(h->tbus, &h->rec_sub, "recordings.start", "room-manager", on_recordings_start, h))
+	    bus_subscribe(h->tbus, &h->rec_sub, "recordings.start", "room-manager", on_recordings_start, h) ||
+	    bus_subscribe(h->tbus, &h->rec_stop_sub, "recordings.stop", "room-manager", on_recordings_stop, h))
 		return 1;
 	h->opts = (struct agent_opts){
 		.bus = h->bus,
@@ -185,6 +200,7 @@ static void h_stop(struct h *h)
 	h->ev_sub = bus_unsubscribe(h->ev_sub);
 	h->hangup_sub = bus_unsubscribe(h->hangup_sub);
 	h->rec_sub = bus_unsubscribe(h->rec_sub);
+	h->rec_stop_sub = bus_unsubscribe(h->rec_stop_sub);
 	h->bus = bus_close(h->bus);
 	h->tbus = bus_close(h->tbus);
 	h->hub = room_record_hub_free(h->hub);
@@ -450,6 +466,26 @@ out:
 	return err;
 }
 
+/* The caller's stream stops right after the words (DTX, a far end playing
+ * a file): no silent frames follow, yet the utterance ends and is heard. */
+static int test_speech_heard_when_stream_stops(void)
+{
+	int err = 0;
+	struct h h;
+	struct setup su = { 0 };
+	TEST_EQ_INT(h_start(&h, &su), 0);
+	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" GREETING "\"," SCRIPT "}"), 0);
+	TEST_ASSERT(wait_count(&h, EV_AGENT_LISTENING, NULL, 1, WAIT_MS));
+	TEST_EQ_INT(room_record_inject(h.hub, h.room, h.speech, h.nspeech - AGENT_RATE * 8 / 10), 0);
+	TEST_ASSERT(wait_count(&h, EV_TRANSCRIPT, "user", 1, WAIT_MS));
+	struct cap c;
+	TEST_ASSERT(nth(&h, EV_TRANSCRIPT, "user", 0, &c));
+	TEST_CONTAINS(c.text, "hours");
+out:
+	h_stop(&h);
+	return err;
+}
+
 /* No answer within the timeout: hang up (cmd.calls.<id>.hangup) and end. */
 static int test_answer_timeout_hangs_up(void)
 {
@@ -503,6 +539,30 @@ static int test_recording_retry(void)
 	TEST_EQ_INT(c.attempt, 1);
 	TEST_EQ_INT(atomic_load(&h.rec_requests), 2);
 	TEST_ASSERT(wait_count(&h, EV_TRANSCRIPT, "agent", 1, WAIT_MS));
+out:
+	h_stop(&h);
+	return err;
+}
+
+/* The session's end stops the recording it started (recordings.stop with
+ * its recording_id), so the file is closed and recording_ready follows. */
+static int test_recording_stopped_at_end(void)
+{
+	int err = 0;
+	struct h h;
+	struct setup su = { 0 };
+	TEST_EQ_INT(h_start(&h, &su), 0);
+	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" GREETING "\"}"), 0);
+	TEST_ASSERT(wait_count(&h, EV_RECORDING_STARTED, NULL, 1, WAIT_MS));
+	TEST_EQ_INT(atomic_load(&h.rec_stops), 0);
+	TEST_EQ_INT(publish(&h, EV_CALL_ENDED), 0);
+	TEST_ASSERT(wait_no_sessions(&h, WAIT_MS));
+	TEST_EQ_INT(atomic_load(&h.rec_stops), 1);
+	pthread_mutex_lock(&h.mu);
+	bool has_id = strstr(h.rec_stop_body, "\"recording_id\":\"rec-1\"") != NULL &&
+		      strstr(h.rec_stop_body, h.call_id) != NULL;
+	pthread_mutex_unlock(&h.mu);
+	TEST_ASSERT(has_id);
 out:
 	h_stop(&h);
 	return err;
@@ -850,7 +910,9 @@ static const struct test tests[] = {
 	{ "gating_until_answered", test_gating_until_answered },
 	{ "answer_timeout_hangs_up", test_answer_timeout_hangs_up },
 	{ "web_call_starts_at_once", test_web_call_starts_at_once },
+	{ "speech_heard_when_stream_stops", test_speech_heard_when_stream_stops },
 	{ "recording_retry", test_recording_retry },
+	{ "recording_stopped_at_end", test_recording_stopped_at_end },
 	{ "recording_does_not_delay_greeting", test_recording_does_not_delay_greeting },
 	{ "hold_and_resume", test_hold_and_resume },
 	{ "silence_watchdog", test_silence_watchdog },
