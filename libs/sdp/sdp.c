@@ -36,6 +36,9 @@ struct block {
 	int nmap;
 	struct rtpmap map[SDP_FMT_MAX];
 	int ptime;
+	bool savp;
+	int ncrypto;
+	char crypto[SDP_CRYPTO_MAX][SDP_CRYPTO_LEN];
 };
 
 static bool pl_eq(struct pl a, const char *s)
@@ -156,6 +159,7 @@ static int parse_media(struct block *b, struct pl v)
 		return EINVAL;
 	b->port = (uint16_t)n;
 	b->audio = pl_eq(media, "audio");
+	b->savp = pl_eq(proto, "RTP/SAVP") || pl_eq(proto, "RTP/SAVPF");
 	while (pl_token(&fmt, &rest)) {
 		if (!pl_uint(&n, fmt, 127))
 			continue; /* not an RTP payload type: not ours to use */
@@ -188,6 +192,17 @@ static void parse_rtpmap(struct block *b, struct pl v)
 	b->map[b->nmap].pt = (int)n;
 	b->map[b->nmap].enc = e;
 	b->nmap++;
+}
+
+/* "crypto:<tag> <suite> <key-params> ..." value: kept as written (trimmed). */
+static void parse_crypto(struct block *b, struct pl v)
+{
+	v = pl_trim(v);
+	if (v.n == 0 || v.n >= SDP_CRYPTO_LEN || b->ncrypto >= SDP_CRYPTO_MAX)
+		return;
+	memcpy(b->crypto[b->ncrypto], v.p, v.n);
+	b->crypto[b->ncrypto][v.n] = '\0';
+	b->ncrypto++;
 }
 
 static enum enc fmt_enc(const struct block *b, int pt)
@@ -283,6 +298,8 @@ int sdp_audio_parse(struct sdp_audio *out, const char *sdp, size_t len)
 					parse_rtpmap(&cur, val);
 				else if (pl_eq(name, "ptime") && pl_uint(&n, pl_trim(val), 1000))
 					cur.ptime = (int)n;
+				else if (pl_eq(name, "crypto"))
+					parse_crypto(&cur, val);
 			}
 		}
 	}
@@ -312,6 +329,9 @@ int sdp_audio_parse(struct sdp_audio *out, const char *sdp, size_t len)
 			a.te_pt = pt;
 	}
 	a.ptime = chosen.ptime;
+	a.savp = chosen.savp;
+	a.ncrypto = chosen.ncrypto;
+	memcpy(a.crypto, chosen.crypto, sizeof(a.crypto));
 
 	if (a.port == 0) {
 		a.hold = true;
@@ -390,19 +410,39 @@ static int put_session(char *buf, size_t len, size_t *posp, const struct sdp_loc
 		   l->sess_id, l->sess_version, l->addr, l->addr);
 }
 
+static const char *proto(const struct sdp_local *l)
+{
+	return l->crypto ? "RTP/SAVP" : "RTP/AVP";
+}
+
+/* Our a=crypto line, when the media is encrypted. */
+static int put_crypto(char *buf, size_t len, size_t *posp, const struct sdp_local *l)
+{
+	if (!l->crypto)
+		return 0;
+	return put(buf, len, posp, "a=crypto:%s\r\n", l->crypto);
+}
+
+static bool local_ok(const struct sdp_local *l)
+{
+	return l && l->addr && (!l->crypto || (l->crypto[0] && !strpbrk(l->crypto, "\r\n")));
+}
+
 int sdp_offer_build(char *buf, size_t len, const struct sdp_local *local)
 {
 	size_t pos = 0;
-	if (!buf || !local || !local->addr)
+	if (!buf || !local_ok(local))
 		return EINVAL;
 	int err = put_session(buf, len, &pos, local);
 	if (!err)
 		err = put(buf, len, &pos,
-			  "m=audio %u RTP/AVP 0 8 101\r\n"
+			  "m=audio %u %s 0 8 101\r\n"
 			  "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
 			  "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
 			  "a=ptime:20\r\na=sendrecv\r\n",
-			  (unsigned)local->port);
+			  (unsigned)local->port, proto(local));
+	if (!err)
+		err = put_crypto(buf, len, &pos, local);
 	return err;
 }
 
@@ -411,7 +451,7 @@ int sdp_answer_build(char *buf, size_t len, const struct sdp_local *local,
 {
 	size_t pos = 0;
 	int err;
-	if (!buf || !local || !local->addr || !offer)
+	if (!buf || !local_ok(local) || !offer)
 		return EINVAL;
 	if (offer->pcmu_pt < 0 && offer->pcma_pt < 0)
 		return ENOTSUP;
@@ -421,9 +461,9 @@ int sdp_answer_build(char *buf, size_t len, const struct sdp_local *local,
 	if (offer->port == 0) {
 		/* RFC 3264 §6: a rejected/disabled stream stays at port 0. */
 		int pt = offer->pcmu_pt >= 0 ? offer->pcmu_pt : offer->pcma_pt;
-		return put(buf, len, &pos, "m=audio 0 RTP/AVP %d\r\na=inactive\r\n", pt);
+		return put(buf, len, &pos, "m=audio 0 %s %d\r\na=inactive\r\n", proto(local), pt);
 	}
-	err = put(buf, len, &pos, "m=audio %u RTP/AVP", (unsigned)local->port);
+	err = put(buf, len, &pos, "m=audio %u %s", (unsigned)local->port, proto(local));
 	for (int i = 0; !err && i < offer->nfmt; i++) {
 		int pt = offer->fmt[i];
 		if (pt == offer->pcmu_pt || pt == offer->pcma_pt || pt == offer->te_pt)
@@ -441,5 +481,7 @@ int sdp_answer_build(char *buf, size_t len, const struct sdp_local *local,
 	if (!err)
 		err = put(buf, len, &pos, "a=ptime:20\r\na=%s\r\n",
 			  sdp_dir_name(sdp_dir_mirror(offer->effective)));
+	if (!err)
+		err = put_crypto(buf, len, &pos, local);
 	return err;
 }

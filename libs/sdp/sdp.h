@@ -32,6 +32,8 @@
 #define SDP_MAX       16384 /* larger bodies are refused (EMSGSIZE) */
 #define SDP_FMT_MAX   32    /* formats kept per m= line */
 #define SDP_ADDR_MAX  64
+#define SDP_CRYPTO_MAX 4    /* a=crypto lines kept per m= line */
+#define SDP_CRYPTO_LEN 256  /* longest a=crypto value kept (longer: skipped) */
 
 enum sdp_dir { SDP_SENDRECV, SDP_SENDONLY, SDP_RECVONLY, SDP_INACTIVE };
 
@@ -55,6 +57,10 @@ struct sdp_audio {
 	int pcmu_pt, pcma_pt;      /* -1 when not offered */
 	int te_pt;                 /* telephone-event/8000, -1 when not offered */
 	int ptime;                 /* a=ptime, 0 when absent */
+	bool savp;                 /* proto RTP/SAVP or RTP/SAVPF (RFC 3711) */
+	int ncrypto;               /* media-level a=crypto values (RFC 4568), */
+	char crypto[SDP_CRYPTO_MAX][SDP_CRYPTO_LEN]; /* without "crypto:", trimmed,
+				    * in order; parse them with sdes_crypto_parse */
 };
 
 /* Parses `len` bytes of `sdp`. 0, EINVAL (not SDP: no v= line first, a line
@@ -70,23 +76,32 @@ const char *sdp_dir_name(enum sdp_dir dir);
 /* "none", "attribute", "connection_address", "port_zero". */
 const char *sdp_hold_method_name(enum sdp_hold_method m);
 
-/* What we put in our SDP: our RTP address and port and the o= line's ids. */
+/* What we put in our SDP: our RTP address and port and the o= line's ids,
+ * and our SRTP key when the media is encrypted. */
 struct sdp_local {
 	const char *addr;      /* IPv4 literal, borrowed */
 	uint16_t port;
 	uint64_t sess_id;
 	uint64_t sess_version; /* increment for each new SDP of the session */
+	const char *crypto;    /* NULL: RTP/AVP; else RTP/SAVP with
+				* "a=crypto:<crypto>" (an sdes_crypto_format
+				* value, borrowed; no CR or LF in it) */
 };
 
 /* Our offer: PCMU, PCMA, telephone-event/8000 (PT 101, 0-16), ptime 20,
- * sendrecv. Writes a NUL-terminated body into buf; 0 or ENOSPC. */
+ * sendrecv; RTP/SAVP + a=crypto when local->crypto is set. Writes a
+ * NUL-terminated body into buf; 0, EINVAL (a crypto value with CR/LF) or
+ * ENOSPC. */
 int sdp_offer_build(char *buf, size_t len, const struct sdp_local *local) CM_MUST_USE;
 
 /* Our answer to `offer`: the offered PCMU/PCMA formats in the offer's order
  * plus its telephone-event format, ptime 20, direction
  * sdp_dir_mirror(offer->effective). A disabled stream (port 0) is answered
- * with port 0 and a=inactive. 0, ENOTSUP (no PCMU/PCMA offered: answer 488),
- * ENOSPC. */
+ * with port 0 and a=inactive. The proto is RTP/SAVP with our a=crypto when
+ * local->crypto is set (whoever calls picks the offered tag and suite it
+ * answers), RTP/AVP otherwise; whether that suits the offer (offer->savp)
+ * is the caller's decision. 0, ENOTSUP (no PCMU/PCMA offered: answer 488),
+ * EINVAL (a crypto value with CR/LF), ENOSPC. */
 int sdp_answer_build(char *buf, size_t len, const struct sdp_local *local,
 		     const struct sdp_audio *offer) CM_MUST_USE;
 

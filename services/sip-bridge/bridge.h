@@ -16,6 +16,7 @@
 #define SIP_BRIDGE_H
 
 #include "event/event.h"
+#include "media/media.h"
 #include "service/service.h"
 #include "sdp/sdp.h"
 #include "sip/sip.h"
@@ -169,11 +170,36 @@ struct call_media {
 	int64_t hold_since_ms;
 	int64_t hold_total_ms;
 	int holds;
+	/* SRTP with SDES keys (RFC 4568), mandatory on a TLS trunk */
+	bool secure;
+	struct sdes_crypto local_key;   /* what we protect with */
+	struct sdes_crypto remote_key;  /* the far end's, once it answered */
+	char crypto_line[SDES_LINE_MAX];/* local_key as our a=crypto value */
 };
+
+/* ---- SDES keys (sdes.c, sofia thread) ---- */
+/* Our first key for a secure call (tag 1, AES_CM_128_HMAC_SHA1_80). */
+int sdes_local_init(struct call_media *m) CM_MUST_USE;
+/* The far end's key in its answer to our offer: the first a=crypto with our
+ * tag and suite. ENOENT when there is none. */
+int sdes_from_answer(struct sdes_crypto *remote, const struct call_media *m,
+		     const struct sdp_audio *answer) CM_MUST_USE;
+/* The far end's key in a new offer: its first a=crypto we can use (a suite
+ * we know, no MKI). ENOENT when there is none. */
+int sdes_from_offer(struct sdes_crypto *remote, const struct sdp_audio *offer) CM_MUST_USE;
+/* Makes m answer `remote` (chosen from a new offer): our line takes its tag
+ * and suite. When the keys in use change (another remote key or suite),
+ * draws a fresh local key and *srtpp gets a new session for the relay
+ * (owned by the caller), else *srtpp = NULL and only the tag may change. */
+int sdes_answer_offer(struct call_media *m, const struct sdes_crypto *remote,
+		      struct media_srtp **srtpp) CM_MUST_USE;
+
 struct relay_leg;
 /* Answers a re-INVITE/UPDATE offer on `leg`, points the call's media relay
  * (NULL: none) at what the offer asks, and publishes call_hold / call_resume
- * when the hold state changes. */
+ * when the hold state changes. On a secure call an offer must carry a usable
+ * a=crypto (else 488, the call and its keys stay as they were); the answer
+ * carries ours. */
 void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m,
 		   struct relay_leg *relay, const char *call_id, const char *room, const char *sdp,
 		   size_t sdp_len, const char *method);
@@ -186,17 +212,20 @@ int relay_start(struct relay **rp, struct bridge *br) CM_MUST_USE;
 /* Stops both threads, leaves every room still joined, frees. NULL-safe.
  * After the sofia thread is gone. */
 struct relay *relay_stop(struct relay *r);
-/* Sofia thread, on the answer: relays the call's RTP socket `fd` (the
- * relay takes ownership on success only) as the far end's `answer` asks,
- * and joins `room` (borrowed, copied) as "sip-<call_id>" in the
- * background. */
+/* Sofia thread, on the answer: relays the call's RTP socket `fd` and, when
+ * not NULL, the SRTP session `srtp` (the relay takes ownership of both on
+ * success only) as the far end's `answer` asks, and joins `room` (borrowed,
+ * copied) as "sip-<call_id>" in the background. With `srtp` every packet
+ * out is protected and every packet in unprotected (failures are dropped
+ * and counted). */
 int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room,
-		    int fd, const struct sdp_audio *answer) CM_MUST_USE;
-/* Sofia thread: the far end's new offer (direction, address, codec). Whether
- * we may send takes effect before this returns (no packet leaves after it
- * when the far end stopped receiving); the rest on the next media tick.
- * NULL-safe. */
-void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer);
+		    int fd, struct media_srtp *srtp, const struct sdp_audio *answer) CM_MUST_USE;
+/* Sofia thread: the far end's new offer (direction, address, codec) and,
+ * when not NULL, the SRTP session that replaces the leg's (taken over in
+ * every case). Whether we may send takes effect before this returns (no
+ * packet leaves after it when the far end stopped receiving); the rest on
+ * the next media tick. NULL-safe. */
+void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct media_srtp *srtp);
 /* Sofia thread: the leg is over (no more RTP either way; the room is left in
  * the background). The pointer is dead afterwards; returns NULL. NULL-safe. */
 struct relay_leg *relay_leg_stop(struct relay_leg *l);

@@ -85,6 +85,32 @@ static void call_free(struct call *c)
 	atomic_fetch_sub(&br->active, 1);
 }
 
+/* The far end's answer to our RTP/SAVP offer (NULL: none readable) must
+ * key the media with our tag and suite; *srtpp then holds the session for
+ * the relay. Otherwise the call fails as a 488 would (call_failed, BYE):
+ * never media in clear on a TLS trunk. */
+static bool secure_answer(struct call *c, const struct sdp_audio *answer, struct media_srtp **srtpp)
+{
+	const char *why = NULL;
+	int err = 0;
+	if (!answer)
+		why = "no usable SDP in the answer to our RTP/SAVP offer";
+	else if (sdes_from_answer(&c->media.remote_key, &c->media, answer))
+		why = "answer without a usable a=crypto for our RTP/SAVP offer";
+	else if ((err = media_srtp_alloc(srtpp, &c->media.local_key, &c->media.remote_key)))
+		why = "cannot set up SRTP with the answered key";
+	if (!why) {
+		log_info("call_srtp", "%s: SRTP %s, tag %u", c->job->call_id,
+			 sdes_suite_name(c->media.remote_key.suite), (unsigned)c->media.remote_key.tag);
+		return true;
+	}
+	log_warn("answer_without_srtp", "%s: %s%s%s, BYE", c->job->call_id, why, err ? ": " : "",
+		 err ? cm_strerror(err) : "");
+	publish_failed(c, "failed", 488, why);
+	sip_leg_hangup(c->leg);
+	return false;
+}
+
 static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *arg)
 {
 	struct call *c = arg;
@@ -110,13 +136,19 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 			break;
 		}
 		struct sdp_audio remote;
-		if (!info->sdp || sdp_audio_parse(&remote, info->sdp, info->sdp_len) != 0)
+		struct media_srtp *srtp = NULL;
+		bool have_sdp = info->sdp && sdp_audio_parse(&remote, info->sdp, info->sdp_len) == 0;
+		if (c->media.secure && !secure_answer(c, have_sdp ? &remote : NULL, &srtp))
+			break;
+		if (!have_sdp)
 			log_warn("answer_sdp_unusable", "%s: no usable SDP in the 200 OK", c->job->call_id);
 		else if (relay_leg_start(&c->relay, c->br->relay, c->job->call_id, c->job->room, c->rtp_fd,
-					 &remote) == 0)
+					 srtp, &remote) == 0)
 			c->rtp_fd = -1;
 		else
 			log_error("relay_start_failed", "%s: the call has no media", c->job->call_id);
+		if (srtp && c->rtp_fd >= 0)
+			media_srtp_free(srtp); /* the relay did not take it */
 		struct event *ev = call_event(c, EV_CALL_ANSWERED);
 		if (ev && sip_leg_call_id(c->leg)[0] && event_set_str(ev, "sip_call_id", sip_leg_call_id(c->leg)))
 			ev = event_free(ev);
@@ -163,7 +195,7 @@ static void uri_host(char *out, size_t len, const char *host)
 void call_start(struct bridge *br, struct dial_job *job)
 {
 	struct call *c = calloc(1, sizeof(*c));
-	char sdp[1024], ruri[600], from[600], to[600], host[300], domain[300];
+	char sdp[1536], ruri[600], from[600], to[600], host[300], domain[300];
 	if (!c) {
 		call_fail_job(br, job->call_id, job->room, "failed", 0, "out of memory");
 		free(job);
@@ -186,7 +218,14 @@ void call_start(struct bridge *br, struct dial_job *job)
 	}
 	c->media.sess_id = (uint64_t)time_now_ms() * 1000 + (++br->sess_seq % 1000);
 	c->media.sess_version = 1;
-	struct sdp_local local = { br->rtp_host, c->media.port, c->media.sess_id, c->media.sess_version };
+	/* a TLS trunk gets SRTP (SDES): RTP/SAVP with our a=crypto */
+	if (strcmp(job->transport, "tls") == 0 && sdes_local_init(&c->media)) {
+		publish_failed(c, "failed", 0, "cannot make an SRTP key");
+		call_free(c);
+		return;
+	}
+	struct sdp_local local = { br->rtp_host, c->media.port, c->media.sess_id, c->media.sess_version,
+				   c->media.secure ? c->media.crypto_line : NULL };
 	uri_host(host, sizeof(host), job->sip_host);
 	uri_host(domain, sizeof(domain), job->sip_domain[0] ? job->sip_domain : job->sip_host);
 	/* sip: with transport=tls rather than sips: — many carriers and UAs

@@ -45,8 +45,11 @@ void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m,
 		   size_t sdp_len, const char *method)
 {
 	char answer[2048];
-	struct sdp_local local = { br->rtp_host, m->port, m->sess_id, m->sess_version + 1 };
+	struct sdp_local local = { br->rtp_host, m->port, m->sess_id, m->sess_version + 1,
+				   m->secure ? m->crypto_line : NULL };
 	struct sdp_audio offer;
+	struct media_srtp *srtp = NULL;
+	struct call_media before = *m; /* the keys, should this offer be refused */
 	int err;
 
 	if (!sdp && strcmp(method, "UPDATE") == 0) {
@@ -69,20 +72,41 @@ void hold_on_offer(struct bridge *br, struct sip_leg *leg, struct call_media *m,
 			log_warn("offer_reject_failed", "%s", call_id);
 		return;
 	}
+	if (m->secure && offer.port != 0) {
+		/* never media in clear on a TLS trunk: the offer must key it */
+		struct sdes_crypto remote;
+		err = sdes_from_offer(&remote, &offer);
+		if (!err)
+			err = sdes_answer_offer(m, &remote, &srtp);
+		if (err) {
+			log_warn("offer_without_srtp", "%s: %s offer (%s) has no a=crypto we can use: %s",
+				 call_id, method, offer.savp ? "RTP/SAVP" : "RTP/AVP", cm_strerror(err));
+			if (sip_leg_answer(leg, 488, NULL))
+				log_warn("offer_reject_failed", "%s", call_id);
+			return;
+		}
+	}
 	err = sdp_answer_build(answer, sizeof(answer), &local, &offer);
 	if (err) {
 		log_warn("offer_unanswerable", "%s: %s offer: %s", call_id, method, cm_strerror(err));
+		media_srtp_free(srtp);
+		*m = before;
 		if (sip_leg_answer(leg, 488, NULL))
 			log_warn("offer_reject_failed", "%s", call_id);
 		return;
 	}
-	/* media follows the new direction before the far end reads our answer,
-	 * and before call_hold / call_resume is out */
-	relay_leg_update(relay, &offer);
+	/* media follows the new direction (and keys) before the far end reads
+	 * our answer, and before call_hold / call_resume is out */
+	bool rekeyed = srtp != NULL;
+	if (relay)
+		relay_leg_update(relay, &offer, srtp);
+	else
+		media_srtp_free(srtp);
 	if (sip_leg_answer(leg, 200, answer))
 		return;
-	log_debug("offer_answered", "%s: %s offer %s (%s) answered 200 with %s", call_id, method,
-		  sdp_dir_name(offer.effective), sdp_hold_method_name(offer.method), answer_direction(answer));
+	log_debug("offer_answered", "%s: %s offer %s (%s) answered 200 with %s%s%s", call_id, method,
+		  sdp_dir_name(offer.effective), sdp_hold_method_name(offer.method), answer_direction(answer),
+		  m->secure ? ", SRTP " : "", m->secure ? (rekeyed ? "new keys" : "same keys") : "");
 	m->sess_version++;
 	if (offer.hold != m->on_hold)
 		publish_change(br, m, call_id, room, &offer);

@@ -111,7 +111,20 @@ void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
 		if (n < 0)
 			break;
 		struct rtp_packet pkt;
-		if (room_is_rtcp(buf, (size_t)n) || rtp_parse(&pkt, buf, (size_t)n))
+		size_t len = (size_t)n;
+		if (room_is_rtcp(buf, len))
+			continue;
+		if (l->srtp) {
+			int err = media_srtp_unprotect(l->srtp, buf, &len);
+			if (err) {
+				/* tampered, wrong key, replayed or plain RTP: never played */
+				if (l->srtp_drops++ == 0 || l->srtp_drops % 500 == 0)
+					log_warn("srtp_unprotect_failed", "%s: %s (%llu dropped so far)",
+						 l->call_id, cm_strerror(err), (unsigned long long)l->srtp_drops);
+				continue;
+			}
+		}
+		if (rtp_parse(&pkt, buf, len))
 			continue;
 		/* inactive, or the far end only receives: its packets are not media */
 		if (!l->p.recv)
@@ -169,7 +182,7 @@ static void leg_uplink(struct relay_leg *l)
 
 static void send_rtp(struct relay_leg *l, const int16_t pcm[G711_FRAME_SAMPLES])
 {
-	uint8_t payload[G711_FRAME_SAMPLES], pkt[RTP_HDR_LEN + G711_FRAME_SAMPLES];
+	uint8_t payload[G711_FRAME_SAMPLES], pkt[RTP_HDR_LEN + G711_FRAME_SAMPLES + MEDIA_SRTP_TRAILER_MAX];
 	size_t len = 0;
 	struct rtp_hdr h = { .marker = l->marker, .pt = (uint8_t)l->p.pt, .seq = l->seq, .ts = l->ts,
 			     .ssrc = l->ssrc };
@@ -178,6 +191,8 @@ static void send_rtp(struct relay_leg *l, const int16_t pcm[G711_FRAME_SAMPLES])
 	l->ts += G711_FRAME_SAMPLES;
 	if (rtp_build(&len, pkt, sizeof(pkt), &h, payload, sizeof(payload)) || !atomic_load(&l->may_send))
 		return;
+	if (l->srtp && media_srtp_protect(l->srtp, pkt, sizeof(pkt), &len))
+		return; /* never in clear */
 	if (sendto(l->fd, pkt, len, MSG_DONTWAIT, (const struct sockaddr *)&l->p.remote,
 		   sizeof(l->p.remote)) == (ssize_t)len) {
 		l->pkts_out++;

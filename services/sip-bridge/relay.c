@@ -68,6 +68,7 @@ static void leg_free(struct relay_leg *l)
 		return;
 	if (l->fd >= 0)
 		close(l->fd);
+	media_srtp_free(l->srtp);
 	jbuf_free(l->jb);
 	resampler_free(l->up);
 	resampler_free(l->down);
@@ -76,7 +77,7 @@ static void leg_free(struct relay_leg *l)
 }
 
 int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room,
-		    int fd, const struct sdp_audio *answer)
+		    int fd, struct media_srtp *srtp, const struct sdp_audio *answer)
 {
 	int err;
 	struct relay_leg *l = calloc(1, sizeof(*l));
@@ -105,15 +106,17 @@ int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_i
 	l->stop_cmd = (struct relay_cmd){ .kind = CMD_STOP, .leg = l };
 	l->join_job = (struct room_job){ .kind = JOB_JOIN, .leg = l };
 	l->leave_job = (struct room_job){ .kind = JOB_LEAVE, .leg = l };
-	/* from here the leg belongs to the relay, the fd with it */
+	/* from here the leg belongs to the relay, the fd and keys with it */
 	l->fd = fd;
+	l->srtp = srtp;
 	post_cmd(r, &l->start_cmd);
 	post_job(r, &l->join_job);
 	char addr[INET_ADDRSTRLEN] = "no address";
 	if (l->p.have_remote)
 		inet_ntop(AF_INET, &l->p.remote.sin_addr, addr, sizeof(addr));
-	log_info("relay_started", "%s: to %s:%u PT %d te %d, far end %s, room %s", call_id, addr,
-		 (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir, room);
+	log_info("relay_started", "%s: to %s:%u PT %d te %d, far end %s, %s, room %s", call_id, addr,
+		 (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir,
+		 srtp ? "SRTP" : "plain RTP", room);
 	*legp = l;
 	return 0;
 out:
@@ -121,22 +124,26 @@ out:
 	return err;
 }
 
-void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer)
+void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct media_srtp *srtp)
 {
 	struct relay_params p;
-	if (!l)
+	if (!l) {
+		media_srtp_free(srtp);
 		return;
+	}
 	relay_params_from_sdp(&p, offer);
 	atomic_store(&l->may_send, p.send);
 	struct relay_cmd *c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_error("relay_update_lost", "%s: out of memory (sending follows the offer, the rest not)",
 			  l->call_id);
+		media_srtp_free(srtp);
 		return;
 	}
 	c->kind = CMD_UPDATE;
 	c->leg = l;
 	c->p = p;
+	c->srtp = srtp;
 	post_cmd(l->relay, c);
 }
 
@@ -164,10 +171,12 @@ static void leg_retire(struct relay *r, struct relay_leg *l)
 	close(l->fd);
 	l->fd = -1;
 	log_info("relay_stopped", "%s: rtp in %llu out %llu, frames to room %llu from room %llu "
-		 "(dropped %llu), dtmf %llu", l->call_id, (unsigned long long)l->pkts_in,
-		 (unsigned long long)l->pkts_out, (unsigned long long)l->frames_up,
-		 (unsigned long long)l->frames_down, (unsigned long long)l->q_dropped,
-		 (unsigned long long)l->dtmf_events);
+		 "(dropped %llu), dtmf %llu, srtp %s (unprotect failures %llu, rekeys %llu)", l->call_id,
+		 (unsigned long long)l->pkts_in, (unsigned long long)l->pkts_out,
+		 (unsigned long long)l->frames_up, (unsigned long long)l->frames_down,
+		 (unsigned long long)l->q_dropped, (unsigned long long)l->dtmf_events,
+		 l->srtp ? "on" : "off", (unsigned long long)l->srtp_drops,
+		 (unsigned long long)l->srtp_rekeys);
 	post_job(r, &l->leave_job);
 }
 
@@ -192,6 +201,11 @@ static void run_commands(struct relay *r, int64_t now_ms)
 			break;
 		}
 		case CMD_UPDATE:
+			if (c->srtp) {
+				media_srtp_free(l->srtp);
+				l->srtp = c->srtp;
+				l->srtp_rekeys++;
+			}
 			relay_leg_apply(l, &c->p, now_ms);
 			break;
 		case CMD_STOP:

@@ -32,6 +32,7 @@ struct relay_cmd {
 	enum relay_cmd_kind kind;
 	struct relay_leg *leg;
 	struct relay_params p;
+	struct media_srtp *srtp;        /* CMD_UPDATE: new keys (owned), or NULL */
 };
 
 enum room_job_kind { JOB_JOIN, JOB_LEAVE };
@@ -58,6 +59,7 @@ struct relay_leg {
 	char room_name[EVENT_ROOM_MAX + 1];
 	char identity[ROOM_IDENTITY_MAX + 1];
 	int fd;
+	struct media_srtp *srtp;        /* media thread: NULL = plain RTP */
 
 	atomic_bool may_send;           /* set by the sofia thread at once */
 
@@ -77,6 +79,8 @@ struct relay_leg {
 	int64_t last_rx_ms;
 	bool flowed, timed_out;
 	uint64_t pkts_in, pkts_out, frames_up, frames_down, dtmf_events;
+	uint64_t srtp_drops;            /* packets in that failed to unprotect */
+	uint64_t srtp_rekeys;
 
 	/* shared with the room threads */
 	pthread_mutex_t mu;

@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct sdp_local local = { "127.0.0.1", 30000, 1, 1 };
+	static const struct sdp_local local = { .addr = "127.0.0.1", .port = 30000, .sess_id = 1,
+						.sess_version = 1 };
 	struct sdp_audio offer, answer;
 	char buf[4096];
 

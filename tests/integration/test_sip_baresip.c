@@ -31,8 +31,10 @@ static int write_file(const char *dir, const char *name, const char *text)
 }
 
 /* tls_pem: a PEM file with baresip's certificate and key; baresip then
- * listens for SIP over TLS on sip_port + 1 and its account uses TLS. */
-static int baresip_start(struct fx *f, struct baresip *b, const char *tls_pem)
+ * listens for SIP over TLS on sip_port + 1 and its account uses TLS. srtp:
+ * its srtp module is loaded and the account demands SRTP with SDES keys
+ * (mediaenc=srtp-mand): it answers only RTP/SAVP offers with a=crypto. */
+static int baresip_start(struct fx *f, struct baresip *b, const char *tls_pem, bool srtp)
 {
 	int err = 0;
 	char cfg[2048], acc[256], certline[700] = "";
@@ -52,22 +54,26 @@ static int baresip_start(struct fx *f, struct baresip *b, const char *tls_pem)
 		 "sip_trans_def\t\t%s\n"
 		 "%s"
 		 "audio_player\t\taubridge,callmesh\n"
-		 "audio_source\t\taubridge,callmesh\n"
+		 "audio_source\t\t%s\n"
 		 "audio_alert\t\taubridge,callmesh\n"
 		 "rtp_ports\t\t%d-%d\n"
 		 "module_path\t\t/usr/lib/baresip/modules\n"
 		 "module\t\t\tg711.so\n"
-		 
+		 "%s"
 		 "module\t\t\taubridge.so\n"
 		 "module_app\t\taccount.so\n"
 		 "module_app\t\tmenu.so\n"
 		 "module_app\t\tctrl_tcp.so\n"
 		 "ctrl_tcp_listen\t\t127.0.0.1:%d\n",
-		 b->sip_port, tls_pem ? "tls" : "tcp", certline, rtp, rtp + 99, b->ctrl_port);
+		 b->sip_port, tls_pem ? "tls" : "tcp", certline,
+		 /* a tone that keeps going through hold and resume (aubridge's
+		  * source stops after a re-INVITE in baresip 1.0) */
+		 srtp ? "ausine,440\nausrc_srate\t\t48000\nausrc_channels\t\t2" : "aubridge,callmesh", rtp, rtp + 99,
+		 srtp ? "module\t\t\tsrtp.so\nmodule\t\t\tausine.so\n" : "", b->ctrl_port);
 	TEST_EQ_INT(write_file(b->dir, "config", cfg), 0);
 	snprintf(acc, sizeof(acc),
 		 "<sip:+918044319241@127.0.0.1;transport=%s>;regint=0;answermode=auto;"
-		 "audio_codecs=PCMU,PCMA\n", tls_pem ? "tls" : "tcp");
+		 "audio_codecs=PCMU,PCMA%s\n", tls_pem ? "tls" : "tcp", srtp ? ";mediaenc=srtp-mand" : "");
 	TEST_EQ_INT(write_file(b->dir, "accounts", acc), 0);
 	TEST_EQ_INT(write_file(b->dir, "contacts", ""), 0);
 	/* -s: SIP trace in the log, for whoever reads a failure */
@@ -132,15 +138,15 @@ static bool baresip_await(struct baresip *b, const char *needle, size_t *fromp, 
 	return false;
 }
 
-/* The bridge's debug log line for its n-th answer (0-based) to an offer. */
-static int answer_line(struct fx *f, int nth, char *line, size_t len)
+/* The bridge's n-th (0-based) log line containing `needle`, from it on. */
+static int log_line(struct fx *f, const char *needle, int nth, char *line, size_t len)
 {
 	char path[600];
 	snprintf(path, sizeof(path), "%s/sip-bridge-1.log", f->dir);
 	char *log = read_all(path);
 	int found = ENOENT;
 	const char *p = log;
-	for (int i = 0; p && (p = strstr(p, "offer_answered")) != NULL; i++, p++) {
+	for (int i = 0; p && (p = strstr(p, needle)) != NULL; i++, p++) {
 		if (i == nth) {
 			const char *eol = strchr(p, '\n');
 			snprintf(line, len, "%.*s", eol ? (int)(eol - p) : (int)strlen(p), p);
@@ -150,6 +156,12 @@ static int answer_line(struct fx *f, int nth, char *line, size_t len)
 	}
 	free(log);
 	return found;
+}
+
+/* The bridge's debug log line for its n-th answer (0-based) to an offer. */
+static int answer_line(struct fx *f, int nth, char *line, size_t len)
+{
+	return log_line(f, "offer_answered", nth, line, len);
 }
 
 static int test_baresip_answer_hold_resume_hangup(void)
@@ -162,7 +174,7 @@ static int test_baresip_answer_hold_resume_hangup(void)
 	size_t at = 0;
 	struct job_opts jo = { .ring_timeout_s = 30, .user = "", .pass = "" };
 	TEST_EQ_INT(fx_start(&f, "10"), 0);
-	TEST_EQ_INT(baresip_start(&f, &b, NULL), 0);
+	TEST_EQ_INT(baresip_start(&f, &b, NULL, false), 0);
 	TEST_EQ_INT(id_uuid4(id), 0);
 	TEST_EQ_INT(publish_job_opts(&f, id, b.sip_port, &jo), 0);
 	TEST_EQ_INT(expect_setup(&f, id, false), 0);
@@ -285,42 +297,140 @@ out:
 	return err;
 }
 
+/* The first number after `key` in `text`; -1 when absent. */
+static long long number_after(const char *text, const char *key)
+{
+	const char *p = text ? strstr(text, key) : NULL;
+	if (!p)
+		return -1;
+	char *end;
+	long long v = strtoll(p + strlen(key), &end, 10);
+	return end == p + strlen(key) ? -1 : v;
+}
+
 /* A trunk with transport "tls": the bridge (SIP_TLS_BIND, its own
  * certificate, verifying the far end's against cafile.pem) dials baresip over
- * TLS; baresip answers; hold is detected; the far end hangs up. */
-static int test_baresip_over_tls(void)
+ * TLS with SRTP (RTP/SAVP, a=crypto: SDES keys); baresip, demanding SRTP,
+ * answers; media flows encrypted both ways (the bridge unprotects what
+ * baresip sends without one failure, baresip decrypts what the bridge
+ * sends); hold and resume are answered with our a=crypto and the same keys;
+ * the far end hangs up. */
+static int test_baresip_over_tls_srtp(void)
 {
 	int err = 0;
 	struct fx f;
 	struct baresip b = { .ctrl_fd = -1 };
-	char id[ID_UUID_LEN + 1], pem[700];
-	char *hold = NULL, *ended = NULL, *trace = NULL;
+	char id[ID_UUID_LEN + 1], pem[700], line[1024], path[600];
+	char *hold = NULL, *resume = NULL, *ended = NULL, *trace = NULL, *blog = NULL;
 	size_t at = 0;
 	struct job_opts jo = { .ring_timeout_s = 30, .user = "", .pass = "", .transport = "tls" };
 	TEST_EQ_INT(fx_start(&f, NULL), 0);
 	TEST_EQ_INT(tls_bridge_start(&f, pem, sizeof(pem), true), 0);
-	TEST_EQ_INT(baresip_start(&f, &b, pem), 0);
+	TEST_EQ_INT(baresip_start(&f, &b, pem, true), 0);
 	TEST_EQ_INT(id_uuid4(id), 0);
 	TEST_EQ_INT(publish_job_opts(&f, id, b.sip_port + 1, &jo), 0);
 	TEST_EQ_INT(expect_setup(&f, id, false), 0);
 	TEST_ASSERT(baresip_await(&b, "CALL_ESTABLISHED", &at, WAIT_MS));
+	/* the bridge keyed SRTP from baresip's answer */
+	TEST_EQ_INT(log_line(&f, "call_srtp", 0, line, sizeof(line)), 0);
+	TEST_CONTAINS(line, "SRTP AES_CM_128_HMAC_SHA1_80, tag 1");
+	TEST_EQ_INT(log_line(&f, "relay_started", 0, line, sizeof(line)), 0);
+	TEST_CONTAINS(line, ", SRTP, room");
+
+	/* media for a second; baresip saw RTP it could decrypt */
+	usleep(1000 * 1000);
+	TEST_ASSERT(baresip_await(&b, "CALL_RTPESTAB", &at, WAIT_MS));
+
+	/* hold: a=sendonly offer with a=crypto; we answer a=recvonly, same keys */
 	TEST_EQ_INT(baresip_cmd(&b, "hold"), 0);
 	hold = await_event(&f, id, "call_hold", WAIT_MS);
 	TEST_ASSERT(hold != NULL);
 	TEST_CONTAINS(hold, "\"direction\":\"sendonly\"");
+	TEST_EQ_INT(answer_line(&f, 0, line, sizeof(line)), 0);
+	TEST_CONTAINS(line, "answered 200 with a=recvonly, SRTP same keys");
+	TEST_EQ_INT(baresip_cmd(&b, "resume"), 0);
+	resume = await_event(&f, id, "call_resume", WAIT_MS);
+	TEST_ASSERT(resume != NULL);
+	TEST_EQ_INT(answer_line(&f, 1, line, sizeof(line)), 0);
+	TEST_CONTAINS(line, "answered 200 with a=sendrecv, SRTP same keys");
+
+	/* after resume, media flows again: 1.5 s more */
+	usleep(1500 * 1000);
+
 	TEST_EQ_INT(baresip_cmd(&b, "hangup"), 0);
 	ended = await_event(&f, id, "call_ended", WAIT_MS);
 	TEST_ASSERT(ended != NULL);
 	TEST_CONTAINS(ended, "\"by\":\"remote\"");
-	/* it really went over TLS: baresip's trace names the transport */
+	TEST_EQ_INT(count_events(&f, id, "call_failed"), 0);
+
+	/* the bridge's counters: SRTP in and out, not one unprotect failure */
+	for (int i = 0; i < 50 && log_line(&f, "relay_stopped", 0, line, sizeof(line)); i++)
+		usleep(100 * 1000);
+	TEST_EQ_INT(log_line(&f, "relay_stopped", 0, line, sizeof(line)), 0);
+	fprintf(stdout, "    %s\n", line);
+	TEST_CONTAINS(line, "srtp on (unprotect failures 0, rekeys 0)");
+	/* ≥ 90: 1 s before the hold (at most ~60 packets), 1.5 s after resume */
+	TEST_ASSERT(number_after(line, "rtp in ") >= 90);
+	TEST_ASSERT(number_after(line, " out ") >= 90);
+
+	/* it really went over TLS and SRTP: baresip's trace and log say so */
 	trace = read_all(b.log);
 	TEST_CONTAINS(trace, "TLS 127.0.0.1:");
+	TEST_CONTAINS(trace, "m=audio");
+	TEST_CONTAINS(trace, "RTP/SAVP 0 8 101");
+	TEST_CONTAINS(trace, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:");
+	TEST_CONTAINS(trace, "SRTP is Enabled");
+	/* every packet the bridge sent, before hold and after resume, baresip
+	 * decrypted: its srtp module logs each one it cannot */
+	TEST_ASSERT(strstr(trace, "failed to decrypt") == NULL);
+	snprintf(path, sizeof(path), "%s/sip-bridge-1.log", f.dir);
+	blog = read_all(path);
+	TEST_ASSERT(blog && strstr(blog, "srtp_unprotect_failed") == NULL);
 out:
 	if (err)
 		fprintf(stdout, "    baresip log: %s\n", b.log);
 	baresip_stop(&b);
 	free(hold);
+	free(resume);
 	free(ended);
+	free(trace);
+	free(blog);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* A TLS trunk whose far end will not do SRTP (baresip without its srtp
+ * module): it refuses our RTP/SAVP offer with 488, and the call fails
+ * cleanly with no media in clear: call_failed 488, no call_answered, no
+ * RTP relay. (A far end that answers the SAVP offer with plain RTP/AVP is
+ * refused by the bridge itself: answer_without_srtp, BYE, call_failed 488;
+ * the sipp here is built without TLS, so no test drives that path.) */
+static int test_tls_far_end_without_srtp_fails(void)
+{
+	int err = 0;
+	struct fx f;
+	struct baresip b = { .ctrl_fd = -1 };
+	char id[ID_UUID_LEN + 1], pem[700], line[1024];
+	char *failed = NULL, *trace = NULL;
+	struct job_opts jo = { .ring_timeout_s = 30, .user = "", .pass = "", .transport = "tls" };
+	TEST_EQ_INT(fx_start(&f, NULL), 0);
+	TEST_EQ_INT(tls_bridge_start(&f, pem, sizeof(pem), true), 0);
+	TEST_EQ_INT(baresip_start(&f, &b, pem, false), 0);
+	TEST_EQ_INT(id_uuid4(id), 0);
+	TEST_EQ_INT(publish_job_opts(&f, id, b.sip_port + 1, &jo), 0);
+	failed = await_event(&f, id, "call_failed", WAIT_MS);
+	TEST_ASSERT(failed != NULL);
+	TEST_CONTAINS(failed, "\"sip_code\":488");
+	TEST_EQ_INT(count_events(&f, id, "call_answered"), 0);
+	TEST_EQ_INT(count_events(&f, id, "call_ended"), 0);
+	TEST_EQ_INT(log_line(&f, "relay_started", 0, line, sizeof(line)), ENOENT);
+	trace = read_all(b.log);
+	TEST_CONTAINS(trace, "RTP/SAVP 0 8 101");
+out:
+	if (err)
+		fprintf(stdout, "    baresip log: %s\n", b.log);
+	baresip_stop(&b);
+	free(failed);
 	free(trace);
 	err |= fx_stop(&f, err != 0);
 	return err;
@@ -339,7 +449,7 @@ static int test_tls_untrusted_carrier_fails(void)
 	struct job_opts jo = { .ring_timeout_s = 5, .user = "", .pass = "", .transport = "tls" };
 	TEST_EQ_INT(fx_start(&f, NULL), 0);
 	TEST_EQ_INT(tls_bridge_start(&f, pem, sizeof(pem), false), 0);
-	TEST_EQ_INT(baresip_start(&f, &b, pem), 0);
+	TEST_EQ_INT(baresip_start(&f, &b, pem, true), 0);
 	TEST_EQ_INT(id_uuid4(id), 0);
 	TEST_EQ_INT(publish_job_opts(&f, id, b.sip_port + 1, &jo), 0);
 	failed = await_event(&f, id, "call_failed", 3 * WAIT_MS);
@@ -358,7 +468,8 @@ out:
 }
 
 static const struct test tests[] = {
-	{ "baresip_over_tls", test_baresip_over_tls },
+	{ "baresip_over_tls_srtp", test_baresip_over_tls_srtp },
+	{ "tls_far_end_without_srtp_fails", test_tls_far_end_without_srtp_fails },
 	{ "tls_untrusted_carrier_fails", test_tls_untrusted_carrier_fails },
 	{ "baresip_answer_hold_resume_hangup", test_baresip_answer_hold_resume_hangup },
 };

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct sdp_local local = { "127.0.0.1", 30000, 42, 2 };
+static const struct sdp_local local = { "127.0.0.1", 30000, 42, 2, NULL };
 
 struct hold_case {
 	const char *name;

@@ -3,10 +3,14 @@
 #include "sdp/sdp.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const struct sdp_local local = { "127.0.0.1", 30002, 7, 1 };
+static const struct sdp_local local = { "127.0.0.1", 30002, 7, 1, NULL };
+
+#define KEY80 "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj"
+static const struct sdp_local secure = { "127.0.0.1", 30002, 7, 1, KEY80 };
 
 static int parse(struct sdp_audio *a, const char *s)
 {
@@ -112,7 +116,92 @@ out:
 	return err;
 }
 
+/* An SRTP offer (RFC 3711 proto, RFC 4568 a=crypto) as baresip's srtp
+ * module writes one: several suites, media-level only. */
+static int test_crypto_parse(void)
+{
+	int err = 0;
+	struct sdp_audio a;
+	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\na=crypto:9 session-level-is-ignored\r\n"
+			      "m=audio 7000 RTP/SAVP 0 8\r\n"
+			      "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n"
+			      "a=crypto:  2 AES_CM_128_HMAC_SHA1_32 inline:BBBB  \r\n"
+			      "a=crypto:\r\n"
+			      "a=crypto:3 AEAD_AES_128_GCM inline:CCCC\r\n"
+			      "a=crypto:4 AEAD_AES_256_GCM inline:DDDD\r\n"
+			      "a=crypto:5 one too many\r\n"
+			      "m=video 7002 RTP/SAVP 96\r\na=crypto:1 video-is-not-ours\r\n"), 0);
+	TEST_ASSERT(a.savp);
+	TEST_EQ_INT(a.ncrypto, SDP_CRYPTO_MAX);
+	TEST_EQ_STR(a.crypto[0], "1 AES_CM_128_HMAC_SHA1_80 inline:AAAA");
+	TEST_EQ_STR(a.crypto[1], "2 AES_CM_128_HMAC_SHA1_32 inline:BBBB");
+	TEST_EQ_STR(a.crypto[3], "4 AEAD_AES_256_GCM inline:DDDD");
+	/* RTP/SAVPF is SRTP too; RTP/AVP with a=crypto is not (the lines are kept) */
+	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/SAVPF 0\r\n"), 0);
+	TEST_ASSERT(a.savp);
+	TEST_EQ_INT(a.ncrypto, 0);
+	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 0\r\n"
+			      "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n"), 0);
+	TEST_ASSERT(!a.savp);
+	TEST_EQ_INT(a.ncrypto, 1);
+	/* a value too long to keep is skipped, not truncated */
+	char big[SDP_CRYPTO_LEN + 64], body[SDP_CRYPTO_LEN + 256];
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	snprintf(body, sizeof(body), "v=0\r\nm=audio 7000 RTP/SAVP 0\r\na=crypto:1 X inline:%s\r\n", big);
+	TEST_EQ_INT(parse(&a, body), 0);
+	TEST_EQ_INT(a.ncrypto, 0);
+out:
+	return err;
+}
+
+static int test_secure_offer_and_answer(void)
+{
+	int err = 0;
+	char buf[1024];
+	struct sdp_audio a;
+	TEST_EQ_INT(sdp_offer_build(buf, sizeof(buf), &secure), 0);
+	TEST_CONTAINS(buf, "m=audio 30002 RTP/SAVP 0 8 101\r\n");
+	TEST_CONTAINS(buf, "\r\na=crypto:" KEY80 "\r\n");
+	TEST_EQ_INT(parse(&a, buf), 0);
+	TEST_ASSERT(a.savp);
+	TEST_EQ_INT(a.ncrypto, 1);
+	TEST_EQ_STR(a.crypto[0], KEY80);
+	/* the plain offer has neither */
+	TEST_EQ_INT(sdp_offer_build(buf, sizeof(buf), &local), 0);
+	TEST_ASSERT(strstr(buf, "SAVP") == NULL && strstr(buf, "a=crypto") == NULL);
+	/* no room for the crypto line */
+	TEST_EQ_INT(sdp_offer_build(buf, 200, &secure), ENOSPC);
+
+	/* an answer to a hold offer keeps the crypto line */
+	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/SAVP 0 101\r\n"
+			      "a=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n"
+			      "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n"), 0);
+	TEST_EQ_INT(sdp_answer_build(buf, sizeof(buf), &secure, &a), 0);
+	TEST_CONTAINS(buf, "m=audio 30002 RTP/SAVP 0 101\r\n");
+	TEST_CONTAINS(buf, "a=recvonly\r\n");
+	TEST_CONTAINS(buf, "a=crypto:" KEY80 "\r\n");
+	TEST_EQ_INT(parse(&a, buf), 0);
+	TEST_EQ_INT(a.ncrypto, 1);
+	/* a disabled stream: port 0, same proto, no key */
+	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 0 RTP/SAVP 0\r\n"), 0);
+	TEST_EQ_INT(sdp_answer_build(buf, sizeof(buf), &secure, &a), 0);
+	TEST_CONTAINS(buf, "m=audio 0 RTP/SAVP 0\r\na=inactive\r\n");
+	TEST_ASSERT(strstr(buf, "a=crypto") == NULL);
+	/* a crypto value that would break the body is refused */
+	struct sdp_local bad = secure;
+	bad.crypto = "1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\na=sendonly";
+	TEST_EQ_INT(sdp_offer_build(buf, sizeof(buf), &bad), EINVAL);
+	TEST_EQ_INT(sdp_answer_build(buf, sizeof(buf), &bad, &a), EINVAL);
+	bad.crypto = "";
+	TEST_EQ_INT(sdp_offer_build(buf, sizeof(buf), &bad), EINVAL);
+out:
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "crypto_parse", test_crypto_parse },
+	{ "secure_offer_and_answer", test_secure_offer_and_answer },
 	{ "offer_is_what_exotel_expects", test_offer_is_what_exotel_expects },
 	{ "answer_codecs", test_answer_codecs },
 	{ "bad_input", test_bad_input },
