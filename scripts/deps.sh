@@ -10,7 +10,7 @@ PACKAGES=(
   libpq-dev postgresql postgresql-contrib libcurl4-openssl-dev libmicrohttpd-dev
   libssl-dev libwebsockets-dev libprotobuf-c-dev protobuf-c-compiler libspeexdsp-dev
   libespeak-ng-dev espeak-ng libpocketsphinx-dev pocketsphinx-en-us sox
-  sip-tester baresip-core wrk openssl nodejs npm
+  sip-tester baresip-core wrk openssl nodejs npm rtpengine-daemon
 )
 
 SUDO=""

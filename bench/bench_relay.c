@@ -1,0 +1,1013 @@
+/*
+ * Media relay figures, loopback only, everything started here: a throw-away
+ * nats-server, the real room-manager (ROOM_BACKEND=local), the real
+ * sip-bridge and sipp (tests/sip/uas_relay_bench.xml) as the carrier's
+ * signalling. The carrier's media is ours: one UDP socket on 127.0.0.2 for
+ * every port of the bridge's RTP range (sipp answers each call at 127.0.0.2
+ * with the port the bridge offered), all in one epoll thread sending PCMU
+ * every 20 ms. One libs/room participant agent-<call_id> per call's room
+ * receives what the bridge sends (G.711 → jitter buffer → 48 kHz → Opus).
+ *   For N calls in ROUNDS (10 is the unloaded baseline): bridge CPU per call (utime+stime from /proc over a
+ *   steady window / N / window, % of a core), packets lost both ways (our
+ *   send counts against the bridge's own relay_stopped counters, and the
+ *   bridge's counters against what the participants and far ends received),
+ *   and added latency: every far end sends a loud 1 kHz burst every
+ *   BURST_PERIOD frames; latency is the burst's send time → arrival of the
+ *   first loud decoded frame at the room participant (includes the bridge's
+ *   jitter buffer, resampling, Opus encode, the room-manager hop and the
+ *   participant's decode), p50/p99.
+ *   rtpengine (Debian's, userspace, --table=-1) relaying plain PCMU both ways
+ *   for RTPE_CALLS calls set up with its ng protocol: its CPU per packet
+ *   forwarded against our transcoding CPU per packet forwarded. Not
+ *   like-for-like (we have no plain-relay mode): the ratio is labelled so.
+ * Bounded in count and time (< 90 s); prints figures against the targets and
+ * fails only when it cannot run.
+ */
+#include "bus/bus.h"
+#include "command/command.h"
+#include "media/media.h"
+#include "room/room.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const int ROUNDS[] = { 10, 50, 100, 200 };
+#define NROUNDS       4
+#define MAXN          200
+#define BR_PORT_MIN   34000            /* the bridge's RTP range */
+#define BR_PORT_MAX   34599            /* 600 ports: 2 per call + slack */
+#define RM_PORT_MIN   36000            /* room-manager's relay ports */
+#define RM_PORT_MAX   37199
+#define RTPE_PORT_MIN 46000
+#define RTPE_PORT_MAX 46999
+#define RTPE_CALLS    200
+#define MAX_PEERS     (BR_PORT_MAX - BR_PORT_MIN + 1)
+#define WARMUP_MS     1000
+#define WINDOW_MS     6000
+#define BURST_PERIOD  25               /* frames: a burst every 500 ms */
+#define BURST_LEN     5                /* loud frames per burst */
+#define MAX_BURSTS    64
+#define LOUD_RMS      1000.0
+#define LAT_MAX       64               /* samples per participant */
+
+#define TARGET_CALLS    200
+#define TARGET_CPU_PCT  1.0
+#define TARGET_P99_MS   20.0
+#define TARGET_RATIO    1.0
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void nap_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+static int free_port(int type)
+{
+	int fd = socket(AF_INET, type, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static bool port_open(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static bool wait_port(int port, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		if (port_open(port))
+			return true;
+		nap_us(20000);
+	}
+	return false;
+}
+
+static pid_t spawn(const char *const argv[], const char *const envp[], const char *log)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	for (const char *const *e = envp; e && *e; e++)
+		putenv((char *)*e);
+	execvp(argv[0], (char *const *)argv);
+	_exit(127);
+}
+
+static void stop(pid_t *pidp, int sig)
+{
+	if (*pidp <= 0)
+		return;
+	kill(*pidp, sig);
+	for (int i = 0; i < 500; i++) { /* 10 s, then SIGKILL */
+		if (waitpid(*pidp, NULL, WNOHANG) == *pidp) {
+			*pidp = 0;
+			return;
+		}
+		nap_us(20000);
+	}
+	kill(*pidp, SIGKILL);
+	waitpid(*pidp, NULL, 0);
+	*pidp = 0;
+}
+
+/* utime + stime of pid in µs. */
+static int64_t cpu_us(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	unsigned long long ut = 0, st = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (int64_t)(ut + st) * 1000000 / sysconf(_SC_CLK_TCK);
+}
+
+/* Per-thread CPU of pid (µs) by thread name, summed over threads of one name. */
+#define THREADS_MAX 64
+struct threads {
+	int n;
+	char name[THREADS_MAX][20];
+	int64_t us[THREADS_MAX];
+};
+
+static void thread_cpu(struct threads *t, pid_t pid)
+{
+	char path[128], buf[1024];
+	t->n = 0;
+	for (int tid = pid; tid < pid + 4096 && t->n < THREADS_MAX; tid++) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, tid);
+		FILE *fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		buf[n] = '\0';
+		const char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
+		unsigned long long ut = 0, st = 0;
+		if (!open_p || !close_p ||
+		    sscanf(close_p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+			continue;
+		char name[20];
+		snprintf(name, sizeof(name), "%.*s", (int)(close_p - open_p - 1), open_p + 1);
+		int64_t us = (int64_t)(ut + st) * 1000000 / sysconf(_SC_CLK_TCK);
+		int k = 0;
+		while (k < t->n && strcmp(t->name[k], name) != 0)
+			k++;
+		if (k == t->n) {
+			snprintf(t->name[k], sizeof(t->name[k]), "%s", name);
+			t->us[k] = 0;
+			t->n++;
+		}
+		t->us[k] += us;
+	}
+}
+
+/* The threads' share of a core between a and b (those above 1 %). */
+static void print_threads(const struct threads *a, const struct threads *b, double secs)
+{
+	printf("    bridge by thread (%% of a core):");
+	for (int i = 0; i < b->n; i++) {
+		int64_t us = b->us[i];
+		for (int k = 0; k < a->n; k++)
+			if (strcmp(a->name[k], b->name[i]) == 0)
+				us -= a->us[k];
+		double pc = (double)us / 1e6 / secs * 100.0;
+		if (pc >= 1.0)
+			printf(" %s %.0f", b->name[i], pc);
+	}
+	printf("\n");
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int64_t pct(int64_t *v, int n, int p)
+{
+	if (n <= 0)
+		return -1;
+	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
+	int i = (int)((long)n * p / 100);
+	return v[i < n ? i : n - 1];
+}
+
+/* ---- far ends: one epoll thread, one socket per peer ---------------------- */
+
+struct peer {
+	int fd;
+	bool active;                  /* sends once it knows where to */
+	struct sockaddr_in dst;
+	uint64_t sent, rcvd;
+	uint16_t seq;
+	uint32_t ts, ssrc;
+};
+
+enum far_mode { FAR_OFF, FAR_SILENCE, FAR_BURSTS };
+
+struct farend {
+	struct peer *p;
+	int np, ep, tfd;
+	bool latch;                   /* learn dst from the first packet */
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	atomic_int mode;
+	atomic_int active;
+	atomic_ullong rcvd_total, sent_total;
+	atomic_long missed_ticks;
+	atomic_llong max_send_us;     /* longest time to send one tick */
+	long tick;                    /* within FAR_BURSTS */
+	int64_t onset[MAX_BURSTS];    /* send time of each burst's first packet */
+	atomic_int nonset;
+	uint8_t loud[G711_FRAME_SAMPLES], quiet[G711_FRAME_SAMPLES];
+};
+
+static struct farend *g_fe;       /* the one the participants time against */
+
+static void far_recv(struct farend *fe, struct peer *pe)
+{
+	uint8_t buf[2048];
+	struct sockaddr_in from;
+	for (int i = 0; i < 64; i++) {
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(pe->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			break;
+		if (n < 12 || room_is_rtcp(buf, (size_t)n))
+			continue;
+		pe->rcvd++;
+		atomic_fetch_add(&fe->rcvd_total, 1);
+		if (!pe->active && fe->latch) {
+			pe->dst = from;
+			pe->active = true;
+			atomic_fetch_add(&fe->active, 1);
+		}
+	}
+}
+
+static void far_tick(struct farend *fe)
+{
+	int mode = atomic_load(&fe->mode);
+	if (mode == FAR_OFF)
+		return;
+	bool loud = false;
+	int64_t t0 = now_us();
+	if (mode == FAR_BURSTS) {
+		loud = fe->tick % BURST_PERIOD < BURST_LEN;
+		if (fe->tick % BURST_PERIOD == 0) {
+			int k = atomic_load(&fe->nonset);
+			if (k < MAX_BURSTS) {
+				fe->onset[k] = t0;
+				atomic_store(&fe->nonset, k + 1);
+			}
+		}
+		fe->tick++;
+	}
+	uint8_t pkt[RTP_HDR_LEN + G711_FRAME_SAMPLES];
+	for (int i = 0; i < fe->np; i++) {
+		struct peer *pe = &fe->p[i];
+		if (!pe->active)
+			continue;
+		size_t len = 0;
+		struct rtp_hdr h = { .pt = 0, .seq = pe->seq++, .ts = pe->ts, .ssrc = pe->ssrc };
+		pe->ts += G711_FRAME_SAMPLES;
+		if (rtp_build(&len, pkt, sizeof(pkt), &h, loud ? fe->loud : fe->quiet, G711_FRAME_SAMPLES))
+			continue;
+		if (sendto(pe->fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&pe->dst, sizeof(pe->dst)) ==
+		    (ssize_t)len) {
+			pe->sent++;
+			atomic_fetch_add(&fe->sent_total, 1);
+		}
+	}
+	int64_t took = now_us() - t0;
+	if (took > atomic_load(&fe->max_send_us))
+		atomic_store(&fe->max_send_us, took);
+}
+
+static void *far_main(void *arg)
+{
+	struct farend *fe = arg;
+	struct epoll_event ev[64];
+	while (!atomic_load(&fe->stop)) {
+		int n = epoll_wait(fe->ep, ev, 64, 100);
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.u32 == UINT32_MAX) {
+				uint64_t exp = 0;
+				if (read(fe->tfd, &exp, sizeof(exp)) == sizeof(exp) && exp > 1)
+					atomic_fetch_add(&fe->missed_ticks, (long)(exp - 1));
+				far_tick(fe);
+			} else if (ev[i].data.u32 < (uint32_t)fe->np) {
+				far_recv(fe, &fe->p[ev[i].data.u32]);
+			}
+		}
+	}
+	return NULL;
+}
+
+static void far_free(struct farend *fe)
+{
+	if (!fe)
+		return;
+	if (fe->started) {
+		atomic_store(&fe->stop, true);
+		pthread_join(fe->thread, NULL);
+	}
+	for (int i = 0; i < fe->np; i++)
+		if (fe->p[i].fd >= 0)
+			close(fe->p[i].fd);
+	if (fe->ep >= 0)
+		close(fe->ep);
+	if (fe->tfd >= 0)
+		close(fe->tfd);
+	free(fe->p);
+	free(fe);
+}
+
+/* np sockets on `host`, at ports port0.. (port0 0: ephemeral). */
+static struct farend *far_new(int np, const char *host, int port0, bool latch)
+{
+	struct farend *fe = calloc(1, sizeof(*fe));
+	if (!fe)
+		return NULL;
+	fe->ep = fe->tfd = -1;
+	fe->latch = latch;
+	fe->p = calloc((size_t)np, sizeof(*fe->p));
+	if (!fe->p)
+		goto fail;
+	for (int i = 0; i < np; i++)
+		fe->p[i].fd = -1;
+	fe->np = np;
+	int16_t pcm[G711_FRAME_SAMPLES];
+	for (int i = 0; i < G711_FRAME_SAMPLES; i++)
+		pcm[i] = (int16_t)(8000.0 * sin(2 * M_PI * 1000.0 * i / 8000.0)); /* 1 kHz: whole cycles */
+	g711_encode(G711_ULAW, fe->loud, pcm, G711_FRAME_SAMPLES);
+	memset(pcm, 0, sizeof(pcm));
+	g711_encode(G711_ULAW, fe->quiet, pcm, G711_FRAME_SAMPLES);
+	fe->ep = epoll_create1(EPOLL_CLOEXEC);
+	fe->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (fe->ep < 0 || fe->tfd < 0)
+		goto fail;
+	for (int i = 0; i < np; i++) {
+		struct peer *pe = &fe->p[i];
+		pe->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)(port0 ? port0 + i : 0)) };
+		int big = 1 << 20;
+		if (pe->fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+			goto fail;
+		setsockopt(pe->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+		if (bind(pe->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+			fprintf(stderr, "bench_relay: bind %s:%d: %s\n", host, port0 + i, strerror(errno));
+			goto fail;
+		}
+		pe->seq = (uint16_t)(i * 7919);
+		pe->ts = (uint32_t)i * 160000u;
+		pe->ssrc = 0x5eed0000u + (uint32_t)i;
+		struct epoll_event e = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		if (epoll_ctl(fe->ep, EPOLL_CTL_ADD, pe->fd, &e))
+			goto fail;
+	}
+	struct epoll_event e = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+	struct itimerspec its = { .it_interval = { 0, 20000000 }, .it_value = { 0, 20000000 } };
+	if (epoll_ctl(fe->ep, EPOLL_CTL_ADD, fe->tfd, &e) || timerfd_settime(fe->tfd, 0, &its, NULL))
+		goto fail;
+	if (pthread_create(&fe->thread, NULL, far_main, fe))
+		goto fail;
+	fe->started = true;
+	return fe;
+fail:
+	far_free(fe);
+	return NULL;
+}
+
+static int peer_port(const struct farend *fe, int i)
+{
+	struct sockaddr_in sa;
+	socklen_t l = sizeof(sa);
+	return getsockname(fe->p[i].fd, (struct sockaddr *)&sa, &l) == 0 ? ntohs(sa.sin_port) : -1;
+}
+
+/* ---- room participants ------------------------------------------------------ */
+
+struct part {
+	struct room *r;
+	atomic_ullong frames, loud, onsets;
+	bool prev_loud;
+	int nlat;
+	int64_t lat[LAT_MAX];
+};
+
+static void on_frame(const struct room_frame *f, void *arg)
+{
+	struct part *p = arg;
+	if (f->concealed)
+		return;
+	int64_t t = now_us();
+	double e = 0;
+	for (int i = 0; i < ROOM_FRAME_SAMPLES; i += 2)
+		e += (double)f->pcm[i] * f->pcm[i];
+	bool loud = sqrt(e / (ROOM_FRAME_SAMPLES / 2)) > LOUD_RMS;
+	atomic_fetch_add(&p->frames, 1);
+	if (loud)
+		atomic_fetch_add(&p->loud, 1);
+	struct farend *fe = g_fe;
+	if (loud && !p->prev_loud && fe) {
+		int k = atomic_load(&fe->nonset);
+		/* the latest burst sent before now */
+		while (k > 0 && fe->onset[k - 1] > t)
+			k--;
+		if (k > 0 && t - fe->onset[k - 1] < (int64_t)BURST_PERIOD * 20000) {
+			atomic_fetch_add(&p->onsets, 1);
+			if (p->nlat < LAT_MAX)
+				p->lat[p->nlat++] = t - fe->onset[k - 1];
+		}
+	}
+	p->prev_loud = loud;
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+struct counts {
+	atomic_long answered, ended, failed;
+};
+
+static void on_event(const struct bus_msg *msg, void *arg)
+{
+	struct counts *c = arg;
+	if (strstr(msg->subject, ".call_answered"))
+		atomic_fetch_add(&c->answered, 1);
+	else if (strstr(msg->subject, ".call_ended"))
+		atomic_fetch_add(&c->ended, 1);
+	else if (strstr(msg->subject, ".call_failed"))
+		atomic_fetch_add(&c->failed, 1);
+}
+
+static bool wait_count(atomic_long *v, long want, int timeout_ms)
+{
+	int64_t end = now_us() + (int64_t)timeout_ms * 1000;
+	while (atomic_load(v) < want && now_us() < end)
+		nap_us(5000);
+	return atomic_load(v) >= want;
+}
+
+static bool wait_int(atomic_int *v, int want, int timeout_ms)
+{
+	int64_t end = now_us() + (int64_t)timeout_ms * 1000;
+	while (atomic_load(v) < want && now_us() < end)
+		nap_us(5000);
+	return atomic_load(v) >= want;
+}
+
+static int create_room(struct bus *bus, const char *call_id)
+{
+	char json[256];
+	struct cmd_error ce = { 0 };
+	cJSON *data = NULL;
+	snprintf(json, sizeof(json), "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\"}", call_id, call_id);
+	cJSON *req = cJSON_Parse(json);
+	int err = req ? cmd_request(bus, &data, "rooms.create", req, 5000, &ce) : ENOMEM;
+	cJSON_Delete(req);
+	cJSON_Delete(data);
+	return err;
+}
+
+static int job_json(char *buf, size_t len, const char *id, int sip_port)
+{
+	return snprintf(buf, len,
+			"{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
+			"\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
+			"\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
+			"\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,"
+			"\"transport\":\"tcp\",\"sip_domain\":\"exotel.test\",\"username\":\"u\","
+			"\"password\":\"p\"}}",
+			id, id, sip_port);
+}
+
+/* Sums the bridge's relay_stopped counters logged after byte `from`. */
+struct relay_sums {
+	unsigned long long in, out, up, down;
+	int legs;
+};
+
+static void bridge_sums(const char *log, long from, struct relay_sums *s)
+{
+	memset(s, 0, sizeof(*s));
+	FILE *fp = fopen(log, "r");
+	if (!fp)
+		return;
+	char line[2048];
+	if (fseek(fp, from, SEEK_SET) == 0) {
+		while (fgets(line, sizeof(line), fp)) {
+			const char *p = strstr(line, "rtp in ");
+			unsigned long long a, b, c, d;
+			if (!strstr(line, "relay_stopped") || !p ||
+			    sscanf(p, "rtp in %llu out %llu, frames to room %llu from room %llu", &a, &b, &c, &d) != 4)
+				continue;
+			s->in += a, s->out += b, s->up += c, s->down += d;
+			s->legs++;
+		}
+	}
+	fclose(fp);
+}
+
+static long file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* ---- one round: N transcoded calls ------------------------------------------ */
+
+struct env {
+	struct bus *bus;
+	struct counts *c;
+	pid_t bridge, rm;
+	const char *dir, *bridge_log;
+	double cpu_per_pkt_us;        /* of the largest round that kept up, for the rtpengine ratio */
+	int cpu_per_pkt_n;
+	int max_ok;                   /* the largest N all up with 0 loss */
+};
+
+static int round_n(struct env *E, int n)
+{
+	int rc = EIO;
+	char sipp_log[400], port[16], calls[16], json[1024], msgid[80];
+	char (*ids)[ID_UUID_LEN + 1] = calloc((size_t)n, sizeof(*ids));
+	struct part *parts = calloc((size_t)n, sizeof(*parts));
+	int nparts = 0;
+	pid_t sipp = 0;
+	struct farend *fe = far_new(MAX_PEERS, "127.0.0.2", BR_PORT_MIN, true);
+	int64_t *lat = calloc((size_t)n * LAT_MAX, sizeof(int64_t));
+	if (!ids || !parts || !fe || !lat) {
+		fprintf(stderr, "bench_relay: setup for %d calls failed\n", n);
+		goto out;
+	}
+	int sp = free_port(SOCK_STREAM);
+	snprintf(port, sizeof(port), "%d", sp);
+	snprintf(calls, sizeof(calls), "%d", n);
+	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp-%d.log", E->dir, n);
+	/* sipp's own media port is unused: a free one */
+	char mp[16];
+	snprintf(mp, sizeof(mp), "%d", free_port(SOCK_DGRAM));
+	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_relay_bench.xml", "-t", "t1", "-i", "127.0.0.1",
+			       "-p", port, "-m", calls, "-nostdin", "-timeout", "60", "-max_socket", "1000",
+			       "-mp", mp, NULL };
+	sipp = spawn(argv, NULL, sipp_log);
+	if (sipp < 0 || !wait_port(sp, 10000)) {
+		fprintf(stderr, "bench_relay: sipp did not start (%s)\n", sipp_log);
+		goto out;
+	}
+	struct room_local_ctx ctx = { .bus = E->bus, .timeout_ms = 5000 };
+	int64_t t_setup = now_us();
+	for (int i = 0; i < n; i++) {
+		char rname[64], ident[64];
+		if (id_uuid4(ids[i]) || create_room(E->bus, ids[i])) {
+			fprintf(stderr, "bench_relay: rooms.create %d failed\n", i);
+			goto out;
+		}
+		snprintf(rname, sizeof(rname), "call-%s", ids[i]);
+		snprintf(ident, sizeof(ident), "agent-%s", ids[i]);
+		if (room_local.join(&parts[i].r, &ctx, rname, ident, on_frame, &parts[i])) {
+			fprintf(stderr, "bench_relay: join %d failed\n", i);
+			goto out;
+		}
+		nparts = i + 1;
+	}
+	long answered0 = atomic_load(&E->c->answered), ended0 = atomic_load(&E->c->ended);
+	long failed0 = atomic_load(&E->c->failed);
+	long log0 = file_size(E->bridge_log);
+	atomic_store(&fe->mode, FAR_SILENCE);
+	for (int i = 0; i < n; i++) {
+		int len = job_json(json, sizeof(json), ids[i], sp);
+		snprintf(msgid, sizeof(msgid), "dial-%s", ids[i]);
+		if (bus_js_publish_async(E->bus, "dial.exotel", msgid, json, (size_t)len, 5000))
+			goto out;
+	}
+	uint64_t pub_failed = 0;
+	if (bus_js_publish_async_wait(E->bus, 10000, &pub_failed) || pub_failed)
+		fprintf(stderr, "bench_relay: %llu dial jobs not stored\n", (unsigned long long)pub_failed);
+	bool all_up = wait_count(&E->c->answered, answered0 + n, 20000) && wait_int(&fe->active, n, 5000);
+	int64_t t_up = now_us();
+	int active = atomic_load(&fe->active);
+	if (!all_up)
+		fprintf(stderr, "bench_relay: %d calls: %ld answered, %d with media, %ld failed\n", n,
+			atomic_load(&E->c->answered) - answered0, active, atomic_load(&E->c->failed) - failed0);
+	if (active == 0)
+		goto out;
+	nap_us(WARMUP_MS * 1000);
+
+	/* the steady window: bursts from every far end */
+	unsigned long long frames0 = 0, rcvd0 = atomic_load(&fe->rcvd_total);
+	for (int i = 0; i < nparts; i++)
+		frames0 += atomic_load(&parts[i].frames);
+	struct threads th0, th1;
+	thread_cpu(&th0, E->bridge);
+	int64_t cpu0 = cpu_us(E->bridge), rcpu0 = cpu_us(E->rm), me0 = cpu_us(getpid()), w0 = now_us();
+	atomic_store(&fe->mode, FAR_BURSTS);
+	g_fe = fe;
+	nap_us(WINDOW_MS * 1000);
+	int64_t cpu1 = cpu_us(E->bridge), rcpu1 = cpu_us(E->rm), me1 = cpu_us(getpid()), w1 = now_us();
+	thread_cpu(&th1, E->bridge);
+	unsigned long long frames1 = 0, rcvd1 = atomic_load(&fe->rcvd_total);
+	for (int i = 0; i < nparts; i++)
+		frames1 += atomic_load(&parts[i].frames);
+	atomic_store(&fe->mode, FAR_SILENCE);
+	nap_us(400000); /* the last burst reaches the room */
+	g_fe = NULL;
+	atomic_store(&fe->mode, FAR_OFF);
+	nap_us(300000); /* in flight: counted by the bridge before it stops */
+
+	/* hang up: every leg logs its counters */
+	for (int i = 0; i < n; i++) {
+		char subject[96];
+		static const char body[] = "{\"v\":1,\"reason\":\"bench_done\"}";
+		snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", ids[i]);
+		if (bus_publish(E->bus, subject, body, strlen(body)))
+			fprintf(stderr, "bench_relay: hangup %d not sent\n", i);
+	}
+	long answered = atomic_load(&E->c->answered) - answered0;
+	bool ended = wait_count(&E->c->ended, ended0 + answered, 15000);
+	struct relay_sums rs = { 0 };
+	for (int tries = 0; tries < 100; tries++) { /* relay_stopped is logged by the media thread */
+		bridge_sums(E->bridge_log, log0, &rs);
+		if (rs.legs >= answered)
+			break;
+		nap_us(50000);
+	}
+	struct room_stats st, tot = { 0 };
+	unsigned long long loud = 0, onsets = 0;
+	int nlat = 0;
+	for (int i = 0; i < nparts; i++) {
+		room_local.stats(parts[i].r, &st);
+		tot.packets_received += st.packets_received;
+		tot.packets_dropped += st.packets_dropped;
+		tot.frames_received += st.frames_received;
+		tot.frames_concealed += st.frames_concealed;
+		loud += atomic_load(&parts[i].loud);
+		onsets += atomic_load(&parts[i].onsets);
+		for (int k = 0; k < parts[i].nlat; k++)
+			lat[nlat++] = parts[i].lat[k];
+	}
+	unsigned long long sent = atomic_load(&fe->sent_total), far_rcvd = atomic_load(&fe->rcvd_total);
+	int bursts = atomic_load(&fe->nonset);
+	double secs = (double)(w1 - w0) / 1e6;
+	double cpu_pct = cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - cpu0) / 1e6 / secs / active * 100.0 : -1;
+	double rm_pct = rcpu0 >= 0 && rcpu1 >= 0 ? (double)(rcpu1 - rcpu0) / 1e6 / secs / active * 100.0 : -1;
+	unsigned long long pkts_fwd = (frames1 - frames0) + (rcvd1 - rcvd0);
+	double per_pkt = pkts_fwd ? (double)(cpu1 - cpu0) / (double)pkts_fwd : -1;
+	long long lost_in = (long long)sent - (long long)rs.in;
+	long long lost_up = (long long)rs.up - (long long)tot.packets_received;
+	long long lost_down = (long long)rs.out - (long long)far_rcvd;
+	/* end to end in the steady window: 50 frames a second per call each way
+	 * (one frame of slack per call for the window's edges) */
+	double want = (double)active * secs * 50.0;
+	double got_up = (double)(frames1 - frames0), got_down = (double)(rcvd1 - rcvd0);
+	double short_up = want - got_up > active ? (want - got_up) / want * 100.0 : 0.0;
+	double short_down = want - got_down > active ? (want - got_down) / want * 100.0 : 0.0;
+	int64_t p50 = pct(lat, nlat, 50), p99 = pct(lat, nlat, 99);
+	bool zero_loss = lost_in == 0 && lost_up == 0 && lost_down == 0 && rs.legs == active &&
+			 short_up == 0.0 && short_down == 0.0 && (long long)onsets == (long long)bursts * active;
+	bool saturated = short_up > 0.0 || short_down > 0.0;
+	if (zero_loss || E->cpu_per_pkt_us <= 0) { /* the largest round that kept up */
+		E->cpu_per_pkt_us = per_pkt;
+		E->cpu_per_pkt_n = n;
+	}
+	if (zero_loss && active == n)
+		E->max_ok = n;
+
+	printf("  %d calls (setup %.1f s): %ld answered, %d with media both ways, %ld failed\n", n,
+	       (double)(t_up - t_setup) / 1e6, answered, active, atomic_load(&E->c->failed) - failed0);
+	printf("    bridge CPU %.3f %% of a core per call over %.1f s (%.1f %% of a core in all)   "
+	       "(target <= %.1f %%) %s\n", cpu_pct, secs, cpu_pct * active, TARGET_CPU_PCT,
+	       saturated ? "NOT MET: saturated, the calls did not get their frames (below)" :
+	       cpu_pct >= 0 && cpu_pct <= TARGET_CPU_PCT ? "ok" : "ABOVE TARGET");
+	print_threads(&th0, &th1, secs);
+	printf("    bridge CPU per packet forwarded %.2f us (%llu packets out: to the room and to the carrier); "
+	       "room-manager %.3f %% of a core per call\n", per_pkt, pkts_fwd, rm_pct);
+	printf("    delivered in the window, per call per second (50 sent each way): carrier -> room %.1f "
+	       "(%.2f %% short), room side -> carrier %.1f (%.2f %% short)\n", got_up / active / secs, short_up,
+	       got_down / active / secs, short_down);
+	printf("    whole calls: carrier -> bridge: sent %llu, bridge accepted %llu (lost %lld); bridge made %llu "
+	       "frames for the room from them\n", sent, rs.in, lost_in, rs.up);
+	printf("    whole calls: bridge -> room: bridge sent %llu frames, participants received %llu packets "
+	       "(lost %lld; decoder concealed %llu, dropped %llu)\n", rs.up, (unsigned long long)tot.packets_received,
+	       lost_up, (unsigned long long)tot.frames_concealed, (unsigned long long)tot.packets_dropped);
+	printf("    whole calls: bridge -> carrier: bridge sent %llu, far ends received %llu (lost %lld)\n", rs.out,
+	       far_rcvd, lost_down);
+	printf("    bursts: %d sent per call, %llu onsets seen of %lld, %.1f loud frames per burst "
+	       "(%d sent)\n", bursts, onsets, (long long)bursts * active,
+	       onsets ? (double)loud / (double)onsets : 0.0, BURST_LEN);
+	printf("    loss (counters, window delivery, every burst seen)   (target 0) %s\n",
+	       zero_loss ? "ok" : "BELOW TARGET");
+	printf("    added latency far end send -> room participant decoded (jitter buffer, 8k->48k, Opus, "
+	       "room-manager hop): p50 %.1f ms  p99 %.1f ms  (%d samples)   (target p99 <= %.0f ms) %s\n",
+	       (double)p50 / 1e3, (double)p99 / 1e3, nlat, TARGET_P99_MS,
+	       p99 >= 0 && (double)p99 / 1e3 <= TARGET_P99_MS ? "ok" : "ABOVE TARGET");
+	printf("    (this bench on the same cores: %.1f %% of a core (far ends, %d Opus decoders); our sender's "
+	       "longest tick %lld us, %ld timer ticks missed)\n",
+	       me0 >= 0 && me1 >= 0 ? (double)(me1 - me0) / 1e6 / secs * 100.0 : -1.0, nparts,
+	       (long long)atomic_load(&fe->max_send_us), atomic_load(&fe->missed_ticks));
+	if (!ended)
+		fprintf(stderr, "bench_relay: not every call ended after hangup\n");
+	rc = 0;
+out:
+	g_fe = NULL;
+	for (int i = 0; i < nparts; i++)
+		room_local.leave(parts[i].r);
+	if (fe)
+		atomic_store(&fe->mode, FAR_OFF);
+	far_free(fe);
+	stop(&sipp, rc == 0 ? SIGTERM : SIGKILL);
+	free(ids);
+	free(parts);
+	free(lat);
+	return rc;
+}
+
+/* ---- rtpengine ------------------------------------------------------------ */
+
+/* Sends one ng command, reads the reply into out. */
+static int ng(int fd, const struct sockaddr_in *to, const char *msg, size_t len, char *out, size_t outlen)
+{
+	if (sendto(fd, msg, len, 0, (const struct sockaddr *)to, sizeof(*to)) != (ssize_t)len)
+		return EIO;
+	struct pollfd p = { fd, POLLIN, 0 };
+	if (poll(&p, 1, 3000) != 1)
+		return ETIMEDOUT;
+	ssize_t n = recv(fd, out, outlen - 1, 0);
+	if (n <= 0)
+		return EIO;
+	out[n] = '\0';
+	return 0;
+}
+
+/* offer (side a's SDP) or answer (side b's): the port rtpengine gives the other side. */
+static int ng_call(int fd, const struct sockaddr_in *to, bool offer, int i, int media_port)
+{
+	char sdp[512], msg[1200], reply[4096], callid[32];
+	int sl = snprintf(sdp, sizeof(sdp),
+			  "v=0\r\no=- %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+			  "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
+			  i, media_port);
+	int cl = snprintf(callid, sizeof(callid), "bench-%d", i);
+	int ml;
+	if (offer)
+		ml = snprintf(msg, sizeof(msg), "o%d d3:sdp%d:%s7:call-id%d:%s7:command5:offer8:from-tag2:fte",
+			      i, sl, sdp, cl, callid);
+	else
+		ml = snprintf(msg, sizeof(msg),
+			      "a%d d3:sdp%d:%s7:call-id%d:%s7:command6:answer8:from-tag2:ft6:to-tag2:tte",
+			      i, sl, sdp, cl, callid);
+	if (ng(fd, to, msg, (size_t)ml, reply, sizeof(reply)))
+		return -1;
+	const char *m = strstr(reply, "m=audio ");
+	if (!strstr(reply, "6:result2:ok") || !m) {
+		fprintf(stderr, "bench_relay: rtpengine %s: %.200s\n", offer ? "offer" : "answer", reply);
+		return -1;
+	}
+	return (int)strtol(m + 8, NULL, 10);
+}
+
+static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
+{
+	char ngp[32], log[400], pmin[16], pmax[16];
+	int port = free_port(SOCK_DGRAM), fd = -1;
+	snprintf(ngp, sizeof(ngp), "127.0.0.1:%d", port);
+	snprintf(log, sizeof(log), "%s/rtpengine.log", dir);
+	snprintf(pmin, sizeof(pmin), "%d", RTPE_PORT_MIN);
+	snprintf(pmax, sizeof(pmax), "%d", RTPE_PORT_MAX);
+	const char *argv[] = { "rtpengine", "--table=-1", "--interface=127.0.0.1", "--listen-ng", ngp,
+			       "--foreground", "--log-stderr", "--log-level=4", "--port-min", pmin,
+			       "--port-max", pmax, NULL };
+	pid_t pid = spawn(argv, NULL, log);
+	struct farend *fe = NULL;
+	const char *why = NULL;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (pid < 0 || fd < 0) {
+		why = "cannot start";
+		goto out;
+	}
+	char reply[256];
+	bool up = false;
+	for (int i = 0; i < 50 && !up; i++) {
+		static const char ping[] = "p d7:command4:pinge";
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			pid = 0;
+			break;
+		}
+		up = ng(fd, &to, ping, strlen(ping), reply, sizeof(reply)) == 0 && strstr(reply, "pong");
+		if (!up)
+			nap_us(100000);
+	}
+	if (!up) {
+		why = "not installed, or it did not answer ng ping (see the log)";
+		goto out;
+	}
+	/* peers 2i (side a) and 2i+1 (side b) */
+	fe = far_new(2 * RTPE_CALLS, "127.0.0.1", 0, false);
+	if (!fe) {
+		why = "far-end sockets";
+		goto out;
+	}
+	for (int i = 0; i < RTPE_CALLS; i++) {
+		int to_a = ng_call(fd, &to, true, i, peer_port(fe, 2 * i));   /* b sends here */
+		int to_b = ng_call(fd, &to, false, i, peer_port(fe, 2 * i + 1)); /* a sends here */
+		if (to_a <= 0 || to_b <= 0) {
+			why = "ng offer/answer failed";
+			goto out;
+		}
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)to_b),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct sockaddr_in b = a;
+		b.sin_port = htons((uint16_t)to_a);
+		fe->p[2 * i].dst = a;
+		fe->p[2 * i + 1].dst = b;
+	}
+	for (int i = 0; i < fe->np; i++)
+		fe->p[i].active = true; /* before FAR_SILENCE: the thread reads it after */
+	atomic_store(&fe->mode, FAR_SILENCE);
+	nap_us(WARMUP_MS * 1000);
+	unsigned long long s0 = atomic_load(&fe->sent_total), r0 = atomic_load(&fe->rcvd_total);
+	int64_t c0 = cpu_us(pid), w0 = now_us();
+	nap_us(WINDOW_MS * 1000);
+	int64_t c1 = cpu_us(pid), w1 = now_us();
+	unsigned long long s1 = atomic_load(&fe->sent_total), r1 = atomic_load(&fe->rcvd_total);
+	atomic_store(&fe->mode, FAR_OFF);
+	nap_us(300000); /* what is in flight arrives */
+	unsigned long long st = atomic_load(&fe->sent_total), rt = atomic_load(&fe->rcvd_total);
+	double secs = (double)(w1 - w0) / 1e6;
+	double per_pkt = r1 > r0 ? (double)(c1 - c0) / (double)(r1 - r0) : -1;
+	double pct_call = (double)(c1 - c0) / 1e6 / secs / RTPE_CALLS * 100.0;
+	printf("  rtpengine (Debian, userspace --table=-1), %d calls of plain PCMU both ways:\n", RTPE_CALLS);
+	printf("    window %.1f s: sent %llu, relayed back to us %llu; whole run: sent %llu, received %llu "
+	       "(lost %lld)\n", secs, s1 - s0, r1 - r0, st, rt, (long long)st - (long long)rt);
+	printf("    rtpengine CPU %.2f us per packet forwarded, %.3f %% of a core per call\n", per_pkt, pct_call);
+	if (per_pkt > 0 && ours_per_pkt > 0)
+		printf("    ratio, NOT like-for-like: our TRANSCODING relay (%d calls, %.2f us per packet) / its PLAIN "
+		       "relay = %.2f   (target <= %.1f is for plain relay: not measurable, we have no plain mode)\n",
+		       ours_n, ours_per_pkt, ours_per_pkt / per_pkt, TARGET_RATIO);
+out:
+	if (why)
+		printf("  rtpengine: unavailable (%s; log %s)\n", why, log);
+	far_free(fe);
+	if (fd >= 0)
+		close(fd);
+	stop(&pid, SIGTERM);
+}
+
+int main(void)
+{
+	int rc = 1;
+	const char *build = getenv("BUILD") && *getenv("BUILD") ? getenv("BUILD") : "build";
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[300], store[400], nats_log[400], bridge_log[400], rm_log[400], bin[300], rmbin[300], np[16];
+	char e_nats[128], e_sip[64], e_health[64], e_rmhealth[64], e_rec[420], e_rmin[32], e_rmax[32];
+	char e_bmin[32], e_bmax[32];
+	pid_t nats = 0;
+	struct env E = { 0 };
+	struct bus_sub *sub = NULL;
+	struct counts *c = calloc(1, sizeof(*c));
+
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	log_setup("bench_relay", LOG_WARN, false);
+	snprintf(dir, sizeof(dir), "%s/callmesh-bench-relay-XXXXXX", base);
+	if (!c || !mkdtemp(dir))
+		return 1;
+	E.c = c;
+	E.dir = dir;
+	E.bridge_log = bridge_log;
+	int nport = free_port(SOCK_STREAM), sip_port = free_port(SOCK_STREAM), health = free_port(SOCK_STREAM);
+	int rmhealth = free_port(SOCK_STREAM);
+	snprintf(np, sizeof(np), "%d", nport);
+	snprintf(store, sizeof(store), "%s/js", dir);
+	snprintf(nats_log, sizeof(nats_log), "%s/nats.log", dir);
+	snprintf(bridge_log, sizeof(bridge_log), "%s/sip-bridge.log", dir);
+	snprintf(rm_log, sizeof(rm_log), "%s/room-manager.log", dir);
+	snprintf(bin, sizeof(bin), "%s/bin/sip-bridge", build);
+	snprintf(rmbin, sizeof(rmbin), "%s/bin/room-manager", build);
+	nats = spawn((const char *const[]){ "nats-server", "-a", "127.0.0.1", "-p", np, "-js", "-sd", store, NULL },
+		     NULL, nats_log);
+	if (nats < 0 || !wait_port(nport, 10000)) {
+		fprintf(stderr, "bench_relay: nats-server did not start\n");
+		goto out;
+	}
+	snprintf(e_nats, sizeof(e_nats), "NATS_URL=nats://127.0.0.1:%d", nport);
+	snprintf(e_rmhealth, sizeof(e_rmhealth), "HEALTH_ADDR=127.0.0.1:%d", rmhealth);
+	snprintf(e_rec, sizeof(e_rec), "RECORDINGS_DIR=%s/rec", dir);
+	snprintf(e_rmin, sizeof(e_rmin), "RTP_PORT_MIN=%d", RM_PORT_MIN);
+	snprintf(e_rmax, sizeof(e_rmax), "RTP_PORT_MAX=%d", RM_PORT_MAX);
+	const char *rm_env[] = { e_nats, e_rmhealth, e_rec, e_rmin, e_rmax, "ROOM_BACKEND=local",
+				 "LOG_LEVEL=warn", NULL };
+	E.rm = spawn((const char *const[]){ rmbin, NULL }, rm_env, rm_log);
+	snprintf(e_sip, sizeof(e_sip), "SIP_BIND=127.0.0.1:%d", sip_port);
+	snprintf(e_health, sizeof(e_health), "HEALTH_ADDR=127.0.0.1:%d", health);
+	snprintf(e_bmin, sizeof(e_bmin), "RTP_PORT_MIN=%d", BR_PORT_MIN);
+	snprintf(e_bmax, sizeof(e_bmax), "RTP_PORT_MAX=%d", BR_PORT_MAX);
+	const char *env[] = { e_nats, e_sip, e_health, e_bmin, e_bmax, "MAX_CALLS=250",
+			      "LOG_LEVEL=info", "INSTANCE=bench", NULL };
+	E.bridge = spawn((const char *const[]){ bin, NULL }, env, bridge_log);
+	if (E.rm < 0 || !wait_port(rmhealth, 10000)) {
+		fprintf(stderr, "bench_relay: %s did not start (log %s)\n", rmbin, rm_log);
+		goto out;
+	}
+	if (E.bridge < 0 || !wait_port(sip_port, 10000) || !wait_port(health, 10000)) {
+		fprintf(stderr, "bench_relay: %s did not start (log %s)\n", bin, bridge_log);
+		goto out;
+	}
+	char url[64];
+	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", nport);
+	if (bus_connect(&E.bus, url, "bench-relay") || bus_ensure_streams(E.bus) ||
+	    bus_subscribe(E.bus, &sub, "calls.*.*", NULL, on_event, c)) {
+		fprintf(stderr, "bench_relay: NATS setup failed\n");
+		goto out;
+	}
+	/* room-manager's command subscriptions can lag its /readyz */
+	for (int i = 0; i < 100; i++) {
+		char *reply = NULL;
+		static const char probe[] = "{\"v\":1,\"room\":\"probe\",\"identity\":\"probe\"}";
+		if (bus_request(E.bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
+			free(reply);
+			break;
+		}
+		nap_us(50000);
+	}
+	printf("bench_relay: sip-bridge (%s) relaying G.711 <-> Opus rooms (room-manager local), sipp + our "
+	       "RTP far ends, %d cores, loopback\n", bin, (int)sysconf(_SC_NPROCESSORS_ONLN));
+	for (int r = 0; r < NROUNDS; r++)
+		if (round_n(&E, ROUNDS[r]))
+			goto out;
+	printf("  largest N run with every call up and 0 loss: %d   (target >= %d concurrent transcoded calls) %s\n",
+	       E.max_ok, TARGET_CALLS, E.max_ok >= TARGET_CALLS ? "ok" : "BELOW TARGET");
+	stop(&E.bridge, SIGTERM);
+	stop(&E.rm, SIGTERM);
+	bench_rtpengine(dir, E.cpu_per_pkt_us, E.cpu_per_pkt_n);
+	rc = 0;
+out:
+	sub = bus_unsubscribe(sub);
+	E.bus = bus_close(E.bus);
+	stop(&E.bridge, SIGTERM);
+	stop(&E.rm, SIGTERM);
+	stop(&nats, SIGTERM);
+	if (rc)
+		fprintf(stderr, "bench_relay: logs kept in %s\n", dir);
+	else {
+		pid_t rm = spawn((const char *const[]){ "rm", "-rf", dir, NULL }, NULL, "/dev/null");
+		if (rm > 0)
+			waitpid(rm, NULL, 0);
+	}
+	free(c);
+	return rc;
+}
