@@ -52,7 +52,7 @@ struct h {
 	struct media_opus_dec *dec;
 	/* transcripts */
 	char user_line[160], agent_line[160];
-	atomic_int nuser, nagent;
+	atomic_int nuser, nagent, listening;
 	char call_id[ID_UUID_LEN + 1], room[64];
 };
 
@@ -111,6 +111,8 @@ static void on_event(const struct bus_msg *msg, void *arg)
 			atomic_fetch_add(&h->nagent, 1);
 		}
 		pthread_mutex_unlock(&h->mu);
+	} else if (ev->type == EV_AGENT_LISTENING) {
+		atomic_fetch_add(&h->listening, 1);
 	}
 	event_free(ev);
 }
@@ -297,6 +299,9 @@ static int test_local_room_rtp(void)
 	TEST_EQ_INT(atomic_load(&h.bad_ssrc), 0);
 	TEST_EQ_INT(atomic_load(&h.seq_gaps), 0);
 	TEST_EQ_INT(atomic_load(&h.ts_errors), 0);
+	/* the caller waits for the greeting to end: speaking over it would be a
+	 * barge-in, which cuts the utterance differently from run to run */
+	TEST_ASSERT(wait_atomic(&h.listening, 1, WAIT_MS));
 	/* the caller speaks through the room */
 	TEST_EQ_INT(assistant_parse(&a, empty, why, sizeof(why)), 0);
 	struct provider_args pa = { a->tts_config, a, &env };
@@ -417,6 +422,7 @@ static int test_through_room_manager(void)
 	TEST_ASSERT(wait_atomic(&h.packets, 60, WAIT_MS));
 	TEST_ASSERT(wait_atomic(&h.loud, 30, WAIT_MS));
 	TEST_EQ_INT(atomic_load(&h.bad_pt), 0);
+	TEST_ASSERT(wait_atomic(&h.listening, 1, WAIT_MS)); /* not a barge-in */
 	/* the caller speaks into the room */
 	TEST_EQ_INT(assistant_parse(&a, empty, why, sizeof(why)), 0);
 	struct provider_args pa = { a->tts_config, a, &env };
