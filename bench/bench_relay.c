@@ -6,7 +6,7 @@
  * every port of the bridge's RTP range (sipp answers each call at 127.0.0.2
  * with the port the bridge offered), all in one epoll thread sending PCMU
  * every 20 ms. One libs/room participant agent-<call_id> per call's room
- * receives what the bridge sends (G.711 → jitter buffer → 48 kHz → Opus).
+ * receives what the bridge sends (G.711 → back in sequence → 48 kHz → Opus).
  *   For N calls in ROUNDS (10 is the unloaded baseline): bridge CPU per call (utime+stime from /proc over a
  *   steady window / N / window, % of a core), packets lost both ways (our
  *   send counts against the bridge's own relay_stopped counters, and the
@@ -14,8 +14,8 @@
  *   and added latency: every far end sends a loud 1 kHz burst every
  *   BURST_PERIOD frames; latency is the burst's send time → arrival of the
  *   first loud decoded frame at the room participant (includes the bridge's
- *   jitter buffer, resampling, Opus encode, the room-manager hop and the
- *   participant's decode), p50/p99.
+ *   reordering, resampling, Opus encode, the room-manager hop and the
+ *   participant's jitter buffer and decode), p50/p99.
  *   rtpengine (Debian's, userspace, --table=-1) relaying plain PCMU both ways
  *   for RTPE_CALLS calls set up with its ng protocol: its CPU per packet
  *   forwarded against our transcoding CPU per packet forwarded. Not
@@ -749,8 +749,8 @@ static int round_n(struct env *E, int n)
 	       onsets ? (double)loud / (double)onsets : 0.0, BURST_LEN);
 	printf("    loss (counters, window delivery, every burst seen)   (target 0) %s\n",
 	       zero_loss ? "ok" : "BELOW TARGET");
-	printf("    added latency far end send -> room participant decoded (jitter buffer, 8k->48k, Opus, "
-	       "room-manager hop): p50 %.1f ms  p99 %.1f ms  (%d samples)   (target p99 <= %.0f ms) %s\n",
+	printf("    added latency far end send -> room participant decoded (8k->48k, Opus, room-manager "
+	       "hop, participant's jitter buffer): p50 %.1f ms  p99 %.1f ms  (%d samples)   (target p99 <= %.0f ms) %s\n",
 	       (double)p50 / 1e3, (double)p99 / 1e3, nlat, TARGET_P99_MS,
 	       p99 >= 0 && (double)p99 / 1e3 <= TARGET_P99_MS ? "ok" : "ABOVE TARGET");
 	printf("    (this bench on the same cores: %.1f %% of a core (far ends, %d Opus decoders); our sender's "

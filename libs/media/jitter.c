@@ -235,6 +235,32 @@ static struct jb_slot *advance(struct jbuf *jb)
 	return s;
 }
 
+/* The frame at next_seq, or a loss (with the following packet as FEC when
+ * it is here), and moves on. */
+static void take_next(struct jbuf *jb, struct jbuf_frame *f)
+{
+	f->seq = jb->next_seq;
+	struct jb_slot *s = advance(jb);
+	if (s) {
+		memcpy(jb->out, s->data, s->len);
+		f->status = JBUF_FRAME;
+		f->ts = s->ts;
+		f->marker = s->marker;
+		f->data = jb->out;
+		f->len = s->len;
+		jb->st.played++;
+		return;
+	}
+	f->status = JBUF_LOSS;
+	jb->st.lost++;
+	struct jb_slot *n = slot_of(jb, jb->next_seq);
+	if (n->used && n->seq == jb->next_seq) {
+		f->fec_data = n->data;
+		f->fec_len = n->len;
+		f->ts = n->ts; /* the following packet's; the lost one is a frame earlier */
+	}
+}
+
 void jbuf_get(struct jbuf *jb, struct jbuf_frame *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -270,24 +296,23 @@ void jbuf_get(struct jbuf *jb, struct jbuf_frame *f)
 		jb->over_target = 0;
 	}
 
-	f->seq = jb->next_seq;
-	struct jb_slot *s = advance(jb);
-	if (s) {
-		memcpy(jb->out, s->data, s->len);
-		f->status = JBUF_FRAME;
-		f->ts = s->ts;
-		f->marker = s->marker;
-		f->data = jb->out;
-		f->len = s->len;
-		jb->st.played++;
+	take_next(jb, f);
+}
+
+bool jbuf_gap(const struct jbuf *jb)
+{
+	if (!jb->started || jb->count == 0)
+		return false;
+	const struct jb_slot *n = &jb->slots[jb->next_seq % jb->cfg.capacity];
+	return !(n->used && n->seq == jb->next_seq);
+}
+
+void jbuf_pop(struct jbuf *jb, struct jbuf_frame *f, bool give_up)
+{
+	memset(f, 0, sizeof(*f));
+	f->status = JBUF_EMPTY;
+	if (!jb->started || jb->count == 0 || (jbuf_gap(jb) && !give_up))
 		return;
-	}
-	f->status = JBUF_LOSS;
-	jb->st.lost++;
-	struct jb_slot *n = slot_of(jb, jb->next_seq);
-	if (n->used && n->seq == jb->next_seq) {
-		f->fec_data = n->data;
-		f->fec_len = n->len;
-		f->ts = n->ts; /* the following packet's; the lost one is a frame earlier */
-	}
+	jb->playing = jb->primed = true;
+	take_next(jb, f);
 }

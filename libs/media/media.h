@@ -342,6 +342,13 @@ struct jbuf *jbuf_free(struct jbuf *jb);
 int jbuf_put(struct jbuf *jb, const struct rtp_packet *pkt, int64_t arrival_us) CM_MUST_USE;
 /* Called every frame_ms: the next frame to play. */
 void jbuf_get(struct jbuf *jb, struct jbuf_frame *f);
+/* Reorder-only use, for a relay that forwards packets as they arrive and
+ * leaves the jitter to the final receiver: the next packet in sequence when
+ * it is here, else JBUF_EMPTY; with give_up, a next packet still missing
+ * while later ones wait becomes JBUF_LOSS. Not mixed with jbuf_get. */
+void jbuf_pop(struct jbuf *jb, struct jbuf_frame *f, bool give_up);
+/* Later packets wait for a missing next one. */
+bool jbuf_gap(const struct jbuf *jb);
 uint32_t jbuf_target_ms(const struct jbuf *jb);
 uint32_t jbuf_depth_ms(const struct jbuf *jb);   /* buffered, from next to newest */
 void jbuf_stats(const struct jbuf *jb, struct jbuf_stats *st);

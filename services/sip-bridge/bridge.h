@@ -35,6 +35,7 @@ struct bridge_cfg {
 	long max_calls;
 	long ring_timeout_s;
 	long media_timeout_s;
+	long media_threads;           /* 0: one per CPU */
 	long session_min_se_s;
 	const char *sip_tls_bind;     /* NULL: no TLS */
 	const char *sip_tls_cert_dir;

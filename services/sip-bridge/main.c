@@ -18,6 +18,8 @@ static const struct cfg_var bridge_cfg_vars[] = {
 	  offsetof(struct bridge_cfg, ring_timeout_s), "give up (CANCEL) without a final answer" },
 	{ "MEDIA_TIMEOUT_S", CFG_INT, "30", true, false, 1, 3600, NULL,
 	  offsetof(struct bridge_cfg, media_timeout_s), "end a call with no RTP for this long (paused on hold)" },
+	{ "MEDIA_THREADS", CFG_INT, "0", true, false, 0, 64, NULL,
+	  offsetof(struct bridge_cfg, media_threads), "threads relaying media; 0 = one per CPU" },
 	{ "SIP_TLS_BIND", CFG_ADDR, NULL, false, false, 0, 0, NULL,
 	  offsetof(struct bridge_cfg, sip_tls_bind),
 	  "SIP over TLS listen address; unset = no TLS (trunks with transport tls fail)" },

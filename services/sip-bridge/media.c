@@ -1,8 +1,8 @@
 /* One call's media on the relay's media thread (relay.c runs the threads):
- * the carrier's RTP into the jitter buffer and RFC 4733 digits out as
- * call_dtmf; every 20 ms one G.711 frame → 48 kHz → the room, and one room
- * frame (or silence) → 8 kHz → G.711 → the carrier, as the negotiated
- * direction allows; the media timeout. Also the room's receive thread side:
+ * the carrier's RTP, put back in sequence, → 48 kHz → the room as it
+ * arrives, and RFC 4733 digits out as call_dtmf; every 20 ms one room frame
+ * (or silence) → 8 kHz → G.711 → the carrier, as the negotiated direction
+ * allows; the media timeout. Also the room's receive thread side:
  * frames queued (and mixed) for the carrier. */
 #include "relay.h"
 
@@ -103,6 +103,54 @@ static void publish_dtmf(struct relay_leg *l, const struct dtmf_event *e)
 	log_info("call_dtmf", "%s: %c (%u ms)", l->call_id, e->digit, (unsigned)e->duration_ms);
 }
 
+/* Carrier → room, one frame of the far end (or a concealed loss). */
+static void uplink_frame(struct relay_leg *l, const struct jbuf_frame *fr)
+{
+	int16_t pcm8[G711_BUF];
+	int16_t pcm48[ROOM_FRAME_SAMPLES * 3 + 64];
+	size_t n8 = 0, n48 = CM_ARRAY_LEN(pcm48);
+	if (fr->status == JBUF_FRAME) {
+		n8 = fr->len < G711_BUF ? fr->len : G711_BUF;
+		g711_decode(l->law, pcm8, fr->data, n8);
+	} else if (fr->status == JBUF_LOSS) {
+		n8 = G711_FRAME_SAMPLES;
+		memset(pcm8, 0, n8 * sizeof(int16_t));
+	}
+	if (n8 == 0 || resampler_process(l->up, pcm48, &n48, pcm8, n8))
+		return;
+	if (l->up_n + n48 > CM_ARRAY_LEN(l->up_buf))
+		l->up_n = 0; /* never overrun; only reachable with odd ptimes */
+	memcpy(l->up_buf + l->up_n, pcm48, n48 * sizeof(int16_t));
+	l->up_n += n48;
+	while (l->up_n >= ROOM_FRAME_SAMPLES) {
+		pthread_mutex_lock(&l->mu);
+		if (l->room && room_local.send_frame(l->room, l->up_buf) == 0)
+			l->frames_up++;
+		pthread_mutex_unlock(&l->mu);
+		l->up_n -= ROOM_FRAME_SAMPLES;
+		memmove(l->up_buf, l->up_buf + ROOM_FRAME_SAMPLES, l->up_n * sizeof(int16_t));
+	}
+}
+
+/* Carrier → room as packets arrive: every packet next in sequence goes on
+ * at once (the room's receivers run the jitter buffers; a relay that paced
+ * its output would only add its own delay). Later packets wait for a missing
+ * one until give_up, when it is concealed. */
+static void leg_uplink(struct relay_leg *l, int64_t now_us, bool give_up)
+{
+	struct jbuf_frame fr;
+	for (;;) {
+		jbuf_pop(l->jb, &fr, give_up);
+		if (fr.status == JBUF_EMPTY)
+			break;
+		uplink_frame(l, &fr);
+	}
+	if (!jbuf_gap(l->jb))
+		l->gap_since_us = 0;
+	else if (!l->gap_since_us)
+		l->gap_since_us = now_us;
+}
+
 void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
 {
 	uint8_t buf[RTP_PACKET_MAX];
@@ -147,37 +195,7 @@ void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
 		l->last_rx_ms = now_ms;
 		l->flowed = true;
 	}
-}
-
-/* Carrier → room: one jitter-buffer frame per tick. */
-static void leg_uplink(struct relay_leg *l)
-{
-	struct jbuf_frame fr;
-	int16_t pcm8[G711_BUF];
-	int16_t pcm48[ROOM_FRAME_SAMPLES * 3 + 64];
-	size_t n8 = 0, n48 = CM_ARRAY_LEN(pcm48);
-	jbuf_get(l->jb, &fr);
-	if (fr.status == JBUF_FRAME) {
-		n8 = fr.len < G711_BUF ? fr.len : G711_BUF;
-		g711_decode(l->law, pcm8, fr.data, n8);
-	} else if (fr.status == JBUF_LOSS) {
-		n8 = G711_FRAME_SAMPLES;
-		memset(pcm8, 0, n8 * sizeof(int16_t));
-	}
-	if (n8 == 0 || resampler_process(l->up, pcm48, &n48, pcm8, n8))
-		return;
-	if (l->up_n + n48 > CM_ARRAY_LEN(l->up_buf))
-		l->up_n = 0; /* never overrun; only reachable with odd ptimes */
-	memcpy(l->up_buf + l->up_n, pcm48, n48 * sizeof(int16_t));
-	l->up_n += n48;
-	while (l->up_n >= ROOM_FRAME_SAMPLES) {
-		pthread_mutex_lock(&l->mu);
-		if (l->room && room_local.send_frame(l->room, l->up_buf) == 0)
-			l->frames_up++;
-		pthread_mutex_unlock(&l->mu);
-		l->up_n -= ROOM_FRAME_SAMPLES;
-		memmove(l->up_buf, l->up_buf + ROOM_FRAME_SAMPLES, l->up_n * sizeof(int16_t));
-	}
+	leg_uplink(l, time_mono_us(), false);
 }
 
 static void send_rtp(struct relay_leg *l, const int16_t pcm[G711_FRAME_SAMPLES])
@@ -262,7 +280,9 @@ static void leg_check_timeout(struct relay_leg *l, int64_t now_ms)
 
 void relay_leg_tick(struct relay_leg *l, int64_t now_ms)
 {
-	leg_uplink(l);
+	int64_t now_us = time_mono_us();
+	if (l->gap_since_us && now_us - l->gap_since_us >= RELAY_REORDER_US)
+		leg_uplink(l, now_us, true);
 	leg_downlink(l);
 	leg_check_timeout(l, now_ms);
 }

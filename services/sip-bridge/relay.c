@@ -1,14 +1,17 @@
 /* The relay between the carrier's RTP and the call's room, for every call of
- * this bridge. Two threads of its own:
- *   media thread  one epoll over every leg's RTP socket, a command eventfd and
- *                 a 20 ms timerfd; carrier G.711 → jitter buffer → 8k→48k →
- *                 room, and room 48k → 8k → G.711 → carrier, paced by the
- *                 timerfd; RFC 4733 digits → call_dtmf; the media timeout;
+ * this bridge. Threads of its own:
+ *   media threads MEDIA_THREADS of them (default: one per CPU), a new leg
+ *                 going to the one with the fewest; each has one epoll over
+ *                 its legs' RTP sockets, a command eventfd and a 20 ms
+ *                 timerfd; carrier G.711 → back in sequence → 8k→48k → room
+ *                 as packets arrive, and room 48k → 8k → G.711 → carrier,
+ *                 paced by the timerfd; RFC 4733 digits → call_dtmf; the
+ *                 media timeout;
  *   room thread   join and leave (each a blocking request to room-manager),
  *                 so neither SIP nor media ever waits on NATS.
  * A leg is created by the sofia thread (relay_leg_start), changed by it
  * (relay_leg_update) and handed back once (relay_leg_stop). Commands reach the
- * media thread in order; the media thread, done with a leg, hands it to the
+ * leg's media thread in order; that thread, done with a leg, hands it to the
  * room thread, which leaves the room and frees it. Every leg's JOIN is queued
  * to the room thread before its LEAVE can be, so a leg is freed exactly once,
  * by the room thread, after the room's receive thread stopped. What a leg
@@ -34,17 +37,17 @@ static void wake(int fd)
 		log_warn("relay_wake_failed", "%s", strerror(errno));
 }
 
-static void post_cmd(struct relay *r, struct relay_cmd *c)
+static void post_cmd(struct relay_shard *sh, struct relay_cmd *c)
 {
 	c->next = NULL;
-	pthread_mutex_lock(&r->mu);
-	if (r->tail)
-		r->tail->next = c;
+	pthread_mutex_lock(&sh->mu);
+	if (sh->tail)
+		sh->tail->next = c;
 	else
-		r->head = c;
-	r->tail = c;
-	pthread_mutex_unlock(&r->mu);
-	wake(r->efd);
+		sh->head = c;
+	sh->tail = c;
+	pthread_mutex_unlock(&sh->mu);
+	wake(sh->efd);
 }
 
 static void post_job(struct relay *r, struct room_job *j)
@@ -81,7 +84,7 @@ int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_i
 {
 	int err;
 	struct relay_leg *l = calloc(1, sizeof(*l));
-	struct jbuf_cfg jc = { 8000, RELAY_TICK_MS, 20, 200, 64 };
+	struct jbuf_cfg jc = { 8000, RELAY_TICK_MS, 20, 200, 64 }; /* reorder only: jbuf_pop */
 	if (!l)
 		return ENOMEM;
 	pthread_mutex_init(&l->mu, NULL);
@@ -106,17 +109,23 @@ int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_i
 	l->stop_cmd = (struct relay_cmd){ .kind = CMD_STOP, .leg = l };
 	l->join_job = (struct room_job){ .kind = JOB_JOIN, .leg = l };
 	l->leave_job = (struct room_job){ .kind = JOB_LEAVE, .leg = l };
+	/* the media thread with the fewest legs takes it */
+	l->shard = &r->shards[0];
+	for (size_t i = 1; i < r->nshards; i++)
+		if (atomic_load(&r->shards[i].nlegs) < atomic_load(&l->shard->nlegs))
+			l->shard = &r->shards[i];
+	atomic_fetch_add(&l->shard->nlegs, 1);
 	/* from here the leg belongs to the relay, the fd and keys with it */
 	l->fd = fd;
 	l->srtp = srtp;
-	post_cmd(r, &l->start_cmd);
+	post_cmd(l->shard, &l->start_cmd);
 	post_job(r, &l->join_job);
 	char addr[INET_ADDRSTRLEN] = "no address";
 	if (l->p.have_remote)
 		inet_ntop(AF_INET, &l->p.remote.sin_addr, addr, sizeof(addr));
-	log_info("relay_started", "%s: to %s:%u PT %d te %d, far end %s, %s, room %s", call_id, addr,
-		 (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir,
-		 srtp ? "SRTP" : "plain RTP", room);
+	log_info("relay_started", "%s: to %s:%u PT %d te %d, far end %s, %s, room %s, media thread %u",
+		 call_id, addr, (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir,
+		 srtp ? "SRTP" : "plain RTP", room, l->shard->idx);
 	*legp = l;
 	return 0;
 out:
@@ -144,7 +153,7 @@ void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct
 	c->leg = l;
 	c->p = p;
 	c->srtp = srtp;
-	post_cmd(l->relay, c);
+	post_cmd(l->shard, c);
 }
 
 struct relay_leg *relay_leg_stop(struct relay_leg *l)
@@ -152,21 +161,21 @@ struct relay_leg *relay_leg_stop(struct relay_leg *l)
 	if (!l)
 		return NULL;
 	atomic_store(&l->may_send, false);
-	post_cmd(l->relay, &l->stop_cmd);
+	post_cmd(l->shard, &l->stop_cmd);
 	return NULL;
 }
 
 /* ---- the media thread ---------------------------------------------------- */
 
-static void leg_retire(struct relay *r, struct relay_leg *l)
+static void leg_retire(struct relay_shard *sh, struct relay_leg *l)
 {
-	for (struct relay_leg **pp = &r->legs; *pp; pp = &(*pp)->next) {
+	for (struct relay_leg **pp = &sh->legs; *pp; pp = &(*pp)->next) {
 		if (*pp == l) {
 			*pp = l->next;
 			break;
 		}
 	}
-	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, l->fd, NULL))
+	if (epoll_ctl(sh->epfd, EPOLL_CTL_DEL, l->fd, NULL))
 		log_warn("relay_epoll_del_failed", "%s: %s", l->call_id, strerror(errno));
 	close(l->fd);
 	l->fd = -1;
@@ -177,15 +186,16 @@ static void leg_retire(struct relay *r, struct relay_leg *l)
 		 (unsigned long long)l->q_dropped, (unsigned long long)l->dtmf_events,
 		 l->srtp ? "on" : "off", (unsigned long long)l->srtp_drops,
 		 (unsigned long long)l->srtp_rekeys);
-	post_job(r, &l->leave_job);
+	atomic_fetch_sub(&sh->nlegs, 1);
+	post_job(sh->relay, &l->leave_job);
 }
 
-static void run_commands(struct relay *r, int64_t now_ms)
+static void run_commands(struct relay_shard *sh, int64_t now_ms)
 {
-	pthread_mutex_lock(&r->mu);
-	struct relay_cmd *c = r->head;
-	r->head = r->tail = NULL;
-	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_lock(&sh->mu);
+	struct relay_cmd *c = sh->head;
+	sh->head = sh->tail = NULL;
+	pthread_mutex_unlock(&sh->mu);
 	while (c) {
 		struct relay_cmd *next = c->next;
 		struct relay_leg *l = c->leg;
@@ -193,10 +203,10 @@ static void run_commands(struct relay *r, int64_t now_ms)
 		switch (kind) {
 		case CMD_START: {
 			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
-			if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, l->fd, &ev))
+			if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, l->fd, &ev))
 				log_error("relay_epoll_add_failed", "%s: %s", l->call_id, strerror(errno));
-			l->next = r->legs;
-			r->legs = l;
+			l->next = sh->legs;
+			sh->legs = l;
 			l->last_rx_ms = now_ms;
 			break;
 		}
@@ -209,7 +219,7 @@ static void run_commands(struct relay *r, int64_t now_ms)
 			relay_leg_apply(l, &c->p, now_ms);
 			break;
 		case CMD_STOP:
-			leg_retire(r, l);
+			leg_retire(sh, l);
 			break;
 		}
 		if (kind == CMD_UPDATE)
@@ -220,27 +230,30 @@ static void run_commands(struct relay *r, int64_t now_ms)
 
 static void *media_main(void *arg)
 {
-	struct relay *r = arg;
+	struct relay_shard *sh = arg;
+	struct relay *r = sh->relay;
 	struct epoll_event evs[RELAY_EVENTS];
-	pthread_setname_np(pthread_self(), "sb-media");
+	char name[16];
+	snprintf(name, sizeof(name), "sb-media%u", sh->idx);
+	pthread_setname_np(pthread_self(), name);
 	while (!atomic_load(&r->stopping)) {
-		int n = epoll_wait(r->epfd, evs, RELAY_EVENTS, 200);
+		int n = epoll_wait(sh->epfd, evs, RELAY_EVENTS, 200);
 		int64_t now = time_mono_ms();
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
-			if (p == &r->efd) {
+			if (p == &sh->efd) {
 				uint64_t v;
-				if (read(r->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				if (read(sh->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					log_warn("relay_wake_read_failed", "%s", strerror(errno));
-				run_commands(r, now);
-			} else if (p == &r->tfd) {
+				run_commands(sh, now);
+			} else if (p == &sh->tfd) {
 				uint64_t ticks = 0;
-				if (read(r->tfd, &ticks, sizeof(ticks)) != sizeof(ticks))
+				if (read(sh->tfd, &ticks, sizeof(ticks)) != sizeof(ticks))
 					continue;
 				if (ticks > RELAY_CATCHUP)
 					ticks = RELAY_CATCHUP;
 				for (uint64_t t = 0; t < ticks; t++)
-					for (struct relay_leg *l = r->legs; l; l = l->next)
+					for (struct relay_leg *l = sh->legs; l; l = l->next)
 						relay_leg_tick(l, now);
 			}
 		}
@@ -248,18 +261,18 @@ static void *media_main(void *arg)
 		 * may have retired a leg that still has an entry in evs */
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
-			if (p == &r->efd || p == &r->tfd)
+			if (p == &sh->efd || p == &sh->tfd)
 				continue;
-			for (struct relay_leg *l = r->legs; l; l = l->next)
+			for (struct relay_leg *l = sh->legs; l; l = l->next)
 				if (l == p) {
 					relay_leg_receive(l, now);
 					break;
 				}
 		}
 	}
-	run_commands(r, time_mono_ms());
-	while (r->legs)
-		leg_retire(r, r->legs);
+	run_commands(sh, time_mono_ms());
+	while (sh->legs)
+		leg_retire(sh, sh->legs);
 	return NULL;
 }
 
@@ -312,6 +325,42 @@ static void *room_main(void *arg)
 
 /* ---- the relay ----------------------------------------------------------- */
 
+static int shard_init(struct relay_shard *sh, struct relay *r, unsigned idx)
+{
+	sh->relay = r;
+	sh->idx = idx;
+	sh->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sh->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	sh->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (sh->epfd < 0 || sh->efd < 0 || sh->tfd < 0)
+		return errno;
+	struct itimerspec its = { { 0, RELAY_TICK_MS * 1000000L }, { 0, RELAY_TICK_MS * 1000000L } };
+	struct epoll_event ev_e = { .events = EPOLLIN, .data.ptr = &sh->efd };
+	struct epoll_event ev_t = { .events = EPOLLIN, .data.ptr = &sh->tfd };
+	if (timerfd_settime(sh->tfd, 0, &its, NULL) || epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->efd, &ev_e) ||
+	    epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->tfd, &ev_t))
+		return errno;
+	int err = pthread_create(&sh->thread, NULL, media_main, sh);
+	sh->started = err == 0;
+	return err;
+}
+
+static void shard_fini(struct relay_shard *sh)
+{
+	if (sh->started) {
+		wake(sh->efd);
+		pthread_join(sh->thread, NULL);
+		sh->started = false;
+	}
+	if (sh->epfd >= 0)
+		close(sh->epfd);
+	if (sh->efd >= 0)
+		close(sh->efd);
+	if (sh->tfd >= 0)
+		close(sh->tfd);
+	pthread_mutex_destroy(&sh->mu);
+}
+
 int relay_start(struct relay **rp, struct bridge *br)
 {
 	int err = 0;
@@ -321,31 +370,32 @@ int relay_start(struct relay **rp, struct bridge *br)
 	r->br = br;
 	r->ctx.bus = br->bus;
 	r->ctx.timeout_ms = 5000;
+	r->ctx.narrowband = true; /* G.711 from the carrier */
+	r->ctx.opus_bitrate = 24000;
 	r->timeout_ms = br->cfg->media_timeout_s * 1000;
-	r->epfd = epoll_create1(EPOLL_CLOEXEC);
-	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->jmu, NULL);
 	pthread_cond_init(&r->jcv, NULL);
-	if (r->epfd < 0 || r->efd < 0 || r->tfd < 0) {
-		err = errno;
+	long n = br->cfg->media_threads;
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	r->nshards = n < 1 ? 1 : n > RELAY_SHARDS_MAX ? RELAY_SHARDS_MAX : (size_t)n;
+	r->shards = calloc(r->nshards, sizeof(*r->shards));
+	if (!r->shards) {
+		r->nshards = 0;
+		err = ENOMEM;
 		goto out;
 	}
-	struct itimerspec its = { { 0, RELAY_TICK_MS * 1000000L }, { 0, RELAY_TICK_MS * 1000000L } };
-	struct epoll_event ev_e = { .events = EPOLLIN, .data.ptr = &r->efd };
-	struct epoll_event ev_t = { .events = EPOLLIN, .data.ptr = &r->tfd };
-	if (timerfd_settime(r->tfd, 0, &its, NULL) || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd, &ev_e) ||
-	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->tfd, &ev_t)) {
-		err = errno;
-		goto out;
+	for (size_t i = 0; i < r->nshards; i++) {
+		r->shards[i].epfd = r->shards[i].efd = r->shards[i].tfd = -1;
+		pthread_mutex_init(&r->shards[i].mu, NULL);
 	}
 	if ((err = pthread_create(&r->room_thread, NULL, room_main, r)))
 		goto out;
 	r->room_started = true;
-	if ((err = pthread_create(&r->media_thread, NULL, media_main, r)))
-		goto out;
-	r->media_started = true;
+	for (size_t i = 0; i < r->nshards; i++)
+		if ((err = shard_init(&r->shards[i], r, (unsigned)i)))
+			goto out;
+	log_info("relay_ready", "%zu media threads", r->nshards);
 out:
 	if (err) {
 		log_error("relay_start_failed", "%s", cm_strerror(err));
@@ -361,27 +411,18 @@ struct relay *relay_stop(struct relay *r)
 	if (!r)
 		return NULL;
 	atomic_store(&r->stopping, true);
-	if (r->media_started) {
-		wake(r->efd);
-		pthread_join(r->media_thread, NULL);
-	}
-	/* every leg is now a LEAVE job; pending JOINs are skipped */
+	/* every leg becomes a LEAVE job; pending JOINs are skipped */
+	for (size_t i = 0; i < r->nshards; i++)
+		shard_fini(&r->shards[i]);
 	pthread_mutex_lock(&r->jmu);
 	r->jstop = true;
 	pthread_cond_signal(&r->jcv);
 	pthread_mutex_unlock(&r->jmu);
 	if (r->room_started)
 		pthread_join(r->room_thread, NULL);
-	if (r->epfd >= 0)
-		close(r->epfd);
-	if (r->efd >= 0)
-		close(r->efd);
-	if (r->tfd >= 0)
-		close(r->tfd);
-	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->jmu);
 	pthread_cond_destroy(&r->jcv);
+	free(r->shards);
 	free(r);
 	return NULL;
 }
-

@@ -8,12 +8,14 @@
 #include "room/room.h"
 
 #define RELAY_TICK_MS     20
+#define RELAY_REORDER_US  20000   /* a missing packet is waited for this long */
 #define RELAY_QUEUE_FRAMES 8      /* room → carrier backlog per leg: 160 ms */
 #define RELAY_PREBUFFER    2      /* frames queued before a talkspurt plays: the
 				   * room's 20 ms clock and ours drift apart */
 #define RELAY_RX_BURST    64      /* datagrams read per leg per wakeup */
 #define RELAY_EVENTS      64
 #define RELAY_CATCHUP     3       /* ticks run at most per timer wakeup */
+#define RELAY_SHARDS_MAX  64
 #define G711_BUF          (G711_FRAME_SAMPLES * 3)
 
 /* What the negotiated SDP allows, computed on the sofia thread. */
@@ -51,6 +53,7 @@ struct relay_slot {
 
 struct relay_leg {
 	struct relay_leg *next;         /* media thread's list */
+	struct relay_shard *shard;      /* the media thread it lives on */
 	/* made with the leg, so starting and stopping it never allocates */
 	struct relay_cmd start_cmd, stop_cmd;
 	struct room_job join_job, leave_job;
@@ -77,6 +80,7 @@ struct relay_leg {
 	int16_t dn_buf[G711_BUF];
 	size_t dn_n;
 	int64_t last_rx_ms;
+	int64_t gap_since_us;           /* later packets wait for a missing one since */
 	bool flowed, timed_out;
 	uint64_t pkts_in, pkts_out, frames_up, frames_down, dtmf_events;
 	uint64_t srtp_drops;            /* packets in that failed to unprotect */
@@ -93,24 +97,36 @@ struct relay_leg {
 	uint64_t q_dropped;
 };
 
+/* One media thread and the legs it owns. */
+struct relay_shard {
+	struct relay *relay;
+	unsigned idx;
+	int epfd, tfd, efd;
+	pthread_t thread;
+	bool started;
+	atomic_uint nlegs;              /* legs placed here, for placement */
+
+	pthread_mutex_t mu;             /* commands for the media thread */
+	struct relay_cmd *head, *tail;
+
+	struct relay_leg *legs;         /* media thread only */
+};
+
 struct relay {
 	struct bridge *br;
 	struct room_local_ctx ctx;
 	int64_t timeout_ms;
-	int epfd, tfd, efd;
-	pthread_t media_thread, room_thread;
-	bool media_started, room_started;
+	pthread_t room_thread;
+	bool room_started;
 	atomic_bool stopping;
 
-	pthread_mutex_t mu;             /* commands for the media thread */
-	struct relay_cmd *head, *tail;
+	struct relay_shard *shards;
+	size_t nshards;
 
 	pthread_mutex_t jmu;            /* jobs for the room thread */
 	pthread_cond_t jcv;
 	struct room_job *jhead, *jtail;
 	bool jstop;
-
-	struct relay_leg *legs;         /* media thread only */
 };
 
 

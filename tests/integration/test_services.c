@@ -55,6 +55,8 @@ static int test_bad_config_names_the_variable(void)
 	TEST_EQ_INT(expect_config_error("sip-bridge", calls, "MAX_CALLS"), 0);
 	const char *ports[] = { "RTP_PORT_MIN=30000", "RTP_PORT_MAX=30010", NULL };
 	TEST_EQ_INT(expect_config_error("sip-bridge", ports, "RTP_PORT_MAX"), 0);
+	const char *threads[] = { "MEDIA_THREADS=65", NULL };
+	TEST_EQ_INT(expect_config_error("sip-bridge", threads, "MEDIA_THREADS"), 0);
 	const char *sessions[] = { "MAX_SESSIONS=abc", NULL };
 	TEST_EQ_INT(expect_config_error("agent-worker", sessions, "MAX_SESSIONS"), 0);
 out:

@@ -295,7 +295,58 @@ out:
 	return err;
 }
 
+/* Reorder-only use: a packet in sequence comes out at once, later ones wait
+ * for a missing one until the caller gives up on it. */
+#define POP(jb, give_up, st, sq)                                                   \
+	do {                                                                       \
+		jbuf_pop(jb, &f, give_up);                                         \
+		TEST_EQ_INT(f.status, st);                                         \
+		if ((st) == JBUF_FRAME)                                            \
+			TEST_EQ_INT(frame_seq(&f), sq);                            \
+	} while (0)
+
+static int test_pop_reorder_only(void)
+{
+	int err = 0;
+	struct jbuf *jb = NULL;
+	struct jbuf_frame f;
+	TEST_EQ_INT(jbuf_alloc(&jb, NULL), 0);
+	POP(jb, true, JBUF_EMPTY, 0);
+	TEST_EQ_INT(put(jb, 100, 0), 0);
+	POP(jb, false, JBUF_FRAME, 100); /* no waiting for a target depth */
+	POP(jb, false, JBUF_EMPTY, 0);
+	TEST_ASSERT(!jbuf_gap(jb));
+	/* 102 before 101: 102 waits */
+	TEST_EQ_INT(put(jb, 102, 40000), 0);
+	TEST_ASSERT(jbuf_gap(jb));
+	POP(jb, false, JBUF_EMPTY, 0);
+	TEST_EQ_INT(put(jb, 101, 41000), 0);
+	TEST_ASSERT(!jbuf_gap(jb));
+	POP(jb, false, JBUF_FRAME, 101);
+	POP(jb, false, JBUF_FRAME, 102);
+	/* 103 and 104 lost: given up, each is a loss, 105 carries FEC for 104 */
+	TEST_EQ_INT(put(jb, 105, 100000), 0);
+	POP(jb, false, JBUF_EMPTY, 0);
+	POP(jb, true, JBUF_LOSS, 0);
+	TEST_ASSERT(f.fec_data == NULL);
+	POP(jb, true, JBUF_LOSS, 0);
+	TEST_ASSERT(f.fec_data != NULL);
+	POP(jb, true, JBUF_FRAME, 105);
+	POP(jb, true, JBUF_EMPTY, 0);
+	/* a packet given up on and arriving after all is late, never played */
+	TEST_EQ_INT(put(jb, 104, 120000), ESTALE);
+	struct jbuf_stats st;
+	jbuf_stats(jb, &st);
+	TEST_EQ_INT(st.played, 4);
+	TEST_EQ_INT(st.lost, 2);
+	TEST_EQ_INT(st.late, 1);
+out:
+	jbuf_free(jb);
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "pop_reorder_only", test_pop_reorder_only },
 	{ "talkspurt_gap_is_not_jitter", test_talkspurt_gap_is_not_jitter },
 	{ "in_order", test_in_order },
 	{ "reorder_loss_duplicate_late", test_reorder_loss_duplicate_late },
