@@ -21,12 +21,13 @@ struct jb_slot {
 	uint16_t seq;
 	uint16_t len;
 	uint32_t ts;
-	uint8_t data[JBUF_PAYLOAD_MAX];
+	uint8_t *data;                  /* payload_max bytes of jbuf.payload */
 };
 
 struct jbuf {
 	struct jbuf_cfg cfg;
 	struct jb_slot *slots;
+	uint8_t *payload;               /* capacity × payload_max, never cleared */
 	size_t count;
 	bool have_ssrc, started, playing, have_last;
 	bool primed;                    /* playout began since the last reset */
@@ -45,6 +46,7 @@ struct jbuf {
 
 static const struct jbuf_cfg jb_defaults = {
 	.clock_rate = 8000, .frame_ms = 20, .min_ms = 20, .max_ms = 200, .capacity = 64,
+	.payload_max = JBUF_PAYLOAD_MAX,
 };
 
 static void update_target(struct jbuf *jb)
@@ -67,7 +69,8 @@ int jbuf_alloc(struct jbuf **jbp, const struct jbuf_cfg *cfg)
 		return EINVAL;
 	const struct jbuf_cfg *c = cfg ? cfg : &jb_defaults;
 	if (c->clock_rate == 0 || c->frame_ms == 0 || c->min_ms > c->max_ms || c->capacity < 2 ||
-	    c->capacity > JBUF_CAPACITY_MAX || c->max_ms > (uint64_t)c->capacity * c->frame_ms)
+	    c->capacity > JBUF_CAPACITY_MAX || c->max_ms > (uint64_t)c->capacity * c->frame_ms ||
+	    c->payload_max > JBUF_PAYLOAD_MAX)
 		return EINVAL;
 	jb = calloc(1, sizeof(*jb));
 	if (!jb) {
@@ -75,11 +78,18 @@ int jbuf_alloc(struct jbuf **jbp, const struct jbuf_cfg *cfg)
 		goto out;
 	}
 	jb->cfg = *c;
+	if (!jb->cfg.payload_max)
+		jb->cfg.payload_max = JBUF_PAYLOAD_MAX;
+	/* a call's buffer is made at every call set-up: the slots are small
+	 * and zeroed, the payload block is touched only where packets land */
 	jb->slots = calloc(c->capacity, sizeof(*jb->slots));
-	if (!jb->slots) {
+	jb->payload = malloc((size_t)c->capacity * jb->cfg.payload_max);
+	if (!jb->slots || !jb->payload) {
 		err = ENOMEM;
 		goto out;
 	}
+	for (uint32_t i = 0; i < c->capacity; i++)
+		jb->slots[i].data = jb->payload + (size_t)i * jb->cfg.payload_max;
 	jbuf_reset(jb);
 	*jbp = jb;
 	jb = NULL;
@@ -92,6 +102,7 @@ struct jbuf *jbuf_free(struct jbuf *jb)
 {
 	if (jb) {
 		free(jb->slots);
+		free(jb->payload);
 		free(jb);
 	}
 	return NULL;
@@ -143,7 +154,7 @@ int jbuf_put(struct jbuf *jb, const struct rtp_packet *pkt, int64_t arrival_us)
 {
 	if (!jb || !pkt || (pkt->payload_len && !pkt->payload))
 		return EINVAL;
-	if (pkt->payload_len > JBUF_PAYLOAD_MAX)
+	if (pkt->payload_len > jb->cfg.payload_max)
 		return EMSGSIZE;
 	const struct rtp_hdr *h = &pkt->hdr;
 	if (jb->have_ssrc && h->ssrc != jb->ssrc) {

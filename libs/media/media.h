@@ -305,6 +305,8 @@ struct jbuf_cfg {
 	uint32_t frame_ms;              /* packet duration, 20 */
 	uint32_t min_ms, max_ms;        /* target depth bounds, e.g. 20..200 */
 	uint32_t capacity;              /* packets held at most, ≤ 256 */
+	uint32_t payload_max;           /* bytes per packet, ≤ JBUF_PAYLOAD_MAX;
+					 * 0 = JBUF_PAYLOAD_MAX */
 };
 
 struct jbuf_stats {
@@ -332,12 +334,12 @@ struct jbuf_frame {
 struct jbuf;
 
 /* cfg NULL = 8 kHz, 20 ms, 20..200 ms, 64 packets. EINVAL for bounds that
- * do not fit (min > max, max beyond capacity). */
+ * do not fit (min > max, max beyond capacity, payload_max too big). */
 int jbuf_alloc(struct jbuf **jbp, const struct jbuf_cfg *cfg) CM_MUST_USE;
 struct jbuf *jbuf_free(struct jbuf *jb);
 /* Stores a packet (its payload is copied). arrival_us: local monotonic µs.
  * 0 stored; EEXIST duplicate; ESTALE late (already played or skipped);
- * EMSGSIZE payload over JBUF_PAYLOAD_MAX. A new SSRC or a jump further than
+ * EMSGSIZE payload over payload_max. A new SSRC or a jump further than
  * the capacity resets the buffer and stores the packet. */
 int jbuf_put(struct jbuf *jb, const struct rtp_packet *pkt, int64_t arrival_us) CM_MUST_USE;
 /* Called every frame_ms: the next frame to play. */

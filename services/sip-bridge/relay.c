@@ -84,7 +84,8 @@ int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_i
 {
 	int err;
 	struct relay_leg *l = calloc(1, sizeof(*l));
-	struct jbuf_cfg jc = { 8000, RELAY_TICK_MS, 20, 200, 64 }; /* reorder only: jbuf_pop */
+	/* reorder only (jbuf_pop); G.711 up to 60 ms a packet */
+	struct jbuf_cfg jc = { 8000, RELAY_TICK_MS, 20, 200, 64, G711_FRAME_SAMPLES * 3 };
 	if (!l)
 		return ENOMEM;
 	pthread_mutex_init(&l->mu, NULL);

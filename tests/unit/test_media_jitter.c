@@ -157,6 +157,24 @@ static int test_resets_and_bounds(void)
 	TEST_EQ_INT(jbuf_alloc(&jb, &bad), EINVAL);
 	bad.capacity = 300;
 	TEST_EQ_INT(jbuf_alloc(&jb, &bad), EINVAL);
+	bad.capacity = 32;
+	bad.max_ms = 200;
+	bad.payload_max = JBUF_PAYLOAD_MAX + 1;
+	TEST_EQ_INT(jbuf_alloc(&jb, &bad), EINVAL);
+	/* a smaller payload bound: a packet over it is refused, one at it kept */
+	bad.payload_max = 480;
+	TEST_EQ_INT(jbuf_alloc(&jb, &bad), 0);
+	{
+		static uint8_t g711[481];
+		struct rtp_packet q = { .hdr = { .seq = 1, .ssrc = SSRC }, .payload = g711, .payload_len = 481 };
+		TEST_EQ_INT(jbuf_put(jb, &q, 0), EMSGSIZE);
+		q.payload_len = 480;
+		TEST_EQ_INT(jbuf_put(jb, &q, 0), 0);
+		jbuf_pop(jb, &f, false);
+		TEST_EQ_INT(f.status, JBUF_FRAME);
+		TEST_EQ_INT(f.len, 480);
+	}
+	jb = jbuf_free(jb);
 	struct jbuf_cfg cfg = { .clock_rate = 8000, .frame_ms = 20, .min_ms = 20, .max_ms = 200, .capacity = 16 };
 	TEST_EQ_INT(jbuf_alloc(&jb, &cfg), 0);
 	TEST_EQ_INT(put(jb, 10, 0), 0);
