@@ -94,10 +94,11 @@ $(BUILD)/fuzz/%-replay: $(OBJ)/tests/fuzz/%.o $(OBJ)/tests/fuzz/replay_main.o $(
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
 
-$(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_ARS)
+# benches share the test harness's process, port and CPU helpers
+$(BUILD)/bench/%: $(OBJ)/bench/%.o $(HARNESS_OBJS) $(LIB_ARS)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(LINK_LIBS) $(LDLIBS)
 
 test: build $(TEST_BINS) $(FUZZ_REPLAY)
 	@BUILD=$(BUILD) tests/run.sh

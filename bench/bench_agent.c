@@ -22,6 +22,7 @@
  * spent); prints figures, fails only when it cannot run.
  */
 #include "bus/bus.h"
+#include "harness/test.h"
 #include "core/core.h"
 #include "event/event.h"
 #include "media/media.h"
@@ -29,7 +30,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -63,10 +63,6 @@ static const int ramp_levels[] = { 1, 5, 10, 20, 40 };
 		    "parking, and the documents to bring with you. Please tell me what you need."
 #define REPLY       "We are open nine to five."
 
-struct proc {
-	int pid;
-};
-
 /* The caller side of one call. Times are time_mono_us(); 0 = not yet. */
 struct caller {
 	char call_id[ID_UUID_LEN + 1];
@@ -81,8 +77,9 @@ struct caller {
 };
 
 struct bench {
-	char dir[300], build[200];
-	struct proc nats, rm, agent;
+	char *dir, build[200];
+	struct test_nats nats;
+	int rm_pid, agent_pid;
 	struct bus *bus;
 	struct bus_sub *ev_sub;
 	struct room_local_ctx rctx;
@@ -121,92 +118,9 @@ static bool over_budget(const struct bench *b)
 	return time_mono_us() - b->t0_us > BENCH_BUDGET_US;
 }
 
-static int free_tcp_port(void)
+static bool alive(int pid)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static int spawn(struct proc *p, const char *const argv[], const char *log, const char *const envp[])
-{
-	p->pid = fork();
-	if (p->pid < 0) {
-		p->pid = 0;
-		return errno;
-	}
-	if (p->pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		for (size_t i = 0; envp && envp[i]; i++)
-			putenv(strdup(envp[i])); /* the child's own copy, kept for exec */
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return 0;
-}
-
-/* SIGTERM, up to 5 s for it to exit, then SIGKILL. */
-static void stop_proc(struct proc *p)
-{
-	if (p->pid <= 0)
-		return;
-	kill(p->pid, SIGTERM);
-	for (int i = 0; i < 500; i++) {
-		if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
-			p->pid = 0;
-			return;
-		}
-		nap_us(10000);
-	}
-	kill(p->pid, SIGKILL);
-	waitpid(p->pid, NULL, 0);
-	p->pid = 0;
-}
-
-static bool proc_alive(const struct proc *p)
-{
-	return p->pid > 0 && waitpid(p->pid, NULL, WNOHANG) == 0;
-}
-
-/* utime + stime of `pid`, seconds. */
-static double proc_cpu_s(int pid)
-{
-	char path[64], buf[1024];
-	unsigned long ut = 0, st = 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	/* after the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return 0;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	return pid > 0 && waitpid(pid, NULL, WNOHANG) == 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -495,19 +409,15 @@ static uint16_t le16(const uint8_t *p)
 static int speech_load(struct bench *b, const char *text)
 {
 	char path[400];
-	struct proc p = { 0 };
 	uint8_t *wav = NULL;
 	int16_t *in = NULL, *out = NULL;
 	struct resampler *rs = NULL;
 	size_t len = 0, nin = 0;
 	uint32_t rate = 0;
-	int err = 0, status = 0;
+	int err = 0;
 	snprintf(path, sizeof(path), "%s/caller.wav", b->dir);
 	const char *argv[] = { "espeak-ng", "-v", "en-us", "-s", "175", "-w", path, text, NULL };
-	if ((err = spawn(&p, argv, "/dev/null", NULL)))
-		return err;
-	waitpid(p.pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (test_run_cmd(NULL, argv, NULL, 60000) != 0)
 		return ENOENT;
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -822,10 +732,10 @@ static int ramp_level(struct bench *b, int n)
 		f0 += atomic_load(&b->calls[i].frames);
 		c0 += atomic_load(&b->calls[i].concealed);
 	}
-	double cpu0 = proc_cpu_s(b->agent.pid);
+	double cpu0 = (double)test_cpu_us(b->agent_pid) / 1e6;
 	int64_t s0 = time_mono_us();
 	nap_us(1000000);
-	double cpu = proc_cpu_s(b->agent.pid) - cpu0, secs = (double)(time_mono_us() - s0) / 1e6;
+	double cpu = (double)test_cpu_us(b->agent_pid) / 1e6 - cpu0, secs = (double)(time_mono_us() - s0) / 1e6;
 	for (int i = 0; i < n; i++) {
 		f1 += atomic_load(&b->calls[i].frames);
 		c1 += atomic_load(&b->calls[i].concealed);
@@ -876,25 +786,18 @@ static int phase_ramp(struct bench *b)
 
 static int start_all(struct bench *b)
 {
-	char port[16], store[400], log[400], url[64], bin[300], abin[300];
+	char log[400], bin[300], abin[300];
 	char e_nats[96], e_health[64], e_dir[400], e_min[32], e_max[32], e_ahealth[64];
 	int err = 0;
-	int np = free_tcp_port(), hp = free_tcp_port(), ap = free_tcp_port();
+	int hp = test_free_port(), ap = test_free_port();
 	/* relay ports below the ephemeral range, varied so parallel runs rarely meet */
 	int base = 20000 + (int)((time_mono_us() / 1000 + getpid()) % 30) * 400;
-	if (np < 0 || hp < 0 || ap < 0)
+	if (hp < 0 || ap < 0)
 		return EADDRNOTAVAIL;
-	snprintf(port, sizeof(port), "%d", np);
-	snprintf(store, sizeof(store), "%s/js", b->dir);
-	snprintf(log, sizeof(log), "%s/nats.log", b->dir);
-	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", np);
-	const char *nargv[] = { "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", store, NULL };
-	if ((err = spawn(&b->nats, nargv, log, NULL)))
+	if ((err = test_nats_start(&b->nats)))
 		return err;
-	for (int i = 0; i < 500 && !port_open(np); i++)
-		nap_us(20000);
 
-	snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", url);
+	snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", b->nats.url);
 	snprintf(e_health, sizeof(e_health), "HEALTH_ADDR=127.0.0.1:%d", hp);
 	snprintf(e_dir, sizeof(e_dir), "RECORDINGS_DIR=%s/rec", b->dir);
 	snprintf(e_min, sizeof(e_min), "RTP_PORT_MIN=%d", base);
@@ -904,7 +807,7 @@ static int start_all(struct bench *b)
 	const char *rargv[] = { bin, NULL };
 	const char *renv[] = { e_nats, e_health, e_dir, e_min, e_max, "ROOM_BACKEND=local", "LOG_FORMAT=kv",
 			       "LOG_LEVEL=warn", NULL };
-	if ((err = spawn(&b->rm, rargv, log, renv)))
+	if ((err = test_spawn(&b->rm_pid, rargv, renv, log)))
 		return err;
 
 	snprintf(e_ahealth, sizeof(e_ahealth), "HEALTH_ADDR=127.0.0.1:%d", ap);
@@ -914,13 +817,14 @@ static int start_all(struct bench *b)
 	const char *aenv[] = { e_nats, e_ahealth, "ROOM_BACKEND=local", "MAX_SESSIONS=" AGENT_SESSIONS,
 			       "ANSWER_TIMEOUT_S=30", "OPENAI_BASE_URL=http://127.0.0.1:9", "LOG_FORMAT=kv",
 			       "LOG_LEVEL=info", NULL };
-	if ((err = spawn(&b->agent, aargv, log, aenv)))
+	if ((err = test_spawn(&b->agent_pid, aargv, aenv, log)))
 		return err;
 
-	if ((err = bus_connect(&b->bus, url, "bench-agent")))
+	if ((err = bus_connect(&b->bus, b->nats.url, "bench-agent")))
 		return err;
-	for (int i = 0; i < 500 && !(port_open(hp) && port_open(ap)); i++)
-		nap_us(20000);
+	/* the command probe and the agent's liveness below decide */
+	(void)test_wait_port(hp, 10000);
+	(void)test_wait_port(ap, 10000);
 	/* room-manager is ready once it answers a command */
 	for (int i = 0; i < 100; i++) {
 		if (!(err = request_ok(b, "rooms.delete", "{\"v\":1,\"room\":\"bench-probe\"}", 2000)))
@@ -929,7 +833,7 @@ static int start_all(struct bench *b)
 	}
 	if (err)
 		return err;
-	if (!proc_alive(&b->agent))
+	if (!alive(b->agent_pid))
 		return ECHILD;
 	b->agent_health_port = ap;
 	b->rctx = (struct room_local_ctx){ .bus = b->bus, .timeout_ms = 5000 };
@@ -946,7 +850,6 @@ int main(void)
 	static struct bench b;
 	int err = 0;
 	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 
 	signal(SIGPIPE, SIG_IGN);
 	log_setup("bench_agent", LOG_WARN, false);
@@ -954,8 +857,8 @@ int main(void)
 	pthread_mutex_init(&b.mu, NULL);
 	srand((unsigned)time_mono_us());
 	snprintf(b.build, sizeof(b.build), "%s", build);
-	snprintf(b.dir, sizeof(b.dir), "%s/callmesh-bench-agent-XXXXXX", base);
-	if (!mkdtemp(b.dir)) {
+	b.dir = test_tmpdir("bench-agent");
+	if (!b.dir) {
 		fprintf(stderr, "bench_agent: mkdtemp: %s\n", strerror(errno));
 		return 1;
 	}
@@ -980,7 +883,7 @@ int main(void)
 		printf("  ! agent-worker still has sessions before the ramp\n");
 	if (!err)
 		err = phase_ramp(&b);
-	if (!proc_alive(&b.agent)) {
+	if (!alive(b.agent_pid)) {
 		fprintf(stderr, "bench_agent: agent-worker exited (log %s/agent-worker.log)\n", b.dir);
 		err = ECHILD;
 	}
@@ -993,18 +896,16 @@ out:
 		call_close(&b, &b.calls[i], false);
 	b.ev_sub = bus_unsubscribe(b.ev_sub);
 	b.bus = bus_close(b.bus);
-	stop_proc(&b.agent);
-	stop_proc(&b.rm);
-	stop_proc(&b.nats);
+	test_stop(&b.agent_pid, SIGTERM, 5000);
+	test_stop(&b.rm_pid, SIGTERM, 5000);
+	test_nats_destroy(&b.nats);
 	free(b.speech);
 	if (err) {
 		fprintf(stderr, "bench_agent: logs kept in %s\n", b.dir);
 	} else {
-		struct proc rmr = { 0 };
-		const char *argv[] = { "rm", "-rf", b.dir, NULL };
-		if (spawn(&rmr, argv, "/dev/null", NULL) == 0)
-			waitpid(rmr.pid, NULL, 0);
+		test_rmtree(b.dir);
 	}
+	free(b.dir);
 	pthread_mutex_destroy(&b.mu);
 	return err ? 1 : 0;
 }

@@ -10,130 +10,45 @@
  * fails on them. Needs wrk (scripts/deps.sh) and a built $BUILD/bin.
  */
 #include "bus/bus.h"
+#include "harness/test.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define KEY "bench-key-0123456789"
 #define TARGET_OUTBOUND_RATE 2000.0
 #define TARGET_GET_RATE 20000.0
 #define TARGET_P99_MS 20.0
 
-static char tmpdir[256];
+static char *tmpdir;
 
-static int free_port(void)
+/* Runs argv to its end (at most timeout_ms), output appended to `log`; its exit
+ * code, -1 when it could not run or was killed. */
+static int run(const char *const argv[], const char *log, int timeout_ms)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/* fork/exec with extra environment, output to `log` (NULL: inherit). */
-static pid_t spawn(const char *const argv[], const char *const envp[], const char *log)
-{
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	if (log) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-	}
-	for (const char *const *e = envp; e && *e; e++)
-		putenv((char *)*e);
-	execvp(argv[0], (char *const *)argv);
-	_exit(127);
-}
-
-static int run(const char *const argv[], const char *log)
-{
-	int st = 0;
-	pid_t pid = spawn(argv, NULL, log);
-	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+	int pid = 0, code = -1;
+	if (test_spawn(&pid, argv, NULL, log))
 		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void stop(pid_t pid)
-{
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
+	if (test_wait_exit(pid, timeout_ms, &code)) {
+		test_kill(pid);
+		return -1;
 	}
+	return code;
 }
 
-static size_t keep_body(char *data, size_t size, size_t n, void *arg)
-{
-	char *buf = arg;
-	size_t have = strlen(buf), add = size * n;
-	if (have + add < 4096) {
-		memcpy(buf + have, data, add);
-		buf[have + add] = '\0';
-	}
-	return add;
-}
-
-/* One request; *statusp, body into buf (4096). */
+/* One request with the bench's key; *statusp, body into buf (4096). */
 static int http(long *statusp, char buf[4096], const char *method, const char *url,
 		const char *body)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	int err = EIO;
-	buf[0] = '\0';
-	if (!c)
-		return ENOMEM;
-	h = curl_slist_append(h, "Authorization: Bearer " KEY);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, buf);
-	if (body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	if (curl_easy_perform(c) == CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, statusp);
-		err = 0;
-	}
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	char *reply = NULL;
+	int err = test_http(statusp, &reply, method, url, KEY, body);
+	snprintf(buf, 4096, "%s", reply ? reply : "");
+	free(reply);
 	return err;
-}
-
-static int wait_status(const char *url, long want, int timeout_ms)
-{
-	char buf[4096];
-	for (int waited = 0; waited < timeout_ms; waited += 100) {
-		long st = 0;
-		if (http(&st, buf, "GET", url, NULL) == 0 && st == want)
-			return 0;
-		struct timespec nap = { 0, 100 * 1000000L };
-		nanosleep(&nap, NULL);
-	}
-	return ETIMEDOUT;
 }
 
 /* data.<name> of an API reply, copied into out. */
@@ -172,7 +87,7 @@ static void bench(const char *name, const char *file, const char *url, const cha
 	snprintf(c, sizeof(c), "%d", conns);
 	snprintf(out, sizeof(out), "%s/wrk-%s.txt", tmpdir, file);
 	const char *argv[] = { "wrk", "-t2", "-c", c, "-d", dur, "--latency", "-s", lua, url, NULL };
-	if (run(argv, out) != 0) {
+	if (run(argv, out, (seconds + 60) * 1000) != 0) {
 		printf("  %-16s wrk failed (output in %s)\n", name, out);
 		return;
 	}
@@ -207,12 +122,13 @@ static int write_file(const char *path, const char *text)
 
 int main(void)
 {
-	pid_t nats = 0, gw = 0;
+	int gw = 0;
+	struct test_nats nats = { 0 };
+	struct test_pg pg = { 0 };
 	struct bus_sub *subs[3] = { 0 };
-	char pgdir[300] = "", log[300], url[256], body[1024], reply[4096], lua[300], aid[64], tid[64];
-	char env_nats[96], env_db[256], env_api[64], env_health[64], call_id[64];
+	char log[300], url[256], body[1024], reply[4096], lua[300], aid[64], tid[64];
+	char env_nats[96], env_db[300], env_api[64], env_health[64], call_id[64];
 	int rc = 1, seconds = 8;
-	bool pg_up = false;
 	const char *s = getenv("BENCH_SECONDS");
 	if (s && strtol(s, NULL, 10) > 0 && strtol(s, NULL, 10) <= 60)
 		seconds = (int)strtol(s, NULL, 10);
@@ -220,51 +136,41 @@ int main(void)
 
 	printf("# bench_api: api-gateway under wrk\n");
 	fflush(stdout);
-	if (run((const char *const[]){ "sh", "-c", "command -v wrk >/dev/null", NULL }, NULL) != 0) {
+	if (test_run_cmd(NULL, (const char *const[]){ "sh", "-c", "command -v wrk", NULL }, NULL, 10000) != 0) {
 		printf("  skipped: wrk not installed (make deps)\n");
 		return 0;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/callmesh-bench-api-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(tmpdir))
+	tmpdir = test_tmpdir("bench-api");
+	if (!tmpdir)
 		return 1;
 	snprintf(log, sizeof(log), "%s/run.log", tmpdir);
 
-	int nport = free_port(), pport = free_port(), aport = free_port(), hport = free_port();
-	char np[16], pp[16], store[300];
-	snprintf(np, sizeof(np), "%d", nport);
-	snprintf(pp, sizeof(pp), "%d", pport);
-	snprintf(store, sizeof(store), "%s/js", tmpdir);
-	nats = spawn((const char *const[]){ "nats-server", "-a", "127.0.0.1", "-p", np, "-js", "-sd",
-					    store, NULL },
-		     NULL, log);
-	/* its own directory: pg.sh hands it to the postgres user */
-	snprintf(pgdir, sizeof(pgdir), "%s/callmesh-bench-pg-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(pgdir))
-		goto out;
-	if (run((const char *const[]){ "scripts/pg.sh", "start", pgdir, pp, NULL }, log) != 0) {
-		printf("  PostgreSQL did not start (log %s)\n", log);
+	int aport = test_free_port(), hport = test_free_port();
+	if (test_nats_start(&nats)) {
+		printf("  nats-server did not start\n");
 		goto out;
 	}
-	pg_up = true;
-	snprintf(env_nats, sizeof(env_nats), "NATS_URL=nats://127.0.0.1:%d", nport);
-	snprintf(env_db, sizeof(env_db), "DATABASE_URL=postgresql://callmesh@127.0.0.1:%d/callmesh", pport);
+	if (test_pg_start(&pg)) {
+		printf("  PostgreSQL did not start\n");
+		goto out;
+	}
+	snprintf(env_nats, sizeof(env_nats), "NATS_URL=%s", nats.url);
+	snprintf(env_db, sizeof(env_db), "DATABASE_URL=%s", pg.url);
 	snprintf(env_api, sizeof(env_api), "API_ADDR=127.0.0.1:%d", aport);
 	snprintf(env_health, sizeof(env_health), "HEALTH_ADDR=127.0.0.1:%d", hport);
 	char bin[256];
 	snprintf(bin, sizeof(bin), "%s/bin/api-gateway", build);
-	gw = spawn((const char *const[]){ bin, NULL },
-		   (const char *const[]){ env_nats, env_db, env_api, env_health, "API_KEYS=" KEY,
-					  "LOG_LEVEL=warn", "API_THREADS=4", NULL },
-		   log);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
-	if (wait_status(url, 200, 30000)) {
+	if (test_spawn(&gw, (const char *const[]){ bin, NULL },
+		       (const char *const[]){ env_nats, env_db, env_api, env_health, "API_KEYS=" KEY,
+					      "LOG_LEVEL=warn", "API_THREADS=4", NULL },
+		       log) ||
+	    test_http_wait(url, 200, 30000)) {
 		printf("  api-gateway not ready (log %s)\n", log);
 		goto out;
 	}
-	if (bus_connect(&fakes, env_nats + strlen("NATS_URL="), "bench-fakes") ||
+	if (bus_connect(&fakes, nats.url, "bench-fakes") ||
 	    bus_subscribe(fakes, &subs[0], "rooms.create", NULL, on_command, reply_room) ||
 	    bus_subscribe(fakes, &subs[1], "agents.dispatch", NULL, on_command, reply_agent) ||
 	    bus_subscribe(fakes, &subs[2], "rooms.delete", NULL, on_command, reply_empty))
@@ -318,14 +224,12 @@ out:
 	for (int i = 0; i < 3; i++)
 		subs[i] = bus_unsubscribe(subs[i]);
 	fakes = bus_close(fakes);
-	stop(gw);
-	if (pg_up)
-		run((const char *const[]){ "scripts/pg.sh", "stop", pgdir, NULL }, log);
-	if (pgdir[0])
-		run((const char *const[]){ "rm", "-rf", pgdir, NULL }, NULL);
-	stop(nats);
+	test_stop(&gw, SIGTERM, 10000);
+	test_pg_destroy(&pg);
+	test_nats_destroy(&nats);
 	if (rc == 0)
-		run((const char *const[]){ "rm", "-rf", tmpdir, NULL }, NULL);
+		test_rmtree(tmpdir);
+	free(tmpdir);
 	curl_global_cleanup();
 	return rc;
 }

@@ -10,21 +10,15 @@
  * Bounded in count and time; prints figures and targets, never fails on them.
  */
 #include "bus/bus.h"
+#include "harness/test.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #define EVENT_BYTES     256
 #define CORE_N          500000
@@ -41,93 +35,10 @@
 #define TARGET_CORE_P99  500.0
 #define TARGET_JS_RATE   20000.0
 
-struct server {
-	pid_t pid;
-	char dir[256];
-	char url[64];
-};
-
 static void nap_us(long us)
 {
 	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
 	nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static int server_start(struct server *s)
-{
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char port[16], store[300], log[300];
-	int p = free_port();
-
-	snprintf(s->dir, sizeof(s->dir), "%s/callmesh-bench-nats-XXXXXX", base);
-	if (p < 0 || !mkdtemp(s->dir))
-		return EIO;
-	snprintf(port, sizeof(port), "%d", p);
-	snprintf(store, sizeof(store), "%s/js", s->dir);
-	snprintf(log, sizeof(log), "%s/nats.log", s->dir);
-	snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", p);
-	s->pid = fork();
-	if (s->pid < 0)
-		return errno;
-	if (s->pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd",
-		       store, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) { /* up to 10 s */
-		if (port_open(p))
-			return 0;
-		nap_us(20000);
-	}
-	return ETIMEDOUT;
-}
-
-static void server_stop(struct server *s)
-{
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
-	if (s->dir[0]) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			execlp("rm", "rm", "-rf", s->dir, (char *)NULL);
-			_exit(127);
-		}
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
-	}
 }
 
 /* ---- core throughput ---------------------------------------------------- */
@@ -324,7 +235,7 @@ static double bench_js_async(struct bus *bus)
 
 int main(void)
 {
-	struct server srv = { 0 };
+	struct test_nats srv = { 0 };
 	struct bus *pub = NULL, *subbus = NULL;
 	const char *url = getenv("NATS_URL");
 	double rate = 0, p99 = 0;
@@ -333,10 +244,10 @@ int main(void)
 	log_setup("bench_bus", LOG_WARN, false);
 	printf("# bench_bus: %d-byte events\n", EVENT_BYTES);
 	if (!url || !*url) {
-		err = server_start(&srv);
+		err = test_nats_start(&srv);
 		if (err) {
 			fprintf(stderr, "bench_bus: cannot start nats-server: %s\n", cm_strerror(err));
-			server_stop(&srv);
+			test_nats_destroy(&srv);
 			return 1;
 		}
 		url = srv.url;
@@ -365,7 +276,7 @@ int main(void)
 		fprintf(stderr, "bench_bus: %s\n", cm_strerror(err));
 	subbus = bus_close(subbus);
 	pub = bus_close(pub);
-	server_stop(&srv);
+	test_nats_destroy(&srv);
 	bus_library_shutdown(2000);
 	return err ? 1 : 0;
 }

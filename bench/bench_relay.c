@@ -24,13 +24,14 @@
  * fails only when it cannot run.
  */
 #include "bus/bus.h"
+#include "core/core.h"
+#include "harness/test.h"
 #include "command/command.h"
 #include "media/media.h"
 #include "room/room.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -72,154 +73,18 @@ static const int ROUNDS[] = { 10, 50, 100, 200 };
 #define TARGET_P99_MS   20.0
 #define TARGET_RATIO    1.0
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void nap_us(long us)
 {
 	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
 	nanosleep(&ts, NULL);
 }
 
-static int free_port(int type)
-{
-	int fd = socket(AF_INET, type, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static bool wait_port(int port, int timeout_ms)
-{
-	for (int waited = 0; waited <= timeout_ms; waited += 20) {
-		if (port_open(port))
-			return true;
-		nap_us(20000);
-	}
-	return false;
-}
-
-static pid_t spawn(const char *const argv[], const char *const envp[], const char *log)
-{
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	for (const char *const *e = envp; e && *e; e++)
-		putenv((char *)*e);
-	execvp(argv[0], (char *const *)argv);
-	_exit(127);
-}
-
-static void stop(pid_t *pidp, int sig)
-{
-	if (*pidp <= 0)
-		return;
-	kill(*pidp, sig);
-	for (int i = 0; i < 500; i++) { /* 10 s, then SIGKILL */
-		if (waitpid(*pidp, NULL, WNOHANG) == *pidp) {
-			*pidp = 0;
-			return;
-		}
-		nap_us(20000);
-	}
-	kill(*pidp, SIGKILL);
-	waitpid(*pidp, NULL, 0);
-	*pidp = 0;
-}
-
-/* utime + stime of pid in µs. */
-static int64_t cpu_us(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *fp = fopen(path, "r");
-	if (!fp)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	unsigned long long ut = 0, st = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (int64_t)(ut + st) * 1000000 / sysconf(_SC_CLK_TCK);
-}
-
-/* Per-thread CPU of pid (µs) by thread name, summed over threads of one name. */
-#define THREADS_MAX 64
-struct threads {
-	int n;
-	char name[THREADS_MAX][20];
-	int64_t us[THREADS_MAX];
-};
-
-static void thread_cpu(struct threads *t, pid_t pid)
-{
-	char path[128], buf[1024];
-	t->n = 0;
-	for (int tid = pid; tid < pid + 4096 && t->n < THREADS_MAX; tid++) {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, tid);
-		FILE *fp = fopen(path, "r");
-		if (!fp)
-			continue;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-		fclose(fp);
-		buf[n] = '\0';
-		const char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
-		unsigned long long ut = 0, st = 0;
-		if (!open_p || !close_p ||
-		    sscanf(close_p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-			continue;
-		char name[20];
-		snprintf(name, sizeof(name), "%.*s", (int)(close_p - open_p - 1), open_p + 1);
-		int64_t us = (int64_t)(ut + st) * 1000000 / sysconf(_SC_CLK_TCK);
-		int k = 0;
-		while (k < t->n && strcmp(t->name[k], name) != 0)
-			k++;
-		if (k == t->n) {
-			snprintf(t->name[k], sizeof(t->name[k]), "%s", name);
-			t->us[k] = 0;
-			t->n++;
-		}
-		t->us[k] += us;
-	}
-}
-
 /* The threads' share of a core between a and b (those above 1 %). */
-static void print_threads(const struct threads *a, const struct threads *b, double secs)
+static void print_threads(const struct test_threads *a, const struct test_threads *b, double secs)
 {
 	printf("    bridge by thread (%% of a core):");
 	for (int i = 0; i < b->n; i++) {
-		int64_t us = b->us[i];
-		for (int k = 0; k < a->n; k++)
-			if (strcmp(a->name[k], b->name[i]) == 0)
-				us -= a->us[k];
+		int64_t us = b->us[i] - test_threads_us(a, b->name[i]);
 		double pc = (double)us / 1e6 / secs * 100.0;
 		if (pc >= 1.0)
 			printf(" %s %.0f", b->name[i], pc);
@@ -302,7 +167,7 @@ static void far_tick(struct farend *fe)
 	if (mode == FAR_OFF)
 		return;
 	bool loud = false;
-	int64_t t0 = now_us();
+	int64_t t0 = time_mono_us();
 	if (mode == FAR_BURSTS) {
 		loud = fe->tick % BURST_PERIOD < BURST_LEN;
 		if (fe->tick % BURST_PERIOD == 0) {
@@ -330,7 +195,7 @@ static void far_tick(struct farend *fe)
 			atomic_fetch_add(&fe->sent_total, 1);
 		}
 	}
-	int64_t took = now_us() - t0;
+	int64_t took = time_mono_us() - t0;
 	if (took > atomic_load(&fe->max_send_us))
 		atomic_store(&fe->max_send_us, took);
 }
@@ -452,7 +317,7 @@ static void on_frame(const struct room_frame *f, void *arg)
 	struct part *p = arg;
 	if (f->concealed)
 		return;
-	int64_t t = now_us();
+	int64_t t = time_mono_us();
 	double e = 0;
 	for (int i = 0; i < ROOM_FRAME_SAMPLES; i += 2)
 		e += (double)f->pcm[i] * f->pcm[i];
@@ -494,16 +359,16 @@ static void on_event(const struct bus_msg *msg, void *arg)
 
 static bool wait_count(atomic_long *v, long want, int timeout_ms)
 {
-	int64_t end = now_us() + (int64_t)timeout_ms * 1000;
-	while (atomic_load(v) < want && now_us() < end)
+	int64_t end = time_mono_us() + (int64_t)timeout_ms * 1000;
+	while (atomic_load(v) < want && time_mono_us() < end)
 		nap_us(5000);
 	return atomic_load(v) >= want;
 }
 
 static bool wait_int(atomic_int *v, int want, int timeout_ms)
 {
-	int64_t end = now_us() + (int64_t)timeout_ms * 1000;
-	while (atomic_load(v) < want && now_us() < end)
+	int64_t end = time_mono_us() + (int64_t)timeout_ms * 1000;
+	while (atomic_load(v) < want && time_mono_us() < end)
 		nap_us(5000);
 	return atomic_load(v) >= want;
 }
@@ -571,7 +436,7 @@ static long file_size(const char *path)
 struct env {
 	struct bus *bus;
 	struct counts *c;
-	pid_t bridge, rm;
+	int bridge, rm;
 	const char *dir, *bridge_log;
 	double cpu_per_pkt_us;        /* of the largest round that kept up, for the rtpengine ratio */
 	int cpu_per_pkt_n;
@@ -585,30 +450,29 @@ static int round_n(struct env *E, int n)
 	char (*ids)[ID_UUID_LEN + 1] = calloc((size_t)n, sizeof(*ids));
 	struct part *parts = calloc((size_t)n, sizeof(*parts));
 	int nparts = 0;
-	pid_t sipp = 0;
+	int sipp = 0;
 	struct farend *fe = far_new(MAX_PEERS, "127.0.0.2", BR_PORT_MIN, true);
 	int64_t *lat = calloc((size_t)n * LAT_MAX, sizeof(int64_t));
 	if (!ids || !parts || !fe || !lat) {
 		fprintf(stderr, "bench_relay: setup for %d calls failed\n", n);
 		goto out;
 	}
-	int sp = free_port(SOCK_STREAM);
+	int sp = test_free_port();
 	snprintf(port, sizeof(port), "%d", sp);
 	snprintf(calls, sizeof(calls), "%d", n);
 	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp-%d.log", E->dir, n);
 	/* sipp's own media port is unused: a free one */
 	char mp[16];
-	snprintf(mp, sizeof(mp), "%d", free_port(SOCK_DGRAM));
+	snprintf(mp, sizeof(mp), "%d", test_free_udp_port());
 	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_relay_bench.xml", "-t", "t1", "-i", "127.0.0.1",
 			       "-p", port, "-m", calls, "-nostdin", "-timeout", "60", "-max_socket", "1000",
 			       "-mp", mp, NULL };
-	sipp = spawn(argv, NULL, sipp_log);
-	if (sipp < 0 || !wait_port(sp, 10000)) {
+	if (test_spawn(&sipp, argv, NULL, sipp_log) || test_wait_port(sp, 10000)) {
 		fprintf(stderr, "bench_relay: sipp did not start (%s)\n", sipp_log);
 		goto out;
 	}
 	struct room_local_ctx ctx = { .bus = E->bus, .timeout_ms = 5000 };
-	int64_t t_setup = now_us();
+	int64_t t_setup = time_mono_us();
 	for (int i = 0; i < n; i++) {
 		char rname[64], ident[64];
 		if (id_uuid4(ids[i]) || create_room(E->bus, ids[i])) {
@@ -637,7 +501,7 @@ static int round_n(struct env *E, int n)
 	if (bus_js_publish_async_wait(E->bus, 10000, &pub_failed) || pub_failed)
 		fprintf(stderr, "bench_relay: %llu dial jobs not stored\n", (unsigned long long)pub_failed);
 	bool all_up = wait_count(&E->c->answered, answered0 + n, 20000) && wait_int(&fe->active, n, 5000);
-	int64_t t_up = now_us();
+	int64_t t_up = time_mono_us();
 	int active = atomic_load(&fe->active);
 	if (!all_up)
 		fprintf(stderr, "bench_relay: %d calls: %ld answered, %d with media, %ld failed\n", n,
@@ -650,14 +514,16 @@ static int round_n(struct env *E, int n)
 	unsigned long long frames0 = 0, rcvd0 = atomic_load(&fe->rcvd_total);
 	for (int i = 0; i < nparts; i++)
 		frames0 += atomic_load(&parts[i].frames);
-	struct threads th0, th1;
-	thread_cpu(&th0, E->bridge);
-	int64_t cpu0 = cpu_us(E->bridge), rcpu0 = cpu_us(E->rm), me0 = cpu_us(getpid()), w0 = now_us();
+	struct test_threads th0, th1;
+	test_threads_cpu(&th0, E->bridge);
+	int64_t cpu0 = test_cpu_us(E->bridge), rcpu0 = test_cpu_us(E->rm), me0 = test_cpu_us(getpid());
+	int64_t w0 = time_mono_us();
 	atomic_store(&fe->mode, FAR_BURSTS);
 	g_fe = fe;
 	nap_us(WINDOW_MS * 1000);
-	int64_t cpu1 = cpu_us(E->bridge), rcpu1 = cpu_us(E->rm), me1 = cpu_us(getpid()), w1 = now_us();
-	thread_cpu(&th1, E->bridge);
+	int64_t cpu1 = test_cpu_us(E->bridge), rcpu1 = test_cpu_us(E->rm), me1 = test_cpu_us(getpid());
+	int64_t w1 = time_mono_us();
+	test_threads_cpu(&th1, E->bridge);
 	unsigned long long frames1 = 0, rcvd1 = atomic_load(&fe->rcvd_total);
 	for (int i = 0; i < nparts; i++)
 		frames1 += atomic_load(&parts[i].frames);
@@ -767,7 +633,7 @@ out:
 	if (fe)
 		atomic_store(&fe->mode, FAR_OFF);
 	far_free(fe);
-	stop(&sipp, rc == 0 ? SIGTERM : SIGKILL);
+	test_stop(&sipp, rc == 0 ? SIGTERM : SIGKILL, 10000);
 	free(ids);
 	free(parts);
 	free(lat);
@@ -821,7 +687,7 @@ static int ng_call(int fd, const struct sockaddr_in *to, bool offer, int i, int 
 static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
 {
 	char ngp[32], log[400], pmin[16], pmax[16];
-	int port = free_port(SOCK_DGRAM), fd = -1;
+	int port = test_free_udp_port(), fd = -1, pid = 0;
 	snprintf(ngp, sizeof(ngp), "127.0.0.1:%d", port);
 	snprintf(log, sizeof(log), "%s/rtpengine.log", dir);
 	snprintf(pmin, sizeof(pmin), "%d", RTPE_PORT_MIN);
@@ -829,13 +695,13 @@ static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
 	const char *argv[] = { "rtpengine", "--table=-1", "--interface=127.0.0.1", "--listen-ng", ngp,
 			       "--foreground", "--log-stderr", "--log-level=4", "--port-min", pmin,
 			       "--port-max", pmax, NULL };
-	pid_t pid = spawn(argv, NULL, log);
+	int err = test_spawn(&pid, argv, NULL, log);
 	struct farend *fe = NULL;
 	const char *why = NULL;
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (pid < 0 || fd < 0) {
+	if (err || fd < 0) {
 		why = "cannot start";
 		goto out;
 	}
@@ -880,9 +746,9 @@ static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
 	atomic_store(&fe->mode, FAR_SILENCE);
 	nap_us(WARMUP_MS * 1000);
 	unsigned long long s0 = atomic_load(&fe->sent_total), r0 = atomic_load(&fe->rcvd_total);
-	int64_t c0 = cpu_us(pid), w0 = now_us();
+	int64_t c0 = test_cpu_us(pid), w0 = time_mono_us();
 	nap_us(WINDOW_MS * 1000);
-	int64_t c1 = cpu_us(pid), w1 = now_us();
+	int64_t c1 = test_cpu_us(pid), w1 = time_mono_us();
 	unsigned long long s1 = atomic_load(&fe->sent_total), r1 = atomic_load(&fe->rcvd_total);
 	atomic_store(&fe->mode, FAR_OFF);
 	nap_us(300000); /* what is in flight arrives */
@@ -904,72 +770,63 @@ out:
 	far_free(fe);
 	if (fd >= 0)
 		close(fd);
-	stop(&pid, SIGTERM);
+	test_stop(&pid, SIGTERM, 10000);
 }
 
 int main(void)
 {
 	int rc = 1;
 	const char *build = getenv("BUILD") && *getenv("BUILD") ? getenv("BUILD") : "build";
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char dir[300], store[400], nats_log[400], bridge_log[400], rm_log[400], bin[300], rmbin[300], np[16];
+	char bridge_log[400], rm_log[400], bin[300], rmbin[300];
 	char e_nats[128], e_sip[64], e_health[64], e_rmhealth[64], e_rec[420], e_rmin[32], e_rmax[32];
 	char e_bmin[32], e_bmax[32];
-	pid_t nats = 0;
+	struct test_nats nats = { 0 };
 	struct env E = { 0 };
 	struct bus_sub *sub = NULL;
 	struct counts *c = calloc(1, sizeof(*c));
+	char *dir = test_tmpdir("bench-relay");
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	log_setup("bench_relay", LOG_WARN, false);
-	snprintf(dir, sizeof(dir), "%s/callmesh-bench-relay-XXXXXX", base);
-	if (!c || !mkdtemp(dir))
+	if (!c || !dir)
 		return 1;
 	E.c = c;
 	E.dir = dir;
 	E.bridge_log = bridge_log;
-	int nport = free_port(SOCK_STREAM), sip_port = free_port(SOCK_STREAM), health = free_port(SOCK_STREAM);
-	int rmhealth = free_port(SOCK_STREAM);
-	snprintf(np, sizeof(np), "%d", nport);
-	snprintf(store, sizeof(store), "%s/js", dir);
-	snprintf(nats_log, sizeof(nats_log), "%s/nats.log", dir);
+	int sip_port = test_free_port(), health = test_free_port(), rmhealth = test_free_port();
 	snprintf(bridge_log, sizeof(bridge_log), "%s/sip-bridge.log", dir);
 	snprintf(rm_log, sizeof(rm_log), "%s/room-manager.log", dir);
 	snprintf(bin, sizeof(bin), "%s/bin/sip-bridge", build);
 	snprintf(rmbin, sizeof(rmbin), "%s/bin/room-manager", build);
-	nats = spawn((const char *const[]){ "nats-server", "-a", "127.0.0.1", "-p", np, "-js", "-sd", store, NULL },
-		     NULL, nats_log);
-	if (nats < 0 || !wait_port(nport, 10000)) {
+	if (test_nats_start(&nats)) {
 		fprintf(stderr, "bench_relay: nats-server did not start\n");
 		goto out;
 	}
-	snprintf(e_nats, sizeof(e_nats), "NATS_URL=nats://127.0.0.1:%d", nport);
+	snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", nats.url);
 	snprintf(e_rmhealth, sizeof(e_rmhealth), "HEALTH_ADDR=127.0.0.1:%d", rmhealth);
 	snprintf(e_rec, sizeof(e_rec), "RECORDINGS_DIR=%s/rec", dir);
 	snprintf(e_rmin, sizeof(e_rmin), "RTP_PORT_MIN=%d", RM_PORT_MIN);
 	snprintf(e_rmax, sizeof(e_rmax), "RTP_PORT_MAX=%d", RM_PORT_MAX);
 	const char *rm_env[] = { e_nats, e_rmhealth, e_rec, e_rmin, e_rmax, "ROOM_BACKEND=local",
 				 "LOG_LEVEL=warn", NULL };
-	E.rm = spawn((const char *const[]){ rmbin, NULL }, rm_env, rm_log);
+	int rm_err = test_spawn(&E.rm, (const char *const[]){ rmbin, NULL }, rm_env, rm_log);
 	snprintf(e_sip, sizeof(e_sip), "SIP_BIND=127.0.0.1:%d", sip_port);
 	snprintf(e_health, sizeof(e_health), "HEALTH_ADDR=127.0.0.1:%d", health);
 	snprintf(e_bmin, sizeof(e_bmin), "RTP_PORT_MIN=%d", BR_PORT_MIN);
 	snprintf(e_bmax, sizeof(e_bmax), "RTP_PORT_MAX=%d", BR_PORT_MAX);
 	const char *env[] = { e_nats, e_sip, e_health, e_bmin, e_bmax, "MAX_CALLS=250",
 			      "LOG_LEVEL=info", "INSTANCE=bench", NULL };
-	E.bridge = spawn((const char *const[]){ bin, NULL }, env, bridge_log);
-	if (E.rm < 0 || !wait_port(rmhealth, 10000)) {
+	int bridge_err = test_spawn(&E.bridge, (const char *const[]){ bin, NULL }, env, bridge_log);
+	if (rm_err || test_wait_port(rmhealth, 10000)) {
 		fprintf(stderr, "bench_relay: %s did not start (log %s)\n", rmbin, rm_log);
 		goto out;
 	}
-	if (E.bridge < 0 || !wait_port(sip_port, 10000) || !wait_port(health, 10000)) {
+	if (bridge_err || test_wait_port(sip_port, 10000) || test_wait_port(health, 10000)) {
 		fprintf(stderr, "bench_relay: %s did not start (log %s)\n", bin, bridge_log);
 		goto out;
 	}
-	char url[64];
-	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", nport);
-	if (bus_connect(&E.bus, url, "bench-relay") || bus_ensure_streams(E.bus) ||
+	if (bus_connect(&E.bus, nats.url, "bench-relay") || bus_ensure_streams(E.bus) ||
 	    bus_subscribe(E.bus, &sub, "calls.*.*", NULL, on_event, c)) {
 		fprintf(stderr, "bench_relay: NATS setup failed\n");
 		goto out;
@@ -991,23 +848,21 @@ int main(void)
 			goto out;
 	printf("  largest N run with every call up and 0 loss: %d   (target >= %d concurrent transcoded calls) %s\n",
 	       E.max_ok, TARGET_CALLS, E.max_ok >= TARGET_CALLS ? "ok" : "BELOW TARGET");
-	stop(&E.bridge, SIGTERM);
-	stop(&E.rm, SIGTERM);
+	test_stop(&E.bridge, SIGTERM, 10000);
+	test_stop(&E.rm, SIGTERM, 10000);
 	bench_rtpengine(dir, E.cpu_per_pkt_us, E.cpu_per_pkt_n);
 	rc = 0;
 out:
 	sub = bus_unsubscribe(sub);
 	E.bus = bus_close(E.bus);
-	stop(&E.bridge, SIGTERM);
-	stop(&E.rm, SIGTERM);
-	stop(&nats, SIGTERM);
+	test_stop(&E.bridge, SIGTERM, 10000);
+	test_stop(&E.rm, SIGTERM, 10000);
+	test_nats_destroy(&nats);
 	if (rc)
 		fprintf(stderr, "bench_relay: logs kept in %s\n", dir);
-	else {
-		pid_t rm = spawn((const char *const[]){ "rm", "-rf", dir, NULL }, NULL, "/dev/null");
-		if (rm > 0)
-			waitpid(rm, NULL, 0);
-	}
+	else
+		test_rmtree(dir);
+	free(dir);
 	free(c);
 	return rc;
 }

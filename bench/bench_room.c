@@ -10,15 +10,14 @@
  * figures, never fails on them.
  */
 #include "bus/bus.h"
+#include "harness/test.h"
 #include "command/command.h"
 #include "core/core.h"
 #include "media/media.h"
 #include "room/room.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -29,7 +28,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,11 +37,6 @@
 #define PORT_MIN     42000
 #define PORT_MAX     42999
 static const int pair_counts[] = { 10, 100, 200 };
-
-struct proc {
-	int pid;
-	char dir[300];
-};
 
 struct member {
 	int fd;
@@ -68,84 +61,6 @@ static void nap_us(long us)
 	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
 	while (nanosleep(&ts, &ts) == EINTR)
 		;
-}
-
-static int free_tcp_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static int spawn(struct proc *p, const char *const argv[], const char *log, const char *const envp[])
-{
-	p->pid = fork();
-	if (p->pid < 0)
-		return errno;
-	if (p->pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		for (size_t i = 0; envp && envp[i]; i++)
-			putenv(strdup(envp[i])); /* the child's own copy, kept for exec */
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return 0;
-}
-
-static void stop_proc(struct proc *p)
-{
-	if (p->pid > 0) {
-		kill(p->pid, SIGTERM);
-		waitpid(p->pid, NULL, 0);
-		p->pid = 0;
-	}
-}
-
-/* CPU time of every thread of `pid`, ns. */
-static double proc_cpu_ns(int pid)
-{
-	char path[128];
-	double total = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return 0;
-	for (struct dirent *e; (e = readdir(d));) {
-		if (e->d_name[0] == '.')
-			continue;
-		char sp[300];
-		snprintf(sp, sizeof(sp), "/proc/%d/task/%s/schedstat", pid, e->d_name);
-		FILE *f = fopen(sp, "r");
-		unsigned long long ns = 0;
-		if (f && fscanf(f, "%llu", &ns) == 1)
-			total += (double)ns;
-		if (f)
-			fclose(f);
-	}
-	closedir(d);
-	return total;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -267,7 +182,7 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 
 	uint8_t pkt[RTP_PACKET_MAX];
 	long sent = 0;
-	double cpu0 = proc_cpu_ns(rm_pid);
+	double cpu0 = test_cpu_sched_ns(rm_pid);
 	int64_t t0 = time_mono_us();
 	for (int tick = 0; tick < RUN_TICKS; tick++) {
 		for (size_t i = 0; i < r.n; i++) {
@@ -298,7 +213,7 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 		nap_us(10000);
 	}
 	double secs = (double)(time_mono_us() - t0) / 1e6;
-	double cpu = proc_cpu_ns(rm_pid) - cpu0 - idle_ns_per_s * secs;
+	double cpu = test_cpu_sched_ns(rm_pid) - cpu0 - idle_ns_per_s * secs;
 	long got = atomic_load(&r.received), nl = atomic_load(&r.nlat);
 	if (nl > r.lat_cap)
 		nl = r.lat_cap;
@@ -327,7 +242,8 @@ out:
 
 int main(void)
 {
-	struct proc nats = { 0 }, rm = { 0 };
+	struct test_nats nats = { 0 };
+	int rm = 0;
 	struct bus *bus = NULL;
 	struct media_opus_enc *enc = NULL;
 	int16_t pcm[ROOM_FRAME_SAMPLES];
@@ -335,44 +251,36 @@ int main(void)
 	size_t olen = 0;
 	int err = 0;
 	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char bin[300], port[16], store[400], log[400], url[64];
+	char bin[300], log[400];
 	char e_nats[96], e_health[64], e_dir[400], e_min[32], e_max[32];
 
 	log_setup("bench_room", LOG_WARN, false);
 	printf("bench_room: local room forwarder, %d ms of audio per run, Opus RTP 20 ms\n",
 	       RUN_TICKS * ROOM_FRAME_MS);
-	snprintf(nats.dir, sizeof(nats.dir), "%s/callmesh-bench-room-XXXXXX", base);
-	if (!mkdtemp(nats.dir)) {
+	char *dir = test_tmpdir("bench-room");
+	if (!dir) {
 		fprintf(stderr, "bench_room: mkdtemp: %s\n", strerror(errno));
 		return 1;
 	}
-	int np = free_tcp_port(), hp = free_tcp_port();
-	snprintf(port, sizeof(port), "%d", np);
-	snprintf(store, sizeof(store), "%s/js", nats.dir);
-	snprintf(log, sizeof(log), "%s/nats.log", nats.dir);
-	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", np);
-	const char *nargv[] = { "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", store, NULL };
-	err = spawn(&nats, nargv, log, NULL);
-	for (int i = 0; !err && i < 500 && !port_open(np); i++)
-		nap_us(20000);
+	int hp = test_free_port();
+	err = test_nats_start(&nats);
 
 	snprintf(bin, sizeof(bin), "%s/bin/room-manager", build);
-	snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", url);
+	snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", nats.url);
 	snprintf(e_health, sizeof(e_health), "HEALTH_ADDR=127.0.0.1:%d", hp);
-	snprintf(e_dir, sizeof(e_dir), "RECORDINGS_DIR=%s/rec", nats.dir);
+	snprintf(e_dir, sizeof(e_dir), "RECORDINGS_DIR=%s/rec", dir);
 	snprintf(e_min, sizeof(e_min), "RTP_PORT_MIN=%d", PORT_MIN);
 	snprintf(e_max, sizeof(e_max), "RTP_PORT_MAX=%d", PORT_MAX);
-	snprintf(log, sizeof(log), "%s/room-manager.log", nats.dir);
+	snprintf(log, sizeof(log), "%s/room-manager.log", dir);
 	const char *rargv[] = { bin, NULL };
 	const char *renv[] = { e_nats, e_health, e_dir, e_min, e_max, "ROOM_BACKEND=local",
 			 "LOG_LEVEL=warn", NULL };
 	if (!err)
-		err = spawn(&rm, rargv, log, renv);
+		err = test_spawn(&rm, rargv, renv, log);
 	if (!err)
-		err = bus_connect(&bus, url, "bench-room");
-	for (int i = 0; !err && i < 500 && !port_open(hp); i++)
-		nap_us(20000);
+		err = bus_connect(&bus, nats.url, "bench-room");
+	if (!err)
+		(void)test_wait_port(hp, 10000); /* then the command probe decides */
 	/* ready once it answers a command */
 	cJSON *d = NULL;
 	for (int i = 0; !err && i < 100 && !d; i++) {
@@ -391,29 +299,25 @@ int main(void)
 		err = media_opus_encode(enc, opus, sizeof(opus), &olen, pcm);
 	if (err) {
 		fprintf(stderr, "bench_room: cannot start (nats-server, %s): %s (logs in %s)\n", bin,
-			cm_strerror(err), nats.dir);
+			cm_strerror(err), dir);
 		goto out;
 	}
 	/* room-manager's own cost at rest (timer, NATS pings) */
-	double c0 = proc_cpu_ns(rm.pid);
+	double c0 = test_cpu_sched_ns(rm);
 	int64_t t0 = time_mono_us();
 	nap_us(500000);
-	double idle = (proc_cpu_ns(rm.pid) - c0) / ((double)(time_mono_us() - t0) / 1e6);
+	double idle = (test_cpu_sched_ns(rm) - c0) / ((double)(time_mono_us() - t0) / 1e6);
 	printf("  idle room-manager: %.3f %% of a core; Opus payload %zu bytes\n", idle / 1e7, olen);
 	for (int mode = 0; mode < 2 && !err; mode++)
 		for (size_t i = 0; i < CM_ARRAY_LEN(pair_counts) && !err; i++)
-			err = bench_pairs(bus, rm.pid, pair_counts[i], mode * 10 + (int)i, mode == 1,
+			err = bench_pairs(bus, rm, pair_counts[i], mode * 10 + (int)i, mode == 1,
 					  opus, olen, idle);
 out:
 	media_opus_enc_free(enc);
 	bus = bus_close(bus);
-	stop_proc(&rm);
-	stop_proc(&nats);
-	if (nats.dir[0]) {
-		struct proc rmr = { 0 };
-		const char *argv[] = { "rm", "-rf", nats.dir, NULL };
-		if (spawn(&rmr, argv, "/dev/null", NULL) == 0)
-			waitpid(rmr.pid, NULL, 0);
-	}
+	test_stop(&rm, SIGTERM, 10000);
+	test_nats_destroy(&nats);
+	test_rmtree(dir);
+	free(dir);
 	return err ? 1 : 0;
 }

@@ -16,10 +16,11 @@
  * fails only when it cannot run.
  */
 #include "bus/bus.h"
+#include "core/core.h"
+#include "harness/test.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,168 +43,25 @@
 #define TARGET_CPU_US    150.0
 #define TARGET_HOLD_P99  5000.0 /* µs */
 
-struct proc {
-	pid_t pid;
-};
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void nap_us(long us)
 {
 	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
 	nanosleep(&ts, NULL);
 }
 
-static int free_port(void)
+/* The CPU each named thread used between a and b, per call. */
+static void print_threads(const struct test_threads *a, const struct test_threads *b, long calls)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static bool wait_port(int port, int timeout_ms)
-{
-	for (int waited = 0; waited <= timeout_ms; waited += 20) {
-		if (port_open(port))
-			return true;
-		nap_us(20000);
-	}
-	return false;
-}
-
-/* fork/exec with extra environment, output appended to `log`. */
-static pid_t spawn(const char *const argv[], const char *const envp[], const char *log)
-{
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	for (const char *const *e = envp; e && *e; e++)
-		putenv((char *)*e);
-	execvp(argv[0], (char *const *)argv);
-	_exit(127);
-}
-
-static void stop(pid_t *pidp, int sig)
-{
-	if (*pidp <= 0)
-		return;
-	kill(*pidp, sig);
-	for (int i = 0; i < 500; i++) { /* 10 s, then SIGKILL */
-		if (waitpid(*pidp, NULL, WNOHANG) == *pidp) {
-			*pidp = 0;
-			return;
-		}
-		nap_us(20000);
-	}
-	kill(*pidp, SIGKILL);
-	waitpid(*pidp, NULL, 0);
-	*pidp = 0;
-}
-
-/* utime + stime of pid in µs. */
-static int64_t cpu_us(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *fp = fopen(path, "r");
-	if (!fp)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	unsigned long long ut = 0, st = 0;
-	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (int64_t)(ut + st) * 1000000 / sysconf(_SC_CLK_TCK);
-}
-
-/* Per-thread CPU of pid (µs), by thread name, into names/us (at most max). */
-#define THREADS_MAX 32
-struct threads {
-	int n;
-	char name[THREADS_MAX][20];
-	int64_t us[THREADS_MAX];
-};
-
-static void thread_cpu(struct threads *t, pid_t pid)
-{
-	char path[128], buf[1024];
-	t->n = 0;
-	for (int tid = pid; tid < pid + 4096 && t->n < THREADS_MAX; tid++) {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, tid);
-		FILE *fp = fopen(path, "r");
-		if (!fp)
-			continue;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-		fclose(fp);
-		buf[n] = '\0';
-		const char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
-		unsigned long long ut = 0, st = 0;
-		if (!open_p || !close_p ||
-		    sscanf(close_p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-			continue;
-		snprintf(t->name[t->n], sizeof(t->name[0]), "%.*s", (int)(close_p - open_p - 1), open_p + 1);
-		t->us[t->n++] = (int64_t)(ut + st) * 1000000 / sysconf(_SC_CLK_TCK);
-	}
-}
-
-/* Prints the CPU each named thread used between a and b, grouped by name. */
-static void print_threads(const struct threads *a, const struct threads *b, long calls)
-{
-	char seen[THREADS_MAX][20];
-	int nseen = 0;
 	printf("    by thread (us per call):");
 	for (int i = 0; i < b->n; i++) {
-		bool dup = false;
-		for (int j = 0; j < nseen; j++)
-			dup |= strcmp(seen[j], b->name[i]) == 0;
-		if (dup)
-			continue;
-		snprintf(seen[nseen++], sizeof(seen[0]), "%s", b->name[i]);
-		int64_t sum = 0;
-		for (int k = 0; k < b->n; k++)
-			if (strcmp(b->name[k], b->name[i]) == 0)
-				sum += b->us[k];
-		for (int k = 0; k < a->n; k++)
-			if (strcmp(a->name[k], b->name[i]) == 0)
-				sum -= a->us[k];
-		printf(" %s %.0f", b->name[i], calls > 0 ? (double)sum / (double)calls : 0.0);
+		int64_t us = b->us[i] - test_threads_us(a, b->name[i]);
+		printf(" %s %.0f", b->name[i], calls > 0 ? (double)us / (double)calls : 0.0);
 	}
 	printf("\n");
 }
 
 /* Resident memory of pid in kB, -1 when unknown. */
-static long rss_kb(pid_t pid)
+static long rss_kb(int pid)
 {
 	char path[64], line[256];
 	long kb = -1;
@@ -241,7 +98,7 @@ static void on_failed(const struct bus_msg *msg, void *arg)
 static void on_hold(const struct bus_msg *msg, void *arg)
 {
 	struct counts *c = arg;
-	int64_t t = now_us();
+	int64_t t = time_mono_us();
 	if (strstr(msg->subject, ".call_hold")) {
 		atomic_store(&c->last_hold_us, t);
 		atomic_fetch_add(&c->holds, 1);
@@ -280,28 +137,27 @@ static int64_t pct(int64_t *v, int n, int p)
 
 /* ---- calls per second --------------------------------------------------- */
 
-static int bench_calls(struct bus *bus, struct counts *c, pid_t bridge, const char *dir)
+static int bench_calls(struct bus *bus, struct counts *c, int bridge, const char *dir)
 {
 	char port[16], calls[16], sipp_log[400], json[1024], id[ID_UUID_LEN + 1], msgid[64];
-	int p = free_port();
+	int p = test_free_port(), sipp = 0;
 	snprintf(port, sizeof(port), "%d", p);
 	snprintf(calls, sizeof(calls), "%d", CALLS);
 	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp.log", dir);
 	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_bench.xml", "-t", "t1", "-i", "127.0.0.1",
 			       "-p", port, "-m", calls, "-nostdin", "-timeout", "50", "-max_socket", "1000",
 			       NULL };
-	pid_t sipp = spawn(argv, NULL, sipp_log);
-	if (sipp < 0 || !wait_port(p, 10000)) {
+	if (test_spawn(&sipp, argv, NULL, sipp_log) || test_wait_port(p, 10000)) {
 		fprintf(stderr, "bench_sip: sipp did not start (%s)\n", sipp_log);
-		stop(&sipp, SIGKILL);
+		test_stop(&sipp, SIGKILL, 10000);
 		return EIO;
 	}
 	long ended0 = atomic_load(&c->ended), failed0 = atomic_load(&c->failed);
-	struct threads th0, th1;
-	thread_cpu(&th0, bridge);
-	int64_t cpu0 = cpu_us(bridge);
+	struct test_threads th0, th1;
+	test_threads_cpu(&th0, bridge);
+	int64_t cpu0 = test_cpu_us(bridge);
 	long rss0 = rss_kb(bridge);
-	int64_t t0 = now_us();
+	int64_t t0 = time_mono_us();
 	for (int i = 0; i < CALLS; i++) {
 		if (id_uuid4(id))
 			return EIO;
@@ -309,26 +165,26 @@ static int bench_calls(struct bus *bus, struct counts *c, pid_t bridge, const ch
 		snprintf(msgid, sizeof(msgid), "dial-%s", id);
 		if (bus_js_publish_async(bus, "dial.exotel", msgid, json, (size_t)n, 5000)) {
 			fprintf(stderr, "bench_sip: cannot queue dial job %d\n", i);
-			stop(&sipp, SIGKILL);
+			test_stop(&sipp, SIGKILL, 10000);
 			return EIO;
 		}
 	}
 	uint64_t pub_failed = 0;
 	if (bus_js_publish_async_wait(bus, 10000, &pub_failed) || pub_failed)
 		fprintf(stderr, "bench_sip: %llu dial jobs not stored\n", (unsigned long long)pub_failed);
-	int64_t queued = now_us();
+	int64_t queued = time_mono_us();
 	long done = 0;
-	while (now_us() - t0 < (int64_t)CALLS_MAX_MS * 1000) {
+	while (time_mono_us() - t0 < (int64_t)CALLS_MAX_MS * 1000) {
 		done = atomic_load(&c->ended) - ended0 + atomic_load(&c->failed) - failed0;
 		if (done >= CALLS)
 			break;
 		nap_us(2000);
 	}
-	int64_t t1 = now_us();
-	int64_t cpu1 = cpu_us(bridge);
-	thread_cpu(&th1, bridge);
+	int64_t t1 = time_mono_us();
+	int64_t cpu1 = test_cpu_us(bridge);
+	test_threads_cpu(&th1, bridge);
 	long ended = atomic_load(&c->ended) - ended0, failed = atomic_load(&c->failed) - failed0;
-	stop(&sipp, done >= CALLS ? SIGTERM : SIGKILL);
+	test_stop(&sipp, done >= CALLS ? SIGTERM : SIGKILL, 10000);
 	double secs = (double)(t1 - t0) / 1e6;
 	double cps = secs > 0 ? (double)ended / secs : 0;
 	double per_call = ended > 0 && cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - cpu0) / (double)ended : -1;
@@ -359,7 +215,7 @@ struct conn {
  * ETIMEDOUT / EIO. */
 static int read_msg(struct conn *c, char *msg, size_t msglen, int timeout_ms)
 {
-	int64_t end = now_us() + (int64_t)timeout_ms * 1000;
+	int64_t end = time_mono_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
 		c->buf[c->len] = '\0';
 		char *hdr_end = strstr(c->buf, "\r\n\r\n");
@@ -381,7 +237,7 @@ static int read_msg(struct conn *c, char *msg, size_t msglen, int timeout_ms)
 				return 0;
 			}
 		}
-		int left = (int)((end - now_us()) / 1000);
+		int left = (int)((end - time_mono_us()) / 1000);
 		struct pollfd p = { c->fd, POLLIN, 0 };
 		if (left <= 0 || poll(&p, 1, left) != 1)
 			return ETIMEDOUT;
@@ -421,7 +277,7 @@ static const char sdp_fmt[] =
 
 static int bench_hold(struct bus *bus, struct counts *c)
 {
-	int err = EIO, lfd = -1, port = free_port();
+	int err = EIO, lfd = -1, port = test_free_port();
 	struct conn *k = calloc(1, sizeof(*k));
 	int64_t *t200 = calloc(HOLDS, sizeof(int64_t)), *tev_hold = calloc(HOLDS, sizeof(int64_t));
 	int64_t *tev_resume = calloc(HOLDS, sizeof(int64_t));
@@ -477,14 +333,14 @@ static int bench_hold(struct bus *bus, struct counts *c)
 			      "CSeq: %d INVITE\r\nContact: <sip:carrier@127.0.0.1:%d;transport=tcp>\r\n"
 			      "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
 			      ruri, port, i, to, from, callid, i + 1, port, sl, sdp);
-		int64_t t0 = now_us();
+		int64_t t0 = time_mono_us();
 		if (send_all(k->fd, out, (size_t)ol))
 			goto out;
 		do {
 			if (read_msg(k, msg, sizeof(msg), 5000))
 				goto out;
 		} while (strncmp(msg, "SIP/2.0 1", 9) == 0);
-		int64_t t1 = now_us();
+		int64_t t1 = time_mono_us();
 		if (strncmp(msg, "SIP/2.0 200", 11) != 0) {
 			fprintf(stderr, "bench_sip: re-INVITE answered %.40s\n", msg);
 			goto out;
@@ -498,8 +354,9 @@ static int bench_hold(struct bus *bus, struct counts *c)
 		if (send_all(k->fd, out, (size_t)ol))
 			goto out;
 		/* the event: wait for it before the next re-INVITE (bounded) */
-		int64_t end = now_us() + 2000000;
-		while ((hold ? atomic_load(&c->holds) : atomic_load(&c->resumes)) == before && now_us() < end)
+		int64_t end = time_mono_us() + 2000000;
+		while ((hold ? atomic_load(&c->holds) : atomic_load(&c->resumes)) == before &&
+		       time_mono_us() < end)
 			nap_us(50);
 		if ((hold ? atomic_load(&c->holds) : atomic_load(&c->resumes)) == before)
 			continue;
@@ -544,44 +401,37 @@ int main(void)
 {
 	int rc = 1;
 	const char *build = getenv("BUILD") && *getenv("BUILD") ? getenv("BUILD") : "build";
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char dir[300], store[400], nats_log[400], bridge_log[400], bin[300], np[16];
+	char bridge_log[400], bin[300];
 	char e_nats[128], e_sip[64], e_health[64];
-	pid_t nats = 0, bridge = 0;
+	struct test_nats nats = { 0 };
+	int bridge = 0;
 	struct bus *bus = NULL;
 	struct bus_sub *s_end = NULL, *s_fail = NULL, *s_hold = NULL, *s_resume = NULL;
 	struct counts *c = calloc(1, sizeof(*c));
+	char *dir = test_tmpdir("bench-sip");
 
 	signal(SIGPIPE, SIG_IGN);
 	log_setup("bench_sip", LOG_WARN, false);
-	snprintf(dir, sizeof(dir), "%s/callmesh-bench-sip-XXXXXX", base);
-	if (!c || !mkdtemp(dir))
+	if (!c || !dir)
 		return 1;
-	int nport = free_port(), sip_port = free_port(), health = free_port();
-	snprintf(np, sizeof(np), "%d", nport);
-	snprintf(store, sizeof(store), "%s/js", dir);
-	snprintf(nats_log, sizeof(nats_log), "%s/nats.log", dir);
+	int sip_port = test_free_port(), health = test_free_port();
 	snprintf(bridge_log, sizeof(bridge_log), "%s/sip-bridge.log", dir);
 	snprintf(bin, sizeof(bin), "%s/bin/sip-bridge", build);
-	nats = spawn((const char *const[]){ "nats-server", "-a", "127.0.0.1", "-p", np, "-js", "-sd", store, NULL },
-		     NULL, nats_log);
-	if (nats < 0 || !wait_port(nport, 10000)) {
+	if (test_nats_start(&nats)) {
 		fprintf(stderr, "bench_sip: nats-server did not start\n");
 		goto out;
 	}
-	snprintf(e_nats, sizeof(e_nats), "NATS_URL=nats://127.0.0.1:%d", nport);
+	snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", nats.url);
 	snprintf(e_sip, sizeof(e_sip), "SIP_BIND=127.0.0.1:%d", sip_port);
 	snprintf(e_health, sizeof(e_health), "HEALTH_ADDR=127.0.0.1:%d", health);
 	const char *env[] = { e_nats, e_sip, e_health, "RTP_PORT_MIN=32000", "RTP_PORT_MAX=33999",
 			      "MAX_CALLS=" MAX_CALLS, "LOG_LEVEL=warn", "INSTANCE=bench", NULL };
-	bridge = spawn((const char *const[]){ bin, NULL }, env, bridge_log);
-	if (bridge < 0 || !wait_port(sip_port, 10000) || !wait_port(health, 10000)) {
+	if (test_spawn(&bridge, (const char *const[]){ bin, NULL }, env, bridge_log) ||
+	    test_wait_port(sip_port, 10000) || test_wait_port(health, 10000)) {
 		fprintf(stderr, "bench_sip: %s did not start (log %s)\n", bin, bridge_log);
 		goto out;
 	}
-	char url[64];
-	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", nport);
-	if (bus_connect(&bus, url, "bench-sip") || bus_ensure_streams(bus) ||
+	if (bus_connect(&bus, nats.url, "bench-sip") || bus_ensure_streams(bus) ||
 	    bus_subscribe(bus, &s_end, "calls.*.call_ended", NULL, on_ended, c) ||
 	    bus_subscribe(bus, &s_fail, "calls.*.call_failed", NULL, on_failed, c) ||
 	    bus_subscribe(bus, &s_hold, "calls.*.call_hold", NULL, on_hold, c) ||
@@ -601,15 +451,13 @@ out:
 	s_hold = bus_unsubscribe(s_hold);
 	s_resume = bus_unsubscribe(s_resume);
 	bus = bus_close(bus);
-	stop(&bridge, SIGTERM);
-	stop(&nats, SIGTERM);
+	test_stop(&bridge, SIGTERM, 10000);
+	test_nats_destroy(&nats);
 	if (rc)
 		fprintf(stderr, "bench_sip: logs kept in %s\n", dir);
-	else {
-		pid_t rm = spawn((const char *const[]){ "rm", "-rf", dir, NULL }, NULL, "/dev/null");
-		if (rm > 0)
-			waitpid(rm, NULL, 0);
-	}
+	else
+		test_rmtree(dir);
+	free(dir);
 	free(c);
 	return rc;
 }

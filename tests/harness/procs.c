@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-int test_free_port(void)
+static int free_port(int type)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, type, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	int port = -1;
@@ -27,6 +27,16 @@ int test_free_port(void)
 	if (fd >= 0)
 		close(fd);
 	return port;
+}
+
+int test_free_port(void)
+{
+	return free_port(SOCK_STREAM);
+}
+
+int test_free_udp_port(void)
+{
+	return free_port(SOCK_DGRAM);
 }
 
 char *test_tmpdir(const char *prefix)
@@ -48,7 +58,7 @@ void test_rmtree(const char *dir)
 	free(out);
 }
 
-static int wait_port(int port, int timeout_ms)
+int test_wait_port(int port, int timeout_ms)
 {
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -56,14 +66,15 @@ static int wait_port(int port, int timeout_ms)
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		close(fd);
+		bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		if (fd >= 0)
+			close(fd);
 		if (ok)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
 			return ETIMEDOUT;
-		struct timespec nap = { 0, 20 * 1000000 };
+		struct timespec nap = { 0, 10 * 1000000 };
 		nanosleep(&nap, NULL);
 	}
 }
@@ -88,7 +99,7 @@ static int nats_spawn(struct test_nats *n)
 		_exit(127);
 	}
 	n->pid = pid;
-	return wait_port(n->port, 10000);
+	return test_wait_port(n->port, 10000);
 }
 
 int test_nats_start(struct test_nats *n)
@@ -260,6 +271,17 @@ void test_kill(int pid)
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
+}
+
+void test_stop(int *pidp, int sig, int grace_ms)
+{
+	int code = 0;
+	if (*pidp <= 0)
+		return;
+	kill(*pidp, sig);
+	if (test_wait_exit(*pidp, grace_ms, &code) == ETIMEDOUT)
+		test_kill(*pidp);
+	*pidp = 0;
 }
 
 const char *test_bin(char *buf, size_t len, const char *name)

@@ -3,7 +3,8 @@
  * tests and ends with TEST_MAIN(table). A test returns 0 on success; the
  * assertion macros log the failing expression and jump to the test's `out:`
  * label, so cleanup below it always runs. Each binary ends with the line
- * "N passed, M failed"; tests/run.sh sums them.
+ * "N passed, M failed"; tests/run.sh sums them. The benches (bench/) link
+ * the harness too, for its processes, ports and CPU readers.
  *
  *   static int test_roundtrip(void)
  *   {
@@ -83,8 +84,13 @@ int test_run(const char *suite, const struct test *tests, size_t n, int argc, ch
 
 /* ---- real processes for integration tests (tests/harness/procs.c) ------- */
 
-/* A free TCP port on 127.0.0.1 (bound then released). */
+/* A free TCP port on 127.0.0.1 (bound then released); -1 when none. */
 int test_free_port(void);
+/* The same for UDP. */
+int test_free_udp_port(void);
+/* Waits up to timeout_ms until something accepts TCP connections on
+ * 127.0.0.1:port; 0 or ETIMEDOUT. */
+int test_wait_port(int port, int timeout_ms);
 /* A fresh temporary directory under $TMPDIR; caller frees. */
 char *test_tmpdir(const char *prefix);
 /* Removes a directory tree (rm -rf). */
@@ -127,6 +133,9 @@ int test_spawn(int *pidp, const char *const argv[], const char *const envp[], co
 int test_wait_exit(int pid, int timeout_ms, int *exitp);
 /* SIGKILL + reap, for cleanup after a failed assertion. */
 void test_kill(int pid);
+/* Sends `sig` to *pidp, gives it grace_ms to exit, then SIGKILL; reaps it and
+ * sets *pidp = 0. Nothing when *pidp <= 0. */
+void test_stop(int *pidp, int sig, int grace_ms);
 
 /* GET (body NULL) or POST a URL with libcurl; *statusp = HTTP status, *bodyp
  * (may be NULL) = response body, caller frees. 0 or EIO on transport error. */
@@ -137,5 +146,27 @@ int test_http_wait(const char *url, long want_status, int timeout_ms);
 
 /* The build directory (CALLMESH_BUILD, default "build") + "/bin/" + name. */
 const char *test_bin(char *buf, size_t len, const char *name);
+
+/* ---- CPU time of other processes, for benches (tests/harness/cpu.c) ----- */
+
+/* utime + stime of pid (/proc/<pid>/stat), µs, in clock ticks; -1 when unknown. */
+int64_t test_cpu_us(int pid);
+
+/* Time on a CPU of every thread of pid (/proc/<pid>/task/<tid>/schedstat),
+ * ns: finer than clock ticks; 0 when unknown. */
+double test_cpu_sched_ns(int pid);
+
+#define TEST_THREADS_MAX 64
+#define TEST_THREAD_NAME_MAX 20
+/* CPU time of pid's threads, µs, summed over the threads of one name. */
+struct test_threads {
+	int n;
+	char name[TEST_THREADS_MAX][TEST_THREAD_NAME_MAX];
+	int64_t us[TEST_THREADS_MAX];
+};
+/* Reads every thread of pid (/proc/<pid>/task/<tid>/stat) into *t. */
+void test_threads_cpu(struct test_threads *t, int pid);
+/* The µs of the threads named `name` in t; 0 when there are none. */
+int64_t test_threads_us(const struct test_threads *t, const char *name);
 
 #endif

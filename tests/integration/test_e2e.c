@@ -114,70 +114,6 @@ struct speech {
 	size_t frames;
 };
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static int speech_load(struct speech *sp, const char *dir)
-{
-	int err = 0, pid = 0, code = -1;
-	char path[600], log[600];
-	uint8_t *wav = NULL;
-	int16_t *in = NULL;
-	struct resampler *rs = NULL;
-	snprintf(path, sizeof(path), "%s/caller.wav", dir);
-	snprintf(log, sizeof(log), "%s/espeak-ng.log", dir);
-	const char *argv[] = { "espeak-ng", "-w", path, SPEECH_TEXT, NULL };
-	TEST_EQ_INT(test_spawn(&pid, argv, NULL, log), 0);
-	TEST_EQ_INT(test_wait_exit(pid, 20000, &code), 0);
-	TEST_EQ_INT(code, 0);
-	FILE *fp = fopen(path, "rb");
-	TEST_ASSERT(fp != NULL);
-	wav = malloc(4 << 20);
-	size_t len = wav ? fread(wav, 1, 4 << 20, fp) : 0;
-	fclose(fp);
-	TEST_ASSERT(len > 44 && memcmp(wav, "RIFF", 4) == 0 && memcmp(wav + 8, "WAVE", 4) == 0);
-	uint32_t rate = 0;
-	const uint8_t *data = NULL;
-	size_t dlen = 0;
-	for (size_t off = 12; off + 8 <= len;) {
-		uint32_t clen = le32(wav + off + 4);
-		if (memcmp(wav + off, "fmt ", 4) == 0 && clen >= 16 && off + 24 <= len)
-			rate = le32(wav + off + 12);
-		if (memcmp(wav + off, "data", 4) == 0) {
-			data = wav + off + 8;
-			dlen = clen <= len - off - 8 ? clen : len - off - 8; /* espeak-ng may leave 0x7fffffff */
-			break;
-		}
-		off += 8 + clen + (clen & 1);
-	}
-	TEST_ASSERT(data != NULL && rate >= 8000 && rate <= 48000);
-	size_t nin = dlen / 2;
-	in = malloc(nin * sizeof(int16_t) + 1);
-	TEST_ASSERT(in != NULL);
-	for (size_t i = 0; i < nin; i++)
-		in[i] = (int16_t)(data[2 * i] | data[2 * i + 1] << 8);
-	TEST_EQ_INT(resampler_alloc(&rs, rate, 8000, RESAMPLER_QUALITY_VOIP), 0);
-	size_t nout = SPEECH_MAX;
-	TEST_EQ_INT(resampler_process(rs, sp->pcm, &nout, in, nin), 0);
-	sp->frames = nout / G711_FRAME_SAMPLES;
-	TEST_ASSERT(sp->frames >= 25);
-out:
-	resampler_free(rs);
-	free(in);
-	free(wav);
-	return err;
-}
-
-static double rms_of(const int16_t *pcm, size_t n)
-{
-	double e = 0;
-	for (size_t i = 0; i < n; i++)
-		e += (double)pcm[i] * pcm[i];
-	return n ? sqrt(e / (double)n) : 0;
-}
-
 static int64_t real_us(void)
 {
 	struct timespec t;
@@ -213,8 +149,7 @@ struct peer {
 
 static void peer_send(struct peer *p, const int16_t *pcm, uint8_t pt)
 {
-	uint8_t pl[G711_FRAME_SAMPLES], pkt[RTP_PACKET_MAX];
-	size_t n = 0;
+	uint8_t pl[G711_FRAME_SAMPLES];
 	g711_encode(pt == 8 ? G711_ALAW : G711_ULAW, pl, pcm, G711_FRAME_SAMPLES);
 	struct rtp_hdr h = { .pt = pt, .seq = p->seq++, .ts = p->ts, .ssrc = 0xca11ee01 };
 	p->ts += G711_FRAME_SAMPLES;
@@ -222,8 +157,8 @@ static void peer_send(struct peer *p, const int16_t *pcm, uint8_t pt)
 	struct sockaddr_in to = p->dest;
 	bool have = p->have_dest;
 	pthread_mutex_unlock(&p->mu);
-	if (have && rtp_build(&n, pkt, sizeof(pkt), &h, pl, sizeof(pl)) == 0)
-		(void)!sendto(p->fd, pkt, n, 0, (struct sockaddr *)&to, sizeof(to));
+	if (have)
+		fx_rtp_send(p->fd, &to, &h, pl, sizeof(pl));
 }
 
 static void peer_receive(struct peer *p)
@@ -239,13 +174,7 @@ static void peer_receive(struct peer *p)
 		struct rtp_packet r;
 		if (rtp_parse(&r, buf, (size_t)n))
 			continue;
-		double e = 0;
-		if (r.hdr.pt == 0 || r.hdr.pt == 8) {
-			int16_t pcm[480];
-			size_t len = r.payload_len < 480 ? r.payload_len : 480;
-			g711_decode(r.hdr.pt == 8 ? G711_ALAW : G711_ULAW, pcm, r.payload, len);
-			e = rms_of(pcm, len);
-		}
+		double e = fx_g711_rms(&r);
 		pthread_mutex_lock(&p->mu);
 		if (!p->learned) {
 			/* symmetric RTP: answer where the bridge sends from */
@@ -271,21 +200,10 @@ static void *peer_main(void *arg)
 	int16_t pcm[G711_FRAME_SAMPLES];
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	while (!atomic_load(&p->stop)) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		int64_t left = (int64_t)(t.tv_sec - now.tv_sec) * 1000 + (t.tv_nsec - now.tv_nsec) / 1000000;
-		if (left > 0) {
-			struct pollfd pf = { .fd = p->fd, .events = POLLIN };
-			if (poll(&pf, 1, (int)left) > 0)
-				peer_receive(p);
-			continue;
-		}
+		bool due = fx_frame_due(p->fd, &t);
 		peer_receive(p);
-		t.tv_nsec += 20 * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_nsec -= 1000000000L;
-			t.tv_sec++;
-		}
+		if (!due)
+			continue;
 		int mode = atomic_load(&p->mode);
 		pthread_mutex_lock(&p->mu);
 		bool learned = p->learned;
@@ -339,14 +257,10 @@ static int peer_start(struct peer *p, const struct speech *sp)
 	pthread_cond_init(&p->cv, NULL);
 	p->seq = 4000;
 	p->ts = 80000;
-	p->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	if (p->fd < 0 || bind(p->fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    getsockname(p->fd, (struct sockaddr *)&sa, &sl))
-		return errno;
-	p->port = ntohs(sa.sin_port);
-	int err = pthread_create(&p->thread, NULL, peer_main, p);
+	int err = fx_rtp_socket(&p->fd, &p->port);
+	if (err)
+		return err;
+	err = pthread_create(&p->thread, NULL, peer_main, p);
 	p->running = err == 0;
 	return err;
 }
@@ -622,7 +536,8 @@ static int test_outbound_call_end_to_end(void)
 
 	sp = calloc(1, sizeof(*sp));
 	TEST_ASSERT(sp != NULL);
-	TEST_EQ_INT(speech_load(sp, f.dir), 0);
+	TEST_EQ_INT(fx_speech_load(sp->pcm, &sp->frames, SPEECH_MAX, f.dir, "caller.wav", SPEECH_TEXT), 0);
+	TEST_ASSERT(sp->frames >= 25);
 	TEST_EQ_INT(peer_start(&pe, sp), 0);
 	snprintf(rport, sizeof(rport), "%d", pe.port);
 	snprintf(mp, sizeof(mp), "%d", test_free_port()); /* sipp's own media port is unused */

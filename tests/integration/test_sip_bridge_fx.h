@@ -1,17 +1,21 @@
-/* The sip-bridge test fixture, shared by tests/integration/test_sip_bridge*.c
- * and test_sip_baresip.c: a nats-server, the real $CALLMESH_BUILD/bin/sip-bridge
+/* The sip-bridge test fixture, shared by tests/integration/test_sip_bridge*.c,
+ * test_sip_baresip.c, test_sip_relay.c and test_e2e.c: a nats-server, the real $CALLMESH_BUILD/bin/sip-bridge
  * (which can be killed and started again on the same NATS), a capture of
- * calls.> and owners.heartbeat, sipp as the carrier, and a bare TCP "sink"
- * that counts the INVITEs it is sent. Every wait has a deadline. Included once
- * per test binary; what a binary does not use is marked unused. */
+ * calls.> and owners.heartbeat, sipp as the carrier, a bare TCP "sink"
+ * that counts the INVITEs it is sent, and the pieces of a far end's G.711 RTP
+ * (espeak-ng speech at 8 kHz, a socket, a 20 ms clock). Every wait has a
+ * deadline. Included once per test binary; what a binary does not use is
+ * marked unused. */
 #ifndef TEST_SIP_BRIDGE_FX_H
 #define TEST_SIP_BRIDGE_FX_H
 
 #include "bus/bus.h"
 #include "harness/test.h"
+#include "media/media.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -288,20 +292,7 @@ FX_FN int fx_stop(struct fx *f, bool keep_logs)
 /* Waits until something accepts TCP connections on 127.0.0.1:port. */
 FX_FN int wait_tcp(int port, int timeout_ms)
 {
-	int64_t end = time_mono_ms() + timeout_ms;
-	for (;;) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		close(fd);
-		if (ok)
-			return 0;
-		if (time_mono_ms() > end)
-			return ETIMEDOUT;
-		struct timespec nap = { 0, 10 * 1000000L };
-		nanosleep(&nap, NULL);
-	}
+	return test_wait_port(port, timeout_ms);
 }
 
 struct sipp {
@@ -485,6 +476,142 @@ FX_FN int hangup(struct fx *f, const char *id, const char *reason)
 	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
 	snprintf(body, sizeof(body), "{\"v\":1,\"reason\":\"%s\"}", reason);
 	return bus_publish(f->bus, subject, body, strlen(body));
+}
+
+/* ---- a far end's G.711 RTP (test_e2e, test_sip_relay) -------------------- */
+
+FX_FN double fx_rms(const int16_t *pcm, size_t n)
+{
+	double e = 0;
+	for (size_t i = 0; i < n; i++)
+		e += (double)pcm[i] * pcm[i];
+	return n ? sqrt(e / (double)n) : 0;
+}
+
+/* The energy of a G.711 packet's payload (PCMU or PCMA); 0 for other types. */
+FX_FN double fx_g711_rms(const struct rtp_packet *r)
+{
+	int16_t pcm[480];
+	size_t len = r->payload_len < 480 ? r->payload_len : 480;
+	if (r->hdr.pt != 0 && r->hdr.pt != 8)
+		return 0;
+	g711_decode(r->hdr.pt == 8 ? G711_ALAW : G711_ULAW, pcm, r->payload, len);
+	return fx_rms(pcm, len);
+}
+
+FX_FN uint32_t fx_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Speaks `text` with the espeak-ng program into <dir>/<wav_name> and loads it
+ * at 8 kHz into pcm (at most max samples); *framesp = whole G.711 frames. */
+FX_FN int fx_speech_load(int16_t *pcm, size_t *framesp, size_t max, const char *dir, const char *wav_name,
+			 const char *text)
+{
+	int err = 0, pid = 0, code = -1;
+	char path[600], log[600];
+	uint8_t *wav = NULL;
+	int16_t *in = NULL;
+	struct resampler *rs = NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, wav_name);
+	snprintf(log, sizeof(log), "%s/espeak-ng.log", dir);
+	const char *argv[] = { "espeak-ng", "-w", path, text, NULL };
+	TEST_EQ_INT(test_spawn(&pid, argv, NULL, log), 0);
+	TEST_EQ_INT(test_wait_exit(pid, 20000, &code), 0);
+	TEST_EQ_INT(code, 0);
+	FILE *fp = fopen(path, "rb");
+	TEST_ASSERT(fp != NULL);
+	wav = malloc(4 << 20);
+	size_t len = wav ? fread(wav, 1, 4 << 20, fp) : 0;
+	fclose(fp);
+	TEST_ASSERT(len > 44 && memcmp(wav, "RIFF", 4) == 0 && memcmp(wav + 8, "WAVE", 4) == 0);
+	/* chunks: "fmt " (mono PCM16, its rate), then "data" */
+	uint32_t rate = 0;
+	const uint8_t *data = NULL;
+	size_t dlen = 0;
+	for (size_t off = 12; off + 8 <= len;) {
+		uint32_t clen = fx_le32(wav + off + 4);
+		if (memcmp(wav + off, "fmt ", 4) == 0 && clen >= 16 && off + 24 <= len)
+			rate = fx_le32(wav + off + 12);
+		if (memcmp(wav + off, "data", 4) == 0) {
+			data = wav + off + 8;
+			dlen = clen <= len - off - 8 ? clen : len - off - 8; /* espeak-ng may leave 0x7fffffff */
+			break;
+		}
+		off += 8 + clen + (clen & 1);
+	}
+	TEST_ASSERT(data != NULL && rate >= 8000 && rate <= 48000);
+	size_t nin = dlen / 2;
+	in = malloc(nin * sizeof(int16_t) + 1);
+	TEST_ASSERT(in != NULL);
+	for (size_t i = 0; i < nin; i++)
+		in[i] = (int16_t)(data[2 * i] | data[2 * i + 1] << 8);
+	TEST_EQ_INT(resampler_alloc(&rs, rate, 8000, RESAMPLER_QUALITY_VOIP), 0);
+	size_t nout = max;
+	TEST_EQ_INT(resampler_process(rs, pcm, &nout, in, nin), 0);
+	*framesp = nout / G711_FRAME_SAMPLES;
+out:
+	resampler_free(rs);
+	free(in);
+	free(wav);
+	return err;
+}
+
+/* A UDP socket on 127.0.0.1, on a port of the system's choosing. */
+FX_FN int fx_rtp_socket(int *fdp, int *portp)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl)) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		*fdp = -1;
+		return err;
+	}
+	*fdp = fd;
+	*portp = ntohs(sa.sin_port);
+	return 0;
+}
+
+FX_FN void fx_rtp_send(int fd, const struct sockaddr_in *to, const struct rtp_hdr *h, const uint8_t *payload,
+		       size_t len)
+{
+	uint8_t pkt[RTP_PACKET_MAX];
+	size_t n = 0;
+	if (rtp_build(&n, pkt, sizeof(pkt), h, payload, len) == 0)
+		(void)!sendto(fd, pkt, n, 0, (const struct sockaddr *)to, sizeof(*to));
+}
+
+/* Moves a CLOCK_MONOTONIC deadline one 20 ms frame on. */
+FX_FN void fx_frame_next(struct timespec *t)
+{
+	t->tv_nsec += 20 * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_nsec -= 1000000000L;
+		t->tv_sec++;
+	}
+}
+
+/* The clock of a far end that sends every 20 ms and receives on fd as
+ * packets arrive: waits until fd is readable or the frame at *next is due.
+ * True when the frame is due (*next then moves on a frame), false when it is
+ * not yet; read fd either way. */
+FX_FN bool fx_frame_due(int fd, struct timespec *next)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t left = (int64_t)(next->tv_sec - now.tv_sec) * 1000 + (next->tv_nsec - now.tv_nsec) / 1000000;
+	if (left > 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		(void)poll(&p, 1, (int)left);
+		return false;
+	}
+	fx_frame_next(next);
+	return true;
 }
 
 /* ---- the sink: a far end that only listens (TCP), counting INVITEs ------- */

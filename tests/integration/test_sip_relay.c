@@ -98,78 +98,7 @@ struct speech {
 	double rms[SPEECH_MAX / G711_FRAME_SAMPLES];
 };
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static double rms_of(const int16_t *pcm, size_t n);
-
-/* Speaks SPEECH_TEXT with the espeak-ng program into dir/speech.wav and
- * loads it at 8 kHz. */
-static int speech_load(struct speech *sp, const char *dir)
-{
-	int err = 0, pid = 0, code = -1;
-	char path[600], log[600];
-	uint8_t *wav = NULL;
-	int16_t *in = NULL;
-	struct resampler *rs = NULL;
-	snprintf(path, sizeof(path), "%s/speech.wav", dir);
-	snprintf(log, sizeof(log), "%s/espeak-ng.log", dir);
-	const char *argv[] = { "espeak-ng", "-w", path, SPEECH_TEXT, NULL };
-	TEST_EQ_INT(test_spawn(&pid, argv, NULL, log), 0);
-	TEST_EQ_INT(test_wait_exit(pid, 20000, &code), 0);
-	TEST_EQ_INT(code, 0);
-	FILE *fp = fopen(path, "rb");
-	TEST_ASSERT(fp != NULL);
-	wav = malloc(4 << 20);
-	size_t len = wav ? fread(wav, 1, 4 << 20, fp) : 0;
-	fclose(fp);
-	TEST_ASSERT(len > 44 && memcmp(wav, "RIFF", 4) == 0 && memcmp(wav + 8, "WAVE", 4) == 0);
-	/* chunks: "fmt " (mono PCM16, its rate), then "data" */
-	uint32_t rate = 0;
-	const uint8_t *data = NULL;
-	size_t dlen = 0;
-	for (size_t off = 12; off + 8 <= len;) {
-		uint32_t clen = le32(wav + off + 4);
-		if (memcmp(wav + off, "fmt ", 4) == 0 && clen >= 16 && off + 24 <= len)
-			rate = le32(wav + off + 12);
-		if (memcmp(wav + off, "data", 4) == 0) {
-			data = wav + off + 8;
-			dlen = clen <= len - off - 8 ? clen : len - off - 8; /* espeak-ng may leave 0x7fffffff */
-			break;
-		}
-		off += 8 + clen + (clen & 1);
-	}
-	TEST_ASSERT(data != NULL && rate >= 8000 && rate <= 48000);
-	size_t nin = dlen / 2;
-	in = malloc(nin * sizeof(int16_t) + 1);
-	TEST_ASSERT(in != NULL);
-	for (size_t i = 0; i < nin; i++)
-		in[i] = (int16_t)(data[2 * i] | data[2 * i + 1] << 8);
-	TEST_EQ_INT(resampler_alloc(&rs, rate, 8000, RESAMPLER_QUALITY_VOIP), 0);
-	size_t nout = SPEECH_MAX;
-	TEST_EQ_INT(resampler_process(rs, sp->pcm, &nout, in, nin), 0);
-	sp->frames = nout / G711_FRAME_SAMPLES;
-	TEST_ASSERT(sp->frames >= 50);
-	for (size_t k = 0; k < sp->frames; k++)
-		sp->rms[k] = rms_of(sp->pcm + k * G711_FRAME_SAMPLES, G711_FRAME_SAMPLES);
-out:
-	resampler_free(rs);
-	free(in);
-	free(wav);
-	return err;
-}
-
 /* ---- envelopes ------------------------------------------------------------ */
-
-static double rms_of(const int16_t *pcm, size_t n)
-{
-	double e = 0;
-	for (size_t i = 0; i < n; i++)
-		e += (double)pcm[i] * pcm[i];
-	return n ? sqrt(e / (double)n) : 0;
-}
 
 /* Loud frames and bursts (runs of loud frames) in an envelope. */
 static void envelope(const double *rms, size_t n, int *loudp, int *burstsp)
@@ -211,11 +140,7 @@ static double envelope_match(const double *sent, size_t n, const double *got, si
 
 static void tick(struct timespec *t)
 {
-	t->tv_nsec += 20 * 1000000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_nsec -= 1000000000L;
-		t->tv_sec++;
-	}
+	fx_frame_next(t);
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, t, NULL) == EINTR)
 		;
 }
@@ -233,7 +158,7 @@ static void on_member_frame(const struct room_frame *f, void *arg)
 	struct member *m = arg;
 	pthread_mutex_lock(&m->mu);
 	if (!f->concealed && m->n < RX_MAX)
-		m->rms[m->n++] = rms_of(f->pcm, ROOM_FRAME_SAMPLES);
+		m->rms[m->n++] = fx_rms(f->pcm, ROOM_FRAME_SAMPLES);
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -295,11 +220,8 @@ struct far {
 
 static void far_send(struct far *fe, uint8_t pt, bool marker, const uint8_t *payload, size_t len, uint32_t ts)
 {
-	uint8_t pkt[RTP_PACKET_MAX];
-	size_t n = 0;
 	struct rtp_hdr h = { .marker = marker, .pt = pt, .seq = fe->seq++, .ts = ts, .ssrc = 0x5eed1234 };
-	if (rtp_build(&n, pkt, sizeof(pkt), &h, payload, len) == 0)
-		(void)!sendto(fe->fd, pkt, n, 0, (struct sockaddr *)&fe->bridge, sizeof(fe->bridge));
+	fx_rtp_send(fe->fd, &fe->bridge, &h, payload, len);
 }
 
 /* One 20 ms packet: frame k of the speech, or silence (pcm NULL). */
@@ -326,9 +248,7 @@ static void far_receive(struct far *fe)
 		struct rtp_packet p;
 		if (rtp_parse(&p, buf, (size_t)n) || p.hdr.pt != 0)
 			continue;
-		int16_t pcm[480];
-		size_t len = p.payload_len < 480 ? p.payload_len : 480;
-		g711_decode(G711_ULAW, pcm, p.payload, len);
+		double e = fx_g711_rms(&p);
 		pthread_mutex_lock(&fe->mu);
 		if (!fe->have_bridge) {
 			fe->bridge = from;
@@ -339,7 +259,7 @@ static void far_receive(struct far *fe)
 		fe->rx++;
 		if (fe->n < RX_MAX) {
 			fe->at_ms[fe->n] = time_mono_ms();
-			fe->rms[fe->n++] = rms_of(pcm, len);
+			fe->rms[fe->n++] = e;
 		}
 		pthread_cond_broadcast(&fe->cv);
 		pthread_mutex_unlock(&fe->mu);
@@ -357,21 +277,10 @@ static void *far_main(void *arg)
 	while (!atomic_load(&fe->stop)) {
 		/* receive as packets arrive (counts are exact when an event is
 		 * seen), send on the 20 ms clock */
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		int64_t left = (int64_t)(t.tv_sec - now.tv_sec) * 1000 + (t.tv_nsec - now.tv_nsec) / 1000000;
-		if (left > 0) {
-			struct pollfd p = { .fd = fe->fd, .events = POLLIN };
-			if (poll(&p, 1, (int)left) > 0)
-				far_receive(fe);
-			continue;
-		}
+		bool due = fx_frame_due(fe->fd, &t);
 		far_receive(fe);
-		t.tv_nsec += 20 * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_nsec -= 1000000000L;
-			t.tv_sec++;
-		}
+		if (!due)
+			continue;
 		int mode = atomic_load(&fe->mode);
 		if (mode == FAR_SILENCE) {
 			far_audio(fe, NULL);
@@ -413,13 +322,9 @@ static int far_start(struct far *fe, const struct speech *sp, const char *digits
 	fe->digits = digits;
 	fe->seq = 1000;
 	fe->ts = 160000;
-	fe->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	if (fe->fd < 0 || bind(fe->fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    getsockname(fe->fd, (struct sockaddr *)&sa, &sl))
-		return errno;
-	fe->port = ntohs(sa.sin_port);
+	int err = fx_rtp_socket(&fe->fd, &fe->port);
+	if (err)
+		return err;
 	return pthread_create(&fe->thread, NULL, far_main, fe);
 }
 
@@ -526,7 +431,10 @@ static int test_relay(void)
 
 	sp = calloc(1, sizeof(*sp));
 	TEST_ASSERT(sp != NULL);
-	TEST_EQ_INT(speech_load(sp, f.dir), 0);
+	TEST_EQ_INT(fx_speech_load(sp->pcm, &sp->frames, SPEECH_MAX, f.dir, "speech.wav", SPEECH_TEXT), 0);
+	TEST_ASSERT(sp->frames >= 50);
+	for (size_t k = 0; k < sp->frames; k++)
+		sp->rms[k] = fx_rms(sp->pcm + k * G711_FRAME_SAMPLES, G711_FRAME_SAMPLES);
 	TEST_EQ_INT(far_start(&fe, sp, "1#"), 0);
 	snprintf(port, sizeof(port), "%d", fe.port);
 	const char *keys[] = { "rtp_port", port, NULL };
