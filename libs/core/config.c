@@ -179,3 +179,23 @@ int core_init(const char *service, void *cfg, const struct cfg_var *svc_vars,
 	cfg_log(cfg, svc_vars);
 	return 0;
 }
+
+void cfg_help(FILE *f, const struct cfg_var *table, const char *health_default)
+{
+	static const char *const types[] = { "string", "integer", "boolean", "one of", "host:port", "URL" };
+	for (const struct cfg_var *v = table; v && v->name; v++) {
+		char kind[96];
+		const char *def = v->def;
+		if (!def && strcmp(v->name, "HEALTH_ADDR") == 0)
+			def = health_default;
+		if (v->type == CFG_INT)
+			snprintf(kind, sizeof(kind), "integer %ld..%ld", v->min, v->max);
+		else if (v->type == CFG_ENUM || v->type == CFG_URL)
+			snprintf(kind, sizeof(kind), "%s %s", types[v->type], v->choices ? v->choices : "");
+		else
+			snprintf(kind, sizeof(kind), "%s", types[v->type]);
+		fprintf(f, "  %-26s %-24s default %s%s%s\n      %s\n", v->name, kind,
+			def && *def ? def : "(unset)", v->required ? ", required" : "",
+			v->secret ? ", secret" : "", v->help ? v->help : "");
+	}
+}

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,10 @@ struct cfg_var {
 int cfg_load(void *out, const struct cfg_var *table, char *err, size_t errlen) CM_MUST_USE;
 /* Logs the effective configuration, secrets redacted. */
 void cfg_log(const void *cfg, const struct cfg_var *table);
+/* Writes one line per variable of `table` to f: name, type and bounds or
+ * choices, default, "required"/"secret", help. health_default stands in for
+ * HEALTH_ADDR's per-service default. */
+void cfg_help(FILE *f, const struct cfg_var *table, const char *health_default);
 
 /* Variables every service has, at the start of each service's config struct. */
 struct core_cfg {

@@ -61,6 +61,22 @@ static void ensure_streams(struct service *svc)
 	}
 }
 
+void service_args(const struct service_def *def, int argc, char **argv)
+{
+	if (argc <= 1)
+		return;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: %s\n\n%s takes no arguments; it reads these environment variables:\n",
+		       def->name, def->name);
+		cfg_help(stdout, core_cfg_vars, def->default_health_addr);
+		cfg_help(stdout, def->vars, def->default_health_addr);
+		exit(0);
+	}
+	fprintf(stderr, "%s: unexpected argument \"%s\" (configuration comes from the environment; "
+		"%s --help lists it)\n", def->name, argv[1], def->name);
+	exit(2);
+}
+
 int service_start(struct service **svcp, const struct service_def *def, void *cfg)
 {
 	struct core_cfg *core = cfg;

@@ -34,6 +34,11 @@ struct service_def {
 	int (*check)(void *cfg, char *err, size_t errlen);
 };
 
+/* The command line: --help (or -h) prints the variables the service reads
+ * from the environment (core_cfg_vars, then def->vars) and exits 0; any
+ * other argument is an error (exit 2). Called first in main(). */
+void service_args(const struct service_def *def, int argc, char **argv);
+
 /* Loads core_cfg_vars + def->vars into `cfg` (first member a struct
  * core_cfg) and runs def->check, all before touching the network; then
  * installs signal handlers, connects to NATS (returns even while NATS is

@@ -40,8 +40,9 @@ static void tick(void *arg)
 	agent_reap(arg);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	service_args(&agent_def, argc, argv);
 	struct agent_cfg cfg = { 0 };
 	struct service *svc = NULL;
 	struct agent *agent = NULL;

@@ -148,8 +148,9 @@ static void gw_tick(void *arg)
 	atomic_store(&gw->db_ok, db_ping(gw->db) == 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	service_args(&gw_def, argc, argv);
 	struct gateway gw = { 0 };
 	char err[256] = "";
 	int rc = 1;

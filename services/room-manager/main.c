@@ -84,8 +84,9 @@ static const struct service_def room_def = {
 	"room-manager", room_cfg_vars, "127.0.0.1:9101", room_cfg_check
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+	service_args(&room_def, argc, argv);
 	struct room_cfg cfg = { 0 };
 	struct service *svc = NULL;
 	struct rooms *rooms = NULL;

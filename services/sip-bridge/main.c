@@ -60,8 +60,9 @@ static const struct service_def bridge_def = {
 	"sip-bridge", bridge_cfg_vars, "127.0.0.1:9103", bridge_cfg_check
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+	service_args(&bridge_def, argc, argv);
 	struct bridge_cfg cfg = { 0 };
 	struct bridge br = { .cfg = &cfg, .efd = -1 };
 	if (service_start(&br.svc, &bridge_def, &cfg))

@@ -42,8 +42,9 @@ static const struct service_def dialer_def = {
 	"twilio-dialer", dialer_cfg_vars, "127.0.0.1:9102", dialer_cfg_check
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+	service_args(&dialer_def, argc, argv);
 	struct dialer_cfg cfg = { 0 };
 	struct service *svc = NULL;
 	struct dialer *d = NULL;

@@ -28,6 +28,32 @@ static int expect_config_error(const char *svc, const char *const envp[], const 
 	return err;
 }
 
+/* --help lists the variables (core ones and the service's own) and exits 0;
+ * any other argument exits 2 pointing at --help. */
+static int test_help_lists_the_variables(void)
+{
+	int err = 0;
+	static const char *const own[] = { "API_KEYS", "ROOM_BACKEND", "DIAL_ATTEMPTS", "MEDIA_THREADS",
+					   "MAX_SESSIONS" };
+	for (size_t i = 0; i < CM_ARRAY_LEN(services); i++) {
+		char bin[256], *out = NULL;
+		const char *help[] = { test_bin(bin, sizeof(bin), services[i]), "--help", NULL };
+		TEST_EQ_INT(test_run_cmd(&out, help, NULL, 10000), 0);
+		TEST_CONTAINS(out, "NATS_URL");
+		TEST_CONTAINS(out, "HEALTH_ADDR");
+		TEST_CONTAINS(out, own[i]);
+		free(out);
+		out = NULL;
+		const char *bogus[] = { bin, "--port=1", NULL };
+		TEST_EQ_INT(test_run_cmd(&out, bogus, NULL, 10000), 2);
+		TEST_CONTAINS(out, "--port=1");
+		TEST_CONTAINS(out, "--help");
+		free(out);
+	}
+out:
+	return err;
+}
+
 static int test_bad_config_names_the_variable(void)
 {
 	int err = 0;
@@ -168,6 +194,7 @@ out:
 }
 
 static const struct test tests[] = {
+	{ "help_lists_the_variables", test_help_lists_the_variables },
 	{ "bad_config_names_the_variable", test_bad_config_names_the_variable },
 	{ "all_services_start_ready_and_stop", test_all_services_start_ready_and_stop },
 	{ "readiness_follows_nats", test_readiness_follows_nats },
