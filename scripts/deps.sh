@@ -11,6 +11,7 @@ PACKAGES=(
   libssl-dev libwebsockets-dev libprotobuf-c-dev protobuf-c-compiler libspeexdsp-dev
   libespeak-ng-dev espeak-ng libpocketsphinx-dev pocketsphinx-en-us sox
   sip-tester baresip-core wrk openssl nodejs npm rtpengine-daemon
+  docker-compose kubernetes-client
 )
 
 SUDO=""
@@ -29,6 +30,17 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   for p in "${missing[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || filtered+=("$p"); done
   missing=("${filtered[@]+"${filtered[@]}"}")
 fi
+# kubectl (for `kubectl kustomize`) may come from outside Debian too; docker's
+# own compose plugin does what docker-compose does.
+keep=()
+for p in "${missing[@]+"${missing[@]}"}"; do
+  case "$p" in
+  kubernetes-client) command -v kubectl >/dev/null || keep+=("$p") ;;
+  docker-compose) command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || keep+=("$p") ;;
+  *) keep+=("$p") ;;
+  esac
+done
+missing=("${keep[@]+"${keep[@]}"}")
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"

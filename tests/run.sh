@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test binary, the fuzz corpus replays and the JS schema checks;
+# Runs every test binary, the fuzz corpus replays, the JS schema checks and the
+# offline checks of the deployment files;
 # sums their "N passed, M failed" lines into the suite's closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,7 @@ done
 
 if [ -f tests/js/package.json ]; then
   run_suite js/schemas node tests/js/run.mjs
+  run_suite js/deploy node tests/js/deploy.mjs
 fi
 
 echo
