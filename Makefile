@@ -140,6 +140,10 @@ $(BUILD)/tests/unit/test_lifecycle: $(OBJ)/tests/unit/test_lifecycle.o $(OBJ)/$(
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
+$(BUILD)/tests/unit/test_record_cache: $(OBJ)/tests/unit/test_record_cache.o $(OBJ)/$(GW_DIR)/record_cache.o $(HARNESS_OBJS) $(LIB_ARS)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
 $(GW_TESTS): $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(GW_CORE_OBJS) $(HARNESS_OBJS) $(LIB_ARS)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"

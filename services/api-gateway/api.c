@@ -86,8 +86,8 @@ static bool api_auth(const char *bearer, void *arg)
 }
 
 int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
-	      struct db_pool *pool, struct lkwebhook *lk, service_ready_h *ready, void *ready_arg,
-	      struct service *svc)
+	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
+	      service_ready_h *ready, void *ready_arg, struct service *svc)
 {
 	struct api *api = calloc(1, sizeof(*api));
 	if (!api)
@@ -99,11 +99,16 @@ int api_start(struct api **apip, const char *addr, unsigned threads, const struc
 	api->bus = service_bus(svc);
 	api->pool = pool;
 	api->lk = lk;
+	api->cache = cache;
 	api->source = service_source(svc);
 	api->m_outbound = metric_counter("api_outbound_calls_total", "outbound calls queued");
 	api->m_web = metric_counter("api_web_calls_total", "web calls started");
 	api->m_launch_failed = metric_counter("api_call_start_failures_total",
 					      "calls marked failed while starting");
+	api->m_cache_hits = metric_counter("api_record_cache_hits_total",
+					   "GET /calls/{id} answered from memory");
+	api->m_cache_misses = metric_counter("api_record_cache_misses_total",
+					     "GET /calls/{id} loaded from PostgreSQL");
 	struct httpd_opts opts = { .max_body = API_BODY_MAX, .auth = api_auth, .auth_arg = api,
 				   .threads = threads };
 	int err = httpd_start(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api, &opts);

@@ -5,17 +5,20 @@
 #include "auth.h"
 #include "db/db.h"
 #include "lkwebhook.h"
+#include "record_cache.h"
 #include "service/service.h"
 
 struct api;
 
 /* Serves the API on `addr` with `threads` handler threads (each borrows a
  * connection of `pool` while it works, so the pool should hold as many).
- * POST /livekit/webhook (public) goes to lkwebhook_handle(lk). Borrows
- * auth, pool, lk, svc and the readiness check, which must outlive the API. */
+ * POST /livekit/webhook (public) goes to lkwebhook_handle(lk). GET
+ * /calls/{id} answers from `cache` when it can; the handlers that write
+ * calls bracket their writes on it (record_cache.h). Borrows auth, pool,
+ * lk, cache, svc and the readiness check, which must outlive the API. */
 int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
-	      struct db_pool *pool, struct lkwebhook *lk, service_ready_h *ready,
-	      void *ready_arg, struct service *svc) CM_MUST_USE;
+	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
+	      service_ready_h *ready, void *ready_arg, struct service *svc) CM_MUST_USE;
 /* Stops listening and waits for running handlers. NULL-safe; NULL. */
 struct api *api_stop(struct api *api);
 

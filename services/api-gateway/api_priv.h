@@ -7,6 +7,7 @@
 #include "bus/bus.h"
 #include "db/db.h"
 #include "httpd/httpd.h"
+#include "record_cache.h"
 #include "validate.h"
 
 /* One per process; handlers run on MHD's pool threads at once, so every
@@ -21,8 +22,10 @@ struct api {
 	struct bus *bus;        /* borrowed from svc */
 	struct db_pool *pool;   /* borrowed */
 	struct lkwebhook *lk;   /* borrowed: POST /livekit/webhook */
+	struct record_cache *cache; /* borrowed: GET /calls/{id} bodies */
 	const char *source;     /* "api-gateway/<instance>", events' source */
 	struct metric *m_outbound, *m_web, *m_launch_failed;
+	struct metric *m_cache_hits, *m_cache_misses;
 };
 
 #define API_BODY_MAX (1 << 20)  /* request bodies; larger → 413 */

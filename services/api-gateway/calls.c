@@ -46,25 +46,36 @@ int calls_row_json(cJSON **objp, const struct db_result *res, int row)
 	return 0;
 }
 
+/* From memory when the cache holds the call (no database connection is
+ * borrowed then), else loaded and cached. */
 void calls_get(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
 	char id[ID_UUID_LEN + 1];
-	cJSON *rec = NULL;
+	struct record_body *b = NULL;
 
 	if (!api_path_id(req, id, "call_id"))
 		return;
+	b = record_cache_get(api->cache, id);
+	if (b) {
+		metric_add(api->m_cache_hits, 1);
+		httpd_reply_raw(req, 200, "application/json", b->text, b->len);
+		record_body_unref(b);
+		return;
+	}
+	metric_add(api->m_cache_misses, 1);
 	struct db *db = api_db_get(api, req);
 	if (!db)
 		return;
-	int err = record_load(db, &rec, id);
+	int err = record_fetch(&b, db, api->cache, id);
 	api_db_put(api, db);
 	if (err == ENOENT)
 		httpd_reply_error(req, 404, "not_found", "call_id", "no such call");
 	else if (err)
 		api_reply_db_error(req, err);
 	else
-		httpd_reply_ok(req, 200, "call", rec);
+		httpd_reply_raw(req, 200, "application/json", b->text, b->len);
+	record_body_unref(b);
 }
 
 static const char list_sql[] =

@@ -20,7 +20,7 @@ int launch_init(struct launch *l)
 	return err;
 }
 
-int launch_insert(struct db *db, const struct launch *l)
+int launch_insert(struct db *db, struct record_cache *cache, const struct launch *l)
 {
 	char *meta = l->metadata ? cJSON_PrintUnformatted(l->metadata) : NULL;
 	if (l->metadata && !meta)
@@ -30,11 +30,14 @@ int launch_insert(struct db *db, const struct launch *l)
 		l->call_id, l->kind, l->provider, cJSON_IsString(aid) ? aid->valuestring : NULL,
 		l->trunk_id, l->from_number, l->to_number, l->room, meta ? meta : "{}",
 	};
+	/* a fresh id: nothing of it is cached, but every write is bracketed */
+	record_cache_write_begin(cache, l->call_id);
 	int err = db_exec(db, NULL,
 			  "INSERT INTO calls (id, kind, provider, assistant_id, trunk_id, from_number,"
 			  " to_number, room, status, metadata)"
 			  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb)",
 			  (int)CM_ARRAY_LEN(params), params);
+	record_cache_write_end(cache, l->call_id);
 	free(meta);
 	return err;
 }
@@ -194,10 +197,12 @@ void launch_fail(struct api *api, struct db *db, struct httpd_req *req, const st
 		 bool room_created, unsigned status, const char *code, const char *end_reason)
 {
 	const char *params[] = { l->call_id, end_reason };
+	record_cache_write_begin(api->cache, l->call_id);
 	int err = db_exec(db, NULL,
 			  "UPDATE calls SET status = 'failed', end_reason = $2, ended_at = now(),"
 			  " updated_at = now() WHERE id = $1 AND status = 'queued'",
 			  2, params);
+	record_cache_write_end(api->cache, l->call_id);
 	if (err)
 		log_error("call_left_queued", "call %s: cannot mark it failed (%s): %s", l->call_id,
 			  end_reason, cm_strerror(err));
@@ -251,7 +256,7 @@ int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct l
 		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
 		return EAGAIN;
 	}
-	err = launch_insert(db, l);
+	err = launch_insert(db, api->cache, l);
 	if (err) {
 		api_reply_db_error(req, err);
 		return err;

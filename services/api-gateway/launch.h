@@ -25,8 +25,8 @@ struct launch {
 
 /* New call id and room name (call-<id>). */
 int launch_init(struct launch *l) CM_MUST_USE;
-/* Inserts the call as `queued`. db errors. */
-int launch_insert(struct db *db, const struct launch *l) CM_MUST_USE;
+/* Inserts the call as `queued` (bracketed on cache, may be NULL). db errors. */
+int launch_insert(struct db *db, struct record_cache *cache, const struct launch *l) CM_MUST_USE;
 /* Publishes call_queued to CALLS. EAGAIN etc. from the bus. */
 int launch_queued(struct api *api, const struct launch *l) CM_MUST_USE;
 /* rooms.create; *urlp = the reply's url (caller frees; may be NULL). */

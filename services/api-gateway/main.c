@@ -7,6 +7,7 @@
 #include "lkwebhook.h"
 #include "owners.h"
 #include "persist.h"
+#include "record_cache.h"
 #include "webhook.h"
 
 #include <curl/curl.h>
@@ -64,6 +65,10 @@ struct gateway {
 	struct db *db;       /* main thread only */
 	struct db_pool *pool; /* the API handlers' connections */
 	struct lkwebhook *lk;
+	/* GET /calls/{id} bodies; the API threads and the persister bracket
+	 * their writes on it. Another instance's writes reach it only through
+	 * its TTL (record_cache.h, docs/decisions.md). */
+	struct record_cache *cache;
 	struct persist *persist;   /* started once migrations are applied */
 	struct webhook *webhook;
 	struct owners *owners;
@@ -105,7 +110,7 @@ static void gw_start_workers(struct gateway *gw)
 	struct webhook_opts wo = { .settle_s = (int)gw->cfg.webhook_settle_s,
 				   .timeout_s = (int)gw->cfg.webhook_timeout_s };
 	struct owners_opts oo = { .timeout_s = (int)gw->cfg.owner_timeout_s };
-	int err = persist_start(&gw->persist, bus, url, src);
+	int err = persist_start(&gw->persist, bus, url, src, gw->cache);
 	if (!err)
 		err = webhook_start(&gw->webhook, bus, url, src, &wo);
 	if (!err)
@@ -168,8 +173,11 @@ int main(int argc, char **argv)
 	if (lkwebhook_new(&gw.lk, service_bus(gw.svc), gw.cfg.livekit_api_key,
 			  gw.cfg.livekit_api_secret, service_source(gw.svc)))
 		goto out;
+	if (record_cache_new(&gw.cache, RECORD_CACHE_ENTRIES, RECORD_CACHE_BYTES,
+			     RECORD_CACHE_TTL_MS))
+		goto out;
 	if (api_start(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
-		      gw.lk, gw_ready, &gw, gw.svc))
+		      gw.lk, gw.cache, gw_ready, &gw, gw.svc))
 		goto out;
 	gw_tick(&gw);
 	service_wait(gw.svc, gw_tick, &gw);
@@ -179,6 +187,7 @@ out:
 	gw.owners = owners_stop(gw.owners);
 	gw.webhook = webhook_stop(gw.webhook);
 	gw.persist = persist_stop(gw.persist);
+	gw.cache = record_cache_free(gw.cache);
 	gw.lk = lkwebhook_free(gw.lk);
 	gw.pool = db_pool_free(gw.pool);
 	gw.svc = service_stop(gw.svc);

@@ -3,6 +3,7 @@
 
 #include "db/db.h"
 #include "lifecycle.h"
+#include "record_cache.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -23,6 +24,7 @@ struct persist {
 	struct bus *bus;
 	char *url;
 	char *source;
+	struct record_cache *cache; /* borrowed; NULL: none */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -258,8 +260,12 @@ static int store_transcript(struct db *db, const struct event *ev)
 	return db_exec(db, NULL, sql, (int)CM_ARRAY_LEN(params), params);
 }
 
-/* One event in one transaction. *newp: the event was not stored before. */
-static int store_event(struct db *db, const struct event *ev, bool *newp)
+/* One event in one transaction (or one INSERT alone, below). *newp: the
+ * event was not stored before. The transaction is bracketed on the record cache: from before BEGIN to
+ * after COMMIT/ROLLBACK no body of the call is served or stored, so a GET
+ * never sees the record as it was before a committed event. */
+static int store_event(struct db *db, struct record_cache *cache, const struct event *ev,
+		       bool *newp)
 {
 	static const char insert_sql[] =
 		"INSERT INTO call_events (id, call_id, type, ts, source, data)"
@@ -274,9 +280,17 @@ static int store_event(struct db *db, const struct event *ev, bool *newp)
 	if (!data)
 		return ENOMEM;
 	time_iso8601(ts, ev->ts_ms);
-	err = db_begin(db);
-	if (err)
-		goto out;
+	/* An event that changes neither the calls row nor the transcript is one
+	 * idempotent INSERT: on its own it is as atomic and as durable as in a
+	 * transaction, in one round trip instead of three. */
+	bool relevant = lifecycle_relevant(ev->type);
+	bool txn = relevant || ev->type == EV_TRANSCRIPT;
+	record_cache_write_begin(cache, ev->call_id);
+	if (txn) {
+		err = db_begin(db);
+		if (err)
+			goto out;
+	}
 	const char *params[] = { ev->id, ev->call_id, event_type_name(ev->type), ts, ev->source,
 				 data };
 	err = db_exec(db, &res, insert_sql, (int)CM_ARRAY_LEN(params), params);
@@ -287,8 +301,7 @@ static int store_event(struct db *db, const struct event *ev, bool *newp)
 	*newp = true;
 	res = db_result_free(res);
 
-	bool relevant = lifecycle_relevant(ev->type);
-	if (relevant || ev->type == EV_TRANSCRIPT) {
+	if (txn) {
 		/* the row lock orders concurrent persisters per call */
 		const char *idp[] = { ev->call_id };
 		err = db_exec(db, &res, select_call_sql, 1, idp);
@@ -327,10 +340,12 @@ static int store_event(struct db *db, const struct event *ev, bool *newp)
 		}
 	}
 commit:
-	err = db_commit(db);
+	if (txn)
+		err = db_commit(db);
 out:
 	if (err)
-		db_rollback(db);
+		db_rollback(db); /* a no-op outside a transaction */
+	record_cache_write_end(cache, ev->call_id);
 	db_result_free(res);
 	free(data);
 	return err;
@@ -357,7 +372,7 @@ static enum bus_ack on_msg(const struct bus_msg *msg, void *arg)
 	}
 	bool fresh = false;
 	for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
-		err = store_event(p->db, ev, &fresh);
+		err = store_event(p->db, p->cache, ev, &fresh);
 		/* serialization failure, or a transcript seq taken concurrently */
 		if (err != EAGAIN && err != EEXIST)
 			break;
@@ -436,7 +451,7 @@ static void *persist_main(void *arg)
 }
 
 int persist_start(struct persist **pp, struct bus *bus, const char *database_url,
-		  const char *source)
+		  const char *source, struct record_cache *cache)
 {
 	struct persist *p = NULL;
 	int err = 0;
@@ -447,6 +462,7 @@ int persist_start(struct persist **pp, struct bus *bus, const char *database_url
 	if (!p)
 		return ENOMEM;
 	p->bus = bus;
+	p->cache = cache;
 	p->url = strdup(database_url);
 	p->source = strdup(source);
 	if (!p->url || !p->source) {

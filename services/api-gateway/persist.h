@@ -7,12 +7,17 @@
  * Per message, one transaction: insert the event (ON CONFLICT DO NOTHING);
  * only when it is new, lock the call row (FOR UPDATE), apply the event and
  * recompute hold accounting from the stored hold/resume events, so
- * redelivered or reordered events leave one correct record. The message is
- * acked after COMMIT. An event that does not decode, or that PostgreSQL
- * refuses as data, is logged and terminated (never redelivered); while
- * PostgreSQL is down messages are nak'ed and the consumer backs off until
- * the database answers again (nothing is lost). Events of calls that have no
- * row are stored in call_events all the same.
+ * redelivered or reordered events leave one correct record. An event that
+ * changes neither the row nor the transcript (call_queued, agent_speaking…)
+ * is the INSERT alone, committed by itself. The message is acked after
+ * COMMIT. An event that does not decode, or that PostgreSQL refuses as
+ * data, is logged and terminated (never redelivered); while PostgreSQL is
+ * down messages are nak'ed and the consumer backs off until the database
+ * answers again (nothing is lost). Events of calls that have no row are
+ * stored in call_events all the same.
+ *
+ * Each transaction is bracketed on the record cache (record_cache.h), so a
+ * GET /calls/{id} after a committed event never shows the record without it.
  *
  * Threads: one thread of its own with its own database connection.
  */
@@ -25,16 +30,18 @@
 
 #include "bus/bus.h"
 #include "core/core.h"
+#include "record_cache.h"
 
 #define PERSIST_DURABLE "api-gateway-persister"
 
 struct persist;
 
-/* Starts the persister thread. Borrows bus (must outlive the persister);
+/* Starts the persister thread. Borrows bus and cache (must outlive the
+ * persister; cache NULL: none), every transaction bracketed on the cache;
  * database_url and source are copied. The thread connects to PostgreSQL and
  * binds the consumer itself, retrying while either is down. */
 int persist_start(struct persist **pp, struct bus *bus, const char *database_url,
-		  const char *source) CM_MUST_USE;
+		  const char *source, struct record_cache *cache) CM_MUST_USE;
 /* Stops the thread (within about a second) and frees. NULL-safe; NULL. */
 struct persist *persist_stop(struct persist *p);
 

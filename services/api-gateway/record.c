@@ -1,5 +1,7 @@
 /* A call record in one round trip: the row, and its transcript and events
- * aggregated to JSON by PostgreSQL. */
+ * aggregated to JSON by PostgreSQL; and its rendered, cached reply body.
+ * Whoever writes a table read here brackets the write with
+ * record_cache_write_begin()/_end() (record_cache.h). */
 #include "record.h"
 
 #include "api_priv.h"
@@ -7,6 +9,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char record_sql[] =
 	"SELECT " CALLS_SQL_COLS ","
@@ -57,5 +60,26 @@ out:
 	cJSON_Delete(list);
 	cJSON_Delete(rec);
 	db_result_free(res);
+	return err;
+}
+
+int record_fetch(struct record_body **bodyp, struct db *db, struct record_cache *cache,
+		 const char *call_id)
+{
+	struct record_cache_ticket t;
+	cJSON *rec = NULL;
+	char *text = NULL;
+
+	/* before the load: a write that begins after this keeps it out */
+	record_cache_ticket(cache, call_id, &t);
+	int err = record_load(db, &rec, call_id);
+	if (err)
+		goto out;
+	text = httpd_envelope_ok("call", rec); /* takes rec */
+	err = text ? record_body_new(bodyp, text, strlen(text)) : ENOMEM;
+	if (!err)
+		(void)record_cache_put(cache, call_id, &t, *bodyp);
+out:
+	free(text);
 	return err;
 }

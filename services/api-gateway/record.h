@@ -5,6 +5,7 @@
 
 #include "core/core.h"
 #include "db/db.h"
+#include "record_cache.h"
 
 #include <cjson/cJSON.h>
 
@@ -26,5 +27,15 @@
  * (EIO, ETIMEDOUT…). *recordp is set only on success.
  */
 int record_load(struct db *db, cJSON **recordp, const char *call_id) CM_MUST_USE;
+
+/*
+ * GET /calls/{id}'s 200 body, {"success":true,"message":"call","data":<the
+ * record>}, loaded from `db` (borrowed) and stored in `cache` (may be NULL)
+ * unless a write of the call began meanwhile (record_cache.h). The caller
+ * looks in the cache first; this is the miss. *bodyp: one reference, the
+ * caller's (record_body_unref()). Errors as record_load().
+ */
+int record_fetch(struct record_body **bodyp, struct db *db, struct record_cache *cache,
+		 const char *call_id) CM_MUST_USE;
 
 #endif

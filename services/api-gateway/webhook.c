@@ -43,6 +43,9 @@ struct webhook {
 
 #define TERMINAL_SQL "('completed','busy','no_answer','rejected','cancelled','unreachable','timeout','failed')"
 
+/* These touch only webhook_* columns, which the call record does not show
+ * (record.c), so they need no record_cache bracket; the outcome reaches the
+ * record as a webhook_delivered/webhook_failed event through the persister. */
 static const char claim_sql[] =
 	"UPDATE calls c SET webhook_claimed_at = now()"
 	"  FROM assistants a"

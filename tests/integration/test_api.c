@@ -6,6 +6,7 @@
 #include "bus/bus.h"
 #include "core/core.h"
 #include "db/db.h"
+#include "event/event.h"
 #include "harness/test.h"
 
 #include <cjson/cJSON.h>
@@ -1068,6 +1069,87 @@ out:
 	return err;
 }
 
+/* Polls the test's connection until `sql` ($1 = arg) returns `want`, up to
+ * timeout_ms. 0 or ETIMEDOUT. */
+static int db_wait_value(const char *sql, const char *arg, const char *want, int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	for (;;) {
+		struct db_result *res = NULL;
+		const char *params[] = { arg };
+		bool ok = db_exec(E.db, &res, sql, 1, params) == 0 && db_result_rows(res) > 0 &&
+			  db_result_get(res, 0, 0) && strcmp(db_result_get(res, 0, 0), want) == 0;
+		db_result_free(res);
+		if (ok)
+			return 0;
+		if (time_mono_ms() >= end)
+			return ETIMEDOUT;
+		struct timespec nap = { 0, 20 * 1000000L };
+		nanosleep(&nap, NULL);
+	}
+}
+
+/* GET /calls/{id} is served from memory after the first read (issue #3);
+ * an event the gateway persists shows in the very next GET, and an
+ * unknown id is never remembered as missing. */
+static int test_call_record_follows_events(void)
+{
+	int err = 0;
+	long status = 0;
+	cJSON *j = NULL;
+	struct event *ev = NULL;
+	char aid[ID_UUID_LEN + 1], cid[ID_UUID_LEN + 1], later[ID_UUID_LEN + 1], room[64];
+	char path[128];
+	TEST_EQ_INT(env_up(), 0);
+	TEST_EQ_INT(new_assistant(aid), 0);
+	TEST_EQ_INT(id_uuid4(cid), 0);
+	const char *p1[] = { cid, aid };
+	TEST_EQ_INT(db_exec(E.db, NULL,
+			    "INSERT INTO calls (id, kind, provider, assistant_id, room, status)"
+			    " VALUES ($1::uuid, 'outbound', 'exotel', $2, 'call-' || $1::uuid, 'queued')",
+			    2, p1), 0);
+	snprintf(path, sizeof(path), "/calls/%s", cid);
+	for (int i = 0; i < 2; i++) { /* the second is a cache hit */
+		TEST_EQ_INT(call(&status, &j, "GET", path, NULL), 0);
+		TEST_EQ_INT(status, 200);
+		TEST_EQ_STR(jdata_str(j, "status"), "queued");
+		TEST_EQ_INT(cJSON_GetArraySize(jdata(j, "events")), 0);
+		cJSON_Delete(j);
+		j = NULL;
+	}
+	/* sip-bridge dials: the gateway persists call_dialing */
+	snprintf(room, sizeof(room), "call-%s", cid);
+	TEST_EQ_INT(event_new(&ev, EV_CALL_DIALING, cid, room, "sip-bridge/test"), 0);
+	TEST_EQ_INT(bus_publish_event(fake.bus, ev), 0);
+	TEST_EQ_INT(db_wait_value("SELECT status FROM calls WHERE id = $1", cid, "dialing", 10000),
+		    0);
+	TEST_EQ_INT(call(&status, &j, "GET", path, NULL), 0);
+	TEST_EQ_INT(status, 200);
+	TEST_EQ_STR(jdata_str(j, "status"), "dialing");
+	TEST_EQ_INT(cJSON_GetArraySize(jdata(j, "events")), 1);
+	TEST_EQ_STR(jpath_str(cJSON_GetArrayItem(jdata(j, "events"), 0), "id", NULL), ev->id);
+
+	/* unknown: 404, and still 404 until the call exists, then found */
+	TEST_EQ_INT(id_uuid4(later), 0);
+	snprintf(path, sizeof(path), "/calls/%s", later);
+	TEST_EQ_INT(expect_error("GET", path, NULL, 404, "not_found", "call_id"), 0);
+	TEST_EQ_INT(expect_error("GET", path, NULL, 404, "not_found", "call_id"), 0);
+	const char *p2[] = { later, aid };
+	TEST_EQ_INT(db_exec(E.db, NULL,
+			    "INSERT INTO calls (id, kind, assistant_id, room, status)"
+			    " VALUES ($1::uuid, 'web', $2, 'call-' || $1::uuid, 'queued')",
+			    2, p2), 0);
+	cJSON_Delete(j);
+	j = NULL;
+	TEST_EQ_INT(call(&status, &j, "GET", path, NULL), 0);
+	TEST_EQ_INT(status, 200);
+	TEST_EQ_STR(jdata_str(j, "call_id"), later);
+out:
+	event_free(ev);
+	cJSON_Delete(j);
+	return err;
+}
+
 static int test_calls_list_filters_and_pages(void)
 {
 	int err = 0;
@@ -1276,6 +1358,7 @@ static const struct test tests[] = {
 	{ "outbound_room_refused_records_error", test_outbound_room_refused_records_error },
 	{ "web_call", test_web_call },
 	{ "call_record", test_call_record },
+	{ "call_record_follows_events", test_call_record_follows_events },
 	{ "calls_list_filters_and_pages", test_calls_list_filters_and_pages },
 	{ "hangup", test_hangup },
 	{ "nats_down", test_nats_down },

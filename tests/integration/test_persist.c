@@ -1,8 +1,10 @@
-/* api-gateway's persister, owner liveness and LiveKit webhook receiver
- * against a real nats-server and PostgreSQL, driven in-process. */
+/* api-gateway's persister, owner liveness, LiveKit webhook receiver and
+ * the GET /calls/{id} cache against a real nats-server and PostgreSQL,
+ * driven in-process. */
 #include "../services/api-gateway/lkwebhook.h"
 #include "../services/api-gateway/owners.h"
 #include "../services/api-gateway/persist.h"
+#include "../services/api-gateway/record.h"
 #include "bus/bus.h"
 #include "db/db.h"
 #include "harness/test.h"
@@ -25,9 +27,13 @@ struct env {
 	struct test_pg pg;
 	struct bus *bus;
 	struct db *db;
+	struct record_cache *cache; /* the persister brackets its writes on it */
 	struct persist *p;
 	bool nats_up, pg_up;
 };
+
+/* Entries never expire within a test: only invalidation refreshes them. */
+#define CACHE_TTL_MS 3600000
 
 static int env_up(struct env *e)
 {
@@ -41,14 +47,16 @@ static int env_up(struct env *e)
 	e->pg_up = true;
 	if ((err = bus_connect(&e->bus, e->n.url, "test-persist")) != 0 ||
 	    (err = bus_ensure_streams(e->bus)) != 0 || (err = db_connect(&e->db, e->pg.url)) != 0 ||
-	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0)
+	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0 ||
+	    (err = record_cache_new(&e->cache, 64, 1 << 20, CACHE_TTL_MS)) != 0)
 		return err;
-	return persist_start(&e->p, e->bus, e->pg.url, SOURCE);
+	return persist_start(&e->p, e->bus, e->pg.url, SOURCE, e->cache);
 }
 
 static void env_down(struct env *e)
 {
 	e->p = persist_stop(e->p);
+	e->cache = record_cache_free(e->cache);
 	e->bus = bus_close(e->bus);
 	e->db = db_close(e->db);
 	if (e->pg_up)
@@ -615,6 +623,83 @@ out:
 	return err;
 }
 
+/* GET /calls/{id} as calls_get() answers it: from the cache when it holds
+ * the call, else loaded (and cached). Caller drops the reference. */
+static int get_record(struct record_body **bp, struct env *e, const char *call_id)
+{
+	*bp = record_cache_get(e->cache, call_id);
+	return *bp ? 0 : record_fetch(bp, e->db, e->cache, call_id);
+}
+
+/* A cached record follows every kind of write the persister makes: the
+ * calls row (call_dialing), call_events alone (agent_joined, one INSERT),
+ * transcript_segments (a final transcript). Each GET comes right after the
+ * write is visible in PostgreSQL; cache entries never expire here, so a
+ * stale body would be served if the persister did not invalidate. */
+static int test_cache_follows_persister(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], absent[ID_UUID_LEN + 1];
+	struct record_body *b = NULL, *again = NULL;
+	struct event *d = NULL, *j = NULL, *t = NULL;
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	TEST_EQ_INT(get_record(&b, &e, cid), 0);
+	TEST_CONTAINS(b->text, "\"status\":\"queued\"");
+	TEST_CONTAINS(b->text, "\"events\":[]");
+	again = record_cache_get(e.cache, cid);
+	TEST_ASSERT(again == b); /* cached: the same body */
+	again = record_body_unref(again);
+	b = record_body_unref(b);
+
+	d = mk(EV_CALL_DIALING, cid, T0);
+	j = mk(EV_AGENT_JOINED, cid, T0 + 100);
+	t = mk(EV_TRANSCRIPT, cid, T0 + 200);
+	TEST_ASSERT(d && j && t);
+	TEST_EQ_INT(event_set_str(t, "speaker", "agent"), 0);
+	TEST_EQ_INT(event_set_str(t, "text", "Hello from the cache test"), 0);
+	TEST_EQ_INT(event_set_bool(t, "final", true), 0);
+	TEST_EQ_INT(event_set_time(t, "started_at", T0 + 200), 0);
+
+	TEST_EQ_INT(publish(e.bus, d, false), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "dialing",
+			       WAIT_MS), 0);
+	TEST_EQ_INT(get_record(&b, &e, cid), 0);
+	TEST_CONTAINS(b->text, "\"status\":\"dialing\"");
+	TEST_CONTAINS(b->text, d->id);
+	b = record_body_unref(b);
+
+	TEST_EQ_INT(publish(e.bus, j, false), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM call_events WHERE id = $1", j->id, "1",
+			       WAIT_MS), 0);
+	TEST_EQ_INT(get_record(&b, &e, cid), 0);
+	TEST_CONTAINS(b->text, j->id);
+	b = record_body_unref(b);
+
+	TEST_EQ_INT(publish(e.bus, t, false), 0);
+	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM transcript_segments WHERE call_id = $1",
+			       cid, "1", WAIT_MS), 0);
+	TEST_EQ_INT(get_record(&b, &e, cid), 0);
+	TEST_CONTAINS(b->text, "Hello from the cache test");
+	b = record_body_unref(b);
+
+	/* an unknown call is not found, and nothing is cached for it */
+	TEST_EQ_INT(id_uuid4(absent), 0);
+	TEST_EQ_INT(get_record(&b, &e, absent), ENOENT);
+	TEST_ASSERT(b == NULL);
+	TEST_ASSERT(record_cache_get(e.cache, absent) == NULL);
+out:
+	record_body_unref(again);
+	record_body_unref(b);
+	event_free(d);
+	event_free(j);
+	event_free(t);
+	env_down(&e);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "out_of_order_and_duplicates", test_out_of_order_and_duplicates },
 	{ "hold_pair", test_hold_pair },
@@ -622,6 +707,7 @@ static const struct test tests[] = {
 	{ "db_down_loses_nothing", test_db_down_loses_nothing },
 	{ "owner_lost", test_owner_lost },
 	{ "livekit_webhook", test_livekit_webhook },
+	{ "cache_follows_persister", test_cache_follows_persister },
 };
 
 TEST_MAIN(tests)
