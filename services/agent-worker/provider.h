@@ -62,6 +62,9 @@ struct tts_provider {
 	/* *pcmp (caller frees) holds *np samples at AGENT_RATE. */
 	int (*synth)(void *ctx, int16_t **pcmp, size_t *np, const char *text);
 	void (*close)(void *ctx);
+	/* Optional, from another thread, before close: the synth in progress or
+	 * waiting to start returns ECANCELED soon, and so does every later one. */
+	void (*interrupt)(void *ctx);
 };
 
 /* Speech to speech (assistant mode "realtime"): the OpenAI Realtime API over

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,7 @@ const struct llm_provider llm_local = {
 /* ---- TTS: espeak-ng ----------------------------------------------------------- */
 
 #define TTS_MAX_SAMPLES (22050 * 60)
+#define ESPEAK_WAIT_NS  (20 * 1000000L) /* how often a waiting synth checks stop */
 
 static pthread_once_t espeak_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t espeak_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -331,11 +333,14 @@ struct pcm_buf {
 	int16_t *pcm;
 	size_t n, cap;
 	bool full;
+	atomic_bool *stop;      /* the session is ending: abandon the synthesis */
 };
 
 static int espeak_cb(short *wav, int nsamples, espeak_EVENT *events)
 {
 	struct pcm_buf *b = events ? events[0].user_data : NULL;
+	if (b && atomic_load(b->stop))
+		return 1;
 	if (!b || !wav || nsamples <= 0)
 		return 0;
 	if (b->n + (size_t)nsamples > TTS_MAX_SAMPLES) {
@@ -373,6 +378,7 @@ static void espeak_start(void)
 struct tts_local {
 	char voice[64];
 	int rate;
+	atomic_bool stop;
 };
 
 static int tts_local_open(void **ctxp, const struct provider_args *args)
@@ -394,15 +400,36 @@ static int tts_local_open(void **ctxp, const struct provider_args *args)
 static int tts_local_synth(void *ctx, int16_t **pcmp, size_t *np, const char *text)
 {
 	struct tts_local *t = ctx;
-	struct pcm_buf b = { 0 };
+	struct pcm_buf b = { .stop = &t->stop };
 	int err = 0;
-	pthread_mutex_lock(&espeak_mu);
+	/* the lock is shared by every session of the process: an ending
+	 * session stops waiting for the others' sentences */
+	for (;;) {
+		if (atomic_load(&t->stop))
+			return ECANCELED;
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += ESPEAK_WAIT_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		int rc = pthread_mutex_timedlock(&espeak_mu, &until);
+		if (rc == 0)
+			break;
+		if (rc != ETIMEDOUT)
+			return rc;
+	}
 	if (espeak_SetVoiceByName(t->voice) != EE_OK ||
 	    espeak_SetParameter(espeakRATE, t->rate, 0) != EE_OK ||
 	    espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, &b) != EE_OK ||
 	    espeak_Synchronize() != EE_OK)
 		err = EIO;
 	pthread_mutex_unlock(&espeak_mu);
+	if (atomic_load(&t->stop)) {
+		free(b.pcm);
+		return ECANCELED;
+	}
 	if (!err && b.full)
 		log_warn("tts_local", "utterance cut at %d s", TTS_MAX_SAMPLES / 22050);
 	if (!err)
@@ -416,6 +443,12 @@ static void tts_local_close(void *ctx)
 	free(ctx);
 }
 
+static void tts_local_interrupt(void *ctx)
+{
+	struct tts_local *t = ctx;
+	atomic_store(&t->stop, true);
+}
+
 const struct tts_provider tts_local = {
-	"local", tts_local_open, tts_local_synth, tts_local_close,
+	"local", tts_local_open, tts_local_synth, tts_local_close, tts_local_interrupt,
 };

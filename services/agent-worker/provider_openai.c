@@ -383,5 +383,5 @@ out:
 }
 
 const struct tts_provider tts_openai = {
-	"openai", tts_oa_open, tts_oa_synth, oa_close,
+	"openai", tts_oa_open, tts_oa_synth, oa_close, NULL, /* bounded by the HTTP timeout */
 };

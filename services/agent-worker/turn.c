@@ -369,6 +369,8 @@ struct turn *turn_free(struct turn *t)
 	t->stop = true;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
+	if (t->tts_ctx && t->tts->interrupt)
+		t->tts->interrupt(t->tts_ctx); /* a sentence in synthesis is not waited for */
 	pthread_join(t->thread, NULL);
 	if (!t->stt_loader_joined)
 		pthread_join(t->stt_loader, NULL);

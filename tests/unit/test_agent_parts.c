@@ -5,9 +5,12 @@
 #include "harness/test.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void tone(int16_t *pcm, size_t n, int amp)
 {
@@ -264,6 +267,83 @@ out:
 	return err;
 }
 
+/* espeak-ng has one process-wide lock: a session that ends stops waiting
+ * for other sessions' sentences, and abandons its own. */
+struct synth_job {
+	void *tts;
+	const char *text;
+	int rc;
+	atomic_bool done;
+};
+
+static void *synth_thread(void *arg)
+{
+	struct synth_job *j = arg;
+	int16_t *pcm = NULL;
+	size_t n = 0;
+	j->rc = tts_local.synth(j->tts, &pcm, &n, j->text);
+	free(pcm);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+static int test_tts_interrupt(void)
+{
+	int err = 0;
+	char why[160], *longtext = NULL;
+	struct assistant *a = NULL;
+	struct provider_env env = { "http://127.0.0.1:1", NULL };
+	cJSON *j = cJSON_CreateObject();
+	struct synth_job busy = { 0 }, queued = { 0 };
+	pthread_t tb, tq;
+	bool tb_up = false, tq_up = false;
+	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
+	struct provider_args ta = { a->tts_config, a, &env };
+	TEST_EQ_INT(tts_local.open(&busy.tts, &ta), 0);
+	TEST_EQ_INT(tts_local.open(&queued.tts, &ta), 0);
+	/* ~50 s of speech: seconds of synthesis holding the lock */
+	size_t cap = 8192;
+	longtext = calloc(1, cap);
+	TEST_ASSERT(longtext);
+	while (strlen(longtext) + 80 < cap)
+		strcat(longtext, "The clinic is open from nine in the morning to five in the evening. ");
+	busy.text = longtext;
+	queued.text = "Are you still there?";
+	TEST_EQ_INT(pthread_create(&tb, NULL, synth_thread, &busy), 0);
+	tb_up = true;
+	TEST_EQ_INT(pthread_create(&tq, NULL, synth_thread, &queued), 0);
+	tq_up = true;
+	tts_local.interrupt(queued.tts);
+	pthread_join(tq, NULL);
+	tq_up = false;
+	TEST_EQ_INT(queued.rc, ECANCELED);
+	TEST_ASSERT(!atomic_load(&busy.done)); /* it did not wait for the long one */
+	/* the long one is abandoned mid-synthesis as well */
+	tts_local.interrupt(busy.tts);
+	pthread_join(tb, NULL);
+	tb_up = false;
+	TEST_EQ_INT(busy.rc, ECANCELED);
+	/* and a later synth on an interrupted context does not start */
+	busy.text = "hello";
+	synth_thread(&busy);
+	TEST_EQ_INT(busy.rc, ECANCELED);
+out:
+	if (tq_up)
+		pthread_join(tq, NULL);
+	if (tb_up) {
+		tts_local.interrupt(busy.tts);
+		pthread_join(tb, NULL);
+	}
+	if (busy.tts)
+		tts_local.close(busy.tts);
+	if (queued.tts)
+		tts_local.close(queued.tts);
+	free(longtext);
+	cJSON_Delete(j);
+	assistant_free(a);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "vad_turns_and_barge_in", test_vad_turns_and_barge_in },
 	{ "watchdog", test_watchdog },
@@ -272,5 +352,6 @@ static const struct test tests[] = {
 	{ "provider_helpers", test_provider_helpers },
 	{ "scripted_responder", test_scripted_responder },
 	{ "offline_speech_round_trip", test_offline_speech_round_trip },
+	{ "tts_interrupt", test_tts_interrupt },
 };
 TEST_MAIN(tests)
