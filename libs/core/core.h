@@ -94,6 +94,8 @@ int core_init(const char *service, void *cfg, const struct cfg_var *svc_vars,
 int id_uuid4(char out[ID_UUID_LEN + 1]) CM_MUST_USE;
 /* True for a well-formed UUID (any version, either case). */
 bool id_is_uuid(const char *s);
+/* FNV-1a of a NUL-terminated string: for hash tables of ids, not security. */
+uint64_t id_hash(const char *s);
 
 /* ---- time -------------------------------------------------------------- */
 int64_t time_now_ms(void);      /* wall clock, ms since the epoch */

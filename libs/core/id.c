@@ -32,3 +32,11 @@ bool id_is_uuid(const char *s)
 	}
 	return true;
 }
+
+uint64_t id_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = s; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}

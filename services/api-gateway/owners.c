@@ -42,17 +42,10 @@ struct owners {
 	atomic_uint_fast64_t failed;
 };
 
-static size_t hash_id(const char *id)
-{
-	size_t h = 1469598103934665603ULL;
-	for (const char *p = id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return h;
-}
 
 static struct owned *slot_of(struct owned *tab, size_t cap, const char *id)
 {
-	size_t i = hash_id(id) & (cap - 1);
+	size_t i = (size_t)id_hash(id) & (cap - 1);
 	for (size_t n = 0; n < cap; n++, i = (i + 1) & (cap - 1)) {
 		if (!tab[i].id[0] || strcmp(tab[i].id, id) == 0)
 			return &tab[i];

@@ -72,13 +72,6 @@ static bool key_of(char key[ID_UUID_LEN + 1], const char *call_id)
 	return true;
 }
 
-static uint64_t hash_key(const char *key)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return h;
-}
 
 static struct stripe *stripe_of(struct record_cache *c, uint64_t h)
 {
@@ -139,7 +132,7 @@ static void drop_key(struct record_cache *c, uint64_t h, const char *key)
 static void evict_lru(struct record_cache *c)
 {
 	struct entry *e = c->tail;
-	drop_key(c, hash_key(e->id), e->id);
+	drop_key(c, id_hash(e->id), e->id);
 	c->evicted++;
 }
 
@@ -187,7 +180,7 @@ struct record_body *record_cache_get(struct record_cache *c, const char *call_id
 	struct record_body *b = NULL;
 	if (!c || !key_of(key, call_id))
 		return NULL;
-	uint64_t h = hash_key(key);
+	uint64_t h = id_hash(key);
 	int64_t now = time_mono_ms();
 	pthread_mutex_lock(&c->mu);
 	struct entry **pp = slot_of(c, h, key);
@@ -215,7 +208,7 @@ void record_cache_ticket(struct record_cache *c, const char *call_id,
 	t->at_ms = time_mono_ms();
 	if (!c || !key_of(key, call_id))
 		return;
-	struct stripe *s = stripe_of(c, hash_key(key));
+	struct stripe *s = stripe_of(c, id_hash(key));
 	pthread_mutex_lock(&c->mu);
 	if (!s->pending)
 		t->gen = s->gen;
@@ -228,7 +221,7 @@ bool record_cache_put(struct record_cache *c, const char *call_id,
 	char key[ID_UUID_LEN + 1];
 	if (!c || !b || !t || !key_of(key, call_id))
 		return false;
-	uint64_t h = hash_key(key);
+	uint64_t h = id_hash(key);
 	struct stripe *s = stripe_of(c, h);
 	struct entry *e = NULL;
 	bool ok = false;
@@ -260,33 +253,33 @@ out:
 	return ok;
 }
 
-void record_cache_write_begin(struct record_cache *c, const char *call_id)
+/* A write of the call begins (+1) or ends (-1): nothing of it is served or
+ * stored meanwhile, and tickets taken before are stale. */
+static void write_mark(struct record_cache *c, const char *call_id, int delta)
 {
 	char key[ID_UUID_LEN + 1];
 	if (!c || !key_of(key, call_id))
 		return;
-	uint64_t h = hash_key(key);
+	uint64_t h = id_hash(key);
 	struct stripe *s = stripe_of(c, h);
 	pthread_mutex_lock(&c->mu);
-	s->pending++;
+	if (delta > 0)
+		s->pending++;
+	else if (s->pending)
+		s->pending--;
 	s->gen++;
-	drop_key(c, h, key);
+	drop_key(c, h, key); /* at the end: none can have been stored since begin; cheap to be sure */
 	pthread_mutex_unlock(&c->mu);
+}
+
+void record_cache_write_begin(struct record_cache *c, const char *call_id)
+{
+	write_mark(c, call_id, 1);
 }
 
 void record_cache_write_end(struct record_cache *c, const char *call_id)
 {
-	char key[ID_UUID_LEN + 1];
-	if (!c || !key_of(key, call_id))
-		return;
-	uint64_t h = hash_key(key);
-	struct stripe *s = stripe_of(c, h);
-	pthread_mutex_lock(&c->mu);
-	if (s->pending)
-		s->pending--;
-	s->gen++;
-	drop_key(c, h, key); /* none can have been stored since begin; cheap to be sure */
-	pthread_mutex_unlock(&c->mu);
+	write_mark(c, call_id, -1);
 }
 
 void record_cache_stats(struct record_cache *c, struct record_cache_stats *st)
