@@ -329,8 +329,7 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 	pthread_mutex_init(&r->send_lock, NULL);
 	struct media_opus_enc_cfg ecfg = {
 		.bitrate = ctx->opus_bitrate > 0 ? ctx->opus_bitrate : DEFAULT_BITRATE,
-		.loss_pct = 5, .complexity = 5,
-		.max_bandwidth = ctx->narrowband ? MEDIA_OPUS_NB : MEDIA_OPUS_FB, .dtx = false,
+		.loss_pct = 5, .complexity = 5, .max_bandwidth = MEDIA_OPUS_FB, .dtx = false,
 	};
 	err = media_opus_enc_alloc(&r->enc, &ecfg);
 	if (err)

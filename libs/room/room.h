@@ -115,9 +115,6 @@ struct room_local_ctx {
 	struct bus *bus;        /* borrowed; the connection to NATS */
 	int timeout_ms;         /* rooms.join / rooms.leave; <= 0: 5000 */
 	int opus_bitrate;       /* bit/s; 0: 32000 */
-	bool narrowband;        /* what is sent is 8 kHz telephone audio: Opus
-				 * encodes narrowband (no band above 4 kHz to
-				 * carry, and well under half the CPU) */
 };
 
 extern const struct room_ops room_local;

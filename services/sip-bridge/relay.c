@@ -371,8 +371,6 @@ int relay_start(struct relay **rp, struct bridge *br)
 	r->br = br;
 	r->ctx.bus = br->bus;
 	r->ctx.timeout_ms = 5000;
-	r->ctx.narrowband = true; /* G.711 from the carrier */
-	r->ctx.opus_bitrate = 24000;
 	r->timeout_ms = br->cfg->media_timeout_s * 1000;
 	pthread_mutex_init(&r->jmu, NULL);
 	pthread_cond_init(&r->jcv, NULL);
