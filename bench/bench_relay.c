@@ -92,20 +92,6 @@ static void print_threads(const struct test_threads *a, const struct test_thread
 	printf("\n");
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int64_t pct(int64_t *v, int n, int p)
-{
-	if (n <= 0)
-		return -1;
-	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
-	int i = (int)((long)n * p / 100);
-	return v[i < n ? i : n - 1];
-}
 
 /* ---- far ends: one epoll thread, one socket per peer ---------------------- */
 
@@ -580,7 +566,7 @@ static int round_n(struct env *E, int n)
 	double got_up = (double)(frames1 - frames0), got_down = (double)(rcvd1 - rcvd0);
 	double short_up = want - got_up > active ? (want - got_up) / want * 100.0 : 0.0;
 	double short_down = want - got_down > active ? (want - got_down) / want * 100.0 : 0.0;
-	int64_t p50 = pct(lat, nlat, 50), p99 = pct(lat, nlat, 99);
+	int64_t p50 = test_pct(lat, nlat, 50), p99 = test_pct(lat, nlat, 99);
 	bool zero_loss = lost_in == 0 && lost_up == 0 && lost_down == 0 && rs.legs == active &&
 			 short_up == 0.0 && short_down == 0.0 && (long long)onsets == (long long)bursts * active;
 	bool saturated = short_up > 0.0 || short_down > 0.0;

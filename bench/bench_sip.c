@@ -120,20 +120,6 @@ static int job_json(char *buf, size_t len, const char *id, int sip_port, const c
 			id, id, sip_port, user);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int64_t pct(int64_t *v, int n, int p)
-{
-	if (n <= 0)
-		return -1;
-	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
-	int i = (int)((long)n * p / 100);
-	return v[i < n ? i : n - 1];
-}
 
 /* ---- calls per second --------------------------------------------------- */
 
@@ -378,13 +364,13 @@ static int bench_hold(struct bus *bus, struct counts *c)
 	printf("  hold reaction (%d re-INVITEs over TCP, one at a time; includes loopback and our parsing):\n",
 	       HOLDS);
 	printf("    re-INVITE sent -> 200 OK with SDP received:  p50 %lld us  p99 %lld us\n",
-	       (long long)pct(t200, n200, 50), (long long)pct(t200, n200, 99));
-	int64_t p99h = pct(tev_hold, nhold, 99);
+	       (long long)test_pct(t200, n200, 50), (long long)test_pct(t200, n200, 99));
+	int64_t p99h = test_pct(tev_hold, nhold, 99);
 	printf("    re-INVITE sent -> call_hold on NATS (%d):    p50 %lld us  p99 %lld us   (target p99 <= %.0f us) %s\n",
-	       nhold, (long long)pct(tev_hold, nhold, 50), (long long)p99h, TARGET_HOLD_P99,
+	       nhold, (long long)test_pct(tev_hold, nhold, 50), (long long)p99h, TARGET_HOLD_P99,
 	       nhold == HOLDS / 2 && p99h >= 0 && p99h <= TARGET_HOLD_P99 ? "ok" : "ABOVE TARGET");
 	printf("    re-INVITE sent -> call_resume on NATS (%d):  p50 %lld us  p99 %lld us\n", nresume,
-	       (long long)pct(tev_resume, nresume, 50), (long long)pct(tev_resume, nresume, 99));
+	       (long long)test_pct(tev_resume, nresume, 50), (long long)test_pct(tev_resume, nresume, 99));
 	err = 0;
 out:
 	if (err)

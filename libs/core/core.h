@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CM_MUST_USE __attribute__((warn_unused_result))
 #define CM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -101,6 +102,10 @@ uint64_t id_hash(const char *s);
 int64_t time_now_ms(void);      /* wall clock, ms since the epoch */
 int64_t time_mono_us(void);     /* monotonic, µs */
 int64_t time_mono_ms(void);
+/* *ts = now on `clock` + ms (≥ 0), normalised: a deadline for
+ * pthread_cond_timedwait (the condvar's clock) or pthread_mutex_timedlock
+ * (CLOCK_REALTIME). */
+void time_deadline(struct timespec *ts, clockid_t clock, int64_t ms);
 #define TIME_ISO_LEN 24         /* 2026-11-23T19:00:00.123Z */
 /* Formats ms since the epoch as UTC RFC 3339 with milliseconds. */
 void time_iso8601(char out[TIME_ISO_LEN + 1], int64_t ms);

@@ -78,13 +78,7 @@ struct db *db_pool_get(struct db_pool *pool, int timeout_ms)
 		errno = EINVAL;
 		return NULL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	time_deadline(&deadline, CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&pool->mu);
 	while (pool->nfree == 0 && rc == 0)
 		rc = pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline);

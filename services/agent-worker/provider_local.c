@@ -323,7 +323,7 @@ const struct llm_provider llm_local = {
 /* ---- TTS: espeak-ng ----------------------------------------------------------- */
 
 #define TTS_MAX_SAMPLES (22050 * 60)
-#define ESPEAK_WAIT_NS  (20 * 1000000L) /* how often a waiting synth checks stop */
+#define ESPEAK_WAIT_MS  20 /* how often a waiting synth checks stop */
 
 static pthread_once_t espeak_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t espeak_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -408,12 +408,7 @@ static int tts_local_synth(void *ctx, int16_t **pcmp, size_t *np, const char *te
 		if (atomic_load(&t->stop))
 			return ECANCELED;
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += ESPEAK_WAIT_NS;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		time_deadline(&until, CLOCK_REALTIME, ESPEAK_WAIT_MS);
 		int rc = pthread_mutex_timedlock(&espeak_mu, &until);
 		if (rc == 0)
 			break;

@@ -91,13 +91,7 @@ static void publish_result(struct recording *r, bool ok, int attempt, const char
 static bool wait_cancel(struct recording *r, int ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	time_deadline(&ts, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&r->mu);
 	while (!r->cancel && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
 		;

@@ -720,13 +720,10 @@ static void wait_for_work(struct session *s, int64_t now)
 	if (s->q_head && !s->speaking)
 		wake = now;
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	int64_t delta_ms = wake - now;
 	if (delta_ms <= 0)
 		return;
-	ts.tv_nsec += (long)(delta_ms * 1000000L);
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
+	time_deadline(&ts, CLOCK_MONOTONIC, delta_ms);
 	pthread_mutex_lock(&s->mu);
 	if (!s->in_head && !s->ring_count)
 		pthread_cond_timedwait(&s->cv, &s->mu, &ts);

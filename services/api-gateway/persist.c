@@ -57,13 +57,7 @@ int persist_cond_init(pthread_cond_t *cv)
 bool persist_wait(pthread_mutex_t *mu, pthread_cond_t *cv, const bool *stop, int timeout_ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	time_deadline(&ts, CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(mu);
 	/* bounded: returns at the deadline at the latest */
 	while (!*stop) {

@@ -141,13 +141,7 @@ static bool wh_stopping(struct webhook *wh)
 static void wh_idle(struct webhook *wh, int timeout_ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	time_deadline(&ts, CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&wh->mu);
 	while (!wh->stop && !wh->kicked) {
 		if (pthread_cond_timedwait(&wh->cv, &wh->mu, &ts) == ETIMEDOUT)

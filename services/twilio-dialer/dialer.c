@@ -178,12 +178,7 @@ struct dialer *dialer_stop(struct dialer *d)
 	pthread_mutex_lock(&d->lock);
 	while (d->nthreads > 0 && time_mono_ms() < deadline) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		time_deadline(&ts, CLOCK_REALTIME, 100);
 		pthread_cond_timedwait(&d->changed, &d->lock, &ts);
 	}
 	long left = d->nthreads;

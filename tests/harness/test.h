@@ -169,4 +169,8 @@ void test_threads_cpu(struct test_threads *t, int pid);
 /* The µs of the threads named `name` in t; 0 when there are none. */
 int64_t test_threads_us(const struct test_threads *t, const char *name);
 
+/* The p-th percentile (0..100) of v[0..n), sorting v; -1 when n <= 0
+ * (stats.c). */
+int64_t test_pct(int64_t *v, int n, int p);
+
 #endif

@@ -302,11 +302,14 @@ static int test_tts_interrupt(void)
 	TEST_EQ_INT(tts_local.open(&busy.tts, &ta), 0);
 	TEST_EQ_INT(tts_local.open(&queued.tts, &ta), 0);
 	/* ~50 s of speech: seconds of synthesis holding the lock */
-	size_t cap = 8192;
+	static const char line[] = "The clinic is open from nine in the morning to five in the evening. ";
+	size_t cap = 8192, len = 0;
 	longtext = calloc(1, cap);
 	TEST_ASSERT(longtext);
-	while (strlen(longtext) + 80 < cap)
-		strcat(longtext, "The clinic is open from nine in the morning to five in the evening. ");
+	while (len + sizeof(line) < cap) {
+		memcpy(longtext + len, line, sizeof(line)); /* with its NUL */
+		len += sizeof(line) - 1;
+	}
 	busy.text = longtext;
 	queued.text = "Are you still there?";
 	TEST_EQ_INT(pthread_create(&tb, NULL, synth_thread, &busy), 0);

@@ -201,6 +201,23 @@ out:
 	return err;
 }
 
+/* A condvar or timed-lock deadline: now + ms, nanoseconds normalised. */
+static int test_time_deadline(void)
+{
+	int err = 0;
+	struct timespec before, d, zero;
+	clock_gettime(CLOCK_MONOTONIC, &before);
+	time_deadline(&d, CLOCK_MONOTONIC, 1999);
+	TEST_ASSERT(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+	int64_t delta_ms = (int64_t)(d.tv_sec - before.tv_sec) * 1000 + (d.tv_nsec - before.tv_nsec) / 1000000;
+	TEST_ASSERT(delta_ms >= 1999 && delta_ms < 2100);
+	time_deadline(&zero, CLOCK_REALTIME, -5); /* the past is now */
+	TEST_ASSERT(zero.tv_nsec >= 0 && zero.tv_nsec < 1000000000L);
+	TEST_ASSERT(zero.tv_sec >= time_now_ms() / 1000 - 1);
+out:
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "cfg_defaults", test_cfg_defaults },
 	{ "cfg_values", test_cfg_values },
@@ -208,6 +225,7 @@ static const struct test tests[] = {
 	{ "cfg_required", test_cfg_required },
 	{ "uuid", test_uuid },
 	{ "time", test_time },
+	{ "time_deadline", test_time_deadline },
 	{ "status", test_status },
 	{ "metrics", test_metrics },
 };
