@@ -241,6 +241,8 @@ static int send_speech(int fd, const char *dest, const int16_t *pcm, size_t n)
 		goto out;
 	uint16_t seq = 100;
 	uint32_t ts = 5000;
+	struct timespec due;
+	clock_gettime(CLOCK_MONOTONIC, &due);
 	for (size_t off = 0; off + AGENT_FRAME_SAMPLES <= n; off += AGENT_FRAME_SAMPLES) {
 		size_t outn = CM_ARRAY_LEN(buf48) - have;
 		if ((err = resampler_process(up, buf48 + have, &outn, pcm + off, AGENT_FRAME_SAMPLES)))
@@ -260,7 +262,15 @@ static int send_speech(int fd, const char *dest, const int16_t *pcm, size_t n)
 			}
 			memmove(buf48, buf48 + MEDIA_OPUS_FRAME, (have - MEDIA_OPUS_FRAME) * sizeof(int16_t));
 			have -= MEDIA_OPUS_FRAME;
-			nap_ms(20);
+			/* absolute deadlines: a relative sleep would add the encode
+			 * time to every packet and starve the receiver */
+			due.tv_nsec += 20 * 1000000L;
+			if (due.tv_nsec >= 1000000000L) {
+				due.tv_nsec -= 1000000000L;
+				due.tv_sec++;
+			}
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) == EINTR)
+				;
 		}
 	}
 out:
