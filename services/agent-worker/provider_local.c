@@ -4,11 +4,12 @@
  *
  * stt_config: {"provider":"local", "model_dir":"/usr/share/pocketsphinx/model/en-us",
  *              "grammar":true, "vocabulary":["word",…]}
- *   With grammar (the default) recognition is restricted to a word loop over
+ *   With grammar (the default) recognition is restricted to a loop over
  *   the words the assistant cares about — the script's match phrases, the
- *   end-call phrases, `vocabulary` and a small base list — which is far more
- *   robust on telephone and synthetic speech than the generic language model
- *   (used with "grammar":false).
+ *   end-call phrases, `vocabulary` and a small base list — with each phrase
+ *   of several words also one whole alternative (boosted over look-alike
+ *   word strings); far more robust on telephone and synthetic speech than
+ *   the generic language model (used with "grammar":false).
  * llm_config: {"provider":"local", "script":[{"match":"hours","reply":"…",
  *              "delay_ms":0}], "default":"…"}
  *   The first rule whose match phrase occurs in the caller's words wins;
@@ -52,50 +53,81 @@ struct stt_local {
 	ps_decoder_t *ps;
 };
 
+/* The grammar's alternatives, each stored as "| alt " (the first '|' is
+ * dropped when the rule is written). */
 struct vocab {
 	char buf[GRAMMAR_MAX];
 	size_t len;
-	int words;
+	int alts;
 	ps_decoder_t *ps;
 };
 
-static void vocab_add_word(struct vocab *v, const char *word)
+static bool vocab_has(const struct vocab *v, const char *alt)
 {
-	char w[64];
-	size_t n = strlen(word);
-	if (n == 0 || n >= sizeof(w))
-		return;
-	memcpy(w, word, n + 1);
-	/* Already present? Words are delimited by " | " or the opening "( ". */
-	char pat[72];
-	snprintf(pat, sizeof(pat), " %s ", w);
-	if (v->len && strstr(v->buf, pat))
-		return;
-	char *pron = ps_lookup_word(v->ps, w);
-	if (!pron)
-		return;
-	ckd_free(pron);
-	int k = snprintf(v->buf + v->len, sizeof(v->buf) - v->len, "%s %s ", v->words ? "|" : "", w);
-	if (k < 0 || (size_t)k >= sizeof(v->buf) - v->len)
-		return;
-	v->len += (size_t)k;
-	v->words++;
+	char pat[520];
+	int k = snprintf(pat, sizeof(pat), "| %s ", alt);
+	if (k < 0 || (size_t)k >= sizeof(pat))
+		return false;
+	for (const char *p = strstr(v->buf, pat); p; p = strstr(p + 1, pat))
+		if (p[k] == '|' || p[k] == '\0')
+			return true;
+	return false;
 }
 
+static void vocab_add_alt(struct vocab *v, const char *alt)
+{
+	if (!*alt || vocab_has(v, alt))
+		return;
+	int k = snprintf(v->buf + v->len, sizeof(v->buf) - v->len, "| %s ", alt);
+	if (k < 0 || (size_t)k >= sizeof(v->buf) - v->len) {
+		v->buf[v->len] = '\0';
+		return;
+	}
+	v->len += (size_t)k;
+	v->alts++;
+}
+
+static bool in_dictionary(ps_decoder_t *ps, const char *word)
+{
+	char *pron = ps_lookup_word(ps, word);
+	ckd_free(pron);
+	return pron != NULL;
+}
+
+static void vocab_add_word(struct vocab *v, const char *word)
+{
+	if (strlen(word) < 64 && in_dictionary(v->ps, word))
+		vocab_add_alt(v, word);
+}
+
+/* Every known word of the phrase is an alternative; a phrase of several
+ * words, all known, is one more — a whole phrase costs the loop one step
+ * instead of one per word, which is how an expected phrase is boosted over
+ * a string of short words that sound like it ("what how your" for "what
+ * are your" on telephone audio). */
 static void vocab_add_phrase(struct vocab *v, const char *phrase)
 {
-	char norm[512];
+	char norm[512], whole[512];
 	provider_normalize(norm, sizeof(norm), phrase);
+	snprintf(whole, sizeof(whole), "%s", norm);
+	bool all_known = true, several = false;
 	char *p = norm;
 	for (int guard = 0; *p && guard < 256; guard++) {
 		char *sp = strchr(p, ' ');
-		if (sp)
+		if (sp) {
 			*sp = '\0';
-		vocab_add_word(v, p);
+			several = true;
+		}
+		if (strlen(p) < 64 && in_dictionary(v->ps, p))
+			vocab_add_alt(v, p);
+		else
+			all_known = false;
 		if (!sp)
 			break;
 		p = sp + 1;
 	}
+	if (several && all_known)
+		vocab_add_alt(v, whole);
 }
 
 static void vocab_add_array(struct vocab *v, const cJSON *arr, const char *field)
@@ -114,11 +146,16 @@ static void vocab_add_array(struct vocab *v, const cJSON *arr, const char *field
 	}
 }
 
-/* What ps_set_jsgf_string() does, without its leak of the parsed grammar
+/* A loop over the alternatives ("a | b c | …") as the decoder's search:
+ * what ps_set_jsgf_string() does, without its leak of the parsed grammar
  * (pocketsphinx 5prealpha never frees it). */
-static int set_grammar(ps_decoder_t *ps, const char *text)
+static int set_grammar(ps_decoder_t *ps, const char *alts)
 {
+	char *text = NULL;
+	if (asprintf(&text, "#JSGF V1.0;\ngrammar callmesh;\npublic <s> = (%s)+;\n", alts) < 0)
+		return -1;
 	jsgf_t *jsgf = jsgf_parse_string(text, NULL);
+	free(text);
 	if (!jsgf)
 		return -1;
 	int rc = -1;
@@ -180,16 +217,13 @@ static int stt_local_open(void **ctxp, const struct provider_args *args)
 			goto out;
 		}
 		v->ps = s->ps;
-		int k = snprintf(v->buf, sizeof(v->buf), "#JSGF V1.0;\ngrammar callmesh;\npublic <s> = (");
-		v->len = (size_t)k;
 		vocab_add_array(v, cJSON_GetObjectItemCaseSensitive(args->assistant->llm_config, "script"), "match");
 		for (int i = 0; i < args->assistant->nend_call_phrases; i++)
 			vocab_add_phrase(v, args->assistant->end_call_phrases[i]);
 		vocab_add_array(v, cJSON_GetObjectItemCaseSensitive(args->cfg, "vocabulary"), NULL);
 		for (int i = 0; base_words[i]; i++)
 			vocab_add_word(v, base_words[i]);
-		int t = snprintf(v->buf + v->len, sizeof(v->buf) - v->len, ")+;\n");
-		if (t < 0 || (size_t)t >= sizeof(v->buf) - v->len || set_grammar(s->ps, v->buf) != 0 ||
+		if (v->alts == 0 || set_grammar(s->ps, v->buf + 1) != 0 ||
 		    ps_set_search(s->ps, "callmesh") != 0) {
 			log_error("stt_local_open", "pocketsphinx: cannot build the grammar");
 			err = EIO;
