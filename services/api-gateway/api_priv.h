@@ -44,6 +44,11 @@ void api_reply_verr(struct httpd_req *req, const struct verr *e);
 /* A database error as HTTP: EIO/ETIMEDOUT/ECONNREFUSED → 503
  * database_unavailable, ENOMEM → 503, anything else → 500. */
 void api_reply_db_error(struct httpd_req *req, int err);
+/* The answer to DELETE of a `what` (e.g. "trunk") whose id is `id` in
+ * field `field`: 200 {field: id} when `affected` rows were deactivated,
+ * 404 not_found when none was active. */
+void api_reply_deleted(struct httpd_req *req, int affected, const char *what, const char *field,
+		       const char *id);
 /* The {id} path capture as a UUID (lower-cased into out). Replies 400
  * invalid_id (field `field`) and returns false when malformed. */
 bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *field);

@@ -257,7 +257,7 @@ void assistants_list(struct httpd_req *req, void *arg)
 	struct api *api = arg;
 	struct page pg;
 	struct db_result *res = NULL;
-	cJSON *data = NULL, *arr = NULL;
+	cJSON *data = NULL;
 
 	if (!page_parse(req, &pg))
 		return;
@@ -268,32 +268,16 @@ void assistants_list(struct httpd_req *req, void *arg)
 		return;
 	int err = db_exec(db, &res,
 			  "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.active"
-			  " AND ($1::bigint IS NULL OR (a.created_at, a.id) <"
-			  "      (to_timestamp(0) + $1::bigint * interval '1 microsecond', $2::uuid))"
-			  " ORDER BY a.created_at DESC, a.id DESC LIMIT $3::int",
+			  PAGE_SQL("a", "$1", "$2", "$3"),
 			  3, params);
 	api_db_put(api, db);
-	if (err)
-		goto out;
-	data = cJSON_CreateObject();
-	arr = data ? cJSON_AddArrayToObject(data, "assistants") : NULL;
-	err = arr ? 0 : ENOMEM;
-	for (int i = 0; !err && i < page_rows(res, &pg); i++) {
-		cJSON *o = NULL;
-		err = row_json(&o, res, i);
-		if (!err)
-			cJSON_AddItemToArray(arr, o);
-	}
 	if (!err)
-		err = page_finish(data, res, &pg, "assistant_id");
-out:
-	if (err) {
-		api_reply_db_error(req, err);
-		cJSON_Delete(data);
-	} else {
-		httpd_reply_ok(req, 200, "assistants", data);
-	}
+		err = page_json(&data, res, &pg, "assistants", "assistant_id", row_json);
 	db_result_free(res);
+	if (err)
+		api_reply_db_error(req, err);
+	else
+		httpd_reply_ok(req, 200, "assistants", data);
 }
 
 void assistants_get(struct httpd_req *req, void *arg)
@@ -382,16 +366,9 @@ void assistants_delete(struct httpd_req *req, void *arg)
 			  " WHERE id = $1 AND active",
 			  1, params);
 	api_db_put(api, db);
-	if (err) {
+	if (err)
 		api_reply_db_error(req, err);
-	} else if (db_result_affected(res) == 0) {
-		httpd_reply_error(req, 404, "not_found", "assistant_id", "no such assistant");
-	} else {
-		cJSON *d = cJSON_CreateObject();
-		if (d && !cJSON_AddStringToObject(d, "assistant_id", id))
-			d = (cJSON_Delete(d), NULL);
-		log_info("assistant_deleted", "assistant %s", id);
-		httpd_reply_ok(req, 200, "assistant deleted", d);
-	}
+	else
+		api_reply_deleted(req, db_result_affected(res), "assistant", "assistant_id", id);
 	db_result_free(res);
 }

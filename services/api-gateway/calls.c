@@ -84,9 +84,7 @@ static const char list_sql[] =
 	"   AND ($2::uuid IS NULL OR c.assistant_id = $2::uuid)"
 	"   AND ($3::timestamptz IS NULL OR c.created_at >= $3::timestamptz)"
 	"   AND ($4::timestamptz IS NULL OR c.created_at < $4::timestamptz)"
-	"   AND ($5::bigint IS NULL OR (c.created_at, c.id) <"
-	"        (to_timestamp(0) + $5::bigint * interval '1 microsecond', $6::uuid))"
-	" ORDER BY c.created_at DESC, c.id DESC LIMIT $7::int";
+	PAGE_SQL("c", "$5", "$6", "$7");
 
 /* A query argument as a timestamp, normalised for PostgreSQL. */
 static bool query_time(struct httpd_req *req, const char *name, char out[TIME_ISO_LEN + 1],
@@ -140,33 +138,6 @@ static bool list_args_parse(struct httpd_req *req, struct list_args *a)
 	       page_parse(req, &a->pg);
 }
 
-/* {"calls":[…],"next_cursor":…} */
-static int list_page(cJSON **datap, const struct db_result *res, const struct page *pg)
-{
-	cJSON *data = cJSON_CreateObject();
-	cJSON *arr = data ? cJSON_AddArrayToObject(data, "calls") : NULL;
-	int err = 0;
-	if (!arr) {
-		err = ENOMEM;
-		goto out;
-	}
-	for (int i = 0; i < page_rows(res, pg); i++) {
-		cJSON *o = NULL;
-		err = calls_row_json(&o, res, i);
-		if (err)
-			goto out;
-		cJSON_AddItemToArray(arr, o);
-	}
-	err = page_finish(data, res, pg, "call_id");
-	if (err)
-		goto out;
-	*datap = data;
-	data = NULL;
-out:
-	cJSON_Delete(data);
-	return err;
-}
-
 void calls_list(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
@@ -187,7 +158,7 @@ void calls_list(struct httpd_req *req, void *arg)
 	int err = db_exec(db, &res, list_sql, (int)CM_ARRAY_LEN(params), params);
 	api_db_put(api, db);
 	if (!err)
-		err = list_page(&data, res, &a.pg);
+		err = page_json(&data, res, &a.pg, "calls", "call_id", calls_row_json);
 	db_result_free(res);
 	if (err)
 		api_reply_db_error(req, err);

@@ -40,14 +40,14 @@ bool page_parse(struct httpd_req *req, struct page *pg)
 	return true;
 }
 
-int page_rows(const struct db_result *res, const struct page *pg)
+static int page_rows(const struct db_result *res, const struct page *pg)
 {
 	int rows = db_result_rows(res);
 	return rows > pg->limit ? pg->limit : rows;
 }
 
-int page_finish(cJSON *data, const struct db_result *res, const struct page *pg,
-		const char *id_col)
+static int page_finish(cJSON *data, const struct db_result *res, const struct page *pg,
+		       const char *id_col)
 {
 	if (db_result_rows(res) <= pg->limit)
 		return cJSON_AddNullToObject(data, "next_cursor") ? 0 : ENOMEM;
@@ -57,4 +57,25 @@ int page_finish(cJSON *data, const struct db_result *res, const struct page *pg,
 	if (!us || cursor_encode(cur, strtoll(us, NULL, 10), id))
 		return EIO;
 	return cJSON_AddStringToObject(data, "next_cursor", cur) ? 0 : ENOMEM;
+}
+
+int page_json(cJSON **datap, const struct db_result *res, const struct page *pg,
+	      const char *name, const char *id_col, page_row_fn *row)
+{
+	cJSON *data = cJSON_CreateObject();
+	cJSON *arr = data ? cJSON_AddArrayToObject(data, name) : NULL;
+	int err = arr ? 0 : ENOMEM;
+	for (int i = 0; !err && i < page_rows(res, pg); i++) {
+		cJSON *o = NULL;
+		err = row(&o, res, i);
+		if (!err)
+			cJSON_AddItemToArray(arr, o);
+	}
+	if (!err)
+		err = page_finish(data, res, pg, id_col);
+	if (err)
+		cJSON_Delete(data);
+	else
+		*datap = data;
+	return err;
 }

@@ -24,11 +24,21 @@ struct page {
 /* Reads limit and cursor; replies 400 (field limit / cursor) and returns
  * false when malformed. */
 bool page_parse(struct httpd_req *req, struct page *pg);
-/* Adds "next_cursor" to data: built from row limit-1 (its `created_us` and
+/* The keyset condition, order and limit of a page over table alias `t`:
+ * the cursor's created_us and id are parameters `us` and `id` (pg.cur_us,
+ * pg.cur.id, NULL without a cursor), the row count `lim` (pg.fetch). */
+#define PAGE_SQL(t, us, id, lim)                                                       \
+	" AND (" us "::bigint IS NULL OR (" t ".created_at, " t ".id) <"               \
+	" (to_timestamp(0) + " us "::bigint * interval '1 microsecond', " id "::uuid))" \
+	" ORDER BY " t ".created_at DESC, " t ".id DESC LIMIT " lim "::int"
+
+/* One row of a query result as a JSON object. */
+typedef int page_row_fn(cJSON **objp, const struct db_result *res, int row);
+
+/* *datap = {"<name>":[row(0)…],"next_cursor":…} for the rows of res on this
+ * page; next_cursor is built from the page's last row (its `created_us` and
  * `id_col`) when the query returned more than limit rows, else null. */
-int page_finish(cJSON *data, const struct db_result *res, const struct page *pg,
-		const char *id_col) CM_MUST_USE;
-/* Number of rows of res on this page. */
-int page_rows(const struct db_result *res, const struct page *pg);
+int page_json(cJSON **datap, const struct db_result *res, const struct page *pg,
+	      const char *name, const char *id_col, page_row_fn *row) CM_MUST_USE;
 
 #endif

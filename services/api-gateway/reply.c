@@ -42,6 +42,24 @@ void api_reply_db_error(struct httpd_req *req, int err)
 	}
 }
 
+void api_reply_deleted(struct httpd_req *req, int affected, const char *what, const char *field,
+		       const char *id)
+{
+	char msg[64];
+	if (affected == 0) {
+		snprintf(msg, sizeof(msg), "no such %s", what);
+		httpd_reply_error(req, 404, "not_found", field, msg);
+		return;
+	}
+	cJSON *d = cJSON_CreateObject();
+	if (d && !cJSON_AddStringToObject(d, field, id))
+		d = (cJSON_Delete(d), NULL);
+	snprintf(msg, sizeof(msg), "%s_deleted", what);
+	log_info(msg, "%s %s", what, id);
+	snprintf(msg, sizeof(msg), "%s deleted", what);
+	httpd_reply_ok(req, 200, msg, d);
+}
+
 bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *field)
 {
 	const char *id = httpd_req_param(req, "id");

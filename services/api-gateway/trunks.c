@@ -394,7 +394,7 @@ void trunks_list(struct httpd_req *req, void *arg)
 	struct api *api = arg;
 	struct page pg;
 	struct db_result *res = NULL;
-	cJSON *data = NULL, *arr = NULL;
+	cJSON *data = NULL;
 
 	if (!page_parse(req, &pg))
 		return;
@@ -405,32 +405,16 @@ void trunks_list(struct httpd_req *req, void *arg)
 		return;
 	int err = db_exec(db, &res,
 			  "SELECT" TRUNK_COLS " FROM trunks t WHERE t.active"
-			  " AND ($1::bigint IS NULL OR (t.created_at, t.id) <"
-			  "      (to_timestamp(0) + $1::bigint * interval '1 microsecond', $2::uuid))"
-			  " ORDER BY t.created_at DESC, t.id DESC LIMIT $3::int",
+			  PAGE_SQL("t", "$1", "$2", "$3"),
 			  3, params);
 	api_db_put(api, db);
-	if (err)
-		goto out;
-	data = cJSON_CreateObject();
-	arr = data ? cJSON_AddArrayToObject(data, "trunks") : NULL;
-	err = arr ? 0 : ENOMEM;
-	for (int i = 0; !err && i < page_rows(res, &pg); i++) {
-		cJSON *o = NULL;
-		err = row_json(&o, res, i);
-		if (!err)
-			cJSON_AddItemToArray(arr, o);
-	}
 	if (!err)
-		err = page_finish(data, res, &pg, "trunk_id");
-out:
-	if (err) {
-		api_reply_db_error(req, err);
-		cJSON_Delete(data);
-	} else {
-		httpd_reply_ok(req, 200, "trunks", data);
-	}
+		err = page_json(&data, res, &pg, "trunks", "trunk_id", row_json);
 	db_result_free(res);
+	if (err)
+		api_reply_db_error(req, err);
+	else
+		httpd_reply_ok(req, 200, "trunks", data);
 }
 
 void trunks_get(struct httpd_req *req, void *arg)
@@ -574,14 +558,8 @@ void trunks_delete(struct httpd_req *req, void *arg)
 	if (err) {
 		db_rollback(db);
 		api_reply_db_error(req, err);
-	} else if (db_result_affected(res) == 0) {
-		httpd_reply_error(req, 404, "not_found", "trunk_id", "no such trunk");
 	} else {
-		cJSON *d = cJSON_CreateObject();
-		if (d && !cJSON_AddStringToObject(d, "trunk_id", id))
-			d = (cJSON_Delete(d), NULL);
-		log_info("trunk_deleted", "trunk %s", id);
-		httpd_reply_ok(req, 200, "trunk deleted", d);
+		api_reply_deleted(req, db_result_affected(res), "trunk", "trunk_id", id);
 	}
 	api_db_put(api, db);
 	db_result_free(res);
