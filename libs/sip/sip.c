@@ -305,12 +305,20 @@ int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 
 	if (!uap || !cfg || split_bind(host, sizeof(host), port, sizeof(port), cfg->bind))
 		return EINVAL;
-	snprintf(url, sizeof(url), "sip:%s:%s", host, port);
+	/* sip:public;maddr=bind: sofia binds to maddr and names the host part in
+	 * Via and Contact */
+	const char *adv = cfg->advertise && *cfg->advertise ? cfg->advertise : NULL;
+	char maddr[160] = "";
+	if (adv)
+		snprintf(maddr, sizeof(maddr), ";maddr=%s", host);
+	snprintf(url, sizeof(url), "sip:%s:%s%s", adv ? adv : host, port, maddr);
 	if (cfg->tls_bind && *cfg->tls_bind) {
 		if (!cfg->tls_cert_dir ||
 		    split_bind(tls_host, sizeof(tls_host), tls_port, sizeof(tls_port), cfg->tls_bind))
 			return EINVAL;
-		snprintf(sips_url, sizeof(sips_url), "sips:%s:%s", tls_host, tls_port);
+		if (adv)
+			snprintf(maddr, sizeof(maddr), ";maddr=%s", tls_host);
+		snprintf(sips_url, sizeof(sips_url), "sips:%s:%s%s", adv ? adv : tls_host, tls_port, maddr);
 	}
 	su_init();
 	su_log_set_level(NULL, 0);
@@ -347,8 +355,8 @@ int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 		goto out;
 	}
 	if (sips_url[0])
-		snprintf(ua->tls_contact, sizeof(ua->tls_contact), "<sip:%s:%s;transport=tls>", tls_host,
-			 tls_port);
+		snprintf(ua->tls_contact, sizeof(ua->tls_contact), "<sip:%s:%s;transport=tls>",
+			 adv ? adv : tls_host, tls_port);
 	log_info("sip_listening", "SIP on %s (TCP and UDP)%s%s", url, sips_url[0] ? ", TLS on " : "",
 		 sips_url);
 out:

@@ -77,6 +77,8 @@ struct sip_ua_cfg {
 	const char *tls_bind;            /* "host:port" for SIP over TLS; NULL = none */
 	const char *tls_cert_dir;        /* agent.pem (key + certificate), cafile.pem */
 	bool tls_verify;                 /* check the peer's certificate on our connections */
+	const char *advertise;           /* host put in Via and Contact instead of the
+					  * bind host (behind NAT); NULL = the bind host */
 };
 
 /* Creates the stack on the calling thread and binds the listener (and the

@@ -106,7 +106,8 @@ static void *sofia_main(void *arg)
 	pthread_setname_np(pthread_self(), "sb-sofia");
 	struct sip_ua_cfg ucfg = { br->cfg->sip_bind, "callmesh-sip-bridge", peer_allowed, br,
 				   (unsigned)br->cfg->session_min_se_s, br->cfg->sip_tls_bind,
-				   br->cfg->sip_tls_cert_dir, br->cfg->sip_tls_verify };
+				   br->cfg->sip_tls_cert_dir, br->cfg->sip_tls_verify,
+				   br->cfg->sip_advertise };
 	int err;
 	while (!atomic_load(&br->stopping)) {
 		err = sip_ua_alloc(&br->ua, &ucfg);
@@ -186,9 +187,19 @@ int bridge_start(struct bridge *br)
 	int err;
 	const char *bind = br->cfg->sip_bind;
 	const char *colon = strrchr(bind, ':');
-	snprintf(br->rtp_host, sizeof(br->rtp_host), "%.*s", (int)(colon - bind), bind);
-	if (strcmp(br->rtp_host, "0.0.0.0") == 0 || strcmp(br->rtp_host, "*") == 0)
+	snprintf(br->rtp_bind, sizeof(br->rtp_bind), "%.*s", (int)(colon - bind), bind);
+	bool wildcard = strcmp(br->rtp_bind, "0.0.0.0") == 0 || strcmp(br->rtp_bind, "*") == 0;
+	if (wildcard)
+		snprintf(br->rtp_bind, sizeof(br->rtp_bind), "0.0.0.0");
+	if (br->cfg->sip_advertise) {
+		snprintf(br->rtp_host, sizeof(br->rtp_host), "%s", br->cfg->sip_advertise);
+	} else if (wildcard) {
 		snprintf(br->rtp_host, sizeof(br->rtp_host), "127.0.0.1");
+		log_warn("sip_advertise_unset", "SIP_BIND %s listens on every address but carriers are "
+			 "told 127.0.0.1: set SIP_ADVERTISE to the address they reach", bind);
+	} else {
+		snprintf(br->rtp_host, sizeof(br->rtp_host), "%s", br->rtp_bind);
+	}
 	br->bus = service_bus(br->svc);
 	br->source = service_source(br->svc);
 	pthread_mutex_init(&br->mu, NULL);

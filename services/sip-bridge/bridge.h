@@ -30,6 +30,7 @@
 struct bridge_cfg {
 	struct core_cfg core;
 	const char *sip_bind;
+	const char *sip_advertise;    /* NULL: the host of sip_bind */
 	long rtp_port_min;
 	long rtp_port_max;
 	long max_calls;
@@ -110,7 +111,8 @@ struct bridge {
 	struct publisher *pub;
 	struct relay *relay;
 	const char *source;
-	char rtp_host[64];
+	char rtp_bind[64];            /* RTP sockets bind here (SIP_BIND's host) */
+	char rtp_host[64];            /* and the SDP names this (SIP_ADVERTISE) */
 
 	/* inbox */
 	pthread_mutex_t mu;

@@ -1,6 +1,7 @@
 /* sip-bridge: Exotel legs over SIP (sofia-sip), RTP relayed to the room. */
 #include "bridge.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,10 @@
 static const struct cfg_var bridge_cfg_vars[] = {
 	{ "SIP_BIND", CFG_ADDR, "127.0.0.1:5060", true, false, 0, 0, NULL,
 	  offsetof(struct bridge_cfg, sip_bind), "SIP listen address (TCP and UDP)" },
+	{ "SIP_ADVERTISE", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct bridge_cfg, sip_advertise),
+	  "IPv4 address carriers are given for SIP (Via, Contact) and RTP (SDP c=), "
+	  "when it is not SIP_BIND's host (NAT, containers); unset = SIP_BIND's host" },
 	{ "RTP_PORT_MIN", CFG_INT, "30000", true, false, 1024, 65535, NULL,
 	  offsetof(struct bridge_cfg, rtp_port_min), "first RTP port towards the carrier" },
 	{ "RTP_PORT_MAX", CFG_INT, "30999", true, false, 1024, 65535, NULL,
@@ -51,6 +56,15 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 	const char *colon = strrchr(cfg->sip_bind, ':');
 	if (!colon || colon == cfg->sip_bind) {
 		snprintf(err, errlen, "SIP_BIND: \"%s\" is not host:port", cfg->sip_bind);
+		return EINVAL;
+	}
+	struct in_addr a;
+	if (cfg->sip_advertise && inet_pton(AF_INET, cfg->sip_advertise, &a) != 1) {
+		snprintf(err, errlen, "SIP_ADVERTISE: \"%s\" is not an IPv4 address", cfg->sip_advertise);
+		return EINVAL;
+	}
+	if (cfg->sip_advertise && a.s_addr == htonl(INADDR_ANY)) {
+		snprintf(err, errlen, "SIP_ADVERTISE: 0.0.0.0 cannot be reached; give the address carriers reach");
 		return EINVAL;
 	}
 	return 0;

@@ -15,7 +15,7 @@ int rtp_port_open(struct bridge *br, int *fdp, uint16_t *portp)
 	long max = br->cfg->rtp_port_max - 1;
 	long span = (max - min) / 2 + 1;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
-	if (span <= 0 || inet_pton(AF_INET, br->rtp_host, &sa.sin_addr) != 1)
+	if (span <= 0 || inet_pton(AF_INET, br->rtp_bind, &sa.sin_addr) != 1)
 		return EINVAL;
 	if (br->next_rtp_port < min || br->next_rtp_port > max)
 		br->next_rtp_port = min;

@@ -83,6 +83,8 @@ static int test_bad_config_names_the_variable(void)
 	TEST_EQ_INT(expect_config_error("sip-bridge", ports, "RTP_PORT_MAX"), 0);
 	const char *threads[] = { "MEDIA_THREADS=65", NULL };
 	TEST_EQ_INT(expect_config_error("sip-bridge", threads, "MEDIA_THREADS"), 0);
+	const char *adv[] = { "SIP_ADVERTISE=sip.example.com", NULL };
+	TEST_EQ_INT(expect_config_error("sip-bridge", adv, "SIP_ADVERTISE"), 0);
 	const char *sessions[] = { "MAX_SESSIONS=abc", NULL };
 	TEST_EQ_INT(expect_config_error("agent-worker", sessions, "MAX_SESSIONS"), 0);
 out:

@@ -24,7 +24,9 @@ static const struct hold_variant holds[] = {
 	{ "m= port 0", C_OK, "a=x-none", "0", "a=x-none", "a=x-none", "inactive", "inactive", "port_zero" },
 };
 
-static int run_hold(struct fx *f, const struct hold_variant *v)
+/* One call through the hold variant; our offer names `host` (c=, Via and
+ * Contact). */
+static int run_hold(struct fx *f, const struct hold_variant *v, const char *host)
 {
 	int err = 0;
 	struct sipp s = { 0 };
@@ -58,6 +60,9 @@ static int run_hold(struct fx *f, const struct hold_variant *v)
 	snprintf(want, sizeof(want), "refresh_answer=a=%s", v->answer);
 	TEST_CONTAINS(log, want);
 	TEST_CONTAINS(log, "resume_answer=a=sendrecv");
+	snprintf(want, sizeof(want), "offer_addr=c=IN IP4 %s SIP/2.0/TCP %s sip:%s:", host, host, host);
+	TEST_CONTAINS(log, want);
+	TEST_ASSERT(!strstr(log, "maddr"));
 	TEST_CONTAINS(log, "offer_dir=a=sendrecv");
 out:
 	if (err)
@@ -77,7 +82,23 @@ static int test_hold_and_resume(void)
 	struct fx f;
 	TEST_EQ_INT(fx_start(&f, "10"), 0);
 	for (size_t i = 0; i < CM_ARRAY_LEN(holds); i++)
-		TEST_EQ_INT(run_hold(&f, &holds[i]), 0);
+		TEST_EQ_INT(run_hold(&f, &holds[i], "127.0.0.1"), 0);
+out:
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* Behind NAT the carrier is given SIP_ADVERTISE for SIP and RTP while the
+ * bridge listens on SIP_BIND; the call and its hold work as before. */
+static int test_advertised_address(void)
+{
+	int err = 0;
+	struct fx f;
+	TEST_EQ_INT(fx_start(&f, NULL), 0);
+	fx_setenv(&f, "MAX_CALLS", "10");
+	fx_setenv(&f, "SIP_ADVERTISE", "127.0.0.2");
+	TEST_EQ_INT(fx_bridge_start(&f), 0);
+	TEST_EQ_INT(run_hold(&f, &holds[0], "127.0.0.2"), 0);
 out:
 	err |= fx_stop(&f, err != 0);
 	return err;
@@ -486,6 +507,7 @@ out:
 static const struct test tests[] = {
 	{ "session_timer", test_session_timer },
 	{ "hold_and_resume", test_hold_and_resume },
+	{ "advertised_address", test_advertised_address },
 	{ "failure_statuses", test_failure_statuses },
 	{ "digest_auth", test_digest_auth },
 	{ "cancel_before_answer", test_cancel_before_answer },
