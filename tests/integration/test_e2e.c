@@ -512,7 +512,7 @@ static int test_outbound_call_end_to_end(void)
 	struct speech *sp = NULL;
 	cJSON *rec = NULL;
 	char *answered = NULL;
-	char url[128], body[1024], assistant_id[64], trunk_id[64], call_id[64], rport[16], mp[16];
+	char url[128], body[1024], assistant_id[64], trunk_id[64], call_id[64], rport[16];
 	char offer_ip[64];
 	int offer_port = 0;
 	int api_port = test_free_port();
@@ -540,11 +540,8 @@ static int test_outbound_call_end_to_end(void)
 	TEST_ASSERT(sp->frames >= 25);
 	TEST_EQ_INT(peer_start(&pe, sp), 0);
 	snprintf(rport, sizeof(rport), "%d", pe.port);
-	snprintf(mp, sizeof(mp), "%d", test_free_port()); /* sipp's own media port is unused */
 	const char *keys[] = { "rtp_port", rport, NULL };
-	const char *extra[] = { "-mp", mp, NULL };
-	struct sipp_opts so = { .extra = extra };
-	TEST_EQ_INT(sipp_start_opts(&f, &s, "uas_e2e.xml", keys, &so), 0);
+	TEST_EQ_INT(sipp_start(&f, &s, "uas_e2e.xml", keys), 0);
 
 	TEST_EQ_INT(api_create(api_port, "/assistants", assistant_json, "assistant_id", assistant_id,
 			       sizeof(assistant_id), 201), 0);

@@ -8,19 +8,21 @@
 
 struct hold_variant {
 	const char *name;
-	const char *c_sess, *sess_attr, *port, *c_media, *media_attr;
+	const char *c_sess, *sess_attr;
+	const char *port;              /* of the re-INVITE: "media" (the call's) or "0" */
+	const char *c_media, *media_attr;
 	const char *answer, *direction, *method;
 };
 
 #define C_OK "c=IN IP4 127.0.0.1"
 #define C_ZERO "c=IN IP4 0.0.0.0"
 static const struct hold_variant holds[] = {
-	{ "media a=sendonly", C_OK, "a=x-none", "6000", "a=x-none", "a=sendonly", "recvonly", "sendonly", "attribute" },
-	{ "media a=inactive", C_OK, "a=x-none", "6000", "a=x-none", "a=inactive", "inactive", "inactive", "attribute" },
-	{ "session a=sendonly", C_OK, "a=sendonly", "6000", "a=x-none", "a=x-none", "recvonly", "sendonly", "attribute" },
-	{ "session a=inactive", C_OK, "a=inactive", "6000", "a=x-none", "a=x-none", "inactive", "inactive", "attribute" },
-	{ "session c=0.0.0.0", C_ZERO, "a=x-none", "6000", "a=x-none", "a=sendrecv", "recvonly", "sendonly", "connection_address" },
-	{ "media c=0.0.0.0", C_OK, "a=x-none", "6000", C_ZERO, "a=x-none", "recvonly", "sendonly", "connection_address" },
+	{ "media a=sendonly", C_OK, "a=x-none", "media", "a=x-none", "a=sendonly", "recvonly", "sendonly", "attribute" },
+	{ "media a=inactive", C_OK, "a=x-none", "media", "a=x-none", "a=inactive", "inactive", "inactive", "attribute" },
+	{ "session a=sendonly", C_OK, "a=sendonly", "media", "a=x-none", "a=x-none", "recvonly", "sendonly", "attribute" },
+	{ "session a=inactive", C_OK, "a=inactive", "media", "a=x-none", "a=x-none", "inactive", "inactive", "attribute" },
+	{ "session c=0.0.0.0", C_ZERO, "a=x-none", "media", "a=x-none", "a=sendrecv", "recvonly", "sendonly", "connection_address" },
+	{ "media c=0.0.0.0", C_OK, "a=x-none", "media", C_ZERO, "a=x-none", "recvonly", "sendonly", "connection_address" },
 	{ "m= port 0", C_OK, "a=x-none", "0", "a=x-none", "a=x-none", "inactive", "inactive", "port_zero" },
 };
 
@@ -31,8 +33,12 @@ static int run_hold(struct fx *f, const struct hold_variant *v, const char *host
 	int err = 0;
 	struct sipp s = { 0 };
 	char id[ID_UUID_LEN + 1], want[128];
-	char *hold = NULL, *resume = NULL, *ended = NULL, *log = NULL;
-	const char *keys[] = { "hold_c_sess", v->c_sess, "hold_sess_attr", v->sess_attr, "hold_port", v->port,
+	char *hold = NULL, *resume = NULL, *ended = NULL, *log = NULL, mp[16];
+	/* the re-INVITE keeps the media port of the call, or holds with port 0 */
+	s.media_port = test_free_udp_port();
+	snprintf(mp, sizeof(mp), "%d", s.media_port);
+	const char *port = strcmp(v->port, "0") == 0 ? "0" : mp;
+	const char *keys[] = { "hold_c_sess", v->c_sess, "hold_sess_attr", v->sess_attr, "hold_port", port,
 			       "hold_c_media", v->c_media, "hold_media_attr", v->media_attr, NULL };
 	TEST_EQ_INT(id_uuid4(id), 0);
 	TEST_EQ_INT(sipp_start(f, &s, "uas_hold.xml", keys), 0);

@@ -298,6 +298,9 @@ FX_FN int wait_tcp(int port, int timeout_ms)
 struct sipp {
 	int pid;
 	int port;
+	int media_port;          /* sipp's -mp: set before sipp_start to choose it,
+				  * else a free UDP port (never the fixed 6000 that
+				  * `make run`'s phone simulator holds) */
 	char logfile[512];
 	char msgfile[512];
 };
@@ -313,12 +316,15 @@ struct sipp_opts {
 FX_FN int sipp_start_opts(struct fx *f, struct sipp *s, const char *scenario, const char *const keys[],
 			  const struct sipp_opts *o)
 {
-	char sf[512], port[16], calls[16], logpath[512], errfile[512];
+	char sf[512], port[16], calls[16], logpath[512], errfile[512], mp[16];
 	const char *argv[96];
 	int n = 0;
 	static int seq;
 	seq++;
 	s->port = test_free_port();
+	if (s->media_port <= 0)
+		s->media_port = test_free_udp_port();
+	snprintf(mp, sizeof(mp), "%d", s->media_port);
 	if (strchr(scenario, '/'))
 		snprintf(sf, sizeof(sf), "%s", scenario);
 	else
@@ -333,7 +339,7 @@ FX_FN int sipp_start_opts(struct fx *f, struct sipp *s, const char *scenario, co
 				"-i", "127.0.0.1", "-p", port, "-m", calls, "-nostdin", "-trace_logs",
 				"-log_file", s->logfile, "-trace_msg", "-message_file", s->msgfile,
 				"-trace_err", "-error_file", errfile, "-timeout", "30", "-timeout_error",
-				"-mp", "6000" };
+				"-mp", mp };
 	for (size_t i = 0; i < CM_ARRAY_LEN(fixed); i++)
 		argv[n++] = fixed[i];
 	for (int i = 0; o && o->extra && o->extra[i] && n < 60; i++)

@@ -438,12 +438,7 @@ static int test_relay(void)
 	TEST_EQ_INT(far_start(&fe, sp, "1#"), 0);
 	snprintf(port, sizeof(port), "%d", fe.port);
 	const char *keys[] = { "rtp_port", port, NULL };
-	/* sipp's own media port is unused here: a free one, not the shared 6000 */
-	char mp[16];
-	snprintf(mp, sizeof(mp), "%d", test_free_port());
-	const char *extra[] = { "-mp", mp, NULL };
-	struct sipp_opts so = { .extra = extra };
-	TEST_EQ_INT(sipp_start_opts(&f, &s, "uas_relay.xml", keys, &so), 0);
+	TEST_EQ_INT(sipp_start(&f, &s, "uas_relay.xml", keys), 0);
 	TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
 	TEST_EQ_INT(expect_setup(&f, id, false), 0);
 
