@@ -310,14 +310,14 @@ int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 	const char *adv = cfg->advertise && *cfg->advertise ? cfg->advertise : NULL;
 	char maddr[160] = "";
 	if (adv)
-		snprintf(maddr, sizeof(maddr), ";maddr=%s", host);
+		snprintf(maddr, sizeof(maddr), ";maddr=%s", strcmp(host, "*") ? host : "0.0.0.0");
 	snprintf(url, sizeof(url), "sip:%s:%s%s", adv ? adv : host, port, maddr);
 	if (cfg->tls_bind && *cfg->tls_bind) {
 		if (!cfg->tls_cert_dir ||
 		    split_bind(tls_host, sizeof(tls_host), tls_port, sizeof(tls_port), cfg->tls_bind))
 			return EINVAL;
 		if (adv)
-			snprintf(maddr, sizeof(maddr), ";maddr=%s", tls_host);
+			snprintf(maddr, sizeof(maddr), ";maddr=%s", strcmp(tls_host, "*") ? tls_host : "0.0.0.0");
 		snprintf(sips_url, sizeof(sips_url), "sips:%s:%s%s", adv ? adv : tls_host, tls_port, maddr);
 	}
 	su_init();

@@ -90,8 +90,9 @@ static void vocab_add_alt(struct vocab *v, const char *alt)
 static bool in_dictionary(ps_decoder_t *ps, const char *word)
 {
 	char *pron = ps_lookup_word(ps, word);
+	bool known = pron != NULL;
 	ckd_free(pron);
-	return pron != NULL;
+	return known;
 }
 
 static void vocab_add_word(struct vocab *v, const char *word)
