@@ -99,13 +99,6 @@ struct bench {
 
 /* ---- small helpers ----------------------------------------------------------- */
 
-static void nap_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-	while (nanosleep(&ts, &ts) == EINTR)
-		;
-}
-
 static void sleep_until_us(int64_t mono_us)
 {
 	struct timespec ts = { (time_t)(mono_us / 1000000), (long)(mono_us % 1000000) * 1000 };
@@ -201,7 +194,7 @@ static double wait_agent_idle(const struct bench *b, int timeout_ms)
 	while (time_mono_us() < end) {
 		if (agent_sessions(b) == 0)
 			return (double)(time_mono_us() - t) / 1000.0;
-		nap_us(50000);
+		test_nap_us(50000);
 	}
 	return -1;
 }
@@ -255,7 +248,7 @@ static void *poller_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&b->mu);
-		nap_us(250);
+		test_nap_us(250);
 	}
 	return NULL;
 }
@@ -334,7 +327,7 @@ static int call_open(struct bench *b, struct caller *c, const char *greeting)
 			break;
 		if (err == EBUSY)
 			b->busy_retries++;
-		nap_us(50000);
+		test_nap_us(50000);
 	}
 	c->dispatch_ms = (double)(time_mono_us() - t) / 1000.0;
 	return err;
@@ -387,7 +380,7 @@ static bool wait_set(atomic_llong *v, int timeout_ms)
 	while (!atomic_load(v)) {
 		if (time_mono_us() > end)
 			return false;
-		nap_us(500);
+		test_nap_us(500);
 	}
 	return true;
 }
@@ -590,7 +583,7 @@ static int phase_answer_and_eos(struct bench *b)
 		if ((err = call_open(b, c, GREET_SHORT)))
 			break;
 		fig_add(&disp, c->dispatch_ms);
-		nap_us(150000); /* the agent is in the room, waiting for the answer */
+		test_nap_us(150000); /* the agent is in the room, waiting for the answer */
 		if (atomic_load(&c->frames) != 0)
 			printf("  ! agent audio before the answer (%ld frames)\n", atomic_load(&c->frames));
 		if ((err = call_answer(b, c)))
@@ -608,7 +601,7 @@ static int phase_answer_and_eos(struct bench *b)
 			/* the greeting ends: 400 ms without a frame */
 			int64_t end = time_mono_us() + 10000000;
 			while (time_mono_us() < end && time_mono_us() - atomic_load(&c->last_us) < 400000)
-				nap_us(5000);
+				test_nap_us(5000);
 			int64_t eos_us = 0;
 			eos_tries++;
 			if ((err = speak_and_wait(b, c, &eos_us, 4000)))
@@ -648,18 +641,18 @@ static int phase_hold(struct bench *b)
 		struct caller *c = &b->calls[0];
 		if ((err = call_open(b, c, GREET_LONG)))
 			break;
-		nap_us(150000);
+		test_nap_us(150000);
 		if ((err = call_answer(b, c)))
 			break;
 		int64_t end = time_mono_us() + 6000000;
 		while (atomic_load(&c->frames) < 50 && time_mono_us() < end)
-			nap_us(1000);
+			test_nap_us(1000);
 		if (atomic_load(&c->frames) < 50) {
 			printf("  ! call %d: the greeting did not start\n", i);
 			call_close(b, c, true);
 			continue;
 		}
-		nap_us((long)(rand() % 20000)); /* anywhere within a frame */
+		test_nap_us((long)(rand() % 20000)); /* anywhere within a frame */
 		atomic_store(&b->hold_seen_us, 0);
 		long frames_at_hold = atomic_load(&c->frames);
 		unsigned long long pkts_at_hold = atomic_load(&c->pkts);
@@ -669,7 +662,7 @@ static int phase_hold(struct bench *b)
 		nmarks++;
 		if ((err = publish(b, c, EV_CALL_HOLD)))
 			break;
-		nap_us(700000);
+		test_nap_us(700000);
 		fig_add(&last, (double)(atomic_load(&c->last_us) - t_hold) / 1000.0);
 		fig_add(&last_pkt, (double)(atomic_load(&c->last_pkt_us) - t_hold) / 1000.0);
 		if (atomic_load(&b->hold_seen_us))
@@ -710,7 +703,7 @@ static int ramp_level(struct bench *b, int n)
 		fprintf(stderr, "bench_agent: ramp %d: setting up call %d: %s\n", n, opened, cm_strerror(err));
 		goto out;
 	}
-	nap_us(200000);
+	test_nap_us(200000);
 	/* answers spread over 1 s: each one lands while the others already speak */
 	int64_t t = time_mono_us(), spread = n > 1 ? 1000000 / n : 0;
 	for (int i = 0; i < n && !err; i++) {
@@ -734,7 +727,7 @@ static int ramp_level(struct bench *b, int n)
 	}
 	double cpu0 = (double)test_cpu_us(b->agent_pid) / 1e6;
 	int64_t s0 = time_mono_us();
-	nap_us(1000000);
+	test_nap_us(1000000);
 	double cpu = (double)test_cpu_us(b->agent_pid) / 1e6 - cpu0, secs = (double)(time_mono_us() - s0) / 1e6;
 	for (int i = 0; i < n; i++) {
 		f1 += atomic_load(&b->calls[i].frames);
@@ -829,7 +822,7 @@ static int start_all(struct bench *b)
 	for (int i = 0; i < 100; i++) {
 		if (!(err = request_ok(b, "rooms.delete", "{\"v\":1,\"room\":\"bench-probe\"}", 2000)))
 			break;
-		nap_us(50000);
+		test_nap_us(50000);
 	}
 	if (err)
 		return err;

@@ -35,12 +35,6 @@
 #define TARGET_CORE_P99  500.0
 #define TARGET_JS_RATE   20000.0
 
-static void nap_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-	nanosleep(&ts, NULL);
-}
-
 /* ---- core throughput ---------------------------------------------------- */
 
 static void count_h(const struct bus_msg *msg, void *arg)
@@ -68,7 +62,7 @@ static int bench_core_throughput(struct bus *pub, struct bus *subbus, double *ra
 			break;
 	}
 	while (atomic_load(&got) < sent && time_mono_ms() < end)
-		nap_us(200);
+		test_nap_us(200);
 	int64_t us = time_mono_us() - t0;
 	long n = atomic_load(&got);
 	*ratep = (double)n * 1e6 / (double)us;
@@ -122,7 +116,7 @@ static int bench_core_latency(struct bus *pub, struct bus *subbus, double *p99p)
 		int64_t due = t0 + i * period, now;
 		/* Sleep, never spin: the bench shares few CPUs with the server. */
 		if ((now = time_mono_us()) < due) {
-			nap_us((long)(due - now));
+			test_nap_us((long)(due - now));
 			now = time_mono_us();
 		}
 		memcpy(payload, &now, sizeof(now));
@@ -132,7 +126,7 @@ static int bench_core_latency(struct bus *pub, struct bus *subbus, double *p99p)
 	}
 	int64_t end = time_mono_ms() + 5000;
 	while (atomic_load(&l.n) < LAT_WARMUP + LAT_N && time_mono_ms() < end)
-		nap_us(1000);
+		test_nap_us(1000);
 	int n = atomic_load(&l.n) - LAT_WARMUP;
 	if (n > LAT_N)
 		n = LAT_N;
@@ -265,7 +259,7 @@ int main(void)
 	if (!err) {
 		int64_t end = time_mono_ms() + 10000;
 		while ((err = bus_ensure_streams(pub)) == EAGAIN && time_mono_ms() < end)
-			nap_us(50000);
+			test_nap_us(50000);
 	}
 	if (!err) {
 		bench_js(pub, 1);

@@ -73,12 +73,6 @@ static const int ROUNDS[] = { 10, 50, 100, 200 };
 #define TARGET_P99_MS   20.0
 #define TARGET_RATIO    1.0
 
-static void nap_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-	nanosleep(&ts, NULL);
-}
-
 /* The threads' share of a core between a and b (those above 1 %). */
 static void print_threads(const struct test_threads *a, const struct test_threads *b, double secs)
 {
@@ -347,7 +341,7 @@ static bool wait_count(atomic_long *v, long want, int timeout_ms)
 {
 	int64_t end = time_mono_us() + (int64_t)timeout_ms * 1000;
 	while (atomic_load(v) < want && time_mono_us() < end)
-		nap_us(5000);
+		test_nap_us(5000);
 	return atomic_load(v) >= want;
 }
 
@@ -355,7 +349,7 @@ static bool wait_int(atomic_int *v, int want, int timeout_ms)
 {
 	int64_t end = time_mono_us() + (int64_t)timeout_ms * 1000;
 	while (atomic_load(v) < want && time_mono_us() < end)
-		nap_us(5000);
+		test_nap_us(5000);
 	return atomic_load(v) >= want;
 }
 
@@ -494,7 +488,7 @@ static int round_n(struct env *E, int n)
 			atomic_load(&E->c->answered) - answered0, active, atomic_load(&E->c->failed) - failed0);
 	if (active == 0)
 		goto out;
-	nap_us(WARMUP_MS * 1000);
+	test_nap_us(WARMUP_MS * 1000);
 
 	/* the steady window: bursts from every far end */
 	unsigned long long frames0 = 0, rcvd0 = atomic_load(&fe->rcvd_total);
@@ -506,7 +500,7 @@ static int round_n(struct env *E, int n)
 	int64_t w0 = time_mono_us();
 	atomic_store(&fe->mode, FAR_BURSTS);
 	g_fe = fe;
-	nap_us(WINDOW_MS * 1000);
+	test_nap_us(WINDOW_MS * 1000);
 	int64_t cpu1 = test_cpu_us(E->bridge), rcpu1 = test_cpu_us(E->rm), me1 = test_cpu_us(getpid());
 	int64_t w1 = time_mono_us();
 	test_threads_cpu(&th1, E->bridge);
@@ -514,10 +508,10 @@ static int round_n(struct env *E, int n)
 	for (int i = 0; i < nparts; i++)
 		frames1 += atomic_load(&parts[i].frames);
 	atomic_store(&fe->mode, FAR_SILENCE);
-	nap_us(400000); /* the last burst reaches the room */
+	test_nap_us(400000); /* the last burst reaches the room */
 	g_fe = NULL;
 	atomic_store(&fe->mode, FAR_OFF);
-	nap_us(300000); /* in flight: counted by the bridge before it stops */
+	test_nap_us(300000); /* in flight: counted by the bridge before it stops */
 
 	/* hang up: every leg logs its counters */
 	for (int i = 0; i < n; i++) {
@@ -534,7 +528,7 @@ static int round_n(struct env *E, int n)
 		bridge_sums(E->bridge_log, log0, &rs);
 		if (rs.legs >= answered)
 			break;
-		nap_us(50000);
+		test_nap_us(50000);
 	}
 	struct room_stats st, tot = { 0 };
 	unsigned long long loud = 0, onsets = 0;
@@ -701,7 +695,7 @@ static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
 		}
 		up = ng(fd, &to, ping, strlen(ping), reply, sizeof(reply)) == 0 && strstr(reply, "pong");
 		if (!up)
-			nap_us(100000);
+			test_nap_us(100000);
 	}
 	if (!up) {
 		why = "not installed, or it did not answer ng ping (see the log)";
@@ -730,14 +724,14 @@ static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
 	for (int i = 0; i < fe->np; i++)
 		fe->p[i].active = true; /* before FAR_SILENCE: the thread reads it after */
 	atomic_store(&fe->mode, FAR_SILENCE);
-	nap_us(WARMUP_MS * 1000);
+	test_nap_us(WARMUP_MS * 1000);
 	unsigned long long s0 = atomic_load(&fe->sent_total), r0 = atomic_load(&fe->rcvd_total);
 	int64_t c0 = test_cpu_us(pid), w0 = time_mono_us();
-	nap_us(WINDOW_MS * 1000);
+	test_nap_us(WINDOW_MS * 1000);
 	int64_t c1 = test_cpu_us(pid), w1 = time_mono_us();
 	unsigned long long s1 = atomic_load(&fe->sent_total), r1 = atomic_load(&fe->rcvd_total);
 	atomic_store(&fe->mode, FAR_OFF);
-	nap_us(300000); /* what is in flight arrives */
+	test_nap_us(300000); /* what is in flight arrives */
 	unsigned long long st = atomic_load(&fe->sent_total), rt = atomic_load(&fe->rcvd_total);
 	double secs = (double)(w1 - w0) / 1e6;
 	double per_pkt = r1 > r0 ? (double)(c1 - c0) / (double)(r1 - r0) : -1;
@@ -825,7 +819,7 @@ int main(void)
 			free(reply);
 			break;
 		}
-		nap_us(50000);
+		test_nap_us(50000);
 	}
 	printf("bench_relay: sip-bridge (%s) relaying G.711 <-> Opus rooms (room-manager local), sipp + our "
 	       "RTP far ends, %d cores, loopback\n", bin, (int)sysconf(_SC_NPROCESSORS_ONLN));

@@ -56,13 +56,6 @@ struct run {
 	long lat_cap;
 };
 
-static void nap_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-	while (nanosleep(&ts, &ts) == EINTR)
-		;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -191,7 +184,7 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 				      (aligned ? 0 : (int64_t)i * ROOM_FRAME_MS * 1000 / (int64_t)r.n);
 			int64_t now = time_mono_us();
 			if (due > now + 30)
-				nap_us((long)(due - now));
+				test_nap_us((long)(due - now));
 			size_t plen = 0;
 			struct rtp_hdr h = { .pt = ROOM_OPUS_PT, .seq = (uint16_t)tick,
 					     .ts = (uint32_t)tick * ROOM_FRAME_SAMPLES, .ssrc = m->ssrc };
@@ -210,7 +203,7 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 		if (now_recv == last && i > 10)
 			break;
 		last = now_recv;
-		nap_us(10000);
+		test_nap_us(10000);
 	}
 	double secs = (double)(time_mono_us() - t0) / 1e6;
 	double cpu = test_cpu_sched_ns(rm_pid) - cpu0 - idle_ns_per_s * secs;
@@ -286,7 +279,7 @@ int main(void)
 	for (int i = 0; !err && i < 100 && !d; i++) {
 		d = command(bus, "rooms.delete", "{\"v\":1,\"room\":\"bench-probe\"}");
 		if (!d)
-			nap_us(50000);
+			test_nap_us(50000);
 	}
 	if (!err && !d)
 		err = ETIMEDOUT;
@@ -305,7 +298,7 @@ int main(void)
 	/* room-manager's own cost at rest (timer, NATS pings) */
 	double c0 = test_cpu_sched_ns(rm);
 	int64_t t0 = time_mono_us();
-	nap_us(500000);
+	test_nap_us(500000);
 	double idle = (test_cpu_sched_ns(rm) - c0) / ((double)(time_mono_us() - t0) / 1e6);
 	printf("  idle room-manager: %.3f %% of a core; Opus payload %zu bytes\n", idle / 1e7, olen);
 	for (int mode = 0; mode < 2 && !err; mode++)

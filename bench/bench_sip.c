@@ -43,12 +43,6 @@
 #define TARGET_CPU_US    150.0
 #define TARGET_HOLD_P99  5000.0 /* µs */
 
-static void nap_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-	nanosleep(&ts, NULL);
-}
-
 /* The CPU each named thread used between a and b, per call. */
 static void print_threads(const struct test_threads *a, const struct test_threads *b, long calls)
 {
@@ -164,7 +158,7 @@ static int bench_calls(struct bus *bus, struct counts *c, int bridge, const char
 		done = atomic_load(&c->ended) - ended0 + atomic_load(&c->failed) - failed0;
 		if (done >= CALLS)
 			break;
-		nap_us(2000);
+		test_nap_us(2000);
 	}
 	int64_t t1 = time_mono_us();
 	int64_t cpu1 = test_cpu_us(bridge);
@@ -346,7 +340,7 @@ static int bench_hold(struct bus *bus, struct counts *c)
 		int64_t end = time_mono_us() + 2000000;
 		while ((hold ? atomic_load(&c->holds) : atomic_load(&c->resumes)) == before &&
 		       time_mono_us() < end)
-			nap_us(50);
+			test_nap_us(50);
 		if ((hold ? atomic_load(&c->holds) : atomic_load(&c->resumes)) == before)
 			continue;
 		if (hold)

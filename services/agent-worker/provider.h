@@ -101,6 +101,9 @@ extern const struct realtime_provider realtime_openai;
 extern const struct stt_provider stt_local, stt_openai;
 extern const struct llm_provider llm_local, llm_openai;
 extern const struct tts_provider tts_local, tts_openai;
+/* true while a tts_local synthesis holds espeak-ng (one at a time per
+ * process; the others wait) */
+bool tts_local_busy(void);
 
 /* By name; NULL when unknown. */
 const struct stt_provider *provider_stt(const char *name);

@@ -363,6 +363,12 @@ const struct llm_provider llm_local = {
 static pthread_once_t espeak_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t espeak_mu = PTHREAD_MUTEX_INITIALIZER;
 static int espeak_rate; /* the library's output rate; 0 when it failed to start */
+static atomic_bool espeak_busy;  /* espeak_mu is held by a synthesis */
+
+bool tts_local_busy(void)
+{
+	return atomic_load(&espeak_busy);
+}
 
 struct pcm_buf {
 	int16_t *pcm;
@@ -450,11 +456,13 @@ static int tts_local_synth(void *ctx, int16_t **pcmp, size_t *np, const char *te
 		if (rc != ETIMEDOUT)
 			return rc;
 	}
+	atomic_store(&espeak_busy, true);
 	if (espeak_SetVoiceByName(t->voice) != EE_OK ||
 	    espeak_SetParameter(espeakRATE, t->rate, 0) != EE_OK ||
 	    espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, &b) != EE_OK ||
 	    espeak_Synchronize() != EE_OK)
 		err = EIO;
+	atomic_store(&espeak_busy, false);
 	pthread_mutex_unlock(&espeak_mu);
 	if (atomic_load(&t->stop)) {
 		free(b.pcm);

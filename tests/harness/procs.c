@@ -39,6 +39,18 @@ int test_free_udp_port(void)
 	return free_port(SOCK_DGRAM);
 }
 
+void test_nap_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+	while (nanosleep(&ts, &ts) == EINTR)
+		;
+}
+
+void test_nap_ms(int ms)
+{
+	test_nap_us((long)ms * 1000);
+}
+
 char *test_tmpdir(const char *prefix)
 {
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";

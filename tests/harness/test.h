@@ -88,6 +88,9 @@ int test_run(const char *suite, const struct test *tests, size_t n, int argc, ch
 int test_free_port(void);
 /* The same for UDP. */
 int test_free_udp_port(void);
+/* Sleeps; for pacing and polling, never as synchronisation with an event. */
+void test_nap_ms(int ms);
+void test_nap_us(long us);
 /* Waits up to timeout_ms until something accepts TCP connections on
  * 127.0.0.1:port; 0 or ETIMEDOUT. */
 int test_wait_port(int port, int timeout_ms);

@@ -35,12 +35,6 @@ struct h {
 	char room[64];
 };
 
-static void nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 static void on_event(const struct bus_msg *msg, void *arg)
 {
 	struct h *h = arg;
@@ -169,7 +163,7 @@ static bool wait_lines(struct h *h, int nagent, int nuser, int timeout_ms)
 			return true;
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(5);
+		test_nap_ms(5);
 	}
 }
 
@@ -179,7 +173,7 @@ static bool wait_frames(struct h *h, size_t n, int timeout_ms)
 	while (room_record_count(h->hub, h->room) < n) {
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(2);
+		test_nap_ms(2);
 	}
 	return true;
 }
@@ -203,7 +197,7 @@ static bool wait_state(struct h *h, enum session_state want, int timeout_ms)
 			return true;
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(2);
+		test_nap_ms(2);
 	}
 }
 
@@ -240,7 +234,7 @@ static int test_realtime_conversation(void)
 	cJSON_Delete(log);
 	log = NULL;
 	/* the caller speaks: appended, heard, answered */
-	nap_ms(100);
+	test_nap_ms(100);
 	size_t before = room_record_count(h.hub, h.room);
 	TEST_EQ_INT(inject_caller(&h), 0);
 	TEST_ASSERT(wait_lines(&h, 2, 1, WAIT_MS));
@@ -279,11 +273,11 @@ static int test_realtime_hold(void)
 	TEST_EQ_INT(frames_after(&h, published + 20000), 0);
 	int64_t end = time_mono_ms() + WAIT_MS;
 	while (log_int(&h, "cancels") < 1 && time_mono_ms() < end)
-		nap_ms(10);
+		test_nap_ms(10);
 	TEST_EQ_INT(log_int(&h, "cancels"), 1);
 	int appends = log_int(&h, "appends");
 	TEST_EQ_INT(inject_caller(&h), 0);
-	nap_ms(800); /* the window in which nothing may happen */
+	test_nap_ms(800); /* the window in which nothing may happen */
 	TEST_EQ_INT(log_int(&h, "appends"), appends);
 	TEST_EQ_INT(frames_after(&h, published + 20000), 0);
 	TEST_EQ_INT(h.nuser, 0);
@@ -307,7 +301,7 @@ static int test_realtime_barge_in(void)
 	TEST_EQ_INT(inject_caller(&h), 0);
 	int64_t end = time_mono_ms() + WAIT_MS;
 	while (log_int(&h, "cancels") < 1 && time_mono_ms() < end)
-		nap_ms(10);
+		test_nap_ms(10);
 	TEST_ASSERT(log_int(&h, "cancels") >= 1);
 	/* then the answer to what the caller said */
 	TEST_ASSERT(wait_lines(&h, 1, 1, WAIT_MS));

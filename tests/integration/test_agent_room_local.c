@@ -56,12 +56,6 @@ struct h {
 	char call_id[ID_UUID_LEN + 1], room[64];
 };
 
-static void nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 static void on_join(const struct bus_msg *msg, void *arg)
 {
 	struct h *h = arg;
@@ -209,7 +203,7 @@ static bool wait_atomic(atomic_int *v, int n, int timeout_ms)
 	while (atomic_load(v) < n) {
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(5);
+		test_nap_ms(5);
 	}
 	return true;
 }
@@ -420,7 +414,7 @@ static int test_through_room_manager(void)
 	TEST_EQ_INT(bus_request(h.tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000), 0);
 	TEST_CONTAINS(reply, "\"ok\":true");
 	/* nothing reaches the caller before the answer */
-	nap_ms(300);
+	test_nap_ms(300);
 	TEST_EQ_INT(atomic_load(&h.packets), 0);
 	struct event *ev = NULL;
 	TEST_EQ_INT(event_new(&ev, EV_CALL_ANSWERED, h.call_id, h.room, "sip-bridge/test"), 0);

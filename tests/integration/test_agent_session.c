@@ -55,12 +55,6 @@ struct h {
 	struct assistant *tts_assistant;
 };
 
-static void nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 static void on_event(const struct bus_msg *msg, void *arg)
 {
 	struct h *h = arg;
@@ -289,7 +283,7 @@ static bool wait_count(struct h *h, enum event_type type, const char *speaker, i
 	while (count(h, type, speaker) < n) {
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(2);
+		test_nap_ms(2);
 	}
 	return true;
 }
@@ -316,7 +310,7 @@ static bool wait_frames(struct h *h, size_t n, int timeout_ms)
 	while (room_record_count(h->hub, h->room) < n) {
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(2);
+		test_nap_ms(2);
 	}
 	return true;
 }
@@ -341,7 +335,7 @@ static bool wait_state(struct h *h, enum session_state want, int timeout_ms)
 			return true;
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(2);
+		test_nap_ms(2);
 	}
 }
 
@@ -351,7 +345,7 @@ static bool wait_hangup(struct h *h, int timeout_ms)
 	while (atomic_load(&h->hangups) == 0) {
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(2);
+		test_nap_ms(2);
 	}
 	return true;
 }
@@ -362,7 +356,7 @@ static bool wait_no_sessions(struct h *h, int timeout_ms)
 	while (agent_sessions(h->agent) > 0) {
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(2);
+		test_nap_ms(2);
 	}
 	return true;
 }
@@ -381,7 +375,7 @@ static bool none_for(struct h *h, enum event_type type, const char *speaker, int
 	while (time_mono_ms() < end) {
 		if (count(h, type, speaker) != before)
 			return false;
-		nap_ms(5);
+		test_nap_ms(5);
 	}
 	return true;
 }

@@ -14,12 +14,6 @@
 
 #define WAIT_MS 10000
 
-static void nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* Polls `cond(arg)` every 5 ms until it holds or timeout_ms passes. */
 static bool wait_for(bool (*cond)(void *), void *arg, int timeout_ms)
 {
@@ -29,7 +23,7 @@ static bool wait_for(bool (*cond)(void *), void *arg, int timeout_ms)
 			return true;
 		if (time_mono_ms() > end)
 			return false;
-		nap_ms(5);
+		test_nap_ms(5);
 	}
 }
 
@@ -233,10 +227,10 @@ static void *restart_publisher(void *arg)
 			atomic_fetch_add(&r->acked, 1);
 			if (atomic_load(&r->restarted))
 				atomic_fetch_add(&r->acked_after_restart, 1);
-			nap_ms(2); /* pace, so that the restart lands mid-stream */
+			test_nap_ms(2); /* pace, so that the restart lands mid-stream */
 		} else {
 			atomic_fetch_add(&r->failed, 1);
-			nap_ms(10); /* back off while the server is away */
+			test_nap_ms(10); /* back off while the server is away */
 		}
 	}
 	atomic_store(&r->done, true);
@@ -309,7 +303,7 @@ static int test_publish_across_restart(void)
 		while (e != 0 && time_mono_ms() < end) {
 			e = bus_publish_event(r->bus, r->evs[i]);
 			if (e)
-				nap_ms(20);
+				test_nap_ms(20);
 		}
 		TEST_EQ_INT(e, 0);
 	}
@@ -446,7 +440,7 @@ static int test_queue_group(void)
 	}
 	int64_t end = time_mono_ms() + WAIT_MS;
 	while (atomic_load(&c1) + atomic_load(&c2) < QUEUE_N && time_mono_ms() < end)
-		nap_ms(5);
+		test_nap_ms(5);
 	/* Another round trip: anything duplicated would have arrived by now. */
 	free(reply);
 	reply = NULL;
@@ -491,7 +485,7 @@ static int test_connect_while_down(void)
 	int64_t end = time_mono_ms() + WAIT_MS;
 	int e;
 	while ((e = bus_ensure_streams(bus)) == EAGAIN && time_mono_ms() < end)
-		nap_ms(50);
+		test_nap_ms(50);
 	TEST_EQ_INT(e, 0);
 	TEST_EQ_INT(bus_js_publish(bus, "calls.x.call_queued", "id-1", "{}", 2, 2000), 0);
 out:

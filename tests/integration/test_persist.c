@@ -65,12 +65,6 @@ static void env_down(struct env *e)
 		test_nats_destroy(&e->n);
 }
 
-static void nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* First column of the first row of `sql` ($1 = arg), "" for no row or NULL;
  * caller frees. */
 static char *query1(struct db *db, const char *sql, const char *arg)
@@ -98,7 +92,7 @@ static int wait_value(struct db *db, const char *sql, const char *arg, const cha
 			return 0;
 		if (time_mono_ms() >= end)
 			return ETIMEDOUT;
-		nap_ms(25);
+		test_nap_ms(25);
 	}
 }
 
@@ -113,7 +107,7 @@ static int wait_handled(struct persist *p, uint64_t n)
 			return 0;
 		if (time_mono_ms() >= end)
 			return ETIMEDOUT;
-		nap_ms(20);
+		test_nap_ms(20);
 	}
 }
 
@@ -426,7 +420,7 @@ static int test_owner_lost(void)
 		v = NULL;
 		if (lost_failed)
 			break;
-		nap_ms(200);
+		test_nap_ms(200);
 	}
 	TEST_ASSERT(lost_failed);
 	TEST_ASSERT(time_mono_ms() - t_start >= 2000); /* never before a full timeout */

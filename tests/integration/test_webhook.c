@@ -98,12 +98,6 @@ static void env_down(struct env *e)
 	pthread_mutex_destroy(&e->r.mu);
 }
 
-static void nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 static char *query1(struct db *db, const char *sql, const char *arg)
 {
 	struct db_result *res = NULL;
@@ -128,7 +122,7 @@ static int wait_value(struct db *db, const char *sql, const char *arg, const cha
 			return 0;
 		if (time_mono_ms() >= end)
 			return ETIMEDOUT;
-		nap_ms(25);
+		test_nap_ms(25);
 	}
 }
 
@@ -232,7 +226,7 @@ static int test_retried_then_delivered_once(void)
 	webhook_kick(e.wh);
 	int64_t until = time_mono_ms() + 2500; /* two poll rounds */
 	while (time_mono_ms() < until)
-		nap_ms(100);
+		test_nap_ms(100);
 	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
 	TEST_EQ_INT(requests, 2);
 out:

@@ -392,6 +392,11 @@ static int test_tts_interrupt(void)
 	queued.text = "Are you still there?";
 	TEST_EQ_INT(pthread_create(&tb, NULL, synth_thread, &busy), 0);
 	tb_up = true;
+	/* the queued one starts once the long one holds espeak-ng */
+	int64_t until = time_mono_ms() + 10000;
+	while (!tts_local_busy() && !atomic_load(&busy.done) && time_mono_ms() < until)
+		test_nap_ms(1);
+	TEST_ASSERT(tts_local_busy());
 	TEST_EQ_INT(pthread_create(&tq, NULL, synth_thread, &queued), 0);
 	tq_up = true;
 	tts_local.interrupt(queued.tts);
