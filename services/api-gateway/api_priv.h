@@ -7,6 +7,7 @@
 #include "bus/bus.h"
 #include "db/db.h"
 #include "httpd/httpd.h"
+#include "page.h"
 #include "record_cache.h"
 #include "validate.h"
 
@@ -44,6 +45,11 @@ void api_reply_verr(struct httpd_req *req, const struct verr *e);
 /* A database error as HTTP: EIO/ETIMEDOUT/ECONNREFUSED → 503
  * database_unavailable, ENOMEM → 503, anything else → 500. */
 void api_reply_db_error(struct httpd_req *req, int err);
+/* GET of a list with no filters: `select` (rows where PAGE_SQL("t", "$1",
+ * "$2", "$3") is appended) answered as 200 {"<name>":[row…],"next_cursor"}
+ * keyed by `id_col`, or the error. */
+void api_reply_list(struct api *api, struct httpd_req *req, const char *select, const char *name,
+		    const char *id_col, page_row_fn *row);
 /* The answer to DELETE of a `what` (e.g. "trunk") whose id is `id` in
  * field `field`: 200 {field: id} when `affected` rows were deactivated,
  * 404 not_found when none was active. */

@@ -254,30 +254,9 @@ out:
 
 void assistants_list(struct httpd_req *req, void *arg)
 {
-	struct api *api = arg;
-	struct page pg;
-	struct db_result *res = NULL;
-	cJSON *data = NULL;
-
-	if (!page_parse(req, &pg))
-		return;
-	const char *params[] = { pg.has_cursor ? pg.cur_us : NULL,
-				 pg.has_cursor ? pg.cur.id : NULL, pg.fetch };
-	struct db *db = api_db_get(api, req);
-	if (!db)
-		return;
-	int err = db_exec(db, &res,
-			  "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.active"
-			  PAGE_SQL("a", "$1", "$2", "$3"),
-			  3, params);
-	api_db_put(api, db);
-	if (!err)
-		err = page_json(&data, res, &pg, "assistants", "assistant_id", row_json);
-	db_result_free(res);
-	if (err)
-		api_reply_db_error(req, err);
-	else
-		httpd_reply_ok(req, 200, "assistants", data);
+	api_reply_list(arg, req,
+		       "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.active" PAGE_SQL("a", "$1", "$2", "$3"),
+		       "assistants", "assistant_id", row_json);
 }
 
 void assistants_get(struct httpd_req *req, void *arg)

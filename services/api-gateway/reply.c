@@ -42,6 +42,31 @@ void api_reply_db_error(struct httpd_req *req, int err)
 	}
 }
 
+void api_reply_list(struct api *api, struct httpd_req *req, const char *sql, const char *name,
+		    const char *id_col, page_row_fn *row)
+{
+	struct page pg;
+	struct db_result *res = NULL;
+	cJSON *data = NULL;
+
+	if (!page_parse(req, &pg))
+		return;
+	const char *params[] = { pg.has_cursor ? pg.cur_us : NULL,
+				 pg.has_cursor ? pg.cur.id : NULL, pg.fetch };
+	struct db *db = api_db_get(api, req);
+	if (!db)
+		return;
+	int err = db_exec(db, &res, sql, 3, params);
+	api_db_put(api, db);
+	if (!err)
+		err = page_json(&data, res, &pg, name, id_col, row);
+	db_result_free(res);
+	if (err)
+		api_reply_db_error(req, err);
+	else
+		httpd_reply_ok(req, 200, name, data);
+}
+
 void api_reply_deleted(struct httpd_req *req, int affected, const char *what, const char *field,
 		       const char *id)
 {

@@ -391,30 +391,9 @@ out:
 
 void trunks_list(struct httpd_req *req, void *arg)
 {
-	struct api *api = arg;
-	struct page pg;
-	struct db_result *res = NULL;
-	cJSON *data = NULL;
-
-	if (!page_parse(req, &pg))
-		return;
-	const char *params[] = { pg.has_cursor ? pg.cur_us : NULL,
-				 pg.has_cursor ? pg.cur.id : NULL, pg.fetch };
-	struct db *db = api_db_get(api, req);
-	if (!db)
-		return;
-	int err = db_exec(db, &res,
-			  "SELECT" TRUNK_COLS " FROM trunks t WHERE t.active"
-			  PAGE_SQL("t", "$1", "$2", "$3"),
-			  3, params);
-	api_db_put(api, db);
-	if (!err)
-		err = page_json(&data, res, &pg, "trunks", "trunk_id", row_json);
-	db_result_free(res);
-	if (err)
-		api_reply_db_error(req, err);
-	else
-		httpd_reply_ok(req, 200, "trunks", data);
+	api_reply_list(arg, req,
+		       "SELECT" TRUNK_COLS " FROM trunks t WHERE t.active" PAGE_SQL("t", "$1", "$2", "$3"),
+		       "trunks", "trunk_id", row_json);
 }
 
 void trunks_get(struct httpd_req *req, void *arg)
