@@ -176,4 +176,16 @@ int64_t test_threads_us(const struct test_threads *t, const char *name);
  * (stats.c). */
 int64_t test_pct(int64_t *v, int n, int p);
 
+/* ---- PostgreSQL state, for integration tests (tests/harness/db.c) ------ */
+
+struct db;
+/* The first column of the first row of `sql` ($1 = arg when not NULL): ""
+ * when there is no row or it is SQL NULL; NULL when the query failed.
+ * Caller frees. */
+char *test_db_query1(struct db *db, const char *sql, const char *arg);
+/* Polls test_db_query1 every 25 ms until it returns `want`; 0 or ETIMEDOUT
+ * after timeout_ms. */
+int test_db_wait_value(struct db *db, const char *sql, const char *arg, const char *want,
+		       int timeout_ms);
+
 #endif

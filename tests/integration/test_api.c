@@ -1069,26 +1069,6 @@ out:
 	return err;
 }
 
-/* Polls the test's connection until `sql` ($1 = arg) returns `want`, up to
- * timeout_ms. 0 or ETIMEDOUT. */
-static int db_wait_value(const char *sql, const char *arg, const char *want, int timeout_ms)
-{
-	int64_t end = time_mono_ms() + timeout_ms;
-	for (;;) {
-		struct db_result *res = NULL;
-		const char *params[] = { arg };
-		bool ok = db_exec(E.db, &res, sql, 1, params) == 0 && db_result_rows(res) > 0 &&
-			  db_result_get(res, 0, 0) && strcmp(db_result_get(res, 0, 0), want) == 0;
-		db_result_free(res);
-		if (ok)
-			return 0;
-		if (time_mono_ms() >= end)
-			return ETIMEDOUT;
-		struct timespec nap = { 0, 20 * 1000000L };
-		nanosleep(&nap, NULL);
-	}
-}
-
 /* GET /calls/{id} is served from memory after the first read (issue #3);
  * an event the gateway persists shows in the very next GET, and an
  * unknown id is never remembered as missing. */
@@ -1121,8 +1101,8 @@ static int test_call_record_follows_events(void)
 	snprintf(room, sizeof(room), "call-%s", cid);
 	TEST_EQ_INT(event_new(&ev, EV_CALL_DIALING, cid, room, "sip-bridge/test"), 0);
 	TEST_EQ_INT(bus_publish_event(fake.bus, ev), 0);
-	TEST_EQ_INT(db_wait_value("SELECT status FROM calls WHERE id = $1", cid, "dialing", 10000),
-		    0);
+	TEST_EQ_INT(test_db_wait_value(E.db, "SELECT status FROM calls WHERE id = $1", cid, "dialing",
+				       10000), 0);
 	TEST_EQ_INT(call(&status, &j, "GET", path, NULL), 0);
 	TEST_EQ_INT(status, 200);
 	TEST_EQ_STR(jdata_str(j, "status"), "dialing");

@@ -65,37 +65,6 @@ static void env_down(struct env *e)
 		test_nats_destroy(&e->n);
 }
 
-/* First column of the first row of `sql` ($1 = arg), "" for no row or NULL;
- * caller frees. */
-static char *query1(struct db *db, const char *sql, const char *arg)
-{
-	struct db_result *res = NULL;
-	const char *params[] = { arg };
-	if (db_exec(db, &res, sql, arg ? 1 : 0, arg ? params : NULL) != 0)
-		return NULL;
-	const char *v = db_result_rows(res) > 0 ? db_result_get(res, 0, 0) : NULL;
-	char *out = strdup(v ? v : "");
-	db_result_free(res);
-	return out;
-}
-
-/* Polls `sql` until it returns `want`, up to timeout_ms. 0 or ETIMEDOUT. */
-static int wait_value(struct db *db, const char *sql, const char *arg, const char *want,
-		      int timeout_ms)
-{
-	int64_t end = time_mono_ms() + timeout_ms;
-	for (;;) {
-		char *v = query1(db, sql, arg);
-		bool ok = v && strcmp(v, want) == 0;
-		free(v);
-		if (ok)
-			return 0;
-		if (time_mono_ms() >= end)
-			return ETIMEDOUT;
-		test_nap_ms(25);
-	}
-}
-
 /* Polls the persister until it handled `n` messages in all. */
 static int wait_handled(struct persist *p, uint64_t n)
 {
@@ -233,19 +202,19 @@ static int test_out_of_order_and_duplicates(void)
 	TEST_EQ_INT(st.duplicates, 6);
 	TEST_EQ_INT(st.invalid, 0);
 
-	v = query1(e.db, row_sql, cid);
+	v = test_db_query1(e.db, row_sql, cid);
 	TEST_EQ_STR(v, "completed|-|-|2000|2100|20000|remote_hangup|1|3500|/rec/x.ogg");
 	free(v);
-	v = query1(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1", cid);
+	v = test_db_query1(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1", cid);
 	TEST_EQ_STR(v, "11");
 	free(v);
-	v = query1(e.db,
+	v = test_db_query1(e.db,
 		   "SELECT string_agg(seq || ':' || speaker || ':' || text, ',' ORDER BY seq)"
 		   " FROM transcript_segments WHERE call_id = $1",
 		   cid);
 	TEST_EQ_STR(v, "1:agent:Hello, this is the clinic.,2:user:What are your hours?");
 	free(v);
-	v = query1(e.db, "SELECT end_event FROM calls WHERE id = $1", cid);
+	v = test_db_query1(e.db, "SELECT end_event FROM calls WHERE id = $1", cid);
 	TEST_EQ_STR(v, "call_ended");
 out:
 	free(v);
@@ -272,12 +241,12 @@ static int test_hold_pair(void)
 	TEST_EQ_INT(event_set_str(h, "direction", "sendonly"), 0);
 	TEST_EQ_INT(publish(e.bus, a, false), 0);
 	TEST_EQ_INT(publish(e.bus, h, false), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "on_hold",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "on_hold",
 			       WAIT_MS), 0);
 	TEST_EQ_INT(publish(e.bus, r, false), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "in_progress",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "in_progress",
 			       WAIT_MS), 0);
-	v = query1(e.db, "SELECT hold_count || '|' || hold_ms || '|' || (hold_started_at IS NULL)"
+	v = test_db_query1(e.db, "SELECT hold_count || '|' || hold_ms || '|' || (hold_started_at IS NULL)"
 		   " FROM calls WHERE id = $1", cid);
 	TEST_EQ_STR(v, "1|12345|true");
 out:
@@ -325,10 +294,10 @@ static int test_invalid_events_do_not_block(void)
 	persist_stats(e.p, &st);
 	TEST_EQ_INT(st.invalid, 2);
 	TEST_EQ_INT(st.stored, 3);
-	v = query1(e.db, row_sql, cid);
+	v = test_db_query1(e.db, row_sql, cid);
 	TEST_EQ_STR(v, "busy|486|Busy Here|||3000|busy|0|0|-");
 	free(v);
-	v = query1(e.db, "SELECT type FROM call_events WHERE call_id = $1", other);
+	v = test_db_query1(e.db, "SELECT type FROM call_events WHERE call_id = $1", other);
 	TEST_EQ_STR(v, "call_hold");
 out:
 	free(v);
@@ -364,9 +333,9 @@ static int test_db_down_loses_nothing(void)
 	snprintf(port, sizeof(port), "%d", e.pg.port);
 	const char *start[] = { "scripts/pg.sh", "start", e.pg.dir, port, NULL };
 	TEST_EQ_INT(test_run_cmd(&out, start, NULL, 60000), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "ringing",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "ringing",
 			       WAIT_MS * 2), 0);
-	v = query1(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1", cid);
+	v = test_db_query1(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1", cid);
 	TEST_EQ_STR(v, "2");
 out:
 	free(v);
@@ -414,7 +383,7 @@ static int test_owner_lost(void)
 	bool lost_failed = false;
 	while (time_mono_ms() < end) {
 		TEST_EQ_INT(heartbeat(e.bus, kept), 0);
-		v = query1(e.db, "SELECT status FROM calls WHERE id = $1", lost);
+		v = test_db_query1(e.db, "SELECT status FROM calls WHERE id = $1", lost);
 		lost_failed = v && strcmp(v, "failed") == 0;
 		free(v);
 		v = NULL;
@@ -424,17 +393,17 @@ static int test_owner_lost(void)
 	}
 	TEST_ASSERT(lost_failed);
 	TEST_ASSERT(time_mono_ms() - t_start >= 2000); /* never before a full timeout */
-	v = query1(e.db, "SELECT status || '|' || sip_reason || '|' || end_reason FROM calls"
+	v = test_db_query1(e.db, "SELECT status || '|' || sip_reason || '|' || end_reason FROM calls"
 		   " WHERE id = $1", lost);
 	TEST_EQ_STR(v, "failed|owner lost|owner_lost");
 	free(v);
-	v = query1(e.db, "SELECT status FROM calls WHERE id = $1", kept);
+	v = test_db_query1(e.db, "SELECT status FROM calls WHERE id = $1", kept);
 	TEST_EQ_STR(v, "dialing");
 	free(v);
 	v = NULL;
 	TEST_EQ_INT(owners_failed_count(o), 1);
 	/* the owner stops listing it: failed 2 s later */
-	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", kept, "failed",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", kept, "failed",
 			       WAIT_MS), 0);
 	TEST_EQ_INT(owners_failed_count(o), 2);
 	/* a malformed heartbeat is refused */
@@ -552,12 +521,12 @@ static int test_livekit_webhook(void)
 	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
 	TEST_EQ_INT(lk_post(url, auth, body), 200);
 	TEST_EQ_INT(lk_post(url, auth, body), 200); /* LiveKit's retry */
-	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "completed",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "completed",
 			       WAIT_MS), 0);
-	v = query1(e.db, "SELECT end_reason FROM calls WHERE id = $1", cid);
+	v = test_db_query1(e.db, "SELECT end_reason FROM calls WHERE id = $1", cid);
 	TEST_EQ_STR(v, "remote_hangup");
 	free(v);
-	v = query1(e.db, "SELECT count(*) || '|' || min(data->>'by') FROM call_events"
+	v = test_db_query1(e.db, "SELECT count(*) || '|' || min(data->>'by') FROM call_events"
 		   " WHERE call_id = $1 AND type = 'call_ended'", cid);
 	TEST_EQ_STR(v, "1|remote");
 	free(v);
@@ -600,11 +569,11 @@ static int test_livekit_webhook(void)
 	snprintf(body, sizeof(body), "{\"event\":\"track_published\",\"id\":\"EV_t\"}");
 	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
 	TEST_EQ_INT(lk_post(url, auth, body), 200);
-	TEST_EQ_INT(wait_value(e.db,
+	TEST_EQ_INT(test_db_wait_value(e.db,
 			       "SELECT count(*) FROM call_events WHERE call_id = $1"
 			       " AND type IN ('recording_ready', 'recording_failed', 'call_ended')",
 			       cid, "4", WAIT_MS), 0);
-	v = query1(e.db, "SELECT status || '|' || end_reason || '|' || recording_path FROM calls"
+	v = test_db_query1(e.db, "SELECT status || '|' || end_reason || '|' || recording_path FROM calls"
 		   " WHERE id = $1", cid);
 	snprintf(body, sizeof(body), "completed|remote_hangup|s3://bucket/rec/%s.ogg", cid);
 	TEST_EQ_STR(v, body);
@@ -658,7 +627,7 @@ static int test_cache_follows_persister(void)
 	TEST_EQ_INT(event_set_time(t, "started_at", T0 + 200), 0);
 
 	TEST_EQ_INT(publish(e.bus, d, false), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "dialing",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "dialing",
 			       WAIT_MS), 0);
 	TEST_EQ_INT(get_record(&b, &e, cid), 0);
 	TEST_CONTAINS(b->text, "\"status\":\"dialing\"");
@@ -666,14 +635,14 @@ static int test_cache_follows_persister(void)
 	b = record_body_unref(b);
 
 	TEST_EQ_INT(publish(e.bus, j, false), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM call_events WHERE id = $1", j->id, "1",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE id = $1", j->id, "1",
 			       WAIT_MS), 0);
 	TEST_EQ_INT(get_record(&b, &e, cid), 0);
 	TEST_CONTAINS(b->text, j->id);
 	b = record_body_unref(b);
 
 	TEST_EQ_INT(publish(e.bus, t, false), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM transcript_segments WHERE call_id = $1",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM transcript_segments WHERE call_id = $1",
 			       cid, "1", WAIT_MS), 0);
 	TEST_EQ_INT(get_record(&b, &e, cid), 0);
 	TEST_CONTAINS(b->text, "Hello from the cache test");

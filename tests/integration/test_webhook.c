@@ -98,34 +98,6 @@ static void env_down(struct env *e)
 	pthread_mutex_destroy(&e->r.mu);
 }
 
-static char *query1(struct db *db, const char *sql, const char *arg)
-{
-	struct db_result *res = NULL;
-	const char *params[] = { arg };
-	if (db_exec(db, &res, sql, 1, params) != 0)
-		return NULL;
-	const char *v = db_result_rows(res) > 0 ? db_result_get(res, 0, 0) : NULL;
-	char *out = strdup(v ? v : "");
-	db_result_free(res);
-	return out;
-}
-
-static int wait_value(struct db *db, const char *sql, const char *arg, const char *want,
-		      int timeout_ms)
-{
-	int64_t end = time_mono_ms() + timeout_ms;
-	for (;;) {
-		char *v = query1(db, sql, arg);
-		bool ok = v && strcmp(v, want) == 0;
-		free(v);
-		if (ok)
-			return 0;
-		if (time_mono_ms() >= end)
-			return ETIMEDOUT;
-		test_nap_ms(25);
-	}
-}
-
 static int seed_call(struct db *db, char call_id[ID_UUID_LEN + 1], const char *url)
 {
 	char aid[ID_UUID_LEN + 1], room[64];
@@ -196,13 +168,13 @@ static int test_retried_then_delivered_once(void)
 	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "busy", "sip_reason", "Busy Here"),
 		    0);
 	/* unanswered: settled at once; 503, then 200 one second later */
-	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
 			       " AND type LIKE 'webhook_%'", cid, "1", WAIT_MS), 0);
-	v = query1(e.db, outcome_sql, cid);
+	v = test_db_query1(e.db, outcome_sql, cid);
 	snprintf(want, sizeof(want), "webhook_delivered|200|2|%s", e.hook_url);
 	TEST_EQ_STR(v, want);
 	free(v);
-	v = query1(e.db, "SELECT webhook_status || '|' || webhook_attempts FROM calls WHERE id = $1",
+	v = test_db_query1(e.db, "SELECT webhook_status || '|' || webhook_attempts FROM calls WHERE id = $1",
 		   cid);
 	TEST_EQ_STR(v, "delivered|2");
 	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
@@ -248,17 +220,17 @@ static int test_client_error_is_final(void)
 	e.r.nscript = 1;
 	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
 	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "no_answer", NULL, NULL), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
 			       " AND type LIKE 'webhook_%'", cid, "1", WAIT_MS), 0);
-	v = query1(e.db, outcome_sql, cid);
+	v = test_db_query1(e.db, outcome_sql, cid);
 	snprintf(want, sizeof(want), "webhook_failed|400|1|%s", e.hook_url);
 	TEST_EQ_STR(v, want);
 	free(v);
-	v = query1(e.db, "SELECT data->>'error' FROM call_events WHERE call_id = $1"
+	v = test_db_query1(e.db, "SELECT data->>'error' FROM call_events WHERE call_id = $1"
 		   " AND type = 'webhook_failed'", cid);
 	TEST_EQ_STR(v, "HTTP 400");
 	free(v);
-	v = query1(e.db, "SELECT webhook_status FROM calls WHERE id = $1", cid);
+	v = test_db_query1(e.db, "SELECT webhook_status FROM calls WHERE id = $1", cid);
 	TEST_EQ_STR(v, "failed");
 	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
 	TEST_EQ_INT(requests, 1);
@@ -289,23 +261,23 @@ static int test_settle_skip_and_unreachable(void)
 	TEST_EQ_INT(emit(e.bus, EV_CALL_ENDED, cid, "reason", "remote_hangup", "by", "remote"), 0);
 	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, nourl, "status", "busy", NULL, NULL), 0);
 	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, dead, "status", "busy", NULL, NULL), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
 			       nourl, "skipped", WAIT_MS), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT coalesce(webhook_status, '') || webhook_attempts"
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, '') || webhook_attempts"
 			       " FROM calls WHERE id = $1", dead, "failed4", WAIT_MS), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "completed",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "completed",
 			       WAIT_MS), 0);
 	/* the recording is not in yet: nothing sent */
 	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
 	TEST_EQ_INT(requests, 0);
 	TEST_EQ_INT(emit(e.bus, EV_RECORDING_READY, cid, "path", "/rec/z.ogg", NULL, NULL), 0);
-	TEST_EQ_INT(wait_value(e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
 			       cid, "delivered", WAIT_MS), 0);
 	pthread_mutex_lock(&e.r.mu);
 	bool has_path = e.r.last_body && strstr(e.r.last_body, "/rec/z.ogg");
 	pthread_mutex_unlock(&e.r.mu);
 	TEST_ASSERT(has_path);
-	TEST_EQ_INT(wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
 			       " AND type = 'webhook_failed'", dead, "1", WAIT_MS), 0);
 out:
 	free(v);
