@@ -3,6 +3,7 @@
  *   → session.update {instructions, voice, input/output pcm16, server VAD,
  *     input transcription}, input_audio_buffer.append {audio: base64 pcm16
  *     24 kHz}, response.create {response:{instructions}}, response.cancel
+ *     {response_id}
  *   ← response.created, response.audio.delta, response.audio_transcript.done,
  *     response.done, input_audio_buffer.speech_started,
  *     conversation.item.input_audio_transcription.completed, error
@@ -51,8 +52,11 @@ struct rt {
 	char *rx;
 	size_t rxlen;
 	bool rx_overflow;
-	/* under mu: which response is playing and which one was cancelled */
+	/* under mu: which response is playing and which one was cancelled;
+	 * `requested` response.create sent whose response.created has not
+	 * come; cancel_next: cancel the next one created (one we requested) */
 	char active_id[ID_MAX], cancelled_id[ID_MAX];
+	int requested;
 	bool cancel_next;
 	/* the connection */
 	char host[256], path[512], auth[300];
@@ -148,6 +152,19 @@ static void on_audio_delta(struct rt *r, const cJSON *j)
 	free(raw);
 }
 
+/* response.cancel naming the response: a bare cancel stops whatever is in
+ * progress when it arrives, which may already be the answer to the speech
+ * that caused it. */
+static int cancel_msg(struct rt *r, const char *response_id)
+{
+	cJSON *m = msg_new("response.cancel");
+	if (!m || !cJSON_AddStringToObject(m, "response_id", response_id)) {
+		cJSON_Delete(m);
+		return ENOMEM;
+	}
+	return queue_json(r, m);
+}
+
 static void on_message(struct rt *r, const char *data, size_t len)
 {
 	cJSON *j = cJSON_ParseWithLength(data, len);
@@ -158,17 +175,16 @@ static void on_message(struct rt *r, const char *data, size_t len)
 		const char *id = jstr(cJSON_GetObjectItemCaseSensitive(j, "response"), "id");
 		pthread_mutex_lock(&r->mu);
 		snprintf(r->active_id, sizeof(r->active_id), "%s", id ? id : "");
-		bool cancel_now = r->cancel_next;
+		if (r->requested > 0)
+			r->requested--;
+		bool cancel_now = r->cancel_next && r->active_id[0];
 		if (cancel_now) {
 			r->cancel_next = false;
 			snprintf(r->cancelled_id, sizeof(r->cancelled_id), "%s", r->active_id);
 		}
 		pthread_mutex_unlock(&r->mu);
-		if (cancel_now) {
-			cJSON *c = msg_new("response.cancel");
-			if (c && queue_json(r, c) != 0)
-				lwsl_warn("realtime: cancel not queued\n");
-		}
+		if (cancel_now && cancel_msg(r, id) != 0)
+			lwsl_warn("realtime: cancel not queued\n");
 	} else if (strcmp(type, "response.audio.delta") == 0) {
 		on_audio_delta(r, j);
 	} else if (strcmp(type, "response.audio_transcript.done") == 0) {
@@ -467,20 +483,32 @@ static int rt_respond(void *ctx, const char *instructions)
 		cJSON_Delete(m);
 		return ENOMEM;
 	}
-	return queue_json(r, m);
+	int err = queue_json(r, m);
+	if (!err) {
+		pthread_mutex_lock(&r->mu);
+		r->requested++;
+		pthread_mutex_unlock(&r->mu);
+	}
+	return err;
 }
 
+/* Cancels the response that is playing, else the one we asked for and
+ * whose response.created has not come yet; nothing else. A second cancel
+ * (our barge-in, then the server's speech_started) must not reach the
+ * server's answer to the caller's new words. */
 static int rt_cancel(void *ctx)
 {
 	struct rt *r = ctx;
+	char id[ID_MAX] = "";
 	pthread_mutex_lock(&r->mu);
-	if (r->active_id[0])
+	if (r->active_id[0] && strcmp(r->active_id, r->cancelled_id) != 0) {
 		snprintf(r->cancelled_id, sizeof(r->cancelled_id), "%s", r->active_id);
-	else
+		snprintf(id, sizeof(id), "%s", r->active_id);
+	} else if (!r->active_id[0] && r->requested > 0) {
 		r->cancel_next = true;
+	}
 	pthread_mutex_unlock(&r->mu);
-	cJSON *m = msg_new("response.cancel");
-	return m ? queue_json(r, m) : ENOMEM;
+	return id[0] ? cancel_msg(r, id) : 0;
 }
 
 static void rt_close(void *ctx)

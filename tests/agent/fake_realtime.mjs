@@ -86,10 +86,20 @@ class Conn {
         this.respond(instr.replace(/^Say exactly this and nothing else: /, '') || REPLY);
         break;
       }
-      case 'response.cancel':
+      case 'response.cancel': {
+        // like the API: a response_id names the response; without one,
+        // whatever is in progress is cancelled
         log.cancels++;
-        if (this.resp) { const id = this.resp.id; this.stop(); this.send({ type: 'response.done', response: { id, status: 'cancelled' } }); }
+        if (e.response_id !== undefined && typeof e.response_id !== 'string') log.errors.push('response_id must be a string');
+        const hit = this.resp && (e.response_id === undefined || e.response_id === this.resp.id);
+        if (hit) { const id = this.resp.id; this.stop(); this.send({ type: 'response.done', response: { id, status: 'cancelled' } }); }
+        else if (e.response_id !== undefined) {
+          log.stale_cancels = (log.stale_cancels || 0) + 1;
+          this.send({ type: 'error', error: { type: 'invalid_request_error', code: 'response_cancel_not_active',
+                                              message: 'response ' + e.response_id + ' is not in progress' } });
+        }
         break;
+      }
       default:
         log.errors.push('unknown event ' + e.type);
     }

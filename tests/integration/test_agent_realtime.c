@@ -313,9 +313,121 @@ out:
 	return err;
 }
 
+/* The provider alone: a cancel after the cancelled response has ended (our
+ * barge-in, then the server's speech_started) cancels nothing, so the
+ * server's answer to the caller's next words is heard. */
+struct rt_rec {
+	pthread_mutex_t mu;
+	int audio, done;
+	char agent_line[160];
+};
+
+static void rec_audio(int16_t *pcm, size_t n, void *arg)
+{
+	struct rt_rec *r = arg;
+	(void)n;
+	free(pcm);
+	pthread_mutex_lock(&r->mu);
+	r->audio++;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void rec_transcript(bool agent, const char *text, void *arg)
+{
+	struct rt_rec *r = arg;
+	pthread_mutex_lock(&r->mu);
+	if (agent)
+		snprintf(r->agent_line, sizeof(r->agent_line), "%s", text);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void rec_done(void *arg)
+{
+	struct rt_rec *r = arg;
+	pthread_mutex_lock(&r->mu);
+	r->done++;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void rec_speech(void *arg)
+{
+	(void)arg;
+}
+
+static bool rec_wait(struct rt_rec *r, const int *field, int n)
+{
+	int64_t end = time_mono_ms() + WAIT_MS;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		bool ok = *field >= n;
+		pthread_mutex_unlock(&r->mu);
+		if (ok)
+			return true;
+		if (time_mono_ms() > end)
+			return false;
+		test_nap_ms(5);
+	}
+}
+
+static int test_realtime_stale_cancel(void)
+{
+	int err = 0;
+	struct h h;
+	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done, rec_speech };
+	struct assistant *a = NULL;
+	void *rt = NULL;
+	char why[160], *json = NULL;
+	cJSON *j = NULL;
+	int16_t frame[AGENT_FRAME_SAMPLES];
+	TEST_EQ_INT(h_start(&h), 0);
+	TEST_ASSERT(asprintf(&json, "{\"mode\":\"realtime\",\"llm_config\":{\"provider\":\"openai\","
+			     "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}}", h.base) > 0);
+	j = cJSON_Parse(json);
+	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
+	struct provider_env env = { "http://127.0.0.1:9", "test-key" };
+	struct provider_args pa = { a->llm_config, a, &env };
+	TEST_EQ_INT(realtime_openai.open(&rt, &pa, &hd, &rec), 0);
+	TEST_EQ_INT(realtime_openai.respond(rt, "Say exactly this and nothing else: " LONG_GREETING), 0);
+	TEST_ASSERT(rec_wait(&rec, &rec.audio, 1));
+	TEST_EQ_INT(realtime_openai.cancel(rt), 0);
+	TEST_ASSERT(rec_wait(&rec, &rec.done, 1));
+	TEST_EQ_INT(realtime_openai.cancel(rt), 0); /* stale: nothing plays, nothing asked */
+	/* the caller speaks (400 ms of tone, then 600 ms of silence): the
+	 * server's VAD answers with a response of its own */
+	for (int i = 0; i < 50; i++) {
+		for (int k = 0; k < AGENT_FRAME_SAMPLES; k++)
+			frame[k] = i < 20 ? (int16_t)(6000 * sin(2 * M_PI * 200.0 * (i * AGENT_FRAME_SAMPLES + k) /
+								    AGENT_RATE)) : 0;
+		TEST_EQ_INT(realtime_openai.append(rt, frame, AGENT_FRAME_SAMPLES), 0);
+	}
+	TEST_ASSERT(rec_wait(&rec, &rec.done, 2));
+	pthread_mutex_lock(&rec.mu);
+	char line[160];
+	snprintf(line, sizeof(line), "%s", rec.agent_line);
+	pthread_mutex_unlock(&rec.mu);
+	TEST_EQ_STR(line, "We are open nine to five.");
+	cJSON *log = fake_log(&h);
+	TEST_ASSERT(log);
+	int cancels = cJSON_GetObjectItemCaseSensitive(log, "cancels")->valueint;
+	int errors = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(log, "errors"));
+	cJSON_Delete(log);
+	TEST_EQ_INT(cancels, 1);
+	TEST_EQ_INT(errors, 0);
+out:
+	if (rt)
+		realtime_openai.close(rt);
+	assistant_free(a);
+	cJSON_Delete(j);
+	free(json);
+	h_stop(&h);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "realtime_conversation", test_realtime_conversation },
 	{ "realtime_hold", test_realtime_hold },
 	{ "realtime_barge_in", test_realtime_barge_in },
+	{ "realtime_stale_cancel", test_realtime_stale_cancel },
 };
 TEST_MAIN(tests)
