@@ -483,10 +483,14 @@ static int rt_respond(void *ctx, const char *instructions)
 		cJSON_Delete(m);
 		return ENOMEM;
 	}
+	/* counted before it can leave: its response.created may come at once */
+	pthread_mutex_lock(&r->mu);
+	r->requested++;
+	pthread_mutex_unlock(&r->mu);
 	int err = queue_json(r, m);
-	if (!err) {
+	if (err) {
 		pthread_mutex_lock(&r->mu);
-		r->requested++;
+		r->requested--;
 		pthread_mutex_unlock(&r->mu);
 	}
 	return err;
