@@ -297,6 +297,12 @@ static int split_bind(char *host, size_t hostlen, char *port, size_t portlen, co
 	return 0;
 }
 
+/* A bind host as a maddr: "*" is sofia's wildcard, maddr wants 0.0.0.0. */
+static const char *maddr_host(const char *host)
+{
+	return strcmp(host, "*") ? host : "0.0.0.0";
+}
+
 int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 {
 	char host[128], port[16], url[200], tls_host[128], tls_port[16], sips_url[200] = "";
@@ -310,14 +316,14 @@ int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 	const char *adv = cfg->advertise && *cfg->advertise ? cfg->advertise : NULL;
 	char maddr[160] = "";
 	if (adv)
-		snprintf(maddr, sizeof(maddr), ";maddr=%s", strcmp(host, "*") ? host : "0.0.0.0");
+		snprintf(maddr, sizeof(maddr), ";maddr=%s", maddr_host(host));
 	snprintf(url, sizeof(url), "sip:%s:%s%s", adv ? adv : host, port, maddr);
 	if (cfg->tls_bind && *cfg->tls_bind) {
 		if (!cfg->tls_cert_dir ||
 		    split_bind(tls_host, sizeof(tls_host), tls_port, sizeof(tls_port), cfg->tls_bind))
 			return EINVAL;
 		if (adv)
-			snprintf(maddr, sizeof(maddr), ";maddr=%s", strcmp(tls_host, "*") ? tls_host : "0.0.0.0");
+			snprintf(maddr, sizeof(maddr), ";maddr=%s", maddr_host(tls_host));
 		snprintf(sips_url, sizeof(sips_url), "sips:%s:%s%s", adv ? adv : tls_host, tls_port, maddr);
 	}
 	su_init();

@@ -51,6 +51,20 @@ void test_nap_ms(int ms)
 	test_nap_us((long)ms * 1000);
 }
 
+void test_deadline_step(struct timespec *t, int ms)
+{
+	t->tv_nsec += (long)ms * 1000000L;
+	t->tv_sec += t->tv_nsec / 1000000000L;
+	t->tv_nsec %= 1000000000L;
+}
+
+void test_pace(struct timespec *t, int ms)
+{
+	test_deadline_step(t, ms);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, t, NULL) == EINTR)
+		;
+}
+
 char *test_tmpdir(const char *prefix)
 {
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 struct test {
 	const char *name;
@@ -91,6 +92,11 @@ int test_free_udp_port(void);
 /* Sleeps; for pacing and polling, never as synchronisation with an event. */
 void test_nap_ms(int ms);
 void test_nap_us(long us);
+/* Moves a CLOCK_MONOTONIC deadline `ms` on (a sender's next frame). */
+void test_deadline_step(struct timespec *t, int ms);
+/* Moves *t `ms` on and sleeps until then: pacing on absolute deadlines, so
+ * the work between two frames does not slow the sender down. */
+void test_pace(struct timespec *t, int ms);
 /* Waits up to timeout_ms until something accepts TCP connections on
  * 127.0.0.1:port; 0 or ETIMEDOUT. */
 int test_wait_port(int port, int timeout_ms);

@@ -258,13 +258,7 @@ static int send_speech(int fd, const char *dest, const int16_t *pcm, size_t n)
 			have -= MEDIA_OPUS_FRAME;
 			/* absolute deadlines: a relative sleep would add the encode
 			 * time to every packet and starve the receiver */
-			due.tv_nsec += 20 * 1000000L;
-			if (due.tv_nsec >= 1000000000L) {
-				due.tv_nsec -= 1000000000L;
-				due.tv_sec++;
-			}
-			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) == EINTR)
-				;
+			test_pace(&due, 20);
 		}
 	}
 out:

@@ -595,11 +595,7 @@ FX_FN void fx_rtp_send(int fd, const struct sockaddr_in *to, const struct rtp_hd
 /* Moves a CLOCK_MONOTONIC deadline one 20 ms frame on. */
 FX_FN void fx_frame_next(struct timespec *t)
 {
-	t->tv_nsec += 20 * 1000000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_nsec -= 1000000000L;
-		t->tv_sec++;
-	}
+	test_deadline_step(t, 20);
 }
 
 /* The clock of a far end that sends every 20 ms and receives on fd as
