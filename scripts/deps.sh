@@ -11,7 +11,7 @@ PACKAGES=(
   libssl-dev libwebsockets-dev libprotobuf-c-dev protobuf-c-compiler libspeexdsp-dev
   libespeak-ng-dev espeak-ng libpocketsphinx-dev pocketsphinx-en-us sox
   sip-tester baresip-core wrk openssl nodejs npm rtpengine-daemon
-  docker-compose kubernetes-client
+  docker-compose kubernetes-client chromium
 )
 
 SUDO=""
@@ -51,10 +51,13 @@ else
   echo "deps: Debian packages present"
 fi
 
-if [ -f tests/js/package-lock.json ]; then
-  if [ ! -d tests/js/node_modules ] || [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then
-    (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+# npm: the LiveKit client engine the services load (runtime/livekit) and the
+# test tools (tests/js), each from its committed lock file.
+for dir in runtime/livekit tests/js; do
+  [ -f "$dir/package-lock.json" ] || continue
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   else
-    echo "deps: npm test tools present"
+    echo "deps: npm packages in $dir present"
   fi
-fi
+done
