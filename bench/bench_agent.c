@@ -226,6 +226,8 @@ static void on_frame(const struct room_frame *f, void *arg)
 		atomic_compare_exchange_strong(&c->first_loud_us, &zero, now);
 }
 
+static const struct room_handlers frame_handlers = { .frame = on_frame };
+
 /* Watches every joined caller's RTP packet counter (every 250 µs): the
  * arrival of the agent's packets without the jitter buffer's play-out. */
 static void *poller_main(void *arg)
@@ -304,7 +306,7 @@ static int call_open(struct bench *b, struct caller *c, const char *greeting)
 		return err;
 	char identity[ROOM_IDENTITY_MAX];
 	snprintf(identity, sizeof(identity), "sip-%s", c->call_id);
-	if ((err = room_local.join(&r, &b->rctx, c->room, identity, on_frame, c)))
+	if ((err = room_local.join(&r, &b->rctx, c->room, identity, &frame_handlers, c)))
 		return err;
 	pthread_mutex_lock(&b->mu);
 	c->r = r;

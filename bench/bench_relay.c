@@ -320,6 +320,8 @@ static void on_frame(const struct room_frame *f, void *arg)
 	p->prev_loud = loud;
 }
 
+static const struct room_handlers frame_handlers = { .frame = on_frame };
+
 /* ---- events ------------------------------------------------------------------ */
 
 struct counts {
@@ -461,7 +463,7 @@ static int round_n(struct env *E, int n)
 		}
 		snprintf(rname, sizeof(rname), "call-%s", ids[i]);
 		snprintf(ident, sizeof(ident), "agent-%s", ids[i]);
-		if (room_local.join(&parts[i].r, &ctx, rname, ident, on_frame, &parts[i])) {
+		if (room_local.join(&parts[i].r, &ctx, rname, ident, &frame_handlers, &parts[i])) {
 			fprintf(stderr, "bench_relay: join %d failed\n", i);
 			goto out;
 		}

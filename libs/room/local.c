@@ -305,7 +305,7 @@ out:
 static void local_leave(struct room *r);
 
 static int local_join(struct room **roomp, void *ctxp, const char *room, const char *identity,
-		      room_frame_h *on_frame, void *arg)
+		      const struct room_handlers *h, void *arg)
 {
 	const struct room_local_ctx *ctx = ctxp;
 	struct room *r = NULL;
@@ -314,7 +314,7 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 	socklen_t slen = sizeof(local);
 	char rtp_addr[32];
 	int err = 0;
-	if (!roomp || !ctx || !ctx->bus || !room || !identity || !on_frame || !*room || !*identity ||
+	if (!roomp || !ctx || !ctx->bus || !room || !identity || !h || !h->frame || !*room || !*identity ||
 	    strlen(room) > EVENT_ROOM_MAX || strlen(identity) > ROOM_IDENTITY_MAX)
 		return EINVAL;
 	r = calloc(1, sizeof(*r));
@@ -322,7 +322,7 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 		return ENOMEM;
 	r->fd = r->evfd = -1;
 	r->ctx = ctx;
-	r->on_frame = on_frame;
+	r->on_frame = h->frame;
 	r->arg = arg;
 	snprintf(r->name, sizeof(r->name), "%s", room);
 	snprintf(r->identity, sizeof(r->identity), "%s", identity);

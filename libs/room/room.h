@@ -26,7 +26,7 @@
  *   - send_frame() may be called from any thread (calls are serialised
  *     inside); it never waits on the network (one non-blocking UDP send).
  *     pcm is borrowed for the call.
- *   - on_frame() runs on the room's receive thread; the struct room_frame
+ *   - on_frame() (h->frame) runs on the room's receive thread; the struct room_frame
  *     and everything it points to are borrowed for the call only. It must
  *     return quickly (copy and hand off) and must not call leave() on its
  *     own room.
@@ -63,6 +63,28 @@ struct room_frame {
 };
 
 typedef void (room_frame_h)(const struct room_frame *f, void *arg);
+/* A data message from `identity` on `topic` ("" when none); data borrowed. */
+typedef void (room_data_h)(const char *identity, const char *topic, const uint8_t *data,
+			   size_t len, void *arg);
+/* Another participant joined (true) or left (false) the room. */
+typedef void (room_member_h)(const char *identity, bool joined, void *arg);
+/* The backend lost the room for good (server gone and not regained, the
+ * participant removed, the room deleted): no more frames will come. err is
+ * an errno value (ECONNRESET, EACCES, ...), reason a short sentence
+ * (borrowed for the call). The caller still calls leave(). */
+typedef void (room_closed_h)(int err, const char *reason, void *arg);
+
+/* What a member hears, each on a backend thread with the same rules as
+ * on_frame below (borrowed arguments, return quickly, never leave() from
+ * inside). Only `frame` is required; a backend that cannot tell of an event
+ * never calls its handler (the local backend has no data, member or closed
+ * events). The table is borrowed and must outlive the membership. */
+struct room_handlers {
+	room_frame_h *frame;
+	room_data_h *data;
+	room_member_h *member;
+	room_closed_h *closed;
+};
 
 struct room_stats {
 	uint64_t frames_sent;       /* send_frame() calls that reached the socket */
@@ -80,9 +102,12 @@ struct room_ops {
 	 * argument, EAGAIN room-manager unavailable (retry later), EIO refused
 	 * (e.g. the room does not exist), ENOMEM. */
 	int (*join)(struct room **roomp, void *ctx, const char *room, const char *identity,
-		    room_frame_h *on_frame, void *arg);
+		    const struct room_handlers *h, void *arg);
 	/* Encodes and sends one 20 ms frame. 0, or EIO when the send failed. */
 	int (*send_frame)(struct room *r, const int16_t pcm[ROOM_FRAME_SAMPLES]);
+	/* Sends `len` bytes (borrowed) reliably to every other participant on
+	 * `topic`. NULL in a backend without data messages. 0, EMSGSIZE, EIO. */
+	int (*send_data)(struct room *r, const char *topic, const uint8_t *data, size_t len);
 	/* See above. NULL-safe. */
 	void (*leave)(struct room *r);
 	/* Counters so far (any thread). */

@@ -42,6 +42,8 @@ static void on_lr_frame(const struct room_frame *f, void *arg)
 	}
 }
 
+static const struct room_handlers lr_handlers = { .frame = on_lr_frame };
+
 static void release(struct agent_room *r)
 {
 	resampler_free(r->up);
@@ -62,7 +64,7 @@ static int local_join(struct agent_room **roomp, void *ctx, const char *room, co
 	r->arg = arg;
 	if ((err = resampler_alloc(&r->up, AGENT_RATE, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
 	    (err = resampler_alloc(&r->down, ROOM_RATE, AGENT_RATE, RESAMPLER_QUALITY_VOIP)) ||
-	    (err = room_local.join(&r->lr, ctx, room, identity, on_lr_frame, r))) {
+	    (err = room_local.join(&r->lr, ctx, room, identity, &lr_handlers, r))) {
 		release(r);
 		return err;
 	}

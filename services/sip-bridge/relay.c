@@ -30,6 +30,8 @@
 
 /* ---- queues -------------------------------------------------------------- */
 
+
+static const struct room_handlers room_handlers = { .frame = relay_on_room_frame };
 static void wake(int fd)
 {
 	uint64_t one = 1;
@@ -299,7 +301,7 @@ static void *room_main(void *arg)
 		struct relay_leg *l = j->leg;
 		if (j->kind == JOB_JOIN && !atomic_load(&r->stopping)) {
 			struct room *room = NULL;
-			int err = room_local.join(&room, &r->ctx, l->room_name, l->identity, relay_on_room_frame, l);
+			int err = room_local.join(&room, &r->ctx, l->room_name, l->identity, &room_handlers, l);
 			if (err) {
 				log_warn("room_join_failed", "%s: room %s as %s: %s", l->call_id, l->room_name,
 					 l->identity, cm_strerror(err));

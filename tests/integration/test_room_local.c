@@ -167,6 +167,8 @@ static void on_frame(const struct room_frame *f, void *arg)
 	pthread_mutex_unlock(&rx->lock);
 }
 
+static const struct room_handlers frame_handlers = { .frame = on_frame };
+
 static size_t rx_count(struct rx *rx)
 {
 	pthread_mutex_lock(&rx->lock);
@@ -389,9 +391,9 @@ static int test_forward_tone(void)
 	TEST_EQ_INT(env_start(&v), 0);
 	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
 	TEST_EQ_INT(create_room(&v, CALL2, ROOM2), 0);
-	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM1, "sip-" CALL1, on_frame, &ra), 0);
-	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM1, "agent-" CALL1, on_frame, &rb), 0);
-	TEST_EQ_INT(room_local.join(&c, &v.ctx, ROOM2, "agent-" CALL2, on_frame, &rc), 0);
+	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM1, "sip-" CALL1, &frame_handlers, &ra), 0);
+	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM1, "agent-" CALL1, &frame_handlers, &rb), 0);
+	TEST_EQ_INT(room_local.join(&c, &v.ctx, ROOM2, "agent-" CALL2, &frame_handlers, &rc), 0);
 	TEST_EQ_INT(send_tone(a, TONE_FRAMES), 0);
 	TEST_ASSERT(await_frames(&rb, TONE_FRAMES - 2, WAIT_MS));
 	/* B has heard everything A said, so nothing else is still in flight */
@@ -429,8 +431,8 @@ static int test_leave_stops_forwarding(void)
 	rx_init(&ra), rx_init(&rb);
 	TEST_EQ_INT(env_start(&v), 0);
 	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
-	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM1, "sip-" CALL1, on_frame, &ra), 0);
-	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM1, "agent-" CALL1, on_frame, &rb), 0);
+	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM1, "sip-" CALL1, &frame_handlers, &ra), 0);
+	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM1, "agent-" CALL1, &frame_handlers, &rb), 0);
 	TEST_EQ_INT(raw_open(&x), 0);
 	TEST_EQ_INT(raw_join(&v, &x, ROOM1, "web-" CALL1), 0);
 	TEST_EQ_INT(send_tone(a, 10), 0);
@@ -476,7 +478,7 @@ static int test_foreign_source_dropped(void)
 	rx_init(&rb);
 	TEST_EQ_INT(env_start(&v), 0);
 	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
-	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM1, "agent-" CALL1, on_frame, &rb), 0);
+	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM1, "agent-" CALL1, &frame_handlers, &rb), 0);
 	TEST_EQ_INT(raw_open(&x), 0);
 	TEST_EQ_INT(raw_open(&z), 0);
 	TEST_EQ_INT(raw_join(&v, &x, ROOM1, "sip-" CALL1), 0);
@@ -542,10 +544,10 @@ static int test_join_errors(void)
 	d = command(&v, "rooms.join", "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"x\"}", &ce);
 	TEST_ASSERT(!d);
 	TEST_EQ_STR(ce.code, "invalid_field");
-	TEST_ASSERT(room_local.join(&a, &v.ctx, "call-nope", "sip-x", on_frame, &ra) != 0);
+	TEST_ASSERT(room_local.join(&a, &v.ctx, "call-nope", "sip-x", &frame_handlers, &ra) != 0);
 	TEST_ASSERT(a == NULL);
 	/* the room is deleted under its member: the member's leave is harmless */
-	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM1, "sip-" CALL1, on_frame, &ra), 0);
+	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM1, "sip-" CALL1, &frame_handlers, &ra), 0);
 	d = command(&v, "rooms.delete", "{\"v\":1,\"room\":\"" ROOM1 "\"}", &ce);
 	TEST_ASSERT(d);
 out:
@@ -669,8 +671,8 @@ static int test_recording(void)
 	TEST_EQ_INT(env_start(&v), 0);
 	TEST_EQ_INT(bus_subscribe(v.bus, &sub, "calls." CALL3 ".recording_ready", NULL, on_ready, &ready), 0);
 	TEST_EQ_INT(create_room(&v, CALL3, ROOM3), 0);
-	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM3, "sip-" CALL3, on_frame, &ra), 0);
-	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM3, "agent-" CALL3, on_frame, &rb), 0);
+	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM3, "sip-" CALL3, &frame_handlers, &ra), 0);
+	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM3, "agent-" CALL3, &frame_handlers, &rb), 0);
 	static const char rec[] = "{\"v\":1,\"call_id\":\"" CALL3 "\",\"room\":\"" ROOM3 "\"}";
 	d = command(&v, "recordings.start", rec, &ce);
 	TEST_ASSERT(d);

@@ -162,6 +162,8 @@ static void on_member_frame(const struct room_frame *f, void *arg)
 	pthread_mutex_unlock(&m->mu);
 }
 
+static const struct room_handlers member_handlers = { .frame = on_member_frame };
+
 static size_t member_count(struct member *m)
 {
 	pthread_mutex_lock(&m->mu);
@@ -427,7 +429,7 @@ static int test_relay(void)
 	TEST_EQ_INT(create_room(&f, id, rname), 0);
 	ctx.bus = f.bus;
 	ctx.timeout_ms = 5000;
-	TEST_EQ_INT(room_local.join(&room, &ctx, rname, ident, on_member_frame, &mem), 0);
+	TEST_EQ_INT(room_local.join(&room, &ctx, rname, ident, &member_handlers, &mem), 0);
 
 	sp = calloc(1, sizeof(*sp));
 	TEST_ASSERT(sp != NULL);
@@ -583,7 +585,7 @@ static int test_phone_simulator_speaks(void)
 	TEST_EQ_INT(create_room(&f, id, rname), 0);
 	ctx.bus = f.bus;
 	ctx.timeout_ms = 5000;
-	TEST_EQ_INT(room_local.join(&room, &ctx, rname, ident, on_member_frame, &mem), 0);
+	TEST_EQ_INT(room_local.join(&room, &ctx, rname, ident, &member_handlers, &mem), 0);
 	TEST_EQ_INT(publish_job(&f, id, phone_port, 30, "dev", "dev"), 0);
 	TEST_EQ_INT(expect_setup(&f, id, true), 0);
 	/* 3 s of silence, then the sentence (about 2 s): 25 loud frames at least */
