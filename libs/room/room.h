@@ -112,6 +112,9 @@ struct room_ops {
 	void (*leave)(struct room *r);
 	/* Counters so far (any thread). */
 	void (*stats)(struct room *r, struct room_stats *st);
+	/* True when the backend calls handlers.member for others joining and
+	 * leaving (a web agent then waits for its caller to join). */
+	bool members;
 };
 
 /* ======================================================================
@@ -187,5 +190,32 @@ int room_wav_close(struct room_wav *w) CM_MUST_USE;
 /* The 44-byte header for `data_bytes` of samples. */
 void room_wav_header(uint8_t out[ROOM_WAV_HEADER_LEN], uint32_t rate, uint16_t channels,
 		     uint32_t data_bytes);
+
+/* ======================================================================
+ * ROOM_BACKEND, the same in every service that has rooms (DESIGN.md §3):
+ * `livekit` when LIVEKIT_URL is set, else `local`. A service's config
+ * struct has the four fields named below; ROOM_CFG_VARS() gives their
+ * table entries (extra_choices: e.g. "|record" for agent-worker's test
+ * backend) and room_cfg_resolve() the rules across them.
+ * ==================================================================== */
+#define ROOM_CFG_VARS(type, extra_choices)                                                      \
+	{ "ROOM_BACKEND", CFG_ENUM, NULL, false, false, 0, 0, "local|livekit" extra_choices,      \
+	  offsetof(type, room_backend), "livekit when LIVEKIT_URL is set, else local" },          \
+	{ "LIVEKIT_URL", CFG_URL, NULL, false, false, 0, 0, "http|https|ws|wss",                \
+	  offsetof(type, livekit_url), "LiveKit server (sets ROOM_BACKEND's default to livekit)" }, \
+	{ "LIVEKIT_API_KEY", CFG_STR, NULL, false, false, 0, 0, NULL,                             \
+	  offsetof(type, livekit_api_key), "LiveKit API key" },                                   \
+	{ "LIVEKIT_API_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,                           \
+	  offsetof(type, livekit_api_secret), "LiveKit API secret" }
+
+/* Fills *backendp's default ("livekit" with a URL, else "local") and, for
+ * livekit, requires the URL, key and secret: "NAME: is required with
+ * ROOM_BACKEND=livekit" in err and EINVAL otherwise. */
+/* A sentence for a join() error of backend `ops` ("LiveKit refused the
+ * participant token: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET", …). */
+void room_join_why(char *out, size_t outlen, const struct room_ops *ops, int err);
+
+int room_cfg_resolve(const char **backendp, const char *livekit_url, const char *livekit_api_key,
+		     const char *livekit_api_secret, char *err, size_t errlen) CM_MUST_USE;
 
 #endif

@@ -77,8 +77,13 @@ struct session_params {
 };
 
 /* Joins the room, subscribes to calls.<call_id>.>, publishes agent_joined and
- * starts the session thread. On failure the assistant is freed too. */
-int session_start(struct session **sp, const struct agent_opts *opts, struct session_params *p) CM_MUST_USE;
+ * starts the session thread. On failure the assistant is freed too, and
+ * `why` (may be NULL) says in a sentence what failed when the room join did.
+ * A web session on a backend that tells of members waits (state
+ * waiting_for_answer, up to answer_timeout_ms) for its caller to join, and
+ * ends the call when that caller leaves. */
+int session_start(struct session **sp, const struct agent_opts *opts, struct session_params *p,
+		  char *why, size_t whylen) CM_MUST_USE;
 bool session_done(struct session *s);
 enum session_state session_state(struct session *s); /* any thread */
 const char *session_call_id(const struct session *s);

@@ -130,13 +130,17 @@ static void on_dispatch(const struct bus_msg *msg, void *arg)
 		goto out;
 	}
 	struct session_node *sn = calloc(1, sizeof(*sn));
-	int err = sn ? session_start(&sn->s, &ag->opts, &p) : ENOMEM;
+	why[0] = '\0';
+	int err = sn ? session_start(&sn->s, &ag->opts, &p, why, sizeof(why)) : ENOMEM;
 	if (!sn)
 		p.assistant = assistant_free(p.assistant);
 	if (err) {
 		pthread_mutex_unlock(&ag->mu);
 		free(sn);
-		reply_error(ag, msg, "internal", "cannot start the session", NULL);
+		char message[260];
+		snprintf(message, sizeof(message), "the agent cannot start the session: %s",
+			 why[0] ? why : cm_strerror(err));
+		reply_error(ag, msg, why[0] ? "room_unavailable" : "internal", message, NULL);
 		goto out;
 	}
 	sn->next = ag->sessions;

@@ -14,6 +14,9 @@ struct agent_cfg {
 	const char *openai_base_url;
 	const char *openai_api_key;
 	const char *room_backend;
+	const char *livekit_url;
+	const char *livekit_api_key;
+	const char *livekit_api_secret;
 };
 
 static const struct cfg_var agent_cfg_vars[] = {
@@ -25,14 +28,19 @@ static const struct cfg_var agent_cfg_vars[] = {
 	  offsetof(struct agent_cfg, openai_base_url), "OpenAI-compatible API for the openai providers" },
 	{ "OPENAI_API_KEY", CFG_STR, NULL, false, true, 0, 0, NULL,
 	  offsetof(struct agent_cfg, openai_api_key), "key for the openai providers" },
-	{ "ROOM_BACKEND", CFG_ENUM, "local", true, false, 0, 0, "local|record",
-	  offsetof(struct agent_cfg, room_backend),
-	  "how the agent joins rooms: local (rooms.join + RTP) or record (in memory, no media)" },
+	ROOM_CFG_VARS(struct agent_cfg, "|record"),
 	{ 0 }
 };
 
+static int agent_cfg_check(void *arg, char *err, size_t errlen)
+{
+	struct agent_cfg *cfg = arg;
+	return room_cfg_resolve(&cfg->room_backend, cfg->livekit_url, cfg->livekit_api_key,
+				cfg->livekit_api_secret, err, errlen);
+}
+
 static const struct service_def agent_def = {
-	"agent-worker", agent_cfg_vars, "127.0.0.1:9104", NULL
+	"agent-worker", agent_cfg_vars, "127.0.0.1:9104", agent_cfg_check
 };
 
 static void tick(void *arg)
@@ -53,14 +61,15 @@ int main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto out;
 	struct room_local_ctx local = { .bus = service_bus(svc), .timeout_ms = 3000 };
+	struct room_media_ctx media = { .ops = &room_local, .ops_ctx = &local };
 	bool record = strcmp(cfg.room_backend, "record") == 0;
 	if (record && room_record_hub_alloc(&hub))
 		goto out;
 	struct agent_opts opts = {
 		.bus = service_bus(svc),
 		.source = service_source(svc),
-		.room = record ? &room_record_backend : &room_local_backend,
-		.room_ctx = record ? (void *)hub : (void *)&local,
+		.room = record ? &room_record_backend : &room_media_backend,
+		.room_ctx = record ? (void *)hub : (void *)&media,
 		.max_sessions = (int)cfg.max_sessions,
 		.answer_timeout_ms = (int)cfg.answer_timeout_s * 1000,
 		.env = { cfg.openai_base_url, cfg.openai_api_key },

@@ -7,12 +7,12 @@
  * 16 kHz is what the speech recogniser wants; a backend that carries Opus
  * 48 kHz (the local RTP forwarder, LiveKit) resamples at its edge.
  *
- * Backends are a struct of const function pointers. Two exist or are planned:
+ * Backends are a struct of const function pointers:
  *   room_record_backend (room_record.c) — keeps every frame the agent sends,
  *       stamped with the monotonic clock, and lets a caller inject caller
  *       frames; the test suite observes the session's exact output through it.
- *   room_local_backend (room_local.c) — the room-manager's local rooms
- *       through libs/room (rooms.join, Opus RTP over UDP).
+ *   room_media_backend (room_media.c) — real rooms through libs/room: the
+ *       room-manager's local rooms (rooms.join, Opus RTP over UDP) or LiveKit.
  *
  * Threads: send() and leave() are called from the session thread only;
  * on_frame() runs on a backend thread (or the injecting thread) and must only
@@ -21,6 +21,7 @@
 #ifndef AGENT_ROOM_H
 #define AGENT_ROOM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,27 +35,53 @@ struct agent_room; /* one joined room; owned by the backend, released by leave()
 
 /* One 20 ms frame from another participant; pcm is borrowed for the call. */
 typedef void (agent_frame_h)(const int16_t pcm[AGENT_FRAME_SAMPLES], void *arg);
+/* Another participant (identity borrowed) joined (true) or left the room. */
+typedef void (agent_member_h)(const char *identity, bool joined, void *arg);
+/* The room was lost for good (server gone, participant removed, room
+ * deleted): err an errno value, reason a sentence, both for the call only. */
+typedef void (agent_closed_h)(int err, const char *reason, void *arg);
+
+/* Borrowed for the membership. frame is required; member and closed may be
+ * NULL, and a backend without such events never calls them. */
+struct agent_room_handlers {
+	agent_frame_h *frame;
+	agent_member_h *member;
+	agent_closed_h *closed;
+};
 
 struct room_backend {
 	const char *name;
-	/* Joins `room` as `identity` (both borrowed, copied). Frames from the
-	 * others go to on_frame(pcm, arg) until leave(); `arg` must outlive the
-	 * membership. *roomp is set only on success. */
+	/* Joins `room` as `identity` (both borrowed, copied). Events go to the
+	 * handlers with `arg` until leave(); `arg` must outlive the membership.
+	 * *roomp is set only on success. On failure `why` (may be NULL) gets
+	 * a sentence naming the cause. */
 	int (*join)(struct agent_room **roomp, void *ctx, const char *room, const char *identity,
-		    agent_frame_h *on_frame, void *arg);
+		    const struct agent_room_handlers *h, void *arg, char *why, size_t whylen);
 	/* Sends one frame (borrowed). */
 	int (*send_frame)(struct agent_room *room, const int16_t pcm[AGENT_FRAME_SAMPLES]);
-	/* Leaves and frees; when it returns on_frame is no longer called. NULL-safe. */
+	/* Sends `len` bytes (borrowed) reliably to the other participants on
+	 * `topic`; any thread. ENOTSUP when the backend has no data messages. */
+	int (*send_data)(struct agent_room *room, const char *topic, const uint8_t *data, size_t len);
+	/* Leaves and frees; when it returns no handler is running or will run.
+	 * NULL-safe. */
 	void (*leave)(struct agent_room *room);
+	/* True when the backend (with this ctx) tells of other participants
+	 * joining and leaving: a web session then waits for its caller. NULL:
+	 * never. */
+	bool (*members)(const void *ctx);
 };
 
-/* ---- the local backend (room_local.c) -----------------------------------------
- * An adapter over libs/room's local backend (rooms.join / rooms.leave with
- * room-manager, Opus 48 kHz RTP through its forwarder, jitter buffer,
- * RTCP): frames are resampled 16 ⇄ 48 kHz at this edge. Its context is a
- * `struct room_local_ctx` of libs/room ("room/room.h": bus, timeout_ms,
- * opus_bitrate), borrowed. */
-extern const struct room_backend room_local_backend;
+/* ---- the media backend (room_media.c) ------------------------------------------
+ * An adapter over a libs/room backend ("room/room.h": room_local — rooms.join
+ * with room-manager, Opus RTP through its forwarder — or room_livekit, a
+ * real LiveKit participant): frames are resampled 16 ⇄ 48 kHz at this
+ * edge. Its context is a struct room_media_ctx, borrowed. */
+struct room_ops;
+struct room_media_ctx {
+	const struct room_ops *ops;   /* &room_local or &room_livekit */
+	void *ops_ctx;                /* that backend's context, borrowed */
+};
+extern const struct room_backend room_media_backend;
 
 /* ---- the recording backend ------------------------------------------------
  * A hub of rooms kept in memory. Sent frames are recorded (time, energy and,
@@ -93,5 +120,15 @@ int room_record_leaves(struct room_record_hub *hub, const char *room);
  * ENOENT when nobody is in the room. */
 int room_record_inject(struct room_record_hub *hub, const char *room, const int16_t *pcm,
 		       size_t nsamples) CM_MUST_USE;
+
+/* From now on the hub tells of members (a web session waits for one). */
+void room_record_hub_members(struct room_record_hub *hub, bool on);
+/* Tells every member of `room` that `identity` joined or left, on the
+ * calling thread. ENOENT when nobody is in the room. */
+int room_record_member(struct room_record_hub *hub, const char *room, const char *identity,
+		       bool joined) CM_MUST_USE;
+/* Tells every member of `room` that the room was lost (closed handler). */
+int room_record_close(struct room_record_hub *hub, const char *room, int err,
+		      const char *reason) CM_MUST_USE;
 
 #endif

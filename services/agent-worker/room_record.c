@@ -24,12 +24,13 @@ struct agent_room {
 	struct agent_room *next;
 	struct room_record_hub *hub;
 	struct rec_room *rec;
-	agent_frame_h *on_frame;
+	const struct agent_room_handlers *h;
 	void *arg;
 };
 
 struct room_record_hub {
 	pthread_mutex_t mu;
+	bool tell_members; /* room_record_hub_members(): tells of members */
 	struct rec_room *rooms;
 	struct agent_room *members;
 };
@@ -83,12 +84,14 @@ static struct rec_room *find_room(struct room_record_hub *hub, const char *name,
 }
 
 static int rec_join(struct agent_room **roomp, void *ctx, const char *room, const char *identity,
-		    agent_frame_h *on_frame, void *arg)
+		    const struct agent_room_handlers *h, void *arg, char *why, size_t whylen)
 {
 	struct room_record_hub *hub = ctx;
 	int err = 0;
 	(void)identity;
-	if (!hub || !room || !on_frame)
+	if (why && whylen)
+		why[0] = '\0';
+	if (!hub || !room || !h || !h->frame)
 		return EINVAL;
 	struct agent_room *m = calloc(1, sizeof(*m));
 	if (!m)
@@ -100,7 +103,7 @@ static int rec_join(struct agent_room **roomp, void *ctx, const char *room, cons
 		goto out;
 	}
 	m->hub = hub;
-	m->on_frame = on_frame;
+	m->h = h;
 	m->arg = arg;
 	m->rec->joins++;
 	m->next = hub->members;
@@ -171,12 +174,58 @@ static void rec_leave(struct agent_room *m)
 	free(m);
 }
 
+static bool rec_members(const void *ctx)
+{
+	struct room_record_hub *hub = (struct room_record_hub *)ctx;
+	pthread_mutex_lock(&hub->mu);
+	bool on = hub->tell_members;
+	pthread_mutex_unlock(&hub->mu);
+	return on;
+}
+
 const struct room_backend room_record_backend = {
 	.name = "record",
 	.join = rec_join,
 	.send_frame = rec_send,
 	.leave = rec_leave,
+	.members = rec_members,
 };
+
+void room_record_hub_members(struct room_record_hub *hub, bool on)
+{
+	pthread_mutex_lock(&hub->mu);
+	hub->tell_members = on;
+	pthread_mutex_unlock(&hub->mu);
+}
+
+int room_record_member(struct room_record_hub *hub, const char *room, const char *identity,
+		       bool joined)
+{
+	int delivered = 0;
+	pthread_mutex_lock(&hub->mu);
+	for (struct agent_room *m = hub->members; m; m = m->next) {
+		if (strcmp(m->rec->name, room) == 0 && m->h->member) {
+			m->h->member(identity, joined, m->arg);
+			delivered++;
+		}
+	}
+	pthread_mutex_unlock(&hub->mu);
+	return delivered ? 0 : ENOENT;
+}
+
+int room_record_close(struct room_record_hub *hub, const char *room, int err, const char *reason)
+{
+	int delivered = 0;
+	pthread_mutex_lock(&hub->mu);
+	for (struct agent_room *m = hub->members; m; m = m->next) {
+		if (strcmp(m->rec->name, room) == 0 && m->h->closed) {
+			m->h->closed(err, reason, m->arg);
+			delivered++;
+		}
+	}
+	pthread_mutex_unlock(&hub->mu);
+	return delivered ? 0 : ENOENT;
+}
 
 size_t room_record_count(struct room_record_hub *hub, const char *room)
 {
@@ -250,7 +299,7 @@ int room_record_inject(struct room_record_hub *hub, const char *room, const int1
 		memcpy(frame, pcm + off, n * sizeof(int16_t));
 		for (struct agent_room *m = hub->members; m; m = m->next) {
 			if (strcmp(m->rec->name, room) == 0) {
-				m->on_frame(frame, m->arg);
+				m->h->frame(frame, m->arg);
 				delivered = 1;
 			}
 		}

@@ -11,6 +11,7 @@
  * instant leaves after the hold.
  */
 #include "agent.h"
+#include "room/room.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -26,7 +27,7 @@
 #define ENDING_MAX_MS     15000 /* the goodbye may take this long at most */
 #define REASON_MAX        64
 
-enum inbox_kind { IN_EVENT, IN_TURN, IN_RECORDING, IN_STOP };
+enum inbox_kind { IN_EVENT, IN_TURN, IN_RECORDING, IN_STOP, IN_MEMBER, IN_ROOM_LOST };
 
 struct inbox_item {
 	struct inbox_item *next;
@@ -35,6 +36,9 @@ struct inbox_item {
 	char reason[REASON_MAX];
 	struct turn_out *out;
 	bool started;
+	bool joined;                        /* IN_MEMBER */
+	char identity[ROOM_IDENTITY_MAX + 1]; /* IN_MEMBER */
+	char why[160];                      /* IN_ROOM_LOST */
 };
 
 struct utterance {
@@ -80,6 +84,8 @@ struct session {
 	/* session thread only */
 	enum session_state state, held_from;
 	char end_reason[REASON_MAX];
+	char caller[ROOM_IDENTITY_MAX + 1]; /* web: the participant the agent talks to */
+	bool wait_for_caller;               /* web: the backend tells when the caller joins */
 	int64_t answer_deadline, started_at, greet_deadline, ending_deadline;
 	bool recording_done;
 	struct utterance *q_head, *q_tail;
@@ -134,12 +140,26 @@ static void inbox_push(struct session *s, struct inbox_item *it)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Web calls: every event of the call reaches the browser as a data packet on
+ * topic "call_events", the event's JSON unchanged (the one path; README). The
+ * room is joined before this subscription exists and left after it is gone. */
+static void forward_to_room(struct session *s, const struct bus_msg *msg)
+{
+	if (!s->p.web || !s->opts->room->send_data || msg->len <= 0)
+		return;
+	int err = s->opts->room->send_data(s->room, "call_events", (const uint8_t *)msg->data,
+					   (size_t)msg->len);
+	if (err && err != ENOTSUP)
+		log_debug("call_event_data", "call %s: %s", s->p.call_id, cm_strerror(err));
+}
+
 static void on_call_event(const struct bus_msg *msg, void *arg)
 {
 	struct session *s = arg;
 	struct event *ev = NULL;
 	if (event_decode(&ev, msg->data, (size_t)msg->len, NULL, 0) != 0)
 		return;
+	forward_to_room(s, msg);
 	switch (ev->type) {
 	case EV_CALL_HOLD:
 		atomic_store(&s->hold_flag, true); /* speech stops now, not when the session wakes */
@@ -164,6 +184,31 @@ static void on_call_event(const struct bus_msg *msg, void *arg)
 	event_free(ev);
 }
 
+static void on_room_member(const char *identity, bool joined, void *arg)
+{
+	struct session *s = arg;
+	if (!identity || strncmp(identity, "agent-", 6) == 0)
+		return; /* other agents are not callers */
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->kind = IN_MEMBER;
+	it->joined = joined;
+	snprintf(it->identity, sizeof(it->identity), "%s", identity);
+	inbox_push(s, it);
+}
+
+static void on_room_closed(int err, const char *reason, void *arg)
+{
+	struct session *s = arg;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->kind = IN_ROOM_LOST;
+	snprintf(it->why, sizeof(it->why), "%s", reason && *reason ? reason : cm_strerror(err));
+	inbox_push(s, it);
+}
+
 static void on_room_frame(const int16_t pcm[AGENT_FRAME_SAMPLES], void *arg)
 {
 	struct session *s = arg;
@@ -181,6 +226,10 @@ static void on_room_frame(const int16_t pcm[AGENT_FRAME_SAMPLES], void *arg)
 	}
 	pthread_mutex_unlock(&s->mu);
 }
+
+static const struct agent_room_handlers room_handlers = {
+	.frame = on_room_frame, .member = on_room_member, .closed = on_room_closed,
+};
 
 static void on_turn_out(struct turn_out *out, void *arg)
 {
@@ -401,12 +450,37 @@ static void set_state(struct session *s, enum session_state st)
 	atomic_store(&s->pub_state, (int)st);
 }
 
+/* The end of a call the agent owns (a web call: no SIP leg, nobody else
+ * tells of its end) or that it cannot carry on (its room was lost):
+ * call_ended / call_failed with the reason, once. */
+static void publish_end(struct session *s, enum event_type type, const char *reason, const char *by)
+{
+	struct event *ev = NULL;
+	int64_t ms = s->started_at ? time_mono_ms() - s->started_at : 0;
+	int err = event_new(&ev, type, s->p.call_id, s->p.room, s->opts->source);
+	if (!err)
+		err = event_set_str(ev, "reason", reason);
+	if (!err && type == EV_CALL_ENDED)
+		err = event_set_str(ev, "by", by);
+	if (!err && type == EV_CALL_ENDED)
+		err = event_set_int(ev, "duration_ms", ms > 0 ? ms : 0);
+	if (!err && type == EV_CALL_FAILED)
+		err = event_set_str(ev, "status", "failed");
+	if (!err)
+		err = bus_publish_event(s->opts->bus, ev);
+	if (err)
+		log_warn("call_end_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
+	event_free(ev);
+}
+
 static void end_now(struct session *s, const char *reason, bool send_hangup)
 {
 	atomic_fetch_add(&s->gen, 1);
 	speech_stop(s);
 	if (send_hangup)
 		hangup(s, reason);
+	if (send_hangup && s->p.web)
+		publish_end(s, EV_CALL_ENDED, reason, "agent");
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 	log_info("session_end", "call %s: reason %s", s->p.call_id, reason);
 	set_state(s, SESSION_ENDED);
@@ -517,6 +591,25 @@ static void handle_event(struct session *s, const struct inbox_item *it, int64_t
 		break;
 	default:
 		break;
+	}
+}
+
+/* Web calls: the session starts when its caller joins and the call ends when
+ * that caller leaves. Other sessions only log who comes and goes (the leg's
+ * owner tells of a phone caller's end). */
+static void handle_member(struct session *s, const struct inbox_item *it, int64_t now)
+{
+	log_info(it->joined ? "participant_joined" : "participant_left", "call %s: %s",
+		 s->p.call_id, it->identity);
+	if (!s->p.web)
+		return;
+	if (it->joined && !s->caller[0]) {
+		snprintf(s->caller, sizeof(s->caller), "%s", it->identity);
+		if (s->state == SESSION_WAITING_FOR_ANSWER)
+			enter_ready(s, now);
+	} else if (!it->joined && strcmp(it->identity, s->caller) == 0) {
+		publish_end(s, EV_CALL_ENDED, "remote_hangup", "remote");
+		end_now(s, "remote_hangup", false);
 	}
 }
 
@@ -652,7 +745,7 @@ static void timers(struct session *s, int64_t now)
 	switch (s->state) {
 	case SESSION_WAITING_FOR_ANSWER:
 		if (now >= s->answer_deadline)
-			end_now(s, "no_answer", true);
+			end_now(s, s->wait_for_caller ? "no_participant" : "no_answer", true);
 		break;
 	case SESSION_READY:
 		if (s->recording_done || now >= s->greet_deadline)
@@ -780,6 +873,14 @@ static void drain_inputs(struct session *s)
 			s->recording_done = true;
 		} else if (it->kind == IN_STOP) {
 			end_now(s, it->reason, false);
+		} else if (it->kind == IN_MEMBER) {
+			handle_member(s, it, now);
+		} else if (it->kind == IN_ROOM_LOST) {
+			char reason[REASON_MAX + 160];
+			snprintf(reason, sizeof(reason), "room_lost: %s", it->why);
+			log_warn("room_lost", "call %s: %s", s->p.call_id, it->why);
+			publish_end(s, EV_CALL_FAILED, reason, NULL);
+			end_now(s, "room_lost", true);
 		}
 		free(it);
 	}
@@ -789,7 +890,7 @@ static void *session_thread(void *arg)
 {
 	struct session *s = arg;
 	int64_t now = time_mono_ms();
-	if (s->p.wait_for_answer && !s->p.web) {
+	if ((s->p.wait_for_answer && !s->p.web) || s->wait_for_caller) {
 		set_state(s, SESSION_WAITING_FOR_ANSWER);
 		s->answer_deadline = now + s->opts->answer_timeout_ms;
 	} else {
@@ -847,7 +948,8 @@ static void session_release(struct session *s)
 	free(s);
 }
 
-int session_start(struct session **sp, const struct agent_opts *opts, struct session_params *p)
+int session_start(struct session **sp, const struct agent_opts *opts, struct session_params *p,
+		  char *why, size_t whylen)
 {
 	int err = ENOMEM;
 	char subject[EVENT_SUBJECT_MAX];
@@ -876,8 +978,11 @@ int session_start(struct session **sp, const struct agent_opts *opts, struct ses
 	if (!(s->ring = malloc((size_t)AUDIO_RING_FRAMES * AGENT_FRAME_SAMPLES * sizeof(int16_t))) ||
 	    vad_init(&s->vad, a->vad_threshold, a->barge_in_min_ms, a->end_of_speech_ms))
 		goto fail;
-	if ((err = opts->room->join(&s->room, opts->room_ctx, s->p.room, s->identity, on_room_frame, s))) {
-		log_error("room_join", "call %s: %s: %s", s->p.call_id, opts->room->name, cm_strerror(err));
+	s->wait_for_caller = s->p.web && opts->room->members && opts->room->members(opts->room_ctx);
+	if ((err = opts->room->join(&s->room, opts->room_ctx, s->p.room, s->identity, &room_handlers, s,
+				    why, whylen))) {
+		log_error("room_join", "call %s: %s: %s", s->p.call_id, opts->room->name,
+			  why && *why ? why : cm_strerror(err));
 		goto fail;
 	}
 	snprintf(subject, sizeof(subject), "calls.%s.>", s->p.call_id);

@@ -1,19 +1,13 @@
 /* room-manager: rooms on LiveKit (Twirp) or the embedded local room backend. */
 #include "room.h"
+#include "room/room.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 static const struct cfg_var room_cfg_vars[] = {
-	{ "ROOM_BACKEND", CFG_ENUM, NULL, false, false, 0, 0, "local|livekit",
-	  offsetof(struct room_cfg, room_backend), "local (default without LIVEKIT_URL) or livekit" },
-	{ "LIVEKIT_URL", CFG_URL, NULL, false, false, 0, 0, "http|https|ws|wss",
-	  offsetof(struct room_cfg, livekit_url), "LiveKit server" },
-	{ "LIVEKIT_API_KEY", CFG_STR, NULL, false, false, 0, 0, NULL,
-	  offsetof(struct room_cfg, livekit_api_key), "LiveKit API key" },
-	{ "LIVEKIT_API_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,
-	  offsetof(struct room_cfg, livekit_api_secret), "LiveKit API secret" },
+	ROOM_CFG_VARS(struct room_cfg, ""),
 	{ "LIVEKIT_TIMEOUT_MS", CFG_INT, "10000", true, false, 100, 120000, NULL,
 	  offsetof(struct room_cfg, livekit_timeout_ms), "timeout of one LiveKit API call" },
 	{ "ROOM_EMPTY_TIMEOUT_S", CFG_INT, "300", true, false, 0, 86400, NULL,
@@ -53,18 +47,9 @@ static const struct cfg_var room_cfg_vars[] = {
 static int room_cfg_check(void *arg, char *err, size_t errlen)
 {
 	struct room_cfg *cfg = arg;
-	if (!cfg->room_backend)
-		cfg->room_backend = cfg->livekit_url ? "livekit" : "local";
-	if (strcmp(cfg->room_backend, "livekit") == 0) {
-		const char *missing = !cfg->livekit_url	      ? "LIVEKIT_URL"
-				      : !cfg->livekit_api_key ? "LIVEKIT_API_KEY"
-				      : !cfg->livekit_api_secret ? "LIVEKIT_API_SECRET"
-								 : NULL;
-		if (missing) {
-			snprintf(err, errlen, "%s: is required with ROOM_BACKEND=livekit", missing);
-			return EINVAL;
-		}
-	}
+	if (room_cfg_resolve(&cfg->room_backend, cfg->livekit_url, cfg->livekit_api_key,
+			     cfg->livekit_api_secret, err, errlen))
+		return EINVAL;
 	if (cfg->egress_s3_bucket &&
 	    (!cfg->egress_s3_access_key != !cfg->egress_s3_secret)) {
 		snprintf(err, errlen, "%s: is required with EGRESS_S3_%s",

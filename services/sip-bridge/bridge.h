@@ -41,6 +41,10 @@ struct bridge_cfg {
 	const char *sip_tls_bind;     /* NULL: no TLS */
 	const char *sip_tls_cert_dir;
 	bool sip_tls_verify;
+	const char *room_backend;     /* local | livekit (room.h ROOM_CFG_VARS) */
+	const char *livekit_url;
+	const char *livekit_api_key;
+	const char *livekit_api_secret;
 };
 
 #define JOB_STR_MAX   256

@@ -1,5 +1,6 @@
 /* sip-bridge: Exotel legs over SIP (sofia-sip), RTP relayed to the room. */
 #include "bridge.h"
+#include "room/room.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +38,7 @@ static const struct cfg_var bridge_cfg_vars[] = {
 	{ "SESSION_MIN_SE_S", CFG_INT, "90", true, false, 1, 86400, NULL,
 	  offsetof(struct bridge_cfg, session_min_se_s),
 	  "shortest session-timer interval (RFC 4028 Min-SE) accepted from a carrier" },
+	ROOM_CFG_VARS(struct bridge_cfg, ""),
 	{ 0 }
 };
 
@@ -67,7 +69,8 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 		snprintf(err, errlen, "SIP_ADVERTISE: 0.0.0.0 cannot be reached; give the address carriers reach");
 		return EINVAL;
 	}
-	return 0;
+	return room_cfg_resolve(&cfg->room_backend, cfg->livekit_url, cfg->livekit_api_key,
+				cfg->livekit_api_secret, err, errlen);
 }
 
 static const struct service_def bridge_def = {

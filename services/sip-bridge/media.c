@@ -124,7 +124,7 @@ static void uplink_frame(struct relay_leg *l, const struct jbuf_frame *fr)
 	l->up_n += n48;
 	while (l->up_n >= ROOM_FRAME_SAMPLES) {
 		pthread_mutex_lock(&l->mu);
-		if (l->room && room_local.send_frame(l->room, l->up_buf) == 0)
+		if (l->room && l->relay->room_ops->send_frame(l->room, l->up_buf) == 0)
 			l->frames_up++;
 		pthread_mutex_unlock(&l->mu);
 		l->up_n -= ROOM_FRAME_SAMPLES;

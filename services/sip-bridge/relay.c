@@ -31,7 +31,25 @@
 /* ---- queues -------------------------------------------------------------- */
 
 
-static const struct room_handlers room_handlers = { .frame = relay_on_room_frame };
+/* The leg's room is gone for good (e.g. LiveKit went away): the call cannot
+ * go on without its agent, so the leg is hung up like a media timeout. */
+static void on_room_closed(int err, const char *reason, void *arg)
+{
+	struct relay_leg *l = arg;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	log_warn("room_lost", "%s: room %s: %s", l->call_id, l->room_name,
+		 reason && *reason ? reason : cm_strerror(err));
+	if (!it)
+		return;
+	it->kind = INBOX_HANGUP;
+	snprintf(it->call_id, sizeof(it->call_id), "%s", l->call_id);
+	snprintf(it->reason, sizeof(it->reason), "room_lost");
+	bridge_post(l->relay->br, it);
+}
+
+static const struct room_handlers room_handlers = {
+	.frame = relay_on_room_frame, .closed = on_room_closed,
+};
 static void wake(int fd)
 {
 	uint64_t one = 1;
@@ -301,10 +319,13 @@ static void *room_main(void *arg)
 		struct relay_leg *l = j->leg;
 		if (j->kind == JOB_JOIN && !atomic_load(&r->stopping)) {
 			struct room *room = NULL;
-			int err = room_local.join(&room, &r->ctx, l->room_name, l->identity, &room_handlers, l);
+			int err = r->room_ops->join(&room, r->room_ctx, l->room_name, l->identity,
+						    &room_handlers, l);
 			if (err) {
+				char why[200];
+				room_join_why(why, sizeof(why), r->room_ops, err);
 				log_warn("room_join_failed", "%s: room %s as %s: %s", l->call_id, l->room_name,
-					 l->identity, cm_strerror(err));
+					 l->identity, why);
 			} else {
 				pthread_mutex_lock(&l->mu);
 				l->room = room;
@@ -317,7 +338,7 @@ static void *room_main(void *arg)
 			l->room = NULL;
 			pthread_mutex_unlock(&l->mu);
 			if (room) {
-				room_local.leave(room); /* on_room_frame no longer runs */
+				r->room_ops->leave(room); /* no room handler runs any more */
 				log_info("room_left", "%s: room %s", l->call_id, l->room_name);
 			}
 			leg_free(l); /* and the job, part of the leg */
@@ -371,8 +392,10 @@ int relay_start(struct relay **rp, struct bridge *br)
 	if (!r)
 		return ENOMEM;
 	r->br = br;
-	r->ctx.bus = br->bus;
-	r->ctx.timeout_ms = 5000;
+	r->local.bus = br->bus;
+	r->local.timeout_ms = 5000;
+	r->room_ops = &room_local;
+	r->room_ctx = &r->local;
 	r->timeout_ms = br->cfg->media_timeout_s * 1000;
 	pthread_mutex_init(&r->jmu, NULL);
 	pthread_cond_init(&r->jcv, NULL);

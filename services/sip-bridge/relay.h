@@ -114,7 +114,9 @@ struct relay_shard {
 
 struct relay {
 	struct bridge *br;
-	struct room_local_ctx ctx;
+	const struct room_ops *room_ops; /* ROOM_BACKEND: &room_local or &room_livekit */
+	void *room_ctx;                  /* points into one of the two below */
+	struct room_local_ctx local;
 	int64_t timeout_ms;
 	pthread_t room_thread;
 	bool room_started;

@@ -35,6 +35,7 @@ struct h {
 	atomic_int leaves;
 	struct agent *agent;
 	struct room_local_ctx local;
+	struct room_media_ctx media;
 	int relay_fd, relay_port;
 	uint32_t expect_ssrc;   /* 0: any */
 	pthread_t rx;
@@ -168,8 +169,9 @@ static int h_start(struct h *h)
 	    bus_subscribe(h->tbus, &h->ev_sub, "calls.>", NULL, on_event, h))
 		return 1;
 	h->local = (struct room_local_ctx){ .bus = h->bus, .timeout_ms = 3000 };
+	h->media = (struct room_media_ctx){ .ops = &room_local, .ops_ctx = &h->local };
 	struct agent_opts opts = {
-		.bus = h->bus, .source = "agent-worker/test", .room = &room_local_backend, .room_ctx = &h->local,
+		.bus = h->bus, .source = "agent-worker/test", .room = &room_media_backend, .room_ctx = &h->media,
 		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", NULL },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
@@ -342,7 +344,7 @@ out:
 
 /* The real room-manager (ROOM_BACKEND=local) in the middle: the test joins
  * the room as the SIP participant with its own UDP socket, the agent joins
- * through room_local_backend; the forwarder carries the greeting to the test
+ * through room_media_backend over room_local; the forwarder carries the greeting to the test
  * and the caller's speech to the agent; the recording is started by
  * room-manager itself. */
 static int test_through_room_manager(void)

@@ -25,6 +25,8 @@ struct cap {
 	int64_t t_us;          /* time_mono_us() when the test saw it */
 	char speaker[8];
 	char text[256];
+	char reason[96];
+	char by[16];
 	int64_t attempt;
 	bool has_started_at;
 };
@@ -74,6 +76,9 @@ static void on_event(const struct bus_msg *msg, void *arg)
 	const char *tx = event_get_str(ev, "text");
 	snprintf(c.speaker, sizeof(c.speaker), "%s", sp ? sp : "");
 	snprintf(c.text, sizeof(c.text), "%s", tx ? tx : "");
+	const char *rs = event_get_str(ev, "reason"), *by = event_get_str(ev, "by");
+	snprintf(c.reason, sizeof(c.reason), "%s", rs ? rs : "");
+	snprintf(c.by, sizeof(c.by), "%s", by ? by : "");
 	if (event_get_int(&c.attempt, ev, "attempt"))
 		c.attempt = 0;
 	c.has_started_at = event_get_str(ev, "started_at") != NULL;
@@ -517,6 +522,88 @@ out:
 	return err;
 }
 
+/* On a backend that tells of members a web agent waits for its caller:
+ * silent until a non-agent participant joins, greets it, and ends the call
+ * (call_ended, by remote) when that caller leaves. */
+static int test_web_call_waits_for_its_caller(void)
+{
+	int err = 0;
+	struct h h;
+	struct setup su = { 0 };
+	struct cap ended;
+	char caller[80];
+	TEST_EQ_INT(h_start(&h, &su), 0);
+	room_record_hub_members(h.hub, true);
+	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" GREETING "\"}"), 0);
+	TEST_ASSERT(wait_state(&h, SESSION_WAITING_FOR_ANSWER, WAIT_MS));
+	TEST_EQ_INT(room_record_member(h.hub, h.room, "agent-someone-else", true), 0);
+	TEST_ASSERT(none_for(&h, EV_AGENT_READY, NULL, 400));
+	TEST_EQ_INT(room_record_count(h.hub, h.room), 0);
+	snprintf(caller, sizeof(caller), "web-%s", h.call_id);
+	TEST_EQ_INT(room_record_member(h.hub, h.room, caller, true), 0);
+	TEST_ASSERT(wait_count(&h, EV_AGENT_READY, NULL, 1, WAIT_MS));
+	TEST_ASSERT(wait_count(&h, EV_AGENT_LISTENING, NULL, 1, WAIT_MS));
+	TEST_NEAR_FRAMES(room_record_count(h.hub, h.room), tts_frames(&h, GREETING));
+	TEST_EQ_INT(room_record_member(h.hub, h.room, "agent-someone-else", false), 0);
+	TEST_ASSERT(none_for(&h, EV_CALL_ENDED, NULL, 300));
+	TEST_EQ_INT(room_record_member(h.hub, h.room, caller, false), 0);
+	TEST_ASSERT(wait_count(&h, EV_CALL_ENDED, NULL, 1, WAIT_MS));
+	TEST_ASSERT(nth(&h, EV_CALL_ENDED, NULL, 0, &ended));
+	TEST_EQ_STR(ended.reason, "remote_hangup");
+	TEST_EQ_STR(ended.by, "remote");
+	TEST_ASSERT(wait_no_sessions(&h, WAIT_MS));
+	TEST_EQ_INT(atomic_load(&h.hangups), 0);
+out:
+	h_stop(&h);
+	return err;
+}
+
+/* A web caller that never joins: the agent gives up after the answer timeout
+ * and ends the call itself (call_ended by agent, reason no_participant). */
+static int test_web_caller_never_joins(void)
+{
+	int err = 0;
+	struct h h;
+	struct setup su = { .answer_timeout_ms = 600 };
+	struct cap ended;
+	TEST_EQ_INT(h_start(&h, &su), 0);
+	room_record_hub_members(h.hub, true);
+	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" GREETING "\"}"), 0);
+	TEST_ASSERT(wait_count(&h, EV_CALL_ENDED, NULL, 1, WAIT_MS));
+	TEST_ASSERT(nth(&h, EV_CALL_ENDED, NULL, 0, &ended));
+	TEST_EQ_STR(ended.reason, "no_participant");
+	TEST_EQ_STR(ended.by, "agent");
+	TEST_EQ_INT(count(&h, EV_AGENT_READY, NULL), 0);
+	TEST_EQ_INT(room_record_count(h.hub, h.room), 0);
+out:
+	h_stop(&h);
+	return err;
+}
+
+/* The room is lost mid-call (LiveKit gone): the call fails with a reason
+ * naming the cause, the leg is hung up, the session ends. */
+static int test_room_lost_fails_the_call(void)
+{
+	int err = 0;
+	struct h h;
+	struct setup su = { 0 };
+	struct cap failed;
+	TEST_EQ_INT(h_start(&h, &su), 0);
+	TEST_EQ_INT(dispatch(&h, "outbound", true, "{\"start_instruction\":\"" GREETING "\"}"), 0);
+	TEST_EQ_INT(publish(&h, EV_CALL_ANSWERED), 0);
+	TEST_ASSERT(wait_count(&h, EV_AGENT_READY, NULL, 1, WAIT_MS));
+	TEST_EQ_INT(room_record_close(h.hub, h.room, ECONNRESET, "the LiveKit server closed the connection"), 0);
+	TEST_ASSERT(wait_count(&h, EV_CALL_FAILED, NULL, 1, WAIT_MS));
+	TEST_ASSERT(nth(&h, EV_CALL_FAILED, NULL, 0, &failed));
+	TEST_EQ_STR(failed.reason, "room_lost: the LiveKit server closed the connection");
+	TEST_ASSERT(wait_hangup(&h, WAIT_MS));
+	TEST_EQ_STR(h.hangup_reason, "room_lost");
+	TEST_ASSERT(wait_no_sessions(&h, WAIT_MS));
+out:
+	h_stop(&h);
+	return err;
+}
+
 /* recordings.start fails once, then works: recording_failed {attempt:1},
  * recording_started, greeting. */
 static int test_recording_retry(void)
@@ -904,6 +991,9 @@ static const struct test tests[] = {
 	{ "gating_until_answered", test_gating_until_answered },
 	{ "answer_timeout_hangs_up", test_answer_timeout_hangs_up },
 	{ "web_call_starts_at_once", test_web_call_starts_at_once },
+	{ "web_call_waits_for_its_caller", test_web_call_waits_for_its_caller },
+	{ "web_caller_never_joins", test_web_caller_never_joins },
+	{ "room_lost_fails_the_call", test_room_lost_fails_the_call },
 	{ "speech_heard_when_stream_stops", test_speech_heard_when_stream_stops },
 	{ "recording_retry", test_recording_retry },
 	{ "recording_stopped_at_end", test_recording_stopped_at_end },

@@ -72,8 +72,18 @@ static int test_bad_config_names_the_variable(void)
 	TEST_EQ_INT(expect_config_error("api-gateway", no_keys, "API_KEYS"), 0);
 	const char *bad_db[] = { "API_KEYS=k", "DATABASE_URL=mysql://x", NULL };
 	TEST_EQ_INT(expect_config_error("api-gateway", bad_db, "DATABASE_URL"), 0);
-	const char *lk[] = { "ROOM_BACKEND=livekit", "LIVEKIT_URL=", NULL };
-	TEST_EQ_INT(expect_config_error("room-manager", lk, "LIVEKIT_URL"), 0);
+	/* ROOM_BACKEND means the same in every service with rooms */
+	static const char *const room_svcs[] = { "room-manager", "sip-bridge", "agent-worker" };
+	for (size_t i = 0; i < CM_ARRAY_LEN(room_svcs); i++) {
+		const char *lk[] = { "ROOM_BACKEND=livekit", "LIVEKIT_URL=", NULL };
+		TEST_EQ_INT(expect_config_error(room_svcs[i], lk, "LIVEKIT_URL"), 0);
+		const char *lk_key[] = { "LIVEKIT_URL=http://10.213.0.1:7880", NULL };
+		TEST_EQ_INT(expect_config_error(room_svcs[i], lk_key, "LIVEKIT_API_KEY"), 0);
+		const char *lk_sec[] = { "LIVEKIT_URL=ws://10.213.0.1:7880", "LIVEKIT_API_KEY=k", NULL };
+		TEST_EQ_INT(expect_config_error(room_svcs[i], lk_sec, "LIVEKIT_API_SECRET"), 0);
+		const char *bad[] = { "ROOM_BACKEND=janus", NULL };
+		TEST_EQ_INT(expect_config_error(room_svcs[i], bad, "ROOM_BACKEND"), 0);
+	}
 	const char *lk_secret[] = { "LIVEKIT_URL=https://lk.example", "LIVEKIT_API_KEY=k",
 				    "LIVEKIT_API_SECRET=", NULL };
 	TEST_EQ_INT(expect_config_error("twilio-dialer", lk_secret, "LIVEKIT_API_SECRET"), 0);
