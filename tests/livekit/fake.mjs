@@ -1,6 +1,21 @@
-// A strict fake of LiveKit's server API (Twirp, JSON) for callmesh's tests.
+// The LiveKit test server for callmesh's tests: a strict fake of LiveKit's
+// server API (Twirp, JSON) and, on the same port, RTC signalling (/rtc, v0)
+// with media and data forwarding between participants (werift). See
+// tests/livekit/README.md for the whole picture.
 //
 //   node tests/livekit/fake.mjs --port 7880 --key devkey --secret devsecret
+//        [--host 127.0.0.1]        listen address, also the ICE host candidate
+//                                  (inside tests/netns/run.sh: $CALLMESH_NETNS_ADDR)
+//        [--ready-file PATH]       written with "http://HOST:PORT\n" once listening
+//                                  (--port 0 picks a free port); stdout also
+//                                  prints a line "ready"
+//
+// RTC (rtc.mjs, sfu.mjs, room.mjs): ws://HOST:PORT/rtc?access_token=JWT (or
+// Authorization: Bearer); /rtc/v1* answers 404; /rtc/validate validates.
+// Published Opus audio reaches every other participant (auto-subscribe); data
+// packets go to the others over _reliable (destination_identities honoured).
+// RoomService SendData/RemoveParticipant/DeleteRoom/ListParticipants act on
+// the live participants.
 //
 // Every Twirp route callmesh uses is parsed with the official @livekit/protocol
 // message definitions, strictly (an unknown field is a 400 "malformed" where the
@@ -27,11 +42,16 @@
 //                                  application/webhook+json, Authorization = raw JWT
 //                                  with the body's sha256 → {status, body}
 //   POST /__webhook_sign {body}    → {authorization} for that exact body string
+//   POST /__rtc/drop {room?}       LiveKit gone: every signalling WebSocket (of `room`,
+//                                  or all) is reset without a close frame, its PCs
+//                                  closed, and new /rtc connections are reset too …
+//   POST /__rtc/allow              … until this
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeFileSync } from "node:fs";
 
 // The tools live in tests/js/node_modules (npm ci there).
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,12 +59,16 @@ const require = createRequire(join(resolve(here, "..", "js"), "package.json"));
 const proto = await import(require.resolve("@livekit/protocol"));
 const sdk = await import(require.resolve("livekit-server-sdk"));
 const { TokenVerifier, AccessToken } = sdk;
+const { Rooms, newRoom } = await import("./room.mjs");
+const { rtcHttp, rtcUpgrade } = await import("./rtc.mjs");
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
 }
 const port = Number(arg("port", process.env.PORT || "7880"));
+const host = arg("host", "127.0.0.1");
+const readyFile = arg("ready-file", "");
 const apiKey = arg("key", process.env.LIVEKIT_API_KEY || "devkey");
 const apiSecret = arg("secret", process.env.LIVEKIT_API_SECRET || "devsecret");
 const verifier = new TokenVerifier(apiKey, apiSecret);
@@ -66,11 +90,28 @@ class TwirpError extends Error {
 }
 
 const id = (prefix) => `${prefix}_${randomBytes(6).toString("hex")}`;
+const log = (msg) => console.log(`${new Date().toISOString()} ${msg}`);
 const nowS = () => BigInt(Math.floor(Date.now() / 1000));
 
 // ---- state ------------------------------------------------------------------
+function notify(event, fields) {
+  log(`event ${event} ${fields.room?.name ?? ""} ${fields.participant?.identity ?? ""}`);
+}
+const rooms = new Rooms(proto, notify, (r) => {
+  if (state.rooms.get(r.room.name) !== r) return;
+  state.rooms.delete(r.room.name);
+  rooms.close(r, proto.DisconnectReason.ROOM_CLOSED);
+});
+const rtc = {
+  proto, verifier, rooms, host, log, sessions: new Set(),
+  roomFor: (name) => ensureRoom(name),
+  dropped: (room) => rtcDrop.all || (room !== null && rtcDrop.rooms.has(room)),
+};
+const rtcDrop = { all: false, rooms: new Set() };
+
 let state;
 function resetState() {
+  if (state) for (const r of state.rooms.values()) rooms.close(r, proto.DisconnectReason.ROOM_DELETED);
   state = {
     seq: 0,
     requests: [],
@@ -91,12 +132,9 @@ function roomOf(name) {
 function ensureRoom(name, fields = {}) {
   let r = state.rooms.get(name);
   if (!r) {
-    const room = new proto.Room({
-      sid: id("RM"), name, emptyTimeout: 300, maxParticipants: 0, creationTime: nowS(),
-      creationTimeMs: BigInt(Date.now()), ...fields,
-    });
-    r = { room, participants: new Map() };
+    r = newRoom(proto, name, fields);
     state.rooms.set(name, r);
+    notify("room_started", { room: r.room });
   }
   return r;
 }
@@ -131,8 +169,9 @@ const routes = {
     Req: proto.DeleteRoomRequest, grant: needRoomCreate, grantName: "video.roomCreate",
     handle(req) {
       required(req, "room");
-      roomOf(req.room);
+      const r = roomOf(req.room);
       state.rooms.delete(req.room);
+      rooms.close(r, proto.DisconnectReason.ROOM_DELETED);
       return new proto.DeleteRoomResponse();
     },
   },
@@ -151,7 +190,7 @@ const routes = {
       const r = roomOf(req.room);
       if (!r.participants.has(req.identity))
         throw new TwirpError("not_found", `participant ${req.identity} is not in the room`);
-      r.participants.delete(req.identity);
+      rooms.remove(r, req.identity, proto.DisconnectReason.PARTICIPANT_REMOVED);
       return new proto.RemoveParticipantResponse();
     },
   },
@@ -159,8 +198,12 @@ const routes = {
     Req: proto.SendDataRequest, grant: needRoomAdmin, grantName: "video.roomAdmin + video.room",
     handle(req) {
       required(req, "room");
-      roomOf(req.room);
+      const r = roomOf(req.room);
       if (!req.data || req.data.length === 0) throw new TwirpError("invalid_argument", "data is required");
+      const pkt = new proto.DataPacket({ kind: req.kind, destinationIdentities: req.destinationIdentities,
+        value: { case: "user", value: new proto.UserPacket({ payload: req.data, topic: req.topic,
+          destinationIdentities: req.destinationIdentities }) } });
+      rooms.data(r, null, pkt.toBinary(), req.destinationIdentities);
       return new proto.SendDataResponse();
     },
   },
@@ -343,6 +386,19 @@ async function hook(req, res, path) {
       state.scripts.set(body.method, list);
       return send(res, 200, {});
     }
+    case "/__rtc/drop": // LiveKit gone: every signalling socket and PC of `room` (or all) dies
+      if (body.room) rtcDrop.rooms.add(body.room);
+      else rtcDrop.all = true;
+      for (const sess of [...rtc.sessions]) {
+        if (body.room && sess.r.room.name !== body.room) continue;
+        sess.teardown(true);
+        rooms.leave(sess.r, sess);
+      }
+      return send(res, 200, {});
+    case "/__rtc/allow":
+      rtcDrop.all = false;
+      rtcDrop.rooms.clear();
+      return send(res, 200, {});
     case "/__verify":
       try {
         return send(res, 200, await verifier.verify(body.token || ""));
@@ -372,6 +428,7 @@ const server = http.createServer((req, res) => {
     if (!res.headersSent) send(res, 500, { error: String(e?.message || e) });
   });
   if (path.startsWith("/__")) return done(hook(req, res, path));
+  if (path === "/rtc" || path.startsWith("/rtc/")) return rtcHttp(rtc, req, res, path);
   const m = path.match(/^\/twirp\/([A-Za-z.]+\/[A-Za-z]+)$/);
   const route = m && routes[m[1]];
   if (!route || req.method !== "POST") {
@@ -380,8 +437,18 @@ const server = http.createServer((req, res) => {
   }
   return done(twirp(req, res, route, m[1]));
 });
+server.on("upgrade", (req, socket, head) => {
+  socket.on("error", () => {});
+  rtcUpgrade(rtc, req, socket, head).catch((e) => {
+    log(`upgrade: ${e.stack || e}`);
+    socket.destroy();
+  });
+});
 server.keepAliveTimeout = 1000;
-server.listen(port, "127.0.0.1", () => {
-  console.log(`fake livekit listening on http://127.0.0.1:${port} key=${apiKey}`);
+server.listen(port, host, () => {
+  const url = `http://${host}:${server.address().port}`;
+  console.log(`fake livekit listening on ${url} key=${apiKey}`);
+  if (readyFile) writeFileSync(readyFile, `${url}\n`);
+  console.log("ready");
 });
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => process.exit(0));
