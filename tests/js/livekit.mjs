@@ -6,6 +6,8 @@
 //   tests/netns/run.sh node tests/js/livekit.mjs [name-filter]
 //
 // Prints one line per test and "N passed, M failed" last.
+import http from "node:http";
+import { SipClient, RoomServiceClient, WebhookReceiver } from "livekit-server-sdk";
 import { startServer, token, publishTone, listen, until, within, sleep, rtc, KEY, SECRET } from "./lk-helpers.mjs";
 
 const tests = [];
@@ -106,9 +108,121 @@ test("a token signed with the wrong secret is refused; /rtc/v1 answers 404", asy
   assert(ok.status === 200, `good token: ${ok.status}`);
 });
 
+async function hook(path, body) {
+  const r = await fetch(`${server.url}${path}`, { method: body ? "POST" : "GET",
+    body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  if (r.status !== 200) throw new Error(`${path}: ${r.status} ${text}`);
+  return JSON.parse(text || "{}");
+}
+
+test("a SIP participant from CreateSIPParticipant rings, answers, hears and speaks", async () => {
+  const sip = new SipClient(server.url, KEY, SECRET);
+  await hook("/__sip/script", { identity: "phone", ring_ms: 300, answer_ms: 1500 });
+  const agent = await connect("agent", "r3");
+  const tone = await publishTone(agent, 440);
+  later(() => tone.stop());
+  const seen = []; // callStatus values as the agent's SDK reports them
+  const note = (p) => {
+    const st = p.attributes?.["sip.callStatus"];
+    if (p.identity === "phone" && st && seen.at(-1)?.status !== st) seen.push({ status: st, at: Date.now() });
+  };
+  agent.on(rtc.RoomEvent.ParticipantConnected, note);
+  agent.on(rtc.RoomEvent.ParticipantAttributesChanged, (changed, p) => note(p));
+  const t0 = Date.now();
+  const info = await sip.createSipParticipant("ST_test", "+15550100", "r3",
+    { participantIdentity: "phone", waitUntilAnswered: true });
+  const waited = Date.now() - t0;
+  assert(info.participantIdentity === "phone" && /^PA_/.test(info.participantId), `info ${JSON.stringify(info)}`);
+  assert(waited >= 1700, `wait_until_answered returned after ${waited} ms (script: 300 + 1500)`);
+  await until("the agent sees active", () => seen.some((x) => x.status === "active"), 5000);
+  const order = seen.map((x) => x.status).join(" → ");
+  assert(/ringing → active$/.test(order), `agent saw ${order}`);
+  const p = [...agent.remoteParticipants.values()].find((x) => x.identity === "phone");
+  assert(p.attributes["sip.phoneNumber"] === "+15550100" && p.attributes["sip.trunkID"] === "ST_test" &&
+    /^SCL_/.test(p.attributes["sip.callID"]), `attributes ${JSON.stringify(p.attributes)}`);
+  // the phone speaks: the agent hears a 1000 Hz tone from its track
+  const fromPhone = listen(await within("the phone's track", remoteTrack(agent, "phone"), 10000));
+  later(() => fromPhone.stop());
+  await hook("/__sip/play", { room: "r3", identity: "phone", tone_hz: 1000, ms: 3000 });
+  const m = await until("the agent hears the phone", () => {
+    const x = fromPhone.measure(1000, 300);
+    return x.share > 0.7 && x.rms > 0.05 && x;
+  }, 10000);
+  // what the phone heard: its timeline records all the time, with energy after answer
+  await sleep(500);
+  const heard = await hook("/__sip/heard?room=r3&identity=phone");
+  const answeredAt = heard.statuses.find((x) => x.status === "active")?.at;
+  const ringingAt = heard.statuses.find((x) => x.status === "ringing")?.at;
+  assert(ringingAt && answeredAt && answeredAt - ringingAt >= 1400, `statuses ${JSON.stringify(heard.statuses)}`);
+  const after = heard.heard.filter((f) => f.at > answeredAt);
+  const loud = after.filter((f) => f.rms > 0.05);
+  assert(loud.length > 20 && loud.every((f) => f.from === "agent"), `after answer: ${after.length} frames, ${loud.length} loud`);
+  const before = heard.heard.filter((f) => f.at < answeredAt);
+  console.log(`  Twirp wait ${waited} ms; phone heard ${before.length} frames before answer, ` +
+    `${loud.length}/${after.length} loud after (rms ${loud.at(-1).rms}); agent hears phone: share ${m.share.toFixed(2)}`);
+  const left = new Promise((ok) => agent.on(rtc.RoomEvent.ParticipantDisconnected, (x) => x.identity === "phone" && ok()));
+  await hook("/__sip/hangup", { room: "r3", identity: "phone" });
+  await within("the agent sees the phone leave", left, 5000);
+});
+
+test("a scripted SIP reject fails CreateSIPParticipant with the SIP status", async () => {
+  const sip = new SipClient(server.url, KEY, SECRET);
+  await hook("/__sip/script", { identity: "busy", ring_ms: 100, answer_ms: 200, reject: { code: 486, status: "Busy Here" } });
+  let err = null;
+  try {
+    await sip.createSipParticipant("ST_test", "+15550101", "r4", { participantIdentity: "busy", waitUntilAnswered: true });
+  } catch (e) {
+    err = e;
+  }
+  assert(err && /486/.test(`${err.message} ${JSON.stringify(err.metadata ?? {})}`), `error: ${err?.message}`);
+  const heard = await hook("/__sip/heard?room=r4&identity=busy");
+  assert(heard.left && heard.rejected.code === 486, `phone ${JSON.stringify(heard)}`);
+  const list = await new RoomServiceClient(server.url, KEY, SECRET).listParticipants("r4");
+  assert(!list.some((x) => x.identity === "busy"), "the rejected phone is still in the room");
+});
+
+// Webhooks go to this receiver (started before the server, --webhook-url).
+const hooksGot = [];
+const receiver = new WebhookReceiver(KEY, SECRET);
+const hookServer = http.createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", async () => {
+    const body = Buffer.concat(chunks).toString("utf8");
+    try {
+      const ev = await receiver.receive(body, req.headers.authorization);
+      hooksGot.push({ ev, type: req.headers["content-type"] });
+      res.writeHead(200).end();
+    } catch (e) {
+      hooksGot.push({ error: e.message });
+      res.writeHead(401).end();
+    }
+  });
+});
+
+test("webhooks: room and participant events arrive signed, in order", async () => {
+  const a = await connect("hooked", "r5");
+  const t = await publishTone(a, 600);
+  await until("track_published", () => hooksGot.some((h) => h.ev?.event === "track_published" && h.ev.room?.name === "r5"), 10000);
+  await t.stop();
+  await a.disconnect();
+  await new RoomServiceClient(server.url, KEY, SECRET).deleteRoom("r5");
+  await until("room_finished", () => hooksGot.some((h) => h.ev?.event === "room_finished" && h.ev.room?.name === "r5"), 10000);
+  assert(!hooksGot.some((h) => h.error), `a webhook failed verification: ${JSON.stringify(hooksGot.find((h) => h.error))}`);
+  const mine = hooksGot.filter((h) => h.ev.room?.name === "r5");
+  const order = mine.map((h) => h.ev.event).join(" ");
+  assert(order === "room_started participant_joined track_published participant_left room_finished", `events: ${order}`);
+  assert(mine.every((h) => h.type === "application/webhook+json"), "content type");
+  const joined = mine[1].ev;
+  assert(joined.participant.identity === "hooked" && /^PA_/.test(joined.participant.sid), "participant in participant_joined");
+  assert(/^TR_/.test(mine[2].ev.track?.sid), "track in track_published");
+});
+
 const filter = process.argv[2];
 let passed = 0, failed = 0;
-server = await startServer();
+await new Promise((ok) => hookServer.listen(0, "127.0.0.1", ok));
+server = await startServer(["--webhook-url", `http://127.0.0.1:${hookServer.address().port}/livekit`]);
 for (const t of tests) {
   if (filter && !t.name.includes(filter)) continue;
   const t0 = Date.now();
@@ -124,6 +238,7 @@ for (const t of tests) {
 }
 if (failed) console.log(`--- server log ---\n${server.log().slice(-20000)}`);
 await server.stop();
+hookServer.close();
 await rtc.dispose?.();
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

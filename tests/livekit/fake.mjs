@@ -42,16 +42,46 @@
 //                                  application/webhook+json, Authorization = raw JWT
 //                                  with the body's sha256 → {status, body}
 //   POST /__webhook_sign {body}    → {authorization} for that exact body string
+//   GET  /__webhooks               the webhooks sent to --webhook-url so far, in order:
+//                                  [{event, room, participant, track, status, error, at, body}]
 //   POST /__rtc/drop {room?}       LiveKit gone: every signalling WebSocket (of `room`,
 //                                  or all) is reset without a close frame, its PCs
 //                                  closed, and new /rtc connections are reset too …
 //   POST /__rtc/allow              … until this
+//
+// SIP phone participants (sip.mjs). CreateSIPParticipant joins `participant_identity`
+// to `room_name` as kind SIP with attributes sip.callStatus (dialing → ringing →
+// active, or hangup), sip.callID (SCL_…), sip.phoneNumber, sip.trunkID; it hears the
+// room from the start and publishes an Opus track once answered. Unscripted calls
+// ring and answer at once; with wait_until_answered the call returns on answer,
+// or fails "unavailable" with meta.sip_status_code/sip_status on a reject.
+//   POST /__sip/script {identity?, room?, ring_ms, answer_ms, reject:{code, status}, times}
+//                                  the next `times` (default 1, -1 = always) matching
+//                                  calls go ringing after ring_ms, then active (or
+//                                  rejected with `reject`) answer_ms later;
+//                                  answer_ms -1 = wait for /__sip/answer. A
+//                                  ringing_timeout shorter than the wait → 408.
+//   POST /__sip/answer {room, identity}           answers now (409 unless ringing)
+//   POST /__sip/play {room, identity, wav | wav_base64 | tone_hz+ms(+amplitude), loop?}
+//                                  the phone speaks: a 16-bit PCM WAV (path on this
+//                                  machine or base64; any rate, mixed to 48 kHz mono)
+//                                  or a tone → {duration_ms}; silence otherwise
+//   POST /__sip/hangup {room, identity}           the far end hangs up: callStatus
+//                                  hangup, the participant leaves the room
+//   GET  /__sip/heard?room=&identity=
+//                                  {room, identity, participant_sid, call_id, status,
+//                                   statuses:[{status, at}], rejected:{code,status}|null,
+//                                   left, heard:[{at, rms, from}]}: one entry per
+//                                  decoded 20 ms Opus frame received from `from`,
+//                                  recorded at all times (also before answer); `at`
+//                                  = wall clock, ms since the epoch; rms of 16-bit
+//                                  samples scaled to ±1. Kept after the phone left.
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFileSync } from "node:fs";
+import { writeFileSync, readFileSync } from "node:fs";
 
 // The tools live in tests/js/node_modules (npm ci there).
 const here = dirname(fileURLToPath(import.meta.url));
@@ -61,6 +91,8 @@ const sdk = await import(require.resolve("livekit-server-sdk"));
 const { TokenVerifier, AccessToken } = sdk;
 const { Rooms, newRoom } = await import("./room.mjs");
 const { rtcHttp, rtcUpgrade } = await import("./rtc.mjs");
+const { Phones, readWav, tone } = await import("./sip.mjs");
+const { Webhooks } = await import("./webhook.mjs");
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -69,6 +101,7 @@ function arg(name, def) {
 const port = Number(arg("port", process.env.PORT || "7880"));
 const host = arg("host", "127.0.0.1");
 const readyFile = arg("ready-file", "");
+const webhookUrl = arg("webhook-url", "");
 const apiKey = arg("key", process.env.LIVEKIT_API_KEY || "devkey");
 const apiSecret = arg("secret", process.env.LIVEKIT_API_SECRET || "devsecret");
 const verifier = new TokenVerifier(apiKey, apiSecret);
@@ -94,8 +127,10 @@ const log = (msg) => console.log(`${new Date().toISOString()} ${msg}`);
 const nowS = () => BigInt(Math.floor(Date.now() / 1000));
 
 // ---- state ------------------------------------------------------------------
+let webhooks = null; // once signBody exists (below)
 function notify(event, fields) {
   log(`event ${event} ${fields.room?.name ?? ""} ${fields.participant?.identity ?? ""}`);
+  webhooks?.send(event, fields);
 }
 const rooms = new Rooms(proto, notify, (r) => {
   if (state.rooms.get(r.room.name) !== r) return;
@@ -108,10 +143,12 @@ const rtc = {
   dropped: (room) => rtcDrop.all || (room !== null && rtcDrop.rooms.has(room)),
 };
 const rtcDrop = { all: false, rooms: new Set() };
+const phones = new Phones({ proto, rooms, log });
 
 let state;
 function resetState() {
   if (state) for (const r of state.rooms.values()) rooms.close(r, proto.DisconnectReason.ROOM_DELETED);
+  phones.reset();
   state = {
     seq: 0,
     requests: [],
@@ -239,21 +276,20 @@ const routes = {
   },
   "livekit.SIP/CreateSIPParticipant": {
     Req: proto.CreateSIPParticipantRequest, grant: needSipCall, grantName: "sip.call",
-    handle(req) {
+    async handle(req) {
       required(req, "sipTrunkId", "sipCallTo", "roomName");
       const r = ensureRoom(req.roomName);
-      const identity = req.participantIdentity || `sip_${req.sipCallTo}`;
-      const p = new proto.ParticipantInfo({
-        sid: id("PA"), identity, name: req.participantName, metadata: req.participantMetadata,
-        kind: proto.ParticipantInfo_Kind.SIP, state: proto.ParticipantInfo_State.ACTIVE,
-        joinedAt: nowS(),
-        attributes: { "sip.callStatus": "active", "sip.trunkID": req.sipTrunkId,
-          "sip.phoneNumber": req.sipCallTo, "sip.callID": id("SCL") },
-      });
-      r.participants.set(identity, p);
+      let p;
+      try {
+        p = await phones.create(r, req);
+      } catch (e) {
+        if (!e.sip) throw e;
+        throw new TwirpError("unavailable", `twirp error unknown: sip status: ${e.sip.code}: ${e.sip.status}`,
+          { sip_status_code: String(e.sip.code), sip_status: e.sip.status });
+      }
       return new proto.SIPParticipantInfo({
-        participantId: p.sid, participantIdentity: identity, roomName: req.roomName,
-        sipCallId: p.attributes["sip.callID"],
+        participantId: p.info.sid, participantIdentity: p.identity, roomName: req.roomName,
+        sipCallId: p.info.attributes["sip.callID"],
       });
     },
   },
@@ -351,7 +387,7 @@ async function twirp(req, res, route, path) {
       return;
     }
     if (script?.error) throw new TwirpError(script.error.code, script.error.msg ?? "", script.error.meta);
-    const out = route.handle(msg);
+    const out = await route.handle(msg);
     rec.status = 200;
     send(res, 200, out.toJson({ useProtoFieldName: true, emitDefaultValues: true }));
   } catch (e) {
@@ -368,9 +404,17 @@ async function signBody(body, key = apiKey, secret = apiSecret) {
   return at.toJwt();
 }
 
+webhooks = new Webhooks(proto, webhookUrl, (body) => signBody(body), log);
+
 async function hook(req, res, path) {
   if (path === "/__health" && req.method === "GET") return send(res, 200, "ok", "text/plain");
   if (path === "/__requests" && req.method === "GET") return send(res, 200, state.requests);
+  if (path === "/__webhooks" && req.method === "GET") return send(res, 200, webhooks.sent);
+  if (path === "/__sip/heard" && req.method === "GET") {
+    const q = new URL(req.url, "http://x").searchParams;
+    const p = phones.get(q.get("room") || "", q.get("identity") || "");
+    return p ? send(res, 200, p.report()) : send(res, 404, { error: "no such phone participant" });
+  }
   if (req.method !== "POST") return send(res, 405, { error: "method" });
   const raw = await readBody(req);
   const body = raw ? JSON.parse(raw) : {};
@@ -395,6 +439,38 @@ async function hook(req, res, path) {
         rooms.leave(sess.r, sess);
       }
       return send(res, 200, {});
+    case "/__sip/script":
+      try {
+        phones.script(body);
+      } catch (e) {
+        return send(res, 400, { error: e.message });
+      }
+      return send(res, 200, {});
+    case "/__sip/answer":
+    case "/__sip/play":
+    case "/__sip/hangup": {
+      const p = phones.get(body.room || "", body.identity || "");
+      if (!p || p.gone) return send(res, 404, { error: "no such phone participant in the room" });
+      if (path === "/__sip/hangup") {
+        p.hangup();
+        return send(res, 200, p.report());
+      }
+      if (path === "/__sip/answer") {
+        if (!p.answerNow?.()) return send(res, 409, { error: `call is ${p.info.attributes["sip.callStatus"]}` });
+        return send(res, 200, {});
+      }
+      let pcm;
+      try {
+        if (body.wav) pcm = readWav(readFileSync(body.wav));
+        else if (body.wav_base64) pcm = readWav(Buffer.from(body.wav_base64, "base64"));
+        else if (body.tone_hz) pcm = tone(body.tone_hz, body.ms ?? 1000, body.amplitude ?? 0.3);
+        else return send(res, 400, { error: "wav, wav_base64 or tone_hz required" });
+      } catch (e) {
+        return send(res, 400, { error: `cannot play: ${e.message}` });
+      }
+      p.play(pcm, body.loop);
+      return send(res, 200, { duration_ms: Math.round(pcm.length / 48) });
+    }
     case "/__rtc/allow":
       rtcDrop.all = false;
       rtcDrop.rooms.clear();
