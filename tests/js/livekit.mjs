@@ -3,13 +3,21 @@
 // livekit-client in Debian's headless Chromium, livekit-server-sdk's SipClient.
 // WebRTC media needs a non-loopback interface: run inside a namespace,
 //
-//   tests/netns/run.sh node tests/js/livekit.mjs [name-filter]
+//   NODE_ENV=production tests/netns/run.sh node tests/js/livekit.mjs [name-filter]
 //
-// Prints one line per test and "N passed, M failed" last.
+// (NODE_ENV=production keeps rtc-node's logger at "info".) Prints one line
+// per test and "N passed, M failed" last; the server's log on failure, or
+// always into $LK_SERVER_LOG when set.
 import http from "node:http";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
 import { SipClient, RoomServiceClient, WebhookReceiver } from "livekit-server-sdk";
 import { startServer, token, publishTone, listen, until, within, sleep, rtc, KEY, SECRET } from "./lk-helpers.mjs";
 
+const here = dirname(fileURLToPath(import.meta.url));
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
 const assert = (cond, msg) => {
@@ -180,6 +188,115 @@ test("a scripted SIP reject fails CreateSIPParticipant with the SIP status", asy
   assert(heard.left && heard.rejected.code === 486, `phone ${JSON.stringify(heard)}`);
   const list = await new RoomServiceClient(server.url, KEY, SECRET).listParticipants("r4");
   assert(!list.some((x) => x.identity === "busy"), "the rejected phone is still in the room");
+});
+
+test("LiveKit gone mid-call: /__rtc/drop cuts a room's participants and refuses new ones until /__rtc/allow", async () => {
+  const a = await connect("victim", "r7");
+  const other = await connect("bystander", "r8");
+  const states = [];
+  a.on(rtc.RoomEvent.ConnectionStateChanged, (st) => states.push(st));
+  a.on(rtc.RoomEvent.Disconnected, () => states.push("disconnected"));
+  await hook("/__rtc/drop", { room: "r7" });
+  await until("the client notices", () => states.length > 0, 10000);
+  const rs = new RoomServiceClient(server.url, KEY, SECRET);
+  assert((await rs.listParticipants("r7")).length === 0, "r7 still lists participants");
+  assert((await rs.listParticipants("r8")).some((p) => p.identity === "bystander"), "r8 lost its participant");
+  let refused = null;
+  const late = new rtc.Room();
+  try {
+    await within("a refused connect", late.connect(server.ws, await token("late", "r7"), { autoSubscribe: true, dynacast: false }), 30000);
+  } catch (e) {
+    refused = e;
+  }
+  await late.disconnect().catch(() => {});
+  assert(refused && !/timed out after/.test(refused.message), `connect while dropped: ${refused?.message ?? "succeeded"}`);
+  await hook("/__rtc/allow", {});
+  const back = await connect("late2", "r7");
+  assert(back.localParticipant.sid.startsWith("PA_"), "connect after allow");
+  console.log(`  victim saw: ${states.join(", ")}; refused: ${refused.message.slice(0, 80)}`);
+});
+
+// A 16-bit mono WAV of a sine tone (Chromium's fake microphone plays it in a loop).
+function toneWav(freq, seconds, rate = 48000) {
+  const n = rate * seconds, buf = Buffer.alloc(44 + 2 * n);
+  buf.write("RIFF", 0); buf.writeUInt32LE(36 + 2 * n, 4); buf.write("WAVEfmt ", 8);
+  buf.writeUInt32LE(16, 16); buf.writeUInt16LE(1, 20); buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(rate, 24); buf.writeUInt32LE(rate * 2, 28); buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34); buf.write("data", 36); buf.writeUInt32LE(2 * n, 40);
+  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(0.3 * 32767 * Math.sin((2 * Math.PI * freq * i) / rate)), 44 + 2 * i);
+  return buf;
+}
+
+// Serves tests/js/lk-page and livekit-client's ESM build on 127.0.0.1 (a
+// secure context for getUserMedia); the page connects to the server's address.
+async function pageServer() {
+  const files = {
+    "/": [join(here, "lk-page", "index.html"), "text/html"],
+    "/livekit-client.esm.mjs": [join(here, "node_modules", "livekit-client", "dist", "livekit-client.esm.mjs"), "text/javascript"],
+  };
+  const srv = http.createServer((req, res) => {
+    const f = files[new URL(req.url, "http://x").pathname];
+    if (!f) return res.writeHead(404).end();
+    res.writeHead(200, { "Content-Type": f[1] }).end(readFileSync(f[0]));
+  });
+  await new Promise((ok) => srv.listen(0, "127.0.0.1", ok));
+  return srv;
+}
+
+test("livekit-client in Chromium and rtc-node hear each other and exchange data", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "lk-chromium-"));
+  later(() => rmSync(dir, { recursive: true, force: true }));
+  const wav = join(dir, "mic.wav");
+  writeFileSync(wav, toneWav(700, 10));
+  const pages = await pageServer();
+  later(() => pages.close());
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true,
+    args: ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${wav}`, "--autoplay-policy=no-user-gesture-required",
+      "--disable-features=WebRtcHideLocalIpsWithMdns"] });
+  later(() => browser.close());
+  const page = await browser.newPage();
+  const pageLog = [];
+  page.on("console", (m) => pageLog.length < 200 && pageLog.push(`${m.type()}: ${m.text().slice(0, 300)}`));
+  page.on("pageerror", (e) => pageLog.push(`pageerror: ${e.message}`));
+  await page.goto(`http://127.0.0.1:${pages.address().port}/`);
+  const node = await connect("node", "r6");
+  const t = await publishTone(node, 440);
+  later(() => t.stop());
+  let joined;
+  try {
+    joined = await within("Chromium joins", page.evaluate(([u, tk]) => window.lkJoin(u, tk),
+      [server.ws, await token("chromium", "r6")]), 20000);
+  } catch (e) {
+    throw new Error(`${e.message}\n${pageLog.join("\n")}`);
+  }
+  assert(/^PA_/.test(joined.sid), `joined ${JSON.stringify(joined)}`);
+  // Chromium hears rtc-node's 440 Hz
+  const inChrome = await until("Chromium hears 440 Hz", async () => {
+    const m = await page.evaluate(() => window.lkMeasure("node"));
+    return m && m.rms > 0.02 && Math.abs(m.peakHz - 440) < 20 && m;
+  }, 20000).catch((e) => { throw new Error(`${e.message}\n${pageLog.join("\n")}`); });
+  // rtc-node hears Chromium's fake microphone (the 700 Hz WAV)
+  const fromChrome = listen(await within("rtc-node subscribes to Chromium", remoteTrack(node, "chromium"), 15000));
+  later(() => fromChrome.stop());
+  await until("rtc-node hears 700 Hz", () => {
+    const m = fromChrome.measure(700, 500);
+    return m.share > 0.5 && m.rms > 0.02 && m;
+  }, 15000);
+  await sleep(1000);
+  const inNode = fromChrome.measure(700, 1000);
+  assert(inNode.share > 0.7, `rtc-node: 700 Hz is ${inNode.share.toFixed(2)} of what it hears from Chromium`);
+  console.log(`  Chromium hears rtc-node: rms ${inChrome.rms.toFixed(3)} peak ${inChrome.peakHz.toFixed(0)} Hz; ` +
+    `rtc-node hears Chromium: 700 Hz share ${inNode.share.toFixed(2)} rms ${inNode.rms.toFixed(3)}`);
+  const got = dataOn(node, "web");
+  await page.evaluate(() => window.lkSend("from chromium", "web"));
+  await node.localParticipant.publishData(new TextEncoder().encode("from node"), { reliable: true, topic: "web" });
+  await until("data both ways", async () => got.length &&
+    (await page.evaluate(() => window.lk.data.length)) > 0, 10000);
+  const inPage = await page.evaluate(() => window.lk.data);
+  assert(got[0].text === "from chromium" && got[0].from === "chromium", `rtc-node got ${JSON.stringify(got)}`);
+  assert(inPage[0].text === "from node" && inPage[0].from === "node" && inPage[0].topic === "web", `page got ${JSON.stringify(inPage)}`);
+  await page.evaluate(() => window.lkLeave());
 });
 
 // Webhooks go to this receiver (started before the server, --webhook-url).

@@ -116,7 +116,7 @@ class RtcSession {
     const { case: kase, value } = req.message;
     switch (kase) {
       case "offer":
-        return this.peer.publisherOffer(value.sdp);
+        return this.peer.publisherOffer(value.sdp, value.id);
       case "answer":
         return this.peer.subscriberAnswer(value.sdp);
       case "trickle":
@@ -255,7 +255,11 @@ class RtcSession {
 // ctx: {proto, verifier, rooms, roomFor(name) → r, host, log, sessions: Set,
 //       dropped(roomName) → bool}
 export function rtcHttp(ctx, req, res, path) {
-  // plain GETs on /rtc…: validation (livekit-client asks it when the upgrade fails)
+  // plain GETs on /rtc…: validation (livekit-client asks it when the upgrade
+  // fails, from the page's origin: LiveKit answers with CORS headers)
+  res.setHeader("Access-Control-Allow-Origin", "*");
+  res.setHeader("Access-Control-Allow-Headers", "Authorization, Content-Type");
+  if (req.method === "OPTIONS") return res.writeHead(204).end();
   if (path.startsWith("/rtc/v1")) {
     res.writeHead(404, { "Content-Type": "text/plain" });
     return res.end("404 page not found: this server speaks signalling v0 (/rtc) only");

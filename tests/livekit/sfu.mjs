@@ -159,7 +159,8 @@ export class Peer {
     const offer = await this.sub.createOffer();
     await this.sub.setLocalDescription(offer);
     if (this.closed) return;
-    this.events.signal("offer", { type: "offer", sdp: this.sub.localDescription.sdp });
+    this.subOfferId = (this.subOfferId || 0) + 1;
+    this.events.signal("offer", { type: "offer", sdp: this.sub.localDescription.sdp, id: this.subOfferId });
   }
 
   async subscriberAnswer(sdp) {
@@ -168,11 +169,17 @@ export class Peer {
     if (this.subAgain) await this.offerSubscriber();
   }
 
-  async publisherOffer(sdp) {
+  // `id`: SessionDescription.id of the offer, echoed in the answer
+  // (livekit-client ≥ 2.16 waits for the answer of its own offer id).
+  async publisherOffer(sdp, id) {
     if (process.env.LK_DUMP_SDP) console.log(`publisher offer:\n${sdp}`);
+    const dbg = (m) => process.env.LK_DEBUG && console.log(`publisherOffer: ${m}`);
     await this.pub.setRemoteDescription({ type: "offer", sdp });
+    dbg("remote set");
     const answer = await this.pub.createAnswer();
+    dbg("answer created");
     await this.pub.setLocalDescription(answer);
+    dbg("local set");
     if (this.closed) return;
     // werift answers the sections it has nothing for (the recvonly ones) with
     // port 0 but keeps them in the BUNDLE group; when such a section is the
@@ -180,7 +187,7 @@ export class Peer {
     // an inactive section keeps its port.
     const sdp2 = this.pub.localDescription.sdp.replace(/^m=(audio|video) 0 /gm, "m=$1 9 ");
     if (process.env.LK_DUMP_SDP) console.log(`publisher answer:\n${sdp2}`);
-    this.events.signal("answer", { type: "answer", sdp: sdp2 });
+    this.events.signal("answer", { type: "answer", sdp: sdp2, id });
   }
 
   async candidate(target, init) {
