@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test binary, the fuzz corpus replays, the JS schema checks and the
-# offline checks of the deployment files;
+# Runs every test binary, the fuzz corpus replays, the JS schema checks, the
+# offline checks of the deployment files and the LiveKit test server's proof;
 # sums their "N passed, M failed" lines into the suite's closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,8 @@ done
 if [ -f tests/js/package.json ]; then
   run_suite js/schemas node tests/js/run.mjs
   run_suite js/deploy node tests/js/deploy.mjs
+  # the LiveKit test server proven by LiveKit's clients (WebRTC: in a namespace, root)
+  run_suite js/livekit env NODE_ENV=production timeout 600 tests/netns/run.sh node tests/js/livekit.mjs
 fi
 
 echo

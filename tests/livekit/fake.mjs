@@ -1,6 +1,21 @@
-// A strict fake of LiveKit's server API (Twirp, JSON) for callmesh's tests.
+// The LiveKit test server for callmesh's tests: a strict fake of LiveKit's
+// server API (Twirp, JSON) and, on the same port, RTC signalling (/rtc, v0)
+// with media and data forwarding between participants (werift). See
+// tests/livekit/README.md for the whole picture.
 //
 //   node tests/livekit/fake.mjs --port 7880 --key devkey --secret devsecret
+//        [--host 127.0.0.1]        listen address, also the ICE host candidate
+//                                  (inside tests/netns/run.sh: $CALLMESH_NETNS_ADDR)
+//        [--ready-file PATH]       written with "http://HOST:PORT\n" once listening
+//                                  (--port 0 picks a free port); stdout also
+//                                  prints a line "ready"
+//
+// RTC (rtc.mjs, sfu.mjs, room.mjs): ws://HOST:PORT/rtc?access_token=JWT (or
+// Authorization: Bearer); /rtc/v1* answers 404; /rtc/validate validates.
+// Published Opus audio reaches every other participant (auto-subscribe); data
+// packets go to the others over _reliable (destination_identities honoured).
+// RoomService SendData/RemoveParticipant/DeleteRoom/ListParticipants act on
+// the live participants.
 //
 // Every Twirp route callmesh uses is parsed with the official @livekit/protocol
 // message definitions, strictly (an unknown field is a 400 "malformed" where the
@@ -27,11 +42,46 @@
 //                                  application/webhook+json, Authorization = raw JWT
 //                                  with the body's sha256 → {status, body}
 //   POST /__webhook_sign {body}    → {authorization} for that exact body string
+//   GET  /__webhooks               the webhooks sent to --webhook-url so far, in order:
+//                                  [{event, room, participant, track, status, error, at, body}]
+//   POST /__rtc/drop {room?}       LiveKit gone: every signalling WebSocket (of `room`,
+//                                  or all) is reset without a close frame, its PCs
+//                                  closed, and new /rtc connections are reset too …
+//   POST /__rtc/allow              … until this
+//
+// SIP phone participants (sip.mjs). CreateSIPParticipant joins `participant_identity`
+// to `room_name` as kind SIP with attributes sip.callStatus (dialing → ringing →
+// active, or hangup), sip.callID (SCL_…), sip.phoneNumber, sip.trunkID; it hears the
+// room from the start and publishes an Opus track once answered. Unscripted calls
+// ring and answer at once; with wait_until_answered the call returns on answer,
+// or fails "unavailable" with meta.sip_status_code/sip_status on a reject.
+//   POST /__sip/script {identity?, room?, ring_ms, answer_ms, reject:{code, status}, times}
+//                                  the next `times` (default 1, -1 = always) matching
+//                                  calls go ringing after ring_ms, then active (or
+//                                  rejected with `reject`) answer_ms later;
+//                                  answer_ms -1 = wait for /__sip/answer. A
+//                                  ringing_timeout shorter than the wait → 408.
+//   POST /__sip/answer {room, identity}           answers now (409 unless ringing)
+//   POST /__sip/play {room, identity, wav | wav_base64 | tone_hz+ms(+amplitude), loop?}
+//                                  the phone speaks: a 16-bit PCM WAV (path on this
+//                                  machine or base64; any rate, mixed to 48 kHz mono)
+//                                  or a tone → {duration_ms}; silence otherwise
+//   POST /__sip/hangup {room, identity}           the far end hangs up: callStatus
+//                                  hangup, the participant leaves the room
+//   GET  /__sip/heard?room=&identity=
+//                                  {room, identity, participant_sid, call_id, status,
+//                                   statuses:[{status, at}], rejected:{code,status}|null,
+//                                   left, heard:[{at, rms, from}]}: one entry per
+//                                  decoded 20 ms Opus frame received from `from`,
+//                                  recorded at all times (also before answer); `at`
+//                                  = wall clock, ms since the epoch; rms of 16-bit
+//                                  samples scaled to ±1. Kept after the phone left.
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeFileSync, readFileSync } from "node:fs";
 
 // The tools live in tests/js/node_modules (npm ci there).
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,12 +89,19 @@ const require = createRequire(join(resolve(here, "..", "js"), "package.json"));
 const proto = await import(require.resolve("@livekit/protocol"));
 const sdk = await import(require.resolve("livekit-server-sdk"));
 const { TokenVerifier, AccessToken } = sdk;
+const { Rooms, newRoom } = await import("./room.mjs");
+const { rtcHttp, rtcUpgrade } = await import("./rtc.mjs");
+const { Phones, readWav, tone } = await import("./sip.mjs");
+const { Webhooks } = await import("./webhook.mjs");
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
 }
 const port = Number(arg("port", process.env.PORT || "7880"));
+const host = arg("host", "127.0.0.1");
+const readyFile = arg("ready-file", "");
+const webhookUrl = arg("webhook-url", "");
 const apiKey = arg("key", process.env.LIVEKIT_API_KEY || "devkey");
 const apiSecret = arg("secret", process.env.LIVEKIT_API_SECRET || "devsecret");
 const verifier = new TokenVerifier(apiKey, apiSecret);
@@ -66,11 +123,32 @@ class TwirpError extends Error {
 }
 
 const id = (prefix) => `${prefix}_${randomBytes(6).toString("hex")}`;
+const log = (msg) => console.log(`${new Date().toISOString()} ${msg}`);
 const nowS = () => BigInt(Math.floor(Date.now() / 1000));
 
 // ---- state ------------------------------------------------------------------
+let webhooks = null; // once signBody exists (below)
+function notify(event, fields) {
+  log(`event ${event} ${fields.room?.name ?? ""} ${fields.participant?.identity ?? ""}`);
+  webhooks?.send(event, fields);
+}
+const rooms = new Rooms(proto, notify, (r) => {
+  if (state.rooms.get(r.room.name) !== r) return;
+  state.rooms.delete(r.room.name);
+  rooms.close(r, proto.DisconnectReason.ROOM_CLOSED);
+});
+const rtc = {
+  proto, verifier, rooms, host, log, sessions: new Set(),
+  roomFor: (name) => ensureRoom(name),
+  dropped: (room) => rtcDrop.all || (room !== null && rtcDrop.rooms.has(room)),
+};
+const rtcDrop = { all: false, rooms: new Set() };
+const phones = new Phones({ proto, rooms, log });
+
 let state;
 function resetState() {
+  if (state) for (const r of state.rooms.values()) rooms.close(r, proto.DisconnectReason.ROOM_DELETED);
+  phones.reset();
   state = {
     seq: 0,
     requests: [],
@@ -91,12 +169,9 @@ function roomOf(name) {
 function ensureRoom(name, fields = {}) {
   let r = state.rooms.get(name);
   if (!r) {
-    const room = new proto.Room({
-      sid: id("RM"), name, emptyTimeout: 300, maxParticipants: 0, creationTime: nowS(),
-      creationTimeMs: BigInt(Date.now()), ...fields,
-    });
-    r = { room, participants: new Map() };
+    r = newRoom(proto, name, fields);
     state.rooms.set(name, r);
+    notify("room_started", { room: r.room });
   }
   return r;
 }
@@ -131,8 +206,9 @@ const routes = {
     Req: proto.DeleteRoomRequest, grant: needRoomCreate, grantName: "video.roomCreate",
     handle(req) {
       required(req, "room");
-      roomOf(req.room);
+      const r = roomOf(req.room);
       state.rooms.delete(req.room);
+      rooms.close(r, proto.DisconnectReason.ROOM_DELETED);
       return new proto.DeleteRoomResponse();
     },
   },
@@ -151,7 +227,7 @@ const routes = {
       const r = roomOf(req.room);
       if (!r.participants.has(req.identity))
         throw new TwirpError("not_found", `participant ${req.identity} is not in the room`);
-      r.participants.delete(req.identity);
+      rooms.remove(r, req.identity, proto.DisconnectReason.PARTICIPANT_REMOVED);
       return new proto.RemoveParticipantResponse();
     },
   },
@@ -159,8 +235,12 @@ const routes = {
     Req: proto.SendDataRequest, grant: needRoomAdmin, grantName: "video.roomAdmin + video.room",
     handle(req) {
       required(req, "room");
-      roomOf(req.room);
+      const r = roomOf(req.room);
       if (!req.data || req.data.length === 0) throw new TwirpError("invalid_argument", "data is required");
+      const pkt = new proto.DataPacket({ kind: req.kind, destinationIdentities: req.destinationIdentities,
+        value: { case: "user", value: new proto.UserPacket({ payload: req.data, topic: req.topic,
+          destinationIdentities: req.destinationIdentities }) } });
+      rooms.data(r, null, pkt.toBinary(), req.destinationIdentities);
       return new proto.SendDataResponse();
     },
   },
@@ -196,21 +276,20 @@ const routes = {
   },
   "livekit.SIP/CreateSIPParticipant": {
     Req: proto.CreateSIPParticipantRequest, grant: needSipCall, grantName: "sip.call",
-    handle(req) {
+    async handle(req) {
       required(req, "sipTrunkId", "sipCallTo", "roomName");
       const r = ensureRoom(req.roomName);
-      const identity = req.participantIdentity || `sip_${req.sipCallTo}`;
-      const p = new proto.ParticipantInfo({
-        sid: id("PA"), identity, name: req.participantName, metadata: req.participantMetadata,
-        kind: proto.ParticipantInfo_Kind.SIP, state: proto.ParticipantInfo_State.ACTIVE,
-        joinedAt: nowS(),
-        attributes: { "sip.callStatus": "active", "sip.trunkID": req.sipTrunkId,
-          "sip.phoneNumber": req.sipCallTo, "sip.callID": id("SCL") },
-      });
-      r.participants.set(identity, p);
+      let p;
+      try {
+        p = await phones.create(r, req);
+      } catch (e) {
+        if (!e.sip) throw e;
+        throw new TwirpError("unavailable", `twirp error unknown: sip status: ${e.sip.code}: ${e.sip.status}`,
+          { sip_status_code: String(e.sip.code), sip_status: e.sip.status });
+      }
       return new proto.SIPParticipantInfo({
-        participantId: p.sid, participantIdentity: identity, roomName: req.roomName,
-        sipCallId: p.attributes["sip.callID"],
+        participantId: p.info.sid, participantIdentity: p.identity, roomName: req.roomName,
+        sipCallId: p.info.attributes["sip.callID"],
       });
     },
   },
@@ -308,7 +387,7 @@ async function twirp(req, res, route, path) {
       return;
     }
     if (script?.error) throw new TwirpError(script.error.code, script.error.msg ?? "", script.error.meta);
-    const out = route.handle(msg);
+    const out = await route.handle(msg);
     rec.status = 200;
     send(res, 200, out.toJson({ useProtoFieldName: true, emitDefaultValues: true }));
   } catch (e) {
@@ -325,9 +404,17 @@ async function signBody(body, key = apiKey, secret = apiSecret) {
   return at.toJwt();
 }
 
+webhooks = new Webhooks(proto, webhookUrl, (body) => signBody(body), log);
+
 async function hook(req, res, path) {
   if (path === "/__health" && req.method === "GET") return send(res, 200, "ok", "text/plain");
   if (path === "/__requests" && req.method === "GET") return send(res, 200, state.requests);
+  if (path === "/__webhooks" && req.method === "GET") return send(res, 200, webhooks.sent);
+  if (path === "/__sip/heard" && req.method === "GET") {
+    const q = new URL(req.url, "http://x").searchParams;
+    const p = phones.get(q.get("room") || "", q.get("identity") || "");
+    return p ? send(res, 200, p.report()) : send(res, 404, { error: "no such phone participant" });
+  }
   if (req.method !== "POST") return send(res, 405, { error: "method" });
   const raw = await readBody(req);
   const body = raw ? JSON.parse(raw) : {};
@@ -343,6 +430,51 @@ async function hook(req, res, path) {
       state.scripts.set(body.method, list);
       return send(res, 200, {});
     }
+    case "/__rtc/drop": // LiveKit gone: every signalling socket and PC of `room` (or all) dies
+      if (body.room) rtcDrop.rooms.add(body.room);
+      else rtcDrop.all = true;
+      for (const sess of [...rtc.sessions]) {
+        if (body.room && sess.r.room.name !== body.room) continue;
+        sess.teardown(true);
+        rooms.leave(sess.r, sess);
+      }
+      return send(res, 200, {});
+    case "/__sip/script":
+      try {
+        phones.script(body);
+      } catch (e) {
+        return send(res, 400, { error: e.message });
+      }
+      return send(res, 200, {});
+    case "/__sip/answer":
+    case "/__sip/play":
+    case "/__sip/hangup": {
+      const p = phones.get(body.room || "", body.identity || "");
+      if (!p || p.gone) return send(res, 404, { error: "no such phone participant in the room" });
+      if (path === "/__sip/hangup") {
+        p.hangup();
+        return send(res, 200, p.report());
+      }
+      if (path === "/__sip/answer") {
+        if (!p.answerNow?.()) return send(res, 409, { error: `call is ${p.info.attributes["sip.callStatus"]}` });
+        return send(res, 200, {});
+      }
+      let pcm;
+      try {
+        if (body.wav) pcm = readWav(readFileSync(body.wav));
+        else if (body.wav_base64) pcm = readWav(Buffer.from(body.wav_base64, "base64"));
+        else if (body.tone_hz) pcm = tone(body.tone_hz, body.ms ?? 1000, body.amplitude ?? 0.3);
+        else return send(res, 400, { error: "wav, wav_base64 or tone_hz required" });
+      } catch (e) {
+        return send(res, 400, { error: `cannot play: ${e.message}` });
+      }
+      p.play(pcm, body.loop);
+      return send(res, 200, { duration_ms: Math.round(pcm.length / 48) });
+    }
+    case "/__rtc/allow":
+      rtcDrop.all = false;
+      rtcDrop.rooms.clear();
+      return send(res, 200, {});
     case "/__verify":
       try {
         return send(res, 200, await verifier.verify(body.token || ""));
@@ -372,6 +504,7 @@ const server = http.createServer((req, res) => {
     if (!res.headersSent) send(res, 500, { error: String(e?.message || e) });
   });
   if (path.startsWith("/__")) return done(hook(req, res, path));
+  if (path === "/rtc" || path.startsWith("/rtc/")) return rtcHttp(rtc, req, res, path);
   const m = path.match(/^\/twirp\/([A-Za-z.]+\/[A-Za-z]+)$/);
   const route = m && routes[m[1]];
   if (!route || req.method !== "POST") {
@@ -380,8 +513,18 @@ const server = http.createServer((req, res) => {
   }
   return done(twirp(req, res, route, m[1]));
 });
+server.on("upgrade", (req, socket, head) => {
+  socket.on("error", () => {});
+  rtcUpgrade(rtc, req, socket, head).catch((e) => {
+    log(`upgrade: ${e.stack || e}`);
+    socket.destroy();
+  });
+});
 server.keepAliveTimeout = 1000;
-server.listen(port, "127.0.0.1", () => {
-  console.log(`fake livekit listening on http://127.0.0.1:${port} key=${apiKey}`);
+server.listen(port, host, () => {
+  const url = `http://${host}:${server.address().port}`;
+  console.log(`fake livekit listening on ${url} key=${apiKey}`);
+  if (readyFile) writeFileSync(readyFile, `${url}\n`);
+  console.log("ready");
 });
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => process.exit(0));
