@@ -416,6 +416,8 @@ static int test_rtc_node_peer(void)
 	int rc = test_run_cmd(&out, argv, envp, 30000);
 	if (rc != 0)
 		fprintf(stderr, "rtc-node peer (exit %d):\n%s\n", rc, out ? out : "");
+	else
+		fprintf(stderr, "  rtc-node peer: %s", out);
 	TEST_EQ_INT(rc, 0);
 	/* its verdict line: {"heard":"agent-c","frames":N,"loud":N,"share":x} */
 	TEST_CONTAINS(out, "\"heard\":\"agent-c\"");
@@ -525,11 +527,48 @@ out:
 	return err;
 }
 
+/* The server removes the participant (RoomService.RemoveParticipant): the
+ * engine's Disconnected(PARTICIPANT_REMOVED) becomes closed(EACCES). */
+static int test_removed(void)
+{
+	struct server sv = { 0 };
+	struct member m;
+	struct livekit *lk = NULL;
+	struct livekit_error le = { 0 };
+	cJSON *req = NULL, *resp = NULL;
+	int err = 0;
+	member_init(&m, "caller-r", 440, 0);
+	TEST_EQ_INT(server_start(&sv, SECRET), 0);
+	struct room_livekit_ctx ctx = ctx_for(&sv, SECRET);
+	TEST_EQ_INT(member_join(&m, &ctx, "room-r"), 0);
+	TEST_EQ_INT(member_send_tone(&m), 0);
+	TEST_EQ_INT(livekit_client_new(&lk, sv.http, KEY, SECRET), 0);
+	req = cJSON_CreateObject();
+	TEST_ASSERT(req && cJSON_AddStringToObject(req, "room", "room-r") &&
+		    cJSON_AddStringToObject(req, "identity", "caller-r"));
+	struct livekit_grants g = { .room = "room-r", .room_admin = true };
+	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.RoomService", "RemoveParticipant", req, &g,
+				  5000, &le), 0);
+	int64_t end = time_mono_ms() + 5000;
+	for (int i = 0; i < 500 && !atomic_load(&m.closed_err) && time_mono_ms() < end; i++)
+		test_nap_ms(10);
+	TEST_EQ_INT(atomic_load(&m.closed_err), EACCES);
+	TEST_CONTAINS(m.closed_reason, "removed");
+out:
+	cJSON_Delete(req);
+	cJSON_Delete(resp);
+	livekit_client_free(lk);
+	member_destroy(&m);
+	server_stop(&sv);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "unreachable", test_unreachable },
 	{ "wrong_secret", test_wrong_secret },
 	{ "two_members", test_two_members },
 	{ "rtc_node_peer", test_rtc_node_peer },
+	{ "removed", test_removed },
 	{ "server_gone", test_server_gone },
 };
 
