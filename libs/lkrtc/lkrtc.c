@@ -376,6 +376,29 @@ static void on_audio_frame(const P(AudioStreamEvent) *se)
 	pthread_rwlock_unlock(&eng.rooms_lock);
 }
 
+/* Queues an end of stream to the room playing that stream; returns ev when
+ * no room took it. */
+static P(FfiEvent) *on_stream_eos(P(FfiEvent) *ev)
+{
+	uint64_t stream = ev->audio_stream_event->stream_handle;
+	pthread_rwlock_rdlock(&eng.rooms_lock);
+	for (struct lkrtc_room *r = eng.rooms; r && ev; r = r->next) {
+		pthread_mutex_lock(&r->senders_lock);
+		bool ours = false;
+		for (size_t i = 0; i < LKRTC_SENDERS_MAX && !ours; i++)
+			ours = r->senders[i].used && r->senders[i].stream == stream;
+		pthread_mutex_unlock(&r->senders_lock);
+		struct item *it = ours ? calloc(1, sizeof(*it)) : NULL;
+		if (it) {
+			it->ev = ev;
+			queue_push(r, it);
+			ev = NULL;
+		}
+	}
+	pthread_rwlock_unlock(&eng.rooms_lock);
+	return ev;
+}
+
 static void on_capture_done(const P(CaptureAudioFrameCallback) *cb)
 {
 	pthread_rwlock_rdlock(&eng.rooms_lock);
@@ -419,7 +442,10 @@ static void on_engine_event(const uint8_t *data, size_t len)
 		if (ev->audio_stream_event->message_case ==
 		    LIVEKIT__PROTO__AUDIO_STREAM_EVENT__MESSAGE_FRAME_RECEIVED)
 			on_audio_frame(ev->audio_stream_event);
-		break; /* an end of stream is followed by track_unsubscribed */
+		else if (ev->audio_stream_event->message_case ==
+			 LIVEKIT__PROTO__AUDIO_STREAM_EVENT__MESSAGE_EOS)
+			ev = on_stream_eos(ev); /* the track ended: its slot is freed */
+		break;
 	case LIVEKIT__PROTO__FFI_EVENT__MESSAGE_CAPTURE_AUDIO_FRAME:
 		on_capture_done(ev->capture_audio_frame);
 		break;
@@ -603,11 +629,15 @@ static void on_disconnected(struct lkrtc_room *r, P(DisconnectReason) why)
 	}
 }
 
+static void senders_clear(struct lkrtc_room *r, const char *identity, const char *sid);
+
 static void on_track_subscribed(struct lkrtc_room *r, P(TrackSubscribed) *ts)
 {
 	P(OwnedTrack) *t = ts->track;
 	if (!r->h.audio || t->info->kind != LIVEKIT__PROTO__TRACK_KIND__KIND_AUDIO)
 		return; /* its handle is dropped with the event */
+	/* the same track again (after a full reconnect): the new one replaces it */
+	senders_clear(r, ts->participant_identity, t->info->sid);
 	P(NewAudioStreamRequest) ns = LIVEKIT__PROTO__NEW_AUDIO_STREAM_REQUEST__INIT;
 	P(FfiRequest) req = LIVEKIT__PROTO__FFI_REQUEST__INIT;
 	P(FfiResponse) *res = NULL;
@@ -648,8 +678,9 @@ static void on_track_subscribed(struct lkrtc_room *r, P(TrackSubscribed) *ts)
 	response_free(res); /* drops the stream handle when no slot took it */
 }
 
-/* Drops the stream and track of the remote tracks matching (NULL: any). */
-static void senders_clear(struct lkrtc_room *r, const char *identity, const char *sid)
+/* Drops the stream and track of the remote tracks matching (NULL/0: any). */
+static void senders_clear_at(struct lkrtc_room *r, const char *identity, const char *sid,
+			     uint64_t stream)
 {
 	uint64_t drop[2 * LKRTC_SENDERS_MAX];
 	size_t n = 0;
@@ -657,7 +688,7 @@ static void senders_clear(struct lkrtc_room *r, const char *identity, const char
 	for (size_t i = 0; i < LKRTC_SENDERS_MAX; i++) {
 		struct sender *s = &r->senders[i];
 		if (!s->used || (identity && strcmp(s->identity, identity)) ||
-		    (sid && strcmp(s->sid, sid)))
+		    (sid && strcmp(s->sid, sid)) || (stream && s->stream != stream))
 			continue;
 		drop[n++] = s->stream;
 		drop[n++] = s->track;
@@ -666,6 +697,11 @@ static void senders_clear(struct lkrtc_room *r, const char *identity, const char
 	pthread_mutex_unlock(&r->senders_lock);
 	for (size_t i = 0; i < n; i++)
 		drop_handle(drop[i]); /* outside the lock: frames may be on their way */
+}
+
+static void senders_clear(struct lkrtc_room *r, const char *identity, const char *sid)
+{
+	senders_clear_at(r, identity, sid, 0);
 }
 
 static void on_data(struct lkrtc_room *r, const P(DataPacketReceived) *dp)
@@ -764,7 +800,9 @@ static void *room_main(void *arg)
 			reconnecting_since = 0;
 			continue;
 		}
-		if (it->ev)
+		if (it->ev && it->ev->message_case == LIVEKIT__PROTO__FFI_EVENT__MESSAGE_AUDIO_STREAM_EVENT)
+			senders_clear_at(r, NULL, NULL, it->ev->audio_stream_event->stream_handle);
+		else if (it->ev)
 			on_room_event(r, it->ev->room_event, &reconnecting_since);
 		else if (it->lost_err)
 			lose(r, it->lost_err, it->reason);

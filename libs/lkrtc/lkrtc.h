@@ -87,7 +87,10 @@ struct lkrtc_handlers {
 struct lkrtc_connect_opts {
 	const char *url;             /* ws(s)://host[:port]; http(s) is accepted too */
 	const char *token;           /* a participant access token (JWT) */
-	int timeout_ms;              /* join + publish; <= 0: 10000 */
+	int timeout_ms;              /* join + publish; <= 0: 10000. The engine
+				      * gets it as its connect timeout; we wait
+				      * 2 s more for its answer (its words make
+				      * the better reason), then give up */
 	int reconnect_timeout_ms;    /* how long a reconnection may last before
 				      * the room counts as lost; <= 0: 20000 */
 	const char *engine_path;     /* NULL: see above */

@@ -478,6 +478,17 @@ static int test_unreachable(void)
 	TEST_ASSERT(rc == ECONNREFUSED || rc == ETIMEDOUT);
 	TEST_ASSERT(took < 3000 + 2500);
 	TEST_ASSERT(*room_livekit_reason());
+	/* an address of the namespace's subnet that nobody has: no ARP answer */
+	snprintf(url, sizeof(url), "ws://10.213.0.77:%d", port);
+	ctx.timeout_ms = 2000;
+	t0 = time_mono_ms();
+	rc = room_livekit.join(&m.room, &ctx, "room-u", m.identity, &handlers, &m);
+	took = time_mono_ms() - t0;
+	fprintf(stderr, "  no host: %s after %lld ms: %s\n", cm_strerror(rc), (long long)took,
+		room_livekit_reason());
+	TEST_ASSERT(rc == EHOSTUNREACH || rc == ETIMEDOUT);
+	TEST_ASSERT(took < 2000 + 2500);
+	TEST_ASSERT(m.room == NULL);
 out:
 	member_destroy(&m);
 	return err;
@@ -563,12 +574,61 @@ out:
 	return err;
 }
 
+/* The server drops every connection once, then takes them again: the engine
+ * reconnects, audio flows again and closed() is not called. */
+static int test_server_blip(void)
+{
+	struct server sv = { 0 };
+	struct member a, b;
+	struct heard h0, h1;
+	char url[200];
+	long status = 0;
+	int err = 0;
+	member_init(&a, "agent-blip", 440, 880);
+	member_init(&b, "caller-blip", 880, 440);
+	TEST_EQ_INT(server_start(&sv, SECRET), 0);
+	struct room_livekit_ctx ctx = ctx_for(&sv, SECRET);
+	ctx.reconnect_timeout_ms = 15000;
+	TEST_EQ_INT(member_join(&a, &ctx, "room-blip"), 0);
+	TEST_EQ_INT(member_join(&b, &ctx, "room-blip"), 0);
+	TEST_EQ_INT(member_send_tone(&b), 0);
+	TEST_EQ_INT(wait_loud(&a, "caller-blip", 25, 8000), 0);
+	snprintf(url, sizeof(url), "%s/__rtc/drop", sv.http);
+	TEST_EQ_INT(test_http(&status, NULL, "POST", url, NULL, "{}"), 0);
+	TEST_EQ_INT(status, 200);
+	test_nap_ms(500); /* the outage lasts this long */
+	snprintf(url, sizeof(url), "%s/__rtc/allow", sv.http);
+	TEST_EQ_INT(test_http(&status, NULL, "POST", url, NULL, "{}"), 0);
+	TEST_EQ_INT(status, 200);
+	heard_of(&a, "caller-blip", &h0);
+	int64_t end = time_mono_ms() + 12000;
+	struct lkrtc_stats st;
+	for (int i = 0; i < 1200 && time_mono_ms() < end; i++) {
+		heard_of(&a, "caller-blip", &h1);
+		if (h1.loud >= h0.loud + 50)
+			break;
+		test_nap_ms(10);
+	}
+	fprintf(stderr, "  after the outage: %llu loud frames more\n",
+		(unsigned long long)(h1.loud - h0.loud));
+	TEST_ASSERT(h1.loud >= h0.loud + 50);
+	TEST_EQ_INT(atomic_load(&a.closed_err), 0);
+	TEST_EQ_INT(atomic_load(&b.closed_err), 0);
+	(void)st;
+out:
+	member_destroy(&a);
+	member_destroy(&b);
+	server_stop(&sv);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "unreachable", test_unreachable },
 	{ "wrong_secret", test_wrong_secret },
 	{ "two_members", test_two_members },
 	{ "rtc_node_peer", test_rtc_node_peer },
 	{ "removed", test_removed },
+	{ "server_blip", test_server_blip },
 	{ "server_gone", test_server_gone },
 };
 
