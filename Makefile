@@ -9,7 +9,7 @@ SANITIZE ?=
 # every libs/<mod> with sources; linked as one group so order does not matter
 LIBS_ORDER := $(sort $(patsubst libs/%/,%,$(dir $(wildcard libs/*/*.c))))
 SERVICES   := api-gateway room-manager sip-bridge twilio-dialer agent-worker
-PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto sofia-sip-ua espeak-ng pocketsphinx libwebsockets opus speexdsp libsrtp2
+PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto sofia-sip-ua espeak-ng pocketsphinx libwebsockets opus speexdsp libsrtp2 libprotobuf-c
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -18,7 +18,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wvla -Wformat=2 -Wwrite-strings
 CFLAGS  ?= -O2 -g
 override CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Ilibs -Itests $(PKG_CFLAGS) -MMD -MP -pthread
-override LDLIBS  += $(PKG_LIBS) -pthread -lm
+override LDLIBS  += $(PKG_LIBS) -pthread -lm -ldl
 
 comma := ,
 ifneq ($(SANITIZE),)
@@ -115,6 +115,49 @@ run: deps build
 
 clean:
 	rm -rf build
+
+# ---- LiveKit's client engine (livekit-ffi; libs/lkrtc, issue #10) -----------
+# The engine is the npm addon pinned in runtime/livekit (make deps). Everything
+# derived from it is generated here under $(GEN)/lkrtc, never in git:
+#   proto/*.proto     from the pinned schema's proto/*_pb.js (gen-proto.mjs)
+#   *.pb-c.[ch]       protoc-c, compiled as one object (ffi_proto.c includes them)
+#   napi_stubs.c      one stub per napi_* symbol the engine leaves undefined
+#   napi.dynlist      those names, exported from every executable
+#                     (--dynamic-list) so dlopen() of the BIND_NOW addon resolves
+#                     them; they are never called outside Node.
+# The engine itself is loaded with dlopen() at the first join (libs/lkrtc/lkrtc.h
+# says where it is looked for; LIVEKIT_FFI_LIB overrides).
+LK_NPM     := runtime/livekit/node_modules/@livekit
+LK_SCHEMA  := $(LK_NPM)/rtc-ffi-bindings
+LK_ENGINE  := $(LK_NPM)/rtc-ffi-bindings-linux-x64-gnu/rtc-node.linux-x64-gnu.node
+LK_GEN     := $(BUILD)/gen/lkrtc
+LK_GEN_OBJS := $(OBJ)/gen/lkrtc/ffi_proto.o $(OBJ)/gen/lkrtc/napi_stubs.o
+override CFLAGS  += -I$(BUILD)/gen
+override LDFLAGS += -Wl,--dynamic-list=$(LK_GEN)/napi.dynlist
+
+$(LK_GEN)/proto.stamp: libs/lkrtc/gen-proto.mjs $(LK_SCHEMA)/package.json
+	@mkdir -p $(LK_GEN)/proto
+	@echo "  GEN   $(LK_GEN) (livekit-ffi schema)"
+	@rm -f $(LK_GEN)/proto/*.proto $(LK_GEN)/*.pb-c.[ch]
+	@node libs/lkrtc/gen-proto.mjs $(LK_SCHEMA) $(LK_GEN)/proto >/dev/null
+	@protoc-c --proto_path=$(LK_GEN)/proto --c_out=$(LK_GEN) $(LK_GEN)/proto/*.proto
+	@{ echo "/* Generated: every livekit-ffi message, one object. */"; \
+	   for f in $(LK_GEN)/*.pb-c.c; do echo "#include \"$$(basename $$f)\""; done; } > $(LK_GEN)/ffi_proto.c
+	@touch $@
+$(LK_GEN)/ffi_proto.c: $(LK_GEN)/proto.stamp
+$(LK_GEN)/napi_stubs.c $(LK_GEN)/napi.dynlist &: libs/lkrtc/gen-napi-stubs.sh $(LK_ENGINE)
+	@mkdir -p $(LK_GEN)
+	@echo "  GEN   $(LK_GEN)/napi_stubs.c"
+	@libs/lkrtc/gen-napi-stubs.sh $(LK_ENGINE) $(LK_GEN)/napi_stubs.c $(LK_GEN)/napi.dynlist
+# generated code: our warnings but protoc-c's brace style
+$(OBJ)/gen/lkrtc/%.o: $(LK_GEN)/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -Wno-missing-braces -I$(LK_GEN) -c $< -o $@
+$(call lib_objs,lkrtc): | $(LK_GEN)/proto.stamp
+$(LIBD)/libcm_lkrtc.a: $(LK_GEN_OBJS)
+# every link reads the dynamic list: it exists before any library is built
+$(LIB_ARS): | $(LK_GEN)/napi.dynlist
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -3,8 +3,8 @@
  * the other participants of a call's room (DESIGN.md §3): join, send one
  * audio frame, receive the others' frames, leave. Backends sit behind one
  * table of const function pointers (struct room_ops); the local backend
- * (room_local, ROOM_BACKEND=local) is here, LiveKit plugs in later behind
- * the same table.
+ * (room_local, ROOM_BACKEND=local) and the LiveKit backend (room_livekit,
+ * ROOM_BACKEND=livekit) are here, behind the same table.
  *
  * Audio on this interface, both directions: 20 ms frames of mono signed
  * 16-bit native-endian PCM at 48 kHz (ROOM_FRAME_SAMPLES = 960 samples).
@@ -146,6 +146,54 @@ struct room_local_ctx {
 };
 
 extern const struct room_ops room_local;
+
+/* ======================================================================
+ * The LiveKit backend (ROOM_BACKEND=livekit): a real LiveKit participant,
+ * through LiveKit's own client engine (libs/lkrtc: livekit-ffi, loaded at
+ * the first join of the process; fork before it).
+ *
+ * join mints the participant's token itself (libs/livekit: iss = api_key,
+ * sub = identity, video {room, roomJoin, canPublish, canSubscribe,
+ * canPublishData}, exp 10 min: it only serves to connect), connects to `url`
+ * and publishes one mono 48 kHz microphone track, blocking until that is done
+ * or timeout_ms passed. It subscribes to every other participant's audio and
+ * calls h->frame with 20 ms frames and the sender's identity (ssrc: a hash of
+ * the identity, concealed always false: the engine conceals by itself and
+ * plays silence when a sender is quiet, so frames keep coming at 50/s per
+ * sender). h->data gets data messages (reliable, any topic), h->member the
+ * others joining and leaving (those already there are reported as joined
+ * after join returns), h->closed the room lost for good: the server gone and
+ * not regained within reconnect_timeout_ms (ECONNRESET), this participant
+ * removed or the room deleted (EACCES), the identity joined elsewhere
+ * (EEXIST), the engine failing (EIO).
+ *
+ * join errors: EACCES the server refused the token (wrong key or secret,
+ * HTTP 401/403), ECONNREFUSED nothing listens at the URL, EHOSTUNREACH no
+ * route to it, ETIMEDOUT no answer within timeout_ms, ENOENT the engine file
+ * is missing (see lkrtc.h), EINVAL a bad argument, EIO anything else. Each
+ * failure is logged once with the engine's own words, and
+ * room_livekit_reason() hands them to the thread that called join.
+ *
+ * send_frame never waits on the network: the frame goes to the engine's
+ * audio queue (LKRTC_QUEUE_MS, 100 ms), which it plays out every 10 ms. A
+ * sender more than that ahead of real time has frames dropped: EIO, counted
+ * in send_errors. frames_sent counts frames the engine took; packets_received
+ * = frames_received (the engine decodes; packets are not visible here).
+ * ==================================================================== */
+struct room_livekit_ctx {
+	const char *url;          /* LIVEKIT_URL: ws(s)://host[:port] or http(s):// */
+	const char *api_key;      /* LIVEKIT_API_KEY */
+	const char *api_secret;   /* LIVEKIT_API_SECRET */
+	int timeout_ms;           /* join (connect + publish); <= 0: 10000; join returns within it + 2 s */
+	int reconnect_timeout_ms; /* a reconnection lasting longer loses the room; <= 0: 20000 */
+	const char *engine_path;  /* NULL: $LIVEKIT_FFI_LIB or the search of lkrtc.h */
+};
+
+extern const struct room_ops room_livekit;
+
+/* Why the calling thread's last room_livekit.join failed: a sentence for a
+ * person ("" when it did not fail). Borrowed; valid until its next join. */
+const char *room_livekit_reason(void);
 
 /* True when a datagram on an RTP port is RTCP (RFC 5761 §4: second octet
  * 192..223). */
