@@ -25,8 +25,9 @@ int room_cfg_resolve(const char **backendp, const char *livekit_url, const char 
 
 void room_join_why(char *out, size_t outlen, const struct room_ops *ops, int err)
 {
-	bool lk = ops && ops->name && strcmp(ops->name, "livekit") == 0;
+	bool lk = ops == &room_livekit;
 	const char *server = lk ? "the LiveKit server" : "room-manager";
+	const char *engine = lk ? room_livekit_reason() : "";
 	switch (err) {
 	case EACCES: case EPERM:
 		snprintf(out, outlen, "%s refused the participant token%s", server,
@@ -42,8 +43,18 @@ void room_join_why(char *out, size_t outlen, const struct room_ops *ops, int err
 	case EIO:
 		snprintf(out, outlen, "%s refused the join (does the room exist?)", server);
 		break;
+	case ENOENT: case ELIBBAD:
+		if (lk) {
+			snprintf(out, outlen, "LiveKit's client engine is missing or broken (run make "
+				 "deps, or set LIVEKIT_FFI_LIB)");
+			break;
+		}
+		/* fall through */
 	default:
 		snprintf(out, outlen, "joining the room failed: %s", cm_strerror(err));
 		break;
 	}
+	size_t n = strlen(out);
+	if (*engine && n + 3 < outlen)
+		snprintf(out + n, outlen - n, " (%s)", engine);
 }

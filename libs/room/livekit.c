@@ -163,4 +163,5 @@ const struct room_ops room_livekit = {
 	.send_data = lk_send_data,
 	.leave = lk_leave,
 	.stats = lk_stats,
+	.members = true,
 };

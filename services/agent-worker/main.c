@@ -7,6 +7,8 @@
 
 #include <curl/curl.h>
 
+#include "lkrtc/lkrtc.h"
+
 struct agent_cfg {
 	struct core_cfg core;
 	long max_sessions;
@@ -61,7 +63,15 @@ int main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto out;
 	struct room_local_ctx local = { .bus = service_bus(svc), .timeout_ms = 3000 };
-	struct room_media_ctx media = { .ops = &room_local, .ops_ctx = &local };
+	struct room_livekit_ctx lk = {
+		.url = cfg.livekit_url, .api_key = cfg.livekit_api_key,
+		.api_secret = cfg.livekit_api_secret, .timeout_ms = 3000,
+	};
+	bool on_livekit = strcmp(cfg.room_backend, "livekit") == 0;
+	struct room_media_ctx media = {
+		.ops = on_livekit ? &room_livekit : &room_local,
+		.ops_ctx = on_livekit ? (void *)&lk : (void *)&local,
+	};
 	bool record = strcmp(cfg.room_backend, "record") == 0;
 	if (record && room_record_hub_alloc(&hub))
 		goto out;
@@ -86,5 +96,6 @@ out:
 	hub = room_record_hub_free(hub);
 	svc = service_stop(svc);
 	curl_global_cleanup();
+	lkrtc_shutdown();
 	return rc;
 }

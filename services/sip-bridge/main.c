@@ -1,5 +1,6 @@
 /* sip-bridge: Exotel legs over SIP (sofia-sip), RTP relayed to the room. */
 #include "bridge.h"
+#include "lkrtc/lkrtc.h"
 #include "room/room.h"
 
 #include <arpa/inet.h>
@@ -94,5 +95,6 @@ int main(int argc, char **argv)
 	service_wait(br.svc, NULL, NULL);
 	bridge_stop(&br);
 	service_stop(br.svc);
+	lkrtc_shutdown();
 	return 0;
 }

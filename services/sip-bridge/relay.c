@@ -394,8 +394,17 @@ int relay_start(struct relay **rp, struct bridge *br)
 	r->br = br;
 	r->local.bus = br->bus;
 	r->local.timeout_ms = 5000;
-	r->room_ops = &room_local;
-	r->room_ctx = &r->local;
+	if (strcmp(br->cfg->room_backend, "livekit") == 0) {
+		r->livekit = (struct room_livekit_ctx){
+			.url = br->cfg->livekit_url, .api_key = br->cfg->livekit_api_key,
+			.api_secret = br->cfg->livekit_api_secret, .timeout_ms = 5000,
+		};
+		r->room_ops = &room_livekit;
+		r->room_ctx = &r->livekit;
+	} else {
+		r->room_ops = &room_local;
+		r->room_ctx = &r->local;
+	}
 	r->timeout_ms = br->cfg->media_timeout_s * 1000;
 	pthread_mutex_init(&r->jmu, NULL);
 	pthread_cond_init(&r->jcv, NULL);

@@ -117,6 +117,7 @@ struct relay {
 	const struct room_ops *room_ops; /* ROOM_BACKEND: &room_local or &room_livekit */
 	void *room_ctx;                  /* points into one of the two below */
 	struct room_local_ctx local;
+	struct room_livekit_ctx livekit;
 	int64_t timeout_ms;
 	pthread_t room_thread;
 	bool room_started;
