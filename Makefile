@@ -118,7 +118,7 @@ clean:
 
 # ---- LiveKit's client engine (livekit-ffi; libs/lkrtc, issue #10) -----------
 # The engine is the npm addon pinned in runtime/livekit (make deps). Everything
-# derived from it is generated here under $(GEN)/lkrtc, never in git:
+# derived from it is generated here under $(BUILD)/gen/lkrtc, never in git:
 #   proto/*.proto     from the pinned schema's proto/*_pb.js (gen-proto.mjs)
 #   *.pb-c.[ch]       protoc-c, compiled as one object (ffi_proto.c includes them)
 #   napi_stubs.c      one stub per napi_* symbol the engine leaves undefined

@@ -495,17 +495,21 @@ const char *__lsan_default_suppressions(void)
 
 /* ---- loading ---------------------------------------------------------- */
 
-static int engine_find(char *path, size_t cap, const char *configured)
+/* The engine's path into path; *fromp says where it came from. */
+static int engine_find(char *path, size_t cap, const char *configured, const char **fromp)
 {
 	const char *env = getenv("LIVEKIT_FFI_LIB");
 	if (env && *env) {
 		copy_str(path, cap, env);
+		*fromp = "LIVEKIT_FFI_LIB";
 		return 0;
 	}
 	if (configured && *configured) {
 		copy_str(path, cap, configured);
+		*fromp = "the configured engine path";
 		return 0;
 	}
+	*fromp = "found under the executable's directory";
 	char dir[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
 	if (n <= 0)
@@ -527,6 +531,7 @@ static int engine_find(char *path, size_t cap, const char *configured)
 static int engine_start(const char *configured, char *reason, size_t reason_len)
 {
 	char path[PATH_MAX];
+	const char *from = "";
 	if (eng.initialised)
 		return 0;
 	if (!eng.cond_ready) {
@@ -538,7 +543,7 @@ static int engine_start(const char *configured, char *reason, size_t reason_len)
 		eng.cond_ready = true;
 	}
 	if (!eng.dl) {
-		if (engine_find(path, sizeof(path), configured)) {
+		if (engine_find(path, sizeof(path), configured, &from)) {
 			snprintf(reason, reason_len,
 				 "the LiveKit engine (" ENGINE_REL ") is not under the executable's "
 				 "directory or its parents: run make deps, or set LIVEKIT_FFI_LIB");
@@ -548,8 +553,8 @@ static int engine_start(const char *configured, char *reason, size_t reason_len)
 		/* the stubs it needs are in this executable (lkrtc_napi_stubs of them) */
 		void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 		if (!dl) {
-			snprintf(reason, reason_len, "cannot load the LiveKit engine %s: %s", path,
-				 dlerror());
+			snprintf(reason, reason_len, "cannot load the LiveKit engine %s (%s): %s",
+				 path, from, dlerror());
 			log_error("lkrtc_engine_load_failed", "%s", reason);
 			return access(path, R_OK) ? ENOENT : ELIBBAD;
 		}

@@ -90,7 +90,9 @@ struct lkrtc_connect_opts {
 	int timeout_ms;              /* join + publish; <= 0: 10000. The engine
 				      * gets it as its connect timeout; we wait
 				      * 2 s more for its answer (its words make
-				      * the better reason), then give up */
+				      * the better reason), and publishing gets
+				      * what is left, at least 1 s: connect
+				      * returns within timeout_ms + 3 s */
 	int reconnect_timeout_ms;    /* how long a reconnection may last before
 				      * the room counts as lost; <= 0: 20000 */
 	const char *engine_path;     /* NULL: see above */

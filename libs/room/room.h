@@ -184,7 +184,8 @@ struct room_livekit_ctx {
 	const char *url;          /* LIVEKIT_URL: ws(s)://host[:port] or http(s):// */
 	const char *api_key;      /* LIVEKIT_API_KEY */
 	const char *api_secret;   /* LIVEKIT_API_SECRET */
-	int timeout_ms;           /* join (connect + publish); <= 0: 10000; join returns within it + 2 s */
+	int timeout_ms;           /* join (connect + publish); <= 0: 10000; join
+				   * returns within timeout_ms + 3 s */
 	int reconnect_timeout_ms; /* a reconnection lasting longer loses the room; <= 0: 20000 */
 	const char *engine_path;  /* NULL: $LIVEKIT_FFI_LIB or the search of lkrtc.h */
 };

@@ -622,7 +622,39 @@ out:
 	return err;
 }
 
+/* Without the engine file join fails ENOENT naming LIVEKIT_FFI_LIB. The
+ * engine is per process, so this runs in a child of ours that has
+ * LIVEKIT_FFI_LIB pointing nowhere (LK_TEST_PROBE=1 marks the child). */
+static int test_engine_missing(void)
+{
+	struct member m;
+	char *out = NULL;
+	int err = 0;
+	member_init(&m, "agent-e", 440, 0);
+	if (getenv("LK_TEST_PROBE")) {
+		struct room_livekit_ctx ctx = {
+			.url = "ws://127.0.0.1:9", .api_key = KEY, .api_secret = SECRET,
+		};
+		TEST_EQ_INT(room_livekit.join(&m.room, &ctx, "room-e", m.identity, &handlers, &m),
+			    ENOENT);
+		TEST_CONTAINS(room_livekit_reason(), "LIVEKIT_FFI_LIB");
+		goto out;
+	}
+	const char *argv[] = { "/proc/self/exe", "engine_missing", NULL };
+	const char *envp[] = { "LK_TEST_PROBE=1", "LIVEKIT_FFI_LIB=/nonexistent/rtc-node.node", NULL };
+	int rc = test_run_cmd(&out, argv, envp, 20000);
+	if (rc != 0)
+		fprintf(stderr, "probe (exit %d):\n%s\n", rc, out ? out : "");
+	TEST_EQ_INT(rc, 0);
+	TEST_CONTAINS(out, "1 passed, 0 failed");
+out:
+	free(out);
+	member_destroy(&m);
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "engine_missing", test_engine_missing },
 	{ "unreachable", test_unreachable },
 	{ "wrong_secret", test_wrong_secret },
 	{ "two_members", test_two_members },
