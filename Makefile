@@ -73,7 +73,7 @@ define svc_rule
 $(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c)) $(LIB_ARS)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD    $$@"
-	@$(CC) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LINK_LIBS) $(LDLIBS)
+	@$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LINK_LIBS) $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
 

@@ -41,7 +41,8 @@ void room_join_why(char *out, size_t outlen, const struct room_ops *ops, int err
 		snprintf(out, outlen, "%s did not answer the join in time", server);
 		break;
 	case EIO:
-		snprintf(out, outlen, "%s refused the join (does the room exist?)", server);
+		snprintf(out, outlen, lk ? "%s did not let the participant join" :
+					   "%s refused the join (does the room exist?)", server);
 		break;
 	case ENOENT: case ELIBBAD:
 		if (lk) {

@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 	struct room_local_ctx local = { .bus = service_bus(svc), .timeout_ms = 3000 };
 	struct room_livekit_ctx lk = {
 		.url = cfg.livekit_url, .api_key = cfg.livekit_api_key,
-		.api_secret = cfg.livekit_api_secret, .timeout_ms = 3000,
+		.api_secret = cfg.livekit_api_secret, .timeout_ms = 4000,
 	};
 	bool on_livekit = strcmp(cfg.room_backend, "livekit") == 0;
 	struct room_media_ctx media = {

@@ -508,6 +508,8 @@ static void enter_ready(struct session *s, int64_t now)
 {
 	set_state(s, SESSION_READY);
 	s->started_at = now;
+	if (s->p.web)
+		publish(s, EV_CALL_ANSWERED); /* the agent owns a web call: its caller is here */
 	publish(s, EV_AGENT_READY);
 	s->greet_deadline = now + s->p.assistant->recording_wait_ms;
 	s->recording_done = true;

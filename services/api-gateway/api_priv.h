@@ -31,7 +31,10 @@ struct api {
 
 #define API_BODY_MAX (1 << 20)  /* request bodies; larger → 413 */
 #define API_DB_WAIT_MS 2000      /* longest wait for a free connection */
-#define API_CMD_TIMEOUT_MS 5000  /* rooms.* and agents.dispatch requests */
+#define API_CMD_TIMEOUT_MS 5000  /* rooms.* requests */
+/* agents.dispatch: the agent joins the room before it answers (a LiveKit join
+ * may take its whole 4 s timeout plus the engine's 2 s before it fails). */
+#define API_DISPATCH_TIMEOUT_MS 10000
 #define API_TRUNK_TIMEOUT_MS 15000 /* sip.trunks.create: LiveKit behind it */
 #define API_JS_TIMEOUT_MS 5000   /* JetStream acks (dial jobs) */
 

@@ -168,7 +168,7 @@ int launch_dispatch(struct api *api, const struct launch *l, const cJSON *snapsh
 		err = ENOMEM;
 		goto fail;
 	}
-	err = cmd_request(api->bus, &reply, "agents.dispatch", req, API_CMD_TIMEOUT_MS, ce);
+	err = cmd_request(api->bus, &reply, "agents.dispatch", req, API_DISPATCH_TIMEOUT_MS, ce);
 	goto out;
 fail:
 	snprintf(ce->code, sizeof(ce->code), "unavailable");

@@ -194,4 +194,10 @@ char *test_db_query1(struct db *db, const char *sql, const char *arg);
 int test_db_wait_value(struct db *db, const char *sql, const char *arg, const char *want,
 		       int timeout_ms);
 
+/* Re-executes this test binary (argv) inside a network namespace of its
+ * own through tests/netns/run.sh, unless it already runs in one
+ * (CALLMESH_NETNS set): then returns 0 at once. Otherwise returns only on
+ * failure (2, message on stderr). Call first in main(); root only. */
+int test_netns_enter(int argc, char **argv);
+
 #endif

@@ -506,7 +506,8 @@ out:
 	return err;
 }
 
-/* A web call starts at once: no call_answered comes for it. */
+/* A web call starts at once: nobody else tells of its answer, so the agent
+ * publishes call_answered itself (the record then says in_progress). */
 static int test_web_call_starts_at_once(void)
 {
 	int err = 0;
@@ -515,6 +516,7 @@ static int test_web_call_starts_at_once(void)
 	TEST_EQ_INT(h_start(&h, &su), 0);
 	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" GREETING "\"}"), 0);
 	TEST_ASSERT(wait_count(&h, EV_AGENT_READY, NULL, 1, WAIT_MS));
+	TEST_EQ_INT(count(&h, EV_CALL_ANSWERED, NULL), 1);
 	TEST_ASSERT(wait_count(&h, EV_AGENT_LISTENING, NULL, 1, WAIT_MS));
 	TEST_NEAR_FRAMES(room_record_count(h.hub, h.room), tts_frames(&h, GREETING));
 out:
@@ -538,10 +540,12 @@ static int test_web_call_waits_for_its_caller(void)
 	TEST_ASSERT(wait_state(&h, SESSION_WAITING_FOR_ANSWER, WAIT_MS));
 	TEST_EQ_INT(room_record_member(h.hub, h.room, "agent-someone-else", true), 0);
 	TEST_ASSERT(none_for(&h, EV_AGENT_READY, NULL, 400));
+	TEST_EQ_INT(count(&h, EV_CALL_ANSWERED, NULL), 0);
 	TEST_EQ_INT(room_record_count(h.hub, h.room), 0);
 	snprintf(caller, sizeof(caller), "web-%s", h.call_id);
 	TEST_EQ_INT(room_record_member(h.hub, h.room, caller, true), 0);
 	TEST_ASSERT(wait_count(&h, EV_AGENT_READY, NULL, 1, WAIT_MS));
+	TEST_EQ_INT(count(&h, EV_CALL_ANSWERED, NULL), 1);
 	TEST_ASSERT(wait_count(&h, EV_AGENT_LISTENING, NULL, 1, WAIT_MS));
 	TEST_NEAR_FRAMES(room_record_count(h.hub, h.room), tts_frames(&h, GREETING));
 	TEST_EQ_INT(room_record_member(h.hub, h.room, "agent-someone-else", false), 0);

@@ -666,25 +666,11 @@ static const struct test tests[] = {
 
 int main(int argc, char **argv)
 {
-	if (!getenv("CALLMESH_NETNS")) {
-		/* media needs a namespace of our own (see the top of this file) */
-		static const char run[] = "tests/netns/run.sh";
-		if (access(run, X_OK)) {
-			fprintf(stderr, "%s not found: run from the repository root\n", run);
-			return 2;
-		}
-		char **args = calloc((size_t)argc + 2, sizeof(*args));
-		if (!args)
-			return 2;
-		args[0] = (char *)run;
-		for (int i = 0; i < argc; i++)
-			args[i + 1] = argv[i];
-		execv(run, args);
-		perror("execv tests/netns/run.sh");
-		return 2;
-	}
+	int rc = test_netns_enter(argc, argv); /* media needs a namespace (see the top) */
+	if (rc)
+		return rc;
 	log_setup("test_room_livekit", getenv("TEST_LOG") ? LOG_DEBUG : LOG_ERROR, false);
-	int rc = test_run(__FILE__, tests, CM_ARRAY_LEN(tests), argc, argv);
+	rc = test_run(__FILE__, tests, CM_ARRAY_LEN(tests), argc, argv);
 	lkrtc_shutdown();
 	return rc;
 }

@@ -27,22 +27,35 @@
 struct fake_lk {
 	int pid;
 	int port;
-	char url[64]; /* http://127.0.0.1:<port> */
+	char url[64]; /* http://<host>:<port> */
+	char ws[64];  /* ws://<host>:<port>, what RTC clients are given */
 };
 
-static inline int fake_lk_start(struct fake_lk *f, const char *key, const char *secret,
-				const char *logdir)
+struct fake_lk_opts {
+	const char *key, *secret;
+	const char *logdir;      /* fake-livekit.log goes there */
+	const char *host;        /* NULL: $CALLMESH_NETNS_ADDR inside a test namespace
+				  * (WebRTC media needs a non-loopback address), else 127.0.0.1 */
+	const char *webhook_url; /* NULL: no webhooks */
+};
+
+static inline int fake_lk_start_opts(struct fake_lk *f, const struct fake_lk_opts *o)
 {
 	char port[16], log[512], health[96];
+	const char *host = o->host ? o->host : getenv("CALLMESH_NETNS_ADDR");
+	if (!host || !*host)
+		host = "127.0.0.1";
 	memset(f, 0, sizeof(*f));
 	f->port = test_free_port();
 	if (f->port < 0)
 		return EIO;
 	snprintf(port, sizeof(port), "%d", f->port);
-	snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->port);
-	snprintf(log, sizeof(log), "%s/fake-livekit.log", logdir);
-	const char *argv[] = { "node", "tests/livekit/fake.mjs", "--port", port, "--key", key,
-			       "--secret", secret, NULL };
+	snprintf(f->url, sizeof(f->url), "http://%s:%d", host, f->port);
+	snprintf(f->ws, sizeof(f->ws), "ws://%s:%d", host, f->port);
+	snprintf(log, sizeof(log), "%s/fake-livekit.log", o->logdir);
+	const char *argv[] = { "node", "tests/livekit/fake.mjs", "--port", port, "--host", host,
+			       "--key", o->key, "--secret", o->secret,
+			       o->webhook_url ? "--webhook-url" : NULL, o->webhook_url, NULL };
 	int err = test_spawn(&f->pid, argv, NULL, log);
 	if (err)
 		return err;
@@ -53,6 +66,27 @@ static inline int fake_lk_start(struct fake_lk *f, const char *key, const char *
 		f->pid = 0;
 	}
 	return err;
+}
+
+static inline int fake_lk_start(struct fake_lk *f, const char *key, const char *secret,
+				const char *logdir)
+{
+	const struct fake_lk_opts o = { .key = key, .secret = secret, .logdir = logdir,
+					.host = "127.0.0.1" };
+	return fake_lk_start_opts(f, &o);
+}
+
+/* GET a test hook (/__sip/heard?…, /__webhooks …) as JSON; caller cJSON_Delete. */
+static inline cJSON *fake_lk_get(struct fake_lk *f, const char *path)
+{
+	char url[512], *body = NULL;
+	long status = 0;
+	snprintf(url, sizeof(url), "%s%s", f->url, path);
+	cJSON *j = NULL;
+	if (test_http(&status, &body, "GET", url, NULL, NULL) == 0 && status == 200)
+		j = cJSON_Parse(body);
+	free(body);
+	return j;
 }
 
 static inline void fake_lk_stop(struct fake_lk *f)
