@@ -46,6 +46,15 @@ static const struct cfg_var room_cfg_vars[] = {
 	  offsetof(struct room_cfg, rtp_port_min), "first UDP port of local rooms" },
 	{ "RTP_PORT_MAX", CFG_INT, "40999", true, false, 1024, 65535, NULL,
 	  offsetof(struct room_cfg, rtp_port_max), "last UDP port of local rooms" },
+	{ "ROOM_WS_ADDR", CFG_ADDR, "127.0.0.1:7881", true, false, 0, 0, NULL,
+	  offsetof(struct room_cfg, ws_addr),
+	  "local rooms: WebSocket listen address for browser members" },
+	{ "ROOM_WS_URL", CFG_URL, NULL, false, false, 0, 0, "ws|wss",
+	  offsetof(struct room_cfg, ws_url),
+	  "local rooms: the URL rooms.token hands to browsers (default ws://<ROOM_WS_ADDR>/room)" },
+	{ "ROOM_TOKEN_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,
+	  offsetof(struct room_cfg, token_secret),
+	  "local rooms: HS256 key of browser tokens (default: random at each start)" },
 	{ 0 }
 };
 
