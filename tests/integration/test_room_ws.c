@@ -632,11 +632,131 @@ out:
 	return err;
 }
 
+/* ---- a real browser: console/room-local.js in headless Chromium ------- */
+
+/* The page's findings: the "RESULT {json}" line of the driver's log. */
+static cJSON *page_result(const char *logpath)
+{
+	FILE *f = fopen(logpath, "r");
+	char line[8192];
+	cJSON *r = NULL;
+	while (f && !r && fgets(line, sizeof(line), f))
+		if (strncmp(line, "RESULT ", 7) == 0)
+			r = cJSON_Parse(line + 7);
+	if (f)
+		fclose(f);
+	return r;
+}
+
+static double json_num(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* The page joins with a token from rooms.token, its fake microphone (a
+ * 440 Hz WAV made by sox) reaches the RTP member with the page's identity,
+ * and the RTP member's tone reaches the page (energy at an AnalyserNode on
+ * what it plays). `send`/`receive` force the page's codecs (NULL: the
+ * module's choice, Opus through WebCodecs in Chromium). */
+static int browser_page(const char *call_id, const char *room, const char *send,
+			const char *receive, const char *want_send)
+{
+	struct env v;
+	struct rx rtp_rx;
+	struct room *rtp = NULL;
+	char url[2048], wav[400], log[400], *tok, *out = NULL;
+	cJSON *res = NULL;
+	int err = 0, node = -1, code = -1;
+	rx_init(&rtp_rx);
+	TEST_EQ_INT(env_start(&v), 0);
+	TEST_EQ_INT(create_room(&v, call_id, room), 0);
+	TEST_EQ_INT(room_local.join(&rtp, &v.ctx, room, "agent-peer", &rtp_handlers, &rtp_rx), 0);
+	TEST_EQ_INT(token_url(&v, url, sizeof(url), room, "web-page"), 0);
+	tok = strstr(url, "?access_token=");
+	TEST_ASSERT(tok);
+	*tok = '\0';
+	tok += strlen("?access_token=");
+
+	snprintf(wav, sizeof(wav), "%s/mic.wav", v.dir);
+	const char *sox[] = { "sox", "-n", "-r", "48000", "-c", "1", "-b", "16", wav,
+			      "synth", "5", "sine", "440", "vol", "0.4", NULL };
+	TEST_EQ_INT(test_run_cmd(&out, sox, NULL, 10000), 0);
+	snprintf(log, sizeof(log), "%s/page.log", v.dir);
+	const char *argv[] = { "node", "tests/js/room_local_page.mjs", "--url", url, "--token", tok,
+			       "--wav", wav, "--send", send ? send : "", "--receive",
+			       receive ? receive : "", NULL };
+	TEST_EQ_INT(test_spawn(&node, argv, NULL, log), 0);
+
+	/* Chromium starts, the page joins: the RTP member sees it arrive */
+	TEST_ASSERT(await_member(&rtp_rx, "web-page", true, 30000));
+	/* the page's microphone reaches the RTP member */
+	TEST_ASSERT(await_loud(&rtp_rx, 25, 10000));
+	pthread_mutex_lock(&rtp_rx.lock);
+	bool who = strcmp(rtp_rx.identity, "web-page") == 0;
+	pthread_mutex_unlock(&rtp_rx.lock);
+	TEST_ASSERT(who);
+	/* the RTP member speaks until the page has heard enough and hung up */
+	int16_t pcm[ROOM_FRAME_SAMPLES];
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	for (size_t k = 0; k < 750 && !has_member(&rtp_rx, "web-page", false); k++) {
+		tone_frame(pcm, k, 8000.0);
+		TEST_EQ_INT(room_local.send_frame(rtp, pcm), 0);
+		pace(&t);
+	}
+	TEST_ASSERT(await_member(&rtp_rx, "web-page", false, WAIT_MS));
+	TEST_EQ_INT(test_wait_exit(node, 20000, &code), 0);
+	node = -1;
+	TEST_EQ_INT(code, 0);
+	res = page_result(log);
+	TEST_ASSERT(res);
+	printf("    page: send %s receive %s, mic max %.3f over %.0f frames, heard %.0f frames, "
+	       "%.0f loud windows, max rms %.3f; RTP member heard %zu loud frames\n",
+	       cmd_str(res, "send"), cmd_str(res, "receive"), json_num(res, "micMax"),
+	       json_num(res, "micFrames"), json_num(res, "remoteFrames"), json_num(res, "loudWindows"),
+	       json_num(res, "maxRms"), rx_loud(&rtp_rx, 1000));
+	TEST_ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(res, "error")));
+	TEST_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "joined")));
+	TEST_EQ_STR(cmd_str(res, "identity"), "web-page");
+	TEST_EQ_STR(cmd_str(res, "send"), want_send);
+	TEST_ASSERT(json_num(res, "micMax") > 0.1);     /* the WAV is at 0.4 */
+	TEST_ASSERT(json_num(res, "loudWindows") >= 20);
+	TEST_ASSERT(json_num(res, "maxRms") > 0.05);    /* the tone plays at 0.24 peak */
+	TEST_EQ_INT(json_num(res, "closeCode"), 1000);
+	const cJSON *members = cJSON_GetObjectItemCaseSensitive(res, "members");
+	TEST_ASSERT(cJSON_IsArray(members) && cJSON_GetArraySize(members) >= 1);
+	TEST_EQ_STR(cJSON_GetArrayItem(members, 0)->valuestring, "+agent-peer");
+out:
+	if (err && node > 0)
+		printf("    page log: %s\n", log);
+	if (node > 0)
+		test_stop(&node, SIGTERM, 5000);
+	cJSON_Delete(res);
+	free(out);
+	room_local.leave(rtp);
+	env_stop(&v, err);
+	rx_fini(&rtp_rx);
+	return err;
+}
+
+static int test_browser_opus(void)
+{
+	return browser_page(CALL1, ROOM1, NULL, NULL, "opus");
+}
+
+static int test_browser_pcm(void)
+{
+	return browser_page(CALL2, ROOM2, "pcm", "pcm", "pcm");
+}
+
 static const struct test tests[] = {
 	{ "pcm_both_ways", test_pcm_both_ways },
 	{ "opus_both_ways", test_opus_both_ways },
 	{ "refused", test_refused },
 	{ "bad_messages", test_bad_messages },
+	{ "browser_opus", test_browser_opus },
+	{ "browser_pcm", test_browser_pcm },
 };
 
 TEST_MAIN(tests)
