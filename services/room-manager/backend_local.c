@@ -166,6 +166,7 @@ static int local_remove(void *st, const char *room, struct cmd_error *e)
 		b->rooms[i] = b->rooms[b->count - 1];
 		b->count--;
 		fwd_room_delete(b->fwd, room);
+		webmembers_room_closed(b->web, room);
 		log_info("room_deleted", "room=%s backend=local", room);
 	}
 	pthread_mutex_unlock(&b->lock);

@@ -27,6 +27,7 @@
 #include "webmember.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ struct webmembers {
 	char secret[2 * SECRET_BYTES + 1];
 	struct room_local_ctx room_ctx;
 	struct ws_server *server;
+	pthread_mutex_t lock;       /* the list of members */
+	struct member *members;
 };
 
 /* One encoder per SSRC heard (Opus back to the page); receive thread. */
@@ -69,6 +72,7 @@ struct down_enc {
 
 struct member {
 	struct webmembers *w;
+	struct member *next, *prev; /* w->members, under w->lock */
 	struct ws_conn *conn;
 	char room[EVENT_ROOM_MAX + 1];
 	char identity[ROOM_IDENTITY_MAX + 1];
@@ -96,6 +100,19 @@ int webmembers_token(struct webmembers *w, char **jwtp, const char *room, const 
 		ttl_s = WEB_TOKEN_TTL_MAX_S;
 	return livekit_token_mint(jwtp, WEB_TOKEN_ISSUER, w->secret, identity, name, metadata, &g,
 				  (int)ttl_s);
+}
+
+void webmembers_room_closed(struct webmembers *w, const char *room)
+{
+	if (!w)
+		return;
+	/* a member in the list has a live connection: it leaves the list
+	 * (under the lock) before its connection goes */
+	pthread_mutex_lock(&w->lock);
+	for (struct member *m = w->members; m; m = m->next)
+		if (strcmp(m->room, room) == 0)
+			ws_close(m->conn, 1000, "room closed");
+	pthread_mutex_unlock(&w->lock);
 }
 
 const char *webmembers_url(const struct webmembers *w)
@@ -164,6 +181,12 @@ static int on_accept(void **connargp, struct ws_conn *c, const char *path, char 
 	snprintf(m->identity, sizeof(m->identity), "%s", sub->valuestring);
 	m->can_publish = claim_bool(video, "canPublish", true);
 	m->can_subscribe = claim_bool(video, "canSubscribe", true);
+	pthread_mutex_lock(&w->lock);
+	m->next = w->members;
+	if (w->members)
+		w->members->prev = m;
+	w->members = m;
+	pthread_mutex_unlock(&w->lock);
 	*connargp = m;
 	m = NULL;
 	status = 0;
@@ -381,7 +404,16 @@ static void on_message(struct ws_conn *c, bool binary, const uint8_t *data, size
 static void on_closed(struct ws_conn *c, void *arg)
 {
 	struct member *m = arg;
+	struct webmembers *w = m->w;
 	(void)c;
+	pthread_mutex_lock(&w->lock);
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		w->members = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	pthread_mutex_unlock(&w->lock);
 	/* leave() joins the receive thread: nothing sends on c after it */
 	if (m->rm) {
 		room_local.leave(m->rm);
@@ -421,11 +453,13 @@ int webmembers_start(struct webmembers **wp, const struct webmember_cfg *cfg)
 		for (size_t i = 0; i < sizeof(raw); i++)
 			snprintf(w->secret + 2 * i, 3, "%02x", raw[i]);
 	}
+	pthread_mutex_init(&w->lock, NULL);
 	snprintf(w->url, sizeof(w->url), "%s", cfg->url ? cfg->url : "");
 	if (!cfg->url)
 		snprintf(w->url, sizeof(w->url), "ws://%s/room", cfg->addr);
 	int err = ws_server_start(&w->server, cfg->addr, &ws_handlers, w);
 	if (err) {
+		pthread_mutex_destroy(&w->lock);
 		free(w);
 		return err;
 	}
@@ -440,6 +474,7 @@ struct webmembers *webmembers_stop(struct webmembers *w)
 	if (!w)
 		return NULL;
 	w->server = ws_server_stop(w->server);
+	pthread_mutex_destroy(&w->lock);
 	free(w);
 	return NULL;
 }

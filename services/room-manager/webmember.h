@@ -40,6 +40,9 @@ struct webmembers;
 int webmembers_start(struct webmembers **wp, const struct webmember_cfg *cfg) CM_MUST_USE;
 /* Closes every browser (each leaves its room) and frees. NULL-safe. */
 struct webmembers *webmembers_stop(struct webmembers *w);
+/* The room is gone (rooms.delete): its browsers are closed with 1000 "room
+ * closed". Any thread. */
+void webmembers_room_closed(struct webmembers *w, const char *room);
 /* The URL browsers connect to (owned by w). */
 const char *webmembers_url(const struct webmembers *w);
 /* Mints a token for `identity` in `room` (borrowed), valid for ttl_s

@@ -44,13 +44,14 @@ struct env {
 	char e_nats[96], e_health[64], e_dir[300], e_min[32], e_max[32], e_ws[64];
 };
 
-static int env_start(struct env *v)
+/* ws_port < 0: a free one. */
+static int env_start_at(struct env *v, int ws_port)
 {
 	char bin[256], log[512], ready[96];
 	int health = test_free_port();
 	memset(v, 0, sizeof(*v));
 	v->dir = test_tmpdir("room-ws");
-	v->ws_port = test_free_port();
+	v->ws_port = ws_port < 0 ? test_free_port() : ws_port;
 	if (!v->dir || v->ws_port < 0 || test_nats_start(&v->nats))
 		return EIO;
 	int port_min = 24000 + (int)(getpid() % 400) * 20;
@@ -95,6 +96,11 @@ static int env_start(struct env *v)
 	if (err)
 		printf("    room-manager did not start (logs in %s)\n", v->dir);
 	return err;
+}
+
+static int env_start(struct env *v)
+{
+	return env_start_at(v, -1);
 }
 
 static void env_stop(struct env *v, int failed)
@@ -632,6 +638,77 @@ out:
 	return err;
 }
 
+/* Deleting the room (the call ended) closes its browsers and no other. */
+static int test_room_deleted(void)
+{
+	struct env v;
+	char url1[2048], url2[2048];
+	struct ws_client *w1 = NULL, *w2 = NULL;
+	struct rx r1, r2;
+	struct cmd_error ce = { 0 };
+	int err = 0, status = 0;
+	static const char ok[] = "{\"type\":\"hello\",\"send\":\"pcm\",\"receive\":\"pcm\"}";
+	rx_init(&r1);
+	rx_init(&r2);
+	TEST_EQ_INT(env_start(&v), 0);
+	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
+	TEST_EQ_INT(create_room(&v, CALL2, ROOM2), 0);
+	TEST_EQ_INT(token_url(&v, url1, sizeof(url1), ROOM1, "web-1"), 0);
+	TEST_EQ_INT(token_url(&v, url2, sizeof(url2), ROOM2, "web-2"), 0);
+	TEST_EQ_INT(ws_client_connect(&w1, url1, &ws_client_handlers, &r1, WAIT_MS, &status), 0);
+	TEST_EQ_INT(ws_client_connect(&w2, url2, &ws_client_handlers, &r2, WAIT_MS, &status), 0);
+	TEST_EQ_INT(ws_send(ws_client_conn(w1), false, ok, strlen(ok)), 0);
+	TEST_EQ_INT(ws_send(ws_client_conn(w2), false, ok, strlen(ok)), 0);
+	TEST_ASSERT(await_joined_msg(&r1, WAIT_MS));
+	TEST_ASSERT(await_joined_msg(&r2, WAIT_MS));
+	cJSON *d = command(&v, "rooms.delete", "{\"v\":1,\"room\":\"" ROOM1 "\"}", &ce);
+	TEST_ASSERT(d);
+	cJSON_Delete(d);
+	for (int64_t end = time_mono_ms() + WAIT_MS; !ws_client_closed(w1) && time_mono_ms() < end;)
+		lifecycle_wait(5);
+	TEST_ASSERT(ws_client_closed(w1));
+	TEST_ASSERT(!ws_client_closed(w2));
+out:
+	ws_client_free(w1);
+	ws_client_free(w2);
+	env_stop(&v, err);
+	rx_fini(&r1);
+	rx_fini(&r2);
+	return err;
+}
+
+/* ROOM_WS_ADDR taken by someone else: RTP members still join, and
+ * rooms.token says why browsers cannot. */
+static int test_ws_addr_taken(void)
+{
+	struct env v = { 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sa);
+	struct room *rtp = NULL;
+	struct rx rx;
+	struct cmd_error ce = { 0 };
+	int err = 0, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	rx_init(&rx);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	TEST_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		    listen(fd, 4) == 0 && getsockname(fd, (struct sockaddr *)&sa, &slen) == 0);
+	TEST_EQ_INT(env_start_at(&v, ntohs(sa.sin_port)), 0);
+	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
+	TEST_EQ_INT(room_local.join(&rtp, &v.ctx, ROOM1, "agent-1", &rtp_handlers, &rx), 0);
+	cJSON *d = command(&v, "rooms.token", "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"web-1\"}",
+			   &ce);
+	TEST_ASSERT(!d);
+	TEST_EQ_STR(ce.code, "unavailable");
+	TEST_CONTAINS(ce.message, "ROOM_WS_ADDR 127.0.0.1:");
+out:
+	room_local.leave(rtp);
+	env_stop(&v, err);
+	if (fd >= 0)
+		close(fd);
+	rx_fini(&rx);
+	return err;
+}
+
 /* ---- a real browser: console/room-local.js in headless Chromium ------- */
 
 /* The page's findings: the "RESULT {json}" line of the driver's log. */
@@ -755,6 +832,8 @@ static const struct test tests[] = {
 	{ "opus_both_ways", test_opus_both_ways },
 	{ "refused", test_refused },
 	{ "bad_messages", test_bad_messages },
+	{ "room_deleted", test_room_deleted },
+	{ "ws_addr_taken", test_ws_addr_taken },
 	{ "browser_opus", test_browser_opus },
 	{ "browser_pcm", test_browser_pcm },
 };
