@@ -4,6 +4,12 @@
 // line "RESULT {json}". Driven by tests/integration/test_room_ws.c, which
 // runs nats-server, room-manager and the RTP peer the page talks to.
 //   node tests/js/room_local_page.mjs --url ws://… --token … --wav f.wav [--send pcm] [--receive pcm]
+// With --api http://… --key K --assistant ID instead of --url/--token, the
+// page is loaded first and then this script asks api-gateway for the web
+// call (POST /web_call/get_token) and prints its reply as "TOKEN {json}"
+// before handing url and token to the page (so the page is in the room as
+// soon as possible after the agent is dispatched).
+// Optional: --listen_ms, --loud_rms, --loud_windows (see the page).
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -13,7 +19,7 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = {};
 for (let i = 2; i + 1 < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-for (const k of ['url', 'token', 'wav'])
+for (const k of args.api ? ['key', 'assistant', 'wav'] : ['url', 'token', 'wav'])
   if (!args[k]) { console.error(`--${k}: missing`); process.exit(2); }
 
 // the page and the module, nothing else
@@ -23,7 +29,7 @@ const files = {
 };
 const server = createServer(async (req, res) => {
   const f = files[new URL(req.url, 'http://x').pathname];
-  if (!f) { res.writeHead(404).end('not here'); return; }
+  if (!f) { res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end(); return; }
   res.writeHead(200, { 'content-type': f[1] }).end(await readFile(path.join(root, f[0])));
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -41,10 +47,22 @@ try {
   const page = await browser.newPage();
   page.on('console', (m) => console.error('page:', m.text()));
   page.on('pageerror', (e) => console.error('page error:', e.message));
-  const q = new URLSearchParams({ url: args.url, token: args.token, listen_ms: args.listen_ms || '15000' });
-  if (args.send) q.set('send', args.send);
-  if (args.receive) q.set('receive', args.receive);
+  const q = new URLSearchParams({ listen_ms: args.listen_ms || '15000' });
+  for (const k of ['url', 'token', 'send', 'receive', 'loud_rms', 'loud_windows'])
+    if (args[k]) q.set(k, args[k]);
   await page.goto(`http://127.0.0.1:${port}/page.html?${q}`);
+  if (args.api) {
+    await page.waitForFunction(() => window.ready === true, null, { timeout: 10000 });
+    const r = await fetch(`${args.api}/web_call/get_token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${args.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ assistant_id: args.assistant }),
+    });
+    const body = await r.json();
+    console.log('TOKEN ' + JSON.stringify({ status: r.status, ...body }));
+    if (r.status !== 200) throw new Error(`get_token: ${r.status} ${body.message}`);
+    await page.evaluate(([u, t]) => window.join(u, t), [body.data.url, body.data.token]);
+  }
   await page.waitForFunction(() => window.result !== null, null, { timeout: 40000 });
   console.log('RESULT ' + JSON.stringify(await page.evaluate(() => window.result)));
   code = 0;
