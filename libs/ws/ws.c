@@ -4,8 +4,12 @@
  * connection that has something queued. */
 #include "ws/ws.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -468,22 +472,46 @@ static int split_addr(char *host, size_t hlen, int *portp, const char *addr)
 	return 0;
 }
 
+/* Binds the address once ourselves: a clear errno for a taken address,
+ * where libwebsockets would only fail to create its context. */
+static int probe_bind(const char *host, int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return EINVAL;
+	int one = 1, err = 0, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		err = errno;
+	close(fd);
+	return err;
+}
+
 int ws_server_start(struct ws_server **sp, const char *addr, const struct ws_handlers *h, void *arg)
 {
 	char host[128];
 	int port = 0;
 	if (!sp || !h || !h->accept || !h->message || split_addr(host, sizeof(host), &port, addr))
 		return EINVAL;
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	int err = probe_bind(host, port);
+	if (err) {
+		log_error("ws_listen_failed", "%s: %s", addr, strerror(err));
+		return err;
+	}
 	struct ws_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return ENOMEM;
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof(info));
 	info.port = port;
-	info.iface = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-	int err = loop_init(&s->loop, &info, h, arg);
+	info.iface = host;
+	err = loop_init(&s->loop, &info, h, arg);
 	if (err) {
-		/* lws logged why (most often the address is taken) */
+		/* lws logged why */
 		log_error("ws_listen_failed", "%s: cannot listen", addr);
 		pthread_mutex_destroy(&s->loop.lock);
 		free(s);

@@ -69,7 +69,8 @@ void ws_close(struct ws_conn *c, int code, const char *reason);
 struct ws_server;
 /* Listens on `addr` ("host:port", host an IPv4 address or "localhost";
  * borrowed) and serves until ws_server_stop(). `h` and `arg` are borrowed
- * and must outlive the server. EADDRINUSE, EINVAL (bad address), ENOMEM. */
+ * and must outlive the server. EADDRINUSE (or another errno of bind()),
+ * EINVAL (bad address), ENOMEM. */
 int ws_server_start(struct ws_server **sp, const char *addr, const struct ws_handlers *h,
 		    void *arg) CM_MUST_USE;
 /* The port listened on (useful with port 0). */

@@ -181,7 +181,18 @@ static int on_accept(void **connargp, struct ws_conn *c, const char *path, char 
 	snprintf(m->identity, sizeof(m->identity), "%s", sub->valuestring);
 	m->can_publish = claim_bool(video, "canPublish", true);
 	m->can_subscribe = claim_bool(video, "canSubscribe", true);
+	/* one connection per membership: a second one would take over the
+	 * first's relay port, and either leaving would end both */
 	pthread_mutex_lock(&w->lock);
+	for (const struct member *o = w->members; o; o = o->next) {
+		if (strcmp(o->room, m->room) == 0 && strcmp(o->identity, m->identity) == 0) {
+			pthread_mutex_unlock(&w->lock);
+			snprintf(reason, WS_REASON_MAX + 1, "%.*s is already connected to this room",
+				 ROOM_IDENTITY_MAX, m->identity);
+			status = 409;
+			goto out;
+		}
+	}
 	m->next = w->members;
 	if (w->members)
 		w->members->prev = m;

@@ -5,7 +5,8 @@
  * identity, nbf, exp, video{roomJoin, room, canPublish, canSubscribe},
  * HS256) is minted by rooms.token here and checked at the upgrade, which
  * is refused with 401 and a reason when it does not verify, does not
- * grant roomJoin, or names a room that is not open.
+ * grant roomJoin, or names a room that is not open (409 when that identity
+ * is already connected to the room).
  *
  * Each browser is then an ordinary member of the forwarder: it joins
  * through libs/room (room_local, rooms.join over the bus like any C

@@ -642,7 +642,8 @@ out:
 static int test_room_deleted(void)
 {
 	struct env v;
-	char url1[2048], url2[2048];
+	char url1[2048], url2[2048], target[2100], body[4096];
+	const char *q;
 	struct ws_client *w1 = NULL, *w2 = NULL;
 	struct rx r1, r2;
 	struct cmd_error ce = { 0 };
@@ -659,6 +660,12 @@ static int test_room_deleted(void)
 	TEST_EQ_INT(ws_client_connect(&w2, url2, &ws_client_handlers, &r2, WAIT_MS, &status), 0);
 	TEST_EQ_INT(ws_send(ws_client_conn(w1), false, ok, strlen(ok)), 0);
 	TEST_EQ_INT(ws_send(ws_client_conn(w2), false, ok, strlen(ok)), 0);
+	/* the same token again while its member is connected */
+	q = strchr(url1, '?');
+	TEST_ASSERT(q);
+	snprintf(target, sizeof(target), "/room%s", q);
+	TEST_EQ_INT(upgrade(v.ws_port, target, body, sizeof(body)), 409);
+	TEST_CONTAINS(body, "web-1 is already connected to this room");
 	TEST_ASSERT(await_joined_msg(&r1, WAIT_MS));
 	TEST_ASSERT(await_joined_msg(&r2, WAIT_MS));
 	cJSON *d = command(&v, "rooms.delete", "{\"v\":1,\"room\":\"" ROOM1 "\"}", &ce);
