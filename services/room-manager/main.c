@@ -1,6 +1,7 @@
 /* room-manager: rooms on LiveKit (Twirp) or the embedded local room backend. */
 #include "room.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +80,24 @@ static int room_cfg_check(void *arg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: is required with EGRESS_S3_%s",
 			 cfg->egress_s3_access_key ? "EGRESS_S3_SECRET" : "EGRESS_S3_ACCESS_KEY",
 			 cfg->egress_s3_access_key ? "ACCESS_KEY" : "SECRET");
+		return EINVAL;
+	}
+	if (cfg->token_secret && strlen(cfg->token_secret) < 16) {
+		snprintf(err, errlen, "ROOM_TOKEN_SECRET: must be at least 16 bytes (it signs tokens)");
+		return EINVAL;
+	}
+	/* libs/ws listens on an IPv4 address (or localhost) */
+	const char *colon = strrchr(cfg->ws_addr, ':');
+	char host[INET_ADDRSTRLEN];
+	struct in_addr ia;
+	size_t hl = colon ? (size_t)(colon - cfg->ws_addr) : 0;
+	if (hl < sizeof(host)) {
+		memcpy(host, cfg->ws_addr, hl);
+		host[hl] = '\0';
+	}
+	if (hl >= sizeof(host) || (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &ia) != 1)) {
+		snprintf(err, errlen, "ROOM_WS_ADDR: \"%s\": the host must be an IPv4 address or localhost",
+			 cfg->ws_addr);
 		return EINVAL;
 	}
 	if (cfg->rtp_port_min > cfg->rtp_port_max) {

@@ -716,6 +716,40 @@ out:
 	return err;
 }
 
+/* The new variables are checked at start, each error naming its variable. */
+static int test_config_checked(void)
+{
+	static const struct {
+		const char *env, *want;
+	} bad[] = {
+		{ "ROOM_WS_ADDR=nonsense", "ROOM_WS_ADDR: \"nonsense\" is not host:port" },
+		{ "ROOM_WS_ADDR=myhost:7881", "ROOM_WS_ADDR: \"myhost:7881\": the host must be an IPv4" },
+		{ "ROOM_WS_URL=http://x/room", "ROOM_WS_URL: \"http://x/room\" is not a URL with scheme ws|wss" },
+		{ "ROOM_TOKEN_SECRET=short", "ROOM_TOKEN_SECRET: must be at least 16 bytes" },
+	};
+	char bin[256], *out = NULL;
+	int err = 0;
+	const char *argv[] = { test_bin(bin, sizeof(bin), "room-manager"), NULL };
+	for (size_t i = 0; i < CM_ARRAY_LEN(bad); i++) {
+		const char *envp[] = { bad[i].env, "ROOM_BACKEND=local", "NATS_URL=nats://127.0.0.1:1",
+				       NULL };
+		free(out);
+		out = NULL;
+		TEST_ASSERT(test_run_cmd(&out, argv, envp, 10000) > 0);
+		TEST_CONTAINS(out, bad[i].want);
+	}
+	free(out);
+	out = NULL;
+	const char *help[] = { bin, "--help", NULL };
+	TEST_EQ_INT(test_run_cmd(&out, help, NULL, 10000), 0);
+	TEST_CONTAINS(out, "ROOM_WS_ADDR");
+	TEST_CONTAINS(out, "ROOM_WS_URL");
+	TEST_CONTAINS(out, "ROOM_TOKEN_SECRET");
+out:
+	free(out);
+	return err;
+}
+
 /* ---- a real browser: console/room-local.js in headless Chromium ------- */
 
 /* The page's findings: the "RESULT {json}" line of the driver's log. */
@@ -841,6 +875,7 @@ static const struct test tests[] = {
 	{ "bad_messages", test_bad_messages },
 	{ "room_deleted", test_room_deleted },
 	{ "ws_addr_taken", test_ws_addr_taken },
+	{ "config_checked", test_config_checked },
 	{ "browser_opus", test_browser_opus },
 	{ "browser_pcm", test_browser_pcm },
 };
