@@ -44,10 +44,13 @@ class Frames extends AudioWorkletProcessor {
 registerProcessor('callmesh-frames', Frames);
 `;
 
+// What the page encodes its microphone with when WebCodecs has Opus.
+const ENCODER_CONFIG = { codec: 'opus', sampleRate: RATE, numberOfChannels: 1, bitrate: 32000, opus: { frameDuration: 20000 } };
+
 async function opusEncoderSupported() {
   if (typeof AudioEncoder === 'undefined') return false;
   try {
-    const r = await AudioEncoder.isConfigSupported({ codec: 'opus', sampleRate: RATE, numberOfChannels: 1 });
+    const r = await AudioEncoder.isConfigSupported(ENCODER_CONFIG);
     return !!r.supported;
   } catch { return false; }
 }
@@ -247,7 +250,7 @@ export async function connectLocalRoom(o) {
         },
         error: (e) => ws.close(1011, 'opus encoder: ' + e.message),
       });
-      encoder.configure({ codec: 'opus', sampleRate: RATE, numberOfChannels: 1, bitrate: 32000, opus: { frameDuration: 20000 } });
+      encoder.configure(ENCODER_CONFIG);
     }
     stopCapture = await startCapture(ctx, ctx.createMediaStreamSource(stream), sendFrame);
   } catch (e) {

@@ -200,6 +200,7 @@ struct rx {
 	size_t n;
 	char identity[ROOM_IDENTITY_MAX + 1];   /* the last frame's sender */
 	uint32_t ssrc;
+	int64_t last_frame_ms, left_ms;         /* when the last frame came, the last left */
 	char joined[4][ROOM_IDENTITY_MAX + 1];
 	size_t n_joined;
 	char left[4][ROOM_IDENTITY_MAX + 1];
@@ -227,6 +228,7 @@ static void rx_frame(struct rx *rx, const char *identity, uint32_t ssrc, const i
 	pthread_mutex_lock(&rx->lock);
 	if (rx->n < RX_MAX) {
 		rx->rms[rx->n++] = rms_of(pcm, ROOM_FRAME_SAMPLES);
+		rx->last_frame_ms = time_mono_ms();
 		if (identity)
 			snprintf(rx->identity, sizeof(rx->identity), "%s", identity);
 		rx->ssrc = ssrc;
@@ -241,6 +243,8 @@ static void rx_member(struct rx *rx, const char *identity, bool joined)
 		snprintf(rx->joined[rx->n_joined++], ROOM_IDENTITY_MAX + 1, "%s", identity);
 	else if (!joined && rx->n_left < 4)
 		snprintf(rx->left[rx->n_left++], ROOM_IDENTITY_MAX + 1, "%s", identity);
+	if (!joined)
+		rx->left_ms = time_mono_ms();
 	pthread_mutex_unlock(&rx->lock);
 }
 
@@ -778,7 +782,7 @@ static double json_num(const cJSON *o, const char *name)
  * what it plays). `send`/`receive` force the page's codecs (NULL: the
  * module's choice, Opus through WebCodecs in Chromium). */
 static int browser_page(const char *call_id, const char *room, const char *send,
-			const char *receive, const char *want_send)
+			const char *receive, const char *want_send, bool mute)
 {
 	struct env v;
 	struct rx rtp_rx;
@@ -803,7 +807,7 @@ static int browser_page(const char *call_id, const char *room, const char *send,
 	snprintf(log, sizeof(log), "%s/page.log", v.dir);
 	const char *argv[] = { "node", "tests/js/room_local_page.mjs", "--url", url, "--token", tok,
 			       "--wav", wav, "--send", send ? send : "", "--receive",
-			       receive ? receive : "", NULL };
+			       receive ? receive : "", "--mute_ms", mute ? "1500" : "0", NULL };
 	TEST_EQ_INT(test_spawn(&node, argv, NULL, log), 0);
 
 	/* Chromium starts, the page joins: the RTP member sees it arrive */
@@ -842,6 +846,14 @@ static int browser_page(const char *call_id, const char *room, const char *send,
 	TEST_ASSERT(json_num(res, "loudWindows") >= 20);
 	TEST_ASSERT(json_num(res, "maxRms") > 0.05);    /* the tone plays at 0.24 peak */
 	TEST_EQ_INT(json_num(res, "closeCode"), 1000);
+	if (mute) {
+		/* muted for 1.5 s before the hang-up: nothing reached the room */
+		pthread_mutex_lock(&rtp_rx.lock);
+		int64_t quiet = rtp_rx.left_ms - rtp_rx.last_frame_ms;
+		pthread_mutex_unlock(&rtp_rx.lock);
+		printf("    muted: last frame %lld ms before the page left\n", (long long)quiet);
+		TEST_ASSERT(quiet > 1200);
+	}
 	const cJSON *members = cJSON_GetObjectItemCaseSensitive(res, "members");
 	TEST_ASSERT(cJSON_IsArray(members) && cJSON_GetArraySize(members) >= 1);
 	TEST_EQ_STR(cJSON_GetArrayItem(members, 0)->valuestring, "+agent-peer");
@@ -860,12 +872,12 @@ out:
 
 static int test_browser_opus(void)
 {
-	return browser_page(CALL1, ROOM1, NULL, NULL, "opus");
+	return browser_page(CALL1, ROOM1, NULL, NULL, "opus", true);
 }
 
 static int test_browser_pcm(void)
 {
-	return browser_page(CALL2, ROOM2, "pcm", "pcm", "pcm");
+	return browser_page(CALL2, ROOM2, "pcm", "pcm", "pcm", false);
 }
 
 static const struct test tests[] = {

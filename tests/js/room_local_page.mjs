@@ -9,7 +9,7 @@
 // call (POST /web_call/get_token) and prints its reply as "TOKEN {json}"
 // before handing url and token to the page (so the page is in the room as
 // soon as possible after the agent is dispatched).
-// Optional: --listen_ms, --loud_rms, --loud_windows (see the page).
+// Optional: --listen_ms, --loud_rms, --loud_windows, --mute_ms (see the page).
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -48,7 +48,7 @@ try {
   page.on('console', (m) => console.error('page:', m.text()));
   page.on('pageerror', (e) => console.error('page error:', e.message));
   const q = new URLSearchParams({ listen_ms: args.listen_ms || '15000' });
-  for (const k of ['url', 'token', 'send', 'receive', 'loud_rms', 'loud_windows'])
+  for (const k of ['url', 'token', 'send', 'receive', 'loud_rms', 'loud_windows', 'mute_ms'])
     if (args[k]) q.set(k, args[k]);
   await page.goto(`http://127.0.0.1:${port}/page.html?${q}`);
   if (args.api) {
