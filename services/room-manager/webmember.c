@@ -22,8 +22,14 @@
  *
  * What arrives from the page becomes Opus RTP through room_local's
  * send_frame: PCM is encoded, Opus is decoded and encoded again (room_local
- * sends only what it encodes itself; 20 ms of Opus costs well under a
- * millisecond, and this backend is for one machine). */
+ * sends only what it encodes itself; bench_room_ws puts a browser member at
+ * 1-2 % of a core, and this backend is for one machine).
+ *
+ * Threads: accept, the page's messages and the close run on libs/ws's
+ * thread; the hello's join and the close's leave are one rooms.join /
+ * rooms.leave round trip each (to this process's own workers), which that
+ * thread waits for. What the page hears is sent from the membership's
+ * receive thread (ws_send queues). */
 #include "webmember.h"
 
 #include <errno.h>
