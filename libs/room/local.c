@@ -1,7 +1,9 @@
 /* The local room backend's member side: Opus RTP to and from room-manager's
  * forwarder over one connected UDP socket on 127.0.0.1, a receive thread
  * that demultiplexes senders by SSRC (jitter buffer + decoder each) and
- * plays them out every 20 ms. */
+ * plays them out every 20 ms. Who the others are comes from the
+ * forwarder's RTCP: the first SDES CNAME of an SSRC is a member that
+ * joined, its BYE one that left. */
 #include "room/room.h"
 
 #include <arpa/inet.h>
@@ -42,6 +44,7 @@ struct room {
 	char name[EVENT_ROOM_MAX + 1];
 	char identity[ROOM_IDENTITY_MAX + 1];
 	room_frame_h *on_frame;
+	room_member_h *on_member;   /* may be NULL */
 	void *arg;
 	int fd, evfd;
 	pthread_t thread;
@@ -140,8 +143,11 @@ static void on_rtcp(struct room *r, const uint8_t *buf, size_t len, int64_t now_
 				continue;
 			if (clen > ROOM_IDENTITY_MAX)
 				clen = ROOM_IDENTITY_MAX;
+			bool first = s->identity[0] == '\0';
 			memcpy(s->identity, cname, clen);
 			s->identity[clen] = '\0';
+			if (first && clen && r->on_member)
+				r->on_member(s->identity, true, r->arg);
 		} else if (p.type == RTCP_BYE) {
 			uint32_t ssrcs[RTCP_RC_MAX];
 			size_t n = 0;
@@ -149,8 +155,11 @@ static void on_rtcp(struct room *r, const uint8_t *buf, size_t len, int64_t now_
 				continue;
 			for (size_t i = 0; i < n; i++) {
 				struct sender *s = sender_find(r, ssrcs[i]);
-				if (s)
-					sender_clear(s);
+				if (!s)
+					continue;
+				if (s->identity[0] && r->on_member)
+					r->on_member(s->identity, false, r->arg);
+				sender_clear(s);
 			}
 		}
 	}
@@ -202,7 +211,14 @@ static void play_tick(struct room *r, int64_t now_us)
 		if (!s->used)
 			continue;
 		if (now_us - s->last_us > SENDER_IDLE_US) {
-			sender_clear(s);
+			/* a silent member is still a member until its BYE: only
+			 * its decoding state goes */
+			if (s->identity[0]) {
+				s->jb = jbuf_free(s->jb);
+				s->dec = media_opus_dec_free(s->dec);
+			} else {
+				sender_clear(s);
+			}
 			continue;
 		}
 		if (!s->jb)
@@ -323,6 +339,7 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 	r->fd = r->evfd = -1;
 	r->ctx = ctx;
 	r->on_frame = h->frame;
+	r->on_member = h->member;
 	r->arg = arg;
 	snprintf(r->name, sizeof(r->name), "%s", room);
 	snprintf(r->identity, sizeof(r->identity), "%s", identity);

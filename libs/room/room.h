@@ -77,8 +77,10 @@ typedef void (room_closed_h)(int err, const char *reason, void *arg);
 /* What a member hears, each on a backend thread with the same rules as
  * on_frame below (borrowed arguments, return quickly, never leave() from
  * inside). Only `frame` is required; a backend that cannot tell of an event
- * never calls its handler (the local backend has no data, member or closed
- * events). The table is borrowed and must outlive the membership. */
+ * never calls its handler (the local backend has no data or closed events;
+ * its member events come from the forwarder's RTCP: joined on the first
+ * SDES CNAME of an SSRC, left on its BYE). The table is borrowed and must
+ * outlive the membership. */
 struct room_handlers {
 	room_frame_h *frame;
 	room_data_h *data;

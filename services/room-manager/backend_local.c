@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "forwarder.h"
+#include "webmember.h"
 
 #define LOCAL_ROOMS_MAX 4096
 
@@ -32,7 +33,16 @@ struct local_backend {
 	size_t count;
 	struct rec_table *recs;
 	struct fwd *fwd;
+	struct webmembers *web;   /* NULL when ROOM_WS_ADDR could not be served */
+	int web_err;
 };
+
+static bool exists(struct local_backend *b, const char *name);
+
+static bool web_room_open(const char *room, void *arg)
+{
+	return exists(arg, room);
+}
 
 int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, const char *source)
 {
@@ -56,6 +66,17 @@ int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, c
 	}
 	pthread_mutex_init(&b->lock, NULL);
 	b->cfg = cfg;
+	struct webmember_cfg wc = {
+		.addr = cfg->ws_addr, .url = cfg->ws_url, .secret = cfg->token_secret, .bus = bus,
+		.room_open = web_room_open, .arg = b,
+	};
+	/* RTP members do not need the WebSocket: a taken address (another
+	 * room-manager on this machine) leaves browsers out, and rooms.token
+	 * says so */
+	b->web_err = webmembers_start(&b->web, &wc);
+	if (b->web_err)
+		log_error("web_members_off", "ROOM_WS_ADDR=%s: %s: browsers cannot join local rooms",
+			  cfg->ws_addr, cm_strerror(b->web_err));
 	if (mkdir(cfg->recordings_dir, 0755) != 0 && errno != EEXIST)
 		log_warn("recordings_dir", "%s: cannot create: %s", cfg->recordings_dir, strerror(errno));
 	*stp = b;
@@ -67,6 +88,8 @@ static void local_free(void *st)
 	struct local_backend *b = st;
 	if (!b)
 		return;
+	/* browsers leave through the forwarder, so they go first */
+	b->web = webmembers_stop(b->web);
 	b->fwd = fwd_stop(b->fwd);
 	pthread_mutex_destroy(&b->lock);
 	rec_table_free(b->recs);
@@ -143,6 +166,7 @@ static int local_remove(void *st, const char *room, struct cmd_error *e)
 		b->rooms[i] = b->rooms[b->count - 1];
 		b->count--;
 		fwd_room_delete(b->fwd, room);
+		webmembers_room_closed(b->web, room);
 		log_info("room_deleted", "room=%s backend=local", room);
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -230,18 +254,43 @@ static int local_send_data(void *st, const char *room, const char *topic, const 
 		return ENOENT;
 	}
 	/* local participants are bridge and agent, which read events from NATS
-	 * themselves; there is no browser to deliver data to */
+	 * themselves; browser members get audio and member events only */
 	log_debug("room_data", "room=%s topic=%s bytes=%zu", room, topic ? topic : "",
 		  strlen(payload));
 	return 0;
 }
 
+/* A browser member's token: {token, url} of the WebSocket (webmember.c). */
 static int local_token(void *st, cJSON *out, const cJSON *req, struct cmd_error *e)
 {
-	(void)st, (void)out, (void)req;
-	cmd_error_set(e, "unavailable", NULL,
-		      "the local room backend has no participant tokens; join with rooms.join");
-	return EAGAIN;
+	struct local_backend *b = st;
+	const char *room = cmd_str(req, "room");
+	char *jwt = NULL;
+	if (!b->web) {
+		cmd_error_set(e, "unavailable", NULL,
+			      "browser members are off: ROOM_WS_ADDR %s: %s", b->cfg->ws_addr,
+			      cm_strerror(b->web_err));
+		return EAGAIN;
+	}
+	if (!exists(b, room)) {
+		cmd_error_set(e, "not_found", "room", "room %s does not exist", room);
+		return ENOENT;
+	}
+	int err = webmembers_token(b->web, &jwt, room, cmd_str(req, "identity"), cmd_str(req, "name"),
+				   cmd_str(req, "metadata"), cmd_bool(req, "can_publish", true),
+				   cmd_bool(req, "can_subscribe", true), cmd_int(req, "ttl_s", 0));
+	if (err) {
+		cmd_error_set(e, err == EINVAL ? "invalid_field" : "internal",
+			      err == EINVAL ? "identity" : NULL, "token: %s", cm_strerror(err));
+		return err;
+	}
+	if (!cJSON_AddStringToObject(out, "token", jwt) ||
+	    !cJSON_AddStringToObject(out, "url", webmembers_url(b->web))) {
+		cmd_error_set(e, "internal", NULL, "out of memory");
+		err = ENOMEM;
+	}
+	free(jwt);
+	return err;
 }
 
 static int local_rec_start(void *st, cJSON *out, const char *call_id, const char *room,

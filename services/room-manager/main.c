@@ -2,6 +2,7 @@
 #include "room.h"
 #include "room/room.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,15 @@ static const struct cfg_var room_cfg_vars[] = {
 	  offsetof(struct room_cfg, rtp_port_min), "first UDP port of local rooms" },
 	{ "RTP_PORT_MAX", CFG_INT, "40999", true, false, 1024, 65535, NULL,
 	  offsetof(struct room_cfg, rtp_port_max), "last UDP port of local rooms" },
+	{ "ROOM_WS_ADDR", CFG_ADDR, "127.0.0.1:7881", true, false, 0, 0, NULL,
+	  offsetof(struct room_cfg, ws_addr),
+	  "local rooms: WebSocket listen address for browser members" },
+	{ "ROOM_WS_URL", CFG_URL, NULL, false, false, 0, 0, "ws|wss",
+	  offsetof(struct room_cfg, ws_url),
+	  "local rooms: the URL rooms.token hands to browsers (default ws://<ROOM_WS_ADDR>/room)" },
+	{ "ROOM_TOKEN_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,
+	  offsetof(struct room_cfg, token_secret),
+	  "local rooms: HS256 key of browser tokens (default: random at each start)" },
 	{ 0 }
 };
 
@@ -55,6 +65,24 @@ static int room_cfg_check(void *arg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: is required with EGRESS_S3_%s",
 			 cfg->egress_s3_access_key ? "EGRESS_S3_SECRET" : "EGRESS_S3_ACCESS_KEY",
 			 cfg->egress_s3_access_key ? "ACCESS_KEY" : "SECRET");
+		return EINVAL;
+	}
+	if (cfg->token_secret && strlen(cfg->token_secret) < 16) {
+		snprintf(err, errlen, "ROOM_TOKEN_SECRET: must be at least 16 bytes (it signs tokens)");
+		return EINVAL;
+	}
+	/* libs/ws listens on an IPv4 address (or localhost) */
+	const char *colon = strrchr(cfg->ws_addr, ':');
+	char host[INET_ADDRSTRLEN];
+	struct in_addr ia;
+	size_t hl = colon ? (size_t)(colon - cfg->ws_addr) : 0;
+	if (hl < sizeof(host)) {
+		memcpy(host, cfg->ws_addr, hl);
+		host[hl] = '\0';
+	}
+	if (hl >= sizeof(host) || (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &ia) != 1)) {
+		snprintf(err, errlen, "ROOM_WS_ADDR: \"%s\": the host must be an IPv4 address or localhost",
+			 cfg->ws_addr);
 		return EINVAL;
 	}
 	if (cfg->rtp_port_min > cfg->rtp_port_max) {

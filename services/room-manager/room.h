@@ -17,6 +17,9 @@ struct room_cfg {
 	const char *recordings_dir;
 	long rtp_port_min;
 	long rtp_port_max;
+	const char *ws_addr;      /* browser members of local rooms */
+	const char *ws_url;
+	const char *token_secret;
 	long room_empty_timeout_s;
 	long room_max_participants;
 	const char *egress_file_prefix;

@@ -730,12 +730,91 @@ out:
 	return err;
 }
 
+/* ---- member events ---------------------------------------------------- */
+
+struct members {
+	pthread_mutex_t lock;
+	char log[8][ROOM_IDENTITY_MAX + 8]; /* "+identity" joined, "-identity" left */
+	size_t n;
+};
+
+static void on_member(const char *identity, bool joined, void *arg)
+{
+	struct members *m = arg;
+	pthread_mutex_lock(&m->lock);
+	if (m->n < CM_ARRAY_LEN(m->log))
+		snprintf(m->log[m->n++], sizeof(m->log[0]), "%c%s", joined ? '+' : '-', identity);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void on_frame_ignored(const struct room_frame *f, void *arg)
+{
+	(void)f, (void)arg;
+}
+
+static const struct room_handlers member_handlers = {
+	.frame = on_frame_ignored, .member = on_member,
+};
+
+static size_t members_count(struct members *m)
+{
+	pthread_mutex_lock(&m->lock);
+	size_t n = m->n;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+static bool await_members(struct members *m, size_t want, int timeout_ms)
+{
+	int64_t end = time_mono_ms() + timeout_ms;
+	while (members_count(m) < want && time_mono_ms() < end)
+		lifecycle_wait(5);
+	return members_count(m) >= want;
+}
+
+/* Members learn who joins (the forwarder's first SDES for an SSRC) and who
+ * leaves (its BYE) without anyone having to speak; the periodic SDES
+ * repeats do not count as joins again. */
+static int test_member_events(void)
+{
+	int err = 0;
+	struct env v;
+	struct room *a = NULL, *b = NULL;
+	static struct members ma, mb;
+	memset(&ma, 0, sizeof(ma));
+	memset(&mb, 0, sizeof(mb));
+	pthread_mutex_init(&ma.lock, NULL);
+	pthread_mutex_init(&mb.lock, NULL);
+	TEST_EQ_INT(env_start(&v), 0);
+	TEST_EQ_INT(create_room(&v, CALL2, ROOM2), 0);
+	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM2, "agent-" CALL2, &member_handlers, &ma), 0);
+	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM2, "web-" CALL2, &member_handlers, &mb), 0);
+	TEST_ASSERT(await_members(&ma, 1, WAIT_MS));
+	TEST_ASSERT(await_members(&mb, 1, WAIT_MS));
+	TEST_EQ_STR(ma.log[0], "+web-" CALL2);
+	TEST_EQ_STR(mb.log[0], "+agent-" CALL2);
+	/* past one SDES interval: still one join each */
+	lifecycle_wait(ROOM_SDES_INTERVAL_MS + 500);
+	TEST_EQ_INT(members_count(&ma), 1);
+	TEST_EQ_INT(members_count(&mb), 1);
+	room_local.leave(b);
+	b = NULL;
+	TEST_ASSERT(await_members(&ma, 2, WAIT_MS));
+	TEST_EQ_STR(ma.log[1], "-web-" CALL2);
+out:
+	room_local.leave(a);
+	room_local.leave(b);
+	env_stop(&v, err);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "forward_tone", test_forward_tone },
 	{ "leave_stops_forwarding", test_leave_stops_forwarding },
 	{ "foreign_source_dropped", test_foreign_source_dropped },
 	{ "join_errors", test_join_errors },
 	{ "recording", test_recording },
+	{ "member_events", test_member_events },
 };
 
 TEST_MAIN(tests)

@@ -24,7 +24,8 @@ struct env {
 	struct bus *bus;
 	int pid;
 	char *logdir;
-	char e_nats[96], e_health[64], e_url[96], e_dir[300];
+	char e_nats[96], e_health[64], e_url[96], e_dir[300], e_ws[64];
+	int ws_port;
 };
 
 /* nats-server + fake LiveKit + room-manager (backend livekit or local). */
@@ -44,6 +45,8 @@ static int env_start(struct env *v, const char *backend, const char *lk_url_over
 	snprintf(v->e_url, sizeof(v->e_url), "LIVEKIT_URL=%s",
 		 lk_url_override ? lk_url_override : v->lk.url);
 	snprintf(v->e_dir, sizeof(v->e_dir), "RECORDINGS_DIR=%s/rec", v->logdir);
+	v->ws_port = test_free_port();
+	snprintf(v->e_ws, sizeof(v->e_ws), "ROOM_WS_ADDR=127.0.0.1:%d", v->ws_port);
 	snprintf(log, sizeof(log), "%s/room-manager.log", v->logdir);
 	const char *argv[] = { test_bin(bin, sizeof(bin), "room-manager"), NULL };
 	const char *lk_env[] = { v->e_nats, v->e_health, v->e_url, v->e_dir,
@@ -53,7 +56,7 @@ static int env_start(struct env *v, const char *backend, const char *lk_url_over
 				 "EGRESS_S3_ENDPOINT=http://127.0.0.1:9000", "EGRESS_S3_ACCESS_KEY=ak",
 				 "EGRESS_S3_SECRET=sk", "EGRESS_S3_FORCE_PATH_STYLE=true",
 				 "LOG_FORMAT=kv", "LOG_LEVEL=debug", NULL };
-	const char *local_env[] = { v->e_nats, v->e_health, v->e_dir, "ROOM_BACKEND=local",
+	const char *local_env[] = { v->e_nats, v->e_health, v->e_dir, v->e_ws, "ROOM_BACKEND=local",
 				    "LOG_FORMAT=kv", "LOG_LEVEL=debug", NULL };
 	err = test_spawn(&v->pid, argv, strcmp(backend, "local") == 0 ? local_env : lk_env, log);
 	if (err)
@@ -562,9 +565,13 @@ static int test_local_backend(void)
 	TEST_ASSERT(reply_ok(r));
 	TEST_EQ_STR(fake_lk_str(r, "data.path"), want);
 	cJSON_Delete(r);
+	/* a browser member's token for the room's WebSocket (test_room_ws.c
+	 * joins with it) */
 	r = request(&v, "rooms.token", "{\"v\":1,\"room\":\"" ROOM "\",\"identity\":\"web-1\"}");
-	TEST_ASSERT(r && !reply_ok(r));
-	TEST_EQ_STR(fake_lk_str(r, "error.code"), "unavailable");
+	TEST_ASSERT(reply_ok(r));
+	snprintf(want, sizeof(want), "ws://127.0.0.1:%d/room", v.ws_port);
+	TEST_EQ_STR(fake_lk_str(r, "data.url"), want);
+	TEST_ASSERT(strncmp(fake_lk_str(r, "data.token"), "eyJ", 3) == 0);
 	cJSON_Delete(r);
 	r = request(&v, "rooms.delete", del);
 	TEST_ASSERT(reply_ok(r));
