@@ -490,4 +490,5 @@ const struct room_ops room_local = {
 	.send_frame = local_send_frame,
 	.leave = local_leave,
 	.stats = local_stats,
+	.members = true,
 };

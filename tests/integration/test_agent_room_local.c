@@ -210,6 +210,31 @@ static bool wait_atomic(atomic_int *v, int n, int timeout_ms)
 	return true;
 }
 
+#define CALLER_SSRC 777
+
+/* What room-manager's forwarder does when a member joins: RR + SDES CNAME
+ * naming the caller's SSRC, from the relay to `dest`. A web agent waits for
+ * its caller to be announced like this before it greets. */
+static int announce_caller(int fd, const char *dest, const char *identity)
+{
+	uint8_t buf[RTP_PACKET_MAX];
+	size_t len = 0;
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct rtcp_report rr = { .is_sr = false, .ssrc = CALLER_SSRC };
+	const char *colon = strrchr(dest, ':');
+	char host[64];
+	if (!colon || (size_t)(colon - dest) >= sizeof(host))
+		return EINVAL;
+	memcpy(host, dest, (size_t)(colon - dest));
+	host[colon - dest] = '\0';
+	to.sin_port = htons((uint16_t)strtol(colon + 1, NULL, 10));
+	if (inet_pton(AF_INET, host, &to.sin_addr) != 1 ||
+	    rtcp_build_report(buf, sizeof(buf), &len, &rr) ||
+	    rtcp_build_sdes_cname(buf, sizeof(buf), &len, CALLER_SSRC, identity, strlen(identity)))
+		return EINVAL;
+	return sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0 ? errno : 0;
+}
+
 /* Sends pcm (16 kHz) as Opus RTP from socket fd to `dest` ("127.0.0.1:port"),
  * one packet per 20 ms like a real sender (the receiver's jitter buffer is
  * pulled at that pace). */
@@ -247,7 +272,7 @@ static int send_speech(int fd, const char *dest, const int16_t *pcm, size_t n)
 		while (have >= MEDIA_OPUS_FRAME) {
 			uint8_t payload[MEDIA_OPUS_PACKET_MAX], pkt[RTP_PACKET_MAX];
 			size_t plen = 0, len = 0;
-			struct rtp_hdr hd = { .pt = ROOM_OPUS_PT, .seq = seq++, .ts = ts, .ssrc = 777 };
+			struct rtp_hdr hd = { .pt = ROOM_OPUS_PT, .seq = seq++, .ts = ts, .ssrc = CALLER_SSRC };
 			ts += MEDIA_OPUS_FRAME;
 			if ((err = media_opus_encode(enc, payload, sizeof(payload), &plen, buf48)) ||
 			    (err = rtp_build(&len, pkt, sizeof(pkt), &hd, payload, plen)))
@@ -291,6 +316,16 @@ static int test_local_room_rtp(void)
 	TEST_EQ_INT(atomic_load(&h.joins), 1);
 	TEST_CONTAINS(h.join_identity, "agent-");
 	TEST_CONTAINS(h.agent_rtp, "127.0.0.1:");
+	/* a web agent greets once its caller is in the room */
+	{
+		char dest[64], caller[80];
+		pthread_mutex_lock(&h.mu);
+		snprintf(dest, sizeof(dest), "%s", h.agent_rtp);
+		pthread_mutex_unlock(&h.mu);
+		snprintf(caller, sizeof(caller), "web-%s", h.call_id);
+		TEST_ASSERT(!wait_atomic(&h.nagent, 1, 300));
+		TEST_EQ_INT(announce_caller(h.relay_fd, dest, caller), 0);
+	}
 	/* the greeting arrives at the relay as Opus RTP: ~1.7 s of 20 ms packets */
 	TEST_ASSERT(wait_atomic(&h.nagent, 1, WAIT_MS));
 	TEST_ASSERT(wait_atomic(&h.packets, 60, WAIT_MS));
