@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct httpd;
 struct httpd_req;
@@ -73,6 +74,46 @@ void httpd_reply_error(struct httpd_req *req, unsigned status, const char *code,
 /* Any body; copied. */
 void httpd_reply_raw(struct httpd_req *req, unsigned status, const char *content_type,
 		     const char *body, size_t len);
+
+/* An extra response header; both strings borrowed (copied when queued). */
+struct httpd_header {
+	const char *name, *value;
+};
+/* Any body (copied) with extra headers (nhdrs may be 0). */
+void httpd_reply_raw_hdrs(struct httpd_req *req, unsigned status, const char *content_type,
+			  const char *body, size_t len, const struct httpd_header *hdrs,
+			  size_t nhdrs);
+/* `len` bytes of the open file `fd` from `offset` (sendfile where it can);
+ * takes ownership of fd (closed when sent, or at once when the reply cannot
+ * be queued). A HEAD request gets the headers only. */
+void httpd_reply_fd(struct httpd_req *req, unsigned status, const char *content_type, int fd,
+		    uint64_t offset, uint64_t len, const struct httpd_header *hdrs,
+		    size_t nhdrs);
+
+/* ---- streaming replies (Server-Sent Events and the like) ----------------
+ * The body is pulled from `read` on the connection's thread as the client
+ * takes it. read returns the bytes written into buf (≤ max), 0 when there
+ * is nothing now — the connection is then parked, costing no thread, until
+ * httpd_stream_wake() — or HTTPD_STREAM_END to finish the reply. `done`
+ * runs exactly once when the connection is finished with the stream (the
+ * client left, the stream ended, the server stops); after it returns the
+ * stream handle is gone. The caller makes sure no httpd_stream_wake() runs
+ * during or after `done` (its own lock around both). httpd_stop() ends
+ * every stream (read is no longer called; done runs). */
+#define HTTPD_STREAM_END (-1L)
+struct httpd_stream;
+typedef long(httpd_stream_read_h)(char *buf, size_t max, void *arg);
+typedef void(httpd_stream_done_h)(void *arg);
+/* Replies with a body of unknown length (chunked). 0 and *streamp on
+ * success; then no other reply, and `done(arg)` will run. On failure (ENOMEM,
+ * EIO: could not queue) nothing of arg is kept, done never runs, and the
+ * connection is closed. */
+int httpd_reply_stream(struct httpd_req *req, struct httpd_stream **streamp, unsigned status,
+		       const char *content_type, const struct httpd_header *hdrs, size_t nhdrs,
+		       httpd_stream_read_h *read, httpd_stream_done_h *done,
+		       void *arg) CM_MUST_USE;
+/* New data: a parked stream is read again. Any thread. */
+void httpd_stream_wake(struct httpd_stream *s);
 
 /* The envelopes as strings (caller frees; NULL on ENOMEM). httpd_envelope_ok
  * takes ownership of data. Used by the replies above; exported for tests. */
