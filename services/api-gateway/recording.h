@@ -1,0 +1,27 @@
+/* GET /calls/{id}/recording: the call's recording file (its record's
+ * recording_path) with HTTP range requests (RFC 9110 §14): 200 whole, 206
+ * one range with Content-Range, 416 (Content-Range: bytes * / size) when
+ * the range starts past the end. Only files inside RECORDINGS_DIR are served (symlinks
+ * resolved first); anything else is 403. */
+#ifndef CALLMESH_GATEWAY_RECORDING_H
+#define CALLMESH_GATEWAY_RECORDING_H
+
+#include "httpd/httpd.h"
+
+#include <stdint.h>
+
+enum recording_range_kind {
+	RECORDING_WHOLE,         /* no Range, or one we ignore (multi-range, other unit, bad) */
+	RECORDING_PARTIAL,       /* [*startp, *startp + *lenp) */
+	RECORDING_UNSATISFIABLE, /* 416 */
+};
+/* Reads a Range header value against a file of `size` bytes. Pure. */
+enum recording_range_kind recording_range(const char *hdr, uint64_t size, uint64_t *startp,
+					  uint64_t *lenp);
+/* Content-Type by extension (.wav, .ogg, .opus, .mp3, .m4a), else octet-stream. */
+const char *recording_content_type(const char *path);
+
+struct api;
+void recording_get(struct httpd_req *req, void *arg);
+
+#endif
