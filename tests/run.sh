@@ -42,6 +42,7 @@ done
 if [ -f tests/js/package.json ]; then
   run_suite js/schemas node tests/js/run.mjs
   run_suite js/deploy node tests/js/deploy.mjs
+  run_suite js/console timeout 600 node tests/js/console.mjs
 fi
 
 echo
