@@ -11,7 +11,7 @@
 // the local backend runs when console/room-local.js exists.
 // Prints one line per check and ends with "N passed, M failed".
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -82,6 +82,33 @@ function openStream(st, query = '', key = st.key) {
   return out;
 }
 const dataFrames = (s) => s.frames.filter((f) => f.startsWith('data: ')).map((f) => JSON.parse(f.slice(6)));
+
+// the timeline from a synthetic record: two holds (one refreshed), DTMF, a failed end
+{
+  const { buildTimeline, timelineSvg } = await import('../../console/timeline.js');
+  const at = (s) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+  const rec = { created_at: at(0), status: 'completed', events: [
+    { type: 'call_ringing', ts: at(1) }, { type: 'call_answered', ts: at(3) }, { type: 'agent_ready', ts: at(3) },
+    { type: 'agent_speaking', ts: at(4) }, { type: 'agent_listening', ts: at(6) }, { type: 'call_dtmf', ts: at(7), data: { digit: '5' } },
+    { type: 'call_hold', ts: at(8) }, { type: 'call_hold', ts: at(9) }, { type: 'call_resume', ts: at(12) },
+    { type: 'call_dtmf', ts: at(13), data: { digit: '#' } }, { type: 'call_hold', ts: at(15) }, { type: 'call_resume', ts: at(17) },
+    { type: 'call_ended', ts: at(20), data: { reason: 'hangup', by: 'remote' } }] };
+  const tl = buildTimeline(rec);
+  check('timeline: a refreshed hold is one period; two holds of 4 s and 2 s', JSON.stringify(tl.holds.map((h) => h.to - h.from)) === '[4000,2000]', JSON.stringify(tl.holds));
+  check('timeline: ringing 2 s, then connected to the end', tl.spans.some((x) => x.kind === 'ringing' && x.to - x.from === 2000)
+    && tl.spans.some((x) => x.kind === 'connected' && x.to - x.from === 17000));
+  check('timeline: DTMF digits in order', tl.marks.filter((m) => m.kind === 'dtmf').map((m) => m.label).join('') === '5#');
+  check('timeline: the agent listens again after a resume', tl.spans.some((x) => x.kind === 'listening' && x.from === Date.parse(at(12))));
+  const svg = timelineSvg(rec);
+  check('timeline SVG: two hold rects with their ms, two digits, the end reason', (svg.match(/class="span hold" data-ms="(4000|2000)"/g) || []).length === 2
+    && (svg.match(/class="dtmf"/g) || []).length === 2 && svg.includes('data-reason="hangup"') && svg.includes('end: hangup (remote)'));
+  const failedRec = { created_at: at(0), status: 'busy', end_reason: null, events: [{ type: 'call_ringing', ts: at(1) },
+    { type: 'call_failed', ts: at(4), data: { status: 'busy', sip_code: 486 } }] };
+  const ft = buildTimeline(failedRec);
+  check('timeline: a failed call ends with its status and has no connected span', ft.end.reason === 'busy' && !ft.spans.some((x) => x.kind === 'connected'), JSON.stringify(ft.end));
+  const openHold = buildTimeline({ created_at: at(0), events: [{ type: 'call_answered', ts: at(1) }, { type: 'call_hold', ts: at(2) }, { type: 'call_ended', ts: at(5), data: { reason: 'hangup' } }] });
+  check('timeline: a hold still open at the end lasts until the end', openHold.holds.length === 1 && openHold.holds[0].to - openHold.holds[0].from === 3000);
+}
 
 const st = await startStack({ name: 'console', env: { 'api-gateway': { EVENTS_MAX_CLIENTS: '12' } } });
 let browser = null;
@@ -219,6 +246,10 @@ try {
     check('a bad trunk number shows the API\'s message next to the numbers field', msg === api.json.message, `${msg} vs ${api.json.message}`);
     check('the password field is empty and write-only (type=password)', await page.$eval('#trunk-create [data-field="trunk_config.password"]', (e) => e.type === 'password'));
 
+    await page.screenshot({ path: path.join(BUILD, 'console-trunks.png'), fullPage: true });
+    await page.goto(`${st.base}/#/assistants`);
+    await page.waitForSelector('#assistant-create');
+    await page.screenshot({ path: path.join(BUILD, 'console-assistants.png'), fullPage: true });
     await page.goto(`${st.base}/#/call`);
     await page.waitForSelector('#outbound');
     await page.fill('#outbound [data-field="to_number"]', '98765');
@@ -261,6 +292,7 @@ try {
     }, 30000, 250);
     await page.goto(`${st.base}/#/calls`);
     await page.waitForSelector(`tr[data-id="${callId}"]`, { timeout: 10000 });
+    await page.screenshot({ path: path.join(BUILD, 'console-calls.png') });
     await page.click(`tr[data-id="${callId}"]`);
     await page.waitForSelector('#timeline svg', { timeout: 10000 });
     const holds = await page.$$eval('#timeline rect.hold', (rs) => rs.map((r) => Number(r.dataset.ms)));
@@ -382,6 +414,7 @@ try {
 } finally {
   if (browser) await browser.close().catch(() => {});
   await st.stop();
+  if (!failed) rmSync(st.dir, { recursive: true, force: true }); // kept (logs) when something failed
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -94,7 +94,9 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
     for (const [svc, env] of Object.entries(per)) {
       const hp = await freePort();
       st.health[svc] = hp;
-      startProc(svc, path.join(ROOT, BUILD, 'bin', svc), [], { ...common, HEALTH_ADDR: `127.0.0.1:${hp}`, ...env, ...(extraEnv[svc] || {}) });
+      // CALLMESH_BIN_API_GATEWAY=… runs one service from another build (e.g. under ASan)
+      const bin = process.env[`CALLMESH_BIN_${svc.toUpperCase().replace('-', '_')}`] || path.join(ROOT, BUILD, 'bin', svc);
+      startProc(svc, bin, [], { ...common, HEALTH_ADDR: `127.0.0.1:${hp}`, ...env, ...(extraEnv[svc] || {}) });
     }
     for (const [svc, hp] of Object.entries(st.health)) {
       const proc = procs.find((x) => x.label === svc).p;
