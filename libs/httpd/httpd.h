@@ -123,6 +123,17 @@ char *httpd_envelope_error(const char *code, const char *field, const char *mess
  * (strings are skipped); checked before parsing. */
 bool httpd_json_depth_ok(const char *s, size_t len, int max);
 
+/* ---- Range requests (RFC 9110 §14), a pure function --------------------- */
+enum httpd_range {
+	HTTPD_RANGE_WHOLE,         /* no Range, or one to ignore (several ranges, another unit, malformed) */
+	HTTPD_RANGE_PARTIAL,       /* [*startp, *startp + *lenp) */
+	HTTPD_RANGE_UNSATISFIABLE, /* 416 */
+};
+/* Reads a Range header value (may be NULL) against a body of `size` bytes:
+ * "bytes=a-b", "bytes=a-", "bytes=-n". startp/lenp set for PARTIAL only. */
+enum httpd_range httpd_range_parse(const char *hdr, uint64_t size, uint64_t *startp,
+				   uint64_t *lenp);
+
 /* ---- routing, a pure function (exported for unit tests and fuzzing) ---- */
 #define HTTPD_PATH_MAX 2048     /* longer paths: HTTPD_MATCH_TOO_LONG (414) */
 #define HTTPD_SEGMENTS_MAX 16

@@ -13,61 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Digits at *s into *vp; false when there are none or they overflow. */
-static bool read_u64(const char **s, uint64_t *vp)
-{
-	uint64_t v = 0;
-	const char *p = *s;
-	if (*p < '0' || *p > '9')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	*s = p;
-	*vp = v;
-	return true;
-}
-
-enum recording_range_kind recording_range(const char *hdr, uint64_t size, uint64_t *startp,
-					  uint64_t *lenp)
-{
-	uint64_t a = 0, b = 0;
-	if (!hdr || strncmp(hdr, "bytes=", 6) != 0 || strchr(hdr, ','))
-		return RECORDING_WHOLE;
-	const char *p = hdr + 6;
-	while (*p == ' ')
-		p++;
-	if (*p == '-') { /* suffix: the last b bytes */
-		p++;
-		if (!read_u64(&p, &b) || *p)
-			return RECORDING_WHOLE;
-		if (b == 0 || size == 0)
-			return RECORDING_UNSATISFIABLE;
-		if (b > size)
-			b = size;
-		*startp = size - b;
-		*lenp = b;
-		return RECORDING_PARTIAL;
-	}
-	if (!read_u64(&p, &a) || *p != '-')
-		return RECORDING_WHOLE;
-	p++;
-	if (*p == '\0') {
-		b = size ? size - 1 : 0;
-	} else if (!read_u64(&p, &b) || *p || b < a) {
-		return RECORDING_WHOLE;
-	}
-	if (a >= size)
-		return RECORDING_UNSATISFIABLE;
-	if (b >= size)
-		b = size - 1;
-	*startp = a;
-	*lenp = b - a + 1;
-	return RECORDING_PARTIAL;
-}
-
 const char *recording_content_type(const char *path)
 {
 	static const struct {
@@ -151,9 +96,9 @@ void recording_get(struct httpd_req *req, void *arg)
 	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)size,
 		 (unsigned long long)st.st_mtim.tv_sec);
 	const char *ctype = recording_content_type(real);
-	enum recording_range_kind k =
-		recording_range(httpd_req_header(req, "Range"), size, &start, &len);
-	if (k == RECORDING_UNSATISFIABLE) {
+	enum httpd_range k =
+		httpd_range_parse(httpd_req_header(req, "Range"), size, &start, &len);
+	if (k == HTTPD_RANGE_UNSATISFIABLE) {
 		snprintf(crange, sizeof(crange), "bytes */%llu", (unsigned long long)size);
 		const struct httpd_header h416[] = { { "Content-Range", crange },
 						     { "Accept-Ranges", "bytes" } };
@@ -173,8 +118,8 @@ void recording_get(struct httpd_req *req, void *arg)
 		{ "X-Content-Type-Options", "nosniff" },
 		{ "Content-Range", crange },
 	};
-	size_t nh = CM_ARRAY_LEN(hdrs) - (k == RECORDING_PARTIAL ? 0 : 1);
-	httpd_reply_fd(req, k == RECORDING_PARTIAL ? 206 : 200, ctype, fd, start, len, hdrs, nh);
+	size_t nh = CM_ARRAY_LEN(hdrs) - (k == HTTPD_RANGE_PARTIAL ? 0 : 1);
+	httpd_reply_fd(req, k == HTTPD_RANGE_PARTIAL ? 206 : 200, ctype, fd, start, len, hdrs, nh);
 	fd = -1;
 out:
 	if (fd >= 0)

@@ -10,14 +10,6 @@
 
 #include <stdint.h>
 
-enum recording_range_kind {
-	RECORDING_WHOLE,         /* no Range, or one we ignore (multi-range, other unit, bad) */
-	RECORDING_PARTIAL,       /* [*startp, *startp + *lenp) */
-	RECORDING_UNSATISFIABLE, /* 416 */
-};
-/* Reads a Range header value against a file of `size` bytes. Pure. */
-enum recording_range_kind recording_range(const char *hdr, uint64_t size, uint64_t *startp,
-					  uint64_t *lenp);
 /* Content-Type by extension (.wav, .ogg, .opus, .mp3, .m4a), else octet-stream. */
 const char *recording_content_type(const char *path);
 
