@@ -53,9 +53,11 @@ function assistantForm(a, onDone) {
     ev.preventDefault();
     clearErrors(form);
     try {
-      const llm = { provider: c.llm.value };
+      // an edit keeps what the form does not show (models, voices, base URLs)
+      const keep = (k) => ({ ...((a && a[k]) || {}) });
+      const llm = { ...keep('assistant_llm_config'), provider: c.llm.value };
       const script = jsonValue(c.script, 'assistant_llm_config.script', { array: true });
-      if (script) llm.script = script;
+      if (script) llm.script = script; else delete llm.script;
       const num = (el) => (el.value.trim() === '' ? undefined : Number(el.value));
       const body = {
         assistant_name: c.name.value,
@@ -63,12 +65,13 @@ function assistantForm(a, onDone) {
         assistant_mode: c.mode.value,
         assistant_start_instruction: c.start.value,
         assistant_interaction_config: {
+          ...keep('assistant_interaction_config'),
           speaks_first: c.speaks.checked, fillers_enabled: c.fillers.checked,
           silence_timeout_s: num(c.silence), max_reprompts: num(c.reprompts),
         },
-        assistant_stt_config: { provider: c.stt.value },
+        assistant_stt_config: { ...keep('assistant_stt_config'), provider: c.stt.value },
         assistant_llm_config: llm,
-        assistant_tts_config: { provider: c.tts.value },
+        assistant_tts_config: { ...keep('assistant_tts_config'), provider: c.tts.value },
         assistant_end_call_url: c.url.value.trim() || null,
       };
       const d = a ? await api('PATCH', `/assistants/${a.assistant_id}`, body) : await api('POST', '/assistants', body);

@@ -159,6 +159,7 @@ export async function viewTalk(main, rest) {
           onLevel: (v) => { if (typeof v === 'number') mic.set(v * 4); },
           onRemoteAudio: (x) => {
             if (x instanceof MediaStream) { const el = new Audio(); el.srcObject = x; el.dataset.remote = 'agent'; onRemoteStream(x, el); }
+            else if (x instanceof HTMLMediaElement && x.captureStream) onRemoteStream(x.captureStream(), null);
             else if (typeof x === 'number') { agent.set(x * 4); probe.agentPeak = Math.max(probe.agentPeak, x); }
           },
         });

@@ -204,10 +204,10 @@ static void client_done(void *arg)
 		ev->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	ev->nclients--;
-	metric_set(ev->m_clients, ev->nclients);
+	unsigned left = --ev->nclients;
+	metric_set(ev->m_clients, left);
 	pthread_mutex_unlock(&ev->mu);
-	log_debug("events_client_left", "SSE client gone (%u left)", ev->nclients);
+	log_debug("events_client_left", "SSE client gone (%u left)", left);
 	free(c->buf);
 	free(c);
 	free(x);

@@ -261,8 +261,44 @@ try {
     check('a bad to_number shows the API\'s message next to it', api2.json.error.field === 'to_number' && msg2 === api2.json.message, `${msg2} vs ${api2.json.message}`);
   });
 
+  await step('assistants: create, edit, deactivate', async () => {
+    page.once('dialog', (d) => d.accept());
+    await page.goto(`${st.base}/#/assistants`);
+    await page.waitForSelector('#assistant-create');
+    await page.fill('#assistant-create [data-field="assistant_name"]', 'Console made');
+    await page.fill('#assistant-create [data-field="assistant_prompt"]', 'You answer questions about opening hours.');
+    await page.fill('#assistant-create [data-field="assistant_llm_config.script"]', '[{"match":"hours","reply":"Nine to five."}]');
+    await page.click('#assistant-create button[type=submit]');
+    await page.waitForFunction(() => [...document.querySelectorAll('td')].some((t) => t.textContent === 'Console made'), null, { timeout: 10000 });
+    const list = (await st.api('GET', '/assistants?limit=100')).data.assistants;
+    const made = list.find((a) => a.assistant_name === 'Console made');
+    check('an assistant created from the form has the documented shape', made && made.assistant_mode === 'pipeline'
+      && made.assistant_interaction_config.silence_timeout_s === 10 && made.assistant_llm_config.script[0].reply === 'Nine to five.'
+      && made.assistant_tts_config.provider === 'local', JSON.stringify(made));
+    await page.click(`tr[data-id="${made.assistant_id}"] button:has-text("Edit")`);
+    await page.waitForSelector('#assistant-edit');
+    await page.fill('#assistant-edit [data-field="assistant_interaction_config.max_reprompts"]', '99');
+    await page.click('#assistant-edit button[type=submit]');
+    const slot = '#assistant-edit [data-error-for="assistant_interaction_config.max_reprompts"]';
+    await page.waitForFunction((q) => document.querySelector(q).textContent.length > 0, slot, { timeout: 10000 });
+    check('an out-of-range nested field shows the API\'s message next to it', (await page.textContent(slot)).startsWith('assistant_interaction_config.max_reprompts'), await page.textContent(slot));
+    await page.fill('#assistant-edit [data-field="assistant_interaction_config.max_reprompts"]', '3');
+    await page.fill('#assistant-edit [data-field="assistant_name"]', 'Console edited');
+    await page.click('#assistant-edit button[type=submit]');
+    await page.waitForFunction(() => [...document.querySelectorAll('td')].some((t) => t.textContent === 'Console edited'), null, { timeout: 10000 });
+    const edited = (await st.api('GET', `/assistants/${made.assistant_id}`)).data;
+    check('an edit from the form is saved (and keeps the script)', edited.assistant_name === 'Console edited'
+      && edited.assistant_interaction_config.max_reprompts === 3 && edited.assistant_llm_config.script.length === 1, JSON.stringify(edited));
+    await page.click(`tr[data-id="${made.assistant_id}"] button:has-text("Deactivate")`);
+    await page.waitForFunction((id) => !document.querySelector(`tr[data-id="${id}"]`), made.assistant_id, { timeout: 10000 });
+    const gone = await st.api('GET', `/assistants/${made.assistant_id}`);
+    check('deactivate from the list removes it (404 since)', gone.status === 404, gone.status);
+  });
+
   let callId = null;
   await step('outbound call from the form', async () => {
+    await page.goto(`${st.base}/#/call`);
+    await page.waitForSelector('#outbound');
     await page.fill('#outbound [data-field="to_number"]', '+919876543210');
     await page.fill('#outbound [data-field="metadata"]', '{"name":"Asha"}');
     await page.selectOption('#outbound [data-field="assistant_id"]', assistantId);
