@@ -113,7 +113,12 @@ export async function viewTalk(main, rest) {
 
   async function end(reason) {
     if (sub) { sub.close(); sub = null; }
-    if (session) { try { await session.hangup(); } catch { /* already gone */ } try { session.close(); } catch { /* gone */ } session = null; }
+    if (session) {
+      const s = session;
+      session = null;
+      try { await s.hangup(); } catch { /* already gone */ }
+      if (typeof s.close === 'function') { try { s.close(); } catch { /* gone */ } }
+    }
     stops.splice(0).forEach((f) => f());
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     if (ctx) { ctx.close().catch(() => {}); ctx = null; }
@@ -157,12 +162,26 @@ export async function viewTalk(main, rest) {
         session = await mod.connectLocalRoom({
           url: d.url, token: d.token, stream,
           onLevel: (v) => { if (typeof v === 'number') mic.set(v * 4); },
+          // room-local.js plays the room itself and hands each 20 ms frame
+          // it heard (Float32Array) for metering
           onRemoteAudio: (x) => {
-            if (x instanceof MediaStream) { const el = new Audio(); el.srcObject = x; el.dataset.remote = 'agent'; onRemoteStream(x, el); }
-            else if (x instanceof HTMLMediaElement && x.captureStream) onRemoteStream(x.captureStream(), null);
-            else if (typeof x === 'number') { agent.set(x * 4); probe.agentPeak = Math.max(probe.agentPeak, x); }
+            let level = null;
+            if (x instanceof Float32Array && x.length) {
+              let sum = 0;
+              for (const v of x) sum += v * v;
+              level = Math.sqrt(sum / x.length);
+            } else if (typeof x === 'number') {
+              level = x;
+            } else if (x instanceof MediaStream) {
+              const el = new Audio(); el.srcObject = x; el.dataset.remote = 'agent'; onRemoteStream(x, el);
+            }
+            if (level !== null) { agent.set(level * 4); probe.agentPeak = Math.max(probe.agentPeak, level); }
           },
         });
+      }
+      const mine = session;
+      if (mine.closed && typeof mine.closed.then === 'function') {
+        mine.closed.then((c) => { if (session === mine) end(`The room closed the connection${c && c.reason ? ` (${c.reason})` : ''}.`); });
       }
       status.innerHTML = '';
       status.append(`Connected (${backend}) — call `, h('a', { href: `#/calls/${d.call_id}` }, d.call_id), '. Speak when you like.');

@@ -412,8 +412,12 @@ try {
       await page.waitForFunction(() => window.__callmesh && window.__callmesh.agentPeak > 0.02, null, { timeout: 30000 });
       check('the agent\'s audio plays in the page (AnalyserNode energy)', true);
       await page.waitForSelector('#talk-transcript li.agent', { timeout: 20000 });
+      check('the transcript shows the agent\'s greeting', /clinic/i.test(await page.textContent('#talk-transcript')));
+      // the fake microphone asks "What are your hours?"; the script answers it
+      await page.waitForFunction(() => /nine to five/i.test(document.querySelector('#talk-transcript').textContent), null, { timeout: 30000 })
+        .catch(() => {});
       const said = await page.textContent('#talk-transcript');
-      check('the transcript shows the agent\'s scripted reply', /clinic|nine to five/i.test(said), said);
+      check('the transcript shows the agent\'s scripted reply and the caller\'s words', /nine to five/i.test(said) && /you/i.test(said), said);
     }
     await page.screenshot({ path: path.join(BUILD, 'console-talk.png') });
     if (haveLocal) {
