@@ -75,6 +75,7 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
     });
     await waitFor('phone simulator', () => tcpOpen(phonePort), 20000);
     const apiPort = await freePort();
+    const wsPort = await freePort(); // room-manager's browser members (ROOM_WS_ADDR), where it has them
     const sipPort = await freePort();
     const rtpBase = 40000 + 40 * Math.floor(Math.random() * 200);
     const rec = path.join(dir, 'recordings');
@@ -85,7 +86,7 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
         DATABASE_URL: `postgresql://callmesh@127.0.0.1:${pgPort}/callmesh`, API_ADDR: `127.0.0.1:${apiPort}`, API_KEYS: st.key,
         MIGRATIONS_DIR: 'services/api-gateway/migrations', RECORDINGS_DIR: rec, CONSOLE_DIR: 'console',
       },
-      'room-manager': { ROOM_BACKEND: 'local', RECORDINGS_DIR: rec, RTP_PORT_MIN: String(rtpBase), RTP_PORT_MAX: String(rtpBase + 19) },
+      'room-manager': { ROOM_BACKEND: 'local', ROOM_WS_ADDR: `127.0.0.1:${wsPort}`, RECORDINGS_DIR: rec, RTP_PORT_MIN: String(rtpBase), RTP_PORT_MAX: String(rtpBase + 19) },
       'twilio-dialer': {},
       'sip-bridge': { SIP_BIND: `127.0.0.1:${sipPort}`, MAX_CALLS: '4', RTP_PORT_MIN: String(rtpBase + 20), RTP_PORT_MAX: String(rtpBase + 39) },
       'agent-worker': {},
