@@ -109,6 +109,7 @@ export async function viewOutbound(main) {
       let callId = null;
       const early = [];
       sub = openEvents({}, (e) => { if (!callId) early.push(e); else if (e.call_id === callId) t.add(e); }, streamState(state));
+      await Promise.race([sub.ready, new Promise((r) => setTimeout(r, 3000))]);
       const d = await api('POST', '/call/outbound', body);
       callId = d.call_id;
       early.filter((e) => e.call_id === callId).forEach((e) => t.add(e));

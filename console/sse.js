@@ -1,12 +1,15 @@
 // GET /events read with fetch() so the bearer key travels in the
 // Authorization header (EventSource cannot send one, and a key in a URL ends
 // up in logs and history). Parses text/event-stream; reconnects with backoff
-// until closed; a 4xx answer stops it and is reported.
+// until closed; a 4xx answer stops it and is reported. `ready` resolves
+// (true) once the server has the subscription, so nothing after it is missed.
 import { authHeaders, errorFrom } from './api.js';
 
 export function openEvents({ callId = '', types = [] } = {}, onEvent, onState = () => {}) {
   let closed = false;
   let ctrl = null;
+  let markReady;
+  const ready = new Promise((r) => { markReady = r; }); // the first time the stream is open
   let delay = 500;
   const q = new URLSearchParams();
   if (callId) q.set('call_id', callId);
@@ -22,6 +25,7 @@ export function openEvents({ callId = '', types = [] } = {}, onEvent, onState = 
       throw err;
     }
     onState('open');
+    markReady(true);
     delay = 500;
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = '';
@@ -57,7 +61,7 @@ export function openEvents({ callId = '', types = [] } = {}, onEvent, onState = 
         if (!closed) onState('reconnecting');
       } catch (e) {
         if (closed) break;
-        if (e.fatal) { onState('error', e); return; }
+        if (e.fatal) { onState('error', e); markReady(false); return; }
         onState('reconnecting', e);
       }
       await new Promise((r) => setTimeout(r, delay));
@@ -65,5 +69,5 @@ export function openEvents({ callId = '', types = [] } = {}, onEvent, onState = 
     }
   })();
 
-  return { close() { closed = true; if (ctrl) ctrl.abort(); } };
+  return { ready, close() { closed = true; markReady(false); if (ctrl) ctrl.abort(); } };
 }

@@ -152,6 +152,8 @@ export async function viewTalk(main, rest) {
         else if (e.type === 'agent_listening') status.textContent = 'Agent listening…';
         else end(`Call ended (${(e.data || {}).reason || (e.data || {}).status || e.type}).`);
       });
+      // the agent starts when we join: be subscribed first, or its greeting is missed
+      await Promise.race([sub.ready, new Promise((r) => setTimeout(r, 3000))]);
       if (backend === 'livekit') {
         session = await connectLiveKit({ url: d.url, token: d.token, stream, onRemoteStream });
       } else {
