@@ -205,8 +205,14 @@ try {
   });
 
   // ---- a call placed from the page ------------------------------------------
-  const wav = path.join(BUILD, 'console-test-mic.wav');
-  if (!existsSync(wav)) execFileSync('espeak-ng', ['-w', wav, 'What are your hours?']);
+  // the fake microphone (Chromium loops it): 4 s of silence, so the agent's
+  // greeting is not barged in on, then the question the script answers
+  const wav = path.join(BUILD, 'console-test-mic-4s.wav');
+  if (!existsSync(wav)) {
+    const raw = path.join(BUILD, 'console-test-mic-raw.wav');
+    execFileSync('espeak-ng', ['-w', raw, 'What are your hours?']);
+    execFileSync('sox', [raw, wav, 'pad', '4', '2']);
+  }
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium', headless: true,
     args: ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`,
