@@ -142,18 +142,26 @@ export async function viewTalk(main, rest) {
       ctx = new AudioContext();
       stops.push(analyse(ctx, ctx.createMediaStreamSource(stream), (v) => { mic.set(v * 4); probe.micPeak = Math.max(probe.micPeak, v); }));
       status.textContent = 'Starting the call…';
-      const d = await api('POST', '/web_call/get_token', body);
-      probe.callId = d.call_id;
-      const backend = pickBackend(d);
-      probe.backend = backend;
-      sub = openEvents({ callId: d.call_id, types: ['transcript', 'call_ended', 'call_failed', 'agent_speaking', 'agent_listening'] }, (e) => {
+      // subscribed before the call exists (filtered by its id once known):
+      // whatever the agent says first is in the transcript however soon it starts
+      let callId = null;
+      const early = [];
+      const onEv = (e) => {
         if (e.type === 'transcript') say(e.data.speaker, e.data.text, e.data.final !== false);
         else if (e.type === 'agent_speaking') status.textContent = 'Agent speaking…';
         else if (e.type === 'agent_listening') status.textContent = 'Agent listening…';
         else end(`Call ended (${(e.data || {}).reason || (e.data || {}).status || e.type}).`);
+      };
+      sub = openEvents({ types: ['transcript', 'call_ended', 'call_failed', 'agent_speaking', 'agent_listening'] }, (e) => {
+        if (!callId) early.push(e);
+        else if (e.call_id === callId) onEv(e);
       });
-      // the agent starts when we join: be subscribed first, or its greeting is missed
       await Promise.race([sub.ready, new Promise((r) => setTimeout(r, 3000))]);
+      const d = await api('POST', '/web_call/get_token', body);
+      probe.callId = callId = d.call_id;
+      early.splice(0).filter((e) => e.call_id === callId).forEach(onEv);
+      const backend = pickBackend(d);
+      probe.backend = backend;
       if (backend === 'livekit') {
         session = await connectLiveKit({ url: d.url, token: d.token, stream, onRemoteStream });
       } else {
