@@ -432,10 +432,14 @@ try {
       const rec = await waitFor('the web call to end', async () => {
         const r = await st.api('GET', `/calls/${id}`);
         return r.data && ['completed', 'cancelled', 'failed'].includes(r.data.status) ? r.data : null;
-      }, 20000, 250);
+      }, 20000, 250).catch(() => null);
+      const last = rec || (await st.api('GET', `/calls/${id}`)).data;
+      check('a web call hung up from the page ends', !!rec, `status ${last && last.status} 20 s after the hangup`);
       await page.goto(`${st.base}/#/calls/${id}`);
       await page.waitForSelector('#timeline svg');
-      check('the web call\'s page shows its record and timeline', rec.kind === 'web' && (await page.$$('#timeline rect.span')).length > 0, rec.status);
+      check('the web call\'s page shows its record, transcript and timeline', last.kind === 'web'
+        && (await page.$$('#transcript li')).length > 0 && (await page.$$('#timeline rect.span')).length > 0, last.status);
+      await page.screenshot({ path: path.join(BUILD, 'console-web-call.png'), fullPage: true });
     }
   });
 
