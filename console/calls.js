@@ -232,10 +232,12 @@ export async function viewCall(main, id) {
     }
   }
   await refresh();
+  // a live call's timeline grows with the clock, not only with its events
+  const tick = setInterval(() => { if (rec && !TERMINAL.has(rec.status)) refresh(); }, 5000);
   let timer = null;
   const sub = openEvents({ callId: id }, () => {
     clearTimeout(timer);
     timer = setTimeout(refresh, 300); // a burst of events, one reload
   });
-  return () => { sub.close(); clearTimeout(timer); if (audio.dataset.url) URL.revokeObjectURL(audio.dataset.url); };
+  return () => { sub.close(); clearTimeout(timer); clearInterval(tick); if (audio.dataset.url) URL.revokeObjectURL(audio.dataset.url); };
 }

@@ -13,7 +13,8 @@ export function buildTimeline(rec) {
   const t0 = Math.min(...[created, ...evs.map((e) => e.t)].filter((x) => !Number.isNaN(x)));
   const endEv = evs.find((e) => e.type === 'call_ended' || e.type === 'call_failed');
   const ended = ms(rec.ended_at);
-  let t1 = endEv ? endEv.t : (!Number.isNaN(ended) ? ended : (evs.length ? evs[evs.length - 1].t : t0));
+  const live = !endEv && Number.isNaN(ended);
+  let t1 = endEv ? endEv.t : (!live ? ended : Math.max(Date.now(), evs.length ? evs[evs.length - 1].t : t0));
   if (!(t1 > t0)) t1 = t0 + 1000;
 
   const ringEv = first('call_ringing') || first('call_dialing');
@@ -52,6 +53,7 @@ export function buildTimeline(rec) {
   for (const h of holds) spans.push({ lane: 'call', kind: 'hold', from: h.from, to: h.to, ms: h.to - h.from });
   const endData = (endEv && endEv.data) || {};
   const end = {
+    live,
     t: t1,
     type: endEv ? endEv.type : null,
     reason: endData.reason || endData.status || rec.end_reason || rec.status || '',
@@ -104,7 +106,10 @@ export function timelineSvg(rec, { width = 960 } = {}) {
     }
   }
   const ex = x(tl.end.t).toFixed(1);
-  out.push(`<g class="end" data-reason="${esc(tl.end.reason)}"><line x1="${ex}" x2="${ex}" y1="${lanes.call - 4}" y2="${lanes.agent + laneH + 4}" stroke="#b91c1c" stroke-width="2"/>`
+  if (tl.end.live) {
+    out.push(`<g class="now"><line x1="${ex}" x2="${ex}" y1="${lanes.call - 4}" y2="${lanes.agent + laneH + 4}" stroke="#6b7280" stroke-width="2" stroke-dasharray="4 3"/>`
+      + `<text x="${ex}" y="${lanes.agent + laneH + 18}" text-anchor="end" class="mark">now: ${esc(rec.status || 'live')}</text></g>`);
+  } else out.push(`<g class="end" data-reason="${esc(tl.end.reason)}"><line x1="${ex}" x2="${ex}" y1="${lanes.call - 4}" y2="${lanes.agent + laneH + 4}" stroke="#b91c1c" stroke-width="2"/>`
     + `<text x="${ex}" y="${lanes.agent + laneH + 18}" text-anchor="end" class="mark end-label">end: ${esc(tl.end.reason)}${tl.end.by ? ` (${esc(tl.end.by)})` : ''}</text></g>`);
   // the axis: seconds from the first event
   const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((s) => dur / 1000 / s <= 12) || 1200;

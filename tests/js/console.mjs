@@ -107,6 +107,9 @@ const dataFrames = (s) => s.frames.filter((f) => f.startsWith('data: ')).map((f)
   const ft = buildTimeline(failedRec);
   check('timeline: a failed call ends with its status and has no connected span', ft.end.reason === 'busy' && !ft.spans.some((x) => x.kind === 'connected'), JSON.stringify(ft.end));
   const openHold = buildTimeline({ created_at: at(0), events: [{ type: 'call_answered', ts: at(1) }, { type: 'call_hold', ts: at(2) }, { type: 'call_ended', ts: at(5), data: { reason: 'hangup' } }] });
+  const liveRec = { created_at: new Date(Date.now() - 5000).toISOString(), status: 'in_progress', events: [{ type: 'call_answered', ts: new Date(Date.now() - 4000).toISOString() }] };
+  check('timeline: a live call runs to now, without an end', buildTimeline(liveRec).end.live && timelineSvg(liveRec).includes('now: in_progress')
+    && !timelineSvg(liveRec).includes('class="end"'));
   check('timeline: a hold still open at the end lasts until the end', openHold.holds.length === 1 && openHold.holds[0].to - openHold.holds[0].from === 3000);
 }
 
