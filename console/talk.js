@@ -70,6 +70,7 @@ export async function viewTalk(main, rest) {
   const muteBtn = h('button', { type: 'button', id: 'talk-mute', disabled: true }, 'Mute');
   const hangBtn = h('button', { type: 'button', id: 'talk-hangup', class: 'danger', disabled: true }, 'Hang up');
   const status = h('p', { class: 'talk-status', id: 'talk-status', role: 'status' }, 'Pick an assistant and press Start: the browser then asks for the microphone.');
+  const callLine = h('p', { class: 'muted', id: 'talk-call' });
   const mic = meter('you', 'mic-level');
   const agent = meter('agent', 'agent-level');
   const transcript = h('ol', { class: 'transcript live', id: 'talk-transcript' });
@@ -80,7 +81,7 @@ export async function viewTalk(main, rest) {
   main.append(...[h('h1', {}, 'Talk to an assistant'),
     assistants.length ? null : h('p', { class: 'error' }, 'No assistants yet: create one under Assistants.'),
     form,
-    h('section', { class: 'card talk' }, status, h('div', { class: 'meters' }, mic.el, agent.el),
+    h('section', { class: 'card talk' }, status, callLine, h('div', { class: 'meters' }, mic.el, agent.el),
       h('h2', {}, 'Transcript'), transcript)].filter(Boolean));
 
   // what the tests read: the agent audio's peak level and the call id
@@ -193,8 +194,8 @@ export async function viewTalk(main, rest) {
       if (mine.closed && typeof mine.closed.then === 'function') {
         mine.closed.then((c) => { if (session === mine) end(`The room closed the connection${c && c.reason ? ` (${c.reason})` : ''}.`); });
       }
-      status.innerHTML = '';
-      status.append(`Connected (${backend}) — call `, h('a', { href: `#/calls/${d.call_id}` }, d.call_id), '. Speak when you like.');
+      status.textContent = 'Connected. Speak when you like.';
+      callLine.replaceChildren(`${backend === 'livekit' ? 'LiveKit' : 'local'} room ${d.room_name} — call `, h('a', { href: `#/calls/${d.call_id}` }, d.call_id));
       muteBtn.disabled = false; hangBtn.disabled = false;
     } catch (e) {
       await end();
