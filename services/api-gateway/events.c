@@ -39,8 +39,9 @@ struct events {
 	struct metric *m_clients, *m_dropped, *m_sent;
 };
 
+/* The blank lines first end any frame cut short by the discarded queue. */
 static const char dropped_notice[] =
-	"event: dropped\ndata: {\"reason\":\"client too slow\"}\n\n";
+	"\n\nevent: dropped\ndata: {\"reason\":\"client too slow\"}\n\n";
 
 /* Appends under ev->mu. False when the queue would pass its cap. */
 static bool client_push(struct client *c, const char *s, size_t n)
