@@ -338,6 +338,13 @@ try {
     await page.goto(`${st.base}/#/calls`);
     await page.waitForSelector(`tr[data-id="${callId}"]`, { timeout: 10000 });
     await page.screenshot({ path: path.join(BUILD, 'console-calls.png') });
+    await page.selectOption('#calls-filter [data-field="status"]', 'failed');
+    await page.click('#calls-filter button[type=submit]');
+    await page.waitForFunction((id) => !document.querySelector(`tr[data-id="${id}"]`), callId, { timeout: 10000 });
+    await page.selectOption('#calls-filter [data-field="status"]', 'completed');
+    await page.click('#calls-filter button[type=submit]');
+    await page.waitForSelector(`tr[data-id="${callId}"]`, { timeout: 10000 });
+    check('the calls history filters by status', true);
     await page.click(`tr[data-id="${callId}"]`);
     await page.waitForSelector('#timeline svg', { timeout: 10000 });
     const holds = await page.$$eval('#timeline rect.hold', (rs) => rs.map((r) => Number(r.dataset.ms)));
