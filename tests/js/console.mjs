@@ -174,6 +174,17 @@ try {
     const typedTypes = dataFrames(typed).filter((e) => e.source === 'test/console').map((e) => `${e.call_id.slice(0, 1)}:${e.type}`).join(',');
     check('call_id filter passes only that call', oneTypes === '1:call_hold,1:call_ended', oneTypes);
     check('type filter passes only those types', typedTypes === '1:call_hold,2:call_resume', typedTypes);
+    // NATS publish → SSE frame, one event at a time
+    const lat = [];
+    for (let i = 0; i < 20; i++) {
+      const n = dataFrames(all).length;
+      const t = performance.now();
+      await natsPublish(st.natsPort, [[`calls.${id2}.call_dtmf`, ev(id2, 'call_dtmf')]]);
+      await waitFor('the event on the stream', () => dataFrames(all).length > n, 5000, 1);
+      lat.push(performance.now() - t);
+    }
+    lat.sort((a, b) => a - b);
+    console.log(`    figure: NATS publish -> SSE frame over 20 events: median ${lat[10].toFixed(1)} ms, max ${lat[19].toFixed(1)} ms (includes a NATS connect per publish)`);
     for (const s of [all, one, typed]) s.ctrl.abort();
 
     // a client that reads nothing: its queue passes the cap and it is dropped
@@ -202,6 +213,7 @@ try {
     slow.on('data', (d) => { slowBytes += d.length; tail = (tail + d.toString('latin1')).slice(-4000); });
     slow.resume();
     await waitFor('the slow stream to end', () => slowClosed, 10000).catch(() => {});
+    console.log(`    figure: a client that did not read got ${slowBytes} bytes of the ${(flood.length * 8e3 / 1e6).toFixed(0)} MB published before its stream ended`);
     check('the dropped stream ends with `event: dropped` and the server closes it, far short of the 16 MB published',
       slowClosed && tail.includes('event: dropped') && tail.endsWith('0\r\n\r\n') && slowBytes < 8e6, `closed=${slowClosed} bytes=${slowBytes}`);
     slow.destroy();
