@@ -485,7 +485,9 @@ try {
   console.log(`FAIL console suite: ${e.stack || e.message}`);
 } finally {
   if (browser) await browser.close().catch(() => {});
-  await st.stop();
+  const codes = await st.stop();
+  const svc = ['api-gateway', 'room-manager', 'twilio-dialer', 'sip-bridge', 'agent-worker'];
+  check('every service exited 0 on SIGTERM (clean under a sanitizer build too)', svc.every((x) => codes[x] === 0), JSON.stringify(codes));
   if (!failed) rmSync(st.dir, { recursive: true, force: true }); // kept (logs) when something failed
 }
 console.log(`${passed} passed, ${failed} failed`);

@@ -52,14 +52,19 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
     procs.push({ label, p });
     return p;
   }
+  // Stops everything by pid; returns each process's exit code ('signal'
+  // when it died of one before we asked, 'killed' when SIGTERM was not enough).
   st.stop = async () => {
-    for (const { p } of [...procs].reverse()) {
-      if (p.exitCode !== null || p.signalCode !== null) continue;
+    const codes = {};
+    for (const { label, p } of [...procs].reverse()) {
+      if (p.exitCode !== null || p.signalCode !== null) { codes[label] = p.exitCode ?? 'signal'; continue; }
       p.kill('SIGTERM');
       const gone = await Promise.race([new Promise((r) => p.once('exit', () => r(true))), sleep(10000).then(() => false)]);
       if (!gone) p.kill('SIGKILL');
+      codes[label] = gone ? p.exitCode : 'killed';
     }
     if (st.pgStarted) await run(path.join(ROOT, 'scripts/pg.sh'), ['stop', path.join(dir, 'pg')]).catch(() => {});
+    return codes;
   };
   try {
     const natsPort = await freePort();
