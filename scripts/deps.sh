@@ -53,7 +53,7 @@ fi
 
 # npm: the LiveKit client engine the services load (runtime/livekit) and the
 # test tools (tests/js), each from its committed lock file.
-for dir in runtime/livekit tests/js; do
+for dir in runtime/livekit tests/js console; do
   [ -f "$dir/package-lock.json" ] || continue
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)

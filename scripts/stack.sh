@@ -109,6 +109,7 @@ up() {
   cat <<INFO
 stack: all services ready
   API          http://$API_ADDR   (Authorization: Bearer $API_KEYS)
+  console      http://$API_ADDR/   (open it in a browser; API key: $API_KEYS)
   NATS         $NATS_URL          (watch events: nats sub 'calls.>'  or  $BUILD/bin/callmesh-events)
   Postgres     $DATABASE_URL
   phone sim    sip:127.0.0.1:$PHONE_PORT (TCP; answers, holds, resumes, hangs up)
@@ -149,7 +150,7 @@ run() {
   up
   trap 'echo; kill $(jobs -p) 2>/dev/null; down; exit 0' INT TERM
   if [ -x scripts/demo.sh ]; then scripts/demo.sh || say "demo call failed (see above)"; fi
-  say "following logs (Ctrl-C stops everything)"
+  say "console: http://$API_ADDR/ (API key: ${API_KEYS%%,*}); following logs (Ctrl-C stops everything)"
   tail -n 0 -F "$LOGS"/*.log &
   local tail_pid=$!
   if [ -x "$BIN/callmesh-events" ]; then "$BIN/callmesh-events" & fi

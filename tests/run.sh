@@ -44,6 +44,7 @@ if [ -f tests/js/package.json ]; then
   run_suite js/deploy node tests/js/deploy.mjs
   # the LiveKit test server proven by LiveKit's clients (WebRTC: in a namespace, root)
   run_suite js/livekit env NODE_ENV=production timeout 600 tests/netns/run.sh node tests/js/livekit.mjs
+  run_suite js/console timeout 600 node tests/js/console.mjs
 fi
 
 echo

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_BODY (1u << 20)
 #define DEFAULT_THREADS 4
@@ -29,6 +31,8 @@ struct httpd {
 	bool count;
 	struct metric *m_requests, *m_4xx, *m_5xx;
 	void *owned;
+	pthread_mutex_t streams_mu;
+	struct httpd_stream *streams; /* streaming replies not yet finished */
 };
 
 struct query_value {
@@ -66,32 +70,14 @@ static void count_reply(struct httpd *h, unsigned status)
 		metric_add(h->m_4xx, 1);
 }
 
-/* Queues `body` (malloc'd, taken over). One extra header when hname set. */
-static void send_reply(struct httpd_req *req, unsigned status, const char *ctype, char *body,
-		       size_t len, const char *hname, const char *hvalue)
+/* Adds the headers and queues `resp` (destroyed here either way). */
+static void queue_response(struct httpd_req *req, unsigned status, struct MHD_Response *resp,
+			   const char *ctype, const struct httpd_header *hdrs, size_t nhdrs)
 {
-	struct MHD_Response *resp = NULL;
-
-	if (req->replied) {
-		log_error("httpd_double_reply", "%s %s: second reply (%u) dropped", req->method,
-			  req->path, status);
-		free(body);
-		return;
-	}
-	req->replied = true;
-	if (!body) {
-		req->broken = true; /* out of memory rendering: drop the connection */
-		return;
-	}
-	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(body);
-		req->broken = true;
-		return;
-	}
-	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
-	    (hname && MHD_add_response_header(resp, hname, hvalue) != MHD_YES) ||
-	    MHD_queue_response(req->conn, status, resp) != MHD_YES)
+	bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) == MHD_YES;
+	for (size_t i = 0; ok && i < nhdrs; i++)
+		ok = MHD_add_response_header(resp, hdrs[i].name, hdrs[i].value) == MHD_YES;
+	if (!ok || MHD_queue_response(req->conn, status, resp) != MHD_YES)
 		req->broken = true;
 	MHD_destroy_response(resp);
 	count_reply(req->h, status);
@@ -99,6 +85,48 @@ static void send_reply(struct httpd_req *req, unsigned status, const char *ctype
 		log_warn("http_5xx", "%s %s -> %u", req->method, req->path, status);
 	else
 		log_debug("http_reply", "%s %s -> %u", req->method, req->path, status);
+}
+
+/* False (and logged) when the request already has its reply. */
+static bool first_reply(struct httpd_req *req, unsigned status)
+{
+	if (req->replied) {
+		log_error("httpd_double_reply", "%s %s: second reply (%u) dropped", req->method,
+			  req->path, status);
+		return false;
+	}
+	req->replied = true;
+	return true;
+}
+
+/* Queues `body` (malloc'd, taken over) with the extra headers. */
+static void send_reply_hdrs(struct httpd_req *req, unsigned status, const char *ctype,
+			    char *body, size_t len, const struct httpd_header *hdrs, size_t nhdrs)
+{
+	if (!first_reply(req, status)) {
+		free(body);
+		return;
+	}
+	if (!body) {
+		req->broken = true; /* out of memory rendering: drop the connection */
+		return;
+	}
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		req->broken = true;
+		return;
+	}
+	queue_response(req, status, resp, ctype, hdrs, nhdrs);
+}
+
+/* Queues `body` (malloc'd, taken over). One extra header when hname set. */
+static void send_reply(struct httpd_req *req, unsigned status, const char *ctype, char *body,
+		       size_t len, const char *hname, const char *hvalue)
+{
+	struct httpd_header hdr = { hname, hvalue };
+	send_reply_hdrs(req, status, ctype, body, len, &hdr, hname ? 1 : 0);
 }
 
 void httpd_reply_ok(struct httpd_req *req, unsigned status, const char *message, cJSON *data)
@@ -132,6 +160,155 @@ void httpd_reply_raw(struct httpd_req *req, unsigned status, const char *content
 	}
 	send_reply(req, status, content_type ? content_type : "application/octet-stream", copy,
 		   len, NULL, NULL);
+}
+
+void httpd_reply_raw_hdrs(struct httpd_req *req, unsigned status, const char *content_type,
+			  const char *body, size_t len, const struct httpd_header *hdrs,
+			  size_t nhdrs)
+{
+	char *copy = malloc(len + 1);
+	if (copy) {
+		if (len)
+			memcpy(copy, body, len);
+		copy[len] = '\0';
+	}
+	send_reply_hdrs(req, status, content_type ? content_type : "application/octet-stream",
+			copy, len, hdrs, nhdrs);
+}
+
+void httpd_reply_fd(struct httpd_req *req, unsigned status, const char *content_type, int fd,
+		    uint64_t offset, uint64_t len, const struct httpd_header *hdrs, size_t nhdrs)
+{
+	if (!first_reply(req, status)) {
+		close(fd);
+		return;
+	}
+	/* MHD takes the fd even when it refuses (it closes it then). */
+	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+	if (!resp) {
+		req->broken = true;
+		return;
+	}
+	queue_response(req, status, resp,
+		       content_type ? content_type : "application/octet-stream", hdrs, nhdrs);
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+struct httpd_stream {
+	struct httpd *h;
+	struct MHD_Connection *conn;
+	struct httpd_stream *prev, *next; /* h->streams, under h->streams_mu */
+	httpd_stream_read_h *read;
+	httpd_stream_done_h *done;
+	void *arg;
+	bool queued;  /* false while httpd_reply_stream may still fail: no done */
+	/* under h->streams_mu: */
+	bool parked;  /* suspended in MHD until a wake */
+	bool pending; /* a wake came since the last read started */
+	bool ending;  /* httpd_stop: the next read ends the reply */
+};
+
+/* MHD's content reader: pulls from the owner; parks the connection when
+ * there is nothing, unless a wake raced with this read. */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct httpd_stream *s = cls;
+	struct httpd *h = s->h;
+	(void)pos;
+	for (int tries = 0; tries < 4; tries++) {
+		pthread_mutex_lock(&h->streams_mu);
+		bool ending = s->ending;
+		s->pending = false;
+		pthread_mutex_unlock(&h->streams_mu);
+		if (ending)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		long n = s->read(buf, max, s->arg);
+		if (n == HTTPD_STREAM_END || n < 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (n > 0)
+			return (ssize_t)n;
+		pthread_mutex_lock(&h->streams_mu);
+		if (!s->pending && !s->ending) {
+			s->parked = true;
+			MHD_suspend_connection(s->conn);
+			pthread_mutex_unlock(&h->streams_mu);
+			return 0;
+		}
+		pthread_mutex_unlock(&h->streams_mu);
+	}
+	return 0; /* woken over and over: MHD asks again soon */
+}
+
+static void stream_free(void *cls)
+{
+	struct httpd_stream *s = cls;
+	struct httpd *h = s->h;
+	pthread_mutex_lock(&h->streams_mu);
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (h->streams == s)
+		h->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&h->streams_mu);
+	if (s->queued)
+		s->done(s->arg);
+	free(s);
+}
+
+int httpd_reply_stream(struct httpd_req *req, struct httpd_stream **streamp, unsigned status,
+		       const char *content_type, const struct httpd_header *hdrs, size_t nhdrs,
+		       httpd_stream_read_h *read, httpd_stream_done_h *done, void *arg)
+{
+	if (!first_reply(req, status))
+		return EINVAL;
+	struct httpd_stream *s = calloc(1, sizeof(*s));
+	if (!s) {
+		req->broken = true;
+		return ENOMEM;
+	}
+	s->h = req->h;
+	s->conn = req->conn;
+	s->read = read;
+	s->done = done;
+	s->arg = arg;
+	struct MHD_Response *resp = MHD_create_response_from_callback(
+		MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, s, stream_free);
+	if (!resp) {
+		free(s);
+		req->broken = true;
+		return ENOMEM;
+	}
+	pthread_mutex_lock(&req->h->streams_mu);
+	s->next = req->h->streams;
+	if (s->next)
+		s->next->prev = s;
+	req->h->streams = s;
+	pthread_mutex_unlock(&req->h->streams_mu);
+	queue_response(req, status, resp, content_type ? content_type : "text/plain", hdrs,
+		       nhdrs);
+	if (req->broken)
+		return EIO; /* the connection drops it; stream_free ran or will, without done */
+	/* Nothing reads or frees the stream before the handler returns: MHD
+	 * serves this connection on the thread that runs the handler. */
+	s->queued = true;
+	*streamp = s;
+	return 0;
+}
+
+void httpd_stream_wake(struct httpd_stream *s)
+{
+	if (!s)
+		return;
+	struct httpd *h = s->h;
+	pthread_mutex_lock(&h->streams_mu);
+	s->pending = true;
+	if (s->parked) {
+		s->parked = false;
+		MHD_resume_connection(s->conn);
+	}
+	pthread_mutex_unlock(&h->streams_mu);
 }
 
 /* ---- accessors ---------------------------------------------------------- */
@@ -511,6 +688,7 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		err = ENOMEM;
 		goto out;
 	}
+	pthread_mutex_init(&h->streams_mu, NULL);
 	h->routes = routes;
 	h->nroutes = nroutes;
 	h->arg = arg;
@@ -532,7 +710,9 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	h->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+			MHD_ALLOW_SUSPEND_RESUME,
+		0, NULL, NULL,
 		on_request, h,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -553,6 +733,8 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 	h = NULL;
 out:
 	free(owned);
+	if (h)
+		pthread_mutex_destroy(&h->streams_mu);
 	free(h);
 	return err;
 }
@@ -567,7 +749,19 @@ struct httpd *httpd_stop(struct httpd *h)
 {
 	if (!h)
 		return NULL;
+	/* MHD refuses to stop with suspended connections: every stream ends
+	 * (its next read says so) and parked ones are resumed to hear it. */
+	pthread_mutex_lock(&h->streams_mu);
+	for (struct httpd_stream *s = h->streams; s; s = s->next) {
+		s->ending = true;
+		if (s->parked) {
+			s->parked = false;
+			MHD_resume_connection(s->conn);
+		}
+	}
+	pthread_mutex_unlock(&h->streams_mu);
 	MHD_stop_daemon(h->mhd);
+	pthread_mutex_destroy(&h->streams_mu);
 	free(h->owned);
 	free(h);
 	return NULL;

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct httpd;
 struct httpd_req;
@@ -74,6 +75,46 @@ void httpd_reply_error(struct httpd_req *req, unsigned status, const char *code,
 void httpd_reply_raw(struct httpd_req *req, unsigned status, const char *content_type,
 		     const char *body, size_t len);
 
+/* An extra response header; both strings borrowed (copied when queued). */
+struct httpd_header {
+	const char *name, *value;
+};
+/* Any body (copied) with extra headers (nhdrs may be 0). */
+void httpd_reply_raw_hdrs(struct httpd_req *req, unsigned status, const char *content_type,
+			  const char *body, size_t len, const struct httpd_header *hdrs,
+			  size_t nhdrs);
+/* `len` bytes of the open file `fd` from `offset` (sendfile where it can);
+ * takes ownership of fd (closed when sent, or at once when the reply cannot
+ * be queued). A HEAD request gets the headers only. */
+void httpd_reply_fd(struct httpd_req *req, unsigned status, const char *content_type, int fd,
+		    uint64_t offset, uint64_t len, const struct httpd_header *hdrs,
+		    size_t nhdrs);
+
+/* ---- streaming replies (Server-Sent Events and the like) ----------------
+ * The body is pulled from `read` on the connection's thread as the client
+ * takes it. read returns the bytes written into buf (≤ max), 0 when there
+ * is nothing now — the connection is then parked, costing no thread, until
+ * httpd_stream_wake() — or HTTPD_STREAM_END to finish the reply. `done`
+ * runs exactly once when the connection is finished with the stream (the
+ * client left, the stream ended, the server stops); after it returns the
+ * stream handle is gone. The caller makes sure no httpd_stream_wake() runs
+ * during or after `done` (its own lock around both). httpd_stop() ends
+ * every stream (read is no longer called; done runs). */
+#define HTTPD_STREAM_END (-1L)
+struct httpd_stream;
+typedef long(httpd_stream_read_h)(char *buf, size_t max, void *arg);
+typedef void(httpd_stream_done_h)(void *arg);
+/* Replies with a body of unknown length (chunked). 0 and *streamp on
+ * success; then no other reply, and `done(arg)` will run. On failure (ENOMEM,
+ * EIO: could not queue) nothing of arg is kept, done never runs, and the
+ * connection is closed. */
+int httpd_reply_stream(struct httpd_req *req, struct httpd_stream **streamp, unsigned status,
+		       const char *content_type, const struct httpd_header *hdrs, size_t nhdrs,
+		       httpd_stream_read_h *read, httpd_stream_done_h *done,
+		       void *arg) CM_MUST_USE;
+/* New data: a parked stream is read again. Any thread. */
+void httpd_stream_wake(struct httpd_stream *s);
+
 /* The envelopes as strings (caller frees; NULL on ENOMEM). httpd_envelope_ok
  * takes ownership of data. Used by the replies above; exported for tests. */
 char *httpd_envelope_ok(const char *message, cJSON *data);
@@ -81,6 +122,17 @@ char *httpd_envelope_error(const char *code, const char *field, const char *mess
 /* False when objects/arrays in the JSON text s[0..len) nest deeper than max
  * (strings are skipped); checked before parsing. */
 bool httpd_json_depth_ok(const char *s, size_t len, int max);
+
+/* ---- Range requests (RFC 9110 §14), a pure function --------------------- */
+enum httpd_range {
+	HTTPD_RANGE_WHOLE,         /* no Range, or one to ignore (several ranges, another unit, malformed) */
+	HTTPD_RANGE_PARTIAL,       /* [*startp, *startp + *lenp) */
+	HTTPD_RANGE_UNSATISFIABLE, /* 416 */
+};
+/* Reads a Range header value (may be NULL) against a body of `size` bytes:
+ * "bytes=a-b", "bytes=a-", "bytes=-n". startp/lenp set for PARTIAL only. */
+enum httpd_range httpd_range_parse(const char *hdr, uint64_t size, uint64_t *startp,
+				   uint64_t *lenp);
 
 /* ---- routing, a pure function (exported for unit tests and fuzzing) ---- */
 #define HTTPD_PATH_MAX 2048     /* longer paths: HTTPD_MATCH_TOO_LONG (414) */

@@ -4,7 +4,10 @@
 
 #include "assistants.h"
 #include "calls.h"
+#include "console.h"
+#include "events.h"
 #include "outbound.h"
+#include "recording.h"
 #include "trunks.h"
 #include "webcall.h"
 
@@ -57,7 +60,32 @@ static void on_livekit_webhook(struct httpd_req *req, void *arg)
 	lkwebhook_handle(req, api->lk);
 }
 
+static void on_console_index(struct httpd_req *req, void *arg)
+{
+	console_index(req, ((struct api *)arg)->console_dir);
+}
+
+static void on_console_file(struct httpd_req *req, void *arg)
+{
+	console_file(req, ((struct api *)arg)->console_dir);
+}
+
+static void on_console_vendor(struct httpd_req *req, void *arg)
+{
+	console_vendor(req, ((struct api *)arg)->console_dir);
+}
+
+static void on_events(struct httpd_req *req, void *arg)
+{
+	events_serve(req, ((struct api *)arg)->events);
+}
+
 static const struct httpd_route api_routes[] = {
+	{ "GET", "/", on_console_index, true },
+	{ "GET", "/console/{file}", on_console_file, true },
+	{ "GET", "/console/vendor/{file}", on_console_vendor, true },
+	{ "GET", "/events", on_events, false },
+	{ "GET", "/calls/{id}/recording", recording_get, false },
 	{ "GET", "/healthz", on_healthz, true },
 	{ "GET", "/readyz", on_readyz, true },
 	{ "GET", "/metrics", on_metrics, true },
@@ -87,7 +115,8 @@ static bool api_auth(const char *bearer, void *arg)
 
 int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
 	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	      service_ready_h *ready, void *ready_arg, struct service *svc)
+	      service_ready_h *ready, void *ready_arg, struct service *svc,
+	      const struct api_console_cfg *console)
 {
 	struct api *api = calloc(1, sizeof(*api));
 	if (!api)
@@ -101,6 +130,8 @@ int api_start(struct api **apip, const char *addr, unsigned threads, const struc
 	api->lk = lk;
 	api->cache = cache;
 	api->source = service_source(svc);
+	api->console_dir = console->console_dir;
+	api->recordings_dir = console->recordings_dir;
 	api->m_outbound = metric_counter("api_outbound_calls_total", "outbound calls queued");
 	api->m_web = metric_counter("api_web_calls_total", "web calls started");
 	api->m_launch_failed = metric_counter("api_call_start_failures_total",
@@ -111,13 +142,16 @@ int api_start(struct api **apip, const char *addr, unsigned threads, const struc
 					     "GET /calls/{id} loaded from PostgreSQL");
 	struct httpd_opts opts = { .max_body = API_BODY_MAX, .auth = api_auth, .auth_arg = api,
 				   .threads = threads };
-	int err = httpd_start(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api, &opts);
+	int err = events_new(&api->events, api->bus, console->events_max);
+	if (!err)
+		err = httpd_start(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api, &opts);
 	if (err) {
 		log_error("api_listen_failed", "API_ADDR %s: %s", addr, cm_strerror(err));
+		api->events = events_free(api->events);
 		free(api);
 		api = NULL;
 	} else {
-		log_info("api_listening", "REST API on http://%s", addr);
+		log_info("api_listening", "REST API on http://%s, console at http://%s/", addr, addr);
 	}
 	*apip = api;
 	return err;
@@ -127,7 +161,8 @@ struct api *api_stop(struct api *api)
 {
 	if (!api)
 		return NULL;
-	api->httpd = httpd_stop(api->httpd);
+	api->httpd = httpd_stop(api->httpd); /* ends every event stream */
+	api->events = events_free(api->events);
 	free(api);
 	return NULL;
 }

@@ -10,6 +10,14 @@
 
 struct api;
 
+/* The console and what it reads besides the REST API (console.h,
+ * events.h, recording.h); strings borrowed, must outlive the API. */
+struct api_console_cfg {
+	const char *console_dir;    /* CONSOLE_DIR: index.html and its modules */
+	const char *recordings_dir; /* RECORDINGS_DIR: recordings served from here only */
+	unsigned events_max;        /* EVENTS_MAX_CLIENTS: GET /events streams at once */
+};
+
 /* Serves the API on `addr` with `threads` handler threads (each borrows a
  * connection of `pool` while it works, so the pool should hold as many).
  * POST /livekit/webhook (public) goes to lkwebhook_handle(lk). GET
@@ -18,7 +26,8 @@ struct api;
  * lk, cache, svc and the readiness check, which must outlive the API. */
 int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
 	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	      service_ready_h *ready, void *ready_arg, struct service *svc) CM_MUST_USE;
+	      service_ready_h *ready, void *ready_arg, struct service *svc,
+	      const struct api_console_cfg *console) CM_MUST_USE;
 /* Stops listening and waits for running handlers. NULL-safe; NULL. */
 struct api *api_stop(struct api *api);
 

@@ -27,6 +27,9 @@ struct api {
 	const char *source;     /* "api-gateway/<instance>", events' source */
 	struct metric *m_outbound, *m_web, *m_launch_failed;
 	struct metric *m_cache_hits, *m_cache_misses;
+	const char *console_dir;    /* borrowed: GET / and /console/{file} */
+	const char *recordings_dir; /* borrowed: GET /calls/{id}/recording */
+	struct events *events;      /* GET /events; freed after the listener stops */
 };
 
 #define API_BODY_MAX (1 << 20)  /* request bodies; larger → 413 */

@@ -28,6 +28,9 @@ struct gw_cfg {
 	long webhook_settle_s;
 	long webhook_timeout_s;
 	long owner_timeout_s;
+	const char *console_dir;
+	const char *recordings_dir;
+	long events_max;
 };
 
 static const struct cfg_var gw_cfg_vars[] = {
@@ -55,6 +58,13 @@ static const struct cfg_var gw_cfg_vars[] = {
 	{ "OWNER_TIMEOUT_S", CFG_INT, "10", true, false, 2, 600, NULL,
 	  offsetof(struct gw_cfg, owner_timeout_s),
 	  "a call its owner stops listing for this long ends failed (owner_lost)" },
+	{ "CONSOLE_DIR", CFG_STR, "console", true, false, 0, 0, NULL,
+	  offsetof(struct gw_cfg, console_dir), "the console's static files, served at /" },
+	{ "RECORDINGS_DIR", CFG_STR, "var/recordings", true, false, 0, 0, NULL,
+	  offsetof(struct gw_cfg, recordings_dir),
+	  "GET /calls/{id}/recording serves files inside this folder only" },
+	{ "EVENTS_MAX_CLIENTS", CFG_INT, "32", true, false, 1, 1024, NULL,
+	  offsetof(struct gw_cfg, events_max), "GET /events streams open at once" },
 	{ 0 }
 };
 
@@ -177,7 +187,9 @@ int main(int argc, char **argv)
 			     RECORD_CACHE_TTL_MS))
 		goto out;
 	if (api_start(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
-		      gw.lk, gw.cache, gw_ready, &gw, gw.svc))
+		      gw.lk, gw.cache, gw_ready, &gw, gw.svc,
+		      &(struct api_console_cfg){ gw.cfg.console_dir, gw.cfg.recordings_dir,
+						 (unsigned)gw.cfg.events_max }))
 		goto out;
 	gw_tick(&gw);
 	service_wait(gw.svc, gw_tick, &gw);

@@ -218,7 +218,41 @@ out:
 	return err;
 }
 
+static int test_range(void)
+{
+	int err = 0;
+	uint64_t a = 0, n = 0;
+	TEST_EQ_INT(httpd_range_parse(NULL, 100, &a, &n), HTTPD_RANGE_WHOLE);
+	TEST_EQ_INT(httpd_range_parse("bytes=0-9", 100, &a, &n), HTTPD_RANGE_PARTIAL);
+	TEST_EQ_INT(a, 0);
+	TEST_EQ_INT(n, 10);
+	TEST_EQ_INT(httpd_range_parse("bytes=90-", 100, &a, &n), HTTPD_RANGE_PARTIAL);
+	TEST_EQ_INT(a, 90);
+	TEST_EQ_INT(n, 10);
+	TEST_EQ_INT(httpd_range_parse("bytes=-30", 100, &a, &n), HTTPD_RANGE_PARTIAL);
+	TEST_EQ_INT(a, 70);
+	TEST_EQ_INT(n, 30);
+	TEST_EQ_INT(httpd_range_parse("bytes=-300", 100, &a, &n), HTTPD_RANGE_PARTIAL);
+	TEST_EQ_INT(a, 0);
+	TEST_EQ_INT(n, 100);
+	TEST_EQ_INT(httpd_range_parse("bytes=50-5000", 100, &a, &n), HTTPD_RANGE_PARTIAL);
+	TEST_EQ_INT(n, 50);
+	TEST_EQ_INT(httpd_range_parse("bytes=100-", 100, &a, &n), HTTPD_RANGE_UNSATISFIABLE);
+	TEST_EQ_INT(httpd_range_parse("bytes=-0", 100, &a, &n), HTTPD_RANGE_UNSATISFIABLE);
+	TEST_EQ_INT(httpd_range_parse("bytes=0-", 0, &a, &n), HTTPD_RANGE_UNSATISFIABLE);
+	/* ignored: served whole */
+	TEST_EQ_INT(httpd_range_parse("bytes=9-2", 100, &a, &n), HTTPD_RANGE_WHOLE);
+	TEST_EQ_INT(httpd_range_parse("bytes=0-1,4-5", 100, &a, &n), HTTPD_RANGE_WHOLE);
+	TEST_EQ_INT(httpd_range_parse("items=0-1", 100, &a, &n), HTTPD_RANGE_WHOLE);
+	TEST_EQ_INT(httpd_range_parse("bytes=x-1", 100, &a, &n), HTTPD_RANGE_WHOLE);
+	TEST_EQ_INT(httpd_range_parse("bytes=1-2x", 100, &a, &n), HTTPD_RANGE_WHOLE);
+	TEST_EQ_INT(httpd_range_parse("bytes=99999999999999999999999-", 100, &a, &n), HTTPD_RANGE_WHOLE);
+out:
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "range", test_range },
 	{ "route_exact", test_exact },
 	{ "route_captures", test_captures },
 	{ "route_not_found_vs_method", test_not_found_vs_method },
