@@ -27,7 +27,7 @@
 #define ENDING_MAX_MS     15000 /* the goodbye may take this long at most */
 #define REASON_MAX        64
 
-enum inbox_kind { IN_EVENT, IN_TURN, IN_RECORDING, IN_STOP, IN_MEMBER, IN_ROOM_LOST };
+enum inbox_kind { IN_EVENT, IN_TURN, IN_RECORDING, IN_STOP, IN_MEMBER, IN_ROOM_LOST, IN_HANGUP };
 
 struct inbox_item {
 	struct inbox_item *next;
@@ -73,6 +73,7 @@ struct session {
 
 	struct agent_room *room;
 	struct bus_sub *sub;
+	struct bus_sub *hangup_sub;   /* web calls: cmd.calls.<id>.hangup is ours to carry out */
 	struct turn *turn;            /* pipeline mode */
 	const struct realtime_provider *rtp; /* realtime mode */
 	void *rt;
@@ -182,6 +183,24 @@ static void on_call_event(const struct bus_msg *msg, void *arg)
 		inbox_push(s, it);
 	}
 	event_free(ev);
+}
+
+/* cmd.calls.<id>.hangup of a web call (POST /calls/{id}/hangup): the agent
+ * owns that call, so it ends it. */
+static void on_hangup(const struct bus_msg *msg, void *arg)
+{
+	struct session *s = arg;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->kind = IN_HANGUP;
+	snprintf(it->reason, sizeof(it->reason), "hangup");
+	cJSON *j = msg->len > 0 && msg->len < 4096 ? cJSON_ParseWithLength(msg->data, (size_t)msg->len) : NULL;
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reason");
+	if (cJSON_IsString(r) && r->valuestring[0])
+		snprintf(it->reason, sizeof(it->reason), "%s", r->valuestring);
+	cJSON_Delete(j);
+	inbox_push(s, it);
 }
 
 static void on_room_member(const char *identity, bool joined, void *arg)
@@ -477,10 +496,10 @@ static void end_now(struct session *s, const char *reason, bool send_hangup)
 {
 	atomic_fetch_add(&s->gen, 1);
 	speech_stop(s);
-	if (send_hangup)
-		hangup(s, reason);
 	if (send_hangup && s->p.web)
-		publish_end(s, EV_CALL_ENDED, reason, "agent");
+		publish_end(s, EV_CALL_ENDED, reason, "agent"); /* no leg owner to ask */
+	else if (send_hangup)
+		hangup(s, reason);
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 	log_info("session_end", "call %s: reason %s", s->p.call_id, reason);
 	set_state(s, SESSION_ENDED);
@@ -875,6 +894,9 @@ static void drain_inputs(struct session *s)
 			s->recording_done = true;
 		} else if (it->kind == IN_STOP) {
 			end_now(s, it->reason, false);
+		} else if (it->kind == IN_HANGUP) {
+			publish_end(s, EV_CALL_ENDED, it->reason, "local");
+			end_now(s, it->reason, false);
 		} else if (it->kind == IN_MEMBER) {
 			handle_member(s, it, now);
 		} else if (it->kind == IN_ROOM_LOST) {
@@ -912,6 +934,7 @@ static void *session_thread(void *arg)
 	log_info("session_audio", "call %s: %llu caller frames received, %llu dropped", s->p.call_id,
 		 (unsigned long long)s->frames_in, (unsigned long long)s->ring_dropped);
 	s->sub = bus_unsubscribe(s->sub);
+	s->hangup_sub = bus_unsubscribe(s->hangup_sub);
 	s->rec = recording_free(s->rec);
 	s->turn = turn_free(s->turn);
 	if (s->rt)
@@ -990,6 +1013,9 @@ int session_start(struct session **sp, const struct agent_opts *opts, struct ses
 	snprintf(subject, sizeof(subject), "calls.%s.>", s->p.call_id);
 	if ((err = bus_subscribe(opts->bus, &s->sub, subject, NULL, on_call_event, s)))
 		goto fail;
+	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", s->p.call_id);
+	if (s->p.web && (err = bus_subscribe(opts->bus, &s->hangup_sub, subject, NULL, on_hangup, s)))
+		goto fail;
 	if (a->realtime) {
 		struct provider_args pa = { a->llm_config, a, &opts->env };
 		s->rtp = &realtime_openai;
@@ -1010,6 +1036,7 @@ int session_start(struct session **sp, const struct agent_opts *opts, struct ses
 	return 0;
 fail:
 	s->sub = bus_unsubscribe(s->sub);
+	s->hangup_sub = bus_unsubscribe(s->hangup_sub);
 	s->turn = turn_free(s->turn);
 	if (s->rt)
 		s->rtp->close(s->rt);

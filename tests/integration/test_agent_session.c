@@ -562,6 +562,32 @@ out:
 	return err;
 }
 
+/* POST /calls/{id}/hangup of a web call reaches the agent as
+ * cmd.calls.<id>.hangup: it ends the call itself (call_ended, by local). */
+static int test_web_call_hangup_command(void)
+{
+	int err = 0;
+	struct h h;
+	struct setup su = { 0 };
+	struct cap ended;
+	char subject[96];
+	static const char body[] = "{\"v\":1,\"reason\":\"api_hangup\"}";
+	TEST_EQ_INT(h_start(&h, &su), 0);
+	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" GREETING "\"}"), 0);
+	TEST_ASSERT(wait_count(&h, EV_AGENT_READY, NULL, 1, WAIT_MS));
+	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", h.call_id);
+	TEST_EQ_INT(bus_publish(h.tbus, subject, body, sizeof(body) - 1), 0);
+	TEST_ASSERT(wait_count(&h, EV_CALL_ENDED, NULL, 1, WAIT_MS));
+	TEST_ASSERT(nth(&h, EV_CALL_ENDED, NULL, 0, &ended));
+	TEST_EQ_STR(ended.reason, "api_hangup");
+	TEST_EQ_STR(ended.by, "local");
+	TEST_ASSERT(wait_no_sessions(&h, WAIT_MS));
+	TEST_EQ_INT(atomic_load(&h.hangups), 1); /* only the test's own command */
+out:
+	h_stop(&h);
+	return err;
+}
+
 /* A web caller that never joins: the agent gives up after the answer timeout
  * and ends the call itself (call_ended by agent, reason no_participant). */
 static int test_web_caller_never_joins(void)
@@ -579,6 +605,7 @@ static int test_web_caller_never_joins(void)
 	TEST_EQ_STR(ended.by, "agent");
 	TEST_EQ_INT(count(&h, EV_AGENT_READY, NULL), 0);
 	TEST_EQ_INT(room_record_count(h.hub, h.room), 0);
+	TEST_EQ_INT(atomic_load(&h.hangups), 0); /* a web call has no leg to hang up */
 out:
 	h_stop(&h);
 	return err;
@@ -997,6 +1024,7 @@ static const struct test tests[] = {
 	{ "web_call_starts_at_once", test_web_call_starts_at_once },
 	{ "web_call_waits_for_its_caller", test_web_call_waits_for_its_caller },
 	{ "web_caller_never_joins", test_web_caller_never_joins },
+	{ "web_call_hangup_command", test_web_call_hangup_command },
 	{ "room_lost_fails_the_call", test_room_lost_fails_the_call },
 	{ "speech_heard_when_stream_stops", test_speech_heard_when_stream_stops },
 	{ "recording_retry", test_recording_retry },
