@@ -216,6 +216,41 @@ test("LiveKit gone mid-call: /__rtc/drop cuts a room's participants and refuses 
   console.log(`  victim saw: ${states.join(", ")}; refused: ${refused.message.slice(0, 80)}`);
 });
 
+test("server API on live participants: SendData, ListParticipants, RemoveParticipant, DeleteRoom; data grants", async () => {
+  const rs = new RoomServiceClient(server.url, KEY, SECRET);
+  const a = await connect("ann", "r9");
+  const b = await connect("ben", "r9", { canPublishData: false, canSubscribe: false });
+  const c = await connect("cid", "r9");
+  const gotA = dataOn(a, "ops"), gotB = dataOn(b, "ops"), gotC = dataOn(c, "ops");
+  const names = (await rs.listParticipants("r9")).map((p) => p.identity).sort().join(",");
+  assert(names === "ann,ben,cid", `ListParticipants: ${names}`);
+  await rs.sendData("r9", new TextEncoder().encode("to all"), rtc.DataPacketKind.KIND_RELIABLE, { topic: "ops" });
+  await rs.sendData("r9", new TextEncoder().encode("to cid"), rtc.DataPacketKind.KIND_RELIABLE, { topic: "ops", destinationIdentities: ["cid"] });
+  await b.localParticipant.publishData(new TextEncoder().encode("from ben"), { reliable: true, topic: "ops" }).catch(() => {});
+  await until("SendData delivered", () => gotA.length >= 1 && gotB.length >= 1 && gotC.length >= 2, 5000);
+  await sleep(300);
+  assert(gotA.map((x) => x.text).join("|") === "to all", `ann got ${JSON.stringify(gotA)}`);
+  assert(gotC.map((x) => x.text).join("|") === "to all|to cid", `cid got ${JSON.stringify(gotC)}`);
+  assert(gotB.map((x) => x.text).join("|") === "to all", `ben got ${JSON.stringify(gotB)}`);
+  // ben may not subscribe: nobody's track reaches him
+  const t = await publishTone(a, 500);
+  later(() => t.stop());
+  await within("cid subscribes to ann", remoteTrack(c, "ann"), 10000);
+  const benTracks = [...b.remoteParticipants.values()].flatMap((p) => [...p.trackPublications.values()]).filter((x) => x.track);
+  assert(benTracks.length === 0, "ben (canSubscribe false) got a track");
+  const gone = (room) => new Promise((ok) => room.once(rtc.RoomEvent.Disconnected, ok));
+  const bGone = gone(b);
+  await rs.removeParticipant("r9", "ben");
+  const whyB = await within("ben removed", bGone, 5000);
+  const aGone = gone(a), cGone = gone(c);
+  await rs.deleteRoom("r9");
+  const [whyA, whyC] = await within("everyone out", Promise.all([aGone, cGone]), 5000);
+  console.log(`  disconnect reasons: removed ${whyB}, room deleted ${whyA}/${whyC}`);
+  assert(whyB === rtc.DisconnectReason.PARTICIPANT_REMOVED, `RemoveParticipant: reason ${whyB}`);
+  assert(whyA === rtc.DisconnectReason.ROOM_DELETED && whyC === whyA, `DeleteRoom: reasons ${whyA}, ${whyC}`);
+  assert(!(await rs.listRooms()).some((r) => r.name === "r9"), "r9 still listed");
+});
+
 // A 16-bit mono WAV of a sine tone (Chromium's fake microphone plays it in a loop).
 function toneWav(freq, seconds, rate = 48000) {
   const n = rate * seconds, buf = Buffer.alloc(44 + 2 * n);
