@@ -1,14 +1,19 @@
 /*
- * The strict fake LiveKit server (tests/livekit/fake.mjs) from C tests:
- * start it on a free port, script failures, read what it received, verify
- * tokens with livekit-server-sdk. Header-only (static inline) so that any
- * test binary can include it without a change to the harness.
+ * The LiveKit test server (tests/livekit/fake.mjs, see tests/livekit/README.md)
+ * from C tests: start it on a free port, script failures, read what it
+ * received, verify tokens with livekit-server-sdk, drive its SIP phone
+ * participants. Header-only (static inline) so that any test binary can
+ * include it without a change to the harness.
  *
  *   struct fake_lk lk;
  *   TEST_EQ_INT(fake_lk_start(&lk, "devkey", "devsecret", logdir), 0);
  *   ... LIVEKIT_URL=lk.url ...
  *   cJSON *reqs = fake_lk_requests(&lk, "CreateRoom");   // caller cJSON_Delete
  *   fake_lk_stop(&lk);
+ *
+ * Media (RTC) needs the server on a non-loopback address: inside
+ * tests/netns/run.sh use fake_lk_start_at(&lk, getenv("CALLMESH_NETNS_ADDR"),
+ * NULL, key, secret, logdir).
  */
 #ifndef CALLMESH_TESTS_FAKE_LK_H
 #define CALLMESH_TESTS_FAKE_LK_H
@@ -27,22 +32,28 @@
 struct fake_lk {
 	int pid;
 	int port;
-	char url[64]; /* http://127.0.0.1:<port> */
+	char url[64]; /* http://<host>:<port>; ws:// for RTC is the same with ws */
 };
 
-static inline int fake_lk_start(struct fake_lk *f, const char *key, const char *secret,
-				const char *logdir)
+/* Starts the server listening on `host` (NULL: 127.0.0.1; also its ICE host
+ * candidate), sending LiveKit webhooks to `webhook_url` (NULL: none). */
+static inline int fake_lk_start_at(struct fake_lk *f, const char *host, const char *webhook_url,
+				   const char *key, const char *secret, const char *logdir)
 {
 	char port[16], log[512], health[96];
 	memset(f, 0, sizeof(*f));
+	if (!host)
+		host = "127.0.0.1";
 	f->port = test_free_port();
 	if (f->port < 0)
 		return EIO;
 	snprintf(port, sizeof(port), "%d", f->port);
-	snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->port);
+	if ((size_t)snprintf(f->url, sizeof(f->url), "http://%s:%d", host, f->port) >= sizeof(f->url))
+		return EINVAL;
 	snprintf(log, sizeof(log), "%s/fake-livekit.log", logdir);
-	const char *argv[] = { "node", "tests/livekit/fake.mjs", "--port", port, "--key", key,
-			       "--secret", secret, NULL };
+	const char *argv[] = { "node", "tests/livekit/fake.mjs", "--port", port, "--host", host,
+			       "--key", key, "--secret", secret, webhook_url ? "--webhook-url" : NULL,
+			       webhook_url, NULL };
 	int err = test_spawn(&f->pid, argv, NULL, log);
 	if (err)
 		return err;
@@ -53,6 +64,12 @@ static inline int fake_lk_start(struct fake_lk *f, const char *key, const char *
 		f->pid = 0;
 	}
 	return err;
+}
+
+static inline int fake_lk_start(struct fake_lk *f, const char *key, const char *secret,
+				const char *logdir)
+{
+	return fake_lk_start_at(f, NULL, NULL, key, secret, logdir);
 }
 
 static inline void fake_lk_stop(struct fake_lk *f)
@@ -110,6 +127,23 @@ static inline cJSON *fake_lk_requests(struct fake_lk *f, const char *method)
 			cJSON_AddItemToArray(out, cJSON_Duplicate(r, true));
 	}
 	cJSON_Delete(all);
+	return out;
+}
+
+/* GET a test hook (/__sip/heard?room=…&identity=…, /__webhooks …) as JSON;
+ * NULL unless it answers 200. Caller cJSON_Delete. */
+static inline cJSON *fake_lk_get(struct fake_lk *f, const char *hook)
+{
+	char url[512], *body = NULL;
+	long status = 0;
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", f->url, hook) >= sizeof(url))
+		return NULL;
+	if (test_http(&status, &body, "GET", url, NULL, NULL) || status != 200) {
+		free(body);
+		return NULL;
+	}
+	cJSON *out = cJSON_Parse(body);
+	free(body);
 	return out;
 }
 

@@ -49,6 +49,7 @@ class RtcSession {
     this.canPublishData = v.canPublishData !== false;
     this.autoSubscribe = url.searchParams.get("auto_subscribe") !== "0";
     this.pending = new Map(); // cid → TrackInfo announced by AddTrackRequest, media not yet here
+    this.routes = new Map(); // cid → route(rtp) of a published track
     this.info = new proto.ParticipantInfo({
       sid: sid("PA"), identity: claims.sub, name: claims.name || "", metadata: claims.metadata || "",
       attributes: claims.attributes || {}, state: proto.ParticipantInfo_State.ACTIVE,
@@ -164,6 +165,13 @@ class RtcSession {
   }
 
   mediaArrived(cid, onRtp) {
+    const known = this.routes.get(cid);
+    if (known) { // the same track on a new receiver after a renegotiation
+      onRtp((rtp) => {
+        if (!this.gone) known(rtp);
+      });
+      return;
+    }
     let info = this.pending.get(cid);
     if (info) this.pending.delete(cid);
     else {
@@ -177,6 +185,7 @@ class RtcSession {
     }
     this.info.version++;
     const route = this.ctx.rooms.publish(this.r, this, info);
+    this.routes.set(cid, route);
     onRtp((rtp) => {
       if (!this.gone) route(rtp);
     });

@@ -138,7 +138,10 @@ export class Peer {
         if (!this.closed && typeof m !== "string") events.data(m, dc.label === "_reliable");
       });
     });
+    const seen = new WeakSet(); // a renegotiation fires ontrack again for the same track
     this.pub.ontrack = ({ track, transceiver }) => {
+      if (seen.has(track)) return;
+      seen.add(track);
       const cid = transceiver.receiver.remoteTrackId || track.id || "";
       let n = 0;
       events.track(cid, (cb) => track.onReceiveRtp.subscribe((rtp) => {
@@ -212,7 +215,7 @@ export class Peer {
     t.sender.trackId = trackSid;
     t.sender.setStreams([new MediaStream({ id: `${participantSid}|${trackSid}` })]);
     this.sendersByTrack.set(trackSid, { sender: t.sender, local });
-    this.offerSubscriber().catch((e) => this.events.failed(`subscriber offer: ${e.message}`));
+    this.offerSubscriber().catch((e) => this.closed || this.events.failed(`subscriber offer: ${e.message}`));
     return (rtp) => {
       if (!local.stopped) local.writeRtp(forwardCopy(rtp));
     };
@@ -228,7 +231,7 @@ export class Peer {
     } catch {
       return;
     }
-    this.offerSubscriber().catch((e) => this.events.failed(`subscriber offer: ${e.message}`));
+    this.offerSubscriber().catch((e) => this.closed || this.events.failed(`subscriber offer: ${e.message}`));
   }
 
   sendData(bytes) {
