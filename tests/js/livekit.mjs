@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { SipClient, RoomServiceClient, WebhookReceiver } from "livekit-server-sdk";
-import { startServer, token, publishTone, listen, until, within, sleep, rtc, KEY, SECRET } from "./lk-helpers.mjs";
+import { startServer, token, publishTone, listen, until, within, sleep, cpuSeconds, rtc, KEY, SECRET } from "./lk-helpers.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const tests = [];
@@ -79,14 +79,17 @@ test("two rtc-node participants hear each other's tone and exchange data", async
     const m = atA.measure(1000);
     return m.share > 0.5 && m.rms > 0.05 && m;
   }, 15000);
-  await sleep(1000); // a full window of steady audio for the figures below
+  const cpu0 = cpuSeconds(server.pid), t0 = Date.now();
+  await sleep(2000); // a full window of steady audio for the figures below
+  const cpu = (100 * (cpuSeconds(server.pid) - cpu0)) / ((Date.now() - t0) / 1000);
   const steadyB = atB.measure(440, 1000), steadyA = atA.measure(1000, 1000);
   assert(steadyB.share > 0.8, `bob: 440 Hz is ${steadyB.share.toFixed(2)} of what he hears`);
   assert(steadyA.share > 0.8, `alice: 1000 Hz is ${steadyA.share.toFixed(2)} of what she hears`);
   assert(atB.measure(1000).share < 0.1, "bob hears his own tone");
   assert(atA.measure(440).share < 0.1, "alice hears her own tone");
   console.log(`  bob: 440 Hz share ${steadyB.share.toFixed(2)} rms ${steadyB.rms.toFixed(3)}; ` +
-    `alice: 1000 Hz share ${steadyA.share.toFixed(2)} rms ${steadyA.rms.toFixed(3)} (sent rms 0.212)`);
+    `alice: 1000 Hz share ${steadyA.share.toFixed(2)} rms ${steadyA.rms.toFixed(3)} (sent rms 0.212); ` +
+    `server CPU ${cpu.toFixed(1)} % of a core forwarding 2 streams`);
   const gotA = dataOn(a, "chat"), gotB = dataOn(b, "chat");
   await a.localParticipant.publishData(new TextEncoder().encode("hi bob"), { reliable: true, topic: "chat" });
   await b.localParticipant.publishData(new TextEncoder().encode("hi alice"), { reliable: true, topic: "chat" });
