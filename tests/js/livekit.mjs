@@ -14,6 +14,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { randomBytes } from "node:crypto";
+import { SignalResponse } from "@livekit/protocol";
 import { SipClient, RoomServiceClient, WebhookReceiver } from "livekit-server-sdk";
 import { startServer, token, publishTone, listen, until, within, sleep, cpuSeconds, rtc, KEY, SECRET } from "./lk-helpers.mjs";
 
@@ -252,6 +254,59 @@ test("server API on live participants: SendData, ListParticipants, RemovePartici
   assert(whyB === rtc.DisconnectReason.PARTICIPANT_REMOVED, `RemoveParticipant: reason ${whyB}`);
   assert(whyA === rtc.DisconnectReason.ROOM_DELETED && whyC === whyA, `DeleteRoom: reasons ${whyA}, ${whyC}`);
   assert(!(await rs.listRooms()).some((r) => r.name === "r9"), "r9 still listed");
+});
+
+// A bare WebSocket client (node 20 has none): masked frames, as RFC 6455 wants.
+function rawSocket(url) {
+  return new Promise((ok, fail) => {
+    const req = http.request(url.replace(/^ws/, "http"), { headers: { Connection: "Upgrade", Upgrade: "websocket",
+      "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": randomBytes(16).toString("base64") } });
+    req.on("response", (res) => fail(new Error(`upgrade answered ${res.statusCode}`)));
+    req.on("error", fail);
+    req.on("upgrade", (res, sock, head) => {
+      const frames = [];
+      let buf = head;
+      sock.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        for (;;) {
+          if (buf.length < 2) return;
+          let len = buf[1] & 0x7f, off = 2;
+          if (len === 126) { len = buf.readUInt16BE(2); off = 4; } else if (len === 127) { len = Number(buf.readBigUInt64BE(2)); off = 10; }
+          if (buf.length < off + len) return;
+          frames.push({ opcode: buf[0] & 0x0f, data: buf.subarray(off, off + len) });
+          buf = buf.subarray(off + len);
+        }
+      });
+      const send = (opcode, payload, fin = true) => {
+        const mask = randomBytes(4), p = Buffer.from(payload);
+        for (let i = 0; i < p.length; i++) p[i] ^= mask[i & 3];
+        const head2 = p.length < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | p.length])
+          : Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, p.length >> 8, p.length & 0xff]);
+        sock.write(Buffer.concat([head2, mask, p]));
+      };
+      ok({ frames, send, sock });
+    });
+    req.end();
+  });
+}
+
+test("signalling by hand: binary JoinResponse first, then JSON once the client speaks JSON (fragmented frames)", async () => {
+  const ws = await rawSocket(`${server.ws}/rtc?access_token=${await token("raw", "r10")}&auto_subscribe=1&protocol=16`);
+  later(() => ws.sock.destroy());
+  await until("JoinResponse", () => ws.frames.length >= 1, 5000);
+  assert(ws.frames[0].opcode === 2, `first frame opcode ${ws.frames[0].opcode}`);
+  const join = SignalResponse.fromBinary(ws.frames[0].data).message;
+  assert(join.case === "join" && /^RM_/.test(join.value.room.sid) && /^PA_/.test(join.value.participant.sid) &&
+    join.value.pingInterval > 0 && join.value.pingTimeout > 0, `join ${JSON.stringify(join.value.toJson?.() ?? join)}`);
+  const req = JSON.stringify({ pingReq: { timestamp: "12345", rtt: "0" } });
+  ws.send(1, req.slice(0, 10), false); // a text message in two fragments
+  ws.send(0, req.slice(10), true);
+  const pong = await until("pongResp", () => ws.frames.find((f) => f.opcode === 1 && /pongResp/.test(f.data.toString())), 5000);
+  const msg = JSON.parse(pong.data.toString());
+  assert(msg.pongResp.lastPingTimestamp === "12345", `pong ${pong.data}`);
+  ws.send(1, JSON.stringify({ leave: { canReconnect: false } }));
+  const rs = new RoomServiceClient(server.url, KEY, SECRET);
+  await until("raw leaves", async () => !(await rs.listParticipants("r10")).some((p) => p.identity === "raw"), 5000);
 });
 
 // A 16-bit mono WAV of a sine tone (Chromium's fake microphone plays it in a loop).
