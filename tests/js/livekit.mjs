@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { randomBytes } from "node:crypto";
-import { SignalResponse } from "@livekit/protocol";
+import { SignalResponse, LeaveRequest_Action } from "@livekit/protocol";
 import { SipClient, RoomServiceClient, WebhookReceiver } from "livekit-server-sdk";
 import { startServer, token, publishTone, listen, until, within, sleep, cpuSeconds, rtc, KEY, SECRET } from "./lk-helpers.mjs";
 
@@ -218,6 +218,9 @@ test("LiveKit gone mid-call: /__rtc/drop cuts a room's participants and refuses 
   await hook("/__rtc/allow", {});
   const back = await connect("late2", "r7");
   assert(back.localParticipant.sid.startsWith("PA_"), "connect after allow");
+  // LiveKit back: the victim's engine reconnects by itself (a full rejoin)
+  await until("the victim back in r7", async () => (await rs.listParticipants("r7")).some((p) => p.identity === "victim"), 30000);
+  await until("the victim connected", () => states.at(-1) === rtc.ConnectionState.CONN_CONNECTED, 10000);
   console.log(`  victim saw: ${states.join(", ")}; refused: ${refused.message.slice(0, 80)}`);
 });
 
@@ -304,6 +307,12 @@ test("signalling by hand: binary JoinResponse first, then JSON once the client s
   const pong = await until("pongResp", () => ws.frames.find((f) => f.opcode === 1 && /pongResp/.test(f.data.toString())), 5000);
   const msg = JSON.parse(pong.data.toString());
   assert(msg.pongResp.lastPingTimestamp === "12345", `pong ${pong.data}`);
+  // a resume of a session this server no longer has: a leave asking for a full reconnect
+  const again = await rawSocket(`${server.ws}/rtc?access_token=${await token("raw", "r10")}&reconnect=1&sid=${join.value.participant.sid}`);
+  later(() => again.sock.destroy());
+  await until("the resume's answer", () => again.frames.length >= 1, 5000);
+  const leave = SignalResponse.fromBinary(again.frames[0].data).message;
+  assert(leave.case === "leave" && leave.value.action === LeaveRequest_Action.RECONNECT, `resume answered ${leave.case}`);
   ws.send(1, JSON.stringify({ leave: { canReconnect: false } }));
   const rs = new RoomServiceClient(server.url, KEY, SECRET);
   await until("raw leaves", async () => !(await rs.listParticipants("r10")).some((p) => p.identity === "raw"), 5000);

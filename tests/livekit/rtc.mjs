@@ -300,9 +300,21 @@ export async function rtcUpgrade(ctx, req, socket, head) {
   if (ctx.dropped(room)) return socket.destroy();
   const ws = acceptWebSocket(req, socket, head);
   if (!ws) return;
+  if (url.searchParams.get("reconnect") === "1") {
+    // A resume: this server drops a participant with its signalling socket,
+    // so there is no session to resume. LiveKit's answer to that is a leave
+    // asking for a full reconnect (a new join).
+    const { proto } = ctx;
+    ctx.log(`/rtc ${a.claims.sub}: resume of ${url.searchParams.get("sid") || "?"} refused, full reconnect asked`);
+    const leave = new proto.SignalResponse({ message: { case: "leave", value: new proto.LeaveRequest({
+      canReconnect: true, reason: proto.DisconnectReason.STATE_MISMATCH, action: proto.LeaveRequest_Action.RECONNECT }) } });
+    ws.send(leave.toBinary());
+    ws.close(1000, "");
+    return;
+  }
   const r = ctx.roomFor(room);
   const s = new RtcSession(ctx, ws, r, a.claims, url);
   ctx.sessions.add(s);
-  ctx.log(`/rtc ${a.claims.sub} joins ${room} as ${s.info.sid}`);
+  ctx.log(`/rtc ${a.claims.sub} joins ${room} as ${s.info.sid}${url.searchParams.get("reconnect") === "1" ? ` (reconnect of ${url.searchParams.get("sid")})` : ""}`);
   s.start();
 }
