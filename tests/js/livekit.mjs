@@ -100,6 +100,27 @@ test("two rtc-node participants hear each other's tone and exchange data", async
   assert(gotA[0].text === "hi alice" && gotA[0].from === "bob", `alice got ${JSON.stringify(gotA)}`);
 });
 
+test("a burst of data on _reliable and _lossy arrives whole and in order", async () => {
+  const a = await connect("burst-a", "r11");
+  const b = await connect("burst-b", "r11");
+  await until("a sees b", () => [...a.remoteParticipants.values()].some((p) => p.identity === "burst-b"));
+  const rel = dataOn(b, "rel"), lossy = dataOn(b, "lossy");
+  const N = 200, big = "x".repeat(3000); // > 1 SCTP chunk: reassembly
+  const sends = [];
+  for (let i = 0; i < N; i++) {
+    sends.push(a.localParticipant.publishData(new TextEncoder().encode(`${i} ${i % 10 === 0 ? big : ""}`), { reliable: true, topic: "rel" }));
+    sends.push(a.localParticipant.publishData(new TextEncoder().encode(`${i}`), { reliable: false, topic: "lossy" }));
+  }
+  await Promise.all(sends);
+  await until(`${N} reliable messages`, () => rel.length >= N, 15000).catch(() => {
+    throw new Error(`b got ${rel.length}/${N} reliable, ${lossy.length} lossy`);
+  });
+  const order = rel.map((m) => Number(m.text.split(" ")[0]));
+  assert(order.every((v, i) => v === i), `reliable out of order: ${order.slice(0, 20)}`);
+  assert(rel.filter((m) => m.text.length > 3000).length === N / 10, "large messages lost or cut");
+  console.log(`  ${rel.length}/${N} reliable in order (${N / 10} of 3 kB), ${lossy.length}/${N} lossy`);
+});
+
 test("a token signed with the wrong secret is refused; /rtc/v1 answers 404", async () => {
   const r = new rtc.Room();
   let err = null;
