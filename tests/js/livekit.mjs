@@ -100,6 +100,18 @@ test("two rtc-node participants hear each other's tone and exchange data", async
   assert(gotA[0].text === "hi alice" && gotA[0].from === "bob", `alice got ${JSON.stringify(gotA)}`);
 });
 
+test("werift #706: two complete messages of one stream, interleaved with another stream's TSNs, both come out", async () => {
+  const { InboundStream } = await import("../livekit/sfu.mjs");
+  const s = new InboundStream();
+  const chunk = (tsn, ssn, flags, text) => ({ tsn, streamId: 1, streamSeqNum: ssn, flags, protocol: 53,
+    userData: Buffer.from(text) });
+  // message 0 = TSN 10+11, message 1 = TSN 13+14 (TSN 12 went to another stream)
+  for (const c of [chunk(10, 0, 2, "a"), chunk(11, 0, 1, "b"), chunk(13, 1, 2, "c"), chunk(14, 1, 1, "d")]) s.addChunk(c);
+  const out = [...s.popMessages()].map((m) => m[2].toString());
+  assert(out.join(",") === "ab,cd", `popMessages gave ${JSON.stringify(out)}`);
+  assert(s.reassembly.length === 0 && s.streamSequenceNumber === 2, "state after delivery");
+});
+
 test("a burst of data on _reliable and _lossy arrives whole and in order", async () => {
   const a = await connect("burst-a", "r11");
   const b = await connect("burst-b", "r11");

@@ -60,6 +60,7 @@ function takeMessage(stream) {
   }
   return null;
 }
+export const { InboundStream } = sctp;
 sctp.InboundStream.prototype.popMessages = function* popMessages() {
   for (let n = 0; n < 100000; n++) {
     const m = takeMessage(this);
