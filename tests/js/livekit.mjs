@@ -152,6 +152,14 @@ test("a token signed with the wrong secret is refused; /rtc/v1 answers 404", asy
   assert(bad.status === 401 && /signature/.test(why), `bad token: ${bad.status} ${why}`);
   const ok = await fetch(`${server.url}/rtc/validate?access_token=${good}`);
   assert(ok.status === 200, `good token: ${ok.status}`);
+  const old = await fetch(`${server.url}/rtc/validate?access_token=${await token("m", "r2", {}, { ttl: -300 })}`);
+  const whyOld = await old.text();
+  assert(old.status === 401 && /exp/.test(whyOld), `expired token: ${old.status} ${whyOld}`);
+  const noJoin = await fetch(`${server.url}/rtc/validate?access_token=${await token("m", "r2", { roomJoin: false })}`);
+  const whyNoJoin = await noJoin.text();
+  assert(noJoin.status === 403 && /roomJoin/.test(whyNoJoin), `no roomJoin: ${noJoin.status} ${whyNoJoin}`);
+  const viaHeader = await fetch(`${server.url}/rtc/validate`, { headers: { Authorization: `Bearer ${good}` } });
+  assert(viaHeader.status === 200, `Authorization: Bearer: ${viaHeader.status}`);
 });
 
 async function hook(path, body) {
@@ -257,14 +265,20 @@ test("LiveKit gone mid-call: /__rtc/drop cuts a room's participants and refuses 
   console.log(`  victim saw: ${states.join(", ")}; refused: ${refused.message.slice(0, 80)}`);
 });
 
-test("server API on live participants: SendData, ListParticipants, RemoveParticipant, DeleteRoom; data grants", async () => {
+test("server API on live participants: SendData, ListParticipants, RemoveParticipant, DeleteRoom; grants (data, subscribe, hidden)", async () => {
   const rs = new RoomServiceClient(server.url, KEY, SECRET);
   const a = await connect("ann", "r9");
   const b = await connect("ben", "r9", { canPublishData: false, canSubscribe: false });
   const c = await connect("cid", "r9");
+  const spy = await connect("spy", "r9", { hidden: true });
   const gotA = dataOn(a, "ops"), gotB = dataOn(b, "ops"), gotC = dataOn(c, "ops");
   const names = (await rs.listParticipants("r9")).map((p) => p.identity).sort().join(",");
-  assert(names === "ann,ben,cid", `ListParticipants: ${names}`);
+  assert(names === "ann,ben,cid,spy", `ListParticipants: ${names}`);
+  await until("cid sees ann and ben", () => c.remoteParticipants.size >= 2, 5000);
+  assert(![...a.remoteParticipants.values(), ...c.remoteParticipants.values()].some((p) => p.identity === "spy"),
+    "a hidden participant is visible");
+  assert([...spy.remoteParticipants.values()].length === 3, "the hidden participant does not see the others");
+  await spy.disconnect();
   await rs.sendData("r9", new TextEncoder().encode("to all"), rtc.DataPacketKind.KIND_RELIABLE, { topic: "ops" });
   await rs.sendData("r9", new TextEncoder().encode("to cid"), rtc.DataPacketKind.KIND_RELIABLE, { topic: "ops", destinationIdentities: ["cid"] });
   await b.localParticipant.publishData(new TextEncoder().encode("from ben"), { reliable: true, topic: "ops" }).catch(() => {});

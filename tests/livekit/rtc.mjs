@@ -86,8 +86,8 @@ class RtcSession {
 
   start() {
     const { proto } = this;
-    const others = [...this.r.members.values()].filter((m) => m.info.identity !== this.info.identity)
-      .map((m) => m.info);
+    const others = [...this.r.members.values()].filter((m) => m.info.identity !== this.info.identity &&
+      !m.info.permission?.hidden).map((m) => m.info);
     this.signal("join", new proto.JoinResponse({
       room: this.r.room, participant: this.info, otherParticipants: others,
       serverVersion: "1.9.0", subscriberPrimary: true, pingTimeout: PING_TIMEOUT,
