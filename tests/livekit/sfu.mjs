@@ -168,22 +168,20 @@ export class Peer {
   }
 
   async subscriberAnswer(sdp) {
-    await this.sub.setRemoteDescription({ type: "answer", sdp });
-    this.subBusy = false;
+    try {
+      await this.sub.setRemoteDescription({ type: "answer", sdp });
+    } finally {
+      this.subBusy = false;
+    }
     if (this.subAgain) await this.offerSubscriber();
   }
 
   // `id`: SessionDescription.id of the offer, echoed in the answer
-  // (livekit-client ≥ 2.16 waits for the answer of its own offer id).
+  // (livekit-client 2.23 waits for the answer carrying its own offer id).
   async publisherOffer(sdp, id) {
     if (process.env.LK_DUMP_SDP) console.log(`publisher offer:\n${sdp}`);
-    const dbg = (m) => process.env.LK_DEBUG && console.log(`publisherOffer: ${m}`);
     await this.pub.setRemoteDescription({ type: "offer", sdp });
-    dbg("remote set");
-    const answer = await this.pub.createAnswer();
-    dbg("answer created");
-    await this.pub.setLocalDescription(answer);
-    dbg("local set");
+    await this.pub.setLocalDescription(await this.pub.createAnswer());
     if (this.closed) return;
     // werift answers the sections it has nothing for (the recvonly ones) with
     // port 0 but keeps them in the BUNDLE group; when such a section is the
