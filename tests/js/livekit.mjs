@@ -316,17 +316,29 @@ function rawSocket(url) {
     req.on("upgrade", (res, sock, head) => {
       const frames = [];
       let buf = head;
-      sock.on("data", (d) => {
-        buf = Buffer.concat([buf, d]);
+      const parse = () => {
         for (;;) {
           if (buf.length < 2) return;
           let len = buf[1] & 0x7f, off = 2;
-          if (len === 126) { len = buf.readUInt16BE(2); off = 4; } else if (len === 127) { len = Number(buf.readBigUInt64BE(2)); off = 10; }
+          if (len === 126) {
+            if (buf.length < 4) return;
+            len = buf.readUInt16BE(2);
+            off = 4;
+          } else if (len === 127) {
+            if (buf.length < 10) return;
+            len = Number(buf.readBigUInt64BE(2));
+            off = 10;
+          }
           if (buf.length < off + len) return;
           frames.push({ opcode: buf[0] & 0x0f, data: buf.subarray(off, off + len) });
           buf = buf.subarray(off + len);
         }
+      };
+      sock.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        parse();
       });
+      parse(); // the server may have written frames right behind its 101
       const send = (opcode, payload, fin = true) => {
         const mask = randomBytes(4), p = Buffer.from(payload);
         for (let i = 0; i < p.length; i++) p[i] ^= mask[i & 3];
