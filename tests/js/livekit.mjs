@@ -14,8 +14,10 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { randomBytes } from "node:crypto";
+import { SignalResponse, LeaveRequest_Action } from "@livekit/protocol";
 import { SipClient, RoomServiceClient, WebhookReceiver } from "livekit-server-sdk";
-import { startServer, token, publishTone, listen, until, within, sleep, rtc, KEY, SECRET } from "./lk-helpers.mjs";
+import { startServer, token, publishTone, listen, until, within, sleep, cpuSeconds, rtc, KEY, SECRET } from "./lk-helpers.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const tests = [];
@@ -79,20 +81,56 @@ test("two rtc-node participants hear each other's tone and exchange data", async
     const m = atA.measure(1000);
     return m.share > 0.5 && m.rms > 0.05 && m;
   }, 15000);
-  await sleep(1000); // a full window of steady audio for the figures below
+  const cpu0 = cpuSeconds(server.pid), t0 = Date.now();
+  await sleep(2000); // a full window of steady audio for the figures below
+  const cpu = (100 * (cpuSeconds(server.pid) - cpu0)) / ((Date.now() - t0) / 1000);
   const steadyB = atB.measure(440, 1000), steadyA = atA.measure(1000, 1000);
   assert(steadyB.share > 0.8, `bob: 440 Hz is ${steadyB.share.toFixed(2)} of what he hears`);
   assert(steadyA.share > 0.8, `alice: 1000 Hz is ${steadyA.share.toFixed(2)} of what she hears`);
   assert(atB.measure(1000).share < 0.1, "bob hears his own tone");
   assert(atA.measure(440).share < 0.1, "alice hears her own tone");
   console.log(`  bob: 440 Hz share ${steadyB.share.toFixed(2)} rms ${steadyB.rms.toFixed(3)}; ` +
-    `alice: 1000 Hz share ${steadyA.share.toFixed(2)} rms ${steadyA.rms.toFixed(3)} (sent rms 0.212)`);
+    `alice: 1000 Hz share ${steadyA.share.toFixed(2)} rms ${steadyA.rms.toFixed(3)} (sent rms 0.212); ` +
+    `server CPU ${cpu.toFixed(1)} % of a core forwarding 2 streams`);
   const gotA = dataOn(a, "chat"), gotB = dataOn(b, "chat");
   await a.localParticipant.publishData(new TextEncoder().encode("hi bob"), { reliable: true, topic: "chat" });
   await b.localParticipant.publishData(new TextEncoder().encode("hi alice"), { reliable: true, topic: "chat" });
   await until("data both ways", () => gotA.length && gotB.length, 5000);
   assert(gotB[0].text === "hi bob" && gotB[0].from === "alice", `bob got ${JSON.stringify(gotB)}`);
   assert(gotA[0].text === "hi alice" && gotA[0].from === "bob", `alice got ${JSON.stringify(gotA)}`);
+});
+
+test("werift #706: two complete messages of one stream, interleaved with another stream's TSNs, both come out", async () => {
+  const { InboundStream } = await import("../livekit/sfu.mjs");
+  const s = new InboundStream();
+  const chunk = (tsn, ssn, flags, text) => ({ tsn, streamId: 1, streamSeqNum: ssn, flags, protocol: 53,
+    userData: Buffer.from(text) });
+  // message 0 = TSN 10+11, message 1 = TSN 13+14 (TSN 12 went to another stream)
+  for (const c of [chunk(10, 0, 2, "a"), chunk(11, 0, 1, "b"), chunk(13, 1, 2, "c"), chunk(14, 1, 1, "d")]) s.addChunk(c);
+  const out = [...s.popMessages()].map((m) => m[2].toString());
+  assert(out.join(",") === "ab,cd", `popMessages gave ${JSON.stringify(out)}`);
+  assert(s.reassembly.length === 0 && s.streamSequenceNumber === 2, "state after delivery");
+});
+
+test("a burst of data on _reliable and _lossy arrives whole and in order", async () => {
+  const a = await connect("burst-a", "r11");
+  const b = await connect("burst-b", "r11");
+  await until("a sees b", () => [...a.remoteParticipants.values()].some((p) => p.identity === "burst-b"));
+  const rel = dataOn(b, "rel"), lossy = dataOn(b, "lossy");
+  const N = 200, big = "x".repeat(3000); // > 1 SCTP chunk: reassembly
+  const sends = [];
+  for (let i = 0; i < N; i++) {
+    sends.push(a.localParticipant.publishData(new TextEncoder().encode(`${i} ${i % 10 === 0 ? big : ""}`), { reliable: true, topic: "rel" }));
+    sends.push(a.localParticipant.publishData(new TextEncoder().encode(`${i}`), { reliable: false, topic: "lossy" }));
+  }
+  await Promise.all(sends);
+  await until(`${N} reliable messages`, () => rel.length >= N, 15000).catch(() => {
+    throw new Error(`b got ${rel.length}/${N} reliable, ${lossy.length} lossy`);
+  });
+  const order = rel.map((m) => Number(m.text.split(" ")[0]));
+  assert(order.every((v, i) => v === i), `reliable out of order: ${order.slice(0, 20)}`);
+  assert(rel.filter((m) => m.text.length > 3000).length === N / 10, "large messages lost or cut");
+  console.log(`  ${rel.length}/${N} reliable in order (${N / 10} of 3 kB), ${lossy.length}/${N} lossy`);
 });
 
 test("a token signed with the wrong secret is refused; /rtc/v1 answers 404", async () => {
@@ -114,6 +152,14 @@ test("a token signed with the wrong secret is refused; /rtc/v1 answers 404", asy
   assert(bad.status === 401 && /signature/.test(why), `bad token: ${bad.status} ${why}`);
   const ok = await fetch(`${server.url}/rtc/validate?access_token=${good}`);
   assert(ok.status === 200, `good token: ${ok.status}`);
+  const old = await fetch(`${server.url}/rtc/validate?access_token=${await token("m", "r2", {}, { ttl: -300 })}`);
+  const whyOld = await old.text();
+  assert(old.status === 401 && /exp/.test(whyOld), `expired token: ${old.status} ${whyOld}`);
+  const noJoin = await fetch(`${server.url}/rtc/validate?access_token=${await token("m", "r2", { roomJoin: false })}`);
+  const whyNoJoin = await noJoin.text();
+  assert(noJoin.status === 403 && /roomJoin/.test(whyNoJoin), `no roomJoin: ${noJoin.status} ${whyNoJoin}`);
+  const viaHeader = await fetch(`${server.url}/rtc/validate`, { headers: { Authorization: `Bearer ${good}` } });
+  assert(viaHeader.status === 200, `Authorization: Bearer: ${viaHeader.status}`);
 });
 
 async function hook(path, body) {
@@ -213,7 +259,122 @@ test("LiveKit gone mid-call: /__rtc/drop cuts a room's participants and refuses 
   await hook("/__rtc/allow", {});
   const back = await connect("late2", "r7");
   assert(back.localParticipant.sid.startsWith("PA_"), "connect after allow");
+  // LiveKit back: the victim's engine reconnects by itself (a full rejoin)
+  await until("the victim back in r7", async () => (await rs.listParticipants("r7")).some((p) => p.identity === "victim"), 30000);
+  await until("the victim connected", () => states.at(-1) === rtc.ConnectionState.CONN_CONNECTED, 10000);
   console.log(`  victim saw: ${states.join(", ")}; refused: ${refused.message.slice(0, 80)}`);
+});
+
+test("server API on live participants: SendData, ListParticipants, RemoveParticipant, DeleteRoom; grants (data, subscribe, hidden)", async () => {
+  const rs = new RoomServiceClient(server.url, KEY, SECRET);
+  const a = await connect("ann", "r9");
+  const b = await connect("ben", "r9", { canPublishData: false, canSubscribe: false });
+  const c = await connect("cid", "r9");
+  const spy = await connect("spy", "r9", { hidden: true });
+  const gotA = dataOn(a, "ops"), gotB = dataOn(b, "ops"), gotC = dataOn(c, "ops");
+  const names = (await rs.listParticipants("r9")).map((p) => p.identity).sort().join(",");
+  assert(names === "ann,ben,cid,spy", `ListParticipants: ${names}`);
+  await until("cid sees ann and ben", () => c.remoteParticipants.size >= 2, 5000);
+  assert(![...a.remoteParticipants.values(), ...c.remoteParticipants.values()].some((p) => p.identity === "spy"),
+    "a hidden participant is visible");
+  assert([...spy.remoteParticipants.values()].length === 3, "the hidden participant does not see the others");
+  await spy.disconnect();
+  await rs.sendData("r9", new TextEncoder().encode("to all"), rtc.DataPacketKind.KIND_RELIABLE, { topic: "ops" });
+  await rs.sendData("r9", new TextEncoder().encode("to cid"), rtc.DataPacketKind.KIND_RELIABLE, { topic: "ops", destinationIdentities: ["cid"] });
+  await b.localParticipant.publishData(new TextEncoder().encode("from ben"), { reliable: true, topic: "ops" }).catch(() => {});
+  await until("SendData delivered", () => gotA.length >= 1 && gotB.length >= 1 && gotC.length >= 2, 5000);
+  await sleep(300);
+  assert(gotA.map((x) => x.text).join("|") === "to all", `ann got ${JSON.stringify(gotA)}`);
+  assert(gotC.map((x) => x.text).join("|") === "to all|to cid", `cid got ${JSON.stringify(gotC)}`);
+  assert(gotB.map((x) => x.text).join("|") === "to all", `ben got ${JSON.stringify(gotB)}`);
+  // ben may not subscribe: nobody's track reaches him
+  const t = await publishTone(a, 500);
+  later(() => t.stop());
+  await within("cid subscribes to ann", remoteTrack(c, "ann"), 10000);
+  const benTracks = [...b.remoteParticipants.values()].flatMap((p) => [...p.trackPublications.values()]).filter((x) => x.track);
+  assert(benTracks.length === 0, "ben (canSubscribe false) got a track");
+  const gone = (room) => new Promise((ok) => room.once(rtc.RoomEvent.Disconnected, ok));
+  const bGone = gone(b);
+  await rs.removeParticipant("r9", "ben");
+  const whyB = await within("ben removed", bGone, 5000);
+  const aGone = gone(a), cGone = gone(c);
+  await rs.deleteRoom("r9");
+  const [whyA, whyC] = await within("everyone out", Promise.all([aGone, cGone]), 5000);
+  console.log(`  disconnect reasons: removed ${whyB}, room deleted ${whyA}/${whyC}`);
+  assert(whyB === rtc.DisconnectReason.PARTICIPANT_REMOVED, `RemoveParticipant: reason ${whyB}`);
+  assert(whyA === rtc.DisconnectReason.ROOM_DELETED && whyC === whyA, `DeleteRoom: reasons ${whyA}, ${whyC}`);
+  assert(!(await rs.listRooms()).some((r) => r.name === "r9"), "r9 still listed");
+});
+
+// A bare WebSocket client (node 20 has none): masked frames, as RFC 6455 wants.
+function rawSocket(url) {
+  return new Promise((ok, fail) => {
+    const req = http.request(url.replace(/^ws/, "http"), { headers: { Connection: "Upgrade", Upgrade: "websocket",
+      "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": randomBytes(16).toString("base64") } });
+    req.on("response", (res) => fail(new Error(`upgrade answered ${res.statusCode}`)));
+    req.on("error", fail);
+    req.on("upgrade", (res, sock, head) => {
+      const frames = [];
+      let buf = head;
+      const parse = () => {
+        for (;;) {
+          if (buf.length < 2) return;
+          let len = buf[1] & 0x7f, off = 2;
+          if (len === 126) {
+            if (buf.length < 4) return;
+            len = buf.readUInt16BE(2);
+            off = 4;
+          } else if (len === 127) {
+            if (buf.length < 10) return;
+            len = Number(buf.readBigUInt64BE(2));
+            off = 10;
+          }
+          if (buf.length < off + len) return;
+          frames.push({ opcode: buf[0] & 0x0f, data: buf.subarray(off, off + len) });
+          buf = buf.subarray(off + len);
+        }
+      };
+      sock.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        parse();
+      });
+      parse(); // the server may have written frames right behind its 101
+      const send = (opcode, payload, fin = true) => {
+        const mask = randomBytes(4), p = Buffer.from(payload);
+        for (let i = 0; i < p.length; i++) p[i] ^= mask[i & 3];
+        const head2 = p.length < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | p.length])
+          : Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, p.length >> 8, p.length & 0xff]);
+        sock.write(Buffer.concat([head2, mask, p]));
+      };
+      ok({ frames, send, sock });
+    });
+    req.end();
+  });
+}
+
+test("signalling by hand: binary JoinResponse first, then JSON once the client speaks JSON (fragmented frames)", async () => {
+  const ws = await rawSocket(`${server.ws}/rtc?access_token=${await token("raw", "r10")}&auto_subscribe=1&protocol=16`);
+  later(() => ws.sock.destroy());
+  await until("JoinResponse", () => ws.frames.length >= 1, 5000);
+  assert(ws.frames[0].opcode === 2, `first frame opcode ${ws.frames[0].opcode}`);
+  const join = SignalResponse.fromBinary(ws.frames[0].data).message;
+  assert(join.case === "join" && /^RM_/.test(join.value.room.sid) && /^PA_/.test(join.value.participant.sid) &&
+    join.value.pingInterval > 0 && join.value.pingTimeout > 0, `join ${JSON.stringify(join.value.toJson?.() ?? join)}`);
+  const req = JSON.stringify({ pingReq: { timestamp: "12345", rtt: "0" } });
+  ws.send(1, req.slice(0, 10), false); // a text message in two fragments
+  ws.send(0, req.slice(10), true);
+  const pong = await until("pongResp", () => ws.frames.find((f) => f.opcode === 1 && /pongResp/.test(f.data.toString())), 5000);
+  const msg = JSON.parse(pong.data.toString());
+  assert(msg.pongResp.lastPingTimestamp === "12345", `pong ${pong.data}`);
+  // a resume of a session this server no longer has: a leave asking for a full reconnect
+  const again = await rawSocket(`${server.ws}/rtc?access_token=${await token("raw", "r10")}&reconnect=1&sid=${join.value.participant.sid}`);
+  later(() => again.sock.destroy());
+  await until("the resume's answer", () => again.frames.length >= 1, 5000);
+  const leave = SignalResponse.fromBinary(again.frames[0].data).message;
+  assert(leave.case === "leave" && leave.value.action === LeaveRequest_Action.RECONNECT, `resume answered ${leave.case}`);
+  ws.send(1, JSON.stringify({ leave: { canReconnect: false } }));
+  const rs = new RoomServiceClient(server.url, KEY, SECRET);
+  await until("raw leaves", async () => !(await rs.listParticipants("r10")).some((p) => p.identity === "raw"), 5000);
 });
 
 // A 16-bit mono WAV of a sine tone (Chromium's fake microphone plays it in a loop).

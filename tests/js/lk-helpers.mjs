@@ -64,6 +64,13 @@ export async function startServer(extra = []) {
   };
 }
 
+// CPU seconds (user + system) a process used so far (Linux /proc, 100 Hz ticks).
+export function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export async function token(identity, room, grants = {}, opts = {}) {
   const at = new AccessToken(opts.key ?? KEY, opts.secret ?? SECRET, { identity, ttl: opts.ttl ?? "10m",
     name: opts.name });

@@ -212,6 +212,18 @@ const routes = {
       return new proto.DeleteRoomResponse();
     },
   },
+  "livekit.RoomService/ListRooms": {
+    Req: proto.ListRoomsRequest, grant: (c) => c.video?.roomList === true, grantName: "video.roomList",
+    handle(req) {
+      const rooms = [...state.rooms.values()].filter((r) => !req.names.length || req.names.includes(r.room.name))
+        .map((r) => {
+          const room = r.room.clone();
+          room.numParticipants = r.participants.size;
+          return room;
+        });
+      return new proto.ListRoomsResponse({ rooms });
+    },
+  },
   "livekit.RoomService/ListParticipants": {
     Req: proto.ListParticipantsRequest, grant: needRoomAdmin, grantName: "video.roomAdmin + video.room",
     handle(req) {

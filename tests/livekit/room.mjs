@@ -42,7 +42,10 @@ export class Rooms {
     return [...r.members.values()].filter((m) => m !== member);
   }
 
+  // Tells the others that `info` changed; a hidden participant (video.hidden)
+  // is never shown to the others, as on LiveKit.
   broadcast(r, info, except) {
+    if (info.permission?.hidden) return;
     for (const m of r.members.values()) if (m !== except) m.update([info]);
   }
 

@@ -49,6 +49,7 @@ class RtcSession {
     this.canPublishData = v.canPublishData !== false;
     this.autoSubscribe = url.searchParams.get("auto_subscribe") !== "0";
     this.pending = new Map(); // cid → TrackInfo announced by AddTrackRequest, media not yet here
+    this.routes = new Map(); // cid → route(rtp) of a published track
     this.info = new proto.ParticipantInfo({
       sid: sid("PA"), identity: claims.sub, name: claims.name || "", metadata: claims.metadata || "",
       attributes: claims.attributes || {}, state: proto.ParticipantInfo_State.ACTIVE,
@@ -85,8 +86,8 @@ class RtcSession {
 
   start() {
     const { proto } = this;
-    const others = [...this.r.members.values()].filter((m) => m.info.identity !== this.info.identity)
-      .map((m) => m.info);
+    const others = [...this.r.members.values()].filter((m) => m.info.identity !== this.info.identity &&
+      !m.info.permission?.hidden).map((m) => m.info);
     this.signal("join", new proto.JoinResponse({
       room: this.r.room, participant: this.info, otherParticipants: others,
       serverVersion: "1.9.0", subscriberPrimary: true, pingTimeout: PING_TIMEOUT,
@@ -164,6 +165,13 @@ class RtcSession {
   }
 
   mediaArrived(cid, onRtp) {
+    const known = this.routes.get(cid);
+    if (known) { // the same track on a new receiver after a renegotiation
+      onRtp((rtp) => {
+        if (!this.gone) known(rtp);
+      });
+      return;
+    }
     let info = this.pending.get(cid);
     if (info) this.pending.delete(cid);
     else {
@@ -177,6 +185,7 @@ class RtcSession {
     }
     this.info.version++;
     const route = this.ctx.rooms.publish(this.r, this, info);
+    this.routes.set(cid, route);
     onRtp((rtp) => {
       if (!this.gone) route(rtp);
     });
@@ -291,9 +300,21 @@ export async function rtcUpgrade(ctx, req, socket, head) {
   if (ctx.dropped(room)) return socket.destroy();
   const ws = acceptWebSocket(req, socket, head);
   if (!ws) return;
+  if (url.searchParams.get("reconnect") === "1") {
+    // A resume: this server drops a participant with its signalling socket,
+    // so there is no session to resume. LiveKit's answer to that is a leave
+    // asking for a full reconnect (a new join).
+    const { proto } = ctx;
+    ctx.log(`/rtc ${a.claims.sub}: resume of ${url.searchParams.get("sid") || "?"} refused, full reconnect asked`);
+    const leave = new proto.SignalResponse({ message: { case: "leave", value: new proto.LeaveRequest({
+      canReconnect: true, reason: proto.DisconnectReason.STATE_MISMATCH, action: proto.LeaveRequest_Action.RECONNECT }) } });
+    ws.send(leave.toBinary());
+    ws.close(1000, "");
+    return;
+  }
   const r = ctx.roomFor(room);
   const s = new RtcSession(ctx, ws, r, a.claims, url);
   ctx.sessions.add(s);
-  ctx.log(`/rtc ${a.claims.sub} joins ${room} as ${s.info.sid}`);
+  ctx.log(`/rtc ${a.claims.sub} joins ${room} as ${s.info.sid}${url.searchParams.get("reconnect") === "1" ? ` (reconnect of ${url.searchParams.get("sid")})` : ""}`);
   s.start();
 }

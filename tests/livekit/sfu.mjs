@@ -60,6 +60,7 @@ function takeMessage(stream) {
   }
   return null;
 }
+export const { InboundStream } = sctp;
 sctp.InboundStream.prototype.popMessages = function* popMessages() {
   for (let n = 0; n < 100000; n++) {
     const m = takeMessage(this);
@@ -138,7 +139,10 @@ export class Peer {
         if (!this.closed && typeof m !== "string") events.data(m, dc.label === "_reliable");
       });
     });
+    const seen = new WeakSet(); // a renegotiation fires ontrack again for the same track
     this.pub.ontrack = ({ track, transceiver }) => {
+      if (seen.has(track)) return;
+      seen.add(track);
       const cid = transceiver.receiver.remoteTrackId || track.id || "";
       let n = 0;
       events.track(cid, (cb) => track.onReceiveRtp.subscribe((rtp) => {
@@ -164,22 +168,20 @@ export class Peer {
   }
 
   async subscriberAnswer(sdp) {
-    await this.sub.setRemoteDescription({ type: "answer", sdp });
-    this.subBusy = false;
+    try {
+      await this.sub.setRemoteDescription({ type: "answer", sdp });
+    } finally {
+      this.subBusy = false;
+    }
     if (this.subAgain) await this.offerSubscriber();
   }
 
   // `id`: SessionDescription.id of the offer, echoed in the answer
-  // (livekit-client ≥ 2.16 waits for the answer of its own offer id).
+  // (livekit-client 2.23 waits for the answer carrying its own offer id).
   async publisherOffer(sdp, id) {
     if (process.env.LK_DUMP_SDP) console.log(`publisher offer:\n${sdp}`);
-    const dbg = (m) => process.env.LK_DEBUG && console.log(`publisherOffer: ${m}`);
     await this.pub.setRemoteDescription({ type: "offer", sdp });
-    dbg("remote set");
-    const answer = await this.pub.createAnswer();
-    dbg("answer created");
-    await this.pub.setLocalDescription(answer);
-    dbg("local set");
+    await this.pub.setLocalDescription(await this.pub.createAnswer());
     if (this.closed) return;
     // werift answers the sections it has nothing for (the recvonly ones) with
     // port 0 but keeps them in the BUNDLE group; when such a section is the
@@ -212,7 +214,7 @@ export class Peer {
     t.sender.trackId = trackSid;
     t.sender.setStreams([new MediaStream({ id: `${participantSid}|${trackSid}` })]);
     this.sendersByTrack.set(trackSid, { sender: t.sender, local });
-    this.offerSubscriber().catch((e) => this.events.failed(`subscriber offer: ${e.message}`));
+    this.offerSubscriber().catch((e) => this.closed || this.events.failed(`subscriber offer: ${e.message}`));
     return (rtp) => {
       if (!local.stopped) local.writeRtp(forwardCopy(rtp));
     };
@@ -228,7 +230,7 @@ export class Peer {
     } catch {
       return;
     }
-    this.offerSubscriber().catch((e) => this.events.failed(`subscriber offer: ${e.message}`));
+    this.offerSubscriber().catch((e) => this.closed || this.events.failed(`subscriber offer: ${e.message}`));
   }
 
   sendData(bytes) {
