@@ -500,8 +500,9 @@ static void end_now(struct session *s, const char *reason, bool send_hangup)
 		publish_end(s, EV_CALL_ENDED, reason, "agent"); /* no leg owner to ask */
 	else if (send_hangup)
 		hangup(s, reason);
-	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
-	log_info("session_end", "call %s: reason %s", s->p.call_id, reason);
+	if (reason != s->end_reason) /* an ending session ends with its own reason */
+		snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
+	log_info("session_end", "call %s: reason %s", s->p.call_id, s->end_reason);
 	set_state(s, SESSION_ENDED);
 }
 
