@@ -87,7 +87,8 @@ static bool api_auth(const char *bearer, void *arg)
 
 int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
 	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	      service_ready_h *ready, void *ready_arg, struct service *svc)
+	      const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
+	      void *ready_arg, struct service *svc)
 {
 	struct api *api = calloc(1, sizeof(*api));
 	if (!api)
@@ -100,6 +101,8 @@ int api_start(struct api **apip, const char *addr, unsigned threads, const struc
 	api->pool = pool;
 	api->lk = lk;
 	api->cache = cache;
+	api->keys = keys;
+	api->allow_private = allow_private;
 	api->source = service_source(svc);
 	api->m_outbound = metric_counter("api_outbound_calls_total", "outbound calls queued");
 	api->m_web = metric_counter("api_web_calls_total", "web calls started");

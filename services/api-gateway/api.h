@@ -9,6 +9,7 @@
 #include "service/service.h"
 
 struct api;
+struct secret_keys;
 
 /* Serves the API on `addr` with `threads` handler threads (each borrows a
  * connection of `pool` while it works, so the pool should hold as many).
@@ -18,7 +19,8 @@ struct api;
  * lk, cache, svc and the readiness check, which must outlive the API. */
 int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
 	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	      service_ready_h *ready, void *ready_arg, struct service *svc) CM_MUST_USE;
+	      const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
+	      void *ready_arg, struct service *svc) CM_MUST_USE;
 /* Stops listening and waits for running handlers. NULL-safe; NULL. */
 struct api *api_stop(struct api *api);
 

@@ -8,6 +8,8 @@
 #include "owners.h"
 #include "persist.h"
 #include "record_cache.h"
+#include "secret/secret.h"
+#include "trunks.h"
 #include "webhook.h"
 
 #include <curl/curl.h>
@@ -28,6 +30,10 @@ struct gw_cfg {
 	long webhook_settle_s;
 	long webhook_timeout_s;
 	long owner_timeout_s;
+	const char *secrets_key;
+	const char *secrets_key_previous;
+	const char *webhook_signing_secret;
+	bool outbound_allow_private;
 };
 
 static const struct cfg_var gw_cfg_vars[] = {
@@ -55,6 +61,20 @@ static const struct cfg_var gw_cfg_vars[] = {
 	{ "OWNER_TIMEOUT_S", CFG_INT, "10", true, false, 2, 600, NULL,
 	  offsetof(struct gw_cfg, owner_timeout_s),
 	  "a call its owner stops listing for this long ends failed (owner_lost)" },
+	{ "SECRETS_KEY", CFG_STR, NULL, true, true, 0, 0, NULL,
+	  offsetof(struct gw_cfg, secrets_key),
+	  "seals trunk passwords (AES-256-GCM) in PostgreSQL and in dial jobs: base64 of 32 random "
+	  "bytes, the same in sip-bridge" },
+	{ "SECRETS_KEY_PREVIOUS", CFG_STR, "", false, true, 0, 0, NULL,
+	  offsetof(struct gw_cfg, secrets_key_previous),
+	  "the key before a rotation: still opens what it sealed; rows are re-sealed at start" },
+	{ "WEBHOOK_SIGNING_SECRET", CFG_STR, NULL, true, true, 0, 0, NULL,
+	  offsetof(struct gw_cfg, webhook_signing_secret),
+	  "signs end-of-call webhooks (HMAC-SHA256, X-Callmesh-Signature); at least 32 characters" },
+	{ "OUTBOUND_ALLOW_PRIVATE", CFG_BOOL, "false", false, false, 0, 0, NULL,
+	  offsetof(struct gw_cfg, outbound_allow_private),
+	  "let webhooks and provider base URLs reach loopback, private and link-local addresses "
+	  "(local development only)" },
 	{ 0 }
 };
 
@@ -72,6 +92,7 @@ struct gateway {
 	struct persist *persist;   /* started once migrations are applied */
 	struct webhook *webhook;
 	struct owners *owners;
+	struct secret_keys *keys;
 	bool migrated;
 	atomic_bool db_ok;
 	struct api *api;
@@ -81,8 +102,17 @@ static int gw_cfg_check(void *arg, char *err, size_t errlen)
 {
 	struct gw_cfg *cfg = arg;
 	struct auth *a = NULL;
+	struct secret_keys *k = NULL;
 	int e = auth_alloc(&a, cfg->api_keys, err, errlen);
 	auth_free(a);
+	if (!e)
+		e = secret_keys_load(&k, cfg->secrets_key, cfg->secrets_key_previous, err, errlen);
+	secret_keys_free(k);
+	if (!e && strlen(cfg->webhook_signing_secret) < 32) {
+		snprintf(err, errlen, "WEBHOOK_SIGNING_SECRET: at least 32 characters "
+			 "(e.g. `openssl rand -hex 32`)");
+		e = EINVAL;
+	}
 	return e;
 }
 
@@ -108,7 +138,9 @@ static void gw_start_workers(struct gateway *gw)
 	const char *url = gw->cfg.database_url, *src = service_source(gw->svc);
 	struct bus *bus = service_bus(gw->svc);
 	struct webhook_opts wo = { .settle_s = (int)gw->cfg.webhook_settle_s,
-				   .timeout_s = (int)gw->cfg.webhook_timeout_s };
+				   .timeout_s = (int)gw->cfg.webhook_timeout_s,
+				   .signing_secret = gw->cfg.webhook_signing_secret,
+				   .allow_private = gw->cfg.outbound_allow_private };
 	struct owners_opts oo = { .timeout_s = (int)gw->cfg.owner_timeout_s };
 	int err = persist_start(&gw->persist, bus, url, src, gw->cache);
 	if (!err)
@@ -147,6 +179,21 @@ static void gw_tick(void *arg)
 		}
 		log_info("migrations_applied", "%d new migration(s) from %s", applied,
 			 gw->cfg.migrations_dir);
+		/* rows from before sealing, or sealed under the previous key */
+		int sealed = 0;
+		err = trunks_seal_stored(gw->db, gw->keys, &sealed);
+		if (err == EIO) {
+			gw->db = db_close(gw->db);
+			return;
+		}
+		if (err) {
+			log_error("trunk_sealing_failed", "%s; stopping", cm_strerror(err));
+			lifecycle_request_stop();
+			return;
+		}
+		if (sealed)
+			log_info("trunk_secrets_sealed", "%d trunk password(s) sealed with SECRETS_KEY",
+				 sealed);
 		gw->migrated = true;
 		gw_start_workers(gw);
 	}
@@ -167,6 +214,9 @@ int main(int argc, char **argv)
 		return 1;
 	if (auth_alloc(&gw.auth, gw.cfg.api_keys, err, sizeof(err)))
 		goto out;
+	if (secret_keys_load(&gw.keys, gw.cfg.secrets_key, gw.cfg.secrets_key_previous, err,
+			     sizeof(err)))
+		goto out;
 	service_set_ready_check(gw.svc, gw_ready, &gw);
 	if (db_pool_new(&gw.pool, gw.cfg.database_url, (int)gw.cfg.api_threads))
 		goto out;
@@ -177,7 +227,7 @@ int main(int argc, char **argv)
 			     RECORD_CACHE_TTL_MS))
 		goto out;
 	if (api_start(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
-		      gw.lk, gw.cache, gw_ready, &gw, gw.svc))
+		      gw.lk, gw.cache, gw.keys, gw.cfg.outbound_allow_private, gw_ready, &gw, gw.svc))
 		goto out;
 	gw_tick(&gw);
 	service_wait(gw.svc, gw_tick, &gw);
@@ -193,6 +243,7 @@ out:
 	gw.svc = service_stop(gw.svc);
 	gw.db = db_close(gw.db);
 	gw.auth = auth_free(gw.auth);
+	gw.keys = secret_keys_free(gw.keys);
 	curl_global_cleanup();
 	return rc;
 }

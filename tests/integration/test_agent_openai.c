@@ -93,7 +93,7 @@ static int test_transcription_upload(void)
 	int16_t pcm[AGENT_RATE];
 	cJSON *cfg = NULL, *log = NULL;
 	TEST_EQ_INT(fake_start(&f), 0);
-	struct provider_env env = { f.base, "test-key" };
+	struct provider_env env = { f.base, "test-key", true };
 	cfg = cJSON_Parse("{\"stt_config\":{\"provider\":\"openai\",\"model\":\"whisper-1\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->stt_config, a, &env };
@@ -112,7 +112,7 @@ static int test_transcription_upload(void)
 	/* a wrong key is an error, not a transcript */
 	stt_openai.close(ctx);
 	ctx = NULL;
-	struct provider_env bad = { f.base, "wrong" };
+	struct provider_env bad = { f.base, "wrong", true };
 	pa.env = &bad;
 	TEST_EQ_INT(stt_openai.open(&ctx, &pa), 0);
 	free(text);
@@ -158,7 +158,7 @@ static int test_chat_stream_by_sentence(void)
 	cJSON *cfg = NULL, *log = NULL;
 	struct sentences w = { 0 };
 	TEST_EQ_INT(fake_start(&f), 0);
-	struct provider_env env = { f.base, "test-key" };
+	struct provider_env env = { f.base, "test-key", true };
 	cfg = cJSON_Parse("{\"llm_config\":{\"provider\":\"openai\",\"model\":\"gpt-test\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->llm_config, a, &env };
@@ -201,7 +201,7 @@ static int test_speech_synthesis(void)
 	size_t n = 0;
 	cJSON *cfg = NULL, *log = NULL;
 	TEST_EQ_INT(fake_start(&f), 0);
-	struct provider_env env = { f.base, "test-key" };
+	struct provider_env env = { f.base, "test-key", true };
 	cfg = cJSON_Parse("{\"tts_config\":{\"provider\":\"openai\",\"model\":\"tts-1\",\"voice\":\"nova\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->tts_config, a, &env };
@@ -291,7 +291,7 @@ static int test_session_on_openai(void)
 	TEST_EQ_INT(bus_subscribe(tbus, &sub, "calls.>", NULL, on_event, &seen), 0);
 	struct agent_opts opts = {
 		.bus = bus, .source = "agent-worker/test", .room = &room_record_backend, .room_ctx = hub,
-		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { f.base, "test-key" },
+		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { f.base, "test-key", true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
 	TEST_EQ_INT(agent_alloc(&agent, &opts), 0);
