@@ -1454,6 +1454,56 @@ out:
 	return err;
 }
 
+/* Issue 13 finding 2: with a dial job queued (nobody has taken it), the
+ * trunk password is neither in JetStream's store nor in the database nor in
+ * the gateway's log; the job's call id is, so the store was looked at after
+ * the job reached it. */
+static int test_password_not_in_store_or_db(void)
+{
+	int err = 0;
+	long status = 0;
+	cJSON *j = NULL;
+	char aid[ID_UUID_LEN + 1], tid[ID_UUID_LEN + 1], first[32], body[1024], cid[ID_UUID_LEN + 1];
+	char *out = NULL;
+	TEST_EQ_INT(env_up(), 0);
+	TEST_EQ_INT(new_assistant(aid), 0);
+	TEST_EQ_INT(new_exotel_trunk(tid, 7300100, first), 0);
+	snprintf(body, sizeof(body),
+		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+919876500077\","
+		 "\"call_service\":\"exotel\"}", aid, tid);
+	TEST_EQ_INT(call(&status, &j, "POST", "/call/outbound", body), 0);
+	TEST_EQ_INT(status, 202);
+	snprintf(cid, sizeof(cid), "%s", jdata_str(j, "call_id") ? jdata_str(j, "call_id") : "");
+	/* the job (it names the call) is on disk */
+	const char *has_job[] = { "grep", "-r", "-a", "-l", "-F", cid, E.nats.dir, NULL };
+	int st = 1;
+	for (int i = 0; i < 100 && st != 0; i++) {
+		free(out);
+		out = NULL;
+		st = test_run_cmd(&out, has_job, NULL, 10000);
+		if (st != 0)
+			test_nap_ms(50);
+	}
+	TEST_EQ_INT(st, 0);
+	const char *has_pw[] = { "grep", "-r", "-a", "-l", "-F", EXOTEL_PASSWORD, E.nats.dir, NULL };
+	free(out);
+	out = NULL;
+	TEST_EQ_INT(test_run_cmd(&out, has_pw, NULL, 10000), 1);
+	const char *dump[] = { "pg_dump", "--data-only", "-d", E.pg.url, NULL };
+	free(out);
+	out = NULL;
+	TEST_EQ_INT(test_run_cmd(&out, dump, NULL, 30000), 0);
+	TEST_ASSERT(out && strstr(out, tid) && !strstr(out, EXOTEL_PASSWORD));
+	const char *log_pw[] = { "grep", "-c", "-F", EXOTEL_PASSWORD, E.logpath, NULL };
+	free(out);
+	out = NULL;
+	TEST_EQ_INT(test_run_cmd(&out, log_pw, NULL, 10000), 1);
+out:
+	free(out);
+	cJSON_Delete(j);
+	return err;
+}
+
 /* Rows written before sealing (clear text) are sealed when a gateway
  * starts, and still dial. */
 static int test_clear_rows_sealed_at_start(void)
@@ -1563,6 +1613,7 @@ static const struct test tests[] = {
 	{ "nul_in_strings_refused", test_nul_in_strings_refused },
 	{ "outbound_urls_refused", test_outbound_urls_refused },
 	{ "clear_rows_sealed_at_start", test_clear_rows_sealed_at_start },
+	{ "password_not_in_store_or_db", test_password_not_in_store_or_db },
 	{ "nats_down", test_nats_down },
 	{ "postgres_down", test_postgres_down },
 	{ "secrets_not_logged", test_secrets_not_logged },
