@@ -160,7 +160,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 			describe(g->err, g->errlen, host, &a->addr);
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype, a->protocol);
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 void egress_curl_guard(CURL *c, struct egress_guard *g)

@@ -103,6 +103,13 @@ void trunks_aad(char out[TRUNKS_AAD_LEN], const char *trunk_id)
 	snprintf(out, TRUNKS_AAD_LEN, "trunk:%s", trunk_id);
 }
 
+static const char *open_why(int err)
+{
+	return err == ENOKEY	? "sealed under a key this process does not hold"
+	       : err == EBADMSG ? "it does not authenticate: tampered, or moved from another row"
+				: cm_strerror(err);
+}
+
 /* The clear password of a stored secrets object (NULL when it has none). */
 static int password_open(char **pwp, const struct secret_keys *keys, const char *trunk_id,
 			 const char *stored)
@@ -115,8 +122,9 @@ static int password_open(char **pwp, const struct secret_keys *keys, const char 
 	int err = secret_open(pwp, NULL, keys, aad, stored);
 	if (err)
 		log_error("trunk_secret_unreadable",
-			  "trunk %s: its password does not open with SECRETS_KEY%s (%s)", trunk_id,
-			  keys ? " or SECRETS_KEY_PREVIOUS" : "", cm_strerror(err));
+			  "trunk %s: its password does not open with SECRETS_KEY or SECRETS_KEY_PREVIOUS"
+			  " (%s); set it again with PATCH /trunks/%s",
+			  trunk_id, open_why(err), trunk_id);
 	return err;
 }
 
@@ -205,7 +213,7 @@ int trunks_seal_stored(struct db *db, const struct secret_keys *keys, int *seale
 				log_error("trunk_secret_unreadable",
 					  "trunk %s: its password does not open with SECRETS_KEY or "
 					  "SECRETS_KEY_PREVIOUS (%s); set it again with PATCH /trunks/%s",
-					  id, cm_strerror(e), id);
+					  id, open_why(e), id);
 				continue;
 			}
 		} else {
