@@ -1313,6 +1313,54 @@ out:
 	return err;
 }
 
+/* Rotation (README "Secrets"): a gateway started with a new SECRETS_KEY and
+ * the old one as SECRETS_KEY_PREVIOUS re-seals every stored password under
+ * the new key. Runs late: the shared gateway (old key only) cannot open
+ * these rows afterwards (later tests make trunks of their own). */
+static int test_key_rotation_reseals(void)
+{
+	int err = 0, pid = 0;
+	char bin[256], url[128], logpath[600], env_api[64], env_health[64], *v = NULL, *clear = NULL;
+	struct secret_keys *k = NULL;
+	struct db_result *res = NULL;
+	static const char new_key[] = "bmV3LWtleS1mb3ItdGhlLXJvdGF0aW9uLXRlc3QhISE=";
+	TEST_EQ_INT(env_up(), 0);
+	v = test_db_query1(E.db, "SELECT count(*) FROM trunks WHERE secrets ? 'password'", NULL);
+	TEST_ASSERT(v && v[0] && strcmp(v, "0") != 0);
+	int hport = test_free_port();
+	snprintf(env_api, sizeof(env_api), "API_ADDR=127.0.0.1:%d", test_free_port());
+	snprintf(env_health, sizeof(env_health), "HEALTH_ADDR=127.0.0.1:%d", hport);
+	snprintf(logpath, sizeof(logpath), "%s/api-gateway-rotated.log", E.logdir);
+	const char *argv[] = { test_bin(bin, sizeof(bin), "api-gateway"), NULL };
+	const char *envp[] = { E.env_nats, E.env_db, env_api, env_health, "API_KEYS=" KEY,
+			       "LOG_FORMAT=kv", "MIGRATIONS_DIR=services/api-gateway/migrations",
+			       "SECRETS_KEY=bmV3LWtleS1mb3ItdGhlLXJvdGF0aW9uLXRlc3QhISE=", /* new_key */
+			       "SECRETS_KEY_PREVIOUS=" TEST_SECRETS_KEY,
+			       "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET, NULL };
+	TEST_EQ_INT(test_spawn(&pid, argv, envp, logpath), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
+	TEST_EQ_INT(test_http_wait(url, 200, 30000), 0);
+	char why[160];
+	TEST_EQ_INT(secret_keys_load(&k, new_key, NULL, why, sizeof(why)), 0);
+	TEST_EQ_INT(db_exec(E.db, &res, "SELECT id, secrets->>'password' FROM trunks WHERE secrets ? 'password'",
+			    0, NULL), 0);
+	TEST_ASSERT(db_result_rows(res) > 0);
+	for (int i = 0; i < db_result_rows(res); i++) {
+		char aad[64];
+		snprintf(aad, sizeof(aad), "trunk:%s", db_result_get(res, i, 0));
+		TEST_ASSERT(secret_is_current(k, db_result_get(res, i, 1)));
+		clear = secret_wipe_free(clear);
+		TEST_EQ_INT(secret_open(&clear, NULL, k, aad, db_result_get(res, i, 1)), 0);
+	}
+out:
+	test_stop(&pid, SIGTERM, 10000);
+	secret_wipe_free(clear);
+	secret_keys_free(k);
+	db_result_free(res);
+	free(v);
+	return err;
+}
+
 /* Secrets are never logged (runs after everything wrote its log lines). */
 static int test_secrets_not_logged(void)
 {
@@ -1614,6 +1662,7 @@ static const struct test tests[] = {
 	{ "outbound_urls_refused", test_outbound_urls_refused },
 	{ "clear_rows_sealed_at_start", test_clear_rows_sealed_at_start },
 	{ "password_not_in_store_or_db", test_password_not_in_store_or_db },
+	{ "key_rotation_reseals", test_key_rotation_reseals },
 	{ "nats_down", test_nats_down },
 	{ "postgres_down", test_postgres_down },
 	{ "secrets_not_logged", test_secrets_not_logged },
