@@ -164,7 +164,7 @@ int main(void)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
 	if (test_spawn(&gw, (const char *const[]){ bin, NULL },
 		       (const char *const[]){ env_nats, env_db, env_api, env_health, "API_KEYS=" KEY,
-					      "LOG_LEVEL=warn", "API_THREADS=4", NULL },
+					      "LOG_LEVEL=warn", "API_THREADS=4", TEST_GW_SECRETS_ENV, NULL },
 		       log) ||
 	    test_http_wait(url, 200, 30000)) {
 		printf("  api-gateway not ready (log %s)\n", log);

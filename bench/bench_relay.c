@@ -370,14 +370,19 @@ static int create_room(struct bus *bus, const char *call_id)
 
 static int job_json(char *buf, size_t len, const char *id, int sip_port)
 {
-	return snprintf(buf, len,
+	char *sealed = test_seal_for_call(id, "p");
+	if (!sealed)
+		return -1;
+	int n = snprintf(buf, len,
 			"{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
 			"\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
 			"\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
 			"\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,"
 			"\"transport\":\"tcp\",\"sip_domain\":\"exotel.test\",\"username\":\"u\","
-			"\"password\":\"p\"}}",
-			id, id, sip_port);
+			"\"password_sealed\":\"%s\"}}",
+			id, id, sip_port, sealed);
+	free(sealed);
+	return n;
 }
 
 /* Sums the bridge's relay_stopped counters logged after byte `from`. */
@@ -798,7 +803,7 @@ int main(void)
 	snprintf(e_bmin, sizeof(e_bmin), "RTP_PORT_MIN=%d", BR_PORT_MIN);
 	snprintf(e_bmax, sizeof(e_bmax), "RTP_PORT_MAX=%d", BR_PORT_MAX);
 	const char *env[] = { e_nats, e_sip, e_health, e_bmin, e_bmax, "MAX_CALLS=250",
-			      "LOG_LEVEL=info", "INSTANCE=bench", NULL };
+			      "LOG_LEVEL=info", "INSTANCE=bench", "SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 	int bridge_err = test_spawn(&E.bridge, (const char *const[]){ bin, NULL }, env, bridge_log);
 	if (rm_err || test_wait_port(rmhealth, 10000)) {
 		fprintf(stderr, "bench_relay: %s did not start (log %s)\n", rmbin, rm_log);

@@ -104,14 +104,19 @@ static void on_hold(const struct bus_msg *msg, void *arg)
 
 static int job_json(char *buf, size_t len, const char *id, int sip_port, const char *user)
 {
-	return snprintf(buf, len,
+	char *sealed = test_seal_for_call(id, "s3cret");
+	if (!sealed)
+		return -1;
+	int n = snprintf(buf, len,
 			"{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
 			"\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
 			"\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
 			"\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,"
 			"\"transport\":\"tcp\",\"sip_domain\":\"exotel.test\",\"username\":\"%s\","
-			"\"password\":\"s3cret\"}}",
-			id, id, sip_port, user);
+			"\"password_sealed\":\"%s\"}}",
+			id, id, sip_port, user, sealed);
+	free(sealed);
+	return n;
 }
 
 
@@ -408,7 +413,8 @@ int main(void)
 	snprintf(e_sip, sizeof(e_sip), "SIP_BIND=127.0.0.1:%d", sip_port);
 	snprintf(e_health, sizeof(e_health), "HEALTH_ADDR=127.0.0.1:%d", health);
 	const char *env[] = { e_nats, e_sip, e_health, "RTP_PORT_MIN=32000", "RTP_PORT_MAX=33999",
-			      "MAX_CALLS=" MAX_CALLS, "LOG_LEVEL=warn", "INSTANCE=bench", NULL };
+			      "MAX_CALLS=" MAX_CALLS, "LOG_LEVEL=warn", "INSTANCE=bench",
+			      "SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 	if (test_spawn(&bridge, (const char *const[]){ bin, NULL }, env, bridge_log) ||
 	    test_wait_port(sip_port, 10000) || test_wait_port(health, 10000)) {
 		fprintf(stderr, "bench_sip: %s did not start (log %s)\n", bin, bridge_log);

@@ -34,6 +34,13 @@ struct sip_watch;
 #define CRED_MAX 512
 #define WATCH_MAX 4
 
+/* What this agent serves, advertised in every Allow header. */
+#define ALLOW_SERVED "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
+/* What the stack lets through to on_nua_event: every method it knows, so
+ * that none is answered (202 to REFER, 200 to MESSAGE, NOTIFYs sent) before
+ * the policy in serve_other() decides; never advertised. */
+#define ALLOW_SEEN ALLOW_SERVED ", INFO, MESSAGE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, PRACK"
+
 struct sip_watch {
 	struct sip_ua *ua;
 	int fd;
@@ -132,8 +139,49 @@ static bool peer_allowed(struct sip_ua *ua)
 
 static void respond_and_drop(struct sip_ua *ua, nua_handle_t *nh, int code, const char *phrase)
 {
-	nua_respond(nh, code, phrase, NUTAG_WITH_THIS(ua->nua), TAG_END());
+	nua_respond(nh, code, phrase, NUTAG_WITH_THIS(ua->nua), SIPTAG_ALLOW_STR(ALLOW_SERVED),
+		    TAG_END());
 	nua_handle_destroy(nh);
+}
+
+/* Requests other than INVITE/UPDATE/OPTIONS: a stranger gets 403 whatever
+ * the method; from the trunk, everything but BYE — REFER, MESSAGE, INFO,
+ * SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, unknown methods — is 405 with our
+ * Allow (RFC 3261 §21.4.6: understood, not allowed here; 501 is for methods
+ * not recognised at all). Nothing is ever accepted that would make the
+ * stack send requests of its own (a REFER's NOTIFYs).
+ * BYE stays the stack's: it answers 200 to a BYE naming one of our dialogs
+ * before we see it, and would end the session on any final answer we gave
+ * (403 included) without a BYE of ours to the trunk. A BYE from another
+ * address that names a live dialog (Call-ID and both tags) therefore ends
+ * the call; it is logged. Without the dialog it gets 481. */
+static void serve_other(struct sip_ua *ua, nua_handle_t *nh, struct sip_leg *leg,
+			nua_event_t event, int status)
+{
+	if (!nh)
+		return;
+	if (event == nua_i_bye) {
+		if (!leg)
+			return;
+		if (!peer_allowed(ua))
+			log_warn("sip_bye_from_elsewhere", "call %s: BYE from an address that is not "
+				 "the trunk's", leg->call_id);
+		if (!leg->bye_sent)
+			leg_deliver(leg, SIP_LEG_BYE, 200, "BYE", NULL, 0, NULL);
+		return;
+	}
+	if (status >= 200) { /* already answered by the stack (481, 400 …) */
+		if (!leg)
+			nua_handle_destroy(nh);
+		return;
+	}
+	if (!peer_allowed(ua))
+		nua_respond(nh, 403, "Forbidden", NUTAG_WITH_THIS(ua->nua), TAG_END());
+	else
+		nua_respond(nh, 405, "Method Not Allowed", NUTAG_WITH_THIS(ua->nua),
+			    SIPTAG_ALLOW_STR(ALLOW_SERVED), TAG_END());
+	if (!leg)
+		nua_handle_destroy(nh);
 }
 
 static void on_auth(struct sip_leg *leg, int status, const char *phrase, sip_t const *sip)
@@ -245,8 +293,20 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 					 peer_allowed(ua) ? "OK" : "Forbidden");
 		} else {
 			nua_respond(nh, peer_allowed(ua) ? 200 : 403, peer_allowed(ua) ? "OK" : "Forbidden",
-				    NUTAG_WITH_THIS(ua->nua), TAG_END());
+				    NUTAG_WITH_THIS(ua->nua), SIPTAG_ALLOW_STR(ALLOW_SERVED), TAG_END());
 		}
+		return;
+	case nua_i_bye:
+	case nua_i_refer:
+	case nua_i_message:
+	case nua_i_info:
+	case nua_i_subscribe:
+	case nua_i_notify:
+	case nua_i_publish:
+	case nua_i_register:
+	case nua_i_method:
+	case nua_i_prack:
+		serve_other(ua, nh, leg, event, status);
 		return;
 	case nua_i_invite:
 	case nua_i_update:
@@ -270,10 +330,6 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 	case nua_i_state:
 		if (leg)
 			on_state(leg, tags);
-		return;
-	case nua_i_bye:
-		if (leg && !leg->bye_sent)
-			leg_deliver(leg, SIP_LEG_BYE, 200, "BYE", NULL, 0, NULL);
 		return;
 	case nua_i_error:
 		log_warn("sip_stack_error", "%d %s", status, phrase ? phrase : "");
@@ -346,7 +402,12 @@ int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 	ua->nua = nua_create(ua->root, on_nua_event, ua, NUTAG_URL(url),
 			     NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1),
 			     NUTAG_APPL_METHOD("OPTIONS"), NUTAG_APPL_METHOD("UPDATE"),
-			     NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
+			     NUTAG_APPL_METHOD("REFER"),
+			     NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("INFO"),
+			     NUTAG_APPL_METHOD("SUBSCRIBE"), NUTAG_APPL_METHOD("NOTIFY"),
+			     NUTAG_APPL_METHOD("PUBLISH"), NUTAG_APPL_METHOD("REGISTER"),
+			     NUTAG_APPL_METHOD("PRACK"),
+			     SIPTAG_ALLOW_STR(ALLOW_SEEN),
 			     NUTAG_SUPPORTED("timer"), NUTAG_SESSION_TIMER(0), NUTAG_MIN_SE(cfg->min_se ? cfg->min_se : 90),
 			     NUTAG_UPDATE_REFRESH(1),
 			     SIPTAG_USER_AGENT_STR(cfg->user_agent ? cfg->user_agent : "callmesh"),
@@ -461,8 +522,16 @@ int sip_leg_invite(struct sip_leg **legp, struct sip_ua *ua, const struct sip_di
 	/* Over TLS the stack's own Contact is a sips: URI, which many peers
 	 * (libre/baresip among them) will not send requests to. */
 	bool tls = ua->tls_contact[0] && strstr(d->request_uri, ";transport=tls") != NULL;
+	/* Every request of this dialog goes to the address dialed (the next hop
+	 * is pinned): a Contact or Record-Route naming somewhere else changes
+	 * the Request-URI, never where the packets go. */
+	char proxy[300];
+	const char *at = strchr(d->request_uri, '@');
+	snprintf(proxy, sizeof(proxy), "%s%s", strncmp(d->request_uri, "sips:", 5) ? "sip:" : "sips:",
+		 at ? at + 1 : d->request_uri + (strncmp(d->request_uri, "sips:", 5) ? 4 : 5));
 	leg->nh = nua_handle(ua->nua, leg, SIPTAG_FROM_STR(d->from), SIPTAG_TO_STR(d->to),
-			     TAG_IF(tls, SIPTAG_CONTACT_STR(ua->tls_contact)), TAG_END());
+			     NUTAG_PROXY(proxy), TAG_IF(tls, SIPTAG_CONTACT_STR(ua->tls_contact)),
+			     TAG_END());
 	if (!leg->nh) {
 		free(leg->username);
 		free(leg->password);
@@ -471,7 +540,8 @@ int sip_leg_invite(struct sip_leg **legp, struct sip_ua *ua, const struct sip_di
 	}
 	leg->next = ua->legs;
 	ua->legs = leg;
-	nua_invite(leg->nh, NUTAG_URL(d->request_uri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	nua_invite(leg->nh, NUTAG_URL(d->request_uri), SIPTAG_ALLOW_STR(ALLOW_SERVED),
+		   SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 		   SIPTAG_PAYLOAD_STR(d->sdp), TAG_END());
 	*legp = leg;
 	return 0;
@@ -484,7 +554,8 @@ int sip_leg_answer(struct sip_leg *leg, int code, const char *sdp)
 	leg->offer_answered = true;
 	if (sdp)
 		nua_respond(leg->nh, code, sip_status_phrase(code), NUTAG_WITH_THIS(leg->ua->nua),
-			    SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+			    SIPTAG_ALLOW_STR(ALLOW_SERVED), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	else
 		nua_respond(leg->nh, code, sip_status_phrase(code), NUTAG_WITH_THIS(leg->ua->nua),
 			    TAG_END());

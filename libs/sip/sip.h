@@ -121,4 +121,24 @@ void sip_leg_hangup(struct sip_leg *leg);
 /* The SIP Call-ID of the leg (borrowed), "" before it is known. */
 const char *sip_leg_call_id(const struct sip_leg *leg);
 
+/* ---- trunk credentials (cred.c; no sofia state, any thread) ----
+ * The one rule for what a trunk may hold, applied by api-gateway when a
+ * trunk is written and by sip-bridge when a dial job arrives, so that the
+ * API refuses what the bridge would:
+ *   username  1..128 printable ASCII, no space, '"', '<', '>', '\\' or ':'
+ *             (the digest credential is "scheme:realm:user:password");
+ *   password  1..128 printable ASCII (space allowed), no '"', '<', '>',
+ *             '\\', CR or LF;
+ *   host      1..253 characters of a host name (letters, digits, '.', '-'),
+ *             an IPv4 address or a bracketed IPv6 one ("[::1]").
+ * NUL never passes (the length given is the string's). */
+#define SIP_CRED_USERNAME_MAX 128
+#define SIP_CRED_PASSWORD_MAX 128
+#define SIP_CRED_HOST_MAX 253
+enum sip_cred_field { SIP_CRED_USERNAME, SIP_CRED_PASSWORD, SIP_CRED_HOST };
+/* 0 when `value` (len bytes) is acceptable; else EINVAL with `why` set to
+ * what is wrong, e.g. "must not contain ':'" (the caller names the field). */
+int sip_credentials_check(enum sip_cred_field field, const char *value, size_t len, char *why,
+			  size_t whylen) CM_MUST_USE;
+
 #endif

@@ -1,8 +1,11 @@
 /* agent-worker: the AI assistant that joins each call's room. */
 #include "agent.h"
+#include "egress/egress.h"
 #include "room/room.h"
 #include "service/service.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -15,6 +18,7 @@ struct agent_cfg {
 	long answer_timeout_s;
 	const char *openai_base_url;
 	const char *openai_api_key;
+	bool outbound_allow_private;
 	const char *room_backend;
 	const char *livekit_url;
 	const char *livekit_api_key;
@@ -30,6 +34,10 @@ static const struct cfg_var agent_cfg_vars[] = {
 	  offsetof(struct agent_cfg, openai_base_url), "OpenAI-compatible API for the openai providers" },
 	{ "OPENAI_API_KEY", CFG_STR, NULL, false, true, 0, 0, NULL,
 	  offsetof(struct agent_cfg, openai_api_key), "key for the openai providers" },
+	{ "OUTBOUND_ALLOW_PRIVATE", CFG_BOOL, "false", false, false, 0, 0, NULL,
+	  offsetof(struct agent_cfg, outbound_allow_private),
+	  "let provider base URLs reach loopback, private and link-local addresses "
+	  "(local development only)" },
 	ROOM_CFG_VARS(struct agent_cfg, "|record"),
 	{ 0 }
 };
@@ -37,6 +45,11 @@ static const struct cfg_var agent_cfg_vars[] = {
 static int agent_cfg_check(void *arg, char *err, size_t errlen)
 {
 	struct agent_cfg *cfg = arg;
+	char why[200];
+	if (egress_url_check(cfg->openai_base_url, cfg->outbound_allow_private, why, sizeof(why))) {
+		snprintf(err, errlen, "OPENAI_BASE_URL: %s", why);
+		return EINVAL;
+	}
 	return room_cfg_resolve(&cfg->room_backend, cfg->livekit_url, cfg->livekit_api_key,
 				cfg->livekit_api_secret, err, errlen);
 }
@@ -82,7 +95,7 @@ int main(int argc, char **argv)
 		.room_ctx = record ? (void *)hub : (void *)&media,
 		.max_sessions = (int)cfg.max_sessions,
 		.answer_timeout_ms = (int)cfg.answer_timeout_s * 1000,
-		.env = { cfg.openai_base_url, cfg.openai_api_key },
+		.env = { cfg.openai_base_url, cfg.openai_api_key, cfg.outbound_allow_private },
 		.recording_attempts = 3,
 		.recording_backoff_ms = 250,
 		.recording_timeout_ms = 2000,

@@ -24,6 +24,8 @@
 struct provider_env {
 	const char *openai_base_url; /* "https://api.openai.com/v1" */
 	const char *openai_api_key;  /* may be NULL */
+	bool allow_private;          /* OUTBOUND_ALLOW_PRIVATE: base URLs may name loopback,
+				      * private or link-local addresses (libs/egress) */
 };
 
 struct provider_args {

@@ -13,6 +13,8 @@
 #include "provider.h"
 #include "room.h"
 
+#include "egress/egress.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ struct oa {
 	char auth[300];       /* "Authorization: Bearer …" or "" */
 	long timeout_ms;
 	int sample_rate;
+	bool allow_private;
 };
 
 static int oa_open(void **ctxp, const struct provider_args *args, const char *def_model)
@@ -41,8 +44,13 @@ static int oa_open(void **ctxp, const struct provider_args *args, const char *de
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(args->cfg, "timeout_ms");
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(args->cfg, "sample_rate");
 	const char *base = cJSON_IsString(b) ? b->valuestring : args->env->openai_base_url;
+	char why[200];
 	if (!base || (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0))
 		return EINVAL;
+	if (egress_url_check(base, args->env->allow_private, why, sizeof(why))) {
+		log_warn("openai_base_url_refused", "base_url: %s", why);
+		return EACCES;
+	}
 	struct oa *o = calloc(1, sizeof(*o));
 	if (!o)
 		return ENOMEM;
@@ -56,6 +64,7 @@ static int oa_open(void **ctxp, const struct provider_args *args, const char *de
 		snprintf(o->auth, sizeof(o->auth), "Authorization: Bearer %s", args->env->openai_api_key);
 	o->timeout_ms = cJSON_IsNumber(t) && t->valuedouble >= 100 ? (long)t->valuedouble : 15000;
 	o->sample_rate = cJSON_IsNumber(r) && r->valuedouble >= 8000 ? (int)r->valuedouble : 24000;
+	o->allow_private = args->env->allow_private;
 	*ctxp = o;
 	return 0;
 }
@@ -101,12 +110,14 @@ static int oa_post(const struct oa *o, const char *path, const char *json, curl_
 		   curl_write_callback write, void *warg)
 {
 	int err = 0;
-	char url[640];
+	char url[640], refused[256] = "";
 	long status = 0;
 	struct curl_slist *hdrs = NULL;
+	struct egress_guard guard = { o->allow_private, refused, sizeof(refused) };
 	CURL *c = curl_easy_init();
 	if (!c)
 		return ENOMEM;
+	egress_curl_guard(c, &guard);
 	snprintf(url, sizeof(url), "%s%s", o->url, path);
 	if (json)
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -126,7 +137,7 @@ static int oa_post(const struct oa *o, const char *path, const char *json, curl_
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (rc != CURLE_OK || status < 200 || status > 299) {
 		log_warn("openai_request", "POST %s: %s, HTTP %ld", path,
-			 rc == CURLE_OK ? "ok" : curl_easy_strerror(rc), status);
+			 refused[0] ? refused : rc == CURLE_OK ? "ok" : curl_easy_strerror(rc), status);
 		err = EIO;
 	}
 	curl_slist_free_all(hdrs);

@@ -18,6 +18,8 @@
 #include "provider.h"
 #include "room.h"
 
+#include "egress/egress.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -381,6 +383,16 @@ static int rt_open(void **ctxp, const struct provider_args *args, const struct r
 	}
 	if (args->env->openai_api_key && args->env->openai_api_key[0])
 		snprintf(r->auth, sizeof(r->auth), "Bearer %s", args->env->openai_api_key);
+	/* resolved once and checked (libs/egress); without TLS the connection
+	 * goes to that very address, with TLS the certificate must match the
+	 * name, so a rebound name cannot lead to an internal host either */
+	char why[200], addr[64];
+	if (egress_url_check(base, args->env->allow_private, why, sizeof(why)) ||
+	    egress_host_check(r->host, args->env->allow_private, addr, sizeof(addr), why, sizeof(why))) {
+		log_warn("realtime_open", "base_url refused: %s", why);
+		err = EACCES;
+		goto fail;
+	}
 
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof(info));
@@ -417,7 +429,7 @@ static int rt_open(void **ctxp, const struct provider_args *args, const struct r
 	struct lws_client_connect_info ci;
 	memset(&ci, 0, sizeof(ci));
 	ci.context = r->ctx;
-	ci.address = r->host;
+	ci.address = r->tls ? r->host : addr;
 	ci.port = r->port;
 	ci.path = r->path;
 	ci.host = r->host;

@@ -115,8 +115,8 @@ static bool api_auth(const char *bearer, void *arg)
 
 int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
 	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	      service_ready_h *ready, void *ready_arg, struct service *svc,
-	      const struct api_console_cfg *console)
+	      const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
+	      void *ready_arg, struct service *svc, const struct api_console_cfg *console)
 {
 	struct api *api = calloc(1, sizeof(*api));
 	if (!api)
@@ -129,6 +129,8 @@ int api_start(struct api **apip, const char *addr, unsigned threads, const struc
 	api->pool = pool;
 	api->lk = lk;
 	api->cache = cache;
+	api->keys = keys;
+	api->allow_private = allow_private;
 	api->source = service_source(svc);
 	api->console_dir = console->console_dir;
 	api->recordings_dir = console->recordings_dir;

@@ -9,6 +9,7 @@
 #include "service/service.h"
 
 struct api;
+struct secret_keys;
 
 /* The console and what it reads besides the REST API (console.h,
  * events.h, recording.h); strings borrowed, must outlive the API. */
@@ -26,8 +27,8 @@ struct api_console_cfg {
  * lk, cache, svc and the readiness check, which must outlive the API. */
 int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
 	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	      service_ready_h *ready, void *ready_arg, struct service *svc,
-	      const struct api_console_cfg *console) CM_MUST_USE;
+	      const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
+	      void *ready_arg, struct service *svc, const struct api_console_cfg *console) CM_MUST_USE;
 /* Stops listening and waits for running handlers. NULL-safe; NULL. */
 struct api *api_stop(struct api *api);
 

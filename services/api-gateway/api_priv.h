@@ -24,6 +24,8 @@ struct api {
 	struct db_pool *pool;   /* borrowed */
 	struct lkwebhook *lk;   /* borrowed: POST /livekit/webhook */
 	struct record_cache *cache; /* borrowed: GET /calls/{id} bodies */
+	const struct secret_keys *keys; /* borrowed: trunk passwords (libs/secret) */
+	bool allow_private;     /* OUTBOUND_ALLOW_PRIVATE: URLs to private addresses */
 	const char *source;     /* "api-gateway/<instance>", events' source */
 	struct metric *m_outbound, *m_web, *m_launch_failed;
 	struct metric *m_cache_hits, *m_cache_misses;

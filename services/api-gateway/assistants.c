@@ -3,6 +3,8 @@
  * calls that used an assistant keep pointing at it. */
 #include "assistants.h"
 
+#include "egress/egress.h"
+
 #include "api_priv.h"
 #include "page.h"
 
@@ -71,6 +73,30 @@ static const struct vfield assistant_fields[] = {
 	{ "assistant_end_call_url", V_URL, false, true, 0, 2048, NULL, NULL },
 	{ 0 },
 };
+
+/* The URLs the services will be sent to (the end-of-call webhook, provider
+ * base URLs) must not name a refused address (libs/egress); a name is
+ * checked again, resolved, when it is connected to. */
+static int urls_check(const cJSON *body, bool allow_private, struct verr *e)
+{
+	static const char *const paths[][2] = {
+		{ NULL, "assistant_end_call_url" },
+		{ "assistant_stt_config", "base_url" },
+		{ "assistant_llm_config", "base_url" },
+		{ "assistant_tts_config", "base_url" },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(paths); i++) {
+		const cJSON *o = paths[i][0] ? cJSON_GetObjectItemCaseSensitive(body, paths[i][0]) : body;
+		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, paths[i][1]));
+		char why[200], field[96];
+		if (url && egress_url_check(url, allow_private, why, sizeof(why))) {
+			snprintf(field, sizeof(field), "%s%s%s", paths[i][0] ? paths[i][0] : "",
+				 paths[i][0] ? "." : "", paths[i][1]);
+			return verr_set(e, "invalid_field", field, "%s: %s.", field, why);
+		}
+	}
+	return 0;
+}
 
 #define ASSISTANT_COLS                                                                        \
 	" a.id AS assistant_id, a.name, a.prompt, a.mode, a.start_instruction,"               \
@@ -223,7 +249,8 @@ void assistants_create(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (validate_object(body, assistant_fields, false, NULL, &ve)) {
+	if (validate_object(body, assistant_fields, false, NULL, &ve) ||
+	    urls_check(body, api->allow_private, &ve)) {
 		api_reply_verr(req, &ve);
 		return;
 	}
@@ -293,7 +320,8 @@ void assistants_patch(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (validate_object(body, assistant_fields, true, NULL, &ve)) {
+	if (validate_object(body, assistant_fields, true, NULL, &ve) ||
+	    urls_check(body, api->allow_private, &ve)) {
 		api_reply_verr(req, &ve);
 		return;
 	}

@@ -8,6 +8,8 @@
 #include "owners.h"
 #include "persist.h"
 #include "record_cache.h"
+#include "secret/secret.h"
+#include "trunks.h"
 #include "webhook.h"
 
 #include <curl/curl.h>
@@ -31,6 +33,10 @@ struct gw_cfg {
 	const char *console_dir;
 	const char *recordings_dir;
 	long events_max;
+	const char *secrets_key;
+	const char *secrets_key_previous;
+	const char *webhook_signing_secret;
+	bool outbound_allow_private;
 };
 
 static const struct cfg_var gw_cfg_vars[] = {
@@ -65,6 +71,20 @@ static const struct cfg_var gw_cfg_vars[] = {
 	  "GET /calls/{id}/recording serves files inside this folder only" },
 	{ "EVENTS_MAX_CLIENTS", CFG_INT, "32", true, false, 1, 1024, NULL,
 	  offsetof(struct gw_cfg, events_max), "GET /events streams open at once" },
+	{ "SECRETS_KEY", CFG_STR, NULL, true, true, 0, 0, NULL,
+	  offsetof(struct gw_cfg, secrets_key),
+	  "seals trunk passwords (AES-256-GCM) in PostgreSQL and in dial jobs: base64 of 32 random "
+	  "bytes, the same in sip-bridge" },
+	{ "SECRETS_KEY_PREVIOUS", CFG_STR, "", false, true, 0, 0, NULL,
+	  offsetof(struct gw_cfg, secrets_key_previous),
+	  "the key before a rotation: still opens what it sealed; rows are re-sealed at start" },
+	{ "WEBHOOK_SIGNING_SECRET", CFG_STR, NULL, true, true, 0, 0, NULL,
+	  offsetof(struct gw_cfg, webhook_signing_secret),
+	  "signs end-of-call webhooks (HMAC-SHA256, X-Callmesh-Signature); at least 32 characters" },
+	{ "OUTBOUND_ALLOW_PRIVATE", CFG_BOOL, "false", false, false, 0, 0, NULL,
+	  offsetof(struct gw_cfg, outbound_allow_private),
+	  "let webhooks and provider base URLs reach loopback, private and link-local addresses "
+	  "(local development only)" },
 	{ 0 }
 };
 
@@ -82,6 +102,7 @@ struct gateway {
 	struct persist *persist;   /* started once migrations are applied */
 	struct webhook *webhook;
 	struct owners *owners;
+	struct secret_keys *keys;
 	bool migrated;
 	atomic_bool db_ok;
 	struct api *api;
@@ -91,8 +112,17 @@ static int gw_cfg_check(void *arg, char *err, size_t errlen)
 {
 	struct gw_cfg *cfg = arg;
 	struct auth *a = NULL;
+	struct secret_keys *k = NULL;
 	int e = auth_alloc(&a, cfg->api_keys, err, errlen);
 	auth_free(a);
+	if (!e)
+		e = secret_keys_load(&k, cfg->secrets_key, cfg->secrets_key_previous, err, errlen);
+	secret_keys_free(k);
+	if (!e && strlen(cfg->webhook_signing_secret) < 32) {
+		snprintf(err, errlen, "WEBHOOK_SIGNING_SECRET: at least 32 characters "
+			 "(e.g. `openssl rand -hex 32`)");
+		e = EINVAL;
+	}
 	return e;
 }
 
@@ -118,7 +148,9 @@ static void gw_start_workers(struct gateway *gw)
 	const char *url = gw->cfg.database_url, *src = service_source(gw->svc);
 	struct bus *bus = service_bus(gw->svc);
 	struct webhook_opts wo = { .settle_s = (int)gw->cfg.webhook_settle_s,
-				   .timeout_s = (int)gw->cfg.webhook_timeout_s };
+				   .timeout_s = (int)gw->cfg.webhook_timeout_s,
+				   .signing_secret = gw->cfg.webhook_signing_secret,
+				   .allow_private = gw->cfg.outbound_allow_private };
 	struct owners_opts oo = { .timeout_s = (int)gw->cfg.owner_timeout_s };
 	int err = persist_start(&gw->persist, bus, url, src, gw->cache);
 	if (!err)
@@ -157,6 +189,21 @@ static void gw_tick(void *arg)
 		}
 		log_info("migrations_applied", "%d new migration(s) from %s", applied,
 			 gw->cfg.migrations_dir);
+		/* rows from before sealing, or sealed under the previous key */
+		int sealed = 0;
+		err = trunks_seal_stored(gw->db, gw->keys, &sealed);
+		if (err == EIO) {
+			gw->db = db_close(gw->db);
+			return;
+		}
+		if (err) {
+			log_error("trunk_sealing_failed", "%s; stopping", cm_strerror(err));
+			lifecycle_request_stop();
+			return;
+		}
+		if (sealed)
+			log_info("trunk_secrets_sealed", "%d trunk password(s) sealed with SECRETS_KEY",
+				 sealed);
 		gw->migrated = true;
 		gw_start_workers(gw);
 	}
@@ -177,6 +224,9 @@ int main(int argc, char **argv)
 		return 1;
 	if (auth_alloc(&gw.auth, gw.cfg.api_keys, err, sizeof(err)))
 		goto out;
+	if (secret_keys_load(&gw.keys, gw.cfg.secrets_key, gw.cfg.secrets_key_previous, err,
+			     sizeof(err)))
+		goto out;
 	service_set_ready_check(gw.svc, gw_ready, &gw);
 	if (db_pool_new(&gw.pool, gw.cfg.database_url, (int)gw.cfg.api_threads))
 		goto out;
@@ -187,7 +237,7 @@ int main(int argc, char **argv)
 			     RECORD_CACHE_TTL_MS))
 		goto out;
 	if (api_start(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
-		      gw.lk, gw.cache, gw_ready, &gw, gw.svc,
+		      gw.lk, gw.cache, gw.keys, gw.cfg.outbound_allow_private, gw_ready, &gw, gw.svc,
 		      &(struct api_console_cfg){ gw.cfg.console_dir, gw.cfg.recordings_dir,
 						 (unsigned)gw.cfg.events_max }))
 		goto out;
@@ -205,6 +255,7 @@ out:
 	gw.svc = service_stop(gw.svc);
 	gw.db = db_close(gw.db);
 	gw.auth = auth_free(gw.auth);
+	gw.keys = secret_keys_free(gw.keys);
 	curl_global_cleanup();
 	return rc;
 }

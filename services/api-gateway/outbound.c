@@ -5,6 +5,7 @@
 
 #include "assistants.h"
 #include "launch.h"
+#include "secret/secret.h"
 #include "trunks.h"
 
 #include <errno.h>
@@ -43,8 +44,11 @@ static bool copy_item(cJSON *to, const cJSON *from, const char *name)
 	return false;
 }
 
-/* The trunk part of the dial job (proto/COMMANDS.md), secrets included. */
-static cJSON *dial_trunk(const cJSON *trunk)
+/* The trunk part of the dial job (proto/COMMANDS.md). The password goes
+ * only to the bridge that dials with it (exotel), sealed for this call
+ * ("call:<call_id>"): the job sits in JetStream's store, the password never
+ * does in clear. Twilio jobs name a LiveKit trunk and carry no password. */
+static cJSON *dial_trunk(const cJSON *trunk, const struct secret_keys *sk, const char *call_id)
 {
 	static const char *const exotel[] = { "sip_host", "sip_port", "transport", "sip_domain",
 					      "username" };
@@ -61,7 +65,14 @@ static cJSON *dial_trunk(const cJSON *trunk)
 		  cJSON_AddStringToObject(t, "provider", provider);
 	for (size_t i = 0; ok && i < nkeys; i++)
 		ok = copy_item(t, config, keys[i]);
-	ok = ok && copy_item(t, secrets, "password");
+	const char *pw = jstr(secrets, "password");
+	if (ok && is_exotel && pw) {
+		char aad[16 + ID_UUID_LEN], *sealed = NULL;
+		snprintf(aad, sizeof(aad), "call:%s", call_id);
+		ok = secret_seal(&sealed, sk, aad, pw, strlen(pw)) == 0 &&
+		     cJSON_AddStringToObject(t, "password_sealed", sealed);
+		free(sealed);
+	}
 	if (!ok) {
 		cJSON_Delete(t);
 		return NULL;
@@ -70,7 +81,8 @@ static cJSON *dial_trunk(const cJSON *trunk)
 }
 
 /* Serialised dial job; caller wipes and frees (it carries the password). */
-static char *dial_job(const struct launch *l, const cJSON *trunk, const cJSON *snapshot)
+static char *dial_job(const struct launch *l, const cJSON *trunk, const cJSON *snapshot,
+		      const struct secret_keys *keys)
 {
 	char now[TIME_ISO_LEN + 1], identity[64], *out = NULL;
 	long max_s = MAX_DURATION_S;
@@ -80,7 +92,7 @@ static char *dial_job(const struct launch *l, const cJSON *trunk, const cJSON *s
 		max_s = (long)md->valuedouble;
 	time_iso8601(now, time_now_ms());
 	snprintf(identity, sizeof(identity), "sip-%s", l->call_id);
-	cJSON *job = cJSON_CreateObject(), *t = dial_trunk(trunk);
+	cJSON *job = cJSON_CreateObject(), *t = dial_trunk(trunk, keys, l->call_id);
 	bool ok = job && t && cJSON_AddNumberToObject(job, "v", 1) &&
 		  cJSON_AddStringToObject(job, "call_id", l->call_id) &&
 		  cJSON_AddStringToObject(job, "room", l->room) &&
@@ -96,7 +108,7 @@ static char *dial_job(const struct launch *l, const cJSON *trunk, const cJSON *s
 		out = cJSON_PrintUnformatted(job);
 	}
 	cJSON_Delete(t);
-	cJSON_Delete(job); /* the password's copies in cJSON go with it */
+	cJSON_Delete(job);
 	return out;
 }
 
@@ -110,7 +122,7 @@ static void wipe_free(char *s)
 
 /* Checks that need the database; replies and returns false on a refusal.
  * On success *assistantp and *trunkp are the caller's. */
-static bool load_refs(struct httpd_req *req, struct db *db, const cJSON *body,
+static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, const cJSON *body,
 		      cJSON **assistantp, cJSON **trunkp, const char **fromp)
 {
 	cJSON *a = NULL, *t = NULL;
@@ -123,11 +135,15 @@ static bool load_refs(struct httpd_req *req, struct db *db, const cJSON *body,
 			api_reply_db_error(req, err);
 		goto refuse;
 	}
-	err = trunks_load_for_dial(db, &t, jstr(body, "trunk_id"));
+	err = trunks_load_for_dial(db, api->keys, &t, jstr(body, "trunk_id"));
 	if (err) {
 		if (err == ENOENT)
 			httpd_reply_error(req, 404, "not_found", "trunk_id",
 					  "no such trunk (or it was deleted)");
+		else if (err == EBADMSG)
+			httpd_reply_error(req, 500, "trunk_secret_unreadable", "trunk_id",
+					  "the trunk's password does not open with SECRETS_KEY or "
+					  "SECRETS_KEY_PREVIOUS; set trunk_config.password again");
 		else
 			api_reply_db_error(req, err);
 		goto refuse;
@@ -166,7 +182,7 @@ static bool load_refs(struct httpd_req *req, struct db *db, const cJSON *body,
 	return true;
 refuse:
 	cJSON_Delete(a);
-	cJSON_Delete(t);
+	trunks_wipe(t);
 	return false;
 }
 
@@ -201,7 +217,7 @@ void outbound_call(struct httpd_req *req, void *arg)
 	db = api_db_get(api, req);
 	if (!db)
 		return;
-	if (!load_refs(req, db, body, &assistant, &trunk, &l.from_number))
+	if (!load_refs(api, req, db, body, &assistant, &trunk, &l.from_number))
 		goto out;
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
 	l.kind = "outbound";
@@ -217,7 +233,7 @@ void outbound_call(struct httpd_req *req, void *arg)
 		launch_fail_cmd(api, db, req, &l, true, "agent", err, &ce);
 		goto out;
 	}
-	job = dial_job(&l, trunk, snap);
+	job = dial_job(&l, trunk, snap, api->keys);
 	snprintf(msg_id, sizeof(msg_id), "dial-%s", l.call_id);
 	snprintf(subject, sizeof(subject), "dial.%s", l.provider);
 	err = job ? bus_js_publish(api->bus, subject, msg_id, job, strlen(job), API_JS_TIMEOUT_MS)
@@ -237,6 +253,6 @@ out:
 	wipe_free(job);
 	free(url);
 	cJSON_Delete(snap);
-	cJSON_Delete(trunk);
+	trunks_wipe(trunk);
 	cJSON_Delete(assistant);
 }

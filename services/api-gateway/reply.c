@@ -100,8 +100,17 @@ bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *f
 const cJSON *api_body(struct httpd_req *req)
 {
 	const cJSON *body = httpd_req_json(req);
-	if (!body)
+	if (!body) {
 		httpd_reply_error(req, 400, "missing_body", NULL, "a JSON object body is required");
+		return NULL;
+	}
+	size_t len = 0;
+	const char *raw = httpd_req_body(req, &len);
+	struct verr ve;
+	if (raw && validate_no_nul(raw, len, &ve)) {
+		api_reply_verr(req, &ve);
+		return NULL;
+	}
 	return body;
 }
 

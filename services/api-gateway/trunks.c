@@ -7,6 +7,8 @@
 #include "api_priv.h"
 #include "command/command.h"
 #include "page.h"
+#include "secret/secret.h"
+#include "sip/sip.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +23,7 @@ static const struct vfield exotel_fields[] = {
 	{ "transport", V_ENUM, false, false, 0, 0, "tcp|tls|udp", NULL },
 	{ "sip_domain", V_HOST, false, false, 0, 0, NULL, NULL },
 	{ "username", V_STR, true, false, 1, 128, NULL, NULL },
-	{ "password", V_STR, false, false, 1, 256, NULL, NULL }, /* required on create */
+	{ "password", V_STR, false, false, 1, SIP_CRED_PASSWORD_MAX, NULL, NULL }, /* required on create */
 	{ "numbers", V_E164_LIST, true, false, 1, NUMBERS_MAX, NULL, NULL },
 	{ 0 },
 };
@@ -30,7 +32,7 @@ static const struct vfield twilio_fields[] = {
 	{ "livekit_sip_trunk_id", V_STR, false, false, 1, 128, NULL, NULL },
 	{ "address", V_HOST, false, false, 0, 0, NULL, NULL },
 	{ "username", V_STR, false, false, 1, 128, NULL, NULL },
-	{ "password", V_STR, false, false, 1, 256, NULL, NULL },
+	{ "password", V_STR, false, false, 1, SIP_CRED_PASSWORD_MAX, NULL, NULL },
 	{ "krisp_enabled", V_BOOL, false, false, 0, 0, NULL, NULL },
 	{ "numbers", V_E164_LIST, true, false, 1, NUMBERS_MAX, NULL, NULL },
 	{ 0 },
@@ -96,7 +98,37 @@ static int trunk_select(struct db *db, cJSON **objp, const char *id)
 	return err;
 }
 
-int trunks_load_for_dial(struct db *db, cJSON **tp, const char *id)
+void trunks_aad(char out[TRUNKS_AAD_LEN], const char *trunk_id)
+{
+	snprintf(out, TRUNKS_AAD_LEN, "trunk:%s", trunk_id);
+}
+
+static const char *open_why(int err)
+{
+	return err == ENOKEY	? "sealed under a key this process does not hold"
+	       : err == EBADMSG ? "it does not authenticate: tampered, or moved from another row"
+				: cm_strerror(err);
+}
+
+/* The clear password of a stored secrets object (NULL when it has none). */
+static int password_open(char **pwp, const struct secret_keys *keys, const char *trunk_id,
+			 const char *stored)
+{
+	char aad[TRUNKS_AAD_LEN];
+	*pwp = NULL;
+	if (!stored)
+		return 0;
+	trunks_aad(aad, trunk_id);
+	int err = secret_open(pwp, NULL, keys, aad, stored);
+	if (err)
+		log_error("trunk_secret_unreadable",
+			  "trunk %s: its password does not open with SECRETS_KEY or SECRETS_KEY_PREVIOUS"
+			  " (%s); set it again with PATCH /trunks/%s",
+			  trunk_id, open_why(err), trunk_id);
+	return err;
+}
+
+int trunks_load_for_dial(struct db *db, const struct secret_keys *keys, cJSON **tp, const char *id)
 {
 	struct db_result *res = NULL;
 	cJSON *t = NULL;
@@ -127,10 +159,83 @@ int trunks_load_for_dial(struct db *db, cJSON **tp, const char *id)
 		err = ENOMEM;
 		goto out;
 	}
+	cJSON *secrets = cJSON_GetObjectItemCaseSensitive(t, "secrets");
+	const char *sealed = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(secrets, "password"));
+	char *pw = NULL;
+	err = password_open(&pw, keys, db_result_get(res, 0, 0), sealed);
+	if (err) {
+		err = EBADMSG;
+		goto out;
+	}
+	if (pw) {
+		cJSON *clear = cJSON_CreateString(pw);
+		pw = secret_wipe_free(pw);
+		if (!clear || !cJSON_ReplaceItemInObjectCaseSensitive(secrets, "password", clear)) {
+			cJSON_Delete(clear);
+			err = ENOMEM;
+			goto out;
+		}
+	}
 	*tp = t;
 	t = NULL;
 out:
+	trunks_wipe(t);
+	db_result_free(res);
+	return err;
+}
+
+void trunks_wipe(cJSON *t)
+{
+	cJSON *secrets = cJSON_GetObjectItemCaseSensitive(t, "secrets");
+	char *pw = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(secrets, "password"));
+	if (pw)
+		memset(pw, 0, strlen(pw));
 	cJSON_Delete(t);
+}
+
+int trunks_seal_stored(struct db *db, const struct secret_keys *keys, int *sealedp)
+{
+	struct db_result *res = NULL;
+	int err = db_exec(db, &res,
+			  "SELECT id, secrets->>'password' FROM trunks WHERE secrets ? 'password'", 0, NULL);
+	*sealedp = 0;
+	for (int i = 0; !err && i < db_result_rows(res); i++) {
+		const char *id = db_result_get(res, i, 0), *stored = db_result_get(res, i, 1);
+		char aad[TRUNKS_AAD_LEN], *clear = NULL, *sealed = NULL;
+		bool stale = false;
+		if (!stored || secret_is_current(keys, stored))
+			continue;
+		trunks_aad(aad, id);
+		if (secret_is_sealed(stored)) {
+			int e = secret_open(&clear, &stale, keys, aad, stored);
+			if (e) {
+				/* left as it is: a call on it fails naming the trunk */
+				log_error("trunk_secret_unreadable",
+					  "trunk %s: its password does not open with SECRETS_KEY or "
+					  "SECRETS_KEY_PREVIOUS (%s); set it again with PATCH /trunks/%s",
+					  id, open_why(e), id);
+				continue;
+			}
+		} else {
+			clear = strdup(stored);
+			if (!clear)
+				err = ENOMEM;
+		}
+		if (!err)
+			err = secret_seal(&sealed, keys, aad, clear, strlen(clear));
+		if (!err) {
+			/* only if nobody wrote the row meanwhile */
+			const char *params[] = { id, sealed, stored };
+			err = db_exec(db, NULL,
+				      "UPDATE trunks SET secrets = jsonb_set(secrets, '{password}', to_jsonb($2::text))"
+				      " WHERE id = $1 AND secrets->>'password' = $3",
+				      3, params);
+		}
+		if (!err)
+			(*sealedp)++;
+		secret_wipe_free(clear);
+		free(sealed);
+	}
 	db_result_free(res);
 	return err;
 }
@@ -143,6 +248,20 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 	bool exotel = strcmp(type, "exotel") == 0;
 	if (validate_object(config, exotel ? exotel_fields : twilio_fields, false, "trunk_config", e))
 		return EINVAL;
+	static const struct {
+		const char *name;
+		enum sip_cred_field f;
+	} creds[] = { { "username", SIP_CRED_USERNAME }, { "password", SIP_CRED_PASSWORD },
+		      { "sip_host", SIP_CRED_HOST }, { "sip_domain", SIP_CRED_HOST },
+		      { "address", SIP_CRED_HOST } };
+	for (size_t i = 0; i < CM_ARRAY_LEN(creds); i++) {
+		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(config, creds[i].name));
+		char why[96], field[48];
+		if (v && sip_credentials_check(creds[i].f, v, strlen(v), why, sizeof(why))) {
+			snprintf(field, sizeof(field), "trunk_config.%s", creds[i].name);
+			return verr_set(e, "invalid_field", field, "%s: %s.", field, why);
+		}
+	}
 	bool has_pw = cJSON_GetObjectItemCaseSensitive(config, "password") != NULL;
 	if (exotel) {
 		if (!has_pw && !have_password)
@@ -165,7 +284,8 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 
 /* Splits a checked config into the stored config (no numbers, no
  * password, defaults filled) and secrets. Both caller frees. */
-static int config_split(char **configp, char **secretsp, const cJSON *config, const char *type)
+static int config_split(char **configp, char **secretsp, const cJSON *config, const char *type,
+			const struct secret_keys *keys, const char *id)
 {
 	int err = ENOMEM;
 	char *ctext = NULL, *stext = NULL;
@@ -174,8 +294,19 @@ static int config_split(char **configp, char **secretsp, const cJSON *config, co
 		goto out;
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "numbers");
 	cJSON *pw = cJSON_DetachItemFromObjectCaseSensitive(c, "password");
-	if (pw)
-		cJSON_AddItemToObject(s, "password", pw);
+	if (pw) {
+		char aad[TRUNKS_AAD_LEN], *sealed = NULL;
+		trunks_aad(aad, id);
+		int e = secret_seal(&sealed, keys, aad, pw->valuestring, strlen(pw->valuestring));
+		memset(pw->valuestring, 0, strlen(pw->valuestring));
+		cJSON_Delete(pw);
+		pw = e ? NULL : cJSON_CreateString(sealed);
+		free(sealed);
+		if (!pw || !cJSON_AddItemToObject(s, "password", pw)) {
+			cJSON_Delete(pw);
+			goto out;
+		}
+	}
 	if (strcmp(type, "exotel") == 0) {
 		const cJSON *host = cJSON_GetObjectItemCaseSensitive(c, "sip_host");
 		if ((!cJSON_GetObjectItemCaseSensitive(c, "sip_port") &&
@@ -351,7 +482,7 @@ void trunks_create(struct httpd_req *req, void *arg)
 		api_reply_verr(req, &ve);
 		return;
 	}
-	if (id_uuid4(id) || config_split(&config, &secrets, cfg, type)) {
+	if (id_uuid4(id) || config_split(&config, &secrets, cfg, type, api->keys, id)) {
 		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
 		goto out;
 	}
@@ -462,7 +593,7 @@ void trunks_patch(struct httpd_req *req, void *arg)
 			api_reply_verr(req, &ve);
 			goto out;
 		}
-		if (config_split(&config, &secrets, cfg, type)) {
+		if (config_split(&config, &secrets, cfg, type, api->keys, id)) {
 			httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
 			goto out;
 		}
@@ -482,10 +613,21 @@ void trunks_patch(struct httpd_req *req, void *arg)
 		err = db_exec(db, NULL, "DELETE FROM phone_numbers WHERE trunk_id = $1", 1, idp);
 	if (!err && cfg)
 		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), &bad);
-	if (!err && cfg && strcmp(type, "twilio") == 0)
-		err = provision_twilio(api, db, req, id,
-				       jname ? jname->valuestring : db_result_get(res, 0, 2), cfg,
-				       had_pw ? db_result_get(res, 0, 3) : NULL, &replied);
+	if (!err && cfg && strcmp(type, "twilio") == 0) {
+		char *stored_pw = NULL;
+		if (had_pw && password_open(&stored_pw, api->keys, id, db_result_get(res, 0, 3))) {
+			httpd_reply_error(req, 500, "trunk_secret_unreadable", "trunk_config.password",
+					  "the stored password does not open with SECRETS_KEY or "
+					  "SECRETS_KEY_PREVIOUS; give trunk_config.password again");
+			replied = true;
+			err = EBADMSG;
+		} else {
+			err = provision_twilio(api, db, req, id,
+					       jname ? jname->valuestring : db_result_get(res, 0, 2), cfg,
+					       stored_pw, &replied);
+		}
+		secret_wipe_free(stored_pw);
+	}
 	if (!err)
 		err = db_commit(db);
 	if (err) {

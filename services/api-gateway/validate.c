@@ -19,6 +19,80 @@ int verr_set(struct verr *e, const char *code, const char *field, const char *fm
 	return EINVAL;
 }
 
+#define NUL_DEPTH_MAX 32
+
+struct nul_frame {
+	bool obj;
+	bool expect_key;
+	int index;
+	char key[64];
+};
+
+static void nul_path(char *out, size_t len, const struct nul_frame *st, int depth, const char *key)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	for (int i = 0; i < depth && n < len; i++) {
+		if (st[i].obj && (i + 1 < depth || !key))
+			n += (size_t)snprintf(out + n, len - n, "%s%s", n ? "." : "", st[i].key);
+		else if (!st[i].obj)
+			n += (size_t)snprintf(out + n, len - n, "[%d]", st[i].index);
+	}
+	if (key && n < len)
+		snprintf(out + n, len - n, "%s%s", n ? "." : "", key);
+}
+
+int validate_no_nul(const char *json, size_t len, struct verr *e)
+{
+	struct nul_frame st[NUL_DEPTH_MAX];
+	int depth = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = json[i];
+		if (c == '{' || c == '[') {
+			if (depth == NUL_DEPTH_MAX)
+				return 0; /* deeper than any body httpd lets through */
+			st[depth] = (struct nul_frame){ .obj = c == '{', .expect_key = c == '{' };
+			depth++;
+		} else if (c == '}' || c == ']') {
+			depth -= depth > 0;
+		} else if (c == ',' && depth > 0) {
+			if (st[depth - 1].obj)
+				st[depth - 1].expect_key = true;
+			else
+				st[depth - 1].index++;
+		} else if (c == ':' && depth > 0) {
+			st[depth - 1].expect_key = false;
+		} else if (c == '"') {
+			bool nul = false, is_key = depth > 0 && st[depth - 1].obj && st[depth - 1].expect_key;
+			char key[64];
+			size_t kn = 0;
+			for (i++; i < len && json[i] != '"'; i++) {
+				if (json[i] == '\\' && i + 1 < len) {
+					if (json[i + 1] == 'u' && i + 5 < len &&
+					    strncmp(json + i + 2, "0000", 4) == 0)
+						nul = true;
+					if (kn + 2 < sizeof(key))
+						key[kn++] = json[i], key[kn++] = json[i + 1];
+					i++;
+				} else if (kn + 1 < sizeof(key)) {
+					key[kn++] = json[i];
+				}
+			}
+			key[kn] = '\0';
+			if (is_key)
+				snprintf(st[depth - 1].key, sizeof(st[depth - 1].key), "%s", key);
+			if (nul) {
+				char field[VALIDATE_FIELD_MAX];
+				nul_path(field, sizeof(field), st, depth, is_key ? key : NULL);
+				return verr_set(e, "invalid_field", field,
+						"%s: must not contain NUL (\\u0000)%s", field[0] ? field : "body",
+						is_key ? " in its name" : "");
+			}
+		}
+	}
+	return 0;
+}
+
 bool validate_e164(const char *s)
 {
 	if (!s || s[0] != '+' || s[1] < '1' || s[1] > '9')

@@ -59,6 +59,12 @@ int validate_object(const cJSON *obj, const struct vfield *table, bool partial,
 int verr_set(struct verr *e, const char *code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* A NUL (\u0000) inside any string of the raw JSON text (keys included):
+ * cJSON keeps only what comes before it, so "+9198…\u0000@evil.com" would
+ * pass as "+9198…". EINVAL with *e naming the field ("to_number",
+ * "trunk_config.numbers[1]"); 0 otherwise. `json` must have parsed. */
+int validate_no_nul(const char *json, size_t len, struct verr *e) CM_MUST_USE;
+
 bool validate_e164(const char *s);
 bool validate_url(const char *s, size_t max);
 bool validate_utf8_text(const char *s, size_t len);

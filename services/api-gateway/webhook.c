@@ -2,11 +2,14 @@
 #include "webhook.h"
 
 #include "db/db.h"
+#include "egress/egress.h"
 #include "persist.h"
 #include "record.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,12 +84,42 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-int webhook_post(long *statusp, const char *url, const char *body, size_t len, int timeout_s,
-		 char *err, size_t errlen)
+int webhook_sign(char out[72], const char *secret, long long ts, const char *body, size_t len)
 {
-	char cerr[CURL_ERROR_SIZE] = "";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char prefix[32];
+	int n = snprintf(prefix, sizeof(prefix), "%lld.", ts);
+	int rc = EIO;
+	/* HMAC over "<ts>." then the body, without copying the body */
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+				OSSL_PARAM_construct_end() };
+	size_t outl = 0;
+	if (ctx && EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) == 1 &&
+	    EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)n) == 1 &&
+	    EVP_MAC_update(ctx, (const unsigned char *)body, len) == 1 &&
+	    EVP_MAC_final(ctx, md, &outl, sizeof(md)) == 1 && outl == 32) {
+		mdlen = (unsigned int)outl;
+		memcpy(out, "v1=", 3);
+		for (unsigned int i = 0; i < mdlen; i++)
+			snprintf(out + 3 + 2 * i, 3, "%02x", md[i]);
+		rc = 0;
+	}
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac);
+	return rc;
+}
+
+int webhook_post(long *statusp, const char *url, const char *body, size_t len,
+		 const struct webhook_target *t, char *err, size_t errlen)
+{
+	char cerr[CURL_ERROR_SIZE] = "", refused[256] = "";
+	char ts_hdr[64], sig_hdr[128], sig[72];
 	struct curl_slist *hdrs = NULL;
-	int rc = 0;
+	struct egress_guard guard = { t->allow_private, refused, sizeof(refused) };
+	int rc = 0, timeout_s = t->timeout_s > 0 ? t->timeout_s : 10;
 
 	*statusp = 0;
 	if (err && errlen)
@@ -94,13 +127,32 @@ int webhook_post(long *statusp, const char *url, const char *body, size_t len, i
 	CURL *c = curl_easy_init();
 	if (!c)
 		return ENOMEM;
+	if (egress_url_check(url, t->allow_private, refused, sizeof(refused))) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s", refused);
+		rc = EACCES;
+		goto out;
+	}
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	if (hdrs)
 		hdrs = curl_slist_append(hdrs, "Expect:");
+	if (hdrs && t->signing_secret) {
+		long long ts = (long long)(time_now_ms() / 1000);
+		if (webhook_sign(sig, t->signing_secret, ts, body, len)) {
+			rc = EIO;
+			goto out;
+		}
+		snprintf(ts_hdr, sizeof(ts_hdr), "X-Callmesh-Timestamp: %lld", ts);
+		snprintf(sig_hdr, sizeof(sig_hdr), "X-Callmesh-Signature: %s", sig);
+		hdrs = curl_slist_append(hdrs, ts_hdr);
+		if (hdrs)
+			hdrs = curl_slist_append(hdrs, sig_hdr);
+	}
 	if (!hdrs) {
 		rc = ENOMEM;
 		goto out;
 	}
+	egress_curl_guard(c, &guard);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -116,6 +168,10 @@ int webhook_post(long *statusp, const char *url, const char *body, size_t len, i
 	CURLcode cc = curl_easy_perform(c);
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, statusp);
+	} else if (refused[0]) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s", refused);
+		rc = EACCES;
 	} else {
 		if (err && errlen)
 			snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
@@ -213,10 +269,13 @@ static void deliver(struct wh_worker *w, const char *call_id, const char *room, 
 		goto done;
 	}
 	int delay = wh->opts.backoff_ms;
+	struct webhook_target t = { wh->opts.timeout_s, wh->opts.signing_secret,
+				    wh->opts.allow_private };
 	while (attempts < wh->opts.attempts) {
 		attempts++;
-		err = webhook_post(&status, url, body, strlen(body), wh->opts.timeout_s, error,
-				   sizeof(error));
+		err = webhook_post(&status, url, body, strlen(body), &t, error, sizeof(error));
+		if (err == EACCES)
+			break; /* the destination is refused: final */
 		if (!err && status >= 200 && status < 300) {
 			delivered = true;
 			break;

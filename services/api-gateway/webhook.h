@@ -31,6 +31,19 @@ struct webhook_opts {
 	int workers;    /* 0 → 2 */
 	int attempts;   /* 0 → 4 (the first and three retries) */
 	int backoff_ms; /* first retry delay; 0 → 1000 */
+	const char *signing_secret; /* WEBHOOK_SIGNING_SECRET (borrowed, outlives the
+				     * webhook); NULL = unsigned (tests of this file only) */
+	bool allow_private;         /* OUTBOUND_ALLOW_PRIVATE (libs/egress) */
+};
+
+/* How one POST is sent. Signed (when signing_secret is set):
+ *   X-Callmesh-Timestamp: <unix seconds>
+ *   X-Callmesh-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+ * (README "End-of-call webhook"). */
+struct webhook_target {
+	int timeout_s;
+	const char *signing_secret;
+	bool allow_private;
 };
 
 struct webhook;
@@ -47,9 +60,13 @@ void webhook_kick(struct webhook *wh);
 struct webhook *webhook_stop(struct webhook *wh);
 
 /* One POST: *statusp = the HTTP status (0 when none came). 0, or ETIMEDOUT /
- * ECONNREFUSED / EIO on transport errors, with curl's message in err.
+ * ECONNREFUSED / EIO on transport errors, with curl's message in err;
+ * EACCES (not retried) when the destination is refused by libs/egress.
  * Exported for tests. */
-int webhook_post(long *statusp, const char *url, const char *body, size_t len, int timeout_s,
-		 char *err, size_t errlen) CM_MUST_USE;
+int webhook_post(long *statusp, const char *url, const char *body, size_t len,
+		 const struct webhook_target *t, char *err, size_t errlen) CM_MUST_USE;
+/* "v1=<64 hex>" of `body` at `ts` into out. 0 or EIO. */
+int webhook_sign(char out[72], const char *secret, long long ts, const char *body,
+		 size_t len) CM_MUST_USE;
 
 #endif

@@ -1,5 +1,6 @@
 /* The sofia thread, the inbox that feeds it, the hangup subscription. */
 #include "bridge.h"
+#include "secret/secret.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -73,7 +74,7 @@ static void inbox_drain(struct bridge *br, bool stopping)
 				call_fail_job(br, it->job->call_id, it->job->room, "failed", 0,
 					      "bridge shutting down");
 				atomic_fetch_sub(&br->active, 1);
-				free(it->job);
+				dial_job_free(it->job);
 			} else {
 				call_start(br, it->job);
 			}
@@ -214,6 +215,13 @@ int bridge_start(struct bridge *br)
 	err = taken_alloc(&br->taken);
 	if (err)
 		return err;
+	char why[160];
+	err = secret_keys_load(&br->keys, br->cfg->secrets_key, br->cfg->secrets_key_previous, why,
+			       sizeof(why));
+	if (err) {
+		log_error("config", "%s", why);
+		return err;
+	}
 	err = publisher_start(&br->pub, br->bus);
 	if (err)
 		return err;
@@ -253,7 +261,7 @@ void bridge_stop(struct bridge *br)
 		struct inbox_item *next = it->next;
 		if (it->kind == INBOX_DIAL) {
 			call_fail_job(br, it->job->call_id, it->job->room, "failed", 0, "bridge shutting down");
-			free(it->job);
+			dial_job_free(it->job);
 		}
 		free(it);
 		it = next;
@@ -262,6 +270,7 @@ void bridge_stop(struct bridge *br)
 	br->relay = relay_stop(br->relay);
 	br->pub = publisher_stop(br->pub, 5000);
 	br->taken = taken_free(br->taken);
+	br->keys = secret_keys_free(br->keys);
 	if (br->efd >= 0)
 		close(br->efd);
 	pthread_mutex_destroy(&br->mu);

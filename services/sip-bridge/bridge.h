@@ -45,6 +45,8 @@ struct bridge_cfg {
 	const char *livekit_url;
 	const char *livekit_api_key;
 	const char *livekit_api_secret;
+	const char *secrets_key;      /* opens the trunk password of dial jobs */
+	const char *secrets_key_previous;
 };
 
 #define JOB_STR_MAX   256
@@ -68,10 +70,16 @@ struct dial_job {
 	struct sockaddr_storage addrs[JOB_ADDRS_MAX];
 };
 
+struct secret_keys;
 /* Parses and validates a job; on error writes "field: problem" into err.
- * *callidp gets the call id when it was readable (for the failure event). */
-int dial_job_parse(struct dial_job *job, const char *json, size_t len, char *err, size_t errlen,
-		   char callid[ID_UUID_LEN + 1]) CM_MUST_USE;
+ * *callidp gets the call id when it was readable (for the failure event).
+ * The password comes sealed for "call:<call_id>" (trunk.password_sealed,
+ * libs/secret) and is opened with `keys`; a clear trunk.password is refused.
+ * Credentials pass sip_credentials_check() (libs/sip). */
+int dial_job_parse(struct dial_job *job, const struct secret_keys *keys, const char *json,
+		   size_t len, char *err, size_t errlen, char callid[ID_UUID_LEN + 1]) CM_MUST_USE;
+/* Zeroes the job's password and frees it. NULL-safe. */
+void dial_job_free(struct dial_job *job);
 
 /* ---- call ids already taken (dial.c, puller thread only) ----
  * Remembers at least the last TAKEN_REMEMBERED call ids this process took,
@@ -131,6 +139,7 @@ struct bridge {
 	bool sofia_started, puller_started;
 	struct bus_sub *hangup_sub;
 	struct taken_ids *taken;     /* puller thread */
+	struct secret_keys *keys;    /* immutable after start */
 
 	/* sofia thread only */
 	struct sip_ua *ua;

@@ -80,7 +80,7 @@ static void call_free(struct call *c)
 	c->relay = relay_leg_stop(c->relay);
 	if (c->rtp_fd >= 0)
 		close(c->rtp_fd);
-	free(c->job);
+	dial_job_free(c->job);
 	free(c);
 	atomic_fetch_sub(&br->active, 1);
 }
@@ -198,7 +198,7 @@ void call_start(struct bridge *br, struct dial_job *job)
 	char sdp[1536], ruri[600], from[600], to[600], host[300], domain[300];
 	if (!c) {
 		call_fail_job(br, job->call_id, job->room, "failed", 0, "out of memory");
-		free(job);
+		dial_job_free(job);
 		atomic_fetch_sub(&br->active, 1);
 		return;
 	}

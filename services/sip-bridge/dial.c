@@ -1,6 +1,7 @@
 /* dial.exotel jobs: validation, and the puller that takes them from DIALS
  * only while below MAX_CALLS, acking each before it is dialed (at most once). */
 #include "bridge.h"
+#include "secret/secret.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -87,8 +88,63 @@ static bool is_host(const char *s)
 	return true;
 }
 
-int dial_job_parse(struct dial_job *job, const char *json, size_t len, char *err, size_t errlen,
-		   char callid[ID_UUID_LEN + 1])
+/* trunk.<name> through the shared credential rules (libs/sip). */
+static int cred_check(const char *name, const char *v, enum sip_cred_field f, char *err,
+		      size_t errlen)
+{
+	char why[96];
+	if (!v[0] || !sip_credentials_check(f, v, strlen(v), why, sizeof(why)))
+		return 0;
+	snprintf(err, errlen, "trunk.%s: %s", name, why);
+	return EINVAL;
+}
+
+void dial_job_free(struct dial_job *job)
+{
+	if (job)
+		memset(job->password, 0, sizeof(job->password));
+	free(job);
+}
+
+/* trunk.password_sealed, opened for this call into job->password. */
+static int password_open(struct dial_job *job, const struct secret_keys *keys, const cJSON *trunk,
+			 char *err, size_t errlen)
+{
+	const cJSON *sealed = cJSON_GetObjectItemCaseSensitive(trunk, "password_sealed");
+	if (cJSON_GetObjectItemCaseSensitive(trunk, "password")) {
+		snprintf(err, errlen, "trunk.password: a clear-text password is refused; "
+			 "api-gateway sends trunk.password_sealed");
+		return EINVAL;
+	}
+	if (!sealed || cJSON_IsNull(sealed))
+		return 0;
+	if (!cJSON_IsString(sealed) || !secret_is_sealed(sealed->valuestring)) {
+		snprintf(err, errlen, "trunk.password_sealed: not a sealed secret");
+		return EINVAL;
+	}
+	char aad[16 + ID_UUID_LEN], *clear = NULL;
+	snprintf(aad, sizeof(aad), "call:%s", job->call_id);
+	int rc = secret_open(&clear, NULL, keys, aad, sealed->valuestring);
+	if (rc) {
+		snprintf(err, errlen, "trunk.password_sealed: %s",
+			 rc == ENOKEY	 ? "sealed under a key this bridge does not hold (SECRETS_KEY)"
+			 : rc == EBADMSG ? "does not open for this call (tampered or moved)"
+					 : "malformed");
+		return EINVAL;
+	}
+	size_t n = strlen(clear);
+	if (n >= sizeof(job->password)) {
+		secret_wipe_free(clear);
+		snprintf(err, errlen, "trunk.password: longer than %zu characters", sizeof(job->password) - 1);
+		return EINVAL;
+	}
+	memcpy(job->password, clear, n + 1);
+	secret_wipe_free(clear);
+	return 0;
+}
+
+int dial_job_parse(struct dial_job *job, const struct secret_keys *keys, const char *json,
+		   size_t len, char *err, size_t errlen, char callid[ID_UUID_LEN + 1])
 {
 	int rc = EINVAL;
 	cJSON *root = NULL;
@@ -150,8 +206,7 @@ int dial_job_parse(struct dial_job *job, const char *json, size_t len, char *err
 	    get_int(&job->sip_port, trunk, "sip_port", 5060, 1, 65535, err, errlen) ||
 	    get_str(job->transport, sizeof(job->transport), trunk, "transport", false, err, errlen) ||
 	    get_str(job->sip_domain, sizeof(job->sip_domain), trunk, "sip_domain", false, err, errlen) ||
-	    get_str(job->username, sizeof(job->username), trunk, "username", false, err, errlen) ||
-	    get_str(job->password, sizeof(job->password), trunk, "password", false, err, errlen)) {
+	    get_str(job->username, sizeof(job->username), trunk, "username", false, err, errlen)) {
 		char inner[200];
 		snprintf(inner, sizeof(inner), "%s", err);
 		snprintf(err, errlen, "trunk.%s", inner);
@@ -171,10 +226,12 @@ int dial_job_parse(struct dial_job *job, const char *json, size_t len, char *err
 		snprintf(err, errlen, "trunk.transport: must be tcp, tls or udp");
 		goto out;
 	}
-	if (strchr(job->username, ':')) {
-		snprintf(err, errlen, "trunk.username: contains ':'");
+	if (password_open(job, keys, trunk, err, errlen) ||
+	    cred_check("username", job->username, SIP_CRED_USERNAME, err, errlen) ||
+	    cred_check("password", job->password, SIP_CRED_PASSWORD, err, errlen) ||
+	    cred_check("sip_host", job->sip_host, SIP_CRED_HOST, err, errlen) ||
+	    cred_check("sip_domain", job->sip_domain, SIP_CRED_HOST, err, errlen))
 		goto out;
-	}
 	rc = 0;
 out:
 	cJSON_Delete(root);
@@ -210,12 +267,12 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 	struct dial_job *job = calloc(1, sizeof(*job));
 	if (!job)
 		return BUS_NAK;
-	if (dial_job_parse(job, msg->data, (size_t)msg->len, err, sizeof(err), callid)) {
+	if (dial_job_parse(job, br->keys, msg->data, (size_t)msg->len, err, sizeof(err), callid)) {
 		log_warn("dial_job_invalid", "%s: %s", callid[0] ? callid : "?", err);
 		if (callid[0])
 			call_fail_job(br, callid, job->room[0] ? job->room : "unknown", "failed", 0,
 				      "invalid dial job");
-		free(job);
+		dial_job_free(job);
 		return BUS_TERM;
 	}
 	/* The same call delivered again (re-enqueued under another message id,
@@ -223,14 +280,14 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 	if (taken_has(br->taken, job->call_id)) {
 		log_warn("dial_job_duplicate", "%s: already taken (delivery %llu); not dialing again",
 			 job->call_id, (unsigned long long)msg->delivered);
-		free(job);
+		dial_job_free(job);
 		return BUS_TERM;
 	}
 	/* At most once: the ack is confirmed before anything is dialed. */
 	int rc = bus_js_ack(msg, BUS_ACK_SYNC);
 	if (rc) {
 		log_warn("dial_job_ack_failed", "%s: %s; not dialing", job->call_id, cm_strerror(rc));
-		free(job);
+		dial_job_free(job);
 		return BUS_ACK;
 	}
 	taken_add(br->taken, job->call_id);
@@ -243,14 +300,14 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 		log_warn("dial_resolve_failed", "%s: cannot resolve %s", job->call_id, job->sip_host);
 		call_fail_job(br, job->call_id, job->room, "unreachable", 0, "trunk host does not resolve");
 		atomic_fetch_sub(&br->active, 1);
-		free(job);
+		dial_job_free(job);
 		return BUS_ACK;
 	}
 	struct inbox_item *it = calloc(1, sizeof(*it));
 	if (!it) {
 		call_fail_job(br, job->call_id, job->room, "failed", 0, "out of memory");
 		atomic_fetch_sub(&br->active, 1);
-		free(job);
+		dial_job_free(job);
 		return BUS_ACK;
 	}
 	it->kind = INBOX_DIAL;

@@ -2,6 +2,7 @@
 #include "bridge.h"
 #include "lkrtc/lkrtc.h"
 #include "room/room.h"
+#include "secret/secret.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +41,13 @@ static const struct cfg_var bridge_cfg_vars[] = {
 	  offsetof(struct bridge_cfg, session_min_se_s),
 	  "shortest session-timer interval (RFC 4028 Min-SE) accepted from a carrier" },
 	ROOM_CFG_VARS(struct bridge_cfg, ""),
+	{ "SECRETS_KEY", CFG_STR, NULL, true, true, 0, 0, NULL,
+	  offsetof(struct bridge_cfg, secrets_key),
+	  "opens the trunk passwords sealed in dial jobs: base64 of 32 random bytes, the same as "
+	  "api-gateway's" },
+	{ "SECRETS_KEY_PREVIOUS", CFG_STR, "", false, true, 0, 0, NULL,
+	  offsetof(struct bridge_cfg, secrets_key_previous),
+	  "the key before a rotation (jobs sealed under it still open)" },
 	{ 0 }
 };
 
@@ -52,6 +60,11 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 			 cfg->rtp_port_min, cfg->rtp_port_max, cfg->max_calls);
 		return EINVAL;
 	}
+	struct secret_keys *keys = NULL;
+	int e = secret_keys_load(&keys, cfg->secrets_key, cfg->secrets_key_previous, err, errlen);
+	secret_keys_free(keys);
+	if (e)
+		return e;
 	if (cfg->sip_tls_bind && !cfg->sip_tls_cert_dir) {
 		snprintf(err, errlen, "SIP_TLS_CERT_DIR: required with SIP_TLS_BIND");
 		return EINVAL;

@@ -153,6 +153,17 @@ int test_http(long *statusp, char **bodyp, const char *method, const char *url,
 /* Polls GET url until it answers `want_status`, up to timeout_ms. */
 int test_http_wait(const char *url, long want_status, int timeout_ms);
 
+/* What api-gateway and sip-bridge need to start (issue 13): the key that
+ * seals trunk passwords (SECRETS_KEY) and the webhook signing secret. Test
+ * values only. */
+#define TEST_SECRETS_KEY "dGVzdC1vbmx5LXNlY3JldHMta2V5LTMyLWJ5dGVzISE="
+#define TEST_WEBHOOK_SECRET "test-only-webhook-signing-secret-0123456789"
+#define TEST_GW_SECRETS_ENV "SECRETS_KEY=" TEST_SECRETS_KEY, "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET
+/* `password` sealed for dial job `call_id` with TEST_SECRETS_KEY, as
+ * api-gateway puts it in trunk.password_sealed (seal.c). Caller frees;
+ * NULL on failure. */
+char *test_seal_for_call(const char *call_id, const char *password);
+
 /* The build directory (CALLMESH_BUILD, default "build") + "/bin/" + name. */
 const char *test_bin(char *buf, size_t len, const char *name);
 

@@ -8,13 +8,17 @@
 #include "agent-worker/agent.h"
 #include "harness/test.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -92,8 +96,9 @@ static int test_transcription_upload(void)
 	char why[160], *text = NULL;
 	int16_t pcm[AGENT_RATE];
 	cJSON *cfg = NULL, *log = NULL;
+	struct addrinfo *ai = NULL;
 	TEST_EQ_INT(fake_start(&f), 0);
-	struct provider_env env = { f.base, "test-key" };
+	struct provider_env env = { f.base, "test-key", true };
 	cfg = cJSON_Parse("{\"stt_config\":{\"provider\":\"openai\",\"model\":\"whisper-1\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->stt_config, a, &env };
@@ -112,13 +117,42 @@ static int test_transcription_upload(void)
 	/* a wrong key is an error, not a transcript */
 	stt_openai.close(ctx);
 	ctx = NULL;
-	struct provider_env bad = { f.base, "wrong" };
+	struct provider_env bad = { f.base, "wrong", true };
 	pa.env = &bad;
 	TEST_EQ_INT(stt_openai.open(&ctx, &pa), 0);
 	free(text);
 	text = NULL;
 	TEST_EQ_INT(stt_openai.transcribe(ctx, &text, pcm, AGENT_RATE), EIO);
+	/* issue 13 finding 10: without OUTBOUND_ALLOW_PRIVATE a base URL on
+	 * loopback is refused at open, and a name resolving to loopback at
+	 * connect time: the fake server sees no request */
+	stt_openai.close(ctx);
+	ctx = NULL;
+	cJSON_Delete(log);
+	log = fake_requests(&f);
+	int before = cJSON_GetArraySize(log);
+	struct provider_env strict = { f.base, "test-key", false };
+	pa.env = &strict;
+	TEST_EQ_INT(stt_openai.open(&ctx, &pa), EACCES);
+	char host[256] = "", named[300];
+	const char *port = strrchr(f.base, ':');
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	if (port && gethostname(host, sizeof(host) - 1) == 0 && getaddrinfo(host, NULL, &hints, &ai) == 0 &&
+	    ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)) {
+		snprintf(named, sizeof(named), "http://%s%s", host, port);
+		struct provider_env by_name = { named, "test-key", false };
+		pa.env = &by_name;
+		TEST_EQ_INT(stt_openai.open(&ctx, &pa), 0);
+		free(text);
+		text = NULL;
+		TEST_EQ_INT(stt_openai.transcribe(ctx, &text, pcm, AGENT_RATE), EIO);
+	}
+	cJSON_Delete(log);
+	log = fake_requests(&f);
+	TEST_EQ_INT(cJSON_GetArraySize(log), before);
 out:
+	if (ai)
+		freeaddrinfo(ai);
 	if (ctx)
 		stt_openai.close(ctx);
 	free(text);
@@ -158,7 +192,7 @@ static int test_chat_stream_by_sentence(void)
 	cJSON *cfg = NULL, *log = NULL;
 	struct sentences w = { 0 };
 	TEST_EQ_INT(fake_start(&f), 0);
-	struct provider_env env = { f.base, "test-key" };
+	struct provider_env env = { f.base, "test-key", true };
 	cfg = cJSON_Parse("{\"llm_config\":{\"provider\":\"openai\",\"model\":\"gpt-test\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->llm_config, a, &env };
@@ -201,7 +235,7 @@ static int test_speech_synthesis(void)
 	size_t n = 0;
 	cJSON *cfg = NULL, *log = NULL;
 	TEST_EQ_INT(fake_start(&f), 0);
-	struct provider_env env = { f.base, "test-key" };
+	struct provider_env env = { f.base, "test-key", true };
 	cfg = cJSON_Parse("{\"tts_config\":{\"provider\":\"openai\",\"model\":\"tts-1\",\"voice\":\"nova\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->tts_config, a, &env };
@@ -291,7 +325,7 @@ static int test_session_on_openai(void)
 	TEST_EQ_INT(bus_subscribe(tbus, &sub, "calls.>", NULL, on_event, &seen), 0);
 	struct agent_opts opts = {
 		.bus = bus, .source = "agent-worker/test", .room = &room_record_backend, .room_ctx = hub,
-		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { f.base, "test-key" },
+		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { f.base, "test-key", true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
 	TEST_EQ_INT(agent_alloc(&agent, &opts), 0);

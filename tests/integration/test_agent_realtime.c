@@ -74,7 +74,7 @@ static int h_start(struct h *h)
 		return 1;
 	struct agent_opts opts = {
 		.bus = h->bus, .source = "agent-worker/test", .room = &room_record_backend, .room_ctx = h->hub,
-		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", "test-key" },
+		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", "test-key", true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
 	if (agent_alloc(&h->agent, &opts) || id_uuid4(h->call_id))
@@ -385,7 +385,7 @@ static int test_realtime_stale_cancel(void)
 			     "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}}", h.base) > 0);
 	j = cJSON_Parse(json);
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
-	struct provider_env env = { "http://127.0.0.1:9", "test-key" };
+	struct provider_env env = { "http://127.0.0.1:9", "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
 	TEST_EQ_INT(realtime_openai.open(&rt, &pa, &hd, &rec), 0);
 	TEST_EQ_INT(realtime_openai.respond(rt, "Say exactly this and nothing else: " LONG_GREETING), 0);

@@ -172,7 +172,7 @@ static int h_start(struct h *h)
 	h->media = (struct room_media_ctx){ .ops = &room_local, .ops_ctx = &h->local };
 	struct agent_opts opts = {
 		.bus = h->bus, .source = "agent-worker/test", .room = &room_media_backend, .room_ctx = &h->media,
-		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", NULL },
+		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", NULL, true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
 	if (agent_alloc(&h->agent, &opts) || id_uuid4(h->call_id))
@@ -303,7 +303,7 @@ static int test_local_room_rtp(void)
 	void *tts = NULL;
 	int16_t *speech = NULL, *pcm = NULL;
 	size_t n = 0;
-	struct provider_env env = { "http://127.0.0.1:9", NULL };
+	struct provider_env env = { "http://127.0.0.1:9", NULL, true };
 	cJSON *empty = cJSON_CreateObject();
 	TEST_EQ_INT(h_start(&h), 0);
 	TEST_ASSERT(asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"web\","
@@ -393,7 +393,7 @@ static int test_through_room_manager(void)
 	int16_t *speech = NULL, *pcm = NULL;
 	size_t n = 0;
 	int rm_pid = 0;
-	struct provider_env env = { "http://127.0.0.1:9", NULL };
+	struct provider_env env = { "http://127.0.0.1:9", NULL, true };
 	cJSON *empty = cJSON_CreateObject(), *j = NULL;
 	char *dir = test_tmpdir("agent-rm");
 	TEST_EQ_INT(h_start(&h), 0);

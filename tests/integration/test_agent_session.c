@@ -163,7 +163,7 @@ static int h_start(struct h *h, const struct setup *su)
 		.room_ctx = h->hub,
 		.max_sessions = su->max_sessions ? su->max_sessions : 4,
 		.answer_timeout_ms = su->answer_timeout_ms ? su->answer_timeout_ms : 10000,
-		.env = { "http://127.0.0.1:9", NULL },
+		.env = { "http://127.0.0.1:9", NULL, true },
 		.recording_attempts = 3,
 		.recording_backoff_ms = 50,
 		.recording_timeout_ms = su->recording_timeout_ms ? su->recording_timeout_ms : 1000,
@@ -175,7 +175,7 @@ static int h_start(struct h *h, const struct setup *su)
 	snprintf(h->room, sizeof(h->room), "call-%s", h->call_id);
 	/* The caller's line, spoken by espeak-ng, then 800 ms of silence. */
 	cJSON *empty = cJSON_CreateObject();
-	struct provider_env env = { "http://127.0.0.1:9", NULL };
+	struct provider_env env = { "http://127.0.0.1:9", NULL, true };
 	if (assistant_parse(&h->tts_assistant, empty, why, sizeof(why)))
 		return 1;
 	cJSON_Delete(empty);

@@ -8,6 +8,7 @@
 #include "db/db.h"
 #include "event/event.h"
 #include "harness/test.h"
+#include "secret/secret.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -191,7 +192,8 @@ static int env_up(void)
 	const char *envp[] = { E.env_nats, E.env_db, E.env_api, E.env_health,
 			       "API_KEYS=" KEY ",second-key-abcdef", "LOG_FORMAT=kv",
 			       "LOG_LEVEL=debug", "API_THREADS=4",
-			       "MIGRATIONS_DIR=services/api-gateway/migrations", NULL };
+			       "MIGRATIONS_DIR=services/api-gateway/migrations", TEST_GW_SECRETS_ENV,
+			       NULL };
 	if (test_spawn(&E.gw_pid, argv, envp, E.logpath))
 		return EIO;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", E.health_port);
@@ -315,6 +317,21 @@ static int new_exotel_trunk(char id[ID_UUID_LEN + 1], int seed, char first[32])
 		 EXOTEL_PASSWORD "\",\"numbers\":[\"%s\",\"+9180%07d\"]}}",
 		 first, seed + 1);
 	return create(id, "/trunks", body, "trunk_id");
+}
+
+/* Opens a sealed password for "<kind>:<id>" with the test key. */
+static int open_sealed(char **clearp, const char *sealed, const char *kind, const char *id)
+{
+	struct secret_keys *k = NULL;
+	char why[160], aad[96];
+	free(*clearp);
+	*clearp = NULL;
+	snprintf(aad, sizeof(aad), "%s:%s", kind, id);
+	int err = secret_keys_load(&k, TEST_SECRETS_KEY, NULL, why, sizeof(why));
+	if (!err)
+		err = sealed ? secret_open(clearp, NULL, k, aad, sealed) : EINVAL;
+	secret_keys_free(k);
+	return err;
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -552,9 +569,12 @@ static int test_trunks_crud_and_secrets(void)
 	text = cJSON_PrintUnformatted(j);
 	TEST_ASSERT(text && !strstr(text, EXOTEL_PASSWORD));
 	const char *params[] = { id };
-	TEST_EQ_INT(db_exec(E.db, &res, "SELECT secrets->>'password' FROM trunks WHERE id = $1", 1,
-			    params), 0);
-	TEST_EQ_STR(db_result_get(res, 0, 0), EXOTEL_PASSWORD);
+	TEST_EQ_INT(db_exec(E.db, &res, "SELECT secrets->>'password', secrets::text FROM trunks"
+			    " WHERE id = $1", 1, params), 0);
+	/* sealed for this row (issue 13): never the clear text */
+	TEST_ASSERT(strstr(db_result_get(res, 0, 1), EXOTEL_PASSWORD) == NULL);
+	TEST_EQ_INT(open_sealed(&seen, db_result_get(res, 0, 0), "trunk", id), 0);
+	TEST_EQ_STR(seen, EXOTEL_PASSWORD);
 	res = db_result_free(res);
 	/* its old numbers were released: another trunk may take them */
 	TEST_EQ_INT(new_exotel_trunk(id2, 4319240, first), 0);
@@ -695,7 +715,7 @@ static int test_outbound_happy_path(void)
 	long status = 0;
 	cJSON *j = NULL, *job = NULL, *disp = NULL;
 	char aid[ID_UUID_LEN + 1], tid[ID_UUID_LEN + 1], first[32], body[1024], path[128];
-	char call_id[ID_UUID_LEN + 1] = "", *ev = NULL, *dispatch = NULL, *room = NULL;
+	char call_id[ID_UUID_LEN + 1] = "", *ev = NULL, *dispatch = NULL, *room = NULL, *clear = NULL;
 	struct dial_seen d = { 0 };
 	TEST_EQ_INT(env_up(), 0);
 	TEST_EQ_INT(new_assistant(aid), 0);
@@ -748,7 +768,11 @@ static int test_outbound_happy_path(void)
 	TEST_EQ_STR(jpath_str(job, "trunk", "provider"), "exotel");
 	TEST_EQ_STR(jpath_str(job, "trunk", "sip_host"), "127.0.0.1");
 	TEST_EQ_STR(jpath_str(job, "trunk", "transport"), "tcp");
-	TEST_EQ_STR(jpath_str(job, "trunk", "password"), EXOTEL_PASSWORD);
+	/* the password travels sealed for this call only (issue 13) */
+	TEST_ASSERT(strstr(d.data, EXOTEL_PASSWORD) == NULL);
+	TEST_ASSERT(jpath_str(job, "trunk", "password") == NULL);
+	TEST_EQ_INT(open_sealed(&clear, jpath_str(job, "trunk", "password_sealed"), "call", call_id), 0);
+	TEST_EQ_STR(clear, EXOTEL_PASSWORD);
 	TEST_EQ_INT(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(job, "trunk"),
 						     "sip_port")->valuedouble, 5070);
 
@@ -780,6 +804,7 @@ static int test_outbound_happy_path(void)
 	TEST_EQ_INT(fetch_dial(&d, "dial.exotel", "test-exotel"), 0);
 	TEST_CONTAINS(d.data, "\"from_number\":\"+91805000101\"");
 out:
+	free(clear);
 	free(d.data);
 	free(ev);
 	free(room);
@@ -1288,6 +1313,54 @@ out:
 	return err;
 }
 
+/* Rotation (README "Secrets"): a gateway started with a new SECRETS_KEY and
+ * the old one as SECRETS_KEY_PREVIOUS re-seals every stored password under
+ * the new key. Runs late: the shared gateway (old key only) cannot open
+ * these rows afterwards (later tests make trunks of their own). */
+static int test_key_rotation_reseals(void)
+{
+	int err = 0, pid = 0;
+	char bin[256], url[128], logpath[600], env_api[64], env_health[64], *v = NULL, *clear = NULL;
+	struct secret_keys *k = NULL;
+	struct db_result *res = NULL;
+	static const char new_key[] = "bmV3LWtleS1mb3ItdGhlLXJvdGF0aW9uLXRlc3QhISE=";
+	TEST_EQ_INT(env_up(), 0);
+	v = test_db_query1(E.db, "SELECT count(*) FROM trunks WHERE secrets ? 'password'", NULL);
+	TEST_ASSERT(v && v[0] && strcmp(v, "0") != 0);
+	int hport = test_free_port();
+	snprintf(env_api, sizeof(env_api), "API_ADDR=127.0.0.1:%d", test_free_port());
+	snprintf(env_health, sizeof(env_health), "HEALTH_ADDR=127.0.0.1:%d", hport);
+	snprintf(logpath, sizeof(logpath), "%s/api-gateway-rotated.log", E.logdir);
+	const char *argv[] = { test_bin(bin, sizeof(bin), "api-gateway"), NULL };
+	const char *envp[] = { E.env_nats, E.env_db, env_api, env_health, "API_KEYS=" KEY,
+			       "LOG_FORMAT=kv", "MIGRATIONS_DIR=services/api-gateway/migrations",
+			       "SECRETS_KEY=bmV3LWtleS1mb3ItdGhlLXJvdGF0aW9uLXRlc3QhISE=", /* new_key */
+			       "SECRETS_KEY_PREVIOUS=" TEST_SECRETS_KEY,
+			       "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET, NULL };
+	TEST_EQ_INT(test_spawn(&pid, argv, envp, logpath), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
+	TEST_EQ_INT(test_http_wait(url, 200, 30000), 0);
+	char why[160];
+	TEST_EQ_INT(secret_keys_load(&k, new_key, NULL, why, sizeof(why)), 0);
+	TEST_EQ_INT(db_exec(E.db, &res, "SELECT id, secrets->>'password' FROM trunks WHERE secrets ? 'password'",
+			    0, NULL), 0);
+	TEST_ASSERT(db_result_rows(res) > 0);
+	for (int i = 0; i < db_result_rows(res); i++) {
+		char aad[64];
+		snprintf(aad, sizeof(aad), "trunk:%s", db_result_get(res, i, 0));
+		TEST_ASSERT(secret_is_current(k, db_result_get(res, i, 1)));
+		clear = secret_wipe_free(clear);
+		TEST_EQ_INT(secret_open(&clear, NULL, k, aad, db_result_get(res, i, 1)), 0);
+	}
+out:
+	test_stop(&pid, SIGTERM, 10000);
+	secret_wipe_free(clear);
+	secret_keys_free(k);
+	db_result_free(res);
+	free(v);
+	return err;
+}
+
 /* Secrets are never logged (runs after everything wrote its log lines). */
 static int test_secrets_not_logged(void)
 {
@@ -1300,8 +1373,251 @@ static int test_secrets_not_logged(void)
 	TEST_ASSERT(!strstr(log, EXOTEL_PASSWORD));
 	TEST_ASSERT(!strstr(log, TWILIO_PASSWORD));
 	TEST_ASSERT(!strstr(log, KEY));
+	TEST_ASSERT(!strstr(log, TEST_SECRETS_KEY));
+	TEST_ASSERT(!strstr(log, TEST_WEBHOOK_SECRET));
 out:
 	free(log);
+	return err;
+}
+
+/* Issue 13 finding 6: what the bridge's SIP stack would refuse, the API
+ * refuses first, naming the field. */
+static int test_trunk_credentials_refused(void)
+{
+	int err = 0;
+	char body[1024], pw256[257];
+	TEST_EQ_INT(env_up(), 0);
+	memset(pw256, 'p', 256);
+	pw256[256] = '\0';
+	struct {
+		const char *user, *pw, *host, *field;
+	} rows[] = {
+		{ "acct", pw256, "127.0.0.1", "trunk_config.password" },
+		{ "ac\\\"ct", "p", "127.0.0.1", "trunk_config.username" },
+		{ "a<b", "p", "127.0.0.1", "trunk_config.username" },
+		{ "a>b", "p", "127.0.0.1", "trunk_config.username" },
+		{ "a\\r\\nVia: x", "p", "127.0.0.1", "trunk_config.username" },
+		{ "a:b", "p", "127.0.0.1", "trunk_config.username" },
+		{ "acct", "p\\nq", "127.0.0.1", "trunk_config.password" },
+		{ "acct", "p<q", "127.0.0.1", "trunk_config.password" },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(rows); i++) {
+		snprintf(body, sizeof(body),
+			 "{\"trunk_name\":\"t\",\"trunk_type\":\"exotel\",\"trunk_config\":{"
+			 "\"sip_host\":\"%s\",\"username\":\"%s\",\"password\":\"%s\","
+			 "\"numbers\":[\"+918044319298\"]}}",
+			 rows[i].host, rows[i].user, rows[i].pw);
+		TEST_EQ_INT(expect_error("POST", "/trunks", body, 400, "invalid_field", rows[i].field), 0);
+	}
+	/* Twilio credentials follow the same rule */
+	TEST_EQ_INT(expect_error("POST", "/trunks",
+				 "{\"trunk_name\":\"t\",\"trunk_type\":\"twilio\",\"trunk_config\":{"
+				 "\"address\":\"a.pstn.twilio.com\",\"username\":\"u:x\",\"password\":\"p\","
+				 "\"numbers\":[\"+15550100098\"]}}",
+				 400, "invalid_field", "trunk_config.username"), 0);
+out:
+	return err;
+}
+
+/* Issue 13 finding 7: a NUL inside a string is refused naming the field,
+ * and nothing is queued. */
+static int test_nul_in_strings_refused(void)
+{
+	int err = 0;
+	char aid[ID_UUID_LEN + 1], tid[ID_UUID_LEN + 1], first[32], body[1024];
+	struct db_result *res = NULL;
+	struct dial_seen d = { 0 };
+	TEST_EQ_INT(env_up(), 0);
+	TEST_EQ_INT(new_assistant(aid), 0);
+	TEST_EQ_INT(new_exotel_trunk(tid, 7100200, first), 0);
+	snprintf(body, sizeof(body),
+		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":"
+		 "\"+919812345673\\u0000@evil.com\",\"call_service\":\"exotel\"}", aid, tid);
+	TEST_EQ_INT(expect_error("POST", "/call/outbound", body, 400, "invalid_field", "to_number"), 0);
+	TEST_EQ_INT(db_exec(E.db, &res, "SELECT count(*) FROM calls WHERE to_number LIKE '+919812345673%'",
+			    0, NULL), 0);
+	TEST_EQ_STR(db_result_get(res, 0, 0), "0");
+	/* nothing queued: no job in DIALS (drained: earlier tests' are there too) names it */
+	for (int i = 0; i < 50 && fetch_dial(&d, "dial.exotel", "test-exotel") == 0; i++)
+		TEST_ASSERT(strstr(d.data, "+919812345673") == NULL);
+	/* nested, in arrays, in keys; an escaped backslash before u0000 is not a NUL */
+	TEST_EQ_INT(expect_error("POST", "/assistants",
+				 "{\"assistant_name\":\"a\",\"assistant_prompt\":\"p\","
+				 "\"assistant_llm_config\":{\"provider\":\"local\",\"script\":[{\"match\":\"x\","
+				 "\"reply\":\"ok\\u0000no\"}]}}",
+				 400, "invalid_field", "assistant_llm_config.script[0].reply"), 0);
+	TEST_EQ_INT(expect_error("POST", "/trunks",
+				 "{\"trunk_name\":\"t\",\"trunk_type\":\"exotel\",\"trunk_config\":{"
+				 "\"sip_host\":\"h\",\"username\":\"u\",\"password\":\"p\","
+				 "\"numbers\":[\"+918044319297\",\"+9180443\\u00001\"]}}",
+				 400, "invalid_field", "trunk_config.numbers[1]"), 0);
+	TEST_EQ_INT(expect_error("POST", "/assistants",
+				 "{\"assistant_name\\u0000x\":\"a\",\"assistant_prompt\":\"p\"}",
+				 400, "invalid_field", "assistant_name\\u0000x"), 0);
+	char id2[ID_UUID_LEN + 1];
+	TEST_EQ_INT(create(id2, "/assistants",
+			   "{\"assistant_name\":\"back\\\\u0000slash\",\"assistant_prompt\":\"p\"}",
+			   "assistant_id"), 0);
+out:
+	free(d.data);
+	db_result_free(res);
+	return err;
+}
+
+/* Issue 13 finding 10: URLs the services would be sent to cannot name
+ * loopback, link-local or private addresses (this gateway runs without
+ * OUTBOUND_ALLOW_PRIVATE). */
+static int test_outbound_urls_refused(void)
+{
+	int err = 0;
+	TEST_EQ_INT(env_up(), 0);
+	struct {
+		const char *body, *field;
+	} rows[] = {
+		{ "{\"assistant_name\":\"a\",\"assistant_prompt\":\"p\","
+		  "\"assistant_end_call_url\":\"http://127.0.0.1:9/hook\"}",
+		  "assistant_end_call_url" },
+		{ "{\"assistant_name\":\"a\",\"assistant_prompt\":\"p\","
+		  "\"assistant_end_call_url\":\"http://169.254.169.254/latest/meta-data/\"}",
+		  "assistant_end_call_url" },
+		{ "{\"assistant_name\":\"a\",\"assistant_prompt\":\"p\","
+		  "\"assistant_end_call_url\":\"https://[::1]/x\"}",
+		  "assistant_end_call_url" },
+		{ "{\"assistant_name\":\"a\",\"assistant_prompt\":\"p\","
+		  "\"assistant_llm_config\":{\"provider\":\"openai\",\"base_url\":\"http://10.0.0.7/v1\"}}",
+		  "assistant_llm_config.base_url" },
+		{ "{\"assistant_name\":\"a\",\"assistant_prompt\":\"p\","
+		  "\"assistant_stt_config\":{\"provider\":\"openai\",\"base_url\":\"http://localhost/v1\"}}",
+		  "assistant_stt_config.base_url" },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(rows); i++)
+		TEST_EQ_INT(expect_error("POST", "/assistants", rows[i].body, 400, "invalid_field",
+					 rows[i].field), 0);
+	char id[ID_UUID_LEN + 1], path[128];
+	TEST_EQ_INT(new_assistant(id), 0);
+	snprintf(path, sizeof(path), "/assistants/%s", id);
+	TEST_EQ_INT(expect_error("PATCH", path, "{\"assistant_end_call_url\":\"http://192.168.1.1/\"}",
+				 400, "invalid_field", "assistant_end_call_url"), 0);
+out:
+	return err;
+}
+
+/* Issue 13 finding 2: with a dial job queued (nobody has taken it), the
+ * trunk password is neither in JetStream's store nor in the database nor in
+ * the gateway's log; the job's call id is, so the store was looked at after
+ * the job reached it. */
+static int test_password_not_in_store_or_db(void)
+{
+	int err = 0;
+	long status = 0;
+	cJSON *j = NULL;
+	char aid[ID_UUID_LEN + 1], tid[ID_UUID_LEN + 1], first[32], body[1024], cid[ID_UUID_LEN + 1];
+	char *out = NULL;
+	TEST_EQ_INT(env_up(), 0);
+	TEST_EQ_INT(new_assistant(aid), 0);
+	TEST_EQ_INT(new_exotel_trunk(tid, 7300100, first), 0);
+	snprintf(body, sizeof(body),
+		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+919876500077\","
+		 "\"call_service\":\"exotel\"}", aid, tid);
+	TEST_EQ_INT(call(&status, &j, "POST", "/call/outbound", body), 0);
+	TEST_EQ_INT(status, 202);
+	snprintf(cid, sizeof(cid), "%s", jdata_str(j, "call_id") ? jdata_str(j, "call_id") : "");
+	/* the job (it names the call) is on disk */
+	const char *has_job[] = { "grep", "-r", "-a", "-l", "-F", cid, E.nats.dir, NULL };
+	int st = 1;
+	for (int i = 0; i < 100 && st != 0; i++) {
+		free(out);
+		out = NULL;
+		st = test_run_cmd(&out, has_job, NULL, 10000);
+		if (st != 0)
+			test_nap_ms(50);
+	}
+	TEST_EQ_INT(st, 0);
+	const char *has_pw[] = { "grep", "-r", "-a", "-l", "-F", EXOTEL_PASSWORD, E.nats.dir, NULL };
+	free(out);
+	out = NULL;
+	TEST_EQ_INT(test_run_cmd(&out, has_pw, NULL, 10000), 1);
+	const char *dump[] = { "pg_dump", "--data-only", "-d", E.pg.url, NULL };
+	free(out);
+	out = NULL;
+	TEST_EQ_INT(test_run_cmd(&out, dump, NULL, 30000), 0);
+	TEST_ASSERT(out && strstr(out, tid) && !strstr(out, EXOTEL_PASSWORD));
+	const char *log_pw[] = { "grep", "-c", "-F", EXOTEL_PASSWORD, E.logpath, NULL };
+	free(out);
+	out = NULL;
+	TEST_EQ_INT(test_run_cmd(&out, log_pw, NULL, 10000), 1);
+out:
+	free(out);
+	cJSON_Delete(j);
+	return err;
+}
+
+/* Rows written before sealing (clear text) are sealed when a gateway
+ * starts, and still dial. */
+static int test_clear_rows_sealed_at_start(void)
+{
+	int err = 0, pid = 0;
+	char tid[ID_UUID_LEN + 1], aid[ID_UUID_LEN + 1], bin[256], url[128], logpath[600];
+	char env_api[64], env_health[64], body[1024], *clear = NULL;
+	struct db_result *res = NULL;
+	struct dial_seen d = { 0 };
+	cJSON *job = NULL;
+	long status = 0;
+	TEST_EQ_INT(env_up(), 0);
+	TEST_EQ_INT(id_uuid4(tid), 0);
+	const char *params[] = { tid };
+	TEST_EQ_INT(db_exec(E.db, NULL,
+			    "INSERT INTO trunks (id, name, provider, config, secrets) VALUES ($1, 'old',"
+			    " 'exotel', '{\"sip_host\":\"127.0.0.1\",\"sip_port\":5070,\"transport\":\"tcp\","
+			    "\"sip_domain\":\"x.test\",\"username\":\"old\"}',"
+			    " '{\"password\":\"" EXOTEL_PASSWORD "-old\"}')", 1, params), 0);
+	TEST_EQ_INT(db_exec(E.db, NULL,
+			    "INSERT INTO phone_numbers (number, trunk_id, position) VALUES ('+918077700001', $1, 0)",
+			    1, params), 0);
+	/* a second gateway on the same database starts and seals it */
+	int hport = test_free_port();
+	snprintf(env_api, sizeof(env_api), "API_ADDR=127.0.0.1:%d", test_free_port());
+	snprintf(env_health, sizeof(env_health), "HEALTH_ADDR=127.0.0.1:%d", hport);
+	snprintf(logpath, sizeof(logpath), "%s/api-gateway-2.log", E.logdir);
+	const char *argv[] = { test_bin(bin, sizeof(bin), "api-gateway"), NULL };
+	const char *envp[] = { E.env_nats, E.env_db, env_api, env_health, "API_KEYS=" KEY,
+			       "LOG_FORMAT=kv", "MIGRATIONS_DIR=services/api-gateway/migrations",
+			       TEST_GW_SECRETS_ENV, NULL };
+	TEST_EQ_INT(test_spawn(&pid, argv, envp, logpath), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
+	TEST_EQ_INT(test_http_wait(url, 200, 30000), 0);
+	TEST_EQ_INT(db_exec(E.db, &res, "SELECT secrets->>'password' FROM trunks WHERE id = $1", 1,
+			    params), 0);
+	TEST_EQ_INT(open_sealed(&clear, db_result_get(res, 0, 0), "trunk", tid), 0);
+	TEST_EQ_STR(clear, EXOTEL_PASSWORD "-old");
+	/* and it dials: the job carries it sealed for the call */
+	TEST_EQ_INT(new_assistant(aid), 0);
+	snprintf(body, sizeof(body),
+		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+919876500001\","
+		 "\"call_service\":\"exotel\"}", aid, tid);
+	cJSON *j = NULL;
+	TEST_EQ_INT(call(&status, &j, "POST", "/call/outbound", body), 0);
+	TEST_EQ_INT(status, 202);
+	char want[ID_UUID_LEN + 1];
+	snprintf(want, sizeof(want), "%s", jdata_str(j, "call_id") ? jdata_str(j, "call_id") : "");
+	cJSON_Delete(j);
+	/* earlier tests' jobs may still be queued: read up to ours */
+	for (int i = 0; i < 20 && (!job || strcmp(jpath_str(job, "call_id", NULL) ?: "", want)); i++) {
+		TEST_EQ_INT(fetch_dial(&d, "dial.exotel", "test-exotel"), 0);
+		cJSON_Delete(job);
+		job = cJSON_Parse(d.data);
+	}
+	TEST_EQ_STR(jpath_str(job, "call_id", NULL), want);
+	TEST_ASSERT(strstr(d.data, EXOTEL_PASSWORD) == NULL);
+	TEST_EQ_INT(open_sealed(&clear, jpath_str(job, "trunk", "password_sealed"), "call",
+				jpath_str(job, "call_id", NULL)), 0);
+	TEST_EQ_STR(clear, EXOTEL_PASSWORD "-old");
+out:
+	test_stop(&pid, SIGTERM, 10000);
+	cJSON_Delete(job);
+	free(d.data);
+	free(clear);
+	db_result_free(res);
 	return err;
 }
 
@@ -1341,6 +1657,12 @@ static const struct test tests[] = {
 	{ "call_record_follows_events", test_call_record_follows_events },
 	{ "calls_list_filters_and_pages", test_calls_list_filters_and_pages },
 	{ "hangup", test_hangup },
+	{ "trunk_credentials_refused", test_trunk_credentials_refused },
+	{ "nul_in_strings_refused", test_nul_in_strings_refused },
+	{ "outbound_urls_refused", test_outbound_urls_refused },
+	{ "clear_rows_sealed_at_start", test_clear_rows_sealed_at_start },
+	{ "password_not_in_store_or_db", test_password_not_in_store_or_db },
+	{ "key_rotation_reseals", test_key_rotation_reseals },
 	{ "nats_down", test_nats_down },
 	{ "postgres_down", test_postgres_down },
 	{ "secrets_not_logged", test_secrets_not_logged },

@@ -35,7 +35,7 @@ static const char *const svc_names[] = { "api-gateway", "room-manager", "twilio-
 struct svc {
 	int pid;
 	int health_port;
-	char env[8][640];
+	char env[10][640];
 };
 
 static int svc_start(struct svc *s, const char *name, struct fx *f, const struct test_pg *pg, int api_port)
@@ -50,6 +50,8 @@ static int svc_start(struct svc *s, const char *name, struct fx *f, const struct
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_ADDR=127.0.0.1:%d", api_port);
 		snprintf(s->env[n++], sizeof(s->env[0]), "MIGRATIONS_DIR=services/api-gateway/migrations");
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_KEYS=%s", API_KEY);
+		snprintf(s->env[n++], sizeof(s->env[0]), "SECRETS_KEY=%s", TEST_SECRETS_KEY);
+		snprintf(s->env[n++], sizeof(s->env[0]), "WEBHOOK_SIGNING_SECRET=%s", TEST_WEBHOOK_SECRET);
 	} else if (strcmp(name, "room-manager") == 0) {
 		/* distinct from the fixture's sip-bridge range (20000 + ...) */
 		int port_min = 40000 + (int)(getpid() % 200) * 20;
@@ -501,6 +503,28 @@ static const char assistant_json[] =
 	"\"assistant_tts_config\":{\"provider\":\"local\"},"
 	"\"assistant_end_call_url\":null}";
 
+#define TRUNK_PASSWORD "e2e-Pa55word-7f3k"
+
+/* `grep -r` for needle under dir finds nothing (exit 1); says how much it read. */
+static int grep_none(const char *needle, const char *dir, const char *what)
+{
+	int err = 0;
+	char *out = NULL, *du = NULL;
+	const char *argv[] = { "grep", "-r", "-a", "-l", "-F", needle, dir, NULL };
+	int st = test_run_cmd(&out, argv, NULL, 30000);
+	const char *dargv[] = { "du", "-sb", dir, NULL };
+	(void)test_run_cmd(&du, dargv, NULL, 10000);
+	printf("    %s (%.*s bytes): %s\n", what, du ? (int)strcspn(du, "\t") : 1, du ? du : "?",
+	       st == 1 ? "no trunk password" : "trunk password FOUND");
+	if (st != 1) {
+		test_failed(__FILE__, __LINE__, "%s holds the trunk password: %s", what, out ? out : "");
+		err = 1;
+	}
+	free(out);
+	free(du);
+	return err;
+}
+
 static int test_outbound_call_end_to_end(void)
 {
 	int err = 0;
@@ -548,7 +572,7 @@ static int test_outbound_call_end_to_end(void)
 	snprintf(body, sizeof(body),
 		 "{\"trunk_name\":\"E2E callee\",\"trunk_type\":\"exotel\",\"trunk_config\":{"
 		 "\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"tcp\",\"sip_domain\":\"127.0.0.1\","
-		 "\"username\":\"e2e\",\"password\":\"e2e-password\",\"numbers\":[\"+918044319240\"]}}",
+		 "\"username\":\"e2e\",\"password\":\"" TRUNK_PASSWORD "\",\"numbers\":[\"+918044319240\"]}}",
 		 s.port);
 	TEST_EQ_INT(api_create(api_port, "/trunks", body, "trunk_id", trunk_id, sizeof(trunk_id), 201), 0);
 	snprintf(body, sizeof(body),
@@ -640,6 +664,33 @@ static int test_outbound_call_end_to_end(void)
 	TEST_EQ_STR(jstr(rec, "status"), "completed");
 	TEST_ASSERT(transcript_of(rec, "agent", "this is the clinic") != NULL);
 	TEST_ASSERT(transcript_of(rec, "user", NULL) != NULL);
+
+	/* (4) issue 13: the trunk password is nowhere in clear text — not in
+	 * JetStream's store (the dial job), not in any service's log, not in
+	 * the database, not in /metrics */
+	TEST_EQ_INT(grep_none(TRUNK_PASSWORD, f.nats.dir, "the JetStream store"), 0);
+	TEST_EQ_INT(grep_none(TRUNK_PASSWORD, f.dir, "the service logs"), 0);
+	{
+		char *dump = NULL;
+		const char *dargv[] = { "pg_dump", "--data-only", "-d", pg.url, NULL };
+		TEST_EQ_INT(test_run_cmd(&dump, dargv, NULL, 30000), 0);
+		TEST_ASSERT(dump && strstr(dump, "trunks") != NULL && strstr(dump, "cms1.") != NULL);
+		bool leaked = strstr(dump, TRUNK_PASSWORD) != NULL;
+		printf("    pg_dump: %zu bytes, trunk password %s\n", strlen(dump), leaked ? "FOUND" : "absent");
+		free(dump);
+		TEST_ASSERT(!leaked);
+	}
+	for (size_t i = 0; i <= NSVC; i++) {
+		char *m = NULL;
+		long st = 0;
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
+			 i < NSVC ? svc[i].health_port : f.health_port);
+		TEST_EQ_INT(test_http(&st, &m, "GET", url, NULL, NULL), 0);
+		bool leaked = m && strstr(m, TRUNK_PASSWORD);
+		free(m);
+		TEST_EQ_INT(st, 200);
+		TEST_ASSERT(!leaked);
+	}
 out:
 	if (s.pid)
 		test_kill(s.pid);

@@ -58,7 +58,7 @@ struct stack_opts {
 static int svc_start(struct stack *st, int i, const struct stack_opts *o)
 {
 	char bin[256], logpath[600];
-	char env[12][640];
+	char env[14][640];
 	const char *envp[16];
 	int n = 0;
 	struct svc *s = &st->svc[i];
@@ -75,6 +75,8 @@ static int svc_start(struct stack *st, int i, const struct stack_opts *o)
 		snprintf(env[n++], sizeof(env[0]), "API_ADDR=127.0.0.1:%d", st->api_port);
 		snprintf(env[n++], sizeof(env[0]), "MIGRATIONS_DIR=services/api-gateway/migrations");
 		snprintf(env[n++], sizeof(env[0]), "API_KEYS=%s", API_KEY);
+		snprintf(env[n++], sizeof(env[0]), "%s", "SECRETS_KEY=" TEST_SECRETS_KEY);
+		snprintf(env[n++], sizeof(env[0]), "%s", "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET);
 	} else if (i == SVC_ROOM) {
 		snprintf(env[n++], sizeof(env[0]), "RECORDINGS_DIR=%s/rec", st->dir);
 	}

@@ -75,28 +75,53 @@ static int test_bad_config_names_the_variable(void)
 	/* ROOM_BACKEND means the same in every service with rooms */
 	static const char *const room_svcs[] = { "room-manager", "sip-bridge", "agent-worker" };
 	for (size_t i = 0; i < CM_ARRAY_LEN(room_svcs); i++) {
-		const char *lk[] = { "ROOM_BACKEND=livekit", "LIVEKIT_URL=", NULL };
+		const char *lk[] = { "ROOM_BACKEND=livekit", "LIVEKIT_URL=",
+				"SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 		TEST_EQ_INT(expect_config_error(room_svcs[i], lk, "LIVEKIT_URL"), 0);
-		const char *lk_key[] = { "LIVEKIT_URL=http://10.213.0.1:7880", NULL };
+		const char *lk_key[] = { "LIVEKIT_URL=http://10.213.0.1:7880",
+				"SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 		TEST_EQ_INT(expect_config_error(room_svcs[i], lk_key, "LIVEKIT_API_KEY"), 0);
-		const char *lk_sec[] = { "LIVEKIT_URL=ws://10.213.0.1:7880", "LIVEKIT_API_KEY=k", NULL };
+		const char *lk_sec[] = { "LIVEKIT_URL=ws://10.213.0.1:7880", "LIVEKIT_API_KEY=k",
+				"SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 		TEST_EQ_INT(expect_config_error(room_svcs[i], lk_sec, "LIVEKIT_API_SECRET"), 0);
-		const char *bad[] = { "ROOM_BACKEND=janus", NULL };
+		const char *bad[] = { "ROOM_BACKEND=janus", "SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 		TEST_EQ_INT(expect_config_error(room_svcs[i], bad, "ROOM_BACKEND"), 0);
 	}
 	const char *lk_secret[] = { "LIVEKIT_URL=https://lk.example", "LIVEKIT_API_KEY=k",
-				    "LIVEKIT_API_SECRET=", NULL };
+				    "LIVEKIT_API_SECRET=", "SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 	TEST_EQ_INT(expect_config_error("twilio-dialer", lk_secret, "LIVEKIT_API_SECRET"), 0);
-	const char *calls[] = { "MAX_CALLS=0", NULL };
+	const char *calls[] = { "MAX_CALLS=0", "SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 	TEST_EQ_INT(expect_config_error("sip-bridge", calls, "MAX_CALLS"), 0);
-	const char *ports[] = { "RTP_PORT_MIN=30000", "RTP_PORT_MAX=30010", NULL };
+	const char *ports[] = { "RTP_PORT_MIN=30000", "RTP_PORT_MAX=30010",
+			"SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 	TEST_EQ_INT(expect_config_error("sip-bridge", ports, "RTP_PORT_MAX"), 0);
-	const char *threads[] = { "MEDIA_THREADS=65", NULL };
+	const char *threads[] = { "MEDIA_THREADS=65", "SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 	TEST_EQ_INT(expect_config_error("sip-bridge", threads, "MEDIA_THREADS"), 0);
-	const char *adv[] = { "SIP_ADVERTISE=sip.example.com", NULL };
+	const char *adv[] = { "SIP_ADVERTISE=sip.example.com",
+			"SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
 	TEST_EQ_INT(expect_config_error("sip-bridge", adv, "SIP_ADVERTISE"), 0);
 	const char *sessions[] = { "MAX_SESSIONS=abc", NULL };
 	TEST_EQ_INT(expect_config_error("agent-worker", sessions, "MAX_SESSIONS"), 0);
+	/* issue 13: the sealing key is required where trunk passwords are opened,
+	 * the webhook signing secret where webhooks leave, and provider base
+	 * URLs may not name private addresses unless allowed */
+	const char *gw_no_key[] = { "API_KEYS=k", "DATABASE_URL=postgresql://x@127.0.0.1:1/x",
+				    "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET, NULL };
+	TEST_EQ_INT(expect_config_error("api-gateway", gw_no_key, "SECRETS_KEY: is required"), 0);
+	const char *gw_bad_key[] = { "API_KEYS=test-key-0001", "DATABASE_URL=postgresql://x@127.0.0.1:1/x",
+				     "SECRETS_KEY=c2hvcnQ=", "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET,
+				     NULL };
+	TEST_EQ_INT(expect_config_error("api-gateway", gw_bad_key, "SECRETS_KEY: must be base64"), 0);
+	const char *gw_short[] = { "API_KEYS=test-key-0001", "DATABASE_URL=postgresql://x@127.0.0.1:1/x",
+				   "SECRETS_KEY=" TEST_SECRETS_KEY, "WEBHOOK_SIGNING_SECRET=short", NULL };
+	TEST_EQ_INT(expect_config_error("api-gateway", gw_short, "WEBHOOK_SIGNING_SECRET"), 0);
+	const char *br_no_key[] = { "SIP_BIND=127.0.0.1:5099", NULL };
+	TEST_EQ_INT(expect_config_error("sip-bridge", br_no_key, "SECRETS_KEY: is required"), 0);
+	const char *oa_local[] = { "OPENAI_BASE_URL=http://127.0.0.1:8080/v1", NULL };
+	TEST_EQ_INT(expect_config_error("agent-worker", oa_local, "OPENAI_BASE_URL: 127.0.0.1 is a loopback"),
+		    0);
+	const char *oa_meta[] = { "OPENAI_BASE_URL=http://169.254.169.254/v1", NULL };
+	TEST_EQ_INT(expect_config_error("agent-worker", oa_meta, "OPENAI_BASE_URL"), 0);
 out:
 	return err;
 }
@@ -121,7 +146,8 @@ static int start_service(struct running *r, const char *svc, const char *nats_ur
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, svc);
 	const char *argv[] = { test_bin(bin, sizeof(bin), svc), NULL };
 	const char *envp[] = { r->env_nats, r->env_health, r->env_db, r->env_api, r->env_mig,
-			       r->env_sip, "API_KEYS=test-key-0001", "LOG_FORMAT=kv", NULL };
+			       r->env_sip, "API_KEYS=test-key-0001", "LOG_FORMAT=kv", TEST_GW_SECRETS_ENV,
+			       NULL };
 	return test_spawn(&r->pid, argv, envp, logpath);
 }
 

@@ -300,12 +300,14 @@ out:
 
 /* Sends one datagram to the bridge and returns its first response line (or
  * "" when none came within timeout_ms). */
-static void udp_exchange(char *line, size_t linelen, int port, const char *msg, size_t len, int timeout_ms)
+static void udp_exchange_from(char *line, size_t linelen, int port, const char *msg, size_t len,
+			      int timeout_ms, const char *from_ip)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in me = { .sin_family = AF_INET };
+	inet_pton(AF_INET, from_ip, &me.sin_addr);
 	line[0] = '\0';
 	if (fd < 0)
 		return;
@@ -331,6 +333,11 @@ static void udp_exchange(char *line, size_t linelen, int port, const char *msg, 
 			break;
 	}
 	close(fd);
+}
+
+static void udp_exchange(char *line, size_t linelen, int port, const char *msg, size_t len, int timeout_ms)
+{
+	udp_exchange_from(line, linelen, port, msg, len, timeout_ms, "127.0.0.1");
 }
 
 static const char options_msg[] =
@@ -510,7 +517,185 @@ out:
 	return err;
 }
 
+/* Issue 13 finding 3. While the bridge holds a call with the trunk
+ * (127.0.0.1), every request from another address (127.0.0.2) gets 403,
+ * whatever its method (or the stack's own refusal, where it answers first);
+ * the trunk's own in-dialog REFER and MESSAGE get 405 and nothing is sent
+ * to the address they name (a UDP and a TCP listener stand in for it). */
+static int test_strangers_refer_message(void)
+{
+	int err = 0;
+	struct fx f;
+	struct sipp s = { 0 };
+	char id[ID_UUID_LEN + 1], line[256], msg[1024], port[16], *log = NULL;
+	int ufd = -1, tfd = -1;
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	/* the reflector: what a REFER's Refer-To/Contact names */
+	int rport = test_free_port();
+	struct sockaddr_in ra = { .sin_family = AF_INET, .sin_port = htons((uint16_t)rport),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1;
+	ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	tfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	TEST_ASSERT(ufd >= 0 && tfd >= 0);
+	setsockopt(tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	TEST_EQ_INT(bind(ufd, (struct sockaddr *)&ra, sizeof(ra)), 0);
+	TEST_EQ_INT(bind(tfd, (struct sockaddr *)&ra, sizeof(ra)), 0);
+	TEST_EQ_INT(listen(tfd, 4), 0);
+
+	TEST_EQ_INT(id_uuid4(id), 0);
+	snprintf(port, sizeof(port), "%d", rport);
+	const char *keys[] = { "reflect_port", port, NULL };
+	TEST_EQ_INT(sipp_start(&f, &s, "uas_refer.xml", keys), 0);
+	TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
+	TEST_EQ_INT(expect_setup(&f, id, false), 0);
+
+	/* a stranger, every method: 403 from the policy (libs/sip), or the
+	 * stack's own refusal where it answers before the policy sees the
+	 * request (nothing accepted either way) */
+	static const struct {
+		const char *method, *want;
+	} strangers[] = {
+		{ "INVITE", "403" }, { "OPTIONS", "403" }, { "MESSAGE", "403" }, { "SUBSCRIBE", "403" },
+		{ "NOTIFY", "403" }, { "INFO", "403" }, { "REGISTER", "403" },
+		{ "REFER", "500" },   /* out of dialog: the stack cannot make it a usage */
+		{ "BYE", "481" },     /* no such dialog (RFC 3261 §12.2.2) */
+		{ "UPDATE", "481" },
+		{ "PUBLISH", "501" }, /* methods the stack does not implement */
+		{ "FOO", "501" },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(strangers); i++) {
+		const char *m = strangers[i].method;
+		char want[16];
+		int n = snprintf(msg, sizeof(msg),
+				 "%s sip:bridge@127.0.0.1:%d SIP/2.0\r\n"
+				 "Via: SIP/2.0/UDP 127.0.0.2:5999;branch=z9hG4bK-str-%zu;rport\r\n"
+				 "Max-Forwards: 70\r\nFrom: <sip:stranger@127.0.0.2>;tag=s%zu\r\n"
+				 "To: <sip:bridge@127.0.0.1>\r\nCall-ID: stranger-%zu@test\r\n"
+				 "CSeq: 1 %s\r\nContact: <sip:stranger@127.0.0.2:%d>\r\n"
+				 "Event: refer\r\nRefer-To: <sip:victim@127.0.0.1:%d>\r\n"
+				 "Subscription-State: active\r\nContent-Length: 0\r\n\r\n",
+				 m, f.sip_port, i, i, i, m, rport, rport);
+		udp_exchange_from(line, sizeof(line), f.sip_port, msg, (size_t)n, 3000, "127.0.0.2");
+		snprintf(want, sizeof(want), "SIP/2.0 %s", strangers[i].want);
+		if (strncmp(line, want, strlen(want)) != 0)
+			fprintf(stdout, "    stranger's %s: \"%s\"\n", m, line);
+		TEST_CONTAINS(line, want);
+	}
+	/* the trunk's REFER and MESSAGE: 405 (sipp fails on anything else);
+	 * nothing reaches the reflector meanwhile */
+	struct pollfd pf[2] = { { ufd, POLLIN, 0 }, { tfd, POLLIN, 0 } };
+	TEST_EQ_INT(poll(pf, 2, 1500), 0);
+	TEST_EQ_INT(count_events(&f, id, "call_ended"), 0);
+	TEST_EQ_INT(hangup(&f, id, "api"), 0);
+	TEST_EQ_INT(sipp_wait(&s), 0);
+	log = read_all(s.msgfile);
+	TEST_ASSERT(log && strstr(log, "REFER sip:"));
+	TEST_ASSERT(strstr(log, "SIP/2.0 405") != NULL);
+	TEST_ASSERT(strstr(log, "SIP/2.0 202") == NULL && strstr(log, "NOTIFY") == NULL);
+	/* what the bridge advertises: only what it serves */
+	const char *allow = strstr(log, "Allow:");
+	TEST_ASSERT(allow != NULL);
+	TEST_ASSERT(strstr(allow, "REFER") == NULL || strstr(allow, "REFER") > strstr(allow, "\r\n"));
+	TEST_EQ_INT(poll(pf, 2, 0), 0);
+out:
+	if (s.pid)
+		test_kill(s.pid);
+	free(log);
+	if (ufd >= 0)
+		close(ufd);
+	if (tfd >= 0)
+		close(tfd);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
+/* Issue 13 findings 2 and 6 at the bridge: a dial job's password comes
+ * sealed for its call; a clear one, one sealed for another call, a
+ * tampered one or credentials the SIP stack could not carry fail the call
+ * ("invalid dial job", the reason logged naming the field) and nothing is
+ * dialed. */
+static int test_dial_job_secrets_and_credentials(void)
+{
+	int err = 0;
+	struct fx f;
+	struct sink k = { 0 };
+	char id[ID_UUID_LEN + 1], other[ID_UUID_LEN + 1], json[1536], msgid[64], *log = NULL;
+	char *sealed = NULL, *ev = NULL, path[600];
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	TEST_EQ_INT(sink_start(&k), 0);
+	struct {
+		const char *what;   /* the trunk's password / username part of the job */
+		const char *why;    /* what the bridge logs */
+	} rows[] = {
+		{ "\"username\":\"u\",\"password\":\"clear-pw\"",
+		  "trunk.password: a clear-text password is refused" },
+		{ "\"username\":\"u\",\"password_sealed\":\"@OTHER@\"",
+		  "trunk.password_sealed: does not open for this call" },
+		{ "\"username\":\"u\",\"password_sealed\":\"@TAMPERED@\"",
+		  "trunk.password_sealed: does not open for this call" },
+		{ "\"username\":\"u\",\"password_sealed\":\"cms1.00000000.AAAA\"",
+		  "trunk.password_sealed: sealed under a key" },
+		{ "\"username\":\"a:b\",\"password_sealed\":\"@OWN@\"",
+		  "trunk.username: must not contain ':'" },
+		{ "\"username\":\"a<b\",\"password_sealed\":\"@OWN@\"",
+		  "trunk.username: contains a forbidden character" },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(rows); i++) {
+		TEST_EQ_INT(id_uuid4(id), 0);
+		TEST_EQ_INT(id_uuid4(other), 0);
+		char trunk[512];
+		const char *w = rows[i].what, *at = strchr(w, '@');
+		free(sealed);
+		sealed = test_seal_for_call(strstr(w, "@OTHER@") ? other : id, "pw");
+		TEST_ASSERT(sealed != NULL);
+		if (strstr(w, "@TAMPERED@"))
+			sealed[strlen(sealed) - 3] = sealed[strlen(sealed) - 3] == 'A' ? 'B' : 'A';
+		if (at)
+			snprintf(trunk, sizeof(trunk), "%.*s%s\"", (int)(at - w), w, sealed);
+		else
+			snprintf(trunk, sizeof(trunk), "%s", w);
+		snprintf(json, sizeof(json),
+			 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
+			 "\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
+			 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
+			 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"tcp\","
+			 "\"sip_domain\":\"exotel.test\",%s}}",
+			 id, id, k.port, trunk);
+		snprintf(msgid, sizeof(msgid), "dial-%s", id);
+		TEST_EQ_INT(bus_js_publish(f.bus, "dial.exotel", msgid, json, strlen(json), 5000), 0);
+		free(ev);
+		ev = await_event(&f, id, "call_failed", WAIT_MS);
+		TEST_ASSERT(ev != NULL);
+		TEST_CONTAINS(ev, "invalid dial job");
+		snprintf(path, sizeof(path), "%s/sip-bridge-1.log", f.dir);
+		free(log);
+		log = read_all(path);
+		TEST_CONTAINS(log, rows[i].why);
+	}
+	/* a good job still dials (the sink sees its INVITE), and its password is
+	 * in no log */
+	TEST_EQ_INT(id_uuid4(id), 0);
+	struct job_opts o = { .to_number = "+918044319277", .pass = "Good-Pa55-ZZ" };
+	TEST_EQ_INT(publish_job_opts(&f, id, k.port, &o), 0);
+	TEST_ASSERT(sink_await(&k, "+918044319277", 1, WAIT_MS));
+	TEST_EQ_INT(hangup(&f, id, "api"), 0);
+	free(log);
+	log = read_all(path);
+	TEST_ASSERT(log && !strstr(log, "Good-Pa55-ZZ") && !strstr(log, "clear-pw"));
+	TEST_EQ_INT(sink_invites(&k, "+918044319241"), 0);
+out:
+	free(sealed);
+	free(ev);
+	free(log);
+	sink_stop(&k);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "dial_job_secrets_and_credentials", test_dial_job_secrets_and_credentials },
+	{ "strangers_refer_message", test_strangers_refer_message },
 	{ "session_timer", test_session_timer },
 	{ "hold_and_resume", test_hold_and_resume },
 	{ "advertised_address", test_advertised_address },

@@ -235,6 +235,7 @@ FX_FN int fx_start(struct fx *f, const char *max_calls)
 	f->health_port = test_free_port();
 	int rtp = 20000 + (int)(getpid() % 200) * 100;
 	fx_setenv(f, "NATS_URL", f->nats.url);
+	fx_setenv(f, "SECRETS_KEY", TEST_SECRETS_KEY);
 	snprintf(v, sizeof(v), "127.0.0.1:%d", f->health_port);
 	fx_setenv(f, "HEALTH_ADDR", v);
 	snprintf(v, sizeof(v), "127.0.0.1:%d", f->sip_port);
@@ -435,16 +436,20 @@ struct job_opts {
 
 FX_FN int publish_job_opts(struct fx *f, const char *call_id, int sip_port, const struct job_opts *o)
 {
-	char json[1024], msgid[64];
+	char json[1536], msgid[64];
+	char *sealed = test_seal_for_call(call_id, o->pass ? o->pass : "p");
+	if (!sealed)
+		return ENOMEM;
 	snprintf(json, sizeof(json),
 		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"%s\","
 		 "\"from_number\":\"+918044319240\",\"ring_timeout_s\":%d,\"max_duration_s\":600,"
 		 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
 		 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"%s\","
-		 "\"sip_domain\":\"exotel.test\",\"username\":\"%s\",\"password\":\"%s\"}}",
+		 "\"sip_domain\":\"exotel.test\",\"username\":\"%s\",\"password_sealed\":\"%s\"}}",
 		 call_id, call_id, o->to_number ? o->to_number : "+918044319241",
 		 o->ring_timeout_s > 0 ? o->ring_timeout_s : 30, sip_port,
-		 o->transport ? o->transport : "tcp", o->user ? o->user : "u", o->pass ? o->pass : "p");
+		 o->transport ? o->transport : "tcp", o->user ? o->user : "u", sealed);
+	free(sealed);
 	snprintf(msgid, sizeof(msgid), "dial-%s", call_id);
 	return bus_js_publish(f->bus, "dial.exotel", o->msg_id ? o->msg_id : msgid, json, strlen(json), 5000);
 }

@@ -28,7 +28,7 @@ static const char *const svc_names[] = { "api-gateway", "room-manager", "agent-w
 struct svc {
 	int pid;
 	int health_port;
-	char env[8][640];
+	char env[10][640];
 };
 
 static int svc_start(struct svc *s, const char *name, const char *dir, const char *nats_url,
@@ -44,6 +44,8 @@ static int svc_start(struct svc *s, const char *name, const char *dir, const cha
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_ADDR=127.0.0.1:%d", api_port);
 		snprintf(s->env[n++], sizeof(s->env[0]), "MIGRATIONS_DIR=services/api-gateway/migrations");
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_KEYS=%s", API_KEY);
+		snprintf(s->env[n++], sizeof(s->env[0]), "%s", "SECRETS_KEY=" TEST_SECRETS_KEY);
+		snprintf(s->env[n++], sizeof(s->env[0]), "%s", "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET);
 	} else if (strcmp(name, "room-manager") == 0) {
 		int port_min = 44000 + (int)(getpid() % 200) * 20;
 		snprintf(s->env[n++], sizeof(s->env[0]), "ROOM_BACKEND=local");

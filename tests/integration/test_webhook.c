@@ -3,15 +3,23 @@
 #include "../services/api-gateway/persist.h"
 #include "../services/api-gateway/webhook.h"
 #include "bus/bus.h"
+#include "egress/egress.h"
 #include "db/db.h"
 #include "harness/test.h"
 #include "httpd/httpd.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MIGRATIONS "services/api-gateway/migrations"
 #define SOURCE "api-gateway/test"
@@ -25,6 +33,8 @@ struct receiver {
 	int requests;
 	int ok;
 	char *last_body;
+	char last_ts[32];
+	char last_sig[128];
 };
 
 static void on_hook(struct httpd_req *req, void *arg)
@@ -39,6 +49,10 @@ static void on_hook(struct httpd_req *req, void *arg)
 		r->ok++;
 	free(r->last_body);
 	r->last_body = body ? strndup(body, len) : NULL;
+	const char *ts = httpd_req_header(req, "X-Callmesh-Timestamp");
+	const char *sig = httpd_req_header(req, "X-Callmesh-Signature");
+	snprintf(r->last_ts, sizeof(r->last_ts), "%s", ts ? ts : "");
+	snprintf(r->last_sig, sizeof(r->last_sig), "%s", sig ? sig : "");
 	pthread_mutex_unlock(&r->mu);
 	httpd_reply_raw(req, status, "application/json", "{}", 2);
 }
@@ -60,10 +74,19 @@ struct env {
 	bool nats_up, pg_up;
 };
 
-static int env_up(struct env *e, const struct webhook_opts *opts)
+/* Webhooks here go to 127.0.0.1: allowed, as OUTBOUND_ALLOW_PRIVATE=true
+ * would, unless a test says otherwise; always signed. */
+static const struct webhook_opts local_opts = { .signing_secret = TEST_WEBHOOK_SECRET,
+						 .allow_private = true };
+
+static int env_up(struct env *e, const struct webhook_opts *given)
 {
 	int err;
 	char addr[64];
+	struct webhook_opts o = given ? *given : local_opts;
+	if (!o.signing_secret)
+		o.signing_secret = TEST_WEBHOOK_SECRET;
+	const struct webhook_opts *opts = &o;
 	memset(e, 0, sizeof(*e));
 	pthread_mutex_init(&e->r.mu, NULL);
 	if ((err = test_nats_start(&e->n)) != 0)
@@ -194,7 +217,7 @@ static int test_retried_then_delivered_once(void)
 
 	/* a restarted webhook module never sends it again */
 	e.wh = webhook_stop(e.wh);
-	TEST_EQ_INT(webhook_start(&e.wh, e.bus, e.pg.url, SOURCE, NULL), 0);
+	TEST_EQ_INT(webhook_start(&e.wh, e.bus, e.pg.url, SOURCE, &local_opts), 0);
 	webhook_kick(e.wh);
 	int64_t until = time_mono_ms() + 2500; /* two poll rounds */
 	while (time_mono_ms() < until)
@@ -249,7 +272,8 @@ static int test_settle_skip_and_unreachable(void)
 	char cid[ID_UUID_LEN + 1], nourl[ID_UUID_LEN + 1], dead[ID_UUID_LEN + 1], dead_url[64];
 	char *v = NULL;
 	int requests = 0, ok = 0;
-	struct webhook_opts opts = { .settle_s = 60, .backoff_ms = 100, .timeout_s = 2 };
+	struct webhook_opts opts = { .settle_s = 60, .backoff_ms = 100, .timeout_s = 2,
+				     .allow_private = true };
 
 	TEST_EQ_INT(env_up(&e, &opts), 0);
 	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
@@ -292,11 +316,130 @@ static int test_post_transport_errors(void)
 	char why[256];
 	char url[64];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", test_free_port());
-	TEST_EQ_INT(webhook_post(&status, url, "{}", 2, 2, why, sizeof(why)), ECONNREFUSED);
+	struct webhook_target t = { 2, TEST_WEBHOOK_SECRET, true };
+	TEST_EQ_INT(webhook_post(&status, url, "{}", 2, &t, why, sizeof(why)), ECONNREFUSED);
 	TEST_EQ_INT(status, 0);
 	TEST_ASSERT(why[0] != '\0');
-	TEST_ASSERT(webhook_post(&status, "ftp://127.0.0.1/x", "{}", 2, 2, why, sizeof(why)) != 0);
+	TEST_ASSERT(webhook_post(&status, "ftp://127.0.0.1/x", "{}", 2, &t, why, sizeof(why)) != 0);
 out:
+	return err;
+}
+
+/* The receiver's side, written from the README ("End-of-call webhook"):
+ * the signature header is "v1=" and the lower-case hex of
+ * HMAC-SHA256(secret, timestamp + "." + raw body); a timestamp more than
+ * 5 minutes from now is refused; the comparison is constant-time. */
+static bool readme_verify(const char *secret, const char *ts, const char *sig, const char *body,
+			  size_t len, long long now_s)
+{
+	char *end = NULL;
+	long long t = ts && *ts ? strtoll(ts, &end, 10) : 0;
+	if (!ts || !*ts || *end || !sig || strncmp(sig, "v1=", 3) != 0 || strlen(sig) != 3 + 64)
+		return false;
+	if (t < now_s - 300 || t > now_s + 300)
+		return false;
+	size_t n = strlen(ts) + 1 + len;
+	unsigned char *msg = malloc(n), md[32];
+	unsigned int mdlen = 0;
+	char hex[65];
+	if (!msg)
+		return false;
+	memcpy(msg, ts, strlen(ts));
+	msg[strlen(ts)] = '.';
+	memcpy(msg + strlen(ts) + 1, body, len);
+	bool ok = HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, n, md, &mdlen) && mdlen == 32;
+	free(msg);
+	for (unsigned i = 0; ok && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return ok && CRYPTO_memcmp(hex, sig + 3, 64) == 0;
+}
+
+/* A delivered webhook verifies; a tampered body, another secret or an old
+ * timestamp do not. */
+static int test_signed_and_verified(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], ts[32], sig[128], *body = NULL;
+	TEST_EQ_INT(env_up(&e, NULL), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "busy", NULL, NULL), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT webhook_status FROM calls WHERE id = $1", cid,
+				       "delivered", WAIT_MS), 0);
+	pthread_mutex_lock(&e.r.mu);
+	body = e.r.last_body ? strdup(e.r.last_body) : NULL;
+	snprintf(ts, sizeof(ts), "%s", e.r.last_ts);
+	snprintf(sig, sizeof(sig), "%s", e.r.last_sig);
+	pthread_mutex_unlock(&e.r.mu);
+	TEST_ASSERT(body && strstr(body, cid));
+	long long now = time_now_ms() / 1000;
+	TEST_ASSERT(readme_verify(TEST_WEBHOOK_SECRET, ts, sig, body, strlen(body), now));
+	/* tampered: one byte of the body */
+	char *p = strstr(body, "busy");
+	TEST_ASSERT(p != NULL);
+	p[0] = 'B';
+	TEST_ASSERT(!readme_verify(TEST_WEBHOOK_SECRET, ts, sig, body, strlen(body), now));
+	p[0] = 'b';
+	TEST_ASSERT(!readme_verify("another-secret-of-at-least-32-chars!", ts, sig, body, strlen(body), now));
+	/* replayed later than 5 minutes */
+	TEST_ASSERT(!readme_verify(TEST_WEBHOOK_SECRET, ts, sig, body, strlen(body), now + 301));
+	/* webhook_sign agrees with the README's construction */
+	char mine[72];
+	TEST_EQ_INT(webhook_sign(mine, TEST_WEBHOOK_SECRET, strtoll(ts, NULL, 10), body, strlen(body)), 0);
+	TEST_EQ_STR(mine, sig);
+out:
+	free(body);
+	env_down(&e);
+	return err;
+}
+
+/* Without OUTBOUND_ALLOW_PRIVATE a webhook to 127.0.0.1 is refused: not
+ * sent, not retried, the outcome names why. */
+static int test_private_destination_refused(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], why[256];
+	char *v = NULL;
+	int requests = 0, ok = 0;
+	long status = 0;
+	struct addrinfo *ai = NULL;
+	struct webhook_opts opts = { .backoff_ms = 100, .allow_private = false };
+	TEST_EQ_INT(env_up(&e, &opts), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "busy", NULL, NULL), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT webhook_status || '|' || webhook_attempts"
+				       " FROM calls WHERE id = $1", cid, "failed|1", WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+				       " AND type = 'webhook_failed'", cid, "1", WAIT_MS), 0);
+	v = test_db_query1(e.db, "SELECT data->>'error' FROM call_events WHERE call_id = $1"
+			   " AND type = 'webhook_failed'", cid);
+	TEST_CONTAINS(v, "127.0.0.1 is a loopback address");
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	TEST_EQ_INT(requests, 0);
+	/* by name too: a name that resolves to loopback passes the URL check
+	 * and is refused at connect time, after resolution (this machine's
+	 * host name, where /etc/hosts maps it to 127.0.0.1) */
+	struct webhook_target t = { 2, TEST_WEBHOOK_SECRET, false };
+	char url[400], host[256] = "";
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	if (gethostname(host, sizeof(host) - 1) == 0 && getaddrinfo(host, NULL, &hints, &ai) == 0 &&
+	    ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)) {
+		snprintf(url, sizeof(url), "http://%s:%s", host, strrchr(e.hook_url, ':') + 1);
+		TEST_EQ_INT(egress_url_check(url, false, why, sizeof(why)), 0);
+		TEST_EQ_INT(webhook_post(&status, url, "{}", 2, &t, why, sizeof(why)), EACCES);
+		TEST_CONTAINS(why, "127.0.0.1 is a loopback address");
+		TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+		TEST_EQ_INT(requests, 0);
+	} else {
+		fprintf(stdout, "    (host name %s does not resolve to 127.0.0.1: connect-time check "
+			"covered by the literal only)\n", host);
+	}
+out:
+	if (ai)
+		freeaddrinfo(ai);
+	free(v);
+	env_down(&e);
 	return err;
 }
 
@@ -305,6 +448,8 @@ static const struct test tests[] = {
 	{ "client_error_is_final", test_client_error_is_final },
 	{ "settle_skip_and_unreachable", test_settle_skip_and_unreachable },
 	{ "post_transport_errors", test_post_transport_errors },
+	{ "signed_and_verified", test_signed_and_verified },
+	{ "private_destination_refused", test_private_destination_refused },
 };
 
 TEST_MAIN(tests)

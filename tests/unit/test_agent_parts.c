@@ -189,7 +189,7 @@ static int test_scripted_responder(void)
 	char why[160];
 	struct assistant *a = NULL;
 	void *ctx = NULL;
-	struct provider_env env = { "http://127.0.0.1:1", NULL };
+	struct provider_env env = { "http://127.0.0.1:1", NULL, true };
 	cJSON *j = cJSON_Parse("{\"llm_config\":{\"provider\":\"local\",\"default\":\"Pardon?\","
 			       "\"script\":[{\"match\":\"hours\",\"reply\":\"We are open nine to five. Anything else?\"},"
 			       "{\"match\":\"book an appointment\",\"reply\":\"Sure.\"}]}}");
@@ -228,7 +228,7 @@ struct speech_fx {
 
 static int speech_fx_open(struct speech_fx *fx, const char *assistant_json)
 {
-	static struct provider_env env = { "http://127.0.0.1:1", NULL };
+	static struct provider_env env = { "http://127.0.0.1:1", NULL, true };
 	char why[160];
 	memset(fx, 0, sizeof(*fx));
 	cJSON *j = cJSON_Parse(assistant_json);
@@ -370,7 +370,7 @@ static int test_tts_interrupt(void)
 	int err = 0;
 	char why[160], *longtext = NULL;
 	struct assistant *a = NULL;
-	struct provider_env env = { "http://127.0.0.1:1", NULL };
+	struct provider_env env = { "http://127.0.0.1:1", NULL, true };
 	cJSON *j = cJSON_CreateObject();
 	struct synth_job busy = { 0 }, queued = { 0 };
 	pthread_t tb, tq;

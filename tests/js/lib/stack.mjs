@@ -86,14 +86,18 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
     const rec = path.join(dir, 'recordings');
     mkdirSync(rec, { recursive: true });
     const common = { NATS_URL: `nats://127.0.0.1:${natsPort}`, LOG_FORMAT: 'kv', LOG_LEVEL: 'debug' };
+    // test-only secrets (tests/harness/test.h has the same): sealed trunk passwords, signed webhooks
+    const SECRETS_KEY = 'dGVzdC1vbmx5LXNlY3JldHMta2V5LTMyLWJ5dGVzISE=';
     const per = {
       'api-gateway': {
         DATABASE_URL: `postgresql://callmesh@127.0.0.1:${pgPort}/callmesh`, API_ADDR: `127.0.0.1:${apiPort}`, API_KEYS: st.key,
         MIGRATIONS_DIR: 'services/api-gateway/migrations', RECORDINGS_DIR: rec, CONSOLE_DIR: 'console',
+        SECRETS_KEY, WEBHOOK_SIGNING_SECRET: 'test-only-webhook-signing-secret-0123456789',
+        OUTBOUND_ALLOW_PRIVATE: 'true',
       },
       'room-manager': { ROOM_BACKEND: 'local', ROOM_WS_ADDR: `127.0.0.1:${wsPort}`, RECORDINGS_DIR: rec, RTP_PORT_MIN: String(rtpBase), RTP_PORT_MAX: String(rtpBase + 19) },
       'twilio-dialer': {},
-      'sip-bridge': { SIP_BIND: `127.0.0.1:${sipPort}`, MAX_CALLS: '4', RTP_PORT_MIN: String(rtpBase + 20), RTP_PORT_MAX: String(rtpBase + 39) },
+      'sip-bridge': { SECRETS_KEY, SIP_BIND: `127.0.0.1:${sipPort}`, MAX_CALLS: '4', RTP_PORT_MIN: String(rtpBase + 20), RTP_PORT_MAX: String(rtpBase + 39) },
       'agent-worker': {},
     };
     st.health = {};

@@ -1,0 +1,195 @@
+/* Destination policy for requests the services are told to send (egress.h). */
+#include "egress.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *v4_kind(uint32_t a)
+{
+	if ((a >> 24) == 0)
+		return "an unspecified";
+	if ((a >> 24) == 127)
+		return "a loopback";
+	if ((a >> 24) == 10 || (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168))
+		return "a private";
+	if ((a >> 22) == (100u << 2 | 1))
+		return "a shared (CGN)";
+	if ((a >> 16) == (169u << 8 | 254))
+		return "a link-local";
+	if ((a >> 28) == 0xe)
+		return "a multicast";
+	if ((a >> 28) == 0xf)
+		return "a reserved or broadcast";
+	return NULL;
+}
+
+static const char *addr_kind(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return v4_kind(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+	if (sa->sa_family != AF_INET6)
+		return "a non-IP";
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	const uint8_t *b = a->s6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
+		uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+		if (IN6_IS_ADDR_V4MAPPED(a) || v4 > 1)
+			return v4_kind(v4);
+	}
+	if (IN6_IS_ADDR_UNSPECIFIED(a))
+		return "an unspecified";
+	if (IN6_IS_ADDR_LOOPBACK(a))
+		return "a loopback";
+	if ((b[0] & 0xfe) == 0xfc)
+		return "a private (unique local)";
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return "a link-local";
+	if (b[0] == 0xff)
+		return "a multicast";
+	return NULL;
+}
+
+bool egress_addr_refused(const struct sockaddr *sa)
+{
+	return addr_kind(sa) != NULL;
+}
+
+static void describe(char *why, size_t whylen, const char *host, const struct sockaddr *sa)
+{
+	snprintf(why, whylen,
+		 "%s is %s address; outbound requests go only to public addresses "
+		 "(OUTBOUND_ALLOW_PRIVATE=true allows others)",
+		 host, addr_kind(sa));
+}
+
+/* The host of a URL into out (brackets of an IPv6 literal removed). */
+static int url_host(char *out, size_t len, const char *url)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return EINVAL;
+	p += 3;
+	const char *at = NULL;
+	for (const char *q = p; *q && *q != '/' && *q != '?' && *q != '#'; q++)
+		if (*q == '@')
+			at = q;
+	if (at)
+		p = at + 1;
+	const char *end;
+	if (*p == '[') {
+		end = strchr(p, ']');
+		if (!end)
+			return EINVAL;
+		p++;
+	} else {
+		end = p + strcspn(p, ":/?#");
+	}
+	size_t n = (size_t)(end - p);
+	if (n == 0 || n >= len)
+		return EINVAL;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static bool literal(struct sockaddr_storage *ss, const char *host)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+int egress_url_check(const char *url, bool allow_private, char *why, size_t whylen)
+{
+	char host[256];
+	struct sockaddr_storage ss;
+	if (!url || url_host(host, sizeof(host), url)) {
+		snprintf(why, whylen, "has no host");
+		return EINVAL;
+	}
+	if (allow_private)
+		return 0;
+	size_t n = strlen(host);
+	if (strcasecmp(host, "localhost") == 0 ||
+	    (n > 10 && strcasecmp(host + n - 10, ".localhost") == 0)) {
+		snprintf(why, whylen,
+			 "%s is this machine; outbound requests go only to public addresses "
+			 "(OUTBOUND_ALLOW_PRIVATE=true allows others)",
+			 host);
+		return EINVAL;
+	}
+	/* inet_aton's shorthands (127.1, 0x7f.1, 2130706433) as libcurl reads them */
+	struct in_addr a4;
+	if (!literal(&ss, host) && inet_aton(host, &a4)) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_addr = a4;
+	}
+	if (ss.ss_family && egress_addr_refused((struct sockaddr *)&ss)) {
+		describe(why, whylen, host, (struct sockaddr *)&ss);
+		return EINVAL;
+	}
+	return 0;
+}
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct egress_guard *g = arg;
+	(void)purpose;
+	if (!g->allow_private && egress_addr_refused(&a->addr)) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		const void *src = a->family == AF_INET
+					  ? (const void *)&((const struct sockaddr_in *)&a->addr)->sin_addr
+					  : (const void *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
+		inet_ntop(a->family, src, host, sizeof(host));
+		if (g->err && g->errlen)
+			describe(g->err, g->errlen, host, &a->addr);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+void egress_curl_guard(CURL *c, struct egress_guard *g)
+{
+	if (g->err && g->errlen)
+		g->err[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, g);
+}
+
+int egress_host_check(const char *host, bool allow_private, char *addr, size_t addrlen, char *why,
+		      size_t whylen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+		snprintf(why, whylen, "%s does not resolve", host);
+		return ENOENT;
+	}
+	int err = 0;
+	if (addr && addrlen &&
+	    getnameinfo(res->ai_addr, res->ai_addrlen, addr, (socklen_t)addrlen, NULL, 0, NI_NUMERICHOST))
+		err = ENOENT;
+	for (struct addrinfo *ai = res; ai && !err && !allow_private; ai = ai->ai_next) {
+		if (egress_addr_refused(ai->ai_addr)) {
+			describe(why, whylen, host, ai->ai_addr);
+			err = EINVAL;
+		}
+	}
+	freeaddrinfo(res);
+	return err;
+}
