@@ -412,7 +412,14 @@ static void *persist_main(void *arg)
 			}
 		}
 		if (!p->sub) {
-			err = bus_js_pull_sub(p->bus, &p->sub, "CALLS", PERSIST_DURABLE, "calls.>");
+			/* The DIALS workers' consumers are created here: with NATS auth
+			 * on, their own identities may read them but not create them
+			 * (so neither can point its consumer at the other's jobs). */
+			err = bus_js_ensure_consumer(p->bus, "DIALS", "sip-bridge", "dial.exotel");
+			if (!err)
+				err = bus_js_ensure_consumer(p->bus, "DIALS", "twilio-dialer", "dial.twilio");
+			if (!err)
+				err = bus_js_pull_sub(p->bus, &p->sub, "CALLS", PERSIST_DURABLE, "calls.>");
 			if (err) {
 				persist_wait(&p->mu, &p->cv, &p->stop, backoff);
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;

@@ -107,10 +107,11 @@ int test_wait_port(int port, int timeout_ms)
 
 static int nats_spawn(struct test_nats *n)
 {
-	char port[16], store[512], log[512];
+	char port[16], store[512], log[512], conf[512];
 	snprintf(port, sizeof(port), "%d", n->port);
 	snprintf(store, sizeof(store), "%s/js", n->dir);
 	snprintf(log, sizeof(log), "%s/nats.log", n->dir);
+	snprintf(conf, sizeof(conf), "%s/auth/nats.conf", n->dir);
 	pid_t pid = fork();
 	if (pid < 0)
 		return errno;
@@ -120,8 +121,12 @@ static int nats_spawn(struct test_nats *n)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd",
-		       store, (char *)NULL);
+		if (n->auth)
+			execlp("nats-server", "nats-server", "-c", conf, "-a", "127.0.0.1", "-p", port,
+			       "-js", "-sd", store, (char *)NULL);
+		else
+			execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd",
+			       store, (char *)NULL);
 		_exit(127);
 	}
 	n->pid = pid;
@@ -137,6 +142,59 @@ int test_nats_start(struct test_nats *n)
 		return EIO;
 	snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
 	return nats_spawn(n);
+}
+
+int test_nats_start_auth(struct test_nats *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->port = test_free_port();
+	n->dir = test_tmpdir("nats");
+	if (n->port < 0 || !n->dir)
+		return EIO;
+	n->auth = true;
+	snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
+	char auth[512], *out = NULL;
+	snprintf(auth, sizeof(auth), "%s/auth", n->dir);
+	const char *argv[] = { "scripts/nats-auth.sh", "generate", auth, NULL };
+	int st = test_run_cmd(&out, argv, NULL, 20000);
+	if (st != 0) {
+		fprintf(stdout, "    nats-auth.sh generate failed (%d): %s\n", st, out ? out : "");
+		free(out);
+		return EIO;
+	}
+	free(out);
+	return nats_spawn(n);
+}
+
+int test_nats_password(const struct test_nats *n, const char *user, char *buf, size_t len)
+{
+	char path[512], line[256];
+	int err = ENOENT;
+	snprintf(path, sizeof(path), "%s/auth/%s.env", n->dir, user);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "NATS_PASSWORD=", 14) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(buf, len, "%s", line + 14);
+			err = 0;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+int test_nats_user_env(const struct test_nats *n, const char *user, char env[3][160])
+{
+	char pw[128];
+	int err = test_nats_password(n, user, pw, sizeof(pw));
+	if (err)
+		return err;
+	snprintf(env[0], 160, "NATS_USER=%s", user);
+	snprintf(env[1], 160, "NATS_PASSWORD=%s", pw);
+	snprintf(env[2], 160, "NATS_INBOX_PREFIX=_INBOX.%s", user);
+	return 0;
 }
 
 void test_nats_stop(struct test_nats *n)
