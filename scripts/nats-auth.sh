@@ -1,8 +1,10 @@
 #!/bin/sh
 # nats-auth.sh — one NATS identity per service, with least-privilege permissions.
 #
-#   scripts/nats-auth.sh generate DIR [--force]
-#       writes DIR/nats.conf (an `authorization` block for `nats-server -c`)
+#   scripts/nats-auth.sh generate DIR [--force] [--tls CERT KEY [--verify CA]]
+#       writes DIR/nats.conf (an `authorization` block for `nats-server -c`;
+#       with --tls also a `tls` block: clients must use TLS, and with --verify
+#       present a certificate signed by CA)
 #       and DIR/<user>.env (NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX) for
 #       api-gateway, room-manager, twilio-dialer, sip-bridge, agent-worker and
 #       the read-only `viewer`; every file mode 0600, DIR mode 0700. Existing
@@ -19,7 +21,7 @@ set -eu
 USERS="api-gateway room-manager twilio-dialer sip-bridge agent-worker viewer"
 
 usage() {
-	echo "usage: $0 generate DIR [--force] | viewer DIR [NATS_URL]" >&2
+	echo "usage: $0 generate DIR [--force] [--tls CERT KEY [--verify CA]] | viewer DIR [NATS_URL]" >&2
 	exit 2
 }
 
@@ -126,7 +128,19 @@ env_value() { # file name
 
 generate() {
 	dir=$1
-	force=${2:-}
+	shift
+	force= tls_cert= tls_key= tls_ca=
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--force) force=--force; shift ;;
+		--tls) [ $# -ge 3 ] || usage; tls_cert=$2; tls_key=$3; shift 3 ;;
+		--verify) [ $# -ge 2 ] && [ -n "$tls_cert" ] || usage; tls_ca=$2; shift 2 ;;
+		*) usage ;;
+		esac
+	done
+	for f in "$tls_cert" "$tls_key" "$tls_ca"; do
+		[ -z "$f" ] || [ -r "$f" ] || { echo "$0: $f: not a readable file" >&2; exit 1; }
+	done
 	umask 077
 	mkdir -p "$dir"
 	chmod 700 "$dir"
@@ -149,6 +163,13 @@ generate() {
 		done
 		echo "  ]"
 		echo "}"
+		if [ -n "$tls_cert" ]; then
+			echo "tls {"
+			echo "  cert_file: \"$tls_cert\""
+			echo "  key_file: \"$tls_key\""
+			[ -z "$tls_ca" ] || printf '  ca_file: "%s"\n  verify: true\n' "$tls_ca"
+			echo "}"
+		fi
 	} >"$conf.tmp"
 	chmod 600 "$conf.tmp"
 	mv "$conf.tmp" "$conf"
@@ -163,7 +184,7 @@ viewer() {
 
 [ $# -ge 2 ] || usage
 case "$1" in
-generate) [ $# -le 3 ] || usage; generate "$2" "${3:-}" ;;
+generate) shift; generate "$@" ;;
 viewer) [ $# -le 3 ] || usage; viewer "$2" "${3:-}" ;;
 *) usage ;;
 esac

@@ -89,8 +89,9 @@ static void on_closed(natsConnection *nc, void *closure)
 		/* Reconnects are unlimited: nats.c gives up on a server only
 		 * when it refused the identity (twice in a row). */
 		atomic_fetch_add(&bus->denied, 1);
-		log_error("bus_auth_failed", "name=%s: the server refused this identity (%s); "
-			  "check NATS_USER/NATS_PASSWORD, NATS_CREDS or NATS_NKEY", bus->name,
+		log_error("bus_auth_failed", "name=%s: the server refused this connection for good (%s); "
+			  "check NATS_USER/NATS_PASSWORD, NATS_CREDS or NATS_NKEY, and NATS_TLS_* "
+			  "against the server's TLS settings", bus->name,
 			  text ? text : natsStatus_GetText(last));
 	} else if (!bus->closing) {
 		log_warn("bus_closed", "name=%s connection closed (%s: %s)", bus->name,

@@ -118,6 +118,10 @@ int test_nats_start(struct test_nats *n);
  * per service and `viewer` into <dir>/auth, and nats-server runs with that
  * config (anonymous clients are refused). */
 int test_nats_start_auth(struct test_nats *n);
+/* The same behind TLS with client certificates: url is tls://…; a CA, the
+ * server's and a client's certificate (signed by it) are in <dir>/tls:
+ * ca.pem, client.pem, client-key.pem. */
+int test_nats_start_tls(struct test_nats *n);
 /* The password of `user` of an auth-on server, into buf (NUL-terminated).
  * ENOENT when there is no such user. */
 int test_nats_password(const struct test_nats *n, const char *user, char *buf, size_t len);

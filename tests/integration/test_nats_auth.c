@@ -379,6 +379,58 @@ out:
 	return err;
 }
 
+/* TLS when configured: with the server's CA and a client certificate the
+ * identity connects and works; without TLS, or without a certificate, the
+ * server refuses it. */
+static int test_tls_required(void)
+{
+	int err = 0;
+	struct test_nats n = { 0 };
+	struct bus *ok = NULL, *plain = NULL, *nocert = NULL;
+	struct bus_sub *sub = NULL;
+	struct seen obs;
+	seen_init(&obs);
+	char pw[128], ca[512], cert[512], key[512], plain_url[64];
+	TEST_EQ_INT(test_nats_start_tls(&n), 0);
+	TEST_ASSERT(strncmp(n.url, "tls://", 6) == 0);
+	snprintf(ca, sizeof(ca), "%s/tls/ca.pem", n.dir);
+	snprintf(cert, sizeof(cert), "%s/tls/client.pem", n.dir);
+	snprintf(key, sizeof(key), "%s/tls/client-key.pem", n.dir);
+	TEST_EQ_INT(test_nats_password(&n, "sip-bridge", pw, sizeof(pw)), 0);
+
+	struct bus_auth a = { .user = "sip-bridge", .password = pw, .inbox_prefix = "_INBOX.sip-bridge",
+			      .tls_ca = ca, .tls_cert = cert, .tls_key = key };
+	TEST_EQ_INT(bus_connect_auth(&ok, n.url, "tls-ok", &a), 0);
+	for (int i = 0; i < WAIT_MS / 10 && !bus_connected(ok); i++)
+		usleep(10000);
+	TEST_ASSERT(bus_connected(ok));
+	TEST_EQ_INT(bus_subscribe(ok, &sub, "calls.*.call_ended", NULL, on_seen, &obs), 0);
+	TEST_EQ_INT(bus_publish(ok, "calls.tls-check.call_ended", "{}", 2), 0);
+	TEST_ASSERT(seen_wait(&obs, "calls.tls-check.call_ended"));
+	TEST_EQ_INT(bus_denied(ok), 0);
+
+	struct bus_auth no_tls = a;
+	no_tls.tls_ca = no_tls.tls_cert = no_tls.tls_key = NULL;
+	snprintf(plain_url, sizeof(plain_url), "nats://127.0.0.1:%d", n.port);
+	TEST_EQ_INT(bus_connect_auth(&plain, plain_url, "tls-plain", &no_tls), 0);
+	struct bus_auth no_cert = a;
+	no_cert.tls_cert = no_cert.tls_key = NULL;
+	TEST_EQ_INT(bus_connect_auth(&nocert, n.url, "tls-nocert", &no_cert), 0);
+	/* the server refuses both, and they give up (counted as denied) */
+	TEST_ASSERT(denied_since(plain, 0));
+	TEST_ASSERT(denied_since(nocert, 0));
+	TEST_ASSERT(!bus_connected(plain));
+	TEST_ASSERT(!bus_connected(nocert));
+out:
+	sub = bus_unsubscribe(sub);
+	ok = bus_close(ok);
+	plain = bus_close(plain);
+	nocert = bus_close(nocert);
+	seen_destroy(&obs);
+	test_nats_destroy(&n);
+	return err;
+}
+
 /* ---- the five services with their own identities ---------------------- */
 
 static const char *const services[] = {
@@ -546,6 +598,7 @@ out:
 static const struct test tests[] = {
 	{ "outsider_refused", test_outsider_refused },
 	{ "identities_least_privilege", test_identities_least_privilege },
+	{ "tls_required", test_tls_required },
 	{ "services_ready_with_own_identity", test_services_ready_with_own_identity },
 	{ "identity_config_errors", test_identity_config_errors },
 };
