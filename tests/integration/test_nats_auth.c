@@ -431,6 +431,44 @@ out:
 	return err;
 }
 
+/* callmesh-events (what `make up` follows events with) works as viewer. */
+static int test_viewer_tool_reads_events(void)
+{
+	int err = 0, pid = 0;
+	struct test_nats n = { 0 };
+	struct ident sb = { 0 };
+	char bin[256], env_url[96], viewer[3][160], logpath[600], *log = NULL;
+	char *dir = test_tmpdir("events-tool");
+	TEST_EQ_INT(test_nats_start_auth(&n), 0);
+	TEST_EQ_INT(connect_as(&sb, &n, "sip-bridge"), 0);
+	TEST_EQ_INT(test_nats_user_env(&n, "viewer", viewer), 0);
+	snprintf(env_url, sizeof(env_url), "NATS_URL=%s", n.url);
+	snprintf(logpath, sizeof(logpath), "%s/events.log", dir);
+	const char *argv[] = { test_bin(bin, sizeof(bin), "callmesh-events"), "calls.>", NULL };
+	const char *envp[] = { env_url, viewer[0], viewer[1], viewer[2], NULL };
+	TEST_EQ_INT(test_spawn(&pid, argv, envp, logpath), 0);
+	/* publish until the tool has subscribed and printed one (bounded) */
+	bool seen = false;
+	for (int i = 0; i < 100 && !seen; i++) {
+		TEST_EQ_INT(bus_publish(sb.bus, "calls.viewer-check.call_answered", "{\"x\":1}", 7), 0);
+		usleep(50000);
+		free(log);
+		log = read_file(logpath);
+		seen = log && strstr(log, "calls.viewer-check.call_answered {\"x\":1}");
+	}
+	TEST_ASSERT(seen);
+	TEST_ASSERT(!strstr(log, "cannot"));
+out:
+	free(log);
+	if (pid)
+		test_kill(pid);
+	ident_close(&sb);
+	test_nats_destroy(&n);
+	test_rmtree(dir);
+	free(dir);
+	return err;
+}
+
 /* ---- the five services with their own identities ---------------------- */
 
 static const char *const services[] = {
@@ -599,6 +637,7 @@ static const struct test tests[] = {
 	{ "outsider_refused", test_outsider_refused },
 	{ "identities_least_privilege", test_identities_least_privilege },
 	{ "tls_required", test_tls_required },
+	{ "viewer_tool_reads_events", test_viewer_tool_reads_events },
 	{ "services_ready_with_own_identity", test_services_ready_with_own_identity },
 	{ "identity_config_errors", test_identity_config_errors },
 };
