@@ -1,10 +1,18 @@
 /* callmesh-events [SUBJECT]: prints every message on SUBJECT (default
  * "calls.>") as "<subject> <payload>", one per line, until Ctrl-C. For
- * machines without the NATS CLI (`nats sub 'calls.>'` does the same). */
+ * machines without the NATS CLI (`nats sub 'calls.>'` does the same).
+ * Connects with the services' NATS_* identity variables (e.g. the viewer's
+ * from scripts/nats-auth.sh). */
 #include "bus/bus.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
 
 static void on_msg(const struct bus_msg *msg, void *arg)
 {
@@ -24,8 +32,17 @@ int main(int argc, char **argv)
 
 	log_setup("callmesh-events", LOG_WARN, false);
 	lifecycle_install();
-	if (bus_connect(&bus, url, "callmesh-events")) {
-		fprintf(stderr, "callmesh-events: cannot connect to %s\n", url);
+	struct bus_auth auth = {
+		.creds_file = env("NATS_CREDS"), .nkey = env("NATS_NKEY"),
+		.nkey_seed_file = env("NATS_NKEY_SEED"), .user = env("NATS_USER"),
+		.password = env("NATS_PASSWORD"), .tls_ca = env("NATS_TLS_CA"),
+		.tls_cert = env("NATS_TLS_CERT"), .tls_key = env("NATS_TLS_KEY"),
+		.inbox_prefix = env("NATS_INBOX_PREFIX"),
+	};
+	char shown[512];
+	if (bus_connect_auth(&bus, url, "callmesh-events", &auth)) {
+		fprintf(stderr, "callmesh-events: cannot connect to %s\n",
+			cfg_url_redact(shown, sizeof(shown), url));
 		goto out;
 	}
 	if (bus_subscribe(bus, &sub, subject, NULL, on_msg, NULL)) {

@@ -54,9 +54,9 @@ int bus_status_err(natsStatus s)
 static void on_connected(natsConnection *nc, void *closure)
 {
 	struct bus *bus = closure;
-	char url[256] = "";
+	char url[256] = "", shown[256];
 	(void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	log_info("bus_connected", "name=%s url=%s", bus->name, url);
+	log_info("bus_connected", "name=%s url=%s", bus->name, cfg_url_redact(shown, sizeof(shown), url));
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -73,18 +73,30 @@ static void on_disconnected(natsConnection *nc, void *closure)
 static void on_reconnected(natsConnection *nc, void *closure)
 {
 	struct bus *bus = closure;
-	char url[256] = "";
+	char url[256] = "", shown[256];
 	(void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	log_info("bus_reconnected", "name=%s url=%s", bus->name, url);
+	log_info("bus_reconnected", "name=%s url=%s", bus->name, cfg_url_redact(shown, sizeof(shown), url));
 }
 
 static void on_closed(natsConnection *nc, void *closure)
 {
 	struct bus *bus = closure;
-	(void)nc;
+	const char *text = NULL;
+	natsStatus last = natsConnection_GetLastError(nc, &text);
 	pthread_mutex_lock(&bus->mu);
-	if (!bus->closing)
-		log_warn("bus_closed", "name=%s connection closed", bus->name);
+	if (!bus->closing && (last == NATS_NOT_PERMITTED || last == NATS_CONNECTION_AUTH_FAILED ||
+			      last == NATS_NO_SERVER)) {
+		/* Reconnects are unlimited: nats.c gives up on a server only
+		 * when it refused the identity (twice in a row). */
+		atomic_fetch_add(&bus->denied, 1);
+		log_error("bus_auth_failed", "name=%s: the server refused this connection for good (%s); "
+			  "check NATS_USER/NATS_PASSWORD, NATS_CREDS or NATS_NKEY, and NATS_TLS_* "
+			  "against the server's TLS settings", bus->name,
+			  text ? text : natsStatus_GetText(last));
+	} else if (!bus->closing) {
+		log_warn("bus_closed", "name=%s connection closed (%s: %s)", bus->name,
+			 natsStatus_GetText(last), text ? text : "");
+	}
 	bus->closed = true;
 	pthread_cond_broadcast(&bus->cond);
 	pthread_mutex_unlock(&bus->mu);
@@ -94,8 +106,15 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 {
 	struct bus *bus = closure;
 	const char *subj = sub ? "subscription" : "connection";
-	(void)nc;
-	log_warn("bus_async_error", "name=%s %s: %s", bus->name, subj, natsStatus_GetText(err));
+	char last[256] = "";
+	const char *text = NULL;
+	/* A permissions violation names the subject the server refused. */
+	if (err == NATS_NOT_PERMITTED)
+		atomic_fetch_add(&bus->denied, 1);
+	if (natsConnection_GetLastError(nc, &text) != NATS_OK && text)
+		snprintf(last, sizeof(last), ": %s", text);
+	log_warn(err == NATS_NOT_PERMITTED ? "bus_not_permitted" : "bus_async_error", "name=%s %s: %s%s",
+		 bus->name, subj, natsStatus_GetText(err), last);
 }
 
 static void on_js_async_error(jsCtx *js, jsPubAckErr *pae, void *closure)
@@ -112,9 +131,71 @@ static void on_js_async_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 
 /* ---- connect / close ---------------------------------------------------- */
 
+void bus_auth_from_cfg(struct bus_auth *auth, const struct core_cfg *core)
+{
+	memset(auth, 0, sizeof(*auth));
+	auth->creds_file = core->nats_creds;
+	auth->nkey = core->nats_nkey;
+	auth->nkey_seed_file = core->nats_nkey_seed;
+	auth->user = core->nats_user;
+	auth->password = core->nats_password;
+	auth->tls_ca = core->nats_tls_ca;
+	auth->tls_cert = core->nats_tls_cert;
+	auth->tls_key = core->nats_tls_key;
+	auth->inbox_prefix = core->nats_inbox_prefix;
+}
+
+static natsStatus set_auth(natsOptions *opts, const struct bus_auth *a, const char **whatp)
+{
+	natsStatus s = NATS_OK;
+	if (!a)
+		return NATS_OK;
+	int ways = !!a->creds_file + !!(a->nkey || a->nkey_seed_file) + !!(a->user || a->password);
+	if (ways > 1 || !a->nkey != !a->nkey_seed_file || !a->user != !a->password ||
+	    !a->tls_cert != !a->tls_key) {
+		*whatp = "identity: one of creds, nkey + seed, user + password";
+		return NATS_INVALID_ARG;
+	}
+	if (a->creds_file) {
+		*whatp = "NATS_CREDS";
+		s = natsOptions_SetUserCredentialsFromFiles(opts, a->creds_file, NULL);
+	} else if (a->nkey) {
+		*whatp = "NATS_NKEY_SEED";
+		s = natsOptions_SetNKeyFromSeed(opts, a->nkey, a->nkey_seed_file);
+	} else if (a->user) {
+		*whatp = "NATS_USER";
+		s = natsOptions_SetUserInfo(opts, a->user, a->password);
+	}
+	if (s == NATS_OK && (a->tls_ca || a->tls_cert)) {
+		*whatp = "NATS TLS";
+		s = natsOptions_SetSecure(opts, true);
+		if (s == NATS_OK && a->tls_ca) {
+			*whatp = "NATS_TLS_CA";
+			s = natsOptions_LoadCATrustedCertificates(opts, a->tls_ca);
+		}
+		if (s == NATS_OK && a->tls_cert) {
+			*whatp = "NATS_TLS_CERT/NATS_TLS_KEY";
+			s = natsOptions_LoadCertificatesChain(opts, a->tls_cert, a->tls_key);
+		}
+	}
+	if (s == NATS_OK && a->inbox_prefix && *a->inbox_prefix && strcmp(a->inbox_prefix, "_INBOX")) {
+		*whatp = "NATS_INBOX_PREFIX";
+		s = natsOptions_SetCustomInboxPrefix(opts, a->inbox_prefix);
+	}
+	return s;
+}
+
 int bus_connect(struct bus **busp, const char *url, const char *name)
 {
+	return bus_connect_auth(busp, url, name, NULL);
+}
+
+int bus_connect_auth(struct bus **busp, const char *url, const char *name,
+		     const struct bus_auth *auth)
+{
 	struct bus *bus = NULL;
+	char shown[512];
+	const char *what = "options";
 	natsOptions *opts = NULL;
 	natsStatus s;
 	int err = 0;
@@ -145,23 +226,28 @@ int bus_connect(struct bus **busp, const char *url, const char *name)
 	if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, bus);
 	if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, on_closed, bus);
 	if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, bus);
+	if (s == NATS_OK) s = set_auth(opts, auth, &what);
 	if (s != NATS_OK) {
-		log_error("bus_options_failed", "%s", natsStatus_GetText(s));
+		const char *detail = nats_GetLastError(NULL);
+		log_error("bus_options_failed", "%s: %s%s%s", what, natsStatus_GetText(s),
+			  detail ? ": " : "", detail ? detail : "");
 		err = bus_status_err(s);
 		goto out;
 	}
 
+	cfg_url_redact(shown, sizeof(shown), url);
 	s = natsConnection_Connect(&bus->nc, opts);
 	if (s == NATS_NOT_YET_CONNECTED) {
 		log_warn("bus_not_yet_connected", "name=%s url=%s: retrying in the background",
-			 bus->name, url);
+			 bus->name, shown);
 	} else if (s != NATS_OK) {
-		log_error("bus_connect_failed", "name=%s url=%s: %s", bus->name, url,
-			  natsStatus_GetText(s));
+		const char *detail = nats_GetLastError(NULL);
+		log_error("bus_connect_failed", "name=%s url=%s: %s%s%s", bus->name, shown,
+			  natsStatus_GetText(s), detail ? ": " : "", detail ? detail : "");
 		err = s == NATS_ADDRESS_MISSING ? EINVAL : bus_status_err(s);
 		goto out;
 	} else {
-		log_info("bus_connected", "name=%s url=%s", bus->name, url);
+		log_info("bus_connected", "name=%s url=%s", bus->name, shown);
 	}
 
 	jsOptions jo;
@@ -186,6 +272,11 @@ out:
 	}
 	*busp = bus;
 	return 0;
+}
+
+uint64_t bus_denied(struct bus *bus)
+{
+	return bus ? atomic_load(&bus->denied) : 0;
 }
 
 bool bus_connected(struct bus *bus)

@@ -51,7 +51,39 @@ typedef void (bus_msg_h)(const struct bus_msg *msg, void *arg);
  * is not reachable yet (the connection keeps trying). Caller frees with
  * bus_close(). */
 int bus_connect(struct bus **busp, const char *url, const char *name) CM_MUST_USE;
+
+/* Who the connection is and how it is protected (every member borrowed,
+ * copied by nats.c, NULL when unused). At most one identity: a creds file,
+ * an nkey (public key + seed file), or user + password. tls_ca set makes TLS
+ * required and verifies the server against that CA; tls_cert + tls_key add
+ * a client certificate. inbox_prefix replaces "_INBOX" in reply subjects, so
+ * that the server can give each identity its own inboxes ("_INBOX.<user>"). */
+struct bus_auth {
+	const char *creds_file;
+	const char *nkey;
+	const char *nkey_seed_file;
+	const char *user;
+	const char *password;
+	const char *tls_ca;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *inbox_prefix;
+};
+/* bus_connect() with an identity (auth may be NULL: anonymous). A server
+ * that refuses the identity closes the connection for good (logged as
+ * bus_auth_failed, counted by bus_denied(); bus_connected() stays false, so
+ * a service stays unready until restarted with a valid identity); EIO for an
+ * unusable combination or file (logged naming the variable). */
+int bus_connect_auth(struct bus **busp, const char *url, const char *name,
+		     const struct bus_auth *auth) CM_MUST_USE;
+/* Fills *auth from the NATS_* identity variables of a service's core config
+ * (borrows from core). */
+void bus_auth_from_cfg(struct bus_auth *auth, const struct core_cfg *core);
 bool bus_connected(struct bus *bus);
+/* How many times the server refused this connection something: a publish or
+ * subscription its permissions do not allow, or the identity itself (each
+ * is logged as bus_not_permitted naming the subject). Never decreases. */
+uint64_t bus_denied(struct bus *bus);
 /* Flushes and closes the connection. Unsubscribe every bus_sub of this bus
  * first. NULL-safe; returns NULL (bus = bus_close(bus)). */
 struct bus *bus_close(struct bus *bus);
@@ -126,7 +158,15 @@ typedef enum bus_ack (bus_js_msg_h)(const struct bus_msg *msg, void *arg);
 
 /* Binds to (creating it when missing) the durable consumer `durable` of
  * `stream`, filtered on `filter_subject` (e.g. "calls.>", "dial.exotel").
- * Borrows the strings. Caller frees *subp with bus_unsubscribe(). */
+ * An existing consumer with another filter is refused (EINVAL): its filter
+ * is never changed. Borrows the strings. Caller frees *subp with
+ * bus_unsubscribe(). */
+/* Creates the durable consumer when missing (as bus_js_pull_sub() would),
+ * without binding: lets an administering identity create consumers that
+ * their own users may read but not create or change (the DIALS workers').
+ * EINVAL when it exists with another filter. */
+int bus_js_ensure_consumer(struct bus *bus, const char *stream, const char *durable,
+			   const char *filter_subject) CM_MUST_USE;
 int bus_js_pull_sub(struct bus *bus, struct bus_sub **subp, const char *stream,
 		    const char *durable, const char *filter_subject) CM_MUST_USE;
 /* Fetches up to `batch` messages, waiting at most timeout_ms for the first,

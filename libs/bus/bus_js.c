@@ -167,12 +167,68 @@ int bus_js_stream_msgs(struct bus *bus, const char *stream, uint64_t *msgsp)
 
 /* ---- durable pull consumers -------------------------------------------- */
 
+/* Creates the durable consumer when it does not exist; an existing one is
+ * used as it is when its filter is `filter_subject` (EINVAL otherwise).
+ * Looking first means a user allowed only to read its consumer (INFO,
+ * MSG.NEXT, ACK) binds without the right to create or change it. */
+static int ensure_consumer(struct bus *bus, const char *stream, const char *durable,
+			   const char *filter_subject)
+{
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+	int err = 0;
+
+	s = js_GetConsumerInfo(&ci, bus->js, stream, durable, NULL, &jerr);
+	if (s == NATS_OK) {
+		const char *have = ci->Config ? ci->Config->FilterSubject : NULL;
+		if (!have || strcmp(have, filter_subject) != 0) {
+			log_error("bus_consumer_filter", "stream=%s durable=%s: filters %s, not %s", stream,
+				  durable, have ? have : "everything", filter_subject);
+			err = EINVAL;
+		}
+		jsConsumerInfo_Destroy(ci);
+		return err;
+	}
+	if (s == NATS_NO_RESPONDERS)
+		return EAGAIN;
+	if (jerr != JSConsumerNotFoundErr && s != NATS_NOT_FOUND) {
+		log_error("bus_consumer_failed", "stream=%s durable=%s: info: %s (js error %d)", stream,
+			  durable, natsStatus_GetText(s), (int)jerr);
+		return jerr == JSStreamNotFoundErr ? ENOENT : s == NATS_TIMEOUT ? ETIMEDOUT : EIO;
+	}
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = durable;
+	cc.AckPolicy = js_AckExplicit;
+	cc.AckWait = PULL_ACK_WAIT;
+	cc.FilterSubject = filter_subject;
+	cc.DeliverPolicy = js_DeliverAll;
+	jerr = 0;
+	s = js_AddConsumer(&ci, bus->js, stream, &cc, NULL, &jerr);
+	jsConsumerInfo_Destroy(ci);
+	if (s != NATS_OK && jerr != JSConsumerNameExistErr && jerr != JSConsumerExistingActiveErr) {
+		log_error("bus_consumer_failed", "stream=%s durable=%s filter=%s: %s (js error %d)",
+			  stream, durable, filter_subject, natsStatus_GetText(s), (int)jerr);
+		return jerr == JSStreamNotFoundErr ? ENOENT : s == NATS_TIMEOUT ? ETIMEDOUT : EIO;
+	}
+	return 0;
+}
+
+int bus_js_ensure_consumer(struct bus *bus, const char *stream, const char *durable,
+			   const char *filter_subject)
+{
+	if (!bus || !stream || !durable || !*durable || !filter_subject)
+		return EINVAL;
+	if (!bus_connected(bus))
+		return EAGAIN;
+	return ensure_consumer(bus, stream, durable, filter_subject);
+}
+
 int bus_js_pull_sub(struct bus *bus, struct bus_sub **subp, const char *stream,
 		    const char *durable, const char *filter_subject)
 {
 	struct bus_sub *sub = NULL;
-	jsConsumerConfig cc;
-	jsConsumerInfo *ci = NULL;
 	jsSubOptions so;
 	jsErrCode jerr = 0;
 	natsStatus s;
@@ -183,22 +239,11 @@ int bus_js_pull_sub(struct bus *bus, struct bus_sub **subp, const char *stream,
 	if (!bus_connected(bus))
 		return EAGAIN;
 
-	/* Create the consumer ourselves and bind to it, so that nats.c never
-	 * deletes it on unsubscribe. An existing consumer is used as it is. */
-	jsConsumerConfig_Init(&cc);
-	cc.Durable = durable;
-	cc.AckPolicy = js_AckExplicit;
-	cc.AckWait = PULL_ACK_WAIT;
-	cc.FilterSubject = filter_subject;
-	cc.DeliverPolicy = js_DeliverAll;
-	s = js_AddConsumer(&ci, bus->js, stream, &cc, NULL, &jerr);
-	jsConsumerInfo_Destroy(ci);
-	if (s != NATS_OK && jerr != JSConsumerNameExistErr && jerr != JSConsumerExistingActiveErr) {
-		log_error("bus_consumer_failed", "stream=%s durable=%s filter=%s: %s (js error %d)",
-			  stream, durable, filter_subject, natsStatus_GetText(s), (int)jerr);
-		err = jerr == JSStreamNotFoundErr ? ENOENT : s == NATS_TIMEOUT ? ETIMEDOUT : EIO;
+	/* Create the consumer ourselves (when missing) and bind to it, so that
+	 * nats.c never deletes it on unsubscribe. */
+	err = ensure_consumer(bus, stream, durable, filter_subject);
+	if (err)
 		goto out;
-	}
 
 	sub = calloc(1, sizeof(*sub));
 	if (!sub) {

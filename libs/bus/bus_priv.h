@@ -19,6 +19,7 @@ struct bus {
 	bool closing;
 	bool closed;
 	atomic_ullong js_async_failed; /* since the last bus_js_publish_async_wait() */
+	atomic_ullong denied;          /* permissions / authorization violations */
 };
 
 struct bus_sub {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const struct cfg_var core_cfg_vars[] = {
 	{ "NATS_URL", CFG_URL, "nats://127.0.0.1:4222", true, false, 0, 0, "nats|tls",
@@ -17,8 +18,125 @@ const struct cfg_var core_cfg_vars[] = {
 	  offsetof(struct core_cfg, health_addr), "/healthz /readyz /metrics listener" },
 	{ "INSTANCE", CFG_STR, NULL, false, false, 0, 0, NULL,
 	  offsetof(struct core_cfg, instance), "instance name in event sources (default: hostname-pid)" },
+	{ "NATS_CREDS", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_creds), "NATS credentials file (user JWT + nkey seed)" },
+	{ "NATS_NKEY", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_nkey), "NATS user public nkey (U...); with NATS_NKEY_SEED" },
+	{ "NATS_NKEY_SEED", CFG_STR, NULL, false, true, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_nkey_seed), "file holding that nkey's seed (SU...)" },
+	{ "NATS_USER", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_user), "NATS user name; with NATS_PASSWORD" },
+	{ "NATS_PASSWORD", CFG_STR, NULL, false, true, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_password), "NATS password" },
+	{ "NATS_TLS_CA", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_tls_ca), "PEM CA file; set: TLS to NATS is required" },
+	{ "NATS_TLS_CERT", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_tls_cert), "PEM client certificate for NATS (with NATS_TLS_KEY)" },
+	{ "NATS_TLS_KEY", CFG_STR, NULL, false, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_tls_key), "PEM private key file of NATS_TLS_CERT" },
+	{ "NATS_INBOX_PREFIX", CFG_STR, "_INBOX", true, false, 0, 0, NULL,
+	  offsetof(struct core_cfg, nats_inbox_prefix), "subject prefix of this service's reply inboxes" },
 	{ 0 }
 };
+
+const char *cfg_url_redact(char *out, size_t outlen, const char *url)
+{
+	size_t o = 0;
+	if (!out || !outlen)
+		return out;
+	out[0] = '\0';
+	if (!url)
+		return out;
+	const char *p = url;
+	while (*p && o + 1 < outlen) {
+		size_t n = strcspn(p, ",");
+		const char *sep = memmem(p, n, "://", 3);
+		const char *host = sep ? sep + 3 : p;
+		/* userinfo ends at the last '@' before the path of this URL */
+		size_t auth_len = strcspn(host, "/?#,");
+		const char *at = NULL;
+		for (const char *q = host; q < host + auth_len; q++)
+			if (*q == '@')
+				at = q;
+		int w;
+		if (at)
+			w = snprintf(out + o, outlen - o, "%.*s<redacted>%.*s", (int)(host - p), p,
+				     (int)(p + n - at), at);
+		else
+			w = snprintf(out + o, outlen - o, "%.*s", (int)n, p);
+		if (w < 0 || (size_t)w >= outlen - o)
+			return out;
+		o += (size_t)w;
+		p += n;
+		if (*p == ',') {
+			if (o + 1 < outlen) {
+				out[o++] = ',';
+				out[o] = '\0';
+			}
+			p++;
+		}
+	}
+	return out;
+}
+
+static int check_file(const char *name, const char *path, char *err, size_t errlen)
+{
+	if (path && access(path, R_OK) != 0) {
+		snprintf(err, errlen, "%s: \"%s\" is not a readable file (%s)", name, path,
+			 strerror(errno));
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* The NATS identity variables go together: one way to authenticate at most,
+ * each pair complete, every named file readable. */
+static int check_nats_auth(const struct core_cfg *c, char *err, size_t errlen)
+{
+	int ways = !!c->nats_creds + !!(c->nats_nkey || c->nats_nkey_seed) +
+		   !!(c->nats_user || c->nats_password);
+	if (ways > 1) {
+		snprintf(err, errlen, "NATS_CREDS, NATS_NKEY/NATS_NKEY_SEED and NATS_USER/NATS_PASSWORD: "
+			 "set one of them, not several");
+		return EINVAL;
+	}
+	if (c->nats_nkey_seed && c->nats_nkey_seed[0] == 'S' && !strchr(c->nats_nkey_seed, '/')) {
+		snprintf(err, errlen, "NATS_NKEY_SEED: must name the file holding the seed, not the seed");
+		return EINVAL;
+	}
+	if (!c->nats_user != !c->nats_password) {
+		snprintf(err, errlen, "%s: is required with %s", c->nats_user ? "NATS_PASSWORD" : "NATS_USER",
+			 c->nats_user ? "NATS_USER" : "NATS_PASSWORD");
+		return EINVAL;
+	}
+	if (!c->nats_nkey != !c->nats_nkey_seed) {
+		snprintf(err, errlen, "%s: is required with %s", c->nats_nkey ? "NATS_NKEY_SEED" : "NATS_NKEY",
+			 c->nats_nkey ? "NATS_NKEY" : "NATS_NKEY_SEED");
+		return EINVAL;
+	}
+	if (c->nats_nkey && (c->nats_nkey[0] != 'U' || strlen(c->nats_nkey) != 56)) {
+		snprintf(err, errlen, "NATS_NKEY: \"%s\" is not a user public nkey (56 characters, U...)",
+			 c->nats_nkey);
+		return EINVAL;
+	}
+	if (!c->nats_tls_cert != !c->nats_tls_key) {
+		snprintf(err, errlen, "%s: is required with %s", c->nats_tls_cert ? "NATS_TLS_KEY" : "NATS_TLS_CERT",
+			 c->nats_tls_cert ? "NATS_TLS_CERT" : "NATS_TLS_KEY");
+		return EINVAL;
+	}
+	if (c->nats_inbox_prefix && (strpbrk(c->nats_inbox_prefix, " \t\r\n*>") ||
+				     c->nats_inbox_prefix[strlen(c->nats_inbox_prefix) - 1] == '.')) {
+		snprintf(err, errlen, "NATS_INBOX_PREFIX: \"%s\" is not a subject without wildcards",
+			 c->nats_inbox_prefix);
+		return EINVAL;
+	}
+	int e = check_file("NATS_CREDS", c->nats_creds, err, errlen);
+	if (!e) e = check_file("NATS_NKEY_SEED", c->nats_nkey_seed, err, errlen);
+	if (!e) e = check_file("NATS_TLS_CA", c->nats_tls_ca, err, errlen);
+	if (!e) e = check_file("NATS_TLS_CERT", c->nats_tls_cert, err, errlen);
+	if (!e) e = check_file("NATS_TLS_KEY", c->nats_tls_key, err, errlen);
+	return e;
+}
 
 static bool in_choices(const char *choices, const char *s, size_t len)
 {
@@ -92,8 +210,10 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 			const char *sep = strstr(s, "://");
 			if (!sep || (v->choices && !in_choices(v->choices, s, (size_t)(sep - s))) ||
 			    !sep[3]) {
+				char shown[256];
 				snprintf(err, errlen, "%s: \"%s\" is not a URL with scheme %s", v->name,
-					 v->secret ? "<redacted>" : s, v->choices ? v->choices : "any");
+					 v->secret ? "<redacted>" : cfg_url_redact(shown, sizeof(shown), s),
+					 v->choices ? v->choices : "any");
 				return EINVAL;
 			}
 		}
@@ -148,6 +268,14 @@ void cfg_log(const void *cfg, const struct cfg_var *table)
 		case CFG_BOOL:
 			log_info("config", "%s=%s", v->name, *(const bool *)field ? "true" : "false");
 			break;
+		case CFG_URL: {
+			/* credentials inside a URL are redacted even when the URL is not */
+			const char *s = *(const char *const *)field;
+			char shown[1024];
+			log_info("config", "%s=%s", v->name,
+				 !s ? "" : v->secret ? "<redacted>" : cfg_url_redact(shown, sizeof(shown), s));
+			break;
+		}
 		default: {
 			const char *s = *(const char *const *)field;
 			log_info("config", "%s=%s", v->name, !s ? "" : v->secret ? "<redacted>" : s);
@@ -165,6 +293,8 @@ int core_init(const char *service, void *cfg, const struct cfg_var *svc_vars,
 	if (!getenv("HEALTH_ADDR") || !*getenv("HEALTH_ADDR"))
 		setenv("HEALTH_ADDR", default_health_addr, 1);
 	int e = cfg_load(cfg, core_cfg_vars, err, sizeof(err));
+	if (!e)
+		e = check_nats_auth(core, err, sizeof(err));
 	if (!e)
 		e = cfg_load(cfg, svc_vars, err, sizeof(err));
 	if (e) {

@@ -72,6 +72,10 @@ void cfg_log(const void *cfg, const struct cfg_var *table);
  * choices, default, "required"/"secret", help. health_default stands in for
  * HEALTH_ADDR's per-service default. */
 void cfg_help(FILE *f, const struct cfg_var *table, const char *health_default);
+/* Copies `url` (a comma-separated list of URLs) into out with each URL's
+ * userinfo ("user:password@") replaced by "<redacted>@", so that a URL can
+ * be logged. Truncates to outlen (always NUL-terminated). Returns out. */
+const char *cfg_url_redact(char *out, size_t outlen, const char *url);
 
 /* Variables every service has, at the start of each service's config struct. */
 struct core_cfg {
@@ -80,6 +84,17 @@ struct core_cfg {
 	const char *log_format;
 	const char *health_addr;
 	const char *instance;
+	/* NATS identity and TLS (each NULL when unset; at most one of creds,
+	 * nkey, user/password; files checked readable at start). */
+	const char *nats_creds;        /* NATS_CREDS: .creds file (JWT + seed) */
+	const char *nats_nkey;         /* NATS_NKEY: public user nkey (U…) */
+	const char *nats_nkey_seed;    /* NATS_NKEY_SEED: file holding its seed */
+	const char *nats_user;         /* NATS_USER */
+	const char *nats_password;     /* NATS_PASSWORD; secret */
+	const char *nats_tls_ca;       /* NATS_TLS_CA: PEM CA file; set = TLS required */
+	const char *nats_tls_cert;     /* NATS_TLS_CERT / NATS_TLS_KEY: client certificate */
+	const char *nats_tls_key;
+	const char *nats_inbox_prefix; /* NATS_INBOX_PREFIX: reply subjects (default _INBOX) */
 };
 extern const struct cfg_var core_cfg_vars[];
 

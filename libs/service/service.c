@@ -109,9 +109,13 @@ int service_start(struct service **svcp, const struct service_def *def, void *cf
 	svc->up = metric_gauge("service_up", "1 while the service runs");
 	metric_set(svc->up, 1);
 
-	err = bus_connect(&svc->bus, core->nats_url, svc->source);
+	struct bus_auth auth;
+	bus_auth_from_cfg(&auth, core);
+	err = bus_connect_auth(&svc->bus, core->nats_url, svc->source, &auth);
 	if (err) {
-		log_error("nats_connect_failed", "%s: %s", core->nats_url, cm_strerror(err));
+		char shown[512];
+		log_error("nats_connect_failed", "%s: %s", cfg_url_redact(shown, sizeof(shown), core->nats_url),
+			  cm_strerror(err));
 		goto out;
 	}
 	ensure_streams(svc);

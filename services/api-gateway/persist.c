@@ -36,7 +36,7 @@ struct persist {
 	struct bus_sub *sub;
 	bool db_down; /* set by a message handler: nak the rest, back off */
 
-	atomic_uint_fast64_t stored, duplicates, invalid;
+	atomic_uint_fast64_t stored, duplicates, invalid, strays;
 };
 
 /* ---- shared helpers ---------------------------------------------------- */
@@ -259,17 +259,25 @@ static int store_transcript(struct db *db, const struct event *ev)
  * after COMMIT/ROLLBACK no body of the call is served or stored, so a GET
  * never sees the record as it was before a committed event. */
 static int store_event(struct db *db, struct record_cache *cache, const struct event *ev,
-		       bool *newp)
+		       bool *newp, bool *strayp)
 {
+	/* Only events of calls that have a row join call_events; the others go
+	 * to stray_events, apart from every call record. */
 	static const char insert_sql[] =
 		"INSERT INTO call_events (id, call_id, type, ts, source, data)"
-		" VALUES ($1, $2, $3, $4::timestamptz, $5, $6::jsonb) ON CONFLICT (id) DO NOTHING";
+		" SELECT $1, $2::uuid, $3, $4::timestamptz, $5, $6::jsonb"
+		" WHERE EXISTS (SELECT 1 FROM calls WHERE id = $2::uuid) ON CONFLICT (id) DO NOTHING";
+	static const char stray_sql[] =
+		"INSERT INTO stray_events (id, call_id, type, ts, source, data)"
+		" SELECT $1, $2::uuid, $3, $4::timestamptz, $5, $6::jsonb"
+		" WHERE NOT EXISTS (SELECT 1 FROM calls WHERE id = $2::uuid) ON CONFLICT (id) DO NOTHING";
 	struct db_result *res = NULL;
 	char ts[TIME_ISO_LEN + 1];
 	char *data = NULL;
 	int err;
 
 	*newp = false;
+	*strayp = false;
 	data = cJSON_PrintUnformatted(ev->data);
 	if (!data)
 		return ENOMEM;
@@ -290,8 +298,15 @@ static int store_event(struct db *db, struct record_cache *cache, const struct e
 	err = db_exec(db, &res, insert_sql, (int)CM_ARRAY_LEN(params), params);
 	if (err)
 		goto out;
-	if (db_result_affected(res) == 0) /* delivered before */
+	if (db_result_affected(res) == 0) {
+		/* delivered before, or no such call */
+		res = db_result_free(res);
+		err = db_exec(db, &res, stray_sql, (int)CM_ARRAY_LEN(params), params);
+		if (err)
+			goto out;
+		*strayp = db_result_affected(res) == 1;
 		goto commit;
+	}
 	*newp = true;
 	res = db_result_free(res);
 
@@ -364,14 +379,18 @@ static enum bus_ack on_msg(const struct bus_msg *msg, void *arg)
 		atomic_fetch_add(&p->invalid, 1);
 		return BUS_TERM;
 	}
-	bool fresh = false;
+	bool fresh = false, stray = false;
 	for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
-		err = store_event(p->db, p->cache, ev, &fresh);
+		err = store_event(p->db, p->cache, ev, &fresh, &stray);
 		/* serialization failure, or a transcript seq taken concurrently */
 		if (err != EAGAIN && err != EEXIST)
 			break;
 	}
-	if (!err) {
+	if (!err && stray) {
+		log_warn("persist_stray_event", "event %s (%s from %s): call %s has no row; kept in "
+			 "stray_events", ev->id, event_type_name(ev->type), ev->source, ev->call_id);
+		atomic_fetch_add(&p->strays, 1);
+	} else if (!err) {
 		atomic_fetch_add(fresh ? &p->stored : &p->duplicates, 1);
 	} else if (err == EINVAL || err == EEXIST || err == ENOENT) {
 		log_error("persist_event_refused", "event %s (%s, call %s): %s; terminated", ev->id,
@@ -412,7 +431,14 @@ static void *persist_main(void *arg)
 			}
 		}
 		if (!p->sub) {
-			err = bus_js_pull_sub(p->bus, &p->sub, "CALLS", PERSIST_DURABLE, "calls.>");
+			/* The DIALS workers' consumers are created here: with NATS auth
+			 * on, their own identities may read them but not create them
+			 * (so neither can point its consumer at the other's jobs). */
+			err = bus_js_ensure_consumer(p->bus, "DIALS", "sip-bridge", "dial.exotel");
+			if (!err)
+				err = bus_js_ensure_consumer(p->bus, "DIALS", "twilio-dialer", "dial.twilio");
+			if (!err)
+				err = bus_js_pull_sub(p->bus, &p->sub, "CALLS", PERSIST_DURABLE, "calls.>");
 			if (err) {
 				persist_wait(&p->mu, &p->cv, &p->stop, backoff);
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -514,4 +540,5 @@ void persist_stats(const struct persist *p, struct persist_stats *st)
 	st->stored = atomic_load(&p->stored);
 	st->duplicates = atomic_load(&p->duplicates);
 	st->invalid = atomic_load(&p->invalid);
+	st->strays = atomic_load(&p->strays);
 }

@@ -14,7 +14,8 @@
  * data, is logged and terminated (never redelivered); while PostgreSQL is
  * down messages are nak'ed and the consumer backs off until the database
  * answers again (nothing is lost). Events of calls that have no row are
- * stored in call_events all the same.
+ * kept apart in stray_events (logged as persist_stray_event): they never
+ * join a call's record or change a calls row.
  *
  * Each transaction is bracketed on the record cache (record_cache.h), so a
  * GET /calls/{id} after a committed event never shows the record without it.
@@ -46,9 +47,9 @@ int persist_start(struct persist **pp, struct bus *bus, const char *database_url
 struct persist *persist_stop(struct persist *p);
 
 /* Events handled since start: stored (new), duplicates, terminated
- * (invalid). For metrics and tests. */
+ * (invalid), strays (no such call: stray_events). For metrics and tests. */
 struct persist_stats {
-	uint64_t stored, duplicates, invalid;
+	uint64_t stored, duplicates, invalid, strays;
 };
 void persist_stats(const struct persist *p, struct persist_stats *st);
 

@@ -82,6 +82,8 @@ static void inbox_drain(struct bridge *br, bool stopping)
 			call_hangup(br, it->call_id, it->reason);
 		} else if (it->kind == INBOX_MEDIA_TIMEOUT) {
 			call_media_timeout(br, it->call_id);
+		} else if (it->kind == INBOX_ENDED_ELSEWHERE) {
+			call_ended_elsewhere(br, it->call_id, it->reason, it->source);
 		}
 		free(it);
 		it = next;
@@ -173,6 +175,34 @@ static void on_hangup(const struct bus_msg *msg, void *arg)
 	bridge_post(br, it);
 }
 
+/* calls.<call_id>.call_ended / call_failed: ours come back too and are
+ * skipped by source; anyone else's ends the leg (call_ended_elsewhere). */
+static void on_call_over(const struct bus_msg *msg, void *arg)
+{
+	struct bridge *br = arg;
+	struct event *ev = NULL;
+	char err[128];
+	if (msg->len <= 0 || event_decode(&ev, msg->data, (size_t)msg->len, err, sizeof(err)) != 0) {
+		log_warn("call_over_unreadable", "subject=%s: %s", msg->subject, msg->len > 0 ? err : "empty");
+		return;
+	}
+	/* the subject names the call too: both must agree */
+	const char *sub_id = msg->subject + strlen("calls.");
+	bool same_call = strncmp(sub_id, ev->call_id, ID_UUID_LEN) == 0 && sub_id[ID_UUID_LEN] == '.';
+	if (same_call && strcmp(ev->source, br->source) != 0 && id_is_uuid(ev->call_id) &&
+	    (ev->type == EV_CALL_ENDED || ev->type == EV_CALL_FAILED)) {
+		struct inbox_item *it = calloc(1, sizeof(*it));
+		if (it) {
+			it->kind = INBOX_ENDED_ELSEWHERE;
+			snprintf(it->call_id, sizeof(it->call_id), "%s", ev->call_id);
+			snprintf(it->reason, sizeof(it->reason), "%s", event_type_name(ev->type));
+			snprintf(it->source, sizeof(it->source), "%s", ev->source);
+			bridge_post(br, it);
+		}
+	}
+	ev = event_free(ev);
+}
+
 static bool ready_check(char *why, size_t whylen, void *arg)
 {
 	struct bridge *br = arg;
@@ -232,6 +262,9 @@ int bridge_start(struct bridge *br)
 	err = bus_subscribe(br->bus, &br->hangup_sub, "cmd.calls.*.hangup", NULL, on_hangup, br);
 	if (err)
 		log_warn("hangup_subscribe_failed", "%s (retrying is up to the bus)", cm_strerror(err));
+	if (bus_subscribe(br->bus, &br->ended_sub, "calls.*.call_ended", NULL, on_call_over, br) ||
+	    bus_subscribe(br->bus, &br->failed_sub, "calls.*.call_failed", NULL, on_call_over, br))
+		log_warn("call_over_subscribe_failed", "call_ended/call_failed of others not followed");
 	err = pthread_create(&br->sofia_thread, NULL, sofia_main, br);
 	if (err)
 		return err;
@@ -249,6 +282,8 @@ void bridge_stop(struct bridge *br)
 	if (br->puller_started)
 		pthread_join(br->puller_thread, NULL);
 	br->hangup_sub = bus_unsubscribe(br->hangup_sub);
+	br->ended_sub = bus_unsubscribe(br->ended_sub);
+	br->failed_sub = bus_unsubscribe(br->failed_sub);
 	if (br->sofia_started) {
 		uint64_t one = 1;
 		if (write(br->efd, &one, sizeof(one)) < 0)

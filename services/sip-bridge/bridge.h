@@ -104,13 +104,14 @@ void publisher_raw(struct publisher *pub, const char *subject, const char *data,
 struct publisher *publisher_stop(struct publisher *pub, int timeout_ms);
 
 /* ---- inbox: other threads → sofia thread ---- */
-enum inbox_kind { INBOX_DIAL, INBOX_HANGUP, INBOX_MEDIA_TIMEOUT };
+enum inbox_kind { INBOX_DIAL, INBOX_HANGUP, INBOX_MEDIA_TIMEOUT, INBOX_ENDED_ELSEWHERE };
 struct inbox_item {
 	struct inbox_item *next;
 	enum inbox_kind kind;
 	struct dial_job *job;              /* INBOX_DIAL, owned */
-	char call_id[ID_UUID_LEN + 1];     /* INBOX_HANGUP, INBOX_MEDIA_TIMEOUT */
+	char call_id[ID_UUID_LEN + 1];     /* every kind but INBOX_DIAL */
 	char reason[64];
+	char source[EVENT_SOURCE_MAX + 1]; /* INBOX_ENDED_ELSEWHERE: who said so */
 };
 
 struct call;
@@ -138,6 +139,7 @@ struct bridge {
 	pthread_t sofia_thread, puller_thread;
 	bool sofia_started, puller_started;
 	struct bus_sub *hangup_sub;
+	struct bus_sub *ended_sub, *failed_sub; /* call_ended / call_failed of others */
 	struct taken_ids *taken;     /* puller thread */
 	struct secret_keys *keys;    /* immutable after start */
 
@@ -162,6 +164,12 @@ void call_start(struct bridge *br, struct dial_job *job);  /* takes job */
 void call_hangup(struct bridge *br, const char *call_id, const char *reason);
 /* The relay saw no RTP for MEDIA_TIMEOUT_S: BYE, call_ended media_timeout. */
 void call_media_timeout(struct bridge *br, const char *call_id);
+/* Someone else (agent-worker, api-gateway's watchdog) published call_ended or
+ * call_failed for a call whose leg this bridge holds: the record says it is
+ * over, so the leg must not stay up. BYE (CANCEL before the answer) and
+ * call_ended reason "ended_elsewhere"; nothing when the call is not ours. */
+void call_ended_elsewhere(struct bridge *br, const char *call_id, const char *what,
+			  const char *source);
 void calls_tick(struct bridge *br, int64_t now_ms);
 void calls_heartbeat(struct bridge *br);
 bool calls_peer_allowed(struct bridge *br, const struct sockaddr *sa, socklen_t len);

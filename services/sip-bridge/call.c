@@ -301,6 +301,18 @@ void call_media_timeout(struct bridge *br, const char *call_id)
 	end_call(c, "media_timeout", "local", NULL);
 }
 
+void call_ended_elsewhere(struct bridge *br, const char *call_id, const char *what,
+			  const char *source)
+{
+	struct call *c = find(br, call_id);
+	if (!c || c->terminal)
+		return;
+	log_warn("call_ended_elsewhere", "%s: %s from %s while the leg is up: hanging up", call_id,
+		 what, source);
+	end_call(c, "ended_elsewhere", strncmp(source, "agent-worker/", 13) == 0 ? "agent" : "local",
+		 "cancelled");
+}
+
 void calls_tick(struct bridge *br, int64_t now_ms)
 {
 	for (struct call *c = br->calls; c; c = c->next) {

@@ -263,7 +263,9 @@ static void leg_downlink(struct relay_leg *l)
 
 static void leg_check_timeout(struct relay_leg *l, int64_t now_ms)
 {
-	if (!l->p.timer || !l->flowed || l->timed_out || now_ms - l->last_rx_ms < l->relay->timeout_ms)
+	/* Armed from the answer (CMD_START sets last_rx_ms): a leg that never
+	 * gets RTP ends as surely as one whose RTP stops. */
+	if (!l->p.timer || l->timed_out || now_ms - l->last_rx_ms < l->relay->timeout_ms)
 		return;
 	l->timed_out = true;
 	struct inbox_item *it = calloc(1, sizeof(*it));
@@ -274,7 +276,8 @@ static void leg_check_timeout(struct relay_leg *l, int64_t now_ms)
 	it->kind = INBOX_MEDIA_TIMEOUT;
 	snprintf(it->call_id, sizeof(it->call_id), "%s", l->call_id);
 	snprintf(it->reason, sizeof(it->reason), "media_timeout");
-	log_info("media_timeout", "%s: no RTP for %lld ms", l->call_id, (long long)(now_ms - l->last_rx_ms));
+	log_info("media_timeout", "%s: no RTP for %lld ms%s", l->call_id, (long long)(now_ms - l->last_rx_ms),
+		 l->flowed ? "" : " (none since the answer)");
 	bridge_post(l->relay->br, it);
 }
 

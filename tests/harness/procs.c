@@ -107,10 +107,11 @@ int test_wait_port(int port, int timeout_ms)
 
 static int nats_spawn(struct test_nats *n)
 {
-	char port[16], store[512], log[512];
+	char port[16], store[512], log[512], conf[512];
 	snprintf(port, sizeof(port), "%d", n->port);
 	snprintf(store, sizeof(store), "%s/js", n->dir);
 	snprintf(log, sizeof(log), "%s/nats.log", n->dir);
+	snprintf(conf, sizeof(conf), "%s/auth/nats.conf", n->dir);
 	pid_t pid = fork();
 	if (pid < 0)
 		return errno;
@@ -120,8 +121,12 @@ static int nats_spawn(struct test_nats *n)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd",
-		       store, (char *)NULL);
+		if (n->auth)
+			execlp("nats-server", "nats-server", "-c", conf, "-a", "127.0.0.1", "-p", port,
+			       "-js", "-sd", store, (char *)NULL);
+		else
+			execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd",
+			       store, (char *)NULL);
 		_exit(127);
 	}
 	n->pid = pid;
@@ -137,6 +142,101 @@ int test_nats_start(struct test_nats *n)
 		return EIO;
 	snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
 	return nats_spawn(n);
+}
+
+/* A CA, a server certificate for 127.0.0.1 and a client certificate, both
+ * signed by the CA, into <dir>/tls (ca.pem, server.pem/-key.pem,
+ * client.pem/-key.pem). */
+static int make_certs(const char *dir)
+{
+	static const char script[] =
+		"set -e; mkdir -p \"$1\"; cd \"$1\"; umask 077\n"
+		"ec='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes'\n"
+		"openssl req -x509 $ec -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=callmesh-test-ca\n"
+		"for who in server client; do\n"
+		"  openssl req $ec -keyout $who-key.pem -out $who.csr -subj /CN=127.0.0.1\n"
+		"  printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > $who.ext\n"
+		"  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2"
+		" -extfile $who.ext -out $who.pem\n"
+		"done\n";
+	char tls[512], *out = NULL;
+	snprintf(tls, sizeof(tls), "%s/tls", dir);
+	const char *argv[] = { "sh", "-c", script, "sh", tls, NULL };
+	int st = test_run_cmd(&out, argv, NULL, 30000);
+	if (st != 0)
+		fprintf(stdout, "    certificates: openssl failed (%d): %s\n", st, out ? out : "");
+	free(out);
+	return st == 0 ? 0 : EIO;
+}
+
+static int nats_start_auth(struct test_nats *n, bool tls)
+{
+	memset(n, 0, sizeof(*n));
+	n->port = test_free_port();
+	n->dir = test_tmpdir("nats");
+	if (n->port < 0 || !n->dir)
+		return EIO;
+	n->auth = true;
+	snprintf(n->url, sizeof(n->url), "%s://127.0.0.1:%d", tls ? "tls" : "nats", n->port);
+	char auth[512], cert[512], key[512], ca[512], *out = NULL;
+	snprintf(auth, sizeof(auth), "%s/auth", n->dir);
+	snprintf(cert, sizeof(cert), "%s/tls/server.pem", n->dir);
+	snprintf(key, sizeof(key), "%s/tls/server-key.pem", n->dir);
+	snprintf(ca, sizeof(ca), "%s/tls/ca.pem", n->dir);
+	if (tls && make_certs(n->dir))
+		return EIO;
+	const char *plain[] = { "scripts/nats-auth.sh", "generate", auth, NULL };
+	const char *with_tls[] = { "scripts/nats-auth.sh", "generate", auth, "--tls", cert, key,
+				   "--verify", ca, NULL };
+	int st = test_run_cmd(&out, tls ? with_tls : plain, NULL, 20000);
+	if (st != 0) {
+		fprintf(stdout, "    nats-auth.sh generate failed (%d): %s\n", st, out ? out : "");
+		free(out);
+		return EIO;
+	}
+	free(out);
+	return nats_spawn(n);
+}
+
+int test_nats_start_auth(struct test_nats *n)
+{
+	return nats_start_auth(n, false);
+}
+
+int test_nats_start_tls(struct test_nats *n)
+{
+	return nats_start_auth(n, true);
+}
+
+int test_nats_password(const struct test_nats *n, const char *user, char *buf, size_t len)
+{
+	char path[512], line[256];
+	int err = ENOENT;
+	snprintf(path, sizeof(path), "%s/auth/%s.env", n->dir, user);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "NATS_PASSWORD=", 14) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(buf, len, "%s", line + 14);
+			err = 0;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+int test_nats_user_env(const struct test_nats *n, const char *user, char env[3][160])
+{
+	char pw[128];
+	int err = test_nats_password(n, user, pw, sizeof(pw));
+	if (err)
+		return err;
+	snprintf(env[0], 160, "NATS_USER=%s", user);
+	snprintf(env[1], 160, "NATS_PASSWORD=%s", pw);
+	snprintf(env[2], 160, "NATS_INBOX_PREFIX=_INBOX.%s", user);
+	return 0;
 }
 
 void test_nats_stop(struct test_nats *n)

@@ -110,9 +110,24 @@ struct test_nats {
 	int pid;
 	char url[64];
 	char *dir; /* JetStream store; kept across restart */
+	bool auth; /* started by test_nats_start_auth(): users in <dir>/auth */
 };
 /* Starts nats-server with JetStream on a free port; waits until it accepts. */
 int test_nats_start(struct test_nats *n);
+/* The same with authorization on: scripts/nats-auth.sh generates one user
+ * per service and `viewer` into <dir>/auth, and nats-server runs with that
+ * config (anonymous clients are refused). */
+int test_nats_start_auth(struct test_nats *n);
+/* The same behind TLS with client certificates: url is tls://…; a CA, the
+ * server's and a client's certificate (signed by it) are in <dir>/tls:
+ * ca.pem, client.pem, client-key.pem. */
+int test_nats_start_tls(struct test_nats *n);
+/* The password of `user` of an auth-on server, into buf (NUL-terminated).
+ * ENOENT when there is no such user. */
+int test_nats_password(const struct test_nats *n, const char *user, char *buf, size_t len);
+/* envp entries for a service that connects as `user`: NATS_USER=,
+ * NATS_PASSWORD=, NATS_INBOX_PREFIX= into three buffers of `len` bytes each. */
+int test_nats_user_env(const struct test_nats *n, const char *user, char env[3][160]);
 /* Stops it (SIGTERM, wait); the store stays for a restart. */
 void test_nats_stop(struct test_nats *n);
 /* Starts it again on the same port and store. */

@@ -72,7 +72,7 @@ static int wait_handled(struct persist *p, uint64_t n)
 	for (;;) {
 		struct persist_stats st;
 		persist_stats(p, &st);
-		if (st.stored + st.duplicates + st.invalid >= n)
+		if (st.stored + st.duplicates + st.invalid + st.strays >= n)
 			return 0;
 		if (time_mono_ms() >= end)
 			return ETIMEDOUT;
@@ -282,7 +282,7 @@ static int test_invalid_events_do_not_block(void)
 	TEST_EQ_INT(event_set_str(f, "status", "busy"), 0);
 	TEST_EQ_INT(event_set_int(f, "sip_code", 486), 0);
 	TEST_EQ_INT(event_set_str(f, "sip_reason", "Busy Here"), 0);
-	/* an event of a call that has no row is stored all the same */
+	/* an event of a call that has no row is kept apart (stray_events) */
 	TEST_EQ_INT(id_uuid4(other), 0);
 	u = mk(EV_CALL_HOLD, other, T0);
 	TEST_ASSERT(u != NULL);
@@ -293,11 +293,15 @@ static int test_invalid_events_do_not_block(void)
 	struct persist_stats st;
 	persist_stats(e.p, &st);
 	TEST_EQ_INT(st.invalid, 2);
-	TEST_EQ_INT(st.stored, 3);
+	TEST_EQ_INT(st.stored, 2);
+	TEST_EQ_INT(st.strays, 1);
 	v = test_db_query1(e.db, row_sql, cid);
 	TEST_EQ_STR(v, "busy|486|Busy Here|||3000|busy|0|0|-");
 	free(v);
-	v = test_db_query1(e.db, "SELECT type FROM call_events WHERE call_id = $1", other);
+	v = test_db_query1(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1", other);
+	TEST_EQ_STR(v, "0");
+	free(v);
+	v = test_db_query1(e.db, "SELECT type FROM stray_events WHERE call_id = $1", other);
 	TEST_EQ_STR(v, "call_hold");
 out:
 	free(v);
@@ -663,6 +667,59 @@ out:
 	return err;
 }
 
+/* Forged or stray events for a call nobody placed (no calls row) are kept
+ * in stray_events: no calls row, call_events, transcript or status appears
+ * for that id, and the persister carries on with real calls. */
+static int test_stray_events_kept_apart(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], ghost[ID_UUID_LEN + 1];
+	struct event *end = NULL, *t = NULL, *d = NULL;
+	char *v = NULL;
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(id_uuid4(ghost), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	end = mk(EV_CALL_ENDED, ghost, T0);
+	t = mk(EV_TRANSCRIPT, ghost, T0 + 100);
+	d = mk(EV_CALL_DIALING, cid, T0 + 200);
+	TEST_ASSERT(end && t && d);
+	TEST_EQ_INT(event_set_str(end, "reason", "completed"), 0);
+	TEST_EQ_INT(event_set_str(end, "by", "remote"), 0);
+	TEST_EQ_INT(event_set_int(end, "duration_ms", 1000), 0);
+	TEST_EQ_INT(event_set_str(t, "speaker", "user"), 0);
+	TEST_EQ_INT(event_set_str(t, "text", "forged words"), 0);
+	TEST_EQ_INT(event_set_bool(t, "final", true), 0);
+	TEST_EQ_INT(event_set_time(t, "started_at", T0 + 100), 0);
+	TEST_EQ_INT(publish(e.bus, end, false), 0);
+	TEST_EQ_INT(publish(e.bus, t, false), 0);
+	TEST_EQ_INT(publish(e.bus, end, true), 0); /* a redelivery stays one stray */
+	TEST_EQ_INT(publish(e.bus, d, false), 0);
+	TEST_EQ_INT(wait_handled(e.p, 4), 0);
+	struct persist_stats st;
+	persist_stats(e.p, &st);
+	TEST_EQ_INT(st.strays, 2);
+	TEST_EQ_INT(st.stored, 1);
+	v = test_db_query1(e.db, "SELECT count(*) FROM stray_events WHERE call_id = $1", ghost);
+	TEST_EQ_STR(v, "2");
+	free(v);
+	v = test_db_query1(e.db, "SELECT (SELECT count(*) FROM calls WHERE id = $1) || '|' ||"
+			   " (SELECT count(*) FROM call_events WHERE call_id = $1) || '|' ||"
+			   " (SELECT count(*) FROM transcript_segments WHERE call_id = $1)", ghost);
+	TEST_EQ_STR(v, "0|0|0");
+	free(v);
+	v = test_db_query1(e.db, "SELECT status FROM calls WHERE id = $1", cid);
+	TEST_EQ_STR(v, "dialing");
+out:
+	free(v);
+	event_free(end);
+	event_free(t);
+	event_free(d);
+	env_down(&e);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "out_of_order_and_duplicates", test_out_of_order_and_duplicates },
 	{ "hold_pair", test_hold_pair },
@@ -671,6 +728,7 @@ static const struct test tests[] = {
 	{ "owner_lost", test_owner_lost },
 	{ "livekit_webhook", test_livekit_webhook },
 	{ "cache_follows_persister", test_cache_follows_persister },
+	{ "stray_events_kept_apart", test_stray_events_kept_apart },
 };
 
 TEST_MAIN(tests)

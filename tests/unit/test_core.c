@@ -218,11 +218,37 @@ out:
 	return err;
 }
 
+/* Credentials inside a URL never survive into what is logged. */
+static int test_cfg_url_redact(void)
+{
+	int err = 0;
+	static const struct { const char *in, *out; } cases[] = {
+		{ "nats://127.0.0.1:4222", "nats://127.0.0.1:4222" },
+		{ "nats://u:pw@127.0.0.1:4222", "nats://<redacted>@127.0.0.1:4222" },
+		{ "tls://tok@a:1,nats://b:2,nats://x:y@c:3", "tls://<redacted>@a:1,nats://b:2,nats://<redacted>@c:3" },
+		{ "nats://u:p@ss@host:4222", "nats://<redacted>@host:4222" },
+		{ "postgresql://me:secret@db/x?user=@", "postgresql://<redacted>@db/x?user=@" },
+		{ "u:pw@host:4222", "<redacted>@host:4222" },
+		{ "", "" },
+	};
+	char out[128];
+	for (size_t i = 0; i < CM_ARRAY_LEN(cases); i++)
+		TEST_EQ_STR(cfg_url_redact(out, sizeof(out), cases[i].in), cases[i].out);
+	/* truncated output still holds no part of the secret */
+	char small[16];
+	cfg_url_redact(small, sizeof(small), "nats://user:topsecret@host:4222");
+	TEST_ASSERT(strstr(small, "topsecret") == NULL && strstr(small, "user") == NULL);
+	TEST_EQ_STR(cfg_url_redact(out, sizeof(out), NULL), "");
+out:
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "cfg_defaults", test_cfg_defaults },
 	{ "cfg_values", test_cfg_values },
 	{ "cfg_errors_name_the_variable", test_cfg_errors_name_the_variable },
 	{ "cfg_required", test_cfg_required },
+	{ "cfg_url_redact", test_cfg_url_redact },
 	{ "uuid", test_uuid },
 	{ "time", test_time },
 	{ "time_deadline", test_time_deadline },
