@@ -65,10 +65,11 @@ perms() {
       \"dial.exotel\", \"dial.twilio\", \"cmd.calls.*.hangup\",
       \"rooms.create\", \"rooms.delete\", \"rooms.token\", \"agents.dispatch\", \"sip.trunks.create\",
       $(ev call_queued call_failed call_ended recording_ready recording_failed webhook_delivered webhook_failed)"
-		SUB='"owners.heartbeat"'
+		SUB='"owners.heartbeat", "calls.>"' # calls.>: the console's GET /events
 		RESP=false ;;
 	room-manager)
-		PUB="$js_streams, $(ev recording_ready)"
+		# rooms.join/leave: a browser member joins the local room like any member
+		PUB="$js_streams, \"rooms.join\", \"rooms.leave\", $(ev recording_ready)"
 		SUB='"rooms.create", "rooms.delete", "rooms.send_data", "rooms.token", "rooms.join", "rooms.leave",
       "recordings.start", "recordings.stop", "calls.>"'
 		RESP=true ;;
@@ -86,8 +87,9 @@ perms() {
 	agent-worker)
 		PUB="$js_streams, \"cmd.calls.*.hangup\", \"recordings.start\", \"recordings.stop\",
       \"rooms.join\", \"rooms.leave\",
-      $(ev agent_joined agent_ready agent_speaking agent_listening transcript recording_started recording_failed call_ended call_failed)"
-		SUB='"agents.dispatch", "calls.>"'
+      $(ev agent_joined agent_ready agent_speaking agent_listening transcript recording_started recording_failed call_answered call_ended call_failed)"
+		# a web call is the agent's own: its answer and end, and its hangup command
+		SUB='"agents.dispatch", "calls.>", "cmd.calls.*.hangup"'
 		RESP=true ;;
 	viewer)
 		PUB=''
