@@ -241,7 +241,16 @@ static const char *jdata_str(const cJSON *j, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Asserts an error reply: status, error.code and error.field (NULL: null). */
+/* An error's message is for a person: a sentence of several words that
+ * ends with a period, never the machine code again (issue 11). */
+static bool message_is_sentence(const char *msg, const char *code)
+{
+	size_t len = msg ? strlen(msg) : 0;
+	return len >= 16 && strchr(msg, ' ') && msg[len - 1] == '.' && !strstr(msg, code);
+}
+
+/* Asserts an error reply: status, error.code and error.field (NULL: null),
+ * and that its message is a sentence. */
 static int expect_error(const char *method, const char *path, const char *body, long want,
 			const char *code, const char *field)
 {
@@ -259,6 +268,12 @@ static int expect_error(const char *method, const char *path, const char *body, 
 	}
 	TEST_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "success")));
 	TEST_EQ_STR(jpath_str(j, "error", "code"), code);
+	if (!message_is_sentence(jpath_str(j, "message", NULL), code)) {
+		test_failed(__FILE__, __LINE__, "%s %s: message \"%s\" is not a sentence", method, path,
+			    jpath_str(j, "message", NULL) ? jpath_str(j, "message", NULL) : "(none)");
+		err = 1;
+		goto out;
+	}
 	if (field) {
 		TEST_EQ_STR(jpath_str(j, "error", "field"), field);
 	} else {
@@ -329,6 +344,10 @@ static int test_auth_and_public_routes(void)
 	TEST_EQ_INT(test_http(&status, &body, "GET", url, NULL, NULL), 0);
 	TEST_EQ_INT(status, 401);
 	TEST_CONTAINS(body, "\"code\":\"unauthorized\"");
+	cJSON *j = cJSON_Parse(body);
+	bool sentence = message_is_sentence(jpath_str(j, "message", NULL), "unauthorized");
+	cJSON_Delete(j);
+	TEST_ASSERT(sentence);
 	free(body);
 	body = NULL;
 	TEST_EQ_INT(test_http(&status, &body, "GET", url, "wrong-key-123456", NULL), 0);
@@ -1325,6 +1344,27 @@ out:
 	return err;
 }
 
+/* Bad requests of every kind the routes share: each message is a sentence
+ * (expect_error asserts it) beside its code. */
+static int test_error_messages_are_sentences(void)
+{
+	int err = 0;
+	char deep[81];
+	TEST_EQ_INT(env_up(), 0);
+	memset(deep, '[', 40);
+	memset(deep + 40, ']', 40);
+	deep[80] = '\0';
+	TEST_EQ_INT(expect_error("GET", "/no/such/route", NULL, 404, "not_found", NULL), 0);
+	TEST_EQ_INT(expect_error("DELETE", "/assistants", NULL, 405, "method_not_allowed", NULL), 0);
+	TEST_EQ_INT(expect_error("POST", "/assistants", deep, 400, "invalid_json", NULL), 0);
+	TEST_EQ_INT(expect_error("POST", "/assistants", "\"text\"", 400, "invalid_json", NULL), 0);
+	TEST_EQ_INT(expect_error("GET", "/assistants?limit=x", NULL, 400, "invalid_field", "limit"), 0);
+	TEST_EQ_INT(expect_error("DELETE", "/assistants/00000000-0000-4000-8000-000000000009", NULL,
+				 404, "not_found", "assistant_id"), 0);
+out:
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "auth_and_public_routes", test_auth_and_public_routes },
 	{ "assistants_crud", test_assistants_crud },
@@ -1341,6 +1381,7 @@ static const struct test tests[] = {
 	{ "call_record_follows_events", test_call_record_follows_events },
 	{ "calls_list_filters_and_pages", test_calls_list_filters_and_pages },
 	{ "hangup", test_hangup },
+	{ "error_messages_are_sentences", test_error_messages_are_sentences },
 	{ "nats_down", test_nats_down },
 	{ "postgres_down", test_postgres_down },
 	{ "secrets_not_logged", test_secrets_not_logged },
