@@ -9,7 +9,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/scripts/lib.sh
-SRC=$PWD
 BUILD_DIR=${CALLMESH_BUILD:-build}
 WORK=$(mktemp -d /tmp/callmesh-make.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT

@@ -42,12 +42,16 @@ stack_env() {
   local d="$WORK/$1"
   mkdir -p "$d"
   export VAR_DIR="$d/var"
-  export NATS_PORT PG_PORT PHONE_PORT PHONE_MEDIA_PORT
-  NATS_PORT=$(free_port); PG_PORT=$(free_port); PHONE_PORT=$(free_port); PHONE_MEDIA_PORT=$(free_port)
-  export API_ADDR="127.0.0.1:$(free_port)" SIP_BIND="127.0.0.1:$(free_port)"
-  export API_GATEWAY_HEALTH_ADDR="127.0.0.1:$(free_port)" ROOM_MANAGER_HEALTH_ADDR="127.0.0.1:$(free_port)"
-  export TWILIO_DIALER_HEALTH_ADDR="127.0.0.1:$(free_port)" SIP_BRIDGE_HEALTH_ADDR="127.0.0.1:$(free_port)"
-  export AGENT_WORKER_HEALTH_ADDR="127.0.0.1:$(free_port)"
+  local v
+  for v in NATS_PORT PG_PORT PHONE_PORT PHONE_MEDIA_PORT; do
+    printf -v "$v" '%s' "$(free_port)"
+    export "${v?}"
+  done
+  for v in API_ADDR SIP_BIND API_GATEWAY_HEALTH_ADDR ROOM_MANAGER_HEALTH_ADDR \
+           TWILIO_DIALER_HEALTH_ADDR SIP_BRIDGE_HEALTH_ADDR AGENT_WORKER_HEALTH_ADDR; do
+    printf -v "$v" '127.0.0.1:%s' "$(free_port)"
+    export "${v?}"
+  done
   unset NATS_URL DATABASE_URL RECORDINGS_DIR PHONE_DIR LIVEKIT_URL
 }
 
@@ -136,12 +140,14 @@ ctrl_c_of_run_stops_everything() {
   done
   scripts/stack.sh down >/dev/null 2>&1
   expect_nothing_left
+  # shellcheck disable=SC2016 # $OUT is expanded by the inner shell
   DEMO=0 run_then_interrupt run 'exec scripts/stack.sh run >"$OUT" 2>&1' "following logs"
 }
 
 ctrl_c_of_run_piped_into_tee_stops_everything() {
   stack_env tee
   # interrupted during the demo call, while tee holds its output
+  # shellcheck disable=SC2016 # $OUT is expanded by the inner shell
   run_then_interrupt tee 'scripts/stack.sh run 2>&1 | tee "$OUT" >/dev/null' "queued in room"
 }
 
