@@ -9,10 +9,30 @@ SANITIZE ?=
 # every libs/<mod> with sources; linked as one group so order does not matter
 LIBS_ORDER := $(sort $(patsubst libs/%/,%,$(dir $(wildcard libs/*/*.c))))
 SERVICES   := api-gateway room-manager sip-bridge twilio-dialer agent-worker
-PKGS       := libnats libcjson libpq libmicrohttpd libcurl libcrypto sofia-sip-ua espeak-ng pocketsphinx libwebsockets opus speexdsp libsrtp2 libprotobuf-c
+# every library as pkg-config name:Debian package (scripts/deps.sh installs the packages)
+PKG_DEBS   := libnats:libnats-dev libcjson:libcjson-dev libpq:libpq-dev \
+              libmicrohttpd:libmicrohttpd-dev libcurl:libcurl4-openssl-dev libcrypto:libssl-dev \
+              sofia-sip-ua:libsofia-sip-ua-dev espeak-ng:libespeak-ng-dev \
+              pocketsphinx:libpocketsphinx-dev libwebsockets:libwebsockets-dev opus:libopus-dev \
+              speexdsp:libspeexdsp-dev libsrtp2:libsrtp2-dev \
+              libprotobuf-c:libprotobuf-c-dev
+PKGS       := $(foreach p,$(PKG_DEBS),$(firstword $(subst :, ,$(p))))
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Goals that compile nothing work before `make deps` has installed the -dev
+# packages; `run` installs them first and then plans the build in a fresh make.
+# Every other goal asks pkg-config now and stops, naming what it cannot find.
+NOPKG_GOALS := deps clean down run
+ifneq ($(filter-out $(NOPKG_GOALS),$(or $(MAKECMDGOALS),build)),)
+  ifeq ($(shell command -v pkg-config),)
+    $(error pkg-config is not installed: run 'make deps' (or 'make run', which runs it first))
+  endif
+  PKG_MISSING := $(shell for p in $(PKGS); do pkg-config --exists "$$p" || echo "$$p"; done)
+  ifneq ($(PKG_MISSING),)
+    $(error pkg-config cannot find $(foreach p,$(PKG_MISSING),$(p) (Debian package $(patsubst $(p):%,%,$(filter $(p):%,$(PKG_DEBS))))): run 'make deps' to install it, or add the directory of its .pc file to PKG_CONFIG_PATH)
+  endif
+  PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+  PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wformat=2 -Wwrite-strings
@@ -110,7 +130,10 @@ up: build
 	@BUILD=$(BUILD) scripts/stack.sh up
 down:
 	@BUILD=$(BUILD) scripts/stack.sh down
-run: deps build
+# deps first, then a make of its own that reads pkg-config after the install
+run:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build
 	@BUILD=$(BUILD) scripts/stack.sh run
 
 clean:

@@ -2,6 +2,7 @@
 // points at the bundled phone simulator (deploy/local/phone.sh), places one
 // outbound call, prints its events as they happen and then its stored record.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const api = `http://${process.env.API_ADDR || '127.0.0.1:8080'}`;
 const key = (process.env.API_KEYS || 'dev-key-callmesh').split(',')[0].trim();
@@ -32,22 +33,12 @@ async function findOrCreate(listPath, nameField, name, create) {
   return found || create();
 }
 
-const assistant = await findOrCreate('/assistants', 'assistant_name', 'Demo clinic front desk', () =>
-  call('POST', '/assistants', {
-    assistant_name: 'Demo clinic front desk',
-    assistant_prompt: 'You are the front desk of a small clinic. Be brief and polite.',
-    assistant_mode: 'pipeline',
-    assistant_start_instruction: 'Hello {{name}}, this is the clinic calling about your appointment.',
-    assistant_interaction_config: { speaks_first: true, silence_timeout_s: 10, max_reprompts: 2, fillers_enabled: true },
-    assistant_stt_config: { provider: 'local' },
-    // The phone simulator asks "What are your hours?"; over 8 kHz G.711 the
-    // offline recogniser may hear only part of it, so both rules answer it.
-    assistant_llm_config: { provider: 'local', script: [
-      { match: 'hours', reply: 'We are open nine to five.' },
-      { match: 'what are your', reply: 'We are open nine to five.' }] },
-    assistant_tts_config: { provider: 'local' },
-    assistant_end_call_url: null,
-  }));
+// The demo assistant is the phone simulator's counterpart: its script answers
+// the simulator's question (deploy/local/caller-audio.sh), and
+// tests/unit/test_agent_phone.c hears that audio against this same file.
+const demoAssistant = JSON.parse(readFileSync(new URL('../deploy/local/demo-assistant.json', import.meta.url), 'utf8'));
+const assistant = await findOrCreate('/assistants', 'assistant_name', demoAssistant.assistant_name, () =>
+  call('POST', '/assistants', demoAssistant));
 const trunk = await findOrCreate('/trunks', 'trunk_name', 'Local phone simulator', () =>
   call('POST', '/trunks', {
     trunk_name: 'Local phone simulator',

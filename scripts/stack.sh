@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # The local runtime (DESIGN §9): nats-server with JetStream, a private PostgreSQL
 # cluster and the five services, all under var/, stopped by pid.
-#   stack.sh up     start in the background, wait until every /readyz is OK
+#   stack.sh up     start in the background, wait until every /readyz is OK; a
+#                   process that exits meanwhile stops it at once, showing its log
 #   stack.sh down   stop exactly what `up` started
-#   stack.sh run    up, follow logs and events in the foreground, down on Ctrl-C
-# Every variable below can be overridden from the environment.
+#   stack.sh run    up, the demo call, then follow logs and events in the
+#                   foreground; Ctrl-C (INT), TERM, HUP or a closed output pipe
+#                   stops everything `up` started, PostgreSQL included
+# Every variable below can be overridden from the environment (VAR_DIR: where
+# pids, logs and data live; DEMO=0: `run` places no demo call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BUILD:-build}
 BIN="$ROOT/$BUILD/bin"
-VAR="$ROOT/var"
+VAR=${VAR_DIR:-$ROOT/var}
 RUN="$VAR/run"
 LOGS="$VAR/log"
+DEMO=${DEMO:-1}
+READY_TIMEOUT_S=${READY_TIMEOUT_S:-60}
 
 NATS_PORT=${NATS_PORT:-4222}
 export PHONE_PORT=${PHONE_PORT:-5070}
+export PHONE_DIR=${PHONE_DIR:-$VAR/phone}
 PG_PORT=${PG_PORT:-55432}
 export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 export DATABASE_URL=${DATABASE_URL:-postgresql://callmesh@127.0.0.1:$PG_PORT/callmesh}
@@ -24,6 +31,19 @@ export API_KEYS=${API_KEYS:-dev-key-callmesh}
 export RECORDINGS_DIR=${RECORDINGS_DIR:-$VAR/recordings}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 export MIGRATIONS_DIR=${MIGRATIONS_DIR:-$ROOT/services/api-gateway/migrations}
+# Development secrets, made once and kept under VAR so that stored rows still
+# open on the next `make up`: the trunk-password key, the webhook signing
+# secret; webhooks and providers may reach this machine's own addresses.
+NATS_AUTH="$VAR/nats-auth"
+dev_secret() { # file generator-args...
+  local f="$VAR/$1"; shift
+  mkdir -p "$VAR" # not under the umask: PostgreSQL's own user reads var/pg
+  [ -s "$f" ] || (umask 077; openssl rand "$@" >"$f")
+  cat "$f"
+}
+export SECRETS_KEY=${SECRETS_KEY:-$(dev_secret secrets_key -base64 32)}
+export WEBHOOK_SIGNING_SECRET=${WEBHOOK_SIGNING_SECRET:-$(dev_secret webhook_secret -hex 32)}
+export OUTBOUND_ALLOW_PRIVATE=${OUTBOUND_ALLOW_PRIVATE:-true}
 
 SERVICES=(api-gateway room-manager twilio-dialer sip-bridge agent-worker)
 declare -A HEALTH=(
@@ -34,14 +54,24 @@ declare -A HEALTH=(
   [agent-worker]=${AGENT_WORKER_HEALTH_ADDR:-127.0.0.1:9104}
 )
 
-say() { printf 'stack: %s\n' "$*"; }
+# stdout may be a pipe whose reader is gone (`make run | tee log` after Ctrl-C):
+# then the message goes to stderr, and a message is never a reason to stop
+say() { printf 'stack: %s\n' "$*" 2>/dev/null || printf 'stack: %s\n' "$*" >&2 2>/dev/null || true; }
+
+# A pid names a live process: it exists and is not a zombie.
+pid_alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  local st
+  st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
 
 # A pid file names a live process only if that process is still what we started.
 alive() { # pidfile
   local pid
   [ -f "$1" ] || return 1
   pid=$(cat "$1")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  pid_alive "$pid" || return 1
   grep -qa -- "$(basename "$1" .pid)" "/proc/$pid/cmdline" 2>/dev/null
 }
 
@@ -51,11 +81,35 @@ start_bg() { # name logfile cmd...
   echo $! >"$RUN/$name.pid"
 }
 
-wait_until() { # seconds description cmd...
-  local secs=$1 what=$2; shift 2
+# died NAME: NAME exited while starting; show why and stop everything
+died() {
+  local f logs=("$LOGS/$1.log")
+  [ "$1" = phone ] && logs=("$LOGS/phone-sim.log" "$LOGS/phone.log")
+  local pid rc=0 how=""
+  pid=$(cat "$RUN/$1.pid" 2>/dev/null) || pid=""
+  # its status, when it was this shell's child (127: it was not)
+  if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || rc=$?; fi
+  if [ "$rc" -gt 128 ]; then how=" (killed by signal $((rc - 128)))"
+  elif [ "$rc" -ne 127 ]; then how=" (exit status $rc)"; fi
+  say "$1 exited while starting$how"
+  for f in "${logs[@]}"; do
+    [ -s "$f" ] || continue
+    say "last lines of $f:"
+    tail -n 15 "$f" 2>/dev/null | sed 's/^/  | /' || true
+  done
+  rm -f "$RUN/$1.pid"
+  down
+  exit 1
+}
+
+# wait_ready SECONDS WHAT NAME CMD...: until CMD succeeds; NAME's process
+# exiting first ends the wait (and `up`) at once
+wait_ready() {
+  local secs=$1 what=$2 name=$3; shift 3
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then say "timed out waiting for $what"; return 1; fi
+    alive "$RUN/$name.pid" || died "$name"
+    if [ $SECONDS -ge "$deadline" ]; then say "timed out after $secs s waiting for $what"; return 1; fi
     sleep 0.2
   done
 }
@@ -67,50 +121,69 @@ up() {
     [ -x "$BIN/$b" ] || { say "missing $BIN/$b: run 'make build'"; exit 1; }
   done
   mkdir -p "$RUN" "$LOGS" "$VAR/nats" "$RECORDINGS_DIR"
+  # one NATS identity per service, least privilege (scripts/nats-auth.sh)
+  scripts/nats-auth.sh generate "$NATS_AUTH" >/dev/null
 
   if alive "$RUN/nats-server.pid"; then
     say "nats-server already running (pid $(cat "$RUN/nats-server.pid"))"
   else
     tcp_open "$NATS_PORT" && { say "port $NATS_PORT is taken by another process; set NATS_PORT"; exit 1; }
-    start_bg nats-server "$LOGS/nats-server.log" nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$VAR/nats"
-    wait_until 20 "nats-server on :$NATS_PORT" tcp_open "$NATS_PORT"
+    start_bg nats-server "$LOGS/nats-server.log" nats-server -c "$NATS_AUTH/nats.conf" \
+      -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$VAR/nats"
+    wait_ready 20 "nats-server on :$NATS_PORT" nats-server tcp_open "$NATS_PORT" || { down; exit 1; }
   fi
 
-  if [ -f "$VAR/pg/data/postmaster.pid" ] && pg_alive; then
+  if pg_alive; then
     say "postgres already running"
   else
     scripts/pg.sh start "$VAR/pg" "$PG_PORT" >>"$LOGS/postgres-setup.log" 2>&1 \
-      || { say "postgres failed to start:"; tail -n 20 "$LOGS/postgres-setup.log" "$VAR/pg/postgres.log" 2>/dev/null; exit 1; }
+      || { say "postgres failed to start:"; tail -n 20 "$LOGS/postgres-setup.log" "$VAR/pg/postgres.log" 2>/dev/null; down; exit 1; }
   fi
 
   if alive "$RUN/phone.pid"; then
     say "phone simulator already running"
   else
-    tcp_open "$PHONE_PORT" && { say "port $PHONE_PORT is taken by another process; set PHONE_PORT"; exit 1; }
+    tcp_open "$PHONE_PORT" && { say "port $PHONE_PORT is taken by another process; set PHONE_PORT"; down; exit 1; }
     PHONE_LOG_DIR="$LOGS" start_bg phone "$LOGS/phone-sim.log" deploy/local/phone.sh "$PHONE_PORT"
-    wait_until 20 "phone simulator on :$PHONE_PORT" tcp_open "$PHONE_PORT"
+    wait_ready 20 "phone simulator on :$PHONE_PORT" phone tcp_open "$PHONE_PORT" || { down; exit 1; }
   fi
 
   for s in "${SERVICES[@]}"; do
     if alive "$RUN/$s.pid"; then say "$s already running"; continue; fi
-    HEALTH_ADDR=${HEALTH[$s]} start_bg "$s" "$LOGS/$s.log" "$BIN/$s"
+    # shellcheck disable=SC2046 # NAME=value words, no spaces
+    HEALTH_ADDR=${HEALTH[$s]} start_bg "$s" "$LOGS/$s.log" env $(cat "$NATS_AUTH/$s.env") "$BIN/$s"
   done
 
-  local failed=0
-  for s in "${SERVICES[@]}"; do
-    if ! wait_until 60 "$s /readyz" curl -fsS "http://${HEALTH[$s]}/readyz"; then
-      failed=1
-      say "$s is not ready; last log lines:"
-      tail -n 15 "$LOGS/$s.log" || true
+  # all at once: every tick looks at each service not yet ready, so one that
+  # exits is seen within a tick, whichever it is
+  local -A ready=()
+  local deadline=$((SECONDS + READY_TIMEOUT_S)) s pending
+  for (( ; ; )); do
+    pending=0
+    for s in "${SERVICES[@]}"; do
+      [ -n "${ready[$s]:-}" ] && continue
+      if curl -fsS -m 2 "http://${HEALTH[$s]}/readyz" >/dev/null 2>&1; then ready[$s]=1; continue; fi
+      alive "$RUN/$s.pid" || died "$s"
+      pending=$((pending + 1))
+    done
+    [ "$pending" -eq 0 ] && break
+    if [ $SECONDS -ge "$deadline" ]; then
+      for s in "${SERVICES[@]}"; do
+        [ -n "${ready[$s]:-}" ] && continue
+        say "$s is not ready after $READY_TIMEOUT_S s ($(curl -sS -m 2 "http://${HEALTH[$s]}/readyz" 2>&1 | head -c 200)); last log lines:"
+        tail -n 15 "$LOGS/$s.log" 2>/dev/null | sed 's/^/  | /' || true
+      done
+      down
+      exit 1
     fi
+    sleep 0.2
   done
-  if [ $failed -ne 0 ]; then down; exit 1; fi
 
   cat <<INFO
 stack: all services ready
   API          http://$API_ADDR   (Authorization: Bearer $API_KEYS)
   console      http://$API_ADDR/   (open it in a browser; API key: $API_KEYS)
-  NATS         $NATS_URL          (watch events: nats sub 'calls.>'  or  $BUILD/bin/callmesh-events)
+  NATS         $NATS_URL          (watch events: $(scripts/nats-auth.sh viewer "$NATS_AUTH" "$NATS_URL"))
   Postgres     $DATABASE_URL
   phone sim    sip:127.0.0.1:$PHONE_PORT (TCP; answers, holds, resumes, hangs up)
   health       $(for s in "${SERVICES[@]}"; do printf '%s=http://%s ' "$s" "${HEALTH[$s]}"; done)
@@ -119,46 +192,84 @@ stack: all services ready
 INFO
 }
 
-pg_alive() {
-  local pid
-  pid=$(head -n 1 "$VAR/pg/data/postmaster.pid" 2>/dev/null) || return 1
-  kill -0 "$pid" 2>/dev/null
-}
+pg_pid() { head -n 1 "$VAR/pg/data/postmaster.pid" 2>/dev/null; }
+pg_alive() { pid_alive "$(pg_pid)"; }
 
-stop_pid() { # name
-  local f="$RUN/$1.pid" pid i
-  if alive "$f"; then
-    pid=$(cat "$f")
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then say "$1 did not stop in 10 s; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
-    say "stopped $1"
-  fi
-  rm -f "$f"
+# stop NAME...: TERM to each live one at once, then up to 10 s for all of them
+# to go, then KILL for what is left
+stop() {
+  local n pid i left
+  local -A pids=()
+  for n in "$@"; do
+    if alive "$RUN/$n.pid"; then
+      pid=$(cat "$RUN/$n.pid")
+      kill -TERM "$pid" 2>/dev/null || true
+      pids[$n]=$pid
+    fi
+  done
+  for ((i = 0; i < 100; i++)); do
+    left=0
+    for n in "${!pids[@]}"; do pid_alive "${pids[$n]}" && left=1; done
+    [ $left -eq 0 ] && break
+    sleep 0.1
+  done
+  for n in "$@"; do
+    if [ -n "${pids[$n]:-}" ]; then
+      if pid_alive "${pids[$n]}"; then say "$n did not stop in 10 s; killing it"; kill -KILL "${pids[$n]}" 2>/dev/null || true; fi
+      say "stopped $n"
+    fi
+    rm -f "$RUN/$n.pid"
+  done
 }
 
 down() {
-  for s in agent-worker sip-bridge twilio-dialer room-manager api-gateway; do stop_pid "$s"; done
-  stop_pid phone
-  stop_pid nats-server
-  if [ -f "$VAR/pg/data/postmaster.pid" ]; then
-    scripts/pg.sh stop "$VAR/pg" && say "stopped postgres"
+  stop agent-worker sip-bridge twilio-dialer room-manager api-gateway
+  stop phone nats-server
+  local pid
+  pid=$(pg_pid) || true
+  if [ -n "$pid" ] && pid_alive "$pid"; then
+    if scripts/pg.sh stop "$VAR/pg" >>"$LOGS/postgres-setup.log" 2>&1; then say "stopped postgres"
+    else say "pg_ctl could not stop postgres (see $LOGS/postgres-setup.log)"; fi
+    if pid_alive "$pid"; then say "postgres (pid $pid) still runs; killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
   fi
 }
 
+# run's way out, on a signal or when its output pipe closes: runs once,
+# cannot be interrupted, and does not stop on an error of its own
+FOLLOW_PIDS=()
+cleanup() {
+  trap '' INT TERM HUP PIPE
+  trap - EXIT
+  set +e
+  say "stopping everything"
+  local p
+  for p in "${FOLLOW_PIDS[@]+"${FOLLOW_PIDS[@]}"}"; do kill -TERM "$p" 2>/dev/null; done
+  down
+  exit "${1:-0}"
+}
+
 run() {
+  trap 'cleanup 0' INT TERM HUP PIPE
+  trap 'cleanup $?' EXIT
   up
-  trap 'echo; kill $(jobs -p) 2>/dev/null; down; exit 0' INT TERM
-  if [ -x scripts/demo.sh ]; then scripts/demo.sh || say "demo call failed (see above)"; fi
-  say "console: http://$API_ADDR/ (API key: ${API_KEYS%%,*}); following logs (Ctrl-C stops everything)"
+  # the demo and the events follower read events as the read-only viewer
+  # shellcheck disable=SC2046
+  if [ "$DEMO" != 0 ] && [ -x scripts/demo.sh ]; then env $(cat "$NATS_AUTH/viewer.env") scripts/demo.sh || say "demo call failed (see above)"; fi
+  say "following logs (Ctrl-C stops everything); the console is at http://$API_ADDR/"
   tail -n 0 -F "$LOGS"/*.log &
-  local tail_pid=$!
-  if [ -x "$BIN/callmesh-events" ]; then "$BIN/callmesh-events" & fi
-  wait "$tail_pid"
+  FOLLOW_PIDS+=($!)
+  # shellcheck disable=SC2046
+  if [ -x "$BIN/callmesh-events" ]; then env $(cat "$NATS_AUTH/viewer.env") "$BIN/callmesh-events" & FOLLOW_PIDS+=($!); fi
+  wait "${FOLLOW_PIDS[0]}"
 }
 
 case "${1:-}" in
-  up) up ;;
+  up)
+    # interrupted while starting: stop what was started
+    trap 'trap "" INT TERM HUP PIPE; set +e; say "interrupted; stopping what was started"; down; exit 130' INT TERM HUP
+    up
+    trap - INT TERM HUP
+    ;;
   down) down ;;
   run) run ;;
   *) echo "usage: stack.sh up|down|run" >&2; exit 2 ;;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test binary, the fuzz corpus replays, the JS schema checks, the
-# offline checks of the deployment files and the LiveKit test server's proof;
+# Runs every test binary, the fuzz corpus replays, the shell tests of the scripts
+# and Makefile (tests/scripts), the JS schema checks, the offline checks of the
+# deployment files, the LiveKit test server's proof and the console;
 # sums their "N passed, M failed" lines into the suite's closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,11 @@ for r in "$BUILD"/fuzz/*-replay; do
   [ -x "$r" ] || continue
   name=$(basename "$r" -replay)
   run_suite "fuzz/$name" timeout 300 "$r" "tests/fuzz/corpus/${name#fuzz_}"
+done
+
+for s in tests/scripts/test_*.sh; do
+  [ -x "$s" ] || continue
+  run_suite "scripts/$(basename "$s" .sh)" timeout 600 "$s"
 done
 
 if [ -f tests/js/package.json ]; then

@@ -5,10 +5,11 @@
 #   deploy/local/phone.sh [PORT]     (default 5070, or PHONE_PORT)
 # PHONE_DIR (default var/phone) receives the caller's audio and the
 # scenario; PHONE_MEDIA_PORT (default 6000) is sipp's RTP port.
-# The caller's audio is made here, not checked in: espeak-ng speaks a line
-# the demo assistant's script answers, sox turns it into raw 8 kHz A-law
-# behind 5 s of silence (the agent greets first, about 3 s). Without either tool the
-# caller is silent (A-law silence), and the call still runs.
+# The caller's audio is made here, not checked in (deploy/local/caller-audio.sh):
+# espeak-ng speaks a line the demo assistant's script answers, sox turns it
+# into raw 8 kHz A-law behind 5 s of silence (the agent greets first, about
+# 3 s). Without either tool the caller is silent (A-law silence), and the
+# call still runs.
 # Runs in the foreground until killed; stack.sh starts it in the background
 # and stops it by pid. Point the dev Exotel trunk at it:
 #   {"sip_host":"127.0.0.1","sip_port":5070,"transport":"tcp","sip_domain":"127.0.0.1",
@@ -24,16 +25,10 @@ mkdir -p "$logdir" "$dir"
 
 audio="$dir/caller.alaw"
 if [ ! -s "$audio" ]; then
-  tmp="$dir/caller.$$"
-  if command -v espeak-ng >/dev/null && command -v sox >/dev/null &&
-     espeak-ng -w "$tmp.wav" "$text" 2>>"$logdir/phone.log" &&
-     sox "$tmp.wav" -r 8000 -c 1 -e a-law -t raw "$tmp.alaw" pad 5 0 2>>"$logdir/phone.log"; then
-    mv -f "$tmp.alaw" "$audio"
-  else
+  if ! deploy/local/caller-audio.sh "$audio" "$text" 2>>"$logdir/phone.log"; then
     # 5 s of A-law silence (0xD5)
-    head -c 40000 /dev/zero | tr '\0' '\325' >"$tmp.alaw" && mv -f "$tmp.alaw" "$audio"
+    head -c 40000 /dev/zero | tr '\0' '\325' >"$dir/caller.$$" && mv -f "$dir/caller.$$" "$audio"
   fi
-  rm -f "$tmp.wav"
 fi
 # rtp_stream names its file in the scenario: a copy that points at ours
 case $audio in /*) abs=$audio ;; *) abs=$PWD/$audio ;; esac

@@ -149,6 +149,14 @@ void httpd_reply_error(struct httpd_req *req, unsigned status, const char *code,
 	reply_error_hdr(req, status, code, field, message, NULL, NULL);
 }
 
+static void reply_too_large(struct httpd_req *req)
+{
+	char msg[96];
+	snprintf(msg, sizeof(msg), "The request body is larger than the %zu bytes allowed.",
+		 req->h->max_body);
+	httpd_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", NULL, msg);
+}
+
 void httpd_reply_raw(struct httpd_req *req, unsigned status, const char *content_type,
 		     const char *body, size_t len)
 {
@@ -424,19 +432,19 @@ static void on_headers(struct httpd_req *req)
 	int rc = httpd_route_match(h->routes, h->nroutes, req->method, req->path, &req->params);
 	switch (rc) {
 	case HTTPD_MATCH_NOT_FOUND:
-		httpd_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such resource");
+		httpd_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL, "No such resource: check the method and path.");
 		return;
 	case HTTPD_MATCH_METHOD:
 		reply_error_hdr(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
-				"method not allowed here", MHD_HTTP_HEADER_ALLOW, req->params.allow);
+				"This method is not allowed here; the Allow header lists those that are.", MHD_HTTP_HEADER_ALLOW, req->params.allow);
 		return;
 	case HTTPD_MATCH_BAD_PATH:
 		httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "invalid_path", NULL,
-				  "malformed request path");
+				  "The request path is malformed.");
 		return;
 	case HTTPD_MATCH_TOO_LONG:
 		httpd_reply_error(req, MHD_HTTP_URI_TOO_LONG, "uri_too_long", NULL,
-				  "request path too long");
+				  "The request path is too long.");
 		return;
 	default:
 		break;
@@ -444,7 +452,8 @@ static void on_headers(struct httpd_req *req)
 	req->route = &h->routes[rc];
 	if (!req->route->public && (!h->auth || !h->auth(bearer_token(req), h->auth_arg))) {
 		reply_error_hdr(req, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
-				"missing or invalid bearer token", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				"A valid API key is required: send Authorization: Bearer <key>.",
+				MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				"Bearer realm=\"callmesh\"");
 		return;
 	}
@@ -452,15 +461,14 @@ static void on_headers(struct httpd_req *req)
 	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (parse_size(cl, &declared) && declared > h->max_body) {
-		httpd_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", NULL,
-				  "request body too large");
+		reply_too_large(req);
 		return;
 	}
 	if (declared > 0) {
 		req->body = malloc(declared + 1);
 		if (!req->body) {
 			httpd_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory", NULL,
-					  "server overloaded");
+					  "The server is short of memory; retry in a moment.");
 			return;
 		}
 		req->body_cap = declared + 1;
@@ -509,14 +517,13 @@ static bool wants_json(const char *method)
 static void on_complete(struct httpd_req *req)
 {
 	if (req->too_large) {
-		httpd_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", NULL,
-				  "request body too large");
+		reply_too_large(req);
 		return;
 	}
 	if (req->body_len > 0 && wants_json(req->method)) {
 		if (!httpd_json_depth_ok(req->body, req->body_len, HTTPD_JSON_DEPTH_MAX)) {
 			httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
-					  "JSON nested too deeply");
+					  "The JSON body is nested too deeply.");
 			return;
 		}
 		const char *end = NULL;
@@ -528,7 +535,7 @@ static void on_complete(struct httpd_req *req)
 			end++;
 		if (!req->json || !cJSON_IsObject(req->json) || end != req->body + req->body_len) {
 			httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
-					  "body must be a JSON object");
+					  "The body must be a JSON object.");
 			return;
 		}
 	}
@@ -537,7 +544,7 @@ static void on_complete(struct httpd_req *req)
 		log_error("httpd_no_reply", "%s %s: handler returned without replying", req->method,
 			  req->path);
 		httpd_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", NULL,
-				  "internal error");
+				  "The server failed on this request; its log says why.");
 	}
 }
 

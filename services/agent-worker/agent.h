@@ -95,6 +95,9 @@ struct session *session_free(struct session *s);
 /* ---- voice activity and barge-in (bargein.c) -------------------------------- */
 
 #define VAD_SEGMENT_MAX_MS 15000
+/* A word's onset ("wh…") is quieter than the threshold: a turn keeps this
+ * much audio from before its first voiced frame. */
+#define VAD_LEAD_MS        400
 
 enum vad_result {
 	VAD_NONE,
@@ -110,6 +113,8 @@ struct vad {
 	int64_t started_at; /* wall clock ms of the first voiced frame */
 	int16_t *segment;   /* VAD_SEGMENT_MAX_MS of samples */
 	size_t nsegment;
+	int16_t *lead;      /* the last VAD_LEAD_MS before speech, which a turn begins with */
+	size_t nlead;
 };
 
 int vad_init(struct vad *v, int threshold, int barge_in_min_ms, int end_of_speech_ms) CM_MUST_USE;

@@ -9,7 +9,8 @@
  *   end-call phrases, `vocabulary` and a small base list — with each phrase
  *   of several words also one whole alternative (boosted over look-alike
  *   word strings); far more robust on telephone and synthetic speech than
- *   the generic language model (used with "grammar":false).
+ *   the generic language model (used with "grammar":false). The assistant's
+ *   words weigh more than the base list, its phrases most.
  * llm_config: {"provider":"local", "script":[{"match":"hours","reply":"…",
  *              "delay_ms":0}], "default":"…"}
  *   The first rule whose match phrase occurs in the caller's words wins;
@@ -41,6 +42,12 @@
 #define PS_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
 #define GRAMMAR_MAX  16384
 #define STT_TEXT_MAX 2048
+/* Grammar weights: the assistant's own words and phrases over the base
+ * list, a whole phrase most (telephone audio otherwise turns "what are
+ * your" into "want i your" now and then). */
+#define WEIGHT_BASE   1
+#define WEIGHT_WORD   4
+#define WEIGHT_PHRASE 64
 
 static const char *const base_words[] = {
 	"yes", "no", "hello", "hi", "thanks", "thank", "you", "okay", "what", "when", "where",
@@ -65,7 +72,7 @@ struct vocab {
 static bool vocab_has(const struct vocab *v, const char *alt)
 {
 	char pat[520];
-	int k = snprintf(pat, sizeof(pat), "| %s ", alt);
+	int k = snprintf(pat, sizeof(pat), "/ %s ", alt);
 	if (k < 0 || (size_t)k >= sizeof(pat))
 		return false;
 	for (const char *p = strstr(v->buf, pat); p; p = strstr(p + 1, pat))
@@ -74,11 +81,11 @@ static bool vocab_has(const struct vocab *v, const char *alt)
 	return false;
 }
 
-static void vocab_add_alt(struct vocab *v, const char *alt)
+static void vocab_add_alt(struct vocab *v, const char *alt, int weight)
 {
 	if (!*alt || vocab_has(v, alt))
 		return;
-	int k = snprintf(v->buf + v->len, sizeof(v->buf) - v->len, "| %s ", alt);
+	int k = snprintf(v->buf + v->len, sizeof(v->buf) - v->len, "| /%d/ %s ", weight, alt);
 	if (k < 0 || (size_t)k >= sizeof(v->buf) - v->len) {
 		v->buf[v->len] = '\0';
 		return;
@@ -98,7 +105,7 @@ static bool in_dictionary(ps_decoder_t *ps, const char *word)
 static void vocab_add_word(struct vocab *v, const char *word)
 {
 	if (strlen(word) < 64 && in_dictionary(v->ps, word))
-		vocab_add_alt(v, word);
+		vocab_add_alt(v, word, WEIGHT_BASE);
 }
 
 /* Every known word of the phrase is an alternative; a phrase of several
@@ -120,7 +127,7 @@ static void vocab_add_phrase(struct vocab *v, const char *phrase)
 			several = true;
 		}
 		if (strlen(p) < 64 && in_dictionary(v->ps, p))
-			vocab_add_alt(v, p);
+			vocab_add_alt(v, p, WEIGHT_WORD);
 		else
 			all_known = false;
 		if (!sp)
@@ -128,7 +135,7 @@ static void vocab_add_phrase(struct vocab *v, const char *phrase)
 		p = sp + 1;
 	}
 	if (several && all_known)
-		vocab_add_alt(v, whole);
+		vocab_add_alt(v, whole, WEIGHT_PHRASE);
 }
 
 static void vocab_add_array(struct vocab *v, const cJSON *arr, const char *field)

@@ -46,7 +46,7 @@ static void on_metrics(struct httpd_req *req, void *arg)
 	(void)arg;
 	char *text = metrics_render();
 	if (!text) {
-		httpd_reply_error(req, 500, "out_of_memory", NULL, "cannot render metrics");
+		httpd_reply_error(req, 500, "out_of_memory", NULL, "The metrics cannot be rendered: the server is short of memory.");
 		return;
 	}
 	httpd_reply_raw(req, 200, "text/plain; version=0.0.4", text, strlen(text));

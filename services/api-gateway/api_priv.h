@@ -48,6 +48,9 @@ struct api {
 struct db *api_db_get(struct api *api, struct httpd_req *req);
 void api_db_put(struct api *api, struct db *db);
 
+/* text (another service's reason) in buf without its closing period or
+ * spaces, to end a sentence of ours; "no reason given" when empty. */
+const char *api_clause(char *buf, size_t len, const char *text);
 /* 400 with the validation error's code and field. */
 void api_reply_verr(struct httpd_req *req, const struct verr *e);
 /* A database error as HTTP: EIO/ETIMEDOUT/ECONNREFUSED → 503

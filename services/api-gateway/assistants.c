@@ -233,7 +233,7 @@ static void reply_row(struct httpd_req *req, unsigned status, const char *msg,
 {
 	cJSON *o = NULL;
 	if (row_json(&o, res, 0))
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 	else
 		httpd_reply_ok(req, status, msg, o);
 }
@@ -255,7 +255,7 @@ void assistants_create(struct httpd_req *req, void *arg)
 		return;
 	}
 	if (id_uuid4(id) || params_build(&ap, id, body, true)) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 		goto out;
 	}
 	struct db *db = api_db_get(api, req);
@@ -300,7 +300,7 @@ void assistants_get(struct httpd_req *req, void *arg)
 	int err = assistants_load(db, &o, id);
 	api_db_put(api, db);
 	if (err == ENOENT)
-		httpd_reply_error(req, 404, "not_found", "assistant_id", "no such assistant");
+		httpd_reply_error(req, 404, "not_found", "assistant_id", "No assistant has this assistant_id; list them with GET /assistants.");
 	else if (err)
 		api_reply_db_error(req, err);
 	else
@@ -326,7 +326,7 @@ void assistants_patch(struct httpd_req *req, void *arg)
 		return;
 	}
 	if (params_build(&ap, id, body, false)) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 		goto out;
 	}
 	struct db *db = api_db_get(api, req);
@@ -348,7 +348,7 @@ void assistants_patch(struct httpd_req *req, void *arg)
 	if (err)
 		api_reply_db_error(req, err);
 	else if (db_result_rows(res) == 0)
-		httpd_reply_error(req, 404, "not_found", "assistant_id", "no such assistant");
+		httpd_reply_error(req, 404, "not_found", "assistant_id", "No assistant has this assistant_id; list them with GET /assistants.");
 	else
 		reply_row(req, 200, "assistant updated", res);
 out:

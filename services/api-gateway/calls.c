@@ -70,7 +70,7 @@ void calls_get(struct httpd_req *req, void *arg)
 	int err = record_fetch(&b, db, api->cache, id);
 	api_db_put(api, db);
 	if (err == ENOENT)
-		httpd_reply_error(req, 404, "not_found", "call_id", "no such call");
+		httpd_reply_error(req, 404, "not_found", "call_id", "No call has this call_id.");
 	else if (err)
 		api_reply_db_error(req, err);
 	else
@@ -97,7 +97,7 @@ static bool query_time(struct httpd_req *req, const char *name, char out[TIME_IS
 		return true;
 	if (time_parse_iso8601(&ms, s)) {
 		char msg[128];
-		snprintf(msg, sizeof(msg), "%s: must be an RFC 3339 timestamp", name);
+		snprintf(msg, sizeof(msg), "%s must be an RFC 3339 timestamp, like 2026-12-03T10:00:00Z.", name);
 		httpd_reply_error(req, 400, "invalid_field", name, msg);
 		return false;
 	}
@@ -122,15 +122,15 @@ static bool list_args_parse(struct httpd_req *req, struct list_args *a)
 	a->status = httpd_req_query(req, "status");
 	if (a->status && call_status_parse(&st, a->status)) {
 		httpd_reply_error(req, 400, "invalid_field", "status",
-				  "status: not a call status (queued, dialing, ringing, in_progress, "
+				  "status must be a call status: queued, dialing, ringing, in_progress, "
 				  "on_hold, completed, busy, no_answer, rejected, cancelled, "
-				  "unreachable, timeout, failed)");
+				  "unreachable, timeout or failed.");
 		return false;
 	}
 	a->assistant_id = httpd_req_query(req, "assistant_id");
 	if (a->assistant_id && !id_is_uuid(a->assistant_id)) {
 		httpd_reply_error(req, 400, "invalid_field", "assistant_id",
-				  "assistant_id: must be a UUID");
+				  "assistant_id must be a UUID.");
 		return false;
 	}
 	return query_time(req, "created_after", a->after, &a->has_after) &&
@@ -199,16 +199,16 @@ void calls_hangup(struct httpd_req *req, void *arg)
 		goto out;
 	}
 	if (db_result_rows(res) == 0) {
-		httpd_reply_error(req, 404, "not_found", "call_id", "no such call");
+		httpd_reply_error(req, 404, "not_found", "call_id", "No call has this call_id.");
 		goto out;
 	}
 	const char *status = db_result_get(res, 0, 0);
 	if (call_status_parse(&st, status) == 0 && call_status_is_terminal(st)) {
-		httpd_reply_error(req, 409, "call_ended", "call_id", "the call has already ended");
+		httpd_reply_error(req, 409, "call_ended", "call_id", "The call has already ended; there is nothing to hang up.");
 		goto out;
 	}
 	if (!bus_connected(api->bus)) {
-		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
+		httpd_reply_error(req, 503, "nats_unavailable", NULL, "The message bus (NATS) is unavailable, so the call cannot be told to hang up; retry when it is back.");
 		goto out;
 	}
 	cmd = cJSON_CreateObject();
@@ -216,13 +216,13 @@ void calls_hangup(struct httpd_req *req, void *arg)
 	    !cJSON_AddStringToObject(cmd, "reason",
 				     cJSON_IsString(reason) ? reason->valuestring : "api") ||
 	    !(payload = cJSON_PrintUnformatted(cmd))) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 		goto out;
 	}
 	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
 	err = bus_publish(api->bus, subject, payload, strlen(payload));
 	if (err) {
-		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
+		httpd_reply_error(req, 503, "nats_unavailable", NULL, "The message bus (NATS) is unavailable, so the call cannot be told to hang up; retry when it is back.");
 		goto out;
 	}
 	log_info("call_hangup_requested", "call %s (%s)", id, status);

@@ -194,7 +194,8 @@ static void room_delete(struct api *api, const struct launch *l)
 }
 
 void launch_fail(struct api *api, struct db *db, struct httpd_req *req, const struct launch *l,
-		 bool room_created, unsigned status, const char *code, const char *end_reason)
+		 bool room_created, unsigned status, const char *code, const char *end_reason,
+		 const char *message)
 {
 	const char *params[] = { l->call_id, end_reason };
 	record_cache_write_begin(api->cache, l->call_id);
@@ -214,21 +215,37 @@ void launch_fail(struct api *api, struct db *db, struct httpd_req *req, const st
 			 l->call_id);
 	if (room_created)
 		room_delete(api, l);
-	httpd_reply_error(req, status, code, NULL, end_reason);
+	httpd_reply_error(req, status, code, NULL, message);
+}
+
+/* What a step asks of which service, for a person reading the error. */
+static const char *step_what(const char *step)
+{
+	if (strcmp(step, "room") == 0)
+		return "room-manager, to create the call's room";
+	if (strcmp(step, "token") == 0)
+		return "room-manager, for the browser's room token";
+	if (strcmp(step, "agent") == 0)
+		return "agent-worker, to send an agent into the call";
+	return step;
 }
 
 void launch_fail_cmd(struct api *api, struct db *db, struct httpd_req *req, const struct launch *l,
 		     bool room_created, const char *step, int err, const struct cmd_error *ce)
 {
-	char code[48], reason[320];
+	char code[48], reason[320], why[256], msg[512];
 	if (err == EAGAIN) {
 		snprintf(code, sizeof(code), "%s_unavailable", step);
-		launch_fail(api, db, req, l, room_created, 503, code, code);
+		snprintf(msg, sizeof(msg), "The call failed: nothing answered the request to %s; "
+			 "check that it is running, then place the call again.", step_what(step));
+		launch_fail(api, db, req, l, room_created, 503, code, code, msg);
 		return;
 	}
 	snprintf(code, sizeof(code), "%s_failed", step);
 	snprintf(reason, sizeof(reason), "%s: %s: %.180s", code, ce->code, ce->message);
-	launch_fail(api, db, req, l, room_created, 502, code, reason);
+	snprintf(msg, sizeof(msg), "The call failed: the request to %s was refused (%s: %s).",
+		 step_what(step), ce->code, api_clause(why, sizeof(why), ce->message));
+	launch_fail(api, db, req, l, room_created, 502, code, reason, msg);
 }
 
 int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct launch *l,
@@ -239,21 +256,26 @@ int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct l
 	*snapp = NULL;
 	*urlp = NULL;
 	if (launch_init(l)) {
-		httpd_reply_error(req, 503, "internal_error", NULL, "no randomness for an id");
+		httpd_reply_error(req, 503, "internal_error", NULL,
+				  "The server has no randomness for a call id; retry in a moment.");
 		return EIO;
 	}
 	err = launch_snapshot(snapp, l);
 	if (err) {
 		if (err == E2BIG)
 			httpd_reply_error(req, 400, "invalid_field", "metadata",
-					  "metadata: makes the prompt longer than allowed");
+					  "metadata makes the assistant's prompt longer than allowed; "
+					  "send fewer or shorter values.");
 		else
-			httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+			httpd_reply_error(req, 503, "out_of_memory", NULL,
+					  "The server is short of memory; retry in a moment.");
 		return err;
 	}
 	/* Known now, refused now: no row for a call that cannot start. */
 	if (!bus_connected(api->bus)) {
-		httpd_reply_error(req, 503, "nats_unavailable", NULL, "message bus unavailable");
+		httpd_reply_error(req, 503, "nats_unavailable", NULL,
+				  "The message bus (NATS) is unavailable, so no call can start; "
+				  "retry when it is back.");
 		return EAGAIN;
 	}
 	err = launch_insert(db, api->cache, l);
@@ -263,7 +285,9 @@ int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct l
 	}
 	if (launch_queued(api, l)) {
 		launch_fail(api, db, req, l, false, 503, "nats_unavailable",
-			    "call_queued_publish_failed");
+			    "call_queued_publish_failed",
+			    "The call failed: the message bus (NATS) did not take its call_queued event; "
+			    "retry when it is back.");
 		return EAGAIN;
 	}
 	err = launch_room(api, l, urlp, &ce);

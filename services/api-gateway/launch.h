@@ -50,13 +50,16 @@ int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct l
 /* A step failed after the row was inserted: marks the call `failed` with
  * end_reason, publishes call_failed (data.status "failed", data.reason =
  * end_reason; best effort), asks room-manager to delete the room when
- * `room_created`, then replies `status` {code, message}. Logged once. */
+ * `room_created`, then replies `status` {code, message}: `message` is the
+ * sentence for a person (borrowed). Logged once. */
 void launch_fail(struct api *api, struct db *db, struct httpd_req *req, const struct launch *l,
-		 bool room_created, unsigned status, const char *code, const char *end_reason);
+		 bool room_created, unsigned status, const char *code, const char *end_reason,
+		 const char *message);
 
-/* The HTTP answer and end_reason for a failed command step: unavailable →
- * 503 "<step>_unavailable", refused → 502 "<step>_failed" with the
- * responder's error in end_reason. */
+/* The HTTP answer and end_reason for a failed command step ("room",
+ * "token", "agent"): unavailable → 503 "<step>_unavailable", refused → 502
+ * "<step>_failed" with the responder's error in end_reason; the message
+ * names the service that did not answer or refused, and why. */
 void launch_fail_cmd(struct api *api, struct db *db, struct httpd_req *req, const struct launch *l,
 		     bool room_created, const char *step, int err, const struct cmd_error *ce);
 

@@ -234,21 +234,24 @@ void lkwebhook_handle(struct httpd_req *req, void *arg)
 	    livekit_webhook_verify(auth, body ? body : "", body ? len : 0, lk->api_key,
 				   lk->api_secret) != 0) {
 		httpd_reply_error(req, 401, "unauthorized", "Authorization",
-				  "webhook signature does not verify");
+				  "The webhook's signature does not verify: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET.");
 		return;
 	}
 	const cJSON *json = httpd_req_json(req);
 	if (!json) {
-		httpd_reply_error(req, 400, "invalid_json", NULL, "body must be a WebhookEvent");
+		httpd_reply_error(req, 400, "invalid_json", NULL,
+				  "The body must be a LiveKit WebhookEvent (JSON).");
 		return;
 	}
 	int err = lkwebhook_map(&ev, json, lk->source, time_now_ms());
 	if (err == EINVAL) {
-		httpd_reply_error(req, 400, "invalid_field", "event", "event: required");
+		httpd_reply_error(req, 400, "invalid_field", "event", "event is required.");
 		return;
 	}
 	if (err) {
-		httpd_reply_error(req, 500, "internal", NULL, cm_strerror(err));
+		char msg[128];
+		snprintf(msg, sizeof(msg), "The webhook cannot be handled: %s.", cm_strerror(err));
+		httpd_reply_error(req, 500, "internal", NULL, msg);
 		return;
 	}
 	if (!ev) {
@@ -259,7 +262,7 @@ void lkwebhook_handle(struct httpd_req *req, void *arg)
 	if (err) {
 		log_warn("lkwebhook_publish_failed", "%s for call %s: %s", event_type_name(ev->type),
 			 ev->call_id, cm_strerror(err));
-		httpd_reply_error(req, 503, "unavailable", NULL, "event bus unavailable");
+		httpd_reply_error(req, 503, "unavailable", NULL, "The message bus (NATS) is unavailable; LiveKit will retry the webhook.");
 	} else {
 		log_info("lkwebhook_event", "%s → %s for call %s", str_item(json, "event"),
 			 event_type_name(ev->type), ev->call_id);

@@ -130,7 +130,7 @@ static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, con
 	if (err) {
 		if (err == ENOENT)
 			httpd_reply_error(req, 404, "not_found", "assistant_id",
-					  "no such assistant (or it was deleted)");
+					  "No assistant has this assistant_id (it may have been deleted).");
 		else
 			api_reply_db_error(req, err);
 		goto refuse;
@@ -139,20 +139,21 @@ static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, con
 	if (err) {
 		if (err == ENOENT)
 			httpd_reply_error(req, 404, "not_found", "trunk_id",
-					  "no such trunk (or it was deleted)");
+					  "No trunk has this trunk_id (it may have been deleted).");
 		else if (err == EBADMSG)
 			httpd_reply_error(req, 500, "trunk_secret_unreadable", "trunk_id",
-					  "the trunk's password does not open with SECRETS_KEY or "
-					  "SECRETS_KEY_PREVIOUS; set trunk_config.password again");
+					  "The trunk's password does not open with SECRETS_KEY or "
+					  "SECRETS_KEY_PREVIOUS; set trunk_config.password again.");
 		else
 			api_reply_db_error(req, err);
 		goto refuse;
 	}
 	const char *service = jstr(body, "call_service"), *provider = jstr(t, "provider");
 	if (!provider || strcmp(service, provider) != 0) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "call_service: %s, but the trunk is a %s trunk", service,
-			 provider ? provider : "?");
+		char msg[192];
+		snprintf(msg, sizeof(msg), "call_service is %s, but the trunk is a %s trunk; "
+			 "use a %s trunk or call_service %s.", service, provider ? provider : "unknown",
+			 service, provider ? provider : "of the trunk's kind");
 		httpd_reply_error(req, 400, "provider_mismatch", "call_service", msg);
 		goto refuse;
 	}
@@ -162,7 +163,7 @@ static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, con
 		const cJSON *first = cJSON_GetArrayItem(numbers, 0);
 		if (!cJSON_IsString(first)) {
 			httpd_reply_error(req, 400, "invalid_field", "trunk_id",
-					  "trunk_id: the trunk has no caller number");
+					  "The trunk has no numbers to call from; add one to its trunk_config.numbers.");
 			goto refuse;
 		}
 		from = first->valuestring;
@@ -172,7 +173,7 @@ static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, con
 			n = n->next;
 		if (!n) {
 			httpd_reply_error(req, 400, "number_not_on_trunk", "from_number",
-					  "from_number: not one of the trunk's numbers");
+					  "from_number is not one of the trunk's numbers; use one of them or leave from_number out.");
 			goto refuse;
 		}
 	}
@@ -241,7 +242,9 @@ void outbound_call(struct httpd_req *req, void *arg)
 	if (err == ETIMEDOUT) /* maybe stored: the same msg id is stored at most once */
 		err = bus_js_publish(api->bus, subject, msg_id, job, strlen(job), API_JS_TIMEOUT_MS);
 	if (err) {
-		launch_fail(api, db, req, &l, true, 503, "nats_unavailable", "dial_enqueue_failed");
+		launch_fail(api, db, req, &l, true, 503, "nats_unavailable", "dial_enqueue_failed",
+			    "The call failed: its dial job could not be queued on the message bus "
+			    "(NATS JetStream); retry when it is back.");
 		goto out;
 	}
 	metric_add(api->m_outbound, 1);

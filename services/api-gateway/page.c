@@ -21,7 +21,7 @@ bool page_parse(struct httpd_req *req, struct page *pg)
 		}
 		if (!ok || v < 1 || v > PAGE_LIMIT_MAX) {
 			httpd_reply_error(req, 400, "invalid_field", "limit",
-					  "limit: must be an integer 1..100");
+					  "limit must be an integer from 1 to 100.");
 			return false;
 		}
 		pg->limit = (int)v;
@@ -31,7 +31,7 @@ bool page_parse(struct httpd_req *req, struct page *pg)
 	if (cur) {
 		if (cursor_decode(&pg->cur, cur)) {
 			httpd_reply_error(req, 400, "invalid_field", "cursor",
-					  "cursor: not a cursor this API returned");
+					  "cursor is not one this API returned; pass next_cursor from the previous page as it is.");
 			return false;
 		}
 		pg->has_cursor = true;

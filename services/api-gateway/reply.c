@@ -11,13 +11,23 @@ struct db *api_db_get(struct api *api, struct httpd_req *req)
 	struct db *db = db_pool_get(api->pool, API_DB_WAIT_MS);
 	if (!db)
 		httpd_reply_error(req, 503, "database_unavailable", NULL,
-				  errno == ETIMEDOUT ? "database busy, retry" : "database unavailable");
+				  errno == ETIMEDOUT ? "The database is busy; retry in a moment."
+					: "The database is unavailable; retry when PostgreSQL is back.");
 	return db;
 }
 
 void api_db_put(struct api *api, struct db *db)
 {
 	db_pool_put(api->pool, db);
+}
+
+const char *api_clause(char *buf, size_t len, const char *text)
+{
+	snprintf(buf, len, "%s", text ? text : "");
+	size_t n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '.' || buf[n - 1] == ' ' || buf[n - 1] == '\n'))
+		buf[--n] = '\0';
+	return n ? buf : "no reason given";
 }
 
 void api_reply_verr(struct httpd_req *req, const struct verr *e)
@@ -34,10 +44,12 @@ void api_reply_db_error(struct httpd_req *req, int err)
 	case ECONNREFUSED:
 	case EAGAIN:
 	case ENOMEM:
-		httpd_reply_error(req, 503, "database_unavailable", NULL, "database unavailable");
+		httpd_reply_error(req, 503, "database_unavailable", NULL,
+				  "The database is unavailable; retry when PostgreSQL is back.");
 		return;
 	default:
-		httpd_reply_error(req, 500, "internal_error", NULL, "internal error");
+		httpd_reply_error(req, 500, "internal_error", NULL,
+				  "The server failed on this request; its log says why.");
 		return;
 	}
 }
@@ -70,9 +82,10 @@ void api_reply_list(struct api *api, struct httpd_req *req, const char *sql, con
 void api_reply_deleted(struct httpd_req *req, int affected, const char *what, const char *field,
 		       const char *id)
 {
-	char msg[64];
+	char msg[96];
 	if (affected == 0) {
-		snprintf(msg, sizeof(msg), "no such %s", what);
+		snprintf(msg, sizeof(msg), "No %s has this %s (it may have been deleted already).", what,
+			 field);
 		httpd_reply_error(req, 404, "not_found", field, msg);
 		return;
 	}
@@ -89,7 +102,7 @@ bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *f
 {
 	const char *id = httpd_req_param(req, "id");
 	if (!id_is_uuid(id)) {
-		httpd_reply_error(req, 400, "invalid_id", field, "id must be a UUID");
+		httpd_reply_error(req, 400, "invalid_id", field, "The id in the path must be a UUID.");
 		return false;
 	}
 	for (int i = 0; i <= ID_UUID_LEN; i++)
@@ -101,7 +114,7 @@ const cJSON *api_body(struct httpd_req *req)
 {
 	const cJSON *body = httpd_req_json(req);
 	if (!body) {
-		httpd_reply_error(req, 400, "missing_body", NULL, "a JSON object body is required");
+		httpd_reply_error(req, 400, "missing_body", NULL, "A JSON object body is required.");
 		return NULL;
 	}
 	size_t len = 0;

@@ -266,7 +266,7 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 	if (exotel) {
 		if (!has_pw && !have_password)
 			return verr_set(e, "missing_field", "trunk_config.password",
-					"trunk_config.password: required");
+					"trunk_config.password is required with trunk_config.username.");
 		return 0;
 	}
 	bool lk = cJSON_GetObjectItemCaseSensitive(config, "livekit_sip_trunk_id") != NULL;
@@ -274,11 +274,11 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 	if (lk == addr)
 		return verr_set(e, lk ? "invalid_field" : "missing_field",
 				"trunk_config.livekit_sip_trunk_id",
-				"trunk_config: give livekit_sip_trunk_id or address, not both");
+				"trunk_config needs either livekit_sip_trunk_id or address, not both.");
 	if (lk && (has_pw || cJSON_GetObjectItemCaseSensitive(config, "username")))
 		return verr_set(e, "invalid_field", "trunk_config.username",
-				"trunk_config: username/password go with address, not with "
-				"livekit_sip_trunk_id");
+				"trunk_config.username and password go with address, not with "
+				"livekit_sip_trunk_id.");
 	return 0;
 }
 
@@ -373,7 +373,7 @@ static void reply_numbers_conflict(struct httpd_req *req, const cJSON *numbers, 
 	char field[64], msg[160];
 	const cJSON *n = cJSON_GetArrayItem(numbers, bad);
 	snprintf(field, sizeof(field), "trunk_config.numbers[%d]", bad);
-	snprintf(msg, sizeof(msg), "%s belongs to another trunk",
+	snprintf(msg, sizeof(msg), "%s belongs to another trunk already; a number can be on one trunk only.",
 		 cJSON_IsString(n) ? n->valuestring : "number");
 	httpd_reply_error(req, 409, "number_taken", field, msg);
 }
@@ -384,7 +384,7 @@ static void reply_trunk(struct httpd_req *req, struct db *db, const char *id, un
 	cJSON *o = NULL;
 	int err = trunk_select(db, &o, id);
 	if (err == ENOENT)
-		httpd_reply_error(req, 404, "not_found", "trunk_id", "no such trunk");
+		httpd_reply_error(req, 404, "not_found", "trunk_id", "No trunk has this trunk_id; list them with GET /trunks.");
 	else if (err)
 		api_reply_db_error(req, err);
 	else
@@ -424,20 +424,23 @@ static int provision_twilio(struct api *api, struct db *db, struct httpd_req *re
 		goto out;
 	err = cmd_request(api->bus, &data, "sip.trunks.create", req_json, API_TRUNK_TIMEOUT_MS, &ce);
 	if (err) {
-		if (err == EAGAIN)
+		char why[256], msg[320];
+		if (err == EAGAIN) {
 			httpd_reply_error(req, 503, "livekit_unavailable", "trunk_config.address",
-					  "cannot create the LiveKit SIP trunk: twilio-dialer (with LiveKit) "
-					  "is not reachable");
-		else
-			httpd_reply_error(req, 502, "trunk_provision_failed", "trunk_config.address",
-					  ce.message);
+					  "The LiveKit SIP trunk cannot be created: twilio-dialer (with LiveKit) "
+					  "did not answer; check that it runs with LIVEKIT_URL set, then retry.");
+		} else {
+			snprintf(msg, sizeof(msg), "The LiveKit SIP trunk cannot be created: %s.",
+				 api_clause(why, sizeof(why), ce.message));
+			httpd_reply_error(req, 502, "trunk_provision_failed", "trunk_config.address", msg);
+		}
 		*repliedp = true;
 		goto out;
 	}
 	const char *lk_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "sip_trunk_id"));
 	if (!lk_id) {
 		httpd_reply_error(req, 502, "trunk_provision_failed", "trunk_config.address",
-				  "LiveKit returned no sip_trunk_id");
+				  "LiveKit created no SIP trunk (its reply had no sip_trunk_id); retry, or check LiveKit's logs.");
 		*repliedp = true;
 		err = EIO;
 		goto out;
@@ -451,7 +454,7 @@ static int provision_twilio(struct api *api, struct db *db, struct httpd_req *re
 		log_info("trunk_provisioned", "trunk %s is LiveKit SIP trunk %s", id, lk_id);
 out:
 	if (err == ENOMEM && !*repliedp) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 		*repliedp = true;
 	}
 	cJSON_Delete(req_json);
@@ -483,7 +486,7 @@ void trunks_create(struct httpd_req *req, void *arg)
 		return;
 	}
 	if (id_uuid4(id) || config_split(&config, &secrets, cfg, type, api->keys, id)) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 		goto out;
 	}
 	db = api_db_get(api, req);
@@ -565,7 +568,7 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(body, "trunk_config");
 	if (jtype && !cfg) {
 		httpd_reply_error(req, 400, "missing_field", "trunk_config",
-				  "trunk_config: required when trunk_type changes");
+				  "trunk_config is required when trunk_type changes.");
 		return;
 	}
 	db = api_db_get(api, req);
@@ -581,7 +584,7 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	if (err)
 		goto db_failed;
 	if (db_result_rows(res) == 0) {
-		httpd_reply_error(req, 404, "not_found", "trunk_id", "no such trunk");
+		httpd_reply_error(req, 404, "not_found", "trunk_id", "No trunk has this trunk_id; list them with GET /trunks.");
 		goto out;
 	}
 	const char *old_type = db_result_get(res, 0, 0);
@@ -594,7 +597,7 @@ void trunks_patch(struct httpd_req *req, void *arg)
 			goto out;
 		}
 		if (config_split(&config, &secrets, cfg, type, api->keys, id)) {
-			httpd_reply_error(req, 503, "out_of_memory", NULL, "server overloaded");
+			httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 			goto out;
 		}
 	}

@@ -85,8 +85,9 @@ int validate_no_nul(const char *json, size_t len, struct verr *e)
 				char field[VALIDATE_FIELD_MAX];
 				nul_path(field, sizeof(field), st, depth, is_key ? key : NULL);
 				return verr_set(e, "invalid_field", field,
-						"%s: must not contain NUL (\\u0000)%s", field[0] ? field : "body",
-						is_key ? " in its name" : "");
+						"%s must not contain a NUL character (\\u0000)%s; remove it "
+						"and send the request again.",
+						field[0] ? field : "body", is_key ? " in its name" : "");
 			}
 		}
 	}
@@ -233,43 +234,43 @@ static int check_object(const cJSON *obj, const struct vfield *table, bool parti
 static int check_string(const cJSON *v, const struct vfield *f, const char *path, struct verr *e)
 {
 	if (!cJSON_IsString(v))
-		return verr_set(e, "invalid_field", path, "%s: must be a string", path);
+		return verr_set(e, "invalid_field", path, "%s must be a string.", path);
 	const char *s = v->valuestring;
 	size_t len = strlen(s);
 	if (!validate_utf8_text(s, len))
 		return verr_set(e, "invalid_field", path,
-				"%s: must be UTF-8 text without control characters", path);
+				"%s must be UTF-8 text without control characters.", path);
 	switch (f->type) {
 	case V_STR:
 		if ((long)len < f->min || (long)len > f->max)
-			return verr_set(e, "invalid_field", path, "%s: must be %ld..%ld bytes long",
+			return verr_set(e, "invalid_field", path, "%s must be %ld to %ld bytes long.",
 					path, f->min, f->max);
 		return 0;
 	case V_ENUM:
 		if (!enum_has(f->choices, s))
-			return verr_set(e, "invalid_field", path, "%s: must be one of %s", path,
+			return verr_set(e, "invalid_field", path, "%s must be one of %s.", path,
 					f->choices);
 		return 0;
 	case V_UUID:
 		if (!id_is_uuid(s))
-			return verr_set(e, "invalid_field", path, "%s: must be a UUID", path);
+			return verr_set(e, "invalid_field", path, "%s must be a UUID (like 3f2c7d9e-1b4a-4c8e-9f3d-2a6b5c4d3e21).", path);
 		return 0;
 	case V_E164:
 		if (!validate_e164(s))
 			return verr_set(e, "invalid_field", path,
-					"%s: must be an E.164 number like +918044319240", path);
+					"%s must be an E.164 number, like +918044319240.", path);
 		return 0;
 	case V_URL:
 		if (!validate_url(s, f->max > 0 ? (size_t)f->max : 2048))
-			return verr_set(e, "invalid_field", path, "%s: must be an http(s) URL", path);
+			return verr_set(e, "invalid_field", path, "%s must be an http:// or https:// URL.", path);
 		return 0;
 	case V_HOST:
 		if (!host_ok(s, len))
 			return verr_set(e, "invalid_field", path,
-					"%s: must be a host name or IPv4 address", path);
+					"%s must be a host name or an IPv4 address.", path);
 		return 0;
 	default:
-		return verr_set(e, "invalid_field", path, "%s: unexpected type", path);
+		return verr_set(e, "invalid_field", path, "%s has a JSON type this field does not take.", path);
 	}
 }
 
@@ -287,38 +288,38 @@ static int check_value(const cJSON *v, const struct vfield *f, const char *path,
 	case V_INT: {
 		double d = v->valuedouble;
 		if (!cJSON_IsNumber(v) || d != floor(d) || d < (double)f->min || d > (double)f->max)
-			return verr_set(e, "invalid_field", path, "%s: must be an integer %ld..%ld",
+			return verr_set(e, "invalid_field", path, "%s must be an integer from %ld to %ld.",
 					path, f->min, f->max);
 		return 0;
 	}
 	case V_NUM:
 		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
 		    v->valuedouble < (double)f->min || v->valuedouble > (double)f->max)
-			return verr_set(e, "invalid_field", path, "%s: must be a number %ld..%ld",
+			return verr_set(e, "invalid_field", path, "%s must be a number from %ld to %ld.",
 					path, f->min, f->max);
 		return 0;
 	case V_BOOL:
 		if (!cJSON_IsBool(v))
-			return verr_set(e, "invalid_field", path, "%s: must be true or false", path);
+			return verr_set(e, "invalid_field", path, "%s must be true or false.", path);
 		return 0;
 	case V_OBJ:
 		if (!cJSON_IsObject(v))
-			return verr_set(e, "invalid_field", path, "%s: must be an object", path);
+			return verr_set(e, "invalid_field", path, "%s must be a JSON object.", path);
 		return check_object(v, f->sub, false, path, e);
 	case V_OBJ_LIST:
 	case V_E164_LIST: {
 		if (!cJSON_IsArray(v))
-			return verr_set(e, "invalid_field", path, "%s: must be an array", path);
+			return verr_set(e, "invalid_field", path, "%s must be a JSON array.", path);
 		int n = cJSON_GetArraySize(v), i = 0;
 		if (n < f->min || n > f->max)
-			return verr_set(e, "invalid_field", path, "%s: must hold %ld..%ld items",
+			return verr_set(e, "invalid_field", path, "%s must hold %ld to %ld items.",
 					path, f->min, f->max);
 		for (const cJSON *it = v->child; it; it = it->next, i++) {
 			if (snprintf(sub, sizeof(sub), "%s[%d]", path, i) >= (int)sizeof(sub))
 				sub[sizeof(sub) - 1] = '\0'; /* a long path is cut, not an error */
 			if (f->type == V_OBJ_LIST) {
 				if (!cJSON_IsObject(it))
-					return verr_set(e, "invalid_field", sub, "%s: must be an object",
+					return verr_set(e, "invalid_field", sub, "%s must be a JSON object.",
 							sub);
 				if (check_object(it, f->sub, false, sub, e))
 					return EINVAL;
@@ -326,29 +327,29 @@ static int check_value(const cJSON *v, const struct vfield *f, const char *path,
 			}
 			if (!cJSON_IsString(it) || !validate_e164(it->valuestring))
 				return verr_set(e, "invalid_field", sub,
-						"%s: must be an E.164 number like +918044319240", sub);
+						"%s must be an E.164 number, like +918044319240.", sub);
 			for (const cJSON *prev = v->child; prev != it; prev = prev->next)
 				if (strcmp(prev->valuestring, it->valuestring) == 0)
-					return verr_set(e, "invalid_field", sub, "%s: %s is listed twice",
+					return verr_set(e, "invalid_field", sub, "%s repeats %s, which is listed already; list each once.",
 							sub, it->valuestring);
 		}
 		return 0;
 	}
 	case V_ANY_OBJ: {
 		if (!cJSON_IsObject(v))
-			return verr_set(e, "invalid_field", path, "%s: must be an object", path);
+			return verr_set(e, "invalid_field", path, "%s must be a JSON object.", path);
 		if (cJSON_GetArraySize(v) > f->max)
-			return verr_set(e, "invalid_field", path, "%s: at most %ld keys", path, f->max);
+			return verr_set(e, "invalid_field", path, "%s may have at most %ld keys.", path, f->max);
 		char *printed = cJSON_PrintUnformatted(v);
 		size_t len = printed ? strlen(printed) : (size_t)-1;
 		free(printed);
 		if (len > VALIDATE_ANY_OBJ_BYTES)
-			return verr_set(e, "invalid_field", path, "%s: larger than %d bytes", path,
+			return verr_set(e, "invalid_field", path, "%s may take at most %d bytes as JSON.", path,
 					VALIDATE_ANY_OBJ_BYTES);
 		return 0;
 	}
 	}
-	return verr_set(e, "invalid_field", path, "%s: unexpected type", path);
+	return verr_set(e, "invalid_field", path, "%s has a JSON type this field does not take.", path);
 }
 
 static int check_object(const cJSON *obj, const struct vfield *table, bool partial,
@@ -364,7 +365,8 @@ static int check_object(const cJSON *obj, const struct vfield *table, bool parti
 		join_path(path, sizeof(path), prefix, name);
 		if (++nkeys > VALIDATE_KEYS_MAX)
 			return verr_set(e, "invalid_field", prefix && *prefix ? prefix : NULL,
-					"more than %d keys", VALIDATE_KEYS_MAX);
+					"%s has more than %d keys.", prefix && *prefix ? prefix : "The body",
+					VALIDATE_KEYS_MAX);
 		const struct vfield *f = table;
 		while (f->name && strcmp(f->name, name) != 0)
 			f++;
@@ -384,25 +386,25 @@ static int check_object(const cJSON *obj, const struct vfield *table, bool parti
 					break;
 				used += (size_t)w;
 			}
-			return verr_set(e, "unknown_field", path, "unknown field(s): %s", list);
+			return verr_set(e, "unknown_field", path, "Unknown field(s) %s: remove them or check the spelling.", list);
 		}
 		for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
 			if (prev->string && strcmp(prev->string, name) == 0)
-				return verr_set(e, "invalid_field", path, "%s: given twice", path);
+				return verr_set(e, "invalid_field", path, "%s is given twice; give it once.", path);
 	}
 	for (const struct vfield *f = table; f->name; f++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
 		join_path(path, sizeof(path), prefix, f->name);
 		if (!v) {
 			if (f->required && !partial)
-				return verr_set(e, "missing_field", path, "%s: required", path);
+				return verr_set(e, "missing_field", path, "%s is required.", path);
 			continue;
 		}
 		if (cJSON_IsNull(v)) {
 			if (f->nullable)
 				continue;
 			return verr_set(e, f->required ? "missing_field" : "invalid_field", path,
-					"%s: may not be null", path);
+					"%s may not be null.", path);
 		}
 		if (check_value(v, f, path, e))
 			return EINVAL;
@@ -415,6 +417,6 @@ int validate_object(const cJSON *obj, const struct vfield *table, bool partial,
 {
 	if (!cJSON_IsObject(obj))
 		return verr_set(e, prefix ? "invalid_field" : "invalid_json", prefix,
-				"%s must be a JSON object", prefix ? prefix : "body");
+				"%s must be a JSON object.", prefix ? prefix : "The body");
 	return check_object(obj, table, partial, prefix ? prefix : "", e);
 }

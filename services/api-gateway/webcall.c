@@ -93,7 +93,7 @@ void webcall_get_token(struct httpd_req *req, void *arg)
 	if (err) {
 		if (err == ENOENT)
 			httpd_reply_error(req, 404, "not_found", "assistant_id",
-					  "no such assistant (or it was deleted)");
+					  "No assistant has this assistant_id (it may have been deleted).");
 		else
 			api_reply_db_error(req, err);
 		goto out;

@@ -271,7 +271,8 @@ int test_pg_start(struct test_pg *pg)
 		return EIO;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", pg->port);
-	const char *argv[] = { "scripts/pg.sh", "start", pg->dir, port, NULL };
+	/* durability off, explicitly: a test cluster does not outlive its test */
+	const char *argv[] = { "scripts/pg.sh", "start", pg->dir, port, "fast", NULL };
 	char *out = NULL;
 	int st = test_run_cmd(&out, argv, NULL, 120000);
 	if (st != 0) {

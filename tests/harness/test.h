@@ -140,7 +140,7 @@ struct test_pg {
 	char *dir;
 	char url[256];
 };
-/* A throw-away PostgreSQL cluster (scripts/pg.sh) on a free port. */
+/* A throw-away PostgreSQL cluster (scripts/pg.sh, durability off for speed) on a free port. */
 int test_pg_start(struct test_pg *pg);
 void test_pg_destroy(struct test_pg *pg);
 

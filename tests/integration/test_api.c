@@ -243,7 +243,16 @@ static const char *jdata_str(const cJSON *j, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Asserts an error reply: status, error.code and error.field (NULL: null). */
+/* An error's message is for a person: a sentence of several words that
+ * ends with a period, never the machine code again (issue 11). */
+static bool message_is_sentence(const char *msg, const char *code)
+{
+	size_t len = msg ? strlen(msg) : 0;
+	return len >= 16 && strchr(msg, ' ') && msg[len - 1] == '.' && !strstr(msg, code);
+}
+
+/* Asserts an error reply: status, error.code and error.field (NULL: null),
+ * and that its message is a sentence. */
 static int expect_error(const char *method, const char *path, const char *body, long want,
 			const char *code, const char *field)
 {
@@ -261,6 +270,12 @@ static int expect_error(const char *method, const char *path, const char *body, 
 	}
 	TEST_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "success")));
 	TEST_EQ_STR(jpath_str(j, "error", "code"), code);
+	if (!message_is_sentence(jpath_str(j, "message", NULL), code)) {
+		test_failed(__FILE__, __LINE__, "%s %s: message \"%s\" is not a sentence", method, path,
+			    jpath_str(j, "message", NULL) ? jpath_str(j, "message", NULL) : "(none)");
+		err = 1;
+		goto out;
+	}
 	if (field) {
 		TEST_EQ_STR(jpath_str(j, "error", "field"), field);
 	} else {
@@ -346,6 +361,10 @@ static int test_auth_and_public_routes(void)
 	TEST_EQ_INT(test_http(&status, &body, "GET", url, NULL, NULL), 0);
 	TEST_EQ_INT(status, 401);
 	TEST_CONTAINS(body, "\"code\":\"unauthorized\"");
+	cJSON *j = cJSON_Parse(body);
+	bool sentence = message_is_sentence(jpath_str(j, "message", NULL), "unauthorized");
+	cJSON_Delete(j);
+	TEST_ASSERT(sentence);
 	free(body);
 	body = NULL;
 	TEST_EQ_INT(test_http(&status, &body, "GET", url, "wrong-key-123456", NULL), 0);
@@ -698,6 +717,8 @@ static enum bus_ack on_dial(const struct bus_msg *msg, void *arg)
 	return BUS_ACK_SYNC;
 }
 
+/* Takes the next job the way its worker does: api-gateway creates the
+ * workers' DIALS consumers (sip-bridge, twilio-dialer), the test reads one. */
 static int fetch_dial(struct dial_seen *d, const char *filter, const char *durable)
 {
 	struct bus_sub *sub = NULL;
@@ -755,7 +776,7 @@ static int test_outbound_happy_path(void)
 	TEST_EQ_STR(jpath_str(disp, "assistant", "id"), aid);
 
 	/* the dial job, read back from DIALS */
-	TEST_EQ_INT(fetch_dial(&d, "dial.exotel", "test-exotel"), 0);
+	TEST_EQ_INT(fetch_dial(&d, "dial.exotel", "sip-bridge"), 0);
 	char want_id[64];
 	snprintf(want_id, sizeof(want_id), "dial-%s", call_id);
 	TEST_EQ_STR(d.msg_id, want_id);
@@ -801,7 +822,7 @@ static int test_outbound_happy_path(void)
 		 "\"call_service\":\"exotel\",\"from_number\":\"+9180%07d\"}", aid, tid, 5000101);
 	TEST_EQ_INT(call(&status, &j, "POST", "/call/outbound", body), 0);
 	TEST_EQ_INT(status, 202);
-	TEST_EQ_INT(fetch_dial(&d, "dial.exotel", "test-exotel"), 0);
+	TEST_EQ_INT(fetch_dial(&d, "dial.exotel", "sip-bridge"), 0);
 	TEST_CONTAINS(d.data, "\"from_number\":\"+91805000101\"");
 out:
 	free(clear);
@@ -833,7 +854,7 @@ static int test_outbound_twilio_job(void)
 		 "\"call_service\":\"twilio\"}", aid, tid);
 	TEST_EQ_INT(call(&status, &j, "POST", "/call/outbound", body), 0);
 	TEST_EQ_INT(status, 202);
-	TEST_EQ_INT(fetch_dial(&d, "dial.twilio", "test-twilio"), 0);
+	TEST_EQ_INT(fetch_dial(&d, "dial.twilio", "twilio-dialer"), 0);
 	job = cJSON_Parse(d.data);
 	char ident[64];
 	snprintf(ident, sizeof(ident), "sip-%s", jdata_str(j, "call_id"));
@@ -1438,7 +1459,7 @@ static int test_nul_in_strings_refused(void)
 			    0, NULL), 0);
 	TEST_EQ_STR(db_result_get(res, 0, 0), "0");
 	/* nothing queued: no job in DIALS (drained: earlier tests' are there too) names it */
-	for (int i = 0; i < 50 && fetch_dial(&d, "dial.exotel", "test-exotel") == 0; i++)
+	for (int i = 0; i < 50 && fetch_dial(&d, "dial.exotel", "sip-bridge") == 0; i++)
 		TEST_ASSERT(strstr(d.data, "+919812345673") == NULL);
 	/* nested, in arrays, in keys; an escaped backslash before u0000 is not a NUL */
 	TEST_EQ_INT(expect_error("POST", "/assistants",
@@ -1603,7 +1624,7 @@ static int test_clear_rows_sealed_at_start(void)
 	cJSON_Delete(j);
 	/* earlier tests' jobs may still be queued: read up to ours */
 	for (int i = 0; i < 20 && (!job || strcmp(jpath_str(job, "call_id", NULL) ?: "", want)); i++) {
-		TEST_EQ_INT(fetch_dial(&d, "dial.exotel", "test-exotel"), 0);
+		TEST_EQ_INT(fetch_dial(&d, "dial.exotel", "sip-bridge"), 0);
 		cJSON_Delete(job);
 		job = cJSON_Parse(d.data);
 	}
@@ -1641,6 +1662,27 @@ out:
 	return err;
 }
 
+/* Bad requests of every kind the routes share: each message is a sentence
+ * (expect_error asserts it) beside its code. */
+static int test_error_messages_are_sentences(void)
+{
+	int err = 0;
+	char deep[81];
+	TEST_EQ_INT(env_up(), 0);
+	memset(deep, '[', 40);
+	memset(deep + 40, ']', 40);
+	deep[80] = '\0';
+	TEST_EQ_INT(expect_error("GET", "/no/such/route", NULL, 404, "not_found", NULL), 0);
+	TEST_EQ_INT(expect_error("DELETE", "/assistants", NULL, 405, "method_not_allowed", NULL), 0);
+	TEST_EQ_INT(expect_error("POST", "/assistants", deep, 400, "invalid_json", NULL), 0);
+	TEST_EQ_INT(expect_error("POST", "/assistants", "\"text\"", 400, "invalid_json", NULL), 0);
+	TEST_EQ_INT(expect_error("GET", "/assistants?limit=x", NULL, 400, "invalid_field", "limit"), 0);
+	TEST_EQ_INT(expect_error("DELETE", "/assistants/00000000-0000-4000-8000-000000000009", NULL,
+				 404, "not_found", "assistant_id"), 0);
+out:
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "auth_and_public_routes", test_auth_and_public_routes },
 	{ "assistants_crud", test_assistants_crud },
@@ -1663,6 +1705,7 @@ static const struct test tests[] = {
 	{ "clear_rows_sealed_at_start", test_clear_rows_sealed_at_start },
 	{ "password_not_in_store_or_db", test_password_not_in_store_or_db },
 	{ "key_rotation_reseals", test_key_rotation_reseals },
+	{ "error_messages_are_sentences", test_error_messages_are_sentences },
 	{ "nats_down", test_nats_down },
 	{ "postgres_down", test_postgres_down },
 	{ "secrets_not_logged", test_secrets_not_logged },

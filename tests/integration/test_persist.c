@@ -335,7 +335,7 @@ static int test_db_down_loses_nothing(void)
 	out = NULL;
 	TEST_EQ_INT(publish(e.bus, r, false), 0);
 	snprintf(port, sizeof(port), "%d", e.pg.port);
-	const char *start[] = { "scripts/pg.sh", "start", e.pg.dir, port, NULL };
+	const char *start[] = { "scripts/pg.sh", "start", e.pg.dir, port, "fast", NULL };
 	TEST_EQ_INT(test_run_cmd(&out, start, NULL, 60000), 0);
 	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "ringing",
 			       WAIT_MS * 2), 0);

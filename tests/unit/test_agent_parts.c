@@ -41,7 +41,8 @@ static int test_vad_turns_and_barge_in(void)
 	TEST_EQ_INT(feed(&v, 1000, 0, false), VAD_NONE);           /* silence */
 	TEST_EQ_INT(feed(&v, 800, 8000, false), VAD_NONE);         /* speech, no agent */
 	TEST_EQ_INT(feed(&v, 600, 0, false), VAD_SEGMENT);         /* ends after 600 ms */
-	TEST_EQ_INT((int)v.nsegment, (800 + 600) * AGENT_RATE / 1000);
+	/* with the lead of quiet audio before the first voiced frame */
+	TEST_EQ_INT((int)v.nsegment, (VAD_LEAD_MS + 800 + 600) * AGENT_RATE / 1000);
 	/* over the agent: a long utterance barges in after 400 ms of voice */
 	TEST_EQ_INT(feed(&v, 380, 8000, true), VAD_NONE);
 	TEST_EQ_INT(feed(&v, 20, 8000, true), VAD_BARGE_IN);
