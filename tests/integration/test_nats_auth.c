@@ -509,7 +509,7 @@ static int start_service(struct running *r, const char *svc, const struct test_n
 	const char *envp[] = { r->env_nats, r->env_health, r->env_db, r->env_api, r->env_sip,
 			       in_url ? r->user[2] : r->user[0], r->user[1], r->user[2],
 			       "MIGRATIONS_DIR=services/api-gateway/migrations", "API_KEYS=test-key-0001",
-			       "LOG_FORMAT=kv", "LOG_LEVEL=debug", NULL };
+			       TEST_GW_SECRETS_ENV, "LOG_FORMAT=kv", "LOG_LEVEL=debug", NULL };
 	if (in_url) /* no NATS_PASSWORD either: the URL carries it */
 		envp[6] = r->user[2];
 	return test_spawn(&r->pid, argv, envp, logpath);
