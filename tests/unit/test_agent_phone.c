@@ -170,7 +170,7 @@ static int carrier_packet(struct path *p, const uint8_t *law, struct vad *v, voi
 /* A call: `lead` samples of silence shift the audio against every frame boundary. */
 static int one_call(const struct assistant *a, const uint8_t *audio, size_t n, size_t lead, struct heard *h)
 {
-	static struct provider_env env = { "http://127.0.0.1:1", NULL };
+	static struct provider_env env = { "http://127.0.0.1:1", NULL, false };
 	struct provider_args sa = { a->stt_config, a, &env }, la = { a->llm_config, a, &env };
 	void *stt = NULL, *llm = NULL;
 	struct path p;
