@@ -6,12 +6,22 @@
 // LiveKit backend with every service in its own container / Deployment;
 // every variable given to a service must be one it reads (its --help), every
 // health check must reach that service's own HEALTH_ADDR.
+// Secrets: both render with secrets generated here by deploy/secrets.sh into a
+// temporary directory (none is in the repository): api-gateway and sip-bridge
+// get one SECRETS_KEY from one source, api-gateway WEBHOOK_SIGNING_SECRET,
+// every service its own NATS identity, and nats-server runs with the
+// generated authorization: the nats command each deployment renders is run
+// here (on 127.0.0.1 and free ports) and each identity, the viewer and an
+// outsider connect to it.
 // Prints one line per check and ends with "N passed, M failed".
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join, posix, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
+import { freePort } from "./lib/stack.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const build = process.env.CALLMESH_BUILD || "build";
@@ -19,7 +29,10 @@ const SERVICES = ["api-gateway", "room-manager", "twilio-dialer", "sip-bridge", 
 // the services that join or manage LiveKit rooms (LIVEKIT_URL, key, secret)
 const LK_SERVICES = ["room-manager", "twilio-dialer", "sip-bridge", "agent-worker"];
 const SECRET_VARS = ["API_KEYS", "DATABASE_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "OPENAI_API_KEY",
-  "EGRESS_S3_SECRET", "EGRESS_S3_ACCESS_KEY"];
+  "EGRESS_S3_SECRET", "EGRESS_S3_ACCESS_KEY", "NATS_PASSWORD", "SECRETS_KEY", "SECRETS_KEY_PREVIOUS",
+  "WEBHOOK_SIGNING_SECRET", "ROOM_TOKEN_SECRET"];
+// the NATS users scripts/nats-auth.sh writes: one per service and the viewer
+const NATS_USERS = [...SERVICES, "viewer"];
 const ENGINE_REL = "node_modules/@livekit/rtc-ffi-bindings-linux-x64-gnu/rtc-node.linux-x64-gnu.node";
 
 let passed = 0;
@@ -73,9 +86,163 @@ const urlOf = (u) => {
 };
 const urlPort = (u) => Number(u.port || { "http:": 80, "ws:": 80, "https:": 443, "wss:": 443 }[u.protocol] || 0);
 
+// ---- generated secrets, NATS checked live ---------------------------------
+const tmp = mkdtempSync(join(tmpdir(), "callmesh-deploy-"));
+const natsPids = [];
+process.on("exit", () => {
+  for (const pid of natsPids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(tmp, { recursive: true, force: true });
+});
+const envFile = (f) => {
+  try {
+    return Object.fromEntries(readFileSync(f, "utf8").split("\n").filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  } catch {
+    return {};
+  }
+};
+// The users and passwords of a generated nats.conf's authorization block.
+function natsUsers(conf) {
+  const auth = /^authorization \{/m.test(conf);
+  const users = Object.fromEntries([...conf.matchAll(/user: "([^"]+)"\s+password: "([^"]+)"/g)].map((m) => [m[1], m[2]]));
+  return auth ? users : {};
+}
+function generate(dir) {
+  const r = run(join(root, "deploy/secrets.sh"), ["generate", dir]);
+  const files = ["nats.conf", "secrets-key.env", "webhook-signing.env", ...NATS_USERS.map((u) => `${u}.env`)];
+  const modes = files.map((f) => (existsSync(join(dir, f)) ? statSync(join(dir, f)).mode & 0o777 : -1));
+  return { ok: r.ok && modes.every((m) => m === 0o600), detail: `${r.err.trim()} ${files.map((f, i) => `${f}:${modes[i].toString(8)}`)}` };
+}
+const composeSecrets = join(tmp, "compose");
+const k8sCopy = join(tmp, "k8s");
+{
+  const g = generate(composeSecrets);
+  check("deploy/secrets.sh generate writes nats.conf, each identity, SECRETS_KEY and WEBHOOK_SIGNING_SECRET, mode 0600",
+    g.ok, g.detail);
+  const snap = () => ["nats.conf", "secrets-key.env", "webhook-signing.env", "api-gateway.env"]
+    .map((f) => (existsSync(join(composeSecrets, f)) ? readFileSync(join(composeSecrets, f), "utf8") : "")).join("\n");
+  const before = snap();
+  const again = run(join(root, "deploy/secrets.sh"), ["generate", composeSecrets]);
+  check("deploy/secrets.sh generate run again keeps every secret (a new SECRETS_KEY would strand sealed passwords)",
+    again.ok && before.length > 0 && snap() === before, again.err.trim());
+  cpSync(join(root, "deploy/k8s"), k8sCopy, { recursive: true, filter: (src) => !src.startsWith(join(root, "deploy/k8s/secrets")) });
+  const k = generate(join(k8sCopy, "secrets"));
+  check("deploy/secrets.sh generate writes the files deploy/k8s reads (a copy of it here)", k.ok, k.detail);
+  const ignored = run("git", ["check-ignore", "-q", "--no-index", "deploy/compose-secrets/nats.conf"]).ok &&
+    run("git", ["check-ignore", "-q", "--no-index", "deploy/k8s/secrets/nats.conf"]).ok;
+  check("the generated secrets' directories (deploy/compose-secrets, deploy/k8s/secrets) are in .gitignore", ignored, "");
+}
+const sharedKey = envFile(join(composeSecrets, "secrets-key.env")).SECRETS_KEY;
+const signing = envFile(join(composeSecrets, "webhook-signing.env")).WEBHOOK_SIGNING_SECRET;
+check("the generated SECRETS_KEY is base64 of 32 bytes, WEBHOOK_SIGNING_SECRET at least 32 characters",
+  Buffer.from(sharedKey || "", "base64").length === 32 && (signing || "").length >= 32, "");
+
+// One conversation with a NATS server: CONNECT as ident (none: an outsider),
+// the protocol lines, PING; everything the server said until `until` matched,
+// it closed, or 5 s passed.
+function natsSay(natsPort, ident, lines = [], until = /(^|\n)PONG\r\n/) {
+  return new Promise((resolveSay) => {
+    const s = net.connect(natsPort, "127.0.0.1");
+    let buf = "";
+    let sent = false;
+    const done = () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolveSay(buf);
+    };
+    const timer = setTimeout(done, 5000);
+    s.setEncoding("utf8");
+    s.on("data", (d) => {
+      buf += d;
+      if (!sent && /^INFO .*\r\n/.test(buf)) {
+        sent = true;
+        const c = { verbose: false, pedantic: false, protocol: 1, ...(ident ? { user: ident.user, pass: ident.pass } : {}) };
+        s.write(`CONNECT ${JSON.stringify(c)}\r\n${lines.join("")}PING\r\n`);
+      }
+      if (sent && until.test(buf.slice(buf.indexOf("\n") + 1))) done();
+    });
+    s.on("error", done);
+    s.on("close", done);
+  });
+}
+// Runs nats-server with the arguments a deployment gives it, conf standing in
+// for the file its -c names inside the container; the listen address, ports
+// and store directory moved to 127.0.0.1, free ports and a temporary
+// directory. Resolves with { port, err } once the server says it is ready (or
+// has exited: err then says why), bounded by 15 s.
+async function natsStart(args, conf) {
+  const out = [];
+  const skip = new Set(["-a", "--addr", "--net", "-p", "--port", "-m", "--http_port", "-sd", "--store_dir", "-c", "--config"]);
+  for (let i = 0; i < args.length; i++) {
+    if (skip.has(args[i])) i++;
+    else out.push(args[i]);
+  }
+  const natsPort = await freePort();
+  const httpPort = await freePort();
+  const store = mkdtempSync(join(tmp, "js-"));
+  const argv = ["-c", conf, ...out, "-a", "127.0.0.1", "-p", String(natsPort), "-m", String(httpPort), "-sd", store];
+  const p = spawn("nats-server", argv, { stdio: ["ignore", "ignore", "pipe"] });
+  natsPids.push(p.pid);
+  return new Promise((resolveStart) => {
+    let log = "";
+    const timer = setTimeout(() => resolveStart({ port: 0, err: `not ready in 15 s: ${log}` }), 15000);
+    p.stderr.setEncoding("utf8");
+    p.stderr.on("data", (d) => {
+      log += d;
+      if (/Server is ready/.test(log)) {
+        clearTimeout(timer);
+        resolveStart({ port: natsPort, pid: p.pid, err: "" });
+      }
+    });
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      resolveStart({ port: 0, err: `nats-server exited ${code}: ${log.trim().split("\n").slice(-3).join(" ")}` });
+    });
+    p.on("error", (e) => {
+      clearTimeout(timer);
+      resolveStart({ port: 0, err: e.message });
+    });
+  });
+}
+// The checks on a running NATS a deployment describes: idents maps each
+// service to the NATS_USER/NATS_PASSWORD it is given; viewer is the viewer's.
+async function natsLive(where, args, conf, idents, viewer) {
+  const srv = await natsStart(args, conf);
+  check(`${where} nats-server starts with its command and the generated config`, srv.port > 0, srv.err);
+  if (!srv.port) return;
+  const outsider = await natsSay(srv.port, null);
+  check(`${where} NATS refuses a client without credentials`, /-ERR 'Authorization Violation'/.test(outsider), outsider.trim());
+  for (const s of SERVICES) {
+    const said = await natsSay(srv.port, idents[s]);
+    check(`${where} ${s} connects to NATS with its identity`, /PONG/.test(said) && !/-ERR/.test(said), said.trim());
+  }
+  const inbox = "_INBOX.api-gateway.deploy";
+  const js = await natsSay(srv.port, idents["api-gateway"],
+    [`SUB ${inbox} 1\r\n`, `PUB $JS.API.INFO ${inbox} 0\r\n\r\n`], /MSG _INBOX\S+ 1 \d+\r\n.*\r\n/);
+  check(`${where} JetStream answers api-gateway's $JS.API.INFO`,
+    /account_info_response/.test(js) && !/"error"/.test(js), js.trim().slice(0, 300));
+  const rm = await natsSay(srv.port, idents["room-manager"], ["PUB dial.exotel 2\r\n{}\r\n"]);
+  check(`${where} room-manager may not enqueue dial jobs (least privilege)`, /Permissions Violation for Publish/.test(rm), rm.trim());
+  const v = await natsSay(srv.port, viewer, ["SUB calls.> 1\r\n", "PUB calls.c1.call_ended 2\r\n{}\r\n"]);
+  check(`${where} the viewer follows calls.> and publishes nothing`,
+    /Permissions Violation for Publish/.test(v) && !/Subscription/.test(v) && /PONG/.test(v), v.trim());
+  try {
+    process.kill(srv.pid, "SIGTERM");
+  } catch {
+    // gone already
+  }
+}
+
 // ---- docker-compose.yml --------------------------------------------------
-function composeConfig(files, env) {
+function composeConfig(files, env = {}) {
   const f = files.flatMap((x) => ["-f", x]);
+  env = { CALLMESH_SECRETS_DIR: composeSecrets, ...env };
   let r = run("docker-compose", [...f, "config"], { env });
   if (!r.ok && /ENOENT/.test(r.err)) r = run("docker", ["compose", ...f, "config"], { env });
   return r;
@@ -95,12 +262,17 @@ function portsOf(d) {
 }
 const onComposeNetwork = (d) => !d?.network_mode || !/^(host|none|service:|container:)/.test(d.network_mode);
 let composeNatsPort = 0;
+let composeNats = { cmd: [], conf: "", users: {} };
 let composeLk = { port: 0 };
 {
   const r = composeConfig(["docker-compose.yml"]);
-  check("docker-compose config accepts docker-compose.yml", r.ok, r.err.trim());
+  check("docker-compose config accepts docker-compose.yml (with the generated secrets)", r.ok, r.err.trim());
   const c = r.ok ? parse(r.out) : { services: {} };
   const sv = c.services || {};
+  const none = composeConfig(["docker-compose.yml"], { CALLMESH_SECRETS_DIR: join(tmp, "not-generated") });
+  check("docker-compose refuses to render without the generated secrets, naming the missing file",
+    !none.ok && /not-generated\/\S+\.(env|conf)/.test(none.err), none.err.trim().split("\n")[0]);
+  const raw = parse(readFileSync(join(root, "docker-compose.yml"), "utf8"));
   check("compose has nats, postgres, livekit and the five services",
     ["nats", "postgres", "livekit", ...SERVICES].every((n) => sv[n]), Object.keys(sv).join(","));
   const volumeAt = (d, path) => (d?.volumes || []).some((v) =>
@@ -114,6 +286,21 @@ let composeLk = { port: 0 };
     natsCmd.includes("--jetstream") && natsCmd.includes("--store_dir") && volumeAt(sv.nats, storeDir), natsCmd.join(" "));
   const pi = natsCmd.indexOf("--port");
   composeNatsPort = pi >= 0 ? Number(natsCmd[pi + 1]) : 4222;
+  // -c names a compose secret (/run/secrets/<target or name>) or a bind
+  // mount: the host file behind it must be the generated nats.conf.
+  const confAt = natsCmd[Math.max(natsCmd.indexOf("-c"), natsCmd.indexOf("--config")) + 1];
+  const viaSecret = (sv.nats?.secrets || []).map((x) => (typeof x === "string" ? { source: x } : x))
+    .find((x) => posix.join("/run/secrets", x.target || x.source) === confAt);
+  const viaMount = (sv.nats?.volumes || []).map((v) => (typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1] } : v))
+    .find((v) => v.target === confAt);
+  const confHost = viaSecret ? c.secrets?.[viaSecret.source]?.file : viaMount?.source;
+  check("compose nats runs with the generated config (-c, a compose secret or mount of nats.conf)",
+    natsCmd.includes("-c") || natsCmd.includes("--config") ? confHost === join(composeSecrets, "nats.conf") : false,
+    `${natsCmd.join(" ")} -> ${confHost}`);
+  const users = natsUsers(existsSync(confHost || "") ? readFileSync(confHost, "utf8") : "");
+  check("compose nats config: authorization with a user for each of the five services and the viewer",
+    JSON.stringify(Object.keys(users).sort()) === JSON.stringify([...NATS_USERS].sort()), Object.keys(users).join(","));
+  composeNats = { cmd: natsCmd, conf: confHost, users };
 
   // LiveKit: the real server in dev mode, keys from the environment, the
   // webhook to api-gateway.
@@ -172,6 +359,21 @@ let composeLk = { port: 0 };
     check(`compose ${s}: its own container on the compose network`, onComposeNetwork(d), d.network_mode);
     const bad = unknown(s, Object.keys(env));
     check(`compose ${s}: every variable is one it reads`, bad.length === 0, bad.join(","));
+    check(`compose ${s}: its own NATS identity (env_file ${s}.env: NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX)`,
+      env.NATS_USER === s && !!env.NATS_PASSWORD && env.NATS_PASSWORD === composeNats.users[s] &&
+      env.NATS_INBOX_PREFIX === `_INBOX.${s}` && !("NATS_PASSWORD" in (raw?.services?.[s]?.environment || {})),
+      `${env.NATS_USER} ${env.NATS_INBOX_PREFIX}`);
+    const wantsKey = s === "api-gateway" || s === "sip-bridge";
+    const keyFile = "${CALLMESH_SECRETS_DIR:-./deploy/compose-secrets}/secrets-key.env";
+    check(`compose ${s}: ` + (wantsKey ? "SECRETS_KEY from the generated secrets-key.env (env_file)" : "no SECRETS_KEY"),
+      wantsKey ? env.SECRETS_KEY === sharedKey && [].concat(raw?.services?.[s]?.env_file || []).includes(keyFile) &&
+        !("SECRETS_KEY" in (raw?.services?.[s]?.environment || {}))
+        : !("SECRETS_KEY" in env) && !("SECRETS_KEY_PREVIOUS" in env),
+      JSON.stringify(raw?.services?.[s]?.env_file));
+    check(`compose ${s}: ` + (s === "api-gateway" ? "WEBHOOK_SIGNING_SECRET from the generated webhook-signing.env" : "no WEBHOOK_SIGNING_SECRET"),
+      s === "api-gateway" ? env.WEBHOOK_SIGNING_SECRET === signing && !("WEBHOOK_SIGNING_SECRET" in (raw?.services?.[s]?.environment || {}))
+        : !("WEBHOOK_SIGNING_SECRET" in env), "");
+    check(`compose ${s}: OUTBOUND_ALLOW_PRIVATE not set (local development only)`, !("OUTBOUND_ALLOW_PRIVATE" in env), env.OUTBOUND_ALLOW_PRIVATE);
     const nu = urlOf(String(env.NATS_URL || "").split(",")[0]);
     check(`compose ${s}: NATS_URL names the nats service and port`,
       nu?.protocol === "nats:" && nu.hostname === "nats" && Number(nu.port || 4222) === composeNatsPort, env.NATS_URL);
@@ -219,6 +421,10 @@ let composeLk = { port: 0 };
     for (const p of portsOf(d))
       if (!allowed.has(p.published) || p.host_ip !== "127.0.0.1") extra.push(`${n} ${p.host_ip}:${p.published}/${p.protocol}`);
   check("compose publishes only the API, NATS, LiveKit and health ports, on 127.0.0.1", extra.length === 0, extra.join(", "));
+  const ident = (s) => ({ user: sv[s]?.environment?.NATS_USER, pass: sv[s]?.environment?.NATS_PASSWORD });
+  const viewer = envFile(join(composeSecrets, "viewer.env"));
+  await natsLive("compose", composeNats.cmd, composeNats.conf || "",
+    Object.fromEntries(SERVICES.map((s) => [s, ident(s)])), { user: viewer.NATS_USER, pass: viewer.NATS_PASSWORD });
 }
 
 // ---- deploy/docker/carrier.compose.yml (sip-bridge on the host's network) --
@@ -242,6 +448,9 @@ let composeLk = { port: 0 };
     lu?.hostname === "127.0.0.1" && urlPort(lu) === composeLk.port, `${env.NATS_URL} ${env.LIVEKIT_URL}`);
   const bad = unknown("sip-bridge", Object.keys(env));
   check("carrier overlay: every sip-bridge variable is one it reads", bad.length === 0, bad.join(","));
+  check("carrier overlay: sip-bridge keeps its NATS identity and SECRETS_KEY, OUTBOUND_ALLOW_PRIVATE unset",
+    env.NATS_USER === "sip-bridge" && !!env.NATS_PASSWORD && env.SECRETS_KEY === sharedKey && !("OUTBOUND_ALLOW_PRIVATE" in env),
+    env.NATS_USER);
   const probe = [].concat(d.healthcheck?.test || []).join(" ");
   check("carrier overlay: sip-bridge health check on its own HEALTH_ADDR",
     probe.includes(`127.0.0.1:${port(env.HEALTH_ADDR)}/readyz`) && /^(127\.0\.0\.1|0\.0\.0\.0)$/.test(host(env.HEALTH_ADDR)),
@@ -252,8 +461,20 @@ let composeLk = { port: 0 };
 
 // ---- deploy/k8s -----------------------------------------------------------
 {
-  const r = run("kubectl", ["kustomize", "deploy/k8s"]);
-  check("kubectl kustomize renders deploy/k8s", r.ok, r.err.trim());
+  const r = run("kubectl", ["kustomize", k8sCopy]);
+  check("kubectl kustomize renders deploy/k8s (a copy, with the generated secrets)", r.ok, r.err.trim());
+  if (!existsSync(join(root, "deploy/k8s/secrets"))) {
+    const bare = run("kubectl", ["kustomize", "deploy/k8s"]);
+    check("kubectl kustomize refuses deploy/k8s without the generated secrets, naming the file",
+      !bare.ok && /secrets\/\S+\.(env|conf)/.test(bare.err), bare.err.trim().split("\n")[0]);
+  }
+  const kustomization = parse(readFileSync(join(root, "deploy/k8s/kustomization.yaml"), "utf8")) || {};
+  const literals = (kustomization.secretGenerator || []).flatMap((g) => g.literals || []);
+  const clear = literals.filter((l) => !/change-me/.test(l.slice(l.indexOf("=") + 1)));
+  check("k8s secretGenerator: literals are change-me placeholders, the rest read from the generated files",
+    clear.length === 0 && (kustomization.secretGenerator || []).every((g) => [...(g.envs || []), ...(g.files || [])]
+      .every((f) => /^([^=]+=)?secrets\//.test(f))), clear.join(","));
+  const given0 = new Map();
   const docs = r.ok ? parseAllDocuments(r.out).map((d) => d.toJS()) : [];
   const find = (kind, name) => docs.find((d) => d?.kind === kind && d.metadata?.name === name);
   const configMaps = new Map(docs.filter((d) => d?.kind === "ConfigMap").map((d) => [d.metadata.name, d.data || {}]));
@@ -333,6 +554,20 @@ let composeLk = { port: 0 };
     check(`k8s ${s}: every ConfigMap and Secret it references exists`, refsOk.length === 0, refsOk.join(","));
     const leaked = SECRET_VARS.filter((n) => given.has(n) && given.get(n).from !== "secret");
     check(`k8s ${s}: secrets come from a Secret`, leaked.length === 0, leaked.join(","));
+    given0.set(s, given);
+    const natsFrom = ["NATS_USER", "NATS_PASSWORD", "NATS_INBOX_PREFIX"].map((n) => given.get(n));
+    check(`k8s ${s}: its own NATS identity from the Secret nats-${s} (envFrom)`,
+      natsFrom.every((g) => g?.from === "secret" && g.name === `nats-${s}`) &&
+      natsFrom[0].value === s && natsFrom[2].value === `_INBOX.${s}` && natsFrom[1].value.length >= 32,
+      JSON.stringify(natsFrom.map((g) => g && `${g.from}:${g.name}`)));
+    const wantsKey = s === "api-gateway" || s === "sip-bridge";
+    check(`k8s ${s}: ` + (wantsKey ? "SECRETS_KEY from a Secret, generated (base64 of 32 bytes)" : "no SECRETS_KEY"),
+      wantsKey ? given.get("SECRETS_KEY")?.from === "secret" && Buffer.from(given.get("SECRETS_KEY").value, "base64").length === 32
+        : !given.has("SECRETS_KEY") && !given.has("SECRETS_KEY_PREVIOUS"), JSON.stringify(given.get("SECRETS_KEY")?.name));
+    check(`k8s ${s}: ` + (s === "api-gateway" ? "WEBHOOK_SIGNING_SECRET from a Secret, at least 32 characters" : "no WEBHOOK_SIGNING_SECRET"),
+      s === "api-gateway" ? given.get("WEBHOOK_SIGNING_SECRET")?.from === "secret" && given.get("WEBHOOK_SIGNING_SECRET").value.length >= 32
+        : !given.has("WEBHOOK_SIGNING_SECRET"), "");
+    check(`k8s ${s}: OUTBOUND_ALLOW_PRIVATE not set (local development only)`, !given.has("OUTBOUND_ALLOW_PRIVATE"), "");
     const inst = given.get("INSTANCE");
     check(`k8s ${s}: INSTANCE unset or the pod's name (replicas stay apart)`,
       !inst || (inst.from === "field" && inst.field === "metadata.name"), JSON.stringify(inst));
@@ -428,6 +663,33 @@ let composeLk = { port: 0 };
   const natsLabels = nats?.spec?.template?.metadata?.labels || {};
   check("k8s nats has its PodDisruptionBudget",
     docs.some((d) => d?.kind === "PodDisruptionBudget" && selects(d.spec?.selector?.matchLabels, natsLabels)), "");
+  const gw = given0.get("api-gateway");
+  const br = given0.get("sip-bridge");
+  check("k8s api-gateway and sip-bridge get SECRETS_KEY from one Secret, the same key",
+    gw?.get("SECRETS_KEY")?.from === "secret" && gw.get("SECRETS_KEY").name === br?.get("SECRETS_KEY")?.name &&
+    gw.get("SECRETS_KEY").value === br.get("SECRETS_KEY").value,
+    `${gw?.get("SECRETS_KEY")?.name} / ${br?.get("SECRETS_KEY")?.name}`);
+  // -c names a file in a volume of the pod made from a Secret: its text.
+  const confAt = args[Math.max(args.indexOf("-c"), args.indexOf("--config")) + 1] || "";
+  const mount = (natsC.volumeMounts || []).find((m) => m.mountPath === posix.dirname(confAt) || m.mountPath === confAt);
+  const vol = (nats?.spec?.template?.spec?.volumes || []).find((v) => v.name === mount?.name);
+  const key = mount?.subPath || (mount?.mountPath === confAt ? "" : posix.basename(confAt));
+  const item = (vol?.secret?.items || []).find((i) => i.path === key)?.key || key;
+  const confText = dec(secrets.get(vol?.secret?.secretName)?.[item]);
+  const users = natsUsers(confText);
+  check("k8s nats runs with -c naming the authorization config of a Secret",
+    (args.includes("-c") || args.includes("--config")) && !!vol?.secret && confText.length > 0,
+    `${args.join(" ")} ${JSON.stringify(vol)}`);
+  check("k8s nats config: authorization with a user for each of the five services and the viewer",
+    JSON.stringify(Object.keys(users).sort()) === JSON.stringify([...NATS_USERS].sort()), Object.keys(users).join(","));
+  check("k8s each service's NATS_PASSWORD is its user's in the nats config",
+    SERVICES.every((s) => given0.get(s)?.get("NATS_PASSWORD")?.value === users[s]), "");
+  const conf = join(tmp, "k8s-nats.conf");
+  writeFileSync(conf, confText, { mode: 0o600 });
+  const viewer = envFile(join(k8sCopy, "secrets", "viewer.env"));
+  await natsLive("k8s", args, conf,
+    Object.fromEntries(SERVICES.map((s) => [s, { user: given0.get(s)?.get("NATS_USER")?.value, pass: given0.get(s)?.get("NATS_PASSWORD")?.value }])),
+    { user: viewer.NATS_USER, pass: viewer.NATS_PASSWORD });
 }
 
 // ---- deploy/docker/Dockerfile --------------------------------------------
@@ -481,6 +743,44 @@ let composeLk = { port: 0 };
   } else {
     console.log("skip Dockerfile names the engine's path in the variable libs/lkrtc reads: libs/lkrtc is not in this tree");
   }
+  // The console: api-gateway serves CONSOLE_DIR's files (one level, the
+  // types console.c knows) and the pinned livekit-client module inside it.
+  const consoleC = readFileSync(join(root, "services/api-gateway/console.c"), "utf8");
+  const consoleH = readFileSync(join(root, "services/api-gateway/console.h"), "utf8");
+  const served = [...consoleC.matchAll(/\{ "(\.[a-z0-9]+)", "[a-z]+\//g)].map((m) => m[1]);
+  const modRel = consoleH.match(/#define CONSOLE_LIVEKIT_PATH "([^"]+)"/)?.[1];
+  const consoleDir = envs.CONSOLE_DIR;
+  const consoleFiles = readdirSync(join(root, "console"), { withFileTypes: true })
+    .filter((e) => e.isFile() && served.some((x) => e.name.endsWith(x))).map((e) => e.name);
+  const globRe = (g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*")}$`);
+  const copies = [...runtime.matchAll(/^COPY (?!--from)(.+)$/gm)].map((m) => m[1].trim().split(/\s+/))
+    .filter((w) => w.length >= 2 && posix.normalize(w[w.length - 1]).replace(/\/$/, "") === consoleDir);
+  const shipped = consoleFiles.filter((f) => copies.some((w) => w.slice(0, -1).some((src) => globRe(src).test(`console/${f}`))));
+  const unshipped = consoleFiles.filter((f) => !shipped.includes(f));
+  check("Dockerfile runtime stage: every console file api-gateway serves is copied to CONSOLE_DIR",
+    posix.isAbsolute(consoleDir || "") && consoleFiles.includes("index.html") && unshipped.length === 0,
+    `CONSOLE_DIR=${consoleDir}; not shipped: ${unshipped.join(",")}`);
+  const ciAt = buildStage.search(/^RUN cd console && npm ci\b/m);
+  check("Dockerfile build stage: npm ci in console from its lock file",
+    /^COPY console\/package\.json console\/package-lock\.json console\/?$/m.test(buildStage) && ciAt >= 0, "");
+  const modCopy = runtime.match(/^COPY --from=build \/src\/console\/(\S+) (\S+)$/m);
+  check("Dockerfile runtime stage: the pinned livekit-client module at CONSOLE_DIR/" + modRel,
+    !!modRel && modCopy?.[1] === modRel && modCopy[2] === posix.join(consoleDir || "", modRel), modCopy?.[0]);
+  let clock = {};
+  try {
+    clock = JSON.parse(readFileSync(join(root, "console/package-lock.json"), "utf8"));
+  } catch (e) {
+    clock = { error: e.message };
+  }
+  const pinned = clock.packages?.["node_modules/livekit-client"]?.version;
+  let installedVer = "";
+  try {
+    installedVer = JSON.parse(readFileSync(join(root, "console/node_modules/livekit-client/package.json"), "utf8")).version;
+  } catch {
+    installedVer = "not installed";
+  }
+  check("console lock pins livekit-client, installed here at that version with the module the image copies",
+    pinned && installedVer === pinned && existsSync(join(root, "console", modRel || "missing")), `${pinned} vs ${installedVer}`);
   // Every library a service binary or the engine links comes from a package
   // the runtime stage installs or a direct dependency of one (sanitizer builds
   // link a few more, e.g. libcap2 through libwebsockets17); libc and sanitizer
