@@ -485,6 +485,16 @@ try {
         const who = (await rs.listParticipants(`call-${p.callId}`)).map((x) => x.identity).sort();
         check('the LiveKit server has the browser and the agent in the call\'s room', who.length === 2 && who[0].startsWith('agent-')
           && who[1] === `web-${p.callId}`, JSON.stringify(who));
+        const micMuted = async () => {
+          const web = (await rs.listParticipants(`call-${p.callId}`)).find((x) => x.identity === `web-${p.callId}`);
+          return web && web.tracks.length === 1 ? web.tracks[0].muted : null;
+        };
+        await page.click('#talk-mute');
+        const muted = await waitFor('the microphone track muted on the server', async () => (await micMuted()) === true, 5000).catch(() => false);
+        await page.click('#talk-mute');
+        const unmuted = await waitFor('the microphone track unmuted', async () => (await micMuted()) === false, 5000).catch(() => false);
+        check('Mute and Unmute reach LiveKit (the browser\'s track muted, then not)', muted && unmuted
+          && (await page.textContent('#talk-mute')) === 'Mute', `muted ${muted}, unmuted ${unmuted}`);
       }
     }
     await page.screenshot({ path: shot('talk') });
