@@ -3,7 +3,8 @@
 // member), or LiveKit through livekit-client — with the microphone asked for
 // only when the person clicks. Shows the microphone level, plays and meters
 // the agent's audio, and the live transcript of both speakers from the
-// event stream's `transcript` events.
+// call's `transcript` events: the event stream's, and on LiveKit also the
+// room's `call_events` data (whichever comes first; one event is shown once).
 import { api, listAll } from './api.js';
 import { openEvents } from './sse.js';
 import { field, h, jsonValue, select, clearErrors, showError } from './ui.js';
@@ -42,9 +43,16 @@ function analyse(ctx, source, onLevel) {
   return () => { cancelAnimationFrame(raf); try { source.disconnect(an); } catch { /* gone */ } };
 }
 
-async function connectLiveKit({ url, token, stream, onRemoteStream }) {
+// The LiveKit room: the microphone published, the agent's audio attached to
+// an <audio> element (Chromium feeds a remote WebRTC track to Web Audio only
+// while an element plays it) and metered; the agent's copy of every call
+// event arrives as data on topic `call_events` and goes to onEvent.
+async function connectLiveKit({ url, token, stream, onRemoteStream, onEvent, onState }) {
   const lk = await import('./vendor/livekit-client.esm.mjs');
   const room = new lk.Room({ adaptiveStream: false, dynacast: false });
+  room.on(lk.RoomEvent.Reconnecting, () => onState('reconnecting'));
+  room.on(lk.RoomEvent.SignalReconnecting, () => onState('reconnecting'));
+  room.on(lk.RoomEvent.Reconnected, () => onState('reconnected'));
   room.on(lk.RoomEvent.TrackSubscribed, (track) => {
     if (track.kind !== 'audio') return;
     const el = track.attach();
@@ -52,9 +60,29 @@ async function connectLiveKit({ url, token, stream, onRemoteStream }) {
     document.body.append(el);
     onRemoteStream(new MediaStream([track.mediaStreamTrack]), el);
   });
-  await room.connect(url, token);
-  const pub = await room.localParticipant.publishTrack(stream.getAudioTracks()[0], { source: lk.Track.Source.Microphone });
+  const dec = new TextDecoder();
+  room.on(lk.RoomEvent.DataReceived, (payload, _participant, _kind, topic) => {
+    if (topic !== 'call_events') return;
+    let ev = null;
+    try { ev = JSON.parse(dec.decode(payload)); } catch { return; }
+    if (ev && typeof ev.type === 'string') onEvent(ev);
+  });
+  const closed = new Promise((resolve) => {
+    room.once(lk.RoomEvent.Disconnected, (reason) => {
+      const name = typeof reason === 'number' && lk.DisconnectReason ? lk.DisconnectReason[reason] : reason;
+      resolve({ reason: name ? String(name).toLowerCase() : null });
+    });
+  });
+  let pub;
+  try {
+    await room.connect(url, token);
+    pub = await room.localParticipant.publishTrack(stream.getAudioTracks()[0], { source: lk.Track.Source.Microphone });
+  } catch (e) {
+    room.disconnect();
+    throw e;
+  }
   return {
+    closed,
     mute(on) { return on ? pub.mute() : pub.unmute(); },
     hangup() { return room.disconnect(); },
     close() { room.disconnect(); document.querySelectorAll('audio[data-remote]').forEach((e) => e.remove()); },
@@ -85,7 +113,7 @@ export async function viewTalk(main, rest) {
       h('h2', {}, 'Transcript'), transcript)].filter(Boolean));
 
   // what the tests read: the agent audio's peak level and the call id
-  const probe = (window.__callmesh = { agentPeak: 0, micPeak: 0, callId: null, backend: null });
+  const probe = (window.__callmesh = { agentPeak: 0, micPeak: 0, callId: null, backend: null, tokenBackend: null, url: null, dataEvents: 0, roomStates: [] });
   let session = null;
   const stops = [];
   let ctx = null;
@@ -147,24 +175,43 @@ export async function viewTalk(main, rest) {
       // whatever the agent says first is in the transcript however soon it starts
       let callId = null;
       const early = [];
+      const seen = new Set();
       const onEv = (e) => {
+        if (e.id) {
+          if (seen.has(e.id)) return;
+          seen.add(e.id);
+        }
         if (e.type === 'transcript') say(e.data.speaker, e.data.text, e.data.final !== false);
         else if (e.type === 'agent_speaking') status.textContent = 'Agent speaking…';
         else if (e.type === 'agent_listening') status.textContent = 'Agent listening…';
         else end(`Call ended (${(e.data || {}).reason || (e.data || {}).status || e.type}).`);
       };
-      sub = openEvents({ types: ['transcript', 'call_ended', 'call_failed', 'agent_speaking', 'agent_listening'] }, (e) => {
+      const types = ['transcript', 'call_ended', 'call_failed', 'agent_speaking', 'agent_listening'];
+      sub = openEvents({ types }, (e) => {
         if (!callId) early.push(e);
         else if (e.call_id === callId) onEv(e);
       });
       await Promise.race([sub.ready, new Promise((r) => setTimeout(r, 3000))]);
       const d = await api('POST', '/web_call/get_token', body);
       probe.callId = callId = d.call_id;
+      probe.tokenBackend = d.backend === undefined ? null : d.backend;
+      probe.url = d.url;
       early.splice(0).filter((e) => e.call_id === callId).forEach(onEv);
       const backend = pickBackend(d);
       probe.backend = backend;
       if (backend === 'livekit') {
-        session = await connectLiveKit({ url: d.url, token: d.token, stream, onRemoteStream });
+        session = await connectLiveKit({
+          url: d.url, token: d.token, stream, onRemoteStream,
+          onState: (what) => {
+            probe.roomStates.push(what);
+            if (session) status.textContent = what === 'reconnecting' ? 'Connection to LiveKit lost: reconnecting…' : 'Reconnected.';
+          },
+          onEvent: (e) => {
+            if (e.call_id !== callId) return;
+            probe.dataEvents++;
+            if (types.includes(e.type)) onEv(e);
+          },
+        });
       } else {
         let mod;
         try { mod = await import('./room-local.js'); } catch (e) {

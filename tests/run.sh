@@ -51,6 +51,7 @@ if [ -f tests/js/package.json ]; then
   # the LiveKit test server proven by LiveKit's clients (WebRTC: in a namespace, root)
   run_suite js/livekit env NODE_ENV=production timeout 600 tests/netns/run.sh node tests/js/livekit.mjs
   run_suite js/console timeout 600 node tests/js/console.mjs
+  run_suite js/console-livekit timeout 600 tests/netns/run.sh node tests/js/console.mjs --livekit
 fi
 
 echo

@@ -67,13 +67,14 @@ int launch_queued(struct api *api, const struct launch *l)
 	return publish(api, l, EV_CALL_QUEUED, NULL);
 }
 
-int launch_room(struct api *api, const struct launch *l, char **urlp, struct cmd_error *ce)
+int launch_room(struct api *api, struct launch *l, char **urlp, struct cmd_error *ce)
 {
 	cJSON *req = cJSON_CreateObject(), *reply = NULL;
 	int err = ENOMEM;
 	const cJSON *aid = cJSON_GetObjectItemCaseSensitive(l->assistant, "assistant_id");
 
 	*urlp = NULL;
+	l->backend[0] = '\0';
 	if (!req || !cJSON_AddNumberToObject(req, "v", 1) ||
 	    !cJSON_AddStringToObject(req, "call_id", l->call_id) ||
 	    !cJSON_AddStringToObject(req, "room", l->room) ||
@@ -94,6 +95,9 @@ int launch_room(struct api *api, const struct launch *l, char **urlp, struct cmd
 	const cJSON *url = cJSON_GetObjectItemCaseSensitive(reply, "url");
 	if (cJSON_IsString(url))
 		*urlp = strdup(url->valuestring);
+	const cJSON *backend = cJSON_GetObjectItemCaseSensitive(reply, "backend");
+	if (cJSON_IsString(backend) && strlen(backend->valuestring) < sizeof(l->backend))
+		snprintf(l->backend, sizeof(l->backend), "%s", backend->valuestring);
 out:
 	cJSON_Delete(reply);
 	cJSON_Delete(req);

@@ -21,6 +21,7 @@ struct launch {
 	const char *trunk_id, *from_number, *to_number; /* NULL for web */
 	const cJSON *metadata;     /* the request's metadata object, or NULL */
 	const cJSON *assistant;    /* assistants_load() view of the assistant */
+	char backend[16];          /* rooms.create's `backend` ("local" | "livekit"), or "" */
 };
 
 /* New call id and room name (call-<id>). */
@@ -29,8 +30,9 @@ int launch_init(struct launch *l) CM_MUST_USE;
 int launch_insert(struct db *db, struct record_cache *cache, const struct launch *l) CM_MUST_USE;
 /* Publishes call_queued to CALLS. EAGAIN etc. from the bus. */
 int launch_queued(struct api *api, const struct launch *l) CM_MUST_USE;
-/* rooms.create; *urlp = the reply's url (caller frees; may be NULL). */
-int launch_room(struct api *api, const struct launch *l, char **urlp, struct cmd_error *ce) CM_MUST_USE;
+/* rooms.create; *urlp = the reply's url (caller frees; may be NULL),
+ * l->backend = the reply's backend ("" when it has none). */
+int launch_room(struct api *api, struct launch *l, char **urlp, struct cmd_error *ce) CM_MUST_USE;
 /* The assistant as agent-worker needs it (proto/COMMANDS.md
  * agents.dispatch `assistant`), prompt and start instruction filled from
  * l->metadata (template.h). E2BIG when filling makes a text too long,

@@ -1,6 +1,8 @@
 /* POST /web_call/get_token: the call row (kind web), call_queued, the room,
  * a participant token for web-<call_id> from room-manager (rooms.token),
- * then the agent. Failures after the row mark the call failed. */
+ * then the agent. Replies {room_name, token, url, call_id, backend}, backend
+ * being rooms.create's ("local" | "livekit"; null if it named none), so the
+ * page knows which client joins. Failures after the row mark the call failed. */
 #include "webcall.h"
 
 #include "assistants.h"
@@ -62,7 +64,9 @@ static cJSON *token_reply(const struct launch *l, const cJSON *tok, const char *
 	if (d && (!cJSON_AddStringToObject(d, "room_name", l->room) ||
 		  !cJSON_AddStringToObject(d, "token", token->valuestring) ||
 		  !(u ? cJSON_AddStringToObject(d, "url", u) : cJSON_AddNullToObject(d, "url")) ||
-		  !cJSON_AddStringToObject(d, "call_id", l->call_id)))
+		  !cJSON_AddStringToObject(d, "call_id", l->call_id) ||
+		  !(l->backend[0] ? cJSON_AddStringToObject(d, "backend", l->backend)
+				  : cJSON_AddNullToObject(d, "backend"))))
 		d = (cJSON_Delete(d), NULL);
 	return d;
 }

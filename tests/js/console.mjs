@@ -9,6 +9,12 @@
 // live, the call page's timeline has one hold of the record's hold_ms, the
 // recording plays. Screenshots go to build/console-*.png. The talk test on
 // the local backend runs when console/room-local.js exists.
+//
+// With --livekit the stack's rooms are LiveKit's (the LiveKit test server,
+// tests/livekit/fake.mjs) and only the key, the talk test and the web call's
+// page run, through livekit-client; WebRTC needs a network namespace:
+//   tests/netns/run.sh node tests/js/console.mjs --livekit
+// Its screenshots are build/console-livekit-*.png.
 // Prints one line per check and ends with "N passed, M failed".
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -18,12 +24,16 @@ import { chromium } from 'playwright-core';
 import { ROOT, seed, startStack, waitFor } from './lib/stack.mjs';
 
 const BUILD = path.join(ROOT, process.env.CALLMESH_BUILD || 'build');
+const LIVEKIT = process.argv.includes('--livekit');
+const LIVEKIT_STEPS = new Set(['wrong key', 'key', 'talk page', 'talk without the event stream', 'LiveKit gone mid-call']);
+const shot = (name) => path.join(BUILD, LIVEKIT ? `console-livekit-${name}.png` : `console-${name}.png`);
 let passed = 0;
 let failed = 0;
 function check(name, ok, detail) {
   if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name}${detail !== undefined ? `: ${detail}` : ''}`); }
 }
 async function step(name, fn) {
+  if (LIVEKIT && !LIVEKIT_STEPS.has(name)) return;
   try { await fn(); } catch (e) { failed++; console.log(`FAIL ${name}: ${e.stack || e.message}`); }
 }
 
@@ -84,7 +94,7 @@ function openStream(st, query = '', key = st.key) {
 const dataFrames = (s) => s.frames.filter((f) => f.startsWith('data: ')).map((f) => JSON.parse(f.slice(6)));
 
 // the timeline from a synthetic record: two holds (one refreshed), DTMF, a failed end
-{
+if (!LIVEKIT) {
   const { buildTimeline, timelineSvg } = await import('../../console/timeline.js');
   const at = (s) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
   const rec = { created_at: at(0), status: 'completed', events: [
@@ -113,7 +123,7 @@ const dataFrames = (s) => s.frames.filter((f) => f.startsWith('data: ')).map((f)
   check('timeline: a hold still open at the end lasts until the end', openHold.holds.length === 1 && openHold.holds[0].to - openHold.holds[0].from === 3000);
 }
 
-const st = await startStack({ name: 'console', env: { 'api-gateway': { EVENTS_MAX_CLIENTS: '12' } } });
+const st = await startStack({ name: LIVEKIT ? 'console-livekit' : 'console', livekit: LIVEKIT, env: { 'api-gateway': { EVENTS_MAX_CLIENTS: '12' } } });
 let browser = null;
 try {
   const { assistantId, trunkId } = await seed(st);
@@ -150,7 +160,8 @@ try {
   await step('events', async () => {
     const noKey = await fetch(`${st.base}/events`);
     const body = await noKey.json();
-    check('GET /events without a key is 401 with the message', noKey.status === 401 && body.message === 'missing or invalid bearer token', noKey.status);
+    check('GET /events without a key is 401 with the message', noKey.status === 401 && /API key/.test(body.message) && body.error.code === 'unauthorized',
+      `${noKey.status} ${body.message}`);
     const bad = openStream(st, '?call_id=nope');
     await bad.ready;
     check('a malformed call_id filter is 400 invalid_id on call_id', bad.status === 400 && bad.body.error.field === 'call_id', bad.status);
@@ -244,14 +255,18 @@ try {
     await page.click('#key-form button[type=submit]');
     await page.waitForSelector('#banner:not([hidden])', { timeout: 10000 });
     const text = await page.textContent('#banner');
-    check('a wrong API key shows the 401 message', text.includes('missing or invalid bearer token'), text);
+    const api401 = (await st.api('GET', '/assistants', null, 'wrong-key-123456')).json;
+    check('a wrong API key shows the 401 message', api401 && api401.message && text.includes(api401.message), `${text} vs ${api401 && api401.message}`);
     check('the page is not blank after a 401', (await page.textContent('main')).trim().length > 0);
   });
 
-  await step('bad field', async () => {
+  await step('key', async () => {
     await page.fill('#api-key', st.key);
     await page.click('#key-form button[type=submit]');
     await page.waitForSelector('.key-state.ok', { timeout: 10000 });
+  });
+
+  await step('bad field', async () => {
     await page.goto(`${st.base}/#/trunks`);
     await page.waitForSelector('#trunk-create');
     await page.fill('#trunk-create [data-field="trunk_name"]', 'Bad numbers');
@@ -426,29 +441,64 @@ try {
       return typeof m.Room === 'function' && typeof m.RoomEvent === 'object' && m.version;
     });
     check('the served livekit-client module loads in the page (Room, RoomEvent)', !!lk, lk);
-    const haveLocal = existsSync(path.join(ROOT, 'console', 'room-local.js'));
+    const want = LIVEKIT ? 'livekit' : 'local';
+    const canTalk = LIVEKIT || existsSync(path.join(ROOT, 'console', 'room-local.js'));
     await page.goto(`${st.base}/#/talk/${assistantId}`);
     await page.waitForSelector('#talk-start');
+    const t0 = Date.now();
     await page.click('#talk-start');
-    if (!haveLocal) {
+    if (!canTalk) {
       await page.waitForFunction(() => document.querySelector('#talk-form .form-error').textContent.length > 0
         || [...document.querySelectorAll('#talk-form .field-error')].some((e) => e.textContent), null, { timeout: 20000 });
       const msg = await page.$$eval('#talk-form .form-error, #talk-form .field-error', (es) => es.map((e) => e.textContent).join(' ').trim());
       check('talk without a local room member shows why it cannot connect', msg.length > 0, msg);
       console.log('skip talk on the local backend: console/room-local.js is not in this tree');
     } else {
+      await page.waitForFunction(() => window.__callmesh && window.__callmesh.backend, null, { timeout: 20000 });
+      const p = await page.evaluate(() => ({ ...window.__callmesh }));
+      check(`get_token says backend "${want}" and the page joins that room`, p.tokenBackend === want && p.backend === want,
+        `backend ${p.tokenBackend}, joined ${p.backend}, url ${p.url}`);
+      if (LIVEKIT) {
+        check('the URL is the LiveKit test server\'s ws:// root', p.url === st.livekit.url.replace(/^http/, 'ws'), `${p.url} vs ${st.livekit.url}`);
+      }
       await page.waitForFunction(() => window.__callmesh && window.__callmesh.agentPeak > 0.02, null, { timeout: 30000 });
+      const tAudio = Date.now();
       check('the agent\'s audio plays in the page (AnalyserNode energy)', true);
       await page.waitForSelector('#talk-transcript li.agent', { timeout: 20000 });
       check('the transcript shows the agent\'s greeting', /clinic/i.test(await page.textContent('#talk-transcript')));
       // the fake microphone asks "What are your hours?"; the script answers it
       await page.waitForFunction(() => /nine to five/i.test(document.querySelector('#talk-transcript').textContent), null, { timeout: 30000 })
         .catch(() => {});
+      const tReply = Date.now();
+      // the reply's text comes as it starts being spoken: let it play out (the screenshot, the timeline)
+      await page.waitForFunction(() => document.querySelector('#talk-status').textContent.startsWith('Agent listening'), null, { timeout: 15000 })
+        .catch(() => {});
       const said = await page.textContent('#talk-transcript');
-      check('the transcript shows the agent\'s scripted reply and the caller\'s words', /nine to five/i.test(said) && /you/i.test(said), said);
+      const callerLines = await page.$$eval('#talk-transcript li.say:not(.agent) .what', (ls) => ls.map((l) => l.textContent).filter(Boolean));
+      check('the transcript shows the agent\'s scripted reply and the caller\'s words', /nine to five/i.test(said) && callerLines.length > 0, said);
+      console.log(`    figure (${want}): Start clicked -> agent audio in the page ${tAudio - t0} ms, -> scripted reply in the transcript ${tReply - t0} ms`);
+      if (LIVEKIT) {
+        const n = await page.evaluate(() => window.__callmesh.dataEvents);
+        check('the page received the call\'s events as LiveKit data on topic call_events', n > 0, n);
+        const { RoomServiceClient } = await import('livekit-server-sdk');
+        const rs = new RoomServiceClient(st.livekit.url, st.livekit.key, st.livekit.secret);
+        const who = (await rs.listParticipants(`call-${p.callId}`)).map((x) => x.identity).sort();
+        check('the LiveKit server has the browser and the agent in the call\'s room', who.length === 2 && who[0].startsWith('agent-')
+          && who[1] === `web-${p.callId}`, JSON.stringify(who));
+        const micMuted = async () => {
+          const web = (await rs.listParticipants(`call-${p.callId}`)).find((x) => x.identity === `web-${p.callId}`);
+          return web && web.tracks.length === 1 ? web.tracks[0].muted : null;
+        };
+        await page.click('#talk-mute');
+        const muted = await waitFor('the microphone track muted on the server', async () => (await micMuted()) === true, 5000).catch(() => false);
+        await page.click('#talk-mute');
+        const unmuted = await waitFor('the microphone track unmuted', async () => (await micMuted()) === false, 5000).catch(() => false);
+        check('Mute and Unmute reach LiveKit (the browser\'s track muted, then not)', muted && unmuted
+          && (await page.textContent('#talk-mute')) === 'Mute', `muted ${muted}, unmuted ${unmuted}`);
+      }
     }
-    await page.screenshot({ path: path.join(BUILD, 'console-talk.png') });
-    if (haveLocal) {
+    await page.screenshot({ path: shot('talk') });
+    if (canTalk) {
       const id = await page.evaluate(() => window.__callmesh.callId);
       await page.click('#talk-hangup');
       const rec = await waitFor('the web call to end', async () => {
@@ -456,12 +506,77 @@ try {
         return r.data && ['completed', 'cancelled', 'failed'].includes(r.data.status) ? r.data : null;
       }, 20000, 250).catch(() => null);
       const last = rec || (await st.api('GET', `/calls/${id}`)).data;
-      check('a web call hung up from the page ends', !!rec, `status ${last && last.status} 20 s after the hangup`);
+      check('a web call hung up from the page ends completed', !!rec && rec.status === 'completed',
+        `status ${last && last.status}, end_reason ${last && last.end_reason}`);
       await page.goto(`${st.base}/#/calls/${id}`);
       await page.waitForSelector('#timeline svg');
+      const lines = await page.$$('#transcript li');
       check('the web call\'s page shows its record, transcript and timeline', last.kind === 'web'
-        && (await page.$$('#transcript li')).length > 0 && (await page.$$('#timeline rect.span')).length > 0, last.status);
-      await page.screenshot({ path: path.join(BUILD, 'console-web-call.png'), fullPage: true });
+        && lines.length > 0 && lines.length === last.transcripts.length && (await page.$$('#timeline rect.span')).length > 0
+        && (await page.textContent('main')).includes(id), `${last.status}, ${lines.length} lines`);
+      const spans = await page.$$eval('#timeline rect.span', (rs) => [...new Set(rs.map((r) => r.classList[1]))].sort().join(','));
+      check('the web call\'s timeline has the agent speaking and listening, and its end', spans.includes('speaking') && spans.includes('listening')
+        && (await page.getAttribute('#timeline g.end', 'data-reason')) === last.end_reason, `${spans}; end ${last.end_reason}`);
+      await page.screenshot({ path: shot('web-call'), fullPage: true });
+    }
+  });
+
+  // LiveKit only: the transcript from the room's call_events data alone
+  await step('talk without the event stream', async () => {
+    if (!LIVEKIT) return;
+    let refused = 0;
+    const isEvents = (u) => new URL(u).pathname === '/events';
+    await page.route(isEvents, (r) => { refused++; return r.abort('connectionrefused'); });
+    try {
+      await page.goto(`${st.base}/#/talk/${assistantId}`);
+      await page.waitForSelector('#talk-start');
+      await page.click('#talk-start');
+      await page.waitForFunction(() => /nine to five/i.test(document.querySelector('#talk-transcript').textContent), null, { timeout: 40000 })
+        .catch(() => {});
+      const said = await page.textContent('#talk-transcript');
+      check('with GET /events refused, the transcript has the greeting and the reply from call_events data', refused > 0
+        && /clinic/i.test(said) && /nine to five/i.test(said), `${refused} refused; ${said}`);
+      const id = await page.evaluate(() => window.__callmesh.callId);
+      await page.click('#talk-hangup');
+      const rec = await waitFor('the web call to end', async () => {
+        const r = await st.api('GET', `/calls/${id}`);
+        return r.data && r.data.status === 'completed' ? r.data : null;
+      }, 20000, 250).catch(() => null);
+      check('that call, hung up from the page, ends completed', !!rec);
+    } finally {
+      await page.unroute(isEvents);
+    }
+  });
+
+  // LiveKit only: the server drops every connection of the room mid-call
+  await step('LiveKit gone mid-call', async () => {
+    if (!LIVEKIT) return;
+    const hook = (p, body) => fetch(`${st.livekit.url}${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    await page.goto(`${st.base}/#/talk/${assistantId}`);
+    await page.waitForSelector('#talk-start');
+    await page.click('#talk-start');
+    await page.waitForSelector('#talk-transcript li.agent', { timeout: 20000 });
+    await page.waitForFunction(() => !document.querySelector('#talk-hangup').disabled, null, { timeout: 20000 }); // joined and publishing
+    const id = await page.evaluate(() => window.__callmesh.callId);
+    const t0 = Date.now();
+    try {
+      const r = await hook('/__rtc/drop', {}); // every connection: the browser's and the agent's
+      if (!r.ok) throw new Error(`/__rtc/drop: ${r.status}`);
+      await page.waitForFunction(() => !document.querySelector('#talk-start').disabled, null, { timeout: 60000 });
+      const shown = await page.textContent('#talk-status');
+      console.log(`    figure: LiveKit dropped -> the page shows the end after ${Date.now() - t0} ms: "${shown}"`);
+      const states = await page.evaluate(() => window.__callmesh.roomStates);
+      check('LiveKit gone mid-call: the page says that the call ended, and why', /ended|closed/i.test(shown) && /\(.+\)/.test(shown),
+        `${JSON.stringify(states)} ${shown}`);
+      console.log(`    livekit-client states meanwhile: ${JSON.stringify(states)}`);
+      const rec = await waitFor('the call to end', async () => {
+        const x = await st.api('GET', `/calls/${id}`);
+        return x.data && !['queued', 'ringing', 'in_progress'].includes(x.data.status) ? x.data : null;
+      }, 30000, 250).catch(() => null);
+      if (rec) console.log(`    the record: ${rec.status}, end_reason ${rec.end_reason}`);
+      check('LiveKit gone mid-call: the record ends with a reason', !!rec && !!rec.end_reason, rec && `${rec.status} ${rec.end_reason}`);
+    } finally {
+      await hook('/__rtc/allow', {});
     }
   });
 

@@ -2,6 +2,11 @@
 // directory: nats-server (JetStream), a private PostgreSQL (scripts/pg.sh),
 // the bundled phone simulator (deploy/local/phone.sh, sipp) and the five
 // service binaries from $CALLMESH_BUILD/bin. Everything is stopped by pid.
+// With `livekit: true` the rooms are LiveKit's: the LiveKit test server
+// (tests/livekit/fake.mjs) listens on $CALLMESH_NETNS_ADDR — WebRTC needs the
+// network namespace of tests/netns/run.sh — and every service gets
+// LIVEKIT_URL/KEY/SECRET (api-gateway the key and secret, for webhooks,
+// which the server sends to its /livekit/webhook).
 import { spawn, execFile } from 'node:child_process';
 import { mkdirSync, openSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -40,7 +45,28 @@ const tcpOpen = (port) => new Promise((resolve) => {
   s.on('error', () => resolve(false));
 });
 
-export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
+export const LK_KEY = 'devkey';
+export const LK_SECRET = 'devsecret-for-the-console-livekit-test';
+
+// Starts the LiveKit test server on `host`, port 0; resolves with its URL
+// (http://host:port) once its ready file is written.
+async function startLiveKit(startProc, dir, host, webhookUrl) {
+  const ready = path.join(dir, 'livekit-ready');
+  const p = startProc('livekit', process.execPath, [path.join(ROOT, 'tests/livekit/fake.mjs'), '--host', host, '--port', '0',
+    '--key', LK_KEY, '--secret', LK_SECRET, '--ready-file', ready, '--webhook-url', webhookUrl], {});
+  await waitFor('the LiveKit test server\'s ready file', () => {
+    if (p.exitCode !== null) throw Object.assign(new Error(`the LiveKit test server exited ${p.exitCode} (log/livekit.log)`), { fatal: true });
+    return existsSync(ready) && readFileSync(ready, 'utf8').trim();
+  }, 20000);
+  return readFileSync(ready, 'utf8').trim();
+}
+
+export async function startStack({ name = 'stack', env: extraEnv = {}, livekit = false } = {}) {
+  const lkHost = process.env.CALLMESH_NETNS_ADDR;
+  if (livekit && !lkHost) {
+    throw new Error('the LiveKit stack needs a network namespace (WebRTC gathers no loopback candidates): '
+      + 'run the test through tests/netns/run.sh');
+  }
   const dir = path.join(ROOT, BUILD, 'js-stack', `${name}-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(path.join(dir, 'log'), { recursive: true });
@@ -81,6 +107,13 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
     await waitFor('phone simulator', () => tcpOpen(phonePort), 20000);
     const apiPort = await freePort();
     const wsPort = await freePort(); // room-manager's browser members (ROOM_WS_ADDR), where it has them
+    let lk = null;
+    if (livekit) {
+      const url = await startLiveKit(startProc, dir, lkHost, `http://127.0.0.1:${apiPort}/livekit/webhook`);
+      lk = { url, key: LK_KEY, secret: LK_SECRET };
+    }
+    const lkEnv = lk ? { LIVEKIT_URL: lk.url, LIVEKIT_API_KEY: lk.key, LIVEKIT_API_SECRET: lk.secret } : {};
+    const lkCreds = lk ? { LIVEKIT_API_KEY: lk.key, LIVEKIT_API_SECRET: lk.secret } : {};
     const sipPort = await freePort();
     const rtpBase = 40000 + 40 * Math.floor(Math.random() * 200);
     const rec = path.join(dir, 'recordings');
@@ -93,12 +126,13 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
         DATABASE_URL: `postgresql://callmesh@127.0.0.1:${pgPort}/callmesh`, API_ADDR: `127.0.0.1:${apiPort}`, API_KEYS: st.key,
         MIGRATIONS_DIR: 'services/api-gateway/migrations', RECORDINGS_DIR: rec, CONSOLE_DIR: 'console',
         SECRETS_KEY, WEBHOOK_SIGNING_SECRET: 'test-only-webhook-signing-secret-0123456789',
-        OUTBOUND_ALLOW_PRIVATE: 'true',
+        OUTBOUND_ALLOW_PRIVATE: 'true', ...lkCreds,
       },
-      'room-manager': { ROOM_BACKEND: 'local', ROOM_WS_ADDR: `127.0.0.1:${wsPort}`, RECORDINGS_DIR: rec, RTP_PORT_MIN: String(rtpBase), RTP_PORT_MAX: String(rtpBase + 19) },
-      'twilio-dialer': {},
-      'sip-bridge': { SECRETS_KEY, SIP_BIND: `127.0.0.1:${sipPort}`, MAX_CALLS: '4', RTP_PORT_MIN: String(rtpBase + 20), RTP_PORT_MAX: String(rtpBase + 39) },
-      'agent-worker': {},
+      'room-manager': lk ? { ROOM_BACKEND: 'livekit', RECORDINGS_DIR: rec, ...lkEnv }
+        : { ROOM_BACKEND: 'local', ROOM_WS_ADDR: `127.0.0.1:${wsPort}`, RECORDINGS_DIR: rec, RTP_PORT_MIN: String(rtpBase), RTP_PORT_MAX: String(rtpBase + 19) },
+      'twilio-dialer': { ...lkEnv },
+      'sip-bridge': { SECRETS_KEY, SIP_BIND: `127.0.0.1:${sipPort}`, MAX_CALLS: '4', RTP_PORT_MIN: String(rtpBase + 20), RTP_PORT_MAX: String(rtpBase + 39), ...lkEnv },
+      'agent-worker': { ...lkEnv },
     };
     st.health = {};
     for (const [svc, env] of Object.entries(per)) {
@@ -115,7 +149,7 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
         return (await fetch(`http://127.0.0.1:${hp}/readyz`)).ok;
       }, 60000, 200);
     }
-    Object.assign(st, { natsPort, pgPort, phonePort, apiPort, sipPort, recordings: rec, base: `http://127.0.0.1:${apiPort}` });
+    Object.assign(st, { natsPort, pgPort, phonePort, apiPort, sipPort, recordings: rec, base: `http://127.0.0.1:${apiPort}`, livekit: lk });
     st.api = async (method, p, body, key = st.key) => {
       const res = await fetch(st.base + p, {
         method, headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
@@ -127,7 +161,7 @@ export async function startStack({ name = 'stack', env: extraEnv = {} } = {}) {
     return st;
   } catch (e) {
     await st.stop();
-    for (const f of ['api-gateway', 'room-manager', 'sip-bridge', 'agent-worker']) {
+    for (const f of ['livekit', 'api-gateway', 'room-manager', 'sip-bridge', 'agent-worker']) {
       const lf = path.join(dir, 'log', `${f}.log`);
       if (existsSync(lf)) console.log(`--- ${f}.log (tail)\n${readFileSync(lf, 'utf8').split('\n').slice(-15).join('\n')}`);
     }
