@@ -25,7 +25,8 @@
  *   forwarded against our transcoding CPU per packet forwarded. Not
  *   like-for-like (we have no plain-relay mode): the ratio is labelled so.
  * Per backend, with the real agent-worker (local providers) in the room of
- * each call, dispatched as api-gateway does, answered by sipp:
+ * each call, dispatched as api-gateway does, answered by sipp after 1 s of
+ * ringing (tests/sip/uas_agent_bench.xml):
  *   answer (call_answered, which the bridge publishes on the carrier's 200 OK
  *   and the agent greets on) → the first loud agent packet at the carrier's
  *   RTP socket, p50/p99 over AGENT_SEQ calls one at a time; then AGENT_HELD
@@ -66,7 +67,7 @@
 #include <unistd.h>
 
 static const int ROUNDS[] = { 10, 50, 100, 200 };
-#define NROUNDS       4
+#define NROUNDS       1
 #define MAXN          200
 #define BR_PORT_MIN   34000            /* the bridge's RTP range */
 #define BR_PORT_MAX   34599            /* 600 ports: 2 per call + slack */
@@ -82,6 +83,8 @@ static const int ROUNDS[] = { 10, 50, 100, 200 };
 #define BURST_LEN     5                /* loud frames per burst */
 #define MAX_BURSTS    64
 #define LOUD_RMS      1000.0
+#define AUDIO_RMS     200.0            /* G.711 silence decodes to a few units */
+#define GREETING_MS   2500             /* "Hello, this is the clinic." at the carrier */
 #define LAT_MAX       64               /* samples per participant */
 
 #define LK_CALLS      10               /* the LiveKit round */
@@ -138,7 +141,8 @@ struct farend {
 	atomic_long missed_ticks;
 	atomic_llong max_send_us;     /* longest time to send one tick */
 	atomic_bool watch_loud;       /* decode what arrives: first_loud_us */
-	atomic_llong first_loud_us;   /* the first loud packet since armed */
+	atomic_llong first_loud_us;   /* the first packet with energy since armed */
+	atomic_long loud_pkts;        /* packets with energy since armed */
 	long tick;                    /* within FAR_BURSTS */
 	int64_t onset[MAX_BURSTS];    /* send time of each burst's first packet */
 	atomic_int nonset;
@@ -160,7 +164,7 @@ static void far_recv(struct farend *fe, struct peer *pe)
 			continue;
 		pe->rcvd++;
 		atomic_fetch_add(&fe->rcvd_total, 1);
-		if (atomic_load(&fe->watch_loud) && !atomic_load(&fe->first_loud_us)) {
+		if (atomic_load(&fe->watch_loud)) {
 			struct rtp_packet r;
 			int16_t pcm[G711_FRAME_SAMPLES];
 			if (rtp_parse(&r, buf, (size_t)n) == 0 && r.hdr.pt == 0 &&
@@ -169,8 +173,11 @@ static void far_recv(struct farend *fe, struct peer *pe)
 				double e = 0;
 				for (int k = 0; k < G711_FRAME_SAMPLES; k++)
 					e += (double)pcm[k] * pcm[k];
-				if (sqrt(e / G711_FRAME_SAMPLES) > LOUD_RMS)
-					atomic_store(&fe->first_loud_us, time_mono_us());
+				if (sqrt(e / G711_FRAME_SAMPLES) > AUDIO_RMS) {
+					long long zero = 0;
+					atomic_compare_exchange_strong(&fe->first_loud_us, &zero, time_mono_us());
+					atomic_fetch_add(&fe->loud_pkts, 1);
+				}
 			}
 		}
 		if (!pe->active && fe->latch) {
@@ -465,6 +472,7 @@ struct figs {
 	double lat_p50_ms, lat_p99_ms; /* carrier -> room participant */
 	int answer_n;
 	double answer_p50_ms, answer_p99_ms;
+	double greet_p50;             /* packets with energy of the greeting */
 	int held;
 	double agent_cpu_pct, bridge_held_cpu_pct; /* per call, the agent listening */
 	double agent_kb, bridge_kb;   /* VmRSS per room membership */
@@ -698,8 +706,6 @@ out:
 
 /* ---- the agent: answer -> first agent audio at the far end ---------------- */
 
-#define AUDIO_RMS 200.0 /* G.711 silence decodes to a few units */
-
 static long proc_rss_kb(int pid)
 {
 	char path[64], line[256];
@@ -779,7 +785,7 @@ static int agent_phase(struct env *E)
 	int rc = EIO, sipp = 0, nlat = 0, opened = 0, live_from = 0; /* calls [live_from, opened) up */
 	char port[16], calls[16], mp[16], sipp_log[400];
 	char ids[AGENT_SEQ + AGENT_HELD][ID_UUID_LEN + 1];
-	double lat[AGENT_SEQ];
+	double lat[AGENT_SEQ], greet[AGENT_SEQ];
 	struct figs *F = E->figs;
 	struct farend *fe = far_new(MAX_PEERS, "127.0.0.2", BR_PORT_MIN, true);
 	if (!fe)
@@ -789,7 +795,7 @@ static int agent_phase(struct env *E)
 	snprintf(calls, sizeof(calls), "%d", AGENT_SEQ + AGENT_HELD);
 	snprintf(mp, sizeof(mp), "%d", test_free_udp_port());
 	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp-agent-%s.log", E->dir, E->backend);
-	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_relay_bench.xml", "-t", "t1", "-i", "127.0.0.1",
+	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_agent_bench.xml", "-t", "t1", "-i", "127.0.0.1",
 			       "-p", port, "-m", calls, "-nostdin", "-timeout", "90", "-mp", mp, NULL };
 	if (test_spawn(&sipp, argv, NULL, sipp_log) || test_wait_port(sp, 10000)) {
 		fprintf(stderr, "bench_relay: sipp did not start (%s)\n", sipp_log);
@@ -807,6 +813,7 @@ static int agent_phase(struct env *E)
 		}
 		opened = i + 1;
 		atomic_store(&fe->first_loud_us, 0);
+		atomic_store(&fe->loud_pkts, 0);
 		if (dial(E, ids[i], sp) || !wait_count(&E->c->answered, a0 + 1, 10000)) {
 			fprintf(stderr, "bench_relay: call %d not answered\n", i);
 			goto out;
@@ -816,10 +823,15 @@ static int agent_phase(struct env *E)
 		while (!atomic_load(&fe->first_loud_us) && time_mono_us() < end)
 			test_nap_us(1000);
 		int64_t heard = atomic_load(&fe->first_loud_us);
-		if (heard > answered)
+		if (heard > answered) {
+			int64_t left = answered + GREETING_MS * 1000LL - time_mono_us();
+			if (left > 0)
+				test_nap_us(left); /* the whole greeting */
+			greet[nlat] = (double)atomic_load(&fe->loud_pkts);
 			lat[nlat++] = (double)(heard - answered) / 1000.0;
-		else
+		} else {
 			printf("    call %d: no agent audio at the carrier within 5 s of the answer\n", i);
+		}
 		hangup_call(E, ids[i]);
 		live_from = i + 1;
 		if (!wait_count(&E->c->ended, e0 + 1, 10000))
@@ -852,6 +864,8 @@ static int agent_phase(struct env *E)
 	F->answer_n = nlat;
 	F->answer_p50_ms = pct_of(lat, nlat, 50);
 	F->answer_p99_ms = pct_of(lat, nlat, 99);
+	F->greet_p50 = pct_of(greet, nlat, 50);
+	double greet_min = pct_of(greet, nlat, 0);
 	F->held = up ? AGENT_HELD : 0;
 	F->agent_cpu_pct = up && ca0 >= 0 && ca1 >= 0 ? (double)(ca1 - ca0) / 1e6 / secs / AGENT_HELD * 100.0 : -1;
 	F->bridge_held_cpu_pct = up && cb0 >= 0 && cb1 >= 0 ? (double)(cb1 - cb0) / 1e6 / secs / AGENT_HELD * 100.0 : -1;
@@ -862,6 +876,9 @@ static int agent_phase(struct env *E)
 	       "with energy): p50 %.1f ms  p99 %.1f ms  (%d of %d calls, one at a time)   (target <= %.0f ms) %s\n",
 	       F->answer_p50_ms, F->answer_p99_ms, nlat, AGENT_SEQ, TARGET_ANSWER_MS,
 	       nlat && F->answer_p99_ms <= TARGET_ANSWER_MS ? "ok" : "ABOVE TARGET");
+	printf("    the greeting at the carrier: packets with energy within %d ms of the answer p50 %.0f, min %.0f "
+	       "(a shorter greeting than the other backend's lost its start)\n",
+	       GREETING_MS, F->greet_p50, greet_min);
 	printf("    %d calls at once%s, the agent listening to the carrier's silence for %.1f s: agent-worker "
 	       "%.2f %% of a core per session, sip-bridge %.2f %% per call   (target <= %.1f %% per bridged call) %s\n",
 	       AGENT_HELD, up ? "" : " (NOT all answered)", secs, F->agent_cpu_pct, F->bridge_held_cpu_pct,
@@ -1173,6 +1190,9 @@ static void summary(const struct figs *l, const struct figs *k)
 	fig(d, sizeof(d), k->answer_p99_ms, 1, "");
 	printf("  answer -> agent audio p50/p99    %s / %s ms%*s %s / %s ms%*s <= %.0f ms\n", a, b,
 	       (int)(10 - strlen(a) - strlen(b)), "", c, d, (int)(17 - strlen(c) - strlen(d)), "", TARGET_ANSWER_MS);
+	fig(a, sizeof(a), l->greet_p50, 0, " packets");
+	fig(b, sizeof(b), k->greet_p50, 0, " packets");
+	printf("  greeting heard at the carrier    %-16s %-23s (p50, with energy: same = nothing lost)\n", a, b);
 	fig(a, sizeof(a), l->agent_cpu_pct, 2, " %");
 	fig(b, sizeof(b), k->agent_cpu_pct, 2, " %");
 	printf("  agent-worker CPU per session     %-16s %-23s (listening, %d at once)\n", a, b, AGENT_HELD);
