@@ -67,7 +67,7 @@
 #include <unistd.h>
 
 static const int ROUNDS[] = { 10, 50, 100, 200 };
-#define NROUNDS       1
+#define NROUNDS       4
 #define MAXN          200
 #define BR_PORT_MIN   34000            /* the bridge's RTP range */
 #define BR_PORT_MAX   34599            /* 600 ports: 2 per call + slack */
