@@ -1,8 +1,12 @@
 /*
  * Media relay figures, loopback only, everything started here: a throw-away
- * nats-server, the real room-manager (ROOM_BACKEND=local), the real
- * sip-bridge and sipp (tests/sip/uas_relay_bench.xml) as the carrier's
- * signalling. The carrier's media is ours: one UDP socket on 127.0.0.2 for
+ * nats-server, the real room-manager, the real sip-bridge and sipp
+ * (tests/sip/uas_relay_bench.xml) as the carrier's signalling; two sections
+ * in one run, side by side: the local backend (ROOM_BACKEND=local), then
+ * LiveKit (room-manager, sip-bridge, agent-worker and our participants given
+ * LIVEKIT_URL, key and secret of the LiveKit test server,
+ * tests/livekit/fake.mjs; the bench runs in a network namespace of its own,
+ * tests/netns/run.sh, as WebRTC gathers no loopback candidates). The carrier's media is ours: one UDP socket on 127.0.0.2 for
  * every port of the bridge's RTP range (sipp answers each call at 127.0.0.2
  * with the port the bridge offered), all in one epoll thread sending PCMU
  * every 20 ms. One libs/room participant agent-<call_id> per call's room
@@ -20,13 +24,26 @@
  *   for RTPE_CALLS calls set up with its ng protocol: its CPU per packet
  *   forwarded against our transcoding CPU per packet forwarded. Not
  *   like-for-like (we have no plain-relay mode): the ratio is labelled so.
- * Bounded in count and time (< 90 s); prints figures against the targets and
+ * Per backend, with the real agent-worker (local providers) in the room of
+ * each call, dispatched as api-gateway does, answered by sipp after 1 s of
+ * ringing (tests/sip/uas_agent_bench.xml):
+ *   answer (call_answered, which the bridge publishes on the carrier's 200 OK
+ *   and the agent greets on) → the first loud agent packet at the carrier's
+ *   RTP socket, p50/p99 over AGENT_SEQ calls one at a time; then AGENT_HELD
+ *   calls at once, the agent listening to the carrier's silence: agent-worker
+ *   and sip-bridge CPU per call and resident memory per room membership
+ *   (VmRSS of each process, joined minus before, over the calls).
+ * The LiveKit section relays LK_CALLS calls: the test server is our werift
+ * stand-in in Node, not LiveKit, and it shares the 2 cores.
+ * Bounded in count and time (< 200 s); prints figures against the targets and
  * fails only when it cannot run.
  */
 #include "bus/bus.h"
 #include "core/core.h"
 #include "harness/test.h"
 #include "command/command.h"
+#include "livekit/fake.h"
+#include "lkrtc/lkrtc.h"
 #include "media/media.h"
 #include "room/room.h"
 
@@ -66,12 +83,23 @@ static const int ROUNDS[] = { 10, 50, 100, 200 };
 #define BURST_LEN     5                /* loud frames per burst */
 #define MAX_BURSTS    64
 #define LOUD_RMS      1000.0
+#define AUDIO_RMS     200.0            /* G.711 silence decodes to a few units */
+#define GREETING_MS   2500             /* "Hello, this is the clinic." at the carrier */
 #define LAT_MAX       64               /* samples per participant */
+
+#define LK_CALLS      10               /* the LiveKit round */
+#define LK_KEY        "devkey"
+#define LK_SECRET     "devsecret-for-bench-relay-0123456789"
+#define AGENT_SEQ     10               /* answer -> first agent audio, one call at a time */
+#define AGENT_HELD    5                /* calls at once for CPU and memory per membership */
+#define AGENT_WINDOW_MS 4000
 
 #define TARGET_CALLS    200
 #define TARGET_CPU_PCT  1.0
 #define TARGET_P99_MS   20.0
 #define TARGET_RATIO    1.0
+#define TARGET_LK_CPU_PCT 2.0          /* issue 10: per bridged call, either backend */
+#define TARGET_ANSWER_MS  150.0        /* issue 10: answer -> first agent audio at the far end */
 
 /* The threads' share of a core between a and b (those above 1 %). */
 static void print_threads(const struct test_threads *a, const struct test_threads *b, double secs)
@@ -112,6 +140,9 @@ struct farend {
 	atomic_ullong rcvd_total, sent_total;
 	atomic_long missed_ticks;
 	atomic_llong max_send_us;     /* longest time to send one tick */
+	atomic_bool watch_loud;       /* decode what arrives: first_loud_us */
+	atomic_llong first_loud_us;   /* the first packet with energy since armed */
+	atomic_long loud_pkts;        /* packets with energy since armed */
 	long tick;                    /* within FAR_BURSTS */
 	int64_t onset[MAX_BURSTS];    /* send time of each burst's first packet */
 	atomic_int nonset;
@@ -133,6 +164,22 @@ static void far_recv(struct farend *fe, struct peer *pe)
 			continue;
 		pe->rcvd++;
 		atomic_fetch_add(&fe->rcvd_total, 1);
+		if (atomic_load(&fe->watch_loud)) {
+			struct rtp_packet r;
+			int16_t pcm[G711_FRAME_SAMPLES];
+			if (rtp_parse(&r, buf, (size_t)n) == 0 && r.hdr.pt == 0 &&
+			    r.payload_len == G711_FRAME_SAMPLES) {
+				g711_decode(G711_ULAW, pcm, r.payload, G711_FRAME_SAMPLES);
+				double e = 0;
+				for (int k = 0; k < G711_FRAME_SAMPLES; k++)
+					e += (double)pcm[k] * pcm[k];
+				if (sqrt(e / G711_FRAME_SAMPLES) > AUDIO_RMS) {
+					long long zero = 0;
+					atomic_compare_exchange_strong(&fe->first_loud_us, &zero, time_mono_us());
+					atomic_fetch_add(&fe->loud_pkts, 1);
+				}
+			}
+		}
 		if (!pe->active && fe->latch) {
 			pe->dst = from;
 			pe->active = true;
@@ -326,14 +373,16 @@ static const struct room_handlers frame_handlers = { .frame = on_frame };
 
 struct counts {
 	atomic_long answered, ended, failed;
+	atomic_llong answered_us;     /* our receipt of the last call_answered */
 };
 
 static void on_event(const struct bus_msg *msg, void *arg)
 {
 	struct counts *c = arg;
-	if (strstr(msg->subject, ".call_answered"))
+	if (strstr(msg->subject, ".call_answered")) {
+		atomic_store(&c->answered_us, time_mono_us());
 		atomic_fetch_add(&c->answered, 1);
-	else if (strstr(msg->subject, ".call_ended"))
+	} else if (strstr(msg->subject, ".call_ended"))
 		atomic_fetch_add(&c->ended, 1);
 	else if (strstr(msg->subject, ".call_failed"))
 		atomic_fetch_add(&c->failed, 1);
@@ -420,14 +469,33 @@ static long file_size(const char *path)
 
 /* ---- one round: N transcoded calls ------------------------------------------ */
 
+/* One backend's figures for the side-by-side summary (-1: not measured). */
+struct figs {
+	int relay_n;                  /* the round below */
+	double relay_cpu_pct;         /* sip-bridge, % of a core per call */
+	bool relay_short;             /* the round's calls did not get all their frames */
+	double lat_p50_ms, lat_p99_ms; /* carrier -> room participant */
+	int answer_n;
+	double answer_p50_ms, answer_p99_ms;
+	double greet_p50;             /* packets with energy of the greeting */
+	int held;
+	double agent_cpu_pct, bridge_held_cpu_pct; /* per call, the agent listening */
+	double agent_kb, bridge_kb;   /* VmRSS per room membership */
+};
+
 struct env {
 	struct bus *bus;
 	struct counts *c;
-	int bridge, rm;
+	int bridge, rm, agent;
 	const char *dir, *bridge_log;
+	const char *backend;          /* "local" or "livekit" */
+	const struct room_ops *ops;   /* our participants' backend */
+	void *room_ctx;
+	int sip_port;
 	double cpu_per_pkt_us;        /* of the largest round that kept up, for the rtpengine ratio */
 	int cpu_per_pkt_n;
 	int max_ok;                   /* the largest N all up with 0 loss */
+	struct figs *figs;
 };
 
 static int round_n(struct env *E, int n)
@@ -458,7 +526,6 @@ static int round_n(struct env *E, int n)
 		fprintf(stderr, "bench_relay: sipp did not start (%s)\n", sipp_log);
 		goto out;
 	}
-	struct room_local_ctx ctx = { .bus = E->bus, .timeout_ms = 5000 };
 	int64_t t_setup = time_mono_us();
 	for (int i = 0; i < n; i++) {
 		char rname[64], ident[64];
@@ -468,8 +535,9 @@ static int round_n(struct env *E, int n)
 		}
 		snprintf(rname, sizeof(rname), "call-%s", ids[i]);
 		snprintf(ident, sizeof(ident), "agent-%s", ids[i]);
-		if (room_local.join(&parts[i].r, &ctx, rname, ident, &frame_handlers, &parts[i])) {
-			fprintf(stderr, "bench_relay: join %d failed\n", i);
+		if (E->ops->join(&parts[i].r, E->room_ctx, rname, ident, &frame_handlers, &parts[i])) {
+			fprintf(stderr, "bench_relay: join %d failed (%s)\n", i,
+				E->ops == &room_livekit ? room_livekit_reason() : E->backend);
 			goto out;
 		}
 		nparts = i + 1;
@@ -541,7 +609,7 @@ static int round_n(struct env *E, int n)
 	unsigned long long loud = 0, onsets = 0;
 	int nlat = 0;
 	for (int i = 0; i < nparts; i++) {
-		room_local.stats(parts[i].r, &st);
+		E->ops->stats(parts[i].r, &st);
 		tot.packets_received += st.packets_received;
 		tot.packets_dropped += st.packets_dropped;
 		tot.frames_received += st.frames_received;
@@ -577,13 +645,21 @@ static int round_n(struct env *E, int n)
 	}
 	if (zero_loss && active == n)
 		E->max_ok = n;
+	if (E->figs->relay_n < 0 || n == LK_CALLS) { /* the round both backends run */
+		E->figs->relay_n = n;
+		E->figs->relay_cpu_pct = cpu_pct;
+		E->figs->relay_short = saturated;
+		E->figs->lat_p50_ms = p50 >= 0 ? (double)p50 / 1e3 : -1;
+		E->figs->lat_p99_ms = p99 >= 0 ? (double)p99 / 1e3 : -1;
+	}
 
 	printf("  %d calls (setup %.1f s): %ld answered, %d with media both ways, %ld failed\n", n,
 	       (double)(t_up - t_setup) / 1e6, answered, active, atomic_load(&E->c->failed) - failed0);
+	double cpu_target = E->ops == &room_livekit ? TARGET_LK_CPU_PCT : TARGET_CPU_PCT;
 	printf("    bridge CPU %.3f %% of a core per call over %.1f s (%.1f %% of a core in all)   "
-	       "(target <= %.1f %%) %s\n", cpu_pct, secs, cpu_pct * active, TARGET_CPU_PCT,
+	       "(target <= %.1f %%) %s\n", cpu_pct, secs, cpu_pct * active, cpu_target,
 	       saturated ? "NOT MET: saturated, the calls did not get their frames (below)" :
-	       cpu_pct >= 0 && cpu_pct <= TARGET_CPU_PCT ? "ok" : "ABOVE TARGET");
+	       cpu_pct >= 0 && cpu_pct <= cpu_target ? "ok" : "ABOVE TARGET");
 	print_threads(&th0, &th1, secs);
 	printf("    bridge CPU per packet forwarded %.2f us (%llu packets out: to the room and to the carrier); "
 	       "room-manager %.3f %% of a core per call\n", per_pkt, pkts_fwd, rm_pct);
@@ -602,10 +678,16 @@ static int round_n(struct env *E, int n)
 	       onsets ? (double)loud / (double)onsets : 0.0, BURST_LEN);
 	printf("    loss (counters, window delivery, every burst seen)   (target 0) %s\n",
 	       zero_loss ? "ok" : "BELOW TARGET");
-	printf("    added latency far end send -> room participant decoded (8k->48k, Opus, room-manager "
-	       "hop, participant's jitter buffer): p50 %.1f ms  p99 %.1f ms  (%d samples)   (target p99 <= %.0f ms) %s\n",
-	       (double)p50 / 1e3, (double)p99 / 1e3, nlat, TARGET_P99_MS,
-	       p99 >= 0 && (double)p99 / 1e3 <= TARGET_P99_MS ? "ok" : "ABOVE TARGET");
+	if (E->ops == &room_livekit)
+		printf("    added latency far end send -> room participant decoded (8k->48k, Opus, WebRTC through "
+		       "the test server, libwebrtc's jitter buffer): p50 %.1f ms  p99 %.1f ms  (%d samples)   "
+		       "(no target on LiveKit; local's is p99 <= %.0f ms)\n",
+		       (double)p50 / 1e3, (double)p99 / 1e3, nlat, TARGET_P99_MS);
+	else
+		printf("    added latency far end send -> room participant decoded (8k->48k, Opus, room-manager "
+		       "hop, participant's jitter buffer): p50 %.1f ms  p99 %.1f ms  (%d samples)   (target p99 <= %.0f ms) %s\n",
+		       (double)p50 / 1e3, (double)p99 / 1e3, nlat, TARGET_P99_MS,
+		       p99 >= 0 && (double)p99 / 1e3 <= TARGET_P99_MS ? "ok" : "ABOVE TARGET");
 	printf("    (this bench on the same cores: %.1f %% of a core (far ends, %d Opus decoders); our sender's "
 	       "longest tick %lld us, %ld timer ticks missed)\n",
 	       me0 >= 0 && me1 >= 0 ? (double)(me1 - me0) / 1e6 / secs * 100.0 : -1.0, nparts,
@@ -616,7 +698,7 @@ static int round_n(struct env *E, int n)
 out:
 	g_fe = NULL;
 	for (int i = 0; i < nparts; i++)
-		room_local.leave(parts[i].r);
+		E->ops->leave(parts[i].r);
 	if (fe)
 		atomic_store(&fe->mode, FAR_OFF);
 	far_free(fe);
@@ -624,6 +706,201 @@ out:
 	free(ids);
 	free(parts);
 	free(lat);
+	return rc;
+}
+
+/* ---- the agent: answer -> first agent audio at the far end ---------------- */
+
+static long proc_rss_kb(int pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* A room and the agent dispatched into it, waiting for the answer (as
+ * api-gateway does for an outbound Exotel call). */
+static int agent_open(struct env *E, const char *id)
+{
+	char body[1024];
+	int err = create_room(E->bus, id);
+	if (err)
+		return err;
+	snprintf(body, sizeof(body),
+		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"kind\":\"outbound\",\"provider\":\"exotel\","
+		 "\"wait_for_answer\":true,\"assistant\":{\"start_instruction\":\"Hello, this is the clinic.\","
+		 "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":false}},\"metadata\":{}}",
+		 id, id);
+	for (int i = 0; i < 100; i++) { /* agent-worker may not have subscribed yet */
+		char *reply = NULL;
+		err = bus_request(E->bus, &reply, NULL, "agents.dispatch", body, strlen(body), 10000);
+		if (!err && !strstr(reply, "\"ok\":true"))
+			err = strstr(reply, "\"code\":\"unavailable\"") ? EBUSY : EIO;
+		if (err == EIO)
+			fprintf(stderr, "bench_relay: agents.dispatch refused: %s\n", reply);
+		free(reply);
+		if (err != ENOENT && err != EBUSY)
+			break;
+		test_nap_us(50000);
+	}
+	return err;
+}
+
+static int dial(struct env *E, const char *id, int sip_port)
+{
+	char json[1024], msgid[80];
+	int len = job_json(json, sizeof(json), id, sip_port);
+	snprintf(msgid, sizeof(msgid), "dial-%s", id);
+	return bus_js_publish(E->bus, "dial.exotel", msgid, json, (size_t)len, 5000);
+}
+
+static void hangup_call(struct env *E, const char *id)
+{
+	char subject[96];
+	static const char body[] = "{\"v\":1,\"reason\":\"bench_done\"}";
+	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
+	if (bus_publish(E->bus, subject, body, strlen(body)))
+		fprintf(stderr, "bench_relay: hangup %s not sent\n", id);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct_of(double *v, int n, int p)
+{
+	if (n <= 0)
+		return -1;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	int k = (n * p + 99) / 100 - 1;
+	return v[k < 0 ? 0 : k >= n ? n - 1 : k];
+}
+
+static int agent_phase(struct env *E)
+{
+	int rc = EIO, sipp = 0, nlat = 0, opened = 0, live_from = 0; /* calls [live_from, opened) up */
+	char port[16], calls[16], mp[16], sipp_log[400];
+	char ids[AGENT_SEQ + AGENT_HELD][ID_UUID_LEN + 1];
+	double lat[AGENT_SEQ], greet[AGENT_SEQ];
+	struct figs *F = E->figs;
+	struct farend *fe = far_new(MAX_PEERS, "127.0.0.2", BR_PORT_MIN, true);
+	if (!fe)
+		return EIO;
+	int sp = test_free_port();
+	snprintf(port, sizeof(port), "%d", sp);
+	snprintf(calls, sizeof(calls), "%d", AGENT_SEQ + AGENT_HELD);
+	snprintf(mp, sizeof(mp), "%d", test_free_udp_port());
+	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp-agent-%s.log", E->dir, E->backend);
+	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_agent_bench.xml", "-t", "t1", "-i", "127.0.0.1",
+			       "-p", port, "-m", calls, "-nostdin", "-timeout", "90", "-mp", mp, NULL };
+	if (test_spawn(&sipp, argv, NULL, sipp_log) || test_wait_port(sp, 10000)) {
+		fprintf(stderr, "bench_relay: sipp did not start (%s)\n", sipp_log);
+		goto out;
+	}
+	atomic_store(&fe->mode, FAR_SILENCE);
+	atomic_store(&fe->watch_loud, true);
+
+	/* one call at a time: answer -> the agent's greeting at the carrier */
+	for (int i = 0; i < AGENT_SEQ; i++) {
+		long a0 = atomic_load(&E->c->answered), e0 = atomic_load(&E->c->ended);
+		if (id_uuid4(ids[i]) || agent_open(E, ids[i])) {
+			fprintf(stderr, "bench_relay: call %d: room or agent dispatch failed\n", i);
+			goto out;
+		}
+		opened = i + 1;
+		atomic_store(&fe->first_loud_us, 0);
+		atomic_store(&fe->loud_pkts, 0);
+		if (dial(E, ids[i], sp) || !wait_count(&E->c->answered, a0 + 1, 10000)) {
+			fprintf(stderr, "bench_relay: call %d not answered\n", i);
+			goto out;
+		}
+		int64_t answered = atomic_load(&E->c->answered_us);
+		int64_t end = time_mono_us() + 5000000;
+		while (!atomic_load(&fe->first_loud_us) && time_mono_us() < end)
+			test_nap_us(1000);
+		int64_t heard = atomic_load(&fe->first_loud_us);
+		if (heard > answered) {
+			int64_t left = answered + GREETING_MS * 1000LL - time_mono_us();
+			if (left > 0)
+				test_nap_us(left); /* the whole greeting */
+			greet[nlat] = (double)atomic_load(&fe->loud_pkts);
+			lat[nlat++] = (double)(heard - answered) / 1000.0;
+		} else {
+			printf("    call %d: no agent audio at the carrier within 5 s of the answer\n", i);
+		}
+		hangup_call(E, ids[i]);
+		live_from = i + 1;
+		if (!wait_count(&E->c->ended, e0 + 1, 10000))
+			fprintf(stderr, "bench_relay: call %d did not end\n", i);
+	}
+	test_nap_us(500000); /* the agents of the calls above leave their rooms */
+
+	/* calls at once, the agent listening: CPU and memory per membership */
+	long ra0 = proc_rss_kb(E->agent), rb0 = proc_rss_kb(E->bridge);
+	long a0 = atomic_load(&E->c->answered), e0 = atomic_load(&E->c->ended);
+	for (int i = AGENT_SEQ; i < AGENT_SEQ + AGENT_HELD; i++) {
+		if (id_uuid4(ids[i]) || agent_open(E, ids[i]) || dial(E, ids[i], sp)) {
+			fprintf(stderr, "bench_relay: held call %d failed to start\n", i);
+			goto out;
+		}
+		opened = i + 1;
+	}
+	bool up = wait_count(&E->c->answered, a0 + AGENT_HELD, 15000);
+	test_nap_us(2500000); /* the greetings are spoken */
+	int64_t ca0 = test_cpu_us(E->agent), cb0 = test_cpu_us(E->bridge), w0 = time_mono_us();
+	test_nap_us(AGENT_WINDOW_MS * 1000);
+	int64_t ca1 = test_cpu_us(E->agent), cb1 = test_cpu_us(E->bridge), w1 = time_mono_us();
+	long ra1 = proc_rss_kb(E->agent), rb1 = proc_rss_kb(E->bridge);
+	for (int i = live_from; i < opened; i++)
+		hangup_call(E, ids[i]);
+	live_from = opened;
+	bool ended = wait_count(&E->c->ended, e0 + AGENT_HELD, 15000);
+	double secs = (double)(w1 - w0) / 1e6;
+
+	F->answer_n = nlat;
+	F->answer_p50_ms = pct_of(lat, nlat, 50);
+	F->answer_p99_ms = pct_of(lat, nlat, 99);
+	F->greet_p50 = pct_of(greet, nlat, 50);
+	double greet_min = pct_of(greet, nlat, 0);
+	F->held = up ? AGENT_HELD : 0;
+	F->agent_cpu_pct = up && ca0 >= 0 && ca1 >= 0 ? (double)(ca1 - ca0) / 1e6 / secs / AGENT_HELD * 100.0 : -1;
+	F->bridge_held_cpu_pct = up && cb0 >= 0 && cb1 >= 0 ? (double)(cb1 - cb0) / 1e6 / secs / AGENT_HELD * 100.0 : -1;
+	F->agent_kb = up && ra0 > 0 && ra1 > 0 ? (double)(ra1 - ra0) / AGENT_HELD : -1;
+	F->bridge_kb = up && rb0 > 0 && rb1 > 0 ? (double)(rb1 - rb0) / AGENT_HELD : -1;
+	printf("  with agent-worker (local providers) in each call's room, sipp answering:\n");
+	printf("    answer -> first agent audio at the carrier's RTP socket (call_answered -> first packet "
+	       "with energy): p50 %.1f ms  p99 %.1f ms  (%d of %d calls, one at a time)   (target <= %.0f ms) %s\n",
+	       F->answer_p50_ms, F->answer_p99_ms, nlat, AGENT_SEQ, TARGET_ANSWER_MS,
+	       nlat && F->answer_p99_ms <= TARGET_ANSWER_MS ? "ok" : "ABOVE TARGET");
+	printf("    the greeting at the carrier: packets with energy within %d ms of the answer p50 %.0f, min %.0f "
+	       "(a shorter greeting than the other backend's lost its start)\n",
+	       GREETING_MS, F->greet_p50, greet_min);
+	printf("    %d calls at once%s, the agent listening to the carrier's silence for %.1f s: agent-worker "
+	       "%.2f %% of a core per session, sip-bridge %.2f %% per call   (target <= %.1f %% per bridged call) %s\n",
+	       AGENT_HELD, up ? "" : " (NOT all answered)", secs, F->agent_cpu_pct, F->bridge_held_cpu_pct,
+	       TARGET_LK_CPU_PCT,
+	       F->bridge_held_cpu_pct >= 0 && F->bridge_held_cpu_pct <= TARGET_LK_CPU_PCT ? "ok" : "ABOVE TARGET");
+	printf("    resident memory per room membership (VmRSS with the %d calls minus before): agent-worker "
+	       "%.0f kB, sip-bridge %.0f kB (%ld -> %ld kB, %ld -> %ld kB)\n",
+	       AGENT_HELD, F->agent_kb, F->bridge_kb, ra0, ra1, rb0, rb1);
+	if (!ended)
+		fprintf(stderr, "bench_relay: not every held call ended after hangup\n");
+	rc = 0;
+out:
+	for (int i = live_from; i < opened; i++)
+		hangup_call(E, ids[i]);
+	atomic_store(&fe->mode, FAR_OFF);
+	far_free(fe);
+	test_stop(&sipp, rc == 0 ? SIGTERM : SIGKILL, 10000);
 	return rc;
 }
 
@@ -760,19 +1037,200 @@ out:
 	test_stop(&pid, SIGTERM, 10000);
 }
 
-int main(void)
+/* ---- one backend: room-manager, sip-bridge, agent-worker ------------------ */
+
+struct svc_env {
+	char v[12][440];
+	const char *p[16];
+	int n;
+};
+
+static void svc_env_add(struct svc_env *e, const char *name, const char *value)
+{
+	if (e->n < 12 && snprintf(e->v[e->n], sizeof(e->v[0]), "%s=%s", name, value) < (int)sizeof(e->v[0])) {
+		e->p[e->n] = e->v[e->n];
+		e->n++;
+		e->p[e->n] = NULL;
+	}
+}
+
+/* NATS_URL, HEALTH_ADDR and the backend's variables (lk NULL: local). */
+static void svc_env_base(struct svc_env *e, const char *nats_url, int health, const struct fake_lk *lk)
+{
+	char v[64];
+	memset(e, 0, sizeof(*e));
+	svc_env_add(e, "NATS_URL", nats_url);
+	snprintf(v, sizeof(v), "127.0.0.1:%d", health);
+	svc_env_add(e, "HEALTH_ADDR", v);
+	if (lk) {
+		svc_env_add(e, "LIVEKIT_URL", lk->url);
+		svc_env_add(e, "LIVEKIT_API_KEY", LK_KEY);
+		svc_env_add(e, "LIVEKIT_API_SECRET", LK_SECRET);
+	} else {
+		svc_env_add(e, "ROOM_BACKEND", "local");
+	}
+}
+
+static int svc_spawn(int *pidp, const char *build, const char *name, const char *dir, const char *backend,
+		     const struct svc_env *e, char *log, size_t loglen)
+{
+	char bin[300];
+	snprintf(bin, sizeof(bin), "%s/bin/%s", build, name);
+	snprintf(log, loglen, "%s/%s-%s.log", dir, name, backend);
+	return test_spawn(pidp, (const char *const[]){ bin, NULL }, e->p, log);
+}
+
+/* Starts the three services on E->backend, runs the rounds and the agent
+ * phase, stops them. */
+static int section(struct env *E, const char *build, const char *nats_url, const struct fake_lk *lk,
+		   const int *rounds, int nrounds)
+{
+	int rc = EIO;
+	char v[420], rm_log[420], agent_log[420], bridge_log[420];
+	int sip_port = test_free_port(), health = test_free_port(), rmhealth = test_free_port();
+	int ahealth = test_free_port();
+	struct svc_env e;
+
+	svc_env_base(&e, nats_url, rmhealth, lk);
+	snprintf(v, sizeof(v), "%s/rec", E->dir);
+	svc_env_add(&e, "RECORDINGS_DIR", v);
+	snprintf(v, sizeof(v), "%d", RM_PORT_MIN);
+	svc_env_add(&e, "RTP_PORT_MIN", v);
+	snprintf(v, sizeof(v), "%d", RM_PORT_MAX);
+	svc_env_add(&e, "RTP_PORT_MAX", v);
+	svc_env_add(&e, "LOG_LEVEL", "warn");
+	int rm_err = svc_spawn(&E->rm, build, "room-manager", E->dir, E->backend, &e, rm_log, sizeof(rm_log));
+
+	svc_env_base(&e, nats_url, health, lk);
+	snprintf(v, sizeof(v), "127.0.0.1:%d", sip_port);
+	svc_env_add(&e, "SIP_BIND", v);
+	snprintf(v, sizeof(v), "%d", BR_PORT_MIN);
+	svc_env_add(&e, "RTP_PORT_MIN", v);
+	snprintf(v, sizeof(v), "%d", BR_PORT_MAX);
+	svc_env_add(&e, "RTP_PORT_MAX", v);
+	svc_env_add(&e, "MAX_CALLS", "250");
+	svc_env_add(&e, "LOG_LEVEL", "info");
+	svc_env_add(&e, "INSTANCE", "bench");
+	svc_env_add(&e, "SECRETS_KEY", TEST_SECRETS_KEY);
+	int bridge_err = svc_spawn(&E->bridge, build, "sip-bridge", E->dir, E->backend, &e, bridge_log,
+				   sizeof(bridge_log));
+	E->bridge_log = bridge_log;
+
+	svc_env_base(&e, nats_url, ahealth, lk);
+	svc_env_add(&e, "MAX_SESSIONS", "16");
+	svc_env_add(&e, "ANSWER_TIMEOUT_S", "30");
+	svc_env_add(&e, "OPENAI_BASE_URL", "http://127.0.0.1:9");
+	svc_env_add(&e, "LOG_LEVEL", "warn");
+	int agent_err = svc_spawn(&E->agent, build, "agent-worker", E->dir, E->backend, &e, agent_log,
+				  sizeof(agent_log));
+
+	if (rm_err || test_wait_port(rmhealth, 10000)) {
+		fprintf(stderr, "bench_relay: room-manager did not start (log %s)\n", rm_log);
+		goto out;
+	}
+	if (bridge_err || test_wait_port(sip_port, 10000) || test_wait_port(health, 10000)) {
+		fprintf(stderr, "bench_relay: sip-bridge did not start (log %s)\n", bridge_log);
+		goto out;
+	}
+	if (agent_err || test_wait_port(ahealth, 10000)) {
+		fprintf(stderr, "bench_relay: agent-worker did not start (log %s)\n", agent_log);
+		goto out;
+	}
+	/* room-manager's command subscriptions can lag its /readyz */
+	for (int i = 0; i < 100; i++) {
+		char *reply = NULL;
+		static const char probe[] = "{\"v\":1,\"room\":\"probe\",\"identity\":\"probe\"}";
+		if (bus_request(E->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
+			free(reply);
+			break;
+		}
+		test_nap_us(50000);
+	}
+	if (lk)
+		printf("bench_relay: sip-bridge relaying G.711 <-> Opus rooms on LiveKit (the test server, werift "
+		       "in Node, not LiveKit, on the same cores), sipp + our RTP far ends, %d cores, network "
+		       "namespace\n", (int)sysconf(_SC_NPROCESSORS_ONLN));
+	else
+		printf("bench_relay: sip-bridge (%s/bin) relaying G.711 <-> Opus rooms (room-manager local), sipp + "
+		       "our RTP far ends, %d cores, loopback\n", build, (int)sysconf(_SC_NPROCESSORS_ONLN));
+	for (int r = 0; r < nrounds; r++)
+		if (round_n(E, rounds[r]))
+			goto out;
+	if (agent_phase(E))
+		goto out;
+	rc = 0;
+out:
+	test_stop(&E->agent, SIGTERM, 10000);
+	test_stop(&E->bridge, SIGTERM, 10000);
+	test_stop(&E->rm, SIGTERM, 10000);
+	E->bridge_log = NULL;
+	return rc;
+}
+
+/* v with `prec` decimals and `unit`, "-" when not measured (< 0). */
+static void fig(char *buf, size_t len, double v, int prec, const char *unit)
+{
+	if (v < 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.*f%s", prec, v, unit);
+}
+
+static void summary(const struct figs *l, const struct figs *k)
+{
+	char a[32], b[32], c[32], d[32];
+	printf("bench_relay: side by side          local            livekit (test server)   target\n");
+	fig(a, sizeof(a), l->relay_cpu_pct, 3, l->relay_short ? " % (short)" : " %");
+	fig(b, sizeof(b), k->relay_cpu_pct, 3, k->relay_short ? " % (short)" : " %");
+	printf("  sip-bridge CPU per bridged call  %-16s %-23s <= %.0f %% of a core (%d calls each)\n", a, b,
+	       TARGET_LK_CPU_PCT, LK_CALLS);
+	fig(a, sizeof(a), l->lat_p50_ms, 1, "");
+	fig(b, sizeof(b), l->lat_p99_ms, 1, "");
+	fig(c, sizeof(c), k->lat_p50_ms, 1, "");
+	fig(d, sizeof(d), k->lat_p99_ms, 1, "");
+	printf("  carrier -> participant p50/p99   %s / %s ms%*s %s / %s ms%*s (local p99 <= %.0f ms)\n", a, b,
+	       (int)(10 - strlen(a) - strlen(b)), "", c, d, (int)(17 - strlen(c) - strlen(d)), "", TARGET_P99_MS);
+	fig(a, sizeof(a), l->answer_p50_ms, 1, "");
+	fig(b, sizeof(b), l->answer_p99_ms, 1, "");
+	fig(c, sizeof(c), k->answer_p50_ms, 1, "");
+	fig(d, sizeof(d), k->answer_p99_ms, 1, "");
+	printf("  answer -> agent audio p50/p99    %s / %s ms%*s %s / %s ms%*s <= %.0f ms\n", a, b,
+	       (int)(10 - strlen(a) - strlen(b)), "", c, d, (int)(17 - strlen(c) - strlen(d)), "", TARGET_ANSWER_MS);
+	fig(a, sizeof(a), l->greet_p50, 0, " packets");
+	fig(b, sizeof(b), k->greet_p50, 0, " packets");
+	printf("  greeting heard at the carrier    %-16s %-23s (p50, with energy: same = nothing lost)\n", a, b);
+	fig(a, sizeof(a), l->agent_cpu_pct, 2, " %");
+	fig(b, sizeof(b), k->agent_cpu_pct, 2, " %");
+	printf("  agent-worker CPU per session     %-16s %-23s (listening, %d at once)\n", a, b, AGENT_HELD);
+	fig(a, sizeof(a), l->bridge_held_cpu_pct, 2, " %");
+	fig(b, sizeof(b), k->bridge_held_cpu_pct, 2, " %");
+	printf("  sip-bridge CPU per agent call    %-16s %-23s <= %.0f %% of a core\n", a, b, TARGET_LK_CPU_PCT);
+	fig(a, sizeof(a), l->agent_kb, 0, " kB");
+	fig(b, sizeof(b), k->agent_kb, 0, " kB");
+	printf("  memory per session: agent-worker %-16s %-23s (VmRSS delta: membership, STT, VAD)\n", a, b);
+	fig(a, sizeof(a), l->bridge_kb, 0, " kB");
+	fig(b, sizeof(b), k->bridge_kb, 0, " kB");
+	printf("  memory per membership: bridge    %-16s %-23s (VmRSS delta per call)\n", a, b);
+	printf("  (short: the round's calls did not get every frame in the window; the LiveKit column goes\n"
+	       "   through our werift stand-in in Node on the same 2 cores, not LiveKit)\n");
+}
+
+int main(int argc, char **argv)
 {
 	int rc = 1;
 	const char *build = getenv("BUILD") && *getenv("BUILD") ? getenv("BUILD") : "build";
-	char bridge_log[400], rm_log[400], bin[300], rmbin[300];
-	char e_nats[128], e_sip[64], e_health[64], e_rmhealth[64], e_rec[420], e_rmin[32], e_rmax[32];
-	char e_bmin[32], e_bmax[32];
 	struct test_nats nats = { 0 };
+	struct fake_lk lk = { 0 };
 	struct env E = { 0 };
+	struct figs fl = { .relay_n = -1 }, fk = { .relay_n = -1 };
 	struct bus_sub *sub = NULL;
+	static const int lk_rounds[] = { LK_CALLS };
+
+	int nrc = test_netns_enter(argc, argv); /* LiveKit's media needs one; local runs there too */
+	if (nrc)
+		return nrc;
 	struct counts *c = calloc(1, sizeof(*c));
 	char *dir = test_tmpdir("bench-relay");
-
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	log_setup("bench_relay", LOG_WARN, false);
@@ -780,37 +1238,8 @@ int main(void)
 		return 1;
 	E.c = c;
 	E.dir = dir;
-	E.bridge_log = bridge_log;
-	int sip_port = test_free_port(), health = test_free_port(), rmhealth = test_free_port();
-	snprintf(bridge_log, sizeof(bridge_log), "%s/sip-bridge.log", dir);
-	snprintf(rm_log, sizeof(rm_log), "%s/room-manager.log", dir);
-	snprintf(bin, sizeof(bin), "%s/bin/sip-bridge", build);
-	snprintf(rmbin, sizeof(rmbin), "%s/bin/room-manager", build);
 	if (test_nats_start(&nats)) {
 		fprintf(stderr, "bench_relay: nats-server did not start\n");
-		goto out;
-	}
-	snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", nats.url);
-	snprintf(e_rmhealth, sizeof(e_rmhealth), "HEALTH_ADDR=127.0.0.1:%d", rmhealth);
-	snprintf(e_rec, sizeof(e_rec), "RECORDINGS_DIR=%s/rec", dir);
-	snprintf(e_rmin, sizeof(e_rmin), "RTP_PORT_MIN=%d", RM_PORT_MIN);
-	snprintf(e_rmax, sizeof(e_rmax), "RTP_PORT_MAX=%d", RM_PORT_MAX);
-	const char *rm_env[] = { e_nats, e_rmhealth, e_rec, e_rmin, e_rmax, "ROOM_BACKEND=local",
-				 "LOG_LEVEL=warn", NULL };
-	int rm_err = test_spawn(&E.rm, (const char *const[]){ rmbin, NULL }, rm_env, rm_log);
-	snprintf(e_sip, sizeof(e_sip), "SIP_BIND=127.0.0.1:%d", sip_port);
-	snprintf(e_health, sizeof(e_health), "HEALTH_ADDR=127.0.0.1:%d", health);
-	snprintf(e_bmin, sizeof(e_bmin), "RTP_PORT_MIN=%d", BR_PORT_MIN);
-	snprintf(e_bmax, sizeof(e_bmax), "RTP_PORT_MAX=%d", BR_PORT_MAX);
-	const char *env[] = { e_nats, e_sip, e_health, e_bmin, e_bmax, "MAX_CALLS=250",
-			      "LOG_LEVEL=info", "INSTANCE=bench", "SECRETS_KEY=" TEST_SECRETS_KEY, NULL };
-	int bridge_err = test_spawn(&E.bridge, (const char *const[]){ bin, NULL }, env, bridge_log);
-	if (rm_err || test_wait_port(rmhealth, 10000)) {
-		fprintf(stderr, "bench_relay: %s did not start (log %s)\n", rmbin, rm_log);
-		goto out;
-	}
-	if (bridge_err || test_wait_port(sip_port, 10000) || test_wait_port(health, 10000)) {
-		fprintf(stderr, "bench_relay: %s did not start (log %s)\n", bin, bridge_log);
 		goto out;
 	}
 	if (bus_connect(&E.bus, nats.url, "bench-relay") || bus_ensure_streams(E.bus) ||
@@ -818,33 +1247,47 @@ int main(void)
 		fprintf(stderr, "bench_relay: NATS setup failed\n");
 		goto out;
 	}
-	/* room-manager's command subscriptions can lag its /readyz */
-	for (int i = 0; i < 100; i++) {
-		char *reply = NULL;
-		static const char probe[] = "{\"v\":1,\"room\":\"probe\",\"identity\":\"probe\"}";
-		if (bus_request(E.bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
-			free(reply);
-			break;
-		}
-		test_nap_us(50000);
-	}
-	printf("bench_relay: sip-bridge (%s) relaying G.711 <-> Opus rooms (room-manager local), sipp + our "
-	       "RTP far ends, %d cores, loopback\n", bin, (int)sysconf(_SC_NPROCESSORS_ONLN));
-	for (int r = 0; r < NROUNDS; r++)
-		if (round_n(&E, ROUNDS[r]))
-			goto out;
+	/* the local backend: rounds up to 200 calls, then rtpengine */
+	struct room_local_ctx lctx = { .bus = E.bus, .timeout_ms = 5000 };
+	E.backend = "local";
+	E.ops = &room_local;
+	E.room_ctx = &lctx;
+	E.figs = &fl;
+	if (section(&E, build, nats.url, NULL, ROUNDS, NROUNDS))
+		goto out;
 	printf("  largest N run with every call up and 0 loss: %d   (target >= %d concurrent transcoded calls) %s\n",
 	       E.max_ok, TARGET_CALLS, E.max_ok >= TARGET_CALLS ? "ok" : "BELOW TARGET");
-	test_stop(&E.bridge, SIGTERM, 10000);
-	test_stop(&E.rm, SIGTERM, 10000);
 	bench_rtpengine(dir, E.cpu_per_pkt_us, E.cpu_per_pkt_n);
+
+	/* LiveKit, through the test server */
+	const struct fake_lk_opts lo = { .key = LK_KEY, .secret = LK_SECRET, .logdir = dir };
+	if (fake_lk_start_opts(&lk, &lo)) {
+		fprintf(stderr, "bench_relay: the LiveKit test server did not start (log in %s)\n", dir);
+		goto out;
+	}
+	struct room_livekit_ctx kctx = { .url = lk.ws, .api_key = LK_KEY, .api_secret = LK_SECRET,
+					 .timeout_ms = 10000 };
+	E.backend = "livekit";
+	E.ops = &room_livekit;
+	E.room_ctx = &kctx;
+	E.figs = &fk;
+	int64_t s0 = test_cpu_us(lk.pid), w0 = time_mono_us();
+	if (section(&E, build, nats.url, &lk, lk_rounds, CM_ARRAY_LEN(lk_rounds)))
+		goto out;
+	int64_t s1 = test_cpu_us(lk.pid), w1 = time_mono_us();
+	printf("  (the test server used %.0f %% of a core over the LiveKit section's %.1f s)\n",
+	       s0 >= 0 && s1 >= 0 ? (double)(s1 - s0) / (double)(w1 - w0) * 100.0 : -1.0, (double)(w1 - w0) / 1e6);
+	summary(&fl, &fk);
 	rc = 0;
 out:
 	sub = bus_unsubscribe(sub);
 	E.bus = bus_close(E.bus);
+	test_stop(&E.agent, SIGTERM, 10000);
 	test_stop(&E.bridge, SIGTERM, 10000);
 	test_stop(&E.rm, SIGTERM, 10000);
+	fake_lk_stop(&lk);
 	test_nats_destroy(&nats);
+	lkrtc_shutdown();
 	if (rc)
 		fprintf(stderr, "bench_relay: logs kept in %s\n", dir);
 	else

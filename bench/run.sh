@@ -12,7 +12,9 @@ for b in "$BUILD"/bench/bench_*; do
   [ -x "$b" ] || continue
   case "$b" in *.d|*.o) continue ;; esac
   found=1
-  timeout 120 "$b" || { echo "$(basename "$b"): failed ($?)"; rc=1; }
+  # bench_relay runs two backends (local, then LiveKit through the test server)
+  limit=120; case "$b" in */bench_relay) limit=300 ;; esac
+  timeout "$limit" "$b" || { echo "$(basename "$b"): failed ($?)"; rc=1; }
   echo
 done
 [ "$found" -eq 1 ] || echo "no benchmarks in $BUILD/bench"

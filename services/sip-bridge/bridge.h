@@ -236,19 +236,22 @@ int relay_start(struct relay **rp, struct bridge *br) CM_MUST_USE;
 /* Stops both threads, leaves every room still joined, frees. NULL-safe.
  * After the sofia thread is gone. */
 struct relay *relay_stop(struct relay *r);
+/* Sofia thread, when it dials: a leg for the call that joins `room`
+ * (borrowed, copied) as "sip-<call_id>" in the background, so that it is in
+ * the room by the answer; room audio is dropped until relay_leg_start. The
+ * caller owns *legp until relay_leg_stop. */
+int relay_leg_join(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room) CM_MUST_USE;
 /* Sofia thread, on the answer: relays the call's RTP socket `fd` and, when
  * not NULL, the SRTP session `srtp` (the relay takes ownership of both on
- * success only) as the far end's `answer` asks, and joins `room` (borrowed,
- * copied) as "sip-<call_id>" in the background. With `srtp` every packet
+ * success only) as the far end's `answer` asks. With `srtp` every packet
  * out is protected and every packet in unprotected (failures are dropped
- * and counted). */
-int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room,
-		    int fd, struct media_srtp *srtp, const struct sdp_audio *answer) CM_MUST_USE;
+ * and counted). EINVAL: no leg, or started already. */
+int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp, const struct sdp_audio *answer) CM_MUST_USE;
 /* Sofia thread: the far end's new offer (direction, address, codec) and,
  * when not NULL, the SRTP session that replaces the leg's (taken over in
  * every case). Whether we may send takes effect before this returns (no
  * packet leaves after it when the far end stopped receiving); the rest on
- * the next media tick. NULL-safe. */
+ * the next media tick. NULL-safe; a leg not started ignores it. */
 void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct media_srtp *srtp);
 /* Sofia thread: the leg is over (no more RTP either way; the room is left in
  * the background). The pointer is dead afterwards; returns NULL. NULL-safe. */

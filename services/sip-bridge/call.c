@@ -142,8 +142,7 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 			break;
 		if (!have_sdp)
 			log_warn("answer_sdp_unusable", "%s: no usable SDP in the 200 OK", c->job->call_id);
-		else if (relay_leg_start(&c->relay, c->br->relay, c->job->call_id, c->job->room, c->rtp_fd,
-					 srtp, &remote) == 0)
+		else if (relay_leg_start(c->relay, c->rtp_fd, srtp, &remote) == 0)
 			c->rtp_fd = -1;
 		else
 			log_error("relay_start_failed", "%s: the call has no media", c->job->call_id);
@@ -250,6 +249,9 @@ void call_start(struct bridge *br, struct dial_job *job)
 		call_free(c);
 		return;
 	}
+	/* into the room while it rings: joining takes a WebRTC handshake on LiveKit */
+	if (relay_leg_join(&c->relay, br->relay, job->call_id, job->room))
+		log_error("relay_join_failed", "%s: out of memory, the call will have no media", job->call_id);
 	struct event *ev = call_event(c, EV_CALL_DIALING);
 	if (ev && event_set_str(ev, "provider", "exotel"))
 		ev = event_free(ev);

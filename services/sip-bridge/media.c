@@ -54,6 +54,8 @@ static size_t sender_index(struct relay_leg *l, uint32_t ssrc)
 void relay_on_room_frame(const struct room_frame *f, void *arg)
 {
 	struct relay_leg *l = arg;
+	if (!atomic_load(&l->started))
+		return; /* before the answer: nothing is kept for the carrier */
 	pthread_mutex_lock(&l->mu);
 	size_t si = sender_index(l, f->ssrc);
 	if (si == ROOM_SENDERS_MAX) {

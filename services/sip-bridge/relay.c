@@ -9,8 +9,11 @@
  *                 media timeout;
  *   room thread   join and leave (each a blocking request to room-manager),
  *                 so neither SIP nor media ever waits on NATS.
- * A leg is created by the sofia thread (relay_leg_start), changed by it
- * (relay_leg_update) and handed back once (relay_leg_stop). Commands reach the
+ * A leg is created by the sofia thread when it dials (relay_leg_join: the
+ * room is joined while the far end rings, so that the agent's first words
+ * after the answer are not lost to a join still under way), started on the
+ * answer (relay_leg_start), changed (relay_leg_update) and handed back once
+ * (relay_leg_stop); a leg never started goes straight to the room thread. Commands reach the
  * leg's media thread in order; that thread, done with a leg, hands it to the
  * room thread, which leaves the room and frees it. Every leg's JOIN is queued
  * to the room thread before its LEAVE can be, so a leg is freed exactly once,
@@ -99,8 +102,7 @@ static void leg_free(struct relay_leg *l)
 	free(l);
 }
 
-int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room,
-		    int fd, struct media_srtp *srtp, const struct sdp_audio *answer)
+int relay_leg_join(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room)
 {
 	int err;
 	struct relay_leg *l = calloc(1, sizeof(*l));
@@ -114,9 +116,6 @@ int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_i
 	snprintf(l->call_id, sizeof(l->call_id), "%s", call_id);
 	snprintf(l->room_name, sizeof(l->room_name), "%s", room);
 	snprintf(l->identity, sizeof(l->identity), "sip-%s", call_id);
-	relay_params_from_sdp(&l->p, answer);
-	atomic_store(&l->may_send, l->p.send);
-	l->law = l->p.pt == 8 ? G711_ALAW : G711_ULAW;
 	l->ssrc = rtp_ssrc_random();
 	l->seq = (uint16_t)(l->ssrc >> 7);
 	l->ts = l->ssrc * 2654435761u;
@@ -130,7 +129,41 @@ int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_i
 	l->stop_cmd = (struct relay_cmd){ .kind = CMD_STOP, .leg = l };
 	l->join_job = (struct room_job){ .kind = JOB_JOIN, .leg = l };
 	l->leave_job = (struct room_job){ .kind = JOB_LEAVE, .leg = l };
+	pthread_mutex_lock(&r->jmu);
+	l->pending_next = r->pending;
+	r->pending = l;
+	pthread_mutex_unlock(&r->jmu);
+	post_job(r, &l->join_job);
+	*legp = l;
+	return 0;
+out:
+	leg_free(l);
+	return err;
+}
+
+/* The leg is started or stopped: relay_stop no longer has to leave its room. */
+static void pending_remove(struct relay *r, struct relay_leg *l)
+{
+	pthread_mutex_lock(&r->jmu);
+	for (struct relay_leg **pp = &r->pending; *pp; pp = &(*pp)->pending_next) {
+		if (*pp == l) {
+			*pp = l->pending_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->jmu);
+}
+
+int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp, const struct sdp_audio *answer)
+{
+	if (!l || atomic_load(&l->started))
+		return EINVAL;
+	pending_remove(l->relay, l);
+	relay_params_from_sdp(&l->p, answer);
+	atomic_store(&l->may_send, l->p.send);
+	l->law = l->p.pt == 8 ? G711_ALAW : G711_ULAW;
 	/* the media thread with the fewest legs takes it */
+	struct relay *r = l->relay;
 	l->shard = &r->shards[0];
 	for (size_t i = 1; i < r->nshards; i++)
 		if (atomic_load(&r->shards[i].nlegs) < atomic_load(&l->shard->nlegs))
@@ -139,26 +172,22 @@ int relay_leg_start(struct relay_leg **legp, struct relay *r, const char *call_i
 	/* from here the leg belongs to the relay, the fd and keys with it */
 	l->fd = fd;
 	l->srtp = srtp;
+	atomic_store(&l->started, true);
 	post_cmd(l->shard, &l->start_cmd);
-	post_job(r, &l->join_job);
 	char addr[INET_ADDRSTRLEN] = "no address";
 	if (l->p.have_remote)
 		inet_ntop(AF_INET, &l->p.remote.sin_addr, addr, sizeof(addr));
 	log_info("relay_started", "%s: to %s:%u PT %d te %d, far end %s, %s, room %s, media thread %u",
-		 call_id, addr, (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir,
-		 srtp ? "SRTP" : "plain RTP", room, l->shard->idx);
-	*legp = l;
+		 l->call_id, addr, (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir,
+		 srtp ? "SRTP" : "plain RTP", l->room_name, l->shard->idx);
 	return 0;
-out:
-	leg_free(l);
-	return err;
 }
 
 void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct media_srtp *srtp)
 {
 	struct relay_params p;
-	if (!l) {
-		media_srtp_free(srtp);
+	if (!l || !atomic_load(&l->started)) {
+		media_srtp_free(srtp); /* a leg never started relays nothing to point elsewhere */
 		return;
 	}
 	relay_params_from_sdp(&p, offer);
@@ -182,7 +211,12 @@ struct relay_leg *relay_leg_stop(struct relay_leg *l)
 	if (!l)
 		return NULL;
 	atomic_store(&l->may_send, false);
-	post_cmd(l->shard, &l->stop_cmd);
+	if (atomic_load(&l->started)) {
+		post_cmd(l->shard, &l->stop_cmd); /* the media thread retires it, then the room thread */
+	} else {
+		pending_remove(l->relay, l);
+		post_job(l->relay, &l->leave_job); /* queued after its join: left and freed */
+	}
 	return NULL;
 }
 
@@ -447,6 +481,16 @@ struct relay *relay_stop(struct relay *r)
 	/* every leg becomes a LEAVE job; pending JOINs are skipped */
 	for (size_t i = 0; i < r->nshards; i++)
 		shard_fini(&r->shards[i]);
+	/* and every leg of a call that was never answered */
+	pthread_mutex_lock(&r->jmu);
+	struct relay_leg *pending = r->pending;
+	r->pending = NULL;
+	pthread_mutex_unlock(&r->jmu);
+	while (pending) {
+		struct relay_leg *next = pending->pending_next;
+		post_job(r, &pending->leave_job);
+		pending = next;
+	}
 	pthread_mutex_lock(&r->jmu);
 	r->jstop = true;
 	pthread_cond_signal(&r->jcv);

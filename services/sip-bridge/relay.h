@@ -65,6 +65,8 @@ struct relay_leg {
 	struct media_srtp *srtp;        /* media thread: NULL = plain RTP */
 
 	atomic_bool may_send;           /* set by the sofia thread at once */
+	atomic_bool started;            /* relay_leg_start: room audio is kept from then on */
+	struct relay_leg *pending_next; /* relay->pending, under relay->jmu */
 
 	/* media thread only */
 	struct relay_params p;
@@ -130,6 +132,7 @@ struct relay {
 	pthread_cond_t jcv;
 	struct room_job *jhead, *jtail;
 	bool jstop;
+	struct relay_leg *pending;      /* joined or joining, not started, not stopped */
 };
 
 

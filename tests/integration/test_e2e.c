@@ -1,18 +1,31 @@
-/* End to end on the embedded default (issue #6): nats-server, PostgreSQL and
- * the five real services (api-gateway, room-manager on the local backend,
- * twilio-dialer, sip-bridge, agent-worker with local providers); an assistant
- * and an Exotel trunk created through the REST API; a call placed with
- * POST /call/outbound to a callee played by sipp (tests/sip/uas_e2e.xml:
- * 183 with SDP, 1.5 s of early media, 200 OK, BYE 12 s after the ACK) and an
- * RTP peer of our own at the SDP's media port. The peer sends a ringback-like
- * tone as early media, then, once answered, 4 s of silence, an espeak-ng
- * "What are your hours?" and silence again; it records the arrival time and
- * energy of every packet it receives. Checked: nothing with energy reaches the
- * callee before sipp sent its 200 OK; the greeting does, within a few seconds
- * after; the stored record ends completed with the agent's greeting and the
- * caller's words in its transcript. Every wait has a deadline. */
+/* End to end (issues #6, #10): nats-server, PostgreSQL and the five real
+ * services (api-gateway, room-manager, twilio-dialer, sip-bridge, agent-worker
+ * with local providers), once on the embedded local room and once on LiveKit
+ * (room-manager, sip-bridge and agent-worker given LIVEKIT_URL, key and secret
+ * of the LiveKit test server, tests/livekit/fake.mjs); the binary runs in a
+ * network namespace of its own (WebRTC gathers no loopback candidates). An
+ * assistant and an Exotel trunk created through the REST API; a call placed
+ * with POST /call/outbound to a callee played by sipp
+ * (tests/sip/uas_e2e_hold.xml: 183 with SDP, 1.5 s of early media, 200 OK;
+ * 10 s after the ACK a re-INVITE a=sendonly, 4 s on hold, a re-INVITE
+ * a=sendrecv, BYE 6 s later) and an RTP peer of our own at the SDP's media
+ * port. The peer sends a ringback-like tone as early media, then, once
+ * answered, 4 s of silence, an espeak-ng "What are your hours?" and silence
+ * again; it says the same words once more as soon as the hold is published
+ * (a held caller's audio) and once the resume is; it records the arrival time
+ * and energy of every packet it receives. Checked: nothing with energy reaches
+ * the callee before sipp sent its 200 OK; the greeting does, within a few
+ * seconds after; the agent answered the caller before the hold; the bridge
+ * answered the hold recvonly and the resume sendrecv, published call_hold then
+ * call_resume; nothing with energy reaches the callee between the hold's
+ * 200 OK and the resume, and the words said on hold got no transcript; the
+ * agent's answer to the words said after the resume does reach it; the stored
+ * record ends completed with the agent's greeting and the caller's words in
+ * its transcript, hold_count 1 and hold_ms the hold's length. Every wait has a
+ * deadline. */
 #include "test_sip_bridge_fx.h"
 
+#include "livekit/fake.h"
 #include "media/media.h"
 
 #include <cjson/cJSON.h>
@@ -26,6 +39,13 @@
 #define SILENCE_FRAMES 200 /* 4 s after the answer before the caller speaks */
 #define GREETING_WITHIN_MS 5000
 #define CALL_DEADLINE_MS 40000
+#define HOLD_AFTER_MS 10000  /* uas_e2e_hold.xml: ACK → hold */
+#define HOLD_MS 4000         /* hold → resume */
+#define HOLD_MS_SLACK 300    /* hold_ms against sipp's INVITE to INVITE */
+#define IN_FLIGHT_US 40000   /* a packet sent as the hold was answered */
+#define REPLY_MIN 25         /* packets with energy of "We are open nine to five." */
+#define LK_KEY "devkey"
+#define LK_SECRET "devsecret-for-the-e2e-test"
 
 static const char *const svc_names[] = { "api-gateway", "room-manager", "twilio-dialer", "agent-worker" };
 #define NSVC (sizeof(svc_names) / sizeof(svc_names[0]))
@@ -38,7 +58,9 @@ struct svc {
 	char env[10][640];
 };
 
-static int svc_start(struct svc *s, const char *name, struct fx *f, const struct test_pg *pg, int api_port)
+/* lk: the LiveKit test server, NULL for the local backend. */
+static int svc_start(struct svc *s, const char *name, struct fx *f, const struct test_pg *pg, int api_port,
+		     const struct fake_lk *lk)
 {
 	char bin[256], logpath[600];
 	int n = 0;
@@ -52,6 +74,12 @@ static int svc_start(struct svc *s, const char *name, struct fx *f, const struct
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_KEYS=%s", API_KEY);
 		snprintf(s->env[n++], sizeof(s->env[0]), "SECRETS_KEY=%s", TEST_SECRETS_KEY);
 		snprintf(s->env[n++], sizeof(s->env[0]), "WEBHOOK_SIGNING_SECRET=%s", TEST_WEBHOOK_SECRET);
+	} else if (lk) {
+		snprintf(s->env[n++], sizeof(s->env[0]), "LIVEKIT_URL=%s", lk->url);
+		snprintf(s->env[n++], sizeof(s->env[0]), "LIVEKIT_API_KEY=%s", LK_KEY);
+		snprintf(s->env[n++], sizeof(s->env[0]), "LIVEKIT_API_SECRET=%s", LK_SECRET);
+		if (strcmp(name, "room-manager") == 0)
+			snprintf(s->env[n++], sizeof(s->env[0]), "RECORDINGS_DIR=%s/rec", f->dir);
 	} else if (strcmp(name, "room-manager") == 0) {
 		/* distinct from the fixture's sip-bridge range (20000 + ...) */
 		int port_min = 40000 + (int)(getpid() % 200) * 20;
@@ -140,6 +168,7 @@ struct peer {
 	bool have_dest, learned;
 	bool speech_done;
 	int64_t speech_start_us;
+	atomic_int replays;          /* the words once more, asked by the test */
 	size_t early_sent;           /* early-media packets sent */
 	size_t n;
 	double rms[RX_MAX];
@@ -198,7 +227,8 @@ static void *peer_main(void *arg)
 {
 	struct peer *p = arg;
 	struct timespec t;
-	size_t k = 0, answered_frames = 0;
+	size_t k = 0, answered_frames = 0, replay_at = 0;
+	bool replaying = false;
 	int16_t pcm[G711_FRAME_SAMPLES];
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	while (!atomic_load(&p->stop)) {
@@ -228,7 +258,16 @@ static void *peer_main(void *arg)
 			pthread_mutex_unlock(&p->mu);
 		} else if (mode == PEER_ANSWERED) {
 			size_t at = answered_frames++;
-			if (at >= SILENCE_FRAMES && at - SILENCE_FRAMES < p->speech->frames) {
+			if (!replaying && atomic_load(&p->replays) > 0) {
+				atomic_fetch_sub(&p->replays, 1);
+				replaying = true;
+				replay_at = at;
+			}
+			if (replaying && at - replay_at < p->speech->frames) {
+				memcpy(pcm, p->speech->pcm + (at - replay_at) * G711_FRAME_SAMPLES, sizeof(pcm));
+			} else if (replaying) {
+				replaying = false;
+			} else if (at >= SILENCE_FRAMES && at - SILENCE_FRAMES < p->speech->frames) {
 				size_t f = at - SILENCE_FRAMES;
 				if (f == 0) {
 					pthread_mutex_lock(&p->mu);
@@ -396,24 +435,40 @@ static int trace_offer(const char *path, char *ip, size_t iplen, int *portp, int
 	}
 }
 
-/* When sipp sent the 200 OK of the INVITE (wall clock, µs), -1 if not yet. */
-static int64_t trace_200_sent(const char *path)
+/* Whether `body` (up to `end`, NULL: its end) has a line ending in `tail`. */
+static bool has_line_ending(const char *body, const char *end, const char *tail)
+{
+	size_t n = strlen(tail);
+	for (const char *c = body; (c = strstr(c, tail)) != NULL && (!end || c < end); c++)
+		if (c[n] == '\r' || c[n] == '\n')
+			return true;
+	return false;
+}
+
+/* When sipp's trace first shows a message `how` ("message sent" or
+ * "message received") with a line that starts with `start`, followed by a
+ * line ending in `cseq` ("INVITE": any INVITE's; "CSeq: 2 INVITE"), wall
+ * clock µs; -1 if not yet. One trace entry can hold more than one message
+ * (a 100 and a 200 read at once from TCP). */
+static int64_t trace_message_at(const char *path, const char *how, const char *start, const char *cseq)
 {
 	char *text = read_all(path);
 	int64_t at = -1;
-	for (const char *p = text; p && at < 0 && (p = strstr(p, "message sent")) != NULL; p++) {
-		const char *body = strstr(p, "\n\n");
-		if (!body || strncmp(body + 2, "SIP/2.0 200 OK", 14) != 0)
-			continue;
-		const char *next = strstr(body, "\n-----");
-		const char *cseq = strstr(body, "INVITE\r\n");
-		if (!cseq)
-			cseq = strstr(body, "INVITE\n");
-		if (cseq && (!next || cseq < next))
-			at = trace_stamp(text, p);
+	size_t sl = strlen(start);
+	for (const char *p = text; p && at < 0 && (p = strstr(p, how)) != NULL; p++) {
+		const char *next = strstr(p, "\n-----");
+		for (const char *m = strchr(p, '\n'); m && (!next || m < next) && at < 0; m = strchr(m + 1, '\n'))
+			if (strncmp(m + 1, start, sl) == 0 && has_line_ending(m, next, cseq))
+				at = trace_stamp(text, p);
 	}
 	free(text);
 	return at;
+}
+
+/* When sipp sent the 200 OK of the INVITE (wall clock, µs), -1 if not yet. */
+static int64_t trace_200_sent(const char *path)
+{
+	return trace_message_at(path, "message sent", "SIP/2.0 200 OK", "INVITE");
 }
 
 /* ---- REST ------------------------------------------------------------------ */
@@ -487,6 +542,40 @@ static const char *transcript_of(const cJSON *rec, const char *speaker, const ch
 	return NULL;
 }
 
+/* Asks the peer to say the words once more from its next frame. */
+static void peer_replay(struct peer *p)
+{
+	atomic_fetch_add(&p->replays, 1);
+}
+
+/* Packets the peer received in [from_us, to_us): how many, how many with energy. */
+static void peer_count(struct peer *p, int64_t from_us, int64_t to_us, size_t *np, size_t *loudp, double rms)
+{
+	size_t n = 0, loud = 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->at_us[i] < from_us || p->at_us[i] >= to_us)
+			continue;
+		n++;
+		loud += p->rms[i] > rms;
+	}
+	pthread_mutex_unlock(&p->mu);
+	*np = n;
+	*loudp = loud;
+}
+
+/* Whether sipp's log (-trace_logs) has the line `line`. */
+static bool sipp_logged(const struct sipp *s, const char *line)
+{
+	char *text = read_all(s->logfile);
+	bool found = false;
+	size_t n = strlen(line);
+	for (const char *p = text; p && !found && (p = strstr(p, line)) != NULL; p++)
+		found = (p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\r' || p[n] == '\0');
+	free(text);
+	return found;
+}
+
 /* ---- the test ---------------------------------------------------------------- */
 
 static const char assistant_json[] =
@@ -503,6 +592,7 @@ static const char assistant_json[] =
 	"\"assistant_tts_config\":{\"provider\":\"local\"},"
 	"\"assistant_end_call_url\":null}";
 
+/* The call on one backend: livekit false = the embedded local room. */
 #define TRUNK_PASSWORD "e2e-Pa55word-7f3k"
 
 /* `grep -r` for needle under dir finds nothing (exit 1); says how much it read. */
@@ -525,11 +615,12 @@ static int grep_none(const char *needle, const char *dir, const char *what)
 	return err;
 }
 
-static int test_outbound_call_end_to_end(void)
+static int outbound_call_end_to_end(bool livekit)
 {
 	int err = 0;
 	struct fx f;
 	struct test_pg pg = { 0 };
+	struct fake_lk lk = { 0 };
 	struct svc svc[NSVC];
 	struct sipp s = { 0 };
 	struct peer pe = { .fd = -1 };
@@ -544,9 +635,16 @@ static int test_outbound_call_end_to_end(void)
 
 	TEST_EQ_INT(fx_start(&f, NULL), 0);
 	fx_setenv(&f, "MAX_CALLS", "10");
+	if (livekit) {
+		const struct fake_lk_opts lo = { .key = LK_KEY, .secret = LK_SECRET, .logdir = f.dir };
+		TEST_EQ_INT(fake_lk_start_opts(&lk, &lo), 0);
+		fx_setenv(&f, "LIVEKIT_URL", lk.url);
+		fx_setenv(&f, "LIVEKIT_API_KEY", LK_KEY);
+		fx_setenv(&f, "LIVEKIT_API_SECRET", LK_SECRET);
+	}
 	TEST_EQ_INT(test_pg_start(&pg), 0);
 	for (size_t i = 0; i < NSVC; i++)
-		TEST_EQ_INT(svc_start(&svc[i], svc_names[i], &f, &pg, api_port), 0);
+		TEST_EQ_INT(svc_start(&svc[i], svc_names[i], &f, &pg, api_port, livekit ? &lk : NULL), 0);
 	TEST_EQ_INT(fx_bridge_start(&f), 0);
 	for (size_t i = 0; i < NSVC; i++) {
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", svc[i].health_port);
@@ -565,7 +663,9 @@ static int test_outbound_call_end_to_end(void)
 	TEST_EQ_INT(peer_start(&pe, sp), 0);
 	snprintf(rport, sizeof(rport), "%d", pe.port);
 	const char *keys[] = { "rtp_port", rport, NULL };
-	TEST_EQ_INT(sipp_start(&f, &s, "uas_e2e.xml", keys), 0);
+	const char *const longer[] = { "-timeout", "60", NULL }; /* the scenario alone lasts 23 s */
+	const struct sipp_opts so = { .extra = longer };
+	TEST_EQ_INT(sipp_start_opts(&f, &s, "uas_e2e_hold.xml", keys, &so), 0);
 
 	TEST_EQ_INT(api_create(api_port, "/assistants", assistant_json, "assistant_id", assistant_id,
 			       sizeof(assistant_id), 201), 0);
@@ -640,8 +740,62 @@ static int test_outbound_call_end_to_end(void)
 		TEST_EQ_INT(first_pt, 8);
 	}
 
-	/* (3) the callee hangs up; the stored record */
+	/* (3) the hold, once the agent has answered the caller; the caller's
+	 * words on hold must not be heard; those after the resume are */
+	{
+		char *hold = await_event(&f, call_id, "call_hold", HOLD_AFTER_MS + WAIT_MS);
+		TEST_ASSERT(hold != NULL);
+		free(hold);
+		peer_replay(&pe);
+		int agent_lines = count_transcripts(&f, call_id, "agent");
+		int user_at_hold = count_transcripts(&f, call_id, "user");
+		printf("    call_hold: %d agent, %d user transcript events so far\n", agent_lines, user_at_hold);
+		TEST_ASSERT(agent_lines >= 2); /* the greeting and the answer */
+		TEST_ASSERT(user_at_hold >= 1);
+		char *resume = await_event(&f, call_id, "call_resume", HOLD_MS + WAIT_MS);
+		TEST_ASSERT(resume != NULL);
+		free(resume);
+		peer_replay(&pe);
+		int user_at_resume = count_transcripts(&f, call_id, "user");
+		printf("    call_resume: %d user transcript events (the words said on hold: none)\n",
+		       user_at_resume);
+		TEST_EQ_INT(user_at_resume, user_at_hold);
+		TEST_ASSERT(event_index(&f, call_id, "call_hold") < event_index(&f, call_id, "call_resume"));
+		TEST_EQ_INT(count_events(&f, call_id, "call_hold"), 1);
+	}
+
+	/* (4) the callee hangs up; the hold as sipp saw it; the stored record */
 	TEST_EQ_INT(sipp_wait(&s), 0);
+	int64_t t_hold = trace_message_at(s.msgfile, "message sent", "INVITE ", "CSeq: 2 INVITE");
+	int64_t t_hold_ok = trace_message_at(s.msgfile, "message received", "SIP/2.0 200 OK", "CSeq: 2 INVITE");
+	int64_t t_resume = trace_message_at(s.msgfile, "message sent", "INVITE ", "CSeq: 3 INVITE");
+	int64_t t_resume_ok =
+		trace_message_at(s.msgfile, "message received", "SIP/2.0 200 OK", "CSeq: 3 INVITE");
+	int64_t t_bye = trace_message_at(s.msgfile, "message sent", "BYE ", "CSeq: 4 BYE");
+	printf("    sipp: hold sent +%.1f ms, its 200 OK +%.1f ms, resume sent +%.1f ms, its 200 OK +%.1f ms, "
+	       "BYE +%.1f ms (after its 200 OK of the call)\n",
+	       (double)(t_hold - t200) / 1000.0, (double)(t_hold_ok - t200) / 1000.0,
+	       (double)(t_resume - t200) / 1000.0, (double)(t_resume_ok - t200) / 1000.0,
+	       (double)(t_bye - t200) / 1000.0);
+	TEST_ASSERT(t_hold > 0 && t_hold_ok >= t_hold && t_resume > t_hold_ok && t_resume_ok >= t_resume &&
+		    t_bye > t_resume_ok);
+	TEST_ASSERT(sipp_logged(&s, "hold_answer=a=recvonly"));
+	TEST_ASSERT(sipp_logged(&s, "resume_answer=a=sendrecv"));
+	{
+		size_t held = 0, held_loud = 0, after = 0, after_loud = 0;
+		peer_count(&pe, t_hold_ok, t_resume, &held, &held_loud, ENERGY_RMS);
+		peer_count(&pe, t_resume_ok, t_bye, &after, &after_loud, ENERGY_RMS);
+		printf("    on hold %.0f ms (200 OK to resume): %zu packets reached the callee, %zu with energy; "
+		       "after the resume: %zu packets, %zu with energy\n",
+		       (double)(t_resume - t_hold_ok) / 1000.0, held, held_loud, after, after_loud);
+		TEST_EQ_INT(held_loud, 0);
+		/* nothing at all to a holding far end, once a packet sent as the
+		 * hold was answered has had time to arrive */
+		size_t late = 0, late_loud = 0;
+		peer_count(&pe, t_hold_ok + IN_FLIGHT_US, t_resume, &late, &late_loud, ENERGY_RMS);
+		TEST_EQ_INT(late, 0);
+		TEST_ASSERT(after_loud >= REPLY_MIN);
+	}
 	int64_t end = time_mono_ms() + CALL_DEADLINE_MS;
 	for (;;) {
 		cJSON_Delete(rec);
@@ -664,8 +818,20 @@ static int test_outbound_call_end_to_end(void)
 	TEST_EQ_STR(jstr(rec, "status"), "completed");
 	TEST_ASSERT(transcript_of(rec, "agent", "this is the clinic") != NULL);
 	TEST_ASSERT(transcript_of(rec, "user", NULL) != NULL);
+	{
+		const cJSON *count = cJSON_GetObjectItemCaseSensitive(rec, "hold_count");
+		const cJSON *ms = cJSON_GetObjectItemCaseSensitive(rec, "hold_ms");
+		double sipp_ms = (double)(t_resume - t_hold) / 1000.0;
+		printf("    record: hold_count %.0f, hold_ms %.0f (sipp: %.0f ms from the hold's INVITE to the "
+		       "resume's)\n",
+		       cJSON_IsNumber(count) ? count->valuedouble : -1, cJSON_IsNumber(ms) ? ms->valuedouble : -1,
+		       sipp_ms);
+		TEST_ASSERT(cJSON_IsNumber(count) && cJSON_IsNumber(ms));
+		TEST_EQ_INT(count->valuedouble, 1);
+		TEST_ASSERT(fabs(ms->valuedouble - sipp_ms) <= HOLD_MS_SLACK);
+	}
 
-	/* (4) issue 13: the trunk password is nowhere in clear text — not in
+	/* (5) issue 13: the trunk password is nowhere in clear text — not in
 	 * JetStream's store (the dial job), not in any service's log, not in
 	 * the database, not in /metrics */
 	TEST_EQ_INT(grep_none(TRUNK_PASSWORD, f.nats.dir, "the JetStream store"), 0);
@@ -702,11 +868,30 @@ out:
 		if (svc_stop(&svc[i], svc_names[i]))
 			err = 1;
 	test_pg_destroy(&pg);
+	fake_lk_stop(&lk);
 	err |= fx_stop(&f, err != 0);
 	return err;
 }
 
+static int test_local(void)
+{
+	return outbound_call_end_to_end(false);
+}
+
+static int test_livekit(void)
+{
+	return outbound_call_end_to_end(true);
+}
+
 static const struct test tests[] = {
-	{ "outbound_call_early_media_greeting_transcripts", test_outbound_call_end_to_end },
+	{ "local_early_media_greeting_hold_transcripts", test_local },
+	{ "livekit_early_media_greeting_hold_transcripts", test_livekit },
 };
-TEST_MAIN(tests)
+
+int main(int argc, char **argv)
+{
+	int rc = test_netns_enter(argc, argv); /* LiveKit media needs one; local runs there too */
+	if (rc)
+		return rc;
+	return test_run(__FILE__, tests, CM_ARRAY_LEN(tests), argc, argv);
+}
