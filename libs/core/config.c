@@ -36,6 +36,12 @@ const struct cfg_var core_cfg_vars[] = {
 	  offsetof(struct core_cfg, nats_tls_key), "PEM private key file of NATS_TLS_CERT" },
 	{ "NATS_INBOX_PREFIX", CFG_STR, "_INBOX", true, false, 0, 0, NULL,
 	  offsetof(struct core_cfg, nats_inbox_prefix), "subject prefix of this service's reply inboxes" },
+	{ "HTTP_MAX_CONNECTIONS", CFG_INT, "256", true, false, 1, 65536, NULL,
+	  offsetof(struct core_cfg, http_max_connections), "HTTP connections open at once per listener" },
+	{ "HTTP_MAX_PER_CLIENT", CFG_INT, "32", true, false, 1, 65536, NULL,
+	  offsetof(struct core_cfg, http_max_per_client), "HTTP connections open at once from one address" },
+	{ "HTTP_REQUEST_TIMEOUT_S", CFG_INT, "30", true, false, 1, 3600, NULL,
+	  offsetof(struct core_cfg, http_request_timeout_s), "a request must arrive whole within this" },
 	{ 0 }
 };
 

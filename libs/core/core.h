@@ -95,6 +95,9 @@ struct core_cfg {
 	const char *nats_tls_cert;     /* NATS_TLS_CERT / NATS_TLS_KEY: client certificate */
 	const char *nats_tls_key;
 	const char *nats_inbox_prefix; /* NATS_INBOX_PREFIX: reply subjects (default _INBOX) */
+	long http_max_connections;     /* HTTP_MAX_CONNECTIONS: per listener */
+	long http_max_per_client;      /* HTTP_MAX_PER_CLIENT: per client address */
+	long http_request_timeout_s;   /* HTTP_REQUEST_TIMEOUT_S: headers + body deadline */
 };
 extern const struct cfg_var core_cfg_vars[];
 

@@ -64,14 +64,20 @@ static const struct httpd_route health_routes[] = {
 	{ "GET", "/metrics", on_metrics, true },
 };
 
-int httpd_health_start(struct httpd **hp, const char *addr, httpd_ready_h *ready, void *arg)
+int httpd_health_start(struct httpd **hp, const char *addr, httpd_ready_h *ready, void *arg,
+		       const struct httpd_opts *limits)
 {
 	struct health *hc = calloc(1, sizeof(*hc));
 	if (!hc)
 		return ENOMEM;
 	hc->ready = ready;
 	hc->arg = arg;
-	const struct httpd_opts opts = { .threads = 1 };
+	struct httpd_opts opts = { .threads = 1 };
+	if (limits) {
+		opts.max_conns = limits->max_conns;
+		opts.max_per_client = limits->max_per_client;
+		opts.request_timeout_s = limits->request_timeout_s;
+	}
 	return httpd_start_ex(hp, addr, health_routes, CM_ARRAY_LEN(health_routes), hc, &opts,
 			      false, hc);
 }

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_BODY (1u << 20)
@@ -19,6 +20,21 @@
 /* A chunked body over the cap is drained (to answer 413) only up to this
  * multiple of the cap; past it the connection is dropped. */
 #define DRAIN_FACTOR 4
+/* MHD's per-connection memory (read buffer and parsed headers/arguments):
+ * well above the limits below, so that it is our envelope that answers. */
+#define MHD_POOL_BYTES (256u * 1024u)
+#define QUERY_ARGS_MAX 64           /* query parameters: more → 414 */
+#define QUERY_BYTES_MAX 8192        /* their names and values together → 414 */
+#define HEADER_BYTES_MAX (16 * 1024) /* request header names and values → 431 */
+#define REAPER_PERIOD_MS 250
+
+/* One per open connection: when the request now arriving must be whole. */
+struct conn_track {
+	struct conn_track *prev, *next;
+	int fd;
+	int64_t since_ms; /* connection opened or previous reply sent */
+	bool armed;       /* a request is arriving: the deadline applies */
+};
 
 struct httpd {
 	struct MHD_Daemon *mhd;
@@ -33,6 +49,12 @@ struct httpd {
 	void *owned;
 	pthread_mutex_t streams_mu;
 	struct httpd_stream *streams; /* streaming replies not yet finished */
+	int64_t request_timeout_ms;
+	pthread_mutex_t conns_mu;
+	pthread_cond_t conns_cv;
+	struct conn_track *conns;
+	bool reaper_started, reaper_stop;
+	pthread_t reaper;
 };
 
 struct query_value {
@@ -55,7 +77,29 @@ struct httpd_req {
 	bool replied;
 	bool broken; /* the reply could not be queued: close the connection */
 	struct query_value *queries;
+	struct conn_track *track; /* NULL if MHD gave none */
+	bool started;             /* on_request has seen it */
+	bool query_too_long;      /* its query string was cut before MHD parsed it */
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The reply has started (or ended): the request deadline stops applying,
+ * until the next request on this connection. */
+static void track_arm(struct httpd *h, struct conn_track *t, bool armed)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&h->conns_mu);
+	t->armed = armed;
+	t->since_ms = mono_ms();
+	pthread_mutex_unlock(&h->conns_mu);
+}
 
 /* ---- replies ------------------------------------------------------------ */
 
@@ -80,6 +124,7 @@ static void queue_response(struct httpd_req *req, unsigned status, struct MHD_Re
 	if (!ok || MHD_queue_response(req->conn, status, resp) != MHD_YES)
 		req->broken = true;
 	MHD_destroy_response(resp);
+	track_arm(req->h, req->track, false);
 	count_reply(req->h, status);
 	if (status >= 500 && req->h->count) /* a 503 readyz is routine */
 		log_warn("http_5xx", "%s %s -> %u", req->method, req->path, status);
@@ -424,11 +469,119 @@ static bool parse_size(const char *s, size_t *vp)
 	return true;
 }
 
+/* True when every '%' in s starts a valid escape other than %00. */
+static bool escapes_ok(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s == '%' && (hexval(s[1]) < 0 || hexval(s[2]) < 0 ||
+				  (s[1] == '0' && s[2] == '0')))
+			return false;
+	return true;
+}
+
+/* What the request line and headers hold, summed up before routing. */
+struct head_scan {
+	size_t nargs, arg_bytes;
+	char bad_arg[64];      /* first query parameter badly escaped ("" none) */
+	size_t header_bytes;
+	const char *content_length;
+	bool cl_conflict;      /* two Content-Length headers that differ */
+};
+
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct head_scan *sc = cls;
+	(void)kind;
+	sc->nargs++;
+	sc->arg_bytes += strlen(key) + (value ? strlen(value) + 1 : 0) + 1;
+	if (!sc->bad_arg[0] && (!escapes_ok(key) || !escapes_ok(value)))
+		snprintf(sc->bad_arg, sizeof(sc->bad_arg), "%s", key);
+	return MHD_YES;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct head_scan *sc = cls;
+	(void)kind;
+	sc->header_bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (sc->content_length && strcmp(sc->content_length, value ? value : "") != 0)
+			sc->cl_conflict = true;
+		else if (!sc->content_length)
+			sc->content_length = value ? value : "";
+	}
+	return MHD_YES;
+}
+
+/* The request line and headers themselves: sizes, escapes, framing. False
+ * when the request got its error reply. */
+static bool head_ok(struct httpd_req *req)
+{
+	struct head_scan sc = { 0 };
+	char msg[192];
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_arg, &sc);
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, scan_header, &sc);
+	if (req->query_too_long || sc.nargs > QUERY_ARGS_MAX || sc.arg_bytes > QUERY_BYTES_MAX) {
+		snprintf(msg, sizeof(msg),
+			 "The query string is too long: send at most %d parameters and %d bytes.",
+			 QUERY_ARGS_MAX, QUERY_BYTES_MAX);
+		httpd_reply_error(req, MHD_HTTP_URI_TOO_LONG, "uri_too_long", NULL, msg);
+		return false;
+	}
+	if (sc.header_bytes > HEADER_BYTES_MAX) {
+		snprintf(msg, sizeof(msg),
+			 "The request headers are too large: send at most %d bytes of them.",
+			 HEADER_BYTES_MAX);
+		httpd_reply_error(req, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+				  "headers_too_large", NULL, msg);
+		return false;
+	}
+	if (sc.bad_arg[0]) {
+		snprintf(msg, sizeof(msg),
+			 "The query parameter %s has a bad percent-escape: write %%XX with two hex digits (%%25 for a %%).",
+			 sc.bad_arg);
+		httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "invalid_query", sc.bad_arg, msg);
+		return false;
+	}
+	if (sc.cl_conflict) {
+		/* the body's framing is unknown: close after the reply */
+		reply_error_hdr(req, MHD_HTTP_BAD_REQUEST, "invalid_content_length", NULL,
+				"The request has several Content-Length headers that disagree; send exactly one.",
+				MHD_HTTP_HEADER_CONNECTION, "close");
+		return false;
+	}
+	return true;
+}
+
+/* A body on POST/PUT/PATCH must say it is JSON: application/json or a
+ * +json type (LiveKit's application/webhook+json), parameters allowed. */
+static bool json_content_type(const char *v)
+{
+	if (!v)
+		return false;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	size_t n = strcspn(v, ";");
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n == 16 && strncasecmp(v, "application/json", 16) == 0)
+		return true;
+	return n > 17 && strncasecmp(v, "application/", 12) == 0 &&
+	       strncasecmp(v + n - 5, "+json", 5) == 0 &&
+	       !memchr(v + 12, '/', n - 12);
+}
+
+static bool wants_json(const char *method);
+
 /* Headers are in: everything that can be refused without the body is
  * refused now, so a rejected upload is never read into memory. */
 static void on_headers(struct httpd_req *req)
 {
 	struct httpd *h = req->h;
+	if (!head_ok(req))
+		return;
 	int rc = httpd_route_match(h->routes, h->nroutes, req->method, req->path, &req->params);
 	switch (rc) {
 	case HTTPD_MATCH_NOT_FOUND:
@@ -462,6 +615,16 @@ static void on_headers(struct httpd_req *req)
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (parse_size(cl, &declared) && declared > h->max_body) {
 		reply_too_large(req);
+		return;
+	}
+	const char *te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if ((declared > 0 || te) && wants_json(req->method) &&
+	    !json_content_type(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+							   MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		httpd_reply_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+				  "Content-Type",
+				  "The request body must be JSON: send the header Content-Type: application/json.");
 		return;
 	}
 	if (declared > 0) {
@@ -548,6 +711,40 @@ static void on_complete(struct httpd_req *req)
 	}
 }
 
+static struct httpd_req *req_new(struct httpd *h, struct MHD_Connection *conn)
+{
+	struct httpd_req *req = calloc(1, sizeof(*req));
+	if (!req)
+		return NULL;
+	req->h = h;
+	req->conn = conn;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	req->track = ci ? ci->socket_context : NULL;
+	return req;
+}
+
+/* Called with the request line's URI before MHD splits the query into its
+ * per-connection memory: thousands of parameters would exhaust it and the
+ * client would get no answer at all. An over-long query is cut here (in
+ * MHD's own buffer, which it parses next) and answered 414 once the
+ * headers are in. The request state starts here. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct httpd_req *req = req_new(cls, conn);
+	char *q = uri ? memchr(uri, '?', strlen(uri)) : NULL;
+	if (!req || !q)
+		return req;
+	size_t nargs = 1, bytes = strlen(q + 1);
+	for (const char *p = q + 1; *p; p++)
+		nargs += *p == '&';
+	if (nargs > QUERY_ARGS_MAX || bytes > QUERY_BYTES_MAX) {
+		req->query_too_long = true;
+		q[1] = '\0';
+	}
+	return req;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -555,12 +752,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct httpd_req *req = *con_cls;
 	(void)version;
 
-	if (!req) {
-		req = calloc(1, sizeof(*req));
+	if (!req || !req->started) {
+		if (!req)
+			req = req_new(cls, conn);
 		if (!req)
 			return MHD_NO;
-		req->h = cls;
-		req->conn = conn;
+		req->started = true;
 		req->method = method;
 		req->path = url;
 		*con_cls = req;
@@ -575,6 +772,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		return MHD_YES;
 	}
+	/* The request is whole: its deadline is met, however long the handler takes. */
+	track_arm(req->h, req->track, false);
 	if (!req->replied)
 		on_complete(req);
 	return req->broken ? MHD_NO : MHD_YES;
@@ -589,6 +788,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (!req)
 		return;
+	track_arm(req->h, req->track, true); /* the next request's clock starts */
 	while (req->queries) {
 		struct query_value *next = req->queries->next;
 		free(req->queries);
@@ -598,6 +798,73 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(req->body);
 	free(req);
 	*con_cls = NULL;
+}
+
+/* Connections come and go: each gets its deadline record. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct httpd *h = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct conn_track *t = ci ? calloc(1, sizeof(*t)) : NULL;
+		*socket_context = t;
+		if (!t)
+			return;
+		t->fd = ci->connect_fd;
+		t->since_ms = mono_ms();
+		t->armed = true;
+		pthread_mutex_lock(&h->conns_mu);
+		t->next = h->conns;
+		if (t->next)
+			t->next->prev = t;
+		h->conns = t;
+		pthread_mutex_unlock(&h->conns_mu);
+		return;
+	}
+	struct conn_track *t = *socket_context;
+	if (!t)
+		return;
+	/* MHD closes the socket after this returns: under the lock the reaper
+	 * never shuts down a descriptor that has been reused. */
+	pthread_mutex_lock(&h->conns_mu);
+	if (t->prev)
+		t->prev->next = t->next;
+	else if (h->conns == t)
+		h->conns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pthread_mutex_unlock(&h->conns_mu);
+	free(t);
+	*socket_context = NULL;
+}
+
+/* MHD's own timeout restarts on every byte, so a request dripped in a byte
+ * at a time would hold its connection for ever: this thread closes any
+ * connection whose request is not whole by its deadline. shutdown() wakes
+ * MHD, which then finds the socket at its end and cleans up as usual. */
+static void *reaper_main(void *arg)
+{
+	struct httpd *h = arg;
+	pthread_mutex_lock(&h->conns_mu);
+	while (!h->reaper_stop) {
+		int64_t now = mono_ms();
+		for (struct conn_track *t = h->conns; t; t = t->next) {
+			if (!t->armed || now - t->since_ms < h->request_timeout_ms)
+				continue;
+			t->armed = false;
+			shutdown(t->fd, SHUT_RDWR);
+			log_info("httpd_request_deadline",
+				 "a request took over %lld s to arrive; its connection was closed",
+				 (long long)(h->request_timeout_ms / 1000));
+		}
+		struct timespec ts;
+		time_deadline(&ts, CLOCK_MONOTONIC, REAPER_PERIOD_MS);
+		pthread_cond_timedwait(&h->conns_cv, &h->conns_mu, &ts);
+	}
+	pthread_mutex_unlock(&h->conns_mu);
+	return NULL;
 }
 
 /* Leaves the URL as sent: decoding before routing would turn "%2F" into a
@@ -696,6 +963,12 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		goto out;
 	}
 	pthread_mutex_init(&h->streams_mu, NULL);
+	pthread_mutex_init(&h->conns_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->conns_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	h->routes = routes;
 	h->nroutes = nroutes;
 	h->arg = arg;
@@ -709,6 +982,16 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		h->m_5xx = metric_counter("http_responses_5xx_total", "HTTP 5xx responses");
 	}
 	unsigned threads = opts && opts->threads ? opts->threads : DEFAULT_THREADS;
+	unsigned max_conns = opts && opts->max_conns ? opts->max_conns : HTTPD_MAX_CONNS;
+	unsigned per_client = opts && opts->max_per_client ? opts->max_per_client
+							   : HTTPD_MAX_PER_CLIENT;
+	unsigned timeout_s = opts && opts->request_timeout_s ? opts->request_timeout_s
+							     : HTTPD_REQUEST_TIMEOUT_S;
+	h->request_timeout_ms = (int64_t)timeout_s * 1000;
+	/* MHD splits the total among the pool's threads: keep at least one
+	 * connection per thread. */
+	if (max_conns < threads)
+		max_conns = threads;
 	/* A pool of one is no pool (MHD warns about it), so the option is only
 	 * passed for two or more threads; the logger goes first so MHD never
 	 * writes to stderr itself. */
@@ -723,7 +1006,12 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		on_request, h,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, max_conns,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_POOL_BYTES,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
 		MHD_OPTION_ARRAY, pool,
@@ -733,15 +1021,26 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		log_error("httpd_start_failed", "cannot listen on %s", addr);
 		goto out;
 	}
+	if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+		err = EAGAIN;
+		MHD_stop_daemon(h->mhd);
+		goto out;
+	}
+	h->reaper_started = true;
 	h->owned = owned;
 	owned = NULL;
-	log_info("httpd_listening", "%s (%zu routes, %u threads)", addr, nroutes, threads);
+	log_info("httpd_listening",
+		 "%s (%zu routes, %u threads, %u connections, %u per client, %u s per request)",
+		 addr, nroutes, threads, max_conns, per_client, timeout_s);
 	*hp = h;
 	h = NULL;
 out:
 	free(owned);
-	if (h)
+	if (h) {
 		pthread_mutex_destroy(&h->streams_mu);
+		pthread_mutex_destroy(&h->conns_mu);
+		pthread_cond_destroy(&h->conns_cv);
+	}
 	free(h);
 	return err;
 }
@@ -756,6 +1055,12 @@ struct httpd *httpd_stop(struct httpd *h)
 {
 	if (!h)
 		return NULL;
+	pthread_mutex_lock(&h->conns_mu);
+	h->reaper_stop = true;
+	pthread_cond_signal(&h->conns_cv);
+	pthread_mutex_unlock(&h->conns_mu);
+	if (h->reaper_started)
+		pthread_join(h->reaper, NULL);
 	/* MHD refuses to stop with suspended connections: every stream ends
 	 * (its next read says so) and parked ones are resumed to hear it. */
 	pthread_mutex_lock(&h->streams_mu);
@@ -769,6 +1074,8 @@ struct httpd *httpd_stop(struct httpd *h)
 	pthread_mutex_unlock(&h->streams_mu);
 	MHD_stop_daemon(h->mhd);
 	pthread_mutex_destroy(&h->streams_mu);
+	pthread_mutex_destroy(&h->conns_mu);
+	pthread_cond_destroy(&h->conns_cv);
 	free(h->owned);
 	free(h);
 	return NULL;

@@ -38,7 +38,22 @@ struct httpd_opts {
 	httpd_auth_h *auth;  /* NULL: every non-public route answers 401 */
 	void *auth_arg;
 	unsigned threads;    /* MHD thread pool size; 0 = 4 */
+	/* Limits (0 = the default named): connections open at once in total
+	 * (HTTPD_MAX_CONNS) and from one client address (HTTPD_MAX_PER_CLIENT);
+	 * beyond them a new connection is closed at once, unanswered. A request
+	 * must arrive whole (headers and body) within request_timeout_s of its
+	 * connection opening or of the previous reply on it
+	 * (HTTPD_REQUEST_TIMEOUT_S), however slowly it trickles in: past that
+	 * the connection is closed. Once the reply has started (a stream
+	 * included) the deadline no longer applies; an idle connection is also
+	 * closed after request_timeout_s without traffic. */
+	unsigned max_conns;
+	unsigned max_per_client;
+	unsigned request_timeout_s;
 };
+#define HTTPD_MAX_CONNS 256
+#define HTTPD_MAX_PER_CLIENT 32
+#define HTTPD_REQUEST_TIMEOUT_S 30
 
 /* Serves `routes` (borrowed: must outlive the server; nroutes ≥ 1) on
  * `addr` = "host:port", host an IPv4 literal or "localhost". `arg` goes to
@@ -175,8 +190,10 @@ typedef bool(httpd_ready_h)(char *why, size_t whylen, void *arg);
 
 /* GET /healthz → 200 {"status":"ok"}; /readyz → 200 {"status":"ready"} or
  * 503 {"status":"not_ready","reason":…}; /metrics → metrics_render() as
- * text/plain; version=0.0.4. No auth. Stop it with httpd_stop(). */
+ * text/plain; version=0.0.4. No auth. `limits` (may be NULL: defaults)
+ * gives max_conns, max_per_client and request_timeout_s; its other fields
+ * are ignored. Stop it with httpd_stop(). */
 int httpd_health_start(struct httpd **hp, const char *addr, httpd_ready_h *ready,
-		       void *arg) CM_MUST_USE;
+		       void *arg, const struct httpd_opts *limits) CM_MUST_USE;
 
 #endif

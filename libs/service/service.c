@@ -21,6 +21,7 @@ struct service {
 	atomic_bool streams_ok;
 	atomic_bool serving; /* main reached service_wait(): its subscriptions exist */
 	struct metric *up;
+	struct httpd_opts http_limits; /* HTTP_MAX_* and HTTP_REQUEST_TIMEOUT_S */
 };
 
 static bool health_ready(char *why, size_t whylen, void *arg)
@@ -119,7 +120,11 @@ int service_start(struct service **svcp, const struct service_def *def, void *cf
 		goto out;
 	}
 	ensure_streams(svc);
-	err = httpd_health_start(&svc->health, core->health_addr, health_ready, svc);
+	svc->http_limits.max_conns = (unsigned)core->http_max_connections;
+	svc->http_limits.max_per_client = (unsigned)core->http_max_per_client;
+	svc->http_limits.request_timeout_s = (unsigned)core->http_request_timeout_s;
+	err = httpd_health_start(&svc->health, core->health_addr, health_ready, svc,
+				 &svc->http_limits);
 	if (err) {
 		log_error("health_listen_failed", "HEALTH_ADDR %s: %s", core->health_addr,
 			  cm_strerror(err));
@@ -147,6 +152,11 @@ struct bus *service_bus(struct service *svc)
 const char *service_name(const struct service *svc)
 {
 	return svc->name;
+}
+
+const struct httpd_opts *service_http_limits(const struct service *svc)
+{
+	return &svc->http_limits;
 }
 
 const char *service_source(const struct service *svc)

@@ -19,6 +19,8 @@
 #include "bus/bus.h"
 #include "core/core.h"
 
+struct httpd_opts;
+
 struct service;
 
 /* A service's own readiness: false with a short reason when a dependency of
@@ -54,6 +56,10 @@ struct bus *service_bus(struct service *svc);
 const char *service_name(const struct service *svc);
 /* "<service>/<instance>", the `source` of events this process publishes. */
 const char *service_source(const struct service *svc);
+/* HTTP_MAX_CONNECTIONS, HTTP_MAX_PER_CLIENT and HTTP_REQUEST_TIMEOUT_S as
+ * the limit fields of an httpd_opts (its other fields zero), for every
+ * listener the service runs. */
+const struct httpd_opts *service_http_limits(const struct service *svc);
 
 /* True once NATS is connected and the CALLS/DIALS streams exist. */
 bool service_bus_ready(struct service *svc);

@@ -142,8 +142,12 @@ int api_start(struct api **apip, const char *addr, unsigned threads, const struc
 					   "GET /calls/{id} answered from memory");
 	api->m_cache_misses = metric_counter("api_record_cache_misses_total",
 					     "GET /calls/{id} loaded from PostgreSQL");
+	static const struct httpd_opts no_limits; /* zeros: httpd's defaults */
+	const struct httpd_opts *limits = svc ? service_http_limits(svc) : &no_limits;
 	struct httpd_opts opts = { .max_body = API_BODY_MAX, .auth = api_auth, .auth_arg = api,
-				   .threads = threads };
+				   .threads = threads, .max_conns = limits->max_conns,
+				   .max_per_client = limits->max_per_client,
+				   .request_timeout_s = limits->request_timeout_s };
 	int err = events_new(&api->events, api->bus, console->events_max);
 	if (!err)
 		err = httpd_start(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api, &opts);

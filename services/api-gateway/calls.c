@@ -86,6 +86,9 @@ static const char list_sql[] =
 	"   AND ($4::timestamptz IS NULL OR c.created_at < $4::timestamptz)"
 	PAGE_SQL("c", "$5", "$6", "$7");
 
+#define TIME_MIN_MS (-2208988800000LL)  /* 1900-01-01T00:00:00Z */
+#define TIME_MAX_MS 253402300799999LL    /* 9999-12-31T23:59:59.999Z */
+
 /* A query argument as a timestamp, normalised for PostgreSQL. */
 static bool query_time(struct httpd_req *req, const char *name, char out[TIME_ISO_LEN + 1],
 		       bool *setp)
@@ -95,9 +98,12 @@ static bool query_time(struct httpd_req *req, const char *name, char out[TIME_IS
 	*setp = false;
 	if (!s)
 		return true;
-	if (time_parse_iso8601(&ms, s)) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "%s must be an RFC 3339 timestamp, like 2026-12-03T10:00:00Z.", name);
+	/* PostgreSQL knows no year 0: keep to years 1900–9999. */
+	if (time_parse_iso8601(&ms, s) || ms < TIME_MIN_MS || ms > TIME_MAX_MS) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "%s must be an RFC 3339 timestamp from year 1900 to 9999, like 2026-12-03T10:00:00Z.",
+			 name);
 		httpd_reply_error(req, 400, "invalid_field", name, msg);
 		return false;
 	}

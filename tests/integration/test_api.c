@@ -10,15 +10,20 @@
 #include "harness/test.h"
 #include "secret/secret.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define KEY "test-key-0123456789"
 #define EXOTEL_PASSWORD "s3cret-exotel-pw-XYZ"
@@ -1683,7 +1688,153 @@ out:
 	return err;
 }
 
+/* Sends `request` as is on a new connection to the API; reads the reply
+ * until the server closes or 5 s pass. *statusp from the status line, *jp
+ * the body parsed (NULL when not JSON); *ctype_json whether it said so. */
+static int raw_call(long *statusp, cJSON **jp, bool *ctype_json, const char *request)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err = EIO;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)E.api_port) };
+	size_t cap = 64 * 1024, got = 0, len = strlen(request);
+	char *buf = malloc(cap);
+	*statusp = 0;
+	*jp = NULL;
+	*ctype_json = false;
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd < 0 || !buf || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		goto out;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = send(fd, request + off, len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break; /* the server may answer before reading it all */
+		off += (size_t)n;
+	}
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 1000 && got + 1 < cap; i++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = 5000 - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	if (strncmp(buf, "HTTP/1.", 7) == 0)
+		*statusp = strtol(buf + 9, NULL, 10);
+	const char *body = strstr(buf, "\r\n\r\n");
+	if (body) {
+		*jp = cJSON_Parse(body + 4);
+		*ctype_json = memmem(buf, (size_t)(body - buf), "Content-Type: application/json", 30);
+	}
+	size_t line = strcspn(request, "\r");
+	printf("    %.*s -> %ld\n", (int)(line < 48 ? line : 48), request, *statusp);
+	err = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return err;
+}
+
+/* A raw request's reply: status, the JSON envelope with code, a sentence. */
+static int expect_raw_error(const char *request, long want, const char *code, const char *field)
+{
+	int err = 0;
+	long status = 0;
+	bool json = false;
+	cJSON *j = NULL;
+	TEST_EQ_INT(raw_call(&status, &j, &json, request), 0);
+	TEST_EQ_INT(status, want);
+	TEST_ASSERT(json && j);
+	TEST_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "success")));
+	TEST_EQ_STR(jpath_str(j, "error", "code"), code);
+	TEST_ASSERT(message_is_sentence(jpath_str(j, "message", NULL), code));
+	if (field)
+		TEST_EQ_STR(jpath_str(j, "error", "field"), field);
+out:
+	cJSON_Delete(j);
+	return err;
+}
+
+/* Issue #13 findings 8 and 9: what a hostile client sends gets the
+ * envelope and a 4xx naming the problem. */
+static int test_hostile_http(void)
+{
+	int err = 0;
+	size_t cap = 256 * 1024, o = 0;
+	char *req = malloc(cap);
+	TEST_ASSERT(req != NULL);
+	TEST_EQ_INT(env_up(), 0);
+	/* A bad percent-escape no longer drops the filter. */
+	TEST_EQ_INT(expect_error("GET", "/calls?status=%zz", NULL, 400, "invalid_query", "status"), 0);
+	TEST_EQ_INT(expect_error("GET", "/calls?limit=5&cursor=%4", NULL, 400, "invalid_query",
+				 "cursor"), 0);
+	/* Timestamps PostgreSQL cannot hold, or that are no dates. */
+	const char *times[] = { "0000-01-01T00:00:00Z", "99999-01-01T00:00:00Z",
+				"2025-13-01T00:00:00Z", "1899-12-31T23:59:59Z" };
+	for (size_t i = 0; i < CM_ARRAY_LEN(times); i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "/calls?created_after=%s", times[i]);
+		TEST_EQ_INT(expect_error("GET", path, NULL, 400, "invalid_field", "created_after"), 0);
+		snprintf(path, sizeof(path), "/calls?created_before=%s", times[i]);
+		TEST_EQ_INT(expect_error("GET", path, NULL, 400, "invalid_field", "created_before"), 0);
+	}
+	/* 480 query parameters. */
+	o = (size_t)snprintf(req, cap, "GET /calls?");
+	for (int i = 0; i < 480; i++)
+		o += (size_t)snprintf(req + o, cap - o, "status=completed&");
+	snprintf(req + o, cap - o, " HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " KEY
+				   "\r\nConnection: close\r\n\r\n");
+	TEST_EQ_INT(expect_raw_error(req, 414, "uri_too_long", NULL), 0);
+	/* A path past HTTPD_PATH_MAX. */
+	o = (size_t)snprintf(req, cap, "GET /calls/");
+	for (int i = 0; i < 3000; i++)
+		o += (size_t)snprintf(req + o, cap - o, "a");
+	snprintf(req + o, cap - o, " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	TEST_EQ_INT(expect_raw_error(req, 414, "uri_too_long", NULL), 0);
+	/* 40 KiB of headers. */
+	o = (size_t)snprintf(req, cap, "GET /assistants HTTP/1.1\r\nHost: t\r\n");
+	for (int i = 0; i < 400; i++)
+		o += (size_t)snprintf(req + o, cap - o, "X-Pad-%d: %090d\r\n", i, 0);
+	snprintf(req + o, cap - o, "Connection: close\r\n\r\n");
+	TEST_EQ_INT(expect_raw_error(req, 431, "headers_too_large", NULL), 0);
+	/* A body over the cap. */
+	snprintf(req, cap, "POST /assistants HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " KEY
+			   "\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n"
+			   "Connection: close\r\n\r\n{");
+	TEST_EQ_INT(expect_raw_error(req, 413, "body_too_large", NULL), 0);
+	/* An HTTP version the server does not speak: libmicrohttpd 0.9.75
+	 * answers it before any callback of ours runs, in its own HTML. */
+	long st505 = 0;
+	bool json505 = false;
+	cJSON *j505 = NULL;
+	TEST_EQ_INT(raw_call(&st505, &j505, &json505,
+			     "GET /assistants HTTP/2.0\r\nHost: t\r\n\r\n"), 0);
+	cJSON_Delete(j505);
+	TEST_EQ_INT(st505, 505);
+	/* Conflicting Content-Length. */
+	TEST_EQ_INT(expect_raw_error("POST /assistants HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " KEY
+				     "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+				     "Content-Length: 30\r\n\r\n{}", 400, "invalid_content_length", NULL), 0);
+	/* A body that does not say it is JSON. */
+	TEST_EQ_INT(expect_raw_error("POST /assistants HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " KEY
+				     "\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+				     "Connection: close\r\n\r\n{}", 415, "unsupported_media_type",
+				     "Content-Type"), 0);
+	TEST_EQ_INT(expect_raw_error("POST /assistants HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " KEY
+				     "\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 415,
+				     "unsupported_media_type", "Content-Type"), 0);
+out:
+	free(req);
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "hostile_http", test_hostile_http },
 	{ "auth_and_public_routes", test_auth_and_public_routes },
 	{ "assistants_crud", test_assistants_crud },
 	{ "assistant_validation", test_assistant_validation },

@@ -2,11 +2,18 @@
 #include "harness/test.h"
 #include "httpd/httpd.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define TOKEN "k-123"
 #define MAX_BODY 1024
@@ -443,7 +450,7 @@ static int test_health(void)
 	snprintf(addr, sizeof(addr), "localhost:%d", port);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	metric_add(metric_counter("test_health_probe_total", "a counter for the test"), 3);
-	TEST_EQ_INT(httpd_health_start(&h, addr, is_ready, &rd), 0);
+	TEST_EQ_INT(httpd_health_start(&h, addr, is_ready, &rd, NULL), 0);
 
 	snprintf(u, sizeof(u), "http://127.0.0.1:%d/healthz", port);
 	TEST_EQ_INT(http(&r, "GET", u, NULL, NULL, 0, false), 0);
@@ -480,7 +487,474 @@ out:
 	return err;
 }
 
+/* ---- limits and deadlines, over raw sockets ------------------------------ */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A TCP connection to 127.0.0.1:port from source address `from`. */
+static int tcp_open(int port, const char *from)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in src = { .sin_family = AF_INET }, dst = { .sin_family = AF_INET };
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, from, &src.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+	dst.sin_port = htons((uint16_t)port);
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0 ||
+	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool send_all(int fd, const char *s)
+{
+	size_t len = strlen(s);
+	while (len > 0) {
+		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return false;
+		s += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Reads what arrives within timeout_ms into buf (NUL-terminated). Returns
+ * the bytes read, and *closedp true when the server closed the connection. */
+static size_t recv_for(int fd, char *buf, size_t cap, int timeout_ms, bool *closedp)
+{
+	size_t got = 0;
+	int64_t end = now_ms() + timeout_ms;
+	*closedp = false;
+	buf[0] = '\0';
+	for (int64_t left = timeout_ms; left > 0 && got + 1 < cap; left = end - now_ms()) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
+		if (n <= 0) {
+			*closedp = true;
+			break;
+		}
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	return got;
+}
+
+/* A raw GET /public on a new connection from `from`: its status line. */
+static int raw_get(int port, const char *from, char *buf, size_t cap, bool *closedp)
+{
+	int fd = tcp_open(port, from);
+	if (fd < 0)
+		return -1;
+	send_all(fd, "GET /public HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	recv_for(fd, buf, cap, 3000, closedp);
+	close(fd);
+	return 0;
+}
+
+static int limited_start(struct httpd **hp, int *portp, unsigned total, unsigned per_client,
+			 unsigned timeout_s)
+{
+	char addr[64];
+	/* One thread: MHD divides the total among its pool's threads. */
+	const struct httpd_opts opts = { .max_body = MAX_BODY, .auth = check_token, .threads = 1,
+					 .max_conns = total, .max_per_client = per_client,
+					 .request_timeout_s = timeout_s };
+	*portp = test_free_port();
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", *portp);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return httpd_start(hp, addr, routes, CM_ARRAY_LEN(routes), NULL, &opts);
+}
+
+/* Past the total limit MHD stops accepting: a fifth connection waits in
+ * the kernel's backlog, unanswered, whatever it sends; once the idle ones
+ * are gone it is served, and so is a new client. */
+static int test_connection_limit(void)
+{
+	int err = 0, port = 0, idle[4] = { -1, -1, -1, -1 }, fifth = -1;
+	struct httpd *h = NULL;
+	char buf[512];
+	bool closed = false;
+	TEST_EQ_INT(limited_start(&h, &port, 4, 4, 30), 0);
+	for (size_t i = 0; i < CM_ARRAY_LEN(idle); i++) {
+		idle[i] = tcp_open(port, i % 2 ? "127.0.0.1" : "127.0.0.2");
+		TEST_ASSERT(idle[i] >= 0);
+	}
+	fifth = tcp_open(port, "127.0.0.3");
+	TEST_ASSERT(fifth >= 0);
+	TEST_ASSERT(send_all(fifth, "GET /public HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+	recv_for(fifth, buf, sizeof(buf), 1000, &closed);
+	TEST_EQ_INT(strlen(buf), 0);
+	TEST_ASSERT(!closed);
+	/* The idle ones are still there and can still be served. */
+	TEST_ASSERT(send_all(idle[0], "GET /public HTTP/1.1\r\nHost: t\r\n\r\n"));
+	recv_for(idle[0], buf, sizeof(buf), 3000, &closed);
+	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	for (size_t i = 0; i < CM_ARRAY_LEN(idle); i++) {
+		close(idle[i]);
+		idle[i] = -1;
+	}
+	recv_for(fifth, buf, sizeof(buf), 3000, &closed);
+	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	/* Closed on our side; the server notices soon (bounded retries). */
+	bool served = false;
+	for (int i = 0; i < 100 && !served; i++) {
+		TEST_EQ_INT(raw_get(port, "127.0.0.3", buf, sizeof(buf), &closed), 0);
+		served = strncmp(buf, "HTTP/1.1 200", 12) == 0;
+		if (!served)
+			usleep(20000);
+	}
+	TEST_ASSERT(served);
+out:
+	if (fifth >= 0)
+		close(fifth);
+	for (size_t i = 0; i < CM_ARRAY_LEN(idle); i++)
+		if (idle[i] >= 0)
+			close(idle[i]);
+	httpd_stop(h);
+	return err;
+}
+
+/* One address may hold only so many; another address is still served. */
+static int test_per_client_limit(void)
+{
+	int err = 0, port = 0, idle[2] = { -1, -1 };
+	struct httpd *h = NULL;
+	char buf[512];
+	bool closed = false;
+	TEST_EQ_INT(limited_start(&h, &port, 16, 2, 30), 0);
+	for (size_t i = 0; i < CM_ARRAY_LEN(idle); i++) {
+		idle[i] = tcp_open(port, "127.0.0.1");
+		TEST_ASSERT(idle[i] >= 0);
+	}
+	TEST_EQ_INT(raw_get(port, "127.0.0.1", buf, sizeof(buf), &closed), 0);
+	TEST_ASSERT(closed);
+	TEST_EQ_INT(strlen(buf), 0);
+	TEST_EQ_INT(raw_get(port, "127.0.0.2", buf, sizeof(buf), &closed), 0);
+	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+out:
+	for (size_t i = 0; i < CM_ARRAY_LEN(idle); i++)
+		if (idle[i] >= 0)
+			close(idle[i]);
+	httpd_stop(h);
+	return err;
+}
+
+/* Sends `first`, then `drip` every 200 ms; returns the ms until the server
+ * closed the connection, or -1 if it was still open after max_ms. */
+static int64_t drip_until_closed(int port, const char *first, const char *drip, int max_ms)
+{
+	int fd = tcp_open(port, "127.0.0.1");
+	char buf[512];
+	bool closed = false;
+	int64_t start = now_ms(), took = -1;
+	if (fd < 0)
+		return -2;
+	send_all(fd, first);
+	while (now_ms() - start < max_ms) {
+		recv_for(fd, buf, sizeof(buf), 200, &closed);
+		if (closed || buf[0]) {
+			took = now_ms() - start;
+			break;
+		}
+		if (!send_all(fd, drip)) {
+			took = now_ms() - start;
+			break;
+		}
+	}
+	close(fd);
+	return took;
+}
+
+/* A request dripped in, each byte well inside the idle timeout, is cut at
+ * its deadline: headers, then a body. */
+static int test_drip_deadline(void)
+{
+	int err = 0, port = 0;
+	struct httpd *h = NULL;
+	char buf[512];
+	bool closed = false;
+	TEST_EQ_INT(limited_start(&h, &port, 16, 16, 2), 0);
+	int64_t took = drip_until_closed(port, "GET /public HTTP/1.1\r\nHost: t\r\n",
+					 "X-Drip: 1\r\n", 6000);
+	printf("    header drip cut after %lld ms (deadline 2000)\n", (long long)took);
+	TEST_ASSERT(took >= 1900 && took <= 3500);
+	took = drip_until_closed(port,
+				 "POST /echo/x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+				 "\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{",
+				 " ", 6000);
+	printf("    body drip cut after %lld ms (deadline 2000)\n", (long long)took);
+	TEST_ASSERT(took >= 1900 && took <= 3500);
+	/* A keep-alive connection: each request gets its own deadline. */
+	int fd = tcp_open(port, "127.0.0.1");
+	TEST_ASSERT(fd >= 0);
+	for (int i = 0; i < 3; i++) {
+		TEST_ASSERT(send_all(fd, "GET /public HTTP/1.1\r\nHost: t\r\n\r\n"));
+		recv_for(fd, buf, sizeof(buf), 300, &closed);
+		TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+		TEST_ASSERT(!closed);
+		recv_for(fd, buf, sizeof(buf), 600, &closed); /* idle, within the deadline */
+		TEST_ASSERT(!closed);
+	}
+	close(fd);
+out:
+	httpd_stop(h);
+	return err;
+}
+
+/* ---- a stream outlives the request deadline ------------------------------ */
+
+struct ticker {
+	pthread_mutex_t mu;
+	struct httpd_stream *stream; /* NULL once done ran */
+	int sent, pending; /* ticks written; wakes not yet answered by one */
+	bool stop;
+	atomic_bool done;
+};
+static struct ticker tick = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static long tick_read(char *buf, size_t max, void *arg)
+{
+	struct ticker *t = arg;
+	pthread_mutex_lock(&t->mu);
+	int n = 0;
+	if (t->pending > 0) {
+		t->pending = 0;
+		n = snprintf(buf, max, "data: tick %d\n\n", t->sent++);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+static void tick_done(void *arg)
+{
+	struct ticker *t = arg;
+	pthread_mutex_lock(&t->mu);
+	t->stream = NULL;
+	pthread_mutex_unlock(&t->mu);
+	atomic_store(&t->done, true);
+}
+
+static void on_stream(struct httpd_req *req, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&tick.mu);
+	struct httpd_stream *st = NULL;
+	if (httpd_reply_stream(req, &st, 200, "text/event-stream", NULL, 0, tick_read, tick_done,
+			       &tick) == 0)
+		tick.stream = st;
+	pthread_mutex_unlock(&tick.mu);
+}
+
+static void *waker(void *arg)
+{
+	struct ticker *t = arg;
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&t->mu);
+		bool stop = t->stop;
+		if (t->stream) {
+			t->pending++;
+			httpd_stream_wake(t->stream);
+		}
+		pthread_mutex_unlock(&t->mu);
+		if (stop)
+			break;
+		usleep(100000);
+	}
+	return NULL;
+}
+
+static const struct httpd_route stream_routes[] = {
+	{ "GET", "/events", on_stream, true },
+};
+
+static int test_stream_outlives_deadline(void)
+{
+	int err = 0, port = test_free_port(), fd = -1;
+	struct httpd *h = NULL;
+	pthread_t w;
+	bool waking = false, closed = false;
+	char addr[64], buf[4096];
+	const struct httpd_opts opts = { .threads = 1, .request_timeout_s = 1 };
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	TEST_EQ_INT(httpd_start(&h, addr, stream_routes, 1, NULL, &opts), 0);
+	TEST_EQ_INT(pthread_create(&w, NULL, waker, &tick), 0);
+	waking = true;
+	fd = tcp_open(port, "127.0.0.1");
+	TEST_ASSERT(fd >= 0);
+	TEST_ASSERT(send_all(fd, "GET /events HTTP/1.1\r\nHost: t\r\n\r\n"));
+	recv_for(fd, buf, sizeof(buf), 1000, &closed);
+	TEST_CONTAINS(buf, "200 OK");
+	/* Three deadlines later the stream still flows. */
+	recv_for(fd, buf, sizeof(buf), 2000, &closed);
+	TEST_ASSERT(!closed);
+	recv_for(fd, buf, sizeof(buf), 1000, &closed);
+	TEST_ASSERT(!closed);
+	TEST_CONTAINS(buf, "data: tick");
+	pthread_mutex_lock(&tick.mu);
+	int sent = tick.sent;
+	pthread_mutex_unlock(&tick.mu);
+	printf("    %d ticks in 4 s through a 1 s request deadline\n", sent);
+	TEST_ASSERT(sent >= 20);
+out:
+	if (fd >= 0)
+		close(fd);
+	httpd_stop(h); /* ends the stream: done runs */
+	if (waking) {
+		pthread_mutex_lock(&tick.mu);
+		tick.stop = true;
+		pthread_mutex_unlock(&tick.mu);
+		pthread_join(w, NULL);
+	}
+	if (!err && !atomic_load(&tick.done)) {
+		test_failed(__FILE__, __LINE__, "the stream's done never ran");
+		err = 1;
+	}
+	return err;
+}
+
+/* ---- errors MHD would answer in HTML, and request framing -------------- */
+
+static int test_envelope_for_limits(void)
+{
+	int err = 0, port = 0, fd = -1;
+	struct httpd *h = NULL;
+	bool closed = false;
+	size_t cap = 128 * 1024;
+	char *req = malloc(cap), *buf = malloc(cap);
+	TEST_ASSERT(req && buf);
+	TEST_EQ_INT(limited_start(&h, &port, 16, 16, 10), 0);
+	struct {
+		const char *what;
+		int nparams, header_bytes;
+		const char *want;
+	} cases[] = {
+		{ "480 query parameters", 480, 0, "HTTP/1.1 414" },
+		/* enough to exhaust MHD's connection memory if it parsed them */
+		{ "6000 query parameters", 6000, 0, "HTTP/1.1 414" },
+		{ "20 KiB of headers", 0, 20 * 1024, "HTTP/1.1 431" },
+	};
+	for (size_t c = 0; c < CM_ARRAY_LEN(cases); c++) {
+		size_t o = (size_t)snprintf(req, cap, "GET /public?");
+		for (int i = 0; i < cases[c].nparams; i++)
+			o += (size_t)snprintf(req + o, cap - o, "p%d=%d&", i, i);
+		o += (size_t)snprintf(req + o, cap - o, " HTTP/1.1\r\nHost: t\r\n");
+		for (int i = 0; i * 100 < cases[c].header_bytes; i++)
+			o += (size_t)snprintf(req + o, cap - o, "X-Pad-%d: %090d\r\n", i, 0);
+		snprintf(req + o, cap - o, "Connection: close\r\n\r\n");
+		fd = tcp_open(port, "127.0.0.1");
+		TEST_ASSERT(fd >= 0);
+		TEST_ASSERT(send_all(fd, req));
+		recv_for(fd, buf, cap, 3000, &closed);
+		close(fd);
+		fd = -1;
+		printf("    %s -> %.12s\n", cases[c].what, buf);
+		TEST_ASSERT(strncmp(buf, cases[c].want, 12) == 0);
+		TEST_CONTAINS(buf, "Content-Type: application/json");
+		TEST_CONTAINS(buf, "{\"success\":false,");
+	}
+	/* Two Content-Length headers that disagree. */
+	fd = tcp_open(port, "127.0.0.1");
+	TEST_ASSERT(fd >= 0);
+	TEST_ASSERT(send_all(fd, "POST /echo/x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+				 "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+				 "Content-Length: 40\r\n\r\n{}"));
+	recv_for(fd, buf, cap, 3000, &closed);
+	TEST_ASSERT(strncmp(buf, "HTTP/1.1 400", 12) == 0);
+	TEST_CONTAINS(buf, "\"code\":\"invalid_content_length\"");
+out:
+	if (fd >= 0)
+		close(fd);
+	free(req);
+	free(buf);
+	httpd_stop(h);
+	return err;
+}
+
+static int test_content_type_and_escapes(void)
+{
+	int err = 0;
+	struct server s = { 0 };
+	struct resp r = { 0 };
+	char u[256];
+	CURL *c = NULL;
+	struct curl_slist *hdrs = NULL;
+	TEST_EQ_INT(server_start(&s), 0);
+	/* A body that is not declared JSON: 415 naming the header. */
+	const char *types[] = { "Content-Type: text/plain", "Content-Type:", "Content-Type: application/jsonx" };
+	url(u, sizeof(u), &s, "/echo/abc");
+	for (size_t i = 0; i < CM_ARRAY_LEN(types); i++) {
+		c = curl_easy_init();
+		TEST_ASSERT(c != NULL);
+		hdrs = curl_slist_append(NULL, "Authorization: Bearer " TOKEN);
+		hdrs = curl_slist_append(hdrs, types[i]);
+		curl_easy_setopt(c, CURLOPT_URL, u);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+		TEST_EQ_INT(curl_easy_perform(c), CURLE_OK);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+		TEST_EQ_INT(r.status, 415);
+		TEST_CONTAINS(r.body, "\"code\":\"unsupported_media_type\"");
+		TEST_CONTAINS(r.body, "\"field\":\"Content-Type\"");
+		resp_free(&r);
+		memset(&r, 0, sizeof(r));
+		curl_slist_free_all(hdrs);
+		hdrs = NULL;
+		curl_easy_cleanup(c);
+		c = NULL;
+	}
+	/* A parameter with a bad percent-escape is refused, named. */
+	url(u, sizeof(u), &s, "/echo/abc?limit=5&q=%zz");
+	TEST_EQ_INT(http(&r, "POST", u, TOKEN, "{}", 2, false), 0);
+	TEST_EQ_INT(r.status, 400);
+	TEST_CONTAINS(r.body, "\"code\":\"invalid_query\"");
+	TEST_CONTAINS(r.body, "\"field\":\"q\"");
+	resp_free(&r);
+	/* Conflicting Content-Length through the pool of two threads. */
+	{
+		int port = atoi(strrchr(s.base, ':') + 1), fd = tcp_open(port, "127.0.0.1");
+		char buf[1024];
+		bool closed = false;
+		TEST_ASSERT(fd >= 0);
+		TEST_ASSERT(send_all(fd, "POST /echo/x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+					 "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+					 "Content-Length: 30\r\n\r\n{}"));
+		recv_for(fd, buf, sizeof(buf), 3000, &closed);
+		close(fd);
+		TEST_ASSERT(strncmp(buf, "HTTP/1.1 400", 12) == 0);
+	}
+	url(u, sizeof(u), &s, "/echo/abc?q=%4");
+	TEST_EQ_INT(http(&r, "POST", u, TOKEN, "{}", 2, false), 0);
+	TEST_EQ_INT(r.status, 400);
+out:
+	curl_slist_free_all(hdrs);
+	if (c)
+		curl_easy_cleanup(c);
+	resp_free(&r);
+	httpd_stop(s.h);
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "connection_limit", test_connection_limit },
+	{ "per_client_limit", test_per_client_limit },
+	{ "drip_deadline", test_drip_deadline },
+	{ "stream_outlives_deadline", test_stream_outlives_deadline },
+	{ "envelope_for_limits", test_envelope_for_limits },
+	{ "content_type_and_escapes", test_content_type_and_escapes },
 	{ "auth", test_auth },
 	{ "not_found_and_method", test_not_found_and_method },
 	{ "body_too_large", test_body_too_large },
