@@ -925,7 +925,7 @@ static int test_content_type_and_escapes(void)
 	resp_free(&r);
 	/* Conflicting Content-Length through the pool of two threads. */
 	{
-		int port = atoi(strrchr(s.base, ':') + 1), fd = tcp_open(port, "127.0.0.1");
+		int port = (int)strtol(strrchr(s.base, ':') + 1, NULL, 10), fd = tcp_open(port, "127.0.0.1");
 		char buf[1024];
 		bool closed = false;
 		TEST_ASSERT(fd >= 0);
