@@ -479,12 +479,12 @@ static void publish_end(struct session *s, enum event_type type, const char *rea
 	int err = event_new(&ev, type, s->p.call_id, s->p.room, s->opts->source);
 	if (!err)
 		err = event_set_str(ev, "reason", reason);
-	if (!err && type == EV_CALL_ENDED)
-		err = event_set_str(ev, "by", by);
-	if (!err && type == EV_CALL_ENDED)
-		err = event_set_int(ev, "duration_ms", ms > 0 ? ms : 0);
-	if (!err && type == EV_CALL_FAILED)
+	if (!err && type == EV_CALL_ENDED) {
+		if (!(err = event_set_str(ev, "by", by)))
+			err = event_set_int(ev, "duration_ms", ms > 0 ? ms : 0);
+	} else if (!err) {
 		err = event_set_str(ev, "status", "failed");
+	}
 	if (!err)
 		err = bus_publish_event(s->opts->bus, ev);
 	if (err)
@@ -905,7 +905,7 @@ static void drain_inputs(struct session *s)
 			snprintf(reason, sizeof(reason), "room_lost: %s", it->why);
 			log_warn("room_lost", "call %s: %s", s->p.call_id, it->why);
 			publish_end(s, EV_CALL_FAILED, reason, NULL);
-			end_now(s, "room_lost", true);
+			end_now(s, "room_lost", !s->p.web); /* a phone leg is hung up; a web call just ended */
 		}
 		free(it);
 	}
