@@ -9,7 +9,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/scripts/lib.sh
-BUILD_DIR=${CALLMESH_BUILD:-build}
+# `make run` plans a plain build whatever suite runs this (the sanitizer one
+# too): copy the plain build, and let no BUILD/SANITIZE of ours reach it
+BUILD_DIR=build
 WORK=$(mktemp -d /tmp/callmesh-make.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 TREE="$WORK/tree" PC="$WORK/pc" FAKE="$WORK/bin"
@@ -18,6 +20,8 @@ mkdir -p "$TREE" "$PC" "$FAKE"
 # the tree as it is on disk (tracked and new files), and its build
 git ls-files -co --exclude-standard -z | xargs -0 cp -a --parents -t "$TREE"
 [ -d "$BUILD_DIR" ] && mkdir -p "$TREE/build" && cp -a "$BUILD_DIR/." "$TREE/build/"
+# npm is a stand-in below: the LiveKit engine it would install is the real one
+[ -d runtime/livekit/node_modules ] && ln -s "$PWD/runtime/livekit/node_modules" "$TREE/runtime/livekit/node_modules"
 
 # every .pc file pkg-config knows but libpq.pc
 real_pq=$(pkg-config --path libpq) || { echo "libpq.pc not found on this machine"; exit 1; }
@@ -46,7 +50,7 @@ printf '#!/bin/sh\nexec "$@"\n' >"$FAKE/sudo"
 printf '#!/bin/sh\necho "npm $*"\n' >"$FAKE/npm"
 chmod +x "$FAKE"/*
 export PATH="$FAKE:$PATH" PKG_CONFIG_LIBDIR="$PC"
-unset PKG_CONFIG_PATH MAKEFLAGS MAKELEVEL
+unset PKG_CONFIG_PATH MAKEFLAGS MAKELEVEL BUILD SANITIZE
 # nothing here may start a stack: stack.sh only says it was reached
 printf '#!/bin/sh\necho "stack.sh $*: reached"\n' >"$TREE/scripts/stack.sh"
 hide_pq() { rm -f "$PC/libpq.pc" "$WORK/apt.log"; }
