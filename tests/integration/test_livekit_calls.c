@@ -454,6 +454,35 @@ out:
 	return err;
 }
 
+/* get_token for a web call that cannot start: 502 whose message contains
+ * `says`, the call stored failed with an end_reason that contains `stored`,
+ * agent-worker still up. */
+static int refused_web_call(struct stack *st, const char *assistant_id, const char *says,
+			    const char *stored)
+{
+	int err = 0;
+	char call_id[64] = "", url[128], msg[256];
+	char *token = NULL;
+	cJSON *list = NULL;
+	long status = 0;
+	TEST_ASSERT(web_token(st, assistant_id, call_id, sizeof(call_id), url, sizeof(url), &token,
+			      &status, msg, sizeof(msg)) != 0);
+	printf("    get_token: %ld %s\n", status, msg);
+	TEST_EQ_INT(status, 502);
+	TEST_CONTAINS(msg, says);
+	list = api(st, "GET", "/calls", NULL, NULL);
+	const cJSON *first = cJSON_GetArrayItem(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(list, "data"), "calls"), 0);
+	TEST_ASSERT(first != NULL);
+	TEST_EQ_STR(jstr(first, "status"), "failed");
+	TEST_CONTAINS(jstr(first, "end_reason"), stored);
+	TEST_ASSERT(svc_alive(st, SVC_AGENT));
+out:
+	free(token);
+	cJSON_Delete(list);
+	return err;
+}
+
 /* agent-worker holds a secret LiveKit does not accept: get_token fails at
  * once with a message naming the cause, the call is stored failed with it. */
 static int test_wrong_secret(void)
@@ -461,29 +490,13 @@ static int test_wrong_secret(void)
 	int err = 0;
 	struct stack st;
 	struct stack_opts o = { .agent_secret = "not-the-secret-livekit-knows" };
-	char assistant_id[64], call_id[64] = "", url[128], msg[256];
-	char *token = NULL;
-	cJSON *rec = NULL, *list = NULL;
-	long status = 0;
+	char assistant_id[64];
 	TEST_EQ_INT(stack_start(&st, &o), 0);
 	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id", assistant_id,
 			       sizeof(assistant_id)), 0);
-	TEST_ASSERT(web_token(&st, assistant_id, call_id, sizeof(call_id), url, sizeof(url), &token,
-			      &status, msg, sizeof(msg)) != 0);
-	printf("    get_token: %ld %s\n", status, msg);
-	TEST_EQ_INT(status, 502);
-	TEST_CONTAINS(msg, "LIVEKIT_API_SECRET");
-	list = api(&st, "GET", "/calls", NULL, NULL);
-	const cJSON *first = cJSON_GetArrayItem(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(list, "data"), "calls"), 0);
-	TEST_ASSERT(first != NULL);
-	TEST_EQ_STR(jstr(first, "status"), "failed");
-	TEST_CONTAINS(jstr(first, "end_reason"), "refused the participant token");
-	TEST_ASSERT(svc_alive(&st, SVC_AGENT));
+	TEST_EQ_INT(refused_web_call(&st, assistant_id, "LIVEKIT_API_SECRET",
+				     "refused the participant token"), 0);
 out:
-	free(token);
-	cJSON_Delete(rec);
-	cJSON_Delete(list);
 	stack_stop(&st, err != 0);
 	return err;
 }
@@ -497,33 +510,18 @@ static int test_unreachable_at_join(void)
 	struct stack_opts o = { 0 };
 	char assistant_id[64], call_id[64] = "", url[128], msg[256];
 	char *token = NULL;
-	cJSON *list = NULL;
 	long status = 0;
 	TEST_EQ_INT(stack_start(&st, &o), 0);
 	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id", assistant_id,
 			       sizeof(assistant_id)), 0);
 	TEST_EQ_INT(fake_lk_post(&st.lk, "/__rtc/drop", "{}", NULL, NULL), 0);
-	TEST_ASSERT(web_token(&st, assistant_id, call_id, sizeof(call_id), url, sizeof(url), &token,
-			      &status, msg, sizeof(msg)) != 0);
-	printf("    get_token: %ld %s\n", status, msg);
-	TEST_EQ_INT(status, 502);
-	TEST_CONTAINS(msg, "LiveKit server");
-	list = api(&st, "GET", "/calls", NULL, NULL);
-	const cJSON *first = cJSON_GetArrayItem(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(list, "data"), "calls"), 0);
-	TEST_ASSERT(first != NULL);
-	TEST_EQ_STR(jstr(first, "status"), "failed");
-	TEST_CONTAINS(jstr(first, "end_reason"), "LiveKit server");
-	TEST_ASSERT(svc_alive(&st, SVC_AGENT));
+	TEST_EQ_INT(refused_web_call(&st, assistant_id, "LiveKit server", "LiveKit server"), 0);
 	/* LiveKit back: the next call works again (nothing stuck) */
 	TEST_EQ_INT(fake_lk_post(&st.lk, "/__rtc/allow", "{}", NULL, NULL), 0);
-	free(token);
-	token = NULL;
 	TEST_EQ_INT(web_token(&st, assistant_id, call_id, sizeof(call_id), url, sizeof(url), &token,
 			      &status, msg, sizeof(msg)), 0);
 out:
 	free(token);
-	cJSON_Delete(list);
 	stack_stop(&st, err != 0);
 	return err;
 }
