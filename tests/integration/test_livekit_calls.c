@@ -268,7 +268,10 @@ static const char assistant_json[] =
 	"\"assistant_stt_config\":{\"provider\":\"local\"},"
 	"\"assistant_llm_config\":{\"provider\":\"local\",\"script\":["
 	"{\"match\":\"hours\",\"reply\":\"We are open nine to five.\"},"
-	"{\"match\":\"what are your\",\"reply\":\"We are open nine to five.\"}]},"
+	"{\"match\":\"what are your\",\"reply\":\"We are open nine to five.\"},"
+	/* the audio path is under test here, not the recogniser: espeak's "What are
+	 * your hours?" through Opus is heard as "what to i your how is" in some runs */
+	"{\"match\":\"your\",\"reply\":\"We are open nine to five.\"}]},"
 	"\"assistant_tts_config\":{\"provider\":\"local\"},"
 	"\"assistant_end_call_url\":null}";
 
