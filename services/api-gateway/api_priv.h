@@ -9,6 +9,7 @@
 #include "httpd/httpd.h"
 #include "page.h"
 #include "record_cache.h"
+#include "row.h"
 #include "validate.h"
 
 /* One per process; handlers run on MHD's pool threads at once, so every
@@ -72,19 +73,5 @@ bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *f
 /* The request's JSON body; when there was none replies 400 missing_body
  * and returns NULL. */
 const cJSON *api_body(struct httpd_req *req);
-/* A JSON value from a jsonb/json column text (NULL → JSON null; text that
- * does not parse → null). Caller owns the result. */
-cJSON *api_json_column(const char *text);
-/* Adds `s` as a string, or null when s is NULL. False on ENOMEM. */
-bool api_add_str(cJSON *o, const char *name, const char *s);
-/* Adds the decimal text `s` as a number, or null when NULL. */
-bool api_add_num(cJSON *o, const char *name, const char *s);
-/* Adds the SQL boolean text "t"/"f" as a JSON bool. */
-bool api_add_bool(cJSON *o, const char *name, const char *s);
-
-/* SQL: a timestamptz column as RFC 3339 UTC with milliseconds. */
-#define API_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-/* SQL: a timestamptz column as whole microseconds since the epoch (cursors). */
-#define API_SQL_US(col) "(extract(epoch from " col ") * 1000000)::bigint"
 
 #endif

@@ -102,8 +102,8 @@ static int urls_check(const cJSON *body, bool allow_private, struct verr *e)
 	" a.id AS assistant_id, a.name, a.prompt, a.mode, a.start_instruction,"               \
 	" a.interaction_config::text AS interaction_config, a.stt_config::text AS stt_config," \
 	" a.llm_config::text AS llm_config, a.tts_config::text AS tts_config, a.end_call_url," \
-	" a.active, " API_SQL_TS("a.created_at") " AS created_at,"                          \
-	" " API_SQL_TS("a.updated_at") " AS updated_at, " API_SQL_US("a.created_at") " AS created_us"
+	" a.active, " ROW_SQL_TS("a.created_at") " AS created_at,"                          \
+	" " ROW_SQL_TS("a.updated_at") " AS updated_at, " ROW_SQL_US("a.created_at") " AS created_us"
 
 /* column → API name, and how to render it */
 static const struct {
@@ -132,11 +132,11 @@ static int row_json(cJSON **objp, const struct db_result *res, int row)
 	for (size_t i = 0; ok && i < CM_ARRAY_LEN(assistant_out); i++) {
 		const char *v = db_result_by_name(res, row, assistant_out[i].col);
 		if (assistant_out[i].kind == 's') {
-			ok = api_add_str(o, assistant_out[i].name, v);
+			ok = row_add_str(o, assistant_out[i].name, v);
 		} else if (assistant_out[i].kind == 'b') {
-			ok = api_add_bool(o, assistant_out[i].name, v);
+			ok = row_add_bool(o, assistant_out[i].name, v);
 		} else {
-			cJSON *j = api_json_column(v);
+			cJSON *j = row_json_column(v);
 			ok = j && cJSON_AddItemToObject(o, assistant_out[i].name, j);
 			if (!ok)
 				cJSON_Delete(j);

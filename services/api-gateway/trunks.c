@@ -50,19 +50,19 @@ static const struct vfield trunk_fields[] = {
 	" (SELECT coalesce(json_agg(p.number ORDER BY p.position), '[]'::json)"               \
 	"  FROM phone_numbers p WHERE p.trunk_id = t.id)::text AS numbers,"                    \
 	" (t.secrets ? 'password') AS password_set, t.active,"                               \
-	" " API_SQL_TS("t.created_at") " AS created_at, " API_SQL_TS("t.updated_at")         \
-	" AS updated_at, " API_SQL_US("t.created_at") " AS created_us"
+	" " ROW_SQL_TS("t.created_at") " AS created_at, " ROW_SQL_TS("t.updated_at")         \
+	" AS updated_at, " ROW_SQL_US("t.created_at") " AS created_us"
 
 /* The API's view: secrets are never part of it. */
 static int row_json(cJSON **objp, const struct db_result *res, int row)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON *config = api_json_column(db_result_by_name(res, row, "config"));
-	cJSON *numbers = api_json_column(db_result_by_name(res, row, "numbers"));
+	cJSON *config = row_json_column(db_result_by_name(res, row, "config"));
+	cJSON *numbers = row_json_column(db_result_by_name(res, row, "numbers"));
 	bool ok = o && config && numbers && cJSON_IsObject(config);
-	ok = ok && api_add_str(o, "trunk_id", db_result_by_name(res, row, "trunk_id")) &&
-	     api_add_str(o, "trunk_name", db_result_by_name(res, row, "name")) &&
-	     api_add_str(o, "trunk_type", db_result_by_name(res, row, "provider"));
+	ok = ok && row_add_str(o, "trunk_id", db_result_by_name(res, row, "trunk_id")) &&
+	     row_add_str(o, "trunk_name", db_result_by_name(res, row, "name")) &&
+	     row_add_str(o, "trunk_type", db_result_by_name(res, row, "provider"));
 	if (ok) {
 		cJSON_DeleteItemFromObjectCaseSensitive(config, "password"); /* never stored there; belt and braces */
 		ok = cJSON_AddItemToObject(config, "numbers", numbers);
@@ -70,10 +70,10 @@ static int row_json(cJSON **objp, const struct db_result *res, int row)
 		ok = ok && cJSON_AddItemToObject(o, "trunk_config", config);
 		config = ok ? NULL : config;
 	}
-	ok = ok && api_add_bool(o, "trunk_password_set", db_result_by_name(res, row, "password_set")) &&
-	     api_add_bool(o, "active", db_result_by_name(res, row, "active")) &&
-	     api_add_str(o, "created_at", db_result_by_name(res, row, "created_at")) &&
-	     api_add_str(o, "updated_at", db_result_by_name(res, row, "updated_at"));
+	ok = ok && row_add_bool(o, "trunk_password_set", db_result_by_name(res, row, "password_set")) &&
+	     row_add_bool(o, "active", db_result_by_name(res, row, "active")) &&
+	     row_add_str(o, "created_at", db_result_by_name(res, row, "created_at")) &&
+	     row_add_str(o, "updated_at", db_result_by_name(res, row, "updated_at"));
 	cJSON_Delete(config);
 	cJSON_Delete(numbers);
 	if (!ok) {
@@ -147,10 +147,10 @@ int trunks_load_for_dial(struct db *db, const struct secret_keys *keys, cJSON **
 	}
 	t = cJSON_CreateObject();
 	const char *names[] = { "config", "secrets", "numbers" };
-	bool ok = t && api_add_str(t, "trunk_id", db_result_get(res, 0, 0)) &&
-		  api_add_str(t, "provider", db_result_get(res, 0, 1));
+	bool ok = t && row_add_str(t, "trunk_id", db_result_get(res, 0, 0)) &&
+		  row_add_str(t, "provider", db_result_get(res, 0, 1));
 	for (int i = 0; ok && i < 3; i++) {
-		cJSON *v = api_json_column(db_result_get(res, 0, 2 + i));
+		cJSON *v = row_json_column(db_result_get(res, 0, 2 + i));
 		ok = v && cJSON_AddItemToObject(t, names[i], v);
 		if (!ok)
 			cJSON_Delete(v);
