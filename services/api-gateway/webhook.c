@@ -388,8 +388,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int webhook_start(struct webhook **whp, struct bus *bus, const char *database_url,
-		  const char *source, const struct webhook_opts *opts)
+int webhook_new(struct webhook **whp, struct bus *bus, const char *database_url,
+		const char *source, const struct webhook_opts *opts)
 {
 	struct webhook *wh = NULL;
 	int err = 0;
@@ -444,7 +444,7 @@ int webhook_start(struct webhook **whp, struct bus *bus, const char *database_ur
 		wh->nworkers++;
 	}
 	if (err) {
-		webhook_stop(wh);
+		webhook_free(wh);
 		return err;
 	}
 	*whp = wh;
@@ -461,7 +461,7 @@ void webhook_kick(struct webhook *wh)
 	pthread_mutex_unlock(&wh->mu);
 }
 
-struct webhook *webhook_stop(struct webhook *wh)
+struct webhook *webhook_free(struct webhook *wh)
 {
 	if (!wh)
 		return NULL;
