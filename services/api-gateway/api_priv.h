@@ -10,7 +10,7 @@
 #include "page.h"
 #include "record_cache.h"
 #include "row.h"
-#include "validate.h"
+#include "command/command.h"
 
 /* One per process; handlers run on MHD's pool threads at once, so every
  * member is either immutable after start or thread-safe itself (bus, pool,
@@ -53,7 +53,7 @@ void api_db_put(struct api *api, struct db *db);
  * spaces, to end a sentence of ours; "no reason given" when empty. */
 const char *api_clause(char *buf, size_t len, const char *text);
 /* 400 with the validation error's code and field. */
-void api_reply_verr(struct httpd_req *req, const struct verr *e);
+void api_reply_field_error(struct httpd_req *req, const struct cmd_field_error *e);
 /* A database error as HTTP: EIO/ETIMEDOUT/ECONNREFUSED → 503
  * database_unavailable, ENOMEM → 503, anything else → 500. */
 void api_reply_db_error(struct httpd_req *req, int err);

@@ -138,8 +138,8 @@ void calls_list(struct httpd_req *req, void *arg)
 		httpd_reply_ok(req, 200, "calls", data);
 }
 
-static const struct vfield hangup_fields[] = {
-	{ "reason", V_STR, false, false, 1, 64, NULL, NULL },
+static const struct cmd_rule hangup_fields[] = {
+	{ "reason", CMD_STR, false, 1, 64, false, NULL, NULL },
 	{ 0 },
 };
 
@@ -148,15 +148,15 @@ void calls_hangup(struct httpd_req *req, void *arg)
 	struct api *api = arg;
 	char id[ID_UUID_LEN + 1], subject[96], *payload = NULL;
 	struct db_result *res = NULL;
-	struct verr ve;
+	struct cmd_field_error ve;
 	cJSON *cmd = NULL, *data = NULL;
 	enum call_status st;
 
 	if (!api_path_id(req, id, "call_id"))
 		return;
 	const cJSON *body = httpd_req_json(req);
-	if (body && validate_object(body, hangup_fields, false, NULL, &ve)) {
-		api_reply_verr(req, &ve);
+	if (body && cmd_check_object(body, hangup_fields, false, NULL, &ve)) {
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	const cJSON *reason = body ? cJSON_GetObjectItemCaseSensitive(body, "reason") : NULL;

@@ -30,7 +30,7 @@ const char *api_clause(char *buf, size_t len, const char *text)
 	return n ? buf : "no reason given";
 }
 
-void api_reply_verr(struct httpd_req *req, const struct verr *e)
+void api_reply_field_error(struct httpd_req *req, const struct cmd_field_error *e)
 {
 	httpd_reply_error(req, 400, e->code ? e->code : "invalid_field",
 			  e->field[0] ? e->field : NULL, e->message);
@@ -119,9 +119,9 @@ const cJSON *api_body(struct httpd_req *req)
 	}
 	size_t len = 0;
 	const char *raw = httpd_req_body(req, &len);
-	struct verr ve;
-	if (raw && validate_no_nul(raw, len, &ve)) {
-		api_reply_verr(req, &ve);
+	struct cmd_field_error ve;
+	if (raw && cmd_check_no_nul(raw, len, &ve)) {
+		api_reply_field_error(req, &ve);
 		return NULL;
 	}
 	return body;
