@@ -96,17 +96,6 @@ int cmd_check_no_nul(const char *json, size_t len, struct cmd_field_error *e)
 	return 0;
 }
 
-static bool e164_ok(const char *s)
-{
-	if (!s || s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return false;
-	size_t n = 0;
-	for (const char *p = s + 1; *p; p++, n++)
-		if (*p < '0' || *p > '9' || n > 15)
-			return false;
-	return n >= 7 && n <= 15;
-}
-
 static bool utf8_text_ok(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -307,7 +296,7 @@ static int check_string(const struct check *c, const cJSON *v, const struct cmd_
 				    path);
 		return 0;
 	case CMD_E164:
-		if (!e164_ok(s))
+		if (!e164_valid(s))
 			return FAIL(c, path, "%s must be an E.164 number, like +918044319240.", path);
 		return 0;
 	case CMD_URL:
@@ -333,7 +322,7 @@ static int check_list(const struct check *c, const cJSON *v, const struct cmd_ru
 		if (n < f->min || n > f->max)
 			return FAIL(c, path, "%s: %ld..%ld E.164 numbers", path, f->min, f->max);
 		for (const cJSON *it = v->child; it; it = it->next, i++)
-			if (!cJSON_IsString(it) || !e164_ok(it->valuestring))
+			if (!cJSON_IsString(it) || !e164_valid(it->valuestring))
 				return FAIL(c, path, "%s[%d]: not an E.164 number", path, i);
 		return 0;
 	}
@@ -352,7 +341,7 @@ static int check_list(const struct check *c, const cJSON *v, const struct cmd_ru
 				return EINVAL;
 			continue;
 		}
-		if (!cJSON_IsString(it) || !e164_ok(it->valuestring))
+		if (!cJSON_IsString(it) || !e164_valid(it->valuestring))
 			return FAIL(c, sub, "%s must be an E.164 number, like +918044319240.", sub);
 		for (const cJSON *prev = v->child; prev != it; prev = prev->next)
 			if (strcmp(prev->valuestring, it->valuestring) == 0)

@@ -146,7 +146,7 @@ static const struct cmd_rule hangup_fields[] = {
 void calls_hangup(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
-	char id[ID_UUID_LEN + 1], subject[96], *payload = NULL;
+	char id[ID_UUID_LEN + 1], subject[CMD_SUBJECT_MAX], *payload = NULL;
 	struct db_result *res = NULL;
 	struct cmd_field_error ve;
 	cJSON *cmd = NULL, *data = NULL;
@@ -191,8 +191,9 @@ void calls_hangup(struct httpd_req *req, void *arg)
 		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 		goto out;
 	}
-	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
-	err = bus_publish(api->bus, subject, payload, strlen(payload));
+	err = cmd_hangup_subject(subject, sizeof(subject), id);
+	if (!err)
+		err = bus_publish(api->bus, subject, payload, strlen(payload));
 	if (err) {
 		httpd_reply_error(req, 503, "nats_unavailable", NULL, "The message bus (NATS) is unavailable, so the call cannot be told to hang up; retry when it is back.");
 		goto out;

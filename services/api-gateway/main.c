@@ -12,7 +12,6 @@
 #include "trunks.h"
 #include "webhook.h"
 
-#include <curl/curl.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -217,9 +216,6 @@ int main(int argc, char **argv)
 	char err[256] = "";
 	int rc = 1;
 
-	/* before any thread of ours uses libcurl (end-of-call webhooks) */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return 1;
 	if (service_start(&gw.svc, &gw_def, &gw.cfg))
 		return 1;
 	if (auth_new(&gw.auth, gw.cfg.api_keys, err, sizeof(err)))
@@ -237,9 +233,9 @@ int main(int argc, char **argv)
 			     RECORD_CACHE_TTL_MS))
 		goto out;
 	if (api_new(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
-		      gw.lk, gw.cache, gw.keys, gw.cfg.outbound_allow_private, gw_ready, &gw, gw.svc,
-		      &(struct api_console_cfg){ gw.cfg.console_dir, gw.cfg.recordings_dir,
-						 (unsigned)gw.cfg.events_max }))
+		    gw.lk, gw.cache, gw.keys, gw.cfg.outbound_allow_private, gw_ready, &gw, gw.svc,
+		    &(struct api_console_cfg){ gw.cfg.console_dir, gw.cfg.recordings_dir,
+					       (unsigned)gw.cfg.events_max }))
 		goto out;
 	gw_tick(&gw);
 	service_wait(gw.svc, gw_tick, &gw);
@@ -256,6 +252,5 @@ out:
 	gw.db = db_close(gw.db);
 	gw.auth = auth_free(gw.auth);
 	gw.keys = secret_keys_free(gw.keys);
-	curl_global_cleanup();
 	return rc;
 }
