@@ -196,13 +196,13 @@ $(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIB_ARS)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_LIBS) $(LDLIBS)
 .SECONDARY:
 
-# ---- api-gateway internals linked into their own tests (persister, lifecycle,
+# ---- api-gateway internals linked into their own tests (persister, call_state,
 # end-of-call webhooks, LiveKit webhook receiver, owner liveness; issue #3).
 GW_DIR       := services/api-gateway
 # every object of the service but main.o (record.c pulls in the REST code)
 GW_CORE_OBJS  = $(patsubst %.c,$(OBJ)/%.o,$(filter-out $(GW_DIR)/main.c,$(wildcard $(GW_DIR)/*.c)))
 GW_TESTS      = $(BUILD)/tests/integration/test_persist $(BUILD)/tests/integration/test_webhook
-$(BUILD)/tests/unit/test_lifecycle: $(OBJ)/tests/unit/test_lifecycle.o $(OBJ)/$(GW_DIR)/lifecycle.o $(HARNESS_OBJS) $(LIB_ARS)
+$(BUILD)/tests/unit/test_call_state: $(OBJ)/tests/unit/test_call_state.o $(OBJ)/$(GW_DIR)/call_state.o $(HARNESS_OBJS) $(LIB_ARS)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)

@@ -1,8 +1,7 @@
-/* Command payloads: table-driven validation and the reply envelope. */
+/* Command payloads: parsing (fields.c checks them) and the reply envelope. */
 #include "command/command.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,66 +31,6 @@ void cmd_error_upstream(struct cmd_error *e, const char *server, const char *wha
 	snprintf(e->upstream.code, sizeof(e->upstream.code), "%s", code);
 	snprintf(e->upstream.msg, sizeof(e->upstream.msg), "%s", msg);
 	e->has_upstream = true;
-}
-
-static bool printable_name(const char *s, long max)
-{
-	size_t n = strlen(s);
-	if (n == 0 || (long)n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-			return false;
-	return true;
-}
-
-static int check_field(const cJSON *v, const struct cmd_field *f, struct cmd_error *e)
-{
-	switch (f->type) {
-	case CMD_STR:
-		if (!cJSON_IsString(v) || (long)strlen(v->valuestring) < f->min ||
-		    (long)strlen(v->valuestring) > f->max) {
-			cmd_error_set(e, "invalid_field", f->name, "%s: must be a string of %ld..%ld bytes",
-				      f->name, f->min, f->max);
-			return EINVAL;
-		}
-		return 0;
-	case CMD_UUID:
-		if (!cJSON_IsString(v) || !id_is_uuid(v->valuestring)) {
-			cmd_error_set(e, "invalid_field", f->name, "%s: must be a UUID", f->name);
-			return EINVAL;
-		}
-		return 0;
-	case CMD_NAME:
-		if (!cJSON_IsString(v) || !printable_name(v->valuestring, f->max)) {
-			cmd_error_set(e, "invalid_field", f->name,
-				      "%s: must be 1..%ld printable ASCII characters without spaces",
-				      f->name, f->max);
-			return EINVAL;
-		}
-		return 0;
-	case CMD_INT:
-		if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-		    v->valuedouble < (double)f->min || v->valuedouble > (double)f->max) {
-			cmd_error_set(e, "invalid_field", f->name, "%s: must be an integer %ld..%ld",
-				      f->name, f->min, f->max);
-			return EINVAL;
-		}
-		return 0;
-	case CMD_BOOL:
-		if (!cJSON_IsBool(v)) {
-			cmd_error_set(e, "invalid_field", f->name, "%s: must be true or false", f->name);
-			return EINVAL;
-		}
-		return 0;
-	case CMD_OBJ:
-		if (!cJSON_IsObject(v)) {
-			cmd_error_set(e, "invalid_field", f->name, "%s: must be an object", f->name);
-			return EINVAL;
-		}
-		return 0;
-	}
-	return EINVAL;
 }
 
 int cmd_parse(cJSON **rootp, const char *data, size_t len, const struct cmd_field *fields,
@@ -125,9 +64,12 @@ int cmd_parse(cJSON **rootp, const char *data, size_t len, const struct cmd_fiel
 			}
 			continue;
 		}
-		err = check_field(item, f, e);
-		if (err)
+		struct cmd_field_error fe;
+		err = cmd_check_field(item, f, &fe);
+		if (err) {
+			cmd_error_set(e, "invalid_field", fe.field, "%s", fe.message);
 			goto out;
+		}
 	}
 out:
 	if (err) {

@@ -1,7 +1,7 @@
 /* command — request/reply commands between services (proto/COMMANDS.md):
- * payload validation against a table of fields, the {"ok":…} reply
- * envelope, and the subjects and payloads every service forms alike
- * (hangup subject, owners.heartbeat). */
+ * payload validation against a table of fields (fields.h, shared with the
+ * API's request bodies), the {"ok":…} reply envelope, and the subjects and
+ * payloads every service forms alike (hangup subject, owners.heartbeat). */
 #ifndef CALLMESH_COMMAND_H
 #define CALLMESH_COMMAND_H
 
@@ -11,25 +11,10 @@
 #include <cjson/cJSON.h>
 
 #include "bus/bus.h"
+#include "command/fields.h"
 #include "core/core.h"
 
 #define CMD_JSON_MAX 65536 /* larger payloads are refused */
-
-enum cmd_type {
-	CMD_STR,  /* string, length min..max */
-	CMD_UUID, /* string, a UUID */
-	CMD_NAME, /* string, 1..max printable ASCII without spaces (room, identity) */
-	CMD_INT,  /* integer min..max */
-	CMD_BOOL,
-	CMD_OBJ,  /* object */
-};
-
-struct cmd_field {
-	const char *name;
-	enum cmd_type type;
-	bool required;
-	long min, max;
-};
 
 /* What an upstream server (LiveKit) answered, carried in an upstream_error
  * reply as {"code","msg","http_status"}. */

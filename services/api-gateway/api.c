@@ -113,10 +113,10 @@ static bool api_auth(const char *bearer, void *arg)
 	return auth_check(api->auth, bearer);
 }
 
-int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
-	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	      const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
-	      void *ready_arg, struct service *svc, const struct api_console_cfg *console)
+int api_new(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
+	    struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
+	    const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
+	    void *ready_arg, struct service *svc, const struct api_console_cfg *console)
 {
 	struct api *api = calloc(1, sizeof(*api));
 	if (!api)
@@ -163,7 +163,7 @@ int api_start(struct api **apip, const char *addr, unsigned threads, const struc
 	return err;
 }
 
-struct api *api_stop(struct api *api)
+struct api *api_free(struct api *api)
 {
 	if (!api)
 		return NULL;

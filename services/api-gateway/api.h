@@ -25,11 +25,11 @@ struct api_console_cfg {
  * /calls/{id} answers from `cache` when it can; the handlers that write
  * calls bracket their writes on it (record_cache.h). Borrows auth, pool,
  * lk, cache, svc and the readiness check, which must outlive the API. */
-int api_start(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
-	      struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	      const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
-	      void *ready_arg, struct service *svc, const struct api_console_cfg *console) CM_MUST_USE;
+int api_new(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
+	    struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
+	    const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
+	    void *ready_arg, struct service *svc, const struct api_console_cfg *console) CM_MUST_USE;
 /* Stops listening and waits for running handlers. NULL-safe; NULL. */
-struct api *api_stop(struct api *api);
+struct api *api_free(struct api *api);
 
 #endif

@@ -9,7 +9,8 @@
 #include "httpd/httpd.h"
 #include "page.h"
 #include "record_cache.h"
-#include "validate.h"
+#include "row.h"
+#include "command/command.h"
 
 /* One per process; handlers run on MHD's pool threads at once, so every
  * member is either immutable after start or thread-safe itself (bus, pool,
@@ -52,7 +53,7 @@ void api_db_put(struct api *api, struct db *db);
  * spaces, to end a sentence of ours; "no reason given" when empty. */
 const char *api_clause(char *buf, size_t len, const char *text);
 /* 400 with the validation error's code and field. */
-void api_reply_verr(struct httpd_req *req, const struct verr *e);
+void api_reply_field_error(struct httpd_req *req, const struct cmd_field_error *e);
 /* A database error as HTTP: EIO/ETIMEDOUT/ECONNREFUSED → 503
  * database_unavailable, ENOMEM → 503, anything else → 500. */
 void api_reply_db_error(struct httpd_req *req, int err);
@@ -72,19 +73,5 @@ bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *f
 /* The request's JSON body; when there was none replies 400 missing_body
  * and returns NULL. */
 const cJSON *api_body(struct httpd_req *req);
-/* A JSON value from a jsonb/json column text (NULL → JSON null; text that
- * does not parse → null). Caller owns the result. */
-cJSON *api_json_column(const char *text);
-/* Adds `s` as a string, or null when s is NULL. False on ENOMEM. */
-bool api_add_str(cJSON *o, const char *name, const char *s);
-/* Adds the decimal text `s` as a number, or null when NULL. */
-bool api_add_num(cJSON *o, const char *name, const char *s);
-/* Adds the SQL boolean text "t"/"f" as a JSON bool. */
-bool api_add_bool(cJSON *o, const char *name, const char *s);
-
-/* SQL: a timestamptz column as RFC 3339 UTC with milliseconds. */
-#define API_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-/* SQL: a timestamptz column as whole microseconds since the epoch (cursors). */
-#define API_SQL_US(col) "(extract(epoch from " col ") * 1000000)::bigint"
 
 #endif

@@ -14,70 +14,70 @@
 
 #define PROVIDERS "local|openai"
 
-static const struct vfield interaction_fields[] = {
-	{ "speaks_first", V_BOOL, false, false, 0, 0, NULL, NULL },
-	{ "silence_timeout_s", V_INT, false, false, 1, 600, NULL, NULL },
-	{ "max_reprompts", V_INT, false, false, 0, 10, NULL, NULL },
-	{ "fillers_enabled", V_BOOL, false, false, 0, 0, NULL, NULL },
-	{ "filler_delay_ms", V_INT, false, false, 0, 10000, NULL, NULL },
-	{ "answer_timeout_s", V_INT, false, false, 1, 600, NULL, NULL },
-	{ "max_duration_s", V_INT, false, false, 10, 86400, NULL, NULL },
-	{ "reprompt_message", V_STR, false, false, 0, 1000, NULL, NULL },
-	{ "goodbye_message", V_STR, false, false, 0, 1000, NULL, NULL },
+static const struct cmd_rule interaction_fields[] = {
+	{ "speaks_first", CMD_BOOL, false, 0, 0, false, NULL, NULL },
+	{ "silence_timeout_s", CMD_INT, false, 1, 600, false, NULL, NULL },
+	{ "max_reprompts", CMD_INT, false, 0, 10, false, NULL, NULL },
+	{ "fillers_enabled", CMD_BOOL, false, 0, 0, false, NULL, NULL },
+	{ "filler_delay_ms", CMD_INT, false, 0, 10000, false, NULL, NULL },
+	{ "answer_timeout_s", CMD_INT, false, 1, 600, false, NULL, NULL },
+	{ "max_duration_s", CMD_INT, false, 10, 86400, false, NULL, NULL },
+	{ "reprompt_message", CMD_STR, false, 0, 1000, false, NULL, NULL },
+	{ "goodbye_message", CMD_STR, false, 0, 1000, false, NULL, NULL },
 	{ 0 },
 };
 
-static const struct vfield stt_fields[] = {
-	{ "provider", V_ENUM, true, false, 0, 0, PROVIDERS, NULL },
-	{ "model", V_STR, false, false, 1, 100, NULL, NULL },
-	{ "language", V_STR, false, false, 2, 16, NULL, NULL },
-	{ "base_url", V_URL, false, false, 0, 2048, NULL, NULL },
+static const struct cmd_rule stt_fields[] = {
+	{ "provider", CMD_ENUM, true, 0, 0, false, PROVIDERS, NULL },
+	{ "model", CMD_STR, false, 1, 100, false, NULL, NULL },
+	{ "language", CMD_STR, false, 2, 16, false, NULL, NULL },
+	{ "base_url", CMD_URL, false, 0, 2048, false, NULL, NULL },
 	{ 0 },
 };
 
-static const struct vfield script_fields[] = {
-	{ "match", V_STR, true, false, 1, 500, NULL, NULL },
-	{ "reply", V_STR, true, false, 1, 4000, NULL, NULL },
+static const struct cmd_rule script_fields[] = {
+	{ "match", CMD_STR, true, 1, 500, false, NULL, NULL },
+	{ "reply", CMD_STR, true, 1, 4000, false, NULL, NULL },
 	{ 0 },
 };
 
-static const struct vfield llm_fields[] = {
-	{ "provider", V_ENUM, true, false, 0, 0, PROVIDERS, NULL },
-	{ "model", V_STR, false, false, 1, 100, NULL, NULL },
-	{ "temperature", V_NUM, false, false, 0, 2, NULL, NULL },
-	{ "max_tokens", V_INT, false, false, 1, 32768, NULL, NULL },
-	{ "script", V_OBJ_LIST, false, false, 0, 200, NULL, script_fields },
-	{ "base_url", V_URL, false, false, 0, 2048, NULL, NULL },
+static const struct cmd_rule llm_fields[] = {
+	{ "provider", CMD_ENUM, true, 0, 0, false, PROVIDERS, NULL },
+	{ "model", CMD_STR, false, 1, 100, false, NULL, NULL },
+	{ "temperature", CMD_NUM, false, 0, 2, false, NULL, NULL },
+	{ "max_tokens", CMD_INT, false, 1, 32768, false, NULL, NULL },
+	{ "script", CMD_OBJ_LIST, false, 0, 200, false, NULL, script_fields },
+	{ "base_url", CMD_URL, false, 0, 2048, false, NULL, NULL },
 	{ 0 },
 };
 
-static const struct vfield tts_fields[] = {
-	{ "provider", V_ENUM, true, false, 0, 0, PROVIDERS, NULL },
-	{ "model", V_STR, false, false, 1, 100, NULL, NULL },
-	{ "voice", V_STR, false, false, 1, 100, NULL, NULL },
-	{ "speed", V_NUM, false, false, 0, 4, NULL, NULL },
-	{ "language", V_STR, false, false, 2, 16, NULL, NULL },
-	{ "base_url", V_URL, false, false, 0, 2048, NULL, NULL },
+static const struct cmd_rule tts_fields[] = {
+	{ "provider", CMD_ENUM, true, 0, 0, false, PROVIDERS, NULL },
+	{ "model", CMD_STR, false, 1, 100, false, NULL, NULL },
+	{ "voice", CMD_STR, false, 1, 100, false, NULL, NULL },
+	{ "speed", CMD_NUM, false, 0, 4, false, NULL, NULL },
+	{ "language", CMD_STR, false, 2, 16, false, NULL, NULL },
+	{ "base_url", CMD_URL, false, 0, 2048, false, NULL, NULL },
 	{ 0 },
 };
 
-static const struct vfield assistant_fields[] = {
-	{ "assistant_name", V_STR, true, false, 1, 200, NULL, NULL },
-	{ "assistant_prompt", V_STR, true, false, 1, 32768, NULL, NULL },
-	{ "assistant_mode", V_ENUM, false, false, 0, 0, "pipeline|realtime", NULL },
-	{ "assistant_start_instruction", V_STR, false, false, 0, 4096, NULL, NULL },
-	{ "assistant_interaction_config", V_OBJ, false, false, 0, 0, NULL, interaction_fields },
-	{ "assistant_stt_config", V_OBJ, false, false, 0, 0, NULL, stt_fields },
-	{ "assistant_llm_config", V_OBJ, false, false, 0, 0, NULL, llm_fields },
-	{ "assistant_tts_config", V_OBJ, false, false, 0, 0, NULL, tts_fields },
-	{ "assistant_end_call_url", V_URL, false, true, 0, 2048, NULL, NULL },
+static const struct cmd_rule assistant_fields[] = {
+	{ "assistant_name", CMD_STR, true, 1, 200, false, NULL, NULL },
+	{ "assistant_prompt", CMD_STR, true, 1, 32768, false, NULL, NULL },
+	{ "assistant_mode", CMD_ENUM, false, 0, 0, false, "pipeline|realtime", NULL },
+	{ "assistant_start_instruction", CMD_STR, false, 0, 4096, false, NULL, NULL },
+	{ "assistant_interaction_config", CMD_OBJ, false, 0, 0, false, NULL, interaction_fields },
+	{ "assistant_stt_config", CMD_OBJ, false, 0, 0, false, NULL, stt_fields },
+	{ "assistant_llm_config", CMD_OBJ, false, 0, 0, false, NULL, llm_fields },
+	{ "assistant_tts_config", CMD_OBJ, false, 0, 0, false, NULL, tts_fields },
+	{ "assistant_end_call_url", CMD_URL, false, 0, 2048, true, NULL, NULL },
 	{ 0 },
 };
 
 /* The URLs the services will be sent to (the end-of-call webhook, provider
  * base URLs) must not name a refused address (libs/egress); a name is
  * checked again, resolved, when it is connected to. */
-static int urls_check(const cJSON *body, bool allow_private, struct verr *e)
+static int urls_check(const cJSON *body, bool allow_private, struct cmd_field_error *e)
 {
 	static const char *const paths[][2] = {
 		{ NULL, "assistant_end_call_url" },
@@ -92,7 +92,7 @@ static int urls_check(const cJSON *body, bool allow_private, struct verr *e)
 		if (url && egress_url_check(url, allow_private, why, sizeof(why))) {
 			snprintf(field, sizeof(field), "%s%s%s", paths[i][0] ? paths[i][0] : "",
 				 paths[i][0] ? "." : "", paths[i][1]);
-			return verr_set(e, "invalid_field", field, "%s: %s.", field, why);
+			return cmd_field_error_set(e, "invalid_field", field, "%s: %s.", field, why);
 		}
 	}
 	return 0;
@@ -102,8 +102,8 @@ static int urls_check(const cJSON *body, bool allow_private, struct verr *e)
 	" a.id AS assistant_id, a.name, a.prompt, a.mode, a.start_instruction,"               \
 	" a.interaction_config::text AS interaction_config, a.stt_config::text AS stt_config," \
 	" a.llm_config::text AS llm_config, a.tts_config::text AS tts_config, a.end_call_url," \
-	" a.active, " API_SQL_TS("a.created_at") " AS created_at,"                          \
-	" " API_SQL_TS("a.updated_at") " AS updated_at, " API_SQL_US("a.created_at") " AS created_us"
+	" a.active, " ROW_SQL_TS("a.created_at") " AS created_at,"                          \
+	" " ROW_SQL_TS("a.updated_at") " AS updated_at, " ROW_SQL_US("a.created_at") " AS created_us"
 
 /* column → API name, and how to render it */
 static const struct {
@@ -132,11 +132,11 @@ static int row_json(cJSON **objp, const struct db_result *res, int row)
 	for (size_t i = 0; ok && i < CM_ARRAY_LEN(assistant_out); i++) {
 		const char *v = db_result_by_name(res, row, assistant_out[i].col);
 		if (assistant_out[i].kind == 's') {
-			ok = api_add_str(o, assistant_out[i].name, v);
+			ok = row_add_str(o, assistant_out[i].name, v);
 		} else if (assistant_out[i].kind == 'b') {
-			ok = api_add_bool(o, assistant_out[i].name, v);
+			ok = row_add_bool(o, assistant_out[i].name, v);
 		} else {
-			cJSON *j = api_json_column(v);
+			cJSON *j = row_json_column(v);
 			ok = j && cJSON_AddItemToObject(o, assistant_out[i].name, j);
 			if (!ok)
 				cJSON_Delete(j);
@@ -241,7 +241,7 @@ static void reply_row(struct httpd_req *req, unsigned status, const char *msg,
 void assistants_create(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
-	struct verr ve;
+	struct cmd_field_error ve;
 	struct assistant_params ap = { 0 };
 	struct db_result *res = NULL;
 	char id[ID_UUID_LEN + 1];
@@ -249,9 +249,9 @@ void assistants_create(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (validate_object(body, assistant_fields, false, NULL, &ve) ||
+	if (cmd_check_object(body, assistant_fields, false, NULL, &ve) ||
 	    urls_check(body, api->allow_private, &ve)) {
-		api_reply_verr(req, &ve);
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	if (id_uuid4(id) || params_build(&ap, id, body, true)) {
@@ -310,7 +310,7 @@ void assistants_get(struct httpd_req *req, void *arg)
 void assistants_patch(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
-	struct verr ve;
+	struct cmd_field_error ve;
 	struct assistant_params ap = { 0 };
 	struct db_result *res = NULL;
 	char id[ID_UUID_LEN + 1];
@@ -320,9 +320,9 @@ void assistants_patch(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (validate_object(body, assistant_fields, true, NULL, &ve) ||
+	if (cmd_check_object(body, assistant_fields, true, NULL, &ve) ||
 	    urls_check(body, api->allow_private, &ve)) {
-		api_reply_verr(req, &ve);
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	if (params_build(&ap, id, body, false)) {

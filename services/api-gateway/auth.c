@@ -14,7 +14,7 @@ struct auth {
 	size_t lens[AUTH_KEYS_MAX];
 };
 
-int auth_alloc(struct auth **authp, const char *keys_csv, char *err, size_t errlen)
+int auth_new(struct auth **authp, const char *keys_csv, char *err, size_t errlen)
 {
 	struct auth *a = calloc(1, sizeof(*a));
 	int rc = 0;

@@ -3,6 +3,7 @@
 #include "calls.h"
 
 #include "api_priv.h"
+#include "call_row.h"
 #include "page.h"
 #include "record.h"
 
@@ -10,41 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int calls_row_json(cJSON **objp, const struct db_result *res, int row)
-{
-	static const char *const strs[] = {
-		"call_id", "kind", "provider", "assistant_id", "trunk_id", "from_number",
-		"to_number", "room", "status",
-	};
-	cJSON *o = cJSON_CreateObject();
-	bool ok = o != NULL;
-	for (size_t i = 0; ok && i < CM_ARRAY_LEN(strs); i++)
-		ok = api_add_str(o, strs[i], db_result_by_name(res, row, strs[i]));
-	ok = ok && api_add_num(o, "sip_code", db_result_by_name(res, row, "sip_code")) &&
-	     api_add_str(o, "sip_reason", db_result_by_name(res, row, "sip_reason")) &&
-	     api_add_str(o, "created_at", db_result_by_name(res, row, "created_at")) &&
-	     api_add_str(o, "answered_at", db_result_by_name(res, row, "answered_at")) &&
-	     api_add_str(o, "agent_ready_at", db_result_by_name(res, row, "agent_ready_at")) &&
-	     api_add_str(o, "ended_at", db_result_by_name(res, row, "ended_at")) &&
-	     api_add_str(o, "end_reason", db_result_by_name(res, row, "end_reason")) &&
-	     api_add_num(o, "hold_count", db_result_by_name(res, row, "hold_count")) &&
-	     api_add_num(o, "hold_ms", db_result_by_name(res, row, "hold_ms")) &&
-	     api_add_str(o, "recording_path", db_result_by_name(res, row, "recording_path"));
-	if (ok) {
-		cJSON *meta = api_json_column(db_result_by_name(res, row, "metadata"));
-		ok = meta && cJSON_AddItemToObject(o, "metadata", meta);
-		if (!ok)
-			cJSON_Delete(meta);
-	}
-	ok = ok && api_add_num(o, "duration_ms", db_result_by_name(res, row, "duration_ms"));
-	if (!ok) {
-		cJSON_Delete(o);
-		return ENOMEM;
-	}
-	*objp = o;
-	return 0;
-}
 
 /* From memory when the cache holds the call (no database connection is
  * borrowed then), else loaded and cached. */
@@ -79,7 +45,7 @@ void calls_get(struct httpd_req *req, void *arg)
 }
 
 static const char list_sql[] =
-	"SELECT " CALLS_SQL_COLS " FROM calls c"
+	"SELECT " CALL_ROW_SQL_COLS " FROM calls c"
 	" WHERE ($1::text IS NULL OR c.status = $1)"
 	"   AND ($2::uuid IS NULL OR c.assistant_id = $2::uuid)"
 	"   AND ($3::timestamptz IS NULL OR c.created_at >= $3::timestamptz)"
@@ -164,7 +130,7 @@ void calls_list(struct httpd_req *req, void *arg)
 	int err = db_exec(db, &res, list_sql, (int)CM_ARRAY_LEN(params), params);
 	api_db_put(api, db);
 	if (!err)
-		err = page_json(&data, res, &a.pg, "calls", "call_id", calls_row_json);
+		err = page_json(&data, res, &a.pg, "calls", "call_id", call_row_json);
 	db_result_free(res);
 	if (err)
 		api_reply_db_error(req, err);
@@ -172,25 +138,25 @@ void calls_list(struct httpd_req *req, void *arg)
 		httpd_reply_ok(req, 200, "calls", data);
 }
 
-static const struct vfield hangup_fields[] = {
-	{ "reason", V_STR, false, false, 1, 64, NULL, NULL },
+static const struct cmd_rule hangup_fields[] = {
+	{ "reason", CMD_STR, false, 1, 64, false, NULL, NULL },
 	{ 0 },
 };
 
 void calls_hangup(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
-	char id[ID_UUID_LEN + 1], subject[96], *payload = NULL;
+	char id[ID_UUID_LEN + 1], subject[CMD_SUBJECT_MAX], *payload = NULL;
 	struct db_result *res = NULL;
-	struct verr ve;
+	struct cmd_field_error ve;
 	cJSON *cmd = NULL, *data = NULL;
 	enum call_status st;
 
 	if (!api_path_id(req, id, "call_id"))
 		return;
 	const cJSON *body = httpd_req_json(req);
-	if (body && validate_object(body, hangup_fields, false, NULL, &ve)) {
-		api_reply_verr(req, &ve);
+	if (body && cmd_check_object(body, hangup_fields, false, NULL, &ve)) {
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	const cJSON *reason = body ? cJSON_GetObjectItemCaseSensitive(body, "reason") : NULL;
@@ -225,8 +191,9 @@ void calls_hangup(struct httpd_req *req, void *arg)
 		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
 		goto out;
 	}
-	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
-	err = bus_publish(api->bus, subject, payload, strlen(payload));
+	err = cmd_hangup_subject(subject, sizeof(subject), id);
+	if (!err)
+		err = bus_publish(api->bus, subject, payload, strlen(payload));
 	if (err) {
 		httpd_reply_error(req, 503, "nats_unavailable", NULL, "The message bus (NATS) is unavailable, so the call cannot be told to hang up; retry when it is back.");
 		goto out;

@@ -12,7 +12,6 @@
 #include "trunks.h"
 #include "webhook.h"
 
-#include <curl/curl.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -113,7 +112,7 @@ static int gw_cfg_check(void *arg, char *err, size_t errlen)
 	struct gw_cfg *cfg = arg;
 	struct auth *a = NULL;
 	struct secret_keys *k = NULL;
-	int e = auth_alloc(&a, cfg->api_keys, err, errlen);
+	int e = auth_new(&a, cfg->api_keys, err, errlen);
 	auth_free(a);
 	if (!e)
 		e = secret_keys_load(&k, cfg->secrets_key, cfg->secrets_key_previous, err, errlen);
@@ -152,11 +151,11 @@ static void gw_start_workers(struct gateway *gw)
 				   .signing_secret = gw->cfg.webhook_signing_secret,
 				   .allow_private = gw->cfg.outbound_allow_private };
 	struct owners_opts oo = { .timeout_s = (int)gw->cfg.owner_timeout_s };
-	int err = persist_start(&gw->persist, bus, url, src, gw->cache);
+	int err = persist_new(&gw->persist, bus, url, src, gw->cache);
 	if (!err)
-		err = webhook_start(&gw->webhook, bus, url, src, &wo);
+		err = webhook_new(&gw->webhook, bus, url, src, &wo);
 	if (!err)
-		err = owners_start(&gw->owners, bus, url, src, &oo);
+		err = owners_new(&gw->owners, bus, url, src, &oo);
 	if (err) {
 		log_error("workers_failed", "persister/webhooks/owners: %s; stopping",
 			  cm_strerror(err));
@@ -217,12 +216,9 @@ int main(int argc, char **argv)
 	char err[256] = "";
 	int rc = 1;
 
-	/* before any thread of ours uses libcurl (end-of-call webhooks) */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return 1;
 	if (service_start(&gw.svc, &gw_def, &gw.cfg))
 		return 1;
-	if (auth_alloc(&gw.auth, gw.cfg.api_keys, err, sizeof(err)))
+	if (auth_new(&gw.auth, gw.cfg.api_keys, err, sizeof(err)))
 		goto out;
 	if (secret_keys_load(&gw.keys, gw.cfg.secrets_key, gw.cfg.secrets_key_previous, err,
 			     sizeof(err)))
@@ -236,19 +232,19 @@ int main(int argc, char **argv)
 	if (record_cache_new(&gw.cache, RECORD_CACHE_ENTRIES, RECORD_CACHE_BYTES,
 			     RECORD_CACHE_TTL_MS))
 		goto out;
-	if (api_start(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
-		      gw.lk, gw.cache, gw.keys, gw.cfg.outbound_allow_private, gw_ready, &gw, gw.svc,
-		      &(struct api_console_cfg){ gw.cfg.console_dir, gw.cfg.recordings_dir,
-						 (unsigned)gw.cfg.events_max }))
+	if (api_new(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
+		    gw.lk, gw.cache, gw.keys, gw.cfg.outbound_allow_private, gw_ready, &gw, gw.svc,
+		    &(struct api_console_cfg){ gw.cfg.console_dir, gw.cfg.recordings_dir,
+					       (unsigned)gw.cfg.events_max }))
 		goto out;
 	gw_tick(&gw);
 	service_wait(gw.svc, gw_tick, &gw);
 	rc = gw.migrated ? 0 : 1;
 out:
-	gw.api = api_stop(gw.api);
-	gw.owners = owners_stop(gw.owners);
-	gw.webhook = webhook_stop(gw.webhook);
-	gw.persist = persist_stop(gw.persist);
+	gw.api = api_free(gw.api);
+	gw.owners = owners_free(gw.owners);
+	gw.webhook = webhook_free(gw.webhook);
+	gw.persist = persist_free(gw.persist);
 	gw.cache = record_cache_free(gw.cache);
 	gw.lk = lkwebhook_free(gw.lk);
 	gw.pool = db_pool_free(gw.pool);
@@ -256,6 +252,5 @@ out:
 	gw.db = db_close(gw.db);
 	gw.auth = auth_free(gw.auth);
 	gw.keys = secret_keys_free(gw.keys);
-	curl_global_cleanup();
 	return rc;
 }

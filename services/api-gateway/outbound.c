@@ -16,13 +16,13 @@
 #define RING_TIMEOUT_S 60
 #define MAX_DURATION_S 3600
 
-static const struct vfield outbound_fields[] = {
-	{ "assistant_id", V_UUID, true, false, 0, 0, NULL, NULL },
-	{ "trunk_id", V_UUID, true, false, 0, 0, NULL, NULL },
-	{ "to_number", V_E164, true, false, 0, 0, NULL, NULL },
-	{ "call_service", V_ENUM, true, false, 0, 0, "twilio|exotel", NULL },
-	{ "from_number", V_E164, false, false, 0, 0, NULL, NULL },
-	{ "metadata", V_ANY_OBJ, false, true, 0, VALIDATE_KEYS_MAX, NULL, NULL },
+static const struct cmd_rule outbound_fields[] = {
+	{ "assistant_id", CMD_UUID, true, 0, 0, false, NULL, NULL },
+	{ "trunk_id", CMD_UUID, true, 0, 0, false, NULL, NULL },
+	{ "to_number", CMD_E164, true, 0, 0, false, NULL, NULL },
+	{ "call_service", CMD_ENUM, true, 0, 0, false, "twilio|exotel", NULL },
+	{ "from_number", CMD_E164, false, 0, 0, false, NULL, NULL },
+	{ "metadata", CMD_OBJ, false, 0, CMD_KEYS_MAX, true, NULL, NULL },
 	{ 0 },
 };
 
@@ -200,7 +200,7 @@ static cJSON *accepted(const struct launch *l)
 void outbound_call(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
-	struct verr ve;
+	struct cmd_field_error ve;
 	struct launch l = { 0 };
 	struct cmd_error ce;
 	cJSON *assistant = NULL, *trunk = NULL, *snap = NULL;
@@ -211,8 +211,8 @@ void outbound_call(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (validate_object(body, outbound_fields, false, NULL, &ve)) {
-		api_reply_verr(req, &ve);
+	if (cmd_check_object(body, outbound_fields, false, NULL, &ve)) {
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	db = api_db_get(api, req);

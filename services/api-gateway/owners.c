@@ -240,8 +240,8 @@ static void *owners_main(void *arg)
 	return NULL;
 }
 
-int owners_start(struct owners **op, struct bus *bus, const char *database_url,
-		 const char *source, const struct owners_opts *opts)
+int owners_new(struct owners **op, struct bus *bus, const char *database_url,
+	       const char *source, const struct owners_opts *opts)
 {
 	int err = 0;
 	if (!op || !bus || !database_url || !source)
@@ -290,7 +290,7 @@ fail_mu:
 	return err;
 }
 
-struct owners *owners_stop(struct owners *o)
+struct owners *owners_free(struct owners *o)
 {
 	if (!o)
 		return NULL;

@@ -33,10 +33,10 @@ struct owners;
 
 /* Subscribes to owners.heartbeat and starts the scan thread. Borrows bus
  * (must outlive it); copies the strings; opts may be NULL. */
-int owners_start(struct owners **op, struct bus *bus, const char *database_url,
-		 const char *source, const struct owners_opts *opts) CM_MUST_USE;
+int owners_new(struct owners **op, struct bus *bus, const char *database_url,
+	       const char *source, const struct owners_opts *opts) CM_MUST_USE;
 /* Unsubscribes, stops the thread, frees. NULL-safe; returns NULL. */
-struct owners *owners_stop(struct owners *o);
+struct owners *owners_free(struct owners *o);
 
 /* Records one heartbeat (`len` bytes of JSON) received at now_ms; the
  * subscription's handler calls it. EINVAL for a malformed one. Any thread. */

@@ -1,6 +1,6 @@
 /* Keyset pagination of list endpoints: ?limit=1..100 (default 20) and
  * ?cursor=<next_cursor of the previous page>, newest first on
- * (created_at, id). Queries select `created_us` (API_SQL_US) for it. */
+ * (created_at, id). Queries select `created_us` (ROW_SQL_US) for it. */
 #ifndef CALLMESH_GATEWAY_PAGE_H
 #define CALLMESH_GATEWAY_PAGE_H
 

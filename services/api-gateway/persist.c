@@ -2,7 +2,7 @@
 #include "persist.h"
 
 #include "db/db.h"
-#include "lifecycle.h"
+#include "call_state.h"
 #include "record_cache.h"
 
 #include <errno.h>
@@ -104,7 +104,7 @@ out:
 	return err;
 }
 
-/* ---- row <-> struct lc_call ------------------------------------------- */
+/* ---- row <-> struct call_state ------------------------------------------- */
 
 static int64_t col_ms(const struct db_result *res, int col)
 {
@@ -128,11 +128,11 @@ static const char select_call_sql[] =
 	MS("ended_at") ", end_reason, end_event, hold_count, hold_ms, " MS("hold_started_at")
 	", recording_path FROM calls WHERE id = $1 FOR UPDATE";
 
-static int row_to_call(struct lc_call *c, const struct db_result *res)
+static int row_to_call(struct call_state *c, const struct db_result *res)
 {
 	const char *st = db_result_get(res, 0, 0);
 	const char *ee = db_result_get(res, 0, 7);
-	lifecycle_init(c);
+	call_state_init(c);
 	if (!st || call_status_parse(&c->status, st) != 0)
 		return EINVAL;
 	c->sip_code = (int)col_ms(res, 1);
@@ -141,8 +141,8 @@ static int row_to_call(struct lc_call *c, const struct db_result *res)
 	c->agent_ready_at = col_ms(res, 4);
 	c->ended_at = col_ms(res, 5);
 	col_str(c->end_reason, sizeof(c->end_reason), res, 6);
-	c->end_event = !ee ? LC_END_NONE : strcmp(ee, "call_ended") == 0 ? LC_END_ENDED
-									  : LC_END_FAILED;
+	c->end_event = !ee ? CALL_END_NONE : strcmp(ee, "call_ended") == 0 ? CALL_END_ENDED
+									  : CALL_END_FAILED;
 	c->hold_count = (int)col_ms(res, 8);
 	c->hold_ms = col_ms(res, 9);
 	c->hold_started_at = col_ms(res, 10);
@@ -158,7 +158,7 @@ static const char *ts_param(char buf[TIME_ISO_LEN + 1], int64_t ms)
 	return buf;
 }
 
-static int update_call(struct db *db, const char *call_id, const struct lc_call *c)
+static int update_call(struct db *db, const char *call_id, const struct call_state *c)
 {
 	static const char sql[] =
 		"UPDATE calls SET status = $2, sip_code = $3::int, sip_reason = $4,"
@@ -182,8 +182,8 @@ static int update_call(struct db *db, const char *call_id, const struct lc_call 
 		ts_param(t_ready, c->agent_ready_at),
 		ts_param(t_end, c->ended_at),
 		c->end_reason[0] ? c->end_reason : NULL,
-		c->end_event == LC_END_ENDED ? "call_ended"
-		: c->end_event == LC_END_FAILED ? "call_failed" : NULL,
+		c->end_event == CALL_END_ENDED ? "call_ended"
+		: c->end_event == CALL_END_FAILED ? "call_failed" : NULL,
 		count,
 		hold_ms,
 		ts_param(t_hold, c->hold_started_at),
@@ -193,14 +193,14 @@ static int update_call(struct db *db, const char *call_id, const struct lc_call 
 }
 
 /* Hold accounting from every stored hold/resume event of the call. */
-static int recompute_holds(struct db *db, const char *call_id, struct lc_call *c)
+static int recompute_holds(struct db *db, const char *call_id, struct call_state *c)
 {
 	static const char sql[] =
 		"SELECT type, " MS("ts") " FROM call_events"
 		" WHERE call_id = $1 AND type IN ('call_hold', 'call_resume')"
 		" ORDER BY ts, received_at LIMIT 4096";
 	struct db_result *res = NULL;
-	struct lc_event *evs = NULL;
+	struct call_state_event *evs = NULL;
 	const char *params[] = { call_id };
 	int err = db_exec(db, &res, sql, 1, params);
 	if (err)
@@ -221,10 +221,10 @@ static int recompute_holds(struct db *db, const char *call_id, struct lc_call *c
 		evs[i].type = type && strcmp(type, "call_hold") == 0 ? EV_CALL_HOLD : EV_CALL_RESUME;
 		evs[i].ts = ts ? strtoll(ts, NULL, 10) : 0;
 	}
-	struct lc_holds h;
-	lifecycle_holds(&h, evs, (size_t)n,
+	struct call_state_holds h;
+	call_state_holds(&h, evs, (size_t)n,
 			call_status_is_terminal(c->status) ? c->ended_at : 0);
-	(void)lifecycle_set_holds(c, &h);
+	(void)call_state_set_holds(c, &h);
 out:
 	free(evs);
 	db_result_free(res);
@@ -285,7 +285,7 @@ static int store_event(struct db *db, struct record_cache *cache, const struct e
 	/* An event that changes neither the calls row nor the transcript is one
 	 * idempotent INSERT: on its own it is as atomic and as durable as in a
 	 * transaction, in one round trip instead of three. */
-	bool relevant = lifecycle_relevant(ev->type);
+	bool relevant = call_state_relevant(ev->type);
 	bool txn = relevant || ev->type == EV_TRANSCRIPT;
 	record_cache_write_begin(cache, ev->call_id);
 	if (txn) {
@@ -323,22 +323,22 @@ static int store_event(struct db *db, struct record_cache *cache, const struct e
 			goto out;
 	}
 	if (relevant && db_result_rows(res) == 1) {
-		struct lc_call before, c;
-		struct lc_event le;
+		struct call_state before, c;
+		struct call_state_event le;
 		if (row_to_call(&before, res) != 0) {
 			log_warn("persist_bad_row", "call %s: unknown status %s", ev->call_id,
 				 db_result_get(res, 0, 0));
 			goto commit;
 		}
 		c = before;
-		lifecycle_event_from(&le, ev);
-		(void)lifecycle_apply(&c, &le);
+		call_state_event_from(&le, ev);
+		(void)call_state_apply(&c, &le);
 		if (affects_holds(ev->type)) {
 			err = recompute_holds(db, ev->call_id, &c);
 			if (err)
 				goto out;
 		}
-		if (!lifecycle_equal(&before, &c)) {
+		if (!call_state_equal(&before, &c)) {
 			err = update_call(db, ev->call_id, &c);
 			if (err)
 				goto out;
@@ -470,8 +470,8 @@ static void *persist_main(void *arg)
 	return NULL;
 }
 
-int persist_start(struct persist **pp, struct bus *bus, const char *database_url,
-		  const char *source, struct record_cache *cache)
+int persist_new(struct persist **pp, struct bus *bus, const char *database_url,
+		const char *source, struct record_cache *cache)
 {
 	struct persist *p = NULL;
 	int err = 0;
@@ -513,7 +513,7 @@ out:
 	return err;
 }
 
-struct persist *persist_stop(struct persist *p)
+struct persist *persist_free(struct persist *p)
 {
 	if (!p)
 		return NULL;

@@ -37,14 +37,14 @@
 
 struct persist;
 
-/* Starts the persister thread. Borrows bus and cache (must outlive the
+/* Allocates and starts the persister thread. Borrows bus and cache (must outlive the
  * persister; cache NULL: none), every transaction bracketed on the cache;
  * database_url and source are copied. The thread connects to PostgreSQL and
  * binds the consumer itself, retrying while either is down. */
-int persist_start(struct persist **pp, struct bus *bus, const char *database_url,
-		  const char *source, struct record_cache *cache) CM_MUST_USE;
+int persist_new(struct persist **pp, struct bus *bus, const char *database_url,
+		const char *source, struct record_cache *cache) CM_MUST_USE;
 /* Stops the thread (within about a second) and frees. NULL-safe; NULL. */
-struct persist *persist_stop(struct persist *p);
+struct persist *persist_free(struct persist *p);
 
 /* Events handled since start: stored (new), duplicates, terminated
  * (invalid), strays (no such call: stray_events). For metrics and tests. */

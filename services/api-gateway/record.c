@@ -4,21 +4,21 @@
  * record_cache_write_begin()/_end() (record_cache.h). */
 #include "record.h"
 
-#include "api_priv.h"
-#include "calls.h"
+#include "call_row.h"
+#include "httpd/httpd.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char record_sql[] =
-	"SELECT " CALLS_SQL_COLS ","
+	"SELECT " CALL_ROW_SQL_COLS ","
 	" (SELECT coalesce(json_agg(json_build_object("
-	"    'speaker', t.speaker, 'text', t.text, 'timestamp', " API_SQL_TS("t.started_at") ")"
+	"    'speaker', t.speaker, 'text', t.text, 'timestamp', " ROW_SQL_TS("t.started_at") ")"
 	"    ORDER BY t.seq), '[]'::json)"
 	"  FROM transcript_segments t WHERE t.call_id = c.id)::text AS transcripts,"
 	" (SELECT coalesce(json_agg(json_build_object("
-	"    'id', e.id, 'type', e.type, 'ts', " API_SQL_TS("e.ts") ", 'source', e.source,"
+	"    'id', e.id, 'type', e.type, 'ts', " ROW_SQL_TS("e.ts") ", 'source', e.source,"
 	"    'data', e.data) ORDER BY e.ts, e.received_at, e.id), '[]'::json)"
 	"  FROM call_events e WHERE e.call_id = c.id)::text AS events"
 	" FROM calls c WHERE c.id = $1";
@@ -39,7 +39,7 @@ int record_load(struct db *db, cJSON **recordp, const char *call_id)
 		err = ENOENT;
 		goto out;
 	}
-	err = calls_row_json(&rec, res, 0);
+	err = call_row_json(&rec, res, 0);
 	if (err)
 		goto out;
 	const char *names[] = { "transcripts", "events" };

@@ -30,7 +30,7 @@ const char *api_clause(char *buf, size_t len, const char *text)
 	return n ? buf : "no reason given";
 }
 
-void api_reply_verr(struct httpd_req *req, const struct verr *e)
+void api_reply_field_error(struct httpd_req *req, const struct cmd_field_error *e)
 {
 	httpd_reply_error(req, 400, e->code ? e->code : "invalid_field",
 			  e->field[0] ? e->field : NULL, e->message);
@@ -119,39 +119,10 @@ const cJSON *api_body(struct httpd_req *req)
 	}
 	size_t len = 0;
 	const char *raw = httpd_req_body(req, &len);
-	struct verr ve;
-	if (raw && validate_no_nul(raw, len, &ve)) {
-		api_reply_verr(req, &ve);
+	struct cmd_field_error ve;
+	if (raw && cmd_check_no_nul(raw, len, &ve)) {
+		api_reply_field_error(req, &ve);
 		return NULL;
 	}
 	return body;
-}
-
-cJSON *api_json_column(const char *text)
-{
-	cJSON *v = text ? cJSON_Parse(text) : NULL;
-	return v ? v : cJSON_CreateNull();
-}
-
-bool api_add_str(cJSON *o, const char *name, const char *s)
-{
-	return s ? cJSON_AddStringToObject(o, name, s) != NULL : cJSON_AddNullToObject(o, name) != NULL;
-}
-
-bool api_add_num(cJSON *o, const char *name, const char *s)
-{
-	if (!s)
-		return cJSON_AddNullToObject(o, name) != NULL;
-	char *end = NULL;
-	double d = strtod(s, &end);
-	if (end == s)
-		return cJSON_AddNullToObject(o, name) != NULL;
-	return cJSON_AddNumberToObject(o, name, d) != NULL;
-}
-
-bool api_add_bool(cJSON *o, const char *name, const char *s)
-{
-	if (!s)
-		return cJSON_AddNullToObject(o, name) != NULL;
-	return cJSON_AddBoolToObject(o, name, s[0] == 't') != NULL;
 }

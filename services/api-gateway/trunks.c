@@ -17,31 +17,31 @@
 
 #define NUMBERS_MAX 100
 
-static const struct vfield exotel_fields[] = {
-	{ "sip_host", V_HOST, true, false, 0, 0, NULL, NULL },
-	{ "sip_port", V_INT, false, false, 1, 65535, NULL, NULL },
-	{ "transport", V_ENUM, false, false, 0, 0, "tcp|tls|udp", NULL },
-	{ "sip_domain", V_HOST, false, false, 0, 0, NULL, NULL },
-	{ "username", V_STR, true, false, 1, 128, NULL, NULL },
-	{ "password", V_STR, false, false, 1, SIP_CRED_PASSWORD_MAX, NULL, NULL }, /* required on create */
-	{ "numbers", V_E164_LIST, true, false, 1, NUMBERS_MAX, NULL, NULL },
+static const struct cmd_rule exotel_fields[] = {
+	{ "sip_host", CMD_HOST, true, 0, 0, false, NULL, NULL },
+	{ "sip_port", CMD_INT, false, 1, 65535, false, NULL, NULL },
+	{ "transport", CMD_ENUM, false, 0, 0, false, "tcp|tls|udp", NULL },
+	{ "sip_domain", CMD_HOST, false, 0, 0, false, NULL, NULL },
+	{ "username", CMD_STR, true, 1, 128, false, NULL, NULL },
+	{ "password", CMD_STR, false, 1, SIP_CRED_PASSWORD_MAX, false, NULL, NULL }, /* required on create */
+	{ "numbers", CMD_E164_LIST, true, 1, NUMBERS_MAX, false, NULL, NULL },
 	{ 0 },
 };
 
-static const struct vfield twilio_fields[] = {
-	{ "livekit_sip_trunk_id", V_STR, false, false, 1, 128, NULL, NULL },
-	{ "address", V_HOST, false, false, 0, 0, NULL, NULL },
-	{ "username", V_STR, false, false, 1, 128, NULL, NULL },
-	{ "password", V_STR, false, false, 1, SIP_CRED_PASSWORD_MAX, NULL, NULL },
-	{ "krisp_enabled", V_BOOL, false, false, 0, 0, NULL, NULL },
-	{ "numbers", V_E164_LIST, true, false, 1, NUMBERS_MAX, NULL, NULL },
+static const struct cmd_rule twilio_fields[] = {
+	{ "livekit_sip_trunk_id", CMD_STR, false, 1, 128, false, NULL, NULL },
+	{ "address", CMD_HOST, false, 0, 0, false, NULL, NULL },
+	{ "username", CMD_STR, false, 1, 128, false, NULL, NULL },
+	{ "password", CMD_STR, false, 1, SIP_CRED_PASSWORD_MAX, false, NULL, NULL },
+	{ "krisp_enabled", CMD_BOOL, false, 0, 0, false, NULL, NULL },
+	{ "numbers", CMD_E164_LIST, true, 1, NUMBERS_MAX, false, NULL, NULL },
 	{ 0 },
 };
 
-static const struct vfield trunk_fields[] = {
-	{ "trunk_name", V_STR, true, false, 1, 200, NULL, NULL },
-	{ "trunk_type", V_ENUM, true, false, 0, 0, "twilio|exotel", NULL },
-	{ "trunk_config", V_ANY_OBJ, true, false, 0, VALIDATE_KEYS_MAX, NULL, NULL },
+static const struct cmd_rule trunk_fields[] = {
+	{ "trunk_name", CMD_STR, true, 1, 200, false, NULL, NULL },
+	{ "trunk_type", CMD_ENUM, true, 0, 0, false, "twilio|exotel", NULL },
+	{ "trunk_config", CMD_OBJ, true, 0, CMD_KEYS_MAX, false, NULL, NULL },
 	{ 0 },
 };
 
@@ -50,19 +50,19 @@ static const struct vfield trunk_fields[] = {
 	" (SELECT coalesce(json_agg(p.number ORDER BY p.position), '[]'::json)"               \
 	"  FROM phone_numbers p WHERE p.trunk_id = t.id)::text AS numbers,"                    \
 	" (t.secrets ? 'password') AS password_set, t.active,"                               \
-	" " API_SQL_TS("t.created_at") " AS created_at, " API_SQL_TS("t.updated_at")         \
-	" AS updated_at, " API_SQL_US("t.created_at") " AS created_us"
+	" " ROW_SQL_TS("t.created_at") " AS created_at, " ROW_SQL_TS("t.updated_at")         \
+	" AS updated_at, " ROW_SQL_US("t.created_at") " AS created_us"
 
 /* The API's view: secrets are never part of it. */
 static int row_json(cJSON **objp, const struct db_result *res, int row)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON *config = api_json_column(db_result_by_name(res, row, "config"));
-	cJSON *numbers = api_json_column(db_result_by_name(res, row, "numbers"));
+	cJSON *config = row_json_column(db_result_by_name(res, row, "config"));
+	cJSON *numbers = row_json_column(db_result_by_name(res, row, "numbers"));
 	bool ok = o && config && numbers && cJSON_IsObject(config);
-	ok = ok && api_add_str(o, "trunk_id", db_result_by_name(res, row, "trunk_id")) &&
-	     api_add_str(o, "trunk_name", db_result_by_name(res, row, "name")) &&
-	     api_add_str(o, "trunk_type", db_result_by_name(res, row, "provider"));
+	ok = ok && row_add_str(o, "trunk_id", db_result_by_name(res, row, "trunk_id")) &&
+	     row_add_str(o, "trunk_name", db_result_by_name(res, row, "name")) &&
+	     row_add_str(o, "trunk_type", db_result_by_name(res, row, "provider"));
 	if (ok) {
 		cJSON_DeleteItemFromObjectCaseSensitive(config, "password"); /* never stored there; belt and braces */
 		ok = cJSON_AddItemToObject(config, "numbers", numbers);
@@ -70,10 +70,10 @@ static int row_json(cJSON **objp, const struct db_result *res, int row)
 		ok = ok && cJSON_AddItemToObject(o, "trunk_config", config);
 		config = ok ? NULL : config;
 	}
-	ok = ok && api_add_bool(o, "trunk_password_set", db_result_by_name(res, row, "password_set")) &&
-	     api_add_bool(o, "active", db_result_by_name(res, row, "active")) &&
-	     api_add_str(o, "created_at", db_result_by_name(res, row, "created_at")) &&
-	     api_add_str(o, "updated_at", db_result_by_name(res, row, "updated_at"));
+	ok = ok && row_add_bool(o, "trunk_password_set", db_result_by_name(res, row, "password_set")) &&
+	     row_add_bool(o, "active", db_result_by_name(res, row, "active")) &&
+	     row_add_str(o, "created_at", db_result_by_name(res, row, "created_at")) &&
+	     row_add_str(o, "updated_at", db_result_by_name(res, row, "updated_at"));
 	cJSON_Delete(config);
 	cJSON_Delete(numbers);
 	if (!ok) {
@@ -147,10 +147,10 @@ int trunks_load_for_dial(struct db *db, const struct secret_keys *keys, cJSON **
 	}
 	t = cJSON_CreateObject();
 	const char *names[] = { "config", "secrets", "numbers" };
-	bool ok = t && api_add_str(t, "trunk_id", db_result_get(res, 0, 0)) &&
-		  api_add_str(t, "provider", db_result_get(res, 0, 1));
+	bool ok = t && row_add_str(t, "trunk_id", db_result_get(res, 0, 0)) &&
+		  row_add_str(t, "provider", db_result_get(res, 0, 1));
 	for (int i = 0; ok && i < 3; i++) {
-		cJSON *v = api_json_column(db_result_get(res, 0, 2 + i));
+		cJSON *v = row_json_column(db_result_get(res, 0, 2 + i));
 		ok = v && cJSON_AddItemToObject(t, names[i], v);
 		if (!ok)
 			cJSON_Delete(v);
@@ -243,10 +243,10 @@ int trunks_seal_stored(struct db *db, const struct secret_keys *keys, int *seale
 /* Provider rules a table cannot say. `have_password`: the stored trunk
  * already has one (PATCH without a new password keeps it). */
 static int config_check(const cJSON *config, const char *type, bool have_password,
-			struct verr *e)
+			struct cmd_field_error *e)
 {
 	bool exotel = strcmp(type, "exotel") == 0;
-	if (validate_object(config, exotel ? exotel_fields : twilio_fields, false, "trunk_config", e))
+	if (cmd_check_object(config, exotel ? exotel_fields : twilio_fields, false, "trunk_config", e))
 		return EINVAL;
 	static const struct {
 		const char *name;
@@ -259,24 +259,24 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 		char why[96], field[48];
 		if (v && sip_credentials_check(creds[i].f, v, strlen(v), why, sizeof(why))) {
 			snprintf(field, sizeof(field), "trunk_config.%s", creds[i].name);
-			return verr_set(e, "invalid_field", field, "%s: %s.", field, why);
+			return cmd_field_error_set(e, "invalid_field", field, "%s: %s.", field, why);
 		}
 	}
 	bool has_pw = cJSON_GetObjectItemCaseSensitive(config, "password") != NULL;
 	if (exotel) {
 		if (!has_pw && !have_password)
-			return verr_set(e, "missing_field", "trunk_config.password",
+			return cmd_field_error_set(e, "missing_field", "trunk_config.password",
 					"trunk_config.password is required with trunk_config.username.");
 		return 0;
 	}
 	bool lk = cJSON_GetObjectItemCaseSensitive(config, "livekit_sip_trunk_id") != NULL;
 	bool addr = cJSON_GetObjectItemCaseSensitive(config, "address") != NULL;
 	if (lk == addr)
-		return verr_set(e, lk ? "invalid_field" : "missing_field",
+		return cmd_field_error_set(e, lk ? "invalid_field" : "missing_field",
 				"trunk_config.livekit_sip_trunk_id",
 				"trunk_config needs either livekit_sip_trunk_id or address, not both.");
 	if (lk && (has_pw || cJSON_GetObjectItemCaseSensitive(config, "username")))
-		return verr_set(e, "invalid_field", "trunk_config.username",
+		return cmd_field_error_set(e, "invalid_field", "trunk_config.username",
 				"trunk_config.username and password go with address, not with "
 				"livekit_sip_trunk_id.");
 	return 0;
@@ -465,7 +465,7 @@ out:
 void trunks_create(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
-	struct verr ve;
+	struct cmd_field_error ve;
 	char id[ID_UUID_LEN + 1], *config = NULL, *secrets = NULL;
 	int bad = -1, err;
 	bool replied = false;
@@ -474,15 +474,15 @@ void trunks_create(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (validate_object(body, trunk_fields, false, NULL, &ve)) {
-		api_reply_verr(req, &ve);
+	if (cmd_check_object(body, trunk_fields, false, NULL, &ve)) {
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	const char *type = cJSON_GetObjectItemCaseSensitive(body, "trunk_type")->valuestring;
 	const char *name = cJSON_GetObjectItemCaseSensitive(body, "trunk_name")->valuestring;
 	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(body, "trunk_config");
 	if (config_check(cfg, type, false, &ve)) {
-		api_reply_verr(req, &ve);
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	if (id_uuid4(id) || config_split(&config, &secrets, cfg, type, api->keys, id)) {
@@ -547,7 +547,7 @@ void trunks_get(struct httpd_req *req, void *arg)
 void trunks_patch(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
-	struct verr ve;
+	struct cmd_field_error ve;
 	struct db_result *res = NULL;
 	char id[ID_UUID_LEN + 1], *config = NULL, *secrets = NULL;
 	int bad = -1, err;
@@ -559,8 +559,8 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (validate_object(body, trunk_fields, true, NULL, &ve)) {
-		api_reply_verr(req, &ve);
+	if (cmd_check_object(body, trunk_fields, true, NULL, &ve)) {
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	const cJSON *jname = cJSON_GetObjectItemCaseSensitive(body, "trunk_name");
@@ -593,7 +593,7 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	bool had_pw = same_type && db_result_get(res, 0, 1) && db_result_get(res, 0, 1)[0] == 't';
 	if (cfg) {
 		if (config_check(cfg, type, had_pw, &ve)) {
-			api_reply_verr(req, &ve);
+			api_reply_field_error(req, &ve);
 			goto out;
 		}
 		if (config_split(&config, &secrets, cfg, type, api->keys, id)) {

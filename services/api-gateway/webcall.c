@@ -15,9 +15,9 @@
 
 #define WEB_TOKEN_TTL_S 3600
 
-static const struct vfield webcall_fields[] = {
-	{ "assistant_id", V_UUID, true, false, 0, 0, NULL, NULL },
-	{ "metadata", V_ANY_OBJ, false, true, 0, VALIDATE_KEYS_MAX, NULL, NULL },
+static const struct cmd_rule webcall_fields[] = {
+	{ "assistant_id", CMD_UUID, true, 0, 0, false, NULL, NULL },
+	{ "metadata", CMD_OBJ, false, 0, CMD_KEYS_MAX, true, NULL, NULL },
 	{ 0 },
 };
 
@@ -74,7 +74,7 @@ static cJSON *token_reply(const struct launch *l, const cJSON *tok, const char *
 void webcall_get_token(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
-	struct verr ve;
+	struct cmd_field_error ve;
 	struct launch l = { 0 };
 	struct cmd_error ce;
 	cJSON *assistant = NULL, *snap = NULL, *tok = NULL;
@@ -85,8 +85,8 @@ void webcall_get_token(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (validate_object(body, webcall_fields, false, NULL, &ve)) {
-		api_reply_verr(req, &ve);
+	if (cmd_check_object(body, webcall_fields, false, NULL, &ve)) {
+		api_reply_field_error(req, &ve);
 		return;
 	}
 	db = api_db_get(api, req);

@@ -3,14 +3,15 @@
 
 #include "db/db.h"
 #include "egress/egress.h"
+#include "httpc/httpc.h"
 #include "persist.h"
 #include "record.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,11 +78,14 @@ static const char done_sql[] =
 	"UPDATE calls SET webhook_status = $2, webhook_attempts = $3::int, webhook_done_at = now()"
 	" WHERE id = $1";
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
+/* The receiver's answer is not read, only its status: the body is dropped
+ * as it arrives, whatever its size. */
+static bool discard(const char *data, size_t len, void *arg)
 {
-	(void)ptr;
+	(void)data;
+	(void)len;
 	(void)arg;
-	return size * nmemb;
+	return true;
 }
 
 int webhook_sign(char out[72], const char *secret, long long ts, const char *body, size_t len)
@@ -115,73 +119,49 @@ int webhook_sign(char out[72], const char *secret, long long ts, const char *bod
 int webhook_post(long *statusp, const char *url, const char *body, size_t len,
 		 const struct webhook_target *t, char *err, size_t errlen)
 {
-	char cerr[CURL_ERROR_SIZE] = "", refused[256] = "";
+	char refused[256] = "";
 	char ts_hdr[64], sig_hdr[128], sig[72];
-	struct curl_slist *hdrs = NULL;
+	const char *hdrs[5] = { "Content-Type: application/json", "Expect:" };
 	struct egress_guard guard = { t->allow_private, refused, sizeof(refused) };
-	int rc = 0, timeout_s = t->timeout_s > 0 ? t->timeout_s : 10;
+	struct httpc_resp resp;
+	int timeout_s = t->timeout_s > 0 ? t->timeout_s : 10;
 
 	*statusp = 0;
 	if (err && errlen)
 		err[0] = '\0';
-	CURL *c = curl_easy_init();
-	if (!c)
-		return ENOMEM;
 	if (egress_url_check(url, t->allow_private, refused, sizeof(refused))) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s", refused);
-		rc = EACCES;
-		goto out;
+		return EACCES;
 	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	if (hdrs)
-		hdrs = curl_slist_append(hdrs, "Expect:");
-	if (hdrs && t->signing_secret) {
+	if (t->signing_secret) {
 		long long ts = (long long)(time_now_ms() / 1000);
-		if (webhook_sign(sig, t->signing_secret, ts, body, len)) {
-			rc = EIO;
-			goto out;
-		}
+		if (webhook_sign(sig, t->signing_secret, ts, body, len))
+			return EIO;
 		snprintf(ts_hdr, sizeof(ts_hdr), "X-Callmesh-Timestamp: %lld", ts);
 		snprintf(sig_hdr, sizeof(sig_hdr), "X-Callmesh-Signature: %s", sig);
-		hdrs = curl_slist_append(hdrs, ts_hdr);
-		if (hdrs)
-			hdrs = curl_slist_append(hdrs, sig_hdr);
+		hdrs[2] = ts_hdr;
+		hdrs[3] = sig_hdr;
 	}
-	if (!hdrs) {
-		rc = ENOMEM;
-		goto out;
-	}
-	egress_curl_guard(c, &guard);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "callmesh-webhook/1");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_s * 1000L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_s * 1000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	CURLcode cc = curl_easy_perform(c);
-	if (cc == CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, statusp);
-	} else if (refused[0]) {
-		if (err && errlen)
-			snprintf(err, errlen, "%s", refused);
-		rc = EACCES;
-	} else {
-		if (err && errlen)
-			snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
-		rc = cc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT
-		   : cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ? ECONNREFUSED
-		   : EIO;
-	}
-out:
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(c);
+	const struct httpc_req req = {
+		.method = "POST",
+		.url = url,
+		.headers = hdrs,
+		.body = body,
+		.body_len = len,
+		.timeout_ms = (long)timeout_s * 1000L,
+		.max_response = SIZE_MAX,
+		.allow = egress_allow,
+		.allow_arg = &guard,
+		.user_agent = "callmesh-webhook/1",
+		.on_body = discard,
+	};
+	int rc = httpc_do(&resp, &req, err, errlen);
+	if (rc == 0)
+		*statusp = resp.status;
+	else if (rc == EACCES && refused[0] && err && errlen)
+		snprintf(err, errlen, "%s", refused);
+	httpc_resp_fini(&resp);
 	return rc;
 }
 
@@ -388,16 +368,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int webhook_start(struct webhook **whp, struct bus *bus, const char *database_url,
-		  const char *source, const struct webhook_opts *opts)
+int webhook_new(struct webhook **whp, struct bus *bus, const char *database_url,
+		const char *source, const struct webhook_opts *opts)
 {
 	struct webhook *wh = NULL;
 	int err = 0;
 
 	if (!whp || !bus || !database_url || !source)
 		return EINVAL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return EIO;
 	wh = calloc(1, sizeof(*wh));
 	if (!wh)
 		return ENOMEM;
@@ -444,7 +422,7 @@ int webhook_start(struct webhook **whp, struct bus *bus, const char *database_ur
 		wh->nworkers++;
 	}
 	if (err) {
-		webhook_stop(wh);
+		webhook_free(wh);
 		return err;
 	}
 	*whp = wh;
@@ -461,7 +439,7 @@ void webhook_kick(struct webhook *wh)
 	pthread_mutex_unlock(&wh->mu);
 }
 
-struct webhook *webhook_stop(struct webhook *wh)
+struct webhook *webhook_free(struct webhook *wh)
 {
 	if (!wh)
 		return NULL;

@@ -16,8 +16,8 @@
  * attempt; the outcome goes to webhook_status / webhook_attempts /
  * webhook_done_at. Calls whose assistant has no URL are marked "skipped".
  *
- * Threads: `workers` threads, each with its own database connection and
- * libcurl handles; they poll for work about once a second.
+ * Threads: `workers` threads, each with its own database connection,
+ * posting with libs/httpc; they poll for work about once a second.
  */
 #ifndef CALLMESH_GATEWAY_WEBHOOK_H
 #define CALLMESH_GATEWAY_WEBHOOK_H
@@ -48,19 +48,19 @@ struct webhook_target {
 
 struct webhook;
 
-/* Starts the workers. Borrows bus (must outlive the webhook); database_url
- * and source are copied; opts may be NULL for the defaults. Calls
- * curl_global_init() (do it from main before other threads use libcurl). */
-int webhook_start(struct webhook **whp, struct bus *bus, const char *database_url,
-		  const char *source, const struct webhook_opts *opts) CM_MUST_USE;
+/* Allocates and starts the workers. Borrows bus (must outlive the
+ * webhook); database_url and source are copied; opts may be NULL for the
+ * defaults. */
+int webhook_new(struct webhook **whp, struct bus *bus, const char *database_url,
+		const char *source, const struct webhook_opts *opts) CM_MUST_USE;
 /* Wakes the workers to look for settled calls now. Any thread. */
 void webhook_kick(struct webhook *wh);
 /* Stops the workers (an attempt in flight finishes, bounded by timeout_s;
  * a delivery still retrying is recorded as failed) and frees. NULL-safe. */
-struct webhook *webhook_stop(struct webhook *wh);
+struct webhook *webhook_free(struct webhook *wh);
 
 /* One POST: *statusp = the HTTP status (0 when none came). 0, or ETIMEDOUT /
- * ECONNREFUSED / EIO on transport errors, with curl's message in err;
+ * ECONNREFUSED / EIO on transport errors, with httpc's sentence in err;
  * EACCES (not retried) when the destination is refused by libs/egress.
  * Exported for tests. */
 int webhook_post(long *statusp, const char *url, const char *body, size_t len,

@@ -50,12 +50,12 @@ static int env_up(struct env *e)
 	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0 ||
 	    (err = record_cache_new(&e->cache, 64, 1 << 20, CACHE_TTL_MS)) != 0)
 		return err;
-	return persist_start(&e->p, e->bus, e->pg.url, SOURCE, e->cache);
+	return persist_new(&e->p, e->bus, e->pg.url, SOURCE, e->cache);
 }
 
 static void env_down(struct env *e)
 {
-	e->p = persist_stop(e->p);
+	e->p = persist_free(e->p);
 	e->cache = record_cache_free(e->cache);
 	e->bus = bus_close(e->bus);
 	e->db = db_close(e->db);
@@ -381,7 +381,7 @@ static int test_owner_lost(void)
 	TEST_EQ_INT(wait_handled(e.p, 2), 0);
 
 	int64_t t_start = time_mono_ms();
-	TEST_EQ_INT(owners_start(&o, e.bus, e.pg.url, SOURCE, &opts), 0);
+	TEST_EQ_INT(owners_new(&o, e.bus, e.pg.url, SOURCE, &opts), 0);
 	/* Heartbeats list `kept` only; `lost` fails once 2 s have passed. */
 	int64_t end = t_start + WAIT_MS;
 	bool lost_failed = false;
@@ -414,7 +414,7 @@ static int test_owner_lost(void)
 	TEST_EQ_INT(owners_heartbeat(o, "{\"calls\":3}", 11, time_now_ms()), EINVAL);
 out:
 	free(v);
-	o = owners_stop(o);
+	o = owners_free(o);
 	event_free(d1);
 	event_free(d2);
 	env_down(&e);

@@ -101,15 +101,15 @@ static int env_up(struct env *e, const struct webhook_opts *given)
 	    (err = bus_connect(&e->bus, e->n.url, "test-webhook")) != 0 ||
 	    (err = bus_ensure_streams(e->bus)) != 0 || (err = db_connect(&e->db, e->pg.url)) != 0 ||
 	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0 ||
-	    (err = persist_start(&e->p, e->bus, e->pg.url, SOURCE, NULL)) != 0)
+	    (err = persist_new(&e->p, e->bus, e->pg.url, SOURCE, NULL)) != 0)
 		return err;
-	return webhook_start(&e->wh, e->bus, e->pg.url, SOURCE, opts);
+	return webhook_new(&e->wh, e->bus, e->pg.url, SOURCE, opts);
 }
 
 static void env_down(struct env *e)
 {
-	e->wh = webhook_stop(e->wh);
-	e->p = persist_stop(e->p);
+	e->wh = webhook_free(e->wh);
+	e->p = persist_free(e->p);
 	e->h = httpd_stop(e->h);
 	e->bus = bus_close(e->bus);
 	e->db = db_close(e->db);
@@ -216,8 +216,8 @@ static int test_retried_then_delivered_once(void)
 	TEST_ASSERT(shape);
 
 	/* a restarted webhook module never sends it again */
-	e.wh = webhook_stop(e.wh);
-	TEST_EQ_INT(webhook_start(&e.wh, e.bus, e.pg.url, SOURCE, &local_opts), 0);
+	e.wh = webhook_free(e.wh);
+	TEST_EQ_INT(webhook_new(&e.wh, e.bus, e.pg.url, SOURCE, &local_opts), 0);
 	webhook_kick(e.wh);
 	int64_t until = time_mono_ms() + 2500; /* two poll rounds */
 	while (time_mono_ms() < until)

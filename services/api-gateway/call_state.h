@@ -1,5 +1,5 @@
 /*
- * lifecycle — how a call's row follows its events (DESIGN §4, §5): pure
+ * call_state — how a call's row follows its events (DESIGN §4, §5): pure
  * functions, no I/O, so every ordering rule is unit-tested.
  *
  * Status moves forward only:
@@ -20,10 +20,10 @@
  *   a call that ends while held closes the hold at ended_at.
  *
  * Hold accounting that must not depend on delivery order is recomputed from
- * the call's stored hold/resume events with lifecycle_holds().
+ * the call's stored hold/resume events with call_state_holds().
  */
-#ifndef CALLMESH_GATEWAY_LIFECYCLE_H
-#define CALLMESH_GATEWAY_LIFECYCLE_H
+#ifndef CALLMESH_GATEWAY_CALL_STATE_H
+#define CALLMESH_GATEWAY_CALL_STATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,34 +32,34 @@
 #include "core/core.h"
 #include "event/event.h"
 
-#define LC_REASON_MAX 256  /* bytes of sip_reason / end_reason, NUL included */
-#define LC_PATH_MAX   1024 /* bytes of recording_path, NUL included */
+#define CALL_STATE_REASON_MAX 256  /* bytes of sip_reason / end_reason, NUL included */
+#define CALL_STATE_PATH_MAX   1024 /* bytes of recording_path, NUL included */
 
-enum lc_end {
-	LC_END_NONE,   /* not ended */
-	LC_END_FAILED, /* ended by call_failed */
-	LC_END_ENDED,  /* ended by call_ended */
+enum call_end {
+	CALL_END_NONE,   /* not ended */
+	CALL_END_FAILED, /* ended by call_failed */
+	CALL_END_ENDED,  /* ended by call_ended */
 };
 
 /* The event-driven columns of a calls row. Timestamps are ms since the
  * epoch, 0 = NULL; sip_code 0 = NULL; empty strings = NULL. */
-struct lc_call {
+struct call_state {
 	enum call_status status;
 	int sip_code;
-	char sip_reason[LC_REASON_MAX];
+	char sip_reason[CALL_STATE_REASON_MAX];
 	int64_t answered_at;
 	int64_t agent_ready_at;
 	int64_t ended_at;
-	char end_reason[LC_REASON_MAX];
-	enum lc_end end_event;
+	char end_reason[CALL_STATE_REASON_MAX];
+	enum call_end end_event;
 	int hold_count;
 	int64_t hold_ms;
 	int64_t hold_started_at;
-	char recording_path[LC_PATH_MAX];
+	char recording_path[CALL_STATE_PATH_MAX];
 };
 
-/* What lifecycle needs of one event. Strings are borrowed (may be NULL). */
-struct lc_event {
+/* What call_state needs of one event. Strings are borrowed (may be NULL). */
+struct call_state_event {
 	enum event_type type;
 	int64_t ts;             /* ms since the epoch */
 	const char *status;     /* call_failed: data.status */
@@ -71,33 +71,33 @@ struct lc_event {
 };
 
 /* A new call: status queued, everything else empty. */
-void lifecycle_init(struct lc_call *c);
+void call_state_init(struct call_state *c);
 
 /* Fills *out from a decoded event (borrows ev's strings). */
-void lifecycle_event_from(struct lc_event *out, const struct event *ev);
+void call_state_event_from(struct call_state_event *out, const struct event *ev);
 
 /* True when events of this type can change the row. */
-bool lifecycle_relevant(enum event_type type);
+bool call_state_relevant(enum event_type type);
 
 /* Applies one event to *c. Returns true when *c changed. */
-bool lifecycle_apply(struct lc_call *c, const struct lc_event *ev);
+bool call_state_apply(struct call_state *c, const struct call_state_event *ev);
 
 /* Field-by-field equality of two rows. */
-bool lifecycle_equal(const struct lc_call *a, const struct lc_call *b);
+bool call_state_equal(const struct call_state *a, const struct call_state *b);
 
 /* Hold accounting from a call's hold/resume events in any order (other
  * types in evs are skipped). The array is sorted in place by ts (a hold
  * before a resume of the same ms). Events after ended_at (0: the call has
  * not ended) are ignored, and a hold still open at ended_at is closed there. */
-struct lc_holds {
+struct call_state_holds {
 	int count;
 	int64_t ms;
 	int64_t open_since; /* 0: not held now */
 };
-void lifecycle_holds(struct lc_holds *h, struct lc_event *evs, size_t n, int64_t ended_at);
+void call_state_holds(struct call_state_holds *h, struct call_state_event *evs, size_t n, int64_t ended_at);
 
 /* Replaces c's hold columns with h and sets in_progress/on_hold to match
  * (a terminal status is left alone). Returns true when *c changed. */
-bool lifecycle_set_holds(struct lc_call *c, const struct lc_holds *h);
+bool call_state_set_holds(struct call_state *c, const struct call_state_holds *h);
 
 #endif

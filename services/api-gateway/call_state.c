@@ -1,5 +1,5 @@
-/* Call status transitions and hold accounting (see lifecycle.h). */
-#include "lifecycle.h"
+/* Call status transitions and hold accounting (see call_state.h). */
+#include "call_state.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +24,14 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
-void lifecycle_init(struct lc_call *c)
+void call_state_init(struct call_state *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->status = CALL_QUEUED;
-	c->end_event = LC_END_NONE;
+	c->end_event = CALL_END_NONE;
 }
 
-void lifecycle_event_from(struct lc_event *out, const struct event *ev)
+void call_state_event_from(struct call_state_event *out, const struct event *ev)
 {
 	int64_t code = 0;
 	memset(out, 0, sizeof(*out));
@@ -46,7 +46,7 @@ void lifecycle_event_from(struct lc_event *out, const struct event *ev)
 	out->path = event_get_str(ev, "path");
 }
 
-bool lifecycle_relevant(enum event_type type)
+bool call_state_relevant(enum event_type type)
 {
 	switch (type) {
 	case EV_CALL_DIALING: case EV_CALL_RINGING: case EV_CALL_ANSWERED:
@@ -58,7 +58,7 @@ bool lifecycle_relevant(enum event_type type)
 	}
 }
 
-bool lifecycle_equal(const struct lc_call *a, const struct lc_call *b)
+bool call_state_equal(const struct call_state *a, const struct call_state *b)
 {
 	return a->status == b->status && a->sip_code == b->sip_code &&
 	       strcmp(a->sip_reason, b->sip_reason) == 0 && a->answered_at == b->answered_at &&
@@ -76,7 +76,7 @@ static void set_first(int64_t *at, int64_t ts)
 		*at = ts;
 }
 
-static void close_hold(struct lc_call *c, int64_t ts)
+static void close_hold(struct call_state *c, int64_t ts)
 {
 	if (!c->hold_started_at)
 		return;
@@ -85,8 +85,8 @@ static void close_hold(struct lc_call *c, int64_t ts)
 	c->hold_started_at = 0;
 }
 
-static void end_call(struct lc_call *c, enum call_status st, int64_t ts, const char *reason,
-		     enum lc_end how)
+static void end_call(struct call_state *c, enum call_status st, int64_t ts, const char *reason,
+		     enum call_end how)
 {
 	c->status = st;
 	c->ended_at = ts;
@@ -95,7 +95,7 @@ static void end_call(struct lc_call *c, enum call_status st, int64_t ts, const c
 	close_hold(c, ts);
 }
 
-static void on_failed(struct lc_call *c, const struct lc_event *ev)
+static void on_failed(struct call_state *c, const struct call_state_event *ev)
 {
 	enum call_status st = CALL_FAILED;
 	if (!ev->status || call_status_parse(&st, ev->status) != 0 ||
@@ -106,10 +106,10 @@ static void on_failed(struct lc_call *c, const struct lc_event *ev)
 	if (ev->sip_reason)
 		copy_str(c->sip_reason, sizeof(c->sip_reason), ev->sip_reason);
 	end_call(c, st, ev->ts, ev->reason && *ev->reason ? ev->reason : call_status_name(st),
-		 LC_END_FAILED);
+		 CALL_END_FAILED);
 }
 
-static void on_ended(struct lc_call *c, const struct lc_event *ev)
+static void on_ended(struct call_state *c, const struct call_state_event *ev)
 {
 	enum call_status st;
 	if (c->answered_at || rank(c->status) == 3)
@@ -118,10 +118,10 @@ static void on_ended(struct lc_call *c, const struct lc_event *ev)
 		st = CALL_CANCELLED;
 	else
 		st = CALL_FAILED;
-	end_call(c, st, ev->ts, ev->reason && *ev->reason ? ev->reason : "ended", LC_END_ENDED);
+	end_call(c, st, ev->ts, ev->reason && *ev->reason ? ev->reason : "ended", CALL_END_ENDED);
 }
 
-static void on_answered(struct lc_call *c, const struct lc_event *ev)
+static void on_answered(struct call_state *c, const struct call_state_event *ev)
 {
 	set_first(&c->answered_at, ev->ts);
 	if (rank(c->status) < 3) {
@@ -129,15 +129,15 @@ static void on_answered(struct lc_call *c, const struct lc_event *ev)
 		return;
 	}
 	/* call_ended overtook call_answered: the call was answered after all. */
-	if (c->end_event == LC_END_ENDED &&
+	if (c->end_event == CALL_END_ENDED &&
 	    (c->status == CALL_FAILED || c->status == CALL_CANCELLED) &&
 	    (!c->ended_at || ev->ts <= c->ended_at))
 		c->status = CALL_COMPLETED;
 }
 
-bool lifecycle_apply(struct lc_call *c, const struct lc_event *ev)
+bool call_state_apply(struct call_state *c, const struct call_state_event *ev)
 {
-	struct lc_call before = *c;
+	struct call_state before = *c;
 	bool terminal = call_status_is_terminal(c->status);
 
 	switch (ev->type) {
@@ -184,25 +184,25 @@ bool lifecycle_apply(struct lc_call *c, const struct lc_event *ev)
 	default:
 		break;
 	}
-	return !lifecycle_equal(&before, c);
+	return !call_state_equal(&before, c);
 }
 
 static int hold_cmp(const void *a, const void *b)
 {
-	const struct lc_event *x = a, *y = b;
+	const struct call_state_event *x = a, *y = b;
 	if (x->ts != y->ts)
 		return x->ts < y->ts ? -1 : 1;
 	int rx = x->type == EV_CALL_HOLD ? 0 : 1, ry = y->type == EV_CALL_HOLD ? 0 : 1;
 	return rx - ry;
 }
 
-void lifecycle_holds(struct lc_holds *h, struct lc_event *evs, size_t n, int64_t ended_at)
+void call_state_holds(struct call_state_holds *h, struct call_state_event *evs, size_t n, int64_t ended_at)
 {
 	memset(h, 0, sizeof(*h));
 	if (n > 1)
 		qsort(evs, n, sizeof(*evs), hold_cmp);
 	for (size_t i = 0; i < n; i++) {
-		const struct lc_event *ev = &evs[i];
+		const struct call_state_event *ev = &evs[i];
 		if (ended_at && ev->ts > ended_at)
 			break;
 		if (ev->type == EV_CALL_HOLD && !h->open_since) {
@@ -221,9 +221,9 @@ void lifecycle_holds(struct lc_holds *h, struct lc_event *evs, size_t n, int64_t
 	}
 }
 
-bool lifecycle_set_holds(struct lc_call *c, const struct lc_holds *h)
+bool call_state_set_holds(struct call_state *c, const struct call_state_holds *h)
 {
-	struct lc_call before = *c;
+	struct call_state before = *c;
 	c->hold_count = h->count;
 	c->hold_ms = h->ms;
 	c->hold_started_at = h->open_since;
@@ -231,5 +231,5 @@ bool lifecycle_set_holds(struct lc_call *c, const struct lc_holds *h)
 		c->status = h->open_since ? CALL_ON_HOLD : CALL_IN_PROGRESS;
 	else if (rank(c->status) < 3 && h->open_since)
 		c->status = CALL_ON_HOLD;
-	return !lifecycle_equal(&before, c);
+	return !call_state_equal(&before, c);
 }
