@@ -34,6 +34,8 @@
  * close does not reset the reply away). */
 #define GATE_LINGER_MS 1000
 #define GATE_ACCEPT_BATCH 32
+/* The longest request line allowed and its CRLF. */
+#define GATE_PEEK_BYTES (HTTPD_REQUEST_LINE_MAX + 2)
 
 /* One per open connection, from accept to close: when the request now
  * arriving must be whole, and whose it is. Listed in httpd.conns. */
@@ -82,7 +84,7 @@ struct httpd {
 	struct gate_conn *gconns;
 	size_t ngconns;
 	struct pollfd *gate_pfd; /* max_conns + 2 */
-	char *peek;              /* HTTPD_REQUEST_LINE_MAX + 1 */
+	char *peek;              /* GATE_PEEK_BYTES */
 	bool gate_started;
 	pthread_t gate;
 };
@@ -1059,7 +1061,7 @@ static void gate_read(struct httpd *h, size_t i)
 			gate_drop(h, i);
 		return;
 	}
-	ssize_t n = recv(g->fd, h->peek, HTTPD_REQUEST_LINE_MAX + 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = recv(g->fd, h->peek, GATE_PEEK_BYTES, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	/* Readable with no byte beyond those already peeked: the client shut
@@ -1315,7 +1317,7 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 	h->per_client = per_client;
 	h->gconns = calloc(max_conns, sizeof(*h->gconns));
 	h->gate_pfd = calloc(max_conns + 2, sizeof(*h->gate_pfd));
-	h->peek = malloc(HTTPD_REQUEST_LINE_MAX + 1);
+	h->peek = malloc(GATE_PEEK_BYTES);
 	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!h->gconns || !h->gate_pfd || !h->peek || h->wake_fd < 0) {
 		err = ENOMEM;

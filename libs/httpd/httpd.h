@@ -161,9 +161,10 @@ enum httpd_line {
 };
 struct httpd_line_info {
 	char version[16]; /* as sent (printable ASCII) for OK and VERSION */
-	size_t line_len;  /* without the line end, for OK and VERSION */
+	size_t line_len;  /* without the line end or empty lines before, for OK and VERSION */
 };
-/* Reads the first line of buf[0..len) (empty lines before it skipped).
+/* Reads the first line of buf[0..len) (empty lines before it skipped, but
+ * counted in `max`; the line end may lie just past it).
  * MALFORMED is answered as soon as a byte proves it (a control byte, a
  * method that is no token), without waiting for the line's end. */
 enum httpd_line httpd_request_line_check(const char *buf, size_t len, size_t max,

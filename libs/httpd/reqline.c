@@ -25,7 +25,8 @@ enum httpd_line httpd_request_line_check(const char *buf, size_t len, size_t max
 		return HTTPD_LINE_MALFORMED; /* nothing but empty lines */
 	for (; i < len; i++) {
 		unsigned char c = (unsigned char)buf[i];
-		if (c != '\n' && c != '\r' && i - start >= max)
+		/* empty lines before it count: the gate peeks at most max + 2 */
+		if (c != '\n' && c != '\r' && i >= max)
 			return HTTPD_LINE_TOO_LONG;
 		if (c == '\n' || c == '\r') {
 			if (!sp2)

@@ -947,6 +947,14 @@ static int gate_cases(int port, const char *path)
 		 path);
 	TEST_EQ_INT(gate_exchange(port, req, buf, sizeof(buf), &closed), 0);
 	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	/* a request line of several KiB, peeked whole, reaches MHD whole */
+	o = (size_t)snprintf(line, big + 64, "GET %s?", path);
+	for (int i = 0; i < 60; i++)
+		o += (size_t)snprintf(line + o, big + 64 - o, "p%02d=%0100d&", i, i);
+	snprintf(line + o, big + 64 - o, " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	TEST_EQ_INT(gate_exchange(port, line, buf, sizeof(buf), &closed), 0);
+	printf("    a %zu-byte request line -> %.12s\n", o, buf);
+	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
 out:
 	free(line);
 	return err;

@@ -295,6 +295,9 @@ static int test_request_line(void)
 	TEST_EQ_INT(line_check("GET /0123456789 HTTP/1.1\r\n", 23), HTTPD_LINE_TOO_LONG);
 	TEST_EQ_INT(line_check("GET /0123456789 HTTP/1.1\r\n", 24), HTTPD_LINE_OK);
 	TEST_EQ_INT(line_check("GET /0123456789abcdefghij", 16), HTTPD_LINE_TOO_LONG);
+	TEST_EQ_INT(line_check("GET /0123456789 HTTP/1.1\r", 24), HTTPD_LINE_PARTIAL);
+	TEST_EQ_INT(line_check("\r\nGET /0123456789 HTTP/1.1\r\n", 24), HTTPD_LINE_TOO_LONG);
+	TEST_EQ_INT(line_check("\r\n\r\n\r\n", 4), HTTPD_LINE_MALFORMED);
 out:
 	return err;
 }
