@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <pthread.h>
 #include <time.h>
@@ -27,13 +29,34 @@
 #define QUERY_BYTES_MAX 8192        /* their names and values together → 414 */
 #define HEADER_BYTES_MAX (16 * 1024) /* request header names and values → 431 */
 #define REAPER_PERIOD_MS 250
+/* After the gate's own error reply: how long a connection may go on
+ * sending before it is closed (read and dropped meanwhile, so that the
+ * close does not reset the reply away). */
+#define GATE_LINGER_MS 1000
+#define GATE_ACCEPT_BATCH 32
+/* The longest request line allowed and its CRLF. */
+#define GATE_PEEK_BYTES (HTTPD_REQUEST_LINE_MAX + 2)
 
-/* One per open connection: when the request now arriving must be whole. */
+/* One per open connection, from accept to close: when the request now
+ * arriving must be whole, and whose it is. Listed in httpd.conns. */
 struct conn_track {
 	struct conn_track *prev, *next;
 	int fd;
-	int64_t since_ms; /* connection opened or previous reply sent */
-	bool armed;       /* a request is arriving: the deadline applies */
+	struct in_addr addr; /* the client's */
+	int64_t since_ms;    /* connection opened or previous reply sent */
+	bool armed;          /* a request is arriving: the deadline applies */
+	bool gate;           /* the gate still holds it (its request line is read) */
+	bool handed;         /* given to MHD, which has not announced it yet */
+};
+
+/* A connection the gate holds: its request line is not yet whole, or the
+ * gate has answered it and waits for the client to leave. */
+struct gate_conn {
+	int fd;
+	struct sockaddr_in sa;
+	struct conn_track *t;
+	size_t lowat;     /* SO_RCVLOWAT set (bytes already peeked + 1); 1 at first */
+	int64_t close_by; /* 0 while reading; after a reply, lingering until */
 };
 
 struct httpd {
@@ -55,6 +78,15 @@ struct httpd {
 	struct conn_track *conns;
 	bool reaper_started, reaper_stop;
 	pthread_t reaper;
+	/* the accept gate (its thread owns the listener and gconns) */
+	int listen_fd, wake_fd;
+	unsigned max_conns, per_client;
+	struct gate_conn *gconns;
+	size_t ngconns;
+	struct pollfd *gate_pfd; /* max_conns + 2 */
+	char *peek;              /* GATE_PEEK_BYTES */
+	bool gate_started;
+	pthread_t gate;
 };
 
 struct query_value {
@@ -800,7 +832,39 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* Connections come and go: each gets its deadline record. */
+static void track_link(struct httpd *h, struct conn_track *t)
+{
+	pthread_mutex_lock(&h->conns_mu);
+	t->next = h->conns;
+	if (t->next)
+		t->next->prev = t;
+	h->conns = t;
+	pthread_mutex_unlock(&h->conns_mu);
+}
+
+/* Takes t out of the list and frees it; the caller holds conns_mu. */
+static void track_unlink_locked(struct httpd *h, struct conn_track *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else if (h->conns == t)
+		h->conns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	free(t);
+}
+
+/* Under the lock, so the reaper never shuts down a descriptor that has
+ * been reused: the caller closes it afterwards. */
+static void track_unlink(struct httpd *h, struct conn_track *t)
+{
+	pthread_mutex_lock(&h->conns_mu);
+	track_unlink_locked(h, t);
+	pthread_mutex_unlock(&h->conns_mu);
+}
+
+/* Connections come and go: each gets its deadline record (made by the gate
+ * at accept, found again here). */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
@@ -808,19 +872,26 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		struct conn_track *t = ci ? calloc(1, sizeof(*t)) : NULL;
-		*socket_context = t;
-		if (!t)
+		struct conn_track *t = NULL;
+		if (!ci)
 			return;
-		t->fd = ci->connect_fd;
-		t->since_ms = mono_ms();
-		t->armed = true;
+		/* The gate's record: the deadline still counts from accept. */
 		pthread_mutex_lock(&h->conns_mu);
-		t->next = h->conns;
-		if (t->next)
-			t->next->prev = t;
-		h->conns = t;
+		for (t = h->conns; t && !(t->handed && t->fd == ci->connect_fd); t = t->next)
+			;
+		if (t)
+			t->handed = false;
 		pthread_mutex_unlock(&h->conns_mu);
+		if (!t) {
+			t = calloc(1, sizeof(*t));
+			if (!t)
+				return;
+			t->fd = ci->connect_fd;
+			t->since_ms = mono_ms();
+			t->armed = true;
+			track_link(h, t);
+		}
+		*socket_context = t;
 		return;
 	}
 	struct conn_track *t = *socket_context;
@@ -828,15 +899,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		return;
 	/* MHD closes the socket after this returns: under the lock the reaper
 	 * never shuts down a descriptor that has been reused. */
-	pthread_mutex_lock(&h->conns_mu);
-	if (t->prev)
-		t->prev->next = t->next;
-	else if (h->conns == t)
-		h->conns = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	pthread_mutex_unlock(&h->conns_mu);
-	free(t);
+	track_unlink(h, t);
 	*socket_context = NULL;
 }
 
@@ -851,7 +914,9 @@ static void *reaper_main(void *arg)
 	while (!h->reaper_stop) {
 		int64_t now = mono_ms();
 		for (struct conn_track *t = h->conns; t; t = t->next) {
-			if (!t->armed || now - t->since_ms < h->request_timeout_ms)
+			/* the gate keeps its own connections' deadline */
+			if (t->gate || t->handed || !t->armed ||
+			    now - t->since_ms < h->request_timeout_ms)
 				continue;
 			t->armed = false;
 			shutdown(t->fd, SHUT_RDWR);
@@ -886,6 +951,261 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
 	log_warn("httpd_mhd", "%s", msg);
+}
+
+/* ---- the accept gate ------------------------------------------------------
+ * libmicrohttpd 0.9.75 answers a request line it cannot parse, or an HTTP
+ * version other than 1.0/1.1, with its own HTML page before any callback of
+ * ours runs. So the listener is ours: this thread accepts, applies the
+ * connection limits, peeks (MSG_PEEK: nothing is consumed) until the first
+ * request line is whole within the request deadline, answers a bad one
+ * with the JSON envelope and hands good connections to MHD with
+ * MHD_add_connection. Later requests on a kept-alive connection are MHD's
+ * to parse. */
+
+static void gate_drop(struct httpd *h, size_t i)
+{
+	struct gate_conn *g = &h->gconns[i];
+	track_unlink(h, g->t);
+	close(g->fd);
+	h->gconns[i] = h->gconns[--h->ngconns];
+}
+
+static void set_lowat(int fd, size_t n)
+{
+	int v = (int)n;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v));
+}
+
+/* Reads away what the client has sent so far (the close would otherwise
+ * reset the connection, reply and all). */
+static bool gate_drain(int fd)
+{
+	char buf[4096];
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return false;
+		if (n < 0)
+			return true;
+	}
+	return true;
+}
+
+/* The envelope with "Connection: close"; the connection then lingers. */
+static void gate_reply(struct httpd *h, struct gate_conn *g, unsigned status, const char *code,
+		       const char *message)
+{
+	char head[256];
+	char *body = httpd_envelope_error(code, NULL, message);
+	const char *reason = MHD_get_reason_phrase_for(status);
+	bool open = gate_drain(g->fd);
+	if (body && open) {
+		size_t blen = strlen(body);
+		int hlen = snprintf(head, sizeof(head),
+				    "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
+				    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+				    status, reason && *reason ? reason : "Error", blen);
+		struct iovec iov[2] = { { head, (size_t)hlen }, { body, blen } };
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+		/* A few hundred bytes into an empty send buffer: whole or not at all. */
+		(void)sendmsg(g->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		shutdown(g->fd, SHUT_WR);
+	}
+	free(body);
+	count_reply(h, status);
+	char from[INET_ADDRSTRLEN] = "?";
+	inet_ntop(AF_INET, &g->sa.sin_addr, from, sizeof(from));
+	log_info("httpd_gate_refused", "%s: %u %s", from, status, code);
+	set_lowat(g->fd, 1);
+	g->lowat = 1;
+	g->close_by = mono_ms() + GATE_LINGER_MS;
+}
+
+/* Gives the connection to MHD; the gate forgets it either way. */
+static void gate_hand_over(struct httpd *h, size_t i)
+{
+	struct gate_conn g = h->gconns[i];
+	h->gconns[i] = h->gconns[--h->ngconns];
+	if (g.lowat > 1)
+		set_lowat(g.fd, 1);
+	pthread_mutex_lock(&h->conns_mu);
+	/* A record MHD never announced (it failed to set the connection up
+	 * after accepting it) for a descriptor now reused: gone. */
+	for (struct conn_track *t = h->conns, *next; t; t = next) {
+		next = t->next;
+		if (t->handed && t->fd == g.fd)
+			track_unlink_locked(h, t);
+	}
+	g.t->gate = false;
+	g.t->handed = true;
+	pthread_mutex_unlock(&h->conns_mu);
+	/* MHD closes the socket when it refuses; then it never announces it. */
+	if (MHD_add_connection(h->mhd, g.fd, (const struct sockaddr *)&g.sa, sizeof(g.sa)) !=
+	    MHD_YES) {
+		log_warn("httpd_handover_failed", "MHD refused a connection: %s", strerror(errno));
+		pthread_mutex_lock(&h->conns_mu);
+		bool unclaimed = g.t->handed;
+		pthread_mutex_unlock(&h->conns_mu);
+		if (unclaimed)
+			track_unlink(h, g.t);
+	}
+}
+
+/* The request line has grown (or the client left): judge it. */
+static void gate_read(struct httpd *h, size_t i)
+{
+	struct gate_conn *g = &h->gconns[i];
+	if (g->close_by) {
+		if (!gate_drain(g->fd))
+			gate_drop(h, i);
+		return;
+	}
+	ssize_t n = recv(g->fd, h->peek, GATE_PEEK_BYTES, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	/* Readable with no byte beyond those already peeked: the client shut
+	 * its side (SO_RCVLOWAT holds poll back until one more byte). */
+	if (n <= 0 || (size_t)n < g->lowat) {
+		gate_drop(h, i);
+		return;
+	}
+	struct httpd_line_info li;
+	char msg[160];
+	switch (httpd_request_line_check(h->peek, (size_t)n, HTTPD_REQUEST_LINE_MAX, &li)) {
+	case HTTPD_LINE_PARTIAL:
+		g->lowat = (size_t)n + 1;
+		set_lowat(g->fd, g->lowat);
+		return;
+	case HTTPD_LINE_OK:
+		gate_hand_over(h, i);
+		return;
+	case HTTPD_LINE_VERSION:
+		snprintf(msg, sizeof(msg),
+			 "This server speaks HTTP/1.1 and HTTP/1.0; the request line says %s.",
+			 li.version);
+		gate_reply(h, g, MHD_HTTP_HTTP_VERSION_NOT_SUPPORTED, "http_version_not_supported",
+			   msg);
+		return;
+	case HTTPD_LINE_TOO_LONG:
+		snprintf(msg, sizeof(msg), "The request line is longer than the %d bytes allowed.",
+			 HTTPD_REQUEST_LINE_MAX);
+		gate_reply(h, g, MHD_HTTP_URI_TOO_LONG, "uri_too_long", msg);
+		return;
+	case HTTPD_LINE_MALFORMED:
+		gate_reply(h, g, MHD_HTTP_BAD_REQUEST, "invalid_request_line",
+			   "The request line is not HTTP: want METHOD /path HTTP/1.1, then CRLF.");
+		return;
+	}
+}
+
+/* Connections open (the gate's and MHD's) in all and from `addr`. */
+static void gate_count(struct httpd *h, const struct in_addr *addr, unsigned *totalp,
+		       unsigned *fromp)
+{
+	unsigned total = 0, from = 0;
+	pthread_mutex_lock(&h->conns_mu);
+	for (const struct conn_track *t = h->conns; t; t = t->next) {
+		if (t->handed)
+			continue;
+		total++;
+		from += addr && t->addr.s_addr == addr->s_addr;
+	}
+	pthread_mutex_unlock(&h->conns_mu);
+	*totalp = total;
+	if (fromp)
+		*fromp = from;
+}
+
+/* Past the total the listener is left alone (new connections wait in the
+ * kernel's backlog); past the per-client limit a connection is closed at
+ * once, unanswered. False when accept itself fails (back off a moment). */
+static bool gate_accept(struct httpd *h)
+{
+	for (int k = 0; k < GATE_ACCEPT_BATCH; k++) {
+		unsigned total = 0, from = 0;
+		gate_count(h, NULL, &total, NULL);
+		if (total >= h->max_conns || h->ngconns >= h->max_conns)
+			return true;
+		struct sockaddr_in sa;
+		socklen_t salen = sizeof(sa);
+		int fd = accept4(h->listen_fd, (struct sockaddr *)&sa, &salen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return errno == EAGAIN || errno == EINTR || errno == ECONNABORTED;
+		gate_count(h, &sa.sin_addr, &total, &from);
+		struct conn_track *t = from < h->per_client ? calloc(1, sizeof(*t)) : NULL;
+		if (!t) {
+			close(fd);
+			continue;
+		}
+		t->fd = fd;
+		t->addr = sa.sin_addr;
+		t->since_ms = mono_ms();
+		t->armed = true;
+		t->gate = true;
+		track_link(h, t);
+		h->gconns[h->ngconns++] = (struct gate_conn){ .fd = fd, .sa = sa, .t = t, .lowat = 1 };
+	}
+	return true;
+}
+
+static void *gate_main(void *arg)
+{
+	struct httpd *h = arg;
+	int64_t accept_after = 0;
+	for (;;) {
+		int64_t now = mono_ms();
+		/* Deadlines: the request line's, or the linger after a reply. */
+		for (size_t i = h->ngconns; i-- > 0;) {
+			struct gate_conn *g = &h->gconns[i];
+			if (g->close_by ? now >= g->close_by
+					: now - g->t->since_ms >= h->request_timeout_ms) {
+				if (!g->close_by)
+					log_info("httpd_request_deadline",
+						 "a request line took over %lld s to arrive; its connection was closed",
+						 (long long)(h->request_timeout_ms / 1000));
+				gate_drop(h, i);
+			}
+		}
+		unsigned total = 0;
+		gate_count(h, NULL, &total, NULL);
+		struct pollfd *p = h->gate_pfd;
+		p[0] = (struct pollfd){ .fd = h->wake_fd, .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = total < h->max_conns && now >= accept_after
+						      ? h->listen_fd : -1,
+					.events = POLLIN };
+		for (size_t i = 0; i < h->ngconns; i++)
+			p[2 + i] = (struct pollfd){ .fd = h->gconns[i].fd, .events = POLLIN };
+		size_t npoll = 2 + h->ngconns;
+		if (poll(p, npoll, REAPER_PERIOD_MS) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		/* From the end: a judged connection leaves by swapping in the last. */
+		for (size_t i = npoll - 2; i-- > 0;)
+			if (p[2 + i].revents)
+				gate_read(h, i);
+		if (p[1].revents && !gate_accept(h)) {
+			log_warn("httpd_accept_failed", "%s", strerror(errno));
+			accept_after = mono_ms() + 100;
+		}
+	}
+	return NULL;
+}
+
+/* The listening socket the gate accepts on. */
+static int gate_listen(struct httpd *h, const struct sockaddr_in *sa)
+{
+	int one = 1;
+	h->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (h->listen_fd < 0)
+		return errno;
+	if (setsockopt(h->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(h->listen_fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 ||
+	    listen(h->listen_fd, SOMAXCONN) != 0)
+		return errno == EADDRINUSE || errno == EACCES ? EADDRINUSE : errno;
+	return 0;
 }
 
 /* ---- start/stop ---------------------------------------------------------- */
@@ -958,6 +1278,7 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		err = ENOMEM;
 		goto out;
 	}
+	h->listen_fd = h->wake_fd = -1;
 	pthread_mutex_init(&h->streams_mu, NULL);
 	pthread_mutex_init(&h->conns_mu, NULL);
 	pthread_condattr_t ca;
@@ -988,6 +1309,21 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 	 * connection per thread. */
 	if (max_conns < threads)
 		max_conns = threads;
+	h->max_conns = max_conns;
+	h->per_client = per_client;
+	h->gconns = calloc(max_conns, sizeof(*h->gconns));
+	h->gate_pfd = calloc(max_conns + 2, sizeof(*h->gate_pfd));
+	h->peek = malloc(GATE_PEEK_BYTES);
+	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!h->gconns || !h->gate_pfd || !h->peek || h->wake_fd < 0) {
+		err = ENOMEM;
+		goto out;
+	}
+	err = gate_listen(h, &sa);
+	if (err) {
+		log_error("httpd_start_failed", "cannot listen on %s: %s", addr, strerror(err));
+		goto out;
+	}
 	/* A pool of one is no pool (MHD warns about it), so the option is only
 	 * passed for two or more threads; the logger goes first so MHD never
 	 * writes to stderr itself. */
@@ -997,11 +1333,10 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 	};
 	h->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
-			MHD_ALLOW_SUSPEND_RESUME,
+			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET,
 		0, NULL, NULL,
 		on_request, h,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, max_conns,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client,
@@ -1013,8 +1348,8 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		MHD_OPTION_ARRAY, pool,
 		MHD_OPTION_END);
 	if (!h->mhd) {
-		err = EADDRINUSE;
-		log_error("httpd_start_failed", "cannot listen on %s", addr);
+		err = EIO;
+		log_error("httpd_start_failed", "libmicrohttpd did not start for %s", addr);
 		goto out;
 	}
 	if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
@@ -1023,6 +1358,13 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 		goto out;
 	}
 	h->reaper_started = true;
+	if (pthread_create(&h->gate, NULL, gate_main, h) != 0) {
+		err = EAGAIN;
+		h->owned = owned;
+		httpd_stop(h);
+		return err;
+	}
+	h->gate_started = true;
 	h->owned = owned;
 	owned = NULL;
 	log_info("httpd_listening",
@@ -1033,6 +1375,13 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 out:
 	free(owned);
 	if (h) {
+		if (h->listen_fd >= 0)
+			close(h->listen_fd);
+		if (h->wake_fd >= 0)
+			close(h->wake_fd);
+		free(h->gconns);
+		free(h->gate_pfd);
+		free(h->peek);
 		pthread_mutex_destroy(&h->streams_mu);
 		pthread_mutex_destroy(&h->conns_mu);
 		pthread_cond_destroy(&h->conns_cv);
@@ -1051,6 +1400,16 @@ struct httpd *httpd_stop(struct httpd *h)
 {
 	if (!h)
 		return NULL;
+	if (h->gate_started) {
+		uint64_t one = 1;
+		if (write(h->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			log_error("httpd_stop_wake", "%s", strerror(errno));
+		pthread_join(h->gate, NULL);
+	}
+	while (h->ngconns > 0)
+		gate_drop(h, h->ngconns - 1);
+	close(h->listen_fd);
+	close(h->wake_fd);
 	pthread_mutex_lock(&h->conns_mu);
 	h->reaper_stop = true;
 	pthread_cond_signal(&h->conns_cv);
@@ -1072,6 +1431,15 @@ struct httpd *httpd_stop(struct httpd *h)
 	pthread_mutex_destroy(&h->streams_mu);
 	pthread_mutex_destroy(&h->conns_mu);
 	pthread_cond_destroy(&h->conns_cv);
+	/* records of connections MHD never announced */
+	while (h->conns) {
+		struct conn_track *t = h->conns;
+		h->conns = t->next;
+		free(t);
+	}
+	free(h->gconns);
+	free(h->gate_pfd);
+	free(h->peek);
 	free(h->owned);
 	free(h);
 	return NULL;

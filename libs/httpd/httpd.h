@@ -149,6 +149,27 @@ enum httpd_range {
 enum httpd_range httpd_range_parse(const char *hdr, uint64_t size, uint64_t *startp,
 				   uint64_t *lenp);
 
+/* ---- the request line, a pure function (the accept gate's; exported for
+ * unit tests) ------------------------------------------------------------ */
+#define HTTPD_REQUEST_LINE_MAX 16384 /* longer request lines: 414 at the gate */
+enum httpd_line {
+	HTTPD_LINE_PARTIAL,   /* no end of line yet: wait for more bytes */
+	HTTPD_LINE_OK,        /* METHOD SP target SP HTTP/1.x */
+	HTTPD_LINE_MALFORMED, /* not an HTTP request line: 400 */
+	HTTPD_LINE_VERSION,   /* HTTP, but not 1.x (HTTP/2.0, HTTP/3): 505 */
+	HTTPD_LINE_TOO_LONG,  /* over `max` bytes: 414 */
+};
+struct httpd_line_info {
+	char version[16]; /* as sent (printable ASCII) for OK and VERSION */
+	size_t line_len;  /* without the line end or empty lines before, for OK and VERSION */
+};
+/* Reads the first line of buf[0..len) (empty lines before it skipped, but
+ * counted in `max`; the line end may lie just past it).
+ * MALFORMED is answered as soon as a byte proves it (a control byte, a
+ * method that is no token), without waiting for the line's end. */
+enum httpd_line httpd_request_line_check(const char *buf, size_t len, size_t max,
+					 struct httpd_line_info *info);
+
 /* ---- routing, a pure function (exported for unit tests and fuzzing) ---- */
 #define HTTPD_PATH_MAX 2048     /* longer paths: HTTPD_MATCH_TOO_LONG (414) */
 #define HTTPD_SEGMENTS_MAX 16

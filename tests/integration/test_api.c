@@ -1807,15 +1807,11 @@ static int test_hostile_http(void)
 			   "\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n"
 			   "Connection: close\r\n\r\n{");
 	TEST_EQ_INT(expect_raw_error(req, 413, "body_too_large", NULL), 0);
-	/* An HTTP version the server does not speak: libmicrohttpd 0.9.75
-	 * answers it before any callback of ours runs, in its own HTML. */
-	long st505 = 0;
-	bool json505 = false;
-	cJSON *j505 = NULL;
-	TEST_EQ_INT(raw_call(&st505, &j505, &json505,
-			     "GET /assistants HTTP/2.0\r\nHost: t\r\n\r\n"), 0);
-	cJSON_Delete(j505);
-	TEST_EQ_INT(st505, 505);
+	/* An HTTP version the server does not speak, and a line that is not
+	 * HTTP: the accept gate answers before libmicrohttpd sees them. */
+	TEST_EQ_INT(expect_raw_error("GET /assistants HTTP/2.0\r\nHost: t\r\n\r\n", 505,
+				     "http_version_not_supported", NULL), 0);
+	TEST_EQ_INT(expect_raw_error("GARBAGE\r\n\r\n", 400, "invalid_request_line", NULL), 0);
 	/* Conflicting Content-Length. */
 	TEST_EQ_INT(expect_raw_error("POST /assistants HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " KEY
 				     "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"

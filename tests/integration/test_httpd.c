@@ -881,6 +881,122 @@ out:
 	return err;
 }
 
+/* ---- the accept gate: request lines MHD would answer in HTML ------------ */
+
+/* Sends req on a new connection and reads until the server closes. */
+static int gate_exchange(int port, const char *req, char *buf, size_t cap, bool *closedp)
+{
+	int fd = tcp_open(port, "127.0.0.1");
+	if (fd < 0)
+		return -1;
+	bool sent = send_all(fd, req);
+	recv_for(fd, buf, cap, 3000, closedp);
+	close(fd);
+	return sent ? 0 : -1;
+}
+
+/* An envelope with `status`, `code` and Connection: close, then the close. */
+static int expect_gate_reply(int port, const char *what, const char *req, const char *status,
+			     const char *code)
+{
+	int err = 0;
+	char buf[4096], want[96];
+	bool closed = false;
+	TEST_EQ_INT(gate_exchange(port, req, buf, sizeof(buf), &closed), 0);
+	printf("    %s -> %.12s\n", what, buf);
+	snprintf(want, sizeof(want), "HTTP/1.1 %s", status);
+	TEST_ASSERT(strncmp(buf, want, strlen(want)) == 0);
+	TEST_CONTAINS(buf, "Content-Type: application/json\r\n");
+	TEST_CONTAINS(buf, "Connection: close\r\n");
+	snprintf(want, sizeof(want), "{\"success\":false,");
+	TEST_CONTAINS(buf, want);
+	snprintf(want, sizeof(want), "\"code\":\"%s\"", code);
+	TEST_CONTAINS(buf, want);
+	TEST_ASSERT(closed);
+out:
+	return err;
+}
+
+static int gate_cases(int port, const char *path)
+{
+	int err = 0;
+	char req[256];
+	size_t big = 300 * 1024;
+	char *line = malloc(big + 64);
+	TEST_ASSERT(line != NULL);
+	snprintf(req, sizeof(req), "GET %s HTTP/2.0\r\nHost: t\r\n\r\n", path);
+	TEST_EQ_INT(expect_gate_reply(port, "HTTP/2.0", req, "505", "http_version_not_supported"), 0);
+	snprintf(req, sizeof(req), "GET %s HTTP/3\r\nHost: t\r\n\r\n", path);
+	TEST_EQ_INT(expect_gate_reply(port, "HTTP/3", req, "505", "http_version_not_supported"), 0);
+	TEST_EQ_INT(expect_gate_reply(port, "GARBAGE", "GARBAGE\r\n\r\n", "400",
+				      "invalid_request_line"), 0);
+	TEST_EQ_INT(expect_gate_reply(port, "a TLS hello", "\x16\x03\x01\x02\x00\x01", "400",
+				      "invalid_request_line"), 0);
+	snprintf(req, sizeof(req), "GET %s FOO/1.1\r\n\r\n", path);
+	TEST_EQ_INT(expect_gate_reply(port, "FOO/1.1", req, "400", "invalid_request_line"), 0);
+	/* Past MHD's 256 KiB of connection memory, where it answered in HTML. */
+	size_t o = (size_t)snprintf(line, big + 64, "GET /");
+	memset(line + o, 'a', big);
+	snprintf(line + big, 64, " HTTP/1.1\r\nHost: t\r\n\r\n");
+	TEST_EQ_INT(expect_gate_reply(port, "300 KiB request line", line, "414", "uri_too_long"), 0);
+	/* Empty lines before a good request line are allowed (RFC 9112 §2.2),
+	 * and a good line still reaches the routes with nothing lost. */
+	bool closed = false;
+	char buf[4096];
+	snprintf(req, sizeof(req), "\r\nGET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+		 path);
+	TEST_EQ_INT(gate_exchange(port, req, buf, sizeof(buf), &closed), 0);
+	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	/* a request line of several KiB, peeked whole, reaches MHD whole */
+	o = (size_t)snprintf(line, big + 64, "GET %s?", path);
+	for (int i = 0; i < 60; i++)
+		o += (size_t)snprintf(line + o, big + 64 - o, "p%02d=%0100d&", i, i);
+	snprintf(line + o, big + 64 - o, " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	TEST_EQ_INT(gate_exchange(port, line, buf, sizeof(buf), &closed), 0);
+	printf("    a %zu-byte request line -> %.12s\n", o, buf);
+	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+out:
+	free(line);
+	return err;
+}
+
+static int test_gate(void)
+{
+	int err = 0, port = 0;
+	struct httpd *h = NULL;
+	TEST_EQ_INT(limited_start(&h, &port, 16, 16, 2), 0);
+	TEST_EQ_INT(gate_cases(port, "/public"), 0);
+	/* A request line dripped a byte at a time is cut at the request deadline. */
+	int64_t took = drip_until_closed(port, "G", "E", 6000);
+	printf("    request line drip cut after %lld ms (deadline 2000)\n", (long long)took);
+	TEST_ASSERT(took >= 1900 && took <= 3500);
+	/* Connections the gate answered or cut are gone: the limits count
+	 * none of them (16 per client, and 20 answered above). */
+	bool closed = false;
+	char buf[512];
+	TEST_EQ_INT(raw_get(port, "127.0.0.1", buf, sizeof(buf), &closed), 0);
+	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+out:
+	httpd_stop(h);
+	return err;
+}
+
+/* The health listener sits behind the same gate. */
+static int test_gate_health(void)
+{
+	int err = 0, port = test_free_port();
+	struct httpd *h = NULL;
+	struct readiness rd;
+	char addr[64];
+	atomic_init(&rd.ready, true);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	TEST_EQ_INT(httpd_health_start(&h, addr, is_ready, &rd, NULL), 0);
+	TEST_EQ_INT(gate_cases(port, "/healthz"), 0);
+out:
+	httpd_stop(h);
+	return err;
+}
+
 static int test_content_type_and_escapes(void)
 {
 	int err = 0;
@@ -954,6 +1070,8 @@ static const struct test tests[] = {
 	{ "drip_deadline", test_drip_deadline },
 	{ "stream_outlives_deadline", test_stream_outlives_deadline },
 	{ "envelope_for_limits", test_envelope_for_limits },
+	{ "gate", test_gate },
+	{ "gate_health", test_gate_health },
 	{ "content_type_and_escapes", test_content_type_and_escapes },
 	{ "auth", test_auth },
 	{ "not_found_and_method", test_not_found_and_method },

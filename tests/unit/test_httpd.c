@@ -251,8 +251,60 @@ out:
 	return err;
 }
 
+static enum httpd_line line_check(const char *s, size_t max)
+{
+	struct httpd_line_info li;
+	return httpd_request_line_check(s, strlen(s), max, &li);
+}
+
+static int test_request_line(void)
+{
+	int err = 0;
+	struct httpd_line_info li;
+	const char *ok = "GET /a?b=c HTTP/1.1\r\nHost: t\r\n\r\n";
+	TEST_EQ_INT(httpd_request_line_check(ok, strlen(ok), 64, &li), HTTPD_LINE_OK);
+	TEST_EQ_STR(li.version, "HTTP/1.1");
+	TEST_EQ_INT(li.line_len, 19);
+	TEST_EQ_INT(line_check("\r\n\r\nPOST / HTTP/1.0\n", 64), HTTPD_LINE_OK);
+	TEST_EQ_INT(line_check("GET / HTTP/1.9\r\n", 64), HTTPD_LINE_OK);
+	/* not yet whole */
+	TEST_EQ_INT(line_check("", 64), HTTPD_LINE_PARTIAL);
+	TEST_EQ_INT(line_check("\r\n", 64), HTTPD_LINE_PARTIAL);
+	TEST_EQ_INT(line_check("GE", 64), HTTPD_LINE_PARTIAL);
+	TEST_EQ_INT(line_check("GET /x HTTP/1.1", 64), HTTPD_LINE_PARTIAL);
+	TEST_EQ_INT(line_check("GET /x HTTP/1.1\r", 64), HTTPD_LINE_PARTIAL);
+	/* versions this server does not speak */
+	TEST_EQ_INT(httpd_request_line_check("GET / HTTP/2.0\r\n", 16, 64, &li), HTTPD_LINE_VERSION);
+	TEST_EQ_STR(li.version, "HTTP/2.0");
+	TEST_EQ_INT(line_check("GET / HTTP/3\r\n", 64), HTTPD_LINE_VERSION);
+	TEST_EQ_INT(line_check("GET / HTTP/1.10\r\n", 64), HTTPD_LINE_VERSION);
+	TEST_EQ_INT(line_check("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 64), HTTPD_LINE_VERSION);
+	/* not HTTP, as soon as a byte shows it */
+	const char *bad[] = { "GARBAGE\r\n\r\n", "GET /\r\n", "GET  / HTTP/1.1\r\n",
+			      " GET / HTTP/1.1\r\n", "GET / HTTP/1.1 x\r\n", "GET / FOO/1.1\r\n",
+			      "GET /\x01 HTTP/1.1\r\n", "G(T / HTTP/1.1\r\n", "\x16\x03\x01",
+			      "GET / HTTP/1.1\rX\n", "GET / HTTP/1.1111111111111111\r\n",
+			      "GET / \r\n", "GET /\xc3\xa9 HTTP/1.1\r\n" };
+	for (size_t i = 0; i < CM_ARRAY_LEN(bad); i++) {
+		enum httpd_line got = line_check(bad[i], 64);
+		if (got != HTTPD_LINE_MALFORMED)
+			printf("    case %zu: %d\n", i, (int)got);
+		TEST_EQ_INT(got, HTTPD_LINE_MALFORMED);
+	}
+	/* the limit, whole or still arriving */
+	TEST_EQ_INT(line_check("GET /0123456789 HTTP/1.1\r\n", 23), HTTPD_LINE_TOO_LONG);
+	TEST_EQ_INT(line_check("GET /0123456789 HTTP/1.1\r\n", 24), HTTPD_LINE_OK);
+	TEST_EQ_INT(line_check("GET /0123456789abcdefghij", 16), HTTPD_LINE_TOO_LONG);
+	TEST_EQ_INT(line_check("GET /0123456789 HTTP/1.1\r", 24), HTTPD_LINE_PARTIAL);
+	TEST_EQ_INT(line_check("\r\nGET /0123456789 HTTP/1.1\r\n", 24), HTTPD_LINE_TOO_LONG);
+	TEST_EQ_INT(line_check("\r\n\r\n\r\n", 4), HTTPD_LINE_MALFORMED);
+out:
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "range", test_range },
+	{ "request_line", test_request_line },
 	{ "route_exact", test_exact },
 	{ "route_captures", test_captures },
 	{ "route_not_found_vs_method", test_not_found_vs_method },
