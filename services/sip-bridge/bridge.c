@@ -9,6 +9,7 @@
 #include "dial.h"
 #include "publish.h"
 #include "relay.h"
+#include "command/command.h"
 #include "secret/secret.h"
 
 #include <errno.h>
@@ -17,16 +18,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define TICK_MS 50
 #define SIP_SHUTDOWN_MS 3000
+#define INBOX_MAX ((size_t)1 << 20) /* items waiting for the sofia thread */
 
-/* ---- inbox: other threads → sofia thread ---- */
-enum inbox_kind { INBOX_DIAL, INBOX_HANGUP, INBOX_MEDIA_TIMEOUT, INBOX_ENDED_ELSEWHERE };
+/* ---- inbox: other threads → sofia thread (an mqueue whose eventfd the
+ * sofia loop watches) ---- */
+enum inbox_kind {
+	INBOX_DIAL, INBOX_HANGUP, INBOX_MEDIA_TIMEOUT, INBOX_ENDED_ELSEWHERE,
+	INBOX_WAKE, /* nothing to do: bridge_stop wakes the loop to see `stopping` */
+};
 struct inbox_item {
-	struct inbox_item *next;
 	enum inbox_kind kind;
 	struct dial_job *job;              /* INBOX_DIAL, owned */
 	char call_id[ID_UUID_LEN + 1];     /* every kind but INBOX_DIAL */
@@ -43,13 +47,10 @@ struct bridge {
 	struct calls *calls;           /* sofia thread once it runs */
 	struct dial_puller *puller;
 	const char *source;
-	char rtp_bind[64];            /* RTP sockets bind here (SIP_BIND's host) */
-	char rtp_host[64];            /* and the SDP names this (SIP_ADVERTISE) */
+	char rtp_bind[256];           /* RTP sockets bind here (SIP_BIND's host) */
+	char rtp_host[256];           /* and the SDP names this (SIP_ADVERTISE) */
 
-	/* inbox */
-	pthread_mutex_t mu;
-	struct inbox_item *head, *tail;
-	int efd;
+	struct mqueue *inbox;
 
 	atomic_bool stopping;
 	atomic_bool sip_up;
@@ -66,64 +67,71 @@ struct bridge {
 	int64_t next_tick_ms, next_heartbeat_ms;
 };
 
-/* Hands an item to the sofia thread (takes ownership). */
-static void bridge_post(struct bridge *br, struct inbox_item *item)
+static struct inbox_item *item_new(enum inbox_kind kind, const char *call_id, const char *reason);
+
+static void inbox_item_free(void *arg)
 {
-	uint64_t one = 1;
-	item->next = NULL;
-	pthread_mutex_lock(&br->mu);
-	if (br->tail)
-		br->tail->next = item;
-	else
-		br->head = item;
-	br->tail = item;
-	pthread_mutex_unlock(&br->mu);
-	if (write(br->efd, &one, sizeof(one)) != sizeof(one))
-		log_warn("inbox_wake_failed", "%s", strerror(errno));
+	struct inbox_item *it = arg;
+	if (it)
+		dial_job_free(it->job);
+	free(it);
 }
 
-static struct inbox_item *inbox_take_all(struct bridge *br)
+/* A job that will never be dialed: call_failed, and it no longer counts. */
+static void job_refuse(struct bridge *br, struct dial_job *job, const char *reason)
 {
-	pthread_mutex_lock(&br->mu);
-	struct inbox_item *all = br->head;
-	br->head = br->tail = NULL;
-	pthread_mutex_unlock(&br->mu);
-	return all;
+	publisher_call_failed(br->pub, job->call_id, job->room, "failed", 0, reason);
+	atomic_fetch_sub(&br->active, 1);
+	dial_job_free(job);
 }
 
-/* On the sofia thread: runs everything queued. */
-static void inbox_drain(struct bridge *br, bool stopping)
+/* Hands an item to the sofia thread (takes ownership in every case). 0, or
+ * the queue's error when it was refused (and dropped; a dial job fails). */
+static int bridge_post(struct bridge *br, struct inbox_item *it)
 {
-	struct inbox_item *it = inbox_take_all(br);
-	while (it) {
-		struct inbox_item *next = it->next;
-		if (it->kind == INBOX_DIAL) {
-			if (stopping) {
-				publisher_call_failed(br->pub, it->job->call_id, it->job->room, "failed", 0,
-						      "bridge shutting down");
-				atomic_fetch_sub(&br->active, 1);
-				dial_job_free(it->job);
-			} else {
-				call_start(br->calls, it->job);
-			}
-		} else if (it->kind == INBOX_HANGUP) {
-			call_hangup(br->calls, it->call_id, it->reason);
-		} else if (it->kind == INBOX_MEDIA_TIMEOUT) {
-			call_media_timeout(br->calls, it->call_id);
-		} else if (it->kind == INBOX_ENDED_ELSEWHERE) {
-			call_ended_elsewhere(br->calls, it->call_id, it->reason, it->source);
-		}
-		free(it);
-		it = next;
+	int err = mqueue_push(br->inbox, it);
+	if (!err)
+		return 0;
+	log_warn("inbox_push_failed", "%s", cm_strerror(err));
+	if (it->kind == INBOX_DIAL)
+		job_refuse(br, it->job, err == EPIPE ? "bridge shutting down" : "out of memory");
+	free(it);
+	return err;
+}
+
+/* On the sofia thread: runs one item (stopping: fails dial jobs instead). */
+static void inbox_run(struct bridge *br, struct inbox_item *it, bool stopping)
+{
+	if (it->kind == INBOX_DIAL) {
+		if (stopping)
+			job_refuse(br, it->job, "bridge shutting down");
+		else
+			call_start(br->calls, it->job);
+	} else if (it->kind == INBOX_HANGUP) {
+		call_hangup(br->calls, it->call_id, it->reason);
+	} else if (it->kind == INBOX_MEDIA_TIMEOUT) {
+		call_media_timeout(br->calls, it->call_id);
+	} else if (it->kind == INBOX_ENDED_ELSEWHERE) {
+		call_ended_elsewhere(br->calls, it->call_id, it->reason, it->source);
 	}
+	free(it);
+}
+
+static void inbox_run_h(void *item, void *arg)
+{
+	inbox_run(arg, item, false);
+}
+
+static void inbox_stopping_h(void *item, void *arg)
+{
+	inbox_run(arg, item, true);
 }
 
 static void on_inbox(int fd, void *arg)
 {
-	uint64_t n;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		log_warn("inbox_read_failed", "%s", strerror(errno));
-	inbox_drain(arg, false);
+	struct bridge *br = arg;
+	(void)fd;
+	mqueue_drain(br->inbox, inbox_run_h, br);
 }
 
 static bool peer_allowed(const struct sockaddr *sa, socklen_t len, void *arg)
@@ -152,7 +160,7 @@ static void *sofia_main(void *arg)
 	if (!br->ua)
 		return NULL;
 	calls_use_ua(br->calls, br->ua);
-	err = sip_ua_watch(br->ua, br->efd, on_inbox, br);
+	err = sip_ua_watch(br->ua, mqueue_fd(br->inbox), on_inbox, br);
 	if (err) {
 		log_error("inbox_watch_failed", "%s", cm_strerror(err));
 		br->ua = sip_ua_free(br->ua, 0);
@@ -172,7 +180,7 @@ static void *sofia_main(void *arg)
 		}
 	}
 	atomic_store(&br->sip_up, false);
-	inbox_drain(br, true);
+	mqueue_drain(br->inbox, inbox_stopping_h, br);
 	br->ua = sip_ua_free(br->ua, SIP_SHUTDOWN_MS);
 	calls_heartbeat(br->calls);
 	return NULL;
@@ -181,28 +189,18 @@ static void *sofia_main(void *arg)
 static void on_hangup(const struct bus_msg *msg, void *arg)
 {
 	struct bridge *br = arg;
-	/* cmd.calls.<call_id>.hangup */
-	const char *p = msg->subject + strlen("cmd.calls.");
-	const char *dot = strchr(p, '.');
-	if (!dot || dot - p != ID_UUID_LEN)
+	char call_id[ID_UUID_LEN + 1];
+	if (cmd_subject_call_id(call_id, sizeof(call_id), msg->subject))
 		return;
-	struct inbox_item *it = calloc(1, sizeof(*it));
+	struct inbox_item *it = item_new(INBOX_HANGUP, call_id, "hangup");
 	if (!it)
 		return;
-	it->kind = INBOX_HANGUP;
-	memcpy(it->call_id, p, ID_UUID_LEN);
-	it->call_id[ID_UUID_LEN] = '\0';
-	snprintf(it->reason, sizeof(it->reason), "hangup");
 	cJSON *root = msg->len > 0 && msg->len < 4096 ? cJSON_ParseWithLength(msg->data, (size_t)msg->len) : NULL;
 	const cJSON *reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
 	if (cJSON_IsString(reason) && reason->valuestring && *reason->valuestring)
 		snprintf(it->reason, sizeof(it->reason), "%s", reason->valuestring);
 	cJSON_Delete(root);
-	if (!id_is_uuid(it->call_id)) {
-		free(it);
-		return;
-	}
-	bridge_post(br, it);
+	(void)bridge_post(br, it);
 }
 
 /* calls.<call_id>.call_ended / call_failed: ours come back too and are
@@ -217,17 +215,15 @@ static void on_call_over(const struct bus_msg *msg, void *arg)
 		return;
 	}
 	/* the subject names the call too: both must agree */
-	const char *sub_id = msg->subject + strlen("calls.");
-	bool same_call = strncmp(sub_id, ev->call_id, ID_UUID_LEN) == 0 && sub_id[ID_UUID_LEN] == '.';
-	if (same_call && strcmp(ev->source, br->source) != 0 && id_is_uuid(ev->call_id) &&
+	char sub_id[ID_UUID_LEN + 1];
+	bool same_call = cmd_subject_call_id(sub_id, sizeof(sub_id), msg->subject) == 0 &&
+			 strcmp(sub_id, ev->call_id) == 0;
+	if (same_call && strcmp(ev->source, br->source) != 0 &&
 	    (ev->type == EV_CALL_ENDED || ev->type == EV_CALL_FAILED)) {
-		struct inbox_item *it = calloc(1, sizeof(*it));
+		struct inbox_item *it = item_new(INBOX_ENDED_ELSEWHERE, ev->call_id, event_type_name(ev->type));
 		if (it) {
-			it->kind = INBOX_ENDED_ELSEWHERE;
-			snprintf(it->call_id, sizeof(it->call_id), "%s", ev->call_id);
-			snprintf(it->reason, sizeof(it->reason), "%s", event_type_name(ev->type));
 			snprintf(it->source, sizeof(it->source), "%s", ev->source);
-			bridge_post(br, it);
+			(void)bridge_post(br, it);
 		}
 	}
 	ev = event_free(ev);
@@ -264,8 +260,7 @@ static int on_media_timeout(const char *call_id, void *arg)
 	struct inbox_item *it = item_new(INBOX_MEDIA_TIMEOUT, call_id, "media_timeout");
 	if (!it)
 		return ENOMEM;
-	bridge_post(arg, it);
-	return 0;
+	return bridge_post(arg, it);
 }
 
 /* a room thread: the call cannot go on without its agent, so the leg is
@@ -274,7 +269,7 @@ static void on_room_lost(const char *call_id, void *arg)
 {
 	struct inbox_item *it = item_new(INBOX_HANGUP, call_id, "room_lost");
 	if (it)
-		bridge_post(arg, it);
+		(void)bridge_post(arg, it);
 }
 
 static const struct relay_handlers relay_handlers = {
@@ -294,14 +289,12 @@ static void on_job(struct dial_job *job, void *arg)
 	struct bridge *br = arg;
 	struct inbox_item *it = calloc(1, sizeof(*it));
 	if (!it) {
-		publisher_call_failed(br->pub, job->call_id, job->room, "failed", 0, "out of memory");
-		atomic_fetch_sub(&br->active, 1);
-		dial_job_free(job);
+		job_refuse(br, job, "out of memory");
 		return;
 	}
 	it->kind = INBOX_DIAL;
 	it->job = job;
-	bridge_post(br, it);
+	(void)bridge_post(br, it);
 }
 
 static const struct dial_puller_handlers puller_handlers = { .ready = sip_ready, .job = on_job };
@@ -323,8 +316,6 @@ int bridge_new(struct bridge **brp, const struct bridge_cfg *cfg, struct service
 		return ENOMEM;
 	br->cfg = cfg;
 	br->svc = svc;
-	br->efd = -1;
-	pthread_mutex_init(&br->mu, NULL);
 	*brp = br;
 	return 0;
 }
@@ -333,8 +324,12 @@ int bridge_start(struct bridge *br)
 {
 	int err;
 	const char *bind = br->cfg->sip_bind;
-	const char *colon = strrchr(bind, ':');
-	snprintf(br->rtp_bind, sizeof(br->rtp_bind), "%.*s", (int)(colon - bind), bind);
+	struct hostport hp;
+	if (addr_parse(&hp, bind, 0)) {
+		log_error("config", "SIP_BIND: \"%s\" is not host:port", bind);
+		return EINVAL;
+	}
+	snprintf(br->rtp_bind, sizeof(br->rtp_bind), "%s", hp.host);
 	bool wildcard = strcmp(br->rtp_bind, "0.0.0.0") == 0 || strcmp(br->rtp_bind, "*") == 0;
 	if (wildcard)
 		snprintf(br->rtp_bind, sizeof(br->rtp_bind), "0.0.0.0");
@@ -349,9 +344,9 @@ int bridge_start(struct bridge *br)
 	}
 	br->bus = service_bus(br->svc);
 	br->source = service_source(br->svc);
-	br->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (br->efd < 0)
-		return errno;
+	err = mqueue_new(&br->inbox, INBOX_MAX);
+	if (err)
+		return err;
 	char why[160];
 	err = secret_keys_load(&br->keys, br->cfg->secrets_key, br->cfg->secrets_key_previous, why,
 			       sizeof(why));
@@ -399,32 +394,29 @@ void bridge_stop(struct bridge *br)
 	br->ended_sub = bus_unsubscribe(br->ended_sub);
 	br->failed_sub = bus_unsubscribe(br->failed_sub);
 	if (br->sofia_started) {
-		uint64_t one = 1;
-		if (write(br->efd, &one, sizeof(one)) < 0)
-			log_warn("inbox_wake_failed", "%s", strerror(errno));
+		struct inbox_item *wake = item_new(INBOX_WAKE, "", "");
+		if (wake)
+			(void)bridge_post(br, wake); /* else the loop's next tick sees `stopping` */
 		pthread_join(br->sofia_thread, NULL);
 	}
 	/* anything posted after the sofia thread left */
-	struct inbox_item *it = inbox_take_all(br);
-	while (it) {
-		struct inbox_item *next = it->next;
+	struct inbox_item *it;
+	while (br->inbox && (it = mqueue_pop(br->inbox))) {
 		if (it->kind == INBOX_DIAL) {
 			publisher_call_failed(br->pub, it->job->call_id, it->job->room, "failed", 0,
 					      "bridge shutting down");
 			dial_job_free(it->job);
 		}
 		free(it);
-		it = next;
 	}
 	/* after the sofia thread: it no longer hands legs over */
 	br->sofia_started = false;
 	br->calls = calls_free(br->calls);
 	br->relay = relay_free(br->relay);
+	/* the relay's threads are gone: nobody posts any more */
+	br->inbox = mqueue_free(br->inbox, inbox_item_free);
 	br->pub = publisher_free(br->pub);
 	br->keys = secret_keys_free(br->keys);
-	if (br->efd >= 0)
-		close(br->efd);
-	br->efd = -1;
 }
 
 struct bridge *bridge_free(struct bridge *br)
@@ -432,7 +424,6 @@ struct bridge *bridge_free(struct bridge *br)
 	if (!br)
 		return NULL;
 	bridge_stop(br);
-	pthread_mutex_destroy(&br->mu);
 	free(br);
 	return NULL;
 }

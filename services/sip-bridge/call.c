@@ -3,6 +3,7 @@
  * starts), re-INVITEs (hold.c), failure and end; ring timeout, maximum
  * duration, hangup commands, the owner heartbeat. Owns every struct call. */
 #include "call.h"
+#include "command/command.h"
 #include "hold.h"
 #include "rtp.h"
 
@@ -323,27 +324,18 @@ void calls_tick(struct calls *cs, int64_t now_ms)
 
 void calls_heartbeat(struct calls *cs)
 {
-	cJSON *root = cJSON_CreateObject();
-	cJSON *calls = cJSON_CreateArray();
-	char ts[TIME_ISO_LEN + 1];
-	time_iso8601(ts, time_now_ms());
-	if (!root || !calls) {
-		cJSON_Delete(root);
-		cJSON_Delete(calls);
+	const char **ids = cs->n > 0 ? calloc((size_t)cs->n, sizeof(*ids)) : NULL;
+	size_t n = 0;
+	if (cs->n > 0 && !ids)
 		return;
-	}
-	cJSON_AddItemToObject(root, "v", cJSON_CreateNumber(1));
-	cJSON_AddItemToObject(root, "source", cJSON_CreateString(cs->cfg.source));
-	cJSON_AddItemToObject(root, "calls", calls);
-	for (struct call *c = cs->list; c; c = c->next)
+	for (struct call *c = cs->list; c && n < (size_t)cs->n; c = c->next)
 		if (!c->terminal)
-			cJSON_AddItemToArray(calls, cJSON_CreateString(c->job->call_id));
-	cJSON_AddItemToObject(root, "ts", cJSON_CreateString(ts));
-	char *json = cJSON_PrintUnformatted(root);
+			ids[n++] = c->job->call_id;
+	char *json = cmd_heartbeat_json(cs->cfg.source, ids, n);
 	if (json)
 		publisher_raw(cs->cfg.pub, "owners.heartbeat", json, strlen(json));
 	free(json);
-	cJSON_Delete(root);
+	free(ids);
 }
 
 static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)

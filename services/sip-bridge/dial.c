@@ -80,17 +80,6 @@ static int get_int(long *out, const cJSON *obj, const char *name, long def, long
 	return 0;
 }
 
-static bool is_e164(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 3 || n > 16 || s[0] != '+')
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
 static bool is_host(const char *s)
 {
 	if (!*s)
@@ -200,11 +189,11 @@ int dial_job_parse(struct dial_job *job, const struct secret_keys *keys, const c
 			goto out;
 		}
 	}
-	if (!is_e164(job->to_number)) {
+	if (!e164_valid(job->to_number)) {
 		snprintf(err, errlen, "to_number: not E.164");
 		goto out;
 	}
-	if (!is_e164(job->from_number)) {
+	if (!e164_valid(job->from_number)) {
 		snprintf(err, errlen, "from_number: not E.164");
 		goto out;
 	}

@@ -71,8 +71,8 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 		snprintf(err, errlen, "SIP_TLS_CERT_DIR: required with SIP_TLS_BIND");
 		return EINVAL;
 	}
-	const char *colon = strrchr(cfg->sip_bind, ':');
-	if (!colon || colon == cfg->sip_bind) {
+	struct hostport hp;
+	if (addr_parse(&hp, cfg->sip_bind, 0)) {
 		snprintf(err, errlen, "SIP_BIND: \"%s\" is not host:port", cfg->sip_bind);
 		return EINVAL;
 	}
