@@ -1,4 +1,4 @@
-/* SDP audio stream reader, hold classifier, offer and answer writers. */
+/* SDP audio stream reader, hold classifier, offer and answer writers (pure; any thread). */
 #include "sdp.h"
 
 #include <errno.h>
@@ -313,7 +313,7 @@ int sdp_audio_parse(struct sdp_audio *out, const char *sdp, size_t len)
 	memset(&a, 0, sizeof(a));
 	a.port = chosen.port;
 	a.direction = chosen.has_dir ? chosen.dir : (sess_has_dir ? sess_dir : SDP_SENDRECV);
-	bool c_zero = chosen.has_c ? chosen.c_zero : (sess_has_c && sess_c_zero);
+	a.conn_zero = chosen.has_c ? chosen.c_zero : (sess_has_c && sess_c_zero);
 	memcpy(a.addr, chosen.has_c ? chosen.addr : sess_addr, sizeof(a.addr));
 	a.pcmu_pt = a.pcma_pt = a.te_pt = -1;
 	a.nfmt = chosen.nfmt;
@@ -333,25 +333,29 @@ int sdp_audio_parse(struct sdp_audio *out, const char *sdp, size_t len)
 	a.ncrypto = chosen.ncrypto;
 	memcpy(a.crypto, chosen.crypto, sizeof(a.crypto));
 
-	if (a.port == 0) {
-		a.hold = true;
-		a.method = SDP_HOLD_PORT_ZERO;
-		a.effective = SDP_INACTIVE;
-	} else if (a.direction == SDP_SENDONLY || a.direction == SDP_INACTIVE) {
-		a.hold = true;
-		a.method = SDP_HOLD_ATTRIBUTE;
-		a.effective = a.direction;
-	} else if (c_zero) {
-		a.hold = true;
-		a.method = SDP_HOLD_CONNECTION_ADDRESS;
-		a.effective = a.direction == SDP_RECVONLY ? SDP_INACTIVE : SDP_SENDONLY;
-	} else {
-		a.hold = false;
-		a.method = SDP_HOLD_NONE;
-		a.effective = a.direction;
-	}
 	*out = a;
 	return 0;
+}
+
+void sdp_hold_classify(struct sdp_hold *out, const struct sdp_audio *a)
+{
+	if (a->port == 0) {
+		out->hold = true;
+		out->method = SDP_HOLD_PORT_ZERO;
+		out->effective = SDP_INACTIVE;
+	} else if (a->direction == SDP_SENDONLY || a->direction == SDP_INACTIVE) {
+		out->hold = true;
+		out->method = SDP_HOLD_ATTRIBUTE;
+		out->effective = a->direction;
+	} else if (a->conn_zero) {
+		out->hold = true;
+		out->method = SDP_HOLD_CONNECTION_ADDRESS;
+		out->effective = a->direction == SDP_RECVONLY ? SDP_INACTIVE : SDP_SENDONLY;
+	} else {
+		out->hold = false;
+		out->method = SDP_HOLD_NONE;
+		out->effective = a->direction;
+	}
 }
 
 enum sdp_dir sdp_dir_mirror(enum sdp_dir dir)
@@ -450,9 +454,11 @@ int sdp_answer_build(char *buf, size_t len, const struct sdp_local *local,
 		     const struct sdp_audio *offer)
 {
 	size_t pos = 0;
+	struct sdp_hold hold;
 	int err;
 	if (!buf || !local_ok(local) || !offer)
 		return EINVAL;
+	sdp_hold_classify(&hold, offer);
 	if (offer->pcmu_pt < 0 && offer->pcma_pt < 0)
 		return ENOTSUP;
 	err = put_session(buf, len, &pos, local);
@@ -480,7 +486,7 @@ int sdp_answer_build(char *buf, size_t len, const struct sdp_local *local,
 			  offer->te_pt, offer->te_pt);
 	if (!err)
 		err = put(buf, len, &pos, "a=ptime:20\r\na=%s\r\n",
-			  sdp_dir_name(sdp_dir_mirror(offer->effective)));
+			  sdp_dir_name(sdp_dir_mirror(hold.effective)));
 	if (!err)
 		err = put_crypto(buf, len, &pos, local);
 	return err;

@@ -1,24 +1,9 @@
 /*
  * sdp — the pure SDP functions of the SIP bridge: read the audio stream of an
- * offer or answer, classify hold (RFC 3264 §5.1/§8.4, RFC 2543 c=0.0.0.0),
- * and write our offer and our answer. No allocation, no I/O, no globals: the
- * parser slices its input (pointer + length, need not be NUL-terminated).
- *
- * Hold classification of the first m=audio stream (first m= line when no
- * audio stream exists):
- *   direction attribute: the media-level a=sendonly|recvonly|inactive|sendrecv
- *     overrides the session-level one; sendrecv when neither is present
- *     (the last one wins when a level carries several);
- *   connection address: the media-level c= overrides the session-level c=;
- *   then, in this order of precedence:
- *     m= port 0                      → hold, method port_zero, effective inactive
- *     direction sendonly | inactive  → hold, method attribute, effective = it
- *     c=IN IP4 0.0.0.0               → hold, method connection_address,
- *                                      effective sendonly (recvonly + 0.0.0.0:
- *                                      inactive)
- *     otherwise                      → not on hold, effective = direction
- *   `effective` is what the far end wants: sendonly = it sends but will not
- *   receive, and so on. Our answer mirrors it (sdp_dir_mirror()).
+ * offer or answer (sdp_audio_parse), classify hold (sdp_hold_classify: RFC
+ * 3264 §5.1/§8.4, RFC 2543 c=0.0.0.0), and write our offer and our answer.
+ * No allocation, no I/O, no globals, any thread: the parser slices its input
+ * (pointer + length, need not be NUL-terminated).
  */
 #ifndef CALLMESH_SDP_H
 #define CALLMESH_SDP_H
@@ -44,14 +29,17 @@ enum sdp_hold_method {
 	SDP_HOLD_PORT_ZERO,          /* m=audio 0 */
 };
 
-/* The audio stream of one SDP body. Strings are copies (NUL-terminated). */
+/* The audio stream of one SDP body: the first m=audio stream (the first m=
+ * line when no audio stream exists). Strings are copies (NUL-terminated). */
 struct sdp_audio {
 	uint16_t port;             /* m= port; 0 = stream disabled */
-	char addr[SDP_ADDR_MAX];   /* effective c= address ("" when none) */
-	enum sdp_dir direction;    /* the direction attribute in effect */
-	enum sdp_dir effective;    /* after c=0.0.0.0 / port 0 */
-	enum sdp_hold_method method;
-	bool hold;                 /* the far end does not want our media */
+	char addr[SDP_ADDR_MAX];   /* effective c= address ("" when none): the
+				    * media-level c= overrides the session-level one */
+	bool conn_zero;            /* that c= is IN IP4 0.0.0.0 (RFC 2543 hold) */
+	enum sdp_dir direction;    /* the direction attribute in effect: the
+				    * media-level one overrides the session-level
+				    * one; sendrecv when neither is present (the last
+				    * one wins when a level carries several) */
 	int nfmt;
 	int fmt[SDP_FMT_MAX];      /* payload types, in offered order */
 	int pcmu_pt, pcma_pt;      /* -1 when not offered */
@@ -67,6 +55,26 @@ struct sdp_audio {
  * that is not "<letter>=<value>", no m= line, a bad m= or c= line),
  * EMSGSIZE (len > SDP_MAX). *out is written only on success. */
 int sdp_audio_parse(struct sdp_audio *out, const char *sdp, size_t len) CM_MUST_USE;
+
+/* Whether the far end holds the call, and what it wants of the media. */
+struct sdp_hold {
+	bool hold;                 /* the far end does not want our media */
+	enum sdp_hold_method method;
+	enum sdp_dir effective;    /* what the far end wants after c=0.0.0.0 /
+				    * port 0: sendonly = it sends but will not
+				    * receive, and so on. Our answer mirrors it
+				    * (sdp_dir_mirror()). */
+};
+
+/* Classifies a parsed stream, from its port, direction and conn_zero alone,
+ * in this order of precedence:
+ *   m= port 0                      → hold, method port_zero, effective inactive
+ *   direction sendonly | inactive  → hold, method attribute, effective = it
+ *   c=IN IP4 0.0.0.0               → hold, method connection_address,
+ *                                    effective sendonly (recvonly + 0.0.0.0:
+ *                                    inactive)
+ *   otherwise                      → not on hold, effective = direction */
+void sdp_hold_classify(struct sdp_hold *out, const struct sdp_audio *a);
 
 /* RFC 3264 §6.1: sendonly→recvonly, recvonly→sendonly, inactive→inactive,
  * sendrecv→sendrecv. */
@@ -96,7 +104,7 @@ int sdp_offer_build(char *buf, size_t len, const struct sdp_local *local) CM_MUS
 
 /* Our answer to `offer`: the offered PCMU/PCMA formats in the offer's order
  * plus its telephone-event format, ptime 20, direction
- * sdp_dir_mirror(offer->effective). A disabled stream (port 0) is answered
+ * sdp_dir_mirror() of the offer's sdp_hold_classify() effective direction. A disabled stream (port 0) is answered
  * with port 0 and a=inactive. The proto is RTP/SAVP with our a=crypto when
  * local->crypto is set (whoever calls picks the offered tag and suite it
  * answers), RTP/AVP otherwise; whether that suits the offer (offer->savp)

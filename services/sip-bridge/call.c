@@ -1,7 +1,11 @@
-/* One outgoing call, on the sofia thread: dial, ring, answer, fail, end,
- * ring timeout, maximum duration, hangup commands, owner heartbeat. */
-#include "bridge.h"
-#include "sdp/sdp.h"
+/* The calls of this bridge, on the sofia thread: each outgoing call from
+ * its INVITE (dial.c sends it) through ringing, answer (the media relay
+ * starts), re-INVITEs (hold.c), failure and end; ring timeout, maximum
+ * duration, hangup commands, the owner heartbeat. Owns every struct call. */
+#include "call.h"
+#include "command/command.h"
+#include "hold.h"
+#include "rtp.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -15,9 +19,20 @@
 
 enum phase { PH_DIALING, PH_RINGING, PH_ANSWERED };
 
+struct calls {
+	struct calls_cfg cfg;
+	struct hold_env hold;
+	struct sip_ua *ua;
+	struct rtp_ports ports;
+	struct call *list;
+	int n;
+	uint64_t sess_seq;
+	struct metric *m_answered, *m_active;
+};
+
 struct call {
 	struct call *next;
-	struct bridge *br;
+	struct calls *cs;
 	struct dial_job *job;
 	struct sip_leg *leg;
 	enum phase phase;
@@ -35,12 +50,12 @@ struct call {
 static void publish(struct call *c, struct event *ev)
 {
 	if (ev)
-		publisher_event(c->br->pub, ev);
+		publisher_event(c->cs->cfg.pub, ev);
 }
 
 static struct event *call_event(struct call *c, enum event_type type)
 {
-	return bridge_event(c->br, type, c->job->call_id, c->job->room);
+	return publisher_draft(c->cs->cfg.pub, type, c->job->call_id, c->job->room);
 }
 
 static void publish_failed(struct call *c, const char *status, int code, const char *reason)
@@ -48,7 +63,7 @@ static void publish_failed(struct call *c, const char *status, int code, const c
 	if (c->terminal)
 		return;
 	c->terminal = true;
-	call_fail_job(c->br, c->job->call_id, c->job->room, status, code, reason);
+	publisher_call_failed(c->cs->cfg.pub, c->job->call_id, c->job->room, status, code, reason);
 	log_info("call_failed", "%s: %s (%d %s)", c->job->call_id, status, code, reason);
 }
 
@@ -68,21 +83,21 @@ static void publish_ended(struct call *c, const char *reason, const char *by)
 
 static void call_free(struct call *c)
 {
-	struct bridge *br = c->br;
-	for (struct call **pp = &br->calls; *pp; pp = &(*pp)->next) {
+	struct calls *cs = c->cs;
+	for (struct call **pp = &cs->list; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
 	}
-	br->ncalls--;
-	metric_set(br->m_active, br->ncalls);
-	c->relay = relay_leg_stop(c->relay);
+	cs->n--;
+	metric_set(cs->m_active, cs->n);
+	c->relay = relay_leg_free(c->relay);
 	if (c->rtp_fd >= 0)
 		close(c->rtp_fd);
 	dial_job_free(c->job);
 	free(c);
-	atomic_fetch_sub(&br->active, 1);
+	atomic_fetch_sub(cs->cfg.active, 1);
 }
 
 /* The far end's answer to our RTP/SAVP offer (NULL: none readable) must
@@ -95,13 +110,13 @@ static bool secure_answer(struct call *c, const struct sdp_audio *answer, struct
 	int err = 0;
 	if (!answer)
 		why = "no usable SDP in the answer to our RTP/SAVP offer";
-	else if (sdes_from_answer(&c->media.remote_key, &c->media, answer))
+	else if (sdes_from_answer(&c->media.keys.remote_key, &c->media.keys, answer))
 		why = "answer without a usable a=crypto for our RTP/SAVP offer";
-	else if ((err = media_srtp_alloc(srtpp, &c->media.local_key, &c->media.remote_key)))
+	else if ((err = media_srtp_alloc(srtpp, &c->media.keys.local_key, &c->media.keys.remote_key)))
 		why = "cannot set up SRTP with the answered key";
 	if (!why) {
 		log_info("call_srtp", "%s: SRTP %s, tag %u", c->job->call_id,
-			 sdes_suite_name(c->media.remote_key.suite), (unsigned)c->media.remote_key.tag);
+			 sdes_suite_name(c->media.keys.remote_key.suite), (unsigned)c->media.keys.remote_key.tag);
 		return true;
 	}
 	log_warn("answer_without_srtp", "%s: %s%s%s, BYE", c->job->call_id, why, err ? ": " : "",
@@ -129,7 +144,7 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 		c->phase = PH_ANSWERED;
 		c->answered_ms = time_mono_ms();
 		c->max_deadline_ms = c->answered_ms + c->job->max_duration_s * 1000;
-		metric_add(c->br->m_answered, 1);
+		metric_add(c->cs->m_answered, 1);
 		if (c->cancel_status) {
 			/* our CANCEL crossed the 200 OK; the leg sends BYE */
 			publish_failed(c, c->cancel_status, 487, "cancelled after answer");
@@ -138,7 +153,7 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 		struct sdp_audio remote;
 		struct media_srtp *srtp = NULL;
 		bool have_sdp = info->sdp && sdp_audio_parse(&remote, info->sdp, info->sdp_len) == 0;
-		if (c->media.secure && !secure_answer(c, have_sdp ? &remote : NULL, &srtp))
+		if (c->media.keys.secure && !secure_answer(c, have_sdp ? &remote : NULL, &srtp))
 			break;
 		if (!have_sdp)
 			log_warn("answer_sdp_unusable", "%s: no usable SDP in the 200 OK", c->job->call_id);
@@ -162,12 +177,13 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 			publish_failed(c, call_status_name(call_status_from_sip(info->code)), info->code,
 				       info->reason);
 		break;
-	case SIP_LEG_OFFER:
-		hold_on_offer(c->br, c->leg, &c->media, c->relay, c->job->call_id, c->job->room, info->sdp,
-			      info->sdp_len, info->method);
+	case SIP_LEG_OFFER: {
+		struct hold_call hc = { c->leg, &c->media, c->relay, c->job->call_id, c->job->room };
+		hold_on_offer(&c->cs->hold, &hc, info->sdp, info->sdp_len, info->method);
 		break;
+	}
 	case SIP_LEG_BYE:
-		c->relay = relay_leg_stop(c->relay);
+		c->relay = relay_leg_free(c->relay);
 		publish_ended(c, "hangup", "remote");
 		break;
 	case SIP_LEG_GONE:
@@ -182,86 +198,60 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 	}
 }
 
-static void uri_host(char *out, size_t len, const char *host)
-{
-	/* a bare IPv6 address needs brackets in a URI */
-	if (strchr(host, ':') && host[0] != '[')
-		snprintf(out, len, "[%s]", host);
-	else
-		snprintf(out, len, "%s", host);
-}
-
-void call_start(struct bridge *br, struct dial_job *job)
+void call_start(struct calls *cs, struct dial_job *job)
 {
 	struct call *c = calloc(1, sizeof(*c));
-	char sdp[1536], ruri[600], from[600], to[600], host[300], domain[300];
+	const char *why = NULL;
 	if (!c) {
-		call_fail_job(br, job->call_id, job->room, "failed", 0, "out of memory");
+		publisher_call_failed(cs->cfg.pub, job->call_id, job->room, "failed", 0, "out of memory");
 		dial_job_free(job);
-		atomic_fetch_sub(&br->active, 1);
+		atomic_fetch_sub(cs->cfg.active, 1);
 		return;
 	}
-	c->br = br;
+	c->cs = cs;
 	c->job = job;
 	c->rtp_fd = -1;
-	c->next = br->calls;
-	br->calls = c;
-	br->ncalls++;
-	metric_set(br->m_active, br->ncalls);
+	c->next = cs->list;
+	cs->list = c;
+	cs->n++;
+	metric_set(cs->m_active, cs->n);
 
-	int err = rtp_port_open(br, &c->rtp_fd, &c->media.port);
+	int err = rtp_port_open(&cs->ports, &c->rtp_fd, &c->media.port);
 	if (err) {
 		publish_failed(c, "failed", 0, "no free RTP port");
 		call_free(c);
 		return;
 	}
-	c->media.sess_id = (uint64_t)time_now_ms() * 1000 + (++br->sess_seq % 1000);
+	c->media.sess_id = (uint64_t)time_now_ms() * 1000 + (++cs->sess_seq % 1000);
 	c->media.sess_version = 1;
 	/* a TLS trunk gets SRTP (SDES): RTP/SAVP with our a=crypto */
-	if (strcmp(job->transport, "tls") == 0 && sdes_local_init(&c->media)) {
+	if (strcmp(job->transport, "tls") == 0 && sdes_local_init(&c->media.keys)) {
 		publish_failed(c, "failed", 0, "cannot make an SRTP key");
 		call_free(c);
 		return;
 	}
-	struct sdp_local local = { br->rtp_host, c->media.port, c->media.sess_id, c->media.sess_version,
-				   c->media.secure ? c->media.crypto_line : NULL };
-	uri_host(host, sizeof(host), job->sip_host);
-	uri_host(domain, sizeof(domain), job->sip_domain[0] ? job->sip_domain : job->sip_host);
-	/* sip: with transport=tls rather than sips: — many carriers and UAs
-	 * (libre/baresip) do not take requests to a sips: Contact */
-	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%ld;transport=%s", job->to_number, host, job->sip_port,
-		 job->transport);
-	snprintf(from, sizeof(from), "<sip:%s@%s>", job->from_number, domain);
-	snprintf(to, sizeof(to), "<sip:%s@%s>", job->to_number, domain);
-	if (sdp_offer_build(sdp, sizeof(sdp), &local)) {
-		publish_failed(c, "failed", 0, "offer too large");
-		call_free(c);
-		return;
-	}
-	struct sip_dial d = { ruri, from, to, job->username[0] ? job->username : NULL,
-			      job->password[0] ? job->password : NULL, sdp };
-	int64_t now = time_mono_ms();
-	long ring_s = job->ring_timeout_s > 0 ? job->ring_timeout_s : c->br->cfg->ring_timeout_s;
-	c->ring_deadline_ms = now + ring_s * 1000;
-	err = sip_leg_invite(&c->leg, br->ua, &d, on_leg, c);
-	if (err) {
-		publish_failed(c, "failed", 0, "cannot send INVITE");
+	struct sdp_local local = { cs->cfg.rtp_host, c->media.port, c->media.sess_id,
+				   c->media.sess_version,
+				   c->media.keys.secure ? c->media.keys.crypto_line : NULL };
+	long ring_s = job->ring_timeout_s > 0 ? job->ring_timeout_s : cs->cfg.ring_timeout_s;
+	c->ring_deadline_ms = time_mono_ms() + ring_s * 1000;
+	if (dial_invite(&c->leg, cs->ua, job, &local, on_leg, c, &why)) {
+		publish_failed(c, "failed", 0, why);
 		call_free(c);
 		return;
 	}
 	/* into the room while it rings: joining takes a WebRTC handshake on LiveKit */
-	if (relay_leg_join(&c->relay, br->relay, job->call_id, job->room))
+	if (relay_leg_new(&c->relay, cs->cfg.relay, job->call_id, job->room))
 		log_error("relay_join_failed", "%s: out of memory, the call will have no media", job->call_id);
 	struct event *ev = call_event(c, EV_CALL_DIALING);
 	if (ev && event_set_str(ev, "provider", "exotel"))
 		ev = event_free(ev);
 	publish(c, ev);
-	log_info("call_dialing", "%s: %s -> %s via %s", job->call_id, job->from_number, job->to_number, ruri);
 }
 
-static struct call *find(struct bridge *br, const char *call_id)
+static struct call *find(struct calls *cs, const char *call_id)
 {
-	for (struct call *c = br->calls; c; c = c->next)
+	for (struct call *c = cs->list; c; c = c->next)
 		if (strcmp(c->job->call_id, call_id) == 0)
 			return c;
 	return NULL;
@@ -272,7 +262,7 @@ static void end_call(struct call *c, const char *reason, const char *by, const c
 	if (!c->leg || c->terminal)
 		return;
 	if (c->phase == PH_ANSWERED) {
-		c->relay = relay_leg_stop(c->relay);
+		c->relay = relay_leg_free(c->relay);
 		if (!c->end_reason[0]) {
 			snprintf(c->end_reason, sizeof(c->end_reason), "%s", reason);
 			c->end_by = by;
@@ -284,9 +274,9 @@ static void end_call(struct call *c, const char *reason, const char *by, const c
 	sip_leg_hangup(c->leg);
 }
 
-void call_hangup(struct bridge *br, const char *call_id, const char *reason)
+void call_hangup(struct calls *cs, const char *call_id, const char *reason)
 {
-	struct call *c = find(br, call_id);
+	struct call *c = find(cs, call_id);
 	if (!c)
 		return;
 	const char *by = strncmp(reason, "agent", 5) == 0 ? "agent" : "local";
@@ -294,19 +284,19 @@ void call_hangup(struct bridge *br, const char *call_id, const char *reason)
 	end_call(c, reason, by, "cancelled");
 }
 
-void call_media_timeout(struct bridge *br, const char *call_id)
+void call_media_timeout(struct calls *cs, const char *call_id)
 {
-	struct call *c = find(br, call_id);
+	struct call *c = find(cs, call_id);
 	if (!c || c->phase != PH_ANSWERED)
 		return;
-	log_info("call_media_timeout", "%s: no RTP for %ld s, BYE", call_id, br->cfg->media_timeout_s);
+	log_info("call_media_timeout", "%s: no RTP for %ld s, BYE", call_id, cs->cfg.media_timeout_s);
 	end_call(c, "media_timeout", "local", NULL);
 }
 
-void call_ended_elsewhere(struct bridge *br, const char *call_id, const char *what,
+void call_ended_elsewhere(struct calls *cs, const char *call_id, const char *what,
 			  const char *source)
 {
-	struct call *c = find(br, call_id);
+	struct call *c = find(cs, call_id);
 	if (!c || c->terminal)
 		return;
 	log_warn("call_ended_elsewhere", "%s: %s from %s while the leg is up: hanging up", call_id,
@@ -315,9 +305,9 @@ void call_ended_elsewhere(struct bridge *br, const char *call_id, const char *wh
 		 "cancelled");
 }
 
-void calls_tick(struct bridge *br, int64_t now_ms)
+void calls_tick(struct calls *cs, int64_t now_ms)
 {
-	for (struct call *c = br->calls; c; c = c->next) {
+	for (struct call *c = cs->list; c; c = c->next) {
 		if (c->terminal)
 			continue;
 		if (c->phase != PH_ANSWERED && !c->cancel_status && now_ms >= c->ring_deadline_ms) {
@@ -332,29 +322,20 @@ void calls_tick(struct bridge *br, int64_t now_ms)
 	}
 }
 
-void calls_heartbeat(struct bridge *br)
+void calls_heartbeat(struct calls *cs)
 {
-	cJSON *root = cJSON_CreateObject();
-	cJSON *calls = cJSON_CreateArray();
-	char ts[TIME_ISO_LEN + 1];
-	time_iso8601(ts, time_now_ms());
-	if (!root || !calls) {
-		cJSON_Delete(root);
-		cJSON_Delete(calls);
+	const char **ids = cs->n > 0 ? calloc((size_t)cs->n, sizeof(*ids)) : NULL;
+	size_t n = 0;
+	if (cs->n > 0 && !ids)
 		return;
-	}
-	cJSON_AddItemToObject(root, "v", cJSON_CreateNumber(1));
-	cJSON_AddItemToObject(root, "source", cJSON_CreateString(br->source));
-	cJSON_AddItemToObject(root, "calls", calls);
-	for (struct call *c = br->calls; c; c = c->next)
+	for (struct call *c = cs->list; c && n < (size_t)cs->n; c = c->next)
 		if (!c->terminal)
-			cJSON_AddItemToArray(calls, cJSON_CreateString(c->job->call_id));
-	cJSON_AddItemToObject(root, "ts", cJSON_CreateString(ts));
-	char *json = cJSON_PrintUnformatted(root);
+			ids[n++] = c->job->call_id;
+	char *json = cmd_heartbeat_json(cs->cfg.source, ids, n);
 	if (json)
-		publisher_raw(br->pub, "owners.heartbeat", json, strlen(json));
+		publisher_raw(cs->cfg.pub, "owners.heartbeat", json, strlen(json));
 	free(json);
-	cJSON_Delete(root);
+	free(ids);
 }
 
 static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
@@ -374,12 +355,38 @@ static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
 	return false;
 }
 
-bool calls_peer_allowed(struct bridge *br, const struct sockaddr *sa, socklen_t len)
+bool calls_peer_allowed(struct calls *cs, const struct sockaddr *sa, socklen_t len)
 {
 	(void)len;
-	for (struct call *c = br->calls; c; c = c->next)
+	for (struct call *c = cs->list; c; c = c->next)
 		for (int i = 0; i < c->job->naddrs; i++)
 			if (same_ip(&c->job->addrs[i], sa))
 				return true;
 	return false;
+}
+
+int calls_new(struct calls **csp, const struct calls_cfg *cfg)
+{
+	struct calls *cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return ENOMEM;
+	cs->cfg = *cfg;
+	cs->hold = (struct hold_env){ cfg->pub, metric_counter("sip_bridge_holds_total", "remote holds detected"),
+				      cfg->rtp_host };
+	cs->m_answered = metric_counter("sip_bridge_answered_total", "calls answered");
+	cs->m_active = metric_gauge("sip_bridge_active_calls", "calls in progress");
+	rtp_ports_init(&cs->ports, cfg->rtp_bind, cfg->rtp_port_min, cfg->rtp_port_max);
+	*csp = cs;
+	return 0;
+}
+
+struct calls *calls_free(struct calls *cs)
+{
+	free(cs);
+	return NULL;
+}
+
+void calls_use_ua(struct calls *cs, struct sip_ua *ua)
+{
+	cs->ua = ua;
 }

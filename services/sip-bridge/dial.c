@@ -1,11 +1,19 @@
-/* dial.exotel jobs: validation, and the puller that takes them from DIALS
- * only while below MAX_CALLS, acking each before it is dialed (at most once). */
-#include "bridge.h"
+/* An Exotel call from dial job to INVITE:
+ *   dial_job_parse  validates a dial.exotel job (any thread);
+ *   the puller      its own thread: takes jobs from DIALS only while below
+ *                   MAX_CALLS, acks each before it is dialed (at most once),
+ *                   resolves the trunk and hands the job on (to the sofia
+ *                   thread's inbox, through its handler);
+ *   dial_invite     the sofia thread: the INVITE to the trunk (call.c then
+ *                   follows the call). */
+#include "dial.h"
 #include "secret/secret.h"
+#include "taken.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +22,14 @@
 #define FETCH_BATCH_MAX 16
 #define FETCH_WAIT_MS   500
 #define JOB_JSON_MAX    16384
+
+struct dial_puller {
+	struct dial_puller_cfg cfg;
+	struct taken_ids *taken;
+	struct metric *m_dials;
+	atomic_bool stopping;
+	pthread_t thread;
+};
 
 static int get_str(char *out, size_t outlen, const cJSON *obj, const char *name, bool required,
 		   char *err, size_t errlen)
@@ -62,17 +78,6 @@ static int get_int(long *out, const cJSON *obj, const char *name, long def, long
 	}
 	*out = (long)it->valuedouble;
 	return 0;
-}
-
-static bool is_e164(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 3 || n > 16 || s[0] != '+')
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
 }
 
 static bool is_host(const char *s)
@@ -184,11 +189,11 @@ int dial_job_parse(struct dial_job *job, const struct secret_keys *keys, const c
 			goto out;
 		}
 	}
-	if (!is_e164(job->to_number)) {
+	if (!e164_valid(job->to_number)) {
 		snprintf(err, errlen, "to_number: not E.164");
 		goto out;
 	}
-	if (!is_e164(job->from_number)) {
+	if (!e164_valid(job->from_number)) {
 		snprintf(err, errlen, "from_number: not E.164");
 		goto out;
 	}
@@ -262,22 +267,23 @@ static int resolve(struct dial_job *job)
 
 static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 {
-	struct bridge *br = arg;
+	struct dial_puller *p = arg;
+	const struct dial_puller_cfg *cfg = &p->cfg;
 	char err[256] = "", callid[ID_UUID_LEN + 1];
 	struct dial_job *job = calloc(1, sizeof(*job));
 	if (!job)
 		return BUS_NAK;
-	if (dial_job_parse(job, br->keys, msg->data, (size_t)msg->len, err, sizeof(err), callid)) {
+	if (dial_job_parse(job, cfg->keys, msg->data, (size_t)msg->len, err, sizeof(err), callid)) {
 		log_warn("dial_job_invalid", "%s: %s", callid[0] ? callid : "?", err);
 		if (callid[0])
-			call_fail_job(br, callid, job->room[0] ? job->room : "unknown", "failed", 0,
-				      "invalid dial job");
+			publisher_call_failed(cfg->pub, callid, job->room[0] ? job->room : "unknown",
+					      "failed", 0, "invalid dial job");
 		dial_job_free(job);
 		return BUS_TERM;
 	}
 	/* The same call delivered again (re-enqueued under another message id,
 	 * or redelivered while its first copy was being acked): dialed once. */
-	if (taken_has(br->taken, job->call_id)) {
+	if (taken_has(p->taken, job->call_id)) {
 		log_warn("dial_job_duplicate", "%s: already taken (delivery %llu); not dialing again",
 			 job->call_id, (unsigned long long)msg->delivered);
 		dial_job_free(job);
@@ -290,29 +296,21 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 		dial_job_free(job);
 		return BUS_ACK;
 	}
-	taken_add(br->taken, job->call_id);
+	taken_add(p->taken, job->call_id);
 	if (msg->delivered > 1)
 		log_info("dial_job_redelivered", "%s: delivery %llu, never acked before: dialing", job->call_id,
 			 (unsigned long long)msg->delivered);
-	atomic_fetch_add(&br->active, 1);
-	metric_add(br->m_dials, 1);
+	atomic_fetch_add(cfg->active, 1);
+	metric_add(p->m_dials, 1);
 	if (resolve(job)) {
 		log_warn("dial_resolve_failed", "%s: cannot resolve %s", job->call_id, job->sip_host);
-		call_fail_job(br, job->call_id, job->room, "unreachable", 0, "trunk host does not resolve");
-		atomic_fetch_sub(&br->active, 1);
+		publisher_call_failed(cfg->pub, job->call_id, job->room, "unreachable", 0,
+				      "trunk host does not resolve");
+		atomic_fetch_sub(cfg->active, 1);
 		dial_job_free(job);
 		return BUS_ACK;
 	}
-	struct inbox_item *it = calloc(1, sizeof(*it));
-	if (!it) {
-		call_fail_job(br, job->call_id, job->room, "failed", 0, "out of memory");
-		atomic_fetch_sub(&br->active, 1);
-		dial_job_free(job);
-		return BUS_ACK;
-	}
-	it->kind = INBOX_DIAL;
-	it->job = job;
-	bridge_post(br, it);
+	cfg->h->job(job, cfg->arg);
 	return BUS_ACK;
 }
 
@@ -322,20 +320,19 @@ static void nap_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-void *dial_puller_main(void *arg);
-
-void *dial_puller_main(void *arg)
+static void *puller_main(void *arg)
 {
-	struct bridge *br = arg;
+	struct dial_puller *p = arg;
+	const struct dial_puller_cfg *cfg = &p->cfg;
 	struct bus_sub *sub = NULL;
 	pthread_setname_np(pthread_self(), "sb-dials");
-	while (!atomic_load(&br->stopping)) {
-		if (!atomic_load(&br->sip_up) || !service_bus_ready(br->svc)) {
+	while (!atomic_load(&p->stopping)) {
+		if (!cfg->h->ready(cfg->arg) || !service_bus_ready(cfg->svc)) {
 			nap_ms(100);
 			continue;
 		}
 		if (!sub) {
-			int err = bus_js_pull_sub(br->bus, &sub, "DIALS", "sip-bridge", "dial.exotel");
+			int err = bus_js_pull_sub(cfg->bus, &sub, "DIALS", "sip-bridge", "dial.exotel");
 			if (err) {
 				log_warn("dials_consumer_failed", "%s", cm_strerror(err));
 				sub = NULL;
@@ -343,19 +340,86 @@ void *dial_puller_main(void *arg)
 				continue;
 			}
 			log_info("dials_consumer_ready", "taking dial.exotel jobs (max %ld calls)",
-				 br->cfg->max_calls);
+				 cfg->max_calls);
 		}
-		int free_slots = (int)br->cfg->max_calls - atomic_load(&br->active);
+		int free_slots = (int)cfg->max_calls - atomic_load(cfg->active);
 		if (free_slots <= 0) {
 			nap_ms(20);
 			continue;
 		}
 		int count = 0;
 		int err = bus_js_fetch(sub, free_slots < FETCH_BATCH_MAX ? free_slots : FETCH_BATCH_MAX, FETCH_WAIT_MS,
-				       on_job, br, &count);
+				       on_job, p, &count);
 		if (err && err != ETIMEDOUT)
 			nap_ms(200);
 	}
 	sub = bus_unsubscribe(sub);
 	return NULL;
+}
+
+int dial_puller_new(struct dial_puller **pp, const struct dial_puller_cfg *cfg)
+{
+	struct dial_puller *p = calloc(1, sizeof(*p));
+	int err;
+	if (!p)
+		return ENOMEM;
+	p->cfg = *cfg;
+	p->m_dials = metric_counter("sip_bridge_dials_total", "dial jobs taken");
+	if ((err = taken_new(&p->taken)) || (err = pthread_create(&p->thread, NULL, puller_main, p))) {
+		p->taken = taken_free(p->taken);
+		free(p);
+		return err;
+	}
+	*pp = p;
+	return 0;
+}
+
+struct dial_puller *dial_puller_free(struct dial_puller *p)
+{
+	if (!p)
+		return NULL;
+	atomic_store(&p->stopping, true);
+	pthread_join(p->thread, NULL);
+	p->taken = taken_free(p->taken);
+	free(p);
+	return NULL;
+}
+
+/* ---- the INVITE (sofia thread) ------------------------------------------- */
+
+static void uri_host(char *out, size_t len, const char *host)
+{
+	/* a bare IPv6 address needs brackets in a URI */
+	if (strchr(host, ':') && host[0] != '[')
+		snprintf(out, len, "[%s]", host);
+	else
+		snprintf(out, len, "%s", host);
+}
+
+int dial_invite(struct sip_leg **legp, struct sip_ua *ua, const struct dial_job *job,
+		const struct sdp_local *local, sip_leg_h *h, void *arg, const char **whyp)
+{
+	char sdp[1536], ruri[600], from[600], to[600], host[300], domain[300];
+	uri_host(host, sizeof(host), job->sip_host);
+	uri_host(domain, sizeof(domain), job->sip_domain[0] ? job->sip_domain : job->sip_host);
+	/* sip: with transport=tls rather than sips: — many carriers and UAs
+	 * (libre/baresip) do not take requests to a sips: Contact */
+	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%ld;transport=%s", job->to_number, host, job->sip_port,
+		 job->transport);
+	snprintf(from, sizeof(from), "<sip:%s@%s>", job->from_number, domain);
+	snprintf(to, sizeof(to), "<sip:%s@%s>", job->to_number, domain);
+	int err = sdp_offer_build(sdp, sizeof(sdp), local);
+	if (err) {
+		*whyp = "offer too large";
+		return err;
+	}
+	struct sip_dial d = { ruri, from, to, job->username[0] ? job->username : NULL,
+			      job->password[0] ? job->password : NULL, sdp };
+	err = sip_leg_invite(legp, ua, &d, h, arg);
+	if (err) {
+		*whyp = "cannot send INVITE";
+		return err;
+	}
+	log_info("call_dialing", "%s: %s -> %s via %s", job->call_id, job->from_number, job->to_number, ruri);
+	return 0;
 }

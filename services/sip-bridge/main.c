@@ -1,4 +1,6 @@
-/* sip-bridge: Exotel legs over SIP (sofia-sip), RTP relayed to the room. */
+/* sip-bridge: Exotel legs over SIP (sofia-sip), RTP relayed to the room.
+ * main: the configuration, the service (HTTP, bus) and the bridge's
+ * lifetime, on the process's main thread; bridge.h maps the rest. */
 #include "bridge.h"
 #include "lkrtc/lkrtc.h"
 #include "room/room.h"
@@ -69,8 +71,8 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 		snprintf(err, errlen, "SIP_TLS_CERT_DIR: required with SIP_TLS_BIND");
 		return EINVAL;
 	}
-	const char *colon = strrchr(cfg->sip_bind, ':');
-	if (!colon || colon == cfg->sip_bind) {
+	struct hostport hp;
+	if (addr_parse(&hp, cfg->sip_bind, 0)) {
 		snprintf(err, errlen, "SIP_BIND: \"%s\" is not host:port", cfg->sip_bind);
 		return EINVAL;
 	}
@@ -95,19 +97,26 @@ int main(int argc, char **argv)
 {
 	service_args(&bridge_def, argc, argv);
 	struct bridge_cfg cfg = { 0 };
-	struct bridge br = { .cfg = &cfg, .efd = -1 };
-	if (service_start(&br.svc, &bridge_def, &cfg))
+	struct service *svc = NULL;
+	struct bridge *br = NULL;
+	if (service_start(&svc, &bridge_def, &cfg))
 		return 1;
-	int err = bridge_start(&br);
+	int err = bridge_new(&br, &cfg, svc);
+	if (!err)
+		err = bridge_start(br);
 	if (err) {
 		log_error("bridge_start_failed", "%s", cm_strerror(err));
-		bridge_stop(&br);
-		service_stop(br.svc);
+		if (br)
+			bridge_stop(br);
+		service_stop(svc);
+		bridge_free(br);
 		return 1;
 	}
-	service_wait(br.svc, NULL, NULL);
-	bridge_stop(&br);
-	service_stop(br.svc);
+	service_wait(svc, NULL, NULL);
+	bridge_stop(br);
+	/* the service's ready check reads the bridge until the service is gone */
+	service_stop(svc);
+	br = bridge_free(br);
 	lkrtc_shutdown();
 	return 0;
 }

@@ -1,10 +1,11 @@
 /* One call's media on the relay's media thread (relay.c runs the threads):
  * the carrier's RTP, put back in sequence, → 48 kHz → the room as it
- * arrives, and RFC 4733 digits out as call_dtmf; every 20 ms one room frame
+ * arrives, and RFC 4733 digits (to the dtmf handler); every 20 ms one room frame
  * (or silence) → 8 kHz → G.711 → the carrier, as the negotiated direction
- * allows; the media timeout. Also the room's receive thread side:
- * frames queued (and mixed) for the carrier. */
-#include "relay.h"
+ * allows; the media timeout. Digits and the timeout go out through the
+ * relay's handlers. Also the room's receive thread side: frames queued (and
+ * mixed) for the carrier. */
+#include "relay_priv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,18 +18,20 @@
 
 void relay_params_from_sdp(struct relay_params *p, const struct sdp_audio *a)
 {
+	struct sdp_hold hold;
+	sdp_hold_classify(&hold, a);
 	memset(p, 0, sizeof(*p));
 	p->pt = -1;
 	for (int i = 0; i < a->nfmt && p->pt < 0; i++)
 		if (a->fmt[i] == 0 || a->fmt[i] == 8)
 			p->pt = a->fmt[i];
 	p->te_pt = a->te_pt;
-	/* a->effective is what the far end does: sendonly = it sends, will not
-	 * receive (RFC 3264 §6.1, we answered recvonly) */
-	p->send = a->effective == SDP_SENDRECV || a->effective == SDP_RECVONLY;
-	p->recv = a->effective == SDP_SENDRECV || a->effective == SDP_SENDONLY;
-	p->timer = a->effective == SDP_SENDRECV && !a->hold;
-	p->dir = sdp_dir_name(a->effective);
+	/* hold.effective is what the far end does: sendonly = it sends, will
+	 * not receive (RFC 3264 §6.1, we answered recvonly) */
+	p->send = hold.effective == SDP_SENDRECV || hold.effective == SDP_RECVONLY;
+	p->recv = hold.effective == SDP_SENDRECV || hold.effective == SDP_SENDONLY;
+	p->timer = hold.effective == SDP_SENDRECV && !hold.hold;
+	p->dir = sdp_dir_name(hold.effective);
 	p->remote.sin_family = AF_INET;
 	p->remote.sin_port = htons(a->port);
 	p->have_remote = a->port != 0 && inet_pton(AF_INET, a->addr, &p->remote.sin_addr) == 1 &&
@@ -91,16 +94,11 @@ void relay_on_room_frame(const struct room_frame *f, void *arg)
 
 /* ---- the media thread ---------------------------------------------------- */
 
-static void publish_dtmf(struct relay_leg *l, const struct dtmf_event *e)
+static void report_dtmf(struct relay_leg *l, const struct dtmf_event *e)
 {
 	if (e->digit == '!')
 		return; /* flash: not a call_dtmf digit */
-	char digit[2] = { e->digit, '\0' };
-	struct event *ev = bridge_event(l->relay->br, EV_CALL_DTMF, l->call_id, l->room_name);
-	if (ev && (event_set_str(ev, "digit", digit) || event_set_int(ev, "duration_ms", e->duration_ms)))
-		ev = event_free(ev);
-	if (ev)
-		publisher_event(l->relay->br->pub, ev);
+	l->relay->h->dtmf(l->call_id, l->room_name, e->digit, e->duration_ms, l->relay->arg);
 	l->dtmf_events++;
 	log_info("call_dtmf", "%s: %c (%u ms)", l->call_id, e->digit, (unsigned)e->duration_ms);
 }
@@ -184,7 +182,7 @@ void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
 			size_t nev = 0;
 			if (dtmf_rx_input(&l->dtmf, ev, &nev, pkt.hdr.ts, pkt.payload, pkt.payload_len) == 0)
 				for (size_t k = 0; k < nev; k++)
-					publish_dtmf(l, &ev[k]);
+					report_dtmf(l, &ev[k]);
 		} else if (pkt.hdr.pt == 0 || pkt.hdr.pt == 8) {
 			l->law = pkt.hdr.pt == 8 ? G711_ALAW : G711_ULAW;
 			int err = jbuf_put(l->jb, &pkt, time_mono_us());
@@ -269,18 +267,11 @@ static void leg_check_timeout(struct relay_leg *l, int64_t now_ms)
 	 * gets RTP ends as surely as one whose RTP stops. */
 	if (!l->p.timer || l->timed_out || now_ms - l->last_rx_ms < l->relay->timeout_ms)
 		return;
+	if (l->relay->h->media_timeout(l->call_id, l->relay->arg))
+		return; /* not taken (out of memory): again on the next tick */
 	l->timed_out = true;
-	struct inbox_item *it = calloc(1, sizeof(*it));
-	if (!it) {
-		l->timed_out = false; /* try again on the next tick */
-		return;
-	}
-	it->kind = INBOX_MEDIA_TIMEOUT;
-	snprintf(it->call_id, sizeof(it->call_id), "%s", l->call_id);
-	snprintf(it->reason, sizeof(it->reason), "media_timeout");
 	log_info("media_timeout", "%s: no RTP for %lld ms%s", l->call_id, (long long)(now_ms - l->last_rx_ms),
 		 l->flowed ? "" : " (none since the answer)");
-	bridge_post(l->relay->br, it);
 }
 
 void relay_leg_tick(struct relay_leg *l, int64_t now_ms)

@@ -1,6 +1,10 @@
 /* The publisher thread: events and heartbeats go out in the order they were
- * queued, in batches; the sofia thread never waits for a JetStream ack. */
-#include "bridge.h"
+ * queued, in batches; the sofia thread never waits for a JetStream ack.
+ * Any thread queues (publisher_event, publisher_raw); only the publisher
+ * thread talks to NATS. */
+#include "publish.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 #define PUB_QUEUE_MAX 100000
 #define PUB_BATCH_MAX 512          /* below the bus's 4096 outstanding acks */
 #define PUB_ACK_TIMEOUT_MS 5000
+#define PUB_DRAIN_MS 5000          /* publisher_free sends what is queued this long */
 
 struct pub_item {
 	struct pub_item *next;
@@ -23,6 +28,7 @@ struct pub_item {
 
 struct publisher {
 	struct bus *bus;
+	const char *source;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -31,6 +37,7 @@ struct publisher {
 	bool stop;
 	int64_t stop_deadline_ms;
 	struct metric *m_failed;
+	struct metric *m_calls_failed;
 };
 
 static void item_free(struct pub_item *it)
@@ -133,15 +140,17 @@ static void *publisher_main(void *arg)
 	return NULL;
 }
 
-int publisher_start(struct publisher **pubp, struct bus *bus)
+int publisher_new(struct publisher **pubp, struct bus *bus, const char *source)
 {
 	struct publisher *pub = calloc(1, sizeof(*pub));
 	if (!pub)
 		return ENOMEM;
 	pub->bus = bus;
+	pub->source = source;
 	pthread_mutex_init(&pub->mu, NULL);
 	pthread_cond_init(&pub->cv, NULL);
 	pub->m_failed = metric_counter("sip_bridge_publish_failed_total", "events not published");
+	pub->m_calls_failed = metric_counter("sip_bridge_failed_total", "calls failed");
 	int err = pthread_create(&pub->thread, NULL, publisher_main, pub);
 	if (err) {
 		free(pub);
@@ -199,13 +208,38 @@ void publisher_raw(struct publisher *pub, const char *subject, const char *data,
 	enqueue(pub, it);
 }
 
-struct publisher *publisher_stop(struct publisher *pub, int timeout_ms)
+struct event *publisher_draft(struct publisher *pub, enum event_type type, const char *call_id,
+			      const char *room)
+{
+	struct event *ev = NULL;
+	if (event_new(&ev, type, call_id, room, pub->source))
+		return NULL;
+	return ev;
+}
+
+void publisher_call_failed(struct publisher *pub, const char *call_id, const char *room,
+			   const char *status, int sip_code, const char *reason)
+{
+	struct event *ev = publisher_draft(pub, EV_CALL_FAILED, call_id, room);
+	if (!ev)
+		return;
+	if (event_set_str(ev, "status", status) ||
+	    (sip_code >= 100 && sip_code <= 699 && event_set_int(ev, "sip_code", sip_code)) ||
+	    (reason && event_set_str(ev, "sip_reason", reason))) {
+		event_free(ev);
+		return;
+	}
+	metric_add(pub->m_calls_failed, 1);
+	publisher_event(pub, ev);
+}
+
+struct publisher *publisher_free(struct publisher *pub)
 {
 	if (!pub)
 		return NULL;
 	pthread_mutex_lock(&pub->mu);
 	pub->stop = true;
-	pub->stop_deadline_ms = time_mono_ms() + timeout_ms;
+	pub->stop_deadline_ms = time_mono_ms() + PUB_DRAIN_MS;
 	pthread_cond_signal(&pub->cv);
 	pthread_mutex_unlock(&pub->mu);
 	pthread_join(pub->thread, NULL);

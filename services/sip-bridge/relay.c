@@ -9,17 +9,18 @@
  *                 media timeout;
  *   room thread   join and leave (each a blocking request to room-manager),
  *                 so neither SIP nor media ever waits on NATS.
- * A leg is created by the sofia thread when it dials (relay_leg_join: the
+ * A leg is created by the sofia thread when it dials (relay_leg_new: the
  * room is joined while the far end rings, so that the agent's first words
  * after the answer are not lost to a join still under way), started on the
  * answer (relay_leg_start), changed (relay_leg_update) and handed back once
- * (relay_leg_stop); a leg never started goes straight to the room thread. Commands reach the
+ * (relay_leg_free); a leg never started goes straight to the room thread. Commands reach the
  * leg's media thread in order; that thread, done with a leg, hands it to the
  * room thread, which leaves the room and frees it. Every leg's JOIN is queued
  * to the room thread before its LEAVE can be, so a leg is freed exactly once,
  * by the room thread, after the room's receive thread stopped. What a leg
- * does with its media is media.c. */
-#include "relay.h"
+ * does with its media is media.c. What the relay has to report (digits,
+ * media timeouts, lost rooms) goes to the handlers given to relay_new. */
+#include "relay_priv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,19 +36,13 @@
 
 
 /* The leg's room is gone for good (e.g. LiveKit went away): the call cannot
- * go on without its agent, so the leg is hung up like a media timeout. */
+ * go on without its agent, so the owner is told (it hangs the leg up). */
 static void on_room_closed(int err, const char *reason, void *arg)
 {
 	struct relay_leg *l = arg;
-	struct inbox_item *it = calloc(1, sizeof(*it));
 	log_warn("room_lost", "%s: room %s: %s", l->call_id, l->room_name,
 		 reason && *reason ? reason : cm_strerror(err));
-	if (!it)
-		return;
-	it->kind = INBOX_HANGUP;
-	snprintf(it->call_id, sizeof(it->call_id), "%s", l->call_id);
-	snprintf(it->reason, sizeof(it->reason), "room_lost");
-	bridge_post(l->relay->br, it);
+	l->relay->h->room_lost(l->call_id, l->relay->arg);
 }
 
 static const struct room_handlers room_handlers = {
@@ -102,7 +97,7 @@ static void leg_free(struct relay_leg *l)
 	free(l);
 }
 
-int relay_leg_join(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room)
+int relay_leg_new(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room)
 {
 	int err;
 	struct relay_leg *l = calloc(1, sizeof(*l));
@@ -141,7 +136,7 @@ out:
 	return err;
 }
 
-/* The leg is started or stopped: relay_stop no longer has to leave its room. */
+/* The leg is started or handed back: relay_free no longer has to leave its room. */
 static void pending_remove(struct relay *r, struct relay_leg *l)
 {
 	pthread_mutex_lock(&r->jmu);
@@ -206,7 +201,7 @@ void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct
 	post_cmd(l->shard, c);
 }
 
-struct relay_leg *relay_leg_stop(struct relay_leg *l)
+struct relay_leg *relay_leg_free(struct relay_leg *l)
 {
 	if (!l)
 		return NULL;
@@ -419,19 +414,20 @@ static void shard_fini(struct relay_shard *sh)
 	pthread_mutex_destroy(&sh->mu);
 }
 
-int relay_start(struct relay **rp, struct bridge *br)
+int relay_new(struct relay **rp, const struct relay_cfg *cfg)
 {
 	int err = 0;
 	struct relay *r = calloc(1, sizeof(*r));
 	if (!r)
 		return ENOMEM;
-	r->br = br;
-	r->local.bus = br->bus;
+	r->h = cfg->h;
+	r->arg = cfg->arg;
+	r->local.bus = cfg->bus;
 	r->local.timeout_ms = 5000;
-	if (strcmp(br->cfg->room_backend, "livekit") == 0) {
+	if (strcmp(cfg->room_backend, "livekit") == 0) {
 		r->livekit = (struct room_livekit_ctx){
-			.url = br->cfg->livekit_url, .api_key = br->cfg->livekit_api_key,
-			.api_secret = br->cfg->livekit_api_secret, .timeout_ms = 5000,
+			.url = cfg->livekit_url, .api_key = cfg->livekit_api_key,
+			.api_secret = cfg->livekit_api_secret, .timeout_ms = 5000,
 		};
 		r->room_ops = &room_livekit;
 		r->room_ctx = &r->livekit;
@@ -439,10 +435,10 @@ int relay_start(struct relay **rp, struct bridge *br)
 		r->room_ops = &room_local;
 		r->room_ctx = &r->local;
 	}
-	r->timeout_ms = br->cfg->media_timeout_s * 1000;
+	r->timeout_ms = cfg->media_timeout_s * 1000;
 	pthread_mutex_init(&r->jmu, NULL);
 	pthread_cond_init(&r->jcv, NULL);
-	long n = br->cfg->media_threads;
+	long n = cfg->media_threads;
 	if (n <= 0)
 		n = sysconf(_SC_NPROCESSORS_ONLN);
 	r->nshards = n < 1 ? 1 : n > RELAY_SHARDS_MAX ? RELAY_SHARDS_MAX : (size_t)n;
@@ -466,14 +462,14 @@ int relay_start(struct relay **rp, struct bridge *br)
 out:
 	if (err) {
 		log_error("relay_start_failed", "%s", cm_strerror(err));
-		relay_stop(r);
+		relay_free(r);
 		return err;
 	}
 	*rp = r;
 	return 0;
 }
 
-struct relay *relay_stop(struct relay *r)
+struct relay *relay_free(struct relay *r)
 {
 	if (!r)
 		return NULL;

@@ -1,151 +1,64 @@
-/* The relay's private parts, shared by relay.c (threads, queues, the legs'
- * lives) and media.c (what one leg does with its media). */
+/* The media relay (relay.c, media.c): carrier RTP (G.711, RFC 4733) ⇄ the
+ * call's room (libs/room) on threads of its own. It knows nothing of the
+ * bridge: what it has to say goes out through the handlers given to
+ * relay_new, on the relay's threads. */
 #ifndef SIP_BRIDGE_RELAY_H
 #define SIP_BRIDGE_RELAY_H
 
-#include "bridge.h"
+#include "bus/bus.h"
 #include "media/media.h"
-#include "room/room.h"
+#include "sdp/sdp.h"
 
-#define RELAY_TICK_MS     20
-#define RELAY_REORDER_US  20000   /* a missing packet is waited for this long */
-#define RELAY_QUEUE_FRAMES 8      /* room → carrier backlog per leg: 160 ms */
-#define RELAY_PREBUFFER    2      /* frames queued before a talkspurt plays: the
-				   * room's 20 ms clock and ours drift apart */
-#define RELAY_RX_BURST    64      /* datagrams read per leg per wakeup */
-#define RELAY_EVENTS      64
-#define RELAY_CATCHUP     3       /* ticks run at most per timer wakeup */
-#define RELAY_SHARDS_MAX  64
-#define G711_BUF          (G711_FRAME_SAMPLES * 3)
+#include <stdint.h>
 
-/* What the negotiated SDP allows, computed on the sofia thread. */
-struct relay_params {
-	struct sockaddr_in remote;
-	bool have_remote;
-	int pt;                 /* 0 PCMU, 8 PCMA, -1 unchanged */
-	int te_pt;              /* telephone-event, -1 none */
-	bool send, recv, timer;
-	const char *dir;        /* the far end's effective direction */
+/* Called on the relay's threads; they must not block (enqueue and return). */
+struct relay_handlers {
+	/* media thread: an RFC 4733 digit from the far end of call_id */
+	void (*dtmf)(const char *call_id, const char *room, char digit, uint32_t duration_ms, void *arg);
+	/* media thread: no RTP for the media timeout on an answered call; 0 when
+	 * taken, else (out of memory) it is reported again on the next tick */
+	int (*media_timeout)(const char *call_id, void *arg);
+	/* a room thread: the call's room is gone for good (e.g. LiveKit went away) */
+	void (*room_lost)(const char *call_id, void *arg);
 };
 
-enum relay_cmd_kind { CMD_START, CMD_UPDATE, CMD_STOP };
-struct relay_cmd {
-	struct relay_cmd *next;
-	enum relay_cmd_kind kind;
-	struct relay_leg *leg;
-	struct relay_params p;
-	struct media_srtp *srtp;        /* CMD_UPDATE: new keys (owned), or NULL */
+struct relay_cfg {
+	struct bus *bus;               /* the local room backend's (borrowed) */
+	const char *room_backend;      /* local | livekit */
+	const char *livekit_url, *livekit_api_key, *livekit_api_secret;
+	long media_timeout_s;
+	long media_threads;            /* 0: one per CPU */
+	const struct relay_handlers *h; /* borrowed, outlives the relay */
+	void *arg;
 };
 
-enum room_job_kind { JOB_JOIN, JOB_LEAVE };
-struct room_job {
-	struct room_job *next;
-	enum room_job_kind kind;
-	struct relay_leg *leg;
-};
-
-/* Room audio waiting for the carrier: one slot per 20 ms, the frames of
- * several senders talking at once mixed into the same slot. */
-struct relay_slot {
-	int16_t pcm[ROOM_FRAME_SAMPLES];
-	uint32_t senders;               /* bit i: sender i is in this slot */
-};
-
-struct relay_leg {
-	struct relay_leg *next;         /* media thread's list */
-	struct relay_shard *shard;      /* the media thread it lives on */
-	/* made with the leg, so starting and stopping it never allocates */
-	struct relay_cmd start_cmd, stop_cmd;
-	struct room_job join_job, leave_job;
-	struct relay *relay;
-	char call_id[ID_UUID_LEN + 1];
-	char room_name[EVENT_ROOM_MAX + 1];
-	char identity[ROOM_IDENTITY_MAX + 1];
-	int fd;
-	struct media_srtp *srtp;        /* media thread: NULL = plain RTP */
-
-	atomic_bool may_send;           /* set by the sofia thread at once */
-	atomic_bool started;            /* relay_leg_start: room audio is kept from then on */
-	struct relay_leg *pending_next; /* relay->pending, under relay->jmu */
-
-	/* media thread only */
-	struct relay_params p;
-	enum g711_law law;
-	uint32_t ssrc, ts;
-	uint16_t seq;
-	bool marker;
-	struct jbuf *jb;
-	struct resampler *up, *down;
-	struct dtmf_rx dtmf;
-	int16_t up_buf[ROOM_FRAME_SAMPLES * 2];
-	size_t up_n;
-	int16_t dn_buf[G711_BUF];
-	size_t dn_n;
-	int64_t last_rx_ms;
-	int64_t gap_since_us;           /* later packets wait for a missing one since */
-	bool flowed, timed_out;
-	uint64_t pkts_in, pkts_out, frames_up, frames_down, dtmf_events;
-	uint64_t srtp_drops;            /* packets in that failed to unprotect */
-	uint64_t srtp_rekeys;
-
-	/* shared with the room threads */
-	pthread_mutex_t mu;
-	struct room *room;              /* set by the room thread */
-	struct relay_slot q[RELAY_QUEUE_FRAMES];
-	size_t q_head, q_n;
-	bool q_playing;                 /* media thread: a talkspurt is playing */
-	uint32_t sender_ssrc[ROOM_SENDERS_MAX];
-	size_t nsenders;
-	uint64_t q_dropped;
-};
-
-/* One media thread and the legs it owns. */
-struct relay_shard {
-	struct relay *relay;
-	unsigned idx;
-	int epfd, tfd, efd;
-	pthread_t thread;
-	bool started;
-	atomic_uint nlegs;              /* legs placed here, for placement */
-
-	pthread_mutex_t mu;             /* commands for the media thread */
-	struct relay_cmd *head, *tail;
-
-	struct relay_leg *legs;         /* media thread only */
-};
-
-struct relay {
-	struct bridge *br;
-	const struct room_ops *room_ops; /* ROOM_BACKEND: &room_local or &room_livekit */
-	void *room_ctx;                  /* points into one of the two below */
-	struct room_local_ctx local;
-	struct room_livekit_ctx livekit;
-	int64_t timeout_ms;
-	pthread_t room_thread;
-	bool room_started;
-	atomic_bool stopping;
-
-	struct relay_shard *shards;
-	size_t nshards;
-
-	pthread_mutex_t jmu;            /* jobs for the room thread */
-	pthread_cond_t jcv;
-	struct room_job *jhead, *jtail;
-	bool jstop;
-	struct relay_leg *pending;      /* joined or joining, not started, not stopped */
-};
-
-
-/* ---- media.c ---- */
-/* What the far end's SDP (answer or new offer) allows. */
-void relay_params_from_sdp(struct relay_params *p, const struct sdp_audio *a);
-/* room_frame_h of a leg's room membership (the room's receive thread). */
-void relay_on_room_frame(const struct room_frame *f, void *arg);
-/* Media thread: reads what arrived on the leg's socket. */
-void relay_leg_receive(struct relay_leg *l, int64_t now_ms);
-/* Media thread, every 20 ms: uplink, downlink, media timeout. */
-void relay_leg_tick(struct relay_leg *l, int64_t now_ms);
-/* Media thread: the far end's new wishes. */
-void relay_leg_apply(struct relay_leg *l, const struct relay_params *p, int64_t now_ms);
+struct relay;
+struct relay_leg;
+/* Allocates the relay and starts its threads (media, room). */
+int relay_new(struct relay **rp, const struct relay_cfg *cfg) CM_MUST_USE;
+/* Stops its threads, leaves every room still joined, frees. NULL-safe.
+ * After the last leg was handed back (the sofia thread is gone). */
+struct relay *relay_free(struct relay *r);
+/* Sofia thread, when it dials: a leg for the call that joins `room`
+ * (borrowed, copied) as "sip-<call_id>" in the background, so that it is in
+ * the room by the answer; room audio is dropped until relay_leg_start. The
+ * caller owns *legp until relay_leg_free. */
+int relay_leg_new(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room) CM_MUST_USE;
+/* Sofia thread, on the answer: relays the call's RTP socket `fd` and, when
+ * not NULL, the SRTP session `srtp` (the relay takes ownership of both on
+ * success only) as the far end's `answer` asks. With `srtp` every packet
+ * out is protected and every packet in unprotected (failures are dropped
+ * and counted). EINVAL: no leg, or started already. */
+int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp, const struct sdp_audio *answer) CM_MUST_USE;
+/* Sofia thread: the far end's new offer (direction, address, codec) and,
+ * when not NULL, the SRTP session that replaces the leg's (taken over in
+ * every case). Whether we may send takes effect before this returns (no
+ * packet leaves after it when the far end stopped receiving); the rest on
+ * the next media tick. NULL-safe; a leg not started ignores it. */
+void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct media_srtp *srtp);
+/* Sofia thread: the leg is over (no more RTP either way; the room is left
+ * and the leg freed in the background). The pointer is dead afterwards;
+ * returns NULL. NULL-safe. */
+struct relay_leg *relay_leg_free(struct relay_leg *l);
 
 #endif

@@ -1,9 +1,11 @@
-/* The call ids this process has taken: two generations of open-addressing
+/* The call ids this process has taken (the puller thread only): two generations of open-addressing
  * sets of UUIDs (a used flag and the 16 bytes). A generation holds TAKEN_REMEMBERED ids at most
  * (half its slots, so probes stay short); when the current one is full the
  * older one is dropped and reused. Lookups check both, so at least the last
  * TAKEN_REMEMBERED ids are always remembered. */
-#include "bridge.h"
+#include "taken.h"
+
+#include "core/core.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,7 +20,7 @@ struct taken_ids {
 	int cur;
 };
 
-int taken_alloc(struct taken_ids **tp)
+int taken_new(struct taken_ids **tp)
 {
 	*tp = calloc(1, sizeof(**tp));
 	return *tp ? 0 : ENOMEM;

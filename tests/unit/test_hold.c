@@ -1,6 +1,8 @@
-/* libs/sdp hold classifier and answer direction: hand-picked carrier offers,
- * then every combination of session/media direction, session/media c= and
- * port, each answered and the answer read back. */
+/* libs/sdp hold classifier (sdp_hold_classify) and answer direction: the
+ * classifier alone on streams built by hand, hand-picked carrier offers
+ * parsed and classified, then every combination of session/media
+ * direction, session/media c= and port, each answered and the answer read
+ * back. */
 #include "harness/test.h"
 #include "sdp/sdp.h"
 
@@ -97,17 +99,78 @@ out:
 	return err;
 }
 
+/* The classifier alone: port, direction and conn_zero decide, nothing else
+ * of the stream (address text, formats, crypto) does. */
+static int test_classify(void)
+{
+	int err = 0;
+	static const struct {
+		uint16_t port;
+		enum sdp_dir dir;
+		bool conn_zero;
+		bool hold;
+		enum sdp_hold_method method;
+		enum sdp_dir effective;
+	} rows[] = {
+		{ 4000, SDP_SENDRECV, false, false, SDP_HOLD_NONE, SDP_SENDRECV },
+		{ 4000, SDP_RECVONLY, false, false, SDP_HOLD_NONE, SDP_RECVONLY },
+		{ 4000, SDP_SENDONLY, false, true, SDP_HOLD_ATTRIBUTE, SDP_SENDONLY },
+		{ 4000, SDP_INACTIVE, false, true, SDP_HOLD_ATTRIBUTE, SDP_INACTIVE },
+		{ 4000, SDP_SENDRECV, true, true, SDP_HOLD_CONNECTION_ADDRESS, SDP_SENDONLY },
+		{ 4000, SDP_RECVONLY, true, true, SDP_HOLD_CONNECTION_ADDRESS, SDP_INACTIVE },
+		{ 4000, SDP_SENDONLY, true, true, SDP_HOLD_ATTRIBUTE, SDP_SENDONLY },
+		{ 4000, SDP_INACTIVE, true, true, SDP_HOLD_ATTRIBUTE, SDP_INACTIVE },
+		{ 0, SDP_SENDRECV, false, true, SDP_HOLD_PORT_ZERO, SDP_INACTIVE },
+		{ 0, SDP_SENDONLY, true, true, SDP_HOLD_PORT_ZERO, SDP_INACTIVE },
+		{ 0, SDP_RECVONLY, true, true, SDP_HOLD_PORT_ZERO, SDP_INACTIVE },
+	};
+	for (size_t i = 0; i < CM_ARRAY_LEN(rows); i++) {
+		struct sdp_audio a;
+		memset(&a, 0, sizeof(a));
+		a.port = rows[i].port;
+		a.direction = rows[i].dir;
+		a.conn_zero = rows[i].conn_zero;
+		/* an address that reads like hold must not count: conn_zero decides */
+		snprintf(a.addr, sizeof(a.addr), "%s", rows[i].conn_zero ? "192.0.2.1" : "0.0.0.0");
+		struct sdp_hold h;
+		sdp_hold_classify(&h, &a);
+		if (h.hold != rows[i].hold || h.method != rows[i].method || h.effective != rows[i].effective) {
+			test_failed(__FILE__, __LINE__, "row %zu: got hold %d %s %s", i, h.hold,
+				    sdp_hold_method_name(h.method), sdp_dir_name(h.effective));
+			err = 1;
+			goto out;
+		}
+	}
+	/* the parser fills conn_zero from the c= in effect, IPv4 only */
+	struct sdp_audio a;
+	const char *zero = HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO;
+	const char *v6 = HDR "c=IN IP6 ::\r\nt=0 0\r\n" AUDIO;
+	const char *over = HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO "c=IN IP4 10.0.0.2\r\n";
+	TEST_EQ_INT(sdp_audio_parse(&a, zero, strlen(zero)), 0);
+	TEST_ASSERT(a.conn_zero);
+	TEST_EQ_INT(sdp_audio_parse(&a, v6, strlen(v6)), 0);
+	TEST_ASSERT(!a.conn_zero);
+	TEST_EQ_INT(sdp_audio_parse(&a, over, strlen(over)), 0);
+	TEST_ASSERT(!a.conn_zero);
+	TEST_EQ_STR(a.addr, "10.0.0.2");
+out:
+	return err;
+}
+
 static int test_carrier_offers(void)
 {
 	int err = 0;
 	for (size_t i = 0; i < CM_ARRAY_LEN(cases); i++) {
 		const struct hold_case *c = &cases[i];
 		struct sdp_audio a;
+		struct sdp_hold h = { 0 };
 		int rc = sdp_audio_parse(&a, c->sdp, strlen(c->sdp));
-		if (rc || a.hold != c->hold || a.effective != c->effective || a.method != c->method) {
+		if (!rc)
+			sdp_hold_classify(&h, &a);
+		if (rc || h.hold != c->hold || h.effective != c->effective || h.method != c->method) {
 			test_failed(__FILE__, __LINE__, "%s: rc %d hold %d effective %s method %s", c->name, rc,
-				    rc ? -1 : a.hold, rc ? "-" : sdp_dir_name(a.effective),
-				    rc ? "-" : sdp_hold_method_name(a.method));
+				    rc ? -1 : h.hold, rc ? "-" : sdp_dir_name(h.effective),
+				    rc ? "-" : sdp_hold_method_name(h.method));
 			err = 1;
 			goto out;
 		}
@@ -167,11 +230,13 @@ static int test_every_combination(void)
 		enum sdp_hold_method method;
 		expect(dirs[sd], dirs[md], sc, mc, ports[p], &hold, &eff, &method);
 		struct sdp_audio a;
+		struct sdp_hold h;
 		TEST_EQ_INT(sdp_audio_parse(&a, sdp, strlen(sdp)), 0);
-		if (a.hold != hold || a.effective != eff || a.method != method) {
+		sdp_hold_classify(&h, &a);
+		if (h.hold != hold || h.effective != eff || h.method != method) {
 			test_failed(__FILE__, __LINE__, "case %zu/%zu/%d/%d/%d: got %d %s %s\n%s", sd, md, sc,
-				    mc, ports[p], a.hold, sdp_dir_name(a.effective),
-				    sdp_hold_method_name(a.method), sdp);
+				    mc, ports[p], h.hold, sdp_dir_name(h.effective),
+				    sdp_hold_method_name(h.method), sdp);
 			err = 1;
 			goto out;
 		}
@@ -198,6 +263,7 @@ out:
 }
 
 static const struct test tests[] = {
+	{ "classify", test_classify },
 	{ "carrier_offers", test_carrier_offers },
 	{ "every_combination", test_every_combination },
 	{ "mirror", test_mirror },

@@ -22,6 +22,7 @@ static int test_offer_is_what_exotel_expects(void)
 	int err = 0;
 	char buf[1024];
 	struct sdp_audio a;
+	struct sdp_hold h;
 	TEST_EQ_INT(sdp_offer_build(buf, sizeof(buf), &local), 0);
 	TEST_CONTAINS(buf, "m=audio 30002 RTP/AVP 0 8 101\r\n");
 	TEST_CONTAINS(buf, "a=rtpmap:0 PCMU/8000\r\n");
@@ -35,7 +36,8 @@ static int test_offer_is_what_exotel_expects(void)
 	TEST_EQ_INT(a.pcma_pt, 8);
 	TEST_EQ_INT(a.te_pt, 101);
 	TEST_EQ_INT(a.ptime, 20);
-	TEST_ASSERT(!a.hold);
+	sdp_hold_classify(&h, &a);
+	TEST_ASSERT(!h.hold);
 	TEST_EQ_INT(sdp_offer_build(buf, 40, &local), ENOSPC);
 out:
 	return err;
@@ -78,6 +80,7 @@ static int test_bad_input(void)
 {
 	int err = 0;
 	struct sdp_audio a;
+	struct sdp_hold h;
 	static const char *const bad[] = {
 		"", "\r\n", "x", "o=- 1 1 IN IP4 1.1.1.1\r\nm=audio 1 RTP/AVP 0\r\n", /* no v= first */
 		"v=0\r\n",                                            /* no m= */
@@ -107,7 +110,8 @@ static int test_bad_input(void)
 	/* not NUL-terminated: only len bytes are read */
 	const char s[] = "v=0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonlyXXXX";
 	TEST_EQ_INT(sdp_audio_parse(&a, s, strlen(s) - 4), 0);
-	TEST_ASSERT(a.hold);
+	sdp_hold_classify(&h, &a);
+	TEST_ASSERT(h.hold);
 	/* more formats than kept */
 	TEST_EQ_INT(parse(&a, "v=0\r\nm=audio 4000 RTP/AVP 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22"
 			      " 23 24 25 26 27 28 29 30 31 32 33 34 0\r\n"), 0);
