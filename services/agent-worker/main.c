@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 		.ops_ctx = on_livekit ? (void *)&lk : (void *)&local,
 	};
 	bool record = strcmp(cfg.room_backend, "record") == 0;
-	if (record && room_record_hub_alloc(&hub))
+	if (record && room_record_hub_new(&hub))
 		goto out;
 	struct agent_opts opts = {
 		.bus = service_bus(svc),
@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 		.recording_backoff_ms = 250,
 		.recording_timeout_ms = 2000,
 	};
-	if (agent_alloc(&agent, &opts))
+	if (agent_new(&agent, &opts))
 		goto out;
 	service_wait(svc, tick, agent);
 	rc = 0;

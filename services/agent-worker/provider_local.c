@@ -23,7 +23,7 @@
  * piece of global state here, forced by the library.
  */
 #include "provider.h"
-#include "room.h"
+#include "agent_room.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -11,7 +11,7 @@
  * The API key comes from OPENAI_API_KEY only; it is never logged.
  */
 #include "provider.h"
-#include "room.h"
+#include "agent_room.h"
 
 #include "egress/egress.h"
 

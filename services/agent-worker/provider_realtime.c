@@ -16,7 +16,7 @@
  * the connection is made on the service thread.
  */
 #include "provider.h"
-#include "room.h"
+#include "agent_room.h"
 
 #include "egress/egress.h"
 

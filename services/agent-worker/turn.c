@@ -326,7 +326,7 @@ int turn_generate(struct turn *t, uint64_t gen, const char *instruction)
 	return j ? enqueue(t, j) : ENOMEM;
 }
 
-int turn_start(struct turn **tp, const struct agent_opts *opts, const struct assistant *a,
+int turn_new(struct turn **tp, const struct agent_opts *opts, const struct assistant *a,
 	       const _Atomic uint64_t *current_gen, turn_out_h *h, void *arg)
 {
 	struct turn *t = calloc(1, sizeof(*t));

@@ -321,14 +321,14 @@ static int test_session_on_openai(void)
 	TEST_EQ_INT(bus_connect(&bus, nats.url, "agent"), 0);
 	TEST_EQ_INT(bus_connect(&tbus, nats.url, "test"), 0);
 	TEST_EQ_INT(bus_ensure_streams(bus), 0);
-	TEST_EQ_INT(room_record_hub_alloc(&hub), 0);
+	TEST_EQ_INT(room_record_hub_new(&hub), 0);
 	TEST_EQ_INT(bus_subscribe(tbus, &sub, "calls.>", NULL, on_event, &seen), 0);
 	struct agent_opts opts = {
 		.bus = bus, .source = "agent-worker/test", .room = &room_record_backend, .room_ctx = hub,
 		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { f.base, "test-key", true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
-	TEST_EQ_INT(agent_alloc(&agent, &opts), 0);
+	TEST_EQ_INT(agent_new(&agent, &opts), 0);
 	TEST_EQ_INT(id_uuid4(call_id), 0);
 	snprintf(room, sizeof(room), "call-%s", call_id);
 	TEST_ASSERT(asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"web\","

@@ -69,7 +69,7 @@ static int h_start(struct h *h)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_health", h->fake_port);
 	if (test_http_wait(url, 200, 10000) || test_nats_start(&h->nats) ||
 	    bus_connect(&h->bus, h->nats.url, "agent") || bus_connect(&h->tbus, h->nats.url, "test") ||
-	    bus_ensure_streams(h->bus) || room_record_hub_alloc(&h->hub) ||
+	    bus_ensure_streams(h->bus) || room_record_hub_new(&h->hub) ||
 	    bus_subscribe(h->tbus, &h->sub, "calls.>", NULL, on_event, h))
 		return 1;
 	struct agent_opts opts = {
@@ -77,7 +77,7 @@ static int h_start(struct h *h)
 		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", "test-key", true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
-	if (agent_alloc(&h->agent, &opts) || id_uuid4(h->call_id))
+	if (agent_new(&h->agent, &opts) || id_uuid4(h->call_id))
 		return 1;
 	snprintf(h->room, sizeof(h->room), "call-%s", h->call_id);
 	return 0;

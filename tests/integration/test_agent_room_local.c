@@ -175,7 +175,7 @@ static int h_start(struct h *h)
 		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", NULL, true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
-	if (agent_alloc(&h->agent, &opts) || id_uuid4(h->call_id))
+	if (agent_new(&h->agent, &opts) || id_uuid4(h->call_id))
 		return 1;
 	snprintf(h->room, sizeof(h->room), "call-%s", h->call_id);
 	return 0;

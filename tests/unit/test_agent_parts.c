@@ -91,6 +91,7 @@ static int test_fillers(void)
 	int err = 0;
 	struct filler f;
 	filler_init(&f, true, 300, 3, 42);
+	filler_start(&f);
 	filler_turn(&f);
 	TEST_EQ_INT(filler_due(&f, 299, false), -1);  /* not late yet */
 	TEST_EQ_INT(filler_due(&f, 5000, true), -1);  /* never over agent speech */
@@ -103,10 +104,11 @@ static int test_fillers(void)
 		TEST_ASSERT(k >= 0 && k != last);     /* never twice in a row */
 		last = k;
 	}
-	f.stopped = true;                             /* on hold */
+	filler_stop(&f);                              /* on hold */
 	filler_turn(&f);
 	TEST_EQ_INT(filler_due(&f, 100000, false), -1);
 	filler_init(&f, false, 300, 3, 1);
+	filler_start(&f);
 	filler_turn(&f);
 	TEST_EQ_INT(filler_due(&f, 100000, false), -1);
 out:
