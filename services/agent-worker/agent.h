@@ -4,8 +4,9 @@
  * made of — what each state does (modes.h: hold, answer gating, the rule
  * table), voice activity and barge-in (bargein.c), the silence watchdog
  * (watchdog.c), fillers (filler.c), outgoing speech (speech.c), transcripts
- * (transcript.c), the managed recording retry (recording.c), the provider
- * thread (turn.c) and the realtime provider's adapter (realtime_turn.c).
+ * (transcript.c), its inputs (inbox.c), the managed recording retry
+ * (recording.c), the provider thread (turn.c) and the realtime provider's
+ * adapter (realtime_turn.c).
  *
  * Threads: each session runs on its own thread, which owns all of its state
  * and is the only one that sends audio. NATS handlers and the room backend
@@ -89,6 +90,31 @@ const char *session_call_id(const struct session *s);
 void session_stop(struct session *s, const char *reason);
 /* Joins the session thread and frees. NULL-safe; returns NULL. */
 struct session *session_free(struct session *s);
+
+/* ---- the session inbox (inbox.c) ---------------------------------------------- */
+
+struct inbox;
+/* At most max_items queued items (a small reserve above that for the
+ * pushes that must not be refused) and a ring of ring_frames caller frames.
+ * item_free (may be NULL) frees what is still queued at inbox_free. */
+int inbox_new(struct inbox **ibp, size_t max_items, size_t ring_frames, void (*item_free)(void *)) CM_MUST_USE;
+/* Any thread. Takes ownership of item on 0; ENOSPC when max_items are
+ * queued (`must`: only when the reserve is gone too). */
+int inbox_push(struct inbox *ib, void *item, bool must) CM_MUST_USE;
+/* Any thread: copies one frame (borrowed) into the ring; when it is full
+ * the frame is dropped and counted. */
+void inbox_put_frame(struct inbox *ib, const int16_t pcm[AGENT_FRAME_SAMPLES]);
+/* Session thread: returns when an item or a frame waits, or after timeout_ms. */
+void inbox_wait(struct inbox *ib, int timeout_ms);
+/* Session thread: copies up to `max` frames out, oldest first; returns how many. */
+size_t inbox_take_frames(struct inbox *ib, int16_t (*frames)[AGENT_FRAME_SAMPLES], size_t max);
+/* Session thread: hands every queued item to h (which takes ownership);
+ * returns how many. */
+size_t inbox_drain(struct inbox *ib, mqueue_h *h, void *arg);
+/* Caller frames received and dropped (ring full) so far. */
+void inbox_counts(struct inbox *ib, uint64_t *frames_in, uint64_t *dropped);
+/* Nobody may put any more. NULL-safe; returns NULL. */
+struct inbox *inbox_free(struct inbox *ib);
 
 /* ---- voice activity and barge-in (bargein.c) -------------------------------- */
 

@@ -13,6 +13,7 @@
  * the hold.
  */
 #include "agent.h"
+#include "command/command.h"
 #include "room/room.h"
 
 #include <errno.h>
@@ -30,7 +31,6 @@
 enum inbox_kind { IN_EVENT, IN_TURN, IN_RECORDING, IN_STOP, IN_MEMBER, IN_ROOM_LOST, IN_HANGUP };
 
 struct inbox_item {
-	struct inbox_item *next;
 	enum inbox_kind kind;
 	enum event_type type;
 	char reason[REASON_MAX];
@@ -49,15 +49,7 @@ struct session {
 	pthread_t thread;
 
 	/* shared with NATS, room and provider threads */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct inbox_item *in_head, *in_tail;
-	int nin;
-	int16_t *ring;
-	size_t ring_head, ring_count;
-	uint64_t ring_dropped;
-	uint64_t frames_in;     /* caller frames received from the room */
-	int64_t last_audio_ms;  /* when the last caller frame was handled (monotonic) */
+	struct inbox *inbox;      /* struct inbox_item and caller frames (inbox.c) */
 	struct hold_signal hold;  /* written by the NATS thread only (modes.h) */
 	atomic_bool done;
 	atomic_int pub_state; /* the state, for other threads */
@@ -71,6 +63,7 @@ struct session {
 	struct recording *rec;
 
 	/* session thread only */
+	int64_t last_audio_ms;  /* when the last caller frame was handled (monotonic) */
 	enum session_state state, held_from;
 	char end_reason[REASON_MAX];
 	char caller[ROOM_IDENTITY_MAX + 1]; /* web: the participant the agent talks to */
@@ -95,28 +88,24 @@ struct session {
 
 /* ---- inputs (any thread) ---------------------------------------------------- */
 
-static void inbox_push(struct session *s, struct inbox_item *it)
+static void inbox_item_free(void *p)
 {
-	pthread_mutex_lock(&s->mu);
-	if (s->nin >= INBOX_MAX && it->kind != IN_STOP) {
-		pthread_mutex_unlock(&s->mu);
-		log_warn("session_inbox_full", "call %s: input dropped", s->p.call_id);
-		if (it->out) {
-			free(it->out->text);
-			free(it->out->pcm);
-			free(it->out);
-		}
-		free(it);
-		return;
+	struct inbox_item *it = p;
+	if (it->out) {
+		free(it->out->text);
+		free(it->out->pcm);
+		free(it->out);
 	}
-	if (s->in_tail)
-		s->in_tail->next = it;
-	else
-		s->in_head = it;
-	s->in_tail = it;
-	s->nin++;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	free(it);
+}
+
+/* A stop is never refused for a full inbox. */
+static void post(struct session *s, struct inbox_item *it)
+{
+	if (inbox_push(s->inbox, it, it->kind == IN_STOP) == 0)
+		return;
+	log_warn("session_inbox_full", "call %s: input dropped", s->p.call_id);
+	inbox_item_free(it);
 }
 
 /* Web calls: every event of the call reaches the browser as a data packet on
@@ -158,7 +147,7 @@ static void on_call_event(const struct bus_msg *msg, void *arg)
 		it->hold_word = hold_word;
 		const char *reason = event_get_str(ev, ev->type == EV_CALL_FAILED ? "status" : "reason");
 		snprintf(it->reason, sizeof(it->reason), "%s", reason ? reason : "remote");
-		inbox_push(s, it);
+		post(s, it);
 	}
 	event_free(ev);
 }
@@ -178,7 +167,7 @@ static void on_hangup(const struct bus_msg *msg, void *arg)
 	if (cJSON_IsString(r) && r->valuestring[0])
 		snprintf(it->reason, sizeof(it->reason), "%s", r->valuestring);
 	cJSON_Delete(j);
-	inbox_push(s, it);
+	post(s, it);
 }
 
 static void on_room_member(const char *identity, bool joined, void *arg)
@@ -192,7 +181,7 @@ static void on_room_member(const char *identity, bool joined, void *arg)
 	it->kind = IN_MEMBER;
 	it->joined = joined;
 	snprintf(it->identity, sizeof(it->identity), "%s", identity);
-	inbox_push(s, it);
+	post(s, it);
 }
 
 static void on_room_closed(int err, const char *reason, void *arg)
@@ -203,7 +192,7 @@ static void on_room_closed(int err, const char *reason, void *arg)
 		return;
 	it->kind = IN_ROOM_LOST;
 	snprintf(it->why, sizeof(it->why), "%s", reason && *reason ? reason : cm_strerror(err));
-	inbox_push(s, it);
+	post(s, it);
 }
 
 static void on_room_frame(const int16_t pcm[AGENT_FRAME_SAMPLES], void *arg)
@@ -211,17 +200,7 @@ static void on_room_frame(const int16_t pcm[AGENT_FRAME_SAMPLES], void *arg)
 	struct session *s = arg;
 	if (hold_signal_held(&s->hold))
 		return; /* caller audio during hold is not kept, not even queued */
-	pthread_mutex_lock(&s->mu);
-	s->frames_in++;
-	if (s->ring_count == AUDIO_RING_FRAMES) {
-		s->ring_dropped++;
-	} else {
-		size_t slot = (s->ring_head + s->ring_count) % AUDIO_RING_FRAMES;
-		memcpy(s->ring + slot * AGENT_FRAME_SAMPLES, pcm, AGENT_FRAME_SAMPLES * sizeof(int16_t));
-		s->ring_count++;
-		pthread_cond_signal(&s->cv);
-	}
-	pthread_mutex_unlock(&s->mu);
+	inbox_put_frame(s->inbox, pcm);
 }
 
 static const struct agent_room_handlers room_handlers = {
@@ -240,7 +219,7 @@ static void on_turn_out(struct turn_out *out, void *arg)
 	}
 	it->kind = IN_TURN;
 	it->out = out;
-	inbox_push(s, it);
+	post(s, it);
 }
 
 static void on_recording_done(bool started, void *arg)
@@ -251,7 +230,7 @@ static void on_recording_done(bool started, void *arg)
 		return;
 	it->kind = IN_RECORDING;
 	it->started = started;
-	inbox_push(s, it);
+	post(s, it);
 }
 
 void session_stop(struct session *s, const char *reason)
@@ -261,7 +240,7 @@ void session_stop(struct session *s, const char *reason)
 		return;
 	it->kind = IN_STOP;
 	snprintf(it->reason, sizeof(it->reason), "%s", reason);
-	inbox_push(s, it);
+	post(s, it);
 }
 
 /* ---- speech out ------------------------------------------------------------- */
@@ -311,12 +290,16 @@ static void cancel_response(struct session *s)
 
 static void hangup(struct session *s, const char *reason)
 {
-	char subject[96], *body = NULL;
+	char subject[CMD_SUBJECT_MAX], *body = NULL;
+	int err = cmd_hangup_subject(subject, sizeof(subject), s->p.call_id);
+	if (err) {
+		log_warn("hangup_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
+		return;
+	}
 	cJSON *j = cJSON_CreateObject();
-	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", s->p.call_id);
 	if (j && cJSON_AddNumberToObject(j, "v", 1) && cJSON_AddStringToObject(j, "reason", reason) &&
 	    (body = cJSON_PrintUnformatted(j))) {
-		int err = bus_publish(s->opts->bus, subject, body, strlen(body));
+		err = bus_publish(s->opts->bus, subject, body, strlen(body));
 		if (err)
 			log_warn("hangup_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
 	}
@@ -696,30 +679,14 @@ static void fill_silence(struct session *s, int64_t now)
 static void wait_for_work(struct session *s, int64_t now)
 {
 	int64_t wake = speech_wake(&s->speech, now, now + IDLE_TICK_MS);
-	struct timespec ts;
-	int64_t delta_ms = wake - now;
-	if (delta_ms <= 0)
-		return;
-	time_deadline(&ts, CLOCK_MONOTONIC, delta_ms);
-	pthread_mutex_lock(&s->mu);
-	if (!s->in_head && !s->ring_count)
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-	pthread_mutex_unlock(&s->mu);
+	inbox_wait(s->inbox, (int)(wake - now));
 }
 
 static void drain_audio(struct session *s)
 {
 	int16_t frames[32][AGENT_FRAME_SAMPLES];
 	for (int guard = 0; guard < AUDIO_RING_FRAMES / 32 + 1; guard++) {
-		size_t n = 0;
-		pthread_mutex_lock(&s->mu);
-		while (n < 32 && s->ring_count) {
-			memcpy(frames[n++], s->ring + s->ring_head * AGENT_FRAME_SAMPLES,
-			       AGENT_FRAME_SAMPLES * sizeof(int16_t));
-			s->ring_head = (s->ring_head + 1) % AUDIO_RING_FRAMES;
-			s->ring_count--;
-		}
-		pthread_mutex_unlock(&s->mu);
+		size_t n = inbox_take_frames(s->inbox, frames, 32);
 		for (size_t i = 0; i < n; i++)
 			handle_audio(s, frames[i], time_mono_ms());
 		if (n)
@@ -729,48 +696,45 @@ static void drain_audio(struct session *s)
 	}
 }
 
+static void handle_item(void *item, void *arg)
+{
+	struct session *s = arg;
+	struct inbox_item *it = item;
+	int64_t now = time_mono_ms();
+	if (s->state == SESSION_ENDED) {
+		inbox_item_free(it); /* what came after the end is dropped */
+		return;
+	}
+	if (it->kind == IN_EVENT) {
+			handle_event(s, it, now);
+	} else if (it->kind == IN_TURN) {
+		handle_turn(s, it->out);
+		it->out = NULL; /* handle_turn freed it */
+	} else if (it->kind == IN_RECORDING) {
+		s->recording_done = true;
+	} else if (it->kind == IN_STOP) {
+		end_now(s, it->reason, false);
+	} else if (it->kind == IN_HANGUP) {
+		publish_end(s, EV_CALL_ENDED, it->reason, "local");
+		end_now(s, it->reason, false);
+	} else if (it->kind == IN_MEMBER) {
+		handle_member(s, it, now);
+	} else if (it->kind == IN_ROOM_LOST) {
+		char reason[REASON_MAX + 160];
+		snprintf(reason, sizeof(reason), "room_lost: %s", it->why);
+		log_warn("room_lost", "call %s: %s", s->p.call_id, it->why);
+		publish_end(s, EV_CALL_FAILED, reason, NULL);
+		end_now(s, "room_lost", !s->p.web); /* a phone leg is hung up; a web call just ended */
+	}
+	inbox_item_free(it);
+}
+
 /* Caller audio first: what is in the ring arrived before the events now in
  * the inbox were handled (audio arriving during hold is not queued at all). */
 static void drain_inputs(struct session *s)
 {
 	drain_audio(s);
-	pthread_mutex_lock(&s->mu);
-	struct inbox_item *list = s->in_head;
-	s->in_head = s->in_tail = NULL;
-	s->nin = 0;
-	pthread_mutex_unlock(&s->mu);
-	while (list) {
-		struct inbox_item *it = list;
-		list = it->next;
-		int64_t now = time_mono_ms();
-		if (s->state == SESSION_ENDED) {
-			if (it->out) {
-				free(it->out->text);
-				free(it->out->pcm);
-				free(it->out);
-			}
-		} else if (it->kind == IN_EVENT) {
-			handle_event(s, it, now);
-		} else if (it->kind == IN_TURN) {
-			handle_turn(s, it->out);
-		} else if (it->kind == IN_RECORDING) {
-			s->recording_done = true;
-		} else if (it->kind == IN_STOP) {
-			end_now(s, it->reason, false);
-		} else if (it->kind == IN_HANGUP) {
-			publish_end(s, EV_CALL_ENDED, it->reason, "local");
-			end_now(s, it->reason, false);
-		} else if (it->kind == IN_MEMBER) {
-			handle_member(s, it, now);
-		} else if (it->kind == IN_ROOM_LOST) {
-			char reason[REASON_MAX + 160];
-			snprintf(reason, sizeof(reason), "room_lost: %s", it->why);
-			log_warn("room_lost", "call %s: %s", s->p.call_id, it->why);
-			publish_end(s, EV_CALL_FAILED, reason, NULL);
-			end_now(s, "room_lost", !s->p.web); /* a phone leg is hung up; a web call just ended */
-		}
-		free(it);
-	}
+	inbox_drain(s->inbox, handle_item, s);
 }
 
 static void *session_thread(void *arg)
@@ -794,8 +758,10 @@ static void *session_thread(void *arg)
 		if (s->state != SESSION_ENDED)
 			speech_pump(&s->speech, time_mono_ms());
 	}
+	uint64_t frames_in, dropped;
+	inbox_counts(s->inbox, &frames_in, &dropped);
 	log_info("session_audio", "call %s: %llu caller frames received, %llu dropped", s->p.call_id,
-		 (unsigned long long)s->frames_in, (unsigned long long)s->ring_dropped);
+		 (unsigned long long)frames_in, (unsigned long long)dropped);
 	s->sub = bus_unsubscribe(s->sub);
 	s->hangup_sub = bus_unsubscribe(s->hangup_sub);
 	s->rec = recording_free(s->rec);
@@ -812,25 +778,13 @@ static void *session_thread(void *arg)
 
 static void session_release(struct session *s)
 {
-	while (s->in_head) {
-		struct inbox_item *it = s->in_head;
-		s->in_head = it->next;
-		if (it->out) {
-			free(it->out->text);
-			free(it->out->pcm);
-			free(it->out);
-		}
-		free(it);
-	}
+	s->inbox = inbox_free(s->inbox);
 	for (int i = 0; i < ASSISTANT_LIST_MAX; i++) {
 		free(s->filler_pcm[i]);
 		free(s->filler_text[i]);
 	}
 	vad_fini(&s->vad);
-	free(s->ring);
 	assistant_free(s->p.assistant);
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
 
@@ -838,19 +792,13 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 		  char *why, size_t whylen)
 {
 	int err = ENOMEM;
-	char subject[EVENT_SUBJECT_MAX];
+	char subject[EVENT_SUBJECT_MAX], cmd_subject[CMD_SUBJECT_MAX];
 	struct event *ev = NULL;
 	struct session *s = calloc(1, sizeof(*s));
 	if (!s) {
 		assistant_free(p->assistant);
 		return ENOMEM;
 	}
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&s->mu, NULL);
 	s->opts = opts;
 	s->state = SESSION_ENDED; /* until the thread enters the first state */
 	atomic_store(&s->pub_state, (int)SESSION_READY);
@@ -863,8 +811,8 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 	watchdog_init(&s->wd, a->silence_timeout_ms, a->max_reprompts);
 	filler_init(&s->filler, a->fillers_enabled, a->filler_after_ms, a->nfillers,
 		    (uint32_t)time_mono_us());
-	if (!(s->ring = malloc((size_t)AUDIO_RING_FRAMES * AGENT_FRAME_SAMPLES * sizeof(int16_t))) ||
-	    vad_init(&s->vad, a->vad_threshold, a->barge_in_min_ms, a->end_of_speech_ms))
+	if ((err = inbox_new(&s->inbox, INBOX_MAX, AUDIO_RING_FRAMES, inbox_item_free)) ||
+	    (err = vad_init(&s->vad, a->vad_threshold, a->barge_in_min_ms, a->end_of_speech_ms)))
 		goto fail;
 	s->wait_for_caller = s->p.web && opts->room->members && opts->room->members(opts->room_ctx);
 	if ((err = opts->room->join(&s->room, opts->room_ctx, s->p.room, s->identity, &room_handlers, s,
@@ -876,8 +824,8 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 	snprintf(subject, sizeof(subject), "calls.%s.>", s->p.call_id);
 	if ((err = bus_subscribe(opts->bus, &s->sub, subject, NULL, on_call_event, s)))
 		goto fail;
-	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", s->p.call_id);
-	if (s->p.web && (err = bus_subscribe(opts->bus, &s->hangup_sub, subject, NULL, on_hangup, s)))
+	if (s->p.web && ((err = cmd_hangup_subject(cmd_subject, sizeof(cmd_subject), s->p.call_id)) ||
+			 (err = bus_subscribe(opts->bus, &s->hangup_sub, cmd_subject, NULL, on_hangup, s))))
 		goto fail;
 	if (a->realtime) {
 		if ((err = realtime_turn_new(&s->rt, opts, a, s->p.call_id, &s->gen, on_turn_out, s)))
