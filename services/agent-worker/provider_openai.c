@@ -35,7 +35,7 @@ struct oa {
 	bool allow_private;
 };
 
-static int oa_open(void **ctxp, const struct provider_args *args, const char *def_model)
+static int oa_new(void **ctxp, const struct provider_args *args, const char *def_model)
 {
 	const cJSON *b = cJSON_GetObjectItemCaseSensitive(args->cfg, "base_url");
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(args->cfg, "model");
@@ -68,7 +68,7 @@ static int oa_open(void **ctxp, const struct provider_args *args, const char *de
 	return 0;
 }
 
-static void oa_close(void *ctx)
+static void oa_free(void *ctx)
 {
 	free(ctx);
 }
@@ -110,9 +110,9 @@ static int oa_post(const struct oa *o, const char *path, const char *json,
 
 /* ---- STT ---------------------------------------------------------------- */
 
-static int stt_oa_open(void **ctxp, const struct provider_args *args)
+static int stt_oa_new(void **ctxp, const struct provider_args *args)
 {
-	return oa_open(ctxp, args, "whisper-1");
+	return oa_new(ctxp, args, "whisper-1");
 }
 
 static void put_le32(unsigned char *p, uint32_t v)
@@ -169,14 +169,14 @@ out:
 }
 
 const struct stt_provider stt_openai = {
-	"openai", stt_oa_open, stt_oa_transcribe, oa_close,
+	"openai", stt_oa_new, stt_oa_transcribe, oa_free,
 };
 
 /* ---- LLM: streaming chat completions ------------------------------------ */
 
-static int llm_oa_open(void **ctxp, const struct provider_args *args)
+static int llm_oa_new(void **ctxp, const struct provider_args *args)
 {
-	return oa_open(ctxp, args, "gpt-4o-mini");
+	return oa_new(ctxp, args, "gpt-4o-mini");
 }
 
 struct sse {
@@ -302,14 +302,14 @@ out:
 }
 
 const struct llm_provider llm_openai = {
-	"openai", llm_oa_open, llm_oa_reply, oa_close,
+	"openai", llm_oa_new, llm_oa_reply, oa_free,
 };
 
 /* ---- TTS ------------------------------------------------------------------ */
 
-static int tts_oa_open(void **ctxp, const struct provider_args *args)
+static int tts_oa_new(void **ctxp, const struct provider_args *args)
 {
-	return oa_open(ctxp, args, "tts-1");
+	return oa_new(ctxp, args, "tts-1");
 }
 
 static int tts_oa_synth(void *ctx, int16_t **pcmp, size_t *np, const char *text)
@@ -347,5 +347,5 @@ out:
 }
 
 const struct tts_provider tts_openai = {
-	"openai", tts_oa_open, tts_oa_synth, oa_close, NULL, /* bounded by the HTTP timeout */
+	"openai", tts_oa_new, tts_oa_synth, oa_free, NULL, /* bounded by the HTTP timeout */
 };

@@ -343,9 +343,9 @@ static void lws_quiet(void)
 	lws_set_log_level(LLL_ERR, NULL);
 }
 
-static void rt_close(void *ctx);
+static void rt_free(void *ctx);
 
-static int rt_open(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h, void *arg)
+static int rt_new(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h, void *arg)
 {
 	const cJSON *cfg = args->cfg;
 	const char *base = jstr(cfg, "base_url") ? jstr(cfg, "base_url") : args->env->openai_base_url;
@@ -440,7 +440,7 @@ fail:
 	if (r->ctx)
 		lws_context_destroy(r->ctx);
 	r->ctx = NULL;
-	rt_close(r);
+	rt_free(r);
 	return err;
 }
 
@@ -517,7 +517,7 @@ static int rt_cancel(void *ctx)
 	return id[0] ? cancel_msg(r, id) : 0;
 }
 
-static void rt_close(void *ctx)
+static void rt_free(void *ctx)
 {
 	struct rt *r = ctx;
 	if (!r)
@@ -535,5 +535,5 @@ static void rt_close(void *ctx)
 }
 
 const struct realtime_provider realtime_openai = {
-	"openai", rt_open, rt_append, rt_respond, rt_cancel, rt_close,
+	"openai", rt_new, rt_append, rt_respond, rt_cancel, rt_free,
 };

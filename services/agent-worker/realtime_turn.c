@@ -79,7 +79,7 @@ int realtime_turn_new(struct realtime_turn **rtp, const struct agent_opts *opts,
 	rt->arg = arg;
 	snprintf(rt->call_id, sizeof(rt->call_id), "%s", call_id);
 	struct provider_args pa = { a->llm_config, a, &opts->env };
-	int err = rt->rtp->open(&rt->ctx, &pa, &rt->h, rt);
+	int err = rt->rtp->new(&rt->ctx, &pa, &rt->h, rt);
 	if (err) {
 		free(rt);
 		return err;
@@ -125,7 +125,7 @@ struct realtime_turn *realtime_turn_free(struct realtime_turn *rt)
 {
 	if (!rt)
 		return NULL;
-	rt->rtp->close(rt->ctx);
+	rt->rtp->free(rt->ctx);
 	free(rt);
 	return NULL;
 }

@@ -180,7 +180,7 @@ static void *stt_load(void *arg)
 {
 	struct turn *t = arg;
 	struct provider_args pa = { t->a->stt_config, t->a, &t->opts->env };
-	t->stt_err = t->stt ? t->stt->open(&t->stt_ctx, &pa) : EINVAL;
+	t->stt_err = t->stt ? t->stt->new(&t->stt_ctx, &pa) : EINVAL;
 	if (t->stt_err)
 		log_error("stt_open", "%s: %s", assistant_provider(t->a->stt_config), cm_strerror(t->stt_err));
 	return NULL;
@@ -229,11 +229,11 @@ static void *turn_thread(void *arg)
 	struct provider_args tts_args = { t->a->tts_config, t->a, &t->opts->env };
 	struct provider_args llm_args = { t->a->llm_config, t->a, &t->opts->env };
 	int err;
-	if (!t->tts || (err = t->tts->open(&t->tts_ctx, &tts_args))) {
+	if (!t->tts || (err = t->tts->new(&t->tts_ctx, &tts_args))) {
 		log_error("tts_open", "%s: unavailable", assistant_provider(t->a->tts_config));
 		t->tts_ctx = NULL;
 	}
-	if (!t->llm || (err = t->llm->open(&t->llm_ctx, &llm_args))) {
+	if (!t->llm || (err = t->llm->new(&t->llm_ctx, &llm_args))) {
 		log_error("llm_open", "%s: unavailable", assistant_provider(t->a->llm_config));
 		t->llm_ctx = NULL;
 	}
@@ -337,7 +337,7 @@ int turn_new(struct turn **tp, const struct agent_opts *opts, const struct assis
 	if (err) {
 		pthread_join(t->stt_loader, NULL);
 		if (t->stt_ctx)
-			t->stt->close(t->stt_ctx);
+			t->stt->free(t->stt_ctx);
 		goto fail;
 	}
 	*tp = t;
@@ -361,11 +361,11 @@ struct turn *turn_free(struct turn *t)
 		pthread_join(t->stt_loader, NULL);
 	t->jobs = mqueue_free(t->jobs, job_free_item);
 	if (t->stt_ctx)
-		t->stt->close(t->stt_ctx);
+		t->stt->free(t->stt_ctx);
 	if (t->llm_ctx)
-		t->llm->close(t->llm_ctx);
+		t->llm->free(t->llm_ctx);
 	if (t->tts_ctx)
-		t->tts->close(t->tts_ctx);
+		t->tts->free(t->tts_ctx);
 	for (int i = 0; i < t->nhist; i++)
 		free(t->hist[i].text);
 	free(t);

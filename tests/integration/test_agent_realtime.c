@@ -387,7 +387,7 @@ static int test_realtime_stale_cancel(void)
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	struct provider_env env = { "http://127.0.0.1:9", "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
-	TEST_EQ_INT(realtime_openai.open(&rt, &pa, &hd, &rec), 0);
+	TEST_EQ_INT(realtime_openai.new(&rt, &pa, &hd, &rec), 0);
 	TEST_EQ_INT(realtime_openai.respond(rt, "Say exactly this and nothing else: " LONG_GREETING), 0);
 	TEST_ASSERT(rec_wait(&rec, &rec.audio, 1));
 	TEST_EQ_INT(realtime_openai.cancel(rt), 0);
@@ -416,7 +416,7 @@ static int test_realtime_stale_cancel(void)
 	TEST_EQ_INT(errors, 0);
 out:
 	if (rt)
-		realtime_openai.close(rt);
+		realtime_openai.free(rt);
 	assistant_free(a);
 	cJSON_Delete(j);
 	free(json);

@@ -198,7 +198,7 @@ static int test_scripted_responder(void)
 			       "{\"match\":\"book an appointment\",\"reply\":\"Sure.\"}]}}");
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	struct provider_args pa = { a->llm_config, a, &env };
-	TEST_EQ_INT(llm_local.open(&ctx, &pa), 0);
+	TEST_EQ_INT(llm_local.new(&ctx, &pa), 0);
 	struct llm_msg m1[] = { { "system", "be nice" }, { "user", "what are your hours" } };
 	struct said w = { "", 0 };
 	TEST_EQ_INT(llm_local.reply(ctx, m1, 2, on_sentence, &w), 0);
@@ -217,7 +217,7 @@ static int test_scripted_responder(void)
 	TEST_EQ_STR(w.text, "Hello Ada, this is the clinic.|");
 out:
 	if (ctx)
-		llm_local.close(ctx);
+		llm_local.free(ctx);
 	cJSON_Delete(j);
 	assistant_free(a);
 	return err;
@@ -241,17 +241,17 @@ static int speech_fx_open(struct speech_fx *fx, const char *assistant_json)
 		return err;
 	struct provider_args ta = { fx->a->tts_config, fx->a, &env };
 	struct provider_args sa = { fx->a->stt_config, fx->a, &env };
-	if ((err = tts_local.open(&fx->tts, &ta)) == 0)
-		err = stt_local.open(&fx->stt, &sa);
+	if ((err = tts_local.new(&fx->tts, &ta)) == 0)
+		err = stt_local.new(&fx->stt, &sa);
 	return err;
 }
 
 static void speech_fx_close(struct speech_fx *fx)
 {
 	if (fx->tts)
-		tts_local.close(fx->tts);
+		tts_local.free(fx->tts);
 	if (fx->stt)
-		stt_local.close(fx->stt);
+		stt_local.free(fx->stt);
 	assistant_free(fx->a);
 }
 
@@ -380,8 +380,8 @@ static int test_tts_interrupt(void)
 	bool tb_up = false, tq_up = false;
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	struct provider_args ta = { a->tts_config, a, &env };
-	TEST_EQ_INT(tts_local.open(&busy.tts, &ta), 0);
-	TEST_EQ_INT(tts_local.open(&queued.tts, &ta), 0);
+	TEST_EQ_INT(tts_local.new(&busy.tts, &ta), 0);
+	TEST_EQ_INT(tts_local.new(&queued.tts, &ta), 0);
 	/* ~50 s of speech: seconds of synthesis holding the lock */
 	static const char line[] = "The clinic is open from nine in the morning to five in the evening. ";
 	size_t cap = 8192, len = 0;
@@ -424,9 +424,9 @@ out:
 		pthread_join(tb, NULL);
 	}
 	if (busy.tts)
-		tts_local.close(busy.tts);
+		tts_local.free(busy.tts);
 	if (queued.tts)
-		tts_local.close(queued.tts);
+		tts_local.free(queued.tts);
 	free(longtext);
 	cJSON_Delete(j);
 	assistant_free(a);
