@@ -7,10 +7,10 @@
  *
  * Threads: the session thread (session_thread) owns every field below
  * "session thread only" and is the only sender of audio. NATS, room and
- * provider threads only push into the inbox or the caller-audio ring; the
- * NATS thread also raises the hold signal (modes.h) as it queues a
- * call_hold, so at most the frame being sent at that instant leaves after
- * the hold.
+ * provider threads only push into its inbox (inbox.c: items and the
+ * caller-audio ring); the NATS thread also raises the hold signal (modes.h)
+ * as it queues a call_hold, so at most the frame being sent at that instant
+ * leaves after the hold.
  */
 #include "agent.h"
 #include "command/command.h"
@@ -50,7 +50,7 @@ struct session {
 
 	/* shared with NATS, room and provider threads */
 	struct inbox *inbox;      /* struct inbox_item and caller frames (inbox.c) */
-	struct hold_signal hold;  /* written by the NATS thread only (modes.h) */
+	struct hold_signal hold;  /* raised/lowered by the NATS thread; see modes.h */
 	atomic_bool done;
 	atomic_int pub_state; /* the state, for other threads */
 	_Atomic uint64_t gen;

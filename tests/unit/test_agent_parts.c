@@ -1,5 +1,5 @@
 /* agent-worker parts in isolation: voice activity and barge-in, the silence
- * watchdog, fillers, the assistant snapshot, provider helpers, the scripted
+ * watchdog, fillers, the state rules (modes.c), the assistant snapshot, provider helpers, the scripted
  * responder and the offline speech round trip (espeak-ng → pocketsphinx). */
 #include "agent-worker/agent.h"
 #include "harness/test.h"
@@ -111,6 +111,61 @@ static int test_fillers(void)
 	filler_start(&f);
 	filler_turn(&f);
 	TEST_EQ_INT(filler_due(&f, 100000, false), -1);
+out:
+	return err;
+}
+
+/* modes.c: the watchdog and fillers run in active only, so hold and ending
+ * stop them and resume restarts the watchdog from zero; a hold the session
+ * ignores cannot undo a newer hold. */
+static int test_modes(void)
+{
+	int err = 0;
+	struct watchdog w;
+	struct filler f;
+	watchdog_init(&w, 1000, 2);
+	filler_init(&f, true, 300, 2, 7);
+	mode_enter(SESSION_ENDED, SESSION_READY, &w, &f, 0);
+	TEST_ASSERT(!w.running && !f.running);
+	mode_enter(SESSION_READY, SESSION_ACTIVE, &w, &f, 100);
+	TEST_ASSERT(w.running && f.running);
+	TEST_EQ_INT(watchdog_tick(&w, 1100, true), WD_REPROMPT);
+	mode_enter(SESSION_ACTIVE, SESSION_ON_HOLD, &w, &f, 1200);
+	TEST_ASSERT(!w.running && !f.running);
+	TEST_EQ_INT(watchdog_tick(&w, 100000, true), WD_NONE);
+	mode_enter(SESSION_ON_HOLD, SESSION_ACTIVE, &w, &f, 200000);
+	TEST_EQ_INT(watchdog_tick(&w, 200999, true), WD_NONE); /* counts from the resume */
+	TEST_EQ_INT(watchdog_tick(&w, 201000, true), WD_REPROMPT);
+	mode_enter(SESSION_ACTIVE, SESSION_ENDING, &w, &f, 201500);
+	TEST_ASSERT(!w.running && !f.running);
+
+	TEST_ASSERT(mode_says(SESSION_ACTIVE, SAY_REPLY) && mode_says(SESSION_WAITING_FOR_ANSWER, SAY_REPLY));
+	TEST_ASSERT(!mode_says(SESSION_ON_HOLD, SAY_REPLY) && !mode_says(SESSION_ENDED, SAY_END));
+	TEST_ASSERT(mode_says(SESSION_ENDING, SAY_END) && !mode_says(SESSION_ENDING, SAY_FILLER));
+	TEST_ASSERT(!mode_of(SESSION_ON_HOLD)->hears && !mode_of(SESSION_WAITING_FOR_ANSWER)->hears);
+	TEST_ASSERT(mode_of(SESSION_READY)->hears && !mode_of(SESSION_READY)->watchdog);
+	TEST_EQ_INT(mode_of(SESSION_ON_HOLD)->max_duration, MAXDUR_END_NOW);
+	TEST_EQ_INT(mode_of((enum session_state)99)->says, SAYS_NOTHING);
+
+	TEST_ASSERT(gate_waits(false, true, false) && !gate_waits(true, true, false));
+	TEST_ASSERT(gate_waits(true, false, true) && !gate_waits(false, false, false));
+	TEST_ASSERT(gate_opens(SESSION_WAITING_FOR_ANSWER, true, false));
+	TEST_ASSERT(!gate_opens(SESSION_ACTIVE, true, false) && !gate_opens(SESSION_WAITING_FOR_ANSWER, false, false));
+	TEST_EQ_STR(gate_timeout_reason(true), "no_participant");
+	TEST_EQ_STR(gate_timeout_reason(false), "no_answer");
+
+	struct hold_signal h = { 0 };
+	uint32_t first = hold_signal_set(&h, true);
+	TEST_ASSERT(hold_signal_held(&h));
+	hold_signal_ignore(&h, first);             /* nothing to hold: cleared */
+	TEST_ASSERT(!hold_signal_held(&h));
+	uint32_t early = hold_signal_set(&h, true); /* a hold while waiting… */
+	hold_signal_set(&h, false);                 /* …a resume and a new hold come */
+	hold_signal_set(&h, true);
+	hold_signal_ignore(&h, early);              /* the session ignores the first */
+	TEST_ASSERT(hold_signal_held(&h));          /* the newer hold stands */
+	hold_signal_set(&h, false);
+	TEST_ASSERT(!hold_signal_held(&h));
 out:
 	return err;
 }
@@ -437,6 +492,7 @@ static const struct test tests[] = {
 	{ "vad_turns_and_barge_in", test_vad_turns_and_barge_in },
 	{ "watchdog", test_watchdog },
 	{ "fillers", test_fillers },
+	{ "modes", test_modes },
 	{ "assistant_parse", test_assistant_parse },
 	{ "provider_helpers", test_provider_helpers },
 	{ "scripted_responder", test_scripted_responder },
