@@ -131,7 +131,7 @@ static void on_dispatch(const struct bus_msg *msg, void *arg)
 	}
 	struct session_node *sn = calloc(1, sizeof(*sn));
 	why[0] = '\0';
-	int err = sn ? session_start(&sn->s, &ag->opts, &p, why, sizeof(why)) : ENOMEM;
+	int err = sn ? session_new(&sn->s, &ag->opts, &p, why, sizeof(why)) : ENOMEM;
 	if (!sn)
 		p.assistant = assistant_free(p.assistant);
 	if (err) {
@@ -154,7 +154,7 @@ out:
 	cJSON_Delete(j);
 }
 
-int agent_alloc(struct agent **agentp, const struct agent_opts *opts)
+int agent_new(struct agent **agentp, const struct agent_opts *opts)
 {
 	struct agent *ag = calloc(1, sizeof(*ag));
 	if (!ag)

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "lkrtc/lkrtc.h"
 
 struct agent_cfg {
@@ -73,8 +71,6 @@ int main(int argc, char **argv)
 	int rc = 1;
 	if (service_start(&svc, &agent_def, &cfg))
 		return 1;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		goto out;
 	struct room_local_ctx local = { .bus = service_bus(svc), .timeout_ms = 3000 };
 	struct room_livekit_ctx lk = {
 		.url = cfg.livekit_url, .api_key = cfg.livekit_api_key,
@@ -86,7 +82,7 @@ int main(int argc, char **argv)
 		.ops_ctx = on_livekit ? (void *)&lk : (void *)&local,
 	};
 	bool record = strcmp(cfg.room_backend, "record") == 0;
-	if (record && room_record_hub_alloc(&hub))
+	if (record && room_record_hub_new(&hub))
 		goto out;
 	struct agent_opts opts = {
 		.bus = service_bus(svc),
@@ -100,7 +96,7 @@ int main(int argc, char **argv)
 		.recording_backoff_ms = 250,
 		.recording_timeout_ms = 2000,
 	};
-	if (agent_alloc(&agent, &opts))
+	if (agent_new(&agent, &opts))
 		goto out;
 	service_wait(svc, tick, agent);
 	rc = 0;
@@ -108,7 +104,6 @@ out:
 	agent = agent_free(agent);
 	hub = room_record_hub_free(hub);
 	svc = service_stop(svc);
-	curl_global_cleanup();
 	lkrtc_shutdown();
 	return rc;
 }

@@ -4,7 +4,7 @@
  * field of stt_config / llm_config / tts_config:
  *   "local"  (provider_local.c)  pocketsphinx STT, espeak-ng TTS and a scripted
  *            responder from llm_config.script — fully offline
- *   "openai" (provider_openai.c) an OpenAI-compatible HTTP API through libcurl
+ *   "openai" (provider_openai.c) an OpenAI-compatible HTTP API through libs/httpc
  *
  * A provider context belongs to one session's turn thread: no call is made
  * on one context from two threads. Audio is mono 16-bit PCM at AGENT_RATE
@@ -44,27 +44,27 @@ typedef int (llm_sentence_h)(const char *sentence, void *arg);
 
 struct stt_provider {
 	const char *name;
-	int (*open)(void **ctxp, const struct provider_args *args);
+	int (*new)(void **ctxp, const struct provider_args *args);
 	/* *textp (caller frees) is the transcript, "" when nothing was heard. */
 	int (*transcribe)(void *ctx, char **textp, const int16_t *pcm, size_t nsamples);
-	void (*close)(void *ctx);
+	void (*free)(void *ctx);
 };
 
 struct llm_provider {
 	const char *name;
-	int (*open)(void **ctxp, const struct provider_args *args);
+	int (*new)(void **ctxp, const struct provider_args *args);
 	/* Streams the reply to `msgs` sentence by sentence into h(). */
 	int (*reply)(void *ctx, const struct llm_msg *msgs, size_t nmsgs, llm_sentence_h *h, void *arg);
-	void (*close)(void *ctx);
+	void (*free)(void *ctx);
 };
 
 struct tts_provider {
 	const char *name;
-	int (*open)(void **ctxp, const struct provider_args *args);
+	int (*new)(void **ctxp, const struct provider_args *args);
 	/* *pcmp (caller frees) holds *np samples at AGENT_RATE. */
 	int (*synth)(void *ctx, int16_t **pcmp, size_t *np, const char *text);
-	void (*close)(void *ctx);
-	/* Optional, from another thread, before close: the synth in progress or
+	void (*free)(void *ctx);
+	/* Optional, from another thread, before free: the synth in progress or
 	 * waiting to start returns ECANCELED soon, and so does every later one. */
 	void (*interrupt)(void *ctx);
 };
@@ -87,7 +87,7 @@ struct realtime_provider {
 	const char *name;
 	/* Connects in the background; calls made before the session is up are
 	 * queued. `h` and `arg` must outlive the context. */
-	int (*open)(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h,
+	int (*new)(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h,
 		    void *arg);
 	/* input_audio_buffer.append of caller audio at AGENT_RATE (borrowed). */
 	int (*append)(void *ctx, const int16_t *pcm, size_t n);
@@ -95,7 +95,7 @@ struct realtime_provider {
 	int (*respond)(void *ctx, const char *instructions);
 	/* response.cancel; audio of the cancelled response is dropped. */
 	int (*cancel)(void *ctx);
-	void (*close)(void *ctx);
+	void (*free)(void *ctx);
 };
 
 extern const struct realtime_provider realtime_openai;

@@ -23,7 +23,7 @@
  * piece of global state here, forced by the library.
  */
 #include "provider.h"
-#include "room.h"
+#include "agent_room.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -182,7 +182,7 @@ static int set_grammar(ps_decoder_t *ps, const char *alts)
  * at a time. */
 static pthread_mutex_t ps_init_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int stt_local_open(void **ctxp, const struct provider_args *args)
+static int stt_local_new(void **ctxp, const struct provider_args *args)
 {
 	int err = 0;
 	char hmm[512], dict[512];
@@ -267,7 +267,7 @@ static int stt_local_transcribe(void *ctx, char **textp, const int16_t *pcm, siz
 	return *textp ? 0 : ENOMEM;
 }
 
-static void stt_local_close(void *ctx)
+static void stt_local_free(void *ctx)
 {
 	struct stt_local *s = ctx;
 	if (!s)
@@ -277,7 +277,7 @@ static void stt_local_close(void *ctx)
 }
 
 const struct stt_provider stt_local = {
-	"local", stt_local_open, stt_local_transcribe, stt_local_close,
+	"local", stt_local_new, stt_local_transcribe, stt_local_free,
 };
 
 /* ---- LLM: the scripted responder -------------------------------------------- */
@@ -289,7 +289,7 @@ struct llm_local {
 	const char *fallback;
 };
 
-static int llm_local_open(void **ctxp, const struct provider_args *args)
+static int llm_local_new(void **ctxp, const struct provider_args *args)
 {
 	struct llm_local *l = calloc(1, sizeof(*l));
 	if (!l)
@@ -353,13 +353,13 @@ static int llm_local_reply(void *ctx, const struct llm_msg *msgs, size_t n, llm_
 	return speak_sentences(l->fallback, h, arg);
 }
 
-static void llm_local_close(void *ctx)
+static void llm_local_free(void *ctx)
 {
 	free(ctx);
 }
 
 const struct llm_provider llm_local = {
-	"local", llm_local_open, llm_local_reply, llm_local_close,
+	"local", llm_local_new, llm_local_reply, llm_local_free,
 };
 
 /* ---- TTS: espeak-ng ----------------------------------------------------------- */
@@ -429,7 +429,7 @@ struct tts_local {
 	atomic_bool stop;
 };
 
-static int tts_local_open(void **ctxp, const struct provider_args *args)
+static int tts_local_new(void **ctxp, const struct provider_args *args)
 {
 	pthread_once(&espeak_once, espeak_start);
 	if (!espeak_rate)
@@ -483,7 +483,7 @@ static int tts_local_synth(void *ctx, int16_t **pcmp, size_t *np, const char *te
 	return err;
 }
 
-static void tts_local_close(void *ctx)
+static void tts_local_free(void *ctx)
 {
 	free(ctx);
 }
@@ -495,5 +495,5 @@ static void tts_local_interrupt(void *ctx)
 }
 
 const struct tts_provider tts_local = {
-	"local", tts_local_open, tts_local_synth, tts_local_close, tts_local_interrupt,
+	"local", tts_local_new, tts_local_synth, tts_local_free, tts_local_interrupt,
 };

@@ -1,5 +1,5 @@
 /*
- * The OpenAI-compatible providers over HTTP (libcurl):
+ * The OpenAI-compatible providers over HTTP (libs/httpc):
  *   STT  POST {base}/audio/transcriptions  multipart: file=<wav>, model
  *   LLM  POST {base}/chat/completions      {"model","stream":true,"messages"}
  *        read as server-sent events; each complete sentence is handed on as
@@ -11,16 +11,15 @@
  * The API key comes from OPENAI_API_KEY only; it is never logged.
  */
 #include "provider.h"
-#include "room.h"
+#include "agent_room.h"
 
 #include "egress/egress.h"
+#include "httpc/httpc.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <curl/curl.h>
 
 #define BODY_MAX     (8u << 20)  /* TTS audio is the largest answer */
 #define SSE_LINE_MAX 65536
@@ -36,7 +35,7 @@ struct oa {
 	bool allow_private;
 };
 
-static int oa_open(void **ctxp, const struct provider_args *args, const char *def_model)
+static int oa_new(void **ctxp, const struct provider_args *args, const char *def_model)
 {
 	const cJSON *b = cJSON_GetObjectItemCaseSensitive(args->cfg, "base_url");
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(args->cfg, "model");
@@ -69,87 +68,51 @@ static int oa_open(void **ctxp, const struct provider_args *args, const char *de
 	return 0;
 }
 
-static void oa_close(void *ctx)
+static void oa_free(void *ctx)
 {
 	free(ctx);
 }
 
-struct body {
-	char *data;
-	size_t len, cap;
-	bool too_big;
-};
-
-static size_t body_write(char *ptr, size_t size, size_t nmemb, void *arg)
+/* POSTs to {base}{path}; `json` or the multipart `parts` is the body. The
+ * answer goes to `on_body` as it arrives when given, else into *resp.
+ * Returns 0 for a 2xx answer, EIO otherwise (logged). */
+static int oa_post(const struct oa *o, const char *path, const char *json,
+		   const struct httpc_part *parts, size_t nparts, httpc_body_h *on_body, void *body_arg,
+		   struct httpc_resp *resp)
 {
-	struct body *b = arg;
-	size_t n = size * nmemb;
-	if (b->len + n + 1 > BODY_MAX) {
-		b->too_big = true;
-		return 0;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->data, cap);
-		if (!p)
-			return 0;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
-/* POSTs to {base}{path}; either `json` or `mime` is the body. Response body
- * goes through `write`. Returns 0 for a 2xx answer, EIO otherwise. */
-static int oa_post(const struct oa *o, const char *path, const char *json, curl_mime *mime,
-		   curl_write_callback write, void *warg)
-{
-	int err = 0;
-	char url[640], refused[256] = "";
-	long status = 0;
-	struct curl_slist *hdrs = NULL;
+	char url[640], refused[256] = "", why[256] = "";
+	const char *hdrs[3];
+	size_t nh = 0;
 	struct egress_guard guard = { o->allow_private, refused, sizeof(refused) };
-	CURL *c = curl_easy_init();
-	if (!c)
-		return ENOMEM;
-	egress_curl_guard(c, &guard);
 	snprintf(url, sizeof(url), "%s%s", o->url, path);
 	if (json)
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		hdrs[nh++] = "Content-Type: application/json";
 	if (o->auth[0])
-		hdrs = curl_slist_append(hdrs, o->auth);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	if (json)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-	else
-		curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, warg);
-	CURLcode rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (rc != CURLE_OK || status < 200 || status > 299) {
+		hdrs[nh++] = o->auth;
+	hdrs[nh] = NULL;
+	struct httpc_req req = {
+		.method = "POST", .url = url, .headers = hdrs,
+		.body = json, .body_len = json ? strlen(json) : 0,
+		.parts = parts, .nparts = nparts,
+		.timeout_ms = o->timeout_ms, .max_response = BODY_MAX,
+		.allow = egress_allow, .allow_arg = &guard,
+		.on_body = on_body, .body_arg = body_arg,
+	};
+	int rc = httpc_do(resp, &req, why, sizeof(why));
+	if (rc || resp->status < 200 || resp->status > 299) {
 		log_warn("openai_request", "POST %s: %s, HTTP %ld", path,
-			 refused[0] ? refused : rc == CURLE_OK ? "ok" : curl_easy_strerror(rc), status);
-		err = EIO;
+			 refused[0] ? refused : rc == 0 ? "ok" : why, resp->status);
+		httpc_resp_fini(resp);
+		return EIO;
 	}
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(c);
-	return err;
+	return 0;
 }
 
 /* ---- STT ---------------------------------------------------------------- */
 
-static int stt_oa_open(void **ctxp, const struct provider_args *args)
+static int stt_oa_new(void **ctxp, const struct provider_args *args)
 {
-	return oa_open(ctxp, args, "whisper-1");
+	return oa_new(ctxp, args, "whisper-1");
 }
 
 static void put_le32(unsigned char *p, uint32_t v)
@@ -167,13 +130,11 @@ static int stt_oa_transcribe(void *ctx, char **textp, const int16_t *pcm, size_t
 {
 	struct oa *o = ctx;
 	int err = 0;
-	struct body b = { 0 };
+	struct httpc_resp b = { 0 };
 	cJSON *resp = NULL;
 	size_t datalen = n * 2;
 	unsigned char *wav = malloc(44 + datalen);
-	CURL *c = curl_easy_init();
-	curl_mime *mime = c ? curl_mime_init(c) : NULL;
-	if (!wav || !mime) {
+	if (!wav) {
 		err = ENOMEM;
 		goto out;
 	}
@@ -184,20 +145,14 @@ static int stt_oa_transcribe(void *ctx, char **textp, const int16_t *pcm, size_t
 	memcpy(wav + 36, "data", 4); put_le32(wav + 40, (uint32_t)datalen);
 	for (size_t i = 0; i < n; i++)
 		put_le16(wav + 44 + 2 * i, (uint16_t)pcm[i]);
-	curl_mimepart *part = curl_mime_addpart(mime);
-	curl_mime_name(part, "file");
-	curl_mime_filename(part, "audio.wav");
-	curl_mime_type(part, "audio/wav");
-	curl_mime_data(part, (const char *)wav, 44 + datalen);
-	part = curl_mime_addpart(mime);
-	curl_mime_name(part, "model");
-	curl_mime_data(part, o->model, CURL_ZERO_TERMINATED);
-	part = curl_mime_addpart(mime);
-	curl_mime_name(part, "response_format");
-	curl_mime_data(part, "json", CURL_ZERO_TERMINATED);
-	if ((err = oa_post(o, "/audio/transcriptions", NULL, mime, body_write, &b)))
+	const struct httpc_part parts[] = {
+		{ "file", "audio.wav", "audio/wav", wav, 44 + datalen },
+		{ "model", NULL, NULL, o->model, strlen(o->model) },
+		{ "response_format", NULL, NULL, "json", 4 },
+	};
+	if ((err = oa_post(o, "/audio/transcriptions", NULL, parts, CM_ARRAY_LEN(parts), NULL, NULL, &b)))
 		goto out;
-	resp = b.data ? cJSON_ParseWithLength(b.data, b.len) : NULL;
+	resp = b.body ? cJSON_ParseWithLength(b.body, b.len) : NULL;
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(resp, "text");
 	if (!cJSON_IsString(text)) {
 		log_warn("openai_stt", "answer has no text");
@@ -208,23 +163,20 @@ static int stt_oa_transcribe(void *ctx, char **textp, const int16_t *pcm, size_t
 	err = *textp ? 0 : ENOMEM;
 out:
 	cJSON_Delete(resp);
-	free(b.data);
-	curl_mime_free(mime);
-	if (c)
-		curl_easy_cleanup(c);
+	httpc_resp_fini(&b);
 	free(wav);
 	return err;
 }
 
 const struct stt_provider stt_openai = {
-	"openai", stt_oa_open, stt_oa_transcribe, oa_close,
+	"openai", stt_oa_new, stt_oa_transcribe, oa_free,
 };
 
 /* ---- LLM: streaming chat completions ------------------------------------ */
 
-static int llm_oa_open(void **ctxp, const struct provider_args *args)
+static int llm_oa_new(void **ctxp, const struct provider_args *args)
 {
-	return oa_open(ctxp, args, "gpt-4o-mini");
+	return oa_new(ctxp, args, "gpt-4o-mini");
 }
 
 struct sse {
@@ -286,10 +238,9 @@ static void sse_line(struct sse *s)
 	cJSON_Delete(j);
 }
 
-static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *arg)
+static bool sse_write(const char *ptr, size_t n, void *arg)
 {
 	struct sse *s = arg;
-	size_t n = size * nmemb;
 	for (size_t i = 0; i < n; i++) {
 		char ch = ptr[i];
 		if (ch == '\n') {
@@ -307,7 +258,7 @@ static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *arg)
 			s->overflow = true;
 		}
 	}
-	return s->stop ? 0 : n;
+	return !s->stop;
 }
 
 static int llm_oa_reply(void *ctx, const struct llm_msg *msgs, size_t nmsgs, llm_sentence_h *h, void *arg)
@@ -334,7 +285,9 @@ static int llm_oa_reply(void *ctx, const struct llm_msg *msgs, size_t nmsgs, llm
 		goto out;
 	s->h = h;
 	s->arg = arg;
-	err = oa_post(o, "/chat/completions", json, NULL, sse_write, s);
+	struct httpc_resp resp = { 0 };
+	err = oa_post(o, "/chat/completions", json, NULL, 0, sse_write, s, &resp);
+	httpc_resp_fini(&resp);
 	if (s->stop)
 		err = 0; /* the caller asked to stop: not a failure */
 	if (!err)
@@ -349,14 +302,14 @@ out:
 }
 
 const struct llm_provider llm_openai = {
-	"openai", llm_oa_open, llm_oa_reply, oa_close,
+	"openai", llm_oa_new, llm_oa_reply, oa_free,
 };
 
 /* ---- TTS ------------------------------------------------------------------ */
 
-static int tts_oa_open(void **ctxp, const struct provider_args *args)
+static int tts_oa_new(void **ctxp, const struct provider_args *args)
 {
-	return oa_open(ctxp, args, "tts-1");
+	return oa_new(ctxp, args, "tts-1");
 }
 
 static int tts_oa_synth(void *ctx, int16_t **pcmp, size_t *np, const char *text)
@@ -365,7 +318,7 @@ static int tts_oa_synth(void *ctx, int16_t **pcmp, size_t *np, const char *text)
 	int err = ENOMEM;
 	char *json = NULL;
 	int16_t *raw = NULL;
-	struct body b = { 0 };
+	struct httpc_resp b = { 0 };
 	cJSON *req = cJSON_CreateObject();
 	if (!req || !cJSON_AddStringToObject(req, "model", o->model) ||
 	    !cJSON_AddStringToObject(req, "input", text) ||
@@ -373,7 +326,7 @@ static int tts_oa_synth(void *ctx, int16_t **pcmp, size_t *np, const char *text)
 	    !cJSON_AddStringToObject(req, "response_format", "pcm") ||
 	    !(json = cJSON_PrintUnformatted(req)))
 		goto out;
-	if ((err = oa_post(o, "/audio/speech", json, NULL, body_write, &b)))
+	if ((err = oa_post(o, "/audio/speech", json, NULL, 0, NULL, NULL, &b)))
 		goto out;
 	size_t n = b.len / 2;
 	raw = malloc((n ? n : 1) * sizeof(*raw));
@@ -382,17 +335,17 @@ static int tts_oa_synth(void *ctx, int16_t **pcmp, size_t *np, const char *text)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		raw[i] = (int16_t)((uint16_t)(unsigned char)b.data[2 * i] |
-				   (uint16_t)((unsigned char)b.data[2 * i + 1] << 8));
+		raw[i] = (int16_t)((uint16_t)(unsigned char)b.body[2 * i] |
+				   (uint16_t)((unsigned char)b.body[2 * i + 1] << 8));
 	err = provider_resample(pcmp, np, raw, n, o->sample_rate, AGENT_RATE);
 out:
 	cJSON_Delete(req);
 	free(json);
 	free(raw);
-	free(b.data);
+	httpc_resp_fini(&b);
 	return err;
 }
 
 const struct tts_provider tts_openai = {
-	"openai", tts_oa_open, tts_oa_synth, oa_close, NULL, /* bounded by the HTTP timeout */
+	"openai", tts_oa_new, tts_oa_synth, oa_free, NULL, /* bounded by the HTTP timeout */
 };

@@ -12,11 +12,12 @@
  * "transcription_model" ["whisper-1"].
  *
  * One lws context and service thread per session. Other threads only queue
- * messages and wake the service loop (lws_cancel_service); every lws call on
- * the connection is made on the service thread.
+ * messages (an mqueue, popped on the service thread when the socket is
+ * writable) and wake the service loop (lws_cancel_service); every lws call
+ * on the connection is made on the service thread.
  */
 #include "provider.h"
-#include "room.h"
+#include "agent_room.h"
 
 #include "egress/egress.h"
 
@@ -35,7 +36,6 @@
 #define ID_MAX        64
 
 struct txmsg {
-	struct txmsg *next;
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the text */
 };
@@ -48,8 +48,7 @@ struct rt {
 	pthread_t thread;
 	atomic_bool stop;
 	pthread_mutex_t mu;
-	struct txmsg *head, *tail;
-	int nq;
+	struct mqueue *txq;   /* struct txmsg, any thread → service thread */
 	bool connected, failed;
 	char *rx;
 	size_t rxlen;
@@ -78,24 +77,18 @@ static int queue_json(struct rt *r, cJSON *j)
 		free(text);
 		return ENOMEM;
 	}
-	m->next = NULL;
 	m->len = n;
 	memcpy(m->buf + LWS_PRE, text, n);
 	free(text);
 	int err = 0;
-	pthread_mutex_lock(&r->mu);
-	if (r->nq >= TXQ_MAX || r->failed) {
-		err = r->failed ? EIO : EAGAIN;
-		free(m);
-	} else {
-		if (r->tail)
-			r->tail->next = m;
-		else
-			r->head = m;
-		r->tail = m;
-		r->nq++;
-	}
+	pthread_mutex_lock(&r->mu); /* a failed connection takes no more */
+	if (r->failed)
+		err = EIO;
+	else if (mqueue_push(r->txq, m))
+		err = EAGAIN; /* TXQ_MAX waiting */
 	pthread_mutex_unlock(&r->mu);
+	if (err)
+		free(m);
 	if (!err)
 		lws_cancel_service(r->ctx);
 	return err;
@@ -269,16 +262,8 @@ static int rt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE: {
-		pthread_mutex_lock(&r->mu);
-		struct txmsg *m = r->head;
-		if (m) {
-			r->head = m->next;
-			if (!r->head)
-				r->tail = NULL;
-			r->nq--;
-		}
-		bool more = r->head != NULL;
-		pthread_mutex_unlock(&r->mu);
+		struct txmsg *m = mqueue_pop(r->txq);
+		bool more = mqueue_len(r->txq) > 0;
 		if (m) {
 			int w = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
 			free(m);
@@ -291,7 +276,7 @@ static int rt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	}
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		pthread_mutex_lock(&r->mu);
-		if (r->connected && r->wsi && r->head)
+		if (r->connected && r->wsi && mqueue_len(r->txq) > 0)
 			lws_callback_on_writable(r->wsi);
 		pthread_mutex_unlock(&r->mu);
 		break;
@@ -358,9 +343,9 @@ static void lws_quiet(void)
 	lws_set_log_level(LLL_ERR, NULL);
 }
 
-static void rt_close(void *ctx);
+static void rt_free(void *ctx);
 
-static int rt_open(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h, void *arg)
+static int rt_new(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h, void *arg)
 {
 	const cJSON *cfg = args->cfg;
 	const char *base = jstr(cfg, "base_url") ? jstr(cfg, "base_url") : args->env->openai_base_url;
@@ -375,6 +360,11 @@ static int rt_open(void **ctxp, const struct provider_args *args, const struct r
 	if (!r)
 		return ENOMEM;
 	pthread_mutex_init(&r->mu, NULL);
+	if (mqueue_new(&r->txq, TXQ_MAX)) {
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return ENOMEM;
+	}
 	r->h = h;
 	r->arg = arg;
 	if ((err = parse_url(r, base, model))) {
@@ -450,7 +440,7 @@ fail:
 	if (r->ctx)
 		lws_context_destroy(r->ctx);
 	r->ctx = NULL;
-	rt_close(r);
+	rt_free(r);
 	return err;
 }
 
@@ -527,7 +517,7 @@ static int rt_cancel(void *ctx)
 	return id[0] ? cancel_msg(r, id) : 0;
 }
 
-static void rt_close(void *ctx)
+static void rt_free(void *ctx)
 {
 	struct rt *r = ctx;
 	if (!r)
@@ -538,16 +528,12 @@ static void rt_close(void *ctx)
 		pthread_join(r->thread, NULL);
 		lws_context_destroy(r->ctx);
 	}
-	while (r->head) {
-		struct txmsg *m = r->head;
-		r->head = m->next;
-		free(m);
-	}
+	r->txq = mqueue_free(r->txq, free);
 	free(r->rx);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
 
 const struct realtime_provider realtime_openai = {
-	"openai", rt_open, rt_append, rt_respond, rt_cancel, rt_close,
+	"openai", rt_new, rt_append, rt_respond, rt_cancel, rt_free,
 };

@@ -159,7 +159,7 @@ out:
 	free(reply);
 }
 
-int recording_start(struct recording **rp, const struct agent_opts *opts, const char *call_id,
+int recording_new(struct recording **rp, const struct agent_opts *opts, const char *call_id,
 		    const char *room, recording_done_h *done, void *arg)
 {
 	struct recording *r = calloc(1, sizeof(*r));

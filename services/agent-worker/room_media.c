@@ -1,8 +1,8 @@
 /* The agent's real rooms: a libs/room backend (48 kHz frames; the local
  * forwarder or LiveKit) behind the agent's own 16 kHz room interface
- * (room.h), resampling at this edge and passing member, closed and data
+ * (agent_room.h), resampling at this edge and passing member, closed and data
  * events through. */
-#include "room.h"
+#include "agent_room.h"
 #include "room/room.h"
 
 #include <errno.h>

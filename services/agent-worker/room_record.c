@@ -1,7 +1,7 @@
 /* The recording room backend: frames sent by the agent are kept with their
  * send time so that tests (and the benchmark) observe exactly what a session
  * put on the wire; caller audio is injected with room_record_inject(). */
-#include "room.h"
+#include "agent_room.h"
 
 #include <errno.h>
 #include <math.h>
@@ -35,7 +35,7 @@ struct room_record_hub {
 	struct agent_room *members;
 };
 
-int room_record_hub_alloc(struct room_record_hub **hubp)
+int room_record_hub_new(struct room_record_hub **hubp)
 {
 	struct room_record_hub *hub = calloc(1, sizeof(*hub));
 	if (!hub)

@@ -1,20 +1,22 @@
 /*
  * One agent session (DESIGN.md §7): waiting_for_answer → ready → active ⇄
- * on_hold → ending → ended, on a thread of its own that owns every piece of
- * state below "session thread only" and is the only sender of audio.
+ * on_hold → ending → ended — the state machine and its inputs. What each
+ * state lets the agent hear, say and run is not decided here but asked of
+ * the rule table in modes.c; outgoing speech is speech.c, the realtime
+ * provider's side realtime_turn.c.
  *
- * Inputs arrive through the inbox (call events from NATS, provider results,
- * the recording outcome) and the caller-audio ring (room frames). Outgoing
- * speech is a queue of utterances sent one 20 ms frame per tick. A call_hold
- * sets hold_flag on the NATS thread before it is even queued: the sender
- * checks it before every frame, so at most the frame being sent at that
- * instant leaves after the hold.
+ * Threads: the session thread (session_thread) owns every field below
+ * "session thread only" and is the only sender of audio. NATS, room and
+ * provider threads only push into its inbox (inbox.c: items and the
+ * caller-audio ring); the NATS thread also raises the hold signal (modes.h)
+ * as it queues a call_hold, so at most the frame being sent at that instant
+ * leaves after the hold.
  */
 #include "agent.h"
+#include "command/command.h"
 #include "room/room.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,14 +25,12 @@
 #define AUDIO_RING_FRAMES 512   /* ~10 s of caller audio waiting for the session */
 #define INBOX_MAX         1024
 #define IDLE_TICK_MS      10
-#define CATCH_UP_FRAMES   3     /* frames sent at most per wake when late */
 #define ENDING_MAX_MS     15000 /* the goodbye may take this long at most */
 #define REASON_MAX        64
 
 enum inbox_kind { IN_EVENT, IN_TURN, IN_RECORDING, IN_STOP, IN_MEMBER, IN_ROOM_LOST, IN_HANGUP };
 
 struct inbox_item {
-	struct inbox_item *next;
 	enum inbox_kind kind;
 	enum event_type type;
 	char reason[REASON_MAX];
@@ -39,15 +39,7 @@ struct inbox_item {
 	bool joined;                        /* IN_MEMBER */
 	char identity[ROOM_IDENTITY_MAX + 1]; /* IN_MEMBER */
 	char why[160];                      /* IN_ROOM_LOST */
-};
-
-struct utterance {
-	struct utterance *next;
-	int16_t *pcm;
-	size_t n, pos;
-	bool owned;      /* fillers are borrowed from filler_pcm */
-	char *text;
-	enum say_purpose purpose;
+	uint32_t hold_word;                 /* IN_EVENT call_hold: the hold signal it raised */
 };
 
 struct session {
@@ -57,16 +49,8 @@ struct session {
 	pthread_t thread;
 
 	/* shared with NATS, room and provider threads */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct inbox_item *in_head, *in_tail;
-	int nin;
-	int16_t *ring;
-	size_t ring_head, ring_count;
-	uint64_t ring_dropped;
-	uint64_t frames_in;     /* caller frames received from the room */
-	int64_t last_audio_ms;  /* when the last caller frame was handled (monotonic) */
-	atomic_bool hold_flag;
+	struct inbox *inbox;      /* struct inbox_item and caller frames (inbox.c) */
+	struct hold_signal hold;  /* raised/lowered by the NATS thread; see modes.h */
 	atomic_bool done;
 	atomic_int pub_state; /* the state, for other threads */
 	_Atomic uint64_t gen;
@@ -75,23 +59,19 @@ struct session {
 	struct bus_sub *sub;
 	struct bus_sub *hangup_sub;   /* web calls: cmd.calls.<id>.hangup is ours to carry out */
 	struct turn *turn;            /* pipeline mode */
-	const struct realtime_provider *rtp; /* realtime mode */
-	void *rt;
-	struct realtime_handlers rt_h;
-	int16_t rt_buf[5 * AGENT_FRAME_SAMPLES]; /* caller audio batched per append */
-	size_t rt_nbuf;
+	struct realtime_turn *rt;     /* realtime mode */
 	struct recording *rec;
 
 	/* session thread only */
+	int64_t last_audio_ms;  /* when the last caller frame was handled (monotonic) */
 	enum session_state state, held_from;
 	char end_reason[REASON_MAX];
 	char caller[ROOM_IDENTITY_MAX + 1]; /* web: the participant the agent talks to */
 	bool wait_for_caller;               /* web: the backend tells when the caller joins */
 	int64_t answer_deadline, started_at, greet_deadline, ending_deadline;
 	bool recording_done;
-	struct utterance *q_head, *q_tail;
-	bool speaking;
-	int64_t next_frame_at;
+	struct speech speech;
+	struct speech_out speech_out;
 	bool turn_pending;
 	uint64_t turn_gen;
 	int64_t turn_since;
@@ -106,39 +86,26 @@ struct session {
 	char *filler_text[ASSISTANT_LIST_MAX];
 };
 
-static const char *const state_names[] = {
-	"waiting_for_answer", "ready", "active", "on_hold", "ending", "ended",
-};
-
-const char *session_state_name(enum session_state st)
-{
-	return (unsigned)st < CM_ARRAY_LEN(state_names) ? state_names[st] : "unknown";
-}
-
 /* ---- inputs (any thread) ---------------------------------------------------- */
 
-static void inbox_push(struct session *s, struct inbox_item *it)
+static void inbox_item_free(void *p)
 {
-	pthread_mutex_lock(&s->mu);
-	if (s->nin >= INBOX_MAX && it->kind != IN_STOP) {
-		pthread_mutex_unlock(&s->mu);
-		log_warn("session_inbox_full", "call %s: input dropped", s->p.call_id);
-		if (it->out) {
-			free(it->out->text);
-			free(it->out->pcm);
-			free(it->out);
-		}
-		free(it);
-		return;
+	struct inbox_item *it = p;
+	if (it->out) {
+		free(it->out->text);
+		free(it->out->pcm);
+		free(it->out);
 	}
-	if (s->in_tail)
-		s->in_tail->next = it;
-	else
-		s->in_head = it;
-	s->in_tail = it;
-	s->nin++;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	free(it);
+}
+
+/* A stop is never refused for a full inbox. */
+static void post(struct session *s, struct inbox_item *it)
+{
+	if (inbox_push(s->inbox, it, it->kind == IN_STOP) == 0)
+		return;
+	log_warn("session_inbox_full", "call %s: input dropped", s->p.call_id);
+	inbox_item_free(it);
 }
 
 /* Web calls: every event of the call reaches the browser as a data packet on
@@ -161,12 +128,11 @@ static void on_call_event(const struct bus_msg *msg, void *arg)
 	if (event_decode(&ev, msg->data, (size_t)msg->len, NULL, 0) != 0)
 		return;
 	forward_to_room(s, msg);
+	uint32_t hold_word = 0;
 	switch (ev->type) {
-	case EV_CALL_HOLD:
-		atomic_store(&s->hold_flag, true); /* speech stops now, not when the session wakes */
-		break;
-	case EV_CALL_RESUME:
-		atomic_store(&s->hold_flag, false);
+	case EV_CALL_HOLD: case EV_CALL_RESUME:
+		/* speech stops now, not when the session wakes */
+		hold_word = hold_signal_set(&s->hold, ev->type == EV_CALL_HOLD);
 		break;
 	case EV_CALL_ANSWERED: case EV_CALL_ENDED: case EV_CALL_FAILED:
 		break;
@@ -178,9 +144,10 @@ static void on_call_event(const struct bus_msg *msg, void *arg)
 	if (it) {
 		it->kind = IN_EVENT;
 		it->type = ev->type;
+		it->hold_word = hold_word;
 		const char *reason = event_get_str(ev, ev->type == EV_CALL_FAILED ? "status" : "reason");
 		snprintf(it->reason, sizeof(it->reason), "%s", reason ? reason : "remote");
-		inbox_push(s, it);
+		post(s, it);
 	}
 	event_free(ev);
 }
@@ -200,7 +167,7 @@ static void on_hangup(const struct bus_msg *msg, void *arg)
 	if (cJSON_IsString(r) && r->valuestring[0])
 		snprintf(it->reason, sizeof(it->reason), "%s", r->valuestring);
 	cJSON_Delete(j);
-	inbox_push(s, it);
+	post(s, it);
 }
 
 static void on_room_member(const char *identity, bool joined, void *arg)
@@ -214,7 +181,7 @@ static void on_room_member(const char *identity, bool joined, void *arg)
 	it->kind = IN_MEMBER;
 	it->joined = joined;
 	snprintf(it->identity, sizeof(it->identity), "%s", identity);
-	inbox_push(s, it);
+	post(s, it);
 }
 
 static void on_room_closed(int err, const char *reason, void *arg)
@@ -225,25 +192,15 @@ static void on_room_closed(int err, const char *reason, void *arg)
 		return;
 	it->kind = IN_ROOM_LOST;
 	snprintf(it->why, sizeof(it->why), "%s", reason && *reason ? reason : cm_strerror(err));
-	inbox_push(s, it);
+	post(s, it);
 }
 
 static void on_room_frame(const int16_t pcm[AGENT_FRAME_SAMPLES], void *arg)
 {
 	struct session *s = arg;
-	if (atomic_load(&s->hold_flag))
+	if (hold_signal_held(&s->hold))
 		return; /* caller audio during hold is not kept, not even queued */
-	pthread_mutex_lock(&s->mu);
-	s->frames_in++;
-	if (s->ring_count == AUDIO_RING_FRAMES) {
-		s->ring_dropped++;
-	} else {
-		size_t slot = (s->ring_head + s->ring_count) % AUDIO_RING_FRAMES;
-		memcpy(s->ring + slot * AGENT_FRAME_SAMPLES, pcm, AGENT_FRAME_SAMPLES * sizeof(int16_t));
-		s->ring_count++;
-		pthread_cond_signal(&s->cv);
-	}
-	pthread_mutex_unlock(&s->mu);
+	inbox_put_frame(s->inbox, pcm);
 }
 
 static const struct agent_room_handlers room_handlers = {
@@ -262,45 +219,7 @@ static void on_turn_out(struct turn_out *out, void *arg)
 	}
 	it->kind = IN_TURN;
 	it->out = out;
-	inbox_push(s, it);
-}
-
-static void rt_emit(struct session *s, int kind, const char *text, int16_t *pcm, size_t n)
-{
-	struct turn_out *o = calloc(1, sizeof(*o));
-	if (!o || (text && !(o->text = strdup(text)))) {
-		free(o);
-		free(pcm);
-		return;
-	}
-	o->kind = kind;
-	o->gen = atomic_load(&s->gen);
-	o->purpose = SAY_REPLY;
-	o->pcm = pcm;
-	o->npcm = n;
-	o->index = -1;
-	o->started_at = time_now_ms();
-	on_turn_out(o, s);
-}
-
-static void rt_on_audio(int16_t *pcm, size_t n, void *arg)
-{
-	rt_emit(arg, TURN_AUDIO, NULL, pcm, n);
-}
-
-static void rt_on_transcript(bool agent, const char *text, void *arg)
-{
-	rt_emit(arg, agent ? TURN_AGENT_TEXT : TURN_TRANSCRIPT, text, NULL, 0);
-}
-
-static void rt_on_done(void *arg)
-{
-	rt_emit(arg, TURN_JOB_DONE, NULL, NULL, 0);
-}
-
-static void rt_on_speech(void *arg)
-{
-	rt_emit(arg, TURN_SPEECH_START, NULL, NULL, 0);
+	post(s, it);
 }
 
 static void on_recording_done(bool started, void *arg)
@@ -311,7 +230,7 @@ static void on_recording_done(bool started, void *arg)
 		return;
 	it->kind = IN_RECORDING;
 	it->started = started;
-	inbox_push(s, it);
+	post(s, it);
 }
 
 void session_stop(struct session *s, const char *reason)
@@ -321,7 +240,7 @@ void session_stop(struct session *s, const char *reason)
 		return;
 	it->kind = IN_STOP;
 	snprintf(it->reason, sizeof(it->reason), "%s", reason);
-	inbox_push(s, it);
+	post(s, it);
 }
 
 /* ---- speech out ------------------------------------------------------------- */
@@ -331,92 +250,25 @@ static void publish(struct session *s, enum event_type type)
 	agent_publish_simple(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, type);
 }
 
-static void utterance_free(struct utterance *u)
+/* The speech queue's outlets (speech.c calls them on the session thread). */
+static void speech_send(const int16_t frame[AGENT_FRAME_SAMPLES], void *arg)
 {
-	if (u->owned)
-		free(u->pcm);
-	free(u->text);
-	free(u);
+	struct session *s = arg;
+	int err = s->opts->room->send_frame(s->room, frame);
+	if (err)
+		log_warn("room_send", "call %s: %s", s->p.call_id, cm_strerror(err));
 }
 
-/* Drops every queued utterance; the agent falls silent at once. */
-static void speech_stop(struct session *s)
+static void speech_speaking_changed(bool on, void *arg)
 {
-	while (s->q_head) {
-		struct utterance *u = s->q_head;
-		s->q_head = u->next;
-		utterance_free(u);
-	}
-	s->q_tail = NULL;
-	if (s->speaking) {
-		s->speaking = false;
-		publish(s, EV_AGENT_LISTENING);
-	}
+	publish(arg, on ? EV_AGENT_SPEAKING : EV_AGENT_LISTENING);
 }
 
-static void speech_queue(struct session *s, int16_t *pcm, size_t n, bool owned, const char *text,
-			 enum say_purpose purpose)
+static void speech_said(const char *text, void *arg)
 {
-	struct utterance *u = calloc(1, sizeof(*u));
-	if (!u || !n) {
-		if (owned)
-			free(pcm);
-		free(u);
-		return;
-	}
-	u->pcm = pcm;
-	u->n = n;
-	u->owned = owned;
-	u->text = text ? strdup(text) : NULL;
-	u->purpose = purpose;
-	if (s->q_tail)
-		s->q_tail->next = u;
-	else
-		s->q_head = u;
-	s->q_tail = u;
-}
-
-/* Sends the frames that are due. */
-static void speech_pump(struct session *s, int64_t now)
-{
-	if (!s->q_head)
-		return;
-	if (!s->speaking) {
-		s->speaking = true;
-		s->next_frame_at = now;
-		publish(s, EV_AGENT_SPEAKING);
-	}
-	if (now - s->next_frame_at > CATCH_UP_FRAMES * AGENT_FRAME_MS)
-		s->next_frame_at = now;
-	for (int i = 0; i < CATCH_UP_FRAMES && s->q_head && now >= s->next_frame_at; i++) {
-		struct utterance *u = s->q_head;
-		int16_t frame[AGENT_FRAME_SAMPLES];
-		if (atomic_load(&s->hold_flag))
-			return; /* the hold is being processed: not one more frame */
-		if (u->pos == 0 && u->text)
-			transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room,
-						 "agent", u->text, time_now_ms());
-		size_t n = u->n - u->pos < AGENT_FRAME_SAMPLES ? u->n - u->pos : AGENT_FRAME_SAMPLES;
-		memset(frame, 0, sizeof(frame));
-		memcpy(frame, u->pcm + u->pos, n * sizeof(int16_t));
-		if (atomic_load(&s->hold_flag))
-			return; /* it may have come while the transcript was published */
-		int err = s->opts->room->send_frame(s->room, frame);
-		if (err)
-			log_warn("room_send", "call %s: %s", s->p.call_id, cm_strerror(err));
-		u->pos += n;
-		s->next_frame_at += AGENT_FRAME_MS;
-		if (u->pos >= u->n) {
-			s->q_head = u->next;
-			if (!s->q_head)
-				s->q_tail = NULL;
-			utterance_free(u);
-		}
-	}
-	if (!s->q_head) {
-		s->speaking = false;
-		publish(s, EV_AGENT_LISTENING);
-	}
+	struct session *s = arg;
+	transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, "agent", text,
+			   time_now_ms());
 }
 
 /* ---- what the agent says: pipeline or realtime ------------------------------ */
@@ -425,33 +277,29 @@ static int say(struct session *s, uint64_t gen, enum say_purpose purpose, const 
 {
 	if (s->turn)
 		return turn_say(s->turn, gen, purpose, text);
-	if (!s->rt)
-		return EIO;
-	char *instr = NULL;
-	if (asprintf(&instr, "Say exactly this and nothing else: %s", text) < 0)
-		return ENOMEM;
-	int err = s->rtp->respond(s->rt, instr);
-	free(instr);
-	return err;
+	return s->rt ? realtime_turn_say(s->rt, text) : EIO;
 }
 
 static void cancel_response(struct session *s)
 {
-	if (s->rt && s->rtp->cancel(s->rt))
-		log_warn("realtime_cancel", "call %s: not sent", s->p.call_id);
-	s->rt_nbuf = 0;
+	if (s->rt)
+		realtime_turn_cancel(s->rt);
 }
 
 /* ---- state changes ------------------------------------------------------------ */
 
 static void hangup(struct session *s, const char *reason)
 {
-	char subject[96], *body = NULL;
+	char subject[CMD_SUBJECT_MAX], *body = NULL;
+	int err = cmd_hangup_subject(subject, sizeof(subject), s->p.call_id);
+	if (err) {
+		log_warn("hangup_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
+		return;
+	}
 	cJSON *j = cJSON_CreateObject();
-	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", s->p.call_id);
 	if (j && cJSON_AddNumberToObject(j, "v", 1) && cJSON_AddStringToObject(j, "reason", reason) &&
 	    (body = cJSON_PrintUnformatted(j))) {
-		int err = bus_publish(s->opts->bus, subject, body, strlen(body));
+		err = bus_publish(s->opts->bus, subject, body, strlen(body));
 		if (err)
 			log_warn("hangup_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
 	}
@@ -459,12 +307,15 @@ static void hangup(struct session *s, const char *reason)
 	free(body);
 }
 
-static void set_state(struct session *s, enum session_state st)
+/* Every state change goes through here, and with it the watchdog and the
+ * fillers start or stop as the new state's rules say (mode_enter). */
+static void set_state(struct session *s, enum session_state st, int64_t now)
 {
 	if (s->state == st)
 		return;
 	log_info("session_state", "call %s: %s -> %s", s->p.call_id, session_state_name(s->state),
 		 session_state_name(st));
+	mode_enter(s->state, st, &s->wd, &s->filler, now);
 	s->state = st;
 	atomic_store(&s->pub_state, (int)st);
 }
@@ -495,7 +346,7 @@ static void publish_end(struct session *s, enum event_type type, const char *rea
 static void end_now(struct session *s, const char *reason, bool send_hangup)
 {
 	atomic_fetch_add(&s->gen, 1);
-	speech_stop(s);
+	speech_stop(&s->speech);
 	if (send_hangup && s->p.web)
 		publish_end(s, EV_CALL_ENDED, reason, "agent"); /* no leg owner to ask */
 	else if (send_hangup)
@@ -503,16 +354,14 @@ static void end_now(struct session *s, const char *reason, bool send_hangup)
 	if (reason != s->end_reason) /* an ending session ends with its own reason */
 		snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 	log_info("session_end", "call %s: reason %s", s->p.call_id, s->end_reason);
-	set_state(s, SESSION_ENDED);
+	set_state(s, SESSION_ENDED, time_mono_ms());
 }
 
 /* Says `message`, then hangs up with `reason`. */
 static void begin_ending(struct session *s, const char *reason, const char *message)
 {
 	uint64_t g = atomic_fetch_add(&s->gen, 1) + 1;
-	speech_stop(s);
-	watchdog_stop(&s->wd);
-	s->filler.stopped = true;
+	speech_stop(&s->speech);
 	s->turn_pending = false;
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 	s->end_gen = g;
@@ -520,13 +369,14 @@ static void begin_ending(struct session *s, const char *reason, const char *mess
 	s->end_say_pending = message && message[0] && say(s, g, SAY_END, message) == 0;
 	if (s->end_say_pending)
 		s->jobs_pending++;
-	s->ending_deadline = time_mono_ms() + ENDING_MAX_MS;
-	set_state(s, SESSION_ENDING);
+	int64_t now = time_mono_ms();
+	s->ending_deadline = now + ENDING_MAX_MS;
+	set_state(s, SESSION_ENDING, now);
 }
 
 static void enter_ready(struct session *s, int64_t now)
 {
-	set_state(s, SESSION_READY);
+	set_state(s, SESSION_READY, now);
 	s->started_at = now;
 	if (s->p.web)
 		publish(s, EV_CALL_ANSWERED); /* the agent owns a web call: its caller is here */
@@ -534,7 +384,7 @@ static void enter_ready(struct session *s, int64_t now)
 	s->greet_deadline = now + s->p.assistant->recording_wait_ms;
 	s->recording_done = true;
 	if (s->p.assistant->recording) {
-		if (recording_start(&s->rec, s->opts, s->p.call_id, s->p.room, on_recording_done, s) == 0)
+		if (recording_new(&s->rec, s->opts, s->p.call_id, s->p.room, on_recording_done, s) == 0)
 			s->recording_done = false;
 		else
 			log_warn("recording_start", "call %s: cannot start the retry thread", s->p.call_id);
@@ -552,45 +402,45 @@ static void deliver_greeting(struct session *s, int64_t now)
 		else if (s->turn)
 			err = turn_generate(s->turn, g, a->start_instruction);
 		else
-			err = s->rt ? s->rtp->respond(s->rt, a->start_instruction) : EIO;
+			err = s->rt ? realtime_turn_respond(s->rt, a->start_instruction) : EIO;
 		if (err)
 			log_warn("greeting", "call %s: %s", s->p.call_id, cm_strerror(err));
 		else
 			s->jobs_pending++;
 	}
-	set_state(s, SESSION_ACTIVE);
-	watchdog_start(&s->wd, now);
+	set_state(s, SESSION_ACTIVE, now); /* the watchdog starts (modes.c) */
 }
 
-static void enter_hold(struct session *s)
+/* call_hold as modes.c rules it; what the agent then does or does not do
+ * on hold (hear, say, watchdog, fillers) is that table's on_hold row. */
+static void enter_hold(struct session *s, uint32_t hold_word, int64_t now)
 {
-	if (s->state == SESSION_WAITING_FOR_ANSWER) {
-		atomic_store(&s->hold_flag, false); /* no media yet: nothing to hold */
+	switch (mode_of(s->state)->on_hold_event) {
+	case HOLD_NOTHING_TO_HOLD:
+		hold_signal_ignore(&s->hold, hold_word); /* no media yet */
 		return;
+	case HOLD_IGNORED:
+		return;
+	case HOLD_ENTERS:
+		break;
 	}
-	if (s->state != SESSION_READY && s->state != SESSION_ACTIVE)
-		return;
 	atomic_fetch_add(&s->gen, 1); /* replies in the making are not spoken */
-	speech_stop(s);
+	speech_stop(&s->speech);
 	cancel_response(s);
 	vad_reset(&s->vad);
-	watchdog_stop(&s->wd);
-	s->filler.stopped = true;
 	s->turn_pending = false;
 	s->held_from = s->state;
-	set_state(s, SESSION_ON_HOLD);
+	set_state(s, SESSION_ON_HOLD, now);
 }
 
+/* call_resume: back to the state the hold interrupted (the NATS thread has
+ * already lowered the hold signal; the watchdog restarts from zero). */
 static void leave_hold(struct session *s, int64_t now)
 {
 	if (s->state != SESSION_ON_HOLD)
 		return;
-	atomic_store(&s->hold_flag, false);
 	vad_reset(&s->vad);
-	s->filler.stopped = false;
-	set_state(s, s->held_from);
-	if (s->state == SESSION_ACTIVE)
-		watchdog_start(&s->wd, now);
+	set_state(s, s->held_from, now);
 }
 
 /* ---- inputs on the session thread ------------------------------------------- */
@@ -599,11 +449,11 @@ static void handle_event(struct session *s, const struct inbox_item *it, int64_t
 {
 	switch (it->type) {
 	case EV_CALL_ANSWERED:
-		if (s->state == SESSION_WAITING_FOR_ANSWER)
+		if (gate_opens(s->state, true, false))
 			enter_ready(s, now);
 		break;
 	case EV_CALL_HOLD:
-		enter_hold(s);
+		enter_hold(s, it->hold_word, now);
 		break;
 	case EV_CALL_RESUME:
 		leave_hold(s, now);
@@ -627,7 +477,7 @@ static void handle_member(struct session *s, const struct inbox_item *it, int64_
 		return;
 	if (it->joined && !s->caller[0]) {
 		snprintf(s->caller, sizeof(s->caller), "%s", it->identity);
-		if (s->state == SESSION_WAITING_FOR_ANSWER)
+		if (gate_opens(s->state, false, true))
 			enter_ready(s, now);
 	} else if (!it->joined && strcmp(it->identity, s->caller) == 0) {
 		publish_end(s, EV_CALL_ENDED, "remote_hangup", "remote");
@@ -637,8 +487,7 @@ static void handle_member(struct session *s, const struct inbox_item *it, int64_
 
 static void handle_transcript(struct session *s, struct turn_out *o)
 {
-	bool current = o->gen == atomic_load(&s->gen) &&
-		       (s->state == SESSION_ACTIVE || s->state == SESSION_READY);
+	bool current = o->gen == atomic_load(&s->gen) && mode_of(s->state)->transcribes;
 	if (!current || !o->text || !o->text[0]) {
 		if (o->gen == s->turn_gen)
 			s->turn_pending = false;
@@ -678,25 +527,23 @@ static void handle_turn(struct session *s, struct turn_out *o)
 		handle_transcript(s, o);
 		break;
 	case TURN_AUDIO:
-		if (o->gen != atomic_load(&s->gen) || s->state == SESSION_ON_HOLD || s->state == SESSION_ENDED)
-			break;
-		if (s->state == SESSION_ENDING && o->purpose != SAY_END)
+		if (o->gen != atomic_load(&s->gen) || !mode_says(s->state, (int)o->purpose))
 			break;
 		if (o->purpose == SAY_REPLY && o->gen == s->turn_gen)
 			s->turn_pending = false;
-		speech_queue(s, o->pcm, o->npcm, true, o->text, o->purpose);
+		speech_queue(&s->speech, o->pcm, o->npcm, true, o->text, o->purpose);
 		o->pcm = NULL;
 		break;
 	case TURN_AGENT_TEXT:
-		if (s->state == SESSION_ACTIVE || s->state == SESSION_READY || s->state == SESSION_ENDING)
+		if (mode_of(s->state)->agent_text)
 			transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, "agent",
 					   o->text, o->started_at);
 		break;
 	case TURN_SPEECH_START:
-		if (s->speaking && s->state == SESSION_ACTIVE) {
+		if (speech_speaking(&s->speech) && mode_of(s->state)->server_barge_in) {
 			log_info("barge_in", "call %s: the server heard the caller", s->p.call_id);
 			atomic_fetch_add(&s->gen, 1);
-			speech_stop(s);
+			speech_stop(&s->speech);
 			cancel_response(s);
 		}
 		break;
@@ -714,22 +561,15 @@ static void handle_turn(struct session *s, struct turn_out *o)
 
 static void handle_audio(struct session *s, const int16_t *frame, int64_t now)
 {
-	if (s->state != SESSION_ACTIVE && s->state != SESSION_READY)
+	if (!mode_of(s->state)->hears)
 		return; /* gating, hold, ending: caller audio is not speech */
-	if (s->rt) {
-		memcpy(s->rt_buf + s->rt_nbuf, frame, AGENT_FRAME_SAMPLES * sizeof(int16_t));
-		s->rt_nbuf += AGENT_FRAME_SAMPLES;
-		if (s->rt_nbuf == CM_ARRAY_LEN(s->rt_buf)) {
-			if (s->rtp->append(s->rt, s->rt_buf, s->rt_nbuf))
-				log_warn("realtime_append", "call %s: audio dropped", s->p.call_id);
-			s->rt_nbuf = 0;
-		}
-	}
-	switch (vad_feed(&s->vad, frame, s->speaking, time_now_ms())) {
+	if (s->rt)
+		realtime_turn_append(s->rt, frame);
+	switch (vad_feed(&s->vad, frame, speech_speaking(&s->speech), time_now_ms())) {
 	case VAD_BARGE_IN:
 		log_info("barge_in", "call %s", s->p.call_id);
 		atomic_fetch_add(&s->gen, 1);
-		speech_stop(s);
+		speech_stop(&s->speech);
 		cancel_response(s);
 		s->turn_pending = false;
 		break;
@@ -761,52 +601,61 @@ static void handle_audio(struct session *s, const int16_t *frame, int64_t now)
 
 /* ---- timers ------------------------------------------------------------------ */
 
-static void timers(struct session *s, int64_t now)
+/* The timers the rule table turns on (modes.c): max_duration, fillers and
+ * the silence watchdog. */
+static void mode_timers(struct session *s, int64_t now)
 {
 	const struct assistant *a = s->p.assistant;
+	const struct session_mode *m = mode_of(s->state);
+	if (m->max_duration != MAXDUR_NONE && now - s->started_at >= a->max_duration_ms) {
+		if (m->max_duration == MAXDUR_SAY_GOODBYE)
+			begin_ending(s, "max_duration", a->end_call_message);
+		else
+			end_now(s, "max_duration", true);
+		return;
+	}
+	bool busy = speech_speaking(&s->speech) || speech_queued(&s->speech);
+	if (m->fillers && s->turn_pending) {
+		int i = filler_due(&s->filler, now - s->turn_since, busy);
+		if (i >= 0 && s->filler_pcm[i]) {
+			speech_queue(&s->speech, s->filler_pcm[i], s->filler_n[i], false, s->filler_text[i],
+				     SAY_FILLER);
+			busy = true;
+		}
+	}
+	if (!m->watchdog)
+		return;
+	bool quiet = !busy && !s->turn_pending && !s->jobs_pending && !s->vad.in_speech;
+	switch (watchdog_tick(&s->wd, now, quiet)) {
+	case WD_REPROMPT:
+		if (say(s, atomic_load(&s->gen), SAY_REPROMPT, a->reprompt_message) == 0)
+			s->jobs_pending++;
+		break;
+	case WD_GOODBYE:
+		begin_ending(s, "silence_timeout", a->goodbye_message);
+		break;
+	case WD_NONE:
+		break;
+	}
+}
+
+static void timers(struct session *s, int64_t now)
+{
 	switch (s->state) {
 	case SESSION_WAITING_FOR_ANSWER:
 		if (now >= s->answer_deadline)
-			end_now(s, s->wait_for_caller ? "no_participant" : "no_answer", true);
+			end_now(s, gate_timeout_reason(s->wait_for_caller), true);
 		break;
 	case SESSION_READY:
 		if (s->recording_done || now >= s->greet_deadline)
 			deliver_greeting(s, now);
 		break;
-	case SESSION_ACTIVE: {
-		if (now - s->started_at >= a->max_duration_ms) {
-			begin_ending(s, "max_duration", a->end_call_message);
-			break;
-		}
-		if (s->turn_pending) {
-			int i = filler_due(&s->filler, now - s->turn_since, s->speaking || s->q_head);
-			if (i >= 0 && s->filler_pcm[i])
-				speech_queue(s, s->filler_pcm[i], s->filler_n[i], false, s->filler_text[i], SAY_FILLER);
-		}
-		bool quiet = !s->speaking && !s->q_head && !s->turn_pending && !s->jobs_pending &&
-			     !s->vad.in_speech;
-		switch (watchdog_tick(&s->wd, now, quiet)) {
-		case WD_REPROMPT:
-			if (say(s, atomic_load(&s->gen), SAY_REPROMPT, a->reprompt_message) == 0)
-				s->jobs_pending++;
-			break;
-		case WD_GOODBYE:
-			begin_ending(s, "silence_timeout", a->goodbye_message);
-			break;
-		case WD_NONE:
-			break;
-		}
-		break;
-	}
-	case SESSION_ON_HOLD:
-		if (now - s->started_at >= a->max_duration_ms)
-			end_now(s, "max_duration", true);
-		break;
 	case SESSION_ENDING:
-		if ((!s->end_say_pending && !s->q_head) || now >= s->ending_deadline)
+		if ((!s->end_say_pending && !speech_queued(&s->speech)) || now >= s->ending_deadline)
 			end_now(s, s->end_reason, true);
 		break;
-	case SESSION_ENDED:
+	case SESSION_ACTIVE: case SESSION_ON_HOLD: case SESSION_ENDED:
+		mode_timers(s, now);
 		break;
 	}
 }
@@ -829,35 +678,15 @@ static void fill_silence(struct session *s, int64_t now)
 
 static void wait_for_work(struct session *s, int64_t now)
 {
-	int64_t wake = now + IDLE_TICK_MS;
-	if (s->q_head && s->speaking && s->next_frame_at < wake)
-		wake = s->next_frame_at;
-	if (s->q_head && !s->speaking)
-		wake = now;
-	struct timespec ts;
-	int64_t delta_ms = wake - now;
-	if (delta_ms <= 0)
-		return;
-	time_deadline(&ts, CLOCK_MONOTONIC, delta_ms);
-	pthread_mutex_lock(&s->mu);
-	if (!s->in_head && !s->ring_count)
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-	pthread_mutex_unlock(&s->mu);
+	int64_t wake = speech_wake(&s->speech, now, now + IDLE_TICK_MS);
+	inbox_wait(s->inbox, (int)(wake - now));
 }
 
 static void drain_audio(struct session *s)
 {
 	int16_t frames[32][AGENT_FRAME_SAMPLES];
 	for (int guard = 0; guard < AUDIO_RING_FRAMES / 32 + 1; guard++) {
-		size_t n = 0;
-		pthread_mutex_lock(&s->mu);
-		while (n < 32 && s->ring_count) {
-			memcpy(frames[n++], s->ring + s->ring_head * AGENT_FRAME_SAMPLES,
-			       AGENT_FRAME_SAMPLES * sizeof(int16_t));
-			s->ring_head = (s->ring_head + 1) % AUDIO_RING_FRAMES;
-			s->ring_count--;
-		}
-		pthread_mutex_unlock(&s->mu);
+		size_t n = inbox_take_frames(s->inbox, frames, 32);
 		for (size_t i = 0; i < n; i++)
 			handle_audio(s, frames[i], time_mono_ms());
 		if (n)
@@ -867,56 +696,53 @@ static void drain_audio(struct session *s)
 	}
 }
 
+static void handle_item(void *item, void *arg)
+{
+	struct session *s = arg;
+	struct inbox_item *it = item;
+	int64_t now = time_mono_ms();
+	if (s->state == SESSION_ENDED) {
+		inbox_item_free(it); /* what came after the end is dropped */
+		return;
+	}
+	if (it->kind == IN_EVENT) {
+			handle_event(s, it, now);
+	} else if (it->kind == IN_TURN) {
+		handle_turn(s, it->out);
+		it->out = NULL; /* handle_turn freed it */
+	} else if (it->kind == IN_RECORDING) {
+		s->recording_done = true;
+	} else if (it->kind == IN_STOP) {
+		end_now(s, it->reason, false);
+	} else if (it->kind == IN_HANGUP) {
+		publish_end(s, EV_CALL_ENDED, it->reason, "local");
+		end_now(s, it->reason, false);
+	} else if (it->kind == IN_MEMBER) {
+		handle_member(s, it, now);
+	} else if (it->kind == IN_ROOM_LOST) {
+		char reason[REASON_MAX + 160];
+		snprintf(reason, sizeof(reason), "room_lost: %s", it->why);
+		log_warn("room_lost", "call %s: %s", s->p.call_id, it->why);
+		publish_end(s, EV_CALL_FAILED, reason, NULL);
+		end_now(s, "room_lost", !s->p.web); /* a phone leg is hung up; a web call just ended */
+	}
+	inbox_item_free(it);
+}
+
 /* Caller audio first: what is in the ring arrived before the events now in
  * the inbox were handled (audio arriving during hold is not queued at all). */
 static void drain_inputs(struct session *s)
 {
 	drain_audio(s);
-	pthread_mutex_lock(&s->mu);
-	struct inbox_item *list = s->in_head;
-	s->in_head = s->in_tail = NULL;
-	s->nin = 0;
-	pthread_mutex_unlock(&s->mu);
-	while (list) {
-		struct inbox_item *it = list;
-		list = it->next;
-		int64_t now = time_mono_ms();
-		if (s->state == SESSION_ENDED) {
-			if (it->out) {
-				free(it->out->text);
-				free(it->out->pcm);
-				free(it->out);
-			}
-		} else if (it->kind == IN_EVENT) {
-			handle_event(s, it, now);
-		} else if (it->kind == IN_TURN) {
-			handle_turn(s, it->out);
-		} else if (it->kind == IN_RECORDING) {
-			s->recording_done = true;
-		} else if (it->kind == IN_STOP) {
-			end_now(s, it->reason, false);
-		} else if (it->kind == IN_HANGUP) {
-			publish_end(s, EV_CALL_ENDED, it->reason, "local");
-			end_now(s, it->reason, false);
-		} else if (it->kind == IN_MEMBER) {
-			handle_member(s, it, now);
-		} else if (it->kind == IN_ROOM_LOST) {
-			char reason[REASON_MAX + 160];
-			snprintf(reason, sizeof(reason), "room_lost: %s", it->why);
-			log_warn("room_lost", "call %s: %s", s->p.call_id, it->why);
-			publish_end(s, EV_CALL_FAILED, reason, NULL);
-			end_now(s, "room_lost", !s->p.web); /* a phone leg is hung up; a web call just ended */
-		}
-		free(it);
-	}
+	inbox_drain(s->inbox, handle_item, s);
 }
 
 static void *session_thread(void *arg)
 {
 	struct session *s = arg;
 	int64_t now = time_mono_ms();
-	if ((s->p.wait_for_answer && !s->p.web) || s->wait_for_caller) {
-		set_state(s, SESSION_WAITING_FOR_ANSWER);
+	if (gate_waits(s->p.web, s->p.wait_for_answer, s->wait_for_caller)) {
+		set_state(s, SESSION_WAITING_FOR_ANSWER, now);
 		s->answer_deadline = now + s->opts->answer_timeout_ms;
 	} else {
 		enter_ready(s, now);
@@ -930,20 +756,20 @@ static void *session_thread(void *arg)
 		fill_silence(s, now);
 		timers(s, now);
 		if (s->state != SESSION_ENDED)
-			speech_pump(s, time_mono_ms());
+			speech_pump(&s->speech, time_mono_ms());
 	}
+	uint64_t frames_in, dropped;
+	inbox_counts(s->inbox, &frames_in, &dropped);
 	log_info("session_audio", "call %s: %llu caller frames received, %llu dropped", s->p.call_id,
-		 (unsigned long long)s->frames_in, (unsigned long long)s->ring_dropped);
+		 (unsigned long long)frames_in, (unsigned long long)dropped);
 	s->sub = bus_unsubscribe(s->sub);
 	s->hangup_sub = bus_unsubscribe(s->hangup_sub);
 	s->rec = recording_free(s->rec);
 	s->turn = turn_free(s->turn);
-	if (s->rt)
-		s->rtp->close(s->rt);
-	s->rt = NULL;
+	s->rt = realtime_turn_free(s->rt);
 	s->opts->room->leave(s->room);
 	s->room = NULL;
-	speech_stop(s);
+	speech_stop(&s->speech);
 	atomic_store(&s->done, true);
 	return NULL;
 }
@@ -952,45 +778,27 @@ static void *session_thread(void *arg)
 
 static void session_release(struct session *s)
 {
-	while (s->in_head) {
-		struct inbox_item *it = s->in_head;
-		s->in_head = it->next;
-		if (it->out) {
-			free(it->out->text);
-			free(it->out->pcm);
-			free(it->out);
-		}
-		free(it);
-	}
+	s->inbox = inbox_free(s->inbox);
 	for (int i = 0; i < ASSISTANT_LIST_MAX; i++) {
 		free(s->filler_pcm[i]);
 		free(s->filler_text[i]);
 	}
 	vad_fini(&s->vad);
-	free(s->ring);
 	assistant_free(s->p.assistant);
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
 
-int session_start(struct session **sp, const struct agent_opts *opts, struct session_params *p,
+int session_new(struct session **sp, const struct agent_opts *opts, struct session_params *p,
 		  char *why, size_t whylen)
 {
 	int err = ENOMEM;
-	char subject[EVENT_SUBJECT_MAX];
+	char subject[EVENT_SUBJECT_MAX], cmd_subject[CMD_SUBJECT_MAX];
 	struct event *ev = NULL;
 	struct session *s = calloc(1, sizeof(*s));
 	if (!s) {
 		assistant_free(p->assistant);
 		return ENOMEM;
 	}
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&s->mu, NULL);
 	s->opts = opts;
 	s->state = SESSION_ENDED; /* until the thread enters the first state */
 	atomic_store(&s->pub_state, (int)SESSION_READY);
@@ -998,11 +806,13 @@ int session_start(struct session **sp, const struct agent_opts *opts, struct ses
 	p->assistant = NULL;
 	const struct assistant *a = s->p.assistant;
 	snprintf(s->identity, sizeof(s->identity), "agent-%s", s->p.call_id);
+	s->speech_out = (struct speech_out){ speech_send, speech_speaking_changed, speech_said, &s->hold, s };
+	speech_init(&s->speech, &s->speech_out);
 	watchdog_init(&s->wd, a->silence_timeout_ms, a->max_reprompts);
 	filler_init(&s->filler, a->fillers_enabled, a->filler_after_ms, a->nfillers,
 		    (uint32_t)time_mono_us());
-	if (!(s->ring = malloc((size_t)AUDIO_RING_FRAMES * AGENT_FRAME_SAMPLES * sizeof(int16_t))) ||
-	    vad_init(&s->vad, a->vad_threshold, a->barge_in_min_ms, a->end_of_speech_ms))
+	if ((err = inbox_new(&s->inbox, INBOX_MAX, AUDIO_RING_FRAMES, inbox_item_free)) ||
+	    (err = vad_init(&s->vad, a->vad_threshold, a->barge_in_min_ms, a->end_of_speech_ms)))
 		goto fail;
 	s->wait_for_caller = s->p.web && opts->room->members && opts->room->members(opts->room_ctx);
 	if ((err = opts->room->join(&s->room, opts->room_ctx, s->p.room, s->identity, &room_handlers, s,
@@ -1014,16 +824,13 @@ int session_start(struct session **sp, const struct agent_opts *opts, struct ses
 	snprintf(subject, sizeof(subject), "calls.%s.>", s->p.call_id);
 	if ((err = bus_subscribe(opts->bus, &s->sub, subject, NULL, on_call_event, s)))
 		goto fail;
-	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", s->p.call_id);
-	if (s->p.web && (err = bus_subscribe(opts->bus, &s->hangup_sub, subject, NULL, on_hangup, s)))
+	if (s->p.web && ((err = cmd_hangup_subject(cmd_subject, sizeof(cmd_subject), s->p.call_id)) ||
+			 (err = bus_subscribe(opts->bus, &s->hangup_sub, cmd_subject, NULL, on_hangup, s))))
 		goto fail;
 	if (a->realtime) {
-		struct provider_args pa = { a->llm_config, a, &opts->env };
-		s->rtp = &realtime_openai;
-		s->rt_h = (struct realtime_handlers){ rt_on_audio, rt_on_transcript, rt_on_done, rt_on_speech };
-		if ((err = s->rtp->open(&s->rt, &pa, &s->rt_h, s)))
+		if ((err = realtime_turn_new(&s->rt, opts, a, s->p.call_id, &s->gen, on_turn_out, s)))
 			goto fail;
-	} else if ((err = turn_start(&s->turn, opts, a, &s->gen, on_turn_out, s))) {
+	} else if ((err = turn_new(&s->turn, opts, a, &s->gen, on_turn_out, s))) {
 		goto fail;
 	}
 	if (event_new(&ev, EV_AGENT_JOINED, s->p.call_id, s->p.room, opts->source) == 0 &&
@@ -1039,8 +846,7 @@ fail:
 	s->sub = bus_unsubscribe(s->sub);
 	s->hangup_sub = bus_unsubscribe(s->hangup_sub);
 	s->turn = turn_free(s->turn);
-	if (s->rt)
-		s->rtp->close(s->rt);
+	s->rt = realtime_turn_free(s->rt);
 	if (s->room)
 		opts->room->leave(s->room);
 	session_release(s);

@@ -2,7 +2,10 @@
  * job, in order, handing each synthesised sentence back as soon as it is
  * ready. Jobs of an older session generation (the caller barged in, the call
  * went on hold) are skipped. The recogniser loads on a helper thread at start
- * so that the greeting is not held up by it. */
+ * so that the greeting is not held up by it.
+ * Threads: turn_new/turn_* calls and turn_free come from the session
+ * thread; the jobs travel on an mqueue to the provider thread (turn_thread),
+ * which owns the providers and the history. */
 #include "agent.h"
 
 #include <errno.h>
@@ -16,7 +19,6 @@
 enum job_kind { JOB_TRANSCRIBE, JOB_REPLY, JOB_SAY, JOB_GENERATE };
 
 struct job {
-	struct job *next;
 	enum job_kind kind;
 	uint64_t gen;
 	enum say_purpose purpose;
@@ -34,11 +36,8 @@ struct hist {
 struct turn {
 	pthread_t thread, stt_loader;
 	bool stt_loader_joined;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct job *head, *tail;
-	int njobs;
-	bool stop;
+	struct mqueue *jobs;      /* struct job, session thread → provider thread */
+	atomic_bool stop;
 
 	const struct agent_opts *opts;
 	const struct assistant *a;
@@ -63,6 +62,11 @@ static void job_free(struct job *j)
 	free(j->text);
 	free(j->pcm);
 	free(j);
+}
+
+static void job_free_item(void *item)
+{
+	job_free(item);
 }
 
 static bool stale(struct turn *t, uint64_t gen)
@@ -176,7 +180,7 @@ static void *stt_load(void *arg)
 {
 	struct turn *t = arg;
 	struct provider_args pa = { t->a->stt_config, t->a, &t->opts->env };
-	t->stt_err = t->stt ? t->stt->open(&t->stt_ctx, &pa) : EINVAL;
+	t->stt_err = t->stt ? t->stt->new(&t->stt_ctx, &pa) : EINVAL;
 	if (t->stt_err)
 		log_error("stt_open", "%s: %s", assistant_provider(t->a->stt_config), cm_strerror(t->stt_err));
 	return NULL;
@@ -225,11 +229,11 @@ static void *turn_thread(void *arg)
 	struct provider_args tts_args = { t->a->tts_config, t->a, &t->opts->env };
 	struct provider_args llm_args = { t->a->llm_config, t->a, &t->opts->env };
 	int err;
-	if (!t->tts || (err = t->tts->open(&t->tts_ctx, &tts_args))) {
+	if (!t->tts || (err = t->tts->new(&t->tts_ctx, &tts_args))) {
 		log_error("tts_open", "%s: unavailable", assistant_provider(t->a->tts_config));
 		t->tts_ctx = NULL;
 	}
-	if (!t->llm || (err = t->llm->open(&t->llm_ctx, &llm_args))) {
+	if (!t->llm || (err = t->llm->new(&t->llm_ctx, &llm_args))) {
 		log_error("llm_open", "%s: unavailable", assistant_provider(t->a->llm_config));
 		t->llm_ctx = NULL;
 	}
@@ -239,19 +243,11 @@ static void *turn_thread(void *arg)
 		for (int i = 0; i < t->a->nfillers; i++)
 			speak(t, 0, SAY_FILLER, t->a->fillers[i], i);
 	for (;;) {
-		pthread_mutex_lock(&t->mu);
-		while (!t->stop && !t->head)
-			pthread_cond_wait(&t->cv, &t->mu);
-		if (t->stop) {
-			pthread_mutex_unlock(&t->mu);
+		struct job *j = mqueue_wait(t->jobs, -1); /* NULL: closed and empty */
+		if (!j || atomic_load(&t->stop)) {
+			job_free(j);
 			break;
 		}
-		struct job *j = t->head;
-		t->head = j->next;
-		if (!t->head)
-			t->tail = NULL;
-		t->njobs--;
-		pthread_mutex_unlock(&t->mu);
 		run_job(t, j);
 		emit(t, TURN_JOB_DONE, j->gen, j->purpose, NULL, NULL, 0, -1, 0);
 		job_free(j);
@@ -259,25 +255,14 @@ static void *turn_thread(void *arg)
 	return NULL;
 }
 
+/* EAGAIN when JOBS_MAX are waiting or the thread is stopping. */
 static int enqueue(struct turn *t, struct job *j)
 {
-	int err = 0;
-	pthread_mutex_lock(&t->mu);
-	if (t->njobs >= JOBS_MAX || t->stop) {
-		err = EAGAIN;
-	} else {
-		if (t->tail)
-			t->tail->next = j;
-		else
-			t->head = j;
-		t->tail = j;
-		t->njobs++;
-		pthread_cond_signal(&t->cv);
-	}
-	pthread_mutex_unlock(&t->mu);
-	if (err)
+	if (atomic_load(&t->stop) || mqueue_push(t->jobs, j)) {
 		job_free(j);
-	return err;
+		return EAGAIN;
+	}
+	return 0;
 }
 
 static struct job *job_new(enum job_kind kind, uint64_t gen, enum say_purpose purpose, const char *text)
@@ -326,14 +311,17 @@ int turn_generate(struct turn *t, uint64_t gen, const char *instruction)
 	return j ? enqueue(t, j) : ENOMEM;
 }
 
-int turn_start(struct turn **tp, const struct agent_opts *opts, const struct assistant *a,
+int turn_new(struct turn **tp, const struct agent_opts *opts, const struct assistant *a,
 	       const _Atomic uint64_t *current_gen, turn_out_h *h, void *arg)
 {
 	struct turn *t = calloc(1, sizeof(*t));
 	if (!t)
 		return ENOMEM;
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
+	int err = mqueue_new(&t->jobs, JOBS_MAX);
+	if (err) {
+		free(t);
+		return err;
+	}
 	t->opts = opts;
 	t->a = a;
 	t->gen = current_gen;
@@ -342,21 +330,20 @@ int turn_start(struct turn **tp, const struct agent_opts *opts, const struct ass
 	t->stt = provider_stt(assistant_provider(a->stt_config));
 	t->llm = provider_llm(assistant_provider(a->llm_config));
 	t->tts = provider_tts(assistant_provider(a->tts_config));
-	int err = pthread_create(&t->stt_loader, NULL, stt_load, t);
+	err = pthread_create(&t->stt_loader, NULL, stt_load, t);
 	if (err)
 		goto fail;
 	err = pthread_create(&t->thread, NULL, turn_thread, t);
 	if (err) {
 		pthread_join(t->stt_loader, NULL);
 		if (t->stt_ctx)
-			t->stt->close(t->stt_ctx);
+			t->stt->free(t->stt_ctx);
 		goto fail;
 	}
 	*tp = t;
 	return 0;
 fail:
-	pthread_cond_destroy(&t->cv);
-	pthread_mutex_destroy(&t->mu);
+	t->jobs = mqueue_free(t->jobs, NULL);
 	free(t);
 	return err;
 }
@@ -365,30 +352,22 @@ struct turn *turn_free(struct turn *t)
 {
 	if (!t)
 		return NULL;
-	pthread_mutex_lock(&t->mu);
-	t->stop = true;
-	pthread_cond_broadcast(&t->cv);
-	pthread_mutex_unlock(&t->mu);
+	atomic_store(&t->stop, true);
+	mqueue_close(t->jobs); /* wakes the thread; the job in progress finishes */
 	if (t->tts_ctx && t->tts->interrupt)
 		t->tts->interrupt(t->tts_ctx); /* a sentence in synthesis is not waited for */
 	pthread_join(t->thread, NULL);
 	if (!t->stt_loader_joined)
 		pthread_join(t->stt_loader, NULL);
-	while (t->head) {
-		struct job *j = t->head;
-		t->head = j->next;
-		job_free(j);
-	}
+	t->jobs = mqueue_free(t->jobs, job_free_item);
 	if (t->stt_ctx)
-		t->stt->close(t->stt_ctx);
+		t->stt->free(t->stt_ctx);
 	if (t->llm_ctx)
-		t->llm->close(t->llm_ctx);
+		t->llm->free(t->llm_ctx);
 	if (t->tts_ctx)
-		t->tts->close(t->tts_ctx);
+		t->tts->free(t->tts_ctx);
 	for (int i = 0; i < t->nhist; i++)
 		free(t->hist[i].text);
-	pthread_cond_destroy(&t->cv);
-	pthread_mutex_destroy(&t->mu);
 	free(t);
 	return NULL;
 }

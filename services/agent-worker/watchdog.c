@@ -1,5 +1,7 @@
 /* The silence watchdog: reprompt after silence_timeout, up to max_reprompts,
- * then say goodbye. Stopped on hold, restarted (from zero) on resume. */
+ * then say goodbye. Started and stopped by the rule table (modes.c: it runs
+ * in active only, so hold stops it and resume restarts it from zero).
+ * Session thread only. */
 #include "agent.h"
 
 void watchdog_init(struct watchdog *w, int timeout_ms, int max_reprompts)

@@ -102,7 +102,7 @@ static int test_transcription_upload(void)
 	cfg = cJSON_Parse("{\"stt_config\":{\"provider\":\"openai\",\"model\":\"whisper-1\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->stt_config, a, &env };
-	TEST_EQ_INT(stt_openai.open(&ctx, &pa), 0);
+	TEST_EQ_INT(stt_openai.new(&ctx, &pa), 0);
 	for (int i = 0; i < AGENT_RATE; i++)
 		pcm[i] = (int16_t)(4000 * sin(i * 0.1));
 	TEST_EQ_INT(stt_openai.transcribe(ctx, &text, pcm, AGENT_RATE), 0);
@@ -115,25 +115,25 @@ static int test_transcription_upload(void)
 	TEST_EQ_INT(cJSON_GetObjectItemCaseSensitive(r, "bits")->valueint, 16);
 	TEST_EQ_INT(cJSON_GetObjectItemCaseSensitive(r, "bytes")->valueint, 2 * AGENT_RATE);
 	/* a wrong key is an error, not a transcript */
-	stt_openai.close(ctx);
+	stt_openai.free(ctx);
 	ctx = NULL;
 	struct provider_env bad = { f.base, "wrong", true };
 	pa.env = &bad;
-	TEST_EQ_INT(stt_openai.open(&ctx, &pa), 0);
+	TEST_EQ_INT(stt_openai.new(&ctx, &pa), 0);
 	free(text);
 	text = NULL;
 	TEST_EQ_INT(stt_openai.transcribe(ctx, &text, pcm, AGENT_RATE), EIO);
 	/* issue 13 finding 10: without OUTBOUND_ALLOW_PRIVATE a base URL on
 	 * loopback is refused at open, and a name resolving to loopback at
 	 * connect time: the fake server sees no request */
-	stt_openai.close(ctx);
+	stt_openai.free(ctx);
 	ctx = NULL;
 	cJSON_Delete(log);
 	log = fake_requests(&f);
 	int before = cJSON_GetArraySize(log);
 	struct provider_env strict = { f.base, "test-key", false };
 	pa.env = &strict;
-	TEST_EQ_INT(stt_openai.open(&ctx, &pa), EACCES);
+	TEST_EQ_INT(stt_openai.new(&ctx, &pa), EACCES);
 	char host[256] = "", named[300];
 	const char *port = strrchr(f.base, ':');
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
@@ -142,7 +142,7 @@ static int test_transcription_upload(void)
 		snprintf(named, sizeof(named), "http://%s%s", host, port);
 		struct provider_env by_name = { named, "test-key", false };
 		pa.env = &by_name;
-		TEST_EQ_INT(stt_openai.open(&ctx, &pa), 0);
+		TEST_EQ_INT(stt_openai.new(&ctx, &pa), 0);
 		free(text);
 		text = NULL;
 		TEST_EQ_INT(stt_openai.transcribe(ctx, &text, pcm, AGENT_RATE), EIO);
@@ -154,7 +154,7 @@ out:
 	if (ai)
 		freeaddrinfo(ai);
 	if (ctx)
-		stt_openai.close(ctx);
+		stt_openai.free(ctx);
 	free(text);
 	cJSON_Delete(cfg);
 	cJSON_Delete(log);
@@ -196,7 +196,7 @@ static int test_chat_stream_by_sentence(void)
 	cfg = cJSON_Parse("{\"llm_config\":{\"provider\":\"openai\",\"model\":\"gpt-test\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->llm_config, a, &env };
-	TEST_EQ_INT(llm_openai.open(&ctx, &pa), 0);
+	TEST_EQ_INT(llm_openai.new(&ctx, &pa), 0);
 	struct llm_msg msgs[] = { { "system", "You are the clinic." }, { "user", "what are your hours" } };
 	int64_t t0 = time_mono_ms();
 	TEST_EQ_INT(llm_openai.reply(ctx, msgs, 2, on_sentence, &w), 0);
@@ -216,7 +216,7 @@ static int test_chat_stream_by_sentence(void)
 	TEST_EQ_STR(str_of(cJSON_GetArrayItem(m, 1), "content"), "what are your hours");
 out:
 	if (ctx)
-		llm_openai.close(ctx);
+		llm_openai.free(ctx);
 	cJSON_Delete(cfg);
 	cJSON_Delete(log);
 	assistant_free(a);
@@ -239,7 +239,7 @@ static int test_speech_synthesis(void)
 	cfg = cJSON_Parse("{\"tts_config\":{\"provider\":\"openai\",\"model\":\"tts-1\",\"voice\":\"nova\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->tts_config, a, &env };
-	TEST_EQ_INT(tts_openai.open(&ctx, &pa), 0);
+	TEST_EQ_INT(tts_openai.new(&ctx, &pa), 0);
 	TEST_EQ_INT(tts_openai.synth(ctx, &pcm, &n, "Hello."), 0);
 	/* 6 characters × 50 ms at 24 kHz, resampled to 16 kHz */
 	TEST_EQ_INT(n, 6 * 1200 * 2 / 3);
@@ -251,7 +251,7 @@ static int test_speech_synthesis(void)
 	TEST_EQ_STR(str_of(r, "input"), "Hello.");
 out:
 	if (ctx)
-		tts_openai.close(ctx);
+		tts_openai.free(ctx);
 	free(pcm);
 	cJSON_Delete(cfg);
 	cJSON_Delete(log);
@@ -321,14 +321,14 @@ static int test_session_on_openai(void)
 	TEST_EQ_INT(bus_connect(&bus, nats.url, "agent"), 0);
 	TEST_EQ_INT(bus_connect(&tbus, nats.url, "test"), 0);
 	TEST_EQ_INT(bus_ensure_streams(bus), 0);
-	TEST_EQ_INT(room_record_hub_alloc(&hub), 0);
+	TEST_EQ_INT(room_record_hub_new(&hub), 0);
 	TEST_EQ_INT(bus_subscribe(tbus, &sub, "calls.>", NULL, on_event, &seen), 0);
 	struct agent_opts opts = {
 		.bus = bus, .source = "agent-worker/test", .room = &room_record_backend, .room_ctx = hub,
 		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { f.base, "test-key", true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
-	TEST_EQ_INT(agent_alloc(&agent, &opts), 0);
+	TEST_EQ_INT(agent_new(&agent, &opts), 0);
 	TEST_EQ_INT(id_uuid4(call_id), 0);
 	snprintf(room, sizeof(room), "call-%s", call_id);
 	TEST_ASSERT(asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"web\","

@@ -69,7 +69,7 @@ static int h_start(struct h *h)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_health", h->fake_port);
 	if (test_http_wait(url, 200, 10000) || test_nats_start(&h->nats) ||
 	    bus_connect(&h->bus, h->nats.url, "agent") || bus_connect(&h->tbus, h->nats.url, "test") ||
-	    bus_ensure_streams(h->bus) || room_record_hub_alloc(&h->hub) ||
+	    bus_ensure_streams(h->bus) || room_record_hub_new(&h->hub) ||
 	    bus_subscribe(h->tbus, &h->sub, "calls.>", NULL, on_event, h))
 		return 1;
 	struct agent_opts opts = {
@@ -77,7 +77,7 @@ static int h_start(struct h *h)
 		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", "test-key", true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
-	if (agent_alloc(&h->agent, &opts) || id_uuid4(h->call_id))
+	if (agent_new(&h->agent, &opts) || id_uuid4(h->call_id))
 		return 1;
 	snprintf(h->room, sizeof(h->room), "call-%s", h->call_id);
 	return 0;
@@ -387,7 +387,7 @@ static int test_realtime_stale_cancel(void)
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	struct provider_env env = { "http://127.0.0.1:9", "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
-	TEST_EQ_INT(realtime_openai.open(&rt, &pa, &hd, &rec), 0);
+	TEST_EQ_INT(realtime_openai.new(&rt, &pa, &hd, &rec), 0);
 	TEST_EQ_INT(realtime_openai.respond(rt, "Say exactly this and nothing else: " LONG_GREETING), 0);
 	TEST_ASSERT(rec_wait(&rec, &rec.audio, 1));
 	TEST_EQ_INT(realtime_openai.cancel(rt), 0);
@@ -416,7 +416,7 @@ static int test_realtime_stale_cancel(void)
 	TEST_EQ_INT(errors, 0);
 out:
 	if (rt)
-		realtime_openai.close(rt);
+		realtime_openai.free(rt);
 	assistant_free(a);
 	cJSON_Delete(j);
 	free(json);

@@ -175,7 +175,7 @@ static int h_start(struct h *h)
 		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", NULL, true },
 		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
 	};
-	if (agent_alloc(&h->agent, &opts) || id_uuid4(h->call_id))
+	if (agent_new(&h->agent, &opts) || id_uuid4(h->call_id))
 		return 1;
 	snprintf(h->room, sizeof(h->room), "call-%s", h->call_id);
 	return 0;
@@ -340,7 +340,7 @@ static int test_local_room_rtp(void)
 	/* the caller speaks through the room */
 	TEST_EQ_INT(assistant_parse(&a, empty, why, sizeof(why)), 0);
 	struct provider_args pa = { a->tts_config, a, &env };
-	TEST_EQ_INT(tts_local.open(&tts, &pa), 0);
+	TEST_EQ_INT(tts_local.new(&tts, &pa), 0);
 	TEST_EQ_INT(tts_local.synth(tts, &pcm, &n, "what are your hours"), 0);
 	speech = calloc(n + AGENT_RATE, sizeof(int16_t));
 	TEST_ASSERT(speech);
@@ -370,7 +370,7 @@ out:
 	free(speech);
 	free(pcm);
 	if (tts)
-		tts_local.close(tts);
+		tts_local.free(tts);
 	assistant_free(a);
 	cJSON_Delete(empty);
 	h_stop(&h);
@@ -461,7 +461,7 @@ static int test_through_room_manager(void)
 	/* the caller speaks into the room */
 	TEST_EQ_INT(assistant_parse(&a, empty, why, sizeof(why)), 0);
 	struct provider_args pa = { a->tts_config, a, &env };
-	TEST_EQ_INT(tts_local.open(&tts, &pa), 0);
+	TEST_EQ_INT(tts_local.new(&tts, &pa), 0);
 	TEST_EQ_INT(tts_local.synth(tts, &pcm, &n, "what are your hours"), 0);
 	speech = calloc(n + AGENT_RATE, sizeof(int16_t));
 	TEST_ASSERT(speech);
@@ -490,7 +490,7 @@ out:
 	free(speech);
 	free(pcm);
 	if (tts)
-		tts_local.close(tts);
+		tts_local.free(tts);
 	assistant_free(a);
 	if (!err)
 		test_rmtree(dir);

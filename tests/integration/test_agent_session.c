@@ -149,7 +149,7 @@ static int h_start(struct h *h, const struct setup *su)
 	h->rec_silent = su->rec_silent;
 	if (test_nats_start(&h->nats) || bus_connect(&h->bus, h->nats.url, "agent") ||
 	    bus_connect(&h->tbus, h->nats.url, "bridge") || bus_ensure_streams(h->bus) ||
-	    room_record_hub_alloc(&h->hub))
+	    room_record_hub_new(&h->hub))
 		return 1;
 	if (bus_subscribe(h->tbus, &h->ev_sub, "calls.>", NULL, on_event, h) ||
 	    bus_subscribe(h->tbus, &h->hangup_sub, "cmd.calls.*.hangup", NULL, on_hangup, h) ||
@@ -168,7 +168,7 @@ static int h_start(struct h *h, const struct setup *su)
 		.recording_backoff_ms = 50,
 		.recording_timeout_ms = su->recording_timeout_ms ? su->recording_timeout_ms : 1000,
 	};
-	if (agent_alloc(&h->agent, &h->opts))
+	if (agent_new(&h->agent, &h->opts))
 		return 1;
 	if (id_uuid4(h->call_id))
 		return 1;
@@ -182,7 +182,7 @@ static int h_start(struct h *h, const struct setup *su)
 	struct provider_args pa = { h->tts_assistant->tts_config, h->tts_assistant, &env };
 	int16_t *pcm = NULL;
 	size_t n = 0;
-	if (tts_local.open(&h->tts, &pa) || tts_local.synth(h->tts, &pcm, &n, "what are your hours"))
+	if (tts_local.new(&h->tts, &pa) || tts_local.synth(h->tts, &pcm, &n, "what are your hours"))
 		return 1;
 	h->nspeech = n + AGENT_RATE * 8 / 10;
 	h->speech = calloc(h->nspeech, sizeof(int16_t));
@@ -205,7 +205,7 @@ static void h_stop(struct h *h)
 	h->hub = room_record_hub_free(h->hub);
 	test_nats_destroy(&h->nats);
 	if (h->tts)
-		tts_local.close(h->tts);
+		tts_local.free(h->tts);
 	assistant_free(h->tts_assistant);
 	free(h->speech);
 	pthread_mutex_destroy(&h->mu);

@@ -1,5 +1,5 @@
 /* agent-worker parts in isolation: voice activity and barge-in, the silence
- * watchdog, fillers, the assistant snapshot, provider helpers, the scripted
+ * watchdog, fillers, the state rules (modes.c), the assistant snapshot, provider helpers, the scripted
  * responder and the offline speech round trip (espeak-ng → pocketsphinx). */
 #include "agent-worker/agent.h"
 #include "harness/test.h"
@@ -91,6 +91,7 @@ static int test_fillers(void)
 	int err = 0;
 	struct filler f;
 	filler_init(&f, true, 300, 3, 42);
+	filler_start(&f);
 	filler_turn(&f);
 	TEST_EQ_INT(filler_due(&f, 299, false), -1);  /* not late yet */
 	TEST_EQ_INT(filler_due(&f, 5000, true), -1);  /* never over agent speech */
@@ -103,12 +104,68 @@ static int test_fillers(void)
 		TEST_ASSERT(k >= 0 && k != last);     /* never twice in a row */
 		last = k;
 	}
-	f.stopped = true;                             /* on hold */
+	filler_stop(&f);                              /* on hold */
 	filler_turn(&f);
 	TEST_EQ_INT(filler_due(&f, 100000, false), -1);
 	filler_init(&f, false, 300, 3, 1);
+	filler_start(&f);
 	filler_turn(&f);
 	TEST_EQ_INT(filler_due(&f, 100000, false), -1);
+out:
+	return err;
+}
+
+/* modes.c: the watchdog and fillers run in active only, so hold and ending
+ * stop them and resume restarts the watchdog from zero; a hold the session
+ * ignores cannot undo a newer hold. */
+static int test_modes(void)
+{
+	int err = 0;
+	struct watchdog w;
+	struct filler f;
+	watchdog_init(&w, 1000, 2);
+	filler_init(&f, true, 300, 2, 7);
+	mode_enter(SESSION_ENDED, SESSION_READY, &w, &f, 0);
+	TEST_ASSERT(!w.running && !f.running);
+	mode_enter(SESSION_READY, SESSION_ACTIVE, &w, &f, 100);
+	TEST_ASSERT(w.running && f.running);
+	TEST_EQ_INT(watchdog_tick(&w, 1100, true), WD_REPROMPT);
+	mode_enter(SESSION_ACTIVE, SESSION_ON_HOLD, &w, &f, 1200);
+	TEST_ASSERT(!w.running && !f.running);
+	TEST_EQ_INT(watchdog_tick(&w, 100000, true), WD_NONE);
+	mode_enter(SESSION_ON_HOLD, SESSION_ACTIVE, &w, &f, 200000);
+	TEST_EQ_INT(watchdog_tick(&w, 200999, true), WD_NONE); /* counts from the resume */
+	TEST_EQ_INT(watchdog_tick(&w, 201000, true), WD_REPROMPT);
+	mode_enter(SESSION_ACTIVE, SESSION_ENDING, &w, &f, 201500);
+	TEST_ASSERT(!w.running && !f.running);
+
+	TEST_ASSERT(mode_says(SESSION_ACTIVE, SAY_REPLY) && mode_says(SESSION_WAITING_FOR_ANSWER, SAY_REPLY));
+	TEST_ASSERT(!mode_says(SESSION_ON_HOLD, SAY_REPLY) && !mode_says(SESSION_ENDED, SAY_END));
+	TEST_ASSERT(mode_says(SESSION_ENDING, SAY_END) && !mode_says(SESSION_ENDING, SAY_FILLER));
+	TEST_ASSERT(!mode_of(SESSION_ON_HOLD)->hears && !mode_of(SESSION_WAITING_FOR_ANSWER)->hears);
+	TEST_ASSERT(mode_of(SESSION_READY)->hears && !mode_of(SESSION_READY)->watchdog);
+	TEST_EQ_INT(mode_of(SESSION_ON_HOLD)->max_duration, MAXDUR_END_NOW);
+	TEST_EQ_INT(mode_of((enum session_state)99)->says, SAYS_NOTHING);
+
+	TEST_ASSERT(gate_waits(false, true, false) && !gate_waits(true, true, false));
+	TEST_ASSERT(gate_waits(true, false, true) && !gate_waits(false, false, false));
+	TEST_ASSERT(gate_opens(SESSION_WAITING_FOR_ANSWER, true, false));
+	TEST_ASSERT(!gate_opens(SESSION_ACTIVE, true, false) && !gate_opens(SESSION_WAITING_FOR_ANSWER, false, false));
+	TEST_EQ_STR(gate_timeout_reason(true), "no_participant");
+	TEST_EQ_STR(gate_timeout_reason(false), "no_answer");
+
+	struct hold_signal h = { 0 };
+	uint32_t first = hold_signal_set(&h, true);
+	TEST_ASSERT(hold_signal_held(&h));
+	hold_signal_ignore(&h, first);             /* nothing to hold: cleared */
+	TEST_ASSERT(!hold_signal_held(&h));
+	uint32_t early = hold_signal_set(&h, true); /* a hold while waiting… */
+	hold_signal_set(&h, false);                 /* …a resume and a new hold come */
+	hold_signal_set(&h, true);
+	hold_signal_ignore(&h, early);              /* the session ignores the first */
+	TEST_ASSERT(hold_signal_held(&h));          /* the newer hold stands */
+	hold_signal_set(&h, false);
+	TEST_ASSERT(!hold_signal_held(&h));
 out:
 	return err;
 }
@@ -196,7 +253,7 @@ static int test_scripted_responder(void)
 			       "{\"match\":\"book an appointment\",\"reply\":\"Sure.\"}]}}");
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	struct provider_args pa = { a->llm_config, a, &env };
-	TEST_EQ_INT(llm_local.open(&ctx, &pa), 0);
+	TEST_EQ_INT(llm_local.new(&ctx, &pa), 0);
 	struct llm_msg m1[] = { { "system", "be nice" }, { "user", "what are your hours" } };
 	struct said w = { "", 0 };
 	TEST_EQ_INT(llm_local.reply(ctx, m1, 2, on_sentence, &w), 0);
@@ -215,7 +272,7 @@ static int test_scripted_responder(void)
 	TEST_EQ_STR(w.text, "Hello Ada, this is the clinic.|");
 out:
 	if (ctx)
-		llm_local.close(ctx);
+		llm_local.free(ctx);
 	cJSON_Delete(j);
 	assistant_free(a);
 	return err;
@@ -239,17 +296,17 @@ static int speech_fx_open(struct speech_fx *fx, const char *assistant_json)
 		return err;
 	struct provider_args ta = { fx->a->tts_config, fx->a, &env };
 	struct provider_args sa = { fx->a->stt_config, fx->a, &env };
-	if ((err = tts_local.open(&fx->tts, &ta)) == 0)
-		err = stt_local.open(&fx->stt, &sa);
+	if ((err = tts_local.new(&fx->tts, &ta)) == 0)
+		err = stt_local.new(&fx->stt, &sa);
 	return err;
 }
 
 static void speech_fx_close(struct speech_fx *fx)
 {
 	if (fx->tts)
-		tts_local.close(fx->tts);
+		tts_local.free(fx->tts);
 	if (fx->stt)
-		stt_local.close(fx->stt);
+		stt_local.free(fx->stt);
 	assistant_free(fx->a);
 }
 
@@ -378,8 +435,8 @@ static int test_tts_interrupt(void)
 	bool tb_up = false, tq_up = false;
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	struct provider_args ta = { a->tts_config, a, &env };
-	TEST_EQ_INT(tts_local.open(&busy.tts, &ta), 0);
-	TEST_EQ_INT(tts_local.open(&queued.tts, &ta), 0);
+	TEST_EQ_INT(tts_local.new(&busy.tts, &ta), 0);
+	TEST_EQ_INT(tts_local.new(&queued.tts, &ta), 0);
 	/* ~50 s of speech: seconds of synthesis holding the lock */
 	static const char line[] = "The clinic is open from nine in the morning to five in the evening. ";
 	size_t cap = 8192, len = 0;
@@ -422,9 +479,9 @@ out:
 		pthread_join(tb, NULL);
 	}
 	if (busy.tts)
-		tts_local.close(busy.tts);
+		tts_local.free(busy.tts);
 	if (queued.tts)
-		tts_local.close(queued.tts);
+		tts_local.free(queued.tts);
 	free(longtext);
 	cJSON_Delete(j);
 	assistant_free(a);
@@ -435,6 +492,7 @@ static const struct test tests[] = {
 	{ "vad_turns_and_barge_in", test_vad_turns_and_barge_in },
 	{ "watchdog", test_watchdog },
 	{ "fillers", test_fillers },
+	{ "modes", test_modes },
 	{ "assistant_parse", test_assistant_parse },
 	{ "provider_helpers", test_provider_helpers },
 	{ "scripted_responder", test_scripted_responder },

@@ -181,7 +181,7 @@ static int one_call(const struct assistant *a, const uint8_t *audio, size_t n, s
 	int err = law ? 0 : ENOMEM;
 	bool path_up = false;
 	memset(h, 0, sizeof(*h));
-	if (err || (err = stt_local.open(&stt, &sa)) || (err = llm_local.open(&llm, &la)) ||
+	if (err || (err = stt_local.new(&stt, &sa)) || (err = llm_local.new(&llm, &la)) ||
 	    (err = vad_init(&v, a->vad_threshold, a->barge_in_min_ms, a->end_of_speech_ms)) ||
 	    (err = path_open(&p)))
 		goto out;
@@ -195,9 +195,9 @@ out:
 		path_close(&p);
 	vad_fini(&v);
 	if (llm)
-		llm_local.close(llm);
+		llm_local.free(llm);
 	if (stt)
-		stt_local.close(stt);
+		stt_local.free(stt);
 	free(law);
 	return err;
 }

@@ -1,5 +1,5 @@
 /*
- * room — how the agent meets the caller (DESIGN.md §3): join a room, send
+ * agent_room — how the agent meets the caller (DESIGN.md §3): join a room, send
  * one audio frame, receive the other participants' frames, leave.
  *
  * Audio format on this interface, both directions: 20 ms frames of mono
@@ -18,8 +18,8 @@
  * on_frame() runs on a backend thread (or the injecting thread) and must only
  * copy the frame and return.
  */
-#ifndef AGENT_ROOM_H
-#define AGENT_ROOM_H
+#ifndef AGENT_AGENT_ROOM_H
+#define AGENT_AGENT_ROOM_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -93,7 +93,7 @@ extern const struct room_backend room_media_backend;
 extern const struct room_backend room_record_backend;
 struct room_record_hub;
 
-int room_record_hub_alloc(struct room_record_hub **hubp) CM_MUST_USE;
+int room_record_hub_new(struct room_record_hub **hubp) CM_MUST_USE;
 /* Every room must have been left. NULL-safe; returns NULL. */
 struct room_record_hub *room_record_hub_free(struct room_record_hub *hub);
 
