@@ -96,7 +96,7 @@ static int queue_json(struct rt *r, cJSON *j)
 		r->nq++;
 	}
 	pthread_mutex_unlock(&r->mu);
-	if (!err)
+	if (!err && r->ctx)
 		lws_cancel_service(r->ctx);
 	return err;
 }
@@ -551,3 +551,20 @@ static void rt_close(void *ctx)
 const struct realtime_provider realtime_openai = {
 	"openai", rt_open, rt_append, rt_respond, rt_cancel, rt_close,
 };
+
+int realtime_openai_offline_new(void **ctxp, const struct realtime_handlers *h, void *arg)
+{
+	struct rt *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	r->h = h;
+	r->arg = arg;
+	*ctxp = r;
+	return 0;
+}
+
+void realtime_openai_receive(void *ctx, const char *data, size_t len)
+{
+	on_message(ctx, data, len);
+}
