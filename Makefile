@@ -206,6 +206,13 @@ $(call fuzz_bins,validate): $(call fuzz_svc_objs,api-gateway)
 $(call fuzz_bins,lk_webhook): $(call fuzz_svc_objs,api-gateway)
 $(call fuzz_bins,realtime): $(call fuzz_svc_objs,agent-worker)
 $(OBJ)/tests/fuzz/%.o: override CFLAGS += -Iservices
+# fuzz_lkrtc_event loads this stand-in for the livekit-ffi engine (no
+# sanitizers: a shim that only passes calls on to the fuzzer)
+$(BUILD)/fuzz/libfake_lkffi.so: tests/fuzz/fake_lkffi.c
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $<
+$(call fuzz_bins,lkrtc_event): | $(BUILD)/fuzz/libfake_lkffi.so
 
 # ---- api-gateway internals linked into their own tests (persister, lifecycle,
 # end-of-call webhooks, LiveKit webhook receiver, owner liveness; issue #3).
