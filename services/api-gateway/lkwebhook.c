@@ -62,7 +62,7 @@ static int64_t time_item(const cJSON *obj, const char *name)
 	if (v)
 		return v;
 	v = int_item(obj, name);
-	return v ? v * 1000 : 0;
+	return v && v <= INT64_MAX / 1000 ? v * 1000 : 0; /* beyond: no time at all */
 }
 
 static int new_event(struct event **evp, enum event_type type, const char *call_id,

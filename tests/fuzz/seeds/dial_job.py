@@ -54,3 +54,6 @@ def seeds():
     yield "bad-truncated", job()[:-9]
     yield "bad-empty", ""
     yield "bad-deep", "{\"trunk\":" * 200 + "1" + "}" * 200
+    # found by libFuzzer: a huge number was converted to long before the range check (UB)
+    yield "regress-v-huge", '{"v": 6' + "6" * 70 + '1, "call_id": "3f2b8c1e-9d4a-4b=e-8f00-1a2b3c4d5e6f", "rrunk": {"sip_host": "10.0.0+.1"}}'
+    yield "regress-port-huge", job(trunk__sip_port=1e300)

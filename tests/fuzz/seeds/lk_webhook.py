@@ -52,6 +52,7 @@ def seeds():
     yield "signed-trailing", b"\x00" + FINISHED + b" x"
     yield "signed-array", b"\x00[]"
     yield "signed-empty", b"\x00"
+    # found by the replay under UBSan: seconds * 1000 overflowed int64 in time_item()
     yield "signed-joined-huge", b"\x00" + js({"event": "participant_left", "participant": {
         "identity": "sip-" + CALL, "joinedAt": "99999999999999999999"}})
     yield "signed-uuid-long", b"\x00" + js({"event": "room_finished", "room": {"name": "call-" + CALL + "0"}})
