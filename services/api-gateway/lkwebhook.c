@@ -191,7 +191,7 @@ static int map_egress(struct event **evp, const cJSON *body, const char *source,
 	} else if (!err) {
 		const char *why = str_item(info, "error");
 		char msg[300];
-		snprintf(msg, sizeof(msg), "%s%s%s", status ? status : "EGRESS_UNKNOWN",
+		snprintf(msg, sizeof(msg), "%s%s%s", status && *status ? status : "EGRESS_UNKNOWN",
 			 why && *why ? ": " : "", why && *why ? why : "");
 		err = event_set_int(ev, "attempt", 1);
 		if (!err)

@@ -44,6 +44,9 @@ def seeds():
     yield "signed-finished-not-ours", b"\x00" + js({"event": "room_finished", "room": {"name": "lobby"}})
     yield "signed-egress-ok", b"\x00" + EGRESS_OK
     yield "signed-egress-failed", b"\x00" + EGRESS_FAIL
+    # found by libFuzzer: an empty status made recording_failed with error "" (invalid event)
+    yield "regress-egress-empty-status", b"\x00" + js({"event": "egress_ended", "egressInfo": {
+        "roomName": "call-" + CALL, "status": ""}})
     yield "signed-egress-no-files", b"\x00" + js({"event": "egress_ended", "egressInfo": {
         "roomName": "call-" + CALL, "status": "EGRESS_COMPLETE", "fileResults": []}})
     yield "signed-other-event", b"\x00" + js({"event": "track_published", "room": {"name": "call-" + CALL}})
