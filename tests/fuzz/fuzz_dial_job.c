@@ -42,8 +42,11 @@ static char *sealed_copy(const char *p, size_t n)
 	snprintf(aad, sizeof(aad), "call:%s", id->valuestring);
 	if (secret_seal(&env, keys(), aad, pw->valuestring, strlen(pw->valuestring)) != 0)
 		goto out;
-	if (!cJSON_ReplaceItemInObjectCaseSensitive(trunk, "password_sealed", cJSON_CreateString(env)))
+	cJSON *item = cJSON_CreateString(env);
+	if (!item || !cJSON_ReplaceItemInObjectCaseSensitive(trunk, "password_sealed", item)) {
+		cJSON_Delete(item);
 		goto out;
+	}
 	out = cJSON_PrintUnformatted(root);
 out:
 	free(env);
@@ -82,7 +85,8 @@ static void check_job(const struct dial_job *j, const char *callid)
 	if (j->ring_timeout_s < 0 || j->ring_timeout_s > 600 || j->max_duration_s < 1 ||
 	    j->max_duration_s > 86400 || j->sip_port < 1 || j->sip_port > 65535)
 		abort();
-	if (strcmp(j->transport, "tcp") && strcmp(j->transport, "udp") && strcmp(j->transport, "tls"))
+	if (strcmp(j->transport, "tcp") && strcmp(j->transport, "udp") &&
+	    strcmp(j->transport, "tls"))
 		abort();
 	if (!terminated(j->sip_host, sizeof(j->sip_host)) || !j->sip_host[0] ||
 	    !terminated(j->sip_domain, sizeof(j->sip_domain)) ||

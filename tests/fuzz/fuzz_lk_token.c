@@ -57,7 +57,8 @@ static int expected(const char *h, size_t hn, const char *c, size_t cn)
 		want = EACCES;
 		goto out;
 	}
-	double e = exp->valuedouble + LEEWAY_S - now, b = nbf ? now - (nbf->valuedouble - LEEWAY_S) : 1e9;
+	double e = exp->valuedouble + LEEWAY_S - now;
+	double b = nbf ? now - (nbf->valuedouble - LEEWAY_S) : 1e9;
 	if ((e > -MARGIN_S && e < MARGIN_S) || (b > -MARGIN_S && b < MARGIN_S))
 		goto out;
 	want = e < 0 || b < 0 ? EACCES : 0;

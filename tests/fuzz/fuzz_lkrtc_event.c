@@ -379,8 +379,9 @@ static void fix_audio(P(AudioStreamEvent) *se)
 	P(AudioFrameBufferInfo) *info = fb->info;
 	if (info->num_channels > 8)
 		info->num_channels = 1 + info->num_channels % 8;
-	if ((uint64_t)info->samples_per_channel * (info->num_channels ? info->num_channels : 1) > PCM_MAX)
-		info->samples_per_channel = PCM_MAX / (info->num_channels ? info->num_channels : 1);
+	uint32_t ch = info->num_channels ? info->num_channels : 1;
+	if ((uint64_t)info->samples_per_channel * ch > PCM_MAX)
+		info->samples_per_channel = PCM_MAX / ch;
 	size_t n = (size_t)info->samples_per_channel * info->num_channels;
 	int16_t *pcm = malloc((n ? n : 1) * sizeof(*pcm));
 	if (!pcm)

@@ -83,8 +83,8 @@ static const struct {
 	const struct vfield *table;
 	const char *prefix;
 } tables[8] = {
-	{ assistant, NULL }, { outbound, NULL },       { trunk, NULL },     { exotel, "trunk_config" },
-	{ hangup, NULL },    { interaction, "x.y" },   { script, "" },      { llm, NULL },
+	{ assistant, NULL }, { outbound, NULL },     { trunk, NULL }, { exotel, "trunk_config" },
+	{ hangup, NULL },    { interaction, "x.y" }, { script, "" },  { llm, NULL },
 };
 
 static void check_accepted(const cJSON *obj, const struct vfield *t, bool partial);
@@ -120,8 +120,8 @@ static void check_field(const cJSON *v, const struct vfield *f)
 		break;
 	case V_INT:
 	case V_NUM:
-		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < (double)f->min ||
-		    v->valuedouble > (double)f->max ||
+		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+		    v->valuedouble < (double)f->min || v->valuedouble > (double)f->max ||
 		    (f->type == V_INT && v->valuedouble != floor(v->valuedouble)))
 			abort();
 		break;
@@ -241,7 +241,8 @@ static void query(const char *s)
 	}
 	enum call_status st, st2;
 	if (call_status_parse(&st, s) == 0 &&
-	    (st >= CALL_STATUS_COUNT || call_status_parse(&st2, call_status_name(st)) != 0 || st2 != st))
+	    (st >= CALL_STATUS_COUNT || call_status_parse(&st2, call_status_name(st)) != 0 ||
+	     st2 != st))
 		abort();
 }
 
