@@ -193,8 +193,26 @@ fuzz:
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIB_ARS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
 .SECONDARY:
+
+# ---- fuzzers of service code link the service's objects but its main.o
+# (both the replay and the libFuzzer binary); they include "<service>/x.h".
+fuzz_svc_objs = $(patsubst %.c,$(OBJ)/%.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c)))
+fuzz_bins = $(BUILD)/fuzz/fuzz_$(1) $(BUILD)/fuzz/fuzz_$(1)-replay
+$(call fuzz_bins,dial_job): $(call fuzz_svc_objs,sip-bridge)
+$(call fuzz_bins,dial_twilio): $(call fuzz_svc_objs,twilio-dialer)
+$(call fuzz_bins,validate): $(call fuzz_svc_objs,api-gateway)
+$(call fuzz_bins,lk_webhook): $(call fuzz_svc_objs,api-gateway)
+$(call fuzz_bins,realtime): $(call fuzz_svc_objs,agent-worker)
+$(OBJ)/tests/fuzz/%.o: override CFLAGS += -Iservices
+# fuzz_lkrtc_event loads this stand-in for the livekit-ffi engine (no
+# sanitizers: a shim that only passes calls on to the fuzzer)
+$(BUILD)/fuzz/libfake_lkffi.so: tests/fuzz/fake_lkffi.c
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $<
+$(call fuzz_bins,lkrtc_event): | $(BUILD)/fuzz/libfake_lkffi.so
 
 # ---- api-gateway internals linked into their own tests (persister, call_state,
 # end-of-call webhooks, LiveKit webhook receiver, owner liveness; issue #3).

@@ -99,6 +99,13 @@ struct realtime_provider {
 };
 
 extern const struct realtime_provider realtime_openai;
+/* realtime_openai without a connection (tests/fuzz): the server's text
+ * frames are handed in with realtime_openai_receive() and parsed as the
+ * service thread parses them; what it would send stays queued until
+ * realtime_openai.close(ctx), which frees it. */
+int realtime_openai_offline_new(void **ctxp, const struct realtime_handlers *h,
+				void *arg) CM_MUST_USE;
+void realtime_openai_receive(void *ctx, const char *data, size_t len);
 
 extern const struct stt_provider stt_local, stt_openai;
 extern const struct llm_provider llm_local, llm_openai;

@@ -89,7 +89,7 @@ static int queue_json(struct rt *r, cJSON *j)
 	pthread_mutex_unlock(&r->mu);
 	if (err)
 		free(m);
-	if (!err)
+	if (!err && r->ctx)
 		lws_cancel_service(r->ctx);
 	return err;
 }
@@ -537,3 +537,25 @@ static void rt_free(void *ctx)
 const struct realtime_provider realtime_openai = {
 	"openai", rt_new, rt_append, rt_respond, rt_cancel, rt_free,
 };
+
+int realtime_openai_offline_new(void **ctxp, const struct realtime_handlers *h, void *arg)
+{
+	struct rt *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	if (mqueue_new(&r->txq, TXQ_MAX)) {
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return ENOMEM;
+	}
+	r->h = h;
+	r->arg = arg;
+	*ctxp = r;
+	return 0;
+}
+
+void realtime_openai_receive(void *ctx, const char *data, size_t len)
+{
+	on_message(ctx, data, len);
+}

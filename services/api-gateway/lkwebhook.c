@@ -62,7 +62,7 @@ static int64_t time_item(const cJSON *obj, const char *name)
 	if (v)
 		return v;
 	v = int_item(obj, name);
-	return v ? v * 1000 : 0;
+	return v && v <= INT64_MAX / 1000 ? v * 1000 : 0; /* beyond: no time at all */
 }
 
 static int new_event(struct event **evp, enum event_type type, const char *call_id,
@@ -191,7 +191,7 @@ static int map_egress(struct event **evp, const cJSON *body, const char *source,
 	} else if (!err) {
 		const char *why = str_item(info, "error");
 		char msg[300];
-		snprintf(msg, sizeof(msg), "%s%s%s", status ? status : "EGRESS_UNKNOWN",
+		snprintf(msg, sizeof(msg), "%s%s%s", status && *status ? status : "EGRESS_UNKNOWN",
 			 why && *why ? ": " : "", why && *why ? why : "");
 		err = event_set_int(ev, "attempt", 1);
 		if (!err)

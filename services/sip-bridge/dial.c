@@ -71,8 +71,9 @@ static int get_int(long *out, const cJSON *obj, const char *name, long def, long
 		*out = def;
 		return 0;
 	}
-	if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long)it->valuedouble ||
-	    it->valuedouble < (double)min || it->valuedouble > (double)max) {
+	/* range first: converting a double outside long's range is undefined */
+	if (!cJSON_IsNumber(it) || it->valuedouble < (double)min || it->valuedouble > (double)max ||
+	    it->valuedouble != (double)(long)it->valuedouble) {
 		snprintf(err, errlen, "%s: must be an integer %ld..%ld", name, min, max);
 		return EINVAL;
 	}

@@ -338,8 +338,8 @@ static void *call_thread(void *arg)
 
 /* ---- jobs -------------------------------------------------------------------- */
 
-static int job_to_call(struct call *c, const char *data, size_t len, struct cmd_error *e,
-		       char *call_id, char *room)
+int calls_job_parse(struct call *c, const char *data, size_t len, struct cmd_error *e,
+		    char *call_id, char *room)
 {
 	cJSON *job = NULL;
 	int err = cmd_parse(&job, data, len, job_fields, e);
@@ -413,7 +413,7 @@ void calls_take_job(struct dialer *d, const char *data, size_t len)
 		return;
 	}
 	c->d = d;
-	int err = job_to_call(c, data, len, &e, call_id, room);
+	int err = calls_job_parse(c, data, len, &e, call_id, room);
 	if (!err) {
 		pthread_mutex_lock(&d->lock);
 		if (find_locked(d, c->call_id)) {

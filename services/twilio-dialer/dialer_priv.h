@@ -52,6 +52,12 @@ struct dialer {
 	struct metric *m_jobs, *m_answered, *m_failed, *m_active, *m_hangups;
 };
 
+/* Validates a dial.twilio job into c (call_id, room, identity, numbers,
+ * trunk, timeouts); 0 or EINVAL with *e naming the field. call_id and room
+ * (ID_UUID_LEN + 1 and EVENT_ROOM_MAX + 1 bytes) get the job's values when
+ * they were readable, to fail the call. (calls.c; tests/fuzz too) */
+int calls_job_parse(struct call *c, const char *data, size_t len, struct cmd_error *e,
+		    char *call_id, char *room) CM_MUST_USE;
 /* Takes a dial.twilio job (already acked): validates it and starts the
  * call's thread, or publishes call_failed for a bad job. */
 void calls_take_job(struct dialer *d, const char *data, size_t len);
