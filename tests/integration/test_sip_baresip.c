@@ -4,9 +4,13 @@
  * (netstring-framed JSON commands): hold, resume, hangup. We assert the
  * events on NATS and the direction of the SDP answers the bridge sent back
  * (its debug log names the direction of every answer it writes). */
-#include "test_sip_bridge_fx.h"
+#include "harness/sip_bridge_fx.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 struct baresip {
