@@ -1,5 +1,5 @@
 # callmesh — one Makefile for libs, services, tests and the local runtime.
-# make deps | build | test | bench | run | up | down | clean
+# make deps | build | test | bench | run | up | down | clean | format-check
 # make SANITIZE=address,undefined test   (or SANITIZE=thread)
 
 CC       ?= cc
@@ -21,7 +21,7 @@ PKGS       := $(foreach p,$(PKG_DEBS),$(firstword $(subst :, ,$(p))))
 # Goals that compile nothing work before `make deps` has installed the -dev
 # packages; `run` installs them first and then plans the build in a fresh make.
 # Every other goal asks pkg-config now and stops, naming what it cannot find.
-NOPKG_GOALS := deps clean down run
+NOPKG_GOALS := deps clean down run format-check
 ifneq ($(filter-out $(NOPKG_GOALS),$(or $(MAKECMDGOALS),build)),)
   ifeq ($(shell command -v pkg-config),)
     $(error pkg-config is not installed: run 'make deps' (or 'make run', which runs it first))
@@ -82,7 +82,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_SRCS))
 
-.PHONY: all build deps test unit integration bench run up down clean fuzz-replay tools
+.PHONY: all build deps test unit integration bench run up down clean fuzz-replay tools format-check
 .DEFAULT_GOAL := build
 all: build
 build: $(SVC_BINS) $(TOOL_BINS)
@@ -90,6 +90,10 @@ tools: $(TOOL_BINS)
 
 deps:
 	@scripts/deps.sh
+
+# layout rules of .editorconfig and .clang-format, checked, never applied
+format-check:
+	@node scripts/format-check.mjs
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
