@@ -932,8 +932,11 @@ static void *session_thread(void *arg)
 		if (s->state != SESSION_ENDED)
 			speech_pump(s, time_mono_ms());
 	}
+	pthread_mutex_lock(&s->mu); /* the room's thread still counts until leave() */
+	unsigned long long frames_in = s->frames_in, dropped = s->ring_dropped;
+	pthread_mutex_unlock(&s->mu);
 	log_info("session_audio", "call %s: %llu caller frames received, %llu dropped", s->p.call_id,
-		 (unsigned long long)s->frames_in, (unsigned long long)s->ring_dropped);
+		 frames_in, dropped);
 	s->sub = bus_unsubscribe(s->sub);
 	s->hangup_sub = bus_unsubscribe(s->hangup_sub);
 	s->rec = recording_free(s->rec);

@@ -224,11 +224,15 @@ static void *turn_thread(void *arg)
 	struct turn *t = arg;
 	struct provider_args tts_args = { t->a->tts_config, t->a, &t->opts->env };
 	struct provider_args llm_args = { t->a->llm_config, t->a, &t->opts->env };
+	void *tts_ctx = NULL;
 	int err;
-	if (!t->tts || (err = t->tts->open(&t->tts_ctx, &tts_args))) {
+	if (!t->tts || (err = t->tts->open(&tts_ctx, &tts_args))) {
 		log_error("tts_open", "%s: unavailable", assistant_provider(t->a->tts_config));
-		t->tts_ctx = NULL;
+		tts_ctx = NULL;
 	}
+	pthread_mutex_lock(&t->mu); /* turn_free() reads it to interrupt a synthesis */
+	t->tts_ctx = tts_ctx;
+	pthread_mutex_unlock(&t->mu);
 	if (!t->llm || (err = t->llm->open(&t->llm_ctx, &llm_args))) {
 		log_error("llm_open", "%s: unavailable", assistant_provider(t->a->llm_config));
 		t->llm_ctx = NULL;
@@ -368,9 +372,10 @@ struct turn *turn_free(struct turn *t)
 	pthread_mutex_lock(&t->mu);
 	t->stop = true;
 	pthread_cond_broadcast(&t->cv);
+	void *tts_ctx = t->tts_ctx;
 	pthread_mutex_unlock(&t->mu);
-	if (t->tts_ctx && t->tts->interrupt)
-		t->tts->interrupt(t->tts_ctx); /* a sentence in synthesis is not waited for */
+	if (tts_ctx && t->tts->interrupt)
+		t->tts->interrupt(tts_ctx); /* a sentence in synthesis is not waited for */
 	pthread_join(t->thread, NULL);
 	if (!t->stt_loader_joined)
 		pthread_join(t->stt_loader, NULL);
