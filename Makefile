@@ -1,6 +1,7 @@
 # callmesh — one Makefile for libs, services, tests and the local runtime.
 # make deps | build | test | bench | run | up | down | clean | format-check
 # make SANITIZE=address,undefined test   (or SANITIZE=thread)
+# make TESTS='integration/test_sip_* unit/*' test   (some suites only)
 
 CC       ?= cc
 BUILD    ?= build
@@ -156,6 +157,8 @@ $(BUILD)/bench/%: $(OBJ)/bench/%.o $(HARNESS_AR) $(SVC_ARS) $(LIB_ARS) | $(SYMS_
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $< $(LINK_TEST) $(LDLIBS)
 
+# make TESTS="glob ..." test runs only the suites it names (tests/run.sh reads
+# TESTS from the environment, where make puts a command-line variable)
 test: build $(TEST_BINS) $(FUZZ_REPLAY)
 	@BUILD=$(BUILD) tests/run.sh
 
