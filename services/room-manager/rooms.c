@@ -2,6 +2,7 @@
  * worker threads, and call events relayed into LiveKit rooms on the topic
  * "call_events" so browser participants see hold/resume and the rest. */
 #include "room.h"
+#include "livekit/livekit.h"
 
 #include <errno.h>
 #include <stdio.h>
