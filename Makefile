@@ -1,6 +1,7 @@
 # callmesh — one Makefile for libs, services, tests and the local runtime.
-# make deps | build | test | bench | run | up | down | clean
+# make deps | build | test | bench | run | up | down | clean | format-check
 # make SANITIZE=address,undefined test   (or SANITIZE=thread)
+# make TESTS='integration/test_sip_* unit/*' test   (some suites only)
 
 CC       ?= cc
 BUILD    ?= build
@@ -21,7 +22,7 @@ PKGS       := $(foreach p,$(PKG_DEBS),$(firstword $(subst :, ,$(p))))
 # Goals that compile nothing work before `make deps` has installed the -dev
 # packages; `run` installs them first and then plans the build in a fresh make.
 # Every other goal asks pkg-config now and stops, naming what it cannot find.
-NOPKG_GOALS := deps clean down run
+NOPKG_GOALS := deps clean down run format-check
 ifneq ($(filter-out $(NOPKG_GOALS),$(or $(MAKECMDGOALS),build)),)
   ifeq ($(shell command -v pkg-config),)
     $(error pkg-config is not installed: run 'make deps' (or 'make run', which runs it first))
@@ -55,12 +56,26 @@ lib_srcs  = $(wildcard libs/$(1)/*.c)
 lib_objs  = $(patsubst %.c,$(OBJ)/%.o,$(call lib_srcs,$(1)))
 LIB_ARS  := $(foreach l,$(LIBS_ORDER),$(LIBD)/libcm_$(l).a)
 LINK_LIBS = -Wl,--start-group $(LIB_ARS) -Wl,--end-group
+# every service is a library of all its objects but main.o; its binary is
+# main.o + that library. Tests, benches and fuzzers link every service and
+# every lib in one group: the linker pulls only the objects a program
+# references, so a test links what it tests without a rule of its own.
+svc_objs  = $(patsubst %.c,$(OBJ)/%.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c)))
+SVC_ARS  := $(foreach s,$(SERVICES),$(LIBD)/libsvc_$(s).a)
+LINK_ALL  = -Wl,--start-group $(SVC_ARS) $(LIB_ARS) -Wl,--end-group
+LINK_TEST = -Wl,--start-group $(HARNESS_AR) $(SVC_ARS) $(LIB_ARS) -Wl,--end-group
+# one definition per global name across the libraries of that group, or a
+# program could silently link the wrong one (checked before any test links)
+SYMS_OK  := $(LIBD)/symbols.ok
 
 SVC_BINS := $(foreach s,$(SERVICES),$(BIN)/$(s))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS) $(INTEG_SRCS))
 HARNESS_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/harness/*.c))
+# the test harness (processes, ports, fixtures such as sip_bridge_fx.c) is a
+# library too: a program gets the fixtures it calls, nothing more
+HARNESS_AR   := $(LIBD)/libtest_harness.a
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRCS))
 BENCH_SRCS := $(wildcard bench/bench_*.c)
@@ -68,7 +83,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_SRCS))
 
-.PHONY: all build deps test unit integration bench run up down clean fuzz-replay tools
+.PHONY: all build deps test unit integration bench run up down clean fuzz-replay tools format-check
 .DEFAULT_GOAL := build
 all: build
 build: $(SVC_BINS) $(TOOL_BINS)
@@ -76,6 +91,10 @@ tools: $(TOOL_BINS)
 
 deps:
 	@scripts/deps.sh
+
+# layout rules of .editorconfig and .clang-format, checked, never applied
+format-check:
+	@node scripts/format-check.mjs
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -90,10 +109,13 @@ endef
 $(foreach l,$(LIBS_ORDER),$(eval $(call lib_rule,$(l))))
 
 define svc_rule
-$(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c)) $(LIB_ARS)
+$(LIBD)/libsvc_$(1).a: $(call svc_objs,$(1))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@ && ar rcs $$@ $$^
+$(BIN)/$(1): $(OBJ)/services/$(1)/main.o $(LIBD)/libsvc_$(1).a $(LIB_ARS)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD    $$@"
-	@$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LINK_LIBS) $$(LDLIBS)
+	@$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $(LIBD)/libsvc_$(1).a $(LIB_ARS) -Wl,--end-group $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
 
@@ -102,24 +124,41 @@ $(BIN)/%: $(OBJ)/tools/%.o $(LIB_ARS)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/%: $(OBJ)/tests/%.o $(HARNESS_OBJS) $(LIB_ARS)
+$(HARNESS_AR): $(HARNESS_OBJS)
+	@mkdir -p $(dir $@)
+	@rm -f $@ && ar rcs $@ $^
+
+$(SYMS_OK): $(HARNESS_AR) $(SVC_ARS) $(LIB_ARS)
+	@dup=$$(for a in $^; do nm -g --defined-only $$a | awk -v a=$$(basename $$a) \
+		'NF == 3 && $$2 != "V" && $$2 != "W" { print $$3, a }' | sort -u; done | \
+		sort | awk '{ n[$$1]++; w[$$1] = w[$$1] " " $$2 } END { for (s in n) if (n[s] > 1) print s ":" w[s] }'); \
+	if [ -n "$$dup" ]; then echo "global names defined in two libraries (make one static or prefix it):" >&2; \
+		echo "$$dup" >&2; exit 1; fi
+	@touch $@
+
+# services' headers are reached as "<service>/<file>.h" by tests and benches only
+$(OBJ)/tests/%.o $(OBJ)/bench/%.o: override CFLAGS += -Iservices
+
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(HARNESS_AR) $(SVC_ARS) $(LIB_ARS) | $(SYMS_OK)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(LINK_LIBS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $< $(LINK_TEST) $(LDLIBS)
 
 # Fuzz targets built with a replay main (no libFuzzer needed) for make test;
 # `make fuzz` builds real libFuzzer binaries with clang.
-$(BUILD)/fuzz/%-replay: $(OBJ)/tests/fuzz/%.o $(OBJ)/tests/fuzz/replay_main.o $(LIB_ARS)
+$(BUILD)/fuzz/%-replay: $(OBJ)/tests/fuzz/%.o $(OBJ)/tests/fuzz/replay_main.o $(SVC_ARS) $(LIB_ARS) | $(SYMS_OK)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_ALL) $(LDLIBS)
 
 # benches share the test harness's process, port and CPU helpers
-$(BUILD)/bench/%: $(OBJ)/bench/%.o $(HARNESS_OBJS) $(LIB_ARS)
+$(BUILD)/bench/%: $(OBJ)/bench/%.o $(HARNESS_AR) $(SVC_ARS) $(LIB_ARS) | $(SYMS_OK)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(LINK_LIBS) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $< $(LINK_TEST) $(LDLIBS)
 
+# make TESTS="glob ..." test runs only the suites it names (tests/run.sh reads
+# TESTS from the environment, where make puts a command-line variable)
 test: build $(TEST_BINS) $(FUZZ_REPLAY)
 	@BUILD=$(BUILD) tests/run.sh
 
@@ -180,7 +219,7 @@ $(OBJ)/gen/lkrtc/%.o: $(LK_GEN)/%.c
 $(call lib_objs,lkrtc): | $(LK_GEN)/proto.stamp
 $(LIBD)/libcm_lkrtc.a: $(LK_GEN_OBJS)
 # every link reads the dynamic list: it exists before any library is built
-$(LIB_ARS): | $(LK_GEN)/napi.dynlist
+$(LIB_ARS) $(SVC_ARS) $(HARNESS_AR): | $(LK_GEN)/napi.dynlist
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -191,57 +230,15 @@ FUZZ_SAN := fuzzer-no-link,address,undefined
 fuzz:
 	$(MAKE) CC=clang SANITIZE=$(FUZZ_SAN) fuzz-bins
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-$(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIB_ARS)
+$(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(SVC_ARS) $(LIB_ARS) | $(SYMS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_ALL) $(LDLIBS)
 .SECONDARY:
 
-# ---- fuzzers of service code link the service's objects but its main.o
-# (both the replay and the libFuzzer binary); they include "<service>/x.h".
-fuzz_svc_objs = $(patsubst %.c,$(OBJ)/%.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c)))
-fuzz_bins = $(BUILD)/fuzz/fuzz_$(1) $(BUILD)/fuzz/fuzz_$(1)-replay
-$(call fuzz_bins,dial_job): $(call fuzz_svc_objs,sip-bridge)
-$(call fuzz_bins,dial_twilio): $(call fuzz_svc_objs,twilio-dialer)
-$(call fuzz_bins,validate): $(call fuzz_svc_objs,api-gateway)
-$(call fuzz_bins,lk_webhook): $(call fuzz_svc_objs,api-gateway)
-$(call fuzz_bins,realtime): $(call fuzz_svc_objs,agent-worker)
-$(OBJ)/tests/fuzz/%.o: override CFLAGS += -Iservices
 # fuzz_lkrtc_event loads this stand-in for the livekit-ffi engine (no
 # sanitizers: a shim that only passes calls on to the fuzzer)
 $(BUILD)/fuzz/libfake_lkffi.so: tests/fuzz/fake_lkffi.c
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	@$(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $<
-$(call fuzz_bins,lkrtc_event): | $(BUILD)/fuzz/libfake_lkffi.so
-
-# ---- api-gateway internals linked into their own tests (persister, call_state,
-# end-of-call webhooks, LiveKit webhook receiver, owner liveness; issue #3).
-GW_DIR       := services/api-gateway
-# every object of the service but main.o (record.c pulls in the REST code)
-GW_CORE_OBJS  = $(patsubst %.c,$(OBJ)/%.o,$(filter-out $(GW_DIR)/main.c,$(wildcard $(GW_DIR)/*.c)))
-GW_TESTS      = $(BUILD)/tests/integration/test_persist $(BUILD)/tests/integration/test_webhook
-$(BUILD)/tests/unit/test_call_state: $(OBJ)/tests/unit/test_call_state.o $(OBJ)/$(GW_DIR)/call_state.o $(HARNESS_OBJS) $(LIB_ARS)
-	@mkdir -p $(dir $@)
-	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
-$(BUILD)/tests/unit/test_record_cache: $(OBJ)/tests/unit/test_record_cache.o $(OBJ)/$(GW_DIR)/record_cache.o $(HARNESS_OBJS) $(LIB_ARS)
-	@mkdir -p $(dir $@)
-	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
-$(GW_TESTS): $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(GW_CORE_OBJS) $(HARNESS_OBJS) $(LIB_ARS)
-	@mkdir -p $(dir $@)
-	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
-
-# ---- agent-worker tests (issue #6): test_agent* link the agent-worker's
-# objects (session logic, providers, the recording room backend) but not its main.o.
-AGENT_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(filter-out services/agent-worker/main.c,$(wildcard services/agent-worker/*.c)))
-$(BUILD)/tests/unit/test_agent_%: $(OBJ)/tests/unit/test_agent_%.o $(AGENT_OBJS) $(HARNESS_OBJS) $(LIB_ARS)
-	@mkdir -p $(dir $@)
-	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $< $(AGENT_OBJS) $(HARNESS_OBJS) $(LINK_LIBS) $(LDLIBS)
-$(BUILD)/tests/integration/test_agent%: $(OBJ)/tests/integration/test_agent%.o $(AGENT_OBJS) $(HARNESS_OBJS) $(LIB_ARS)
-	@mkdir -p $(dir $@)
-	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) -o $@ $< $(AGENT_OBJS) $(HARNESS_OBJS) $(LINK_LIBS) $(LDLIBS)
-$(OBJ)/tests/unit/test_agent_%.o $(OBJ)/tests/integration/test_agent%.o: override CFLAGS += -Iservices
+$(BUILD)/fuzz/fuzz_lkrtc_event $(BUILD)/fuzz/fuzz_lkrtc_event-replay: | $(BUILD)/fuzz/libfake_lkffi.so

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  build-essential pkg-config make gcc clang curl ca-certificates procps iproute2
+  build-essential pkg-config make gcc clang clang-format curl ca-certificates procps iproute2
   libnats-dev nats-server libcjson-dev libsofia-sip-ua-dev libsrtp2-dev libopus-dev
   libpq-dev postgresql postgresql-contrib libcurl4-openssl-dev libmicrohttpd-dev
   libssl-dev libwebsockets-dev libprotobuf-c-dev protobuf-c-compiler libspeexdsp-dev

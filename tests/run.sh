@@ -3,6 +3,12 @@
 # and Makefile (tests/scripts), the JS schema checks, the offline checks of the
 # deployment files, the LiveKit test server's proof and the console;
 # sums their "N passed, M failed" lines into the suite's closing line.
+# TESTS="glob ..." runs only the suites whose name (unit/test_core,
+# integration/test_bus, fuzz/fuzz_rtp, scripts/test_make, js/console, ...)
+# matches one of the globs. Under ThreadSanitizer every process of a suite
+# (the test and the services it starts) writes its reports to
+# $BUILD/test-logs/tsan/<suite>/; a suite with a report fails, and the
+# reports are printed after its log (tests/tsan.supp: third-party code only).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -20,10 +26,29 @@ tally() { # name logfile exitcode
   [ "$f" -ne 0 ] && failed_suites+=("$1")
 }
 
+selected() { # name
+  [ -z "${TESTS:-}" ] && return 0
+  local g
+  for g in $TESTS; do
+    # shellcheck disable=SC2053 # the glob is the point
+    [[ $1 == $g ]] && return 0
+  done
+  return 1
+}
+
 run_suite() { # name cmd...
   local name=$1; shift
-  local logf="$log_dir/${name//\//_}.log"
-  "$@" >"$logf" 2>&1; local rc=$?
+  selected "$name" || return 0
+  local logf="$log_dir/${name//\//_}.log" tsan_dir="$log_dir/tsan/${name//\//_}"
+  rm -rf "$tsan_dir"; mkdir -p "$tsan_dir"
+  TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }suppressions=$PWD/tests/tsan.supp log_path=$PWD/$tsan_dir/report" \
+    "$@" >"$logf" 2>&1
+  local rc=$?
+  if compgen -G "$tsan_dir/report.*" >/dev/null; then
+    echo "ThreadSanitizer reports from $name (in $tsan_dir):" >>"$logf"
+    cat "$tsan_dir"/report.* >>"$logf"
+    [ "$rc" -eq 0 ] && rc=66
+  fi
   cat "$logf"
   tally "$name" "$logf" "$rc"
 }

@@ -48,7 +48,8 @@ struct turn {
 	const struct stt_provider *stt;
 	const struct llm_provider *llm;
 	const struct tts_provider *tts;
-	void *stt_ctx, *llm_ctx, *tts_ctx;
+	void *stt_ctx, *llm_ctx;
+	_Atomic(void *) tts_ctx; /* set by the turn thread; turn_free() interrupts through it */
 	int stt_err;
 
 	struct hist hist[HISTORY_MAX];
@@ -229,10 +230,12 @@ static void *turn_thread(void *arg)
 	struct provider_args tts_args = { t->a->tts_config, t->a, &t->opts->env };
 	struct provider_args llm_args = { t->a->llm_config, t->a, &t->opts->env };
 	int err;
-	if (!t->tts || (err = t->tts->new(&t->tts_ctx, &tts_args))) {
+	void *tts_ctx = NULL;
+	if (!t->tts || (err = t->tts->new(&tts_ctx, &tts_args))) {
 		log_error("tts_open", "%s: unavailable", assistant_provider(t->a->tts_config));
-		t->tts_ctx = NULL;
+		tts_ctx = NULL;
 	}
+	atomic_store(&t->tts_ctx, tts_ctx);
 	if (!t->llm || (err = t->llm->new(&t->llm_ctx, &llm_args))) {
 		log_error("llm_open", "%s: unavailable", assistant_provider(t->a->llm_config));
 		t->llm_ctx = NULL;
@@ -354,8 +357,9 @@ struct turn *turn_free(struct turn *t)
 		return NULL;
 	atomic_store(&t->stop, true);
 	mqueue_close(t->jobs); /* wakes the thread; the job in progress finishes */
-	if (t->tts_ctx && t->tts->interrupt)
-		t->tts->interrupt(t->tts_ctx); /* a sentence in synthesis is not waited for */
+	void *tts_ctx = atomic_load(&t->tts_ctx);
+	if (tts_ctx && t->tts->interrupt)
+		t->tts->interrupt(tts_ctx); /* a sentence in synthesis is not waited for */
 	pthread_join(t->thread, NULL);
 	if (!t->stt_loader_joined)
 		pthread_join(t->stt_loader, NULL);

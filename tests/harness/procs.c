@@ -51,6 +51,25 @@ void test_nap_ms(int ms)
 	test_nap_us((long)ms * 1000);
 }
 
+bool test_wait_until(test_pred_h pred, void *arg, int timeout_ms)
+{
+	struct timespec now, end;
+	int step_ms = 2;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	test_deadline_step(&end, timeout_ms);
+	for (;;) {
+		if (pred(arg))
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > end.tv_sec ||
+		    (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+			return pred(arg);
+		test_nap_ms(step_ms);
+		if (step_ms < 50)
+			step_ms *= 2;
+	}
+}
+
 void test_deadline_step(struct timespec *t, int ms)
 {
 	t->tv_nsec += (long)ms * 1000000L;

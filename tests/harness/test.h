@@ -97,6 +97,12 @@ void test_deadline_step(struct timespec *t, int ms);
 /* Moves *t `ms` on and sleeps until then: pacing on absolute deadlines, so
  * the work between two frames does not slow the sender down. */
 void test_pace(struct timespec *t, int ms);
+/* A condition a test awaits: true once it holds. Called from the test's thread. */
+typedef bool (*test_pred_h)(void *arg);
+/* Polls pred(arg) (every 2 ms, backing off to 50 ms) until it returns true or
+ * timeout_ms passed; true when it held. The way to wait for an event that has
+ * no notification of its own, instead of a fixed sleep. */
+bool test_wait_until(test_pred_h pred, void *arg, int timeout_ms);
 /* Waits up to timeout_ms until something accepts TCP connections on
  * 127.0.0.1:port; 0 or ETIMEDOUT. */
 int test_wait_port(int port, int timeout_ms);

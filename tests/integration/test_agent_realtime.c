@@ -31,6 +31,7 @@ struct h {
 	int nagent;
 	char user_line[160];
 	int nuser;
+	int nspeaking, nlistening; /* agent_speaking / agent_listening events seen */
 	char call_id[ID_UUID_LEN + 1];
 	char room[64];
 };
@@ -51,8 +52,25 @@ static void on_event(const struct bus_msg *msg, void *arg)
 			h->nuser++;
 		}
 		pthread_mutex_unlock(&h->mu);
+	} else if (ev->type == EV_AGENT_SPEAKING || ev->type == EV_AGENT_LISTENING) {
+		pthread_mutex_lock(&h->mu);
+		if (ev->type == EV_AGENT_SPEAKING)
+			h->nspeaking++;
+		else
+			h->nlistening++;
+		pthread_mutex_unlock(&h->mu);
 	}
 	event_free(ev);
+}
+
+/* The agent has spoken and fallen silent again: its last utterance is out. */
+static bool agent_quiet(void *arg)
+{
+	struct h *h = arg;
+	pthread_mutex_lock(&h->mu);
+	bool quiet = h->nlistening >= 1 && h->nlistening == h->nspeaking;
+	pthread_mutex_unlock(&h->mu);
+	return quiet;
 }
 
 static int h_start(struct h *h)
@@ -233,8 +251,8 @@ static int test_realtime_conversation(void)
 	TEST_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(log, "errors")), 0);
 	cJSON_Delete(log);
 	log = NULL;
-	/* the caller speaks: appended, heard, answered */
-	test_nap_ms(100);
+	/* the caller speaks (once the greeting is out): appended, heard, answered */
+	TEST_ASSERT(test_wait_until(agent_quiet, &h, WAIT_MS));
 	size_t before = room_record_count(h.hub, h.room);
 	TEST_EQ_INT(inject_caller(&h), 0);
 	TEST_ASSERT(wait_lines(&h, 2, 1, WAIT_MS));

@@ -23,11 +23,12 @@
  * record ends completed with the agent's greeting and the caller's words in
  * its transcript, hold_count 1 and hold_ms the hold's length. Every wait has a
  * deadline. */
-#include "test_sip_bridge_fx.h"
+#include "harness/sip_bridge_fx.h"
 
 #include "livekit/fake.h"
 #include "media/media.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 

@@ -4,9 +4,13 @@
  * (netstring-framed JSON commands): hold, resume, hangup. We assert the
  * events on NATS and the direction of the SDP answers the bridge sent back
  * (its debug log names the direction of every answer it writes). */
-#include "test_sip_bridge_fx.h"
+#include "harness/sip_bridge_fx.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 struct baresip {
@@ -159,6 +163,20 @@ static int log_line(struct fx *f, const char *needle, int nth, char *line, size_
 }
 
 /* The bridge's debug log line for its n-th answer (0-based) to an offer. */
+/* A line of the bridge's log to wait for (test_wait_until), copied to line. */
+struct log_wait {
+	struct fx *f;
+	const char *needle;
+	char *line;
+	size_t len;
+};
+
+static bool log_has(void *arg)
+{
+	struct log_wait *w = arg;
+	return log_line(w->f, w->needle, 0, w->line, w->len) == 0;
+}
+
 static int answer_line(struct fx *f, int nth, char *line, size_t len)
 {
 	return log_line(f, "offer_answered", nth, line, len);
@@ -337,8 +355,10 @@ static int test_baresip_over_tls_srtp(void)
 	TEST_EQ_INT(log_line(&f, "relay_started", 0, line, sizeof(line)), 0);
 	TEST_CONTAINS(line, ", SRTP, room");
 
-	/* media for a second; baresip saw RTP it could decrypt */
-	usleep(1000 * 1000);
+	/* media for a second; baresip saw RTP it could decrypt. The nap is the
+	 * media time the packet counts below measure, not a wait for an event:
+	 * the bridge counts packets only in its relay_stopped line. */
+	test_nap_ms(1000);
 	TEST_ASSERT(baresip_await(&b, "CALL_RTPESTAB", &at, WAIT_MS));
 
 	/* hold: a=sendonly offer with a=crypto; we answer a=recvonly, same keys */
@@ -354,8 +374,8 @@ static int test_baresip_over_tls_srtp(void)
 	TEST_EQ_INT(answer_line(&f, 1, line, sizeof(line)), 0);
 	TEST_CONTAINS(line, "answered 200 with a=sendrecv, SRTP same keys");
 
-	/* after resume, media flows again: 1.5 s more */
-	usleep(1500 * 1000);
+	/* after resume, media flows again: 1.5 s more (measured, as above) */
+	test_nap_ms(1500);
 
 	TEST_EQ_INT(baresip_cmd(&b, "hangup"), 0);
 	ended = await_event(&f, id, "call_ended", WAIT_MS);
@@ -364,9 +384,8 @@ static int test_baresip_over_tls_srtp(void)
 	TEST_EQ_INT(count_events(&f, id, "call_failed"), 0);
 
 	/* the bridge's counters: SRTP in and out, not one unprotect failure */
-	for (int i = 0; i < 50 && log_line(&f, "relay_stopped", 0, line, sizeof(line)); i++)
-		usleep(100 * 1000);
-	TEST_EQ_INT(log_line(&f, "relay_stopped", 0, line, sizeof(line)), 0);
+	struct log_wait lw = { &f, "relay_stopped", line, sizeof(line) };
+	TEST_ASSERT(test_wait_until(log_has, &lw, 5000));
 	fprintf(stdout, "    %s\n", line);
 	TEST_CONTAINS(line, "srtp on (unprotect failures 0, rekeys 0)");
 	/* ≥ 90: 1 s before the hold (at most ~60 packets), 1.5 s after resume */

@@ -2,7 +2,12 @@
  * and sipp (the scenarios in tests/sip) as the carrier over TCP on 127.0.0.1. Each test
  * publishes dial jobs into DIALS and waits, with bounded deadlines, for the
  * events on calls.>; sipp logs the direction of each of our SDP answers. */
-#include "test_sip_bridge_fx.h"
+#include "harness/sip_bridge_fx.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 
 /* ---- hold and resume, every way a carrier signals it ------------------- */
 

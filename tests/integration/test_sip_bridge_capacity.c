@@ -1,7 +1,9 @@
 /* sip-bridge: MAX_CALLS and at-most-once dialing, against a real nats-server,
  * the real bridge and real far ends (sipp counting the calls it has in
  * progress; a bare TCP listener counting the INVITEs it is sent). */
-#include "test_sip_bridge_fx.h"
+#include "harness/sip_bridge_fx.h"
+
+#include <stdlib.h>
 
 /* The most calls in progress at once according to the sipp log's
  * "start <id>" / "end <id>" lines (written in the order they happened). */

@@ -2,7 +2,9 @@
  * that someone else publishes for a leg the bridge holds does not leave the
  * leg up (BYE, call_ended "ended_elsewhere"), its own events do not end its
  * calls, and a leg that never gets RTP ends after MEDIA_TIMEOUT_S. */
-#include "test_sip_bridge_fx.h"
+#include "harness/sip_bridge_fx.h"
+
+#include <stdlib.h>
 
 #include "core/core.h"
 #include "event/event.h"

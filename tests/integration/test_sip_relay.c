@@ -4,13 +4,16 @@
  * real PCMU RTP at the address sipp advertises. A test participant joins the
  * call's room through libs/room as agent-<call_id>. Audio is compared by its
  * energy envelope (loud frames and bursts), never bits. */
-#include "test_sip_bridge_fx.h"
+#include "harness/sip_bridge_fx.h"
 
 #include "command/command.h"
 #include "media/media.h"
 #include "room/room.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <stdlib.h>
 
 #define MEDIA_TIMEOUT_S 2
 #define PATTERN_FRAMES 100

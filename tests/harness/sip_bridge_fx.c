@@ -1,17 +1,5 @@
-/* The sip-bridge test fixture, shared by tests/integration/test_sip_bridge*.c,
- * test_sip_baresip.c, test_sip_relay.c and test_e2e.c: a nats-server, the real $CALLMESH_BUILD/bin/sip-bridge
- * (which can be killed and started again on the same NATS), a capture of
- * calls.> and owners.heartbeat, sipp as the carrier, a bare TCP "sink"
- * that counts the INVITEs it is sent, and the pieces of a far end's G.711 RTP
- * (espeak-ng speech at 8 kHz, a socket, a 20 ms clock). Every wait has a
- * deadline. Included once per test binary; what a binary does not use is
- * marked unused. */
-#ifndef TEST_SIP_BRIDGE_FX_H
-#define TEST_SIP_BRIDGE_FX_H
-
-#include "bus/bus.h"
-#include "harness/test.h"
-#include "media/media.h"
+/* The sip-bridge test fixture: see sip_bridge_fx.h. */
+#include "harness/sip_bridge_fx.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,35 +15,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#define FX_FN static __attribute__((unused))
-
-#define WAIT_MS 15000
-#define EVENTS_MAX 512
-#define FX_ENV_MAX 12
-
-struct captured {
-	char subject[128];
-	char *data;
-};
-
-struct fx {
-	struct test_nats nats;
-	int bridge_pid;
-	int bridge_starts;
-	int sip_port, health_port;
-	char *dir;
-	struct bus *bus;
-	struct bus_sub *sub, *hb_sub;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int nev;
-	struct captured ev[EVENTS_MAX];
-	int heartbeats;
-	char last_heartbeat[1024];
-	char env[FX_ENV_MAX][640];
-	int nenv;
-};
 
 static void on_event(const struct bus_msg *msg, void *arg)
 {
@@ -85,7 +44,7 @@ static void on_heartbeat(const struct bus_msg *msg, void *arg)
 	pthread_mutex_unlock(&f->mu);
 }
 
-static void deadline_in(struct timespec *dl, int timeout_ms)
+void deadline_in(struct timespec *dl, int timeout_ms)
 {
 	clock_gettime(CLOCK_REALTIME, dl);
 	dl->tv_sec += timeout_ms / 1000;
@@ -96,9 +55,7 @@ static void deadline_in(struct timespec *dl, int timeout_ms)
 	}
 }
 
-/* Waits for the event calls.<call_id>.<type>; returns a copy of its JSON
- * (caller frees) or NULL after timeout_ms. */
-FX_FN char *await_event(struct fx *f, const char *call_id, const char *type, int timeout_ms)
+char *await_event(struct fx *f, const char *call_id, const char *type, int timeout_ms)
 {
 	char subject[128];
 	snprintf(subject, sizeof(subject), "calls.%s.%s", call_id, type);
@@ -137,8 +94,7 @@ static int count_type_locked(struct fx *f, const char *type)
 	return n;
 }
 
-/* Waits until at least `want` events of `type` (any call) arrived. */
-FX_FN bool await_type_count(struct fx *f, const char *type, int want, int timeout_ms)
+bool await_type_count(struct fx *f, const char *type, int want, int timeout_ms)
 {
 	struct timespec dl;
 	deadline_in(&dl, timeout_ms);
@@ -154,7 +110,7 @@ FX_FN bool await_type_count(struct fx *f, const char *type, int want, int timeou
 	return ok;
 }
 
-FX_FN int count_events(struct fx *f, const char *call_id, const char *type)
+int count_events(struct fx *f, const char *call_id, const char *type)
 {
 	char subject[128];
 	int n = 0;
@@ -166,8 +122,7 @@ FX_FN int count_events(struct fx *f, const char *call_id, const char *type)
 	return n;
 }
 
-/* Index of the event in arrival order, -1 when absent. */
-FX_FN int event_index(struct fx *f, const char *call_id, const char *type)
+int event_index(struct fx *f, const char *call_id, const char *type)
 {
 	char subject[128];
 	int at = -1;
@@ -180,17 +135,14 @@ FX_FN int event_index(struct fx *f, const char *call_id, const char *type)
 	return at;
 }
 
-/* Adds NAME=VALUE to the bridge's environment (before fx_bridge_start). */
-FX_FN void fx_setenv(struct fx *f, const char *name, const char *value)
+void fx_setenv(struct fx *f, const char *name, const char *value)
 {
 	if (f->nenv < FX_ENV_MAX &&
 	    snprintf(f->env[f->nenv], sizeof(f->env[0]), "%s=%s", name, value) < (int)sizeof(f->env[0]))
 		f->nenv++;
 }
 
-/* Starts (or starts again, on the same ports and NATS) the bridge and waits
- * until /readyz answers 200. */
-FX_FN int fx_bridge_start(struct fx *f)
+int fx_bridge_start(struct fx *f)
 {
 	int err = 0;
 	char bin[256], url[128], logpath[512];
@@ -212,16 +164,13 @@ out:
 	return err;
 }
 
-/* kill -9, reaped. */
-FX_FN void fx_bridge_kill9(struct fx *f)
+void fx_bridge_kill9(struct fx *f)
 {
 	test_kill(f->bridge_pid);
 	f->bridge_pid = 0;
 }
 
-/* NATS, the capture, and the environment of the bridge; the bridge is
- * started too unless max_calls is NULL (then call fx_bridge_start()). */
-FX_FN int fx_start(struct fx *f, const char *max_calls)
+int fx_start(struct fx *f, const char *max_calls)
 {
 	int err = 0;
 	char v[64];
@@ -258,9 +207,7 @@ out:
 	return err;
 }
 
-/* Stops everything; 1 when the bridge did not exit 0 on SIGTERM (a crash, a
- * sanitizer report, a hang). */
-FX_FN int fx_stop(struct fx *f, bool keep_logs)
+int fx_stop(struct fx *f, bool keep_logs)
 {
 	int err = 0;
 	f->sub = bus_unsubscribe(f->sub);
@@ -290,31 +237,12 @@ FX_FN int fx_stop(struct fx *f, bool keep_logs)
 	return err;
 }
 
-/* Waits until something accepts TCP connections on 127.0.0.1:port. */
-FX_FN int wait_tcp(int port, int timeout_ms)
+int wait_tcp(int port, int timeout_ms)
 {
 	return test_wait_port(port, timeout_ms);
 }
 
-struct sipp {
-	int pid;
-	int port;
-	int media_port;          /* sipp's -mp: set before sipp_start to choose it,
-				  * else a free UDP port (never the fixed 6000 that
-				  * `make run`'s phone simulator holds) */
-	char logfile[512];
-	char msgfile[512];
-};
-
-/* sipp options beyond the scenario and its -key pairs. */
-struct sipp_opts {
-	const char *transport;  /* -t value, "t1" when NULL */
-	int calls;              /* -m, 1 when 0 */
-	const char *const *extra; /* more arguments, NULL-ended */
-};
-
-/* Starts sipp as the carrier with `scenario` and -key pairs (NULL-ended). */
-FX_FN int sipp_start_opts(struct fx *f, struct sipp *s, const char *scenario, const char *const keys[],
+int sipp_start_opts(struct fx *f, struct sipp *s, const char *scenario, const char *const keys[],
 			  const struct sipp_opts *o)
 {
 	char sf[512], port[16], calls[16], logpath[512], errfile[512], mp[16];
@@ -357,12 +285,12 @@ FX_FN int sipp_start_opts(struct fx *f, struct sipp *s, const char *scenario, co
 	return wait_tcp(s->port, WAIT_MS);
 }
 
-FX_FN int sipp_start(struct fx *f, struct sipp *s, const char *scenario, const char *const keys[])
+int sipp_start(struct fx *f, struct sipp *s, const char *scenario, const char *const keys[])
 {
 	return sipp_start_opts(f, s, scenario, keys, NULL);
 }
 
-FX_FN int sipp_wait(struct sipp *s)
+int sipp_wait(struct sipp *s)
 {
 	int code = -1;
 	if (test_wait_exit(s->pid, 40000, &code) != 0) {
@@ -374,7 +302,7 @@ FX_FN int sipp_wait(struct sipp *s)
 	return code;
 }
 
-FX_FN char *read_all(const char *path)
+char *read_all(const char *path)
 {
 	FILE *fp = fopen(path, "r");
 	if (!fp)
@@ -386,10 +314,7 @@ FX_FN char *read_all(const char *path)
 	return buf;
 }
 
-/* sipp reads status codes when it loads a scenario, before -key values:
- * writes a copy of tests/sip/<name> with @CODE@ replaced into the fixture's
- * directory; *pathp names it. */
-FX_FN int scenario_with_code(struct fx *f, char *path, size_t len, const char *name, const char *code,
+int scenario_with_code(struct fx *f, char *path, size_t len, const char *name, const char *code,
 			     const char *verify)
 {
 	char src[256];
@@ -425,16 +350,7 @@ FX_FN int scenario_with_code(struct fx *f, char *path, size_t len, const char *n
 	return 0;
 }
 
-/* One dial job; msg_id NULL = "dial-<call_id>". */
-struct job_opts {
-	const char *to_number;  /* "+918044319241" when NULL */
-	const char *transport;  /* "tcp" when NULL */
-	const char *msg_id;
-	int ring_timeout_s;
-	const char *user, *pass;
-};
-
-FX_FN int publish_job_opts(struct fx *f, const char *call_id, int sip_port, const struct job_opts *o)
+int publish_job_opts(struct fx *f, const char *call_id, int sip_port, const struct job_opts *o)
 {
 	char json[1536], msgid[64];
 	char *sealed = test_seal_for_call(call_id, o->pass ? o->pass : "p");
@@ -454,15 +370,14 @@ FX_FN int publish_job_opts(struct fx *f, const char *call_id, int sip_port, cons
 	return bus_js_publish(f->bus, "dial.exotel", o->msg_id ? o->msg_id : msgid, json, strlen(json), 5000);
 }
 
-FX_FN int publish_job(struct fx *f, const char *call_id, int sip_port, int ring_timeout_s,
+int publish_job(struct fx *f, const char *call_id, int sip_port, int ring_timeout_s,
 		      const char *user, const char *pass)
 {
 	struct job_opts o = { .ring_timeout_s = ring_timeout_s, .user = user, .pass = pass };
 	return publish_job_opts(f, call_id, sip_port, &o);
 }
 
-/* Checks the events of an answered call up to call_answered, in order. */
-FX_FN int expect_setup(struct fx *f, const char *id, bool ringing)
+int expect_setup(struct fx *f, const char *id, bool ringing)
 {
 	int err = 0;
 	char *dialing = await_event(f, id, "call_dialing", WAIT_MS);
@@ -481,7 +396,7 @@ out:
 	return err;
 }
 
-FX_FN int hangup(struct fx *f, const char *id, const char *reason)
+int hangup(struct fx *f, const char *id, const char *reason)
 {
 	char subject[96], body[96];
 	snprintf(subject, sizeof(subject), "cmd.calls.%s.hangup", id);
@@ -489,9 +404,7 @@ FX_FN int hangup(struct fx *f, const char *id, const char *reason)
 	return bus_publish(f->bus, subject, body, strlen(body));
 }
 
-/* ---- a far end's G.711 RTP (test_e2e, test_sip_relay) -------------------- */
-
-FX_FN double fx_rms(const int16_t *pcm, size_t n)
+double fx_rms(const int16_t *pcm, size_t n)
 {
 	double e = 0;
 	for (size_t i = 0; i < n; i++)
@@ -499,8 +412,7 @@ FX_FN double fx_rms(const int16_t *pcm, size_t n)
 	return n ? sqrt(e / (double)n) : 0;
 }
 
-/* The energy of a G.711 packet's payload (PCMU or PCMA); 0 for other types. */
-FX_FN double fx_g711_rms(const struct rtp_packet *r)
+double fx_g711_rms(const struct rtp_packet *r)
 {
 	int16_t pcm[480];
 	size_t len = r->payload_len < 480 ? r->payload_len : 480;
@@ -510,14 +422,12 @@ FX_FN double fx_g711_rms(const struct rtp_packet *r)
 	return fx_rms(pcm, len);
 }
 
-FX_FN uint32_t fx_le32(const uint8_t *p)
+uint32_t fx_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Speaks `text` with the espeak-ng program into <dir>/<wav_name> and loads it
- * at 8 kHz into pcm (at most max samples); *framesp = whole G.711 frames. */
-FX_FN int fx_speech_load(int16_t *pcm, size_t *framesp, size_t max, const char *dir, const char *wav_name,
+int fx_speech_load(int16_t *pcm, size_t *framesp, size_t max, const char *dir, const char *wav_name,
 			 const char *text)
 {
 	int err = 0, pid = 0, code = -1;
@@ -569,8 +479,7 @@ out:
 	return err;
 }
 
-/* A UDP socket on 127.0.0.1, on a port of the system's choosing. */
-FX_FN int fx_rtp_socket(int *fdp, int *portp)
+int fx_rtp_socket(int *fdp, int *portp)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
@@ -588,8 +497,8 @@ FX_FN int fx_rtp_socket(int *fdp, int *portp)
 	return 0;
 }
 
-FX_FN void fx_rtp_send(int fd, const struct sockaddr_in *to, const struct rtp_hdr *h, const uint8_t *payload,
-		       size_t len)
+void fx_rtp_send(int fd, const struct sockaddr_in *to, const struct rtp_hdr *h,
+		 const uint8_t *payload, size_t len)
 {
 	uint8_t pkt[RTP_PACKET_MAX];
 	size_t n = 0;
@@ -597,17 +506,12 @@ FX_FN void fx_rtp_send(int fd, const struct sockaddr_in *to, const struct rtp_hd
 		(void)!sendto(fd, pkt, n, 0, (const struct sockaddr *)to, sizeof(*to));
 }
 
-/* Moves a CLOCK_MONOTONIC deadline one 20 ms frame on. */
-FX_FN void fx_frame_next(struct timespec *t)
+void fx_frame_next(struct timespec *t)
 {
 	test_deadline_step(t, 20);
 }
 
-/* The clock of a far end that sends every 20 ms and receives on fd as
- * packets arrive: waits until fd is readable or the frame at *next is due.
- * True when the frame is due (*next then moves on a frame), false when it is
- * not yet; read fd either way. */
-FX_FN bool fx_frame_due(int fd, struct timespec *next)
+bool fx_frame_due(int fd, struct timespec *next)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -620,23 +524,6 @@ FX_FN bool fx_frame_due(int fd, struct timespec *next)
 	fx_frame_next(next);
 	return true;
 }
-
-/* ---- the sink: a far end that only listens (TCP), counting INVITEs ------- */
-
-#define SINK_CONNS 16
-#define SINK_TEXT_MAX (256 * 1024)
-
-struct sink {
-	int port;
-	int lfd;
-	pthread_t thread;
-	atomic_bool stop;
-	bool started;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	char *text;  /* everything received, every connection appended */
-	size_t len;
-};
 
 static void *sink_main(void *arg)
 {
@@ -684,7 +571,7 @@ static void *sink_main(void *arg)
 	return NULL;
 }
 
-FX_FN int sink_start(struct sink *k)
+int sink_start(struct sink *k)
 {
 	memset(k, 0, sizeof(*k));
 	k->lfd = -1;
@@ -716,8 +603,7 @@ static int sink_count_locked(struct sink *k, const char *to_number)
 	return n;
 }
 
-/* INVITEs for to_number seen so far. */
-FX_FN int sink_invites(struct sink *k, const char *to_number)
+int sink_invites(struct sink *k, const char *to_number)
 {
 	pthread_mutex_lock(&k->mu);
 	int n = sink_count_locked(k, to_number);
@@ -725,8 +611,7 @@ FX_FN int sink_invites(struct sink *k, const char *to_number)
 	return n;
 }
 
-/* Waits until the sink saw at least `want` INVITEs for to_number. */
-FX_FN bool sink_await(struct sink *k, const char *to_number, int want, int timeout_ms)
+bool sink_await(struct sink *k, const char *to_number, int want, int timeout_ms)
 {
 	struct timespec dl;
 	deadline_in(&dl, timeout_ms);
@@ -741,7 +626,7 @@ FX_FN bool sink_await(struct sink *k, const char *to_number, int want, int timeo
 	return ok;
 }
 
-FX_FN void sink_stop(struct sink *k)
+void sink_stop(struct sink *k)
 {
 	if (!k->text)
 		return;
@@ -755,5 +640,3 @@ FX_FN void sink_stop(struct sink *k)
 	pthread_mutex_destroy(&k->mu);
 	pthread_cond_destroy(&k->cv);
 }
-
-#endif
