@@ -193,7 +193,7 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 		}
 		*(const char **)field = s;
 		return 0;
-	case CFG_ADDR:
+	case CFG_ADDR: {
 		struct hostport hp;
 		if (s && addr_parse(&hp, s, 0)) {
 			snprintf(err, errlen, "%s: \"%s\" is not host:port (port 1..65535)", v->name, s);
@@ -201,6 +201,7 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 		}
 		*(const char **)field = s;
 		return 0;
+	}
 	case CFG_URL:
 		if (s) {
 			const char *sep = strstr(s, "://");
