@@ -277,13 +277,15 @@ static int check_string(const struct check *c, const cJSON *v, const struct cmd_
 	switch (f->type) {
 	case CMD_STR:
 		if ((long)len < f->min || (long)len > f->max)
-			return FAIL(c, path, "%s must be %ld to %ld bytes long.", path, f->min, f->max);
+			return FAIL(c, path, "%s must be %ld to %ld bytes long.", path, f->min,
+				    f->max);
 		return 0;
 	case CMD_NAME:
 		if (!printable_name(s, f->max))
-			return FAIL(c, path,
-				    "%s must be 1 to %ld printable ASCII characters without spaces.",
-				    path, f->max);
+			return FAIL(
+				c, path,
+				"%s must be 1 to %ld printable ASCII characters without spaces.",
+				path, f->max);
 		return 0;
 	case CMD_ENUM:
 		if (!enum_has(f->choices, s))
@@ -291,13 +293,15 @@ static int check_string(const struct check *c, const cJSON *v, const struct cmd_
 		return 0;
 	case CMD_UUID:
 		if (!id_is_uuid(s))
-			return FAIL(c, path,
-				    "%s must be a UUID (like 3f2c7d9e-1b4a-4c8e-9f3d-2a6b5c4d3e21).",
-				    path);
+			return FAIL(
+				c, path,
+				"%s must be a UUID (like 3f2c7d9e-1b4a-4c8e-9f3d-2a6b5c4d3e21).",
+				path);
 		return 0;
 	case CMD_E164:
 		if (!e164_valid(s))
-			return FAIL(c, path, "%s must be an E.164 number, like +918044319240.", path);
+			return FAIL(c, path, "%s must be an E.164 number, like +918044319240.",
+				    path);
 		return 0;
 	case CMD_URL:
 		if (!url_ok(s, f->max > 0 ? (size_t)f->max : 2048))
@@ -345,9 +349,10 @@ static int check_list(const struct check *c, const cJSON *v, const struct cmd_ru
 			return FAIL(c, sub, "%s must be an E.164 number, like +918044319240.", sub);
 		for (const cJSON *prev = v->child; prev != it; prev = prev->next)
 			if (strcmp(prev->valuestring, it->valuestring) == 0)
-				return FAIL(c, sub,
-					    "%s repeats %s, which is listed already; list each once.",
-					    sub, it->valuestring);
+				return FAIL(
+					c, sub,
+					"%s repeats %s, which is listed already; list each once.",
+					sub, it->valuestring);
 	}
 	return 0;
 }
@@ -368,7 +373,8 @@ static int check_obj(const struct check *c, const cJSON *v, const struct cmd_rul
 	size_t len = printed ? strlen(printed) : (size_t)-1;
 	free(printed);
 	if (len > CMD_OBJ_BYTES_MAX)
-		return FAIL(c, path, "%s may take at most %d bytes as JSON.", path, CMD_OBJ_BYTES_MAX);
+		return FAIL(c, path, "%s may take at most %d bytes as JSON.", path,
+			    CMD_OBJ_BYTES_MAX);
 	return 0;
 }
 
@@ -424,7 +430,8 @@ static int check_keys(const struct check *c, const cJSON *obj, const struct cmd_
 		const char *name = it->string ? it->string : "";
 		join_path(path, sizeof(path), prefix, name);
 		if (++nkeys > CMD_KEYS_MAX)
-			return FAIL(c, prefix && *prefix ? prefix : NULL, "%s has more than %d keys.",
+			return FAIL(c, prefix && *prefix ? prefix : NULL,
+				    "%s has more than %d keys.",
 				    prefix && *prefix ? prefix : "The body", CMD_KEYS_MAX);
 		const struct cmd_rule *f = table;
 		while (f->name && strcmp(f->name, name) != 0)
@@ -445,9 +452,9 @@ static int check_keys(const struct check *c, const cJSON *obj, const struct cmd_
 					break;
 				used += (size_t)w;
 			}
-			return cmd_field_error_set(c->e, "unknown_field", path,
-						   "Unknown field(s) %s: remove them or check the spelling.",
-						   list);
+			return cmd_field_error_set(
+				c->e, "unknown_field", path,
+				"Unknown field(s) %s: remove them or check the spelling.", list);
 		}
 		for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
 			if (prev->string && strcmp(prev->string, name) == 0)
@@ -467,14 +474,15 @@ static int check_object(const struct check *c, const cJSON *obj, const struct cm
 		join_path(path, sizeof(path), prefix, f->name);
 		if (!v) {
 			if (f->required && !partial)
-				return cmd_field_error_set(c->e, "missing_field", path, "%s is required.",
-							   path);
+				return cmd_field_error_set(c->e, "missing_field", path,
+							   "%s is required.", path);
 			continue;
 		}
 		if (cJSON_IsNull(v)) {
 			if (f->nullable)
 				continue;
-			return cmd_field_error_set(c->e, f->required ? "missing_field" : "invalid_field",
+			return cmd_field_error_set(c->e,
+						   f->required ? "missing_field" : "invalid_field",
 						   path, "%s may not be null.", path);
 		}
 		if (check_value(c, v, f, path))
@@ -489,7 +497,8 @@ int cmd_check_object(const cJSON *obj, const struct cmd_rule *rules, bool partia
 	const struct check c = { .payload = false, .e = e };
 	if (!cJSON_IsObject(obj))
 		return cmd_field_error_set(e, prefix ? "invalid_field" : "invalid_json", prefix,
-					   "%s must be a JSON object.", prefix ? prefix : "The body");
+					   "%s must be a JSON object.",
+					   prefix ? prefix : "The body");
 	return check_object(&c, obj, rules, partial, prefix ? prefix : "");
 }
 
@@ -497,7 +506,11 @@ int cmd_check_field(const cJSON *v, const struct cmd_field *f, struct cmd_field_
 {
 	const struct check c = { .payload = true, .e = e };
 	const struct cmd_rule r = {
-		.name = f->name, .type = f->type, .required = f->required, .min = f->min, .max = f->max,
+		.name = f->name,
+		.type = f->type,
+		.required = f->required,
+		.min = f->min,
+		.max = f->max,
 	};
 	return check_value(&c, v, &r, f->name);
 }

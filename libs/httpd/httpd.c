@@ -1145,7 +1145,8 @@ static bool gate_accept(struct httpd *h)
 		t->armed = true;
 		t->gate = true;
 		track_link(h, t);
-		h->gconns[h->ngconns++] = (struct gate_conn){ .fd = fd, .sa = sa, .t = t, .lowat = 1 };
+		h->gconns[h->ngconns++] =
+			(struct gate_conn){ .fd = fd, .sa = sa, .t = t, .lowat = 1 };
 	}
 	return true;
 }
@@ -1163,7 +1164,8 @@ static void *gate_main(void *arg)
 					: now - g->t->since_ms >= h->request_timeout_ms) {
 				if (!g->close_by)
 					log_info("httpd_request_deadline",
-						 "a request line took over %lld s to arrive; its connection was closed",
+						 "a request line took over %lld s to arrive; "
+						 "its connection was closed",
 						 (long long)(h->request_timeout_ms / 1000));
 				gate_drop(h, i);
 			}

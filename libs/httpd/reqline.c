@@ -43,7 +43,8 @@ enum httpd_line httpd_request_line_check(const char *buf, size_t len, size_t max
 			else if (sp1 && !sp2 && i > sp1 + 1)
 				sp2 = i;
 			else
-				return HTTPD_LINE_MALFORMED; /* empty method or target, or a third space */
+				/* empty method or target, or a third space */
+				return HTTPD_LINE_MALFORMED;
 			continue;
 		}
 		if (c < 0x20 || c >= 0x7f)

@@ -104,11 +104,12 @@ int sdp_offer_build(char *buf, size_t len, const struct sdp_local *local) CM_MUS
 
 /* Our answer to `offer`: the offered PCMU/PCMA formats in the offer's order
  * plus its telephone-event format, ptime 20, direction
- * sdp_dir_mirror() of the offer's sdp_hold_classify() effective direction. A disabled stream (port 0) is answered
- * with port 0 and a=inactive. The proto is RTP/SAVP with our a=crypto when
- * local->crypto is set (whoever calls picks the offered tag and suite it
- * answers), RTP/AVP otherwise; whether that suits the offer (offer->savp)
- * is the caller's decision. 0, ENOTSUP (no PCMU/PCMA offered: answer 488),
+ * sdp_dir_mirror() of the offer's sdp_hold_classify() effective direction.
+ * A disabled stream (port 0) is answered with port 0 and a=inactive. The
+ * proto is RTP/SAVP with our a=crypto when local->crypto is set (whoever
+ * calls picks the offered tag and suite it answers), RTP/AVP otherwise;
+ * whether that suits the offer (offer->savp) is the caller's decision.
+ * 0, ENOTSUP (no PCMU/PCMA offered: answer 488),
  * EINVAL (a crypto value with CR/LF), ENOSPC. */
 int sdp_answer_build(char *buf, size_t len, const struct sdp_local *local,
 		     const struct sdp_audio *offer) CM_MUST_USE;

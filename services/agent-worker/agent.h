@@ -97,7 +97,8 @@ struct inbox;
 /* At most max_items queued items (a small reserve above that for the
  * pushes that must not be refused) and a ring of ring_frames caller frames.
  * item_free (may be NULL) frees what is still queued at inbox_free. */
-int inbox_new(struct inbox **ibp, size_t max_items, size_t ring_frames, void (*item_free)(void *)) CM_MUST_USE;
+int inbox_new(struct inbox **ibp, size_t max_items, size_t ring_frames,
+	      void (*item_free)(void *)) CM_MUST_USE;
 /* Any thread. Takes ownership of item on 0; ENOSPC when max_items are
  * queued (`must`: only when the reserve is gone too). */
 int inbox_push(struct inbox *ib, void *item, bool must) CM_MUST_USE;

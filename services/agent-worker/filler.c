@@ -42,7 +42,8 @@ static uint32_t xorshift(uint32_t *s)
 
 int filler_due(struct filler *f, int64_t waited_ms, bool agent_speaking)
 {
-	if (!f->enabled || !f->running || f->used_this_turn || agent_speaking || waited_ms < f->after_ms)
+	if (!f->enabled || !f->running || f->used_this_turn || agent_speaking ||
+	    waited_ms < f->after_ms)
 		return -1;
 	int i = (int)(xorshift(&f->rnd) % (uint32_t)f->n);
 	if (f->n > 1 && i == f->last)

@@ -66,7 +66,8 @@ void inbox_put_frame(struct inbox *ib, const int16_t pcm[AGENT_FRAME_SAMPLES])
 		ib->dropped++;
 	} else {
 		size_t slot = (ib->ring_head + ib->ring_count) % ib->ring_frames;
-		memcpy(ib->ring + slot * AGENT_FRAME_SAMPLES, pcm, AGENT_FRAME_SAMPLES * sizeof(int16_t));
+		memcpy(ib->ring + slot * AGENT_FRAME_SAMPLES, pcm,
+		       AGENT_FRAME_SAMPLES * sizeof(int16_t));
 		wake = ib->ring_count++ == 0;
 	}
 	pthread_mutex_unlock(&ib->mu);
@@ -137,7 +138,8 @@ struct inbox *inbox_free(struct inbox *ib)
 	if (!ib)
 		return NULL;
 	void *item;
-	for (size_t guard = 0; ib->mq && guard <= ib->max_items + INBOX_RESERVE && (item = mqueue_pop(ib->mq));
+	for (size_t guard = 0;
+	     ib->mq && guard <= ib->max_items + INBOX_RESERVE && (item = mqueue_pop(ib->mq));
 	     guard++) {
 		if (item != &ib->audio_marker && ib->item_free)
 			ib->item_free(item);

@@ -4,13 +4,15 @@
  * part of the session asks ("may I speak?", "does the watchdog run?", "is
  * this caller audio speech?").
  *
- *   state               hears  transcribes  says          agent text  watchdog fillers server barge-in  max_duration  call_hold
- *   waiting_for_answer  no     no           anything      no          no       no      no               —             nothing to hold
- *   ready               yes    yes          anything      yes         no       no      no               —             holds
- *   active              yes    yes          anything      yes         yes      yes     yes              say goodbye   holds
- *   on_hold             no     no           nothing       no          no       no      no               end at once   —
- *   ending              no     no           the goodbye   yes         no       no      no               —             —
- *   ended               no     no           nothing       no          no       no      no               —             —
+ *   state               hears  stt  says         text  wdog  fill  barge  max_duration  call_hold
+ *   waiting_for_answer  no     no   anything     no    no    no    no     —             ignored
+ *   ready               yes    yes  anything     yes   no    no    no     —             holds
+ *   active              yes    yes  anything     yes   yes   yes   yes    say goodbye   holds
+ *   on_hold             no     no   nothing      no    no    no    no     end at once   —
+ *   ending              no     no   the goodbye  yes   no    no    no     —             —
+ *   ended               no     no   nothing      no    no    no    no     —             —
+ *   (stt: caller audio transcribed; text: the agent's realtime text published;
+ *   wdog: silence watchdog; fill: fillers; barge: server-side barge-in)
  *
  * Threads: the table and the gate are pure (any thread). The hold signal is
  * written by the NATS thread that delivers calls.<id>.> (hold_signal_set)

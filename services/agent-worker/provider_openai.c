@@ -77,8 +77,8 @@ static void oa_free(void *ctx)
  * answer goes to `on_body` as it arrives when given, else into *resp.
  * Returns 0 for a 2xx answer, EIO otherwise (logged). */
 static int oa_post(const struct oa *o, const char *path, const char *json,
-		   const struct httpc_part *parts, size_t nparts, httpc_body_h *on_body, void *body_arg,
-		   struct httpc_resp *resp)
+		   const struct httpc_part *parts, size_t nparts, httpc_body_h *on_body,
+		   void *body_arg, struct httpc_resp *resp)
 {
 	char url[640], refused[256] = "", why[256] = "";
 	const char *hdrs[3];
@@ -150,7 +150,8 @@ static int stt_oa_transcribe(void *ctx, char **textp, const int16_t *pcm, size_t
 		{ "model", NULL, NULL, o->model, strlen(o->model) },
 		{ "response_format", NULL, NULL, "json", 4 },
 	};
-	if ((err = oa_post(o, "/audio/transcriptions", NULL, parts, CM_ARRAY_LEN(parts), NULL, NULL, &b)))
+	if ((err = oa_post(o, "/audio/transcriptions", NULL, parts, CM_ARRAY_LEN(parts), NULL, NULL,
+			   &b)))
 		goto out;
 	resp = b.body ? cJSON_ParseWithLength(b.body, b.len) : NULL;
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(resp, "text");

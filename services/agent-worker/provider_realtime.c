@@ -345,7 +345,8 @@ static void lws_quiet(void)
 
 static void rt_free(void *ctx);
 
-static int rt_new(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h, void *arg)
+static int rt_new(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h,
+		  void *arg)
 {
 	const cJSON *cfg = args->cfg;
 	const char *base = jstr(cfg, "base_url") ? jstr(cfg, "base_url") : args->env->openai_base_url;

@@ -384,7 +384,8 @@ static void enter_ready(struct session *s, int64_t now)
 	s->greet_deadline = now + s->p.assistant->recording_wait_ms;
 	s->recording_done = true;
 	if (s->p.assistant->recording) {
-		if (recording_new(&s->rec, s->opts, s->p.call_id, s->p.room, on_recording_done, s) == 0)
+		if (recording_new(&s->rec, s->opts, s->p.call_id, s->p.room, on_recording_done,
+				  s) == 0)
 			s->recording_done = false;
 		else
 			log_warn("recording_start", "call %s: cannot start the retry thread", s->p.call_id);
@@ -618,8 +619,8 @@ static void mode_timers(struct session *s, int64_t now)
 	if (m->fillers && s->turn_pending) {
 		int i = filler_due(&s->filler, now - s->turn_since, busy);
 		if (i >= 0 && s->filler_pcm[i]) {
-			speech_queue(&s->speech, s->filler_pcm[i], s->filler_n[i], false, s->filler_text[i],
-				     SAY_FILLER);
+			speech_queue(&s->speech, s->filler_pcm[i], s->filler_n[i], false,
+				     s->filler_text[i], SAY_FILLER);
 			busy = true;
 		}
 	}
@@ -651,7 +652,8 @@ static void timers(struct session *s, int64_t now)
 			deliver_greeting(s, now);
 		break;
 	case SESSION_ENDING:
-		if ((!s->end_say_pending && !speech_queued(&s->speech)) || now >= s->ending_deadline)
+		if ((!s->end_say_pending && !speech_queued(&s->speech)) ||
+		    now >= s->ending_deadline)
 			end_now(s, s->end_reason, true);
 		break;
 	case SESSION_ACTIVE: case SESSION_ON_HOLD: case SESSION_ENDED:
@@ -806,7 +808,8 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 	p->assistant = NULL;
 	const struct assistant *a = s->p.assistant;
 	snprintf(s->identity, sizeof(s->identity), "agent-%s", s->p.call_id);
-	s->speech_out = (struct speech_out){ speech_send, speech_speaking_changed, speech_said, &s->hold, s };
+	s->speech_out = (struct speech_out){ speech_send, speech_speaking_changed, speech_said,
+					     &s->hold, s };
 	speech_init(&s->speech, &s->speech_out);
 	watchdog_init(&s->wd, a->silence_timeout_ms, a->max_reprompts);
 	filler_init(&s->filler, a->fillers_enabled, a->filler_after_ms, a->nfillers,
@@ -824,11 +827,13 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 	snprintf(subject, sizeof(subject), "calls.%s.>", s->p.call_id);
 	if ((err = bus_subscribe(opts->bus, &s->sub, subject, NULL, on_call_event, s)))
 		goto fail;
-	if (s->p.web && ((err = cmd_hangup_subject(cmd_subject, sizeof(cmd_subject), s->p.call_id)) ||
-			 (err = bus_subscribe(opts->bus, &s->hangup_sub, cmd_subject, NULL, on_hangup, s))))
+	if (s->p.web &&
+	    ((err = cmd_hangup_subject(cmd_subject, sizeof(cmd_subject), s->p.call_id)) ||
+	     (err = bus_subscribe(opts->bus, &s->hangup_sub, cmd_subject, NULL, on_hangup, s))))
 		goto fail;
 	if (a->realtime) {
-		if ((err = realtime_turn_new(&s->rt, opts, a, s->p.call_id, &s->gen, on_turn_out, s)))
+		if ((err = realtime_turn_new(&s->rt, opts, a, s->p.call_id, &s->gen, on_turn_out,
+					     s)))
 			goto fail;
 	} else if ((err = turn_new(&s->turn, opts, a, &s->gen, on_turn_out, s))) {
 		goto fail;

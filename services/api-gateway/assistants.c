@@ -92,18 +92,21 @@ static int urls_check(const cJSON *body, bool allow_private, struct cmd_field_er
 		if (url && egress_url_check(url, allow_private, why, sizeof(why))) {
 			snprintf(field, sizeof(field), "%s%s%s", paths[i][0] ? paths[i][0] : "",
 				 paths[i][0] ? "." : "", paths[i][1]);
-			return cmd_field_error_set(e, "invalid_field", field, "%s: %s.", field, why);
+			return cmd_field_error_set(e, "invalid_field", field, "%s: %s.", field,
+						   why);
 		}
 	}
 	return 0;
 }
 
-#define ASSISTANT_COLS                                                                        \
-	" a.id AS assistant_id, a.name, a.prompt, a.mode, a.start_instruction,"               \
+#define ASSISTANT_COLS                                                                         \
+	" a.id AS assistant_id, a.name, a.prompt, a.mode, a.start_instruction,"                \
 	" a.interaction_config::text AS interaction_config, a.stt_config::text AS stt_config," \
 	" a.llm_config::text AS llm_config, a.tts_config::text AS tts_config, a.end_call_url," \
-	" a.active, " ROW_SQL_TS("a.created_at") " AS created_at,"                          \
-	" " ROW_SQL_TS("a.updated_at") " AS updated_at, " ROW_SQL_US("a.created_at") " AS created_us"
+	" a.active, " ROW_SQL_TS(                                                              \
+		"a.created_at") " AS created_at,"                                              \
+				" " ROW_SQL_TS("a.updated_at") " AS updated_at, " ROW_SQL_US(  \
+					"a.created_at") " AS created_us"
 
 /* column → API name, and how to render it */
 static const struct {

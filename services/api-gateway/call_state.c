@@ -196,7 +196,8 @@ static int hold_cmp(const void *a, const void *b)
 	return rx - ry;
 }
 
-void call_state_holds(struct call_state_holds *h, struct call_state_event *evs, size_t n, int64_t ended_at)
+void call_state_holds(struct call_state_holds *h, struct call_state_event *evs, size_t n,
+		      int64_t ended_at)
 {
 	memset(h, 0, sizeof(*h));
 	if (n > 1)

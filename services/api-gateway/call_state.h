@@ -94,7 +94,8 @@ struct call_state_holds {
 	int64_t ms;
 	int64_t open_since; /* 0: not held now */
 };
-void call_state_holds(struct call_state_holds *h, struct call_state_event *evs, size_t n, int64_t ended_at);
+void call_state_holds(struct call_state_holds *h, struct call_state_event *evs, size_t n,
+		      int64_t ended_at);
 
 /* Replaces c's hold columns with h and sets in_progress/on_hold to match
  * (a terminal status is left alone). Returns true when *c changed. */

@@ -23,7 +23,8 @@ static const struct cmd_rule exotel_fields[] = {
 	{ "transport", CMD_ENUM, false, 0, 0, false, "tcp|tls|udp", NULL },
 	{ "sip_domain", CMD_HOST, false, 0, 0, false, NULL, NULL },
 	{ "username", CMD_STR, true, 1, 128, false, NULL, NULL },
-	{ "password", CMD_STR, false, 1, SIP_CRED_PASSWORD_MAX, false, NULL, NULL }, /* required on create */
+	{ "password", CMD_STR, false, 1, SIP_CRED_PASSWORD_MAX, false, NULL,
+	  NULL }, /* required on create */
 	{ "numbers", CMD_E164_LIST, true, 1, NUMBERS_MAX, false, NULL, NULL },
 	{ 0 },
 };
@@ -70,7 +71,8 @@ static int row_json(cJSON **objp, const struct db_result *res, int row)
 		ok = ok && cJSON_AddItemToObject(o, "trunk_config", config);
 		config = ok ? NULL : config;
 	}
-	ok = ok && row_add_bool(o, "trunk_password_set", db_result_by_name(res, row, "password_set")) &&
+	ok = ok &&
+	     row_add_bool(o, "trunk_password_set", db_result_by_name(res, row, "password_set")) &&
 	     row_add_bool(o, "active", db_result_by_name(res, row, "active")) &&
 	     row_add_str(o, "created_at", db_result_by_name(res, row, "created_at")) &&
 	     row_add_str(o, "updated_at", db_result_by_name(res, row, "updated_at"));
@@ -246,7 +248,8 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 			struct cmd_field_error *e)
 {
 	bool exotel = strcmp(type, "exotel") == 0;
-	if (cmd_check_object(config, exotel ? exotel_fields : twilio_fields, false, "trunk_config", e))
+	if (cmd_check_object(config, exotel ? exotel_fields : twilio_fields, false, "trunk_config",
+			     e))
 		return EINVAL;
 	static const struct {
 		const char *name;
@@ -259,7 +262,8 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 		char why[96], field[48];
 		if (v && sip_credentials_check(creds[i].f, v, strlen(v), why, sizeof(why))) {
 			snprintf(field, sizeof(field), "trunk_config.%s", creds[i].name);
-			return cmd_field_error_set(e, "invalid_field", field, "%s: %s.", field, why);
+			return cmd_field_error_set(e, "invalid_field", field, "%s: %s.", field,
+						   why);
 		}
 	}
 	bool has_pw = cJSON_GetObjectItemCaseSensitive(config, "password") != NULL;

@@ -220,7 +220,8 @@ static void on_call_over(const struct bus_msg *msg, void *arg)
 			 strcmp(sub_id, ev->call_id) == 0;
 	if (same_call && strcmp(ev->source, br->source) != 0 &&
 	    (ev->type == EV_CALL_ENDED || ev->type == EV_CALL_FAILED)) {
-		struct inbox_item *it = item_new(INBOX_ENDED_ELSEWHERE, ev->call_id, event_type_name(ev->type));
+		struct inbox_item *it =
+			item_new(INBOX_ENDED_ELSEWHERE, ev->call_id, event_type_name(ev->type));
 		if (it) {
 			snprintf(it->source, sizeof(it->source), "%s", ev->source);
 			(void)bridge_post(br, it);
@@ -358,15 +359,23 @@ int bridge_start(struct bridge *br)
 	if (err)
 		return err;
 	const struct bridge_cfg *cfg = br->cfg;
-	struct relay_cfg rcfg = { br->bus, cfg->room_backend, cfg->livekit_url, cfg->livekit_api_key,
-				  cfg->livekit_api_secret, cfg->media_timeout_s, cfg->media_threads,
-				  &relay_handlers, br };
+	struct relay_cfg rcfg = { br->bus,
+				  cfg->room_backend,
+				  cfg->livekit_url,
+				  cfg->livekit_api_key,
+				  cfg->livekit_api_secret,
+				  cfg->media_timeout_s,
+				  cfg->media_threads,
+				  &relay_handlers,
+				  br };
 	err = relay_new(&br->relay, &rcfg);
 	if (err)
 		return err;
-	struct calls_cfg ccfg = { cfg->ring_timeout_s, cfg->media_timeout_s, cfg->rtp_port_min,
-				  cfg->rtp_port_max, br->rtp_bind, br->rtp_host, br->source, br->pub,
-				  br->relay, &br->active };
+	struct calls_cfg ccfg = { cfg->ring_timeout_s, cfg->media_timeout_s,
+				  cfg->rtp_port_min,   cfg->rtp_port_max,
+				  br->rtp_bind,	       br->rtp_host,
+				  br->source,	       br->pub,
+				  br->relay,	       &br->active };
 	err = calls_new(&br->calls, &ccfg);
 	if (err)
 		return err;

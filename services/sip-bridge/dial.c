@@ -277,8 +277,9 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 	if (dial_job_parse(job, cfg->keys, msg->data, (size_t)msg->len, err, sizeof(err), callid)) {
 		log_warn("dial_job_invalid", "%s: %s", callid[0] ? callid : "?", err);
 		if (callid[0])
-			publisher_call_failed(cfg->pub, callid, job->room[0] ? job->room : "unknown",
-					      "failed", 0, "invalid dial job");
+			publisher_call_failed(cfg->pub, callid,
+					      job->room[0] ? job->room : "unknown", "failed", 0,
+					      "invalid dial job");
 		dial_job_free(job);
 		return BUS_TERM;
 	}
@@ -333,7 +334,8 @@ static void *puller_main(void *arg)
 			continue;
 		}
 		if (!sub) {
-			int err = bus_js_pull_sub(cfg->bus, &sub, "DIALS", "sip-bridge", "dial.exotel");
+			int err = bus_js_pull_sub(cfg->bus, &sub, "DIALS", "sip-bridge",
+						  "dial.exotel");
 			if (err) {
 				log_warn("dials_consumer_failed", "%s", cm_strerror(err));
 				sub = NULL;
@@ -366,7 +368,8 @@ int dial_puller_new(struct dial_puller **pp, const struct dial_puller_cfg *cfg)
 		return ENOMEM;
 	p->cfg = *cfg;
 	p->m_dials = metric_counter("sip_bridge_dials_total", "dial jobs taken");
-	if ((err = taken_new(&p->taken)) || (err = pthread_create(&p->thread, NULL, puller_main, p))) {
+	if ((err = taken_new(&p->taken)) ||
+	    (err = pthread_create(&p->thread, NULL, puller_main, p))) {
 		p->taken = taken_free(p->taken);
 		free(p);
 		return err;

@@ -74,6 +74,7 @@ struct dial_puller *dial_puller_free(struct dial_puller *p);
  * offer `local`. *legp on success; else *whyp says what failed (for
  * call_failed). */
 int dial_invite(struct sip_leg **legp, struct sip_ua *ua, const struct dial_job *job,
-		const struct sdp_local *local, sip_leg_h *h, void *arg, const char **whyp) CM_MUST_USE;
+		const struct sdp_local *local, sip_leg_h *h, void *arg,
+		const char **whyp) CM_MUST_USE;
 
 #endif

@@ -110,9 +110,10 @@ void hold_on_offer(const struct hold_env *env, const struct hold_call *c, const 
 		media_srtp_free(srtp);
 	if (sip_leg_answer(leg, 200, answer))
 		return;
-	log_debug("offer_answered", "%s: %s offer %s (%s) answered 200 with %s%s%s", call_id, method,
-		  sdp_dir_name(hold.effective), sdp_hold_method_name(hold.method), answer_direction(answer),
-		  m->keys.secure ? ", SRTP " : "", m->keys.secure ? (rekeyed ? "new keys" : "same keys") : "");
+	log_debug("offer_answered", "%s: %s offer %s (%s) answered 200 with %s%s%s", call_id,
+		  method, sdp_dir_name(hold.effective), sdp_hold_method_name(hold.method),
+		  answer_direction(answer), m->keys.secure ? ", SRTP " : "",
+		  m->keys.secure ? (rekeyed ? "new keys" : "same keys") : "");
 	m->sess_version++;
 	if (hold.hold != m->on_hold)
 		publish_change(env, c, &hold);

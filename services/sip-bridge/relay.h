@@ -14,7 +14,8 @@
 /* Called on the relay's threads; they must not block (enqueue and return). */
 struct relay_handlers {
 	/* media thread: an RFC 4733 digit from the far end of call_id */
-	void (*dtmf)(const char *call_id, const char *room, char digit, uint32_t duration_ms, void *arg);
+	void (*dtmf)(const char *call_id, const char *room, char digit, uint32_t duration_ms,
+		     void *arg);
 	/* media thread: no RTP for the media timeout on an answered call; 0 when
 	 * taken, else (out of memory) it is reported again on the next tick */
 	int (*media_timeout)(const char *call_id, void *arg);
@@ -43,7 +44,8 @@ struct relay *relay_free(struct relay *r);
  * (borrowed, copied) as "sip-<call_id>" in the background, so that it is in
  * the room by the answer; room audio is dropped until relay_leg_start. The
  * caller owns *legp until relay_leg_free. */
-int relay_leg_new(struct relay_leg **legp, struct relay *r, const char *call_id, const char *room) CM_MUST_USE;
+int relay_leg_new(struct relay_leg **legp, struct relay *r, const char *call_id,
+		  const char *room) CM_MUST_USE;
 /* Sofia thread, on the answer: relays the call's RTP socket `fd` and, when
  * not NULL, the SRTP session `srtp` (the relay takes ownership of both on
  * success only) as the far end's `answer` asks. With `srtp` every packet

@@ -99,8 +99,8 @@ static bool text_ok(const char *s)
 static bool url_ok(const char *s, size_t max)
 {
 	size_t n = strlen(s);
-	return n <= (max ? max : 2048) &&
-	       ((strncmp(s, "http://", 7) == 0 && n > 7) || (strncmp(s, "https://", 8) == 0 && n > 8));
+	return n <= (max ? max : 2048) && ((strncmp(s, "http://", 7) == 0 && n > 7) ||
+					   (strncmp(s, "https://", 8) == 0 && n > 8));
 }
 
 static void check_accepted(const cJSON *obj, const struct cmd_rule *t, bool partial);

@@ -925,7 +925,8 @@ static int gate_cases(int port, const char *path)
 	char *line = malloc(big + 64);
 	TEST_ASSERT(line != NULL);
 	snprintf(req, sizeof(req), "GET %s HTTP/2.0\r\nHost: t\r\n\r\n", path);
-	TEST_EQ_INT(expect_gate_reply(port, "HTTP/2.0", req, "505", "http_version_not_supported"), 0);
+	TEST_EQ_INT(expect_gate_reply(port, "HTTP/2.0", req, "505", "http_version_not_supported"),
+		    0);
 	snprintf(req, sizeof(req), "GET %s HTTP/3\r\nHost: t\r\n\r\n", path);
 	TEST_EQ_INT(expect_gate_reply(port, "HTTP/3", req, "505", "http_version_not_supported"), 0);
 	TEST_EQ_INT(expect_gate_reply(port, "GARBAGE", "GARBAGE\r\n\r\n", "400",
@@ -938,7 +939,8 @@ static int gate_cases(int port, const char *path)
 	size_t o = (size_t)snprintf(line, big + 64, "GET /");
 	memset(line + o, 'a', big);
 	snprintf(line + big, 64, " HTTP/1.1\r\nHost: t\r\n\r\n");
-	TEST_EQ_INT(expect_gate_reply(port, "300 KiB request line", line, "414", "uri_too_long"), 0);
+	TEST_EQ_INT(expect_gate_reply(port, "300 KiB request line", line, "414", "uri_too_long"),
+		    0);
 	/* Empty lines before a good request line are allowed (RFC 9112 §2.2),
 	 * and a good line still reaches the routes with nothing lost. */
 	bool closed = false;

@@ -1,6 +1,7 @@
 /* agent-worker parts in isolation: voice activity and barge-in, the silence
- * watchdog, fillers, the state rules (modes.c), the assistant snapshot, provider helpers, the scripted
- * responder and the offline speech round trip (espeak-ng → pocketsphinx). */
+ * watchdog, fillers, the state rules (modes.c), the assistant snapshot,
+ * provider helpers, the scripted responder and the offline speech round
+ * trip (espeak-ng → pocketsphinx). */
 #include "agent-worker/agent.h"
 #include "harness/test.h"
 #include "media/media.h"
@@ -139,10 +140,12 @@ static int test_modes(void)
 	mode_enter(SESSION_ACTIVE, SESSION_ENDING, &w, &f, 201500);
 	TEST_ASSERT(!w.running && !f.running);
 
-	TEST_ASSERT(mode_says(SESSION_ACTIVE, SAY_REPLY) && mode_says(SESSION_WAITING_FOR_ANSWER, SAY_REPLY));
+	TEST_ASSERT(mode_says(SESSION_ACTIVE, SAY_REPLY) &&
+		    mode_says(SESSION_WAITING_FOR_ANSWER, SAY_REPLY));
 	TEST_ASSERT(!mode_says(SESSION_ON_HOLD, SAY_REPLY) && !mode_says(SESSION_ENDED, SAY_END));
 	TEST_ASSERT(mode_says(SESSION_ENDING, SAY_END) && !mode_says(SESSION_ENDING, SAY_FILLER));
-	TEST_ASSERT(!mode_of(SESSION_ON_HOLD)->hears && !mode_of(SESSION_WAITING_FOR_ANSWER)->hears);
+	TEST_ASSERT(!mode_of(SESSION_ON_HOLD)->hears &&
+		    !mode_of(SESSION_WAITING_FOR_ANSWER)->hears);
 	TEST_ASSERT(mode_of(SESSION_READY)->hears && !mode_of(SESSION_READY)->watchdog);
 	TEST_EQ_INT(mode_of(SESSION_ON_HOLD)->max_duration, MAXDUR_END_NOW);
 	TEST_EQ_INT(mode_of((enum session_state)99)->says, SAYS_NOTHING);
@@ -150,7 +153,8 @@ static int test_modes(void)
 	TEST_ASSERT(gate_waits(false, true, false) && !gate_waits(true, true, false));
 	TEST_ASSERT(gate_waits(true, false, true) && !gate_waits(false, false, false));
 	TEST_ASSERT(gate_opens(SESSION_WAITING_FOR_ANSWER, true, false));
-	TEST_ASSERT(!gate_opens(SESSION_ACTIVE, true, false) && !gate_opens(SESSION_WAITING_FOR_ANSWER, false, false));
+	TEST_ASSERT(!gate_opens(SESSION_ACTIVE, true, false) &&
+		    !gate_opens(SESSION_WAITING_FOR_ANSWER, false, false));
 	TEST_EQ_STR(gate_timeout_reason(true), "no_participant");
 	TEST_EQ_STR(gate_timeout_reason(false), "no_answer");
 

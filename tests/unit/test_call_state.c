@@ -146,9 +146,10 @@ static int test_late_ringing_never_moves_back(void)
 	};
 	struct call_state c = run(e, 4);
 	TEST_EQ_STR(call_status_name(c.status), "in_progress");
-	struct call_state_event e2[] = { ev(EV_CALL_ANSWERED, T0 + 3000), ended(T0 + 9000, "bye", "remote"),
-				 ev(EV_CALL_RINGING, T0 + 1000), ev(EV_CALL_DIALING, T0),
-				 ev(EV_CALL_QUEUED, T0) };
+	struct call_state_event e2[] = { ev(EV_CALL_ANSWERED, T0 + 3000),
+					 ended(T0 + 9000, "bye", "remote"),
+					 ev(EV_CALL_RINGING, T0 + 1000), ev(EV_CALL_DIALING, T0),
+					 ev(EV_CALL_QUEUED, T0) };
 	c = run(e2, 5);
 	TEST_EQ_STR(call_status_name(c.status), "completed");
 	TEST_EQ_INT(c.ended_at, T0 + 9000);
@@ -166,8 +167,9 @@ static int test_failure_statuses(void)
 	static const char *const sts[] = { "busy", "no_answer", "rejected", "cancelled",
 					   "unreachable", "timeout", "failed" };
 	for (size_t i = 0; i < CM_ARRAY_LEN(sts); i++) {
-		struct call_state_event e[] = { ev(EV_CALL_DIALING, T0), ev(EV_CALL_RINGING, T0 + 100),
-					failed(T0 + 2000, sts[i], 486, "Busy Here") };
+		struct call_state_event e[] = { ev(EV_CALL_DIALING, T0),
+						ev(EV_CALL_RINGING, T0 + 100),
+						failed(T0 + 2000, sts[i], 486, "Busy Here") };
 		struct call_state c = run(e, 3);
 		TEST_EQ_STR(call_status_name(c.status), sts[i]);
 		TEST_EQ_INT(c.sip_code, 486);
@@ -235,12 +237,14 @@ static int test_ended_unanswered(void)
 	struct call_state c = run(e, 2);
 	TEST_EQ_STR(call_status_name(c.status), "cancelled");
 	TEST_EQ_STR(c.end_reason, "api");
-	struct call_state_event e2[] = { ev(EV_CALL_RINGING, T0), ended(T0 + 100, "room_finished", "system") };
+	struct call_state_event e2[] = { ev(EV_CALL_RINGING, T0),
+					 ended(T0 + 100, "room_finished", "system") };
 	c = run(e2, 2);
 	TEST_EQ_STR(call_status_name(c.status), "failed");
 	TEST_EQ_STR(c.end_reason, "room_finished");
 	/* the failure came first: call_ended keeps it */
-	struct call_state_event e3[] = { failed(T0, "no_answer", 480, NULL), ended(T0 + 100, "x", "remote") };
+	struct call_state_event e3[] = { failed(T0, "no_answer", 480, NULL),
+					 ended(T0 + 100, "x", "remote") };
 	c = run(e3, 2);
 	TEST_EQ_STR(call_status_name(c.status), "no_answer");
 	TEST_EQ_INT(c.ended_at, T0);
@@ -251,19 +255,22 @@ out:
 static int test_ended_overtakes_answered(void)
 {
 	int err = 0;
-	struct call_state_event e[] = { ev(EV_CALL_DIALING, T0), ended(T0 + 9000, "remote_hangup", "remote"),
-				ev(EV_CALL_ANSWERED, T0 + 2000) };
+	struct call_state_event e[] = { ev(EV_CALL_DIALING, T0),
+					ended(T0 + 9000, "remote_hangup", "remote"),
+					ev(EV_CALL_ANSWERED, T0 + 2000) };
 	struct call_state c = run(e, 3);
 	TEST_EQ_STR(call_status_name(c.status), "completed");
 	TEST_EQ_INT(c.answered_at, T0 + 2000);
 	TEST_EQ_INT(c.ended_at, T0 + 9000);
 	/* but a real failure is never turned into completed */
-	struct call_state_event e2[] = { failed(T0 + 9000, "busy", 486, NULL), ev(EV_CALL_ANSWERED, T0 + 2000) };
+	struct call_state_event e2[] = { failed(T0 + 9000, "busy", 486, NULL),
+					 ev(EV_CALL_ANSWERED, T0 + 2000) };
 	c = run(e2, 2);
 	TEST_EQ_STR(call_status_name(c.status), "busy");
 	TEST_EQ_INT(c.answered_at, T0 + 2000);
 	/* an answer stamped after the end is not believed */
-	struct call_state_event e3[] = { ended(T0 + 1000, "x", "remote"), ev(EV_CALL_ANSWERED, T0 + 2000) };
+	struct call_state_event e3[] = { ended(T0 + 1000, "x", "remote"),
+					 ev(EV_CALL_ANSWERED, T0 + 2000) };
 	c = run(e3, 2);
 	TEST_EQ_STR(call_status_name(c.status), "failed");
 out:
@@ -309,9 +316,11 @@ out:
 static int test_timestamps_earliest(void)
 {
 	int err = 0;
-	struct call_state_event e[] = { ev(EV_CALL_ANSWERED, T0 + 3000), ev(EV_CALL_ANSWERED, T0 + 2000),
-				ev(EV_AGENT_READY, T0 + 4000), ev(EV_AGENT_READY, T0 + 3500),
-				ev(EV_CALL_ANSWERED, T0 + 9000) };
+	struct call_state_event e[] = { ev(EV_CALL_ANSWERED, T0 + 3000),
+					ev(EV_CALL_ANSWERED, T0 + 2000),
+					ev(EV_AGENT_READY, T0 + 4000),
+					ev(EV_AGENT_READY, T0 + 3500),
+					ev(EV_CALL_ANSWERED, T0 + 9000) };
 	struct call_state c = run(e, 5);
 	TEST_EQ_INT(c.answered_at, T0 + 2000);
 	TEST_EQ_INT(c.agent_ready_at, T0 + 3500);
@@ -320,7 +329,8 @@ static int test_timestamps_earliest(void)
 	c = run(e2, 2);
 	TEST_EQ_STR(call_status_name(c.status), "dialing");
 	/* an empty path does not erase a recording */
-	struct call_state_event e3[] = { ready(T0, "/a.ogg"), ready(T0 + 1, ""), ready(T0 + 2, NULL) };
+	struct call_state_event e3[] = { ready(T0, "/a.ogg"), ready(T0 + 1, ""),
+					 ready(T0 + 2, NULL) };
 	c = run(e3, 3);
 	TEST_EQ_STR(c.recording_path, "/a.ogg");
 out:
@@ -345,7 +355,8 @@ out:
 
 /* Every permutation of a hold-bearing sequence gives the same hold
  * accounting through call_state_holds(). */
-static int permute(struct call_state_event *a, size_t k, size_t n, int64_t ended_at, int *bad, int *count)
+static int permute(struct call_state_event *a, size_t k, size_t n, int64_t ended_at, int *bad,
+		   int *count)
 {
 	if (k == n) {
 		struct call_state_event copy[8];

@@ -76,7 +76,8 @@ static int test_body_refuses(void)
 	TEST_EQ_INT(body("{\"name\":\"a\",\"numbers\":[\"+15550100000\",\"+15550100000\"]}", &e),
 		    EINVAL);
 	TEST_EQ_STR(e.field, "numbers[1]");
-	TEST_EQ_STR(e.message, "numbers[1] repeats +15550100000, which is listed already; list each once.");
+	TEST_EQ_STR(e.message,
+		    "numbers[1] repeats +15550100000, which is listed already; list each once.");
 	TEST_EQ_INT(body("[]", &e), EINVAL);
 	TEST_EQ_STR(e.code, "invalid_json");
 out:
@@ -123,9 +124,11 @@ static int test_payload(void)
 	int err = 0;
 	struct cmd_error e;
 	/* unknown keys and null pass; strings are not checked as text */
-	TEST_EQ_INT(payload("{\"v\":1," ID ",\"extra\":1,\"name\":null,\"meta\":{\"a\":[]}}", &e), 0);
+	TEST_EQ_INT(payload("{\"v\":1," ID ",\"extra\":1,\"name\":null,\"meta\":{\"a\":[]}}", &e),
+		    0);
 	TEST_EQ_INT(payload("{\"v\":1," ID ",\"name\":\"a\\u0001\"}", &e), 0);
-	TEST_EQ_INT(payload("{\"v\":1," ID ",\"numbers\":[\"+15550100000\",\"+15550100000\"]}", &e), 0);
+	TEST_EQ_INT(payload("{\"v\":1," ID ",\"numbers\":[\"+15550100000\",\"+15550100000\"]}", &e),
+		    0);
 	static const struct {
 		const char *json, *field, *message;
 	} bad[] = {
@@ -134,7 +137,8 @@ static int test_payload(void)
 		{ "{\"v\":1,\"call_id\":\"x\"}", "call_id", "call_id: must be a UUID" },
 		{ "{\"v\":1," ID ",\"room\":\"a b\"}", "room",
 		  "room: must be 1..16 printable ASCII characters without spaces" },
-		{ "{\"v\":1," ID ",\"name\":\"abcde\"}", "name", "name: must be a string of 0..4 bytes" },
+		{ "{\"v\":1," ID ",\"name\":\"abcde\"}", "name",
+		  "name: must be a string of 0..4 bytes" },
 		{ "{\"v\":1," ID ",\"name\":7}", "name", "name: must be a string of 0..4 bytes" },
 		{ "{\"v\":1," ID ",\"ttl_s\":1}", "ttl_s", "ttl_s: must be an integer 60..600" },
 		{ "{\"v\":1," ID ",\"flag\":1}", "flag", "flag: must be true or false" },

@@ -134,7 +134,8 @@ static int test_classify(void)
 		snprintf(a.addr, sizeof(a.addr), "%s", rows[i].conn_zero ? "192.0.2.1" : "0.0.0.0");
 		struct sdp_hold h;
 		sdp_hold_classify(&h, &a);
-		if (h.hold != rows[i].hold || h.method != rows[i].method || h.effective != rows[i].effective) {
+		if (h.hold != rows[i].hold || h.method != rows[i].method ||
+		    h.effective != rows[i].effective) {
 			test_failed(__FILE__, __LINE__, "row %zu: got hold %d %s %s", i, h.hold,
 				    sdp_hold_method_name(h.method), sdp_dir_name(h.effective));
 			err = 1;
@@ -167,7 +168,8 @@ static int test_carrier_offers(void)
 		int rc = sdp_audio_parse(&a, c->sdp, strlen(c->sdp));
 		if (!rc)
 			sdp_hold_classify(&h, &a);
-		if (rc || h.hold != c->hold || h.effective != c->effective || h.method != c->method) {
+		if (rc || h.hold != c->hold || h.effective != c->effective ||
+		    h.method != c->method) {
 			test_failed(__FILE__, __LINE__, "%s: rc %d hold %d effective %s method %s", c->name, rc,
 				    rc ? -1 : h.hold, rc ? "-" : sdp_dir_name(h.effective),
 				    rc ? "-" : sdp_hold_method_name(h.method));

@@ -274,7 +274,8 @@ static int test_request_line(void)
 	TEST_EQ_INT(line_check("GET /x HTTP/1.1", 64), HTTPD_LINE_PARTIAL);
 	TEST_EQ_INT(line_check("GET /x HTTP/1.1\r", 64), HTTPD_LINE_PARTIAL);
 	/* versions this server does not speak */
-	TEST_EQ_INT(httpd_request_line_check("GET / HTTP/2.0\r\n", 16, 64, &li), HTTPD_LINE_VERSION);
+	TEST_EQ_INT(httpd_request_line_check("GET / HTTP/2.0\r\n", 16, 64, &li),
+		    HTTPD_LINE_VERSION);
 	TEST_EQ_STR(li.version, "HTTP/2.0");
 	TEST_EQ_INT(line_check("GET / HTTP/3\r\n", 64), HTTPD_LINE_VERSION);
 	TEST_EQ_INT(line_check("GET / HTTP/1.10\r\n", 64), HTTPD_LINE_VERSION);
