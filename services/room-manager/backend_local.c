@@ -2,8 +2,12 @@
  * (rooms.join / rooms.leave) and recordings. The audio itself goes through
  * the forwarder thread (forwarder.c); the registry lock is held while an
  * operation is handed to it, so the forwarder sees joins, deletions and
- * recordings in the order the registry accepted them. */
-#include "room.h"
+ * recordings in the order the registry accepted them.
+ *
+ * Owns the registry (under its lock), the forwarder and the browser members
+ * (webmember.c); called from rooms.c's worker threads, several at once. The
+ * browser members ask whether a room is open through a callback. */
+#include "backend.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "forwarder.h"
+#include "recordings.h"
 #include "webmember.h"
 
 #define LOCAL_ROOMS_MAX 4096
@@ -57,7 +62,7 @@ int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, c
 		return ENOMEM;
 	}
 	struct fwd_cfg fc = { (uint16_t)cfg->rtp_port_min, (uint16_t)cfg->rtp_port_max, bus, source };
-	int err = fwd_start(&b->fwd, &fc);
+	int err = fwd_new(&b->fwd, &fc);
 	if (err) {
 		rec_table_free(b->recs);
 		free(b->rooms);
@@ -73,7 +78,7 @@ int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, c
 	/* RTP members do not need the WebSocket: a taken address (another
 	 * room-manager on this machine) leaves browsers out, and rooms.token
 	 * says so */
-	b->web_err = webmembers_start(&b->web, &wc);
+	b->web_err = webmembers_new(&b->web, &wc);
 	if (b->web_err)
 		log_error("web_members_off", "ROOM_WS_ADDR=%s: %s: browsers cannot join local rooms",
 			  cfg->ws_addr, cm_strerror(b->web_err));
@@ -89,8 +94,8 @@ static void local_free(void *st)
 	if (!b)
 		return;
 	/* browsers leave through the forwarder, so they go first */
-	b->web = webmembers_stop(b->web);
-	b->fwd = fwd_stop(b->fwd);
+	b->web = webmembers_free(b->web);
+	b->fwd = fwd_free(b->fwd);
 	pthread_mutex_destroy(&b->lock);
 	rec_table_free(b->recs);
 	free(b->rooms);

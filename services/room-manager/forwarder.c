@@ -370,7 +370,7 @@ static void do_rec_start(struct fwd *f, struct op *op)
 		op->err = EALREADY;
 		return;
 	}
-	op->err = recorder_open(&r->rec, op->path);
+	op->err = recorder_new(&r->rec, op->path);
 	if (op->err) {
 		log_error("recording_open_failed", "%s: %s", op->path, cm_strerror(op->err));
 		return;
@@ -606,7 +606,7 @@ static int submit(struct fwd *f, struct op *op)
 	return op->err;
 }
 
-int fwd_start(struct fwd **fp, const struct fwd_cfg *cfg)
+int fwd_new(struct fwd **fp, const struct fwd_cfg *cfg)
 {
 	struct fwd *f = calloc(1, sizeof(*f));
 	int err = 0;
@@ -652,20 +652,20 @@ int fwd_start(struct fwd **fp, const struct fwd_cfg *cfg)
 out:
 	if (err) {
 		log_error("fwd_start_failed", "%s", cm_strerror(err));
-		f = fwd_stop(f);
+		f = fwd_free(f);
 	}
 	*fp = f;
 	return err;
 }
 
-struct fwd *fwd_stop(struct fwd *f)
+struct fwd *fwd_free(struct fwd *f)
 {
 	if (!f)
 		return NULL;
 	if (f->thread_started) {
 		struct op op = { .kind = OP_STOP };
 		if (submit(f, &op))
-			log_debug("fwd_stop", "stop op failed");
+			log_debug("fwd_free", "stop op failed");
 		pthread_join(f->thread, NULL);
 	}
 	if (f->epfd >= 0)

@@ -1,5 +1,7 @@
-/* room-manager: rooms on LiveKit (Twirp) or the embedded local room backend. */
-#include "room.h"
+/* room-manager: rooms on LiveKit (Twirp) or the embedded local room backend.
+ * The main thread reads the configuration (the variables and the rules
+ * across them), starts the service (rooms.c) and waits for a signal. */
+#include "rooms.h"
 #include "room/room.h"
 
 #include <arpa/inet.h>
@@ -105,10 +107,10 @@ int main(int argc, char **argv)
 	struct rooms *rooms = NULL;
 	if (service_start(&svc, &room_def, &cfg))
 		return 1;
-	int err = rooms_start(&rooms, &cfg, svc);
+	int err = rooms_new(&rooms, &cfg, svc);
 	if (!err)
 		service_wait(svc, NULL, NULL);
-	rooms = rooms_stop(rooms);
+	rooms = rooms_free(rooms);
 	svc = service_stop(svc);
 	return err ? 1 : 0;
 }
