@@ -19,13 +19,18 @@ void cmd_error_set(struct cmd_error *e, const char *code, const char *field, con
 	va_end(ap);
 }
 
-void cmd_error_livekit(struct cmd_error *e, const char *what, int err, const struct livekit_error *lke)
+void cmd_error_upstream(struct cmd_error *e, const char *server, const char *what, int err,
+			int http_status, const char *code, const char *msg)
 {
-	if (lke->code[0])
-		cmd_error_set(e, "upstream_error", NULL, "livekit %s: %s: %s", what, lke->code, lke->msg);
+	code = code ? code : "";
+	msg = msg ? msg : "";
+	if (code[0])
+		cmd_error_set(e, "upstream_error", NULL, "%s %s: %s: %s", server, what, code, msg);
 	else
-		cmd_error_set(e, "upstream_error", NULL, "livekit %s: %s", what, cm_strerror(err));
-	e->upstream = *lke;
+		cmd_error_set(e, "upstream_error", NULL, "%s %s: %s", server, what, cm_strerror(err));
+	e->upstream.http_status = http_status;
+	snprintf(e->upstream.code, sizeof(e->upstream.code), "%s", code);
+	snprintf(e->upstream.msg, sizeof(e->upstream.msg), "%s", msg);
 	e->has_upstream = true;
 }
 

@@ -1,6 +1,7 @@
 /* command — request/reply commands between services (proto/COMMANDS.md):
- * payload validation against a
- * table of fields and the {"ok":…} reply envelope. */
+ * payload validation against a table of fields, the {"ok":…} reply
+ * envelope, and the subjects and payloads every service forms alike
+ * (hangup subject, owners.heartbeat). */
 #ifndef CALLMESH_COMMAND_H
 #define CALLMESH_COMMAND_H
 
@@ -10,7 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "bus/bus.h"
-#include "livekit/livekit.h"
+#include "core/core.h"
 
 #define CMD_JSON_MAX 65536 /* larger payloads are refused */
 
@@ -30,19 +31,30 @@ struct cmd_field {
 	long min, max;
 };
 
+/* What an upstream server (LiveKit) answered, carried in an upstream_error
+ * reply as {"code","msg","http_status"}. */
+struct cmd_upstream {
+	int http_status; /* 0 when no HTTP reply came */
+	char code[64];
+	char msg[256];
+};
+
 /* The error of a failed command; code is one of COMMANDS.md's codes. */
 struct cmd_error {
 	char code[32];
 	char message[256];
 	char field[64];
-	struct livekit_error upstream; /* when code is upstream_error */
+	struct cmd_upstream upstream; /* when code is upstream_error */
 	bool has_upstream;
 };
 
 void cmd_error_set(struct cmd_error *e, const char *code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* upstream_error from a failed livekit_twirp(): LiveKit's code and msg. */
-void cmd_error_livekit(struct cmd_error *e, const char *what, int err, const struct livekit_error *lke);
+/* upstream_error from a failed call `what` to `server` ("livekit"): the
+ * message is "<server> <what>: <code>: <msg>", or "<server> <what>:
+ * <strerror(err)>" when the server sent no code. Strings borrowed (copied). */
+void cmd_error_upstream(struct cmd_error *e, const char *server, const char *what, int err,
+			int http_status, const char *code, const char *msg);
 
 /* Parses `len` bytes and checks "v":1 and every field of `fields` (ended by
  * an entry with name NULL). Caller frees *rootp (cJSON_Delete). 0, or EINVAL
@@ -70,5 +82,18 @@ void cmd_reply_error(struct bus *bus, const char *reply, const struct cmd_error 
  * refused, or replied nonsense). */
 int cmd_request(struct bus *bus, cJSON **datap, const char *subject, const cJSON *payload,
 		int timeout_ms, struct cmd_error *ce) CM_MUST_USE;
+
+/* ---- subjects and payloads formed alike in every service --------------- */
+#define CMD_SUBJECT_MAX 128 /* fits "cmd.calls.<uuid>.hangup" with room to spare */
+/* "cmd.calls.<id>.hangup" into buf: 0, ENOSPC when it does not fit, EINVAL
+ * when call_id is empty or not one subject token (no '.', '*', '>', spaces). */
+int cmd_hangup_subject(char *buf, size_t len, const char *call_id) CM_MUST_USE;
+/* Subject "cmd.calls.<id>.<verb>" or "calls.<id>.<type>" → <id> (a UUID) into
+ * id (len >= ID_UUID_LEN + 1): 0, or EINVAL for any other subject. */
+int cmd_subject_call_id(char *id, size_t len, const char *subject) CM_MUST_USE;
+/* The owners.heartbeat payload {"v":1,"source":…,"calls":[…],"ts":…} with
+ * ts now (RFC 3339); call_ids borrowed (n of them, may be NULL when n is 0).
+ * Caller frees; NULL when out of memory. */
+char *cmd_heartbeat_json(const char *source, const char *const *call_ids, size_t n);
 
 #endif

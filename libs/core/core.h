@@ -170,4 +170,50 @@ bool lifecycle_stopping(void);
 bool lifecycle_wait(int timeout_ms);
 void lifecycle_request_stop(void);
 
+/* ---- mqueue: the one thread-safe FIFO of pointers ----------------------
+ * Any thread pushes; one consumer pops, either from a poll/su_root loop
+ * watching mqueue_fd() (and calling mqueue_drain when it is readable) or
+ * blocking in mqueue_wait(). Bounded: at most `max` items (1..1<<20). */
+struct mqueue;
+/* 0, ENOMEM, EINVAL (max out of range), EMFILE/ENFILE (no eventfd) */
+int mqueue_new(struct mqueue **mqp, size_t max) CM_MUST_USE;
+/* Takes ownership of item (non-NULL) on success; ENOSPC when full, EPIPE
+ * after mqueue_close, ENOMEM, EINVAL for a NULL item (not taken then). */
+int mqueue_push(struct mqueue *mq, void *item) CM_MUST_USE;
+/* Non-blocking; NULL when empty. The caller owns the item. */
+void *mqueue_pop(struct mqueue *mq);
+/* Blocks up to timeout_ms (-1 = forever); NULL on timeout or when closed
+ * and empty. The caller owns the item. */
+void *mqueue_wait(struct mqueue *mq, int timeout_ms);
+/* An eventfd, readable while items may be queued (and after close). Read it
+ * only through mqueue_drain; borrowed, closed by mqueue_free. */
+int mqueue_fd(const struct mqueue *mq);
+/* The consumer side of an fd loop: clears the fd, then pops every item and
+ * calls h(item, arg) (h takes ownership); returns the number handled. */
+typedef void (mqueue_h)(void *item, void *arg);
+size_t mqueue_drain(struct mqueue *mq, mqueue_h *h, void *arg);
+size_t mqueue_len(struct mqueue *mq);
+/* Wakes every waiter; later pushes get EPIPE; queued items stay poppable. */
+void mqueue_close(struct mqueue *mq);
+/* NULL-safe; returns NULL. Frees the items still queued with item_free (may
+ * be NULL: they are dropped). No other thread may be using mq. */
+struct mqueue *mqueue_free(struct mqueue *mq, void (*item_free)(void *));
+
+/* ---- addresses --------------------------------------------------------
+ * host:port, the one parser: "host", "host:port", "[v6]", "[v6]:port"; port
+ * 1..65535 in digits; no port → default_port (0 = a port is required). host
+ * is stored without brackets (a v6 literal contains ':'). A host is a name
+ * or IPv4 literal of printable ASCII without ":[]/@?#\" or spaces, or a
+ * bracketed IPv6 literal. 0 or EINVAL (*hp untouched; callers name their
+ * field in the message). */
+struct hostport {
+	char host[256];
+	uint16_t port;
+};
+int addr_parse(struct hostport *hp, const char *s, uint16_t default_port) CM_MUST_USE;
+
+/* E.164: '+', first digit 1-9, then digits, 8..16 characters in all. */
+#define E164_MAX 16
+bool e164_valid(const char *s);
+
 #endif

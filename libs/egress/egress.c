@@ -146,20 +146,26 @@ int egress_url_check(const char *url, bool allow_private, char *why, size_t whyl
 	return 0;
 }
 
-static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+bool egress_allow(const struct sockaddr *sa, void *arg)
 {
 	struct egress_guard *g = arg;
+	if (g->allow_private || !egress_addr_refused(sa))
+		return true;
+	char host[INET6_ADDRSTRLEN] = "?";
+	const void *src = sa->sa_family == AF_INET
+				  ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+				  : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+	inet_ntop(sa->sa_family, src, host, sizeof(host));
+	if (g->err && g->errlen)
+		describe(g->err, g->errlen, host, sa);
+	return false;
+}
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
 	(void)purpose;
-	if (!g->allow_private && egress_addr_refused(&a->addr)) {
-		char host[INET6_ADDRSTRLEN] = "?";
-		const void *src = a->family == AF_INET
-					  ? (const void *)&((const struct sockaddr_in *)&a->addr)->sin_addr
-					  : (const void *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
-		inet_ntop(a->family, src, host, sizeof(host));
-		if (g->err && g->errlen)
-			describe(g->err, g->errlen, host, &a->addr);
+	if (!egress_allow(&a->addr, arg))
 		return CURL_SOCKET_BAD;
-	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 

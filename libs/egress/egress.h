@@ -45,6 +45,9 @@ struct egress_guard {
 	size_t errlen;
 };
 void egress_curl_guard(CURL *c, struct egress_guard *g);
+/* The same check as an httpc_req.allow hook: arg is a struct egress_guard;
+ * false (with the sentence in g->err) for a refused address. */
+bool egress_allow(const struct sockaddr *sa, void *arg);
 
 /* Resolves host (blocking) and refuses when any address is refused (for
  * connections not made by libcurl: check right before connecting, and

@@ -69,7 +69,7 @@ static int call(struct lk_backend *b, cJSON **respp, const char *svc, const char
 	cJSON *resp = NULL;
 	int err = livekit_twirp(b->lk, &resp, svc, method, req, g, b->cfg->livekit_timeout_ms, &lke);
 	if (err) {
-		cmd_error_livekit(e, method, err, &lke);
+		cmd_error_upstream(e, "livekit", method, err, lke.http_status, lke.code, lke.msg);
 		return err;
 	}
 	if (respp)
@@ -308,7 +308,7 @@ static int lk_rec_stop(void *st, cJSON *out, const char *call_id, const char *ro
 		if (e->has_upstream && strcmp(e->upstream.code, "not_found") == 0) {
 			char msg[sizeof(e->message)];
 			snprintf(msg, sizeof(msg), "%s", e->message);
-			struct livekit_error up = e->upstream;
+			struct cmd_upstream up = e->upstream;
 			cmd_error_set(e, "not_found", "recording_id", "%s", msg);
 			e->upstream = up;
 			e->has_upstream = true;

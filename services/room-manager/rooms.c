@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "livekit/livekit.h"
 #include "workq.h"
 
 #define QUEUE_GROUP   "room-manager"

@@ -97,7 +97,8 @@ static void serve(struct trunk_req *t)
 						cmd_str(req, "username"), cmd_str(req, "password"),
 						tr->timeout_ms, &lke);
 	if (err) {
-		cmd_error_livekit(&e, "CreateSIPOutboundTrunk", err, &lke);
+		cmd_error_upstream(&e, "livekit", "CreateSIPOutboundTrunk", err, lke.http_status, lke.code,
+				   lke.msg);
 		goto out;
 	}
 	out = cJSON_CreateObject();
