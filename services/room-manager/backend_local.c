@@ -182,21 +182,13 @@ static int local_remove(void *st, const char *room, struct cmd_error *e)
  * 127.0.0.1 and can reach nothing else. */
 static int parse_rtp_addr(struct sockaddr_in *sa, const char *s)
 {
-	char host[INET_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	char *end = NULL;
-	errno = 0;
-	long port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
+	struct hostport hp;
+	if (addr_parse(&hp, s, 0))
 		return EINVAL;
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1 || (ntohl(sa->sin_addr.s_addr) >> 24) != 127)
+	sa->sin_port = htons(hp.port);
+	if (inet_pton(AF_INET, hp.host, &sa->sin_addr) != 1 || (ntohl(sa->sin_addr.s_addr) >> 24) != 127)
 		return EINVAL;
 	return 0;
 }
