@@ -18,7 +18,6 @@
 #define ROOM_SVC "livekit.RoomService"
 /* After max_duration_s LiveKit hangs up itself; we let go a little later. */
 #define MAX_DURATION_GRACE_S 30
-#define E164_MAX 16
 
 enum call_state { CALL_ST_DIALING, CALL_ST_ANSWERED };
 
@@ -214,20 +213,23 @@ static void unlink_call(struct call *c)
 	free(c);
 }
 
-cJSON *calls_owned(struct calls *cs)
+int calls_owned(struct calls *cs, const char ***idsp, size_t *np)
 {
-	cJSON *arr = cJSON_CreateArray();
 	pthread_mutex_lock(&cs->lock);
-	for (struct call *c = cs->list; arr && c; c = c->next) {
-		cJSON *s = cJSON_CreateString(c->call_id);
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
-			cJSON_Delete(arr);
-			arr = NULL;
-		}
+	size_t n = (size_t)cs->ncalls;
+	const char **ids = malloc(n * (sizeof(*ids) + ID_UUID_LEN + 1) + 1);
+	char *id = ids ? (char *)(ids + n) : NULL;
+	size_t i = 0;
+	for (struct call *c = cs->list; ids && c && i < n; c = c->next, i++, id += ID_UUID_LEN + 1) {
+		memcpy(id, c->call_id, ID_UUID_LEN + 1);
+		ids[i] = id;
 	}
 	pthread_mutex_unlock(&cs->lock);
-	return arr;
+	if (!ids)
+		return ENOMEM;
+	*idsp = ids;
+	*np = i;
+	return 0;
 }
 
 /* ---- LiveKit calls ----------------------------------------------------------- */
@@ -483,11 +485,7 @@ static int job_to_call(struct call *c, const char *data, size_t len, struct cmd_
 	}
 	const char *to = cmd_str(job, "to_number"), *from = cmd_str(job, "from_number");
 	for (int i = 0; !err && i < 2; i++) {
-		const char *n = i ? from : to;
-		bool ok = n[0] == '+' && n[1] >= '1' && n[1] <= '9' && strlen(n) >= 8;
-		for (size_t k = 1; ok && n[k]; k++)
-			ok = n[k] >= '0' && n[k] <= '9';
-		if (!ok) {
+		if (!e164_valid(i ? from : to)) {
 			cmd_error_set(e, "invalid_field", i ? "from_number" : "to_number",
 				      "%s: not an E.164 number", i ? "from_number" : "to_number");
 			err = EINVAL;
@@ -595,30 +593,12 @@ static void *cancel_thread(void *arg)
 	return NULL;
 }
 
-/* "cmd.calls.<id>.hangup" / "calls.<id>.<type>" → <id>. */
-static bool subject_call_id(char out[ID_UUID_LEN + 1], const char *subject)
-{
-	const char *start;
-	if (strncmp(subject, "cmd.calls.", 10) == 0)
-		start = subject + 10;
-	else if (strncmp(subject, "calls.", 6) == 0)
-		start = subject + 6;
-	else
-		return false;
-	const char *end = strchr(start, '.');
-	if (!end || end - start != ID_UUID_LEN)
-		return false;
-	memcpy(out, start, ID_UUID_LEN);
-	out[ID_UUID_LEN] = '\0';
-	return id_is_uuid(out);
-}
-
 void calls_on_hangup(const struct bus_msg *msg, void *arg)
 {
 	struct calls *cs = arg;
 	char id[ID_UUID_LEN + 1];
 	struct cancel *k = NULL;
-	if (!subject_call_id(id, msg->subject))
+	if (cmd_subject_call_id(id, sizeof(id), msg->subject))
 		return;
 	cJSON *body = cJSON_ParseWithLength(msg->data, (size_t)msg->len);
 	const char *reason = cmd_str(body, "reason");
@@ -659,7 +639,7 @@ void calls_on_ended(const struct bus_msg *msg, void *arg)
 {
 	struct calls *cs = arg;
 	char id[ID_UUID_LEN + 1];
-	if (!subject_call_id(id, msg->subject))
+	if (cmd_subject_call_id(id, sizeof(id), msg->subject))
 		return;
 	pthread_mutex_lock(&cs->lock);
 	struct call *c = find_locked(cs, id);

@@ -8,8 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "bus/bus.h"
 #include "config.h"
 #include "livekit/livekit.h"
@@ -30,8 +28,9 @@ long calls_room(struct calls *cs, int wait_ms);
  * call_ended / call_failed seen on the bus. */
 void calls_on_hangup(const struct bus_msg *msg, void *arg);
 void calls_on_ended(const struct bus_msg *msg, void *arg);
-/* The ids of the calls owned now, as a JSON array (caller cJSON_Delete). */
-cJSON *calls_owned(struct calls *cs);
+/* The ids of the calls owned now: *idsp gets *np pointers into the same
+ * allocation (the caller frees *idsp once). 0 or ENOMEM. */
+int calls_owned(struct calls *cs, const char ***idsp, size_t *np) CM_MUST_USE;
 /* No more calls: wakes every call's thread (each returns once its LiveKit
  * request does) and calls_room(). */
 void calls_stop(struct calls *cs);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "calls.h"
+#include "command/command.h"
 #include "livekit/livekit.h"
 #include "trunks.h"
 
@@ -92,25 +93,18 @@ void dialer_tick(void *arg)
 	if (now - d->last_heartbeat_ms < HEARTBEAT_MS - 100)
 		return;
 	d->last_heartbeat_ms = now;
-	char ts[TIME_ISO_LEN + 1];
-	time_iso8601(ts, time_now_ms());
-	cJSON *hb = cJSON_CreateObject(), *calls = calls_owned(d->calls);
+	const char **ids = NULL;
+	size_t n = 0;
 	char *json = NULL;
-	if (hb && calls && cJSON_AddNumberToObject(hb, "v", 1) &&
-	    cJSON_AddStringToObject(hb, "source", service_source(d->svc)) &&
-	    cJSON_AddItemToObject(hb, "calls", calls)) {
-		calls = NULL;
-		if (cJSON_AddStringToObject(hb, "ts", ts))
-			json = cJSON_PrintUnformatted(hb);
-	}
+	if (calls_owned(d->calls, &ids, &n) == 0)
+		json = cmd_heartbeat_json(service_source(d->svc), ids, n);
+	free(ids);
 	if (json) {
 		int err = bus_publish(d->bus, "owners.heartbeat", json, strlen(json));
 		if (err)
 			log_debug("heartbeat_failed", "%s", cm_strerror(err));
 	}
 	free(json);
-	cJSON_Delete(calls);
-	cJSON_Delete(hb);
 }
 
 int dialer_new(struct dialer **dp, const struct dialer_cfg *cfg, struct service *svc)

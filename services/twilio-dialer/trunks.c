@@ -21,7 +21,6 @@
 #include "command/command.h"
 
 #define NUMBERS_MAX 100
-#define E164_MAX    16
 
 struct trunks {
 	struct livekit *lk;          /* NULL: LIVEKIT_URL is unset */
@@ -48,17 +47,6 @@ struct trunk_req {
 	size_t len;
 };
 
-static bool e164(const char *n)
-{
-	size_t len = strlen(n);
-	if (len < 8 || len > E164_MAX || n[0] != '+' || n[1] < '1' || n[1] > '9')
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (n[i] < '0' || n[i] > '9')
-			return false;
-	return true;
-}
-
 static void serve(struct trunk_req *t)
 {
 	struct trunks *tr = t->tr;
@@ -80,7 +68,7 @@ static void serve(struct trunk_req *t)
 	}
 	for (int i = 0; i < n; i++) {
 		const cJSON *v = cJSON_GetArrayItem(nums, i);
-		if (!cJSON_IsString(v) || !e164(v->valuestring)) {
+		if (!cJSON_IsString(v) || !e164_valid(v->valuestring)) {
 			cmd_error_set(&e, "invalid_field", "numbers", "numbers[%d]: not an E.164 number", i);
 			err = EINVAL;
 			goto out;
