@@ -3,10 +3,9 @@
  * here (RemoveParticipant → call_ended) or ended elsewhere. */
 #include "calls.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
-
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -10,10 +10,9 @@
  * those threads, so that shutdown can wait for them. */
 #include "trunks.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
-
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
