@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
-/* "1".."65535", digits only */
-static int parse_port(uint16_t *portp, const char *s)
+/* "1".."65535" ("0" too when zero_ok), digits only */
+static int parse_port(uint16_t *portp, const char *s, bool zero_ok)
 {
 	unsigned long v = 0;
 	size_t n = 0;
@@ -15,7 +15,7 @@ static int parse_port(uint16_t *portp, const char *s)
 			return EINVAL;
 		v = v * 10 + (unsigned long)(s[n] - '0');
 	}
-	if (n == 0 || v == 0 || v > 65535)
+	if (n == 0 || (v == 0 && !zero_ok) || v > 65535)
 		return EINVAL;
 	*portp = (uint16_t)v;
 	return 0;
@@ -34,9 +34,10 @@ static bool host_ok(const char *s, size_t n)
 	return true;
 }
 
-int addr_parse(struct hostport *hp, const char *s, uint16_t default_port)
+static int parse(struct hostport *hp, const char *s, uint16_t default_port, bool listen)
 {
 	struct hostport out = { .port = default_port };
+	bool have_port = false;
 	const char *rest;
 	size_t n;
 
@@ -65,15 +66,26 @@ int addr_parse(struct hostport *hp, const char *s, uint16_t default_port)
 		rest = s + n;
 	}
 	if (*rest == ':') {
-		if (parse_port(&out.port, rest + 1))
+		if (parse_port(&out.port, rest + 1, listen))
 			return EINVAL;
+		have_port = true;
 	} else if (*rest != '\0') {
 		return EINVAL;
 	}
-	if (out.port == 0)
+	if (listen ? !have_port : out.port == 0)
 		return EINVAL;
 	*hp = out;
 	return 0;
+}
+
+int addr_parse(struct hostport *hp, const char *s, uint16_t default_port)
+{
+	return parse(hp, s, default_port, false);
+}
+
+int addr_parse_listen(struct hostport *hp, const char *s)
+{
+	return parse(hp, s, 0, true);
 }
 
 bool e164_valid(const char *s)

@@ -168,17 +168,6 @@ static int parse_long(long *vp, const char *s)
 	return 0;
 }
 
-static int check_addr(const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s)
-		return EINVAL;
-	long port;
-	if (parse_long(&port, colon + 1) || port < 1 || port > 65535)
-		return EINVAL;
-	return 0;
-}
-
 static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen)
 {
 	const char *s = getenv(v->name);
@@ -205,7 +194,8 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 		*(const char **)field = s;
 		return 0;
 	case CFG_ADDR:
-		if (s && check_addr(s)) {
+		struct hostport hp;
+		if (s && addr_parse(&hp, s, 0)) {
 			snprintf(err, errlen, "%s: \"%s\" is not host:port (port 1..65535)", v->name, s);
 			return EINVAL;
 		}

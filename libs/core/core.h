@@ -211,6 +211,9 @@ struct hostport {
 	uint16_t port;
 };
 int addr_parse(struct hostport *hp, const char *s, uint16_t default_port) CM_MUST_USE;
+/* The same for a listening address: the port is required and may be 0
+ * (the kernel picks one). */
+int addr_parse_listen(struct hostport *hp, const char *s) CM_MUST_USE;
 
 /* E.164: '+', first digit 1-9, then digits, 8..16 characters in all. */
 #define E164_MAX 16

@@ -223,21 +223,19 @@ int httpc_do(struct httpc_resp *resp, const struct httpc_req *req, char *err, si
 		x.buf = NULL;
 	} else if (x.too_big) {
 		rc = EMSGSIZE;
-		say(err, errlen, "%s %s: the answer is larger than %zu bytes", method, req->url, x.max);
+		say(err, errlen, "the answer is larger than %zu bytes", x.max);
 	} else if (x.no_mem) {
 		rc = ENOMEM;
 		say(err, errlen, "out of memory reading the answer");
 	} else if (x.cancelled || x.stopped) {
 		rc = ECANCELED;
-		say(err, errlen, "%s %s: %s", method, req->url,
-		    x.cancelled ? "cancelled" : "stopped by the body reader");
+		say(err, errlen, "%s", x.cancelled ? "cancelled" : "stopped by the body reader");
 	} else if (x.refused) {
 		rc = EACCES;
-		say(err, errlen, "%s %s: connecting to %s is not allowed", method, req->url,
-		    x.refused_addr);
+		say(err, errlen, "connecting to %s is not allowed", x.refused_addr);
 	} else {
 		rc = curl_errno(cc);
-		say(err, errlen, "%s %s: %s", method, req->url, cerr[0] ? cerr : curl_easy_strerror(cc));
+		say(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
 	}
 out:
 	if (rc == ENOMEM && err && errlen && !err[0])

@@ -67,7 +67,9 @@ struct httpc_resp {
  * EACCES (allow refused every address); ECANCELED (cancelled or on_body
  * stopped); ENOMEM; EINVAL (bad request fields); EIO (any other transport
  * failure: the request may have reached the server). err/errlen (may be
- * NULL/0) get a sentence naming the cause; resp is always initialised. */
+ * NULL/0) get a sentence naming the cause (libcurl's detailed message for
+ * transport failures; the URL is the caller's to add); resp is always
+ * initialised. */
 int httpc_do(struct httpc_resp *resp, const struct httpc_req *req, char *err, size_t errlen) CM_MUST_USE;
 /* NULL-safe; frees the body and zeroes *resp. */
 void httpc_resp_fini(struct httpc_resp *resp);

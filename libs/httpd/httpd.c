@@ -890,23 +890,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start/stop ---------------------------------------------------------- */
 
+/* "host:port" with an IPv4 literal or "localhost" as host. */
 static int parse_addr(struct sockaddr_in *sa, const char *addr)
 {
-	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	char host[64];
-	size_t port = 0;
+	struct hostport hp;
 
-	if (!colon || (size_t)(colon - addr) >= sizeof(host) || !parse_size(colon + 1, &port) ||
-	    port == 0 || port > 65535)
+	if (!addr || addr_parse(&hp, addr, 0))
 		return EINVAL;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (strcmp(host, "localhost") == 0)
+	sa->sin_port = htons(hp.port);
+	if (strcmp(hp.host, "localhost") == 0)
 		sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+	else if (inet_pton(AF_INET, hp.host, &sa->sin_addr) != 1)
 		return EINVAL;
 	return 0;
 }

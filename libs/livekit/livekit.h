@@ -1,7 +1,7 @@
 /*
  * livekit — LiveKit's server API as callmesh uses it (DESIGN.md §3, issue #3):
  * access tokens (JWT HS256), webhook signature checks and the Twirp client
- * (JSON over HTTP, libcurl).
+ * (JSON over HTTP, libs/httpc).
  *
  * Tokens: HS256 only; claims iss = API key, sub = identity, nbf, exp
  * (LiveKit refuses a token without it), iat, optional name and metadata,
@@ -19,9 +19,8 @@
  * {"code","msg","meta"}) is parsed into struct livekit_error.
  *
  * Threads: token and webhook functions are pure and thread-safe. A struct
- * livekit may be used from several threads at once (each call uses its own
- * curl handle). Call curl_global_init() once at start before threads run
- * (livekit_client_new() does it on first use, from the calling thread).
+ * livekit may be used from several threads at once (each call is its own
+ * httpc_do() request; libs/httpc initialises libcurl once).
  *
  * Errors: 0 or an errno value — EINVAL (bad argument), ENOMEM, EACCES (a
  * webhook signature that does not verify), EIO (Twirp error or malformed
@@ -111,7 +110,7 @@ const char *livekit_client_api_secret(const struct livekit *lk);
  * and returns EIO; ECONNREFUSED when the request certainly never reached the
  * server; ETIMEDOUT; ECANCELED after livekit_client_cancel(); EIO for any other transport failure (the request may
  * have reached the server). errp->http_status/code/msg are set on every
- * failure ("unavailable"/"timeout" with the curl message for transport
+ * failure ("unavailable"/"timeout" with libcurl's message for transport
  * errors). */
 int livekit_twirp(struct livekit *lk, cJSON **respp, const char *service, const char *method,
 		  const cJSON *req, const struct livekit_grants *grants, long timeout_ms,

@@ -1,10 +1,10 @@
-/* Twirp over libcurl: LiveKit's server API with JSON bodies. */
+/* Twirp over libs/httpc: LiveKit's server API with JSON bodies. */
 #include "livekit_priv.h"
 
-#include <curl/curl.h>
+#include "httpc/httpc.h"
+
 #include <openssl/crypto.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +21,6 @@ struct livekit {
 	char *api_secret;
 	atomic_bool cancelled;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* "<to><rest of url after from>" when url starts with `from`. */
 static char *swap_scheme(const char *url, const char *from, const char *to)
@@ -57,7 +51,6 @@ int livekit_client_new(struct livekit **lkp, const char *url, const char *api_ke
 	if (!lkp || !url || !api_key || !*api_key || !api_secret || !*api_secret ||
 	    strlen(url) > URL_MAX)
 		return EINVAL;
-	pthread_once(&curl_once, curl_init_once);
 	lk = calloc(1, sizeof(*lk));
 	if (!lk)
 		return ENOMEM;
@@ -109,12 +102,10 @@ void livekit_client_cancel(struct livekit *lk)
 		atomic_store(&lk->cancelled, true);
 }
 
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		       curl_off_t ulnow)
+static bool is_cancelled(void *arg)
 {
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
 	const struct livekit *lk = arg;
-	return atomic_load(&lk->cancelled) ? 1 : 0;
+	return atomic_load(&lk->cancelled);
 }
 
 const char *livekit_client_ws_url(const struct livekit *lk)
@@ -186,56 +177,13 @@ out:
 	return err;
 }
 
-struct body_buf {
-	char *buf;
-	size_t len;
-	bool overflow;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct body_buf *b = arg;
-	size_t add = size * n;
-	if (b->len + add > LIVEKIT_RESPONSE_MAX) {
-		b->overflow = true;
-		return 0;
-	}
-	char *nb = realloc(b->buf, b->len + add + 1);
-	if (!nb)
-		return 0;
-	memcpy(nb + b->len, data, add);
-	b->buf = nb;
-	b->len += add;
-	b->buf[b->len] = '\0';
-	return add;
-}
-
-/* A curl failure → errno. Only failures before any byte was sent count as
- * "never reached": connection refused and an unresolvable name. */
-static int curl_err(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-		return ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT:
-		return ETIMEDOUT;
-	case CURLE_OUT_OF_MEMORY:
-		return ENOMEM;
-	default:
-		return EIO;
-	}
-}
-
 int livekit_twirp(struct livekit *lk, cJSON **respp, const char *service, const char *method,
 		  const cJSON *req, const struct livekit_grants *grants, long timeout_ms,
 		  struct livekit_error *errp)
 {
-	CURL *c = NULL;
-	struct curl_slist *hdrs = NULL;
-	struct body_buf body = { 0 };
+	struct httpc_resp r = { 0 };
 	char *token = NULL, *json = NULL, *auth = NULL;
-	char url[URL_MAX + 256];
+	char url[URL_MAX + 256], why[256];
 	cJSON *resp = NULL;
 	int err = 0;
 
@@ -258,54 +206,44 @@ int livekit_twirp(struct livekit *lk, cJSON **respp, const char *service, const 
 	json = cJSON_PrintUnformatted(req);
 	size_t auth_len = strlen(token) + 32;
 	auth = malloc(auth_len);
-	c = curl_easy_init();
-	if (!json || !auth || !c) {
+	if (!json || !auth) {
 		err = ENOMEM;
 		goto out;
 	}
 	snprintf(auth, auth_len, "Authorization: Bearer %s", token);
-	hdrs = curl_slist_append(hdrs, auth);
-	struct curl_slist *h2 = hdrs ? curl_slist_append(hdrs, "Content-Type: application/json") : NULL;
-	struct curl_slist *h3 = h2 ? curl_slist_append(h2, "Expect:") : NULL;
-	if (!h3) {
-		err = ENOMEM;
-		goto out;
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-			 timeout_ms < CONNECT_MAX_MS ? timeout_ms : CONNECT_MAX_MS);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, lk);
-
-	CURLcode rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
-		err = body.overflow ? EIO : rc == CURLE_ABORTED_BY_CALLBACK ? ECANCELED : curl_err(rc);
+	const char *const hdrs[] = { auth, "Content-Type: application/json", "Expect:", NULL };
+	struct httpc_req hr = {
+		.method = "POST",
+		.url = url,
+		.headers = hdrs,
+		.body = json,
+		.body_len = strlen(json),
+		.timeout_ms = timeout_ms,
+		.connect_timeout_ms = timeout_ms < CONNECT_MAX_MS ? timeout_ms : CONNECT_MAX_MS,
+		.max_response = LIVEKIT_RESPONSE_MAX,
+		.cancelled = is_cancelled,
+		.cancel_arg = lk,
+	};
+	err = httpc_do(&r, &hr, why, sizeof(why));
+	if (err) {
+		bool too_big = err == EMSGSIZE;
+		if (too_big)
+			err = EIO;
 		set_error(errp, 0,
 			  err == ETIMEDOUT    ? "timeout"
 			  : err == ECANCELED  ? "canceled"
-			  : body.overflow     ? "malformed"
+			  : too_big           ? "malformed"
 					      : "unavailable",
-			  body.overflow ? "reply too large" : curl_easy_strerror(rc));
+			  too_big ? "reply too large" : why);
 		log_warn("livekit_twirp_transport", "%s/%s: %s", service, method,
-			 body.overflow ? "reply too large" : curl_easy_strerror(rc));
+			 too_big ? "reply too large" : why);
 		goto out;
 	}
-	long status = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	long status = r.status;
 	if (status < 200 || status > 299) {
 		if (errp) {
 			errp->http_status = (int)status;
-			if (livekit_twirp_error_parse(errp, body.buf, body.len))
+			if (livekit_twirp_error_parse(errp, r.body, r.len))
 				snprintf(errp->msg, sizeof(errp->msg), "HTTP %ld", status);
 		}
 		log_warn("livekit_twirp_error", "%s/%s: HTTP %ld %s: %s", service, method, status,
@@ -313,7 +251,7 @@ int livekit_twirp(struct livekit *lk, cJSON **respp, const char *service, const 
 		err = EIO;
 		goto out;
 	}
-	resp = body.buf ? cJSON_ParseWithLength(body.buf, body.len) : NULL;
+	resp = r.body ? cJSON_ParseWithLength(r.body, r.len) : NULL;
 	if (!cJSON_IsObject(resp)) {
 		set_error(errp, (int)status, "malformed", "reply is not a JSON object");
 		log_warn("livekit_twirp_malformed", "%s/%s: reply is not a JSON object", service,
@@ -325,10 +263,7 @@ int livekit_twirp(struct livekit *lk, cJSON **respp, const char *service, const 
 	resp = NULL;
 out:
 	cJSON_Delete(resp);
-	if (c)
-		curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
-	free(body.buf);
+	httpc_resp_fini(&r);
 	free(json);
 	free(auth);
 	free(token);

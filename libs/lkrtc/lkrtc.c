@@ -32,6 +32,7 @@
 #define ENGINE_UP_MAX   6
 #define DEFAULT_TIMEOUT_MS   10000
 #define DEFAULT_RECONNECT_MS 20000
+#define LKRTC_QUEUE_MAX      65536 /* room events waiting for room_main */
 #define DISCONNECT_WAIT_MS   5000
 #define CAPTURES_IN_FLIGHT   (LKRTC_QUEUE_MS / LKRTC_FRAME_MS) /* more unanswered: the engine is stuck */
 #define SID_MAX              64
@@ -54,7 +55,6 @@ struct waiter {
 };
 
 struct item {                   /* one entry of a room's event queue */
-	struct item *next;
 	P(FfiEvent) *ev;        /* a room event (owned), or NULL: */
 	bool joined;            /* a member already in the room at connect */
 	char identity[LKRTC_IDENTITY_MAX + 1];
@@ -107,10 +107,8 @@ struct lkrtc_room {
 	pthread_mutex_t senders_lock;
 	struct sender senders[LKRTC_SENDERS_MAX];
 
-	pthread_mutex_t q_lock;
-	pthread_cond_t q_cond;
-	struct item *q_head, *q_tail;
-	bool stop;
+	struct mqueue *q;               /* struct item, engine threads → room_main */
+	atomic_bool stop;
 	pthread_t thread;
 	bool thread_started;
 
@@ -321,24 +319,28 @@ static struct lkrtc_room *room_by_seq(uint64_t seq)
 	return NULL;
 }
 
-static void queue_push(struct lkrtc_room *r, struct item *it)
-{
-	pthread_mutex_lock(&r->q_lock);
-	if (r->q_tail)
-		r->q_tail->next = it;
-	else
-		r->q_head = it;
-	r->q_tail = it;
-	pthread_cond_signal(&r->q_cond);
-	pthread_mutex_unlock(&r->q_lock);
-}
-
 static void item_free(struct item *it)
 {
 	if (!it)
 		return;
 	event_free(it->ev);
 	free(it);
+}
+
+static void item_free_v(void *it)
+{
+	item_free(it);
+}
+
+/* Takes ownership of it; an item the queue refuses (full, or closed at
+ * leave) is dropped. */
+static void queue_push(struct lkrtc_room *r, struct item *it)
+{
+	int err = mqueue_push(r->q, it);
+	if (err) {
+		log_warn("lkrtc_event_dropped", "a room event was dropped: %s", cm_strerror(err));
+		item_free(it);
+	}
 }
 
 /* Audio from a remote track: copy, drop the engine's buffer, play 20 ms. */
@@ -773,29 +775,16 @@ static void *room_main(void *arg)
 	struct lkrtc_room *r = arg;
 	int64_t reconnecting_since = 0;
 	for (;;) {
-		pthread_mutex_lock(&r->q_lock);
-		while (!r->q_head && !r->stop) {
-			if (!reconnecting_since) {
-				pthread_cond_wait(&r->q_cond, &r->q_lock);
-				continue;
-			}
-			struct timespec ts;
+		int wait_ms = -1;
+		if (reconnecting_since) {
 			int64_t left = reconnecting_since + r->reconnect_timeout_ms - time_mono_ms();
-			if (left <= 0)
-				break;
-			time_deadline(&ts, CLOCK_MONOTONIC, left);
-			pthread_cond_timedwait(&r->q_cond, &r->q_lock, &ts);
+			wait_ms = left > 0 ? (int)left : 0;
 		}
-		struct item *it = r->stop ? NULL : r->q_head;
-		if (it) {
-			r->q_head = it->next;
-			if (!r->q_head)
-				r->q_tail = NULL;
-		}
-		bool stop = r->stop;
-		pthread_mutex_unlock(&r->q_lock);
-		if (stop)
+		struct item *it = mqueue_wait(r->q, wait_ms);
+		if (atomic_load(&r->stop)) {
+			item_free(it);
 			break;
+		}
 		if (!it) { /* the reconnect watchdog fired */
 			char reason[LKRTC_REASON_MAX];
 			snprintf(reason, sizeof(reason),
@@ -842,15 +831,8 @@ static struct lkrtc_room *room_free(struct lkrtc_room *r)
 {
 	if (!r)
 		return NULL;
-	struct item *it = r->q_head;
-	while (it) {
-		struct item *next = it->next;
-		item_free(it);
-		it = next;
-	}
+	mqueue_free(r->q, item_free_v);
 	pthread_mutex_destroy(&r->senders_lock);
-	pthread_mutex_destroy(&r->q_lock);
-	pthread_cond_destroy(&r->q_cond);
 	free(r);
 	return NULL;
 }
@@ -1037,12 +1019,11 @@ int lkrtc_connect(struct lkrtc_room **roomp, const struct lkrtc_connect_opts *o,
 	r->reconnect_timeout_ms = o->reconnect_timeout_ms > 0 ? o->reconnect_timeout_ms :
 		DEFAULT_RECONNECT_MS;
 	pthread_mutex_init(&r->senders_lock, NULL);
-	pthread_mutex_init(&r->q_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->q_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	err = mqueue_new(&r->q, LKRTC_QUEUE_MAX);
+	if (err) {
+		room_free(r);
+		return err;
+	}
 
 	err = room_connect(r, o, timeout_ms, reason, reason_len, &ev);
 	if (err) {
@@ -1196,10 +1177,8 @@ void lkrtc_disconnect(struct lkrtc_room *r)
 	}
 	pthread_rwlock_unlock(&eng.rooms_lock);
 	if (r->thread_started) {
-		pthread_mutex_lock(&r->q_lock);
-		r->stop = true;
-		pthread_cond_signal(&r->q_cond);
-		pthread_mutex_unlock(&r->q_lock);
+		atomic_store(&r->stop, true);
+		mqueue_close(r->q);
 		pthread_join(r->thread, NULL);
 	}
 	if (r->room) {

@@ -272,23 +272,16 @@ static void *recv_main(void *arg)
 
 /* ---- join / send / leave ---------------------------------------------- */
 
+/* "a.b.c.d:port" */
 static int parse_addr(struct sockaddr_in *sa, const char *s)
 {
-	char host[INET_ADDRSTRLEN];
-	const char *colon = s ? strrchr(s, ':') : NULL;
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	char *end = NULL;
-	errno = 0;
-	long port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
+	struct hostport hp;
+	if (!s || addr_parse(&hp, s, 0))
 		return EINVAL;
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : EINVAL;
+	sa->sin_port = htons(hp.port);
+	return inet_pton(AF_INET, hp.host, &sa->sin_addr) == 1 ? 0 : EINVAL;
 }
 
 /* Sends rooms.join or rooms.leave; *datap (may be NULL) gets the reply. */

@@ -342,14 +342,17 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 	}
 }
 
+/* "host:port" → host as a SIP URI wants it (an IPv6 literal in brackets) and port. */
 static int split_bind(char *host, size_t hostlen, char *port, size_t portlen, const char *bind)
 {
-	const char *colon = bind ? strrchr(bind, ':') : NULL;
-	if (!colon || colon == bind || (size_t)(colon - bind) >= hostlen || strlen(colon + 1) >= portlen)
+	struct hostport hp;
+	if (!bind || addr_parse(&hp, bind, 0))
 		return EINVAL;
-	memcpy(host, bind, (size_t)(colon - bind));
-	host[colon - bind] = '\0';
-	snprintf(port, portlen, "%s", colon + 1);
+	bool v6 = strchr(hp.host, ':') != NULL;
+	int n = snprintf(host, hostlen, v6 ? "[%s]" : "%s", hp.host);
+	int m = snprintf(port, portlen, "%u", (unsigned)hp.port);
+	if (n < 0 || (size_t)n >= hostlen || m < 0 || (size_t)m >= portlen)
+		return EINVAL;
 	return 0;
 }
 

@@ -21,10 +21,10 @@
 #define ARG_MAX_LEN  4096  /* one query argument (a JWT fits) */
 #define HEADER_MAX   8192  /* bytes of request headers */
 
-struct ws_msg {
-	uint8_t *buf; /* LWS_PRE bytes of headroom, then the message */
+struct ws_msg {                /* one allocation: this, LWS_PRE bytes, the message */
 	size_t len;
 	bool binary;
+	uint8_t buf[];         /* LWS_PRE bytes of headroom, then the message */
 };
 
 struct ws_loop {
@@ -45,9 +45,9 @@ struct ws_conn {
 	bool linked;
 	struct ws_conn *next, *prev; /* loop->conns, under loop->lock */
 
-	pthread_mutex_t lock;        /* the queue and the closing state */
-	struct ws_msg q[WS_QUEUE_MAX];
-	size_t head, count;
+	struct mqueue *q;            /* struct ws_msg, any thread → the service thread;
+				      * closed when the connection starts closing */
+	pthread_mutex_t lock;        /* the closing state */
 	bool closing;
 	int close_code;
 	char close_reason[WS_REASON_MAX + 1];
@@ -103,6 +103,11 @@ static struct ws_conn *conn_new(struct ws_loop *l, struct lws *wsi)
 		free(c);
 		return NULL;
 	}
+	if (mqueue_new(&c->q, WS_QUEUE_MAX)) {
+		free(c->rx);
+		free(c);
+		return NULL;
+	}
 	c->loop = l;
 	c->wsi = wsi;
 	pthread_mutex_init(&c->lock, NULL);
@@ -113,8 +118,7 @@ static void conn_free(struct ws_conn *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->count; i++)
-		free(c->q[(c->head + i) % WS_QUEUE_MAX].buf);
+	mqueue_free(c->q, free);
 	pthread_mutex_destroy(&c->lock);
 	free(c->rx);
 	free(c);
@@ -160,7 +164,8 @@ static void conn_closed(struct ws_conn *c)
 {
 	conn_unlink(c);
 	pthread_mutex_lock(&c->lock);
-	c->closing = true; /* a ws_send racing with closed() gets EPIPE */
+	c->closing = true;
+	mqueue_close(c->q); /* a ws_send racing with closed() gets EPIPE */
 	pthread_mutex_unlock(&c->lock);
 	if (c->loop->h->closed)
 		c->loop->h->closed(c, c->connarg);
@@ -190,8 +195,9 @@ static int conn_receive(struct ws_conn *c, struct lws *wsi, const void *in, size
 
 static int conn_write(struct ws_conn *c, struct lws *wsi)
 {
-	pthread_mutex_lock(&c->lock);
-	if (c->count == 0) {
+	struct ws_msg *m = mqueue_pop(c->q);
+	if (!m) {
+		pthread_mutex_lock(&c->lock);
 		bool closing = c->closing;
 		int code = c->close_code;
 		char reason[WS_REASON_MAX + 1];
@@ -203,14 +209,13 @@ static int conn_write(struct ws_conn *c, struct lws *wsi)
 				 strlen(reason));
 		return -1;
 	}
-	struct ws_msg m = c->q[c->head];
-	c->head = (c->head + 1) % WS_QUEUE_MAX;
-	c->count--;
-	bool more = c->count > 0 || c->closing;
+	pthread_mutex_lock(&c->lock);
+	bool more = mqueue_len(c->q) > 0 || c->closing;
 	pthread_mutex_unlock(&c->lock);
-	int n = lws_write(wsi, m.buf + LWS_PRE, m.len, m.binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	free(m.buf);
-	if (n < (int)m.len)
+	int n = lws_write(wsi, m->buf + LWS_PRE, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	size_t len = m->len;
+	free(m);
+	if (n < (int)len)
 		return -1;
 	if (more)
 		lws_callback_on_writable(wsi);
@@ -223,26 +228,20 @@ int ws_send(struct ws_conn *c, bool binary, const void *data, size_t len)
 		return EINVAL;
 	if (len > WS_MESSAGE_MAX)
 		return EMSGSIZE;
-	int err = 0;
-	pthread_mutex_lock(&c->lock);
-	if (c->closing) {
-		err = EPIPE;
-	} else if (c->count == WS_QUEUE_MAX) {
+	struct ws_msg *m = malloc(sizeof(*m) + LWS_PRE + len + 1);
+	if (!m)
+		return ENOMEM;
+	m->len = len;
+	m->binary = binary;
+	if (len)
+		memcpy(m->buf + LWS_PRE, data, len);
+	/* EPIPE once closing: ws_close and closed() close the queue */
+	int err = mqueue_push(c->q, m);
+	if (err == ENOSPC)
 		err = EAGAIN;
-	} else {
-		uint8_t *buf = malloc(LWS_PRE + len + 1);
-		if (!buf) {
-			err = ENOMEM;
-		} else {
-			if (len)
-				memcpy(buf + LWS_PRE, data, len);
-			c->q[(c->head + c->count) % WS_QUEUE_MAX] =
-				(struct ws_msg){ .buf = buf, .len = len, .binary = binary };
-			c->count++;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (!err)
+	if (err)
+		free(m);
+	else
 		lws_cancel_service(c->loop->ctx);
 	return err;
 }
@@ -256,6 +255,7 @@ void ws_close(struct ws_conn *c, int code, const char *reason)
 		c->closing = true;
 		c->close_code = code;
 		snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason ? reason : "");
+		mqueue_close(c->q); /* later ws_send: EPIPE; what is queued is still sent */
 	}
 	pthread_mutex_unlock(&c->lock);
 	lws_cancel_service(c->loop->ctx);
@@ -290,7 +290,7 @@ static void loop_wake_writers(struct ws_loop *l)
 	pthread_mutex_lock(&l->lock);
 	for (struct ws_conn *c = l->conns; c; c = c->next) {
 		pthread_mutex_lock(&c->lock);
-		bool want = c->count > 0 || c->closing;
+		bool want = mqueue_len(c->q) > 0 || c->closing;
 		pthread_mutex_unlock(&c->lock);
 		if (want)
 			lws_callback_on_writable(c->wsi);
@@ -458,19 +458,14 @@ static void loop_fini(struct ws_loop *l)
 	pthread_mutex_destroy(&l->lock);
 }
 
+/* "host:port", port 0..65535 (0: the kernel picks, for a listener) */
 static int split_addr(char *host, size_t hlen, int *portp, const char *addr)
 {
-	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	if (!colon || colon == addr || (size_t)(colon - addr) >= hlen)
+	struct hostport hp;
+	if (!addr || addr_parse_listen(&hp, addr) || strlen(hp.host) >= hlen)
 		return EINVAL;
-	char *end = NULL;
-	errno = 0;
-	long port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
-		return EINVAL;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	*portp = (int)port;
+	memcpy(host, hp.host, strlen(hp.host) + 1);
+	*portp = hp.port;
 	return 0;
 }
 

@@ -102,7 +102,29 @@ out:
 	return err;
 }
 
+static int test_addr_listen(void)
+{
+	int err = 0;
+	struct hostport hp = { "keep", 9 };
+	TEST_EQ_INT(addr_parse_listen(&hp, "127.0.0.1:0"), 0);
+	TEST_EQ_STR(hp.host, "127.0.0.1");
+	TEST_EQ_INT(hp.port, 0);
+	TEST_EQ_INT(addr_parse_listen(&hp, "[::]:5060"), 0);
+	TEST_EQ_STR(hp.host, "::");
+	TEST_EQ_INT(hp.port, 5060);
+	TEST_EQ_INT(addr_parse_listen(&hp, "0.0.0.0:65535"), 0);
+	TEST_EQ_INT(hp.port, 65535);
+	/* a listener names its port, even 0 */
+	TEST_EQ_INT(addr_parse_listen(&hp, "127.0.0.1"), EINVAL);
+	TEST_EQ_INT(addr_parse_listen(&hp, "127.0.0.1:"), EINVAL);
+	TEST_EQ_INT(addr_parse_listen(&hp, "127.0.0.1:65536"), EINVAL);
+	TEST_EQ_INT(addr_parse(&hp, "127.0.0.1:0", 80), EINVAL);
+out:
+	return err;
+}
+
 static const struct test tests[] = {
+	{ "addr_listen", test_addr_listen },
 	{ "addr_good", test_addr_good },
 	{ "addr_bad", test_addr_bad },
 	{ "e164", test_e164 },
