@@ -1,5 +1,8 @@
-/* ROOM_BACKEND=livekit: rooms, data and recordings through LiveKit's Twirp API. */
-#include "room.h"
+/* ROOM_BACKEND=livekit: rooms, data and recordings through LiveKit's Twirp
+ * API. Owns the LiveKit client and the recordings it started; called from
+ * rooms.c's worker threads, several at once (the client is thread-safe, the
+ * recordings table locks itself). */
+#include "backend.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,6 +10,7 @@
 #include <string.h>
 
 #include "livekit/livekit.h"
+#include "recordings.h"
 
 #define ROOM_SVC   "livekit.RoomService"
 #define EGRESS_SVC "livekit.Egress"

@@ -2,8 +2,12 @@
  * (rooms.join / rooms.leave) and recordings. The audio itself goes through
  * the forwarder thread (forwarder.c); the registry lock is held while an
  * operation is handed to it, so the forwarder sees joins, deletions and
- * recordings in the order the registry accepted them. */
-#include "room.h"
+ * recordings in the order the registry accepted them.
+ *
+ * Owns the registry (under its lock), the forwarder and the browser members
+ * (webmember.c); called from rooms.c's worker threads, several at once. The
+ * browser members ask whether a room is open through a callback. */
+#include "backend.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "forwarder.h"
+#include "recordings.h"
 #include "webmember.h"
 
 #define LOCAL_ROOMS_MAX 4096
@@ -57,7 +62,7 @@ int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, c
 		return ENOMEM;
 	}
 	struct fwd_cfg fc = { (uint16_t)cfg->rtp_port_min, (uint16_t)cfg->rtp_port_max, bus, source };
-	int err = fwd_start(&b->fwd, &fc);
+	int err = fwd_new(&b->fwd, &fc);
 	if (err) {
 		rec_table_free(b->recs);
 		free(b->rooms);
@@ -73,7 +78,7 @@ int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, c
 	/* RTP members do not need the WebSocket: a taken address (another
 	 * room-manager on this machine) leaves browsers out, and rooms.token
 	 * says so */
-	b->web_err = webmembers_start(&b->web, &wc);
+	b->web_err = webmembers_new(&b->web, &wc);
 	if (b->web_err)
 		log_error("web_members_off", "ROOM_WS_ADDR=%s: %s: browsers cannot join local rooms",
 			  cfg->ws_addr, cm_strerror(b->web_err));
@@ -89,8 +94,8 @@ static void local_free(void *st)
 	if (!b)
 		return;
 	/* browsers leave through the forwarder, so they go first */
-	b->web = webmembers_stop(b->web);
-	b->fwd = fwd_stop(b->fwd);
+	b->web = webmembers_free(b->web);
+	b->fwd = fwd_free(b->fwd);
 	pthread_mutex_destroy(&b->lock);
 	rec_table_free(b->recs);
 	free(b->rooms);
@@ -177,21 +182,14 @@ static int local_remove(void *st, const char *room, struct cmd_error *e)
  * 127.0.0.1 and can reach nothing else. */
 static int parse_rtp_addr(struct sockaddr_in *sa, const char *s)
 {
-	char host[INET_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	char *end = NULL;
-	errno = 0;
-	long port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
+	struct hostport hp;
+	if (addr_parse(&hp, s, 0))
 		return EINVAL;
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1 || (ntohl(sa->sin_addr.s_addr) >> 24) != 127)
+	sa->sin_port = htons(hp.port);
+	if (inet_pton(AF_INET, hp.host, &sa->sin_addr) != 1 ||
+	    (ntohl(sa->sin_addr.s_addr) >> 24) != 127)
 		return EINVAL;
 	return 0;
 }

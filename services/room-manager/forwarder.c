@@ -1,6 +1,6 @@
 /* The local backend's RTP forwarder: one epoll thread owns every relay
- * socket, room and recording; worker threads hand it operations through a
- * queue (eventfd wake-up) and wait for their results (forwarder.h). */
+ * socket, room and recording; worker threads hand it operations through an
+ * mqueue (its fd in the epoll set) and wait for their results (forwarder.h). */
 #include "forwarder.h"
 
 #include <arpa/inet.h>
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 #define SDES_TICKS     (ROOM_SDES_INTERVAL_MS / ROOM_FRAME_MS)
 #define AGENT_PREFIX   "agent-"
 #define SOCK_BUF       (1 << 20)
+#define OPS_MAX        1024     /* ops in flight: one per waiting caller */
 
 struct froom;
 
@@ -63,19 +63,17 @@ struct op {
 	char *rec_id_out, *path_out;
 	int err;
 	bool done;
-	struct op *next;
 };
 
 struct fwd {
 	struct fwd_cfg cfg;
-	int epfd, evfd, tfd;
+	int epfd, tfd;
 	pthread_t thread;
 	bool thread_started;
 
-	pthread_mutex_t lock;           /* the op queue */
+	struct mqueue *ops;             /* closed when the thread ends: ops fail */
+	pthread_mutex_t lock;           /* op->done */
 	pthread_cond_t cond;
-	struct op *head, *tail;
-	bool dead;                      /* the thread has ended: ops fail */
 
 	/* the forwarder thread's own */
 	struct room_ports *ports;
@@ -370,7 +368,7 @@ static void do_rec_start(struct fwd *f, struct op *op)
 		op->err = EALREADY;
 		return;
 	}
-	op->err = recorder_open(&r->rec, op->path);
+	op->err = recorder_new(&r->rec, op->path);
 	if (op->err) {
 		log_error("recording_open_failed", "%s: %s", op->path, cm_strerror(op->err));
 		return;
@@ -511,31 +509,29 @@ static void on_ticks(struct fwd *f, uint64_t n)
 
 /* ---- the thread and its queue ----------------------------------------- */
 
-static void run_ops(struct fwd *f)
+static void op_done(struct fwd *f, struct op *op, int err)
 {
-	uint64_t v;
-	if (read(f->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_debug("fwd_wake_read", "%s", strerror(errno));
 	pthread_mutex_lock(&f->lock);
-	struct op *list = f->head;
-	f->head = f->tail = NULL;
+	if (err)
+		op->err = err;
+	op->done = true;
+	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
-	while (list) {
-		struct op *op = list;
-		list = op->next;
-		switch (op->kind) {
-		case OP_JOIN: do_join(f, op); break;
-		case OP_LEAVE: do_leave(f, op); break;
-		case OP_DELETE: do_delete(f, op); break;
-		case OP_REC_START: do_rec_start(f, op); break;
-		case OP_REC_STOP: do_rec_stop(f, op); break;
-		case OP_STOP: f->running = false; break;
-		}
-		pthread_mutex_lock(&f->lock);
-		op->done = true;
-		pthread_cond_broadcast(&f->cond);
-		pthread_mutex_unlock(&f->lock);
+}
+
+static void run_op(void *item, void *arg)
+{
+	struct fwd *f = arg;
+	struct op *op = item;
+	switch (op->kind) {
+	case OP_JOIN: do_join(f, op); break;
+	case OP_LEAVE: do_leave(f, op); break;
+	case OP_DELETE: do_delete(f, op); break;
+	case OP_REC_START: do_rec_start(f, op); break;
+	case OP_REC_STOP: do_rec_stop(f, op); break;
+	case OP_STOP: f->running = false; break;
 	}
+	op_done(f, op, 0);
 }
 
 static void *fwd_main(void *arg)
@@ -554,7 +550,7 @@ static void *fwd_main(void *arg)
 		uint64_t ticks = 0;
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
-			if (p == &f->evfd) {
+			if (p == &f->ops) {
 				ops = true;
 			} else if (p == &f->tfd) {
 				if (read(f->tfd, &ticks, sizeof(ticks)) != sizeof(ticks))
@@ -567,38 +563,21 @@ static void *fwd_main(void *arg)
 			on_ticks(f, ticks);
 		/* last: an op may free members that events above pointed to */
 		if (ops)
-			run_ops(f);
+			mqueue_drain(f->ops, run_op, f);
 	}
 	while (f->rooms)
 		room_free(f, f->rooms);
-	pthread_mutex_lock(&f->lock);
-	f->dead = true;
-	for (struct op *op = f->head; op; op = op->next) {
-		op->err = ECANCELED;
-		op->done = true;
-	}
-	f->head = f->tail = NULL;
-	pthread_cond_broadcast(&f->cond);
-	pthread_mutex_unlock(&f->lock);
+	mqueue_close(f->ops);
+	for (struct op *op; (op = mqueue_pop(f->ops)) != NULL;)
+		op_done(f, op, ECANCELED);
 	return NULL;
 }
 
 static int submit(struct fwd *f, struct op *op)
 {
-	uint64_t one = 1;
-	pthread_mutex_lock(&f->lock);
-	if (f->dead) {
-		pthread_mutex_unlock(&f->lock);
-		return ECANCELED;
-	}
-	if (f->tail)
-		f->tail->next = op;
-	else
-		f->head = op;
-	f->tail = op;
-	pthread_mutex_unlock(&f->lock);
-	if (write(f->evfd, &one, sizeof(one)) < 0)
-		log_warn("fwd_wake_failed", "%s", strerror(errno));
+	int err = mqueue_push(f->ops, op);
+	if (err)
+		return err == EPIPE ? ECANCELED : err;
 	pthread_mutex_lock(&f->lock);
 	while (!op->done)
 		pthread_cond_wait(&f->cond, &f->lock);
@@ -606,14 +585,14 @@ static int submit(struct fwd *f, struct op *op)
 	return op->err;
 }
 
-int fwd_start(struct fwd **fp, const struct fwd_cfg *cfg)
+int fwd_new(struct fwd **fp, const struct fwd_cfg *cfg)
 {
 	struct fwd *f = calloc(1, sizeof(*f));
 	int err = 0;
 	if (!f)
 		return ENOMEM;
 	f->cfg = *cfg;
-	f->epfd = f->evfd = f->tfd = -1;
+	f->epfd = f->tfd = -1;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
 	f->m_fwd = metric_counter("room_rtp_forwarded_total", "RTP packets sent to room members");
@@ -625,20 +604,22 @@ int fwd_start(struct fwd **fp, const struct fwd_cfg *cfg)
 	f->m_send_err = metric_counter("room_rtp_send_errors_total", "RTP packets not sent");
 	f->m_members = metric_gauge("room_members", "members of local rooms");
 	f->m_recs = metric_gauge("room_recordings", "local recordings in progress");
-	err = room_ports_alloc(&f->ports, cfg->port_min, cfg->port_max);
+	err = mqueue_new(&f->ops, OPS_MAX);
+	if (!err)
+		err = room_ports_alloc(&f->ports, cfg->port_min, cfg->port_max);
 	if (err)
 		goto out;
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
-	f->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (f->epfd < 0 || f->evfd < 0 || f->tfd < 0) {
+	if (f->epfd < 0 || f->tfd < 0) {
 		err = errno;
 		goto out;
 	}
 	struct itimerspec its = { { 0, ROOM_FRAME_MS * 1000000L }, { 0, ROOM_FRAME_MS * 1000000L } };
-	struct epoll_event ev1 = { .events = EPOLLIN, .data.ptr = &f->evfd };
+	struct epoll_event ev1 = { .events = EPOLLIN, .data.ptr = &f->ops };
 	struct epoll_event ev2 = { .events = EPOLLIN, .data.ptr = &f->tfd };
-	if (timerfd_settime(f->tfd, 0, &its, NULL) || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->evfd, &ev1) ||
+	if (timerfd_settime(f->tfd, 0, &its, NULL) ||
+	    epoll_ctl(f->epfd, EPOLL_CTL_ADD, mqueue_fd(f->ops), &ev1) ||
 	    epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->tfd, &ev2)) {
 		err = errno;
 		goto out;
@@ -652,29 +633,28 @@ int fwd_start(struct fwd **fp, const struct fwd_cfg *cfg)
 out:
 	if (err) {
 		log_error("fwd_start_failed", "%s", cm_strerror(err));
-		f = fwd_stop(f);
+		f = fwd_free(f);
 	}
 	*fp = f;
 	return err;
 }
 
-struct fwd *fwd_stop(struct fwd *f)
+struct fwd *fwd_free(struct fwd *f)
 {
 	if (!f)
 		return NULL;
 	if (f->thread_started) {
 		struct op op = { .kind = OP_STOP };
 		if (submit(f, &op))
-			log_debug("fwd_stop", "stop op failed");
+			log_debug("fwd_free", "stop op failed");
 		pthread_join(f->thread, NULL);
 	}
 	if (f->epfd >= 0)
 		close(f->epfd);
-	if (f->evfd >= 0)
-		close(f->evfd);
 	if (f->tfd >= 0)
 		close(f->tfd);
 	room_ports_free(f->ports);
+	f->ops = mqueue_free(f->ops, NULL);
 	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->lock);
 	free(f);

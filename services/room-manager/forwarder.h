@@ -18,13 +18,9 @@
  * are applied in the order they were called. None of them may be called
  * from the forwarder thread.
  *
- * Recorder: while a room records, each member's RTP also goes through a
- * jitter buffer and an Opus decoder; every 20 ms the decoded frames are
- * mixed into two channels — left: callers (every identity not starting
- * with "agent-"), right: agents — resampled to 16 kHz and appended to a WAV
- * file (16-bit stereo). The file is closed (header patched) on
- * recordings.stop, room deletion or shutdown, and recording_ready {path,
- * recording_id} is published for the room's call.
+ * While a room records, each member's RTP also goes to the room's recorder
+ * (recorder.h); recording_ready {path, recording_id} is published for the
+ * room's call when its file is closed.
  */
 #ifndef ROOM_MANAGER_FORWARDER_H
 #define ROOM_MANAGER_FORWARDER_H
@@ -35,11 +31,10 @@
 
 #include "bus/bus.h"
 #include "core/core.h"
+#include "recorder.h"
 
-#define FWD_MEMBERS_MAX   16        /* per room */
+#define FWD_MEMBERS_MAX   REC_TRACKS_MAX /* per room: the recorder has a track each */
 #define FWD_ROOMS_MAX     4096
-#define REC_RATE          16000     /* WAV sample rate */
-#define REC_CHANNELS      2         /* left callers, right agents */
 #define REC_ID_MAX        127
 #define REC_PATH_MAX      639
 
@@ -52,11 +47,11 @@ struct fwd_cfg {
 };
 
 /* Starts the forwarder thread. Borrows cfg's strings and bus until
- * fwd_stop(). Caller frees with fwd_stop(). */
-int fwd_start(struct fwd **fp, const struct fwd_cfg *cfg) CM_MUST_USE;
+ * fwd_free(). Caller frees with fwd_free(). */
+int fwd_new(struct fwd **fp, const struct fwd_cfg *cfg) CM_MUST_USE;
 /* Closes every recording (publishing recording_ready), every socket, and
  * stops the thread. NULL-safe; returns NULL. */
-struct fwd *fwd_stop(struct fwd *f);
+struct fwd *fwd_free(struct fwd *f);
 
 struct fwd_member {
 	char relay_addr[32];    /* "127.0.0.1:<port>" */
@@ -86,20 +81,5 @@ int fwd_rec_start(struct fwd *f, const char *room, const char *call_id, const ch
  * closed, recording_ready published, path copied into path_out
  * (REC_PATH_MAX+1 bytes). ENOENT when it does not record. */
 int fwd_rec_stop(struct fwd *f, const char *room, const char *rec_id, char *path_out) CM_MUST_USE;
-
-/* ---- recorder (forwarder thread only) ------------------------------- */
-struct recorder;
-int recorder_open(struct recorder **rp, const char *path) CM_MUST_USE;
-/* One RTP packet of member `ssrc` (agent: right channel). */
-void recorder_put(struct recorder *r, uint32_t ssrc, bool agent, const uint8_t *pkt, size_t len,
-		  int64_t now_us);
-/* Appends the next 20 ms of the mix. */
-void recorder_tick(struct recorder *r);
-/* A member left: its track is dropped. */
-void recorder_forget(struct recorder *r, uint32_t ssrc);
-/* Seconds recorded so far. */
-double recorder_seconds(const struct recorder *r);
-/* Finishes the file and frees; the first write error, if any. NULL-safe. */
-int recorder_close(struct recorder *r) CM_MUST_USE;
 
 #endif

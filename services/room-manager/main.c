@@ -1,5 +1,7 @@
-/* room-manager: rooms on LiveKit (Twirp) or the embedded local room backend. */
-#include "room.h"
+/* room-manager: rooms on LiveKit (Twirp) or the embedded local room backend.
+ * The main thread reads the configuration (the variables and the rules
+ * across them), starts the service (rooms.c) and waits for a signal. */
+#include "rooms.h"
 #include "room/room.h"
 
 #include <arpa/inet.h>
@@ -72,15 +74,10 @@ static int room_cfg_check(void *arg, char *err, size_t errlen)
 		return EINVAL;
 	}
 	/* libs/ws listens on an IPv4 address (or localhost) */
-	const char *colon = strrchr(cfg->ws_addr, ':');
-	char host[INET_ADDRSTRLEN];
+	struct hostport hp;
 	struct in_addr ia;
-	size_t hl = colon ? (size_t)(colon - cfg->ws_addr) : 0;
-	if (hl < sizeof(host)) {
-		memcpy(host, cfg->ws_addr, hl);
-		host[hl] = '\0';
-	}
-	if (hl >= sizeof(host) || (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &ia) != 1)) {
+	if (addr_parse(&hp, cfg->ws_addr, 0) ||
+	    (strcmp(hp.host, "localhost") != 0 && inet_pton(AF_INET, hp.host, &ia) != 1)) {
 		snprintf(err, errlen, "ROOM_WS_ADDR: \"%s\": the host must be an IPv4 address or localhost",
 			 cfg->ws_addr);
 		return EINVAL;
@@ -105,10 +102,10 @@ int main(int argc, char **argv)
 	struct rooms *rooms = NULL;
 	if (service_start(&svc, &room_def, &cfg))
 		return 1;
-	int err = rooms_start(&rooms, &cfg, svc);
+	int err = rooms_new(&rooms, &cfg, svc);
 	if (!err)
 		service_wait(svc, NULL, NULL);
-	rooms = rooms_stop(rooms);
+	rooms = rooms_free(rooms);
 	svc = service_stop(svc);
 	return err ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 /* The local room recorder: per member a jitter buffer and an Opus decoder,
  * mixed every 20 ms into callers (left) and agents (right), resampled to
  * REC_RATE and appended to a WAV file. Runs on the forwarder thread. */
-#include "forwarder.h"
+#include "recorder.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,11 +22,11 @@ struct track {
 struct recorder {
 	struct room_wav *wav;
 	struct resampler *rs[REC_CHANNELS];
-	struct track tracks[FWD_MEMBERS_MAX];
+	struct track tracks[REC_TRACKS_MAX];
 	int err;                /* first write error; later frames are not written */
 };
 
-int recorder_open(struct recorder **rp, const char *path)
+int recorder_new(struct recorder **rp, const char *path)
 {
 	struct recorder *r = calloc(1, sizeof(*r));
 	int err = r ? 0 : ENOMEM;
@@ -54,7 +54,7 @@ static struct track *track_get(struct recorder *r, uint32_t ssrc, bool agent)
 		.min_ms = 20, .max_ms = 200, .capacity = 64,
 	};
 	struct track *free_slot = NULL;
-	for (size_t i = 0; i < FWD_MEMBERS_MAX; i++) {
+	for (size_t i = 0; i < REC_TRACKS_MAX; i++) {
 		struct track *t = &r->tracks[i];
 		if (t->used && t->ssrc == ssrc)
 			return t;
@@ -93,7 +93,7 @@ void recorder_put(struct recorder *r, uint32_t ssrc, bool agent, const uint8_t *
 
 void recorder_forget(struct recorder *r, uint32_t ssrc)
 {
-	for (size_t i = 0; i < FWD_MEMBERS_MAX; i++)
+	for (size_t i = 0; i < REC_TRACKS_MAX; i++)
 		if (r->tracks[i].used && r->tracks[i].ssrc == ssrc)
 			track_clear(&r->tracks[i]);
 }
@@ -112,7 +112,7 @@ void recorder_tick(struct recorder *r)
 	size_t nout[REC_CHANNELS];
 	struct jbuf_frame f;
 	memset(mix, 0, sizeof(mix));
-	for (size_t i = 0; i < FWD_MEMBERS_MAX; i++) {
+	for (size_t i = 0; i < REC_TRACKS_MAX; i++) {
 		struct track *t = &r->tracks[i];
 		if (!t->used)
 			continue;
@@ -159,7 +159,7 @@ int recorder_close(struct recorder *r)
 	int err = room_wav_close(r->wav);
 	if (!err)
 		err = r->err;
-	for (size_t i = 0; i < FWD_MEMBERS_MAX; i++)
+	for (size_t i = 0; i < REC_TRACKS_MAX; i++)
 		if (r->tracks[i].used)
 			track_clear(&r->tracks[i]);
 	for (int c = 0; c < REC_CHANNELS; c++)

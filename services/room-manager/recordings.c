@@ -1,5 +1,6 @@
-/* Recordings remembered per call, so recordings.stop finds the egress. */
-#include "room.h"
+/* Recordings remembered per call, so recordings.stop finds the egress. Each
+ * table is owned by one backend and locks itself: any worker thread. */
+#include "recordings.h"
 
 #include <errno.h>
 #include <pthread.h>

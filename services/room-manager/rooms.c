@@ -1,14 +1,18 @@
 /* The rooms.* and recordings.* commands (proto/COMMANDS.md), served from
  * worker threads, and call events relayed into LiveKit rooms on the topic
- * "call_events" so browser participants see hold/resume and the rest. */
-#include "room.h"
-#include "livekit/livekit.h"
+ * "call_events" so browser participants see hold/resume and the rest.
+ *
+ * Owns the subscriptions, the two work queues and the backend. nats.c's
+ * threads only queue (on_command, on_event); ROOM_WORKERS threads serve the
+ * commands, one relay thread sends the events in order. */
+#include "rooms.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "livekit/livekit.h"
 #include "workq.h"
 
 #define QUEUE_GROUP   "room-manager"
@@ -226,7 +230,7 @@ static void on_event(const struct bus_msg *msg, void *arg)
 		log_warn("relay_dropped", "%s: relay queue full", msg->subject);
 }
 
-int rooms_start(struct rooms **rp, const struct room_cfg *cfg, struct service *svc)
+int rooms_new(struct rooms **rp, const struct room_cfg *cfg, struct service *svc)
 {
 	struct rooms *r = calloc(1, sizeof(*r));
 	int err = 0;
@@ -271,12 +275,12 @@ int rooms_start(struct rooms **rp, const struct room_cfg *cfg, struct service *s
 		 lk ? " relaying call events on topic " EVENTS_TOPIC : "");
 out:
 	if (err)
-		r = rooms_stop(r);
+		r = rooms_free(r);
 	*rp = r;
 	return err;
 }
 
-struct rooms *rooms_stop(struct rooms *r)
+struct rooms *rooms_free(struct rooms *r)
 {
 	if (!r)
 		return NULL;

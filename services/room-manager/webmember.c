@@ -452,7 +452,7 @@ static const struct ws_handlers ws_handlers = {
 
 /* ---- start / stop ------------------------------------------------------ */
 
-int webmembers_start(struct webmembers **wp, const struct webmember_cfg *cfg)
+int webmembers_new(struct webmembers **wp, const struct webmember_cfg *cfg)
 {
 	struct webmembers *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -486,7 +486,7 @@ int webmembers_start(struct webmembers **wp, const struct webmember_cfg *cfg)
 	return 0;
 }
 
-struct webmembers *webmembers_stop(struct webmembers *w)
+struct webmembers *webmembers_free(struct webmembers *w)
 {
 	if (!w)
 		return NULL;

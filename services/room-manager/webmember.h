@@ -37,10 +37,10 @@ struct webmember_cfg {
 
 struct webmembers;
 /* Listens on cfg->addr. Borrows cfg's strings, bus and callback until
- * webmembers_stop(). EADDRINUSE, EINVAL, EIO (no random secret), ENOMEM. */
-int webmembers_start(struct webmembers **wp, const struct webmember_cfg *cfg) CM_MUST_USE;
+ * webmembers_free(). EADDRINUSE, EINVAL, EIO (no random secret), ENOMEM. */
+int webmembers_new(struct webmembers **wp, const struct webmember_cfg *cfg) CM_MUST_USE;
 /* Closes every browser (each leaves its room) and frees. NULL-safe. */
-struct webmembers *webmembers_stop(struct webmembers *w);
+struct webmembers *webmembers_free(struct webmembers *w);
 /* The room is gone (rooms.delete): its browsers are closed with 1000 "room
  * closed". Any thread. */
 void webmembers_room_closed(struct webmembers *w, const char *room);

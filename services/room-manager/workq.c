@@ -1,53 +1,45 @@
-/* Worker threads behind a bounded ring of jobs. */
+/* Worker threads over one mqueue of jobs (libs/core): nats.c's threads push
+ * copies of their messages, the workers pop them in order and run the
+ * handler. Owns the queue, the threads and every job until its handler has
+ * returned. */
 #include "workq.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define WORKQ_THREADS_MAX 64
 
 struct workq {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct workq_job *ring;
-	size_t cap, head, count;
-	bool stopping;
+	struct mqueue *jobs;
 	pthread_t threads[WORKQ_THREADS_MAX];
 	int nthreads;
 	workq_h *h;
 	void *arg;
 };
 
-static void job_clear(struct workq_job *j)
+static void job_free(void *p)
 {
+	struct workq_job *j = p;
+	if (!j)
+		return;
 	free(j->subject);
 	free(j->reply);
 	free(j->data);
-	memset(j, 0, sizeof(*j));
+	free(j);
 }
 
+/* Until the queue is closed and empty: what was queued before workq_free
+ * still runs. */
 static void *worker(void *arg)
 {
 	struct workq *wq = arg;
-	pthread_mutex_lock(&wq->lock);
-	for (;;) {
-		while (wq->count == 0 && !wq->stopping)
-			pthread_cond_wait(&wq->cond, &wq->lock);
-		if (wq->count == 0)
-			break; /* stopping and drained */
-		struct workq_job job = wq->ring[wq->head];
-		memset(&wq->ring[wq->head], 0, sizeof(job));
-		wq->head = (wq->head + 1) % wq->cap;
-		wq->count--;
-		pthread_mutex_unlock(&wq->lock);
-		wq->h(&job, wq->arg);
-		job_clear(&job);
-		pthread_mutex_lock(&wq->lock);
+	struct workq_job *job;
+	while ((job = mqueue_wait(wq->jobs, -1)) != NULL) {
+		wq->h(job, wq->arg);
+		job_free(job);
 	}
-	pthread_mutex_unlock(&wq->lock);
 	return NULL;
 }
 
@@ -58,18 +50,10 @@ int workq_new(struct workq **wqp, int threads, size_t cap, workq_h *h, void *arg
 	struct workq *wq = calloc(1, sizeof(*wq));
 	if (!wq)
 		return ENOMEM;
-	wq->ring = calloc(cap, sizeof(*wq->ring));
-	if (!wq->ring) {
-		free(wq);
-		return ENOMEM;
-	}
-	pthread_mutex_init(&wq->lock, NULL);
-	pthread_cond_init(&wq->cond, NULL);
-	wq->cap = cap;
 	wq->h = h;
 	wq->arg = arg;
-	int err = 0;
-	for (; wq->nthreads < threads; wq->nthreads++) {
+	int err = mqueue_new(&wq->jobs, cap);
+	for (; !err && wq->nthreads < threads; wq->nthreads++) {
 		err = pthread_create(&wq->threads[wq->nthreads], NULL, worker, wq);
 		if (err)
 			break;
@@ -94,46 +78,34 @@ static char *dup_n(const char *s, size_t n)
 int workq_push(struct workq *wq, const char *subject, const char *reply, const char *data,
 	       size_t len)
 {
-	struct workq_job job = {
-		.subject = dup_n(subject, strlen(subject)),
-		.reply = reply ? dup_n(reply, strlen(reply)) : NULL,
-		.data = dup_n(data ? data : "", data ? len : 0),
-		.len = data ? len : 0,
-	};
-	if (!job.subject || (reply && !job.reply) || !job.data) {
-		job_clear(&job);
+	struct workq_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return ENOMEM;
+	job->subject = dup_n(subject, strlen(subject));
+	job->reply = reply ? dup_n(reply, strlen(reply)) : NULL;
+	job->data = dup_n(data ? data : "", data ? len : 0);
+	job->len = data ? len : 0;
+	if (!job->subject || (reply && !job->reply) || !job->data) {
+		job_free(job);
 		return ENOMEM;
 	}
-	int err = 0;
-	pthread_mutex_lock(&wq->lock);
-	if (wq->stopping || wq->count == wq->cap) {
-		err = EAGAIN;
-	} else {
-		wq->ring[(wq->head + wq->count) % wq->cap] = job;
-		wq->count++;
-		pthread_cond_signal(&wq->cond);
+	int err = mqueue_push(wq->jobs, job);
+	if (err) {
+		job_free(job);
+		/* full or stopping */
+		return err == ENOSPC || err == EPIPE ? EAGAIN : err;
 	}
-	pthread_mutex_unlock(&wq->lock);
-	if (err)
-		job_clear(&job);
-	return err;
+	return 0;
 }
 
 struct workq *workq_free(struct workq *wq)
 {
 	if (!wq)
 		return NULL;
-	pthread_mutex_lock(&wq->lock);
-	wq->stopping = true;
-	pthread_cond_broadcast(&wq->cond);
-	pthread_mutex_unlock(&wq->lock);
+	mqueue_close(wq->jobs);
 	for (int i = 0; i < wq->nthreads; i++)
 		pthread_join(wq->threads[i], NULL);
-	for (size_t i = 0; i < wq->cap; i++)
-		job_clear(&wq->ring[i]);
-	pthread_cond_destroy(&wq->cond);
-	pthread_mutex_destroy(&wq->lock);
-	free(wq->ring);
+	wq->jobs = mqueue_free(wq->jobs, job_free);
 	free(wq);
 	return NULL;
 }

@@ -1,5 +1,5 @@
-/* A bounded queue of NATS requests served by worker threads, so that slow
- * LiveKit calls never run on nats.c's threads (STYLE.md, Threads). */
+/* A bounded queue of NATS requests (an mqueue) served by worker threads, so
+ * that slow LiveKit calls never run on nats.c's threads (STYLE.md, Threads). */
 #ifndef ROOM_MANAGER_WORKQ_H
 #define ROOM_MANAGER_WORKQ_H
 

@@ -1,52 +1,72 @@
 /* One thread per owned call: CreateSIPParticipant (waiting until answered),
  * the outcome as call events, then the answered call until it is hung up
  * here (RemoveParticipant → call_ended) or ended elsewhere. */
-#include "dialer_priv.h"
+#include "calls.h"
+#include "job.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "command/command.h"
+#include "event/event.h"
 
 #define SIP_SVC  "livekit.SIP"
 #define ROOM_SVC "livekit.RoomService"
 /* After max_duration_s LiveKit hangs up itself; we let go a little later. */
 #define MAX_DURATION_GRACE_S 30
 
-static const struct cmd_field job_fields[] = {
-	{ "call_id", CMD_UUID, true, 0, 0 },
-	{ "room", CMD_NAME, true, 1, EVENT_ROOM_MAX },
-	{ "to_number", CMD_STR, true, 2, E164_MAX },
-	{ "from_number", CMD_STR, true, 2, E164_MAX },
-	{ "ring_timeout_s", CMD_INT, false, 1, 600 },
-	{ "max_duration_s", CMD_INT, false, 1, 86400 },
-	{ "participant_identity", CMD_NAME, false, 1, LIVEKIT_IDENTITY_MAX },
-	{ "trunk", CMD_OBJ, true, 0, 0 },
-	{ 0 }
+enum call_state { CALL_ST_DIALING, CALL_ST_ANSWERED };
+
+/* A call this process owns, from its dial job until it ends. Guarded by
+ * calls.lock; freed by its own thread. */
+struct call {
+	struct calls *cs;
+	struct twilio_job job; /* what the dial job asked for */
+	enum call_state state;
+	bool hangup;            /* cmd.calls.<id>.hangup received */
+	char hangup_reason[64];
+	bool ended_elsewhere;   /* a call_ended/call_failed from another source */
+	int64_t answered_ms;    /* monotonic */
+	pthread_cond_t cond;
+	struct call *next;
 };
-static const struct cmd_field trunk_fields_check[] = {
-	{ "livekit_sip_trunk_id", CMD_STR, true, 1, 127 },
-	{ "krisp_enabled", CMD_BOOL, false, 0, 0 },
-	{ 0 }
+
+struct calls {
+	const struct dialer_cfg *cfg;
+	struct livekit *lk;
+	struct bus *bus;
+	const char *source;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;      /* a call ended or a thread finished */
+	struct call *list;
+	long ncalls;
+	long nthreads;               /* call + cancel threads running */
+	bool stopping;
+	struct metric *m_jobs, *m_answered, *m_failed, *m_active, *m_hangups;
 };
 
 /* ---- events --------------------------------------------------------------- */
 
 static void publish(struct call *c, struct event *ev)
 {
-	int err = bus_publish_event(c->d->bus, ev);
+	int err = bus_publish_event(c->cs->bus, ev);
 	if (err)
-		log_error("event_publish_failed", "call_id=%s %s: %s", c->call_id,
+		log_error("event_publish_failed", "call_id=%s %s: %s", c->job.call_id,
 			  event_type_name(ev->type), cm_strerror(err));
 	else
-		log_info("event", "call_id=%s %s", c->call_id, event_type_name(ev->type));
+		log_info("event", "call_id=%s %s", c->job.call_id, event_type_name(ev->type));
 }
 
 static struct event *new_event(struct call *c, enum event_type type)
 {
 	struct event *ev = NULL;
-	if (event_new(&ev, type, c->call_id, c->room, service_source(c->d->svc))) {
-		log_error("event_new_failed", "call_id=%s %s", c->call_id, event_type_name(type));
+	if (event_new(&ev, type, c->job.call_id, c->job.room, c->cs->source)) {
+		log_error("event_new_failed", "call_id=%s %s", c->job.call_id,
+			  event_type_name(type));
 		return NULL;
 	}
 	return ev;
@@ -64,55 +84,129 @@ static void publish_failed(struct call *c, enum call_status st, int sip_code, co
 		err = event_set_str(ev, "sip_reason", reason);
 	if (!err)
 		publish(c, ev);
-	metric_add(c->d->m_failed, 1);
-	log_info("call_failed", "call_id=%s status=%s sip_code=%d reason=%s", c->call_id,
+	metric_add(c->cs->m_failed, 1);
+	log_info("call_failed", "call_id=%s status=%s sip_code=%d reason=%s", c->job.call_id,
 		 call_status_name(st), sip_code, reason ? reason : "");
 	event_free(ev);
 }
 
 /* ---- the call table ------------------------------------------------------- */
 
-static struct call *find_locked(struct dialer *d, const char *call_id)
+int calls_new(struct calls **csp, const struct dialer_cfg *cfg, struct livekit *lk,
+	      struct bus *bus, const char *source)
 {
-	for (struct call *c = d->calls; c; c = c->next)
-		if (strcmp(c->call_id, call_id) == 0)
+	struct calls *cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return ENOMEM;
+	cs->cfg = cfg;
+	cs->lk = lk;
+	cs->bus = bus;
+	cs->source = source;
+	pthread_mutex_init(&cs->lock, NULL);
+	pthread_cond_init(&cs->changed, NULL);
+	cs->m_jobs = metric_counter("dial_jobs_total", "dial.twilio jobs taken");
+	cs->m_answered = metric_counter("dial_answered_total", "calls answered");
+	cs->m_failed = metric_counter("dial_failed_total", "calls that failed");
+	cs->m_hangups = metric_counter("dial_hangups_total", "hangup commands acted on");
+	cs->m_active = metric_gauge("dial_calls_active", "calls owned now");
+	*csp = cs;
+	return 0;
+}
+
+long calls_room(struct calls *cs, int wait_ms)
+{
+	pthread_mutex_lock(&cs->lock);
+	long room = cs->cfg->max_calls - cs->ncalls;
+	if (room <= 0 && !cs->stopping) {
+		/* full: wait for a call to end */
+		struct timespec ts;
+		time_deadline(&ts, CLOCK_REALTIME, wait_ms);
+		pthread_cond_timedwait(&cs->changed, &cs->lock, &ts);
+	}
+	if (cs->stopping)
+		room = -1;
+	pthread_mutex_unlock(&cs->lock);
+	return room;
+}
+
+void calls_stop(struct calls *cs)
+{
+	pthread_mutex_lock(&cs->lock);
+	cs->stopping = true;
+	pthread_cond_broadcast(&cs->changed);
+	for (struct call *c = cs->list; c; c = c->next)
+		pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&cs->lock);
+}
+
+long calls_wait(struct calls *cs, int64_t deadline_ms)
+{
+	pthread_mutex_lock(&cs->lock);
+	while (cs->nthreads > 0 && time_mono_ms() < deadline_ms) {
+		struct timespec ts;
+		time_deadline(&ts, CLOCK_REALTIME, 100);
+		pthread_cond_timedwait(&cs->changed, &cs->lock, &ts);
+	}
+	long left = cs->nthreads;
+	pthread_mutex_unlock(&cs->lock);
+	return left;
+}
+
+struct calls *calls_free(struct calls *cs)
+{
+	if (!cs)
+		return NULL;
+	pthread_cond_destroy(&cs->changed);
+	pthread_mutex_destroy(&cs->lock);
+	free(cs);
+	return NULL;
+}
+
+static struct call *find_locked(struct calls *cs, const char *call_id)
+{
+	for (struct call *c = cs->list; c; c = c->next)
+		if (strcmp(c->job.call_id, call_id) == 0)
 			return c;
 	return NULL;
 }
 
 static void unlink_call(struct call *c)
 {
-	struct dialer *d = c->d;
-	pthread_mutex_lock(&d->lock);
-	for (struct call **pp = &d->calls; *pp; pp = &(*pp)->next) {
+	struct calls *cs = c->cs;
+	pthread_mutex_lock(&cs->lock);
+	for (struct call **pp = &cs->list; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
-			d->ncalls--;
+			cs->ncalls--;
 			break;
 		}
 	}
-	metric_set(d->m_active, d->ncalls);
-	d->nthreads--;
-	pthread_cond_broadcast(&d->changed);
-	pthread_mutex_unlock(&d->lock);
+	metric_set(cs->m_active, cs->ncalls);
+	cs->nthreads--;
+	pthread_cond_broadcast(&cs->changed);
+	pthread_mutex_unlock(&cs->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c);
 }
 
-cJSON *calls_owned(struct dialer *d)
+int calls_owned(struct calls *cs, const char ***idsp, size_t *np)
 {
-	cJSON *arr = cJSON_CreateArray();
-	pthread_mutex_lock(&d->lock);
-	for (struct call *c = d->calls; arr && c; c = c->next) {
-		cJSON *s = cJSON_CreateString(c->call_id);
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
-			cJSON_Delete(arr);
-			arr = NULL;
-		}
+	pthread_mutex_lock(&cs->lock);
+	size_t n = (size_t)cs->ncalls;
+	const char **ids = malloc(n * (sizeof(*ids) + ID_UUID_LEN + 1) + 1);
+	char *id = ids ? (char *)(ids + n) : NULL;
+	size_t i = 0;
+	for (struct call *c = cs->list; ids && c && i < n;
+	     c = c->next, i++, id += ID_UUID_LEN + 1) {
+		memcpy(id, c->job.call_id, ID_UUID_LEN + 1);
+		ids[i] = id;
 	}
-	pthread_mutex_unlock(&d->lock);
-	return arr;
+	pthread_mutex_unlock(&cs->lock);
+	if (!ids)
+		return ENOMEM;
+	*idsp = ids;
+	*np = i;
+	return 0;
 }
 
 /* ---- LiveKit calls ----------------------------------------------------------- */
@@ -120,21 +214,21 @@ cJSON *calls_owned(struct dialer *d)
 static cJSON *sip_request(const struct call *c)
 {
 	char ring[32], maxd[32], meta[128];
-	snprintf(ring, sizeof(ring), "%lds", c->ring_timeout_s);
-	snprintf(maxd, sizeof(maxd), "%lds", c->max_duration_s);
-	snprintf(meta, sizeof(meta), "{\"call_id\":\"%s\"}", c->call_id);
+	snprintf(ring, sizeof(ring), "%lds", c->job.ring_timeout_s);
+	snprintf(maxd, sizeof(maxd), "%lds", c->job.max_duration_s);
+	snprintf(meta, sizeof(meta), "{\"call_id\":\"%s\"}", c->job.call_id);
 	cJSON *r = cJSON_CreateObject();
-	if (r && cJSON_AddStringToObject(r, "sip_trunk_id", c->trunk_id) &&
-	    cJSON_AddStringToObject(r, "sip_call_to", c->to) &&
-	    cJSON_AddStringToObject(r, "sip_number", c->from) &&
-	    cJSON_AddStringToObject(r, "room_name", c->room) &&
-	    cJSON_AddStringToObject(r, "participant_identity", c->identity) &&
-	    cJSON_AddStringToObject(r, "participant_name", c->to) &&
+	if (r && cJSON_AddStringToObject(r, "sip_trunk_id", c->job.trunk_id) &&
+	    cJSON_AddStringToObject(r, "sip_call_to", c->job.to) &&
+	    cJSON_AddStringToObject(r, "sip_number", c->job.from) &&
+	    cJSON_AddStringToObject(r, "room_name", c->job.room) &&
+	    cJSON_AddStringToObject(r, "participant_identity", c->job.identity) &&
+	    cJSON_AddStringToObject(r, "participant_name", c->job.to) &&
 	    cJSON_AddStringToObject(r, "participant_metadata", meta) &&
 	    cJSON_AddTrueToObject(r, "wait_until_answered") &&
 	    cJSON_AddStringToObject(r, "ringing_timeout", ring) &&
 	    cJSON_AddStringToObject(r, "max_call_duration", maxd) &&
-	    cJSON_AddBoolToObject(r, "krisp_enabled", c->krisp))
+	    cJSON_AddBoolToObject(r, "krisp_enabled", c->job.krisp))
 		return r;
 	cJSON_Delete(r);
 	return NULL;
@@ -142,7 +236,7 @@ static cJSON *sip_request(const struct call *c)
 
 /* RemoveParticipant for the call's SIP participant: hangs the leg up. 0,
  * ENOENT when LiveKit no longer has it, or an error. */
-static int remove_participant(struct dialer *d, const char *room, const char *identity)
+static int remove_participant(struct calls *cs, const char *room, const char *identity)
 {
 	const struct livekit_grants g = { .room_admin = true, .room = room };
 	struct livekit_error e;
@@ -150,8 +244,8 @@ static int remove_participant(struct dialer *d, const char *room, const char *id
 	int err = ENOMEM;
 	if (req && cJSON_AddStringToObject(req, "room", room) &&
 	    cJSON_AddStringToObject(req, "identity", identity))
-		err = livekit_twirp(d->lk, &resp, ROOM_SVC, "RemoveParticipant", req, &g,
-				    d->cfg->livekit_timeout_ms, &e);
+		err = livekit_twirp(cs->lk, &resp, ROOM_SVC, "RemoveParticipant", req, &g,
+				    cs->cfg->livekit_timeout_ms, &e);
 	if (err == EIO && strcmp(e.code, "not_found") == 0)
 		err = ENOENT;
 	else if (err)
@@ -164,9 +258,9 @@ static int remove_participant(struct dialer *d, const char *room, const char *id
 
 static long dial_timeout_ms(const struct call *c)
 {
-	long s = c->d->cfg->sip_dial_timeout_s;
+	long s = c->cs->cfg->sip_dial_timeout_s;
 	if (s <= 0) /* LiveKit waits up to the ringing timeout (80 s by default) */
-		s = (c->ring_timeout_s > 80 ? c->ring_timeout_s : 80) + 20;
+		s = (c->job.ring_timeout_s > 80 ? c->job.ring_timeout_s : 80) + 20;
 	return s * 1000;
 }
 
@@ -175,24 +269,24 @@ static long dial_timeout_ms(const struct call *c)
 static int dial(struct call *c, cJSON **respp, struct livekit_error *e)
 {
 	const struct livekit_grants g = { .sip_call = true };
-	struct dialer *d = c->d;
+	struct calls *cs = c->cs;
 	cJSON *req = sip_request(c);
 	int err = ENOMEM;
 	if (!req)
 		return err;
-	for (long attempt = 1; attempt <= d->cfg->dial_attempts; attempt++) {
-		err = livekit_twirp(d->lk, respp, SIP_SVC, "CreateSIPParticipant", req, &g,
+	for (long attempt = 1; attempt <= cs->cfg->dial_attempts; attempt++) {
+		err = livekit_twirp(cs->lk, respp, SIP_SVC, "CreateSIPParticipant", req, &g,
 				    dial_timeout_ms(c), e);
-		if (err != ECONNREFUSED || attempt == d->cfg->dial_attempts)
+		if (err != ECONNREFUSED || attempt == cs->cfg->dial_attempts)
 			break;
-		pthread_mutex_lock(&d->lock);
-		bool give_up = c->hangup || d->stopping;
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_lock(&cs->lock);
+		bool give_up = c->hangup || cs->stopping;
+		pthread_mutex_unlock(&cs->lock);
 		if (give_up)
 			break;
 		log_warn("dial_retry", "call_id=%s attempt %ld: LiveKit refused the connection",
-			 c->call_id, attempt);
-		if (lifecycle_wait((int)(d->cfg->dial_backoff_ms * attempt)))
+			 c->job.call_id, attempt);
+		if (lifecycle_wait((int)(cs->cfg->dial_backoff_ms * attempt)))
 			break;
 	}
 	cJSON_Delete(req);
@@ -241,12 +335,12 @@ static void publish_answered(struct call *c, const cJSON *resp)
 		return;
 	int err = event_set_str(ev, "participant_identity",
 				cJSON_IsString(identity) && *identity->valuestring
-					? identity->valuestring : c->identity);
+					? identity->valuestring : c->job.identity);
 	if (!err && cJSON_IsString(sip_call_id) && *sip_call_id->valuestring)
 		err = event_set_str(ev, "sip_call_id", sip_call_id->valuestring);
 	if (!err)
 		publish(c, ev);
-	metric_add(c->d->m_answered, 1);
+	metric_add(c->cs->m_answered, 1);
 	event_free(ev);
 }
 
@@ -266,41 +360,41 @@ static void publish_ended(struct call *c, const char *reason, const char *by)
  * duration or shutdown. */
 static void hold_answered(struct call *c)
 {
-	struct dialer *d = c->d;
-	int64_t give_up = c->answered_ms + (c->max_duration_s + MAX_DURATION_GRACE_S) * 1000;
-	pthread_mutex_lock(&d->lock);
+	struct calls *cs = c->cs;
+	int64_t give_up = c->answered_ms + (c->job.max_duration_s + MAX_DURATION_GRACE_S) * 1000;
+	pthread_mutex_lock(&cs->lock);
 	for (;;) {
-		while (!c->hangup && !c->ended_elsewhere && !d->stopping &&
+		while (!c->hangup && !c->ended_elsewhere && !cs->stopping &&
 		       time_mono_ms() < give_up) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
-			pthread_cond_timedwait(&c->cond, &d->lock, &ts);
+			pthread_cond_timedwait(&c->cond, &cs->lock, &ts);
 		}
-		if (!c->hangup || c->ended_elsewhere || d->stopping)
+		if (!c->hangup || c->ended_elsewhere || cs->stopping)
 			break;
-		pthread_mutex_unlock(&d->lock);
-		int err = remove_participant(d, c->room, c->identity);
-		pthread_mutex_lock(&d->lock);
+		pthread_mutex_unlock(&cs->lock);
+		int err = remove_participant(cs, c->job.room, c->job.identity);
+		pthread_mutex_lock(&cs->lock);
 		if (err == 0 || err == ENOENT) {
-			pthread_mutex_unlock(&d->lock);
+			pthread_mutex_unlock(&cs->lock);
 			publish_ended(c, c->hangup_reason, "local");
-			pthread_mutex_lock(&d->lock);
+			pthread_mutex_lock(&cs->lock);
 			break;
 		}
 		/* still up: a later hangup command tries again */
 		c->hangup = false;
 	}
-	if (!c->hangup && !c->ended_elsewhere && !d->stopping)
+	if (!c->hangup && !c->ended_elsewhere && !cs->stopping)
 		log_info("call_released", "call_id=%s: past max_duration_s, LiveKit ends it",
-			 c->call_id);
-	pthread_mutex_unlock(&d->lock);
+			 c->job.call_id);
+	pthread_mutex_unlock(&cs->lock);
 }
 
 static void *call_thread(void *arg)
 {
 	struct call *c = arg;
-	struct dialer *d = c->d;
+	struct calls *cs = c->cs;
 	struct livekit_error e = { 0 };
 	cJSON *resp = NULL;
 
@@ -310,21 +404,21 @@ static void *call_thread(void *arg)
 	ev = event_free(ev);
 
 	int err = dial(c, &resp, &e);
-	pthread_mutex_lock(&d->lock);
-	bool hung_up = c->hangup, stopping = d->stopping;
+	pthread_mutex_lock(&cs->lock);
+	bool hung_up = c->hangup, stopping = cs->stopping;
 	if (!err)
 		c->state = CALL_ST_ANSWERED;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&cs->lock);
 
 	if (err == ECANCELED || (err && stopping)) {
 		/* shutting down: the outcome is unknown; the owner liveness rule ends it */
-		log_warn("dial_abandoned", "call_id=%s: stopping", c->call_id);
+		log_warn("dial_abandoned", "call_id=%s: stopping", c->job.call_id);
 	} else if (err) {
 		/* the outcome is unknown after a timeout or a broken reply: make sure no
 		 * leg is left ringing */
 		if (err == ETIMEDOUT || (err == EIO && (e.http_status == 0 ||
 							(e.http_status >= 200 && e.http_status < 300))))
-			(void)remove_participant(d, c->room, c->identity);
+			(void)remove_participant(cs, c->job.room, c->job.identity);
 		dial_failed(c, err, &e, hung_up);
 	} else {
 		c->answered_ms = time_mono_ms();
@@ -338,97 +432,36 @@ static void *call_thread(void *arg)
 
 /* ---- jobs -------------------------------------------------------------------- */
 
-int calls_job_parse(struct call *c, const char *data, size_t len, struct cmd_error *e,
-		    char *call_id, char *room)
-{
-	cJSON *job = NULL;
-	int err = cmd_parse(&job, data, len, job_fields, e);
-	if (err) {
-		/* still name the call when we can, to fail it */
-		cJSON *raw = cJSON_ParseWithLength(data, len);
-		const char *id = cmd_str(raw, "call_id");
-		const char *rm = cmd_str(raw, "room");
-		if (id && id_is_uuid(id))
-			snprintf(call_id, ID_UUID_LEN + 1, "%s", id);
-		if (rm && strlen(rm) <= EVENT_ROOM_MAX)
-			snprintf(room, EVENT_ROOM_MAX + 1, "%s", rm);
-		cJSON_Delete(raw);
-		return err;
-	}
-	const cJSON *trunk = cJSON_GetObjectItemCaseSensitive(job, "trunk");
-	for (const struct cmd_field *f = trunk_fields_check; f->name; f++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(trunk, f->name);
-		bool bad = f->type == CMD_STR ? !cJSON_IsString(v) || !*v->valuestring ||
-							strlen(v->valuestring) > (size_t)f->max
-					      : v && !cJSON_IsBool(v);
-		if ((f->required || v) && bad) {
-			cmd_error_set(e, "invalid_field", f->name, "trunk.%s: invalid", f->name);
-			err = EINVAL;
-		}
-	}
-	const char *to = cmd_str(job, "to_number"), *from = cmd_str(job, "from_number");
-	for (int i = 0; !err && i < 2; i++) {
-		const char *n = i ? from : to;
-		bool ok = n[0] == '+' && n[1] >= '1' && n[1] <= '9' && strlen(n) >= 8;
-		for (size_t k = 1; ok && n[k]; k++)
-			ok = n[k] >= '0' && n[k] <= '9';
-		if (!ok) {
-			cmd_error_set(e, "invalid_field", i ? "from_number" : "to_number",
-				      "%s: not an E.164 number", i ? "from_number" : "to_number");
-			err = EINVAL;
-		}
-	}
-	snprintf(call_id, ID_UUID_LEN + 1, "%s", cmd_str(job, "call_id"));
-	snprintf(room, EVENT_ROOM_MAX + 1, "%s", cmd_str(job, "room"));
-	if (!err) {
-		snprintf(c->call_id, sizeof(c->call_id), "%s", call_id);
-		snprintf(c->room, sizeof(c->room), "%s", room);
-		const char *ident = cmd_str(job, "participant_identity");
-		if (ident)
-			snprintf(c->identity, sizeof(c->identity), "%s", ident);
-		else
-			snprintf(c->identity, sizeof(c->identity), "sip-%s", c->call_id);
-		snprintf(c->to, sizeof(c->to), "%s", to);
-		snprintf(c->from, sizeof(c->from), "%s", from);
-		snprintf(c->trunk_id, sizeof(c->trunk_id), "%s",
-			 cmd_str(trunk, "livekit_sip_trunk_id"));
-		c->krisp = cmd_bool(trunk, "krisp_enabled", false);
-		c->ring_timeout_s = cmd_int(job, "ring_timeout_s", 60);
-		c->max_duration_s = cmd_int(job, "max_duration_s", 3600);
-	}
-	cJSON_Delete(job);
-	return err;
-}
-
-void calls_take_job(struct dialer *d, const char *data, size_t len)
+void calls_take_job(struct calls *cs, const char *data, size_t len)
 {
 	struct cmd_error e = { 0 };
 	char call_id[ID_UUID_LEN + 1] = "", room[EVENT_ROOM_MAX + 1] = "";
 	struct call *c = calloc(1, sizeof(*c));
 	pthread_attr_t attr;
 	pthread_t tid;
-	metric_add(d->m_jobs, 1);
+	metric_add(cs->m_jobs, 1);
 	if (!c) {
 		log_error("job_dropped", "out of memory");
 		return;
 	}
-	c->d = d;
-	int err = calls_job_parse(c, data, len, &e, call_id, room);
+	c->cs = cs;
+	int err = twilio_job_parse(&c->job, data, len, &e, call_id, room);
 	if (!err) {
-		pthread_mutex_lock(&d->lock);
-		if (find_locked(d, c->call_id)) {
+		pthread_mutex_lock(&cs->lock);
+		if (find_locked(cs, c->job.call_id)) {
 			cmd_error_set(&e, "conflict", "call_id", "call %s is already being dialed",
-				      c->call_id);
+				      c->job.call_id);
 			err = EEXIST;
 		}
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&cs->lock);
 	}
 	if (err) {
 		log_error("bad_dial_job", "call_id=%s: %s", call_id[0] ? call_id : "?", e.message);
 		if (call_id[0] && err != EEXIST) {
-			struct call tmp = { .d = d };
-			snprintf(tmp.call_id, sizeof(tmp.call_id), "%s", call_id);
-			snprintf(tmp.room, sizeof(tmp.room), "%s", room[0] ? room : "unknown");
+			struct call tmp = { .cs = cs };
+			snprintf(tmp.job.call_id, sizeof(tmp.job.call_id), "%s", call_id);
+			snprintf(tmp.job.room, sizeof(tmp.job.room), "%s",
+				 room[0] ? room : "unknown");
 			char reason[300];
 			snprintf(reason, sizeof(reason), "invalid dial job: %s", e.message);
 			publish_failed(&tmp, CALL_FAILED, 0, reason);
@@ -437,21 +470,22 @@ void calls_take_job(struct dialer *d, const char *data, size_t len)
 		return;
 	}
 	pthread_cond_init(&c->cond, NULL);
-	pthread_mutex_lock(&d->lock);
-	c->next = d->calls;
-	d->calls = c;
-	d->ncalls++;
-	d->nthreads++;
-	metric_set(d->m_active, d->ncalls);
-	pthread_mutex_unlock(&d->lock);
-	log_info("dialing", "call_id=%s to=%s trunk=%s", c->call_id, c->to, c->trunk_id);
+	pthread_mutex_lock(&cs->lock);
+	c->next = cs->list;
+	cs->list = c;
+	cs->ncalls++;
+	cs->nthreads++;
+	metric_set(cs->m_active, cs->ncalls);
+	pthread_mutex_unlock(&cs->lock);
+	log_info("dialing", "call_id=%s to=%s trunk=%s", c->job.call_id, c->job.to,
+		 c->job.trunk_id);
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	err = pthread_create(&tid, &attr, call_thread, c);
 	pthread_attr_destroy(&attr);
 	if (err) {
-		log_error("call_thread_failed", "call_id=%s: %s", c->call_id, strerror(err));
+		log_error("call_thread_failed", "call_id=%s: %s", c->job.call_id, strerror(err));
 		publish_failed(c, CALL_FAILED, 0, "dialer out of threads");
 		unlink_call(c);
 	}
@@ -460,7 +494,7 @@ void calls_take_job(struct dialer *d, const char *data, size_t len)
 /* ---- hangups ----------------------------------------------------------------- */
 
 struct cancel {
-	struct dialer *d;
+	struct calls *cs;
 	char room[EVENT_ROOM_MAX + 1];
 	char identity[LIVEKIT_IDENTITY_MAX + 1];
 };
@@ -470,60 +504,42 @@ struct cancel {
 static void *cancel_thread(void *arg)
 {
 	struct cancel *k = arg;
-	struct dialer *d = k->d;
-	(void)remove_participant(d, k->room, k->identity);
+	struct calls *cs = k->cs;
+	(void)remove_participant(cs, k->room, k->identity);
 	free(k);
-	pthread_mutex_lock(&d->lock);
-	d->nthreads--;
-	pthread_cond_broadcast(&d->changed);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_lock(&cs->lock);
+	cs->nthreads--;
+	pthread_cond_broadcast(&cs->changed);
+	pthread_mutex_unlock(&cs->lock);
 	return NULL;
-}
-
-/* "cmd.calls.<id>.hangup" / "calls.<id>.<type>" → <id>. */
-static bool subject_call_id(char out[ID_UUID_LEN + 1], const char *subject)
-{
-	const char *start;
-	if (strncmp(subject, "cmd.calls.", 10) == 0)
-		start = subject + 10;
-	else if (strncmp(subject, "calls.", 6) == 0)
-		start = subject + 6;
-	else
-		return false;
-	const char *end = strchr(start, '.');
-	if (!end || end - start != ID_UUID_LEN)
-		return false;
-	memcpy(out, start, ID_UUID_LEN);
-	out[ID_UUID_LEN] = '\0';
-	return id_is_uuid(out);
 }
 
 void calls_on_hangup(const struct bus_msg *msg, void *arg)
 {
-	struct dialer *d = arg;
+	struct calls *cs = arg;
 	char id[ID_UUID_LEN + 1];
 	struct cancel *k = NULL;
-	if (!subject_call_id(id, msg->subject))
+	if (cmd_subject_call_id(id, sizeof(id), msg->subject))
 		return;
 	cJSON *body = cJSON_ParseWithLength(msg->data, (size_t)msg->len);
 	const char *reason = cmd_str(body, "reason");
-	pthread_mutex_lock(&d->lock);
-	struct call *c = find_locked(d, id);
-	if (c && !c->hangup && !d->stopping) {
+	pthread_mutex_lock(&cs->lock);
+	struct call *c = find_locked(cs, id);
+	if (c && !c->hangup && !cs->stopping) {
 		c->hangup = true;
 		snprintf(c->hangup_reason, sizeof(c->hangup_reason), "%s",
 			 reason && *reason ? reason : "hangup");
 		pthread_cond_broadcast(&c->cond);
 		if (c->state == CALL_ST_DIALING && (k = calloc(1, sizeof(*k)))) {
-			k->d = d;
-			snprintf(k->room, sizeof(k->room), "%s", c->room);
-			snprintf(k->identity, sizeof(k->identity), "%s", c->identity);
-			d->nthreads++;
+			k->cs = cs;
+			snprintf(k->room, sizeof(k->room), "%s", c->job.room);
+			snprintf(k->identity, sizeof(k->identity), "%s", c->job.identity);
+			cs->nthreads++;
 		}
-		metric_add(d->m_hangups, 1);
+		metric_add(cs->m_hangups, 1);
 		log_info("hangup", "call_id=%s reason=%s", id, c->hangup_reason);
 	}
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&cs->lock);
 	cJSON_Delete(body);
 	if (k) {
 		pthread_t tid;
@@ -532,9 +548,9 @@ void calls_on_hangup(const struct bus_msg *msg, void *arg)
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&tid, &attr, cancel_thread, k) != 0) {
 			free(k);
-			pthread_mutex_lock(&d->lock);
-			d->nthreads--;
-			pthread_mutex_unlock(&d->lock);
+			pthread_mutex_lock(&cs->lock);
+			cs->nthreads--;
+			pthread_mutex_unlock(&cs->lock);
 		}
 		pthread_attr_destroy(&attr);
 	}
@@ -542,28 +558,28 @@ void calls_on_hangup(const struct bus_msg *msg, void *arg)
 
 void calls_on_ended(const struct bus_msg *msg, void *arg)
 {
-	struct dialer *d = arg;
+	struct calls *cs = arg;
 	char id[ID_UUID_LEN + 1];
-	if (!subject_call_id(id, msg->subject))
+	if (cmd_subject_call_id(id, sizeof(id), msg->subject))
 		return;
-	pthread_mutex_lock(&d->lock);
-	struct call *c = find_locked(d, id);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_lock(&cs->lock);
+	struct call *c = find_locked(cs, id);
+	pthread_mutex_unlock(&cs->lock);
 	if (!c)
 		return;
 	struct event *ev = NULL;
 	if (event_decode(&ev, msg->data, (size_t)msg->len, NULL, 0))
 		return;
-	bool ours = strcmp(ev->source, service_source(d->svc)) == 0;
+	bool ours = strcmp(ev->source, cs->source) == 0;
 	event_free(ev);
 	if (ours)
 		return;
-	pthread_mutex_lock(&d->lock);
-	c = find_locked(d, id); /* may have ended meanwhile */
+	pthread_mutex_lock(&cs->lock);
+	c = find_locked(cs, id); /* may have ended meanwhile */
 	if (c && c->state == CALL_ST_ANSWERED) {
 		c->ended_elsewhere = true;
 		pthread_cond_broadcast(&c->cond);
 		log_info("call_ended_elsewhere", "call_id=%s", id);
 	}
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&cs->lock);
 }

@@ -1,11 +1,22 @@
 /* The dialer: pulls dial.twilio jobs while it has capacity (acking each
- * before dialing: at most once), owner heartbeats, shutdown. */
-#include "dialer_priv.h"
+ * before dialing: at most once), owner heartbeats, shutdown. Owns the
+ * LiveKit client, the subscriptions, the calls (calls.c) and the trunk
+ * command (trunks.c), which it feeds and never hears back from but through
+ * calls_room(). The puller runs on a thread of its own; dialer_tick on the
+ * service's main loop; the bus handlers on nats.c's threads. */
+#include "dialer.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "calls.h"
+#include "command/command.h"
+#include "livekit/livekit.h"
+#include "trunks.h"
 
 #define DURABLE       "twilio-dialer"
 #define FILTER        "dial.twilio"
@@ -13,6 +24,20 @@
 #define FETCH_WAIT_MS 1000
 #define HEARTBEAT_MS  2000
 #define STOP_WAIT_MS  5000
+
+struct dialer {
+	const struct dialer_cfg *cfg;
+	struct service *svc;
+	struct bus *bus;
+	struct livekit *lk;          /* NULL: dialing is off (no LIVEKIT_URL) */
+	struct calls *calls;
+	struct trunks *trunks;
+	pthread_t puller;
+	bool puller_running;
+	struct bus_sub *pull_sub;
+	struct bus_sub *hangup_sub, *ended_sub, *failed_sub, *trunk_sub;
+	int64_t last_heartbeat_ms;
+};
 
 static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 {
@@ -24,7 +49,7 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 			 (unsigned long long)msg->seq, cm_strerror(err));
 		return BUS_NAK;
 	}
-	calls_take_job(d, msg->data, (size_t)msg->len);
+	calls_take_job(d->calls, msg->data, (size_t)msg->len);
 	return BUS_ACK;
 }
 
@@ -46,20 +71,11 @@ static void *puller(void *arg)
 			log_info("pulling", "DIALS %s as %s, up to %ld calls", FILTER, DURABLE,
 				 d->cfg->max_calls);
 		}
-		pthread_mutex_lock(&d->lock);
-		long room = d->cfg->max_calls - d->ncalls;
-		if (room <= 0 && !d->stopping) {
-			/* full: wait for a call to end (re-checked every second) */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&d->changed, &d->lock, &ts);
-		}
-		bool stopping = d->stopping;
-		pthread_mutex_unlock(&d->lock);
-		if (stopping)
-			break;
-		if (room <= 0)
+		/* full: wait for a call to end (re-checked every second) */
+		long room = calls_room(d->calls, 1000);
+		if (room < 0)
+			break; /* stopping */
+		if (room == 0)
 			continue;
 		int n = 0;
 		int err = bus_js_fetch(d->pull_sub, room < FETCH_MAX ? (int)room : FETCH_MAX,
@@ -77,28 +93,21 @@ void dialer_tick(void *arg)
 	if (now - d->last_heartbeat_ms < HEARTBEAT_MS - 100)
 		return;
 	d->last_heartbeat_ms = now;
-	char ts[TIME_ISO_LEN + 1];
-	time_iso8601(ts, time_now_ms());
-	cJSON *hb = cJSON_CreateObject(), *calls = calls_owned(d);
+	const char **ids = NULL;
+	size_t n = 0;
 	char *json = NULL;
-	if (hb && calls && cJSON_AddNumberToObject(hb, "v", 1) &&
-	    cJSON_AddStringToObject(hb, "source", service_source(d->svc)) &&
-	    cJSON_AddItemToObject(hb, "calls", calls)) {
-		calls = NULL;
-		if (cJSON_AddStringToObject(hb, "ts", ts))
-			json = cJSON_PrintUnformatted(hb);
-	}
+	if (calls_owned(d->calls, &ids, &n) == 0)
+		json = cmd_heartbeat_json(service_source(d->svc), ids, n);
+	free(ids);
 	if (json) {
 		int err = bus_publish(d->bus, "owners.heartbeat", json, strlen(json));
 		if (err)
 			log_debug("heartbeat_failed", "%s", cm_strerror(err));
 	}
 	free(json);
-	cJSON_Delete(calls);
-	cJSON_Delete(hb);
 }
 
-int dialer_start(struct dialer **dp, const struct dialer_cfg *cfg, struct service *svc)
+int dialer_new(struct dialer **dp, const struct dialer_cfg *cfg, struct service *svc)
 {
 	struct dialer *d = calloc(1, sizeof(*d));
 	int err = 0;
@@ -107,13 +116,6 @@ int dialer_start(struct dialer **dp, const struct dialer_cfg *cfg, struct servic
 	d->cfg = cfg;
 	d->svc = svc;
 	d->bus = service_bus(svc);
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->changed, NULL);
-	d->m_jobs = metric_counter("dial_jobs_total", "dial.twilio jobs taken");
-	d->m_answered = metric_counter("dial_answered_total", "calls answered");
-	d->m_failed = metric_counter("dial_failed_total", "calls that failed");
-	d->m_hangups = metric_counter("dial_hangups_total", "hangup commands acted on");
-	d->m_active = metric_gauge("dial_calls_active", "calls owned now");
 	d->last_heartbeat_ms = time_mono_ms() - HEARTBEAT_MS;
 
 	if (!cfg->livekit_url) {
@@ -126,16 +128,22 @@ int dialer_start(struct dialer **dp, const struct dialer_cfg *cfg, struct servic
 			goto out;
 		}
 	}
+	err = calls_new(&d->calls, cfg, d->lk, d->bus, service_source(svc));
+	if (!err)
+		err = trunks_new(&d->trunks, d->lk, d->bus, cfg->livekit_timeout_ms);
+	if (err)
+		goto out;
 	err = bus_subscribe(d->bus, &d->trunk_sub, "sip.trunks.create", "twilio-dialer",
-			    trunks_on_create, d);
+			    trunks_on_create, d->trunks);
 	if (!err && d->lk)
 		err = bus_subscribe(d->bus, &d->hangup_sub, "cmd.calls.*.hangup", NULL,
-				    calls_on_hangup, d);
+				    calls_on_hangup, d->calls);
 	if (!err && d->lk)
-		err = bus_subscribe(d->bus, &d->ended_sub, "calls.*.call_ended", NULL, calls_on_ended, d);
+		err = bus_subscribe(d->bus, &d->ended_sub, "calls.*.call_ended", NULL,
+				    calls_on_ended, d->calls);
 	if (!err && d->lk)
 		err = bus_subscribe(d->bus, &d->failed_sub, "calls.*.call_failed", NULL,
-				    calls_on_ended, d);
+				    calls_on_ended, d->calls);
 	if (err) {
 		log_error("subscribe_failed", "%s", cm_strerror(err));
 		goto out;
@@ -148,21 +156,19 @@ int dialer_start(struct dialer **dp, const struct dialer_cfg *cfg, struct servic
 	}
 out:
 	if (err)
-		d = dialer_stop(d);
+		d = dialer_free(d);
 	*dp = d;
 	return err;
 }
 
-struct dialer *dialer_stop(struct dialer *d)
+struct dialer *dialer_free(struct dialer *d)
 {
 	if (!d)
 		return NULL;
-	pthread_mutex_lock(&d->lock);
-	d->stopping = true;
-	pthread_cond_broadcast(&d->changed);
-	for (struct call *c = d->calls; c; c = c->next)
-		pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&d->lock);
+	if (d->calls)
+		calls_stop(d->calls);
+	if (d->trunks)
+		trunks_stop(d->trunks);
 	if (d->puller_running)
 		pthread_join(d->puller, NULL);
 	d->pull_sub = bus_unsubscribe(d->pull_sub);
@@ -175,22 +181,16 @@ struct dialer *dialer_stop(struct dialer *d)
 	/* every call thread returns promptly now: waits are woken, LiveKit calls
 	 * abort with ECANCELED */
 	int64_t deadline = time_mono_ms() + STOP_WAIT_MS;
-	pthread_mutex_lock(&d->lock);
-	while (d->nthreads > 0 && time_mono_ms() < deadline) {
-		struct timespec ts;
-		time_deadline(&ts, CLOCK_REALTIME, 100);
-		pthread_cond_timedwait(&d->changed, &d->lock, &ts);
-	}
-	long left = d->nthreads;
-	pthread_mutex_unlock(&d->lock);
+	long left = d->calls ? calls_wait(d->calls, deadline) : 0;
+	left += d->trunks ? trunks_wait(d->trunks, deadline) : 0;
 	if (left > 0) {
 		/* threads still inside libcurl own d: leak it rather than free under them */
 		log_error("stop_incomplete", "%ld call threads still running", left);
 		return NULL;
 	}
+	d->calls = calls_free(d->calls);
+	d->trunks = trunks_free(d->trunks);
 	d->lk = livekit_client_free(d->lk);
-	pthread_cond_destroy(&d->changed);
-	pthread_mutex_destroy(&d->lock);
 	free(d);
 	return NULL;
 }

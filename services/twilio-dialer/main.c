@@ -1,4 +1,6 @@
-/* twilio-dialer: Twilio legs placed through LiveKit's SIP API. */
+/* twilio-dialer: Twilio legs placed through LiveKit's SIP API. The main
+ * thread reads the configuration, starts the dialer (dialer.c) and ticks
+ * it until a signal. */
 #include "dialer.h"
 
 #include <errno.h>
@@ -50,10 +52,10 @@ int main(int argc, char **argv)
 	struct dialer *d = NULL;
 	if (service_start(&svc, &dialer_def, &cfg))
 		return 1;
-	int err = dialer_start(&d, &cfg, svc);
+	int err = dialer_new(&d, &cfg, svc);
 	if (!err)
 		service_wait(svc, dialer_tick, d);
-	d = dialer_stop(d);
+	d = dialer_free(d);
 	svc = service_stop(svc);
 	return err ? 1 : 0;
 }

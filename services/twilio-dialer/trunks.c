@@ -6,15 +6,30 @@
  *   → {"ok":true,"data":{"sip_trunk_id":"ST_…"}}
  *
  * Served from a thread of its own per request (the LiveKit call may take up
- * to LIVEKIT_TIMEOUT_MS); the password is never logged. */
-#include "dialer_priv.h"
+ * to LIVEKIT_TIMEOUT_MS); the password is never logged. Owns the count of
+ * those threads, so that shutdown can wait for them. */
+#include "trunks.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "command/command.h"
+
 #define NUMBERS_MAX 100
+
+struct trunks {
+	struct livekit *lk;          /* NULL: LIVEKIT_URL is unset */
+	struct bus *bus;
+	long timeout_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;      /* a request thread finished */
+	long nthreads;
+	bool stopping;
+};
 
 static const struct cmd_field trunk_fields[] = {
 	{ "name", CMD_STR, false, 0, 128 },
@@ -25,26 +40,15 @@ static const struct cmd_field trunk_fields[] = {
 };
 
 struct trunk_req {
-	struct dialer *d;
+	struct trunks *tr;
 	char *reply;
 	char *data;
 	size_t len;
 };
 
-static bool e164(const char *n)
-{
-	size_t len = strlen(n);
-	if (len < 8 || len > E164_MAX || n[0] != '+' || n[1] < '1' || n[1] > '9')
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (n[i] < '0' || n[i] > '9')
-			return false;
-	return true;
-}
-
 static void serve(struct trunk_req *t)
 {
-	struct dialer *d = t->d;
+	struct trunks *tr = t->tr;
 	struct cmd_error e = { 0 };
 	struct livekit_error lke;
 	const char *numbers[NUMBERS_MAX + 1] = { 0 };
@@ -63,22 +67,22 @@ static void serve(struct trunk_req *t)
 	}
 	for (int i = 0; i < n; i++) {
 		const cJSON *v = cJSON_GetArrayItem(nums, i);
-		if (!cJSON_IsString(v) || !e164(v->valuestring)) {
+		if (!cJSON_IsString(v) || !e164_valid(v->valuestring)) {
 			cmd_error_set(&e, "invalid_field", "numbers", "numbers[%d]: not an E.164 number", i);
 			err = EINVAL;
 			goto out;
 		}
 		numbers[i] = v->valuestring;
 	}
-	if (!d->lk) {
+	if (!tr->lk) {
 		cmd_error_set(&e, "unavailable", NULL, "LIVEKIT_URL is not configured");
 		err = EAGAIN;
 		goto out;
 	}
-	err = livekit_sip_outbound_trunk_create(d->lk, &trunk_id, cmd_str(req, "name"),
+	err = livekit_sip_outbound_trunk_create(tr->lk, &trunk_id, cmd_str(req, "name"),
 						cmd_str(req, "address"), numbers,
 						cmd_str(req, "username"), cmd_str(req, "password"),
-						d->cfg->livekit_timeout_ms, &lke);
+						tr->timeout_ms, &lke);
 	if (err) {
 		cmd_error_upstream(&e, "livekit", "CreateSIPOutboundTrunk", err, lke.http_status, lke.code,
 				   lke.msg);
@@ -94,10 +98,10 @@ static void serve(struct trunk_req *t)
 out:
 	if (err) {
 		log_warn("trunk_create_failed", "%s: %s", e.code, e.message);
-		cmd_reply_error(d->bus, t->reply, &e);
+		cmd_reply_error(tr->bus, t->reply, &e);
 		cJSON_Delete(out);
 	} else {
-		cmd_reply_ok(d->bus, t->reply, out);
+		cmd_reply_ok(tr->bus, t->reply, out);
 	}
 	free(trunk_id);
 	cJSON_Delete(req);
@@ -106,25 +110,25 @@ out:
 static void *trunk_thread(void *arg)
 {
 	struct trunk_req *t = arg;
-	struct dialer *d = t->d;
+	struct trunks *tr = t->tr;
 	serve(t);
 	free(t->reply);
 	free(t->data);
 	free(t);
-	pthread_mutex_lock(&d->lock);
-	d->nthreads--;
-	pthread_cond_broadcast(&d->changed);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_lock(&tr->lock);
+	tr->nthreads--;
+	pthread_cond_broadcast(&tr->changed);
+	pthread_mutex_unlock(&tr->lock);
 	return NULL;
 }
 
 void trunks_on_create(const struct bus_msg *msg, void *arg)
 {
-	struct dialer *d = arg;
+	struct trunks *tr = arg;
 	struct trunk_req *t = calloc(1, sizeof(*t));
 	struct cmd_error e;
 	if (t) {
-		t->d = d;
+		t->tr = tr;
 		t->reply = msg->reply ? strdup(msg->reply) : NULL;
 		t->data = malloc((size_t)msg->len + 1);
 		t->len = (size_t)msg->len;
@@ -135,11 +139,11 @@ void trunks_on_create(const struct bus_msg *msg, void *arg)
 	}
 	memcpy(t->data, msg->data, (size_t)msg->len);
 	t->data[msg->len] = '\0';
-	pthread_mutex_lock(&d->lock);
-	bool stopping = d->stopping;
+	pthread_mutex_lock(&tr->lock);
+	bool stopping = tr->stopping;
 	if (!stopping)
-		d->nthreads++;
-	pthread_mutex_unlock(&d->lock);
+		tr->nthreads++;
+	pthread_mutex_unlock(&tr->lock);
 	if (stopping) {
 		cmd_error_set(&e, "unavailable", NULL, "twilio-dialer is stopping");
 		goto fail;
@@ -152,15 +156,59 @@ void trunks_on_create(const struct bus_msg *msg, void *arg)
 	pthread_attr_destroy(&attr);
 	if (!err)
 		return;
-	pthread_mutex_lock(&d->lock);
-	d->nthreads--;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_lock(&tr->lock);
+	tr->nthreads--;
+	pthread_mutex_unlock(&tr->lock);
 	cmd_error_set(&e, "unavailable", NULL, "no thread for the request");
 fail:
-	cmd_reply_error(d->bus, msg->reply, &e);
+	cmd_reply_error(tr->bus, msg->reply, &e);
 	if (t) {
 		free(t->reply);
 		free(t->data);
 		free(t);
 	}
+}
+
+int trunks_new(struct trunks **tp, struct livekit *lk, struct bus *bus, long timeout_ms)
+{
+	struct trunks *tr = calloc(1, sizeof(*tr));
+	if (!tr)
+		return ENOMEM;
+	tr->lk = lk;
+	tr->bus = bus;
+	tr->timeout_ms = timeout_ms;
+	pthread_mutex_init(&tr->lock, NULL);
+	pthread_cond_init(&tr->changed, NULL);
+	*tp = tr;
+	return 0;
+}
+
+void trunks_stop(struct trunks *tr)
+{
+	pthread_mutex_lock(&tr->lock);
+	tr->stopping = true;
+	pthread_mutex_unlock(&tr->lock);
+}
+
+long trunks_wait(struct trunks *tr, int64_t deadline_ms)
+{
+	pthread_mutex_lock(&tr->lock);
+	while (tr->nthreads > 0 && time_mono_ms() < deadline_ms) {
+		struct timespec ts;
+		time_deadline(&ts, CLOCK_REALTIME, 100);
+		pthread_cond_timedwait(&tr->changed, &tr->lock, &ts);
+	}
+	long left = tr->nthreads;
+	pthread_mutex_unlock(&tr->lock);
+	return left;
+}
+
+struct trunks *trunks_free(struct trunks *tr)
+{
+	if (!tr)
+		return NULL;
+	pthread_cond_destroy(&tr->changed);
+	pthread_mutex_destroy(&tr->lock);
+	free(tr);
+	return NULL;
 }

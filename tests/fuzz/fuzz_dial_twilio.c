@@ -1,9 +1,9 @@
 /* libFuzzer target for twilio-dialer's dial.twilio job parser,
- * calls_job_parse() (services/twilio-dialer/calls.c): a JSON job from
+ * twilio_job_parse() (services/twilio-dialer/job.c): a JSON job from
  * JetStream. What parses must hold what the call thread relies on; a
  * refusal names its field, and the ids it hands back for the failure event
  * are well-formed. */
-#include "twilio-dialer/dialer_priv.h"
+#include "twilio-dialer/job.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -39,7 +39,7 @@ static bool name_ok(const char *s, size_t max)
 	return true;
 }
 
-static void check_call(const struct call *c, const char *call_id, const char *room)
+static void check_call(const struct twilio_job *c, const char *call_id, const char *room)
 {
 	if (!id_is_uuid(c->call_id) || strcmp(c->call_id, call_id) != 0 ||
 	    strcmp(c->room, room) != 0 || !name_ok(c->room, EVENT_ROOM_MAX))
@@ -59,14 +59,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* an exact-size copy, so sanitizers see reads past the end */
 	char *copy = malloc(size ? size : 1);
-	struct call *c = calloc(1, sizeof(*c));
+	struct twilio_job *c = calloc(1, sizeof(*c));
 	if (!copy || !c)
 		goto out;
 	memcpy(copy, data, size);
 	struct cmd_error e;
 	char call_id[ID_UUID_LEN + 1] = "", room[EVENT_ROOM_MAX + 1] = "";
 	memset(&e, 0, sizeof(e));
-	int err = calls_job_parse(c, copy, size, &e, call_id, room);
+	int err = twilio_job_parse(c, copy, size, &e, call_id, room);
 	if (!terminated(call_id, sizeof(call_id)) || (call_id[0] && !id_is_uuid(call_id)) ||
 	    !terminated(room, sizeof(room)))
 		abort();

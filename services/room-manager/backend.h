@@ -1,11 +1,14 @@
-/* room-manager's shared declarations: config, context, room backends. */
-#ifndef ROOM_MANAGER_ROOM_H
-#define ROOM_MANAGER_ROOM_H
+/* room-manager's configuration (main.c fills it from the environment) and
+ * the room backend interface that rooms.c serves commands through, with its
+ * two implementations: backend_livekit.c and backend_local.c. */
+#ifndef ROOM_MANAGER_BACKEND_H
+#define ROOM_MANAGER_BACKEND_H
 
 #include <cjson/cJSON.h>
 
+#include "bus/bus.h"
 #include "command/command.h"
-#include "service/service.h"
+#include "core/core.h"
 
 struct room_cfg {
 	struct core_cfg core;
@@ -63,23 +66,5 @@ extern const struct room_backend backend_local;
 int backend_livekit_new(void **stp, const struct room_cfg *cfg) CM_MUST_USE;
 int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus,
 		      const char *source) CM_MUST_USE;
-
-/* Recordings remembered per call (so recordings.stop may omit
- * recording_id); bounded, the oldest forgotten first. Thread-safe. */
-struct rec_table;
-int rec_table_new(struct rec_table **tp) CM_MUST_USE;
-struct rec_table *rec_table_free(struct rec_table *t);
-int rec_table_put(struct rec_table *t, const char *call_id, const char *recording_id,
-		  const char *path) CM_MUST_USE;
-/* Looks up by recording id (when non-NULL) or else by call id; copies into
- * the buffers. ENOENT when unknown. With `remove`, forgets it. */
-int rec_table_get(struct rec_table *t, const char *call_id, const char *recording_id,
-		  char *rec_id, size_t rec_len, char *path, size_t path_len, bool remove) CM_MUST_USE;
-
-/* The service: serves the rooms.* and recordings.* commands and relays call
- * events into rooms. */
-struct rooms;
-int rooms_start(struct rooms **rp, const struct room_cfg *cfg, struct service *svc) CM_MUST_USE;
-struct rooms *rooms_stop(struct rooms *r);
 
 #endif
