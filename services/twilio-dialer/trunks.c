@@ -36,6 +36,7 @@ static const struct cmd_field trunk_fields[] = {
 	{ "address", CMD_STR, true, 1, 253 },
 	{ "username", CMD_STR, false, 0, 128 },
 	{ "password", CMD_STR, false, 0, 256 },
+	{ "numbers", CMD_E164_LIST, true, 1, NUMBERS_MAX },
 	{ 0 }
 };
 
@@ -58,22 +59,9 @@ static void serve(struct trunk_req *t)
 	if (err)
 		goto out;
 	const cJSON *nums = cJSON_GetObjectItemCaseSensitive(req, "numbers");
-	int n = cJSON_GetArraySize(nums);
-	if (!cJSON_IsArray(nums) || n < 1 || n > NUMBERS_MAX) {
-		cmd_error_set(&e, "invalid_field", "numbers", "numbers: 1..%d E.164 numbers",
-			      NUMBERS_MAX);
-		err = EINVAL;
-		goto out;
-	}
-	for (int i = 0; i < n; i++) {
-		const cJSON *v = cJSON_GetArrayItem(nums, i);
-		if (!cJSON_IsString(v) || !e164_valid(v->valuestring)) {
-			cmd_error_set(&e, "invalid_field", "numbers", "numbers[%d]: not an E.164 number", i);
-			err = EINVAL;
-			goto out;
-		}
-		numbers[i] = v->valuestring;
-	}
+	int n = 0;
+	for (const cJSON *v = nums->child; v && n < NUMBERS_MAX; v = v->next)
+		numbers[n++] = v->valuestring;
 	if (!tr->lk) {
 		cmd_error_set(&e, "unavailable", NULL, "LIVEKIT_URL is not configured");
 		err = EAGAIN;
