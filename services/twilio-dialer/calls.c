@@ -24,7 +24,7 @@ enum call_state { CALL_ST_DIALING, CALL_ST_ANSWERED };
 /* A call this process owns, from its dial job until it ends. Guarded by
  * calls.lock; freed by its own thread. */
 struct call {
-	struct calls *cs;
+	struct twilio_calls *cs;
 	struct twilio_job job; /* what the dial job asked for */
 	enum call_state state;
 	bool hangup;            /* cmd.calls.<id>.hangup received */
@@ -35,7 +35,7 @@ struct call {
 	struct call *next;
 };
 
-struct calls {
+struct twilio_calls {
 	const struct dialer_cfg *cfg;
 	struct livekit *lk;
 	struct bus *bus;
@@ -92,10 +92,10 @@ static void publish_failed(struct call *c, enum call_status st, int sip_code, co
 
 /* ---- the call table ------------------------------------------------------- */
 
-int calls_new(struct calls **csp, const struct dialer_cfg *cfg, struct livekit *lk,
+int twilio_calls_new(struct twilio_calls **csp, const struct dialer_cfg *cfg, struct livekit *lk,
 	      struct bus *bus, const char *source)
 {
-	struct calls *cs = calloc(1, sizeof(*cs));
+	struct twilio_calls *cs = calloc(1, sizeof(*cs));
 	if (!cs)
 		return ENOMEM;
 	cs->cfg = cfg;
@@ -113,7 +113,7 @@ int calls_new(struct calls **csp, const struct dialer_cfg *cfg, struct livekit *
 	return 0;
 }
 
-long calls_room(struct calls *cs, int wait_ms)
+long twilio_calls_room(struct twilio_calls *cs, int wait_ms)
 {
 	pthread_mutex_lock(&cs->lock);
 	long room = cs->cfg->max_calls - cs->ncalls;
@@ -129,7 +129,7 @@ long calls_room(struct calls *cs, int wait_ms)
 	return room;
 }
 
-void calls_stop(struct calls *cs)
+void twilio_calls_stop(struct twilio_calls *cs)
 {
 	pthread_mutex_lock(&cs->lock);
 	cs->stopping = true;
@@ -139,7 +139,7 @@ void calls_stop(struct calls *cs)
 	pthread_mutex_unlock(&cs->lock);
 }
 
-long calls_wait(struct calls *cs, int64_t deadline_ms)
+long twilio_calls_wait(struct twilio_calls *cs, int64_t deadline_ms)
 {
 	pthread_mutex_lock(&cs->lock);
 	while (cs->nthreads > 0 && time_mono_ms() < deadline_ms) {
@@ -152,7 +152,7 @@ long calls_wait(struct calls *cs, int64_t deadline_ms)
 	return left;
 }
 
-struct calls *calls_free(struct calls *cs)
+struct twilio_calls *twilio_calls_free(struct twilio_calls *cs)
 {
 	if (!cs)
 		return NULL;
@@ -162,7 +162,7 @@ struct calls *calls_free(struct calls *cs)
 	return NULL;
 }
 
-static struct call *find_locked(struct calls *cs, const char *call_id)
+static struct call *find_locked(struct twilio_calls *cs, const char *call_id)
 {
 	for (struct call *c = cs->list; c; c = c->next)
 		if (strcmp(c->job.call_id, call_id) == 0)
@@ -172,7 +172,7 @@ static struct call *find_locked(struct calls *cs, const char *call_id)
 
 static void unlink_call(struct call *c)
 {
-	struct calls *cs = c->cs;
+	struct twilio_calls *cs = c->cs;
 	pthread_mutex_lock(&cs->lock);
 	for (struct call **pp = &cs->list; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
@@ -189,7 +189,7 @@ static void unlink_call(struct call *c)
 	free(c);
 }
 
-int calls_owned(struct calls *cs, const char ***idsp, size_t *np)
+int twilio_calls_owned(struct twilio_calls *cs, const char ***idsp, size_t *np)
 {
 	pthread_mutex_lock(&cs->lock);
 	size_t n = (size_t)cs->ncalls;
@@ -236,7 +236,7 @@ static cJSON *sip_request(const struct call *c)
 
 /* RemoveParticipant for the call's SIP participant: hangs the leg up. 0,
  * ENOENT when LiveKit no longer has it, or an error. */
-static int remove_participant(struct calls *cs, const char *room, const char *identity)
+static int remove_participant(struct twilio_calls *cs, const char *room, const char *identity)
 {
 	const struct livekit_grants g = { .room_admin = true, .room = room };
 	struct livekit_error e;
@@ -269,7 +269,7 @@ static long dial_timeout_ms(const struct call *c)
 static int dial(struct call *c, cJSON **respp, struct livekit_error *e)
 {
 	const struct livekit_grants g = { .sip_call = true };
-	struct calls *cs = c->cs;
+	struct twilio_calls *cs = c->cs;
 	cJSON *req = sip_request(c);
 	int err = ENOMEM;
 	if (!req)
@@ -360,7 +360,7 @@ static void publish_ended(struct call *c, const char *reason, const char *by)
  * duration or shutdown. */
 static void hold_answered(struct call *c)
 {
-	struct calls *cs = c->cs;
+	struct twilio_calls *cs = c->cs;
 	int64_t give_up = c->answered_ms + (c->job.max_duration_s + MAX_DURATION_GRACE_S) * 1000;
 	pthread_mutex_lock(&cs->lock);
 	for (;;) {
@@ -394,7 +394,7 @@ static void hold_answered(struct call *c)
 static void *call_thread(void *arg)
 {
 	struct call *c = arg;
-	struct calls *cs = c->cs;
+	struct twilio_calls *cs = c->cs;
 	struct livekit_error e = { 0 };
 	cJSON *resp = NULL;
 
@@ -432,7 +432,7 @@ static void *call_thread(void *arg)
 
 /* ---- jobs -------------------------------------------------------------------- */
 
-void calls_take_job(struct calls *cs, const char *data, size_t len)
+void twilio_calls_take_job(struct twilio_calls *cs, const char *data, size_t len)
 {
 	struct cmd_error e = { 0 };
 	char call_id[ID_UUID_LEN + 1] = "", room[EVENT_ROOM_MAX + 1] = "";
@@ -494,7 +494,7 @@ void calls_take_job(struct calls *cs, const char *data, size_t len)
 /* ---- hangups ----------------------------------------------------------------- */
 
 struct cancel {
-	struct calls *cs;
+	struct twilio_calls *cs;
 	char room[EVENT_ROOM_MAX + 1];
 	char identity[LIVEKIT_IDENTITY_MAX + 1];
 };
@@ -504,7 +504,7 @@ struct cancel {
 static void *cancel_thread(void *arg)
 {
 	struct cancel *k = arg;
-	struct calls *cs = k->cs;
+	struct twilio_calls *cs = k->cs;
 	(void)remove_participant(cs, k->room, k->identity);
 	free(k);
 	pthread_mutex_lock(&cs->lock);
@@ -514,9 +514,9 @@ static void *cancel_thread(void *arg)
 	return NULL;
 }
 
-void calls_on_hangup(const struct bus_msg *msg, void *arg)
+void twilio_calls_on_hangup(const struct bus_msg *msg, void *arg)
 {
-	struct calls *cs = arg;
+	struct twilio_calls *cs = arg;
 	char id[ID_UUID_LEN + 1];
 	struct cancel *k = NULL;
 	if (cmd_subject_call_id(id, sizeof(id), msg->subject))
@@ -556,9 +556,9 @@ void calls_on_hangup(const struct bus_msg *msg, void *arg)
 	}
 }
 
-void calls_on_ended(const struct bus_msg *msg, void *arg)
+void twilio_calls_on_ended(const struct bus_msg *msg, void *arg)
 {
-	struct calls *cs = arg;
+	struct twilio_calls *cs = arg;
 	char id[ID_UUID_LEN + 1];
 	if (cmd_subject_call_id(id, sizeof(id), msg->subject))
 		return;

@@ -2,7 +2,7 @@
  * before dialing: at most once), owner heartbeats, shutdown. Owns the
  * LiveKit client, the subscriptions, the calls (calls.c) and the trunk
  * command (trunks.c), which it feeds and never hears back from but through
- * calls_room(). The puller runs on a thread of its own; dialer_tick on the
+ * twilio_calls_room(). The puller runs on a thread of its own; dialer_tick on the
  * service's main loop; the bus handlers on nats.c's threads. */
 #include "dialer.h"
 
@@ -30,7 +30,7 @@ struct dialer {
 	struct service *svc;
 	struct bus *bus;
 	struct livekit *lk;          /* NULL: dialing is off (no LIVEKIT_URL) */
-	struct calls *calls;
+	struct twilio_calls *calls;
 	struct trunks *trunks;
 	pthread_t puller;
 	bool puller_running;
@@ -49,7 +49,7 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 			 (unsigned long long)msg->seq, cm_strerror(err));
 		return BUS_NAK;
 	}
-	calls_take_job(d->calls, msg->data, (size_t)msg->len);
+	twilio_calls_take_job(d->calls, msg->data, (size_t)msg->len);
 	return BUS_ACK;
 }
 
@@ -72,7 +72,7 @@ static void *puller(void *arg)
 				 d->cfg->max_calls);
 		}
 		/* full: wait for a call to end (re-checked every second) */
-		long room = calls_room(d->calls, 1000);
+		long room = twilio_calls_room(d->calls, 1000);
 		if (room < 0)
 			break; /* stopping */
 		if (room == 0)
@@ -96,7 +96,7 @@ void dialer_tick(void *arg)
 	const char **ids = NULL;
 	size_t n = 0;
 	char *json = NULL;
-	if (calls_owned(d->calls, &ids, &n) == 0)
+	if (twilio_calls_owned(d->calls, &ids, &n) == 0)
 		json = cmd_heartbeat_json(service_source(d->svc), ids, n);
 	free(ids);
 	if (json) {
@@ -128,7 +128,7 @@ int dialer_new(struct dialer **dp, const struct dialer_cfg *cfg, struct service 
 			goto out;
 		}
 	}
-	err = calls_new(&d->calls, cfg, d->lk, d->bus, service_source(svc));
+	err = twilio_calls_new(&d->calls, cfg, d->lk, d->bus, service_source(svc));
 	if (!err)
 		err = trunks_new(&d->trunks, d->lk, d->bus, cfg->livekit_timeout_ms);
 	if (err)
@@ -137,13 +137,13 @@ int dialer_new(struct dialer **dp, const struct dialer_cfg *cfg, struct service 
 			    trunks_on_create, d->trunks);
 	if (!err && d->lk)
 		err = bus_subscribe(d->bus, &d->hangup_sub, "cmd.calls.*.hangup", NULL,
-				    calls_on_hangup, d->calls);
+				    twilio_calls_on_hangup, d->calls);
 	if (!err && d->lk)
 		err = bus_subscribe(d->bus, &d->ended_sub, "calls.*.call_ended", NULL,
-				    calls_on_ended, d->calls);
+				    twilio_calls_on_ended, d->calls);
 	if (!err && d->lk)
 		err = bus_subscribe(d->bus, &d->failed_sub, "calls.*.call_failed", NULL,
-				    calls_on_ended, d->calls);
+				    twilio_calls_on_ended, d->calls);
 	if (err) {
 		log_error("subscribe_failed", "%s", cm_strerror(err));
 		goto out;
@@ -166,7 +166,7 @@ struct dialer *dialer_free(struct dialer *d)
 	if (!d)
 		return NULL;
 	if (d->calls)
-		calls_stop(d->calls);
+		twilio_calls_stop(d->calls);
 	if (d->trunks)
 		trunks_stop(d->trunks);
 	if (d->puller_running)
@@ -181,14 +181,14 @@ struct dialer *dialer_free(struct dialer *d)
 	/* every call thread returns promptly now: waits are woken, LiveKit calls
 	 * abort with ECANCELED */
 	int64_t deadline = time_mono_ms() + STOP_WAIT_MS;
-	long left = d->calls ? calls_wait(d->calls, deadline) : 0;
+	long left = d->calls ? twilio_calls_wait(d->calls, deadline) : 0;
 	left += d->trunks ? trunks_wait(d->trunks, deadline) : 0;
 	if (left > 0) {
 		/* threads still inside libcurl own d: leak it rather than free under them */
 		log_error("stop_incomplete", "%ld call threads still running", left);
 		return NULL;
 	}
-	d->calls = calls_free(d->calls);
+	d->calls = twilio_calls_free(d->calls);
 	d->trunks = trunks_free(d->trunks);
 	d->lk = livekit_client_free(d->lk);
 	free(d);
