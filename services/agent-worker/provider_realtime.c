@@ -343,6 +343,23 @@ static void lws_quiet(void)
 	lws_set_log_level(LLL_ERR, NULL);
 }
 
+/* A connection's state without its connection: NULL when out of memory. */
+static struct rt *rt_bare(const struct realtime_handlers *h, void *arg)
+{
+	struct rt *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	pthread_mutex_init(&r->mu, NULL);
+	if (mqueue_new(&r->txq, TXQ_MAX)) {
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return NULL;
+	}
+	r->h = h;
+	r->arg = arg;
+	return r;
+}
+
 static void rt_free(void *ctx);
 
 static int rt_new(void **ctxp, const struct provider_args *args, const struct realtime_handlers *h,
@@ -357,17 +374,9 @@ static int rt_new(void **ctxp, const struct provider_args *args, const struct re
 	if (!base)
 		return EINVAL;
 	pthread_once(&lws_log_once, lws_quiet);
-	struct rt *r = calloc(1, sizeof(*r));
+	struct rt *r = rt_bare(h, arg);
 	if (!r)
 		return ENOMEM;
-	pthread_mutex_init(&r->mu, NULL);
-	if (mqueue_new(&r->txq, TXQ_MAX)) {
-		pthread_mutex_destroy(&r->mu);
-		free(r);
-		return ENOMEM;
-	}
-	r->h = h;
-	r->arg = arg;
 	if ((err = parse_url(r, base, model))) {
 		log_error("realtime_open", "base URL not usable: %s", base);
 		goto fail;
@@ -541,17 +550,9 @@ const struct realtime_provider realtime_openai = {
 
 int realtime_openai_offline_new(void **ctxp, const struct realtime_handlers *h, void *arg)
 {
-	struct rt *r = calloc(1, sizeof(*r));
+	struct rt *r = rt_bare(h, arg);
 	if (!r)
 		return ENOMEM;
-	pthread_mutex_init(&r->mu, NULL);
-	if (mqueue_new(&r->txq, TXQ_MAX)) {
-		pthread_mutex_destroy(&r->mu);
-		free(r);
-		return ENOMEM;
-	}
-	r->h = h;
-	r->arg = arg;
 	*ctxp = r;
 	return 0;
 }
