@@ -1139,6 +1139,7 @@ static int section(struct env *E, const char *build, const char *nats_url, const
 	svc_env_add(&e, "MAX_SESSIONS", "16");
 	svc_env_add(&e, "ANSWER_TIMEOUT_S", "30");
 	svc_env_add(&e, "OPENAI_BASE_URL", "http://127.0.0.1:9");
+	svc_env_add(&e, "OUTBOUND_ALLOW_PRIVATE", "true"); /* the base URL above is loopback */
 	svc_env_add(&e, "LOG_LEVEL", "warn");
 	int agent_err = svc_spawn(&E->agent, build, "agent-worker", E->dir, E->backend, &e, agent_log,
 				  sizeof(agent_log));
