@@ -700,6 +700,16 @@ static int round_n(struct env *E, int n)
 			     note);
 		bench_figure("relay.carrier_to_room_p99@200", p99_ms, "<=", TARGET_P99_MS, "ms",
 			     note);
+		/* is the machine full? the bridge, room-manager and this bench's far
+		 * ends and decoders, against the cores there are */
+		double me = me0 >= 0 && me1 >= 0 ? (double)(me1 - me0) / 1e6 / secs * 100 : -1;
+		double br = cpu_pct * active, rm = rm_pct * active;
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		snprintf(note, sizeof(note), "bridge %.0f, room-manager %.0f, bench %.0f; of %ld",
+			 br, rm, me, 100 * cores);
+		bool known = cpu_pct >= 0 && rm_pct >= 0 && me >= 0;
+		bench_figure("relay.machine_cpu@200", known ? br + rm + me : -1, NULL, 0, "% core",
+			     note);
 	}
 	printf("    (this bench on the same cores: %.1f %% of a core (far ends, %d Opus decoders); our sender's "
 	       "longest tick %lld us, %ld timer ticks missed)\n",
