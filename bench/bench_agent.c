@@ -811,7 +811,7 @@ static int start_all(struct bench *b)
 	const char *aargv[] = { abin, NULL };
 	const char *aenv[] = { e_nats, e_ahealth, "ROOM_BACKEND=local", "MAX_SESSIONS=" AGENT_SESSIONS,
 			       "ANSWER_TIMEOUT_S=30", "OPENAI_BASE_URL=http://127.0.0.1:9", "LOG_FORMAT=kv",
-			       "LOG_LEVEL=info", NULL };
+			       "LOG_LEVEL=info", "OUTBOUND_ALLOW_PRIVATE=true", NULL };
 	if ((err = test_spawn(&b->agent_pid, aargv, aenv, log)))
 		return err;
 

@@ -10,6 +10,7 @@
  * Bounded in count and time; prints figures and targets, never fails on them.
  */
 #include "bus/bus.h"
+#include "harness/bench.h"
 #include "harness/test.h"
 
 #include <errno.h>
@@ -69,6 +70,8 @@ static int bench_core_throughput(struct bus *pub, struct bus *subbus, double *ra
 	printf("core publish→subscriber: %ld sent, %ld received (%ld lost) in %.3f s: %.0f events/s "
 	       "(target ≥ %.0f) %s\n", sent, n, sent - n, (double)us / 1e6, *ratep, TARGET_CORE_RATE,
 	       *ratep >= TARGET_CORE_RATE ? "OK" : "BELOW TARGET");
+	bench_figure("bus.core_events_per_s", *ratep, ">=", TARGET_CORE_RATE, "ev/s",
+		     "256-byte events, one publisher");
 	sub = bus_unsubscribe(sub);
 	return err;
 }
@@ -141,6 +144,8 @@ static int bench_core_latency(struct bus *pub, struct bus *subbus, double *p99p)
 	printf("core one-way latency at %d events/s (%d samples): p50 %.0f µs, p99 %.0f µs, max %.0f µs "
 	       "(target p99 ≤ %.0f µs) %s\n", LAT_RATE, n, p50, p99, max, TARGET_CORE_P99,
 	       p99 <= TARGET_CORE_P99 ? "OK" : "ABOVE TARGET");
+	bench_figure("bus.core_one_way_p99", p99, "<=", TARGET_CORE_P99, "µs",
+		     "at 5,000 ev/s, 256-byte events");
 out:
 	sub = bus_unsubscribe(sub);
 	free(l.samples);
@@ -196,6 +201,11 @@ static double bench_js(struct bus *bus, int threads)
 	       "%.0f acked events/s (target ≥ %.0f) %s\n", threads, threads == 1 ? "" : "s",
 	       atomic_load(&acked), atomic_load(&failed), (double)us / 1e6, rate, TARGET_JS_RATE,
 	       rate >= TARGET_JS_RATE ? "OK" : "BELOW TARGET");
+	char name[48], note[64];
+	snprintf(name, sizeof(name), "bus.js_sync_acked_per_s@%d", threads);
+	snprintf(note, sizeof(note), "one round trip per event, %d thread%s", threads,
+		 threads == 1 ? "" : "s");
+	bench_figure(name, rate, NULL, 0, "ev/s", note);
 	return rate;
 }
 
@@ -224,6 +234,8 @@ static double bench_js_async(struct bus *bus)
 	       "%llu failed, %d rejected in %.3f s: %.0f acked events/s (target ≥ %.0f) %s%s\n",
 	       acked, (unsigned long long)failed, rejected, (double)us / 1e6, rate, TARGET_JS_RATE,
 	       rate >= TARGET_JS_RATE ? "OK" : "BELOW TARGET", err ? " (wait failed)" : "");
+	bench_figure("bus.js_acked_per_s", err ? -1 : rate, ">=", TARGET_JS_RATE, "ev/s",
+		     "pipelined, <= 4096 acks pending, 1 thread, file storage");
 	return rate;
 }
 

@@ -17,6 +17,7 @@
  */
 #include "bus/bus.h"
 #include "core/core.h"
+#include "harness/bench.h"
 #include "harness/test.h"
 
 #include <arpa/inet.h>
@@ -42,6 +43,9 @@
 #define TARGET_CPS       200.0
 #define TARGET_CPU_US    150.0
 #define TARGET_HOLD_P99  5000.0 /* µs */
+#define TARGET_RSS_MB    64.0
+#define TARGET_IDLE_MB   4.0    /* "back to start when idle": our slack above the start */
+#define IDLE_MAX_MS      36000  /* after the last call: Timer M (32 s) and some */
 
 /* The CPU each named thread used between a and b, per call. */
 static void print_threads(const struct test_threads *a, const struct test_threads *b, long calls)
@@ -73,9 +77,24 @@ static long rss_kb(int pid)
 /* ---- events ------------------------------------------------------------- */
 
 struct counts {
-	atomic_long ended, failed, holds, resumes;
+	atomic_long ended, failed, holds, resumes, dialing, peak;
 	atomic_llong last_hold_us, last_resume_us;
+	long rss_start_kb;   /* before the calls */
+	int64_t calls_end_us; /* the last call ended */
 };
+
+/* The most calls between call_dialing and their end seen at once: the knee
+ * where the bridge stops taking jobs (MAX_CALLS; the rest wait in DIALS). */
+static void on_dialing(const struct bus_msg *msg, void *arg)
+{
+	struct counts *c = arg;
+	(void)msg;
+	long live = atomic_fetch_add(&c->dialing, 1) + 1 - atomic_load(&c->ended) -
+		    atomic_load(&c->failed);
+	long peak = atomic_load(&c->peak);
+	while (live > peak && !atomic_compare_exchange_weak(&c->peak, &peak, live))
+		;
+}
 
 static void on_ended(const struct bus_msg *msg, void *arg)
 {
@@ -184,7 +203,21 @@ static int bench_calls(struct bus *bus, struct counts *c, int bridge, const char
 	       (double)(cpu1 - cpu0) / 1e3, TARGET_CPU_US,
 	       per_call >= 0 && per_call <= TARGET_CPU_US ? "ok" : "ABOVE TARGET");
 	print_threads(&th0, &th1, ended);
-	printf("    bridge resident memory %ld kB before, %ld kB after\n", rss0, rss_kb(bridge));
+	long rss1 = rss_kb(bridge);
+	printf("    bridge resident memory %ld kB before, %ld kB after\n", rss0, rss1);
+	c->rss_start_kb = rss0;
+	c->calls_end_us = t1;
+	char note[96];
+	snprintf(note, sizeof(note), "%d calls, MAX_CALLS %s", CALLS, MAX_CALLS);
+	bench_figure("sip.cpu_per_call", per_call, "<=", TARGET_CPU_US, "µs", note);
+	bench_figure("sip.calls_per_s", cps, ">=", TARGET_CPS, "calls/s", note);
+	bench_figure("sip.calls_failed", (double)(failed + missing), "<=", 0, "calls", note);
+	bench_figure("sip.rss_after_calls", rss1 >= 0 ? (double)rss1 / 1024.0 : -1, "<=",
+		     TARGET_RSS_MB, "MB", note);
+	snprintf(note, sizeof(note), "knee: MAX_CALLS %s at once, the other jobs wait in DIALS",
+		 MAX_CALLS);
+	bench_figure("sip.peak_concurrent_calls", (double)atomic_load(&c->peak), NULL, 0, "calls",
+		     note);
 	/* measured with valgrind massif: the heap goes back to ~1 MB within 40 s */
 	printf("    (sofia keeps every finished INVITE transaction for 32 s, RFC 6026 Timer M;\n"
 	       "     the heap returns to its start once they expire, the process keeps the pages)\n");
@@ -370,6 +403,8 @@ static int bench_hold(struct bus *bus, struct counts *c)
 	       nhold == HOLDS / 2 && p99h >= 0 && p99h <= TARGET_HOLD_P99 ? "ok" : "ABOVE TARGET");
 	printf("    re-INVITE sent -> call_resume on NATS (%d):  p50 %lld us  p99 %lld us\n", nresume,
 	       (long long)test_pct(tev_resume, nresume, 50), (long long)test_pct(tev_resume, nresume, 99));
+	bench_figure("sip.hold_to_event_p99", nhold == HOLDS / 2 ? (double)p99h : -1, "<=",
+		     TARGET_HOLD_P99, "µs", "re-INVITE a=sendonly -> call_hold on NATS");
 	err = 0;
 out:
 	if (err)
@@ -385,6 +420,25 @@ out:
 	return err;
 }
 
+/* The bridge's resident memory once idle: polled until it is back within
+ * TARGET_IDLE_MB of its start or IDLE_MAX_MS after the last call. */
+static void bench_idle(int bridge, const struct counts *c)
+{
+	long kb = rss_kb(bridge);
+	while (kb >= 0 && (double)(kb - c->rss_start_kb) / 1024.0 > TARGET_IDLE_MB &&
+	       time_mono_us() - c->calls_end_us < (int64_t)IDLE_MAX_MS * 1000) {
+		test_nap_ms(500);
+		kb = rss_kb(bridge);
+	}
+	double s = (double)(time_mono_us() - c->calls_end_us) / 1e6;
+	char note[96];
+	double above_mb = kb >= 0 ? (double)(kb - c->rss_start_kb) / 1024.0 : -1;
+	snprintf(note, sizeof(note), "%.0f s idle: %ld kB, %ld kB at start", s, kb,
+		 c->rss_start_kb);
+	printf("  idle: bridge resident memory %ld kB %.0f s after the last call\n", kb, s);
+	bench_figure("sip.rss_idle_above_start", above_mb, "<=", TARGET_IDLE_MB, "MB", note);
+}
+
 int main(void)
 {
 	int rc = 1;
@@ -395,6 +449,7 @@ int main(void)
 	int bridge = 0;
 	struct bus *bus = NULL;
 	struct bus_sub *s_end = NULL, *s_fail = NULL, *s_hold = NULL, *s_resume = NULL;
+	struct bus_sub *s_dial = NULL;
 	struct counts *c = calloc(1, sizeof(*c));
 	char *dir = test_tmpdir("bench-sip");
 
@@ -421,6 +476,7 @@ int main(void)
 		goto out;
 	}
 	if (bus_connect(&bus, nats.url, "bench-sip") || bus_ensure_streams(bus) ||
+	    bus_subscribe(bus, &s_dial, "calls.*.call_dialing", NULL, on_dialing, c) ||
 	    bus_subscribe(bus, &s_end, "calls.*.call_ended", NULL, on_ended, c) ||
 	    bus_subscribe(bus, &s_fail, "calls.*.call_failed", NULL, on_failed, c) ||
 	    bus_subscribe(bus, &s_hold, "calls.*.call_hold", NULL, on_hold, c) ||
@@ -433,8 +489,10 @@ int main(void)
 		goto out;
 	if (bench_hold(bus, c))
 		goto out;
+	bench_idle(bridge, c);
 	rc = 0;
 out:
+	s_dial = bus_unsubscribe(s_dial);
 	s_end = bus_unsubscribe(s_end);
 	s_fail = bus_unsubscribe(s_fail);
 	s_hold = bus_unsubscribe(s_hold);
