@@ -27,6 +27,7 @@ struct calls {
 	struct call *list;
 	int n;
 	uint64_t sess_seq;
+	int64_t last_end_ms;        /* when the last call was freed, 0 before any */
 	struct metric *m_answered, *m_active;
 };
 
@@ -91,6 +92,7 @@ static void call_free(struct call *c)
 		}
 	}
 	cs->n--;
+	cs->last_end_ms = time_mono_ms();
 	metric_set(cs->m_active, cs->n);
 	c->relay = relay_leg_free(c->relay);
 	if (c->rtp_fd >= 0)
@@ -112,11 +114,13 @@ static bool secure_answer(struct call *c, const struct sdp_audio *answer, struct
 		why = "no usable SDP in the answer to our RTP/SAVP offer";
 	else if (sdes_from_answer(&c->media.keys.remote_key, &c->media.keys, answer))
 		why = "answer without a usable a=crypto for our RTP/SAVP offer";
-	else if ((err = media_srtp_alloc(srtpp, &c->media.keys.local_key, &c->media.keys.remote_key)))
+	else if ((err = media_srtp_alloc(srtpp, &c->media.keys.local_key,
+					 &c->media.keys.remote_key)))
 		why = "cannot set up SRTP with the answered key";
 	if (!why) {
 		log_info("call_srtp", "%s: SRTP %s, tag %u", c->job->call_id,
-			 sdes_suite_name(c->media.keys.remote_key.suite), (unsigned)c->media.keys.remote_key.tag);
+			 sdes_suite_name(c->media.keys.remote_key.suite),
+			 (unsigned)c->media.keys.remote_key.tag);
 		return true;
 	}
 	log_warn("answer_without_srtp", "%s: %s%s%s, BYE", c->job->call_id, why, err ? ": " : "",
@@ -178,7 +182,8 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 				       info->reason);
 		break;
 	case SIP_LEG_OFFER: {
-		struct hold_call hc = { c->leg, &c->media, c->relay, c->job->call_id, c->job->room };
+		struct hold_call hc = { c->leg, &c->media, c->relay, c->job->call_id,
+					c->job->room };
 		hold_on_offer(&c->cs->hold, &hc, info->sdp, info->sdp_len, info->method);
 		break;
 	}
@@ -203,7 +208,8 @@ void call_start(struct calls *cs, struct dial_job *job)
 	struct call *c = calloc(1, sizeof(*c));
 	const char *why = NULL;
 	if (!c) {
-		publisher_call_failed(cs->cfg.pub, job->call_id, job->room, "failed", 0, "out of memory");
+		publisher_call_failed(cs->cfg.pub, job->call_id, job->room, "failed", 0,
+				      "out of memory");
 		dial_job_free(job);
 		atomic_fetch_sub(cs->cfg.active, 1);
 		return;
@@ -289,7 +295,8 @@ void call_media_timeout(struct calls *cs, const char *call_id)
 	struct call *c = find(cs, call_id);
 	if (!c || c->phase != PH_ANSWERED)
 		return;
-	log_info("call_media_timeout", "%s: no RTP for %ld s, BYE", call_id, cs->cfg.media_timeout_s);
+	log_info("call_media_timeout", "%s: no RTP for %ld s, BYE", call_id,
+		 cs->cfg.media_timeout_s);
 	end_call(c, "media_timeout", "local", NULL);
 }
 
@@ -320,6 +327,12 @@ void calls_tick(struct calls *cs, int64_t now_ms)
 			end_call(c, "max_duration", "system", NULL);
 		}
 	}
+}
+
+bool calls_idle_since(const struct calls *cs, int64_t *since_ms)
+{
+	*since_ms = cs->last_end_ms;
+	return cs->n == 0 && cs->last_end_ms != 0;
 }
 
 void calls_heartbeat(struct calls *cs)
@@ -371,8 +384,8 @@ int calls_new(struct calls **csp, const struct calls_cfg *cfg)
 	if (!cs)
 		return ENOMEM;
 	cs->cfg = *cfg;
-	cs->hold = (struct hold_env){ cfg->pub, metric_counter("sip_bridge_holds_total", "remote holds detected"),
-				      cfg->rtp_host };
+	struct metric *holds = metric_counter("sip_bridge_holds_total", "remote holds detected");
+	cs->hold = (struct hold_env){ cfg->pub, holds, cfg->rtp_host };
 	cs->m_answered = metric_counter("sip_bridge_answered_total", "calls answered");
 	cs->m_active = metric_gauge("sip_bridge_active_calls", "calls in progress");
 	rtp_ports_init(&cs->ports, cfg->rtp_bind, cfg->rtp_port_min, cfg->rtp_port_max);
