@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 struct sip_ua;
 struct sip_leg;
@@ -80,6 +81,30 @@ struct sip_ua {
 	bool shutdown_done;
 	char tls_contact[200];   /* <sip:host:port;transport=tls>, "" without TLS */
 };
+
+/* How much of a TCP connection's queued data sofia reads at once.
+ * tport_recv_stream() receives everything queued (FIONREAD) into the buffer
+ * of the message being read; each complete message keeps that whole buffer
+ * and the rest is copied into the next message's. A carrier's connection
+ * under load queues tens of kB: every message then held ~45 kB while its
+ * transaction lived (32 s, Timer D) and the copies grew with the square of
+ * the backlog. Reading at most SIP_STREAM_READ_MAX per wakeup bounds both;
+ * the poll is level-triggered, so the rest is read on the next step. */
+
+/* Interposes sofia's own su_getmsgsize() (libsofia-sip-ua calls it through
+ * its PLT): the same FIONREAD, capped for stream sockets only — a datagram
+ * must be read whole. */
+issize_t su_getmsgsize(su_socket_t s)
+{
+	int n = -1, type = 0;
+	socklen_t len = sizeof(type);
+	if (ioctl(s, FIONREAD, &n) == -1)
+		return -1;
+	if (n > SIP_STREAM_READ_MAX && getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	    type == SOCK_STREAM)
+		n = SIP_STREAM_READ_MAX;
+	return (issize_t)n;
+}
 
 static const char *reason_or(const char *phrase, int status)
 {

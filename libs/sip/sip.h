@@ -42,6 +42,11 @@
 struct sip_ua;
 struct sip_leg;
 
+/* The most the stack reads from a TCP connection per wakeup (sip.c
+ * interposes sofia's su_getmsgsize(): a complete message keeps the whole
+ * buffer it was read into for as long as its transaction lives, 32 s). */
+#define SIP_STREAM_READ_MAX 4096
+
 enum sip_leg_event {
 	SIP_LEG_PROGRESS, /* 18x: code, reason */
 	SIP_LEG_ANSWERED, /* 2xx received and ACK sent: code, sdp = the answer */

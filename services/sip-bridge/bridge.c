@@ -13,6 +13,7 @@
 #include "secret/secret.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,6 +24,12 @@
 #define TICK_MS 50
 #define SIP_SHUTDOWN_MS 3000
 #define INBOX_MAX ((size_t)1 << 20) /* items waiting for the sofia thread */
+/* sofia keeps every finished INVITE client transaction (its request and the
+ * response, with the receive buffer that held it) for Timer D, 32 s whatever
+ * the transport, and each ACK for 64*T1 = 32 s. Once that long has passed
+ * with no call, the heap is back to its start but glibc keeps the freed
+ * pages of the sofia thread's arena: they go back to the kernel then. */
+#define TRIM_IDLE_MS 34000
 
 /* ---- inbox: other threads → sofia thread (an mqueue whose eventfd the
  * sofia loop watches) ---- */
@@ -65,6 +72,7 @@ struct bridge {
 	/* sofia thread only */
 	struct sip_ua *ua;
 	int64_t next_tick_ms, next_heartbeat_ms;
+	int64_t trimmed_for;         /* the idle period (its start) already trimmed */
 };
 
 static struct inbox_item *item_new(enum inbox_kind kind, const char *call_id, const char *reason);
@@ -140,6 +148,21 @@ static bool peer_allowed(const struct sockaddr *sa, socklen_t len, void *arg)
 	return calls_peer_allowed(br->calls, sa, len);
 }
 
+/* Sofia thread: hands the pages freed by the expired transactions back to
+ * the kernel, once per idle period. */
+static void memory_trim(struct bridge *br, int64_t now_ms)
+{
+	int64_t since;
+	if (!calls_idle_since(br->calls, &since) || since == br->trimmed_for ||
+	    now_ms - since < TRIM_IDLE_MS)
+		return;
+	br->trimmed_for = since;
+	int64_t t0 = time_mono_us();
+	malloc_trim(0);
+	log_debug("memory_trimmed", "idle %lld ms: heap trimmed in %lld us",
+		  (long long)(now_ms - since), (long long)(time_mono_us() - t0));
+}
+
 static void *sofia_main(void *arg)
 {
 	struct bridge *br = arg;
@@ -177,6 +200,7 @@ static void *sofia_main(void *arg)
 		if (now >= br->next_heartbeat_ms) {
 			br->next_heartbeat_ms = now + 2000;
 			calls_heartbeat(br->calls);
+			memory_trim(br, now);
 		}
 	}
 	atomic_store(&br->sip_up, false);
@@ -220,8 +244,8 @@ static void on_call_over(const struct bus_msg *msg, void *arg)
 			 strcmp(sub_id, ev->call_id) == 0;
 	if (same_call && strcmp(ev->source, br->source) != 0 &&
 	    (ev->type == EV_CALL_ENDED || ev->type == EV_CALL_FAILED)) {
-		struct inbox_item *it =
-			item_new(INBOX_ENDED_ELSEWHERE, ev->call_id, event_type_name(ev->type));
+		struct inbox_item *it = item_new(INBOX_ENDED_ELSEWHERE, ev->call_id,
+						 event_type_name(ev->type));
 		if (it) {
 			snprintf(it->source, sizeof(it->source), "%s", ev->source);
 			(void)bridge_post(br, it);
@@ -359,23 +383,17 @@ int bridge_start(struct bridge *br)
 	if (err)
 		return err;
 	const struct bridge_cfg *cfg = br->cfg;
-	struct relay_cfg rcfg = { br->bus,
-				  cfg->room_backend,
-				  cfg->livekit_url,
+	struct relay_cfg rcfg = { br->bus, cfg->room_backend, cfg->livekit_url,
 				  cfg->livekit_api_key,
-				  cfg->livekit_api_secret,
-				  cfg->media_timeout_s,
-				  cfg->media_threads,
-				  &relay_handlers,
-				  br };
+				  cfg->livekit_api_secret, cfg->media_timeout_s, cfg->media_threads,
+				  &relay_handlers, br };
 	err = relay_new(&br->relay, &rcfg);
 	if (err)
 		return err;
-	struct calls_cfg ccfg = { cfg->ring_timeout_s, cfg->media_timeout_s,
-				  cfg->rtp_port_min,   cfg->rtp_port_max,
-				  br->rtp_bind,	       br->rtp_host,
-				  br->source,	       br->pub,
-				  br->relay,	       &br->active };
+	struct calls_cfg ccfg = { cfg->ring_timeout_s, cfg->media_timeout_s, cfg->rtp_port_min,
+				  cfg->rtp_port_max, br->rtp_bind, br->rtp_host, br->source,
+				  br->pub,
+				  br->relay, &br->active };
 	err = calls_new(&br->calls, &ccfg);
 	if (err)
 		return err;

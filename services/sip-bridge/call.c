@@ -27,6 +27,7 @@ struct calls {
 	struct call *list;
 	int n;
 	uint64_t sess_seq;
+	int64_t last_end_ms;        /* when the last call was freed, 0 before any */
 	struct metric *m_answered, *m_active;
 };
 
@@ -91,6 +92,7 @@ static void call_free(struct call *c)
 		}
 	}
 	cs->n--;
+	cs->last_end_ms = time_mono_ms();
 	metric_set(cs->m_active, cs->n);
 	c->relay = relay_leg_free(c->relay);
 	if (c->rtp_fd >= 0)
@@ -327,6 +329,12 @@ void calls_tick(struct calls *cs, int64_t now_ms)
 	}
 }
 
+bool calls_idle_since(const struct calls *cs, int64_t *since_ms)
+{
+	*since_ms = cs->last_end_ms;
+	return cs->n == 0 && cs->last_end_ms != 0;
+}
+
 void calls_heartbeat(struct calls *cs)
 {
 	const char **ids = cs->n > 0 ? calloc((size_t)cs->n, sizeof(*ids)) : NULL;
@@ -376,10 +384,8 @@ int calls_new(struct calls **csp, const struct calls_cfg *cfg)
 	if (!cs)
 		return ENOMEM;
 	cs->cfg = *cfg;
-	cs->hold = (struct hold_env){
-		cfg->pub, metric_counter("sip_bridge_holds_total", "remote holds detected"),
-		cfg->rtp_host
-	};
+	struct metric *holds = metric_counter("sip_bridge_holds_total", "remote holds detected");
+	cs->hold = (struct hold_env){ cfg->pub, holds, cfg->rtp_host };
 	cs->m_answered = metric_counter("sip_bridge_answered_total", "calls answered");
 	cs->m_active = metric_gauge("sip_bridge_active_calls", "calls in progress");
 	rtp_ports_init(&cs->ports, cfg->rtp_bind, cfg->rtp_port_min, cfg->rtp_port_max);

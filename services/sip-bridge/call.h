@@ -42,6 +42,9 @@ void call_ended_elsewhere(struct calls *cs, const char *call_id, const char *wha
 			  const char *source);
 /* Ring timeouts, CANCELs without an answer, maximum durations. */
 void calls_tick(struct calls *cs, int64_t now_ms);
+/* True when no call is in progress and one has ended: *since_ms is when
+ * the last one ended (time_mono_ms). */
+bool calls_idle_since(const struct calls *cs, int64_t *since_ms);
 /* owners.heartbeat with the calls in progress. */
 void calls_heartbeat(struct calls *cs);
 /* Whether a SIP request from sa comes from the trunk of one of our calls. */
