@@ -1090,8 +1090,11 @@ static int test_outbound_overloaded(void)
 	pthread_join(t, NULL);
 	joined = true;
 	TEST_EQ_INT(first_call.status, 202);
-	v = test_db_query1(E.db, "SELECT count(*) FROM calls WHERE assistant_id = $1"
-			   " AND status = 'failed' AND end_reason = 'call_queued_publish_busy'", aid);
+	v = test_db_query1(E.db,
+			   "SELECT count(*) FROM calls WHERE assistant_id = $1"
+			   " AND status = 'failed'"
+			   " AND end_reason = 'call_queued_publish_busy'",
+			   aid);
 	TEST_EQ_STR(v, "1");
 out:
 	if (!joined) {
