@@ -267,8 +267,9 @@ static double bench_js_pipelined(struct bus *bus)
 	int64_t us = time_mono_us() - t0;
 	double rate = (double)acked * 1e6 / (double)us;
 	printf("JetStream publish+ack (pipelined, %d in flight, each ack awaited, 1 thread, file "
-	       "storage): %ld acked, %ld failed of %ld in %.3f s: %.0f acked events/s (target ≥ %.0f) "
-	       "%s\n", JS_PIPE_WINDOW, acked, failed, sent, (double)us / 1e6, rate, TARGET_JS_RATE,
+	       "storage): %ld acked, %ld failed of %ld in %.3f s: %.0f acked events/s "
+	       "(target ≥ %.0f) %s\n",
+	       JS_PIPE_WINDOW, acked, failed, sent, (double)us / 1e6, rate, TARGET_JS_RATE,
 	       rate >= TARGET_JS_RATE ? "OK" : "BELOW TARGET");
 	return rate;
 }
