@@ -5,6 +5,11 @@
  *                          and agents.dispatch (answered by stand-ins in
  *                          this process), dial job on DIALS → 202
  *   GET  /calls/{id}     — the record with transcript and events
+ * POST runs side by side in one run: BENCH_API_BASELINE's binary when set
+ * (e.g. one built from main), this build with DB_PREPARED=false, then this
+ * build as configured by default; each followed by the CPU a call cost the
+ * gateway, nats-server and PostgreSQL (the machine's 2 cores hold all of
+ * them, wrk and the stand-ins). BENCH_API_THREADS=API_THREADS=n overrides 4.
  * Each run is bounded (BENCH_SECONDS, default 8 s); prints throughput and
  * p99 against the targets (≥ 3,000 and ≥ 20,000 req/s, p99 ≤ 20 ms), never
  * fails on them. Needs wrk (scripts/deps.sh) and a built $BUILD/bin.
@@ -14,11 +19,13 @@
 #include "harness/test.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define KEY "bench-key-0123456789"
 #define TARGET_OUTBOUND_RATE 3000.0 /* issue 15 */
@@ -79,9 +86,9 @@ static void on_command(const struct bus_msg *msg, void *arg)
 }
 
 /* Runs wrk; prints its report and the figures (<fig>.req_per_s, <fig>.p99)
- * against the targets. */
-static void bench(const char *name, const char *fig, const char *file, const char *url,
-		  const char *lua, int seconds, int conns, double target_rate)
+ * against the targets; returns the rate (0 when wrk failed). */
+static double bench(const char *name, const char *fig, const char *file, const char *url,
+		    const char *lua, int seconds, int conns, double target_rate)
 {
 	char dur[16], c[16], out[512], line[512], f_rate[64], f_p99[64], note[64];
 	double rate = 0, p99 = -1;
@@ -95,7 +102,7 @@ static void bench(const char *name, const char *fig, const char *file, const cha
 		printf("  %-16s wrk failed (output in %s)\n", name, out);
 		bench_figure_absent(f_rate, ">=", target_rate, "req/s", "wrk failed");
 		bench_figure_absent(f_p99, "<=", TARGET_P99_MS, "ms", "wrk failed");
-		return;
+		return 0;
 	}
 	FILE *f = fopen(out, "r");
 	long non2xx = 0;
@@ -119,6 +126,74 @@ static void bench(const char *name, const char *fig, const char *file, const cha
 	bench_figure(f_rate, non2xx == 0 ? rate : -1, ">=", target_rate, "req/s", note);
 	bench_figure(f_p99, p99, "<=", TARGET_P99_MS, "ms", note);
 	fflush(stdout);
+	return rate;
+}
+
+/* CPU time of the cluster's postmaster and its children (the backends), µs. */
+static int64_t pg_cpu_us(const struct test_pg *pg)
+{
+	char path[320], line[512];
+	snprintf(path, sizeof(path), "%s/data/postmaster.pid", pg->dir);
+	FILE *f = fopen(path, "r");
+	long master = f && fgets(line, sizeof(line), f) ? strtol(line, NULL, 10) : 0;
+	if (f)
+		fclose(f);
+	if (master <= 0)
+		return -1;
+	/* the postmaster's own time and that of its children already gone
+	 * (utime stime cutime cstime: fields 14-17) */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", master);
+	f = fopen(path, "r");
+	char *rp0 = f && fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	unsigned long long t[4] = { 0 };
+	if (f)
+		fclose(f);
+	static const char fields[] = " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u"
+				     " %llu %llu %llu %llu";
+	if (!rp0 || sscanf(rp0 + 1, fields, &t[0], &t[1], &t[2], &t[3]) != 4)
+		return -1;
+	long hz = sysconf(_SC_CLK_TCK);
+	int64_t sum = (int64_t)((t[0] + t[1] + t[2] + t[3]) * 1000000ULL / (unsigned long long)hz);
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		long pid = strtol(e->d_name, NULL, 10);
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		FILE *s = fopen(path, "r");
+		if (!s)
+			continue;
+		char *rp = fgets(line, sizeof(line), s) ? strrchr(line, ')') : NULL;
+		long ppid = 0;
+		char st;
+		if (rp && sscanf(rp + 1, " %c %ld", &st, &ppid) == 2 && ppid == master)
+			sum += test_cpu_us((int)pid);
+		fclose(s);
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+/* bench() of POST /call/outbound against gateway `pid`, then the CPU each
+ * request cost the gateway, nats-server and PostgreSQL. */
+static void bench_outbound(const char *name, const char *fig, const char *file, int port,
+			   const char *lua,
+			   int seconds, int pid, const struct test_nats *nats,
+			   const struct test_pg *pg)
+{
+	char url[96];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/call/outbound", port);
+	int64_t g0 = test_cpu_us(pid), n0 = test_cpu_us(nats->pid), p0 = pg_cpu_us(pg);
+	double rate = bench(name, fig, file, url, lua, seconds, 32, TARGET_OUTBOUND_RATE);
+	int64_t g1 = test_cpu_us(pid), n1 = test_cpu_us(nats->pid), p1 = pg_cpu_us(pg);
+	double n = rate * seconds;
+	if (n > 0 && g0 >= 0 && n0 >= 0 && p0 >= 0)
+		printf("  %-18s CPU per call: api-gateway %.0f us, nats-server %.0f us, "
+		       "postgres %.0f us\n", "", (double)(g1 - g0) / n, (double)(n1 - n0) / n,
+		       (double)(p1 - p0) / n);
+	fflush(stdout);
 }
 
 static int write_file(const char *path, const char *text)
@@ -130,14 +205,37 @@ static int write_file(const char *path, const char *text)
 	return fclose(f) ? errno : 0;
 }
 
+/* Starts the api-gateway binary `bin` on 127.0.0.1:port with one extra variable; 0 once ready. */
+static int gateway_start(int *pidp, const char *bin, const struct test_nats *nats,
+			 const struct test_pg *pg, int port, const char *extra, const char *log)
+{
+	char env_nats[96], env_db[300], env_api[64], env_health[64], url[96];
+	int hport = test_free_port();
+	const char *threads = getenv("BENCH_API_THREADS"); /* e.g. "API_THREADS=16" */
+	if (!threads || strncmp(threads, "API_THREADS=", 12) != 0)
+		threads = "API_THREADS=4";
+	snprintf(env_nats, sizeof(env_nats), "NATS_URL=%s", nats->url);
+	snprintf(env_db, sizeof(env_db), "DATABASE_URL=%s", pg->url);
+	snprintf(env_api, sizeof(env_api), "API_ADDR=127.0.0.1:%d", port);
+	snprintf(env_health, sizeof(env_health), "HEALTH_ADDR=127.0.0.1:%d", hport);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
+	if (test_spawn(pidp, (const char *const[]){ bin, NULL },
+		       (const char *const[]){ env_nats, env_db, env_api, env_health, "API_KEYS=" KEY,
+					      "LOG_LEVEL=warn", threads, extra,
+					      TEST_GW_SECRETS_ENV, NULL },
+		       log))
+		return EIO;
+	return test_http_wait(url, 200, 30000);
+}
+
 int main(void)
 {
-	int gw = 0;
+	int gw = 0, gw_plain = 0, gw_base = 0;
 	struct test_nats nats = { 0 };
 	struct test_pg pg = { 0 };
 	struct bus_sub *subs[3] = { 0 };
 	char log[300], url[256], body[1024], reply[4096], lua[300], aid[64], tid[64];
-	char env_nats[96], env_db[300], env_api[64], env_health[64], call_id[64];
+	char call_id[64];
 	int rc = 1, seconds = 8;
 	const char *s = getenv("BENCH_SECONDS");
 	if (s && strtol(s, NULL, 10) > 0 && strtol(s, NULL, 10) <= 60)
@@ -158,7 +256,11 @@ int main(void)
 		return 1;
 	snprintf(log, sizeof(log), "%s/run.log", tmpdir);
 
-	int aport = test_free_port(), hport = test_free_port();
+	int aport = test_free_port(), aport2 = test_free_port(), aport3 = test_free_port();
+	/* BENCH_API_BASELINE: another api-gateway binary (e.g. built from main)
+	 * measured first, side by side in the same run */
+	const char *baseline = getenv("BENCH_API_BASELINE");
+	char bin[256];
 	if (test_nats_start(&nats)) {
 		printf("  nats-server did not start\n");
 		goto out;
@@ -167,18 +269,13 @@ int main(void)
 		printf("  PostgreSQL did not start\n");
 		goto out;
 	}
-	snprintf(env_nats, sizeof(env_nats), "NATS_URL=%s", nats.url);
-	snprintf(env_db, sizeof(env_db), "DATABASE_URL=%s", pg.url);
-	snprintf(env_api, sizeof(env_api), "API_ADDR=127.0.0.1:%d", aport);
-	snprintf(env_health, sizeof(env_health), "HEALTH_ADDR=127.0.0.1:%d", hport);
-	char bin[256];
+	/* gw: the gateway as configured by default; gw_plain: the same with
+	 * DB_PREPARED=false, the way it ran before prepared statements. */
 	snprintf(bin, sizeof(bin), "%s/bin/api-gateway", build);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
-	if (test_spawn(&gw, (const char *const[]){ bin, NULL },
-		       (const char *const[]){ env_nats, env_db, env_api, env_health, "API_KEYS=" KEY,
-					      "LOG_LEVEL=warn", "API_THREADS=4", TEST_GW_SECRETS_ENV, NULL },
-		       log) ||
-	    test_http_wait(url, 200, 30000)) {
+	if (gateway_start(&gw, bin, &nats, &pg, aport, "DB_PREPARED=true", log) ||
+	    gateway_start(&gw_plain, bin, &nats, &pg, aport2, "DB_PREPARED=false", log) ||
+	    (baseline && gateway_start(&gw_base, baseline, &nats, &pg, aport3, "LOG_FORMAT=json",
+				       log))) {
 		printf("  api-gateway not ready (log %s)\n", log);
 		goto out;
 	}
@@ -226,9 +323,16 @@ int main(void)
 	snprintf(lua, sizeof(lua), "%s/outbound.lua", tmpdir);
 	if (write_file(lua, script))
 		goto out;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/call/outbound", aport);
-	bench("POST /call/outbound", "api.outbound", "outbound", url, lua, seconds, 32,
-	      TARGET_OUTBOUND_RATE);
+	/* each gateway stops after its run: its persister would share the next one's work */
+	if (baseline) {
+		bench_outbound("POST /call/outbound BENCH_API_BASELINE", "api.outbound_baseline", "outbound-base", aport3,
+			       lua, seconds, gw_base, &nats, &pg);
+		test_stop(&gw_base, SIGTERM, 10000);
+	}
+	bench_outbound("POST /call/outbound DB_PREPARED=false", "api.outbound_unprepared", "outbound-plain", aport2, lua,
+		       seconds, gw_plain, &nats, &pg);
+	test_stop(&gw_plain, SIGTERM, 10000);
+	bench_outbound("POST /call/outbound", "api.outbound", "outbound", aport, lua, seconds, gw, &nats, &pg);
 	rc = 0;
 	goto out;
 api_failed:
@@ -238,6 +342,8 @@ out:
 		subs[i] = bus_unsubscribe(subs[i]);
 	fakes = bus_close(fakes);
 	test_stop(&gw, SIGTERM, 10000);
+	test_stop(&gw_plain, SIGTERM, 10000);
+	test_stop(&gw_base, SIGTERM, 10000);
 	test_pg_destroy(&pg);
 	test_nats_destroy(&nats);
 	if (rc == 0)

@@ -16,6 +16,7 @@
 #define BUS_UNSUB_DRAIN_MS   2000
 #define BUS_JS_ASYNC_MAX_PENDING 4096
 #define BUS_JS_ASYNC_STALL_MS    5000
+#define BUS_JS_PUB_MAX           1024 /* pipelined publishes awaiting acks */
 
 int bus_status_err(natsStatus s)
 {
@@ -117,16 +118,49 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 		 bus->name, subj, natsStatus_GetText(err), last);
 }
 
-static void on_js_async_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+static int pub_ack_err(const jsPubAckErr *pae)
+{
+	if (!pae)
+		return 0;
+	if (pae->Err == NATS_TIMEOUT)
+		return ETIMEDOUT;
+	if (pae->Err == NATS_NO_RESPONDERS)
+		return EAGAIN;
+	int err = bus_status_err(pae->Err);
+	return err == EAGAIN ? EAGAIN : EIO;
+}
+
+/* Every async publish's ack or failure (nats.c's reply thread). A pipelined
+ * publish (bus_js_pub) is handed its result; a bulk one is only counted
+ * when it failed. nats.c leaves the message to us. */
+static void on_js_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
 	struct bus *bus = closure;
-	const char *id = NULL;
+	bool mine = false;
 	(void)js;
-	(void)natsMsgHeader_Get(pae->Msg, "Nats-Msg-Id", &id);
-	atomic_fetch_add(&bus->js_async_failed, 1);
-	log_warn("bus_js_async_publish_failed", "subject=%s msg_id=%s: %s (js error %d)",
-		 natsMsg_GetSubject(pae->Msg), id ? id : "", natsStatus_GetText(pae->Err),
-		 (int)pae->ErrCode);
+	(void)pa;
+	pthread_mutex_lock(&bus->pub_mu);
+	for (struct bus_js_pub *p = bus->pubs; p; p = p->next) {
+		if (p->done || p->msg != msg)
+			continue;
+		p->msg = NULL;
+		p->done = true;
+		p->err = pub_ack_err(pae);
+		mine = true;
+		pthread_cond_broadcast(&bus->pub_cv);
+		break;
+	}
+	pthread_mutex_unlock(&bus->pub_mu);
+	if (pae) {
+		const char *id = NULL;
+		(void)natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
+		if (!mine)
+			atomic_fetch_add(&bus->js_async_failed, 1);
+		log_warn("bus_js_async_publish_failed", "subject=%s msg_id=%s: %s (js error %d)",
+			 natsMsg_GetSubject(msg), id ? id : "", natsStatus_GetText(pae->Err),
+			 (int)pae->ErrCode);
+	}
+	natsMsg_Destroy(msg);
 }
 
 /* ---- connect / close ---------------------------------------------------- */
@@ -207,6 +241,13 @@ int bus_connect_auth(struct bus **busp, const char *url, const char *name,
 		return ENOMEM;
 	pthread_mutex_init(&bus->mu, NULL);
 	pthread_cond_init(&bus->cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&bus->pub_mu, NULL);
+	pthread_cond_init(&bus->pub_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	bus->pubs_max = BUS_JS_PUB_MAX;
 	snprintf(bus->name, sizeof(bus->name), "%s", name ? name : "callmesh");
 
 	s = natsOptions_Create(&opts);
@@ -254,8 +295,8 @@ int bus_connect_auth(struct bus **busp, const char *url, const char *name,
 	jsOptions_Init(&jo);
 	jo.Wait = BUS_JS_API_WAIT_MS;
 	jo.PublishAsync.MaxPending = BUS_JS_ASYNC_MAX_PENDING;
-	jo.PublishAsync.ErrHandler = on_js_async_error;
-	jo.PublishAsync.ErrHandlerClosure = bus;
+	jo.PublishAsync.AckHandler = on_js_ack;
+	jo.PublishAsync.AckHandlerClosure = bus;
 	jo.PublishAsync.StallWait = BUS_JS_ASYNC_STALL_MS;
 	s = natsConnection_JetStream(&bus->js, bus->nc, &jo);
 	if (s != NATS_OK) {
@@ -310,6 +351,8 @@ struct bus *bus_close(struct bus *bus)
 	natsConnection_Destroy(bus->nc);
 	pthread_cond_destroy(&bus->cond);
 	pthread_mutex_destroy(&bus->mu);
+	pthread_cond_destroy(&bus->pub_cv);
+	pthread_mutex_destroy(&bus->pub_mu);
 	free(bus);
 	return NULL;
 }

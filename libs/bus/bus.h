@@ -116,6 +116,31 @@ int bus_js_publish(struct bus *bus, const char *subject, const char *msg_id,
 int bus_js_publish_async(struct bus *bus, const char *subject, const char *msg_id,
 			 const void *data, size_t len, int timeout_ms) CM_MUST_USE;
 int bus_js_publish_async_wait(struct bus *bus, int timeout_ms, uint64_t *failedp) CM_MUST_USE;
+/* Pipelined JetStream publish: bus_js_pub_send() sends at once and returns
+ * without waiting for the ack, so a caller can do other work (a request,
+ * another publish) while the stream stores it; bus_js_pub_wait() then
+ * collects the ack. Same errors as bus_js_publish(), plus EBUSY from
+ * bus_js_pub_send() when the bus already has its limit of pipelined
+ * publishes sent and not yet freed (bus_js_pub_limit, default 1024): the
+ * caller refuses the work instead of queueing it. An ack that does not come within
+ * timeout_ms is ETIMEDOUT (stored or not: retry with the same msg_id).
+ * Borrows everything (copied). Caller frees *pubp with bus_js_pub_free(),
+ * waited for or not (an ack that comes after the free is only logged). */
+struct bus_js_pub;
+int bus_js_pub_send(struct bus_js_pub **pubp, struct bus *bus, const char *subject,
+		    const char *msg_id, const void *data, size_t len, int timeout_ms) CM_MUST_USE;
+/* Waits for the ack of pub (at most its timeout_ms and a second); 0 when
+ * the stream stored the message. Call it once. */
+int bus_js_pub_wait(struct bus_js_pub *pub) CM_MUST_USE;
+/* NULL-safe; returns NULL. */
+struct bus_js_pub *bus_js_pub_free(struct bus_js_pub *pub);
+/* At most `max` (1..65536) pipelined publishes sent and not yet freed. */
+void bus_js_pub_limit(struct bus *bus, int max);
+/* bus_publish_event() pipelined: sent now, the ack collected with
+ * bus_js_pub_wait(). Borrows ev. */
+int bus_publish_event_send(struct bus_js_pub **pubp, struct bus *bus,
+			   const struct event *ev) CM_MUST_USE;
+
 /* Sync JetStream publish of an event: encoded with event_encode(), subject
  * calls.<call_id>.<type>, msg id = ev->id, ack timeout 5 s. Borrows ev. */
 int bus_publish_event(struct bus *bus, const struct event *ev) CM_MUST_USE;

@@ -356,3 +356,127 @@ int bus_js_fetch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_msg_h *h
 	log_warn("bus_fetch_failed", "%s (js error %d)", natsStatus_GetText(s), (int)jerr);
 	return EIO;
 }
+
+/* ---- pipelined publishes ------------------------------------------------- */
+
+static void pub_unlink(struct bus_js_pub *p)
+{
+	struct bus *bus = p->bus;
+	for (struct bus_js_pub **pp = &bus->pubs; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			bus->npubs--;
+			break;
+		}
+	}
+	p->linked = false;
+}
+
+void bus_js_pub_limit(struct bus *bus, int max)
+{
+	if (!bus || max < 1 || max > 65536)
+		return;
+	pthread_mutex_lock(&bus->pub_mu);
+	bus->pubs_max = max;
+	pthread_mutex_unlock(&bus->pub_mu);
+}
+
+int bus_js_pub_send(struct bus_js_pub **pubp, struct bus *bus, const char *subject,
+		    const char *msg_id, const void *data, size_t len, int timeout_ms)
+{
+	struct bus_js_pub *p = NULL;
+	natsMsg *msg = NULL;
+	jsPubOptions po;
+	natsStatus s;
+	int err = 0;
+
+	if (!pubp || !bus || !subject || (!data && len) || len > INT32_MAX || timeout_ms <= 0)
+		return EINVAL;
+	*pubp = NULL;
+	if (!bus_connected(bus))
+		return EAGAIN;
+	p = calloc(1, sizeof(*p));
+	if (!p || natsMsg_Create(&msg, subject, NULL, data, (int)len) != NATS_OK) {
+		err = ENOMEM;
+		goto out;
+	}
+	p->bus = bus;
+	p->msg = msg;
+	p->timeout_ms = timeout_ms;
+	/* linked before it is sent: its ack may come before js_PublishMsgAsync returns */
+	pthread_mutex_lock(&bus->pub_mu);
+	if (bus->npubs >= bus->pubs_max) {
+		pthread_mutex_unlock(&bus->pub_mu);
+		log_warn("bus_js_pub_busy", "subject=%s: %d publishes already await their acks",
+			 subject, bus->pubs_max);
+		err = EBUSY;
+		goto out;
+	}
+	p->next = bus->pubs;
+	bus->pubs = p;
+	bus->npubs++;
+	p->linked = true;
+	pthread_mutex_unlock(&bus->pub_mu);
+
+	jsPubOptions_Init(&po);
+	po.MsgId = msg_id;
+	po.MaxWait = timeout_ms;
+	s = js_PublishMsgAsync(bus->js, &msg, &po);
+	if (s != NATS_OK && msg) { /* still ours: never sent, no ack will come */
+		pthread_mutex_lock(&bus->pub_mu);
+		if (p->linked)
+			pub_unlink(p);
+		pthread_mutex_unlock(&bus->pub_mu);
+		err = bus_status_err(s);
+		if (s == NATS_TIMEOUT)
+			err = EBUSY; /* stalled behind nats.c's own limit */
+		else if (err != EAGAIN && err != ENOMEM && err != EINVAL && err != EMSGSIZE)
+			err = EIO;
+		log_warn("bus_js_pub_failed", "subject=%s msg_id=%s: %s", subject,
+			 msg_id ? msg_id : "", natsStatus_GetText(s));
+		goto out;
+	}
+	msg = NULL; /* nats.c's now, destroyed by the ack handler */
+	*pubp = p;
+	p = NULL;
+out:
+	natsMsg_Destroy(msg);
+	free(p);
+	return err;
+}
+
+int bus_js_pub_wait(struct bus_js_pub *p)
+{
+	struct timespec deadline;
+	int rc = 0, err;
+
+	if (!p)
+		return EINVAL;
+	struct bus *bus = p->bus;
+	/* nats.c times the ack out after timeout_ms; the second is a backstop */
+	time_deadline(&deadline, CLOCK_MONOTONIC, p->timeout_ms + 1000);
+	pthread_mutex_lock(&bus->pub_mu);
+	while (!p->done && rc == 0)
+		rc = pthread_cond_timedwait(&bus->pub_cv, &bus->pub_mu, &deadline);
+	if (p->done) {
+		err = p->err;
+	} else {
+		p->done = true; /* a late ack finds it no more */
+		p->msg = NULL;
+		err = ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&bus->pub_mu);
+	return err;
+}
+
+struct bus_js_pub *bus_js_pub_free(struct bus_js_pub *p)
+{
+	if (!p)
+		return NULL;
+	pthread_mutex_lock(&p->bus->pub_mu);
+	if (p->linked)
+		pub_unlink(p);
+	pthread_mutex_unlock(&p->bus->pub_mu);
+	free(p);
+	return NULL;
+}

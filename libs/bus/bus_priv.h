@@ -20,6 +20,24 @@ struct bus {
 	bool closed;
 	atomic_ullong js_async_failed; /* since the last bus_js_publish_async_wait() */
 	atomic_ullong denied;          /* permissions / authorization violations */
+	pthread_mutex_t pub_mu;        /* guards pubs, npubs, pubs_max */
+	pthread_cond_t pub_cv;         /* CLOCK_MONOTONIC; broadcast when an ack comes in */
+	struct bus_js_pub *pubs;       /* pipelined publishes not yet freed */
+	int npubs;
+	int pubs_max;
+};
+
+/* One pipelined JetStream publish (bus_js_pub_send), linked from send to
+ * free; the ack handler finds it by the natsMsg it sent, which stays alive
+ * until the handler returns. */
+struct bus_js_pub {
+	struct bus *bus;
+	natsMsg *msg;            /* key only: nats.c owns it once sent */
+	struct bus_js_pub *next; /* in bus->pubs while linked (until freed) */
+	bool linked;
+	bool done;               /* the ack (or its failure) came in */
+	int err;
+	int timeout_ms;
 };
 
 struct bus_sub {

@@ -3,6 +3,7 @@
 #include "db/db_priv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,13 +50,65 @@ out:
 	return err;
 }
 
+/* The server forgot every prepared statement with its session. */
+static void stmts_forget(struct db *db)
+{
+	for (int i = 0; i < db->nstmts; i++)
+		free(db->stmts[i].sql);
+	db->nstmts = 0;
+}
+
 struct db *db_close(struct db *db)
 {
 	if (!db)
 		return NULL;
 	PQfinish(db->conn);
+	stmts_forget(db);
 	free(db);
 	return NULL;
+}
+
+void db_set_prepared(struct db *db, bool on)
+{
+	if (db)
+		db->prepared = on;
+}
+
+static unsigned long sql_hash(const char *sql)
+{
+	unsigned long h = 5381;
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = h * 33 + *p;
+	return h;
+}
+
+/* The name of sql's prepared statement in name (16), preparing it on first
+ * use; false when it is to be sent unprepared (cache full, out of memory,
+ * or the server refused to prepare it: the unprepared send reports why). */
+static bool stmt_name(struct db *db, char name[16], const char *sql, int nparams)
+{
+	unsigned long h = sql_hash(sql);
+	int i = 0;
+	for (; i < db->nstmts; i++)
+		if (db->stmts[i].hash == h && strcmp(db->stmts[i].sql, sql) == 0)
+			break;
+	snprintf(name, 16, "cm_%d", i);
+	if (i < db->nstmts)
+		return true;
+	if (db->nstmts == DB_STMT_MAX)
+		return false;
+	char *copy = strdup(sql);
+	if (!copy)
+		return false;
+	PGresult *r = PQprepare(db->conn, name, sql, nparams, NULL);
+	bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok) {
+		free(copy);
+		return false;
+	}
+	db->stmts[db->nstmts++] = (struct db_stmt){ .hash = h, .sql = copy };
+	return true;
 }
 
 int db_errno_from_sqlstate(const char *state)
@@ -106,10 +159,15 @@ int db_result_error(struct db *db, const PGresult *r, const char *what)
 
 /* Sends one statement and collects its result. *sentp tells whether it
  * left this process at all: a statement that was never sent never ran. */
-static PGresult *send_and_wait(PGconn *conn, const char *sql, int nparams,
+static PGresult *send_and_wait(struct db *db, const char *sql, int nparams,
 			       const char *const *params, bool *sentp)
 {
-	*sentp = PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) == 1;
+	PGconn *conn = db->conn;
+	char name[16];
+	if (db->prepared && nparams > 0 && stmt_name(db, name, sql, nparams))
+		*sentp = PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0) == 1;
+	else
+		*sentp = PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) == 1;
 	if (!*sentp)
 		return NULL;
 	PGresult *keep = NULL, *r;
@@ -144,6 +202,7 @@ static int revive(struct db *db)
 		return EIO;
 	}
 	PQreset(db->conn);
+	stmts_forget(db); /* a new session: nothing is prepared in it */
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		log_error("db_reconnect_failed", "%s", PQerrorMessage(db->conn));
 		return EIO;
@@ -174,7 +233,7 @@ int db_exec_raw(struct db *db, PGresult **resultp, const char *sql, int nparams,
 			goto out;
 		bool was_idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
 		bool sent = false;
-		r = send_and_wait(db->conn, sql, nparams, params, &sent);
+		r = send_and_wait(db, sql, nparams, params, &sent);
 		ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 			track_txn(db);

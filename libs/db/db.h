@@ -29,6 +29,15 @@ int db_connect(struct db **dbp, const char *url) CM_MUST_USE;
 /* Closes the connection. NULL-safe; returns NULL (db = db_close(db)). */
 struct db *db_close(struct db *db);
 
+/* Prepared statements on this connection (off after db_connect). When on,
+ * each distinct SQL text run with parameters is prepared once (PQprepare,
+ * one extra round trip the first time) and later runs only bind and
+ * execute it: the server skips parsing and planning. The cache holds 64
+ * texts and is emptied when the connection is re-established. Leave it off
+ * behind a transaction-mode pooler (PgBouncer): a prepared statement lives
+ * in one server session, which such a pooler does not keep for a client. */
+void db_set_prepared(struct db *db, bool on);
+
 /* 0 when the connection answers a trivial query. A lost connection is
  * re-established once (PQreset) before giving up with EIO. */
 int db_ping(struct db *db) CM_MUST_USE;
@@ -88,8 +97,9 @@ int db_migrate(struct db *db, const char *dir, int *appliedp) CM_MUST_USE;
 struct db_pool;
 
 /* `url` is copied. `size` 1..256. Connects nothing yet. EINVAL, ENOMEM.
+ * Its connections use prepared statements when `prepared` (db_set_prepared).
  * Caller frees with db_pool_free(). */
-int db_pool_new(struct db_pool **poolp, const char *url, int size) CM_MUST_USE;
+int db_pool_new(struct db_pool **poolp, const char *url, int size, bool prepared) CM_MUST_USE;
 /* Borrows a connection, waiting at most timeout_ms (≥ 0) for one to be free
  * and connecting it when needed. NULL with errno = ETIMEDOUT (none free in
  * time), ECONNREFUSED (cannot connect) or EINVAL. The connection belongs to

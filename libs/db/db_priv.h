@@ -7,9 +7,22 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+/* Statements prepared on this connection (db_set_prepared): the SQL text
+ * (owned copy) of each, named "cm_<index>". Beyond DB_STMT_MAX a statement
+ * is sent unprepared, so a caller with many distinct texts costs no memory. */
+#define DB_STMT_MAX 64
+
+struct db_stmt {
+	unsigned long hash;
+	char *sql;
+};
+
 struct db {
 	PGconn *conn;
-	bool in_txn; /* a transaction was open after the last statement */
+	bool in_txn;   /* a transaction was open after the last statement */
+	bool prepared; /* parameterised statements are prepared once, then reused */
+	int nstmts;
+	struct db_stmt stmts[DB_STMT_MAX];
 };
 
 struct db_result {

@@ -18,9 +18,10 @@ struct db_pool {
 	int nfree;
 	struct db **free; /* nfree entries: connected or NULL (connect on use) */
 	int lent;
+	bool prepared; /* db_set_prepared on every connection */
 };
 
-int db_pool_new(struct db_pool **poolp, const char *url, int size)
+int db_pool_new(struct db_pool **poolp, const char *url, int size, bool prepared)
 {
 	int err = 0;
 	struct db_pool *p = NULL;
@@ -54,6 +55,7 @@ int db_pool_new(struct db_pool **poolp, const char *url, int size)
 		goto out;
 	}
 	p->size = size;
+	p->prepared = prepared;
 	p->nfree = size; /* every slot free, none connected yet */
 	*poolp = p;
 	p = NULL;
@@ -104,6 +106,7 @@ struct db *db_pool_get(struct db_pool *pool, int timeout_ms)
 		errno = err == ENOMEM ? ENOMEM : ECONNREFUSED;
 		return NULL;
 	}
+	db_set_prepared(db, pool->prepared);
 	return db;
 }
 

@@ -51,20 +51,25 @@ static int publish(struct api *api, const struct launch *l, enum event_type type
 		err = event_set_str(ev, "status", "failed");
 	if (!err && reason)
 		err = event_set_str(ev, "reason", reason);
-	if (!err && type == EV_CALL_QUEUED) {
-		err = event_set_str(ev, "kind", l->kind);
-		if (!err && l->provider)
-			err = event_set_str(ev, "provider", l->provider);
-	}
 	if (!err)
 		err = bus_connected(api->bus) ? bus_publish_event(api->bus, ev) : EAGAIN;
 	event_free(ev);
 	return err;
 }
 
-int launch_queued(struct api *api, const struct launch *l)
+int launch_queued(struct api *api, const struct launch *l, struct bus_js_pub **pubp)
 {
-	return publish(api, l, EV_CALL_QUEUED, NULL);
+	struct event *ev = NULL;
+	*pubp = NULL;
+	int err = event_new(&ev, EV_CALL_QUEUED, l->call_id, l->room, api->source);
+	if (!err)
+		err = event_set_str(ev, "kind", l->kind);
+	if (!err && l->provider)
+		err = event_set_str(ev, "provider", l->provider);
+	if (!err)
+		err = bus_publish_event_send(pubp, api->bus, ev);
+	event_free(ev);
+	return err;
 }
 
 int launch_room(struct api *api, struct launch *l, char **urlp, struct cmd_error *ce)
@@ -252,6 +257,23 @@ void launch_fail_cmd(struct api *api, struct db *db, struct httpd_req *req, cons
 	launch_fail(api, db, req, l, room_created, 502, code, reason, msg);
 }
 
+/* call_queued was not stored: at the limit of pending acks (EBUSY), or
+ * NATS did not take it. */
+static void queued_failed(struct api *api, struct db *db, struct httpd_req *req,
+			  const struct launch *l, bool room_created, int err)
+{
+	if (err == EBUSY)
+		launch_fail(api, db, req, l, room_created, 503, "overloaded",
+			    "call_queued_publish_busy",
+			    "The call failed: the API is at its limit of call events waiting for "
+			    "NATS JetStream to store them; retry in a moment.");
+	else
+		launch_fail(api, db, req, l, room_created, 503, "nats_unavailable",
+			    "call_queued_publish_failed",
+			    "The call failed: the message bus (NATS) did not take its call_queued "
+			    "event; retry when it is back.");
+}
+
 int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct launch *l,
 		 cJSON **snapp, char **urlp)
 {
@@ -287,15 +309,27 @@ int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct l
 		api_reply_db_error(req, err);
 		return err;
 	}
-	if (launch_queued(api, l)) {
-		launch_fail(api, db, req, l, false, 503, "nats_unavailable",
-			    "call_queued_publish_failed",
-			    "The call failed: the message bus (NATS) did not take its call_queued event; "
-			    "retry when it is back.");
-		return EAGAIN;
+	/* call_queued goes out now and is stored while rooms.create runs: its
+	 * ack is awaited after the room, not before (one round trip less). The
+	 * row is already durable; if the ack fails the call is marked failed
+	 * and its room deleted, as when the publish itself fails. Order does
+	 * not matter to the persister: a row's status only moves forward. */
+	struct bus_js_pub *queued = NULL;
+	err = launch_queued(api, l, &queued);
+	if (err) {
+		queued_failed(api, db, req, l, false, err);
+		return err == EBUSY ? EBUSY : EAGAIN;
 	}
 	err = launch_room(api, l, urlp, &ce);
-	if (err)
+	int qerr = bus_js_pub_wait(queued);
+	queued = bus_js_pub_free(queued);
+	if (err) {
 		launch_fail_cmd(api, db, req, l, false, "room", err, &ce);
-	return err;
+		return err;
+	}
+	if (qerr) {
+		queued_failed(api, db, req, l, true, qerr);
+		return EAGAIN;
+	}
+	return 0;
 }

@@ -28,8 +28,10 @@ struct launch {
 int launch_init(struct launch *l) CM_MUST_USE;
 /* Inserts the call as `queued` (bracketed on cache, may be NULL). db errors. */
 int launch_insert(struct db *db, struct record_cache *cache, const struct launch *l) CM_MUST_USE;
-/* Publishes call_queued to CALLS. EAGAIN etc. from the bus. */
-int launch_queued(struct api *api, const struct launch *l) CM_MUST_USE;
+/* Sends call_queued to CALLS without waiting for its ack (bus_js_pub_send):
+ * the caller collects it with bus_js_pub_wait() and frees *pubp. EBUSY
+ * when the bus has its limit of publishes awaiting acks; EAGAIN etc. */
+int launch_queued(struct api *api, const struct launch *l, struct bus_js_pub **pubp) CM_MUST_USE;
 /* rooms.create; *urlp = the reply's url (caller frees; may be NULL),
  * l->backend = the reply's backend ("" when it has none). */
 int launch_room(struct api *api, struct launch *l, char **urlp, struct cmd_error *ce) CM_MUST_USE;
@@ -43,7 +45,8 @@ int launch_dispatch(struct api *api, const struct launch *l, const cJSON *snapsh
 		    bool wait_for_answer, struct cmd_error *ce) CM_MUST_USE;
 
 /* The steps both kinds share, in order: id, snapshot (before anything is
- * written), NATS check, call row, call_queued, room. On failure it has
+ * written), NATS check, call row, call_queued (its ack awaited after the
+ * room: 503 overloaded when too many acks are pending), room. On failure it has
  * replied (and marked the call failed when the row exists) and returns
  * non-zero. On success the caller owns *snapp and *urlp. */
 int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct launch *l,

@@ -24,6 +24,8 @@ struct gw_cfg {
 	const char *database_url;
 	const char *migrations_dir;
 	long api_threads;
+	bool db_prepared;
+	long js_pending_max;
 	const char *livekit_api_key;
 	const char *livekit_api_secret;
 	long webhook_settle_s;
@@ -50,6 +52,14 @@ static const struct cfg_var gw_cfg_vars[] = {
 	{ "API_THREADS", CFG_INT, "8", true, false, 1, 64, NULL,
 	  offsetof(struct gw_cfg, api_threads),
 	  "REST handler threads, each with its own PostgreSQL connection" },
+	{ "DB_PREPARED", CFG_BOOL, "true", false, false, 0, 0, NULL,
+	  offsetof(struct gw_cfg, db_prepared),
+	  "the REST handlers prepare their statements once per connection; false behind a "
+	  "transaction-mode pooler (PgBouncer)" },
+	{ "API_JS_PENDING_MAX", CFG_INT, "1024", true, false, 1, 65536, NULL,
+	  offsetof(struct gw_cfg, js_pending_max),
+	  "call events sent to JetStream whose ack a request still awaits; past it a new call is "
+	  "refused 503 overloaded" },
 	{ "LIVEKIT_API_KEY", CFG_STR, "", false, false, 0, 0, NULL,
 	  offsetof(struct gw_cfg, livekit_api_key),
 	  "verifies POST /livekit/webhook (unset: every webhook is refused)" },
@@ -151,7 +161,7 @@ static void gw_start_workers(struct gateway *gw)
 				   .signing_secret = gw->cfg.webhook_signing_secret,
 				   .allow_private = gw->cfg.outbound_allow_private };
 	struct owners_opts oo = { .timeout_s = (int)gw->cfg.owner_timeout_s };
-	int err = persist_new(&gw->persist, bus, url, src, gw->cache);
+	int err = persist_new(&gw->persist, bus, url, src, gw->cache, gw->cfg.db_prepared);
 	if (!err)
 		err = webhook_new(&gw->webhook, bus, url, src, &wo);
 	if (!err)
@@ -224,8 +234,10 @@ int main(int argc, char **argv)
 			     sizeof(err)))
 		goto out;
 	service_set_ready_check(gw.svc, gw_ready, &gw);
-	if (db_pool_new(&gw.pool, gw.cfg.database_url, (int)gw.cfg.api_threads))
+	if (db_pool_new(&gw.pool, gw.cfg.database_url, (int)gw.cfg.api_threads,
+			gw.cfg.db_prepared))
 		goto out;
+	bus_js_pub_limit(service_bus(gw.svc), (int)gw.cfg.js_pending_max);
 	if (lkwebhook_new(&gw.lk, service_bus(gw.svc), gw.cfg.livekit_api_key,
 			  gw.cfg.livekit_api_secret, service_source(gw.svc)))
 		goto out;

@@ -25,6 +25,7 @@ struct persist {
 	char *url;
 	char *source;
 	struct record_cache *cache; /* borrowed; NULL: none */
+	bool prepared;              /* db_set_prepared on its connection */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -429,6 +430,7 @@ static void *persist_main(void *arg)
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 				continue;
 			}
+			db_set_prepared(p->db, p->prepared);
 		}
 		if (!p->sub) {
 			/* The DIALS workers' consumers are created here: with NATS auth
@@ -471,7 +473,7 @@ static void *persist_main(void *arg)
 }
 
 int persist_new(struct persist **pp, struct bus *bus, const char *database_url,
-		const char *source, struct record_cache *cache)
+		const char *source, struct record_cache *cache, bool prepared)
 {
 	struct persist *p = NULL;
 	int err = 0;
@@ -483,6 +485,7 @@ int persist_new(struct persist **pp, struct bus *bus, const char *database_url,
 		return ENOMEM;
 	p->bus = bus;
 	p->cache = cache;
+	p->prepared = prepared;
 	p->url = strdup(database_url);
 	p->source = strdup(source);
 	if (!p->url || !p->source) {

@@ -40,9 +40,10 @@ struct persist;
 /* Allocates and starts the persister thread. Borrows bus and cache (must outlive the
  * persister; cache NULL: none), every transaction bracketed on the cache;
  * database_url and source are copied. The thread connects to PostgreSQL and
- * binds the consumer itself, retrying while either is down. */
+ * binds the consumer itself, retrying while either is down; its connection
+ * prepares its statements when `prepared` (DB_PREPARED, db_set_prepared). */
 int persist_new(struct persist **pp, struct bus *bus, const char *database_url, const char *source,
-		struct record_cache *cache) CM_MUST_USE;
+		struct record_cache *cache, bool prepared) CM_MUST_USE;
 /* Stops the thread (within about a second) and frees. NULL-safe; NULL. */
 struct persist *persist_free(struct persist *p);
 

@@ -52,6 +52,8 @@ struct fake {
 	struct seen seen[SEEN_MAX];
 	int nseen;
 	atomic_int room_refuse;
+	atomic_int room_hold; /* rooms.create answers only once cleared (at most 10 s) */
+	atomic_int rooms_created;
 	struct bus *bus;
 	struct bus_sub *subs[F_N];
 };
@@ -76,6 +78,17 @@ static void on_fake(const struct bus_msg *msg, void *arg)
 
 	switch (kind) {
 	case F_ROOMS_CREATE:
+		atomic_fetch_add(&fake.rooms_created, 1);
+		if (atomic_load(&fake.room_hold)) {
+			struct timespec deadline;
+			int rc = 0;
+			clock_gettime(CLOCK_REALTIME, &deadline);
+			deadline.tv_sec += 10;
+			pthread_mutex_lock(&fake.mu);
+			while (atomic_load(&fake.room_hold) && rc == 0)
+				rc = pthread_cond_timedwait(&fake.cv, &fake.mu, &deadline);
+			pthread_mutex_unlock(&fake.mu);
+		}
 		r = atomic_load(&fake.room_refuse)
 			    ? "{\"ok\":false,\"error\":{\"code\":\"upstream_error\","
 			      "\"message\":\"livekit: twirp unavailable: connection reset\"}}"
@@ -1008,6 +1021,95 @@ out:
 	return err;
 }
 
+/* At the limit (API_JS_PENDING_MAX=1): while one call waits for its room
+ * with its call_queued publish in flight, the next is refused 503
+ * overloaded with a sentence, and its row says why; the first then goes on.
+ * 16 threads: MHD gives a connection to the thread its fd names (fd mod
+ * threads), so the two connections land on two threads. */
+struct post_arg {
+	const char *url, *body;
+	long status;
+};
+
+static void *post_thread(void *arg)
+{
+	struct post_arg *a = arg;
+	char *reply = NULL;
+	if (test_http(&a->status, &reply, "POST", a->url, KEY, a->body))
+		a->status = -1;
+	free(reply);
+	return NULL;
+}
+
+static bool rooms_created_ge(void *arg)
+{
+	return atomic_load(&fake.rooms_created) >= *(int *)arg;
+}
+
+static int test_outbound_overloaded(void)
+{
+	int err = 0, pid = 0, want = 0;
+	long status = 0;
+	bool joined = true;
+	pthread_t t;
+	char aid[ID_UUID_LEN + 1], tid[ID_UUID_LEN + 1], first[32], body[1024], url[128];
+	char bin[256], logpath[600], env_api[64], env_health[64], *reply = NULL, *v = NULL;
+	TEST_EQ_INT(env_up(), 0);
+	TEST_EQ_INT(new_assistant(aid), 0);
+	TEST_EQ_INT(new_exotel_trunk(tid, 7100300, first), 0);
+	int aport = test_free_port(), hport = test_free_port();
+	snprintf(env_api, sizeof(env_api), "API_ADDR=127.0.0.1:%d", aport);
+	snprintf(env_health, sizeof(env_health), "HEALTH_ADDR=127.0.0.1:%d", hport);
+	snprintf(logpath, sizeof(logpath), "%s/api-gateway-overloaded.log", E.logdir);
+	const char *argv[] = { test_bin(bin, sizeof(bin), "api-gateway"), NULL };
+	const char *envp[] = { E.env_nats, E.env_db, env_api, env_health, "API_KEYS=" KEY,
+			       "LOG_FORMAT=kv", "API_THREADS=16", "API_JS_PENDING_MAX=1",
+			       TEST_GW_SECRETS_ENV, NULL };
+	TEST_EQ_INT(test_spawn(&pid, argv, envp, logpath), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
+	TEST_EQ_INT(test_http_wait(url, 200, 30000), 0);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/call/outbound", aport);
+	snprintf(body, sizeof(body),
+		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+919876543210\","
+		 "\"call_service\":\"exotel\"}", aid, tid);
+	struct post_arg first_call = { url, body, 0 };
+	want = atomic_load(&fake.rooms_created) + 1;
+	atomic_store(&fake.room_hold, 1);
+	TEST_EQ_INT(pthread_create(&t, NULL, post_thread, &first_call), 0);
+	joined = false;
+	TEST_ASSERT(test_wait_until(rooms_created_ge, &want, 10000));
+	TEST_EQ_INT(test_http(&status, &reply, "POST", url, KEY, body), 0);
+	TEST_EQ_INT(status, 503);
+	TEST_CONTAINS(reply, "\"code\":\"overloaded\"");
+	TEST_CONTAINS(reply, "limit of call events waiting for NATS JetStream");
+	pthread_mutex_lock(&fake.mu);
+	atomic_store(&fake.room_hold, 0);
+	pthread_cond_broadcast(&fake.cv);
+	pthread_mutex_unlock(&fake.mu);
+	pthread_join(t, NULL);
+	joined = true;
+	TEST_EQ_INT(first_call.status, 202);
+	v = test_db_query1(E.db,
+			   "SELECT count(*) FROM calls WHERE assistant_id = $1"
+			   " AND status = 'failed'"
+			   " AND end_reason = 'call_queued_publish_busy'",
+			   aid);
+	TEST_EQ_STR(v, "1");
+out:
+	if (!joined) {
+		pthread_mutex_lock(&fake.mu);
+		atomic_store(&fake.room_hold, 0);
+		pthread_cond_broadcast(&fake.cv);
+		pthread_mutex_unlock(&fake.mu);
+		pthread_join(t, NULL);
+	}
+	test_stop(&pid, SIGTERM, 10000);
+	free(reply);
+	free(v);
+	return err;
+}
+
 static int test_web_call(void)
 {
 	int err = 0;
@@ -1841,6 +1943,7 @@ static const struct test tests[] = {
 	{ "outbound_refusals", test_outbound_refusals },
 	{ "outbound_agent_unavailable_fails_call", test_outbound_agent_unavailable_fails_call },
 	{ "outbound_room_refused_records_error", test_outbound_room_refused_records_error },
+	{ "outbound_overloaded", test_outbound_overloaded },
 	{ "web_call", test_web_call },
 	{ "call_record", test_call_record },
 	{ "call_record_follows_events", test_call_record_follows_events },

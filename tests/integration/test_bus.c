@@ -573,6 +573,78 @@ out:
 	return err;
 }
 
+/* ---- pipelined publishes: acks collected later, a bounded number ------- */
+
+static void swallow_h(const struct bus_msg *msg, void *arg)
+{
+	(void)msg;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static int test_js_pipelined(void)
+{
+	int err = 0;
+	struct test_nats n = { 0 };
+	struct bus *bus = NULL;
+	struct bus_sub *sub = NULL;
+	struct bus_js_pub *pubs[8] = { 0 }, *extra = NULL;
+	struct event *ev = NULL;
+	atomic_int held = 0;
+	uint64_t msgs = 0;
+
+	TEST_EQ_INT(test_nats_start(&n), 0);
+	TEST_EQ_INT(bus_connect(&bus, n.url, "test-pipelined"), 0);
+	TEST_EQ_INT(bus_ensure_streams(bus), 0);
+	/* eight in flight at once, then their acks: all stored */
+	for (int i = 0; i < 8; i++) {
+		char id[32], subject[64];
+		snprintf(id, sizeof(id), "pipe-%d", i);
+		snprintf(subject, sizeof(subject), "calls.pipe.n%d", i);
+		TEST_EQ_INT(bus_js_pub_send(&pubs[i], bus, subject, id, "{}", 2, 5000), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		TEST_EQ_INT(bus_js_pub_wait(pubs[i]), 0);
+		pubs[i] = bus_js_pub_free(pubs[i]);
+	}
+	TEST_EQ_INT(new_event(&ev, EV_CALL_QUEUED), 0);
+	TEST_EQ_INT(bus_publish_event_send(&pubs[0], bus, ev), 0);
+	TEST_EQ_INT(bus_js_pub_wait(pubs[0]), 0);
+	pubs[0] = bus_js_pub_free(pubs[0]);
+	TEST_EQ_INT(bus_js_stream_msgs(bus, "CALLS", &msgs), 0);
+	TEST_EQ_INT(msgs, 9);
+	/* no stream takes the subject: the ack is "no responders" */
+	TEST_EQ_INT(bus_js_pub_send(&pubs[0], bus, "nostream.y", "p-n", "{}", 2, 2000), 0);
+	TEST_EQ_INT(bus_js_pub_wait(pubs[0]), EAGAIN);
+	pubs[0] = bus_js_pub_free(pubs[0]);
+
+	/* A listener that never acks holds the publishes: the third of a limit
+	 * of two is refused at once (EBUSY); the two time out; then room again. */
+	TEST_EQ_INT(bus_subscribe(bus, &sub, "held.>", NULL, swallow_h, &held), 0);
+	bus_js_pub_limit(bus, 2);
+	TEST_EQ_INT(bus_js_pub_send(&pubs[0], bus, "held.a", "h-0", "{}", 2, 300), 0);
+	TEST_EQ_INT(bus_js_pub_send(&pubs[1], bus, "held.a", "h-1", "{}", 2, 300), 0);
+	int64_t t0 = time_mono_ms();
+	TEST_EQ_INT(bus_js_pub_send(&extra, bus, "held.a", "h-2", "{}", 2, 300), EBUSY);
+	TEST_ASSERT(extra == NULL);
+	TEST_ASSERT(time_mono_ms() - t0 < 100);
+	TEST_EQ_INT(bus_js_pub_wait(pubs[0]), ETIMEDOUT);
+	TEST_EQ_INT(bus_js_pub_wait(pubs[1]), ETIMEDOUT);
+	TEST_ASSERT(atomic_load(&held) == 2);
+	pubs[0] = bus_js_pub_free(pubs[0]);
+	pubs[1] = bus_js_pub_free(pubs[1]);
+	TEST_EQ_INT(bus_js_pub_send(&pubs[0], bus, "calls.pipe.after", "after", "{}", 2, 5000), 0);
+	TEST_EQ_INT(bus_js_pub_wait(pubs[0]), 0);
+out:
+	for (int i = 0; i < 8; i++)
+		pubs[i] = bus_js_pub_free(pubs[i]);
+	extra = bus_js_pub_free(extra);
+	event_free(ev);
+	sub = bus_unsubscribe(sub);
+	bus = bus_close(bus);
+	test_nats_destroy(&n);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "event_to_core_subscriber", test_event_to_core_subscriber },
 	{ "js_streams_and_dedupe", test_js_streams_and_dedupe },
@@ -581,6 +653,7 @@ static const struct test tests[] = {
 	{ "queue_group", test_queue_group },
 	{ "connect_while_down", test_connect_while_down },
 	{ "dials_pull_consumer", test_dials_pull_consumer },
+	{ "js_pipelined", test_js_pipelined },
 };
 
 static int run(int argc, char **argv)

@@ -274,6 +274,66 @@ out:
 	return err;
 }
 
+/* db_set_prepared: each parameterised text prepared once per session, the
+ * same results and errors as unprepared, prepared again after a reconnect,
+ * at most 64 texts kept; off, nothing is prepared. */
+static int test_prepared(void)
+{
+	int err = 0, n = -1;
+	struct test_pg pg;
+	struct db *db = NULL, *admin = NULL;
+	char pid[16], sql[96], v[16];
+	static const char insert[] = "INSERT INTO t (id, name) VALUES ($1::integer, $2)";
+	static const char prepared[] = "SELECT count(*) FROM pg_prepared_statements";
+	TEST_EQ_INT(setup(&pg, &db), 0);
+	TEST_EQ_INT(db_connect(&admin, pg.url), 0);
+	TEST_EQ_INT(db_exec(db, NULL, "CREATE TABLE t (id integer PRIMARY KEY, name text)", 0,
+			    NULL), 0);
+	db_set_prepared(db, true);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(v, sizeof(v), "%d", i);
+		TEST_EQ_INT(db_exec(db, NULL, insert, 2, (const char *[]){ v, "it's" }), 0);
+	}
+	TEST_EQ_INT(count_rows(db, "SELECT count(*) FROM t WHERE name = 'it''s'", &n), 0);
+	TEST_EQ_INT(n, 3);
+	TEST_EQ_INT(count_rows(db, prepared, &n), 0);
+	TEST_EQ_INT(n, 1);
+	TEST_EQ_INT(db_exec(db, NULL, insert, 2, (const char *[]){ "1", "again" }), EEXIST);
+	/* a prepared statement outlives a rolled-back transaction */
+	TEST_EQ_INT(db_begin(db), 0);
+	TEST_EQ_INT(db_exec(db, NULL, insert, 2, (const char *[]){ "10", "x" }), 0);
+	TEST_EQ_INT(db_rollback(db), 0);
+	TEST_EQ_INT(db_exec(db, NULL, insert, 2, (const char *[]){ "11", "y" }), 0);
+	/* a new session after a reconnect: prepared again */
+	TEST_EQ_INT(backend_pid(db, pid), 0);
+	TEST_EQ_INT(kill_backend(admin, pid), 0);
+	TEST_EQ_INT(db_exec(db, NULL, insert, 2, (const char *[]){ "12", "z" }), 0);
+	TEST_EQ_INT(count_rows(db, prepared, &n), 0);
+	TEST_EQ_INT(n, 1);
+	TEST_EQ_INT(count_rows(db, "SELECT count(*) FROM t", &n), 0);
+	TEST_EQ_INT(n, 5);
+	/* 70 texts: every one runs, 64 are kept */
+	for (int i = 0; i < 70; i++) {
+		struct db_result *res = NULL;
+		snprintf(sql, sizeof(sql), "SELECT $1::integer + %d", i);
+		TEST_EQ_INT(db_exec(db, &res, sql, 1, (const char *[]){ "1" }), 0);
+		snprintf(v, sizeof(v), "%d", i + 1);
+		TEST_EQ_STR(db_result_get(res, 0, 0), v);
+		db_result_free(res);
+	}
+	TEST_EQ_INT(count_rows(db, prepared, &n), 0);
+	TEST_EQ_INT(n, 64);
+	/* off: sent unprepared */
+	db_set_prepared(admin, false);
+	TEST_EQ_INT(db_exec(admin, NULL, insert, 2, (const char *[]){ "13", "w" }), 0);
+	TEST_EQ_INT(count_rows(admin, prepared, &n), 0);
+	TEST_EQ_INT(n, 0);
+out:
+	db_close(admin);
+	teardown(&pg, db);
+	return err;
+}
+
 static const char *const mig_files[][2] = {
 	{ "001_people.sql",
 	  "-- first\nCREATE TABLE people (id integer PRIMARY KEY, name text);\n"
@@ -499,6 +559,7 @@ static const struct test tests[] = {
 	{ "error_mapping", test_error_mapping },
 	{ "transactions", test_transactions },
 	{ "reconnect", test_reconnect },
+	{ "prepared", test_prepared },
 	{ "migrate", test_migrate },
 	{ "migrate_bad_names", test_migrate_bad_names },
 	{ "migrate_failure_rolls_back", test_migrate_failure_rolls_back },

@@ -50,7 +50,7 @@ static int env_up(struct env *e)
 	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0 ||
 	    (err = record_cache_new(&e->cache, 64, 1 << 20, CACHE_TTL_MS)) != 0)
 		return err;
-	return persist_new(&e->p, e->bus, e->pg.url, SOURCE, e->cache);
+	return persist_new(&e->p, e->bus, e->pg.url, SOURCE, e->cache, true);
 }
 
 static void env_down(struct env *e)

@@ -101,7 +101,7 @@ static int env_up(struct env *e, const struct webhook_opts *given)
 	    (err = bus_connect(&e->bus, e->n.url, "test-webhook")) != 0 ||
 	    (err = bus_ensure_streams(e->bus)) != 0 || (err = db_connect(&e->db, e->pg.url)) != 0 ||
 	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0 ||
-	    (err = persist_new(&e->p, e->bus, e->pg.url, SOURCE, NULL)) != 0)
+	    (err = persist_new(&e->p, e->bus, e->pg.url, SOURCE, NULL, false)) != 0)
 		return err;
 	return webhook_new(&e->wh, e->bus, e->pg.url, SOURCE, opts);
 }
