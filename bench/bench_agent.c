@@ -463,7 +463,7 @@ static int speech_load(struct bench *b, const char *text)
 		err = ENOMEM;
 		goto out;
 	}
-	if ((err = resampler_alloc(&rs, rate, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
+	if ((err = resampler_new(&rs, rate, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
 	    (err = resampler_process(rs, out, &nout, in, nin)))
 		goto out;
 	b->speech_frames = (nout + ROOM_FRAME_SAMPLES - 1) / ROOM_FRAME_SAMPLES;

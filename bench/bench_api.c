@@ -325,14 +325,15 @@ int main(void)
 		goto out;
 	/* each gateway stops after its run: its persister would share the next one's work */
 	if (baseline) {
-		bench_outbound("POST /call/outbound BENCH_API_BASELINE", "api.outbound_baseline", "outbound-base", aport3,
-			       lua, seconds, gw_base, &nats, &pg);
+		bench_outbound("POST /call/outbound BENCH_API_BASELINE", "api.outbound_baseline",
+			       "outbound-base", aport3, lua, seconds, gw_base, &nats, &pg);
 		test_stop(&gw_base, SIGTERM, 10000);
 	}
-	bench_outbound("POST /call/outbound DB_PREPARED=false", "api.outbound_unprepared", "outbound-plain", aport2, lua,
-		       seconds, gw_plain, &nats, &pg);
+	bench_outbound("POST /call/outbound DB_PREPARED=false", "api.outbound_unprepared",
+		       "outbound-plain", aport2, lua, seconds, gw_plain, &nats, &pg);
 	test_stop(&gw_plain, SIGTERM, 10000);
-	bench_outbound("POST /call/outbound", "api.outbound", "outbound", aport, lua, seconds, gw, &nats, &pg);
+	bench_outbound("POST /call/outbound", "api.outbound", "outbound", aport, lua, seconds, gw,
+		       &nats, &pg);
 	rc = 0;
 	goto out;
 api_failed:

@@ -91,7 +91,7 @@ static int prepare(struct audio *a)
 		g711_encode(G711_ULAW, a->g711[f], a->pcm8 + f * G711_FRAME_SAMPLES, G711_FRAME_SAMPLES);
 	struct media_opus_enc_cfg room = { .bitrate = 32000, .loss_pct = 5, .complexity = 9,
 					   .max_bandwidth = MEDIA_OPUS_FB };
-	if ((err = media_opus_enc_alloc(&enc, &room)) != 0)
+	if ((err = media_opus_enc_new(&enc, &room)) != 0)
 		goto out;
 	for (size_t f = 0; f < AUDIO_FRAMES; f++)
 		if ((err = media_opus_encode(enc, a->opus[f], MEDIA_OPUS_PACKET_MAX, &a->opus_len[f],
@@ -126,7 +126,7 @@ static int single_leg(const struct audio *a, const struct transcoder_cfg *cfg, s
 	int err = 0;
 	struct transcoder *t = NULL;
 	static double s_up[SINGLE_FRAMES], s_down[SINGLE_FRAMES];
-	if ((err = transcoder_alloc(&t, cfg)) != 0)
+	if ((err = transcoder_new(&t, cfg)) != 0)
 		goto out;
 	for (size_t i = 0; i < SINGLE_FRAMES; i++) {
 		size_t f = i % AUDIO_FRAMES, len;
@@ -161,8 +161,9 @@ static int parts(const struct audio *a)
 	uint8_t codes[G711_FRAME_SAMPLES], pkt[MEDIA_OPUS_PACKET_MAX];
 	size_t n, len;
 	double t_g711 = 0, t_up = 0, t_down = 0, t_enc = 0, t_dec = 0;
-	if ((err = resampler_alloc(&up, 8000, 48000, -1)) || (err = resampler_alloc(&down, 48000, 8000, -1)) ||
-	    (err = media_opus_enc_alloc(&enc, &nb)) || (err = media_opus_dec_alloc(&dec)))
+	if ((err = resampler_new(&up, 8000, 48000, -1)) ||
+	    (err = resampler_new(&down, 48000, 8000, -1)) ||
+	    (err = media_opus_enc_new(&enc, &nb)) || (err = media_opus_dec_new(&dec)))
 		goto out;
 	for (size_t i = 0; i < SINGLE_FRAMES; i++) {
 		size_t f = i % AUDIO_FRAMES;
@@ -212,7 +213,7 @@ static int many_legs(const struct audio *a, const struct transcoder_cfg *cfg, do
 	if (!legs)
 		return ENOMEM;
 	for (size_t c = 0; c < MULTI_CALLS; c++)
-		if ((err = transcoder_alloc(&legs[c], cfg)) != 0)
+		if ((err = transcoder_new(&legs[c], cfg)) != 0)
 			goto out;
 	double t0 = cpu_us();
 	for (size_t i = 0; i < MULTI_FRAMES; i++) {
@@ -244,9 +245,10 @@ static int packet_path(void)
 	struct sdes_crypto k1, k2;
 	uint8_t payload[160], wire[RTP_PACKET_MAX + MEDIA_SRTP_TRAILER_MAX], out[RTP_PACKET_MAX];
 	memset(payload, 0xFF, sizeof(payload));
-	if ((err = jbuf_alloc(&jb, NULL)) || (err = sdes_crypto_generate(&k1, 1, SDES_AES_CM_128_HMAC_SHA1_80)) ||
+	if ((err = jbuf_new(&jb, NULL)) ||
+	    (err = sdes_crypto_generate(&k1, 1, SDES_AES_CM_128_HMAC_SHA1_80)) ||
 	    (err = sdes_crypto_generate(&k2, 1, SDES_AES_CM_128_HMAC_SHA1_80)) ||
-	    (err = media_srtp_alloc(&tx, &k1, &k2)) || (err = media_srtp_alloc(&rx, &k2, &k1)))
+	    (err = media_srtp_new(&tx, &k1, &k2)) || (err = media_srtp_new(&rx, &k2, &k1)))
 		goto out;
 	double t_rtp = 0, t_srtp = 0;
 	for (uint32_t i = 0; i < PKT_N; i++) {

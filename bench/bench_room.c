@@ -285,7 +285,7 @@ int main(void)
 		err = ETIMEDOUT;
 	cJSON_Delete(d);
 	if (!err)
-		err = media_opus_enc_alloc(&enc, NULL);
+		err = media_opus_enc_new(&enc, NULL);
 	for (size_t i = 0; !err && i < ROOM_FRAME_SAMPLES; i++)
 		pcm[i] = (int16_t)(8000 * sin(2 * M_PI * 440.0 * (double)i / ROOM_RATE));
 	if (!err)

@@ -114,7 +114,7 @@ static int bench_rooms(struct bus *bus, struct room_local_ctx *ctx, int rm_pid, 
 	int16_t pcm[ROOM_FRAME_SAMPLES];
 	uint8_t msg[1 + 2 * ROOM_FRAME_SAMPLES];
 	struct media_opus_enc *enc = NULL;
-	int err = media_opus_enc_alloc(&enc, NULL);
+	int err = media_opus_enc_new(&enc, NULL);
 	memset(ms, 0, sizeof(ms));
 	for (int k = 0; k < n && !err; k++)
 		err = member_open(&ms[k], bus, ctx, round, k, opus);

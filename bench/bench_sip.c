@@ -47,7 +47,7 @@
 #define TARGET_HOLD_P99  5000.0 /* µs */
 #define TARGET_RSS_MB    64.0
 #define TARGET_IDLE_MB   4.0    /* "back to start when idle": our slack above the start */
-#define IDLE_MAX_MS      45000  /* after the last call: Timer M (32 s), the trim at 34 s, and some */
+#define IDLE_MAX_MS      45000  /* after the last call: Timer M (32 s), the trim at 34 s */
 
 /* The CPU each named thread used between a and b, per call. */
 static void print_threads(const struct test_threads *a, const struct test_threads *b, long calls)

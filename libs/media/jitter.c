@@ -61,7 +61,7 @@ static void update_target(struct jbuf *jb)
 	jb->target_ms = t;
 }
 
-int jbuf_alloc(struct jbuf **jbp, const struct jbuf_cfg *cfg)
+int jbuf_new(struct jbuf **jbp, const struct jbuf_cfg *cfg)
 {
 	int err = 0;
 	struct jbuf *jb = NULL;

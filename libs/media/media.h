@@ -12,7 +12,7 @@
  *   - Parsers slice: the structs they fill point into the caller's buffer
  *     ("borrowed": valid while that buffer is). Nothing is copied.
  *   - Builders write into a caller buffer of given capacity and never past it.
- *   - Objects from x_alloc() are owned by the caller and released with
+ *   - Objects from x_new() are owned by the caller and released with
  *     x_free(), which accepts NULL and returns NULL (p = x_free(p)).
  *   - No object here is thread-safe; give each call leg its own and use it
  *     from one thread. Distinct objects may be used from different threads.
@@ -208,7 +208,7 @@ void g711_decode(enum g711_law law, int16_t *out, const uint8_t *codes, size_t n
 #define RESAMPLER_QUALITY_VOIP 3            /* speexdsp 0..10 */
 struct resampler;
 
-int resampler_alloc(struct resampler **rp, uint32_t in_rate, uint32_t out_rate,
+int resampler_new(struct resampler **rp, uint32_t in_rate, uint32_t out_rate,
 		    int quality) CM_MUST_USE;
 struct resampler *resampler_free(struct resampler *r);
 /* Resamples all of in[in_len] into out[*out_lenp capacity]; *out_lenp =
@@ -240,14 +240,15 @@ struct media_opus_enc;
 struct media_opus_dec;
 
 /* cfg may be NULL: 24 kbit/s, 10 % loss, complexity 5, FB, no DTX. */
-int media_opus_enc_alloc(struct media_opus_enc **ep, const struct media_opus_enc_cfg *cfg) CM_MUST_USE;
+int media_opus_enc_new(struct media_opus_enc **ep,
+		       const struct media_opus_enc_cfg *cfg) CM_MUST_USE;
 struct media_opus_enc *media_opus_enc_free(struct media_opus_enc *e);
 int media_opus_enc_set_loss(struct media_opus_enc *e, int loss_pct) CM_MUST_USE;
 /* Encodes one 20 ms frame (960 samples) into out[cap]; *lenp = bytes. */
 int media_opus_encode(struct media_opus_enc *e, uint8_t *out, size_t cap, size_t *lenp,
 		      const int16_t pcm[MEDIA_OPUS_FRAME]) CM_MUST_USE;
 
-int media_opus_dec_alloc(struct media_opus_dec **dp) CM_MUST_USE;
+int media_opus_dec_new(struct media_opus_dec **dp) CM_MUST_USE;
 struct media_opus_dec *media_opus_dec_free(struct media_opus_dec *d);
 /* Decodes a packet into pcm[cap]; *np = samples (960 for 20 ms). EBADMSG
  * for a corrupt packet. */
@@ -274,7 +275,7 @@ struct transcoder_cfg {
 struct transcoder;
 
 /* cfg NULL = PCMU, Opus 24 kbit/s NB complexity 5 10 % loss. */
-int transcoder_alloc(struct transcoder **tp, const struct transcoder_cfg *cfg) CM_MUST_USE;
+int transcoder_new(struct transcoder **tp, const struct transcoder_cfg *cfg) CM_MUST_USE;
 struct transcoder *transcoder_free(struct transcoder *t);
 /* One 20 ms G.711 frame (160 bytes) → one Opus packet into out[cap].
  * g711 NULL: a lost frame, encoded as silence. */
@@ -335,7 +336,7 @@ struct jbuf;
 
 /* cfg NULL = 8 kHz, 20 ms, 20..200 ms, 64 packets. EINVAL for bounds that
  * do not fit (min > max, max beyond capacity, payload_max too big). */
-int jbuf_alloc(struct jbuf **jbp, const struct jbuf_cfg *cfg) CM_MUST_USE;
+int jbuf_new(struct jbuf **jbp, const struct jbuf_cfg *cfg) CM_MUST_USE;
 struct jbuf *jbuf_free(struct jbuf *jb);
 /* Stores a packet (its payload is copied). arrival_us: local monotonic µs.
  * 0 stored; EEXIST duplicate; ESTALE late (already played or skipped);
@@ -457,7 +458,7 @@ struct media_srtp;
 /* One session pair for a call leg: `local` protects what we send, `remote`
  * (the key the far end offered/answered) unprotects what we receive. Both
  * borrowed (copied). ENOTSUP for MKI keys. */
-int media_srtp_alloc(struct media_srtp **sp, const struct sdes_crypto *local,
+int media_srtp_new(struct media_srtp **sp, const struct sdes_crypto *local,
 		     const struct sdes_crypto *remote) CM_MUST_USE;
 struct media_srtp *media_srtp_free(struct media_srtp *s);
 /* In place: buf holds *lenp bytes of RTP (RTCP), cap ≥ *lenp +

@@ -32,7 +32,7 @@ static int bandwidth(enum media_opus_bandwidth bw)
 	return OPUS_BANDWIDTH_FULLBAND;
 }
 
-int media_opus_enc_alloc(struct media_opus_enc **ep, const struct media_opus_enc_cfg *cfg)
+int media_opus_enc_new(struct media_opus_enc **ep, const struct media_opus_enc_cfg *cfg)
 {
 	int err = 0;
 	struct media_opus_enc *e = NULL;
@@ -107,7 +107,7 @@ int media_opus_encode(struct media_opus_enc *e, uint8_t *out, size_t cap, size_t
 	return 0;
 }
 
-int media_opus_dec_alloc(struct media_opus_dec **dp)
+int media_opus_dec_new(struct media_opus_dec **dp)
 {
 	int err = 0;
 	struct media_opus_dec *d = NULL;

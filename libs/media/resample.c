@@ -13,7 +13,7 @@ struct resampler {
 	uint32_t in_rate, out_rate;
 };
 
-int resampler_alloc(struct resampler **rp, uint32_t in_rate, uint32_t out_rate, int quality)
+int resampler_new(struct resampler **rp, uint32_t in_rate, uint32_t out_rate, int quality)
 {
 	int err = 0;
 	struct resampler *r = NULL;

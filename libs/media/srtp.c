@@ -301,7 +301,7 @@ static int session(srtp_t *sp, const struct sdes_crypto *k, bool outbound)
 	return err;
 }
 
-int media_srtp_alloc(struct media_srtp **sp, const struct sdes_crypto *local,
+int media_srtp_new(struct media_srtp **sp, const struct sdes_crypto *local,
 		     const struct sdes_crypto *remote)
 {
 	int err = 0;

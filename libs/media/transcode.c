@@ -25,7 +25,7 @@ static const struct transcoder_cfg xcode_defaults = {
 	.resampler_quality = RESAMPLER_QUALITY_VOIP,
 };
 
-int transcoder_alloc(struct transcoder **tp, const struct transcoder_cfg *cfg)
+int transcoder_new(struct transcoder **tp, const struct transcoder_cfg *cfg)
 {
 	int err = 0;
 	struct transcoder *t = NULL;
@@ -40,10 +40,10 @@ int transcoder_alloc(struct transcoder **tp, const struct transcoder_cfg *cfg)
 		goto out;
 	}
 	t->law = c->law;
-	if ((err = resampler_alloc(&t->up, RATE_8K, MEDIA_OPUS_RATE, c->resampler_quality)) ||
-	    (err = resampler_alloc(&t->down, MEDIA_OPUS_RATE, RATE_8K, c->resampler_quality)) ||
-	    (err = media_opus_enc_alloc(&t->enc, &c->opus)) ||
-	    (err = media_opus_dec_alloc(&t->dec)))
+	if ((err = resampler_new(&t->up, RATE_8K, MEDIA_OPUS_RATE, c->resampler_quality)) ||
+	    (err = resampler_new(&t->down, MEDIA_OPUS_RATE, RATE_8K, c->resampler_quality)) ||
+	    (err = media_opus_enc_new(&t->enc, &c->opus)) ||
+	    (err = media_opus_dec_new(&t->dec)))
 		goto out;
 	*tp = t;
 	t = NULL;

@@ -118,9 +118,9 @@ static int sender_ready(struct sender *s)
 	};
 	int err = 0;
 	if (!s->jb)
-		err = jbuf_alloc(&s->jb, &cfg);
+		err = jbuf_new(&s->jb, &cfg);
 	if (!err && !s->dec)
-		err = media_opus_dec_alloc(&s->dec);
+		err = media_opus_dec_new(&s->dec);
 	return err;
 }
 
@@ -341,7 +341,7 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 		.bitrate = ctx->opus_bitrate > 0 ? ctx->opus_bitrate : DEFAULT_BITRATE,
 		.loss_pct = 5, .complexity = 5, .max_bandwidth = MEDIA_OPUS_FB, .dtx = false,
 	};
-	err = media_opus_enc_alloc(&r->enc, &ecfg);
+	err = media_opus_enc_new(&r->enc, &ecfg);
 	if (err)
 		goto out;
 

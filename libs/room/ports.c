@@ -12,7 +12,7 @@ struct room_ports {
 	uint8_t *taken;         /* n bits */
 };
 
-int room_ports_alloc(struct room_ports **pp, uint16_t min, uint16_t max)
+int room_ports_new(struct room_ports **pp, uint16_t min, uint16_t max)
 {
 	if (!pp || min == 0 || min > max)
 		return EINVAL;

@@ -212,7 +212,7 @@ bool room_is_rtcp(const uint8_t *pkt, size_t len);
  * not reach a new one). Not thread-safe (one owner thread). */
 struct room_ports;
 /* EINVAL when min is 0 or min > max. Caller frees. */
-int room_ports_alloc(struct room_ports **pp, uint16_t min, uint16_t max) CM_MUST_USE;
+int room_ports_new(struct room_ports **pp, uint16_t min, uint16_t max) CM_MUST_USE;
 struct room_ports *room_ports_free(struct room_ports *p);
 /* The next free port; ENOSPC when every port is taken. */
 int room_ports_take(struct room_ports *p, uint16_t *portp) CM_MUST_USE;

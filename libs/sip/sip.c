@@ -387,7 +387,7 @@ static const char *maddr_host(const char *host)
 	return strcmp(host, "*") ? host : "0.0.0.0";
 }
 
-int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
+int sip_ua_new(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 {
 	char host[128], port[16], url[200], tls_host[128], tls_port[16], sips_url[200] = "";
 	struct sip_ua *ua = NULL;

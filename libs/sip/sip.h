@@ -5,7 +5,7 @@
  * speaks in legs and events, never in sofia types.
  *
  * Threads: everything here runs on ONE thread — the one that called
- * sip_ua_alloc() — which drives the stack with sip_ua_step(). Other threads
+ * sip_ua_new() — which drives the stack with sip_ua_step(). Other threads
  * hand work to it through a file descriptor registered with sip_ua_watch()
  * (an eventfd) and never call into this header otherwise.
  *
@@ -89,7 +89,7 @@ struct sip_ua_cfg {
 /* Creates the stack on the calling thread and binds the listener (and the
  * TLS one when tls_bind is set: a request URI with transport=tls or a sips:
  * URI then goes over TLS). EADDRINUSE, EINVAL (bad bind), EIO. Caller frees with sip_ua_free() on this thread. */
-int sip_ua_alloc(struct sip_ua **uap, const struct sip_ua_cfg *cfg) CM_MUST_USE;
+int sip_ua_new(struct sip_ua **uap, const struct sip_ua_cfg *cfg) CM_MUST_USE;
 /* Ends every leg (BYE/CANCEL, their handlers get SIP_LEG_GONE), shuts the
  * stack down waiting at most timeout_ms, frees. NULL-safe; returns NULL. */
 struct sip_ua *sip_ua_free(struct sip_ua *ua, int timeout_ms);

@@ -82,8 +82,8 @@ static int media_join(struct agent_room **roomp, void *ctxp, const char *room, c
 	r->ops = ctx->ops;
 	r->h = h;
 	r->arg = arg;
-	if ((err = resampler_alloc(&r->up, AGENT_RATE, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
-	    (err = resampler_alloc(&r->down, ROOM_RATE, AGENT_RATE, RESAMPLER_QUALITY_VOIP))) {
+	if ((err = resampler_new(&r->up, AGENT_RATE, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
+	    (err = resampler_new(&r->down, ROOM_RATE, AGENT_RATE, RESAMPLER_QUALITY_VOIP))) {
 		release(r);
 		return err;
 	}

@@ -606,7 +606,7 @@ int fwd_new(struct fwd **fp, const struct fwd_cfg *cfg)
 	f->m_recs = metric_gauge("room_recordings", "local recordings in progress");
 	err = mqueue_new(&f->ops, OPS_MAX);
 	if (!err)
-		err = room_ports_alloc(&f->ports, cfg->port_min, cfg->port_max);
+		err = room_ports_new(&f->ports, cfg->port_min, cfg->port_max);
 	if (err)
 		goto out;
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);

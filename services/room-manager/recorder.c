@@ -33,7 +33,7 @@ int recorder_new(struct recorder **rp, const char *path)
 	if (!err)
 		err = room_wav_open(&r->wav, path, REC_RATE, REC_CHANNELS);
 	for (int c = 0; !err && c < REC_CHANNELS; c++)
-		err = resampler_alloc(&r->rs[c], ROOM_RATE, REC_RATE, RESAMPLER_QUALITY_VOIP);
+		err = resampler_new(&r->rs[c], ROOM_RATE, REC_RATE, RESAMPLER_QUALITY_VOIP);
 	if (err) {
 		if (r && r->wav && room_wav_close(r->wav))
 			log_debug("recording_close_failed", "%s", path);
@@ -61,9 +61,9 @@ static struct track *track_get(struct recorder *r, uint32_t ssrc, bool agent)
 		if (!t->used && !free_slot)
 			free_slot = t;
 	}
-	if (!free_slot || jbuf_alloc(&free_slot->jb, &cfg))
+	if (!free_slot || jbuf_new(&free_slot->jb, &cfg))
 		return NULL;
-	if (media_opus_dec_alloc(&free_slot->dec)) {
+	if (media_opus_dec_new(&free_slot->dec)) {
 		free_slot->jb = jbuf_free(free_slot->jb);
 		return NULL;
 	}

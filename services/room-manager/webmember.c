@@ -235,7 +235,7 @@ static struct media_opus_enc *down_encoder(struct member *m, uint32_t ssrc)
 	}
 	/* a free slot, or the one silent longest (a member that left) */
 	oldest->enc = media_opus_enc_free(oldest->enc);
-	if (media_opus_enc_alloc(&oldest->enc, &ecfg))
+	if (media_opus_enc_new(&oldest->enc, &ecfg))
 		return NULL;
 	oldest->ssrc = ssrc;
 	oldest->last_ms = now;
@@ -346,7 +346,7 @@ static void on_hello(struct member *m, const uint8_t *data, size_t len)
 						      : "receive: must be \"opus\" or \"pcm\"");
 		goto out;
 	}
-	if (m->send == CODEC_OPUS && media_opus_dec_alloc(&m->up_dec)) {
+	if (m->send == CODEC_OPUS && media_opus_dec_new(&m->up_dec)) {
 		refuse(m, 1011, "out of memory");
 		goto out;
 	}

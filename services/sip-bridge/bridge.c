@@ -173,7 +173,7 @@ static void *sofia_main(void *arg)
 				   br->cfg->sip_advertise };
 	int err;
 	while (!atomic_load(&br->stopping)) {
-		err = sip_ua_alloc(&br->ua, &ucfg);
+		err = sip_ua_new(&br->ua, &ucfg);
 		if (err == 0)
 			break;
 		/* the port may be released in a moment (a restart): retry */

@@ -114,7 +114,7 @@ static bool secure_answer(struct call *c, const struct sdp_audio *answer, struct
 		why = "no usable SDP in the answer to our RTP/SAVP offer";
 	else if (sdes_from_answer(&c->media.keys.remote_key, &c->media.keys, answer))
 		why = "answer without a usable a=crypto for our RTP/SAVP offer";
-	else if ((err = media_srtp_alloc(srtpp, &c->media.keys.local_key,
+	else if ((err = media_srtp_new(srtpp, &c->media.keys.local_key,
 					 &c->media.keys.remote_key)))
 		why = "cannot set up SRTP with the answered key";
 	if (!why) {

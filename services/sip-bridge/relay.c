@@ -116,9 +116,9 @@ int relay_leg_new(struct relay_leg **legp, struct relay *r, const char *call_id,
 	l->ts = l->ssrc * 2654435761u;
 	l->marker = true;
 	dtmf_rx_init(&l->dtmf, 8000);
-	if ((err = jbuf_alloc(&l->jb, &jc)) ||
-	    (err = resampler_alloc(&l->up, 8000, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
-	    (err = resampler_alloc(&l->down, ROOM_RATE, 8000, RESAMPLER_QUALITY_VOIP)))
+	if ((err = jbuf_new(&l->jb, &jc)) ||
+	    (err = resampler_new(&l->up, 8000, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
+	    (err = resampler_new(&l->down, ROOM_RATE, 8000, RESAMPLER_QUALITY_VOIP)))
 		goto out;
 	l->start_cmd = (struct relay_cmd){ .kind = CMD_START, .leg = l };
 	l->stop_cmd = (struct relay_cmd){ .kind = CMD_STOP, .leg = l };

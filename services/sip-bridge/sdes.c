@@ -65,7 +65,7 @@ int sdes_answer_offer(struct sdes_keys *k, const struct sdes_crypto *remote,
 	struct sdes_crypto local;
 	if ((err = sdes_crypto_generate(&local, remote->tag, remote->suite)))
 		return err;
-	if ((err = media_srtp_alloc(srtpp, &local, remote)))
+	if ((err = media_srtp_new(srtpp, &local, remote)))
 		return err;
 	k->local_key = local;
 	k->remote_key = *remote;

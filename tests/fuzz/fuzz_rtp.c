@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 
-	if (jbuf_alloc(&jb, NULL) != 0)
+	if (jbuf_new(&jb, NULL) != 0)
 		goto out;
 	for (int i = 0; i < 4; i++) {
 		struct jbuf_frame f;

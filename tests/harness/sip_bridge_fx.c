@@ -468,7 +468,7 @@ int fx_speech_load(int16_t *pcm, size_t *framesp, size_t max, const char *dir, c
 	TEST_ASSERT(in != NULL);
 	for (size_t i = 0; i < nin; i++)
 		in[i] = (int16_t)(data[2 * i] | data[2 * i + 1] << 8);
-	TEST_EQ_INT(resampler_alloc(&rs, rate, 8000, RESAMPLER_QUALITY_VOIP), 0);
+	TEST_EQ_INT(resampler_new(&rs, rate, 8000, RESAMPLER_QUALITY_VOIP), 0);
 	size_t nout = max;
 	TEST_EQ_INT(resampler_process(rs, pcm, &nout, in, nin), 0);
 	*framesp = nout / G711_FRAME_SAMPLES;

@@ -160,7 +160,7 @@ static int h_start(struct h *h)
 		return 1;
 	h->relay_port = ntohs(sa.sin_port);
 	h->expect_ssrc = RELAY_SSRC;
-	if (media_opus_dec_alloc(&h->dec) || pthread_create(&h->rx, NULL, relay_rx, h))
+	if (media_opus_dec_new(&h->dec) || pthread_create(&h->rx, NULL, relay_rx, h))
 		return 1;
 	if (test_nats_start(&h->nats) || bus_connect(&h->bus, h->nats.url, "agent") ||
 	    bus_connect(&h->tbus, h->nats.url, "room-manager") || bus_ensure_streams(h->bus) ||
@@ -257,8 +257,8 @@ static int send_speech(int fd, const char *dest, const int16_t *pcm, size_t n)
 	to.sin_port = htons((uint16_t)strtol(colon + 1, NULL, 10));
 	if (inet_pton(AF_INET, host, &to.sin_addr) != 1)
 		return EINVAL;
-	if ((err = media_opus_enc_alloc(&enc, NULL)) ||
-	    (err = resampler_alloc(&up, AGENT_RATE, MEDIA_OPUS_RATE, RESAMPLER_QUALITY_VOIP)))
+	if ((err = media_opus_enc_new(&enc, NULL)) ||
+	    (err = resampler_new(&up, AGENT_RATE, MEDIA_OPUS_RATE, RESAMPLER_QUALITY_VOIP)))
 		goto out;
 	uint16_t seq = 100;
 	uint32_t ts = 5000;

@@ -341,7 +341,7 @@ static int raw_send(struct raw *m, int fd, size_t k)
 	int16_t pcm[ROOM_FRAME_SAMPLES];
 	uint8_t opus[MEDIA_OPUS_PACKET_MAX], pkt[RTP_PACKET_MAX];
 	size_t olen = 0, plen = 0;
-	if (!enc && media_opus_enc_alloc(&enc, NULL))
+	if (!enc && media_opus_enc_new(&enc, NULL))
 		return ENOMEM;
 	tone_frame(pcm, k);
 	struct rtp_hdr h = { .pt = ROOM_OPUS_PT, .seq = m->seq++, .ts = (uint32_t)k * ROOM_FRAME_SAMPLES,

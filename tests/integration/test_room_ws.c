@@ -428,8 +428,8 @@ static int both_ways(const char *call_id, const char *room, bool opus)
 	TEST_EQ_INT(token_url(&v, url, sizeof(url), room, "web-1"), 0);
 	TEST_CONTAINS(url, "ws://127.0.0.1:");
 	if (opus) {
-		TEST_EQ_INT(media_opus_enc_alloc(&enc, NULL), 0);
-		TEST_EQ_INT(media_opus_dec_alloc(&ws_rx.dec), 0);
+		TEST_EQ_INT(media_opus_enc_new(&enc, NULL), 0);
+		TEST_EQ_INT(media_opus_dec_new(&ws_rx.dec), 0);
 	}
 	TEST_EQ_INT(ws_client_connect(&wc, url, &ws_client_handlers, &ws_rx, WAIT_MS, &status), 0);
 	TEST_EQ_INT(status, 101);

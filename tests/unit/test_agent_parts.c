@@ -361,8 +361,8 @@ static int telephone_band(int16_t **outp, size_t *outn, const int16_t *pcm, size
 		err = ENOMEM;
 		goto out;
 	}
-	if ((err = resampler_alloc(&down, AGENT_RATE, 8000, RESAMPLER_QUALITY_VOIP)) ||
-	    (err = resampler_alloc(&up, 8000, AGENT_RATE, RESAMPLER_QUALITY_VOIP)) ||
+	if ((err = resampler_new(&down, AGENT_RATE, 8000, RESAMPLER_QUALITY_VOIP)) ||
+	    (err = resampler_new(&up, 8000, AGENT_RATE, RESAMPLER_QUALITY_VOIP)) ||
 	    (err = resampler_process(down, nb, &nb_n, pcm, n)))
 		goto out;
 	g711_encode(G711_ALAW, law, nb, nb_n);

@@ -90,10 +90,10 @@ static int path_open(struct path *p)
 		.bitrate = ROOM_BITRATE, .loss_pct = 5, .complexity = 5, .max_bandwidth = MEDIA_OPUS_FB,
 	};
 	int err;
-	if ((err = resampler_alloc(&p->up, 8000, MEDIA_OPUS_RATE, RESAMPLER_QUALITY_VOIP)) ||
-	    (err = resampler_alloc(&p->down, MEDIA_OPUS_RATE, AGENT_RATE, RESAMPLER_QUALITY_VOIP)) ||
-	    (err = media_opus_enc_alloc(&p->enc, &cfg)) ||
-	    (err = media_opus_dec_alloc(&p->dec)))
+	if ((err = resampler_new(&p->up, 8000, MEDIA_OPUS_RATE, RESAMPLER_QUALITY_VOIP)) ||
+	    (err = resampler_new(&p->down, MEDIA_OPUS_RATE, AGENT_RATE, RESAMPLER_QUALITY_VOIP)) ||
+	    (err = media_opus_enc_new(&p->enc, &cfg)) ||
+	    (err = media_opus_dec_new(&p->dec)))
 		path_close(p);
 	return err;
 }

@@ -43,7 +43,7 @@ static int test_in_order(void)
 	int err = 0;
 	struct jbuf *jb = NULL;
 	struct jbuf_frame f;
-	TEST_EQ_INT(jbuf_alloc(&jb, NULL), 0);
+	TEST_EQ_INT(jbuf_new(&jb, NULL), 0);
 	EXPECT(jb, JBUF_EMPTY, 0);
 	for (uint16_t s = 10; s < 15; s++)
 		TEST_EQ_INT(put(jb, s, s * 20000), 0);
@@ -68,7 +68,7 @@ static int test_reorder_loss_duplicate_late(void)
 	struct jbuf *jb = NULL;
 	struct jbuf_frame f;
 	struct jbuf_cfg cfg = { .clock_rate = 8000, .frame_ms = 20, .min_ms = 60, .max_ms = 200, .capacity = 32 };
-	TEST_EQ_INT(jbuf_alloc(&jb, &cfg), 0);
+	TEST_EQ_INT(jbuf_new(&jb, &cfg), 0);
 	TEST_EQ_INT(jbuf_target_ms(jb), 60);
 	/* 2 arrives before 1; 4 is lost; 5 twice */
 	TEST_EQ_INT(put(jb, 2, 0), 0);
@@ -111,7 +111,7 @@ static int test_loss_without_fec(void)
 	int err = 0;
 	struct jbuf *jb = NULL;
 	struct jbuf_frame f;
-	TEST_EQ_INT(jbuf_alloc(&jb, NULL), 0);
+	TEST_EQ_INT(jbuf_new(&jb, NULL), 0);
 	TEST_EQ_INT(put(jb, 100, 0), 0);
 	TEST_EQ_INT(put(jb, 103, 60000), 0);
 	EXPECT(jb, JBUF_FRAME, 100);
@@ -130,7 +130,7 @@ static int test_wraparound(void)
 	int err = 0;
 	struct jbuf *jb = NULL;
 	struct jbuf_frame f;
-	TEST_EQ_INT(jbuf_alloc(&jb, NULL), 0);
+	TEST_EQ_INT(jbuf_new(&jb, NULL), 0);
 	/* sequence and timestamp both wrap */
 	TEST_EQ_INT(put_ts(jb, 65534, 0xFFFFFF60u, 0), 0);
 	TEST_EQ_INT(put_ts(jb, 0, 0x000000A0u, 40000), 0);
@@ -154,16 +154,16 @@ static int test_resets_and_bounds(void)
 	struct jbuf *jb = NULL;
 	struct jbuf_frame f;
 	struct jbuf_cfg bad = { .clock_rate = 8000, .frame_ms = 20, .min_ms = 20, .max_ms = 400, .capacity = 10 };
-	TEST_EQ_INT(jbuf_alloc(&jb, &bad), EINVAL);
+	TEST_EQ_INT(jbuf_new(&jb, &bad), EINVAL);
 	bad.capacity = 300;
-	TEST_EQ_INT(jbuf_alloc(&jb, &bad), EINVAL);
+	TEST_EQ_INT(jbuf_new(&jb, &bad), EINVAL);
 	bad.capacity = 32;
 	bad.max_ms = 200;
 	bad.payload_max = JBUF_PAYLOAD_MAX + 1;
-	TEST_EQ_INT(jbuf_alloc(&jb, &bad), EINVAL);
+	TEST_EQ_INT(jbuf_new(&jb, &bad), EINVAL);
 	/* a smaller payload bound: a packet over it is refused, one at it kept */
 	bad.payload_max = 480;
-	TEST_EQ_INT(jbuf_alloc(&jb, &bad), 0);
+	TEST_EQ_INT(jbuf_new(&jb, &bad), 0);
 	{
 		static uint8_t g711[481];
 		struct rtp_packet q = { .hdr = { .seq = 1, .ssrc = SSRC }, .payload = g711, .payload_len = 481 };
@@ -176,7 +176,7 @@ static int test_resets_and_bounds(void)
 	}
 	jb = jbuf_free(jb);
 	struct jbuf_cfg cfg = { .clock_rate = 8000, .frame_ms = 20, .min_ms = 20, .max_ms = 200, .capacity = 16 };
-	TEST_EQ_INT(jbuf_alloc(&jb, &cfg), 0);
+	TEST_EQ_INT(jbuf_new(&jb, &cfg), 0);
 	TEST_EQ_INT(put(jb, 10, 0), 0);
 	TEST_EQ_INT(put(jb, 11, 0), 0);
 	/* a jump beyond the capacity: the sender restarted */
@@ -253,8 +253,8 @@ static int test_adaptive(void)
 	struct jbuf *calm = NULL, *rough = NULL;
 	uint32_t t_calm = 0, t_rough = 0;
 	double late_calm = 1, late_rough = 1, loss_calm = 1, loss_rough = 1;
-	TEST_EQ_INT(jbuf_alloc(&calm, NULL), 0);
-	TEST_EQ_INT(jbuf_alloc(&rough, NULL), 0);
+	TEST_EQ_INT(jbuf_new(&calm, NULL), 0);
+	TEST_EQ_INT(jbuf_new(&rough, NULL), 0);
 	TEST_EQ_INT(simulate(calm, 0, &t_calm, &late_calm, &loss_calm), 0);
 	TEST_EQ_INT(simulate(rough, 80, &t_rough, &late_rough, &loss_rough), 0);
 	fprintf(stderr, "    calm: target %u ms late %.3f loss %.3f; 80 ms spread: target %u ms late %.3f loss %.3f\n",
@@ -283,7 +283,7 @@ static int talkspurts(bool marker, uint32_t *targetp)
 	uint16_t seq = 0;
 	uint32_t ts = 0;
 	int64_t t = 0;
-	TEST_EQ_INT(jbuf_alloc(&jb, NULL), 0);
+	TEST_EQ_INT(jbuf_new(&jb, NULL), 0);
 	for (int burst = 0; burst < 5; burst++) {
 		for (int i = 0; i < 50; i++, seq++, ts += 160, t += 20000) {
 			uint8_t payload[2] = { 1, 2 };
@@ -328,7 +328,7 @@ static int test_pop_reorder_only(void)
 	int err = 0;
 	struct jbuf *jb = NULL;
 	struct jbuf_frame f;
-	TEST_EQ_INT(jbuf_alloc(&jb, NULL), 0);
+	TEST_EQ_INT(jbuf_new(&jb, NULL), 0);
 	POP(jb, true, JBUF_EMPTY, 0);
 	TEST_EQ_INT(put(jb, 100, 0), 0);
 	POP(jb, false, JBUF_FRAME, 100); /* no waiting for a target depth */

@@ -62,8 +62,8 @@ static int test_envelope(void)
 	static int16_t in[FRAMES * MEDIA_OPUS_FRAME], out[FRAMES * MEDIA_OPUS_FRAME];
 	double rin[FRAMES], rout[FRAMES];
 	speechlike(in, CM_ARRAY_LEN(in), MEDIA_OPUS_RATE);
-	TEST_EQ_INT(media_opus_enc_alloc(&enc, NULL), 0);
-	TEST_EQ_INT(media_opus_dec_alloc(&dec), 0);
+	TEST_EQ_INT(media_opus_enc_new(&enc, NULL), 0);
+	TEST_EQ_INT(media_opus_dec_new(&dec), 0);
 	size_t fec_packets = 0;
 	for (size_t f = 0; f < FRAMES; f++) {
 		uint8_t pkt[MEDIA_OPUS_PACKET_MAX];
@@ -104,10 +104,10 @@ static int test_conceal(void)
 	struct media_opus_enc_cfg cfg = { .bitrate = 24000, .loss_pct = 20, .complexity = 5,
 					  .max_bandwidth = MEDIA_OPUS_NB };
 	speechlike(in, CM_ARRAY_LEN(in), MEDIA_OPUS_RATE);
-	TEST_EQ_INT(media_opus_enc_alloc(&enc, &cfg), 0);
+	TEST_EQ_INT(media_opus_enc_new(&enc, &cfg), 0);
 	TEST_EQ_INT(media_opus_enc_set_loss(enc, 30), 0);
 	TEST_EQ_INT(media_opus_enc_set_loss(enc, 101), EINVAL);
-	TEST_EQ_INT(media_opus_dec_alloc(&dec), 0);
+	TEST_EQ_INT(media_opus_dec_new(&dec), 0);
 	for (int f = 0; f < 10; f++)
 		TEST_EQ_INT(media_opus_encode(enc, pkts[f], sizeof(pkts[f]), &lens[f], in + f * MEDIA_OPUS_FRAME), 0);
 	size_t n;
@@ -142,9 +142,9 @@ static int test_bad_config(void)
 	int err = 0;
 	struct media_opus_enc *enc = NULL;
 	struct media_opus_enc_cfg cfg = { .bitrate = 1000 };
-	TEST_EQ_INT(media_opus_enc_alloc(&enc, &cfg), EINVAL);
+	TEST_EQ_INT(media_opus_enc_new(&enc, &cfg), EINVAL);
 	cfg = (struct media_opus_enc_cfg){ .bitrate = 0, .loss_pct = -1 };
-	TEST_EQ_INT(media_opus_enc_alloc(&enc, &cfg), EINVAL);
+	TEST_EQ_INT(media_opus_enc_new(&enc, &cfg), EINVAL);
 	TEST_ASSERT(enc == NULL);
 out:
 	media_opus_enc_free(enc);

@@ -24,8 +24,8 @@ static int test_sine_roundtrip(void)
 	for (size_t i = 0; i < CM_ARRAY_LEN(in); i++)
 		in[i] = (int16_t)lrint(10000.0 * sin(2 * M_PI * 1000.0 * (double)i / 8000.0));
 
-	TEST_EQ_INT(resampler_alloc(&up, 8000, 48000, -1), 0);
-	TEST_EQ_INT(resampler_alloc(&down, 48000, 8000, RESAMPLER_QUALITY_VOIP), 0);
+	TEST_EQ_INT(resampler_new(&up, 8000, 48000, -1), 0);
+	TEST_EQ_INT(resampler_new(&down, 48000, 8000, RESAMPLER_QUALITY_VOIP), 0);
 	for (size_t f = 0; f < FRAMES; f++) {
 		size_t n48 = 960, n8 = 160;
 		TEST_EQ_INT(resampler_process(up, mid + f * 960, &n48, in + f * 160, 160), 0);
@@ -57,9 +57,9 @@ static int test_bounds(void)
 	struct resampler *up = NULL;
 	int16_t in[160] = { 0 }, out[960];
 	size_t n = 100;
-	TEST_EQ_INT(resampler_alloc(&up, 0, 48000, -1), EINVAL);
-	TEST_EQ_INT(resampler_alloc(&up, 8000, 48000, 11), EINVAL);
-	TEST_EQ_INT(resampler_alloc(&up, 8000, 48000, 3), 0);
+	TEST_EQ_INT(resampler_new(&up, 0, 48000, -1), EINVAL);
+	TEST_EQ_INT(resampler_new(&up, 8000, 48000, 11), EINVAL);
+	TEST_EQ_INT(resampler_new(&up, 8000, 48000, 3), 0);
 	TEST_EQ_INT(resampler_process(up, out, &n, in, 160), EMSGSIZE);
 	resampler_reset(up);
 	n = 960;

@@ -28,7 +28,7 @@ static int test_parse_rfc_example(void)
 	TEST_EQ_STR(buf, RFC_LINE + strlen("a=crypto:"));
 	/* MKI keys parse but a session with one is not supported */
 	struct media_srtp *s = NULL;
-	TEST_EQ_INT(media_srtp_alloc(&s, &c, &c), ENOTSUP);
+	TEST_EQ_INT(media_srtp_new(&s, &c, &c), ENOTSUP);
 	TEST_ASSERT(s == NULL);
 out:
 	return err;
@@ -123,8 +123,8 @@ static int roundtrip(enum sdes_suite suite, size_t tag_len)
 	TEST_EQ_INT(sdes_crypto_generate(&ka, 1, suite), 0);
 	TEST_EQ_INT(sdes_crypto_generate(&kb, 1, suite), 0);
 	/* a sends with ka and receives kb; b the other way round */
-	TEST_EQ_INT(media_srtp_alloc(&a, &ka, &kb), 0);
-	TEST_EQ_INT(media_srtp_alloc(&b, &kb, &ka), 0);
+	TEST_EQ_INT(media_srtp_new(&a, &ka, &kb), 0);
+	TEST_EQ_INT(media_srtp_new(&b, &kb, &ka), 0);
 	for (uint16_t seq = 1; seq <= 20; seq++) {
 		size_t plen = rtp_packet(plain, sizeof(plain), seq), len = plen;
 		TEST_ASSERT(plen > 0);

@@ -30,8 +30,8 @@ static int run_law(enum g711_law law)
 	for (size_t i = 0; i < CM_ARRAY_LEN(in); i++)
 		in[i] = (int16_t)lrint(8000.0 * sin(2 * M_PI * 1000.0 * (double)i / 8000.0));
 	/* leg a: caller → room; leg b: the room's side handing it back */
-	TEST_EQ_INT(transcoder_alloc(&a, &cfg), 0);
-	TEST_EQ_INT(transcoder_alloc(&b, &cfg), 0);
+	TEST_EQ_INT(transcoder_new(&a, &cfg), 0);
+	TEST_EQ_INT(transcoder_new(&b, &cfg), 0);
 	TEST_ASSERT(transcoder_delay_8k(a) > 0);
 	for (size_t f = 0; f < FRAMES; f++) {
 		uint8_t opus[MEDIA_OPUS_PACKET_MAX], back[160];
@@ -68,7 +68,7 @@ static int test_loss_and_bounds(void)
 	struct transcoder *t = NULL;
 	uint8_t g711[160] = { 0 }, opus[MEDIA_OPUS_PACKET_MAX], back[160], small[100];
 	size_t olen = 0, glen = 0;
-	TEST_EQ_INT(transcoder_alloc(&t, NULL), 0);
+	TEST_EQ_INT(transcoder_new(&t, NULL), 0);
 	TEST_EQ_INT(transcoder_to_opus(t, opus, sizeof(opus), &olen, g711, 159), EINVAL);
 	TEST_EQ_INT(transcoder_to_opus(t, opus, sizeof(opus), &olen, NULL, 0), 0); /* lost: silence */
 	TEST_ASSERT(olen > 0);
@@ -82,7 +82,7 @@ static int test_loss_and_bounds(void)
 	TEST_EQ_INT(transcoder_to_g711(t, back, sizeof(back), &glen, bad, sizeof(bad)), EBADMSG);
 	struct transcoder_cfg cfg = { .law = (enum g711_law)7 };
 	struct transcoder *u = NULL;
-	TEST_EQ_INT(transcoder_alloc(&u, &cfg), EINVAL);
+	TEST_EQ_INT(transcoder_new(&u, &cfg), EINVAL);
 	TEST_ASSERT(u == NULL);
 out:
 	transcoder_free(t);

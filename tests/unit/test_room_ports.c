@@ -9,10 +9,10 @@ static int test_bad_ranges(void)
 {
 	int err = 0;
 	struct room_ports *p = NULL;
-	TEST_EQ_INT(room_ports_alloc(&p, 0, 10), EINVAL);
-	TEST_EQ_INT(room_ports_alloc(&p, 2000, 1999), EINVAL);
+	TEST_EQ_INT(room_ports_new(&p, 0, 10), EINVAL);
+	TEST_EQ_INT(room_ports_new(&p, 2000, 1999), EINVAL);
 	TEST_ASSERT(p == NULL);
-	TEST_EQ_INT(room_ports_alloc(&p, 65535, 65535), 0);
+	TEST_EQ_INT(room_ports_new(&p, 65535, 65535), 0);
 	uint16_t port = 0;
 	TEST_EQ_INT(room_ports_take(p, &port), 0);
 	TEST_EQ_INT(port, 65535);
@@ -27,7 +27,7 @@ static int test_round_robin(void)
 	int err = 0;
 	struct room_ports *p = NULL;
 	uint16_t a, b, c, d;
-	TEST_EQ_INT(room_ports_alloc(&p, 40000, 40003), 0);
+	TEST_EQ_INT(room_ports_new(&p, 40000, 40003), 0);
 	TEST_EQ_INT(room_ports_take(p, &a), 0);
 	TEST_EQ_INT(room_ports_take(p, &b), 0);
 	TEST_EQ_INT(a, 40000);
@@ -52,7 +52,7 @@ static int test_release_foreign(void)
 	int err = 0;
 	struct room_ports *p = NULL;
 	uint16_t a;
-	TEST_EQ_INT(room_ports_alloc(&p, 1024, 1025), 0);
+	TEST_EQ_INT(room_ports_new(&p, 1024, 1025), 0);
 	room_ports_release(p, 1024); /* never taken */
 	room_ports_release(p, 80);   /* outside */
 	TEST_EQ_INT(room_ports_in_use(p), 0);
@@ -72,7 +72,7 @@ static int test_whole_range(void)
 	struct room_ports *p = NULL;
 	static uint8_t seen[1000];
 	uint16_t port;
-	TEST_EQ_INT(room_ports_alloc(&p, 41000, 41999), 0);
+	TEST_EQ_INT(room_ports_new(&p, 41000, 41999), 0);
 	for (int i = 0; i < 1000; i++) {
 		TEST_EQ_INT(room_ports_take(p, &port), 0);
 		TEST_ASSERT(port >= 41000 && port <= 41999);
