@@ -58,9 +58,10 @@
 static const int ramp_levels[] = { 1, 5, 10, 20, 40 };
 
 #define GREET_SHORT "Hello Ada, this is the clinic. How can I help you today?"
-#define GREET_LONG  "Hello Ada, thank you for calling the clinic. I can help you book, move or cancel " \
-		    "an appointment, and I can answer questions about our opening hours, our address, " \
-		    "parking, and the documents to bring with you. Please tell me what you need."
+#define GREET_LONG                                                                          \
+	"Hello Ada, thank you for calling the clinic. I can help you book, move or cancel " \
+	"an appointment, and I can answer questions about our opening hours, our address, " \
+	"parking, and the documents to bring with you. Please tell me what you need."
 #define REPLY       "We are open nine to five."
 
 /* The caller side of one call. Times are time_mono_us(); 0 = not yet. */
@@ -157,7 +158,8 @@ static long agent_sessions(const struct bench *b)
 {
 	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
 	char buf[1 << 16];
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)b->agent_health_port),
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)b->agent_health_port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { 1, 0 };
 	size_t len = 0;
@@ -166,9 +168,11 @@ static long agent_sessions(const struct bench *b)
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || write(fd, req, sizeof(req) - 1) != sizeof(req) - 1)
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, req, sizeof(req) - 1) != sizeof(req) - 1)
 		goto out;
-	for (ssize_t n; len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0;)
+	for (ssize_t n;
+	     len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0;)
 		len += (size_t)n;
 	buf[len] = '\0';
 	const char *p = strstr(buf, "\nagent_sessions");
@@ -312,7 +316,8 @@ static int call_open(struct bench *b, struct caller *c, const char *greeting)
 	c->r = r;
 	pthread_mutex_unlock(&b->mu);
 	n = snprintf(body, sizeof(body),
-		     "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"outbound\",\"provider\":\"exotel\","
+		     "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"outbound\","
+		     "\"provider\":\"exotel\","
 		     "\"wait_for_answer\":true,\"assistant\":{\"start_instruction\":\"%s\","
 		     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":false},"
 		     "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"" REPLY "\"}]}},"
@@ -433,7 +438,8 @@ static int speech_load(struct bench *b, const char *text)
 		uint32_t sz = le32(wav + off + 4);
 		const uint8_t *body = wav + off + 8;
 		if (sz > len - off - 8)
-			sz = (uint32_t)(len - off - 8); /* espeak-ng -w to a file patches sizes; be lenient */
+			sz = (uint32_t)(len - off -
+					8); /* espeak-ng -w to a file patches sizes; be lenient */
 		if (!memcmp(wav + off, "fmt ", 4) && sz >= 16) {
 			if (le16(body) != 1 || le16(body + 2) != 1 || le16(body + 14) != 16) {
 				err = EINVAL;
@@ -500,8 +506,8 @@ static void fig_print(const char *what, struct figures *f, double target)
 	memcpy(v, f->v, f->n * sizeof(double));
 	double p50 = pct(v, f->n, 50), p99 = pct(v, f->n, 99);
 	if (target > 0)
-		printf("  %-52s n=%2zu p50 %7.1f ms  p99 %7.1f ms   target p50 <= %.0f ms: %s\n", what, f->n, p50,
-		       p99, target, verdict(p50, target));
+		printf("  %-52s n=%2zu p50 %7.1f ms  p99 %7.1f ms   target p50 <= %.0f ms: %s\n",
+		       what, f->n, p50, p99, target, verdict(p50, target));
 	else
 		printf("  %-52s n=%2zu p50 %7.1f ms  p99 %7.1f ms\n", what, f->n, p50, p99);
 }
@@ -517,7 +523,8 @@ static int speak_and_wait(struct bench *b, struct caller *c, int64_t *eos_usp, i
 	*eos_usp = 0;
 	for (size_t i = 0;; i++) {
 		sleep_until_us(t + (int64_t)i * ROOM_FRAME_MS * 1000);
-		const int16_t *pcm = i < b->speech_frames ? b->speech + i * ROOM_FRAME_SAMPLES : silence;
+		const int16_t *pcm = i < b->speech_frames ? b->speech + i * ROOM_FRAME_SAMPLES
+							  : silence;
 		if ((err = room_local.send_frame(c->r, pcm)))
 			return err;
 		if (i == b->speech_last_voiced) {
@@ -540,8 +547,8 @@ static int64_t parse_ts(const char *s)
 {
 	struct tm tm = { 0 };
 	int ms = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-		   &tm.tm_min, &tm.tm_sec, &ms) != 7)
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -551,7 +558,8 @@ static int64_t parse_ts(const char *s)
 /* The agent's own hold figure: its session_state "-> on_hold" log line
  * (written after the session thread stopped the speech) minus the wall time
  * the hold was published. ms resolution. */
-static void agent_hold_figures(struct bench *b, const struct agent_log_mark *m, size_t n, struct figures *f)
+static void agent_hold_figures(struct bench *b, const struct agent_log_mark *m, size_t n,
+			       struct figures *f)
 {
 	char path[400], line[4096];
 	snprintf(path, sizeof(path), "%s/agent-worker.log", b->dir);
@@ -574,12 +582,14 @@ static void agent_hold_figures(struct bench *b, const struct agent_log_mark *m, 
 
 static int phase_answer_and_eos(struct bench *b)
 {
-	struct figures first = { 0 }, first_pkt = { 0 }, first_loud = { 0 }, eos = { 0 }, eos_pkt = { 0 },
-		       disp = { 0 };
+	struct figures first = { 0 }, first_pkt = { 0 }, first_loud = { 0 }, eos = { 0 },
+		       eos_pkt = { 0 }, disp = { 0 };
 	int err = 0, eos_tries = 0;
 	atomic_store(&b->user_hours, 0);
-	printf("answer -> first agent audio (%d calls, greeting \"%.30s...\"), caller end-of-speech -> reply "
-	       "(first %d of them)\n", ANSWER_CALLS, GREET_SHORT, EOS_CALLS);
+	printf("answer -> first agent audio (%d calls, greeting \"%.30s...\"), caller "
+	       "end-of-speech -> reply "
+	       "(first %d of them)\n",
+	       ANSWER_CALLS, GREET_SHORT, EOS_CALLS);
 	for (int i = 0; i < ANSWER_CALLS && !err && !over_budget(b); i++) {
 		struct caller *c = &b->calls[0];
 		if ((err = call_open(b, c, GREET_SHORT)))
@@ -587,31 +597,41 @@ static int phase_answer_and_eos(struct bench *b)
 		fig_add(&disp, c->dispatch_ms);
 		test_nap_us(150000); /* the agent is in the room, waiting for the answer */
 		if (atomic_load(&c->frames) != 0)
-			printf("  ! agent audio before the answer (%ld frames)\n", atomic_load(&c->frames));
+			printf("  ! agent audio before the answer (%ld frames)\n",
+			       atomic_load(&c->frames));
 		if ((err = call_answer(b, c)))
 			break;
 		if (wait_set(&c->first_us, 5000)) {
-			fig_add(&first, (double)(atomic_load(&c->first_us) - c->answered_us) / 1000.0);
+			fig_add(&first,
+				(double)(atomic_load(&c->first_us) - c->answered_us) / 1000.0);
 			if (atomic_load(&c->first_pkt_us))
-				fig_add(&first_pkt, (double)(atomic_load(&c->first_pkt_us) - c->answered_us) / 1000.0);
+				fig_add(&first_pkt,
+					(double)(atomic_load(&c->first_pkt_us) - c->answered_us) /
+						1000.0);
 			if (wait_set(&c->first_loud_us, 2000))
-				fig_add(&first_loud, (double)(atomic_load(&c->first_loud_us) - c->answered_us) / 1000.0);
+				fig_add(&first_loud,
+					(double)(atomic_load(&c->first_loud_us) - c->answered_us) /
+						1000.0);
 		} else {
 			printf("  ! call %d: no agent audio within 5 s of the answer\n", i);
 		}
 		if (i < EOS_CALLS && atomic_load(&c->first_us)) {
 			/* the greeting ends: 400 ms without a frame */
 			int64_t end = time_mono_us() + 10000000;
-			while (time_mono_us() < end && time_mono_us() - atomic_load(&c->last_us) < 400000)
+			while (time_mono_us() < end &&
+			       time_mono_us() - atomic_load(&c->last_us) < 400000)
 				test_nap_us(5000);
 			int64_t eos_us = 0;
 			eos_tries++;
 			if ((err = speak_and_wait(b, c, &eos_us, 4000)))
 				break;
 			if (atomic_load(&c->first_us)) {
-				fig_add(&eos, (double)(atomic_load(&c->first_us) - eos_us) / 1000.0);
+				fig_add(&eos,
+					(double)(atomic_load(&c->first_us) - eos_us) / 1000.0);
 				if (atomic_load(&c->first_pkt_us))
-					fig_add(&eos_pkt, (double)(atomic_load(&c->first_pkt_us) - eos_us) / 1000.0);
+					fig_add(&eos_pkt,
+						(double)(atomic_load(&c->first_pkt_us) - eos_us) /
+							1000.0);
 			} else {
 				printf("  ! call %d: no reply within 4 s of end-of-speech\n", i);
 			}
@@ -626,7 +646,8 @@ static int phase_answer_and_eos(struct bench *b)
 	fig_print("answer -> first loud frame (rms > 500)", &first_loud, 0);
 	fig_print("end-of-speech -> first reply frame decoded", &eos, 800);
 	fig_print("end-of-speech -> first reply RTP packet", &eos_pkt, 0);
-	printf("  (speech %zu frames, last voiced frame %zu; the agent ends a turn after end_of_speech_ms "
+	printf("  (speech %zu frames, last voiced frame %zu; the agent ends a turn after "
+	       "end_of_speech_ms "
 	       "= 600 ms of silence, default; recognised \"hours\" in %d of %d)\n",
 	       b->speech_frames, b->speech_last_voiced + 1, atomic_load(&b->user_hours), eos_tries);
 	return err;
@@ -634,11 +655,13 @@ static int phase_answer_and_eos(struct bench *b)
 
 static int phase_hold(struct bench *b)
 {
-	struct figures last = { 0 }, last_pkt = { 0 }, seen = { 0 }, own = { 0 }, after = { 0 }, pafter = { 0 };
+	struct figures last = { 0 }, last_pkt = { 0 }, seen = { 0 }, own = { 0 }, after = { 0 },
+		       pafter = { 0 };
 	struct agent_log_mark marks[HOLD_CALLS];
 	size_t nmarks = 0;
 	int err = 0;
-	printf("call_hold -> last agent audio (%d calls, hold ~1 s into a long greeting)\n", HOLD_CALLS);
+	printf("call_hold -> last agent audio (%d calls, hold ~1 s into a long greeting)\n",
+	       HOLD_CALLS);
 	for (int i = 0; i < HOLD_CALLS && !err && !over_budget(b); i++) {
 		struct caller *c = &b->calls[0];
 		if ((err = call_open(b, c, GREET_LONG)))
@@ -676,7 +699,8 @@ static int phase_hold(struct bench *b)
 	if (err)
 		fprintf(stderr, "bench_agent: hold phase: %s\n", cm_strerror(err));
 	agent_hold_figures(b, marks, nmarks, &own);
-	printf("  (times from the start of the hold's publish; negative: the last one came before it)\n");
+	printf("  (times from the start of the hold's publish; negative: the last one came before "
+	       "it)\n");
 	fig_print("call_hold -> last agent RTP packet at the caller", &last_pkt, 20);
 	fig_print("call_hold -> last agent frame decoded (+ jitter buffer)", &last, 20);
 	fig_print("call_hold publish -> delivered to a subscriber (NATS)", &seen, 0);
@@ -685,9 +709,11 @@ static int phase_hold(struct bench *b)
 		double v[CM_ARRAY_LEN(after.v)], pv[CM_ARRAY_LEN(pafter.v)];
 		memcpy(v, after.v, after.n * sizeof(double));
 		memcpy(pv, pafter.v, pafter.n * sizeof(double));
-		printf("  after the hold was published: agent RTP packets p50 %.0f max %.0f; frames decoded "
+		printf("  after the hold was published: agent RTP packets p50 %.0f max %.0f; "
+		       "frames decoded "
 		       "p50 %.0f max %.0f (the caller's jitter buffer holds some)\n",
-		       pct(pv, pafter.n, 50), pct(pv, pafter.n, 100), pct(v, after.n, 50), pct(v, after.n, 100));
+		       pct(pv, pafter.n, 50), pct(pv, pafter.n, 100), pct(v, after.n, 50),
+		       pct(v, after.n, 100));
 	}
 	return err;
 }
@@ -702,7 +728,8 @@ static int ramp_level(struct bench *b, int n)
 		fig_add(&disp, b->calls[i].dispatch_ms);
 	}
 	if (err) {
-		fprintf(stderr, "bench_agent: ramp %d: setting up call %d: %s\n", n, opened, cm_strerror(err));
+		fprintf(stderr, "bench_agent: ramp %d: setting up call %d: %s\n", n, opened,
+			cm_strerror(err));
 		goto out;
 	}
 	test_nap_us(200000);
@@ -717,7 +744,8 @@ static int ramp_level(struct bench *b, int n)
 	for (int i = 0; i < n; i++) {
 		struct caller *c = &b->calls[i];
 		if (wait_set(&c->first_us, 5000))
-			fig_add(&first, (double)(atomic_load(&c->first_us) - c->answered_us) / 1000.0);
+			fig_add(&first,
+				(double)(atomic_load(&c->first_us) - c->answered_us) / 1000.0);
 		else
 			missing++;
 	}
@@ -730,7 +758,8 @@ static int ramp_level(struct bench *b, int n)
 	double cpu0 = (double)test_cpu_us(b->agent_pid) / 1e6;
 	int64_t s0 = time_mono_us();
 	test_nap_us(1000000);
-	double cpu = (double)test_cpu_us(b->agent_pid) / 1e6 - cpu0, secs = (double)(time_mono_us() - s0) / 1e6;
+	double cpu = (double)test_cpu_us(b->agent_pid) / 1e6 - cpu0,
+	       secs = (double)(time_mono_us() - s0) / 1e6;
 	for (int i = 0; i < n; i++) {
 		f1 += atomic_load(&b->calls[i].frames);
 		c1 += atomic_load(&b->calls[i].concealed);
@@ -740,31 +769,37 @@ static int ramp_level(struct bench *b, int n)
 	memcpy(dv, disp.v, disp.n * sizeof(double));
 	long frames = f1 - f0, conc = c1 - c0;
 	double p50 = pct(v, first.n, 50);
-	printf("  %2d sessions: answer -> first frame p50 %6.1f ms p99 %6.1f ms (%s)%s; steady 1 s: %ld frames "
-	       "(%.0f%% of %d expected), %.2f%% concealed; agent CPU %.0f%% of a core; dispatch p50 %.0f ms "
+	printf("  %2d sessions: answer -> first frame p50 %6.1f ms p99 %6.1f ms (%s)%s; steady 1 "
+	       "s: %ld frames "
+	       "(%.0f%% of %d expected), %.2f%% concealed; agent CPU %.0f%% of a core; dispatch "
+	       "p50 %.0f ms "
 	       "p99 %.0f ms\n",
-	       n, p50, pct(v, first.n, 99), verdict(p50, 300), missing ? " SOME SILENT" : "", frames,
-	       100.0 * (double)frames / (secs * 50.0 * n), (int)(secs * 50.0 * n),
-	       frames + conc ? 100.0 * (double)conc / (double)(frames + conc) : 0.0, 100.0 * cpu / secs,
-	       pct(dv, disp.n, 50), pct(dv, disp.n, 99));
+	       n, p50, pct(v, first.n, 99), verdict(p50, 300), missing ? " SOME SILENT" : "",
+	       frames, 100.0 * (double)frames / (secs * 50.0 * n), (int)(secs * 50.0 * n),
+	       frames + conc ? 100.0 * (double)conc / (double)(frames + conc) : 0.0,
+	       100.0 * cpu / secs, pct(dv, disp.n, 50), pct(dv, disp.n, 99));
 out:
 	for (int i = 0; i < opened; i++)
 		call_close(b, &b->calls[i], true);
 	/* the next level starts on an idle agent */
 	double idle_ms = wait_agent_idle(b, 8000);
 	if (idle_ms < 0)
-		printf("      after hanging up %d: agent-worker still has sessions 8 s later\n", opened);
+		printf("      after hanging up %d: agent-worker still has sessions 8 s later\n",
+		       opened);
 	else
-		printf("      after hanging up %d: agent-worker idle (sessions gauge 0) within %.0f ms\n", opened,
-		       idle_ms);
+		printf("      after hanging up %d: agent-worker idle (sessions gauge 0) within "
+		       "%.0f ms\n",
+		       opened, idle_ms);
 	return err;
 }
 
 static int phase_ramp(struct bench *b)
 {
 	int err = 0;
-	printf("sessions per agent-worker (MAX_SESSIONS=%s, %ld CPUs; all speaking a long greeting, answers "
-	       "spread over 1 s)\n", AGENT_SESSIONS, sysconf(_SC_NPROCESSORS_ONLN));
+	printf("sessions per agent-worker (MAX_SESSIONS=%s, %ld CPUs; all speaking a long "
+	       "greeting, answers "
+	       "spread over 1 s)\n",
+	       AGENT_SESSIONS, sysconf(_SC_NPROCESSORS_ONLN));
 	for (size_t i = 0; i < CM_ARRAY_LEN(ramp_levels) && !err; i++) {
 		if (over_budget(b) || time_mono_us() - b->t0_us > BENCH_BUDGET_US - 10000000LL) {
 			printf("  %2d sessions: skipped (time budget)\n", ramp_levels[i]);
@@ -800,8 +835,10 @@ static int start_all(struct bench *b)
 	snprintf(bin, sizeof(bin), "%s/bin/room-manager", b->build);
 	snprintf(log, sizeof(log), "%s/room-manager.log", b->dir);
 	const char *rargv[] = { bin, NULL };
-	const char *renv[] = { e_nats, e_health, e_dir, e_min, e_max, "ROOM_BACKEND=local", "LOG_FORMAT=kv",
-			       "LOG_LEVEL=warn", NULL };
+	const char *renv[] = {
+		e_nats,		 e_health,	   e_dir, e_min, e_max, "ROOM_BACKEND=local",
+		"LOG_FORMAT=kv", "LOG_LEVEL=warn", NULL
+	};
 	if ((err = test_spawn(&b->rm_pid, rargv, renv, log)))
 		return err;
 
@@ -809,9 +846,16 @@ static int start_all(struct bench *b)
 	snprintf(abin, sizeof(abin), "%s/bin/agent-worker", b->build);
 	snprintf(log, sizeof(log), "%s/agent-worker.log", b->dir);
 	const char *aargv[] = { abin, NULL };
-	const char *aenv[] = { e_nats, e_ahealth, "ROOM_BACKEND=local", "MAX_SESSIONS=" AGENT_SESSIONS,
-			       "ANSWER_TIMEOUT_S=30", "OPENAI_BASE_URL=http://127.0.0.1:9", "LOG_FORMAT=kv",
-			       "LOG_LEVEL=info", "OUTBOUND_ALLOW_PRIVATE=true", NULL };
+	const char *aenv[] = { e_nats,
+			       e_ahealth,
+			       "ROOM_BACKEND=local",
+			       "MAX_SESSIONS=" AGENT_SESSIONS,
+			       "ANSWER_TIMEOUT_S=30",
+			       "OPENAI_BASE_URL=http://127.0.0.1:9",
+			       "LOG_FORMAT=kv",
+			       "LOG_LEVEL=info",
+			       "OUTBOUND_ALLOW_PRIVATE=true",
+			       NULL };
 	if ((err = test_spawn(&b->agent_pid, aargv, aenv, log)))
 		return err;
 
@@ -822,7 +866,8 @@ static int start_all(struct bench *b)
 	(void)test_wait_port(ap, 10000);
 	/* room-manager is ready once it answers a command */
 	for (int i = 0; i < 100; i++) {
-		if (!(err = request_ok(b, "rooms.delete", "{\"v\":1,\"room\":\"bench-probe\"}", 2000)))
+		if (!(err = request_ok(b, "rooms.delete", "{\"v\":1,\"room\":\"bench-probe\"}",
+				       2000)))
 			break;
 		test_nap_us(50000);
 	}
@@ -857,15 +902,18 @@ int main(void)
 		fprintf(stderr, "bench_agent: mkdtemp: %s\n", strerror(errno));
 		return 1;
 	}
-	printf("bench_agent: nats-server + room-manager (local) + agent-worker (%s/bin), local providers\n",
+	printf("bench_agent: nats-server + room-manager (local) + agent-worker (%s/bin), local "
+	       "providers\n",
 	       build);
 	if ((err = speech_load(&b, "what are your hours"))) {
 		fprintf(stderr, "bench_agent: espeak-ng: %s\n", cm_strerror(err));
 		goto out;
 	}
 	if ((err = start_all(&b))) {
-		fprintf(stderr, "bench_agent: cannot start (nats-server, room-manager, agent-worker): %s "
-			"(logs in %s)\n", cm_strerror(err), b.dir);
+		fprintf(stderr,
+			"bench_agent: cannot start (nats-server, room-manager, agent-worker): %s "
+			"(logs in %s)\n",
+			cm_strerror(err), b.dir);
 		goto out;
 	}
 	printf("  started in %.1f s\n", (double)(time_mono_us() - b.t0_us) / 1e6);
@@ -879,7 +927,8 @@ int main(void)
 	if (!err)
 		err = phase_ramp(&b);
 	if (!alive(b.agent_pid)) {
-		fprintf(stderr, "bench_agent: agent-worker exited (log %s/agent-worker.log)\n", b.dir);
+		fprintf(stderr, "bench_agent: agent-worker exited (log %s/agent-worker.log)\n",
+			b.dir);
 		err = ECHILD;
 	}
 	printf("  total %.1f s\n", (double)(time_mono_us() - b.t0_us) / 1e6);

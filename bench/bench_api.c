@@ -63,7 +63,8 @@ static int http(long *statusp, char buf[4096], const char *method, const char *u
 static int reply_field(char *out, size_t len, const char *body, const char *name)
 {
 	cJSON *j = cJSON_Parse(body);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "data"), name);
+	const cJSON *v =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "data"), name);
 	int err = cJSON_IsString(v) ? 0 : EINVAL;
 	if (!err)
 		snprintf(out, len, "%s", v->valuestring);
@@ -73,8 +74,8 @@ static int reply_field(char *out, size_t len, const char *body, const char *name
 
 /* Stand-ins for room-manager and agent-worker. */
 static struct bus *fakes;
-static char reply_room[] =
-	"{\"ok\":true,\"data\":{\"room\":\"r\",\"backend\":\"local\",\"url\":\"ws://127.0.0.1:7880\"}}";
+static char reply_room[] = "{\"ok\":true,\"data\":{\"room\":\"r\",\"backend\":\"local\",\"url\":"
+			   "\"ws://127.0.0.1:7880\"}}";
 static char reply_agent[] = "{\"ok\":true,\"data\":{\"worker\":\"agent-worker/bench\"}}";
 static char reply_empty[] = "{\"ok\":true,\"data\":{}}";
 
@@ -95,7 +96,8 @@ static double bench(const char *name, const char *fig, const char *file, const c
 	snprintf(dur, sizeof(dur), "%ds", seconds);
 	snprintf(c, sizeof(c), "%d", conns);
 	snprintf(out, sizeof(out), "%s/wrk-%s.txt", tmpdir, file);
-	const char *argv[] = { "wrk", "-t2", "-c", c, "-d", dur, "--latency", "-s", lua, url, NULL };
+	const char *argv[] = { "wrk", "-t2", "-c",  c,   "-d", dur,
+			       "--latency", "-s", lua, url, NULL };
 	snprintf(f_rate, sizeof(f_rate), "%s.req_per_s", fig);
 	snprintf(f_p99, sizeof(f_p99), "%s.p99", fig);
 	if (run(argv, out, (seconds + 60) * 1000) != 0) {
@@ -112,13 +114,16 @@ static double bench(const char *name, const char *fig, const char *file, const c
 		if (sscanf(line, "Requests/sec: %lf", &v) == 1)
 			rate = v;
 		else if (sscanf(line, " 99%% %lf%7s", &v, unit) == 2)
-			p99 = strcmp(unit, "us") == 0 ? v / 1000 : strcmp(unit, "s") == 0 ? v * 1000 : v;
+			p99 = strcmp(unit, "us") == 0  ? v / 1000
+			      : strcmp(unit, "s") == 0 ? v * 1000
+						       : v;
 		else
 			sscanf(line, " Non-2xx or 3xx responses: %ld", &non2xx);
 	}
 	if (f)
 		fclose(f);
-	printf("  %-18s %8.0f req/s (target >= %.0f)  p99 %6.2f ms (target <= %.0f)  non-2xx %ld  [%s, %d conns, %d s]\n",
+	printf("  %-18s %8.0f req/s (target >= %.0f)  p99 %6.2f ms (target <= %.0f)  non-2xx %ld  "
+	       "[%s, %d conns, %d s]\n",
 	       name, rate, target_rate, p99, TARGET_P99_MS, non2xx,
 	       rate >= target_rate && p99 <= TARGET_P99_MS ? "meets" : "below", conns, seconds);
 	snprintf(note, sizeof(note), "%s, %d conns, %d s, non-2xx %ld", name, conns, seconds,
@@ -220,8 +225,8 @@ static int gateway_start(int *pidp, const char *bin, const struct test_nats *nat
 	snprintf(env_health, sizeof(env_health), "HEALTH_ADDR=127.0.0.1:%d", hport);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
 	if (test_spawn(pidp, (const char *const[]){ bin, NULL },
-		       (const char *const[]){ env_nats, env_db, env_api, env_health, "API_KEYS=" KEY,
-					      "LOG_LEVEL=warn", threads, extra,
+		       (const char *const[]){ env_nats, env_db, env_api, env_health,
+					      "API_KEYS=" KEY, "LOG_LEVEL=warn", threads, extra,
 					      TEST_GW_SECRETS_ENV, NULL },
 		       log))
 		return EIO;
@@ -244,7 +249,8 @@ int main(void)
 
 	printf("# bench_api: api-gateway under wrk\n");
 	fflush(stdout);
-	if (test_run_cmd(NULL, (const char *const[]){ "sh", "-c", "command -v wrk", NULL }, NULL, 10000) != 0) {
+	if (test_run_cmd(NULL, (const char *const[]){ "sh", "-c", "command -v wrk", NULL }, NULL,
+			 10000) != 0) {
 		printf("  skipped: wrk not installed (make deps)\n");
 		bench_figure_absent("api.outbound.req_per_s", ">=", TARGET_OUTBOUND_RATE, "req/s",
 				    "wrk not installed (make deps)");
@@ -288,13 +294,15 @@ int main(void)
 	long st = 0;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/assistants", aport);
 	if (http(&st, reply, "POST", url,
-		 "{\"assistant_name\":\"Bench\",\"assistant_prompt\":\"Hello {{name}}\"}") || st != 201 ||
-	    reply_field(aid, sizeof(aid), reply, "assistant_id"))
+		 "{\"assistant_name\":\"Bench\",\"assistant_prompt\":\"Hello {{name}}\"}") ||
+	    st != 201 || reply_field(aid, sizeof(aid), reply, "assistant_id"))
 		goto api_failed;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/trunks", aport);
 	if (http(&st, reply, "POST", url,
-		 "{\"trunk_name\":\"Bench\",\"trunk_type\":\"exotel\",\"trunk_config\":{\"sip_host\":"
-		 "\"127.0.0.1\",\"username\":\"u\",\"password\":\"p\",\"numbers\":[\"+918044319240\"]}}") ||
+		 "{\"trunk_name\":\"Bench\",\"trunk_type\":\"exotel\",\"trunk_config\":{\"sip_"
+		 "host\":"
+		 "\"127.0.0.1\",\"username\":\"u\",\"password\":\"p\",\"numbers\":[\"+"
+		 "918044319240\"]}}") ||
 	    st != 201 || reply_field(tid, sizeof(tid), reply, "trunk_id"))
 		goto api_failed;
 	/* one call to read back: GET runs first, on a quiet system */

@@ -69,8 +69,10 @@ static int bench_core_throughput(struct bus *pub, struct bus *subbus, double *ra
 	int64_t us = time_mono_us() - t0;
 	long n = atomic_load(&got);
 	*ratep = (double)n * 1e6 / (double)us;
-	printf("core publish→subscriber: %ld sent, %ld received (%ld lost) in %.3f s: %.0f events/s "
-	       "(target ≥ %.0f) %s\n", sent, n, sent - n, (double)us / 1e6, *ratep, TARGET_CORE_RATE,
+	printf("core publish→subscriber: %ld sent, %ld received (%ld lost) in %.3f s: %.0f "
+	       "events/s "
+	       "(target ≥ %.0f) %s\n",
+	       sent, n, sent - n, (double)us / 1e6, *ratep, TARGET_CORE_RATE,
 	       *ratep >= TARGET_CORE_RATE ? "OK" : "BELOW TARGET");
 	bench_figure("bus.core_events_per_s", *ratep, ">=", TARGET_CORE_RATE, "ev/s",
 		     "256-byte events, one publisher");
@@ -143,8 +145,10 @@ static int bench_core_latency(struct bus *pub, struct bus *subbus, double *p99p)
 	double p50 = (double)l.samples[n / 2], p99 = (double)l.samples[(size_t)n * 99 / 100];
 	double max = (double)l.samples[n - 1];
 	*p99p = p99;
-	printf("core one-way latency at %d events/s (%d samples): p50 %.0f µs, p99 %.0f µs, max %.0f µs "
-	       "(target p99 ≤ %.0f µs) %s\n", LAT_RATE, n, p50, p99, max, TARGET_CORE_P99,
+	printf("core one-way latency at %d events/s (%d samples): p50 %.0f µs, p99 %.0f µs, max "
+	       "%.0f µs "
+	       "(target p99 ≤ %.0f µs) %s\n",
+	       LAT_RATE, n, p50, p99, max, TARGET_CORE_P99,
 	       p99 <= TARGET_CORE_P99 ? "OK" : "ABOVE TARGET");
 	bench_figure("bus.core_one_way_p99", p99, "<=", TARGET_CORE_P99, "µs",
 		     "at 5,000 ev/s, 256-byte events");
@@ -199,9 +203,11 @@ static double bench_js(struct bus *bus, int threads)
 		pthread_join(th[i], NULL);
 	int64_t us = time_mono_us() - t0;
 	double rate = (double)atomic_load(&acked) * 1e6 / (double)us;
-	printf("JetStream publish+ack (sync, %d thread%s, file storage): %d acked, %d failed in %.3f s: "
-	       "%.0f acked events/s (target ≥ %.0f) %s\n", threads, threads == 1 ? "" : "s",
-	       atomic_load(&acked), atomic_load(&failed), (double)us / 1e6, rate, TARGET_JS_RATE,
+	printf("JetStream publish+ack (sync, %d thread%s, file storage): %d acked, %d failed in "
+	       "%.3f s: "
+	       "%.0f acked events/s (target ≥ %.0f) %s\n",
+	       threads, threads == 1 ? "" : "s", atomic_load(&acked), atomic_load(&failed),
+	       (double)us / 1e6, rate, TARGET_JS_RATE,
 	       rate >= TARGET_JS_RATE ? "OK" : "BELOW TARGET");
 	char name[48], note[64];
 	snprintf(name, sizeof(name), "bus.js_sync_acked_per_s@%d", threads);
@@ -299,7 +305,8 @@ int main(void)
 	if (!url || !*url) {
 		err = test_nats_start(&srv);
 		if (err) {
-			fprintf(stderr, "bench_bus: cannot start nats-server: %s\n", cm_strerror(err));
+			fprintf(stderr, "bench_bus: cannot start nats-server: %s\n",
+				cm_strerror(err));
 			test_nats_destroy(&srv);
 			return 1;
 		}

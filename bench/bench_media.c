@@ -88,14 +88,16 @@ static int prepare(struct audio *a)
 	speechlike(a->pcm8, CM_ARRAY_LEN(a->pcm8), 8000);
 	speechlike(a->pcm48, CM_ARRAY_LEN(a->pcm48), 48000);
 	for (size_t f = 0; f < AUDIO_FRAMES; f++)
-		g711_encode(G711_ULAW, a->g711[f], a->pcm8 + f * G711_FRAME_SAMPLES, G711_FRAME_SAMPLES);
+		g711_encode(G711_ULAW, a->g711[f], a->pcm8 + f * G711_FRAME_SAMPLES,
+			    G711_FRAME_SAMPLES);
 	struct media_opus_enc_cfg room = { .bitrate = 32000, .loss_pct = 5, .complexity = 9,
 					   .max_bandwidth = MEDIA_OPUS_FB };
 	if ((err = media_opus_enc_new(&enc, &room)) != 0)
 		goto out;
 	for (size_t f = 0; f < AUDIO_FRAMES; f++)
-		if ((err = media_opus_encode(enc, a->opus[f], MEDIA_OPUS_PACKET_MAX, &a->opus_len[f],
-					     a->pcm48 + f * MEDIA_OPUS_FRAME)) != 0)
+		if ((err = media_opus_encode(enc, a->opus[f], MEDIA_OPUS_PACKET_MAX,
+					     &a->opus_len[f], a->pcm48 + f * MEDIA_OPUS_FRAME)) !=
+		    0)
 			goto out;
 out:
 	media_opus_enc_free(enc);
@@ -132,10 +134,12 @@ static int single_leg(const struct audio *a, const struct transcoder_cfg *cfg, s
 		size_t f = i % AUDIO_FRAMES, len;
 		uint8_t opus[MEDIA_OPUS_PACKET_MAX], g711[G711_FRAME_SAMPLES];
 		double t0 = cpu_us();
-		if ((err = transcoder_to_opus(t, opus, sizeof(opus), &len, a->g711[f], G711_FRAME_SAMPLES)))
+		if ((err = transcoder_to_opus(t, opus, sizeof(opus), &len, a->g711[f],
+					      G711_FRAME_SAMPLES)))
 			goto out;
 		double t1 = cpu_us();
-		if ((err = transcoder_to_g711(t, g711, sizeof(g711), &len, a->opus[f], a->opus_len[f])))
+		if ((err = transcoder_to_g711(t, g711, sizeof(g711), &len, a->opus[f],
+					      a->opus_len[f])))
 			goto out;
 		double t2 = cpu_us();
 		s_up[i] = t1 - t0;
@@ -178,7 +182,8 @@ static int parts(const struct audio *a)
 		if ((err = media_opus_encode(enc, pkt, sizeof(pkt), &len, pcm48)))
 			goto out;
 		double t3 = cpu_us();
-		if ((err = media_opus_decode(dec, pcm48, MEDIA_OPUS_MAX_FRAME, &n, a->opus[f], a->opus_len[f])))
+		if ((err = media_opus_decode(dec, pcm48, MEDIA_OPUS_MAX_FRAME, &n, a->opus[f],
+					     a->opus_len[f])))
 			goto out;
 		double t4 = cpu_us();
 		n = G711_FRAME_SAMPLES;
@@ -192,7 +197,8 @@ static int parts(const struct audio *a)
 		t_down += t5 - t4;
 	}
 	double k = SINGLE_FRAMES;
-	printf("  parts, mean µs/frame: G.711 dec+enc %.2f · resample 8→48k %.1f · Opus encode (NB, c5) %.1f"
+	printf("  parts, mean µs/frame: G.711 dec+enc %.2f · resample 8→48k %.1f · Opus encode "
+	       "(NB, c5) %.1f"
 	       " · Opus decode (FB 32k) %.1f · resample 48→8k %.1f\n",
 	       t_g711 / k, t_up / k, t_enc / k, t_dec / k, t_down / k);
 out:
@@ -220,8 +226,10 @@ static int many_legs(const struct audio *a, const struct transcoder_cfg *cfg, do
 		for (size_t c = 0; c < MULTI_CALLS; c++) {
 			size_t f = (i + c * 7) % AUDIO_FRAMES, len;
 			uint8_t opus[MEDIA_OPUS_PACKET_MAX], g711[G711_FRAME_SAMPLES];
-			if ((err = transcoder_to_opus(legs[c], opus, sizeof(opus), &len, a->g711[f], G711_FRAME_SAMPLES)) ||
-			    (err = transcoder_to_g711(legs[c], g711, sizeof(g711), &len, a->opus[f], a->opus_len[f])))
+			if ((err = transcoder_to_opus(legs[c], opus, sizeof(opus), &len, a->g711[f],
+						      G711_FRAME_SAMPLES)) ||
+			    (err = transcoder_to_g711(legs[c], g711, sizeof(g711), &len, a->opus[f],
+						      a->opus_len[f])))
 				goto out;
 		}
 	}
@@ -263,7 +271,8 @@ static int packet_path(void)
 		double t1 = cpu_us();
 		struct rtp_packet p;
 		struct jbuf_frame f;
-		if ((err = rtp_parse(&p, wire, len)) || (err = jbuf_put(jb, &p, (int64_t)i * 20000)))
+		if ((err = rtp_parse(&p, wire, len)) ||
+		    (err = jbuf_put(jb, &p, (int64_t)i * 20000)))
 			goto out;
 		jbuf_get(jb, &f);
 		size_t olen;
@@ -290,14 +299,16 @@ int main(void)
 	double start = wall_us();
 	struct audio *a = calloc(1, sizeof(*a));
 	if (!a || (err = prepare(a)) != 0) {
-		fprintf(stderr, "bench_media: cannot prepare audio: %s\n", cm_strerror(err ? err : ENOMEM));
+		fprintf(stderr, "bench_media: cannot prepare audio: %s\n",
+			cm_strerror(err ? err : ENOMEM));
 		free(a);
 		return 1;
 	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cores < 1)
 		cores = 1;
-	printf("# bench_media: G.711 µ-law 8 kHz ⇄ Opus 48 kHz mono, 20 ms frames, speech-like audio,"
+	printf("# bench_media: G.711 µ-law 8 kHz ⇄ Opus 48 kHz mono, 20 ms frames, speech-like "
+	       "audio,"
 	       " one thread\n");
 
 	struct {
@@ -321,14 +332,17 @@ int main(void)
 		}
 		double single_pct = (up.mean + down.mean) / 20000.0 * 100.0;
 		printf("transcoding, %s:\n", configs[i].name);
-		printf("  G.711→Opus per frame: mean %.1f µs, p50 %.1f, p99 %.1f, max %.1f\n", up.mean, up.p50,
-		       up.p99, up.max);
-		printf("  Opus→G.711 per frame: mean %.1f µs, p50 %.1f, p99 %.1f, max %.1f\n", down.mean,
-		       down.p50, down.p99, down.max);
-		printf("  one call: %.2f %% of a core (both directions / 20 ms) [target ≤ %.1f %%: %s]\n",
+		printf("  G.711→Opus per frame: mean %.1f µs, p50 %.1f, p99 %.1f, max %.1f\n",
+		       up.mean, up.p50, up.p99, up.max);
+		printf("  Opus→G.711 per frame: mean %.1f µs, p50 %.1f, p99 %.1f, max %.1f\n",
+		       down.mean, down.p50, down.p99, down.max);
+		printf("  one call: %.2f %% of a core (both directions / 20 ms) [target ≤ %.1f %%: "
+		       "%s]\n",
 		       single_pct, TARGET_PCT, single_pct <= TARGET_PCT ? "met" : "NOT met");
-		printf("  %d calls round-robin: %.2f %% of a core per call [target ≤ %.1f %%: %s] → %.0f"
-		       " transcoded calls per core, ~%.0f on this machine's %ld cores (transcoding only)"
+		printf("  %d calls round-robin: %.2f %% of a core per call [target ≤ %.1f %%: %s] "
+		       "→ %.0f"
+		       " transcoded calls per core, ~%.0f on this machine's %ld cores (transcoding "
+		       "only)"
 		       " [target ≥ %d: %s]\n",
 		       MULTI_CALLS, pct, TARGET_PCT, pct <= TARGET_PCT ? "met" : "NOT met", calls,
 		       calls * (double)cores, cores, TARGET_CALLS,

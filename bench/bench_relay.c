@@ -6,14 +6,16 @@
  * LiveKit (room-manager, sip-bridge, agent-worker and our participants given
  * LIVEKIT_URL, key and secret of the LiveKit test server,
  * tests/livekit/fake.mjs; the bench runs in a network namespace of its own,
- * tests/netns/run.sh, as WebRTC gathers no loopback candidates). The carrier's media is ours: one UDP socket on 127.0.0.2 for
- * every port of the bridge's RTP range (sipp answers each call at 127.0.0.2
- * with the port the bridge offered), all in one epoll thread sending PCMU
- * every 20 ms. One libs/room participant agent-<call_id> per call's room
- * receives what the bridge sends (G.711 → back in sequence → 48 kHz → Opus).
- *   For N calls in ROUNDS (10 is the unloaded baseline): bridge CPU per call (utime+stime from /proc over a
- *   steady window / N / window, % of a core), packets lost both ways (our
- *   send counts against the bridge's own relay_stopped counters, and the
+ * tests/netns/run.sh, as WebRTC gathers no loopback candidates). The carrier's
+ * media is ours: one UDP socket on 127.0.0.2 for every port of the bridge's
+ * RTP range (sipp answers each call at 127.0.0.2 with the port the bridge
+ * offered), all in one epoll thread sending PCMU every 20 ms. One libs/room
+ * participant agent-<call_id> per call's room receives what the bridge sends
+ * (G.711 → back in sequence → 48 kHz → Opus).
+ *   For N calls in ROUNDS (10 is the unloaded baseline): bridge CPU per call
+ *   (utime+stime from /proc over a steady window / N / window, % of a core),
+ *   packets lost both ways (our send counts against the bridge's own
+ *   relay_stopped counters, and the
  *   bridge's counters against what the participants and far ends received),
  *   and added latency: every far end sends a loud 1 kHz burst every
  *   BURST_PERIOD frames; latency is the burst's send time → arrival of the
@@ -159,7 +161,8 @@ static void far_recv(struct farend *fe, struct peer *pe)
 	struct sockaddr_in from;
 	for (int i = 0; i < 64; i++) {
 		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(pe->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		ssize_t n = recvfrom(pe->fd, buf, sizeof(buf), MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &fl);
 		if (n < 0)
 			break;
 		if (n < 12 || room_is_rtcp(buf, (size_t)n))
@@ -177,7 +180,8 @@ static void far_recv(struct farend *fe, struct peer *pe)
 					e += (double)pcm[k] * pcm[k];
 				if (sqrt(e / G711_FRAME_SAMPLES) > AUDIO_RMS) {
 					long long zero = 0;
-					atomic_compare_exchange_strong(&fe->first_loud_us, &zero, time_mono_us());
+					atomic_compare_exchange_strong(&fe->first_loud_us, &zero,
+								       time_mono_us());
 					atomic_fetch_add(&fe->loud_pkts, 1);
 				}
 			}
@@ -216,10 +220,11 @@ static void far_tick(struct farend *fe)
 		size_t len = 0;
 		struct rtp_hdr h = { .pt = 0, .seq = pe->seq++, .ts = pe->ts, .ssrc = pe->ssrc };
 		pe->ts += G711_FRAME_SAMPLES;
-		if (rtp_build(&len, pkt, sizeof(pkt), &h, loud ? fe->loud : fe->quiet, G711_FRAME_SAMPLES))
+		if (rtp_build(&len, pkt, sizeof(pkt), &h, loud ? fe->loud : fe->quiet,
+			      G711_FRAME_SAMPLES))
 			continue;
-		if (sendto(pe->fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&pe->dst, sizeof(pe->dst)) ==
-		    (ssize_t)len) {
+		if (sendto(pe->fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&pe->dst,
+			   sizeof(pe->dst)) == (ssize_t)len) {
 			pe->sent++;
 			atomic_fetch_add(&fe->sent_total, 1);
 		}
@@ -284,7 +289,8 @@ static struct farend *far_new(int np, const char *host, int port0, bool latch)
 	fe->np = np;
 	int16_t pcm[G711_FRAME_SAMPLES];
 	for (int i = 0; i < G711_FRAME_SAMPLES; i++)
-		pcm[i] = (int16_t)(8000.0 * sin(2 * M_PI * 1000.0 * i / 8000.0)); /* 1 kHz: whole cycles */
+		pcm[i] = (int16_t)(8000.0 *
+				   sin(2 * M_PI * 1000.0 * i / 8000.0)); /* 1 kHz: whole cycles */
 	g711_encode(G711_ULAW, fe->loud, pcm, G711_FRAME_SAMPLES);
 	memset(pcm, 0, sizeof(pcm));
 	g711_encode(G711_ULAW, fe->quiet, pcm, G711_FRAME_SAMPLES);
@@ -295,13 +301,15 @@ static struct farend *far_new(int np, const char *host, int port0, bool latch)
 	for (int i = 0; i < np; i++) {
 		struct peer *pe = &fe->p[i];
 		pe->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)(port0 ? port0 + i : 0)) };
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons((uint16_t)(port0 ? port0 + i : 0)) };
 		int big = 1 << 20;
 		if (pe->fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 			goto fail;
 		setsockopt(pe->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 		if (bind(pe->fd, (struct sockaddr *)&sa, sizeof(sa))) {
-			fprintf(stderr, "bench_relay: bind %s:%d: %s\n", host, port0 + i, strerror(errno));
+			fprintf(stderr, "bench_relay: bind %s:%d: %s\n", host, port0 + i,
+				strerror(errno));
 			goto fail;
 		}
 		pe->seq = (uint16_t)(i * 7919);
@@ -313,7 +321,8 @@ static struct farend *far_new(int np, const char *host, int port0, bool latch)
 	}
 	struct epoll_event e = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
 	struct itimerspec its = { .it_interval = { 0, 20000000 }, .it_value = { 0, 20000000 } };
-	if (epoll_ctl(fe->ep, EPOLL_CTL_ADD, fe->tfd, &e) || timerfd_settime(fe->tfd, 0, &its, NULL))
+	if (epoll_ctl(fe->ep, EPOLL_CTL_ADD, fe->tfd, &e) ||
+	    timerfd_settime(fe->tfd, 0, &its, NULL))
 		goto fail;
 	if (pthread_create(&fe->thread, NULL, far_main, fe))
 		goto fail;
@@ -411,7 +420,8 @@ static int create_room(struct bus *bus, const char *call_id)
 	char json[256];
 	struct cmd_error ce = { 0 };
 	cJSON *data = NULL;
-	snprintf(json, sizeof(json), "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\"}", call_id, call_id);
+	snprintf(json, sizeof(json), "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\"}", call_id,
+		 call_id);
 	cJSON *req = cJSON_Parse(json);
 	int err = req ? cmd_request(bus, &data, "rooms.create", req, 5000, &ce) : ENOMEM;
 	cJSON_Delete(req);
@@ -424,14 +434,15 @@ static int job_json(char *buf, size_t len, const char *id, int sip_port)
 	char *sealed = test_seal_for_call(id, "p");
 	if (!sealed)
 		return -1;
-	int n = snprintf(buf, len,
-			"{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
-			"\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
-			"\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
-			"\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,"
-			"\"transport\":\"tcp\",\"sip_domain\":\"exotel.test\",\"username\":\"u\","
-			"\"password_sealed\":\"%s\"}}",
-			id, id, sip_port, sealed);
+	int n = snprintf(
+		buf, len,
+		"{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
+		"\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
+		"\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
+		"\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,"
+		"\"transport\":\"tcp\",\"sip_domain\":\"exotel.test\",\"username\":\"u\","
+		"\"password_sealed\":\"%s\"}}",
+		id, id, sip_port, sealed);
 	free(sealed);
 	return n;
 }
@@ -454,7 +465,8 @@ static void bridge_sums(const char *log, long from, struct relay_sums *s)
 			const char *p = strstr(line, "rtp in ");
 			unsigned long long a, b, c, d;
 			if (!strstr(line, "relay_stopped") || !p ||
-			    sscanf(p, "rtp in %llu out %llu, frames to room %llu from room %llu", &a, &b, &c, &d) != 4)
+			    sscanf(p, "rtp in %llu out %llu, frames to room %llu from room %llu",
+				   &a, &b, &c, &d) != 4)
 				continue;
 			s->in += a, s->out += b, s->up += c, s->down += d;
 			s->legs++;
@@ -494,7 +506,7 @@ struct env {
 	const struct room_ops *ops;   /* our participants' backend */
 	void *room_ctx;
 	int sip_port;
-	double cpu_per_pkt_us;        /* of the largest round that kept up, for the rtpengine ratio */
+	double cpu_per_pkt_us; /* of the largest round that kept up, for the rtpengine ratio */
 	int cpu_per_pkt_n;
 	int max_ok;                   /* the largest N all up with 0 loss */
 	struct figs *figs;
@@ -521,9 +533,13 @@ static int round_n(struct env *E, int n)
 	/* sipp's own media port is unused: a free one */
 	char mp[16];
 	snprintf(mp, sizeof(mp), "%d", test_free_udp_port());
-	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_relay_bench.xml", "-t", "t1", "-i", "127.0.0.1",
-			       "-p", port, "-m", calls, "-nostdin", "-timeout", "60", "-max_socket", "1000",
-			       "-mp", mp, NULL };
+	const char *argv[] = { "sipp",	    "-sf", "tests/sip/uas_relay_bench.xml",
+			       "-t",	    "t1",  "-i",
+			       "127.0.0.1", "-p",  port,
+			       "-m",	    calls, "-nostdin",
+			       "-timeout",  "60",  "-max_socket",
+			       "1000",	    "-mp", mp,
+			       NULL };
 	if (test_spawn(&sipp, argv, NULL, sipp_log) || test_wait_port(sp, 10000)) {
 		fprintf(stderr, "bench_relay: sipp did not start (%s)\n", sipp_log);
 		goto out;
@@ -537,7 +553,8 @@ static int round_n(struct env *E, int n)
 		}
 		snprintf(rname, sizeof(rname), "call-%s", ids[i]);
 		snprintf(ident, sizeof(ident), "agent-%s", ids[i]);
-		if (E->ops->join(&parts[i].r, E->room_ctx, rname, ident, &frame_handlers, &parts[i])) {
+		if (E->ops->join(&parts[i].r, E->room_ctx, rname, ident, &frame_handlers,
+				 &parts[i])) {
 			fprintf(stderr, "bench_relay: join %d failed (%s)\n", i,
 				E->ops == &room_livekit ? room_livekit_reason() : E->backend);
 			goto out;
@@ -556,13 +573,16 @@ static int round_n(struct env *E, int n)
 	}
 	uint64_t pub_failed = 0;
 	if (bus_js_publish_async_wait(E->bus, 10000, &pub_failed) || pub_failed)
-		fprintf(stderr, "bench_relay: %llu dial jobs not stored\n", (unsigned long long)pub_failed);
-	bool all_up = wait_count(&E->c->answered, answered0 + n, 20000) && wait_int(&fe->active, n, 5000);
+		fprintf(stderr, "bench_relay: %llu dial jobs not stored\n",
+			(unsigned long long)pub_failed);
+	bool all_up = wait_count(&E->c->answered, answered0 + n, 20000) &&
+		      wait_int(&fe->active, n, 5000);
 	int64_t t_up = time_mono_us();
 	int active = atomic_load(&fe->active);
 	if (!all_up)
-		fprintf(stderr, "bench_relay: %d calls: %ld answered, %d with media, %ld failed\n", n,
-			atomic_load(&E->c->answered) - answered0, active, atomic_load(&E->c->failed) - failed0);
+		fprintf(stderr, "bench_relay: %d calls: %ld answered, %d with media, %ld failed\n",
+			n, atomic_load(&E->c->answered) - answered0, active,
+			atomic_load(&E->c->failed) - failed0);
 	if (active == 0)
 		goto out;
 	test_nap_us(WARMUP_MS * 1000);
@@ -573,12 +593,14 @@ static int round_n(struct env *E, int n)
 		frames0 += atomic_load(&parts[i].frames);
 	struct test_threads th0, th1;
 	test_threads_cpu(&th0, E->bridge);
-	int64_t cpu0 = test_cpu_us(E->bridge), rcpu0 = test_cpu_us(E->rm), me0 = test_cpu_us(getpid());
+	int64_t cpu0 = test_cpu_us(E->bridge), rcpu0 = test_cpu_us(E->rm),
+		me0 = test_cpu_us(getpid());
 	int64_t w0 = time_mono_us();
 	atomic_store(&fe->mode, FAR_BURSTS);
 	g_fe = fe;
 	test_nap_us(WINDOW_MS * 1000);
-	int64_t cpu1 = test_cpu_us(E->bridge), rcpu1 = test_cpu_us(E->rm), me1 = test_cpu_us(getpid());
+	int64_t cpu1 = test_cpu_us(E->bridge), rcpu1 = test_cpu_us(E->rm),
+		me1 = test_cpu_us(getpid());
 	int64_t w1 = time_mono_us();
 	test_threads_cpu(&th1, E->bridge);
 	unsigned long long frames1 = 0, rcvd1 = atomic_load(&fe->rcvd_total);
@@ -601,7 +623,8 @@ static int round_n(struct env *E, int n)
 	long answered = atomic_load(&E->c->answered) - answered0;
 	bool ended = wait_count(&E->c->ended, ended0 + answered, 15000);
 	struct relay_sums rs = { 0 };
-	for (int tries = 0; tries < 100; tries++) { /* relay_stopped is logged by the media thread */
+	for (int tries = 0; tries < 100;
+	     tries++) { /* relay_stopped is logged by the media thread */
 		bridge_sums(E->bridge_log, log0, &rs);
 		if (rs.legs >= answered)
 			break;
@@ -621,11 +644,15 @@ static int round_n(struct env *E, int n)
 		for (int k = 0; k < parts[i].nlat; k++)
 			lat[nlat++] = parts[i].lat[k];
 	}
-	unsigned long long sent = atomic_load(&fe->sent_total), far_rcvd = atomic_load(&fe->rcvd_total);
+	unsigned long long sent = atomic_load(&fe->sent_total),
+			   far_rcvd = atomic_load(&fe->rcvd_total);
 	int bursts = atomic_load(&fe->nonset);
 	double secs = (double)(w1 - w0) / 1e6;
-	double cpu_pct = cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - cpu0) / 1e6 / secs / active * 100.0 : -1;
-	double rm_pct = rcpu0 >= 0 && rcpu1 >= 0 ? (double)(rcpu1 - rcpu0) / 1e6 / secs / active * 100.0 : -1;
+	double cpu_pct =
+		cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - cpu0) / 1e6 / secs / active * 100.0 : -1;
+	double rm_pct = rcpu0 >= 0 && rcpu1 >= 0
+				? (double)(rcpu1 - rcpu0) / 1e6 / secs / active * 100.0
+				: -1;
 	unsigned long long pkts_fwd = (frames1 - frames0) + (rcvd1 - rcvd0);
 	double per_pkt = pkts_fwd ? (double)(cpu1 - cpu0) / (double)pkts_fwd : -1;
 	long long lost_in = (long long)sent - (long long)rs.in;
@@ -639,7 +666,8 @@ static int round_n(struct env *E, int n)
 	double short_down = want - got_down > active ? (want - got_down) / want * 100.0 : 0.0;
 	int64_t p50 = test_pct(lat, nlat, 50), p99 = test_pct(lat, nlat, 99);
 	bool zero_loss = lost_in == 0 && lost_up == 0 && lost_down == 0 && rs.legs == active &&
-			 short_up == 0.0 && short_down == 0.0 && (long long)onsets == (long long)bursts * active;
+			 short_up == 0.0 && short_down == 0.0 &&
+			 (long long)onsets == (long long)bursts * active;
 	bool saturated = short_up > 0.0 || short_down > 0.0;
 	if (zero_loss || E->cpu_per_pkt_us <= 0) { /* the largest round that kept up */
 		E->cpu_per_pkt_us = per_pkt;
@@ -656,38 +684,51 @@ static int round_n(struct env *E, int n)
 	}
 
 	printf("  %d calls (setup %.1f s): %ld answered, %d with media both ways, %ld failed\n", n,
-	       (double)(t_up - t_setup) / 1e6, answered, active, atomic_load(&E->c->failed) - failed0);
+	       (double)(t_up - t_setup) / 1e6, answered, active,
+	       atomic_load(&E->c->failed) - failed0);
 	double cpu_target = E->ops == &room_livekit ? TARGET_LK_CPU_PCT : TARGET_CPU_PCT;
 	printf("    bridge CPU %.3f %% of a core per call over %.1f s (%.1f %% of a core in all)   "
 	       "(target <= %.1f %%) %s\n", cpu_pct, secs, cpu_pct * active, cpu_target,
 	       saturated ? "NOT MET: saturated, the calls did not get their frames (below)" :
 	       cpu_pct >= 0 && cpu_pct <= cpu_target ? "ok" : "ABOVE TARGET");
 	print_threads(&th0, &th1, secs);
-	printf("    bridge CPU per packet forwarded %.2f us (%llu packets out: to the room and to the carrier); "
-	       "room-manager %.3f %% of a core per call\n", per_pkt, pkts_fwd, rm_pct);
-	printf("    delivered in the window, per call per second (50 sent each way): carrier -> room %.1f "
-	       "(%.2f %% short), room side -> carrier %.1f (%.2f %% short)\n", got_up / active / secs, short_up,
-	       got_down / active / secs, short_down);
-	printf("    whole calls: carrier -> bridge: sent %llu, bridge accepted %llu (lost %lld); bridge made %llu "
-	       "frames for the room from them\n", sent, rs.in, lost_in, rs.up);
-	printf("    whole calls: bridge -> room: bridge sent %llu frames, participants received %llu packets "
-	       "(lost %lld; decoder concealed %llu, dropped %llu)\n", rs.up, (unsigned long long)tot.packets_received,
-	       lost_up, (unsigned long long)tot.frames_concealed, (unsigned long long)tot.packets_dropped);
-	printf("    whole calls: bridge -> carrier: bridge sent %llu, far ends received %llu (lost %lld)\n", rs.out,
-	       far_rcvd, lost_down);
+	printf("    bridge CPU per packet forwarded %.2f us (%llu packets out: to the room and to "
+	       "the carrier); "
+	       "room-manager %.3f %% of a core per call\n",
+	       per_pkt, pkts_fwd, rm_pct);
+	printf("    delivered in the window, per call per second (50 sent each way): carrier -> "
+	       "room %.1f "
+	       "(%.2f %% short), room side -> carrier %.1f (%.2f %% short)\n",
+	       got_up / active / secs, short_up, got_down / active / secs, short_down);
+	printf("    whole calls: carrier -> bridge: sent %llu, bridge accepted %llu (lost %lld); "
+	       "bridge made %llu "
+	       "frames for the room from them\n",
+	       sent, rs.in, lost_in, rs.up);
+	printf("    whole calls: bridge -> room: bridge sent %llu frames, participants received "
+	       "%llu packets "
+	       "(lost %lld; decoder concealed %llu, dropped %llu)\n",
+	       rs.up, (unsigned long long)tot.packets_received, lost_up,
+	       (unsigned long long)tot.frames_concealed, (unsigned long long)tot.packets_dropped);
+	printf("    whole calls: bridge -> carrier: bridge sent %llu, far ends received %llu (lost "
+	       "%lld)\n",
+	       rs.out, far_rcvd, lost_down);
 	printf("    bursts: %d sent per call, %llu onsets seen of %lld, %.1f loud frames per burst "
 	       "(%d sent)\n", bursts, onsets, (long long)bursts * active,
 	       onsets ? (double)loud / (double)onsets : 0.0, BURST_LEN);
 	printf("    loss (counters, window delivery, every burst seen)   (target 0) %s\n",
 	       zero_loss ? "ok" : "BELOW TARGET");
 	if (E->ops == &room_livekit)
-		printf("    added latency far end send -> room participant decoded (8k->48k, Opus, WebRTC through "
-		       "the test server, libwebrtc's jitter buffer): p50 %.1f ms  p99 %.1f ms  (%d samples)   "
+		printf("    added latency far end send -> room participant decoded (8k->48k, Opus, "
+		       "WebRTC through "
+		       "the test server, libwebrtc's jitter buffer): p50 %.1f ms  p99 %.1f ms  (%d "
+		       "samples)   "
 		       "(no target on LiveKit; local's is p99 <= %.0f ms)\n",
 		       (double)p50 / 1e3, (double)p99 / 1e3, nlat, TARGET_P99_MS);
 	else
-		printf("    added latency far end send -> room participant decoded (8k->48k, Opus, room-manager "
-		       "hop, participant's jitter buffer): p50 %.1f ms  p99 %.1f ms  (%d samples)   (target p99 <= %.0f ms) %s\n",
+		printf("    added latency far end send -> room participant decoded (8k->48k, Opus, "
+		       "room-manager "
+		       "hop, participant's jitter buffer): p50 %.1f ms  p99 %.1f ms  (%d samples)  "
+		       " (target p99 <= %.0f ms) %s\n",
 		       (double)p50 / 1e3, (double)p99 / 1e3, nlat, TARGET_P99_MS,
 		       p99 >= 0 && (double)p99 / 1e3 <= TARGET_P99_MS ? "ok" : "ABOVE TARGET");
 	if (E->ops == &room_local && n == MAXN) {
@@ -711,7 +752,8 @@ static int round_n(struct env *E, int n)
 		bench_figure("relay.machine_cpu@200", known ? br + rm + me : -1, NULL, 0, "% core",
 			     note);
 	}
-	printf("    (this bench on the same cores: %.1f %% of a core (far ends, %d Opus decoders); our sender's "
+	printf("    (this bench on the same cores: %.1f %% of a core (far ends, %d Opus decoders); "
+	       "our sender's "
 	       "longest tick %lld us, %ld timer ticks missed)\n",
 	       me0 >= 0 && me1 >= 0 ? (double)(me1 - me0) / 1e6 / secs * 100.0 : -1.0, nparts,
 	       (long long)atomic_load(&fe->max_send_us), atomic_load(&fe->missed_ticks));
@@ -757,13 +799,17 @@ static int agent_open(struct env *E, const char *id)
 	if (err)
 		return err;
 	snprintf(body, sizeof(body),
-		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"kind\":\"outbound\",\"provider\":\"exotel\","
-		 "\"wait_for_answer\":true,\"assistant\":{\"start_instruction\":\"Hello, this is the clinic.\","
-		 "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":false}},\"metadata\":{}}",
+		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"kind\":\"outbound\","
+		 "\"provider\":\"exotel\","
+		 "\"wait_for_answer\":true,\"assistant\":{\"start_instruction\":\"Hello, this is "
+		 "the clinic.\","
+		 "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":false}},"
+		 "\"metadata\":{}}",
 		 id, id);
 	for (int i = 0; i < 100; i++) { /* agent-worker may not have subscribed yet */
 		char *reply = NULL;
-		err = bus_request(E->bus, &reply, NULL, "agents.dispatch", body, strlen(body), 10000);
+		err = bus_request(E->bus, &reply, NULL, "agents.dispatch", body, strlen(body),
+				  10000);
 		if (!err && !strstr(reply, "\"ok\":true"))
 			err = strstr(reply, "\"code\":\"unavailable\"") ? EBUSY : EIO;
 		if (err == EIO)
@@ -810,7 +856,8 @@ static double pct_of(double *v, int n, int p)
 
 static int agent_phase(struct env *E)
 {
-	int rc = EIO, sipp = 0, nlat = 0, opened = 0, live_from = 0; /* calls [live_from, opened) up */
+	int rc = EIO, sipp = 0, nlat = 0, opened = 0,
+	    live_from = 0; /* calls [live_from, opened) up */
 	char port[16], calls[16], mp[16], sipp_log[400];
 	char ids[AGENT_SEQ + AGENT_HELD][ID_UUID_LEN + 1];
 	double lat[AGENT_SEQ], greet[AGENT_SEQ];
@@ -823,8 +870,12 @@ static int agent_phase(struct env *E)
 	snprintf(calls, sizeof(calls), "%d", AGENT_SEQ + AGENT_HELD);
 	snprintf(mp, sizeof(mp), "%d", test_free_udp_port());
 	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp-agent-%s.log", E->dir, E->backend);
-	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_agent_bench.xml", "-t", "t1", "-i", "127.0.0.1",
-			       "-p", port, "-m", calls, "-nostdin", "-timeout", "90", "-mp", mp, NULL };
+	const char *argv[] = { "sipp",	    "-sf", "tests/sip/uas_agent_bench.xml",
+			       "-t",	    "t1",  "-i",
+			       "127.0.0.1", "-p",  port,
+			       "-m",	    calls, "-nostdin",
+			       "-timeout",  "90",  "-mp",
+			       mp,	    NULL };
 	if (test_spawn(&sipp, argv, NULL, sipp_log) || test_wait_port(sp, 10000)) {
 		fprintf(stderr, "bench_relay: sipp did not start (%s)\n", sipp_log);
 		goto out;
@@ -858,7 +909,9 @@ static int agent_phase(struct env *E)
 			greet[nlat] = (double)atomic_load(&fe->loud_pkts);
 			lat[nlat++] = (double)(heard - answered) / 1000.0;
 		} else {
-			printf("    call %d: no agent audio at the carrier within 5 s of the answer\n", i);
+			printf("    call %d: no agent audio at the carrier within 5 s of the "
+			       "answer\n",
+			       i);
 		}
 		hangup_call(E, ids[i]);
 		live_from = i + 1;
@@ -895,24 +948,36 @@ static int agent_phase(struct env *E)
 	F->greet_p50 = pct_of(greet, nlat, 50);
 	double greet_min = pct_of(greet, nlat, 0);
 	F->held = up ? AGENT_HELD : 0;
-	F->agent_cpu_pct = up && ca0 >= 0 && ca1 >= 0 ? (double)(ca1 - ca0) / 1e6 / secs / AGENT_HELD * 100.0 : -1;
-	F->bridge_held_cpu_pct = up && cb0 >= 0 && cb1 >= 0 ? (double)(cb1 - cb0) / 1e6 / secs / AGENT_HELD * 100.0 : -1;
+	F->agent_cpu_pct = up && ca0 >= 0 && ca1 >= 0
+				   ? (double)(ca1 - ca0) / 1e6 / secs / AGENT_HELD * 100.0
+				   : -1;
+	F->bridge_held_cpu_pct = up && cb0 >= 0 && cb1 >= 0
+					 ? (double)(cb1 - cb0) / 1e6 / secs / AGENT_HELD * 100.0
+					 : -1;
 	F->agent_kb = up && ra0 > 0 && ra1 > 0 ? (double)(ra1 - ra0) / AGENT_HELD : -1;
 	F->bridge_kb = up && rb0 > 0 && rb1 > 0 ? (double)(rb1 - rb0) / AGENT_HELD : -1;
 	printf("  with agent-worker (local providers) in each call's room, sipp answering:\n");
-	printf("    answer -> first agent audio at the carrier's RTP socket (call_answered -> first packet "
-	       "with energy): p50 %.1f ms  p99 %.1f ms  (%d of %d calls, one at a time)   (target <= %.0f ms) %s\n",
+	printf("    answer -> first agent audio at the carrier's RTP socket (call_answered -> "
+	       "first packet "
+	       "with energy): p50 %.1f ms  p99 %.1f ms  (%d of %d calls, one at a time)   (target "
+	       "<= %.0f ms) %s\n",
 	       F->answer_p50_ms, F->answer_p99_ms, nlat, AGENT_SEQ, TARGET_ANSWER_MS,
 	       nlat && F->answer_p99_ms <= TARGET_ANSWER_MS ? "ok" : "ABOVE TARGET");
-	printf("    the greeting at the carrier: packets with energy within %d ms of the answer p50 %.0f, min %.0f "
+	printf("    the greeting at the carrier: packets with energy within %d ms of the answer "
+	       "p50 %.0f, min %.0f "
 	       "(a shorter greeting than the other backend's lost its start)\n",
 	       GREETING_MS, F->greet_p50, greet_min);
-	printf("    %d calls at once%s, the agent listening to the carrier's silence for %.1f s: agent-worker "
-	       "%.2f %% of a core per session, sip-bridge %.2f %% per call   (target <= %.1f %% per bridged call) %s\n",
-	       AGENT_HELD, up ? "" : " (NOT all answered)", secs, F->agent_cpu_pct, F->bridge_held_cpu_pct,
-	       TARGET_LK_CPU_PCT,
-	       F->bridge_held_cpu_pct >= 0 && F->bridge_held_cpu_pct <= TARGET_LK_CPU_PCT ? "ok" : "ABOVE TARGET");
-	printf("    resident memory per room membership (VmRSS with the %d calls minus before): agent-worker "
+	printf("    %d calls at once%s, the agent listening to the carrier's silence for %.1f s: "
+	       "agent-worker "
+	       "%.2f %% of a core per session, sip-bridge %.2f %% per call   (target <= %.1f %% "
+	       "per bridged call) %s\n",
+	       AGENT_HELD, up ? "" : " (NOT all answered)", secs, F->agent_cpu_pct,
+	       F->bridge_held_cpu_pct, TARGET_LK_CPU_PCT,
+	       F->bridge_held_cpu_pct >= 0 && F->bridge_held_cpu_pct <= TARGET_LK_CPU_PCT
+		       ? "ok"
+		       : "ABOVE TARGET");
+	printf("    resident memory per room membership (VmRSS with the %d calls minus before): "
+	       "agent-worker "
 	       "%.0f kB, sip-bridge %.0f kB (%ld -> %ld kB, %ld -> %ld kB)\n",
 	       AGENT_HELD, F->agent_kb, F->bridge_kb, ra0, ra1, rb0, rb1);
 	if (!ended)
@@ -930,7 +995,8 @@ out:
 /* ---- rtpengine ------------------------------------------------------------ */
 
 /* Sends one ng command, reads the reply into out. */
-static int ng(int fd, const struct sockaddr_in *to, const char *msg, size_t len, char *out, size_t outlen)
+static int ng(int fd, const struct sockaddr_in *to, const char *msg, size_t len, char *out,
+	      size_t outlen)
 {
 	if (sendto(fd, msg, len, 0, (const struct sockaddr *)to, sizeof(*to)) != (ssize_t)len)
 		return EIO;
@@ -948,24 +1014,28 @@ static int ng(int fd, const struct sockaddr_in *to, const char *msg, size_t len,
 static int ng_call(int fd, const struct sockaddr_in *to, bool offer, int i, int media_port)
 {
 	char sdp[512], msg[1200], reply[4096], callid[32];
-	int sl = snprintf(sdp, sizeof(sdp),
-			  "v=0\r\no=- %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-			  "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
-			  i, media_port);
+	int sl = snprintf(
+		sdp, sizeof(sdp),
+		"v=0\r\no=- %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
+		i, media_port);
 	int cl = snprintf(callid, sizeof(callid), "bench-%d", i);
 	int ml;
 	if (offer)
-		ml = snprintf(msg, sizeof(msg), "o%d d3:sdp%d:%s7:call-id%d:%s7:command5:offer8:from-tag2:fte",
-			      i, sl, sdp, cl, callid);
-	else
 		ml = snprintf(msg, sizeof(msg),
-			      "a%d d3:sdp%d:%s7:call-id%d:%s7:command6:answer8:from-tag2:ft6:to-tag2:tte",
-			      i, sl, sdp, cl, callid);
+			      "o%d d3:sdp%d:%s7:call-id%d:%s7:command5:offer8:from-tag2:fte", i, sl,
+			      sdp, cl, callid);
+	else
+		ml = snprintf(
+			msg, sizeof(msg),
+			"a%d d3:sdp%d:%s7:call-id%d:%s7:command6:answer8:from-tag2:ft6:to-tag2:tte",
+			i, sl, sdp, cl, callid);
 	if (ng(fd, to, msg, (size_t)ml, reply, sizeof(reply)))
 		return -1;
 	const char *m = strstr(reply, "m=audio ");
 	if (!strstr(reply, "6:result2:ok") || !m) {
-		fprintf(stderr, "bench_relay: rtpengine %s: %.200s\n", offer ? "offer" : "answer", reply);
+		fprintf(stderr, "bench_relay: rtpengine %s: %.200s\n", offer ? "offer" : "answer",
+			reply);
 		return -1;
 	}
 	return (int)strtol(m + 8, NULL, 10);
@@ -979,9 +1049,19 @@ static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
 	snprintf(log, sizeof(log), "%s/rtpengine.log", dir);
 	snprintf(pmin, sizeof(pmin), "%d", RTPE_PORT_MIN);
 	snprintf(pmax, sizeof(pmax), "%d", RTPE_PORT_MAX);
-	const char *argv[] = { "rtpengine", "--table=-1", "--interface=127.0.0.1", "--listen-ng", ngp,
-			       "--foreground", "--log-stderr", "--log-level=4", "--port-min", pmin,
-			       "--port-max", pmax, NULL };
+	const char *argv[] = { "rtpengine",
+			       "--table=-1",
+			       "--interface=127.0.0.1",
+			       "--listen-ng",
+			       ngp,
+			       "--foreground",
+			       "--log-stderr",
+			       "--log-level=4",
+			       "--port-min",
+			       pmin,
+			       "--port-max",
+			       pmax,
+			       NULL };
 	int err = test_spawn(&pid, argv, NULL, log);
 	struct farend *fe = NULL;
 	const char *why = NULL;
@@ -1000,7 +1080,8 @@ static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
 			pid = 0;
 			break;
 		}
-		up = ng(fd, &to, ping, strlen(ping), reply, sizeof(reply)) == 0 && strstr(reply, "pong");
+		up = ng(fd, &to, ping, strlen(ping), reply, sizeof(reply)) == 0 &&
+		     strstr(reply, "pong");
 		if (!up)
 			test_nap_us(100000);
 	}
@@ -1043,15 +1124,21 @@ static void bench_rtpengine(const char *dir, double ours_per_pkt, int ours_n)
 	double secs = (double)(w1 - w0) / 1e6;
 	double per_pkt = r1 > r0 ? (double)(c1 - c0) / (double)(r1 - r0) : -1;
 	double pct_call = (double)(c1 - c0) / 1e6 / secs / RTPE_CALLS * 100.0;
-	printf("  rtpengine (Debian, userspace --table=-1), %d calls of plain PCMU both ways:\n", RTPE_CALLS);
-	printf("    window %.1f s: sent %llu, relayed back to us %llu; whole run: sent %llu, received %llu "
-	       "(lost %lld)\n", secs, s1 - s0, r1 - r0, st, rt, (long long)st - (long long)rt);
-	printf("    rtpengine CPU %.2f us per packet forwarded, %.3f %% of a core per call\n", per_pkt, pct_call);
+	printf("  rtpengine (Debian, userspace --table=-1), %d calls of plain PCMU both ways:\n",
+	       RTPE_CALLS);
+	printf("    window %.1f s: sent %llu, relayed back to us %llu; whole run: sent %llu, "
+	       "received %llu "
+	       "(lost %lld)\n",
+	       secs, s1 - s0, r1 - r0, st, rt, (long long)st - (long long)rt);
+	printf("    rtpengine CPU %.2f us per packet forwarded, %.3f %% of a core per call\n",
+	       per_pkt, pct_call);
 	bench_figure("rtpengine.cpu_per_packet_plain", per_pkt, NULL, 0, "µs",
 		     "Debian rtpengine, userspace, 200 calls of plain PCMU");
 	if (per_pkt > 0 && ours_per_pkt > 0)
-		printf("    ratio, NOT like-for-like: our TRANSCODING relay (%d calls, %.2f us per packet) / its PLAIN "
-		       "relay = %.2f   (target <= %.1f is for plain relay: not measurable, we have no plain mode)\n",
+		printf("    ratio, NOT like-for-like: our TRANSCODING relay (%d calls, %.2f us per "
+		       "packet) / its PLAIN "
+		       "relay = %.2f   (target <= %.1f is for plain relay: not measurable, we have "
+		       "no plain mode)\n",
 		       ours_n, ours_per_pkt, ours_per_pkt / per_pkt, TARGET_RATIO);
 out:
 	if (why) {
@@ -1076,7 +1163,8 @@ struct svc_env {
 
 static void svc_env_add(struct svc_env *e, const char *name, const char *value)
 {
-	if (e->n < 12 && snprintf(e->v[e->n], sizeof(e->v[0]), "%s=%s", name, value) < (int)sizeof(e->v[0])) {
+	if (e->n < 12 &&
+	    snprintf(e->v[e->n], sizeof(e->v[0]), "%s=%s", name, value) < (int)sizeof(e->v[0])) {
 		e->p[e->n] = e->v[e->n];
 		e->n++;
 		e->p[e->n] = NULL;
@@ -1084,7 +1172,8 @@ static void svc_env_add(struct svc_env *e, const char *name, const char *value)
 }
 
 /* NATS_URL, HEALTH_ADDR and the backend's variables (lk NULL: local). */
-static void svc_env_base(struct svc_env *e, const char *nats_url, int health, const struct fake_lk *lk)
+static void svc_env_base(struct svc_env *e, const char *nats_url, int health,
+			 const struct fake_lk *lk)
 {
 	char v[64];
 	memset(e, 0, sizeof(*e));
@@ -1100,8 +1189,8 @@ static void svc_env_base(struct svc_env *e, const char *nats_url, int health, co
 	}
 }
 
-static int svc_spawn(int *pidp, const char *build, const char *name, const char *dir, const char *backend,
-		     const struct svc_env *e, char *log, size_t loglen)
+static int svc_spawn(int *pidp, const char *build, const char *name, const char *dir,
+		     const char *backend, const struct svc_env *e, char *log, size_t loglen)
 {
 	char bin[300];
 	snprintf(bin, sizeof(bin), "%s/bin/%s", build, name);
@@ -1128,7 +1217,8 @@ static int section(struct env *E, const char *build, const char *nats_url, const
 	snprintf(v, sizeof(v), "%d", RM_PORT_MAX);
 	svc_env_add(&e, "RTP_PORT_MAX", v);
 	svc_env_add(&e, "LOG_LEVEL", "warn");
-	int rm_err = svc_spawn(&E->rm, build, "room-manager", E->dir, E->backend, &e, rm_log, sizeof(rm_log));
+	int rm_err = svc_spawn(&E->rm, build, "room-manager", E->dir, E->backend, &e, rm_log,
+			       sizeof(rm_log));
 
 	svc_env_base(&e, nats_url, health, lk);
 	snprintf(v, sizeof(v), "127.0.0.1:%d", sip_port);
@@ -1141,8 +1231,8 @@ static int section(struct env *E, const char *build, const char *nats_url, const
 	svc_env_add(&e, "LOG_LEVEL", "info");
 	svc_env_add(&e, "INSTANCE", "bench");
 	svc_env_add(&e, "SECRETS_KEY", TEST_SECRETS_KEY);
-	int bridge_err = svc_spawn(&E->bridge, build, "sip-bridge", E->dir, E->backend, &e, bridge_log,
-				   sizeof(bridge_log));
+	int bridge_err = svc_spawn(&E->bridge, build, "sip-bridge", E->dir, E->backend, &e,
+				   bridge_log, sizeof(bridge_log));
 	E->bridge_log = bridge_log;
 
 	svc_env_base(&e, nats_url, ahealth, lk);
@@ -1151,8 +1241,8 @@ static int section(struct env *E, const char *build, const char *nats_url, const
 	svc_env_add(&e, "OPENAI_BASE_URL", "http://127.0.0.1:9");
 	svc_env_add(&e, "OUTBOUND_ALLOW_PRIVATE", "true"); /* the base URL above is loopback */
 	svc_env_add(&e, "LOG_LEVEL", "warn");
-	int agent_err = svc_spawn(&E->agent, build, "agent-worker", E->dir, E->backend, &e, agent_log,
-				  sizeof(agent_log));
+	int agent_err = svc_spawn(&E->agent, build, "agent-worker", E->dir, E->backend, &e,
+				  agent_log, sizeof(agent_log));
 
 	if (rm_err || test_wait_port(rmhealth, 10000)) {
 		fprintf(stderr, "bench_relay: room-manager did not start (log %s)\n", rm_log);
@@ -1170,19 +1260,25 @@ static int section(struct env *E, const char *build, const char *nats_url, const
 	for (int i = 0; i < 100; i++) {
 		char *reply = NULL;
 		static const char probe[] = "{\"v\":1,\"room\":\"probe\",\"identity\":\"probe\"}";
-		if (bus_request(E->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
+		if (bus_request(E->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) ==
+		    0) {
 			free(reply);
 			break;
 		}
 		test_nap_us(50000);
 	}
 	if (lk)
-		printf("bench_relay: sip-bridge relaying G.711 <-> Opus rooms on LiveKit (the test server, werift "
-		       "in Node, not LiveKit, on the same cores), sipp + our RTP far ends, %d cores, network "
-		       "namespace\n", (int)sysconf(_SC_NPROCESSORS_ONLN));
+		printf("bench_relay: sip-bridge relaying G.711 <-> Opus rooms on LiveKit (the test "
+		       "server, werift "
+		       "in Node, not LiveKit, on the same cores), sipp + our RTP far ends, %d "
+		       "cores, network "
+		       "namespace\n",
+		       (int)sysconf(_SC_NPROCESSORS_ONLN));
 	else
-		printf("bench_relay: sip-bridge (%s/bin) relaying G.711 <-> Opus rooms (room-manager local), sipp + "
-		       "our RTP far ends, %d cores, loopback\n", build, (int)sysconf(_SC_NPROCESSORS_ONLN));
+		printf("bench_relay: sip-bridge (%s/bin) relaying G.711 <-> Opus rooms "
+		       "(room-manager local), sipp + "
+		       "our RTP far ends, %d cores, loopback\n",
+		       build, (int)sysconf(_SC_NPROCESSORS_ONLN));
 	for (int r = 0; r < nrounds; r++)
 		if (round_n(E, rounds[r]))
 			goto out;
@@ -1209,35 +1305,46 @@ static void fig(char *buf, size_t len, double v, int prec, const char *unit)
 static void summary(const struct figs *l, const struct figs *k)
 {
 	char a[32], b[32], c[32], d[32];
-	printf("bench_relay: side by side          local            livekit (test server)   target\n");
+	printf("bench_relay: side by side          local            livekit (test server)   "
+	       "target\n");
 	fig(a, sizeof(a), l->relay_cpu_pct, 3, l->relay_short ? " % (short)" : " %");
 	fig(b, sizeof(b), k->relay_cpu_pct, 3, k->relay_short ? " % (short)" : " %");
-	printf("  sip-bridge CPU per bridged call  %-16s %-23s <= %.0f %% of a core (%d calls each)\n", a, b,
-	       TARGET_LK_CPU_PCT, LK_CALLS);
+	printf("  sip-bridge CPU per bridged call  %-16s %-23s <= %.0f %% of a core (%d calls "
+	       "each)\n",
+	       a, b, TARGET_LK_CPU_PCT, LK_CALLS);
 	fig(a, sizeof(a), l->lat_p50_ms, 1, "");
 	fig(b, sizeof(b), l->lat_p99_ms, 1, "");
 	fig(c, sizeof(c), k->lat_p50_ms, 1, "");
 	fig(d, sizeof(d), k->lat_p99_ms, 1, "");
-	printf("  carrier -> participant p50/p99   %s / %s ms%*s %s / %s ms%*s (local p99 <= %.0f ms)\n", a, b,
-	       (int)(10 - strlen(a) - strlen(b)), "", c, d, (int)(17 - strlen(c) - strlen(d)), "", TARGET_P99_MS);
+	printf("  carrier -> participant p50/p99   %s / %s ms%*s %s / %s ms%*s (local p99 <= %.0f "
+	       "ms)\n",
+	       a, b, (int)(10 - strlen(a) - strlen(b)), "", c, d, (int)(17 - strlen(c) - strlen(d)),
+	       "", TARGET_P99_MS);
 	fig(a, sizeof(a), l->answer_p50_ms, 1, "");
 	fig(b, sizeof(b), l->answer_p99_ms, 1, "");
 	fig(c, sizeof(c), k->answer_p50_ms, 1, "");
 	fig(d, sizeof(d), k->answer_p99_ms, 1, "");
 	printf("  answer -> agent audio p50/p99    %s / %s ms%*s %s / %s ms%*s <= %.0f ms\n", a, b,
-	       (int)(10 - strlen(a) - strlen(b)), "", c, d, (int)(17 - strlen(c) - strlen(d)), "", TARGET_ANSWER_MS);
+	       (int)(10 - strlen(a) - strlen(b)), "", c, d, (int)(17 - strlen(c) - strlen(d)), "",
+	       TARGET_ANSWER_MS);
 	fig(a, sizeof(a), l->greet_p50, 0, " packets");
 	fig(b, sizeof(b), k->greet_p50, 0, " packets");
-	printf("  greeting heard at the carrier    %-16s %-23s (p50, with energy: same = nothing lost)\n", a, b);
+	printf("  greeting heard at the carrier    %-16s %-23s (p50, with energy: same = nothing "
+	       "lost)\n",
+	       a, b);
 	fig(a, sizeof(a), l->agent_cpu_pct, 2, " %");
 	fig(b, sizeof(b), k->agent_cpu_pct, 2, " %");
-	printf("  agent-worker CPU per session     %-16s %-23s (listening, %d at once)\n", a, b, AGENT_HELD);
+	printf("  agent-worker CPU per session     %-16s %-23s (listening, %d at once)\n", a, b,
+	       AGENT_HELD);
 	fig(a, sizeof(a), l->bridge_held_cpu_pct, 2, " %");
 	fig(b, sizeof(b), k->bridge_held_cpu_pct, 2, " %");
-	printf("  sip-bridge CPU per agent call    %-16s %-23s <= %.0f %% of a core\n", a, b, TARGET_LK_CPU_PCT);
+	printf("  sip-bridge CPU per agent call    %-16s %-23s <= %.0f %% of a core\n", a, b,
+	       TARGET_LK_CPU_PCT);
 	fig(a, sizeof(a), l->agent_kb, 0, " kB");
 	fig(b, sizeof(b), k->agent_kb, 0, " kB");
-	printf("  memory per session: agent-worker %-16s %-23s (VmRSS delta: membership, STT, VAD)\n", a, b);
+	printf("  memory per session: agent-worker %-16s %-23s (VmRSS delta: membership, STT, "
+	       "VAD)\n",
+	       a, b);
 	fig(a, sizeof(a), l->bridge_kb, 0, " kB");
 	fig(b, sizeof(b), k->bridge_kb, 0, " kB");
 	printf("  memory per membership: bridge    %-16s %-23s (VmRSS delta per call)\n", a, b);
@@ -1245,7 +1352,8 @@ static void summary(const struct figs *l, const struct figs *k)
 		     "ms", "local room");
 	bench_figure("relay.answer_to_agent_audio_p99@lk", k->answer_p99_ms, "<=", TARGET_ANSWER_MS,
 		     "ms", "LiveKit test server");
-	printf("  (short: the round's calls did not get every frame in the window; the LiveKit column goes\n"
+	printf("  (short: the round's calls did not get every frame in the window; the LiveKit "
+	       "column goes\n"
 	       "   through our werift stand-in in Node on the same 2 cores, not LiveKit)\n");
 }
 
@@ -1260,7 +1368,8 @@ int main(int argc, char **argv)
 	struct bus_sub *sub = NULL;
 	static const int lk_rounds[] = { LK_CALLS };
 
-	int nrc = test_netns_enter(argc, argv); /* LiveKit's media needs one; local runs there too */
+	int nrc =
+		test_netns_enter(argc, argv); /* LiveKit's media needs one; local runs there too */
 	if (nrc)
 		return nrc;
 	struct counts *c = calloc(1, sizeof(*c));
@@ -1289,7 +1398,8 @@ int main(int argc, char **argv)
 	E.figs = &fl;
 	if (section(&E, build, nats.url, NULL, ROUNDS, NROUNDS))
 		goto out;
-	printf("  largest N run with every call up and 0 loss: %d   (target >= %d concurrent transcoded calls) %s\n",
+	printf("  largest N run with every call up and 0 loss: %d   (target >= %d concurrent "
+	       "transcoded calls) %s\n",
 	       E.max_ok, TARGET_CALLS, E.max_ok >= TARGET_CALLS ? "ok" : "BELOW TARGET");
 	bench_figure("relay.calls_every_frame", E.max_ok, ">=", TARGET_CALLS, "calls",
 		     "local room; rounds of 10, 50, 100, 200 calls");
@@ -1301,7 +1411,8 @@ int main(int argc, char **argv)
 	/* LiveKit, through the test server */
 	const struct fake_lk_opts lo = { .key = LK_KEY, .secret = LK_SECRET, .logdir = dir };
 	if (fake_lk_start_opts(&lk, &lo)) {
-		fprintf(stderr, "bench_relay: the LiveKit test server did not start (log in %s)\n", dir);
+		fprintf(stderr, "bench_relay: the LiveKit test server did not start (log in %s)\n",
+			dir);
 		goto out;
 	}
 	struct room_livekit_ctx kctx = { .url = lk.ws, .api_key = LK_KEY, .api_secret = LK_SECRET,
@@ -1315,7 +1426,8 @@ int main(int argc, char **argv)
 		goto out;
 	int64_t s1 = test_cpu_us(lk.pid), w1 = time_mono_us();
 	printf("  (the test server used %.0f %% of a core over the LiveKit section's %.1f s)\n",
-	       s0 >= 0 && s1 >= 0 ? (double)(s1 - s0) / (double)(w1 - w0) * 100.0 : -1.0, (double)(w1 - w0) / 1e6);
+	       s0 >= 0 && s1 >= 0 ? (double)(s1 - s0) / (double)(w1 - w0) * 100.0 : -1.0,
+	       (double)(w1 - w0) / 1e6);
 	summary(&fl, &fk);
 	rc = 0;
 out:

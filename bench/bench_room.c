@@ -88,8 +88,8 @@ static void *rx_main(void *arg)
 				if (len < 0)
 					break;
 				struct rtp_packet p;
-				if (room_is_rtcp(buf, (size_t)len) || rtp_parse(&p, buf, (size_t)len) ||
-				    p.hdr.seq >= RUN_TICKS)
+				if (room_is_rtcp(buf, (size_t)len) ||
+				    rtp_parse(&p, buf, (size_t)len) || p.hdr.seq >= RUN_TICKS)
 					continue;
 				int64_t now = time_mono_us();
 				atomic_fetch_add(&r->received, 1);
@@ -122,7 +122,8 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 		return ENOMEM;
 	for (int p = 0; p < pairs && !err; p++) {
 		snprintf(json, sizeof(json),
-			 "{\"v\":1,\"call_id\":\"00000000-0000-4000-8000-%06d%06d\",\"room\":\"bench-%d-%d\"}",
+			 "{\"v\":1,\"call_id\":\"00000000-0000-4000-8000-%06d%06d\",\"room\":"
+			 "\"bench-%d-%d\"}",
 			 round, p, round, p);
 		cJSON *d = command(bus, "rooms.create", json);
 		if (!d)
@@ -135,7 +136,8 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 			socklen_t sl = sizeof(sa);
 			int sz = 1 << 20;
 			m->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-			if (m->fd < 0 || setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) ||
+			if (m->fd < 0 ||
+			    setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) ||
 			    bind(m->fd, (struct sockaddr *)&sa, sizeof(sa)) ||
 			    getsockname(m->fd, (struct sockaddr *)&sa, &sl)) {
 				err = errno;
@@ -149,7 +151,8 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 			d = command(bus, "rooms.join", json);
 			const cJSON *ra = cJSON_GetObjectItemCaseSensitive(d, "relay_addr");
 			const cJSON *ss = cJSON_GetObjectItemCaseSensitive(d, "ssrc");
-			const char *colon = cJSON_IsString(ra) ? strrchr(ra->valuestring, ':') : NULL;
+			const char *colon = cJSON_IsString(ra) ? strrchr(ra->valuestring, ':')
+							       : NULL;
 			if (!colon || !cJSON_IsNumber(ss)) {
 				err = EIO;
 			} else {
@@ -165,7 +168,8 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 		}
 	}
 	if (err) {
-		fprintf(stderr, "bench_room: setup of %d pairs failed: %s\n", pairs, cm_strerror(err));
+		fprintf(stderr, "bench_room: setup of %d pairs failed: %s\n", pairs,
+			cm_strerror(err));
 		goto out;
 	}
 	err = pthread_create(&rx, NULL, rx_main, &r);
@@ -180,19 +184,22 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 	for (int tick = 0; tick < RUN_TICKS; tick++) {
 		for (size_t i = 0; i < r.n; i++) {
 			struct member *m = &r.m[i];
-			int64_t due = t0 + (int64_t)tick * ROOM_FRAME_MS * 1000 +
-				      (aligned ? 0 : (int64_t)i * ROOM_FRAME_MS * 1000 / (int64_t)r.n);
+			int64_t due =
+				t0 + (int64_t)tick * ROOM_FRAME_MS * 1000 +
+				(aligned ? 0 : (int64_t)i * ROOM_FRAME_MS * 1000 / (int64_t)r.n);
 			int64_t now = time_mono_us();
 			if (due > now + 30)
 				test_nap_us((long)(due - now));
 			size_t plen = 0;
-			struct rtp_hdr h = { .pt = ROOM_OPUS_PT, .seq = (uint16_t)tick,
-					     .ts = (uint32_t)tick * ROOM_FRAME_SAMPLES, .ssrc = m->ssrc };
+			struct rtp_hdr h = { .pt = ROOM_OPUS_PT,
+					     .seq = (uint16_t)tick,
+					     .ts = (uint32_t)tick * ROOM_FRAME_SAMPLES,
+					     .ssrc = m->ssrc };
 			if (rtp_build(&plen, pkt, sizeof(pkt), &h, opus, olen))
 				continue;
 			m->sent_us[tick] = time_mono_us();
-			if (sendto(m->fd, pkt, plen, 0, (struct sockaddr *)&m->relay, sizeof(m->relay)) ==
-			    (ssize_t)plen)
+			if (sendto(m->fd, pkt, plen, 0, (struct sockaddr *)&m->relay,
+				   sizeof(m->relay)) == (ssize_t)plen)
 				sent++;
 		}
 	}
@@ -215,9 +222,11 @@ static int bench_pairs(struct bus *bus, int rm_pid, int pairs, int round, bool a
 	double loss = sent ? 100.0 * (double)(sent - got) / (double)sent : 0;
 	double per_pkt = got ? cpu / 1e3 / (double)got : 0;
 	double core_pct_pair = 100.0 * cpu / 1e9 / secs / pairs;
-	printf("  %-7s %4d pairs (%4zu members, %6ld pkts): %6.2f µs CPU/forwarded packet, %.3f %% of a core "
+	printf("  %-7s %4d pairs (%4zu members, %6ld pkts): %6.2f µs CPU/forwarded packet, %.3f %% "
+	       "of a core "
 	       "per pair, loss %.3f %% (%ld/%ld), added latency p50 %.0f µs p99 %.0f µs\n",
-	       aligned ? "aligned" : "spread", pairs, r.n, sent, per_pkt, core_pct_pair, loss, sent - got, sent, p50, p99);
+	       aligned ? "aligned" : "spread", pairs, r.n, sent, per_pkt, core_pct_pair, loss,
+	       sent - got, sent, p50, p99);
 out:
 	atomic_store(&r.stop, true);
 	if (rx_started)
@@ -291,8 +300,8 @@ int main(void)
 	if (!err)
 		err = media_opus_encode(enc, opus, sizeof(opus), &olen, pcm);
 	if (err) {
-		fprintf(stderr, "bench_room: cannot start (nats-server, %s): %s (logs in %s)\n", bin,
-			cm_strerror(err), dir);
+		fprintf(stderr, "bench_room: cannot start (nats-server, %s): %s (logs in %s)\n",
+			bin, cm_strerror(err), dir);
 		goto out;
 	}
 	/* room-manager's own cost at rest (timer, NATS pings) */
@@ -300,7 +309,8 @@ int main(void)
 	int64_t t0 = time_mono_us();
 	test_nap_us(500000);
 	double idle = (test_cpu_sched_ns(rm) - c0) / ((double)(time_mono_us() - t0) / 1e6);
-	printf("  idle room-manager: %.3f %% of a core; Opus payload %zu bytes\n", idle / 1e7, olen);
+	printf("  idle room-manager: %.3f %% of a core; Opus payload %zu bytes\n", idle / 1e7,
+	       olen);
 	for (int mode = 0; mode < 2 && !err; mode++)
 		for (size_t i = 0; i < CM_ARRAY_LEN(pair_counts) && !err; i++)
 			err = bench_pairs(bus, rm, pair_counts[i], mode * 10 + (int)i, mode == 1,

@@ -119,7 +119,8 @@ static void *send_main(void *arg)
 			atomic_store(&run->b->onset_heard_us, 0);
 			atomic_store(&run->a->onset_sent_us, time_mono_us());
 		}
-		if (room_livekit.send_frame(run->a->room, pa) || room_livekit.send_frame(run->b->room, pb))
+		if (room_livekit.send_frame(run->a->room, pa) ||
+		    room_livekit.send_frame(run->b->room, pb))
 			fprintf(stderr, "bench_room_livekit: a frame was not sent\n");
 		test_pace(&t, ROOM_FRAME_MS);
 	}
@@ -209,13 +210,15 @@ int main(int argc, char **argv)
 	room_livekit.stats(b.room, &sb);
 	double wall = (double)(w1 - w0);
 	printf("  CPU (this process, engine threads included): %.2f %% of a core per membership "
-	       "(%.2f %% for both)\n", 100.0 * (double)(c1 - c0) / wall / 2, 100.0 * (double)(c1 - c0) / wall);
+	       "(%.2f %% for both)\n",
+	       100.0 * (double)(c1 - c0) / wall / 2, 100.0 * (double)(c1 - c0) / wall);
 	printf("  test server (werift stand-in, not LiveKit): %.2f %% of a core\n",
 	       s0 >= 0 && s1 >= 0 ? 100.0 * (double)(s1 - s0) / wall : -1.0);
 	printf("  RSS: %ld kB before; engine + first membership +%ld kB (join %lld ms); second "
 	       "membership +%ld kB; after the run %ld kB\n", rss0, rss1 - rss0, (long long)join_ms,
 	       rss2 - rss1, rss3);
-	printf("  frames: a sent %llu (errors %llu) received %llu; b sent %llu (errors %llu) received %llu\n",
+	printf("  frames: a sent %llu (errors %llu) received %llu; b sent %llu (errors %llu) "
+	       "received %llu\n",
 	       (unsigned long long)sa.frames_sent, (unsigned long long)sa.send_errors,
 	       (unsigned long long)sa.frames_received, (unsigned long long)sb.frames_sent,
 	       (unsigned long long)sb.send_errors, (unsigned long long)sb.frames_received);

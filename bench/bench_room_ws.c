@@ -58,7 +58,8 @@ static void on_rtp_frame(const struct room_frame *f, void *arg)
 
 static const struct room_handlers rtp_handlers = { .frame = on_rtp_frame };
 
-static void on_ws_message(struct ws_conn *c, bool binary, const uint8_t *data, size_t len, void *arg)
+static void on_ws_message(struct ws_conn *c, bool binary, const uint8_t *data, size_t len,
+			  void *arg)
 {
 	struct member *m = arg;
 	(void)c, (void)len;
@@ -82,7 +83,8 @@ static int member_open(struct member *m, struct bus *bus, struct room_local_ctx 
 	if (!d)
 		return EIO;
 	cJSON_Delete(d);
-	snprintf(json, sizeof(json), "{\"v\":1,\"room\":\"%s\",\"identity\":\"web-%s\"}", room, call);
+	snprintf(json, sizeof(json), "{\"v\":1,\"room\":\"%s\",\"identity\":\"web-%s\"}", room,
+		 call);
 	d = command(bus, "rooms.token", json);
 	const char *tok = cmd_str(d, "token"), *u = cmd_str(d, "url");
 	if (tok && u)
@@ -129,7 +131,8 @@ static int bench_rooms(struct bus *bus, struct room_local_ctx *ctx, int rm_pid, 
 	for (size_t tick = 0; tick < RUN_TICKS; tick++) {
 		for (size_t i = 0; i < ROOM_FRAME_SAMPLES; i++)
 			pcm[i] = (int16_t)(8000 * sin(2 * M_PI * 440.0 *
-						      (double)(tick * ROOM_FRAME_SAMPLES + i) / ROOM_RATE));
+						      (double)(tick * ROOM_FRAME_SAMPLES + i) /
+						      ROOM_RATE));
 		size_t len = 1;
 		if (opus) {
 			size_t olen = 0;
@@ -162,7 +165,8 @@ static int bench_rooms(struct bus *bus, struct room_local_ctx *ctx, int rm_pid, 
 		down += atomic_load(&ms[k].ws_frames);
 	}
 	printf("  %2d browser%s %-4s: room-manager %5.2f %% of a core per browser member "
-	       "(%.1f us per 20 ms frame pair); frames browser->RTP %5.1f %%, RTP->browser %5.1f %%\n",
+	       "(%.1f us per 20 ms frame pair); frames browser->RTP %5.1f %%, RTP->browser %5.1f "
+	       "%%\n",
 	       n, n == 1 ? " " : "s", opus ? "opus" : "pcm", busy / secs / n / 1e7,
 	       busy / (RUN_TICKS * (double)n) / 1e3, 100.0 * up / (RUN_TICKS * (double)n),
 	       100.0 * down / (RUN_TICKS * (double)n));
@@ -187,7 +191,8 @@ int main(void)
 	char e_nats[96], e_health[64], e_dir[400], e_min[32], e_max[32], e_ws[64];
 
 	log_setup("bench_room_ws", LOG_WARN, false);
-	printf("bench_room_ws: browser members of local rooms over WebSocket, %d ms of audio per run\n",
+	printf("bench_room_ws: browser members of local rooms over WebSocket, %d ms of audio per "
+	       "run\n",
 	       RUN_TICKS * ROOM_FRAME_MS);
 	char *dir = test_tmpdir("bench-room-ws");
 	if (!dir) {
@@ -225,8 +230,8 @@ int main(void)
 	if (!err)
 		err = test_wait_port(wp, 5000);
 	if (err) {
-		fprintf(stderr, "bench_room_ws: cannot start (nats-server, %s): %s (logs in %s)\n", bin,
-			cm_strerror(err), dir);
+		fprintf(stderr, "bench_room_ws: cannot start (nats-server, %s): %s (logs in %s)\n",
+			bin, cm_strerror(err), dir);
 		goto out;
 	}
 	ctx.bus = bus;
@@ -237,7 +242,8 @@ int main(void)
 	printf("  idle room-manager: %.3f %% of a core\n", idle / 1e7);
 	for (int opus = 0; opus < 2 && !err; opus++)
 		for (size_t i = 0; i < CM_ARRAY_LEN(room_counts) && !err; i++)
-			err = bench_rooms(bus, &ctx, rm, room_counts[i], opus * 10 + (int)i, opus, idle);
+			err = bench_rooms(bus, &ctx, rm, room_counts[i], opus * 10 + (int)i, opus,
+					  idle);
 out:
 	bus = bus_close(bus);
 	test_stop(&rm, SIGTERM, 10000);

@@ -128,14 +128,15 @@ static int job_json(char *buf, size_t len, const char *id, int sip_port, const c
 	char *sealed = test_seal_for_call(id, "s3cret");
 	if (!sealed)
 		return -1;
-	int n = snprintf(buf, len,
-			"{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
-			"\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
-			"\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
-			"\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,"
-			"\"transport\":\"tcp\",\"sip_domain\":\"exotel.test\",\"username\":\"%s\","
-			"\"password_sealed\":\"%s\"}}",
-			id, id, sip_port, user, sealed);
+	int n = snprintf(
+		buf, len,
+		"{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
+		"\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
+		"\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
+		"\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,"
+		"\"transport\":\"tcp\",\"sip_domain\":\"exotel.test\",\"username\":\"%s\","
+		"\"password_sealed\":\"%s\"}}",
+		id, id, sip_port, user, sealed);
 	free(sealed);
 	return n;
 }
@@ -150,9 +151,12 @@ static int bench_calls(struct bus *bus, struct counts *c, int bridge, const char
 	snprintf(port, sizeof(port), "%d", p);
 	snprintf(calls, sizeof(calls), "%d", CALLS);
 	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp.log", dir);
-	const char *argv[] = { "sipp", "-sf", "tests/sip/uas_bench.xml", "-t", "t1", "-i", "127.0.0.1",
-			       "-p", port, "-m", calls, "-nostdin", "-timeout", "50", "-max_socket", "1000",
-			       NULL };
+	const char *argv[] = { "sipp",	    "-sf", "tests/sip/uas_bench.xml",
+			       "-t",	    "t1",  "-i",
+			       "127.0.0.1", "-p",  port,
+			       "-m",	    calls, "-nostdin",
+			       "-timeout",  "50",  "-max_socket",
+			       "1000",	    NULL };
 	if (test_spawn(&sipp, argv, NULL, sipp_log) || test_wait_port(p, 10000)) {
 		fprintf(stderr, "bench_sip: sipp did not start (%s)\n", sipp_log);
 		test_stop(&sipp, SIGKILL, 10000);
@@ -177,7 +181,8 @@ static int bench_calls(struct bus *bus, struct counts *c, int bridge, const char
 	}
 	uint64_t pub_failed = 0;
 	if (bus_js_publish_async_wait(bus, 10000, &pub_failed) || pub_failed)
-		fprintf(stderr, "bench_sip: %llu dial jobs not stored\n", (unsigned long long)pub_failed);
+		fprintf(stderr, "bench_sip: %llu dial jobs not stored\n",
+			(unsigned long long)pub_failed);
 	int64_t queued = time_mono_us();
 	long done = 0;
 	while (time_mono_us() - t0 < (int64_t)CALLS_MAX_MS * 1000) {
@@ -193,16 +198,17 @@ static int bench_calls(struct bus *bus, struct counts *c, int bridge, const char
 	test_stop(&sipp, done >= CALLS ? SIGTERM : SIGKILL, 10000);
 	double secs = (double)(t1 - t0) / 1e6;
 	double cps = secs > 0 ? (double)ended / secs : 0;
-	double per_call = ended > 0 && cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - cpu0) / (double)ended : -1;
+	double per_call =
+		ended > 0 && cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - cpu0) / (double)ended : -1;
 	long missing = CALLS - ended - failed;
 	printf("  calls (INVITE/401/INVITE/200/ACK/BYE, MAX_CALLS %s): %d jobs queued in %.0f ms\n",
 	       MAX_CALLS, CALLS, (double)(queued - t0) / 1e3);
-	printf("    %ld completed in %.2f s = %.0f calls/s   (target >= %.0f) %s\n", ended, secs, cps,
-	       TARGET_CPS, cps >= TARGET_CPS ? "ok" : "BELOW TARGET");
+	printf("    %ld completed in %.2f s = %.0f calls/s   (target >= %.0f) %s\n", ended, secs,
+	       cps, TARGET_CPS, cps >= TARGET_CPS ? "ok" : "BELOW TARGET");
 	printf("    failures %ld, not finished %ld   (target 0) %s\n", failed, missing,
 	       failed == 0 && missing == 0 ? "ok" : "BELOW TARGET");
-	printf("    bridge CPU %.1f us per call (%.0f ms over the run)   (target <= %.0f) %s\n", per_call,
-	       (double)(cpu1 - cpu0) / 1e3, TARGET_CPU_US,
+	printf("    bridge CPU %.1f us per call (%.0f ms over the run)   (target <= %.0f) %s\n",
+	       per_call, (double)(cpu1 - cpu0) / 1e3, TARGET_CPU_US,
 	       per_call >= 0 && per_call <= TARGET_CPU_US ? "ok" : "ABOVE TARGET");
 	print_threads(&th0, &th1, ended);
 	long rss1 = rss_kb(bridge);
@@ -337,11 +343,12 @@ static int bench_hold(struct bus *bus, struct counts *c)
 	const char *lt = strchr(contact, '<'), *gt = strchr(contact, '>');
 	snprintf(ruri, sizeof(ruri), "%.*s", lt && gt ? (int)(gt - lt - 1) : 0, lt ? lt + 1 : "");
 	int sl = snprintf(sdp, sizeof(sdp), sdp_fmt, 1, "sendrecv");
-	int ol = snprintf(out, sizeof(out),
-			  "SIP/2.0 200 OK\r\nVia: %s\r\nFrom: %s\r\nTo: %s;tag=bench1\r\nCall-ID: %s\r\n"
-			  "CSeq: %s\r\nContact: <sip:carrier@127.0.0.1:%d;transport=tcp>\r\n"
-			  "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-			  via, from, to, callid, cseq, port, sl, sdp);
+	int ol = snprintf(
+		out, sizeof(out),
+		"SIP/2.0 200 OK\r\nVia: %s\r\nFrom: %s\r\nTo: %s;tag=bench1\r\nCall-ID: %s\r\n"
+		"CSeq: %s\r\nContact: <sip:carrier@127.0.0.1:%d;transport=tcp>\r\n"
+		"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		via, from, to, callid, cseq, port, sl, sdp);
 	if (send_all(k->fd, out, (size_t)ol) || read_msg(k, msg, sizeof(msg), 10000) ||
 	    strncmp(msg, "ACK ", 4) != 0)
 		goto out;
@@ -349,12 +356,14 @@ static int bench_hold(struct bus *bus, struct counts *c)
 		bool hold = i % 2 == 0;
 		long before = hold ? atomic_load(&c->holds) : atomic_load(&c->resumes);
 		sl = snprintf(sdp, sizeof(sdp), sdp_fmt, i + 2, hold ? "sendonly" : "sendrecv");
-		ol = snprintf(out, sizeof(out),
-			      "INVITE %s SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bK-bench-%d\r\n"
-			      "Max-Forwards: 70\r\nFrom: %s;tag=bench1\r\nTo: %s\r\nCall-ID: %s\r\n"
-			      "CSeq: %d INVITE\r\nContact: <sip:carrier@127.0.0.1:%d;transport=tcp>\r\n"
-			      "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-			      ruri, port, i, to, from, callid, i + 1, port, sl, sdp);
+		ol = snprintf(
+			out, sizeof(out),
+			"INVITE %s SIP/2.0\r\nVia: SIP/2.0/TCP "
+			"127.0.0.1:%d;branch=z9hG4bK-bench-%d\r\n"
+			"Max-Forwards: 70\r\nFrom: %s;tag=bench1\r\nTo: %s\r\nCall-ID: %s\r\n"
+			"CSeq: %d INVITE\r\nContact: <sip:carrier@127.0.0.1:%d;transport=tcp>\r\n"
+			"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+			ruri, port, i, to, from, callid, i + 1, port, sl, sdp);
 		int64_t t0 = time_mono_us();
 		if (send_all(k->fd, out, (size_t)ol))
 			goto out;
@@ -369,7 +378,8 @@ static int bench_hold(struct bus *bus, struct counts *c)
 		}
 		t200[n200++] = t1 - t0;
 		ol = snprintf(out, sizeof(out),
-			      "ACK %s SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bK-bench-ack-%d\r\n"
+			      "ACK %s SIP/2.0\r\nVia: SIP/2.0/TCP "
+			      "127.0.0.1:%d;branch=z9hG4bK-bench-ack-%d\r\n"
 			      "Max-Forwards: 70\r\nFrom: %s;tag=bench1\r\nTo: %s\r\nCall-ID: %s\r\n"
 			      "CSeq: %d ACK\r\nContent-Length: 0\r\n\r\n",
 			      ruri, port, i, to, from, callid, i + 1);
@@ -394,16 +404,19 @@ static int bench_hold(struct bus *bus, struct counts *c)
 		      ruri, port, to, from, callid, HOLDS + 1);
 	if (send_all(k->fd, out, (size_t)ol) == 0)
 		(void)read_msg(k, msg, sizeof(msg), 2000);
-	printf("  hold reaction (%d re-INVITEs over TCP, one at a time; includes loopback and our parsing):\n",
+	printf("  hold reaction (%d re-INVITEs over TCP, one at a time; includes loopback and our "
+	       "parsing):\n",
 	       HOLDS);
 	printf("    re-INVITE sent -> 200 OK with SDP received:  p50 %lld us  p99 %lld us\n",
 	       (long long)test_pct(t200, n200, 50), (long long)test_pct(t200, n200, 99));
 	int64_t p99h = test_pct(tev_hold, nhold, 99);
-	printf("    re-INVITE sent -> call_hold on NATS (%d):    p50 %lld us  p99 %lld us   (target p99 <= %.0f us) %s\n",
+	printf("    re-INVITE sent -> call_hold on NATS (%d):    p50 %lld us  p99 %lld us   "
+	       "(target p99 <= %.0f us) %s\n",
 	       nhold, (long long)test_pct(tev_hold, nhold, 50), (long long)p99h, TARGET_HOLD_P99,
 	       nhold == HOLDS / 2 && p99h >= 0 && p99h <= TARGET_HOLD_P99 ? "ok" : "ABOVE TARGET");
-	printf("    re-INVITE sent -> call_resume on NATS (%d):  p50 %lld us  p99 %lld us\n", nresume,
-	       (long long)test_pct(tev_resume, nresume, 50), (long long)test_pct(tev_resume, nresume, 99));
+	printf("    re-INVITE sent -> call_resume on NATS (%d):  p50 %lld us  p99 %lld us\n",
+	       nresume, (long long)test_pct(tev_resume, nresume, 50),
+	       (long long)test_pct(tev_resume, nresume, 99));
 	bench_figure("sip.hold_to_event_p99", nhold == HOLDS / 2 ? (double)p99h : -1, "<=",
 		     TARGET_HOLD_P99, "µs", "re-INVITE a=sendonly -> call_hold on NATS");
 	err = 0;

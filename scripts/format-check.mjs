@@ -10,11 +10,8 @@
 //   every file     no CR, no trailing white space, ends in a newline
 //   C and headers  indentation is tabs (then at most 7 spaces of alignment,
 //                  never a space before a tab); at most 100 columns with tabs
-//                  8 wide, except the lines that were longer when the check
-//                  was written: scripts/format-long-lines.txt holds a hash of
-//                  each such line (white space at both ends dropped), so a
-//                  line that is moved to another file stays allowed but an
-//                  edited or new one must fit 100 columns
+//                  8 wide (the longer lines the tree once had were wrapped with
+//                  `clang-format --lines`, which formats only the lines named)
 //   listed files   scripts/clang-format.list names the C files that
 //                  clang-format already leaves unchanged; each must stay so
 //                  (clang-format --dry-run -Werror). Format a file with
@@ -25,20 +22,15 @@
 // scripts need tabs for <<- here-documents, so their indentation and width
 // are not checked.
 //
-// node scripts/format-check.mjs [--grandfather]
-//   --grandfather rewrites scripts/format-long-lines.txt from the tree as it
-//   is: for the lead after a merge, not a way to pass the check.
+// node scripts/format-check.mjs
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const longFile = join(root, 'scripts/format-long-lines.txt');
 const listFile = join(root, 'scripts/clang-format.list');
 const maxCols = 100;
-const grandfather = process.argv.includes('--grandfather');
 
 const gitFiles = (...args) =>
   execFileSync('git', ['-C', root, 'ls-files', '-z', ...args], { encoding: 'utf8', maxBuffer: 1 << 26 })
@@ -49,17 +41,13 @@ const files = [...new Set([...gitFiles('--', ...patterns),
   .filter((f) => !f.split('/').includes('node_modules') && existsSync(join(root, f)))
   .sort();
 
-const hash = (line) => createHash('sha256').update(line.trim()).digest('hex').slice(0, 16);
 const columns = (line) => {
   let col = 0;
   for (const ch of line) col = ch === '\t' ? (Math.floor(col / 8) + 1) * 8 : col + 1;
   return col;
 };
-const allowedLong = new Set(existsSync(longFile)
-  ? readFileSync(longFile, 'utf8').split('\n').filter((l) => /^[0-9a-f]{16}$/.test(l)) : []);
 
 const problems = [];
-const longSeen = new Set();
 for (const f of files) {
   const text = readFileSync(join(root, f), 'utf8');
   const isC = /\.[ch]$/.test(f);
@@ -75,20 +63,9 @@ for (const f of files) {
     const indent = line.match(/^[ \t]*/)[0];
     if (/ \t/.test(indent)) problems.push(`${at}: a space before a tab in the indentation`);
     else if (/^\t* {8,}/.test(indent)) problems.push(`${at}: indented with spaces (use tabs)`);
-    if (columns(line) > maxCols) {
-      const h = hash(line);
-      longSeen.add(h);
-      if (!grandfather && !allowedLong.has(h))
-        problems.push(`${at}: ${columns(line)} columns (at most ${maxCols}, tabs 8 wide)`);
-    }
+    if (columns(line) > maxCols)
+      problems.push(`${at}: ${columns(line)} columns (at most ${maxCols}, tabs 8 wide)`);
   });
-}
-
-if (grandfather) {
-  writeFileSync(longFile, '# scripts/format-check.mjs: hashes of the C lines over 100 columns that\n' +
-    '# the check allows because they were there before it; an edited line must fit.\n' +
-    [...longSeen].sort().join('\n') + '\n');
-  console.log(`format-check: ${longSeen.size} long lines written to scripts/format-long-lines.txt`);
 }
 
 const listed = readFileSync(listFile, 'utf8').split('\n').map((l) => l.trim())

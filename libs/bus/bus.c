@@ -57,7 +57,8 @@ static void on_connected(natsConnection *nc, void *closure)
 	struct bus *bus = closure;
 	char url[256] = "", shown[256];
 	(void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	log_info("bus_connected", "name=%s url=%s", bus->name, cfg_url_redact(shown, sizeof(shown), url));
+	log_info("bus_connected", "name=%s url=%s", bus->name,
+		 cfg_url_redact(shown, sizeof(shown), url));
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -76,7 +77,8 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	struct bus *bus = closure;
 	char url[256] = "", shown[256];
 	(void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	log_info("bus_reconnected", "name=%s url=%s", bus->name, cfg_url_redact(shown, sizeof(shown), url));
+	log_info("bus_reconnected", "name=%s url=%s", bus->name,
+		 cfg_url_redact(shown, sizeof(shown), url));
 }
 
 static void on_closed(natsConnection *nc, void *closure)
@@ -90,10 +92,11 @@ static void on_closed(natsConnection *nc, void *closure)
 		/* Reconnects are unlimited: nats.c gives up on a server only
 		 * when it refused the identity (twice in a row). */
 		atomic_fetch_add(&bus->denied, 1);
-		log_error("bus_auth_failed", "name=%s: the server refused this connection for good (%s); "
+		log_error("bus_auth_failed",
+			  "name=%s: the server refused this connection for good (%s); "
 			  "check NATS_USER/NATS_PASSWORD, NATS_CREDS or NATS_NKEY, and NATS_TLS_* "
-			  "against the server's TLS settings", bus->name,
-			  text ? text : natsStatus_GetText(last));
+			  "against the server's TLS settings",
+			  bus->name, text ? text : natsStatus_GetText(last));
 	} else if (!bus->closing) {
 		log_warn("bus_closed", "name=%s connection closed (%s: %s)", bus->name,
 			 natsStatus_GetText(last), text ? text : "");
@@ -114,8 +117,8 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 		atomic_fetch_add(&bus->denied, 1);
 	if (natsConnection_GetLastError(nc, &text) != NATS_OK && text)
 		snprintf(last, sizeof(last), ": %s", text);
-	log_warn(err == NATS_NOT_PERMITTED ? "bus_not_permitted" : "bus_async_error", "name=%s %s: %s%s",
-		 bus->name, subj, natsStatus_GetText(err), last);
+	log_warn(err == NATS_NOT_PERMITTED ? "bus_not_permitted" : "bus_async_error",
+		 "name=%s %s: %s%s", bus->name, subj, natsStatus_GetText(err), last);
 }
 
 static int pub_ack_err(const jsPubAckErr *pae)
@@ -212,7 +215,8 @@ static natsStatus set_auth(natsOptions *opts, const struct bus_auth *a, const ch
 			s = natsOptions_LoadCertificatesChain(opts, a->tls_cert, a->tls_key);
 		}
 	}
-	if (s == NATS_OK && a->inbox_prefix && *a->inbox_prefix && strcmp(a->inbox_prefix, "_INBOX")) {
+	if (s == NATS_OK && a->inbox_prefix && *a->inbox_prefix &&
+	    strcmp(a->inbox_prefix, "_INBOX")) {
 		*whatp = "NATS_INBOX_PREFIX";
 		s = natsOptions_SetCustomInboxPrefix(opts, a->inbox_prefix);
 	}
@@ -372,7 +376,8 @@ int bus_publish(struct bus *bus, const char *subject, const void *data, size_t l
 	if (s != NATS_OK) {
 		int err = bus_status_err(s);
 		if (err != EAGAIN)
-			log_warn("bus_publish_failed", "subject=%s: %s", subject, natsStatus_GetText(s));
+			log_warn("bus_publish_failed", "subject=%s: %s", subject,
+				 natsStatus_GetText(s));
 		return err;
 	}
 	return 0;
@@ -476,7 +481,8 @@ int bus_request(struct bus *bus, char **replyp, size_t *lenp, const char *subjec
 	if (s != NATS_OK) {
 		err = bus_status_err(s);
 		if (err != ENOENT && err != EAGAIN)
-			log_warn("bus_request_failed", "subject=%s: %s", subject, natsStatus_GetText(s));
+			log_warn("bus_request_failed", "subject=%s: %s", subject,
+				 natsStatus_GetText(s));
 		goto out;
 	}
 	int n = natsMsg_GetDataLength(reply);

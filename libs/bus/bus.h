@@ -165,7 +165,8 @@ int bus_request(struct bus *bus, char **replyp, size_t *lenp, const char *subjec
 		const void *data, size_t len, int timeout_ms) CM_MUST_USE;
 /* Replies to a request received by a handler. EINVAL when msg has no reply
  * subject. Borrows everything. */
-int bus_respond(struct bus *bus, const struct bus_msg *msg, const void *data, size_t len) CM_MUST_USE;
+int bus_respond(struct bus *bus, const struct bus_msg *msg, const void *data,
+		size_t len) CM_MUST_USE;
 
 /* ---- JetStream durable pull consumers --------------------------------
  * For the CALLS persister and the DIALS workers: each message is acked,

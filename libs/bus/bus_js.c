@@ -89,8 +89,8 @@ int bus_js_publish(struct bus *bus, const char *subject, const char *msg_id,
 		int err = bus_status_err(s);
 		if (err == EAGAIN)
 			return EAGAIN;
-		log_error("bus_js_publish_failed", "subject=%s msg_id=%s: %s (js error %d)", subject,
-			  msg_id ? msg_id : "", natsStatus_GetText(s), (int)jerr);
+		log_error("bus_js_publish_failed", "subject=%s msg_id=%s: %s (js error %d)",
+			  subject, msg_id ? msg_id : "", natsStatus_GetText(s), (int)jerr);
 		return err == ENOMEM || err == EINVAL || err == EMSGSIZE ? err : EIO;
 	}
 	}
@@ -184,8 +184,8 @@ static int ensure_consumer(struct bus *bus, const char *stream, const char *dura
 	if (s == NATS_OK) {
 		const char *have = ci->Config ? ci->Config->FilterSubject : NULL;
 		if (!have || strcmp(have, filter_subject) != 0) {
-			log_error("bus_consumer_filter", "stream=%s durable=%s: filters %s, not %s", stream,
-				  durable, have ? have : "everything", filter_subject);
+			log_error("bus_consumer_filter", "stream=%s durable=%s: filters %s, not %s",
+				  stream, durable, have ? have : "everything", filter_subject);
 			err = EINVAL;
 		}
 		jsConsumerInfo_Destroy(ci);
@@ -194,8 +194,8 @@ static int ensure_consumer(struct bus *bus, const char *stream, const char *dura
 	if (s == NATS_NO_RESPONDERS)
 		return EAGAIN;
 	if (jerr != JSConsumerNotFoundErr && s != NATS_NOT_FOUND) {
-		log_error("bus_consumer_failed", "stream=%s durable=%s: info: %s (js error %d)", stream,
-			  durable, natsStatus_GetText(s), (int)jerr);
+		log_error("bus_consumer_failed", "stream=%s durable=%s: info: %s (js error %d)",
+			  stream, durable, natsStatus_GetText(s), (int)jerr);
 		return jerr == JSStreamNotFoundErr ? ENOENT : s == NATS_TIMEOUT ? ETIMEDOUT : EIO;
 	}
 	jsConsumerConfig_Init(&cc);
@@ -337,7 +337,8 @@ int bus_js_fetch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_msg_h *h
 		}
 		enum bus_ack how = h(&m, arg);
 		if (!jm.acked) {
-			int aerr = bus_js_ack(&m, how); /* logged there; redelivered after AckWait */
+			int aerr =
+				bus_js_ack(&m, how); /* logged there; redelivered after AckWait */
 			(void)aerr;
 		}
 		jsMsgMetaData_Destroy(meta);

@@ -26,7 +26,8 @@ void cmd_error_upstream(struct cmd_error *e, const char *server, const char *wha
 	if (code[0])
 		cmd_error_set(e, "upstream_error", NULL, "%s %s: %s: %s", server, what, code, msg);
 	else
-		cmd_error_set(e, "upstream_error", NULL, "%s %s: %s", server, what, cm_strerror(err));
+		cmd_error_set(e, "upstream_error", NULL, "%s %s: %s", server, what,
+			      cm_strerror(err));
 	e->upstream.http_status = http_status;
 	snprintf(e->upstream.code, sizeof(e->upstream.code), "%s", code);
 	snprintf(e->upstream.msg, sizeof(e->upstream.msg), "%s", msg);

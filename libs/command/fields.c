@@ -65,7 +65,8 @@ int cmd_check_no_nul(const char *json, size_t len, struct cmd_field_error *e)
 		} else if (c == ':' && depth > 0) {
 			st[depth - 1].expect_key = false;
 		} else if (c == '"') {
-			bool nul = false, is_key = depth > 0 && st[depth - 1].obj && st[depth - 1].expect_key;
+			bool nul = false,
+			     is_key = depth > 0 && st[depth - 1].obj && st[depth - 1].expect_key;
 			char key[64];
 			size_t kn = 0;
 			for (i++; i < len && json[i] != '"'; i++) {
@@ -87,9 +88,11 @@ int cmd_check_no_nul(const char *json, size_t len, struct cmd_field_error *e)
 				char field[CMD_FIELD_PATH_MAX];
 				nul_path(field, sizeof(field), st, depth, is_key ? key : NULL);
 				return cmd_field_error_set(e, "invalid_field", field,
-						"%s must not contain a NUL character (\\u0000)%s; remove it "
-						"and send the request again.",
-						field[0] ? field : "body", is_key ? " in its name" : "");
+							   "%s must not contain a NUL character "
+							   "(\\u0000)%s; remove it "
+							   "and send the request again.",
+							   field[0] ? field : "body",
+							   is_key ? " in its name" : "");
 			}
 		}
 	}
@@ -263,7 +266,8 @@ static int check_string(const struct check *c, const cJSON *v, const struct cmd_
 		case CMD_NAME:
 			if (!str || !printable_name(s, f->max))
 				return FAIL(c, path,
-					    "%s: must be 1..%ld printable ASCII characters without spaces",
+					    "%s: must be 1..%ld printable ASCII characters without "
+					    "spaces",
 					    path, f->max);
 			return 0;
 		default:

@@ -16,12 +16,13 @@ const struct cfg_var core_cfg_vars[] = {
 	  offsetof(struct core_cfg, log_format), "JSON lines or key=value" },
 	{ "HEALTH_ADDR", CFG_ADDR, NULL, true, false, 0, 0, NULL,
 	  offsetof(struct core_cfg, health_addr), "/healthz /readyz /metrics listener" },
-	{ "INSTANCE", CFG_STR, NULL, false, false, 0, 0, NULL,
-	  offsetof(struct core_cfg, instance), "instance name in event sources (default: hostname-pid)" },
+	{ "INSTANCE", CFG_STR, NULL, false, false, 0, 0, NULL, offsetof(struct core_cfg, instance),
+	  "instance name in event sources (default: hostname-pid)" },
 	{ "NATS_CREDS", CFG_STR, NULL, false, false, 0, 0, NULL,
 	  offsetof(struct core_cfg, nats_creds), "NATS credentials file (user JWT + nkey seed)" },
 	{ "NATS_NKEY", CFG_STR, NULL, false, false, 0, 0, NULL,
-	  offsetof(struct core_cfg, nats_nkey), "NATS user public nkey (U...); with NATS_NKEY_SEED" },
+	  offsetof(struct core_cfg, nats_nkey),
+	  "NATS user public nkey (U...); with NATS_NKEY_SEED" },
 	{ "NATS_NKEY_SEED", CFG_STR, NULL, false, true, 0, 0, NULL,
 	  offsetof(struct core_cfg, nats_nkey_seed), "file holding that nkey's seed (SU...)" },
 	{ "NATS_USER", CFG_STR, NULL, false, false, 0, 0, NULL,
@@ -31,17 +32,22 @@ const struct cfg_var core_cfg_vars[] = {
 	{ "NATS_TLS_CA", CFG_STR, NULL, false, false, 0, 0, NULL,
 	  offsetof(struct core_cfg, nats_tls_ca), "PEM CA file; set: TLS to NATS is required" },
 	{ "NATS_TLS_CERT", CFG_STR, NULL, false, false, 0, 0, NULL,
-	  offsetof(struct core_cfg, nats_tls_cert), "PEM client certificate for NATS (with NATS_TLS_KEY)" },
+	  offsetof(struct core_cfg, nats_tls_cert),
+	  "PEM client certificate for NATS (with NATS_TLS_KEY)" },
 	{ "NATS_TLS_KEY", CFG_STR, NULL, false, false, 0, 0, NULL,
 	  offsetof(struct core_cfg, nats_tls_key), "PEM private key file of NATS_TLS_CERT" },
 	{ "NATS_INBOX_PREFIX", CFG_STR, "_INBOX", true, false, 0, 0, NULL,
-	  offsetof(struct core_cfg, nats_inbox_prefix), "subject prefix of this service's reply inboxes" },
+	  offsetof(struct core_cfg, nats_inbox_prefix),
+	  "subject prefix of this service's reply inboxes" },
 	{ "HTTP_MAX_CONNECTIONS", CFG_INT, "256", true, false, 1, 65536, NULL,
-	  offsetof(struct core_cfg, http_max_connections), "HTTP connections open at once per listener" },
+	  offsetof(struct core_cfg, http_max_connections),
+	  "HTTP connections open at once per listener" },
 	{ "HTTP_MAX_PER_CLIENT", CFG_INT, "32", true, false, 1, 65536, NULL,
-	  offsetof(struct core_cfg, http_max_per_client), "HTTP connections open at once from one address" },
+	  offsetof(struct core_cfg, http_max_per_client),
+	  "HTTP connections open at once from one address" },
 	{ "HTTP_REQUEST_TIMEOUT_S", CFG_INT, "30", true, false, 1, 3600, NULL,
-	  offsetof(struct core_cfg, http_request_timeout_s), "a request must arrive whole within this" },
+	  offsetof(struct core_cfg, http_request_timeout_s),
+	  "a request must arrive whole within this" },
 	{ 0 }
 };
 
@@ -102,37 +108,45 @@ static int check_nats_auth(const struct core_cfg *c, char *err, size_t errlen)
 	int ways = !!c->nats_creds + !!(c->nats_nkey || c->nats_nkey_seed) +
 		   !!(c->nats_user || c->nats_password);
 	if (ways > 1) {
-		snprintf(err, errlen, "NATS_CREDS, NATS_NKEY/NATS_NKEY_SEED and NATS_USER/NATS_PASSWORD: "
+		snprintf(err, errlen,
+			 "NATS_CREDS, NATS_NKEY/NATS_NKEY_SEED and NATS_USER/NATS_PASSWORD: "
 			 "set one of them, not several");
 		return EINVAL;
 	}
 	if (c->nats_nkey_seed && c->nats_nkey_seed[0] == 'S' && !strchr(c->nats_nkey_seed, '/')) {
-		snprintf(err, errlen, "NATS_NKEY_SEED: must name the file holding the seed, not the seed");
+		snprintf(err, errlen,
+			 "NATS_NKEY_SEED: must name the file holding the seed, not the seed");
 		return EINVAL;
 	}
 	if (!c->nats_user != !c->nats_password) {
-		snprintf(err, errlen, "%s: is required with %s", c->nats_user ? "NATS_PASSWORD" : "NATS_USER",
+		snprintf(err, errlen, "%s: is required with %s",
+			 c->nats_user ? "NATS_PASSWORD" : "NATS_USER",
 			 c->nats_user ? "NATS_USER" : "NATS_PASSWORD");
 		return EINVAL;
 	}
 	if (!c->nats_nkey != !c->nats_nkey_seed) {
-		snprintf(err, errlen, "%s: is required with %s", c->nats_nkey ? "NATS_NKEY_SEED" : "NATS_NKEY",
+		snprintf(err, errlen, "%s: is required with %s",
+			 c->nats_nkey ? "NATS_NKEY_SEED" : "NATS_NKEY",
 			 c->nats_nkey ? "NATS_NKEY" : "NATS_NKEY_SEED");
 		return EINVAL;
 	}
 	if (c->nats_nkey && (c->nats_nkey[0] != 'U' || strlen(c->nats_nkey) != 56)) {
-		snprintf(err, errlen, "NATS_NKEY: \"%s\" is not a user public nkey (56 characters, U...)",
+		snprintf(err, errlen,
+			 "NATS_NKEY: \"%s\" is not a user public nkey (56 characters, U...)",
 			 c->nats_nkey);
 		return EINVAL;
 	}
 	if (!c->nats_tls_cert != !c->nats_tls_key) {
-		snprintf(err, errlen, "%s: is required with %s", c->nats_tls_cert ? "NATS_TLS_KEY" : "NATS_TLS_CERT",
+		snprintf(err, errlen, "%s: is required with %s",
+			 c->nats_tls_cert ? "NATS_TLS_KEY" : "NATS_TLS_CERT",
 			 c->nats_tls_cert ? "NATS_TLS_CERT" : "NATS_TLS_KEY");
 		return EINVAL;
 	}
-	if (c->nats_inbox_prefix && (strpbrk(c->nats_inbox_prefix, " \t\r\n*>") ||
-				     c->nats_inbox_prefix[strlen(c->nats_inbox_prefix) - 1] == '.')) {
-		snprintf(err, errlen, "NATS_INBOX_PREFIX: \"%s\" is not a subject without wildcards",
+	if (c->nats_inbox_prefix &&
+	    (strpbrk(c->nats_inbox_prefix, " \t\r\n*>") ||
+	     c->nats_inbox_prefix[strlen(c->nats_inbox_prefix) - 1] == '.')) {
+		snprintf(err, errlen,
+			 "NATS_INBOX_PREFIX: \"%s\" is not a subject without wildcards",
 			 c->nats_inbox_prefix);
 		return EINVAL;
 	}
@@ -188,7 +202,8 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 		return 0;
 	case CFG_ENUM:
 		if (s && !in_choices(v->choices, s, strlen(s))) {
-			snprintf(err, errlen, "%s: \"%s\" is not one of %s", v->name, s, v->choices);
+			snprintf(err, errlen, "%s: \"%s\" is not one of %s", v->name, s,
+				 v->choices);
 			return EINVAL;
 		}
 		*(const char **)field = s;
@@ -196,7 +211,8 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 	case CFG_ADDR: {
 		struct hostport hp;
 		if (s && addr_parse(&hp, s, 0)) {
-			snprintf(err, errlen, "%s: \"%s\" is not host:port (port 1..65535)", v->name, s);
+			snprintf(err, errlen, "%s: \"%s\" is not host:port (port 1..65535)",
+				 v->name, s);
 			return EINVAL;
 		}
 		*(const char **)field = s;
@@ -208,8 +224,10 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 			if (!sep || (v->choices && !in_choices(v->choices, s, (size_t)(sep - s))) ||
 			    !sep[3]) {
 				char shown[256];
-				snprintf(err, errlen, "%s: \"%s\" is not a URL with scheme %s", v->name,
-					 v->secret ? "<redacted>" : cfg_url_redact(shown, sizeof(shown), s),
+				snprintf(err, errlen, "%s: \"%s\" is not a URL with scheme %s",
+					 v->name,
+					 v->secret ? "<redacted>"
+						   : cfg_url_redact(shown, sizeof(shown), s),
 					 v->choices ? v->choices : "any");
 				return EINVAL;
 			}
@@ -219,8 +237,8 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 	case CFG_INT: {
 		long val = 0;
 		if (s && (parse_long(&val, s) || val < v->min || val > v->max)) {
-			snprintf(err, errlen, "%s: \"%s\" is not an integer in %ld..%ld", v->name, s,
-				 v->min, v->max);
+			snprintf(err, errlen, "%s: \"%s\" is not an integer in %ld..%ld", v->name,
+				 s, v->min, v->max);
 			return EINVAL;
 		}
 		*(long *)field = val;
@@ -232,7 +250,8 @@ static int load_one(void *out, const struct cfg_var *v, char *err, size_t errlen
 			if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes"))
 				b = true;
 			else if (strcmp(s, "false") && strcmp(s, "0") && strcmp(s, "no")) {
-				snprintf(err, errlen, "%s: \"%s\" is not a boolean (true/false)", v->name, s);
+				snprintf(err, errlen, "%s: \"%s\" is not a boolean (true/false)",
+					 v->name, s);
 				return EINVAL;
 			}
 		}
@@ -263,19 +282,25 @@ void cfg_log(const void *cfg, const struct cfg_var *table)
 			log_info("config", "%s=%ld", v->name, *(const long *)field);
 			break;
 		case CFG_BOOL:
-			log_info("config", "%s=%s", v->name, *(const bool *)field ? "true" : "false");
+			log_info("config", "%s=%s", v->name,
+				 *(const bool *)field ? "true" : "false");
 			break;
 		case CFG_URL: {
 			/* credentials inside a URL are redacted even when the URL is not */
 			const char *s = *(const char *const *)field;
 			char shown[1024];
 			log_info("config", "%s=%s", v->name,
-				 !s ? "" : v->secret ? "<redacted>" : cfg_url_redact(shown, sizeof(shown), s));
+				 !s	     ? ""
+				 : v->secret ? "<redacted>"
+					     : cfg_url_redact(shown, sizeof(shown), s));
 			break;
 		}
 		default: {
 			const char *s = *(const char *const *)field;
-			log_info("config", "%s=%s", v->name, !s ? "" : v->secret ? "<redacted>" : s);
+			log_info("config", "%s=%s", v->name,
+				 !s	     ? ""
+				 : v->secret ? "<redacted>"
+					     : s);
 		}
 		}
 	}
@@ -309,7 +334,8 @@ int core_init(const char *service, void *cfg, const struct cfg_var *svc_vars,
 
 void cfg_help(FILE *f, const struct cfg_var *table, const char *health_default)
 {
-	static const char *const types[] = { "string", "integer", "boolean", "one of", "host:port", "URL" };
+	static const char *const types[] = { "string", "integer",   "boolean",
+					     "one of", "host:port", "URL" };
 	for (const struct cfg_var *v = table; v && v->name; v++) {
 		char kind[96];
 		const char *def = v->def;
@@ -318,7 +344,8 @@ void cfg_help(FILE *f, const struct cfg_var *table, const char *health_default)
 		if (v->type == CFG_INT)
 			snprintf(kind, sizeof(kind), "integer %ld..%ld", v->min, v->max);
 		else if (v->type == CFG_ENUM || v->type == CFG_URL)
-			snprintf(kind, sizeof(kind), "%s %s", types[v->type], v->choices ? v->choices : "");
+			snprintf(kind, sizeof(kind), "%s %s", types[v->type],
+				 v->choices ? v->choices : "");
 		else
 			snprintf(kind, sizeof(kind), "%s", types[v->type]);
 		fprintf(f, "  %-26s %-24s default %s%s%s\n      %s\n", v->name, kind,

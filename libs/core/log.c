@@ -87,9 +87,10 @@ void log_emit(enum log_level level, const char *event, const char *fmt, ...)
 	char line[4096];
 	size_t pos = 0;
 	if (log_json) {
-		pos = (size_t)snprintf(line, sizeof(line),
-				       "{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":\"%s\",\"event\":\"",
-				       ts, log_level_name(level), log_service);
+		pos = (size_t)snprintf(
+			line, sizeof(line),
+			"{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":\"%s\",\"event\":\"", ts,
+			log_level_name(level), log_service);
 		put_escaped(line, sizeof(line) - 4, &pos, event);
 		put_raw(line, sizeof(line) - 4, &pos, "\",\"msg\":\"");
 		put_escaped(line, sizeof(line) - 4, &pos, msg);

@@ -141,7 +141,8 @@ int db_result_error(struct db *db, const PGresult *r, const char *what)
 	if (!msg)
 		msg = PQresultErrorMessage(r);
 	if (PQstatus(db->conn) == CONNECTION_BAD) {
-		log_error("db_connection_lost", "%s: sqlstate=%s %s", what, state ? state : "-", msg);
+		log_error("db_connection_lost", "%s: sqlstate=%s %s", what, state ? state : "-",
+			  msg);
 		return EIO;
 	}
 	int err = db_errno_from_sqlstate(state);

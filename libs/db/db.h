@@ -24,7 +24,8 @@
 struct db;
 struct db_result;
 
-/* Opens a connection to `url` (libpq URI or key=value string; not kept). On success *dbp is the caller's; close it with db_close(). */
+/* Opens a connection to `url` (libpq URI or key=value string; not kept).
+ * On success *dbp is the caller's; close it with db_close(). */
 int db_connect(struct db **dbp, const char *url) CM_MUST_USE;
 /* Closes the connection. NULL-safe; returns NULL (db = db_close(db)). */
 struct db *db_close(struct db *db);

@@ -41,8 +41,8 @@ static bool parse_name(const char *file, int *versionp)
 		return false;
 	for (size_t i = 0; i < len - 4; i++) {
 		char c = p[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '_' || c == '-';
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '-';
 		if (!ok)
 			return false;
 	}
@@ -81,12 +81,14 @@ static int list_migrations(const char *dir, struct migration **listp, size_t *np
 			continue; /* ".", "..", editor swap files, .gitkeep */
 		int version = 0;
 		if (strlen(de->d_name) >= MIGRATE_NAME_MAX || !parse_name(de->d_name, &version)) {
-			log_error("db_migrate_bad_name", "%s/%s: not NNN_name.sql", dir, de->d_name);
+			log_error("db_migrate_bad_name", "%s/%s: not NNN_name.sql", dir,
+				  de->d_name);
 			err = EINVAL;
 			goto out;
 		}
 		if (n == MIGRATE_FILES_MAX) {
-			log_error("db_migrate_too_many", "%s: more than %d files", dir, MIGRATE_FILES_MAX);
+			log_error("db_migrate_too_many", "%s: more than %d files", dir,
+				  MIGRATE_FILES_MAX);
 			err = E2BIG;
 			goto out;
 		}
@@ -223,8 +225,9 @@ static int apply_one(struct db *db, const char *dir, const struct migration *m, 
 	if (err)
 		goto out;
 	const char *record[] = { version, m->file };
-	err = db_exec(db, NULL, "INSERT INTO schema_migrations (version, name) VALUES ($1::integer, $2)",
-		      2, record);
+	err = db_exec(db, NULL,
+		      "INSERT INTO schema_migrations (version, name) VALUES ($1::integer, $2)", 2,
+		      record);
 	if (err)
 		goto out;
 	err = db_commit(db);
@@ -234,7 +237,8 @@ static int apply_one(struct db *db, const char *dir, const struct migration *m, 
 	log_info("db_migrated", "applied %s", m->file);
 out:
 	if (err) {
-		log_error("db_migrate_failed", "%s/%s not applied (%s)", dir, m->file, cm_strerror(err));
+		log_error("db_migrate_failed", "%s/%s not applied (%s)", dir, m->file,
+			  cm_strerror(err));
 		db_rollback(db);
 	}
 	db_result_free(res);

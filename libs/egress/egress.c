@@ -37,7 +37,8 @@ static const char *addr_kind(const struct sockaddr *sa)
 	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 	const uint8_t *b = a->s6_addr;
 	if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
-		uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+		uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
+			      b[15];
 		if (IN6_IS_ADDR_V4MAPPED(a) || v4 > 1)
 			return v4_kind(v4);
 	}
@@ -188,7 +189,8 @@ int egress_host_check(const char *host, bool allow_private, char *addr, size_t a
 	}
 	int err = 0;
 	if (addr && addrlen &&
-	    getnameinfo(res->ai_addr, res->ai_addrlen, addr, (socklen_t)addrlen, NULL, 0, NI_NUMERICHOST))
+	    getnameinfo(res->ai_addr, res->ai_addrlen, addr, (socklen_t)addrlen, NULL, 0,
+			NI_NUMERICHOST))
 		err = ENOENT;
 	for (struct addrinfo *ai = res; ai && !err && !allow_private; ai = ai->ai_next) {
 		if (egress_addr_refused(ai->ai_addr)) {

@@ -291,7 +291,8 @@ static int validate_data(enum event_type type, const cJSON *data, char *err, siz
 		const cJSON *item = cJSON_GetObjectItemCaseSensitive(data, f->name);
 		if (!item) {
 			if (f->required)
-				return fail(err, errlen, "data.%s: required for %s", f->name, t->name);
+				return fail(err, errlen, "data.%s: required for %s", f->name,
+					    t->name);
 			continue;
 		}
 		if (count_key(data, f->name) > 1)
@@ -314,7 +315,8 @@ int event_validate(const struct event *ev, char *err, size_t errlen)
 	if (!id_is_uuid(ev->call_id))
 		return fail(err, errlen, "call_id: must be a UUID");
 	if (!label_ok(ev->room, EVENT_ROOM_MAX))
-		return fail(err, errlen, "room: must be 1..%d visible ASCII characters", EVENT_ROOM_MAX);
+		return fail(err, errlen, "room: must be 1..%d visible ASCII characters",
+			    EVENT_ROOM_MAX);
 	if (ev->ts_ms < 0 || ev->ts_ms > TS_MAX_MS)
 		return fail(err, errlen, "ts: must be between 1970 and 9999");
 	if (!label_ok(ev->source, EVENT_SOURCE_MAX))
@@ -475,7 +477,8 @@ static int decode_envelope(struct event *ev, cJSON *root, char *err, size_t errl
 	if (!item)
 		return fail(err, errlen, "room: required");
 	if (copy_label(ev->room, sizeof(ev->room), item) != 0)
-		return fail(err, errlen, "room: must be 1..%d visible ASCII characters", EVENT_ROOM_MAX);
+		return fail(err, errlen, "room: must be 1..%d visible ASCII characters",
+			    EVENT_ROOM_MAX);
 
 	item = cJSON_GetObjectItemCaseSensitive(root, "ts");
 	if (!item)

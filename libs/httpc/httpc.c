@@ -81,9 +81,10 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 	struct xfer *x = arg;
 	(void)purpose;
 	if (!x->req->allow(&a->addr, x->req->allow_arg)) {
-		const void *src = a->family == AF_INET6
-					  ? (const void *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr
-					  : (const void *)&((const struct sockaddr_in *)&a->addr)->sin_addr;
+		const void *src =
+			a->family == AF_INET6
+				? (const void *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr
+				: (const void *)&((const struct sockaddr_in *)&a->addr)->sin_addr;
 		if (!inet_ntop(a->family, src, x->refused_addr, sizeof(x->refused_addr)))
 			snprintf(x->refused_addr, sizeof(x->refused_addr), "?");
 		x->refused = true;
@@ -108,7 +109,8 @@ static int curl_errno(CURLcode rc)
 	}
 }
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -165,7 +167,8 @@ int httpc_do(struct httpc_resp *resp, const struct httpc_req *req, char *err, si
 		return EINVAL;
 	memset(resp, 0, sizeof(*resp));
 	if (!req || !req->url || req->timeout_ms <= 0) {
-		say(err, errlen, "bad request: %s", !req || !req->url ? "no url" : "timeout_ms must be > 0");
+		say(err, errlen, "bad request: %s",
+		    !req || !req->url ? "no url" : "timeout_ms must be > 0");
 		return EINVAL;
 	}
 	const char *method = req->method ? req->method
@@ -190,7 +193,8 @@ int httpc_do(struct httpc_resp *resp, const struct httpc_req *req, char *err, si
 		hdrs = n;
 	}
 	if ((rc = set_body(c, req, &mime, method))) {
-		say(err, errlen, rc == EINVAL ? "bad request: a multipart part has no name" : "out of memory");
+		say(err, errlen,
+		    rc == EINVAL ? "bad request: a multipart part has no name" : "out of memory");
 		goto out;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, req->url);

@@ -38,7 +38,7 @@ struct httpc_req {
 	const char *body;              /* borrowed; body_len bytes */
 	size_t body_len;
 	long timeout_ms;               /* whole request; must be > 0 */
-	size_t max_response;           /* bytes; larger → EMSGSIZE (0: HTTPC_RESPONSE_MAX_DEFAULT) */
+	size_t max_response; /* bytes; larger → EMSGSIZE (0: HTTPC_RESPONSE_MAX_DEFAULT) */
 	/* optional egress check per resolved address (libs/egress: egress_allow) */
 	bool (*allow)(const struct sockaddr *sa, void *arg);
 	void *allow_arg;
@@ -70,7 +70,8 @@ struct httpc_resp {
  * NULL/0) get a sentence naming the cause (libcurl's detailed message for
  * transport failures; the URL is the caller's to add); resp is always
  * initialised. */
-int httpc_do(struct httpc_resp *resp, const struct httpc_req *req, char *err, size_t errlen) CM_MUST_USE;
+int httpc_do(struct httpc_resp *resp, const struct httpc_req *req, char *err,
+	     size_t errlen) CM_MUST_USE;
 /* NULL-safe; frees the body and zeroes *resp. */
 void httpc_resp_fini(struct httpc_resp *resp);
 

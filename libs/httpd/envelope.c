@@ -40,7 +40,8 @@ char *httpd_envelope_error(const char *code, const char *field, const char *mess
 	error = cJSON_AddObjectToObject(env, "error");
 	if (!error || !cJSON_AddStringToObject(error, "code", code ? code : "error"))
 		goto out;
-	if (!(field ? cJSON_AddStringToObject(error, "field", field) : cJSON_AddNullToObject(error, "field")))
+	if (!(field ? cJSON_AddStringToObject(error, "field", field)
+		    : cJSON_AddNullToObject(error, "field")))
 		goto out;
 	out = cJSON_PrintUnformatted(env);
 out:

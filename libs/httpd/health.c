@@ -21,7 +21,8 @@ static void reply_status(struct httpd_req *req, unsigned code, const char *statu
 		body = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (!body) {
-		httpd_reply_error(req, 500, "out_of_memory", NULL, "The server is short of memory.");
+		httpd_reply_error(req, 500, "out_of_memory", NULL,
+				  "The server is short of memory.");
 		return;
 	}
 	httpd_reply_raw(req, code, "application/json", body, strlen(body));
@@ -51,7 +52,8 @@ static void on_metrics(struct httpd_req *req, void *arg)
 	(void)arg;
 	char *text = metrics_render();
 	if (!text) {
-		httpd_reply_error(req, 500, "out_of_memory", NULL, "The server is short of memory.");
+		httpd_reply_error(req, 500, "out_of_memory", NULL,
+				  "The server is short of memory.");
 		return;
 	}
 	httpd_reply_raw(req, 200, "text/plain; version=0.0.4", text, strlen(text));

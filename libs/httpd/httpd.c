@@ -572,7 +572,8 @@ static bool head_ok(struct httpd_req *req)
 	}
 	if (sc.bad_arg[0]) {
 		snprintf(msg, sizeof(msg),
-			 "The query parameter %s has a bad percent-escape: write %%XX with two hex digits (%%25 for a %%).",
+			 "The query parameter %s has a bad percent-escape: write %%XX with two hex "
+			 "digits (%%25 for a %%).",
 			 sc.bad_arg);
 		httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "invalid_query", sc.bad_arg, msg);
 		return false;
@@ -580,7 +581,8 @@ static bool head_ok(struct httpd_req *req)
 	if (sc.cl_conflict) {
 		/* the body's framing is unknown: close after the reply */
 		reply_error_hdr(req, MHD_HTTP_BAD_REQUEST, "invalid_content_length", NULL,
-				"The request has several Content-Length headers that disagree; send exactly one.",
+				"The request has several Content-Length headers that disagree; "
+				"send exactly one.",
 				MHD_HTTP_HEADER_CONNECTION, "close");
 		return false;
 	}
@@ -617,11 +619,14 @@ static void on_headers(struct httpd_req *req)
 	int rc = httpd_route_match(h->routes, h->nroutes, req->method, req->path, &req->params);
 	switch (rc) {
 	case HTTPD_MATCH_NOT_FOUND:
-		httpd_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL, "No such resource: check the method and path.");
+		httpd_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL,
+				  "No such resource: check the method and path.");
 		return;
 	case HTTPD_MATCH_METHOD:
-		reply_error_hdr(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
-				"This method is not allowed here; the Allow header lists those that are.", MHD_HTTP_HEADER_ALLOW, req->params.allow);
+		reply_error_hdr(
+			req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
+			"This method is not allowed here; the Allow header lists those that are.",
+			MHD_HTTP_HEADER_ALLOW, req->params.allow);
 		return;
 	case HTTPD_MATCH_BAD_PATH:
 		httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "invalid_path", NULL,
@@ -656,7 +661,8 @@ static void on_headers(struct httpd_req *req)
 							   MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		httpd_reply_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
 				  "Content-Type",
-				  "The request body must be JSON: send the header Content-Type: application/json.");
+				  "The request body must be JSON: send the header Content-Type: "
+				  "application/json.");
 		return;
 	}
 	if (declared > 0) {

@@ -140,8 +140,9 @@ bool httpd_json_depth_ok(const char *s, size_t len, int max);
 
 /* ---- Range requests (RFC 9110 §14), a pure function --------------------- */
 enum httpd_range {
-	HTTPD_RANGE_WHOLE,         /* no Range, or one to ignore (several ranges, another unit, malformed) */
-	HTTPD_RANGE_PARTIAL,       /* [*startp, *startp + *lenp) */
+	/* no Range, or one to ignore (several ranges, another unit, malformed) */
+	HTTPD_RANGE_WHOLE,
+	HTTPD_RANGE_PARTIAL,	   /* [*startp, *startp + *lenp) */
 	HTTPD_RANGE_UNSATISFIABLE, /* 416 */
 };
 /* Reads a Range header value (may be NULL) against a body of `size` bytes:

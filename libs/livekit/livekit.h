@@ -108,7 +108,8 @@ const char *livekit_client_api_secret(const struct livekit *lk);
  * timeout_ms for the whole exchange. On success *respp = the parsed reply
  * object (caller cJSON_Delete). On a Twirp error fills *errp (may be NULL)
  * and returns EIO; ECONNREFUSED when the request certainly never reached the
- * server; ETIMEDOUT; ECANCELED after livekit_client_cancel(); EIO for any other transport failure (the request may
+ * server; ETIMEDOUT; ECANCELED after livekit_client_cancel(); EIO for any other transport failure
+ * (the request may
  * have reached the server). errp->http_status/code/msg are set on every
  * failure ("unavailable"/"timeout" with libcurl's message for transport
  * errors). */

@@ -145,7 +145,8 @@ static int grants_json(cJSON *claims, const struct livekit_grants *g)
 		     cJSON_AddBoolToObject(video, "canSubscribe", g->can_subscribe);
 	if (ok && (g->sip_call || g->sip_admin)) {
 		cJSON *sip = cJSON_AddObjectToObject(claims, "sip");
-		ok = sip && add_true(sip, "call", g->sip_call) && add_true(sip, "admin", g->sip_admin);
+		ok = sip && add_true(sip, "call", g->sip_call) &&
+		     add_true(sip, "admin", g->sip_admin);
 	}
 	return ok ? 0 : ENOMEM;
 }

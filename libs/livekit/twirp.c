@@ -166,7 +166,8 @@ int livekit_twirp_error_parse(struct livekit_error *errp, const char *body, size
 			if (errno || end == sc->valuestring || *end)
 				v = 0;
 		} else if (cJSON_IsNumber(sc)) {
-			v = sc->valuedouble >= 0 && sc->valuedouble < 1000 ? (long)sc->valuedouble : 0;
+			v = sc->valuedouble >= 0 && sc->valuedouble < 1000 ? (long)sc->valuedouble
+									   : 0;
 		}
 		e->sip_status_code = v >= 100 && v <= 699 ? (int)v : 0;
 		if (cJSON_IsString(ss))

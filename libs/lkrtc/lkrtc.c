@@ -28,13 +28,16 @@
 
 #define P(name) Livekit__Proto__##name
 
-#define ENGINE_REL      "runtime/livekit/node_modules/@livekit/rtc-ffi-bindings-linux-x64-gnu/rtc-node.linux-x64-gnu.node"
+#define ENGINE_REL                                                              \
+	"runtime/livekit/node_modules/@livekit/rtc-ffi-bindings-linux-x64-gnu/" \
+	"rtc-node.linux-x64-gnu.node"
 #define ENGINE_UP_MAX   6
 #define DEFAULT_TIMEOUT_MS   10000
 #define DEFAULT_RECONNECT_MS 20000
 #define LKRTC_QUEUE_MAX      65536 /* room events waiting for room_main */
 #define DISCONNECT_WAIT_MS   5000
-#define CAPTURES_IN_FLIGHT   (LKRTC_QUEUE_MS / LKRTC_FRAME_MS) /* more unanswered: the engine is stuck */
+#define CAPTURES_IN_FLIGHT \
+	(LKRTC_QUEUE_MS / LKRTC_FRAME_MS) /* more unanswered: the engine is stuck */
 #define SID_MAX              64
 #define DROP_DEPTH_MAX       16
 
@@ -155,7 +158,8 @@ static void drop_owned_at(const ProtobufCMessage *m, int depth)
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
+			ProtobufCMessage *const *arr =
+				*(ProtobufCMessage *const *const *)(base + f->offset);
 			for (size_t j = 0; arr && j < n; j++)
 				drop_owned_at(arr[j], depth + 1);
 			continue;
@@ -196,7 +200,8 @@ static int request(P(FfiResponse) **resp, const P(FfiRequest) *req)
 	uint64_t h = eng.request(buf, len, &res, &res_len);
 	free(buf);
 	if (!h) {
-		log_error("lkrtc_request_failed", "the engine refused request %d (its log says why)",
+		log_error("lkrtc_request_failed",
+			  "the engine refused request %d (its log says why)",
 			  (int)req->message_case);
 		return EIO;
 	}
@@ -436,7 +441,8 @@ static void on_engine_event(const uint8_t *data, size_t len)
 	if (!ev) {
 		/* its handles (if any) cannot be known: log the first few only */
 		if (atomic_fetch_add(&eng.undecodable, 1) < 5)
-			log_error("lkrtc_bad_event", "an engine event of %zu bytes did not decode", len);
+			log_error("lkrtc_bad_event", "an engine event of %zu bytes did not decode",
+				  len);
 		return;
 	}
 	switch (ev->message_case) {
@@ -547,7 +553,8 @@ static int engine_start(const char *configured, char *reason, size_t reason_len)
 	if (!eng.dl) {
 		if (engine_find(path, sizeof(path), configured, &from)) {
 			snprintf(reason, reason_len,
-				 "the LiveKit engine (" ENGINE_REL ") is not under the executable's "
+				 "the LiveKit engine (" ENGINE_REL
+				 ") is not under the executable's "
 				 "directory or its parents: run make deps, or set LIVEKIT_FFI_LIB");
 			log_error("lkrtc_engine_missing", "%s", reason);
 			return ENOENT;
@@ -626,8 +633,8 @@ static void on_disconnected(struct lkrtc_room *r, P(DisconnectReason) why)
 		lose(r, ECONNRESET, "the LiveKit server shut down");
 		return;
 	default: {
-		const ProtobufCEnumValue *v =
-			protobuf_c_enum_descriptor_get_value(&livekit__proto__disconnect_reason__descriptor, why);
+		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+			&livekit__proto__disconnect_reason__descriptor, why);
 		char reason[LKRTC_REASON_MAX];
 		snprintf(reason, sizeof(reason), "lost the LiveKit server (%s)", v ? v->name : "?");
 		lose(r, ECONNRESET, reason);
@@ -733,7 +740,8 @@ static void on_room_event(struct lkrtc_room *r, P(RoomEvent) *re, int64_t *recon
 	case LIVEKIT__PROTO__ROOM_EVENT__MESSAGE_PARTICIPANT_DISCONNECTED:
 		senders_clear(r, re->participant_disconnected->participant_identity, NULL);
 		if (r->h.member && !atomic_load(&r->lost))
-			r->h.member(re->participant_disconnected->participant_identity, false, r->arg);
+			r->h.member(re->participant_disconnected->participant_identity, false,
+				    r->arg);
 		break;
 	case LIVEKIT__PROTO__ROOM_EVENT__MESSAGE_TRACK_SUBSCRIBED:
 		on_track_subscribed(r, re->track_subscribed);
@@ -777,7 +785,8 @@ static void *room_main(void *arg)
 	for (;;) {
 		int wait_ms = -1;
 		if (reconnecting_since) {
-			int64_t left = reconnecting_since + r->reconnect_timeout_ms - time_mono_ms();
+			int64_t left =
+				reconnecting_since + r->reconnect_timeout_ms - time_mono_ms();
 			wait_ms = left > 0 ? (int)left : 0;
 		}
 		struct item *it = mqueue_wait(r->q, wait_ms);
@@ -794,7 +803,8 @@ static void *room_main(void *arg)
 			reconnecting_since = 0;
 			continue;
 		}
-		if (it->ev && it->ev->message_case == LIVEKIT__PROTO__FFI_EVENT__MESSAGE_AUDIO_STREAM_EVENT)
+		if (it->ev &&
+		    it->ev->message_case == LIVEKIT__PROTO__FFI_EVENT__MESSAGE_AUDIO_STREAM_EVENT)
 			senders_clear_at(r, NULL, NULL, it->ev->audio_stream_event->stream_handle);
 		else if (it->ev)
 			on_room_event(r, it->ev->room_event, &reconnecting_since);
@@ -965,8 +975,10 @@ static int room_connect(struct lkrtc_room *r, const struct lkrtc_connect_opts *o
 	}
 	P(ConnectCallback) *cc = ev->connect;
 	if (cc->message_case != LIVEKIT__PROTO__CONNECT_CALLBACK__MESSAGE_RESULT) {
-		const char *msg = cc->message_case == LIVEKIT__PROTO__CONNECT_CALLBACK__MESSAGE_ERROR ?
-			cc->error : "no result";
+		const char *msg = cc->message_case ==
+						  LIVEKIT__PROTO__CONNECT_CALLBACK__MESSAGE_ERROR
+					  ? cc->error
+					  : "no result";
 		err = connect_errno(msg);
 		snprintf(reason, reason_len, "%s: %s",
 			 err == EACCES ? "LiveKit refused the access token" :

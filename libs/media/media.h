@@ -175,10 +175,12 @@ int rtcp_parse_bye(uint32_t *ssrcs, size_t cap, size_t *np, const struct rtcp_pk
 
 /* Builders append one packet at buf[*lenp] (cap = size of buf) and advance
  * *lenp; chain them into a compound: report, then SDES, then BYE. */
-int rtcp_build_report(uint8_t *buf, size_t cap, size_t *lenp, const struct rtcp_report *r) CM_MUST_USE;
+int rtcp_build_report(uint8_t *buf, size_t cap, size_t *lenp,
+		      const struct rtcp_report *r) CM_MUST_USE;
 int rtcp_build_sdes_cname(uint8_t *buf, size_t cap, size_t *lenp, uint32_t ssrc,
 			  const char *cname, size_t cname_len) CM_MUST_USE;
-int rtcp_build_bye(uint8_t *buf, size_t cap, size_t *lenp, const uint32_t *ssrcs, size_t n) CM_MUST_USE;
+int rtcp_build_bye(uint8_t *buf, size_t cap, size_t *lenp, const uint32_t *ssrcs,
+		   size_t n) CM_MUST_USE;
 
 /* Fills a reception report block for `s` (A.3 loss, A.8 jitter) and moves
  * its "prior" counters, so call it once per report interval. lsr/dlsr are
@@ -464,7 +466,8 @@ struct media_srtp *media_srtp_free(struct media_srtp *s);
 /* In place: buf holds *lenp bytes of RTP (RTCP), cap ≥ *lenp +
  * MEDIA_SRTP_TRAILER_MAX; *lenp becomes the SRTP (SRTCP) length. */
 int media_srtp_protect(struct media_srtp *s, uint8_t *buf, size_t cap, size_t *lenp) CM_MUST_USE;
-int media_srtp_protect_rtcp(struct media_srtp *s, uint8_t *buf, size_t cap, size_t *lenp) CM_MUST_USE;
+int media_srtp_protect_rtcp(struct media_srtp *s, uint8_t *buf, size_t cap,
+			    size_t *lenp) CM_MUST_USE;
 /* In place: *lenp shrinks to the plain packet. EBADMSG when
  * authentication fails (tampered, wrong key), EALREADY for a replay. */
 int media_srtp_unprotect(struct media_srtp *s, uint8_t *buf, size_t *lenp) CM_MUST_USE;

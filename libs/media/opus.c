@@ -63,7 +63,8 @@ int media_opus_enc_new(struct media_opus_enc **ep, const struct media_opus_enc_c
 	    opus_encoder_ctl(e->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
 	    opus_encoder_ctl(e->enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
 	    opus_encoder_ctl(e->enc, OPUS_SET_PACKET_LOSS_PERC(c.loss_pct)) != OPUS_OK ||
-	    opus_encoder_ctl(e->enc, OPUS_SET_MAX_BANDWIDTH(bandwidth(c.max_bandwidth))) != OPUS_OK ||
+	    opus_encoder_ctl(e->enc, OPUS_SET_MAX_BANDWIDTH(bandwidth(c.max_bandwidth))) !=
+		    OPUS_OK ||
 	    opus_encoder_ctl(e->enc, OPUS_SET_DTX(c.dtx ? 1 : 0)) != OPUS_OK) {
 		err = EIO;
 		goto out;

@@ -171,7 +171,8 @@ int rtcp_build_report(uint8_t *buf, size_t cap, size_t *lenp, const struct rtcp_
 {
 	if (!r || r->rc > RTCP_RC_MAX)
 		return EINVAL;
-	size_t total = RTCP_HDR_LEN + 4 + (r->is_sr ? RTCP_SR_INFO : 0) + (size_t)r->rc * RTCP_BLOCK_LEN;
+	size_t total =
+		RTCP_HDR_LEN + 4 + (r->is_sr ? RTCP_SR_INFO : 0) + (size_t)r->rc * RTCP_BLOCK_LEN;
 	int err = begin(buf, cap, lenp, total, r->rc, r->is_sr ? RTCP_SR : RTCP_RR);
 	if (err)
 		return err;

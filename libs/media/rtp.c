@@ -74,7 +74,8 @@ int rtp_build(size_t *lenp, uint8_t *buf, size_t cap, const struct rtp_hdr *hdr,
 	if (need > cap || payload_len > cap - need || hdr->pad_len > cap - need - payload_len)
 		return EMSGSIZE;
 
-	buf[0] = (uint8_t)(RTP_VERSION << 6 | (hdr->pad_len ? 0x20 : 0) | (hdr->ext ? 0x10 : 0) | hdr->cc);
+	buf[0] = (uint8_t)(RTP_VERSION << 6 | (hdr->pad_len ? 0x20 : 0) | (hdr->ext ? 0x10 : 0) |
+			   hdr->cc);
 	buf[1] = (uint8_t)((hdr->marker ? 0x80 : 0) | hdr->pt);
 	wr16(buf + 2, hdr->seq);
 	wr32(buf + 4, hdr->ts);

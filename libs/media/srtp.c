@@ -33,7 +33,8 @@ static int b64_key_decode(uint8_t out[SDES_KEY_LEN], const char *s)
 		for (int k = 0; k < 4; k++)
 			if ((v[k] = b64_val(s[i + k])) < 0)
 				return EBADMSG;
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+			     (uint32_t)v[3];
 		out[o] = (uint8_t)(w >> 16);
 		out[o + 1] = (uint8_t)(w >> 8);
 		out[o + 2] = (uint8_t)w;
@@ -194,7 +195,8 @@ key_done:
 
 const char *sdes_suite_name(enum sdes_suite s)
 {
-	return s == SDES_AES_CM_128_HMAC_SHA1_32 ? "AES_CM_128_HMAC_SHA1_32" : "AES_CM_128_HMAC_SHA1_80";
+	return s == SDES_AES_CM_128_HMAC_SHA1_32 ? "AES_CM_128_HMAC_SHA1_32"
+						 : "AES_CM_128_HMAC_SHA1_80";
 }
 
 int sdes_crypto_format(char *buf, size_t cap, const struct sdes_crypto *c)
@@ -346,7 +348,8 @@ static int protect(struct media_srtp *s, uint8_t *buf, size_t cap, size_t *lenp,
 	if (cap - *lenp < MEDIA_SRTP_TRAILER_MAX)
 		return EMSGSIZE;
 	int len = (int)*lenp;
-	int err = map_status(rtcp ? srtp_protect_rtcp(s->tx, buf, &len) : srtp_protect(s->tx, buf, &len));
+	int err = map_status(rtcp ? srtp_protect_rtcp(s->tx, buf, &len)
+				  : srtp_protect(s->tx, buf, &len));
 	if (err)
 		return err;
 	*lenp = (size_t)len;
@@ -360,7 +363,8 @@ static int unprotect(struct media_srtp *s, uint8_t *buf, size_t *lenp, bool rtcp
 	if (*lenp < (rtcp ? 8u : (size_t)RTP_HDR_LEN))
 		return EBADMSG;
 	int len = (int)*lenp;
-	int err = map_status(rtcp ? srtp_unprotect_rtcp(s->rx, buf, &len) : srtp_unprotect(s->rx, buf, &len));
+	int err = map_status(rtcp ? srtp_unprotect_rtcp(s->rx, buf, &len)
+				  : srtp_unprotect(s->rx, buf, &len));
 	if (err)
 		return err;
 	*lenp = (size_t)len;

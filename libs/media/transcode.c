@@ -21,7 +21,10 @@ struct transcoder {
 
 static const struct transcoder_cfg xcode_defaults = {
 	.law = G711_ULAW,
-	.opus = { .bitrate = 24000, .loss_pct = 10, .complexity = 5, .max_bandwidth = MEDIA_OPUS_NB },
+	.opus = { .bitrate = 24000,
+		  .loss_pct = 10,
+		  .complexity = 5,
+		  .max_bandwidth = MEDIA_OPUS_NB },
 	.resampler_quality = RESAMPLER_QUALITY_VOIP,
 };
 

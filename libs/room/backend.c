@@ -46,7 +46,8 @@ void room_join_why(char *out, size_t outlen, const struct room_ops *ops, int err
 		break;
 	case ENOENT: case ELIBBAD:
 		if (lk) {
-			snprintf(out, outlen, "LiveKit's client engine is missing or broken (run make "
+			snprintf(out, outlen,
+				 "LiveKit's client engine is missing or broken (run make "
 				 "deps, or set LIVEKIT_FFI_LIB)");
 			break;
 		}

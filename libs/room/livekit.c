@@ -83,8 +83,9 @@ static int lk_join(struct room **roomp, void *ctxp, const char *room, const char
 	if (!ctx->url || !*ctx->url || !ctx->api_key || !*ctx->api_key || !ctx->api_secret ||
 	    !*ctx->api_secret) {
 		snprintf(join_reason, sizeof(join_reason), "%s is not set",
-			 !ctx->url || !*ctx->url ? "LIVEKIT_URL" :
-			 !ctx->api_key || !*ctx->api_key ? "LIVEKIT_API_KEY" : "LIVEKIT_API_SECRET");
+			 !ctx->url || !*ctx->url	   ? "LIVEKIT_URL"
+			 : !ctx->api_key || !*ctx->api_key ? "LIVEKIT_API_KEY"
+							   : "LIVEKIT_API_SECRET");
 		log_error("room_livekit_config", "%s", join_reason);
 		return EINVAL;
 	}

@@ -231,7 +231,8 @@ static void play_tick(struct room *r, int64_t now_us)
 				n = 0;
 		} else if (f.status == JBUF_LOSS) {
 			concealed = true;
-			if (media_opus_conceal(s->dec, pcm, ROOM_FRAME_SAMPLES, f.fec_data, f.fec_len) == 0)
+			if (media_opus_conceal(s->dec, pcm, ROOM_FRAME_SAMPLES, f.fec_data,
+					       f.fec_len) == 0)
 				n = ROOM_FRAME_SAMPLES;
 		}
 		if (n == 0)
@@ -240,7 +241,10 @@ static void play_tick(struct room *r, int64_t now_us)
 		if (n < ROOM_FRAME_SAMPLES)
 			memset(pcm + n, 0, (ROOM_FRAME_SAMPLES - n) * sizeof(pcm[0]));
 		struct room_frame rf = {
-			.identity = s->identity, .ssrc = s->ssrc, .pcm = pcm, .concealed = concealed,
+			.identity = s->identity,
+			.ssrc = s->ssrc,
+			.pcm = pcm,
+			.concealed = concealed,
 		};
 		atomic_fetch_add(concealed ? &r->frames_concealed : &r->frames_received, 1);
 		r->on_frame(&rf, r->arg);
@@ -323,8 +327,8 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 	socklen_t slen = sizeof(local);
 	char rtp_addr[32];
 	int err = 0;
-	if (!roomp || !ctx || !ctx->bus || !room || !identity || !h || !h->frame || !*room || !*identity ||
-	    strlen(room) > EVENT_ROOM_MAX || strlen(identity) > ROOM_IDENTITY_MAX)
+	if (!roomp || !ctx || !ctx->bus || !room || !identity || !h || !h->frame || !*room ||
+	    !*identity || strlen(room) > EVENT_ROOM_MAX || strlen(identity) > ROOM_IDENTITY_MAX)
 		return EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)

@@ -228,7 +228,8 @@ size_t room_ports_in_use(const struct room_ports *p);
 struct room_wav;
 /* Creates (truncates) `path` (borrowed). rate 8000..192000, channels 1..8.
  * Caller closes with room_wav_close(). errno value on failure. */
-int room_wav_open(struct room_wav **wp, const char *path, uint32_t rate, uint16_t channels) CM_MUST_USE;
+int room_wav_open(struct room_wav **wp, const char *path, uint32_t rate,
+		  uint16_t channels) CM_MUST_USE;
 /* Appends `frames` frames of interleaved native-endian samples. EFBIG
  * when the file would pass the 4 GiB RIFF limit (nothing written); errno
  * of the write otherwise. */
@@ -249,15 +250,41 @@ void room_wav_header(uint8_t out[ROOM_WAV_HEADER_LEN], uint32_t rate, uint16_t c
  * table entries (extra_choices: e.g. "|record" for agent-worker's test
  * backend) and room_cfg_resolve() the rules across them.
  * ==================================================================== */
-#define ROOM_CFG_VARS(type, extra_choices)                                                      \
-	{ "ROOM_BACKEND", CFG_ENUM, NULL, false, false, 0, 0, "local|livekit" extra_choices,      \
-	  offsetof(type, room_backend), "livekit when LIVEKIT_URL is set, else local" },          \
-	{ "LIVEKIT_URL", CFG_URL, NULL, false, false, 0, 0, "http|https|ws|wss",                \
-	  offsetof(type, livekit_url), "LiveKit server (sets ROOM_BACKEND's default to livekit)" }, \
-	{ "LIVEKIT_API_KEY", CFG_STR, NULL, false, false, 0, 0, NULL,                             \
-	  offsetof(type, livekit_api_key), "LiveKit API key" },                                   \
-	{ "LIVEKIT_API_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,                           \
-	  offsetof(type, livekit_api_secret), "LiveKit API secret" }
+#define ROOM_CFG_VARS(type, extra_choices)                                       \
+	{ "ROOM_BACKEND",                                                        \
+	  CFG_ENUM,                                                              \
+	  NULL,                                                                  \
+	  false,                                                                 \
+	  false,                                                                 \
+	  0,                                                                     \
+	  0,                                                                     \
+	  "local|livekit" extra_choices,                                         \
+	  offsetof(type, room_backend),                                          \
+	  "livekit when LIVEKIT_URL is set, else local" },                       \
+		{ "LIVEKIT_URL",                                                 \
+		  CFG_URL,                                                       \
+		  NULL,                                                          \
+		  false,                                                         \
+		  false,                                                         \
+		  0,                                                             \
+		  0,                                                             \
+		  "http|https|ws|wss",                                           \
+		  offsetof(type, livekit_url),                                   \
+		  "LiveKit server (sets ROOM_BACKEND's default to livekit)" },   \
+		{ "LIVEKIT_API_KEY",                                             \
+		  CFG_STR,                                                       \
+		  NULL,                                                          \
+		  false,                                                         \
+		  false,                                                         \
+		  0,                                                             \
+		  0,                                                             \
+		  NULL,                                                          \
+		  offsetof(type, livekit_api_key),                               \
+		  "LiveKit API key" },                                           \
+	{                                                                        \
+		"LIVEKIT_API_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,    \
+			offsetof(type, livekit_api_secret), "LiveKit API secret" \
+	}
 
 /* Fills *backendp's default ("livekit" with a URL, else "local") and, for
  * livekit, requires the URL, key and secret: "NAME: is required with

@@ -43,8 +43,9 @@ static int b64_decode(unsigned char *out, size_t outcap, size_t *lenp, const cha
 		return -1;
 	for (size_t i = 0; i < inlen; i++) {
 		char c = in[i];
-		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  c == '+' || c == '/' || (c == '=' && i >= inlen - 2);
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+			  (c == '=' && i >= inlen - 2);
 		if (!ok || (c != '=' && i > 0 && in[i - 1] == '='))
 			return -1;
 	}
@@ -64,7 +65,8 @@ static int key_load(struct secret_key *k, const char *b64, const char *name, cha
 	if (b64_decode(buf, sizeof(buf), &n, b64, strlen(b64)) || n != SECRET_KEY_LEN) {
 		OPENSSL_cleanse(buf, sizeof(buf));
 		snprintf(err, errlen,
-			 "%s: must be base64 of exactly 32 random bytes (e.g. `openssl rand -base64 32`)",
+			 "%s: must be base64 of exactly 32 random bytes (e.g. `openssl rand "
+			 "-base64 32`)",
 			 name);
 		return EINVAL;
 	}
@@ -126,9 +128,9 @@ char *secret_wipe_free(char *s)
 }
 
 /* encrypt: in → out (same length), tag written/checked. 0 or -1. */
-static int gcm(bool enc, const unsigned char key[SECRET_KEY_LEN], const unsigned char nonce[NONCE_LEN],
-	       const char *aad, const unsigned char *in, size_t len, unsigned char *out,
-	       unsigned char tag[TAG_LEN])
+static int gcm(bool enc, const unsigned char key[SECRET_KEY_LEN],
+	       const unsigned char nonce[NONCE_LEN], const char *aad, const unsigned char *in,
+	       size_t len, unsigned char *out, unsigned char tag[TAG_LEN])
 {
 	int rc = -1, n = 0;
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();

@@ -67,7 +67,8 @@ void service_args(const struct service_def *def, int argc, char **argv)
 	if (argc <= 1)
 		return;
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: %s\n\n%s takes no arguments; it reads these environment variables:\n",
+		printf("usage: %s\n\n%s takes no arguments; it reads these environment "
+		       "variables:\n",
 		       def->name, def->name);
 		cfg_help(stdout, core_cfg_vars, def->default_health_addr);
 		cfg_help(stdout, def->vars, def->default_health_addr);
@@ -105,7 +106,8 @@ int service_start(struct service **svcp, const struct service_def *def, void *cf
 	} else {
 		char host[64] = "localhost";
 		gethostname(host, sizeof(host) - 1);
-		snprintf(svc->source, sizeof(svc->source), "%s/%.64s-%ld", name, host, (long)getpid());
+		snprintf(svc->source, sizeof(svc->source), "%s/%.64s-%ld", name, host,
+			 (long)getpid());
 	}
 	svc->up = metric_gauge("service_up", "1 while the service runs");
 	metric_set(svc->up, 1);
@@ -115,8 +117,8 @@ int service_start(struct service **svcp, const struct service_def *def, void *cf
 	err = bus_connect_auth(&svc->bus, core->nats_url, svc->source, &auth);
 	if (err) {
 		char shown[512];
-		log_error("nats_connect_failed", "%s: %s", cfg_url_redact(shown, sizeof(shown), core->nats_url),
-			  cm_strerror(err));
+		log_error("nats_connect_failed", "%s: %s",
+			  cfg_url_redact(shown, sizeof(shown), core->nats_url), cm_strerror(err));
 		goto out;
 	}
 	ensure_streams(svc);

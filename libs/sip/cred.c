@@ -18,7 +18,8 @@ static int host_check(const char *v, size_t len, char *why, size_t whylen)
 		char bare[64];
 		struct in6_addr a6;
 		if (len < 3 || v[len - 1] != ']' || len - 2 >= sizeof(bare)) {
-			snprintf(why, whylen, "must be a host name or an address ([v6] in brackets)");
+			snprintf(why, whylen,
+				 "must be a host name or an address ([v6] in brackets)");
 			return EINVAL;
 		}
 		memcpy(bare, v + 1, len - 2);
@@ -33,7 +34,8 @@ static int host_check(const char *v, size_t len, char *why, size_t whylen)
 		char c = v[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '.' || c == '-')) {
-			snprintf(why, whylen, "must be a host name or an address ([v6] in brackets)");
+			snprintf(why, whylen,
+				 "must be a host name or an address ([v6] in brackets)");
 			return EINVAL;
 		}
 	}
@@ -77,7 +79,8 @@ int sip_credentials_check(enum sip_cred_field field, const char *value, size_t l
 			return EINVAL;
 		}
 		if (field == SIP_CRED_USERNAME && (c == ':' || c == ' ')) {
-			snprintf(why, whylen, c == ':' ? "must not contain ':'" : "must not contain spaces");
+			snprintf(why, whylen,
+				 c == ':' ? "must not contain ':'" : "must not contain spaces");
 			return EINVAL;
 		}
 	}

@@ -40,7 +40,8 @@ struct sip_watch;
 /* What the stack lets through to on_nua_event: every method it knows, so
  * that none is answered (202 to REFER, 200 to MESSAGE, NOTIFYs sent) before
  * the policy in serve_other() decides; never advertised. */
-#define ALLOW_SEEN ALLOW_SERVED ", INFO, MESSAGE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, PRACK"
+#define ALLOW_SEEN \
+	ALLOW_SERVED ", INFO, MESSAGE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, PRACK"
 
 struct sip_watch {
 	struct sip_ua *ua;
@@ -189,8 +190,10 @@ static void serve_other(struct sip_ua *ua, nua_handle_t *nh, struct sip_leg *leg
 		if (!leg)
 			return;
 		if (!peer_allowed(ua))
-			log_warn("sip_bye_from_elsewhere", "call %s: BYE from an address that is not "
-				 "the trunk's", leg->call_id);
+			log_warn("sip_bye_from_elsewhere",
+				 "call %s: BYE from an address that is not "
+				 "the trunk's",
+				 leg->call_id);
 		if (!leg->bye_sent)
 			leg_deliver(leg, SIP_LEG_BYE, 200, "BYE", NULL, 0, NULL);
 		return;
@@ -211,7 +214,8 @@ static void serve_other(struct sip_ua *ua, nua_handle_t *nh, struct sip_leg *leg
 
 static void on_auth(struct sip_leg *leg, int status, const char *phrase, sip_t const *sip)
 {
-	msg_auth_t const *au = status == 401 ? sip->sip_www_authenticate : sip->sip_proxy_authenticate;
+	msg_auth_t const *au = status == 401 ? sip->sip_www_authenticate
+					     : sip->sip_proxy_authenticate;
 	const char *realm = au ? msg_params_find(au->au_params, "realm=") : NULL;
 	char cred[CRED_MAX];
 	if (leg->auth_tries++ > 0 || !au || !realm || !leg->username || !leg->password ||
@@ -230,7 +234,8 @@ static void on_r_invite(struct sip_leg *leg, int status, const char *phrase, sip
 		snprintf(leg->call_id, sizeof(leg->call_id), "%s", sip->sip_call_id->i_id);
 	if (status > 100 && status < 200) {
 		if (!leg->answered && !leg->final_seen)
-			leg_deliver(leg, SIP_LEG_PROGRESS, status, reason_or(phrase, status), NULL, 0, NULL);
+			leg_deliver(leg, SIP_LEG_PROGRESS, status, reason_or(phrase, status), NULL,
+				    0, NULL);
 	} else if (status >= 200 && status < 300) {
 		if (leg->answered)
 			return; /* a retransmitted 2xx */
@@ -317,8 +322,9 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 			respond_and_drop(ua, nh, peer_allowed(ua) ? 200 : 403,
 					 peer_allowed(ua) ? "OK" : "Forbidden");
 		} else {
-			nua_respond(nh, peer_allowed(ua) ? 200 : 403, peer_allowed(ua) ? "OK" : "Forbidden",
-				    NUTAG_WITH_THIS(ua->nua), SIPTAG_ALLOW_STR(ALLOW_SERVED), TAG_END());
+			nua_respond(nh, peer_allowed(ua) ? 200 : 403,
+				    peer_allowed(ua) ? "OK" : "Forbidden", NUTAG_WITH_THIS(ua->nua),
+				    SIPTAG_ALLOW_STR(ALLOW_SERVED), TAG_END());
 		}
 		return;
 	case nua_i_bye:
@@ -361,7 +367,8 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 		return;
 	default:
 		/* Requests nobody here serves on a handle nobody owns. */
-		if (!leg && nh && event >= nua_i_chat && event <= nua_i_update && event != nua_i_state)
+		if (!leg && nh && event >= nua_i_chat && event <= nua_i_update &&
+		    event != nua_i_state)
 			nua_handle_destroy(nh);
 		return;
 	}
@@ -403,12 +410,13 @@ int sip_ua_new(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 		snprintf(maddr, sizeof(maddr), ";maddr=%s", maddr_host(host));
 	snprintf(url, sizeof(url), "sip:%s:%s%s", adv ? adv : host, port, maddr);
 	if (cfg->tls_bind && *cfg->tls_bind) {
-		if (!cfg->tls_cert_dir ||
-		    split_bind(tls_host, sizeof(tls_host), tls_port, sizeof(tls_port), cfg->tls_bind))
+		if (!cfg->tls_cert_dir || split_bind(tls_host, sizeof(tls_host), tls_port,
+						     sizeof(tls_port), cfg->tls_bind))
 			return EINVAL;
 		if (adv)
 			snprintf(maddr, sizeof(maddr), ";maddr=%s", maddr_host(tls_host));
-		snprintf(sips_url, sizeof(sips_url), "sips:%s:%s%s", adv ? adv : tls_host, tls_port, maddr);
+		snprintf(sips_url, sizeof(sips_url), "sips:%s:%s%s", adv ? adv : tls_host, tls_port,
+			 maddr);
 	}
 	su_init();
 	su_log_set_level(NULL, 0);
@@ -427,22 +435,21 @@ int sip_ua_new(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 	/* The stack runs on this thread: without this nua_create() starts a
 	 * thread of its own and every event crosses a socketpair to reach us. */
 	su_root_threading(ua->root, 0);
-	ua->nua = nua_create(ua->root, on_nua_event, ua, NUTAG_URL(url),
-			     NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1),
-			     NUTAG_APPL_METHOD("OPTIONS"), NUTAG_APPL_METHOD("UPDATE"),
-			     NUTAG_APPL_METHOD("REFER"),
+	ua->nua = nua_create(ua->root, on_nua_event, ua, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
+			     NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1), NUTAG_APPL_METHOD("OPTIONS"),
+			     NUTAG_APPL_METHOD("UPDATE"), NUTAG_APPL_METHOD("REFER"),
 			     NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("INFO"),
 			     NUTAG_APPL_METHOD("SUBSCRIBE"), NUTAG_APPL_METHOD("NOTIFY"),
 			     NUTAG_APPL_METHOD("PUBLISH"), NUTAG_APPL_METHOD("REGISTER"),
-			     NUTAG_APPL_METHOD("PRACK"),
-			     SIPTAG_ALLOW_STR(ALLOW_SEEN),
-			     NUTAG_SUPPORTED("timer"), NUTAG_SESSION_TIMER(0), NUTAG_MIN_SE(cfg->min_se ? cfg->min_se : 90),
-			     NUTAG_UPDATE_REFRESH(1),
+			     NUTAG_APPL_METHOD("PRACK"), SIPTAG_ALLOW_STR(ALLOW_SEEN),
+			     NUTAG_SUPPORTED("timer"), NUTAG_SESSION_TIMER(0),
+			     NUTAG_MIN_SE(cfg->min_se ? cfg->min_se : 90), NUTAG_UPDATE_REFRESH(1),
 			     SIPTAG_USER_AGENT_STR(cfg->user_agent ? cfg->user_agent : "callmesh"),
 			     TAG_IF(sips_url[0], NUTAG_SIPS_URL(sips_url)),
 			     TAG_IF(sips_url[0], TPTAG_CERTIFICATE(cfg->tls_cert_dir)),
-			     TAG_IF(sips_url[0], TPTAG_TLS_VERIFY_POLICY(cfg->tls_verify ? TPTLS_VERIFY_OUT
-										     : TPTLS_VERIFY_NONE)),
+			     TAG_IF(sips_url[0],
+				    TPTAG_TLS_VERIFY_POLICY(cfg->tls_verify ? TPTLS_VERIFY_OUT
+									    : TPTLS_VERIFY_NONE)),
 			     TAG_END());
 	if (!ua->nua) {
 		log_error("sip_listen_failed", "SIP_BIND %s: cannot bind", cfg->bind);
@@ -452,8 +459,8 @@ int sip_ua_new(struct sip_ua **uap, const struct sip_ua_cfg *cfg)
 	if (sips_url[0])
 		snprintf(ua->tls_contact, sizeof(ua->tls_contact), "<sip:%s:%s;transport=tls>",
 			 adv ? adv : tls_host, tls_port);
-	log_info("sip_listening", "SIP on %s (TCP and UDP)%s%s", url, sips_url[0] ? ", TLS on " : "",
-		 sips_url);
+	log_info("sip_listening", "SIP on %s (TCP and UDP)%s%s", url,
+		 sips_url[0] ? ", TLS on " : "", sips_url);
 out:
 	if (err && ua) {
 		if (ua->root)
@@ -555,7 +562,8 @@ int sip_leg_invite(struct sip_leg **legp, struct sip_ua *ua, const struct sip_di
 	 * the Request-URI, never where the packets go. */
 	char proxy[300];
 	const char *at = strchr(d->request_uri, '@');
-	snprintf(proxy, sizeof(proxy), "%s%s", strncmp(d->request_uri, "sips:", 5) ? "sip:" : "sips:",
+	snprintf(proxy, sizeof(proxy), "%s%s",
+		 strncmp(d->request_uri, "sips:", 5) ? "sip:" : "sips:",
 		 at ? at + 1 : d->request_uri + (strncmp(d->request_uri, "sips:", 5) ? 4 : 5));
 	leg->nh = nua_handle(ua->nua, leg, SIPTAG_FROM_STR(d->from), SIPTAG_TO_STR(d->to),
 			     NUTAG_PROXY(proxy), TAG_IF(tls, SIPTAG_CONTACT_STR(ua->tls_contact)),
@@ -582,8 +590,9 @@ int sip_leg_answer(struct sip_leg *leg, int code, const char *sdp)
 	leg->offer_answered = true;
 	if (sdp)
 		nua_respond(leg->nh, code, sip_status_phrase(code), NUTAG_WITH_THIS(leg->ua->nua),
-			    SIPTAG_ALLOW_STR(ALLOW_SERVED), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+			    SIPTAG_ALLOW_STR(ALLOW_SERVED),
+			    SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp),
+			    TAG_END());
 	else
 		nua_respond(leg->nh, code, sip_status_phrase(code), NUTAG_WITH_THIS(leg->ua->nua),
 			    TAG_END());

@@ -88,7 +88,8 @@ struct sip_ua_cfg {
 
 /* Creates the stack on the calling thread and binds the listener (and the
  * TLS one when tls_bind is set: a request URI with transport=tls or a sips:
- * URI then goes over TLS). EADDRINUSE, EINVAL (bad bind), EIO. Caller frees with sip_ua_free() on this thread. */
+ * URI then goes over TLS). EADDRINUSE, EINVAL (bad bind), EIO. Caller frees with sip_ua_free() on
+ * this thread. */
 int sip_ua_new(struct sip_ua **uap, const struct sip_ua_cfg *cfg) CM_MUST_USE;
 /* Ends every leg (BYE/CANCEL, their handlers get SIP_LEG_GONE), shuts the
  * stack down waiting at most timeout_ms, frees. NULL-safe; returns NULL. */

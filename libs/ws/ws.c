@@ -212,7 +212,8 @@ static int conn_write(struct ws_conn *c, struct lws *wsi)
 	pthread_mutex_lock(&c->lock);
 	bool more = mqueue_len(c->q) > 0 || c->closing;
 	pthread_mutex_unlock(&c->lock);
-	int n = lws_write(wsi, m->buf + LWS_PRE, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	int n = lws_write(wsi, m->buf + LWS_PRE, m->len,
+			  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 	size_t len = m->len;
 	free(m);
 	if (n < (int)len)
@@ -270,7 +271,8 @@ int ws_conn_arg(struct ws_conn *c, const char *name, char *buf, size_t len)
 		if (flen <= 0)
 			break;
 		if ((size_t)flen >= sizeof(frag) ||
-		    lws_hdr_copy_fragment(c->wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+		    lws_hdr_copy_fragment(c->wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
+					  i) < 0)
 			continue;
 		if (strncmp(frag, name, nlen) != 0 || frag[nlen] != '=')
 			continue;

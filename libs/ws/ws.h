@@ -38,7 +38,8 @@ struct ws_handlers {
 	 * status (401, 404, ...) with `reason` (WS_REASON_MAX + 1 bytes)
 	 * filled: the client gets that status with the reason in a small
 	 * HTML body, and nothing else is called for it. */
-	int (*accept)(void **connargp, struct ws_conn *c, const char *path, char *reason, void *arg);
+	int (*accept)(void **connargp, struct ws_conn *c, const char *path, char *reason,
+		      void *arg);
 	/* The connection is open (server: after the upgrade; client: the
 	 * server said 101). May be NULL. */
 	void (*open)(struct ws_conn *c, void *connarg);

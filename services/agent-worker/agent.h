@@ -56,7 +56,8 @@ int agent_new(struct agent **agentp, const struct agent_opts *opts) CM_MUST_USE;
 int agent_sessions(struct agent *agent);
 /* The state of the newest session of `call_id` not yet reaped; ENOENT when
  * there is none. */
-int agent_session_state(struct agent *agent, const char *call_id, enum session_state *statep) CM_MUST_USE;
+int agent_session_state(struct agent *agent, const char *call_id,
+			enum session_state *statep) CM_MUST_USE;
 /* Frees the sessions that ended (joins their threads). */
 void agent_reap(struct agent *agent);
 /* Stops taking dispatches, ends every session (reason "shutdown"), frees.
@@ -232,8 +233,8 @@ int64_t speech_wake(const struct speech *sp, int64_t now, int64_t wake);
 void transcript_publish(struct bus *bus, const char *source, const char *call_id, const char *room,
 			const char *speaker, const char *text, int64_t started_at_ms);
 /* An event with no data fields (agent_ready, agent_speaking, …). */
-void agent_publish_simple(struct bus *bus, const char *source, const char *call_id, const char *room,
-			  enum event_type type);
+void agent_publish_simple(struct bus *bus, const char *source, const char *call_id,
+			  const char *room, enum event_type type);
 
 /* ---- recording (recording.c) ------------------------------------------------- */
 
@@ -274,7 +275,8 @@ int turn_new(struct turn **tp, const struct agent_opts *opts, const struct assis
 	       const _Atomic uint64_t *current_gen, turn_out_h *h, void *arg) CM_MUST_USE;
 /* Queue work. Texts are borrowed (copied); pcm ownership passes. Each job
  * ends with a TURN_JOB_DONE. */
-int turn_transcribe(struct turn *t, uint64_t gen, int16_t *pcm, size_t n, int64_t started_at) CM_MUST_USE;
+int turn_transcribe(struct turn *t, uint64_t gen, int16_t *pcm, size_t n,
+		    int64_t started_at) CM_MUST_USE;
 int turn_reply(struct turn *t, uint64_t gen, const char *user_text) CM_MUST_USE;
 int turn_say(struct turn *t, uint64_t gen, enum say_purpose purpose, const char *text) CM_MUST_USE;
 /* The opening through the LLM (start_mode "generate"). */

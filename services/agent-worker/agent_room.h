@@ -61,7 +61,8 @@ struct room_backend {
 	int (*send_frame)(struct agent_room *room, const int16_t pcm[AGENT_FRAME_SAMPLES]);
 	/* Sends `len` bytes (borrowed) reliably to the other participants on
 	 * `topic`; any thread. ENOTSUP when the backend has no data messages. */
-	int (*send_data)(struct agent_room *room, const char *topic, const uint8_t *data, size_t len);
+	int (*send_data)(struct agent_room *room, const char *topic, const uint8_t *data,
+			 size_t len);
 	/* Leaves and frees; when it returns no handler is running or will run.
 	 * NULL-safe. */
 	void (*leave)(struct agent_room *room);

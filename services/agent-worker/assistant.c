@@ -16,7 +16,8 @@ static int dup_str(char **outp, const cJSON *obj, const char *name, const char *
 	const char *v = def;
 	if (it && !cJSON_IsNull(it)) {
 		if (!cJSON_IsString(it) || strlen(it->valuestring) > TEXT_MAX) {
-			snprintf(err, errlen, "%s: must be a string of at most %d bytes", name, TEXT_MAX);
+			snprintf(err, errlen, "%s: must be a string of at most %d bytes", name,
+				 TEXT_MAX);
 			return EINVAL;
 		}
 		v = it->valuestring;
@@ -25,7 +26,8 @@ static int dup_str(char **outp, const cJSON *obj, const char *name, const char *
 	return v && !*outp ? ENOMEM : 0;
 }
 
-static int get_bool(bool *outp, const cJSON *obj, const char *name, bool def, char *err, size_t errlen)
+static int get_bool(bool *outp, const cJSON *obj, const char *name, bool def, char *err,
+		    size_t errlen)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
 	*outp = def;
@@ -85,14 +87,16 @@ static int get_list(char **out, int *np, const cJSON *obj, const char *name,
 		return 0;
 	}
 	if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) > ASSISTANT_LIST_MAX) {
-		snprintf(err, errlen, "interaction_config.%s: must be an array of at most %d strings",
-			 name, ASSISTANT_LIST_MAX);
+		snprintf(err, errlen,
+			 "interaction_config.%s: must be an array of at most %d strings", name,
+			 ASSISTANT_LIST_MAX);
 		return EINVAL;
 	}
 	const cJSON *s;
 	cJSON_ArrayForEach(s, it) {
 		if (!cJSON_IsString(s) || !s->valuestring[0] || strlen(s->valuestring) > 512) {
-			snprintf(err, errlen, "interaction_config.%s: entries must be short non-empty strings",
+			snprintf(err, errlen,
+				 "interaction_config.%s: entries must be short non-empty strings",
 				 name);
 			return EINVAL;
 		}
@@ -117,7 +121,8 @@ static int dup_obj(cJSON **outp, const cJSON *obj, const char *name, char *err, 
 	return *outp ? 0 : ENOMEM;
 }
 
-static const char *const default_fillers[] = { "One moment.", "Let me check.", "Just a second.", NULL };
+static const char *const default_fillers[] = { "One moment.", "Let me check.", "Just a second.",
+					       NULL };
 
 int assistant_parse(struct assistant **ap, const cJSON *obj, char *err, size_t errlen)
 {
@@ -139,7 +144,8 @@ int assistant_parse(struct assistant **ap, const cJSON *obj, char *err, size_t e
 	if (mode && !cJSON_IsNull(mode)) {
 		if (!cJSON_IsString(mode) || (strcmp(mode->valuestring, "pipeline") != 0 &&
 					      strcmp(mode->valuestring, "realtime") != 0)) {
-			snprintf(err, errlen, "assistant.mode: must be \"pipeline\" or \"realtime\"");
+			snprintf(err, errlen,
+				 "assistant.mode: must be \"pipeline\" or \"realtime\"");
 			e = EINVAL;
 			goto out;
 		}
@@ -162,29 +168,41 @@ int assistant_parse(struct assistant **ap, const cJSON *obj, char *err, size_t e
 	if (sm && !cJSON_IsNull(sm)) {
 		if (!cJSON_IsString(sm) || (strcmp(sm->valuestring, "literal") != 0 &&
 					    strcmp(sm->valuestring, "generate") != 0)) {
-			snprintf(err, errlen, "interaction_config.start_mode: must be \"literal\" or \"generate\"");
+			snprintf(err, errlen,
+				 "interaction_config.start_mode: must be \"literal\" or "
+				 "\"generate\"");
 			e = EINVAL;
 			goto ic_out;
 		}
 		a->start_generate = strcmp(sm->valuestring, "generate") == 0;
 	}
 	if ((e = get_bool(&a->speaks_first, ic, "speaks_first", true, err, errlen)) ||
-	    (e = get_int(&a->silence_timeout_ms, ic, "silence_timeout_s", 10, 1000, 50, 3600000, err, errlen)) ||
+	    (e = get_int(&a->silence_timeout_ms, ic, "silence_timeout_s", 10, 1000, 50, 3600000,
+			 err, errlen)) ||
 	    (e = get_int(&a->max_reprompts, ic, "max_reprompts", 2, 1, 0, 20, err, errlen)) ||
-	    (e = dup_str(&a->reprompt_message, ic, "reprompt_message", "Are you still there?", err, errlen)) ||
+	    (e = dup_str(&a->reprompt_message, ic, "reprompt_message", "Are you still there?", err,
+			 errlen)) ||
 	    (e = dup_str(&a->goodbye_message, ic, "goodbye_message",
-			 "I have not heard from you, so I will end the call now. Goodbye.", err, errlen)) ||
+			 "I have not heard from you, so I will end the call now. Goodbye.", err,
+			 errlen)) ||
 	    (e = get_bool(&a->fillers_enabled, ic, "fillers_enabled", true, err, errlen)) ||
-	    (e = get_int(&a->filler_after_ms, ic, "filler_after_ms", 1200, 1, 50, 60000, err, errlen)) ||
+	    (e = get_int(&a->filler_after_ms, ic, "filler_after_ms", 1200, 1, 50, 60000, err,
+			 errlen)) ||
 	    (e = get_list(a->fillers, &a->nfillers, ic, "fillers", default_fillers, err, errlen)) ||
-	    (e = get_int(&a->barge_in_min_ms, ic, "barge_in_min_ms", 400, 1, 20, 10000, err, errlen)) ||
-	    (e = get_int(&a->end_of_speech_ms, ic, "end_of_speech_ms", 600, 1, 100, 10000, err, errlen)) ||
+	    (e = get_int(&a->barge_in_min_ms, ic, "barge_in_min_ms", 400, 1, 20, 10000, err,
+			 errlen)) ||
+	    (e = get_int(&a->end_of_speech_ms, ic, "end_of_speech_ms", 600, 1, 100, 10000, err,
+			 errlen)) ||
 	    (e = get_int(&a->vad_threshold, ic, "vad_threshold", 500, 1, 1, 32767, err, errlen)) ||
-	    (e = get_list(a->end_call_phrases, &a->nend_call_phrases, ic, "end_call_phrases", NULL, err, errlen)) ||
-	    (e = dup_str(&a->end_call_message, ic, "end_call_message", "Thank you for calling. Goodbye.", err, errlen)) ||
-	    (e = get_num(&a->max_duration_ms, ic, "max_duration_s", 3600, 1000, 100, 86400000, err, errlen)) ||
+	    (e = get_list(a->end_call_phrases, &a->nend_call_phrases, ic, "end_call_phrases", NULL,
+			  err, errlen)) ||
+	    (e = dup_str(&a->end_call_message, ic, "end_call_message",
+			 "Thank you for calling. Goodbye.", err, errlen)) ||
+	    (e = get_num(&a->max_duration_ms, ic, "max_duration_s", 3600, 1000, 100, 86400000, err,
+			 errlen)) ||
 	    (e = get_bool(&a->recording, ic, "recording", true, err, errlen)) ||
-	    (e = get_int(&a->recording_wait_ms, ic, "recording_wait_ms", 1500, 1, 0, 30000, err, errlen)))
+	    (e = get_int(&a->recording_wait_ms, ic, "recording_wait_ms", 1500, 1, 0, 30000, err,
+			 errlen)))
 		goto ic_out;
 	if ((e = dup_obj(&a->stt_config, obj, "stt_config", err, errlen)) ||
 	    (e = dup_obj(&a->llm_config, obj, "llm_config", err, errlen)) ||

@@ -10,7 +10,8 @@
 
 #define SEGMENT_MAX_SAMPLES ((size_t)VAD_SEGMENT_MAX_MS * AGENT_RATE / 1000)
 #define MIN_TURN_MS 100 /* shorter voiced audio is a click, not a word */
-#define LEAD_SAMPLES ((size_t)VAD_LEAD_MS * AGENT_RATE / 1000 / AGENT_FRAME_SAMPLES * AGENT_FRAME_SAMPLES)
+#define LEAD_SAMPLES \
+	((size_t)VAD_LEAD_MS * AGENT_RATE / 1000 / AGENT_FRAME_SAMPLES * AGENT_FRAME_SAMPLES)
 
 int32_t vad_rms(const int16_t *pcm, size_t n)
 {
@@ -100,7 +101,8 @@ enum vad_result vad_feed(struct vad *v, const int16_t pcm[AGENT_FRAME_SAMPLES], 
 	if (v->silence_ms < v->end_of_speech_ms && !full)
 		return VAD_NONE;
 	v->in_speech = false;
-	if (v->voiced_ms < MIN_TURN_MS || (v->over_agent && !v->barged && v->voiced_ms < v->barge_in_min_ms))
+	if (v->voiced_ms < MIN_TURN_MS ||
+	    (v->over_agent && !v->barged && v->voiced_ms < v->barge_in_min_ms))
 		return VAD_DROPPED;
 	return VAD_SEGMENT;
 }

@@ -33,8 +33,8 @@ static void reply_json(struct agent *ag, const struct bus_msg *msg, cJSON *j)
 	cJSON_Delete(j);
 }
 
-static void reply_error(struct agent *ag, const struct bus_msg *msg, const char *code, const char *message,
-			const char *field)
+static void reply_error(struct agent *ag, const struct bus_msg *msg, const char *code,
+			const char *message, const char *field)
 {
 	cJSON *j = cJSON_CreateObject();
 	cJSON *e = cJSON_AddObjectToObject(j, "error");
@@ -96,21 +96,26 @@ static void on_dispatch(const struct bus_msg *msg, void *arg)
 		reply_error(ag, msg, "invalid_field", "call_id: required UUID", "call_id");
 		goto out;
 	}
-	if (!cJSON_IsString(room) || !room->valuestring[0] || strlen(room->valuestring) > EVENT_ROOM_MAX) {
+	if (!cJSON_IsString(room) || !room->valuestring[0] ||
+	    strlen(room->valuestring) > EVENT_ROOM_MAX) {
 		reply_error(ag, msg, "invalid_field", "room: required", "room");
 		goto out;
 	}
 	if (!cJSON_IsString(kind) || (strcmp(kind->valuestring, "web") != 0 &&
 				      strcmp(kind->valuestring, "outbound") != 0)) {
-		reply_error(ag, msg, "invalid_field", "kind: must be \"web\" or \"outbound\"", "kind");
+		reply_error(ag, msg, "invalid_field", "kind: must be \"web\" or \"outbound\"",
+			    "kind");
 		goto out;
 	}
 	if (wait && !cJSON_IsBool(wait)) {
-		reply_error(ag, msg, "invalid_field", "wait_for_answer: must be a boolean", "wait_for_answer");
+		reply_error(ag, msg, "invalid_field", "wait_for_answer: must be a boolean",
+			    "wait_for_answer");
 		goto out;
 	}
-	if (assistant_parse(&p.assistant, cJSON_GetObjectItemCaseSensitive(j, "assistant"), why, sizeof(why))) {
-		reply_error(ag, msg, "invalid_field", why[0] ? why : "assistant: invalid", "assistant");
+	if (assistant_parse(&p.assistant, cJSON_GetObjectItemCaseSensitive(j, "assistant"), why,
+			    sizeof(why))) {
+		reply_error(ag, msg, "invalid_field", why[0] ? why : "assistant: invalid",
+			    "assistant");
 		goto out;
 	}
 	snprintf(p.call_id, sizeof(p.call_id), "%s", call_id->valuestring);
@@ -124,7 +129,8 @@ static void on_dispatch(const struct bus_msg *msg, void *arg)
 	if (ag->closing || dup || n >= ag->opts.max_sessions) {
 		pthread_mutex_unlock(&ag->mu);
 		if (dup)
-			reply_error(ag, msg, "conflict", "call_id: a session for this call is running", "call_id");
+			reply_error(ag, msg, "conflict",
+				    "call_id: a session for this call is running", "call_id");
 		else
 			reply_error(ag, msg, "unavailable", "agent-worker is at capacity", NULL);
 		goto out;
@@ -164,7 +170,8 @@ int agent_new(struct agent **agentp, const struct agent_opts *opts)
 	ag->m_sessions = metric_gauge("agent_sessions", "agent sessions running");
 	ag->m_dispatch = metric_counter("agent_dispatches_total", "dispatches taken");
 	ag->m_refused = metric_counter("agent_dispatches_refused_total", "dispatches refused");
-	int err = bus_subscribe(opts->bus, &ag->sub, "agents.dispatch", "agent-worker", on_dispatch, ag);
+	int err = bus_subscribe(opts->bus, &ag->sub, "agents.dispatch", "agent-worker", on_dispatch,
+				ag);
 	if (err) {
 		log_error("dispatch_subscribe", "agents.dispatch: %s", cm_strerror(err));
 		pthread_mutex_destroy(&ag->mu);

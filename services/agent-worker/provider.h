@@ -54,7 +54,8 @@ struct llm_provider {
 	const char *name;
 	int (*new)(void **ctxp, const struct provider_args *args);
 	/* Streams the reply to `msgs` sentence by sentence into h(). */
-	int (*reply)(void *ctx, const struct llm_msg *msgs, size_t nmsgs, llm_sentence_h *h, void *arg);
+	int (*reply)(void *ctx, const struct llm_msg *msgs, size_t nmsgs, llm_sentence_h *h,
+		     void *arg);
 	void (*free)(void *ctx);
 };
 

@@ -168,8 +168,10 @@ static int set_grammar(ps_decoder_t *ps, const char *alts)
 		return -1;
 	int rc = -1;
 	jsgf_rule_t *rule = jsgf_get_public_rule(jsgf);
-	fsg_model_t *fsg = rule ? jsgf_build_fsg(jsgf, rule, ps_get_logmath(ps),
-						 (float32)cmd_ln_float32_r(ps_get_config(ps), "-lw")) : NULL;
+	fsg_model_t *fsg =
+		rule ? jsgf_build_fsg(jsgf, rule, ps_get_logmath(ps),
+				      (float32)cmd_ln_float32_r(ps_get_config(ps), "-lw"))
+		     : NULL;
 	if (fsg) {
 		rc = ps_set_fsg(ps, "callmesh", fsg);
 		fsg_model_free(fsg);
@@ -225,7 +227,9 @@ static int stt_local_new(void **ctxp, const struct provider_args *args)
 			goto out;
 		}
 		v->ps = s->ps;
-		vocab_add_array(v, cJSON_GetObjectItemCaseSensitive(args->assistant->llm_config, "script"), "match");
+		vocab_add_array(
+			v, cJSON_GetObjectItemCaseSensitive(args->assistant->llm_config, "script"),
+			"match");
 		for (int i = 0; i < args->assistant->nend_call_phrases; i++)
 			vocab_add_phrase(v, args->assistant->end_call_phrases[i]);
 		vocab_add_array(v, cJSON_GetObjectItemCaseSensitive(args->cfg, "vocabulary"), NULL);
@@ -330,7 +334,8 @@ static int speak_sentences(const char *text, llm_sentence_h *h, void *arg)
 	return 0;
 }
 
-static int llm_local_reply(void *ctx, const struct llm_msg *msgs, size_t n, llm_sentence_h *h, void *arg)
+static int llm_local_reply(void *ctx, const struct llm_msg *msgs, size_t n, llm_sentence_h *h,
+			   void *arg)
 {
 	struct llm_local *l = ctx;
 	if (!n)
@@ -344,7 +349,8 @@ static int llm_local_reply(void *ctx, const struct llm_msg *msgs, size_t n, llm_
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(rule, "match");
 		const cJSON *r = cJSON_GetObjectItemCaseSensitive(rule, "reply");
 		const cJSON *d = cJSON_GetObjectItemCaseSensitive(rule, "delay_ms");
-		if (!cJSON_IsString(m) || !cJSON_IsString(r) || !provider_phrase_in(last->text, m->valuestring))
+		if (!cJSON_IsString(m) || !cJSON_IsString(r) ||
+		    !provider_phrase_in(last->text, m->valuestring))
 			continue;
 		if (cJSON_IsNumber(d) && d->valuedouble > 0)
 			nap_ms(d->valuedouble > DELAY_MAX_MS ? DELAY_MAX_MS : (long)d->valuedouble);
@@ -440,7 +446,9 @@ static int tts_local_new(void **ctxp, const struct provider_args *args)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(args->cfg, "voice");
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(args->cfg, "rate");
 	snprintf(t->voice, sizeof(t->voice), "%s", cJSON_IsString(v) ? v->valuestring : "en-us");
-	t->rate = cJSON_IsNumber(r) && r->valuedouble >= 80 && r->valuedouble <= 450 ? (int)r->valuedouble : 175;
+	t->rate = cJSON_IsNumber(r) && r->valuedouble >= 80 && r->valuedouble <= 450
+			  ? (int)r->valuedouble
+			  : 175;
 	*ctxp = t;
 	return 0;
 }
@@ -466,7 +474,8 @@ static int tts_local_synth(void *ctx, int16_t **pcmp, size_t *np, const char *te
 	atomic_store(&espeak_busy, true);
 	if (espeak_SetVoiceByName(t->voice) != EE_OK ||
 	    espeak_SetParameter(espeakRATE, t->rate, 0) != EE_OK ||
-	    espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, &b) != EE_OK ||
+	    espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, &b) !=
+		    EE_OK ||
 	    espeak_Synchronize() != EE_OK)
 		err = EIO;
 	atomic_store(&espeak_busy, false);

@@ -60,7 +60,8 @@ static int oa_new(void **ctxp, const struct provider_args *args, const char *def
 	snprintf(o->model, sizeof(o->model), "%s", cJSON_IsString(m) ? m->valuestring : def_model);
 	snprintf(o->voice, sizeof(o->voice), "%s", cJSON_IsString(v) ? v->valuestring : "alloy");
 	if (args->env->openai_api_key && args->env->openai_api_key[0])
-		snprintf(o->auth, sizeof(o->auth), "Authorization: Bearer %s", args->env->openai_api_key);
+		snprintf(o->auth, sizeof(o->auth), "Authorization: Bearer %s",
+			 args->env->openai_api_key);
 	o->timeout_ms = cJSON_IsNumber(t) && t->valuedouble >= 100 ? (long)t->valuedouble : 15000;
 	o->sample_rate = cJSON_IsNumber(r) && r->valuedouble >= 8000 ? (int)r->valuedouble : 24000;
 	o->allow_private = args->env->allow_private;
@@ -226,7 +227,8 @@ static void sse_line(struct sse *s)
 	}
 	cJSON *j = cJSON_ParseWithLength(data, s->llen - 6);
 	const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
-	const cJSON *delta = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "delta");
+	const cJSON *delta =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "delta");
 	const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
 	if (cJSON_IsString(content)) {
 		size_t n = strlen(content->valuestring);
@@ -262,7 +264,8 @@ static bool sse_write(const char *ptr, size_t n, void *arg)
 	return !s->stop;
 }
 
-static int llm_oa_reply(void *ctx, const struct llm_msg *msgs, size_t nmsgs, llm_sentence_h *h, void *arg)
+static int llm_oa_reply(void *ctx, const struct llm_msg *msgs, size_t nmsgs, llm_sentence_h *h,
+			void *arg)
 {
 	struct oa *o = ctx;
 	int err = ENOMEM;

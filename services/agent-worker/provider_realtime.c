@@ -137,8 +137,9 @@ static void on_audio_delta(struct rt *r, const cJSON *j)
 		pcm24 = malloc(ns * sizeof(int16_t));
 		if (pcm24) {
 			for (size_t i = 0; i < ns; i++)
-				pcm24[i] = (int16_t)((uint16_t)(unsigned char)raw[2 * i] |
-						     (uint16_t)((unsigned char)raw[2 * i + 1] << 8));
+				pcm24[i] =
+					(int16_t)((uint16_t)(unsigned char)raw[2 * i] |
+						  (uint16_t)((unsigned char)raw[2 * i + 1] << 8));
 			if (provider_resample(&pcm16, &n16, pcm24, ns, RT_RATE, AGENT_RATE) == 0)
 				r->h->audio(pcm16, n16, r->arg);
 		}
@@ -207,15 +208,18 @@ out:
 
 /* ---- lws ------------------------------------------------------------------- */
 
-static int rt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+static int rt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		       size_t len)
 {
 	struct rt *r = lws_context_user(lws_get_context(wsi));
 	(void)user;
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
 		unsigned char **p = in, *end = *p + len;
-		if (r->auth[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
-				(const unsigned char *)r->auth, (int)strlen(r->auth), p, end))
+		if (r->auth[0] &&
+		    lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
+						(const unsigned char *)r->auth,
+						(int)strlen(r->auth), p, end))
 			return -1;
 		if (lws_add_http_header_by_name(wsi, (const unsigned char *)"OpenAI-Beta:",
 				(const unsigned char *)"realtime=v1", 11, p, end))
@@ -230,7 +234,8 @@ static int rt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		log_warn("realtime_connect_failed", "%s:%d: %s", r->host, r->port, in ? (const char *)in : "");
+		log_warn("realtime_connect_failed", "%s:%d: %s", r->host, r->port,
+			 in ? (const char *)in : "");
 		/* fall through */
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		pthread_mutex_lock(&r->mu);
@@ -332,7 +337,8 @@ static int parse_url(struct rt *r, const char *url, const char *model)
 	size_t bl = strlen(base_path);
 	while (bl > 0 && base_path[bl - 1] == '/')
 		bl--;
-	int k = snprintf(r->path, sizeof(r->path), "%.*s/realtime?model=%s", (int)bl, base_path, model);
+	int k = snprintf(r->path, sizeof(r->path), "%.*s/realtime?model=%s", (int)bl, base_path,
+			 model);
 	return k > 0 && (size_t)k < sizeof(r->path) ? 0 : EINVAL;
 }
 
@@ -366,10 +372,12 @@ static int rt_new(void **ctxp, const struct provider_args *args, const struct re
 		  void *arg)
 {
 	const cJSON *cfg = args->cfg;
-	const char *base = jstr(cfg, "base_url") ? jstr(cfg, "base_url") : args->env->openai_base_url;
+	const char *base = jstr(cfg, "base_url") ? jstr(cfg, "base_url")
+						 : args->env->openai_base_url;
 	const char *model = jstr(cfg, "model") ? jstr(cfg, "model") : "gpt-4o-realtime-preview";
 	const char *voice = jstr(cfg, "voice") ? jstr(cfg, "voice") : "alloy";
-	const char *tmodel = jstr(cfg, "transcription_model") ? jstr(cfg, "transcription_model") : "whisper-1";
+	const char *tmodel = jstr(cfg, "transcription_model") ? jstr(cfg, "transcription_model")
+							      : "whisper-1";
 	int err = 0;
 	if (!base)
 		return EINVAL;
@@ -388,7 +396,8 @@ static int rt_new(void **ctxp, const struct provider_args *args, const struct re
 	 * name, so a rebound name cannot lead to an internal host either */
 	char why[200], addr[64];
 	if (egress_url_check(base, args->env->allow_private, why, sizeof(why)) ||
-	    egress_host_check(r->host, args->env->allow_private, addr, sizeof(addr), why, sizeof(why))) {
+	    egress_host_check(r->host, args->env->allow_private, addr, sizeof(addr), why,
+			      sizeof(why))) {
 		log_warn("realtime_open", "base_url refused: %s", why);
 		err = EACCES;
 		goto fail;
@@ -471,11 +480,13 @@ static int rt_append(void *ctx, const int16_t *pcm, size_t n)
 			raw[2 * i] = (unsigned char)((uint16_t)up[i] & 0xff);
 			raw[2 * i + 1] = (unsigned char)((uint16_t)up[i] >> 8);
 		}
-		if (lws_b64_encode_string((const char *)raw, (int)bytes, b64, (int)(bytes * 4 / 3 + 8)) < 0) {
+		if (lws_b64_encode_string((const char *)raw, (int)bytes, b64,
+					  (int)(bytes * 4 / 3 + 8)) < 0) {
 			err = EIO;
 		} else {
 			cJSON *m = msg_new("input_audio_buffer.append");
-			err = m && cJSON_AddStringToObject(m, "audio", b64) ? queue_json(r, m) : ENOMEM;
+			err = m && cJSON_AddStringToObject(m, "audio", b64) ? queue_json(r, m)
+									    : ENOMEM;
 			if (err == ENOMEM)
 				cJSON_Delete(m);
 		}
@@ -491,7 +502,8 @@ static int rt_respond(void *ctx, const char *instructions)
 	struct rt *r = ctx;
 	cJSON *m = msg_new("response.create");
 	cJSON *resp = m ? cJSON_AddObjectToObject(m, "response") : NULL;
-	if (!resp || (instructions && !cJSON_AddStringToObject(resp, "instructions", instructions))) {
+	if (!resp ||
+	    (instructions && !cJSON_AddStringToObject(resp, "instructions", instructions))) {
 		cJSON_Delete(m);
 		return ENOMEM;
 	}

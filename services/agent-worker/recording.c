@@ -33,16 +33,20 @@ static int try_start(struct recording *r, char *why, size_t whylen, cJSON **data
 	size_t len = 0;
 	cJSON *j = cJSON_CreateObject();
 	int err = ENOMEM;
-	if (j && cJSON_AddNumberToObject(j, "v", 1) && cJSON_AddStringToObject(j, "call_id", r->call_id) &&
+	if (j && cJSON_AddNumberToObject(j, "v", 1) &&
+	    cJSON_AddStringToObject(j, "call_id", r->call_id) &&
 	    cJSON_AddStringToObject(j, "room", r->room) && (body = cJSON_PrintUnformatted(j)))
-		err = bus_request(r->opts->bus, &reply, &len, "recordings.start", body, strlen(body),
-				  r->opts->recording_timeout_ms > 0 ? r->opts->recording_timeout_ms : 2000);
+		err = bus_request(
+			r->opts->bus, &reply, &len, "recordings.start", body, strlen(body),
+			r->opts->recording_timeout_ms > 0 ? r->opts->recording_timeout_ms : 2000);
 	cJSON_Delete(j);
 	j = NULL;
 	free(body);
 	if (err) {
 		snprintf(why, whylen, "recordings.start: %s",
-			 err == ENOENT ? "no responder" : err == ETIMEDOUT ? "timed out" : cm_strerror(err));
+			 err == ENOENT	    ? "no responder"
+			 : err == ETIMEDOUT ? "timed out"
+					    : cm_strerror(err));
 		return err;
 	}
 	j = cJSON_ParseWithLength(reply, len);
@@ -63,11 +67,12 @@ static int try_start(struct recording *r, char *why, size_t whylen, cJSON **data
 	return err;
 }
 
-static void publish_result(struct recording *r, bool ok, int attempt, const char *why, const cJSON *data)
+static void publish_result(struct recording *r, bool ok, int attempt, const char *why,
+			   const cJSON *data)
 {
 	struct event *ev = NULL;
-	int err = event_new(&ev, ok ? EV_RECORDING_STARTED : EV_RECORDING_FAILED, r->call_id, r->room,
-			    r->opts->source);
+	int err = event_new(&ev, ok ? EV_RECORDING_STARTED : EV_RECORDING_FAILED, r->call_id,
+			    r->room, r->opts->source);
 	if (!err && ok) {
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "recording_id");
 		const cJSON *path = cJSON_GetObjectItemCaseSensitive(data, "path");
@@ -112,7 +117,8 @@ static void *recording_thread(void *arg)
 		char why[256];
 		cJSON *data = NULL;
 		if (try_start(r, why, sizeof(why), &data) == 0) {
-			const char *rid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "recording_id"));
+			const char *rid = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(data, "recording_id"));
 			snprintf(r->recording_id, sizeof(r->recording_id), "%s", rid ? rid : "");
 			publish_result(r, true, attempt, NULL, data);
 			log_info("recording_started", "call %s attempt %d", r->call_id, attempt);
@@ -148,11 +154,14 @@ static void stop_recording(struct recording *r)
 		goto out;
 	}
 	int timeout = r->opts->recording_timeout_ms > 0 ? r->opts->recording_timeout_ms : 2000;
-	int err = bus_request(r->opts->bus, &reply, &len, "recordings.stop", body, strlen(body), timeout);
+	int err = bus_request(r->opts->bus, &reply, &len, "recordings.stop", body, strlen(body),
+			      timeout);
 	if (err)
-		log_warn("recording_stop", "call %s: recordings.stop: %s", r->call_id, cm_strerror(err));
+		log_warn("recording_stop", "call %s: recordings.stop: %s", r->call_id,
+			 cm_strerror(err));
 	else if (!strstr(reply, "\"ok\":true"))
-		log_warn("recording_stop", "call %s: recordings.stop refused: %.200s", r->call_id, reply);
+		log_warn("recording_stop", "call %s: recordings.stop refused: %.200s", r->call_id,
+			 reply);
 out:
 	cJSON_Delete(o);
 	free(body);

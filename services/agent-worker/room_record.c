@@ -146,7 +146,8 @@ static int rec_send(struct agent_room *m, const int16_t pcm[AGENT_FRAME_SAMPLES]
 	}
 	if (r->nframes < ROOM_RECORD_PCM_MAX) {
 		if (!r->pcm)
-			r->pcm = malloc((size_t)ROOM_RECORD_PCM_MAX * AGENT_FRAME_SAMPLES * sizeof(int16_t));
+			r->pcm = malloc((size_t)ROOM_RECORD_PCM_MAX * AGENT_FRAME_SAMPLES *
+					sizeof(int16_t));
 		if (r->pcm)
 			memcpy(r->pcm + r->nframes * AGENT_FRAME_SAMPLES, pcm,
 			       AGENT_FRAME_SAMPLES * sizeof(int16_t));
@@ -263,7 +264,8 @@ size_t room_record_pcm(struct room_record_hub *hub, const char *room, size_t fro
 		n = avail - from;
 		if (n > nframes)
 			n = nframes;
-		memcpy(pcm, r->pcm + from * AGENT_FRAME_SAMPLES, n * AGENT_FRAME_SAMPLES * sizeof(int16_t));
+		memcpy(pcm, r->pcm + from * AGENT_FRAME_SAMPLES,
+		       n * AGENT_FRAME_SAMPLES * sizeof(int16_t));
 	}
 	pthread_mutex_unlock(&hub->mu);
 	return n;
@@ -294,7 +296,8 @@ int room_record_inject(struct room_record_hub *hub, const char *room, const int1
 	int delivered = 0;
 	pthread_mutex_lock(&hub->mu);
 	for (size_t off = 0; off < nsamples; off += AGENT_FRAME_SAMPLES) {
-		size_t n = nsamples - off < AGENT_FRAME_SAMPLES ? nsamples - off : AGENT_FRAME_SAMPLES;
+		size_t n = nsamples - off < AGENT_FRAME_SAMPLES ? nsamples - off
+								: AGENT_FRAME_SAMPLES;
 		memset(frame, 0, sizeof(frame));
 		memcpy(frame, pcm + off, n * sizeof(int16_t));
 		for (struct agent_room *m = hub->members; m; m = m->next) {

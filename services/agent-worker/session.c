@@ -145,7 +145,8 @@ static void on_call_event(const struct bus_msg *msg, void *arg)
 		it->kind = IN_EVENT;
 		it->type = ev->type;
 		it->hold_word = hold_word;
-		const char *reason = event_get_str(ev, ev->type == EV_CALL_FAILED ? "status" : "reason");
+		const char *reason =
+			event_get_str(ev, ev->type == EV_CALL_FAILED ? "status" : "reason");
 		snprintf(it->reason, sizeof(it->reason), "%s", reason ? reason : "remote");
 		post(s, it);
 	}
@@ -162,7 +163,9 @@ static void on_hangup(const struct bus_msg *msg, void *arg)
 		return;
 	it->kind = IN_HANGUP;
 	snprintf(it->reason, sizeof(it->reason), "hangup");
-	cJSON *j = msg->len > 0 && msg->len < 4096 ? cJSON_ParseWithLength(msg->data, (size_t)msg->len) : NULL;
+	cJSON *j = msg->len > 0 && msg->len < 4096
+			   ? cJSON_ParseWithLength(msg->data, (size_t)msg->len)
+			   : NULL;
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reason");
 	if (cJSON_IsString(r) && r->valuestring[0])
 		snprintf(it->reason, sizeof(it->reason), "%s", r->valuestring);
@@ -297,8 +300,8 @@ static void hangup(struct session *s, const char *reason)
 		return;
 	}
 	cJSON *j = cJSON_CreateObject();
-	if (j && cJSON_AddNumberToObject(j, "v", 1) && cJSON_AddStringToObject(j, "reason", reason) &&
-	    (body = cJSON_PrintUnformatted(j))) {
+	if (j && cJSON_AddNumberToObject(j, "v", 1) &&
+	    cJSON_AddStringToObject(j, "reason", reason) && (body = cJSON_PrintUnformatted(j))) {
 		err = bus_publish(s->opts->bus, subject, body, strlen(body));
 		if (err)
 			log_warn("hangup_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
@@ -388,7 +391,8 @@ static void enter_ready(struct session *s, int64_t now)
 				  s) == 0)
 			s->recording_done = false;
 		else
-			log_warn("recording_start", "call %s: cannot start the retry thread", s->p.call_id);
+			log_warn("recording_start", "call %s: cannot start the retry thread",
+				 s->p.call_id);
 	}
 }
 
@@ -537,8 +541,8 @@ static void handle_turn(struct session *s, struct turn_out *o)
 		break;
 	case TURN_AGENT_TEXT:
 		if (mode_of(s->state)->agent_text)
-			transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, "agent",
-					   o->text, o->started_at);
+			transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room,
+					   "agent", o->text, o->started_at);
 		break;
 	case TURN_SPEECH_START:
 		if (speech_speaking(&s->speech) && mode_of(s->state)->server_barge_in) {
@@ -726,7 +730,8 @@ static void handle_item(void *item, void *arg)
 		snprintf(reason, sizeof(reason), "room_lost: %s", it->why);
 		log_warn("room_lost", "call %s: %s", s->p.call_id, it->why);
 		publish_end(s, EV_CALL_FAILED, reason, NULL);
-		end_now(s, "room_lost", !s->p.web); /* a phone leg is hung up; a web call just ended */
+		end_now(s, "room_lost",
+			!s->p.web); /* a phone leg is hung up; a web call just ended */
 	}
 	inbox_item_free(it);
 }
@@ -762,8 +767,8 @@ static void *session_thread(void *arg)
 	}
 	uint64_t frames_in, dropped;
 	inbox_counts(s->inbox, &frames_in, &dropped);
-	log_info("session_audio", "call %s: %llu caller frames received, %llu dropped", s->p.call_id,
-		 (unsigned long long)frames_in, (unsigned long long)dropped);
+	log_info("session_audio", "call %s: %llu caller frames received, %llu dropped",
+		 s->p.call_id, (unsigned long long)frames_in, (unsigned long long)dropped);
 	s->sub = bus_unsubscribe(s->sub);
 	s->hangup_sub = bus_unsubscribe(s->hangup_sub);
 	s->rec = recording_free(s->rec);
@@ -818,8 +823,8 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 	    (err = vad_init(&s->vad, a->vad_threshold, a->barge_in_min_ms, a->end_of_speech_ms)))
 		goto fail;
 	s->wait_for_caller = s->p.web && opts->room->members && opts->room->members(opts->room_ctx);
-	if ((err = opts->room->join(&s->room, opts->room_ctx, s->p.room, s->identity, &room_handlers, s,
-				    why, whylen))) {
+	if ((err = opts->room->join(&s->room, opts->room_ctx, s->p.room, s->identity,
+				    &room_handlers, s, why, whylen))) {
 		log_error("room_join", "call %s: %s: %s", s->p.call_id, opts->room->name,
 			  why && *why ? why : cm_strerror(err));
 		goto fail;
@@ -839,12 +844,14 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 		goto fail;
 	}
 	if (event_new(&ev, EV_AGENT_JOINED, s->p.call_id, s->p.room, opts->source) == 0 &&
-	    event_set_str(ev, "identity", s->identity) == 0 && bus_publish_event(opts->bus, ev) != 0)
+	    event_set_str(ev, "identity", s->identity) == 0 &&
+	    bus_publish_event(opts->bus, ev) != 0)
 		log_warn("agent_joined", "call %s: not published", s->p.call_id);
 	event_free(ev);
 	if ((err = pthread_create(&s->thread, NULL, session_thread, s)))
 		goto fail;
-	log_info("session_start", "call %s room %s kind %s", s->p.call_id, s->p.room, s->p.web ? "web" : "outbound");
+	log_info("session_start", "call %s room %s kind %s", s->p.call_id, s->p.room,
+		 s->p.web ? "web" : "outbound");
 	*sp = s;
 	return 0;
 fail:

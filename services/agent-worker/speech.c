@@ -90,7 +90,8 @@ void speech_pump(struct speech *sp, int64_t now)
 			return; /* the hold is being processed: not one more frame */
 		if (u->pos == 0 && u->text)
 			out->said(u->text, out->arg);
-		size_t n = u->n - u->pos < AGENT_FRAME_SAMPLES ? u->n - u->pos : AGENT_FRAME_SAMPLES;
+		size_t n = u->n - u->pos < AGENT_FRAME_SAMPLES ? u->n - u->pos
+							       : AGENT_FRAME_SAMPLES;
 		memset(frame, 0, sizeof(frame));
 		memcpy(frame, u->pcm + u->pos, n * sizeof(int16_t));
 		if (hold_signal_held(out->hold))

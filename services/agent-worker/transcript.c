@@ -30,8 +30,8 @@ void transcript_publish(struct bus *bus, const char *source, const char *call_id
 	event_free(ev);
 }
 
-void agent_publish_simple(struct bus *bus, const char *source, const char *call_id, const char *room,
-			  enum event_type type)
+void agent_publish_simple(struct bus *bus, const char *source, const char *call_id,
+			  const char *room, enum event_type type)
 {
 	struct event *ev = NULL;
 	int err = event_new(&ev, type, call_id, room, source);

@@ -103,7 +103,8 @@ static void hist_add(struct turn *t, const char *role, const char *text)
 	int first = t->a->prompt[0] ? 1 : 0; /* the system prompt stays */
 	if (t->nhist == HISTORY_MAX) {
 		free(t->hist[first].text);
-		memmove(&t->hist[first], &t->hist[first + 1], (size_t)(HISTORY_MAX - first - 1) * sizeof(t->hist[0]));
+		memmove(&t->hist[first], &t->hist[first + 1],
+			(size_t)(HISTORY_MAX - first - 1) * sizeof(t->hist[0]));
 		t->nhist--;
 	}
 	memcpy(t->hist[t->nhist].role, role, strlen(role) + 1);
@@ -112,7 +113,8 @@ static void hist_add(struct turn *t, const char *role, const char *text)
 }
 
 /* Synthesises `text` and hands it on; false when the TTS failed. */
-static bool speak(struct turn *t, uint64_t gen, enum say_purpose purpose, const char *text, int index)
+static bool speak(struct turn *t, uint64_t gen, enum say_purpose purpose, const char *text,
+		  int index)
 {
 	int16_t *pcm = NULL;
 	size_t n = 0;
@@ -124,8 +126,8 @@ static bool speak(struct turn *t, uint64_t gen, enum say_purpose purpose, const 
 		return false;
 	}
 	char *copy = strdup(text);
-	emit(t, purpose == SAY_FILLER && index >= 0 ? TURN_FILLER : TURN_AUDIO, gen, purpose, copy, pcm, n,
-	     index, 0);
+	emit(t, purpose == SAY_FILLER && index >= 0 ? TURN_FILLER : TURN_AUDIO, gen, purpose, copy,
+	     pcm, n, index, 0);
 	return true;
 }
 
@@ -183,7 +185,8 @@ static void *stt_load(void *arg)
 	struct provider_args pa = { t->a->stt_config, t->a, &t->opts->env };
 	t->stt_err = t->stt ? t->stt->new(&t->stt_ctx, &pa) : EINVAL;
 	if (t->stt_err)
-		log_error("stt_open", "%s: %s", assistant_provider(t->a->stt_config), cm_strerror(t->stt_err));
+		log_error("stt_open", "%s: %s", assistant_provider(t->a->stt_config),
+			  cm_strerror(t->stt_err));
 	return NULL;
 }
 
@@ -268,7 +271,8 @@ static int enqueue(struct turn *t, struct job *j)
 	return 0;
 }
 
-static struct job *job_new(enum job_kind kind, uint64_t gen, enum say_purpose purpose, const char *text)
+static struct job *job_new(enum job_kind kind, uint64_t gen, enum say_purpose purpose,
+			   const char *text)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j)

@@ -46,7 +46,8 @@ static void on_metrics(struct httpd_req *req, void *arg)
 	(void)arg;
 	char *text = metrics_render();
 	if (!text) {
-		httpd_reply_error(req, 500, "out_of_memory", NULL, "The metrics cannot be rendered: the server is short of memory.");
+		httpd_reply_error(req, 500, "out_of_memory", NULL,
+				  "The metrics cannot be rendered: the server is short of memory.");
 		return;
 	}
 	httpd_reply_raw(req, 200, "text/plain; version=0.0.4", text, strlen(text));
@@ -150,14 +151,16 @@ int api_new(struct api **apip, const char *addr, unsigned threads, const struct 
 				   .request_timeout_s = limits->request_timeout_s };
 	int err = events_new(&api->events, api->bus, console->events_max);
 	if (!err)
-		err = httpd_start(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api, &opts);
+		err = httpd_start(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api,
+				  &opts);
 	if (err) {
 		log_error("api_listen_failed", "API_ADDR %s: %s", addr, cm_strerror(err));
 		api->events = events_free(api->events);
 		free(api);
 		api = NULL;
 	} else {
-		log_info("api_listening", "REST API on http://%s, console at http://%s/", addr, addr);
+		log_info("api_listening", "REST API on http://%s, console at http://%s/", addr,
+			 addr);
 	}
 	*apip = api;
 	return err;

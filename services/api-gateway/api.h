@@ -28,7 +28,8 @@ struct api_console_cfg {
 int api_new(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
 	    struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
 	    const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
-	    void *ready_arg, struct service *svc, const struct api_console_cfg *console) CM_MUST_USE;
+	    void *ready_arg, struct service *svc,
+	    const struct api_console_cfg *console) CM_MUST_USE;
 /* Stops listening and waits for running handlers. NULL-safe; NULL. */
 struct api *api_free(struct api *api);
 

@@ -86,8 +86,10 @@ static int urls_check(const cJSON *body, bool allow_private, struct cmd_field_er
 		{ "assistant_tts_config", "base_url" },
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(paths); i++) {
-		const cJSON *o = paths[i][0] ? cJSON_GetObjectItemCaseSensitive(body, paths[i][0]) : body;
-		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, paths[i][1]));
+		const cJSON *o = paths[i][0] ? cJSON_GetObjectItemCaseSensitive(body, paths[i][0])
+					     : body;
+		const char *url =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, paths[i][1]));
 		char why[200], field[96];
 		if (url && egress_url_check(url, allow_private, why, sizeof(why))) {
 			snprintf(field, sizeof(field), "%s%s%s", paths[i][0] ? paths[i][0] : "",
@@ -158,8 +160,8 @@ int assistants_load(struct db *db, cJSON **ap, const char *id)
 	struct db_result *res = NULL;
 	const char *params[] = { id };
 	int err = db_exec(db, &res,
-			  "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.id = $1 AND a.active", 1,
-			  params);
+			  "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.id = $1 AND a.active",
+			  1, params);
 	if (!err && db_result_rows(res) == 0)
 		err = ENOENT;
 	if (!err)
@@ -236,7 +238,8 @@ static void reply_row(struct httpd_req *req, unsigned status, const char *msg,
 {
 	cJSON *o = NULL;
 	if (row_json(&o, res, 0))
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
+		httpd_reply_error(req, 503, "out_of_memory", NULL,
+				  "The server is short of memory; retry in a moment.");
 	else
 		httpd_reply_ok(req, status, msg, o);
 }
@@ -258,18 +261,20 @@ void assistants_create(struct httpd_req *req, void *arg)
 		return;
 	}
 	if (id_uuid4(id) || params_build(&ap, id, body, true)) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
+		httpd_reply_error(req, 503, "out_of_memory", NULL,
+				  "The server is short of memory; retry in a moment.");
 		goto out;
 	}
 	struct db *db = api_db_get(api, req);
 	if (!db)
 		goto out;
-	int err = db_exec(db, &res,
-			  "INSERT INTO assistants AS a (id, name, prompt, mode, start_instruction,"
-			  " interaction_config, stt_config, llm_config, tts_config, end_call_url)"
-			  " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10)"
-			  " RETURNING" ASSISTANT_COLS,
-			  10, ap.p);
+	int err = db_exec(
+		db, &res,
+		"INSERT INTO assistants AS a (id, name, prompt, mode, start_instruction,"
+		" interaction_config, stt_config, llm_config, tts_config, end_call_url)"
+		" VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10)"
+		" RETURNING" ASSISTANT_COLS,
+		10, ap.p);
 	api_db_put(api, db);
 	if (err) {
 		api_reply_db_error(req, err);
@@ -285,7 +290,8 @@ out:
 void assistants_list(struct httpd_req *req, void *arg)
 {
 	api_reply_list(arg, req,
-		       "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.active" PAGE_SQL("a", "$1", "$2", "$3"),
+		       "SELECT" ASSISTANT_COLS
+		       " FROM assistants a WHERE a.active" PAGE_SQL("a", "$1", "$2", "$3"),
 		       "assistants", "assistant_id", row_json);
 }
 
@@ -303,7 +309,9 @@ void assistants_get(struct httpd_req *req, void *arg)
 	int err = assistants_load(db, &o, id);
 	api_db_put(api, db);
 	if (err == ENOENT)
-		httpd_reply_error(req, 404, "not_found", "assistant_id", "No assistant has this assistant_id; list them with GET /assistants.");
+		httpd_reply_error(
+			req, 404, "not_found", "assistant_id",
+			"No assistant has this assistant_id; list them with GET /assistants.");
 	else if (err)
 		api_reply_db_error(req, err);
 	else
@@ -329,29 +337,33 @@ void assistants_patch(struct httpd_req *req, void *arg)
 		return;
 	}
 	if (params_build(&ap, id, body, false)) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
+		httpd_reply_error(req, 503, "out_of_memory", NULL,
+				  "The server is short of memory; retry in a moment.");
 		goto out;
 	}
 	struct db *db = api_db_get(api, req);
 	if (!db)
 		goto out;
-	int err = db_exec(db, &res,
-			  "UPDATE assistants a SET name = coalesce($2, a.name),"
-			  " prompt = coalesce($3, a.prompt), mode = coalesce($4, a.mode),"
-			  " start_instruction = coalesce($5, a.start_instruction),"
-			  " interaction_config = coalesce($6::jsonb, a.interaction_config),"
-			  " stt_config = coalesce($7::jsonb, a.stt_config),"
-			  " llm_config = coalesce($8::jsonb, a.llm_config),"
-			  " tts_config = coalesce($9::jsonb, a.tts_config),"
-			  " end_call_url = CASE WHEN $11::boolean THEN $10::text ELSE a.end_call_url END,"
-			  " updated_at = now()"
-			  " WHERE a.id = $1 AND a.active RETURNING" ASSISTANT_COLS,
-			  11, ap.p);
+	int err = db_exec(
+		db, &res,
+		"UPDATE assistants a SET name = coalesce($2, a.name),"
+		" prompt = coalesce($3, a.prompt), mode = coalesce($4, a.mode),"
+		" start_instruction = coalesce($5, a.start_instruction),"
+		" interaction_config = coalesce($6::jsonb, a.interaction_config),"
+		" stt_config = coalesce($7::jsonb, a.stt_config),"
+		" llm_config = coalesce($8::jsonb, a.llm_config),"
+		" tts_config = coalesce($9::jsonb, a.tts_config),"
+		" end_call_url = CASE WHEN $11::boolean THEN $10::text ELSE a.end_call_url END,"
+		" updated_at = now()"
+		" WHERE a.id = $1 AND a.active RETURNING" ASSISTANT_COLS,
+		11, ap.p);
 	api_db_put(api, db);
 	if (err)
 		api_reply_db_error(req, err);
 	else if (db_result_rows(res) == 0)
-		httpd_reply_error(req, 404, "not_found", "assistant_id", "No assistant has this assistant_id; list them with GET /assistants.");
+		httpd_reply_error(
+			req, 404, "not_found", "assistant_id",
+			"No assistant has this assistant_id; list them with GET /assistants.");
 	else
 		reply_row(req, 200, "assistant updated", res);
 out:

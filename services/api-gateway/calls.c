@@ -68,7 +68,8 @@ static bool query_time(struct httpd_req *req, const char *name, char out[TIME_IS
 	if (time_parse_iso8601(&ms, s) || ms < TIME_MIN_MS || ms > TIME_MAX_MS) {
 		char msg[160];
 		snprintf(msg, sizeof(msg),
-			 "%s must be an RFC 3339 timestamp from year 1900 to 9999, like 2026-12-03T10:00:00Z.",
+			 "%s must be an RFC 3339 timestamp from year 1900 to 9999, like "
+			 "2026-12-03T10:00:00Z.",
 			 name);
 		httpd_reply_error(req, 400, "invalid_field", name, msg);
 		return false;
@@ -93,10 +94,11 @@ static bool list_args_parse(struct httpd_req *req, struct list_args *a)
 	memset(a, 0, sizeof(*a));
 	a->status = httpd_req_query(req, "status");
 	if (a->status && call_status_parse(&st, a->status)) {
-		httpd_reply_error(req, 400, "invalid_field", "status",
-				  "status must be a call status: queued, dialing, ringing, in_progress, "
-				  "on_hold, completed, busy, no_answer, rejected, cancelled, "
-				  "unreachable, timeout or failed.");
+		httpd_reply_error(
+			req, 400, "invalid_field", "status",
+			"status must be a call status: queued, dialing, ringing, in_progress, "
+			"on_hold, completed, busy, no_answer, rejected, cancelled, "
+			"unreachable, timeout or failed.");
 		return false;
 	}
 	a->assistant_id = httpd_req_query(req, "assistant_id");
@@ -176,11 +178,14 @@ void calls_hangup(struct httpd_req *req, void *arg)
 	}
 	const char *status = db_result_get(res, 0, 0);
 	if (call_status_parse(&st, status) == 0 && call_status_is_terminal(st)) {
-		httpd_reply_error(req, 409, "call_ended", "call_id", "The call has already ended; there is nothing to hang up.");
+		httpd_reply_error(req, 409, "call_ended", "call_id",
+				  "The call has already ended; there is nothing to hang up.");
 		goto out;
 	}
 	if (!bus_connected(api->bus)) {
-		httpd_reply_error(req, 503, "nats_unavailable", NULL, "The message bus (NATS) is unavailable, so the call cannot be told to hang up; retry when it is back.");
+		httpd_reply_error(req, 503, "nats_unavailable", NULL,
+				  "The message bus (NATS) is unavailable, so the call cannot be "
+				  "told to hang up; retry when it is back.");
 		goto out;
 	}
 	cmd = cJSON_CreateObject();
@@ -188,14 +193,17 @@ void calls_hangup(struct httpd_req *req, void *arg)
 	    !cJSON_AddStringToObject(cmd, "reason",
 				     cJSON_IsString(reason) ? reason->valuestring : "api") ||
 	    !(payload = cJSON_PrintUnformatted(cmd))) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
+		httpd_reply_error(req, 503, "out_of_memory", NULL,
+				  "The server is short of memory; retry in a moment.");
 		goto out;
 	}
 	err = cmd_hangup_subject(subject, sizeof(subject), id);
 	if (!err)
 		err = bus_publish(api->bus, subject, payload, strlen(payload));
 	if (err) {
-		httpd_reply_error(req, 503, "nats_unavailable", NULL, "The message bus (NATS) is unavailable, so the call cannot be told to hang up; retry when it is back.");
+		httpd_reply_error(req, 503, "nats_unavailable", NULL,
+				  "The message bus (NATS) is unavailable, so the call cannot be "
+				  "told to hang up; retry when it is back.");
 		goto out;
 	}
 	log_info("call_hangup_requested", "call %s (%s)", id, status);

@@ -32,11 +32,12 @@ int launch_insert(struct db *db, struct record_cache *cache, const struct launch
 	};
 	/* a fresh id: nothing of it is cached, but every write is bracketed */
 	record_cache_write_begin(cache, l->call_id);
-	int err = db_exec(db, NULL,
-			  "INSERT INTO calls (id, kind, provider, assistant_id, trunk_id, from_number,"
-			  " to_number, room, status, metadata)"
-			  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb)",
-			  (int)CM_ARRAY_LEN(params), params);
+	int err = db_exec(
+		db, NULL,
+		"INSERT INTO calls (id, kind, provider, assistant_id, trunk_id, from_number,"
+		" to_number, room, status, metadata)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb)",
+		(int)CM_ARRAY_LEN(params), params);
 	record_cache_write_end(cache, l->call_id);
 	free(meta);
 	return err;
@@ -127,7 +128,8 @@ int launch_snapshot(cJSON **snapp, const struct launch *l)
 	cJSON *s = cJSON_CreateObject();
 	int err = s ? 0 : ENOMEM;
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(l->assistant, "assistant_prompt");
-	const cJSON *si = cJSON_GetObjectItemCaseSensitive(l->assistant, "assistant_start_instruction");
+	const cJSON *si =
+		cJSON_GetObjectItemCaseSensitive(l->assistant, "assistant_start_instruction");
 	if (!err)
 		err = template_fill(&prompt, cJSON_IsString(p) ? p->valuestring : "", l->metadata);
 	if (!err)
@@ -220,8 +222,8 @@ void launch_fail(struct api *api, struct db *db, struct httpd_req *req, const st
 		log_warn("call_start_failed", "call %s (%s): %s", l->call_id, l->kind, end_reason);
 	metric_add(api->m_launch_failed, 1);
 	if (publish(api, l, EV_CALL_FAILED, end_reason))
-		log_warn("call_failed_unpublished", "call %s: call_failed not published (NATS down)",
-			 l->call_id);
+		log_warn("call_failed_unpublished",
+			 "call %s: call_failed not published (NATS down)", l->call_id);
 	if (room_created)
 		room_delete(api, l);
 	httpd_reply_error(req, status, code, NULL, message);
@@ -289,9 +291,10 @@ int launch_start(struct api *api, struct db *db, struct httpd_req *req, struct l
 	err = launch_snapshot(snapp, l);
 	if (err) {
 		if (err == E2BIG)
-			httpd_reply_error(req, 400, "invalid_field", "metadata",
-					  "metadata makes the assistant's prompt longer than allowed; "
-					  "send fewer or shorter values.");
+			httpd_reply_error(
+				req, 400, "invalid_field", "metadata",
+				"metadata makes the assistant's prompt longer than allowed; "
+				"send fewer or shorter values.");
 		else
 			httpd_reply_error(req, 503, "out_of_memory", NULL,
 					  "The server is short of memory; retry in a moment.");

@@ -44,7 +44,8 @@ static int64_t int_item(const cJSON *obj, const char *name)
 static bool id_after(char out[ID_UUID_LEN + 1], const char *s, const char *prefix)
 {
 	size_t pl = strlen(prefix);
-	if (!s || strncmp(s, prefix, pl) != 0 || !id_is_uuid(s + pl) || strlen(s + pl) != ID_UUID_LEN)
+	if (!s || strncmp(s, prefix, pl) != 0 || !id_is_uuid(s + pl) ||
+	    strlen(s + pl) != ID_UUID_LEN)
 		return false;
 	for (size_t i = 0; i <= ID_UUID_LEN; i++) {
 		char c = s[pl + i];
@@ -234,7 +235,8 @@ void lkwebhook_handle(struct httpd_req *req, void *arg)
 	    livekit_webhook_verify(auth, body ? body : "", body ? len : 0, lk->api_key,
 				   lk->api_secret) != 0) {
 		httpd_reply_error(req, 401, "unauthorized", "Authorization",
-				  "The webhook's signature does not verify: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET.");
+				  "The webhook's signature does not verify: check LIVEKIT_API_KEY "
+				  "and LIVEKIT_API_SECRET.");
 		return;
 	}
 	const cJSON *json = httpd_req_json(req);
@@ -260,9 +262,11 @@ void lkwebhook_handle(struct httpd_req *req, void *arg)
 	}
 	err = bus_publish_event(lk->bus, ev);
 	if (err) {
-		log_warn("lkwebhook_publish_failed", "%s for call %s: %s", event_type_name(ev->type),
-			 ev->call_id, cm_strerror(err));
-		httpd_reply_error(req, 503, "unavailable", NULL, "The message bus (NATS) is unavailable; LiveKit will retry the webhook.");
+		log_warn("lkwebhook_publish_failed", "%s for call %s: %s",
+			 event_type_name(ev->type), ev->call_id, cm_strerror(err));
+		httpd_reply_error(
+			req, 503, "unavailable", NULL,
+			"The message bus (NATS) is unavailable; LiveKit will retry the webhook.");
 	} else {
 		log_info("lkwebhook_event", "%s → %s for call %s", str_item(json, "event"),
 			 event_type_name(ev->type), ev->call_id);

@@ -43,8 +43,8 @@ struct gw_cfg {
 static const struct cfg_var gw_cfg_vars[] = {
 	{ "API_ADDR", CFG_ADDR, "127.0.0.1:8080", true, false, 0, 0, NULL,
 	  offsetof(struct gw_cfg, api_addr), "REST API listener" },
-	{ "API_KEYS", CFG_STR, NULL, true, true, 0, 0, NULL,
-	  offsetof(struct gw_cfg, api_keys), "bearer keys, comma-separated" },
+	{ "API_KEYS", CFG_STR, NULL, true, true, 0, 0, NULL, offsetof(struct gw_cfg, api_keys),
+	  "bearer keys, comma-separated" },
 	{ "DATABASE_URL", CFG_URL, NULL, true, true, 0, 0, "postgres|postgresql",
 	  offsetof(struct gw_cfg, database_url), "PostgreSQL connection URL" },
 	{ "MIGRATIONS_DIR", CFG_STR, "services/api-gateway/migrations", true, false, 0, 0, NULL,
@@ -89,7 +89,8 @@ static const struct cfg_var gw_cfg_vars[] = {
 	  "the key before a rotation: still opens what it sealed; rows are re-sealed at start" },
 	{ "WEBHOOK_SIGNING_SECRET", CFG_STR, NULL, true, true, 0, 0, NULL,
 	  offsetof(struct gw_cfg, webhook_signing_secret),
-	  "signs end-of-call webhooks (HMAC-SHA256, X-Callmesh-Signature); at least 32 characters" },
+	  "signs end-of-call webhooks (HMAC-SHA256, X-Callmesh-Signature); at least 32 "
+	  "characters" },
 	{ "OUTBOUND_ALLOW_PRIVATE", CFG_BOOL, "false", false, false, 0, 0, NULL,
 	  offsetof(struct gw_cfg, outbound_allow_private),
 	  "let webhooks and provider base URLs reach loopback, private and link-local addresses "
@@ -143,7 +144,8 @@ static bool gw_ready(char *why, size_t whylen, void *arg)
 {
 	struct gateway *gw = arg;
 	if (!atomic_load(&gw->db_ok)) {
-		snprintf(why, whylen, "postgres: %s", gw->migrated ? "unreachable" : "not migrated");
+		snprintf(why, whylen, "postgres: %s",
+			 gw->migrated ? "unreachable" : "not migrated");
 		return false;
 	}
 	return true;
@@ -211,8 +213,8 @@ static void gw_tick(void *arg)
 			return;
 		}
 		if (sealed)
-			log_info("trunk_secrets_sealed", "%d trunk password(s) sealed with SECRETS_KEY",
-				 sealed);
+			log_info("trunk_secrets_sealed",
+				 "%d trunk password(s) sealed with SECRETS_KEY", sealed);
 		gw->migrated = true;
 		gw_start_workers(gw);
 	}

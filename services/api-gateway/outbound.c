@@ -129,8 +129,9 @@ static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, con
 	int err = assistants_load(db, &a, jstr(body, "assistant_id"));
 	if (err) {
 		if (err == ENOENT)
-			httpd_reply_error(req, 404, "not_found", "assistant_id",
-					  "No assistant has this assistant_id (it may have been deleted).");
+			httpd_reply_error(
+				req, 404, "not_found", "assistant_id",
+				"No assistant has this assistant_id (it may have been deleted).");
 		else
 			api_reply_db_error(req, err);
 		goto refuse;
@@ -151,9 +152,11 @@ static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, con
 	const char *service = jstr(body, "call_service"), *provider = jstr(t, "provider");
 	if (!provider || strcmp(service, provider) != 0) {
 		char msg[192];
-		snprintf(msg, sizeof(msg), "call_service is %s, but the trunk is a %s trunk; "
-			 "use a %s trunk or call_service %s.", service, provider ? provider : "unknown",
-			 service, provider ? provider : "of the trunk's kind");
+		snprintf(msg, sizeof(msg),
+			 "call_service is %s, but the trunk is a %s trunk; "
+			 "use a %s trunk or call_service %s.",
+			 service, provider ? provider : "unknown", service,
+			 provider ? provider : "of the trunk's kind");
 		httpd_reply_error(req, 400, "provider_mismatch", "call_service", msg);
 		goto refuse;
 	}
@@ -163,7 +166,8 @@ static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, con
 		const cJSON *first = cJSON_GetArrayItem(numbers, 0);
 		if (!cJSON_IsString(first)) {
 			httpd_reply_error(req, 400, "invalid_field", "trunk_id",
-					  "The trunk has no numbers to call from; add one to its trunk_config.numbers.");
+					  "The trunk has no numbers to call from; add one to its "
+					  "trunk_config.numbers.");
 			goto refuse;
 		}
 		from = first->valuestring;
@@ -173,7 +177,8 @@ static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, con
 			n = n->next;
 		if (!n) {
 			httpd_reply_error(req, 400, "number_not_on_trunk", "from_number",
-					  "from_number is not one of the trunk's numbers; use one of them or leave from_number out.");
+					  "from_number is not one of the trunk's numbers; use one "
+					  "of them or leave from_number out.");
 			goto refuse;
 		}
 	}
@@ -240,7 +245,8 @@ void outbound_call(struct httpd_req *req, void *arg)
 	err = job ? bus_js_publish(api->bus, subject, msg_id, job, strlen(job), API_JS_TIMEOUT_MS)
 		  : ENOMEM;
 	if (err == ETIMEDOUT) /* maybe stored: the same msg id is stored at most once */
-		err = bus_js_publish(api->bus, subject, msg_id, job, strlen(job), API_JS_TIMEOUT_MS);
+		err = bus_js_publish(api->bus, subject, msg_id, job, strlen(job),
+				     API_JS_TIMEOUT_MS);
 	if (err) {
 		launch_fail(api, db, req, &l, true, 503, "nats_unavailable", "dial_enqueue_failed",
 			    "The call failed: its dial job could not be queued on the message bus "

@@ -209,13 +209,15 @@ static int scan(struct owners *o)
 			pthread_mutex_unlock(&o->mu);
 		} else {
 			atomic_fetch_add(&o->failed, 1);
-			log_warn("owner_lost", "call %s: not listed by any owner for %lld ms; failed",
-				 id, (long long)(now - last));
+			log_warn("owner_lost",
+				 "call %s: not listed by any owner for %lld ms; failed", id,
+				 (long long)(now - last));
 		}
 	}
 	/* forget ids nobody listed for a while (every 10th scan) */
 	pthread_mutex_lock(&o->mu);
-	if (o->used > 0 && ++o->scans % 10 == 0 && rebuild(o, o->used, now - 3 * o->timeout_ms - REPUBLISH_MS) != 0)
+	if (o->used > 0 && ++o->scans % 10 == 0 &&
+	    rebuild(o, o->used, now - 3 * o->timeout_ms - REPUBLISH_MS) != 0)
 		log_warn("owners_prune_failed", "out of memory");
 	pthread_mutex_unlock(&o->mu);
 	db_result_free(res);

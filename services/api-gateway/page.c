@@ -31,7 +31,8 @@ bool page_parse(struct httpd_req *req, struct page *pg)
 	if (cur) {
 		if (cursor_decode(&pg->cur, cur)) {
 			httpd_reply_error(req, 400, "invalid_field", "cursor",
-					  "cursor is not one this API returned; pass next_cursor from the previous page as it is.");
+					  "cursor is not one this API returned; pass next_cursor "
+					  "from the previous page as it is.");
 			return false;
 		}
 		pg->has_cursor = true;

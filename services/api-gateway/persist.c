@@ -219,7 +219,8 @@ static int recompute_holds(struct db *db, const char *call_id, struct call_state
 	for (int i = 0; i < n; i++) {
 		const char *type = db_result_get(res, i, 0);
 		const char *ts = db_result_get(res, i, 1);
-		evs[i].type = type && strcmp(type, "call_hold") == 0 ? EV_CALL_HOLD : EV_CALL_RESUME;
+		evs[i].type = type && strcmp(type, "call_hold") == 0 ? EV_CALL_HOLD
+								     : EV_CALL_RESUME;
 		evs[i].ts = ts ? strtoll(ts, NULL, 10) : 0;
 	}
 	struct call_state_holds h;
@@ -241,7 +242,8 @@ static bool affects_holds(enum event_type t)
 static int store_transcript(struct db *db, const struct event *ev)
 {
 	static const char sql[] =
-		"INSERT INTO transcript_segments (call_id, seq, speaker, text, started_at, event_id)"
+		"INSERT INTO transcript_segments (call_id, seq, speaker, text, started_at, "
+		"event_id)"
 		" SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4::timestamptz, $5"
 		" FROM transcript_segments WHERE call_id = $1"
 		" ON CONFLICT (event_id) DO NOTHING";
@@ -256,7 +258,8 @@ static int store_transcript(struct db *db, const struct event *ev)
 }
 
 /* One event in one transaction (or one INSERT alone, below). *newp: the
- * event was not stored before. The transaction is bracketed on the record cache: from before BEGIN to
+ * event was not stored before. The transaction is bracketed on the record cache: from before BEGIN
+ * to
  * after COMMIT/ROLLBACK no body of the call is served or stored, so a GET
  * never sees the record as it was before a committed event. */
 static int store_event(struct db *db, struct record_cache *cache, const struct event *ev,
@@ -267,11 +270,13 @@ static int store_event(struct db *db, struct record_cache *cache, const struct e
 	static const char insert_sql[] =
 		"INSERT INTO call_events (id, call_id, type, ts, source, data)"
 		" SELECT $1, $2::uuid, $3, $4::timestamptz, $5, $6::jsonb"
-		" WHERE EXISTS (SELECT 1 FROM calls WHERE id = $2::uuid) ON CONFLICT (id) DO NOTHING";
+		" WHERE EXISTS (SELECT 1 FROM calls WHERE id = $2::uuid) ON CONFLICT (id) DO "
+		"NOTHING";
 	static const char stray_sql[] =
 		"INSERT INTO stray_events (id, call_id, type, ts, source, data)"
 		" SELECT $1, $2::uuid, $3, $4::timestamptz, $5, $6::jsonb"
-		" WHERE NOT EXISTS (SELECT 1 FROM calls WHERE id = $2::uuid) ON CONFLICT (id) DO NOTHING";
+		" WHERE NOT EXISTS (SELECT 1 FROM calls WHERE id = $2::uuid) ON CONFLICT (id) DO "
+		"NOTHING";
 	struct db_result *res = NULL;
 	char ts[TIME_ISO_LEN + 1];
 	char *data = NULL;
@@ -345,8 +350,8 @@ static int store_event(struct db *db, struct record_cache *cache, const struct e
 				goto out;
 			if (c.status != before.status)
 				log_info("call_status", "call %s: %s -> %s (%s)", ev->call_id,
-					 call_status_name(before.status), call_status_name(c.status),
-					 event_type_name(ev->type));
+					 call_status_name(before.status),
+					 call_status_name(c.status), event_type_name(ev->type));
 		}
 	}
 commit:
@@ -375,8 +380,8 @@ static enum bus_ack on_msg(const struct bus_msg *msg, void *arg)
 	if (err == ENOMEM)
 		return BUS_NAK;
 	if (err) {
-		log_warn("persist_invalid_event", "subject=%s seq=%llu: %s; terminated", msg->subject,
-			 (unsigned long long)msg->seq, why);
+		log_warn("persist_invalid_event", "subject=%s seq=%llu: %s; terminated",
+			 msg->subject, (unsigned long long)msg->seq, why);
 		atomic_fetch_add(&p->invalid, 1);
 		return BUS_TERM;
 	}
@@ -388,8 +393,10 @@ static enum bus_ack on_msg(const struct bus_msg *msg, void *arg)
 			break;
 	}
 	if (!err && stray) {
-		log_warn("persist_stray_event", "event %s (%s from %s): call %s has no row; kept in "
-			 "stray_events", ev->id, event_type_name(ev->type), ev->source, ev->call_id);
+		log_warn("persist_stray_event",
+			 "event %s (%s from %s): call %s has no row; kept in "
+			 "stray_events",
+			 ev->id, event_type_name(ev->type), ev->source, ev->call_id);
 		atomic_fetch_add(&p->strays, 1);
 	} else if (!err) {
 		atomic_fetch_add(fresh ? &p->stored : &p->duplicates, 1);
@@ -427,7 +434,8 @@ static void *persist_main(void *arg)
 			err = db_connect(&p->db, p->url);
 			if (err) {
 				persist_wait(&p->mu, &p->cv, &p->stop, backoff);
-				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+								       : backoff * 2;
 				continue;
 			}
 			db_set_prepared(p->db, p->prepared);
@@ -438,12 +446,15 @@ static void *persist_main(void *arg)
 			 * (so neither can point its consumer at the other's jobs). */
 			err = bus_js_ensure_consumer(p->bus, "DIALS", "sip-bridge", "dial.exotel");
 			if (!err)
-				err = bus_js_ensure_consumer(p->bus, "DIALS", "twilio-dialer", "dial.twilio");
+				err = bus_js_ensure_consumer(p->bus, "DIALS", "twilio-dialer",
+							     "dial.twilio");
 			if (!err)
-				err = bus_js_pull_sub(p->bus, &p->sub, "CALLS", PERSIST_DURABLE, "calls.>");
+				err = bus_js_pull_sub(p->bus, &p->sub, "CALLS", PERSIST_DURABLE,
+						      "calls.>");
 			if (err) {
 				persist_wait(&p->mu, &p->cv, &p->stop, backoff);
-				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+								       : backoff * 2;
 				continue;
 			}
 			log_info("persist_consuming", "durable %s on CALLS", PERSIST_DURABLE);

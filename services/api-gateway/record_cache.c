@@ -268,7 +268,8 @@ static void write_mark(struct record_cache *c, const char *call_id, int delta)
 	else if (s->pending)
 		s->pending--;
 	s->gen++;
-	drop_key(c, h, key); /* at the end: none can have been stored since begin; cheap to be sure */
+	drop_key(c, h,
+		 key); /* at the end: none can have been stored since begin; cheap to be sure */
 	pthread_mutex_unlock(&c->mu);
 }
 

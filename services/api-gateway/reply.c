@@ -10,9 +10,11 @@ struct db *api_db_get(struct api *api, struct httpd_req *req)
 {
 	struct db *db = db_pool_get(api->pool, API_DB_WAIT_MS);
 	if (!db)
-		httpd_reply_error(req, 503, "database_unavailable", NULL,
-				  errno == ETIMEDOUT ? "The database is busy; retry in a moment."
-					: "The database is unavailable; retry when PostgreSQL is back.");
+		httpd_reply_error(
+			req, 503, "database_unavailable", NULL,
+			errno == ETIMEDOUT
+				? "The database is busy; retry in a moment."
+				: "The database is unavailable; retry when PostgreSQL is back.");
 	return db;
 }
 
@@ -84,8 +86,8 @@ void api_reply_deleted(struct httpd_req *req, int affected, const char *what, co
 {
 	char msg[96];
 	if (affected == 0) {
-		snprintf(msg, sizeof(msg), "No %s has this %s (it may have been deleted already).", what,
-			 field);
+		snprintf(msg, sizeof(msg), "No %s has this %s (it may have been deleted already).",
+			 what, field);
 		httpd_reply_error(req, 404, "not_found", field, msg);
 		return;
 	}
@@ -102,7 +104,8 @@ bool api_path_id(struct httpd_req *req, char out[ID_UUID_LEN + 1], const char *f
 {
 	const char *id = httpd_req_param(req, "id");
 	if (!id_is_uuid(id)) {
-		httpd_reply_error(req, 400, "invalid_id", field, "The id in the path must be a UUID.");
+		httpd_reply_error(req, 400, "invalid_id", field,
+				  "The id in the path must be a UUID.");
 		return false;
 	}
 	for (int i = 0; i <= ID_UUID_LEN; i++)
@@ -114,7 +117,8 @@ const cJSON *api_body(struct httpd_req *req)
 {
 	const cJSON *body = httpd_req_json(req);
 	if (!body) {
-		httpd_reply_error(req, 400, "missing_body", NULL, "A JSON object body is required.");
+		httpd_reply_error(req, 400, "missing_body", NULL,
+				  "A JSON object body is required.");
 		return NULL;
 	}
 	size_t len = 0;

@@ -11,7 +11,8 @@ cJSON *row_json_column(const char *text)
 
 bool row_add_str(cJSON *o, const char *name, const char *s)
 {
-	return s ? cJSON_AddStringToObject(o, name, s) != NULL : cJSON_AddNullToObject(o, name) != NULL;
+	return s ? cJSON_AddStringToObject(o, name, s) != NULL
+		 : cJSON_AddNullToObject(o, name) != NULL;
 }
 
 bool row_add_num(cJSON *o, const char *name, const char *s)

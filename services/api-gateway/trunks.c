@@ -65,7 +65,8 @@ static int row_json(cJSON **objp, const struct db_result *res, int row)
 	     row_add_str(o, "trunk_name", db_result_by_name(res, row, "name")) &&
 	     row_add_str(o, "trunk_type", db_result_by_name(res, row, "provider"));
 	if (ok) {
-		cJSON_DeleteItemFromObjectCaseSensitive(config, "password"); /* never stored there; belt and braces */
+		cJSON_DeleteItemFromObjectCaseSensitive(
+			config, "password"); /* never stored there; belt and braces */
 		ok = cJSON_AddItemToObject(config, "numbers", numbers);
 		numbers = ok ? NULL : numbers;
 		ok = ok && cJSON_AddItemToObject(o, "trunk_config", config);
@@ -90,8 +91,9 @@ static int trunk_select(struct db *db, cJSON **objp, const char *id)
 {
 	struct db_result *res = NULL;
 	const char *params[] = { id };
-	int err = db_exec(db, &res, "SELECT" TRUNK_COLS " FROM trunks t WHERE t.id = $1 AND t.active",
-			  1, params);
+	int err = db_exec(db, &res,
+			  "SELECT" TRUNK_COLS " FROM trunks t WHERE t.id = $1 AND t.active", 1,
+			  params);
 	if (!err && db_result_rows(res) == 0)
 		err = ENOENT;
 	if (!err)
@@ -124,7 +126,8 @@ static int password_open(char **pwp, const struct secret_keys *keys, const char 
 	int err = secret_open(pwp, NULL, keys, aad, stored);
 	if (err)
 		log_error("trunk_secret_unreadable",
-			  "trunk %s: its password does not open with SECRETS_KEY or SECRETS_KEY_PREVIOUS"
+			  "trunk %s: its password does not open with SECRETS_KEY or "
+			  "SECRETS_KEY_PREVIOUS"
 			  " (%s); set it again with PATCH /trunks/%s",
 			  trunk_id, open_why(err), trunk_id);
 	return err;
@@ -162,7 +165,8 @@ int trunks_load_for_dial(struct db *db, const struct secret_keys *keys, cJSON **
 		goto out;
 	}
 	cJSON *secrets = cJSON_GetObjectItemCaseSensitive(t, "secrets");
-	const char *sealed = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(secrets, "password"));
+	const char *sealed =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(secrets, "password"));
 	char *pw = NULL;
 	err = password_open(&pw, keys, db_result_get(res, 0, 0), sealed);
 	if (err) {
@@ -199,7 +203,8 @@ int trunks_seal_stored(struct db *db, const struct secret_keys *keys, int *seale
 {
 	struct db_result *res = NULL;
 	int err = db_exec(db, &res,
-			  "SELECT id, secrets->>'password' FROM trunks WHERE secrets ? 'password'", 0, NULL);
+			  "SELECT id, secrets->>'password' FROM trunks WHERE secrets ? 'password'",
+			  0, NULL);
 	*sealedp = 0;
 	for (int i = 0; !err && i < db_result_rows(res); i++) {
 		const char *id = db_result_get(res, i, 0), *stored = db_result_get(res, i, 1);
@@ -212,10 +217,12 @@ int trunks_seal_stored(struct db *db, const struct secret_keys *keys, int *seale
 			int e = secret_open(&clear, &stale, keys, aad, stored);
 			if (e) {
 				/* left as it is: a call on it fails naming the trunk */
-				log_error("trunk_secret_unreadable",
-					  "trunk %s: its password does not open with SECRETS_KEY or "
-					  "SECRETS_KEY_PREVIOUS (%s); set it again with PATCH /trunks/%s",
-					  id, open_why(e), id);
+				log_error(
+					"trunk_secret_unreadable",
+					"trunk %s: its password does not open with SECRETS_KEY or "
+					"SECRETS_KEY_PREVIOUS (%s); set it again with PATCH "
+					"/trunks/%s",
+					id, open_why(e), id);
 				continue;
 			}
 		} else {
@@ -229,7 +236,8 @@ int trunks_seal_stored(struct db *db, const struct secret_keys *keys, int *seale
 			/* only if nobody wrote the row meanwhile */
 			const char *params[] = { id, sealed, stored };
 			err = db_exec(db, NULL,
-				      "UPDATE trunks SET secrets = jsonb_set(secrets, '{password}', to_jsonb($2::text))"
+				      "UPDATE trunks SET secrets = jsonb_set(secrets, "
+				      "'{password}', to_jsonb($2::text))"
 				      " WHERE id = $1 AND secrets->>'password' = $3",
 				      3, params);
 		}
@@ -258,7 +266,8 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 		      { "sip_host", SIP_CRED_HOST }, { "sip_domain", SIP_CRED_HOST },
 		      { "address", SIP_CRED_HOST } };
 	for (size_t i = 0; i < CM_ARRAY_LEN(creds); i++) {
-		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(config, creds[i].name));
+		const char *v = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(config, creds[i].name));
 		char why[96], field[48];
 		if (v && sip_credentials_check(creds[i].f, v, strlen(v), why, sizeof(why))) {
 			snprintf(field, sizeof(field), "trunk_config.%s", creds[i].name);
@@ -269,16 +278,18 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 	bool has_pw = cJSON_GetObjectItemCaseSensitive(config, "password") != NULL;
 	if (exotel) {
 		if (!has_pw && !have_password)
-			return cmd_field_error_set(e, "missing_field", "trunk_config.password",
-					"trunk_config.password is required with trunk_config.username.");
+			return cmd_field_error_set(
+				e, "missing_field", "trunk_config.password",
+				"trunk_config.password is required with trunk_config.username.");
 		return 0;
 	}
 	bool lk = cJSON_GetObjectItemCaseSensitive(config, "livekit_sip_trunk_id") != NULL;
 	bool addr = cJSON_GetObjectItemCaseSensitive(config, "address") != NULL;
 	if (lk == addr)
-		return cmd_field_error_set(e, lk ? "invalid_field" : "missing_field",
-				"trunk_config.livekit_sip_trunk_id",
-				"trunk_config needs either livekit_sip_trunk_id or address, not both.");
+		return cmd_field_error_set(
+			e, lk ? "invalid_field" : "missing_field",
+			"trunk_config.livekit_sip_trunk_id",
+			"trunk_config needs either livekit_sip_trunk_id or address, not both.");
 	if (lk && (has_pw || cJSON_GetObjectItemCaseSensitive(config, "username")))
 		return cmd_field_error_set(e, "invalid_field", "trunk_config.username",
 				"trunk_config.username and password go with address, not with "
@@ -377,7 +388,8 @@ static void reply_numbers_conflict(struct httpd_req *req, const cJSON *numbers, 
 	char field[64], msg[160];
 	const cJSON *n = cJSON_GetArrayItem(numbers, bad);
 	snprintf(field, sizeof(field), "trunk_config.numbers[%d]", bad);
-	snprintf(msg, sizeof(msg), "%s belongs to another trunk already; a number can be on one trunk only.",
+	snprintf(msg, sizeof(msg),
+		 "%s belongs to another trunk already; a number can be on one trunk only.",
 		 cJSON_IsString(n) ? n->valuestring : "number");
 	httpd_reply_error(req, 409, "number_taken", field, msg);
 }
@@ -388,7 +400,8 @@ static void reply_trunk(struct httpd_req *req, struct db *db, const char *id, un
 	cJSON *o = NULL;
 	int err = trunk_select(db, &o, id);
 	if (err == ENOENT)
-		httpd_reply_error(req, 404, "not_found", "trunk_id", "No trunk has this trunk_id; list them with GET /trunks.");
+		httpd_reply_error(req, 404, "not_found", "trunk_id",
+				  "No trunk has this trunk_id; list them with GET /trunks.");
 	else if (err)
 		api_reply_db_error(req, err);
 	else
@@ -403,7 +416,8 @@ static void reply_trunk(struct httpd_req *req, struct db *db, const char *id, un
  * not repeat the password (PATCH). On failure it has replied and sets
  * *repliedp. */
 static int provision_twilio(struct api *api, struct db *db, struct httpd_req *req, const char *id,
-			    const char *name, const cJSON *cfg, const char *stored_pw, bool *repliedp)
+			    const char *name, const cJSON *cfg, const char *stored_pw,
+			    bool *repliedp)
 {
 	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(cfg, "address");
 	const cJSON *user = cJSON_GetObjectItemCaseSensitive(cfg, "username");
@@ -421,44 +435,53 @@ static int provision_twilio(struct api *api, struct db *db, struct httpd_req *re
 	cJSON *numbers = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), true);
 	if (!numbers || !cJSON_AddItemToObject(req_json, "numbers", numbers))
 		goto out;
-	if (cJSON_IsString(user) && !cJSON_AddStringToObject(req_json, "username", user->valuestring))
+	if (cJSON_IsString(user) &&
+	    !cJSON_AddStringToObject(req_json, "username", user->valuestring))
 		goto out;
 	const char *password = cJSON_IsString(pw) ? pw->valuestring : stored_pw;
 	if (password && !cJSON_AddStringToObject(req_json, "password", password))
 		goto out;
-	err = cmd_request(api->bus, &data, "sip.trunks.create", req_json, API_TRUNK_TIMEOUT_MS, &ce);
+	err = cmd_request(api->bus, &data, "sip.trunks.create", req_json, API_TRUNK_TIMEOUT_MS,
+			  &ce);
 	if (err) {
 		char why[256], msg[320];
 		if (err == EAGAIN) {
 			httpd_reply_error(req, 503, "livekit_unavailable", "trunk_config.address",
-					  "The LiveKit SIP trunk cannot be created: twilio-dialer (with LiveKit) "
-					  "did not answer; check that it runs with LIVEKIT_URL set, then retry.");
+					  "The LiveKit SIP trunk cannot be created: twilio-dialer "
+					  "(with LiveKit) "
+					  "did not answer; check that it runs with LIVEKIT_URL "
+					  "set, then retry.");
 		} else {
 			snprintf(msg, sizeof(msg), "The LiveKit SIP trunk cannot be created: %s.",
 				 api_clause(why, sizeof(why), ce.message));
-			httpd_reply_error(req, 502, "trunk_provision_failed", "trunk_config.address", msg);
+			httpd_reply_error(req, 502, "trunk_provision_failed",
+					  "trunk_config.address", msg);
 		}
 		*repliedp = true;
 		goto out;
 	}
-	const char *lk_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "sip_trunk_id"));
+	const char *lk_id =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "sip_trunk_id"));
 	if (!lk_id) {
 		httpd_reply_error(req, 502, "trunk_provision_failed", "trunk_config.address",
-				  "LiveKit created no SIP trunk (its reply had no sip_trunk_id); retry, or check LiveKit's logs.");
+				  "LiveKit created no SIP trunk (its reply had no sip_trunk_id); "
+				  "retry, or check LiveKit's logs.");
 		*repliedp = true;
 		err = EIO;
 		goto out;
 	}
 	const char *params[] = { id, lk_id };
 	err = db_exec(db, NULL,
-		      "UPDATE trunks SET config = config || jsonb_build_object('livekit_sip_trunk_id', $2::text)"
+		      "UPDATE trunks SET config = config || "
+		      "jsonb_build_object('livekit_sip_trunk_id', $2::text)"
 		      " WHERE id = $1",
 		      2, params);
 	if (!err)
 		log_info("trunk_provisioned", "trunk %s is LiveKit SIP trunk %s", id, lk_id);
 out:
 	if (err == ENOMEM && !*repliedp) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
+		httpd_reply_error(req, 503, "out_of_memory", NULL,
+				  "The server is short of memory; retry in a moment.");
 		*repliedp = true;
 	}
 	cJSON_Delete(req_json);
@@ -490,7 +513,8 @@ void trunks_create(struct httpd_req *req, void *arg)
 		return;
 	}
 	if (id_uuid4(id) || config_split(&config, &secrets, cfg, type, api->keys, id)) {
-		httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
+		httpd_reply_error(req, 503, "out_of_memory", NULL,
+				  "The server is short of memory; retry in a moment.");
 		goto out;
 	}
 	db = api_db_get(api, req);
@@ -504,7 +528,8 @@ void trunks_create(struct httpd_req *req, void *arg)
 			      " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)",
 			      5, params);
 	if (!err)
-		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), &bad);
+		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"),
+				     &bad);
 	if (!err && strcmp(type, "twilio") == 0)
 		err = provision_twilio(api, db, req, id, name, cfg, NULL, &replied);
 	if (!err)
@@ -514,7 +539,8 @@ void trunks_create(struct httpd_req *req, void *arg)
 		if (replied)
 			goto out;
 		if (err == EEXIST && bad >= 0)
-			reply_numbers_conflict(req, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), bad);
+			reply_numbers_conflict(
+				req, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), bad);
 		else
 			api_reply_db_error(req, err);
 		goto out;
@@ -530,7 +556,8 @@ out:
 void trunks_list(struct httpd_req *req, void *arg)
 {
 	api_reply_list(arg, req,
-		       "SELECT" TRUNK_COLS " FROM trunks t WHERE t.active" PAGE_SQL("t", "$1", "$2", "$3"),
+		       "SELECT" TRUNK_COLS
+		       " FROM trunks t WHERE t.active" PAGE_SQL("t", "$1", "$2", "$3"),
 		       "trunks", "trunk_id", row_json);
 }
 
@@ -582,13 +609,15 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	err = db_begin(db);
 	if (!err)
 		err = db_exec(db, &res,
-			      "SELECT provider, (secrets ? 'password'), name, secrets->>'password' FROM trunks"
+			      "SELECT provider, (secrets ? 'password'), name, secrets->>'password' "
+			      "FROM trunks"
 			      " WHERE id = $1 AND active FOR UPDATE",
 			      1, idp);
 	if (err)
 		goto db_failed;
 	if (db_result_rows(res) == 0) {
-		httpd_reply_error(req, 404, "not_found", "trunk_id", "No trunk has this trunk_id; list them with GET /trunks.");
+		httpd_reply_error(req, 404, "not_found", "trunk_id",
+				  "No trunk has this trunk_id; list them with GET /trunks.");
 		goto out;
 	}
 	const char *old_type = db_result_get(res, 0, 0);
@@ -601,7 +630,8 @@ void trunks_patch(struct httpd_req *req, void *arg)
 			goto out;
 		}
 		if (config_split(&config, &secrets, cfg, type, api->keys, id)) {
-			httpd_reply_error(req, 503, "out_of_memory", NULL, "The server is short of memory; retry in a moment.");
+			httpd_reply_error(req, 503, "out_of_memory", NULL,
+					  "The server is short of memory; retry in a moment.");
 			goto out;
 		}
 	}
@@ -609,29 +639,33 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	 * and a type change drops secrets the new config does not give */
 	const char *params[] = { id, jname ? jname->valuestring : NULL, jtype ? type : NULL, config,
 				 secrets, (cfg && !secrets && !had_pw) ? "true" : "false" };
-	err = db_exec(db, NULL,
-		      "UPDATE trunks SET name = coalesce($2, name), provider = coalesce($3, provider),"
-		      " config = coalesce($4::jsonb, config),"
-		      " secrets = CASE WHEN $6::boolean THEN '{}'::jsonb"
-		      "           ELSE coalesce($5::jsonb, secrets) END,"
-		      " updated_at = now() WHERE id = $1",
-		      6, params);
+	err = db_exec(
+		db, NULL,
+		"UPDATE trunks SET name = coalesce($2, name), provider = coalesce($3, provider),"
+		" config = coalesce($4::jsonb, config),"
+		" secrets = CASE WHEN $6::boolean THEN '{}'::jsonb"
+		"           ELSE coalesce($5::jsonb, secrets) END,"
+		" updated_at = now() WHERE id = $1",
+		6, params);
 	if (!err && cfg)
 		err = db_exec(db, NULL, "DELETE FROM phone_numbers WHERE trunk_id = $1", 1, idp);
 	if (!err && cfg)
-		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), &bad);
+		err = numbers_insert(db, id, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"),
+				     &bad);
 	if (!err && cfg && strcmp(type, "twilio") == 0) {
 		char *stored_pw = NULL;
 		if (had_pw && password_open(&stored_pw, api->keys, id, db_result_get(res, 0, 3))) {
-			httpd_reply_error(req, 500, "trunk_secret_unreadable", "trunk_config.password",
+			httpd_reply_error(req, 500, "trunk_secret_unreadable",
+					  "trunk_config.password",
 					  "the stored password does not open with SECRETS_KEY or "
 					  "SECRETS_KEY_PREVIOUS; give trunk_config.password again");
 			replied = true;
 			err = EBADMSG;
 		} else {
 			err = provision_twilio(api, db, req, id,
-					       jname ? jname->valuestring : db_result_get(res, 0, 2), cfg,
-					       stored_pw, &replied);
+					       jname ? jname->valuestring
+						     : db_result_get(res, 0, 2),
+					       cfg, stored_pw, &replied);
 		}
 		secret_wipe_free(stored_pw);
 	}
@@ -642,7 +676,8 @@ void trunks_patch(struct httpd_req *req, void *arg)
 		if (replied)
 			goto out;
 		if (err == EEXIST && bad >= 0) {
-			reply_numbers_conflict(req, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), bad);
+			reply_numbers_conflict(
+				req, cJSON_GetObjectItemCaseSensitive(cfg, "numbers"), bad);
 			goto out;
 		}
 		goto db_failed;

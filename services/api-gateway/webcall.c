@@ -96,8 +96,9 @@ void webcall_get_token(struct httpd_req *req, void *arg)
 	err = assistants_load(db, &assistant, aid->valuestring);
 	if (err) {
 		if (err == ENOENT)
-			httpd_reply_error(req, 404, "not_found", "assistant_id",
-					  "No assistant has this assistant_id (it may have been deleted).");
+			httpd_reply_error(
+				req, 404, "not_found", "assistant_id",
+				"No assistant has this assistant_id (it may have been deleted).");
 		else
 			api_reply_db_error(req, err);
 		goto out;

@@ -45,7 +45,8 @@ struct webhook {
 	struct wh_worker workers[WORKERS_MAX];
 };
 
-#define TERMINAL_SQL "('completed','busy','no_answer','rejected','cancelled','unreachable','timeout','failed')"
+#define TERMINAL_SQL \
+	"('completed','busy','no_answer','rejected','cancelled','unreachable','timeout','failed')"
 
 /* These touch only webhook_* columns, which the call record does not show
  * (record.c), so they need no record_cache bracket; the outcome reaches the
@@ -278,8 +279,8 @@ static void deliver(struct wh_worker *w, const char *call_id, const char *room, 
 	}
 done:
 	if (delivered)
-		log_info("webhook_delivered", "call %s: HTTP %ld after %d attempt(s)", call_id, status,
-			 attempts);
+		log_info("webhook_delivered", "call %s: HTTP %ld after %d attempt(s)", call_id,
+			 status, attempts);
 	else
 		log_warn("webhook_failed", "call %s: %s after %d attempt(s)", call_id, error,
 			 attempts);
@@ -290,8 +291,8 @@ done:
 	if (derr)
 		log_warn("webhook_record_failed", "call %s: %s", call_id, cm_strerror(derr));
 	if (url_ok(url))
-		publish_outcome(wh, call_id, room, url, delivered, status, attempts > 0 ? attempts : 1,
-				error);
+		publish_outcome(wh, call_id, room, url, delivered, status,
+				attempts > 0 ? attempts : 1, error);
 	cJSON_Delete(rec);
 	cJSON_free(body);
 }

@@ -67,7 +67,8 @@ static int call(struct lk_backend *b, cJSON **respp, const char *svc, const char
 {
 	struct livekit_error lke;
 	cJSON *resp = NULL;
-	int err = livekit_twirp(b->lk, &resp, svc, method, req, g, b->cfg->livekit_timeout_ms, &lke);
+	int err =
+		livekit_twirp(b->lk, &resp, svc, method, req, g, b->cfg->livekit_timeout_ms, &lke);
 	if (err) {
 		cmd_error_upstream(e, "livekit", method, err, lke.http_status, lke.code, lke.msg);
 		return err;
@@ -112,9 +113,11 @@ static int lk_create(void *st, cJSON *out, const cJSON *req, struct cmd_error *e
 	int err = 0;
 	if (!meta || !body || !cJSON_AddStringToObject(body, "name", room) ||
 	    !cJSON_AddNumberToObject(body, "empty_timeout",
-				     (double)cmd_int(req, "empty_timeout_s", b->cfg->room_empty_timeout_s)) ||
+				     (double)cmd_int(req, "empty_timeout_s",
+						     b->cfg->room_empty_timeout_s)) ||
 	    !cJSON_AddNumberToObject(body, "max_participants",
-				     (double)cmd_int(req, "max_participants", b->cfg->room_max_participants)) ||
+				     (double)cmd_int(req, "max_participants",
+						     b->cfg->room_max_participants)) ||
 	    !cJSON_AddStringToObject(body, "metadata", meta)) {
 		err = oom(e);
 		goto out;
@@ -194,7 +197,8 @@ static int lk_token(void *st, cJSON *out, const cJSON *req, struct cmd_error *e)
 	char *jwt = NULL;
 	int err = livekit_token_mint(&jwt, b->cfg->livekit_api_key, b->cfg->livekit_api_secret,
 				     cmd_str(req, "identity"), cmd_str(req, "name"),
-				     cmd_str(req, "metadata"), &g, (int)cmd_int(req, "ttl_s", 3600));
+				     cmd_str(req, "metadata"), &g,
+				     (int)cmd_int(req, "ttl_s", 3600));
 	if (err) {
 		cmd_error_set(e, err == EINVAL ? "invalid_field" : "internal", NULL,
 			      "token: %s", cm_strerror(err));
@@ -221,12 +225,14 @@ static cJSON *file_output(struct lk_backend *b, const char *call_id, char *path,
 	if (ok && c->egress_s3_bucket) {
 		cJSON *s3 = cJSON_AddObjectToObject(f, "s3");
 		ok = s3 && cJSON_AddStringToObject(s3, "bucket", c->egress_s3_bucket) &&
-		     (!c->egress_s3_region || cJSON_AddStringToObject(s3, "region", c->egress_s3_region)) &&
+		     (!c->egress_s3_region ||
+		      cJSON_AddStringToObject(s3, "region", c->egress_s3_region)) &&
 		     (!c->egress_s3_endpoint ||
 		      cJSON_AddStringToObject(s3, "endpoint", c->egress_s3_endpoint)) &&
 		     (!c->egress_s3_access_key ||
 		      cJSON_AddStringToObject(s3, "access_key", c->egress_s3_access_key)) &&
-		     (!c->egress_s3_secret || cJSON_AddStringToObject(s3, "secret", c->egress_s3_secret)) &&
+		     (!c->egress_s3_secret ||
+		      cJSON_AddStringToObject(s3, "secret", c->egress_s3_secret)) &&
 		     cJSON_AddBoolToObject(s3, "force_path_style", c->egress_s3_force_path_style);
 		snprintf(path, path_len, "s3://%s/%s", c->egress_s3_bucket, filepath);
 	} else {
@@ -264,7 +270,8 @@ static int lk_rec_start(void *st, cJSON *out, const char *call_id, const char *r
 		goto out;
 	const char *egress_id = cmd_str(resp, "egress_id");
 	if (!egress_id || !*egress_id) {
-		cmd_error_set(e, "upstream_error", NULL, "livekit StartRoomCompositeEgress: no egress_id");
+		cmd_error_set(e, "upstream_error", NULL,
+			      "livekit StartRoomCompositeEgress: no egress_id");
 		err = EIO;
 		goto out;
 	}
@@ -291,7 +298,8 @@ static int lk_rec_stop(void *st, cJSON *out, const char *call_id, const char *ro
 			  sizeof(path), false)) {
 		if (!recording_id) {
 			cmd_error_set(e, "not_found", "recording_id",
-				      "no recording of call %s known here; pass recording_id", call_id);
+				      "no recording of call %s known here; pass recording_id",
+				      call_id);
 			return ENOENT;
 		}
 		snprintf(rec_id, sizeof(rec_id), "%s", recording_id);

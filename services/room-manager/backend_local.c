@@ -61,7 +61,8 @@ int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, c
 		free(b);
 		return ENOMEM;
 	}
-	struct fwd_cfg fc = { (uint16_t)cfg->rtp_port_min, (uint16_t)cfg->rtp_port_max, bus, source };
+	struct fwd_cfg fc = { (uint16_t)cfg->rtp_port_min, (uint16_t)cfg->rtp_port_max, bus,
+			      source };
 	int err = fwd_new(&b->fwd, &fc);
 	if (err) {
 		rec_table_free(b->recs);
@@ -80,10 +81,12 @@ int backend_local_new(void **stp, const struct room_cfg *cfg, struct bus *bus, c
 	 * says so */
 	b->web_err = webmembers_new(&b->web, &wc);
 	if (b->web_err)
-		log_error("web_members_off", "ROOM_WS_ADDR=%s: %s: browsers cannot join local rooms",
-			  cfg->ws_addr, cm_strerror(b->web_err));
+		log_error("web_members_off",
+			  "ROOM_WS_ADDR=%s: %s: browsers cannot join local rooms", cfg->ws_addr,
+			  cm_strerror(b->web_err));
 	if (mkdir(cfg->recordings_dir, 0755) != 0 && errno != EEXIST)
-		log_warn("recordings_dir", "%s: cannot create: %s", cfg->recordings_dir, strerror(errno));
+		log_warn("recordings_dir", "%s: cannot create: %s", cfg->recordings_dir,
+			 strerror(errno));
 	*stp = b;
 	return 0;
 }
@@ -137,7 +140,8 @@ static int local_create(void *st, cJSON *out, const cJSON *req, struct cmd_error
 		cmd_error_set(e, "conflict", "room", "room %s belongs to another call", room);
 		err = EEXIST;
 	} else if (i < 0 && b->count == LOCAL_ROOMS_MAX) {
-		cmd_error_set(e, "unavailable", NULL, "%d rooms open: no room for more", LOCAL_ROOMS_MAX);
+		cmd_error_set(e, "unavailable", NULL, "%d rooms open: no room for more",
+			      LOCAL_ROOMS_MAX);
 		err = EAGAIN;
 	} else if (i < 0) {
 		struct local_room *r = &b->rooms[b->count++];
@@ -145,7 +149,8 @@ static int local_create(void *st, cJSON *out, const cJSON *req, struct cmd_error
 		snprintf(r->call_id, sizeof(r->call_id), "%s", call_id);
 		r->created_ms = time_now_ms();
 		r->empty_timeout_s = cmd_int(req, "empty_timeout_s", b->cfg->room_empty_timeout_s);
-		r->max_participants = cmd_int(req, "max_participants", b->cfg->room_max_participants);
+		r->max_participants =
+			cmd_int(req, "max_participants", b->cfg->room_max_participants);
 		log_info("room_created", "room=%s call_id=%s backend=local", room, call_id);
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -215,8 +220,8 @@ static int local_join(void *st, cJSON *out, const cJSON *req, struct cmd_error *
 		err = fwd_join(b->fwd, &m, room, b->rooms[i].call_id, identity, &addr,
 			       b->rooms[i].max_participants);
 		if (err == ENOSPC)
-			cmd_error_set(e, "unavailable", NULL, "room %s is full or no relay port is free",
-				      room);
+			cmd_error_set(e, "unavailable", NULL,
+				      "room %s is full or no relay port is free", room);
 		else if (err)
 			cmd_error_set(e, "internal", NULL, "join: %s", cm_strerror(err));
 	}
@@ -274,8 +279,9 @@ static int local_token(void *st, cJSON *out, const cJSON *req, struct cmd_error 
 		cmd_error_set(e, "not_found", "room", "room %s does not exist", room);
 		return ENOENT;
 	}
-	int err = webmembers_token(b->web, &jwt, room, cmd_str(req, "identity"), cmd_str(req, "name"),
-				   cmd_str(req, "metadata"), cmd_bool(req, "can_publish", true),
+	int err = webmembers_token(b->web, &jwt, room, cmd_str(req, "identity"),
+				   cmd_str(req, "name"), cmd_str(req, "metadata"),
+				   cmd_bool(req, "can_publish", true),
 				   cmd_bool(req, "can_subscribe", true), cmd_int(req, "ttl_s", 0));
 	if (err) {
 		cmd_error_set(e, err == EINVAL ? "invalid_field" : "internal",
@@ -351,7 +357,8 @@ static int local_rec_stop(void *st, cJSON *out, const char *call_id, const char 
 		if (err == ENOENT)
 			err = 0;
 		else if (err)
-			cmd_error_set(e, "internal", NULL, "recording %s: %s", path, cm_strerror(err));
+			cmd_error_set(e, "internal", NULL, "recording %s: %s", path,
+				      cm_strerror(err));
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (err)

@@ -230,7 +230,8 @@ static void do_join(struct fwd *f, struct op *op)
 		m->peer = *op->addr;
 		m->seen = false;
 	} else {
-		size_t cap = op->max > 0 && op->max < FWD_MEMBERS_MAX ? (size_t)op->max : FWD_MEMBERS_MAX;
+		size_t cap = op->max > 0 && op->max < FWD_MEMBERS_MAX ? (size_t)op->max
+								      : FWD_MEMBERS_MAX;
 		if (r->n >= cap) {
 			op->err = ENOSPC;
 			return;
@@ -271,9 +272,9 @@ static void do_join(struct fwd *f, struct op *op)
 	op->member->ssrc = m->ssrc;
 	char peer[INET_ADDRSTRLEN] = "";
 	inet_ntop(AF_INET, &m->peer.sin_addr, peer, sizeof(peer));
-	log_info("room_member_joined", "room=%s identity=%s rtp_addr=%s:%u relay=%s ssrc=%u members=%zu",
-		 r->name, m->identity, peer, ntohs(m->peer.sin_port), op->member->relay_addr,
-		 m->ssrc, r->n);
+	log_info("room_member_joined",
+		 "room=%s identity=%s rtp_addr=%s:%u relay=%s ssrc=%u members=%zu", r->name,
+		 m->identity, peer, ntohs(m->peer.sin_port), op->member->relay_addr, m->ssrc, r->n);
 }
 
 static void remove_member(struct fwd *f, struct froom *r, size_t idx)
@@ -286,7 +287,8 @@ static void remove_member(struct fwd *f, struct froom *r, size_t idx)
 	if (r->rec)
 		recorder_forget(r->rec, m->ssrc);
 	log_info("room_member_left", "room=%s identity=%s packets_in=%llu dropped=%llu members=%zu",
-		 r->name, m->identity, (unsigned long long)m->in, (unsigned long long)m->dropped, r->n);
+		 r->name, m->identity, (unsigned long long)m->in, (unsigned long long)m->dropped,
+		 r->n);
 	member_free(f, m);
 }
 
@@ -443,19 +445,21 @@ static void member_readable(struct fwd *f, struct member *m)
 		for (int i = 0; i < n; i++) {
 			uint8_t *p = f->bufs[i];
 			size_t len = in[i].msg_len;
-			if (in[i].msg_hdr.msg_namelen != sizeof(from[i]) || !same_addr(&from[i], &m->peer)) {
+			if (in[i].msg_hdr.msg_namelen != sizeof(from[i]) ||
+			    !same_addr(&from[i], &m->peer)) {
 				bad_src++;
 				continue;
 			}
-			if (len < RTP_HDR_LEN || (p[0] >> 6) != RTP_VERSION || room_is_rtcp(p, len) ||
-			    (p[1] & 0x7f) != ROOM_OPUS_PT || (in[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+			if (len < RTP_HDR_LEN || (p[0] >> 6) != RTP_VERSION ||
+			    room_is_rtcp(p, len) || (p[1] & 0x7f) != ROOM_OPUS_PT ||
+			    (in[i].msg_hdr.msg_flags & MSG_TRUNC)) {
 				bad++;
 				continue;
 			}
 			if (!m->seen) {
 				m->seen = true;
-				log_debug("room_member_media", "room=%s identity=%s first packet", r->name,
-					  m->identity);
+				log_debug("room_member_media", "room=%s identity=%s first packet",
+					  r->name, m->identity);
 			}
 			uint32_t ssrc = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 |
 					(uint32_t)p[10] << 8 | p[11];
@@ -596,7 +600,8 @@ int fwd_new(struct fwd **fp, const struct fwd_cfg *cfg)
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
 	f->m_fwd = metric_counter("room_rtp_forwarded_total", "RTP packets sent to room members");
-	f->m_in = metric_counter("room_rtp_received_total", "RTP packets accepted from room members");
+	f->m_in =
+		metric_counter("room_rtp_received_total", "RTP packets accepted from room members");
 	f->m_drop_src = metric_counter("room_rtp_dropped_source_total",
 				       "datagrams from an address that is not the member's");
 	f->m_drop_bad = metric_counter("room_rtp_dropped_invalid_total",
@@ -615,7 +620,8 @@ int fwd_new(struct fwd **fp, const struct fwd_cfg *cfg)
 		err = errno;
 		goto out;
 	}
-	struct itimerspec its = { { 0, ROOM_FRAME_MS * 1000000L }, { 0, ROOM_FRAME_MS * 1000000L } };
+	struct itimerspec its = { { 0, ROOM_FRAME_MS * 1000000L },
+				  { 0, ROOM_FRAME_MS * 1000000L } };
 	struct epoll_event ev1 = { .events = EPOLLIN, .data.ptr = &f->ops };
 	struct epoll_event ev2 = { .events = EPOLLIN, .data.ptr = &f->tfd };
 	if (timerfd_settime(f->tfd, 0, &its, NULL) ||
@@ -692,6 +698,8 @@ int fwd_rec_start(struct fwd *f, const char *room, const char *call_id, const ch
 
 int fwd_rec_stop(struct fwd *f, const char *room, const char *rec_id, char *path_out)
 {
-	struct op op = { .kind = OP_REC_STOP, .room = room, .rec_id = rec_id, .path_out = path_out };
+	struct op op = {
+		.kind = OP_REC_STOP, .room = room, .rec_id = rec_id, .path_out = path_out
+	};
 	return submit(f, &op);
 }

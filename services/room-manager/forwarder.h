@@ -64,7 +64,8 @@ struct fwd_member {
  * limit but FWD_MEMBERS_MAX. 0; ENOSPC when the room is full or no relay
  * port is free (EADDRINUSE tried on every port); EMFILE/errno of socket(). */
 int fwd_join(struct fwd *f, struct fwd_member *m, const char *room, const char *call_id,
-	     const char *identity, const struct sockaddr_in *rtp_addr, long max_members) CM_MUST_USE;
+	     const char *identity, const struct sockaddr_in *rtp_addr,
+	     long max_members) CM_MUST_USE;
 /* Removes a member (its port and state freed, BYE sent to the others).
  * ENOENT when it is not in the room. */
 int fwd_leave(struct fwd *f, const char *room, const char *identity) CM_MUST_USE;

@@ -17,10 +17,12 @@ static const struct cfg_var room_cfg_vars[] = {
 	  offsetof(struct room_cfg, room_empty_timeout_s),
 	  "a room nobody joins closes after this (rooms.create may override)" },
 	{ "ROOM_MAX_PARTICIPANTS", CFG_INT, "0", true, false, 0, 1000, NULL,
-	  offsetof(struct room_cfg, room_max_participants), "0 = no limit (rooms.create may override)" },
+	  offsetof(struct room_cfg, room_max_participants),
+	  "0 = no limit (rooms.create may override)" },
 	{ "EGRESS_FILE_PREFIX", CFG_STR, "recordings/", true, false, 0, 0, NULL,
 	  offsetof(struct room_cfg, egress_file_prefix),
-	  "LiveKit egress: object key / path prefix of call recordings (<prefix><call_id>-<ms>.ogg)" },
+	  "LiveKit egress: object key / path prefix of call recordings "
+	  "(<prefix><call_id>-<ms>.ogg)" },
 	{ "EGRESS_S3_BUCKET", CFG_STR, NULL, false, false, 0, 0, NULL,
 	  offsetof(struct room_cfg, egress_s3_bucket),
 	  "LiveKit egress: S3-compatible bucket (unset: the file stays on the egress node)" },
@@ -70,7 +72,8 @@ static int room_cfg_check(void *arg, char *err, size_t errlen)
 		return EINVAL;
 	}
 	if (cfg->token_secret && strlen(cfg->token_secret) < 16) {
-		snprintf(err, errlen, "ROOM_TOKEN_SECRET: must be at least 16 bytes (it signs tokens)");
+		snprintf(err, errlen,
+			 "ROOM_TOKEN_SECRET: must be at least 16 bytes (it signs tokens)");
 		return EINVAL;
 	}
 	/* libs/ws listens on an IPv4 address (or localhost) */
@@ -78,7 +81,8 @@ static int room_cfg_check(void *arg, char *err, size_t errlen)
 	struct in_addr ia;
 	if (addr_parse(&hp, cfg->ws_addr, 0) ||
 	    (strcmp(hp.host, "localhost") != 0 && inet_pton(AF_INET, hp.host, &ia) != 1)) {
-		snprintf(err, errlen, "ROOM_WS_ADDR: \"%s\": the host must be an IPv4 address or localhost",
+		snprintf(err, errlen,
+			 "ROOM_WS_ADDR: \"%s\": the host must be an IPv4 address or localhost",
 			 cfg->ws_addr);
 		return EINVAL;
 	}

@@ -122,7 +122,8 @@ void recorder_tick(struct recorder *r)
 			if (media_opus_decode(t->dec, pcm, CM_ARRAY_LEN(pcm), &n, f.data, f.len))
 				n = 0;
 		} else if (f.status == JBUF_LOSS &&
-			   media_opus_conceal(t->dec, pcm, ROOM_FRAME_SAMPLES, f.fec_data, f.fec_len) == 0) {
+			   media_opus_conceal(t->dec, pcm, ROOM_FRAME_SAMPLES, f.fec_data,
+					      f.fec_len) == 0) {
 			n = ROOM_FRAME_SAMPLES;
 		}
 		if (n > ROOM_FRAME_SAMPLES)

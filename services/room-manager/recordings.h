@@ -16,7 +16,7 @@ int rec_table_put(struct rec_table *t, const char *call_id, const char *recordin
 		  const char *path) CM_MUST_USE;
 /* Looks up by recording id (when non-NULL) or else by call id; copies into
  * the buffers. ENOENT when unknown. With `remove`, forgets it. */
-int rec_table_get(struct rec_table *t, const char *call_id, const char *recording_id,
-		  char *rec_id, size_t rec_len, char *path, size_t path_len, bool remove) CM_MUST_USE;
+int rec_table_get(struct rec_table *t, const char *call_id, const char *recording_id, char *rec_id,
+		  size_t rec_len, char *path, size_t path_len, bool remove) CM_MUST_USE;
 
 #endif

@@ -150,15 +150,18 @@ static void serve(const struct workq_job *job, void *arg)
 		err = r->be->token(r->be_state, out, req, &e);
 	else if (fields == rec_start_fields)
 		err = r->be->rec_start(r->be_state, out, call_id, room, &e);
-	else if ((fields == join_fields && !r->be->join) || (fields == leave_fields && !r->be->leave)) {
-		cmd_error_set(&e, "unavailable", NULL, "the %s room backend has no %s", r->be->name, s);
+	else if ((fields == join_fields && !r->be->join) ||
+		 (fields == leave_fields && !r->be->leave)) {
+		cmd_error_set(&e, "unavailable", NULL, "the %s room backend has no %s", r->be->name,
+			      s);
 		err = EAGAIN;
 	} else if (fields == join_fields)
 		err = r->be->join(r->be_state, out, req, &e);
 	else if (fields == leave_fields)
 		err = r->be->leave(r->be_state, room, cmd_str(req, "identity"), &e);
 	else
-		err = r->be->rec_stop(r->be_state, out, call_id, room, cmd_str(req, "recording_id"), &e);
+		err = r->be->rec_stop(r->be_state, out, call_id, room, cmd_str(req, "recording_id"),
+				      &e);
 out:
 	if (err) {
 		metric_add(r->m_cmd_errors, 1);
@@ -178,7 +181,8 @@ static void on_command(const struct bus_msg *msg, void *arg)
 	int err = workq_push(r->cmds, msg->subject, msg->reply, msg->data, (size_t)msg->len);
 	if (err) {
 		struct cmd_error e;
-		cmd_error_set(&e, "unavailable", NULL, "room-manager is busy (%s)", cm_strerror(err));
+		cmd_error_set(&e, "unavailable", NULL, "room-manager is busy (%s)",
+			      cm_strerror(err));
 		cmd_reply_error(r->bus, msg->reply, &e);
 	}
 }
@@ -258,7 +262,8 @@ int rooms_new(struct rooms **rp, const struct room_cfg *cfg, struct service *svc
 	if (err)
 		goto out;
 	for (size_t i = 0; i < CM_ARRAY_LEN(commands); i++) {
-		err = bus_subscribe(r->bus, &r->cmd_subs[i], commands[i], QUEUE_GROUP, on_command, r);
+		err = bus_subscribe(r->bus, &r->cmd_subs[i], commands[i], QUEUE_GROUP, on_command,
+				    r);
 		if (err) {
 			log_error("subscribe_failed", "%s: %s", commands[i], cm_strerror(err));
 			goto out;

@@ -167,7 +167,8 @@ static int on_accept(void **connargp, struct ws_conn *c, const char *path, char 
 	}
 	if (!claim_bool(video, "roomJoin", false) || !cJSON_IsString(room) ||
 	    !*room->valuestring || strlen(room->valuestring) > EVENT_ROOM_MAX) {
-		snprintf(reason, WS_REASON_MAX + 1, "access_token: does not grant roomJoin to a room");
+		snprintf(reason, WS_REASON_MAX + 1,
+			 "access_token: does not grant roomJoin to a room");
 		goto out;
 	}
 	if (!w->cfg.room_open(room->valuestring, w->cfg.arg)) {
@@ -193,8 +194,9 @@ static int on_accept(void **connargp, struct ws_conn *c, const char *path, char 
 	for (const struct member *o = w->members; o; o = o->next) {
 		if (strcmp(o->room, m->room) == 0 && strcmp(o->identity, m->identity) == 0) {
 			pthread_mutex_unlock(&w->lock);
-			snprintf(reason, WS_REASON_MAX + 1, "%.*s is already connected to this room",
-				 ROOM_IDENTITY_MAX, m->identity);
+			snprintf(reason, WS_REASON_MAX + 1,
+				 "%.*s is already connected to this room", ROOM_IDENTITY_MAX,
+				 m->identity);
 			status = 409;
 			goto out;
 		}
@@ -258,8 +260,8 @@ static void on_frame(const struct room_frame *f, void *arg)
 	if (m->receive == CODEC_OPUS) {
 		struct media_opus_enc *enc = down_encoder(m, f->ssrc);
 		size_t olen = 0;
-		if (!enc || media_opus_encode(enc, msg + DOWN_HEADER, sizeof(msg) - DOWN_HEADER, &olen,
-					      f->pcm)) {
+		if (!enc || media_opus_encode(enc, msg + DOWN_HEADER, sizeof(msg) - DOWN_HEADER,
+					      &olen, f->pcm)) {
 			atomic_fetch_add(&m->frames_dropped, 1);
 			return;
 		}
@@ -332,7 +334,8 @@ static void on_hello(struct member *m, const uint8_t *data, size_t len)
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
 	char why[WS_REASON_MAX + 1];
 	if (!cJSON_IsString(type) || strcmp(type->valuestring, "hello") != 0) {
-		refuse(m, 1008, "the first message must be {\"type\":\"hello\",\"send\",\"receive\"}");
+		refuse(m, 1008,
+		       "the first message must be {\"type\":\"hello\",\"send\",\"receive\"}");
 		goto out;
 	}
 	if (m->rm) {
@@ -350,15 +353,17 @@ static void on_hello(struct member *m, const uint8_t *data, size_t len)
 		refuse(m, 1011, "out of memory");
 		goto out;
 	}
-	int err = room_local.join(&m->rm, &m->w->room_ctx, m->room, m->identity, &member_handlers, m);
+	int err =
+		room_local.join(&m->rm, &m->w->room_ctx, m->room, m->identity, &member_handlers, m);
 	if (err) {
 		snprintf(why, sizeof(why), "join %s: %s", m->room, cm_strerror(err));
 		m->rm = NULL;
 		refuse(m, 1011, why);
 		goto out;
 	}
-	log_info("web_member_joined", "room=%s identity=%s send=%s receive=%s", m->room, m->identity,
-		 m->send == CODEC_OPUS ? "opus" : "pcm", m->receive == CODEC_OPUS ? "opus" : "pcm");
+	log_info("web_member_joined", "room=%s identity=%s send=%s receive=%s", m->room,
+		 m->identity, m->send == CODEC_OPUS ? "opus" : "pcm",
+		 m->receive == CODEC_OPUS ? "opus" : "pcm");
 	cJSON *j = cJSON_CreateObject();
 	if (j && cJSON_AddStringToObject(j, "type", "joined") &&
 	    cJSON_AddStringToObject(j, "room", m->room) &&
@@ -392,7 +397,8 @@ static void on_audio(struct member *m, const uint8_t *data, size_t len)
 			memset(pcm + n, 0, (ROOM_FRAME_SAMPLES - n) * sizeof(pcm[0]));
 	} else {
 		snprintf(why, sizeof(why),
-			 "binary message: type 0x%02x with %zu bytes is not a %s frame (hello said %s)",
+			 "binary message: type 0x%02x with %zu bytes is not a %s frame (hello said "
+			 "%s)",
 			 data[0], len - 1, m->send == CODEC_OPUS ? "Opus" : "PCM (1920 bytes)",
 			 m->send == CODEC_OPUS ? "opus" : "pcm");
 		refuse(m, 1003, why);

@@ -219,7 +219,9 @@ static void on_hangup(const struct bus_msg *msg, void *arg)
 	struct inbox_item *it = item_new(INBOX_HANGUP, call_id, "hangup");
 	if (!it)
 		return;
-	cJSON *root = msg->len > 0 && msg->len < 4096 ? cJSON_ParseWithLength(msg->data, (size_t)msg->len) : NULL;
+	cJSON *root = msg->len > 0 && msg->len < 4096
+			      ? cJSON_ParseWithLength(msg->data, (size_t)msg->len)
+			      : NULL;
 	const cJSON *reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
 	if (cJSON_IsString(reason) && reason->valuestring && *reason->valuestring)
 		snprintf(it->reason, sizeof(it->reason), "%s", reason->valuestring);
@@ -234,8 +236,10 @@ static void on_call_over(const struct bus_msg *msg, void *arg)
 	struct bridge *br = arg;
 	struct event *ev = NULL;
 	char err[128];
-	if (msg->len <= 0 || event_decode(&ev, msg->data, (size_t)msg->len, err, sizeof(err)) != 0) {
-		log_warn("call_over_unreadable", "subject=%s: %s", msg->subject, msg->len > 0 ? err : "empty");
+	if (msg->len <= 0 ||
+	    event_decode(&ev, msg->data, (size_t)msg->len, err, sizeof(err)) != 0) {
+		log_warn("call_over_unreadable", "subject=%s: %s", msg->subject,
+			 msg->len > 0 ? err : "empty");
 		return;
 	}
 	/* the subject names the call too: both must agree */
@@ -362,8 +366,10 @@ int bridge_start(struct bridge *br)
 		snprintf(br->rtp_host, sizeof(br->rtp_host), "%s", br->cfg->sip_advertise);
 	} else if (wildcard) {
 		snprintf(br->rtp_host, sizeof(br->rtp_host), "127.0.0.1");
-		log_warn("sip_advertise_unset", "SIP_BIND %s listens on every address but carriers are "
-			 "told 127.0.0.1: set SIP_ADVERTISE to the address they reach", bind);
+		log_warn("sip_advertise_unset",
+			 "SIP_BIND %s listens on every address but carriers are "
+			 "told 127.0.0.1: set SIP_ADVERTISE to the address they reach",
+			 bind);
 	} else {
 		snprintf(br->rtp_host, sizeof(br->rtp_host), "%s", br->rtp_bind);
 	}
@@ -400,10 +406,12 @@ int bridge_start(struct bridge *br)
 	service_set_ready_check(br->svc, ready_check, br);
 	err = bus_subscribe(br->bus, &br->hangup_sub, "cmd.calls.*.hangup", NULL, on_hangup, br);
 	if (err)
-		log_warn("hangup_subscribe_failed", "%s (retrying is up to the bus)", cm_strerror(err));
+		log_warn("hangup_subscribe_failed", "%s (retrying is up to the bus)",
+			 cm_strerror(err));
 	if (bus_subscribe(br->bus, &br->ended_sub, "calls.*.call_ended", NULL, on_call_over, br) ||
 	    bus_subscribe(br->bus, &br->failed_sub, "calls.*.call_failed", NULL, on_call_over, br))
-		log_warn("call_over_subscribe_failed", "call_ended/call_failed of others not followed");
+		log_warn("call_over_subscribe_failed",
+			 "call_ended/call_failed of others not followed");
 	err = pthread_create(&br->sofia_thread, NULL, sofia_main, br);
 	if (err)
 		return err;

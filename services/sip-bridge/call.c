@@ -79,7 +79,8 @@ static void publish_ended(struct call *c, const char *reason, const char *by)
 		   event_set_int(ev, "duration_ms", dur)))
 		ev = event_free(ev);
 	publish(c, ev);
-	log_info("call_ended", "%s: %s by %s after %lld ms", c->job->call_id, reason, by, (long long)dur);
+	log_info("call_ended", "%s: %s by %s after %lld ms", c->job->call_id, reason, by,
+		 (long long)dur);
 }
 
 static void call_free(struct call *c)
@@ -156,19 +157,23 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 		}
 		struct sdp_audio remote;
 		struct media_srtp *srtp = NULL;
-		bool have_sdp = info->sdp && sdp_audio_parse(&remote, info->sdp, info->sdp_len) == 0;
+		bool have_sdp = info->sdp &&
+				sdp_audio_parse(&remote, info->sdp, info->sdp_len) == 0;
 		if (c->media.keys.secure && !secure_answer(c, have_sdp ? &remote : NULL, &srtp))
 			break;
 		if (!have_sdp)
-			log_warn("answer_sdp_unusable", "%s: no usable SDP in the 200 OK", c->job->call_id);
+			log_warn("answer_sdp_unusable", "%s: no usable SDP in the 200 OK",
+				 c->job->call_id);
 		else if (relay_leg_start(c->relay, c->rtp_fd, srtp, &remote) == 0)
 			c->rtp_fd = -1;
 		else
-			log_error("relay_start_failed", "%s: the call has no media", c->job->call_id);
+			log_error("relay_start_failed", "%s: the call has no media",
+				  c->job->call_id);
 		if (srtp && c->rtp_fd >= 0)
 			media_srtp_free(srtp); /* the relay did not take it */
 		struct event *ev = call_event(c, EV_CALL_ANSWERED);
-		if (ev && sip_leg_call_id(c->leg)[0] && event_set_str(ev, "sip_call_id", sip_leg_call_id(c->leg)))
+		if (ev && sip_leg_call_id(c->leg)[0] &&
+		    event_set_str(ev, "sip_call_id", sip_leg_call_id(c->leg)))
 			ev = event_free(ev);
 		publish(c, ev);
 		log_info("call_answered", "%s", c->job->call_id);
@@ -178,8 +183,8 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 		if (c->cancel_status)
 			publish_failed(c, c->cancel_status, info->code, info->reason);
 		else
-			publish_failed(c, call_status_name(call_status_from_sip(info->code)), info->code,
-				       info->reason);
+			publish_failed(c, call_status_name(call_status_from_sip(info->code)),
+				       info->code, info->reason);
 		break;
 	case SIP_LEG_OFFER: {
 		struct hold_call hc = { c->leg, &c->media, c->relay, c->job->call_id,
@@ -197,7 +202,8 @@ static void on_leg(struct sip_leg *leg, const struct sip_leg_info *info, void *a
 			publish_ended(c, c->end_reason[0] ? c->end_reason : "hangup",
 				      c->end_by ? c->end_by : "system");
 		else
-			publish_failed(c, c->cancel_status ? c->cancel_status : "failed", 0, "call setup ended");
+			publish_failed(c, c->cancel_status ? c->cancel_status : "failed", 0,
+				       "call setup ended");
 		call_free(c);
 		break;
 	}
@@ -248,7 +254,8 @@ void call_start(struct calls *cs, struct dial_job *job)
 	}
 	/* into the room while it rings: joining takes a WebRTC handshake on LiveKit */
 	if (relay_leg_new(&c->relay, cs->cfg.relay, job->call_id, job->room))
-		log_error("relay_join_failed", "%s: out of memory, the call will have no media", job->call_id);
+		log_error("relay_join_failed", "%s: out of memory, the call will have no media",
+			  job->call_id);
 	struct event *ev = call_event(c, EV_CALL_DIALING);
 	if (ev && event_set_str(ev, "provider", "exotel"))
 		ev = event_free(ev);
@@ -308,8 +315,8 @@ void call_ended_elsewhere(struct calls *cs, const char *call_id, const char *wha
 		return;
 	log_warn("call_ended_elsewhere", "%s: %s from %s while the leg is up: hanging up", call_id,
 		 what, source);
-	end_call(c, "ended_elsewhere", strncmp(source, "agent-worker/", 13) == 0 ? "agent" : "local",
-		 "cancelled");
+	end_call(c, "ended_elsewhere",
+		 strncmp(source, "agent-worker/", 13) == 0 ? "agent" : "local", "cancelled");
 }
 
 void calls_tick(struct calls *cs, int64_t now_ms)
@@ -318,9 +325,11 @@ void calls_tick(struct calls *cs, int64_t now_ms)
 		if (c->terminal)
 			continue;
 		if (c->phase != PH_ANSWERED && !c->cancel_status && now_ms >= c->ring_deadline_ms) {
-			log_info("call_ring_timeout", "%s: no answer in time, CANCEL", c->job->call_id);
+			log_info("call_ring_timeout", "%s: no answer in time, CANCEL",
+				 c->job->call_id);
 			end_call(c, "timeout", "system", "timeout");
-		} else if (c->phase != PH_ANSWERED && c->cancel_status && now_ms >= c->cancel_deadline_ms) {
+		} else if (c->phase != PH_ANSWERED && c->cancel_status &&
+			   now_ms >= c->cancel_deadline_ms) {
 			/* the far end never confirmed the CANCEL: the call is over for us */
 			publish_failed(c, c->cancel_status, 0, "no response to CANCEL");
 		} else if (c->phase == PH_ANSWERED && now_ms >= c->max_deadline_ms) {
@@ -358,7 +367,8 @@ static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
 		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
 	if (a->ss_family == AF_INET6 && b->sa_family == AF_INET6)
 		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+			      &((const struct sockaddr_in6 *)b)->sin6_addr,
+			      sizeof(struct in6_addr)) == 0;
 	/* IPv4-mapped IPv6 source against an IPv4 trunk */
 	if (a->ss_family == AF_INET && b->sa_family == AF_INET6) {
 		const struct in6_addr *s6 = &((const struct sockaddr_in6 *)b)->sin6_addr;

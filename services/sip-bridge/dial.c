@@ -133,7 +133,7 @@ static int password_open(struct dial_job *job, const struct secret_keys *keys, c
 	int rc = secret_open(&clear, NULL, keys, aad, sealed->valuestring);
 	if (rc) {
 		snprintf(err, errlen, "trunk.password_sealed: %s",
-			 rc == ENOKEY	 ? "sealed under a key this bridge does not hold (SECRETS_KEY)"
+			 rc == ENOKEY ? "sealed under a key this bridge does not hold (SECRETS_KEY)"
 			 : rc == EBADMSG ? "does not open for this call (tampered or moved)"
 					 : "malformed");
 		return EINVAL;
@@ -141,7 +141,8 @@ static int password_open(struct dial_job *job, const struct secret_keys *keys, c
 	size_t n = strlen(clear);
 	if (n >= sizeof(job->password)) {
 		secret_wipe_free(clear);
-		snprintf(err, errlen, "trunk.password: longer than %zu characters", sizeof(job->password) - 1);
+		snprintf(err, errlen, "trunk.password: longer than %zu characters",
+			 sizeof(job->password) - 1);
 		return EINVAL;
 	}
 	memcpy(job->password, clear, n + 1);
@@ -180,7 +181,8 @@ int dial_job_parse(struct dial_job *job, const struct secret_keys *keys, const c
 	const cJSON *trunk = cJSON_GetObjectItemCaseSensitive(root, "trunk");
 	if (get_str(job->room, sizeof(job->room), root, "room", true, err, errlen) ||
 	    get_str(job->to_number, sizeof(job->to_number), root, "to_number", true, err, errlen) ||
-	    get_str(job->from_number, sizeof(job->from_number), root, "from_number", true, err, errlen) ||
+	    get_str(job->from_number, sizeof(job->from_number), root, "from_number", true, err,
+		    errlen) ||
 	    get_int(&job->ring_timeout_s, root, "ring_timeout_s", 0, 1, 600, err, errlen) ||
 	    get_int(&job->max_duration_s, root, "max_duration_s", 3600, 1, 86400, err, errlen))
 		goto out;
@@ -210,8 +212,10 @@ int dial_job_parse(struct dial_job *job, const struct secret_keys *keys, const c
 	}
 	if (get_str(job->sip_host, sizeof(job->sip_host), trunk, "sip_host", true, err, errlen) ||
 	    get_int(&job->sip_port, trunk, "sip_port", 5060, 1, 65535, err, errlen) ||
-	    get_str(job->transport, sizeof(job->transport), trunk, "transport", false, err, errlen) ||
-	    get_str(job->sip_domain, sizeof(job->sip_domain), trunk, "sip_domain", false, err, errlen) ||
+	    get_str(job->transport, sizeof(job->transport), trunk, "transport", false, err,
+		    errlen) ||
+	    get_str(job->sip_domain, sizeof(job->sip_domain), trunk, "sip_domain", false, err,
+		    errlen) ||
 	    get_str(job->username, sizeof(job->username), trunk, "username", false, err, errlen)) {
 		char inner[200];
 		snprintf(inner, sizeof(inner), "%s", err);
@@ -228,7 +232,8 @@ int dial_job_parse(struct dial_job *job, const struct secret_keys *keys, const c
 	}
 	if (!job->transport[0])
 		snprintf(job->transport, sizeof(job->transport), "tcp");
-	if (strcmp(job->transport, "tcp") && strcmp(job->transport, "udp") && strcmp(job->transport, "tls")) {
+	if (strcmp(job->transport, "tcp") && strcmp(job->transport, "udp") &&
+	    strcmp(job->transport, "tls")) {
 		snprintf(err, errlen, "trunk.transport: must be tcp, tls or udp");
 		goto out;
 	}
@@ -286,26 +291,29 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 	/* The same call delivered again (re-enqueued under another message id,
 	 * or redelivered while its first copy was being acked): dialed once. */
 	if (taken_has(p->taken, job->call_id)) {
-		log_warn("dial_job_duplicate", "%s: already taken (delivery %llu); not dialing again",
-			 job->call_id, (unsigned long long)msg->delivered);
+		log_warn("dial_job_duplicate",
+			 "%s: already taken (delivery %llu); not dialing again", job->call_id,
+			 (unsigned long long)msg->delivered);
 		dial_job_free(job);
 		return BUS_TERM;
 	}
 	/* At most once: the ack is confirmed before anything is dialed. */
 	int rc = bus_js_ack(msg, BUS_ACK_SYNC);
 	if (rc) {
-		log_warn("dial_job_ack_failed", "%s: %s; not dialing", job->call_id, cm_strerror(rc));
+		log_warn("dial_job_ack_failed", "%s: %s; not dialing", job->call_id,
+			 cm_strerror(rc));
 		dial_job_free(job);
 		return BUS_ACK;
 	}
 	taken_add(p->taken, job->call_id);
 	if (msg->delivered > 1)
-		log_info("dial_job_redelivered", "%s: delivery %llu, never acked before: dialing", job->call_id,
-			 (unsigned long long)msg->delivered);
+		log_info("dial_job_redelivered", "%s: delivery %llu, never acked before: dialing",
+			 job->call_id, (unsigned long long)msg->delivered);
 	atomic_fetch_add(cfg->active, 1);
 	metric_add(p->m_dials, 1);
 	if (resolve(job)) {
-		log_warn("dial_resolve_failed", "%s: cannot resolve %s", job->call_id, job->sip_host);
+		log_warn("dial_resolve_failed", "%s: cannot resolve %s", job->call_id,
+			 job->sip_host);
 		publisher_call_failed(cfg->pub, job->call_id, job->room, "unreachable", 0,
 				      "trunk host does not resolve");
 		atomic_fetch_sub(cfg->active, 1);
@@ -351,8 +359,9 @@ static void *puller_main(void *arg)
 			continue;
 		}
 		int count = 0;
-		int err = bus_js_fetch(sub, free_slots < FETCH_BATCH_MAX ? free_slots : FETCH_BATCH_MAX, FETCH_WAIT_MS,
-				       on_job, p, &count);
+		int err = bus_js_fetch(sub,
+				       free_slots < FETCH_BATCH_MAX ? free_slots : FETCH_BATCH_MAX,
+				       FETCH_WAIT_MS, on_job, p, &count);
 		if (err && err != ETIMEDOUT)
 			nap_ms(200);
 	}
@@ -408,8 +417,8 @@ int dial_invite(struct sip_leg **legp, struct sip_ua *ua, const struct dial_job 
 	uri_host(domain, sizeof(domain), job->sip_domain[0] ? job->sip_domain : job->sip_host);
 	/* sip: with transport=tls rather than sips: — many carriers and UAs
 	 * (libre/baresip) do not take requests to a sips: Contact */
-	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%ld;transport=%s", job->to_number, host, job->sip_port,
-		 job->transport);
+	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%ld;transport=%s", job->to_number, host,
+		 job->sip_port, job->transport);
 	snprintf(from, sizeof(from), "<sip:%s@%s>", job->from_number, domain);
 	snprintf(to, sizeof(to), "<sip:%s@%s>", job->to_number, domain);
 	int err = sdp_offer_build(sdp, sizeof(sdp), local);
@@ -424,6 +433,7 @@ int dial_invite(struct sip_leg **legp, struct sip_ua *ua, const struct dial_job 
 		*whyp = "cannot send INVITE";
 		return err;
 	}
-	log_info("call_dialing", "%s: %s -> %s via %s", job->call_id, job->from_number, job->to_number, ruri);
+	log_info("call_dialing", "%s: %s -> %s via %s", job->call_id, job->from_number,
+		 job->to_number, ruri);
 	return 0;
 }

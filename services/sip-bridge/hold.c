@@ -35,7 +35,8 @@ static void publish_change(const struct hold_env *env, const struct hold_call *c
 /* The direction attribute of an SDP body we wrote, for the debug log. */
 static const char *answer_direction(const char *sdp)
 {
-	static const char *const dirs[] = { "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive" };
+	static const char *const dirs[] = { "a=sendrecv", "a=sendonly", "a=recvonly",
+					    "a=inactive" };
 	for (size_t i = 0; i < CM_ARRAY_LEN(dirs); i++)
 		if (strstr(sdp, dirs[i]))
 			return dirs[i];
@@ -60,12 +61,14 @@ void hold_on_offer(const struct hold_env *env, const struct hold_call *c, const 
 	if (!sdp && strcmp(method, "UPDATE") == 0) {
 		/* a session refresh (RFC 4028): no offer, so no answer either */
 		if (sip_leg_answer(leg, 200, NULL) == 0)
-			log_debug("offer_answered", "%s: UPDATE without offer answered 200 without SDP", call_id);
+			log_debug("offer_answered",
+				  "%s: UPDATE without offer answered 200 without SDP", call_id);
 		return;
 	}
 	if (!sdp) {
 		/* offerless re-INVITE: we offer (sendrecv), the ACK answers */
-		if (sdp_offer_build(answer, sizeof(answer), &local) || sip_leg_answer(leg, 200, answer))
+		if (sdp_offer_build(answer, sizeof(answer), &local) ||
+		    sip_leg_answer(leg, 200, answer))
 			return;
 		m->sess_version++;
 		return;
@@ -85,8 +88,9 @@ void hold_on_offer(const struct hold_env *env, const struct hold_call *c, const 
 		if (!err)
 			err = sdes_answer_offer(&m->keys, &remote, &srtp);
 		if (err) {
-			log_warn("offer_without_srtp", "%s: %s offer (%s) has no a=crypto we can use: %s",
-				 call_id, method, offer.savp ? "RTP/SAVP" : "RTP/AVP", cm_strerror(err));
+			log_warn("offer_without_srtp",
+				 "%s: %s offer (%s) has no a=crypto we can use: %s", call_id,
+				 method, offer.savp ? "RTP/SAVP" : "RTP/AVP", cm_strerror(err));
 			if (sip_leg_answer(leg, 488, NULL))
 				log_warn("offer_reject_failed", "%s", call_id);
 			return;
@@ -94,7 +98,8 @@ void hold_on_offer(const struct hold_env *env, const struct hold_call *c, const 
 	}
 	err = sdp_answer_build(answer, sizeof(answer), &local, &offer);
 	if (err) {
-		log_warn("offer_unanswerable", "%s: %s offer: %s", call_id, method, cm_strerror(err));
+		log_warn("offer_unanswerable", "%s: %s offer: %s", call_id, method,
+			 cm_strerror(err));
 		media_srtp_free(srtp);
 		*m = before;
 		if (sip_leg_answer(leg, 488, NULL))

@@ -27,7 +27,8 @@ static const struct cfg_var bridge_cfg_vars[] = {
 	{ "RING_TIMEOUT_S", CFG_INT, "60", true, false, 5, 600, NULL,
 	  offsetof(struct bridge_cfg, ring_timeout_s), "give up (CANCEL) without a final answer" },
 	{ "MEDIA_TIMEOUT_S", CFG_INT, "30", true, false, 1, 3600, NULL,
-	  offsetof(struct bridge_cfg, media_timeout_s), "end a call with no RTP for this long (paused on hold)" },
+	  offsetof(struct bridge_cfg, media_timeout_s),
+	  "end a call with no RTP for this long (paused on hold)" },
 	{ "MEDIA_THREADS", CFG_INT, "0", true, false, 0, 64, NULL,
 	  offsetof(struct bridge_cfg, media_threads), "threads relaying media; 0 = one per CPU" },
 	{ "SIP_TLS_BIND", CFG_ADDR, NULL, false, false, 0, 0, NULL,
@@ -35,7 +36,8 @@ static const struct cfg_var bridge_cfg_vars[] = {
 	  "SIP over TLS listen address; unset = no TLS (trunks with transport tls fail)" },
 	{ "SIP_TLS_CERT_DIR", CFG_STR, NULL, false, false, 0, 0, NULL,
 	  offsetof(struct bridge_cfg, sip_tls_cert_dir),
-	  "directory with agent.pem (our key and certificate) and cafile.pem (trusted carrier CAs)" },
+	  "directory with agent.pem (our key and certificate) and cafile.pem (trusted carrier "
+	  "CAs)" },
 	{ "SIP_TLS_VERIFY", CFG_BOOL, "true", false, false, 0, 0, NULL,
 	  offsetof(struct bridge_cfg, sip_tls_verify),
 	  "verify the carrier's certificate against cafile.pem" },
@@ -58,7 +60,8 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 	struct bridge_cfg *cfg = arg;
 	/* Two ports per call (RTP + RTCP). */
 	if (cfg->rtp_port_max - cfg->rtp_port_min + 1 < 2 * cfg->max_calls) {
-		snprintf(err, errlen, "RTP_PORT_MAX: range %ld..%ld holds fewer than 2 x MAX_CALLS (%ld) ports",
+		snprintf(err, errlen,
+			 "RTP_PORT_MAX: range %ld..%ld holds fewer than 2 x MAX_CALLS (%ld) ports",
 			 cfg->rtp_port_min, cfg->rtp_port_max, cfg->max_calls);
 		return EINVAL;
 	}
@@ -78,11 +81,14 @@ static int bridge_cfg_check(void *arg, char *err, size_t errlen)
 	}
 	struct in_addr a;
 	if (cfg->sip_advertise && inet_pton(AF_INET, cfg->sip_advertise, &a) != 1) {
-		snprintf(err, errlen, "SIP_ADVERTISE: \"%s\" is not an IPv4 address", cfg->sip_advertise);
+		snprintf(err, errlen, "SIP_ADVERTISE: \"%s\" is not an IPv4 address",
+			 cfg->sip_advertise);
 		return EINVAL;
 	}
 	if (cfg->sip_advertise && a.s_addr == htonl(INADDR_ANY)) {
-		snprintf(err, errlen, "SIP_ADVERTISE: 0.0.0.0 cannot be reached; give the address carriers reach");
+		snprintf(err, errlen,
+			 "SIP_ADVERTISE: 0.0.0.0 cannot be reached; give the address carriers "
+			 "reach");
 		return EINVAL;
 	}
 	return room_cfg_resolve(&cfg->room_backend, cfg->livekit_url, cfg->livekit_api_key,

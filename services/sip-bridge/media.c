@@ -73,7 +73,9 @@ void relay_on_room_frame(const struct room_frame *f, void *arg)
 			continue;
 		for (size_t k = 0; k < ROOM_FRAME_SAMPLES; k++) {
 			int32_t v = (int32_t)sl->pcm[k] + f->pcm[k];
-			sl->pcm[k] = (int16_t)(v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v);
+			sl->pcm[k] = (int16_t)(v > INT16_MAX   ? INT16_MAX
+					       : v < INT16_MIN ? INT16_MIN
+							       : v);
 		}
 		sl->senders |= bit;
 		pthread_mutex_unlock(&l->mu);
@@ -167,8 +169,10 @@ void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
 			if (err) {
 				/* tampered, wrong key, replayed or plain RTP: never played */
 				if (l->srtp_drops++ == 0 || l->srtp_drops % 500 == 0)
-					log_warn("srtp_unprotect_failed", "%s: %s (%llu dropped so far)",
-						 l->call_id, cm_strerror(err), (unsigned long long)l->srtp_drops);
+					log_warn("srtp_unprotect_failed",
+						 "%s: %s (%llu dropped so far)", l->call_id,
+						 cm_strerror(err),
+						 (unsigned long long)l->srtp_drops);
 				continue;
 			}
 		}
@@ -180,7 +184,8 @@ void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
 		if (l->p.te_pt >= 0 && pkt.hdr.pt == l->p.te_pt) {
 			struct dtmf_event ev[DTMF_RX_OUT_MAX];
 			size_t nev = 0;
-			if (dtmf_rx_input(&l->dtmf, ev, &nev, pkt.hdr.ts, pkt.payload, pkt.payload_len) == 0)
+			if (dtmf_rx_input(&l->dtmf, ev, &nev, pkt.hdr.ts, pkt.payload,
+					  pkt.payload_len) == 0)
 				for (size_t k = 0; k < nev; k++)
 					report_dtmf(l, &ev[k]);
 		} else if (pkt.hdr.pt == 0 || pkt.hdr.pt == 8) {
@@ -200,14 +205,19 @@ void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
 
 static void send_rtp(struct relay_leg *l, const int16_t pcm[G711_FRAME_SAMPLES])
 {
-	uint8_t payload[G711_FRAME_SAMPLES], pkt[RTP_HDR_LEN + G711_FRAME_SAMPLES + MEDIA_SRTP_TRAILER_MAX];
+	uint8_t payload[G711_FRAME_SAMPLES],
+		pkt[RTP_HDR_LEN + G711_FRAME_SAMPLES + MEDIA_SRTP_TRAILER_MAX];
 	size_t len = 0;
-	struct rtp_hdr h = { .marker = l->marker, .pt = (uint8_t)l->p.pt, .seq = l->seq, .ts = l->ts,
+	struct rtp_hdr h = { .marker = l->marker,
+			     .pt = (uint8_t)l->p.pt,
+			     .seq = l->seq,
+			     .ts = l->ts,
 			     .ssrc = l->ssrc };
 	g711_encode(l->p.pt == 8 ? G711_ALAW : G711_ULAW, payload, pcm, G711_FRAME_SAMPLES);
 	l->seq++;
 	l->ts += G711_FRAME_SAMPLES;
-	if (rtp_build(&len, pkt, sizeof(pkt), &h, payload, sizeof(payload)) || !atomic_load(&l->may_send))
+	if (rtp_build(&len, pkt, sizeof(pkt), &h, payload, sizeof(payload)) ||
+	    !atomic_load(&l->may_send))
 		return;
 	if (l->srtp && media_srtp_protect(l->srtp, pkt, sizeof(pkt), &len))
 		return; /* never in clear */
@@ -270,8 +280,8 @@ static void leg_check_timeout(struct relay_leg *l, int64_t now_ms)
 	if (l->relay->h->media_timeout(l->call_id, l->relay->arg))
 		return; /* not taken (out of memory): again on the next tick */
 	l->timed_out = true;
-	log_info("media_timeout", "%s: no RTP for %lld ms%s", l->call_id, (long long)(now_ms - l->last_rx_ms),
-		 l->flowed ? "" : " (none since the answer)");
+	log_info("media_timeout", "%s: no RTP for %lld ms%s", l->call_id,
+		 (long long)(now_ms - l->last_rx_ms), l->flowed ? "" : " (none since the answer)");
 }
 
 void relay_leg_tick(struct relay_leg *l, int64_t now_ms)

@@ -76,7 +76,8 @@ static int send_event_async(struct publisher *pub, const struct event *ev)
 	if (!err)
 		err = event_encode(&json, ev);
 	if (!err)
-		err = bus_js_publish_async(pub->bus, subject, ev->id, json, strlen(json), PUB_ACK_TIMEOUT_MS);
+		err = bus_js_publish_async(pub->bus, subject, ev->id, json, strlen(json),
+					   PUB_ACK_TIMEOUT_MS);
 	free(json);
 	return err;
 }
@@ -97,7 +98,8 @@ static void send_batch(struct publisher *pub, struct pub_item *batch)
 	if (!events)
 		return;
 	uint64_t failed = 0;
-	if (async_ok && bus_js_publish_async_wait(pub->bus, PUB_ACK_TIMEOUT_MS, &failed) == 0 && failed == 0)
+	if (async_ok && bus_js_publish_async_wait(pub->bus, PUB_ACK_TIMEOUT_MS, &failed) == 0 &&
+	    failed == 0)
 		return;
 	log_warn("event_batch_unconfirmed", "%d events: publishing them again one by one", events);
 	for (struct pub_item *it = batch; it; it = it->next)

@@ -149,7 +149,8 @@ static void pending_remove(struct relay *r, struct relay_leg *l)
 	pthread_mutex_unlock(&r->jmu);
 }
 
-int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp, const struct sdp_audio *answer)
+int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp,
+		    const struct sdp_audio *answer)
 {
 	if (!l || atomic_load(&l->started))
 		return EINVAL;
@@ -172,8 +173,9 @@ int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp, const 
 	char addr[INET_ADDRSTRLEN] = "no address";
 	if (l->p.have_remote)
 		inet_ntop(AF_INET, &l->p.remote.sin_addr, addr, sizeof(addr));
-	log_info("relay_started", "%s: to %s:%u PT %d te %d, far end %s, %s, room %s, media thread %u",
-		 l->call_id, addr, (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir,
+	log_info("relay_started",
+		 "%s: to %s:%u PT %d te %d, far end %s, %s, room %s, media thread %u", l->call_id,
+		 addr, (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir,
 		 srtp ? "SRTP" : "plain RTP", l->room_name, l->shard->idx);
 	return 0;
 }
@@ -189,7 +191,8 @@ void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct
 	atomic_store(&l->may_send, p.send);
 	struct relay_cmd *c = calloc(1, sizeof(*c));
 	if (!c) {
-		log_error("relay_update_lost", "%s: out of memory (sending follows the offer, the rest not)",
+		log_error("relay_update_lost",
+			  "%s: out of memory (sending follows the offer, the rest not)",
 			  l->call_id);
 		media_srtp_free(srtp);
 		return;
@@ -207,7 +210,8 @@ struct relay_leg *relay_leg_free(struct relay_leg *l)
 		return NULL;
 	atomic_store(&l->may_send, false);
 	if (atomic_load(&l->started)) {
-		post_cmd(l->shard, &l->stop_cmd); /* the media thread retires it, then the room thread */
+		post_cmd(l->shard,
+			 &l->stop_cmd); /* the media thread retires it, then the room thread */
 	} else {
 		pending_remove(l->relay, l);
 		post_job(l->relay, &l->leave_job); /* queued after its join: left and freed */
@@ -229,9 +233,10 @@ static void leg_retire(struct relay_shard *sh, struct relay_leg *l)
 		log_warn("relay_epoll_del_failed", "%s: %s", l->call_id, strerror(errno));
 	close(l->fd);
 	l->fd = -1;
-	log_info("relay_stopped", "%s: rtp in %llu out %llu, frames to room %llu from room %llu "
-		 "(dropped %llu), dtmf %llu, srtp %s (unprotect failures %llu, rekeys %llu)", l->call_id,
-		 (unsigned long long)l->pkts_in, (unsigned long long)l->pkts_out,
+	log_info("relay_stopped",
+		 "%s: rtp in %llu out %llu, frames to room %llu from room %llu "
+		 "(dropped %llu), dtmf %llu, srtp %s (unprotect failures %llu, rekeys %llu)",
+		 l->call_id, (unsigned long long)l->pkts_in, (unsigned long long)l->pkts_out,
 		 (unsigned long long)l->frames_up, (unsigned long long)l->frames_down,
 		 (unsigned long long)l->q_dropped, (unsigned long long)l->dtmf_events,
 		 l->srtp ? "on" : "off", (unsigned long long)l->srtp_drops,
@@ -254,7 +259,8 @@ static void run_commands(struct relay_shard *sh, int64_t now_ms)
 		case CMD_START: {
 			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
 			if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, l->fd, &ev))
-				log_error("relay_epoll_add_failed", "%s: %s", l->call_id, strerror(errno));
+				log_error("relay_epoll_add_failed", "%s: %s", l->call_id,
+					  strerror(errno));
 			l->next = sh->legs;
 			sh->legs = l;
 			l->last_rx_ms = now_ms;
@@ -353,13 +359,14 @@ static void *room_main(void *arg)
 			if (err) {
 				char why[200];
 				room_join_why(why, sizeof(why), r->room_ops, err);
-				log_warn("room_join_failed", "%s: room %s as %s: %s", l->call_id, l->room_name,
-					 l->identity, why);
+				log_warn("room_join_failed", "%s: room %s as %s: %s", l->call_id,
+					 l->room_name, l->identity, why);
 			} else {
 				pthread_mutex_lock(&l->mu);
 				l->room = room;
 				pthread_mutex_unlock(&l->mu);
-				log_info("room_joined", "%s: room %s as %s", l->call_id, l->room_name, l->identity);
+				log_info("room_joined", "%s: room %s as %s", l->call_id,
+					 l->room_name, l->identity);
 			}
 		} else if (j->kind == JOB_LEAVE) {
 			pthread_mutex_lock(&l->mu);
@@ -387,10 +394,12 @@ static int shard_init(struct relay_shard *sh, struct relay *r, unsigned idx)
 	sh->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (sh->epfd < 0 || sh->efd < 0 || sh->tfd < 0)
 		return errno;
-	struct itimerspec its = { { 0, RELAY_TICK_MS * 1000000L }, { 0, RELAY_TICK_MS * 1000000L } };
+	struct itimerspec its = { { 0, RELAY_TICK_MS * 1000000L },
+				  { 0, RELAY_TICK_MS * 1000000L } };
 	struct epoll_event ev_e = { .events = EPOLLIN, .data.ptr = &sh->efd };
 	struct epoll_event ev_t = { .events = EPOLLIN, .data.ptr = &sh->tfd };
-	if (timerfd_settime(sh->tfd, 0, &its, NULL) || epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->efd, &ev_e) ||
+	if (timerfd_settime(sh->tfd, 0, &its, NULL) ||
+	    epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->efd, &ev_e) ||
 	    epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->tfd, &ev_t))
 		return errno;
 	int err = pthread_create(&sh->thread, NULL, media_main, sh);

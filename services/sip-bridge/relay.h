@@ -51,7 +51,8 @@ int relay_leg_new(struct relay_leg **legp, struct relay *r, const char *call_id,
  * success only) as the far end's `answer` asks. With `srtp` every packet
  * out is protected and every packet in unprotected (failures are dropped
  * and counted). EINVAL: no leg, or started already. */
-int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp, const struct sdp_audio *answer) CM_MUST_USE;
+int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp,
+		    const struct sdp_audio *answer) CM_MUST_USE;
 /* Sofia thread: the far end's new offer (direction, address, codec) and,
  * when not NULL, the SRTP session that replaces the leg's (taken over in
  * every case). Whether we may send takes effect before this returns (no

@@ -22,7 +22,8 @@ int sdes_local_init(struct sdes_keys *k)
 }
 
 /* The first a=crypto of `a` that we can use and that `want` accepts. */
-static int pick(struct sdes_crypto *remote, const struct sdp_audio *a, const struct sdes_crypto *want)
+static int pick(struct sdes_crypto *remote, const struct sdp_audio *a,
+		const struct sdes_crypto *want)
 {
 	for (int i = 0; i < a->ncrypto; i++) {
 		struct sdes_crypto c;

@@ -299,7 +299,8 @@ static void dial_failed(struct call *c, int err, const struct livekit_error *e, 
 	char reason[400];
 	if (err == EIO && e->sip_status_code) {
 		snprintf(reason, sizeof(reason), "%s", e->sip_status[0] ? e->sip_status : e->msg);
-		publish_failed(c, call_status_from_sip(e->sip_status_code), e->sip_status_code, reason);
+		publish_failed(c, call_status_from_sip(e->sip_status_code), e->sip_status_code,
+			       reason);
 		return;
 	}
 	if (hung_up) {
@@ -308,7 +309,8 @@ static void dial_failed(struct call *c, int err, const struct livekit_error *e, 
 	}
 	switch (err) {
 	case EIO:
-		snprintf(reason, sizeof(reason), "livekit %s: %s", e->code[0] ? e->code : "error", e->msg);
+		snprintf(reason, sizeof(reason), "livekit %s: %s", e->code[0] ? e->code : "error",
+			 e->msg);
 		publish_failed(c, CALL_FAILED, 0, reason);
 		break;
 	case ETIMEDOUT:
@@ -416,8 +418,9 @@ static void *call_thread(void *arg)
 	} else if (err) {
 		/* the outcome is unknown after a timeout or a broken reply: make sure no
 		 * leg is left ringing */
-		if (err == ETIMEDOUT || (err == EIO && (e.http_status == 0 ||
-							(e.http_status >= 200 && e.http_status < 300))))
+		if (err == ETIMEDOUT ||
+		    (err == EIO &&
+		     (e.http_status == 0 || (e.http_status >= 200 && e.http_status < 300))))
 			(void)remove_participant(cs, c->job.room, c->job.identity);
 		dial_failed(c, err, &e, hung_up);
 	} else {

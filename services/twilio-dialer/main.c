@@ -8,7 +8,8 @@
 
 static const struct cfg_var dialer_cfg_vars[] = {
 	{ "LIVEKIT_URL", CFG_URL, NULL, false, false, 0, 0, "http|https|ws|wss",
-	  offsetof(struct dialer_cfg, livekit_url), "LiveKit server (unset: Twilio dialing is off)" },
+	  offsetof(struct dialer_cfg, livekit_url),
+	  "LiveKit server (unset: Twilio dialing is off)" },
 	{ "LIVEKIT_API_KEY", CFG_STR, NULL, false, false, 0, 0, NULL,
 	  offsetof(struct dialer_cfg, livekit_api_key), "LiveKit API key" },
 	{ "LIVEKIT_API_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,

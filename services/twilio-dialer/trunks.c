@@ -72,8 +72,8 @@ static void serve(struct trunk_req *t)
 						cmd_str(req, "username"), cmd_str(req, "password"),
 						tr->timeout_ms, &lke);
 	if (err) {
-		cmd_error_upstream(&e, "livekit", "CreateSIPOutboundTrunk", err, lke.http_status, lke.code,
-				   lke.msg);
+		cmd_error_upstream(&e, "livekit", "CreateSIPOutboundTrunk", err, lke.http_status,
+				   lke.code, lke.msg);
 		goto out;
 	}
 	out = cJSON_CreateObject();

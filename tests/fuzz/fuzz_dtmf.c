@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t packets = 0, events = 0;
 	for (size_t off = 0; off + 8 <= size; off += 8) {
 		const uint8_t *r = data + off;
-		uint32_t ts = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+		uint32_t ts = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 |
+			      r[3];
 		struct dtmf_event out[DTMF_RX_OUT_MAX];
 		size_t n = 99;
 		if (dtmf_rx_input(&rx, out, &n, ts, r + 4, 4) != 0)

@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (hold.hold && hold.effective != SDP_SENDONLY && hold.effective != SDP_INACTIVE)
 		abort();
-	if (offer.nfmt < 0 || offer.nfmt > SDP_FMT_MAX || memchr(offer.addr, '\0', sizeof(offer.addr)) == NULL)
+	if (offer.nfmt < 0 || offer.nfmt > SDP_FMT_MAX ||
+	    memchr(offer.addr, '\0', sizeof(offer.addr)) == NULL)
 		abort();
 	int rc = sdp_answer_build(buf, sizeof(buf), &local, &offer);
 	if (rc == 0) {

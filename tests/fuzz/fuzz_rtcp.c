@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		walked++;
 		struct rtcp_report r, back;
-		if ((pkt.type == RTCP_SR || pkt.type == RTCP_RR) && rtcp_parse_report(&r, &pkt) == 0) {
+		if ((pkt.type == RTCP_SR || pkt.type == RTCP_RR) &&
+		    rtcp_parse_report(&r, &pkt) == 0) {
 			uint8_t buf[4 + 4 + 20 + RTCP_RC_MAX * 24];
 			size_t len = 0;
 			struct rtcp_iter it2;

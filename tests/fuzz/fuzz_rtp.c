@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t ext;
 	rtp_source_init(&src, p.hdr.ssrc, (uint16_t)(p.hdr.seq - 1), 8000);
 	for (int i = 0; i < 3; i++) {
-		int rc = rtp_source_update(&src, &ext, (uint16_t)(p.hdr.seq + i), p.hdr.ts, i * 20000);
+		int rc = rtp_source_update(&src, &ext, (uint16_t)(p.hdr.seq + i), p.hdr.ts,
+					   i * 20000);
 		if (rc == 0 && (uint16_t)ext != (uint16_t)(p.hdr.seq + i))
 			abort();
 	}

@@ -21,7 +21,8 @@ static int read_file(const char *path, uint8_t **bufp, size_t *lenp)
 	if (!f)
 		return errno;
 	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > REPLAY_FILE_MAX) {
+	if (fstat(fileno(f), &st) != 0 || st.st_size < 0 ||
+	    (uint64_t)st.st_size > REPLAY_FILE_MAX) {
 		err = EFBIG;
 		goto out;
 	}

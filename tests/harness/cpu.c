@@ -21,9 +21,11 @@ static int64_t stat_cpu_us(const char *path, char *name, size_t namelen)
 	/* the comm may hold ')': it ends at the last one */
 	const char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
 	unsigned long long ut = 0, st = 0;
-	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime */
 	if (!open_p || !close_p || close_p < open_p ||
-	    sscanf(close_p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	    sscanf(close_p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+		   &st) != 2)
 		return -1;
 	if (name)
 		snprintf(name, namelen, "%.*s", (int)(close_p - open_p - 1), open_p + 1);

@@ -18,7 +18,8 @@
 static int free_port(int type)
 {
 	int fd = socket(AF_INET, type, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	int port = -1;
 	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
@@ -141,11 +142,11 @@ static int nats_spawn(struct test_nats *n)
 			dup2(fd, 2);
 		}
 		if (n->auth)
-			execlp("nats-server", "nats-server", "-c", conf, "-a", "127.0.0.1", "-p", port,
-			       "-js", "-sd", store, (char *)NULL);
+			execlp("nats-server", "nats-server", "-c", conf, "-a", "127.0.0.1", "-p",
+			       port, "-js", "-sd", store, (char *)NULL);
 		else
-			execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd",
-			       store, (char *)NULL);
+			execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js",
+			       "-sd", store, (char *)NULL);
 		_exit(127);
 	}
 	n->pid = pid;
@@ -171,11 +172,15 @@ static int make_certs(const char *dir)
 	static const char script[] =
 		"set -e; mkdir -p \"$1\"; cd \"$1\"; umask 077\n"
 		"ec='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes'\n"
-		"openssl req -x509 $ec -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=callmesh-test-ca\n"
+		"openssl req -x509 $ec -keyout ca-key.pem -out ca.pem -days 2 -subj "
+		"/CN=callmesh-test-ca\n"
 		"for who in server client; do\n"
 		"  openssl req $ec -keyout $who-key.pem -out $who.csr -subj /CN=127.0.0.1\n"
-		"  printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > $who.ext\n"
-		"  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2"
+		"  printf "
+		"'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > "
+		"$who.ext\n"
+		"  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial "
+		"-days 2"
 		" -extfile $who.ext -out $who.pem\n"
 		"done\n";
 	char tls[512], *out = NULL;
@@ -342,7 +347,8 @@ int test_run_cmd(char **outputp, const char *const argv[], const char *const env
 	bool killed = false;
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		long left = timeout_ms -
+			    ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0) {
 			kill(pid, SIGKILL);
 			killed = true;

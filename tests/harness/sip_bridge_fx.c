@@ -137,8 +137,8 @@ int event_index(struct fx *f, const char *call_id, const char *type)
 
 void fx_setenv(struct fx *f, const char *name, const char *value)
 {
-	if (f->nenv < FX_ENV_MAX &&
-	    snprintf(f->env[f->nenv], sizeof(f->env[0]), "%s=%s", name, value) < (int)sizeof(f->env[0]))
+	if (f->nenv < FX_ENV_MAX && snprintf(f->env[f->nenv], sizeof(f->env[0]), "%s=%s", name,
+					     value) < (int)sizeof(f->env[0]))
 		f->nenv++;
 }
 
@@ -196,7 +196,8 @@ int fx_start(struct fx *f, const char *max_calls)
 	TEST_EQ_INT(bus_connect(&f->bus, f->nats.url, "test-sip-bridge"), 0);
 	TEST_EQ_INT(bus_ensure_streams(f->bus), 0);
 	TEST_EQ_INT(bus_subscribe(f->bus, &f->sub, "calls.>", NULL, on_event, f), 0);
-	TEST_EQ_INT(bus_subscribe(f->bus, &f->hb_sub, "owners.heartbeat", NULL, on_heartbeat, f), 0);
+	TEST_EQ_INT(bus_subscribe(f->bus, &f->hb_sub, "owners.heartbeat", NULL, on_heartbeat, f),
+		    0);
 	if (max_calls) {
 		fx_setenv(f, "MAX_CALLS", max_calls);
 		TEST_EQ_INT(fx_bridge_start(f), 0);
@@ -264,11 +265,32 @@ int sipp_start_opts(struct fx *f, struct sipp *s, const char *scenario, const ch
 	snprintf(s->msgfile, sizeof(s->msgfile), "%s/sipp-%d-messages.log", f->dir, seq);
 	snprintf(errfile, sizeof(errfile), "%s/sipp-%d-errors.log", f->dir, seq);
 	snprintf(logpath, sizeof(logpath), "%s/sipp-%d.out", f->dir, seq);
-	const char *fixed[] = { "sipp", "-sf", sf, "-t", o && o->transport ? o->transport : "t1",
-				"-i", "127.0.0.1", "-p", port, "-m", calls, "-nostdin", "-trace_logs",
-				"-log_file", s->logfile, "-trace_msg", "-message_file", s->msgfile,
-				"-trace_err", "-error_file", errfile, "-timeout", "30", "-timeout_error",
-				"-mp", mp };
+	const char *fixed[] = { "sipp",
+				"-sf",
+				sf,
+				"-t",
+				o && o->transport ? o->transport : "t1",
+				"-i",
+				"127.0.0.1",
+				"-p",
+				port,
+				"-m",
+				calls,
+				"-nostdin",
+				"-trace_logs",
+				"-log_file",
+				s->logfile,
+				"-trace_msg",
+				"-message_file",
+				s->msgfile,
+				"-trace_err",
+				"-error_file",
+				errfile,
+				"-timeout",
+				"30",
+				"-timeout_error",
+				"-mp",
+				mp };
 	for (size_t i = 0; i < CM_ARRAY_LEN(fixed); i++)
 		argv[n++] = fixed[i];
 	for (int i = 0; o && o->extra && o->extra[i] && n < 60; i++)
@@ -360,14 +382,16 @@ int publish_job_opts(struct fx *f, const char *call_id, int sip_port, const stru
 		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"%s\","
 		 "\"from_number\":\"+918044319240\",\"ring_timeout_s\":%d,\"max_duration_s\":600,"
 		 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
-		 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"%s\","
+		 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":"
+		 "\"%s\","
 		 "\"sip_domain\":\"exotel.test\",\"username\":\"%s\",\"password_sealed\":\"%s\"}}",
 		 call_id, call_id, o->to_number ? o->to_number : "+918044319241",
 		 o->ring_timeout_s > 0 ? o->ring_timeout_s : 30, sip_port,
 		 o->transport ? o->transport : "tcp", o->user ? o->user : "u", sealed);
 	free(sealed);
 	snprintf(msgid, sizeof(msgid), "dial-%s", call_id);
-	return bus_js_publish(f->bus, "dial.exotel", o->msg_id ? o->msg_id : msgid, json, strlen(json), 5000);
+	return bus_js_publish(f->bus, "dial.exotel", o->msg_id ? o->msg_id : msgid, json,
+			      strlen(json), 5000);
 }
 
 int publish_job(struct fx *f, const char *call_id, int sip_port, int ring_timeout_s,
@@ -388,7 +412,8 @@ int expect_setup(struct fx *f, const char *id, bool ringing)
 	TEST_ASSERT(event_index(f, id, "call_dialing") < event_index(f, id, "call_answered"));
 	if (ringing) {
 		TEST_ASSERT(event_index(f, id, "call_ringing") >= 0);
-		TEST_ASSERT(event_index(f, id, "call_ringing") < event_index(f, id, "call_answered"));
+		TEST_ASSERT(event_index(f, id, "call_ringing") <
+			    event_index(f, id, "call_answered"));
 	}
 out:
 	free(dialing);
@@ -457,7 +482,9 @@ int fx_speech_load(int16_t *pcm, size_t *framesp, size_t max, const char *dir, c
 			rate = fx_le32(wav + off + 12);
 		if (memcmp(wav + off, "data", 4) == 0) {
 			data = wav + off + 8;
-			dlen = clen <= len - off - 8 ? clen : len - off - 8; /* espeak-ng may leave 0x7fffffff */
+			dlen = clen <= len - off - 8
+				       ? clen
+				       : len - off - 8; /* espeak-ng may leave 0x7fffffff */
 			break;
 		}
 		off += 8 + clen + (clen & 1);
@@ -481,7 +508,8 @@ out:
 
 int fx_rtp_socket(int *fdp, int *portp)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
@@ -515,7 +543,8 @@ bool fx_frame_due(int fd, struct timespec *next)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	int64_t left = (int64_t)(next->tv_sec - now.tv_sec) * 1000 + (next->tv_nsec - now.tv_nsec) / 1000000;
+	int64_t left = (int64_t)(next->tv_sec - now.tv_sec) * 1000 +
+		       (next->tv_nsec - now.tv_nsec) / 1000000;
 	if (left > 0) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		(void)poll(&p, 1, (int)left);
@@ -622,7 +651,8 @@ bool sink_await(struct sink *k, const char *to_number, int want, int timeout_ms)
 	bool ok = sink_count_locked(k, to_number) >= want;
 	pthread_mutex_unlock(&k->mu);
 	if (!ok)
-		fprintf(stdout, "    the sink saw no INVITE for %s within %d ms\n", to_number, timeout_ms);
+		fprintf(stdout, "    the sink saw no INVITE for %s within %d ms\n", to_number,
+			timeout_ms);
 	return ok;
 }
 

@@ -72,15 +72,15 @@ int test_run(const char *suite, const struct test *tests, size_t n, int argc, ch
 	} while (0)
 
 /* A substring check, for error messages and rendered output. */
-#define TEST_CONTAINS(hay, needle)                                                    \
-	do {                                                                          \
-		const char *h_ = (hay), *n_ = (needle);                               \
-		if (!h_ || !strstr(h_, n_)) {                                         \
-			test_failed(__FILE__, __LINE__, "%s contains \"%s\": got \"%s\"", #hay, n_, \
-				    h_ ? h_ : "(null)");                              \
-			err = 1;                                                      \
-			goto out;                                                     \
-		}                                                                     \
+#define TEST_CONTAINS(hay, needle)                                                              \
+	do {                                                                                    \
+		const char *h_ = (hay), *n_ = (needle);                                         \
+		if (!h_ || !strstr(h_, n_)) {                                                   \
+			test_failed(__FILE__, __LINE__, "%s contains \"%s\": got \"%s\"", #hay, \
+				    n_, h_ ? h_ : "(null)");                                    \
+			err = 1;                                                                \
+			goto out;                                                               \
+		}                                                                               \
 	} while (0)
 
 /* ---- real processes for integration tests (tests/harness/procs.c) ------- */
@@ -153,7 +153,8 @@ void test_pg_destroy(struct test_pg *pg);
 /* Runs `argv` with extra environment `envp` (NAME=VALUE, NULL-terminated),
  * capturing stdout+stderr (caller frees *outputp) and waiting at most
  * timeout_ms; returns the exit status, or -1 when it had to be killed. */
-int test_run_cmd(char **outputp, const char *const argv[], const char *const envp[], int timeout_ms);
+int test_run_cmd(char **outputp, const char *const argv[], const char *const envp[],
+		 int timeout_ms);
 
 /* Starts `argv` in the background with extra environment `envp`, output
  * appended to `logpath`; *pidp is its pid. */
@@ -179,7 +180,8 @@ int test_http_wait(const char *url, long want_status, int timeout_ms);
  * values only. */
 #define TEST_SECRETS_KEY "dGVzdC1vbmx5LXNlY3JldHMta2V5LTMyLWJ5dGVzISE="
 #define TEST_WEBHOOK_SECRET "test-only-webhook-signing-secret-0123456789"
-#define TEST_GW_SECRETS_ENV "SECRETS_KEY=" TEST_SECRETS_KEY, "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET
+#define TEST_GW_SECRETS_ENV \
+	"SECRETS_KEY=" TEST_SECRETS_KEY, "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET
 /* `password` sealed for dial job `call_id` with TEST_SECRETS_KEY, as
  * api-gateway puts it in trunk.password_sealed (seal.c). Caller frees;
  * NULL on failure. */

@@ -137,7 +137,8 @@ static int test_transcription_upload(void)
 	char host[256] = "", named[300];
 	const char *port = strrchr(f.base, ':');
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
-	if (port && gethostname(host, sizeof(host) - 1) == 0 && getaddrinfo(host, NULL, &hints, &ai) == 0 &&
+	if (port && gethostname(host, sizeof(host) - 1) == 0 &&
+	    getaddrinfo(host, NULL, &hints, &ai) == 0 &&
 	    ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)) {
 		snprintf(named, sizeof(named), "http://%s%s", host, port);
 		struct provider_env by_name = { named, "test-key", false };
@@ -197,7 +198,8 @@ static int test_chat_stream_by_sentence(void)
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->llm_config, a, &env };
 	TEST_EQ_INT(llm_openai.new(&ctx, &pa), 0);
-	struct llm_msg msgs[] = { { "system", "You are the clinic." }, { "user", "what are your hours" } };
+	struct llm_msg msgs[] = { { "system", "You are the clinic." },
+				  { "user", "what are your hours" } };
 	int64_t t0 = time_mono_ms();
 	TEST_EQ_INT(llm_openai.reply(ctx, msgs, 2, on_sentence, &w), 0);
 	int64_t t1 = time_mono_ms();
@@ -236,7 +238,8 @@ static int test_speech_synthesis(void)
 	cJSON *cfg = NULL, *log = NULL;
 	TEST_EQ_INT(fake_start(&f), 0);
 	struct provider_env env = { f.base, "test-key", true };
-	cfg = cJSON_Parse("{\"tts_config\":{\"provider\":\"openai\",\"model\":\"tts-1\",\"voice\":\"nova\"}}");
+	cfg = cJSON_Parse("{\"tts_config\":{\"provider\":\"openai\",\"model\":\"tts-1\",\"voice\":"
+			  "\"nova\"}}");
 	TEST_EQ_INT(assistant_parse(&a, cfg, why, sizeof(why)), 0);
 	struct provider_args pa = { a->tts_config, a, &env };
 	TEST_EQ_INT(tts_openai.new(&ctx, &pa), 0);
@@ -324,20 +327,33 @@ static int test_session_on_openai(void)
 	TEST_EQ_INT(room_record_hub_new(&hub), 0);
 	TEST_EQ_INT(bus_subscribe(tbus, &sub, "calls.>", NULL, on_event, &seen), 0);
 	struct agent_opts opts = {
-		.bus = bus, .source = "agent-worker/test", .room = &room_record_backend, .room_ctx = hub,
-		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { f.base, "test-key", true },
-		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
+		.bus = bus,
+		.source = "agent-worker/test",
+		.room = &room_record_backend,
+		.room_ctx = hub,
+		.max_sessions = 2,
+		.answer_timeout_ms = 10000,
+		.env = { f.base, "test-key", true },
+		.recording_attempts = 1,
+		.recording_backoff_ms = 10,
+		.recording_timeout_ms = 200,
 	};
 	TEST_EQ_INT(agent_new(&agent, &opts), 0);
 	TEST_EQ_INT(id_uuid4(call_id), 0);
 	snprintf(room, sizeof(room), "call-%s", call_id);
-	TEST_ASSERT(asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"web\","
-			     "\"wait_for_answer\":false,\"assistant\":{\"prompt\":\"You are the clinic.\","
-			     "\"start_instruction\":\"Hi.\",\"interaction_config\":{\"silence_timeout_s\":60,"
+	TEST_ASSERT(asprintf(&body,
+			     "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"web\","
+			     "\"wait_for_answer\":false,\"assistant\":{\"prompt\":\"You are the "
+			     "clinic.\","
+			     "\"start_instruction\":\"Hi.\",\"interaction_config\":{\"silence_"
+			     "timeout_s\":60,"
 			     "\"recording\":false,\"fillers_enabled\":false},"
-			     "\"stt_config\":{\"provider\":\"openai\"},\"llm_config\":{\"provider\":\"openai\"},"
-			     "\"tts_config\":{\"provider\":\"openai\"}},\"metadata\":{}}", call_id, room) > 0);
-	TEST_EQ_INT(bus_request(tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000), 0);
+			     "\"stt_config\":{\"provider\":\"openai\"},\"llm_config\":{"
+			     "\"provider\":\"openai\"},"
+			     "\"tts_config\":{\"provider\":\"openai\"}},\"metadata\":{}}",
+			     call_id, room) > 0);
+	TEST_EQ_INT(bus_request(tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000),
+		    0);
 	TEST_CONTAINS(reply, "\"ok\":true");
 	TEST_ASSERT(wait_agent_lines(&seen, 1, WAIT_MS));
 	TEST_EQ_STR(seen.agent[0], "Hi.");

@@ -86,14 +86,22 @@ static int h_start(struct h *h)
 		return 1;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_health", h->fake_port);
 	if (test_http_wait(url, 200, 10000) || test_nats_start(&h->nats) ||
-	    bus_connect(&h->bus, h->nats.url, "agent") || bus_connect(&h->tbus, h->nats.url, "test") ||
-	    bus_ensure_streams(h->bus) || room_record_hub_new(&h->hub) ||
+	    bus_connect(&h->bus, h->nats.url, "agent") ||
+	    bus_connect(&h->tbus, h->nats.url, "test") || bus_ensure_streams(h->bus) ||
+	    room_record_hub_new(&h->hub) ||
 	    bus_subscribe(h->tbus, &h->sub, "calls.>", NULL, on_event, h))
 		return 1;
 	struct agent_opts opts = {
-		.bus = h->bus, .source = "agent-worker/test", .room = &room_record_backend, .room_ctx = h->hub,
-		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", "test-key", true },
-		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
+		.bus = h->bus,
+		.source = "agent-worker/test",
+		.room = &room_record_backend,
+		.room_ctx = h->hub,
+		.max_sessions = 2,
+		.answer_timeout_ms = 10000,
+		.env = { "http://127.0.0.1:9", "test-key", true },
+		.recording_attempts = 1,
+		.recording_backoff_ms = 10,
+		.recording_timeout_ms = 200,
 	};
 	if (agent_new(&h->agent, &opts) || id_uuid4(h->call_id))
 		return 1;
@@ -122,12 +130,17 @@ static int dispatch(struct h *h, bool wait, const char *start)
 {
 	char *body = NULL, *reply = NULL;
 	int err;
-	if (asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"%s\",\"wait_for_answer\":%s,"
-		     "\"assistant\":{\"mode\":\"realtime\",\"prompt\":\"You are the clinic.\","
-		     "\"start_instruction\":\"%s\",\"interaction_config\":{\"silence_timeout_s\":60,"
-		     "\"recording\":false},\"llm_config\":{\"provider\":\"openai\",\"base_url\":\"%s\","
-		     "\"model\":\"gpt-realtime-test\"}},\"metadata\":{}}", h->call_id, h->room,
-		     wait ? "outbound" : "web", wait ? "true" : "false", start, h->base) < 0)
+	if (asprintf(
+		    &body,
+		    "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"%s\",\"wait_for_"
+		    "answer\":%s,"
+		    "\"assistant\":{\"mode\":\"realtime\",\"prompt\":\"You are the clinic.\","
+		    "\"start_instruction\":\"%s\",\"interaction_config\":{\"silence_timeout_s\":60,"
+		    "\"recording\":false},\"llm_config\":{\"provider\":\"openai\",\"base_url\":\"%"
+		    "s\","
+		    "\"model\":\"gpt-realtime-test\"}},\"metadata\":{}}",
+		    h->call_id, h->room, wait ? "outbound" : "web", wait ? "true" : "false", start,
+		    h->base) < 0)
 		return ENOMEM;
 	err = bus_request(h->tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000);
 	if (!err && !strstr(reply, "\"ok\":true"))
@@ -245,7 +258,8 @@ static int test_realtime_conversation(void)
 	TEST_ASSERT(wait_frames(&h, 30 * 4, WAIT_MS));
 	log = fake_log(&h);
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(log, "session");
-	TEST_EQ_STR(cJSON_GetObjectItemCaseSensitive(s, "instructions")->valuestring, "You are the clinic.");
+	TEST_EQ_STR(cJSON_GetObjectItemCaseSensitive(s, "instructions")->valuestring,
+		    "You are the clinic.");
 	const cJSON *creates = cJSON_GetObjectItemCaseSensitive(log, "creates");
 	TEST_CONTAINS(cJSON_GetArrayItem(creates, 0)->valuestring, GREETING);
 	TEST_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(log, "errors")), 0);
@@ -392,21 +406,26 @@ static int test_realtime_stale_cancel(void)
 	int err = 0;
 	struct h h;
 	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done, rec_speech };
+	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
+						     rec_speech };
 	struct assistant *a = NULL;
 	void *rt = NULL;
 	char why[160], *json = NULL;
 	cJSON *j = NULL;
 	int16_t frame[AGENT_FRAME_SAMPLES];
 	TEST_EQ_INT(h_start(&h), 0);
-	TEST_ASSERT(asprintf(&json, "{\"mode\":\"realtime\",\"llm_config\":{\"provider\":\"openai\","
-			     "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}}", h.base) > 0);
+	TEST_ASSERT(asprintf(&json,
+			     "{\"mode\":\"realtime\",\"llm_config\":{\"provider\":\"openai\","
+			     "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}}",
+			     h.base) > 0);
 	j = cJSON_Parse(json);
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	struct provider_env env = { "http://127.0.0.1:9", "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
 	TEST_EQ_INT(realtime_openai.new(&rt, &pa, &hd, &rec), 0);
-	TEST_EQ_INT(realtime_openai.respond(rt, "Say exactly this and nothing else: " LONG_GREETING), 0);
+	TEST_EQ_INT(realtime_openai.respond(rt,
+					    "Say exactly this and nothing else: " LONG_GREETING),
+		    0);
 	TEST_ASSERT(rec_wait(&rec, &rec.audio, 1));
 	TEST_EQ_INT(realtime_openai.cancel(rt), 0);
 	TEST_ASSERT(rec_wait(&rec, &rec.done, 1));
@@ -415,8 +434,10 @@ static int test_realtime_stale_cancel(void)
 	 * server's VAD answers with a response of its own */
 	for (int i = 0; i < 50; i++) {
 		for (int k = 0; k < AGENT_FRAME_SAMPLES; k++)
-			frame[k] = i < 20 ? (int16_t)(6000 * sin(2 * M_PI * 200.0 * (i * AGENT_FRAME_SAMPLES + k) /
-								    AGENT_RATE)) : 0;
+			frame[k] = i < 20 ? (int16_t)(6000 * sin(2 * M_PI * 200.0 *
+								 (i * AGENT_FRAME_SAMPLES + k) /
+								 AGENT_RATE))
+					  : 0;
 		TEST_EQ_INT(realtime_openai.append(rt, frame, AGENT_FRAME_SAMPLES), 0);
 	}
 	TEST_ASSERT(rec_wait(&rec, &rec.done, 2));

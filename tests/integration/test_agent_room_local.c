@@ -66,13 +66,15 @@ static void on_join(const struct bus_msg *msg, void *arg)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "v");
 	char reply[160];
 	if (!cJSON_IsString(addr) || !cJSON_IsString(id) || !cJSON_IsNumber(v)) {
-		snprintf(reply, sizeof(reply), "{\"ok\":false,\"error\":{\"code\":\"invalid_field\",\"message\":\"x\"}}");
+		snprintf(reply, sizeof(reply),
+			 "{\"ok\":false,\"error\":{\"code\":\"invalid_field\",\"message\":\"x\"}}");
 	} else {
 		pthread_mutex_lock(&h->mu);
 		snprintf(h->agent_rtp, sizeof(h->agent_rtp), "%s", addr->valuestring);
 		snprintf(h->join_identity, sizeof(h->join_identity), "%s", id->valuestring);
 		pthread_mutex_unlock(&h->mu);
-		snprintf(reply, sizeof(reply), "{\"ok\":true,\"data\":{\"relay_addr\":\"127.0.0.1:%d\",\"ssrc\":%d}}",
+		snprintf(reply, sizeof(reply),
+			 "{\"ok\":true,\"data\":{\"relay_addr\":\"127.0.0.1:%d\",\"ssrc\":%d}}",
 			 h->relay_port, RELAY_SSRC);
 		atomic_fetch_add(&h->joins, 1);
 	}
@@ -139,7 +141,8 @@ static void *relay_rx(void *arg)
 		h->have_seq = true;
 		h->last_seq = pkt.hdr.seq;
 		h->last_ts = pkt.hdr.ts;
-		if (media_opus_decode(h->dec, pcm, CM_ARRAY_LEN(pcm), &n, pkt.payload, pkt.payload_len) == 0 &&
+		if (media_opus_decode(h->dec, pcm, CM_ARRAY_LEN(pcm), &n, pkt.payload,
+				      pkt.payload_len) == 0 &&
 		    n == MEDIA_OPUS_FRAME && vad_rms(pcm, n) > 500)
 			atomic_fetch_add(&h->loud, 1);
 	}
@@ -171,9 +174,16 @@ static int h_start(struct h *h)
 	h->local = (struct room_local_ctx){ .bus = h->bus, .timeout_ms = 3000 };
 	h->media = (struct room_media_ctx){ .ops = &room_local, .ops_ctx = &h->local };
 	struct agent_opts opts = {
-		.bus = h->bus, .source = "agent-worker/test", .room = &room_media_backend, .room_ctx = &h->media,
-		.max_sessions = 2, .answer_timeout_ms = 10000, .env = { "http://127.0.0.1:9", NULL, true },
-		.recording_attempts = 1, .recording_backoff_ms = 10, .recording_timeout_ms = 200,
+		.bus = h->bus,
+		.source = "agent-worker/test",
+		.room = &room_media_backend,
+		.room_ctx = &h->media,
+		.max_sessions = 2,
+		.answer_timeout_ms = 10000,
+		.env = { "http://127.0.0.1:9", NULL, true },
+		.recording_attempts = 1,
+		.recording_backoff_ms = 10,
+		.recording_timeout_ms = 200,
 	};
 	if (agent_new(&h->agent, &opts) || id_uuid4(h->call_id))
 		return 1;
@@ -266,22 +276,27 @@ static int send_speech(int fd, const char *dest, const int16_t *pcm, size_t n)
 	clock_gettime(CLOCK_MONOTONIC, &due);
 	for (size_t off = 0; off + AGENT_FRAME_SAMPLES <= n; off += AGENT_FRAME_SAMPLES) {
 		size_t outn = CM_ARRAY_LEN(buf48) - have;
-		if ((err = resampler_process(up, buf48 + have, &outn, pcm + off, AGENT_FRAME_SAMPLES)))
+		if ((err = resampler_process(up, buf48 + have, &outn, pcm + off,
+					     AGENT_FRAME_SAMPLES)))
 			goto out;
 		have += outn;
 		while (have >= MEDIA_OPUS_FRAME) {
 			uint8_t payload[MEDIA_OPUS_PACKET_MAX], pkt[RTP_PACKET_MAX];
 			size_t plen = 0, len = 0;
-			struct rtp_hdr hd = { .pt = ROOM_OPUS_PT, .seq = seq++, .ts = ts, .ssrc = CALLER_SSRC };
+			struct rtp_hdr hd = {
+				.pt = ROOM_OPUS_PT, .seq = seq++, .ts = ts, .ssrc = CALLER_SSRC
+			};
 			ts += MEDIA_OPUS_FRAME;
-			if ((err = media_opus_encode(enc, payload, sizeof(payload), &plen, buf48)) ||
+			if ((err = media_opus_encode(enc, payload, sizeof(payload), &plen,
+						     buf48)) ||
 			    (err = rtp_build(&len, pkt, sizeof(pkt), &hd, payload, plen)))
 				goto out;
 			if (sendto(fd, pkt, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
 				err = errno;
 				goto out;
 			}
-			memmove(buf48, buf48 + MEDIA_OPUS_FRAME, (have - MEDIA_OPUS_FRAME) * sizeof(int16_t));
+			memmove(buf48, buf48 + MEDIA_OPUS_FRAME,
+				(have - MEDIA_OPUS_FRAME) * sizeof(int16_t));
 			have -= MEDIA_OPUS_FRAME;
 			/* absolute deadlines: a relative sleep would add the encode
 			 * time to every packet and starve the receiver */
@@ -306,12 +321,18 @@ static int test_local_room_rtp(void)
 	struct provider_env env = { "http://127.0.0.1:9", NULL, true };
 	cJSON *empty = cJSON_CreateObject();
 	TEST_EQ_INT(h_start(&h), 0);
-	TEST_ASSERT(asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"web\","
-			     "\"wait_for_answer\":false,\"assistant\":{\"start_instruction\":\"Hello Ada, this is the clinic.\","
-			     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":false,\"recording\":false},"
-			     "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"We are open nine to five.\"}]}},"
-			     "\"metadata\":{}}", h.call_id, h.room) > 0);
-	TEST_EQ_INT(bus_request(h.tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000), 0);
+	TEST_ASSERT(asprintf(&body,
+			     "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"web\","
+			     "\"wait_for_answer\":false,\"assistant\":{\"start_instruction\":"
+			     "\"Hello Ada, this is the clinic.\","
+			     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":"
+			     "false,\"recording\":false},"
+			     "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"We are "
+			     "open nine to five.\"}]}},"
+			     "\"metadata\":{}}",
+			     h.call_id, h.room) > 0);
+	TEST_EQ_INT(bus_request(h.tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000),
+		    0);
 	TEST_CONTAINS(reply, "\"ok\":true");
 	TEST_EQ_INT(atomic_load(&h.joins), 1);
 	TEST_CONTAINS(h.join_identity, "agent-");
@@ -409,40 +430,50 @@ static int test_through_room_manager(void)
 	snprintf(env_max, sizeof(env_max), "RTP_PORT_MAX=%d", base + 99);
 	snprintf(logpath, sizeof(logpath), "%s/room-manager.log", dir);
 	const char *argv[] = { test_bin(bin, sizeof(bin), "room-manager"), NULL };
-	const char *envp[] = { env_nats, env_health, env_rec, env_min, env_max, "ROOM_BACKEND=local",
-			       "LOG_FORMAT=kv", NULL };
+	const char *envp[] = { env_nats, env_health,	       env_rec,		env_min,
+			       env_max,	 "ROOM_BACKEND=local", "LOG_FORMAT=kv", NULL };
 	TEST_EQ_INT(test_spawn(&rm_pid, argv, envp, logpath), 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", health);
 	TEST_EQ_INT(test_http_wait(url, 200, 20000), 0);
 	/* the room, as api-gateway creates it */
 	char assistant_id[ID_UUID_LEN + 1];
 	TEST_EQ_INT(id_uuid4(assistant_id), 0);
-	TEST_ASSERT(asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"assistant_id\":\"%s\","
-			     "\"metadata\":{}}", h.call_id, h.room, assistant_id) > 0);
+	TEST_ASSERT(asprintf(&body,
+			     "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"assistant_id\":\"%s\","
+			     "\"metadata\":{}}",
+			     h.call_id, h.room, assistant_id) > 0);
 	TEST_EQ_INT(bus_request(h.tbus, &reply, NULL, "rooms.create", body, strlen(body), 5000), 0);
 	TEST_CONTAINS(reply, "\"ok\":true");
 	free(body);
 	free(reply);
 	body = reply = NULL;
 	/* the SIP participant joins with the test's socket */
-	TEST_ASSERT(asprintf(&body, "{\"v\":1,\"room\":\"%s\",\"identity\":\"sip-%s\",\"rtp_addr\":\"127.0.0.1:%d\"}",
+	TEST_ASSERT(asprintf(&body,
+			     "{\"v\":1,\"room\":\"%s\",\"identity\":\"sip-%s\",\"rtp_addr\":\"127."
+			     "0.0.1:%d\"}",
 			     h.room, h.call_id, h.relay_port) > 0);
 	TEST_EQ_INT(bus_request(h.tbus, &reply, NULL, "rooms.join", body, strlen(body), 5000), 0);
 	j = cJSON_Parse(reply);
-	const cJSON *ra = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "data"), "relay_addr");
+	const cJSON *ra = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(j, "data"), "relay_addr");
 	TEST_ASSERT(cJSON_IsString(ra));
 	snprintf(relay, sizeof(relay), "%s", ra->valuestring);
 	free(body);
 	free(reply);
 	body = reply = NULL;
 	/* the agent: an outbound call, recording on */
-	TEST_ASSERT(asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"outbound\","
+	TEST_ASSERT(asprintf(&body,
+			     "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"outbound\","
 			     "\"provider\":\"exotel\",\"wait_for_answer\":true,\"assistant\":{"
 			     "\"start_instruction\":\"Hello Ada, this is the clinic.\","
-			     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":false},"
-			     "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"We are open nine to five.\"}]}},"
-			     "\"metadata\":{}}", h.call_id, h.room) > 0);
-	TEST_EQ_INT(bus_request(h.tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000), 0);
+			     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":"
+			     "false},"
+			     "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"We are "
+			     "open nine to five.\"}]}},"
+			     "\"metadata\":{}}",
+			     h.call_id, h.room) > 0);
+	TEST_EQ_INT(bus_request(h.tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000),
+		    0);
 	TEST_CONTAINS(reply, "\"ok\":true");
 	/* nothing reaches the caller before the answer */
 	test_nap_ms(300);

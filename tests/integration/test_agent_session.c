@@ -97,7 +97,8 @@ static void on_hangup(const struct bus_msg *msg, void *arg)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "v");
 	pthread_mutex_lock(&h->mu);
 	snprintf(h->hangup_reason, sizeof(h->hangup_reason), "%s",
-		 cJSON_IsString(r) && cJSON_IsNumber(v) && v->valueint == 1 ? r->valuestring : "(malformed)");
+		 cJSON_IsString(r) && cJSON_IsNumber(v) && v->valueint == 1 ? r->valuestring
+									    : "(malformed)");
 	pthread_mutex_unlock(&h->mu);
 	atomic_fetch_add(&h->hangups, 1);
 	cJSON_Delete(j);
@@ -111,9 +112,11 @@ static void on_recordings_start(const struct bus_msg *msg, void *arg)
 	if (h->rec_silent)
 		return;
 	if (n <= h->rec_fail_first)
-		body = "{\"ok\":false,\"error\":{\"code\":\"upstream_error\",\"message\":\"egress busy\"}}";
+		body = "{\"ok\":false,\"error\":{\"code\":\"upstream_error\",\"message\":\"egress "
+		       "busy\"}}";
 	else
-		body = "{\"ok\":true,\"data\":{\"recording_id\":\"rec-1\",\"path\":\"var/recordings/rec-1.ogg\"}}";
+		body = "{\"ok\":true,\"data\":{\"recording_id\":\"rec-1\",\"path\":\"var/"
+		       "recordings/rec-1.ogg\"}}";
 	if (bus_respond(h->tbus, msg, body, strlen(body)))
 		fprintf(stderr, "# cannot answer recordings.start\n");
 }
@@ -153,8 +156,10 @@ static int h_start(struct h *h, const struct setup *su)
 		return 1;
 	if (bus_subscribe(h->tbus, &h->ev_sub, "calls.>", NULL, on_event, h) ||
 	    bus_subscribe(h->tbus, &h->hangup_sub, "cmd.calls.*.hangup", NULL, on_hangup, h) ||
-	    bus_subscribe(h->tbus, &h->rec_sub, "recordings.start", "room-manager", on_recordings_start, h) ||
-	    bus_subscribe(h->tbus, &h->rec_stop_sub, "recordings.stop", "room-manager", on_recordings_stop, h))
+	    bus_subscribe(h->tbus, &h->rec_sub, "recordings.start", "room-manager",
+			  on_recordings_start, h) ||
+	    bus_subscribe(h->tbus, &h->rec_stop_sub, "recordings.stop", "room-manager",
+			  on_recordings_stop, h))
 		return 1;
 	h->opts = (struct agent_opts){
 		.bus = h->bus,
@@ -224,14 +229,15 @@ static size_t tts_frames(struct h *h, const char *text)
 
 /* espeak-ng's output for the same text varies by a few ms between runs:
  * "the whole utterance went out" is a frame count within 3 frames of it. */
-#define TEST_NEAR_FRAMES(got, want)                                                    \
-	do {                                                                          \
-		long long g_ = (long long)(got), w_ = (long long)(want);              \
-		if (w_ <= 0 || g_ < w_ - 3 || g_ > w_ + 3) {                          \
-			test_failed(__FILE__, __LINE__, "%s ~ %s: %lld vs %lld", #got, #want, g_, w_); \
-			err = 1;                                                      \
-			goto out;                                                     \
-		}                                                                     \
+#define TEST_NEAR_FRAMES(got, want)                                                               \
+	do {                                                                                      \
+		long long g_ = (long long)(got), w_ = (long long)(want);                          \
+		if (w_ <= 0 || g_ < w_ - 3 || g_ > w_ + 3) {                                      \
+			test_failed(__FILE__, __LINE__, "%s ~ %s: %lld vs %lld", #got, #want, g_, \
+				    w_);                                                          \
+			err = 1;                                                                  \
+			goto out;                                                                 \
+		}                                                                                 \
 	} while (0)
 
 /* agents.dispatch with `assistant` (JSON object text). */
@@ -240,9 +246,11 @@ static int dispatch(struct h *h, const char *kind, bool wait, const char *assist
 	char *body = NULL, *reply = NULL;
 	size_t len = 0;
 	int err = 0;
-	if (asprintf(&body, "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"%s\",\"provider\":%s,"
-		     "\"wait_for_answer\":%s,\"assistant\":%s,\"metadata\":{}}", h->call_id, h->room, kind,
-		     strcmp(kind, "web") == 0 ? "null" : "\"exotel\"", wait ? "true" : "false", assistant) < 0)
+	if (asprintf(&body,
+		     "{\"v\":1,\"call_id\":\"%s\",\"room\":\"%s\",\"kind\":\"%s\",\"provider\":%s,"
+		     "\"wait_for_answer\":%s,\"assistant\":%s,\"metadata\":{}}",
+		     h->call_id, h->room, kind, strcmp(kind, "web") == 0 ? "null" : "\"exotel\"",
+		     wait ? "true" : "false", assistant) < 0)
 		return ENOMEM;
 	err = bus_request(h->tbus, &reply, &len, "agents.dispatch", body, strlen(body), 5000);
 	if (!err)
@@ -261,7 +269,8 @@ static int publish(struct h *h, enum event_type type)
 	if (!err && type == EV_CALL_RESUME)
 		err = event_set_str(ev, "direction", "sendrecv");
 	if (!err && type == EV_CALL_ENDED) {
-		if (!(err = event_set_str(ev, "reason", "hangup")) && !(err = event_set_str(ev, "by", "remote")))
+		if (!(err = event_set_str(ev, "reason", "hangup")) &&
+		    !(err = event_set_str(ev, "by", "remote")))
 			err = event_set_int(ev, "duration_ms", 1000);
 	}
 	if (!err)
@@ -276,13 +285,15 @@ static int count(struct h *h, enum event_type type, const char *speaker)
 	int n = 0;
 	pthread_mutex_lock(&h->mu);
 	for (int i = 0; i < h->ncaps; i++)
-		if (h->caps[i].type == type && (!speaker || strcmp(h->caps[i].speaker, speaker) == 0))
+		if (h->caps[i].type == type &&
+		    (!speaker || strcmp(h->caps[i].speaker, speaker) == 0))
 			n++;
 	pthread_mutex_unlock(&h->mu);
 	return n;
 }
 
-static bool wait_count(struct h *h, enum event_type type, const char *speaker, int n, int timeout_ms)
+static bool wait_count(struct h *h, enum event_type type, const char *speaker, int n,
+		       int timeout_ms)
 {
 	int64_t end = time_mono_ms() + timeout_ms;
 	while (count(h, type, speaker) < n) {
@@ -299,7 +310,8 @@ static bool nth(struct h *h, enum event_type type, const char *speaker, int i, s
 	bool found = false;
 	pthread_mutex_lock(&h->mu);
 	for (int k = 0; k < h->ncaps; k++) {
-		if (h->caps[k].type == type && (!speaker || strcmp(h->caps[k].speaker, speaker) == 0) && i-- == 0) {
+		if (h->caps[k].type == type &&
+		    (!speaker || strcmp(h->caps[k].speaker, speaker) == 0) && i-- == 0) {
 			*out = h->caps[k];
 			found = true;
 			break;
@@ -410,7 +422,9 @@ static int test_states_and_events(void)
 	struct h h;
 	struct setup su = { 0 };
 	TEST_EQ_INT(h_start(&h, &su), 0);
-	TEST_EQ_INT(dispatch(&h, "outbound", true, "{\"id\":\"a1\",\"start_instruction\":\"" GREETING "\"," SCRIPT "}"), 0);
+	TEST_EQ_INT(dispatch(&h, "outbound", true,
+			     "{\"id\":\"a1\",\"start_instruction\":\"" GREETING "\"," SCRIPT "}"),
+		    0);
 	TEST_CONTAINS(h.dispatch_reply, "\"ok\":true");
 	TEST_CONTAINS(h.dispatch_reply, "\"worker\":\"agent-worker/test\"");
 	TEST_ASSERT(wait_count(&h, EV_AGENT_JOINED, NULL, 1, WAIT_MS));
@@ -450,7 +464,9 @@ static int test_gating_until_answered(void)
 	struct h h;
 	struct setup su = { 0 };
 	TEST_EQ_INT(h_start(&h, &su), 0);
-	TEST_EQ_INT(dispatch(&h, "outbound", true, "{\"start_instruction\":\"" GREETING "\"," SCRIPT "}"), 0);
+	TEST_EQ_INT(dispatch(&h, "outbound", true,
+			     "{\"start_instruction\":\"" GREETING "\"," SCRIPT "}"),
+		    0);
 	TEST_ASSERT(wait_state(&h, SESSION_WAITING_FOR_ANSWER, WAIT_MS));
 	/* early media right before the answer: were it taken for speech, its
 	 * transcript and reply would come after the answer */
@@ -482,9 +498,12 @@ static int test_speech_heard_when_stream_stops(void)
 	struct h h;
 	struct setup su = { 0 };
 	TEST_EQ_INT(h_start(&h, &su), 0);
-	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" GREETING "\"," SCRIPT "}"), 0);
+	TEST_EQ_INT(dispatch(&h, "web", false,
+			     "{\"start_instruction\":\"" GREETING "\"," SCRIPT "}"),
+		    0);
 	TEST_ASSERT(wait_count(&h, EV_AGENT_LISTENING, NULL, 1, WAIT_MS));
-	TEST_EQ_INT(room_record_inject(h.hub, h.room, h.speech, h.nspeech - AGENT_RATE * 8 / 10), 0);
+	TEST_EQ_INT(room_record_inject(h.hub, h.room, h.speech, h.nspeech - AGENT_RATE * 8 / 10),
+		    0);
 	TEST_ASSERT(wait_count(&h, EV_TRANSCRIPT, "user", 1, WAIT_MS));
 	struct cap c;
 	TEST_ASSERT(nth(&h, EV_TRANSCRIPT, "user", 0, &c));
@@ -632,7 +651,9 @@ static int test_room_lost_fails_the_call(void)
 	TEST_EQ_INT(dispatch(&h, "outbound", true, "{\"start_instruction\":\"" GREETING "\"}"), 0);
 	TEST_EQ_INT(publish(&h, EV_CALL_ANSWERED), 0);
 	TEST_ASSERT(wait_count(&h, EV_AGENT_READY, NULL, 1, WAIT_MS));
-	TEST_EQ_INT(room_record_close(h.hub, h.room, ECONNRESET, "the LiveKit server closed the connection"), 0);
+	TEST_EQ_INT(room_record_close(h.hub, h.room, ECONNRESET,
+				      "the LiveKit server closed the connection"),
+		    0);
 	TEST_ASSERT(wait_count(&h, EV_CALL_FAILED, NULL, 1, WAIT_MS));
 	TEST_ASSERT(nth(&h, EV_CALL_FAILED, NULL, 0, &failed));
 	TEST_EQ_STR(failed.reason, "room_lost: the LiveKit server closed the connection");
@@ -729,9 +750,13 @@ static int test_hold_and_resume(void)
 	struct h h;
 	struct setup su = { 0 };
 	TEST_EQ_INT(h_start(&h, &su), 0);
-	TEST_EQ_INT(dispatch(&h, "outbound", true, "{\"start_instruction\":\"" LONG_GREETING "\","
-			     "\"interaction_config\":{\"silence_timeout_s\":0.4,\"max_reprompts\":2,"
-			     "\"reprompt_message\":\"Are you still there?\",\"filler_after_ms\":100}," SCRIPT "}"), 0);
+	TEST_EQ_INT(
+		dispatch(&h, "outbound", true,
+			 "{\"start_instruction\":\"" LONG_GREETING "\","
+			 "\"interaction_config\":{\"silence_timeout_s\":0.4,\"max_reprompts\":2,"
+			 "\"reprompt_message\":\"Are you still "
+			 "there?\",\"filler_after_ms\":100}," SCRIPT "}"),
+		0);
 	TEST_ASSERT(wait_state(&h, SESSION_WAITING_FOR_ANSWER, WAIT_MS));
 	TEST_EQ_INT(publish(&h, EV_CALL_ANSWERED), 0);
 	TEST_ASSERT(wait_frames(&h, 25, WAIT_MS)); /* half a second into the greeting */
@@ -782,10 +807,13 @@ static int test_silence_watchdog(void)
 	struct h h;
 	struct setup su = { 0 };
 	TEST_EQ_INT(h_start(&h, &su), 0);
-	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" GREETING "\","
-			     "\"interaction_config\":{\"silence_timeout_s\":0.3,\"max_reprompts\":2,"
-			     "\"reprompt_message\":\"Are you still there?\","
-			     "\"goodbye_message\":\"I will hang up now. Goodbye.\"}}"), 0);
+	TEST_EQ_INT(
+		dispatch(&h, "web", false,
+			 "{\"start_instruction\":\"" GREETING "\","
+			 "\"interaction_config\":{\"silence_timeout_s\":0.3,\"max_reprompts\":2,"
+			 "\"reprompt_message\":\"Are you still there?\","
+			 "\"goodbye_message\":\"I will hang up now. Goodbye.\"}}"),
+		0);
 	struct cap ended;
 	TEST_ASSERT(wait_agent_ended(&h, &ended, WAIT_MS));
 	TEST_EQ_STR(ended.reason, "silence_timeout");
@@ -817,18 +845,23 @@ static int test_fillers_when_late(void)
 	struct cap c;
 	char first[256];
 	TEST_EQ_INT(h_start(&h, &su), 0);
-	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"Hi.\","
-			     "\"interaction_config\":{\"silence_timeout_s\":60,\"filler_after_ms\":300,"
-			     "\"fillers\":[\"One moment.\",\"Let me check.\"]},"
-			     "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"We are open nine to five.\","
-			     "\"delay_ms\":1200}]}}"), 0);
+	TEST_EQ_INT(
+		dispatch(&h, "web", false,
+			 "{\"start_instruction\":\"Hi.\","
+			 "\"interaction_config\":{\"silence_timeout_s\":60,\"filler_after_ms\":300,"
+			 "\"fillers\":[\"One moment.\",\"Let me check.\"]},"
+			 "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"We are open "
+			 "nine to five.\","
+			 "\"delay_ms\":1200}]}}"),
+		0);
 	TEST_ASSERT(wait_count(&h, EV_AGENT_LISTENING, NULL, 1, WAIT_MS));
 	for (int turn = 0; turn < 2; turn++) {
 		TEST_EQ_INT(inject_speech(&h), 0);
 		TEST_ASSERT(wait_count(&h, EV_TRANSCRIPT, "agent", 3 + 2 * turn, WAIT_MS));
 		TEST_ASSERT(nth(&h, EV_TRANSCRIPT, "agent", 1 + 2 * turn, &c));
 		if (turn == 0) {
-			TEST_ASSERT(strcmp(c.text, "One moment.") == 0 || strcmp(c.text, "Let me check.") == 0);
+			TEST_ASSERT(strcmp(c.text, "One moment.") == 0 ||
+				    strcmp(c.text, "Let me check.") == 0);
 			snprintf(first, sizeof(first), "%s", c.text);
 		} else {
 			TEST_ASSERT(strcmp(c.text, first) != 0); /* never the same twice in a row */
@@ -882,9 +915,11 @@ static int test_barge_in_stops_agent(void)
 	struct setup su = { 0 };
 	struct cap c;
 	TEST_EQ_INT(h_start(&h, &su), 0);
-	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" LONG_GREETING "\","
-			     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":false},"
-			     SCRIPT "}"), 0);
+	TEST_EQ_INT(dispatch(&h, "web", false,
+			     "{\"start_instruction\":\"" LONG_GREETING "\","
+			     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":"
+			     "false}," SCRIPT "}"),
+		    0);
 	TEST_ASSERT(wait_frames(&h, 25, WAIT_MS));
 	TEST_EQ_INT(inject_speech(&h), 0);
 	int64_t injected = time_mono_us();
@@ -957,10 +992,13 @@ static int test_end_call_phrase(void)
 	int16_t *bye = NULL;
 	size_t n = 0;
 	TEST_EQ_INT(h_start(&h, &su), 0);
-	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"Hi.\","
-			     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":false,"
+	TEST_EQ_INT(dispatch(&h, "web", false,
+			     "{\"start_instruction\":\"Hi.\","
+			     "\"interaction_config\":{\"silence_timeout_s\":60,\"fillers_enabled\":"
+			     "false,"
 			     "\"end_call_phrases\":[\"bye\"],"
-			     "\"end_call_message\":\"Thanks for calling.\"}}"), 0);
+			     "\"end_call_message\":\"Thanks for calling.\"}}"),
+		    0);
 	TEST_ASSERT(wait_count(&h, EV_AGENT_LISTENING, NULL, 1, WAIT_MS));
 	TEST_EQ_INT(tts_local.synth(h.tts, &bye, &n, "bye bye"), 0);
 	int16_t *buf = calloc(n + AGENT_RATE, sizeof(int16_t));
@@ -989,8 +1027,11 @@ static int test_max_duration(void)
 	struct cap c;
 	TEST_EQ_INT(h_start(&h, &su), 0);
 	int64_t t0 = time_mono_ms();
-	TEST_EQ_INT(dispatch(&h, "web", false, "{\"start_instruction\":\"" LONG_GREETING "\","
-			     "\"interaction_config\":{\"max_duration_s\":1.5,\"end_call_message\":\"Time is up.\"}}"), 0);
+	TEST_EQ_INT(dispatch(&h, "web", false,
+			     "{\"start_instruction\":\"" LONG_GREETING "\","
+			     "\"interaction_config\":{\"max_duration_s\":1.5,\"end_call_message\":"
+			     "\"Time is up.\"}}"),
+		    0);
 	struct cap ended;
 	TEST_ASSERT(wait_agent_ended(&h, &ended, WAIT_MS));
 	TEST_ASSERT(time_mono_ms() - t0 >= 1500);
@@ -1013,7 +1054,8 @@ static int test_dispatch_replies(void)
 	TEST_CONTAINS(h.dispatch_reply, "\"ok\":true");
 	TEST_EQ_INT(dispatch(&h, "outbound", true, "{}"), 0);
 	TEST_CONTAINS(h.dispatch_reply, "\"ok\":false");
-	TEST_ASSERT(strstr(h.dispatch_reply, "\"conflict\"") || strstr(h.dispatch_reply, "\"unavailable\""));
+	TEST_ASSERT(strstr(h.dispatch_reply, "\"conflict\"") ||
+		    strstr(h.dispatch_reply, "\"unavailable\""));
 	char first[ID_UUID_LEN + 1];
 	memcpy(first, h.call_id, sizeof(first));
 	TEST_EQ_INT(id_uuid4(h.call_id), 0);
@@ -1021,7 +1063,8 @@ static int test_dispatch_replies(void)
 	TEST_CONTAINS(h.dispatch_reply, "\"code\":\"unavailable\"");
 	TEST_EQ_INT(dispatch(&h, "carrier-pigeon", true, "{}"), 0);
 	TEST_CONTAINS(h.dispatch_reply, "\"field\":\"kind\"");
-	TEST_EQ_INT(dispatch(&h, "web", false, "{\"interaction_config\":{\"max_reprompts\":-1}}"), 0);
+	TEST_EQ_INT(dispatch(&h, "web", false, "{\"interaction_config\":{\"max_reprompts\":-1}}"),
+		    0);
 	TEST_CONTAINS(h.dispatch_reply, "max_reprompts");
 	TEST_EQ_INT(agent_sessions(h.agent), 1);
 out:

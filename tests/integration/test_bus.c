@@ -123,7 +123,8 @@ static int test_event_to_core_subscriber(void)
 	TEST_EQ_INT(atomic_load(&c.events), 1);
 
 	pthread_mutex_lock(&c.mu);
-	bool same = c.data && c.len == (int)strlen(json) && memcmp(c.data, json, (size_t)c.len) == 0;
+	bool same = c.data && c.len == (int)strlen(json) &&
+		    memcmp(c.data, json, (size_t)c.len) == 0;
 	pthread_mutex_unlock(&c.mu);
 	TEST_ASSERT(same);
 	TEST_EQ_STR(c.subject, want_subject);
@@ -293,7 +294,8 @@ static int test_publish_across_restart(void)
 	pthread_join(th, NULL);
 	started = false;
 	printf("    first pass: %d acked, %d failed, %d acked after restart\n",
-	       atomic_load(&r->acked), atomic_load(&r->failed), atomic_load(&r->acked_after_restart));
+	       atomic_load(&r->acked), atomic_load(&r->failed),
+	       atomic_load(&r->acked_after_restart));
 	TEST_ASSERT(atomic_load(&r->acked_after_restart) > 0);
 
 	/* Retry every failed event with its own id until acked (bounded). */

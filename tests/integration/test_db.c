@@ -87,18 +87,24 @@ static int test_params_nulls_quotes(void)
 			    " note text, meta jsonb)", 0, NULL), 0);
 	const char *row1[] = { "1", evil, NULL, "{\"k\": \"v'\"}" };
 	TEST_EQ_INT(db_exec(db, &res,
-			    "INSERT INTO people (id, name, note, meta) VALUES ($1::integer, $2, $3, $4::jsonb)",
-			    4, row1), 0);
+			    "INSERT INTO people (id, name, note, meta) VALUES ($1::integer, $2, "
+			    "$3, $4::jsonb)",
+			    4, row1),
+		    0);
 	TEST_EQ_INT(db_result_affected(res), 1);
 	res = db_result_free(res);
 	const char *row2[] = { "2", "plain", "a\nb\\c", NULL };
 	TEST_EQ_INT(db_exec(db, NULL,
-			    "INSERT INTO people (id, name, note, meta) VALUES ($1::integer, $2, $3, $4::jsonb)",
-			    4, row2), 0);
+			    "INSERT INTO people (id, name, note, meta) VALUES ($1::integer, $2, "
+			    "$3, $4::jsonb)",
+			    4, row2),
+		    0);
 
 	const char *sel[] = { evil };
-	TEST_EQ_INT(db_exec(db, &res, "SELECT id, name, note, meta->>'k' AS k FROM people WHERE name = $1",
-			    1, sel), 0);
+	TEST_EQ_INT(db_exec(db, &res,
+			    "SELECT id, name, note, meta->>'k' AS k FROM people WHERE name = $1", 1,
+			    sel),
+		    0);
 	TEST_EQ_INT(db_result_rows(res), 1);
 	TEST_EQ_STR(db_result_get(res, 0, 0), "1");
 	TEST_EQ_STR(db_result_by_name(res, 0, "name"), evil);
@@ -111,8 +117,10 @@ static int test_params_nulls_quotes(void)
 
 	/* A NULL parameter is SQL NULL, not the string "NULL". */
 	const char *nul[] = { NULL };
-	TEST_EQ_INT(db_exec(db, &res, "SELECT count(*) FROM people WHERE note IS NOT DISTINCT FROM $1",
-			    1, nul), 0);
+	TEST_EQ_INT(db_exec(db, &res,
+			    "SELECT count(*) FROM people WHERE note IS NOT DISTINCT FROM $1", 1,
+			    nul),
+		    0);
 	TEST_EQ_STR(db_result_get(res, 0, 0), "1");
 	res = db_result_free(res);
 	TEST_EQ_INT(db_exec(db, &res, "SELECT note FROM people WHERE id = 2", 0, NULL), 0);
@@ -143,17 +151,24 @@ static int test_error_mapping(void)
 			    " REFERENCES parent(id), n integer CHECK (n > 0))", 0, NULL), 0);
 	const char *one[] = { "1" };
 	TEST_EQ_INT(db_exec(db, NULL, "INSERT INTO parent (id) VALUES ($1::integer)", 1, one), 0);
-	TEST_EQ_INT(db_exec(db, &res, "INSERT INTO parent (id) VALUES ($1::integer)", 1, one), EEXIST);
+	TEST_EQ_INT(db_exec(db, &res, "INSERT INTO parent (id) VALUES ($1::integer)", 1, one),
+		    EEXIST);
 	TEST_ASSERT(res == NULL);
 	const char *orphan[] = { "1", "99", "5" };
-	TEST_EQ_INT(db_exec(db, NULL, "INSERT INTO child VALUES ($1::integer, $2::integer, $3::integer)",
-			    3, orphan), ENOENT);
+	TEST_EQ_INT(db_exec(db, NULL,
+			    "INSERT INTO child VALUES ($1::integer, $2::integer, $3::integer)", 3,
+			    orphan),
+		    ENOENT);
 	const char *check[] = { "1", "1", "-5" };
-	TEST_EQ_INT(db_exec(db, NULL, "INSERT INTO child VALUES ($1::integer, $2::integer, $3::integer)",
-			    3, check), EINVAL);
+	TEST_EQ_INT(db_exec(db, NULL,
+			    "INSERT INTO child VALUES ($1::integer, $2::integer, $3::integer)", 3,
+			    check),
+		    EINVAL);
 	const char *notnull[] = { "1", NULL, "5" };
-	TEST_EQ_INT(db_exec(db, NULL, "INSERT INTO child VALUES ($1::integer, $2::integer, $3::integer)",
-			    3, notnull), EINVAL);
+	TEST_EQ_INT(db_exec(db, NULL,
+			    "INSERT INTO child VALUES ($1::integer, $2::integer, $3::integer)", 3,
+			    notnull),
+		    EINVAL);
 	const char *notint[] = { "seven" };
 	TEST_EQ_INT(db_exec(db, NULL, "SELECT $1::integer", 1, notint), EINVAL);
 	TEST_EQ_INT(db_exec(db, NULL, "SELEC 1", 0, NULL), EIO);
@@ -335,11 +350,11 @@ out:
 }
 
 static const char *const mig_files[][2] = {
-	{ "001_people.sql",
-	  "-- first\nCREATE TABLE people (id integer PRIMARY KEY, name text);\n"
-	  "INSERT INTO people VALUES (1, 'seed; with '';'' inside');\n" },
+	{ "001_people.sql", "-- first\nCREATE TABLE people (id integer PRIMARY KEY, name text);\n"
+			    "INSERT INTO people VALUES (1, 'seed; with '';'' inside');\n" },
 	{ "002_index.sql", "CREATE INDEX people_name ON people (name);" },
-	{ "010_notes.sql", "ALTER TABLE people ADD COLUMN note text;\nUPDATE people SET note = 'n';" },
+	{ "010_notes.sql",
+	  "ALTER TABLE people ADD COLUMN note text;\nUPDATE people SET note = 'n';" },
 };
 
 static int write_migrations(const char *dir)
@@ -371,8 +386,11 @@ static int test_migrate(void)
 
 	TEST_EQ_INT(db_migrate(db, dir, &applied), 0);
 	TEST_EQ_INT(applied, 3);
-	TEST_EQ_INT(db_exec(db, &res, "SELECT version, name FROM schema_migrations ORDER BY applied_at, version",
-			    0, NULL), 0);
+	TEST_EQ_INT(
+		db_exec(db, &res,
+			"SELECT version, name FROM schema_migrations ORDER BY applied_at, version",
+			0, NULL),
+		0);
 	TEST_EQ_INT(db_result_rows(res), 3);
 	TEST_EQ_STR(db_result_get(res, 0, 0), "1");
 	TEST_EQ_STR(db_result_get(res, 1, 0), "2");
@@ -384,19 +402,22 @@ static int test_migrate(void)
 
 	/* Again: nothing applied, nothing changed. */
 	before = snapshot(db, SCHEMA_SQL);
-	recorded = snapshot(db, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
+	recorded = snapshot(
+		db, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
 	TEST_ASSERT(before && recorded);
 	TEST_EQ_INT(db_migrate(db, dir, &applied), 0);
 	TEST_EQ_INT(applied, 0);
 	after = snapshot(db, SCHEMA_SQL);
-	recorded2 = snapshot(db, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
+	recorded2 = snapshot(
+		db, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
 	TEST_EQ_STR(after, before);
 	TEST_EQ_STR(recorded2, recorded);
 	TEST_EQ_INT(count_rows(db, "SELECT count(*) FROM people", &n), 0);
 	TEST_EQ_INT(n, 1);
 
 	/* A new file later: only it runs. */
-	TEST_EQ_INT(write_file(dir, "011_more.sql", "ALTER TABLE people ADD COLUMN age integer;"), 0);
+	TEST_EQ_INT(write_file(dir, "011_more.sql", "ALTER TABLE people ADD COLUMN age integer;"),
+		    0);
 	TEST_EQ_INT(db_migrate(db, dir, &applied), 0);
 	TEST_EQ_INT(applied, 1);
 out:
@@ -439,7 +460,8 @@ static int test_migrate_bad_names(void)
 	TEST_EQ_INT(write_file(dir, "2_again.sql", "SELECT 1;"), 0);
 	TEST_EQ_INT(db_migrate(db, dir, &applied), EINVAL);
 	TEST_EQ_INT(applied, 0);
-	TEST_EQ_INT(count_rows(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'people'", &n), 0);
+	TEST_EQ_INT(count_rows(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'people'", &n),
+		    0);
 	TEST_EQ_INT(n, 0);
 	/* A missing directory. */
 	TEST_EQ_INT(db_migrate(db, "/nonexistent/migrations", &applied), ENOENT);
@@ -461,11 +483,16 @@ static int test_migrate_failure_rolls_back(void)
 	TEST_ASSERT(dir != NULL);
 	TEST_EQ_INT(write_file(dir, "001_ok.sql", "CREATE TABLE ok (id integer);"), 0);
 	TEST_EQ_INT(write_file(dir, "002_broken.sql",
-			       "CREATE TABLE half (id integer);\nINSERT INTO nowhere VALUES (1);"), 0);
+			       "CREATE TABLE half (id integer);\nINSERT INTO nowhere VALUES (1);"),
+		    0);
 	TEST_EQ_INT(write_file(dir, "003_after.sql", "CREATE TABLE after (id integer);"), 0);
 	TEST_EQ_INT(db_migrate(db, dir, &applied), EIO);
 	TEST_EQ_INT(applied, 1);
-	TEST_EQ_INT(count_rows(db, "SELECT count(*) FROM pg_tables WHERE tablename IN ('half', 'after')", &n), 0);
+	TEST_EQ_INT(
+		count_rows(db,
+			   "SELECT count(*) FROM pg_tables WHERE tablename IN ('half', 'after')",
+			   &n),
+		0);
 	TEST_EQ_INT(n, 0);
 	TEST_EQ_INT(count_rows(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ok'", &n), 0);
 	TEST_EQ_INT(n, 1);

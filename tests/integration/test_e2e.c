@@ -48,7 +48,8 @@
 #define LK_KEY "devkey"
 #define LK_SECRET "devsecret-for-the-e2e-test"
 
-static const char *const svc_names[] = { "api-gateway", "room-manager", "twilio-dialer", "agent-worker" };
+static const char *const svc_names[] = { "api-gateway", "room-manager", "twilio-dialer",
+					 "agent-worker" };
 #define NSVC (sizeof(svc_names) / sizeof(svc_names[0]))
 
 /* ---- the services besides the fixture's sip-bridge ---------------------- */
@@ -60,8 +61,8 @@ struct svc {
 };
 
 /* lk: the LiveKit test server, NULL for the local backend. */
-static int svc_start(struct svc *s, const char *name, struct fx *f, const struct test_pg *pg, int api_port,
-		     const struct fake_lk *lk)
+static int svc_start(struct svc *s, const char *name, struct fx *f, const struct test_pg *pg,
+		     int api_port, const struct fake_lk *lk)
 {
 	char bin[256], logpath[600];
 	int n = 0;
@@ -71,10 +72,12 @@ static int svc_start(struct svc *s, const char *name, struct fx *f, const struct
 	if (strcmp(name, "api-gateway") == 0) {
 		snprintf(s->env[n++], sizeof(s->env[0]), "DATABASE_URL=%s", pg->url);
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_ADDR=127.0.0.1:%d", api_port);
-		snprintf(s->env[n++], sizeof(s->env[0]), "MIGRATIONS_DIR=services/api-gateway/migrations");
+		snprintf(s->env[n++], sizeof(s->env[0]),
+			 "MIGRATIONS_DIR=services/api-gateway/migrations");
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_KEYS=%s", API_KEY);
 		snprintf(s->env[n++], sizeof(s->env[0]), "SECRETS_KEY=%s", TEST_SECRETS_KEY);
-		snprintf(s->env[n++], sizeof(s->env[0]), "WEBHOOK_SIGNING_SECRET=%s", TEST_WEBHOOK_SECRET);
+		snprintf(s->env[n++], sizeof(s->env[0]), "WEBHOOK_SIGNING_SECRET=%s",
+			 TEST_WEBHOOK_SECRET);
 	} else if (lk) {
 		snprintf(s->env[n++], sizeof(s->env[0]), "LIVEKIT_URL=%s", lk->url);
 		snprintf(s->env[n++], sizeof(s->env[0]), "LIVEKIT_API_KEY=%s", LK_KEY);
@@ -125,7 +128,8 @@ static int await_rooms_commands(struct fx *f, int timeout_ms)
 	int64_t end = time_mono_ms() + timeout_ms;
 	for (;;) {
 		char *reply = NULL;
-		if (bus_request(f->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
+		if (bus_request(f->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) ==
+		    0) {
 			free(reply);
 			return 0;
 		}
@@ -199,7 +203,8 @@ static void peer_receive(struct peer *p)
 	struct sockaddr_in from;
 	for (int i = 0; i < 64; i++) {
 		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(p->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		ssize_t n = recvfrom(p->fd, buf, sizeof(buf), MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &fl);
 		if (n < 0)
 			break;
 		int64_t at = real_us();
@@ -251,7 +256,9 @@ static void *peer_main(void *arg)
 			/* ringback-like early media: 425 Hz */
 			for (size_t i = 0; i < G711_FRAME_SAMPLES; i++)
 				pcm[i] = (int16_t)(EARLY_RMS * sqrt(2.0) *
-						   sin(2 * M_PI * 425.0 * (double)(k * G711_FRAME_SAMPLES + i) / 8000.0));
+						   sin(2 * M_PI * 425.0 *
+						       (double)(k * G711_FRAME_SAMPLES + i) /
+						       8000.0));
 			k++;
 			peer_send(p, pcm, 8);
 			pthread_mutex_lock(&p->mu);
@@ -265,10 +272,12 @@ static void *peer_main(void *arg)
 				replay_at = at;
 			}
 			if (replaying && at - replay_at < p->speech->frames) {
-				memcpy(pcm, p->speech->pcm + (at - replay_at) * G711_FRAME_SAMPLES, sizeof(pcm));
+				memcpy(pcm, p->speech->pcm + (at - replay_at) * G711_FRAME_SAMPLES,
+				       sizeof(pcm));
 			} else if (replaying) {
 				replaying = false;
-			} else if (at >= SILENCE_FRAMES && at - SILENCE_FRAMES < p->speech->frames) {
+			} else if (at >= SILENCE_FRAMES &&
+				   at - SILENCE_FRAMES < p->speech->frames) {
 				size_t f = at - SILENCE_FRAMES;
 				if (f == 0) {
 					pthread_mutex_lock(&p->mu);
@@ -451,14 +460,16 @@ static bool has_line_ending(const char *body, const char *end, const char *tail)
  * line ending in `cseq` ("INVITE": any INVITE's; "CSeq: 2 INVITE"), wall
  * clock µs; -1 if not yet. One trace entry can hold more than one message
  * (a 100 and a 200 read at once from TCP). */
-static int64_t trace_message_at(const char *path, const char *how, const char *start, const char *cseq)
+static int64_t trace_message_at(const char *path, const char *how, const char *start,
+				const char *cseq)
 {
 	char *text = read_all(path);
 	int64_t at = -1;
 	size_t sl = strlen(start);
 	for (const char *p = text; p && at < 0 && (p = strstr(p, how)) != NULL; p++) {
 		const char *next = strstr(p, "\n-----");
-		for (const char *m = strchr(p, '\n'); m && (!next || m < next) && at < 0; m = strchr(m + 1, '\n'))
+		for (const char *m = strchr(p, '\n'); m && (!next || m < next) && at < 0;
+		     m = strchr(m + 1, '\n'))
 			if (strncmp(m + 1, start, sl) == 0 && has_line_ending(m, next, cseq))
 				at = trace_stamp(text, p);
 	}
@@ -487,7 +498,8 @@ static int api_create(int api_port, const char *path, const char *body, const ch
 		printf("    POST %s: %ld %s\n", path, status, resp ? resp : "");
 	TEST_EQ_INT(status, want);
 	cJSON *j = cJSON_Parse(resp);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "data"), field);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(j, "data"), field);
 	bool ok = cJSON_IsString(v) && strlen(v->valuestring) < idlen;
 	if (ok)
 		snprintf(id, idlen, "%s", v->valuestring);
@@ -550,7 +562,8 @@ static void peer_replay(struct peer *p)
 }
 
 /* Packets the peer received in [from_us, to_us): how many, how many with energy. */
-static void peer_count(struct peer *p, int64_t from_us, int64_t to_us, size_t *np, size_t *loudp, double rms)
+static void peer_count(struct peer *p, int64_t from_us, int64_t to_us, size_t *np, size_t *loudp,
+		       double rms)
 {
 	size_t n = 0, loud = 0;
 	pthread_mutex_lock(&p->mu);
@@ -572,7 +585,8 @@ static bool sipp_logged(const struct sipp *s, const char *line)
 	bool found = false;
 	size_t n = strlen(line);
 	for (const char *p = text; p && !found && (p = strstr(p, line)) != NULL; p++)
-		found = (p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\r' || p[n] == '\0');
+		found = (p == text || p[-1] == '\n') &&
+			(p[n] == '\n' || p[n] == '\r' || p[n] == '\0');
 	free(text);
 	return found;
 }
@@ -608,7 +622,8 @@ static int grep_none(const char *needle, const char *dir, const char *what)
 	printf("    %s (%.*s bytes): %s\n", what, du ? (int)strcspn(du, "\t") : 1, du ? du : "?",
 	       st == 1 ? "no trunk password" : "trunk password FOUND");
 	if (st != 1) {
-		test_failed(__FILE__, __LINE__, "%s holds the trunk password: %s", what, out ? out : "");
+		test_failed(__FILE__, __LINE__, "%s holds the trunk password: %s", what,
+			    out ? out : "");
 		err = 1;
 	}
 	free(out);
@@ -637,7 +652,9 @@ static int outbound_call_end_to_end(bool livekit)
 	TEST_EQ_INT(fx_start(&f, NULL), 0);
 	fx_setenv(&f, "MAX_CALLS", "10");
 	if (livekit) {
-		const struct fake_lk_opts lo = { .key = LK_KEY, .secret = LK_SECRET, .logdir = f.dir };
+		const struct fake_lk_opts lo = { .key = LK_KEY,
+						 .secret = LK_SECRET,
+						 .logdir = f.dir };
 		TEST_EQ_INT(fake_lk_start_opts(&lk, &lo), 0);
 		fx_setenv(&f, "LIVEKIT_URL", lk.url);
 		fx_setenv(&f, "LIVEKIT_API_KEY", LK_KEY);
@@ -645,7 +662,9 @@ static int outbound_call_end_to_end(bool livekit)
 	}
 	TEST_EQ_INT(test_pg_start(&pg), 0);
 	for (size_t i = 0; i < NSVC; i++)
-		TEST_EQ_INT(svc_start(&svc[i], svc_names[i], &f, &pg, api_port, livekit ? &lk : NULL), 0);
+		TEST_EQ_INT(svc_start(&svc[i], svc_names[i], &f, &pg, api_port,
+				      livekit ? &lk : NULL),
+			    0);
 	TEST_EQ_INT(fx_bridge_start(&f), 0);
 	for (size_t i = 0; i < NSVC; i++) {
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", svc[i].health_port);
@@ -659,7 +678,9 @@ static int outbound_call_end_to_end(bool livekit)
 
 	sp = calloc(1, sizeof(*sp));
 	TEST_ASSERT(sp != NULL);
-	TEST_EQ_INT(fx_speech_load(sp->pcm, &sp->frames, SPEECH_MAX, f.dir, "caller.wav", SPEECH_TEXT), 0);
+	TEST_EQ_INT(fx_speech_load(sp->pcm, &sp->frames, SPEECH_MAX, f.dir, "caller.wav",
+				   SPEECH_TEXT),
+		    0);
 	TEST_ASSERT(sp->frames >= 25);
 	TEST_EQ_INT(peer_start(&pe, sp), 0);
 	snprintf(rport, sizeof(rport), "%d", pe.port);
@@ -668,20 +689,27 @@ static int outbound_call_end_to_end(bool livekit)
 	const struct sipp_opts so = { .extra = longer };
 	TEST_EQ_INT(sipp_start_opts(&f, &s, "uas_e2e_hold.xml", keys, &so), 0);
 
-	TEST_EQ_INT(api_create(api_port, "/assistants", assistant_json, "assistant_id", assistant_id,
-			       sizeof(assistant_id), 201), 0);
+	TEST_EQ_INT(api_create(api_port, "/assistants", assistant_json, "assistant_id",
+			       assistant_id, sizeof(assistant_id), 201),
+		    0);
 	snprintf(body, sizeof(body),
 		 "{\"trunk_name\":\"E2E callee\",\"trunk_type\":\"exotel\",\"trunk_config\":{"
-		 "\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"tcp\",\"sip_domain\":\"127.0.0.1\","
-		 "\"username\":\"e2e\",\"password\":\"" TRUNK_PASSWORD "\",\"numbers\":[\"+918044319240\"]}}",
+		 "\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"tcp\",\"sip_domain\":"
+		 "\"127.0.0.1\","
+		 "\"username\":\"e2e\",\"password\":\"" TRUNK_PASSWORD
+		 "\",\"numbers\":[\"+918044319240\"]}}",
 		 s.port);
-	TEST_EQ_INT(api_create(api_port, "/trunks", body, "trunk_id", trunk_id, sizeof(trunk_id), 201), 0);
+	TEST_EQ_INT(api_create(api_port, "/trunks", body, "trunk_id", trunk_id, sizeof(trunk_id),
+			       201),
+		    0);
 	snprintf(body, sizeof(body),
 		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+919876543210\","
 		 "\"call_service\":\"exotel\"}",
 		 assistant_id, trunk_id);
 	int64_t t_placed = time_mono_ms();
-	TEST_EQ_INT(api_create(api_port, "/call/outbound", body, "call_id", call_id, sizeof(call_id), 202), 0);
+	TEST_EQ_INT(api_create(api_port, "/call/outbound", body, "call_id", call_id,
+			       sizeof(call_id), 202),
+		    0);
 
 	/* early media: the 183 carries SDP; the callee plays a tone to the offer */
 	TEST_EQ_INT(trace_offer(s.msgfile, offer_ip, sizeof(offer_ip), &offer_port, WAIT_MS), 0);
@@ -690,7 +718,8 @@ static int outbound_call_end_to_end(bool livekit)
 	TEST_ASSERT(answered != NULL);
 	int64_t t_answered_seen = real_us();
 	int64_t t200 = trace_200_sent(s.msgfile);
-	printf("    183 with SDP -> early media to %s:%d; call_answered seen %.1f ms after sipp sent "
+	printf("    183 with SDP -> early media to %s:%d; call_answered seen %.1f ms after sipp "
+	       "sent "
 	       "its 200 OK (%lld ms after POST /call/outbound)\n",
 	       offer_ip, offer_port, (double)(t_answered_seen - t200) / 1000.0,
 	       (long long)(time_mono_ms() - t_placed));
@@ -704,8 +733,8 @@ static int outbound_call_end_to_end(bool livekit)
 	{
 		int early_user = count_transcripts(&f, call_id, "user");
 		int agent_lines = count_transcripts(&f, call_id, "agent");
-		printf("    before the caller spoke: %d user, %d agent transcript events\n", early_user,
-		       agent_lines);
+		printf("    before the caller spoke: %d user, %d agent transcript events\n",
+		       early_user, agent_lines);
 		TEST_EQ_INT(early_user, 0);
 	}
 	TEST_ASSERT(peer_await_speech_done(&pe, 4000 + (int)sp->frames * 20 + WAIT_MS));
@@ -730,8 +759,10 @@ static int outbound_call_end_to_end(bool livekit)
 		size_t total = pe.n, early = pe.early_sent;
 		int first_pt = total ? pe.pt[0] : -1;
 		pthread_mutex_unlock(&pe.mu);
-		printf("    callee sent %zu early-media packets; received %zu packets (PT %d); before the "
-		       "200 OK: %zu (%zu with energy); greeting: %zu loud packets, the first %.1f ms after "
+		printf("    callee sent %zu early-media packets; received %zu packets (PT %d); "
+		       "before the "
+		       "200 OK: %zu (%zu with energy); greeting: %zu loud packets, the first %.1f "
+		       "ms after "
 		       "the 200 OK\n",
 		       early, total, first_pt, before, before_loud, loud_after,
 		       first_loud > 0 ? (double)(first_loud - t200) / 1000.0 : -1.0);
@@ -750,7 +781,8 @@ static int outbound_call_end_to_end(bool livekit)
 		peer_replay(&pe);
 		int agent_lines = count_transcripts(&f, call_id, "agent");
 		int user_at_hold = count_transcripts(&f, call_id, "user");
-		printf("    call_hold: %d agent, %d user transcript events so far\n", agent_lines, user_at_hold);
+		printf("    call_hold: %d agent, %d user transcript events so far\n", agent_lines,
+		       user_at_hold);
 		TEST_ASSERT(agent_lines >= 2); /* the greeting and the answer */
 		TEST_ASSERT(user_at_hold >= 1);
 		char *resume = await_event(&f, call_id, "call_resume", HOLD_MS + WAIT_MS);
@@ -758,35 +790,40 @@ static int outbound_call_end_to_end(bool livekit)
 		free(resume);
 		peer_replay(&pe);
 		int user_at_resume = count_transcripts(&f, call_id, "user");
-		printf("    call_resume: %d user transcript events (the words said on hold: none)\n",
+		printf("    call_resume: %d user transcript events (the words said on hold: "
+		       "none)\n",
 		       user_at_resume);
 		TEST_EQ_INT(user_at_resume, user_at_hold);
-		TEST_ASSERT(event_index(&f, call_id, "call_hold") < event_index(&f, call_id, "call_resume"));
+		TEST_ASSERT(event_index(&f, call_id, "call_hold") <
+			    event_index(&f, call_id, "call_resume"));
 		TEST_EQ_INT(count_events(&f, call_id, "call_hold"), 1);
 	}
 
 	/* (4) the callee hangs up; the hold as sipp saw it; the stored record */
 	TEST_EQ_INT(sipp_wait(&s), 0);
 	int64_t t_hold = trace_message_at(s.msgfile, "message sent", "INVITE ", "CSeq: 2 INVITE");
-	int64_t t_hold_ok = trace_message_at(s.msgfile, "message received", "SIP/2.0 200 OK", "CSeq: 2 INVITE");
+	int64_t t_hold_ok =
+		trace_message_at(s.msgfile, "message received", "SIP/2.0 200 OK", "CSeq: 2 INVITE");
 	int64_t t_resume = trace_message_at(s.msgfile, "message sent", "INVITE ", "CSeq: 3 INVITE");
 	int64_t t_resume_ok =
 		trace_message_at(s.msgfile, "message received", "SIP/2.0 200 OK", "CSeq: 3 INVITE");
 	int64_t t_bye = trace_message_at(s.msgfile, "message sent", "BYE ", "CSeq: 4 BYE");
-	printf("    sipp: hold sent +%.1f ms, its 200 OK +%.1f ms, resume sent +%.1f ms, its 200 OK +%.1f ms, "
+	printf("    sipp: hold sent +%.1f ms, its 200 OK +%.1f ms, resume sent +%.1f ms, its 200 "
+	       "OK +%.1f ms, "
 	       "BYE +%.1f ms (after its 200 OK of the call)\n",
 	       (double)(t_hold - t200) / 1000.0, (double)(t_hold_ok - t200) / 1000.0,
 	       (double)(t_resume - t200) / 1000.0, (double)(t_resume_ok - t200) / 1000.0,
 	       (double)(t_bye - t200) / 1000.0);
-	TEST_ASSERT(t_hold > 0 && t_hold_ok >= t_hold && t_resume > t_hold_ok && t_resume_ok >= t_resume &&
-		    t_bye > t_resume_ok);
+	TEST_ASSERT(t_hold > 0 && t_hold_ok >= t_hold && t_resume > t_hold_ok &&
+		    t_resume_ok >= t_resume && t_bye > t_resume_ok);
 	TEST_ASSERT(sipp_logged(&s, "hold_answer=a=recvonly"));
 	TEST_ASSERT(sipp_logged(&s, "resume_answer=a=sendrecv"));
 	{
 		size_t held = 0, held_loud = 0, after = 0, after_loud = 0;
 		peer_count(&pe, t_hold_ok, t_resume, &held, &held_loud, ENERGY_RMS);
 		peer_count(&pe, t_resume_ok, t_bye, &after, &after_loud, ENERGY_RMS);
-		printf("    on hold %.0f ms (200 OK to resume): %zu packets reached the callee, %zu with energy; "
+		printf("    on hold %.0f ms (200 OK to resume): %zu packets reached the callee, "
+		       "%zu with energy; "
 		       "after the resume: %zu packets, %zu with energy\n",
 		       (double)(t_resume - t_hold_ok) / 1000.0, held, held_loud, after, after_loud);
 		TEST_EQ_INT(held_loud, 0);
@@ -801,8 +838,8 @@ static int outbound_call_end_to_end(bool livekit)
 	for (;;) {
 		cJSON_Delete(rec);
 		rec = api_get_call(api_port, call_id);
-		bool done = rec && status_terminal(jstr(rec, "status")) && transcript_of(rec, "agent", NULL) &&
-			    transcript_of(rec, "user", NULL);
+		bool done = rec && status_terminal(jstr(rec, "status")) &&
+			    transcript_of(rec, "agent", NULL) && transcript_of(rec, "user", NULL);
 		if (done || time_mono_ms() >= end)
 			break;
 		lifecycle_wait(200);
@@ -810,8 +847,9 @@ static int outbound_call_end_to_end(bool livekit)
 	TEST_ASSERT(rec != NULL);
 	{
 		const cJSON *tr = cJSON_GetObjectItemCaseSensitive(rec, "transcripts"), *line;
-		printf("    record: status %s, end_reason %s, %d transcript lines\n", jstr(rec, "status"),
-		       jstr(rec, "end_reason") ? jstr(rec, "end_reason") : "-", cJSON_GetArraySize(tr));
+		printf("    record: status %s, end_reason %s, %d transcript lines\n",
+		       jstr(rec, "status"), jstr(rec, "end_reason") ? jstr(rec, "end_reason") : "-",
+		       cJSON_GetArraySize(tr));
 		cJSON_ArrayForEach(line, tr)
 		printf("      %s: %s\n", jstr(line, "speaker") ? jstr(line, "speaker") : "?",
 		       jstr(line, "text") ? jstr(line, "text") : "?");
@@ -823,10 +861,11 @@ static int outbound_call_end_to_end(bool livekit)
 		const cJSON *count = cJSON_GetObjectItemCaseSensitive(rec, "hold_count");
 		const cJSON *ms = cJSON_GetObjectItemCaseSensitive(rec, "hold_ms");
 		double sipp_ms = (double)(t_resume - t_hold) / 1000.0;
-		printf("    record: hold_count %.0f, hold_ms %.0f (sipp: %.0f ms from the hold's INVITE to the "
+		printf("    record: hold_count %.0f, hold_ms %.0f (sipp: %.0f ms from the hold's "
+		       "INVITE to the "
 		       "resume's)\n",
-		       cJSON_IsNumber(count) ? count->valuedouble : -1, cJSON_IsNumber(ms) ? ms->valuedouble : -1,
-		       sipp_ms);
+		       cJSON_IsNumber(count) ? count->valuedouble : -1,
+		       cJSON_IsNumber(ms) ? ms->valuedouble : -1, sipp_ms);
 		TEST_ASSERT(cJSON_IsNumber(count) && cJSON_IsNumber(ms));
 		TEST_EQ_INT(count->valuedouble, 1);
 		TEST_ASSERT(fabs(ms->valuedouble - sipp_ms) <= HOLD_MS_SLACK);
@@ -841,9 +880,11 @@ static int outbound_call_end_to_end(bool livekit)
 		char *dump = NULL;
 		const char *dargv[] = { "pg_dump", "--data-only", "-d", pg.url, NULL };
 		TEST_EQ_INT(test_run_cmd(&dump, dargv, NULL, 30000), 0);
-		TEST_ASSERT(dump && strstr(dump, "trunks") != NULL && strstr(dump, "cms1.") != NULL);
+		TEST_ASSERT(dump && strstr(dump, "trunks") != NULL &&
+			    strstr(dump, "cms1.") != NULL);
 		bool leaked = strstr(dump, TRUNK_PASSWORD) != NULL;
-		printf("    pg_dump: %zu bytes, trunk password %s\n", strlen(dump), leaked ? "FOUND" : "absent");
+		printf("    pg_dump: %zu bytes, trunk password %s\n", strlen(dump),
+		       leaked ? "FOUND" : "absent");
 		free(dump);
 		TEST_ASSERT(!leaked);
 	}

@@ -143,7 +143,8 @@ static void on_echo(struct httpd_req *req, void *arg)
 	cJSON_AddStringToObject(data, "limit", limit ? limit : "");
 	cJSON_AddStringToObject(data, "q", q ? q : "");
 	cJSON *body = httpd_req_json(req);
-	cJSON_AddItemToObject(data, "body", body ? cJSON_Duplicate(body, true) : cJSON_CreateNull());
+	cJSON_AddItemToObject(data, "body",
+			      body ? cJSON_Duplicate(body, true) : cJSON_CreateNull());
 	httpd_reply_ok(req, 201, "echoed", data);
 }
 
@@ -474,7 +475,8 @@ static int test_health(void)
 	TEST_EQ_INT(http(&r, "GET", u, NULL, NULL, 0, false), 0);
 	TEST_EQ_INT(r.status, 200);
 	TEST_EQ_STR(r.ctype, "text/plain; version=0.0.4");
-	TEST_CONTAINS(r.body, "# TYPE test_health_probe_total counter\ntest_health_probe_total 3\n");
+	TEST_CONTAINS(r.body,
+		      "# TYPE test_health_probe_total counter\ntest_health_probe_total 3\n");
 	resp_free(&r);
 
 	snprintf(u, sizeof(u), "http://127.0.0.1:%d/metrics", port);
@@ -592,7 +594,8 @@ static int test_connection_limit(void)
 	}
 	fifth = tcp_open(port, "127.0.0.3");
 	TEST_ASSERT(fifth >= 0);
-	TEST_ASSERT(send_all(fifth, "GET /public HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+	TEST_ASSERT(
+		send_all(fifth, "GET /public HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
 	recv_for(fifth, buf, sizeof(buf), 1000, &closed);
 	TEST_EQ_INT(strlen(buf), 0);
 	TEST_ASSERT(!closed);
@@ -689,10 +692,11 @@ static int test_drip_deadline(void)
 					 "X-Drip: 1\r\n", 6000);
 	printf("    header drip cut after %lld ms (deadline 2000)\n", (long long)took);
 	TEST_ASSERT(took >= 1900 && took <= 3500);
-	took = drip_until_closed(port,
-				 "POST /echo/x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
-				 "\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{",
-				 " ", 6000);
+	took = drip_until_closed(
+		port,
+		"POST /echo/x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+		"\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{",
+		" ", 6000);
 	printf("    body drip cut after %lld ms (deadline 2000)\n", (long long)took);
 	TEST_ASSERT(took >= 1900 && took <= 3500);
 	/* A keep-alive connection: each request gets its own deadline. */
@@ -1009,7 +1013,8 @@ static int test_content_type_and_escapes(void)
 	struct curl_slist *hdrs = NULL;
 	TEST_EQ_INT(server_start(&s), 0);
 	/* A body that is not declared JSON: 415 naming the header. */
-	const char *types[] = { "Content-Type: text/plain", "Content-Type:", "Content-Type: application/jsonx" };
+	const char *types[] = { "Content-Type: text/plain",
+				"Content-Type:", "Content-Type: application/jsonx" };
 	url(u, sizeof(u), &s, "/echo/abc");
 	for (size_t i = 0; i < CM_ARRAY_LEN(types); i++) {
 		c = curl_easy_init();
@@ -1043,13 +1048,15 @@ static int test_content_type_and_escapes(void)
 	resp_free(&r);
 	/* Conflicting Content-Length through the pool of two threads. */
 	{
-		int port = (int)strtol(strrchr(s.base, ':') + 1, NULL, 10), fd = tcp_open(port, "127.0.0.1");
+		int port = (int)strtol(strrchr(s.base, ':') + 1, NULL, 10),
+		    fd = tcp_open(port, "127.0.0.1");
 		char buf[1024];
 		bool closed = false;
 		TEST_ASSERT(fd >= 0);
-		TEST_ASSERT(send_all(fd, "POST /echo/x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
-					 "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-					 "Content-Length: 30\r\n\r\n{}"));
+		TEST_ASSERT(send_all(
+			fd, "POST /echo/x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+			    "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+			    "Content-Length: 30\r\n\r\n{}"));
 		recv_for(fd, buf, sizeof(buf), 3000, &closed);
 		close(fd);
 		TEST_ASSERT(strncmp(buf, "HTTP/1.1 400", 12) == 0);

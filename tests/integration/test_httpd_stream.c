@@ -107,7 +107,8 @@ static void on_stream(struct httpd_req *req, void *arg)
 static void on_file(struct httpd_req *req, void *arg)
 {
 	struct ctx *c = arg;
-	static const struct httpd_header hdrs[] = { { "X-Test", "slice" }, { "Accept-Ranges", "bytes" } };
+	static const struct httpd_header hdrs[] = { { "X-Test", "slice" },
+						    { "Accept-Ranges", "bytes" } };
 	int fd = open(c->file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		httpd_reply_error(req, 404, "not_found", NULL, "no file");
@@ -152,7 +153,8 @@ static int client_open(int port, const char *path)
 }
 
 /* Reads into buf (appending) until `needle` is in it or timeout; 0 when found. */
-static int client_wait(int fd, char *buf, size_t cap, size_t *lenp, const char *needle, int timeout_ms)
+static int client_wait(int fd, char *buf, size_t cap, size_t *lenp, const char *needle,
+		       int timeout_ms)
 {
 	int64_t end = time_mono_ms() + timeout_ms;
 	for (int i = 0; i < 10000; i++) {

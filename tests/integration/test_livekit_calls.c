@@ -73,10 +73,12 @@ static int svc_start(struct stack *st, int i, const struct stack_opts *o)
 	if (i == SVC_API) {
 		snprintf(env[n++], sizeof(env[0]), "DATABASE_URL=%s", st->pg.url);
 		snprintf(env[n++], sizeof(env[0]), "API_ADDR=127.0.0.1:%d", st->api_port);
-		snprintf(env[n++], sizeof(env[0]), "MIGRATIONS_DIR=services/api-gateway/migrations");
+		snprintf(env[n++], sizeof(env[0]),
+			 "MIGRATIONS_DIR=services/api-gateway/migrations");
 		snprintf(env[n++], sizeof(env[0]), "API_KEYS=%s", API_KEY);
 		snprintf(env[n++], sizeof(env[0]), "%s", "SECRETS_KEY=" TEST_SECRETS_KEY);
-		snprintf(env[n++], sizeof(env[0]), "%s", "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET);
+		snprintf(env[n++], sizeof(env[0]), "%s",
+			 "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET);
 	} else if (i == SVC_ROOM) {
 		snprintf(env[n++], sizeof(env[0]), "RECORDINGS_DIR=%s/rec", st->dir);
 	}
@@ -132,14 +134,16 @@ static int stack_start(struct stack *st, const struct stack_opts *o)
 	snprintf(hook, sizeof(hook), "http://127.0.0.1:%d/livekit/webhook", st->api_port);
 	const struct fake_lk_opts lo = { .key = LK_KEY, .secret = LK_SECRET, .logdir = st->dir,
 					 .webhook_url = hook };
-	if (test_nats_start(&st->nats) || test_pg_start(&st->pg) || fake_lk_start_opts(&st->lk, &lo))
+	if (test_nats_start(&st->nats) || test_pg_start(&st->pg) ||
+	    fake_lk_start_opts(&st->lk, &lo))
 		return EIO;
 	for (int i = 0; i < NSVC; i++)
 		if (svc_start(st, i, o))
 			return EIO;
 	for (int i = 0; i < NSVC; i++) {
 		if (svc_ready(st, i, 30000)) {
-			fprintf(stderr, "%s never became ready (log in %s)\n", svc_names[i], st->dir);
+			fprintf(stderr, "%s never became ready (log in %s)\n", svc_names[i],
+				st->dir);
 			return ETIMEDOUT;
 		}
 	}
@@ -241,7 +245,8 @@ static cJSON *await_record(struct stack *st, const char *call_id, const char *sp
 	for (;;) {
 		cJSON_Delete(rec);
 		rec = get_call(st, call_id);
-		bool done = rec && terminal(jstr(rec, "status")) && (!speaker || said(rec, speaker, NULL));
+		bool done = rec && terminal(jstr(rec, "status")) &&
+			    (!speaker || said(rec, speaker, NULL));
 		if (done || time_mono_ms() >= end)
 			return rec;
 		test_nap_ms(200);
@@ -251,7 +256,8 @@ static cJSON *await_record(struct stack *st, const char *call_id, const char *sp
 static void print_record(const cJSON *rec)
 {
 	const cJSON *line;
-	printf("    record: status %s, end_reason %s\n", jstr(rec, "status") ? jstr(rec, "status") : "-",
+	printf("    record: status %s, end_reason %s\n",
+	       jstr(rec, "status") ? jstr(rec, "status") : "-",
 	       jstr(rec, "end_reason") ? jstr(rec, "end_reason") : "-");
 	cJSON_ArrayForEach(line, cJSON_GetObjectItemCaseSensitive(rec, "transcripts"))
 	printf("      %s: %s\n", jstr(line, "speaker") ? jstr(line, "speaker") : "?",
@@ -277,7 +283,8 @@ static const char assistant_json[] =
 
 /* get_token for a new web call; fills the call id, url and token. */
 static int web_token(struct stack *st, const char *assistant_id, char *call_id, size_t idlen,
-		     char *url, size_t urllen, char **tokenp, long *statusp, char *msg, size_t msglen)
+		     char *url, size_t urllen, char **tokenp, long *statusp, char *msg,
+		     size_t msglen)
 {
 	char body[256];
 	snprintf(body, sizeof(body), "{\"assistant_id\":\"%s\"}", assistant_id);
@@ -304,8 +311,9 @@ static cJSON *web_caller(struct stack *st, const char *url, const char *token, i
 	snprintf(env_tok, sizeof(env_tok), "LK_TOKEN=%s", token);
 	snprintf(secs, sizeof(secs), "%d", seconds);
 	const char *envp[] = { env_url, env_tok, NULL };
-	const char *argv[] = { "node", "tests/livekit/web-caller.mjs", "--wav", st->wav, "--seconds",
-			       secs, NULL };
+	const char *argv[] = {
+		"node", "tests/livekit/web-caller.mjs", "--wav", st->wav, "--seconds", secs, NULL
+	};
 	int rc = test_run_cmd(&out, argv, envp, (seconds + 30) * 1000);
 	const char *line = out ? strstr(out, "{\"joined_at\"") : NULL;
 	cJSON *j = rc == 0 && line ? cJSON_Parse(line) : NULL;
@@ -327,8 +335,9 @@ static int test_web_call(void)
 	cJSON *heard = NULL, *rec = NULL;
 	long status = 0;
 	TEST_EQ_INT(stack_start(&st, &o), 0);
-	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id", assistant_id,
-			       sizeof(assistant_id)), 0);
+	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id",
+			       assistant_id, sizeof(assistant_id)),
+		    0);
 	TEST_EQ_INT(web_token(&st, assistant_id, call_id, sizeof(call_id), url, sizeof(url), &token,
 			      &status, msg, sizeof(msg)), 0);
 	TEST_EQ_INT(status, 200);
@@ -340,10 +349,12 @@ static int test_web_call(void)
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(heard, "answer");
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(heard, "data");
 	double joined = jnum(heard, "joined_at");
-	printf("    the caller heard the greeting %.0f ms after it joined (%d loud frames), said its "
+	printf("    the caller heard the greeting %.0f ms after it joined (%d loud frames), said "
+	       "its "
 	       "line, heard the answer %.0f ms after it (%d loud frames); %d call_events packets\n",
-	       jnum(g, "first_at") - joined, (int)jnum(g, "loud"), jnum(a, "first_at") - jnum(s, "end_at"),
-	       (int)jnum(a, "loud"), (int)jnum(d, "call_events"));
+	       jnum(g, "first_at") - joined, (int)jnum(g, "loud"),
+	       jnum(a, "first_at") - jnum(s, "end_at"), (int)jnum(a, "loud"),
+	       (int)jnum(d, "call_events"));
 	TEST_ASSERT(jnum(g, "loud") >= 25);         /* half a second of greeting at least */
 	TEST_ASSERT(jnum(g, "first_at") >= joined); /* it waited for the caller */
 	TEST_ASSERT(jnum(s, "end_at") > 0);
@@ -406,20 +417,28 @@ static int test_twilio_call(void)
 	char assistant_id[64], trunk_id[64], call_id[64], body[512], path[256];
 	cJSON *heard = NULL, *rec = NULL;
 	TEST_EQ_INT(stack_start(&st, &o), 0);
-	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id", assistant_id,
-			       sizeof(assistant_id)), 0);
-	TEST_EQ_INT(api_create(&st, "/trunks",
-			       "{\"trunk_name\":\"Twilio US\",\"trunk_type\":\"twilio\",\"trunk_config\":"
-			       "{\"livekit_sip_trunk_id\":\"ST_testtrunk\",\"numbers\":[\"+15550100000\"]}}",
-			       201, "trunk_id", trunk_id, sizeof(trunk_id)), 0);
+	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id",
+			       assistant_id, sizeof(assistant_id)),
+		    0);
+	TEST_EQ_INT(
+		api_create(
+			&st, "/trunks",
+			"{\"trunk_name\":\"Twilio US\",\"trunk_type\":\"twilio\",\"trunk_config\":"
+			"{\"livekit_sip_trunk_id\":\"ST_testtrunk\",\"numbers\":[\"+15550100000\"]}"
+			"}",
+			201, "trunk_id", trunk_id, sizeof(trunk_id)),
+		0);
 	/* the phone rings for 2.5 s before it answers; the agent is in the room
 	 * and must stay silent until then */
-	TEST_EQ_INT(fake_lk_post(&st.lk, "/__sip/script", "{\"ring_ms\":300,\"answer_ms\":2500}", NULL,
-				 NULL), 0);
+	TEST_EQ_INT(fake_lk_post(&st.lk, "/__sip/script", "{\"ring_ms\":300,\"answer_ms\":2500}",
+				 NULL, NULL),
+		    0);
 	snprintf(body, sizeof(body),
 		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+15550100001\","
 		 "\"call_service\":\"twilio\"}", assistant_id, trunk_id);
-	TEST_EQ_INT(api_create(&st, "/call/outbound", body, 202, "call_id", call_id, sizeof(call_id)), 0);
+	TEST_EQ_INT(api_create(&st, "/call/outbound", body, 202, "call_id", call_id,
+			       sizeof(call_id)),
+		    0);
 	snprintf(path, sizeof(path), "/__sip/heard?room=call-%s&identity=sip-%s", call_id, call_id);
 	int before = 0, after = 0;
 	double answered_at = 0;
@@ -437,13 +456,15 @@ static int test_twilio_call(void)
 	}
 	TEST_ASSERT(heard != NULL);
 	printf("    phone: ringing at %+.0f ms, answered at %+.0f ms; agent frames with energy: %d "
-	       "before the answer, %d after\n", status_at(heard, "ringing") - status_at(heard, "dialing"),
+	       "before the answer, %d after\n",
+	       status_at(heard, "ringing") - status_at(heard, "dialing"),
 	       answered_at - status_at(heard, "dialing"), before, after);
 	TEST_ASSERT(answered_at > 0);
 	TEST_EQ_INT(before, 0);
 	TEST_ASSERT(after >= 25);
 	/* the far end hangs up: the call completes */
-	snprintf(body, sizeof(body), "{\"room\":\"call-%s\",\"identity\":\"sip-%s\"}", call_id, call_id);
+	snprintf(body, sizeof(body), "{\"room\":\"call-%s\",\"identity\":\"sip-%s\"}", call_id,
+		 call_id);
 	TEST_EQ_INT(fake_lk_post(&st.lk, "/__sip/hangup", body, NULL, NULL), 0);
 	rec = await_record(&st, call_id, NULL, WAIT_MS);
 	TEST_ASSERT(rec != NULL);
@@ -474,8 +495,10 @@ static int refused_web_call(struct stack *st, const char *assistant_id, const ch
 	TEST_EQ_INT(status, 502);
 	TEST_CONTAINS(msg, says);
 	list = api(st, "GET", "/calls", NULL, NULL);
-	const cJSON *first = cJSON_GetArrayItem(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(list, "data"), "calls"), 0);
+	const cJSON *first =
+		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+					   cJSON_GetObjectItemCaseSensitive(list, "data"), "calls"),
+				   0);
 	TEST_ASSERT(first != NULL);
 	TEST_EQ_STR(jstr(first, "status"), "failed");
 	TEST_CONTAINS(jstr(first, "end_reason"), stored);
@@ -495,8 +518,9 @@ static int test_wrong_secret(void)
 	struct stack_opts o = { .agent_secret = "not-the-secret-livekit-knows" };
 	char assistant_id[64];
 	TEST_EQ_INT(stack_start(&st, &o), 0);
-	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id", assistant_id,
-			       sizeof(assistant_id)), 0);
+	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id",
+			       assistant_id, sizeof(assistant_id)),
+		    0);
 	TEST_EQ_INT(refused_web_call(&st, assistant_id, "LIVEKIT_API_SECRET",
 				     "refused the participant token"), 0);
 out:
@@ -515,8 +539,9 @@ static int test_unreachable_at_join(void)
 	char *token = NULL;
 	long status = 0;
 	TEST_EQ_INT(stack_start(&st, &o), 0);
-	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id", assistant_id,
-			       sizeof(assistant_id)), 0);
+	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id",
+			       assistant_id, sizeof(assistant_id)),
+		    0);
 	TEST_EQ_INT(fake_lk_post(&st.lk, "/__rtc/drop", "{}", NULL, NULL), 0);
 	TEST_EQ_INT(refused_web_call(&st, assistant_id, "LiveKit server", "LiveKit server"), 0);
 	/* LiveKit back: the next call works again (nothing stuck) */
@@ -540,21 +565,29 @@ static int test_gone_mid_call(void)
 	char assistant_id[64], trunk_id[64], call_id[64], body[512];
 	cJSON *rec = NULL;
 	TEST_EQ_INT(stack_start(&st, &o), 0);
-	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id", assistant_id,
-			       sizeof(assistant_id)), 0);
-	TEST_EQ_INT(api_create(&st, "/trunks",
-			       "{\"trunk_name\":\"Twilio US\",\"trunk_type\":\"twilio\",\"trunk_config\":"
-			       "{\"livekit_sip_trunk_id\":\"ST_testtrunk\",\"numbers\":[\"+15550100000\"]}}",
-			       201, "trunk_id", trunk_id, sizeof(trunk_id)), 0);
+	TEST_EQ_INT(api_create(&st, "/assistants", assistant_json, 201, "assistant_id",
+			       assistant_id, sizeof(assistant_id)),
+		    0);
+	TEST_EQ_INT(
+		api_create(
+			&st, "/trunks",
+			"{\"trunk_name\":\"Twilio US\",\"trunk_type\":\"twilio\",\"trunk_config\":"
+			"{\"livekit_sip_trunk_id\":\"ST_testtrunk\",\"numbers\":[\"+15550100000\"]}"
+			"}",
+			201, "trunk_id", trunk_id, sizeof(trunk_id)),
+		0);
 	snprintf(body, sizeof(body),
 		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+15550100002\","
 		 "\"call_service\":\"twilio\"}", assistant_id, trunk_id);
-	TEST_EQ_INT(api_create(&st, "/call/outbound", body, 202, "call_id", call_id, sizeof(call_id)), 0);
+	TEST_EQ_INT(api_create(&st, "/call/outbound", body, 202, "call_id", call_id,
+			       sizeof(call_id)),
+		    0);
 	int64_t end = time_mono_ms() + WAIT_MS;
 	for (;;) {
 		cJSON_Delete(rec);
 		rec = get_call(&st, call_id);
-		if ((rec && jstr(rec, "status") && strcmp(jstr(rec, "status"), "in_progress") == 0) ||
+		if ((rec && jstr(rec, "status") &&
+		     strcmp(jstr(rec, "status"), "in_progress") == 0) ||
 		    time_mono_ms() >= end)
 			break;
 		test_nap_ms(100);

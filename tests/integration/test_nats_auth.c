@@ -31,7 +31,9 @@ static int connect_as(struct ident *id, const struct test_nats *n, const char *u
 	int err = test_nats_password(n, user, id->password, sizeof(id->password));
 	if (err)
 		return err;
-	struct bus_auth a = { .user = id->user, .password = id->password, .inbox_prefix = id->inbox };
+	struct bus_auth a = { .user = id->user,
+			      .password = id->password,
+			      .inbox_prefix = id->inbox };
 	char name[64];
 	snprintf(name, sizeof(name), "test-%s", user);
 	err = bus_connect_auth(&id->bus, n->url, name, &a);
@@ -330,7 +332,8 @@ static int test_identities_least_privilege(void)
 	TEST_ASSERT(denied_since(tw.bus, before));
 	TEST_EQ_INT(bus_js_pull_sub(sb.bus, &pull, "DIALS", "sip-bridge", "dial.twilio"), EINVAL);
 	before = bus_denied(sb.bus);
-	TEST_EQ_INT(bus_js_ensure_consumer(sb.bus, "DIALS", "sip-bridge-2", "dial.twilio"), ETIMEDOUT);
+	TEST_EQ_INT(bus_js_ensure_consumer(sb.bus, "DIALS", "sip-bridge-2", "dial.twilio"),
+		    ETIMEDOUT);
 	TEST_ASSERT(denied_since(sb.bus, before));
 	TEST_ASSERT(pull == NULL);
 	TEST_EQ_INT(bus_js_pull_sub(sb.bus, &pull, "DIALS", "sip-bridge", "dial.exotel"), 0);
@@ -357,7 +360,9 @@ static int test_identities_least_privilege(void)
 	 * a responder may answer a request it got (allow_responses) */
 	TEST_EQ_INT(refused_subscribe(&ag, "_INBOX.api-gateway.>"), 0);
 	TEST_EQ_INT(refused_subscribe(&ag, "_INBOX.>"), 0);
-	TEST_EQ_INT(bus_subscribe(rm.bus, &rsub, "rooms.create", "room-manager", on_respond, rm.bus), 0);
+	TEST_EQ_INT(bus_subscribe(rm.bus, &rsub, "rooms.create", "room-manager", on_respond,
+				  rm.bus),
+		    0);
 	char *reply = NULL;
 	TEST_EQ_INT(bus_request(gw.bus, &reply, NULL, "rooms.create", "{}", 2, WAIT_MS), 0);
 	TEST_EQ_STR(reply, "{\"ok\":true}");
@@ -405,8 +410,12 @@ static int test_tls_required(void)
 	snprintf(key, sizeof(key), "%s/tls/client-key.pem", n.dir);
 	TEST_EQ_INT(test_nats_password(&n, "sip-bridge", pw, sizeof(pw)), 0);
 
-	struct bus_auth a = { .user = "sip-bridge", .password = pw, .inbox_prefix = "_INBOX.sip-bridge",
-			      .tls_ca = ca, .tls_cert = cert, .tls_key = key };
+	struct bus_auth a = { .user = "sip-bridge",
+			      .password = pw,
+			      .inbox_prefix = "_INBOX.sip-bridge",
+			      .tls_ca = ca,
+			      .tls_cert = cert,
+			      .tls_key = key };
 	TEST_EQ_INT(bus_connect_auth(&ok, n.url, "tls-ok", &a), 0);
 	for (int i = 0; i < WAIT_MS / 10 && !bus_connected(ok); i++)
 		usleep(10000);
@@ -457,7 +466,8 @@ static int test_viewer_tool_reads_events(void)
 	/* publish until the tool has subscribed and printed one (bounded) */
 	bool seen = false;
 	for (int i = 0; i < 100 && !seen; i++) {
-		TEST_EQ_INT(bus_publish(sb.bus, "calls.viewer-check.call_answered", "{\"x\":1}", 7), 0);
+		TEST_EQ_INT(bus_publish(sb.bus, "calls.viewer-check.call_answered", "{\"x\":1}", 7),
+			    0);
 		usleep(50000);
 		free(log);
 		log = read_file(logpath);
@@ -502,8 +512,8 @@ static int start_service(struct running *r, const char *svc, const struct test_n
 		return err;
 	bool in_url = strcmp(svc, "room-manager") == 0;
 	if (in_url)
-		snprintf(r->env_nats, sizeof(r->env_nats), "NATS_URL=nats://%s:%s@127.0.0.1:%d", svc, pw,
-			 n->port);
+		snprintf(r->env_nats, sizeof(r->env_nats), "NATS_URL=nats://%s:%s@127.0.0.1:%d",
+			 svc, pw, n->port);
 	else
 		snprintf(r->env_nats, sizeof(r->env_nats), "NATS_URL=%s", n->url);
 	r->health_port = test_free_port();
@@ -513,10 +523,20 @@ static int start_service(struct running *r, const char *svc, const struct test_n
 	snprintf(r->env_sip, sizeof(r->env_sip), "SIP_BIND=127.0.0.1:%d", test_free_port());
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, svc);
 	const char *argv[] = { test_bin(bin, sizeof(bin), svc), NULL };
-	const char *envp[] = { r->env_nats, r->env_health, r->env_db, r->env_api, r->env_sip,
-			       in_url ? r->user[2] : r->user[0], r->user[1], r->user[2],
-			       "MIGRATIONS_DIR=services/api-gateway/migrations", "API_KEYS=test-key-0001",
-			       TEST_GW_SECRETS_ENV, "LOG_FORMAT=kv", "LOG_LEVEL=debug", NULL };
+	const char *envp[] = { r->env_nats,
+			       r->env_health,
+			       r->env_db,
+			       r->env_api,
+			       r->env_sip,
+			       in_url ? r->user[2] : r->user[0],
+			       r->user[1],
+			       r->user[2],
+			       "MIGRATIONS_DIR=services/api-gateway/migrations",
+			       "API_KEYS=test-key-0001",
+			       TEST_GW_SECRETS_ENV,
+			       "LOG_FORMAT=kv",
+			       "LOG_LEVEL=debug",
+			       NULL };
 	if (in_url) /* no NATS_PASSWORD either: the URL carries it */
 		envp[6] = r->user[2];
 	return test_spawn(&r->pid, argv, envp, logpath);
@@ -544,7 +564,8 @@ static int test_services_ready_with_own_identity(void)
 	for (size_t i = 0; i < CM_ARRAY_LEN(services); i++) {
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", run[i].health_port);
 		if (test_http_wait(url, 200, 30000)) {
-			test_failed(__FILE__, __LINE__, "%s never became ready (logs in %s)", services[i], logdir);
+			test_failed(__FILE__, __LINE__, "%s never became ready (logs in %s)",
+				    services[i], logdir);
 			err = 1;
 			goto out;
 		}
@@ -564,8 +585,8 @@ static int test_services_ready_with_own_identity(void)
 		TEST_ASSERT(log != NULL);
 		for (size_t j = 0; j < CM_ARRAY_LEN(services); j++) {
 			if (strstr(log, pw[j])) {
-				test_failed(__FILE__, __LINE__, "%s's log holds %s's password", services[i],
-					    services[j]);
+				test_failed(__FILE__, __LINE__, "%s's log holds %s's password",
+					    services[i], services[j]);
 				err = 1;
 				goto out;
 			}
@@ -575,14 +596,16 @@ static int test_services_ready_with_own_identity(void)
 		char expected[128];
 		snprintf(expected, sizeof(expected), "DURABLE.CREATE.DIALS.%s\\\"", services[i]);
 		bool other = false;
-		for (const char *p = strstr(log, "bus_not_permitted"); p; p = strstr(p + 1, "bus_not_permitted")) {
+		for (const char *p = strstr(log, "bus_not_permitted"); p;
+		     p = strstr(p + 1, "bus_not_permitted")) {
 			const char *eol = strchr(p, '\n');
 			const char *hit = strstr(p, expected);
 			other = other || !hit || (eol && hit > eol);
 		}
 		if (other || strstr(log, "bus_auth_failed")) {
-			test_failed(__FILE__, __LINE__, "%s was refused something it needs (see %s)",
-				    services[i], path);
+			test_failed(__FILE__, __LINE__,
+				    "%s was refused something it needs (see %s)", services[i],
+				    path);
 			err = 1;
 			goto out;
 		}
@@ -615,24 +638,34 @@ static int test_identity_config_errors(void)
 		const char *names;
 	} cases[] = {
 		{ { "NATS_USER=api-gateway", NULL }, "NATS_PASSWORD: is required with NATS_USER" },
-		{ { "NATS_PASSWORD=s3cret-pw-0001", NULL }, "NATS_USER: is required with NATS_PASSWORD" },
-		{ { "NATS_CREDS=/nonexistent/x.creds", NULL }, "NATS_CREDS: \"/nonexistent/x.creds\" is not a readable file" },
-		{ { "NATS_CREDS=/etc/hostname", "NATS_USER=u", "NATS_PASSWORD=p" }, "set one of them" },
-		{ { "NATS_NKEY=UABC", "NATS_NKEY_SEED=/etc/hostname" }, "NATS_NKEY: \"UABC\" is not a user public nkey" },
-		{ { "NATS_NKEY_SEED=SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4", NULL }, "NATS_NKEY_SEED: must name the file" },
-		{ { "NATS_TLS_CERT=/etc/hostname", NULL }, "NATS_TLS_KEY: is required with NATS_TLS_CERT" },
-		{ { "NATS_TLS_CA=/nonexistent/ca.pem", NULL }, "NATS_TLS_CA: \"/nonexistent/ca.pem\"" },
+		{ { "NATS_PASSWORD=s3cret-pw-0001", NULL },
+		  "NATS_USER: is required with NATS_PASSWORD" },
+		{ { "NATS_CREDS=/nonexistent/x.creds", NULL },
+		  "NATS_CREDS: \"/nonexistent/x.creds\" is not a readable file" },
+		{ { "NATS_CREDS=/etc/hostname", "NATS_USER=u", "NATS_PASSWORD=p" },
+		  "set one of them" },
+		{ { "NATS_NKEY=UABC", "NATS_NKEY_SEED=/etc/hostname" },
+		  "NATS_NKEY: \"UABC\" is not a user public nkey" },
+		{ { "NATS_NKEY_SEED=SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4",
+		    NULL },
+		  "NATS_NKEY_SEED: must name the file" },
+		{ { "NATS_TLS_CERT=/etc/hostname", NULL },
+		  "NATS_TLS_KEY: is required with NATS_TLS_CERT" },
+		{ { "NATS_TLS_CA=/nonexistent/ca.pem", NULL },
+		  "NATS_TLS_CA: \"/nonexistent/ca.pem\"" },
 		{ { "NATS_INBOX_PREFIX=_INBOX.>", NULL }, "NATS_INBOX_PREFIX" },
-		{ { "NATS_URL=http://u:s3cret-pw-0002@127.0.0.1:4222", NULL }, "NATS_URL: \"http://<redacted>@127.0.0.1:4222\"" },
+		{ { "NATS_URL=http://u:s3cret-pw-0002@127.0.0.1:4222", NULL },
+		  "NATS_URL: \"http://<redacted>@127.0.0.1:4222\"" },
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(cases); i++) {
 		char bin[256], *out = NULL;
 		const char *argv[] = { test_bin(bin, sizeof(bin), "agent-worker"), NULL };
 		int st = test_run_cmd(&out, argv, cases[i].env, 10000);
-		bool ok = st > 0 && out && strstr(out, cases[i].names) && !strstr(out, "s3cret-pw") &&
-			  !strstr(out, "SUAIBDPBAUTW");
+		bool ok = st > 0 && out && strstr(out, cases[i].names) &&
+			  !strstr(out, "s3cret-pw") && !strstr(out, "SUAIBDPBAUTW");
 		if (!ok)
-			test_failed(__FILE__, __LINE__, "case %zu: exit %d, output: %s", i, st, out ? out : "");
+			test_failed(__FILE__, __LINE__, "case %zu: exit %d, output: %s", i, st,
+				    out ? out : "");
 		free(out);
 		TEST_ASSERT(ok);
 	}

@@ -91,8 +91,9 @@ static int seed_call(struct db *db, char call_id[ID_UUID_LEN + 1], const char *u
 		return err;
 	snprintf(room, sizeof(room), "call-%s", call_id);
 	const char *pa[] = { aid, url };
-	err = db_exec(db, NULL, "INSERT INTO assistants (id, name, end_call_url) VALUES ($1, 'A', $2)",
-		      2, pa);
+	err = db_exec(db, NULL,
+		      "INSERT INTO assistants (id, name, end_call_url) VALUES ($1, 'A', $2)", 2,
+		      pa);
 	if (err)
 		return err;
 	const char *pc[] = { call_id, aid, room, kind };
@@ -137,7 +138,8 @@ static int publish(struct bus *bus, const struct event *ev, bool dup)
 static const char row_sql[] =
 	"SELECT concat_ws('|', status, coalesce(sip_code::text, '-'), coalesce(sip_reason, '-'),"
 	" coalesce(((extract(epoch from answered_at) * 1000)::bigint - 1795000000000)::text, ''),"
-	" coalesce(((extract(epoch from agent_ready_at) * 1000)::bigint - 1795000000000)::text, ''),"
+	" coalesce(((extract(epoch from agent_ready_at) * 1000)::bigint - 1795000000000)::text, "
+	"''),"
 	" coalesce(((extract(epoch from ended_at) * 1000)::bigint - 1795000000000)::text, ''),"
 	" coalesce(end_reason, '-'), hold_count, hold_ms, coalesce(recording_path, '-'))"
 	" FROM calls WHERE id = $1";
@@ -241,13 +243,17 @@ static int test_hold_pair(void)
 	TEST_EQ_INT(event_set_str(h, "direction", "sendonly"), 0);
 	TEST_EQ_INT(publish(e.bus, a, false), 0);
 	TEST_EQ_INT(publish(e.bus, h, false), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "on_hold",
-			       WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid,
+				       "on_hold", WAIT_MS),
+		    0);
 	TEST_EQ_INT(publish(e.bus, r, false), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "in_progress",
-			       WAIT_MS), 0);
-	v = test_db_query1(e.db, "SELECT hold_count || '|' || hold_ms || '|' || (hold_started_at IS NULL)"
-		   " FROM calls WHERE id = $1", cid);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid,
+				       "in_progress", WAIT_MS),
+		    0);
+	v = test_db_query1(e.db,
+			   "SELECT hold_count || '|' || hold_ms || '|' || (hold_started_at IS NULL)"
+			   " FROM calls WHERE id = $1",
+			   cid);
 	TEST_EQ_STR(v, "1|12345|true");
 out:
 	free(v);
@@ -272,9 +278,11 @@ static int test_invalid_events_do_not_block(void)
 
 	TEST_EQ_INT(env_up(&e), 0);
 	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
-	TEST_EQ_INT(bus_js_publish(e.bus, "calls.x.call_hold", "g1", garbage, strlen(garbage), 5000),
+	TEST_EQ_INT(bus_js_publish(e.bus, "calls.x.call_hold", "g1", garbage, strlen(garbage),
+				   5000),
 		    0);
-	TEST_EQ_INT(bus_js_publish(e.bus, "calls.y.call_hold", "g2", bad_env, strlen(bad_env), 5000),
+	TEST_EQ_INT(bus_js_publish(e.bus, "calls.y.call_hold", "g2", bad_env, strlen(bad_env),
+				   5000),
 		    0);
 	d = mk(EV_CALL_DIALING, cid, T0);
 	f = mk(EV_CALL_FAILED, cid, T0 + 3000);
@@ -337,8 +345,9 @@ static int test_db_down_loses_nothing(void)
 	snprintf(port, sizeof(port), "%d", e.pg.port);
 	const char *start[] = { "scripts/pg.sh", "start", e.pg.dir, port, "fast", NULL };
 	TEST_EQ_INT(test_run_cmd(&out, start, NULL, 60000), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "ringing",
-			       WAIT_MS * 2), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid,
+				       "ringing", WAIT_MS * 2),
+		    0);
 	v = test_db_query1(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1", cid);
 	TEST_EQ_STR(v, "2");
 out:
@@ -397,8 +406,10 @@ static int test_owner_lost(void)
 	}
 	TEST_ASSERT(lost_failed);
 	TEST_ASSERT(time_mono_ms() - t_start >= 2000); /* never before a full timeout */
-	v = test_db_query1(e.db, "SELECT status || '|' || sip_reason || '|' || end_reason FROM calls"
-		   " WHERE id = $1", lost);
+	v = test_db_query1(e.db,
+			   "SELECT status || '|' || sip_reason || '|' || end_reason FROM calls"
+			   " WHERE id = $1",
+			   lost);
 	TEST_EQ_STR(v, "failed|owner lost|owner_lost");
 	free(v);
 	v = test_db_query1(e.db, "SELECT status FROM calls WHERE id = $1", kept);
@@ -407,8 +418,9 @@ static int test_owner_lost(void)
 	v = NULL;
 	TEST_EQ_INT(owners_failed_count(o), 1);
 	/* the owner stops listing it: failed 2 s later */
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", kept, "failed",
-			       WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", kept,
+				       "failed", WAIT_MS),
+		    0);
 	TEST_EQ_INT(owners_failed_count(o), 2);
 	/* a malformed heartbeat is refused */
 	TEST_EQ_INT(owners_heartbeat(o, "{\"calls\":3}", 11, time_now_ms()), EINVAL);
@@ -521,12 +533,14 @@ static int test_livekit_webhook(void)
 		 "{\"event\":\"participant_left\",\"room\":{\"sid\":\"RM_1\",\"name\":\"call-%s\"},"
 		 "\"participant\":{\"sid\":\"PA_1\",\"identity\":\"sip-%s\",\"joinedAt\":\"%lld\"},"
 		 "\"id\":\"EV_left1\",\"createdAt\":\"%lld\"}",
-		 cid, cid, (long long)(time_now_ms() / 1000 - 5), (long long)(time_now_ms() / 1000));
+		 cid, cid, (long long)(time_now_ms() / 1000 - 5),
+		 (long long)(time_now_ms() / 1000));
 	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
 	TEST_EQ_INT(lk_post(url, auth, body), 200);
 	TEST_EQ_INT(lk_post(url, auth, body), 200); /* LiveKit's retry */
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "completed",
-			       WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid,
+				       "completed", WAIT_MS),
+		    0);
 	v = test_db_query1(e.db, "SELECT end_reason FROM calls WHERE id = $1", cid);
 	TEST_EQ_STR(v, "remote_hangup");
 	free(v);
@@ -559,8 +573,10 @@ static int test_livekit_webhook(void)
 	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
 	TEST_EQ_INT(lk_post(url, auth, body), 200);
 	snprintf(body, sizeof(body),
-		 "{\"event\":\"room_finished\",\"room\":{\"name\":\"call-%s\",\"creationTime\":\"1\"},"
-		 "\"id\":\"EV_fin1\"}", cid);
+		 "{\"event\":\"room_finished\",\"room\":{\"name\":\"call-%s\",\"creationTime\":"
+		 "\"1\"},"
+		 "\"id\":\"EV_fin1\"}",
+		 cid);
 	lk_sign(auth, sizeof(auth), body, KEY, SECRET);
 	TEST_EQ_INT(lk_post(url, auth, body), 200);
 	/* an egress that failed, and an event we do not map */
@@ -577,8 +593,10 @@ static int test_livekit_webhook(void)
 			       "SELECT count(*) FROM call_events WHERE call_id = $1"
 			       " AND type IN ('recording_ready', 'recording_failed', 'call_ended')",
 			       cid, "4", WAIT_MS), 0);
-	v = test_db_query1(e.db, "SELECT status || '|' || end_reason || '|' || recording_path FROM calls"
-		   " WHERE id = $1", cid);
+	v = test_db_query1(e.db,
+			   "SELECT status || '|' || end_reason || '|' || recording_path FROM calls"
+			   " WHERE id = $1",
+			   cid);
 	snprintf(body, sizeof(body), "completed|remote_hangup|s3://bucket/rec/%s.ogg", cid);
 	TEST_EQ_STR(v, body);
 out:
@@ -631,23 +649,27 @@ static int test_cache_follows_persister(void)
 	TEST_EQ_INT(event_set_time(t, "started_at", T0 + 200), 0);
 
 	TEST_EQ_INT(publish(e.bus, d, false), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "dialing",
-			       WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid,
+				       "dialing", WAIT_MS),
+		    0);
 	TEST_EQ_INT(get_record(&b, &e, cid), 0);
 	TEST_CONTAINS(b->text, "\"status\":\"dialing\"");
 	TEST_CONTAINS(b->text, d->id);
 	b = record_body_unref(b);
 
 	TEST_EQ_INT(publish(e.bus, j, false), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE id = $1", j->id, "1",
-			       WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE id = $1",
+				       j->id, "1", WAIT_MS),
+		    0);
 	TEST_EQ_INT(get_record(&b, &e, cid), 0);
 	TEST_CONTAINS(b->text, j->id);
 	b = record_body_unref(b);
 
 	TEST_EQ_INT(publish(e.bus, t, false), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM transcript_segments WHERE call_id = $1",
-			       cid, "1", WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(
+			    e.db, "SELECT count(*) FROM transcript_segments WHERE call_id = $1",
+			    cid, "1", WAIT_MS),
+		    0);
 	TEST_EQ_INT(get_record(&b, &e, cid), 0);
 	TEST_CONTAINS(b->text, "Hello from the cache test");
 	b = record_body_unref(b);

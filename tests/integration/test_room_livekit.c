@@ -159,7 +159,8 @@ static void on_frame(const struct room_frame *f, void *arg)
 		if (rms > TONE_AMPL / 10) {
 			h->loud++;
 			if (m->expect_freq > 0)
-				h->tone_share = goertzel_share(f->pcm, ROOM_FRAME_SAMPLES, m->expect_freq);
+				h->tone_share =
+					goertzel_share(f->pcm, ROOM_FRAME_SAMPLES, m->expect_freq);
 		}
 	}
 	pthread_mutex_unlock(&m->mu);
@@ -641,7 +642,8 @@ static int test_engine_missing(void)
 		goto out;
 	}
 	const char *argv[] = { "/proc/self/exe", "engine_missing", NULL };
-	const char *envp[] = { "LK_TEST_PROBE=1", "LIVEKIT_FFI_LIB=/nonexistent/rtc-node.node", NULL };
+	const char *envp[] = { "LK_TEST_PROBE=1", "LIVEKIT_FFI_LIB=/nonexistent/rtc-node.node",
+			       NULL };
 	int rc = test_run_cmd(&out, argv, envp, 20000);
 	if (rc != 0)
 		fprintf(stderr, "probe (exit %d):\n%s\n", rc, out ? out : "");

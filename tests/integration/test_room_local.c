@@ -79,7 +79,8 @@ static int env_start(struct env *v)
 	while (!err) {
 		char *reply = NULL;
 		static const char probe[] = "{\"v\":1,\"room\":\"probe\",\"identity\":\"probe\"}";
-		if (bus_request(v->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
+		if (bus_request(v->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) ==
+		    0) {
 			free(reply);
 			break;
 		}
@@ -315,8 +316,8 @@ static int raw_join(struct env *v, struct raw *m, const char *room, const char *
 	char json[400];
 	struct cmd_error ce = { 0 };
 	snprintf(json, sizeof(json),
-		 "{\"v\":1,\"room\":\"%s\",\"identity\":\"%s\",\"rtp_addr\":\"127.0.0.1:%d\"}", room,
-		 identity, raw_port(m));
+		 "{\"v\":1,\"room\":\"%s\",\"identity\":\"%s\",\"rtp_addr\":\"127.0.0.1:%d\"}",
+		 room, identity, raw_port(m));
 	cJSON *d = command(v, "rooms.join", json, &ce);
 	const cJSON *ra = cJSON_GetObjectItemCaseSensitive(d, "relay_addr");
 	const cJSON *ss = cJSON_GetObjectItemCaseSensitive(d, "ssrc");
@@ -344,7 +345,9 @@ static int raw_send(struct raw *m, int fd, size_t k)
 	if (!enc && media_opus_enc_new(&enc, NULL))
 		return ENOMEM;
 	tone_frame(pcm, k);
-	struct rtp_hdr h = { .pt = ROOM_OPUS_PT, .seq = m->seq++, .ts = (uint32_t)k * ROOM_FRAME_SAMPLES,
+	struct rtp_hdr h = { .pt = ROOM_OPUS_PT,
+			     .seq = m->seq++,
+			     .ts = (uint32_t)k * ROOM_FRAME_SAMPLES,
 			     .ssrc = m->ssrc };
 	if (media_opus_encode(enc, opus, sizeof(opus), &olen, pcm) ||
 	    rtp_build(&plen, pkt, sizeof(pkt), &h, opus, olen))
@@ -438,13 +441,13 @@ static int test_leave_stops_forwarding(void)
 	TEST_EQ_INT(send_tone(a, 10), 0);
 	TEST_ASSERT(await_raw_rtp(x.fd, 10, &got, WAIT_MS));
 	TEST_ASSERT(await_pkts(b, 10, WAIT_MS));
-	d = command(&v, "rooms.leave", "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"web-" CALL1 "\"}",
-		    &ce);
+	d = command(&v, "rooms.leave",
+		    "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"web-" CALL1 "\"}", &ce);
 	TEST_ASSERT(d);
 	cJSON_Delete(d);
 	/* leaving twice is fine */
-	d = command(&v, "rooms.leave", "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"web-" CALL1 "\"}",
-		    &ce);
+	d = command(&v, "rooms.leave",
+		    "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"web-" CALL1 "\"}", &ce);
 	TEST_ASSERT(d);
 	TEST_EQ_INT(send_tone(a, 10), 0);
 	/* B hears the second burst: had X still been a member, its copies
@@ -499,7 +502,8 @@ static int test_foreign_source_dropped(void)
 	char json[300];
 	struct cmd_error ce = { 0 };
 	snprintf(json, sizeof(json),
-		 "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"sip-" CALL1 "\",\"rtp_addr\":\"127.0.0.1:%d\"}",
+		 "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"sip-" CALL1
+		 "\",\"rtp_addr\":\"127.0.0.1:%d\"}",
 		 zport);
 	cJSON *d = command(&v, "rooms.join", json, &ce);
 	TEST_ASSERT(d);
@@ -533,12 +537,16 @@ static int test_join_errors(void)
 	rx_init(&ra);
 	TEST_EQ_INT(env_start(&v), 0);
 	d = command(&v, "rooms.join",
-		    "{\"v\":1,\"room\":\"call-nope\",\"identity\":\"x\",\"rtp_addr\":\"127.0.0.1:5000\"}", &ce);
+		    "{\"v\":1,\"room\":\"call-nope\",\"identity\":\"x\",\"rtp_addr\":\"127.0.0.1:"
+		    "5000\"}",
+		    &ce);
 	TEST_ASSERT(!d);
 	TEST_EQ_STR(ce.code, "not_found");
 	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
 	d = command(&v, "rooms.join",
-		    "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"x\",\"rtp_addr\":\"10.0.0.1:5000\"}", &ce);
+		    "{\"v\":1,\"room\":\"" ROOM1
+		    "\",\"identity\":\"x\",\"rtp_addr\":\"10.0.0.1:5000\"}",
+		    &ce);
 	TEST_ASSERT(!d);
 	TEST_EQ_STR(ce.code, "invalid_field");
 	d = command(&v, "rooms.join", "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"x\"}", &ce);
@@ -629,9 +637,10 @@ static int wav_read(struct wav_info *w, const char *path)
 	buf = malloc((size_t)len);
 	if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
 		goto out;
-	if (memcmp(buf, "RIFF", 4) || le32(buf + 4) != (uint32_t)len - 8 || memcmp(buf + 8, "WAVE", 4) ||
-	    memcmp(buf + 12, "fmt ", 4) || le32(buf + 16) != 16 || le16(buf + 20) != 1 ||
-	    le16(buf + 34) != 16 || memcmp(buf + 36, "data", 4) || le32(buf + 40) != (uint32_t)len - 44)
+	if (memcmp(buf, "RIFF", 4) || le32(buf + 4) != (uint32_t)len - 8 ||
+	    memcmp(buf + 8, "WAVE", 4) || memcmp(buf + 12, "fmt ", 4) || le32(buf + 16) != 16 ||
+	    le16(buf + 20) != 1 || le16(buf + 34) != 16 || memcmp(buf + 36, "data", 4) ||
+	    le32(buf + 40) != (uint32_t)len - 44)
 		goto out;
 	w->channels = le16(buf + 22);
 	w->rate = le32(buf + 24);
@@ -669,7 +678,9 @@ static int test_recording(void)
 	cJSON *d = NULL;
 	rx_init(&ra), rx_init(&rb);
 	TEST_EQ_INT(env_start(&v), 0);
-	TEST_EQ_INT(bus_subscribe(v.bus, &sub, "calls." CALL3 ".recording_ready", NULL, on_ready, &ready), 0);
+	TEST_EQ_INT(bus_subscribe(v.bus, &sub, "calls." CALL3 ".recording_ready", NULL, on_ready,
+				  &ready),
+		    0);
 	TEST_EQ_INT(create_room(&v, CALL3, ROOM3), 0);
 	TEST_EQ_INT(room_local.join(&a, &v.ctx, ROOM3, "sip-" CALL3, &frame_handlers, &ra), 0);
 	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM3, "agent-" CALL3, &frame_handlers, &rb), 0);
@@ -713,7 +724,8 @@ static int test_recording(void)
 	TEST_ASSERT(d);
 	TEST_ASSERT(await_ready(&ready, 2, WAIT_MS));
 	TEST_EQ_INT(wav_read(&wi, want), 0);
-	printf("    after delete: %.2f s, rms caller %.0f agent %.0f\n", wi.seconds, wi.rms[0], wi.rms[1]);
+	printf("    after delete: %.2f s, rms caller %.0f agent %.0f\n", wi.seconds, wi.rms[0],
+	       wi.rms[1]);
 	TEST_ASSERT(wi.seconds > 0.15);
 	TEST_ASSERT(wi.rms[1] > 500);
 	cJSON_Delete(d);

@@ -49,13 +49,23 @@ static int env_start(struct env *v, const char *backend, const char *lk_url_over
 	snprintf(v->e_ws, sizeof(v->e_ws), "ROOM_WS_ADDR=127.0.0.1:%d", v->ws_port);
 	snprintf(log, sizeof(log), "%s/room-manager.log", v->logdir);
 	const char *argv[] = { test_bin(bin, sizeof(bin), "room-manager"), NULL };
-	const char *lk_env[] = { v->e_nats, v->e_health, v->e_url, v->e_dir,
-				 "ROOM_BACKEND=livekit", "LIVEKIT_API_KEY=" KEY,
-				 "LIVEKIT_API_SECRET=" SECRET, "LIVEKIT_TIMEOUT_MS=1500",
-				 "EGRESS_S3_BUCKET=calls", "EGRESS_S3_REGION=eu-west-1",
-				 "EGRESS_S3_ENDPOINT=http://127.0.0.1:9000", "EGRESS_S3_ACCESS_KEY=ak",
-				 "EGRESS_S3_SECRET=sk", "EGRESS_S3_FORCE_PATH_STYLE=true",
-				 "LOG_FORMAT=kv", "LOG_LEVEL=debug", NULL };
+	const char *lk_env[] = { v->e_nats,
+				 v->e_health,
+				 v->e_url,
+				 v->e_dir,
+				 "ROOM_BACKEND=livekit",
+				 "LIVEKIT_API_KEY=" KEY,
+				 "LIVEKIT_API_SECRET=" SECRET,
+				 "LIVEKIT_TIMEOUT_MS=1500",
+				 "EGRESS_S3_BUCKET=calls",
+				 "EGRESS_S3_REGION=eu-west-1",
+				 "EGRESS_S3_ENDPOINT=http://127.0.0.1:9000",
+				 "EGRESS_S3_ACCESS_KEY=ak",
+				 "EGRESS_S3_SECRET=sk",
+				 "EGRESS_S3_FORCE_PATH_STYLE=true",
+				 "LOG_FORMAT=kv",
+				 "LOG_LEVEL=debug",
+				 NULL };
 	const char *local_env[] = { v->e_nats, v->e_health, v->e_dir, v->e_ws, "ROOM_BACKEND=local",
 				    "LOG_FORMAT=kv", "LOG_LEVEL=debug", NULL };
 	err = test_spawn(&v->pid, argv, strcmp(backend, "local") == 0 ? local_env : lk_env, log);
@@ -246,7 +256,8 @@ static int test_token_verified_by_livekit_sdk(void)
 	cJSON *r = NULL, *claims = NULL;
 	TEST_EQ_INT(env_start(&v, "livekit", NULL), 0);
 	r = request(&v, "rooms.token",
-		    "{\"v\":1,\"room\":\"" ROOM "\",\"identity\":\"web-" CALL "\",\"name\":\"Caller\","
+		    "{\"v\":1,\"room\":\"" ROOM "\",\"identity\":\"web-" CALL
+		    "\",\"name\":\"Caller\","
 		    "\"metadata\":\"{\\\"k\\\":1}\",\"ttl_s\":600,\"can_publish\":true,"
 		    "\"can_subscribe\":true,\"can_publish_data\":false}");
 	TEST_ASSERT(reply_ok(r));
@@ -360,21 +371,40 @@ static int test_invalid_payloads(void)
 	cJSON *all = NULL;
 	TEST_EQ_INT(env_start(&v, "livekit", NULL), 0);
 	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "not json", NULL), 0);
-	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"call_id\":\"" CALL "\",\"room\":\"r\"}", "v"), 0);
-	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"v\":2,\"call_id\":\"" CALL "\",\"room\":\"r\"}", "v"), 0);
+	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"call_id\":\"" CALL "\",\"room\":\"r\"}",
+				   "v"),
+		    0);
+	TEST_EQ_INT(expect_invalid(&v, "rooms.create",
+				   "{\"v\":2,\"call_id\":\"" CALL "\",\"room\":\"r\"}", "v"),
+		    0);
 	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"v\":1,\"room\":\"r\"}", "call_id"), 0);
-	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"v\":1,\"call_id\":\"nope\",\"room\":\"r\"}", "call_id"), 0);
-	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"v\":1,\"call_id\":\"" CALL "\"}", "room"), 0);
-	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"v\":1,\"call_id\":\"" CALL "\",\"room\":\"\"}", "room"), 0);
-	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"v\":1,\"call_id\":\"" CALL "\",\"room\":\"r\","
-						       "\"empty_timeout_s\":-1}", "empty_timeout_s"), 0);
-	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"v\":1,\"call_id\":\"" CALL "\",\"room\":\"r\","
-						       "\"metadata\":\"x\"}", "metadata"), 0);
+	TEST_EQ_INT(expect_invalid(&v, "rooms.create",
+				   "{\"v\":1,\"call_id\":\"nope\",\"room\":\"r\"}", "call_id"),
+		    0);
+	TEST_EQ_INT(expect_invalid(&v, "rooms.create", "{\"v\":1,\"call_id\":\"" CALL "\"}",
+				   "room"),
+		    0);
+	TEST_EQ_INT(expect_invalid(&v, "rooms.create",
+				   "{\"v\":1,\"call_id\":\"" CALL "\",\"room\":\"\"}", "room"),
+		    0);
+	TEST_EQ_INT(expect_invalid(&v, "rooms.create",
+				   "{\"v\":1,\"call_id\":\"" CALL "\",\"room\":\"r\","
+				   "\"empty_timeout_s\":-1}",
+				   "empty_timeout_s"),
+		    0);
+	TEST_EQ_INT(expect_invalid(&v, "rooms.create",
+				   "{\"v\":1,\"call_id\":\"" CALL "\",\"room\":\"r\","
+				   "\"metadata\":\"x\"}",
+				   "metadata"),
+		    0);
 	TEST_EQ_INT(expect_invalid(&v, "rooms.delete", "{\"v\":1,\"room\":7}", "room"), 0);
-	TEST_EQ_INT(expect_invalid(&v, "rooms.send_data", "{\"v\":1,\"room\":\"r\",\"topic\":\"t\"}", "payload"), 0);
+	TEST_EQ_INT(expect_invalid(&v, "rooms.send_data",
+				   "{\"v\":1,\"room\":\"r\",\"topic\":\"t\"}", "payload"),
+		    0);
 	TEST_EQ_INT(expect_invalid(&v, "rooms.token", "{\"v\":1,\"room\":\"r\",\"identity\":\"i\","
 						      "\"ttl_s\":1}", "ttl_s"), 0);
-	TEST_EQ_INT(expect_invalid(&v, "recordings.start", "{\"v\":1,\"room\":\"r\"}", "call_id"), 0);
+	TEST_EQ_INT(expect_invalid(&v, "recordings.start", "{\"v\":1,\"room\":\"r\"}", "call_id"),
+		    0);
 	/* nothing invalid reached LiveKit */
 	all = fake_lk_requests(&v.lk, NULL);
 	TEST_EQ_INT(cJSON_GetArraySize(all), 0);
@@ -391,8 +421,10 @@ static int test_livekit_errors(void)
 	cJSON *r = NULL;
 	TEST_EQ_INT(env_start(&v, "livekit", NULL), 0);
 	/* LiveKit rejects */
-	TEST_EQ_INT(fake_lk_script(&v.lk, "{\"method\":\"CreateRoom\",\"error\":{\"code\":"
-					  "\"resource_exhausted\",\"msg\":\"room limit reached\"}}"), 0);
+	TEST_EQ_INT(fake_lk_script(&v.lk,
+				   "{\"method\":\"CreateRoom\",\"error\":{\"code\":"
+				   "\"resource_exhausted\",\"msg\":\"room limit reached\"}}"),
+		    0);
 	r = request(&v, "rooms.create", create_json);
 	TEST_ASSERT(r && !reply_ok(r));
 	TEST_EQ_STR(fake_lk_str(r, "error.code"), "upstream_error");
@@ -457,7 +489,8 @@ static int test_call_events_relayed(void)
 			TEST_EQ_INT(event_set_int(ev, "duration_ms", 1000), 0);
 		}
 		TEST_EQ_INT(event_encode(&json, ev), 0);
-		if (types[i] == EV_CALL_HOLD || types[i] == EV_CALL_RESUME || types[i] == EV_CALL_ENDED)
+		if (types[i] == EV_CALL_HOLD || types[i] == EV_CALL_RESUME ||
+		    types[i] == EV_CALL_ENDED)
 			snprintf(want[nwant++], sizeof(want[0]), "%s", json);
 		TEST_EQ_INT(bus_publish_event(v.bus, ev), 0);
 		free(json);
@@ -504,7 +537,9 @@ static int test_fake_is_strict(void)
 	TEST_EQ_INT(env_start(&v, "livekit", NULL), 0);
 	TEST_EQ_INT(livekit_client_new(&lk, v.lk.url, KEY, SECRET), 0);
 	struct livekit_grants create = { .room_create = true };
-	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.RoomService", "CreateRoom", bad, &create, 3000, &e), EIO);
+	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.RoomService", "CreateRoom", bad, &create,
+				  3000, &e),
+		    EIO);
 	TEST_EQ_INT(e.http_status, 400);
 	TEST_EQ_STR(e.code, "malformed");
 	TEST_CONTAINS(e.msg, "emptyTimeOut");
@@ -514,11 +549,15 @@ static int test_fake_is_strict(void)
 	TEST_EQ_INT(e.http_status, 403);
 	TEST_EQ_STR(e.code, "permission_denied");
 	struct livekit_grants none = { 0 };
-	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.SIP", "CreateSIPParticipant", good, &none, 3000, &e), EIO);
+	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.SIP", "CreateSIPParticipant", good, &none,
+				  3000, &e),
+		    EIO);
 	TEST_EQ_INT(e.http_status, 400); /* room/identity are not its fields */
 	lk = livekit_client_free(lk);
 	TEST_EQ_INT(livekit_client_new(&lk, v.lk.url, KEY, "wrong-secret"), 0);
-	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.RoomService", "CreateRoom", good, &create, 3000, &e), EIO);
+	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.RoomService", "CreateRoom", good, &create,
+				  3000, &e),
+		    EIO);
 	TEST_EQ_INT(e.http_status, 401);
 	TEST_EQ_STR(e.code, "unauthenticated");
 	TEST_ASSERT(resp == NULL);
@@ -547,12 +586,14 @@ static int test_local_backend(void)
 	r = request(&v, "rooms.create", create_json); /* idempotent */
 	TEST_ASSERT(reply_ok(r));
 	cJSON_Delete(r);
-	r = request(&v, "rooms.create", "{\"v\":1,\"call_id\":\"7f3c1a2e-5b6d-4c8e-9f01-23456789abcd\","
-					"\"room\":\"" ROOM "\"}");
+	r = request(&v, "rooms.create",
+		    "{\"v\":1,\"call_id\":\"7f3c1a2e-5b6d-4c8e-9f01-23456789abcd\","
+		    "\"room\":\"" ROOM "\"}");
 	TEST_ASSERT(r && !reply_ok(r));
 	TEST_EQ_STR(fake_lk_str(r, "error.code"), "conflict");
 	cJSON_Delete(r);
-	r = request(&v, "rooms.send_data", "{\"v\":1,\"room\":\"" ROOM "\",\"topic\":\"t\",\"payload\":\"x\"}");
+	r = request(&v, "rooms.send_data",
+		    "{\"v\":1,\"room\":\"" ROOM "\",\"topic\":\"t\",\"payload\":\"x\"}");
 	TEST_ASSERT(reply_ok(r));
 	cJSON_Delete(r);
 	r = request(&v, "recordings.start", rec);
@@ -579,7 +620,8 @@ static int test_local_backend(void)
 	r = request(&v, "rooms.delete", del);
 	TEST_ASSERT(reply_ok(r));
 	cJSON_Delete(r);
-	r = request(&v, "rooms.send_data", "{\"v\":1,\"room\":\"" ROOM "\",\"topic\":\"t\",\"payload\":\"x\"}");
+	r = request(&v, "rooms.send_data",
+		    "{\"v\":1,\"room\":\"" ROOM "\",\"topic\":\"t\",\"payload\":\"x\"}");
 	TEST_ASSERT(r && !reply_ok(r));
 	TEST_EQ_STR(fake_lk_str(r, "error.code"), "not_found");
 	TEST_EQ_STR(fake_lk_str(r, "error.field"), "room");

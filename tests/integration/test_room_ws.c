@@ -82,7 +82,8 @@ static int env_start_at(struct env *v, int ws_port)
 	while (!err) {
 		char *reply = NULL;
 		static const char probe[] = "{\"v\":1,\"room\":\"probe\",\"identity\":\"probe\"}";
-		if (bus_request(v->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
+		if (bus_request(v->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) ==
+		    0) {
 			free(reply);
 			break;
 		}
@@ -156,7 +157,8 @@ static int token_url(struct env *v, char *buf, size_t len, const char *room, con
 	const cJSON *url = cJSON_GetObjectItemCaseSensitive(d, "url");
 	int err = EIO;
 	if (cJSON_IsString(tok) && cJSON_IsString(url) &&
-	    (size_t)snprintf(buf, len, "%s?access_token=%s", url->valuestring, tok->valuestring) < len)
+	    (size_t)snprintf(buf, len, "%s?access_token=%s", url->valuestring, tok->valuestring) <
+		    len)
 		err = 0;
 	if (!d)
 		printf("    rooms.token: %s: %s\n", ce.code, ce.message);
@@ -298,10 +300,12 @@ static void on_room_member(const char *identity, bool joined, void *arg)
 	rx_member(arg, identity, joined);
 }
 
-static const struct room_handlers rtp_handlers = { .frame = on_room_frame, .member = on_room_member };
+static const struct room_handlers rtp_handlers = { .frame = on_room_frame,
+						   .member = on_room_member };
 
 /* the browser */
-static void on_ws_message(struct ws_conn *c, bool binary, const uint8_t *data, size_t len, void *arg)
+static void on_ws_message(struct ws_conn *c, bool binary, const uint8_t *data, size_t len,
+			  void *arg)
 {
 	struct rx *rx = arg;
 	(void)c;
@@ -557,7 +561,8 @@ static int test_refused(void)
 	/* the right secret, no roomJoin grant */
 	g.room_join = false;
 	g.room_list = true;
-	TEST_EQ_INT(livekit_token_mint(&jwt, "room-manager", SECRET, "web-x", NULL, NULL, &g, 60), 0);
+	TEST_EQ_INT(livekit_token_mint(&jwt, "room-manager", SECRET, "web-x", NULL, NULL, &g, 60),
+		    0);
 	snprintf(target, sizeof(target), "/room?access_token=%s", jwt);
 	TEST_EQ_INT(upgrade(v.ws_port, target, body, sizeof(body)), 401);
 	TEST_CONTAINS(body, "does not grant roomJoin");
@@ -579,11 +584,13 @@ static int test_refused(void)
 	TEST_EQ_INT(upgrade(v.ws_port, target, body, sizeof(body)), 401);
 	TEST_CONTAINS(body, "room " ROOM3 " is not open");
 	/* the client side of the wrapper sees the refusal as EACCES + 401 */
-	TEST_EQ_INT(ws_client_connect(&wc, url, &ws_client_handlers, &rx, WAIT_MS, &status), EACCES);
+	TEST_EQ_INT(ws_client_connect(&wc, url, &ws_client_handlers, &rx, WAIT_MS, &status),
+		    EACCES);
 	TEST_EQ_INT(status, 401);
 
 	/* rooms.token itself refuses a room that does not exist */
-	d = command(&v, "rooms.token", "{\"v\":1,\"room\":\"" ROOM3 "\",\"identity\":\"web-3\"}", &ce);
+	d = command(&v, "rooms.token", "{\"v\":1,\"room\":\"" ROOM3 "\",\"identity\":\"web-3\"}",
+		    &ce);
 	TEST_ASSERT(!d);
 	TEST_EQ_STR(ce.code, "not_found");
 out:
@@ -706,8 +713,8 @@ static int test_ws_addr_taken(void)
 	TEST_EQ_INT(env_start_at(&v, ntohs(sa.sin_port)), 0);
 	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
 	TEST_EQ_INT(room_local.join(&rtp, &v.ctx, ROOM1, "agent-1", &rtp_handlers, &rx), 0);
-	cJSON *d = command(&v, "rooms.token", "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"web-1\"}",
-			   &ce);
+	cJSON *d = command(&v, "rooms.token",
+			   "{\"v\":1,\"room\":\"" ROOM1 "\",\"identity\":\"web-1\"}", &ce);
 	TEST_ASSERT(!d);
 	TEST_EQ_STR(ce.code, "unavailable");
 	TEST_CONTAINS(ce.message, "ROOM_WS_ADDR 127.0.0.1:");
@@ -727,16 +734,18 @@ static int test_config_checked(void)
 		const char *env, *want;
 	} bad[] = {
 		{ "ROOM_WS_ADDR=nonsense", "ROOM_WS_ADDR: \"nonsense\" is not host:port" },
-		{ "ROOM_WS_ADDR=myhost:7881", "ROOM_WS_ADDR: \"myhost:7881\": the host must be an IPv4" },
-		{ "ROOM_WS_URL=http://x/room", "ROOM_WS_URL: \"http://x/room\" is not a URL with scheme ws|wss" },
+		{ "ROOM_WS_ADDR=myhost:7881",
+		  "ROOM_WS_ADDR: \"myhost:7881\": the host must be an IPv4" },
+		{ "ROOM_WS_URL=http://x/room",
+		  "ROOM_WS_URL: \"http://x/room\" is not a URL with scheme ws|wss" },
 		{ "ROOM_TOKEN_SECRET=short", "ROOM_TOKEN_SECRET: must be at least 16 bytes" },
 	};
 	char bin[256], *out = NULL;
 	int err = 0;
 	const char *argv[] = { test_bin(bin, sizeof(bin), "room-manager"), NULL };
 	for (size_t i = 0; i < CM_ARRAY_LEN(bad); i++) {
-		const char *envp[] = { bad[i].env, "ROOM_BACKEND=local", "NATS_URL=nats://127.0.0.1:1",
-				       NULL };
+		const char *envp[] = { bad[i].env, "ROOM_BACKEND=local",
+				       "NATS_URL=nats://127.0.0.1:1", NULL };
 		free(out);
 		out = NULL;
 		TEST_ASSERT(test_run_cmd(&out, argv, envp, 10000) > 0);
@@ -836,8 +845,8 @@ static int browser_page(const char *call_id, const char *room, const char *send,
 	printf("    page: send %s receive %s, mic max %.3f over %.0f frames, heard %.0f frames, "
 	       "%.0f loud windows, max rms %.3f; RTP member heard %zu loud frames\n",
 	       cmd_str(res, "send"), cmd_str(res, "receive"), json_num(res, "micMax"),
-	       json_num(res, "micFrames"), json_num(res, "remoteFrames"), json_num(res, "loudWindows"),
-	       json_num(res, "maxRms"), rx_loud(&rtp_rx, 1000));
+	       json_num(res, "micFrames"), json_num(res, "remoteFrames"),
+	       json_num(res, "loudWindows"), json_num(res, "maxRms"), rx_loud(&rtp_rx, 1000));
 	TEST_ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(res, "error")));
 	TEST_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "joined")));
 	TEST_EQ_STR(cmd_str(res, "identity"), "web-page");

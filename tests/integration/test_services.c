@@ -33,8 +33,8 @@ static int expect_config_error(const char *svc, const char *const envp[], const 
 static int test_help_lists_the_variables(void)
 {
 	int err = 0;
-	static const char *const own[] = { "API_KEYS", "ROOM_BACKEND", "DIAL_ATTEMPTS", "MEDIA_THREADS",
-					   "MAX_SESSIONS" };
+	static const char *const own[] = { "API_KEYS", "ROOM_BACKEND", "DIAL_ATTEMPTS",
+					   "MEDIA_THREADS", "MAX_SESSIONS" };
 	for (size_t i = 0; i < CM_ARRAY_LEN(services); i++) {
 		char bin[256], *out = NULL;
 		const char *help[] = { test_bin(bin, sizeof(bin), services[i]), "--help", NULL };
@@ -108,17 +108,22 @@ static int test_bad_config_names_the_variable(void)
 	const char *gw_no_key[] = { "API_KEYS=k", "DATABASE_URL=postgresql://x@127.0.0.1:1/x",
 				    "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET, NULL };
 	TEST_EQ_INT(expect_config_error("api-gateway", gw_no_key, "SECRETS_KEY: is required"), 0);
-	const char *gw_bad_key[] = { "API_KEYS=test-key-0001", "DATABASE_URL=postgresql://x@127.0.0.1:1/x",
-				     "SECRETS_KEY=c2hvcnQ=", "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET,
-				     NULL };
-	TEST_EQ_INT(expect_config_error("api-gateway", gw_bad_key, "SECRETS_KEY: must be base64"), 0);
-	const char *gw_short[] = { "API_KEYS=test-key-0001", "DATABASE_URL=postgresql://x@127.0.0.1:1/x",
-				   "SECRETS_KEY=" TEST_SECRETS_KEY, "WEBHOOK_SIGNING_SECRET=short", NULL };
+	const char *gw_bad_key[] = {
+		"API_KEYS=test-key-0001", "DATABASE_URL=postgresql://x@127.0.0.1:1/x",
+		"SECRETS_KEY=c2hvcnQ=", "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET, NULL
+	};
+	TEST_EQ_INT(expect_config_error("api-gateway", gw_bad_key, "SECRETS_KEY: must be base64"),
+		    0);
+	const char *gw_short[] = { "API_KEYS=test-key-0001",
+				   "DATABASE_URL=postgresql://x@127.0.0.1:1/x",
+				   "SECRETS_KEY=" TEST_SECRETS_KEY, "WEBHOOK_SIGNING_SECRET=short",
+				   NULL };
 	TEST_EQ_INT(expect_config_error("api-gateway", gw_short, "WEBHOOK_SIGNING_SECRET"), 0);
 	const char *br_no_key[] = { "SIP_BIND=127.0.0.1:5099", NULL };
 	TEST_EQ_INT(expect_config_error("sip-bridge", br_no_key, "SECRETS_KEY: is required"), 0);
 	const char *oa_local[] = { "OPENAI_BASE_URL=http://127.0.0.1:8080/v1", NULL };
-	TEST_EQ_INT(expect_config_error("agent-worker", oa_local, "OPENAI_BASE_URL: 127.0.0.1 is a loopback"),
+	TEST_EQ_INT(expect_config_error("agent-worker", oa_local,
+					"OPENAI_BASE_URL: 127.0.0.1 is a loopback"),
 		    0);
 	const char *oa_meta[] = { "OPENAI_BASE_URL=http://169.254.169.254/v1", NULL };
 	TEST_EQ_INT(expect_config_error("agent-worker", oa_meta, "OPENAI_BASE_URL"), 0);
@@ -139,14 +144,22 @@ static int start_service(struct running *r, const char *svc, const char *nats_ur
 	r->health_port = test_free_port();
 	snprintf(r->env_nats, sizeof(r->env_nats), "NATS_URL=%s", nats_url);
 	snprintf(r->env_health, sizeof(r->env_health), "HEALTH_ADDR=127.0.0.1:%d", r->health_port);
-	snprintf(r->env_db, sizeof(r->env_db), "DATABASE_URL=%s", db_url ? db_url : "postgresql://x@127.0.0.1:1/x");
+	snprintf(r->env_db, sizeof(r->env_db), "DATABASE_URL=%s",
+		 db_url ? db_url : "postgresql://x@127.0.0.1:1/x");
 	snprintf(r->env_api, sizeof(r->env_api), "API_ADDR=127.0.0.1:%d", test_free_port());
 	snprintf(r->env_mig, sizeof(r->env_mig), "MIGRATIONS_DIR=services/api-gateway/migrations");
 	snprintf(r->env_sip, sizeof(r->env_sip), "SIP_BIND=127.0.0.1:%d", test_free_port());
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, svc);
 	const char *argv[] = { test_bin(bin, sizeof(bin), svc), NULL };
-	const char *envp[] = { r->env_nats, r->env_health, r->env_db, r->env_api, r->env_mig,
-			       r->env_sip, "API_KEYS=test-key-0001", "LOG_FORMAT=kv", TEST_GW_SECRETS_ENV,
+	const char *envp[] = { r->env_nats,
+			       r->env_health,
+			       r->env_db,
+			       r->env_api,
+			       r->env_mig,
+			       r->env_sip,
+			       "API_KEYS=test-key-0001",
+			       "LOG_FORMAT=kv",
+			       TEST_GW_SECRETS_ENV,
 			       NULL };
 	return test_spawn(&r->pid, argv, envp, logpath);
 }
@@ -168,7 +181,8 @@ static int test_all_services_start_ready_and_stop(void)
 	for (size_t i = 0; i < CM_ARRAY_LEN(services); i++) {
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", run[i].health_port);
 		if (test_http_wait(url, 200, 30000)) {
-			test_failed(__FILE__, __LINE__, "%s never became ready (logs in %s)", services[i], logdir);
+			test_failed(__FILE__, __LINE__, "%s never became ready (logs in %s)",
+				    services[i], logdir);
 			err = 1;
 			goto out;
 		}
@@ -187,7 +201,8 @@ static int test_all_services_start_ready_and_stop(void)
 		TEST_EQ_INT(test_wait_exit(run[i].pid, 10000, &code), 0);
 		run[i].pid = 0;
 		if (code != 0) {
-			test_failed(__FILE__, __LINE__, "%s exited %d on SIGTERM", services[i], code);
+			test_failed(__FILE__, __LINE__, "%s exited %d on SIGTERM", services[i],
+				    code);
 			err = 1;
 			goto out;
 		}

@@ -72,12 +72,15 @@ static int baresip_start(struct fx *f, struct baresip *b, const char *tls_pem, b
 		 b->sip_port, tls_pem ? "tls" : "tcp", certline,
 		 /* a tone that keeps going through hold and resume (aubridge's
 		  * source stops after a re-INVITE in baresip 1.0) */
-		 srtp ? "ausine,440\nausrc_srate\t\t48000\nausrc_channels\t\t2" : "aubridge,callmesh", rtp, rtp + 99,
-		 srtp ? "module\t\t\tsrtp.so\nmodule\t\t\tausine.so\n" : "", b->ctrl_port);
+		 srtp ? "ausine,440\nausrc_srate\t\t48000\nausrc_channels\t\t2"
+		      : "aubridge,callmesh",
+		 rtp, rtp + 99, srtp ? "module\t\t\tsrtp.so\nmodule\t\t\tausine.so\n" : "",
+		 b->ctrl_port);
 	TEST_EQ_INT(write_file(b->dir, "config", cfg), 0);
 	snprintf(acc, sizeof(acc),
 		 "<sip:+918044319241@127.0.0.1;transport=%s>;regint=0;answermode=auto;"
-		 "audio_codecs=PCMU,PCMA%s\n", tls_pem ? "tls" : "tcp", srtp ? ";mediaenc=srtp-mand" : "");
+		 "audio_codecs=PCMU,PCMA%s\n",
+		 tls_pem ? "tls" : "tcp", srtp ? ";mediaenc=srtp-mand" : "");
 	TEST_EQ_INT(write_file(b->dir, "accounts", acc), 0);
 	TEST_EQ_INT(write_file(b->dir, "contacts", ""), 0);
 	/* -s: SIP trace in the log, for whoever reads a failure */
@@ -111,8 +114,9 @@ static void baresip_stop(struct baresip *b)
 static int baresip_cmd(struct baresip *b, const char *command)
 {
 	char json[256], ns[300];
-	int jl = snprintf(json, sizeof(json), "{\"command\":\"%s\",\"params\":\"\",\"token\":\"%s\"}",
-			  command, command);
+	int jl = snprintf(json, sizeof(json),
+			  "{\"command\":\"%s\",\"params\":\"\",\"token\":\"%s\"}", command,
+			  command);
 	int nl = snprintf(ns, sizeof(ns), "%d:%s,", jl, json);
 	return send(b->ctrl_fd, ns, (size_t)nl, MSG_NOSIGNAL) == nl ? 0 : EIO;
 }
@@ -249,10 +253,25 @@ static int make_cert(const char *dir, const char *name)
 	char key[600], crt[600];
 	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
 	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
-	const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-			       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt,
-			       "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
-			       "subjectAltName=IP:127.0.0.1", NULL };
+	const char *argv[] = { "openssl",
+			       "req",
+			       "-x509",
+			       "-newkey",
+			       "ec",
+			       "-pkeyopt",
+			       "ec_paramgen_curve:prime256v1",
+			       "-nodes",
+			       "-keyout",
+			       key,
+			       "-out",
+			       crt,
+			       "-days",
+			       "2",
+			       "-subj",
+			       "/CN=127.0.0.1",
+			       "-addext",
+			       "subjectAltName=IP:127.0.0.1",
+			       NULL };
 	return run(argv);
 }
 

@@ -22,13 +22,20 @@ struct hold_variant {
 #define C_OK "c=IN IP4 127.0.0.1"
 #define C_ZERO "c=IN IP4 0.0.0.0"
 static const struct hold_variant holds[] = {
-	{ "media a=sendonly", C_OK, "a=x-none", "media", "a=x-none", "a=sendonly", "recvonly", "sendonly", "attribute" },
-	{ "media a=inactive", C_OK, "a=x-none", "media", "a=x-none", "a=inactive", "inactive", "inactive", "attribute" },
-	{ "session a=sendonly", C_OK, "a=sendonly", "media", "a=x-none", "a=x-none", "recvonly", "sendonly", "attribute" },
-	{ "session a=inactive", C_OK, "a=inactive", "media", "a=x-none", "a=x-none", "inactive", "inactive", "attribute" },
-	{ "session c=0.0.0.0", C_ZERO, "a=x-none", "media", "a=x-none", "a=sendrecv", "recvonly", "sendonly", "connection_address" },
-	{ "media c=0.0.0.0", C_OK, "a=x-none", "media", C_ZERO, "a=x-none", "recvonly", "sendonly", "connection_address" },
-	{ "m= port 0", C_OK, "a=x-none", "0", "a=x-none", "a=x-none", "inactive", "inactive", "port_zero" },
+	{ "media a=sendonly", C_OK, "a=x-none", "media", "a=x-none", "a=sendonly", "recvonly",
+	  "sendonly", "attribute" },
+	{ "media a=inactive", C_OK, "a=x-none", "media", "a=x-none", "a=inactive", "inactive",
+	  "inactive", "attribute" },
+	{ "session a=sendonly", C_OK, "a=sendonly", "media", "a=x-none", "a=x-none", "recvonly",
+	  "sendonly", "attribute" },
+	{ "session a=inactive", C_OK, "a=inactive", "media", "a=x-none", "a=x-none", "inactive",
+	  "inactive", "attribute" },
+	{ "session c=0.0.0.0", C_ZERO, "a=x-none", "media", "a=x-none", "a=sendrecv", "recvonly",
+	  "sendonly", "connection_address" },
+	{ "media c=0.0.0.0", C_OK, "a=x-none", "media", C_ZERO, "a=x-none", "recvonly", "sendonly",
+	  "connection_address" },
+	{ "m= port 0", C_OK, "a=x-none", "0", "a=x-none", "a=x-none", "inactive", "inactive",
+	  "port_zero" },
 };
 
 /* One call through the hold variant; our offer names `host` (c=, Via and
@@ -43,8 +50,10 @@ static int run_hold(struct fx *f, const struct hold_variant *v, const char *host
 	s.media_port = test_free_udp_port();
 	snprintf(mp, sizeof(mp), "%d", s.media_port);
 	const char *port = strcmp(v->port, "0") == 0 ? "0" : mp;
-	const char *keys[] = { "hold_c_sess", v->c_sess, "hold_sess_attr", v->sess_attr, "hold_port", port,
-			       "hold_c_media", v->c_media, "hold_media_attr", v->media_attr, NULL };
+	const char *keys[] = { "hold_c_sess",  v->c_sess,   "hold_sess_attr",
+			       v->sess_attr,   "hold_port", port,
+			       "hold_c_media", v->c_media,  "hold_media_attr",
+			       v->media_attr,  NULL };
 	TEST_EQ_INT(id_uuid4(id), 0);
 	TEST_EQ_INT(sipp_start(f, &s, "uas_hold.xml", keys), 0);
 	TEST_EQ_INT(publish_job(f, id, s.port, 30, "u", "p"), 0);
@@ -71,7 +80,8 @@ static int run_hold(struct fx *f, const struct hold_variant *v, const char *host
 	snprintf(want, sizeof(want), "refresh_answer=a=%s", v->answer);
 	TEST_CONTAINS(log, want);
 	TEST_CONTAINS(log, "resume_answer=a=sendrecv");
-	snprintf(want, sizeof(want), "offer_addr=c=IN IP4 %s SIP/2.0/TCP %s sip:%s:", host, host, host);
+	snprintf(want, sizeof(want), "offer_addr=c=IN IP4 %s SIP/2.0/TCP %s sip:%s:", host, host,
+		 host);
 	TEST_CONTAINS(log, want);
 	TEST_ASSERT(!strstr(log, "maddr"));
 	TEST_CONTAINS(log, "offer_dir=a=sendrecv");
@@ -121,13 +131,20 @@ static int test_failure_statuses(void)
 {
 	int err = 0;
 	struct fx f;
-	static const struct { const char *code, *reason, *status; } cases[] = {
-		{ "486", "Busy Here", "busy" }, { "600", "Busy Everywhere", "busy" },
-		{ "408", "Request Timeout", "no_answer" }, { "480", "Temporarily Unavailable", "no_answer" },
-		{ "603", "Decline", "rejected" }, { "403", "Forbidden", "rejected" },
-		{ "487", "Request Terminated", "cancelled" }, { "404", "Not Found", "unreachable" },
-		{ "410", "Gone", "unreachable" }, { "484", "Address Incomplete", "unreachable" },
-		{ "500", "Server Internal Error", "failed" }, { "503", "Service Unavailable", "failed" },
+	static const struct { const char *code, *reason, *status;
+	} cases[] = {
+		{ "486", "Busy Here", "busy" },
+		{ "600", "Busy Everywhere", "busy" },
+		{ "408", "Request Timeout", "no_answer" },
+		{ "480", "Temporarily Unavailable", "no_answer" },
+		{ "603", "Decline", "rejected" },
+		{ "403", "Forbidden", "rejected" },
+		{ "487", "Request Terminated", "cancelled" },
+		{ "404", "Not Found", "unreachable" },
+		{ "410", "Gone", "unreachable" },
+		{ "484", "Address Incomplete", "unreachable" },
+		{ "500", "Server Internal Error", "failed" },
+		{ "503", "Service Unavailable", "failed" },
 	};
 	TEST_EQ_INT(fx_start(&f, "10"), 0);
 	for (size_t i = 0; i < CM_ARRAY_LEN(cases); i++) {
@@ -136,26 +153,31 @@ static int test_failure_statuses(void)
 		const char *keys[] = { "reason", cases[i].reason, NULL };
 		TEST_EQ_INT(id_uuid4(id), 0);
 		char sc[512];
-		TEST_EQ_INT(scenario_with_code(&f, sc, sizeof(sc), "uas_fail.xml", cases[i].code, NULL), 0);
+		TEST_EQ_INT(scenario_with_code(&f, sc, sizeof(sc), "uas_fail.xml", cases[i].code,
+					       NULL),
+			    0);
 		TEST_EQ_INT(sipp_start(&f, &s, sc, keys), 0);
 		TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
 		char *failed = await_event(&f, id, "call_failed", WAIT_MS);
 		int rc = sipp_wait(&s);
 		if (!failed || rc != 0) {
-			test_failed(__FILE__, __LINE__, "%s: no call_failed or sipp exit %d", cases[i].code, rc);
+			test_failed(__FILE__, __LINE__, "%s: no call_failed or sipp exit %d",
+				    cases[i].code, rc);
 			free(failed);
 			err = 1;
 			goto out;
 		}
-		snprintf(want, sizeof(want), "\"status\":\"%s\",\"sip_code\":%s,\"sip_reason\":\"%s\"",
-			 cases[i].status, cases[i].code, cases[i].reason);
+		snprintf(want, sizeof(want),
+			 "\"status\":\"%s\",\"sip_code\":%s,\"sip_reason\":\"%s\"", cases[i].status,
+			 cases[i].code, cases[i].reason);
 		bool ok = strstr(failed, want) != NULL;
 		if (!ok)
 			test_failed(__FILE__, __LINE__, "want %s in %s", want, failed);
 		free(failed);
 		TEST_ASSERT(ok);
 		TEST_ASSERT(event_index(&f, id, "call_ringing") >= 0);
-		TEST_ASSERT(event_index(&f, id, "call_ringing") < event_index(&f, id, "call_failed"));
+		TEST_ASSERT(event_index(&f, id, "call_ringing") <
+			    event_index(&f, id, "call_failed"));
 		TEST_EQ_INT(count_events(&f, id, "call_answered"), 0);
 	}
 out:
@@ -174,10 +196,12 @@ static int run_auth(struct fx *f, const char *code, const char *hdr, const char 
 	const char *keys[] = { "auth_hdr", hdr, "user", "exo-user", "pass", "s3cret", NULL };
 	TEST_EQ_INT(id_uuid4(id), 0);
 	char sc[512];
-	const char *verify = strcmp(code, "401") == 0 ?
-		"<verifyauth assign_to=\"authvalid\" username=\"[user]\" password=\"[pass]\"/>" :
-		"<ereg regexp=\"Proxy-Authorization: Digest username=.exo-user., realm=.exotel.test.\" "
-		"search_in=\"msg\" assign_to=\"authvalid\"/>";
+	const char *verify = strcmp(code, "401") == 0
+				     ? "<verifyauth assign_to=\"authvalid\" username=\"[user]\" "
+				       "password=\"[pass]\"/>"
+				     : "<ereg regexp=\"Proxy-Authorization: Digest "
+				       "username=.exo-user., realm=.exotel.test.\" "
+				       "search_in=\"msg\" assign_to=\"authvalid\"/>";
 	TEST_EQ_INT(scenario_with_code(f, sc, sizeof(sc), "uas_auth.xml", code, verify), 0);
 	TEST_EQ_INT(sipp_start(f, &s, sc, keys), 0);
 	TEST_EQ_INT(publish_job(f, id, s.port, 30, "exo-user", pass), 0);
@@ -340,7 +364,8 @@ static void udp_exchange_from(char *line, size_t linelen, int port, const char *
 	close(fd);
 }
 
-static void udp_exchange(char *line, size_t linelen, int port, const char *msg, size_t len, int timeout_ms)
+static void udp_exchange(char *line, size_t linelen, int port, const char *msg, size_t len,
+			 int timeout_ms)
 {
 	udp_exchange_from(line, linelen, port, msg, len, timeout_ms, "127.0.0.1");
 }
@@ -372,7 +397,8 @@ static int test_options_strangers_unknown_dialogs(void)
 	static const char invite[] =
 		"INVITE sip:bridge@127.0.0.1 SIP/2.0\r\n"
 		"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-inv-1;rport\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=i1\r\nTo: <sip:bridge@127.0.0.1>\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=i1\r\nTo: "
+		"<sip:bridge@127.0.0.1>\r\n"
 		"Call-ID: inv-1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:probe@127.0.0.1:5999>\r\n"
 		"Content-Length: 0\r\n\r\n";
 	udp_exchange(line, sizeof(line), f.sip_port, invite, sizeof(invite) - 1, 3000);
@@ -388,15 +414,18 @@ static int test_options_strangers_unknown_dialogs(void)
 	static const char bye[] =
 		"BYE sip:bridge@127.0.0.1 SIP/2.0\r\n"
 		"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-bye-1;rport\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=b1\r\nTo: <sip:bridge@127.0.0.1>;tag=nope\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=b1\r\nTo: "
+		"<sip:bridge@127.0.0.1>;tag=nope\r\n"
 		"Call-ID: no-such-dialog@test\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
 	udp_exchange(line, sizeof(line), f.sip_port, bye, sizeof(bye) - 1, 3000);
 	TEST_CONTAINS(line, "SIP/2.0 481");
 	static const char reinvite[] =
 		"INVITE sip:bridge@127.0.0.1 SIP/2.0\r\n"
 		"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-reinv-1;rport\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=r1\r\nTo: <sip:bridge@127.0.0.1>;tag=nope\r\n"
-		"Call-ID: no-such-dialog-2@test\r\nCSeq: 2 INVITE\r\nContact: <sip:probe@127.0.0.1:5999>\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=r1\r\nTo: "
+		"<sip:bridge@127.0.0.1>;tag=nope\r\n"
+		"Call-ID: no-such-dialog-2@test\r\nCSeq: 2 INVITE\r\nContact: "
+		"<sip:probe@127.0.0.1:5999>\r\n"
 		"Content-Length: 0\r\n\r\n";
 	udp_exchange(line, sizeof(line), f.sip_port, reinvite, sizeof(reinvite) - 1, 3000);
 	TEST_CONTAINS(line, "SIP/2.0 481");
@@ -418,44 +447,66 @@ static int test_torture_messages(void)
 	char line[256];
 	static const char *const torture[] = {
 		/* 3.1.2.1 extraneous header separators / bad Content-Length */
-		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t1\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t1\r\nCSeq: 1 INVITE\r\n"
+		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t1\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: "
+		"t1\r\nCSeq: 1 INVITE\r\n"
 		"Content-Length: 9999\r\n\r\nv=0\r\n",
 		/* 3.1.2.2 negative Content-Length */
-		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t2\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t2\r\nCSeq: 1 INVITE\r\n"
+		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t2\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: "
+		"t2\r\nCSeq: 1 INVITE\r\n"
 		"Content-Length: -999\r\n\r\n",
 		/* 3.1.2.3 request scalar fields with overlarge values */
-		"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t3\r\n"
+		"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t3\r\n"
 		"Max-Forwards: 300\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t3\r\n"
-		"CSeq: 36893488147419103232 REGISTER\r\nExpires: 10000000000000000000\r\nContent-Length: 0\r\n\r\n",
+		"CSeq: 36893488147419103232 REGISTER\r\nExpires: "
+		"10000000000000000000\r\nContent-Length: 0\r\n\r\n",
 		/* 3.1.2.5 unterminated quoted string in display name */
-		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t5\r\n"
-		"Max-Forwards: 70\r\nFrom: \"Bob <sip:bob@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t5\r\nCSeq: 1 INVITE\r\n"
+		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t5\r\n"
+		"Max-Forwards: 70\r\nFrom: \"Bob <sip:bob@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: "
+		"t5\r\nCSeq: 1 INVITE\r\n"
 		"Content-Length: 0\r\n\r\n",
 		/* 3.1.2.6 <> enclosing Request-URI */
-		"INVITE <sip:user@example.com> SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t6\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t6\r\nCSeq: 1 INVITE\r\n"
+		"INVITE <sip:user@example.com> SIP/2.0\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t6\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: "
+		"t6\r\nCSeq: 1 INVITE\r\n"
 		"Content-Length: 0\r\n\r\n",
 		/* 3.1.2.8 malformed SIP-Version */
-		"INVITE sip:user@example.com SIP/7.0\r\nVia: SIP/7.0/UDP 127.0.0.1;branch=z9hG4bK-t8\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t8\r\nCSeq: 1 INVITE\r\n"
+		"INVITE sip:user@example.com SIP/7.0\r\nVia: SIP/7.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t8\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: "
+		"t8\r\nCSeq: 1 INVITE\r\n"
 		"Content-Length: 0\r\n\r\n",
 		/* 3.1.2.10 method mismatch */
-		"OPTIONS sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t10\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: t10\r\nCSeq: 1 INVITE\r\n"
+		"OPTIONS sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t10\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: "
+		"t10\r\nCSeq: 1 INVITE\r\n"
 		"Content-Length: 0\r\n\r\n",
 		/* 3.1.2.13 failure to enclose name-addr URI in <> */
-		"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t13\r\n"
-		"Max-Forwards: 70\r\nFrom: sip:a@b;tag=1\r\nTo: sip:c@d\r\nCall-ID: t13\r\nCSeq: 1 REGISTER\r\n"
-		"Contact: sip:user@host?Subject=foo&Call-Info=<http://www.foo.com>\r\nContent-Length: 0\r\n\r\n",
+		"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t13\r\n"
+		"Max-Forwards: 70\r\nFrom: sip:a@b;tag=1\r\nTo: sip:c@d\r\nCall-ID: t13\r\nCSeq: 1 "
+		"REGISTER\r\n"
+		"Contact: "
+		"sip:user@host?Subject=foo&Call-Info=<http://www.foo.com>\r\nContent-Length: "
+		"0\r\n\r\n",
 		/* 3.1.2.17 response with bad status code */
-		"SIP/2.0 4294967301 better not break the receiver\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t17\r\n"
-		"Call-ID: t17\r\nCSeq: 1 INVITE\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nContent-Length: 0\r\n\r\n",
+		"SIP/2.0 4294967301 better not break the receiver\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t17\r\n"
+		"Call-ID: t17\r\nCSeq: 1 INVITE\r\nFrom: <sip:a@b>;tag=1\r\nTo: "
+		"<sip:c@d>;tag=2\r\nContent-Length: 0\r\n\r\n",
 		/* garbage, NULs, a huge header, an SDP body that is not SDP */
 		"\x00\x01\x02\xff\xfe garbage\r\n\r\n",
-		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-t20\r\n"
-		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=x\r\nCall-ID: t20\r\nCSeq: 1 INVITE\r\n"
+		"INVITE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+		"127.0.0.1;branch=z9hG4bK-t20\r\n"
+		"Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=x\r\nCall-ID: "
+		"t20\r\nCSeq: 1 INVITE\r\n"
 		"Content-Type: application/sdp\r\nContent-Length: 11\r\n\r\nv=0\r\nm=\r\n\x01",
 		"",
 	};
@@ -561,13 +612,15 @@ static int test_strangers_refer_message(void)
 	static const struct {
 		const char *method, *want;
 	} strangers[] = {
-		{ "INVITE", "403" }, { "OPTIONS", "403" }, { "MESSAGE", "403" }, { "SUBSCRIBE", "403" },
-		{ "NOTIFY", "403" }, { "INFO", "403" }, { "REGISTER", "403" },
-		{ "REFER", "500" },   /* out of dialog: the stack cannot make it a usage */
-		{ "BYE", "481" },     /* no such dialog (RFC 3261 §12.2.2) */
-		{ "UPDATE", "481" },
-		{ "PUBLISH", "501" }, /* methods the stack does not implement */
-		{ "FOO", "501" },
+		{ "INVITE", "403" },	{ "OPTIONS", "403" }, { "MESSAGE", "403" },
+		{ "SUBSCRIBE", "403" }, { "NOTIFY", "403" },  { "INFO", "403" },
+		{ "REGISTER", "403" },
+		/* out of dialog: the stack cannot make it a usage */
+		{ "REFER", "500" },
+		/* no such dialog (RFC 3261 §12.2.2) */
+		{ "BYE", "481" },	{ "UPDATE", "481" },
+		/* methods the stack does not implement */
+		{ "PUBLISH", "501" },	{ "FOO", "501" },
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(strangers); i++) {
 		const char *m = strangers[i].method;
@@ -581,7 +634,8 @@ static int test_strangers_refer_message(void)
 				 "Event: refer\r\nRefer-To: <sip:victim@127.0.0.1:%d>\r\n"
 				 "Subscription-State: active\r\nContent-Length: 0\r\n\r\n",
 				 m, f.sip_port, i, i, i, m, rport, rport);
-		udp_exchange_from(line, sizeof(line), f.sip_port, msg, (size_t)n, 3000, "127.0.0.2");
+		udp_exchange_from(line, sizeof(line), f.sip_port, msg, (size_t)n, 3000,
+				  "127.0.0.2");
 		snprintf(want, sizeof(want), "SIP/2.0 %s", strangers[i].want);
 		if (strncmp(line, want, strlen(want)) != 0)
 			fprintf(stdout, "    stranger's %s: \"%s\"\n", m, line);
@@ -601,7 +655,8 @@ static int test_strangers_refer_message(void)
 	/* what the bridge advertises: only what it serves */
 	const char *allow = strstr(log, "Allow:");
 	TEST_ASSERT(allow != NULL);
-	TEST_ASSERT(strstr(allow, "REFER") == NULL || strstr(allow, "REFER") > strstr(allow, "\r\n"));
+	TEST_ASSERT(strstr(allow, "REFER") == NULL ||
+		    strstr(allow, "REFER") > strstr(allow, "\r\n"));
 	TEST_EQ_INT(poll(pf, 2, 0), 0);
 out:
 	if (s.pid)
@@ -661,14 +716,19 @@ static int test_dial_job_secrets_and_credentials(void)
 		else
 			snprintf(trunk, sizeof(trunk), "%s", w);
 		snprintf(json, sizeof(json),
-			 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+918044319241\","
-			 "\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_s\":600,"
-			 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
-			 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":\"tcp\","
+			 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+"
+			 "918044319241\","
+			 "\"from_number\":\"+918044319240\",\"ring_timeout_s\":30,\"max_duration_"
+			 "s\":600,"
+			 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":"
+			 "\"t1\","
+			 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,"
+			 "\"transport\":\"tcp\","
 			 "\"sip_domain\":\"exotel.test\",%s}}",
 			 id, id, k.port, trunk);
 		snprintf(msgid, sizeof(msgid), "dial-%s", id);
-		TEST_EQ_INT(bus_js_publish(f.bus, "dial.exotel", msgid, json, strlen(json), 5000), 0);
+		TEST_EQ_INT(bus_js_publish(f.bus, "dial.exotel", msgid, json, strlen(json), 5000),
+			    0);
 		free(ev);
 		ev = await_event(&f, id, "call_failed", WAIT_MS);
 		TEST_ASSERT(ev != NULL);

@@ -73,7 +73,8 @@ static int test_max_calls(void)
 	log = read_all(s.logfile);
 	int starts, ends;
 	int peak = far_end_peak(log, &starts, &ends);
-	fprintf(stdout, "    far end: %d INVITEs, %d ended, at most %d at once; events: at most %d\n",
+	fprintf(stdout,
+		"    far end: %d INVITEs, %d ended, at most %d at once; events: at most %d\n",
 		starts, ends, peak, events_peak(&f));
 	TEST_EQ_INT(starts, 5);
 	TEST_EQ_INT(ends, 5);
@@ -193,6 +194,7 @@ out:
 static const struct test tests[] = {
 	{ "max_calls", test_max_calls },
 	{ "crash_after_dial_never_redials", test_crash_after_dial_never_redials },
-	{ "redelivered_and_duplicate_jobs_dialed_once", test_redelivered_and_duplicate_jobs_dialed_once },
+	{ "redelivered_and_duplicate_jobs_dialed_once",
+	  test_redelivered_and_duplicate_jobs_dialed_once },
 };
 TEST_MAIN(tests)

@@ -52,7 +52,8 @@ static int rm_start(struct fx *f, struct rm *m)
 	while (!err) {
 		char *reply = NULL;
 		static const char probe[] = "{\"v\":1,\"room\":\"probe\",\"identity\":\"probe\"}";
-		if (bus_request(f->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
+		if (bus_request(f->bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) ==
+		    0) {
 			free(reply);
 			break;
 		}
@@ -223,9 +224,12 @@ struct far {
 	uint32_t ts;
 };
 
-static void far_send(struct far *fe, uint8_t pt, bool marker, const uint8_t *payload, size_t len, uint32_t ts)
+static void far_send(struct far *fe, uint8_t pt, bool marker, const uint8_t *payload, size_t len,
+		     uint32_t ts)
 {
-	struct rtp_hdr h = { .marker = marker, .pt = pt, .seq = fe->seq++, .ts = ts, .ssrc = 0x5eed1234 };
+	struct rtp_hdr h = {
+		.marker = marker, .pt = pt, .seq = fe->seq++, .ts = ts, .ssrc = 0x5eed1234
+	};
 	fx_rtp_send(fe->fd, &fe->bridge, &h, payload, len);
 }
 
@@ -247,7 +251,8 @@ static void far_receive(struct far *fe)
 	struct sockaddr_in from;
 	for (int i = 0; i < 64; i++) {
 		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(fe->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		ssize_t n = recvfrom(fe->fd, buf, sizeof(buf), MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &fl);
 		if (n < 0)
 			break;
 		struct rtp_packet p;
@@ -294,12 +299,14 @@ static void *far_main(void *arg)
 			k++;
 		} else if (mode == FAR_PATTERN && fe->digits[digit]) {
 			if (dpkt == 0 && ndpkt == 0) {
-				if (dtmf_tx_packets(dp, CM_ARRAY_LEN(dp), &ndpkt, fe->digits[digit], 120, 10, 8000, 20))
+				if (dtmf_tx_packets(dp, CM_ARRAY_LEN(dp), &ndpkt, fe->digits[digit],
+						    120, 10, 8000, 20))
 					ndpkt = 0;
 				dts = fe->ts;
 			}
 			if (dpkt < ndpkt) {
-				far_send(fe, 101, dp[dpkt].marker, dp[dpkt].payload, DTMF_PAYLOAD_LEN, dts);
+				far_send(fe, 101, dp[dpkt].marker, dp[dpkt].payload,
+					 DTMF_PAYLOAD_LEN, dts);
 				dpkt++;
 			}
 			if (dpkt >= ndpkt) {
@@ -436,7 +443,9 @@ static int test_relay(void)
 
 	sp = calloc(1, sizeof(*sp));
 	TEST_ASSERT(sp != NULL);
-	TEST_EQ_INT(fx_speech_load(sp->pcm, &sp->frames, SPEECH_MAX, f.dir, "speech.wav", SPEECH_TEXT), 0);
+	TEST_EQ_INT(fx_speech_load(sp->pcm, &sp->frames, SPEECH_MAX, f.dir, "speech.wav",
+				   SPEECH_TEXT),
+		    0);
 	TEST_ASSERT(sp->frames >= 50);
 	for (size_t k = 0; k < sp->frames; k++)
 		sp->rms[k] = fx_rms(sp->pcm + k * G711_FRAME_SAMPLES, G711_FRAME_SAMPLES);
@@ -466,7 +475,8 @@ static int test_relay(void)
 		pthread_mutex_lock(&mem.mu);
 		double match = envelope_match(sp->rms, sp->frames, mem.rms + m0, mem.n - m0);
 		pthread_mutex_unlock(&mem.mu);
-		printf("    far end speech (%zu frames) -> room: envelope correlation %.3f\n", sp->frames, match);
+		printf("    far end speech (%zu frames) -> room: envelope correlation %.3f\n",
+		       sp->frames, match);
 		TEST_ASSERT(match >= 0.8);
 		double sent[PATTERN_FRAMES];
 		for (size_t k = 0; k < PATTERN_FRAMES; k++)
@@ -510,8 +520,10 @@ static int test_relay(void)
 		for (size_t i = at_hold; i < fe.n; i++)
 			early += fe.at_ms[i] < t_hold + 3000;
 		pthread_mutex_unlock(&fe.mu);
-		printf("    hold: call_resume %lld ms after call_hold; first packet after call_hold "
-		       "%lld ms later, %lld ms after call_resume was seen; packets in the hold: %zu\n",
+		printf("    hold: call_resume %lld ms after call_hold; first packet after "
+		       "call_hold "
+		       "%lld ms later, %lld ms after call_resume was seen; packets in the hold: "
+		       "%zu\n",
 		       (long long)(t_resume - t_hold), (long long)(first - t_hold),
 		       (long long)(first - t_resume), early);
 		TEST_EQ_INT((int)early, 0);
@@ -523,7 +535,8 @@ static int test_relay(void)
 	int64_t t0 = time_mono_ms();
 	ended = await_event(&f, id, "call_ended", (MEDIA_TIMEOUT_S + 5) * 1000);
 	TEST_ASSERT(ended != NULL);
-	printf("    call_ended %lld ms after the far end went silent\n", (long long)(time_mono_ms() - t0));
+	printf("    call_ended %lld ms after the far end went silent\n",
+	       (long long)(time_mono_ms() - t0));
 	TEST_CONTAINS(ended, "\"reason\":\"media_timeout\"");
 	TEST_CONTAINS(ended, "\"by\":\"local\"");
 	TEST_ASSERT(time_mono_ms() - t0 >= MEDIA_TIMEOUT_S * 1000 - 300);
@@ -559,8 +572,8 @@ static int test_phone_simulator_speaks(void)
 	struct room *room = NULL;
 	struct room_local_ctx ctx = { 0 };
 	int phone_pid = 0, phone_port = test_free_port();
-	char id[ID_UUID_LEN + 1], rname[64], ident[64], bin[32], e_path[4096], e_dir[600], e_log[600],
-		e_mp[48], logpath[600];
+	char id[ID_UUID_LEN + 1], rname[64], ident[64], bin[32], e_path[4096], e_dir[600],
+		e_log[600], e_mp[48], logpath[600];
 	char *ended = NULL;
 	memset(&mem, 0, sizeof(mem));
 	pthread_mutex_init(&mem.mu, NULL);
@@ -602,8 +615,8 @@ static int test_phone_simulator_speaks(void)
 			break;
 		lifecycle_wait(20);
 	}
-	printf("    phone simulator -> room: %d loud frames in %d bursts, %zu frames\n", loud, bursts,
-	       member_count(&mem));
+	printf("    phone simulator -> room: %d loud frames in %d bursts, %zu frames\n", loud,
+	       bursts, member_count(&mem));
 	TEST_ASSERT(loud >= 25);
 	ended = await_event(&f, id, "call_ended", 30000);
 	TEST_ASSERT(ended != NULL);

@@ -63,16 +63,25 @@ static int env_start(struct env *v, const char *max_calls, bool dead_livekit)
 	snprintf(v->e_nats, sizeof(v->e_nats), "NATS_URL=%s", v->nats.url);
 	snprintf(v->e_health, sizeof(v->e_health), "HEALTH_ADDR=127.0.0.1:%d", health);
 	if (dead_livekit)
-		snprintf(v->e_url, sizeof(v->e_url), "LIVEKIT_URL=http://127.0.0.1:%d", test_free_port());
+		snprintf(v->e_url, sizeof(v->e_url), "LIVEKIT_URL=http://127.0.0.1:%d",
+			 test_free_port());
 	else
 		snprintf(v->e_url, sizeof(v->e_url), "LIVEKIT_URL=%s", v->lk.url);
 	snprintf(v->e_max, sizeof(v->e_max), "MAX_CALLS=%s", max_calls);
 	snprintf(log, sizeof(log), "%s/twilio-dialer.log", v->logdir);
 	const char *argv[] = { test_bin(bin, sizeof(bin), "twilio-dialer"), NULL };
-	const char *envp[] = { v->e_nats, v->e_health, v->e_url, v->e_max,
-			       "LIVEKIT_API_KEY=" KEY, "LIVEKIT_API_SECRET=" SECRET,
-			       "SIP_DIAL_TIMEOUT_S=2", "LIVEKIT_TIMEOUT_MS=2000",
-			       "DIAL_RETRY_BACKOFF_MS=50", "LOG_FORMAT=kv", "LOG_LEVEL=debug", NULL };
+	const char *envp[] = { v->e_nats,
+			       v->e_health,
+			       v->e_url,
+			       v->e_max,
+			       "LIVEKIT_API_KEY=" KEY,
+			       "LIVEKIT_API_SECRET=" SECRET,
+			       "SIP_DIAL_TIMEOUT_S=2",
+			       "LIVEKIT_TIMEOUT_MS=2000",
+			       "DIAL_RETRY_BACKOFF_MS=50",
+			       "LOG_FORMAT=kv",
+			       "LOG_LEVEL=debug",
+			       NULL };
 	err = bus_connect(&v->bus, v->nats.url, "test-twilio-dialer");
 	for (int i = 0; !err && i < 500 && !bus_connected(v->bus); i++)
 		lifecycle_wait(10);
@@ -129,7 +138,8 @@ static cJSON *wait_event(struct env *v, const char *call_id, const char *type, i
 	for (int seen = 0; !found;) {
 		for (; seen < v->nevents && !found; seen++) {
 			cJSON *e = cJSON_Parse(v->events[seen]);
-			if (e && fake_lk_str(e, "type") && strcmp(fake_lk_str(e, "type"), type) == 0 &&
+			if (e && fake_lk_str(e, "type") &&
+			    strcmp(fake_lk_str(e, "type"), type) == 0 &&
 			    strcmp(fake_lk_str(e, "call_id"), call_id) == 0)
 				found = e;
 			else
@@ -163,8 +173,8 @@ static int wait_heartbeat(struct env *v, const char *call_id, bool listed, int t
 			const cJSON *calls = cJSON_GetObjectItemCaseSensitive(e, "calls");
 			bool has = false;
 			const cJSON *c;
-			cJSON_ArrayForEach(c, calls)
-				has = has || (cJSON_IsString(c) && strcmp(c->valuestring, call_id) == 0);
+			cJSON_ArrayForEach(c, calls) has =
+				has || (cJSON_IsString(c) && strcmp(c->valuestring, call_id) == 0);
 			bool hb = cJSON_IsArray(calls) && fake_lk_num(e, "v") == 1 &&
 				  fake_lk_str(e, "source") && fake_lk_str(e, "ts");
 			cJSON_Delete(e);
@@ -191,7 +201,8 @@ static int publish_job(struct env *v, const char *call_id, const char *trunk_ext
 		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+15550100001\","
 		 "\"from_number\":\"+15550100000\",\"ring_timeout_s\":45,\"max_duration_s\":600,"
 		 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"participant_identity\":\"sip-%s\","
-		 "\"trunk\":{\"trunk_id\":\"7f3c1a2e-5b6d-4c8e-9f01-23456789abcd\",\"provider\":\"twilio\""
+		 "\"trunk\":{\"trunk_id\":\"7f3c1a2e-5b6d-4c8e-9f01-23456789abcd\",\"provider\":"
+		 "\"twilio\""
 		 "%s}}",
 		 call_id, call_id, call_id, trunk_extra);
 	snprintf(msg_id, sizeof(msg_id), "dial-%s", call_id);
@@ -309,7 +320,8 @@ static int test_sip_failures(void)
 		char script[300];
 		snprintf(script, sizeof(script),
 			 "{\"method\":\"CreateSIPParticipant\",\"error\":{\"code\":\"unavailable\","
-			 "\"msg\":\"twirp error unknown: sip status: %s: %s\",\"meta\":{\"sip_status_code\":"
+			 "\"msg\":\"twirp error unknown: sip status: %s: "
+			 "%s\",\"meta\":{\"sip_status_code\":"
 			 "\"%s\",\"sip_status\":\"%s\"}}}",
 			 rows[i].code, rows[i].reason, rows[i].code, rows[i].reason);
 		TEST_EQ_INT(fake_lk_script(&v.lk, script), 0);
@@ -346,7 +358,9 @@ static int test_timeout(void)
 	cJSON *ev = NULL;
 	new_id(id);
 	TEST_EQ_INT(env_start(&v, "4", false), 0);
-	TEST_EQ_INT(fake_lk_script(&v.lk, "{\"method\":\"CreateSIPParticipant\",\"delay_ms\":4000}"), 0);
+	TEST_EQ_INT(fake_lk_script(&v.lk,
+				   "{\"method\":\"CreateSIPParticipant\",\"delay_ms\":4000}"),
+		    0);
 	TEST_EQ_INT(publish_job(&v, id, TRUNK), 0);
 	ev = wait_event(&v, id, "call_failed", 10000);
 	TEST_ASSERT(ev);
@@ -370,7 +384,8 @@ static int test_dropped_connection_not_retried(void)
 	cJSON *ev = NULL;
 	new_id(id);
 	TEST_EQ_INT(env_start(&v, "4", false), 0);
-	TEST_EQ_INT(fake_lk_script(&v.lk, "{\"method\":\"CreateSIPParticipant\",\"drop\":true}"), 0);
+	TEST_EQ_INT(fake_lk_script(&v.lk, "{\"method\":\"CreateSIPParticipant\",\"drop\":true}"),
+		    0);
 	TEST_EQ_INT(publish_job(&v, id, TRUNK), 0);
 	ev = wait_event(&v, id, "call_failed", 10000);
 	TEST_ASSERT(ev);
@@ -418,10 +433,12 @@ static int test_hangup_while_ringing(void)
 	cJSON *ev = NULL, *rm = NULL;
 	new_id(id);
 	TEST_EQ_INT(env_start(&v, "4", false), 0);
-	TEST_EQ_INT(fake_lk_script(&v.lk, "{\"method\":\"CreateSIPParticipant\",\"delay_ms\":1500,"
-					  "\"error\":{\"code\":\"canceled\",\"msg\":\"call canceled\","
-					  "\"meta\":{\"sip_status_code\":\"487\","
-					  "\"sip_status\":\"Request Terminated\"}}}"), 0);
+	TEST_EQ_INT(fake_lk_script(&v.lk,
+				   "{\"method\":\"CreateSIPParticipant\",\"delay_ms\":1500,"
+				   "\"error\":{\"code\":\"canceled\",\"msg\":\"call canceled\","
+				   "\"meta\":{\"sip_status_code\":\"487\","
+				   "\"sip_status\":\"Request Terminated\"}}}"),
+		    0);
 	TEST_EQ_INT(publish_job(&v, id, TRUNK), 0);
 	ev = wait_event(&v, id, "call_dialing", 10000);
 	TEST_ASSERT(ev);
@@ -523,7 +540,8 @@ static int test_sip_trunks_create(void)
 	TEST_EQ_INT(env_start(&v, "4", false), 0);
 	r = request(&v, "sip.trunks.create",
 		    "{\"v\":1,\"name\":\"Twilio US\",\"address\":\"callmesh.pstn.twilio.com\","
-		    "\"numbers\":[\"+15550100000\",\"+15550100002\"],\"username\":\"u\",\"password\":\"p\"}");
+		    "\"numbers\":[\"+15550100000\",\"+15550100002\"],\"username\":\"u\","
+		    "\"password\":\"p\"}");
 	TEST_ASSERT(fake_lk_true(r, "ok"));
 	TEST_ASSERT(strncmp(fake_lk_str(r, "data.sip_trunk_id"), "ST_", 3) == 0);
 	req = fake_lk_wait_request(&v.lk, "CreateSIPOutboundTrunk", 1, 1000);
@@ -536,7 +554,8 @@ static int test_sip_trunks_create(void)
 	TEST_ASSERT(fake_lk_true(req, "claims.sip.admin"));
 	TEST_ASSERT(!fake_lk_at(req, "claims.sip.call"));
 	cJSON_Delete(r);
-	r = request(&v, "sip.trunks.create", "{\"v\":1,\"address\":\"x\",\"numbers\":[\"5550100\"]}");
+	r = request(&v, "sip.trunks.create",
+		    "{\"v\":1,\"address\":\"x\",\"numbers\":[\"5550100\"]}");
 	TEST_ASSERT(r && !fake_lk_true(r, "ok"));
 	TEST_EQ_STR(fake_lk_str(r, "error.code"), "invalid_field");
 	TEST_EQ_STR(fake_lk_str(r, "error.field"), "numbers");
@@ -544,9 +563,12 @@ static int test_sip_trunks_create(void)
 	r = request(&v, "sip.trunks.create", "{\"v\":1,\"numbers\":[\"+15550100000\"]}");
 	TEST_EQ_STR(fake_lk_str(r, "error.field"), "address");
 	cJSON_Delete(r);
-	TEST_EQ_INT(fake_lk_script(&v.lk, "{\"method\":\"CreateSIPOutboundTrunk\",\"error\":"
-					  "{\"code\":\"invalid_argument\",\"msg\":\"bad address\"}}"), 0);
-	r = request(&v, "sip.trunks.create", "{\"v\":1,\"address\":\"x\",\"numbers\":[\"+15550100000\"]}");
+	TEST_EQ_INT(fake_lk_script(&v.lk,
+				   "{\"method\":\"CreateSIPOutboundTrunk\",\"error\":"
+				   "{\"code\":\"invalid_argument\",\"msg\":\"bad address\"}}"),
+		    0);
+	r = request(&v, "sip.trunks.create",
+		    "{\"v\":1,\"address\":\"x\",\"numbers\":[\"+15550100000\"]}");
 	TEST_ASSERT(r && !fake_lk_true(r, "ok"));
 	TEST_EQ_STR(fake_lk_str(r, "error.code"), "upstream_error");
 	TEST_EQ_STR(fake_lk_str(r, "error.upstream.code"), "invalid_argument");

@@ -42,10 +42,12 @@ static int svc_start(struct svc *s, const char *name, const char *dir, const cha
 	if (strcmp(name, "api-gateway") == 0) {
 		snprintf(s->env[n++], sizeof(s->env[0]), "DATABASE_URL=%s", pg->url);
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_ADDR=127.0.0.1:%d", api_port);
-		snprintf(s->env[n++], sizeof(s->env[0]), "MIGRATIONS_DIR=services/api-gateway/migrations");
+		snprintf(s->env[n++], sizeof(s->env[0]),
+			 "MIGRATIONS_DIR=services/api-gateway/migrations");
 		snprintf(s->env[n++], sizeof(s->env[0]), "API_KEYS=%s", API_KEY);
 		snprintf(s->env[n++], sizeof(s->env[0]), "%s", "SECRETS_KEY=" TEST_SECRETS_KEY);
-		snprintf(s->env[n++], sizeof(s->env[0]), "%s", "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET);
+		snprintf(s->env[n++], sizeof(s->env[0]), "%s",
+			 "WEBHOOK_SIGNING_SECRET=" TEST_WEBHOOK_SECRET);
 	} else if (strcmp(name, "room-manager") == 0) {
 		int port_min = 44000 + (int)(getpid() % 200) * 20;
 		snprintf(s->env[n++], sizeof(s->env[0]), "ROOM_BACKEND=local");
@@ -91,7 +93,8 @@ static int await_rooms_commands(const char *nats_url, int timeout_ms)
 	int64_t end = time_mono_ms() + timeout_ms;
 	while (!err) {
 		char *reply = NULL;
-		if (bus_request(bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) == 0) {
+		if (bus_request(bus, &reply, NULL, "rooms.leave", probe, strlen(probe), 1000) ==
+		    0) {
 			free(reply);
 			break;
 		}
@@ -160,7 +163,8 @@ static int test_browser_hears_greeting(void)
 	TEST_EQ_INT(test_nats_start(&nats), 0);
 	TEST_EQ_INT(test_pg_start(&pg), 0);
 	for (size_t i = 0; i < NSVC; i++)
-		TEST_EQ_INT(svc_start(&svc[i], svc_names[i], dir, nats.url, &pg, api_port, ws_port), 0);
+		TEST_EQ_INT(svc_start(&svc[i], svc_names[i], dir, nats.url, &pg, api_port, ws_port),
+			    0);
 	for (size_t i = 0; i < NSVC; i++) {
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", svc[i].health_port);
 		if (test_http_wait(url, 200, 30000)) {
@@ -193,9 +197,23 @@ static int test_browser_hears_greeting(void)
 	out = NULL;
 	TEST_EQ_INT(test_run_cmd(&out, pad, NULL, 10000), 0);
 	snprintf(log, sizeof(log), "%s/page.log", dir);
-	const char *argv[] = { "node", "tests/js/room_local_page.mjs", "--api", api, "--key", API_KEY,
-			       "--assistant", assistant_id, "--wav", wav, "--listen_ms", "20000",
-			       "--loud_rms", "0.01", "--loud_windows", "100000", NULL };
+	const char *argv[] = { "node",
+			       "tests/js/room_local_page.mjs",
+			       "--api",
+			       api,
+			       "--key",
+			       API_KEY,
+			       "--assistant",
+			       assistant_id,
+			       "--wav",
+			       wav,
+			       "--listen_ms",
+			       "20000",
+			       "--loud_rms",
+			       "0.01",
+			       "--loud_windows",
+			       "100000",
+			       NULL };
 	TEST_EQ_INT(test_spawn(&node, argv, NULL, log), 0);
 	TEST_EQ_INT(test_wait_exit(node, 60000, &code), 0);
 	node = -1;
@@ -243,8 +261,8 @@ static int test_browser_hears_greeting(void)
 		greeting += cJSON_IsNumber(t) && t->valuedouble < gap_at;
 		answer += cJSON_IsNumber(t) && t->valuedouble >= gap_at;
 	}
-	printf("    loud windows: %d (greeting), quiet %.0f ms, %d from %.0f ms (answer)\n", greeting,
-	       gap, answer, gap_at);
+	printf("    loud windows: %d (greeting), quiet %.0f ms, %d from %.0f ms (answer)\n",
+	       greeting, gap, answer, gap_at);
 	TEST_ASSERT(greeting >= 15);
 	TEST_ASSERT(gap >= 1500);
 	TEST_ASSERT(answer >= 10);

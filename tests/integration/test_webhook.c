@@ -131,8 +131,9 @@ static int seed_call(struct db *db, char call_id[ID_UUID_LEN + 1], const char *u
 		return err;
 	snprintf(room, sizeof(room), "call-%s", call_id);
 	const char *pa[] = { aid, url };
-	err = db_exec(db, NULL, "INSERT INTO assistants (id, name, end_call_url) VALUES ($1, 'A', $2)",
-		      2, pa);
+	err = db_exec(db, NULL,
+		      "INSERT INTO assistants (id, name, end_call_url) VALUES ($1, 'A', $2)", 2,
+		      pa);
 	if (err)
 		return err;
 	const char *pc[] = { call_id, aid, room };
@@ -197,8 +198,9 @@ static int test_retried_then_delivered_once(void)
 	snprintf(want, sizeof(want), "webhook_delivered|200|2|%s", e.hook_url);
 	TEST_EQ_STR(v, want);
 	free(v);
-	v = test_db_query1(e.db, "SELECT webhook_status || '|' || webhook_attempts FROM calls WHERE id = $1",
-		   cid);
+	v = test_db_query1(
+		e.db, "SELECT webhook_status || '|' || webhook_attempts FROM calls WHERE id = $1",
+		cid);
 	TEST_EQ_STR(v, "delivered|2");
 	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
 	TEST_EQ_INT(requests, 2);
@@ -228,8 +230,9 @@ static int test_retried_then_delivered_once(void)
 	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
 				       " AND type LIKE 'webhook_%'", cid2, "1", WAIT_MS), 0);
 	free(v);
-	v = test_db_query1(e.db, "SELECT webhook_status || '|' || webhook_attempts FROM calls WHERE id = $1",
-			   cid2);
+	v = test_db_query1(
+		e.db, "SELECT webhook_status || '|' || webhook_attempts FROM calls WHERE id = $1",
+		cid2);
 	TEST_EQ_STR(v, "delivered|1");
 	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
 	TEST_EQ_INT(requests, 2 + 1);
@@ -294,18 +297,26 @@ static int test_settle_skip_and_unreachable(void)
 	TEST_EQ_INT(emit(e.bus, EV_CALL_ENDED, cid, "reason", "remote_hangup", "by", "remote"), 0);
 	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, nourl, "status", "busy", NULL, NULL), 0);
 	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, dead, "status", "busy", NULL, NULL), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
-			       nourl, "skipped", WAIT_MS), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, '') || webhook_attempts"
-			       " FROM calls WHERE id = $1", dead, "failed4", WAIT_MS), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid, "completed",
-			       WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(
+			    e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
+			    nourl, "skipped", WAIT_MS),
+		    0);
+	TEST_EQ_INT(test_db_wait_value(e.db,
+				       "SELECT coalesce(webhook_status, '') || webhook_attempts"
+				       " FROM calls WHERE id = $1",
+				       dead, "failed4", WAIT_MS),
+		    0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid,
+				       "completed", WAIT_MS),
+		    0);
 	/* the recording is not in yet: nothing sent */
 	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
 	TEST_EQ_INT(requests, 0);
 	TEST_EQ_INT(emit(e.bus, EV_RECORDING_READY, cid, "path", "/rec/z.ogg", NULL, NULL), 0);
-	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
-			       cid, "delivered", WAIT_MS), 0);
+	TEST_EQ_INT(test_db_wait_value(
+			    e.db, "SELECT coalesce(webhook_status, '') FROM calls WHERE id = $1",
+			    cid, "delivered", WAIT_MS),
+		    0);
 	pthread_mutex_lock(&e.r.mu);
 	bool has_path = e.r.last_body && strstr(e.r.last_body, "/rec/z.ogg");
 	pthread_mutex_unlock(&e.r.mu);
@@ -356,7 +367,8 @@ static bool readme_verify(const char *secret, const char *ts, const char *sig, c
 	memcpy(msg, ts, strlen(ts));
 	msg[strlen(ts)] = '.';
 	memcpy(msg + strlen(ts) + 1, body, len);
-	bool ok = HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, n, md, &mdlen) && mdlen == 32;
+	bool ok = HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, n, md, &mdlen) &&
+		  mdlen == 32;
 	free(msg);
 	for (unsigned i = 0; ok && i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
@@ -389,12 +401,15 @@ static int test_signed_and_verified(void)
 	p[0] = 'B';
 	TEST_ASSERT(!readme_verify(TEST_WEBHOOK_SECRET, ts, sig, body, strlen(body), now));
 	p[0] = 'b';
-	TEST_ASSERT(!readme_verify("another-secret-of-at-least-32-chars!", ts, sig, body, strlen(body), now));
+	TEST_ASSERT(!readme_verify("another-secret-of-at-least-32-chars!", ts, sig, body,
+				   strlen(body), now));
 	/* replayed later than 5 minutes */
 	TEST_ASSERT(!readme_verify(TEST_WEBHOOK_SECRET, ts, sig, body, strlen(body), now + 301));
 	/* webhook_sign agrees with the README's construction */
 	char mine[72];
-	TEST_EQ_INT(webhook_sign(mine, TEST_WEBHOOK_SECRET, strtoll(ts, NULL, 10), body, strlen(body)), 0);
+	TEST_EQ_INT(webhook_sign(mine, TEST_WEBHOOK_SECRET, strtoll(ts, NULL, 10), body,
+				 strlen(body)),
+		    0);
 	TEST_EQ_STR(mine, sig);
 out:
 	free(body);
@@ -441,8 +456,10 @@ static int test_private_destination_refused(void)
 		TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
 		TEST_EQ_INT(requests, 0);
 	} else {
-		fprintf(stdout, "    (host name %s does not resolve to 127.0.0.1: connect-time check "
-			"covered by the literal only)\n", host);
+		fprintf(stdout,
+			"    (host name %s does not resolve to 127.0.0.1: connect-time check "
+			"covered by the literal only)\n",
+			host);
 	}
 out:
 	if (ai)

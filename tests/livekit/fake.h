@@ -114,7 +114,8 @@ static inline int fake_lk_post(struct fake_lk *f, const char *hook, const char *
 }
 
 /* The next call(s) of `method` fail with a Twirp error / are delayed, e.g.
- * fake_lk_script(f, "{\"method\":\"CreateRoom\",\"error\":{\"code\":\"internal\",\"msg\":\"x\"}}"). */
+ * fake_lk_script(f, "{\"method\":\"CreateRoom\",\"error\":{\"code\":\"internal\",\"msg\":\"x\"}}").
+ * */
 static inline int fake_lk_script(struct fake_lk *f, const char *json)
 {
 	return fake_lk_post(f, "/__script", json, NULL, NULL);

@@ -179,9 +179,10 @@ static int test_assistant_parse(void)
 	int err = 0;
 	char why[160] = "";
 	struct assistant *a = NULL;
-	cJSON *j = cJSON_Parse("{\"id\":\"a\",\"prompt\":\"p\",\"start_instruction\":\"Hello Ada.\","
-			       "\"interaction_config\":{\"silence_timeout_s\":0.25,\"max_reprompts\":1,"
-			       "\"end_call_phrases\":[\"bye\"]},\"llm_config\":{\"provider\":\"local\"}}");
+	cJSON *j = cJSON_Parse(
+		"{\"id\":\"a\",\"prompt\":\"p\",\"start_instruction\":\"Hello Ada.\","
+		"\"interaction_config\":{\"silence_timeout_s\":0.25,\"max_reprompts\":1,"
+		"\"end_call_phrases\":[\"bye\"]},\"llm_config\":{\"provider\":\"local\"}}");
 	TEST_ASSERT(j);
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	TEST_EQ_INT(a->silence_timeout_ms, 250);
@@ -253,7 +254,8 @@ static int test_scripted_responder(void)
 	void *ctx = NULL;
 	struct provider_env env = { "http://127.0.0.1:1", NULL, true };
 	cJSON *j = cJSON_Parse("{\"llm_config\":{\"provider\":\"local\",\"default\":\"Pardon?\","
-			       "\"script\":[{\"match\":\"hours\",\"reply\":\"We are open nine to five. Anything else?\"},"
+			       "\"script\":[{\"match\":\"hours\",\"reply\":\"We are open nine to "
+			       "five. Anything else?\"},"
 			       "{\"match\":\"book an appointment\",\"reply\":\"Sure.\"}]}}");
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
 	struct provider_args pa = { a->llm_config, a, &env };
@@ -322,9 +324,12 @@ static int test_offline_speech_round_trip(void)
 	int16_t *pcm = NULL;
 	size_t n = 0;
 	char *text = NULL;
-	TEST_EQ_INT(speech_fx_open(&fx, "{\"interaction_config\":{\"end_call_phrases\":[\"bye\"]},"
-				   "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"x\"},"
-				   "{\"match\":\"book an appointment\",\"reply\":\"y\"}]}}"), 0);
+	TEST_EQ_INT(
+		speech_fx_open(&fx,
+			       "{\"interaction_config\":{\"end_call_phrases\":[\"bye\"]},"
+			       "\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"x\"},"
+			       "{\"match\":\"book an appointment\",\"reply\":\"y\"}]}}"),
+		0);
 	static const struct { const char *say, *hear; } cases[] = {
 		{ "what are your hours", "hours" },
 		{ "yes please", "yes" },
@@ -391,8 +396,11 @@ static int test_telephone_speech_phrase(void)
 	int16_t *pcm = NULL, *tel = NULL;
 	size_t n = 0, tn = 0;
 	char *text = NULL;
-	TEST_EQ_INT(speech_fx_open(&fx, "{\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"x\"},"
-				   "{\"match\":\"What are your\",\"reply\":\"x\"}]}}"), 0);
+	TEST_EQ_INT(
+		speech_fx_open(&fx,
+			       "{\"llm_config\":{\"script\":[{\"match\":\"hours\",\"reply\":\"x\"},"
+			       "{\"match\":\"What are your\",\"reply\":\"x\"}]}}"),
+		0);
 	TEST_EQ_INT(tts_local.synth(fx.tts, &pcm, &n, "What are your hours?"), 0);
 	TEST_EQ_INT(telephone_band(&tel, &tn, pcm, n), 0);
 	TEST_ASSERT(tn > n - 400 && tn <= n + 256);
@@ -442,7 +450,8 @@ static int test_tts_interrupt(void)
 	TEST_EQ_INT(tts_local.new(&busy.tts, &ta), 0);
 	TEST_EQ_INT(tts_local.new(&queued.tts, &ta), 0);
 	/* ~50 s of speech: seconds of synthesis holding the lock */
-	static const char line[] = "The clinic is open from nine in the morning to five in the evening. ";
+	static const char line[] =
+		"The clinic is open from nine in the morning to five in the evening. ";
 	size_t cap = 8192, len = 0;
 	longtext = calloc(1, cap);
 	TEST_ASSERT(longtext);

@@ -49,7 +49,8 @@ static int demo_assistant(struct assistant **ap)
 	int err = api && agent ? 0 : EINVAL;
 	const cJSON *it;
 	cJSON_ArrayForEach(it, api) {
-		const char *name = strncmp(it->string, "assistant_", 10) == 0 ? it->string + 10 : it->string;
+		const char *name = strncmp(it->string, "assistant_", 10) == 0 ? it->string + 10
+									      : it->string;
 		cJSON *copy = cJSON_Duplicate(it, true);
 		if (!copy || !cJSON_AddItemToObject(agent, name, copy)) {
 			cJSON_Delete(copy);
@@ -87,7 +88,10 @@ static int path_open(struct path *p)
 {
 	memset(p, 0, sizeof(*p));
 	struct media_opus_enc_cfg cfg = {
-		.bitrate = ROOM_BITRATE, .loss_pct = 5, .complexity = 5, .max_bandwidth = MEDIA_OPUS_FB,
+		.bitrate = ROOM_BITRATE,
+		.loss_pct = 5,
+		.complexity = 5,
+		.max_bandwidth = MEDIA_OPUS_FB,
 	};
 	int err;
 	if ((err = resampler_new(&p->up, 8000, MEDIA_OPUS_RATE, RESAMPLER_QUALITY_VOIP)) ||
@@ -134,7 +138,8 @@ static int agent_frame(struct vad *v, const int16_t *frame, void *stt, void *llm
 static int carrier_packet(struct path *p, const uint8_t *law, struct vad *v, void *stt, void *llm,
 			  struct heard *h)
 {
-	int16_t pcm8[G711_FRAME_SAMPLES], pcm48[MEDIA_OPUS_FRAME + 64], pcm16[AGENT_FRAME_SAMPLES + 64];
+	int16_t pcm8[G711_FRAME_SAMPLES], pcm48[MEDIA_OPUS_FRAME + 64],
+		pcm16[AGENT_FRAME_SAMPLES + 64];
 	uint8_t opus[MEDIA_OPUS_PACKET_MAX];
 	size_t n48 = CM_ARRAY_LEN(pcm48), olen = 0, ndec = 0;
 	int err;
@@ -168,7 +173,8 @@ static int carrier_packet(struct path *p, const uint8_t *law, struct vad *v, voi
 }
 
 /* A call: `lead` samples of silence shift the audio against every frame boundary. */
-static int one_call(const struct assistant *a, const uint8_t *audio, size_t n, size_t lead, struct heard *h)
+static int one_call(const struct assistant *a, const uint8_t *audio, size_t n, size_t lead,
+		    struct heard *h)
 {
 	static struct provider_env env = { "http://127.0.0.1:1", NULL, false };
 	struct provider_args sa = { a->stt_config, a, &env }, la = { a->llm_config, a, &env };
@@ -247,8 +253,8 @@ static int test_simulator_question_heard_every_time(void)
 		TEST_EQ_INT(one_call(a, (const uint8_t *)audio, n, lead, &h), 0);
 		bool ok = h.segments == 1 && strcmp(h.reply, want) == 0;
 		matched += ok;
-		printf("# run %2d (+%3zu samples): %d segment(s), heard \"%s\" -> \"%s\"%s\n", i + 1, lead,
-		       h.segments, h.text, h.reply, ok ? "" : "  MISSED");
+		printf("# run %2d (+%3zu samples): %d segment(s), heard \"%s\" -> \"%s\"%s\n",
+		       i + 1, lead, h.segments, h.text, h.reply, ok ? "" : "  MISSED");
 	}
 	printf("# heard the simulator's question %d of %d times\n", matched, runs);
 	TEST_EQ_INT(matched, runs);

@@ -34,9 +34,14 @@ static int test_subject_call_id(void)
 	TEST_EQ_INT(cmd_subject_call_id(id, sizeof(id), "calls." ID ".call_ended"), 0);
 	TEST_EQ_STR(id, ID);
 	static const char *const bad[] = {
-		"calls." ID,                    "calls." ID ".",          "cmd.calls.x.hangup",
-		"rooms." ID ".hangup",          "calls.0b6e8c8e.call_ended", "calls." ID "x.call_ended",
-		"cmd.calls.0b6e8c8e-3f2a-4d7e-9c1b-2a5f6d7e8f9z.hangup", "",
+		"calls." ID,
+		"calls." ID ".",
+		"cmd.calls.x.hangup",
+		"rooms." ID ".hangup",
+		"calls.0b6e8c8e.call_ended",
+		"calls." ID "x.call_ended",
+		"cmd.calls.0b6e8c8e-3f2a-4d7e-9c1b-2a5f6d7e8f9z.hangup",
+		"",
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(bad); i++)
 		TEST_EQ_INT(cmd_subject_call_id(id, sizeof(id), bad[i]), EINVAL);

@@ -15,20 +15,26 @@ struct demo_cfg {
 	const char *secret;
 };
 
-static const struct cfg_var demo_vars[] = {
-	{ "T_NAME", CFG_STR, "dflt", false, false, 0, 0, NULL, offsetof(struct demo_cfg, name), "" },
-	{ "T_PORT", CFG_INT, "10", true, false, 1, 100, NULL, offsetof(struct demo_cfg, port), "" },
-	{ "T_FLAG", CFG_BOOL, "false", false, false, 0, 0, NULL, offsetof(struct demo_cfg, flag), "" },
-	{ "T_MODE", CFG_ENUM, "a", true, false, 0, 0, "a|bb|c", offsetof(struct demo_cfg, mode), "" },
-	{ "T_ADDR", CFG_ADDR, "127.0.0.1:80", true, false, 0, 0, NULL, offsetof(struct demo_cfg, addr), "" },
-	{ "T_URL", CFG_URL, "nats://h:1", true, false, 0, 0, "nats|tls", offsetof(struct demo_cfg, url), "" },
-	{ "T_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL, offsetof(struct demo_cfg, secret), "" },
-	{ 0 }
-};
+static const struct cfg_var demo_vars[] = { { "T_NAME", CFG_STR, "dflt", false, false, 0, 0, NULL,
+					      offsetof(struct demo_cfg, name), "" },
+					    { "T_PORT", CFG_INT, "10", true, false, 1, 100, NULL,
+					      offsetof(struct demo_cfg, port), "" },
+					    { "T_FLAG", CFG_BOOL, "false", false, false, 0, 0, NULL,
+					      offsetof(struct demo_cfg, flag), "" },
+					    { "T_MODE", CFG_ENUM, "a", true, false, 0, 0, "a|bb|c",
+					      offsetof(struct demo_cfg, mode), "" },
+					    { "T_ADDR", CFG_ADDR, "127.0.0.1:80", true, false, 0, 0,
+					      NULL, offsetof(struct demo_cfg, addr), "" },
+					    { "T_URL", CFG_URL, "nats://h:1", true, false, 0, 0,
+					      "nats|tls", offsetof(struct demo_cfg, url), "" },
+					    { "T_SECRET", CFG_STR, NULL, false, true, 0, 0, NULL,
+					      offsetof(struct demo_cfg, secret), "" },
+					    { 0 } };
 
 static void clear_env(void)
 {
-	const char *names[] = { "T_NAME", "T_PORT", "T_FLAG", "T_MODE", "T_ADDR", "T_URL", "T_SECRET" };
+	const char *names[] = { "T_NAME", "T_PORT", "T_FLAG",  "T_MODE",
+				"T_ADDR", "T_URL",  "T_SECRET" };
 	for (size_t i = 0; i < CM_ARRAY_LEN(names); i++)
 		unsetenv(names[i]);
 }
@@ -209,7 +215,8 @@ static int test_time_deadline(void)
 	clock_gettime(CLOCK_MONOTONIC, &before);
 	time_deadline(&d, CLOCK_MONOTONIC, 1999);
 	TEST_ASSERT(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
-	int64_t delta_ms = (int64_t)(d.tv_sec - before.tv_sec) * 1000 + (d.tv_nsec - before.tv_nsec) / 1000000;
+	int64_t delta_ms =
+		(int64_t)(d.tv_sec - before.tv_sec) * 1000 + (d.tv_nsec - before.tv_nsec) / 1000000;
 	TEST_ASSERT(delta_ms >= 1999 && delta_ms < 2100);
 	time_deadline(&zero, CLOCK_REALTIME, -5); /* the past is now */
 	TEST_ASSERT(zero.tv_nsec >= 0 && zero.tv_nsec < 1000000000L);
@@ -222,10 +229,12 @@ out:
 static int test_cfg_url_redact(void)
 {
 	int err = 0;
-	static const struct { const char *in, *out; } cases[] = {
+	static const struct { const char *in, *out;
+	} cases[] = {
 		{ "nats://127.0.0.1:4222", "nats://127.0.0.1:4222" },
 		{ "nats://u:pw@127.0.0.1:4222", "nats://<redacted>@127.0.0.1:4222" },
-		{ "tls://tok@a:1,nats://b:2,nats://x:y@c:3", "tls://<redacted>@a:1,nats://b:2,nats://<redacted>@c:3" },
+		{ "tls://tok@a:1,nats://b:2,nats://x:y@c:3",
+		  "tls://<redacted>@a:1,nats://b:2,nats://<redacted>@c:3" },
 		{ "nats://u:p@ss@host:4222", "nats://<redacted>@host:4222" },
 		{ "postgresql://me:secret@db/x?user=@", "postgresql://<redacted>@db/x?user=@" },
 		{ "u:pw@host:4222", "<redacted>@host:4222" },

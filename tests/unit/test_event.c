@@ -88,7 +88,8 @@ static int test_roundtrip_every_type(void)
 	char *json = NULL, *again = NULL;
 	char msg[256] = "";
 	for (int i = 0; i < EV_TYPE_COUNT; i++) {
-		TEST_EQ_INT(event_new(&ev, (enum event_type)i, CALL_ID, "call-room-1", "test/unit"), 0);
+		TEST_EQ_INT(event_new(&ev, (enum event_type)i, CALL_ID, "call-room-1", "test/unit"),
+			    0);
 		TEST_EQ_INT(fill_data(ev), 0);
 		TEST_EQ_INT(event_validate(ev, msg, sizeof(msg)), 0);
 		TEST_EQ_INT(event_encode(&json, ev), 0);
@@ -131,9 +132,11 @@ static int test_encode_shape(void)
 	TEST_EQ_INT(event_set_int(ev, "sip_code", 480), 0);
 	TEST_EQ_INT(event_set_int(ev, "sip_code", 486), 0); /* replaces */
 	TEST_EQ_INT(event_encode(&json, ev), 0);
-	TEST_EQ_STR(json, "{\"v\":1,\"id\":\"" EV_ID "\",\"type\":\"call_failed\",\"call_id\":\""
-		    CALL_ID "\",\"room\":\"r1\",\"ts\":\"2026-11-23T19:00:00.123Z\","
-		    "\"source\":\"sip-bridge/h1\",\"data\":{\"status\":\"busy\",\"sip_code\":486}}");
+	TEST_EQ_STR(
+		json,
+		"{\"v\":1,\"id\":\"" EV_ID "\",\"type\":\"call_failed\",\"call_id\":\"" CALL_ID
+		"\",\"room\":\"r1\",\"ts\":\"2026-11-23T19:00:00.123Z\","
+		"\"source\":\"sip-bridge/h1\",\"data\":{\"status\":\"busy\",\"sip_code\":486}}");
 	int64_t code = 0;
 	bool b = false;
 	TEST_EQ_INT(event_get_int(&code, ev, "sip_code"), 0);
@@ -193,22 +196,30 @@ static const struct bad_case bad_cases[] = {
 	{ ENV("1", "42", "\"call_queued\"", OK_TS, "{}"), "id: must be a UUID" },
 	{ ENV("1", OK_ID, "\"call_teleported\"", OK_TS, "{}"), "type: unknown event type" },
 	{ ENV("1", OK_ID, "7", OK_TS, "{}"), "type: must be a string" },
-	{ ENV("1", OK_ID, "\"call_queued\"", "\"2026-11-23 19:00\"", "{}"), "ts: must be an RFC 3339" },
+	{ ENV("1", OK_ID, "\"call_queued\"", "\"2026-11-23 19:00\"", "{}"),
+	  "ts: must be an RFC 3339" },
 	{ ENV("1", OK_ID, "\"call_queued\"", "\"2026-02-30T19:00:00Z\"", "{}"), "ts: must be" },
 	{ ENV("1", OK_ID, "\"call_queued\"", "1795460400123", "{}"), "ts: must be" },
 	{ ENV("1", OK_ID, "\"call_queued\"", OK_TS, "[]"), "data: must be an object" },
 	{ ENV("1", OK_ID, "\"call_queued\"", OK_TS, "null"), "data: must be an object" },
-	{ "{\"v\":1,\"id\":" OK_ID ",\"type\":\"call_queued\",\"call_id\":\"x\"}", "call_id: must be a UUID" },
-	{ "{\"v\":1,\"id\":" OK_ID ",\"type\":\"call_queued\",\"call_id\":\"" CALL_ID "\",\"room\":\"a b\"}",
+	{ "{\"v\":1,\"id\":" OK_ID ",\"type\":\"call_queued\",\"call_id\":\"x\"}",
+	  "call_id: must be a UUID" },
+	{ "{\"v\":1,\"id\":" OK_ID ",\"type\":\"call_queued\",\"call_id\":\"" CALL_ID
+	  "\",\"room\":\"a b\"}",
 	  "room: must be" },
-	{ "{\"v\":1,\"id\":" OK_ID ",\"type\":\"call_queued\",\"call_id\":\"" CALL_ID "\",\"room\":\"r\","
-	  "\"ts\":" OK_TS ",\"source\":\"\"}", "source: must be" },
-	{ "{\"v\":1,\"id\":" OK_ID ",\"type\":\"call_queued\",\"call_id\":\"" CALL_ID "\",\"room\":\"r\","
-	  "\"ts\":" OK_TS ",\"source\":\"s\"}", "data: required" },
+	{ "{\"v\":1,\"id\":" OK_ID ",\"type\":\"call_queued\",\"call_id\":\"" CALL_ID
+	  "\",\"room\":\"r\","
+	  "\"ts\":" OK_TS ",\"source\":\"\"}",
+	  "source: must be" },
+	{ "{\"v\":1,\"id\":" OK_ID ",\"type\":\"call_queued\",\"call_id\":\"" CALL_ID
+	  "\",\"room\":\"r\","
+	  "\"ts\":" OK_TS ",\"source\":\"s\"}",
+	  "data: required" },
 	{ "{\"v\":1,\"v\":1}", "v: duplicate field" },
 	{ "{\"v\":1,\"color\":\"red\"}", "color: unknown envelope field" },
 	/* per-type data */
-	{ ENV("1", OK_ID, "\"call_failed\"", OK_TS, "{\"sip_code\":486}"), "data.status: required" },
+	{ ENV("1", OK_ID, "\"call_failed\"", OK_TS, "{\"sip_code\":486}"),
+	  "data.status: required" },
 	{ ENV("1", OK_ID, "\"call_failed\"", OK_TS, "{\"status\":\"completed\"}"),
 	  "data.status: must be one of busy|no_answer" },
 	{ ENV("1", OK_ID, "\"call_failed\"", OK_TS, "{\"status\":\"busy\",\"sip_code\":99}"),
@@ -227,18 +238,25 @@ static const struct bad_case bad_cases[] = {
 	  "data.provider: must be one of twilio|exotel" },
 	{ ENV("1", OK_ID, "\"call_hold\"", OK_TS, "{\"direction\":\"sendrecv\"}"),
 	  "data.direction: must be one of sendonly|recvonly|inactive" },
-	{ ENV("1", OK_ID, "\"call_hold\"", OK_TS, "{\"method\":\"a=sendonly\"}"), "data.method: must be one of" },
-	{ ENV("1", OK_ID, "\"call_resume\"", OK_TS, "{\"direction\":\"inactive\"}"), "data.direction:" },
-	{ ENV("1", OK_ID, "\"call_dtmf\"", OK_TS, "{\"digit\":\"E\",\"duration_ms\":1}"), "data.digit: must be one of" },
-	{ ENV("1", OK_ID, "\"call_dtmf\"", OK_TS, "{\"digit\":\"12\",\"duration_ms\":1}"), "data.digit:" },
-	{ ENV("1", OK_ID, "\"call_dtmf\"", OK_TS, "{\"digit\":\"1\"}"), "data.duration_ms: required" },
+	{ ENV("1", OK_ID, "\"call_hold\"", OK_TS, "{\"method\":\"a=sendonly\"}"),
+	  "data.method: must be one of" },
+	{ ENV("1", OK_ID, "\"call_resume\"", OK_TS, "{\"direction\":\"inactive\"}"),
+	  "data.direction:" },
+	{ ENV("1", OK_ID, "\"call_dtmf\"", OK_TS, "{\"digit\":\"E\",\"duration_ms\":1}"),
+	  "data.digit: must be one of" },
+	{ ENV("1", OK_ID, "\"call_dtmf\"", OK_TS, "{\"digit\":\"12\",\"duration_ms\":1}"),
+	  "data.digit:" },
+	{ ENV("1", OK_ID, "\"call_dtmf\"", OK_TS, "{\"digit\":\"1\"}"),
+	  "data.duration_ms: required" },
 	{ ENV("1", OK_ID, "\"call_dtmf\"", OK_TS, "{\"digit\":\"1\",\"duration_ms\":-1}"),
 	  "data.duration_ms: must be an integer >= 0" },
 	{ ENV("1", OK_ID, "\"call_dtmf\"", OK_TS, "{\"digit\":\"1\",\"duration_ms\":1e300}"),
 	  "data.duration_ms: must be an integer >= 0" },
-	{ ENV("1", OK_ID, "\"call_ended\"", OK_TS, "{\"reason\":\"\",\"by\":\"remote\",\"duration_ms\":1}"),
+	{ ENV("1", OK_ID, "\"call_ended\"", OK_TS,
+	      "{\"reason\":\"\",\"by\":\"remote\",\"duration_ms\":1}"),
 	  "data.reason: must be a non-empty string" },
-	{ ENV("1", OK_ID, "\"call_ended\"", OK_TS, "{\"reason\":\"bye\",\"by\":\"nobody\",\"duration_ms\":1}"),
+	{ ENV("1", OK_ID, "\"call_ended\"", OK_TS,
+	      "{\"reason\":\"bye\",\"by\":\"nobody\",\"duration_ms\":1}"),
 	  "data.by: must be one of local|remote|agent|system" },
 	{ ENV("1", OK_ID, "\"transcript\"", OK_TS,
 	      "{\"speaker\":\"bot\",\"text\":\"x\",\"final\":true,\"started_at\":" OK_TS "}"),
@@ -253,16 +271,22 @@ static const struct bad_case bad_cases[] = {
 	  "data.text: required" },
 	{ ENV("1", OK_ID, "\"recording_failed\"", OK_TS, "{\"attempt\":0,\"error\":\"x\"}"),
 	  "data.attempt: must be an integer >= 1" },
-	{ ENV("1", OK_ID, "\"recording_failed\"", OK_TS, "{\"attempt\":1}"), "data.error: required" },
+	{ ENV("1", OK_ID, "\"recording_failed\"", OK_TS, "{\"attempt\":1}"),
+	  "data.error: required" },
 	{ ENV("1", OK_ID, "\"recording_ready\"", OK_TS, "{}"), "data.path: required" },
-	{ ENV("1", OK_ID, "\"recording_started\"", OK_TS, "{\"path\":[]}"), "data.path: must be a string" },
-	{ ENV("1", OK_ID, "\"call_answered\"", OK_TS, "{\"sip_call_id\":null}"), "data.sip_call_id:" },
+	{ ENV("1", OK_ID, "\"recording_started\"", OK_TS, "{\"path\":[]}"),
+	  "data.path: must be a string" },
+	{ ENV("1", OK_ID, "\"call_answered\"", OK_TS, "{\"sip_call_id\":null}"),
+	  "data.sip_call_id:" },
 	{ ENV("1", OK_ID, "\"webhook_delivered\"", OK_TS, "{\"url\":\"ftp://x\"}"),
 	  "data.url: must be an http(s) URL" },
-	{ ENV("1", OK_ID, "\"webhook_delivered\"", OK_TS, "{\"url\":\"https://x\",\"status_code\":700}"),
+	{ ENV("1", OK_ID, "\"webhook_delivered\"", OK_TS,
+	      "{\"url\":\"https://x\",\"status_code\":700}"),
 	  "data.status_code: must be an integer 100..599" },
-	{ ENV("1", OK_ID, "\"webhook_failed\"", OK_TS, "{\"url\":\"https://x\"}"), "data.error: required" },
-	{ ENV("1", OK_ID, "\"webhook_failed\"", OK_TS, "{\"url\":\"https://x\",\"error\":\"e\",\"attempts\":0}"),
+	{ ENV("1", OK_ID, "\"webhook_failed\"", OK_TS, "{\"url\":\"https://x\"}"),
+	  "data.error: required" },
+	{ ENV("1", OK_ID, "\"webhook_failed\"", OK_TS,
+	      "{\"url\":\"https://x\",\"error\":\"e\",\"attempts\":0}"),
 	  "data.attempts: must be an integer >= 1" },
 	/* syntax */
 	{ "", "json: parse error" },
@@ -299,8 +323,9 @@ static int test_decode_accepts(void)
 	char msg[256] = "";
 	/* offsets, extra data fields, 1.0 as an integer, surrounding whitespace,
 	 * input that is not NUL-terminated */
-	const char *ok = " " ENV("1.0", OK_ID, "\"call_failed\"", "\"2026-11-23T20:30:00.5+01:30\"",
-				 "{\"status\":\"busy\",\"sip_code\":486.0,\"x\":{\"y\":[1,2]}}") "\n";
+	const char *ok =
+		" " ENV("1.0", OK_ID, "\"call_failed\"", "\"2026-11-23T20:30:00.5+01:30\"",
+			"{\"status\":\"busy\",\"sip_code\":486.0,\"x\":{\"y\":[1,2]}}") "\n";
 	TEST_EQ_INT(event_decode(&ev, ok, strlen(ok), msg, sizeof(msg)), 0);
 	TEST_EQ_INT(ev->ts_ms, 1795460400500LL);
 	TEST_EQ_INT(ev->type, EV_CALL_FAILED);

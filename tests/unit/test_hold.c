@@ -25,57 +25,65 @@ struct hold_case {
 #define AUDIO "m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
 
 static const struct hold_case cases[] = {
-	{ "plain offer", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO,
-	  false, SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
-	{ "explicit sendrecv", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=sendrecv\r\n",
-	  false, SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
-	{ "media sendonly", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=sendonly\r\n",
-	  true, SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
-	{ "media inactive", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=inactive\r\n",
-	  true, SDP_INACTIVE, SDP_HOLD_ATTRIBUTE, SDP_INACTIVE },
+	{ "plain offer", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO, false, SDP_SENDRECV,
+	  SDP_HOLD_NONE, SDP_SENDRECV },
+	{ "explicit sendrecv", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=sendrecv\r\n", false,
+	  SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
+	{ "media sendonly", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=sendonly\r\n", true,
+	  SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
+	{ "media inactive", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=inactive\r\n", true,
+	  SDP_INACTIVE, SDP_HOLD_ATTRIBUTE, SDP_INACTIVE },
 	{ "media recvonly is not hold", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=recvonly\r\n",
 	  false, SDP_RECVONLY, SDP_HOLD_NONE, SDP_SENDONLY },
-	{ "session sendonly", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendonly\r\n" AUDIO,
-	  true, SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
-	{ "session inactive", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=inactive\r\n" AUDIO,
-	  true, SDP_INACTIVE, SDP_HOLD_ATTRIBUTE, SDP_INACTIVE },
+	{ "session sendonly", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendonly\r\n" AUDIO, true,
+	  SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
+	{ "session inactive", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=inactive\r\n" AUDIO, true,
+	  SDP_INACTIVE, SDP_HOLD_ATTRIBUTE, SDP_INACTIVE },
 	{ "media sendrecv overrides session sendonly",
-	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendonly\r\n" AUDIO "a=sendrecv\r\n",
-	  false, SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
+	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendonly\r\n" AUDIO "a=sendrecv\r\n", false,
+	  SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
 	{ "media sendonly overrides session sendrecv",
-	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendrecv\r\n" AUDIO "a=sendonly\r\n",
-	  true, SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
-	{ "session c=0.0.0.0", HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO,
-	  true, SDP_SENDONLY, SDP_HOLD_CONNECTION_ADDRESS, SDP_RECVONLY },
+	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendrecv\r\n" AUDIO "a=sendonly\r\n", true,
+	  SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
+	{ "session c=0.0.0.0", HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO, true, SDP_SENDONLY,
+	  SDP_HOLD_CONNECTION_ADDRESS, SDP_RECVONLY },
 	{ "media c=0.0.0.0", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "c=IN IP4 0.0.0.0\r\n",
 	  true, SDP_SENDONLY, SDP_HOLD_CONNECTION_ADDRESS, SDP_RECVONLY },
 	{ "media c overrides session c=0.0.0.0",
-	  HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO "c=IN IP4 10.0.0.2\r\n",
-	  false, SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
-	{ "c=0.0.0.0 with inactive: attribute", HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO "a=inactive\r\n",
-	  true, SDP_INACTIVE, SDP_HOLD_ATTRIBUTE, SDP_INACTIVE },
+	  HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO "c=IN IP4 10.0.0.2\r\n", false, SDP_SENDRECV,
+	  SDP_HOLD_NONE, SDP_SENDRECV },
+	{ "c=0.0.0.0 with inactive: attribute",
+	  HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO "a=inactive\r\n", true, SDP_INACTIVE,
+	  SDP_HOLD_ATTRIBUTE, SDP_INACTIVE },
 	{ "c=0.0.0.0 with recvonly", HDR "c=IN IP4 0.0.0.0\r\nt=0 0\r\n" AUDIO "a=recvonly\r\n",
 	  true, SDP_INACTIVE, SDP_HOLD_CONNECTION_ADDRESS, SDP_INACTIVE },
-	{ "port zero", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n",
-	  true, SDP_INACTIVE, SDP_HOLD_PORT_ZERO, SDP_INACTIVE },
-	{ "port zero beats sendrecv", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\na=sendrecv\r\n",
-	  true, SDP_INACTIVE, SDP_HOLD_PORT_ZERO, SDP_INACTIVE },
-	{ "LF line endings", "v=0\no=- 1 2 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0\na=sendonly\n",
+	{ "port zero", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n", true,
+	  SDP_INACTIVE, SDP_HOLD_PORT_ZERO, SDP_INACTIVE },
+	{ "port zero beats sendrecv",
+	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\na=sendrecv\r\n", true,
+	  SDP_INACTIVE, SDP_HOLD_PORT_ZERO, SDP_INACTIVE },
+	{ "LF line endings",
+	  "v=0\no=- 1 2 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP "
+	  "0\na=sendonly\n",
 	  true, SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
-	{ "audio after video", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\na=inactive\r\n"
-	  "m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n",
+	{ "audio after video",
+	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\na=inactive\r\n"
+	      "m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n",
 	  true, SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
-	{ "video inactive does not hold audio", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-	  "m=video 5000 RTP/AVP 96\r\na=inactive\r\n",
+	{ "video inactive does not hold audio",
+	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+	      "m=video 5000 RTP/AVP 96\r\na=inactive\r\n",
 	  false, SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
-	{ "trailing blanks on attribute", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=sendonly  \r\n",
-	  true, SDP_SENDONLY, SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
-	{ "last direction of a level wins", HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=sendonly\r\na=sendrecv\r\n",
-	  false, SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
-	{ "c= with ttl", HDR "c=IN IP4 0.0.0.0/127\r\nt=0 0\r\n" AUDIO,
-	  true, SDP_SENDONLY, SDP_HOLD_CONNECTION_ADDRESS, SDP_RECVONLY },
-	{ "IP6 :: is not RFC 2543 hold", HDR "c=IN IP6 ::\r\nt=0 0\r\n" AUDIO,
-	  false, SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
+	{ "trailing blanks on attribute",
+	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=sendonly  \r\n", true, SDP_SENDONLY,
+	  SDP_HOLD_ATTRIBUTE, SDP_RECVONLY },
+	{ "last direction of a level wins",
+	  HDR "c=IN IP4 10.0.0.1\r\nt=0 0\r\n" AUDIO "a=sendonly\r\na=sendrecv\r\n", false,
+	  SDP_SENDRECV, SDP_HOLD_NONE, SDP_SENDRECV },
+	{ "c= with ttl", HDR "c=IN IP4 0.0.0.0/127\r\nt=0 0\r\n" AUDIO, true, SDP_SENDONLY,
+	  SDP_HOLD_CONNECTION_ADDRESS, SDP_RECVONLY },
+	{ "IP6 :: is not RFC 2543 hold", HDR "c=IN IP6 ::\r\nt=0 0\r\n" AUDIO, false, SDP_SENDRECV,
+	  SDP_HOLD_NONE, SDP_SENDRECV },
 };
 
 static int check_answer(const struct sdp_audio *offer, enum sdp_dir want)
@@ -170,8 +178,9 @@ static int test_carrier_offers(void)
 			sdp_hold_classify(&h, &a);
 		if (rc || h.hold != c->hold || h.effective != c->effective ||
 		    h.method != c->method) {
-			test_failed(__FILE__, __LINE__, "%s: rc %d hold %d effective %s method %s", c->name, rc,
-				    rc ? -1 : h.hold, rc ? "-" : sdp_dir_name(h.effective),
+			test_failed(__FILE__, __LINE__, "%s: rc %d hold %d effective %s method %s",
+				    c->name, rc, rc ? -1 : h.hold,
+				    rc ? "-" : sdp_dir_name(h.effective),
 				    rc ? "-" : sdp_hold_method_name(h.method));
 			err = 1;
 			goto out;
@@ -236,8 +245,8 @@ static int test_every_combination(void)
 		TEST_EQ_INT(sdp_audio_parse(&a, sdp, strlen(sdp)), 0);
 		sdp_hold_classify(&h, &a);
 		if (h.hold != hold || h.effective != eff || h.method != method) {
-			test_failed(__FILE__, __LINE__, "case %zu/%zu/%d/%d/%d: got %d %s %s\n%s", sd, md, sc,
-				    mc, ports[p], h.hold, sdp_dir_name(h.effective),
+			test_failed(__FILE__, __LINE__, "case %zu/%zu/%d/%d/%d: got %d %s %s\n%s",
+				    sd, md, sc, mc, ports[p], h.hold, sdp_dir_name(h.effective),
 				    sdp_hold_method_name(h.method), sdp);
 			err = 1;
 			goto out;

@@ -86,7 +86,8 @@ static bool read_request(struct server *s, int fd, char *buf)
 	if (!end)
 		return false;
 	char cl[32];
-	size_t want = (size_t)strtoul(header_value(buf, "\r\nContent-Length:", cl, sizeof(cl)), NULL, 10);
+	size_t want =
+		(size_t)strtoul(header_value(buf, "\r\nContent-Length:", cl, sizeof(cl)), NULL, 10);
 	size_t head_len = (size_t)(end - buf) + 4;
 	while (len - head_len < want && len < REQ_MAX - 1) {
 		ssize_t r = recv(fd, buf + len, REQ_MAX - 1 - len, 0);
@@ -128,7 +129,8 @@ static void serve_one(struct server *s, int fd, char *buf)
 		free(big);
 	} else if (strcmp(s->path, "/slow") == 0) {
 		/* never answers: waits for the client to go, or for stop */
-		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = s->stopfd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = s->stopfd, .events = POLLIN } };
 		poll(p, 2, SLOW_MAX_MS);
 	} else {
 		answer(fd, 404, "no such path", 12);
@@ -140,7 +142,8 @@ static void *server_main(void *arg)
 	struct server *s = arg;
 	char *buf = malloc(REQ_MAX);
 	for (int guard = 0; buf && guard < 1000; guard++) {
-		struct pollfd p[2] = { { .fd = s->lfd, .events = POLLIN }, { .fd = s->stopfd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = s->lfd, .events = POLLIN },
+				       { .fd = s->stopfd, .events = POLLIN } };
 		if (poll(p, 2, 10000) <= 0 || (p[1].revents & POLLIN))
 			break;
 		int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -156,7 +159,8 @@ static void *server_main(void *arg)
 
 static int server_start(struct server *s)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 	memset(s, 0, sizeof(*s));
 	s->stopfd = eventfd(0, EFD_CLOEXEC);
@@ -208,7 +212,9 @@ static int status_and_body(struct server *sp)
 	struct httpc_resp r = { 0 };
 	char u[128], why[256];
 	url(u, sizeof(u), sp, "/status/200");
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 5000 }, why, sizeof(why)), 0);
+	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 5000 }, why,
+			     sizeof(why)),
+		    0);
 	TEST_EQ_INT(r.status, 200);
 	TEST_EQ_STR(r.body, "status 200");
 	TEST_EQ_INT(r.len, 10);
@@ -216,15 +222,22 @@ static int status_and_body(struct server *sp)
 	httpc_resp_fini(&r);
 	/* any status is an answer */
 	url(u, sizeof(u), sp, "/status/503");
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 5000 }, why, sizeof(why)), 0);
+	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 5000 }, why,
+			     sizeof(why)),
+		    0);
 	TEST_EQ_INT(r.status, 503);
 	TEST_EQ_STR(r.body, "status 503");
 	httpc_resp_fini(&r);
 	/* a POST with headers and a body reaches the server as sent */
-	static const char *const hdrs[] = { "X-Test: hello", "Content-Type: application/json", NULL };
+	static const char *const hdrs[] = { "X-Test: hello", "Content-Type: application/json",
+					    NULL };
 	url(u, sizeof(u), sp, "/echo");
-	struct httpc_req post = { .method = "POST", .url = u, .headers = hdrs, .body = "{\"a\":1}xx",
-				  .body_len = 7, .timeout_ms = 5000 };
+	struct httpc_req post = { .method = "POST",
+				  .url = u,
+				  .headers = hdrs,
+				  .body = "{\"a\":1}xx",
+				  .body_len = 7,
+				  .timeout_ms = 5000 };
 	TEST_EQ_INT(httpc_do(&r, &post, why, sizeof(why)), 0);
 	TEST_EQ_INT(r.status, 200);
 	TEST_EQ_STR(r.body, "{\"a\":1}");
@@ -233,7 +246,11 @@ static int status_and_body(struct server *sp)
 	httpc_resp_fini(&r);
 	/* multipart parts arrive by name */
 	struct httpc_part parts[] = {
-		{ .name = "file", .filename = "a.wav", .type = "audio/wav", .data = "RIFF", .len = 4 },
+		{ .name = "file",
+		  .filename = "a.wav",
+		  .type = "audio/wav",
+		  .data = "RIFF",
+		  .len = 4 },
 		{ .name = "model", .data = "whisper-1", .len = 9 },
 	};
 	struct httpc_req mp = { .url = u, .parts = parts, .nparts = 2, .timeout_ms = 5000 };
@@ -244,8 +261,11 @@ static int status_and_body(struct server *sp)
 	/* empty bodies and HEAD: status without a body */
 	httpc_resp_fini(&r);
 	url(u, sizeof(u), sp, "/echo");
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .method = "DELETE", .url = u, .timeout_ms = 5000 },
-			     why, sizeof(why)), 0);
+	TEST_EQ_INT(
+		httpc_do(&r,
+			 &(struct httpc_req){ .method = "DELETE", .url = u, .timeout_ms = 5000 },
+			 why, sizeof(why)),
+		0);
 	TEST_EQ_STR(sp->method, "DELETE");
 	TEST_EQ_INT(r.status, 200);
 	TEST_ASSERT(r.body == NULL && r.len == 0);
@@ -261,7 +281,8 @@ static int timeout(struct server *sp)
 	char u[128], why[256];
 	url(u, sizeof(u), sp, "/slow");
 	int64_t t0 = time_mono_ms();
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 300 }, why, sizeof(why)),
+	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 300 }, why,
+			     sizeof(why)),
 		    ETIMEDOUT);
 	int64_t took = time_mono_ms() - t0;
 	TEST_ASSERT(took >= 250 && took < SLOW_MAX_MS);
@@ -285,7 +306,9 @@ static int cancel(struct server *sp)
 	char u[128], why[256];
 	url(u, sizeof(u), sp, "/slow");
 	int64_t at = time_mono_ms() + 200;
-	struct httpc_req req = { .url = u, .timeout_ms = 4000, .cancelled = cancel_after, .cancel_arg = &at };
+	struct httpc_req req = {
+		.url = u, .timeout_ms = 4000, .cancelled = cancel_after, .cancel_arg = &at
+	};
 	TEST_EQ_INT(httpc_do(&r, &req, why, sizeof(why)), ECANCELED);
 	TEST_ASSERT(time_mono_ms() - at < 3000);
 	TEST_CONTAINS(why, "cancelled");
@@ -315,19 +338,27 @@ static int max_response_and_stream(struct server *sp)
 	struct httpc_resp r = { 0 };
 	char u[128], why[256];
 	url(u, sizeof(u), sp, "/big");
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 5000, .max_response = 1000 },
-			     why, sizeof(why)), EMSGSIZE);
+	TEST_EQ_INT(
+		httpc_do(&r,
+			 &(struct httpc_req){ .url = u, .timeout_ms = 5000, .max_response = 1000 },
+			 why, sizeof(why)),
+		EMSGSIZE);
 	TEST_CONTAINS(why, "larger than 1000 bytes");
 	TEST_ASSERT(r.body == NULL);
 	/* exactly the limit fits */
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 5000, .max_response = BIG_LEN },
-			     why, sizeof(why)), 0);
+	TEST_EQ_INT(httpc_do(&r,
+			     &(struct httpc_req){
+				     .url = u, .timeout_ms = 5000, .max_response = BIG_LEN },
+			     why, sizeof(why)),
+		    0);
 	TEST_EQ_INT(r.len, BIG_LEN);
 	TEST_EQ_INT(strlen(r.body), BIG_LEN);
 	httpc_resp_fini(&r);
 	/* streamed: every byte reaches the reader, nothing is collected */
 	struct stream st = { 0 };
-	struct httpc_req req = { .url = u, .timeout_ms = 5000, .on_body = on_piece, .body_arg = &st };
+	struct httpc_req req = {
+		.url = u, .timeout_ms = 5000, .on_body = on_piece, .body_arg = &st
+	};
 	TEST_EQ_INT(httpc_do(&r, &req, why, sizeof(why)), 0);
 	TEST_EQ_INT(st.got, BIG_LEN);
 	TEST_ASSERT(st.calls >= 1 && r.body == NULL);
@@ -368,7 +399,9 @@ static int allow_and_refused(struct server *sp)
 	url(u, sizeof(u), sp, "/status/204");
 	/* allowed: the hook saw the address it connects to */
 	struct seen sn = { .verdict = true };
-	struct httpc_req req = { .url = u, .timeout_ms = 5000, .allow = allow_rec, .allow_arg = &sn };
+	struct httpc_req req = {
+		.url = u, .timeout_ms = 5000, .allow = allow_rec, .allow_arg = &sn
+	};
 	TEST_EQ_INT(httpc_do(&r, &req, why, sizeof(why)), 0);
 	TEST_EQ_INT(r.status, 204);
 	TEST_EQ_INT(sn.family, AF_INET);
@@ -397,15 +430,19 @@ static int allow_and_refused(struct server *sp)
 	int port = test_free_port();
 	TEST_ASSERT(port > 0);
 	snprintf(u, sizeof(u), "http://127.0.0.1:%d/", port);
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 3000 }, why, sizeof(why)),
+	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u, .timeout_ms = 3000 }, why,
+			     sizeof(why)),
 		    ECONNREFUSED);
 	TEST_ASSERT(why[0] != '\0');
 	/* bad requests */
 	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = u }, why, sizeof(why)), EINVAL);
 	TEST_CONTAINS(why, "timeout_ms");
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .timeout_ms = 10 }, why, sizeof(why)), EINVAL);
-	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .url = "ftp://127.0.0.1/", .timeout_ms = 1000 },
-			     why, sizeof(why)), EIO);
+	TEST_EQ_INT(httpc_do(&r, &(struct httpc_req){ .timeout_ms = 10 }, why, sizeof(why)),
+		    EINVAL);
+	TEST_EQ_INT(httpc_do(&r,
+			     &(struct httpc_req){ .url = "ftp://127.0.0.1/", .timeout_ms = 1000 },
+			     why, sizeof(why)),
+		    EIO);
 out:
 	httpc_resp_fini(&r);
 	return err;

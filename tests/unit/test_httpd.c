@@ -59,7 +59,8 @@ static int test_captures(void)
 	/* A capture takes one segment, never more or fewer. */
 	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "GET", "/assistants/a/b", &p),
 		    HTTPD_MATCH_NOT_FOUND);
-	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "GET", "/a/one/b", &p), HTTPD_MATCH_NOT_FOUND);
+	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "GET", "/a/one/b", &p),
+		    HTTPD_MATCH_NOT_FOUND);
 out:
 	return err;
 }
@@ -104,7 +105,8 @@ static int test_slashes(void)
 		    HTTPD_MATCH_NOT_FOUND);
 	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "GET", "//", &p), HTTPD_MATCH_NOT_FOUND);
 	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "GET", "", &p), HTTPD_MATCH_BAD_PATH);
-	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "GET", "assistants", &p), HTTPD_MATCH_BAD_PATH);
+	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "GET", "assistants", &p),
+		    HTTPD_MATCH_BAD_PATH);
 	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "GET", "*", &p), HTTPD_MATCH_BAD_PATH);
 out:
 	return err;
@@ -186,7 +188,8 @@ static int test_envelopes(void)
 	TEST_ASSERT(data != NULL);
 	cJSON_AddStringToObject(data, "call_id", "c\"1");
 	s = httpd_envelope_ok("queued", data); /* takes data */
-	TEST_EQ_STR(s, "{\"success\":true,\"message\":\"queued\",\"data\":{\"call_id\":\"c\\\"1\"}}");
+	TEST_EQ_STR(s,
+		    "{\"success\":true,\"message\":\"queued\",\"data\":{\"call_id\":\"c\\\"1\"}}");
 	free(s);
 	s = httpd_envelope_ok(NULL, NULL);
 	TEST_EQ_STR(s, "{\"success\":true,\"message\":\"\",\"data\":null}");
@@ -246,7 +249,8 @@ static int test_range(void)
 	TEST_EQ_INT(httpd_range_parse("items=0-1", 100, &a, &n), HTTPD_RANGE_WHOLE);
 	TEST_EQ_INT(httpd_range_parse("bytes=x-1", 100, &a, &n), HTTPD_RANGE_WHOLE);
 	TEST_EQ_INT(httpd_range_parse("bytes=1-2x", 100, &a, &n), HTTPD_RANGE_WHOLE);
-	TEST_EQ_INT(httpd_range_parse("bytes=99999999999999999999999-", 100, &a, &n), HTTPD_RANGE_WHOLE);
+	TEST_EQ_INT(httpd_range_parse("bytes=99999999999999999999999-", 100, &a, &n),
+		    HTTPD_RANGE_WHOLE);
 out:
 	return err;
 }

@@ -1,6 +1,7 @@
 /* libs/livekit: token minting (structure, signature, claims, grants), token
  * and webhook verification, Twirp error parsing, URL mapping. Tokens are also
- * checked with livekit-server-sdk's TokenVerifier (tests/livekit/verify-token.mjs, sign-webhook.mjs). */
+ * checked with livekit-server-sdk's TokenVerifier (tests/livekit/verify-token.mjs,
+ * sign-webhook.mjs). */
 #include "harness/test.h"
 #include "livekit/livekit.h"
 #include "livekit/livekit_priv.h"
@@ -119,7 +120,8 @@ static int test_mint_structure_and_claims(void)
 	struct livekit_grants g = { .room = "call-1", .room_join = true, .can_publish = true,
 				    .can_subscribe = true, .can_publish_data = true };
 	int64_t now = time_now_ms() / 1000;
-	TEST_EQ_INT(livekit_token_mint(&jwt, KEY, SECRET, "web-1", "Caller", "{\"a\":1}", &g, 3600), 0);
+	TEST_EQ_INT(livekit_token_mint(&jwt, KEY, SECRET, "web-1", "Caller", "{\"a\":1}", &g, 3600),
+		    0);
 	TEST_EQ_INT(jwt_parts(jwt, &h, &c), 0);
 	TEST_EQ_STR(str(h, "alg"), "HS256");
 	TEST_EQ_STR(str(h, "typ"), "JWT");
@@ -142,7 +144,8 @@ static int test_mint_structure_and_claims(void)
 	const char *d2 = strrchr(jwt, '.');
 	uint8_t mac[EVP_MAX_MD_SIZE];
 	unsigned int ml = 0;
-	HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (uint8_t *)jwt, (size_t)(d2 - jwt), mac, &ml);
+	HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (uint8_t *)jwt, (size_t)(d2 - jwt), mac,
+	     &ml);
 	char *want = lk_b64url_encode(mac, ml);
 	int same = want && strcmp(want, d2 + 1) == 0;
 	free(want);
@@ -161,7 +164,9 @@ static int test_mint_grants(void)
 	char *jwt = NULL;
 	cJSON *h = NULL, *c = NULL;
 	/* a listener: can subscribe, cannot publish — false must be explicit */
-	struct livekit_grants g = { .room = "r", .room_join = true, .can_subscribe = true, .hidden = true };
+	struct livekit_grants g = {
+		.room = "r", .room_join = true, .can_subscribe = true, .hidden = true
+	};
 	TEST_EQ_INT(livekit_token_mint(&jwt, KEY, SECRET, "agent-1", NULL, NULL, &g, 60), 0);
 	TEST_EQ_INT(jwt_parts(jwt, &h, &c), 0);
 	const cJSON *video = cJSON_GetObjectItemCaseSensitive(c, "video");
@@ -174,8 +179,13 @@ static int test_mint_grants(void)
 	h = c = NULL;
 	free(jwt);
 	jwt = NULL;
-	struct livekit_grants s = { .room_create = true, .room_list = true, .room_record = true,
-				    .room_admin = true, .room = "r2", .sip_call = true, .sip_admin = true };
+	struct livekit_grants s = { .room_create = true,
+				    .room_list = true,
+				    .room_record = true,
+				    .room_admin = true,
+				    .room = "r2",
+				    .sip_call = true,
+				    .sip_admin = true };
 	TEST_EQ_INT(livekit_token_mint(&jwt, KEY, SECRET, "callmesh", NULL, NULL, &s, 600), 0);
 	TEST_EQ_INT(jwt_parts(jwt, &h, &c), 0);
 	video = cJSON_GetObjectItemCaseSensitive(c, "video");
@@ -262,7 +272,8 @@ out:
 static int test_webhook_verify(void)
 {
 	int err = 0;
-	static const char body[] = "{\"event\":\"participant_left\",\"room\":{\"name\":\"call-1\"}}";
+	static const char body[] =
+		"{\"event\":\"participant_left\",\"room\":{\"name\":\"call-1\"}}";
 	char *auth = NULL, *bad = NULL, *bearer = NULL;
 	char claims[256];
 	int64_t now = time_now_ms() / 1000;
@@ -305,7 +316,8 @@ out:
 static int test_webhook_signed_by_livekit_sdk(void)
 {
 	int err = 0;
-	static const char body[] = "{\"event\":\"room_finished\",\"room\":{\"name\":\"call-é\"},\"id\":\"EV_1\"}";
+	static const char body[] =
+		"{\"event\":\"room_finished\",\"room\":{\"name\":\"call-é\"},\"id\":\"EV_1\"}";
 	char *out = NULL;
 	const char *argv[] = { "node", "tests/livekit/sign-webhook.mjs", KEY, SECRET, body, NULL };
 	TEST_EQ_INT(test_run_cmd(&out, argv, NULL, 30000), 0);
@@ -332,23 +344,29 @@ static int test_tokens_pass_livekit_sdk_verifier(void)
 					 .room_record = true };
 	struct livekit_grants sip = { .sip_call = true, .sip_admin = true };
 	TEST_EQ_INT(livekit_token_mint(&t[0], KEY, SECRET, "web-1", "Caller", "m", &web, 3600), 0);
-	TEST_EQ_INT(livekit_token_mint(&t[1], KEY, SECRET, "callmesh", NULL, NULL, &server, 600), 0);
+	TEST_EQ_INT(livekit_token_mint(&t[1], KEY, SECRET, "callmesh", NULL, NULL, &server, 600),
+		    0);
 	TEST_EQ_INT(livekit_token_mint(&t[2], KEY, SECRET, "callmesh", NULL, NULL, &sip, 600), 0);
-	const char *argv[] = { "node", "tests/livekit/verify-token.mjs", KEY, SECRET, t[0], t[1], t[2], NULL };
+	const char *argv[] = {
+		"node", "tests/livekit/verify-token.mjs", KEY, SECRET, t[0], t[1], t[2], NULL
+	};
 	int st = test_run_cmd(&out, argv, NULL, 30000);
 	if (st != 0)
 		printf("    verify-token: %s\n", out ? out : "");
 	TEST_EQ_INT(st, 0);
 	TEST_CONTAINS(out, "\"sub\":\"web-1\"");
-	TEST_CONTAINS(out, "\"video\":{\"roomJoin\":true,\"room\":\"call-1\",\"canPublishData\":true,"
-			   "\"canPublish\":true,\"canSubscribe\":true}");
+	TEST_CONTAINS(out,
+		      "\"video\":{\"roomJoin\":true,\"room\":\"call-1\",\"canPublishData\":true,"
+		      "\"canPublish\":true,\"canSubscribe\":true}");
 	TEST_CONTAINS(out, "\"roomCreate\":true");
 	TEST_CONTAINS(out, "\"sip\":{\"call\":true,\"admin\":true}");
 	/* and the verifier does reject a token for another secret */
-	TEST_EQ_INT(livekit_token_mint(&wrong, KEY, "not-the-secret", "x", NULL, NULL, NULL, 60), 0);
+	TEST_EQ_INT(livekit_token_mint(&wrong, KEY, "not-the-secret", "x", NULL, NULL, NULL, 60),
+		    0);
 	free(out);
 	out = NULL;
-	const char *argv2[] = { "node", "tests/livekit/verify-token.mjs", KEY, SECRET, wrong, NULL };
+	const char *argv2[] = { "node", "tests/livekit/verify-token.mjs", KEY, SECRET, wrong,
+				NULL };
 	TEST_EQ_INT(test_run_cmd(&out, argv2, NULL, 30000), 1);
 	TEST_CONTAINS(out, "FAIL");
 out:
@@ -363,8 +381,9 @@ static int test_twirp_error_parse(void)
 {
 	int err = 0;
 	struct livekit_error e = { .http_status = 486 };
-	static const char sip[] = "{\"code\":\"unavailable\",\"msg\":\"sip call failed\","
-				  "\"meta\":{\"sip_status_code\":\"486\",\"sip_status\":\"Busy Here\"}}";
+	static const char sip[] =
+		"{\"code\":\"unavailable\",\"msg\":\"sip call failed\","
+		"\"meta\":{\"sip_status_code\":\"486\",\"sip_status\":\"Busy Here\"}}";
 	TEST_EQ_INT(livekit_twirp_error_parse(&e, sip, strlen(sip)), 0);
 	TEST_EQ_INT(e.http_status, 486);
 	TEST_EQ_STR(e.code, "unavailable");
@@ -380,7 +399,8 @@ static int test_twirp_error_parse(void)
 	TEST_EQ_INT(livekit_twirp_error_parse(&e, numeric, strlen(numeric)), 0);
 	TEST_EQ_INT(e.sip_status_code, 603);
 	TEST_EQ_STR(e.msg, "");
-	static const char out_of_range[] = "{\"code\":\"x\",\"meta\":{\"sip_status_code\":\"486x\"}}";
+	static const char out_of_range[] =
+		"{\"code\":\"x\",\"meta\":{\"sip_status_code\":\"486x\"}}";
 	TEST_EQ_INT(livekit_twirp_error_parse(&e, out_of_range, strlen(out_of_range)), 0);
 	TEST_EQ_INT(e.sip_status_code, 0);
 	TEST_EQ_INT(livekit_twirp_error_parse(&e, "<html>", 6), EINVAL);
@@ -428,7 +448,8 @@ static int test_twirp_connection_refused(void)
 	char url[64];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", test_free_port());
 	TEST_EQ_INT(livekit_client_new(&lk, url, KEY, SECRET), 0);
-	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.RoomService", "CreateRoom", req, NULL, 2000, &e),
+	TEST_EQ_INT(livekit_twirp(lk, &resp, "livekit.RoomService", "CreateRoom", req, NULL, 2000,
+				  &e),
 		    ECONNREFUSED);
 	TEST_ASSERT(resp == NULL);
 	TEST_EQ_STR(e.code, "unavailable");

@@ -91,7 +91,8 @@ static int test_sender_to_receiver(void)
 	TEST_EQ_INT(fd.ev[0].volume, 10);
 	TEST_EQ_INT(dtmf_tx_packets(pk, 5, &n, '1', 100, 10, 8000, 20), EMSGSIZE);
 	TEST_EQ_INT(dtmf_tx_packets(pk, 64, &n, 'Z', 100, 10, 8000, 20), EINVAL);
-	TEST_EQ_INT(dtmf_tx_packets(pk, 64, &n, '1', 9000, 10, 8000, 20), EINVAL); /* > 0xFFFF units */
+	TEST_EQ_INT(dtmf_tx_packets(pk, 64, &n, '1', 9000, 10, 8000, 20),
+		    EINVAL); /* > 0xFFFF units */
 	TEST_EQ_INT(dtmf_tx_packets(pk, 64, &n, '1', 10, 10, 8000, 20), 0);
 	TEST_EQ_INT(n, 3);                            /* shorter than a packet: only ends */
 out:

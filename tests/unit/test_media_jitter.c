@@ -67,7 +67,9 @@ static int test_reorder_loss_duplicate_late(void)
 	int err = 0;
 	struct jbuf *jb = NULL;
 	struct jbuf_frame f;
-	struct jbuf_cfg cfg = { .clock_rate = 8000, .frame_ms = 20, .min_ms = 60, .max_ms = 200, .capacity = 32 };
+	struct jbuf_cfg cfg = {
+		.clock_rate = 8000, .frame_ms = 20, .min_ms = 60, .max_ms = 200, .capacity = 32
+	};
 	TEST_EQ_INT(jbuf_new(&jb, &cfg), 0);
 	TEST_EQ_INT(jbuf_target_ms(jb), 60);
 	/* 2 arrives before 1; 4 is lost; 5 twice */
@@ -153,7 +155,9 @@ static int test_resets_and_bounds(void)
 	int err = 0;
 	struct jbuf *jb = NULL;
 	struct jbuf_frame f;
-	struct jbuf_cfg bad = { .clock_rate = 8000, .frame_ms = 20, .min_ms = 20, .max_ms = 400, .capacity = 10 };
+	struct jbuf_cfg bad = {
+		.clock_rate = 8000, .frame_ms = 20, .min_ms = 20, .max_ms = 400, .capacity = 10
+	};
 	TEST_EQ_INT(jbuf_new(&jb, &bad), EINVAL);
 	bad.capacity = 300;
 	TEST_EQ_INT(jbuf_new(&jb, &bad), EINVAL);
@@ -166,7 +170,9 @@ static int test_resets_and_bounds(void)
 	TEST_EQ_INT(jbuf_new(&jb, &bad), 0);
 	{
 		static uint8_t g711[481];
-		struct rtp_packet q = { .hdr = { .seq = 1, .ssrc = SSRC }, .payload = g711, .payload_len = 481 };
+		struct rtp_packet q = { .hdr = { .seq = 1, .ssrc = SSRC },
+					.payload = g711,
+					.payload_len = 481 };
 		TEST_EQ_INT(jbuf_put(jb, &q, 0), EMSGSIZE);
 		q.payload_len = 480;
 		TEST_EQ_INT(jbuf_put(jb, &q, 0), 0);
@@ -175,7 +181,9 @@ static int test_resets_and_bounds(void)
 		TEST_EQ_INT(f.len, 480);
 	}
 	jb = jbuf_free(jb);
-	struct jbuf_cfg cfg = { .clock_rate = 8000, .frame_ms = 20, .min_ms = 20, .max_ms = 200, .capacity = 16 };
+	struct jbuf_cfg cfg = {
+		.clock_rate = 8000, .frame_ms = 20, .min_ms = 20, .max_ms = 200, .capacity = 16
+	};
 	TEST_EQ_INT(jbuf_new(&jb, &cfg), 0);
 	TEST_EQ_INT(put(jb, 10, 0), 0);
 	TEST_EQ_INT(put(jb, 11, 0), 0);
@@ -184,7 +192,9 @@ static int test_resets_and_bounds(void)
 	EXPECT(jb, JBUF_FRAME, 5000);
 	/* a new SSRC resets as well */
 	uint8_t pl[2] = { 0x77, 0x77 };
-	struct rtp_packet p = { .hdr = { .seq = 30583, .ssrc = SSRC + 1 }, .payload = pl, .payload_len = 2 };
+	struct rtp_packet p = { .hdr = { .seq = 30583, .ssrc = SSRC + 1 },
+				.payload = pl,
+				.payload_len = 2 };
 	TEST_EQ_INT(jbuf_put(jb, &p, 40000), 0);
 	EXPECT(jb, JBUF_FRAME, 30583);
 	static uint8_t huge[JBUF_PAYLOAD_MAX + 1];
@@ -257,7 +267,9 @@ static int test_adaptive(void)
 	TEST_EQ_INT(jbuf_new(&rough, NULL), 0);
 	TEST_EQ_INT(simulate(calm, 0, &t_calm, &late_calm, &loss_calm), 0);
 	TEST_EQ_INT(simulate(rough, 80, &t_rough, &late_rough, &loss_rough), 0);
-	fprintf(stderr, "    calm: target %u ms late %.3f loss %.3f; 80 ms spread: target %u ms late %.3f loss %.3f\n",
+	fprintf(stderr,
+		"    calm: target %u ms late %.3f loss %.3f; 80 ms spread: target %u ms late %.3f "
+		"loss %.3f\n",
 		t_calm, late_calm, loss_calm, t_rough, late_rough, loss_rough);
 	TEST_ASSERT(t_calm <= 40);               /* no jitter: stays shallow */
 	TEST_EQ_INT(late_calm * 1000, 0);
@@ -287,9 +299,12 @@ static int talkspurts(bool marker, uint32_t *targetp)
 	for (int burst = 0; burst < 5; burst++) {
 		for (int i = 0; i < 50; i++, seq++, ts += 160, t += 20000) {
 			uint8_t payload[2] = { 1, 2 };
-			struct rtp_packet p = { .hdr = { .marker = marker && i == 0, .seq = seq, .ts = ts,
+			struct rtp_packet p = { .hdr = { .marker = marker && i == 0,
+							 .seq = seq,
+							 .ts = ts,
 							 .ssrc = SSRC },
-						.payload = payload, .payload_len = sizeof(payload) };
+						.payload = payload,
+						.payload_len = sizeof(payload) };
 			TEST_EQ_INT(jbuf_put(jb, &p, t), 0);
 			jbuf_get(jb, &f);
 		}

@@ -68,10 +68,14 @@ static int test_envelope(void)
 	for (size_t f = 0; f < FRAMES; f++) {
 		uint8_t pkt[MEDIA_OPUS_PACKET_MAX];
 		size_t len = 0, n = 0;
-		TEST_EQ_INT(media_opus_encode(enc, pkt, sizeof(pkt), &len, in + f * MEDIA_OPUS_FRAME), 0);
+		TEST_EQ_INT(media_opus_encode(enc, pkt, sizeof(pkt), &len,
+					      in + f * MEDIA_OPUS_FRAME),
+			    0);
 		TEST_ASSERT(len > 0 && len < 200); /* ~24 kbit/s = 60 bytes */
 		fec_packets += media_opus_has_fec(pkt, len);
-		TEST_EQ_INT(media_opus_decode(dec, out + f * MEDIA_OPUS_FRAME, MEDIA_OPUS_FRAME, &n, pkt, len), 0);
+		TEST_EQ_INT(media_opus_decode(dec, out + f * MEDIA_OPUS_FRAME, MEDIA_OPUS_FRAME, &n,
+					      pkt, len),
+			    0);
 		TEST_EQ_INT(n, MEDIA_OPUS_FRAME);
 	}
 	/* the codec delays by its lookahead (6.5 ms); 20 ms frames smooth it out */
@@ -109,7 +113,9 @@ static int test_conceal(void)
 	TEST_EQ_INT(media_opus_enc_set_loss(enc, 101), EINVAL);
 	TEST_EQ_INT(media_opus_dec_new(&dec), 0);
 	for (int f = 0; f < 10; f++)
-		TEST_EQ_INT(media_opus_encode(enc, pkts[f], sizeof(pkts[f]), &lens[f], in + f * MEDIA_OPUS_FRAME), 0);
+		TEST_EQ_INT(media_opus_encode(enc, pkts[f], sizeof(pkts[f]), &lens[f],
+					      in + f * MEDIA_OPUS_FRAME),
+			    0);
 	size_t n;
 	TEST_EQ_INT(media_opus_decode(dec, pcm, MEDIA_OPUS_FRAME, &n, pkts[0], lens[0]), 0);
 	TEST_EQ_INT(media_opus_decode(dec, pcm, MEDIA_OPUS_FRAME, &n, pkts[1], lens[1]), 0);

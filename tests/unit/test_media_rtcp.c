@@ -10,8 +10,13 @@ static int test_compound_roundtrip(void)
 	int err = 0;
 	uint8_t buf[512];
 	size_t len = 0;
-	struct rtcp_report sr = { .is_sr = true, .ssrc = 0xCAFEBABE, .ntp = 0x0123456789ABCDEFull,
-				  .rtp_ts = 160000, .pkt_count = 1000, .octet_count = 160000, .rc = 2 };
+	struct rtcp_report sr = { .is_sr = true,
+				  .ssrc = 0xCAFEBABE,
+				  .ntp = 0x0123456789ABCDEFull,
+				  .rtp_ts = 160000,
+				  .pkt_count = 1000,
+				  .octet_count = 160000,
+				  .rc = 2 };
 	sr.blocks[0] = (struct rtcp_report_block){ .ssrc = 1, .fraction_lost = 25, .cum_lost = 12,
 						   .ext_high_seq = 70000, .jitter = 33,
 						   .lsr = 0x456789AB, .dlsr = 65536 };
@@ -19,7 +24,9 @@ static int test_compound_roundtrip(void)
 	const uint32_t bye[2] = { 0xCAFEBABE, 5 };
 	TEST_EQ_INT(rtcp_build_report(buf, sizeof(buf), &len, &sr), 0);
 	TEST_EQ_INT(len, 4 + 4 + 20 + 2 * 24);
-	TEST_EQ_INT(rtcp_build_sdes_cname(buf, sizeof(buf), &len, 0xCAFEBABE, "bridge@callmesh", 15), 0);
+	TEST_EQ_INT(rtcp_build_sdes_cname(buf, sizeof(buf), &len, 0xCAFEBABE, "bridge@callmesh",
+					  15),
+		    0);
 	TEST_EQ_INT(rtcp_build_bye(buf, sizeof(buf), &len, bye, 2), 0);
 	TEST_EQ_INT(len % 4, 0);
 	TEST_EQ_INT(rtcp_validate_compound(buf, len), 0);

@@ -11,7 +11,9 @@ static int test_roundtrip_plain(void)
 	uint8_t buf[RTP_PACKET_MAX], payload[160];
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)i;
-	struct rtp_hdr h = { .marker = true, .pt = 0, .seq = 4242, .ts = 0xDEADBEEF, .ssrc = 0x01020304 };
+	struct rtp_hdr h = {
+		.marker = true, .pt = 0, .seq = 4242, .ts = 0xDEADBEEF, .ssrc = 0x01020304
+	};
 	size_t len = 0;
 	TEST_EQ_INT(rtp_build(&len, buf, sizeof(buf), &h, payload, sizeof(payload)), 0);
 	TEST_EQ_INT(len, RTP_HDR_LEN + 160);
@@ -129,7 +131,8 @@ static int test_serial_arithmetic(void)
 	TEST_ASSERT(rtp_ts_lt(0xFFFFFF00u, 0x10));
 	TEST_EQ_INT(rtp_ts_diff(0xFFFFFF00u, 0x10), 0x110);
 	TEST_EQ_INT(rtp_ts_diff(0x10, 0xFFFFFF00u), -0x110);
-	TEST_ASSERT(rtp_ssrc_random() != rtp_ssrc_random() || rtp_ssrc_random() != rtp_ssrc_random());
+	TEST_ASSERT(rtp_ssrc_random() != rtp_ssrc_random() ||
+		    rtp_ssrc_random() != rtp_ssrc_random());
 out:
 	return err;
 }

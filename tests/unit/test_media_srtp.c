@@ -7,7 +7,9 @@
 #include <string.h>
 
 /* RFC 4568 §4 example key */
-#define RFC_LINE "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4"
+#define RFC_LINE                              \
+	"a=crypto:1 AES_CM_128_HMAC_SHA1_80 " \
+	"inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4"
 
 static int test_parse_rfc_example(void)
 {
@@ -42,8 +44,11 @@ static int test_parse_variants(void)
 		"2 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj",
 		"3 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|1048576",
 		"3 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|7:2",
-		"4 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj WSH=64 KDR=0",
-		"5 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj;inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj",
+		"4 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj WSH=64 "
+		"KDR=0",
+		"5 AES_CM_128_HMAC_SHA1_80 "
+		"inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj;inline:NzB4d1BINUAvLEw6UzF3WSJ+"
+		"PSdFcGdUJShpX1Zj",
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(ok); i++)
 		TEST_EQ_INT(sdes_crypto_parse(&c, ok[i], strlen(ok[i])), 0);
@@ -59,24 +64,38 @@ static int test_parse_variants(void)
 	TEST_EQ_INT(sdes_crypto_parse(&c, l, strlen(l)), 0);
 	TEST_ASSERT(c.lifetime == 0 && c.mki == 7 && c.mki_len == 2);
 
-	struct { const char *line; int want; } bad[] = {
+	struct { const char *line; int want;
+	} bad[] = {
 		{ "", EBADMSG },
-		{ "0 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj", EBADMSG },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Z", EBADMSG },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj==", EBADMSG },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Z!", EBADMSG },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^99", EBADMSG },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|1:0", EBADMSG },
-		{ "1 AES_CM_128_HMAC_SHA1_80 key:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj", EBADMSG },
+		{ "0 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj",
+		  EBADMSG },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Z",
+		  EBADMSG },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj==",
+		  EBADMSG },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Z!",
+		  EBADMSG },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^99",
+		  EBADMSG },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|1:0",
+		  EBADMSG },
+		{ "1 AES_CM_128_HMAC_SHA1_80 key:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj",
+		  EBADMSG },
 		{ "1 AEAD_AES_256_GCM inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj", ENOTSUP },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj UNENCRYPTED_SRTP", ENOTSUP },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj KDR=5", ENOTSUP },
-		{ "1234567890 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj", EBADMSG },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj "
+		  "UNENCRYPTED_SRTP",
+		  ENOTSUP },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj KDR=5",
+		  ENOTSUP },
+		{ "1234567890 AES_CM_128_HMAC_SHA1_80 "
+		  "inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj",
+		  EBADMSG },
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(bad); i++) {
 		int rc = sdes_crypto_parse(&c, bad[i].line, strlen(bad[i].line));
 		if (rc != bad[i].want) {
-			test_failed(__FILE__, __LINE__, "\"%s\": %d, want %d", bad[i].line, rc, bad[i].want);
+			test_failed(__FILE__, __LINE__, "\"%s\": %d, want %d", bad[i].line, rc,
+				    bad[i].want);
 			err = 1;
 			goto out;
 		}
@@ -132,7 +151,8 @@ static int roundtrip(enum sdes_suite suite, size_t tag_len)
 		TEST_EQ_INT(media_srtp_protect(a, buf, sizeof(buf), &len), 0);
 		TEST_EQ_INT(len, plen + tag_len);
 		TEST_ASSERT(memcmp(buf, plain, RTP_HDR_LEN) == 0);       /* header in clear */
-		TEST_ASSERT(memcmp(buf + RTP_HDR_LEN, plain + RTP_HDR_LEN, 16) != 0); /* payload not */
+		TEST_ASSERT(memcmp(buf + RTP_HDR_LEN, plain + RTP_HDR_LEN, 16) !=
+			    0); /* payload not */
 		TEST_EQ_INT(media_srtp_unprotect(b, buf, &len), 0);
 		TEST_EQ_INT(len, plen);
 		TEST_ASSERT(memcmp(buf, plain, plen) == 0);

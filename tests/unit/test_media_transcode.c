@@ -22,7 +22,10 @@ static int run_law(enum g711_law law)
 	struct transcoder *a = NULL, *b = NULL;
 	struct transcoder_cfg cfg = {
 		.law = law,
-		.opus = { .bitrate = 24000, .loss_pct = 10, .complexity = 5, .max_bandwidth = MEDIA_OPUS_NB },
+		.opus = { .bitrate = 24000,
+			  .loss_pct = 10,
+			  .complexity = 5,
+			  .max_bandwidth = MEDIA_OPUS_NB },
 		.resampler_quality = -1,
 	};
 	static int16_t in[FRAMES * 160], out[FRAMES * 160];
@@ -37,7 +40,8 @@ static int run_law(enum g711_law law)
 		uint8_t opus[MEDIA_OPUS_PACKET_MAX], back[160];
 		size_t olen = 0, glen = 0;
 		g711_encode(law, g711, in + f * 160, 160);
-		TEST_EQ_INT(transcoder_to_opus(a, opus, sizeof(opus), &olen, g711, sizeof(g711)), 0);
+		TEST_EQ_INT(transcoder_to_opus(a, opus, sizeof(opus), &olen, g711, sizeof(g711)),
+			    0);
 		TEST_ASSERT(olen > 0);
 		TEST_EQ_INT(transcoder_to_g711(b, back, sizeof(back), &glen, opus, olen), 0);
 		TEST_EQ_INT(glen, 160);
@@ -70,7 +74,8 @@ static int test_loss_and_bounds(void)
 	size_t olen = 0, glen = 0;
 	TEST_EQ_INT(transcoder_new(&t, NULL), 0);
 	TEST_EQ_INT(transcoder_to_opus(t, opus, sizeof(opus), &olen, g711, 159), EINVAL);
-	TEST_EQ_INT(transcoder_to_opus(t, opus, sizeof(opus), &olen, NULL, 0), 0); /* lost: silence */
+	TEST_EQ_INT(transcoder_to_opus(t, opus, sizeof(opus), &olen, NULL, 0),
+		    0); /* lost: silence */
 	TEST_ASSERT(olen > 0);
 	TEST_EQ_INT(transcoder_to_g711(t, back, sizeof(back), &glen, opus, olen), 0);
 	TEST_EQ_INT(transcoder_conceal_to_g711(t, back, sizeof(back), &glen, NULL, 0), 0);

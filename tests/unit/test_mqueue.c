@@ -34,7 +34,8 @@ static void *produce(void *arg)
 		it->seq = i;
 		int rc;
 		/* bounded retries when the consumer is behind */
-		for (int tries = 0; (rc = mqueue_push(p->mq, it)) == ENOSPC && tries < 100000; tries++) {
+		for (int tries = 0; (rc = mqueue_push(p->mq, it)) == ENOSPC && tries < 100000;
+		     tries++) {
 			p->full++;
 			sched_yield();
 		}

@@ -59,7 +59,9 @@ static int test_answer_codecs(void)
 	TEST_CONTAINS(buf, "a=rtpmap:96 telephone-event/8000\r\n");
 	TEST_CONTAINS(buf, "a=sendrecv\r\n");
 	/* PCMU on a dynamic payload type */
-	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 97\r\na=rtpmap:97 pcmu/8000\r\n"), 0);
+	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 97\r\na=rtpmap:97 "
+			      "pcmu/8000\r\n"),
+		    0);
 	TEST_EQ_INT(a.pcmu_pt, 97);
 	TEST_EQ_INT(sdp_answer_build(buf, sizeof(buf), &local, &a), 0);
 	TEST_CONTAINS(buf, "RTP/AVP 97\r\n");
@@ -67,7 +69,9 @@ static int test_answer_codecs(void)
 	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 18\r\n"), 0);
 	TEST_EQ_INT(sdp_answer_build(buf, sizeof(buf), &local, &a), ENOTSUP);
 	/* 0 re-mapped to something else is not PCMU */
-	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 G722/8000\r\n"), 0);
+	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 "
+			      "G722/8000\r\n"),
+		    0);
 	TEST_EQ_INT(a.pcmu_pt, -1);
 	TEST_EQ_INT(sdp_answer_build(buf, 30, &local, &a), ENOTSUP);
 	TEST_EQ_INT(parse(&a, "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 0\r\n"), 0);
@@ -82,13 +86,21 @@ static int test_bad_input(void)
 	struct sdp_audio a;
 	struct sdp_hold h;
 	static const char *const bad[] = {
-		"", "\r\n", "x", "o=- 1 1 IN IP4 1.1.1.1\r\nm=audio 1 RTP/AVP 0\r\n", /* no v= first */
-		"v=0\r\n",                                            /* no m= */
-		"v=0\r\nm=audio\r\n", "v=0\r\nm=audio 70000 RTP/AVP 0\r\n", "v=0\r\nm=audio -1 RTP/AVP 0\r\n",
-		"v=0\r\nm=audio 4000\r\n", "v=0\r\nc=IN\r\nm=audio 4000 RTP/AVP 0\r\n",
+		"",
+		"\r\n",
+		"x",
+		"o=- 1 1 IN IP4 1.1.1.1\r\nm=audio 1 RTP/AVP 0\r\n", /* no v= first */
+		"v=0\r\n",					     /* no m= */
+		"v=0\r\nm=audio\r\n",
+		"v=0\r\nm=audio 70000 RTP/AVP 0\r\n",
+		"v=0\r\nm=audio -1 RTP/AVP 0\r\n",
+		"v=0\r\nm=audio 4000\r\n",
+		"v=0\r\nc=IN\r\nm=audio 4000 RTP/AVP 0\r\n",
 		"v=0\r\nc=XX IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 0\r\n",
-		"v=0\r\nm=audio 4000 RTP/AVP 0\r\nbogus line\r\n", "v=0\r\nm=audio 4000 RTP/AVP 0\r\nA=x\r\n",
-		"v=0\r\nc=IN IP4 1111111111111111111111111111111111111111111111111111111111111111111\r\n"
+		"v=0\r\nm=audio 4000 RTP/AVP 0\r\nbogus line\r\n",
+		"v=0\r\nm=audio 4000 RTP/AVP 0\r\nA=x\r\n",
+		"v=0\r\nc=IN IP4 "
+		"1111111111111111111111111111111111111111111111111111111111111111111\r\n"
 		"m=audio 4000 RTP/AVP 0\r\n",
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(bad); i++) {
@@ -113,8 +125,10 @@ static int test_bad_input(void)
 	sdp_hold_classify(&h, &a);
 	TEST_ASSERT(h.hold);
 	/* more formats than kept */
-	TEST_EQ_INT(parse(&a, "v=0\r\nm=audio 4000 RTP/AVP 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22"
-			      " 23 24 25 26 27 28 29 30 31 32 33 34 0\r\n"), 0);
+	TEST_EQ_INT(parse(&a, "v=0\r\nm=audio 4000 RTP/AVP 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 "
+			      "17 18 19 20 21 22"
+			      " 23 24 25 26 27 28 29 30 31 32 33 34 0\r\n"),
+		    0);
 	TEST_EQ_INT(a.nfmt, SDP_FMT_MAX);
 out:
 	return err;
@@ -152,7 +166,8 @@ static int test_crypto_parse(void)
 	char big[SDP_CRYPTO_LEN + 64], body[SDP_CRYPTO_LEN + 256];
 	memset(big, 'k', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	snprintf(body, sizeof(body), "v=0\r\nm=audio 7000 RTP/SAVP 0\r\na=crypto:1 X inline:%s\r\n", big);
+	snprintf(body, sizeof(body), "v=0\r\nm=audio 7000 RTP/SAVP 0\r\na=crypto:1 X inline:%s\r\n",
+		 big);
 	TEST_EQ_INT(parse(&a, body), 0);
 	TEST_EQ_INT(a.ncrypto, 0);
 out:

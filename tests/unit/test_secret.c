@@ -139,7 +139,8 @@ static int test_credential_rules(void)
 		{ SIP_CRED_HOST, "evil.com>;x", "host name" },
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(cases); i++) {
-		int rc = sip_credentials_check(cases[i].f, cases[i].v, strlen(cases[i].v), why, sizeof(why));
+		int rc = sip_credentials_check(cases[i].f, cases[i].v, strlen(cases[i].v), why,
+					       sizeof(why));
 		if (!cases[i].why) {
 			if (rc)
 				fprintf(stdout, "    case %zu refused: %s\n", i, why);
@@ -152,12 +153,16 @@ static int test_credential_rules(void)
 		}
 	}
 	memset(big, 'p', sizeof(big));
-	TEST_EQ_INT(sip_credentials_check(SIP_CRED_PASSWORD, big, SIP_CRED_PASSWORD_MAX, why, sizeof(why)), 0);
-	TEST_EQ_INT(sip_credentials_check(SIP_CRED_PASSWORD, big, SIP_CRED_PASSWORD_MAX + 1, why, sizeof(why)),
+	TEST_EQ_INT(sip_credentials_check(SIP_CRED_PASSWORD, big, SIP_CRED_PASSWORD_MAX, why,
+					  sizeof(why)),
+		    0);
+	TEST_EQ_INT(sip_credentials_check(SIP_CRED_PASSWORD, big, SIP_CRED_PASSWORD_MAX + 1, why,
+					  sizeof(why)),
 		    EINVAL);
 	TEST_CONTAINS(why, "at most 128");
 	/* a NUL inside the given length */
-	TEST_EQ_INT(sip_credentials_check(SIP_CRED_USERNAME, "ab\0cd", 5, why, sizeof(why)), EINVAL);
+	TEST_EQ_INT(sip_credentials_check(SIP_CRED_USERNAME, "ab\0cd", 5, why, sizeof(why)),
+		    EINVAL);
 	TEST_CONTAINS(why, "NUL");
 out:
 	return err;
@@ -207,11 +212,17 @@ static int test_egress_urls(void)
 {
 	int err = 0;
 	char why[200];
-	static const char *const bad[] = { "http://127.0.0.1:8080/hook", "https://[::1]/x",
+	static const char *const bad[] = { "http://127.0.0.1:8080/hook",
+					   "https://[::1]/x",
 					   "http://169.254.169.254/latest/meta-data/",
-					   "http://localhost/x", "http://LOCALHOST:9/", "http://a.localhost/",
-					   "http://user:pw@10.0.0.5/x", "http://127.1/x", "http://2130706433/",
-					   "http://0x7f.0.0.1/", "https://[fe80::1]:443/" };
+					   "http://localhost/x",
+					   "http://LOCALHOST:9/",
+					   "http://a.localhost/",
+					   "http://user:pw@10.0.0.5/x",
+					   "http://127.1/x",
+					   "http://2130706433/",
+					   "http://0x7f.0.0.1/",
+					   "https://[fe80::1]:443/" };
 	static const char *const good[] = { "https://hooks.example.com/end", "http://8.8.8.8/x",
 					    "https://[2001:4860:4860::8888]/x",
 					    "https://api.openai.com/v1" };
@@ -229,7 +240,8 @@ static int test_egress_urls(void)
 	TEST_CONTAINS(why, "127.0.0.1 is a loopback address");
 	/* names are checked once resolved */
 	char addr[64];
-	TEST_EQ_INT(egress_host_check("localhost", false, addr, sizeof(addr), why, sizeof(why)), EINVAL);
+	TEST_EQ_INT(egress_host_check("localhost", false, addr, sizeof(addr), why, sizeof(why)),
+		    EINVAL);
 	TEST_EQ_INT(egress_host_check("localhost", true, addr, sizeof(addr), why, sizeof(why)), 0);
 out:
 	return err;

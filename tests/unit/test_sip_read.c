@@ -41,7 +41,8 @@ out:
 static int test_datagram_whole(void)
 {
 	int err = 0, a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	size_t big = 2 * SIP_STREAM_READ_MAX + 1;
 	TEST_ASSERT(a >= 0 && b >= 0);

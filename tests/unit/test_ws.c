@@ -31,7 +31,8 @@ static int srv_accept(void **connargp, struct ws_conn *c, const char *path, char
 	}
 	int err = ws_conn_arg(c, "who", who, sizeof(who));
 	if (err) {
-		snprintf(reason, WS_REASON_MAX + 1, "who: %s", err == ENOENT ? "missing" : "too long");
+		snprintf(reason, WS_REASON_MAX + 1, "who: %s",
+			 err == ENOENT ? "missing" : "too long");
 		return 401;
 	}
 	pthread_mutex_lock(&s->lock);
