@@ -322,17 +322,14 @@ static int parse_url(struct rt *r, const char *url, const char *model)
 	size_t hl = slash ? (size_t)(slash - rest) : strlen(rest);
 	if (hl == 0 || hl >= sizeof(r->host))
 		return EINVAL;
-	memcpy(r->host, rest, hl);
-	r->host[hl] = '\0';
-	char *colon = strrchr(r->host, ':');
-	if (colon) {
-		char *end = NULL;
-		long p = strtol(colon + 1, &end, 10);
-		if (!end || *end || p < 1 || p > 65535)
-			return EINVAL;
-		r->port = (int)p;
-		*colon = '\0';
-	}
+	char authority[sizeof(r->host)];
+	memcpy(authority, rest, hl);
+	authority[hl] = '\0';
+	struct hostport hp;
+	if (addr_parse(&hp, authority, (uint16_t)r->port))
+		return EINVAL;
+	memcpy(r->host, hp.host, sizeof(r->host));
+	r->port = hp.port;
 	const char *base_path = slash ? slash : "";
 	size_t bl = strlen(base_path);
 	while (bl > 0 && base_path[bl - 1] == '/')

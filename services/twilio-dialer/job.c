@@ -42,13 +42,17 @@ int twilio_job_parse(struct twilio_job *j, const char *data, size_t len, struct 
 		return err;
 	}
 	const cJSON *trunk = cJSON_GetObjectItemCaseSensitive(job, "trunk");
-	for (const struct cmd_field *f = trunk_fields_check; f->name; f++) {
+	for (const struct cmd_field *f = trunk_fields_check; !err && f->name; f++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(trunk, f->name);
-		bool bad = f->type == CMD_STR ? !cJSON_IsString(v) || !*v->valuestring ||
-							strlen(v->valuestring) > (size_t)f->max
-					      : v && !cJSON_IsBool(v);
-		if ((f->required || v) && bad) {
-			cmd_error_set(e, "invalid_field", f->name, "trunk.%s: invalid", f->name);
+		struct cmd_field_error fe;
+		if (!v || cJSON_IsNull(v)) {
+			if (f->required) {
+				cmd_error_set(e, "invalid_field", f->name, "trunk.%s: required",
+					      f->name);
+				err = EINVAL;
+			}
+		} else if (cmd_check_field(v, f, &fe)) {
+			cmd_error_set(e, "invalid_field", f->name, "trunk.%s", fe.message);
 			err = EINVAL;
 		}
 	}
