@@ -61,7 +61,7 @@ static const struct cmd_rule tts_fields[] = {
 	{ 0 },
 };
 
-static const struct cmd_rule assistant_fields[] = {
+const struct cmd_rule assistants_rules[] = {
 	{ "assistant_name", CMD_STR, true, 1, 200, false, NULL, NULL },
 	{ "assistant_prompt", CMD_STR, true, 1, 32768, false, NULL, NULL },
 	{ "assistant_mode", CMD_ENUM, false, 0, 0, false, "pipeline|realtime", NULL },
@@ -255,7 +255,7 @@ void assistants_create(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (cmd_check_object(body, assistant_fields, false, NULL, &ve) ||
+	if (cmd_check_object(body, assistants_rules, false, NULL, &ve) ||
 	    urls_check(body, api->allow_private, &ve)) {
 		api_reply_field_error(req, &ve);
 		return;
@@ -331,7 +331,7 @@ void assistants_patch(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (cmd_check_object(body, assistant_fields, true, NULL, &ve) ||
+	if (cmd_check_object(body, assistants_rules, true, NULL, &ve) ||
 	    urls_check(body, api->allow_private, &ve)) {
 		api_reply_field_error(req, &ve);
 		return;

@@ -6,6 +6,7 @@
 #include "httpd/httpd.h"
 
 #include <cjson/cJSON.h>
+#include "command/fields.h"
 
 void assistants_create(struct httpd_req *req, void *arg);
 void assistants_list(struct httpd_req *req, void *arg);
@@ -17,5 +18,8 @@ void assistants_delete(struct httpd_req *req, void *arg);
  * assistant_name, …). ENOENT when absent or deleted; db errors as they
  * come. Caller frees *ap. */
 int assistants_load(struct db *db, cJSON **ap, const char *id) CM_MUST_USE;
+
+/* The request body's fields (libs/command/fields.h; also read by tests/fuzz). */
+extern const struct cmd_rule assistants_rules[];
 
 #endif

@@ -140,7 +140,7 @@ void calls_list(struct httpd_req *req, void *arg)
 		httpd_reply_ok(req, 200, "calls", data);
 }
 
-static const struct cmd_rule hangup_fields[] = {
+const struct cmd_rule calls_hangup_rules[] = {
 	{ "reason", CMD_STR, false, 1, 64, false, NULL, NULL },
 	{ 0 },
 };
@@ -157,7 +157,7 @@ void calls_hangup(struct httpd_req *req, void *arg)
 	if (!api_path_id(req, id, "call_id"))
 		return;
 	const cJSON *body = httpd_req_json(req);
-	if (body && cmd_check_object(body, hangup_fields, false, NULL, &ve)) {
+	if (body && cmd_check_object(body, calls_hangup_rules, false, NULL, &ve)) {
 		api_reply_field_error(req, &ve);
 		return;
 	}

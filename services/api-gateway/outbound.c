@@ -16,7 +16,7 @@
 #define RING_TIMEOUT_S 60
 #define MAX_DURATION_S 3600
 
-static const struct cmd_rule outbound_fields[] = {
+const struct cmd_rule outbound_rules[] = {
 	{ "assistant_id", CMD_UUID, true, 0, 0, false, NULL, NULL },
 	{ "trunk_id", CMD_UUID, true, 0, 0, false, NULL, NULL },
 	{ "to_number", CMD_E164, true, 0, 0, false, NULL, NULL },
@@ -216,7 +216,7 @@ void outbound_call(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (cmd_check_object(body, outbound_fields, false, NULL, &ve)) {
+	if (cmd_check_object(body, outbound_rules, false, NULL, &ve)) {
 		api_reply_field_error(req, &ve);
 		return;
 	}

@@ -17,7 +17,7 @@
 
 #define NUMBERS_MAX 100
 
-static const struct cmd_rule exotel_fields[] = {
+const struct cmd_rule trunks_exotel_rules[] = {
 	{ "sip_host", CMD_HOST, true, 0, 0, false, NULL, NULL },
 	{ "sip_port", CMD_INT, false, 1, 65535, false, NULL, NULL },
 	{ "transport", CMD_ENUM, false, 0, 0, false, "tcp|tls|udp", NULL },
@@ -29,7 +29,7 @@ static const struct cmd_rule exotel_fields[] = {
 	{ 0 },
 };
 
-static const struct cmd_rule twilio_fields[] = {
+const struct cmd_rule trunks_twilio_rules[] = {
 	{ "livekit_sip_trunk_id", CMD_STR, false, 1, 128, false, NULL, NULL },
 	{ "address", CMD_HOST, false, 0, 0, false, NULL, NULL },
 	{ "username", CMD_STR, false, 1, 128, false, NULL, NULL },
@@ -39,7 +39,7 @@ static const struct cmd_rule twilio_fields[] = {
 	{ 0 },
 };
 
-static const struct cmd_rule trunk_fields[] = {
+const struct cmd_rule trunks_rules[] = {
 	{ "trunk_name", CMD_STR, true, 1, 200, false, NULL, NULL },
 	{ "trunk_type", CMD_ENUM, true, 0, 0, false, "twilio|exotel", NULL },
 	{ "trunk_config", CMD_OBJ, true, 0, CMD_KEYS_MAX, false, NULL, NULL },
@@ -256,8 +256,8 @@ static int config_check(const cJSON *config, const char *type, bool have_passwor
 			struct cmd_field_error *e)
 {
 	bool exotel = strcmp(type, "exotel") == 0;
-	if (cmd_check_object(config, exotel ? exotel_fields : twilio_fields, false, "trunk_config",
-			     e))
+	if (cmd_check_object(config, exotel ? trunks_exotel_rules : trunks_twilio_rules, false,
+			     "trunk_config", e))
 		return EINVAL;
 	static const struct {
 		const char *name;
@@ -501,7 +501,7 @@ void trunks_create(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (cmd_check_object(body, trunk_fields, false, NULL, &ve)) {
+	if (cmd_check_object(body, trunks_rules, false, NULL, &ve)) {
 		api_reply_field_error(req, &ve);
 		return;
 	}
@@ -590,7 +590,7 @@ void trunks_patch(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (cmd_check_object(body, trunk_fields, true, NULL, &ve)) {
+	if (cmd_check_object(body, trunks_rules, true, NULL, &ve)) {
 		api_reply_field_error(req, &ve);
 		return;
 	}

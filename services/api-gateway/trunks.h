@@ -8,6 +8,7 @@
 #include "httpd/httpd.h"
 
 #include <cjson/cJSON.h>
+#include "command/fields.h"
 
 void trunks_create(struct httpd_req *req, void *arg);
 void trunks_list(struct httpd_req *req, void *arg);
@@ -37,5 +38,10 @@ void trunks_wipe(cJSON *t);
  * current key; a row written meanwhile is left to its writer. Idempotent:
  * run at every start. *sealedp = rows rewritten. */
 int trunks_seal_stored(struct db *db, const struct secret_keys *keys, int *sealedp) CM_MUST_USE;
+
+/* The request body's fields (libs/command/fields.h; also read by tests/fuzz). */
+extern const struct cmd_rule trunks_exotel_rules[];
+extern const struct cmd_rule trunks_twilio_rules[];
+extern const struct cmd_rule trunks_rules[];
 
 #endif

@@ -15,7 +15,7 @@
 
 #define WEB_TOKEN_TTL_S 3600
 
-static const struct cmd_rule webcall_fields[] = {
+const struct cmd_rule webcall_rules[] = {
 	{ "assistant_id", CMD_UUID, true, 0, 0, false, NULL, NULL },
 	{ "metadata", CMD_OBJ, false, 0, CMD_KEYS_MAX, true, NULL, NULL },
 	{ 0 },
@@ -85,7 +85,7 @@ void webcall_get_token(struct httpd_req *req, void *arg)
 	const cJSON *body = api_body(req);
 	if (!body)
 		return;
-	if (cmd_check_object(body, webcall_fields, false, NULL, &ve)) {
+	if (cmd_check_object(body, webcall_rules, false, NULL, &ve)) {
 		api_reply_field_error(req, &ve);
 		return;
 	}

@@ -4,7 +4,11 @@
 #define CALLMESH_GATEWAY_WEBCALL_H
 
 #include "httpd/httpd.h"
+#include "command/fields.h"
 
 void webcall_get_token(struct httpd_req *req, void *arg);
+
+/* The request body's fields (libs/command/fields.h; also read by tests/fuzz). */
+extern const struct cmd_rule webcall_rules[];
 
 #endif

@@ -8,11 +8,15 @@
  *   bit 7 clear: a JSON body; bits 0-2 pick a table, bit 3 partial (PATCH);
  *   bit 7 set:   a query argument value (up to the first NUL), through
  *                every query parser.
- * The tables have the shapes of the gateway's own (assistants.c,
- * outbound.c, trunks.c, webcall.c, calls.c; static there): every field
- * type, nesting, lists, nullable fields, a prefix. An accepted body is
+ * The tables are the gateway's own (assistants.c, outbound.c, trunks.c,
+ * webcall.c, calls.c), with and without a prefix. An accepted body is
  * checked again here against the table; a refusal must name its problem. */
+#include "api-gateway/assistants.h"
+#include "api-gateway/calls.h"
 #include "api-gateway/cursor.h"
+#include "api-gateway/outbound.h"
+#include "api-gateway/trunks.h"
+#include "api-gateway/webcall.h"
 #include "command/command.h"
 #include "httpd/httpd.h"
 
@@ -23,68 +27,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const struct cmd_rule interaction[] = {
-	{ "speaks_first", CMD_BOOL, false, 0, 0, false, NULL, NULL },
-	{ "silence_timeout_s", CMD_INT, false, 1, 600, false, NULL, NULL },
-	{ "reprompt_message", CMD_STR, false, 0, 1000, false, NULL, NULL },
-	{ 0 },
-};
-static const struct cmd_rule script[] = {
-	{ "match", CMD_STR, true, 1, 500, false, NULL, NULL },
-	{ "reply", CMD_STR, true, 1, 4000, false, NULL, NULL },
-	{ 0 },
-};
-static const struct cmd_rule llm[] = {
-	{ "provider", CMD_ENUM, true, 0, 0, false, "local|openai", NULL },
-	{ "temperature", CMD_NUM, false, 0, 2, false, NULL, NULL },
-	{ "max_tokens", CMD_INT, false, 1, 32768, false, NULL, NULL },
-	{ "script", CMD_OBJ_LIST, false, 0, 200, false, NULL, script },
-	{ "base_url", CMD_URL, false, 0, 2048, false, NULL, NULL },
-	{ 0 },
-};
-static const struct cmd_rule assistant[] = {
-	{ "assistant_name", CMD_STR, true, 1, 200, false, NULL, NULL },
-	{ "assistant_prompt", CMD_STR, true, 1, 32768, false, NULL, NULL },
-	{ "assistant_mode", CMD_ENUM, false, 0, 0, false, "pipeline|realtime", NULL },
-	{ "assistant_interaction_config", CMD_OBJ, false, 0, 0, false, NULL, interaction },
-	{ "assistant_llm_config", CMD_OBJ, false, 0, 0, false, NULL, llm },
-	{ "assistant_end_call_url", CMD_URL, false, 0, 2048, true, NULL, NULL },
-	{ 0 },
-};
-static const struct cmd_rule outbound[] = {
-	{ "assistant_id", CMD_UUID, true, 0, 0, false, NULL, NULL },
-	{ "trunk_id", CMD_UUID, true, 0, 0, false, NULL, NULL },
-	{ "to_number", CMD_E164, true, 0, 0, false, NULL, NULL },
-	{ "call_service", CMD_ENUM, true, 0, 0, false, "twilio|exotel", NULL },
-	{ "from_number", CMD_E164, false, 0, 0, false, NULL, NULL },
-	{ "metadata", CMD_OBJ, false, 0, CMD_KEYS_MAX, true, NULL, NULL },
-	{ 0 },
-};
-static const struct cmd_rule trunk[] = {
-	{ "trunk_name", CMD_STR, true, 1, 200, false, NULL, NULL },
-	{ "trunk_type", CMD_ENUM, true, 0, 0, false, "twilio|exotel", NULL },
-	{ "trunk_config", CMD_OBJ, true, 0, CMD_KEYS_MAX, false, NULL, NULL },
-	{ 0 },
-};
-static const struct cmd_rule exotel[] = { /* checked with prefix "trunk_config" */
-	{ "sip_host", CMD_HOST, true, 0, 0, false, NULL, NULL },
-	{ "sip_port", CMD_INT, false, 1, 65535, false, NULL, NULL },
-	{ "transport", CMD_ENUM, false, 0, 0, false, "tcp|tls|udp", NULL },
-	{ "username", CMD_STR, true, 1, 128, false, NULL, NULL },
-	{ "numbers", CMD_E164_LIST, true, 1, 100, false, NULL, NULL },
-	{ 0 },
-};
-static const struct cmd_rule hangup[] = {
-	{ "reason", CMD_STR, false, 1, 64, false, NULL, NULL },
-	{ 0 },
-};
-
 static const struct {
 	const struct cmd_rule *table;
 	const char *prefix;
 } tables[8] = {
-	{ assistant, NULL }, { outbound, NULL },     { trunk, NULL }, { exotel, "trunk_config" },
-	{ hangup, NULL },    { interaction, "x.y" }, { script, "" },  { llm, NULL },
+	{ assistants_rules, NULL },   { outbound_rules, NULL },
+	{ trunks_rules, NULL },	      { trunks_exotel_rules, "trunk_config" },
+	{ calls_hangup_rules, NULL }, { trunks_twilio_rules, "trunk_config" },
+	{ webcall_rules, NULL },      { assistants_rules, "x.y" },
 };
 
 /* Independent of fields.c: what an accepted string must be. */
