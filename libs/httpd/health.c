@@ -66,7 +66,7 @@ static const struct httpd_route health_routes[] = {
 	{ "GET", "/metrics", on_metrics, true },
 };
 
-int httpd_health_start(struct httpd **hp, const char *addr, httpd_ready_h *ready, void *arg,
+int httpd_health_new(struct httpd **hp, const char *addr, httpd_ready_h *ready, void *arg,
 		       const struct httpd_opts *limits)
 {
 	struct health *hc = calloc(1, sizeof(*hc));

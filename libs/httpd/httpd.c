@@ -291,7 +291,7 @@ struct httpd_stream {
 	/* under h->streams_mu: */
 	bool parked;  /* suspended in MHD until a wake */
 	bool pending; /* a wake came since the last read started */
-	bool ending;  /* httpd_stop: the next read ends the reply */
+	bool ending;  /* httpd_free: the next read ends the reply */
 };
 
 /* MHD's content reader: pulls from the owner; parks the connection when
@@ -1369,7 +1369,7 @@ int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route
 	if (pthread_create(&h->gate, NULL, gate_main, h) != 0) {
 		err = EAGAIN;
 		h->owned = owned;
-		httpd_stop(h);
+		httpd_free(h);
 		return err;
 	}
 	h->gate_started = true;
@@ -1398,13 +1398,13 @@ out:
 	return err;
 }
 
-int httpd_start(struct httpd **hp, const char *addr, const struct httpd_route *routes,
+int httpd_new(struct httpd **hp, const char *addr, const struct httpd_route *routes,
 		size_t nroutes, void *arg, const struct httpd_opts *opts)
 {
 	return httpd_start_ex(hp, addr, routes, nroutes, arg, opts, true, NULL);
 }
 
-struct httpd *httpd_stop(struct httpd *h)
+struct httpd *httpd_free(struct httpd *h)
 {
 	if (!h)
 		return NULL;

@@ -59,10 +59,10 @@ struct httpd_opts {
  * `addr` = "host:port", host an IPv4 literal or "localhost". `arg` goes to
  * every handler; opts may be NULL for defaults. EINVAL for a bad address
  * or pattern, EADDRINUSE when the listener cannot bind. */
-int httpd_start(struct httpd **hp, const char *addr, const struct httpd_route *routes,
+int httpd_new(struct httpd **hp, const char *addr, const struct httpd_route *routes,
 		size_t nroutes, void *arg, const struct httpd_opts *opts) CM_MUST_USE;
 /* Stops listening, waits for running handlers, frees. NULL-safe; NULL. */
-struct httpd *httpd_stop(struct httpd *h);
+struct httpd *httpd_free(struct httpd *h);
 
 /* ---- request accessors: strings are borrowed and live until the reply
  * has been sent; call them only from the handler. */
@@ -113,7 +113,7 @@ void httpd_reply_fd(struct httpd_req *req, unsigned status, const char *content_
  * runs exactly once when the connection is finished with the stream (the
  * client left, the stream ended, the server stops); after it returns the
  * stream handle is gone. The caller makes sure no httpd_stream_wake() runs
- * during or after `done` (its own lock around both). httpd_stop() ends
+ * during or after `done` (its own lock around both). httpd_free() ends
  * every stream (read is no longer called; done runs). */
 #define HTTPD_STREAM_END (-1L)
 struct httpd_stream;
@@ -214,8 +214,8 @@ typedef bool(httpd_ready_h)(char *why, size_t whylen, void *arg);
  * 503 {"status":"not_ready","reason":…}; /metrics → metrics_render() as
  * text/plain; version=0.0.4. No auth. `limits` (may be NULL: defaults)
  * gives max_conns, max_per_client and request_timeout_s; its other fields
- * are ignored. Stop it with httpd_stop(). */
-int httpd_health_start(struct httpd **hp, const char *addr, httpd_ready_h *ready,
+ * are ignored. Stop it with httpd_free(). */
+int httpd_health_new(struct httpd **hp, const char *addr, httpd_ready_h *ready,
 		       void *arg, const struct httpd_opts *limits) CM_MUST_USE;
 
 #endif

@@ -4,9 +4,9 @@
 
 #include "httpd/httpd.h"
 
-/* httpd_start with two knobs: `count` feeds the http_* counters (off for
+/* httpd_new with two knobs: `count` feeds the http_* counters (off for
  * the health listener, so probes don't drown real traffic), and `owned`
- * is freed by httpd_stop (taken over even when starting fails). */
+ * is freed by httpd_free (taken over even when starting fails). */
 int httpd_start_ex(struct httpd **hp, const char *addr, const struct httpd_route *routes,
 		   size_t nroutes, void *arg, const struct httpd_opts *opts, bool count,
 		   void *owned) CM_MUST_USE;

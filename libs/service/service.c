@@ -79,7 +79,7 @@ void service_args(const struct service_def *def, int argc, char **argv)
 	exit(2);
 }
 
-int service_start(struct service **svcp, const struct service_def *def, void *cfg)
+int service_new(struct service **svcp, const struct service_def *def, void *cfg)
 {
 	struct core_cfg *core = cfg;
 	struct service *svc = NULL;
@@ -125,7 +125,7 @@ int service_start(struct service **svcp, const struct service_def *def, void *cf
 	svc->http_limits.max_conns = (unsigned)core->http_max_connections;
 	svc->http_limits.max_per_client = (unsigned)core->http_max_per_client;
 	svc->http_limits.request_timeout_s = (unsigned)core->http_request_timeout_s;
-	err = httpd_health_start(&svc->health, core->health_addr, health_ready, svc,
+	err = httpd_health_new(&svc->health, core->health_addr, health_ready, svc,
 				 &svc->http_limits);
 	if (err) {
 		log_error("health_listen_failed", "HEALTH_ADDR %s: %s", core->health_addr,
@@ -135,7 +135,7 @@ int service_start(struct service **svcp, const struct service_def *def, void *cf
 	log_info("started", "%s up; health on http://%s", svc->source, core->health_addr);
 out:
 	if (err)
-		svc = service_stop(svc);
+		svc = service_free(svc);
 	*svcp = svc;
 	return err;
 }
@@ -182,11 +182,11 @@ void service_wait(struct service *svc, void (*tick)(void *arg), void *arg)
 	log_info("stopping", "stop signal received");
 }
 
-struct service *service_stop(struct service *svc)
+struct service *service_free(struct service *svc)
 {
 	if (!svc)
 		return NULL;
-	svc->health = httpd_stop(svc->health);
+	svc->health = httpd_free(svc->health);
 	svc->bus = bus_close(svc->bus);
 	log_info("stopped", "%s stopped", svc->source);
 	free(svc);
@@ -196,9 +196,9 @@ struct service *service_stop(struct service *svc)
 int service_run(const struct service_def *def, void *cfg)
 {
 	struct service *svc = NULL;
-	if (service_start(&svc, def, cfg))
+	if (service_new(&svc, def, cfg))
 		return 1;
 	service_wait(svc, NULL, NULL);
-	service_stop(svc);
+	service_free(svc);
 	return 0;
 }

@@ -7,11 +7,11 @@
  *   static const struct service_def def = { "room-manager", room_cfg_vars,
  *                                           "127.0.0.1:9101", room_cfg_check };
  *   struct service *svc = NULL;
- *   if (service_start(&svc, &def, &cfg))
+ *   if (service_new(&svc, &def, &cfg))
  *           return 1;                 // config error already printed
  *   ... subscribe with service_bus(svc) ...
  *   service_wait(svc);                // until a stop signal
- *   svc = service_stop(svc);
+ *   svc = service_free(svc);
  */
 #ifndef CALLMESH_SERVICE_H
 #define CALLMESH_SERVICE_H
@@ -46,12 +46,12 @@ void service_args(const struct service_def *def, int argc, char **argv);
  * installs signal handlers, connects to NATS (returns even while NATS is
  * down: readiness waits for it) and starts the health listener.
  * Returns EINVAL for a bad config (message on stderr naming the variable). */
-int service_start(struct service **svcp, const struct service_def *def, void *cfg) CM_MUST_USE;
+int service_new(struct service **svcp, const struct service_def *def, void *cfg) CM_MUST_USE;
 
 /* Adds a readiness check of the service's own (borrowed `arg`). */
 void service_set_ready_check(struct service *svc, service_ready_h *ready, void *arg);
 
-/* Borrowed; valid until service_stop(). */
+/* Borrowed; valid until service_free(). */
 struct bus *service_bus(struct service *svc);
 const char *service_name(const struct service *svc);
 /* "<service>/<instance>", the `source` of events this process publishes. */
@@ -76,6 +76,6 @@ void service_wait(struct service *svc, void (*tick)(void *arg), void *arg);
 int service_run(const struct service_def *def, void *cfg);
 
 /* Stops the health listener, drains NATS, frees. NULL-safe, returns NULL. */
-struct service *service_stop(struct service *svc);
+struct service *service_free(struct service *svc);
 
 #endif

@@ -488,7 +488,7 @@ static int probe_bind(const char *host, int port)
 	return err;
 }
 
-int ws_server_start(struct ws_server **sp, const char *addr, const struct ws_handlers *h, void *arg)
+int ws_server_new(struct ws_server **sp, const char *addr, const struct ws_handlers *h, void *arg)
 {
 	char host[128];
 	int port = 0;
@@ -533,7 +533,7 @@ int ws_server_port(const struct ws_server *s)
 	return s->port;
 }
 
-struct ws_server *ws_server_stop(struct ws_server *s)
+struct ws_server *ws_server_free(struct ws_server *s)
 {
 	if (!s)
 		return NULL;

@@ -69,16 +69,16 @@ void ws_close(struct ws_conn *c, int code, const char *reason);
 
 struct ws_server;
 /* Listens on `addr` ("host:port", host an IPv4 address or "localhost";
- * borrowed) and serves until ws_server_stop(). `h` and `arg` are borrowed
+ * borrowed) and serves until ws_server_free(). `h` and `arg` are borrowed
  * and must outlive the server. EADDRINUSE (or another errno of bind()),
  * EINVAL (bad address), ENOMEM. */
-int ws_server_start(struct ws_server **sp, const char *addr, const struct ws_handlers *h,
+int ws_server_new(struct ws_server **sp, const char *addr, const struct ws_handlers *h,
 		    void *arg) CM_MUST_USE;
 /* The port listened on (useful with port 0). */
 int ws_server_port(const struct ws_server *s);
 /* Closes every connection (closed() runs for each, on the calling
  * thread), stops the thread and frees. NULL-safe; returns NULL. */
-struct ws_server *ws_server_stop(struct ws_server *s);
+struct ws_server *ws_server_free(struct ws_server *s);
 
 /* ---- client ------------------------------------------------------------ */
 

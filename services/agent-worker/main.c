@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	struct agent *agent = NULL;
 	struct room_record_hub *hub = NULL;
 	int rc = 1;
-	if (service_start(&svc, &agent_def, &cfg))
+	if (service_new(&svc, &agent_def, &cfg))
 		return 1;
 	struct room_local_ctx local = { .bus = service_bus(svc), .timeout_ms = 3000 };
 	struct room_livekit_ctx lk = {
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 out:
 	agent = agent_free(agent);
 	hub = room_record_hub_free(hub);
-	svc = service_stop(svc);
+	svc = service_free(svc);
 	lkrtc_shutdown();
 	return rc;
 }

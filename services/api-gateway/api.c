@@ -151,7 +151,7 @@ int api_new(struct api **apip, const char *addr, unsigned threads, const struct 
 				   .request_timeout_s = limits->request_timeout_s };
 	int err = events_new(&api->events, api->bus, console->events_max);
 	if (!err)
-		err = httpd_start(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api,
+		err = httpd_new(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api,
 				  &opts);
 	if (err) {
 		log_error("api_listen_failed", "API_ADDR %s: %s", addr, cm_strerror(err));
@@ -170,7 +170,7 @@ struct api *api_free(struct api *api)
 {
 	if (!api)
 		return NULL;
-	api->httpd = httpd_stop(api->httpd); /* ends every event stream */
+	api->httpd = httpd_free(api->httpd); /* ends every event stream */
 	api->events = events_free(api->events);
 	free(api);
 	return NULL;

@@ -228,7 +228,7 @@ int main(int argc, char **argv)
 	char err[256] = "";
 	int rc = 1;
 
-	if (service_start(&gw.svc, &gw_def, &gw.cfg))
+	if (service_new(&gw.svc, &gw_def, &gw.cfg))
 		return 1;
 	if (auth_new(&gw.auth, gw.cfg.api_keys, err, sizeof(err)))
 		goto out;
@@ -262,7 +262,7 @@ out:
 	gw.cache = record_cache_free(gw.cache);
 	gw.lk = lkwebhook_free(gw.lk);
 	gw.pool = db_pool_free(gw.pool);
-	gw.svc = service_stop(gw.svc);
+	gw.svc = service_free(gw.svc);
 	gw.db = db_close(gw.db);
 	gw.auth = auth_free(gw.auth);
 	gw.keys = secret_keys_free(gw.keys);

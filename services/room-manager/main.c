@@ -104,12 +104,12 @@ int main(int argc, char **argv)
 	struct room_cfg cfg = { 0 };
 	struct service *svc = NULL;
 	struct rooms *rooms = NULL;
-	if (service_start(&svc, &room_def, &cfg))
+	if (service_new(&svc, &room_def, &cfg))
 		return 1;
 	int err = rooms_new(&rooms, &cfg, svc);
 	if (!err)
 		service_wait(svc, NULL, NULL);
 	rooms = rooms_free(rooms);
-	svc = service_stop(svc);
+	svc = service_free(svc);
 	return err ? 1 : 0;
 }

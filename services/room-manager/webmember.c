@@ -480,7 +480,7 @@ int webmembers_new(struct webmembers **wp, const struct webmember_cfg *cfg)
 	snprintf(w->url, sizeof(w->url), "%s", cfg->url ? cfg->url : "");
 	if (!cfg->url)
 		snprintf(w->url, sizeof(w->url), "ws://%s/room", cfg->addr);
-	int err = ws_server_start(&w->server, cfg->addr, &ws_handlers, w);
+	int err = ws_server_new(&w->server, cfg->addr, &ws_handlers, w);
 	if (err) {
 		pthread_mutex_destroy(&w->lock);
 		free(w);
@@ -496,7 +496,7 @@ struct webmembers *webmembers_free(struct webmembers *w)
 {
 	if (!w)
 		return NULL;
-	w->server = ws_server_stop(w->server);
+	w->server = ws_server_free(w->server);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 	return NULL;

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	struct bridge_cfg cfg = { 0 };
 	struct service *svc = NULL;
 	struct bridge *br = NULL;
-	if (service_start(&svc, &bridge_def, &cfg))
+	if (service_new(&svc, &bridge_def, &cfg))
 		return 1;
 	int err = bridge_new(&br, &cfg, svc);
 	if (!err)
@@ -114,14 +114,14 @@ int main(int argc, char **argv)
 		log_error("bridge_start_failed", "%s", cm_strerror(err));
 		if (br)
 			bridge_stop(br);
-		service_stop(svc);
+		service_free(svc);
 		bridge_free(br);
 		return 1;
 	}
 	service_wait(svc, NULL, NULL);
 	bridge_stop(br);
 	/* the service's ready check reads the bridge until the service is gone */
-	service_stop(svc);
+	service_free(svc);
 	br = bridge_free(br);
 	lkrtc_shutdown();
 	return 0;

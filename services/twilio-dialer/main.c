@@ -51,12 +51,12 @@ int main(int argc, char **argv)
 	struct dialer_cfg cfg = { 0 };
 	struct service *svc = NULL;
 	struct dialer *d = NULL;
-	if (service_start(&svc, &dialer_def, &cfg))
+	if (service_new(&svc, &dialer_def, &cfg))
 		return 1;
 	int err = dialer_new(&d, &cfg, svc);
 	if (!err)
 		service_wait(svc, dialer_tick, d);
 	d = dialer_free(d);
-	svc = service_stop(svc);
+	svc = service_free(svc);
 	return err ? 1 : 0;
 }

@@ -188,7 +188,7 @@ static int server_start(struct server *s)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", port);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	return httpd_start(&s->h, addr, routes, CM_ARRAY_LEN(routes), NULL, &opts);
+	return httpd_new(&s->h, addr, routes, CM_ARRAY_LEN(routes), NULL, &opts);
 }
 
 static void url(char *out, size_t len, const struct server *s, const char *path)
@@ -240,7 +240,7 @@ static int test_auth(void)
 	TEST_EQ_STR(r.body, "hello");
 out:
 	resp_free(&r);
-	httpd_stop(s.h);
+	httpd_free(s.h);
 	return err;
 }
 
@@ -269,7 +269,7 @@ static int test_not_found_and_method(void)
 	TEST_CONTAINS(r.body, "\"code\":\"invalid_path\"");
 out:
 	resp_free(&r);
-	httpd_stop(s.h);
+	httpd_free(s.h);
 	return err;
 }
 
@@ -311,7 +311,7 @@ out:
 	resp_free(&r);
 	free(big);
 	free(huge);
-	httpd_stop(s.h);
+	httpd_free(s.h);
 	return err;
 }
 
@@ -344,7 +344,7 @@ static int test_invalid_json(void)
 	TEST_CONTAINS(r.body, "\"body\":null");
 out:
 	resp_free(&r);
-	httpd_stop(s.h);
+	httpd_free(s.h);
 	return err;
 }
 
@@ -373,7 +373,7 @@ static int test_echo(void)
 out:
 	cJSON_Delete(j);
 	resp_free(&r);
-	httpd_stop(s.h);
+	httpd_free(s.h);
 	return err;
 }
 
@@ -405,7 +405,7 @@ static int test_handler_errors(void)
 out:
 	cJSON_Delete(j);
 	resp_free(&r);
-	httpd_stop(s.h);
+	httpd_free(s.h);
 	return err;
 }
 
@@ -414,12 +414,12 @@ static int test_bad_start(void)
 	int err = 0;
 	struct httpd *h = NULL;
 	static const struct httpd_route bad[] = { { "GET", "nope", on_public, true } };
-	TEST_EQ_INT(httpd_start(&h, "127.0.0.1", routes, 1, NULL, NULL), EINVAL);
-	TEST_EQ_INT(httpd_start(&h, "127.0.0.1:0", routes, 1, NULL, NULL), EINVAL);
-	TEST_EQ_INT(httpd_start(&h, "example.com:80", routes, 1, NULL, NULL), EINVAL);
-	TEST_EQ_INT(httpd_start(&h, "127.0.0.1:8080", bad, 1, NULL, NULL), EINVAL);
+	TEST_EQ_INT(httpd_new(&h, "127.0.0.1", routes, 1, NULL, NULL), EINVAL);
+	TEST_EQ_INT(httpd_new(&h, "127.0.0.1:0", routes, 1, NULL, NULL), EINVAL);
+	TEST_EQ_INT(httpd_new(&h, "example.com:80", routes, 1, NULL, NULL), EINVAL);
+	TEST_EQ_INT(httpd_new(&h, "127.0.0.1:8080", bad, 1, NULL, NULL), EINVAL);
 	TEST_ASSERT(h == NULL);
-	TEST_ASSERT(httpd_stop(NULL) == NULL);
+	TEST_ASSERT(httpd_free(NULL) == NULL);
 out:
 	return err;
 }
@@ -451,7 +451,7 @@ static int test_health(void)
 	snprintf(addr, sizeof(addr), "localhost:%d", port);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	metric_add(metric_counter("test_health_probe_total", "a counter for the test"), 3);
-	TEST_EQ_INT(httpd_health_start(&h, addr, is_ready, &rd, NULL), 0);
+	TEST_EQ_INT(httpd_health_new(&h, addr, is_ready, &rd, NULL), 0);
 
 	snprintf(u, sizeof(u), "http://127.0.0.1:%d/healthz", port);
 	TEST_EQ_INT(http(&r, "GET", u, NULL, NULL, 0, false), 0);
@@ -485,7 +485,7 @@ static int test_health(void)
 	TEST_EQ_STR(r.allow, "GET");
 out:
 	resp_free(&r);
-	httpd_stop(h);
+	httpd_free(h);
 	return err;
 }
 
@@ -575,7 +575,7 @@ static int limited_start(struct httpd **hp, int *portp, unsigned total, unsigned
 	*portp = test_free_port();
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", *portp);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	return httpd_start(hp, addr, routes, CM_ARRAY_LEN(routes), NULL, &opts);
+	return httpd_new(hp, addr, routes, CM_ARRAY_LEN(routes), NULL, &opts);
 }
 
 /* Past the total limit MHD stops accepting: a fifth connection waits in
@@ -624,7 +624,7 @@ out:
 	for (size_t i = 0; i < CM_ARRAY_LEN(idle); i++)
 		if (idle[i] >= 0)
 			close(idle[i]);
-	httpd_stop(h);
+	httpd_free(h);
 	return err;
 }
 
@@ -649,7 +649,7 @@ out:
 	for (size_t i = 0; i < CM_ARRAY_LEN(idle); i++)
 		if (idle[i] >= 0)
 			close(idle[i]);
-	httpd_stop(h);
+	httpd_free(h);
 	return err;
 }
 
@@ -712,7 +712,7 @@ static int test_drip_deadline(void)
 	}
 	close(fd);
 out:
-	httpd_stop(h);
+	httpd_free(h);
 	return err;
 }
 
@@ -791,7 +791,7 @@ static int test_stream_outlives_deadline(void)
 	char addr[64], buf[4096];
 	const struct httpd_opts opts = { .threads = 1, .request_timeout_s = 1 };
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-	TEST_EQ_INT(httpd_start(&h, addr, stream_routes, 1, NULL, &opts), 0);
+	TEST_EQ_INT(httpd_new(&h, addr, stream_routes, 1, NULL, &opts), 0);
 	TEST_EQ_INT(pthread_create(&w, NULL, waker, &tick), 0);
 	waking = true;
 	fd = tcp_open(port, "127.0.0.1");
@@ -813,7 +813,7 @@ static int test_stream_outlives_deadline(void)
 out:
 	if (fd >= 0)
 		close(fd);
-	httpd_stop(h); /* ends the stream: done runs */
+	httpd_free(h); /* ends the stream: done runs */
 	if (waking) {
 		pthread_mutex_lock(&tick.mu);
 		tick.stop = true;
@@ -881,7 +881,7 @@ out:
 		close(fd);
 	free(req);
 	free(buf);
-	httpd_stop(h);
+	httpd_free(h);
 	return err;
 }
 
@@ -983,7 +983,7 @@ static int test_gate(void)
 	TEST_EQ_INT(raw_get(port, "127.0.0.1", buf, sizeof(buf), &closed), 0);
 	TEST_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
 out:
-	httpd_stop(h);
+	httpd_free(h);
 	return err;
 }
 
@@ -996,10 +996,10 @@ static int test_gate_health(void)
 	char addr[64];
 	atomic_init(&rd.ready, true);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-	TEST_EQ_INT(httpd_health_start(&h, addr, is_ready, &rd, NULL), 0);
+	TEST_EQ_INT(httpd_health_new(&h, addr, is_ready, &rd, NULL), 0);
 	TEST_EQ_INT(gate_cases(port, "/healthz"), 0);
 out:
-	httpd_stop(h);
+	httpd_free(h);
 	return err;
 }
 
@@ -1069,7 +1069,7 @@ out:
 	if (c)
 		curl_easy_cleanup(c);
 	resp_free(&r);
-	httpd_stop(s.h);
+	httpd_free(s.h);
 	return err;
 }
 

@@ -1,7 +1,7 @@
 /* libs/httpd streaming and file replies against a real listener: a parked
  * stream costs no thread and no CPU until it is woken, a wake delivers at
  * once, HTTPD_STREAM_END finishes the chunked body, a client that left is
- * noticed at the next write, httpd_stop() ends parked streams (MHD would
+ * noticed at the next write, httpd_free() ends parked streams (MHD would
  * abort on suspended connections), and fd replies send the asked slice. */
 #include "harness/test.h"
 #include "httpd/httpd.h"
@@ -238,12 +238,12 @@ static int start(struct ctx *c, struct httpd **hp, int *portp, unsigned threads)
 	char addr[64];
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", *portp);
 	struct httpd_opts o = { .threads = threads };
-	return httpd_start(hp, addr, routes, CM_ARRAY_LEN(routes), c, &o);
+	return httpd_new(hp, addr, routes, CM_ARRAY_LEN(routes), c, &o);
 }
 
 static void finish(struct ctx *c, struct httpd *h)
 {
-	httpd_stop(h);
+	httpd_free(h);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 }
@@ -312,7 +312,7 @@ static int test_parked_hold_no_thread(void)
 		push(&c, 0, "are you there?\n", false);
 	TEST_ASSERT(await_done(&c, 0, 100) == 0);
 	/* stop with three streams parked: they end, done runs for each */
-	h = httpd_stop(h);
+	h = httpd_free(h);
 	for (int i = 1; i < 4; i++)
 		TEST_ASSERT(await_done(&c, i, 100) == 0);
 out:

@@ -521,7 +521,7 @@ static int test_livekit_webhook(void)
 	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
 	TEST_EQ_INT(lkwebhook_new(&lk, e.bus, KEY, SECRET, SOURCE), 0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
-	TEST_EQ_INT(httpd_start(&h, addr, lk_routes, 1, lk, NULL), 0);
+	TEST_EQ_INT(httpd_new(&h, addr, lk_routes, 1, lk, NULL), 0);
 	snprintf(url, sizeof(url), "http://%s/livekit/webhook", addr);
 	a = mk(EV_CALL_ANSWERED, cid, time_now_ms() - 5000);
 	TEST_ASSERT(a != NULL);
@@ -602,7 +602,7 @@ static int test_livekit_webhook(void)
 out:
 	free(v);
 	event_free(a);
-	h = httpd_stop(h);
+	h = httpd_free(h);
 	lk = lkwebhook_free(lk);
 	env_down(&e);
 	return err;

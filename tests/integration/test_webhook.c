@@ -97,7 +97,7 @@ static int env_up(struct env *e, const struct webhook_opts *given)
 	e->pg_up = true;
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	snprintf(e->hook_url, sizeof(e->hook_url), "http://%s/hook", addr);
-	if ((err = httpd_start(&e->h, addr, hook_routes, 1, &e->r, NULL)) != 0 ||
+	if ((err = httpd_new(&e->h, addr, hook_routes, 1, &e->r, NULL)) != 0 ||
 	    (err = bus_connect(&e->bus, e->n.url, "test-webhook")) != 0 ||
 	    (err = bus_ensure_streams(e->bus)) != 0 || (err = db_connect(&e->db, e->pg.url)) != 0 ||
 	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0 ||
@@ -110,7 +110,7 @@ static void env_down(struct env *e)
 {
 	e->wh = webhook_free(e->wh);
 	e->p = persist_free(e->p);
-	e->h = httpd_stop(e->h);
+	e->h = httpd_free(e->h);
 	e->bus = bus_close(e->bus);
 	e->db = db_close(e->db);
 	if (e->pg_up)

@@ -121,7 +121,7 @@ static int server_up(struct ws_server **sp, struct server_state *st, char *base,
 {
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_init(&st->lock, NULL);
-	int err = ws_server_start(sp, "127.0.0.1:0", &srv_handlers, st);
+	int err = ws_server_new(sp, "127.0.0.1:0", &srv_handlers, st);
 	if (!err)
 		snprintf(base, len, "ws://127.0.0.1:%d", ws_server_port(*sp));
 	return err;
@@ -184,7 +184,7 @@ static int test_echo(void)
 	TEST_EQ_INT(st.closed, 1);
 out:
 	ws_client_free(c);
-	ws_server_stop(s);
+	ws_server_free(s);
 	free(g.data);
 	free(big);
 	return err;
@@ -213,15 +213,15 @@ static int test_refusals(void)
 	struct ws_server *s2 = NULL;
 	char addr[64];
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ws_server_port(s));
-	TEST_EQ_INT(ws_server_start(&s2, addr, &srv_handlers, &st), EADDRINUSE);
-	TEST_EQ_INT(ws_server_start(&s2, "nowhere", &srv_handlers, &st), EINVAL);
+	TEST_EQ_INT(ws_server_new(&s2, addr, &srv_handlers, &st), EADDRINUSE);
+	TEST_EQ_INT(ws_server_new(&s2, "nowhere", &srv_handlers, &st), EINVAL);
 	/* nobody listens any more */
 	snprintf(url, sizeof(url), "%s/echo?who=x", base);
-	s = ws_server_stop(s);
+	s = ws_server_free(s);
 	TEST_ASSERT(ws_client_connect(&c, url, &cli_handlers, &g, WAIT_MS, &status) != 0);
 out:
 	ws_client_free(c);
-	ws_server_stop(s);
+	ws_server_free(s);
 	free(g.data);
 	return err;
 }
@@ -240,7 +240,7 @@ static int test_stop_closes(void)
 	snprintf(url, sizeof(url), "%s/echo?who=x", base);
 	TEST_EQ_INT(ws_client_connect(&c1, url, &cli_handlers, &g, WAIT_MS, &status), 0);
 	TEST_EQ_INT(ws_client_connect(&c2, url, &cli_handlers, &g, WAIT_MS, &status), 0);
-	s = ws_server_stop(s);
+	s = ws_server_free(s);
 	TEST_EQ_INT(st.closed, 2);
 	TEST_ASSERT(await_closed(c1));
 	TEST_ASSERT(await_closed(c2));
@@ -248,7 +248,7 @@ static int test_stop_closes(void)
 out:
 	ws_client_free(c1);
 	ws_client_free(c2);
-	ws_server_stop(s);
+	ws_server_free(s);
 	return err;
 }
 
