@@ -76,9 +76,11 @@ int cmd_hangup_subject(char *buf, size_t len, const char *call_id) CM_MUST_USE;
 /* Subject "cmd.calls.<id>.<verb>" or "calls.<id>.<type>" → <id> (a UUID) into
  * id (len >= ID_UUID_LEN + 1): 0, or EINVAL for any other subject. */
 int cmd_subject_call_id(char *id, size_t len, const char *subject) CM_MUST_USE;
-/* The owners.heartbeat payload {"v":1,"source":…,"calls":[…],"ts":…} with
- * ts now (RFC 3339); call_ids borrowed (n of them, may be NULL when n is 0).
+/* The owners.heartbeat payload {"v":1,"source":…,"calls":[…],"max_calls":…,
+ * "ts":…} with ts now (RFC 3339); call_ids borrowed (n of them, may be NULL
+ * when n is 0); max_calls (the sender's MAX_CALLS) left out when 0.
  * Caller frees; NULL when out of memory. */
-char *cmd_heartbeat_json(const char *source, const char *const *call_ids, size_t n);
+char *cmd_heartbeat_json(const char *source, const char *const *call_ids, size_t n,
+			 long max_calls);
 
 #endif

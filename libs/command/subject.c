@@ -38,7 +38,8 @@ int cmd_subject_call_id(char *id, size_t len, const char *subject)
 	return 0;
 }
 
-char *cmd_heartbeat_json(const char *source, const char *const *call_ids, size_t n)
+char *cmd_heartbeat_json(const char *source, const char *const *call_ids, size_t n,
+			 long max_calls)
 {
 	char ts[TIME_ISO_LEN + 1];
 	char *json = NULL;
@@ -57,6 +58,8 @@ char *cmd_heartbeat_json(const char *source, const char *const *call_ids, size_t
 			goto out;
 		}
 	}
+	if (max_calls > 0 && !cJSON_AddNumberToObject(root, "max_calls", (double)max_calls))
+		goto out;
 	if (cJSON_AddStringToObject(root, "ts", ts))
 		json = cJSON_PrintUnformatted(root);
 out:

@@ -4,6 +4,7 @@
 
 #include "assistants.h"
 #include "calls.h"
+#include "capacity.h"
 #include "console.h"
 #include "events.h"
 #include "outbound.h"
@@ -151,10 +152,13 @@ int api_new(struct api **apip, const char *addr, unsigned threads, const struct 
 				   .request_timeout_s = limits->request_timeout_s };
 	int err = events_new(&api->events, api->bus, console->events_max);
 	if (!err)
+		err = capacity_new(&api->capacity, api->bus);
+	if (!err)
 		err = httpd_new(&api->httpd, addr, api_routes, CM_ARRAY_LEN(api_routes), api,
 				  &opts);
 	if (err) {
 		log_error("api_listen_failed", "API_ADDR %s: %s", addr, cm_strerror(err));
+		api->capacity = capacity_free(api->capacity);
 		api->events = events_free(api->events);
 		free(api);
 		api = NULL;
@@ -172,6 +176,7 @@ struct api *api_free(struct api *api)
 		return NULL;
 	api->httpd = httpd_free(api->httpd); /* ends every event stream */
 	api->events = events_free(api->events);
+	api->capacity = capacity_free(api->capacity);
 	free(api);
 	return NULL;
 }

@@ -33,6 +33,7 @@ struct api {
 	const char *console_dir;    /* borrowed: GET / and /console/{file} */
 	const char *recordings_dir; /* borrowed: GET /calls/{id}/recording */
 	struct events *events;      /* GET /events; freed after the listener stops */
+	struct capacity *capacity;  /* how full the workers are (POST /call/outbound) */
 };
 
 #define API_BODY_MAX (1 << 20)  /* request bodies; larger → 413 */

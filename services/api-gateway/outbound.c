@@ -4,6 +4,7 @@
 #include "outbound.h"
 
 #include "assistants.h"
+#include "capacity.h"
 #include "launch.h"
 #include "secret/secret.h"
 #include "trunks.h"
@@ -202,6 +203,23 @@ static cJSON *accepted(const struct launch *l)
 	return d;
 }
 
+/* 503 at_capacity while every live worker that would dial the call is at
+ * its MAX_CALLS (capacity.h); false then. */
+static bool has_room(struct api *api, struct httpd_req *req, const char *service)
+{
+	const char *kind = strcmp(service, "exotel") == 0 ? "sip-bridge" : "twilio-dialer";
+	long calls = 0, max = 0;
+	if (!api->capacity || !capacity_full(api->capacity, kind, time_mono_ms(), &calls, &max))
+		return true;
+	char msg[256];
+	snprintf(msg, sizeof(msg),
+		 "Every %s is at its MAX_CALLS (%ld calls of %ld); nothing was stored. "
+		 "Retry when a call ends, or run more %s instances.",
+		 kind, calls, max, kind);
+	httpd_reply_error(req, 503, "at_capacity", NULL, msg);
+	return false;
+}
+
 void outbound_call(struct httpd_req *req, void *arg)
 {
 	struct api *api = arg;
@@ -220,6 +238,8 @@ void outbound_call(struct httpd_req *req, void *arg)
 		api_reply_field_error(req, &ve);
 		return;
 	}
+	if (!has_room(api, req, jstr(body, "call_service")))
+		return;
 	db = api_db_get(api, req);
 	if (!db)
 		return;

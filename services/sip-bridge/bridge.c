@@ -398,8 +398,7 @@ int bridge_start(struct bridge *br)
 		return err;
 	struct calls_cfg ccfg = { cfg->ring_timeout_s, cfg->media_timeout_s, cfg->rtp_port_min,
 				  cfg->rtp_port_max, br->rtp_bind, br->rtp_host, br->source,
-				  br->pub,
-				  br->relay, &br->active };
+				  cfg->max_calls, br->pub, br->relay, &br->active };
 	err = calls_new(&br->calls, &ccfg);
 	if (err)
 		return err;

@@ -353,7 +353,7 @@ void calls_heartbeat(struct calls *cs)
 	for (struct call *c = cs->list; c && n < (size_t)cs->n; c = c->next)
 		if (!c->terminal)
 			ids[n++] = c->job->call_id;
-	char *json = cmd_heartbeat_json(cs->cfg.source, ids, n);
+	char *json = cmd_heartbeat_json(cs->cfg.source, ids, n, cs->cfg.max_calls);
 	if (json)
 		publisher_raw(cs->cfg.pub, "owners.heartbeat", json, strlen(json));
 	free(json);

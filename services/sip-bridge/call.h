@@ -16,6 +16,7 @@ struct calls_cfg {
 	const char *rtp_bind;     /* RTP sockets bind here (SIP_BIND's host) */
 	const char *rtp_host;     /* and our SDP names this (SIP_ADVERTISE) */
 	const char *source;       /* ours, for owners.heartbeat */
+	long max_calls;           /* MAX_CALLS, for owners.heartbeat */
 	struct publisher *pub;
 	struct relay *relay;
 	atomic_int *active;       /* jobs taken and not finished: each call's end decrements it */

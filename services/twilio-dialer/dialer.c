@@ -97,7 +97,7 @@ void dialer_tick(void *arg)
 	size_t n = 0;
 	char *json = NULL;
 	if (twilio_calls_owned(d->calls, &ids, &n) == 0)
-		json = cmd_heartbeat_json(service_source(d->svc), ids, n);
+		json = cmd_heartbeat_json(service_source(d->svc), ids, n, d->cfg->max_calls);
 	free(ids);
 	if (json) {
 		int err = bus_publish(d->bus, "owners.heartbeat", json, strlen(json));

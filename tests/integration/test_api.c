@@ -1112,6 +1112,79 @@ static bool rooms_created_ge(void *arg)
 	return atomic_load(&fake.rooms_created) >= *(int *)arg;
 }
 
+/* A sip-bridge whose heartbeat lists MAX_CALLS calls: POST /call/outbound
+ * for an Exotel call is refused 503 at_capacity and stores nothing; once
+ * its next heartbeat lists fewer, calls are taken again. */
+struct capacity_probe {
+	const char *body; /* a call on a trunk that does not exist */
+	long want;        /* 503 (full) or 404 (room: the trunk is looked up) */
+};
+
+static bool outbound_answers(void *arg)
+{
+	const struct capacity_probe *p = arg;
+	long status = 0;
+	cJSON *j = NULL;
+	bool ok = call(&status, &j, "POST", "/call/outbound", p->body) == 0 && status == p->want;
+	cJSON_Delete(j);
+	return ok;
+}
+
+static int heartbeat(const char *calls, int max_calls)
+{
+	char json[512], ts[TIME_ISO_LEN + 1];
+	time_iso8601(ts, time_now_ms());
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"source\":\"sip-bridge/capacity-test\",\"calls\":[%s],"
+		 "\"max_calls\":%d,\"ts\":\"%s\"}",
+		 calls, max_calls, ts);
+	return bus_publish(fake.bus, "owners.heartbeat", json, strlen(json));
+}
+
+static int test_outbound_at_capacity(void)
+{
+	int err = 0;
+	long status = 0;
+	cJSON *j = NULL;
+	char aid[ID_UUID_LEN + 1], tid[ID_UUID_LEN + 1], first[32], body[1024], probe[1024];
+	char *before = NULL, *after = NULL;
+	TEST_EQ_INT(env_up(), 0);
+	TEST_EQ_INT(new_assistant(aid), 0);
+	TEST_EQ_INT(new_exotel_trunk(tid, 7100400, first), 0);
+	snprintf(body, sizeof(body),
+		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+919876543211\","
+		 "\"call_service\":\"exotel\"}",
+		 aid, tid);
+	snprintf(probe, sizeof(probe),
+		 "{\"assistant_id\":\"%s\",\"trunk_id\":\"%s\",\"to_number\":\"+919876543211\","
+		 "\"call_service\":\"exotel\"}",
+		 aid, "00000000-0000-4000-8000-000000000000");
+	before = test_db_query1(E.db, "SELECT count(*) FROM calls WHERE assistant_id = $1", aid);
+
+	TEST_EQ_INT(heartbeat("\"11111111-2222-4333-8444-555555555555\"", 1), 0);
+	struct capacity_probe full = { probe, 503 };
+	TEST_ASSERT(test_wait_until(outbound_answers, &full, 10000));
+	TEST_EQ_INT(call(&status, &j, "POST", "/call/outbound", body), 0);
+	TEST_EQ_INT(status, 503);
+	TEST_EQ_STR(jpath_str(j, "error", "code"), "at_capacity");
+	TEST_CONTAINS(jpath_str(j, "message", NULL), "MAX_CALLS (1 calls of 1)");
+	after = test_db_query1(E.db, "SELECT count(*) FROM calls WHERE assistant_id = $1", aid);
+	TEST_EQ_STR(after, before); /* nothing was stored */
+	cJSON_Delete(j);
+	j = NULL;
+
+	TEST_EQ_INT(heartbeat("", 1), 0);
+	struct capacity_probe room = { probe, 404 };
+	TEST_ASSERT(test_wait_until(outbound_answers, &room, 10000));
+	TEST_EQ_INT(call(&status, &j, "POST", "/call/outbound", body), 0);
+	TEST_EQ_INT(status, 202);
+out:
+	cJSON_Delete(j);
+	free(before);
+	free(after);
+	return err;
+}
+
 static int test_outbound_overloaded(void)
 {
 	int err = 0, pid = 0, want = 0;
@@ -2086,6 +2159,7 @@ static const struct test tests[] = {
 	{ "outbound_agent_unavailable_fails_call", test_outbound_agent_unavailable_fails_call },
 	{ "outbound_room_refused_records_error", test_outbound_room_refused_records_error },
 	{ "outbound_overloaded", test_outbound_overloaded },
+	{ "outbound_at_capacity", test_outbound_at_capacity },
 	{ "web_call", test_web_call },
 	{ "call_record", test_call_record },
 	{ "call_record_follows_events", test_call_record_follows_events },

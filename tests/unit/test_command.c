@@ -54,8 +54,8 @@ static int test_heartbeat_json(void)
 {
 	int err = 0;
 	const char *const ids[] = { ID, "11111111-2222-4333-8444-555555555555" };
-	char *json = cmd_heartbeat_json("sip-bridge/host-1", ids, 2);
-	char *empty = cmd_heartbeat_json("twilio-dialer/x", NULL, 0);
+	char *json = cmd_heartbeat_json("sip-bridge/host-1", ids, 2, 100);
+	char *empty = cmd_heartbeat_json("twilio-dialer/x", NULL, 0, 0);
 	cJSON *root = json ? cJSON_Parse(json) : NULL, *root0 = empty ? cJSON_Parse(empty) : NULL;
 	TEST_ASSERT(root && root0);
 	TEST_EQ_INT(cJSON_GetObjectItemCaseSensitive(root, "v")->valuedouble, 1);
@@ -69,6 +69,8 @@ static int test_heartbeat_json(void)
 	/* field order as the services wrote it */
 	TEST_ASSERT(strncmp(json, "{\"v\":1,\"source\":", 16) == 0);
 	TEST_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root0, "calls")), 0);
+	TEST_EQ_INT(cmd_int(root, "max_calls", -1), 100);
+	TEST_EQ_INT(cmd_int(root0, "max_calls", -1), -1);
 out:
 	cJSON_Delete(root);
 	cJSON_Delete(root0);
