@@ -289,6 +289,19 @@ out:
 	return err;
 }
 
+/* 70 distinct statement texts, fixed at compile time; text i answers $1 + i */
+#define MANY_TEXT(n) "SELECT $1::integer + " #n
+#define MANY_TEN(t)                                                                    \
+	MANY_TEXT(t##0), MANY_TEXT(t##1), MANY_TEXT(t##2), MANY_TEXT(t##3), MANY_TEXT(t##4), \
+		MANY_TEXT(t##5), MANY_TEXT(t##6), MANY_TEXT(t##7), MANY_TEXT(t##8), MANY_TEXT(t##9)
+static const char *const many_texts[] = {
+	MANY_TEXT(0), MANY_TEXT(1), MANY_TEXT(2), MANY_TEXT(3), MANY_TEXT(4),
+	MANY_TEXT(5), MANY_TEXT(6), MANY_TEXT(7), MANY_TEXT(8), MANY_TEXT(9),
+	MANY_TEN(1),  MANY_TEN(2),  MANY_TEN(3),  MANY_TEN(4),  MANY_TEN(5),
+	MANY_TEN(6),
+};
+_Static_assert(CM_ARRAY_LEN(many_texts) == 70, "more texts than the 64 a connection keeps");
+
 /* db_set_prepared: each parameterised text prepared once per session, the
  * same results and errors as unprepared, prepared again after a reconnect,
  * at most 64 texts kept; off, nothing is prepared. */
@@ -297,7 +310,7 @@ static int test_prepared(void)
 	int err = 0, n = -1;
 	struct test_pg pg;
 	struct db *db = NULL, *admin = NULL;
-	char pid[16], sql[96], v[16];
+	char pid[16], v[16];
 	static const char insert[] = "INSERT INTO t (id, name) VALUES ($1::integer, $2)";
 	static const char prepared[] = "SELECT count(*) FROM pg_prepared_statements";
 	TEST_EQ_INT(setup(&pg, &db), 0);
@@ -328,11 +341,10 @@ static int test_prepared(void)
 	TEST_EQ_INT(count_rows(db, "SELECT count(*) FROM t", &n), 0);
 	TEST_EQ_INT(n, 5);
 	/* 70 texts: every one runs, 64 are kept */
-	for (int i = 0; i < 70; i++) {
+	for (size_t i = 0; i < CM_ARRAY_LEN(many_texts); i++) {
 		struct db_result *res = NULL;
-		snprintf(sql, sizeof(sql), "SELECT $1::integer + %d", i);
-		TEST_EQ_INT(db_exec(db, &res, sql, 1, (const char *[]){ "1" }), 0);
-		snprintf(v, sizeof(v), "%d", i + 1);
+		TEST_EQ_INT(db_exec(db, &res, many_texts[i], 1, (const char *[]){ "1" }), 0);
+		snprintf(v, sizeof(v), "%zu", i + 1);
 		TEST_EQ_STR(db_result_get(res, 0, 0), v);
 		db_result_free(res);
 	}
