@@ -2,7 +2,8 @@
  * libs/bus figures against a local nats-server (started here on a free port
  * with a throw-away JetStream store, or the one in $NATS_URL):
  *   core publish → subscriber throughput, 256-byte events
- *   core one-way latency p50/p99 at a paced rate (send time in the payload,
+ *   core one-way latency p50/p99 at a paced rate, three runs, the worst p99
+ *   the figure (the goal is for every run; send time in the payload,
  *   publisher and subscriber in this process on separate connections, first
  *   1000 messages not counted)
  *   JetStream publish-with-ack throughput: sync publishes (1 and 8 threads)
@@ -28,6 +29,7 @@
 #define LAT_N           10000
 #define LAT_RATE        5000    /* msgs/s */
 #define LAT_WARMUP      1000    /* first messages not counted */
+#define LAT_RUNS        3       /* the goal holds in every run: the worst is the figure */
 #define JS_N            20000
 #define JS_THREADS      8
 #define JS_ASYNC_N      100000
@@ -105,7 +107,9 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int bench_core_latency(struct bus *pub, struct bus *subbus, double *p99p)
+/* One run: LAT_WARMUP + LAT_N events paced at LAT_RATE on a fresh
+ * subscription; its p99 in *p99p. */
+static int bench_core_latency_run(struct bus *pub, struct bus *subbus, int run, double *p99p)
 {
 	struct lat l = { .samples = calloc(LAT_N, sizeof(int64_t)) };
 	struct bus_sub *sub = NULL;
@@ -145,17 +149,33 @@ static int bench_core_latency(struct bus *pub, struct bus *subbus, double *p99p)
 	double p50 = (double)l.samples[n / 2], p99 = (double)l.samples[(size_t)n * 99 / 100];
 	double max = (double)l.samples[n - 1];
 	*p99p = p99;
-	printf("core one-way latency at %d events/s (%d samples): p50 %.0f µs, p99 %.0f µs, max "
-	       "%.0f µs "
-	       "(target p99 ≤ %.0f µs) %s\n",
-	       LAT_RATE, n, p50, p99, max, TARGET_CORE_P99,
+	printf("core one-way latency at %d events/s, run %d of %d (%d samples): p50 %.0f µs, "
+	       "p99 %.0f µs, max %.0f µs (target p99 ≤ %.0f µs) %s\n",
+	       LAT_RATE, run, LAT_RUNS, n, p50, p99, max, TARGET_CORE_P99,
 	       p99 <= TARGET_CORE_P99 ? "OK" : "ABOVE TARGET");
-	bench_figure("bus.core_one_way_p99", p99, "<=", TARGET_CORE_P99, "µs",
-		     "at 5,000 ev/s, 256-byte events");
 out:
 	sub = bus_unsubscribe(sub);
 	free(l.samples);
 	return err;
+}
+
+/* The goal is for every run: LAT_RUNS runs, the worst p99 is the figure. */
+static int bench_core_latency(struct bus *pub, struct bus *subbus)
+{
+	double p99[LAT_RUNS], worst = 0;
+	int err = 0;
+	for (int i = 0; i < LAT_RUNS && !err; i++) {
+		err = bench_core_latency_run(pub, subbus, i + 1, &p99[i]);
+		if (!err && p99[i] > worst)
+			worst = p99[i];
+	}
+	if (err)
+		return err;
+	char note[128];
+	snprintf(note, sizeof(note), "worst of %d runs (%.0f, %.0f, %.0f µs) at 5,000 ev/s, 256 B",
+		 LAT_RUNS, p99[0], p99[1], p99[2]);
+	bench_figure("bus.core_one_way_p99", worst, "<=", TARGET_CORE_P99, "µs", note);
+	return 0;
 }
 
 /* ---- JetStream publish with ack ----------------------------------------- */
@@ -297,7 +317,7 @@ int main(void)
 	struct test_nats srv = { 0 };
 	struct bus *pub = NULL, *subbus = NULL;
 	const char *url = getenv("NATS_URL");
-	double rate = 0, p99 = 0;
+	double rate = 0;
 	int err;
 
 	log_setup("bench_bus", LOG_WARN, false);
@@ -319,7 +339,7 @@ int main(void)
 		err = EAGAIN;
 	/* Latency first, on a quiet server; then throughput. */
 	if (!err)
-		err = bench_core_latency(pub, subbus, &p99);
+		err = bench_core_latency(pub, subbus);
 	if (!err)
 		err = bench_core_throughput(pub, subbus, &rate);
 	if (!err) {
