@@ -80,6 +80,14 @@ if [ -f tests/js/package.json ]; then
 fi
 
 echo
+# why each failed suite failed, here at the end where a truncated log still
+# shows it: its FAIL lines, or its last lines when it died without one
+for name in "${failed_suites[@]}"; do
+  logf="$log_dir/${name//\//_}.log"
+  echo "--- $name ($logf):"
+  if grep -q '^FAIL' "$logf"; then grep '^FAIL' "$logf" | head -n 5 | cut -c1-400
+  else tail -n 12 "$logf" | cut -c1-400; fi
+done
 if [ ${#failed_suites[@]} -gt 0 ]; then echo "failed suites: ${failed_suites[*]}"; fi
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

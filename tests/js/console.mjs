@@ -123,7 +123,21 @@ if (!LIVEKIT) {
   check('timeline: a hold still open at the end lasts until the end', openHold.holds.length === 1 && openHold.holds[0].to - openHold.holds[0].from === 3000);
 }
 
-const st = await startStack({ name: LIVEKIT ? 'console-livekit' : 'console', livekit: LIVEKIT, env: { 'api-gateway': { EVENTS_MAX_CLIENTS: '12' } } });
+// an error no step caught still ends with a FAIL line and the closing line
+for (const what of ['uncaughtException', 'unhandledRejection']) {
+  process.on(what, (e) => {
+    failed++;
+    console.log(`FAIL ${what}: ${(e && e.stack) || e}`);
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exit(1);
+  });
+}
+const st = await startStack({ name: LIVEKIT ? 'console-livekit' : 'console', livekit: LIVEKIT, env: { 'api-gateway': { EVENTS_MAX_CLIENTS: '12' } } })
+  .catch((e) => {
+    console.log(`FAIL the stack started: ${e.stack || e.message}`);
+    console.log(`${passed} passed, ${failed + 1} failed`);
+    process.exit(1);
+  });
 let browser = null;
 try {
   const { assistantId, trunkId } = await seed(st);
@@ -203,6 +217,8 @@ try {
     slow.setNoDelay(true);
     let slowBytes = 0;
     let slowClosed = false;
+    let slowError = '';
+    slow.on('error', (e) => { slowError = e.code || e.message; });
     slow.on('close', () => { slowClosed = true; });
     await new Promise((r) => slow.on('connect', r));
     slow.write(`GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${st.key}\r\n\r\n`);
@@ -226,7 +242,7 @@ try {
     await waitFor('the slow stream to end', () => slowClosed, 10000).catch(() => {});
     console.log(`    figure: a client that did not read got ${slowBytes} bytes of the ${(flood.length * 8e3 / 1e6).toFixed(0)} MB published before its stream ended`);
     check('the dropped stream ends with `event: dropped` and the server closes it, far short of the 16 MB published',
-      slowClosed && tail.includes('event: dropped') && tail.endsWith('0\r\n\r\n') && slowBytes < 8e6, `closed=${slowClosed} bytes=${slowBytes}`);
+      slowClosed && tail.includes('event: dropped') && tail.endsWith('0\r\n\r\n') && slowBytes < 8e6, `closed=${slowClosed} bytes=${slowBytes}${slowError ? ` error=${slowError}` : ''}`);
     slow.destroy();
   });
 
