@@ -7,7 +7,12 @@
  *   call legs round-robin (N transcoders, so caches are as cold as in the
  *   bridge) rather than extrapolated from one;
  *   the packet path per packet: rtp_parse + jitter buffer + rtp_build, and
- *   SRTP protect + unprotect.
+ *   SRTP protect + unprotect;
+ *   the bridge's own path (its room membership at 8 kHz, libs/room local:
+ *   G.711 → Opus 32 kbit/s from 8 kHz PCM, Opus → 8 kHz PCM → G.711) against
+ *   the 48 kHz one it replaced (8k→48k, Opus FB, 48k→8k), for encoder
+ *   complexity 0..5: µs per frame and a quality figure, the segmental SNR
+ *   of what the room decodes against what the carrier sent (see seg_snr).
  * Target (issue #5): ≤ 1 % of a core per transcoded call. Bounded in time
  * (< 30 s); prints figures, never fails on them.
  */
@@ -29,6 +34,9 @@
 #define PKT_N          100000
 #define TARGET_PCT     1.0
 #define TARGET_CALLS   200
+#define BRIDGE_BITRATE 32000            /* libs/room local's, what the bridge sends */
+#define MAX_LAG        400              /* samples at 8 kHz searched for the codec delay */
+#define SEG_MIN_RMS    300.0            /* frames quieter than this are not scored */
 
 static double cpu_us(void)
 {
@@ -245,6 +253,234 @@ out:
 	return err;
 }
 
+/* Segmental SNR in dB of `out` against `ref` (n samples at 8 kHz): `out`
+ * is first aligned on `ref` (the lag 0..MAX_LAG with the largest
+ * cross-correlation: the codec's and resamplers' delay), then every 20 ms
+ * frame of `ref` louder than SEG_MIN_RMS scores 10·log10(signal / error),
+ * clamped to [-10, 40] dB, and the scores are averaged. A waveform figure:
+ * it punishes every change of the signal, so it is a floor on what a
+ * listener (or a recogniser) gets, and comparable between paths and
+ * settings on the same input. *lagp = the lag found. */
+static double seg_snr(const int16_t *ref, const int16_t *out, size_t n, int *lagp)
+{
+	int best = 0;
+	double best_c = -1e300;
+	for (int lag = 0; lag <= MAX_LAG; lag++) {
+		double c = 0;
+		for (size_t i = 0; i + (size_t)lag < n; i += 2)
+			c += (double)ref[i] * out[i + (size_t)lag];
+		if (c > best_c) {
+			best_c = c;
+			best = lag;
+		}
+	}
+	double sum = 0;
+	size_t frames = 0;
+	for (size_t f = 0; (f + 1) * G711_FRAME_SAMPLES + (size_t)best <= n; f++) {
+		double sig = 0, noise = 0;
+		for (size_t i = f * G711_FRAME_SAMPLES; i < (f + 1) * G711_FRAME_SAMPLES; i++) {
+			double d = (double)ref[i] - out[i + (size_t)best];
+			sig += (double)ref[i] * ref[i];
+			noise += d * d;
+		}
+		if (sqrt(sig / G711_FRAME_SAMPLES) < SEG_MIN_RMS)
+			continue;
+		double db = noise > 0 ? 10.0 * log10(sig / noise) : 40.0;
+		sum += db < -10 ? -10 : db > 40 ? 40 : db;
+		frames++;
+	}
+	*lagp = best;
+	return frames ? sum / (double)frames : 0;
+}
+
+/* Log-spectral distance in dB of `out` (aligned by `lag`) against `ref`:
+ * per 20 ms frame of `ref` louder than SEG_MIN_RMS, the RMS over the bins
+ * of 50..4000 Hz (a Hann-windowed 160-point DFT) of the difference of the
+ * two power spectra in dB, averaged. Deaf to phase, which Opus does not
+ * keep, so nearer to what is heard than seg_snr; lower is better. */
+static double log_spectral_distance(const int16_t *ref, const int16_t *out, size_t n, int lag)
+{
+	enum { N = G711_FRAME_SAMPLES };
+	double sum = 0;
+	size_t frames = 0;
+	for (size_t f = 0; (f + 1) * N + (size_t)lag <= n; f++) {
+		const int16_t *a = ref + f * N, *b = out + f * N + lag;
+		double e = 0;
+		for (size_t i = 0; i < N; i++)
+			e += (double)a[i] * a[i];
+		if (sqrt(e / N) < SEG_MIN_RMS)
+			continue;
+		double d2 = 0;
+		int bins = 0;
+		for (int k = 1; k < N / 2; k++) {
+			double ar = 0, ai = 0, br = 0, bi = 0;
+			for (int i = 0; i < N; i++) {
+				double w = 0.5 - 0.5 * cos(2 * M_PI * i / N);
+				double c = cos(2 * M_PI * k * i / N), s = sin(2 * M_PI * k * i / N);
+				ar += w * a[i] * c;
+				ai -= w * a[i] * s;
+				br += w * b[i] * c;
+				bi -= w * b[i] * s;
+			}
+			/* a floor 60 dB under a full-scale bin keeps silent bins finite */
+			double pa = ar * ar + ai * ai + 1e3, pb = br * br + bi * bi + 1e3;
+			double d = 10.0 * log10(pa / pb);
+			d2 += d * d;
+			bins++;
+		}
+		sum += sqrt(d2 / bins);
+		frames++;
+	}
+	return frames ? sum / (double)frames : 0;
+}
+
+struct bridge_cost {
+	double up_us;       /* per frame: (resample +) encode */
+	double snr_db;      /* seg_snr of the room's decoded audio, at 8 kHz */
+	double lsd_db;      /* log_spectral_distance of the same */
+	int lag;
+};
+
+/* The carrier's audio into the room at `complexity`, once as the bridge
+ * sends it now (rate 8000: 8 kHz PCM straight into Opus) and once as before
+ * (rate 48000: 8k→48k, Opus FB from 48 kHz); the room member decodes at the
+ * same rate (the quality is then taken at 8 kHz, after 48k→8k for the
+ * latter). The cost is the bridge's part only (what it runs per frame). */
+static int bridge_uplink(const struct audio *a, int rate, int complexity, struct bridge_cost *bc)
+{
+	int err = 0;
+	struct resampler *up = NULL, *down = NULL;
+	struct media_opus_enc *enc = NULL;
+	struct media_opus_dec *dec = NULL;
+	struct media_opus_enc_cfg ec = { .bitrate = BRIDGE_BITRATE, .loss_pct = 5,
+					 .complexity = complexity,
+					 .max_bandwidth = MEDIA_OPUS_FB, .rate = rate };
+	size_t frame = (size_t)rate / 50;
+	static int16_t ref[SINGLE_FRAMES * G711_FRAME_SAMPLES], got[SINGLE_FRAMES *
+								   G711_FRAME_SAMPLES];
+	int16_t pcm[MEDIA_OPUS_MAX_FRAME], pcm8[G711_FRAME_SAMPLES * 2];
+	uint8_t pkt[MEDIA_OPUS_PACKET_MAX];
+	double t_up = 0;
+	if ((err = media_opus_enc_new(&enc, &ec)) || (err = media_opus_dec_new_rate(&dec, rate)) ||
+	    (rate != 8000 && ((err = resampler_new(&up, 8000, (uint32_t)rate, -1)) ||
+			      (err = resampler_new(&down, (uint32_t)rate, 8000, -1)))))
+		goto out;
+	for (size_t i = 0; i < SINGLE_FRAMES; i++) {
+		size_t f = i % AUDIO_FRAMES, n = 0, len = 0;
+		int16_t *r8 = ref + i * G711_FRAME_SAMPLES;
+		g711_decode(G711_ULAW, r8, a->g711[f], G711_FRAME_SAMPLES);
+		double t0 = cpu_us();
+		const int16_t *in = r8;
+		if (up) {
+			n = CM_ARRAY_LEN(pcm);
+			if ((err = resampler_process(up, pcm, &n, r8, G711_FRAME_SAMPLES)))
+				goto out;
+			in = pcm;
+		}
+		if ((err = media_opus_encode(enc, pkt, sizeof(pkt), &len, in)))
+			goto out;
+		t_up += cpu_us() - t0;
+		if ((err = media_opus_decode(dec, pcm, CM_ARRAY_LEN(pcm), &n, pkt, len)))
+			goto out;
+		if (n != frame) {
+			err = EPROTO;
+			goto out;
+		}
+		int16_t *o8 = got + i * G711_FRAME_SAMPLES;
+		if (down) {
+			size_t n8 = CM_ARRAY_LEN(pcm8);
+			if ((err = resampler_process(down, pcm8, &n8, pcm, n)))
+				goto out;
+			memset(o8, 0, G711_FRAME_SAMPLES * sizeof(*o8));
+			memcpy(o8, pcm8, (n8 < G711_FRAME_SAMPLES ? n8 : G711_FRAME_SAMPLES) *
+						 sizeof(*o8));
+		} else {
+			memcpy(o8, pcm, G711_FRAME_SAMPLES * sizeof(*o8));
+		}
+	}
+	bc->up_us = t_up / SINGLE_FRAMES;
+	bc->snr_db = seg_snr(ref, got, CM_ARRAY_LEN(ref), &bc->lag);
+	bc->lsd_db = log_spectral_distance(ref, got, AUDIO_FRAMES * G711_FRAME_SAMPLES, bc->lag);
+out:
+	resampler_free(up);
+	resampler_free(down);
+	media_opus_enc_free(enc);
+	media_opus_dec_free(dec);
+	return err;
+}
+
+/* The room's Opus (48 kHz fullband, as a WebRTC sender makes it) to the
+ * carrier's 8 kHz: decoded at 8 kHz, or at 48 kHz then resampled. */
+static int bridge_downlink(const struct audio *a, int rate, double *usp)
+{
+	int err = 0;
+	struct resampler *down = NULL;
+	struct media_opus_dec *dec = NULL;
+	int16_t pcm[MEDIA_OPUS_MAX_FRAME], pcm8[G711_FRAME_SAMPLES * 2];
+	double t = 0;
+	if ((err = media_opus_dec_new_rate(&dec, rate)) ||
+	    (rate != 8000 && (err = resampler_new(&down, (uint32_t)rate, 8000, -1))))
+		goto out;
+	for (size_t i = 0; i < SINGLE_FRAMES; i++) {
+		size_t f = i % AUDIO_FRAMES, n = 0, n8 = CM_ARRAY_LEN(pcm8);
+		double t0 = cpu_us();
+		if ((err = media_opus_decode(dec, pcm, CM_ARRAY_LEN(pcm), &n, a->opus[f],
+					     a->opus_len[f])) ||
+		    (down && (err = resampler_process(down, pcm8, &n8, pcm, n))))
+			goto out;
+		t += cpu_us() - t0;
+	}
+	*usp = t / SINGLE_FRAMES;
+out:
+	resampler_free(down);
+	media_opus_dec_free(dec);
+	return err;
+}
+
+static int bridge_paths(const struct audio *a)
+{
+	struct bridge_cost bc;
+	double dn8 = 0, dn48 = 0;
+	int err;
+	printf("the bridge's path, Opus %d kbit/s into the room, FEC; quality of the room's "
+	       "decoded audio against the carrier's (G.711-decoded) audio at 8 kHz after delay "
+	       "alignment, frames above %.0f RMS: segSNR (segmental SNR, dB, higher is better) "
+	       "and LSD (log-spectral distance 50-4000 Hz, dB, lower is better):\n",
+	       BRIDGE_BITRATE / 1000, SEG_MIN_RMS);
+	if ((err = bridge_uplink(a, 48000, 5, &bc)))
+		return err;
+	printf("  before: 8k→48k + Opus from 48 kHz (FB), complexity 5: %.1f µs/frame, segSNR %.1f "
+	       "dB, LSD %.2f dB (delay %d samples)\n",
+	       bc.up_us, bc.snr_db, bc.lsd_db, bc.lag);
+	bench_figure("media.bridge_uplink_us@48k_c5", bc.up_us, NULL, 0, "µs",
+		     "8k->48k + Opus encode from 48 kHz, the former path");
+	for (int c = 0; c <= 5; c++) {
+		if ((err = bridge_uplink(a, 8000, c, &bc)))
+			return err;
+		printf("  8 kHz member: Opus from 8 kHz (NB), complexity %d: %.1f µs/frame, segSNR "
+		       "%.1f dB, LSD %.2f dB (delay %d samples)\n",
+		       c, bc.up_us, bc.snr_db, bc.lsd_db, bc.lag);
+		char name[48], note[64];
+		snprintf(name, sizeof(name), "media.bridge_uplink_us@8k_c%d", c);
+		snprintf(note, sizeof(note), "Opus encode from 8 kHz; segSNR %.1f dB, LSD %.2f dB",
+			 bc.snr_db, bc.lsd_db);
+		bench_figure(name, bc.up_us, NULL, 0, "µs", note);
+		snprintf(name, sizeof(name), "media.bridge_uplink_snr@8k_c%d", c);
+		bench_figure(name, bc.snr_db, NULL, 0, "dB", "segmental SNR, delay aligned");
+		snprintf(name, sizeof(name), "media.bridge_uplink_lsd@8k_c%d", c);
+		bench_figure(name, bc.lsd_db, NULL, 0, "dB",
+			     "log-spectral distance, delay aligned");
+	}
+	if ((err = bridge_downlink(a, 48000, &dn48)) || (err = bridge_downlink(a, 8000, &dn8)))
+		return err;
+	printf("  room → carrier, Opus (FB 32k) to 8 kHz PCM: decode at 48 kHz + 48k→8k %.1f "
+	       "µs/frame, decode at 8 kHz %.1f µs/frame\n",
+	       dn48, dn8);
+	bench_figure("media.bridge_downlink_us@8k", dn8, NULL, 0, "µs",
+		     "Opus decode to 8 kHz (48 kHz + resample: see above)");
+	return 0;
+}
+
 static int packet_path(void)
 {
 	int err = 0;
@@ -316,11 +552,11 @@ int main(void)
 		struct transcoder_cfg cfg;
 	} configs[] = {
 		{ "default: uplink Opus NB 24 kbit/s complexity 5, FEC", "media.calls@nb_c5",
-		  { G711_ULAW, { 24000, 10, 5, MEDIA_OPUS_NB, false }, -1 } },
+		  { G711_ULAW, { 24000, 10, 5, MEDIA_OPUS_NB, false, 0 }, -1 } },
 		{ "uplink Opus WB 24 kbit/s complexity 5, FEC", "media.calls@wb_c5",
-		  { G711_ULAW, { 24000, 10, 5, MEDIA_OPUS_WB, false }, -1 } },
+		  { G711_ULAW, { 24000, 10, 5, MEDIA_OPUS_WB, false, 0 }, -1 } },
 		{ "uplink Opus NB 24 kbit/s complexity 2, FEC", "media.calls@nb_c2",
-		  { G711_ULAW, { 24000, 10, 2, MEDIA_OPUS_NB, false }, -1 } },
+		  { G711_ULAW, { 24000, 10, 2, MEDIA_OPUS_NB, false, 0 }, -1 } },
 	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(configs); i++) {
 		struct dir_cost up, down;
@@ -354,6 +590,10 @@ int main(void)
 			     note);
 		if (i == 0 && (err = parts(a)) != 0)
 			goto out;
+	}
+	if ((err = bridge_paths(a)) != 0) {
+		fprintf(stderr, "bench_media: the bridge's path: %s\n", cm_strerror(err));
+		goto out;
 	}
 	if ((err = packet_path()) != 0) {
 		fprintf(stderr, "bench_media: packet path: %s\n", cm_strerror(err));

@@ -222,7 +222,10 @@ int resampler_latency(const struct resampler *r);
 void resampler_reset(struct resampler *r);
 
 /* ======================================================================
- * Opus (libopus): 48 kHz mono, 20 ms frames, VOIP application, inband FEC
+ * Opus (libopus): mono, 20 ms frames, VOIP application, inband FEC. The PCM
+ * side works at 48 kHz unless told another of Opus's own rates (8, 12, 16,
+ * 24 kHz: libopus encodes and decodes them natively, no resampler); the
+ * packets and their RTP clock are the same at every rate.
  * ==================================================================== */
 #define MEDIA_OPUS_RATE          48000
 #define MEDIA_OPUS_FRAME         960        /* samples per 20 ms at 48 kHz */
@@ -237,27 +240,37 @@ struct media_opus_enc_cfg {
 	int complexity;                 /* 0..10; < 0 = 5 */
 	enum media_opus_bandwidth max_bandwidth; /* NB for telephone audio */
 	bool dtx;
+	int rate;                       /* input PCM, Hz: 8000, 12000, 16000, 24000,
+					 * 48000; 0 = 48000 (8000 encodes narrowband
+					 * whatever max_bandwidth says) */
 };
 struct media_opus_enc;
 struct media_opus_dec;
 
-/* cfg may be NULL: 24 kbit/s, 10 % loss, complexity 5, FB, no DTX. */
+/* cfg may be NULL: 24 kbit/s, 10 % loss, complexity 5, FB, no DTX, 48 kHz.
+ * EINVAL for a value out of range (a rate Opus does not take). */
 int media_opus_enc_new(struct media_opus_enc **ep,
 		       const struct media_opus_enc_cfg *cfg) CM_MUST_USE;
 struct media_opus_enc *media_opus_enc_free(struct media_opus_enc *e);
 int media_opus_enc_set_loss(struct media_opus_enc *e, int loss_pct) CM_MUST_USE;
-/* Encodes one 20 ms frame (960 samples) into out[cap]; *lenp = bytes. */
+/* Encodes one 20 ms frame (rate / 50 samples: 960 at 48 kHz, 160 at 8 kHz)
+ * into out[cap]; *lenp = bytes. */
 int media_opus_encode(struct media_opus_enc *e, uint8_t *out, size_t cap, size_t *lenp,
-		      const int16_t pcm[MEDIA_OPUS_FRAME]) CM_MUST_USE;
+		      const int16_t *pcm) CM_MUST_USE;
 
+/* A decoder with 48 kHz output. */
 int media_opus_dec_new(struct media_opus_dec **dp) CM_MUST_USE;
+/* A decoder whose output is at `rate` (8000, 12000, 16000, 24000, 48000;
+ * else EINVAL). */
+int media_opus_dec_new_rate(struct media_opus_dec **dp, int rate) CM_MUST_USE;
 struct media_opus_dec *media_opus_dec_free(struct media_opus_dec *d);
-/* Decodes a packet into pcm[cap]; *np = samples (960 for 20 ms). EBADMSG
- * for a corrupt packet. */
+/* Decodes a packet into pcm[cap]; *np = samples at the decoder's rate (960
+ * for 20 ms at 48 kHz, 160 at 8 kHz). EBADMSG for a corrupt packet. */
 int media_opus_decode(struct media_opus_dec *d, int16_t *pcm, size_t cap, size_t *np,
 		      const uint8_t *data, size_t len) CM_MUST_USE;
-/* A lost frame of `frame` samples: with `next` (the packet after the lost
- * one) its inband FEC is decoded, otherwise packet loss concealment. */
+/* A lost frame of `frame` samples at the decoder's rate (a multiple of
+ * 2.5 ms, at most 120 ms; else EINVAL): with `next` (the packet after the
+ * lost one) its inband FEC is decoded, otherwise packet loss concealment. */
 int media_opus_conceal(struct media_opus_dec *d, int16_t *pcm, size_t frame,
 		       const uint8_t *next, size_t next_len) CM_MUST_USE;
 /* True when the packet carries inband FEC (LBRR) for the previous frame. */

@@ -1,5 +1,6 @@
-/* Opus (libopus) for voice: 48 kHz mono, 20 ms frames, VOIP application,
- * inband FEC on with a configurable expected loss. */
+/* Opus (libopus) for voice: mono, 20 ms frames, VOIP application, inband
+ * FEC on with a configurable expected loss; PCM at 48 kHz or another of
+ * Opus's native rates. */
 #include "media/media.h"
 
 #include <errno.h>
@@ -9,11 +10,19 @@
 
 struct media_opus_enc {
 	OpusEncoder *enc;
+	int frame; /* samples per 20 ms at the input rate */
 };
 
 struct media_opus_dec {
 	OpusDecoder *dec;
+	int rate;
 };
+
+/* One of the rates libopus works at natively. */
+static bool opus_rate_ok(int rate)
+{
+	return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
+}
 
 static const struct media_opus_enc_cfg enc_defaults = {
 	.bitrate = 24000, .loss_pct = 10, .complexity = 5, .max_bandwidth = MEDIA_OPUS_FB,
@@ -43,8 +52,10 @@ int media_opus_enc_new(struct media_opus_enc **ep, const struct media_opus_enc_c
 		c.bitrate = enc_defaults.bitrate;
 	if (c.complexity < 0)
 		c.complexity = enc_defaults.complexity;
+	if (c.rate == 0)
+		c.rate = MEDIA_OPUS_RATE;
 	if (c.bitrate < 6000 || c.bitrate > 510000 || c.loss_pct < 0 || c.loss_pct > 100 ||
-	    c.complexity > 10)
+	    c.complexity > 10 || !opus_rate_ok(c.rate))
 		return EINVAL;
 
 	e = calloc(1, sizeof(*e));
@@ -53,7 +64,8 @@ int media_opus_enc_new(struct media_opus_enc **ep, const struct media_opus_enc_c
 		goto out;
 	}
 	int oerr = OPUS_OK;
-	e->enc = opus_encoder_create(MEDIA_OPUS_RATE, 1, OPUS_APPLICATION_VOIP, &oerr);
+	e->frame = c.rate / 50;
+	e->enc = opus_encoder_create(c.rate, 1, OPUS_APPLICATION_VOIP, &oerr);
 	if (!e->enc) {
 		err = oerr == OPUS_ALLOC_FAIL ? ENOMEM : EIO;
 		goto out;
@@ -94,12 +106,12 @@ int media_opus_enc_set_loss(struct media_opus_enc *e, int loss_pct)
 }
 
 int media_opus_encode(struct media_opus_enc *e, uint8_t *out, size_t cap, size_t *lenp,
-		      const int16_t pcm[MEDIA_OPUS_FRAME])
+		      const int16_t *pcm)
 {
 	if (!e || !out || !lenp || !pcm || cap < 3)
 		return EINVAL;
 	opus_int32 max = cap > MEDIA_OPUS_PACKET_MAX ? MEDIA_OPUS_PACKET_MAX : (opus_int32)cap;
-	opus_int32 n = opus_encode(e->enc, pcm, MEDIA_OPUS_FRAME, out, max);
+	opus_int32 n = opus_encode(e->enc, pcm, e->frame, out, max);
 	if (n == OPUS_BUFFER_TOO_SMALL)
 		return EMSGSIZE;
 	if (n < 0)
@@ -110,9 +122,14 @@ int media_opus_encode(struct media_opus_enc *e, uint8_t *out, size_t cap, size_t
 
 int media_opus_dec_new(struct media_opus_dec **dp)
 {
+	return media_opus_dec_new_rate(dp, MEDIA_OPUS_RATE);
+}
+
+int media_opus_dec_new_rate(struct media_opus_dec **dp, int rate)
+{
 	int err = 0;
 	struct media_opus_dec *d = NULL;
-	if (!dp)
+	if (!dp || !opus_rate_ok(rate))
 		return EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d) {
@@ -120,7 +137,8 @@ int media_opus_dec_new(struct media_opus_dec **dp)
 		goto out;
 	}
 	int oerr = OPUS_OK;
-	d->dec = opus_decoder_create(MEDIA_OPUS_RATE, 1, &oerr);
+	d->rate = rate;
+	d->dec = opus_decoder_create(rate, 1, &oerr);
 	if (!d->dec) {
 		err = oerr == OPUS_ALLOC_FAIL ? ENOMEM : EIO;
 		goto out;
@@ -164,8 +182,9 @@ int media_opus_decode(struct media_opus_dec *d, int16_t *pcm, size_t cap, size_t
 int media_opus_conceal(struct media_opus_dec *d, int16_t *pcm, size_t frame, const uint8_t *next,
 		       size_t next_len)
 {
-	/* frame: a multiple of 2.5 ms, at most 120 ms */
-	if (!d || !pcm || frame == 0 || frame > MEDIA_OPUS_MAX_FRAME || frame % 120)
+	/* frame: a multiple of 2.5 ms, at most 120 ms, at the decoder's rate */
+	if (!d || !pcm || frame == 0 || frame > (size_t)d->rate / 1000 * 120 ||
+	    frame % ((size_t)d->rate / 400))
 		return EINVAL;
 	int n;
 	if (next && next_len && next_len <= MEDIA_OPUS_PACKET_MAX * 6 &&

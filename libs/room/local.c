@@ -1,7 +1,9 @@
 /* The local room backend's member side: Opus RTP to and from room-manager's
  * forwarder over one connected UDP socket on 127.0.0.1, a receive thread
  * that demultiplexes senders by SSRC (jitter buffer + decoder each) and
- * plays them out every 20 ms. Who the others are comes from the
+ * plays them out every 20 ms. The encoder takes and the decoders give PCM at
+ * the member's rate (Opus's own, no resampler); RTP timestamps count 48 kHz
+ * whatever that rate. Who the others are comes from the
  * forwarder's RTCP: the first SDES CNAME of an SSRC is a member that
  * joined, its BYE one that left. */
 #include "room/room.h"
@@ -25,6 +27,7 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_BITRATE    32000
+#define DEFAULT_COMPLEXITY 5
 #define RECV_BATCH         64         /* datagrams read per wake-up */
 #define SENDER_IDLE_US     (10 * 1000000LL) /* forget a silent sender */
 #define TICK_US            (ROOM_FRAME_MS * 1000LL)
@@ -46,6 +49,8 @@ struct room {
 	room_frame_h *on_frame;
 	room_member_h *on_member;   /* may be NULL */
 	void *arg;
+	int rate;                   /* the member's PCM rate */
+	size_t frame;               /* samples per 20 ms at that rate */
 	int fd, evfd;
 	pthread_t thread;
 	bool thread_started;
@@ -110,7 +115,7 @@ static struct sender *sender_get(struct room *r, uint32_t ssrc, int64_t now_us)
 	return NULL;
 }
 
-static int sender_ready(struct sender *s)
+static int sender_ready(struct sender *s, int rate)
 {
 	static const struct jbuf_cfg cfg = {
 		.clock_rate = MEDIA_OPUS_RATE, .frame_ms = ROOM_FRAME_MS,
@@ -120,7 +125,7 @@ static int sender_ready(struct sender *s)
 	if (!s->jb)
 		err = jbuf_new(&s->jb, &cfg);
 	if (!err && !s->dec)
-		err = media_opus_dec_new(&s->dec);
+		err = media_opus_dec_new_rate(&s->dec, rate);
 	return err;
 }
 
@@ -173,7 +178,7 @@ static void on_rtp(struct room *r, const uint8_t *buf, size_t len, int64_t now_u
 		return;
 	}
 	struct sender *s = sender_get(r, pkt.hdr.ssrc, now_us);
-	if (!s || sender_ready(s)) {
+	if (!s || sender_ready(s, r->rate)) {
 		atomic_fetch_add(&r->pkts_dropped, 1);
 		return;
 	}
@@ -231,19 +236,20 @@ static void play_tick(struct room *r, int64_t now_us)
 				n = 0;
 		} else if (f.status == JBUF_LOSS) {
 			concealed = true;
-			if (media_opus_conceal(s->dec, pcm, ROOM_FRAME_SAMPLES, f.fec_data,
-					       f.fec_len) == 0)
-				n = ROOM_FRAME_SAMPLES;
+			if (media_opus_conceal(s->dec, pcm, r->frame, f.fec_data, f.fec_len) ==
+			    0)
+				n = r->frame;
 		}
 		if (n == 0)
 			continue;
 		/* our members send 20 ms; a longer packet is cut to this tick's frame */
-		if (n < ROOM_FRAME_SAMPLES)
-			memset(pcm + n, 0, (ROOM_FRAME_SAMPLES - n) * sizeof(pcm[0]));
+		if (n < r->frame)
+			memset(pcm + n, 0, (r->frame - n) * sizeof(pcm[0]));
 		struct room_frame rf = {
 			.identity = s->identity,
 			.ssrc = s->ssrc,
 			.pcm = pcm,
+			.samples = r->frame,
 			.concealed = concealed,
 		};
 		atomic_fetch_add(concealed ? &r->frames_concealed : &r->frames_received, 1);
@@ -327,8 +333,12 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 	socklen_t slen = sizeof(local);
 	char rtp_addr[32];
 	int err = 0;
+	int rate = ctx && ctx->rate ? ctx->rate : ROOM_RATE;
 	if (!roomp || !ctx || !ctx->bus || !room || !identity || !h || !h->frame || !*room ||
-	    !*identity || strlen(room) > EVENT_ROOM_MAX || strlen(identity) > ROOM_IDENTITY_MAX)
+	    !*identity || strlen(room) > EVENT_ROOM_MAX || strlen(identity) > ROOM_IDENTITY_MAX ||
+	    (rate != 8000 && rate != 12000 && rate != 16000 && rate != 24000 &&
+	     rate != ROOM_RATE) ||
+	    ctx->opus_complexity < 0 || ctx->opus_complexity > 10)
 		return EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -338,12 +348,16 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 	r->on_frame = h->frame;
 	r->on_member = h->member;
 	r->arg = arg;
+	r->rate = rate;
+	r->frame = ROOM_FRAME_SAMPLES_AT(rate);
 	snprintf(r->name, sizeof(r->name), "%s", room);
 	snprintf(r->identity, sizeof(r->identity), "%s", identity);
 	pthread_mutex_init(&r->send_lock, NULL);
 	struct media_opus_enc_cfg ecfg = {
 		.bitrate = ctx->opus_bitrate > 0 ? ctx->opus_bitrate : DEFAULT_BITRATE,
-		.loss_pct = 5, .complexity = 5, .max_bandwidth = MEDIA_OPUS_FB, .dtx = false,
+		.loss_pct = 5,
+		.complexity = ctx->opus_complexity ? ctx->opus_complexity : DEFAULT_COMPLEXITY,
+		.max_bandwidth = MEDIA_OPUS_FB, .dtx = false, .rate = rate,
 	};
 	err = media_opus_enc_new(&r->enc, &ecfg);
 	if (err)
@@ -407,7 +421,7 @@ out:
 	return 0;
 }
 
-static int local_send_frame(struct room *r, const int16_t pcm[ROOM_FRAME_SAMPLES])
+static int local_send_frame(struct room *r, const int16_t *pcm)
 {
 	uint8_t opus[MEDIA_OPUS_PACKET_MAX], pkt[RTP_PACKET_MAX];
 	size_t olen = 0, plen = 0;

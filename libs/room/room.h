@@ -7,10 +7,15 @@
  * ROOM_BACKEND=livekit) are here, behind the same table.
  *
  * Audio on this interface, both directions: 20 ms frames of mono signed
- * 16-bit native-endian PCM at 48 kHz (ROOM_FRAME_SAMPLES = 960 samples).
- * The backend encodes what is sent (Opus) and decodes what is received;
- * callers at other rates (8 kHz telephony, 16 kHz speech recognition)
- * resample at their edge (libs/media resampler_*).
+ * 16-bit native-endian PCM at the member's rate: the backend context's
+ * `rate` (8000, 12000, 16000, 24000 or 48000; 0 is ROOM_RATE, 48 kHz), so
+ * ROOM_FRAME_SAMPLES_AT(rate) samples a frame (960 at 48 kHz, 160 at 8 kHz).
+ * The backend encodes what is sent (Opus) and decodes what is received; the
+ * local backend does both at the member's rate natively (Opus works at those
+ * rates; the RTP clock stays 48 kHz), LiveKit's resamples inside the backend.
+ * A member at 8 kHz (telephony) needs no resampler of its own; at other
+ * rates (16 kHz speech recognition) callers resample at their edge (libs/media
+ * resampler_*) or join at that rate.
  *
  * Pacing: send_frame() sends at once; the caller calls it once per 20 ms of
  * audio on its own media clock (e.g. a timerfd or the caller's RTP clock).
@@ -49,6 +54,8 @@
 #define ROOM_RATE          48000
 #define ROOM_FRAME_MS      20
 #define ROOM_FRAME_SAMPLES (ROOM_RATE * ROOM_FRAME_MS / 1000) /* 960 */
+#define ROOM_FRAME_SAMPLES_AT(rate) ((rate) * ROOM_FRAME_MS / 1000) /* 160 at 8 kHz */
+#define ROOM_FRAME_SAMPLES_MAX ROOM_FRAME_SAMPLES
 #define ROOM_IDENTITY_MAX  128      /* bytes, like a room name */
 #define ROOM_SENDERS_MAX   16       /* senders one member decodes at once */
 
@@ -58,7 +65,8 @@ struct room_frame {
 	const char *identity;   /* the sender's identity; "" until room-manager
 				 * has told us who sent this SSRC */
 	uint32_t ssrc;          /* the sender's RTP SSRC (stable per membership) */
-	const int16_t *pcm;     /* ROOM_FRAME_SAMPLES samples */
+	const int16_t *pcm;     /* `samples` samples at the member's rate */
+	size_t samples;         /* ROOM_FRAME_SAMPLES_AT(rate): 960 at 48 kHz */
 	bool concealed;         /* made up by PLC or FEC for a lost packet */
 };
 
@@ -105,8 +113,9 @@ struct room_ops {
 	 * (e.g. the room does not exist), ENOMEM. */
 	int (*join)(struct room **roomp, void *ctx, const char *room, const char *identity,
 		    const struct room_handlers *h, void *arg);
-	/* Encodes and sends one 20 ms frame. 0, or EIO when the send failed. */
-	int (*send_frame)(struct room *r, const int16_t pcm[ROOM_FRAME_SAMPLES]);
+	/* Encodes and sends one 20 ms frame (ROOM_FRAME_SAMPLES_AT(rate) samples
+	 * at the member's rate). 0, or EIO when the send failed. */
+	int (*send_frame)(struct room *r, const int16_t *pcm);
 	/* Sends `len` bytes (borrowed) reliably to every other participant on
 	 * `topic`. NULL in a backend without data messages. 0, EMSGSIZE, EIO. */
 	int (*send_data)(struct room *r, const char *topic, const uint8_t *data, size_t len);
@@ -145,6 +154,12 @@ struct room_local_ctx {
 	struct bus *bus;        /* borrowed; the connection to NATS */
 	int timeout_ms;         /* rooms.join / rooms.leave; <= 0: 5000 */
 	int opus_bitrate;       /* bit/s; 0: 32000 */
+	int opus_complexity;    /* the encoder's, 1..10; 0: 5 (complexity 0
+				 * itself is not offered: bench_media finds
+				 * it no cheaper than 1 at 8 kHz) */
+	int rate;               /* the member's PCM rate (see the top); 0: 48000.
+				 * At 8000 what is sent is encoded narrowband
+				 * (Opus has nothing above 4 kHz to carry) */
 };
 
 extern const struct room_ops room_local;
@@ -190,6 +205,9 @@ struct room_livekit_ctx {
 				   * returns within timeout_ms + 3 s */
 	int reconnect_timeout_ms; /* a reconnection lasting longer loses the room; <= 0: 20000 */
 	const char *engine_path;  /* NULL: $LIVEKIT_FFI_LIB or the search of lkrtc.h */
+	int rate;                 /* the member's PCM rate (see the top); 0: 48000. The
+				   * engine takes 48 kHz: other rates are resampled
+				   * here (speexdsp, per sender on the way in) */
 };
 
 extern const struct room_ops room_livekit;

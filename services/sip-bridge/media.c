@@ -1,7 +1,8 @@
 /* One call's media on the relay's media thread (relay.c runs the threads):
- * the carrier's RTP, put back in sequence, → 48 kHz → the room as it
- * arrives, and RFC 4733 digits (to the dtmf handler); every 20 ms one room frame
- * (or silence) → 8 kHz → G.711 → the carrier, as the negotiated direction
+ * the carrier's RTP, put back in sequence, → the room as it arrives (the
+ * membership is at 8 kHz: no resampling), and RFC 4733 digits (to the dtmf
+ * handler); every 20 ms one room frame (or silence) → G.711 → the carrier,
+ * as the negotiated direction
  * allows; the media timeout. Digits and the timeout go out through the
  * relay's handlers. Also the room's receive thread side: frames queued (and
  * mixed) for the carrier. */
@@ -61,7 +62,8 @@ void relay_on_room_frame(const struct room_frame *f, void *arg)
 		return; /* before the answer: nothing is kept for the carrier */
 	pthread_mutex_lock(&l->mu);
 	size_t si = sender_index(l, f->ssrc);
-	if (si == ROOM_SENDERS_MAX) {
+	/* a frame not at the membership's rate never comes from libs/room */
+	if (si == ROOM_SENDERS_MAX || f->samples != RELAY_FRAME) {
 		l->q_dropped++;
 		pthread_mutex_unlock(&l->mu);
 		return;
@@ -71,7 +73,7 @@ void relay_on_room_frame(const struct room_frame *f, void *arg)
 		struct relay_slot *sl = &l->q[(l->q_head + i) % RELAY_QUEUE_FRAMES];
 		if (sl->senders & bit)
 			continue;
-		for (size_t k = 0; k < ROOM_FRAME_SAMPLES; k++) {
+		for (size_t k = 0; k < RELAY_FRAME; k++) {
 			int32_t v = (int32_t)sl->pcm[k] + f->pcm[k];
 			sl->pcm[k] = (int16_t)(v > INT16_MAX   ? INT16_MAX
 					       : v < INT16_MIN ? INT16_MIN
@@ -105,12 +107,14 @@ static void report_dtmf(struct relay_leg *l, const struct dtmf_event *e)
 	log_info("call_dtmf", "%s: %c (%u ms)", l->call_id, e->digit, (unsigned)e->duration_ms);
 }
 
-/* Carrier → room, one frame of the far end (or a concealed loss). */
+/* Carrier → room, one packet of the far end (or a concealed loss), cut
+ * into 20 ms room frames at 8 kHz. */
 static void uplink_frame(struct relay_leg *l, const struct jbuf_frame *fr)
 {
-	int16_t pcm8[G711_BUF];
-	int16_t pcm48[ROOM_FRAME_SAMPLES * 3 + 64];
-	size_t n8 = 0, n48 = CM_ARRAY_LEN(pcm48);
+	size_t n8 = 0;
+	if (l->up_n + G711_BUF > CM_ARRAY_LEN(l->up_buf))
+		l->up_n = 0; /* never overrun; only reachable with odd ptimes */
+	int16_t *pcm8 = l->up_buf + l->up_n;
 	if (fr->status == JBUF_FRAME) {
 		n8 = fr->len < G711_BUF ? fr->len : G711_BUF;
 		g711_decode(l->law, pcm8, fr->data, n8);
@@ -118,20 +122,18 @@ static void uplink_frame(struct relay_leg *l, const struct jbuf_frame *fr)
 		n8 = G711_FRAME_SAMPLES;
 		memset(pcm8, 0, n8 * sizeof(int16_t));
 	}
-	if (n8 == 0 || resampler_process(l->up, pcm48, &n48, pcm8, n8))
-		return;
-	if (l->up_n + n48 > CM_ARRAY_LEN(l->up_buf))
-		l->up_n = 0; /* never overrun; only reachable with odd ptimes */
-	memcpy(l->up_buf + l->up_n, pcm48, n48 * sizeof(int16_t));
-	l->up_n += n48;
-	while (l->up_n >= ROOM_FRAME_SAMPLES) {
+	l->up_n += n8;
+	size_t done = 0;
+	while (l->up_n - done >= RELAY_FRAME) {
 		pthread_mutex_lock(&l->mu);
-		if (l->room && l->relay->room_ops->send_frame(l->room, l->up_buf) == 0)
+		if (l->room && l->relay->room_ops->send_frame(l->room, l->up_buf + done) == 0)
 			l->frames_up++;
 		pthread_mutex_unlock(&l->mu);
-		l->up_n -= ROOM_FRAME_SAMPLES;
-		memmove(l->up_buf, l->up_buf + ROOM_FRAME_SAMPLES, l->up_n * sizeof(int16_t));
+		done += RELAY_FRAME;
 	}
+	l->up_n -= done;
+	if (done && l->up_n)
+		memmove(l->up_buf, l->up_buf + done, l->up_n * sizeof(int16_t));
 }
 
 /* Carrier → room as packets arrive: every packet next in sequence goes on
@@ -232,9 +234,7 @@ static void send_rtp(struct relay_leg *l, const int16_t pcm[G711_FRAME_SAMPLES])
  * quiet), nothing at all while the far end does not receive. */
 static void leg_downlink(struct relay_leg *l)
 {
-	int16_t pcm48[ROOM_FRAME_SAMPLES];
-	int16_t pcm8[G711_BUF];
-	size_t n8 = CM_ARRAY_LEN(pcm8);
+	int16_t pcm8[RELAY_FRAME];
 	bool have = false;
 	bool send = l->p.send && atomic_load(&l->may_send) && l->p.have_remote &&
 		    (l->p.pt == 0 || l->p.pt == 8);
@@ -244,7 +244,7 @@ static void leg_downlink(struct relay_leg *l)
 	else if (l->q_n >= RELAY_PREBUFFER)
 		l->q_playing = true;
 	if (l->q_playing && send) {
-		memcpy(pcm48, l->q[l->q_head].pcm, sizeof(pcm48));
+		memcpy(pcm8, l->q[l->q_head].pcm, sizeof(pcm8));
 		l->q_head = (l->q_head + 1) % RELAY_QUEUE_FRAMES;
 		l->q_n--;
 		have = true;
@@ -255,20 +255,10 @@ static void leg_downlink(struct relay_leg *l)
 	if (!send)
 		return;
 	if (!have)
-		memset(pcm48, 0, sizeof(pcm48));
+		memset(pcm8, 0, sizeof(pcm8));
 	else
 		l->frames_down++;
-	if (resampler_process(l->down, pcm8, &n8, pcm48, ROOM_FRAME_SAMPLES))
-		return;
-	if (l->dn_n + n8 > CM_ARRAY_LEN(l->dn_buf))
-		l->dn_n = 0;
-	memcpy(l->dn_buf + l->dn_n, pcm8, n8 * sizeof(int16_t));
-	l->dn_n += n8;
-	if (l->dn_n >= G711_FRAME_SAMPLES) {
-		send_rtp(l, l->dn_buf);
-		l->dn_n -= G711_FRAME_SAMPLES;
-		memmove(l->dn_buf, l->dn_buf + G711_FRAME_SAMPLES, l->dn_n * sizeof(int16_t));
-	}
+	send_rtp(l, pcm8); /* a room frame at 8 kHz is one G.711 packet's worth */
 }
 
 static void leg_check_timeout(struct relay_leg *l, int64_t now_ms)

@@ -3,10 +3,10 @@
  *   media threads MEDIA_THREADS of them (default: one per CPU), a new leg
  *                 going to the one with the fewest; each has one epoll over
  *                 its legs' RTP sockets, a command eventfd and a 20 ms
- *                 timerfd; carrier G.711 → back in sequence → 8k→48k → room
- *                 as packets arrive, and room 48k → 8k → G.711 → carrier,
- *                 paced by the timerfd; RFC 4733 digits → call_dtmf; the
- *                 media timeout;
+ *                 timerfd; carrier G.711 → back in sequence → room (8 kHz
+ *                 PCM: the room encodes Opus from it) as packets arrive, and
+ *                 room 8 kHz → G.711 → carrier, paced by the timerfd; RFC
+ *                 4733 digits → call_dtmf; the media timeout;
  *   room thread   join and leave (each a blocking request to room-manager),
  *                 so neither SIP nor media ever waits on NATS.
  * A leg is created by the sofia thread when it dials (relay_leg_new: the
@@ -91,8 +91,6 @@ static void leg_free(struct relay_leg *l)
 		close(l->fd);
 	media_srtp_free(l->srtp);
 	jbuf_free(l->jb);
-	resampler_free(l->up);
-	resampler_free(l->down);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -116,9 +114,7 @@ int relay_leg_new(struct relay_leg **legp, struct relay *r, const char *call_id,
 	l->ts = l->ssrc * 2654435761u;
 	l->marker = true;
 	dtmf_rx_init(&l->dtmf, 8000);
-	if ((err = jbuf_new(&l->jb, &jc)) ||
-	    (err = resampler_new(&l->up, 8000, ROOM_RATE, RESAMPLER_QUALITY_VOIP)) ||
-	    (err = resampler_new(&l->down, ROOM_RATE, 8000, RESAMPLER_QUALITY_VOIP)))
+	if ((err = jbuf_new(&l->jb, &jc)))
 		goto out;
 	l->start_cmd = (struct relay_cmd){ .kind = CMD_START, .leg = l };
 	l->stop_cmd = (struct relay_cmd){ .kind = CMD_STOP, .leg = l };
@@ -433,10 +429,13 @@ int relay_new(struct relay **rp, const struct relay_cfg *cfg)
 	r->arg = cfg->arg;
 	r->local.bus = cfg->bus;
 	r->local.timeout_ms = 5000;
+	r->local.rate = RELAY_RATE;
+	r->local.opus_complexity = RELAY_OPUS_COMPLEXITY;
 	if (strcmp(cfg->room_backend, "livekit") == 0) {
 		r->livekit = (struct room_livekit_ctx){
 			.url = cfg->livekit_url, .api_key = cfg->livekit_api_key,
 			.api_secret = cfg->livekit_api_secret, .timeout_ms = 5000,
+			.rate = RELAY_RATE,
 		};
 		r->room_ops = &room_livekit;
 		r->room_ctx = &r->livekit;

@@ -22,6 +22,14 @@
 #define RELAY_CATCHUP     3       /* ticks run at most per timer wakeup */
 #define RELAY_SHARDS_MAX  64
 #define G711_BUF          (G711_FRAME_SAMPLES * 3)
+#define RELAY_RATE        8000    /* the legs' room membership: G.711's rate, so
+				   * no resampler either way (libs/room encodes
+				   * and decodes Opus at 8 kHz) */
+#define RELAY_FRAME       ROOM_FRAME_SAMPLES_AT(RELAY_RATE) /* 160 = G711_FRAME_SAMPLES */
+_Static_assert(RELAY_FRAME == G711_FRAME_SAMPLES, "a room frame is one G.711 packet");
+#define RELAY_OPUS_COMPLEXITY 1   /* into the room; bench_media: at 8 kHz 1 costs
+				   * half of 5 for the same quality figures
+				   * (docs/decisions.md) */
 
 /* What the negotiated SDP allows, computed on the sofia thread. */
 struct relay_params {
@@ -52,7 +60,7 @@ struct room_job {
 /* Room audio waiting for the carrier: one slot per 20 ms, the frames of
  * several senders talking at once mixed into the same slot. */
 struct relay_slot {
-	int16_t pcm[ROOM_FRAME_SAMPLES];
+	int16_t pcm[RELAY_FRAME];
 	uint32_t senders;               /* bit i: sender i is in this slot */
 };
 
@@ -80,12 +88,9 @@ struct relay_leg {
 	uint16_t seq;
 	bool marker;
 	struct jbuf *jb;
-	struct resampler *up, *down;
 	struct dtmf_rx dtmf;
-	int16_t up_buf[ROOM_FRAME_SAMPLES * 2];
+	int16_t up_buf[RELAY_FRAME + G711_BUF]; /* carrier audio not yet a room frame */
 	size_t up_n;
-	int16_t dn_buf[G711_BUF];
-	size_t dn_n;
 	int64_t last_rx_ms;
 	int64_t gap_since_us;           /* later packets wait for a missing one since */
 	bool flowed, timed_out;

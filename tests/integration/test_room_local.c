@@ -144,6 +144,7 @@ struct rx {
 	size_t n, concealed;
 	char identity[ROOM_IDENTITY_MAX + 1];
 	uint32_t ssrc;
+	size_t samples; /* of the last frame */
 };
 
 static double rms_of(const int16_t *pcm, size_t n)
@@ -161,7 +162,8 @@ static void on_frame(const struct room_frame *f, void *arg)
 	if (f->concealed) {
 		rx->concealed++;
 	} else if (rx->n < RX_MAX) {
-		rx->rms[rx->n++] = rms_of(f->pcm, ROOM_FRAME_SAMPLES);
+		rx->rms[rx->n++] = rms_of(f->pcm, f->samples);
+		rx->samples = f->samples;
 		snprintf(rx->identity, sizeof(rx->identity), "%s", f->identity);
 		rx->ssrc = f->ssrc;
 	}
@@ -217,22 +219,28 @@ static double tone_level(size_t k)
 	return (k / 10) % 2 ? 2500.0 : 10000.0;
 }
 
-static void tone_frame(int16_t *pcm, size_t k)
+static void tone_frame_at(int16_t *pcm, size_t k, int rate)
 {
-	for (size_t i = 0; i < ROOM_FRAME_SAMPLES; i++) {
-		double t = (double)(k * ROOM_FRAME_SAMPLES + i) / ROOM_RATE;
+	size_t n = ROOM_FRAME_SAMPLES_AT((size_t)rate);
+	for (size_t i = 0; i < n; i++) {
+		double t = (double)(k * n + i) / rate;
 		pcm[i] = (int16_t)(tone_level(k) * sin(2 * M_PI * 440.0 * t));
 	}
 }
 
-/* Sends `frames` tone frames on the 20 ms media clock. */
-static int send_tone(struct room *r, size_t frames)
+static void tone_frame(int16_t *pcm, size_t k)
+{
+	tone_frame_at(pcm, k, ROOM_RATE);
+}
+
+/* Sends `frames` tone frames at `rate` on the 20 ms media clock. */
+static int send_tone_at(struct room *r, size_t frames, int rate)
 {
 	int16_t pcm[ROOM_FRAME_SAMPLES];
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	for (size_t k = 0; k < frames; k++) {
-		tone_frame(pcm, k);
+		tone_frame_at(pcm, k, rate);
 		int err = room_local.send_frame(r, pcm);
 		if (err)
 			return err;
@@ -245,6 +253,11 @@ static int send_tone(struct room *r, size_t frames)
 			;
 	}
 	return 0;
+}
+
+static int send_tone(struct room *r, size_t frames)
+{
+	return send_tone_at(r, frames, ROOM_RATE);
 }
 
 /* Best correlation of the received energy envelope with the sent one over
@@ -417,6 +430,56 @@ out:
 	room_local.leave(a);
 	room_local.leave(b);
 	room_local.leave(c);
+	env_stop(&v, err);
+	return err;
+}
+
+/* A member at 8 kHz (sip-bridge's): it sends and hears 160-sample frames,
+ * which Opus encodes and decodes at that rate; the 48 kHz member between
+ * hears the same envelope as from a 48 kHz sender, and the other way. */
+static int test_member_8k(void)
+{
+	int err = 0;
+	struct env v;
+	struct room *a = NULL, *b = NULL, *bad = NULL;
+	static struct rx ra, rb;
+	rx_init(&ra), rx_init(&rb);
+	TEST_EQ_INT(env_start(&v), 0);
+	struct room_local_ctx ctx8 = v.ctx;
+	ctx8.rate = 8000;
+	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
+	TEST_EQ_INT(room_local.join(&a, &ctx8, ROOM1, "sip-" CALL1, &frame_handlers, &ra), 0);
+	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM1, "agent-" CALL1, &frame_handlers, &rb), 0);
+	TEST_EQ_INT(send_tone_at(a, TONE_FRAMES, 8000), 0);
+	TEST_ASSERT(await_frames(&rb, TONE_FRAMES - 2, WAIT_MS));
+	TEST_ASSERT(await_pkts(b, TONE_FRAMES, WAIT_MS));
+	double match = envelope_match(&rb, TONE_FRAMES), level = mean_rms(&rb);
+	printf("    48 kHz member heard the 8 kHz one: %zu frames of %zu samples, envelope "
+	       "correlation %.3f, mean rms %.0f\n",
+	       rx_count(&rb), rb.samples, match, level);
+	TEST_EQ_INT((int)rb.samples, ROOM_FRAME_SAMPLES);
+	TEST_ASSERT(match >= 0.9);
+	TEST_ASSERT(level > 2000 && level < 9000);
+
+	TEST_EQ_INT(send_tone(b, TONE_FRAMES), 0);
+	TEST_ASSERT(await_frames(&ra, TONE_FRAMES - 2, WAIT_MS));
+	TEST_ASSERT(await_pkts(a, TONE_FRAMES, WAIT_MS));
+	match = envelope_match(&ra, TONE_FRAMES), level = mean_rms(&ra);
+	printf("    8 kHz member heard the 48 kHz one: %zu frames of %zu samples, envelope "
+	       "correlation %.3f, mean rms %.0f\n",
+	       rx_count(&ra), ra.samples, match, level);
+	TEST_EQ_INT((int)ra.samples, 160);
+	TEST_ASSERT(match >= 0.9);
+	TEST_ASSERT(level > 2000 && level < 9000);
+	TEST_EQ_STR(ra.identity, "agent-" CALL1);
+
+	/* a rate Opus does not work at is refused before anything is joined */
+	ctx8.rate = 44100;
+	TEST_EQ_INT(room_local.join(&bad, &ctx8, ROOM1, "sip-x", &frame_handlers, &ra), EINVAL);
+	TEST_ASSERT(bad == NULL);
+out:
+	room_local.leave(a);
+	room_local.leave(b);
 	env_stop(&v, err);
 	return err;
 }
@@ -822,6 +885,7 @@ out:
 
 static const struct test tests[] = {
 	{ "forward_tone", test_forward_tone },
+	{ "member_8k", test_member_8k },
 	{ "leave_stops_forwarding", test_leave_stops_forwarding },
 	{ "foreign_source_dropped", test_foreign_source_dropped },
 	{ "join_errors", test_join_errors },

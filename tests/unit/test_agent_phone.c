@@ -1,7 +1,8 @@
 /* The demo call's question, heard as the agent hears it (issue 11): the phone
  * simulator's own caller audio (deploy/local/caller-audio.sh, 8 kHz A-law)
- * through the path of a `make run` call — sip-bridge's G.711 decode and
- * 8 → 48 kHz resampling, the local room's Opus at its bitrate, the agent's
+ * through the path of a `make run` call — sip-bridge's G.711 decode, its
+ * 8 kHz room membership's Opus (from 8 kHz PCM, the bridge's complexity and
+ * the local room's bitrate), decoded at 48 kHz by the agent's, the agent's
  * 48 → 16 kHz edge, the session's voice activity detector — into the local
  * STT built from the demo assistant (deploy/local/demo-assistant.json) and its
  * scripted responder, which must answer with the hours every time. Each run
@@ -21,6 +22,8 @@
 
 #define RUNS          20
 #define ROOM_BITRATE  32000 /* libs/room/local.c's default */
+#define BRIDGE_RATE   8000  /* sip-bridge's membership (relay_priv.h RELAY_RATE) */
+#define BRIDGE_OPUS_COMPLEXITY 1 /* relay_priv.h RELAY_OPUS_COMPLEXITY */
 #define TAIL_MS       1000  /* after the stream ends the room conceals, fading to silence */
 #define ALAW_SILENCE  0xD5
 #define AUDIO_MAX     (8000 * 60)
@@ -70,18 +73,15 @@ static int demo_assistant(struct assistant **ap)
 }
 
 struct path {
-	struct resampler *up, *down;
+	struct resampler *down;
 	struct media_opus_enc *enc;
 	struct media_opus_dec *dec;
-	int16_t buf48[MEDIA_OPUS_FRAME * 2];
-	size_t n48;
 	int16_t buf16[AGENT_FRAME_SAMPLES];
 	size_t n16;
 };
 
 static void path_close(struct path *p)
 {
-	resampler_free(p->up);
 	resampler_free(p->down);
 	media_opus_enc_free(p->enc);
 	media_opus_dec_free(p->dec);
@@ -93,12 +93,12 @@ static int path_open(struct path *p)
 	struct media_opus_enc_cfg cfg = {
 		.bitrate = ROOM_BITRATE,
 		.loss_pct = 5,
-		.complexity = 5,
+		.complexity = BRIDGE_OPUS_COMPLEXITY,
 		.max_bandwidth = MEDIA_OPUS_FB,
+		.rate = BRIDGE_RATE,
 	};
 	int err;
-	if ((err = resampler_new(&p->up, 8000, MEDIA_OPUS_RATE, RESAMPLER_QUALITY_VOIP)) ||
-	    (err = resampler_new(&p->down, MEDIA_OPUS_RATE, AGENT_RATE, RESAMPLER_QUALITY_VOIP)) ||
+	if ((err = resampler_new(&p->down, MEDIA_OPUS_RATE, AGENT_RATE, RESAMPLER_QUALITY_VOIP)) ||
 	    (err = media_opus_enc_new(&p->enc, &cfg)) ||
 	    (err = media_opus_dec_new(&p->dec)))
 		path_close(p);
@@ -141,35 +141,23 @@ static int agent_frame(struct vad *v, const int16_t *frame, void *stt, void *llm
 static int carrier_packet(struct path *p, const uint8_t *law, struct vad *v, void *stt, void *llm,
 			  struct heard *h)
 {
-	int16_t pcm8[G711_FRAME_SAMPLES], pcm48[MEDIA_OPUS_FRAME + 64],
+	int16_t pcm8[G711_FRAME_SAMPLES], dec[MEDIA_OPUS_MAX_FRAME],
 		pcm16[AGENT_FRAME_SAMPLES + 64];
 	uint8_t opus[MEDIA_OPUS_PACKET_MAX];
-	size_t n48 = CM_ARRAY_LEN(pcm48), olen = 0, ndec = 0;
+	size_t olen = 0, ndec = 0, n16 = CM_ARRAY_LEN(pcm16);
 	int err;
 	g711_decode(G711_ALAW, pcm8, law, G711_FRAME_SAMPLES);
-	if ((err = resampler_process(p->up, pcm48, &n48, pcm8, G711_FRAME_SAMPLES)))
+	/* a G.711 packet is one room frame of the bridge's 8 kHz membership */
+	if ((err = media_opus_encode(p->enc, opus, sizeof(opus), &olen, pcm8)) ||
+	    (err = media_opus_decode(p->dec, dec, CM_ARRAY_LEN(dec), &ndec, opus, olen)) ||
+	    (err = resampler_process(p->down, pcm16, &n16, dec, ndec)))
 		return err;
-	if (p->n48 + n48 > CM_ARRAY_LEN(p->buf48))
-		return EOVERFLOW;
-	memcpy(p->buf48 + p->n48, pcm48, n48 * sizeof(int16_t));
-	p->n48 += n48;
-	while (p->n48 >= MEDIA_OPUS_FRAME) {
-		int16_t dec[MEDIA_OPUS_MAX_FRAME];
-		if ((err = media_opus_encode(p->enc, opus, sizeof(opus), &olen, p->buf48)) ||
-		    (err = media_opus_decode(p->dec, dec, CM_ARRAY_LEN(dec), &ndec, opus, olen)))
-			return err;
-		p->n48 -= MEDIA_OPUS_FRAME;
-		memmove(p->buf48, p->buf48 + MEDIA_OPUS_FRAME, p->n48 * sizeof(int16_t));
-		size_t n16 = CM_ARRAY_LEN(pcm16);
-		if ((err = resampler_process(p->down, pcm16, &n16, dec, ndec)))
-			return err;
-		for (size_t i = 0; i < n16; i++) {
-			p->buf16[p->n16++] = pcm16[i];
-			if (p->n16 == AGENT_FRAME_SAMPLES) {
-				p->n16 = 0;
-				if ((err = agent_frame(v, p->buf16, stt, llm, h)))
-					return err;
-			}
+	for (size_t i = 0; i < n16; i++) {
+		p->buf16[p->n16++] = pcm16[i];
+		if (p->n16 == AGENT_FRAME_SAMPLES) {
+			p->n16 = 0;
+			if ((err = agent_frame(v, p->buf16, stt, llm, h)))
+				return err;
 		}
 	}
 	return 0;

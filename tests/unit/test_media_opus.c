@@ -1,6 +1,7 @@
 /* libs/media Opus: encode → decode keeps a speech-like energy envelope,
- * inband FEC is present with loss configured, PLC and FEC render a frame,
- * corrupt packets are refused. */
+ * at 48 kHz and with 8 kHz PCM both sides (160-sample frames, no
+ * resampler), inband FEC is present with loss configured, PLC and FEC
+ * render a frame, corrupt packets and rates Opus does not take are refused. */
 #include "media/media.h"
 #include "harness/test.h"
 
@@ -143,6 +144,48 @@ out:
 	return err;
 }
 
+/* 8 kHz in, 8 kHz out: 160 samples a frame both ways, the envelope kept;
+ * the packets are ordinary Opus (a 48 kHz decoder renders 960 samples). */
+static int test_rate_8k(void)
+{
+	int err = 0;
+	struct media_opus_enc *enc = NULL;
+	struct media_opus_dec *dec = NULL, *dec48 = NULL;
+	enum { F8 = 160 };
+	static int16_t in[FRAMES * F8], out[FRAMES * F8];
+	int16_t pcm48[MEDIA_OPUS_FRAME];
+	double rin[FRAMES], rout[FRAMES];
+	struct media_opus_enc_cfg cfg = { .bitrate = 32000, .loss_pct = 5, .complexity = 5,
+					  .max_bandwidth = MEDIA_OPUS_FB, .rate = 8000 };
+	speechlike(in, CM_ARRAY_LEN(in), 8000);
+	TEST_EQ_INT(media_opus_enc_new(&enc, &cfg), 0);
+	TEST_EQ_INT(media_opus_dec_new_rate(&dec, 8000), 0);
+	TEST_EQ_INT(media_opus_dec_new(&dec48), 0);
+	for (int f = 0; f < FRAMES; f++) {
+		uint8_t pkt[MEDIA_OPUS_PACKET_MAX];
+		size_t len = 0, n = 0, n48 = 0;
+		TEST_EQ_INT(media_opus_encode(enc, pkt, sizeof(pkt), &len, in + f * F8), 0);
+		TEST_EQ_INT(media_opus_decode(dec, out + f * F8, F8, &n, pkt, len), 0);
+		TEST_EQ_INT((int)n, F8);
+		TEST_EQ_INT(media_opus_decode(dec48, pcm48, MEDIA_OPUS_FRAME, &n48, pkt, len), 0);
+		TEST_EQ_INT((int)n48, MEDIA_OPUS_FRAME);
+	}
+	frame_rms(rin, in, FRAMES, F8);
+	frame_rms(rout, out, FRAMES, F8);
+	double c = correlation(rin + 2, rout + 2, FRAMES - 4); /* codec delay < 1 frame */
+	printf("    8 kHz envelope correlation %.3f\n", c);
+	TEST_ASSERT(c > 0.9);
+	/* 2.5 ms at 8 kHz is 20 samples: 160 conceals, 150 does not */
+	TEST_EQ_INT(media_opus_conceal(dec, out, F8, NULL, 0), 0);
+	TEST_EQ_INT(media_opus_conceal(dec, out, 150, NULL, 0), EINVAL);
+	TEST_EQ_INT(media_opus_conceal(dec, out, MEDIA_OPUS_FRAME * 2, NULL, 0), EINVAL);
+out:
+	media_opus_enc_free(enc);
+	media_opus_dec_free(dec);
+	media_opus_dec_free(dec48);
+	return err;
+}
+
 static int test_bad_config(void)
 {
 	int err = 0;
@@ -152,6 +195,11 @@ static int test_bad_config(void)
 	cfg = (struct media_opus_enc_cfg){ .bitrate = 0, .loss_pct = -1 };
 	TEST_EQ_INT(media_opus_enc_new(&enc, &cfg), EINVAL);
 	TEST_ASSERT(enc == NULL);
+	cfg = (struct media_opus_enc_cfg){ .rate = 44100 };
+	TEST_EQ_INT(media_opus_enc_new(&enc, &cfg), EINVAL);
+	struct media_opus_dec *dec = NULL;
+	TEST_EQ_INT(media_opus_dec_new_rate(&dec, 11025), EINVAL);
+	TEST_ASSERT(dec == NULL);
 out:
 	media_opus_enc_free(enc);
 	return err;
@@ -160,6 +208,7 @@ out:
 static const struct test tests[] = {
 	{ "envelope", test_envelope },
 	{ "conceal", test_conceal },
+	{ "rate_8k", test_rate_8k },
 	{ "bad_config", test_bad_config },
 };
 
