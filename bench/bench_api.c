@@ -9,7 +9,8 @@
  * (e.g. one built from main), this build with DB_PREPARED=false, then this
  * build as configured by default; each followed by the CPU a call cost the
  * gateway, nats-server and PostgreSQL (the machine's 2 cores hold all of
- * them, wrk and the stand-ins). BENCH_API_THREADS=API_THREADS=n overrides 4.
+ * them, wrk and the stand-ins). The gateway runs its default API_THREADS;
+ * BENCH_API_THREADS=API_THREADS=n sets another.
  * Each run is bounded (BENCH_SECONDS, default 8 s); prints throughput and
  * p99 against the targets (≥ 3,000 and ≥ 20,000 req/s, p99 ≤ 20 ms), never
  * fails on them. Needs wrk (scripts/deps.sh) and a built $BUILD/bin.
@@ -216,9 +217,10 @@ static int gateway_start(int *pidp, const char *bin, const struct test_nats *nat
 {
 	char env_nats[96], env_db[300], env_api[64], env_health[64], url[96];
 	int hport = test_free_port();
-	const char *threads = getenv("BENCH_API_THREADS"); /* e.g. "API_THREADS=16" */
-	if (!threads || strncmp(threads, "API_THREADS=", 12) != 0)
-		threads = "API_THREADS=4";
+	/* the gateway's own default (8) unless BENCH_API_THREADS="API_THREADS=n" */
+	const char *threads = getenv("BENCH_API_THREADS");
+	if (threads && strncmp(threads, "API_THREADS=", 12) != 0)
+		threads = NULL;
 	snprintf(env_nats, sizeof(env_nats), "NATS_URL=%s", nats->url);
 	snprintf(env_db, sizeof(env_db), "DATABASE_URL=%s", pg->url);
 	snprintf(env_api, sizeof(env_api), "API_ADDR=127.0.0.1:%d", port);
@@ -226,8 +228,8 @@ static int gateway_start(int *pidp, const char *bin, const struct test_nats *nat
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", hport);
 	if (test_spawn(pidp, (const char *const[]){ bin, NULL },
 		       (const char *const[]){ env_nats, env_db, env_api, env_health,
-					      "API_KEYS=" KEY, "LOG_LEVEL=warn", threads, extra,
-					      TEST_GW_SECRETS_ENV, NULL },
+					      "API_KEYS=" KEY, "LOG_LEVEL=warn", extra,
+					      TEST_GW_SECRETS_ENV, threads, NULL },
 		       log))
 		return EIO;
 	return test_http_wait(url, 200, 30000);
