@@ -1,11 +1,12 @@
 /* The local room backend's member side: Opus RTP to and from room-manager's
  * forwarder over one connected UDP socket on 127.0.0.1, a receive thread
  * that demultiplexes senders by SSRC (jitter buffer + decoder each) and
- * plays them out every 20 ms. The encoder takes and the decoders give PCM at
- * the member's rate (Opus's own, no resampler); RTP timestamps count 48 kHz
- * whatever that rate. Who the others are comes from the
- * forwarder's RTCP: the first SDES CNAME of an SSRC is a member that
- * joined, its BYE one that left. */
+ * plays them out every 20 ms, or (ctx.in_order) hands each packet on as it
+ * arrives in sequence, concealing a missing one after REORDER_WAIT_US. The
+ * encoder takes and the decoders give PCM at the member's rate (Opus's own,
+ * no resampler); RTP timestamps count 48 kHz whatever that rate. Who the
+ * others are comes from the forwarder's RTCP: the first SDES CNAME of an
+ * SSRC is a member that joined, its BYE one that left. */
 #include "room/room.h"
 
 #include <arpa/inet.h>
@@ -32,6 +33,8 @@
 #define SENDER_IDLE_US     (10 * 1000000LL) /* forget a silent sender */
 #define TICK_US            (ROOM_FRAME_MS * 1000LL)
 #define RESYNC_US          (200 * 1000LL) /* behind the clock by more: restart it */
+#define REORDER_WAIT_US    (20 * 1000LL) /* in_order: how long a missing packet is
+					  * waited for (checked on each tick) */
 
 struct sender {
 	bool used;
@@ -40,6 +43,7 @@ struct sender {
 	struct jbuf *jb;            /* NULL until its first RTP packet */
 	struct media_opus_dec *dec;
 	int64_t last_us;
+	int64_t gap_since_us;       /* in_order: a packet is missing since; 0 */
 };
 
 struct room {
@@ -50,6 +54,7 @@ struct room {
 	room_member_h *on_member;   /* may be NULL */
 	void *arg;
 	int rate;                   /* the member's PCM rate */
+	bool in_order;              /* ctx.in_order */
 	size_t frame;               /* samples per 20 ms at that rate */
 	int fd, evfd;
 	pthread_t thread;
@@ -129,6 +134,55 @@ static int sender_ready(struct sender *s, int rate)
 	return err;
 }
 
+/* ---- play-out (receive thread) --------------------------------------- */
+
+/* Decodes (or conceals) one frame of `s` and hands it on. */
+static void play_frame(struct room *r, struct sender *s, const struct jbuf_frame *f)
+{
+	int16_t pcm[MEDIA_OPUS_MAX_FRAME];
+	size_t n = 0;
+	bool concealed = false;
+	if (f->status == JBUF_FRAME) {
+		if (media_opus_decode(s->dec, pcm, CM_ARRAY_LEN(pcm), &n, f->data, f->len))
+			n = 0;
+	} else if (f->status == JBUF_LOSS) {
+		concealed = true;
+		if (media_opus_conceal(s->dec, pcm, r->frame, f->fec_data, f->fec_len) == 0)
+			n = r->frame;
+	}
+	if (n == 0)
+		return;
+	/* our members send 20 ms; a longer packet is cut to this frame */
+	if (n < r->frame)
+		memset(pcm + n, 0, (r->frame - n) * sizeof(pcm[0]));
+	struct room_frame rf = {
+		.identity = s->identity,
+		.ssrc = s->ssrc,
+		.pcm = pcm,
+		.samples = r->frame,
+		.concealed = concealed,
+	};
+	atomic_fetch_add(concealed ? &r->frames_concealed : &r->frames_received, 1);
+	r->on_frame(&rf, r->arg);
+}
+
+/* in_order: every packet next in sequence goes on now; with give_up a
+ * missing one is concealed and those after it follow. */
+static void play_in_order(struct room *r, struct sender *s, int64_t now_us, bool give_up)
+{
+	struct jbuf_frame f;
+	for (;;) {
+		jbuf_pop(s->jb, &f, give_up);
+		if (f.status == JBUF_EMPTY)
+			break;
+		play_frame(r, s, &f);
+	}
+	if (!jbuf_gap(s->jb))
+		s->gap_since_us = 0;
+	else if (!s->gap_since_us)
+		s->gap_since_us = now_us;
+}
+
 /* ---- receive ---------------------------------------------------------- */
 
 static void on_rtcp(struct room *r, const uint8_t *buf, size_t len, int64_t now_us)
@@ -189,6 +243,8 @@ static void on_rtp(struct room *r, const uint8_t *buf, size_t len, int64_t now_u
 		return;
 	}
 	atomic_fetch_add(&r->pkts_received, 1);
+	if (r->in_order)
+		play_in_order(r, s, now_us, false);
 }
 
 static void drain_socket(struct room *r)
@@ -206,10 +262,10 @@ static void drain_socket(struct room *r)
 	}
 }
 
-/* One 20 ms play-out: one frame per sender that has audio. */
+/* One 20 ms tick: one frame per sender that has audio (in_order: the
+ * senders whose missing packet has been waited for long enough). */
 static void play_tick(struct room *r, int64_t now_us)
 {
-	int16_t pcm[MEDIA_OPUS_MAX_FRAME];
 	struct jbuf_frame f;
 	for (size_t i = 0; i < ROOM_SENDERS_MAX; i++) {
 		struct sender *s = &r->senders[i];
@@ -221,6 +277,7 @@ static void play_tick(struct room *r, int64_t now_us)
 			if (s->identity[0]) {
 				s->jb = jbuf_free(s->jb);
 				s->dec = media_opus_dec_free(s->dec);
+				s->gap_since_us = 0;
 			} else {
 				sender_clear(s);
 			}
@@ -228,32 +285,13 @@ static void play_tick(struct room *r, int64_t now_us)
 		}
 		if (!s->jb)
 			continue;
-		jbuf_get(s->jb, &f);
-		size_t n = 0;
-		bool concealed = false;
-		if (f.status == JBUF_FRAME) {
-			if (media_opus_decode(s->dec, pcm, CM_ARRAY_LEN(pcm), &n, f.data, f.len))
-				n = 0;
-		} else if (f.status == JBUF_LOSS) {
-			concealed = true;
-			if (media_opus_conceal(s->dec, pcm, r->frame, f.fec_data, f.fec_len) ==
-			    0)
-				n = r->frame;
-		}
-		if (n == 0)
+		if (r->in_order) {
+			if (s->gap_since_us && now_us - s->gap_since_us >= REORDER_WAIT_US)
+				play_in_order(r, s, now_us, true);
 			continue;
-		/* our members send 20 ms; a longer packet is cut to this tick's frame */
-		if (n < r->frame)
-			memset(pcm + n, 0, (r->frame - n) * sizeof(pcm[0]));
-		struct room_frame rf = {
-			.identity = s->identity,
-			.ssrc = s->ssrc,
-			.pcm = pcm,
-			.samples = r->frame,
-			.concealed = concealed,
-		};
-		atomic_fetch_add(concealed ? &r->frames_concealed : &r->frames_received, 1);
-		r->on_frame(&rf, r->arg);
+		}
+		jbuf_get(s->jb, &f);
+		play_frame(r, s, &f);
 	}
 }
 
@@ -349,6 +387,7 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 	r->on_member = h->member;
 	r->arg = arg;
 	r->rate = rate;
+	r->in_order = ctx->in_order;
 	r->frame = ROOM_FRAME_SAMPLES_AT(rate);
 	snprintf(r->name, sizeof(r->name), "%s", room);
 	snprintf(r->identity, sizeof(r->identity), "%s", identity);

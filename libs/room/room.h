@@ -160,6 +160,15 @@ struct room_local_ctx {
 	int rate;               /* the member's PCM rate (see the top); 0: 48000.
 				 * At 8000 what is sent is encoded narrowband
 				 * (Opus has nothing above 4 kHz to carry) */
+	bool in_order;          /* false: frames are played out on a 20 ms clock
+				 * behind an adaptive jitter buffer (a member
+				 * that plays or paces audio: browsers,
+				 * sip-bridge). true: each packet is handed on
+				 * as it arrives, put back in sequence; a
+				 * missing one is waited for 20-40 ms, then
+				 * concealed (a listener that is a program:
+				 * agent-worker hears the caller without the
+				 * buffer's 20-60 ms) */
 };
 
 extern const struct room_ops room_local;

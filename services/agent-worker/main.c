@@ -72,7 +72,10 @@ int main(int argc, char **argv)
 	int rc = 1;
 	if (service_new(&svc, &agent_def, &cfg))
 		return 1;
-	struct room_local_ctx local = { .bus = service_bus(svc), .timeout_ms = 3000 };
+	/* the agent listens as a program: audio as it arrives, in sequence */
+	struct room_local_ctx local = {
+		.bus = service_bus(svc), .timeout_ms = 3000, .in_order = true,
+	};
 	struct room_livekit_ctx lk = {
 		.url = cfg.livekit_url, .api_key = cfg.livekit_api_key,
 		.api_secret = cfg.livekit_api_secret, .timeout_ms = 4000,

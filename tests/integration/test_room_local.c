@@ -141,6 +141,7 @@ static int create_room(struct env *v, const char *call_id, const char *room)
 struct rx {
 	pthread_mutex_t lock;
 	double rms[RX_MAX];
+	int64_t at_us[RX_MAX]; /* when each was handed on */
 	size_t n, concealed;
 	char identity[ROOM_IDENTITY_MAX + 1];
 	uint32_t ssrc;
@@ -162,6 +163,7 @@ static void on_frame(const struct room_frame *f, void *arg)
 	if (f->concealed) {
 		rx->concealed++;
 	} else if (rx->n < RX_MAX) {
+		rx->at_us[rx->n] = time_mono_us();
 		rx->rms[rx->n++] = rms_of(f->pcm, f->samples);
 		rx->samples = f->samples;
 		snprintf(rx->identity, sizeof(rx->identity), "%s", f->identity);
@@ -171,6 +173,23 @@ static void on_frame(const struct room_frame *f, void *arg)
 }
 
 static const struct room_handlers frame_handlers = { .frame = on_frame };
+
+static size_t rx_concealed(struct rx *rx)
+{
+	pthread_mutex_lock(&rx->lock);
+	size_t n = rx->concealed;
+	pthread_mutex_unlock(&rx->lock);
+	return n;
+}
+
+/* Microseconds from frame `from` to frame `to` being handed on. */
+static int64_t rx_spread_us(struct rx *rx, size_t from, size_t to)
+{
+	pthread_mutex_lock(&rx->lock);
+	int64_t d = to < rx->n && from <= to ? rx->at_us[to] - rx->at_us[from] : -1;
+	pthread_mutex_unlock(&rx->lock);
+	return d;
+}
 
 static size_t rx_count(struct rx *rx)
 {
@@ -348,8 +367,8 @@ static int raw_join(struct env *v, struct raw *m, const char *room, const char *
 	return err;
 }
 
-/* One Opus RTP packet of tone frame k from socket fd to the relay. */
-static int raw_send(struct raw *m, int fd, size_t k)
+/* One Opus RTP packet of tone frame k, sequence number first_seq + k. */
+static int raw_send_at(struct raw *m, int fd, size_t k, uint16_t first_seq)
 {
 	static struct media_opus_enc *enc;
 	int16_t pcm[ROOM_FRAME_SAMPLES];
@@ -359,7 +378,7 @@ static int raw_send(struct raw *m, int fd, size_t k)
 		return ENOMEM;
 	tone_frame(pcm, k);
 	struct rtp_hdr h = { .pt = ROOM_OPUS_PT,
-			     .seq = m->seq++,
+			     .seq = (uint16_t)(first_seq + k),
 			     .ts = (uint32_t)k * ROOM_FRAME_SAMPLES,
 			     .ssrc = m->ssrc };
 	if (media_opus_encode(enc, opus, sizeof(opus), &olen, pcm) ||
@@ -367,6 +386,13 @@ static int raw_send(struct raw *m, int fd, size_t k)
 		return EIO;
 	ssize_t s = sendto(fd, pkt, plen, 0, (struct sockaddr *)&m->relay, sizeof(m->relay));
 	return s == (ssize_t)plen ? 0 : errno;
+}
+
+/* One Opus RTP packet of tone frame k from socket fd to the relay, next in
+ * m's sequence. */
+static int raw_send(struct raw *m, int fd, size_t k)
+{
+	return raw_send_at(m, fd, k, (uint16_t)(m->seq++ - k));
 }
 
 /* RTP datagrams waiting on fd (RTCP skipped), without blocking. */
@@ -585,6 +611,62 @@ out:
 	if (z.fd >= 0)
 		close(z.fd);
 	room_local.leave(b);
+	env_stop(&v, err);
+	return err;
+}
+
+/* An in_order member (agent-worker's) hands on what arrives at once, in
+ * sequence: ten packets sent back to back reach it together, where a
+ * clocked member (beside it, the control) plays them a tick apart; a packet
+ * overtaken by the next is put back in place, and a lost one is concealed
+ * once it has been waited for. */
+static int test_in_order(void)
+{
+	int err = 0;
+	struct env v;
+	struct room *b = NULL, *c = NULL;
+	struct raw x = { .fd = -1 };
+	static struct rx rb, rc;
+	rx_init(&rb), rx_init(&rc);
+	TEST_EQ_INT(env_start(&v), 0);
+	struct room_local_ctx ordered = v.ctx;
+	ordered.in_order = true;
+	TEST_EQ_INT(create_room(&v, CALL1, ROOM1), 0);
+	TEST_EQ_INT(room_local.join(&b, &v.ctx, ROOM1, "clocked", &frame_handlers, &rb), 0);
+	TEST_EQ_INT(room_local.join(&c, &ordered, ROOM1, "agent-" CALL1, &frame_handlers, &rc),
+		    0);
+	TEST_EQ_INT(raw_open(&x), 0);
+	TEST_EQ_INT(raw_join(&v, &x, ROOM1, "sip-" CALL1), 0);
+	uint16_t s0 = 1000;
+	for (size_t k = 0; k < 10; k++)
+		TEST_EQ_INT(raw_send_at(&x, x.fd, k, s0), 0);
+	TEST_ASSERT(await_frames(&rc, 10, WAIT_MS));
+	TEST_ASSERT(await_frames(&rb, 9, WAIT_MS));
+	int64_t spread_c = rx_spread_us(&rc, 0, 9), spread_b = rx_spread_us(&rb, 0, 8);
+	printf("    10 packets back to back: in_order member %.1f ms first to last, clocked "
+	       "member %.1f ms for 9\n",
+	       (double)spread_c / 1e3, (double)spread_b / 1e3);
+	TEST_ASSERT(spread_c >= 0 && spread_c < 5 * ROOM_FRAME_MS * 1000);
+	TEST_ASSERT(spread_b >= 7 * ROOM_FRAME_MS * 1000);
+	TEST_EQ_INT(rx_concealed(&rc), 0);
+
+	/* 10, 12, 11: reordered; 13 lost; 14, 15 */
+	static const size_t order[] = { 10, 12, 11, 14, 15 };
+	for (size_t i = 0; i < CM_ARRAY_LEN(order); i++)
+		TEST_EQ_INT(raw_send_at(&x, x.fd, order[i], s0), 0);
+	TEST_ASSERT(await_frames(&rc, 15, WAIT_MS));
+	int64_t end = time_mono_ms() + WAIT_MS;
+	while (rx_concealed(&rc) < 1 && time_mono_ms() < end)
+		lifecycle_wait(5);
+	printf("    after 10 12 11 _ 14 15: %zu frames, %zu concealed\n", rx_count(&rc),
+	       rx_concealed(&rc));
+	TEST_EQ_INT(rx_count(&rc), 15);
+	TEST_EQ_INT(rx_concealed(&rc), 1);
+out:
+	if (x.fd >= 0)
+		close(x.fd);
+	room_local.leave(b);
+	room_local.leave(c);
 	env_stop(&v, err);
 	return err;
 }
@@ -888,6 +970,7 @@ static const struct test tests[] = {
 	{ "member_8k", test_member_8k },
 	{ "leave_stops_forwarding", test_leave_stops_forwarding },
 	{ "foreign_source_dropped", test_foreign_source_dropped },
+	{ "in_order", test_in_order },
 	{ "join_errors", test_join_errors },
 	{ "recording", test_recording },
 	{ "member_events", test_member_events },
