@@ -16,6 +16,11 @@
 #define BUS_UNSUB_DRAIN_MS   2000
 #define BUS_JS_ASYNC_MAX_PENDING 4096
 #define BUS_JS_ASYNC_STALL_MS    5000
+/* nats.c spins up to 2000 times on a taken lock before it sleeps on it; on
+ * a machine with fewer cores than busy threads the spinning only burns the
+ * core the holder needs (bench_api, docs/decisions.md). Takes effect when
+ * this is the process's first use of the library. */
+#define BUS_LOCK_SPIN_COUNT      0
 #define BUS_JS_PUB_MAX           1024 /* pipelined publishes awaiting acks */
 
 int bus_status_err(natsStatus s)
@@ -254,7 +259,8 @@ int bus_connect_auth(struct bus **busp, const char *url, const char *name,
 	bus->pubs_max = BUS_JS_PUB_MAX;
 	snprintf(bus->name, sizeof(bus->name), "%s", name ? name : "callmesh");
 
-	s = natsOptions_Create(&opts);
+	s = nats_Open(BUS_LOCK_SPIN_COUNT);
+	if (s == NATS_OK) s = natsOptions_Create(&opts);
 	if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
 	if (s == NATS_OK) s = natsOptions_SetName(opts, bus->name);
 	if (s == NATS_OK) s = natsOptions_SetTimeout(opts, BUS_CONNECT_TIMEOUT);
