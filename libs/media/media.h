@@ -247,6 +247,10 @@ struct media_opus_enc_cfg {
 struct media_opus_enc;
 struct media_opus_dec;
 
+/* One of the PCM rates libopus works at natively: 8000, 12000, 16000, 24000
+ * or 48000 Hz. */
+bool media_opus_rate_ok(int rate);
+
 /* cfg may be NULL: 24 kbit/s, 10 % loss, complexity 5, FB, no DTX, 48 kHz.
  * EINVAL for a value out of range (a rate Opus does not take). */
 int media_opus_enc_new(struct media_opus_enc **ep,

@@ -18,8 +18,7 @@ struct media_opus_dec {
 	int rate;
 };
 
-/* One of the rates libopus works at natively. */
-static bool opus_rate_ok(int rate)
+bool media_opus_rate_ok(int rate)
 {
 	return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
 }
@@ -55,7 +54,7 @@ int media_opus_enc_new(struct media_opus_enc **ep, const struct media_opus_enc_c
 	if (c.rate == 0)
 		c.rate = MEDIA_OPUS_RATE;
 	if (c.bitrate < 6000 || c.bitrate > 510000 || c.loss_pct < 0 || c.loss_pct > 100 ||
-	    c.complexity > 10 || !opus_rate_ok(c.rate))
+	    c.complexity > 10 || !media_opus_rate_ok(c.rate))
 		return EINVAL;
 
 	e = calloc(1, sizeof(*e));
@@ -129,7 +128,7 @@ int media_opus_dec_new_rate(struct media_opus_dec **dp, int rate)
 {
 	int err = 0;
 	struct media_opus_dec *d = NULL;
-	if (!dp || !opus_rate_ok(rate))
+	if (!dp || !media_opus_rate_ok(rate))
 		return EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d) {

@@ -138,7 +138,7 @@ static int lk_join(struct room **roomp, void *ctxp, const char *room, const char
 	int err;
 	int rate = ctx && ctx->rate ? ctx->rate : ROOM_RATE;
 	join_reason[0] = '\0';
-	if (rate != 8000 && rate != 12000 && rate != 16000 && rate != 24000 && rate != ROOM_RATE) {
+	if (!media_opus_rate_ok(rate)) {
 		snprintf(join_reason, sizeof(join_reason),
 			 "a member's rate is 8000, 12000, 16000, 24000 or 48000 Hz, not %d", rate);
 		return EINVAL;

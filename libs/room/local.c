@@ -373,11 +373,20 @@ static int local_join(struct room **roomp, void *ctxp, const char *room, const c
 	int err = 0;
 	int rate = ctx && ctx->rate ? ctx->rate : ROOM_RATE;
 	if (!roomp || !ctx || !ctx->bus || !room || !identity || !h || !h->frame || !*room ||
-	    !*identity || strlen(room) > EVENT_ROOM_MAX || strlen(identity) > ROOM_IDENTITY_MAX ||
-	    (rate != 8000 && rate != 12000 && rate != 16000 && rate != 24000 &&
-	     rate != ROOM_RATE) ||
-	    ctx->opus_complexity < 0 || ctx->opus_complexity > 10)
+	    !*identity || strlen(room) > EVENT_ROOM_MAX || strlen(identity) > ROOM_IDENTITY_MAX) {
+		log_error("room_join_invalid",
+			  "join needs a bus, a room of at most %d bytes, an identity of at most "
+			  "%d bytes and a frame handler",
+			  EVENT_ROOM_MAX, ROOM_IDENTITY_MAX);
 		return EINVAL;
+	}
+	if (!media_opus_rate_ok(rate) || ctx->opus_complexity < 0 || ctx->opus_complexity > 10) {
+		log_error("room_join_invalid",
+			  "room=%s: a member's rate is 8000, 12000, 16000, 24000 or 48000 Hz "
+			  "(not %d) and its Opus complexity 1..10 or 0 for the default (not %d)",
+			  room, rate, ctx->opus_complexity);
+		return EINVAL;
+	}
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return ENOMEM;
