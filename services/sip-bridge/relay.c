@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -145,12 +146,26 @@ static void pending_remove(struct relay *r, struct relay_leg *l)
 	pthread_mutex_unlock(&r->jmu);
 }
 
+/* What the far end sent to our RTP port before its answer (early media:
+ * ringback, a tone, an announcement) waited in the socket, since no thread
+ * reads it until now; it is not the callee speaking, so it goes, rather than
+ * reaching the agent as a burst of "caller audio" at the answer. */
+static unsigned discard_early_media(int fd)
+{
+	uint8_t pkt[RTP_PACKET_MAX];
+	unsigned n = 0;
+	while (n < EARLY_DISCARD_MAX && recv(fd, pkt, sizeof(pkt), MSG_DONTWAIT) >= 0)
+		n++;
+	return n;
+}
+
 int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp,
 		    const struct sdp_audio *answer)
 {
 	if (!l || atomic_load(&l->started))
 		return EINVAL;
 	pending_remove(l->relay, l);
+	unsigned early = discard_early_media(fd);
 	relay_params_from_sdp(&l->p, answer);
 	atomic_store(&l->may_send, l->p.send);
 	l->law = l->p.pt == 8 ? G711_ALAW : G711_ULAW;
@@ -170,9 +185,10 @@ int relay_leg_start(struct relay_leg *l, int fd, struct media_srtp *srtp,
 	if (l->p.have_remote)
 		inet_ntop(AF_INET, &l->p.remote.sin_addr, addr, sizeof(addr));
 	log_info("relay_started",
-		 "%s: to %s:%u PT %d te %d, far end %s, %s, room %s, media thread %u", l->call_id,
-		 addr, (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt, l->p.dir,
-		 srtp ? "SRTP" : "plain RTP", l->room_name, l->shard->idx);
+		 "%s: to %s:%u PT %d te %d, far end %s, %s, room %s, media thread %u; %u early "
+		 "media packets discarded",
+		 l->call_id, addr, (unsigned)ntohs(l->p.remote.sin_port), l->p.pt, l->p.te_pt,
+		 l->p.dir, srtp ? "SRTP" : "plain RTP", l->room_name, l->shard->idx, early);
 	return 0;
 }
 

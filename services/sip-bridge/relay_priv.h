@@ -18,6 +18,7 @@
 #define RELAY_PREBUFFER    2      /* frames queued before a talkspurt plays: the
 				   * room's 20 ms clock and ours drift apart */
 #define RELAY_RX_BURST    64      /* datagrams read per leg per wakeup */
+#define EARLY_DISCARD_MAX 4096    /* early media packets dropped at the answer, at most */
 #define RELAY_EVENTS      64
 #define RELAY_CATCHUP     3       /* ticks run at most per timer wakeup */
 #define RELAY_SHARDS_MAX  64
