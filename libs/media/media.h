@@ -279,6 +279,10 @@ int media_opus_conceal(struct media_opus_dec *d, int16_t *pcm, size_t frame,
 		       const uint8_t *next, size_t next_len) CM_MUST_USE;
 /* True when the packet carries inband FEC (LBRR) for the previous frame. */
 bool media_opus_has_fec(const uint8_t *data, size_t len);
+/* How many encoders and decoders were handed out reset rather than created
+ * (the process keeps a few freed ones per rate: creating one probes the CPU,
+ * which is slow in a virtual machine). */
+uint64_t media_opus_reused(void);
 
 /* ======================================================================
  * Transcoder for one call leg: G.711 8 kHz 20 ms ⇄ Opus 48 kHz 20 ms.

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #define FRAMES 100 /* 2 s */
 
@@ -205,11 +207,89 @@ out:
 	return err;
 }
 
+/* A freed codec comes back reset: the next user gets it, set as it asks, and
+ * it encodes (decodes) exactly what a freshly created one does, whatever its
+ * last user set or fed it. */
+#define HOLD 16 /* more than the pool keeps per rate: every one taken */
+#define REUSE_FRAMES 50
+
+static int encode_all(struct media_opus_enc *e, const int16_t *pcm, uint8_t pkt[][200],
+		      size_t len[])
+{
+	for (size_t f = 0; f < REUSE_FRAMES; f++)
+		if (media_opus_encode(e, pkt[f], 200, &len[f], pcm + f * 160))
+			return -1;
+	return 0;
+}
+
+static int test_reused_is_fresh(void)
+{
+	int err = 0;
+	static int16_t pcm[REUSE_FRAMES * 160], out_ref[160], out[160];
+	static uint8_t ref[REUSE_FRAMES][200], got[REUSE_FRAMES][200];
+	size_t ref_len[REUSE_FRAMES], got_len[REUSE_FRAMES];
+	struct media_opus_enc *hold[HOLD] = { 0 }, *fresh = NULL, *again = NULL;
+	struct media_opus_dec *dhold[HOLD] = { 0 }, *dfresh = NULL, *dagain = NULL;
+	const struct media_opus_enc_cfg want = { .bitrate = 16000, .loss_pct = 20,
+						 .complexity = 1, .max_bandwidth = MEDIA_OPUS_NB,
+						 .dtx = true, .rate = 8000 };
+	const struct media_opus_enc_cfg other = { .bitrate = 64000, .loss_pct = 0,
+						  .complexity = 9, .rate = 8000 };
+	speechlike(pcm, CM_ARRAY_LEN(pcm), 8000);
+	for (int i = 0; i < HOLD; i++) {
+		TEST_EQ_INT(media_opus_enc_new(&hold[i], &other), 0);
+		TEST_EQ_INT(media_opus_dec_new_rate(&dhold[i], 8000), 0);
+	}
+	uint64_t r0 = media_opus_reused();
+	TEST_EQ_INT(media_opus_enc_new(&fresh, &want), 0);
+	TEST_EQ_INT(media_opus_dec_new_rate(&dfresh, 8000), 0);
+	TEST_EQ_INT((int)(media_opus_reused() - r0), 0); /* nothing kept: both created */
+	TEST_EQ_INT(encode_all(fresh, pcm, ref, ref_len), 0);
+
+	/* its last user: other settings, other audio, a loss change */
+	TEST_EQ_INT(encode_all(hold[0], pcm + 80, got, got_len), 0);
+	TEST_EQ_INT(media_opus_enc_set_loss(hold[0], 50), 0);
+	for (size_t f = 0; f < REUSE_FRAMES; f++) {
+		size_t n = 0;
+		TEST_EQ_INT(media_opus_decode(dhold[0], out, 160, &n, got[f], got_len[f]), 0);
+	}
+	hold[0] = media_opus_enc_free(hold[0]);
+	dhold[0] = media_opus_dec_free(dhold[0]);
+	TEST_EQ_INT(media_opus_enc_new(&again, &want), 0);
+	TEST_EQ_INT(media_opus_dec_new_rate(&dagain, 8000), 0);
+	TEST_EQ_INT((int)(media_opus_reused() - r0), 2); /* both handed back out */
+
+	TEST_EQ_INT(encode_all(again, pcm, got, got_len), 0);
+	for (size_t f = 0; f < REUSE_FRAMES; f++) {
+		TEST_EQ_INT((int)got_len[f], (int)ref_len[f]);
+		TEST_ASSERT(memcmp(got[f], ref[f], ref_len[f]) == 0);
+		size_t n1 = 0, n2 = 0;
+		TEST_EQ_INT(media_opus_decode(dfresh, out_ref, 160, &n1, ref[f], ref_len[f]), 0);
+		TEST_EQ_INT(media_opus_decode(dagain, out, 160, &n2, ref[f], ref_len[f]), 0);
+		TEST_EQ_INT((int)n2, (int)n1);
+		TEST_ASSERT(memcmp(out, out_ref, n1 * sizeof(int16_t)) == 0);
+	}
+	printf("    a reused encoder and decoder: %d packets and their PCM identical to fresh "
+	       "ones\n",
+	       REUSE_FRAMES);
+out:
+	for (int i = 0; i < HOLD; i++) {
+		media_opus_enc_free(hold[i]);
+		media_opus_dec_free(dhold[i]);
+	}
+	media_opus_enc_free(fresh);
+	media_opus_enc_free(again);
+	media_opus_dec_free(dfresh);
+	media_opus_dec_free(dagain);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "envelope", test_envelope },
 	{ "conceal", test_conceal },
 	{ "rate_8k", test_rate_8k },
 	{ "bad_config", test_bad_config },
+	{ "reused_is_fresh", test_reused_is_fresh },
 };
 
 TEST_MAIN(tests)
