@@ -3,7 +3,7 @@
  * Opus's native rates.
  *
  * Encoders and decoders that are freed are kept (a few per rate) and
- * handed out again after OPUS_RESET_STATE, which the libopus API defines as
+ * handed out again, reset with OPUS_RESET_STATE, which the libopus API defines as
  * "equivalent to a freshly initialized state": libopus probes the CPU
  * (CPUID) a dozen times when it creates a codec, and in a virtual machine
  * each probe traps to the hypervisor (6.4 µs here), so creating an encoder
@@ -35,13 +35,14 @@ bool media_opus_rate_ok(int rate)
 	return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
 }
 
-/* ---- the pool of reset codecs ---------------------------------------------- */
+/* ---- the pool of freed codecs ---------------------------------------------- */
+
+enum pool_kind { POOL_ENC, POOL_DEC, POOL_KINDS };
 
 static struct {
 	pthread_mutex_t mu;
-	OpusEncoder *enc[POOL_RATES][POOL_PER_RATE];
-	OpusDecoder *dec[POOL_RATES][POOL_PER_RATE];
-	int nenc[POOL_RATES], ndec[POOL_RATES];
+	void *c[POOL_KINDS][POOL_RATES][POOL_PER_RATE];
+	int n[POOL_KINDS][POOL_RATES];
 	uint64_t reused;
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -62,38 +63,47 @@ __attribute__((destructor)) static void pool_drain(void)
 {
 	pthread_mutex_lock(&pool.mu);
 	for (int r = 0; r < POOL_RATES; r++) {
-		while (pool.nenc[r] > 0)
-			opus_encoder_destroy(pool.enc[r][--pool.nenc[r]]);
-		while (pool.ndec[r] > 0)
-			opus_decoder_destroy(pool.dec[r][--pool.ndec[r]]);
+		while (pool.n[POOL_ENC][r] > 0)
+			opus_encoder_destroy(pool.c[POOL_ENC][r][--pool.n[POOL_ENC][r]]);
+		while (pool.n[POOL_DEC][r] > 0)
+			opus_decoder_destroy(pool.c[POOL_DEC][r][--pool.n[POOL_DEC][r]]);
 	}
 	pthread_mutex_unlock(&pool.mu);
 }
 
-static OpusEncoder *pool_take_enc(int rate)
+/* A kept codec of this kind and rate, not yet reset; NULL when none. */
+static void *pool_take(enum pool_kind k, int rate)
 {
-	OpusEncoder *e = NULL;
+	void *c = NULL;
 	int r = rate_slot(rate);
 	pthread_mutex_lock(&pool.mu);
-	if (pool.nenc[r] > 0) {
-		e = pool.enc[r][--pool.nenc[r]];
-		pool.reused++;
-	}
+	if (pool.n[k][r] > 0)
+		c = pool.c[k][r][--pool.n[k][r]];
 	pthread_mutex_unlock(&pool.mu);
-	return e;
+	return c;
 }
 
-static OpusDecoder *pool_take_dec(int rate)
+/* Keeps the codec; false when the rate's slots are full (the caller
+ * destroys it). The reset waits for its next user, so a codec that is not
+ * kept costs none. */
+static bool pool_put(enum pool_kind k, int rate, void *c)
 {
-	OpusDecoder *d = NULL;
 	int r = rate_slot(rate);
+	bool kept = false;
 	pthread_mutex_lock(&pool.mu);
-	if (pool.ndec[r] > 0) {
-		d = pool.dec[r][--pool.ndec[r]];
-		pool.reused++;
+	if (pool.n[k][r] < POOL_PER_RATE) {
+		pool.c[k][r][pool.n[k][r]++] = c;
+		kept = true;
 	}
 	pthread_mutex_unlock(&pool.mu);
-	return d;
+	return kept;
+}
+
+static void pool_count_reuse(void)
+{
+	pthread_mutex_lock(&pool.mu);
+	pool.reused++;
+	pthread_mutex_unlock(&pool.mu);
 }
 
 uint64_t media_opus_reused(void)
@@ -104,37 +114,29 @@ uint64_t media_opus_reused(void)
 	return n;
 }
 
-/* Resets and keeps the encoder, or destroys it when the rate's slots are full. */
-static void pool_put_enc(OpusEncoder *e, int rate)
+/* A kept encoder, reset, or NULL. */
+static OpusEncoder *reused_encoder(int rate)
 {
-	int r = rate_slot(rate);
-	bool kept = false;
-	if (opus_encoder_ctl(e, OPUS_RESET_STATE) == OPUS_OK) {
-		pthread_mutex_lock(&pool.mu);
-		if (pool.nenc[r] < POOL_PER_RATE) {
-			pool.enc[r][pool.nenc[r]++] = e;
-			kept = true;
-		}
-		pthread_mutex_unlock(&pool.mu);
-	}
-	if (!kept)
+	OpusEncoder *e = pool_take(POOL_ENC, rate);
+	if (e && opus_encoder_ctl(e, OPUS_RESET_STATE) != OPUS_OK) {
 		opus_encoder_destroy(e);
+		e = NULL;
+	}
+	if (e)
+		pool_count_reuse();
+	return e;
 }
 
-static void pool_put_dec(OpusDecoder *d, int rate)
+static OpusDecoder *reused_decoder(int rate)
 {
-	int r = rate_slot(rate);
-	bool kept = false;
-	if (opus_decoder_ctl(d, OPUS_RESET_STATE) == OPUS_OK) {
-		pthread_mutex_lock(&pool.mu);
-		if (pool.ndec[r] < POOL_PER_RATE) {
-			pool.dec[r][pool.ndec[r]++] = d;
-			kept = true;
-		}
-		pthread_mutex_unlock(&pool.mu);
-	}
-	if (!kept)
+	OpusDecoder *d = pool_take(POOL_DEC, rate);
+	if (d && opus_decoder_ctl(d, OPUS_RESET_STATE) != OPUS_OK) {
 		opus_decoder_destroy(d);
+		d = NULL;
+	}
+	if (d)
+		pool_count_reuse();
+	return d;
 }
 
 /* ---- encoder --------------------------------------------------------------- */
@@ -181,7 +183,7 @@ int media_opus_enc_new(struct media_opus_enc **ep, const struct media_opus_enc_c
 	int oerr = OPUS_OK;
 	e->rate = c.rate;
 	e->frame = c.rate / 50;
-	e->enc = pool_take_enc(c.rate);
+	e->enc = reused_encoder(c.rate);
 	if (!e->enc)
 		e->enc = opus_encoder_create(c.rate, 1, OPUS_APPLICATION_VOIP, &oerr);
 	if (!e->enc) {
@@ -211,8 +213,8 @@ out:
 struct media_opus_enc *media_opus_enc_free(struct media_opus_enc *e)
 {
 	if (e) {
-		if (e->enc)
-			pool_put_enc(e->enc, e->rate);
+		if (e->enc && !pool_put(POOL_ENC, e->rate, e->enc))
+			opus_encoder_destroy(e->enc);
 		free(e);
 	}
 	return NULL;
@@ -260,7 +262,7 @@ int media_opus_dec_new_rate(struct media_opus_dec **dp, int rate)
 	}
 	int oerr = OPUS_OK;
 	d->rate = rate;
-	d->dec = pool_take_dec(rate);
+	d->dec = reused_decoder(rate);
 	if (!d->dec)
 		d->dec = opus_decoder_create(rate, 1, &oerr);
 	if (!d->dec) {
@@ -277,8 +279,8 @@ out:
 struct media_opus_dec *media_opus_dec_free(struct media_opus_dec *d)
 {
 	if (d) {
-		if (d->dec)
-			pool_put_dec(d->dec, d->rate);
+		if (d->dec && !pool_put(POOL_DEC, d->rate, d->dec))
+			opus_decoder_destroy(d->dec);
 		free(d);
 	}
 	return NULL;
