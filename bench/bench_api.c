@@ -202,6 +202,22 @@ static void bench_outbound(const char *name, const char *fig, const char *file, 
 	fflush(stdout);
 }
 
+/* bench() of GET /calls/{id} against gateway `pid`, then the CPU each
+ * request cost it (steadier than the rate in a VM). */
+static void bench_get(const char *name, const char *fig, int port, const char *call_id,
+		      const char *lua, int seconds, int pid)
+{
+	char url[160];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/calls/%s", port, call_id);
+	int64_t g0 = test_cpu_us(pid);
+	double rate = bench(name, fig, "get", url, lua, seconds, 64, TARGET_GET_RATE);
+	int64_t g1 = test_cpu_us(pid);
+	if (rate > 0 && g0 >= 0 && g1 >= 0)
+		printf("  %-18s CPU per request: api-gateway %.1f us\n", "",
+		       (double)(g1 - g0) / (rate * seconds));
+	fflush(stdout);
+}
+
 static int write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -318,8 +334,10 @@ int main(void)
 	snprintf(lua, sizeof(lua), "%s/get.lua", tmpdir);
 	if (write_file(lua, "wrk.headers[\"Authorization\"] = \"Bearer " KEY "\"\n"))
 		goto out;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/calls/%s", aport, call_id);
-	bench("GET /calls/{id}", "api.get_call", "get", url, lua, seconds, 64, TARGET_GET_RATE);
+	if (baseline)
+		bench_get("GET /calls/{id} BENCH_API_BASELINE", "api.get_call_baseline", aport3,
+			  call_id, lua, seconds, gw_base);
+	bench_get("GET /calls/{id}", "api.get_call", aport, call_id, lua, seconds, gw);
 
 	snprintf(body, sizeof(body),
 		 "{\\\"assistant_id\\\":\\\"%s\\\",\\\"trunk_id\\\":\\\"%s\\\",\\\"to_number\\\":"
