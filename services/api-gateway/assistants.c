@@ -101,15 +101,6 @@ static int urls_check(const cJSON *body, bool allow_private, struct cmd_field_er
 	return 0;
 }
 
-#define ASSISTANT_COLS                                                                         \
-	" a.id AS assistant_id, a.name, a.prompt, a.mode, a.start_instruction,"                \
-	" a.interaction_config::text AS interaction_config, a.stt_config::text AS stt_config," \
-	" a.llm_config::text AS llm_config, a.tts_config::text AS tts_config, a.end_call_url," \
-	" a.active, " ROW_SQL_TS(                                                              \
-		"a.created_at") " AS created_at,"                                              \
-				" " ROW_SQL_TS("a.updated_at") " AS updated_at, " ROW_SQL_US(  \
-					"a.created_at") " AS created_us"
-
 /* column → API name, and how to render it */
 static const struct {
 	const char *col, *name;
@@ -132,6 +123,8 @@ static const struct {
 
 static int row_json(cJSON **objp, const struct db_result *res, int row)
 {
+	if (!db_result_by_name(res, row, "assistant_id"))
+		return ENOENT; /* a LEFT JOIN that found none */
 	cJSON *o = cJSON_CreateObject();
 	bool ok = o != NULL;
 	for (size_t i = 0; ok && i < CM_ARRAY_LEN(assistant_out); i++) {
@@ -155,12 +148,18 @@ static int row_json(cJSON **objp, const struct db_result *res, int row)
 	return 0;
 }
 
+int assistants_from_row(cJSON **ap, const struct db_result *res, int row)
+{
+	return row_json(ap, res, row);
+}
+
 int assistants_load(struct db *db, cJSON **ap, const char *id)
 {
 	struct db_result *res = NULL;
 	const char *params[] = { id };
 	int err = db_exec(db, &res,
-			  "SELECT" ASSISTANT_COLS " FROM assistants a WHERE a.id = $1 AND a.active",
+			  "SELECT" ASSISTANTS_SELECT_COLS
+			  " FROM assistants a WHERE a.id = $1 AND a.active",
 			  1, params);
 	if (!err && db_result_rows(res) == 0)
 		err = ENOENT;
@@ -273,7 +272,7 @@ void assistants_create(struct httpd_req *req, void *arg)
 		"INSERT INTO assistants AS a (id, name, prompt, mode, start_instruction,"
 		" interaction_config, stt_config, llm_config, tts_config, end_call_url)"
 		" VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10)"
-		" RETURNING" ASSISTANT_COLS,
+		" RETURNING" ASSISTANTS_SELECT_COLS,
 		10, ap.p);
 	api_db_put(api, db);
 	if (err) {
@@ -290,7 +289,7 @@ out:
 void assistants_list(struct httpd_req *req, void *arg)
 {
 	api_reply_list(arg, req,
-		       "SELECT" ASSISTANT_COLS
+		       "SELECT" ASSISTANTS_SELECT_COLS
 		       " FROM assistants a WHERE a.active" PAGE_SQL("a", "$1", "$2", "$3"),
 		       "assistants", "assistant_id", row_json);
 }
@@ -355,7 +354,7 @@ void assistants_patch(struct httpd_req *req, void *arg)
 		" tts_config = coalesce($9::jsonb, a.tts_config),"
 		" end_call_url = CASE WHEN $11::boolean THEN $10::text ELSE a.end_call_url END,"
 		" updated_at = now()"
-		" WHERE a.id = $1 AND a.active RETURNING" ASSISTANT_COLS,
+		" WHERE a.id = $1 AND a.active RETURNING" ASSISTANTS_SELECT_COLS,
 		11, ap.p);
 	api_db_put(api, db);
 	if (err)

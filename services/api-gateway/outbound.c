@@ -121,33 +121,59 @@ static void wipe_free(char *s)
 	}
 }
 
+/* The active assistant and trunk of a call in one round trip: a row
+ * whichever exists, each side null when it does not. */
+static int refs_select(struct db *db, const struct secret_keys *keys, const char *assistant_id,
+		       const char *trunk_id, cJSON **ap, cJSON **tp, bool *trunk_missingp)
+{
+	struct db_result *res = NULL;
+	const char *params[] = { assistant_id, trunk_id };
+	*trunk_missingp = false;
+	int err = db_exec(db, &res,
+			  "SELECT" ASSISTANTS_SELECT_COLS "," TRUNKS_DIAL_COLS
+			  " FROM (SELECT 1) one"
+			  " LEFT JOIN assistants a ON a.id = $1 AND a.active"
+			  " LEFT JOIN trunks t ON t.id = $2 AND t.active",
+			  2, params);
+	if (!err)
+		err = assistants_from_row(ap, res, 0);
+	if (!err) {
+		err = trunks_dial_from_row(tp, res, 0, keys);
+		*trunk_missingp = err == ENOENT;
+		if (err)
+			*ap = (cJSON_Delete(*ap), NULL);
+	}
+	db_result_free(res);
+	return err;
+}
+
 /* Checks that need the database; replies and returns false on a refusal.
  * On success *assistantp and *trunkp are the caller's. */
 static bool load_refs(struct api *api, struct httpd_req *req, struct db *db, const cJSON *body,
 		      cJSON **assistantp, cJSON **trunkp, const char **fromp)
 {
 	cJSON *a = NULL, *t = NULL;
-	int err = assistants_load(db, &a, jstr(body, "assistant_id"));
-	if (err) {
-		if (err == ENOENT)
-			httpd_reply_error(
-				req, 404, "not_found", "assistant_id",
-				"No assistant has this assistant_id (it may have been deleted).");
-		else
-			api_reply_db_error(req, err);
+	bool trunk_missing = false;
+	int err = refs_select(db, api->keys, jstr(body, "assistant_id"), jstr(body, "trunk_id"), &a,
+			      &t, &trunk_missing);
+	if (err == ENOENT && !trunk_missing) {
+		httpd_reply_error(req, 404, "not_found", "assistant_id",
+				  "No assistant has this assistant_id (it may have been deleted).");
 		goto refuse;
 	}
-	err = trunks_load_for_dial(db, api->keys, &t, jstr(body, "trunk_id"));
+	if (err == ENOENT) {
+		httpd_reply_error(req, 404, "not_found", "trunk_id",
+				  "No trunk has this trunk_id (it may have been deleted).");
+		goto refuse;
+	}
+	if (err == EBADMSG) {
+		httpd_reply_error(req, 500, "trunk_secret_unreadable", "trunk_id",
+				  "The trunk's password does not open with SECRETS_KEY or "
+				  "SECRETS_KEY_PREVIOUS; set trunk_config.password again.");
+		goto refuse;
+	}
 	if (err) {
-		if (err == ENOENT)
-			httpd_reply_error(req, 404, "not_found", "trunk_id",
-					  "No trunk has this trunk_id (it may have been deleted).");
-		else if (err == EBADMSG)
-			httpd_reply_error(req, 500, "trunk_secret_unreadable", "trunk_id",
-					  "The trunk's password does not open with SECRETS_KEY or "
-					  "SECRETS_KEY_PREVIOUS; set trunk_config.password again.");
-		else
-			api_reply_db_error(req, err);
+		api_reply_db_error(req, err);
 		goto refuse;
 	}
 	const char *service = jstr(body, "call_service"), *provider = jstr(t, "provider");

@@ -133,61 +133,44 @@ static int password_open(char **pwp, const struct secret_keys *keys, const char 
 	return err;
 }
 
-int trunks_load_for_dial(struct db *db, const struct secret_keys *keys, cJSON **tp, const char *id)
+int trunks_dial_from_row(cJSON **tp, const struct db_result *res, int row,
+			 const struct secret_keys *keys)
 {
-	struct db_result *res = NULL;
-	cJSON *t = NULL;
-	const char *params[] = { id };
-	int err = db_exec(db, &res,
-			  "SELECT t.id, t.provider, t.config::text, t.secrets::text,"
-			  " (SELECT coalesce(json_agg(p.number ORDER BY p.position), '[]'::json)"
-			  "  FROM phone_numbers p WHERE p.trunk_id = t.id)::text"
-			  " FROM trunks t WHERE t.id = $1 AND t.active",
-			  1, params);
-	if (err)
-		goto out;
-	if (db_result_rows(res) == 0) {
-		err = ENOENT;
-		goto out;
-	}
-	t = cJSON_CreateObject();
-	const char *names[] = { "config", "secrets", "numbers" };
-	bool ok = t && row_add_str(t, "trunk_id", db_result_get(res, 0, 0)) &&
-		  row_add_str(t, "provider", db_result_get(res, 0, 1));
-	for (int i = 0; ok && i < 3; i++) {
-		cJSON *v = row_json_column(db_result_get(res, 0, 2 + i));
+	const char *id = db_result_by_name(res, row, "trunk_id");
+	if (!id)
+		return ENOENT; /* a LEFT JOIN that found none */
+	cJSON *t = cJSON_CreateObject();
+	static const char *const cols[] = { "trunk_config", "trunk_secrets", "trunk_numbers" };
+	static const char *const names[] = { "config", "secrets", "numbers" };
+	bool ok = t && row_add_str(t, "trunk_id", id) &&
+		  row_add_str(t, "provider", db_result_by_name(res, row, "trunk_provider"));
+	for (size_t i = 0; ok && i < CM_ARRAY_LEN(cols); i++) {
+		cJSON *v = row_json_column(db_result_by_name(res, row, cols[i]));
 		ok = v && cJSON_AddItemToObject(t, names[i], v);
 		if (!ok)
 			cJSON_Delete(v);
 	}
-	if (!ok) {
-		err = ENOMEM;
-		goto out;
-	}
+	int err = ok ? 0 : ENOMEM;
 	cJSON *secrets = cJSON_GetObjectItemCaseSensitive(t, "secrets");
 	const char *sealed =
 		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(secrets, "password"));
 	char *pw = NULL;
-	err = password_open(&pw, keys, db_result_get(res, 0, 0), sealed);
-	if (err) {
+	if (!err && password_open(&pw, keys, id, sealed))
 		err = EBADMSG;
-		goto out;
-	}
-	if (pw) {
+	if (!err && pw) {
 		cJSON *clear = cJSON_CreateString(pw);
 		pw = secret_wipe_free(pw);
 		if (!clear || !cJSON_ReplaceItemInObjectCaseSensitive(secrets, "password", clear)) {
 			cJSON_Delete(clear);
 			err = ENOMEM;
-			goto out;
 		}
 	}
+	if (err) {
+		trunks_wipe(t);
+		return err;
+	}
 	*tp = t;
-	t = NULL;
-out:
-	trunks_wipe(t);
-	db_result_free(res);
-	return err;
+	return 0;
 }
 
 void trunks_wipe(cJSON *t)

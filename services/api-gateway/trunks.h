@@ -22,14 +22,23 @@ struct secret_keys;
 #define TRUNKS_AAD_LEN 48
 void trunks_aad(char out[TRUNKS_AAD_LEN], const char *trunk_id);
 
-/* The active trunk `id` for placing a call, its password opened — for the
- * dial job only, never for a reply or a log line:
+/* The columns trunks_dial_from_row() reads, of `trunks t` (for a query
+ * that selects other tables beside it; all named trunk_*). */
+#define TRUNKS_DIAL_COLS                                                                   \
+	" t.id AS trunk_id, t.provider AS trunk_provider, t.config::text AS trunk_config," \
+	" t.secrets::text AS trunk_secrets,"                                               \
+	" (SELECT coalesce(json_agg(p.number ORDER BY p.position), '[]'::json)"            \
+	"  FROM phone_numbers p WHERE p.trunk_id = t.id)::text AS trunk_numbers"
+/* The trunk of a row selected with TRUNKS_DIAL_COLS (active rows only) for
+ * placing a call, its password opened — for the dial job only, never for a
+ * reply or a log line:
  *   {"trunk_id","provider","config":{…},"secrets":{…},"numbers":["+…",…]}
- * ENOENT when absent or deleted; EBADMSG when the stored password does not
- * open with the keys (logged). Caller frees *tp with trunks_wipe(). */
-int trunks_load_for_dial(struct db *db, const struct secret_keys *keys, cJSON **tp,
-			 const char *id) CM_MUST_USE;
-/* Zeroes the clear password of a trunks_load_for_dial() object and frees it.
+ * ENOENT when its columns are null (an outer join that matched none);
+ * EBADMSG when the stored password does not open with the keys (logged).
+ * Caller frees *tp with trunks_wipe(). */
+int trunks_dial_from_row(cJSON **tp, const struct db_result *res, int row,
+			 const struct secret_keys *keys) CM_MUST_USE;
+/* Zeroes the clear password of a trunks_dial_from_row() object and frees it.
  * NULL-safe. */
 void trunks_wipe(cJSON *t);
 

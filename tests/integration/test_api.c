@@ -964,6 +964,9 @@ static int test_outbound_refusals(void)
 		{ absent, tid, "+919876543210", "exotel", NULL, 404, "not_found", "assistant_id" },
 		{ gone, tid, "+919876543210", "exotel", NULL, 404, "not_found", "assistant_id" },
 		{ aid, absent, "+919876543210", "exotel", NULL, 404, "not_found", "trunk_id" },
+		/* both absent (one query reads both): the assistant is named */
+		{ absent, absent, "+919876543210", "exotel", NULL, 404, "not_found",
+		  "assistant_id" },
 		{ aid, tid, "+919876543210", "exotel", "+15550100000", 400, "number_not_on_trunk",
 		  "from_number" },
 		{ aid, tid, "9876543210", "exotel", NULL, 400, "invalid_field", "to_number" },
