@@ -26,9 +26,8 @@
  * above the limits below together (the longest request line the gate lets
  * through and the most header bytes), so that it is our envelope that
  * answers. No larger: libmicrohttpd zeroes the whole pool before each
- * request of a kept-alive connection (256 kB cost GET /calls/{id} 40 % of
- * its throughput). */
-#define MHD_POOL_BYTES (64u * 1024u)
+ * request of a kept-alive connection (docs/decisions.md). */
+#define MHD_POOL_BYTES (128u * 1024u)
 #define QUERY_ARGS_MAX 64           /* query parameters: more → 414 */
 #define QUERY_BYTES_MAX 8192        /* their names and values together → 414 */
 #define HEADER_BYTES_MAX (16 * 1024) /* request header names and values → 431 */
