@@ -238,6 +238,13 @@ static void rx_frame(struct rx *rx, const char *identity, uint32_t ssrc, const i
 	pthread_mutex_unlock(&rx->lock);
 }
 
+static void rx_bad(struct rx *rx)
+{
+	pthread_mutex_lock(&rx->lock);
+	rx->bad++;
+	pthread_mutex_unlock(&rx->lock);
+}
+
 static void rx_member(struct rx *rx, const char *identity, bool joined)
 {
 	pthread_mutex_lock(&rx->lock);
@@ -328,7 +335,7 @@ static void on_ws_message(struct ws_conn *c, bool binary, const uint8_t *data, s
 	}
 	int16_t pcm[MEDIA_OPUS_MAX_FRAME];
 	if (len < 5) {
-		rx->bad++;
+		rx_bad(rx);
 		return;
 	}
 	uint32_t ssrc = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 8 |
@@ -341,11 +348,11 @@ static void on_ws_message(struct ws_conn *c, bool binary, const uint8_t *data, s
 		size_t n = 0;
 		if (media_opus_decode(rx->dec, pcm, CM_ARRAY_LEN(pcm), &n, data + 5, len - 5) ||
 		    n != ROOM_FRAME_SAMPLES)
-			rx->bad++;
+			rx_bad(rx);
 		else
 			rx_frame(rx, NULL, ssrc, pcm);
 	} else {
-		rx->bad++;
+		rx_bad(rx);
 	}
 }
 
@@ -459,11 +466,15 @@ static int both_ways(const char *call_id, const char *room, bool opus)
 	TEST_ASSERT(await_loud(&ws_rx, TONE_FRAMES * 8 / 10, WAIT_MS));
 	struct room_stats st;
 	room_local.stats(rtp, &st);
-	printf("    browser heard %zu frames (%zu loud, %zu malformed)\n", ws_rx.n,
-	       rx_loud(&ws_rx, 1000), ws_rx.bad);
-	TEST_EQ_INT(ws_rx.bad, 0);
+	size_t loud = rx_loud(&ws_rx, 1000);
+	pthread_mutex_lock(&ws_rx.lock);
+	size_t heard = ws_rx.n, bad = ws_rx.bad;
+	uint32_t ssrc = ws_rx.ssrc;
+	pthread_mutex_unlock(&ws_rx.lock);
+	printf("    browser heard %zu frames (%zu loud, %zu malformed)\n", heard, loud, bad);
+	TEST_EQ_INT(bad, 0);
 	/* the browser's frames carry the SSRC the RTP member sends with */
-	TEST_ASSERT(ws_rx.ssrc != 0);
+	TEST_ASSERT(ssrc != 0);
 
 	/* the browser hangs up: the RTP member sees it leave */
 	wc = ws_client_free(wc);
