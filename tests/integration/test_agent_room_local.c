@@ -37,7 +37,7 @@ struct h {
 	struct room_local_ctx local;
 	struct room_media_ctx media;
 	int relay_fd, relay_port;
-	uint32_t expect_ssrc;   /* 0: any */
+	_Atomic uint32_t expect_ssrc; /* 0: any; the relay thread reads it */
 	pthread_t rx;
 	atomic_bool stop;
 	pthread_mutex_t mu;
@@ -132,7 +132,8 @@ static void *relay_rx(void *arg)
 		atomic_fetch_add(&h->packets, 1);
 		if (pkt.hdr.pt != ROOM_OPUS_PT)
 			atomic_fetch_add(&h->bad_pt, 1);
-		if (h->expect_ssrc && pkt.hdr.ssrc != h->expect_ssrc)
+		uint32_t want = atomic_load(&h->expect_ssrc);
+		if (want && pkt.hdr.ssrc != want)
 			atomic_fetch_add(&h->bad_ssrc, 1);
 		if (h->have_seq && (uint16_t)(h->last_seq + 1) != pkt.hdr.seq)
 			atomic_fetch_add(&h->seq_gaps, 1);
@@ -162,7 +163,7 @@ static int h_start(struct h *h)
 	    getsockname(h->relay_fd, (struct sockaddr *)&sa, &sl))
 		return 1;
 	h->relay_port = ntohs(sa.sin_port);
-	h->expect_ssrc = RELAY_SSRC;
+	atomic_store(&h->expect_ssrc, RELAY_SSRC);
 	if (media_opus_dec_new(&h->dec) || pthread_create(&h->rx, NULL, relay_rx, h))
 		return 1;
 	if (test_nats_start(&h->nats) || bus_connect(&h->bus, h->nats.url, "agent") ||
@@ -207,6 +208,16 @@ static void h_stop(struct h *h)
 	}
 	media_opus_dec_free(h->dec);
 	pthread_mutex_destroy(&h->mu);
+}
+
+/* The last transcript line of the caller (user) or the agent, read under
+ * the lock: the bus thread writes the next one in place. */
+static const char *last_line(struct h *h, bool user, char *out, size_t size)
+{
+	pthread_mutex_lock(&h->mu);
+	snprintf(out, size, "%s", user ? h->user_line : h->agent_line);
+	pthread_mutex_unlock(&h->mu);
+	return out;
 }
 
 static bool wait_atomic(atomic_int *v, int n, int timeout_ms)
@@ -313,7 +324,8 @@ static int test_local_room_rtp(void)
 {
 	int err = 0;
 	struct h h;
-	char *body = NULL, *reply = NULL, why[160];
+	char *body = NULL, *reply = NULL, why[160], line[sizeof(h.user_line)];
+	char joined_as[sizeof(h.join_identity)], asked[sizeof(h.agent_rtp)];
 	struct assistant *a = NULL;
 	void *tts = NULL;
 	int16_t *speech = NULL, *pcm = NULL;
@@ -335,8 +347,12 @@ static int test_local_room_rtp(void)
 		    0);
 	TEST_CONTAINS(reply, "\"ok\":true");
 	TEST_EQ_INT(atomic_load(&h.joins), 1);
-	TEST_CONTAINS(h.join_identity, "agent-");
-	TEST_CONTAINS(h.agent_rtp, "127.0.0.1:");
+	pthread_mutex_lock(&h.mu);
+	snprintf(joined_as, sizeof(joined_as), "%s", h.join_identity);
+	snprintf(asked, sizeof(asked), "%s", h.agent_rtp);
+	pthread_mutex_unlock(&h.mu);
+	TEST_CONTAINS(joined_as, "agent-");
+	TEST_CONTAINS(asked, "127.0.0.1:");
 	/* a web agent greets once its caller is in the room */
 	{
 		char dest[64], caller[80];
@@ -373,9 +389,9 @@ static int test_local_room_rtp(void)
 	pthread_mutex_unlock(&h.mu);
 	TEST_EQ_INT(send_speech(h.relay_fd, dest, speech, n + AGENT_RATE), 0);
 	TEST_ASSERT(wait_atomic(&h.nuser, 1, WAIT_MS));
-	TEST_CONTAINS(h.user_line, "hours");
+	TEST_CONTAINS(last_line(&h, true, line, sizeof(line)), "hours");
 	TEST_ASSERT(wait_atomic(&h.nagent, 2, WAIT_MS));
-	TEST_EQ_STR(h.agent_line, "We are open nine to five.");
+	TEST_EQ_STR(last_line(&h, false, line, sizeof(line)), "We are open nine to five.");
 	TEST_ASSERT(wait_atomic(&h.packets, before + 50, WAIT_MS));
 	/* the far end hangs up: the agent leaves the room */
 	struct event *ev = NULL;
@@ -408,6 +424,7 @@ static int test_through_room_manager(void)
 	int err = 0;
 	struct h h;
 	char *body = NULL, *reply = NULL, why[160], bin[256], logpath[512], url[96];
+	char line[sizeof(h.user_line)];
 	char env_nats[96], env_health[64], env_rec[300], env_min[40], env_max[40], relay[64] = "";
 	struct assistant *a = NULL;
 	void *tts = NULL;
@@ -418,7 +435,7 @@ static int test_through_room_manager(void)
 	cJSON *empty = cJSON_CreateObject(), *j = NULL;
 	char *dir = test_tmpdir("agent-rm");
 	TEST_EQ_INT(h_start(&h), 0);
-	h.expect_ssrc = 0; /* the forwarder's choice */
+	atomic_store(&h.expect_ssrc, 0); /* the forwarder's choice */
 	/* the stand-in room-manager of h_start must not answer: drop it */
 	h.join_sub = bus_unsubscribe(h.join_sub);
 	h.leave_sub = bus_unsubscribe(h.leave_sub);
@@ -500,9 +517,9 @@ static int test_through_room_manager(void)
 	int before = atomic_load(&h.packets);
 	TEST_EQ_INT(send_speech(h.relay_fd, relay, speech, n + AGENT_RATE), 0);
 	TEST_ASSERT(wait_atomic(&h.nuser, 1, WAIT_MS));
-	TEST_CONTAINS(h.user_line, "hours");
+	TEST_CONTAINS(last_line(&h, true, line, sizeof(line)), "hours");
 	TEST_ASSERT(wait_atomic(&h.nagent, 2, WAIT_MS));
-	TEST_EQ_STR(h.agent_line, "We are open nine to five.");
+	TEST_EQ_STR(last_line(&h, false, line, sizeof(line)), "We are open nine to five.");
 	TEST_ASSERT(wait_atomic(&h.packets, before + 50, WAIT_MS));
 out:
 	if (err)

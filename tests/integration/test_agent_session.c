@@ -367,6 +367,16 @@ static bool wait_hangup(struct h *h, int timeout_ms)
 	return true;
 }
 
+/* The reason of the last hangup command, read under the lock: the bus
+ * thread writes it in place should another come. */
+static const char *hangup_reason(struct h *h, char *out, size_t size)
+{
+	pthread_mutex_lock(&h->mu);
+	snprintf(out, size, "%s", h->hangup_reason);
+	pthread_mutex_unlock(&h->mu);
+	return out;
+}
+
 /* A web call the agent ends itself: call_ended by agent (no hangup command:
  * a web call has no leg owner to ask). *ended gets the event. */
 static bool wait_agent_ended(struct h *h, struct cap *ended, int timeout_ms)
@@ -519,12 +529,13 @@ static int test_answer_timeout_hangs_up(void)
 	int err = 0;
 	struct h h;
 	struct setup su = { .answer_timeout_ms = 700 };
+	char why[sizeof(h.hangup_reason)];
 	TEST_EQ_INT(h_start(&h, &su), 0);
 	int64_t t0 = time_mono_ms();
 	TEST_EQ_INT(dispatch(&h, "outbound", true, "{\"start_instruction\":\"" GREETING "\"}"), 0);
 	TEST_ASSERT(wait_hangup(&h, WAIT_MS));
 	TEST_ASSERT(time_mono_ms() - t0 >= 700);
-	TEST_EQ_STR(h.hangup_reason, "no_answer");
+	TEST_EQ_STR(hangup_reason(&h, why, sizeof(why)), "no_answer");
 	TEST_ASSERT(wait_no_sessions(&h, WAIT_MS));
 	TEST_EQ_INT(room_record_leaves(h.hub, h.room), 1);
 	TEST_EQ_INT(room_record_count(h.hub, h.room), 0);
@@ -647,6 +658,7 @@ static int test_room_lost_fails_the_call(void)
 	struct h h;
 	struct setup su = { 0 };
 	struct cap failed;
+	char why[sizeof(h.hangup_reason)];
 	TEST_EQ_INT(h_start(&h, &su), 0);
 	TEST_EQ_INT(dispatch(&h, "outbound", true, "{\"start_instruction\":\"" GREETING "\"}"), 0);
 	TEST_EQ_INT(publish(&h, EV_CALL_ANSWERED), 0);
@@ -658,7 +670,7 @@ static int test_room_lost_fails_the_call(void)
 	TEST_ASSERT(nth(&h, EV_CALL_FAILED, NULL, 0, &failed));
 	TEST_EQ_STR(failed.reason, "room_lost: the LiveKit server closed the connection");
 	TEST_ASSERT(wait_hangup(&h, WAIT_MS));
-	TEST_EQ_STR(h.hangup_reason, "room_lost");
+	TEST_EQ_STR(hangup_reason(&h, why, sizeof(why)), "room_lost");
 	TEST_ASSERT(wait_no_sessions(&h, WAIT_MS));
 out:
 	h_stop(&h);

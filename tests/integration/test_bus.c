@@ -103,6 +103,7 @@ static int test_event_to_core_subscriber(void)
 	char *json = NULL;
 	char want_subject[EVENT_SUBJECT_MAX];
 	struct capture c = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	char subject[sizeof(c.subject)], msg_id[sizeof(c.msg_id)];
 
 	TEST_EQ_INT(test_nats_start(&n), 0);
 	TEST_EQ_INT(bus_connect(&bus, n.url, "test-core"), 0);
@@ -125,10 +126,12 @@ static int test_event_to_core_subscriber(void)
 	pthread_mutex_lock(&c.mu);
 	bool same = c.data && c.len == (int)strlen(json) &&
 		    memcmp(c.data, json, (size_t)c.len) == 0;
+	snprintf(subject, sizeof(subject), "%s", c.subject);
+	snprintf(msg_id, sizeof(msg_id), "%s", c.msg_id);
 	pthread_mutex_unlock(&c.mu);
 	TEST_ASSERT(same);
-	TEST_EQ_STR(c.subject, want_subject);
-	TEST_EQ_STR(c.msg_id, ev->id);
+	TEST_EQ_STR(subject, want_subject);
+	TEST_EQ_STR(msg_id, ev->id);
 out:
 	sub = bus_unsubscribe(sub);
 	bus = bus_close(bus);

@@ -770,6 +770,16 @@ static bool await_ready(struct ready *r, int want, int timeout_ms)
 	}
 }
 
+/* The last recording_ready's path and call, read under the lock: the bus
+ * thread writes the next one in place. */
+static void ready_last(struct ready *r, char *path, size_t plen, char *call_id, size_t clen)
+{
+	pthread_mutex_lock(&r->lock);
+	snprintf(path, plen, "%s", r->path);
+	snprintf(call_id, clen, "%s", r->call_id);
+	pthread_mutex_unlock(&r->lock);
+}
+
 static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -839,7 +849,7 @@ static int test_recording(void)
 	static struct ready ready = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct cmd_error ce = { 0 };
 	struct wav_info wi;
-	char want[600];
+	char want[600], path[sizeof(ready.path)], call_id[sizeof(ready.call_id)];
 	cJSON *d = NULL;
 	rx_init(&ra), rx_init(&rb);
 	TEST_EQ_INT(env_start(&v), 0);
@@ -866,8 +876,9 @@ static int test_recording(void)
 	TEST_ASSERT(d);
 	TEST_EQ_STR(cJSON_GetObjectItemCaseSensitive(d, "path")->valuestring, want);
 	TEST_ASSERT(await_ready(&ready, 1, WAIT_MS));
-	TEST_EQ_STR(ready.path, want);
-	TEST_EQ_STR(ready.call_id, CALL3);
+	ready_last(&ready, path, sizeof(path), call_id, sizeof(call_id));
+	TEST_EQ_STR(path, want);
+	TEST_EQ_STR(call_id, CALL3);
 	TEST_EQ_INT(wav_read(&wi, want), 0);
 	printf("    %s: %u Hz, %u ch, %.2f s, rms caller %.0f agent %.0f\n", want, wi.rate,
 	       wi.channels, wi.seconds, wi.rms[0], wi.rms[1]);

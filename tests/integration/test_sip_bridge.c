@@ -283,7 +283,9 @@ out:
 
 /* ---- BYE from our side, owner heartbeat --------------------------------- */
 
-static bool heartbeat_lists(struct fx *f, const char *id, int timeout_ms)
+/* Waits until the last heartbeat lists call `id`; a copy of that heartbeat
+ * into hb, taken under the lock (the bus thread writes the next one in place). */
+static bool heartbeat_lists(struct fx *f, const char *id, char *hb, size_t len, int timeout_ms)
 {
 	int64_t end = time_mono_ms() + timeout_ms;
 	bool found = false;
@@ -294,6 +296,7 @@ static bool heartbeat_lists(struct fx *f, const char *id, int timeout_ms)
 		dl.tv_sec += 1;
 		pthread_cond_timedwait(&f->cv, &f->mu, &dl);
 	}
+	snprintf(hb, len, "%s", f->last_heartbeat);
 	pthread_mutex_unlock(&f->mu);
 	return found;
 }
@@ -304,14 +307,14 @@ static int test_local_bye_and_heartbeat(void)
 	struct fx f;
 	struct sipp s = { 0 };
 	char id[ID_UUID_LEN + 1];
-	char *ended = NULL;
+	char *ended = NULL, hb[sizeof(f.last_heartbeat)];
 	TEST_EQ_INT(fx_start(&f, "10"), 0);
 	TEST_EQ_INT(id_uuid4(id), 0);
 	TEST_EQ_INT(sipp_start(&f, &s, "uas_answer.xml", NULL), 0);
 	TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
 	TEST_EQ_INT(expect_setup(&f, id, false), 0);
-	TEST_ASSERT(heartbeat_lists(&f, id, 5000));
-	TEST_CONTAINS(f.last_heartbeat, "\"source\":\"sip-bridge/test\"");
+	TEST_ASSERT(heartbeat_lists(&f, id, hb, sizeof(hb), 5000));
+	TEST_CONTAINS(hb, "\"source\":\"sip-bridge/test\"");
 	TEST_EQ_INT(hangup(&f, id, "api"), 0);
 	ended = await_event(&f, id, "call_ended", WAIT_MS);
 	TEST_ASSERT(ended != NULL);
