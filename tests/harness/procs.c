@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static int free_port(int type)
+/* A port the kernel has free now. The kernel may hand out the same one
+ * again before its user has bound it (nats-server still starting), so the
+ * ports this process was given are remembered and not handed out twice. */
+#define GIVEN_MAX 512
+
+static int kernel_free_port(int type)
 {
 	int fd = socket(AF_INET, type, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET,
@@ -27,6 +33,28 @@ static int free_port(int type)
 		port = ntohs(sa.sin_port);
 	if (fd >= 0)
 		close(fd);
+	return port;
+}
+
+static int free_port(int type)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int given[GIVEN_MAX];
+	static size_t ngiven;
+	int port = -1;
+	pthread_mutex_lock(&mu);
+	for (int tries = 0; tries < 64; tries++) {
+		port = kernel_free_port(type);
+		bool seen = false;
+		for (size_t i = 0; port > 0 && i < ngiven && i < GIVEN_MAX; i++)
+			seen |= given[i] == port;
+		if (!seen)
+			break;
+		port = -1;
+	}
+	if (port > 0)
+		given[ngiven++ % GIVEN_MAX] = port;
+	pthread_mutex_unlock(&mu);
 	return port;
 }
 
