@@ -63,6 +63,45 @@ int test_free_port(void)
 	return free_port(SOCK_STREAM);
 }
 
+/* Binds 127.0.0.1:port for `type`; the socket, or -1 when it is taken. */
+static int bind_port(int type, int port)
+{
+	int fd = socket(AF_INET, type, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+int test_free_port_span(int n)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		int port = test_free_port();
+		int fds[8], nfds = 0;
+		bool ok = port > 0 && n >= 1 && n <= 4 && port + n <= 65536;
+		/* held together until all are checked; test_free_port has
+		 * checked the first one's TCP side */
+		for (int i = 0; ok && i < n; i++) {
+			int t = i > 0 ? bind_port(SOCK_STREAM, port + i) : -1;
+			int u = bind_port(SOCK_DGRAM, port + i);
+			if (t >= 0)
+				fds[nfds++] = t;
+			if (u >= 0)
+				fds[nfds++] = u;
+			ok = (i == 0 || t >= 0) && u >= 0;
+		}
+		while (nfds > 0)
+			close(fds[--nfds]);
+		if (ok)
+			return port;
+	}
+	return -1;
+}
+
 int test_free_udp_port(void)
 {
 	return free_port(SOCK_DGRAM);

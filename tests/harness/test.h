@@ -89,6 +89,9 @@ int test_run(const char *suite, const struct test *tests, size_t n, int argc, ch
 int test_free_port(void);
 /* The same for UDP. */
 int test_free_udp_port(void);
+/* A TCP port P where P..P+n-1 (n ≤ 4) are free for TCP and UDP alike: for a
+ * peer such as baresip that listens on both and on the next port for TLS. */
+int test_free_port_span(int n);
 /* Sleeps; for pacing and polling, never as synchronisation with an event. */
 void test_nap_ms(int ms);
 void test_nap_us(long us);

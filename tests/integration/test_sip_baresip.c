@@ -34,24 +34,18 @@ static int write_file(const char *dir, const char *name, const char *text)
 	return fclose(fp) == 0 ? 0 : EIO;
 }
 
-/* tls_pem: a PEM file with baresip's certificate and key; baresip then
- * listens for SIP over TLS on sip_port + 1 and its account uses TLS. srtp:
- * its srtp module is loaded and the account demands SRTP with SDES keys
- * (mediaenc=srtp-mand): it answers only RTP/SAVP offers with a=crypto. */
-static int baresip_start(struct fx *f, struct baresip *b, const char *tls_pem, bool srtp)
+/* Writes baresip's config for fresh ports and starts it (see baresip_start). */
+static int baresip_spawn(struct baresip *b, const char *tls_pem, bool srtp)
 {
 	int err = 0;
 	char cfg[2048], acc[256], certline[700] = "";
-	memset(b, 0, sizeof(*b));
-	b->ctrl_fd = -1;
-	b->sip_port = test_free_port();
+	/* baresip listens for SIP on UDP and TCP (and TLS on the next port),
+	 * and exits when any of them is taken */
+	b->sip_port = test_free_port_span(tls_pem ? 2 : 1);
 	b->ctrl_port = test_free_port();
 	int rtp = 40000 + (int)(getpid() % 100) * 100;
-	snprintf(b->dir, sizeof(b->dir), "%s/baresip%s", f->dir, tls_pem ? "-tls" : "");
 	if (tls_pem)
 		snprintf(certline, sizeof(certline), "sip_certificate\t\t%s\n", tls_pem);
-	snprintf(b->log, sizeof(b->log), "%s/baresip.log", f->dir);
-	TEST_EQ_INT(mkdir(b->dir, 0700), 0);
 	snprintf(cfg, sizeof(cfg),
 		 "poll_method\t\tepoll\n"
 		 "sip_listen\t\t127.0.0.1:%d\n"
@@ -86,7 +80,49 @@ static int baresip_start(struct fx *f, struct baresip *b, const char *tls_pem, b
 	/* -s: SIP trace in the log, for whoever reads a failure */
 	const char *argv[] = { "baresip", "-f", b->dir, "-s", NULL };
 	TEST_EQ_INT(test_spawn(&b->pid, argv, NULL, b->log), 0);
-	TEST_EQ_INT(wait_tcp(b->ctrl_port, WAIT_MS), 0);
+out:
+	return err;
+}
+
+/* Waits until baresip's ctrl_tcp listens: 0; EADDRINUSE when baresip exited
+ * because a port it wanted was taken (another process bound it after we
+ * checked), another error otherwise. */
+static int baresip_wait_up(struct baresip *b)
+{
+	int64_t end = time_mono_ms() + WAIT_MS;
+	while (time_mono_ms() < end) {
+		int code;
+		if (test_wait_port(b->ctrl_port, 100) == 0)
+			return 0;
+		if (test_wait_exit(b->pid, 0, &code) == 0) {
+			b->pid = 0;
+			return code == 98 ? EADDRINUSE : ECHILD;
+		}
+	}
+	return ETIMEDOUT;
+}
+
+/* tls_pem: a PEM file with baresip's certificate and key; baresip then
+ * listens for SIP over TLS on sip_port + 1 and its account uses TLS. srtp:
+ * its srtp module is loaded and the account demands SRTP with SDES keys
+ * (mediaenc=srtp-mand): it answers only RTP/SAVP offers with a=crypto. */
+static int baresip_start(struct fx *f, struct baresip *b, const char *tls_pem, bool srtp)
+{
+	int err = 0, up = EADDRINUSE;
+	memset(b, 0, sizeof(*b));
+	b->ctrl_fd = -1;
+	snprintf(b->dir, sizeof(b->dir), "%s/baresip%s", f->dir, tls_pem ? "-tls" : "");
+	snprintf(b->log, sizeof(b->log), "%s/baresip.log", f->dir);
+	TEST_EQ_INT(mkdir(b->dir, 0700), 0);
+	/* a port taken between our check and baresip's bind: again with new
+	 * ports, a bounded number of times */
+	for (int attempt = 0; attempt < 3 && up == EADDRINUSE; attempt++) {
+		if (attempt > 0)
+			fprintf(stderr, "    baresip: a port was taken, again with new ones\n");
+		TEST_EQ_INT(baresip_spawn(b, tls_pem, srtp), 0);
+		up = baresip_wait_up(b);
+	}
+	TEST_EQ_INT(up, 0);
 	TEST_EQ_INT(wait_tcp(tls_pem ? b->sip_port + 1 : b->sip_port, WAIT_MS), 0);
 	b->ctrl_fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)b->ctrl_port),
