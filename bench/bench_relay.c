@@ -534,7 +534,7 @@ static int round_n(struct env *E, int n)
 	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp-%d.log", E->dir, n);
 	/* sipp's own media port is unused: a free one */
 	char mp[16];
-	snprintf(mp, sizeof(mp), "%d", test_free_udp_port());
+	snprintf(mp, sizeof(mp), "%d", test_free_udp_span(3));
 	const char *argv[] = { "sipp",	    "-sf", "tests/sip/uas_relay_bench.xml",
 			       "-t",	    "t1",  "-i",
 			       "127.0.0.1", "-p",  port,
@@ -869,7 +869,7 @@ static int agent_phase(struct env *E)
 	int sp = test_free_port();
 	snprintf(port, sizeof(port), "%d", sp);
 	snprintf(calls, sizeof(calls), "%d", AGENT_SEQ + AGENT_HELD);
-	snprintf(mp, sizeof(mp), "%d", test_free_udp_port());
+	snprintf(mp, sizeof(mp), "%d", test_free_udp_span(3));
 	snprintf(sipp_log, sizeof(sipp_log), "%s/sipp-agent-%s.log", E->dir, E->backend);
 	const char *argv[] = { "sipp",	    "-sf", "tests/sip/uas_agent_bench.xml",
 			       "-t",	    "t1",  "-i",

@@ -63,36 +63,37 @@ int test_free_port(void)
 	return free_port(SOCK_STREAM);
 }
 
-/* Binds 127.0.0.1:port for `type`; the socket, or -1 when it is taken. */
-static int bind_port(int type, int port)
+/* Binds 127.0.0.1:port for `type` and keeps the socket in fds[*nfds];
+ * false when the port is taken. */
+static bool hold_port(int type, int port, int fds[], int *nfds)
 {
 	int fd = socket(AF_INET, type, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		fd = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		fds[(*nfds)++] = fd;
+		return true;
 	}
-	return fd;
+	if (fd >= 0)
+		close(fd);
+	return false;
 }
 
-int test_free_port_span(int n)
+/* A port P where P..P+n-1 (n ≤ 4) are free for UDP, and for TCP too when
+ * tcp. P comes from free_port, which has checked it for one of the two. */
+static int free_span(int n, bool tcp)
 {
 	for (int tries = 0; tries < 64; tries++) {
-		int port = test_free_port();
+		int port = free_port(tcp ? SOCK_STREAM : SOCK_DGRAM);
 		int fds[8], nfds = 0;
 		bool ok = port > 0 && n >= 1 && n <= 4 && port + n <= 65536;
-		/* held together until all are checked; test_free_port has
-		 * checked the first one's TCP side */
+		/* held together until all are checked */
 		for (int i = 0; ok && i < n; i++) {
-			int t = i > 0 ? bind_port(SOCK_STREAM, port + i) : -1;
-			int u = bind_port(SOCK_DGRAM, port + i);
-			if (t >= 0)
-				fds[nfds++] = t;
-			if (u >= 0)
-				fds[nfds++] = u;
-			ok = (i == 0 || t >= 0) && u >= 0;
+			if (tcp && i > 0)
+				ok = hold_port(SOCK_STREAM, port + i, fds, &nfds);
+			if (ok && (tcp || i > 0))
+				ok = hold_port(SOCK_DGRAM, port + i, fds, &nfds);
 		}
 		while (nfds > 0)
 			close(fds[--nfds]);
@@ -100,6 +101,16 @@ int test_free_port_span(int n)
 			return port;
 	}
 	return -1;
+}
+
+int test_free_port_span(int n)
+{
+	return free_span(n, true);
+}
+
+int test_free_udp_span(int n)
+{
+	return free_span(n, false);
 }
 
 int test_free_udp_port(void)

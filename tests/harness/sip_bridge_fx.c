@@ -253,7 +253,7 @@ int sipp_start_opts(struct fx *f, struct sipp *s, const char *scenario, const ch
 	seq++;
 	s->port = test_free_port();
 	if (s->media_port <= 0)
-		s->media_port = test_free_udp_port();
+		s->media_port = test_free_udp_span(3); /* sipp binds it and +2 */
 	snprintf(mp, sizeof(mp), "%d", s->media_port);
 	if (strchr(scenario, '/'))
 		snprintf(sf, sizeof(sf), "%s", scenario);

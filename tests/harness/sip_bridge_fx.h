@@ -89,7 +89,7 @@ struct sipp {
 	int pid;
 	int port;
 	int media_port;          /* sipp's -mp: set before sipp_start to choose it,
-				  * else a free UDP port (never the fixed 6000 that
+				  * else a UDP port free with its +2 (never the fixed 6000 that
 				  * `make run`'s phone simulator holds) */
 	char logfile[512];
 	char msgfile[512];

@@ -92,6 +92,9 @@ int test_free_udp_port(void);
 /* A TCP port P where P..P+n-1 (n ≤ 4) are free for TCP and UDP alike: for a
  * peer such as baresip that listens on both and on the next port for TLS. */
 int test_free_port_span(int n);
+/* A UDP port P where P..P+n-1 (n ≤ 4) are free: sipp's -mp, which binds P
+ * and P+2 (its video socket) and exits when either is taken. */
+int test_free_udp_span(int n);
 /* Sleeps; for pacing and polling, never as synchronisation with an event. */
 void test_nap_ms(int ms);
 void test_nap_us(long us);

@@ -47,7 +47,7 @@ static int run_hold(struct fx *f, const struct hold_variant *v, const char *host
 	char id[ID_UUID_LEN + 1], want[128];
 	char *hold = NULL, *resume = NULL, *ended = NULL, *log = NULL, mp[16];
 	/* the re-INVITE keeps the media port of the call, or holds with port 0 */
-	s.media_port = test_free_udp_port();
+	s.media_port = test_free_udp_span(3);
 	snprintf(mp, sizeof(mp), "%d", s.media_port);
 	const char *port = strcmp(v->port, "0") == 0 ? "0" : mp;
 	const char *keys[] = { "hold_c_sess",  v->c_sess,   "hold_sess_attr",
