@@ -16,52 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A port the kernel has free now. The kernel may hand out the same one
- * again before its user has bound it (nats-server still starting), so the
- * ports this process was given are remembered and not handed out twice. */
-#define GIVEN_MAX 512
-
-static int kernel_free_port(int type)
-{
-	int fd = socket(AF_INET, type, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static int free_port(int type)
-{
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	static int given[GIVEN_MAX];
-	static size_t ngiven;
-	int port = -1;
-	pthread_mutex_lock(&mu);
-	for (int tries = 0; tries < 64; tries++) {
-		port = kernel_free_port(type);
-		bool seen = false;
-		for (size_t i = 0; port > 0 && i < ngiven && i < GIVEN_MAX; i++)
-			seen |= given[i] == port;
-		if (!seen)
-			break;
-		port = -1;
-	}
-	if (port > 0)
-		given[ngiven++ % GIVEN_MAX] = port;
-	pthread_mutex_unlock(&mu);
-	return port;
-}
-
-int test_free_port(void)
-{
-	return free_port(SOCK_STREAM);
-}
+/* Test ports come from PORT_LO..PORT_HI-1: below the kernel's ephemeral
+ * range (32768-60999 by default), so no connect() or bind(0) anywhere on the
+ * machine takes one between our check and its user's bind (CI once lost
+ * baresip's SIP port that way), and apart from the RTP ranges tests give
+ * services (20000 and up). Each process walks the range from a start of its
+ * own, so it never hands out a port twice, and a port is handed out only
+ * when binding it works now. */
+#define PORT_LO 10000
+#define PORT_HI 20000
 
 /* Binds 127.0.0.1:port for `type` and keeps the socket in fds[*nfds];
  * false when the port is taken. */
@@ -80,42 +43,58 @@ static bool hold_port(int type, int port, int fds[], int *nfds)
 	return false;
 }
 
-/* A port P where P..P+n-1 (n ≤ 4) are free for UDP, and for TCP too when
- * tcp. P comes from free_port, which has checked it for one of the two. */
-static int free_span(int n, bool tcp)
+/* n (1..4) consecutive ports, free now for TCP when tcp and for UDP when
+ * udp: the first, or -1 when the range has none. */
+static int take_ports(int n, bool tcp, bool udp)
 {
-	for (int tries = 0; tries < 64; tries++) {
-		int port = free_port(tcp ? SOCK_STREAM : SOCK_DGRAM);
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int next;
+	int port = -1;
+	if (n < 1 || n > 4)
+		return -1;
+	pthread_mutex_lock(&mu);
+	if (next == 0)
+		next = PORT_LO + (int)(((unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL)) %
+				       (PORT_HI - PORT_LO));
+	for (int tries = 0; tries < PORT_HI - PORT_LO && port < 0; tries++) {
+		int p = next + n <= PORT_HI ? next : PORT_LO;
 		int fds[8], nfds = 0;
-		bool ok = port > 0 && n >= 1 && n <= 4 && port + n <= 65536;
+		bool ok = true;
 		/* held together until all are checked */
 		for (int i = 0; ok && i < n; i++) {
-			if (tcp && i > 0)
-				ok = hold_port(SOCK_STREAM, port + i, fds, &nfds);
-			if (ok && (tcp || i > 0))
-				ok = hold_port(SOCK_DGRAM, port + i, fds, &nfds);
+			if (tcp)
+				ok = hold_port(SOCK_STREAM, p + i, fds, &nfds);
+			if (ok && udp)
+				ok = hold_port(SOCK_DGRAM, p + i, fds, &nfds);
 		}
 		while (nfds > 0)
 			close(fds[--nfds]);
+		next = ok ? p + n : p + 1;
 		if (ok)
-			return port;
+			port = p;
 	}
-	return -1;
+	pthread_mutex_unlock(&mu);
+	return port;
 }
 
-int test_free_port_span(int n)
+int test_free_port(void)
 {
-	return free_span(n, true);
-}
-
-int test_free_udp_span(int n)
-{
-	return free_span(n, false);
+	return take_ports(1, true, false);
 }
 
 int test_free_udp_port(void)
 {
-	return free_port(SOCK_DGRAM);
+	return take_ports(1, false, true);
+}
+
+int test_free_port_span(int n)
+{
+	return take_ports(n, true, true);
+}
+
+int test_free_udp_span(int n)
+{
+	return take_ports(n, false, true);
 }
 
 void test_nap_us(long us)

@@ -39,9 +39,9 @@ static int baresip_spawn(struct baresip *b, const char *tls_pem, bool srtp)
 {
 	int err = 0;
 	char cfg[2048], acc[256], certline[700] = "";
-	/* baresip listens for SIP on UDP and TCP (and TLS on the next port),
-	 * and exits when any of them is taken */
-	b->sip_port = test_free_port_span(tls_pem ? 2 : 1);
+	/* baresip listens for SIP on UDP and TCP, and TLS on the next port
+	 * (with or without a certificate), and exits when any is taken */
+	b->sip_port = test_free_port_span(2);
 	b->ctrl_port = test_free_port();
 	int rtp = 40000 + (int)(getpid() % 100) * 100;
 	if (tls_pem)

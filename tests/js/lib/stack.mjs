@@ -18,13 +18,29 @@ const run = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const BUILD = process.env.CALLMESH_BUILD || 'build';
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+// Ports below the kernel's ephemeral range (32768 and up), where no other
+// connect() or listen(0) on the machine can take one before its user binds
+// it, and apart from the RTP ranges tests give services (20000 and up); as
+// tests/harness/procs.c, walked from a start of this process's own.
+const PORT_LO = 10000, PORT_HI = 20000;
+let nextPort = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO));
+
+function tryPort(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
     s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+export async function freePort() {
+  for (let tries = 0; tries < PORT_HI - PORT_LO; tries++) {
+    const port = nextPort;
+    nextPort = nextPort + 1 < PORT_HI ? nextPort + 1 : PORT_LO;
+    if (await tryPort(port)) return port;
+  }
+  throw new Error(`no free port in ${PORT_LO}-${PORT_HI - 1}`);
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
