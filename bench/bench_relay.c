@@ -1206,7 +1206,8 @@ static int section(struct env *E, const char *build, const char *nats_url, const
 {
 	int rc = EIO;
 	char v[420], rm_log[420], agent_log[420], bridge_log[420];
-	int sip_port = test_free_port(), health = test_free_port(), rmhealth = test_free_port();
+	int sip_port = test_free_port_span(1), health = test_free_port();
+	int rmhealth = test_free_port();
 	int ahealth = test_free_port();
 	struct svc_env e;
 

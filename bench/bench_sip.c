@@ -471,7 +471,7 @@ int main(void)
 	log_setup("bench_sip", LOG_WARN, false);
 	if (!c || !dir)
 		return 1;
-	int sip_port = test_free_port(), health = test_free_port();
+	int sip_port = test_free_port_span(1), health = test_free_port();
 	snprintf(bridge_log, sizeof(bridge_log), "%s/sip-bridge.log", dir);
 	snprintf(bin, sizeof(bin), "%s/bin/sip-bridge", build);
 	if (test_nats_start(&nats)) {

@@ -180,7 +180,7 @@ int fx_start(struct fx *f, const char *max_calls)
 	f->dir = test_tmpdir("sip-bridge");
 	TEST_ASSERT(f->dir != NULL);
 	TEST_EQ_INT(test_nats_start(&f->nats), 0);
-	f->sip_port = test_free_port();
+	f->sip_port = test_free_port_span(1); /* it listens on TCP and UDP */
 	f->health_port = test_free_port();
 	int rtp = 20000 + (int)(getpid() % 200) * 100;
 	fx_setenv(f, "NATS_URL", f->nats.url);

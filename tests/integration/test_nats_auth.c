@@ -520,7 +520,7 @@ static int start_service(struct running *r, const char *svc, const struct test_n
 	snprintf(r->env_health, sizeof(r->env_health), "HEALTH_ADDR=127.0.0.1:%d", r->health_port);
 	snprintf(r->env_db, sizeof(r->env_db), "DATABASE_URL=%s", db_url);
 	snprintf(r->env_api, sizeof(r->env_api), "API_ADDR=127.0.0.1:%d", test_free_port());
-	snprintf(r->env_sip, sizeof(r->env_sip), "SIP_BIND=127.0.0.1:%d", test_free_port());
+	snprintf(r->env_sip, sizeof(r->env_sip), "SIP_BIND=127.0.0.1:%d", test_free_port_span(1));
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, svc);
 	const char *argv[] = { test_bin(bin, sizeof(bin), svc), NULL };
 	const char *envp[] = { r->env_nats,

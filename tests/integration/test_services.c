@@ -148,7 +148,7 @@ static int start_service(struct running *r, const char *svc, const char *nats_ur
 		 db_url ? db_url : "postgresql://x@127.0.0.1:1/x");
 	snprintf(r->env_api, sizeof(r->env_api), "API_ADDR=127.0.0.1:%d", test_free_port());
 	snprintf(r->env_mig, sizeof(r->env_mig), "MIGRATIONS_DIR=services/api-gateway/migrations");
-	snprintf(r->env_sip, sizeof(r->env_sip), "SIP_BIND=127.0.0.1:%d", test_free_port());
+	snprintf(r->env_sip, sizeof(r->env_sip), "SIP_BIND=127.0.0.1:%d", test_free_port_span(1));
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, svc);
 	const char *argv[] = { test_bin(bin, sizeof(bin), svc), NULL };
 	const char *envp[] = { r->env_nats,
