@@ -218,6 +218,12 @@ static int bench_calls(struct bus *bus, struct counts *c, int bridge, const char
 	char note[96];
 	snprintf(note, sizeof(note), "%d calls, MAX_CALLS %s", CALLS, MAX_CALLS);
 	bench_figure("sip.cpu_per_call", per_call, "<=", TARGET_CPU_US, "µs", note);
+	/* sofia-sip's own thread (the SIP stack: parse, transactions, dialogs,
+	 * TCP): the floor under sip.cpu_per_call (docs/decisions.md) */
+	int64_t sofia_us = test_threads_us(&th1, "sb-sofia") - test_threads_us(&th0, "sb-sofia");
+	bench_figure("sip.sofia_thread_per_call",
+		     ended > 0 ? (double)sofia_us / (double)ended : -1, NULL, 0, "µs",
+		     "sb-sofia alone, within sip.cpu_per_call");
 	bench_figure("sip.calls_per_s", cps, ">=", TARGET_CPS, "calls/s", note);
 	bench_figure("sip.calls_failed", (double)(failed + missing), "<=", 0, "calls", note);
 	bench_figure("sip.rss_after_calls", rss1 >= 0 ? (double)rss1 / 1024.0 : -1, "<=",

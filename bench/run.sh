@@ -43,6 +43,7 @@ required=(
   "sip.rss_after_calls bench_sip ≤ 64 MB"
   "sip.rss_idle_above_start bench_sip ≤ 4 MB"
   "sip.peak_concurrent_calls bench_sip - - calls"
+  "sip.sofia_thread_per_call bench_sip - - µs"
   "relay.calls_every_frame bench_relay ≥ 200 calls"
   "relay.carrier_to_room_p50@200 bench_relay ≤ 20 ms"
   "relay.carrier_to_room_p99@200 bench_relay ≤ 30 ms"
