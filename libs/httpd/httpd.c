@@ -550,6 +550,30 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
+/* What is wrong with a body that is not one JSON object. `end`: where
+ * cJSON stopped (at the error when json is NULL), blanks after it skipped. */
+static void json_problem(char *msg, size_t cap, const cJSON *json, const char *body, size_t len,
+			 const char *end)
+{
+	size_t at = end && end >= body ? (size_t)(end - body) : 0;
+	if (!json && at + 1 >= len) /* cJSON puts an error past the end on the last byte */
+		snprintf(msg, cap, "The body is not valid JSON: it ends too soon or its last "
+			 "byte (%zu) is wrong; send one whole JSON object.", len);
+	else if (!json)
+		snprintf(msg, cap, "The body is not valid JSON: the syntax is wrong near byte %zu.",
+			 at + 1);
+	else if (!cJSON_IsObject(json))
+		snprintf(msg, cap, "The body must be a JSON object, not %s.",
+			 cJSON_IsArray(json)    ? "an array"
+			 : cJSON_IsString(json) ? "a string"
+			 : cJSON_IsNumber(json) ? "a number"
+			 : cJSON_IsBool(json)   ? "a boolean"
+						: "null");
+	else
+		snprintf(msg, cap, "The body has more after its JSON object (at byte %zu); "
+			 "send one JSON object.", at + 1);
+}
+
 /* The request line and headers themselves: sizes, escapes, framing. False
  * when the request got its error reply. */
 static bool head_ok(struct httpd_req *req)
@@ -738,8 +762,9 @@ static void on_complete(struct httpd_req *req)
 		       (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
 			end++;
 		if (!req->json || !cJSON_IsObject(req->json) || end != req->body + req->body_len) {
-			httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
-					  "The body must be a JSON object.");
+			char msg[160];
+			json_problem(msg, sizeof(msg), req->json, req->body, req->body_len, end);
+			httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL, msg);
 			return;
 		}
 	}

@@ -181,8 +181,11 @@ int httpd_route_match(const struct httpd_route *routes, size_t n, const char *me
 	if (!path_known)
 		return HTTPD_MATCH_NOT_FOUND;
 	for (size_t i = 0; i < n; i++)
-		if (routes[i].method && pattern_fits(routes[i].pattern, &s, NULL))
+		if (routes[i].method && pattern_fits(routes[i].pattern, &s, NULL)) {
 			allow_add(params->allow, sizeof(params->allow), routes[i].method);
+			if (strcmp(routes[i].method, "GET") == 0) /* served as GET is */
+				allow_add(params->allow, sizeof(params->allow), "HEAD");
+		}
 	return HTTPD_MATCH_METHOD;
 }
 

@@ -323,11 +323,22 @@ static int test_invalid_json(void)
 	char u[256], deep[100];
 	TEST_EQ_INT(server_start(&s), 0);
 	url(u, sizeof(u), &s, "/echo/abc");
-	const char *bad[] = { "{bad", "[1,2]", "\"str\"", "{\"a\":1} trailing" };
+	/* each refused with a message that says what is wrong */
+	const struct {
+		const char *body, *says;
+	} bad[] = {
+		{ "{bad", "the syntax is wrong near byte" },
+		{ "{\"a\":1", "it ends too soon or its last byte (6) is wrong" },
+		{ "[1,2]", "must be a JSON object, not an array" },
+		{ "\"str\"", "not a string" },
+		{ "{\"a\":1} trailing", "more after its JSON object (at byte 9)" },
+		{ "{\"a\":1}{\"b\":2}", "more after its JSON object (at byte 8)" },
+	};
 	for (size_t i = 0; i < CM_ARRAY_LEN(bad); i++) {
-		TEST_EQ_INT(http(&r, "POST", u, TOKEN, bad[i], strlen(bad[i]), false), 0);
+		TEST_EQ_INT(http(&r, "POST", u, TOKEN, bad[i].body, strlen(bad[i].body), false), 0);
 		TEST_EQ_INT(r.status, 400);
 		TEST_CONTAINS(r.body, "\"code\":\"invalid_json\"");
+		TEST_CONTAINS(r.body, bad[i].says);
 		resp_free(&r);
 	}
 	/* {"a":{"a":…}} past HTTPD_JSON_DEPTH_MAX, on PATCH too. */
@@ -482,7 +493,7 @@ static int test_health(void)
 	snprintf(u, sizeof(u), "http://127.0.0.1:%d/metrics", port);
 	TEST_EQ_INT(http(&r, "POST", u, NULL, "{}", 2, false), 0);
 	TEST_EQ_INT(r.status, 405);
-	TEST_EQ_STR(r.allow, "GET");
+	TEST_EQ_STR(r.allow, "GET, HEAD");
 out:
 	resp_free(&r);
 	httpd_free(h);

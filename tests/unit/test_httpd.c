@@ -73,15 +73,15 @@ static int test_not_found_vs_method(void)
 	TEST_EQ_STR(p.allow, "");
 	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "DELETE", "/assistants", &p),
 		    HTTPD_MATCH_METHOD);
-	TEST_EQ_STR(p.allow, "GET, POST");
+	TEST_EQ_STR(p.allow, "GET, HEAD, POST");
 	TEST_EQ_INT(p.n, 0);
 	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "PUT", "/assistants/x", &p),
 		    HTTPD_MATCH_METHOD);
-	TEST_EQ_STR(p.allow, "GET, PATCH, DELETE");
+	TEST_EQ_STR(p.allow, "GET, HEAD, PATCH, DELETE");
 	/* /calls/stats fits two GET patterns: listed once. */
 	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "POST", "/calls/stats", &p),
 		    HTTPD_MATCH_METHOD);
-	TEST_EQ_STR(p.allow, "GET");
+	TEST_EQ_STR(p.allow, "GET, HEAD");
 	/* Methods are case-sensitive tokens. */
 	TEST_EQ_INT(httpd_route_match(routes, NROUTES, "get", "/assistants", &p),
 		    HTTPD_MATCH_METHOD);
