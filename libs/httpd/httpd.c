@@ -286,6 +286,7 @@ void httpd_reply_fd(struct httpd_req *req, unsigned status, const char *content_
 struct httpd_stream {
 	struct httpd *h;
 	struct MHD_Connection *conn;
+	int fd; /* the connection's socket, -1 unknown */
 	struct httpd_stream *prev, *next; /* h->streams, under h->streams_mu */
 	httpd_stream_read_h *read;
 	httpd_stream_done_h *done;
@@ -358,6 +359,9 @@ int httpd_reply_stream(struct httpd_req *req, struct httpd_stream **streamp, uns
 	}
 	s->h = req->h;
 	s->conn = req->conn;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	s->fd = ci ? ci->connect_fd : -1;
 	s->read = read;
 	s->done = done;
 	s->arg = arg;
@@ -397,6 +401,14 @@ void httpd_stream_wake(struct httpd_stream *s)
 		MHD_resume_connection(s->conn);
 	}
 	pthread_mutex_unlock(&h->streams_mu);
+}
+
+bool httpd_stream_peer_gone(const struct httpd_stream *s)
+{
+	if (!s || s->fd < 0)
+		return false;
+	struct pollfd pfd = { .fd = s->fd, .events = POLLRDHUP };
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
 /* ---- accessors ---------------------------------------------------------- */

@@ -129,6 +129,10 @@ int httpd_reply_stream(struct httpd_req *req, struct httpd_stream **streamp, uns
 		       void *arg) CM_MUST_USE;
 /* New data: a parked stream is read again. Any thread. */
 void httpd_stream_wake(struct httpd_stream *s);
+/* True when the client has closed its side of the stream's connection (or
+ * it is gone): a parked stream is not read, so nothing else notices until
+ * the next write. Any thread, under the same lock as httpd_stream_wake. */
+bool httpd_stream_peer_gone(const struct httpd_stream *s);
 
 /* The envelopes as strings (caller frees; NULL on ENOMEM). httpd_envelope_ok
  * takes ownership of data. Used by the replies above; exported for tests. */

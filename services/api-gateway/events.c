@@ -147,21 +147,35 @@ static void on_event(const struct bus_msg *msg, void *arg)
 	free(frame);
 }
 
+/* Every EVENTS_PEER_CHECK_MS: a stream whose client closed its side ends
+ * now (a parked stream is not read or written, so otherwise its place
+ * among EVENTS_MAX_CLIENTS, and its connection among the client's
+ * HTTP_MAX_PER_CLIENT, were held until the next ping failed). Every
+ * EVENTS_HEARTBEAT_MS: a ping on each idle stream. */
 static void *heartbeat_main(void *arg)
 {
 	struct events *ev = arg;
 	static const char ping[] = ": ping\n\n";
+	int ticks = 0;
 	pthread_mutex_lock(&ev->mu);
 	while (!ev->stopping) {
 		struct timespec t;
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_sec += EVENTS_HEARTBEAT_MS / 1000;
+		time_deadline(&t, CLOCK_REALTIME, EVENTS_PEER_CHECK_MS);
 		pthread_cond_timedwait(&ev->cv, &ev->mu, &t);
 		if (ev->stopping)
 			break;
-		for (struct client *c = ev->clients; c; c = c->next)
-			if (c->len == c->off) /* idle: say we are alive */
+		bool beat = ++ticks >= EVENTS_HEARTBEAT_MS / EVENTS_PEER_CHECK_MS;
+		if (beat)
+			ticks = 0;
+		for (struct client *c = ev->clients; c; c = c->next) {
+			if (!c->dropped && httpd_stream_peer_gone(c->stream)) {
+				c->dropped = true; /* the read after the wake ends it */
+				c->off = c->len = 0;
+				httpd_stream_wake(c->stream);
+			} else if (beat && c->len == c->off) { /* idle: say we are alive */
 				client_offer(ev, c, ping, sizeof(ping) - 1);
+			}
+		}
 	}
 	pthread_mutex_unlock(&ev->mu);
 	return NULL;

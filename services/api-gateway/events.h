@@ -13,6 +13,7 @@ struct events;
 
 #define EVENTS_QUEUE_MAX (256 * 1024) /* bytes queued for one client */
 #define EVENTS_HEARTBEAT_MS 15000     /* ": ping" comment when idle */
+#define EVENTS_PEER_CHECK_MS 1000     /* a closed client's stream ends within this */
 #define EVENTS_TYPES_MAX 16           /* types in one ?type= filter */
 
 /* Subscribes to calls.> on `bus` (borrowed, must outlive the hub) and

@@ -608,6 +608,19 @@ try {
     check('streams past EVENTS_MAX_CLIENTS get 503 too_many_streams', refused && refused.status === 503 && refused.body.error.code === 'too_many_streams'
       && open.length <= 12, `${open.length} open, then ${refused && refused.status}`);
     for (const s of open) s.ctrl.abort();
+    // their places come back within a second or two of the clients leaving
+    // (the gateway looks for closed clients every second), not at the next 15 s ping
+    const t0 = Date.now();
+    const again = [];
+    await waitFor('the closed streams\' places', async () => {
+      const s = openStream(st);
+      await s.ready;
+      if (s.status === 200) again.push(s);
+      return again.length >= open.length;
+    }, 4000, 100).catch(() => {});
+    check('the places of streams whose clients left are free again within 4 s', again.length >= open.length,
+      `${again.length} of ${open.length} reopened in ${Date.now() - t0} ms`);
+    for (const s of again) s.ctrl.abort();
   });
 
   check('no uncaught errors in the page', pageErrors.length === 0, pageErrors.join(' | '));
