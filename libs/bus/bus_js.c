@@ -9,6 +9,7 @@
 #define NS_PER_S           1000000000LL
 #define CALLS_DUP_WINDOW   (120 * NS_PER_S)
 #define PULL_ACK_WAIT      (30 * NS_PER_S)
+#define CONSUMER_CREATE_WAIT_MS 1000 /* a local JetStream creates one in ms */
 
 static int ensure_stream(struct bus *bus, const char *name, const char *subject,
 			 jsRetentionPolicy retention, int64_t dup_window)
@@ -204,9 +205,24 @@ static int ensure_consumer(struct bus *bus, const char *stream, const char *dura
 	cc.AckWait = PULL_ACK_WAIT;
 	cc.FilterSubject = filter_subject;
 	cc.DeliverPolicy = js_DeliverAll;
+	/* A user that may not create it gets no answer at all (the server tells
+	 * the connection of the permission violation, not the request), so the
+	 * create waits less than other API calls: the worker looks again soon
+	 * and finds the consumer api-gateway creates meanwhile. A create slower
+	 * than that is found by the next look. */
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = CONSUMER_CREATE_WAIT_MS;
 	jerr = 0;
-	s = js_AddConsumer(&ci, bus->js, stream, &cc, NULL, &jerr);
+	s = js_AddConsumer(&ci, bus->js, stream, &cc, &jo, &jerr);
 	jsConsumerInfo_Destroy(ci);
+	if (s == NATS_TIMEOUT) {
+		log_warn("bus_consumer_failed",
+			 "stream=%s durable=%s: not created within %d ms (it may be another "
+			 "service's to create); looking again",
+			 stream, durable, CONSUMER_CREATE_WAIT_MS);
+		return ETIMEDOUT;
+	}
 	if (s != NATS_OK && jerr != JSConsumerNameExistErr && jerr != JSConsumerExistingActiveErr) {
 		log_error("bus_consumer_failed", "stream=%s durable=%s filter=%s: %s (js error %d)",
 			  stream, durable, filter_subject, natsStatus_GetText(s), (int)jerr);
