@@ -327,8 +327,6 @@ int core_init(const char *service, void *cfg, const struct cfg_var *svc_vars,
 	if (log_level_parse(&level, core->log_level))
 		return EINVAL;
 	log_setup(service, level, strcmp(core->log_format, "json") == 0);
-	cfg_log(cfg, core_cfg_vars);
-	cfg_log(cfg, svc_vars);
 	return 0;
 }
 

@@ -102,7 +102,8 @@ struct core_cfg {
 extern const struct cfg_var core_cfg_vars[];
 
 /* Loads core_cfg_vars then `svc_vars` (may be NULL) into `cfg` (whose first
- * member is a struct core_cfg), sets up logging and logs the effective config.
+ * member is a struct core_cfg) and sets up logging; the caller logs the
+ * effective config (cfg_log) once it has derived its defaults.
  * On a bad value prints "config: NAME: problem" to stderr and returns EINVAL. */
 int core_init(const char *service, void *cfg, const struct cfg_var *svc_vars,
 	      const char *default_health_addr) CM_MUST_USE;

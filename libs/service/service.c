@@ -14,6 +14,7 @@
 struct service {
 	const char *name;
 	char source[EVENT_SOURCE_MAX + 1];
+	char instance[96]; /* "<host>-<pid>" when INSTANCE is unset */
 	struct bus *bus;
 	struct httpd *health;
 	service_ready_h *ready;
@@ -101,14 +102,17 @@ int service_new(struct service **svcp, const struct service_def *def, void *cfg)
 	if (!svc)
 		return ENOMEM;
 	svc->name = name;
-	if (core->instance && *core->instance) {
-		snprintf(svc->source, sizeof(svc->source), "%s/%s", name, core->instance);
-	} else {
+	if (!core->instance || !*core->instance) {
 		char host[64] = "localhost";
 		gethostname(host, sizeof(host) - 1);
-		snprintf(svc->source, sizeof(svc->source), "%s/%.64s-%ld", name, host,
-			 (long)getpid());
+		snprintf(svc->instance, sizeof(svc->instance), "%.64s-%ld", host, (long)getpid());
+		core->instance = svc->instance; /* lives as long as svc */
 	}
+	snprintf(svc->source, sizeof(svc->source), "%s/%s", name, core->instance);
+	/* after the check and the instance: defaults derived from other
+	 * variables (ROOM_BACKEND, INSTANCE) are logged as they are used */
+	cfg_log(cfg, core_cfg_vars);
+	cfg_log(cfg, def->vars);
 	svc->up = metric_gauge("service_up", "1 while the service runs");
 	metric_set(svc->up, 1);
 

@@ -138,7 +138,16 @@ ctrl_c_of_run_stops_everything() {
     v=$(psql -h 127.0.0.1 -p "$PG_PORT" -U callmesh -d callmesh -Atc "show $setting" 2>&1)
     [ "$v" = on ] || fail "postgres runs with $setting=$v"
   done
+  # the effective configuration names the defaults a service derives
+  local s logs="$VAR_DIR/log" missing=""
+  for s in api-gateway room-manager twilio-dialer sip-bridge agent-worker; do
+    grep -q '"event":"config","msg":"INSTANCE=[^"]' "$logs/$s.log" || missing+=" $s:INSTANCE"
+  done
+  for s in room-manager sip-bridge agent-worker; do
+    grep -q '"event":"config","msg":"ROOM_BACKEND=local"' "$logs/$s.log" || missing+=" $s:ROOM_BACKEND=local"
+  done
   scripts/stack.sh down >/dev/null 2>&1
+  [ -z "$missing" ] || fail "the effective configuration lacks what the services use:$missing"
   expect_nothing_left
   # shellcheck disable=SC2016 # $OUT is expanded by the inner shell
   DEMO=0 run_then_interrupt run 'exec scripts/stack.sh run >"$OUT" 2>&1' "following logs"
