@@ -469,6 +469,34 @@ out:
 	return err;
 }
 
+/* The outcome event goes to calls.>, which the read-only viewer reads: the
+ * URL it names carries no credentials (userinfo, query), while the request
+ * itself went to the URL as given. */
+static int test_event_url_without_credentials(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], url[256], want[256];
+	char *v = NULL;
+	int requests = 0, ok = 0;
+	TEST_EQ_INT(env_up(&e, NULL), 0);
+	const char *hostport = e.hook_url + strlen("http://");
+	snprintf(url, sizeof(url), "http://hookuser:hook-pass-1@%s?token=hook-token-2#f", hostport);
+	TEST_EQ_INT(seed_call(e.db, cid, url), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "busy", NULL, NULL), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+				       " AND type LIKE 'webhook_%'", cid, "1", WAIT_MS), 0);
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	TEST_EQ_INT(ok, 1);
+	v = test_db_query1(e.db, outcome_sql, cid);
+	snprintf(want, sizeof(want), "webhook_delivered|200|1|%s", e.hook_url);
+	TEST_EQ_STR(v, want);
+out:
+	free(v);
+	env_down(&e);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "retried_then_delivered_once", test_retried_then_delivered_once },
 	{ "client_error_is_final", test_client_error_is_final },
@@ -476,6 +504,7 @@ static const struct test tests[] = {
 	{ "post_transport_errors", test_post_transport_errors },
 	{ "signed_and_verified", test_signed_and_verified },
 	{ "private_destination_refused", test_private_destination_refused },
+	{ "event_url_without_credentials", test_event_url_without_credentials },
 };
 
 TEST_MAIN(tests)
