@@ -58,11 +58,12 @@ declare -A HEALTH=(
 # then the message goes to stderr, and a message is never a reason to stop
 say() { printf 'stack: %s\n' "$*" 2>/dev/null || printf 'stack: %s\n' "$*" >&2 2>/dev/null || true; }
 
-# A pid names a live process: it exists and is not a zombie.
+# A pid names a live process: it exists and is not a zombie (one stopped or
+# traced, state T or t, is alive).
 pid_alive() {
   [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
   local st
-  st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+  st=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
   [ -n "$st" ] && [ "$st" != Z ]
 }
 
@@ -75,10 +76,21 @@ alive() { # pidfile
   grep -qa -- "$(basename "$1" .pid)" "/proc/$pid/cmdline" 2>/dev/null
 }
 
+declare -A STARTED=()
 start_bg() { # name logfile cmd...
   local name=$1 logf=$2; shift 2
   nohup "$@" >>"$logf" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
+  STARTED[$name]=$!
+}
+
+# running NAME: NAME's pid file names a live process. One this shell started is
+# judged by pid alone: until the forked shell has exec'd, its command line is
+# still this script's, which `alive` takes for a stale pid (then `up` stopped
+# there, or hung in `died` waiting for a live process); a child's pid is not
+# reused before it is reaped. Others must still be what their name says.
+running() {
+  if [ -n "${STARTED[$1]:-}" ]; then pid_alive "${STARTED[$1]}"; else alive "$RUN/$1.pid"; fi
 }
 
 # died NAME: NAME exited while starting; show why and stop everything
@@ -87,9 +99,13 @@ died() {
   [ "$1" = phone ] && logs=("$LOGS/phone-sim.log" "$LOGS/phone.log")
   local pid rc=0 how=""
   pid=$(cat "$RUN/$1.pid" 2>/dev/null) || pid=""
-  # its status, when it was this shell's child (127: it was not)
-  if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || rc=$?; fi
-  if [ "$rc" -gt 128 ]; then how=" (killed by signal $((rc - 128)))"
+  # its status, when it was this shell's child (127: it was not); never waits
+  # for one that still runs
+  if [ -n "$pid" ]; then
+    if pid_alive "$pid"; then rc=127; else wait "$pid" 2>/dev/null || rc=$?; fi
+  fi
+  # 129..192 is a signal (64 of them); sipp's fatal errors exit with 254 or 255
+  if [ "$rc" -gt 128 ] && [ "$rc" -le 192 ]; then how=" (killed by signal $((rc - 128)))"
   elif [ "$rc" -ne 127 ]; then how=" (exit status $rc)"; fi
   say "$1 exited while starting$how"
   for f in "${logs[@]}"; do
@@ -108,7 +124,7 @@ wait_ready() {
   local secs=$1 what=$2 name=$3; shift 3
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
-    alive "$RUN/$name.pid" || died "$name"
+    running "$name" || died "$name"
     if [ $SECONDS -ge "$deadline" ]; then say "timed out after $secs s waiting for $what"; return 1; fi
     sleep 0.2
   done
@@ -128,6 +144,7 @@ up() {
     say "nats-server already running (pid $(cat "$RUN/nats-server.pid"))"
   else
     tcp_open "$NATS_PORT" && { say "port $NATS_PORT is taken by another process; set NATS_PORT"; exit 1; }
+    say "starting nats-server on :$NATS_PORT (JetStream in $VAR/nats)"
     start_bg nats-server "$LOGS/nats-server.log" nats-server -c "$NATS_AUTH/nats.conf" \
       -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$VAR/nats"
     wait_ready 20 "nats-server on :$NATS_PORT" nats-server tcp_open "$NATS_PORT" || { down; exit 1; }
@@ -136,6 +153,10 @@ up() {
   if pg_alive; then
     say "postgres already running"
   else
+    # a new cluster's initdb flushes to disk what the machine has not yet written
+    # (just after `make deps`, that can take minutes): say so while it runs
+    if [ -f "$VAR/pg/data/PG_VERSION" ]; then say "starting PostgreSQL on :$PG_PORT ($VAR/pg)"
+    else say "creating a PostgreSQL cluster in $VAR/pg (first run) and starting it on :$PG_PORT"; fi
     scripts/pg.sh start "$VAR/pg" "$PG_PORT" >>"$LOGS/postgres-setup.log" 2>&1 \
       || { say "postgres failed to start:"; tail -n 20 "$LOGS/postgres-setup.log" "$VAR/pg/postgres.log" 2>/dev/null; down; exit 1; }
   fi
@@ -144,6 +165,7 @@ up() {
     say "phone simulator already running"
   else
     tcp_open "$PHONE_PORT" && { say "port $PHONE_PORT is taken by another process; set PHONE_PORT"; down; exit 1; }
+    say "starting the phone simulator on :$PHONE_PORT"
     PHONE_LOG_DIR="$LOGS" start_bg phone "$LOGS/phone-sim.log" deploy/local/phone.sh "$PHONE_PORT"
     wait_ready 20 "phone simulator on :$PHONE_PORT" phone tcp_open "$PHONE_PORT" || { down; exit 1; }
   fi
@@ -154,6 +176,7 @@ up() {
     HEALTH_ADDR=${HEALTH[$s]} start_bg "$s" "$LOGS/$s.log" env $(cat "$NATS_AUTH/$s.env") "$BIN/$s"
   done
 
+  say "started ${SERVICES[*]}; waiting for each /readyz (up to $READY_TIMEOUT_S s)"
   # all at once: every tick looks at each service not yet ready, so one that
   # exits is seen within a tick, whichever it is
   local -A ready=()
@@ -163,7 +186,7 @@ up() {
     for s in "${SERVICES[@]}"; do
       [ -n "${ready[$s]:-}" ] && continue
       if curl -fsS -m 2 "http://${HEALTH[$s]}/readyz" >/dev/null 2>&1; then ready[$s]=1; continue; fi
-      alive "$RUN/$s.pid" || died "$s"
+      running "$s" || died "$s"
       pending=$((pending + 1))
     done
     [ "$pending" -eq 0 ] && break
@@ -201,7 +224,7 @@ stop() {
   local n pid i left
   local -A pids=()
   for n in "$@"; do
-    if alive "$RUN/$n.pid"; then
+    if running "$n"; then
       pid=$(cat "$RUN/$n.pid")
       kill -TERM "$pid" 2>/dev/null || true
       pids[$n]=$pid

@@ -105,6 +105,28 @@ a_service_that_exits_at_start_fails_up_at_once() {
   expect_nothing_left
 }
 
+# A process `up` has forked but whose exec has not happened yet still has
+# stack.sh's command line: it is starting, not a stale pid. Here nats-server's
+# log is a FIFO whose reader opens it a second late, so its start waits in the
+# redirection, before exec, for that second (which is what a busy machine does
+# for a moment); `up` took it for dead and then waited forever in `died`.
+a_service_not_yet_exec_d_is_starting() {
+  stack_env slow_exec
+  local out="$WORK/slow_exec/up.out" fifo="$VAR_DIR/log/nats-server.log" rc=0
+  mkdir -p "$VAR_DIR/log"
+  mkfifo "$fifo"
+  # widens the window on purpose; the reader then drains nats-server's log
+  (sleep 1; exec cat "$fifo" >"$WORK/slow_exec/nats-server.log") &
+  local reader=$!
+  STACK_TEST_MARK=$MARK timeout 90 scripts/stack.sh up >"$out" 2>&1 || rc=$?
+  scripts/stack.sh down >/dev/null 2>&1
+  kill "$reader" 2>/dev/null || true; wait "$reader" 2>/dev/null || true
+  [ "$rc" -ne 124 ] || fail "stack.sh up hung until timeout(1) stopped it: $(grep -v '^  |' "$out" | tail -n 3 | tr '\n' ' ')"
+  [ "$rc" -eq 0 ] || fail "stack.sh up failed (rc $rc): $(grep -v '^  |' "$out" | tail -n 3 | tr '\n' ' ')"
+  expect_in "$out" "all services ready"
+  expect_nothing_left
+}
+
 # run_then_interrupt NAME CMD WAIT_TEXT: starts CMD in a process group of its
 # own, waits for WAIT_TEXT in its output, checks the stack, sends SIGINT to the
 # group and expects every process the stack started to be gone
@@ -161,6 +183,7 @@ ctrl_c_of_run_piped_into_tee_stops_everything() {
 }
 
 run_test a_service_that_exits_at_start_fails_up_at_once a_service_that_exits_at_start_fails_up_at_once
+run_test a_service_not_yet_exec_d_is_starting a_service_not_yet_exec_d_is_starting
 run_test ctrl_c_of_run_stops_everything ctrl_c_of_run_stops_everything
 run_test ctrl_c_of_run_piped_into_tee_stops_everything ctrl_c_of_run_piped_into_tee_stops_everything
 finish
