@@ -86,7 +86,7 @@ perms() {
 		RESP=false ;;
 	agent-worker)
 		PUB="$js_streams, \"cmd.calls.*.hangup\", \"recordings.start\", \"recordings.stop\",
-      \"rooms.join\", \"rooms.leave\",
+      \"rooms.join\", \"rooms.leave\", \"owners.heartbeat\",
       $(ev agent_joined agent_ready agent_speaking agent_listening transcript recording_started recording_failed call_answered call_ended call_failed)"
 		# a web call is the agent's own: its answer and end, and its hangup command
 		SUB='"agents.dispatch", "calls.>", "cmd.calls.*.hangup"'

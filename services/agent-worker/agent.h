@@ -60,6 +60,8 @@ int agent_session_state(struct agent *agent, const char *call_id,
 			enum session_state *statep) CM_MUST_USE;
 /* Frees the sessions that ended (joins their threads). */
 void agent_reap(struct agent *agent);
+/* Publishes owners.heartbeat listing the web calls this worker runs. */
+void agent_heartbeat(struct agent *agent);
 /* Stops taking dispatches, ends every session (reason "shutdown"), frees.
  * NULL-safe; returns NULL. */
 struct agent *agent_free(struct agent *agent);
@@ -87,6 +89,7 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 bool session_done(struct session *s);
 enum session_state session_state(struct session *s); /* any thread */
 const char *session_call_id(const struct session *s);
+bool session_web(const struct session *s);
 /* Asks the session to end (reason borrowed, copied). */
 void session_stop(struct session *s, const char *reason);
 /* Joins the session thread and frees. NULL-safe; returns NULL. */

@@ -2,6 +2,7 @@
  * session per call, at most max_sessions at once; the reply says which
  * worker took it or why not ({"ok":false,"error":{code,message,field}}). */
 #include "agent.h"
+#include "command/command.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -227,6 +228,28 @@ void agent_reap(struct agent *ag)
 		session_free(sn->s);
 		free(sn);
 	}
+}
+
+/* owners.heartbeat for the calls this worker owns: its web calls (an
+ * outbound call's leg is owned by sip-bridge or twilio-dialer, which list
+ * it). Without it a web call whose agent-worker dies is never ended. */
+void agent_heartbeat(struct agent *ag)
+{
+	const char **ids = NULL;
+	size_t n = 0, cap = 0;
+	pthread_mutex_lock(&ag->mu);
+	for (struct session_node *sn = ag->sessions; sn; sn = sn->next)
+		cap++;
+	ids = cap ? calloc(cap, sizeof(*ids)) : NULL;
+	for (struct session_node *sn = ag->sessions; ids && sn; sn = sn->next)
+		if (!session_done(sn->s) && session_web(sn->s))
+			ids[n++] = session_call_id(sn->s);
+	char *json = cmd_heartbeat_json(ag->opts.source, ids, n, 0);
+	pthread_mutex_unlock(&ag->mu);
+	if (json && bus_publish(ag->opts.bus, "owners.heartbeat", json, strlen(json)) != 0)
+		log_debug("heartbeat_failed", "owners.heartbeat not published");
+	free(json);
+	free(ids);
 }
 
 struct agent *agent_free(struct agent *ag)

@@ -60,6 +60,7 @@ static const struct service_def agent_def = {
 static void tick(void *arg)
 {
 	agent_reap(arg);
+	agent_heartbeat(arg);
 }
 
 int main(int argc, char **argv)

@@ -880,6 +880,11 @@ const char *session_call_id(const struct session *s)
 	return s->p.call_id;
 }
 
+bool session_web(const struct session *s)
+{
+	return s->p.web;
+}
+
 struct session *session_free(struct session *s)
 {
 	if (!s)

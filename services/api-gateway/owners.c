@@ -158,11 +158,16 @@ static int publish_lost(struct owners *o, const char *call_id, const char *room)
 	return err;
 }
 
+/* Outbound calls from their call_dialing (a worker took the job); web calls,
+ * owned by their agent-worker, from their creation (dispatched at once). */
 static const char live_sql[] =
-	"SELECT c.id, c.room, (SELECT (extract(epoch from max(e.ts)) * 1000)::bigint"
-	"   FROM call_events e WHERE e.call_id = c.id AND e.type = 'call_dialing')"
-	" FROM calls c WHERE c.kind = 'outbound'"
-	"   AND c.status IN ('dialing', 'ringing', 'in_progress', 'on_hold')"
+	"SELECT c.id, c.room, CASE WHEN c.kind = 'web'"
+	"   THEN (extract(epoch from c.created_at) * 1000)::bigint"
+	"   ELSE (SELECT (extract(epoch from max(e.ts)) * 1000)::bigint"
+	"   FROM call_events e WHERE e.call_id = c.id AND e.type = 'call_dialing') END"
+	" FROM calls c WHERE (c.kind = 'outbound'"
+	"   AND c.status IN ('dialing', 'ringing', 'in_progress', 'on_hold'))"
+	"   OR (c.kind = 'web' AND c.status IN ('queued', 'in_progress', 'on_hold'))"
 	" LIMIT 20000";
 
 static int scan(struct owners *o)

@@ -7,9 +7,14 @@
  * the reply's shape, the agent is in the room (the page sees it as a
  * member), the page hears the greeting and, after a quiet gap (its
  * question), the answer (energy at an AnalyserNode on what it plays).
+ * And the call's owner is its agent-worker: killed (kill -9), with the
+ * caller in the room or not yet, its call ends failed (owner_lost) after
+ * OWNER_TIMEOUT_S (3 s here), and not before while the agent lives.
  * Every wait has a deadline. */
 #include "bus/bus.h"
 #include "core/core.h"
+#include "db/db.h"
+#include "event/event.h"
 #include "harness/test.h"
 
 #include <cjson/cJSON.h>
@@ -56,10 +61,12 @@ static int svc_start(struct svc *s, const char *name, const char *dir, const cha
 		snprintf(s->env[n++], sizeof(s->env[0]), "RTP_PORT_MAX=%d", port_min + 19);
 		snprintf(s->env[n++], sizeof(s->env[0]), "ROOM_WS_ADDR=127.0.0.1:%d", ws_port);
 	}
-	const char *envp[12];
+	const char *envp[13];
 	int k = 0;
 	for (int i = 0; i < n; i++)
 		envp[k++] = s->env[i];
+	if (strcmp(name, "api-gateway") == 0)
+		envp[k++] = "OWNER_TIMEOUT_S=3";
 	envp[k++] = "LOG_FORMAT=kv";
 	envp[k++] = "LOG_LEVEL=debug";
 	envp[k] = NULL;
@@ -147,42 +154,82 @@ static const char assistant_json[] =
 	"\"assistant_tts_config\":{\"provider\":\"local\"},"
 	"\"assistant_end_call_url\":null}";
 
-static int test_browser_hears_greeting(void)
-{
-	int err = 0, node = -1, code = -1;
-	struct test_nats nats = { 0 };
-	struct test_pg pg = { 0 };
+/* The stack a test runs on: nats-server, PostgreSQL, the three services,
+ * each ready and room-manager answering rooms.*; an assistant stored. */
+struct stack {
+	struct test_nats nats;
+	struct test_pg pg;
 	struct svc svc[NSVC];
-	char *dir = test_tmpdir("web-call-local"), *resp = NULL, *out = NULL;
-	char url[256], api[64], assistant_id[64], wav[400], log[400];
-	cJSON *j = NULL, *tok = NULL, *res = NULL;
+	char *dir;
+	char api[64];
+	char assistant_id[64];
+};
+
+static int stack_up(struct stack *st, const char *name)
+{
+	int err = 0;
+	char url[256], *resp = NULL;
+	cJSON *j = NULL;
 	long status = 0;
 	int api_port = test_free_port(), ws_port = test_free_port();
-	memset(svc, 0, sizeof(svc));
-	TEST_ASSERT(dir);
-	TEST_EQ_INT(test_nats_start(&nats), 0);
-	TEST_EQ_INT(test_pg_start(&pg), 0);
+	memset(st, 0, sizeof(*st));
+	st->dir = test_tmpdir(name);
+	TEST_ASSERT(st->dir);
+	TEST_EQ_INT(test_nats_start(&st->nats), 0);
+	TEST_EQ_INT(test_pg_start(&st->pg), 0);
 	for (size_t i = 0; i < NSVC; i++)
-		TEST_EQ_INT(svc_start(&svc[i], svc_names[i], dir, nats.url, &pg, api_port, ws_port),
+		TEST_EQ_INT(svc_start(&st->svc[i], svc_names[i], st->dir, st->nats.url, &st->pg,
+				      api_port, ws_port),
 			    0);
 	for (size_t i = 0; i < NSVC; i++) {
-		snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", svc[i].health_port);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", st->svc[i].health_port);
 		if (test_http_wait(url, 200, 30000)) {
 			test_failed(__FILE__, __LINE__, "%s never became ready", svc_names[i]);
 			err = 1;
 			goto out;
 		}
 	}
-	TEST_EQ_INT(await_rooms_commands(nats.url, 10000), 0);
-
-	snprintf(api, sizeof(api), "http://127.0.0.1:%d", api_port);
-	snprintf(url, sizeof(url), "%s/assistants", api);
+	TEST_EQ_INT(await_rooms_commands(st->nats.url, 10000), 0);
+	snprintf(st->api, sizeof(st->api), "http://127.0.0.1:%d", api_port);
+	snprintf(url, sizeof(url), "%s/assistants", st->api);
 	TEST_EQ_INT(test_http(&status, &resp, "POST", url, API_KEY, assistant_json), 0);
 	TEST_EQ_INT(status, 201);
 	j = cJSON_Parse(resp);
 	const char *id = json_str(cJSON_GetObjectItemCaseSensitive(j, "data"), "assistant_id");
-	TEST_ASSERT(id && strlen(id) < sizeof(assistant_id));
-	snprintf(assistant_id, sizeof(assistant_id), "%s", id);
+	TEST_ASSERT(id && strlen(id) < sizeof(st->assistant_id));
+	snprintf(st->assistant_id, sizeof(st->assistant_id), "%s", id);
+out:
+	free(resp);
+	cJSON_Delete(j);
+	return err;
+}
+
+/* Stops everything; a failed test keeps its logs. */
+static void stack_down(struct stack *st, int err)
+{
+	for (size_t i = NSVC; i-- > 0;)
+		svc_stop(&st->svc[i], svc_names[i]);
+	test_pg_destroy(&st->pg);
+	test_nats_destroy(&st->nats);
+	if (err && st->dir)
+		printf("    logs kept in %s\n", st->dir);
+	else if (st->dir)
+		test_rmtree(st->dir);
+	free(st->dir);
+	st->dir = NULL;
+}
+
+static int test_browser_hears_greeting(void)
+{
+	int err = 0, node = -1, code = -1;
+	struct stack st;
+	char *out = NULL;
+	char wav[400], log[400];
+	cJSON *tok = NULL, *res = NULL;
+	err = stack_up(&st, "web-call-local");
+	if (err)
+		goto out;
+	const char *dir = st.dir, *api = st.api, *assistant_id = st.assistant_id;
 
 	/* the caller's microphone: 5 s of quiet (a fake microphone speaking at
 	 * once would barge in on the greeting), then a question the script
@@ -269,25 +316,98 @@ static int test_browser_hears_greeting(void)
 out:
 	if (node > 0)
 		test_stop(&node, SIGTERM, 5000);
-	for (size_t i = NSVC; i-- > 0;)
-		svc_stop(&svc[i], svc_names[i]);
-	test_pg_destroy(&pg);
-	test_nats_destroy(&nats);
-	if (err && dir)
-		printf("    logs kept in %s\n", dir);
-	else if (dir)
-		test_rmtree(dir);
-	free(dir);
-	free(resp);
+	stack_down(&st, err);
 	free(out);
-	cJSON_Delete(j);
 	cJSON_Delete(tok);
 	cJSON_Delete(res);
 	return err;
 }
 
+/* A web call whose agent-worker is killed (kill -9). DESIGN §4: "A call whose
+ * owning process dies must end as failed, never stay in_progress forever";
+ * decisions.md: "The agent owns a web call". */
+static int web_call_agent_killed(bool answered)
+{
+	int err = 0;
+	struct stack st;
+	struct bus *bus = NULL;
+	struct db *db = NULL;
+	char *resp = NULL, *v = NULL;
+	char url[256], body[256], call_id[64], room[96];
+	cJSON *j = NULL;
+	long status = 0;
+	err = stack_up(&st, "web-call-owner");
+	if (err)
+		goto out;
+	TEST_EQ_INT(db_connect(&db, st.pg.url), 0);
+	TEST_EQ_INT(bus_connect(&bus, st.nats.url, "test-web-call-owner"), 0);
+	snprintf(body, sizeof(body), "{\"assistant_id\":\"%s\"}", st.assistant_id);
+	snprintf(url, sizeof(url), "%s/web_call/get_token", st.api);
+	TEST_EQ_INT(test_http(&status, &resp, "POST", url, API_KEY, body), 0);
+	TEST_EQ_INT(status, 200);
+	j = cJSON_Parse(resp);
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data");
+	TEST_ASSERT(json_str(d, "call_id") && json_str(d, "room_name"));
+	snprintf(call_id, sizeof(call_id), "%s", json_str(d, "call_id"));
+	snprintf(room, sizeof(room), "%s", json_str(d, "room_name"));
+	/* the agent has its session */
+	TEST_EQ_INT(test_db_wait_value(db, "SELECT count(*) FROM call_events WHERE call_id = $1"
+				       " AND type = 'agent_joined'", call_id, "1", 20000), 0);
+	if (answered) {
+		/* what the agent publishes when the browser is in the room */
+		struct event *ev = NULL;
+		TEST_EQ_INT(event_new(&ev, EV_CALL_ANSWERED, call_id, room, "agent-worker/test"),
+			    0);
+		int perr = bus_publish_event(bus, ev);
+		event_free(ev);
+		TEST_EQ_INT(perr, 0);
+		TEST_EQ_INT(test_db_wait_value(db, "SELECT status FROM calls WHERE id = $1",
+					       call_id, "in_progress", 10000),
+			    0);
+	}
+	/* a live owner's call is left alone past OWNER_TIMEOUT_S */
+	test_nap_ms(6000);
+	v = test_db_query1(db, "SELECT status FROM calls WHERE id = $1", call_id);
+	TEST_EQ_STR(v, answered ? "in_progress" : "queued");
+	free(v);
+	v = NULL;
+	/* the owner dies */
+	test_kill(st.svc[2].pid);
+	st.svc[2].pid = 0;
+	/* OWNER_TIMEOUT_S=3: a lost owner's call must end failed well within 20 s */
+	int w = test_db_wait_value(db, "SELECT status || '|' || coalesce(end_reason, '')"
+				   " || '|' || (ended_at IS NOT NULL)::text"
+				   " FROM calls WHERE id = $1",
+				   call_id, "failed|owner_lost|true", 20000);
+	v = test_db_query1(db, "SELECT status || '|' || coalesce(end_reason, '-') || '|' ||"
+			   " coalesce(ended_at::text, 'no ended_at') FROM calls WHERE id = $1",
+			   call_id);
+	printf("    call %s 20 s after kill -9 of agent-worker: %s\n", call_id, v ? v : "?");
+	TEST_EQ_INT(w, 0);
+out:
+	bus_close(bus);
+	db_close(db);
+	stack_down(&st, err);
+	free(resp);
+	free(v);
+	cJSON_Delete(j);
+	return err;
+}
+
+static int test_web_call_in_progress_agent_killed(void)
+{
+	return web_call_agent_killed(true);
+}
+
+static int test_web_call_waiting_agent_killed(void)
+{
+	return web_call_agent_killed(false);
+}
+
 static const struct test tests[] = {
 	{ "browser_hears_greeting", test_browser_hears_greeting },
+	{ "web_call_in_progress_agent_killed", test_web_call_in_progress_agent_killed },
+	{ "web_call_waiting_agent_killed", test_web_call_waiting_agent_killed },
 };
 
 TEST_MAIN(tests)
