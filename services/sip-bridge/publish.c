@@ -48,18 +48,38 @@ static void item_free(struct pub_item *it)
 	free(it);
 }
 
+/* Past its drain deadline at shutdown: what is left is dropped. */
+static bool give_up(struct publisher *pub)
+{
+	pthread_mutex_lock(&pub->mu);
+	bool g = pub->stop && time_mono_ms() > pub->stop_deadline_ms;
+	pthread_mutex_unlock(&pub->mu);
+	return g;
+}
+
 /* Core publishes go out at once; events are published asynchronously and
  * confirmed as a batch (one wait for every ack instead of a round trip per
  * event). A batch not wholly confirmed is published again, event by event
  * and synchronously: the stream drops what it already holds (Nats-Msg-Id =
- * event id), and order is kept because nothing later was sent yet. */
+ * event id), and order is kept because nothing later was sent yet.
+ * That event is retried for as long as NATS is away (EAGAIN: disconnected,
+ * or JetStream not answering yet; ETIMEDOUT: maybe stored, the id dedupes),
+ * so a call's call_answered / call_ended outlives a NATS restart; other
+ * errors get PUB_RETRIES tries, and past the drain deadline at shutdown
+ * nothing is retried. */
 static void send_event_sync(struct publisher *pub, const struct event *ev)
 {
 	int err = 0;
-	for (int attempt = 0; attempt < PUB_RETRIES; attempt++) {
+	for (int attempt = 0;; attempt++) {
 		err = bus_publish_event(pub->bus, ev);
 		if (err == 0)
 			return;
+		bool transient = err == EAGAIN || err == ETIMEDOUT;
+		if ((!transient && attempt + 1 >= PUB_RETRIES) || give_up(pub))
+			break;
+		if (attempt + 1 == PUB_RETRIES)
+			log_warn("event_publish_waiting", "%s %s: %s; retrying until NATS is back",
+				 event_type_name(ev->type), ev->call_id, cm_strerror(err));
 		struct timespec nap = { 0, 200 * 1000000L };
 		nanosleep(&nap, NULL);
 	}

@@ -5,6 +5,7 @@
 #include "harness/sip_bridge_fx.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -761,6 +762,80 @@ out:
 	return err;
 }
 
+/* uas_capacity.xml with the call kept up 5 s (not 0.8) before the carrier's BYE */
+static int scenario_bye_later(struct fx *f, char *path, size_t len)
+{
+	static const char pause[] = "<pause milliseconds=\"800\"/>";
+	char *x = read_all("tests/sip/uas_capacity.xml");
+	char *p = x ? strstr(x, pause) : NULL;
+	FILE *o = NULL;
+	snprintf(path, len, "%s/uas_bye_later.xml", f->dir);
+	if (p)
+		o = fopen(path, "w");
+	if (o) {
+		fprintf(o, "%.*s<pause milliseconds=\"5000\"/>%s", (int)(p - x), x,
+			p + strlen(pause));
+		fclose(o);
+	}
+	free(x);
+	return o ? 0 : 1;
+}
+
+struct stored {
+	char subject[160];
+	int n;
+};
+
+static enum bus_ack count_stored(const struct bus_msg *msg, void *arg)
+{
+	struct stored *st = arg;
+	if (strcmp(msg->subject, st->subject) == 0)
+		st->n++;
+	return BUS_ACK;
+}
+
+/* NATS restarts while a call ends: the carrier's BYE comes while NATS is
+ * away (longer than the bridge's 3 tries 200 ms apart), and the call's
+ * call_ended is in CALLS once NATS is back; it was dropped. */
+static int test_bye_while_nats_restarts(void)
+{
+	int err = 0;
+	struct fx f;
+	struct sipp s = { 0 };
+	struct bus *bus = NULL;
+	struct bus_sub *sub = NULL;
+	char id[ID_UUID_LEN + 1], path[600];
+	struct stored st = { 0 };
+	TEST_EQ_INT(fx_start(&f, "10"), 0);
+	TEST_EQ_INT(scenario_bye_later(&f, path, sizeof(path)), 0);
+	TEST_EQ_INT(id_uuid4(id), 0);
+	snprintf(st.subject, sizeof(st.subject), "calls.%s.call_ended", id);
+	TEST_EQ_INT(sipp_start(&f, &s, path, NULL), 0);
+	TEST_EQ_INT(publish_job(&f, id, s.port, 30, "u", "p"), 0);
+	TEST_EQ_INT(expect_setup(&f, id, true), 0);
+	test_nats_stop(&f.nats);
+	TEST_EQ_INT(sipp_wait(&s), 0); /* the carrier's BYE, answered */
+	s.pid = 0;
+	test_nap_ms(1000); /* NATS stays away a second longer: the outage itself */
+	TEST_EQ_INT(test_nats_restart(&f.nats), 0);
+	TEST_EQ_INT(bus_connect(&bus, f.nats.url, "test-sip-bridge-reader"), 0);
+	TEST_EQ_INT(bus_js_pull_sub(bus, &sub, "CALLS", "bye_reader", "calls.>"), 0);
+	int64_t deadline = time_mono_ms() + WAIT_MS;
+	while (st.n == 0 && time_mono_ms() < deadline) {
+		int ferr = bus_js_fetch(sub, 256, 1000, count_stored, &st, NULL);
+		TEST_ASSERT(ferr == 0 || ferr == ETIMEDOUT);
+	}
+	printf("    call_ended stored in CALLS after the restart: %d\n", st.n);
+	TEST_EQ_INT(st.n, 1);
+out:
+	if (s.pid)
+		test_kill(s.pid);
+	sub = bus_unsubscribe(sub);
+	bus = bus_close(bus);
+	err |= fx_stop(&f, err != 0);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "dial_job_secrets_and_credentials", test_dial_job_secrets_and_credentials },
 	{ "strangers_refer_message", test_strangers_refer_message },
@@ -773,5 +848,6 @@ static const struct test tests[] = {
 	{ "local_bye_and_heartbeat", test_local_bye_and_heartbeat },
 	{ "options_strangers_unknown_dialogs", test_options_strangers_unknown_dialogs },
 	{ "torture_messages", test_torture_messages },
+	{ "bye_while_nats_restarts", test_bye_while_nats_restarts },
 };
 TEST_MAIN(tests)
