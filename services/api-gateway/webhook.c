@@ -30,7 +30,11 @@ struct wh_worker {
 	pthread_t thread;
 	bool started;
 	struct db *db;
+	char unloaded[ID_UUID_LEN + 1]; /* the call whose record last failed to load */
+	int unloaded_tries;
 };
+
+#define LOAD_TRIES 5 /* a record that fails to load this often is given up */
 
 struct webhook {
 	struct bus *bus;
@@ -240,11 +244,12 @@ static bool url_ok(const char *url)
 	       (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
 }
 
-/* Delivers one claimed call. */
-static void deliver(struct wh_worker *w, const char *call_id, const char *room, const char *url)
+/* Delivers one claimed call whose record claim() loaded (rec, taken), or
+ * reports why it could not be loaded (load_err). */
+static void deliver(struct wh_worker *w, const char *call_id, const char *room, const char *url,
+		    cJSON *rec, int load_err)
 {
 	struct webhook *wh = w->wh;
-	cJSON *rec = NULL;
 	char *body = NULL;
 	char error[256] = "";
 	long status = 0;
@@ -255,12 +260,10 @@ static void deliver(struct wh_worker *w, const char *call_id, const char *room, 
 		snprintf(error, sizeof(error), "end_call_url is not an http(s) URL");
 		goto done;
 	}
-	err = record_load(w->db, &rec, call_id);
-	if (!err) {
-		body = cJSON_PrintUnformatted(rec);
-		if (!body)
-			err = ENOMEM;
-	}
+	if (load_err || !rec)
+		err = load_err ? load_err : EIO;
+	else if (!(body = cJSON_PrintUnformatted(rec)))
+		err = ENOMEM;
 	if (err) {
 		snprintf(error, sizeof(error), "record not loaded: %s", cm_strerror(err));
 		goto done;
@@ -313,17 +316,29 @@ done:
 	cJSON_free(body);
 }
 
-/* Claims one settled call; ENOENT when there is none. Strings copied out. */
+/* Claims one settled call and loads its record (*recp) in one transaction:
+ * a claim is committed only with the record in hand, so a database that goes
+ * away between the two leaves the call unclaimed, for a later try, instead
+ * of claimed and never sent. A record that fails to load for another reason,
+ * or LOAD_TRIES times in a row, is claimed with the reason (*load_errp), so
+ * one bad row cannot hold a worker. ENOENT when there is no call to claim.
+ * Strings copied out. */
 static int claim(struct wh_worker *w, char id[ID_UUID_LEN + 1], char room[EVENT_ROOM_MAX + 1],
-		 char **urlp)
+		 char **urlp, cJSON **recp, int *load_errp)
 {
 	struct db_result *res = NULL;
 	char settle[16];
+	*recp = NULL;
+	*urlp = NULL;
+	*load_errp = 0;
 	snprintf(settle, sizeof(settle), "%d", w->wh->opts.settle_s);
 	const char *params[] = { settle };
-	int err = db_exec(w->db, &res, claim_sql, 1, params);
+	int err = db_begin(w->db);
 	if (err)
 		return err;
+	err = db_exec(w->db, &res, claim_sql, 1, params);
+	if (err)
+		goto out;
 	if (db_result_rows(res) != 1) {
 		err = ENOENT;
 		goto out;
@@ -339,7 +354,32 @@ static int claim(struct wh_worker *w, char id[ID_UUID_LEN + 1], char room[EVENT_
 	*urlp = strdup(url);
 	if (!*urlp)
 		err = ENOMEM;
+	/* a statement that fails aborts the transaction: the claim is kept
+	 * past a failed load by rolling back to this savepoint */
+	if (!err)
+		err = db_exec(w->db, NULL, "SAVEPOINT record_load", 0, NULL);
+	if (!err) {
+		int lerr = record_load(w->db, recp, id);
+		bool again = strcmp(w->unloaded, id) == 0;
+		w->unloaded_tries = lerr ? (again ? w->unloaded_tries : 0) + 1 : 0;
+		snprintf(w->unloaded, sizeof(w->unloaded), "%s", lerr ? id : "");
+		if ((lerr == EIO || lerr == EAGAIN || lerr == ETIMEDOUT) &&
+		    w->unloaded_tries < LOAD_TRIES)
+			err = lerr; /* rolled back: claimed again once the database answers */
+		else if (lerr)
+			err = db_exec(w->db, NULL, "ROLLBACK TO SAVEPOINT record_load", 0, NULL);
+		*load_errp = err ? 0 : lerr;
+	}
+	if (!err)
+		err = db_commit(w->db);
 out:
+	if (err) {
+		db_rollback(w->db);
+		cJSON_Delete(*recp);
+		*recp = NULL;
+		free(*urlp);
+		*urlp = NULL;
+	}
 	db_result_free(res);
 	return err;
 }
@@ -365,7 +405,9 @@ static void *worker_main(void *arg)
 		}
 		char id[ID_UUID_LEN + 1], room[EVENT_ROOM_MAX + 1];
 		char *url = NULL;
-		int err = claim(w, id, room, &url);
+		cJSON *rec = NULL;
+		int load_err = 0;
+		int err = claim(w, id, room, &url, &rec, &load_err);
 		if (err == ENOENT) {
 			backoff = 250;
 			wh_idle(wh, POLL_MS);
@@ -378,7 +420,7 @@ static void *worker_main(void *arg)
 			backoff = backoff >= 5000 ? 5000 : backoff * 2;
 			continue;
 		}
-		deliver(w, id, room, url);
+		deliver(w, id, room, url, rec, load_err);
 		free(url);
 	}
 	w->db = db_close(w->db);

@@ -497,6 +497,105 @@ out:
 	return err;
 }
 
+/* PostgreSQL drops the worker's connection (a restart, a failover) after it
+ * claimed a call and while it loads the record: nothing was sent yet, so
+ * the webhook must still go out once the database answers again. */
+static int test_db_blip_after_claim_still_delivers(void)
+{
+	int err = 0;
+	struct env e;
+	struct db *locker = NULL, *admin = NULL;
+	char cid[ID_UUID_LEN + 1], admin_url[160];
+	char *v = NULL;
+	int requests = 0, ok = 0;
+
+	TEST_EQ_INT(env_up(&e, NULL), 0);
+	TEST_EQ_INT(db_connect(&locker, e.pg.url), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
+	/* the record's query waits on transcript_segments; the claim does not */
+	TEST_EQ_INT(db_begin(locker), 0);
+	TEST_EQ_INT(db_exec(locker, NULL, "LOCK TABLE transcript_segments IN ACCESS EXCLUSIVE MODE",
+			    0, NULL), 0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "busy", "sip_reason", "Busy Here"),
+		    0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT count(*) FROM pg_stat_activity"
+				       " WHERE wait_event_type = 'Lock'"
+				       " AND query LIKE '%transcripts%' AND $1 <> ''",
+				       cid, "1", WAIT_MS),
+		    0);
+	v = test_db_query1(e.db, "SELECT (webhook_claimed_at IS NOT NULL)::text FROM calls"
+			   " WHERE id = $1", cid);
+	printf("    claimed while the record loads: %s\n", v ? v : "?");
+	free(v);
+	v = NULL;
+	snprintf(admin_url, sizeof(admin_url),
+		 "postgresql://callmesh@127.0.0.1:%d/postgres?connect_timeout=5", e.pg.port);
+	TEST_EQ_INT(db_connect(&admin, admin_url), 0);
+	TEST_EQ_INT(db_exec(admin, NULL, "ALTER DATABASE callmesh ALLOW_CONNECTIONS false", 0,
+			    NULL), 0);
+	v = test_db_query1(e.db, "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity"
+			   " WHERE wait_event_type = 'Lock' AND query LIKE '%transcripts%'"
+			   " AND $1 <> ''", cid);
+	TEST_EQ_STR(v, "true");
+	/* ... and refuses connections for a moment (as while it restarts) */
+	test_nap_ms(1500);
+	TEST_EQ_INT(db_exec(admin, NULL, "ALTER DATABASE callmesh ALLOW_CONNECTIONS true", 0,
+			    NULL), 0);
+	(void)db_rollback(locker);
+	/* the database is back at once: the receiver must get the record */
+	int w = test_db_wait_value(e.db, "SELECT coalesce(webhook_status, 'none') FROM calls"
+				   " WHERE id = $1", cid, "delivered", WAIT_MS);
+	free(v);
+	v = test_db_query1(e.db, "SELECT coalesce(webhook_status, 'none') || '|' ||"
+			   " coalesce((SELECT string_agg(type || ':' ||"
+			   " coalesce(data->>'error', ''), ',')"
+			   " FROM call_events WHERE call_id = $1 AND type LIKE 'webhook_%'), '-')"
+			   " FROM calls WHERE id = $1", cid);
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	printf("    after the blip: %s; receiver got %d request(s)\n", v ? v : "?", requests);
+	TEST_EQ_INT(w, 0);
+	TEST_EQ_INT(ok, 1);
+out:
+	free(v);
+	if (admin)
+		if (db_exec(admin, NULL, "ALTER DATABASE callmesh ALLOW_CONNECTIONS true", 0, NULL))
+			err = 1;
+	db_close(admin);
+	db_close(locker);
+	env_down(&e);
+	return err;
+}
+
+/* A record the database refuses to load every time (here: its transcripts
+ * may not be read) is given up after a few tries, with the reason in
+ * webhook_failed: a worker does not retry one call for ever. */
+static int test_unloadable_record_is_given_up(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1];
+	char *v = NULL;
+	int requests = 0, ok = 0;
+	TEST_EQ_INT(env_up(&e, NULL), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, e.hook_url), 0);
+	TEST_EQ_INT(db_exec(e.db, NULL, "REVOKE SELECT ON transcript_segments FROM callmesh", 0,
+			    NULL),
+		    0);
+	TEST_EQ_INT(emit(e.bus, EV_CALL_FAILED, cid, "status", "busy", NULL, NULL), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, 'none') FROM calls"
+				       " WHERE id = $1", cid, "failed", 30000),
+		    0);
+	v = test_db_query1(e.db, "SELECT type || '|' || (data->>'error') FROM call_events"
+			   " WHERE call_id = $1 AND type LIKE 'webhook_%'", cid);
+	TEST_EQ_STR(v, "webhook_failed|record not loaded: io_error");
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	TEST_EQ_INT(requests, 0);
+out:
+	free(v);
+	env_down(&e);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "retried_then_delivered_once", test_retried_then_delivered_once },
 	{ "client_error_is_final", test_client_error_is_final },
@@ -505,6 +604,8 @@ static const struct test tests[] = {
 	{ "signed_and_verified", test_signed_and_verified },
 	{ "private_destination_refused", test_private_destination_refused },
 	{ "event_url_without_credentials", test_event_url_without_credentials },
+	{ "db_blip_after_claim_still_delivers", test_db_blip_after_claim_still_delivers },
+	{ "unloadable_record_is_given_up", test_unloadable_record_is_given_up },
 };
 
 TEST_MAIN(tests)
