@@ -36,6 +36,8 @@ enum say_purpose { SAY_GREETING, SAY_REPLY, SAY_REPROMPT, SAY_FILLER, SAY_END, S
 
 struct agent_opts {
 	struct bus *bus;                   /* borrowed; outlives the agent */
+	struct outbox *outbox;             /* set by agent_new: the sessions' events and
+					      hangups, in order, kept while NATS is away */
 	const char *source;                /* "agent-worker/<instance>", borrowed */
 	const struct room_backend *room;   /* how sessions join rooms */
 	void *room_ctx;                    /* the backend's context, borrowed */
@@ -232,11 +234,13 @@ int64_t speech_wake(const struct speech *sp, int64_t now, int64_t wake);
 
 /* ---- transcripts (transcript.c) --------------------------------------------- */
 
-/* Both publish to CALLS and log a failure (the call goes on without it). */
-void transcript_publish(struct bus *bus, const char *source, const char *call_id, const char *room,
-			const char *speaker, const char *text, int64_t started_at_ms);
+/* Both queue on the outbox, for CALLS (the call goes on without them when
+ * one cannot be built). */
+void transcript_publish(struct outbox *ob, const char *source, const char *call_id,
+			const char *room, const char *speaker, const char *text,
+			int64_t started_at_ms);
 /* An event with no data fields (agent_ready, agent_speaking, …). */
-void agent_publish_simple(struct bus *bus, const char *source, const char *call_id,
+void agent_publish_simple(struct outbox *ob, const char *source, const char *call_id,
 			  const char *room, enum event_type type);
 
 /* ---- recording (recording.c) ------------------------------------------------- */

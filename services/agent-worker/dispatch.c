@@ -3,6 +3,7 @@
  * worker took it or why not ({"ok":false,"error":{code,message,field}}). */
 #include "agent.h"
 #include "command/command.h"
+#include "outbox/outbox.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -167,14 +168,21 @@ int agent_new(struct agent **agentp, const struct agent_opts *opts)
 	if (!ag)
 		return ENOMEM;
 	ag->opts = *opts;
+	int err = outbox_new(&ag->opts.outbox, opts->bus, "aw-outbox",
+			     "agent_publish_failed_total");
+	if (err) {
+		free(ag);
+		return err;
+	}
 	pthread_mutex_init(&ag->mu, NULL);
 	ag->m_sessions = metric_gauge("agent_sessions", "agent sessions running");
 	ag->m_dispatch = metric_counter("agent_dispatches_total", "dispatches taken");
 	ag->m_refused = metric_counter("agent_dispatches_refused_total", "dispatches refused");
-	int err = bus_subscribe(opts->bus, &ag->sub, "agents.dispatch", "agent-worker", on_dispatch,
-				ag);
+	err = bus_subscribe(opts->bus, &ag->sub, "agents.dispatch", "agent-worker", on_dispatch,
+			    ag);
 	if (err) {
 		log_error("dispatch_subscribe", "agents.dispatch: %s", cm_strerror(err));
+		ag->opts.outbox = outbox_free(ag->opts.outbox);
 		pthread_mutex_destroy(&ag->mu);
 		free(ag);
 		return err;
@@ -271,6 +279,7 @@ struct agent *agent_free(struct agent *ag)
 		session_free(sn->s);
 		free(sn);
 	}
+	ag->opts.outbox = outbox_free(ag->opts.outbox); /* sends what the sessions queued */
 	pthread_mutex_destroy(&ag->mu);
 	free(ag);
 	return NULL;

@@ -4,6 +4,8 @@
  * session's greeting waits for it only as long as it chooses. */
 #include "agent.h"
 
+#include "outbox/outbox.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,10 +87,11 @@ static void publish_result(struct recording *r, bool ok, int attempt, const char
 		if (!err)
 			err = event_set_str(ev, "error", why);
 	}
-	if (!err)
-		err = bus_publish_event(r->opts->bus, ev);
-	if (err)
-		log_warn("recording_event", "call %s: %s", r->call_id, cm_strerror(err));
+	if (!err) {
+		outbox_event(r->opts->outbox, ev);
+		return;
+	}
+	log_warn("recording_event", "call %s: %s", r->call_id, cm_strerror(err));
 	event_free(ev);
 }
 

@@ -14,6 +14,7 @@
  */
 #include "agent.h"
 #include "command/command.h"
+#include "outbox/outbox.h"
 #include "room/room.h"
 
 #include <errno.h>
@@ -250,7 +251,7 @@ void session_stop(struct session *s, const char *reason)
 
 static void publish(struct session *s, enum event_type type)
 {
-	agent_publish_simple(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, type);
+	agent_publish_simple(s->opts->outbox, s->opts->source, s->p.call_id, s->p.room, type);
 }
 
 /* The speech queue's outlets (speech.c calls them on the session thread). */
@@ -270,7 +271,7 @@ static void speech_speaking_changed(bool on, void *arg)
 static void speech_said(const char *text, void *arg)
 {
 	struct session *s = arg;
-	transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, "agent", text,
+	transcript_publish(s->opts->outbox, s->opts->source, s->p.call_id, s->p.room, "agent", text,
 			   time_now_ms());
 }
 
@@ -302,9 +303,7 @@ static void hangup(struct session *s, const char *reason)
 	cJSON *j = cJSON_CreateObject();
 	if (j && cJSON_AddNumberToObject(j, "v", 1) &&
 	    cJSON_AddStringToObject(j, "reason", reason) && (body = cJSON_PrintUnformatted(j))) {
-		err = bus_publish(s->opts->bus, subject, body, strlen(body));
-		if (err)
-			log_warn("hangup_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
+		outbox_raw(s->opts->outbox, subject, body, strlen(body)); /* after our events */
 	}
 	cJSON_Delete(j);
 	free(body);
@@ -339,10 +338,11 @@ static void publish_end(struct session *s, enum event_type type, const char *rea
 	} else if (!err) {
 		err = event_set_str(ev, "status", "failed");
 	}
-	if (!err)
-		err = bus_publish_event(s->opts->bus, ev);
-	if (err)
-		log_warn("call_end_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
+	if (!err) {
+		outbox_event(s->opts->outbox, ev);
+		return;
+	}
+	log_warn("call_end_publish", "call %s: %s", s->p.call_id, cm_strerror(err));
 	event_free(ev);
 }
 
@@ -499,8 +499,8 @@ static void handle_transcript(struct session *s, struct turn_out *o)
 		return;
 	}
 	log_info("caller_said", "call %s: \"%s\"", s->p.call_id, o->text);
-	transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room, "user", o->text,
-				 o->started_at);
+	transcript_publish(s->opts->outbox, s->opts->source, s->p.call_id, s->p.room, "user",
+			   o->text, o->started_at);
 	const struct assistant *a = s->p.assistant;
 	for (int i = 0; i < a->nend_call_phrases; i++) {
 		if (provider_phrase_in(o->text, a->end_call_phrases[i])) {
@@ -541,8 +541,8 @@ static void handle_turn(struct session *s, struct turn_out *o)
 		break;
 	case TURN_AGENT_TEXT:
 		if (mode_of(s->state)->agent_text)
-			transcript_publish(s->opts->bus, s->opts->source, s->p.call_id, s->p.room,
-					   "agent", o->text, o->started_at);
+			transcript_publish(s->opts->outbox, s->opts->source, s->p.call_id,
+					   s->p.room, "agent", o->text, o->started_at);
 		break;
 	case TURN_SPEECH_START:
 		if (speech_speaking(&s->speech) && mode_of(s->state)->server_barge_in) {
@@ -844,10 +844,11 @@ int session_new(struct session **sp, const struct agent_opts *opts, struct sessi
 		goto fail;
 	}
 	if (event_new(&ev, EV_AGENT_JOINED, s->p.call_id, s->p.room, opts->source) == 0 &&
-	    event_set_str(ev, "identity", s->identity) == 0 &&
-	    bus_publish_event(opts->bus, ev) != 0)
-		log_warn("agent_joined", "call %s: not published", s->p.call_id);
-	event_free(ev);
+	    event_set_str(ev, "identity", s->identity) == 0) {
+		outbox_event(opts->outbox, ev);
+		ev = NULL;
+	}
+	ev = event_free(ev);
 	if ((err = pthread_create(&s->thread, NULL, session_thread, s)))
 		goto fail;
 	log_info("session_start", "call %s room %s kind %s", s->p.call_id, s->p.room,

@@ -1,6 +1,6 @@
-/* The publisher thread (publish.c): events and heartbeats to NATS in the
- * order queued, so a slow JetStream ack never stalls SIP or media. Any
- * thread may queue. */
+/* sip-bridge's publisher (publish.c, over libs/outbox): events and
+ * heartbeats to NATS in the order queued, so a slow JetStream ack never
+ * stalls SIP or media. Any thread may queue. */
 #ifndef SIP_BRIDGE_PUBLISH_H
 #define SIP_BRIDGE_PUBLISH_H
 

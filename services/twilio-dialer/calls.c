@@ -13,6 +13,7 @@
 
 #include "command/command.h"
 #include "event/event.h"
+#include "outbox/outbox.h"
 
 #define SIP_SVC  "livekit.SIP"
 #define ROOM_SVC "livekit.RoomService"
@@ -39,6 +40,7 @@ struct twilio_calls {
 	const struct dialer_cfg *cfg;
 	struct livekit *lk;
 	struct bus *bus;
+	struct outbox *ob;           /* the calls' events, in order */
 	const char *source;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;      /* a call ended or a thread finished */
@@ -51,14 +53,13 @@ struct twilio_calls {
 
 /* ---- events --------------------------------------------------------------- */
 
-static void publish(struct call *c, struct event *ev)
+/* Queues *evp on the outbox (which retries it while NATS is away) and
+ * takes it: *evp is NULL after. */
+static void publish(struct call *c, struct event **evp)
 {
-	int err = bus_publish_event(c->cs->bus, ev);
-	if (err)
-		log_error("event_publish_failed", "call_id=%s %s: %s", c->job.call_id,
-			  event_type_name(ev->type), cm_strerror(err));
-	else
-		log_info("event", "call_id=%s %s", c->job.call_id, event_type_name(ev->type));
+	log_info("event", "call_id=%s %s", c->job.call_id, event_type_name((*evp)->type));
+	outbox_event(c->cs->ob, *evp);
+	*evp = NULL;
 }
 
 static struct event *new_event(struct call *c, enum event_type type)
@@ -83,7 +84,7 @@ static void publish_failed(struct call *c, enum call_status st, int sip_code, co
 	if (!err && reason && *reason)
 		err = event_set_str(ev, "sip_reason", reason);
 	if (!err)
-		publish(c, ev);
+		publish(c, &ev);
 	metric_add(c->cs->m_failed, 1);
 	log_info("call_failed", "call_id=%s status=%s sip_code=%d reason=%s", c->job.call_id,
 		 call_status_name(st), sip_code, reason ? reason : "");
@@ -102,6 +103,11 @@ int twilio_calls_new(struct twilio_calls **csp, const struct dialer_cfg *cfg, st
 	cs->lk = lk;
 	cs->bus = bus;
 	cs->source = source;
+	int err = outbox_new(&cs->ob, bus, "td-outbox", "dial_publish_failed_total");
+	if (err) {
+		free(cs);
+		return err;
+	}
 	pthread_mutex_init(&cs->lock, NULL);
 	pthread_cond_init(&cs->changed, NULL);
 	cs->m_jobs = metric_counter("dial_jobs_total", "dial.twilio jobs taken");
@@ -156,6 +162,7 @@ struct twilio_calls *twilio_calls_free(struct twilio_calls *cs)
 {
 	if (!cs)
 		return NULL;
+	cs->ob = outbox_free(cs->ob); /* sends what the calls queued */
 	pthread_cond_destroy(&cs->changed);
 	pthread_mutex_destroy(&cs->lock);
 	free(cs);
@@ -341,7 +348,7 @@ static void publish_answered(struct call *c, const cJSON *resp)
 	if (!err && cJSON_IsString(sip_call_id) && *sip_call_id->valuestring)
 		err = event_set_str(ev, "sip_call_id", sip_call_id->valuestring);
 	if (!err)
-		publish(c, ev);
+		publish(c, &ev);
 	metric_add(c->cs->m_answered, 1);
 	event_free(ev);
 }
@@ -354,7 +361,7 @@ static void publish_ended(struct call *c, const char *reason, const char *by)
 	int64_t dur = time_mono_ms() - c->answered_ms;
 	if (!event_set_str(ev, "reason", reason && *reason ? reason : "hangup") &&
 	    !event_set_str(ev, "by", by) && !event_set_int(ev, "duration_ms", dur < 0 ? 0 : dur))
-		publish(c, ev);
+		publish(c, &ev);
 	event_free(ev);
 }
 
@@ -402,7 +409,7 @@ static void *call_thread(void *arg)
 
 	struct event *ev = new_event(c, EV_CALL_DIALING);
 	if (ev && !event_set_str(ev, "provider", "twilio"))
-		publish(c, ev);
+		publish(c, &ev);
 	ev = event_free(ev);
 
 	int err = dial(c, &resp, &e);
