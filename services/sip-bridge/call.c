@@ -256,6 +256,7 @@ void call_start(struct calls *cs, struct dial_job *job)
 	if (relay_leg_new(&c->relay, cs->cfg.relay, job->call_id, job->room))
 		log_error("relay_join_failed", "%s: out of memory, the call will have no media",
 			  job->call_id);
+	relay_leg_peers(c->relay, job->addrs, job->naddrs);
 	struct event *ev = call_event(c, EV_CALL_DIALING);
 	if (ev && event_set_str(ev, "provider", "exotel"))
 		ev = event_free(ev);

@@ -155,13 +155,41 @@ static void leg_uplink(struct relay_leg *l, int64_t now_us, bool give_up)
 		l->gap_since_us = now_us;
 }
 
+/* The address the far end's SDP names, or one of the trunk's. */
+static bool relay_from_far_end(const struct relay_leg *l, const struct sockaddr_in *from,
+			       socklen_t len)
+{
+	if (len != sizeof(*from) || from->sin_family != AF_INET)
+		return false;
+	if (l->p.have_remote && from->sin_addr.s_addr == l->p.remote.sin_addr.s_addr)
+		return true;
+	for (int i = 0; i < l->npeers; i++)
+		if (from->sin_addr.s_addr == l->peers[i].s_addr)
+			return true;
+	return false;
+}
+
 void relay_leg_receive(struct relay_leg *l, int64_t now_ms)
 {
 	uint8_t buf[RTP_PACKET_MAX];
 	for (int i = 0; i < RELAY_RX_BURST; i++) {
-		ssize_t n = recv(l->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		struct sockaddr_in from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t n = recvfrom(l->fd, buf, sizeof(buf), MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &fromlen);
 		if (n < 0)
 			break;
+		/* only the far end's media, as room-manager's forwarder takes only a
+		 * member's: anyone else who can reach the port would otherwise speak,
+		 * or dial digits, in the call */
+		if (!relay_from_far_end(l, &from, fromlen)) {
+			if (l->foreign_drops++ == 0 || l->foreign_drops % 500 == 0)
+				log_warn("rtp_from_elsewhere",
+					 "%s: datagram from neither the far end's nor the trunk's "
+					 "address dropped (%llu so far)",
+					 l->call_id, (unsigned long long)l->foreign_drops);
+			continue;
+		}
 		struct rtp_packet pkt;
 		size_t len = (size_t)n;
 		if (room_is_rtcp(buf, len))

@@ -216,6 +216,16 @@ void relay_leg_update(struct relay_leg *l, const struct sdp_audio *offer, struct
 	post_cmd(l->shard, c);
 }
 
+void relay_leg_peers(struct relay_leg *l, const struct sockaddr_storage *addrs, int n)
+{
+	if (!l)
+		return;
+	l->npeers = 0;
+	for (int i = 0; i < n && l->npeers < RELAY_PEERS_MAX; i++)
+		if (addrs[i].ss_family == AF_INET)
+			l->peers[l->npeers++] = ((const struct sockaddr_in *)&addrs[i])->sin_addr;
+}
+
 struct relay_leg *relay_leg_free(struct relay_leg *l)
 {
 	if (!l)

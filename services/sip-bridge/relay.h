@@ -10,6 +10,7 @@
 #include "sdp/sdp.h"
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* Called on the relay's threads; they must not block (enqueue and return). */
 struct relay_handlers {
@@ -46,6 +47,14 @@ struct relay *relay_free(struct relay *r);
  * caller owns *legp until relay_leg_free. */
 int relay_leg_new(struct relay_leg **legp, struct relay *r, const char *call_id,
 		  const char *room) CM_MUST_USE;
+/* Sofia thread, before relay_leg_start: the trunk's own addresses (those
+ * the call was dialed to). Besides the address the far end's SDP names,
+ * RTP is taken only from these (any port: a carrier may send from another
+ * media address than it signals on, or than it names); datagrams from
+ * anywhere else are dropped, as SIP from strangers is refused. IPv4 only,
+ * at most RELAY_PEERS_MAX; NULL-safe. */
+#define RELAY_PEERS_MAX 8
+void relay_leg_peers(struct relay_leg *l, const struct sockaddr_storage *addrs, int n);
 /* Sofia thread, on the answer: relays the call's RTP socket `fd` and, when
  * not NULL, the SRTP session `srtp` (the relay takes ownership of both on
  * success only) as the far end's `answer` asks. With `srtp` every packet

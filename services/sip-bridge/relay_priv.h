@@ -97,6 +97,9 @@ struct relay_leg {
 	bool flowed, timed_out;
 	uint64_t pkts_in, pkts_out, frames_up, frames_down, dtmf_events;
 	uint64_t srtp_drops;            /* packets in that failed to unprotect */
+	uint64_t foreign_drops;         /* datagrams from neither the SDP nor the trunk */
+	struct in_addr peers[RELAY_PEERS_MAX]; /* the trunk's addresses (relay_leg_peers) */
+	int npeers;
 	uint64_t srtp_rekeys;
 
 	/* shared with the room threads */

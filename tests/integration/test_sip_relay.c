@@ -10,6 +10,7 @@
 #include "media/media.h"
 #include "room/room.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -409,6 +410,37 @@ static int count_digit(struct fx *f, const char *call_id, const char *digit)
 	return n;
 }
 
+/* A stranger (127.0.0.2: neither the trunk's address, 127.0.0.1, nor the
+ * one its SDP names) sends RFC 4733 digit `d` to the bridge's carrier-facing
+ * RTP port, the one the far end learned. */
+static int stranger_digit(struct far *fe, char d)
+{
+	struct dtmf_tx_packet dp[64];
+	size_t n = 0;
+	struct sockaddr_in me = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	inet_pton(AF_INET, "127.0.0.2", &me.sin_addr);
+	int err = bind(fd, (struct sockaddr *)&me, sizeof(me)) ? errno : 0;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	pthread_mutex_lock(&fe->mu);
+	struct sockaddr_in to = fe->bridge;
+	pthread_mutex_unlock(&fe->mu);
+	err = dtmf_tx_packets(dp, CM_ARRAY_LEN(dp), &n, d, 120, 10, 8000, 20);
+	for (size_t i = 0; !err && i < n; i++) {
+		struct rtp_hdr h = { .marker = dp[i].marker, .pt = 101, .seq = (uint16_t)(7000 + i),
+				     .ts = 900000, .ssrc = 0x0bad0bad };
+		fx_rtp_send(fd, &to, &h, dp[i].payload, DTMF_PAYLOAD_LEN);
+		lifecycle_wait(20);
+	}
+	close(fd);
+	return err;
+}
+
 /* ---- the test --------------------------------------------------------------- */
 
 static int test_relay(void)
@@ -460,6 +492,10 @@ static int test_relay(void)
 	 * silence and the bridge, joined, forwards it to the room */
 	TEST_ASSERT(far_await_rx(&fe, 0, WAIT_MS));
 	TEST_ASSERT(member_await(&mem, 1, WAIT_MS));
+	/* RTP from anyone but the far end is not the call's: no digit, no audio */
+	TEST_EQ_INT(stranger_digit(&fe, '9'), 0);
+	lifecycle_wait(500);
+	TEST_EQ_INT(count_digit(&f, id, "9"), 0);
 
 	/* both talk at once: the far end speaks, the participant sends tone bursts */
 	size_t m0 = member_count(&mem);
@@ -545,6 +581,7 @@ static int test_relay(void)
 	TEST_EQ_INT(count_events(&f, id, "call_dtmf"), 2);
 	TEST_EQ_INT(count_digit(&f, id, "1"), 1);
 	TEST_EQ_INT(count_digit(&f, id, "#"), 1);
+	TEST_EQ_INT(count_digit(&f, id, "9"), 0);
 out:
 	if (s.pid)
 		test_kill(s.pid);
