@@ -2,9 +2,12 @@
 #include "room/room.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define WAV_BUF_FRAMES 1024
 #define RIFF_MAX 0xffffffffu
@@ -56,9 +59,15 @@ int room_wav_open(struct room_wav **wp, const char *path, uint32_t rate, uint16_
 	struct room_wav *w = calloc(1, sizeof(*w));
 	if (!w)
 		return ENOMEM;
-	w->f = fopen(path, "wb");
+	/* a call's audio: for this service's user only, whatever the umask (the
+	 * API serves it to holders of a key; other local users get nothing) */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) == 0)
+		w->f = fdopen(fd, "wb");
 	if (!w->f) {
-		int err = errno;
+		int err = errno ? errno : EIO;
+		if (fd >= 0)
+			close(fd);
 		free(w);
 		return err;
 	}

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static uint32_t le32(const uint8_t *p)
 {
@@ -48,6 +49,12 @@ static int test_write_close(void)
 	TEST_ASSERT(dir);
 	snprintf(path, sizeof(path), "%s/a.wav", dir);
 	TEST_EQ_INT(room_wav_open(&w, path, 16000, 2), 0);
+	{
+		/* a call's audio is for the service's user alone, whatever the umask */
+		struct stat st;
+		TEST_EQ_INT(stat(path, &st), 0);
+		TEST_EQ_INT((int)(st.st_mode & 0777), 0600);
+	}
 	TEST_EQ_INT(room_wav_write(w, s, 3), 0);
 	TEST_EQ_INT(room_wav_write(w, s, 0), 0);
 	TEST_EQ_INT(room_wav_frames(w), 3);
