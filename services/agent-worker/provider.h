@@ -137,4 +137,10 @@ void provider_normalize(char *out, size_t outlen, const char *in);
 /* True when normalized `phrase` occurs in normalized `text` on word boundaries. */
 bool provider_phrase_in(const char *text, const char *phrase);
 
+/* OPENAI_API_KEY for requests to base_url: only where OPENAI_BASE_URL points
+ * (the same scheme, host and port; ws/wss as http/https), so an assistant
+ * whose base_url names another server never carries the deployment's key
+ * there. NULL when there is no key to send. */
+const char *provider_api_key(const struct provider_env *env, const char *base_url);
+
 #endif

@@ -59,9 +59,9 @@ static int oa_new(void **ctxp, const struct provider_args *args, const char *def
 		o->url[--ul] = '\0';
 	snprintf(o->model, sizeof(o->model), "%s", cJSON_IsString(m) ? m->valuestring : def_model);
 	snprintf(o->voice, sizeof(o->voice), "%s", cJSON_IsString(v) ? v->valuestring : "alloy");
-	if (args->env->openai_api_key && args->env->openai_api_key[0])
-		snprintf(o->auth, sizeof(o->auth), "Authorization: Bearer %s",
-			 args->env->openai_api_key);
+	const char *key = provider_api_key(args->env, base);
+	if (key)
+		snprintf(o->auth, sizeof(o->auth), "Authorization: Bearer %s", key);
 	o->timeout_ms = cJSON_IsNumber(t) && t->valuedouble >= 100 ? (long)t->valuedouble : 15000;
 	o->sample_rate = cJSON_IsNumber(r) && r->valuedouble >= 8000 ? (int)r->valuedouble : 24000;
 	o->allow_private = args->env->allow_private;

@@ -386,8 +386,9 @@ static int rt_new(void **ctxp, const struct provider_args *args, const struct re
 		log_error("realtime_open", "base URL not usable: %s", base);
 		goto fail;
 	}
-	if (args->env->openai_api_key && args->env->openai_api_key[0])
-		snprintf(r->auth, sizeof(r->auth), "Bearer %s", args->env->openai_api_key);
+	const char *key = provider_api_key(args->env, base);
+	if (key)
+		snprintf(r->auth, sizeof(r->auth), "Bearer %s", key);
 	/* resolved once and checked (libs/egress); without TLS the connection
 	 * goes to that very address, with TLS the certificate must match the
 	 * name, so a rebound name cannot lead to an internal host either */

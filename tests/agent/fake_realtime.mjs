@@ -159,7 +159,7 @@ const server = http.createServer((req, res) => {
 server.on('upgrade', (req, socket) => {
   if (!req.url.startsWith('/v1/realtime?model=') || req.headers.authorization !== 'Bearer ' + key ||
       req.headers['openai-beta'] !== 'realtime=v1') {
-    log.errors.push('bad upgrade ' + req.url);
+    log.errors.push('bad upgrade ' + req.url + ' authorization ' + (req.headers.authorization ? 'present' : 'absent'));
     socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
     return;
   }

@@ -98,7 +98,7 @@ static int h_start(struct h *h)
 		.room_ctx = h->hub,
 		.max_sessions = 2,
 		.answer_timeout_ms = 10000,
-		.env = { "http://127.0.0.1:9", "test-key", true },
+		.env = { h->base, "test-key", true },
 		.recording_attempts = 1,
 		.recording_backoff_ms = 10,
 		.recording_timeout_ms = 200,
@@ -439,7 +439,7 @@ static int test_realtime_stale_cancel(void)
 			     h.base) > 0);
 	j = cJSON_Parse(json);
 	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
-	struct provider_env env = { "http://127.0.0.1:9", "test-key", true };
+	struct provider_env env = { h.base, "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
 	TEST_EQ_INT(realtime_openai.new(&rt, &pa, &hd, &rec), 0);
 	TEST_EQ_INT(realtime_openai.respond(rt,
@@ -482,10 +482,60 @@ out:
 	return err;
 }
 
+/* An assistant whose base_url names another server than OPENAI_BASE_URL:
+ * the deployment's key is not sent there (the fake, which wants it, refuses
+ * the upgrade and says that no Authorization came). */
+static int test_realtime_key_only_where_configured(void)
+{
+	int err = 0;
+	struct h h;
+	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
+						     rec_speech };
+	struct assistant *a = NULL;
+	void *rt = NULL;
+	char why[160], *json = NULL, *errors = NULL;
+	cJSON *j = NULL;
+	TEST_EQ_INT(h_start(&h), 0);
+	TEST_ASSERT(asprintf(&json,
+			     "{\"mode\":\"realtime\",\"llm_config\":{\"provider\":\"openai\","
+			     "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}}",
+			     h.base) > 0);
+	j = cJSON_Parse(json);
+	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
+	struct provider_env env = { "https://api.openai.com/v1", "test-key", true };
+	struct provider_args pa = { a->llm_config, a, &env };
+	if (realtime_openai.new(&rt, &pa, &hd, &rec) == 0)
+		(void)realtime_openai.respond(rt, "Say hello.");
+	int64_t deadline = time_mono_ms() + WAIT_MS;
+	while (!errors && time_mono_ms() < deadline) {
+		cJSON *log = fake_log(&h);
+		cJSON *e = log ? cJSON_GetObjectItemCaseSensitive(log, "errors") : NULL;
+		if (cJSON_GetArraySize(e) > 0)
+			errors = cJSON_PrintUnformatted(e);
+		cJSON_Delete(log);
+		if (!errors)
+			test_nap_ms(50);
+	}
+	TEST_ASSERT(errors);
+	printf("    the fake saw: %s\n", errors);
+	TEST_ASSERT(strstr(errors, "authorization absent"));
+out:
+	if (rt)
+		realtime_openai.free(rt);
+	free(errors);
+	assistant_free(a);
+	cJSON_Delete(j);
+	free(json);
+	h_stop(&h);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "realtime_conversation", test_realtime_conversation },
 	{ "realtime_hold", test_realtime_hold },
 	{ "realtime_barge_in", test_realtime_barge_in },
 	{ "realtime_stale_cancel", test_realtime_stale_cancel },
+	{ "realtime_key_only_where_configured", test_realtime_key_only_where_configured },
 };
 TEST_MAIN(tests)

@@ -246,6 +246,29 @@ static int on_sentence(const char *s, void *arg)
 	return 0;
 }
 
+/* The deployment's key goes only where OPENAI_BASE_URL points. */
+static int test_provider_api_key(void)
+{
+	int err = 0;
+	const char *base = "https://api.openai.com/v1";
+	struct provider_env env = { base, "sk-deploy", false }, none = { base, NULL, false };
+	TEST_EQ_STR(provider_api_key(&env, base), "sk-deploy");
+	TEST_EQ_STR(provider_api_key(&env, NULL), "sk-deploy");
+	TEST_EQ_STR(provider_api_key(&env, "https://API.openai.com:443/v1/"), "sk-deploy");
+	TEST_EQ_STR(provider_api_key(&env, "wss://api.openai.com/v1/realtime"), "sk-deploy");
+	TEST_ASSERT(!provider_api_key(&env, "https://evil.example/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "https://api.openai.com.evil.example/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "http://api.openai.com/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "https://api.openai.com:8443/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "https://x@api.openai.com/v1"));
+	TEST_ASSERT(!provider_api_key(&none, base));
+	env.openai_base_url = "http://127.0.0.1:8089/v1";
+	TEST_EQ_STR(provider_api_key(&env, "http://127.0.0.1:8089"), "sk-deploy");
+	TEST_ASSERT(!provider_api_key(&env, "http://127.0.0.1:8090/v1"));
+out:
+	return err;
+}
+
 static int test_scripted_responder(void)
 {
 	int err = 0;
@@ -508,6 +531,7 @@ static const struct test tests[] = {
 	{ "modes", test_modes },
 	{ "assistant_parse", test_assistant_parse },
 	{ "provider_helpers", test_provider_helpers },
+	{ "provider_api_key", test_provider_api_key },
 	{ "scripted_responder", test_scripted_responder },
 	{ "offline_speech_round_trip", test_offline_speech_round_trip },
 	{ "telephone_speech_phrase", test_telephone_speech_phrase },
