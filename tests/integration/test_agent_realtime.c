@@ -420,6 +420,22 @@ static bool rec_wait(struct rt_rec *r, const int *field, int n)
 	}
 }
 
+/* A realtime assistant on the fake (its base_url); caller frees *ap. */
+static int realtime_assistant(struct assistant **ap, const struct h *h)
+{
+	char why[160], *json = NULL;
+	if (asprintf(&json,
+		     "{\"mode\":\"realtime\",\"llm_config\":{\"provider\":\"openai\","
+		     "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}}",
+		     h->base) < 0)
+		return ENOMEM;
+	cJSON *j = cJSON_Parse(json);
+	int err = j ? assistant_parse(ap, j, why, sizeof(why)) : EINVAL;
+	cJSON_Delete(j);
+	free(json);
+	return err;
+}
+
 static int test_realtime_stale_cancel(void)
 {
 	int err = 0;
@@ -429,16 +445,9 @@ static int test_realtime_stale_cancel(void)
 						     rec_speech };
 	struct assistant *a = NULL;
 	void *rt = NULL;
-	char why[160], *json = NULL;
-	cJSON *j = NULL;
 	int16_t frame[AGENT_FRAME_SAMPLES];
 	TEST_EQ_INT(h_start(&h), 0);
-	TEST_ASSERT(asprintf(&json,
-			     "{\"mode\":\"realtime\",\"llm_config\":{\"provider\":\"openai\","
-			     "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}}",
-			     h.base) > 0);
-	j = cJSON_Parse(json);
-	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
+	TEST_EQ_INT(realtime_assistant(&a, &h), 0);
 	struct provider_env env = { h.base, "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
 	TEST_EQ_INT(realtime_openai.new(&rt, &pa, &hd, &rec), 0);
@@ -476,8 +485,6 @@ out:
 	if (rt)
 		realtime_openai.free(rt);
 	assistant_free(a);
-	cJSON_Delete(j);
-	free(json);
 	h_stop(&h);
 	return err;
 }
@@ -494,15 +501,9 @@ static int test_realtime_key_only_where_configured(void)
 						     rec_speech };
 	struct assistant *a = NULL;
 	void *rt = NULL;
-	char why[160], *json = NULL, *errors = NULL;
-	cJSON *j = NULL;
+	char *errors = NULL;
 	TEST_EQ_INT(h_start(&h), 0);
-	TEST_ASSERT(asprintf(&json,
-			     "{\"mode\":\"realtime\",\"llm_config\":{\"provider\":\"openai\","
-			     "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}}",
-			     h.base) > 0);
-	j = cJSON_Parse(json);
-	TEST_EQ_INT(assistant_parse(&a, j, why, sizeof(why)), 0);
+	TEST_EQ_INT(realtime_assistant(&a, &h), 0);
 	struct provider_env env = { "https://api.openai.com/v1", "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
 	if (realtime_openai.new(&rt, &pa, &hd, &rec) == 0)
@@ -525,8 +526,6 @@ out:
 		realtime_openai.free(rt);
 	free(errors);
 	assistant_free(a);
-	cJSON_Delete(j);
-	free(json);
 	h_stop(&h);
 	return err;
 }
