@@ -603,6 +603,20 @@ int event_set_time(struct event *ev, const char *name, int64_t ms)
 	return event_set_str(ev, name, ts);
 }
 
+int event_set_not_dialed(struct event *ev, int64_t waited_ms)
+{
+	char why[96] = "not dialed: no dialer took the job in time";
+	if (waited_ms >= 0)
+		snprintf(why, sizeof(why), "not dialed: no dialer took the job in %lld s",
+			 (long long)(waited_ms / 1000));
+	int err = event_set_str(ev, "status", "failed");
+	if (!err)
+		err = event_set_str(ev, "reason", "not_dialed");
+	if (!err)
+		err = event_set_str(ev, "sip_reason", why);
+	return err;
+}
+
 const char *event_get_str(const struct event *ev, const char *name)
 {
 	if (!ev || !name)

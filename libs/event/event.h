@@ -125,6 +125,12 @@ int event_set_int(struct event *ev, const char *name, int64_t value) CM_MUST_USE
 int event_set_bool(struct event *ev, const char *name, bool value) CM_MUST_USE;
 /* data.<name> = RFC 3339 UTC timestamp with ms of `ms` (e.g. started_at). */
 int event_set_time(struct event *ev, const char *name, int64_t ms) CM_MUST_USE;
+/* The data of call_failed for an outbound call no dialer took before its
+ * dial job's dial_by (proto/COMMANDS.md): status "failed", reason
+ * "not_dialed", sip_reason naming how long it waited (`waited_ms` since it
+ * was queued; < 0 when unknown). Every service that gives up on a queued
+ * call says it the same way. */
+int event_set_not_dialed(struct event *ev, int64_t waited_ms) CM_MUST_USE;
 
 /* Read data.<name>. The string is borrowed from the event (NULL when absent
  * or not a string). The others return 0, ENOENT (absent) or EINVAL (wrong

@@ -117,7 +117,7 @@ static bool api_auth(const char *bearer, void *arg)
 
 int api_new(struct api **apip, const char *addr, unsigned threads, const struct auth *auth,
 	    struct db_pool *pool, struct lkwebhook *lk, struct record_cache *cache,
-	    const struct secret_keys *keys, bool allow_private, service_ready_h *ready,
+	    const struct secret_keys *keys, const struct api_policy *policy, service_ready_h *ready,
 	    void *ready_arg, struct service *svc, const struct api_console_cfg *console)
 {
 	struct api *api = calloc(1, sizeof(*api));
@@ -132,7 +132,8 @@ int api_new(struct api **apip, const char *addr, unsigned threads, const struct 
 	api->lk = lk;
 	api->cache = cache;
 	api->keys = keys;
-	api->allow_private = allow_private;
+	api->allow_private = policy->allow_private;
+	api->dial_queue_timeout_s = policy->dial_queue_timeout_s;
 	api->source = service_source(svc);
 	api->console_dir = console->console_dir;
 	api->recordings_dir = console->recordings_dir;

@@ -27,6 +27,7 @@ struct api {
 	struct record_cache *cache; /* borrowed: GET /calls/{id} bodies */
 	const struct secret_keys *keys; /* borrowed: trunk passwords (libs/secret) */
 	bool allow_private;     /* OUTBOUND_ALLOW_PRIVATE: URLs to private addresses */
+	int dial_queue_timeout_s; /* DIAL_QUEUE_TIMEOUT_S: a dial job's dial_by */
 	const char *source;     /* "api-gateway/<instance>", events' source */
 	struct metric *m_outbound, *m_web, *m_launch_failed;
 	struct metric *m_cache_hits, *m_cache_misses;

@@ -31,6 +31,7 @@ struct gw_cfg {
 	long webhook_settle_s;
 	long webhook_timeout_s;
 	long owner_timeout_s;
+	long dial_queue_timeout_s;
 	const char *console_dir;
 	const char *recordings_dir;
 	long events_max;
@@ -73,6 +74,10 @@ static const struct cfg_var gw_cfg_vars[] = {
 	{ "OWNER_TIMEOUT_S", CFG_INT, "10", true, false, 2, 600, NULL,
 	  offsetof(struct gw_cfg, owner_timeout_s),
 	  "a call its owner stops listing for this long ends failed (owner_lost)" },
+	{ "DIAL_QUEUE_TIMEOUT_S", CFG_INT, "300", true, false, 1, 86400, NULL,
+	  offsetof(struct gw_cfg, dial_queue_timeout_s),
+	  "an outbound call no dialer takes within this is not dialed: dialers drop its job and "
+	  "the call ends failed (not_dialed)" },
 	{ "CONSOLE_DIR", CFG_STR, "console", true, false, 0, 0, NULL,
 	  offsetof(struct gw_cfg, console_dir), "the console's static files, served at /" },
 	{ "RECORDINGS_DIR", CFG_STR, "var/recordings", true, false, 0, 0, NULL,
@@ -162,7 +167,8 @@ static void gw_start_workers(struct gateway *gw)
 				   .timeout_s = (int)gw->cfg.webhook_timeout_s,
 				   .signing_secret = gw->cfg.webhook_signing_secret,
 				   .allow_private = gw->cfg.outbound_allow_private };
-	struct owners_opts oo = { .timeout_s = (int)gw->cfg.owner_timeout_s };
+	struct owners_opts oo = { .timeout_s = (int)gw->cfg.owner_timeout_s,
+				  .dial_queue_timeout_s = (int)gw->cfg.dial_queue_timeout_s };
 	int err = persist_new(&gw->persist, bus, url, src, gw->cache, gw->cfg.db_prepared);
 	if (!err)
 		err = webhook_new(&gw->webhook, bus, url, src, &wo);
@@ -247,7 +253,10 @@ int main(int argc, char **argv)
 			     RECORD_CACHE_TTL_MS))
 		goto out;
 	if (api_new(&gw.api, gw.cfg.api_addr, (unsigned)gw.cfg.api_threads, gw.auth, gw.pool,
-		    gw.lk, gw.cache, gw.keys, gw.cfg.outbound_allow_private, gw_ready, &gw, gw.svc,
+		    gw.lk, gw.cache, gw.keys,
+		    &(struct api_policy){ gw.cfg.outbound_allow_private,
+					  (int)gw.cfg.dial_queue_timeout_s },
+		    gw_ready, &gw, gw.svc,
 		    &(struct api_console_cfg){ gw.cfg.console_dir, gw.cfg.recordings_dir,
 					       (unsigned)gw.cfg.events_max }))
 		goto out;

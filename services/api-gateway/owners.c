@@ -25,6 +25,7 @@ struct owners {
 	char *url;
 	char *source;
 	int64_t timeout_ms;
+	int64_t dial_queue_ms; /* queued this long (+ timeout_ms): not dialed */
 	int scan_ms;
 	int64_t started_ms;
 
@@ -140,22 +141,80 @@ static void on_heartbeat(const struct bus_msg *msg, void *arg)
 		log_warn("owners_bad_heartbeat", "subject=%s: not a heartbeat", msg->subject);
 }
 
-static int publish_lost(struct owners *o, const char *call_id, const char *room)
+/* call_failed for a call: its owner lost (waited_ms < 0) or, queued
+ * waited_ms, never dialed. A deterministic id per call and cause. */
+static int publish_failed(struct owners *o, const char *call_id, const char *room,
+			  int64_t waited_ms)
 {
+	bool lost = waited_ms < 0;
 	struct event *ev = NULL;
 	int err = event_new(&ev, EV_CALL_FAILED, call_id, room, o->source);
 	if (!err)
-		err = persist_event_id(ev->id, "owner-lost", call_id);
-	if (!err)
+		err = persist_event_id(ev->id, lost ? "owner-lost" : "not-dialed", call_id);
+	if (!err && lost)
 		err = event_set_str(ev, "status", "failed");
-	if (!err)
+	if (!err && lost)
 		err = event_set_str(ev, "sip_reason", "owner lost");
-	if (!err)
+	if (!err && lost)
 		err = event_set_str(ev, "reason", "owner_lost");
+	if (!err && !lost)
+		err = event_set_not_dialed(ev, waited_ms);
 	if (!err)
 		err = bus_publish_event(o->bus, ev);
 	event_free(ev);
 	return err;
+}
+
+/* Whether to publish a failure of id now: once, then again every
+ * REPUBLISH_MS until the persister has ended the call. */
+static bool claim_failure(struct owners *o, const char *id, int64_t now)
+{
+	bool publish = false;
+	pthread_mutex_lock(&o->mu);
+	struct owned *e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
+	if (!e || !e->id[0])
+		e = entry(o, id);
+	if (e && (!e->failed_at || now - e->failed_at >= REPUBLISH_MS)) {
+		e->failed_at = now;
+		publish = true;
+	} else if (!e) {
+		publish = true; /* table full: publish anyway; ids dedupe */
+	}
+	pthread_mutex_unlock(&o->mu);
+	return publish;
+}
+
+/* A failure that could not be published: tried again on the next scan. */
+static void unclaim_failure(struct owners *o, const char *id)
+{
+	pthread_mutex_lock(&o->mu);
+	struct owned *e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
+	if (e && e->id[0])
+		e->failed_at = 0;
+	pthread_mutex_unlock(&o->mu);
+}
+
+/* Fails a call once (again every REPUBLISH_MS until the persister has
+ * ended it): its owner lost, unlisted for ms, or never dialed, queued ms. */
+static void fail_call(struct owners *o, const char *id, const char *room, int64_t now, bool lost,
+		      int64_t ms)
+{
+	if (!claim_failure(o, id, now))
+		return;
+	int err = publish_failed(o, id, room, lost ? -1 : ms);
+	if (err) {
+		log_warn(lost ? "owner_lost_publish_failed" : "not_dialed_publish_failed",
+			 "call %s: %s", id, cm_strerror(err));
+		unclaim_failure(o, id);
+		return;
+	}
+	atomic_fetch_add(&o->failed, 1);
+	if (lost)
+		log_warn("owner_lost", "call %s: not listed by any owner for %lld ms; failed", id,
+			 (long long)ms);
+	else
+		log_warn("not_dialed", "call %s: queued %lld ms and no dialer took its job; failed",
+			 id, (long long)ms);
 }
 
 /* Outbound calls from their call_dialing (a worker took the job); web calls,
@@ -169,6 +228,37 @@ static const char live_sql[] =
 	"   AND c.status IN ('dialing', 'ringing', 'in_progress', 'on_hold'))"
 	"   OR (c.kind = 'web' AND c.status IN ('queued', 'in_progress', 'on_hold'))"
 	" LIMIT 20000";
+
+/* Outbound calls still queued (no dialer took the job) past their dial
+ * job's dial_by and a heartbeat timeout more, by the database's clock: a
+ * dialer that took the job just before dial_by has published call_dialing
+ * by then. */
+static const char queued_sql[] =
+	"SELECT id, room, (extract(epoch from now() - created_at) * 1000)::bigint"
+	" FROM calls WHERE kind = 'outbound' AND status = 'queued'"
+	"   AND created_at < now() - make_interval(secs => $1::float8)"
+	" LIMIT 20000";
+
+static int scan_queued(struct owners *o)
+{
+	char secs[32];
+	snprintf(secs, sizeof(secs), "%.3f", (double)(o->dial_queue_ms + o->timeout_ms) / 1000.0);
+	const char *params[] = { secs };
+	struct db_result *res = NULL;
+	int err = db_exec(o->db, &res, queued_sql, 1, params);
+	if (err)
+		return err;
+	int64_t now = time_now_ms();
+	for (int r = 0; r < db_result_rows(res); r++) {
+		const char *id = db_result_get(res, r, 0), *room = db_result_get(res, r, 1);
+		const char *age = db_result_get(res, r, 2);
+		int64_t waited = age ? strtoll(age, NULL, 10) : 0;
+		if (id && room && strlen(id) == ID_UUID_LEN)
+			fail_call(o, id, room, now, false, waited < 0 ? 0 : waited);
+	}
+	db_result_free(res);
+	return 0;
+}
 
 static int scan(struct owners *o)
 {
@@ -186,38 +276,13 @@ static int scan(struct owners *o)
 		int64_t dial_ms = dial ? strtoll(dial, NULL, 10) : 0;
 		if (dial_ms > last)
 			last = dial_ms;
-		bool publish = false;
 		pthread_mutex_lock(&o->mu);
 		struct owned *e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
 		if (e && e->id[0] && e->last_ms > last)
 			last = e->last_ms;
-		if (now - last >= o->timeout_ms) {
-			if (!e || !e->id[0])
-				e = entry(o, id);
-			if (e && (!e->failed_at || now - e->failed_at >= REPUBLISH_MS)) {
-				e->failed_at = now;
-				publish = true;
-			} else if (!e) {
-				publish = true; /* table full: publish anyway; ids dedupe */
-			}
-		}
 		pthread_mutex_unlock(&o->mu);
-		if (!publish)
-			continue;
-		int perr = publish_lost(o, id, room);
-		if (perr) {
-			log_warn("owner_lost_publish_failed", "call %s: %s", id, cm_strerror(perr));
-			pthread_mutex_lock(&o->mu);
-			e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
-			if (e && e->id[0])
-				e->failed_at = 0; /* retry on the next scan */
-			pthread_mutex_unlock(&o->mu);
-		} else {
-			atomic_fetch_add(&o->failed, 1);
-			log_warn("owner_lost",
-				 "call %s: not listed by any owner for %lld ms; failed", id,
-				 (long long)(now - last));
-		}
+		if (now - last >= o->timeout_ms)
+			fail_call(o, id, room, now, true, now - last);
 	}
 	/* forget ids nobody listed for a while (every 10th scan) */
 	pthread_mutex_lock(&o->mu);
@@ -240,6 +305,8 @@ static void *owners_main(void *arg)
 		if (!o->db && db_connect(&o->db, o->url) != 0)
 			continue;
 		int err = scan(o);
+		if (!err)
+			err = scan_queued(o);
 		if (err == EIO)
 			o->db = db_close(o->db);
 	}
@@ -258,6 +325,8 @@ int owners_new(struct owners **op, struct bus *bus, const char *database_url,
 		return ENOMEM;
 	o->bus = bus;
 	o->timeout_ms = 1000LL * (opts && opts->timeout_s > 0 ? opts->timeout_s : 10);
+	int queue_s = opts && opts->dial_queue_timeout_s > 0 ? opts->dial_queue_timeout_s : 300;
+	o->dial_queue_ms = 1000LL * queue_s;
 	o->scan_ms = opts && opts->scan_ms > 0 ? opts->scan_ms : 1000;
 	o->started_ms = time_now_ms();
 	o->url = strdup(database_url);

@@ -12,6 +12,11 @@
  * than timeout_s gets call_failed {status:"failed", sip_reason:"owner lost",
  * reason:"owner_lost"} with a deterministic event id; the persister ends it.
  *
+ * An outbound call still `queued` dial_queue_timeout_s + timeout_s after
+ * its creation (no dialer took its job: none running, all full, or one died
+ * between taking the job and call_dialing) gets call_failed {status
+ * "failed", reason "not_dialed"}; dialers drop such a job at its dial_by.
+ *
  * Threads: the heartbeat handler runs on a nats.c thread (a mutex-protected
  * table); the scan has its own thread and database connection.
  */
@@ -26,6 +31,7 @@
 
 struct owners_opts {
 	int timeout_s; /* OWNER_TIMEOUT_S; 0 → 10 */
+	int dial_queue_timeout_s; /* DIAL_QUEUE_TIMEOUT_S; 0 → 300 */
 	int scan_ms;   /* 0 → 1000 */
 };
 
@@ -42,7 +48,7 @@ struct owners *owners_free(struct owners *o);
  * subscription's handler calls it. EINVAL for a malformed one. Any thread. */
 int owners_heartbeat(struct owners *o, const char *json, size_t len, int64_t now_ms) CM_MUST_USE;
 
-/* Calls failed for a lost owner since start (metrics, tests). */
+/* Calls failed since start, owner lost or not dialed (metrics, tests). */
 uint64_t owners_failed_count(const struct owners *o);
 
 #endif

@@ -81,6 +81,20 @@ static int get_int(long *out, const cJSON *obj, const char *name, long def, long
 	return 0;
 }
 
+/* An optional RFC 3339 time (0 when absent). */
+static int get_time(int64_t *out, const cJSON *obj, const char *name, char *err, size_t errlen)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+	*out = 0;
+	if (!it || cJSON_IsNull(it))
+		return 0;
+	if (!cJSON_IsString(it) || time_parse_iso8601(out, it->valuestring) != 0) {
+		snprintf(err, errlen, "%s: must be an RFC 3339 time", name);
+		return EINVAL;
+	}
+	return 0;
+}
+
 static bool is_host(const char *s)
 {
 	if (!*s)
@@ -184,7 +198,9 @@ int dial_job_parse(struct dial_job *job, const struct secret_keys *keys, const c
 	    get_str(job->from_number, sizeof(job->from_number), root, "from_number", true, err,
 		    errlen) ||
 	    get_int(&job->ring_timeout_s, root, "ring_timeout_s", 0, 1, 600, err, errlen) ||
-	    get_int(&job->max_duration_s, root, "max_duration_s", 3600, 1, 86400, err, errlen))
+	    get_int(&job->max_duration_s, root, "max_duration_s", 3600, 1, 86400, err, errlen) ||
+	    get_time(&job->created_ms, root, "created_at", err, errlen) ||
+	    get_time(&job->dial_by_ms, root, "dial_by", err, errlen))
 		goto out;
 	for (const char *p = job->room; *p; p++) {
 		if (*p <= 0x20 || *p >= 0x7f) {
@@ -294,6 +310,22 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 		log_warn("dial_job_duplicate",
 			 "%s: already taken (delivery %llu); not dialing again", job->call_id,
 			 (unsigned long long)msg->delivered);
+		dial_job_free(job);
+		return BUS_TERM;
+	}
+	/* Queued past its dial_by (every line was busy, or no bridge ran):
+	 * the person is not called late; the call ends failed. */
+	int64_t now = time_now_ms();
+	if (job->dial_by_ms && now > job->dial_by_ms) {
+		int64_t waited = job->created_ms ? now - job->created_ms : -1;
+		log_warn("dial_job_expired", "%s: dial_by passed %lld ms ago; not dialing",
+			 job->call_id, (long long)(now - job->dial_by_ms));
+		struct event *ev =
+			publisher_draft(cfg->pub, EV_CALL_FAILED, job->call_id, job->room);
+		if (ev && event_set_not_dialed(ev, waited) == 0)
+			publisher_event(cfg->pub, ev);
+		else
+			event_free(ev);
 		dial_job_free(job);
 		return BUS_TERM;
 	}

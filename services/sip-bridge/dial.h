@@ -23,6 +23,8 @@ struct dial_job {
 	char from_number[32];
 	long ring_timeout_s;
 	long max_duration_s;
+	int64_t created_ms;      /* created_at; 0 when absent */
+	int64_t dial_by_ms;      /* dial_by: not dialed after it; 0 = no limit */
 	char sip_host[JOB_STR_MAX];
 	long sip_port;
 	char transport[8];       /* tcp | udp | tls */

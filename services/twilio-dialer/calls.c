@@ -91,6 +91,20 @@ static void publish_failed(struct call *c, enum call_status st, int sip_code, co
 	event_free(ev);
 }
 
+/* A job taken after its dial_by: never dialed (the person is not called
+ * late); the call ends failed, not_dialed. */
+static void publish_not_dialed(struct call *c, int64_t now_ms)
+{
+	struct event *ev = new_event(c, EV_CALL_FAILED);
+	int64_t waited = c->job.created_ms ? now_ms - c->job.created_ms : -1;
+	log_warn("dial_job_expired", "call_id=%s: dial_by passed %lld ms ago; not dialing",
+		 c->job.call_id, (long long)(now_ms - c->job.dial_by_ms));
+	if (ev && event_set_not_dialed(ev, waited) == 0)
+		publish(c, &ev);
+	metric_add(c->cs->m_failed, 1);
+	event_free(ev);
+}
+
 /* ---- the call table ------------------------------------------------------- */
 
 int twilio_calls_new(struct twilio_calls **csp, const struct dialer_cfg *cfg, struct livekit *lk,
@@ -464,6 +478,12 @@ void twilio_calls_take_job(struct twilio_calls *cs, const char *data, size_t len
 			err = EEXIST;
 		}
 		pthread_mutex_unlock(&cs->lock);
+	}
+	int64_t now = time_now_ms();
+	if (!err && c->job.dial_by_ms && now > c->job.dial_by_ms) {
+		publish_not_dialed(c, now);
+		free(c);
+		return;
 	}
 	if (err) {
 		log_error("bad_dial_job", "call_id=%s: %s", call_id[0] ? call_id : "?", e.message);

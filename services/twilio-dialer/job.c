@@ -16,6 +16,8 @@ static const struct cmd_field job_fields[] = {
 	{ "max_duration_s", CMD_INT, false, 1, 86400 },
 	{ "participant_identity", CMD_NAME, false, 1, LIVEKIT_IDENTITY_MAX },
 	{ "trunk", CMD_OBJ, true, 0, 0 },
+	{ "created_at", CMD_STR, false, 1, 64 },
+	{ "dial_by", CMD_STR, false, 1, 64 },
 	{ 0 }
 };
 static const struct cmd_field trunk_fields_check[] = {
@@ -64,6 +66,16 @@ int twilio_job_parse(struct twilio_job *j, const char *data, size_t len, struct 
 			err = EINVAL;
 		}
 	}
+	static const char *const times[] = { "created_at", "dial_by" };
+	int64_t ms[2] = { 0, 0 };
+	for (int i = 0; !err && i < 2; i++) {
+		const char *t = cmd_str(job, times[i]);
+		if (t && time_parse_iso8601(&ms[i], t) != 0) {
+			cmd_error_set(e, "invalid_field", times[i], "%s: not an RFC 3339 time",
+				      times[i]);
+			err = EINVAL;
+		}
+	}
 	snprintf(call_id, ID_UUID_LEN + 1, "%s", cmd_str(job, "call_id"));
 	snprintf(room, EVENT_ROOM_MAX + 1, "%s", cmd_str(job, "room"));
 	if (!err) {
@@ -81,6 +93,8 @@ int twilio_job_parse(struct twilio_job *j, const char *data, size_t len, struct 
 		j->krisp = cmd_bool(trunk, "krisp_enabled", false);
 		j->ring_timeout_s = cmd_int(job, "ring_timeout_s", 60);
 		j->max_duration_s = cmd_int(job, "max_duration_s", 3600);
+		j->created_ms = ms[0];
+		j->dial_by_ms = ms[1];
 	}
 	cJSON_Delete(job);
 	return err;

@@ -21,6 +21,8 @@ struct twilio_job {
 	bool krisp;
 	long ring_timeout_s;                     /* default 60 */
 	long max_duration_s;                     /* default 3600 */
+	int64_t created_ms;                      /* created_at; 0 when absent */
+	int64_t dial_by_ms;                      /* dial_by: not dialed after it; 0 = none */
 };
 
 /* Reads `len` bytes of JSON into *job; 0 or EINVAL with *e naming the

@@ -374,19 +374,21 @@ int scenario_with_code(struct fx *f, char *path, size_t len, const char *name, c
 
 int publish_job_opts(struct fx *f, const char *call_id, int sip_port, const struct job_opts *o)
 {
-	char json[1536], msgid[64];
+	char json[1536], msgid[64], dial_by[96] = "";
 	char *sealed = test_seal_for_call(call_id, o->pass ? o->pass : "p");
 	if (!sealed)
 		return ENOMEM;
+	if (o->dial_by)
+		snprintf(dial_by, sizeof(dial_by), ",\"dial_by\":\"%s\"", o->dial_by);
 	snprintf(json, sizeof(json),
 		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"%s\","
 		 "\"from_number\":\"+918044319240\",\"ring_timeout_s\":%d,\"max_duration_s\":600,"
-		 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"trunk\":{\"trunk_id\":\"t1\","
+		 "\"created_at\":\"2026-11-23T19:00:00.123Z\"%s,\"trunk\":{\"trunk_id\":\"t1\","
 		 "\"provider\":\"exotel\",\"sip_host\":\"127.0.0.1\",\"sip_port\":%d,\"transport\":"
 		 "\"%s\","
 		 "\"sip_domain\":\"exotel.test\",\"username\":\"%s\",\"password_sealed\":\"%s\"}}",
 		 call_id, call_id, o->to_number ? o->to_number : "+918044319241",
-		 o->ring_timeout_s > 0 ? o->ring_timeout_s : 30, sip_port,
+		 o->ring_timeout_s > 0 ? o->ring_timeout_s : 30, dial_by, sip_port,
 		 o->transport ? o->transport : "tcp", o->user ? o->user : "u", sealed);
 	free(sealed);
 	snprintf(msgid, sizeof(msgid), "dial-%s", call_id);

@@ -125,6 +125,7 @@ struct job_opts {
 	const char *msg_id;
 	int ring_timeout_s;
 	const char *user, *pass;
+	const char *dial_by;    /* RFC 3339; none when NULL */
 };
 
 int publish_job_opts(struct fx *f, const char *call_id, int sip_port, const struct job_opts *o);

@@ -864,6 +864,11 @@ static int test_outbound_happy_path(void)
 	TEST_EQ_STR(clear, EXOTEL_PASSWORD);
 	TEST_EQ_INT(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(job, "trunk"),
 						     "sip_port")->valuedouble, 5070);
+	/* dialers drop it after dial_by: DIAL_QUEUE_TIMEOUT_S (300 s) after created_at */
+	int64_t created_ms = 0, dial_by_ms = 0;
+	TEST_EQ_INT(time_parse_iso8601(&created_ms, jpath_str(job, "created_at", NULL)), 0);
+	TEST_EQ_INT(time_parse_iso8601(&dial_by_ms, jpath_str(job, "dial_by", NULL)), 0);
+	TEST_EQ_INT(dial_by_ms - created_ms, 300000);
 
 	/* the record */
 	cJSON_Delete(j);

@@ -433,6 +433,80 @@ out:
 	return err;
 }
 
+/* An outbound call no dialer takes (none running, all full, or one died
+ * between taking the job and call_dialing) ends failed, not_dialed, a
+ * queue timeout and a heartbeat timeout after it was created: never
+ * earlier, and never one a dialer took. */
+static int test_not_dialed(void)
+{
+	int err = 0;
+	struct env e;
+	struct owners *o = NULL;
+	char old[ID_UUID_LEN + 1], fresh[ID_UUID_LEN + 1], taken[ID_UUID_LEN + 1];
+	struct event *d = NULL;
+	char *v = NULL;
+	struct owners_opts opts = { .timeout_s = 2, .dial_queue_timeout_s = 1, .scan_ms = 100 };
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, old, NULL, "outbound"), 0);
+	TEST_EQ_INT(seed_call(e.db, taken, NULL, "outbound"), 0);
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "UPDATE calls SET created_at = now() - interval '10 minutes'"
+			    " WHERE id IN ($1, $2)",
+			    2, (const char *[]){ old, taken }),
+		    0);
+	/* a dialer took `taken` (and keeps listing it) */
+	d = mk(EV_CALL_DIALING, taken, time_now_ms());
+	TEST_ASSERT(d);
+	TEST_EQ_INT(publish(e.bus, d, false), 0);
+	TEST_EQ_INT(wait_handled(e.p, 1), 0);
+	TEST_EQ_INT(seed_call(e.db, fresh, NULL, "outbound"), 0);
+	int64_t t_fresh = time_mono_ms();
+	TEST_EQ_INT(owners_new(&o, e.bus, e.pg.url, SOURCE, &opts), 0);
+	TEST_EQ_INT(heartbeat(e.bus, taken), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", old,
+				       "failed", WAIT_MS),
+		    0);
+	v = test_db_query1(e.db,
+			   "SELECT status || '|' || sip_reason || '|' || end_reason FROM calls"
+			   " WHERE id = $1",
+			   old);
+	TEST_CONTAINS(v, "failed|not dialed: no dialer took the job in 60");
+	TEST_CONTAINS(v, " s|not_dialed");
+	free(v);
+	v = test_db_query1(e.db, "SELECT status FROM calls WHERE id = $1", fresh);
+	TEST_EQ_STR(v, "queued");
+	free(v);
+	v = NULL;
+	/* the fresh one waits its 1 + 2 s like any other */
+	bool fresh_failed = false;
+	for (int64_t end = time_mono_ms() + WAIT_MS; !fresh_failed && time_mono_ms() < end;) {
+		TEST_EQ_INT(heartbeat(e.bus, taken), 0);
+		v = test_db_query1(e.db, "SELECT status FROM calls WHERE id = $1", fresh);
+		fresh_failed = v && strcmp(v, "failed") == 0;
+		free(v);
+		v = NULL;
+		if (!fresh_failed)
+			test_nap_ms(200);
+	}
+	TEST_ASSERT(fresh_failed);
+	TEST_ASSERT(time_mono_ms() - t_fresh >= 3000);
+	v = test_db_query1(e.db, "SELECT status FROM calls WHERE id = $1", taken);
+	TEST_EQ_STR(v, "dialing");
+	free(v);
+	v = test_db_query1(e.db,
+			   "SELECT count(*) FROM call_events WHERE call_id = $1"
+			   " AND type = 'call_failed'",
+			   old);
+	TEST_EQ_STR(v, "1");
+out:
+	free(v);
+	o = owners_free(o);
+	event_free(d);
+	env_down(&e);
+	return err;
+}
+
 /* ---- LiveKit webhooks, signed the way LiveKit signs them ---------------- */
 
 static void b64url(char *out, size_t cap, const unsigned char *in, size_t len)
@@ -748,6 +822,7 @@ static const struct test tests[] = {
 	{ "invalid_events_do_not_block", test_invalid_events_do_not_block },
 	{ "db_down_loses_nothing", test_db_down_loses_nothing },
 	{ "owner_lost", test_owner_lost },
+	{ "not_dialed", test_not_dialed },
 	{ "livekit_webhook", test_livekit_webhook },
 	{ "cache_follows_persister", test_cache_follows_persister },
 	{ "stray_events_kept_apart", test_stray_events_kept_apart },

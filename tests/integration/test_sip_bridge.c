@@ -753,6 +753,24 @@ static int test_dial_job_secrets_and_credentials(void)
 	log = read_all(path);
 	TEST_ASSERT(log && !strstr(log, "Good-Pa55-ZZ") && !strstr(log, "clear-pw"));
 	TEST_EQ_INT(sink_invites(&k, "+918044319241"), 0);
+	/* a job taken after its dial_by (it waited for a free line): failed,
+	 * not_dialed, and nobody is called late; one with time left dials */
+	TEST_EQ_INT(id_uuid4(id), 0);
+	struct job_opts late = { .to_number = "+918044319278",
+				 .dial_by = "2026-11-23T19:05:00.123Z" };
+	TEST_EQ_INT(publish_job_opts(&f, id, k.port, &late), 0);
+	free(ev);
+	ev = await_event(&f, id, "call_failed", WAIT_MS);
+	TEST_ASSERT(ev != NULL);
+	TEST_CONTAINS(ev, "\"reason\":\"not_dialed\"");
+	TEST_CONTAINS(ev, "not dialed: no dialer took the job in");
+	TEST_EQ_INT(id_uuid4(id), 0);
+	struct job_opts ahead = { .to_number = "+918044319279",
+				  .dial_by = "2999-01-01T00:00:00.000Z" };
+	TEST_EQ_INT(publish_job_opts(&f, id, k.port, &ahead), 0);
+	TEST_ASSERT(sink_await(&k, "+918044319279", 1, WAIT_MS));
+	TEST_EQ_INT(hangup(&f, id, "api"), 0);
+	TEST_EQ_INT(sink_invites(&k, "+918044319278"), 0);
 out:
 	free(sealed);
 	free(ev);

@@ -194,19 +194,27 @@ static int wait_heartbeat(struct env *v, const char *call_id, bool listed, int t
 	return ETIMEDOUT;
 }
 
-static int publish_job(struct env *v, const char *call_id, const char *trunk_extra)
+/* A job with `extra` members at its top level and `trunk_extra` in its trunk. */
+static int publish_job_with(struct env *v, const char *call_id, const char *extra,
+			    const char *trunk_extra)
 {
 	char job[1024], msg_id[64];
 	snprintf(job, sizeof(job),
 		 "{\"v\":1,\"call_id\":\"%s\",\"room\":\"call-%s\",\"to_number\":\"+15550100001\","
 		 "\"from_number\":\"+15550100000\",\"ring_timeout_s\":45,\"max_duration_s\":600,"
-		 "\"created_at\":\"2026-11-23T19:00:00.123Z\",\"participant_identity\":\"sip-%s\","
+		 "\"created_at\":\"2026-11-23T19:00:00.123Z\","
+		 "\"participant_identity\":\"sip-%s\"%s,"
 		 "\"trunk\":{\"trunk_id\":\"7f3c1a2e-5b6d-4c8e-9f01-23456789abcd\",\"provider\":"
 		 "\"twilio\""
 		 "%s}}",
-		 call_id, call_id, call_id, trunk_extra);
+		 call_id, call_id, call_id, extra, trunk_extra);
 	snprintf(msg_id, sizeof(msg_id), "dial-%s", call_id);
 	return bus_js_publish(v->bus, "dial.twilio", msg_id, job, strlen(job), 5000);
+}
+
+static int publish_job(struct env *v, const char *call_id, const char *trunk_extra)
+{
+	return publish_job_with(v, call_id, "", trunk_extra);
 }
 
 #define TRUNK ",\"livekit_sip_trunk_id\":\"ST_test\",\"krisp_enabled\":true"
@@ -516,7 +524,32 @@ static int test_bad_job(void)
 	TEST_ASSERT(ev);
 	TEST_EQ_STR(fake_lk_str(ev, "data.status"), "failed");
 	TEST_CONTAINS(fake_lk_str(ev, "data.sip_reason"), "livekit_sip_trunk_id");
+	cJSON_Delete(ev);
+	new_id(id);
+	TEST_EQ_INT(publish_job_with(&v, id, ",\"dial_by\":\"soon\"", TRUNK), 0);
+	ev = wait_event(&v, id, "call_failed", 10000);
+	TEST_ASSERT(ev);
+	TEST_CONTAINS(fake_lk_str(ev, "data.sip_reason"), "dial_by: not an RFC 3339 time");
+	cJSON_Delete(ev);
+	/* queued past its dial_by: the person is not called late */
+	new_id(id);
+	TEST_EQ_INT(publish_job_with(&v, id, ",\"dial_by\":\"2026-11-23T19:05:00.123Z\"", TRUNK),
+		    0);
+	ev = wait_event(&v, id, "call_failed", 10000);
+	TEST_ASSERT(ev);
+	TEST_EQ_STR(fake_lk_str(ev, "data.status"), "failed");
+	TEST_EQ_STR(fake_lk_str(ev, "data.reason"), "not_dialed");
+	TEST_CONTAINS(fake_lk_str(ev, "data.sip_reason"), "not dialed: no dialer took the job in");
 	TEST_EQ_INT(count_requests(&v, "CreateSIPParticipant"), 0);
+	cJSON_Delete(ev);
+	/* one whose dial_by is ahead is dialed */
+	new_id(id);
+	TEST_EQ_INT(publish_job_with(&v, id, ",\"dial_by\":\"2999-01-01T00:00:00.000Z\"", TRUNK),
+		    0);
+	ev = wait_event(&v, id, "call_dialing", 10000);
+	TEST_ASSERT(ev);
+	cJSON_Delete(fake_lk_wait_request(&v.lk, "CreateSIPParticipant", 1, 5000));
+	TEST_EQ_INT(count_requests(&v, "CreateSIPParticipant"), 1);
 out:
 	cJSON_Delete(ev);
 	return env_stop(&v, err);
