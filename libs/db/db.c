@@ -129,9 +129,17 @@ int db_errno_from_sqlstate(const char *state)
 }
 
 /* Logs a failed result once and turns it into an errno value. */
+/* The first line of a libpq message, into db->last_error. */
+static void keep_error(struct db *db, const char *msg)
+{
+	size_t n = strcspn(msg ? msg : "", "\n");
+	snprintf(db->last_error, sizeof(db->last_error), "%.*s", (int)n, msg ? msg : "");
+}
+
 int db_result_error(struct db *db, const PGresult *r, const char *what)
 {
 	if (!r) {
+		keep_error(db, PQerrorMessage(db->conn));
 		log_error("db_error", "%s: %s", what, PQerrorMessage(db->conn));
 		return PQstatus(db->conn) == CONNECTION_BAD ? EIO : ENOMEM;
 	}
@@ -140,6 +148,7 @@ int db_result_error(struct db *db, const PGresult *r, const char *what)
 	const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 	if (!msg)
 		msg = PQresultErrorMessage(r);
+	keep_error(db, msg);
 	if (PQstatus(db->conn) == CONNECTION_BAD) {
 		log_error("db_connection_lost", "%s: sqlstate=%s %s", what, state ? state : "-",
 			  msg);
@@ -228,6 +237,7 @@ int db_exec_raw(struct db *db, PGresult **resultp, const char *sql, int nparams,
 	bool retry_allowed = !is_commit(sql);
 
 	*resultp = NULL;
+	db->last_error[0] = '\0';
 	for (int attempt = 0; attempt < 2; attempt++) {
 		err = revive(db);
 		if (err)
@@ -295,6 +305,11 @@ int db_exec(struct db *db, struct db_result **resp, const char *sql, int nparams
 out:
 	PQclear(r);
 	return err;
+}
+
+const char *db_last_error(const struct db *db)
+{
+	return db ? db->last_error : "";
 }
 
 int db_ping(struct db *db)

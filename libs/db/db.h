@@ -57,6 +57,12 @@ int db_ping(struct db *db) CM_MUST_USE;
 int db_exec(struct db *db, struct db_result **resp, const char *sql, int nparams,
 	    const char *const *params) CM_MUST_USE;
 
+/* The server's message (its first line) for why the last statement on
+ * this connection failed, e.g. "permission denied for table calls"; "" when
+ * it ran or failed on our side. For reports to users: it names no
+ * password and no parameter values (DETAIL is left out). */
+const char *db_last_error(const struct db *db);
+
 /* Transactions on this connection. db_commit() of a transaction that
  * already failed (the server answers ROLLBACK) returns EIO. db_rollback()
  * is a no-op when no transaction is open, so `out:` paths may call it

@@ -23,6 +23,7 @@ struct db {
 	bool prepared; /* parameterised statements are prepared once, then reused */
 	int nstmts;
 	struct db_stmt stmts[DB_STMT_MAX];
+	char last_error[256]; /* the server's message for the last statement, "" = it ran */
 };
 
 struct db_result {

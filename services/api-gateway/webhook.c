@@ -32,6 +32,7 @@ struct wh_worker {
 	struct db *db;
 	char unloaded[ID_UUID_LEN + 1]; /* the call whose record last failed to load */
 	int unloaded_tries;
+	char unloaded_why[200];          /* PostgreSQL's reason, "" when it gave none */
 };
 
 #define LOAD_TRIES 5 /* a record that fails to load this often is given up */
@@ -245,7 +246,7 @@ static bool url_ok(const char *url)
 }
 
 /* Delivers one claimed call whose record claim() loaded (rec, taken), or
- * reports why it could not be loaded (load_err). */
+ * reports why it could not be loaded (load_err, w->unloaded_why). */
 static void deliver(struct wh_worker *w, const char *call_id, const char *room, const char *url,
 		    cJSON *rec, int load_err)
 {
@@ -265,7 +266,8 @@ static void deliver(struct wh_worker *w, const char *call_id, const char *room, 
 	else if (!(body = cJSON_PrintUnformatted(rec)))
 		err = ENOMEM;
 	if (err) {
-		snprintf(error, sizeof(error), "record not loaded: %s", cm_strerror(err));
+		snprintf(error, sizeof(error), "record not loaded: %s",
+			 load_err && w->unloaded_why[0] ? w->unloaded_why : cm_strerror(err));
 		goto done;
 	}
 	int delay = wh->opts.backoff_ms;
@@ -360,6 +362,8 @@ static int claim(struct wh_worker *w, char id[ID_UUID_LEN + 1], char room[EVENT_
 		err = db_exec(w->db, NULL, "SAVEPOINT record_load", 0, NULL);
 	if (!err) {
 		int lerr = record_load(w->db, recp, id);
+		snprintf(w->unloaded_why, sizeof(w->unloaded_why), "%s",
+			 lerr ? db_last_error(w->db) : "");
 		bool again = strcmp(w->unloaded, id) == 0;
 		w->unloaded_tries = lerr ? (again ? w->unloaded_tries : 0) + 1 : 0;
 		snprintf(w->unloaded, sizeof(w->unloaded), "%s", lerr ? id : "");
