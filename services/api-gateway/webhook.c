@@ -53,6 +53,22 @@ struct webhook {
 #define TERMINAL_SQL \
 	"('completed','busy','no_answer','rejected','cancelled','unreachable','timeout','failed')"
 
+/* Calls c2 (joined to their assistant a2) whose webhook is due. */
+#define SETTLED_SQL                                                                         \
+	" FROM calls c2 JOIN assistants a2 ON a2.id = c2.assistant_id"                      \
+	"   WHERE c2.webhook_claimed_at IS NULL AND c2.status IN " TERMINAL_SQL              \
+	"     AND a2.end_call_url IS NOT NULL AND a2.end_call_url <> ''"                     \
+	"     AND ((c2.kind = 'outbound' AND c2.answered_at IS NULL)"                        \
+	"       OR coalesce(c2.ended_at, c2.updated_at) <= now() - make_interval(secs => $1::int)" \
+	"       OR EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = c2.id"              \
+	"                   AND e.type = 'recording_ready')"                                 \
+	"       OR (SELECT e.type FROM call_events e WHERE e.call_id = c2.id"                \
+	"            AND e.type IN ('recording_started', 'recording_failed')"                \
+	"            ORDER BY e.ts DESC, e.received_at DESC LIMIT 1) = 'recording_failed')"
+
+/* Whether any is due: one round trip while idle instead of a transaction's three. */
+static const char due_sql[] = "SELECT 1" SETTLED_SQL " LIMIT 1";
+
 /* These touch only webhook_* columns, which the call record does not show
  * (record.c), so they need no record_cache bracket; the outcome reaches the
  * record as a webhook_delivered/webhook_failed event through the persister. */
@@ -60,16 +76,7 @@ static const char claim_sql[] =
 	"UPDATE calls c SET webhook_claimed_at = now()"
 	"  FROM assistants a"
 	" WHERE a.id = c.assistant_id AND c.id = ("
-	"  SELECT c2.id FROM calls c2 JOIN assistants a2 ON a2.id = c2.assistant_id"
-	"   WHERE c2.webhook_claimed_at IS NULL AND c2.status IN " TERMINAL_SQL
-	"     AND a2.end_call_url IS NOT NULL AND a2.end_call_url <> ''"
-	"     AND ((c2.kind = 'outbound' AND c2.answered_at IS NULL)"
-	"       OR coalesce(c2.ended_at, c2.updated_at) <= now() - make_interval(secs => $1::int)"
-	"       OR EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = c2.id"
-	"                   AND e.type = 'recording_ready')"
-	"       OR (SELECT e.type FROM call_events e WHERE e.call_id = c2.id"
-	"            AND e.type IN ('recording_started', 'recording_failed')"
-	"            ORDER BY e.ts DESC, e.received_at DESC LIMIT 1) = 'recording_failed')"
+	"  SELECT c2.id" SETTLED_SQL
 	"   ORDER BY c2.ended_at NULLS FIRST LIMIT 1"
 	"   FOR UPDATE OF c2 SKIP LOCKED)"
 	" RETURNING c.id, c.room, a.end_call_url";
@@ -335,7 +342,12 @@ static int claim(struct wh_worker *w, char id[ID_UUID_LEN + 1], char room[EVENT_
 	*load_errp = 0;
 	snprintf(settle, sizeof(settle), "%d", w->wh->opts.settle_s);
 	const char *params[] = { settle };
-	int err = db_begin(w->db);
+	int err = db_exec(w->db, &res, due_sql, 1, params);
+	int due = err ? 0 : db_result_rows(res);
+	res = db_result_free(res);
+	if (err || !due)
+		return err ? err : ENOENT;
+	err = db_begin(w->db);
 	if (err)
 		return err;
 	err = db_exec(w->db, &res, claim_sql, 1, params);
