@@ -25,7 +25,19 @@ static const char *v4_kind(uint32_t a)
 		return "a multicast";
 	if ((a >> 28) == 0xf)
 		return "a reserved or broadcast";
+	/* 192.0.0/24 IETF protocol assignments, 192.0.2/24, 198.51.100/24 and
+	 * 203.0.113/24 documentation, 198.18/15 benchmarking, 192.88.99/24 the
+	 * old 6to4 relay (RFC 6890): nothing a user's webhook lives on */
+	if ((a >> 8) == (192u << 16 | 0 << 8 | 0) || (a >> 8) == (192u << 16 | 0 << 8 | 2) ||
+	    (a >> 8) == (198u << 16 | 51 << 8 | 100) || (a >> 8) == (203u << 16 | 0 << 8 | 113) ||
+	    (a >> 17) == (198u << 7 | 18 >> 1) || (a >> 8) == (192u << 16 | 88 << 8 | 99))
+		return "a special-purpose (RFC 6890)";
 	return NULL;
+}
+
+static uint32_t v4_at(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
 static const char *addr_kind(const struct sockaddr *sa)
@@ -37,11 +49,27 @@ static const char *addr_kind(const struct sockaddr *sa)
 	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 	const uint8_t *b = a->s6_addr;
 	if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
-		uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
-			      b[15];
+		uint32_t v4 = v4_at(b + 12);
 		if (IN6_IS_ADDR_V4MAPPED(a) || v4 > 1)
 			return v4_kind(v4);
 	}
+	/* IPv4 inside IPv6 that a gateway may carry to it: NAT64's well-known
+	 * prefix 64:ff9b::/96 (RFC 6052) and 6to4's 2002::/16 (RFC 3056) by
+	 * the address they embed; a local NAT64 prefix 64:ff9b:1::/48 (RFC
+	 * 8215) and Teredo 2001::/32 (RFC 4380, the address obfuscated) at all */
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	if (memcmp(b, nat64, sizeof(nat64)) == 0)
+		return v4_kind(v4_at(b + 12));
+	if (b[0] == 0x20 && b[1] == 0x02)
+		return v4_kind(v4_at(b + 2));
+	if (memcmp(b, nat64, 4) == 0 && b[4] == 0 && b[5] == 1)
+		return "a local NAT64";
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0)
+		return "a Teredo";
+	/* 2001:db8::/32 documentation, 100::/64 discard-only (RFC 6666) */
+	if ((b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) ||
+	    (b[0] == 1 && !b[1] && !b[2] && !b[3] && !b[4] && !b[5] && !b[6] && !b[7]))
+		return "a special-purpose (RFC 6890)";
 	if (IN6_IS_ADDR_UNSPECIFIED(a))
 		return "an unspecified";
 	if (IN6_IS_ADDR_LOOPBACK(a))
@@ -50,6 +78,8 @@ static const char *addr_kind(const struct sockaddr *sa)
 		return "a private (unique local)";
 	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
 		return "a link-local";
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
+		return "a site-local";
 	if (b[0] == 0xff)
 		return "a multicast";
 	return NULL;
