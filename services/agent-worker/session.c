@@ -498,7 +498,8 @@ static void handle_transcript(struct session *s, struct turn_out *o)
 			s->turn_pending = false;
 		return;
 	}
-	log_info("caller_said", "call %s: \"%s\"", s->p.call_id, o->text);
+	/* what a caller says is theirs: in the record, in logs only at debug */
+	log_debug("caller_said", "call %s: \"%s\"", s->p.call_id, o->text);
 	transcript_publish(s->opts->outbox, s->opts->source, s->p.call_id, s->p.room, "user",
 			   o->text, o->started_at);
 	const struct assistant *a = s->p.assistant;
