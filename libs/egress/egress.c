@@ -1,13 +1,14 @@
 /* Destination policy for requests the services are told to send (egress.h). */
 #include "egress.h"
 
+#include "httpc/httpc.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 static const char *v4_kind(uint32_t a)
 {
@@ -98,36 +99,6 @@ static void describe(char *why, size_t whylen, const char *host, const struct so
 		 host, addr_kind(sa));
 }
 
-/* The host of a URL into out (brackets of an IPv6 literal removed). */
-static int url_host(char *out, size_t len, const char *url)
-{
-	const char *p = strstr(url, "://");
-	if (!p)
-		return EINVAL;
-	p += 3;
-	const char *at = NULL;
-	for (const char *q = p; *q && *q != '/' && *q != '?' && *q != '#'; q++)
-		if (*q == '@')
-			at = q;
-	if (at)
-		p = at + 1;
-	const char *end;
-	if (*p == '[') {
-		end = strchr(p, ']');
-		if (!end)
-			return EINVAL;
-		p++;
-	} else {
-		end = p + strcspn(p, ":/?#");
-	}
-	size_t n = (size_t)(end - p);
-	if (n == 0 || n >= len)
-		return EINVAL;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return 0;
-}
-
 static bool literal(struct sockaddr_storage *ss, const char *host)
 {
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -146,24 +117,31 @@ static bool literal(struct sockaddr_storage *ss, const char *host)
 
 int egress_url_check(const char *url, bool allow_private, char *why, size_t whylen)
 {
-	char host[256];
+	struct httpc_url u;
 	struct sockaddr_storage ss;
-	if (!url || url_host(host, sizeof(host), url)) {
-		snprintf(why, whylen, "has no host");
-		return EINVAL;
+	int err = httpc_url_parse(&u, url);
+	if (err) {
+		snprintf(why, whylen, "%s",
+			 err == ENOMEM ? "out of memory"
+				       : "is not an http, https, ws or wss URL with a host");
+		return err;
 	}
 	if (allow_private)
 		return 0;
+	const char *host = u.host;
 	size_t n = strlen(host);
-	if (strcasecmp(host, "localhost") == 0 ||
-	    (n > 10 && strcasecmp(host + n - 10, ".localhost") == 0)) {
+	if (n > 1 && host[n - 1] == '.')
+		n--; /* "localhost." is localhost */
+	if ((n == 9 && strncmp(host, "localhost", 9) == 0) ||
+	    (n > 10 && strncmp(host + n - 10, ".localhost", 10) == 0)) {
 		snprintf(why, whylen,
 			 "%s is this machine; outbound requests go only to public addresses "
 			 "(OUTBOUND_ALLOW_PRIVATE=true allows others)",
 			 host);
 		return EINVAL;
 	}
-	/* inet_aton's shorthands (127.1, 0x7f.1, 2130706433) as libcurl reads them */
+	/* libcurl already writes IPv4 shorthands (127.1, 0x7f.1, 2130706433)
+	 * out in full; inet_aton reads them the same way should it not */
 	struct in_addr a4;
 	if (!literal(&ss, host) && inet_aton(host, &a4)) {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;

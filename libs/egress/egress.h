@@ -29,10 +29,11 @@
 /* True when `sa` is one of the refused destinations above. */
 bool egress_addr_refused(const struct sockaddr *sa);
 
-/* 0 when `url` (http, https, ws or wss) may be used: its host is a name
- * other than "localhost", or a literal address that is not refused, or
- * anything when allow_private. EINVAL with `why` ("127.0.0.1 is a loopback
- * address; …") otherwise. */
+/* 0 when `url` (http, https, ws or wss, read by httpc_url_parse as libcurl
+ * reads it) may be used: its host is a name other than "localhost", or a
+ * literal address that is not refused, or anything when allow_private.
+ * EINVAL with `why` ("127.0.0.1 is a loopback address; …", or "is not an
+ * http, https, ws or wss URL with a host") otherwise; ENOMEM. */
 int egress_url_check(const char *url, bool allow_private, char *why, size_t whylen) CM_MUST_USE;
 
 /* Makes every connection `c` opens go through egress_addr_refused() (unless

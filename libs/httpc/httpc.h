@@ -75,4 +75,31 @@ int httpc_do(struct httpc_resp *resp, const struct httpc_req *req, char *err,
 /* NULL-safe; frees the body and zeroes *resp. */
 void httpc_resp_fini(struct httpc_resp *resp);
 
+/* ---- URLs, read as libcurl reads them to connect (curl_url(); the scheme
+ * is never guessed: "api.openai.com/v1" is refused, not taken for http) ---- */
+
+/* An http, https, ws or wss URL's parts. */
+struct httpc_url {
+	char scheme[8];  /* lower case: "http", "https", "ws" or "wss" */
+	char host[256];  /* lower case, percent-escapes decoded, IPv4 shorthands
+			  * normalised (127.1 → 127.0.0.1), an IPv6 literal
+			  * without its brackets ("::1"), a trailing dot kept */
+	int port;        /* 1..65535: the URL's, else the scheme's (ws 80, wss 443) */
+	bool userinfo;   /* the URL names a user or a password ("http://u@h/") */
+	char path[1024]; /* as written (still percent-encoded), "/" at least;
+			  * no query, no fragment */
+};
+
+/* 0 with *u filled; EINVAL (*u untouched) when url is NULL, is not a URL
+ * libcurl accepts, has another scheme, no host, port 0, an IPv6 zone id
+ * ("[fe80::1%25eth0]"), or a host or path longer than its field; ENOMEM. */
+int httpc_url_parse(struct httpc_url *u, const char *url) CM_MUST_USE;
+
+/* url without its user name, password, query and fragment, as libcurl
+ * writes it back (scheme and IPv4 shorthands normalised, "/" for an empty
+ * path), NUL-terminated in out: for logs and events that must not carry
+ * credentials. Any scheme libcurl parses. EINVAL (out "") when url is not
+ * a URL; ENAMETOOLONG (out "") when it does not fit in len bytes; ENOMEM. */
+int httpc_url_public(char *out, size_t len, const char *url) CM_MUST_USE;
+
 #endif

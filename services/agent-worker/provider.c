@@ -1,12 +1,13 @@
 /* Provider lookup and the helpers every provider shares. */
 #include "provider.h"
 
+#include "httpc/httpc.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 const struct stt_provider *provider_stt(const char *name)
 {
@@ -114,59 +115,23 @@ bool provider_phrase_in(const char *text, const char *phrase)
 	return false;
 }
 
-/* "scheme://host[:port]" of url: ws/wss count as http/https, the host is
- * compared case-blind, a missing port is the scheme's. */
-static bool origin_of(const char *url, char *out, size_t len)
+/* ws and wss are http and https (the realtime API upgrades from them) */
+static bool secure(const struct httpc_url *u)
 {
-	static const struct {
-		const char *prefix, *scheme, *port;
-	} schemes[] = {
-		{ "https://", "https", "443" }, { "http://", "http", "80" },
-		{ "wss://", "https", "443" },   { "ws://", "http", "80" },
-	};
-	for (size_t i = 0; url && i < CM_ARRAY_LEN(schemes); i++) {
-		size_t pl = strlen(schemes[i].prefix);
-		if (strncasecmp(url, schemes[i].prefix, pl) != 0)
-			continue;
-		const char *host = url + pl;
-		size_t hl = strcspn(host, "/?#");
-		if (!hl || memchr(host, '@', hl))
-			return false; /* no host, or userinfo: not compared */
-		const char *end = host + hl, *name_end = end;
-		if (host[0] == '[') { /* [IPv6]:port */
-			const char *rb = memchr(host, ']', hl);
-			if (!rb)
-				return false;
-			name_end = rb + 1;
-		} else {
-			const char *colon = memchr(host, ':', hl);
-			if (colon)
-				name_end = colon;
-		}
-		const char *port = schemes[i].port;
-		int portlen = (int)strlen(port);
-		if (name_end < end && *name_end == ':') {
-			port = name_end + 1;
-			portlen = (int)(end - port);
-		}
-		int n = snprintf(out, len, "%s://%.*s:%.*s", schemes[i].scheme,
-				 (int)(name_end - host), host, portlen, port);
-		for (char *p = out; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-		return n > 0 && (size_t)n < len;
-	}
-	return false;
+	return strcmp(u->scheme, "https") == 0 || strcmp(u->scheme, "wss") == 0;
 }
 
 const char *provider_api_key(const struct provider_env *env, const char *base_url)
 {
-	char a[300], b[300];
+	struct httpc_url a, b;
 	if (!env->openai_api_key || !env->openai_api_key[0])
 		return NULL;
 	if (!base_url || base_url == env->openai_base_url)
 		return env->openai_api_key;
-	if (origin_of(base_url, a, sizeof(a)) && origin_of(env->openai_base_url, b, sizeof(b)) &&
-	    strcmp(a, b) == 0)
-		return env->openai_api_key;
-	return NULL;
+	/* a URL with userinfo is not compared: its user may look like a host */
+	if (httpc_url_parse(&a, base_url) || httpc_url_parse(&b, env->openai_base_url) ||
+	    a.userinfo || secure(&a) != secure(&b) || strcmp(a.host, b.host) != 0 ||
+	    a.port != b.port)
+		return NULL;
+	return env->openai_api_key;
 }

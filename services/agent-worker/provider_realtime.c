@@ -20,6 +20,7 @@
 #include "agent_room.h"
 
 #include "egress/egress.h"
+#include "httpc/httpc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -304,37 +305,20 @@ static void *rt_thread(void *arg)
 	return NULL;
 }
 
-/* base_url → host, port, path, tls. */
+/* base_url → host, port, path, tls; a base_url with userinfo is refused
+ * (there is nowhere to send it), its query and fragment are left out. */
 static int parse_url(struct rt *r, const char *url, const char *model)
 {
-	const char *rest;
-	if (strncmp(url, "wss://", 6) == 0 || strncmp(url, "https://", 8) == 0) {
-		r->tls = true;
-		r->port = 443;
-		rest = strstr(url, "://") + 3;
-	} else if (strncmp(url, "ws://", 5) == 0 || strncmp(url, "http://", 7) == 0) {
-		r->port = 80;
-		rest = strstr(url, "://") + 3;
-	} else {
+	struct httpc_url u;
+	if (httpc_url_parse(&u, url) || u.userinfo || strlen(u.host) >= sizeof(r->host))
 		return EINVAL;
-	}
-	const char *slash = strchr(rest, '/');
-	size_t hl = slash ? (size_t)(slash - rest) : strlen(rest);
-	if (hl == 0 || hl >= sizeof(r->host))
-		return EINVAL;
-	char authority[sizeof(r->host)];
-	memcpy(authority, rest, hl);
-	authority[hl] = '\0';
-	struct hostport hp;
-	if (addr_parse(&hp, authority, (uint16_t)r->port))
-		return EINVAL;
-	memcpy(r->host, hp.host, sizeof(r->host));
-	r->port = hp.port;
-	const char *base_path = slash ? slash : "";
-	size_t bl = strlen(base_path);
-	while (bl > 0 && base_path[bl - 1] == '/')
+	r->tls = strcmp(u.scheme, "https") == 0 || strcmp(u.scheme, "wss") == 0;
+	r->port = u.port;
+	memcpy(r->host, u.host, strlen(u.host) + 1);
+	size_t bl = strlen(u.path);
+	while (bl > 0 && u.path[bl - 1] == '/')
 		bl--;
-	int k = snprintf(r->path, sizeof(r->path), "%.*s/realtime?model=%s", (int)bl, base_path,
+	int k = snprintf(r->path, sizeof(r->path), "%.*s/realtime?model=%s", (int)bl, u.path,
 			 model);
 	return k > 0 && (size_t)k < sizeof(r->path) ? 0 : EINVAL;
 }

@@ -203,17 +203,6 @@ static void wh_idle(struct webhook *wh, int timeout_ms)
 /* The URL as events name it: calls.> is read by identities that may not read
  * the assistant (the viewer), so no userinfo, query or fragment, where
  * receivers put their credentials. */
-static void url_public(char *out, size_t len, const char *url)
-{
-	const char *p = strstr(url, "://");
-	size_t scheme = p ? (size_t)(p - url) + 3 : 0;
-	const char *auth = url + scheme;
-	const char *end = auth + strcspn(auth, "/?#");
-	const char *at = memrchr(auth, '@', (size_t)(end - auth));
-	const char *host = at ? at + 1 : auth;
-	snprintf(out, len, "%.*s%.*s", (int)scheme, url, (int)strcspn(host, "?#"), host);
-}
-
 static void publish_outcome(struct webhook *wh, const char *call_id, const char *room,
 			    const char *url, bool delivered, long status, int attempts,
 			    const char *error)
@@ -224,7 +213,8 @@ static void publish_outcome(struct webhook *wh, const char *call_id, const char 
 			    room, wh->source);
 	if (!err)
 		err = persist_event_id(ev->id, "webhook", call_id);
-	url_public(shown, sizeof(shown), url);
+	if (httpc_url_public(shown, sizeof(shown), url))
+		shown[0] = '\0'; /* not a URL: nothing of it is shown */
 	if (!err)
 		err = event_set_str(ev, "url", shown);
 	if (!err && status >= 100 && status <= 599)

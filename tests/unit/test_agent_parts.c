@@ -261,10 +261,21 @@ static int test_provider_api_key(void)
 	TEST_ASSERT(!provider_api_key(&env, "http://api.openai.com/v1"));
 	TEST_ASSERT(!provider_api_key(&env, "https://api.openai.com:8443/v1"));
 	TEST_ASSERT(!provider_api_key(&env, "https://x@api.openai.com/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "https://api.openai.com@evil.example/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "https://api.openai.com%40evil.example/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "api.openai.com/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "ftp://api.openai.com/v1"));
+	TEST_ASSERT(!provider_api_key(&env, "https://api.openai.com./v1"));
+	TEST_EQ_STR(provider_api_key(&env, "HTTPS://API.OPENAI.COM/v1"), "sk-deploy");
+	TEST_EQ_STR(provider_api_key(&env, "https://api.open%61i.com/v1"), "sk-deploy");
 	TEST_ASSERT(!provider_api_key(&none, base));
 	env.openai_base_url = "http://127.0.0.1:8089/v1";
 	TEST_EQ_STR(provider_api_key(&env, "http://127.0.0.1:8089"), "sk-deploy");
 	TEST_ASSERT(!provider_api_key(&env, "http://127.0.0.1:8090/v1"));
+	TEST_EQ_STR(provider_api_key(&env, "ws://127.1:8089/v1/realtime"), "sk-deploy");
+	env.openai_base_url = "http://[::1]:8089/v1";
+	TEST_EQ_STR(provider_api_key(&env, "ws://[0:0::1]:8089"), "sk-deploy");
+	TEST_ASSERT(!provider_api_key(&env, "http://[::2]:8089/v1"));
 out:
 	return err;
 }

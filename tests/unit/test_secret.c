@@ -230,7 +230,13 @@ static int test_egress_urls(void)
 					   "http://127.1/x",
 					   "http://2130706433/",
 					   "http://0x7f.0.0.1/",
-					   "https://[fe80::1]:443/" };
+					   "https://[fe80::1]:443/",
+					   /* read as libcurl reads them to connect */
+					   "http://localhost./",
+					   "http://%31%32%37.0.0.1/",
+					   "HTTP://127.0.0.1/",
+					   "http://api.openai.com@127.0.0.1/",
+					   "ws://[::ffff:127.0.0.1]/" };
 	static const char *const good[] = { "https://hooks.example.com/end", "http://8.8.8.8/x",
 					    "https://[2001:4860:4860::8888]/x",
 					    "https://api.openai.com/v1" };
@@ -246,6 +252,13 @@ static int test_egress_urls(void)
 		TEST_EQ_INT(egress_url_check(good[i], false, why, sizeof(why)), 0);
 	TEST_EQ_INT(egress_url_check("http://127.0.0.1/", false, why, sizeof(why)), EINVAL);
 	TEST_CONTAINS(why, "127.0.0.1 is a loopback address");
+	/* not an http(s)/ws(s) URL: refused whatever the policy */
+	static const char *const not_url[] = { "127.0.0.1:8080", "//8.8.8.8/", "ftp://8.8.8.8/",
+					       "https://[fe80::1%25eth0]/" };
+	for (size_t i = 0; i < CM_ARRAY_LEN(not_url); i++) {
+		TEST_EQ_INT(egress_url_check(not_url[i], true, why, sizeof(why)), EINVAL);
+		TEST_CONTAINS(why, "is not an http, https, ws or wss URL");
+	}
 	/* names are checked once resolved */
 	char addr[64];
 	TEST_EQ_INT(egress_host_check("localhost", false, addr, sizeof(addr), why, sizeof(why)),
