@@ -121,17 +121,43 @@ static bool secure(const struct httpc_url *u)
 	return strcmp(u->scheme, "https") == 0 || strcmp(u->scheme, "wss") == 0;
 }
 
+/* "scheme://host:port" of u, for logs (never userinfo, path or query) */
+static void origin(char *out, size_t len, const struct httpc_url *u)
+{
+	bool v6 = strchr(u->host, ':') != NULL;
+	snprintf(out, len, "%s://%s%s%s:%d", u->scheme, v6 ? "[" : "", u->host, v6 ? "]" : "",
+		 u->port);
+}
+
 const char *provider_api_key(const struct provider_env *env, const char *base_url)
 {
 	struct httpc_url a, b;
+	char oa[300], ob[300];
 	if (!env->openai_api_key || !env->openai_api_key[0])
 		return NULL;
 	if (!base_url || base_url == env->openai_base_url)
 		return env->openai_api_key;
-	/* a URL with userinfo is not compared: its user may look like a host */
-	if (httpc_url_parse(&a, base_url) || httpc_url_parse(&b, env->openai_base_url) ||
-	    a.userinfo || secure(&a) != secure(&b) || strcmp(a.host, b.host) != 0 ||
-	    a.port != b.port)
+	if (httpc_url_parse(&a, base_url)) {
+		log_warn("provider_key_withheld",
+			 "base_url is not an http, https, ws or wss URL: no API key sent");
 		return NULL;
+	}
+	origin(oa, sizeof(oa), &a);
+	/* a URL with userinfo is not compared: its user may look like a host */
+	if (a.userinfo) {
+		log_warn("provider_key_withheld",
+			 "base_url %s names a user or password: no API key sent", oa);
+		return NULL;
+	}
+	int err = httpc_url_parse(&b, env->openai_base_url);
+	if (err || secure(&a) != secure(&b) || strcmp(a.host, b.host) != 0 || a.port != b.port) {
+		if (err)
+			snprintf(ob, sizeof(ob), "(not a URL)");
+		else
+			origin(ob, sizeof(ob), &b);
+		log_warn("provider_key_withheld",
+			 "base_url %s is not OPENAI_BASE_URL's origin %s: no API key sent", oa, ob);
+		return NULL;
+	}
 	return env->openai_api_key;
 }

@@ -140,7 +140,9 @@ bool provider_phrase_in(const char *text, const char *phrase);
 /* OPENAI_API_KEY for requests to base_url: only where OPENAI_BASE_URL points
  * (the same scheme, host and port; ws/wss as http/https), so an assistant
  * whose base_url names another server never carries the deployment's key
- * there. NULL when there is no key to send. */
+ * there. NULL when there is no key to send; when a key is withheld from
+ * base_url, one warn line (provider_key_withheld) names its origin and why
+ * (each provider asks once, when it opens). */
 const char *provider_api_key(const struct provider_env *env, const char *base_url);
 
 #endif

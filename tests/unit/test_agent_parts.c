@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void tone(int16_t *pcm, size_t n, int amp)
 {
@@ -244,6 +245,64 @@ static int on_sentence(const char *s, void *arg)
 	snprintf(w->text + l, sizeof(w->text) - l, "%s|", s);
 	w->n++;
 	return 0;
+}
+
+/* provider_api_key(env, url) with stderr (where the log goes) caught into
+ * out; the key is returned. */
+static const char *api_key_logged(const struct provider_env *env, const char *url, char *out,
+				  size_t len)
+{
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	out[0] = '\0';
+	if (!f || saved < 0 || dup2(fileno(f), STDERR_FILENO) < 0) {
+		if (f)
+			fclose(f);
+		if (saved >= 0)
+			close(saved);
+		snprintf(out, len, "(stderr not caught)");
+		return NULL;
+	}
+	const char *key = provider_api_key(env, url);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	size_t n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return key;
+}
+
+/* A withheld key says so once, naming the base_url's origin, never the key
+ * or the base_url's userinfo. */
+static int test_provider_key_withheld_logged(void)
+{
+	int err = 0;
+	char line[1024];
+	struct provider_env env = { "https://api.openai.com/v1", "sk-deploy", false };
+	TEST_ASSERT(!api_key_logged(&env, "https://evil.example/v1?k=1", line, sizeof(line)));
+	TEST_CONTAINS(line, "provider_key_withheld");
+	TEST_CONTAINS(line, "https://evil.example:443 is not OPENAI_BASE_URL's origin "
+			    "https://api.openai.com:443");
+	TEST_ASSERT(!strstr(line, "sk-deploy") && !strstr(line, "k=1"));
+	TEST_ASSERT(!strchr(strchr(line, '\n') ? strchr(line, '\n') + 1 : "", '\n'));
+	TEST_ASSERT(!api_key_logged(&env, "https://api.openai.com:pw@api.openai.com/v1", line,
+				    sizeof(line)));
+	TEST_CONTAINS(line, "https://api.openai.com:443 names a user or password");
+	TEST_ASSERT(!strstr(line, "pw"));
+	TEST_ASSERT(!api_key_logged(&env, "wss://[2001:db8::1]:8443/v1", line, sizeof(line)));
+	TEST_CONTAINS(line, "wss://[2001:db8::1]:8443 is not");
+	TEST_ASSERT(!api_key_logged(&env, "api.openai.com/v1", line, sizeof(line)));
+	TEST_CONTAINS(line, "base_url is not an http, https, ws or wss URL");
+	/* a key sent, or none to send: nothing said */
+	TEST_EQ_STR(api_key_logged(&env, "wss://api.openai.com/v1", line, sizeof(line)),
+		    "sk-deploy");
+	TEST_EQ_STR(line, "");
+	env.openai_api_key = NULL;
+	TEST_ASSERT(!api_key_logged(&env, "https://evil.example/v1", line, sizeof(line)));
+	TEST_EQ_STR(line, "");
+out:
+	return err;
 }
 
 /* The deployment's key goes only where OPENAI_BASE_URL points. */
@@ -543,6 +602,7 @@ static const struct test tests[] = {
 	{ "assistant_parse", test_assistant_parse },
 	{ "provider_helpers", test_provider_helpers },
 	{ "provider_api_key", test_provider_api_key },
+	{ "provider_key_withheld_logged", test_provider_key_withheld_logged },
 	{ "scripted_responder", test_scripted_responder },
 	{ "offline_speech_round_trip", test_offline_speech_round_trip },
 	{ "telephone_speech_phrase", test_telephone_speech_phrase },
