@@ -27,7 +27,8 @@ struct owners {
 	int64_t timeout_ms;
 	int64_t dial_queue_ms; /* queued this long (+ timeout_ms): not dialed */
 	int scan_ms;
-	int64_t started_ms;
+	int64_t started_ms;     /* start, or when NATS came back: owners judged from then */
+	bool deaf;              /* the scan found our NATS connection down */
 
 	pthread_mutex_t mu; /* table, stop */
 	pthread_cond_t cv;
@@ -262,6 +263,20 @@ static int scan_queued(struct owners *o)
 
 static int scan(struct owners *o)
 {
+	/* Cut off from NATS, we hear no heartbeat: silence says nothing about
+	 * an owner until we have listened a full timeout again. */
+	if (!bus_connected(o->bus)) {
+		if (!o->deaf)
+			log_warn("owners_deaf", "NATS is away: no call is judged owner-lost until "
+				 "heartbeats have been heard for %lld ms again",
+				 (long long)o->timeout_ms);
+		o->deaf = true;
+		return 0;
+	}
+	if (o->deaf) {
+		o->deaf = false;
+		o->started_ms = time_now_ms();
+	}
 	struct db_result *res = NULL;
 	int err = db_exec(o->db, &res, live_sql, 0, NULL);
 	if (err)

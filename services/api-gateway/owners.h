@@ -8,7 +8,8 @@
  * receipt time). About once a second it reads the live outbound calls and,
  * for each, takes the latest of: its last listing, its call_dialing event's
  * ts, and the moment owners started (so nothing fails before a full
- * timeout of heartbeats has been observed). A call whose latest is older
+ * timeout of heartbeats has been observed; the same after our NATS
+ * connection was down, when no heartbeat could reach us). A call whose latest is older
  * than timeout_s gets call_failed {status:"failed", sip_reason:"owner lost",
  * reason:"owner_lost"} with a deterministic event id; the persister ends it.
  *

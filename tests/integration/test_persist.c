@@ -433,6 +433,65 @@ out:
 	return err;
 }
 
+/* Heartbeats for `ms`, one every 200 ms; false when `call_id` ended meanwhile. */
+static bool listed_for(struct env *e, const char *call_id, int ms)
+{
+	for (int64_t end = time_mono_ms() + ms; time_mono_ms() < end; test_nap_ms(200)) {
+		if (heartbeat(e->bus, call_id) != 0)
+			return false;
+		char *v = test_db_query1(e->db, "SELECT status FROM calls WHERE id = $1", call_id);
+		bool live = v && strcmp(v, "dialing") == 0;
+		free(v);
+		if (!live)
+			return false;
+	}
+	return true;
+}
+
+/* NATS goes away for longer than OWNER_TIMEOUT_S: no heartbeat could reach
+ * the gateway, so a live call is not failed when it comes back, before its
+ * owner has had a timeout to be heard again; an owner that stays silent
+ * after that still loses its call. */
+static int test_owner_kept_through_nats_outage(void)
+{
+	int err = 0;
+	struct env e;
+	struct owners *o = NULL;
+	char cid[ID_UUID_LEN + 1];
+	struct event *d = NULL;
+	struct owners_opts opts = { .timeout_s = 2, .scan_ms = 100 };
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	d = mk(EV_CALL_DIALING, cid, time_now_ms());
+	TEST_ASSERT(d);
+	TEST_EQ_INT(publish(e.bus, d, false), 0);
+	TEST_EQ_INT(wait_handled(e.p, 1), 0);
+	TEST_EQ_INT(owners_new(&o, e.bus, e.pg.url, SOURCE, &opts), 0);
+	TEST_ASSERT(listed_for(&e, cid, 1000));
+	test_nats_stop(&e.n);
+	test_nap_ms(3500);
+	TEST_EQ_INT(test_nats_restart(&e.n), 0);
+	int64_t end = time_mono_ms() + WAIT_MS;
+	while (!bus_connected(e.bus) && time_mono_ms() < end)
+		test_nap_ms(20);
+	TEST_ASSERT(bus_connected(e.bus));
+	/* the owner reconnects and lists its call a moment later */
+	test_nap_ms(500);
+	TEST_ASSERT(listed_for(&e, cid, 3000));
+	TEST_EQ_INT(owners_failed_count(o), 0);
+	/* then falls silent: failed */
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT status FROM calls WHERE id = $1", cid,
+				       "failed", WAIT_MS),
+		    0);
+	TEST_EQ_INT(owners_failed_count(o), 1);
+out:
+	o = owners_free(o);
+	event_free(d);
+	env_down(&e);
+	return err;
+}
+
 /* An outbound call no dialer takes (none running, all full, or one died
  * between taking the job and call_dialing) ends failed, not_dialed, a
  * queue timeout and a heartbeat timeout after it was created: never
@@ -823,6 +882,7 @@ static const struct test tests[] = {
 	{ "db_down_loses_nothing", test_db_down_loses_nothing },
 	{ "owner_lost", test_owner_lost },
 	{ "not_dialed", test_not_dialed },
+	{ "owner_kept_through_nats_outage", test_owner_kept_through_nats_outage },
 	{ "livekit_webhook", test_livekit_webhook },
 	{ "cache_follows_persister", test_cache_follows_persister },
 	{ "stray_events_kept_apart", test_stray_events_kept_apart },
