@@ -21,6 +21,7 @@
 #define WORKERS_MAX     16
 #define PUBLISH_TRIES   3
 #define URL_MAX         2048
+#define SWEEP_MS        60000 /* how often worker 0 looks for interrupted deliveries */
 
 struct webhook;
 
@@ -47,6 +48,7 @@ struct webhook {
 	bool stop;
 	bool kicked;
 	int nworkers;
+	int stale_s; /* a claim this old without an outcome was interrupted */
 	struct wh_worker workers[WORKERS_MAX];
 };
 
@@ -86,6 +88,20 @@ static const char skip_sql[] =
 	" WHERE c.webhook_claimed_at IS NULL AND c.status IN " TERMINAL_SQL
 	"   AND NOT EXISTS (SELECT 1 FROM assistants a WHERE a.id = c.assistant_id"
 	"                    AND a.end_call_url IS NOT NULL AND a.end_call_url <> '')";
+
+/* Claims older than any delivery takes, with no outcome: their api-gateway
+ * died mid-delivery. Recorded, never sent again (at most once); a call whose
+ * outcome event was stored (only done_sql failed) gets that outcome. */
+static const char sweep_sql[] =
+	"UPDATE calls c SET webhook_done_at = now(), webhook_status = CASE WHEN EXISTS"
+	"   (SELECT 1 FROM call_events e WHERE e.call_id = c.id"
+	"     AND e.type = 'webhook_delivered') THEN 'delivered' ELSE 'failed' END"
+	"  FROM assistants a"
+	" WHERE a.id = c.assistant_id AND c.webhook_claimed_at IS NOT NULL"
+	"   AND c.webhook_status IS NULL"
+	"   AND c.webhook_claimed_at < now() - make_interval(secs => $1::int)"
+	" RETURNING c.id, c.room, a.end_call_url, EXISTS (SELECT 1 FROM call_events e"
+	"   WHERE e.call_id = c.id AND e.type IN ('webhook_delivered', 'webhook_failed'))";
 
 static const char done_sql[] =
 	"UPDATE calls SET webhook_status = $2, webhook_attempts = $3::int, webhook_done_at = now()"
@@ -219,7 +235,7 @@ static void publish_outcome(struct webhook *wh, const char *call_id, const char 
 		err = event_set_str(ev, "url", shown);
 	if (!err && status >= 100 && status <= 599)
 		err = event_set_int(ev, "status_code", status);
-	if (!err)
+	if (!err && attempts > 0)
 		err = event_set_int(ev, "attempts", attempts);
 	if (!err && !delivered)
 		err = event_set_str(ev, "error", error && *error ? error : "failed");
@@ -390,17 +406,51 @@ out:
 	return err;
 }
 
+/* Records interrupted deliveries (sweep_sql) and tells of them. */
+static int sweep(struct wh_worker *w)
+{
+	struct webhook *wh = w->wh;
+	struct db_result *res = NULL;
+	char stale[16];
+	snprintf(stale, sizeof(stale), "%d", wh->stale_s);
+	const char *params[] = { stale };
+	int err = db_exec(w->db, &res, sweep_sql, 1, params);
+	for (int r = 0; !err && r < db_result_rows(res); r++) {
+		const char *id = db_result_get(res, r, 0), *room = db_result_get(res, r, 1);
+		const char *url = db_result_get(res, r, 2), *told = db_result_get(res, r, 3);
+		if (!id || !room || (told && strcmp(told, "t") == 0))
+			continue;
+		log_warn("webhook_interrupted",
+			 "call %s: claimed over %d s ago and never finished (its api-gateway "
+			 "stopped mid-delivery); recorded as failed, not sent again",
+			 id, wh->stale_s);
+		publish_outcome(wh, id, room, url, false, 0, 0,
+				"interrupted: the api-gateway delivering it stopped; not sent "
+				"again (at most once)");
+	}
+	db_result_free(res);
+	return err;
+}
+
 static void *worker_main(void *arg)
 {
 	struct wh_worker *w = arg;
 	struct webhook *wh = w->wh;
 	int backoff = 250;
+	int64_t swept_ms = 0;
 
 	while (!wh_stopping(wh)) {
 		if (!w->db && db_connect(&w->db, wh->url) != 0) {
 			persist_wait(&wh->mu, &wh->cv, &wh->stop, backoff);
 			backoff = backoff >= 5000 ? 5000 : backoff * 2;
 			continue;
+		}
+		if (w->index == 0 && time_mono_ms() - swept_ms >= SWEEP_MS) {
+			swept_ms = time_mono_ms();
+			if (sweep(w) == EIO) {
+				w->db = db_close(w->db);
+				continue;
+			}
 		}
 		if (w->index == 0) {
 			int serr = db_exec(w->db, NULL, skip_sql, 0, NULL);
@@ -459,6 +509,10 @@ int webhook_new(struct webhook **whp, struct bus *bus, const char *database_url,
 		wh->opts.attempts = 4;
 	if (wh->opts.backoff_ms <= 0)
 		wh->opts.backoff_ms = 1000;
+	/* twice the longest delivery: every attempt's timeout and the backoffs */
+	long longest = (long)wh->opts.attempts * wh->opts.timeout_s +
+		       (long)wh->opts.backoff_ms * ((1L << (wh->opts.attempts - 1)) - 1) / 1000;
+	wh->stale_s = wh->opts.stale_s > 0 ? wh->opts.stale_s : (int)(2 * longest + 60);
 	wh->url = strdup(database_url);
 	wh->source = strdup(source);
 	if (!wh->url || !wh->source) {

@@ -15,6 +15,9 @@
  * claims the call (calls.webhook_claimed_at, committed) before the first
  * attempt; the outcome goes to webhook_status / webhook_attempts /
  * webhook_done_at. Calls whose assistant has no URL are marked "skipped".
+ * A claim left without an outcome (its api-gateway was killed mid-delivery)
+ * is found after stale_s and recorded as failed, with webhook_failed
+ * "interrupted": never sent again.
  *
  * Threads: `workers` threads, each with its own database connection,
  * posting with libs/httpc; they poll for work about once a second.
@@ -31,6 +34,9 @@ struct webhook_opts {
 	int workers;    /* 0 → 2 */
 	int attempts;   /* 0 → 4 (the first and three retries) */
 	int backoff_ms; /* first retry delay; 0 → 1000 */
+	int stale_s;    /* a claim this old with no outcome was interrupted (its
+			 * api-gateway died): recorded failed; 0 → twice the longest
+			 * delivery plus a minute */
 	const char *signing_secret; /* WEBHOOK_SIGNING_SECRET (borrowed, outlives the
 				     * webhook); NULL = unsigned (tests of this file only) */
 	bool allow_private;         /* OUTBOUND_ALLOW_PRIVATE (libs/egress) */

@@ -597,8 +597,69 @@ out:
 	return err;
 }
 
+/* An api-gateway killed mid-delivery leaves a claim without an outcome:
+ * once it is older than any delivery takes, it is recorded as failed,
+ * "interrupted", and never sent again; a call whose outcome event was
+ * stored gets that outcome; a fresh claim is left to its worker. */
+static int test_interrupted_delivery_recorded(void)
+{
+	int err = 0;
+	struct env e;
+	char dead[ID_UUID_LEN + 1], told[ID_UUID_LEN + 1], live[ID_UUID_LEN + 1];
+	char *v = NULL;
+	int requests = 0, ok = 0;
+	struct webhook_opts o = local_opts;
+	o.stale_s = 30;
+	TEST_EQ_INT(env_up(&e, &o), 0);
+	e.wh = webhook_free(e.wh); /* started below, once the rows are in place */
+	TEST_EQ_INT(seed_call(e.db, dead, e.hook_url), 0);
+	TEST_EQ_INT(seed_call(e.db, told, e.hook_url), 0);
+	TEST_EQ_INT(seed_call(e.db, live, e.hook_url), 0);
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "UPDATE calls SET status = 'busy',"
+			    " ended_at = now() - interval '1 hour',"
+			    " webhook_claimed_at = now() - interval '1 hour' WHERE id IN ($1, $2)",
+			    2, (const char *[]){ dead, told }),
+		    0);
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "UPDATE calls SET status = 'busy', ended_at = now(),"
+			    " webhook_claimed_at = now() WHERE id = $1",
+			    1, (const char *[]){ live }),
+		    0);
+	TEST_EQ_INT(emit(e.bus, EV_WEBHOOK_DELIVERED, told, "url", "http://h/", NULL, NULL), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db,
+				       "SELECT count(*) FROM call_events WHERE call_id = $1", told,
+				       "1", WAIT_MS),
+		    0);
+	TEST_EQ_INT(webhook_new(&e.wh, e.bus, e.pg.url, SOURCE, &o), 0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, 'none') FROM calls"
+				       " WHERE id = $1", dead, "failed", WAIT_MS),
+		    0);
+	TEST_EQ_INT(test_db_wait_value(e.db,
+				       "SELECT type || '|' || (data->>'error') FROM call_events"
+				       " WHERE call_id = $1 AND type LIKE 'webhook_%'", dead,
+				       "webhook_failed|interrupted: the api-gateway delivering it "
+				       "stopped; not sent again (at most once)", WAIT_MS),
+		    0);
+	v = test_db_query1(e.db, "SELECT webhook_status || '|' || (SELECT string_agg(type, ',')"
+			   " FROM call_events WHERE call_id = $1) FROM calls WHERE id = $1", told);
+	TEST_EQ_STR(v, "delivered|webhook_delivered");
+	free(v);
+	v = test_db_query1(e.db,
+			   "SELECT coalesce(webhook_status, 'none') FROM calls WHERE id = $1",
+			   live);
+	TEST_EQ_STR(v, "none");
+	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
+	TEST_EQ_INT(requests, 0);
+out:
+	free(v);
+	env_down(&e);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "retried_then_delivered_once", test_retried_then_delivered_once },
+	{ "interrupted_delivery_recorded", test_interrupted_delivery_recorded },
 	{ "client_error_is_final", test_client_error_is_final },
 	{ "settle_skip_and_unreachable", test_settle_skip_and_unreachable },
 	{ "post_transport_errors", test_post_transport_errors },
