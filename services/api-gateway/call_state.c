@@ -123,6 +123,10 @@ static void on_ended(struct call_state *c, const struct call_state_event *ev)
 
 static void on_answered(struct call_state *c, const struct call_state_event *ev)
 {
+	/* failed (owner_lost, not_dialed, ...) before this answer: it stays
+	 * unanswered (an answer stamped after the end is not believed) */
+	if (c->end_event == CALL_END_FAILED && c->ended_at && ev->ts > c->ended_at)
+		return;
 	set_first(&c->answered_at, ev->ts);
 	if (rank(c->status) < 3) {
 		c->status = c->hold_started_at ? CALL_ON_HOLD : CALL_IN_PROGRESS;

@@ -29,14 +29,15 @@ int launch_insert(struct db *db, struct record_cache *cache, const struct launch
 	const char *params[] = {
 		l->call_id, l->kind, l->provider, cJSON_IsString(aid) ? aid->valuestring : NULL,
 		l->trunk_id, l->from_number, l->to_number, l->room, meta ? meta : "{}",
+		l->dial_by[0] ? l->dial_by : NULL,
 	};
 	/* a fresh id: nothing of it is cached, but every write is bracketed */
 	record_cache_write_begin(cache, l->call_id);
 	int err = db_exec(
 		db, NULL,
 		"INSERT INTO calls (id, kind, provider, assistant_id, trunk_id, from_number,"
-		" to_number, room, status, metadata)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb)",
+		" to_number, room, status, metadata, dial_by)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb, $10::timestamptz)",
 		(int)CM_ARRAY_LEN(params), params);
 	record_cache_write_end(cache, l->call_id);
 	free(meta);

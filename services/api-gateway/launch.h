@@ -22,6 +22,7 @@ struct launch {
 	const cJSON *metadata;     /* the request's metadata object, or NULL */
 	const cJSON *assistant;    /* assistants_load() view of the assistant */
 	char backend[16];          /* rooms.create's `backend` ("local" | "livekit"), or "" */
+	char dial_by[TIME_ISO_LEN + 1]; /* outbound: the dial job's dial_by, stored; web: "" */
 };
 
 /* New call id and room name (call-<id>). */

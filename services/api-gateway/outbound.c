@@ -82,19 +82,17 @@ static cJSON *dial_trunk(const cJSON *trunk, const struct secret_keys *sk, const
 }
 
 /* Serialised dial job; caller wipes and frees (it carries the password).
- * A dialer drops a job it takes after dial_by (DIAL_QUEUE_TIMEOUT_S on). */
+ * A dialer drops a job it takes after l->dial_by, the row's. */
 static char *dial_job(const struct launch *l, const cJSON *trunk, const cJSON *snapshot,
-		      const struct secret_keys *keys, int queue_timeout_s)
+		      const struct secret_keys *keys)
 {
-	char now[TIME_ISO_LEN + 1], dial_by[TIME_ISO_LEN + 1], identity[64], *out = NULL;
+	char now[TIME_ISO_LEN + 1], identity[64], *out = NULL;
 	long max_s = MAX_DURATION_S;
 	const cJSON *ic = cJSON_GetObjectItemCaseSensitive(snapshot, "interaction_config");
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(ic, "max_duration_s");
 	if (cJSON_IsNumber(md))
 		max_s = (long)md->valuedouble;
-	int64_t now_ms = time_now_ms();
-	time_iso8601(now, now_ms);
-	time_iso8601(dial_by, now_ms + 1000LL * queue_timeout_s);
+	time_iso8601(now, time_now_ms());
 	snprintf(identity, sizeof(identity), "sip-%s", l->call_id);
 	cJSON *job = cJSON_CreateObject(), *t = dial_trunk(trunk, keys, l->call_id);
 	bool ok = job && t && cJSON_AddNumberToObject(job, "v", 1) &&
@@ -105,7 +103,7 @@ static char *dial_job(const struct launch *l, const cJSON *trunk, const cJSON *s
 		  cJSON_AddNumberToObject(job, "ring_timeout_s", RING_TIMEOUT_S) &&
 		  cJSON_AddNumberToObject(job, "max_duration_s", (double)max_s) &&
 		  cJSON_AddStringToObject(job, "created_at", now) &&
-		  cJSON_AddStringToObject(job, "dial_by", dial_by) &&
+		  cJSON_AddStringToObject(job, "dial_by", l->dial_by) &&
 		  (strcmp(l->provider, "twilio") != 0 ||
 		   cJSON_AddStringToObject(job, "participant_identity", identity));
 	if (ok && cJSON_AddItemToObject(job, "trunk", t)) {
@@ -280,6 +278,8 @@ void outbound_call(struct httpd_req *req, void *arg)
 	l.provider = jstr(trunk, "provider");
 	l.trunk_id = jstr(trunk, "trunk_id");
 	l.to_number = jstr(body, "to_number");
+	/* from the moment it is queued: the row and the job say the same */
+	time_iso8601(l.dial_by, time_now_ms() + 1000LL * api->dial_queue_timeout_s);
 	l.metadata = cJSON_IsObject(meta) ? meta : NULL;
 	l.assistant = assistant;
 	if (launch_start(api, db, req, &l, &snap, &url))
@@ -289,7 +289,7 @@ void outbound_call(struct httpd_req *req, void *arg)
 		launch_fail_cmd(api, db, req, &l, true, "agent", err, &ce);
 		goto out;
 	}
-	job = dial_job(&l, trunk, snap, api->keys, api->dial_queue_timeout_s);
+	job = dial_job(&l, trunk, snap, api->keys);
 	snprintf(msg_id, sizeof(msg_id), "dial-%s", l.call_id);
 	snprintf(subject, sizeof(subject), "dial.%s", l.provider);
 	err = job ? bus_js_publish(api->bus, subject, msg_id, job, strlen(job), API_JS_TIMEOUT_MS)

@@ -230,23 +230,25 @@ static const char live_sql[] =
 	"   OR (c.kind = 'web' AND c.status IN ('queued', 'in_progress', 'on_hold'))"
 	" LIMIT 20000";
 
-/* Outbound calls still queued (no dialer took the job) past their dial
- * job's dial_by and a heartbeat timeout more, by the database's clock: a
- * dialer that took the job just before dial_by has published call_dialing
- * by then. */
+/* Outbound calls still queued (no dialer took the job) a heartbeat
+ * timeout past their dial job's dial_by (stored with the row): a dialer
+ * that took the job just before dial_by lists it by then. Rows from before
+ * dial_by was stored count from created_at. */
 static const char queued_sql[] =
 	"SELECT id, room, (extract(epoch from now() - created_at) * 1000)::bigint"
 	" FROM calls WHERE kind = 'outbound' AND status = 'queued'"
-	"   AND created_at < now() - make_interval(secs => $1::float8)"
+	"   AND coalesce(dial_by, created_at + make_interval(secs => $2::float8))"
+	"       < now() - make_interval(secs => $1::float8)"
 	" LIMIT 20000";
 
 static int scan_queued(struct owners *o)
 {
-	char secs[32];
-	snprintf(secs, sizeof(secs), "%.3f", (double)(o->dial_queue_ms + o->timeout_ms) / 1000.0);
-	const char *params[] = { secs };
+	char secs[32], queue[32];
+	snprintf(secs, sizeof(secs), "%.3f", (double)o->timeout_ms / 1000.0);
+	snprintf(queue, sizeof(queue), "%.3f", (double)o->dial_queue_ms / 1000.0);
+	const char *params[] = { secs, queue };
 	struct db_result *res = NULL;
-	int err = db_exec(o->db, &res, queued_sql, 1, params);
+	int err = db_exec(o->db, &res, queued_sql, 2, params);
 	if (err)
 		return err;
 	int64_t now = time_now_ms();
@@ -254,7 +256,17 @@ static int scan_queued(struct owners *o)
 		const char *id = db_result_get(res, r, 0), *room = db_result_get(res, r, 1);
 		const char *age = db_result_get(res, r, 2);
 		int64_t waited = age ? strtoll(age, NULL, 10) : 0;
-		if (id && room && strlen(id) == ID_UUID_LEN)
+		if (!id || !room || strlen(id) != ID_UUID_LEN)
+			continue;
+		/* a dialer lists it (its call_dialing is not persisted yet):
+		 * not "not dialed" */
+		int64_t last = 0;
+		pthread_mutex_lock(&o->mu);
+		struct owned *e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
+		if (e && e->id[0] && e->last_ms > last)
+			last = e->last_ms;
+		pthread_mutex_unlock(&o->mu);
+		if (now - last >= o->timeout_ms)
 			fail_call(o, id, room, now, false, waited < 0 ? 0 : waited);
 	}
 	db_result_free(res);

@@ -9,14 +9,16 @@
  * for each, takes the latest of: its last listing, its call_dialing event's
  * ts, and the moment owners started (so nothing fails before a full
  * timeout of heartbeats has been observed; the same after our NATS
- * connection was down, when no heartbeat could reach us). A call whose latest is older
- * than timeout_s gets call_failed {status:"failed", sip_reason:"owner lost",
+ * connection was down, when no heartbeat could reach us). A call whose
+ * latest is older than timeout_s gets call_failed {status:"failed", sip_reason:"owner lost",
  * reason:"owner_lost"} with a deterministic event id; the persister ends it.
  *
- * An outbound call still `queued` dial_queue_timeout_s + timeout_s after
- * its creation (no dialer took its job: none running, all full, or one died
- * between taking the job and call_dialing) gets call_failed {status
- * "failed", reason "not_dialed"}; dialers drop such a job at its dial_by.
+ * An outbound call still `queued` timeout_s after its dial_by (stored with
+ * the row; rows without one: dial_queue_timeout_s after creation) and not
+ * listed by any owner meanwhile (no dialer took its job: none running, all
+ * full, or one died between taking the job and call_dialing) gets
+ * call_failed {status "failed", reason "not_dialed"}; dialers drop such a
+ * job at its dial_by.
  *
  * Threads: the heartbeat handler runs on a nats.c thread (a mutex-protected
  * table); the scan has its own thread and database connection.

@@ -287,6 +287,23 @@ static int resolve(struct dial_job *job)
 	return job->naddrs ? 0 : ENOENT;
 }
 
+/* Queued past its dial_by (every line was busy, or no bridge ran): the
+ * person is not called late; call_failed not_dialed is queued. */
+static bool past_dial_by(const struct dial_puller_cfg *cfg, const struct dial_job *job)
+{
+	int64_t now = time_now_ms();
+	if (!job->dial_by_ms || now <= job->dial_by_ms)
+		return false;
+	log_warn("dial_job_expired", "%s: dial_by passed %lld ms ago; not dialing", job->call_id,
+		 (long long)(now - job->dial_by_ms));
+	struct event *ev = publisher_draft(cfg->pub, EV_CALL_FAILED, job->call_id, job->room);
+	if (ev && event_set_not_dialed(ev, job->created_ms ? now - job->created_ms : -1) == 0)
+		publisher_event(cfg->pub, ev);
+	else
+		event_free(ev);
+	return true;
+}
+
 static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 {
 	struct dial_puller *p = arg;
@@ -313,19 +330,7 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 		dial_job_free(job);
 		return BUS_TERM;
 	}
-	/* Queued past its dial_by (every line was busy, or no bridge ran):
-	 * the person is not called late; the call ends failed. */
-	int64_t now = time_now_ms();
-	if (job->dial_by_ms && now > job->dial_by_ms) {
-		int64_t waited = job->created_ms ? now - job->created_ms : -1;
-		log_warn("dial_job_expired", "%s: dial_by passed %lld ms ago; not dialing",
-			 job->call_id, (long long)(now - job->dial_by_ms));
-		struct event *ev =
-			publisher_draft(cfg->pub, EV_CALL_FAILED, job->call_id, job->room);
-		if (ev && event_set_not_dialed(ev, waited) == 0)
-			publisher_event(cfg->pub, ev);
-		else
-			event_free(ev);
+	if (past_dial_by(cfg, job)) {
 		dial_job_free(job);
 		return BUS_TERM;
 	}
@@ -348,6 +353,14 @@ static enum bus_ack on_job(const struct bus_msg *msg, void *arg)
 			 job->sip_host);
 		publisher_call_failed(cfg->pub, job->call_id, job->room, "unreachable", 0,
 				      "trunk host does not resolve");
+		atomic_fetch_sub(cfg->active, 1);
+		dial_job_free(job);
+		return BUS_ACK;
+	}
+	/* the ack and the lookup may have taken a while (DNS timeouts): past
+	 * its dial_by now, it is not dialed either (api-gateway fails such a
+	 * call OWNER_TIMEOUT_S after dial_by unless a heartbeat lists it) */
+	if (past_dial_by(cfg, job)) {
 		atomic_fetch_sub(cfg->active, 1);
 		dial_job_free(job);
 		return BUS_ACK;

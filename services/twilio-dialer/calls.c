@@ -544,6 +544,24 @@ static void *cancel_thread(void *arg)
 	return NULL;
 }
 
+/* Runs cancel_thread(k) (NULL: nothing), counted in nthreads already. */
+static void spawn_cancel(struct twilio_calls *cs, struct cancel *k)
+{
+	if (!k)
+		return;
+	pthread_t tid;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&tid, &attr, cancel_thread, k) != 0) {
+		free(k);
+		pthread_mutex_lock(&cs->lock);
+		cs->nthreads--;
+		pthread_mutex_unlock(&cs->lock);
+	}
+	pthread_attr_destroy(&attr);
+}
+
 void twilio_calls_on_hangup(const struct bus_msg *msg, void *arg)
 {
 	struct twilio_calls *cs = arg;
@@ -571,19 +589,7 @@ void twilio_calls_on_hangup(const struct bus_msg *msg, void *arg)
 	}
 	pthread_mutex_unlock(&cs->lock);
 	cJSON_Delete(body);
-	if (k) {
-		pthread_t tid;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&tid, &attr, cancel_thread, k) != 0) {
-			free(k);
-			pthread_mutex_lock(&cs->lock);
-			cs->nthreads--;
-			pthread_mutex_unlock(&cs->lock);
-		}
-		pthread_attr_destroy(&attr);
-	}
+	spawn_cancel(cs, k);
 }
 
 void twilio_calls_on_ended(const struct bus_msg *msg, void *arg)
@@ -604,12 +610,26 @@ void twilio_calls_on_ended(const struct bus_msg *msg, void *arg)
 	event_free(ev);
 	if (ours)
 		return;
+	struct cancel *k = NULL;
 	pthread_mutex_lock(&cs->lock);
 	c = find_locked(cs, id); /* may have ended meanwhile */
-	if (c && c->state == CALL_ST_ANSWERED) {
+	if (c && c->state == CALL_ST_DIALING && !c->hangup && !cs->stopping) {
+		/* failed elsewhere (owner_lost, not_dialed) while it rings: cancel
+		 * the INVITE as a hangup does; answered meanwhile, it is hung up */
+		c->hangup = true;
+		snprintf(c->hangup_reason, sizeof(c->hangup_reason), "ended_elsewhere");
+		if ((k = calloc(1, sizeof(*k)))) {
+			k->cs = cs;
+			snprintf(k->room, sizeof(k->room), "%s", c->job.room);
+			snprintf(k->identity, sizeof(k->identity), "%s", c->job.identity);
+			cs->nthreads++;
+		}
+		log_info("call_ended_elsewhere", "call_id=%s while ringing: cancelling", id);
+	} else if (c && c->state == CALL_ST_ANSWERED) {
 		c->ended_elsewhere = true;
 		pthread_cond_broadcast(&c->cond);
 		log_info("call_ended_elsewhere", "call_id=%s", id);
 	}
 	pthread_mutex_unlock(&cs->lock);
+	spawn_cancel(cs, k);
 }

@@ -520,6 +520,11 @@ static int test_not_dialed(void)
 	TEST_EQ_INT(publish(e.bus, d, false), 0);
 	TEST_EQ_INT(wait_handled(e.p, 1), 0);
 	TEST_EQ_INT(seed_call(e.db, fresh, NULL, "outbound"), 0);
+	/* the fresh one has its dial_by stored, as api-gateway stores it */
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "UPDATE calls SET dial_by = now() + interval '1 second' WHERE id = $1",
+			    1, (const char *[]){ fresh }),
+		    0);
 	int64_t t_fresh = time_mono_ms();
 	TEST_EQ_INT(owners_new(&o, e.bus, e.pg.url, SOURCE, &opts), 0);
 	TEST_EQ_INT(heartbeat(e.bus, taken), 0);
@@ -537,7 +542,7 @@ static int test_not_dialed(void)
 	TEST_EQ_STR(v, "queued");
 	free(v);
 	v = NULL;
-	/* the fresh one waits its 1 + 2 s like any other */
+	/* the fresh one waits until its dial_by and 2 s more */
 	bool fresh_failed = false;
 	for (int64_t end = time_mono_ms() + WAIT_MS; !fresh_failed && time_mono_ms() < end;) {
 		TEST_EQ_INT(heartbeat(e.bus, taken), 0);
@@ -562,6 +567,85 @@ out:
 	free(v);
 	o = owners_free(o);
 	event_free(d);
+	env_down(&e);
+	return err;
+}
+
+/* A call a live dialer lists in its heartbeats, whose call_dialing the
+ * persister has not written yet (JetStream or persister lag, an outbox
+ * retrying), is being dialed: it is not failed as not_dialed. */
+static int test_not_dialed_listed(void)
+{
+	int err = 0;
+	struct env e;
+	struct owners *o = NULL;
+	char listed[ID_UUID_LEN + 1];
+	char *v = NULL;
+	struct owners_opts opts = { .timeout_s = 2, .dial_queue_timeout_s = 1, .scan_ms = 100 };
+
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, listed, NULL, "outbound"), 0);
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "UPDATE calls SET created_at = now() - interval '10 minutes'"
+			    " WHERE id = $1",
+			    1, (const char *[]){ listed }),
+		    0);
+	TEST_EQ_INT(owners_new(&o, e.bus, e.pg.url, SOURCE, &opts), 0);
+	for (int64_t end = time_mono_ms() + 3000; time_mono_ms() < end;) {
+		TEST_EQ_INT(heartbeat(e.bus, listed), 0);
+		test_nap_ms(200);
+	}
+	v = test_db_query1(e.db,
+			   "SELECT status || '|' || coalesce(end_reason, '') FROM calls"
+			   " WHERE id = $1",
+			   listed);
+	TEST_EQ_STR(v, "queued|");
+out:
+	free(v);
+	o = owners_free(o);
+	env_down(&e);
+	return err;
+}
+
+/* A dialer's late call_dialing, call_answered and call_ended after the
+ * gateway's not_dialed: the record stays failed and unanswered. */
+static int test_late_after_not_dialed(void)
+{
+	int err = 0;
+	struct env e;
+	char id[ID_UUID_LEN + 1];
+	struct event *f = NULL, *d = NULL, *a = NULL, *x = NULL;
+	char *v = NULL;
+	TEST_EQ_INT(env_up(&e), 0);
+	TEST_EQ_INT(seed_call(e.db, id, NULL, "outbound"), 0);
+	int64_t t = time_now_ms();
+	f = mk(EV_CALL_FAILED, id, t);
+	TEST_ASSERT(f);
+	TEST_EQ_INT(event_set_not_dialed(f, 310000), 0);
+	d = mk(EV_CALL_DIALING, id, t + 100);
+	a = mk(EV_CALL_ANSWERED, id, t + 5000);
+	x = mk(EV_CALL_ENDED, id, t + 65000);
+	TEST_ASSERT(d && a && x);
+	TEST_EQ_INT(event_set_str(x, "reason", "participant_left"), 0);
+	TEST_EQ_INT(event_set_str(x, "by", "remote"), 0);
+	TEST_EQ_INT(publish(e.bus, f, false), 0);
+	TEST_EQ_INT(publish(e.bus, d, false), 0);
+	TEST_EQ_INT(publish(e.bus, a, false), 0);
+	TEST_EQ_INT(publish(e.bus, x, false), 0);
+	TEST_EQ_INT(wait_handled(e.p, 4), 0);
+	v = test_db_query1(e.db,
+			   "SELECT status || '|' || end_reason || '|answered_at=' ||"
+			   " coalesce(answered_at::text, 'null') || '|ended_at-answered_at=' ||"
+			   " coalesce((ended_at - answered_at)::text, 'null') FROM calls"
+			   " WHERE id = $1",
+			   id);
+	TEST_EQ_STR(v, "failed|not_dialed|answered_at=null|ended_at-answered_at=null");
+out:
+	free(v);
+	event_free(f);
+	event_free(d);
+	event_free(a);
+	event_free(x);
 	env_down(&e);
 	return err;
 }
@@ -883,6 +967,8 @@ static const struct test tests[] = {
 	{ "owner_lost", test_owner_lost },
 	{ "not_dialed", test_not_dialed },
 	{ "owner_kept_through_nats_outage", test_owner_kept_through_nats_outage },
+	{ "not_dialed_listed", test_not_dialed_listed },
+	{ "late_after_not_dialed", test_late_after_not_dialed },
 	{ "livekit_webhook", test_livekit_webhook },
 	{ "cache_follows_persister", test_cache_follows_persister },
 	{ "stray_events_kept_apart", test_stray_events_kept_apart },

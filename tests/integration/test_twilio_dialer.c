@@ -469,6 +469,43 @@ out:
 	return env_stop(&v, err);
 }
 
+/* api-gateway fails a call (owner_lost, not_dialed) while the dialer still
+ * rings it, and the callee then answers: the record says failed and
+ * agent-worker has left, so the leg does not stay up. */
+static int test_failed_while_ringing(void)
+{
+	int err = 0;
+	struct env v;
+	char id[ID_UUID_LEN + 1], room[64];
+	cJSON *ev = NULL, *rm = NULL;
+	struct event *f = NULL;
+	new_id(id);
+	snprintf(room, sizeof(room), "call-%s", id);
+	TEST_EQ_INT(env_start(&v, "4", false), 0);
+	TEST_EQ_INT(fake_lk_script(&v.lk,
+				   "{\"method\":\"CreateSIPParticipant\",\"delay_ms\":1500}"),
+		    0);
+	TEST_EQ_INT(publish_job(&v, id, TRUNK), 0);
+	ev = wait_event(&v, id, "call_dialing", 10000);
+	TEST_ASSERT(ev);
+	rm = fake_lk_wait_request(&v.lk, "CreateSIPParticipant", 1, 3000);
+	TEST_ASSERT(rm);
+	TEST_EQ_INT(event_new(&f, EV_CALL_FAILED, id, room, "api-gateway/test"), 0);
+	TEST_EQ_INT(event_set_not_dialed(f, 310000), 0);
+	TEST_EQ_INT(bus_publish_event(v.bus, f), 0);
+	cJSON_Delete(ev);
+	ev = wait_event(&v, id, "call_answered", 10000);
+	TEST_ASSERT(ev);
+	/* released: no longer listed, its participant removed */
+	TEST_EQ_INT(wait_heartbeat(&v, id, false, 6000), 0);
+	TEST_ASSERT(count_requests(&v, "RemoveParticipant") >= 1);
+out:
+	event_free(f);
+	cJSON_Delete(ev);
+	cJSON_Delete(rm);
+	return env_stop(&v, err);
+}
+
 /* MAX_CALLS=1: a second job waits in DIALS until the first call ends;
  * a call ended elsewhere (LiveKit webhook via api-gateway) is released. */
 static int test_capacity_and_remote_end(void)
@@ -614,6 +651,7 @@ out:
 
 static const struct test tests[] = {
 	{ "answer_then_hangup", test_answer_then_hangup },
+	{ "failed_while_ringing", test_failed_while_ringing },
 	{ "sip_failures", test_sip_failures },
 	{ "timeout", test_timeout },
 	{ "dropped_connection_not_retried", test_dropped_connection_not_retried },
