@@ -259,8 +259,8 @@ static int scan_queued(struct owners *o)
 		if (!id || !room || strlen(id) != ID_UUID_LEN)
 			continue;
 		/* a dialer lists it (its call_dialing is not persisted yet):
-		 * not "not dialed" */
-		int64_t last = 0;
+		 * not "not dialed"; nor before we have listened a full timeout */
+		int64_t last = o->started_ms;
 		pthread_mutex_lock(&o->mu);
 		struct owned *e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
 		if (e && e->id[0] && e->last_ms > last)
@@ -332,7 +332,7 @@ static void *owners_main(void *arg)
 		if (!o->db && db_connect(&o->db, o->url) != 0)
 			continue;
 		int err = scan(o);
-		if (!err)
+		if (!err && !o->deaf)
 			err = scan_queued(o);
 		if (err == EIO)
 			o->db = db_close(o->db);
