@@ -195,6 +195,17 @@ static void unclaim_failure(struct owners *o, const char *id)
 	pthread_mutex_unlock(&o->mu);
 }
 
+/* The later of `since` and when an owner last listed id. */
+static int64_t last_heard(struct owners *o, const char *id, int64_t since)
+{
+	pthread_mutex_lock(&o->mu);
+	const struct owned *e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
+	if (e && e->id[0] && e->last_ms > since)
+		since = e->last_ms;
+	pthread_mutex_unlock(&o->mu);
+	return since;
+}
+
 /* Fails a call once (again every REPUBLISH_MS until the persister has
  * ended it): its owner lost, unlisted for ms, or never dialed, queued ms. */
 static void fail_call(struct owners *o, const char *id, const char *room, int64_t now, bool lost,
@@ -260,12 +271,7 @@ static int scan_queued(struct owners *o)
 			continue;
 		/* a dialer lists it (its call_dialing is not persisted yet):
 		 * not "not dialed"; nor before we have listened a full timeout */
-		int64_t last = o->started_ms;
-		pthread_mutex_lock(&o->mu);
-		struct owned *e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
-		if (e && e->id[0] && e->last_ms > last)
-			last = e->last_ms;
-		pthread_mutex_unlock(&o->mu);
+		int64_t last = last_heard(o, id, o->started_ms);
 		if (now - last >= o->timeout_ms)
 			fail_call(o, id, room, now, false, waited < 0 ? 0 : waited);
 	}
@@ -299,15 +305,8 @@ static int scan(struct owners *o)
 		const char *dial = db_result_get(res, r, 2);
 		if (!id || !room || strlen(id) != ID_UUID_LEN)
 			continue;
-		int64_t last = o->started_ms;
 		int64_t dial_ms = dial ? strtoll(dial, NULL, 10) : 0;
-		if (dial_ms > last)
-			last = dial_ms;
-		pthread_mutex_lock(&o->mu);
-		struct owned *e = o->cap ? slot_of(o->tab, o->cap, id) : NULL;
-		if (e && e->id[0] && e->last_ms > last)
-			last = e->last_ms;
-		pthread_mutex_unlock(&o->mu);
+		int64_t last = last_heard(o, id, dial_ms > o->started_ms ? dial_ms : o->started_ms);
 		if (now - last >= o->timeout_ms)
 			fail_call(o, id, room, now, true, now - last);
 	}
