@@ -201,9 +201,21 @@ int bus_js_pull_sub(struct bus *bus, struct bus_sub **subp, const char *stream,
  * ETIMEDOUT when none came, EAGAIN when not connected, EIO. */
 int bus_js_fetch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_msg_h *h, void *arg,
 		 int *countp) CM_MUST_USE;
-/* Acks a message inside a bus_js_fetch() handler — before doing the work,
- * for at-most-once jobs (a dial must never be placed twice): use BUS_ACK_SYNC
- * and skip the work when it fails. EINVAL for a core message or a second ack. */
+/* A batch handler sees every fetched message at once, in order, and sets
+ * hows[i] for each (each starts as BUS_NAK); the acks are sent after it
+ * returns, so work done for the whole batch (one database statement) is
+ * acked only once it is done. */
+typedef void (bus_js_batch_h)(const struct bus_msg *msgs, int n, enum bus_ack *hows,
+			      void *arg);
+/* bus_js_fetch(), with one call of h for the fetched messages. ENOMEM when
+ * the batch's bookkeeping cannot be allocated: nothing acked, redelivered
+ * after the ack wait. */
+int bus_js_fetch_batch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_batch_h *h,
+		       void *arg, int *countp) CM_MUST_USE;
+/* Acks a message inside a bus_js_fetch() or bus_js_fetch_batch() handler —
+ * before doing the work, for at-most-once jobs (a dial must never be placed
+ * twice): use BUS_ACK_SYNC and skip the work when it fails. EINVAL for a
+ * core message or a second ack. */
 int bus_js_ack(const struct bus_msg *msg, enum bus_ack how) CM_MUST_USE;
 
 /* Number of messages stored in `stream` now. ENOENT when it does not exist. */

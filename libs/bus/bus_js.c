@@ -324,45 +324,47 @@ int bus_js_ack(const struct bus_msg *msg, enum bus_ack how)
 	return 0;
 }
 
-int bus_js_fetch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_msg_h *h, void *arg,
-		 int *countp)
+/* Fills *m and *jm for nm; *metap (may stay NULL) is the caller's to destroy. */
+static void fetched_msg(struct bus_msg *m, struct bus_js_msg *jm, jsMsgMetaData **metap,
+			natsMsg *nm)
 {
-	natsMsgList list = { 0 };
-	jsErrCode jerr = 0;
-	natsStatus s;
-	int n = 0;
+	*jm = (struct bus_js_msg){ .nm = nm };
+	*metap = NULL;
+	bus_msg_fill(m, nm);
+	m->priv = jm;
+	if (natsMsg_GetMetaData(metap, nm) == NATS_OK) {
+		m->seq = (*metap)->Sequence.Stream;
+		m->delivered = (*metap)->NumDelivered;
+	}
+}
 
+static void ack_unless_acked(struct bus_msg *m, enum bus_ack how)
+{
+	struct bus_js_msg *jm = m->priv;
+	if (!jm->acked) {
+		int aerr = bus_js_ack(m, how); /* logged there; redelivered after AckWait */
+		(void)aerr;
+	}
+}
+
+/* Starts a fetch (*countp, may be NULL, zeroed): EINVAL/EAGAIN before asking
+ * the server, else 0 with *sp set. */
+static int fetch_start(natsMsgList *list, natsStatus *sp, jsErrCode *jerrp, int *countp,
+		       struct bus_sub *sub, int batch, int timeout_ms, bool has_handler)
+{
 	if (countp)
 		*countp = 0;
-	if (!sub || !sub->pull || batch <= 0 || timeout_ms <= 0 || !h)
+	if (!sub || !sub->pull || batch <= 0 || timeout_ms <= 0 || !has_handler)
 		return EINVAL;
 	if (!bus_connected(sub->bus))
 		return EAGAIN;
-	s = natsSubscription_Fetch(&list, sub->ns, batch, timeout_ms, &jerr);
-	for (int i = 0; i < list.Count; i++) {
-		natsMsg *nm = list.Msgs[i];
-		struct bus_js_msg jm = { .nm = nm };
-		struct bus_msg m;
-		jsMsgMetaData *meta = NULL;
+	*sp = natsSubscription_Fetch(list, sub->ns, batch, timeout_ms, jerrp);
+	return 0;
+}
 
-		bus_msg_fill(&m, nm);
-		m.priv = &jm;
-		if (natsMsg_GetMetaData(&meta, nm) == NATS_OK) {
-			m.seq = meta->Sequence.Stream;
-			m.delivered = meta->NumDelivered;
-		}
-		enum bus_ack how = h(&m, arg);
-		if (!jm.acked) {
-			int aerr =
-				bus_js_ack(&m, how); /* logged there; redelivered after AckWait */
-			(void)aerr;
-		}
-		jsMsgMetaData_Destroy(meta);
-		n++;
-	}
-	natsMsgList_Destroy(&list);
-	if (countp)
-		*countp = n;
+/* What a fetch that handled n messages returns. */
+static int fetch_result(natsStatus s, jsErrCode jerr, int n)
+{
 	if (n > 0)
 		return 0;
 	if (s == NATS_OK || s == NATS_TIMEOUT)
@@ -372,6 +374,79 @@ int bus_js_fetch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_msg_h *h
 		return err;
 	log_warn("bus_fetch_failed", "%s (js error %d)", natsStatus_GetText(s), (int)jerr);
 	return EIO;
+}
+
+int bus_js_fetch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_msg_h *h, void *arg,
+		 int *countp)
+{
+	natsMsgList list = { 0 };
+	jsErrCode jerr = 0;
+	natsStatus s = NATS_OK;
+	int n = 0;
+	int err = fetch_start(&list, &s, &jerr, countp, sub, batch, timeout_ms, h != NULL);
+	if (err)
+		return err;
+	for (int i = 0; i < list.Count; i++) {
+		struct bus_js_msg jm;
+		struct bus_msg m;
+		jsMsgMetaData *meta;
+
+		fetched_msg(&m, &jm, &meta, list.Msgs[i]);
+		ack_unless_acked(&m, h(&m, arg));
+		jsMsgMetaData_Destroy(meta);
+		n++;
+	}
+	natsMsgList_Destroy(&list);
+	if (countp)
+		*countp = n;
+	return fetch_result(s, jerr, n);
+}
+
+int bus_js_fetch_batch(struct bus_sub *sub, int batch, int timeout_ms, bus_js_batch_h *h,
+		       void *arg, int *countp)
+{
+	natsMsgList list = { 0 };
+	jsErrCode jerr = 0;
+	natsStatus s = NATS_OK;
+	struct bus_msg *ms = NULL;
+	struct bus_js_msg *jms = NULL;
+	jsMsgMetaData **metas = NULL;
+	enum bus_ack *hows = NULL;
+	int n = 0;
+	int err = fetch_start(&list, &s, &jerr, countp, sub, batch, timeout_ms, h != NULL);
+	if (err)
+		return err;
+	if (list.Count > 0) {
+		size_t k = (size_t)list.Count;
+		ms = calloc(k, sizeof(*ms));
+		jms = calloc(k, sizeof(*jms));
+		metas = calloc(k, sizeof(*metas));
+		hows = calloc(k, sizeof(*hows));
+		if (!ms || !jms || !metas || !hows) {
+			/* not acked: each comes back after the ack wait */
+			err = ENOMEM;
+			goto out;
+		}
+		for (int i = 0; i < list.Count; i++) {
+			fetched_msg(&ms[i], &jms[i], &metas[i], list.Msgs[i]);
+			hows[i] = BUS_NAK;
+		}
+		n = list.Count;
+		h(ms, n, hows, arg);
+		for (int i = 0; i < n; i++)
+			ack_unless_acked(&ms[i], hows[i]);
+	}
+out:
+	for (int i = 0; metas && i < list.Count; i++)
+		jsMsgMetaData_Destroy(metas[i]);
+	free(ms);
+	free(jms);
+	free(metas);
+	free(hows);
+	natsMsgList_Destroy(&list);
+	if (countp)
+		*countp = n;
+	return err ? err : fetch_result(s, jerr, n);
 }
 
 /* ---- pipelined publishes ------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define FETCH_BATCH      64
@@ -37,7 +38,7 @@ struct persist {
 	struct bus_sub *sub;
 	bool db_down; /* set by a message handler: nak the rest, back off */
 
-	atomic_uint_fast64_t stored, duplicates, invalid, strays;
+	atomic_uint_fast64_t stored, duplicates, invalid, strays, batched;
 };
 
 /* ---- shared helpers ---------------------------------------------------- */
@@ -366,26 +367,50 @@ out:
 	return err;
 }
 
-static enum bus_ack on_msg(const struct bus_msg *msg, void *arg)
+/* An event that adds its own row and nothing else: it changes neither the
+ * calls row nor the transcript (store_transcript keeps finals only). */
+static bool row_only(const struct event *ev)
 {
-	struct persist *p = arg;
+	bool final = false;
+	if (call_state_relevant(ev->type))
+		return false;
+	return ev->type != EV_TRANSCRIPT || event_get_bool(&final, ev, "final") != 0 || !final;
+}
+
+/* The message's event, or NULL with *howp set (terminated or nak'ed). */
+static struct event *decode(struct persist *p, const struct bus_msg *msg, enum bus_ack *howp)
+{
 	struct event *ev = NULL;
 	char why[256] = "";
-	enum bus_ack how = BUS_ACK;
-	int err;
-
-	if (p->db_down)
-		return BUS_NAK;
-	err = event_decode(&ev, msg->data, msg->len > 0 ? (size_t)msg->len : 0, why, sizeof(why));
-	if (err == ENOMEM)
-		return BUS_NAK;
+	int err = event_decode(&ev, msg->data, msg->len > 0 ? (size_t)msg->len : 0, why,
+			       sizeof(why));
+	if (err == ENOMEM) {
+		*howp = BUS_NAK;
+		return NULL;
+	}
 	if (err) {
 		log_warn("persist_invalid_event", "subject=%s seq=%llu: %s; terminated",
 			 msg->subject, (unsigned long long)msg->seq, why);
 		atomic_fetch_add(&p->invalid, 1);
-		return BUS_TERM;
+		*howp = BUS_TERM;
+		return NULL;
 	}
+	return ev;
+}
+
+static void count_stray(struct persist *p, const struct event *ev)
+{
+	log_warn("persist_stray_event",
+		 "event %s (%s from %s): call %s has no row; kept in stray_events", ev->id,
+		 event_type_name(ev->type), ev->source, ev->call_id);
+	atomic_fetch_add(&p->strays, 1);
+}
+
+/* One event, in its own transaction (store_event); what to do with its message. */
+static enum bus_ack store_one(struct persist *p, const struct event *ev)
+{
 	bool fresh = false, stray = false;
+	int err;
 	for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
 		err = store_event(p->db, p->cache, ev, &fresh, &stray);
 		/* serialization failure, or a transcript seq taken concurrently */
@@ -393,26 +418,205 @@ static enum bus_ack on_msg(const struct bus_msg *msg, void *arg)
 			break;
 	}
 	if (!err && stray) {
-		log_warn("persist_stray_event",
-			 "event %s (%s from %s): call %s has no row; kept in "
-			 "stray_events",
-			 ev->id, event_type_name(ev->type), ev->source, ev->call_id);
-		atomic_fetch_add(&p->strays, 1);
+		count_stray(p, ev);
 	} else if (!err) {
 		atomic_fetch_add(fresh ? &p->stored : &p->duplicates, 1);
 	} else if (err == EINVAL || err == EEXIST || err == ENOENT) {
 		log_error("persist_event_refused", "event %s (%s, call %s): %s; terminated", ev->id,
 			  event_type_name(ev->type), ev->call_id, cm_strerror(err));
 		atomic_fetch_add(&p->invalid, 1);
-		how = BUS_TERM;
+		return BUS_TERM;
 	} else {
 		log_warn("persist_db_unavailable", "event %s: %s; redelivering later", ev->id,
 			 cm_strerror(err));
 		p->db_down = true;
-		how = BUS_NAK;
+		return BUS_NAK;
 	}
-	event_free(ev);
-	return how;
+	return BUS_ACK;
+}
+
+/* ---- a run of row-only events in one statement --------------------------- */
+
+#define RUN_COLUMNS                                                                         \
+	" FROM jsonb_to_recordset($1::jsonb) AS v(n int, id uuid, call_id uuid, type text,"  \
+	" ts timestamptz, source text, data jsonb)"
+
+/* clock_timestamp() per row, after the sort: received_at keeps the order
+ * the events were delivered in, as separate statements would. */
+static const char run_insert_sql[] =
+	"INSERT INTO call_events (id, call_id, type, ts, source, data, received_at)"
+	" SELECT v.id, v.call_id, v.type, v.ts, v.source, v.data, clock_timestamp()" RUN_COLUMNS
+	" WHERE EXISTS (SELECT 1 FROM calls c WHERE c.id = v.call_id)"
+	" ORDER BY v.n ON CONFLICT (id) DO NOTHING RETURNING id";
+static const char run_stray_sql[] =
+	"INSERT INTO stray_events (id, call_id, type, ts, source, data, received_at)"
+	" SELECT v.id, v.call_id, v.type, v.ts, v.source, v.data, clock_timestamp()" RUN_COLUMNS
+	" WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = v.call_id)"
+	" ORDER BY v.n ON CONFLICT (id) DO NOTHING RETURNING id";
+
+enum run_fate { RUN_DUPLICATE, RUN_STORED, RUN_STRAY };
+
+/* The events evs[idx[0..k-1]] whose fate is still RUN_DUPLICATE, as the
+ * JSON array the statements read; *jsonp caller frees. */
+static int run_rows(char **jsonp, struct event *const *evs, const int *idx, int k,
+		    const enum run_fate *fates)
+{
+	cJSON *arr = cJSON_CreateArray();
+	int err = arr ? 0 : ENOMEM;
+	for (int j = 0; !err && j < k; j++) {
+		const struct event *ev = evs[idx[j]];
+		char ts[TIME_ISO_LEN + 1];
+		if (fates[j] != RUN_DUPLICATE)
+			continue;
+		time_iso8601(ts, ev->ts_ms);
+		cJSON *row = cJSON_CreateObject();
+		cJSON *data = cJSON_Duplicate(ev->data, true);
+		if (!row || !data || !cJSON_AddItemToArray(arr, row)) {
+			cJSON_Delete(row);
+			cJSON_Delete(data);
+			err = ENOMEM;
+			break;
+		}
+		if (!cJSON_AddNumberToObject(row, "n", j) ||
+		    !cJSON_AddStringToObject(row, "id", ev->id) ||
+		    !cJSON_AddStringToObject(row, "call_id", ev->call_id) ||
+		    !cJSON_AddStringToObject(row, "type", event_type_name(ev->type)) ||
+		    !cJSON_AddStringToObject(row, "ts", ts) ||
+		    !cJSON_AddStringToObject(row, "source", ev->source) ||
+		    !cJSON_AddItemToObject(row, "data", data)) {
+			if (!cJSON_GetObjectItemCaseSensitive(row, "data"))
+				cJSON_Delete(data);
+			err = ENOMEM;
+		}
+	}
+	if (!err && !(*jsonp = cJSON_PrintUnformatted(arr)))
+		err = ENOMEM;
+	cJSON_Delete(arr);
+	return err;
+}
+
+/* Runs one of the run statements over the events still RUN_DUPLICATE and
+ * marks those it inserted `fate`: for each id it returned, the first such
+ * event with that id (a second copy in the same run stays a duplicate). */
+static int run_statement(struct db *db, const char *sql, struct event *const *evs,
+			 const int *idx, int k, enum run_fate *fates, enum run_fate fate)
+{
+	struct db_result *res = NULL;
+	char *json = NULL;
+	int err = run_rows(&json, evs, idx, k, fates);
+	if (!err) {
+		const char *params[] = { json };
+		err = db_exec(db, &res, sql, 1, params);
+	}
+	for (int r = 0; !err && r < db_result_rows(res); r++) {
+		const char *id = db_result_get(res, r, 0);
+		for (int j = 0; id && j < k; j++) {
+			if (fates[j] == RUN_DUPLICATE && strcasecmp(evs[idx[j]]->id, id) == 0) {
+				fates[j] = fate;
+				break;
+			}
+		}
+	}
+	db_result_free(res);
+	free(json);
+	return err;
+}
+
+/* Stores the row-only events evs[idx[0..k-1]] with one INSERT for those of
+ * calls that have a row (and one more for the strays, only when some event
+ * was not inserted); each statement commits alone and is idempotent, as
+ * each event's own INSERT was. Sets hows[idx[j]]. When PostgreSQL refuses
+ * the statement as data, each event is stored alone, so one bad event is
+ * terminated and the others are kept. */
+static void store_run(struct persist *p, struct event *const *evs, const int *idx, int k,
+		      enum bus_ack *hows)
+{
+	enum run_fate *fates = NULL;
+	int err;
+
+	if (k == 1) {
+		hows[idx[0]] = store_one(p, evs[idx[0]]);
+		return;
+	}
+	fates = calloc((size_t)k, sizeof(*fates)); /* RUN_DUPLICATE */
+	if (!fates) {
+		for (int j = 0; j < k; j++)
+			hows[idx[j]] = BUS_NAK;
+		return;
+	}
+	for (int j = 0; j < k; j++)
+		record_cache_write_begin(p->cache, evs[idx[j]]->call_id);
+	err = run_statement(p->db, run_insert_sql, evs, idx, k, fates, RUN_STORED);
+	bool rest = false;
+	for (int j = 0; !err && j < k; j++)
+		rest = rest || fates[j] == RUN_DUPLICATE;
+	if (!err && rest)
+		err = run_statement(p->db, run_stray_sql, evs, idx, k, fates, RUN_STRAY);
+	for (int j = 0; j < k; j++)
+		record_cache_write_end(p->cache, evs[idx[j]]->call_id);
+
+	if (err == EINVAL || err == ENOENT || err == EEXIST || err == EAGAIN) {
+		log_warn("persist_run_refused", "%d events in one statement: %s; storing each"
+			 " alone", k, cm_strerror(err));
+		for (int j = 0; j < k && !p->db_down; j++)
+			hows[idx[j]] = store_one(p, evs[idx[j]]);
+	} else if (err == ENOMEM) {
+		log_warn("persist_run_failed", "%d events: %s; redelivering them later", k,
+			 cm_strerror(err)); /* hows stay BUS_NAK */
+	} else if (err) {
+		log_warn("persist_db_unavailable", "%d events: %s; redelivering later", k,
+			 cm_strerror(err));
+		p->db_down = true;
+	} else {
+		for (int j = 0; j < k; j++) {
+			const struct event *ev = evs[idx[j]];
+			hows[idx[j]] = BUS_ACK;
+			if (fates[j] == RUN_STRAY) {
+				count_stray(p, ev);
+			} else if (fates[j] == RUN_STORED) {
+				atomic_fetch_add(&p->stored, 1);
+				atomic_fetch_add(&p->batched, 1);
+			} else {
+				atomic_fetch_add(&p->duplicates, 1);
+			}
+		}
+	}
+	free(fates);
+}
+
+/* A fetched batch, in order: each run of consecutive row-only events is one
+ * statement, every other event its own transaction. A message stays nak'ed
+ * (hows starts BUS_NAK) once the database is found down. */
+static void on_batch(const struct bus_msg *msgs, int n, enum bus_ack *hows, void *arg)
+{
+	struct persist *p = arg;
+	struct event **evs = calloc((size_t)n, sizeof(*evs));
+	int *run = calloc((size_t)n, sizeof(*run));
+	int k = 0;
+
+	if (!evs || !run)
+		goto out; /* every message nak'ed */
+	for (int i = 0; i < n && !p->db_down; i++) {
+		evs[i] = decode(p, &msgs[i], &hows[i]);
+		if (!evs[i])
+			continue;
+		if (row_only(evs[i])) {
+			run[k++] = i;
+			continue;
+		}
+		if (k)
+			store_run(p, evs, run, k, hows);
+		k = 0;
+		if (!p->db_down)
+			hows[i] = store_one(p, evs[i]);
+	}
+	if (k && !p->db_down)
+		store_run(p, evs, run, k, hows);
+out:
+	for (int i = 0; evs && i < n; i++)
+		event_free(evs[i]);
+	free(evs);
+	free(run);
 }
 
 static bool stopping(struct persist *p)
@@ -460,7 +664,7 @@ static void *persist_main(void *arg)
 			log_info("persist_consuming", "durable %s on CALLS", PERSIST_DURABLE);
 		}
 		p->db_down = false;
-		err = bus_js_fetch(p->sub, FETCH_BATCH, FETCH_WAIT_MS, on_msg, p, NULL);
+		err = bus_js_fetch_batch(p->sub, FETCH_BATCH, FETCH_WAIT_MS, on_batch, p, NULL);
 		if (p->db_down) {
 			/* The nak'ed messages come back once PostgreSQL answers. */
 			p->db = db_close(p->db);
@@ -555,4 +759,5 @@ void persist_stats(const struct persist *p, struct persist_stats *st)
 	st->duplicates = atomic_load(&p->duplicates);
 	st->invalid = atomic_load(&p->invalid);
 	st->strays = atomic_load(&p->strays);
+	st->batched = atomic_load(&p->batched);
 }

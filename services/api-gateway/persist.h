@@ -9,9 +9,11 @@
  * recompute hold accounting from the stored hold/resume events, so
  * redelivered or reordered events leave one correct record. An event that
  * changes neither the row nor the transcript (call_queued, agent_speaking…)
- * is the INSERT alone, committed by itself. The message is acked after
- * COMMIT. An event that does not decode, or that PostgreSQL refuses as
- * data, is logged and terminated (never redelivered); while PostgreSQL is
+ * is the INSERT alone, committed by itself; consecutive such events of a
+ * fetched batch share one INSERT (jsonb_to_recordset), and their messages
+ * are acked after it. The message is acked after COMMIT. An event that
+ * does not decode, or that PostgreSQL refuses as data (alone, when a shared
+ * INSERT is refused), is logged and terminated (never redelivered); while PostgreSQL is
  * down messages are nak'ed and the consumer backs off until the database
  * answers again (nothing is lost). Events of calls that have no row are
  * kept apart in stray_events (logged as persist_stray_event): they never
@@ -48,9 +50,10 @@ int persist_new(struct persist **pp, struct bus *bus, const char *database_url, 
 struct persist *persist_free(struct persist *p);
 
 /* Events handled since start: stored (new), duplicates, terminated
- * (invalid), strays (no such call: stray_events). For metrics and tests. */
+ * (invalid), strays (no such call: stray_events); batched: those of
+ * `stored` that a run's one statement stored. For metrics and tests. */
 struct persist_stats {
-	uint64_t stored, duplicates, invalid, strays;
+	uint64_t stored, duplicates, invalid, strays, batched;
 };
 void persist_stats(const struct persist *p, struct persist_stats *st);
 

@@ -343,7 +343,7 @@ void test_nats_destroy(struct test_nats *n)
 	n->dir = NULL;
 }
 
-int test_pg_start(struct test_pg *pg)
+static int pg_start(struct test_pg *pg, bool durable)
 {
 	memset(pg, 0, sizeof(*pg));
 	pg->port = test_free_port();
@@ -352,8 +352,9 @@ int test_pg_start(struct test_pg *pg)
 		return EIO;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", pg->port);
-	/* durability off, explicitly: a test cluster does not outlive its test */
-	const char *argv[] = { "scripts/pg.sh", "start", pg->dir, port, "fast", NULL };
+	/* durability off unless asked for: a test cluster does not outlive its test */
+	const char *argv[] = { "scripts/pg.sh", "start", pg->dir, port, durable ? NULL : "fast",
+			       NULL };
 	char *out = NULL;
 	int st = test_run_cmd(&out, argv, NULL, 120000);
 	if (st != 0) {
@@ -365,6 +366,16 @@ int test_pg_start(struct test_pg *pg)
 	snprintf(pg->url, sizeof(pg->url),
 		 "postgresql://callmesh@127.0.0.1:%d/callmesh?connect_timeout=5", pg->port);
 	return 0;
+}
+
+int test_pg_start(struct test_pg *pg)
+{
+	return pg_start(pg, false);
+}
+
+int test_pg_start_durable(struct test_pg *pg)
+{
+	return pg_start(pg, true);
 }
 
 void test_pg_destroy(struct test_pg *pg)

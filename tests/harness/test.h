@@ -154,6 +154,8 @@ struct test_pg {
 };
 /* A throw-away PostgreSQL cluster (scripts/pg.sh, durability off for speed) on a free port. */
 int test_pg_start(struct test_pg *pg);
+/* The same with PostgreSQL's defaults: fsync and synchronous commit on (benches). */
+int test_pg_start_durable(struct test_pg *pg);
 void test_pg_destroy(struct test_pg *pg);
 
 /* Runs `argv` with extra environment `envp` (NAME=VALUE, NULL-terminated),

@@ -578,6 +578,75 @@ out:
 	return err;
 }
 
+/* A batch handler: "a" acked, "b" left as it starts (nak'ed) on its first
+ * delivery and acked on its second, "c" terminated; records what it saw. */
+struct batch_seen {
+	int calls, msgs, max_n;
+	uint64_t b_delivered;
+	char order[16];
+};
+
+static void batch_h(const struct bus_msg *msgs, int n, enum bus_ack *hows, void *arg)
+{
+	struct batch_seen *b = arg;
+	b->calls++;
+	b->max_n = n > b->max_n ? n : b->max_n;
+	for (int i = 0; i < n; i++) {
+		char c = msgs[i].len == 1 ? msgs[i].data[0] : '?';
+		if (b->msgs < (int)sizeof(b->order) - 1)
+			b->order[b->msgs] = c;
+		b->msgs++;
+		if (hows[i] != BUS_NAK)
+			hows[i] = BUS_TERM; /* every slot must start as BUS_NAK */
+		else if (c == 'a')
+			hows[i] = BUS_ACK;
+		else if (c == 'b' && msgs[i].delivered > 1) {
+			hows[i] = BUS_ACK;
+			b->b_delivered = msgs[i].delivered;
+		} else if (c == 'c')
+			hows[i] = BUS_TERM;
+	}
+}
+
+static int test_js_fetch_batch(void)
+{
+	int err = 0;
+	struct test_nats n = { 0 };
+	struct bus *bus = NULL;
+	struct bus_sub *sub = NULL;
+	struct batch_seen b = { 0 };
+	int got = 0;
+
+	TEST_EQ_INT(test_nats_start(&n), 0);
+	TEST_EQ_INT(bus_connect(&bus, n.url, "test-batch"), 0);
+	TEST_EQ_INT(bus_ensure_streams(bus), 0);
+	TEST_EQ_INT(bus_js_publish(bus, "dial.exotel", "job-a", "a", 1, 2000), 0);
+	TEST_EQ_INT(bus_js_publish(bus, "dial.exotel", "job-b", "b", 1, 2000), 0);
+	TEST_EQ_INT(bus_js_publish(bus, "dial.exotel", "job-c", "c", 1, 2000), 0);
+	TEST_EQ_INT(bus_js_pull_sub(bus, &sub, "DIALS", "exotel", "dial.exotel"), 0);
+	TEST_EQ_INT(bus_js_fetch_batch(sub, 10, 2000, NULL, &b, &got), EINVAL);
+
+	TEST_EQ_INT(bus_js_fetch_batch(sub, 10, 2000, batch_h, &b, &got), 0);
+	TEST_EQ_INT(got, 3);
+	TEST_EQ_INT(b.calls, 1); /* one call for the three */
+	TEST_EQ_STR(b.order, "abc");
+	int64_t end = time_mono_ms() + WAIT_MS;
+	while (b.b_delivered == 0 && time_mono_ms() < end) {
+		int e = bus_js_fetch_batch(sub, 10, 500, batch_h, &b, &got);
+		TEST_ASSERT(e == 0 || e == ETIMEDOUT);
+	}
+	TEST_EQ_INT(b.b_delivered, 2); /* only the nak'ed one came back */
+	TEST_EQ_STR(b.order, "abcb");
+	TEST_EQ_INT(bus_js_fetch_batch(sub, 10, 300, batch_h, &b, &got), ETIMEDOUT);
+	TEST_EQ_INT(got, 0);
+	TEST_EQ_INT(b.msgs, 4);
+out:
+	sub = bus_unsubscribe(sub);
+	bus = bus_close(bus);
+	test_nats_destroy(&n);
+	return err;
+}
+
 /* ---- pipelined publishes: acks collected later, a bounded number ------- */
 
 static void swallow_h(const struct bus_msg *msg, void *arg)
@@ -659,6 +728,7 @@ static const struct test tests[] = {
 	{ "connect_while_down", test_connect_while_down },
 	{ "dials_pull_consumer", test_dials_pull_consumer },
 	{ "js_pipelined", test_js_pipelined },
+	{ "js_fetch_batch", test_js_fetch_batch },
 };
 
 static int run(int argc, char **argv)

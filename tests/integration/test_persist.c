@@ -35,7 +35,8 @@ struct env {
 /* Entries never expire within a test: only invalidation refreshes them. */
 #define CACHE_TTL_MS 3600000
 
-static int env_up(struct env *e)
+/* start false: the persister is not started (persist_new later). */
+static int env_up_with(struct env *e, bool start)
 {
 	int err;
 	memset(e, 0, sizeof(*e));
@@ -50,7 +51,12 @@ static int env_up(struct env *e)
 	    (err = db_migrate(e->db, MIGRATIONS, NULL)) != 0 ||
 	    (err = record_cache_new(&e->cache, 64, 1 << 20, CACHE_TTL_MS)) != 0)
 		return err;
-	return persist_new(&e->p, e->bus, e->pg.url, SOURCE, e->cache, true);
+	return start ? persist_new(&e->p, e->bus, e->pg.url, SOURCE, e->cache, true) : 0;
+}
+
+static int env_up(struct env *e)
+{
+	return env_up_with(e, true);
 }
 
 static void env_down(struct env *e)
@@ -968,6 +974,100 @@ out:
 	return err;
 }
 
+/* Events stored before the persister starts reach it in one fetch: each
+ * run of row-only events (no calls row or transcript change) is one
+ * statement, and a run PostgreSQL refuses (invalid UTF-8 in one event's
+ * data) is stored event by event, so only the bad one is lost. */
+static int test_row_events_share_a_statement(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], ghost[ID_UUID_LEN + 1], bad_id[ID_UUID_LEN + 1];
+	char ts[TIME_ISO_LEN + 1], bad[512];
+	struct event *q = NULL, *s1 = NULL, *part = NULL, *g = NULL, *d = NULL, *s2 = NULL;
+	char *v = NULL;
+
+	TEST_EQ_INT(env_up_with(&e, false), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	TEST_EQ_INT(id_uuid4(ghost), 0);
+	TEST_EQ_INT(id_uuid4(bad_id), 0);
+	q = mk(EV_CALL_QUEUED, cid, T0);
+	s1 = mk(EV_AGENT_SPEAKING, cid, T0 + 10);
+	part = mk(EV_TRANSCRIPT, cid, T0 + 20);
+	g = mk(EV_AGENT_SPEAKING, ghost, T0 + 25);
+	d = mk(EV_CALL_DIALING, cid, T0 + 30);
+	s2 = mk(EV_AGENT_SPEAKING, cid, T0 + 50);
+	TEST_ASSERT(q && s1 && part && g && d && s2);
+	TEST_EQ_INT(event_set_str(part, "speaker", "user"), 0);
+	TEST_EQ_INT(event_set_str(part, "text", "What are"), 0);
+	TEST_EQ_INT(event_set_bool(part, "final", false), 0);
+	TEST_EQ_INT(event_set_time(part, "started_at", T0 + 20), 0);
+	time_iso8601(ts, T0 + 40);
+	int bn = snprintf(bad, sizeof(bad),
+			  "{\"v\":1,\"id\":\"%s\",\"type\":\"agent_speaking\",\"call_id\":\"%s\","
+			  "\"room\":\"call-%s\",\"ts\":\"%s\",\"source\":\"sip-bridge/test\","
+			  "\"data\":{\"note\":\"\xff\xfe\"}}",
+			  bad_id, cid, cid, ts);
+	TEST_ASSERT(bn > 0 && (size_t)bn < sizeof(bad));
+	char subject[EVENT_SUBJECT_MAX];
+	snprintf(subject, sizeof(subject), "calls.%s.agent_speaking", cid);
+
+	TEST_EQ_INT(publish(e.bus, q, false), 0);
+	TEST_EQ_INT(publish(e.bus, s1, false), 0);
+	TEST_EQ_INT(publish(e.bus, q, true), 0); /* a second copy in the same run */
+	TEST_EQ_INT(publish(e.bus, part, false), 0);
+	TEST_EQ_INT(publish(e.bus, g, false), 0);
+	TEST_EQ_INT(publish(e.bus, d, false), 0); /* its own transaction: ends the run */
+	TEST_EQ_INT(bus_js_publish(e.bus, subject, bad_id, bad, (size_t)bn, 5000), 0);
+	TEST_EQ_INT(publish(e.bus, s2, false), 0);
+	TEST_EQ_INT(publish(e.bus, g, true), 0);
+	TEST_EQ_INT(persist_new(&e.p, e.bus, e.pg.url, SOURCE, e.cache, true), 0);
+	TEST_EQ_INT(wait_handled(e.p, 9), 0);
+
+	struct persist_stats st;
+	persist_stats(e.p, &st);
+	TEST_EQ_INT(st.stored, 5);
+	TEST_EQ_INT(st.batched, 3); /* the first run; the refused one went alone */
+	TEST_EQ_INT(st.duplicates, 2);
+	TEST_EQ_INT(st.strays, 1);
+	TEST_EQ_INT(st.invalid, 1);
+	/* in the order they were delivered, whatever their ts */
+	v = test_db_query1(e.db,
+			   "SELECT string_agg(type, ',' ORDER BY received_at) FROM call_events"
+			   " WHERE call_id = $1",
+			   cid);
+	TEST_EQ_STR(v, "call_queued,agent_speaking,transcript,call_dialing,agent_speaking");
+	free(v);
+	v = test_db_query1(e.db,
+			   "SELECT count(*) || '|' || min(type) || '|' || min(source) FROM"
+			   " stray_events WHERE call_id = $1",
+			   ghost);
+	TEST_EQ_STR(v, "1|agent_speaking|sip-bridge/test");
+	free(v);
+	time_iso8601(ts, T0 + 20);
+	v = test_db_query1(e.db,
+			   "SELECT data->>'text' || '|' || (ts = $1::timestamptz) FROM call_events"
+			   " WHERE type = 'transcript'",
+			   ts);
+	TEST_EQ_STR(v, "What are|true");
+	free(v);
+	v = test_db_query1(e.db, "SELECT count(*) FROM call_events WHERE id = $1", bad_id);
+	TEST_EQ_STR(v, "0");
+	free(v);
+	v = test_db_query1(e.db, "SELECT status FROM calls WHERE id = $1", cid);
+	TEST_EQ_STR(v, "dialing");
+out:
+	free(v);
+	event_free(q);
+	event_free(s1);
+	event_free(part);
+	event_free(g);
+	event_free(d);
+	event_free(s2);
+	env_down(&e);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "out_of_order_and_duplicates", test_out_of_order_and_duplicates },
 	{ "hold_pair", test_hold_pair },
@@ -981,6 +1081,7 @@ static const struct test tests[] = {
 	{ "livekit_webhook", test_livekit_webhook },
 	{ "cache_follows_persister", test_cache_follows_persister },
 	{ "stray_events_kept_apart", test_stray_events_kept_apart },
+	{ "row_events_share_a_statement", test_row_events_share_a_statement },
 };
 
 TEST_MAIN(tests)
