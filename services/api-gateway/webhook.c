@@ -437,8 +437,7 @@ static void *worker_main(void *arg)
 	struct wh_worker *w = arg;
 	struct webhook *wh = w->wh;
 	int backoff = 250;
-	int64_t swept_ms = 0;
-	bool swept = false; /* the first sweep runs at once, however long the machine is up */
+	int64_t swept_ms = -1; /* -1: never, so the first sweep runs at once */
 
 	while (!wh_stopping(wh)) {
 		if (!w->db && db_connect(&w->db, wh->url) != 0) {
@@ -446,8 +445,7 @@ static void *worker_main(void *arg)
 			backoff = backoff >= 5000 ? 5000 : backoff * 2;
 			continue;
 		}
-		if (w->index == 0 && (!swept || time_mono_ms() - swept_ms >= SWEEP_MS)) {
-			swept = true;
+		if (w->index == 0 && (swept_ms < 0 || time_mono_ms() - swept_ms >= SWEEP_MS)) {
 			swept_ms = time_mono_ms();
 			if (sweep(w) == EIO) {
 				w->db = db_close(w->db);

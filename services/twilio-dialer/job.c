@@ -71,7 +71,7 @@ int twilio_job_parse(struct twilio_job *j, const char *data, size_t len, struct 
 	for (int i = 0; !err && i < 2; i++) {
 		const char *t = cmd_str(job, times[i]);
 		if (t && time_parse_iso8601(&ms[i], t) != 0) {
-			cmd_error_set(e, "invalid_field", times[i], "%s: not an RFC 3339 time",
+			cmd_error_set(e, "invalid_field", times[i], "%s: must be an RFC 3339 time",
 				      times[i]);
 			err = EINVAL;
 		}

@@ -566,7 +566,7 @@ static int test_bad_job(void)
 	TEST_EQ_INT(publish_job_with(&v, id, ",\"dial_by\":\"soon\"", TRUNK), 0);
 	ev = wait_event(&v, id, "call_failed", 10000);
 	TEST_ASSERT(ev);
-	TEST_CONTAINS(fake_lk_str(ev, "data.sip_reason"), "dial_by: not an RFC 3339 time");
+	TEST_CONTAINS(fake_lk_str(ev, "data.sip_reason"), "dial_by: must be an RFC 3339 time");
 	cJSON_Delete(ev);
 	/* queued past its dial_by: the person is not called late */
 	new_id(id);
