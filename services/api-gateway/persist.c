@@ -447,12 +447,12 @@ static const char run_insert_sql[] =
 	"INSERT INTO call_events (id, call_id, type, ts, source, data, received_at)"
 	" SELECT v.id, v.call_id, v.type, v.ts, v.source, v.data, clock_timestamp()" RUN_COLUMNS
 	" WHERE EXISTS (SELECT 1 FROM calls c WHERE c.id = v.call_id)"
-	" ORDER BY v.n ON CONFLICT (id) DO NOTHING RETURNING id";
+	" ORDER BY v.n ON CONFLICT (id) DO NOTHING RETURNING id, call_id";
 static const char run_stray_sql[] =
 	"INSERT INTO stray_events (id, call_id, type, ts, source, data, received_at)"
 	" SELECT v.id, v.call_id, v.type, v.ts, v.source, v.data, clock_timestamp()" RUN_COLUMNS
 	" WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = v.call_id)"
-	" ORDER BY v.n ON CONFLICT (id) DO NOTHING RETURNING id";
+	" ORDER BY v.n ON CONFLICT (id) DO NOTHING RETURNING id, call_id";
 
 enum run_fate { RUN_DUPLICATE, RUN_STORED, RUN_STRAY };
 
@@ -496,8 +496,9 @@ static int run_rows(char **jsonp, struct event *const *evs, const int *idx, int 
 }
 
 /* Runs one of the run statements over the events still RUN_DUPLICATE and
- * marks those it inserted `fate`: for each id it returned, the first such
- * event with that id (a second copy in the same run stays a duplicate). */
+ * marks those it inserted `fate`: for each id and call it returned, the
+ * first such event with both (a second copy in the same run stays a
+ * duplicate; a copy of the id under another call is not taken for it). */
 static int run_statement(struct db *db, const char *sql, struct event *const *evs,
 			 const int *idx, int k, enum run_fate *fates, enum run_fate fate)
 {
@@ -510,8 +511,10 @@ static int run_statement(struct db *db, const char *sql, struct event *const *ev
 	}
 	for (int r = 0; !err && r < db_result_rows(res); r++) {
 		const char *id = db_result_get(res, r, 0);
-		for (int j = 0; id && j < k; j++) {
-			if (fates[j] == RUN_DUPLICATE && strcasecmp(evs[idx[j]]->id, id) == 0) {
+		const char *cid = db_result_get(res, r, 1);
+		for (int j = 0; id && cid && j < k; j++) {
+			if (fates[j] == RUN_DUPLICATE && strcasecmp(evs[idx[j]]->id, id) == 0 &&
+			    strcasecmp(evs[idx[j]]->call_id, cid) == 0) {
 				fates[j] = fate;
 				break;
 			}
@@ -547,6 +550,14 @@ static void store_run(struct persist *p, struct event *const *evs, const int *id
 	for (int j = 0; j < k; j++)
 		record_cache_write_begin(p->cache, evs[idx[j]]->call_id);
 	err = run_statement(p->db, run_insert_sql, evs, idx, k, fates, RUN_STORED);
+	/* committed: acked and counted whatever the stray statement does */
+	for (int j = 0; !err && j < k; j++) {
+		if (fates[j] == RUN_STORED) {
+			hows[idx[j]] = BUS_ACK;
+			atomic_fetch_add(&p->stored, 1);
+			atomic_fetch_add(&p->batched, 1);
+		}
+	}
 	bool rest = false;
 	for (int j = 0; !err && j < k; j++)
 		rest = rest || fates[j] == RUN_DUPLICATE;
@@ -558,8 +569,10 @@ static void store_run(struct persist *p, struct event *const *evs, const int *id
 	if (err == EINVAL || err == ENOENT || err == EEXIST || err == EAGAIN) {
 		log_warn("persist_run_refused", "%d events in one statement: %s; storing each"
 			 " alone", k, cm_strerror(err));
-		for (int j = 0; j < k && !p->db_down; j++)
-			hows[idx[j]] = store_one(p, evs[idx[j]]);
+		for (int j = 0; j < k && !p->db_down; j++) {
+			if (fates[j] != RUN_STORED) /* those are committed */
+				hows[idx[j]] = store_one(p, evs[idx[j]]);
+		}
 	} else if (err == ENOMEM) {
 		log_warn("persist_run_failed", "%d events: %s; redelivering them later", k,
 			 cm_strerror(err)); /* hows stay BUS_NAK */
@@ -569,16 +582,13 @@ static void store_run(struct persist *p, struct event *const *evs, const int *id
 		p->db_down = true;
 	} else {
 		for (int j = 0; j < k; j++) {
-			const struct event *ev = evs[idx[j]];
+			if (fates[j] == RUN_STORED)
+				continue; /* acked and counted above */
 			hows[idx[j]] = BUS_ACK;
-			if (fates[j] == RUN_STRAY) {
-				count_stray(p, ev);
-			} else if (fates[j] == RUN_STORED) {
-				atomic_fetch_add(&p->stored, 1);
-				atomic_fetch_add(&p->batched, 1);
-			} else {
+			if (fates[j] == RUN_STRAY)
+				count_stray(p, evs[idx[j]]);
+			else
 				atomic_fetch_add(&p->duplicates, 1);
-			}
 		}
 	}
 	free(fates);

@@ -1068,6 +1068,99 @@ out:
 	return err;
 }
 
+/* One run holds two copies of one event id, the first of a call that has
+ * no row, the second of one that has: as each alone, the first is a stray
+ * and the second is stored. */
+static int test_run_same_id_two_calls(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], ghost[ID_UUID_LEN + 1];
+	struct event *a = NULL, *b = NULL, *x = NULL;
+	char *v = NULL;
+
+	TEST_EQ_INT(env_up_with(&e, false), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	TEST_EQ_INT(id_uuid4(ghost), 0);
+	a = mk(EV_AGENT_SPEAKING, ghost, T0);
+	b = mk(EV_AGENT_SPEAKING, cid, T0 + 10);
+	x = mk(EV_AGENT_SPEAKING, cid, T0 + 20);
+	TEST_ASSERT(a && b && x);
+	memcpy(b->id, a->id, sizeof(a->id));
+	TEST_EQ_INT(publish(e.bus, a, false), 0);
+	TEST_EQ_INT(publish(e.bus, b, true), 0);
+	TEST_EQ_INT(publish(e.bus, x, false), 0);
+	TEST_EQ_INT(persist_new(&e.p, e.bus, e.pg.url, SOURCE, e.cache, true), 0);
+	TEST_EQ_INT(wait_handled(e.p, 3), 0);
+	struct persist_stats st;
+	persist_stats(e.p, &st);
+	TEST_EQ_INT(st.stored, 2);
+	TEST_EQ_INT(st.strays, 1);
+	TEST_EQ_INT(st.duplicates, 0);
+	v = test_db_query1(e.db, "SELECT count(*) FROM stray_events WHERE call_id = $1", ghost);
+	TEST_EQ_STR(v, "1");
+out:
+	free(v);
+	event_free(a);
+	event_free(b);
+	event_free(x);
+	env_down(&e);
+	return err;
+}
+
+/* The strays' statement fails once (a deadlock, raised by a trigger) after
+ * the run's INSERT committed: the events it stored stay stored and counted
+ * so, and the stray is stored alone. */
+static int test_run_strays_statement_fails(void)
+{
+	int err = 0;
+	struct env e;
+	char cid[ID_UUID_LEN + 1], ghost[ID_UUID_LEN + 1];
+	struct event *a = NULL, *b = NULL, *g = NULL;
+	char *v = NULL;
+
+	TEST_EQ_INT(env_up_with(&e, false), 0);
+	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
+	TEST_EQ_INT(id_uuid4(ghost), 0);
+	TEST_EQ_INT(db_exec(e.db, NULL, "CREATE SEQUENCE fail_once", 0, NULL), 0);
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$"
+			    " BEGIN IF nextval('fail_once') = 1 THEN"
+			    " RAISE EXCEPTION 'simulated deadlock' USING ERRCODE = '40P01';"
+			    " END IF; RETURN NEW; END $$",
+			    0, NULL),
+		    0);
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "CREATE TRIGGER fail_once BEFORE INSERT ON stray_events"
+			    " FOR EACH ROW EXECUTE FUNCTION fail_once()",
+			    0, NULL),
+		    0);
+	a = mk(EV_AGENT_SPEAKING, cid, T0);
+	b = mk(EV_AGENT_SPEAKING, cid, T0 + 10);
+	g = mk(EV_AGENT_SPEAKING, ghost, T0 + 20);
+	TEST_ASSERT(a && b && g);
+	TEST_EQ_INT(publish(e.bus, a, false), 0);
+	TEST_EQ_INT(publish(e.bus, b, false), 0);
+	TEST_EQ_INT(publish(e.bus, g, false), 0);
+	TEST_EQ_INT(persist_new(&e.p, e.bus, e.pg.url, SOURCE, e.cache, true), 0);
+	TEST_EQ_INT(wait_handled(e.p, 3), 0);
+	struct persist_stats st;
+	persist_stats(e.p, &st);
+	TEST_EQ_INT(st.stored, 2);
+	TEST_EQ_INT(st.batched, 2);
+	TEST_EQ_INT(st.duplicates, 0);
+	TEST_EQ_INT(st.strays, 1);
+	v = test_db_query1(e.db, "SELECT count(*) FROM stray_events WHERE call_id = $1", ghost);
+	TEST_EQ_STR(v, "1");
+out:
+	free(v);
+	event_free(a);
+	event_free(b);
+	event_free(g);
+	env_down(&e);
+	return err;
+}
+
 static const struct test tests[] = {
 	{ "out_of_order_and_duplicates", test_out_of_order_and_duplicates },
 	{ "hold_pair", test_hold_pair },
@@ -1082,6 +1175,8 @@ static const struct test tests[] = {
 	{ "cache_follows_persister", test_cache_follows_persister },
 	{ "stray_events_kept_apart", test_stray_events_kept_apart },
 	{ "row_events_share_a_statement", test_row_events_share_a_statement },
+	{ "run_same_id_two_calls", test_run_same_id_two_calls },
+	{ "run_strays_statement_fails", test_run_strays_statement_fails },
 };
 
 TEST_MAIN(tests)
