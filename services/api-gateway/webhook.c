@@ -75,7 +75,8 @@ static const char due_sql[] = "SELECT 1" SETTLED_SQL " LIMIT 1";
  * (record.c), so they need no record_cache bracket; the outcome reaches the
  * record as a webhook_delivered/webhook_failed event through the persister. */
 static const char claim_sql[] =
-	"UPDATE calls c SET webhook_claimed_at = now()"
+	"UPDATE calls c SET webhook_claimed_at = now(),"
+	" webhook_stale_at = now() + make_interval(secs => $2::int)"
 	"  FROM assistants a"
 	" WHERE a.id = c.assistant_id AND c.id = ("
 	"  SELECT c2.id" SETTLED_SQL
@@ -89,9 +90,11 @@ static const char skip_sql[] =
 	"   AND NOT EXISTS (SELECT 1 FROM assistants a WHERE a.id = c.assistant_id"
 	"                    AND a.end_call_url IS NOT NULL AND a.end_call_url <> '')";
 
-/* Claims older than any delivery takes, with no outcome: their api-gateway
- * died mid-delivery. Recorded, never sent again (at most once); a call whose
- * outcome event was stored (only done_sql failed) gets that outcome. */
+/* Claims past their webhook_stale_at (set by the claimer: longer than any
+ * of its deliveries takes; for older claims, the sweeper's own $1 seconds
+ * after the claim), with no outcome: their api-gateway died mid-delivery.
+ * Recorded, never sent again (at most once); a call whose outcome event was
+ * stored (only done_sql failed) gets that outcome. */
 static const char sweep_sql[] =
 	"UPDATE calls c SET webhook_done_at = now(), webhook_status = CASE WHEN EXISTS"
 	"   (SELECT 1 FROM call_events e WHERE e.call_id = c.id"
@@ -99,9 +102,11 @@ static const char sweep_sql[] =
 	"  FROM assistants a"
 	" WHERE a.id = c.assistant_id AND c.webhook_claimed_at IS NOT NULL"
 	"   AND c.webhook_status IS NULL"
-	"   AND c.webhook_claimed_at < now() - make_interval(secs => $1::int)"
+	"   AND coalesce(c.webhook_stale_at,"
+	"                c.webhook_claimed_at + make_interval(secs => $1::int)) < now()"
 	" RETURNING c.id, c.room, a.end_call_url, EXISTS (SELECT 1 FROM call_events e"
-	"   WHERE e.call_id = c.id AND e.type IN ('webhook_delivered', 'webhook_failed'))";
+	"   WHERE e.call_id = c.id AND e.type IN ('webhook_delivered', 'webhook_failed')),"
+	"   (extract(epoch from now() - c.webhook_claimed_at))::bigint";
 
 static const char done_sql[] =
 	"UPDATE calls SET webhook_status = $2, webhook_attempts = $3::int, webhook_done_at = now()"
@@ -346,8 +351,10 @@ static int claim(struct wh_worker *w, char id[ID_UUID_LEN + 1], char room[EVENT_
 	*recp = NULL;
 	*urlp = NULL;
 	*load_errp = 0;
+	char stale[16];
 	snprintf(settle, sizeof(settle), "%d", w->wh->opts.settle_s);
-	const char *params[] = { settle };
+	snprintf(stale, sizeof(stale), "%d", w->wh->stale_s);
+	const char *params[] = { settle, stale };
 	int err = db_exec(w->db, &res, due_sql, 1, params);
 	int due = err ? 0 : db_result_rows(res);
 	res = db_result_free(res);
@@ -356,7 +363,7 @@ static int claim(struct wh_worker *w, char id[ID_UUID_LEN + 1], char room[EVENT_
 	err = db_begin(w->db);
 	if (err)
 		return err;
-	err = db_exec(w->db, &res, claim_sql, 1, params);
+	err = db_exec(w->db, &res, claim_sql, 2, params);
 	if (err)
 		goto out;
 	if (db_result_rows(res) != 1) {
@@ -418,12 +425,13 @@ static int sweep(struct wh_worker *w)
 	for (int r = 0; !err && r < db_result_rows(res); r++) {
 		const char *id = db_result_get(res, r, 0), *room = db_result_get(res, r, 1);
 		const char *url = db_result_get(res, r, 2), *told = db_result_get(res, r, 3);
+		const char *age = db_result_get(res, r, 4);
 		if (!id || !room || (told && strcmp(told, "t") == 0))
 			continue;
 		log_warn("webhook_interrupted",
-			 "call %s: claimed over %d s ago and never finished (its api-gateway "
+			 "call %s: claimed %s s ago and never finished (its api-gateway "
 			 "stopped mid-delivery); recorded as failed, not sent again",
-			 id, wh->stale_s);
+			 id, age ? age : "?");
 		publish_outcome(wh, id, room, url, false, 0, 0,
 				"interrupted: the api-gateway delivering it stopped; not sent "
 				"again (at most once)");

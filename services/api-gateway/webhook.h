@@ -16,7 +16,8 @@
  * attempt; the outcome goes to webhook_status / webhook_attempts /
  * webhook_done_at. Calls whose assistant has no URL are marked "skipped".
  * A claim left without an outcome (its api-gateway was killed mid-delivery)
- * is found after stale_s and recorded as failed, with webhook_failed
+ * is found once past the stale_s its claimer stored with it
+ * (calls.webhook_stale_at) and recorded as failed, with webhook_failed
  * "interrupted": never sent again.
  *
  * Threads: `workers` threads, each with its own database connection,
@@ -34,9 +35,10 @@ struct webhook_opts {
 	int workers;    /* 0 → 2 */
 	int attempts;   /* 0 → 4 (the first and three retries) */
 	int backoff_ms; /* first retry delay; 0 → 1000 */
-	int stale_s;    /* a claim this old with no outcome was interrupted (its
-			 * api-gateway died): recorded failed; 0 → twice the longest
-			 * delivery plus a minute */
+	int stale_s;    /* this instance's claims: this long with no outcome, one
+			 * was interrupted (its api-gateway died) and is recorded
+			 * failed by any instance; 0 → twice the longest delivery
+			 * plus a minute. Also the age for claims stored without it */
 	const char *signing_secret; /* WEBHOOK_SIGNING_SECRET (borrowed, outlives the
 				     * webhook); NULL = unsigned (tests of this file only) */
 	bool allow_private;         /* OUTBOUND_ALLOW_PRIVATE (libs/egress) */

@@ -198,10 +198,13 @@ static int test_retried_then_delivered_once(void)
 	snprintf(want, sizeof(want), "webhook_delivered|200|2|%s", e.hook_url);
 	TEST_EQ_STR(v, want);
 	free(v);
-	v = test_db_query1(
-		e.db, "SELECT webhook_status || '|' || webhook_attempts FROM calls WHERE id = $1",
-		cid);
-	TEST_EQ_STR(v, "delivered|2");
+	/* the claim carries its deadline: 2 × (4 × 10 s + 1 + 2 + 4 s) + 60 s */
+	v = test_db_query1(e.db,
+			   "SELECT webhook_status || '|' || webhook_attempts || '|' ||"
+			   " extract(epoch from webhook_stale_at - webhook_claimed_at)::int"
+			   " FROM calls WHERE id = $1",
+			   cid);
+	TEST_EQ_STR(v, "delivered|2|154");
 	TEST_EQ_INT(receiver_counts(&e.r, &requests, &ok), 0);
 	TEST_EQ_INT(requests, 2);
 	TEST_EQ_INT(ok, 1);
@@ -600,12 +603,17 @@ out:
 /* An api-gateway killed mid-delivery leaves a claim without an outcome:
  * once it is older than any delivery takes, it is recorded as failed,
  * "interrupted", and never sent again; a call whose outcome event was
- * stored gets that outcome; a fresh claim is left to its worker. */
+ * stored gets that outcome; a fresh claim is left to its worker. "Older
+ * than any delivery takes" is the claimer's figure when it stored one
+ * (webhook_stale_at): a claim an hour old from an instance with longer
+ * timeouts is left alone, one 10 s old from an instance with shorter ones
+ * past its deadline is recorded, whatever this instance's stale_s (30 s). */
 static int test_interrupted_delivery_recorded(void)
 {
 	int err = 0;
 	struct env e;
 	char dead[ID_UUID_LEN + 1], told[ID_UUID_LEN + 1], live[ID_UUID_LEN + 1];
+	char patient[ID_UUID_LEN + 1], hasty[ID_UUID_LEN + 1];
 	char *v = NULL;
 	int requests = 0, ok = 0;
 	struct webhook_opts o = local_opts;
@@ -615,6 +623,21 @@ static int test_interrupted_delivery_recorded(void)
 	TEST_EQ_INT(seed_call(e.db, dead, e.hook_url), 0);
 	TEST_EQ_INT(seed_call(e.db, told, e.hook_url), 0);
 	TEST_EQ_INT(seed_call(e.db, live, e.hook_url), 0);
+	TEST_EQ_INT(seed_call(e.db, patient, e.hook_url), 0);
+	TEST_EQ_INT(seed_call(e.db, hasty, e.hook_url), 0);
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "UPDATE calls SET status = 'busy',"
+			    " ended_at = now() - interval '1 hour',"
+			    " webhook_claimed_at = now() - interval '1 hour',"
+			    " webhook_stale_at = now() + interval '1 hour' WHERE id = $1",
+			    1, (const char *[]){ patient }),
+		    0);
+	TEST_EQ_INT(db_exec(e.db, NULL,
+			    "UPDATE calls SET status = 'busy', ended_at = now(),"
+			    " webhook_claimed_at = now() - interval '10 seconds',"
+			    " webhook_stale_at = now() - interval '1 second' WHERE id = $1",
+			    1, (const char *[]){ hasty }),
+		    0);
 	TEST_EQ_INT(db_exec(e.db, NULL,
 			    "UPDATE calls SET status = 'busy',"
 			    " ended_at = now() - interval '1 hour',"
@@ -641,6 +664,14 @@ static int test_interrupted_delivery_recorded(void)
 				       "webhook_failed|interrupted: the api-gateway delivering it "
 				       "stopped; not sent again (at most once)", WAIT_MS),
 		    0);
+	TEST_EQ_INT(test_db_wait_value(e.db, "SELECT coalesce(webhook_status, 'none') FROM calls"
+				       " WHERE id = $1", hasty, "failed", WAIT_MS),
+		    0);
+	v = test_db_query1(e.db,
+			   "SELECT coalesce(webhook_status, 'none') FROM calls WHERE id = $1",
+			   patient);
+	TEST_EQ_STR(v, "none");
+	free(v);
 	v = test_db_query1(e.db, "SELECT webhook_status || '|' || (SELECT string_agg(type, ',')"
 			   " FROM call_events WHERE call_id = $1) FROM calls WHERE id = $1", told);
 	TEST_EQ_STR(v, "delivered|webhook_delivered");
