@@ -39,7 +39,15 @@ struct persist {
 	bool db_down; /* set by a message handler: nak the rest, back off */
 
 	atomic_uint_fast64_t stored, duplicates, invalid, strays, batched;
+	/* the same, process-wide, for /metrics */
+	struct metric *m_stored, *m_duplicates, *m_invalid, *m_strays;
 };
+
+static void count(atomic_uint_fast64_t *n, struct metric *m)
+{
+	atomic_fetch_add(n, 1);
+	metric_add(m, 1);
+}
 
 /* ---- shared helpers ---------------------------------------------------- */
 
@@ -391,7 +399,7 @@ static struct event *decode(struct persist *p, const struct bus_msg *msg, enum b
 	if (err) {
 		log_warn("persist_invalid_event", "subject=%s seq=%llu: %s; terminated",
 			 msg->subject, (unsigned long long)msg->seq, why);
-		atomic_fetch_add(&p->invalid, 1);
+		count(&p->invalid, p->m_invalid);
 		*howp = BUS_TERM;
 		return NULL;
 	}
@@ -403,7 +411,7 @@ static void count_stray(struct persist *p, const struct event *ev)
 	log_warn("persist_stray_event",
 		 "event %s (%s from %s): call %s has no row; kept in stray_events", ev->id,
 		 event_type_name(ev->type), ev->source, ev->call_id);
-	atomic_fetch_add(&p->strays, 1);
+	count(&p->strays, p->m_strays);
 }
 
 /* One event, in its own transaction (store_event); what to do with its message. */
@@ -420,11 +428,14 @@ static enum bus_ack store_one(struct persist *p, const struct event *ev)
 	if (!err && stray) {
 		count_stray(p, ev);
 	} else if (!err) {
-		atomic_fetch_add(fresh ? &p->stored : &p->duplicates, 1);
+		if (fresh)
+			count(&p->stored, p->m_stored);
+		else
+			count(&p->duplicates, p->m_duplicates);
 	} else if (err == EINVAL || err == EEXIST || err == ENOENT) {
 		log_error("persist_event_refused", "event %s (%s, call %s): %s; terminated", ev->id,
 			  event_type_name(ev->type), ev->call_id, cm_strerror(err));
-		atomic_fetch_add(&p->invalid, 1);
+		count(&p->invalid, p->m_invalid);
 		return BUS_TERM;
 	} else {
 		log_warn("persist_db_unavailable", "event %s: %s; redelivering later", ev->id,
@@ -554,7 +565,7 @@ static void store_run(struct persist *p, struct event *const *evs, const int *id
 	for (int j = 0; !err && j < k; j++) {
 		if (fates[j] == RUN_STORED) {
 			hows[idx[j]] = BUS_ACK;
-			atomic_fetch_add(&p->stored, 1);
+			count(&p->stored, p->m_stored);
 			atomic_fetch_add(&p->batched, 1);
 		}
 	}
@@ -588,7 +599,7 @@ static void store_run(struct persist *p, struct event *const *evs, const int *id
 			if (fates[j] == RUN_STRAY)
 				count_stray(p, evs[idx[j]]);
 			else
-				atomic_fetch_add(&p->duplicates, 1);
+				count(&p->duplicates, p->m_duplicates);
 		}
 	}
 	free(fates);
@@ -710,6 +721,16 @@ int persist_new(struct persist **pp, struct bus *bus, const char *database_url,
 		return ENOMEM;
 	p->bus = bus;
 	p->cache = cache;
+	p->m_stored = metric_counter("api_events_persisted_total",
+				     "call events stored in call_events");
+	p->m_duplicates = metric_counter("api_events_duplicate_total",
+					 "call events delivered again after they were stored");
+	p->m_invalid = metric_counter("api_events_refused_total",
+				      "call events terminated: not decodable, or refused by "
+				      "PostgreSQL (logged as persist_invalid_event or "
+				      "persist_event_refused)");
+	p->m_strays = metric_counter("api_events_stray_total",
+				     "call events of calls that have no row, kept in stray_events");
 	p->prepared = prepared;
 	p->url = strdup(database_url);
 	p->source = strdup(source);
