@@ -895,9 +895,16 @@ static int outbound_call_end_to_end(bool livekit)
 			 i < NSVC ? svc[i].health_port : f.health_port);
 		TEST_EQ_INT(test_http(&st, &m, "GET", url, NULL, NULL), 0);
 		bool leaked = m && strstr(m, TRUNK_PASSWORD);
+		/* api-gateway's persister stored the call's events and refused none */
+		static const char persisted[] = "\napi_events_persisted_total ";
+		const char *stored = i == 0 && m ? strstr(m, persisted) : NULL;
+		bool counted = i != 0 ||
+			       (stored && strtol(stored + strlen(persisted), NULL, 10) > 5 &&
+				strstr(m, "\napi_events_refused_total 0\n"));
 		free(m);
 		TEST_EQ_INT(st, 200);
 		TEST_ASSERT(!leaked);
+		TEST_ASSERT(counted);
 	}
 out:
 	if (s.pid)
