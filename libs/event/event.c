@@ -54,6 +54,7 @@ static const struct field failed_fields[] = {
 	ENUM("status", true, FAILURE_STATUSES),
 	INT("sip_code", false, 100, 699),
 	STR("sip_reason", false),
+	STR("reason", false), /* why, when api-gateway or agent-worker ends it */
 };
 static const struct field hold_fields[] = {
 	ENUM("direction", false, "sendonly|recvonly|inactive"),

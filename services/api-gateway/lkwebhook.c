@@ -253,7 +253,7 @@ void lkwebhook_handle(struct httpd_req *req, void *arg)
 	if (err) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "The webhook cannot be handled: %s.", cm_strerror(err));
-		httpd_reply_error(req, 500, "internal", NULL, msg);
+		httpd_reply_error(req, 500, "internal_error", NULL, msg);
 		return;
 	}
 	if (!ev) {

@@ -97,6 +97,7 @@ const bad = [
   ["call_failed bad status", { data: { status: "completed" } }],
   ["call_failed sip_code out of range", { data: { status: "busy", sip_code: 999 } }],
   ["call_failed fractional sip_code", { data: { status: "busy", sip_code: 486.5 } }],
+  ["call_failed reason not a string", { data: { status: "failed", reason: 5 } }],
   ["call_dtmf bad digit", { type: "call_dtmf", data: { digit: "E", duration_ms: 100 } }],
   ["call_dtmf negative duration", { type: "call_dtmf", data: { digit: "1", duration_ms: -1 } }],
   ["call_ended bad by", { type: "call_ended", data: { reason: "hangup", by: "nobody", duration_ms: 1 } }],

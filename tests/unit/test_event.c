@@ -273,6 +273,8 @@ static const struct bad_case bad_cases[] = {
 	  "data.attempt: must be an integer >= 1" },
 	{ ENV("1", OK_ID, "\"recording_failed\"", OK_TS, "{\"attempt\":1}"),
 	  "data.error: required" },
+	{ ENV("1", OK_ID, "\"call_failed\"", OK_TS, "{\"status\":\"failed\",\"reason\":5}"),
+	  "data.reason: must be a string" },
 	{ ENV("1", OK_ID, "\"recording_ready\"", OK_TS, "{}"), "data.path: required" },
 	{ ENV("1", OK_ID, "\"recording_started\"", OK_TS, "{\"path\":[]}"),
 	  "data.path: must be a string" },
