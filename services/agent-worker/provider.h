@@ -80,8 +80,10 @@ struct realtime_handlers {
 	void (*transcript)(bool agent, const char *text, void *arg);
 	/* A response finished (done, cancelled or failed). */
 	void (*response_done)(void *arg);
-	/* The server heard the caller start speaking. */
-	void (*speech_started)(void *arg);
+	/* The server heard the caller start speaking, over response `over`
+	 * ("" when none was playing; borrowed), which is what cancel() then
+	 * takes. */
+	void (*speech_started)(const char *over, void *arg);
 };
 
 struct realtime_provider {
@@ -94,8 +96,13 @@ struct realtime_provider {
 	int (*append)(void *ctx, const int16_t *pcm, size_t n);
 	/* response.create, with instructions for this response (may be NULL). */
 	int (*respond)(void *ctx, const char *instructions);
-	/* response.cancel; audio of the cancelled response is dropped. */
-	int (*cancel)(void *ctx);
+	/* response.cancel; audio of the cancelled response is dropped. `over`
+	 * NULL: the response playing, or the one asked for and not yet created;
+	 * else what speech_started named: that response only while it plays
+	 * (never an answer created since), or with "" one asked for and not yet
+	 * created. A cancel made while audio is being handed to the handlers
+	 * waits until it has been. */
+	int (*cancel)(void *ctx, const char *over);
 	void (*free)(void *ctx);
 };
 

@@ -113,18 +113,42 @@ static const char *jstr(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool cancelled(struct rt *r, const char *rid)
+/* under mu */
+static bool cancelled(const struct rt *r, const char *rid)
+{
+	return rid && r->cancelled_id[0] && strcmp(rid, r->cancelled_id) == 0;
+}
+
+/* Audio and the agent's transcript of response `rid` reach the handlers
+ * under mu, so a cancel either comes first and they are dropped, or waits
+ * until they are handed over (stamped with the generation of that moment,
+ * which the session moves on only after its cancel). */
+static void deliver_audio(struct rt *r, const char *rid, int16_t *pcm, size_t n)
 {
 	pthread_mutex_lock(&r->mu);
-	bool c = rid && r->cancelled_id[0] && strcmp(rid, r->cancelled_id) == 0;
+	bool drop = cancelled(r, rid);
+	if (!drop)
+		r->h->audio(pcm, n, r->arg);
 	pthread_mutex_unlock(&r->mu);
-	return c;
+	if (drop)
+		free(pcm);
+}
+
+static void deliver_agent_line(struct rt *r, const char *rid, const char *text)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!cancelled(r, rid))
+		r->h->transcript(true, text, r->arg);
+	pthread_mutex_unlock(&r->mu);
 }
 
 static void on_audio_delta(struct rt *r, const cJSON *j)
 {
-	const char *b64 = jstr(j, "delta");
-	if (!b64 || cancelled(r, jstr(j, "response_id")))
+	const char *b64 = jstr(j, "delta"), *rid = jstr(j, "response_id");
+	pthread_mutex_lock(&r->mu);
+	bool drop = !b64 || cancelled(r, rid); /* spares the decoding */
+	pthread_mutex_unlock(&r->mu);
+	if (drop)
 		return;
 	size_t cap = strlen(b64) * 3 / 4 + 4;
 	char *raw = malloc(cap);
@@ -142,7 +166,7 @@ static void on_audio_delta(struct rt *r, const cJSON *j)
 					(int16_t)((uint16_t)(unsigned char)raw[2 * i] |
 						  (uint16_t)((unsigned char)raw[2 * i + 1] << 8));
 			if (provider_resample(&pcm16, &n16, pcm24, ns, RT_RATE, AGENT_RATE) == 0)
-				r->h->audio(pcm16, n16, r->arg);
+				deliver_audio(r, rid, pcm16, n16);
 		}
 	}
 	free(pcm24);
@@ -186,8 +210,8 @@ static void on_message(struct rt *r, const char *data, size_t len)
 		on_audio_delta(r, j);
 	} else if (strcmp(type, "response.audio_transcript.done") == 0) {
 		const char *t = jstr(j, "transcript");
-		if (t && t[0] && !cancelled(r, jstr(j, "response_id")))
-			r->h->transcript(true, t, r->arg);
+		if (t && t[0])
+			deliver_agent_line(r, jstr(j, "response_id"), t);
 	} else if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0) {
 		const char *t = jstr(j, "transcript");
 		if (t && t[0])
@@ -198,7 +222,13 @@ static void on_message(struct rt *r, const char *data, size_t len)
 		pthread_mutex_unlock(&r->mu);
 		r->h->response_done(r->arg);
 	} else if (strcmp(type, "input_audio_buffer.speech_started") == 0) {
-		r->h->speech_started(r->arg);
+		/* the response the caller spoke over, taken now: by the time the
+		 * session acts on it the server may have created its answer */
+		char over[ID_MAX];
+		pthread_mutex_lock(&r->mu);
+		memcpy(over, r->active_id, sizeof(over));
+		pthread_mutex_unlock(&r->mu);
+		r->h->speech_started(over, r->arg);
 	} else if (strcmp(type, "error") == 0) {
 		const char *m = jstr(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
 		log_warn("realtime_error", "%s", m ? m : "(no message)");
@@ -505,16 +535,19 @@ static int rt_respond(void *ctx, const char *instructions)
 /* Cancels the response that is playing, else the one we asked for and
  * whose response.created has not come yet; nothing else. A second cancel
  * (our barge-in, then the server's speech_started) must not reach the
- * server's answer to the caller's new words. */
-static int rt_cancel(void *ctx)
+ * server's answer to the caller's new words, and neither must a cancel for
+ * speech the server heard over `over`: only that response, if it still
+ * plays, or (over "") one we asked for that has not been created. */
+static int rt_cancel(void *ctx, const char *over)
 {
 	struct rt *r = ctx;
 	char id[ID_MAX] = "";
 	pthread_mutex_lock(&r->mu);
-	if (r->active_id[0] && strcmp(r->active_id, r->cancelled_id) != 0) {
+	bool target = r->active_id[0] && (!over || strcmp(over, r->active_id) == 0);
+	if (target && strcmp(r->active_id, r->cancelled_id) != 0) {
 		snprintf(r->cancelled_id, sizeof(r->cancelled_id), "%s", r->active_id);
 		snprintf(id, sizeof(id), "%s", r->active_id);
-	} else if (!r->active_id[0] && r->requested > 0) {
+	} else if (!r->active_id[0] && (!over || !over[0]) && r->requested > 0) {
 		r->cancel_next = true;
 	}
 	pthread_mutex_unlock(&r->mu);

@@ -60,9 +60,9 @@ static void on_done(void *arg)
 	emit(arg, TURN_JOB_DONE, NULL, NULL, 0);
 }
 
-static void on_speech(void *arg)
+static void on_speech(const char *over, void *arg)
 {
-	emit(arg, TURN_SPEECH_START, NULL, NULL, 0);
+	emit(arg, TURN_SPEECH_START, over, NULL, 0);
 }
 
 int realtime_turn_new(struct realtime_turn **rtp, const struct agent_opts *opts,
@@ -114,9 +114,9 @@ int realtime_turn_respond(struct realtime_turn *rt, const char *instruction)
 	return rt->rtp->respond(rt->ctx, instruction);
 }
 
-void realtime_turn_cancel(struct realtime_turn *rt)
+void realtime_turn_cancel(struct realtime_turn *rt, const char *over)
 {
-	if (rt->rtp->cancel(rt->ctx))
+	if (rt->rtp->cancel(rt->ctx, over))
 		log_warn("realtime_cancel", "call %s: not sent", rt->call_id);
 	rt->nbuf = 0;
 }

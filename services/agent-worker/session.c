@@ -284,10 +284,13 @@ static int say(struct session *s, uint64_t gen, enum say_purpose purpose, const 
 	return s->rt ? realtime_turn_say(s->rt, text) : EIO;
 }
 
-static void cancel_response(struct session *s)
+/* Realtime: cancels the response on the server (`over` as
+ * realtime_turn_cancel). Called before the generation moves on, so no audio
+ * of that response carries the new one. */
+static void cancel_response(struct session *s, const char *over)
 {
 	if (s->rt)
-		realtime_turn_cancel(s->rt);
+		realtime_turn_cancel(s->rt, over);
 }
 
 /* ---- state changes ------------------------------------------------------------ */
@@ -363,12 +366,12 @@ static void end_now(struct session *s, const char *reason, bool send_hangup)
 /* Says `message`, then hangs up with `reason`. */
 static void begin_ending(struct session *s, const char *reason, const char *message)
 {
+	cancel_response(s, NULL);
 	uint64_t g = atomic_fetch_add(&s->gen, 1) + 1;
 	speech_stop(&s->speech);
 	s->turn_pending = false;
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 	s->end_gen = g;
-	cancel_response(s);
 	s->end_say_pending = message && message[0] && say(s, g, SAY_END, message) == 0;
 	if (s->end_say_pending)
 		s->jobs_pending++;
@@ -429,9 +432,9 @@ static void enter_hold(struct session *s, uint32_t hold_word, int64_t now)
 	case HOLD_ENTERS:
 		break;
 	}
+	cancel_response(s, NULL);
 	atomic_fetch_add(&s->gen, 1); /* replies in the making are not spoken */
 	speech_stop(&s->speech);
-	cancel_response(s);
 	vad_reset(&s->vad);
 	s->turn_pending = false;
 	s->held_from = s->state;
@@ -548,9 +551,9 @@ static void handle_turn(struct session *s, struct turn_out *o)
 	case TURN_SPEECH_START:
 		if (speech_speaking(&s->speech) && mode_of(s->state)->server_barge_in) {
 			log_info("barge_in", "call %s: the server heard the caller", s->p.call_id);
+			cancel_response(s, o->text ? o->text : "");
 			atomic_fetch_add(&s->gen, 1);
 			speech_stop(&s->speech);
-			cancel_response(s);
 		}
 		break;
 	case TURN_JOB_DONE:
@@ -574,9 +577,9 @@ static void handle_audio(struct session *s, const int16_t *frame, int64_t now)
 	switch (vad_feed(&s->vad, frame, speech_speaking(&s->speech), time_now_ms())) {
 	case VAD_BARGE_IN:
 		log_info("barge_in", "call %s", s->p.call_id);
+		cancel_response(s, NULL);
 		atomic_fetch_add(&s->gen, 1);
 		speech_stop(&s->speech);
-		cancel_response(s);
 		s->turn_pending = false;
 		break;
 	case VAD_SEGMENT: {

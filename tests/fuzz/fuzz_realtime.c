@@ -1,9 +1,10 @@
 /* libFuzzer target for the OpenAI Realtime adapter's reading of server
  * events (services/agent-worker/provider_realtime.c): a session without a
  * connection (realtime_openai_offline_new) is fed the input line by line:
- * each line is one text frame from the server, except three one-byte lines
+ * each line is one text frame from the server, except four one-byte lines
  * that are our own calls in between: "\x01" respond, "\x02" cancel,
- * "\x03" append 20 ms of caller audio.
+ * "\x03" append 20 ms of caller audio, "\x04" cancel what the last
+ * speech_started named.
  *
  * Besides the sanitizers, a small model of the cancel rule (rt_cancel and
  * response.created in provider_realtime.c) checks that audio and agent
@@ -26,6 +27,8 @@ struct model {
 	bool cancel_next;
 	const char *frame_rid; /* response_id of the frame being handled */
 	unsigned audio, transcripts, done, speech;
+	char over[ID_MAX]; /* what the last speech_started named */
+	bool heard;
 };
 
 static bool is_cancelled(const struct model *m)
@@ -60,9 +63,15 @@ static void on_done(void *arg)
 	((struct model *)arg)->done++;
 }
 
-static void on_speech(void *arg)
+static void on_speech(const char *over, void *arg)
 {
-	((struct model *)arg)->speech++;
+	struct model *m = arg;
+	/* the response playing when the caller was heard, as the model has it */
+	if (!over || strcmp(over, m->active) != 0)
+		abort();
+	memcpy(m->over, m->active, ID_MAX);
+	m->heard = true;
+	m->speech++;
 }
 
 static const struct realtime_handlers handlers = { on_audio, on_transcript, on_done, on_speech };
@@ -101,12 +110,15 @@ static void frame(void *ctx, struct model *m, const char *p, size_t n)
 	cJSON_Delete(j);
 }
 
-static void cancel(void *ctx, struct model *m)
+/* over: NULL, or what speech_started named */
+static void cancel(void *ctx, struct model *m, const char *over)
 {
-	(void)realtime_openai.cancel(ctx); /* EAGAIN when the queue is full: state moved anyway */
-	if (m->active[0] && strcmp(m->active, m->cancelled) != 0)
+	/* EAGAIN when the queue is full: state moved anyway */
+	(void)realtime_openai.cancel(ctx, over);
+	bool target = m->active[0] && (!over || strcmp(over, m->active) == 0);
+	if (target && strcmp(m->active, m->cancelled) != 0)
 		memcpy(m->cancelled, m->active, ID_MAX);
-	else if (!m->active[0] && m->requested > 0)
+	else if (!m->active[0] && (!over || !over[0]) && m->requested > 0)
 		m->cancel_next = true;
 }
 
@@ -133,7 +145,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (realtime_openai.respond(ctx, NULL) == 0)
 				m.requested++;
 		} else if (n == 1 && line[0] == 2) {
-			cancel(ctx, &m);
+			cancel(ctx, &m, NULL);
+		} else if (n == 1 && line[0] == 4) {
+			if (m.heard)
+				cancel(ctx, &m, m.over);
 		} else if (n == 1 && line[0] == 3) {
 			(void)realtime_openai.append(ctx, pcm, sizeof(pcm) / sizeof(pcm[0]));
 		} else {

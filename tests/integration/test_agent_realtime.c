@@ -369,8 +369,13 @@ out:
  * server's answer to the caller's next words is heard. */
 struct rt_rec {
 	pthread_mutex_t mu;
+	pthread_cond_t cond;
 	int audio, done;
 	char agent_line[160];
+	char over[64]; /* what the last speech_started named */
+	/* realtime_cancel_waits_for_audio: the first delta is held in the
+	 * handler while a cancel is made from another thread */
+	bool hold_audio, in_handler, cancel_returned, cancel_overtook;
 };
 
 static void rec_audio(int16_t *pcm, size_t n, void *arg)
@@ -380,6 +385,20 @@ static void rec_audio(int16_t *pcm, size_t n, void *arg)
 	free(pcm);
 	pthread_mutex_lock(&r->mu);
 	r->audio++;
+	if (r->hold_audio) {
+		r->hold_audio = false;
+		r->in_handler = true;
+		pthread_cond_broadcast(&r->cond);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 300 * 1000000L; /* long enough for a cancel to overtake */
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (!r->cancel_returned &&
+		       pthread_cond_timedwait(&r->cond, &r->mu, &until) != ETIMEDOUT)
+			;
+		r->cancel_overtook = r->cancel_returned;
+	}
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -400,9 +419,20 @@ static void rec_done(void *arg)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void rec_speech(void *arg)
+static void rec_speech(const char *over, void *arg)
 {
-	(void)arg;
+	struct rt_rec *r = arg;
+	pthread_mutex_lock(&r->mu);
+	snprintf(r->over, sizeof(r->over), "%s", over);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static int rec_audio_count(struct rt_rec *r)
+{
+	pthread_mutex_lock(&r->mu);
+	int n = r->audio;
+	pthread_mutex_unlock(&r->mu);
+	return n;
 }
 
 static bool rec_wait(struct rt_rec *r, const int *field, int n)
@@ -440,7 +470,7 @@ static int test_realtime_stale_cancel(void)
 {
 	int err = 0;
 	struct h h;
-	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
 						     rec_speech };
 	struct assistant *a = NULL;
@@ -455,9 +485,9 @@ static int test_realtime_stale_cancel(void)
 					    "Say exactly this and nothing else: " LONG_GREETING),
 		    0);
 	TEST_ASSERT(rec_wait(&rec, &rec.audio, 1));
-	TEST_EQ_INT(realtime_openai.cancel(rt), 0);
+	TEST_EQ_INT(realtime_openai.cancel(rt, NULL), 0);
 	TEST_ASSERT(rec_wait(&rec, &rec.done, 1));
-	TEST_EQ_INT(realtime_openai.cancel(rt), 0); /* stale: nothing plays, nothing asked */
+	TEST_EQ_INT(realtime_openai.cancel(rt, NULL), 0); /* stale: nothing plays, nothing asked */
 	/* the caller speaks (400 ms of tone, then 600 ms of silence): the
 	 * server's VAD answers with a response of its own */
 	for (int i = 0; i < 50; i++) {
@@ -489,6 +519,108 @@ out:
 	return err;
 }
 
+static void rt_feed(void *rt, const char *frame)
+{
+	realtime_openai_receive(rt, frame, strlen(frame));
+}
+
+#define CREATED(id) "{\"type\":\"response.created\",\"response\":{\"id\":\"" id "\"}}"
+#define DELTA(id)                                                                          \
+	"{\"type\":\"response.audio.delta\",\"response_id\":\"" id "\","                 \
+	"\"delta\":\"AAAAAAAAAAAAAAAA\"}"
+#define DONE "{\"type\":\"response.done\"}"
+#define SPEECH_STARTED "{\"type\":\"input_audio_buffer.speech_started\"}"
+
+/* The server hears the caller over the greeting and, before the session
+ * acts on it, ends the greeting and creates its answer: the session's
+ * cancel names the greeting, so the answer plays. While the greeting still
+ * plays, the same cancel stops it. */
+static int test_realtime_speech_cancel_spares_answer(void)
+{
+	int err = 0;
+	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
+						     rec_speech };
+	void *rt = NULL;
+	TEST_EQ_INT(realtime_openai_offline_new(&rt, &hd, &rec), 0);
+	rt_feed(rt, CREATED("greeting"));
+	rt_feed(rt, SPEECH_STARTED);
+	TEST_EQ_STR(rec.over, "greeting");
+	rt_feed(rt, DONE);
+	rt_feed(rt, CREATED("answer"));
+	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over), 0);
+	rt_feed(rt, DELTA("answer"));
+	TEST_EQ_INT(rec_audio_count(&rec), 1);
+	rt_feed(rt, DONE);
+	/* over the answer this time, and the cancel comes while it plays */
+	rt_feed(rt, CREATED("second"));
+	rt_feed(rt, SPEECH_STARTED);
+	TEST_EQ_STR(rec.over, "second");
+	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over), 0);
+	rt_feed(rt, DELTA("second"));
+	TEST_EQ_INT(rec_audio_count(&rec), 1);
+	/* nothing played when the caller spoke: the next response is spared */
+	rt_feed(rt, DONE);
+	rt_feed(rt, SPEECH_STARTED);
+	TEST_EQ_STR(rec.over, "");
+	rt_feed(rt, CREATED("third"));
+	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over), 0);
+	rt_feed(rt, DELTA("third"));
+	TEST_EQ_INT(rec_audio_count(&rec), 2);
+out:
+	if (rt)
+		realtime_openai.free(rt);
+	return err;
+}
+
+static void *cancel_when_in_handler(void *arg)
+{
+	void **a = arg;
+	struct rt_rec *r = a[1];
+	pthread_mutex_lock(&r->mu);
+	while (!r->in_handler)
+		pthread_cond_wait(&r->cond, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	(void)realtime_openai.cancel(a[0], NULL);
+	pthread_mutex_lock(&r->mu);
+	r->cancel_returned = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* A cancel made while a delta is being handed over waits until it has
+ * been: the session cancels, then moves its generation on, so the delta it
+ * raced carries the old generation and is dropped there, never played. */
+static int test_realtime_cancel_waits_for_audio(void)
+{
+	int err = 0;
+	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
+						     rec_speech };
+	void *rt = NULL;
+	pthread_t t;
+	bool started = false;
+	TEST_EQ_INT(realtime_openai_offline_new(&rt, &hd, &rec), 0);
+	rt_feed(rt, CREATED("greeting"));
+	rec.hold_audio = true;
+	void *args[2] = { rt, &rec };
+	TEST_EQ_INT(pthread_create(&t, NULL, cancel_when_in_handler, args), 0);
+	started = true;
+	rt_feed(rt, DELTA("greeting")); /* the handler holds it while the cancel is made */
+	pthread_join(t, NULL);
+	started = false;
+	TEST_ASSERT(!rec.cancel_overtook);
+	rt_feed(rt, DELTA("greeting"));
+	TEST_EQ_INT(rec_audio_count(&rec), 1);
+out:
+	if (started)
+		pthread_join(t, NULL);
+	if (rt)
+		realtime_openai.free(rt);
+	return err;
+}
+
 /* An assistant whose base_url names another server than OPENAI_BASE_URL:
  * the deployment's key is not sent there (the fake, which wants it, refuses
  * the upgrade and says that no Authorization came). */
@@ -496,7 +628,7 @@ static int test_realtime_key_only_where_configured(void)
 {
 	int err = 0;
 	struct h h;
-	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
 						     rec_speech };
 	struct assistant *a = NULL;
@@ -535,6 +667,8 @@ static const struct test tests[] = {
 	{ "realtime_hold", test_realtime_hold },
 	{ "realtime_barge_in", test_realtime_barge_in },
 	{ "realtime_stale_cancel", test_realtime_stale_cancel },
+	{ "realtime_speech_cancel_spares_answer", test_realtime_speech_cancel_spares_answer },
+	{ "realtime_cancel_waits_for_audio", test_realtime_cancel_waits_for_audio },
 	{ "realtime_key_only_where_configured", test_realtime_key_only_where_configured },
 };
 TEST_MAIN(tests)
