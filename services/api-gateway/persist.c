@@ -481,24 +481,20 @@ static int run_rows(char **jsonp, struct event *const *evs, const int *idx, int 
 			continue;
 		time_iso8601(ts, ev->ts_ms);
 		cJSON *row = cJSON_CreateObject();
-		cJSON *data = cJSON_Duplicate(ev->data, true);
-		if (!row || !data || !cJSON_AddItemToArray(arr, row)) {
+		if (!row || !cJSON_AddItemToArray(arr, row)) {
 			cJSON_Delete(row);
-			cJSON_Delete(data);
 			err = ENOMEM;
 			break;
 		}
+		/* the event's data is borrowed (a reference item), not copied */
 		if (!cJSON_AddNumberToObject(row, "n", j) ||
 		    !cJSON_AddStringToObject(row, "id", ev->id) ||
 		    !cJSON_AddStringToObject(row, "call_id", ev->call_id) ||
 		    !cJSON_AddStringToObject(row, "type", event_type_name(ev->type)) ||
 		    !cJSON_AddStringToObject(row, "ts", ts) ||
 		    !cJSON_AddStringToObject(row, "source", ev->source) ||
-		    !cJSON_AddItemToObject(row, "data", data)) {
-			if (!cJSON_GetObjectItemCaseSensitive(row, "data"))
-				cJSON_Delete(data);
+		    !cJSON_AddItemReferenceToObject(row, "data", ev->data))
 			err = ENOMEM;
-		}
 	}
 	if (!err && !(*jsonp = cJSON_PrintUnformatted(arr)))
 		err = ENOMEM;

@@ -1078,6 +1078,31 @@ out:
 	return err;
 }
 
+/* Three agent_speaking events, evs[i] for call cids[i], published
+ * (dup[i]: under a message id of its own, so JetStream keeps a copy of an
+ * id it has seen) before the persister starts; it handles them as one
+ * fetched batch. */
+static int run_three(struct env *e, struct event *evs[3], const char *const cids[3],
+		     const bool dup[3], struct persist_stats *st)
+{
+	for (int i = 0; i < 3; i++)
+		if (!(evs[i] = mk(EV_AGENT_SPEAKING, cids[i], T0 + 10 * i)))
+			return ENOMEM;
+	if (dup[1])
+		memcpy(evs[1]->id, evs[0]->id, sizeof(evs[0]->id));
+	for (int i = 0; i < 3; i++) {
+		int err = publish(e->bus, evs[i], dup[i]);
+		if (err)
+			return err;
+	}
+	int err = persist_new(&e->p, e->bus, e->pg.url, SOURCE, e->cache, true);
+	if (!err)
+		err = wait_handled(e->p, 3);
+	if (!err)
+		persist_stats(e->p, st);
+	return err;
+}
+
 /* One run holds two copies of one event id, the first of a call that has
  * no row, the second of one that has: as each alone, the first is a stray
  * and the second is stored. */
@@ -1086,24 +1111,16 @@ static int test_run_same_id_two_calls(void)
 	int err = 0;
 	struct env e;
 	char cid[ID_UUID_LEN + 1], ghost[ID_UUID_LEN + 1];
-	struct event *a = NULL, *b = NULL, *x = NULL;
+	struct event *evs[3] = { NULL };
 	char *v = NULL;
 
 	TEST_EQ_INT(env_up_with(&e, false), 0);
 	TEST_EQ_INT(seed_call(e.db, cid, NULL, "outbound"), 0);
 	TEST_EQ_INT(id_uuid4(ghost), 0);
-	a = mk(EV_AGENT_SPEAKING, ghost, T0);
-	b = mk(EV_AGENT_SPEAKING, cid, T0 + 10);
-	x = mk(EV_AGENT_SPEAKING, cid, T0 + 20);
-	TEST_ASSERT(a && b && x);
-	memcpy(b->id, a->id, sizeof(a->id));
-	TEST_EQ_INT(publish(e.bus, a, false), 0);
-	TEST_EQ_INT(publish(e.bus, b, true), 0);
-	TEST_EQ_INT(publish(e.bus, x, false), 0);
-	TEST_EQ_INT(persist_new(&e.p, e.bus, e.pg.url, SOURCE, e.cache, true), 0);
-	TEST_EQ_INT(wait_handled(e.p, 3), 0);
 	struct persist_stats st;
-	persist_stats(e.p, &st);
+	TEST_EQ_INT(run_three(&e, evs, (const char *const[]){ ghost, cid, cid },
+			      (const bool[]){ false, true, false }, &st),
+		    0);
 	TEST_EQ_INT(st.stored, 2);
 	TEST_EQ_INT(st.strays, 1);
 	TEST_EQ_INT(st.duplicates, 0);
@@ -1111,9 +1128,8 @@ static int test_run_same_id_two_calls(void)
 	TEST_EQ_STR(v, "1");
 out:
 	free(v);
-	event_free(a);
-	event_free(b);
-	event_free(x);
+	for (int i = 0; i < 3; i++)
+		event_free(evs[i]);
 	env_down(&e);
 	return err;
 }
@@ -1126,7 +1142,7 @@ static int test_run_strays_statement_fails(void)
 	int err = 0;
 	struct env e;
 	char cid[ID_UUID_LEN + 1], ghost[ID_UUID_LEN + 1];
-	struct event *a = NULL, *b = NULL, *g = NULL;
+	struct event *evs[3] = { NULL };
 	char *v = NULL;
 
 	TEST_EQ_INT(env_up_with(&e, false), 0);
@@ -1145,17 +1161,10 @@ static int test_run_strays_statement_fails(void)
 			    " FOR EACH ROW EXECUTE FUNCTION fail_once()",
 			    0, NULL),
 		    0);
-	a = mk(EV_AGENT_SPEAKING, cid, T0);
-	b = mk(EV_AGENT_SPEAKING, cid, T0 + 10);
-	g = mk(EV_AGENT_SPEAKING, ghost, T0 + 20);
-	TEST_ASSERT(a && b && g);
-	TEST_EQ_INT(publish(e.bus, a, false), 0);
-	TEST_EQ_INT(publish(e.bus, b, false), 0);
-	TEST_EQ_INT(publish(e.bus, g, false), 0);
-	TEST_EQ_INT(persist_new(&e.p, e.bus, e.pg.url, SOURCE, e.cache, true), 0);
-	TEST_EQ_INT(wait_handled(e.p, 3), 0);
 	struct persist_stats st;
-	persist_stats(e.p, &st);
+	TEST_EQ_INT(run_three(&e, evs, (const char *const[]){ cid, cid, ghost },
+			      (const bool[]){ false, false, false }, &st),
+		    0);
 	TEST_EQ_INT(st.stored, 2);
 	TEST_EQ_INT(st.batched, 2);
 	TEST_EQ_INT(st.duplicates, 0);
@@ -1164,9 +1173,8 @@ static int test_run_strays_statement_fails(void)
 	TEST_EQ_STR(v, "1");
 out:
 	free(v);
-	event_free(a);
-	event_free(b);
-	event_free(g);
+	for (int i = 0; i < 3; i++)
+		event_free(evs[i]);
 	env_down(&e);
 	return err;
 }
