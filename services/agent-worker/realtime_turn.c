@@ -118,6 +118,10 @@ void realtime_turn_cancel(struct realtime_turn *rt, const char *over)
 {
 	if (rt->rtp->cancel(rt->ctx, over))
 		log_warn("realtime_cancel", "call %s: not sent", rt->call_id);
+}
+
+void realtime_turn_drop_audio(struct realtime_turn *rt)
+{
 	rt->nbuf = 0;
 }
 

@@ -433,6 +433,8 @@ static void enter_hold(struct session *s, uint32_t hold_word, int64_t now)
 		break;
 	}
 	cancel_response(s, NULL);
+	if (s->rt)
+		realtime_turn_drop_audio(s->rt);
 	atomic_fetch_add(&s->gen, 1); /* replies in the making are not spoken */
 	speech_stop(&s->speech);
 	vad_reset(&s->vad);

@@ -126,7 +126,8 @@ static void h_stop(struct h *h)
 	pthread_mutex_destroy(&h->mu);
 }
 
-static int dispatch(struct h *h, bool wait, const char *start)
+/* `more`: further interaction_config members, each after a comma */
+static int dispatch_with(struct h *h, bool wait, const char *start, const char *more)
 {
 	char *body = NULL, *reply = NULL;
 	int err;
@@ -136,11 +137,10 @@ static int dispatch(struct h *h, bool wait, const char *start)
 		    "answer\":%s,"
 		    "\"assistant\":{\"mode\":\"realtime\",\"prompt\":\"You are the clinic.\","
 		    "\"start_instruction\":\"%s\",\"interaction_config\":{\"silence_timeout_s\":60,"
-		    "\"recording\":false},\"llm_config\":{\"provider\":\"openai\",\"base_url\":\"%"
-		    "s\","
-		    "\"model\":\"gpt-realtime-test\"}},\"metadata\":{}}",
+		    "\"recording\":false%s},\"llm_config\":{\"provider\":\"openai\","
+		    "\"base_url\":\"%s\",\"model\":\"gpt-realtime-test\"}},\"metadata\":{}}",
 		    h->call_id, h->room, wait ? "outbound" : "web", wait ? "true" : "false", start,
-		    h->base) < 0)
+		    more, h->base) < 0)
 		return ENOMEM;
 	err = bus_request(h->tbus, &reply, NULL, "agents.dispatch", body, strlen(body), 5000);
 	if (!err && !strstr(reply, "\"ok\":true"))
@@ -148,6 +148,11 @@ static int dispatch(struct h *h, bool wait, const char *start)
 	free(body);
 	free(reply);
 	return err;
+}
+
+static int dispatch(struct h *h, bool wait, const char *start)
+{
+	return dispatch_with(h, wait, start, "");
 }
 
 static int publish(struct h *h, enum event_type type)
@@ -341,13 +346,16 @@ out:
 	return err;
 }
 
-/* Barge-in: the caller talks over the greeting; it is cancelled and stops. */
+/* Barge-in: the caller talks over the greeting; it is cancelled and stops,
+ * and what the caller says reaches the server whole (340 ms: the barge-in
+ * comes with caller audio batched for the next append). */
 static int test_realtime_barge_in(void)
 {
 	int err = 0;
 	struct h h;
+	cJSON *log = NULL;
 	TEST_EQ_INT(h_start(&h), 0);
-	TEST_EQ_INT(dispatch(&h, false, LONG_GREETING), 0);
+	TEST_EQ_INT(dispatch_with(&h, false, LONG_GREETING, ",\"barge_in_min_ms\":340"), 0);
 	TEST_ASSERT(wait_frames(&h, 25, WAIT_MS));
 	TEST_EQ_INT(inject_caller(&h), 0);
 	int64_t end = time_mono_ms() + WAIT_MS;
@@ -357,9 +365,15 @@ static int test_realtime_barge_in(void)
 	/* then the answer to what the caller said */
 	TEST_ASSERT(wait_lines(&h, 1, 1, WAIT_MS));
 	TEST_EQ_STR(h.agent_lines[0], "We are open nine to five.");
+	/* every frame the caller said reached the server, the ones batched
+	 * when the barge-in came too: 2 s at 24 kHz, 16 bit */
+	log = fake_log(&h);
+	TEST_ASSERT(log);
+	TEST_EQ_INT(cJSON_GetObjectItemCaseSensitive(log, "append_bytes")->valueint, 96000);
 	/* the greeting was cut: far fewer frames than its 80 ms per character */
 	TEST_ASSERT(frames_after(&h, 0) < (sizeof(LONG_GREETING) - 1) * 4 + 100);
 out:
+	cJSON_Delete(log);
 	h_stop(&h);
 	return err;
 }
