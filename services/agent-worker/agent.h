@@ -307,11 +307,12 @@ int realtime_turn_say(struct realtime_turn *rt, const char *text) CM_MUST_USE;
 /* A response following `instruction`. */
 int realtime_turn_respond(struct realtime_turn *rt, const char *instruction) CM_MUST_USE;
 /* Cancels the response in progress (`over` NULL), or the one the server's
- * speech_started named (TURN_SPEECH_START's text). Call it before moving the
- * generation on: audio handed over before it carries the old generation,
- * none is handed over after it. Batched caller audio stays: a caller who
- * barges in is heard whole. */
-void realtime_turn_cancel(struct realtime_turn *rt, const char *over);
+ * speech_started named (TURN_SPEECH_START's text) if it still plays; true
+ * when a response is cancelled. Call it before moving the generation on:
+ * audio handed over before it carries the old generation, none of the
+ * cancelled response is handed over after it. Batched caller audio stays:
+ * a caller who barges in is heard whole. */
+bool realtime_turn_cancel(struct realtime_turn *rt, const char *over);
 /* Forgets batched caller audio (on hold: what comes after is not the same
  * speech). */
 void realtime_turn_drop_audio(struct realtime_turn *rt);

@@ -99,10 +99,10 @@ struct realtime_provider {
 	/* response.cancel; audio of the cancelled response is dropped. `over`
 	 * NULL: the response playing, or the one asked for and not yet created;
 	 * else what speech_started named: that response only while it plays
-	 * (never an answer created since), or with "" one asked for and not yet
-	 * created. A cancel made while audio is being handed to the handlers
-	 * waits until it has been. */
-	int (*cancel)(void *ctx, const char *over);
+	 * (never an answer created since). *hitp (may be NULL): a response is
+	 * cancelled by this call. A cancel made while audio is being handed to
+	 * the handlers waits until it has been. */
+	int (*cancel)(void *ctx, const char *over, bool *hitp);
 	void (*free)(void *ctx);
 };
 

@@ -537,20 +537,25 @@ static int rt_respond(void *ctx, const char *instructions)
  * (our barge-in, then the server's speech_started) must not reach the
  * server's answer to the caller's new words, and neither must a cancel for
  * speech the server heard over `over`: only that response, if it still
- * plays, or (over "") one we asked for that has not been created. */
-static int rt_cancel(void *ctx, const char *over)
+ * plays (a response asked for and not yet created may be the answer by the
+ * time it is, since `requested` cannot tell ours from the server's). */
+static int rt_cancel(void *ctx, const char *over, bool *hitp)
 {
 	struct rt *r = ctx;
 	char id[ID_MAX] = "";
+	bool hit = false;
 	pthread_mutex_lock(&r->mu);
 	bool target = r->active_id[0] && (!over || strcmp(over, r->active_id) == 0);
 	if (target && strcmp(r->active_id, r->cancelled_id) != 0) {
 		snprintf(r->cancelled_id, sizeof(r->cancelled_id), "%s", r->active_id);
 		snprintf(id, sizeof(id), "%s", r->active_id);
-	} else if (!r->active_id[0] && (!over || !over[0]) && r->requested > 0) {
-		r->cancel_next = true;
+		hit = true;
+	} else if (!r->active_id[0] && !over && r->requested > 0) {
+		r->cancel_next = hit = true;
 	}
 	pthread_mutex_unlock(&r->mu);
+	if (hitp)
+		*hitp = hit;
 	return id[0] ? cancel_msg(r, id) : 0;
 }
 

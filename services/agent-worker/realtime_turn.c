@@ -114,10 +114,12 @@ int realtime_turn_respond(struct realtime_turn *rt, const char *instruction)
 	return rt->rtp->respond(rt->ctx, instruction);
 }
 
-void realtime_turn_cancel(struct realtime_turn *rt, const char *over)
+bool realtime_turn_cancel(struct realtime_turn *rt, const char *over)
 {
-	if (rt->rtp->cancel(rt->ctx, over))
+	bool hit = false;
+	if (rt->rtp->cancel(rt->ctx, over, &hit))
 		log_warn("realtime_cancel", "call %s: not sent", rt->call_id);
+	return hit;
 }
 
 void realtime_turn_drop_audio(struct realtime_turn *rt)

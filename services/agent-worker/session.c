@@ -287,10 +287,9 @@ static int say(struct session *s, uint64_t gen, enum say_purpose purpose, const 
 /* Realtime: cancels the response on the server (`over` as
  * realtime_turn_cancel). Called before the generation moves on, so no audio
  * of that response carries the new one. */
-static void cancel_response(struct session *s, const char *over)
+static bool cancel_response(struct session *s, const char *over)
 {
-	if (s->rt)
-		realtime_turn_cancel(s->rt, over);
+	return s->rt && realtime_turn_cancel(s->rt, over);
 }
 
 /* ---- state changes ------------------------------------------------------------ */
@@ -546,15 +545,19 @@ static void handle_turn(struct session *s, struct turn_out *o)
 		o->pcm = NULL;
 		break;
 	case TURN_AGENT_TEXT:
-		if (mode_of(s->state)->agent_text)
+		/* not a line of a response cancelled before it was handed over */
+		if (o->gen == atomic_load(&s->gen) && mode_of(s->state)->agent_text)
 			transcript_publish(s->opts->outbox, s->opts->source, s->p.call_id,
 					   s->p.room, "agent", o->text, o->started_at);
 		break;
 	case TURN_SPEECH_START:
 		if (speech_speaking(&s->speech) && mode_of(s->state)->server_barge_in) {
 			log_info("barge_in", "call %s: the server heard the caller", s->p.call_id);
-			cancel_response(s, o->text ? o->text : "");
-			atomic_fetch_add(&s->gen, 1);
+			/* The generation moves on only when the response spoken over
+			 * still ran: once it had ended, the server's answer may already
+			 * wait behind this in the inbox, in the same generation. */
+			if (cancel_response(s, o->text ? o->text : ""))
+				atomic_fetch_add(&s->gen, 1);
 			speech_stop(&s->speech);
 		}
 		break;

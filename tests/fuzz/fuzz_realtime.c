@@ -89,12 +89,34 @@ static void copy_id(char out[ID_MAX], const char *id)
 	out[n] = '\0';
 }
 
+/* A delta that decodes to at least three samples whatever else is odd:
+ * unpadded base64 of at least 8 characters. */
+static bool plain_delta(const char *b64)
+{
+	size_t n = b64 ? strlen(b64) : 0;
+	if (n < 8 || n % 4)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = b64[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '+' || c == '/'))
+			return false;
+	}
+	return true;
+}
+
 static void frame(void *ctx, struct model *m, const char *p, size_t n)
 {
 	cJSON *j = cJSON_ParseWithLength(p, n);
 	const char *type = jstr(j, "type");
 	m->frame_rid = jstr(j, "response_id");
+	/* and the other way: audio of a response not cancelled is not lost */
+	bool must_play = type && strcmp(type, "response.audio.delta") == 0 &&
+			 plain_delta(jstr(j, "delta")) && !is_cancelled(m);
+	unsigned before = m->audio;
 	realtime_openai_receive(ctx, p, n);
+	if (must_play && m->audio == before)
+		abort();
 	m->frame_rid = NULL;
 	if (type && strcmp(type, "response.created") == 0) {
 		copy_id(m->active, jstr(cJSON_GetObjectItemCaseSensitive(j, "response"), "id"));
@@ -114,12 +136,17 @@ static void frame(void *ctx, struct model *m, const char *p, size_t n)
 static void cancel(void *ctx, struct model *m, const char *over)
 {
 	/* EAGAIN when the queue is full: state moved anyway */
-	(void)realtime_openai.cancel(ctx, over);
-	bool target = m->active[0] && (!over || strcmp(over, m->active) == 0);
-	if (target && strcmp(m->active, m->cancelled) != 0)
+	bool hit = false, target = m->active[0] && (!over || strcmp(over, m->active) == 0);
+	(void)realtime_openai.cancel(ctx, over, &hit);
+	bool want = false;
+	if (target && strcmp(m->active, m->cancelled) != 0) {
 		memcpy(m->cancelled, m->active, ID_MAX);
-	else if (!m->active[0] && (!over || !over[0]) && m->requested > 0)
-		m->cancel_next = true;
+		want = true;
+	} else if (!m->active[0] && !over && m->requested > 0) {
+		m->cancel_next = want = true;
+	}
+	if (hit != want)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -499,9 +499,10 @@ static int test_realtime_stale_cancel(void)
 					    "Say exactly this and nothing else: " LONG_GREETING),
 		    0);
 	TEST_ASSERT(rec_wait(&rec, &rec.audio, 1));
-	TEST_EQ_INT(realtime_openai.cancel(rt, NULL), 0);
+	TEST_EQ_INT(realtime_openai.cancel(rt, NULL, NULL), 0);
 	TEST_ASSERT(rec_wait(&rec, &rec.done, 1));
-	TEST_EQ_INT(realtime_openai.cancel(rt, NULL), 0); /* stale: nothing plays, nothing asked */
+	/* stale: nothing plays, nothing asked */
+	TEST_EQ_INT(realtime_openai.cancel(rt, NULL, NULL), 0);
 	/* the caller speaks (400 ms of tone, then 600 ms of silence): the
 	 * server's VAD answers with a response of its own */
 	for (int i = 0; i < 50; i++) {
@@ -547,8 +548,9 @@ static void rt_feed(void *rt, const char *frame)
 
 /* The server hears the caller over the greeting and, before the session
  * acts on it, ends the greeting and creates its answer: the session's
- * cancel names the greeting, so the answer plays. While the greeting still
- * plays, the same cancel stops it. */
+ * cancel names the greeting, so the answer plays (and the cancel says it
+ * cancelled nothing, so the session keeps the generation the answer's first
+ * audio carries). While the greeting still plays, the same cancel stops it. */
 static int test_realtime_speech_cancel_spares_answer(void)
 {
 	int err = 0;
@@ -556,13 +558,15 @@ static int test_realtime_speech_cancel_spares_answer(void)
 	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
 						     rec_speech };
 	void *rt = NULL;
+	bool hit = true;
 	TEST_EQ_INT(realtime_openai_offline_new(&rt, &hd, &rec), 0);
 	rt_feed(rt, CREATED("greeting"));
 	rt_feed(rt, SPEECH_STARTED);
 	TEST_EQ_STR(rec.over, "greeting");
 	rt_feed(rt, DONE);
 	rt_feed(rt, CREATED("answer"));
-	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over), 0);
+	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over, &hit), 0);
+	TEST_ASSERT(!hit);
 	rt_feed(rt, DELTA("answer"));
 	TEST_EQ_INT(rec_audio_count(&rec), 1);
 	rt_feed(rt, DONE);
@@ -570,7 +574,8 @@ static int test_realtime_speech_cancel_spares_answer(void)
 	rt_feed(rt, CREATED("second"));
 	rt_feed(rt, SPEECH_STARTED);
 	TEST_EQ_STR(rec.over, "second");
-	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over), 0);
+	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over, &hit), 0);
+	TEST_ASSERT(hit);
 	rt_feed(rt, DELTA("second"));
 	TEST_EQ_INT(rec_audio_count(&rec), 1);
 	/* nothing played when the caller spoke: the next response is spared */
@@ -578,9 +583,19 @@ static int test_realtime_speech_cancel_spares_answer(void)
 	rt_feed(rt, SPEECH_STARTED);
 	TEST_EQ_STR(rec.over, "");
 	rt_feed(rt, CREATED("third"));
-	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over), 0);
+	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over, &hit), 0);
+	TEST_ASSERT(!hit);
 	rt_feed(rt, DELTA("third"));
 	TEST_EQ_INT(rec_audio_count(&rec), 2);
+	/* and so is one asked for and not created yet: it may be the answer */
+	rt_feed(rt, DONE);
+	TEST_EQ_INT(realtime_openai.respond(rt, NULL), 0);
+	rt_feed(rt, SPEECH_STARTED);
+	TEST_EQ_INT(realtime_openai.cancel(rt, rec.over, &hit), 0);
+	TEST_ASSERT(!hit);
+	rt_feed(rt, CREATED("fourth"));
+	rt_feed(rt, DELTA("fourth"));
+	TEST_EQ_INT(rec_audio_count(&rec), 3);
 out:
 	if (rt)
 		realtime_openai.free(rt);
@@ -595,7 +610,7 @@ static void *cancel_when_in_handler(void *arg)
 	while (!r->in_handler)
 		pthread_cond_wait(&r->cond, &r->mu);
 	pthread_mutex_unlock(&r->mu);
-	(void)realtime_openai.cancel(a[0], NULL);
+	(void)realtime_openai.cancel(a[0], NULL, NULL);
 	pthread_mutex_lock(&r->mu);
 	r->cancel_returned = true;
 	pthread_cond_broadcast(&r->cond);
