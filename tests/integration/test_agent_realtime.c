@@ -441,6 +441,9 @@ static void rec_speech(const char *over, void *arg)
 	pthread_mutex_unlock(&r->mu);
 }
 
+static const struct realtime_handlers rec_handlers = { rec_audio, rec_transcript, rec_done,
+						       rec_speech };
+
 static int rec_audio_count(struct rt_rec *r)
 {
 	pthread_mutex_lock(&r->mu);
@@ -485,8 +488,6 @@ static int test_realtime_stale_cancel(void)
 	int err = 0;
 	struct h h;
 	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
-						     rec_speech };
 	struct assistant *a = NULL;
 	void *rt = NULL;
 	int16_t frame[AGENT_FRAME_SAMPLES];
@@ -494,7 +495,7 @@ static int test_realtime_stale_cancel(void)
 	TEST_EQ_INT(realtime_assistant(&a, &h), 0);
 	struct provider_env env = { h.base, "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
-	TEST_EQ_INT(realtime_openai.new(&rt, &pa, &hd, &rec), 0);
+	TEST_EQ_INT(realtime_openai.new(&rt, &pa, &rec_handlers, &rec), 0);
 	TEST_EQ_INT(realtime_openai.respond(rt,
 					    "Say exactly this and nothing else: " LONG_GREETING),
 		    0);
@@ -555,11 +556,9 @@ static int test_realtime_speech_cancel_spares_answer(void)
 {
 	int err = 0;
 	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
-						     rec_speech };
 	void *rt = NULL;
 	bool hit = true;
-	TEST_EQ_INT(realtime_openai_offline_new(&rt, &hd, &rec), 0);
+	TEST_EQ_INT(realtime_openai_offline_new(&rt, &rec_handlers, &rec), 0);
 	rt_feed(rt, CREATED("greeting"));
 	rt_feed(rt, SPEECH_STARTED);
 	TEST_EQ_STR(rec.over, "greeting");
@@ -625,12 +624,10 @@ static int test_realtime_cancel_waits_for_audio(void)
 {
 	int err = 0;
 	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
-						     rec_speech };
 	void *rt = NULL;
 	pthread_t t;
 	bool started = false;
-	TEST_EQ_INT(realtime_openai_offline_new(&rt, &hd, &rec), 0);
+	TEST_EQ_INT(realtime_openai_offline_new(&rt, &rec_handlers, &rec), 0);
 	rt_feed(rt, CREATED("greeting"));
 	rec.hold_audio = true;
 	void *args[2] = { rt, &rec };
@@ -658,8 +655,6 @@ static int test_realtime_key_only_where_configured(void)
 	int err = 0;
 	struct h h;
 	struct rt_rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-	static const struct realtime_handlers hd = { rec_audio, rec_transcript, rec_done,
-						     rec_speech };
 	struct assistant *a = NULL;
 	void *rt = NULL;
 	char *errors = NULL;
@@ -667,7 +662,7 @@ static int test_realtime_key_only_where_configured(void)
 	TEST_EQ_INT(realtime_assistant(&a, &h), 0);
 	struct provider_env env = { "https://api.openai.com/v1", "test-key", true };
 	struct provider_args pa = { a->llm_config, a, &env };
-	if (realtime_openai.new(&rt, &pa, &hd, &rec) == 0)
+	if (realtime_openai.new(&rt, &pa, &rec_handlers, &rec) == 0)
 		(void)realtime_openai.respond(rt, "Say hello.");
 	int64_t deadline = time_mono_ms() + WAIT_MS;
 	while (!errors && time_mono_ms() < deadline) {
